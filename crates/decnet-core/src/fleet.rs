@@ -1,0 +1,650 @@
+//! Fleet INI files (DECNET-compatible): parsing and validation.
+//!
+//! The parser never stops at the first problem: it collects every error
+//! with its line so `decnet validate` can report them all at once, and the
+//! same function backs `serve` and the API deploy endpoint.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use ipnet::Ipv4Net;
+use serde::Serialize;
+
+use crate::archetype::{archetype, archetype_names};
+use crate::catalog::{self, service_names, Transport};
+use crate::persona::{distro, distro_names};
+
+/// Largest fleet file accepted.
+pub const MAX_FILE_BYTES: usize = 512 * 1024;
+/// Largest `amount=`.
+pub const MAX_AMOUNT: u32 = 100;
+
+/// How decky addresses reach the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NetMode {
+    /// Addresses in 127.0.0.0/8, no privileges needed.
+    #[default]
+    Loopback,
+    /// Addresses added to a host interface.
+    Alias,
+    /// One network namespace per decky.
+    Netns,
+}
+
+/// `[general]` section.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct General {
+    /// Decoy network.
+    pub net: Option<Ipv4Net>,
+    /// Gateway.
+    pub gw: Option<Ipv4Addr>,
+    /// Host interface (alias / netns modes).
+    pub interface: Option<String>,
+    /// Network mode.
+    pub mode: NetMode,
+    /// Syslog forwarding target, `udp://host:port`, `tcp://…` or `tls://…`.
+    pub syslog: Option<String>,
+}
+
+/// One decky after expansion of `amount=` and archetype defaults.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeckySpec {
+    /// Unique name (`web01`, `db-02`).
+    pub name: String,
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// Services, in the order given.
+    pub services: Vec<String>,
+    /// Archetype slug, if any.
+    pub archetype: Option<String>,
+    /// OS family presented to fingerprinting.
+    pub nmap_os: String,
+    /// Pinned distro slug, if any.
+    pub distro: Option<String>,
+    /// Automatic persona re-roll period in minutes.
+    pub mutate_interval: Option<u32>,
+    /// `[name.service]` key/values, keyed by service.
+    pub service_config: BTreeMap<String, BTreeMap<String, String>>,
+    /// Line of the section that defined it.
+    pub line: usize,
+}
+
+impl DeckySpec {
+    /// The config of one service (empty when none was given).
+    pub fn config(&self, service: &str) -> &BTreeMap<String, String> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        self.service_config.get(service).unwrap_or(&EMPTY)
+    }
+
+    /// Distro candidates: the pinned one, else the archetype's preferences.
+    pub fn preferred_distros(&self) -> Vec<&'static str> {
+        if let Some(d) = self.distro.as_deref().and_then(distro) {
+            return vec![d.slug];
+        }
+        match self.archetype.as_deref().and_then(archetype) {
+            Some(a) => a.preferred_distros.to_vec(),
+            None if self.nmap_os.starts_with("windows") => vec!["windows2019", "windows10"],
+            None if self.nmap_os == "embedded" => vec!["busybox"],
+            None => vec!["debian", "ubuntu22", "rocky9"],
+        }
+    }
+}
+
+/// A validated fleet.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FleetSpec {
+    /// `[general]`.
+    pub general: General,
+    /// All deckies, expanded.
+    pub deckies: Vec<DeckySpec>,
+    /// `[response]` key/values (active-response policy), if present.
+    pub response: BTreeMap<String, String>,
+}
+
+/// One problem, tied to a line (1-based).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ValidationError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Everything wrong with a fleet file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ValidationReport {
+    /// Problems that make the file unusable.
+    pub errors: Vec<ValidationError>,
+    /// Things that work but probably are not what was meant.
+    pub warnings: Vec<ValidationError>,
+}
+
+impl ValidationReport {
+    /// `FILE:LINE: message` lines, one per error, sorted by line.
+    pub fn render(&self, file: &str) -> String {
+        let mut out = String::new();
+        for e in &self.errors {
+            out.push_str(&format!("{file}:{}: {}\n", e.line, e.message));
+        }
+        out
+    }
+
+    /// True when the file has a structural problem (unparseable lines,
+    /// size), as opposed to a semantic one; the API maps this to 400.
+    pub fn is_structural(&self) -> bool {
+        self.errors.iter().any(|e| e.message.starts_with("malformed") || e.message.contains("limit is 512 KiB") || e.message.starts_with("not UTF-8"))
+    }
+}
+
+impl fmt::Display for ValidationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render("<fleet>"))
+    }
+}
+
+impl std::error::Error for ValidationReport {}
+
+/// Loads and validates a fleet file; errors carry `FILE:LINE:` via [`ValidationReport::render`].
+pub fn load(path: &Path) -> Result<(FleetSpec, Vec<ValidationError>), LoadError> {
+    let meta = std::fs::metadata(path).map_err(|e| LoadError::Io(path.display().to_string(), e))?;
+    if meta.len() as usize > MAX_FILE_BYTES {
+        return Err(LoadError::Invalid(ValidationReport {
+            errors: vec![size_error(meta.len() as usize)],
+            warnings: vec![],
+        }));
+    }
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Io(path.display().to_string(), e))?;
+    parse_bytes(&bytes).map_err(LoadError::Invalid)
+}
+
+/// Why a fleet file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Io(String, std::io::Error),
+    /// The file is not a valid fleet.
+    #[error("invalid fleet file:\n{0}")]
+    Invalid(ValidationReport),
+}
+
+fn size_error(len: usize) -> ValidationError {
+    ValidationError { line: 1, message: format!("file is {} KiB; the limit is 512 KiB", len.div_ceil(1024)) }
+}
+
+/// Parses and validates fleet bytes. Ok carries the fleet and its warnings.
+pub fn parse_bytes(bytes: &[u8]) -> Result<(FleetSpec, Vec<ValidationError>), ValidationReport> {
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(ValidationReport { errors: vec![size_error(bytes.len())], warnings: vec![] });
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => parse_str(s),
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            Err(ValidationReport {
+                errors: vec![ValidationError { line, message: "not UTF-8 text".into() }],
+                warnings: vec![],
+            })
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RawSection {
+    name: String,
+    line: usize,
+    entries: Vec<(String, String, usize)>,
+}
+
+struct Ctx {
+    errors: Vec<ValidationError>,
+    warnings: Vec<ValidationError>,
+}
+
+impl Ctx {
+    fn err(&mut self, line: usize, message: impl Into<String>) {
+        self.errors.push(ValidationError { line, message: message.into() });
+    }
+    fn warn(&mut self, line: usize, message: impl Into<String>) {
+        self.warnings.push(ValidationError { line, message: message.into() });
+    }
+}
+
+/// Strips an inline comment: `;` or `#` preceded by whitespace.
+fn strip_inline_comment(v: &str) -> &str {
+    let bytes = v.as_bytes();
+    for i in 1..bytes.len() {
+        if (bytes[i] == b';' || bytes[i] == b'#') && bytes[i - 1].is_ascii_whitespace() {
+            return v[..i].trim_end();
+        }
+    }
+    v
+}
+
+fn lex(text: &str, ctx: &mut Ctx) -> Vec<RawSection> {
+    let mut sections: Vec<RawSection> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut orphan_reported = false;
+    for (idx, raw) in text.split('\n').enumerate() {
+        let lineno = idx + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with(';') || trimmed.starts_with('#') {
+            continue;
+        }
+        // Continuation of the previous value (configparser multi-line values).
+        if line.starts_with([' ', '\t']) && !trimmed.starts_with('[') {
+            if let Some(last) = sections.last_mut().and_then(|s| s.entries.last_mut()) {
+                if !trimmed.contains('=') && !trimmed.contains(':') {
+                    last.1.push(' ');
+                    last.1.push_str(strip_inline_comment(trimmed));
+                    continue;
+                }
+            }
+        }
+        if let Some(rest) = trimmed.strip_prefix('[') {
+            let Some(name) = strip_inline_comment(rest).strip_suffix(']') else {
+                ctx.err(lineno, format!("malformed section header '{trimmed}': expected [name]"));
+                continue;
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                ctx.err(lineno, "malformed section header: empty name");
+                continue;
+            }
+            let duplicate = seen.get(name).copied();
+            if let Some(prev) = duplicate {
+                ctx.err(lineno, format!("duplicate section [{name}] (first defined on line {prev})"));
+            } else {
+                seen.insert(name.to_owned(), lineno);
+            }
+            // A duplicate still collects its keys (so they are not reported as
+            // orphans) but under a name no later pass acts on.
+            let stored = if duplicate.is_some() { format!("\0dup{lineno}") } else { name.to_owned() };
+            sections.push(RawSection { name: stored, line: lineno, entries: Vec::new() });
+            continue;
+        }
+        let sep = match (trimmed.find('='), trimmed.find(':')) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let Some(sep) = sep else {
+            ctx.err(lineno, format!("malformed line '{}': expected [section] or key = value", truncate(trimmed, 60)));
+            continue;
+        };
+        let key = trimmed[..sep].trim().to_ascii_lowercase();
+        let value = strip_inline_comment(trimmed[sep + 1..].trim()).to_owned();
+        if key.is_empty() {
+            ctx.err(lineno, "malformed line: empty key before '='");
+            continue;
+        }
+        let Some(section) = sections.last_mut() else {
+            if !orphan_reported {
+                ctx.err(lineno, format!("malformed line: key '{key}' appears before any [section]"));
+                orphan_reported = true;
+            }
+            continue;
+        };
+        if let Some((_, _, prev)) = section.entries.iter().find(|(k, _, _)| *k == key) {
+            let msg = format!("duplicate key '{key}' in [{}] (first set on line {prev})", section.name);
+            ctx.err(lineno, msg);
+            continue;
+        }
+        section.entries.push((key, value, lineno));
+    }
+    sections
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        s.chars().take(n).collect::<String>() + "…"
+    }
+}
+
+fn valid_decky_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && !name.starts_with('-')
+}
+
+const GENERAL_KEYS: &[&str] = &["net", "gw", "interface", "mode", "syslog"];
+const DECKY_KEYS: &[&str] = &[
+    "ip", "services", "archetype", "nmap_os", "nmap-os", "amount", "mutate_interval", "mutate-interval", "distro",
+];
+/// Valid `nmap_os` values.
+pub const NMAP_OS: &[&str] = &["linux", "windows", "windows_server", "embedded", "bsd"];
+
+struct Group {
+    name: String,
+    line: usize,
+    ip: Option<(Ipv4Addr, usize)>,
+    services: Option<Vec<String>>,
+    archetype: Option<String>,
+    nmap_os: Option<String>,
+    distro: Option<String>,
+    amount: u32,
+    mutate_interval: Option<u32>,
+}
+
+/// Parses and validates fleet text.
+pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), ValidationReport> {
+    if text.len() > MAX_FILE_BYTES {
+        return Err(ValidationReport { errors: vec![size_error(text.len())], warnings: vec![] });
+    }
+    let mut ctx = Ctx { errors: Vec::new(), warnings: Vec::new() };
+    let sections = lex(text, &mut ctx);
+    let mut fleet = FleetSpec::default();
+
+    // Pass 1: general, groups; remember service sub-sections for pass 2.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut subsections: Vec<&RawSection> = Vec::new();
+    for s in &sections {
+        if s.name.starts_with('\0') {
+            continue;
+        } else if s.name == "general" {
+            parse_general(s, &mut fleet.general, &mut ctx);
+        } else if s.name == "response" {
+            fleet.response = s.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
+        } else if s.name.starts_with("custom-") {
+            ctx.warn(s.line, format!("[{}]: bring-your-own container services are not supported; section ignored", s.name));
+        } else if s.name.contains('.') {
+            subsections.push(s);
+        } else {
+            if let Some(g) = parse_group(s, &mut ctx) {
+                groups.push(g);
+            }
+        }
+    }
+
+    // Expand groups into deckies (IPs allocated after explicit ones are known).
+    let mut names: HashMap<String, usize> = HashMap::new();
+    let mut ips: HashMap<Ipv4Addr, (String, usize)> = HashMap::new();
+    for g in &groups {
+        if let Some((ip, line)) = g.ip {
+            if let Some((other, _)) = ips.get(&ip) {
+                ctx.err(line, format!("duplicate IP {ip}: already used by [{other}]"));
+            } else {
+                ips.insert(ip, (g.name.clone(), line));
+            }
+        }
+    }
+    let general = fleet.general.clone();
+    if let (Some(net), Some(gw)) = (general.net, general.gw) {
+        if !net.contains(&gw) {
+            let line = line_of(&sections, "general", "gw");
+            ctx.err(line, format!("gw {gw} is outside net {net}"));
+        }
+    }
+    let mut alloc = general.net.map(|n| n.hosts());
+    let mut allocate = |ips: &mut HashMap<Ipv4Addr, (String, usize)>, who: &str, line: usize| -> Option<Ipv4Addr> {
+        let hosts = alloc.as_mut()?;
+        for ip in hosts.by_ref() {
+            if Some(ip) == general.gw || ips.contains_key(&ip) || ip.octets()[3] == 0 {
+                continue;
+            }
+            ips.insert(ip, (who.to_owned(), line));
+            return Some(ip);
+        }
+        None
+    };
+    for g in &groups {
+        let (services, default_os) = match (&g.services, g.archetype.as_deref().and_then(archetype)) {
+            (Some(svcs), arch) => (svcs.clone(), arch.map(|a| a.nmap_os).unwrap_or("linux")),
+            (None, Some(arch)) => (arch.services.iter().map(|s| s.to_string()).collect(), arch.nmap_os),
+            (None, None) => {
+                if g.archetype.is_none() {
+                    ctx.err(g.line, format!("[{}] has neither services= nor archetype=; give one", g.name));
+                }
+                (Vec::new(), "linux")
+            }
+        };
+        check_port_conflicts(&services, g, &mut ctx);
+        let instance_names: Vec<String> = if g.amount == 1 {
+            vec![g.name.clone()]
+        } else {
+            (1..=g.amount).map(|i| format!("{}-{i:02}", g.name)).collect()
+        };
+        for name in instance_names {
+            if let Some(prev) = names.get(&name) {
+                ctx.err(g.line, format!("duplicate decky name '{name}' (first defined on line {prev})"));
+                continue;
+            }
+            names.insert(name.clone(), g.line);
+            let ip = match g.ip {
+                Some((ip, _)) => Some(ip),
+                None => {
+                    let ip = allocate(&mut ips, &name, g.line);
+                    if ip.is_none() {
+                        if general.net.is_none() {
+                            ctx.err(g.line, format!("[{}] has no ip= and [general] has no net= to allocate one from", g.name));
+                        } else {
+                            ctx.err(g.line, format!("no free address left in net {} for '{name}'", general.net.unwrap()));
+                        }
+                    }
+                    ip
+                }
+            };
+            let Some(ip) = ip else { continue };
+            fleet.deckies.push(DeckySpec {
+                name,
+                ip,
+                services: services.clone(),
+                archetype: g.archetype.clone(),
+                nmap_os: g.nmap_os.clone().unwrap_or_else(|| default_os.to_owned()),
+                distro: g.distro.clone(),
+                mutate_interval: g.mutate_interval,
+                service_config: BTreeMap::new(),
+                line: g.line,
+            });
+        }
+    }
+    // Explicit IPs must fit the network and mode.
+    for g in &groups {
+        if let Some((ip, line)) = g.ip {
+            check_ip(ip, line, &general, &mut ctx);
+        }
+    }
+
+    // Pass 2: [decky.service] sub-sections (a group name applies to all its instances).
+    for s in subsections {
+        let (owner, svc) = s.name.rsplit_once('.').unwrap_or((&s.name, ""));
+        if catalog::service(svc).is_none() {
+            ctx.err(s.line, format!("unknown service '{svc}' in section [{}]; valid services: {}", s.name, service_names()));
+            continue;
+        }
+        let cfg: BTreeMap<String, String> = s.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
+        let group = groups.iter().find(|g| g.name == owner);
+        let mut matched = 0;
+        for d in fleet.deckies.iter_mut() {
+            let belongs = d.name == owner
+                || group.is_some_and(|g| g.amount > 1 && d.name.strip_prefix(owner).is_some_and(|r| r.starts_with('-')));
+            if belongs {
+                matched += 1;
+                d.service_config.insert(svc.to_owned(), cfg.clone());
+                if !d.services.iter().any(|x| x == svc) {
+                    ctx.warn(s.line, format!("[{}] configures '{svc}' but decky '{}' does not run it", s.name, d.name));
+                }
+            }
+        }
+        if matched == 0 && group.is_none() {
+            ctx.err(s.line, format!("section [{}] refers to unknown decky '{owner}'", s.name));
+        }
+    }
+
+    if fleet.deckies.is_empty() && ctx.errors.is_empty() {
+        ctx.err(1, "no deckies defined: add at least one [name] section");
+    }
+    ctx.errors.sort_by_key(|e| e.line);
+    if ctx.errors.is_empty() {
+        Ok((fleet, ctx.warnings))
+    } else {
+        Err(ValidationReport { errors: ctx.errors, warnings: ctx.warnings })
+    }
+}
+
+fn line_of(sections: &[RawSection], section: &str, key: &str) -> usize {
+    sections
+        .iter()
+        .find(|s| s.name == section)
+        .and_then(|s| s.entries.iter().find(|(k, _, _)| k == key).map(|e| e.2).or(Some(s.line)))
+        .unwrap_or(1)
+}
+
+fn check_ip(ip: Ipv4Addr, line: usize, general: &General, ctx: &mut Ctx) {
+    if let Some(net) = general.net {
+        if !net.contains(&ip) {
+            ctx.err(line, format!("ip {ip} is outside net {net}"));
+        }
+    }
+    if general.mode == NetMode::Loopback && !ip.is_loopback() {
+        ctx.err(line, format!("ip {ip} is not in 127.0.0.0/8, which mode = loopback requires"));
+    }
+    if Some(ip) == general.gw {
+        ctx.err(line, format!("ip {ip} is the gateway address"));
+    }
+}
+
+fn check_port_conflicts(services: &[String], g: &Group, ctx: &mut Ctx) {
+    let mut used: HashMap<(Transport, u16), &str> = HashMap::new();
+    for s in services {
+        let Some(info) = catalog::service(s) else { continue };
+        for &port in info.ports {
+            if let Some(other) = used.insert(port, info.name) {
+                ctx.err(g.line, format!("[{}]: services '{other}' and '{}' both listen on {}/{}", g.name, info.name, port.1, port.0));
+            }
+        }
+    }
+}
+
+fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
+    for (k, v, line) in &s.entries {
+        let line = *line;
+        match k.as_str() {
+            "net" => match v.parse::<Ipv4Net>() {
+                Ok(n) => g.net = Some(n.trunc()),
+                Err(_) => ctx.err(line, format!("net = '{v}' is not an IPv4 CIDR like 127.0.50.0/24")),
+            },
+            "gw" => match v.parse() {
+                Ok(ip) => g.gw = Some(ip),
+                Err(_) => ctx.err(line, format!("gw = '{v}' is not an IPv4 address")),
+            },
+            "interface" => g.interface = Some(v.clone()),
+            "mode" => match v.as_str() {
+                "loopback" => g.mode = NetMode::Loopback,
+                "alias" => g.mode = NetMode::Alias,
+                "netns" | "macvlan" | "ipvlan" => g.mode = NetMode::Netns,
+                _ => ctx.err(line, format!("mode = '{v}' is not one of loopback, alias, netns")),
+            },
+            "syslog" => {
+                let ok = ["udp://", "tcp://", "tls://"].iter().any(|p| v.strip_prefix(p).is_some_and(|r| r.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())));
+                if ok {
+                    g.syslog = Some(v.clone());
+                } else {
+                    ctx.err(line, format!("syslog = '{v}' must look like udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"));
+                }
+            }
+            other => ctx.err(line, format!("unknown key '{other}' in [general]; valid keys: {}", GENERAL_KEYS.join(", "))),
+        }
+    }
+    if g.mode != NetMode::Loopback && g.interface.is_none() {
+        let mode = if g.mode == NetMode::Alias { "alias" } else { "netns" };
+        ctx.err(s.line, format!("mode = {mode} needs interface = <host interface>"));
+    }
+}
+
+fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
+    if !valid_decky_name(&s.name) {
+        ctx.err(s.line, format!("invalid decky name '{}': use letters, digits, '-' and '_' (at most 63)", s.name));
+        return None;
+    }
+    let mut g = Group {
+        name: s.name.clone(),
+        line: s.line,
+        ip: None,
+        services: None,
+        archetype: None,
+        nmap_os: None,
+        distro: None,
+        amount: 1,
+        mutate_interval: None,
+    };
+    let mut ip_line = 0;
+    for (k, v, line) in &s.entries {
+        let line = *line;
+        match k.as_str() {
+            "ip" => match v.parse() {
+                Ok(ip) => {
+                    g.ip = Some((ip, line));
+                    ip_line = line;
+                }
+                Err(_) => ctx.err(line, format!("ip = '{v}' is not an IPv4 address")),
+            },
+            "services" => {
+                let mut list = Vec::new();
+                for name in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+                    let name = name.to_ascii_lowercase();
+                    if catalog::service(&name).is_none() {
+                        ctx.err(line, format!("unknown service '{name}'; valid services: {}", service_names()));
+                    } else if !list.contains(&name) {
+                        list.push(name);
+                    }
+                }
+                if list.is_empty() && !v.trim().is_empty() {
+                    // every name was wrong; already reported
+                } else if list.is_empty() {
+                    ctx.err(line, "services = is empty");
+                }
+                g.services = Some(list);
+            }
+            "archetype" => {
+                if archetype(v).is_some() {
+                    g.archetype = Some(v.clone());
+                } else {
+                    ctx.err(line, format!("unknown archetype '{v}'; valid archetypes: {}", archetype_names()));
+                    g.archetype = Some(String::new());
+                }
+            }
+            "nmap_os" | "nmap-os" => {
+                if NMAP_OS.contains(&v.as_str()) {
+                    g.nmap_os = Some(v.clone());
+                } else {
+                    ctx.err(line, format!("unknown nmap_os '{v}'; valid values: {}", NMAP_OS.join(", ")));
+                }
+            }
+            "distro" => {
+                if distro(v).is_some() {
+                    g.distro = Some(v.clone());
+                } else {
+                    ctx.err(line, format!("unknown distro '{v}'; valid distros: {}", distro_names()));
+                }
+            }
+            "amount" => match v.parse::<i64>() {
+                Ok(n) if (1..=MAX_AMOUNT as i64).contains(&n) => g.amount = n as u32,
+                Ok(n) => ctx.err(line, format!("amount = {n} is outside 1–{MAX_AMOUNT}")),
+                Err(_) => ctx.err(line, format!("amount = '{v}' is not a whole number (1–{MAX_AMOUNT})")),
+            },
+            "mutate_interval" | "mutate-interval" => match v.parse::<u32>() {
+                Ok(n) if n > 0 => g.mutate_interval = Some(n),
+                _ => ctx.err(line, format!("mutate_interval = '{v}' must be a positive number of minutes")),
+            },
+            other => ctx.err(line, format!("unknown key '{other}' in [{}]; valid keys: ip, services, archetype, nmap_os, distro, amount, mutate_interval", s.name)),
+        }
+    }
+    if g.amount > 1 && g.ip.is_some() {
+        ctx.err(ip_line, format!("[{}]: ip = cannot be combined with amount = {}; remove ip= (addresses are allocated from net) or use amount = 1", s.name, g.amount));
+        g.ip = None;
+    }
+    let _ = DECKY_KEYS;
+    Some(g)
+}
+
+/// Names already used by deckies, for conflict checks against a running fleet.
+pub fn names_and_ips(fleet: &FleetSpec) -> (HashSet<String>, HashSet<Ipv4Addr>) {
+    (fleet.deckies.iter().map(|d| d.name.clone()).collect(), fleet.deckies.iter().map(|d| d.ip).collect())
+}

@@ -1,0 +1,20 @@
+//! decnet-core: the vocabulary every other decnet crate speaks.
+//!
+//! Nothing in here does I/O except reading a fleet file from disk; the types
+//! are plain data so they can cross the bus, the store and the API unchanged.
+
+pub mod archetype;
+pub mod catalog;
+pub mod event;
+pub mod fleet;
+pub mod persona;
+pub mod seed;
+pub mod subject;
+pub mod syslog;
+
+pub use archetype::{Archetype, ARCHETYPES};
+pub use catalog::{Transport, ServiceInfo, SERVICE_CATALOG};
+pub use event::{Event, EventKind, Fields};
+pub use fleet::{DeckySpec, FleetSpec, General, NetMode, ValidationError, ValidationReport};
+pub use persona::{Distro, OsFamily, Persona, DISTROS};
+pub use seed::DeckySeed;

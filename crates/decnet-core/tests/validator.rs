@@ -1,0 +1,86 @@
+//! Golden tests for fleet validation messages, plus a never-panic property.
+
+use decnet_core::fleet::{parse_bytes, parse_str};
+use proptest::prelude::*;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fleets/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+#[test]
+fn good_fleet_expands_and_allocates() {
+    let (fleet, warnings) = parse_str(&fixture("good.ini")).expect("valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let names: Vec<_> = fleet.deckies.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["web01", "db-01", "db-02", "db-03"]);
+    let ips: Vec<String> = fleet.deckies.iter().map(|d| d.ip.to_string()).collect();
+    assert_eq!(ips, ["127.0.50.10", "127.0.50.2", "127.0.50.3", "127.0.50.4"]);
+    assert_eq!(fleet.deckies[0].services, ["ssh", "http", "ftp"]);
+    assert_eq!(fleet.deckies[0].config("ssh")["password"], "admin");
+    assert_eq!(fleet.deckies[1].services, ["mysql", "postgres", "redis"]);
+    assert_eq!(fleet.deckies[3].config("redis")["password"], "s3cret");
+}
+
+#[test]
+fn bad_fleet_reports_every_error_golden() {
+    let report = parse_str(&fixture("bad.ini")).unwrap_err();
+    let rendered = report.render("bad.ini");
+    let expected = fixture("bad.expected");
+    if rendered != expected {
+        panic!("golden mismatch\n--- got ---\n{rendered}--- expected ---\n{expected}");
+    }
+}
+
+#[test]
+fn oversized_file_rejected() {
+    let big = format!("[a]\nservices = ssh\n; {}\n", "x".repeat(600 * 1024));
+    let report = parse_str(&big).unwrap_err();
+    assert_eq!(report.render("f.ini"), "f.ini:1: file is 601 KiB; the limit is 512 KiB\n");
+    assert!(report.is_structural());
+}
+
+#[test]
+fn non_utf8_reports_line() {
+    let report = parse_bytes(b"[a]\nservices = ssh\nip = \xff\n").unwrap_err();
+    assert_eq!(report.render("f"), "f:3: not UTF-8 text\n");
+}
+
+#[test]
+fn missing_net_for_allocation() {
+    let report = parse_str("[a]\nservices = ssh\n").unwrap_err();
+    assert_eq!(report.render("f"), "f:1: [a] has no ip= and [general] has no net= to allocate one from\n");
+}
+
+#[test]
+fn loopback_mode_requires_loopback_ips() {
+    let report = parse_str("[a]\nip = 10.0.0.5\nservices = ssh\n").unwrap_err();
+    assert_eq!(report.render("f"), "f:2: ip 10.0.0.5 is not in 127.0.0.0/8, which mode = loopback requires\n");
+}
+
+#[test]
+fn crlf_and_colon_syntax() {
+    let (fleet, _) = parse_str("[general]\r\nnet: 127.0.9.0/24\r\n[a]\r\nservices: ssh,telnet\r\n").unwrap();
+    assert_eq!(fleet.deckies[0].services, ["ssh", "telnet"]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn parser_never_panics_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = parse_bytes(&bytes);
+    }
+
+    #[test]
+    fn parser_never_panics_on_ini_like_text(lines in proptest::collection::vec(
+        prop_oneof![
+            "\\[[a-z.\\-]{0,12}\\]",
+            "(ip|services|amount|archetype|net|gw|mode|nmap_os|distro) ?[=:] ?[ -~]{0,30}",
+            "[ -~]{0,40}",
+            Just("amount = 100".to_string()),
+            Just("[general]".to_string()),
+            Just("net = 127.0.0.0/30".to_string()),
+        ], 0..40)) {
+        let text = lines.join("\n");
+        let _ = parse_str(&text);
+    }
+}
