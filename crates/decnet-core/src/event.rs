@@ -159,10 +159,17 @@ impl Event {
         if !self.src_ip.is_unspecified() {
             return Some(self.src_ip);
         }
-        ["src_ip", "src", "client_ip", "remote_ip", "remote_addr", "ip"]
-            .iter()
-            .filter_map(|k| self.field_str(k))
-            .find_map(|v| v.parse().ok())
+        [
+            "src_ip",
+            "src",
+            "client_ip",
+            "remote_ip",
+            "remote_addr",
+            "ip",
+        ]
+        .iter()
+        .filter_map(|k| self.field_str(k))
+        .find_map(|v| v.parse().ok())
     }
 }
 
@@ -174,7 +181,9 @@ pub fn credential_fields(fields: &mut Fields, principal: &str, secret_kind: &str
     fields.insert("secret_printable".into(), printable(secret).into());
     fields.insert(
         "secret_b64".into(),
-        base64::engine::general_purpose::STANDARD.encode(secret).into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(secret)
+            .into(),
     );
 }
 

@@ -135,7 +135,11 @@ impl ValidationReport {
     /// True when the file has a structural problem (unparseable lines,
     /// size), as opposed to a semantic one; the API maps this to 400.
     pub fn is_structural(&self) -> bool {
-        self.errors.iter().any(|e| e.message.starts_with("malformed") || e.message.contains("limit is 512 KiB") || e.message.starts_with("not UTF-8"))
+        self.errors.iter().any(|e| {
+            e.message.starts_with("malformed")
+                || e.message.contains("limit is 512 KiB")
+                || e.message.starts_with("not UTF-8")
+        })
     }
 }
 
@@ -172,20 +176,33 @@ pub enum LoadError {
 }
 
 fn size_error(len: usize) -> ValidationError {
-    ValidationError { line: 1, message: format!("file is {} KiB; the limit is 512 KiB", len.div_ceil(1024)) }
+    ValidationError {
+        line: 1,
+        message: format!("file is {} KiB; the limit is 512 KiB", len.div_ceil(1024)),
+    }
 }
 
 /// Parses and validates fleet bytes. Ok carries the fleet and its warnings.
 pub fn parse_bytes(bytes: &[u8]) -> Result<(FleetSpec, Vec<ValidationError>), ValidationReport> {
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(ValidationReport { errors: vec![size_error(bytes.len())], warnings: vec![] });
+        return Err(ValidationReport {
+            errors: vec![size_error(bytes.len())],
+            warnings: vec![],
+        });
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => parse_str(s),
         Err(e) => {
-            let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
             Err(ValidationReport {
-                errors: vec![ValidationError { line, message: "not UTF-8 text".into() }],
+                errors: vec![ValidationError {
+                    line,
+                    message: "not UTF-8 text".into(),
+                }],
                 warnings: vec![],
             })
         }
@@ -206,10 +223,16 @@ struct Ctx {
 
 impl Ctx {
     fn err(&mut self, line: usize, message: impl Into<String>) {
-        self.errors.push(ValidationError { line, message: message.into() });
+        self.errors.push(ValidationError {
+            line,
+            message: message.into(),
+        });
     }
     fn warn(&mut self, line: usize, message: impl Into<String>) {
-        self.warnings.push(ValidationError { line, message: message.into() });
+        self.warnings.push(ValidationError {
+            line,
+            message: message.into(),
+        });
     }
 }
 
@@ -247,7 +270,10 @@ fn lex(text: &str, ctx: &mut Ctx) -> Vec<RawSection> {
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
             let Some(name) = strip_inline_comment(rest).strip_suffix(']') else {
-                ctx.err(lineno, format!("malformed section header '{trimmed}': expected [name]"));
+                ctx.err(
+                    lineno,
+                    format!("malformed section header '{trimmed}': expected [name]"),
+                );
                 continue;
             };
             let name = name.trim();
@@ -257,14 +283,25 @@ fn lex(text: &str, ctx: &mut Ctx) -> Vec<RawSection> {
             }
             let duplicate = seen.get(name).copied();
             if let Some(prev) = duplicate {
-                ctx.err(lineno, format!("duplicate section [{name}] (first defined on line {prev})"));
+                ctx.err(
+                    lineno,
+                    format!("duplicate section [{name}] (first defined on line {prev})"),
+                );
             } else {
                 seen.insert(name.to_owned(), lineno);
             }
             // A duplicate still collects its keys (so they are not reported as
             // orphans) but under a name no later pass acts on.
-            let stored = if duplicate.is_some() { format!("\0dup{lineno}") } else { name.to_owned() };
-            sections.push(RawSection { name: stored, line: lineno, entries: Vec::new() });
+            let stored = if duplicate.is_some() {
+                format!("\0dup{lineno}")
+            } else {
+                name.to_owned()
+            };
+            sections.push(RawSection {
+                name: stored,
+                line: lineno,
+                entries: Vec::new(),
+            });
             continue;
         }
         let sep = match (trimmed.find('='), trimmed.find(':')) {
@@ -272,7 +309,13 @@ fn lex(text: &str, ctx: &mut Ctx) -> Vec<RawSection> {
             (a, b) => a.or(b),
         };
         let Some(sep) = sep else {
-            ctx.err(lineno, format!("malformed line '{}': expected [section] or key = value", truncate(trimmed, 60)));
+            ctx.err(
+                lineno,
+                format!(
+                    "malformed line '{}': expected [section] or key = value",
+                    truncate(trimmed, 60)
+                ),
+            );
             continue;
         };
         let key = trimmed[..sep].trim().to_ascii_lowercase();
@@ -283,13 +326,19 @@ fn lex(text: &str, ctx: &mut Ctx) -> Vec<RawSection> {
         }
         let Some(section) = sections.last_mut() else {
             if !orphan_reported {
-                ctx.err(lineno, format!("malformed line: key '{key}' appears before any [section]"));
+                ctx.err(
+                    lineno,
+                    format!("malformed line: key '{key}' appears before any [section]"),
+                );
                 orphan_reported = true;
             }
             continue;
         };
         if let Some((_, _, prev)) = section.entries.iter().find(|(k, _, _)| *k == key) {
-            let msg = format!("duplicate key '{key}' in [{}] (first set on line {prev})", section.name);
+            let msg = format!(
+                "duplicate key '{key}' in [{}] (first set on line {prev})",
+                section.name
+            );
             ctx.err(lineno, msg);
             continue;
         }
@@ -309,13 +358,23 @@ fn truncate(s: &str, n: usize) -> String {
 fn valid_decky_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !name.starts_with('-')
 }
 
 const GENERAL_KEYS: &[&str] = &["net", "gw", "interface", "mode", "syslog"];
 const DECKY_KEYS: &[&str] = &[
-    "ip", "services", "archetype", "nmap_os", "nmap-os", "amount", "mutate_interval", "mutate-interval", "distro",
+    "ip",
+    "services",
+    "archetype",
+    "nmap_os",
+    "nmap-os",
+    "amount",
+    "mutate_interval",
+    "mutate-interval",
+    "distro",
 ];
 /// Valid `nmap_os` values.
 pub const NMAP_OS: &[&str] = &["linux", "windows", "windows_server", "embedded", "bsd"];
@@ -335,9 +394,15 @@ struct Group {
 /// Parses and validates fleet text.
 pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), ValidationReport> {
     if text.len() > MAX_FILE_BYTES {
-        return Err(ValidationReport { errors: vec![size_error(text.len())], warnings: vec![] });
+        return Err(ValidationReport {
+            errors: vec![size_error(text.len())],
+            warnings: vec![],
+        });
     }
-    let mut ctx = Ctx { errors: Vec::new(), warnings: Vec::new() };
+    let mut ctx = Ctx {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
     let sections = lex(text, &mut ctx);
     let mut fleet = FleetSpec::default();
 
@@ -350,9 +415,19 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
         } else if s.name == "general" {
             parse_general(s, &mut fleet.general, &mut ctx);
         } else if s.name == "response" {
-            fleet.response = s.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
+            fleet.response = s
+                .entries
+                .iter()
+                .map(|(k, v, _)| (k.clone(), v.clone()))
+                .collect();
         } else if s.name.starts_with("custom-") {
-            ctx.warn(s.line, format!("[{}]: bring-your-own container services are not supported; section ignored", s.name));
+            ctx.warn(
+                s.line,
+                format!(
+                    "[{}]: bring-your-own container services are not supported; section ignored",
+                    s.name
+                ),
+            );
         } else if s.name.contains('.') {
             subsections.push(s);
         } else {
@@ -368,7 +443,10 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
     for g in &groups {
         if let Some((ip, line)) = g.ip {
             if let Some((other, _)) = ips.get(&ip) {
-                ctx.err(line, format!("duplicate IP {ip}: already used by [{other}]"));
+                ctx.err(
+                    line,
+                    format!("duplicate IP {ip}: already used by [{other}]"),
+                );
             } else {
                 ips.insert(ip, (g.name.clone(), line));
             }
@@ -382,7 +460,10 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
         }
     }
     let mut alloc = general.net.map(|n| n.hosts());
-    let mut allocate = |ips: &mut HashMap<Ipv4Addr, (String, usize)>, who: &str, line: usize| -> Option<Ipv4Addr> {
+    let mut allocate = |ips: &mut HashMap<Ipv4Addr, (String, usize)>,
+                        who: &str,
+                        line: usize|
+     -> Option<Ipv4Addr> {
         let hosts = alloc.as_mut()?;
         for ip in hosts.by_ref() {
             if Some(ip) == general.gw || ips.contains_key(&ip) || ip.octets()[3] == 0 {
@@ -394,12 +475,22 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
         None
     };
     for g in &groups {
-        let (services, default_os) = match (&g.services, g.archetype.as_deref().and_then(archetype)) {
+        let (services, default_os) = match (&g.services, g.archetype.as_deref().and_then(archetype))
+        {
             (Some(svcs), arch) => (svcs.clone(), arch.map(|a| a.nmap_os).unwrap_or("linux")),
-            (None, Some(arch)) => (arch.services.iter().map(|s| s.to_string()).collect(), arch.nmap_os),
+            (None, Some(arch)) => (
+                arch.services.iter().map(|s| s.to_string()).collect(),
+                arch.nmap_os,
+            ),
             (None, None) => {
                 if g.archetype.is_none() {
-                    ctx.err(g.line, format!("[{}] has neither services= nor archetype=; give one", g.name));
+                    ctx.err(
+                        g.line,
+                        format!(
+                            "[{}] has neither services= nor archetype=; give one",
+                            g.name
+                        ),
+                    );
                 }
                 (Vec::new(), "linux")
             }
@@ -408,11 +499,16 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
         let instance_names: Vec<String> = if g.amount == 1 {
             vec![g.name.clone()]
         } else {
-            (1..=g.amount).map(|i| format!("{}-{i:02}", g.name)).collect()
+            (1..=g.amount)
+                .map(|i| format!("{}-{i:02}", g.name))
+                .collect()
         };
         for name in instance_names {
             if let Some(prev) = names.get(&name) {
-                ctx.err(g.line, format!("duplicate decky name '{name}' (first defined on line {prev})"));
+                ctx.err(
+                    g.line,
+                    format!("duplicate decky name '{name}' (first defined on line {prev})"),
+                );
                 continue;
             }
             names.insert(name.clone(), g.line);
@@ -424,7 +520,13 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
                         if general.net.is_none() {
                             ctx.err(g.line, format!("[{}] has no ip= and [general] has no net= to allocate one from", g.name));
                         } else {
-                            ctx.err(g.line, format!("no free address left in net {} for '{name}'", general.net.unwrap()));
+                            ctx.err(
+                                g.line,
+                                format!(
+                                    "no free address left in net {} for '{name}'",
+                                    general.net.unwrap()
+                                ),
+                            );
                         }
                     }
                     ip
@@ -455,25 +557,50 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
     for s in subsections {
         let (owner, svc) = s.name.rsplit_once('.').unwrap_or((&s.name, ""));
         if catalog::service(svc).is_none() {
-            ctx.err(s.line, format!("unknown service '{svc}' in section [{}]; valid services: {}", s.name, service_names()));
+            ctx.err(
+                s.line,
+                format!(
+                    "unknown service '{svc}' in section [{}]; valid services: {}",
+                    s.name,
+                    service_names()
+                ),
+            );
             continue;
         }
-        let cfg: BTreeMap<String, String> = s.entries.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
+        let cfg: BTreeMap<String, String> = s
+            .entries
+            .iter()
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect();
         let group = groups.iter().find(|g| g.name == owner);
         let mut matched = 0;
         for d in fleet.deckies.iter_mut() {
             let belongs = d.name == owner
-                || group.is_some_and(|g| g.amount > 1 && d.name.strip_prefix(owner).is_some_and(|r| r.starts_with('-')));
+                || group.is_some_and(|g| {
+                    g.amount > 1
+                        && d.name
+                            .strip_prefix(owner)
+                            .is_some_and(|r| r.starts_with('-'))
+                });
             if belongs {
                 matched += 1;
                 d.service_config.insert(svc.to_owned(), cfg.clone());
                 if !d.services.iter().any(|x| x == svc) {
-                    ctx.warn(s.line, format!("[{}] configures '{svc}' but decky '{}' does not run it", s.name, d.name));
+                    ctx.warn(
+                        s.line,
+                        format!(
+                            "[{}] configures '{svc}' but decky '{}' does not run it",
+                            s.name, d.name
+                        ),
+                    );
                 }
             }
         }
         if matched == 0 && group.is_none() {
-            ctx.err(s.line, format!("section [{}] refers to unknown decky '{owner}'", s.name));
+            ctx.err(
+                s.line,
+                format!("section [{}] refers to unknown decky '{owner}'", s.name),
+            );
         }
     }
 
@@ -484,7 +611,10 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
     if ctx.errors.is_empty() {
         Ok((fleet, ctx.warnings))
     } else {
-        Err(ValidationReport { errors: ctx.errors, warnings: ctx.warnings })
+        Err(ValidationReport {
+            errors: ctx.errors,
+            warnings: ctx.warnings,
+        })
     }
 }
 
@@ -492,7 +622,13 @@ fn line_of(sections: &[RawSection], section: &str, key: &str) -> usize {
     sections
         .iter()
         .find(|s| s.name == section)
-        .and_then(|s| s.entries.iter().find(|(k, _, _)| k == key).map(|e| e.2).or(Some(s.line)))
+        .and_then(|s| {
+            s.entries
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map(|e| e.2)
+                .or(Some(s.line))
+        })
         .unwrap_or(1)
 }
 
@@ -503,7 +639,10 @@ fn check_ip(ip: Ipv4Addr, line: usize, general: &General, ctx: &mut Ctx) {
         }
     }
     if general.mode == NetMode::Loopback && !ip.is_loopback() {
-        ctx.err(line, format!("ip {ip} is not in 127.0.0.0/8, which mode = loopback requires"));
+        ctx.err(
+            line,
+            format!("ip {ip} is not in 127.0.0.0/8, which mode = loopback requires"),
+        );
     }
     if Some(ip) == general.gw {
         ctx.err(line, format!("ip {ip} is the gateway address"));
@@ -513,10 +652,18 @@ fn check_ip(ip: Ipv4Addr, line: usize, general: &General, ctx: &mut Ctx) {
 fn check_port_conflicts(services: &[String], g: &Group, ctx: &mut Ctx) {
     let mut used: HashMap<(Transport, u16), &str> = HashMap::new();
     for s in services {
-        let Some(info) = catalog::service(s) else { continue };
+        let Some(info) = catalog::service(s) else {
+            continue;
+        };
         for &port in info.ports {
             if let Some(other) = used.insert(port, info.name) {
-                ctx.err(g.line, format!("[{}]: services '{other}' and '{}' both listen on {}/{}", g.name, info.name, port.1, port.0));
+                ctx.err(
+                    g.line,
+                    format!(
+                        "[{}]: services '{other}' and '{}' both listen on {}/{}",
+                        g.name, info.name, port.1, port.0
+                    ),
+                );
             }
         }
     }
@@ -528,7 +675,10 @@ fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
         match k.as_str() {
             "net" => match v.parse::<Ipv4Net>() {
                 Ok(n) => g.net = Some(n.trunc()),
-                Err(_) => ctx.err(line, format!("net = '{v}' is not an IPv4 CIDR like 127.0.50.0/24")),
+                Err(_) => ctx.err(
+                    line,
+                    format!("net = '{v}' is not an IPv4 CIDR like 127.0.50.0/24"),
+                ),
             },
             "gw" => match v.parse() {
                 Ok(ip) => g.gw = Some(ip),
@@ -539,28 +689,55 @@ fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
                 "loopback" => g.mode = NetMode::Loopback,
                 "alias" => g.mode = NetMode::Alias,
                 "netns" | "macvlan" | "ipvlan" => g.mode = NetMode::Netns,
-                _ => ctx.err(line, format!("mode = '{v}' is not one of loopback, alias, netns")),
+                _ => ctx.err(
+                    line,
+                    format!("mode = '{v}' is not one of loopback, alias, netns"),
+                ),
             },
             "syslog" => {
-                let ok = ["udp://", "tcp://", "tls://"].iter().any(|p| v.strip_prefix(p).is_some_and(|r| r.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())));
+                let ok = ["udp://", "tcp://", "tls://"].iter().any(|p| {
+                    v.strip_prefix(p).is_some_and(|r| {
+                        r.rsplit_once(':')
+                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+                    })
+                });
                 if ok {
                     g.syslog = Some(v.clone());
                 } else {
                     ctx.err(line, format!("syslog = '{v}' must look like udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"));
                 }
             }
-            other => ctx.err(line, format!("unknown key '{other}' in [general]; valid keys: {}", GENERAL_KEYS.join(", "))),
+            other => ctx.err(
+                line,
+                format!(
+                    "unknown key '{other}' in [general]; valid keys: {}",
+                    GENERAL_KEYS.join(", ")
+                ),
+            ),
         }
     }
     if g.mode != NetMode::Loopback && g.interface.is_none() {
-        let mode = if g.mode == NetMode::Alias { "alias" } else { "netns" };
-        ctx.err(s.line, format!("mode = {mode} needs interface = <host interface>"));
+        let mode = if g.mode == NetMode::Alias {
+            "alias"
+        } else {
+            "netns"
+        };
+        ctx.err(
+            s.line,
+            format!("mode = {mode} needs interface = <host interface>"),
+        );
     }
 }
 
 fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
     if !valid_decky_name(&s.name) {
-        ctx.err(s.line, format!("invalid decky name '{}': use letters, digits, '-' and '_' (at most 63)", s.name));
+        ctx.err(
+            s.line,
+            format!(
+                "invalid decky name '{}': use letters, digits, '-' and '_' (at most 63)",
+                s.name
+            ),
+        );
         return None;
     }
     let mut g = Group {
@@ -646,5 +823,8 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
 
 /// Names already used by deckies, for conflict checks against a running fleet.
 pub fn names_and_ips(fleet: &FleetSpec) -> (HashSet<String>, HashSet<Ipv4Addr>) {
-    (fleet.deckies.iter().map(|d| d.name.clone()).collect(), fleet.deckies.iter().map(|d| d.ip).collect())
+    (
+        fleet.deckies.iter().map(|d| d.name.clone()).collect(),
+        fleet.deckies.iter().map(|d| d.ip).collect(),
+    )
 }

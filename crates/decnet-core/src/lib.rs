@@ -13,7 +13,7 @@ pub mod subject;
 pub mod syslog;
 
 pub use archetype::{Archetype, ARCHETYPES};
-pub use catalog::{Transport, ServiceInfo, SERVICE_CATALOG};
+pub use catalog::{ServiceInfo, Transport, SERVICE_CATALOG};
 pub use event::{Event, EventKind, Fields};
 pub use fleet::{DeckySpec, FleetSpec, General, NetMode, ValidationError, ValidationReport};
 pub use persona::{Distro, OsFamily, Persona, DISTROS};

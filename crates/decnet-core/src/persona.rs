@@ -80,21 +80,215 @@ pub struct Distro {
 
 /// All distro profiles (DECNET's nine Linux ones plus Windows and devices).
 pub static DISTROS: &[Distro] = &[
-    Distro { slug: "debian", display_name: "Debian GNU/Linux 12 (bookworm)", family: OsFamily::Linux, hostname_style: HostnameStyle::Generic, os_id: "debian", version_id: "12", ssh_version: "OpenSSH_9.2p1 Debian-2+deb12u3", kernels: &["6.1.0-18-amd64", "6.1.0-21-amd64", "6.1.0-25-amd64"], http_servers: &["nginx/1.22.1", "Apache/2.4.62 (Debian)"], ftp_banner: "(vsFTPd 3.0.3)", telnet_issue: "Debian GNU/Linux 12" },
-    Distro { slug: "ubuntu22", display_name: "Ubuntu 22.04.4 LTS", family: OsFamily::Linux, hostname_style: HostnameStyle::Generic, os_id: "ubuntu", version_id: "22.04", ssh_version: "OpenSSH_8.9p1 Ubuntu-3ubuntu0.10", kernels: &["5.15.0-105-generic", "5.15.0-112-generic", "6.5.0-35-generic"], http_servers: &["nginx/1.18.0 (Ubuntu)", "Apache/2.4.52 (Ubuntu)"], ftp_banner: "(vsFTPd 3.0.5)", telnet_issue: "Ubuntu 22.04.4 LTS" },
-    Distro { slug: "ubuntu20", display_name: "Ubuntu 20.04.6 LTS", family: OsFamily::Linux, hostname_style: HostnameStyle::Generic, os_id: "ubuntu", version_id: "20.04", ssh_version: "OpenSSH_8.2p1 Ubuntu-4ubuntu0.11", kernels: &["5.4.0-182-generic", "5.4.0-187-generic"], http_servers: &["nginx/1.18.0 (Ubuntu)", "Apache/2.4.41 (Ubuntu)"], ftp_banner: "(vsFTPd 3.0.3)", telnet_issue: "Ubuntu 20.04.6 LTS" },
-    Distro { slug: "rocky9", display_name: "Rocky Linux 9.4 (Blue Onyx)", family: OsFamily::Linux, hostname_style: HostnameStyle::Rhel, os_id: "rocky", version_id: "9.4", ssh_version: "OpenSSH_8.7", kernels: &["5.14.0-427.13.1.el9_4.x86_64", "5.14.0-427.22.1.el9_4.x86_64"], http_servers: &["Apache/2.4.57 (Rocky Linux)", "nginx/1.20.1"], ftp_banner: "(vsFTPd 3.0.5)", telnet_issue: "Kernel \\r on an \\m" },
-    Distro { slug: "centos7", display_name: "CentOS Linux 7 (Core)", family: OsFamily::Linux, hostname_style: HostnameStyle::Rhel, os_id: "centos", version_id: "7", ssh_version: "OpenSSH_7.4", kernels: &["3.10.0-1160.119.1.el7.x86_64", "3.10.0-1160.108.1.el7.x86_64"], http_servers: &["Apache/2.4.6 (CentOS)", "nginx/1.20.1"], ftp_banner: "(vsFTPd 3.0.2)", telnet_issue: "CentOS Linux 7 (Core)\nKernel \\r on an \\m" },
-    Distro { slug: "alpine", display_name: "Alpine Linux v3.19", family: OsFamily::Linux, hostname_style: HostnameStyle::Generic, os_id: "alpine", version_id: "3.19.1", ssh_version: "OpenSSH_9.6", kernels: &["6.6.14-0-lts", "6.6.22-0-lts"], http_servers: &["nginx/1.24.0", "lighttpd/1.4.73"], ftp_banner: "(vsFTPd 3.0.5)", telnet_issue: "Welcome to Alpine Linux 3.19" },
-    Distro { slug: "fedora", display_name: "Fedora Linux 39 (Server Edition)", family: OsFamily::Linux, hostname_style: HostnameStyle::Rhel, os_id: "fedora", version_id: "39", ssh_version: "OpenSSH_9.3", kernels: &["6.8.9-100.fc39.x86_64", "6.7.11-100.fc39.x86_64"], http_servers: &["Apache/2.4.59 (Fedora Linux)", "nginx/1.24.0"], ftp_banner: "(vsFTPd 3.0.5)", telnet_issue: "Fedora Linux 39 (Server Edition)\nKernel \\r on an \\m" },
-    Distro { slug: "kali", display_name: "Kali GNU/Linux Rolling", family: OsFamily::Linux, hostname_style: HostnameStyle::Rolling, os_id: "kali", version_id: "2024.2", ssh_version: "OpenSSH_9.7p1 Debian-5", kernels: &["6.8.11-amd64", "6.6.15-amd64"], http_servers: &["Apache/2.4.59 (Debian)", "nginx/1.26.0"], ftp_banner: "(vsFTPd 3.0.3)", telnet_issue: "Kali GNU/Linux Rolling" },
-    Distro { slug: "arch", display_name: "Arch Linux", family: OsFamily::Linux, hostname_style: HostnameStyle::Rolling, os_id: "arch", version_id: "", ssh_version: "OpenSSH_9.7", kernels: &["6.9.7-arch1-1", "6.8.9-arch1-2"], http_servers: &["nginx/1.26.1", "Apache/2.4.59 (Unix)"], ftp_banner: "(vsFTPd 3.0.5)", telnet_issue: "Arch Linux \\r (\\l)" },
-    Distro { slug: "windows10", display_name: "Windows 10 Pro 10.0.19045", family: OsFamily::Windows, hostname_style: HostnameStyle::Windows, os_id: "windows", version_id: "10.0.19045", ssh_version: "OpenSSH_for_Windows_8.1", kernels: &["10.0.19045"], http_servers: &["Microsoft-IIS/10.0"], ftp_banner: "Microsoft FTP Service", telnet_issue: "Welcome to Microsoft Telnet Service" },
-    Distro { slug: "windows11", display_name: "Windows 11 Pro 10.0.22631", family: OsFamily::Windows, hostname_style: HostnameStyle::Windows, os_id: "windows", version_id: "10.0.22631", ssh_version: "OpenSSH_for_Windows_9.5", kernels: &["10.0.22631"], http_servers: &["Microsoft-IIS/10.0"], ftp_banner: "Microsoft FTP Service", telnet_issue: "Welcome to Microsoft Telnet Service" },
-    Distro { slug: "windows2019", display_name: "Windows Server 2019 Standard 10.0.17763", family: OsFamily::Windows, hostname_style: HostnameStyle::Windows, os_id: "windows", version_id: "10.0.17763", ssh_version: "OpenSSH_for_Windows_7.7", kernels: &["10.0.17763"], http_servers: &["Microsoft-IIS/10.0"], ftp_banner: "Microsoft FTP Service", telnet_issue: "Welcome to Microsoft Telnet Service" },
-    Distro { slug: "windows2022", display_name: "Windows Server 2022 Standard 10.0.20348", family: OsFamily::Windows, hostname_style: HostnameStyle::Windows, os_id: "windows", version_id: "10.0.20348", ssh_version: "OpenSSH_for_Windows_8.1", kernels: &["10.0.20348"], http_servers: &["Microsoft-IIS/10.0"], ftp_banner: "Microsoft FTP Service", telnet_issue: "Welcome to Microsoft Telnet Service" },
-    Distro { slug: "embedded", display_name: "Embedded Linux", family: OsFamily::Embedded, hostname_style: HostnameStyle::Device, os_id: "embedded", version_id: "", ssh_version: "dropbear_2019.78", kernels: &["4.9.37", "4.14.180"], http_servers: &["HP HTTP Server; HP LaserJet Pro MFP M428fdw", "Boa/0.94.14rc21", "GoAhead-Webs"], ftp_banner: "FTP server ready.", telnet_issue: "" },
-    Distro { slug: "busybox", display_name: "BusyBox v1.31.1", family: OsFamily::Embedded, hostname_style: HostnameStyle::Device, os_id: "buildroot", version_id: "2020.02", ssh_version: "dropbear_2020.81", kernels: &["4.14.180", "5.4.61"], http_servers: &["lighttpd/1.4.55", "uhttpd", "GoAhead-Webs"], ftp_banner: "FTP server ready.", telnet_issue: "" },
+    Distro {
+        slug: "debian",
+        display_name: "Debian GNU/Linux 12 (bookworm)",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Generic,
+        os_id: "debian",
+        version_id: "12",
+        ssh_version: "OpenSSH_9.2p1 Debian-2+deb12u3",
+        kernels: &["6.1.0-18-amd64", "6.1.0-21-amd64", "6.1.0-25-amd64"],
+        http_servers: &["nginx/1.22.1", "Apache/2.4.62 (Debian)"],
+        ftp_banner: "(vsFTPd 3.0.3)",
+        telnet_issue: "Debian GNU/Linux 12",
+    },
+    Distro {
+        slug: "ubuntu22",
+        display_name: "Ubuntu 22.04.4 LTS",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Generic,
+        os_id: "ubuntu",
+        version_id: "22.04",
+        ssh_version: "OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",
+        kernels: &[
+            "5.15.0-105-generic",
+            "5.15.0-112-generic",
+            "6.5.0-35-generic",
+        ],
+        http_servers: &["nginx/1.18.0 (Ubuntu)", "Apache/2.4.52 (Ubuntu)"],
+        ftp_banner: "(vsFTPd 3.0.5)",
+        telnet_issue: "Ubuntu 22.04.4 LTS",
+    },
+    Distro {
+        slug: "ubuntu20",
+        display_name: "Ubuntu 20.04.6 LTS",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Generic,
+        os_id: "ubuntu",
+        version_id: "20.04",
+        ssh_version: "OpenSSH_8.2p1 Ubuntu-4ubuntu0.11",
+        kernels: &["5.4.0-182-generic", "5.4.0-187-generic"],
+        http_servers: &["nginx/1.18.0 (Ubuntu)", "Apache/2.4.41 (Ubuntu)"],
+        ftp_banner: "(vsFTPd 3.0.3)",
+        telnet_issue: "Ubuntu 20.04.6 LTS",
+    },
+    Distro {
+        slug: "rocky9",
+        display_name: "Rocky Linux 9.4 (Blue Onyx)",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Rhel,
+        os_id: "rocky",
+        version_id: "9.4",
+        ssh_version: "OpenSSH_8.7",
+        kernels: &[
+            "5.14.0-427.13.1.el9_4.x86_64",
+            "5.14.0-427.22.1.el9_4.x86_64",
+        ],
+        http_servers: &["Apache/2.4.57 (Rocky Linux)", "nginx/1.20.1"],
+        ftp_banner: "(vsFTPd 3.0.5)",
+        telnet_issue: "Kernel \\r on an \\m",
+    },
+    Distro {
+        slug: "centos7",
+        display_name: "CentOS Linux 7 (Core)",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Rhel,
+        os_id: "centos",
+        version_id: "7",
+        ssh_version: "OpenSSH_7.4",
+        kernels: &[
+            "3.10.0-1160.119.1.el7.x86_64",
+            "3.10.0-1160.108.1.el7.x86_64",
+        ],
+        http_servers: &["Apache/2.4.6 (CentOS)", "nginx/1.20.1"],
+        ftp_banner: "(vsFTPd 3.0.2)",
+        telnet_issue: "CentOS Linux 7 (Core)\nKernel \\r on an \\m",
+    },
+    Distro {
+        slug: "alpine",
+        display_name: "Alpine Linux v3.19",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Generic,
+        os_id: "alpine",
+        version_id: "3.19.1",
+        ssh_version: "OpenSSH_9.6",
+        kernels: &["6.6.14-0-lts", "6.6.22-0-lts"],
+        http_servers: &["nginx/1.24.0", "lighttpd/1.4.73"],
+        ftp_banner: "(vsFTPd 3.0.5)",
+        telnet_issue: "Welcome to Alpine Linux 3.19",
+    },
+    Distro {
+        slug: "fedora",
+        display_name: "Fedora Linux 39 (Server Edition)",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Rhel,
+        os_id: "fedora",
+        version_id: "39",
+        ssh_version: "OpenSSH_9.3",
+        kernels: &["6.8.9-100.fc39.x86_64", "6.7.11-100.fc39.x86_64"],
+        http_servers: &["Apache/2.4.59 (Fedora Linux)", "nginx/1.24.0"],
+        ftp_banner: "(vsFTPd 3.0.5)",
+        telnet_issue: "Fedora Linux 39 (Server Edition)\nKernel \\r on an \\m",
+    },
+    Distro {
+        slug: "kali",
+        display_name: "Kali GNU/Linux Rolling",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Rolling,
+        os_id: "kali",
+        version_id: "2024.2",
+        ssh_version: "OpenSSH_9.7p1 Debian-5",
+        kernels: &["6.8.11-amd64", "6.6.15-amd64"],
+        http_servers: &["Apache/2.4.59 (Debian)", "nginx/1.26.0"],
+        ftp_banner: "(vsFTPd 3.0.3)",
+        telnet_issue: "Kali GNU/Linux Rolling",
+    },
+    Distro {
+        slug: "arch",
+        display_name: "Arch Linux",
+        family: OsFamily::Linux,
+        hostname_style: HostnameStyle::Rolling,
+        os_id: "arch",
+        version_id: "",
+        ssh_version: "OpenSSH_9.7",
+        kernels: &["6.9.7-arch1-1", "6.8.9-arch1-2"],
+        http_servers: &["nginx/1.26.1", "Apache/2.4.59 (Unix)"],
+        ftp_banner: "(vsFTPd 3.0.5)",
+        telnet_issue: "Arch Linux \\r (\\l)",
+    },
+    Distro {
+        slug: "windows10",
+        display_name: "Windows 10 Pro 10.0.19045",
+        family: OsFamily::Windows,
+        hostname_style: HostnameStyle::Windows,
+        os_id: "windows",
+        version_id: "10.0.19045",
+        ssh_version: "OpenSSH_for_Windows_8.1",
+        kernels: &["10.0.19045"],
+        http_servers: &["Microsoft-IIS/10.0"],
+        ftp_banner: "Microsoft FTP Service",
+        telnet_issue: "Welcome to Microsoft Telnet Service",
+    },
+    Distro {
+        slug: "windows11",
+        display_name: "Windows 11 Pro 10.0.22631",
+        family: OsFamily::Windows,
+        hostname_style: HostnameStyle::Windows,
+        os_id: "windows",
+        version_id: "10.0.22631",
+        ssh_version: "OpenSSH_for_Windows_9.5",
+        kernels: &["10.0.22631"],
+        http_servers: &["Microsoft-IIS/10.0"],
+        ftp_banner: "Microsoft FTP Service",
+        telnet_issue: "Welcome to Microsoft Telnet Service",
+    },
+    Distro {
+        slug: "windows2019",
+        display_name: "Windows Server 2019 Standard 10.0.17763",
+        family: OsFamily::Windows,
+        hostname_style: HostnameStyle::Windows,
+        os_id: "windows",
+        version_id: "10.0.17763",
+        ssh_version: "OpenSSH_for_Windows_7.7",
+        kernels: &["10.0.17763"],
+        http_servers: &["Microsoft-IIS/10.0"],
+        ftp_banner: "Microsoft FTP Service",
+        telnet_issue: "Welcome to Microsoft Telnet Service",
+    },
+    Distro {
+        slug: "windows2022",
+        display_name: "Windows Server 2022 Standard 10.0.20348",
+        family: OsFamily::Windows,
+        hostname_style: HostnameStyle::Windows,
+        os_id: "windows",
+        version_id: "10.0.20348",
+        ssh_version: "OpenSSH_for_Windows_8.1",
+        kernels: &["10.0.20348"],
+        http_servers: &["Microsoft-IIS/10.0"],
+        ftp_banner: "Microsoft FTP Service",
+        telnet_issue: "Welcome to Microsoft Telnet Service",
+    },
+    Distro {
+        slug: "embedded",
+        display_name: "Embedded Linux",
+        family: OsFamily::Embedded,
+        hostname_style: HostnameStyle::Device,
+        os_id: "embedded",
+        version_id: "",
+        ssh_version: "dropbear_2019.78",
+        kernels: &["4.9.37", "4.14.180"],
+        http_servers: &[
+            "HP HTTP Server; HP LaserJet Pro MFP M428fdw",
+            "Boa/0.94.14rc21",
+            "GoAhead-Webs",
+        ],
+        ftp_banner: "FTP server ready.",
+        telnet_issue: "",
+    },
+    Distro {
+        slug: "busybox",
+        display_name: "BusyBox v1.31.1",
+        family: OsFamily::Embedded,
+        hostname_style: HostnameStyle::Device,
+        os_id: "buildroot",
+        version_id: "2020.02",
+        ssh_version: "dropbear_2020.81",
+        kernels: &["4.14.180", "5.4.61"],
+        http_servers: &["lighttpd/1.4.55", "uhttpd", "GoAhead-Webs"],
+        ftp_banner: "FTP server ready.",
+        telnet_issue: "",
+    },
 ];
 
 /// Looks a distro up by slug.
@@ -104,7 +298,11 @@ pub fn distro(slug: &str) -> Option<&'static Distro> {
 
 /// Comma-separated distro slugs, for error messages.
 pub fn distro_names() -> String {
-    DISTROS.iter().map(|d| d.slug).collect::<Vec<_>>().join(", ")
+    DISTROS
+        .iter()
+        .map(|d| d.slug)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const WORDS: &[&str] = &[
@@ -191,16 +389,36 @@ impl Persona {
             .or_else(|| preferred.choose(&mut rng).and_then(|s| distro(s)))
             .unwrap_or(&DISTROS[0]);
         let hostname = make_hostname(distro.hostname_style, &mut seed.rng("hostname"));
-        let domain = ["corp.local", "int.example-co.com", "ad.local", "office.lan", "hq.internal"]
+        let domain = [
+            "corp.local",
+            "int.example-co.com",
+            "ad.local",
+            "office.lan",
+            "hq.internal",
+        ]
+        .choose(&mut rng)
+        .copied()
+        .unwrap_or("corp.local")
+        .to_owned();
+        let kernel = distro
+            .kernels
             .choose(&mut rng)
             .copied()
-            .unwrap_or("corp.local")
+            .unwrap_or("6.1.0-18-amd64")
             .to_owned();
-        let kernel = distro.kernels.choose(&mut rng).copied().unwrap_or("6.1.0-18-amd64").to_owned();
-        let http_server = distro.http_servers.choose(&mut rng).copied().unwrap_or("nginx").to_owned();
+        let http_server = distro
+            .http_servers
+            .choose(&mut rng)
+            .copied()
+            .unwrap_or("nginx")
+            .to_owned();
         // Uptime between 2 and 180 days, to the second, different per decky.
         let uptime = Duration::seconds(rng.gen_range(2 * 86_400..180 * 86_400));
-        let ouis = if distro.family == OsFamily::Embedded { DEVICE_OUIS } else { OUIS };
+        let ouis = if distro.family == OsFamily::Embedded {
+            DEVICE_OUIS
+        } else {
+            OUIS
+        };
         let mut mac_rng = seed.rng("mac");
         let (mac_vendor, oui) = ouis[mac_rng.gen_range(0..ouis.len())];
         let nic: [u8; 3] = mac_rng.gen();
@@ -238,7 +456,11 @@ impl Persona {
 
     /// MAC as `aa:bb:cc:dd:ee:ff`.
     pub fn mac_string(&self) -> String {
-        self.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+        self.mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
     }
 
     /// Uptime at `now`.
@@ -248,7 +470,11 @@ impl Persona {
 
     /// Fully-qualified name.
     pub fn fqdn(&self) -> String {
-        format!("{}.{}", self.hostname.split('.').next().unwrap_or(&self.hostname), self.domain)
+        format!(
+            "{}.{}",
+            self.hostname.split('.').next().unwrap_or(&self.hostname),
+            self.domain
+        )
     }
 }
 
@@ -262,7 +488,9 @@ fn make_hostname(style: HostnameStyle, rng: &mut impl Rng) -> String {
         HostnameStyle::Rolling => format!("{word}-{role}"),
         HostnameStyle::Windows => {
             const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-            let suffix: String = (0..7).map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char).collect();
+            let suffix: String = (0..7)
+                .map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char)
+                .collect();
             let prefix = ["DESKTOP", "WIN", "SRV", "PC"][rng.gen_range(0..4)];
             format!("{prefix}-{suffix}")
         }
@@ -280,13 +508,34 @@ mod tests {
     #[test]
     fn deterministic_and_distinct() {
         let now = Utc::now();
-        let a = Persona::generate(&DeckySeed::new("web01", 0), None, &["debian", "ubuntu22"], "linux", now);
-        let b = Persona::generate(&DeckySeed::new("web01", 0), None, &["debian", "ubuntu22"], "linux", now);
+        let a = Persona::generate(
+            &DeckySeed::new("web01", 0),
+            None,
+            &["debian", "ubuntu22"],
+            "linux",
+            now,
+        );
+        let b = Persona::generate(
+            &DeckySeed::new("web01", 0),
+            None,
+            &["debian", "ubuntu22"],
+            "linux",
+            now,
+        );
         assert_eq!(a.hostname, b.hostname);
         assert_eq!(a.mac, b.mac);
         assert_eq!(a.boot_time, b.boot_time);
         let names: std::collections::HashSet<_> = (0..20)
-            .map(|i| Persona::generate(&DeckySeed::new(&format!("d{i}"), 0), None, &["debian"], "linux", now).hostname)
+            .map(|i| {
+                Persona::generate(
+                    &DeckySeed::new(&format!("d{i}"), 0),
+                    None,
+                    &["debian"],
+                    "linux",
+                    now,
+                )
+                .hostname
+            })
             .collect();
         assert!(names.len() >= 18, "hostnames should vary: {names:?}");
         assert!(!a.hostname.contains("web01"));
@@ -294,7 +543,13 @@ mod tests {
 
     #[test]
     fn family_follows_nmap_os() {
-        let p = Persona::generate(&DeckySeed::new("w", 0), Some("windows2019"), &[], "windows_server", Utc::now());
+        let p = Persona::generate(
+            &DeckySeed::new("w", 0),
+            Some("windows2019"),
+            &[],
+            "windows_server",
+            Utc::now(),
+        );
         assert_eq!(p.family(), OsFamily::Windows);
         assert_eq!(p.family().default_ttl(), 128);
     }

@@ -77,7 +77,10 @@ mod tests {
     #[test]
     fn sanitizes() {
         assert_eq!(sanitize_token("web.01 x*>"), "web_01_x__");
-        assert_eq!(event_subject("a.b", "ssh", "connect"), "events.a_b.ssh.connect");
+        assert_eq!(
+            event_subject("a.b", "ssh", "connect"),
+            "events.a_b.ssh.connect"
+        );
         assert!(validate_pattern("a.>.b").is_err());
         assert!(validate_pattern("a..b").is_err());
         assert!(validate_pattern("a.b*").is_err());

@@ -43,12 +43,24 @@ fn param_name(k: &str) -> String {
         .filter(|c| c.is_ascii_graphic() && !matches!(c, '=' | ']' | '"'))
         .take(32)
         .collect();
-    if s.is_empty() { "_".into() } else { s }
+    if s.is_empty() {
+        "_".into()
+    } else {
+        s
+    }
 }
 
 fn header_token(s: &str, max: usize) -> String {
-    let t: String = s.chars().filter(|c| c.is_ascii_graphic()).take(max).collect();
-    if t.is_empty() { "-".into() } else { t }
+    let t: String = s
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(max)
+        .collect();
+    if t.is_empty() {
+        "-".into()
+    } else {
+        t
+    }
 }
 
 /// Formats one event as an RFC 5424 line (no trailing newline).

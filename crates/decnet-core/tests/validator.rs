@@ -4,7 +4,11 @@ use decnet_core::fleet::{parse_bytes, parse_str};
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fleets/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/fleets/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -14,7 +18,10 @@ fn good_fleet_expands_and_allocates() {
     let names: Vec<_> = fleet.deckies.iter().map(|d| d.name.as_str()).collect();
     assert_eq!(names, ["web01", "db-01", "db-02", "db-03"]);
     let ips: Vec<String> = fleet.deckies.iter().map(|d| d.ip.to_string()).collect();
-    assert_eq!(ips, ["127.0.50.10", "127.0.50.2", "127.0.50.3", "127.0.50.4"]);
+    assert_eq!(
+        ips,
+        ["127.0.50.10", "127.0.50.2", "127.0.50.3", "127.0.50.4"]
+    );
     assert_eq!(fleet.deckies[0].services, ["ssh", "http", "ftp"]);
     assert_eq!(fleet.deckies[0].config("ssh")["password"], "admin");
     assert_eq!(fleet.deckies[1].services, ["mysql", "postgres", "redis"]);
@@ -35,7 +42,10 @@ fn bad_fleet_reports_every_error_golden() {
 fn oversized_file_rejected() {
     let big = format!("[a]\nservices = ssh\n; {}\n", "x".repeat(600 * 1024));
     let report = parse_str(&big).unwrap_err();
-    assert_eq!(report.render("f.ini"), "f.ini:1: file is 601 KiB; the limit is 512 KiB\n");
+    assert_eq!(
+        report.render("f.ini"),
+        "f.ini:1: file is 601 KiB; the limit is 512 KiB\n"
+    );
     assert!(report.is_structural());
 }
 
@@ -48,18 +58,25 @@ fn non_utf8_reports_line() {
 #[test]
 fn missing_net_for_allocation() {
     let report = parse_str("[a]\nservices = ssh\n").unwrap_err();
-    assert_eq!(report.render("f"), "f:1: [a] has no ip= and [general] has no net= to allocate one from\n");
+    assert_eq!(
+        report.render("f"),
+        "f:1: [a] has no ip= and [general] has no net= to allocate one from\n"
+    );
 }
 
 #[test]
 fn loopback_mode_requires_loopback_ips() {
     let report = parse_str("[a]\nip = 10.0.0.5\nservices = ssh\n").unwrap_err();
-    assert_eq!(report.render("f"), "f:2: ip 10.0.0.5 is not in 127.0.0.0/8, which mode = loopback requires\n");
+    assert_eq!(
+        report.render("f"),
+        "f:2: ip 10.0.0.5 is not in 127.0.0.0/8, which mode = loopback requires\n"
+    );
 }
 
 #[test]
 fn crlf_and_colon_syntax() {
-    let (fleet, _) = parse_str("[general]\r\nnet: 127.0.9.0/24\r\n[a]\r\nservices: ssh,telnet\r\n").unwrap();
+    let (fleet, _) =
+        parse_str("[general]\r\nnet: 127.0.9.0/24\r\n[a]\r\nservices: ssh,telnet\r\n").unwrap();
     assert_eq!(fleet.deckies[0].services, ["ssh", "telnet"]);
 }
 

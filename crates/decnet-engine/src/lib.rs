@@ -1,0 +1,7 @@
+//! decnet-engine: the only component that starts and stops listeners.
+
+pub mod eventlog;
+pub mod fleet;
+
+pub use eventlog::{EventLog, SyslogTarget};
+pub use fleet::{DeckyState, DeckySummary, EngineConfig, EngineError, Fleet, ServiceSummary};

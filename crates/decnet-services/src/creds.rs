@@ -1,0 +1,49 @@
+//! Which logins a decky accepts (DECNET keys, shared by ssh, telnet, ftp…).
+//!
+//! `password` is root's password (default `admin`); `user` (default
+//! `ubuntu`) logs in with `user_password` (default `admin`). A service
+//! section may override them; telnet falls back to the decky's ssh section.
+
+use crate::ctx::DeckyCtx;
+
+/// Accepted username/password pairs of one decky service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// (user, password) pairs that log in.
+    pub accepted: Vec<(String, String)>,
+}
+
+impl Credentials {
+    /// Reads `[decky.<service>]`, then each of `fallbacks`, then defaults.
+    pub fn for_service(decky: &DeckyCtx, service: &str, fallbacks: &[&str]) -> Self {
+        let lookup = |key: &str| {
+            std::iter::once(service)
+                .chain(fallbacks.iter().copied())
+                .find_map(|svc| decky.config(svc, key))
+                .map(str::to_owned)
+        };
+        let root_pw = lookup("password").unwrap_or_else(|| "admin".into());
+        let user = lookup("user").unwrap_or_else(|| "ubuntu".into());
+        let user_pw = lookup("user_password").unwrap_or_else(|| "admin".into());
+        let mut accepted = vec![("root".to_owned(), root_pw)];
+        if user != "root" {
+            accepted.push((user, user_pw));
+        }
+        Credentials { accepted }
+    }
+
+    /// True when the pair logs in.
+    pub fn check(&self, user: &str, password: &[u8]) -> bool {
+        self.accepted
+            .iter()
+            .any(|(u, p)| u == user && p.as_bytes() == password)
+    }
+
+    /// The non-root login user (home directory owner).
+    pub fn login_user(&self) -> &str {
+        self.accepted
+            .get(1)
+            .map(|(u, _)| u.as_str())
+            .unwrap_or("root")
+    }
+}

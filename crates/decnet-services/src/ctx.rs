@@ -1,0 +1,198 @@
+//! Per-decky context and per-connection session.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use decnet_bus::Bus;
+use decnet_core::event::credential_fields;
+use decnet_core::{DeckySpec, Event, EventKind, Fields, Persona};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+/// Resource limits applied to every connection of a decky.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Simultaneous connections per decky (all services together).
+    pub max_conns_per_decky: usize,
+    /// A connection with no input for this long is closed.
+    pub idle_timeout: Duration,
+    /// Whole-session cap (slowloris and forgotten sessions).
+    pub max_session: Duration,
+    /// Longest protocol line / header block accepted.
+    pub max_line: usize,
+    /// Largest request body / upload kept in memory.
+    pub max_body: usize,
+    /// Delay before answering a failed login, like a stock sshd/login.
+    pub auth_fail_delay: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_conns_per_decky: 512,
+            idle_timeout: Duration::from_secs(300),
+            max_session: Duration::from_secs(3600),
+            max_line: 8192,
+            max_body: 64 * 1024,
+            auth_fail_delay: Duration::from_millis(2000),
+        }
+    }
+}
+
+/// Everything a service needs to know about the decky it serves.
+pub struct DeckyCtx {
+    /// The validated spec (name, ip, services, per-service config).
+    pub spec: DeckySpec,
+    /// The persona drawn from the decky's seed.
+    pub persona: Persona,
+    /// Mutation generation the persona was drawn for.
+    pub generation: u32,
+    /// Where this decky keeps keys, artifacts, transcripts.
+    pub data_dir: PathBuf,
+    /// Where events go.
+    pub bus: Arc<dyn Bus>,
+    /// Limits.
+    pub limits: Limits,
+    /// Added to every listening port (demo without root: +10000).
+    pub port_offset: u16,
+    /// Caps simultaneous connections of the decky.
+    pub conn_slots: Arc<Semaphore>,
+}
+
+impl DeckyCtx {
+    /// Decky name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Decky address.
+    pub fn ip(&self) -> Ipv4Addr {
+        self.spec.ip
+    }
+
+    /// A config value of `[decky.service]`.
+    pub fn config(&self, service: &str, key: &str) -> Option<&str> {
+        self.spec.config(service).get(key).map(String::as_str)
+    }
+
+    /// Publishes an event that belongs to no connection (UDP probes, errors).
+    pub fn emit_raw(
+        &self,
+        service: &str,
+        kind: EventKind,
+        peer: SocketAddr,
+        local_port: u16,
+        fields: Fields,
+    ) {
+        let mut e = Event::new(self.spec.name.clone(), service, kind);
+        e.src_ip = peer.ip();
+        e.src_port = peer.port();
+        e.dst_ip = IpAddr::V4(self.spec.ip);
+        e.dst_port = local_port;
+        e.fields = fields;
+        self.bus.publish_event(e);
+    }
+}
+
+/// One connection: stamps decky/service/peer/session on every event.
+#[derive(Clone)]
+pub struct Session {
+    /// The decky.
+    pub decky: Arc<DeckyCtx>,
+    /// Service name.
+    pub service: &'static str,
+    /// Session id shared by all events of this connection.
+    pub id: Uuid,
+    /// Attacker address.
+    pub peer: SocketAddr,
+    /// Decky address and port.
+    pub local: SocketAddr,
+}
+
+impl Session {
+    /// New session for a connection.
+    pub fn new(
+        decky: Arc<DeckyCtx>,
+        service: &'static str,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Self {
+        Session {
+            decky,
+            service,
+            id: Uuid::now_v7(),
+            peer,
+            local,
+        }
+    }
+
+    /// Builds an event of this session without publishing it.
+    pub fn event(&self, kind: EventKind) -> Event {
+        let mut e = Event::new(self.decky.spec.name.clone(), self.service, kind);
+        e.src_ip = self.peer.ip();
+        e.src_port = self.peer.port();
+        e.dst_ip = self.local.ip();
+        e.dst_port = self.local.port();
+        e.session_id = Some(self.id);
+        e
+    }
+
+    /// Publishes an event with these fields.
+    pub fn emit(&self, kind: EventKind, fields: Fields) {
+        let mut e = self.event(kind);
+        e.fields = fields;
+        self.decky.bus.publish_event(e);
+    }
+
+    /// Publishes an `auth_attempt` with the standard credential fields plus
+    /// `username`/`password` (DECNET names) and any extra fields.
+    pub fn emit_auth(
+        &self,
+        username: &str,
+        secret_kind: &str,
+        secret: &[u8],
+        success: bool,
+        mut extra: Fields,
+    ) {
+        credential_fields(&mut extra, username, secret_kind, secret);
+        extra.insert("username".into(), username.into());
+        if secret_kind == "password" {
+            extra.insert(
+                "password".into(),
+                decnet_core::event::printable(secret).into(),
+            );
+        }
+        extra.insert("success".into(), success.into());
+        self.emit(EventKind::AuthAttempt, extra);
+    }
+
+    /// Publishes an `error` event with a message.
+    pub fn emit_error(&self, message: impl Into<String>) {
+        let mut f = Fields::new();
+        f.insert("error".into(), message.into().into());
+        self.emit(EventKind::Error, f);
+    }
+
+    /// Limits of the decky.
+    pub fn limits(&self) -> &Limits {
+        &self.decky.limits
+    }
+
+    /// The decky's persona.
+    pub fn persona(&self) -> &Persona {
+        &self.decky.persona
+    }
+}
+
+/// Shorthand to build [`Fields`] from pairs.
+#[macro_export]
+macro_rules! fields {
+    ($($k:expr => $v:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut f = $crate::__Fields::new();
+        $( f.insert(($k).to_string(), ::serde_json::Value::from($v)); )*
+        f
+    }};
+}

@@ -1,0 +1,143 @@
+//! Bounded, timed reading helpers for line protocols.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Why a read ended without a line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ReadError {
+    /// Peer closed the connection.
+    #[error("connection closed")]
+    Eof,
+    /// No byte arrived within the idle timeout.
+    #[error("idle timeout")]
+    Timeout,
+    /// The line exceeded the limit.
+    #[error("line longer than {0} bytes")]
+    TooLong(usize),
+    /// Socket error.
+    #[error("i/o error: {0}")]
+    Io(String),
+}
+
+/// Buffered line reader that never holds more than `max` bytes of a line.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    /// Wraps a reader.
+    pub fn new(inner: R) -> Self {
+        LineReader {
+            inner,
+            buf: vec![0; 4096],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Gives back the reader (buffered bytes not yet consumed are returned too).
+    pub fn into_parts(self) -> (R, Vec<u8>) {
+        let rest = self.buf[self.start..self.end].to_vec();
+        (self.inner, rest)
+    }
+
+    /// Mutable access to the underlying reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Reads raw bytes (whatever is buffered first).
+    pub async fn read_some(&mut self, out: &mut [u8], idle: Duration) -> Result<usize, ReadError> {
+        if self.start < self.end {
+            let n = out.len().min(self.end - self.start);
+            out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            return Ok(n);
+        }
+        match tokio::time::timeout(idle, self.inner.read(out)).await {
+            Err(_) => Err(ReadError::Timeout),
+            Ok(Ok(0)) => Err(ReadError::Eof),
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
+        }
+    }
+
+    /// Reads one line (without CR/LF). Lines over `max` bytes are an error
+    /// after which the rest of that line is discarded.
+    pub async fn read_line(&mut self, max: usize, idle: Duration) -> Result<Vec<u8>, ReadError> {
+        let mut line = Vec::new();
+        let mut overflow = false;
+        loop {
+            if let Some(pos) = self.buf[self.start..self.end]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
+                let chunk = &self.buf[self.start..self.start + pos];
+                if !overflow && line.len() + chunk.len() <= max + 1 {
+                    line.extend_from_slice(chunk);
+                } else {
+                    overflow = true;
+                }
+                self.start += pos + 1;
+                if overflow || line.len() > max + 1 {
+                    return Err(ReadError::TooLong(max));
+                }
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                if line.len() > max {
+                    return Err(ReadError::TooLong(max));
+                }
+                return Ok(line);
+            }
+            let chunk = &self.buf[self.start..self.end];
+            if !overflow && line.len() + chunk.len() <= max + 1 {
+                line.extend_from_slice(chunk);
+            } else {
+                overflow = true;
+                line.clear();
+            }
+            self.start = 0;
+            self.end = 0;
+            let n = match tokio::time::timeout(idle, self.inner.read(&mut self.buf)).await {
+                Err(_) => return Err(ReadError::Timeout),
+                Ok(Ok(0)) => return Err(ReadError::Eof),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(ReadError::Io(e.to_string())),
+            };
+            self.end = n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_crlf_and_limits() {
+        let data: &[u8] = b"hello\r\nworld\n0123456789ABCDEF\nok\n";
+        let mut r = LineReader::new(data);
+        let t = Duration::from_secs(1);
+        assert_eq!(r.read_line(10, t).await.unwrap(), b"hello");
+        assert_eq!(r.read_line(10, t).await.unwrap(), b"world");
+        assert_eq!(r.read_line(10, t).await, Err(ReadError::TooLong(10)));
+        assert_eq!(r.read_line(10, t).await.unwrap(), b"ok");
+        assert_eq!(r.read_line(10, t).await, Err(ReadError::Eof));
+    }
+
+    #[tokio::test]
+    async fn huge_line_stays_bounded() {
+        let mut data = vec![b'x'; 1_000_000];
+        data.extend_from_slice(b"\nnext\n");
+        let mut r = LineReader::new(&data[..]);
+        let t = Duration::from_secs(1);
+        assert_eq!(r.read_line(100, t).await, Err(ReadError::TooLong(100)));
+        assert_eq!(r.read_line(100, t).await.unwrap(), b"next");
+    }
+}

@@ -1,0 +1,121 @@
+//! decnet-services: the protocol framework and the protocol modules.
+//!
+//! Every protocol has the same shape: a [`Service`] (stateless, registered
+//! by name) is bound once per decky into a [`Handler`] (keys, certificates,
+//! pages prepared up front), and the [`listener`] runs each accepted
+//! connection through `Handler::serve_tcp` with a [`Session`] that stamps
+//! and publishes events. Connect/disconnect events, connection caps,
+//! panics and shutdown are handled by the framework, never by a protocol.
+
+#[doc(hidden)]
+pub use decnet_core::Fields as __Fields;
+
+pub mod artifacts;
+pub mod creds;
+pub mod ctx;
+pub mod http;
+pub mod io;
+pub mod listener;
+pub mod registry;
+pub mod telnet;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use decnet_core::catalog::{self, Transport};
+use futures::future::BoxFuture;
+use tokio::net::{TcpStream, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+pub use ctx::{DeckyCtx, Limits, Session};
+pub use listener::{start_service, RunningService};
+pub use registry::Registry;
+
+/// Errors a service can raise when it is bound to a decky.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The `[decky.service]` configuration is wrong.
+    #[error("invalid configuration for {service}: {message}")]
+    Config {
+        /// Service name.
+        service: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Preparing keys, certificates or files failed.
+    #[error("{service}: {message}")]
+    Setup {
+        /// Service name.
+        service: &'static str,
+        /// What failed.
+        message: String,
+    },
+    /// A listening socket could not be opened.
+    #[error("cannot listen on {addr}/{transport} for {service}: {source}")]
+    Bind {
+        /// Service name.
+        service: &'static str,
+        /// Address.
+        addr: SocketAddr,
+        /// tcp/udp.
+        transport: Transport,
+        /// OS error.
+        source: std::io::Error,
+    },
+}
+
+/// An accepted TCP connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// The socket.
+    pub stream: TcpStream,
+    /// Attacker address.
+    pub peer: SocketAddr,
+    /// Decky address the attacker connected to.
+    pub local: SocketAddr,
+    /// The service port this listener was declared for (before any shift).
+    pub nominal_port: u16,
+}
+
+/// One protocol. Stateless; per-decky state lives in its [`Handler`].
+pub trait Service: Send + Sync + 'static {
+    /// INI name (`ssh`).
+    fn name(&self) -> &'static str;
+
+    /// Listening ports; defaults to the catalog entry.
+    fn ports(&self) -> &'static [(Transport, u16)] {
+        catalog::service(self.name())
+            .map(|s| s.ports)
+            .unwrap_or(&[])
+    }
+
+    /// Checks `[decky.service]` keys; called by `validate` and before binding.
+    fn validate(&self, _cfg: &BTreeMap<String, String>) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Prepares the per-decky handler (keys, certificates, pages).
+    fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError>;
+}
+
+/// A service bound to one decky.
+pub trait Handler: Send + Sync + 'static {
+    /// Runs one TCP connection to completion (EOF, timeout or error).
+    fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
+        let _ = (conn, session);
+        Box::pin(async {})
+    }
+
+    /// Runs the datagram loop of one UDP port until `shutdown`.
+    fn serve_udp(
+        self: Arc<Self>,
+        socket: Arc<UdpSocket>,
+        decky: Arc<DeckyCtx>,
+        nominal_port: u16,
+        shutdown: CancellationToken,
+    ) -> BoxFuture<'static, ()> {
+        let _ = (socket, decky, nominal_port);
+        Box::pin(async move { shutdown.cancelled().await })
+    }
+}

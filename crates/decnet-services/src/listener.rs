@@ -1,0 +1,197 @@
+//! Accept loops: one per (decky, service, port), all sharing the decky's
+//! connection cap; every connection is a task that can panic without
+//! affecting anything else.
+
+use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use decnet_core::catalog::Transport;
+use decnet_core::EventKind;
+use futures::FutureExt;
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ctx::{DeckyCtx, Session};
+use crate::{fields, Conn, Handler, Service, ServiceError};
+
+/// A service running on a decky; stop it with [`RunningService::stop`].
+pub struct RunningService {
+    /// Service name.
+    pub name: &'static str,
+    /// Bound addresses (after any port shift).
+    pub addrs: Vec<(Transport, SocketAddr)>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl RunningService {
+    /// Stops accepting, ends this service's sessions and waits for them
+    /// (their disconnect events are published before this returns).
+    pub async fn stop(&self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+
+    /// Number of live tasks (listeners + sessions).
+    pub fn tasks(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = match addr.ip() {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    sock.set_reuseaddr(true)?;
+    sock.set_nodelay(true)?;
+    sock.bind(addr)?;
+    sock.listen(1024)
+}
+
+/// Binds every port of `service` on the decky and starts serving.
+/// `parent` cancels it together with the rest of the fleet.
+pub async fn start_service(
+    decky: Arc<DeckyCtx>,
+    service: &dyn Service,
+    parent: &CancellationToken,
+) -> Result<RunningService, ServiceError> {
+    let handler = service.bind(&decky)?;
+    let name = service.name();
+    let cancel = parent.child_token();
+    let tasks = TaskTracker::new();
+    let mut addrs = Vec::new();
+    let mut tcp = Vec::new();
+    let mut udp = Vec::new();
+    for &(transport, port) in service.ports() {
+        let real = port.checked_add(decky.port_offset).unwrap_or(port);
+        let addr = SocketAddr::new(IpAddr::V4(decky.ip()), real);
+        let bind_err = |source| ServiceError::Bind {
+            service: name,
+            addr,
+            transport,
+            source,
+        };
+        match transport {
+            Transport::Tcp => tcp.push((bind_tcp(addr).map_err(bind_err)?, port)),
+            Transport::Udp => udp.push((UdpSocket::bind(addr).await.map_err(bind_err)?, port)),
+        }
+        addrs.push((transport, addr));
+    }
+    for (listener, nominal) in tcp {
+        tasks.spawn(accept_loop(
+            listener,
+            nominal,
+            decky.clone(),
+            handler.clone(),
+            name,
+            cancel.clone(),
+            tasks.clone(),
+        ));
+    }
+    for (socket, nominal) in udp {
+        let h = handler.clone();
+        let d = decky.clone();
+        let c = cancel.clone();
+        tasks.spawn(async move {
+            let fut =
+                AssertUnwindSafe(h.serve_udp(Arc::new(socket), d.clone(), nominal, c.clone()))
+                    .catch_unwind();
+            if let Err(panic) = fut.await {
+                tracing::error!(
+                    decky = d.name(),
+                    service = name,
+                    "udp handler panicked: {}",
+                    panic_message(&panic)
+                );
+            }
+        });
+    }
+    Ok(RunningService {
+        name,
+        addrs,
+        cancel,
+        tasks,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    nominal_port: u16,
+    decky: Arc<DeckyCtx>,
+    handler: Arc<dyn Handler>,
+    service: &'static str,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(decky = decky.name(), service, "accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(decky.ip()), nominal_port));
+        let Ok(permit) = decky.conn_slots.clone().try_acquire_owned() else {
+            // Over the cap: record it and close at once, like a server with a full backlog.
+            let session = Session::new(decky.clone(), service, peer, local);
+            session.emit(
+                EventKind::Error,
+                fields! {"error" => "connection limit reached; connection refused"},
+            );
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let session = Session::new(decky.clone(), service, peer, local);
+        let handler = handler.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let started = Instant::now();
+            session.emit(EventKind::Connect, Default::default());
+            let conn = Conn { stream, peer, local, nominal_port };
+            let max_session = session.limits().max_session;
+            let run = AssertUnwindSafe(handler.serve_tcp(conn, session.clone())).catch_unwind();
+            let outcome = tokio::select! {
+                r = tokio::time::timeout(max_session, run) => match r {
+                    Ok(Ok(())) => None,
+                    Ok(Err(panic)) => Some(format!("session handler panicked: {}", panic_message(&panic))),
+                    Err(_) => Some("session time limit reached".to_owned()),
+                },
+                _ = cancel.cancelled() => None,
+            };
+            if let Some(err) = outcome {
+                tracing::error!(decky = session.decky.name(), service, "{err}");
+                session.emit_error(err);
+            }
+            session.emit(
+                EventKind::Disconnect,
+                fields! {"duration_ms" => started.elapsed().as_millis() as u64},
+            );
+        });
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_owned()
+    }
+}

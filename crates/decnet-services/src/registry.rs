@@ -1,0 +1,42 @@
+//! Services by name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::Service;
+
+/// The set of implemented services.
+#[derive(Clone, Default)]
+pub struct Registry {
+    services: BTreeMap<&'static str, Arc<dyn Service>>,
+}
+
+impl Registry {
+    /// Empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// The services implemented in this crate.
+    pub fn builtin() -> Self {
+        Registry::new()
+            .with(Arc::new(crate::http::Http))
+            .with(Arc::new(crate::telnet::Telnet))
+    }
+
+    /// Adds (or replaces) a service.
+    pub fn with(mut self, service: Arc<dyn Service>) -> Self {
+        self.services.insert(service.name(), service);
+        self
+    }
+
+    /// Looks a service up.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Service>> {
+        self.services.get(name)
+    }
+
+    /// Names of implemented services.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.services.keys().copied()
+    }
+}

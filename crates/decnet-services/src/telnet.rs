@@ -1,0 +1,445 @@
+//! Telnet (RFC 854): option negotiation, `login:`/`Password:` prompts, and a
+//! shell after a configured login succeeds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use decnet_core::EventKind;
+use futures::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::creds::Credentials;
+use crate::ctx::{DeckyCtx, Session};
+use crate::io::ReadError;
+use crate::{fields, Conn, Handler, Service, ServiceError};
+
+/// Interpret As Command.
+pub const IAC: u8 = 255;
+const DONT: u8 = 254;
+const DO: u8 = 253;
+const WONT: u8 = 252;
+const WILL: u8 = 251;
+const SB: u8 = 250;
+const SE: u8 = 240;
+const OPT_ECHO: u8 = 1;
+const OPT_SGA: u8 = 3;
+const OPT_TTYPE: u8 = 24;
+const OPT_NAWS: u8 = 31;
+/// Longest subnegotiation kept; longer ones are truncated.
+const MAX_SB: usize = 256;
+/// Failed logins before the connection is closed, as util-linux login.
+pub const MAX_LOGIN_TRIES: usize = 3;
+
+/// A telnet command seen in the input stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TelnetCmd {
+    /// WILL/WONT/DO/DONT option.
+    Negotiate(u8, u8),
+    /// Window size from NAWS.
+    WindowSize(u16, u16),
+    /// Terminal type from TTYPE IS.
+    TerminalType(String),
+    /// Any other subnegotiation (option, bytes).
+    Sub(u8, Vec<u8>),
+    /// Single-byte commands (NOP, AYT, IP…).
+    Other(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Data,
+    Iac,
+    Opt(u8),
+    Sb,
+    SbIac,
+}
+
+/// Incremental telnet stream parser: separates data from commands. Never
+/// panics, keeps at most [`MAX_SB`] bytes of a subnegotiation.
+#[derive(Debug)]
+pub struct TelnetParser {
+    state: State,
+    sb: Vec<u8>,
+}
+
+impl Default for TelnetParser {
+    fn default() -> Self {
+        TelnetParser {
+            state: State::Data,
+            sb: Vec::new(),
+        }
+    }
+}
+
+impl TelnetParser {
+    /// Feeds bytes; appends data bytes to `data` and commands to `cmds`.
+    pub fn feed(&mut self, input: &[u8], data: &mut Vec<u8>, cmds: &mut Vec<TelnetCmd>) {
+        for &b in input {
+            self.state = match (self.state, b) {
+                (State::Data, IAC) => State::Iac,
+                (State::Data, b) => {
+                    data.push(b);
+                    State::Data
+                }
+                (State::Iac, IAC) => {
+                    data.push(IAC);
+                    State::Data
+                }
+                (State::Iac, WILL | WONT | DO | DONT) => State::Opt(b),
+                (State::Iac, SB) => {
+                    self.sb.clear();
+                    State::Sb
+                }
+                (State::Iac, b) => {
+                    cmds.push(TelnetCmd::Other(b));
+                    State::Data
+                }
+                (State::Opt(verb), opt) => {
+                    cmds.push(TelnetCmd::Negotiate(verb, opt));
+                    State::Data
+                }
+                (State::Sb, IAC) => State::SbIac,
+                (State::Sb, b) => {
+                    if self.sb.len() < MAX_SB {
+                        self.sb.push(b);
+                    }
+                    State::Sb
+                }
+                (State::SbIac, SE) => {
+                    cmds.push(Self::decode_sb(&self.sb));
+                    self.sb.clear();
+                    State::Data
+                }
+                (State::SbIac, IAC) => {
+                    if self.sb.len() < MAX_SB {
+                        self.sb.push(IAC);
+                    }
+                    State::Sb
+                }
+                // Malformed: IAC followed by something else inside SB; end it.
+                (State::SbIac, _) => {
+                    cmds.push(Self::decode_sb(&self.sb));
+                    self.sb.clear();
+                    State::Data
+                }
+            };
+        }
+    }
+
+    fn decode_sb(sb: &[u8]) -> TelnetCmd {
+        match sb {
+            [OPT_NAWS, w1, w2, h1, h2, ..] => TelnetCmd::WindowSize(
+                u16::from_be_bytes([*w1, *w2]),
+                u16::from_be_bytes([*h1, *h2]),
+            ),
+            [OPT_TTYPE, 0, rest @ ..] => {
+                TelnetCmd::TerminalType(String::from_utf8_lossy(rest).into_owned())
+            }
+            [opt, rest @ ..] => TelnetCmd::Sub(*opt, rest.to_vec()),
+            [] => TelnetCmd::Sub(0, Vec::new()),
+        }
+    }
+}
+
+/// A telnet connection with line editing on top of the parser.
+pub struct TelnetIo {
+    stream: TcpStream,
+    parser: TelnetParser,
+    pending: Vec<u8>,
+    cmds: Vec<TelnetCmd>,
+    /// Terminal type the client announced.
+    pub term: Option<String>,
+    /// Window size the client announced.
+    pub window: Option<(u16, u16)>,
+    last_cr: bool,
+}
+
+impl TelnetIo {
+    /// Wraps a stream.
+    pub fn new(stream: TcpStream) -> Self {
+        TelnetIo {
+            stream,
+            parser: TelnetParser::default(),
+            pending: Vec::new(),
+            cmds: Vec::new(),
+            term: None,
+            window: None,
+            last_cr: false,
+        }
+    }
+
+    /// Writes bytes as is.
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// Writes text, turning `\n` into `\r\n` and escaping IAC.
+    pub async fn write_text(&mut self, text: &str) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(text.len() + 8);
+        for &b in text.as_bytes() {
+            match b {
+                b'\n' => out.extend_from_slice(b"\r\n"),
+                IAC => out.extend_from_slice(&[IAC, IAC]),
+                b => out.push(b),
+            }
+        }
+        self.stream.write_all(&out).await
+    }
+
+    async fn answer_cmds(&mut self) -> std::io::Result<()> {
+        let cmds = std::mem::take(&mut self.cmds);
+        for c in cmds {
+            match c {
+                TelnetCmd::Negotiate(WILL, OPT_TTYPE) => {
+                    self.stream
+                        .write_all(&[IAC, SB, OPT_TTYPE, 1, IAC, SE])
+                        .await?
+                }
+                TelnetCmd::Negotiate(WILL, OPT_NAWS) => {}
+                TelnetCmd::Negotiate(DO, OPT_ECHO | OPT_SGA) => {}
+                TelnetCmd::Negotiate(DO, opt) => self.stream.write_all(&[IAC, WONT, opt]).await?,
+                TelnetCmd::Negotiate(WILL, opt) => self.stream.write_all(&[IAC, DONT, opt]).await?,
+                TelnetCmd::WindowSize(w, h) => self.window = Some((w, h)),
+                TelnetCmd::TerminalType(t) => self.term = Some(t.chars().take(64).collect()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one line with server-side echo (or none, for passwords),
+    /// handling backspace and CR NUL / CR LF endings.
+    pub async fn read_line(
+        &mut self,
+        echo: bool,
+        max: usize,
+        idle: Duration,
+    ) -> Result<Vec<u8>, ReadError> {
+        let mut line = Vec::new();
+        let mut raw = [0u8; 1024];
+        loop {
+            while !self.pending.is_empty() {
+                let b = self.pending.remove(0);
+                let was_cr = std::mem::replace(&mut self.last_cr, false);
+                match b {
+                    b'\r' => {
+                        self.last_cr = true;
+                        if echo {
+                            let _ = self.stream.write_all(b"\r\n").await;
+                        }
+                        return Ok(line);
+                    }
+                    b'\n' | 0 if was_cr => {}
+                    b'\n' => {
+                        if echo {
+                            let _ = self.stream.write_all(b"\r\n").await;
+                        }
+                        return Ok(line);
+                    }
+                    0x7f | 0x08 => {
+                        if line.pop().is_some() && echo {
+                            let _ = self.stream.write_all(b"\x08 \x08").await;
+                        }
+                    }
+                    0x03 | 0x04 if line.is_empty() => return Err(ReadError::Eof),
+                    b => {
+                        if line.len() >= max {
+                            return Err(ReadError::TooLong(max));
+                        }
+                        line.push(b);
+                        if echo && (0x20..0x7f).contains(&b) {
+                            let _ = self.stream.write_all(&[b]).await;
+                        }
+                    }
+                }
+            }
+            let n = match tokio::time::timeout(idle, self.stream.read(&mut raw)).await {
+                Err(_) => return Err(ReadError::Timeout),
+                Ok(Ok(0)) => return Err(ReadError::Eof),
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(ReadError::Io(e.to_string())),
+            };
+            let mut data = Vec::new();
+            self.parser.feed(&raw[..n], &mut data, &mut self.cmds);
+            self.pending.extend_from_slice(&data);
+            self.answer_cmds()
+                .await
+                .map_err(|e| ReadError::Io(e.to_string()))?;
+        }
+    }
+}
+
+/// The `telnet` service.
+pub struct Telnet;
+
+/// Per-decky telnet state.
+pub struct TelnetHandler {
+    creds: Credentials,
+    issue: String,
+}
+
+impl Service for Telnet {
+    fn name(&self) -> &'static str {
+        "telnet"
+    }
+
+    fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
+        let p = &decky.persona;
+        let issue = p
+            .distro
+            .telnet_issue
+            .replace("\\r", &p.kernel)
+            .replace("\\m", "x86_64")
+            .replace("\\l", "pts/0");
+        Ok(Arc::new(TelnetHandler {
+            creds: Credentials::for_service(decky, "telnet", &["ssh"]),
+            issue,
+        }))
+    }
+}
+
+impl Handler for TelnetHandler {
+    fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut io = TelnetIo::new(conn.stream);
+            if let Err(e) = self.run(&mut io, &session).await {
+                if !matches!(e, ReadError::Eof) {
+                    session.emit_error(format!("telnet: {e}"));
+                }
+            }
+        })
+    }
+}
+
+impl TelnetHandler {
+    async fn run(&self, io: &mut TelnetIo, session: &Session) -> Result<(), ReadError> {
+        let io_err = |e: std::io::Error| ReadError::Io(e.to_string());
+        let limits = session.limits().clone();
+        let login_idle = limits.idle_timeout.min(Duration::from_secs(60));
+        io.write(&[
+            IAC, WILL, OPT_ECHO, IAC, WILL, OPT_SGA, IAC, DO, OPT_NAWS, IAC, DO, OPT_TTYPE,
+        ])
+        .await
+        .map_err(io_err)?;
+        if !self.issue.is_empty() {
+            io.write_text(&format!("{}\n\n", self.issue))
+                .await
+                .map_err(io_err)?;
+        }
+        let host = session
+            .persona()
+            .hostname
+            .split('.')
+            .next()
+            .unwrap_or("localhost")
+            .to_owned();
+        for attempt in 1..=MAX_LOGIN_TRIES {
+            io.write_text(&format!("{host} login: "))
+                .await
+                .map_err(io_err)?;
+            let user = io.read_line(true, 256, login_idle).await?;
+            io.write_text("Password: ").await.map_err(io_err)?;
+            let pass = io.read_line(false, 256, login_idle).await?;
+            io.write_text("\n").await.map_err(io_err)?;
+            let user = decnet_core::event::printable(&user);
+            let ok = self.creds.check(&user, &pass);
+            session.emit_auth(
+                &user,
+                "password",
+                &pass,
+                ok,
+                fields! {"attempt" => attempt as u64, "term" => io.term.clone().unwrap_or_default()},
+            );
+            if ok {
+                return shell_placeholder(io, session, &user, &host, limits.idle_timeout).await;
+            }
+            tokio::time::sleep(limits.auth_fail_delay).await;
+            io.write_text("\nLogin incorrect\n").await.map_err(io_err)?;
+        }
+        io.write_text(&format!(
+            "Maximum number of tries exceeded ({MAX_LOGIN_TRIES})\n"
+        ))
+        .await
+        .map_err(io_err)?;
+        Ok(())
+    }
+}
+
+/// Minimal post-login loop: every line becomes a `command` event.
+async fn shell_placeholder(
+    io: &mut TelnetIo,
+    session: &Session,
+    user: &str,
+    host: &str,
+    idle: Duration,
+) -> Result<(), ReadError> {
+    let io_err = |e: std::io::Error| ReadError::Io(e.to_string());
+    let sigil = if user == "root" { '#' } else { '$' };
+    loop {
+        io.write_text(&format!("{user}@{host}:~{sigil} "))
+            .await
+            .map_err(io_err)?;
+        let line = io.read_line(true, session.limits().max_line, idle).await?;
+        let cmd = decnet_core::event::printable(&line);
+        let cmd = cmd.trim();
+        if cmd.is_empty() {
+            continue;
+        }
+        session.emit(
+            EventKind::Command,
+            fields! {"command" => cmd, "user" => user},
+        );
+        let word = cmd.split_whitespace().next().unwrap_or("");
+        if word == "exit" || word == "logout" {
+            io.write_text("logout\n").await.map_err(io_err)?;
+            return Ok(());
+        }
+        io.write_text(&format!("-bash: {word}: command not found\n"))
+            .await
+            .map_err(io_err)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_negotiation_and_subneg() {
+        let mut p = TelnetParser::default();
+        let (mut d, mut c) = (Vec::new(), Vec::new());
+        p.feed(
+            &[
+                b'a', IAC, WILL, OPT_TTYPE, IAC, SB, OPT_NAWS, 0, 80, 0, 24, IAC, SE, IAC, IAC,
+                b'b',
+            ],
+            &mut d,
+            &mut c,
+        );
+        p.feed(&[IAC, SB, OPT_TTYPE, 0, b'x', b't', IAC], &mut d, &mut c);
+        p.feed(&[SE], &mut d, &mut c);
+        assert_eq!(d, vec![b'a', IAC, b'b']);
+        assert_eq!(
+            c,
+            vec![
+                TelnetCmd::Negotiate(WILL, OPT_TTYPE),
+                TelnetCmd::WindowSize(80, 24),
+                TelnetCmd::TerminalType("xt".into())
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics_and_bounds_subneg(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..600), 0..8)) {
+            let mut p = TelnetParser::default();
+            let (mut d, mut c) = (Vec::new(), Vec::new());
+            let total: usize = chunks.iter().map(|x| x.len()).sum();
+            for ch in &chunks { p.feed(ch, &mut d, &mut c); }
+            prop_assert!(d.len() <= total);
+            prop_assert!(p.sb.len() <= MAX_SB);
+        }
+    }
+}

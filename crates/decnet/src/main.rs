@@ -1,0 +1,44 @@
+//! The `decnet` command line: a thin layer that wires the crates together.
+
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// decnet — a fleet of decoy hosts in one binary.
+#[derive(Parser)]
+#[command(name = "decnet", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bundled demo fleet on 127.0.50.x with the API on 127.0.0.1:8000.
+    Demo(run::RunArgs),
+    /// Run a fleet from an INI file in the foreground.
+    Serve {
+        /// Fleet file.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        run: run::RunArgs,
+    },
+    /// Check a fleet file; exit 0 when valid, 2 with FILE:LINE: messages when not.
+    Validate {
+        /// Fleet file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { file } => run::validate(&file),
+        Command::Demo(args) => run::start(None, args),
+        Command::Serve { config, run } => run::start(Some(config), run),
+    }
+}

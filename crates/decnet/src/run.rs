@@ -1,0 +1,249 @@
+//! `serve` / `demo` / `validate`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use decnet_bus::{Bus, MemoryBus};
+use decnet_core::fleet::{self, LoadError};
+use decnet_core::FleetSpec;
+use decnet_engine::{EngineConfig, EventLog, Fleet, SyslogTarget};
+use decnet_services::{Limits, Registry};
+
+const DEMO_FLEET: &str = include_str!("../fleets/demo.ini");
+
+/// Options shared by `serve` and `demo`.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Data directory (database, logs, keys, artifacts).
+    #[arg(long, default_value = "decnet-data", env = "DECNET_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// API and dashboard address.
+    #[arg(long, default_value = "127.0.0.1:8000", env = "DECNET_API")]
+    pub api: String,
+    /// Add this to every decky port (default: 0, or 10000 when ports below 1024 cannot be bound).
+    #[arg(long)]
+    pub port_offset: Option<u16>,
+    /// Database URL (sqlite://PATH or postgres://…); default sqlite://DATA_DIR/decnet.db.
+    #[arg(long, env = "DECNET_DB")]
+    pub db: Option<String>,
+    /// Event bus: memory or nats://HOST:PORT.
+    #[arg(long, default_value = "memory", env = "DECNET_BUS")]
+    pub bus: String,
+}
+
+/// `decnet validate FILE`.
+pub fn validate(file: &Path) -> ExitCode {
+    let shown = file.display().to_string();
+    match fleet::load(file) {
+        Ok((fleet, warnings)) => {
+            for w in warnings {
+                eprintln!("{shown}:{}: warning: {}", w.line, w.message);
+            }
+            println!("{shown}: OK — {} deckies", fleet.deckies.len());
+            ExitCode::SUCCESS
+        }
+        Err(LoadError::Invalid(report)) => {
+            eprint!("{}", report.render(&shown));
+            ExitCode::from(2)
+        }
+        Err(e @ LoadError::Io(..)) => {
+            eprintln!("{shown}:1: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Can this process bind ports below 1024 on loopback?
+fn can_bind_low_ports() -> bool {
+    match std::net::TcpListener::bind("127.0.0.1:1") {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::PermissionDenied,
+    }
+}
+
+/// `decnet serve` / `decnet demo`: runs until SIGINT/SIGTERM.
+pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let fleet = match &config {
+        Some(path) => match fleet::load(path) {
+            Ok((f, warnings)) => {
+                for w in warnings {
+                    eprintln!("{}:{}: warning: {}", path.display(), w.line, w.message);
+                }
+                f
+            }
+            Err(LoadError::Invalid(report)) => {
+                eprint!("{}", report.render(&path.display().to_string()));
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => {
+            fleet::parse_str(DEMO_FLEET)
+                .expect("bundled demo fleet is valid")
+                .0
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(fleet, args, config.is_none())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    if args.bus != "memory" {
+        anyhow::bail!(
+            "--bus {}: only the in-process bus ('memory') is available in this build",
+            args.bus
+        );
+    }
+    let port_offset = match args.port_offset {
+        Some(o) => o,
+        None if can_bind_low_ports() => 0,
+        None => {
+            eprintln!(
+                "note: this user cannot bind ports below 1024; shifting every decky port by +10000"
+            );
+            10000
+        }
+    };
+    let bus: Arc<dyn Bus> = MemoryBus::new();
+    let forward = fleet_spec
+        .general
+        .syslog
+        .as_deref()
+        .map(SyslogTarget::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let log_path = args.data_dir.join("decnet.log");
+    let event_log = EventLog::start(&bus, &log_path, forward)
+        .await
+        .with_context(|| format!("cannot open event log {}", log_path.display()))?;
+    let fleet = Fleet::new(
+        EngineConfig {
+            data_dir: args.data_dir.clone(),
+            port_offset,
+            limits: Limits::default(),
+        },
+        registry(),
+        bus.clone(),
+    );
+    let mut failures = Vec::new();
+    for spec in fleet_spec.deckies.iter().cloned() {
+        if let Err(e) = fleet.deploy(spec).await {
+            failures.push(e.to_string());
+        }
+    }
+    let up = started.elapsed();
+    print_table(&fleet.summary().await, port_offset);
+    for f in &failures {
+        eprintln!("error: {f}");
+    }
+    if !failures.is_empty() && fleet.summary().await.is_empty() {
+        fleet.shutdown().await;
+        event_log.finish().await?;
+        anyhow::bail!("no decky could be started");
+    }
+    println!(
+        "{} deckies up in {:.1} ms; events → {}",
+        fleet.summary().await.len(),
+        up.as_secs_f64() * 1000.0,
+        log_path.display()
+    );
+    println!(
+        "API + dashboard: http://{} (not part of this build yet)",
+        args.api
+    );
+    if demo {
+        println!(
+            "Try: telnet 127.0.50.10 {}   or   curl http://127.0.50.10:{}/",
+            23 + port_offset,
+            80 + port_offset
+        );
+    }
+    println!("Ctrl-C to stop.");
+    let _ = std::io::stdout().flush();
+
+    wait_for_signal().await;
+    eprintln!("shutting down…");
+    fleet.shutdown().await;
+    let written = event_log.finish().await?;
+    tracing::info!(events = written, "event log flushed");
+    Ok(())
+}
+
+fn registry() -> Registry {
+    Registry::builtin()
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn print_table(deckies: &[decnet_engine::DeckySummary], _offset: u16) {
+    println!(
+        "{:<10} {:<14} {:<20} {:<22} SERVICES",
+        "DECKY", "IP", "ARCHETYPE", "HOSTNAME"
+    );
+    for d in deckies {
+        let services: Vec<String> = d
+            .services
+            .iter()
+            .map(|s| {
+                if s.ports.is_empty() {
+                    format!("{}(n/a)", s.name)
+                } else {
+                    format!("{}:{}", s.name, s.ports.join("+"))
+                }
+            })
+            .collect();
+        println!(
+            "{:<10} {:<14} {:<20} {:<22} {}",
+            d.name,
+            d.ip,
+            d.archetype.as_deref().unwrap_or("-"),
+            d.hostname,
+            services.join(" ")
+        );
+    }
+}
