@@ -1,0 +1,85 @@
+//! decnet-store: everything decnet persists, behind one [`Store`] trait with
+//! an SQLite implementation (embedded default) and a PostgreSQL one.
+//!
+//! The trait is the contract between the ingester/intel (writers) and the
+//! API (reader). Both implementations must pass the same test suite.
+
+pub mod model;
+
+use async_trait::async_trait;
+use decnet_core::Event;
+use uuid::Uuid;
+
+pub use model::*;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint was violated (e.g. username taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The row does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database is unreachable or failed.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence contract. Implementations: SQLite (`sqlite://PATH`) and
+/// PostgreSQL (`postgres://…`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Implementation name (`sqlite`, `postgres`) for health output.
+    fn backend(&self) -> &'static str;
+
+    /// Liveness probe (a trivial query).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // ---- events -------------------------------------------------------
+
+    /// Inserts events in one transaction; idempotent by event id. Returns
+    /// how many were new.
+    async fn insert_events(&self, events: &[Event]) -> StoreResult<u64>;
+
+    /// Raw events, newest first, filtered and paginated.
+    async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>>;
+
+    /// Event counts per time bucket for the same filters.
+    async fn histogram(&self, q: &LogQuery, bucket_seconds: u32) -> StoreResult<Vec<HistogramBucket>>;
+
+    /// Dashboard counters.
+    async fn stats(&self) -> StoreResult<Stats>;
+
+    // ---- users and tokens --------------------------------------------
+
+    /// Creates a user; `Conflict` if the username exists.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// Looks a user up by username.
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Looks a user up by id.
+    async fn user_by_id(&self, uuid: Uuid) -> StoreResult<Option<User>>;
+    /// All users, by username.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Replaces a user's row (password hash, role, flags, password_changed_at).
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// Deletes a user.
+    async fn delete_user(&self, uuid: Uuid) -> StoreResult<()>;
+    /// Records a revoked token id until its expiry.
+    async fn revoke_token(&self, jti: Uuid, expires_at: chrono::DateTime<chrono::Utc>) -> StoreResult<()>;
+    /// True if the token id was revoked.
+    async fn is_token_revoked(&self, jti: Uuid) -> StoreResult<bool>;
+
+    // ---- small settings ----------------------------------------------
+
+    /// Reads a JSON setting.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>>;
+    /// Writes a JSON setting.
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> StoreResult<()>;
+}
