@@ -4,13 +4,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::Utc;
 use decnet_bus::Bus;
 use decnet_core::catalog::Transport;
-use decnet_core::{DeckySeed, DeckySpec, Persona};
+use decnet_core::DeckySpec;
 use decnet_services::{start_service, DeckyCtx, Limits, Registry, RunningService};
 use serde::Serialize;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// Engine settings.
@@ -124,28 +123,16 @@ impl Fleet {
         if deckies.contains_key(&spec.name) {
             return Err(EngineError::AlreadyRunning(spec.name));
         }
-        let generation = 0;
-        let seed = DeckySeed::new(&spec.name, generation);
-        let persona = Persona::generate(
-            &seed,
-            spec.distro.as_deref(),
-            &spec.preferred_distros(),
-            &spec.nmap_os,
-            Utc::now(),
-        );
         let data_dir = self.config.data_dir.join("deckies").join(&spec.name);
-        std::fs::create_dir_all(&data_dir)
-            .map_err(|e| EngineError::DataDir(data_dir.display().to_string(), e))?;
-        let ctx = Arc::new(DeckyCtx {
-            persona,
-            generation,
-            data_dir,
-            bus: self.bus.clone(),
-            limits: self.config.limits.clone(),
-            port_offset: self.config.port_offset,
-            conn_slots: Arc::new(Semaphore::new(self.config.limits.max_conns_per_decky)),
+        std::fs::create_dir_all(&data_dir).map_err(|e| EngineError::DataDir(data_dir.display().to_string(), e))?;
+        let ctx = Arc::new(DeckyCtx::new(
             spec,
-        });
+            0,
+            data_dir,
+            self.bus.clone(),
+            self.config.limits.clone(),
+            self.config.port_offset,
+        ));
         let mut services = Vec::new();
         let mut unavailable = Vec::new();
         for name in ctx.spec.services.clone() {

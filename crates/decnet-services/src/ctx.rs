@@ -62,6 +62,36 @@ pub struct DeckyCtx {
 }
 
 impl DeckyCtx {
+    /// Builds the context of a decky: draws its persona from
+    /// `DeckySeed::new(name, generation)` and sizes its connection cap.
+    pub fn new(
+        spec: DeckySpec,
+        generation: u32,
+        data_dir: PathBuf,
+        bus: Arc<dyn Bus>,
+        limits: Limits,
+        port_offset: u16,
+    ) -> Self {
+        let seed = decnet_core::DeckySeed::new(&spec.name, generation);
+        let persona = Persona::generate(
+            &seed,
+            spec.distro.as_deref(),
+            &spec.preferred_distros(),
+            &spec.nmap_os,
+            chrono::Utc::now(),
+        );
+        DeckyCtx {
+            persona,
+            generation,
+            data_dir,
+            bus,
+            conn_slots: Arc::new(Semaphore::new(limits.max_conns_per_decky)),
+            limits,
+            port_offset,
+            spec,
+        }
+    }
+
     /// Decky name.
     pub fn name(&self) -> &str {
         &self.spec.name
