@@ -18,6 +18,7 @@ pub mod io;
 pub mod listener;
 pub mod registry;
 pub mod telnet;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
