@@ -517,16 +517,9 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
                 None => {
                     let ip = allocate(&mut ips, &name, g.line);
                     if ip.is_none() {
-                        if general.net.is_none() {
-                            ctx.err(g.line, format!("[{}] has no ip= and [general] has no net= to allocate one from", g.name));
-                        } else {
-                            ctx.err(
-                                g.line,
-                                format!(
-                                    "no free address left in net {} for '{name}'",
-                                    general.net.unwrap()
-                                ),
-                            );
+                        match general.net {
+                            None => ctx.err(g.line, format!("[{}] has no ip= and [general] has no net= to allocate one from", g.name)),
+                            Some(net) => ctx.err(g.line, format!("no free address left in net {net} for '{name}'")),
                         }
                     }
                     ip

@@ -124,7 +124,8 @@ impl Fleet {
             return Err(EngineError::AlreadyRunning(spec.name));
         }
         let data_dir = self.config.data_dir.join("deckies").join(&spec.name);
-        std::fs::create_dir_all(&data_dir).map_err(|e| EngineError::DataDir(data_dir.display().to_string(), e))?;
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| EngineError::DataDir(data_dir.display().to_string(), e))?;
         let ctx = Arc::new(DeckyCtx::new(
             spec,
             0,

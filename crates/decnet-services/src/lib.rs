@@ -16,9 +16,12 @@ pub mod ctx;
 pub mod http;
 pub mod io;
 pub mod listener;
+pub mod mysql;
+pub mod redis;
 pub mod registry;
 pub mod telnet;
 pub mod tls;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
