@@ -14,6 +14,7 @@ pub mod artifacts;
 pub mod creds;
 pub mod ctx;
 pub mod http;
+pub mod https;
 pub mod io;
 pub mod listener;
 pub mod mysql;

@@ -21,6 +21,7 @@ impl Registry {
     pub fn builtin() -> Self {
         Registry::new()
             .with(Arc::new(crate::http::Http))
+            .with(Arc::new(crate::https::Https))
             .with(Arc::new(crate::telnet::Telnet))
     }
 

@@ -560,17 +560,27 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(h) => h,
         Err(e) => return (None, Err(AcceptError::Hello(e))),
     };
-    let replay = Prefixed::new(bytes, stream);
+    (
+        Some(hello),
+        handshake(acceptor, bytes, stream, timeout).await,
+    )
+}
+
+/// Completes a handshake whose ClientHello bytes were already read.
+pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    acceptor: &TlsAcceptor,
+    hello_bytes: Vec<u8>,
+    stream: S,
+    timeout: Duration,
+) -> Result<TlsStream<S>, AcceptError> {
+    let replay = Prefixed::new(hello_bytes, stream);
     match tokio::time::timeout(timeout.min(HELLO_TIMEOUT), acceptor.accept(replay)).await {
-        Ok(Ok(s)) => (Some(hello), Ok(s)),
-        Ok(Err(e)) => (Some(hello), Err(AcceptError::Handshake(e))),
-        Err(_) => (
-            Some(hello),
-            Err(AcceptError::Handshake(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "handshake timed out",
-            ))),
-        ),
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(AcceptError::Handshake(e)),
+        Err(_) => Err(AcceptError::Handshake(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "handshake timed out",
+        ))),
     }
 }
 

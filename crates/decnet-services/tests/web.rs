@@ -1,0 +1,225 @@
+//! http/https driven by reqwest (rustls): persona pages, scanner paths,
+//! Basic and form logins captured, TLS fingerprint and persona certificate.
+
+mod webmail_util;
+
+use decnet_core::EventKind;
+use decnet_services::Limits;
+use webmail_util::{s, Env};
+
+const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[webcorp]\nip = 127.0.62.10\nservices = http, https\narchetype = web-server\ndistro = debian\n\n[webnginx]\nip = 127.0.62.11\nservices = http\ndistro = debian\n\n[webnginx.http]\nsite = nginx\nserver_header = nginx/1.22.1\n";
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .tls_info(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http_pages_scanner_paths_and_logins() {
+    let mut env = Env::start(INI, 20100, Limits::default()).await;
+    let c = client();
+    let base = format!("http://{}", env.addr("127.0.62.10", 80));
+
+    let r = c
+        .get(format!("{base}/"))
+        .header("User-Agent", "Mozilla/5.0 test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let server = r.headers()["server"].to_str().unwrap().to_owned();
+    assert!(
+        server.starts_with("nginx/") || server.starts_with("Apache/"),
+        "{server}"
+    );
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("<form") && body.contains("password"),
+        "{body}"
+    );
+    assert!(!body.to_lowercase().contains("decnet") && !body.contains("webcorp"));
+    let ev = env
+        .wait_kind("http", EventKind::Request, |e| s(e, "path") == "/")
+        .await;
+    assert_eq!(s(&ev, "method"), "GET");
+    assert_eq!(s(&ev, "user_agent"), "Mozilla/5.0 test");
+
+    // Form login.
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("username", "alice"), ("password", "Winter2024!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Invalid username or password"));
+    let ev = env
+        .wait_kind("http", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "alice"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "Winter2024!");
+    assert_eq!(s(&ev, "method"), "form");
+
+    // Basic auth.
+    let r = c
+        .get(format!("{base}/admin/"))
+        .basic_auth("root", Some("toor"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic realm="));
+    let ev = env
+        .wait_kind("http", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "root"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "toor");
+    assert_eq!(s(&ev, "method"), "basic");
+
+    // Scanner paths on the corporate site.
+    let env_file = c
+        .get(format!("{base}/.env"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(env_file.contains("DB_PASSWORD=") && env_file.contains("APP_KEY="));
+    let git = c
+        .get(format!("{base}/.git/config"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(git.contains("[remote \"origin\"]"));
+    let wp = c.get(format!("{base}/wp-login.php")).send().await.unwrap();
+    assert_eq!(wp.status(), 200);
+    assert!(wp.text().await.unwrap().contains("name=\"pwd\""));
+    let r = c
+        .post(format!("{base}/wp-login.php"))
+        .form(&[("log", "wpadmin"), ("pwd", "hunter2")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("is incorrect"));
+    let ev = env
+        .wait_kind("http", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "wpadmin"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "hunter2");
+    let r = c.get(format!("{base}/nope-{}", 7)).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+
+    // The nginx persona.
+    let nb = format!("http://{}", env.addr("127.0.62.11", 80));
+    let r = c.get(format!("{nb}/")).send().await.unwrap();
+    assert_eq!(r.headers()["server"], "nginx/1.22.1");
+    assert!(r.text().await.unwrap().contains("Welcome to nginx!"));
+    let r = c.get(format!("{nb}/server-status")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<center>nginx/1.22.1</center>"));
+
+    // Oversized body: 413 and an error event.
+    let r = c
+        .post(format!("{nb}/upload"))
+        .body(vec![b'x'; 200_000])
+        .send()
+        .await;
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+    }
+    env.wait_kind("http", EventKind::Error, |e| {
+        s(e, "error").contains("body over")
+    })
+    .await;
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn https_persona_certificate_and_fingerprint() {
+    let mut env = Env::start(INI, 20200, Limits::default()).await;
+    let c = client();
+    let base = format!("https://{}", env.addr("127.0.62.10", 443));
+    let r = c.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let info = r
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .expect("tls info")
+        .clone();
+    let cert = info.peer_certificate().expect("peer cert").to_vec();
+    let decky = env.fleet.decky("webcorp").await.unwrap();
+    let fqdn = decky.persona.fqdn();
+    assert!(
+        cert.windows(fqdn.len()).any(|w| w == fqdn.as_bytes()),
+        "certificate names {fqdn}"
+    );
+    assert!(
+        !cert.windows(7).any(|w| w == b"webcorp"),
+        "decky name not in cert"
+    );
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<form"));
+
+    let hello = env
+        .wait_kind("https", EventKind::Request, |e| {
+            s(e, "request") == "tls_client_hello"
+        })
+        .await;
+    let ja3 = s(&hello, "ja3").to_owned();
+    let ja4 = s(&hello, "ja4").to_owned();
+    assert_eq!(ja3.len(), 32, "{hello:?}");
+    assert!(ja4.starts_with("t13i") || ja4.starts_with("t12i"), "{ja4}");
+
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("username", "bob"), ("password", "s3cret")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let auth = env
+        .wait_kind("https", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "bob"
+        })
+        .await;
+    assert_eq!(s(&auth, "password"), "s3cret");
+    assert_eq!(s(&auth, "ja3"), ja3, "fingerprint stamped on later events");
+    assert_eq!(s(&auth, "ja4"), ja4);
+
+    // Same certificate after a restart (cached under the decky's data dir).
+    let cert_path = decky.data_dir.join("tls/cert.pem");
+    assert!(cert_path.exists());
+
+    // Plain HTTP on the TLS port: nginx's 400.
+    let plain = format!("http://{}", env.addr("127.0.62.10", 443));
+    let r = c.get(format!("{plain}/")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("plain HTTP request was sent to HTTPS port"));
+    env.stop().await;
+}
