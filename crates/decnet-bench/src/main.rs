@@ -1,0 +1,367 @@
+//! `decnet-load`: bounded load generation against loopback targets, and the
+//! reference "limit" server the figures are compared with.
+//!
+//! Every mode stops by itself (connection count and time bound) and refuses
+//! targets outside 127.0.0.0/8.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Parser)]
+#[command(
+    name = "decnet-load",
+    about = "Bounded loopback load generator for decnet benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Minimal tokio server doing the telnet-like banner exchange: the machine's limit.
+    LimitServer {
+        #[arg(long, default_value = "127.0.0.1:47023")]
+        addr: SocketAddr,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
+    /// Connect, read the banner up to --expect, send --send, read a reply, close.
+    TcpBanner {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value = "login: ")]
+        expect: String,
+        #[arg(long, default_value = "root\r\n")]
+        send: String,
+        /// Concurrent connections in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Upper bound on connections.
+        #[arg(long, default_value_t = 200_000)]
+        max_conns: u64,
+        /// Upper bound on time.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Start `decnet serve` with N generated deckies; report time-to-listening and RSS.
+    Startup {
+        /// decnet binary.
+        #[arg(long)]
+        bin: PathBuf,
+        #[arg(long)]
+        deckies: u32,
+        /// Comma-separated services per decky.
+        #[arg(long, default_value = "http,telnet,ftp")]
+        services: String,
+        /// Port offset passed to decnet.
+        #[arg(long, default_value_t = 0)]
+        port_offset: u16,
+        /// Seconds to wait after startup before reading idle RSS.
+        #[arg(long, default_value_t = 2)]
+        settle: u64,
+        /// Run the bundled demo fleet instead of generated deckies.
+        #[arg(long)]
+        demo: bool,
+    },
+}
+
+fn check_loopback(addr: &SocketAddr) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        bail!("refusing non-loopback target {addr}");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().mode {
+        Mode::LimitServer { addr, seconds } => limit_server(addr, seconds).await,
+        Mode::TcpBanner {
+            addr,
+            expect,
+            send,
+            concurrency,
+            max_conns,
+            seconds,
+        } => {
+            check_loopback(&addr)?;
+            let r = tcp_banner(
+                addr,
+                expect.into_bytes(),
+                send.into_bytes(),
+                concurrency,
+                max_conns,
+                seconds,
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::Startup {
+            bin,
+            deckies,
+            services,
+            port_offset,
+            settle,
+            demo,
+        } => {
+            let r = startup(&bin, deckies, &services, port_offset, settle, demo).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+    }
+}
+
+/// Banner of the same size and shape as a telnet decky's.
+const LIMIT_BANNER: &[u8] = b"\xff\xfb\x01\xff\xfb\x03\xff\xfd\x1f\xff\xfd\x18Debian GNU/Linux 12\r\n\r\nweb-alpha-01 login: ";
+
+async fn limit_server(addr: SocketAddr, seconds: u64) -> anyhow::Result<()> {
+    check_loopback(&addr)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind {addr}"))?;
+    eprintln!("limit server on {addr} for {seconds}s");
+    let deadline = tokio::time::sleep(Duration::from_secs(seconds));
+    tokio::pin!(deadline);
+    loop {
+        let (mut s, _) = tokio::select! {
+            _ = &mut deadline => return Ok(()),
+            r = listener.accept() => r?,
+        };
+        tokio::spawn(async move {
+            let _ = s.set_nodelay(true);
+            if s.write_all(LIMIT_BANNER).await.is_err() {
+                return;
+            }
+            let mut buf = [0u8; 256];
+            let mut line = Vec::new();
+            while !line.contains(&b'\n') {
+                match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => line.extend_from_slice(&buf[..n]),
+                    _ => return,
+                }
+            }
+            let _ = s.write_all(b"root\r\nPassword: ").await;
+        });
+    }
+}
+
+#[derive(serde::Serialize)]
+struct BannerResult {
+    conns: u64,
+    errors: u64,
+    seconds: f64,
+    conns_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn one_exchange(addr: SocketAddr, expect: &[u8], send: &[u8]) -> anyhow::Result<()> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let mut got = Vec::with_capacity(256);
+    let mut buf = [0u8; 512];
+    while !got.windows(expect.len()).any(|w| w == expect) {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            bail!("closed before banner");
+        }
+        got.extend_from_slice(&buf[..n]);
+        if got.len() > 64 * 1024 {
+            bail!("banner too long");
+        }
+    }
+    s.write_all(send).await?;
+    let n = s.read(&mut buf).await?;
+    if n == 0 {
+        bail!("no reply");
+    }
+    Ok(())
+}
+
+async fn tcp_banner(
+    addr: SocketAddr,
+    expect: Vec<u8>,
+    send: Vec<u8>,
+    concurrency: usize,
+    max_conns: u64,
+    seconds: u64,
+) -> anyhow::Result<BannerResult> {
+    let expect = Arc::new(expect);
+    let send = Arc::new(send);
+    let issued = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (expect, send, issued, errors) =
+            (expect.clone(), send.clone(), issued.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(4096);
+            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max_conns {
+                let t = Instant::now();
+                match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    one_exchange(addr, &expect, &send),
+                )
+                .await
+                {
+                    Ok(Ok(())) => lat.push(t.elapsed()),
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await?);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .unwrap_or(0.0)
+    };
+    Ok(BannerResult {
+        conns: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        seconds: secs,
+        conns_per_sec: all.len() as f64 / secs,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    })
+}
+
+#[derive(serde::Serialize)]
+struct StartupResult {
+    deckies: u32,
+    services: usize,
+    listeners: u64,
+    /// Spawn → every decky's first port accepting.
+    ready_ms: f64,
+    /// What decnet itself reports for bringing the fleet up.
+    reported_ms: f64,
+    rss_mib: f64,
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("bad VmRSS")?
+        .parse()?)
+}
+
+async fn startup(
+    bin: &PathBuf,
+    deckies: u32,
+    services: &str,
+    offset: u16,
+    settle: u64,
+    demo: bool,
+) -> anyhow::Result<StartupResult> {
+    let dir = std::env::temp_dir().join(format!("decnet-bench-startup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut ini = String::from("[general]\nnet = 127.1.0.0/16\ngw = 127.1.0.1\n");
+    let ip = |i: u32| format!("127.1.{}.{}", 1 + i / 250, 2 + i % 250);
+    for i in 0..deckies {
+        ini.push_str(&format!("[d{i}]\nip = {}\nservices = {services}\n", ip(i)));
+    }
+    let ini_path = dir.join("fleet.ini");
+    std::fs::write(&ini_path, ini)?;
+    let first_port = match services.split(',').next().unwrap_or("http").trim() {
+        "http" => 80,
+        "telnet" => 23,
+        "ftp" => 21,
+        "ssh" => 22,
+        _ => 80,
+    } + offset;
+    let t0 = Instant::now();
+    let mut cmd = tokio::process::Command::new(bin);
+    if demo {
+        cmd.arg("demo");
+    } else {
+        cmd.arg("serve").arg("--config").arg(&ini_path);
+    }
+    let mut child = cmd
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--api", "127.0.0.1:0", "--port-offset", &offset.to_string()])
+        .env("DECNET_ADMIN_PASSWORD", "bench-admin-password")
+        .env("DECNET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("no pid")?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut reported_ms = 0.0;
+    while let Some(line) =
+        tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await??
+    {
+        if let Some(rest) = line.split(" deckies up in ").nth(1) {
+            reported_ms = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0.0);
+            break;
+        }
+    }
+    // Ready = the first port of every decky accepts (demo: web01's http).
+    let targets: Vec<String> = if demo {
+        vec![format!("127.0.50.10:{}", 80 + offset)]
+    } else {
+        (0..deckies)
+            .map(|i| format!("{}:{first_port}", ip(i)))
+            .collect()
+    };
+    for t in &targets {
+        let addr: SocketAddr = t.parse()?;
+        let until = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).await.is_err() {
+            if Instant::now() > until {
+                bail!("{addr} never accepted");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let ready_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    tokio::time::sleep(Duration::from_secs(settle)).await;
+    let rss = rss_kib(pid)? as f64 / 1024.0;
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let n = services.split(',').count();
+    Ok(StartupResult {
+        deckies,
+        services: n,
+        listeners: deckies as u64 * n as u64,
+        ready_ms,
+        reported_ms,
+        rss_mib: rss,
+    })
+}
