@@ -1,0 +1,760 @@
+//! Builds a decky's filesystem from its persona and seed.
+//!
+//! Everything random comes from `DeckySeed::rng("vfs")`, so a restart shows
+//! the same files with the same sizes, times and history.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use decnet_core::{DeckySeed, Persona};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use crate::vfs::{Account, Content, HostInfo, Kind, Node, Vfs};
+
+/// Commands that exist in `/usr/bin` (so `which`, `ls /usr/bin` look real).
+pub const BIN: &[&str] = &[
+    "apt",
+    "apt-get",
+    "awk",
+    "base64",
+    "bash",
+    "cat",
+    "chmod",
+    "chown",
+    "cp",
+    "curl",
+    "cut",
+    "date",
+    "dd",
+    "df",
+    "dpkg",
+    "du",
+    "echo",
+    "env",
+    "find",
+    "free",
+    "grep",
+    "gzip",
+    "head",
+    "hostname",
+    "id",
+    "kill",
+    "less",
+    "ln",
+    "ls",
+    "md5sum",
+    "mkdir",
+    "more",
+    "mv",
+    "nano",
+    "netstat",
+    "nohup",
+    "perl",
+    "ping",
+    "ps",
+    "pwd",
+    "python3",
+    "rm",
+    "rmdir",
+    "scp",
+    "sed",
+    "sh",
+    "sha256sum",
+    "sleep",
+    "sort",
+    "ss",
+    "ssh",
+    "sudo",
+    "tail",
+    "tar",
+    "top",
+    "touch",
+    "uname",
+    "uniq",
+    "uptime",
+    "vi",
+    "w",
+    "wc",
+    "wget",
+    "which",
+    "who",
+    "whoami",
+    "xargs",
+];
+/// Commands in `/usr/sbin`.
+pub const SBIN: &[&str] = &[
+    "ifconfig", "ip", "iptables", "sshd", "useradd", "usermod", "reboot", "shutdown", "cron",
+];
+
+const HISTORY: &[&str] = &[
+    "ls -la",
+    "df -h",
+    "free -m",
+    "sudo apt update",
+    "sudo apt upgrade -y",
+    "systemctl status nginx",
+    "sudo systemctl restart nginx",
+    "tail -n 100 /var/log/syslog",
+    "journalctl -u ssh --since today",
+    "cd /var/www/html",
+    "git pull",
+    "ps aux | grep python",
+    "top",
+    "htop",
+    "cat /etc/os-release",
+    "vim /etc/nginx/sites-available/default",
+    "crontab -e",
+    "du -sh /var/log/*",
+    "ip a",
+    "ss -tlnp",
+    "docker ps",
+    "exit",
+];
+
+fn shadow_hash(rng: &mut impl Rng, yescrypt: bool) -> String {
+    const B64: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut pick = |n: usize| -> String {
+        (0..n)
+            .map(|_| B64[rng.gen_range(0..B64.len())] as char)
+            .collect()
+    };
+    if yescrypt {
+        format!("$y$j9T${}${}", pick(22), pick(43))
+    } else {
+        format!("$6${}${}", pick(16), pick(86))
+    }
+}
+
+/// Generates the filesystem of a decky.
+///
+/// `logins` are the (user, password) pairs it accepts (root first).
+pub fn generate(
+    persona: &Persona,
+    seed: &DeckySeed,
+    ip: Ipv4Addr,
+    logins: &[(String, String)],
+) -> Vfs {
+    let mut rng = seed.rng("vfs");
+    let boot = persona.boot_time.timestamp();
+    // Installed 30–400 days before the last boot.
+    let install = boot - rng.gen_range(30 * 86_400..400 * 86_400);
+    let mut accounts = vec![Account {
+        name: "root".into(),
+        password: logins
+            .iter()
+            .find(|(u, _)| u == "root")
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| "admin".into()),
+        uid: 0,
+        gid: 0,
+        home: "/root".into(),
+    }];
+    let mut next_uid = 1000;
+    for (u, p) in logins {
+        if u == "root" || accounts.iter().any(|a| &a.name == u) || !valid_user(u) {
+            continue;
+        }
+        accounts.push(Account {
+            name: u.clone(),
+            password: p.clone(),
+            uid: next_uid,
+            gid: next_uid,
+            home: format!("/home/{u}"),
+        });
+        next_uid += 1;
+    }
+    let kernel_build = {
+        let d = persona.boot_time - chrono::Duration::days(rng.gen_range(20..200));
+        d.format("%a %b %e %H:%M:%S UTC %Y").to_string()
+    };
+    let host = HostInfo {
+        hostname: persona
+            .hostname
+            .split('.')
+            .next()
+            .unwrap_or("localhost")
+            .to_owned(),
+        fqdn: persona.fqdn(),
+        kernel: persona.kernel.clone(),
+        pretty_name: persona.distro.display_name.to_owned(),
+        os_id: persona.distro.os_id.to_owned(),
+        version_id: persona.distro.version_id.to_owned(),
+        boot_time: persona.boot_time,
+        mac: persona.mac_string(),
+        ip,
+        cpu_model: persona.cpu_model.to_owned(),
+        cpus: persona.cpus,
+        mem_kib: persona.mem_kib,
+        kernel_build,
+        accounts: accounts.clone(),
+        salt: rng.gen(),
+    };
+    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
+    let dir = |nodes: &mut BTreeMap<String, Node>, p: &str, mode: u32, uid: u32, mtime: i64| {
+        nodes.insert(p.to_owned(), Node::dir(mode, uid, uid, mtime));
+    };
+    let file = |nodes: &mut BTreeMap<String, Node>,
+                p: &str,
+                body: String,
+                mode: u32,
+                uid: u32,
+                gid: u32,
+                mtime: i64| {
+        nodes.insert(
+            p.to_owned(),
+            Node::file(body.into_bytes(), mode, uid, gid, mtime),
+        );
+    };
+    let recent = boot - rng.gen_range(3600..86_400 * 5);
+
+    dir(&mut nodes, "/", 0o755, 0, install);
+    for d in [
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/run",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/lib",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/share",
+        "/var",
+        "/var/log",
+        "/var/lib",
+        "/var/www",
+        "/var/www/html",
+        "/var/cache",
+        "/var/spool",
+        "/var/spool/cron",
+        "/var/backups",
+        "/etc/ssh",
+        "/etc/cron.d",
+        "/etc/apt",
+        "/etc/network",
+        "/etc/systemd",
+        "/etc/default",
+    ] {
+        dir(&mut nodes, d, 0o755, 0, install + rng.gen_range(0..86_400));
+    }
+    dir(&mut nodes, "/tmp", 0o1777, 0, recent);
+    dir(&mut nodes, "/var/tmp", 0o1777, 0, recent);
+    dir(&mut nodes, "/root", 0o700, 0, recent);
+    dir(&mut nodes, "/proc/self", 0o555, 0, boot);
+    for (l, target) in [
+        ("/bin", "usr/bin"),
+        ("/sbin", "usr/sbin"),
+        ("/lib", "usr/lib"),
+        ("/lib64", "usr/lib64"),
+    ] {
+        nodes.insert(
+            l.to_owned(),
+            Node {
+                size: target.len() as u64,
+                kind: Kind::Link(target.to_owned()),
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                mtime: install,
+            },
+        );
+    }
+    dir(&mut nodes, "/usr/lib64", 0o755, 0, install);
+    for (d, names) in [("/usr/bin", BIN), ("/usr/sbin", SBIN)] {
+        for n in names {
+            let size = rng.gen_range(14_000..1_400_000u64);
+            let mode = if *n == "sudo" { 0o4755 } else { 0o755 };
+            nodes.insert(
+                format!("{d}/{n}"),
+                Node {
+                    kind: Kind::File(Content::Binary),
+                    mode,
+                    uid: 0,
+                    gid: 0,
+                    mtime: install + rng.gen_range(0..86_400),
+                    size,
+                },
+            );
+        }
+    }
+
+    // /etc
+    let mut passwd = String::from(
+        "root:x:0:0:root:/root:/bin/bash\n\
+         daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+         bin:x:2:2:bin:/bin:/usr/sbin/nologin\n\
+         sys:x:3:3:sys:/dev:/usr/sbin/nologin\n\
+         sync:x:4:65534:sync:/bin:/bin/sync\n\
+         games:x:5:60:games:/usr/games:/usr/sbin/nologin\n\
+         man:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n\
+         lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin\n\
+         mail:x:8:8:mail:/var/mail:/usr/sbin/nologin\n\
+         news:x:9:9:news:/var/spool/news:/usr/sbin/nologin\n\
+         proxy:x:13:13:proxy:/bin:/usr/sbin/nologin\n\
+         www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
+         backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n\
+         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+         systemd-network:x:998:998:systemd Network Management:/:/usr/sbin/nologin\n\
+         messagebus:x:100:107::/nonexistent:/usr/sbin/nologin\n\
+         sshd:x:101:65534::/run/sshd:/usr/sbin/nologin\n",
+    );
+    let yescrypt =
+        !(persona.distro.os_id == "ubuntu" && persona.distro.version_id.starts_with("20"));
+    let days = (install / 86_400).max(1);
+    let mut shadow = format!(
+        "root:{}:{days}:0:99999:7:::\n",
+        shadow_hash(&mut rng, yescrypt)
+    );
+    for u in [
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "proxy",
+        "www-data",
+        "backup",
+        "nobody",
+        "systemd-network",
+        "messagebus",
+        "sshd",
+    ] {
+        shadow.push_str(&format!("{u}:*:{days}:0:99999:7:::\n"));
+    }
+    let mut group = String::from(
+        "root:x:0:\ndaemon:x:1:\nbin:x:2:\nsys:x:3:\nadm:x:4:\ntty:x:5:\ndisk:x:6:\n\
+         lp:x:7:\nmail:x:8:\nnews:x:9:\nwww-data:x:33:\nbackup:x:34:\nstaff:x:50:\n\
+         users:x:100:\nnogroup:x:65534:\n",
+    );
+    let mut sudo_members = Vec::new();
+    for a in accounts.iter().skip(1) {
+        passwd.push_str(&format!(
+            "{n}:x:{u}:{g}:{n},,,:{h}:/bin/bash\n",
+            n = a.name,
+            u = a.uid,
+            g = a.gid,
+            h = a.home
+        ));
+        shadow.push_str(&format!(
+            "{}:{}:{days}:0:99999:7:::\n",
+            a.name,
+            shadow_hash(&mut rng, yescrypt)
+        ));
+        group.push_str(&format!("{n}:x:{g}:\n", n = a.name, g = a.gid));
+        sudo_members.push(a.name.clone());
+    }
+    group.push_str(&format!("sudo:x:27:{}\n", sudo_members.join(",")));
+    let e = install + 3600;
+    file(&mut nodes, "/etc/passwd", passwd, 0o644, 0, 0, recent);
+    file(&mut nodes, "/etc/shadow", shadow, 0o640, 0, 42, recent);
+    file(&mut nodes, "/etc/group", group, 0o644, 0, 0, recent);
+    file(
+        &mut nodes,
+        "/etc/hostname",
+        format!("{}\n", host.hostname),
+        0o644,
+        0,
+        0,
+        e,
+    );
+    file(
+        &mut nodes,
+        "/etc/hosts",
+        format!(
+            "127.0.0.1\tlocalhost\n127.0.1.1\t{fqdn}\t{h}\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n",
+            fqdn = host.fqdn,
+            h = host.hostname
+        ),
+        0o644,
+        0,
+        0,
+        e,
+    );
+    let (name, version_codename) = os_names(persona);
+    file(
+        &mut nodes,
+        "/etc/os-release",
+        format!(
+            "PRETTY_NAME=\"{pretty}\"\nNAME=\"{name}\"\nVERSION_ID=\"{vid}\"\nVERSION=\"{version}\"\nVERSION_CODENAME={code}\nID={id}\n{like}HOME_URL=\"{home}\"\nSUPPORT_URL=\"{support}\"\nBUG_REPORT_URL=\"{bugs}\"\n",
+            pretty = host.pretty_name,
+            vid = host.version_id,
+            version = version_string(persona, &version_codename),
+            code = version_codename,
+            id = host.os_id,
+            like = match host.os_id.as_str() {
+                "ubuntu" => "ID_LIKE=debian\n",
+                "centos" | "rocky" | "almalinux" => "ID_LIKE=\"rhel centos fedora\"\n",
+                _ => "",
+            },
+            home = match host.os_id.as_str() {
+                "ubuntu" => "https://www.ubuntu.com/",
+                "debian" => "https://www.debian.org/",
+                _ => "https://www.kernel.org/",
+            },
+            support = match host.os_id.as_str() {
+                "ubuntu" => "https://help.ubuntu.com/",
+                "debian" => "https://www.debian.org/support",
+                _ => "https://www.kernel.org/",
+            },
+            bugs = match host.os_id.as_str() {
+                "ubuntu" => "https://bugs.launchpad.net/ubuntu/",
+                "debian" => "https://bugs.debian.org/",
+                _ => "https://www.kernel.org/",
+            },
+        ),
+        0o644,
+        0,
+        0,
+        install,
+    );
+    if host.os_id == "debian" {
+        file(
+            &mut nodes,
+            "/etc/debian_version",
+            format!("{}.{}\n", host.version_id, rng.gen_range(4..9)),
+            0o644,
+            0,
+            0,
+            install,
+        );
+    }
+    file(
+        &mut nodes,
+        "/etc/issue",
+        format!("{} \\n \\l\n\n", persona.distro.telnet_issue),
+        0o644,
+        0,
+        0,
+        install,
+    );
+    file(
+        &mut nodes,
+        "/etc/machine-id",
+        format!("{}\n", persona.machine_id),
+        0o444,
+        0,
+        0,
+        install,
+    );
+    file(
+        &mut nodes,
+        "/etc/resolv.conf",
+        format!(
+            "domain {}\nsearch {}\nnameserver {}.{}.{}.1\n",
+            persona.domain,
+            persona.domain,
+            ip.octets()[0],
+            ip.octets()[1],
+            ip.octets()[2]
+        ),
+        0o644,
+        0,
+        0,
+        recent,
+    );
+    file(
+        &mut nodes,
+        "/etc/crontab",
+        "# /etc/crontab: system-wide crontab\nSHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin\n\n17 *\t* * *\troot\tcd / && run-parts --report /etc/cron.hourly\n25 6\t* * *\troot\ttest -x /usr/sbin/anacron || { cd / && run-parts --report /etc/cron.daily; }\n".into(),
+        0o644,
+        0,
+        0,
+        install,
+    );
+    file(
+        &mut nodes,
+        "/etc/ssh/sshd_config",
+        "Include /etc/ssh/sshd_config.d/*.conf\n\n#Port 22\n#PermitRootLogin prohibit-password\nPermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM yes\nX11Forwarding yes\nPrintMotd no\nAcceptEnv LANG LC_*\nSubsystem\tsftp\t/usr/lib/openssh/sftp-server\n".into(),
+        0o644,
+        0,
+        0,
+        e,
+    );
+    file(
+        &mut nodes,
+        "/etc/shells",
+        "# /etc/shells: valid login shells\n/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/rbash\n/usr/bin/rbash\n/usr/bin/dash\n".into(),
+        0o644,
+        0,
+        0,
+        install,
+    );
+
+    // /proc
+    let cpuinfo = cpuinfo(persona, &mut rng);
+    file(&mut nodes, "/proc/cpuinfo", cpuinfo, 0o444, 0, 0, boot);
+    file(
+        &mut nodes,
+        "/proc/version",
+        format!(
+            "Linux version {} ({}) {}\n",
+            host.kernel,
+            compiler(persona),
+            uname_v(&host)
+        ),
+        0o444,
+        0,
+        0,
+        boot,
+    );
+    file(
+        &mut nodes,
+        "/proc/meminfo",
+        meminfo(&host),
+        0o444,
+        0,
+        0,
+        boot,
+    );
+    for (p, c) in [
+        ("/proc/uptime", Content::Uptime),
+        ("/proc/loadavg", Content::LoadAvg),
+    ] {
+        nodes.insert(
+            p.to_owned(),
+            Node {
+                kind: Kind::File(c),
+                mode: 0o444,
+                uid: 0,
+                gid: 0,
+                mtime: boot,
+                size: 0,
+            },
+        );
+    }
+
+    // Homes.
+    for a in &accounts {
+        let uid = a.uid;
+        if a.uid != 0 {
+            nodes.insert(a.home.clone(), Node::dir(0o750, uid, uid, recent));
+        }
+        let home = &a.home;
+        file(
+            &mut nodes,
+            &format!("{home}/.bashrc"),
+            BASHRC.into(),
+            0o644,
+            uid,
+            uid,
+            install,
+        );
+        file(
+            &mut nodes,
+            &format!("{home}/.profile"),
+            PROFILE.into(),
+            0o644,
+            uid,
+            uid,
+            install,
+        );
+        if uid != 0 {
+            file(
+                &mut nodes,
+                &format!("{home}/.bash_logout"),
+                "# ~/.bash_logout: executed by bash(1) when login shell exits.\n\nif [ \"$SHLVL\" = 1 ]; then\n    [ -x /usr/bin/clear_console ] && /usr/bin/clear_console -q\nfi\n".into(),
+                0o644,
+                uid,
+                uid,
+                install,
+            );
+        }
+        let mut hist: Vec<&str> = HISTORY.to_vec();
+        hist.shuffle(&mut rng);
+        let n = rng.gen_range(8..hist.len());
+        let mut h = hist[..n].join("\n");
+        h.push('\n');
+        file(
+            &mut nodes,
+            &format!("{home}/.bash_history"),
+            h,
+            0o600,
+            uid,
+            uid,
+            recent,
+        );
+        nodes.insert(
+            format!("{home}/.ssh"),
+            Node::dir(0o700, uid, uid, install + 7200),
+        );
+        file(
+            &mut nodes,
+            &format!("{home}/.ssh/authorized_keys"),
+            String::new(),
+            0o600,
+            uid,
+            uid,
+            install + 7200,
+        );
+    }
+    file(
+        &mut nodes,
+        "/var/www/html/index.html",
+        "<html><body><h1>It works!</h1></body></html>\n".into(),
+        0o644,
+        33,
+        33,
+        install + 86_400,
+    );
+    for (l, size) in [
+        ("/var/log/auth.log", rng.gen_range(20_000..400_000u64)),
+        ("/var/log/syslog", rng.gen_range(100_000..4_000_000)),
+        ("/var/log/dpkg.log", rng.gen_range(50_000..300_000)),
+        ("/var/log/kern.log", rng.gen_range(20_000..200_000)),
+        ("/var/log/wtmp", rng.gen_range(5_000..90_000)),
+    ] {
+        nodes.insert(
+            l.to_owned(),
+            Node {
+                kind: Kind::File(Content::Binary),
+                mode: 0o640,
+                uid: 0,
+                gid: 4,
+                mtime: recent + rng.gen_range(0..3600),
+                size,
+            },
+        );
+    }
+    Vfs::from_nodes(host, nodes)
+}
+
+fn valid_user(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 32
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn os_names(p: &Persona) -> (String, String) {
+    let code = match (p.distro.os_id, p.distro.version_id) {
+        ("debian", "12") => "bookworm",
+        ("debian", "11") => "bullseye",
+        ("ubuntu", "22.04") => "jammy",
+        ("ubuntu", "20.04") => "focal",
+        ("ubuntu", "24.04") => "noble",
+        _ => "",
+    };
+    (p.distro.os_id.to_owned(), code.to_owned())
+}
+
+fn version_string(p: &Persona, code: &str) -> String {
+    match p.distro.os_id {
+        "debian" => format!("{} ({code})", p.distro.version_id),
+        "ubuntu" => {
+            let pretty = p.distro.display_name.trim_start_matches("Ubuntu ");
+            let cap = code
+                .chars()
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + &code[1..])
+                .unwrap_or_default();
+            let animal = match code {
+                "jammy" => "Jellyfish",
+                "focal" => "Fossa",
+                "noble" => "Numbat",
+                _ => "",
+            };
+            format!("{pretty} ({cap} {animal})")
+        }
+        _ => p.distro.version_id.to_owned(),
+    }
+}
+
+/// `uname -v` text.
+pub fn uname_v(h: &HostInfo) -> String {
+    match h.os_id.as_str() {
+        "debian" => {
+            // 6.1.0-18-amd64 → Debian's upstream stable number, e.g. 6.1.76-1.
+            let abi: u64 = h
+                .kernel
+                .split('-')
+                .nth(1)
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(18);
+            let base = h.kernel.split('-').next().unwrap_or("6.1.0");
+            let major = base.rsplit_once('.').map(|x| x.0).unwrap_or("6.1");
+            format!(
+                "#1 SMP PREEMPT_DYNAMIC Debian {major}.{}-1 ({})",
+                abi * 4 + 4,
+                chrono_date(&h.kernel_build)
+            )
+        }
+        "ubuntu" => format!("#{}-Ubuntu SMP {}", h.salt % 120 + 1, h.kernel_build),
+        _ => format!("#1 SMP {}", h.kernel_build),
+    }
+}
+
+fn chrono_date(build: &str) -> String {
+    chrono::NaiveDateTime::parse_from_str(build, "%a %b %e %H:%M:%S UTC %Y")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|_| build.to_owned())
+}
+
+fn compiler(p: &Persona) -> &'static str {
+    match (p.distro.os_id, p.distro.version_id) {
+        ("debian", "12") => "debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40",
+        ("ubuntu", "22.04") => "buildd@lcy02-amd64-051) (x86_64-linux-gnu-gcc-12 (Ubuntu 12.3.0-1ubuntu1~22.04) 12.3.0, GNU ld (GNU Binutils for Ubuntu) 2.38",
+        ("ubuntu", "20.04") => "buildd@lcy02-amd64-080) (gcc (Ubuntu 9.4.0-1ubuntu1~20.04.2) 9.4.0, GNU ld (GNU Binutils for Ubuntu) 2.34",
+        _ => "mockbuild@builder) (gcc (GCC) 11.4.1 20230605, GNU ld version 2.35.2",
+    }
+}
+
+fn cpuinfo(p: &Persona, rng: &mut impl Rng) -> String {
+    let amd = p.cpu_model.starts_with("AMD");
+    let mhz: f64 = rng.gen_range(2000.0..3400.0);
+    let mut out = String::new();
+    for i in 0..p.cpus {
+        out.push_str(&format!(
+            "processor\t: {i}\nvendor_id\t: {vendor}\ncpu family\t: {fam}\nmodel\t\t: {model}\nmodel name\t: {name}\nstepping\t: {step}\nmicrocode\t: 0x{mc:x}\ncpu MHz\t\t: {mhz:.3}\ncache size\t: {cache} KB\nphysical id\t: 0\nsiblings\t: {n}\ncore id\t\t: {i}\ncpu cores\t: {n}\napicid\t\t: {i}\ninitial apicid\t: {i}\nfpu\t\t: yes\nfpu_exception\t: yes\ncpuid level\t: 13\nwp\t\t: yes\nflags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology cpuid tsc_known_freq pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx f16c rdrand hypervisor lahf_lm abm 3dnowprefetch fsgsbase bmi1 avx2 smep bmi2 erms invpcid rdseed adx smap clflushopt xsaveopt xsavec xgetbv1 xsaves arat\nbugs\t\t: spectre_v1 spectre_v2 spec_store_bypass swapgs\nbogomips\t: {bogo:.2}\nclflush size\t: 64\ncache_alignment\t: 64\naddress sizes\t: 46 bits physical, 48 bits virtual\npower management:\n\n",
+            vendor = if amd { "AuthenticAMD" } else { "GenuineIntel" },
+            fam = if amd { 23 } else { 6 },
+            model = if amd { 49 } else { 85 },
+            name = p.cpu_model,
+            step = if amd { 0 } else { 7 },
+            mc = if amd { 0x830104du32 } else { 0x5003604 },
+            cache = if amd { 512 } else { 16896 },
+            n = p.cpus,
+            bogo = mhz * 2.0,
+        ));
+    }
+    out
+}
+
+/// Memory split used by `/proc/meminfo` and `free` (KiB): (total, free, available, buffers, cached, swap).
+pub fn memory(h: &HostInfo) -> (u64, u64, u64, u64, u64, u64) {
+    let total = h.mem_kib;
+    let used_pct = 18 + h.salt % 40;
+    let free = total * (100 - used_pct) / 100 / 3;
+    let buffers = total / 60 + h.salt % 9000;
+    let cached = total * (100 - used_pct) / 100 - free - buffers.min(free / 2);
+    let avail = free + cached * 9 / 10;
+    let swap = if h.salt % 3 == 0 { 0 } else { 2_097_148 };
+    (total, free, avail, buffers, cached, swap)
+}
+
+fn meminfo(h: &HostInfo) -> String {
+    let (total, free, avail, buffers, cached, swap) = memory(h);
+    format!(
+        "MemTotal:       {total:>8} kB\nMemFree:        {free:>8} kB\nMemAvailable:   {avail:>8} kB\nBuffers:        {buffers:>8} kB\nCached:         {cached:>8} kB\nSwapCached:     {:>8} kB\nActive:         {:>8} kB\nInactive:       {:>8} kB\nSwapTotal:      {swap:>8} kB\nSwapFree:       {swap:>8} kB\nDirty:          {:>8} kB\nShmem:          {:>8} kB\n",
+        0,
+        total / 4,
+        total / 5,
+        h.salt % 400,
+        total / 100,
+    )
+}
+
+const BASHRC: &str = "# ~/.bashrc: executed by bash(1) for non-login shells.\n\n# If not running interactively, don't do anything\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\n\nHISTCONTROL=ignoreboth\nshopt -s histappend\nHISTSIZE=1000\nHISTFILESIZE=2000\nshopt -s checkwinsize\n\nif [ -x /usr/bin/dircolors ]; then\n    test -r ~/.dircolors && eval \"$(dircolors -b ~/.dircolors)\" || eval \"$(dircolors -b)\"\n    alias ls='ls --color=auto'\n    alias grep='grep --color=auto'\nfi\n\nalias ll='ls -alF'\nalias la='ls -A'\nalias l='ls -CF'\n\nif [ -f ~/.bash_aliases ]; then\n    . ~/.bash_aliases\nfi\n";
+const PROFILE: &str = "# ~/.profile: executed by the command interpreter for login shells.\n\nif [ -n \"$BASH_VERSION\" ]; then\n    if [ -f \"$HOME/.bashrc\" ]; then\n\t. \"$HOME/.bashrc\"\n    fi\nfi\n\nif [ -d \"$HOME/bin\" ] ; then\n    PATH=\"$HOME/bin:$PATH\"\nfi\n";

@@ -1,0 +1,403 @@
+//! The per-decky virtual filesystem.
+//!
+//! One [`Vfs`] per decky, shared (`Arc`) by every session of every protocol
+//! of that decky. The tree is a flat map from absolute, normalised path to
+//! [`Node`], so listing a directory is a range scan and lookups allocate
+//! nothing. Attacker shells never write here: their writes go to a
+//! per-session [`Overlay`](crate::Overlay). Only the decky itself writes
+//! (uploads captured over scp/sftp, file drops from the API), through
+//! [`Vfs::add_file`], bounded by a per-decky quota.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+
+/// What a node is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File(Content),
+    /// A symbolic link to this target.
+    Link(String),
+}
+
+/// File contents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Fixed bytes (shared, never copied per session).
+    Bytes(Arc<[u8]>),
+    /// `/proc/uptime`, computed when read.
+    Uptime,
+    /// `/proc/loadavg`, computed when read.
+    LoadAvg,
+    /// A binary: reading it gives ELF-looking noise of this size.
+    Binary,
+}
+
+/// One file, directory or link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Kind and contents.
+    pub kind: Kind,
+    /// Permission bits (`0o755`), without the file type.
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// Modification time (Unix seconds).
+    pub mtime: i64,
+    /// Size shown by `ls -l` (for `Binary`, the pretend size).
+    pub size: u64,
+}
+
+impl Node {
+    /// A directory node.
+    pub fn dir(mode: u32, uid: u32, gid: u32, mtime: i64) -> Node {
+        Node {
+            kind: Kind::Dir,
+            mode,
+            uid,
+            gid,
+            mtime,
+            size: 4096,
+        }
+    }
+
+    /// A file node holding `bytes`.
+    pub fn file(bytes: impl Into<Arc<[u8]>>, mode: u32, uid: u32, gid: u32, mtime: i64) -> Node {
+        let bytes: Arc<[u8]> = bytes.into();
+        Node {
+            size: bytes.len() as u64,
+            kind: Kind::File(Content::Bytes(bytes)),
+            mode,
+            uid,
+            gid,
+            mtime,
+        }
+    }
+
+    /// True for directories.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, Kind::Dir)
+    }
+
+    /// `ls -l` mode string (`drwxr-xr-x`).
+    pub fn mode_string(&self) -> String {
+        let t = match self.kind {
+            Kind::Dir => 'd',
+            Kind::Link(_) => 'l',
+            Kind::File(_) => '-',
+        };
+        let mut s = String::with_capacity(10);
+        s.push(t);
+        let m = self.mode;
+        for shift in [6u32, 3, 0] {
+            let bits = (m >> shift) & 7;
+            s.push(if bits & 4 != 0 { 'r' } else { '-' });
+            s.push(if bits & 2 != 0 { 'w' } else { '-' });
+            let special = match shift {
+                6 => m & 0o4000 != 0,
+                3 => m & 0o2000 != 0,
+                _ => m & 0o1000 != 0,
+            };
+            s.push(match (bits & 1 != 0, special, shift) {
+                (true, true, 0) => 't',
+                (false, true, 0) => 'T',
+                (true, true, _) => 's',
+                (false, true, _) => 'S',
+                (true, false, _) => 'x',
+                (false, false, _) => '-',
+            });
+        }
+        s
+    }
+}
+
+/// A login account of the decky.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Login name.
+    pub name: String,
+    /// Password that logs in (used by `sudo`).
+    pub password: String,
+    /// uid.
+    pub uid: u32,
+    /// gid.
+    pub gid: u32,
+    /// Home directory.
+    pub home: String,
+}
+
+/// Facts about the host that commands print (`uname`, `ifconfig`, `free`…).
+#[derive(Clone, Debug)]
+pub struct HostInfo {
+    /// Short hostname.
+    pub hostname: String,
+    /// Fully qualified name.
+    pub fqdn: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// `PRETTY_NAME`.
+    pub pretty_name: String,
+    /// `ID`.
+    pub os_id: String,
+    /// `VERSION_ID`.
+    pub version_id: String,
+    /// Boot time.
+    pub boot_time: DateTime<Utc>,
+    /// MAC address string.
+    pub mac: String,
+    /// The decky's address.
+    pub ip: Ipv4Addr,
+    /// CPU model.
+    pub cpu_model: String,
+    /// Cores.
+    pub cpus: u32,
+    /// RAM in KiB.
+    pub mem_kib: u64,
+    /// Build date of the kernel in `uname -v` / `/proc/version`.
+    pub kernel_build: String,
+    /// Login accounts (root first).
+    pub accounts: Vec<Account>,
+    /// Seed-derived numbers commands use (pids, memory split…).
+    pub salt: u64,
+}
+
+impl HostInfo {
+    /// The account of `name`.
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+/// Why a file could not be added.
+#[derive(Debug, PartialEq, Eq)]
+pub enum VfsError {
+    /// Path not absolute, has `..`, NUL, or empty components.
+    BadPath,
+    /// The decky's quota for added files is exhausted.
+    Quota,
+    /// A parent is a file, or the path is a directory.
+    NotAFile,
+}
+
+impl std::fmt::Display for VfsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VfsError::BadPath => "path must be absolute, without '..' or empty components",
+            VfsError::Quota => "filesystem quota exceeded",
+            VfsError::NotAFile => "path names a directory or lies under a file",
+        })
+    }
+}
+
+impl std::error::Error for VfsError {}
+
+/// Default cap on bytes added to a decky's filesystem (uploads + drops).
+pub const DEFAULT_DECKY_QUOTA: u64 = 64 * 1024 * 1024;
+
+/// A decky's filesystem (shared by all its sessions).
+pub struct Vfs {
+    host: HostInfo,
+    nodes: RwLock<BTreeMap<String, Node>>,
+    added: RwLock<u64>,
+    quota: u64,
+}
+
+impl std::fmt::Debug for Vfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vfs")
+            .field("host", &self.host.hostname)
+            .field("nodes", &self.nodes.read().len())
+            .finish()
+    }
+}
+
+/// Normalises an absolute path: collapses `//` and `.`; rejects `..` and NUL.
+/// Used for paths coming from outside (uploads, file drops).
+pub fn clean_absolute(path: &str) -> Option<String> {
+    if !path.starts_with('/') || path.contains('\0') || path.len() > 4096 {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            p => {
+                out.push('/');
+                out.push_str(p);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Some(out)
+}
+
+/// Parent of a normalised absolute path (`/` for top-level entries).
+pub fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// Last component of a normalised path.
+pub fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+impl Vfs {
+    /// A filesystem with exactly these nodes (tests, other generators).
+    pub fn from_nodes(host: HostInfo, nodes: BTreeMap<String, Node>) -> Vfs {
+        Vfs {
+            host,
+            nodes: RwLock::new(nodes),
+            added: RwLock::new(0),
+            quota: DEFAULT_DECKY_QUOTA,
+        }
+    }
+
+    /// Host facts.
+    pub fn host(&self) -> &HostInfo {
+        &self.host
+    }
+
+    /// The node at a normalised absolute path (no symlink resolution).
+    pub fn get(&self, path: &str) -> Option<Node> {
+        self.nodes.read().get(path).cloned()
+    }
+
+    /// Children (name, node) of a directory, sorted by name.
+    pub fn children(&self, dir: &str) -> Vec<(String, Node)> {
+        let prefix = if dir == "/" {
+            "/".to_owned()
+        } else {
+            format!("{dir}/")
+        };
+        let nodes = self.nodes.read();
+        nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
+            .map(|(k, v)| (k[prefix.len()..].to_owned(), v.clone()))
+            .collect()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.read().len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.read().is_empty()
+    }
+
+    /// Adds (or replaces) a file at an absolute path with this mode and
+    /// mtime; missing parent directories are created (root-owned, 0755).
+    /// This is how uploads and API file drops enter the decky: every
+    /// session sees the file in `ls -l` and `cat` from then on.
+    pub fn add_file(
+        &self,
+        path: &str,
+        bytes: &[u8],
+        mode: u32,
+        mtime: DateTime<Utc>,
+        owner: Option<(u32, u32)>,
+    ) -> Result<String, VfsError> {
+        let path = clean_absolute(path).ok_or(VfsError::BadPath)?;
+        if path == "/" {
+            return Err(VfsError::NotAFile);
+        }
+        let mut nodes = self.nodes.write();
+        let mut added = self.added.write();
+        let old = match nodes.get(&path) {
+            Some(n) if n.is_dir() => return Err(VfsError::NotAFile),
+            Some(n) => n.size,
+            None => 0,
+        };
+        let new_total = added.saturating_sub(old) + bytes.len() as u64;
+        if new_total > self.quota {
+            return Err(VfsError::Quota);
+        }
+        // Every ancestor must be a directory (or absent, then created).
+        let mut p = parent(&path).to_owned();
+        let mut missing = Vec::new();
+        loop {
+            match nodes.get(&p) {
+                Some(n) if n.is_dir() => break,
+                Some(_) => return Err(VfsError::NotAFile),
+                None => missing.push(p.clone()),
+            }
+            if p == "/" {
+                break;
+            }
+            p = parent(&p).to_owned();
+        }
+        let t = mtime.timestamp();
+        for d in missing {
+            nodes.insert(d, Node::dir(0o755, 0, 0, t));
+        }
+        let (uid, gid) = owner.unwrap_or((0, 0));
+        nodes.insert(
+            path.clone(),
+            Node::file(bytes.to_vec(), mode & 0o7777, uid, gid, t),
+        );
+        *added = new_total;
+        Ok(path)
+    }
+
+    /// Removes a file added earlier (API "delete file drop").
+    pub fn remove_file(&self, path: &str) -> bool {
+        let Some(path) = clean_absolute(path) else {
+            return false;
+        };
+        let mut nodes = self.nodes.write();
+        match nodes.get(&path) {
+            Some(n) if !n.is_dir() => {
+                let size = n.size;
+                nodes.remove(&path);
+                let mut added = self.added.write();
+                *added = added.saturating_sub(size);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_paths() {
+        assert_eq!(clean_absolute("/a//b/./c").as_deref(), Some("/a/b/c"));
+        assert_eq!(clean_absolute("/").as_deref(), Some("/"));
+        assert_eq!(clean_absolute("/a/../b"), None);
+        assert_eq!(clean_absolute("a/b"), None);
+        assert_eq!(clean_absolute("/a\0"), None);
+        assert_eq!(parent("/a/b"), "/a");
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(basename("/a/b"), "b");
+    }
+
+    #[test]
+    fn mode_strings() {
+        let n = Node::dir(0o1777, 0, 0, 0);
+        assert_eq!(n.mode_string(), "drwxrwxrwt");
+        let f = Node::file(&b"x"[..], 0o4755, 0, 0, 0);
+        assert_eq!(f.mode_string(), "-rwsr-xr-x");
+        let f = Node::file(&b"x"[..], 0o640, 0, 0, 0);
+        assert_eq!(f.mode_string(), "-rw-r-----");
+    }
+}
