@@ -4,13 +4,20 @@
 //! The trait is the contract between the ingester/intel (writers) and the
 //! API (reader). Both implementations must pass the same test suite.
 
+pub mod ingest;
+pub mod migrations;
 pub mod model;
+mod sql;
+pub mod testing;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use decnet_core::Event;
 use uuid::Uuid;
 
 pub use model::*;
+pub use sql::SqlStore;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +59,11 @@ pub trait Store: Send + Sync + 'static {
     async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>>;
 
     /// Event counts per time bucket for the same filters.
-    async fn histogram(&self, q: &LogQuery, bucket_seconds: u32) -> StoreResult<Vec<HistogramBucket>>;
+    async fn histogram(
+        &self,
+        q: &LogQuery,
+        bucket_seconds: u32,
+    ) -> StoreResult<Vec<HistogramBucket>>;
 
     /// Dashboard counters.
     async fn stats(&self) -> StoreResult<Stats>;
@@ -72,7 +83,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a user.
     async fn delete_user(&self, uuid: Uuid) -> StoreResult<()>;
     /// Records a revoked token id until its expiry.
-    async fn revoke_token(&self, jti: Uuid, expires_at: chrono::DateTime<chrono::Utc>) -> StoreResult<()>;
+    async fn revoke_token(
+        &self,
+        jti: Uuid,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()>;
     /// True if the token id was revoked.
     async fn is_token_revoked(&self, jti: Uuid) -> StoreResult<bool>;
 
@@ -82,4 +97,46 @@ pub trait Store: Send + Sync + 'static {
     async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>>;
     /// Writes a JSON setting.
     async fn put_setting(&self, key: &str, value: &serde_json::Value) -> StoreResult<()>;
+
+    // ==== added by issue 7 (ingest, retention) =========================
+
+    /// Retention: deletes raw events older than `older_than`, then the
+    /// oldest beyond `max_rows`. Returns how many were removed.
+    async fn prune_events(
+        &self,
+        older_than: Option<chrono::DateTime<chrono::Utc>>,
+        max_rows: Option<u64>,
+    ) -> StoreResult<u64>;
+
+    /// Number of raw events stored.
+    async fn count_events(&self) -> StoreResult<u64>;
+}
+
+/// Which SQL backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (WAL, one writer).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// Name for health output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// Opens a store from a URL: `sqlite://PATH` (created if missing) or
+/// `postgres://USER@HOST:PORT/DB`. Runs pending migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqlStore::connect(url).await?))
 }

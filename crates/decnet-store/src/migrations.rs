@@ -1,0 +1,148 @@
+//! Versioned schema migrations for both backends.
+//!
+//! Each migration has a version, a name and one script per backend. They are
+//! applied in order, each in its own transaction, and recorded in
+//! `schema_migrations`; an applied version is never run again. Append new
+//! migrations at the end; never edit an applied one.
+
+use sqlx::AnyPool;
+
+use crate::{db_err, Backend, StoreResult};
+
+/// One migration.
+pub struct Migration {
+    /// Monotonic version.
+    pub version: i64,
+    /// Short name.
+    pub name: &'static str,
+    /// SQLite script (statements separated by `;`).
+    pub sqlite: &'static str,
+    /// PostgreSQL script.
+    pub postgres: &'static str,
+}
+
+const EVENTS_SQLITE: &str = r#"
+CREATE TABLE events (
+    id TEXT PRIMARY KEY NOT NULL,
+    ts INTEGER NOT NULL,
+    decky TEXT NOT NULL,
+    service TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    src_port INTEGER NOT NULL,
+    dst_ip TEXT NOT NULL,
+    dst_port INTEGER NOT NULL,
+    session_id TEXT,
+    fields TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX events_ts ON events (ts);
+CREATE INDEX events_src_ts ON events (src_ip, ts);
+CREATE INDEX events_decky_ts ON events (decky, ts);
+CREATE INDEX events_kind_ts ON events (kind, ts);
+CREATE TABLE users (
+    uuid TEXT PRIMARY KEY NOT NULL,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    must_change_password INTEGER NOT NULL,
+    password_changed_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE revoked_tokens (
+    jti TEXT PRIMARY KEY NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+)
+"#;
+
+const EVENTS_POSTGRES: &str = r#"
+CREATE TABLE events (
+    id TEXT PRIMARY KEY NOT NULL,
+    ts BIGINT NOT NULL,
+    decky TEXT NOT NULL,
+    service TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    src_port BIGINT NOT NULL,
+    dst_ip TEXT NOT NULL,
+    dst_port BIGINT NOT NULL,
+    session_id TEXT,
+    fields TEXT NOT NULL
+);
+CREATE INDEX events_ts ON events (ts);
+CREATE INDEX events_src_ts ON events (src_ip, ts);
+CREATE INDEX events_decky_ts ON events (decky, ts);
+CREATE INDEX events_kind_ts ON events (kind, ts);
+CREATE TABLE users (
+    uuid TEXT PRIMARY KEY NOT NULL,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    must_change_password BIGINT NOT NULL,
+    password_changed_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE revoked_tokens (
+    jti TEXT PRIMARY KEY NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+)
+"#;
+
+/// All migrations, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "events_users_tokens_settings",
+    sqlite: EVENTS_SQLITE,
+    postgres: EVENTS_POSTGRES,
+}];
+
+/// Applies every migration not yet recorded. Returns how many ran.
+pub async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<usize> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    let mut ran = 0;
+    for m in MIGRATIONS {
+        let mut tx = pool.begin().await.map_err(db_err)?;
+        let done: Option<(i64,)> =
+            sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if done.is_some() {
+            continue;
+        }
+        let script = match backend {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(stmt).execute(&mut *tx).await.map_err(|e| {
+                crate::StoreError::Database(format!("migration {} ({}): {e}", m.version, m.name))
+            })?;
+        }
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(chrono::Utc::now().timestamp_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        ran += 1;
+    }
+    Ok(ran)
+}

@@ -1,0 +1,625 @@
+//! The one SQL implementation of [`Store`], over sqlx's `Any` driver, for
+//! both SQLite and PostgreSQL.
+//!
+//! Both schemas use portable types only (BIGINT microseconds for instants,
+//! TEXT for ids, addresses and JSON) so every query is the same text on both
+//! backends (`$N` placeholders work in SQLite too). SQLite gets a dedicated
+//! single-connection writer pool (one writer, WAL) and a separate reader
+//! pool, so API reads never queue behind an ingest transaction.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use decnet_core::{Event, EventKind};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use uuid::Uuid;
+
+use crate::model::*;
+use crate::{db_err, Backend, Store, StoreError, StoreResult};
+
+/// Rows per multi-row INSERT statement (11 parameters each).
+const INSERT_CHUNK: usize = 500;
+
+/// SQL store (SQLite or PostgreSQL).
+pub struct SqlStore {
+    pub(crate) backend: Backend,
+    /// Writer pool (one connection on SQLite).
+    pub(crate) write: AnyPool,
+    /// Reader pool (the same pool on PostgreSQL).
+    pub(crate) read: AnyPool,
+}
+
+pub(crate) fn us(ts: DateTime<Utc>) -> i64 {
+    ts.timestamp_micros()
+}
+
+pub(crate) fn from_us(v: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
+}
+
+pub(crate) fn parse_uuid(s: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) and migrates.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let (path, _) = rest.split_once('?').unwrap_or((rest, ""));
+            if path.is_empty() {
+                return Err(StoreError::Database("sqlite URL without a path".into()));
+            }
+            if path != ":memory:" {
+                if let Some(dir) = std::path::Path::new(path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir).map_err(|e| {
+                            StoreError::Database(format!("cannot create {}: {e}", dir.display()))
+                        })?;
+                    }
+                }
+            }
+            let full = format!("sqlite://{path}?mode=rwc");
+            let setup = sqlite_setup;
+            let write = AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(120))
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(setup)
+                .connect(&full)
+                .await
+                .map_err(db_err)?;
+            crate::migrations::run(&write, Backend::Sqlite).await?;
+            let read = AnyPoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(60))
+                .after_connect(setup)
+                .connect(&full)
+                .await
+                .map_err(db_err)?;
+            Ok(SqlStore {
+                backend: Backend::Sqlite,
+                write,
+                read,
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(60))
+                .connect(url)
+                .await
+                .map_err(db_err)?;
+            crate::migrations::run(&pool, Backend::Postgres).await?;
+            Ok(SqlStore {
+                backend: Backend::Postgres,
+                write: pool.clone(),
+                read: pool,
+            })
+        } else {
+            Err(StoreError::Database(format!(
+                "unsupported database URL {url:?} (use sqlite://PATH or postgres://…)"
+            )))
+        }
+    }
+
+    /// Closes the pools (waits for in-flight work).
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+type SetupFuture<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
+
+/// Per-connection SQLite settings: WAL (readers never block the writer),
+/// `synchronous = NORMAL` (a committed transaction survives a process
+/// crash; only an OS crash/power loss can lose the last commits).
+fn sqlite_setup(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> SetupFuture<'_> {
+    Box::pin(async move {
+        use sqlx::Executor;
+        conn.execute(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \
+             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536",
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+/// WHERE clause + binds for a log query. Binds are text or integers.
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+pub(crate) fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s.as_str()),
+            Bind::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
+fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds = Vec::new();
+    let mut push = |clause: &str, b: Bind, binds: &mut Vec<Bind>| {
+        binds.push(b);
+        clauses.push(clause.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(v) = &q.decky {
+        push("decky = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.service {
+        push("service = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.kind {
+        push("kind = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.src_ip {
+        push("src_ip = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.session_id {
+        push("session_id = ?", Bind::Text(v.to_string()), &mut binds);
+    }
+    if let Some(v) = &q.since {
+        push("ts >= ?", Bind::Int(us(*v)), &mut binds);
+    }
+    if let Some(v) = &q.until {
+        push("ts < ?", Bind::Int(us(*v)), &mut binds);
+    }
+    if let Some(v) = &q.search {
+        let mut pat = String::with_capacity(v.len() + 2);
+        pat.push('%');
+        for c in v.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pat.push('\\');
+            }
+            pat.push(c);
+        }
+        pat.push('%');
+        push(
+            "lower(fields) LIKE ? ESCAPE '\\'",
+            Bind::Text(pat),
+            &mut binds,
+        );
+    }
+    let w = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    (w, binds)
+}
+
+const EVENT_COLS: &str =
+    "id, ts, decky, service, kind, src_ip, src_port, dst_ip, dst_port, session_id, fields";
+
+fn event_from_row(r: &AnyRow) -> StoreResult<Event> {
+    let get_s = |i: usize| -> StoreResult<String> { r.try_get::<String, _>(i).map_err(db_err) };
+    let get_i = |i: usize| -> StoreResult<i64> { r.try_get::<i64, _>(i).map_err(db_err) };
+    let kind_s = get_s(4)?;
+    let kind =
+        EventKind::parse(&kind_s).ok_or_else(|| StoreError::Corrupt(format!("kind {kind_s}")))?;
+    let ip =
+        |s: String| IpAddr::from_str(&s).map_err(|e| StoreError::Corrupt(format!("ip {s}: {e}")));
+    let session: Option<String> = r.try_get(9).map_err(db_err)?;
+    let fields_s = get_s(10)?;
+    Ok(Event {
+        id: parse_uuid(&get_s(0)?)?,
+        ts: from_us(get_i(1)?)?,
+        decky: get_s(2)?,
+        service: get_s(3)?,
+        kind,
+        src_ip: ip(get_s(5)?)?,
+        src_port: u16::try_from(get_i(6)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        dst_ip: ip(get_s(7)?)?,
+        dst_port: u16::try_from(get_i(8)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        session_id: session.as_deref().map(parse_uuid).transpose()?,
+        fields: serde_json::from_str(&fields_s)
+            .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
+    })
+}
+
+fn role_of(s: &str) -> StoreResult<Role> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("role {s}")))
+}
+
+fn user_from_row(r: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        uuid: parse_uuid(&r.try_get::<String, _>(0).map_err(db_err)?)?,
+        username: r.try_get(1).map_err(db_err)?,
+        password_hash: r.try_get(2).map_err(db_err)?,
+        role: role_of(&r.try_get::<String, _>(3).map_err(db_err)?)?,
+        must_change_password: r.try_get::<i64, _>(4).map_err(db_err)? != 0,
+        password_changed_at: from_us(r.try_get(5).map_err(db_err)?)?,
+        created_at: from_us(r.try_get(6).map_err(db_err)?)?,
+    })
+}
+
+const USER_COLS: &str =
+    "uuid, username, password_hash, role, must_change_password, password_changed_at, created_at";
+
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push(',');
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.backend.as_str()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn insert_events(&self, events: &[Event]) -> StoreResult<u64> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        // Pre-render the text columns once; the query borrows them.
+        struct Rendered {
+            id: String,
+            src_ip: String,
+            dst_ip: String,
+            session: Option<String>,
+            fields: String,
+        }
+        let rendered: Vec<Rendered> = events
+            .iter()
+            .map(|e| Rendered {
+                id: e.id.hyphenated().to_string(),
+                src_ip: e.src_ip.to_string(),
+                dst_ip: e.dst_ip.to_string(),
+                session: e.session_id.map(|s| s.hyphenated().to_string()),
+                fields: serde_json::to_string(&e.fields).unwrap_or_else(|_| "{}".into()),
+            })
+            .collect();
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        let mut new = 0u64;
+        for (chunk_e, chunk_r) in events
+            .chunks(INSERT_CHUNK)
+            .zip(rendered.chunks(INSERT_CHUNK))
+        {
+            let sql = format!(
+                "INSERT INTO events ({EVENT_COLS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+                placeholders(chunk_e.len(), 11)
+            );
+            let mut q = sqlx::query(&sql);
+            for (e, r) in chunk_e.iter().zip(chunk_r) {
+                q = q
+                    .bind(r.id.as_str())
+                    .bind(us(e.ts))
+                    .bind(e.decky.as_str())
+                    .bind(e.service.as_str())
+                    .bind(e.kind.as_str())
+                    .bind(r.src_ip.as_str())
+                    .bind(i64::from(e.src_port))
+                    .bind(r.dst_ip.as_str())
+                    .bind(i64::from(e.dst_port))
+                    .bind(r.session.as_deref())
+                    .bind(r.fields.as_str());
+            }
+            new += q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(new)
+    }
+
+    async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>> {
+        let (w, binds) = log_filter(q);
+        let count_sql = format!("SELECT COUNT(*) FROM events{w}");
+        let total: i64 = bind_all(sqlx::query(&count_sql), &binds)
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?
+            .try_get(0)
+            .map_err(db_err)?;
+        let n = binds.len();
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .bind(i64::from(q.limit))
+            .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        let data = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page {
+            total: total.max(0) as u64,
+            limit: q.limit,
+            offset: q.offset,
+            data,
+        })
+    }
+
+    async fn histogram(
+        &self,
+        q: &LogQuery,
+        bucket_seconds: u32,
+    ) -> StoreResult<Vec<HistogramBucket>> {
+        let width = i64::from(bucket_seconds.max(1)) * 1_000_000;
+        let (w, binds) = log_filter(q);
+        let n = binds.len();
+        let sql = format!(
+            "SELECT (ts / ${p}) * ${p} AS b, COUNT(*) FROM events{w} GROUP BY b ORDER BY b",
+            p = n + 1
+        );
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .bind(width)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistogramBucket {
+                    ts: from_us(r.try_get(0).map_err(db_err)?)?,
+                    count: r.try_get::<i64, _>(1).map_err(db_err)?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn stats(&self) -> StoreResult<Stats> {
+        let hour_ago = us(Utc::now()) - 3_600_000_000;
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(DISTINCT src_ip) FROM events), \
+             (SELECT COUNT(*) FROM events WHERE kind = 'auth_attempt'), \
+             (SELECT COUNT(DISTINCT decky) FROM events), (SELECT COUNT(*) FROM events WHERE ts >= $1)",
+        )
+        .bind(hour_ago)
+        .fetch_one(&self.read)
+        .await
+        .map_err(db_err)?;
+        let g = |i: usize| -> StoreResult<u64> {
+            Ok(r.try_get::<i64, _>(i).map_err(db_err)?.max(0) as u64)
+        };
+        Ok(Stats {
+            total_events: g(0)?,
+            unique_attackers: g(1)?,
+            auth_attempts: g(2)?,
+            active_deckies: g(3)?,
+            events_last_hour: g(4)?,
+        })
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let res = sqlx::query(&format!(
+            "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(user.uuid.to_string())
+        .bind(user.username.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.role.as_str())
+        .bind(i64::from(user.must_change_password))
+        .bind(us(user.password_changed_at))
+        .bind(us(user.created_at))
+        .execute(&self.write)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("user {} exists", user.username),
+            )),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLS} FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    async fn user_by_id(&self, uuid: Uuid) -> StoreResult<Option<User>> {
+        sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE uuid = $1"))
+            .bind(uuid.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY username"))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<()> {
+        let res = sqlx::query(
+            "UPDATE users SET username = $2, password_hash = $3, role = $4, must_change_password = $5, \
+             password_changed_at = $6, created_at = $7 WHERE uuid = $1",
+        )
+        .bind(user.uuid.to_string())
+        .bind(user.username.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.role.as_str())
+        .bind(i64::from(user.must_change_password))
+        .bind(us(user.password_changed_at))
+        .bind(us(user.created_at))
+        .execute(&self.write)
+        .await;
+        match res {
+            Ok(r) if r.rows_affected() == 0 => {
+                Err(StoreError::NotFound(format!("user {}", user.uuid)))
+            }
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                format!("user {} exists", user.username),
+            )),
+            Err(e) => Err(db_err(e)),
+        }
+    }
+
+    async fn delete_user(&self, uuid: Uuid) -> StoreResult<()> {
+        let r = sqlx::query("DELETE FROM users WHERE uuid = $1")
+            .bind(uuid.to_string())
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("user {uuid}")));
+        }
+        Ok(())
+    }
+
+    async fn revoke_token(&self, jti: Uuid, expires_at: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(jti.to_string())
+        .bind(us(expires_at))
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        // Expired revocations are useless: the token is invalid anyway.
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < $1")
+            .bind(us(Utc::now()))
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn is_token_revoked(&self, jti: Uuid) -> StoreResult<bool> {
+        Ok(sqlx::query("SELECT 1 FROM revoked_tokens WHERE jti = $1")
+            .bind(jti.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let s: String = r.try_get(0).map_err(db_err)?;
+                serde_json::from_str(&s)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(format!("setting {key}: {e}")))
+            }
+        }
+    }
+
+    async fn put_setting(&self, key: &str, value: &serde_json::Value) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value.to_string())
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn prune_events(
+        &self,
+        older_than: Option<DateTime<Utc>>,
+        max_rows: Option<u64>,
+    ) -> StoreResult<u64> {
+        let mut removed = 0;
+        if let Some(t) = older_than {
+            removed += sqlx::query("DELETE FROM events WHERE ts < $1")
+                .bind(us(t))
+                .execute(&self.write)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        }
+        if let Some(max) = max_rows {
+            let max = i64::try_from(max).unwrap_or(i64::MAX);
+            // The ts of the newest row beyond the cap; delete it and older.
+            let cutoff: Option<(i64, String)> = sqlx::query_as(
+                "SELECT ts, id FROM events ORDER BY ts DESC, id DESC LIMIT 1 OFFSET $1",
+            )
+            .bind(max)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+            if let Some((ts, id)) = cutoff {
+                removed +=
+                    sqlx::query("DELETE FROM events WHERE ts < $1 OR (ts = $1 AND id <= $2)")
+                        .bind(ts)
+                        .bind(id)
+                        .execute(&self.write)
+                        .await
+                        .map_err(db_err)?
+                        .rows_affected();
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn count_events(&self) -> StoreResult<u64> {
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(n.0.max(0) as u64)
+    }
+}

@@ -1,0 +1,250 @@
+//! Test support: a throw-away PostgreSQL cluster.
+//!
+//! [`PgCluster::start`] finds `initdb`/`pg_ctl` (on `PATH` or under
+//! `/usr/lib/postgresql/*/bin`), creates a cluster in a temporary directory,
+//! starts it on a free loopback port and removes everything on drop. As
+//! root it runs the server as the `postgres` user (or `nobody`), since
+//! initdb refuses root. Without binaries it returns `None` after printing a
+//! loud SKIPPED line, unless `DECNET_REQUIRE_PG=1`, which makes that a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A running throw-away PostgreSQL server.
+pub struct PgCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    run_as: Option<String>,
+    port: u16,
+    next_db: AtomicU32,
+}
+
+fn find_bin_dir() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("PATH") {
+        for d in std::env::split_paths(&path) {
+            if d.join("initdb").is_file() && d.join("pg_ctl").is_file() {
+                return Some(d);
+            }
+        }
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        .collect();
+    candidates.sort();
+    candidates.pop()
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn user_exists(name: &str) -> bool {
+    Command::new("id")
+        .arg("-u")
+        .arg(name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// True when the run must fail instead of skipping.
+pub fn pg_required() -> bool {
+    std::env::var("DECNET_REQUIRE_PG").is_ok_and(|v| v == "1" || v == "true")
+}
+
+impl PgCluster {
+    /// Starts a cluster, or returns `None` (after a loud message) when no
+    /// PostgreSQL binaries are installed.
+    pub fn start() -> Option<PgCluster> {
+        let Some(bin) = find_bin_dir() else {
+            if pg_required() {
+                panic!(
+                    "DECNET_REQUIRE_PG=1 but PostgreSQL binaries (initdb, pg_ctl) were not found"
+                );
+            }
+            eprintln!("\n**************************************************************");
+            eprintln!("SKIPPED: PostgreSQL binaries not found (initdb/pg_ctl); the");
+            eprintln!("PostgreSQL store tests did NOT run. scripts/interop/postgres.sh");
+            eprintln!("installs postgresql and runs them with DECNET_REQUIRE_PG=1.");
+            eprintln!("**************************************************************\n");
+            return None;
+        };
+        let run_as = if is_root() {
+            Some(
+                if user_exists("postgres") {
+                    "postgres"
+                } else {
+                    "nobody"
+                }
+                .to_owned(),
+            )
+        } else {
+            None
+        };
+        let base = std::env::temp_dir().join(format!(
+            "decnet-pg-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&base).expect("create pg temp dir");
+        let dir = base.join("data");
+        if let Some(user) = &run_as {
+            let st = Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&base)
+                .status()
+                .expect("chown");
+            assert!(st.success(), "chown {} to {user} failed", base.display());
+        }
+        let port = free_port();
+        let mut cluster = PgCluster {
+            dir: base,
+            bin,
+            run_as,
+            port,
+            next_db: AtomicU32::new(0),
+        };
+        let initdb = cluster.bin.join("initdb");
+        let out = cluster
+            .command(
+                &initdb,
+                &[
+                    "-D",
+                    dir.to_str().unwrap(),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ],
+            )
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -F -c max_connections=200",
+            cluster.dir.display()
+        );
+        let log = cluster.dir.join("server.log");
+        let pg_ctl = cluster.bin.join("pg_ctl");
+        let out = cluster
+            .command(
+                &pg_ctl,
+                &[
+                    "-D",
+                    dir.to_str().unwrap(),
+                    "-o",
+                    &opts,
+                    "-l",
+                    log.to_str().unwrap(),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+            )
+            .output()
+            .expect("run pg_ctl");
+        if !out.status.success() {
+            let logtext = std::fs::read_to_string(&log).unwrap_or_default();
+            // Keep the struct from trying to stop a server that never ran.
+            cluster.port = 0;
+            panic!(
+                "pg_ctl start failed: {}{}\n{logtext}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        eprintln!(
+            "PostgreSQL test cluster on 127.0.0.1:{port} ({})",
+            cluster.dir.display()
+        );
+        Some(cluster)
+    }
+
+    fn command(&self, prog: &Path, args: &[&str]) -> Command {
+        let mut c = match &self.run_as {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.arg("-u").arg(user).arg("--").arg(prog);
+                c
+            }
+            None => Command::new(prog),
+        };
+        c.args(args).stdin(Stdio::null()).current_dir(&self.dir);
+        c
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// URL of the `postgres` database.
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Creates a fresh empty database and returns its URL.
+    pub async fn fresh_database(&self) -> String {
+        let n = self.next_db.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t{n}");
+        sqlx::any::install_default_drivers();
+        use sqlx::Connection;
+        let mut conn = sqlx::AnyConnection::connect(&self.admin_url())
+            .await
+            .expect("connect to test cluster");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let _ = conn.close().await;
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        if self.port != 0 {
+            let pg_ctl = self.bin.join("pg_ctl");
+            let data = self.dir.join("data");
+            let _ = self
+                .command(
+                    &pg_ctl,
+                    &[
+                        "-D",
+                        data.to_str().unwrap_or(""),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ],
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}

@@ -1,0 +1,489 @@
+//! The store test suite, run against every backend (see `tests/store.rs`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use decnet_bus::{Bus, Delivery, MemoryBus};
+use decnet_core::{Event, EventKind};
+use decnet_store::ingest::{IngestConfig, Ingester, Retention};
+use decnet_store::{LogQuery, Role, StoreError, User};
+use uuid::Uuid;
+
+/// A deterministic event at `t0 + secs`.
+pub fn ev(secs: i64, decky: &str, service: &str, kind: EventKind, ip: &str) -> Event {
+    let mut e = Event::new(decky, service, kind);
+    e.ts = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs);
+    e.src_ip = ip.parse().unwrap();
+    e.src_port = 40000 + (secs % 1000) as u16;
+    e.dst_ip = "127.0.64.10".parse().unwrap();
+    e.dst_port = 22;
+    e
+}
+
+fn q(limit: u32) -> LogQuery {
+    LogQuery {
+        limit,
+        ..Default::default()
+    }
+}
+
+/// Runs every case with a fresh database URL from `mk`.
+pub async fn run_all<F, Fut>(name: &str, mk: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = String>,
+{
+    macro_rules! case {
+        ($f:ident) => {{
+            let url = mk().await;
+            eprintln!("[{name}] {}", stringify!($f));
+            $f(&url).await;
+        }};
+    }
+    case!(events_roundtrip_and_idempotent_insert);
+    case!(log_filters_and_pagination);
+    case!(histogram_and_stats);
+    case!(users_and_conflicts);
+    case!(tokens_and_settings);
+    case!(retention_prunes_by_age_and_rows);
+    case!(ingester_is_lossless_and_idempotent);
+    case!(ingester_flushes_partial_batch_on_finish);
+    case!(reopen_keeps_data_and_skips_applied_migrations);
+}
+
+async fn events_roundtrip_and_idempotent_insert(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    s.ping().await.unwrap();
+    let mut a = ev(1, "web01", "ssh", EventKind::AuthAttempt, "127.1.0.1")
+        .with("username", "root")
+        .with("password", "p\u{e4}ss\"'\\")
+        .with("n", 5);
+    a.session_id = Some(Uuid::now_v7());
+    a.src_ip = "::1".parse().unwrap();
+    let b = ev(2, "web01", "http", EventKind::Request, "127.1.0.2").with("path", "/x");
+    assert_eq!(s.insert_events(&[a.clone(), b.clone()]).await.unwrap(), 2);
+    assert_eq!(
+        s.insert_events(&[b.clone(), a.clone()]).await.unwrap(),
+        0,
+        "replay must insert nothing"
+    );
+    assert_eq!(s.insert_events(&[]).await.unwrap(), 0);
+    let page = s.query_logs(&q(10)).await.unwrap();
+    assert_eq!(page.total, 2);
+    assert_eq!(page.data, vec![b, a], "newest first, every field intact");
+    assert_eq!(s.count_events().await.unwrap(), 2);
+    // Larger than one INSERT chunk, with duplicates inside the same batch.
+    let many: Vec<Event> = (0..1200)
+        .map(|i| ev(10 + i, "d", "s", EventKind::Scan, "127.1.0.3"))
+        .collect();
+    let mut with_dups = many.clone();
+    with_dups.extend_from_slice(&many[..300]);
+    assert_eq!(s.insert_events(&with_dups).await.unwrap(), 1200);
+    assert_eq!(s.count_events().await.unwrap(), 1202);
+}
+
+async fn log_filters_and_pagination(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let sess = Uuid::now_v7();
+    let mut evs = Vec::new();
+    for i in 0..30 {
+        let decky = if i % 2 == 0 { "web01" } else { "db01" };
+        let service = if i % 3 == 0 { "ssh" } else { "http" };
+        let kind = if i % 5 == 0 {
+            EventKind::AuthAttempt
+        } else {
+            EventKind::Request
+        };
+        let ip = format!("127.2.0.{}", i % 4);
+        let mut e = ev(i, decky, service, kind, &ip).with("path", format!("/p{i}"));
+        if i < 3 {
+            e.session_id = Some(sess);
+        }
+        evs.push(e);
+    }
+    evs.push(ev(100, "web01", "http", EventKind::Request, "127.2.0.9").with("path", "/100%_Done"));
+    s.insert_events(&evs).await.unwrap();
+    let total = |lq: LogQuery| {
+        let s = s.clone();
+        async move { s.query_logs(&lq).await.unwrap().total }
+    };
+    assert_eq!(
+        total(LogQuery {
+            decky: Some("web01".into()),
+            ..q(5)
+        })
+        .await,
+        16
+    );
+    assert_eq!(
+        total(LogQuery {
+            service: Some("ssh".into()),
+            ..q(5)
+        })
+        .await,
+        10
+    );
+    assert_eq!(
+        total(LogQuery {
+            kind: Some("auth_attempt".into()),
+            ..q(5)
+        })
+        .await,
+        6
+    );
+    assert_eq!(
+        total(LogQuery {
+            src_ip: Some("127.2.0.1".into()),
+            ..q(5)
+        })
+        .await,
+        8
+    );
+    assert_eq!(
+        total(LogQuery {
+            session_id: Some(sess),
+            ..q(5)
+        })
+        .await,
+        3
+    );
+    let t0 = evs[0].ts;
+    assert_eq!(
+        total(LogQuery {
+            since: Some(t0 + chrono::Duration::seconds(10)),
+            until: Some(t0 + chrono::Duration::seconds(20)),
+            ..q(5)
+        })
+        .await,
+        10
+    );
+    // Substring search is case-insensitive and treats % and _ literally.
+    assert_eq!(
+        total(LogQuery {
+            search: Some("/P1".into()),
+            ..q(5)
+        })
+        .await,
+        11
+    );
+    assert_eq!(
+        total(LogQuery {
+            search: Some("100%_d".into()),
+            ..q(5)
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        total(LogQuery {
+            search: Some("%".into()),
+            ..q(5)
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        total(LogQuery {
+            search: Some("'; DROP TABLE events; --".into()),
+            ..q(5)
+        })
+        .await,
+        0
+    );
+    // Pagination walks every row exactly once, newest first.
+    let mut seen = Vec::new();
+    let mut offset = 0;
+    loop {
+        let p = s.query_logs(&LogQuery { offset, ..q(7) }).await.unwrap();
+        assert_eq!(p.total, 31);
+        assert_eq!(p.limit, 7);
+        if p.data.is_empty() {
+            break;
+        }
+        offset += p.data.len() as u64;
+        seen.extend(p.data.into_iter().map(|e| e.ts));
+    }
+    assert_eq!(seen.len(), 31);
+    assert!(seen.windows(2).all(|w| w[0] >= w[1]));
+}
+
+async fn histogram_and_stats(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let mut evs: Vec<Event> = (0..25)
+        .map(|i| ev(i * 10, "web01", "ssh", EventKind::AuthAttempt, "127.3.0.1"))
+        .collect();
+    evs.push(ev(5, "db01", "mysql", EventKind::Connect, "127.3.0.2"));
+    let mut recent = ev(0, "db01", "mysql", EventKind::Connect, "127.3.0.3");
+    recent.ts = Utc::now();
+    evs.push(recent);
+    s.insert_events(&evs).await.unwrap();
+    let h = s
+        .histogram(
+            &LogQuery {
+                decky: Some("web01".into()),
+                ..q(0)
+            },
+            60,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.iter().map(|b| b.count).collect::<Vec<_>>(),
+        vec![6, 6, 6, 6, 1]
+    );
+    assert_eq!(h[1].ts - h[0].ts, chrono::Duration::seconds(60));
+    assert_eq!(h[0].ts, evs[0].ts);
+    let st = s.stats().await.unwrap();
+    assert_eq!(st.total_events, 27);
+    assert_eq!(st.unique_attackers, 3);
+    assert_eq!(st.auth_attempts, 25);
+    assert_eq!(st.active_deckies, 2);
+    assert_eq!(st.events_last_hour, 1);
+}
+
+fn user(name: &str) -> User {
+    let now = Utc::now();
+    let now = chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap();
+    User {
+        uuid: Uuid::new_v4(),
+        username: name.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$abc$def".into(),
+        role: Role::Admin,
+        must_change_password: true,
+        password_changed_at: now,
+        created_at: now,
+    }
+}
+
+async fn users_and_conflicts(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let mut a = user("admin");
+    let b = User {
+        role: Role::Viewer,
+        ..user("bob")
+    };
+    s.create_user(&a).await.unwrap();
+    s.create_user(&b).await.unwrap();
+    assert!(matches!(
+        s.create_user(&user("admin")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.user_by_name("admin").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.user_by_id(b.uuid).await.unwrap(), Some(b.clone()));
+    assert_eq!(s.user_by_name("nobody").await.unwrap(), None);
+    assert_eq!(
+        s.list_users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["admin", "bob"]
+    );
+    a.must_change_password = false;
+    a.role = Role::Viewer;
+    a.password_hash = "new".into();
+    s.update_user(&a).await.unwrap();
+    assert_eq!(s.user_by_id(a.uuid).await.unwrap(), Some(a.clone()));
+    let renamed = User {
+        username: "bob".into(),
+        ..a.clone()
+    };
+    assert!(matches!(
+        s.update_user(&renamed).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.update_user(&user("ghost")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    s.delete_user(b.uuid).await.unwrap();
+    assert!(matches!(
+        s.delete_user(b.uuid).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(s.list_users().await.unwrap().len(), 1);
+}
+
+async fn tokens_and_settings(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let live = Uuid::new_v4();
+    let expired = Uuid::new_v4();
+    s.revoke_token(expired, Utc::now() - chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    s.revoke_token(live, Utc::now() + chrono::Duration::minutes(240))
+        .await
+        .unwrap();
+    assert!(s.is_token_revoked(live).await.unwrap());
+    assert!(!s.is_token_revoked(Uuid::new_v4()).await.unwrap());
+    // Revocations past their expiry are purged (the token is dead anyway).
+    assert!(!s.is_token_revoked(expired).await.unwrap());
+    s.revoke_token(live, Utc::now() + chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert!(s.is_token_revoked(live).await.unwrap());
+    assert_eq!(s.get_setting("deployment_limit").await.unwrap(), None);
+    s.put_setting("deployment_limit", &serde_json::json!({"limit": 10}))
+        .await
+        .unwrap();
+    s.put_setting(
+        "deployment_limit",
+        &serde_json::json!({"limit": 20, "s": "é\"x"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get_setting("deployment_limit").await.unwrap(),
+        Some(serde_json::json!({"limit": 20, "s": "é\"x"}))
+    );
+}
+
+async fn retention_prunes_by_age_and_rows(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let evs: Vec<Event> = (0..100)
+        .map(|i| ev(i, "d", "s", EventKind::Scan, "127.4.0.1"))
+        .collect();
+    s.insert_events(&evs).await.unwrap();
+    let cut = evs[20].ts;
+    assert_eq!(s.prune_events(Some(cut), None).await.unwrap(), 20);
+    assert_eq!(s.prune_events(None, Some(50)).await.unwrap(), 30);
+    let left = s.query_logs(&q(100)).await.unwrap();
+    assert_eq!(left.total, 50);
+    assert_eq!(
+        left.data.last().unwrap().ts,
+        evs[50].ts,
+        "the newest rows are kept"
+    );
+    assert_eq!(s.prune_events(None, Some(50)).await.unwrap(), 0);
+    // The ingester's retention job runs on its own.
+    let bus = MemoryBus::new();
+    let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+    let h = Ingester::start(
+        s.clone(),
+        sub,
+        IngestConfig {
+            retention: Some(Retention {
+                max_age: None,
+                max_rows: Some(10),
+                interval: Duration::from_millis(20),
+            }),
+            ..Default::default()
+        },
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.count_events().await.unwrap() > 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention job never pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = h.finish().await.unwrap();
+    assert!(st.pruned >= 40, "{st:?}");
+}
+
+async fn ingester_is_lossless_and_idempotent(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let bus = MemoryBus::new();
+    let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+    let h = Ingester::start(
+        s.clone(),
+        sub,
+        IngestConfig {
+            batch_size: 64,
+            batch_wait: Duration::from_millis(5),
+            retention: None,
+        },
+    );
+    let evs: Vec<Event> = (0..5000)
+        .map(|i| ev(i, "web01", "ssh", EventKind::Connect, "127.5.0.1"))
+        .collect();
+    // At-least-once delivery: every tenth event arrives twice.
+    for (i, e) in evs.iter().enumerate() {
+        bus.publish_event(e.clone());
+        if i % 10 == 0 {
+            bus.publish_event(e.clone());
+        }
+    }
+    // Non-event messages on the same subscription are ignored.
+    bus.publish(decnet_bus::Envelope::json(
+        "events.x.y.z",
+        "odd",
+        serde_json::json!({}),
+    ));
+    let st = h.finish().await.unwrap();
+    assert_eq!(st.received, 5501);
+    assert_eq!(st.committed, 5500);
+    assert_eq!(st.inserted, 5000);
+    assert!(st.batches >= 5500 / 64);
+    assert_eq!(s.count_events().await.unwrap(), 5000);
+    assert_eq!(bus.stats().dropped, 0);
+}
+
+async fn ingester_flushes_partial_batch_on_finish(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let bus: Arc<dyn Bus> = MemoryBus::new();
+    let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+    // A long wait and a big batch: only finish() can flush these.
+    let h = Ingester::start(
+        s.clone(),
+        sub,
+        IngestConfig {
+            batch_size: 10_000,
+            batch_wait: Duration::from_secs(3600),
+            retention: None,
+        },
+    );
+    for i in 0..37 {
+        bus.publish_event(
+            ev(i, "web01", "ssh", EventKind::Command, "127.5.0.2").with("command", "id"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        s.count_events().await.unwrap(),
+        0,
+        "the batch waits for size or time"
+    );
+    let mut acked = h.committed();
+    let st = h.finish().await.unwrap();
+    assert_eq!(st.committed, 37);
+    assert_eq!(*acked.borrow_and_update(), 37);
+    assert_eq!(s.count_events().await.unwrap(), 37);
+    // And with a short wait, a lone event is committed without finish().
+    let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+    let h = Ingester::start(
+        s.clone(),
+        sub,
+        IngestConfig {
+            batch_wait: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
+    bus.publish_event(ev(999, "web01", "ssh", EventKind::Command, "127.5.0.2"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.count_events().await.unwrap() < 38 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lone event never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    h.finish().await.unwrap();
+}
+
+async fn reopen_keeps_data_and_skips_applied_migrations(url: &str) {
+    {
+        let s = decnet_store::open(url).await.unwrap();
+        s.insert_events(&[ev(1, "d", "s", EventKind::Scan, "127.6.0.1")])
+            .await
+            .unwrap();
+        s.create_user(&user("keep")).await.unwrap();
+    }
+    let s = decnet_store::open(url).await.unwrap();
+    assert_eq!(s.count_events().await.unwrap(), 1);
+    assert!(s.user_by_name("keep").await.unwrap().is_some());
+}
