@@ -18,6 +18,7 @@ pub mod https;
 pub mod io;
 pub mod listener;
 pub mod mysql;
+pub mod postgres;
 pub mod redis;
 pub mod registry;
 pub mod telnet;

@@ -23,6 +23,9 @@ impl Registry {
             .with(Arc::new(crate::http::Http))
             .with(Arc::new(crate::https::Https))
             .with(Arc::new(crate::telnet::Telnet))
+            .with(Arc::new(crate::mysql::Mysql))
+            .with(Arc::new(crate::redis::Redis))
+            .with(Arc::new(crate::postgres::Postgres))
     }
 
     /// Adds (or replaces) a service.

@@ -1,0 +1,209 @@
+//! Pure wire-format decoders/encoders of the database and infrastructure
+//! protocols (issue 6), kept free of I/O so every one of them can be
+//! property-tested in isolation, plus the few helpers those services share.
+//!
+//! Every decoder takes a byte slice and returns `Result<_, WireError>`;
+//! none of them indexes without a bounds check and none allocates a size
+//! read from the wire before checking it against the bytes present.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::ctx::DeckyCtx;
+use crate::io::ReadError;
+
+pub mod mysql;
+pub mod pg;
+pub mod resp;
+
+/// A malformed message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WireError(pub String);
+
+impl WireError {
+    /// Shorthand constructor.
+    pub fn new(msg: impl Into<String>) -> Self {
+        WireError(msg.into())
+    }
+}
+
+/// Result of a decoder.
+pub type WResult<T> = Result<T, WireError>;
+
+/// A bounds-checked cursor over a byte slice.
+#[derive(Debug, Clone)]
+pub struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// Starts at the beginning of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Cursor { buf, pos: 0 }
+    }
+    /// Bytes left.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    /// Current offset.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+    /// The unread rest.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+    /// Takes `n` bytes.
+    pub fn take(&mut self, n: usize) -> WResult<&'a [u8]> {
+        if n > self.remaining() {
+            return Err(WireError::new(format!(
+                "truncated: need {n} bytes, {} left",
+                self.remaining()
+            )));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    /// One byte.
+    pub fn u8(&mut self) -> WResult<u8> {
+        Ok(self.take(1)?[0])
+    }
+    /// Little-endian u16.
+    pub fn u16le(&mut self) -> WResult<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    /// Big-endian u16.
+    pub fn u16be(&mut self) -> WResult<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    /// Little-endian u32.
+    pub fn u32le(&mut self) -> WResult<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// Big-endian u32.
+    pub fn u32be(&mut self) -> WResult<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    /// Little-endian i32.
+    pub fn i32le(&mut self) -> WResult<i32> {
+        Ok(self.u32le()? as i32)
+    }
+    /// Bytes up to (not including) a NUL, which is consumed.
+    pub fn cstr(&mut self) -> WResult<&'a [u8]> {
+        let rest = self.rest();
+        match rest.iter().position(|&b| b == 0) {
+            Some(i) => {
+                self.pos += i + 1;
+                Ok(&rest[..i])
+            }
+            None => Err(WireError::new("unterminated string")),
+        }
+    }
+    /// Bytes up to a NUL, or the rest when there is none.
+    pub fn cstr_or_rest(&mut self) -> &'a [u8] {
+        let rest = self.rest();
+        match rest.iter().position(|&b| b == 0) {
+            Some(i) => {
+                self.pos += i + 1;
+                &rest[..i]
+            }
+            None => {
+                self.pos = self.buf.len();
+                rest
+            }
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes, each read bounded by `idle`.
+pub async fn read_exact_idle<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+) -> Result<(), ReadError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match tokio::time::timeout(idle, r.read(&mut buf[got..])).await {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(Ok(0)) => return Err(ReadError::Eof),
+            Ok(Ok(n)) => got += n,
+            Ok(Err(e)) => return Err(ReadError::Io(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// Reads some bytes (at least one), bounded by `idle`.
+pub async fn read_some_idle<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+) -> Result<usize, ReadError> {
+    match tokio::time::timeout(idle, r.read(buf)).await {
+        Err(_) => Err(ReadError::Timeout),
+        Ok(Ok(0)) => Err(ReadError::Eof),
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
+    }
+}
+
+/// The one login a database-like service accepts, when configured:
+/// `[decky.<service>] password = …` (user from `user`, default
+/// `default_user`). Without a configured password every login fails,
+/// which is what a scanner should see by default.
+pub fn configured_login(
+    decky: &DeckyCtx,
+    service: &str,
+    default_user: &str,
+) -> Option<(String, String)> {
+    let pw = decky.config(service, "password")?;
+    let user = decky.config(service, "user").unwrap_or(default_user);
+    Some((user.to_owned(), pw.to_owned()))
+}
+
+/// Printable rendering of attacker bytes, truncated to `max` bytes.
+pub fn excerpt(bytes: &[u8], max: usize) -> String {
+    decnet_core::event::printable(&bytes[..bytes.len().min(max)])
+}
+
+/// Which family of product a decky's persona would run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OsKind {
+    /// Debian, Ubuntu, Kali: distro packages.
+    Debian,
+    /// Ubuntu specifically.
+    Ubuntu,
+    /// RHEL family.
+    RedHat,
+    /// Alpine, Arch, anything else Linux.
+    OtherLinux,
+    /// Windows.
+    Windows,
+    /// Embedded devices.
+    Embedded,
+}
+
+/// Classifies the persona's distro for product-version choices.
+pub fn os_kind(decky: &DeckyCtx) -> OsKind {
+    use decnet_core::persona::OsFamily;
+    let p = &decky.persona;
+    match p.family() {
+        OsFamily::Windows => return OsKind::Windows,
+        OsFamily::Embedded => return OsKind::Embedded,
+        _ => {}
+    }
+    match p.distro.os_id {
+        "ubuntu" => OsKind::Ubuntu,
+        "debian" | "kali" => OsKind::Debian,
+        "rocky" | "centos" | "fedora" | "rhel" => OsKind::RedHat,
+        _ => OsKind::OtherLinux,
+    }
+}
