@@ -1,11 +1,18 @@
-//! Running deckies: deploy, teardown, summary, shutdown.
+//! Running deckies: deploy, teardown, live service changes, mutation,
+//! lifecycle tracking, shutdown.
+//!
+//! The fleet is the only owner of listeners. Each decky's services are
+//! independent [`RunningService`]s, so adding or removing one never touches
+//! the sessions of the others.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use decnet_bus::Bus;
+use chrono::{DateTime, Utc};
+use decnet_bus::{Bus, Envelope};
 use decnet_core::catalog::Transport;
+use decnet_core::subject::sanitize_token;
 use decnet_core::DeckySpec;
 use decnet_services::{start_service, DeckyCtx, Limits, Registry, RunningService};
 use serde::Serialize;
@@ -23,7 +30,7 @@ pub struct EngineConfig {
     pub limits: Limits,
 }
 
-/// Why a decky could not be deployed.
+/// Why a fleet operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// A decky of that name is already running.
@@ -40,6 +47,33 @@ pub enum EngineError {
         /// The service error.
         message: String,
     },
+    /// The service is already running on that decky.
+    #[error("service '{service}' is already running on decky '{decky}'")]
+    ServiceExists {
+        /// Decky name.
+        decky: String,
+        /// Service name.
+        service: String,
+    },
+    /// The decky does not run that service.
+    #[error("decky '{decky}' does not run service '{service}'")]
+    ServiceMissing {
+        /// Decky name.
+        decky: String,
+        /// Service name.
+        service: String,
+    },
+    /// The name is not a known or implemented service.
+    #[error("unknown service '{0}'")]
+    UnknownService(String),
+    /// The service configuration is invalid.
+    #[error("invalid configuration for '{service}': {message}")]
+    InvalidConfig {
+        /// Service name.
+        service: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Filesystem trouble with the data directory.
     #[error("data directory {0}: {1}")]
     DataDir(String, std::io::Error),
@@ -49,8 +83,33 @@ pub enum EngineError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeckyState {
+    /// Accepted, not started yet.
+    Pending,
+    /// Binding listeners.
+    Deploying,
     /// All its implemented services are listening.
     Running,
+    /// Deployment failed; `error` says why.
+    Failed,
+    /// Being stopped.
+    TearingDown,
+    /// Stopped.
+    Removed,
+}
+
+/// Lifecycle record of a decky (kept after failure and removal).
+#[derive(Clone, Debug, Serialize)]
+pub struct Lifecycle {
+    /// Lifecycle id (changes on every deploy).
+    pub id: uuid::Uuid,
+    /// Decky name.
+    pub name: String,
+    /// State.
+    pub state: DeckyState,
+    /// Error when failed.
+    pub error: Option<String>,
+    /// Last transition.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// One service of a decky as reported to users.
@@ -77,10 +136,14 @@ pub struct DeckySummary {
     pub hostname: String,
     /// Distro display name.
     pub os: String,
+    /// Persona generation (bumped by each mutation).
+    pub generation: u32,
     /// State.
     pub state: DeckyState,
     /// Services.
     pub services: Vec<ServiceSummary>,
+    /// Automatic mutation period in minutes.
+    pub mutate_interval: Option<u32>,
 }
 
 struct RunningDecky {
@@ -96,6 +159,7 @@ pub struct Fleet {
     bus: Arc<dyn Bus>,
     cancel: CancellationToken,
     deckies: Mutex<BTreeMap<String, RunningDecky>>,
+    lifecycle: parking_lot::Mutex<BTreeMap<String, Lifecycle>>,
 }
 
 impl Fleet {
@@ -107,6 +171,7 @@ impl Fleet {
             bus,
             cancel: CancellationToken::new(),
             deckies: Mutex::new(BTreeMap::new()),
+            lifecycle: parking_lot::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -115,25 +180,63 @@ impl Fleet {
         &self.registry
     }
 
-    /// Brings a decky up: persona from its seed, every implemented service
-    /// listening. If any service fails to bind, the ones already started
-    /// are stopped and the error is returned.
-    pub async fn deploy(&self, spec: DeckySpec) -> Result<DeckySummary, EngineError> {
-        let mut deckies = self.deckies.lock().await;
-        if deckies.contains_key(&spec.name) {
-            return Err(EngineError::AlreadyRunning(spec.name));
+    /// The bus events are published on.
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+
+    fn set_state(&self, name: &str, state: DeckyState, error: Option<String>) -> Lifecycle {
+        let mut lc = self.lifecycle.lock();
+        let entry = lc.entry(name.to_owned()).or_insert_with(|| Lifecycle {
+            id: uuid::Uuid::now_v7(),
+            name: name.to_owned(),
+            state,
+            error: None,
+            updated_at: Utc::now(),
+        });
+        if state == DeckyState::Pending {
+            entry.id = uuid::Uuid::now_v7();
         }
-        let data_dir = self.config.data_dir.join("deckies").join(&spec.name);
-        std::fs::create_dir_all(&data_dir)
-            .map_err(|e| EngineError::DataDir(data_dir.display().to_string(), e))?;
-        let ctx = Arc::new(DeckyCtx::new(
-            spec,
-            0,
-            data_dir,
-            self.bus.clone(),
-            self.config.limits.clone(),
-            self.config.port_offset,
+        entry.state = state;
+        entry.error = error;
+        entry.updated_at = Utc::now();
+        let rec = entry.clone();
+        drop(lc);
+        self.publish_decky(name, "lifecycle", serde_json::json!({"decky_name": name, "state": state, "error": rec.error, "lifecycle_id": rec.id}));
+        rec
+    }
+
+    fn publish_decky(&self, name: &str, event: &str, payload: serde_json::Value) {
+        self.bus.publish(Envelope::json(
+            format!("decky.{}.{event}", sanitize_token(name)),
+            event,
+            payload,
         ));
+    }
+
+    /// Marks a decky as accepted for deployment (API: 202 before the work).
+    pub fn accept(&self, name: &str) -> Lifecycle {
+        self.set_state(name, DeckyState::Pending, None)
+    }
+
+    /// Lifecycle of every decky this fleet has seen.
+    pub fn lifecycle(&self) -> Vec<Lifecycle> {
+        self.lifecycle.lock().values().cloned().collect()
+    }
+
+    /// Names and IPs of running deckies (for conflict checks).
+    pub async fn in_use(&self) -> (Vec<String>, Vec<std::net::Ipv4Addr>) {
+        let d = self.deckies.lock().await;
+        (
+            d.keys().cloned().collect(),
+            d.values().map(|r| r.ctx.ip()).collect(),
+        )
+    }
+
+    async fn start_all(
+        &self,
+        ctx: &Arc<DeckyCtx>,
+    ) -> Result<(Vec<RunningService>, Vec<(String, String)>), EngineError> {
         let mut services = Vec::new();
         let mut unavailable = Vec::new();
         for name in ctx.spec.services.clone() {
@@ -160,14 +263,66 @@ impl Fleet {
                 }
             }
         }
-        let running = RunningDecky {
-            ctx,
-            services,
-            unavailable,
+        Ok((services, unavailable))
+    }
+
+    fn new_ctx(&self, spec: DeckySpec, generation: u32) -> Result<Arc<DeckyCtx>, EngineError> {
+        let data_dir = self.config.data_dir.join("deckies").join(&spec.name);
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| EngineError::DataDir(data_dir.display().to_string(), e))?;
+        Ok(Arc::new(DeckyCtx::new(
+            spec,
+            generation,
+            data_dir,
+            self.bus.clone(),
+            self.config.limits.clone(),
+            self.config.port_offset,
+        )))
+    }
+
+    /// Brings a decky up: persona from its seed, every implemented service
+    /// listening. If any service fails to bind, the ones already started
+    /// are stopped, the decky is marked failed and the error returned.
+    pub async fn deploy(&self, spec: DeckySpec) -> Result<DeckySummary, EngineError> {
+        let mut deckies = self.deckies.lock().await;
+        if deckies.contains_key(&spec.name) {
+            return Err(EngineError::AlreadyRunning(spec.name));
+        }
+        let name = spec.name.clone();
+        if self
+            .lifecycle
+            .lock()
+            .get(&name)
+            .is_none_or(|l| l.state != DeckyState::Pending)
+        {
+            self.set_state(&name, DeckyState::Pending, None);
+        }
+        self.set_state(&name, DeckyState::Deploying, None);
+        let result = match self.new_ctx(spec, 0) {
+            Ok(ctx) => self
+                .start_all(&ctx)
+                .await
+                .map(|(services, unavailable)| RunningDecky {
+                    ctx,
+                    services,
+                    unavailable,
+                }),
+            Err(e) => Err(e),
         };
-        let summary = summarize(&running);
-        deckies.insert(running.ctx.spec.name.clone(), running);
-        Ok(summary)
+        match result {
+            Ok(running) => {
+                let summary = summarize(&running);
+                deckies.insert(name.clone(), running);
+                drop(deckies);
+                self.set_state(&name, DeckyState::Running, None);
+                Ok(summary)
+            }
+            Err(e) => {
+                drop(deckies);
+                self.set_state(&name, DeckyState::Failed, Some(e.to_string()));
+                Err(e)
+            }
+        }
     }
 
     /// Stops one decky and its sessions.
@@ -178,10 +333,210 @@ impl Fleet {
             .await
             .remove(name)
             .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        self.set_state(name, DeckyState::TearingDown, None);
         for s in &decky.services {
             s.stop().await;
         }
+        self.set_state(name, DeckyState::Removed, None);
         Ok(())
+    }
+
+    /// Starts one more service on a running decky without touching the
+    /// others (their sessions survive). Publishes `decky.<name>.service_added`.
+    pub async fn add_service(
+        &self,
+        name: &str,
+        service: &str,
+        config: Option<BTreeMap<String, String>>,
+    ) -> Result<Vec<String>, EngineError> {
+        let svc = self
+            .registry
+            .get(service)
+            .ok_or_else(|| EngineError::UnknownService(service.to_owned()))?
+            .clone();
+        let mut deckies = self.deckies.lock().await;
+        let decky = deckies
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        if decky.services.iter().any(|s| s.name == service) {
+            return Err(EngineError::ServiceExists {
+                decky: name.to_owned(),
+                service: service.to_owned(),
+            });
+        }
+        let mut spec = decky.ctx.spec.clone();
+        if let Some(cfg) = config {
+            spec.service_config.insert(service.to_owned(), cfg);
+        }
+        svc.validate(spec.config(service))
+            .map_err(|message| EngineError::InvalidConfig {
+                service: service.to_owned(),
+                message,
+            })?;
+        if !spec.services.iter().any(|s| s == service) {
+            spec.services.push(service.to_owned());
+        }
+        // The running services keep the old context (same persona); the new
+        // one gets a context that knows its config. Both share the persona seed.
+        let ctx = Arc::new(decky.ctx.with_spec(spec.clone()));
+        let running = start_service(ctx.clone(), svc.as_ref(), &self.cancel)
+            .await
+            .map_err(|e| EngineError::Service {
+                decky: name.to_owned(),
+                message: e.to_string(),
+            })?;
+        decky.services.push(running);
+        decky.unavailable.retain(|(n, _)| n != service);
+        decky.ctx = ctx;
+        let list = decky.ctx.spec.services.clone();
+        drop(deckies);
+        self.publish_decky(
+            name,
+            "service_added",
+            serde_json::json!({"decky_name": name, "service": service, "services": list}),
+        );
+        Ok(list)
+    }
+
+    /// Stops one service of a decky; the others are untouched. Publishes
+    /// `decky.<name>.service_removed` with the remaining list.
+    pub async fn remove_service(
+        &self,
+        name: &str,
+        service: &str,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut deckies = self.deckies.lock().await;
+        let decky = deckies
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        let Some(pos) = decky.services.iter().position(|s| s.name == service) else {
+            if let Some(p) = decky.unavailable.iter().position(|(n, _)| n == service) {
+                decky.unavailable.remove(p);
+                let mut spec = decky.ctx.spec.clone();
+                spec.services.retain(|s| s != service);
+                decky.ctx = Arc::new(clone_ctx(&decky.ctx, spec));
+                let list = decky.ctx.spec.services.clone();
+                drop(deckies);
+                self.publish_decky(
+                    name,
+                    "service_removed",
+                    serde_json::json!({"decky_name": name, "service": service, "services": list}),
+                );
+                return Ok(list);
+            }
+            return Err(EngineError::ServiceMissing {
+                decky: name.to_owned(),
+                service: service.to_owned(),
+            });
+        };
+        let running = decky.services.remove(pos);
+        running.stop().await;
+        let mut spec = decky.ctx.spec.clone();
+        spec.services.retain(|s| s != service);
+        decky.ctx = Arc::new(clone_ctx(&decky.ctx, spec));
+        let list = decky.ctx.spec.services.clone();
+        drop(deckies);
+        self.publish_decky(
+            name,
+            "service_removed",
+            serde_json::json!({"decky_name": name, "service": service, "services": list}),
+        );
+        Ok(list)
+    }
+
+    /// Applies a new config to one service: restarts only that service.
+    pub async fn update_service_config(
+        &self,
+        name: &str,
+        service: &str,
+        config: BTreeMap<String, String>,
+    ) -> Result<Vec<String>, EngineError> {
+        if let Some(svc) = self.registry.get(service) {
+            svc.validate(&config)
+                .map_err(|message| EngineError::InvalidConfig {
+                    service: service.to_owned(),
+                    message,
+                })?;
+        }
+        self.remove_service(name, service).await?;
+        let list = self.add_service(name, service, Some(config)).await?;
+        self.publish_decky(
+            name,
+            "service_config_updated",
+            serde_json::json!({"decky_name": name, "service": service}),
+        );
+        Ok(list)
+    }
+
+    /// Re-rolls a decky's persona (new hostname, banners, keys: next
+    /// generation of its seed) keeping its services. Its sessions end.
+    pub async fn mutate(&self, name: &str) -> Result<DeckySummary, EngineError> {
+        let mut deckies = self.deckies.lock().await;
+        let decky = deckies
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        for s in &decky.services {
+            s.stop().await;
+        }
+        let generation = decky.ctx.generation + 1;
+        let ctx = self.new_ctx(decky.ctx.spec.clone(), generation)?;
+        match self.start_all(&ctx).await {
+            Ok((services, unavailable)) => {
+                *decky = RunningDecky {
+                    ctx,
+                    services,
+                    unavailable,
+                };
+                let summary = summarize(decky);
+                drop(deckies);
+                self.publish_decky(name, "mutated", serde_json::json!({"decky_name": name, "generation": generation, "hostname": summary.hostname}));
+                Ok(summary)
+            }
+            Err(e) => {
+                deckies.remove(name);
+                drop(deckies);
+                self.set_state(name, DeckyState::Failed, Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets the automatic mutation period (minutes; `None` disables).
+    pub async fn set_mutate_interval(
+        &self,
+        name: &str,
+        minutes: Option<u32>,
+    ) -> Result<(), EngineError> {
+        let mut deckies = self.deckies.lock().await;
+        let decky = deckies
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        let mut spec = decky.ctx.spec.clone();
+        spec.mutate_interval = minutes;
+        decky.ctx = Arc::new(clone_ctx(&decky.ctx, spec));
+        Ok(())
+    }
+
+    /// Runs due automatic mutations; call periodically (the binary ticks it each minute).
+    pub async fn mutate_due(&self, last: &mut BTreeMap<String, DateTime<Utc>>) {
+        let now = Utc::now();
+        let due: Vec<String> = {
+            let d = self.deckies.lock().await;
+            d.values()
+                .filter_map(|r| {
+                    let every = r.ctx.spec.mutate_interval? as i64;
+                    let since = *last.entry(r.ctx.spec.name.clone()).or_insert(now);
+                    (now - since >= chrono::Duration::minutes(every))
+                        .then(|| r.ctx.spec.name.clone())
+                })
+                .collect()
+        };
+        for name in due {
+            if let Err(e) = self.mutate(&name).await {
+                tracing::warn!(decky = %name, "automatic mutation failed: {e}");
+            }
+            last.insert(name, now);
+        }
     }
 
     /// Summaries of all running deckies, by name.
@@ -205,6 +560,10 @@ impl Fleet {
         }
         deckies.clear();
     }
+}
+
+fn clone_ctx(old: &DeckyCtx, spec: DeckySpec) -> DeckyCtx {
+    old.with_spec(spec)
 }
 
 fn summarize(d: &RunningDecky) -> DeckySummary {
@@ -241,7 +600,9 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
         archetype: d.ctx.spec.archetype.clone(),
         hostname: d.ctx.persona.hostname.clone(),
         os: d.ctx.persona.distro.display_name.to_owned(),
+        generation: d.ctx.generation,
         state: DeckyState::Running,
         services,
+        mutate_interval: d.ctx.spec.mutate_interval,
     }
 }

@@ -4,4 +4,6 @@ pub mod eventlog;
 pub mod fleet;
 
 pub use eventlog::{EventLog, SyslogTarget};
-pub use fleet::{DeckyState, DeckySummary, EngineConfig, EngineError, Fleet, ServiceSummary};
+pub use fleet::{
+    DeckyState, DeckySummary, EngineConfig, EngineError, Fleet, Lifecycle, ServiceSummary,
+};

@@ -122,3 +122,99 @@ async fn summary_reports_unimplemented_services_and_teardown_closes() {
 async fn fleet_again(dir: &std::path::Path) -> (Arc<Fleet>, Arc<dyn Bus>) {
     fleet(dir, 68).await
 }
+
+#[tokio::test]
+async fn live_service_add_remove_keeps_other_sessions_and_mutate_rerolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fleet, bus) = fleet(dir.path(), 73).await;
+    let mut decky_events = bus.subscribe("decky.a.>", Delivery::Lossless).unwrap();
+
+    // Hold a telnet session open on decky a.
+    let mut held = TcpStream::connect(("127.0.73.10", 23 + OFFSET))
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = held.read(&mut buf).await.unwrap();
+    assert!(n > 0);
+
+    // Removing http and adding it back does not disturb the telnet session.
+    let list = fleet.remove_service("a", "http").await.unwrap();
+    assert_eq!(list, ["telnet"]);
+    assert!(TcpStream::connect(("127.0.73.10", 80 + OFFSET))
+        .await
+        .is_err());
+    assert!(matches!(
+        fleet.remove_service("a", "http").await,
+        Err(decnet_engine::EngineError::ServiceMissing { .. })
+    ));
+    let list = fleet.add_service("a", "http", None).await.unwrap();
+    assert_eq!(list, ["telnet", "http"]);
+    assert!(matches!(
+        fleet.add_service("a", "http", None).await,
+        Err(decnet_engine::EngineError::ServiceExists { .. })
+    ));
+    assert!(matches!(
+        fleet.add_service("a", "nosuch", None).await,
+        Err(decnet_engine::EngineError::UnknownService(_))
+    ));
+    let mut s = TcpStream::connect(("127.0.73.10", 80 + OFFSET))
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    assert!(resp.starts_with(b"HTTP/1.0 200") || resp.starts_with(b"HTTP/1.1 200"));
+    held.write_all(b"root\r\n").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), held.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(n > 0, "held telnet session still alive");
+
+    let mut kinds = Vec::new();
+    while let Some(env) = decky_events.try_recv() {
+        kinds.push(env.kind.clone());
+    }
+    assert!(
+        kinds.contains(&"service_removed".to_owned())
+            && kinds.contains(&"service_added".to_owned()),
+        "{kinds:?}"
+    );
+
+    // Mutation: next generation, new hostname, same services.
+    let before = fleet
+        .summary()
+        .await
+        .into_iter()
+        .find(|d| d.name == "a")
+        .unwrap();
+    let after = fleet.mutate("a").await.unwrap();
+    assert_eq!(after.generation, before.generation + 1);
+    assert_ne!(after.hostname, before.hostname);
+    assert_eq!(
+        after
+            .services
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>(),
+        before
+            .services
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+    );
+    let lc = fleet.lifecycle();
+    assert!(
+        lc.iter()
+            .all(|l| l.state == decnet_engine::DeckyState::Running),
+        "{lc:?}"
+    );
+    fleet.teardown("b").await.unwrap();
+    let b = fleet
+        .lifecycle()
+        .into_iter()
+        .find(|l| l.name == "b")
+        .unwrap();
+    assert_eq!(b.state, decnet_engine::DeckyState::Removed);
+    fleet.shutdown().await;
+}
