@@ -1,0 +1,120 @@
+//! Versioned documents: compare-and-swap semantics on SQLite and PostgreSQL.
+
+use std::sync::Arc;
+
+use decnet_store::testing::PgCluster;
+use decnet_store::{Store, StoreError};
+use serde_json::json;
+
+async fn cas_semantics(s: Arc<dyn Store>) {
+    assert_eq!(
+        s.doc_put("topology", "t1", None, None, &json!({"status": "pending"}))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        s.doc_put("topology", "t1", None, None, &json!({})).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Two writers read version 1; only the first update wins.
+    assert_eq!(
+        s.doc_put(
+            "topology",
+            "t1",
+            None,
+            Some(1),
+            &json!({"status": "deploying"})
+        )
+        .await
+        .unwrap(),
+        2
+    );
+    assert!(matches!(
+        s.doc_put("topology", "t1", None, Some(1), &json!({"status": "x"}))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        s.doc_put("topology", "nope", None, Some(1), &json!({}))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let d = s.doc_get("topology", "t1").await.unwrap().unwrap();
+    assert_eq!(
+        (d.version, d.body["status"].as_str()),
+        (2, Some("deploying"))
+    );
+    for i in 0..3 {
+        s.doc_put(
+            "mutation",
+            &format!("m{i}"),
+            Some("t1"),
+            None,
+            &json!({"op": "add_lan", "i": i}),
+        )
+        .await
+        .unwrap();
+    }
+    s.doc_put("mutation", "other", Some("t2"), None, &json!({}))
+        .await
+        .unwrap();
+    let ms = s.doc_list("mutation", Some("t1")).await.unwrap();
+    assert_eq!(
+        ms.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["m0", "m1", "m2"]
+    );
+    // Concurrent claims of one queued item: exactly one succeeds.
+    let claims = futures_claims(s.clone()).await;
+    assert_eq!(claims.iter().filter(|ok| **ok).count(), 1, "{claims:?}");
+    assert!(s.doc_delete("topology", "t1").await.unwrap());
+    assert!(
+        s.doc_list("mutation", Some("t1")).await.unwrap().is_empty(),
+        "children deleted with parent"
+    );
+    assert_eq!(s.doc_list("mutation", None).await.unwrap().len(), 1);
+    assert!(!s.doc_delete("topology", "t1").await.unwrap());
+}
+
+async fn futures_claims(s: Arc<dyn Store>) -> Vec<bool> {
+    let mut handles = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        handles.push(tokio::spawn(async move {
+            s.doc_put(
+                "mutation",
+                "m0",
+                Some("t1"),
+                Some(1),
+                &json!({"op": "add_lan", "status": "applying", "worker": w}),
+            )
+            .await
+            .is_ok()
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = decnet_store::open(&format!("sqlite://{}/d.db", dir.path().display()))
+        .await
+        .unwrap();
+    cas_semantics(s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_on_postgres() {
+    let Some(pg) = PgCluster::start() else {
+        return;
+    };
+    let s = decnet_store::open(&pg.fresh_database().await)
+        .await
+        .unwrap();
+    cas_semantics(s).await;
+}
