@@ -93,3 +93,113 @@ impl Env {
 pub fn s<'a>(e: &'a Event, k: &str) -> &'a str {
     e.fields.get(k).and_then(|v| v.as_str()).unwrap_or("")
 }
+
+/// A rustls client config that accepts any certificate (the decky's is self-signed).
+pub fn insecure_tls() -> tokio_rustls::TlsConnector {
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+    impl ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                m,
+                c,
+                d,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
+/// A line-oriented test client over any stream.
+pub struct Client<S> {
+    pub r: tokio::io::BufReader<S>,
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
+    pub fn new(s: S) -> Self {
+        Client {
+            r: tokio::io::BufReader::new(s),
+        }
+    }
+    pub async fn line(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut l = String::new();
+        tokio::time::timeout(Duration::from_secs(10), self.r.read_line(&mut l))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        l
+    }
+    pub async fn send(&mut self, s: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.r.get_mut().write_all(s.as_bytes()).await.unwrap();
+    }
+    pub async fn send_bytes(&mut self, b: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.r.get_mut().write_all(b).await.unwrap();
+    }
+    /// Sends `cmd` and returns the reply line.
+    pub async fn cmd(&mut self, cmd: &str) -> String {
+        self.send(&format!("{cmd}\r\n")).await;
+        self.line().await
+    }
+    /// Reads lines until one starts with `prefix`; returns all of them.
+    pub async fn until(&mut self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line().await;
+            assert!(!l.is_empty(), "eof before {prefix}: {out:?}");
+            let done = l.starts_with(prefix);
+            out.push(l);
+            if done {
+                return out;
+            }
+        }
+    }
+    pub fn into_inner(self) -> S {
+        self.r.into_inner()
+    }
+}

@@ -1,0 +1,298 @@
+//! smtp / smtp_relay / pop3 / imap driven by lettre and by raw protocol
+//! clients (with rustls for STARTTLS): credentials, relay policy, stored
+//! messages, mailbox listing, TLS fingerprints, oversize input.
+
+mod webmail_util;
+
+use std::time::Duration;
+
+use base64::Engine;
+use decnet_core::EventKind;
+use decnet_services::Limits;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tokio::net::TcpStream;
+use webmail_util::{insecure_tls, s, Client, Env};
+
+const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[mail1]\nip = 127.0.62.20\nservices = smtp, pop3, imap\ndistro = debian\n\n[relay1]\nip = 127.0.62.21\nservices = smtp_relay\ndistro = ubuntu22\n";
+
+fn limits() -> Limits {
+    Limits {
+        auth_fail_delay: Duration::from_millis(10),
+        max_line: 2048,
+        ..Limits::default()
+    }
+}
+
+fn b64(s: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn smtp_auth_relay_policy_and_stored_mail() {
+    let mut env = Env::start(INI, 20300, limits()).await;
+    let addr = env.addr("127.0.62.20", 25);
+
+    // lettre: AUTH PLAIN with the decky's login, then a message to a foreign domain.
+    let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.62.20")
+        .port(addr.port())
+        .credentials(Credentials::new("root".into(), "admin".into()))
+        .authentication(vec![Mechanism::Plain])
+        .build();
+    let msg = Message::builder()
+        .from("Root <root@example.org>".parse::<Mailbox>().unwrap())
+        .to("Victim <victim@faraway.example>"
+            .parse::<Mailbox>()
+            .unwrap())
+        .subject("invoice 4471")
+        .body(String::from("please pay\n.leading dot line\n"))
+        .unwrap();
+    let resp = mailer.send(msg).await.expect("lettre send");
+    assert!(resp.is_positive());
+    let auth = env
+        .wait_kind("smtp", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "root"
+        })
+        .await;
+    assert_eq!(s(&auth, "password"), "admin");
+    assert_eq!(auth.fields["success"], true);
+    assert_eq!(s(&auth, "method"), "plain");
+    let up = env.wait_kind("smtp", EventKind::FileUpload, |_| true).await;
+    assert_eq!(s(&up, "mail_from"), "root@example.org");
+    assert_eq!(up.fields["rcpt_to"][0], "victim@faraway.example");
+    let stored = std::fs::read(env.dir.path().join("artifacts").join(s(&up, "sha256"))).unwrap();
+    let text = String::from_utf8_lossy(&stored);
+    assert!(text.contains("Subject: invoice 4471"), "{text}");
+    assert!(
+        text.contains("\r\n.leading dot line\r\n"),
+        "dot-unstuffed: {text}"
+    );
+
+    // Raw: relay denied without auth, failed AUTH LOGIN captured, oversize line.
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    let banner = c.line().await;
+    assert!(
+        banner.starts_with("220 ") && banner.contains("ESMTP Postfix"),
+        "{banner}"
+    );
+    assert!(!banner.to_lowercase().contains("decnet") && !banner.contains("mail1"));
+    c.send("EHLO attacker.example\r\n").await;
+    let ehlo = c.until("250 ").await.concat();
+    assert!(
+        ehlo.contains("250-STARTTLS") && ehlo.contains("AUTH PLAIN LOGIN"),
+        "{ehlo}"
+    );
+    assert!(c.cmd("MAIL FROM:<spam@x.example>").await.starts_with("250"));
+    let r = c.cmd("RCPT TO:<someone@gmail.example>").await;
+    assert!(
+        r.starts_with("554 5.7.1") && r.contains("Relay access denied"),
+        "{r}"
+    );
+    assert!(c.cmd("RSET").await.starts_with("250"));
+    assert!(c.cmd("AUTH LOGIN").await.starts_with("334 VXNlcm5hbWU6"));
+    assert!(c.cmd(&b64(b"admin")).await.starts_with("334 UGFzc3dvcmQ6"));
+    assert!(c.cmd(&b64(b"letmein")).await.starts_with("535 5.7.8"));
+    let bad = env
+        .wait_kind("smtp", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "admin"
+        })
+        .await;
+    assert_eq!(s(&bad, "password"), "letmein");
+    assert_eq!(bad.fields["success"], false);
+    let r = c.cmd(&"A".repeat(5000)).await;
+    assert!(r.starts_with("500 5.5.2"), "{r}");
+    env.wait_kind("smtp", EventKind::Error, |e| {
+        s(e, "error").contains("longer than")
+    })
+    .await;
+    assert!(c.cmd("QUIT").await.starts_with("221"));
+
+    // STARTTLS: handshake, fingerprint, and AUTH inside TLS.
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    c.line().await;
+    c.send("EHLO tls.example\r\n").await;
+    c.until("250 ").await;
+    assert!(c.cmd("STARTTLS").await.starts_with("220 2.0.0"));
+    let tls = insecure_tls()
+        .connect("mail.example".try_into().unwrap(), c.into_inner())
+        .await
+        .expect("tls handshake");
+    let mut c = Client::new(tls);
+    c.send("EHLO tls.example\r\n").await;
+    let ehlo = c.until("250 ").await.concat();
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    let r = c
+        .cmd(&format!("AUTH PLAIN {}", b64(b"\0ubuntu\0admin")))
+        .await;
+    assert!(r.starts_with("235"), "{r}");
+    let ev = env
+        .wait_kind("smtp", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "ubuntu"
+        })
+        .await;
+    assert_eq!(s(&ev, "ja3").len(), 32, "{ev:?}");
+    assert!(s(&ev, "ja4").starts_with("t13d"), "{ev:?}");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn smtp_relay_accepts_foreign_recipients() {
+    let mut env = Env::start(INI, 20400, limits()).await;
+    let addr = env.addr("127.0.62.21", 25);
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert!(c.line().await.contains("ESMTP Postfix (Ubuntu)"));
+    assert!(c.cmd("HELO spammer").await.starts_with("250 "));
+    assert!(c.cmd("MAIL FROM:<a@b.example>").await.starts_with("250"));
+    assert!(c
+        .cmd("RCPT TO:<x@one.example>")
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(c
+        .cmd("RCPT TO:<y@two.example>")
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    let r = c.cmd("Subject: hi\r\n\r\nbody\r\n.").await;
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let up = env
+        .wait_kind("smtp_relay", EventKind::FileUpload, |_| true)
+        .await;
+    assert_eq!(up.fields["relay"], true);
+    assert_eq!(up.fields["rcpt_to"].as_array().unwrap().len(), 2);
+    // Binary garbage: an error event and a protocol error, no crash.
+    c.send_bytes(b"\x00\x01\x02\xff\xfe\r\n").await;
+    assert!(c.line().await.starts_with("502"));
+    env.wait_kind("smtp_relay", EventKind::Error, |e| {
+        s(e, "error").contains("binary")
+    })
+    .await;
+    assert!(c.cmd("QUIT").await.starts_with("221"));
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn pop3_logins_mailbox_and_stls() {
+    let mut env = Env::start(INI, 20500, limits()).await;
+    let addr = env.addr("127.0.62.20", 110);
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert_eq!(c.line().await, "+OK Dovecot ready.\r\n");
+    c.send("CAPA\r\n").await;
+    let capa = c.until(".\r\n").await.concat();
+    assert!(
+        capa.contains("STLS") && capa.contains("SASL PLAIN LOGIN"),
+        "{capa}"
+    );
+    assert!(c.cmd("USER admin").await.starts_with("+OK"));
+    assert!(c.cmd("PASS wrong pass").await.starts_with("-ERR [AUTH]"));
+    let ev = env
+        .wait_kind("pop3", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "admin"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "wrong pass");
+    assert!(c.cmd("STAT").await.starts_with("-ERR"));
+    assert!(c.cmd("USER root").await.starts_with("+OK"));
+    assert_eq!(c.cmd("PASS admin").await, "+OK Logged in.\r\n");
+    let stat = c.cmd("STAT").await;
+    let n: usize = stat.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(n >= 2, "{stat}");
+    c.send("LIST\r\n").await;
+    assert_eq!(c.until(".\r\n").await.len(), n + 2);
+    c.send("RETR 1\r\n").await;
+    let msg = c.until(".\r\n").await.concat();
+    assert!(msg.contains("Subject: ") && msg.contains("From: "), "{msg}");
+    assert!(c.cmd("QUIT").await.starts_with("+OK Logging out"));
+
+    // STLS, then AUTH PLAIN inside TLS.
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    c.line().await;
+    assert!(c.cmd("STLS").await.starts_with("+OK Begin TLS"));
+    let tls = insecure_tls()
+        .connect("pop.example".try_into().unwrap(), c.into_inner())
+        .await
+        .expect("tls");
+    let mut c = Client::new(tls);
+    assert!(c
+        .cmd(&format!("AUTH PLAIN {}", b64(b"\0carol\0pw1")))
+        .await
+        .starts_with("-ERR [AUTH]"));
+    let ev = env
+        .wait_kind("pop3", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "carol"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "pw1");
+    assert_eq!(s(&ev, "ja3").len(), 32);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn imap_login_literals_folders_and_starttls() {
+    let mut env = Env::start(INI, 20600, limits()).await;
+    let addr = env.addr("127.0.62.20", 143);
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    let greet = c.line().await;
+    assert!(
+        greet.starts_with("* OK [CAPABILITY IMAP4rev1") && greet.contains("STARTTLS"),
+        "{greet}"
+    );
+    assert!(greet.contains("Dovecot (Debian) ready."));
+    let r = c.cmd("a1 LOGIN \"dave\" \"pa ss\"").await;
+    assert!(r.starts_with("a1 NO [AUTHENTICATIONFAILED]"), "{r}");
+    let ev = env
+        .wait_kind("imap", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "dave"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "pa ss");
+    // Synchronising literal for the username.
+    assert!(c.cmd("a2 LOGIN {4}").await.starts_with("+ "));
+    let r = c.cmd("root \"admin\"").await;
+    assert!(r.starts_with("a2 OK"), "{r}");
+    c.send("a3 LIST \"\" \"*\"\r\n").await;
+    let list = c.until("a3 ").await.concat();
+    assert!(list.contains("INBOX") && list.contains("\\Sent"), "{list}");
+    c.send("a4 SELECT INBOX\r\n").await;
+    let sel = c.until("a4 ").await.concat();
+    assert!(
+        sel.contains(" EXISTS") && sel.contains("a4 OK [READ-WRITE]"),
+        "{sel}"
+    );
+    c.send("a5 FETCH 1 (FLAGS BODY.PEEK[])\r\n").await;
+    let f = c.until("a5 ").await.concat();
+    assert!(f.contains("* 1 FETCH") && f.contains("Subject: "), "{f}");
+    let r = c.cmd(&format!("a6 {}", "X".repeat(4000))).await;
+    assert!(r.starts_with("* BAD"), "{r}");
+    env.wait_kind("imap", EventKind::Error, |e| {
+        s(e, "error").contains("longer than")
+    })
+    .await;
+    c.send("a7 LOGOUT\r\n").await;
+    assert!(c.until("a7 ").await.concat().contains("a7 OK"));
+
+    // STARTTLS then AUTHENTICATE PLAIN with an initial response.
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    c.line().await;
+    assert!(c.cmd("t1 STARTTLS").await.starts_with("t1 OK"));
+    let tls = insecure_tls()
+        .connect("imap.example".try_into().unwrap(), c.into_inner())
+        .await
+        .expect("tls");
+    let mut c = Client::new(tls);
+    let r = c
+        .cmd(&format!(
+            "t2 AUTHENTICATE PLAIN {}",
+            b64(b"\0erin\0secret9")
+        ))
+        .await;
+    assert!(r.starts_with("t2 NO"), "{r}");
+    let ev = env
+        .wait_kind("imap", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "erin"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "secret9");
+    assert!(s(&ev, "ja4").starts_with("t13"), "{ev:?}");
+    env.stop().await;
+}
