@@ -1,0 +1,197 @@
+//! `/logs`, `/logs/histogram`, `/stats`.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use decnet_core::Event;
+use decnet_store::{HistogramBucket, LogQuery, Page, Stats};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::auth::Viewer;
+use crate::error::ApiResult;
+use crate::extract::{ApiQuery, Validate};
+use crate::schema::{MAX_LIMIT, MAX_OFFSET};
+use crate::state::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/logs", get(logs))
+        .route("/logs/histogram", get(histogram))
+        .route("/stats", get(stats))
+}
+
+/// Event filters (all optional) and paging.
+#[derive(Deserialize, IntoParams, Default, Clone)]
+#[into_params(parameter_in = Query)]
+pub struct LogParams {
+    /// Only this decky.
+    #[param(max_length = 128)]
+    pub decky: Option<String>,
+    /// Only this service.
+    #[param(max_length = 64)]
+    pub service: Option<String>,
+    /// Only this kind (`auth_attempt`…).
+    #[param(max_length = 64)]
+    pub kind: Option<String>,
+    /// Only this attacker address.
+    #[param(max_length = 64)]
+    pub src_ip: Option<String>,
+    /// Only this session.
+    pub session_id: Option<Uuid>,
+    /// Events at or after (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Events before (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// Alias of `since` (DECNET).
+    pub start_time: Option<DateTime<Utc>>,
+    /// Alias of `until` (DECNET).
+    pub end_time: Option<DateTime<Utc>>,
+    /// Substring of the event fields.
+    #[param(max_length = 256)]
+    pub search: Option<String>,
+    /// Page size (1-1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Rows to skip.
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub offset: Option<u64>,
+}
+
+fn too_long(out: &mut Vec<(String, String)>, name: &str, v: &Option<String>, max: usize) {
+    if v.as_ref().is_some_and(|s| s.len() > max) {
+        out.push((name.into(), format!("at most {max} characters")));
+    }
+}
+
+impl Validate for LogParams {
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        too_long(&mut out, "decky", &self.decky, 128);
+        too_long(&mut out, "service", &self.service, 64);
+        too_long(&mut out, "kind", &self.kind, 64);
+        too_long(&mut out, "src_ip", &self.src_ip, 64);
+        too_long(&mut out, "search", &self.search, 256);
+        if let Some(l) = self.limit {
+            if l == 0 || l > MAX_LIMIT {
+                out.push(("limit".into(), format!("must be between 1 and {MAX_LIMIT}")));
+            }
+        }
+        if self.offset.is_some_and(|o| o > MAX_OFFSET) {
+            out.push(("offset".into(), format!("must be at most {MAX_OFFSET}")));
+        }
+        out
+    }
+}
+
+impl LogParams {
+    /// The store query.
+    pub fn to_query(&self) -> LogQuery {
+        LogQuery {
+            decky: self.decky.clone(),
+            service: self.service.clone(),
+            kind: self.kind.clone(),
+            src_ip: self.src_ip.clone(),
+            session_id: self.session_id,
+            since: self.since.or(self.start_time),
+            until: self.until.or(self.end_time),
+            search: self.search.clone().filter(|s| !s.is_empty()),
+            limit: self.limit.unwrap_or(50),
+            offset: self.offset.unwrap_or(0),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/logs", tag = "Logs",
+    security(("bearer" = [])), params(LogParams),
+    responses((status = 200, body = crate::schema::EventPage), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn logs(
+    State(st): State<AppState>,
+    _v: Viewer,
+    ApiQuery(p): ApiQuery<LogParams>,
+) -> ApiResult<Json<Page<Event>>> {
+    Ok(Json(st.store.query_logs(&p.to_query()).await?))
+}
+
+/// Histogram parameters: the log filters plus a bucket width.
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct HistogramParams {
+    /// Bucket width in minutes (1-1440, default 15).
+    #[param(minimum = 1, maximum = 1440)]
+    pub interval_minutes: Option<u32>,
+    /// Only this decky.
+    #[param(max_length = 128)]
+    pub decky: Option<String>,
+    /// Only this service.
+    #[param(max_length = 64)]
+    pub service: Option<String>,
+    /// Only this kind.
+    #[param(max_length = 64)]
+    pub kind: Option<String>,
+    /// Only this attacker address.
+    #[param(max_length = 64)]
+    pub src_ip: Option<String>,
+    /// Events at or after (RFC 3339).
+    pub start_time: Option<DateTime<Utc>>,
+    /// Events before (RFC 3339).
+    pub end_time: Option<DateTime<Utc>>,
+    /// Substring of the event fields.
+    #[param(max_length = 256)]
+    pub search: Option<String>,
+}
+
+impl Validate for HistogramParams {
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self
+            .interval_minutes
+            .is_some_and(|m| !(1..=1440).contains(&m))
+        {
+            out.push((
+                "interval_minutes".into(),
+                "must be between 1 and 1440".into(),
+            ));
+        }
+        too_long(&mut out, "decky", &self.decky, 128);
+        too_long(&mut out, "service", &self.service, 64);
+        too_long(&mut out, "kind", &self.kind, 64);
+        too_long(&mut out, "src_ip", &self.src_ip, 64);
+        too_long(&mut out, "search", &self.search, 256);
+        out
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/logs/histogram", tag = "Logs",
+    security(("bearer" = [])), params(HistogramParams),
+    responses((status = 200, body = Vec<crate::schema::BucketDoc>), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn histogram(
+    State(st): State<AppState>,
+    _v: Viewer,
+    ApiQuery(p): ApiQuery<HistogramParams>,
+) -> ApiResult<Json<Vec<HistogramBucket>>> {
+    let q = LogQuery {
+        decky: p.decky,
+        service: p.service,
+        kind: p.kind,
+        src_ip: p.src_ip,
+        since: p.start_time,
+        until: p.end_time,
+        search: p.search.filter(|s| !s.is_empty()),
+        limit: MAX_LIMIT,
+        ..Default::default()
+    };
+    let secs = p.interval_minutes.unwrap_or(15) * 60;
+    Ok(Json(st.store.histogram(&q, secs).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/stats", tag = "Logs",
+    security(("bearer" = [])),
+    responses((status = 200, body = crate::schema::StatsDoc), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn stats(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Stats>> {
+    Ok(Json(st.store.stats().await?))
+}

@@ -1,0 +1,199 @@
+//! `GET /stream`: the dashboard's live feed. Frames are `event: message`
+//! with `{type: "stats"|"histogram"|"logs", data}` (DECNET-compatible):
+//! stats and histogram first (the snapshot), then batches of new events as
+//! they cross the bus, and fresh stats/histogram periodically.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::response::sse::Event as SseEvent;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use decnet_bus::Subscription;
+use decnet_core::{subject, Event};
+use decnet_store::LogQuery;
+use futures::stream::{self, Stream, StreamExt};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::StreamViewer;
+use crate::error::ApiResult;
+use crate::extract::{ApiQuery, Validate};
+use crate::sse::{self, frame, CLIENT_QUEUE};
+use crate::state::AppState;
+
+/// Most events in one `logs` frame.
+pub const LOGS_BATCH: usize = 50;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/stream", get(stream_route))
+}
+
+/// Stream filters.
+#[derive(Deserialize, IntoParams, Default, Clone)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Single-use ticket from `POST /auth/sse-ticket` (instead of a header).
+    #[param(max_length = 128)]
+    pub ticket: Option<String>,
+    /// Only this decky.
+    #[param(max_length = 128)]
+    pub decky: Option<String>,
+    /// Only this service.
+    #[param(max_length = 64)]
+    pub service: Option<String>,
+    /// Only this kind.
+    #[param(max_length = 64)]
+    pub kind: Option<String>,
+    /// Only this attacker address.
+    #[param(max_length = 64)]
+    pub src_ip: Option<String>,
+    /// Substring of the event fields.
+    #[param(max_length = 256)]
+    pub search: Option<String>,
+}
+
+impl Validate for StreamParams {
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (n, v, m) in [
+            ("ticket", &self.ticket, 128),
+            ("decky", &self.decky, 128),
+            ("service", &self.service, 64),
+            ("kind", &self.kind, 64),
+            ("src_ip", &self.src_ip, 64),
+            ("search", &self.search, 256),
+        ] {
+            if v.as_ref().is_some_and(|s| s.len() > m) {
+                out.push((n.to_string(), format!("at most {m} characters")));
+            }
+        }
+        out
+    }
+}
+
+fn token(v: &Option<String>) -> String {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(subject::sanitize_token)
+        .unwrap_or_else(|| "*".into())
+}
+
+fn message(kind: &str, data: &impl serde::Serialize) -> SseEvent {
+    frame("message", &serde_json::json!({"type": kind, "data": data}))
+}
+
+async fn stats_frames(st: &AppState) -> ApiResult<Vec<SseEvent>> {
+    let stats = st.store.stats().await?;
+    let q = LogQuery {
+        since: Some(Utc::now() - chrono::Duration::hours(24)),
+        limit: 1,
+        ..Default::default()
+    };
+    let hist = st.store.histogram(&q, 15 * 60).await?;
+    Ok(vec![message("stats", &stats), message("histogram", &hist)])
+}
+
+#[utoipa::path(get, path = "/api/v1/stream", tag = "Observability",
+    security(("bearer" = [])), params(StreamParams),
+    responses(
+        (status = 200, description = "SSE: `event: message` frames `{type: stats|histogram|logs, data}`", content_type = "text/event-stream", body = String),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+        (status = 429, description = "Per-user stream cap reached", body = crate::error::ErrorBody)))]
+pub(crate) async fn stream_route(
+    State(st): State<AppState>,
+    StreamViewer(u): StreamViewer,
+    ApiQuery(p): ApiQuery<StreamParams>,
+) -> ApiResult<Response> {
+    let slot = st.sse.acquire(u.user.uuid)?;
+    let pattern = format!(
+        "events.{}.{}.{}",
+        token(&p.decky),
+        token(&p.service),
+        token(&p.kind)
+    );
+    let sub = sse::subscribe(&st, &pattern)?;
+    let snapshot = stats_frames(&st).await?;
+    let live =
+        live(st.clone(), sub, p).flat_map(|v| stream::iter(v.into_iter().map(Ok::<_, Infallible>)));
+    let frames = stream::iter(snapshot.into_iter().map(Ok)).chain(live);
+    Ok(sse::with_slot(&st, slot, frames))
+}
+
+fn keep(p: &StreamParams, e: &Event) -> bool {
+    if let Some(ip) = p.src_ip.as_deref().filter(|s| !s.is_empty()) {
+        if e.src_ip.to_string() != ip {
+            return false;
+        }
+    }
+    if let Some(s) = p.search.as_deref().filter(|s| !s.is_empty()) {
+        let fields = serde_json::to_string(&e.fields).unwrap_or_default();
+        if !fields.contains(s) {
+            return false;
+        }
+    }
+    true
+}
+
+fn live(
+    st: AppState,
+    sub: Subscription,
+    p: StreamParams,
+) -> impl Stream<Item = Vec<SseEvent>> + Send {
+    let period = st.config.stream_stats_interval;
+    let tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let shutdown = st.shutdown.clone();
+    stream::unfold(
+        (st, sub, p, tick, shutdown, false),
+        |(st, mut sub, p, mut tick, mut shutdown, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                if sub.dropped() > CLIENT_QUEUE as u64 {
+                    let f = frame(
+                        "error",
+                        &serde_json::json!({"message": "client too slow; reconnect"}),
+                    );
+                    return Some((vec![f], (st, sub, p, tick, shutdown, true)));
+                }
+                tokio::select! {
+                    env = sub.recv() => {
+                        let env = env?;
+                        let mut batch: Vec<&Event> = Vec::new();
+                        let mut held = vec![env];
+                        while held.len() < LOGS_BATCH {
+                            match sub.try_recv() {
+                                Some(e) => held.push(e),
+                                None => break,
+                            }
+                        }
+                        for e in &held {
+                            if let Some(ev) = e.as_event() {
+                                if keep(&p, ev) {
+                                    batch.push(ev);
+                                }
+                            }
+                        }
+                        if batch.is_empty() {
+                            continue;
+                        }
+                        let f = message("logs", &batch);
+                        drop(batch);
+                        return Some((vec![f], (st, sub, p, tick, shutdown, false)));
+                    }
+                    _ = tick.tick() => {
+                        match stats_frames(&st).await {
+                            Ok(v) => return Some((v, (st, sub, p, tick, shutdown, false))),
+                            Err(_) => continue,
+                        }
+                    }
+                    _ = sse::stopped(&mut shutdown) => return None,
+                }
+            }
+        },
+    )
+}

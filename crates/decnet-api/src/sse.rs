@@ -1,0 +1,190 @@
+//! SSE machinery shared by every stream route (`/stream`, `/identities/events`,
+//! `/campaigns/events`, `/attackers/{uuid}/events`, and later the topology
+//! stream): per-user connection slots taken before the 200, a snapshot
+//! event, then bus messages from a bounded drop-oldest subscription,
+//! `: keepalive` comments when idle, and a clean end on shutdown.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use decnet_bus::{Delivery, Envelope, Subscription};
+use futures::stream::{self, Stream, StreamExt};
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Queue length of one SSE client's bus subscription.
+pub const CLIENT_QUEUE: usize = 256;
+
+/// Per-user concurrent stream counter.
+pub struct SseSlots {
+    max: usize,
+    open: Mutex<HashMap<Uuid, usize>>,
+}
+
+/// A held stream slot; released on drop (client gone, stream ended).
+pub struct SlotGuard {
+    slots: Arc<SseSlots>,
+    user: Uuid,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock();
+        if let Some(n) = open.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.user);
+            }
+        }
+    }
+}
+
+impl SseSlots {
+    /// At most `max` streams per user.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(SseSlots {
+            max: max.max(1),
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes a slot or fails with 429 (before any 200 is sent).
+    pub fn acquire(self: &Arc<Self>, user: Uuid) -> Result<SlotGuard, ApiError> {
+        let mut open = self.open.lock();
+        let n = open.entry(user).or_insert(0);
+        if *n >= self.max {
+            return Err(ApiError::TooManyRequests {
+                detail: format!("too many open streams for this user (max {})", self.max),
+                retry_after: 5,
+            });
+        }
+        *n += 1;
+        Ok(SlotGuard {
+            slots: self.clone(),
+            user,
+        })
+    }
+
+    /// Open streams, all users.
+    pub fn open_total(&self) -> usize {
+        self.open.lock().values().sum()
+    }
+}
+
+/// One SSE frame with a JSON body.
+pub fn frame(name: &str, data: &impl serde::Serialize) -> SseEvent {
+    SseEvent::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| SseEvent::default().event("error").data("{}"))
+}
+
+/// `{topic, type, ts, payload}` of an envelope, the body of a live frame.
+pub fn envelope_body(env: &Envelope) -> serde_json::Value {
+    serde_json::json!({
+        "topic": env.topic,
+        "type": env.kind,
+        "ts": env.ts,
+        "payload": env.payload,
+    })
+}
+
+/// Subscribes one client with its own bounded queue.
+pub fn subscribe(state: &AppState, pattern: &str) -> Result<Subscription, ApiError> {
+    state
+        .bus
+        .subscribe(
+            pattern,
+            Delivery::Lossy {
+                capacity: CLIENT_QUEUE,
+            },
+        )
+        .map_err(ApiError::internal)
+}
+
+/// Maps a bus message to a frame, or skips it.
+pub type FrameFn = Arc<dyn Fn(&Envelope) -> Option<SseEvent> + Send + Sync>;
+
+/// Builds the response: `snapshot` frames first, then one frame per bus
+/// message (via `map`). A client that lost more than a whole queue to
+/// overflow is disconnected (it is too slow; the bus never waits for it).
+pub fn respond(
+    state: &AppState,
+    slot: SlotGuard,
+    snapshot: Vec<SseEvent>,
+    sub: Subscription,
+    map: FrameFn,
+) -> Response {
+    let live = live_frames(state, sub, map);
+    let s = stream::iter(snapshot.into_iter().map(Ok)).chain(live);
+    with_slot(state, slot, s)
+}
+
+/// Wraps any frame stream with the slot, keepalives and the no-buffering headers.
+pub fn with_slot(
+    state: &AppState,
+    slot: SlotGuard,
+    frames: impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
+) -> Response {
+    let s = frames.map(move |f| {
+        let _hold = &slot;
+        f
+    });
+    let mut resp = Sse::new(s)
+        .keep_alive(
+            KeepAlive::new()
+                .interval(state.config.sse_keepalive)
+                .text(" keepalive"),
+        )
+        .into_response();
+    let h = resp.headers_mut();
+    h.insert("cache-control", "no-cache".parse().expect("static"));
+    h.insert("x-accel-buffering", "no".parse().expect("static"));
+    resp
+}
+
+/// Live frames from a subscription until shutdown, bus close or overflow.
+pub fn live_frames(
+    state: &AppState,
+    sub: Subscription,
+    map: FrameFn,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
+    let shutdown = state.shutdown.clone();
+    stream::unfold(
+        (sub, shutdown, map, false),
+        |(mut sub, mut shutdown, map, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                if sub.dropped() > CLIENT_QUEUE as u64 {
+                    tracing::debug!(pattern = sub.pattern(), "slow SSE client dropped");
+                    let f = frame(
+                        "error",
+                        &serde_json::json!({"message": "client too slow; reconnect"}),
+                    );
+                    return Some((Ok(f), (sub, shutdown, map, true)));
+                }
+                let env = tokio::select! {
+                    env = sub.recv() => env,
+                    _ = shutdown.wait_for(|v| *v) => None,
+                };
+                let env = env?;
+                if let Some(f) = map(&env) {
+                    return Some((Ok(f), (sub, shutdown, map, false)));
+                }
+            }
+        },
+    )
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone).
+pub async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}

@@ -1,0 +1,41 @@
+//! Shared state of every handler.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use decnet_bus::Bus;
+use decnet_store::Store;
+use tokio::sync::watch;
+
+use crate::auth::{Keys, RateLimiter, Tickets};
+use crate::config::ApiConfig;
+use crate::sse::SseSlots;
+use crate::webhooks::Webhooks;
+use crate::workers::Supervisor;
+
+/// Cheap to clone; one per server.
+#[derive(Clone)]
+pub struct AppState {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Live messages.
+    pub bus: Arc<dyn Bus>,
+    /// JWT keys.
+    pub keys: Arc<Keys>,
+    /// Login limiter (per IP and per username).
+    pub login_limiter: Arc<RateLimiter>,
+    /// SSE tickets.
+    pub tickets: Arc<Tickets>,
+    /// SSE connection slots.
+    pub sse: Arc<SseSlots>,
+    /// Background workers.
+    pub supervisor: Arc<Supervisor>,
+    /// Webhook registry and dispatcher.
+    pub webhooks: Arc<Webhooks>,
+    /// Configuration.
+    pub config: Arc<ApiConfig>,
+    /// Flips to true on shutdown; streams end.
+    pub shutdown: watch::Receiver<bool>,
+    /// Server start.
+    pub started: Instant,
+}
