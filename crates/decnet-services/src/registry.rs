@@ -30,6 +30,7 @@ impl Registry {
             .with(Arc::new(crate::mysql::Mysql))
             .with(Arc::new(crate::redis::Redis))
             .with(Arc::new(crate::postgres::Postgres))
+            .with(Arc::new(crate::smb::Smb))
     }
 
     /// Adds (or replaces) a service.

@@ -13,9 +13,11 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 
+pub mod der;
 pub mod mysql;
 pub mod pg;
 pub mod resp;
+pub mod smb2;
 
 /// A malformed message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
