@@ -355,7 +355,8 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn valid_decky_name(name: &str) -> bool {
+/// True for names usable as decky names (hostname-safe, ≤ 63 chars).
+pub fn valid_decky_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name

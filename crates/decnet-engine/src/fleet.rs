@@ -160,6 +160,8 @@ pub struct Fleet {
     cancel: CancellationToken,
     deckies: Mutex<BTreeMap<String, RunningDecky>>,
     lifecycle: parking_lot::Mutex<BTreeMap<String, Lifecycle>>,
+    /// Topology each topology-owned decky belongs to.
+    topology_of: parking_lot::Mutex<BTreeMap<String, String>>,
 }
 
 impl Fleet {
@@ -172,6 +174,7 @@ impl Fleet {
             cancel: CancellationToken::new(),
             deckies: Mutex::new(BTreeMap::new()),
             lifecycle: parking_lot::Mutex::new(BTreeMap::new()),
+            topology_of: parking_lot::Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -206,7 +209,13 @@ impl Fleet {
         rec
     }
 
-    fn publish_decky(&self, name: &str, event: &str, payload: serde_json::Value) {
+    fn publish_decky(&self, name: &str, event: &str, mut payload: serde_json::Value) {
+        if let (Some(t), Some(obj)) = (
+            self.topology_of.lock().get(name).cloned(),
+            payload.as_object_mut(),
+        ) {
+            obj.insert("topology_id".into(), t.into());
+        }
         self.bus.publish(Envelope::json(
             format!("decky.{}.{event}", sanitize_token(name)),
             event,
@@ -284,11 +293,30 @@ impl Fleet {
     /// listening. If any service fails to bind, the ones already started
     /// are stopped, the decky is marked failed and the error returned.
     pub async fn deploy(&self, spec: DeckySpec) -> Result<DeckySummary, EngineError> {
+        self.deploy_in(spec, None).await
+    }
+
+    /// Topology a decky belongs to, if any.
+    pub fn topology_of(&self, name: &str) -> Option<String> {
+        self.topology_of.lock().get(name).cloned()
+    }
+
+    /// [`Fleet::deploy`] for a decky owned by a topology: its bus events
+    /// carry `topology_id` so the topology stream can pick them up.
+    pub async fn deploy_in(
+        &self,
+        spec: DeckySpec,
+        topology: Option<&str>,
+    ) -> Result<DeckySummary, EngineError> {
         let mut deckies = self.deckies.lock().await;
         if deckies.contains_key(&spec.name) {
             return Err(EngineError::AlreadyRunning(spec.name));
         }
         let name = spec.name.clone();
+        match topology {
+            Some(t) => self.topology_of.lock().insert(name.clone(), t.to_owned()),
+            None => self.topology_of.lock().remove(&name),
+        };
         if self
             .lifecycle
             .lock()

@@ -2,6 +2,7 @@
 
 pub mod eventlog;
 pub mod fleet;
+pub mod topology;
 
 pub use eventlog::{EventLog, SyslogTarget};
 pub use fleet::{
