@@ -4,7 +4,10 @@
 //! The trait is the contract between the ingester/intel (writers) and the
 //! API (reader). Both implementations must pass the same test suite.
 
+pub mod docs;
+pub use docs::{Doc, DocStore};
 pub mod ingest;
+mod intel_sql;
 pub mod migrations;
 pub mod model;
 mod sql;
@@ -42,7 +45,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Persistence contract. Implementations: SQLite (`sqlite://PATH`) and
 /// PostgreSQL (`postgres://…`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: docs::DocStore + Send + Sync + 'static {
     /// Implementation name (`sqlite`, `postgres`) for health output.
     fn backend(&self) -> &'static str;
 
@@ -110,6 +113,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of raw events stored.
     async fn count_events(&self) -> StoreResult<u64>;
+
+    // ==== added by issue 7 (intelligence) ==============================
+    // Written only by decnet-intel; read by the API.
+
+    /// Of these event ids, the ones intel has not consumed yet.
+    async fn intel_unseen(&self, ids: &[Uuid]) -> StoreResult<Vec<Uuid>>;
+    /// Applies one intel batch atomically (rows + consumed event ids).
+    async fn intel_apply(&self, batch: &IntelBatch) -> StoreResult<()>;
+    /// Everything intel needs to continue after a restart.
+    async fn intel_load(&self) -> StoreResult<IntelSnapshot>;
+
+    /// Attackers, most recently active first.
+    async fn list_attackers(&self, q: &AttackerQuery) -> StoreResult<Page<AttackerRow>>;
+    /// One attacker by address.
+    async fn get_attacker(&self, ip: &str) -> StoreResult<Option<AttackerRow>>;
+    /// Credentials, most recently tried first.
+    async fn list_credentials(&self, q: &CredentialQuery) -> StoreResult<Page<CredentialRow>>;
+    /// Secrets seen from more than one address, decky or service; most addresses first.
+    async fn credential_reuse(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Page<CredentialReuseRow>>;
+    /// Captured artifacts/URLs, most recent first.
+    async fn list_bounty(&self, q: &BountyQuery) -> StoreResult<Page<BountyRow>>;
+    /// Identities, most recently active first; `include_inactive` adds merged/dissolved ones.
+    async fn list_identities(
+        &self,
+        include_inactive: bool,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Page<IdentityRow>>;
+    /// One identity (any status).
+    async fn get_identity(&self, id: Uuid) -> StoreResult<Option<IdentityRow>>;
+    /// The latest identity stream events, newest first.
+    async fn identity_events(&self, limit: u32) -> StoreResult<Vec<IdentityEventRow>>;
+    /// Campaigns, most recently active first.
+    async fn list_campaigns(&self, limit: u32, offset: u64) -> StoreResult<Page<CampaignRow>>;
+    /// One campaign.
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<CampaignRow>>;
 }
 
 /// Which SQL backend.

@@ -95,13 +95,88 @@ CREATE TABLE settings (
 )
 "#;
 
+/// Intelligence tables; portable types, so one script serves both.
+const INTEL: &str = r#"
+CREATE TABLE intel_seen (
+    id TEXT PRIMARY KEY NOT NULL,
+    ts BIGINT NOT NULL
+);
+CREATE TABLE attackers (
+    ip TEXT PRIMARY KEY NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    event_count BIGINT NOT NULL,
+    behavior TEXT NOT NULL,
+    identity_id TEXT,
+    data TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX attackers_last_seen ON attackers (last_seen);
+CREATE INDEX attackers_identity ON attackers (identity_id);
+CREATE TABLE credentials (
+    ip TEXT NOT NULL,
+    decky TEXT NOT NULL,
+    service TEXT NOT NULL,
+    secret_kind TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    secret_printable TEXT NOT NULL,
+    secret_b64 TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (ip, decky, service, secret_kind, secret_hash, principal)
+);
+CREATE INDEX credentials_secret ON credentials (secret_kind, secret_hash);
+CREATE INDEX credentials_last_seen ON credentials (last_seen);
+CREATE TABLE bounty (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    decky TEXT NOT NULL,
+    service TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    details TEXT NOT NULL,
+    PRIMARY KEY (kind, value, ip)
+);
+CREATE INDEX bounty_last_seen ON bounty (last_seen);
+CREATE TABLE identities (
+    id TEXT PRIMARY KEY NOT NULL,
+    status TEXT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    data TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE identity_events (
+    id TEXT PRIMARY KEY NOT NULL,
+    ts BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE campaigns (
+    id TEXT PRIMARY KEY NOT NULL,
+    last_seen BIGINT NOT NULL,
+    data TEXT NOT NULL
+)
+"#;
+
 /// All migrations, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events_users_tokens_settings",
-    sqlite: EVENTS_SQLITE,
-    postgres: EVENTS_POSTGRES,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events_users_tokens_settings",
+        sqlite: EVENTS_SQLITE,
+        postgres: EVENTS_POSTGRES,
+    },
+    Migration {
+        version: 2,
+        name: "intel_attackers_credentials_bounty_identities_campaigns",
+        sqlite: INTEL,
+        postgres: INTEL,
+    },
+];
 
 /// Applies every migration not yet recorded. Returns how many ran.
 pub async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<usize> {

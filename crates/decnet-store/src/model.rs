@@ -113,3 +113,271 @@ pub struct User {
     /// Creation time.
     pub created_at: DateTime<Utc>,
 }
+
+// ==== intelligence rows (issue 7) =======================================
+
+/// One attacker: one row per source IP, updated incrementally.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct AttackerRow {
+    /// Source address.
+    pub ip: String,
+    /// First event.
+    pub first_seen: DateTime<Utc>,
+    /// Latest event.
+    pub last_seen: DateTime<Utc>,
+    /// Events seen (each event id counted once).
+    pub event_count: u64,
+    /// Sessions (connect events).
+    pub sessions: u64,
+    /// Events per service.
+    pub services: std::collections::BTreeMap<String, u64>,
+    /// Events per decky.
+    pub deckies: std::collections::BTreeMap<String, u64>,
+    /// Events per kind.
+    pub kinds: std::collections::BTreeMap<String, u64>,
+    /// `auth_attempt` events.
+    pub credentials_tried: u64,
+    /// `command` events.
+    pub commands_run: u64,
+    /// Uploads + download attempts.
+    pub artifacts: u64,
+    /// Distinct destination ports probed (capped).
+    pub distinct_ports: u64,
+    /// scanning, slow_scan, brute_force, beaconing, interactive, mixed, unknown.
+    pub behavior: String,
+    /// The rule that decided `behavior`, human readable.
+    pub behavior_rule: String,
+    /// The numbers the rule looked at.
+    pub behavior_numbers: serde_json::Value,
+    /// Tool fingerprints seen (`hassh:…`, `ssh_banner:…`, `ja3:…`, `ja4:…`).
+    pub fingerprints: Vec<String>,
+    /// Identity this address belongs to, if linked.
+    pub identity_id: Option<Uuid>,
+}
+
+/// Filters for the attackers list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AttackerQuery {
+    /// Only this behaviour class.
+    pub behavior: Option<String>,
+    /// IP substring.
+    pub search: Option<String>,
+    /// Only members of this identity.
+    pub identity_id: Option<Uuid>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u64,
+}
+
+/// A credential tried; unique by (ip, decky, service, secret_kind, secret_hash, principal).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CredentialRow {
+    /// Attacker address.
+    pub ip: String,
+    /// Decky.
+    pub decky: String,
+    /// Service.
+    pub service: String,
+    /// `password`, `publickey`, `hash`…
+    pub secret_kind: String,
+    /// sha256 (hex) of the secret bytes.
+    pub secret_hash: String,
+    /// Username / principal.
+    pub principal: String,
+    /// Readable rendering of the secret.
+    pub secret_printable: String,
+    /// The secret bytes, base64.
+    pub secret_b64: String,
+    /// First attempt.
+    pub first_seen: DateTime<Utc>,
+    /// Latest attempt.
+    pub last_seen: DateTime<Utc>,
+    /// Attempts.
+    pub count: u64,
+}
+
+/// Filters for the credentials list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CredentialQuery {
+    /// Only this attacker.
+    pub ip: Option<String>,
+    /// Only this decky.
+    pub decky: Option<String>,
+    /// Only this service.
+    pub service: Option<String>,
+    /// Only this principal.
+    pub principal: Option<String>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u64,
+}
+
+/// The same secret seen across addresses, deckies or services.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CredentialReuseRow {
+    /// Secret kind.
+    pub secret_kind: String,
+    /// sha256 of the secret.
+    pub secret_hash: String,
+    /// Readable secret.
+    pub secret_printable: String,
+    /// Distinct attacker addresses.
+    pub ips: u64,
+    /// Distinct deckies.
+    pub deckies: u64,
+    /// Distinct services.
+    pub services: u64,
+    /// Attempts in total.
+    pub attempts: u64,
+    /// First attempt.
+    pub first_seen: DateTime<Utc>,
+    /// Latest attempt.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A captured artifact, URL or hash; unique by (kind, value, ip).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BountyRow {
+    /// `url` (download attempt) or `file` (upload, value = sha256).
+    pub kind: String,
+    /// The URL or sha256.
+    pub value: String,
+    /// Attacker address.
+    pub ip: String,
+    /// Decky (first seen on).
+    pub decky: String,
+    /// Service (first seen on).
+    pub service: String,
+    /// First capture.
+    pub first_seen: DateTime<Utc>,
+    /// Latest capture.
+    pub last_seen: DateTime<Utc>,
+    /// Captures.
+    pub count: u64,
+    /// Extra (`filename`, `size`).
+    pub details: serde_json::Value,
+}
+
+/// Filters for the bounty list.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct BountyQuery {
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this attacker.
+    pub ip: Option<String>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u64,
+}
+
+/// Why two addresses were linked.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IdentityLink {
+    /// One address.
+    pub a: String,
+    /// The other.
+    pub b: String,
+    /// Score (≥ 1.0 links).
+    pub score: f64,
+    /// Signals that matched (`hassh:…`, `cmd_jaccard=0.50`…).
+    pub reasons: Vec<String>,
+}
+
+/// An actor: source addresses linked by shared evidence (DESIGN §9).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IdentityRow {
+    /// Stable id.
+    pub id: Uuid,
+    /// `active`, `merged` (see `merged_into`) or `dissolved`.
+    pub status: String,
+    /// Soft merge target.
+    pub merged_into: Option<Uuid>,
+    /// Member addresses (for a merged identity: its members when merged).
+    pub members: Vec<String>,
+    /// Evidence edges between members.
+    pub links: Vec<IdentityLink>,
+    /// Earliest member activity.
+    pub first_seen: DateTime<Utc>,
+    /// Latest member activity.
+    pub last_seen: DateTime<Utc>,
+    /// Sum of member event counts.
+    pub event_count: u64,
+    /// Campaign this identity belongs to.
+    pub campaign_id: Option<Uuid>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A stored identity stream event (`formed`, `observation.linked`, `merged`, `unmerged`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct IdentityEventRow {
+    /// Event id (UUIDv7, time ordered).
+    pub id: Uuid,
+    /// When.
+    pub ts: DateTime<Utc>,
+    /// Type without the `identity.` prefix.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Body (also published on the bus as `identity.<type>`).
+    pub payload: serde_json::Value,
+}
+
+/// Identities grouped by shared infrastructure or targets in a time window.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CampaignRow {
+    /// Stable id.
+    pub id: Uuid,
+    /// Member identities.
+    pub identities: Vec<Uuid>,
+    /// Deckies targeted.
+    pub deckies: Vec<String>,
+    /// Shared infrastructure (payload hashes, C2 URLs).
+    pub infrastructure: Vec<String>,
+    /// Why they were grouped.
+    pub reasons: Vec<String>,
+    /// Earliest activity.
+    pub first_seen: DateTime<Utc>,
+    /// Latest activity.
+    pub last_seen: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Everything one intel batch changes, applied in one transaction together
+/// with the ids of the events it consumed (so a crash or replay can never
+/// count an event twice).
+#[derive(Clone, Debug, Default)]
+pub struct IntelBatch {
+    /// Consumed event ids with their timestamps.
+    pub seen: Vec<(Uuid, DateTime<Utc>)>,
+    /// Attacker rows to write (whole row) with the intel private state.
+    pub attackers: Vec<(AttackerRow, serde_json::Value)>,
+    /// Credential attempts to add (`count` is added, seen times widened).
+    pub credentials: Vec<CredentialRow>,
+    /// Bounty captures to add (same merge rule).
+    pub bounty: Vec<BountyRow>,
+    /// Identity rows to write (whole row) with private state.
+    pub identities: Vec<(IdentityRow, serde_json::Value)>,
+    /// Campaign rows to write.
+    pub campaigns: Vec<CampaignRow>,
+    /// Campaign ids that no longer exist.
+    pub campaigns_deleted: Vec<Uuid>,
+    /// Identity stream events to record.
+    pub identity_events: Vec<IdentityEventRow>,
+}
+
+/// What intel reloads at start.
+#[derive(Clone, Debug, Default)]
+pub struct IntelSnapshot {
+    /// Every attacker row with its private state.
+    pub attackers: Vec<(AttackerRow, serde_json::Value)>,
+    /// Every identity row with its private state.
+    pub identities: Vec<(IdentityRow, serde_json::Value)>,
+    /// Every campaign.
+    pub campaigns: Vec<CampaignRow>,
+}

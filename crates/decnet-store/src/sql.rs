@@ -622,4 +622,66 @@ impl Store for SqlStore {
             .map_err(db_err)?;
         Ok(n.0.max(0) as u64)
     }
+
+    async fn intel_unseen(&self, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
+        self.intel_unseen_impl(ids).await
+    }
+
+    async fn intel_apply(&self, batch: &IntelBatch) -> StoreResult<()> {
+        self.intel_apply_impl(batch).await
+    }
+
+    async fn intel_load(&self) -> StoreResult<IntelSnapshot> {
+        self.intel_load_impl().await
+    }
+
+    async fn list_attackers(&self, q: &AttackerQuery) -> StoreResult<Page<AttackerRow>> {
+        self.list_attackers_impl(q).await
+    }
+
+    async fn get_attacker(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
+        self.get_attacker_impl(ip).await
+    }
+
+    async fn list_credentials(&self, q: &CredentialQuery) -> StoreResult<Page<CredentialRow>> {
+        self.list_credentials_impl(q).await
+    }
+
+    async fn credential_reuse(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Page<CredentialReuseRow>> {
+        self.credential_reuse_impl(limit, offset).await
+    }
+
+    async fn list_bounty(&self, q: &BountyQuery) -> StoreResult<Page<BountyRow>> {
+        self.list_bounty_impl(q).await
+    }
+
+    async fn list_identities(
+        &self,
+        include_inactive: bool,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Page<IdentityRow>> {
+        self.list_identities_impl(include_inactive, limit, offset)
+            .await
+    }
+
+    async fn get_identity(&self, id: Uuid) -> StoreResult<Option<IdentityRow>> {
+        self.get_identity_impl(id).await
+    }
+
+    async fn identity_events(&self, limit: u32) -> StoreResult<Vec<IdentityEventRow>> {
+        self.identity_events_impl(limit).await
+    }
+
+    async fn list_campaigns(&self, limit: u32, offset: u64) -> StoreResult<Page<CampaignRow>> {
+        self.list_campaigns_impl(limit, offset).await
+    }
+
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Option<CampaignRow>> {
+        self.get_campaign_impl(id).await
+    }
 }

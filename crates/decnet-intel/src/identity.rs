@@ -1,0 +1,837 @@
+//! Identity clustering (DESIGN §9): which source addresses are one actor.
+//!
+//! Two layers:
+//!
+//! * [`IdentityGraph`] — the evidence graph (an undirected edge means "these
+//!   two addresses are linked, score ≥ 1.0") and the identities over it: a
+//!   union-find whose merges are *soft*. An identity is a connected
+//!   component of two or more addresses. When components join, the younger
+//!   identity is not deleted but marked `merged` with `merged_into` pointing
+//!   at the survivor (and remembers its members); when evidence is retracted
+//!   and the component splits again, the merged identity whose members make
+//!   up a piece is restored (`unmerged`) under its old id.
+//! * [`Linker`] — turns per-address signals into edges with the DESIGN §9
+//!   weights: exact tool fingerprint (SSH client banner / HASSH, JA3 / JA4)
+//!   or shared infrastructure (payload hash, C2 URL) 1.0, command-set
+//!   Jaccard × 0.6, credential-set Jaccard × 0.2, same ASN 0.05; link at
+//!   ≥ 1.0. Two refinements keep precision: a fingerprint value held by more
+//!   than `max_fanout` addresses is *common* (a stock client everyone uses)
+//!   and stops being evidence — which retracts the links it made; and shared
+//!   infrastructure does not link two addresses whose tool fingerprints
+//!   fully disagree (cooperating operators are a campaign, not one actor).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An address (node of the evidence graph).
+pub type Node = String;
+
+/// Identity status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Live: its members are a component of the graph.
+    Active,
+    /// Soft-merged into another identity (`merged_into`).
+    Merged,
+    /// Its evidence was retracted and no component is left for it.
+    Dissolved,
+}
+
+impl Status {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Merged => "merged",
+            Status::Dissolved => "dissolved",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Status::Active),
+            "merged" => Some(Status::Merged),
+            "dissolved" => Some(Status::Dissolved),
+            _ => None,
+        }
+    }
+}
+
+/// One identity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    /// Stable id (UUIDv7: older ids sort first).
+    pub id: Uuid,
+    /// Status.
+    pub status: Status,
+    /// Soft-merge target (only when `Merged`).
+    pub merged_into: Option<Uuid>,
+    /// Active: current members; merged: members when merged; dissolved: last members.
+    pub members: BTreeSet<Node>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What changed, in order; published as `identity.<kind>`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IdentityEvent {
+    /// A new identity.
+    Formed {
+        /// Its id.
+        id: Uuid,
+        /// Its members.
+        members: Vec<Node>,
+    },
+    /// An address joined an existing identity.
+    Linked {
+        /// The identity.
+        id: Uuid,
+        /// The address.
+        ip: Node,
+    },
+    /// `from` was soft-merged into `into`.
+    Merged {
+        /// Survivor.
+        into: Uuid,
+        /// Merged identity.
+        from: Uuid,
+    },
+    /// Evidence was retracted: `id` was restored from `from`, lost members
+    /// (`detached`), or was dissolved.
+    Unmerged {
+        /// The identity restored, shrunk or dissolved.
+        id: Uuid,
+        /// The identity it was merged into, if it was restored.
+        from: Option<Uuid>,
+        /// Its members now.
+        members: Vec<Node>,
+        /// Addresses that left it.
+        detached: Vec<Node>,
+        /// True when nothing is left of it.
+        dissolved: bool,
+    },
+}
+
+impl IdentityEvent {
+    /// Bus type (`formed`, `observation.linked`, `merged`, `unmerged`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IdentityEvent::Formed { .. } => "formed",
+            IdentityEvent::Linked { .. } => "observation.linked",
+            IdentityEvent::Merged { .. } => "merged",
+            IdentityEvent::Unmerged { .. } => "unmerged",
+        }
+    }
+
+    /// JSON body.
+    pub fn payload(&self) -> serde_json::Value {
+        match self {
+            IdentityEvent::Formed { id, members } => {
+                serde_json::json!({"identity_id": id, "members": members})
+            }
+            IdentityEvent::Linked { id, ip } => serde_json::json!({"identity_id": id, "ip": ip}),
+            IdentityEvent::Merged { into, from } => {
+                serde_json::json!({"identity_id": into, "merged_id": from})
+            }
+            IdentityEvent::Unmerged {
+                id,
+                from,
+                members,
+                detached,
+                dissolved,
+            } => serde_json::json!({
+                "identity_id": id, "from_identity_id": from, "members": members,
+                "detached": detached, "dissolved": dissolved
+            }),
+        }
+    }
+
+    /// Identities this event concerns.
+    pub fn identities(&self) -> Vec<Uuid> {
+        match self {
+            IdentityEvent::Formed { id, .. } | IdentityEvent::Linked { id, .. } => vec![*id],
+            IdentityEvent::Merged { into, from } => vec![*into, *from],
+            IdentityEvent::Unmerged { id, from, .. } => {
+                let mut v = vec![*id];
+                v.extend(from.iter().copied());
+                v
+            }
+        }
+    }
+}
+
+/// Evidence graph + soft-merge union-find over it.
+#[derive(Clone, Debug, Default)]
+pub struct IdentityGraph {
+    adj: HashMap<Node, BTreeSet<Node>>,
+    ids: HashMap<Uuid, Identity>,
+    of: HashMap<Node, Uuid>,
+    children: HashMap<Uuid, BTreeSet<Uuid>>,
+}
+
+impl IdentityGraph {
+    /// Empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or removes the edge a–b. Returns true if it changed.
+    pub fn set_edge(&mut self, a: &str, b: &str, present: bool) -> bool {
+        if a == b {
+            return false;
+        }
+        if present {
+            let n = self
+                .adj
+                .entry(a.to_owned())
+                .or_default()
+                .insert(b.to_owned());
+            self.adj
+                .entry(b.to_owned())
+                .or_default()
+                .insert(a.to_owned());
+            n
+        } else {
+            let mut changed = false;
+            if let Some(s) = self.adj.get_mut(a) {
+                changed = s.remove(b);
+                if s.is_empty() {
+                    self.adj.remove(a);
+                }
+            }
+            if let Some(s) = self.adj.get_mut(b) {
+                s.remove(a);
+                if s.is_empty() {
+                    self.adj.remove(b);
+                }
+            }
+            changed
+        }
+    }
+
+    /// Neighbours of a node.
+    pub fn neighbours(&self, a: &str) -> impl Iterator<Item = &Node> {
+        self.adj.get(a).into_iter().flatten()
+    }
+
+    /// True if a–b is an edge.
+    pub fn has_edge(&self, a: &str, b: &str) -> bool {
+        self.adj.get(a).is_some_and(|s| s.contains(b))
+    }
+
+    /// Active identity of an address.
+    pub fn identity_of(&self, ip: &str) -> Option<Uuid> {
+        self.of.get(ip).copied()
+    }
+
+    /// An identity by id.
+    pub fn get(&self, id: Uuid) -> Option<&Identity> {
+        self.ids.get(&id)
+    }
+
+    /// Every identity.
+    pub fn identities(&self) -> impl Iterator<Item = &Identity> {
+        self.ids.values()
+    }
+
+    /// Follows `merged_into` to the identity that now holds `id`'s members.
+    pub fn find(&self, mut id: Uuid) -> Uuid {
+        for _ in 0..64 {
+            match self.ids.get(&id).and_then(|i| i.merged_into) {
+                Some(next) => id = next,
+                None => break,
+            }
+        }
+        id
+    }
+
+    /// Restores an identity from storage (call [`reconcile`](Self::reconcile) after edges are rebuilt).
+    pub fn restore(&mut self, ident: Identity) {
+        if ident.status == Status::Active {
+            for m in &ident.members {
+                self.of.insert(m.clone(), ident.id);
+            }
+        }
+        if let (Status::Merged, Some(p)) = (ident.status, ident.merged_into) {
+            self.children.entry(p).or_default().insert(ident.id);
+        }
+        self.ids.insert(ident.id, ident);
+    }
+
+    fn own(&self, id: Uuid) -> BTreeSet<Node> {
+        let Some(ident) = self.ids.get(&id) else {
+            return BTreeSet::new();
+        };
+        let mut own = ident.members.clone();
+        if ident.status == Status::Active {
+            for c in self.children.get(&id).into_iter().flatten() {
+                if let Some(ci) = self.ids.get(c) {
+                    for m in &ci.members {
+                        own.remove(m);
+                    }
+                }
+            }
+            if own.is_empty() {
+                own = ident.members.clone();
+            }
+        }
+        own
+    }
+
+    /// Brings identities in line with the graph around `touched` (every
+    /// endpoint of every changed edge must be in it). Returns the events.
+    pub fn reconcile<I>(
+        &mut self,
+        touched: I,
+        now: DateTime<Utc>,
+        new_id: &mut dyn FnMut() -> Uuid,
+    ) -> Vec<IdentityEvent>
+    where
+        I: IntoIterator<Item = Node>,
+    {
+        // 1. Closure: nodes reachable from touched, plus every member of
+        //    every identity (active or merged into one) they belong to.
+        let mut nodes: BTreeSet<Node> = BTreeSet::new();
+        let mut idset: BTreeSet<Uuid> = BTreeSet::new();
+        let mut queue: VecDeque<Node> = touched.into_iter().collect();
+        let mut id_queue: VecDeque<Uuid> = VecDeque::new();
+        loop {
+            while let Some(n) = queue.pop_front() {
+                if !nodes.insert(n.clone()) {
+                    continue;
+                }
+                for m in self.neighbours(&n) {
+                    if !nodes.contains(m) {
+                        queue.push_back(m.clone());
+                    }
+                }
+                if let Some(id) = self.of.get(&n) {
+                    id_queue.push_back(*id);
+                }
+            }
+            let Some(id) = id_queue.pop_front() else {
+                break;
+            };
+            if !idset.insert(id) {
+                continue;
+            }
+            if let Some(ident) = self.ids.get(&id) {
+                queue.extend(
+                    ident
+                        .members
+                        .iter()
+                        .filter(|m| !nodes.contains(*m))
+                        .cloned(),
+                );
+            }
+            id_queue.extend(self.children.get(&id).into_iter().flatten().copied());
+        }
+        // 2. Components.
+        let mut comp_of: HashMap<&Node, usize> = HashMap::new();
+        let mut comps: Vec<BTreeSet<Node>> = Vec::new();
+        for n in &nodes {
+            if comp_of.contains_key(n) {
+                continue;
+            }
+            let idx = comps.len();
+            let mut c = BTreeSet::new();
+            let mut q = VecDeque::from([n]);
+            comp_of.insert(n, idx);
+            while let Some(x) = q.pop_front() {
+                c.insert(x.clone());
+                for y in self.adj.get(x).into_iter().flatten() {
+                    if let Some(y) = nodes.get(y) {
+                        if !comp_of.contains_key(y) {
+                            comp_of.insert(y, idx);
+                            q.push_back(y);
+                        }
+                    }
+                }
+            }
+            comps.push(c);
+        }
+        let big: Vec<usize> = (0..comps.len()).filter(|&i| comps[i].len() >= 2).collect();
+        // 3. Greedy assignment of identities to components by overlap.
+        let mut pairs: Vec<(usize, bool, DateTime<Utc>, Uuid, usize)> = Vec::new();
+        let mut homes: BTreeMap<Uuid, BTreeSet<Node>> = BTreeMap::new();
+        for id in &idset {
+            let home = self.own(*id);
+            let ident = &self.ids[id];
+            for &ci in &big {
+                let ov = home.iter().filter(|m| comps[ci].contains(*m)).count();
+                if ov > 0 {
+                    pairs.push((
+                        ov,
+                        ident.status == Status::Active,
+                        ident.created_at,
+                        *id,
+                        ci,
+                    ));
+                }
+            }
+            homes.insert(*id, ident.members.clone());
+        }
+        // Active identities first (stability: a reconcile with nothing new
+        // changes nothing), then by overlap, then the oldest.
+        pairs.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then(b.0.cmp(&a.0))
+                .then(a.2.cmp(&b.2))
+                .then(a.3.cmp(&b.3))
+        });
+        let mut owner: HashMap<usize, Uuid> = HashMap::new();
+        let mut assigned: HashMap<Uuid, usize> = HashMap::new();
+        for (_, _, _, id, ci) in &pairs {
+            if owner.contains_key(ci) || assigned.contains_key(id) {
+                continue;
+            }
+            owner.insert(*ci, *id);
+            assigned.insert(*id, *ci);
+        }
+        let mut events = Vec::new();
+        // 4. Components: existing owner (kept or restored) or a new identity.
+        for &ci in &big {
+            let comp = &comps[ci];
+            match owner.get(&ci).copied() {
+                Some(id) => {
+                    let ident = self.ids.get_mut(&id).expect("identity in idset");
+                    let before = ident.members.clone();
+                    match ident.status {
+                        Status::Active => {
+                            let detached: Vec<Node> = before.difference(comp).cloned().collect();
+                            let added: Vec<Node> = comp.difference(&before).cloned().collect();
+                            ident.members = comp.clone();
+                            if !detached.is_empty() {
+                                events.push(IdentityEvent::Unmerged {
+                                    id,
+                                    from: None,
+                                    members: comp.iter().cloned().collect(),
+                                    detached,
+                                    dissolved: false,
+                                });
+                            }
+                            for ip in added {
+                                events.push(IdentityEvent::Linked { id, ip });
+                            }
+                        }
+                        Status::Merged | Status::Dissolved => {
+                            let from = ident.merged_into.take();
+                            ident.status = Status::Active;
+                            ident.members = comp.clone();
+                            if let Some(p) = from {
+                                if let Some(ch) = self.children.get_mut(&p) {
+                                    ch.remove(&id);
+                                }
+                            }
+                            events.push(IdentityEvent::Unmerged {
+                                id,
+                                from,
+                                members: comp.iter().cloned().collect(),
+                                detached: Vec::new(),
+                                dissolved: false,
+                            });
+                        }
+                    }
+                }
+                None => {
+                    let id = new_id();
+                    self.ids.insert(
+                        id,
+                        Identity {
+                            id,
+                            status: Status::Active,
+                            merged_into: None,
+                            members: comp.clone(),
+                            created_at: now,
+                        },
+                    );
+                    owner.insert(ci, id);
+                    events.push(IdentityEvent::Formed {
+                        id,
+                        members: comp.iter().cloned().collect(),
+                    });
+                }
+            }
+        }
+        // 5. Unassigned identities: merged into the component holding most
+        //    of their members, or dissolved when none is left.
+        for id in &idset {
+            if assigned.contains_key(id) {
+                continue;
+            }
+            let home = &homes[id];
+            let target = big
+                .iter()
+                .map(|&ci| (home.iter().filter(|m| comps[ci].contains(*m)).count(), ci))
+                .filter(|(ov, _)| *ov > 0)
+                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+                .map(|(_, ci)| owner[&ci]);
+            let old_parent = self.ids[id].merged_into;
+            let status = self.ids[id].status;
+            if let Some(p) = old_parent {
+                if Some(p) != target {
+                    if let Some(ch) = self.children.get_mut(&p) {
+                        ch.remove(id);
+                    }
+                }
+            }
+            match target {
+                Some(t) => {
+                    let ident = self.ids.get_mut(id).expect("identity");
+                    ident.status = Status::Merged;
+                    ident.merged_into = Some(t);
+                    self.children.entry(t).or_default().insert(*id);
+                    if old_parent != Some(t) && status != Status::Dissolved {
+                        events.push(IdentityEvent::Merged { into: t, from: *id });
+                    }
+                }
+                None => {
+                    let ident = self.ids.get_mut(id).expect("identity");
+                    ident.merged_into = None;
+                    if status != Status::Dissolved {
+                        ident.status = Status::Dissolved;
+                        if status == Status::Active {
+                            events.push(IdentityEvent::Unmerged {
+                                id: *id,
+                                from: None,
+                                members: Vec::new(),
+                                detached: ident.members.iter().cloned().collect(),
+                                dissolved: true,
+                            });
+                        }
+                    }
+                }
+            }
+            // An identity that is no longer active has no children of its own.
+            if let Some(ch) = self.children.remove(id) {
+                if let Some(t) = target {
+                    self.children
+                        .entry(t)
+                        .or_default()
+                        .extend(ch.iter().copied());
+                    for c in ch {
+                        if let Some(ci) = self.ids.get_mut(&c) {
+                            ci.merged_into = Some(t);
+                        }
+                    }
+                } else {
+                    for c in ch {
+                        if let Some(ci) = self.ids.get_mut(&c) {
+                            if !assigned.contains_key(&c) {
+                                ci.merged_into = None;
+                                ci.status = Status::Dissolved;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // 6. Address → identity.
+        for (ci, comp) in comps.iter().enumerate() {
+            for n in comp {
+                match owner.get(&ci) {
+                    Some(id) if comp.len() >= 2 => {
+                        self.of.insert(n.clone(), *id);
+                    }
+                    _ => {
+                        self.of.remove(n);
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    /// Checks every invariant against a from-scratch computation; used by
+    /// the property tests. Returns a description of the first violation.
+    pub fn check(&self) -> Result<(), String> {
+        let mut all: BTreeSet<&Node> = self.adj.keys().collect();
+        all.extend(self.of.keys());
+        let mut seen: BTreeSet<&Node> = BTreeSet::new();
+        let mut active_seen: BTreeSet<Uuid> = BTreeSet::new();
+        for n in &all {
+            if seen.contains(*n) {
+                continue;
+            }
+            let mut comp: BTreeSet<Node> = BTreeSet::new();
+            let mut q = VecDeque::from([*n]);
+            seen.insert(n);
+            while let Some(x) = q.pop_front() {
+                comp.insert(x.clone());
+                for y in self.adj.get(x).into_iter().flatten() {
+                    if seen.insert(y) {
+                        q.push_back(y);
+                    }
+                }
+            }
+            if comp.len() < 2 {
+                if let Some(id) = self.of.get(*n) {
+                    return Err(format!("singleton {n} still mapped to {id}"));
+                }
+                continue;
+            }
+            let ids: BTreeSet<Uuid> = comp
+                .iter()
+                .filter_map(|m| self.of.get(m).copied())
+                .collect();
+            if ids.len() != 1 || comp.iter().any(|m| !self.of.contains_key(m)) {
+                return Err(format!("component {comp:?} maps to identities {ids:?}"));
+            }
+            let id = *ids.iter().next().expect("one id");
+            let ident = self.ids.get(&id).ok_or("dangling identity")?;
+            if ident.status != Status::Active || ident.members != comp {
+                return Err(format!(
+                    "identity {id} {:?} members {:?} != component {comp:?}",
+                    ident.status, ident.members
+                ));
+            }
+            active_seen.insert(id);
+        }
+        for ident in self.ids.values() {
+            match ident.status {
+                Status::Active => {
+                    if !active_seen.contains(&ident.id) {
+                        return Err(format!("active identity {} is not a component", ident.id));
+                    }
+                    if ident.merged_into.is_some() {
+                        return Err("active identity with merged_into".into());
+                    }
+                }
+                Status::Merged => {
+                    let p = ident.merged_into.ok_or("merged identity without target")?;
+                    let parent = self.ids.get(&p).ok_or("merged into unknown identity")?;
+                    if parent.status != Status::Active {
+                        return Err(format!("{} merged into non-active {p}", ident.id));
+                    }
+                    if !self.children.get(&p).is_some_and(|c| c.contains(&ident.id)) {
+                        return Err("children index out of date".into());
+                    }
+                }
+                Status::Dissolved => {
+                    if ident.merged_into.is_some() {
+                        return Err("dissolved identity with merged_into".into());
+                    }
+                }
+            }
+        }
+        for (p, ch) in &self.children {
+            for c in ch {
+                if self.ids.get(c).and_then(|i| i.merged_into) != Some(*p) {
+                    return Err(format!("child {c} of {p} points elsewhere"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-address signals the linker compares.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Signals {
+    /// Tool fingerprints: `hassh:…`, `ssh_banner:…`, `ja3:…`, `ja4:…`.
+    pub tool: BTreeSet<String>,
+    /// Infrastructure: `payload:<sha256>`, `c2:<url>`.
+    pub infra: BTreeSet<String>,
+    /// Commands run.
+    pub commands: BTreeSet<String>,
+    /// Credentials tried (`principal` NUL `secret hash`).
+    pub credentials: BTreeSet<String>,
+    /// Autonomous system, when events carry one.
+    pub asn: Option<String>,
+}
+
+fn slot(token: &str) -> &str {
+    token.split_once(':').map(|(k, _)| k).unwrap_or("")
+}
+
+fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let inter = a.intersection(b).count();
+    let union = a.len() + b.len() - inter;
+    inter as f64 / union as f64
+}
+
+/// Signal weights and the link threshold.
+pub mod weights {
+    /// Exact fingerprint or shared infrastructure.
+    pub const EXACT: f64 = 1.0;
+    /// Command-set Jaccard multiplier.
+    pub const COMMANDS: f64 = 0.6;
+    /// Credential-set Jaccard multiplier.
+    pub const CREDENTIALS: f64 = 0.2;
+    /// Same ASN.
+    pub const ASN: f64 = 0.05;
+    /// Link when the score reaches this.
+    pub const LINK: f64 = 1.0;
+}
+
+/// Turns signals into edges of an [`IdentityGraph`].
+#[derive(Clone, Debug)]
+pub struct Linker {
+    /// The graph and identities.
+    pub graph: IdentityGraph,
+    signals: HashMap<Node, Signals>,
+    holders: HashMap<String, BTreeSet<Node>>,
+    links: HashMap<(Node, Node), (f64, Vec<String>)>,
+    max_fanout: usize,
+}
+
+fn key(a: &str, b: &str) -> (Node, Node) {
+    if a <= b {
+        (a.to_owned(), b.to_owned())
+    } else {
+        (b.to_owned(), a.to_owned())
+    }
+}
+
+impl Linker {
+    /// A linker; fingerprints held by more than `max_fanout` addresses are common.
+    pub fn new(max_fanout: usize) -> Self {
+        Linker {
+            graph: IdentityGraph::new(),
+            signals: HashMap::new(),
+            holders: HashMap::new(),
+            links: HashMap::new(),
+            max_fanout: max_fanout.max(2),
+        }
+    }
+
+    fn is_common(&self, token: &str) -> bool {
+        self.holders
+            .get(token)
+            .is_some_and(|h| h.len() > self.max_fanout)
+    }
+
+    /// Score and reasons for a pair.
+    pub fn score(&self, a: &str, b: &str) -> (f64, Vec<String>) {
+        let (Some(sa), Some(sb)) = (self.signals.get(a), self.signals.get(b)) else {
+            return (0.0, Vec::new());
+        };
+        let mut reasons = Vec::new();
+        let tool: Vec<&String> = sa
+            .tool
+            .intersection(&sb.tool)
+            .filter(|t| !self.is_common(t))
+            .collect();
+        let infra: Vec<&String> = sa
+            .infra
+            .intersection(&sb.infra)
+            .filter(|t| !self.is_common(t))
+            .collect();
+        let mut exact = !tool.is_empty();
+        reasons.extend(tool.iter().map(|t| (*t).clone()));
+        if !exact && !infra.is_empty() {
+            // Veto: every comparable fingerprint slot disagrees.
+            let slots = ["hassh", "ja3", "ja4"];
+            let mut comparable = false;
+            let mut agree = false;
+            for s in slots {
+                let xa: BTreeSet<&String> = sa.tool.iter().filter(|t| slot(t) == s).collect();
+                let xb: BTreeSet<&String> = sb.tool.iter().filter(|t| slot(t) == s).collect();
+                if !xa.is_empty() && !xb.is_empty() {
+                    comparable = true;
+                    if xa.intersection(&xb).next().is_some() {
+                        agree = true;
+                    }
+                }
+            }
+            if comparable && !agree {
+                reasons.push("infrastructure shared but tool fingerprints disagree (veto)".into());
+            } else {
+                exact = true;
+                reasons.extend(infra.iter().map(|t| (*t).clone()));
+            }
+        }
+        let mut score = if exact { weights::EXACT } else { 0.0 };
+        let jc = jaccard(&sa.commands, &sb.commands);
+        if jc > 0.0 {
+            score += weights::COMMANDS * jc;
+            reasons.push(format!("command_jaccard={jc:.2}"));
+        }
+        let jr = jaccard(&sa.credentials, &sb.credentials);
+        if jr > 0.0 {
+            score += weights::CREDENTIALS * jr;
+            reasons.push(format!("credential_jaccard={jr:.2}"));
+        }
+        if sa.asn.is_some() && sa.asn == sb.asn {
+            score += weights::ASN;
+            reasons.push(format!("asn={}", sa.asn.as_deref().unwrap_or("")));
+        }
+        (score, reasons)
+    }
+
+    /// Evidence for an existing edge.
+    pub fn link(&self, a: &str, b: &str) -> Option<(f64, Vec<String>)> {
+        self.links.get(&key(a, b)).cloned()
+    }
+
+    /// Signals of an address.
+    pub fn signals(&self, ip: &str) -> Option<&Signals> {
+        self.signals.get(ip)
+    }
+
+    fn reevaluate(&mut self, a: &str, b: &str, touched: &mut BTreeSet<Node>) {
+        let (score, reasons) = self.score(a, b);
+        let on = score >= weights::LINK;
+        if on {
+            self.links.insert(key(a, b), (score, reasons));
+        } else {
+            self.links.remove(&key(a, b));
+        }
+        if self.graph.set_edge(a, b, on) {
+            touched.insert(a.to_owned());
+            touched.insert(b.to_owned());
+        }
+    }
+
+    /// Replaces an address's signals and updates its edges. Returns the
+    /// addresses whose edges changed (pass them to `reconcile`).
+    pub fn update(&mut self, ip: &str, new: Signals) -> BTreeSet<Node> {
+        let mut touched = BTreeSet::new();
+        let old = self
+            .signals
+            .insert(ip.to_owned(), new.clone())
+            .unwrap_or_default();
+        let mut newly_common = Vec::new();
+        for t in new.tool.iter().chain(new.infra.iter()) {
+            if old.tool.contains(t) || old.infra.contains(t) {
+                continue;
+            }
+            let h = self.holders.entry(t.clone()).or_default();
+            let was_common = h.len() > self.max_fanout;
+            h.insert(ip.to_owned());
+            if !was_common && h.len() > self.max_fanout {
+                newly_common.push(t.clone());
+            }
+        }
+        // Candidates: holders of this address's distinctive tokens + current neighbours.
+        let mut cands: BTreeSet<Node> = self.graph.neighbours(ip).cloned().collect();
+        for t in new.tool.iter().chain(new.infra.iter()) {
+            if !self.is_common(t) {
+                cands.extend(self.holders[t].iter().cloned());
+            }
+        }
+        cands.remove(ip);
+        for c in cands {
+            self.reevaluate(ip, &c, &mut touched);
+        }
+        // Retraction: a token that became common no longer links anyone.
+        for t in newly_common {
+            let hs: Vec<Node> = self.holders[&t].iter().cloned().collect();
+            for h in &hs {
+                let ns: Vec<Node> = self.graph.neighbours(h).cloned().collect();
+                for n in ns {
+                    self.reevaluate(h, &n, &mut touched);
+                }
+            }
+        }
+        touched
+    }
+}

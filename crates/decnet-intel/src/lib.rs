@@ -1,0 +1,3 @@
+//! decnet-intel: turns raw events into what an analyst reads (DESIGN §9).
+
+pub mod identity;

@@ -1,0 +1,571 @@
+//! SQL for the intelligence tables (both backends, same text).
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::model::*;
+use crate::sql::{bind_all, from_us, parse_uuid, us, Bind, SqlStore};
+use crate::{db_err, StoreError, StoreResult};
+
+fn json_col<T: serde::de::DeserializeOwned>(r: &AnyRow, i: usize, what: &str) -> StoreResult<T> {
+    let s: String = r.try_get(i).map_err(db_err)?;
+    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn u(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+fn off(o: u64) -> i64 {
+    i64::try_from(o).unwrap_or(i64::MAX)
+}
+
+fn where_of(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    }
+}
+
+fn like_pattern(v: &str) -> String {
+    let mut pat = String::from("%");
+    for c in v.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pat.push('\\');
+        }
+        pat.push(c);
+    }
+    pat.push('%');
+    pat
+}
+
+struct Filter {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    fn new() -> Self {
+        Filter {
+            clauses: Vec::new(),
+            binds: Vec::new(),
+        }
+    }
+    fn eq(&mut self, col: &str, v: Option<String>) {
+        if let Some(v) = v {
+            self.binds.push(Bind::Text(v));
+            self.clauses.push(format!("{col} = ${}", self.binds.len()));
+        }
+    }
+    fn raw(&mut self, clause: &str, b: Bind) {
+        self.binds.push(b);
+        self.clauses
+            .push(clause.replace('?', &format!("${}", self.binds.len())));
+    }
+    fn next(&self) -> usize {
+        self.binds.len() + 1
+    }
+}
+
+const CRED_COLS: &str = "ip, decky, service, secret_kind, secret_hash, principal, secret_printable, secret_b64, first_seen, last_seen, count";
+const BOUNTY_COLS: &str = "kind, value, ip, decky, service, first_seen, last_seen, count, details";
+
+fn cred_from_row(r: &AnyRow) -> StoreResult<CredentialRow> {
+    let s = |i: usize| -> StoreResult<String> { r.try_get(i).map_err(db_err) };
+    Ok(CredentialRow {
+        ip: s(0)?,
+        decky: s(1)?,
+        service: s(2)?,
+        secret_kind: s(3)?,
+        secret_hash: s(4)?,
+        principal: s(5)?,
+        secret_printable: s(6)?,
+        secret_b64: s(7)?,
+        first_seen: from_us(r.try_get(8).map_err(db_err)?)?,
+        last_seen: from_us(r.try_get(9).map_err(db_err)?)?,
+        count: u(r.try_get(10).map_err(db_err)?),
+    })
+}
+
+fn bounty_from_row(r: &AnyRow) -> StoreResult<BountyRow> {
+    let s = |i: usize| -> StoreResult<String> { r.try_get(i).map_err(db_err) };
+    Ok(BountyRow {
+        kind: s(0)?,
+        value: s(1)?,
+        ip: s(2)?,
+        decky: s(3)?,
+        service: s(4)?,
+        first_seen: from_us(r.try_get(5).map_err(db_err)?)?,
+        last_seen: from_us(r.try_get(6).map_err(db_err)?)?,
+        count: u(r.try_get(7).map_err(db_err)?),
+        details: json_col(r, 8, "bounty details")?,
+    })
+}
+
+/// `first = min, last = max, count += excluded` for an upsert on `table`.
+fn widen(table: &str) -> String {
+    format!(
+        "first_seen = CASE WHEN excluded.first_seen < {t}.first_seen THEN excluded.first_seen ELSE {t}.first_seen END, \
+         last_seen = CASE WHEN excluded.last_seen > {t}.last_seen THEN excluded.last_seen ELSE {t}.last_seen END, \
+         count = {t}.count + excluded.count",
+        t = table
+    )
+}
+
+impl SqlStore {
+    async fn count(&self, sql: &str, binds: &[Bind]) -> StoreResult<u64> {
+        let r = bind_all(sqlx::query(sql), binds)
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(u(r.try_get(0).map_err(db_err)?))
+    }
+
+    pub(crate) async fn intel_unseen_impl(&self, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
+        let mut seen = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT id FROM intel_seen WHERE id IN ({})", ph.join(","));
+            let strs: Vec<String> = chunk.iter().map(|i| i.hyphenated().to_string()).collect();
+            let mut q = sqlx::query(&sql);
+            for s in &strs {
+                q = q.bind(s.as_str());
+            }
+            // The writer pool: intel is the only writer of intel_seen and must
+            // see its own latest commit.
+            for r in q.fetch_all(&self.write).await.map_err(db_err)? {
+                let s: String = r.try_get(0).map_err(db_err)?;
+                seen.insert(parse_uuid(&s)?);
+            }
+        }
+        let mut out = Vec::new();
+        let mut dedup = std::collections::HashSet::new();
+        for id in ids {
+            if !seen.contains(id) && dedup.insert(*id) {
+                out.push(*id);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn intel_apply_impl(&self, b: &IntelBatch) -> StoreResult<()> {
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        for chunk in b.seen.chunks(400) {
+            let sql = format!(
+                "INSERT INTO intel_seen (id, ts) VALUES {} ON CONFLICT (id) DO NOTHING",
+                crate::sql::placeholders(chunk.len(), 2)
+            );
+            let strs: Vec<String> = chunk
+                .iter()
+                .map(|(i, _)| i.hyphenated().to_string())
+                .collect();
+            let mut q = sqlx::query(&sql);
+            for (s, (_, ts)) in strs.iter().zip(chunk) {
+                q = q.bind(s.as_str()).bind(us(*ts));
+            }
+            q.execute(&mut *tx).await.map_err(db_err)?;
+        }
+        for (a, state) in &b.attackers {
+            sqlx::query(
+                "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ip) DO UPDATE SET \
+                 first_seen = excluded.first_seen, last_seen = excluded.last_seen, event_count = excluded.event_count, \
+                 behavior = excluded.behavior, identity_id = excluded.identity_id, data = excluded.data, state = excluded.state",
+            )
+            .bind(a.ip.as_str())
+            .bind(us(a.first_seen))
+            .bind(us(a.last_seen))
+            .bind(i64::try_from(a.event_count).unwrap_or(i64::MAX))
+            .bind(a.behavior.as_str())
+            .bind(a.identity_id.map(|i| i.to_string()))
+            .bind(to_json(a))
+            .bind(state.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for c in &b.credentials {
+            sqlx::query(&format!(
+                "INSERT INTO credentials ({CRED_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (ip, decky, service, secret_kind, secret_hash, principal) DO UPDATE SET {}",
+                widen("credentials")
+            ))
+            .bind(c.ip.as_str())
+            .bind(c.decky.as_str())
+            .bind(c.service.as_str())
+            .bind(c.secret_kind.as_str())
+            .bind(c.secret_hash.as_str())
+            .bind(c.principal.as_str())
+            .bind(c.secret_printable.as_str())
+            .bind(c.secret_b64.as_str())
+            .bind(us(c.first_seen))
+            .bind(us(c.last_seen))
+            .bind(i64::try_from(c.count).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for x in &b.bounty {
+            sqlx::query(&format!(
+                "INSERT INTO bounty ({BOUNTY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (kind, value, ip) DO UPDATE SET {}",
+                widen("bounty")
+            ))
+            .bind(x.kind.as_str())
+            .bind(x.value.as_str())
+            .bind(x.ip.as_str())
+            .bind(x.decky.as_str())
+            .bind(x.service.as_str())
+            .bind(us(x.first_seen))
+            .bind(us(x.last_seen))
+            .bind(i64::try_from(x.count).unwrap_or(i64::MAX))
+            .bind(x.details.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for (i, state) in &b.identities {
+            sqlx::query(
+                "INSERT INTO identities (id, status, last_seen, data, state) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen, \
+                 data = excluded.data, state = excluded.state",
+            )
+            .bind(i.id.to_string())
+            .bind(i.status.as_str())
+            .bind(us(i.last_seen))
+            .bind(to_json(i))
+            .bind(state.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for c in &b.campaigns {
+            sqlx::query(
+                "INSERT INTO campaigns (id, last_seen, data) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
+            )
+            .bind(c.id.to_string())
+            .bind(us(c.last_seen))
+            .bind(to_json(c))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for id in &b.campaigns_deleted {
+            sqlx::query("DELETE FROM campaigns WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        for e in &b.identity_events {
+            sqlx::query("INSERT INTO identity_events (id, ts, kind, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
+                .bind(e.id.to_string())
+                .bind(us(e.ts))
+                .bind(e.kind.as_str())
+                .bind(e.payload.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    pub(crate) async fn intel_load_impl(&self) -> StoreResult<IntelSnapshot> {
+        let mut snap = IntelSnapshot::default();
+        for r in sqlx::query("SELECT data, state FROM attackers")
+            .fetch_all(&self.write)
+            .await
+            .map_err(db_err)?
+        {
+            snap.attackers.push((
+                json_col(&r, 0, "attacker")?,
+                json_col(&r, 1, "attacker state")?,
+            ));
+        }
+        for r in sqlx::query("SELECT data, state FROM identities")
+            .fetch_all(&self.write)
+            .await
+            .map_err(db_err)?
+        {
+            snap.identities.push((
+                json_col(&r, 0, "identity")?,
+                json_col(&r, 1, "identity state")?,
+            ));
+        }
+        for r in sqlx::query("SELECT data FROM campaigns")
+            .fetch_all(&self.write)
+            .await
+            .map_err(db_err)?
+        {
+            snap.campaigns.push(json_col(&r, 0, "campaign")?);
+        }
+        Ok(snap)
+    }
+
+    pub(crate) async fn list_attackers_impl(
+        &self,
+        q: &AttackerQuery,
+    ) -> StoreResult<Page<AttackerRow>> {
+        let mut f = Filter::new();
+        f.eq("behavior", q.behavior.clone());
+        f.eq("identity_id", q.identity_id.map(|i| i.to_string()));
+        if let Some(s) = &q.search {
+            f.raw("ip LIKE ? ESCAPE '\\'", Bind::Text(like_pattern(s)));
+        }
+        let w = where_of(&f.clauses);
+        let total = self
+            .count(&format!("SELECT COUNT(*) FROM attackers{w}"), &f.binds)
+            .await?;
+        let n = f.next();
+        let sql = format!(
+            "SELECT data FROM attackers{w} ORDER BY last_seen DESC, ip LIMIT ${n} OFFSET ${}",
+            n + 1
+        );
+        let rows = bind_all(sqlx::query(&sql), &f.binds)
+            .bind(i64::from(q.limit))
+            .bind(off(q.offset))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        let data = rows
+            .iter()
+            .map(|r| json_col(r, 0, "attacker"))
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total,
+            limit: q.limit,
+            offset: q.offset,
+            data,
+        })
+    }
+
+    pub(crate) async fn get_attacker_impl(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
+        sqlx::query("SELECT data FROM attackers WHERE ip = $1")
+            .bind(ip)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .map(|r| json_col(&r, 0, "attacker"))
+            .transpose()
+    }
+
+    pub(crate) async fn list_credentials_impl(
+        &self,
+        q: &CredentialQuery,
+    ) -> StoreResult<Page<CredentialRow>> {
+        let mut f = Filter::new();
+        f.eq("ip", q.ip.clone());
+        f.eq("decky", q.decky.clone());
+        f.eq("service", q.service.clone());
+        f.eq("principal", q.principal.clone());
+        let w = where_of(&f.clauses);
+        let total = self
+            .count(&format!("SELECT COUNT(*) FROM credentials{w}"), &f.binds)
+            .await?;
+        let n = f.next();
+        let sql = format!(
+            "SELECT {CRED_COLS} FROM credentials{w} ORDER BY last_seen DESC, ip, principal, secret_hash LIMIT ${n} OFFSET ${}",
+            n + 1
+        );
+        let rows = bind_all(sqlx::query(&sql), &f.binds)
+            .bind(i64::from(q.limit))
+            .bind(off(q.offset))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        let data = rows.iter().map(cred_from_row).collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total,
+            limit: q.limit,
+            offset: q.offset,
+            data,
+        })
+    }
+
+    pub(crate) async fn credential_reuse_impl(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Page<CredentialReuseRow>> {
+        const GROUP: &str = "FROM credentials GROUP BY secret_kind, secret_hash \
+             HAVING COUNT(DISTINCT ip) > 1 OR COUNT(DISTINCT decky) > 1 OR COUNT(DISTINCT service) > 1";
+        let total = self
+            .count(
+                &format!("SELECT COUNT(*) FROM (SELECT secret_kind {GROUP}) g"),
+                &[],
+            )
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT secret_kind, secret_hash, MIN(secret_printable), COUNT(DISTINCT ip), COUNT(DISTINCT decky), \
+             COUNT(DISTINCT service), CAST(SUM(count) AS BIGINT), MIN(first_seen), MAX(last_seen) {GROUP} \
+             ORDER BY COUNT(DISTINCT ip) DESC, CAST(SUM(count) AS BIGINT) DESC, secret_hash LIMIT $1 OFFSET $2"
+        ))
+        .bind(i64::from(limit))
+        .bind(off(offset))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let data = rows
+            .iter()
+            .map(|r| {
+                Ok(CredentialReuseRow {
+                    secret_kind: r.try_get(0).map_err(db_err)?,
+                    secret_hash: r.try_get(1).map_err(db_err)?,
+                    secret_printable: r.try_get(2).map_err(db_err)?,
+                    ips: u(r.try_get(3).map_err(db_err)?),
+                    deckies: u(r.try_get(4).map_err(db_err)?),
+                    services: u(r.try_get(5).map_err(db_err)?),
+                    attempts: u(r.try_get(6).map_err(db_err)?),
+                    first_seen: from_us(r.try_get(7).map_err(db_err)?)?,
+                    last_seen: from_us(r.try_get(8).map_err(db_err)?)?,
+                })
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total,
+            limit,
+            offset,
+            data,
+        })
+    }
+
+    pub(crate) async fn list_bounty_impl(&self, q: &BountyQuery) -> StoreResult<Page<BountyRow>> {
+        let mut f = Filter::new();
+        f.eq("kind", q.kind.clone());
+        f.eq("ip", q.ip.clone());
+        let w = where_of(&f.clauses);
+        let total = self
+            .count(&format!("SELECT COUNT(*) FROM bounty{w}"), &f.binds)
+            .await?;
+        let n = f.next();
+        let sql = format!(
+            "SELECT {BOUNTY_COLS} FROM bounty{w} ORDER BY last_seen DESC, kind, value, ip LIMIT ${n} OFFSET ${}",
+            n + 1
+        );
+        let rows = bind_all(sqlx::query(&sql), &f.binds)
+            .bind(i64::from(q.limit))
+            .bind(off(q.offset))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        let data = rows
+            .iter()
+            .map(bounty_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total,
+            limit: q.limit,
+            offset: q.offset,
+            data,
+        })
+    }
+
+    pub(crate) async fn list_identities_impl(
+        &self,
+        include_inactive: bool,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Page<IdentityRow>> {
+        let w = if include_inactive {
+            ""
+        } else {
+            " WHERE status = 'active'"
+        };
+        let total = self
+            .count(&format!("SELECT COUNT(*) FROM identities{w}"), &[])
+            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT data FROM identities{w} ORDER BY last_seen DESC, id LIMIT $1 OFFSET $2"
+        ))
+        .bind(i64::from(limit))
+        .bind(off(offset))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let data = rows
+            .iter()
+            .map(|r| json_col(r, 0, "identity"))
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total,
+            limit,
+            offset,
+            data,
+        })
+    }
+
+    pub(crate) async fn get_identity_impl(&self, id: Uuid) -> StoreResult<Option<IdentityRow>> {
+        sqlx::query("SELECT data FROM identities WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .map(|r| json_col(&r, 0, "identity"))
+            .transpose()
+    }
+
+    pub(crate) async fn identity_events_impl(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityEventRow>> {
+        sqlx::query("SELECT id, ts, kind, payload FROM identity_events ORDER BY id DESC LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|r| {
+                Ok(IdentityEventRow {
+                    id: parse_uuid(&r.try_get::<String, _>(0).map_err(db_err)?)?,
+                    ts: from_us(r.try_get(1).map_err(db_err)?)?,
+                    kind: r.try_get(2).map_err(db_err)?,
+                    payload: json_col(r, 3, "identity event")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn list_campaigns_impl(
+        &self,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Page<CampaignRow>> {
+        let total = self.count("SELECT COUNT(*) FROM campaigns", &[]).await?;
+        let rows = sqlx::query(
+            "SELECT data FROM campaigns ORDER BY last_seen DESC, id LIMIT $1 OFFSET $2",
+        )
+        .bind(i64::from(limit))
+        .bind(off(offset))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let data = rows
+            .iter()
+            .map(|r| json_col(r, 0, "campaign"))
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total,
+            limit,
+            offset,
+            data,
+        })
+    }
+
+    pub(crate) async fn get_campaign_impl(&self, id: Uuid) -> StoreResult<Option<CampaignRow>> {
+        sqlx::query("SELECT data FROM campaigns WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .map(|r| json_col(&r, 0, "campaign"))
+            .transpose()
+    }
+}
