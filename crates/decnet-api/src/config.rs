@@ -42,6 +42,12 @@ pub struct ApiConfig {
     pub min_open_files: u64,
     /// Maximum request body.
     pub max_body: usize,
+    /// First webhook retry delay (doubles; 3 retries).
+    pub webhook_retry_base: Duration,
+    /// How long an open webhook breaker skips deliveries.
+    pub webhook_open_for: Duration,
+    /// The fleet and topologies (fleet/topology/file-drop routes); `None` → 503.
+    pub engine: Option<crate::engine::Engine>,
 }
 
 impl ApiConfig {
@@ -65,6 +71,9 @@ impl ApiConfig {
             db_init_attempts: 5,
             min_open_files: 4096,
             max_body: 1024 * 1024,
+            webhook_retry_base: Duration::from_millis(500),
+            webhook_open_for: Duration::from_secs(60),
+            engine: None,
         }
     }
 

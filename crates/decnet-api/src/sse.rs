@@ -140,7 +140,7 @@ pub fn with_slot(
         .keep_alive(
             KeepAlive::new()
                 .interval(state.config.sse_keepalive)
-                .text(" keepalive"),
+                .text("keepalive"),
         )
         .into_response();
     let h = resp.headers_mut();
