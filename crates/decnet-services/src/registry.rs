@@ -31,6 +31,9 @@ impl Registry {
             .with(Arc::new(crate::redis::Redis))
             .with(Arc::new(crate::postgres::Postgres))
             .with(Arc::new(crate::smb::Smb))
+            .with(Arc::new(crate::mssql::Mssql))
+            .with(Arc::new(crate::ldap::Ldap))
+            .with(Arc::new(crate::mongodb::Mongodb))
     }
 
     /// Adds (or replaces) a service.

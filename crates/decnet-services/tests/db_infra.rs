@@ -335,3 +335,277 @@ async fn postgres_md5_captured_as_hashcat_11100() {
     );
     env.stop().await;
 }
+
+// ---------------------------------------------------------------- mssql
+
+async fn tds_send(c: &mut TcpStream, ty: u8, payload: &[u8]) {
+    c.write_all(&decnet_services::wire::tds::packet(ty, payload))
+        .await
+        .unwrap();
+}
+
+async fn tds_reply(c: &mut TcpStream) -> Vec<u8> {
+    let mut h = [0u8; 8];
+    c.read_exact(&mut h).await.unwrap();
+    let len = u16::from_be_bytes([h[2], h[3]]) as usize;
+    let mut p = vec![0u8; len - 8];
+    c.read_exact(&mut p).await.unwrap();
+    p
+}
+
+#[tokio::test]
+async fn mssql_prelogin_login7_password_deobfuscated_and_error_18456() {
+    use decnet_services::wire::tds;
+    let mut env = deploy("127.0.63.17", "services = mssql\ndistro = windows2019\n").await;
+    let mut c = TcpStream::connect(env.addr(1433)).await.unwrap();
+    // PRELOGIN as nmap/ODBC send it (VERSION, ENCRYPTION off, terminator).
+    let pre = [0u8, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xff, 9, 0, 0, 0, 0, 0, 0];
+    tds_send(&mut c, tds::ty::PRELOGIN, &pre).await;
+    let r = tds_reply(&mut c).await;
+    let opts = tds::parse_prelogin(&r).unwrap();
+    assert_eq!(
+        opts[0],
+        (0, vec![15, 0, 0x07, 0xd0, 0, 0]),
+        "SQL Server 2019 version"
+    );
+    assert_eq!(opts[1], (1, vec![2]), "encryption not supported");
+    tds_send(
+        &mut c,
+        tds::ty::LOGIN7,
+        &tds::build_login7("sa", "Winter2024!", "sqlcmd", "master"),
+    )
+    .await;
+    let r = tds_reply(&mut c).await;
+    assert_eq!(r[0], 0xaa, "ERROR token");
+    assert_eq!(i32::from_le_bytes([r[3], r[4], r[5], r[6]]), 18456);
+    let text: Vec<u16> = r[11..11 + 2 * r[9] as usize]
+        .chunks(2)
+        .map(|x| u16::from_le_bytes([x[0], x[1]]))
+        .collect();
+    assert_eq!(
+        String::from_utf16_lossy(&text),
+        "Login failed for user 'sa'."
+    );
+    let a = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(
+        (s(&a, "username"), s(&a, "password")),
+        ("sa", "Winter2024!")
+    );
+    assert_eq!(s(&a, "application"), "sqlcmd");
+    // Garbage header: error event.
+    let mut g = TcpStream::connect(env.addr(1433)).await.unwrap();
+    g.write_all(&[0x12, 1, 0, 3, 0, 0, 0, 0]).await.unwrap();
+    let e = env.next(EventKind::Error).await;
+    assert!(
+        s(&e, "error").contains("invalid TDS packet length"),
+        "{:?}",
+        e.fields
+    );
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- ldap
+
+#[tokio::test]
+async fn ldap_simple_bind_captured_rootdse_and_search_logged() {
+    use ldap3::{LdapConnAsync, Scope, SearchEntry};
+    let mut env = deploy(
+        "127.0.63.18",
+        "services = ldap\ndistro = debian\n[t.ldap]\nbase_dn = dc=corp,dc=local\n",
+    )
+    .await;
+    let url = format!("ldap://{}", env.addr(389));
+    let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
+    ldap3::drive!(conn);
+    let r = ldap
+        .simple_bind("cn=admin,dc=corp,dc=local", "Secr3t!")
+        .await
+        .unwrap();
+    assert_eq!(r.rc, 49, "invalidCredentials");
+    let a = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(s(&a, "username"), "cn=admin,dc=corp,dc=local");
+    assert_eq!(s(&a, "password"), "Secr3t!");
+
+    // Anonymous: rootDSE and a subtree search of the persona directory.
+    let r = ldap.simple_bind("", "").await.unwrap();
+    assert_eq!(r.rc, 0);
+    let (rs, _) = ldap
+        .search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["namingContexts", "supportedLDAPVersion"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let root = SearchEntry::construct(rs[0].clone());
+    assert_eq!(
+        root.attrs["namingContexts"],
+        vec!["dc=corp,dc=local".to_owned()]
+    );
+    let (rs, _) = ldap
+        .search(
+            "dc=corp,dc=local",
+            Scope::Subtree,
+            "(uid=jsmith)",
+            vec!["cn", "mail"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(rs.len(), 1);
+    let e = SearchEntry::construct(rs[0].clone());
+    assert_eq!(e.dn, "uid=jsmith,ou=People,dc=corp,dc=local");
+    assert_eq!(e.attrs["mail"], vec!["jsmith@corp.local".to_owned()]);
+    ldap.unbind().await.unwrap();
+    let mut filters = Vec::new();
+    for ev in env.drain(Duration::from_millis(500)).await {
+        if ev.kind == EventKind::Command {
+            if let Some(f) = ev.fields.get("filter").and_then(|v| v.as_str()) {
+                filters.push(f.to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        filters,
+        vec!["(objectClass=*)".to_owned(), "(uid=jsmith)".to_owned()]
+    );
+
+    // A BER length past the limit: error event and close.
+    let mut raw = TcpStream::connect(env.addr(389)).await.unwrap();
+    raw.write_all(&[0x30, 0x84, 0x7f, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    let e = env.next(EventKind::Error).await;
+    assert!(s(&e, "error").contains("over limit"), "{:?}", e.fields);
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- mongodb
+
+async fn mongo_call(c: &mut TcpStream, msg: &[u8]) -> (i32, decnet_services::wire::bson::Doc) {
+    use decnet_services::wire::{bson, Cursor};
+    c.write_all(msg).await.unwrap();
+    let mut h = [0u8; 16];
+    c.read_exact(&mut h).await.unwrap();
+    let hd = bson::header(h).unwrap();
+    let mut body = vec![0u8; hd.length - 16];
+    c.read_exact(&mut body).await.unwrap();
+    let doc = if hd.op == 1 {
+        bson::decode_doc(&mut Cursor::new(&body[20..]), 0).unwrap()
+    } else {
+        bson::decode_command(2013, &body).unwrap().doc
+    };
+    (hd.op, doc)
+}
+
+#[tokio::test]
+async fn mongodb_hello_buildinfo_listdatabases_and_scram_capture() {
+    use decnet_services::bson_doc;
+    use decnet_services::wire::bson::{get, op_msg_request, Bson};
+    let mut env = deploy("127.0.63.19", "services = mongodb\ndistro = ubuntu22\n").await;
+    let mut c = TcpStream::connect(env.addr(27017)).await.unwrap();
+    let (_, hello) = mongo_call(
+        &mut c,
+        &op_msg_request(
+            1,
+            &bson_doc! {"hello" => Bson::I32(1), "$db" => Bson::Str("admin".into())},
+        ),
+    )
+    .await;
+    assert_eq!(get(&hello, "isWritablePrimary"), Some(&Bson::Bool(true)));
+    assert_eq!(get(&hello, "maxWireVersion"), Some(&Bson::I32(17)));
+    let (_, bi) = mongo_call(
+        &mut c,
+        &op_msg_request(
+            2,
+            &bson_doc! {"buildInfo" => Bson::I32(1), "$db" => Bson::Str("admin".into())},
+        ),
+    )
+    .await;
+    assert_eq!(get(&bi, "version"), Some(&Bson::Str("6.0.14".into())));
+    let (_, ld) = mongo_call(
+        &mut c,
+        &op_msg_request(
+            3,
+            &bson_doc! {"listDatabases" => Bson::I32(1), "$db" => Bson::Str("admin".into())},
+        ),
+    )
+    .await;
+    let Some(Bson::Array(dbs)) = get(&ld, "databases") else {
+        panic!("{ld:?}")
+    };
+    assert!(dbs.len() >= 4);
+    let cmd = env.next(EventKind::Command).await;
+    assert_eq!(s(&cmd, "command"), "buildInfo");
+
+    // SCRAM-SHA-256 as drivers run it: saslStart then saslContinue.
+    let first = b"n,,n=root,r=fyko+d2lbbFgONRv9qkxdawL".to_vec();
+    let (_, r1) = mongo_call(
+        &mut c,
+        &op_msg_request(
+            4,
+            &bson_doc! {
+            "saslStart" => Bson::I32(1), "mechanism" => Bson::Str("SCRAM-SHA-256".into()),
+            "payload" => Bson::Binary(0, first), "$db" => Bson::Str("admin".into())},
+        ),
+    )
+    .await;
+    let Some(Bson::Binary(_, sf)) = get(&r1, "payload") else {
+        panic!("{r1:?}")
+    };
+    let sf = String::from_utf8(sf.clone()).unwrap();
+    let nonce = sf
+        .split(',')
+        .next()
+        .unwrap()
+        .trim_start_matches("r=")
+        .to_owned();
+    assert!(
+        nonce.starts_with("fyko+d2lbbFgONRv9qkxdawL") && sf.contains(",i=15000"),
+        "{sf}"
+    );
+    let fin = format!("c=biws,r={nonce},p=dGhpcyBpcyBhIGZha2UgcHJvb2YgYnl0ZXMgMTIzNDU2Nzg=");
+    let (_, r2) = mongo_call(
+        &mut c,
+        &op_msg_request(
+            5,
+            &bson_doc! {
+            "saslContinue" => Bson::I32(1), "conversationId" => Bson::I32(1),
+            "payload" => Bson::Binary(0, fin.into_bytes()), "$db" => Bson::Str("admin".into())},
+        ),
+    )
+    .await;
+    assert_eq!(
+        get(&r2, "codeName"),
+        Some(&Bson::Str("AuthenticationFailed".into()))
+    );
+    let a = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(s(&a, "username"), "root");
+    assert_eq!(s(&a, "secret_kind"), "mongodb_scram_sha256");
+    assert_eq!(s(&a, "nonce"), nonce);
+
+    // nmap's legacy OP_QUERY serverStatus probe gets an OP_REPLY with the version.
+    let probe = b"\x41\0\0\0\x3a\x30\0\0\xff\xff\xff\xff\xd4\x07\0\0\0\0\0\0test.$cmd\0\0\0\0\0\xff\xff\xff\xff\x1b\0\0\0\x01serverStatus\0\0\0\0\0\0\0\xf0\x3f\0";
+    let mut n = TcpStream::connect(env.addr(27017)).await.unwrap();
+    let (op, st) = mongo_call(&mut n, probe).await;
+    assert_eq!(op, 1);
+    assert_eq!(get(&st, "version"), Some(&Bson::Str("6.0.14".into())));
+    // Oversized length: error event.
+    let mut g = TcpStream::connect(env.addr(27017)).await.unwrap();
+    g.write_all(&[
+        0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0, 0xdd, 7, 0, 0,
+    ])
+    .await
+    .unwrap();
+    let e = env.next(EventKind::Error).await;
+    assert!(
+        s(&e, "error").contains("invalid message length"),
+        "{:?}",
+        e.fields
+    );
+    env.stop().await;
+}

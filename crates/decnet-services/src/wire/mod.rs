@@ -13,11 +13,14 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 
+pub mod ber;
+pub mod bson;
 pub mod der;
 pub mod mysql;
 pub mod pg;
 pub mod resp;
 pub mod smb2;
+pub mod tds;
 
 /// A malformed message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
