@@ -59,6 +59,9 @@ pub struct DeckyCtx {
     pub port_offset: u16,
     /// Caps simultaneous connections of the decky.
     pub conn_slots: Arc<Semaphore>,
+    /// The decky's virtual filesystem, shared by ssh, telnet, ftp and file
+    /// drops; generated on first use (see [`DeckyCtx::vfs`]).
+    pub vfs: std::sync::OnceLock<Arc<decnet_shell::Vfs>>,
 }
 
 impl DeckyCtx {
@@ -89,6 +92,44 @@ impl DeckyCtx {
             limits,
             port_offset,
             spec,
+            vfs: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The decky's virtual filesystem: one per decky, generated from its
+    /// persona and seed with the accounts of its ssh credentials, shared by
+    /// every session of every protocol and by API file drops.
+    pub fn vfs(&self) -> Arc<decnet_shell::Vfs> {
+        self.vfs
+            .get_or_init(|| {
+                let creds = crate::creds::Credentials::for_service(self, "ssh", &[]);
+                let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
+                Arc::new(decnet_shell::generate(
+                    &self.persona,
+                    &seed,
+                    self.spec.ip,
+                    &creds.accepted,
+                ))
+            })
+            .clone()
+    }
+
+    /// Same decky (persona, generation, connection slots, filesystem) with a
+    /// changed spec: used for live service add/remove and config updates.
+    pub fn with_spec(&self, spec: DeckySpec) -> DeckyCtx {
+        // Materialise the filesystem first so old and new contexts share one.
+        let vfs = std::sync::OnceLock::new();
+        let _ = vfs.set(self.vfs());
+        DeckyCtx {
+            spec,
+            persona: self.persona.clone(),
+            generation: self.generation,
+            data_dir: self.data_dir.clone(),
+            bus: self.bus.clone(),
+            limits: self.limits.clone(),
+            port_offset: self.port_offset,
+            conn_slots: self.conn_slots.clone(),
+            vfs,
         }
     }
 
@@ -203,6 +244,36 @@ impl Session {
         let mut f = Fields::new();
         f.insert("error".into(), message.into().into());
         self.emit(EventKind::Error, f);
+    }
+
+    /// Publishes what a fake-shell line produced: one `command` event per
+    /// line, `file_download` per URL, `auth_attempt` per sudo/su password.
+    pub fn emit_shell_events(&self, user: &str, events: &[decnet_shell::ShellEvent]) {
+        use decnet_shell::ShellEvent;
+        for e in events {
+            match e {
+                ShellEvent::Command { command } => self.emit(
+                    EventKind::Command,
+                    crate::fields! {"command" => command.as_str(), "user" => user},
+                ),
+                ShellEvent::Download { url, tool } => self.emit(
+                    EventKind::FileDownload,
+                    crate::fields! {"url" => url.as_str(), "tool" => tool.as_str(), "user" => user},
+                ),
+                ShellEvent::Password {
+                    prompt,
+                    user: target,
+                    password,
+                    success,
+                } => {
+                    let mut extra = Fields::new();
+                    extra.insert("prompt".into(), prompt.as_str().into());
+                    extra.insert("login_user".into(), user.into());
+                    self.emit_auth(target, "password", password.as_bytes(), *success, extra);
+                }
+                ShellEvent::FileWrite { .. } => {}
+            }
+        }
     }
 
     /// Limits of the decky.

@@ -31,6 +31,7 @@ pub mod registry;
 pub mod smb;
 pub mod smtp;
 pub mod telnet;
+pub mod transcript;
 pub mod tls;
 pub mod wire;
 

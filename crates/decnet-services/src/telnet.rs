@@ -1,10 +1,9 @@
 //! Telnet (RFC 854): option negotiation, `login:`/`Password:` prompts, and a
-//! shell after a configured login succeeds.
+//! the decky's fake shell (shared with ssh) after a configured login succeeds.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use decnet_core::EventKind;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -12,7 +11,9 @@ use tokio::net::TcpStream;
 use crate::creds::Credentials;
 use crate::ctx::{DeckyCtx, Session};
 use crate::io::ReadError;
+use crate::transcript::Transcript;
 use crate::{fields, Conn, Handler, Service, ServiceError};
+use decnet_shell::{Shell, ShellOptions};
 
 /// Interpret As Command.
 pub const IAC: u8 = 255;
@@ -277,6 +278,7 @@ pub struct Telnet;
 pub struct TelnetHandler {
     creds: Credentials,
     issue: String,
+    vfs: Arc<decnet_shell::Vfs>,
 }
 
 impl Service for Telnet {
@@ -295,6 +297,7 @@ impl Service for Telnet {
         Ok(Arc::new(TelnetHandler {
             creds: Credentials::for_service(decky, "telnet", &["ssh"]),
             issue,
+            vfs: decky.vfs(),
         }))
     }
 }
@@ -352,7 +355,7 @@ impl TelnetHandler {
                 fields! {"attempt" => attempt as u64, "term" => io.term.clone().unwrap_or_default()},
             );
             if ok {
-                return shell_placeholder(io, session, &user, &host, limits.idle_timeout).await;
+                return run_shell(io, session, self.vfs.clone(), &user, limits.idle_timeout).await;
             }
             tokio::time::sleep(limits.auth_fail_delay).await;
             io.write_text("\nLogin incorrect\n").await.map_err(io_err)?;
@@ -366,38 +369,69 @@ impl TelnetHandler {
     }
 }
 
-/// Minimal post-login loop: every line becomes a `command` event.
-async fn shell_placeholder(
+/// The shared fake shell over telnet, recorded as an asciicast transcript.
+async fn run_shell(
     io: &mut TelnetIo,
     session: &Session,
+    vfs: Arc<decnet_shell::Vfs>,
     user: &str,
-    host: &str,
     idle: Duration,
 ) -> Result<(), ReadError> {
+    let (w, h) = io.window.unwrap_or((80, 24));
+    let term = io.term.clone().unwrap_or_else(|| "vt100".into());
+    let mut transcript = Transcript::new(session, w.into(), h.into(), &term);
+    let result = shell_loop(io, session, vfs, user, idle, &mut transcript).await;
+    transcript.flush().await;
+    result
+}
+
+async fn shell_loop(
+    io: &mut TelnetIo,
+    session: &Session,
+    vfs: Arc<decnet_shell::Vfs>,
+    user: &str,
+    idle: Duration,
+    transcript: &mut Transcript,
+) -> Result<(), ReadError> {
     let io_err = |e: std::io::Error| ReadError::Io(e.to_string());
-    let sigil = if user == "root" { '#' } else { '$' };
+    let mut shell = Shell::new(
+        vfs,
+        user,
+        ShellOptions {
+            remote: session.peer.ip().to_string(),
+            ..ShellOptions::default()
+        },
+    );
+    let motd = shell.motd(None);
+    io.write_text(&motd).await.map_err(io_err)?;
+    transcript.output(motd.as_bytes());
+    let max = session.limits().max_line;
     loop {
-        io.write_text(&format!("{user}@{host}:~{sigil} "))
-            .await
-            .map_err(io_err)?;
-        let line = io.read_line(true, session.limits().max_line, idle).await?;
-        let cmd = decnet_core::event::printable(&line);
-        let cmd = cmd.trim();
-        if cmd.is_empty() {
-            continue;
+        let prompt = shell.prompt();
+        io.write_text(&prompt).await.map_err(io_err)?;
+        transcript.output(prompt.as_bytes());
+        let line = io.read_line(true, max, idle).await?;
+        transcript.input(&line);
+        transcript.input(b"\r");
+        let who = shell.user().to_owned();
+        let mut out = shell.execute(&String::from_utf8_lossy(&line));
+        loop {
+            session.emit_shell_events(&who, &out.events);
+            io.write_text(&out.stdout).await.map_err(io_err)?;
+            transcript.output(out.stdout.as_bytes());
+            let Some(p) = out.password_prompt.take() else {
+                break;
+            };
+            io.write_text(&p).await.map_err(io_err)?;
+            transcript.output(p.as_bytes());
+            let pw = io.read_line(false, 256, idle).await?;
+            io.write_text("\n").await.map_err(io_err)?;
+            out = shell.password(&String::from_utf8_lossy(&pw));
         }
-        session.emit(
-            EventKind::Command,
-            fields! {"command" => cmd, "user" => user},
-        );
-        let word = cmd.split_whitespace().next().unwrap_or("");
-        if word == "exit" || word == "logout" {
-            io.write_text("logout\n").await.map_err(io_err)?;
+        if out.exit_requested {
             return Ok(());
         }
-        io.write_text(&format!("-bash: {word}: command not found\n"))
-            .await
-            .map_err(io_err)?;
+        transcript.flush().await;
     }
 }
 

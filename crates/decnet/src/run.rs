@@ -203,7 +203,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
 }
 
 fn registry() -> Registry {
-    Registry::builtin()
+    Registry::builtin().with(Arc::new(decnet_ssh::Ssh))
 }
 
 async fn wait_for_signal() {

@@ -1,0 +1,730 @@
+//! One SSH connection: authentication policy and channels (PTY shell,
+//! exec, scp sink, sftp) on top of russh.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use decnet_services::transcript::Transcript;
+use decnet_services::{fields, Session as DSession};
+use decnet_shell::{Shell, ShellOptions};
+use russh::keys::HashAlg;
+use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Response, Session};
+use russh::{Channel, ChannelId, Disconnect, MethodKind, MethodSet, Pty};
+
+use crate::hello::HelloSlot;
+use crate::scp::{Action, ScpSink};
+use crate::uploads::Uploads;
+use crate::Shared;
+
+/// Failed authentications before the connection is dropped (OpenSSH MaxAuthTries).
+pub const MAX_AUTH_TRIES: u32 = 6;
+/// Channels per connection.
+const MAX_CHANNELS: usize = 8;
+
+pub(crate) fn methods() -> MethodSet {
+    MethodSet::from(
+        &[
+            MethodKind::PublicKey,
+            MethodKind::Password,
+            MethodKind::KeyboardInteractive,
+        ][..],
+    )
+}
+
+fn reject() -> Auth {
+    Auth::Reject {
+        proceed_with_methods: Some(methods()),
+        partial_success: false,
+    }
+}
+
+#[derive(Default)]
+struct Esc {
+    /// 0 = none, 1 = after ESC, 2 = inside CSI/SS3.
+    state: u8,
+}
+
+struct ShellChan {
+    shell: Shell,
+    line: Vec<u8>,
+    pty: bool,
+    awaiting_password: bool,
+    esc: Esc,
+}
+
+enum Chan {
+    Shell(Box<ShellChan>),
+    Scp(Box<ScpSink>),
+    Closed,
+}
+
+#[derive(Clone)]
+struct PtyInfo {
+    term: String,
+    cols: u32,
+    rows: u32,
+}
+
+/// russh handler of one connection.
+pub(crate) struct Conn {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) session: DSession,
+    pub(crate) hello: HelloSlot,
+    pub(crate) handle: Arc<OnceLock<Handle>>,
+    pub(crate) authed: Arc<AtomicBool>,
+    failures: u32,
+    user: Option<String>,
+    opened: HashMap<ChannelId, Channel<Msg>>,
+    chans: HashMap<ChannelId, Chan>,
+    ptys: HashMap<ChannelId, PtyInfo>,
+    transcript: Option<Transcript>,
+    uploads: Option<Uploads>,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        session: DSession,
+        hello: HelloSlot,
+        handle: Arc<OnceLock<Handle>>,
+        authed: Arc<AtomicBool>,
+    ) -> Conn {
+        Conn {
+            shared,
+            session,
+            hello,
+            handle,
+            authed,
+            failures: 0,
+            user: None,
+            opened: HashMap::new(),
+            chans: HashMap::new(),
+            ptys: HashMap::new(),
+            transcript: None,
+            uploads: None,
+        }
+    }
+
+    fn hello_fields(&self) -> decnet_core::Fields {
+        let h = self.hello.lock().clone().unwrap_or_default();
+        fields! {"client_version" => h.version, "hassh" => h.hassh, "hassh_algorithms" => h.hassh_algorithms}
+    }
+
+    /// Counts a failure; after the last allowed one, schedules the same
+    /// disconnect OpenSSH sends ("Too many authentication failures").
+    async fn failed(&mut self) {
+        self.failures += 1;
+        if self.failures >= MAX_AUTH_TRIES {
+            if let Some(h) = self.handle.get() {
+                let _ = h
+                    .disconnect(
+                        Disconnect::ProtocolError,
+                        "Too many authentication failures".into(),
+                        String::new(),
+                    )
+                    .await;
+            }
+        }
+    }
+
+    async fn password_attempt(&mut self, user: &str, password: &[u8], method: &str) -> Auth {
+        let ok = self.shared.creds.check(user, password);
+        let mut extra = self.hello_fields();
+        extra.insert("method".into(), method.into());
+        extra.insert("attempt".into(), (self.failures + 1).into());
+        self.session
+            .emit_auth(user, "password", password, ok, extra);
+        if ok {
+            self.user = Some(user.to_owned());
+            self.authed.store(true, Ordering::Relaxed);
+            Auth::Accept
+        } else {
+            self.failed().await;
+            reject()
+        }
+    }
+
+    fn shell_options(&self, interactive: bool) -> ShellOptions {
+        ShellOptions {
+            remote: self.session.peer.ip().to_string(),
+            interactive,
+            ..ShellOptions::default()
+        }
+    }
+
+    fn new_shell(&self, interactive: bool) -> Shell {
+        Shell::new(
+            self.shared.vfs.clone(),
+            self.user.as_deref().unwrap_or("root"),
+            self.shell_options(interactive),
+        )
+    }
+
+    fn transcript(&mut self, channel: ChannelId) -> &mut Transcript {
+        let pty = self.ptys.get(&channel).cloned();
+        let session = &self.session;
+        self.transcript.get_or_insert_with(|| {
+            let (w, h, term) =
+                pty.map(|p| (p.cols, p.rows, p.term))
+                    .unwrap_or((80, 24, "dumb".into()));
+            Transcript::new(session, w, h, &term)
+        })
+    }
+
+    fn uploads(&mut self) -> Uploads {
+        let (uid, gid) = self
+            .user
+            .as_deref()
+            .and_then(|u| self.shared.vfs.host().account(u))
+            .map(|a| (a.uid, a.gid))
+            .unwrap_or((0, 0));
+        self.uploads
+            .get_or_insert_with(|| {
+                Uploads::new(self.session.clone(), self.shared.vfs.clone(), (uid, gid))
+            })
+            .clone()
+    }
+
+    fn send(&mut self, session: &mut Session, channel: ChannelId, text: &str, pty: bool) {
+        if text.is_empty() {
+            return;
+        }
+        let bytes: Vec<u8> = if pty {
+            let mut v = Vec::with_capacity(text.len() + 16);
+            for b in text.bytes() {
+                if b == b'\n' {
+                    v.extend_from_slice(b"\r\n");
+                } else {
+                    v.push(b);
+                }
+            }
+            v
+        } else {
+            text.as_bytes().to_vec()
+        };
+        self.transcript(channel).output(&bytes);
+        let _ = session.data(channel, bytes);
+    }
+
+    fn finish(&mut self, session: &mut Session, channel: ChannelId, code: u32) {
+        let _ = session.exit_status_request(channel, code);
+        let _ = session.eof(channel);
+        let _ = session.close(channel);
+        self.chans.insert(channel, Chan::Closed);
+    }
+
+    async fn flush_transcript(&mut self) {
+        if let Some(t) = self.transcript.as_mut() {
+            t.flush().await;
+        }
+    }
+
+    /// Runs one line in a channel's shell; returns true when the shell exited.
+    fn run_line(&mut self, session: &mut Session, channel: ChannelId, line: &[u8]) -> bool {
+        let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) else {
+            return true;
+        };
+        let pty = sc.pty;
+        let text = String::from_utf8_lossy(line).into_owned();
+        let (out, user) = if sc.awaiting_password {
+            sc.awaiting_password = false;
+            let u = sc.shell.user().to_owned();
+            (sc.shell.password(&text), u)
+        } else {
+            let u = sc.shell.user().to_owned();
+            (sc.shell.execute(&text), u)
+        };
+        self.session.emit_shell_events(&user, &out.events);
+        let mut shown = out.stdout.clone();
+        let exit = out.exit_requested;
+        if let Some(p) = &out.password_prompt {
+            shown.push_str(p);
+        }
+        let mut prompt_next = false;
+        if let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) {
+            if out.password_prompt.is_some() {
+                sc.awaiting_password = true;
+            } else if pty && !exit {
+                prompt_next = true;
+            }
+            if prompt_next {
+                shown.push_str(&sc.shell.prompt());
+            }
+        }
+        self.send(session, channel, &shown, pty);
+        if exit {
+            let code = out.exit_code.max(0) as u32;
+            self.finish(session, channel, code);
+        }
+        exit
+    }
+
+    /// Line editing of a PTY shell: echo, backspace, ^C, ^D, ^U; escape
+    /// sequences (arrows…) are swallowed.
+    #[allow(clippy::collapsible_match)]
+    fn pty_input(
+        &mut self,
+        session: &mut Session,
+        channel: ChannelId,
+        data: &[u8],
+    ) -> Vec<Vec<u8>> {
+        let max = self.session.limits().max_line;
+        let mut lines = Vec::new();
+        let mut echo: Vec<u8> = Vec::new();
+        let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) else {
+            return lines;
+        };
+        for &b in data {
+            match sc.esc.state {
+                1 => {
+                    sc.esc.state = if b == b'[' || b == b'O' { 2 } else { 0 };
+                    continue;
+                }
+                2 => {
+                    if (0x40..=0x7e).contains(&b) {
+                        sc.esc.state = 0;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            match b {
+                0x1b => sc.esc.state = 1,
+                b'\r' | b'\n' => {
+                    echo.extend_from_slice(b"\r\n");
+                    lines.push(std::mem::take(&mut sc.line));
+                }
+                0x7f | 0x08 => {
+                    if sc.line.pop().is_some() {
+                        while sc.line.last().is_some_and(|c| (c & 0xc0) == 0x80) {
+                            sc.line.pop();
+                        }
+                        if !sc.awaiting_password {
+                            echo.extend_from_slice(b"\x08 \x08");
+                        }
+                    }
+                }
+                0x03 => {
+                    sc.line.clear();
+                    sc.awaiting_password = false;
+                    echo.extend_from_slice(b"^C\r\n");
+                    echo.extend_from_slice(sc.shell.prompt().as_bytes());
+                }
+                0x04 if sc.line.is_empty() && !sc.awaiting_password => {
+                    lines.push(b"exit".to_vec());
+                }
+                0x15 => {
+                    for _ in 0..sc.line.len() {
+                        echo.extend_from_slice(b"\x08 \x08");
+                    }
+                    sc.line.clear();
+                }
+                0x0c => {
+                    echo.extend_from_slice(b"\x1b[H\x1b[2J");
+                    echo.extend_from_slice(sc.shell.prompt().as_bytes());
+                    echo.extend_from_slice(&sc.line);
+                }
+                b'\t' => echo.push(0x07),
+                b if b >= 0x20 => {
+                    if sc.line.len() < max {
+                        sc.line.push(b);
+                        if !sc.awaiting_password {
+                            echo.push(b);
+                        }
+                    } else {
+                        echo.push(0x07);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !echo.is_empty() {
+            self.transcript(channel).output(&echo);
+            let _ = session.data(channel, echo);
+        }
+        lines
+    }
+
+    fn plain_input(&mut self, channel: ChannelId, data: &[u8]) -> Vec<Vec<u8>> {
+        let max = self.session.limits().max_line;
+        let mut lines = Vec::new();
+        let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) else {
+            return lines;
+        };
+        for &b in data {
+            if b == b'\n' {
+                let mut l = std::mem::take(&mut sc.line);
+                if l.last() == Some(&b'\r') {
+                    l.pop();
+                }
+                lines.push(l);
+            } else if sc.line.len() < max {
+                sc.line.push(b);
+            }
+        }
+        lines
+    }
+}
+
+impl russh::server::Handler for Conn {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(reject())
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(self
+            .password_attempt(user, password.as_bytes(), "password")
+            .await)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        match response {
+            None => {
+                let host = self.shared.vfs.host().hostname.clone();
+                Ok(Auth::Partial {
+                    name: Cow::Borrowed(""),
+                    instructions: Cow::Borrowed(""),
+                    prompts: Cow::Owned(vec![(
+                        Cow::Owned(format!("({user}@{host}) Password: ")),
+                        false,
+                    )]),
+                })
+            }
+            Some(mut r) => {
+                let answer = r.next().map(|b| b.to_vec()).unwrap_or_default();
+                Ok(self
+                    .password_attempt(user, &answer, "keyboard-interactive")
+                    .await)
+            }
+        }
+    }
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let fp = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
+        let mut extra = self.hello_fields();
+        extra.insert("method".into(), "publickey".into());
+        extra.insert(
+            "key_type".into(),
+            offer.public_key.algorithm().as_str().to_owned().into(),
+        );
+        extra.insert("fingerprint".into(), fp.clone().into());
+        extra.insert("attempt".into(), (self.failures + 1).into());
+        self.session
+            .emit_auth(user, "publickey", fp.as_bytes(), false, extra);
+        self.failed().await;
+        Ok(reject())
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        _user: &str,
+        _key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(reject())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.opened.len() + self.chans.len() >= MAX_CHANNELS {
+            drop(reply);
+            return Ok(());
+        }
+        self.opened.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.ptys.insert(
+            channel,
+            PtyInfo {
+                term: term.chars().take(64).collect(),
+                cols: col_width.clamp(1, 1000),
+                rows: row_height.clamp(1, 1000),
+            },
+        );
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        _value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn window_change_request(
+        &mut self,
+        _channel: ChannelId,
+        _c: u32,
+        _r: u32,
+        _pw: u32,
+        _ph: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.opened.remove(&channel);
+        let pty = self.ptys.contains_key(&channel);
+        let shell = self.new_shell(pty);
+        session.channel_success(channel)?;
+        let greeting = if pty {
+            format!("{}\n{}", shell.motd(None), shell.prompt())
+        } else {
+            String::new()
+        };
+        self.chans.insert(
+            channel,
+            Chan::Shell(Box::new(ShellChan {
+                shell,
+                line: Vec::new(),
+                pty,
+                awaiting_password: false,
+                esc: Esc::default(),
+            })),
+        );
+        self.transcript(channel);
+        self.send(session, channel, &greeting, pty);
+        self.flush_transcript().await;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.opened.remove(&channel);
+        session.channel_success(channel)?;
+        let command = String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]).into_owned();
+        self.transcript(channel).input(command.as_bytes());
+        let words: Vec<&str> = command.split_whitespace().collect();
+        if words.first() == Some(&"scp") && words.contains(&"-t") {
+            let user = self.user.clone().unwrap_or_else(|| "root".into());
+            self.session.emit(
+                decnet_core::EventKind::Command,
+                fields! {"command" => command.as_str(), "user" => user},
+            );
+            let target = words
+                .iter()
+                .skip(1)
+                .rfind(|w| !w.starts_with('-'))
+                .copied()
+                .unwrap_or(".");
+            let home = self
+                .user
+                .as_deref()
+                .and_then(|u| self.shared.vfs.host().account(u))
+                .map(|a| a.home.clone())
+                .unwrap_or_else(|| "/root".into());
+            let abs = crate::absolute(&home, target);
+            let is_dir = words.contains(&"-d")
+                || words.contains(&"-r")
+                || target.ends_with('/')
+                || self
+                    .shared
+                    .vfs
+                    .get(&abs)
+                    .map(|n| n.is_dir())
+                    .unwrap_or(false);
+            let uploads = self.uploads();
+            let sink = ScpSink::new(&abs, is_dir, uploads.max_file());
+            self.chans.insert(channel, Chan::Scp(Box::new(sink)));
+            if let Action::Send(b) = ScpSink::start() {
+                let _ = session.data(channel, b);
+            }
+            return Ok(());
+        }
+        let pty = self.ptys.contains_key(&channel);
+        let mut shell = self.new_shell(pty);
+        let user = shell.user().to_owned();
+        let out = shell.execute(&command);
+        self.session.emit_shell_events(&user, &out.events);
+        let mut text = out.stdout;
+        if out.password_prompt.is_some() {
+            text.push_str("sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\n");
+        }
+        self.send(session, channel, &text, pty);
+        self.finish(session, channel, out.exit_code.max(0) as u32);
+        self.flush_transcript().await;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let Some(ch) = self.opened.remove(&channel) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        if name != "sftp" {
+            session.channel_failure(channel)?;
+            return Ok(());
+        }
+        let user = self.user.clone().unwrap_or_else(|| "root".into());
+        self.session.emit(
+            decnet_core::EventKind::Command,
+            fields! {"command" => "subsystem sftp", "user" => user.as_str()},
+        );
+        session.channel_success(channel)?;
+        let home = self
+            .shared
+            .vfs
+            .host()
+            .account(&user)
+            .map(|a| a.home.clone())
+            .unwrap_or_else(|| "/root".into());
+        let sftp = crate::sftp::Sftp::new(self.shared.vfs.clone(), home, self.uploads());
+        self.chans.insert(channel, Chan::Closed);
+        russh_sftp::server::run(ch.into_stream(), sftp).await;
+        Ok(())
+    }
+
+    async fn data(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match self.chans.get_mut(&channel) {
+            Some(Chan::Scp(sink)) => {
+                let actions = sink.feed(data);
+                for a in actions {
+                    match a {
+                        Action::Send(b) => {
+                            let _ = session.data(channel, b);
+                        }
+                        Action::File {
+                            path,
+                            data,
+                            truncated,
+                            mode,
+                            ..
+                        } => {
+                            let up = self.uploads();
+                            up.save(&path, &data, truncated, mode, "scp").await;
+                        }
+                        Action::Fail(msg) => {
+                            let mut m = vec![1u8];
+                            m.extend_from_slice(msg.as_bytes());
+                            m.push(b'\n');
+                            let _ = session.data(channel, m);
+                            self.finish(session, channel, 1);
+                            break;
+                        }
+                    }
+                }
+            }
+            Some(Chan::Shell(sc)) => {
+                let pty = sc.pty;
+                self.transcript(channel).input(data);
+                let lines = if pty {
+                    self.pty_input(session, channel, data)
+                } else {
+                    self.plain_input(channel, data)
+                };
+                for l in lines {
+                    if self.run_line(session, channel, &l) {
+                        break;
+                    }
+                }
+                if self.transcript.as_ref().is_some_and(|t| t.should_flush()) {
+                    self.flush_transcript().await;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn channel_eof(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        match self.chans.get(&channel) {
+            Some(Chan::Scp(_)) => self.finish(session, channel, 0),
+            Some(Chan::Shell(sc)) if !sc.pty => {
+                // `echo cmds | ssh host`: run what is left, then end like bash at EOF.
+                let rest = match self.chans.get_mut(&channel) {
+                    Some(Chan::Shell(sc)) => std::mem::take(&mut sc.line),
+                    _ => Vec::new(),
+                };
+                if !rest.is_empty() {
+                    self.run_line(session, channel, &rest);
+                }
+                if !matches!(self.chans.get(&channel), Some(Chan::Closed)) {
+                    self.finish(session, channel, 0);
+                }
+            }
+            _ => {}
+        }
+        self.flush_transcript().await;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.chans.remove(&channel);
+        self.opened.remove(&channel);
+        self.ptys.remove(&channel);
+        self.flush_transcript().await;
+        Ok(())
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Flush what is left of the transcript without blocking the runtime.
+        if let Some(mut t) = self.transcript.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { t.flush().await });
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! decnet-ssh: the SSH decoy.
+//!
+//! A russh server per decky that introduces itself with the persona's
+//! OpenSSH identification string and an OpenSSH-like algorithm order,
+//! persists its host keys (ed25519, ecdsa, rsa) in the decky's data dir,
+//! offers `publickey,password,keyboard-interactive`, records every attempt
+//! (`auth_attempt` with `client_version` and `hassh`), accepts the decky's
+//! configured logins and hands PTY shells and `exec` requests to the fake
+//! shell. scp (`scp -t`) and the sftp subsystem capture uploads as
+//! artifacts and drop them into the decky's virtual filesystem; sessions
+//! are recorded as asciicast v2 transcripts.
+//!
+//! OpenSSH-like limits: 6 failed authentications per connection, then
+//! "Too many authentication failures"; login grace time; idle timeout; a
+//! failed password is answered after `Limits::auth_fail_delay` (a timer in
+//! russh's session task — no thread held, no CPU burnt).
+
+pub mod conn;
+pub mod hello;
+pub mod keys;
+pub mod scp;
+pub mod sftp;
+pub mod uploads;
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use decnet_services::creds::Credentials;
+use decnet_services::{Conn, DeckyCtx, Handler, Service, ServiceError, Session};
+use decnet_shell::Vfs;
+use futures::future::BoxFuture;
+use parking_lot::RwLock;
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
+use russh::{cipher, kex, mac, Preferred, SshId};
+
+use crate::hello::{HelloSlot, Tee};
+use crate::keys::HostKeyKind;
+
+/// OpenSSH's default LoginGraceTime.
+pub const LOGIN_GRACE: Duration = Duration::from_secs(120);
+
+/// The `ssh` service.
+pub struct Ssh;
+
+/// Per-decky state shared by its connections.
+pub struct Shared {
+    pub(crate) creds: Credentials,
+    pub(crate) vfs: Arc<Vfs>,
+    config: RwLock<Arc<russh::server::Config>>,
+    grace: Duration,
+}
+
+/// Per-decky handler.
+pub struct SshHandler {
+    shared: Arc<Shared>,
+}
+
+/// `parent("/a/b") == "/a"`.
+pub(crate) fn parent_of(p: &str) -> &str {
+    decnet_shell::vfs::parent(p)
+}
+
+/// Last path component.
+pub(crate) fn base_of(p: &str) -> &str {
+    decnet_shell::vfs::basename(p)
+}
+
+/// Resolves `p` against `home` and normalises `.`/`..` (never escapes `/`).
+pub(crate) fn absolute(home: &str, p: &str) -> String {
+    let joined = if p.starts_with('/') {
+        p.to_owned()
+    } else if let Some(rest) = p.strip_prefix("~/") {
+        format!("{home}/{rest}")
+    } else if p == "~" {
+        home.to_owned()
+    } else {
+        format!("{home}/{p}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            x => parts.push(x),
+        }
+    }
+    let mut s = String::new();
+    for x in parts {
+        s.push('/');
+        s.push_str(x);
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    s
+}
+
+/// OpenSSH version number from an identification string
+/// (`SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3` → (9, 2)).
+fn openssh_version(banner: &str) -> (u32, u32) {
+    let v = banner
+        .split("OpenSSH_")
+        .nth(1)
+        .unwrap_or("9.2")
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .next()
+        .unwrap_or("9.2");
+    let mut it = v.split('.').map(|x| x.parse().unwrap_or(0));
+    (it.next().unwrap_or(9), it.next().unwrap_or(2))
+}
+
+/// Algorithm lists in the order the persona's OpenSSH release offers them
+/// (restricted to what russh implements).
+pub fn preferred_for(banner: &str) -> Preferred {
+    let (major, minor) = openssh_version(banner);
+    let mut kex_list: Vec<kex::Name> = Vec::new();
+    if (major, minor) >= (9, 9) {
+        kex_list.push(kex::MLKEM768X25519_SHA256);
+    }
+    kex_list.extend([
+        kex::CURVE25519,
+        kex::CURVE25519_PRE_RFC_8731,
+        kex::ECDH_SHA2_NISTP256,
+        kex::ECDH_SHA2_NISTP384,
+        kex::ECDH_SHA2_NISTP521,
+        kex::DH_GEX_SHA256,
+        kex::DH_G16_SHA512,
+        kex::DH_G18_SHA512,
+        kex::DH_G14_SHA256,
+        kex::EXTENSION_SUPPORT_AS_SERVER,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+    ]);
+    let macs = vec![
+        mac::HMAC_SHA256_ETM,
+        mac::HMAC_SHA512_ETM,
+        mac::HMAC_SHA1_ETM,
+        mac::HMAC_SHA256,
+        mac::HMAC_SHA512,
+        mac::HMAC_SHA1,
+    ];
+    Preferred {
+        kex: Cow::Owned(kex_list),
+        key: Cow::Owned(vec![
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256,
+            },
+            Algorithm::Ed25519,
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512),
+            },
+            Algorithm::Rsa {
+                hash: Some(HashAlg::Sha256),
+            },
+            Algorithm::Rsa { hash: None },
+        ]),
+        host_key_certificates: Cow::Borrowed(&[]),
+        cipher: Cow::Owned(vec![
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_128_CTR,
+            cipher::AES_192_CTR,
+            cipher::AES_256_CTR,
+            cipher::AES_128_GCM,
+            cipher::AES_256_GCM,
+        ]),
+        mac: Cow::Owned(macs),
+        compression: Cow::Owned(vec![
+            russh::compression::NONE,
+            russh::compression::ZLIB_LEGACY,
+        ]),
+    }
+}
+
+fn build_config(decky: &DeckyCtx, keys: Vec<PrivateKey>) -> russh::server::Config {
+    let limits = &decky.limits;
+    russh::server::Config {
+        server_id: SshId::Standard(Cow::Owned(decky.persona.ssh_banner.clone())),
+        methods: conn::methods(),
+        auth_rejection_time: limits.auth_fail_delay,
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys,
+        // Our own counter enforces MaxAuthTries (publickey included, like OpenSSH).
+        max_auth_attempts: 0,
+        inactivity_timeout: Some(limits.idle_timeout),
+        keepalive_interval: None,
+        nodelay: true,
+        window_size: 256 * 1024,
+        channel_buffer_size: 16,
+        event_buffer_size: 8,
+        preferred: preferred_for(&decky.persona.ssh_banner),
+        ..Default::default()
+    }
+}
+
+impl Service for Ssh {
+    fn name(&self) -> &'static str {
+        "ssh"
+    }
+
+    fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
+        let setup = |message: String| ServiceError::Setup {
+            service: "ssh",
+            message,
+        };
+        let dir = decky.data_dir.clone();
+        let mut keys = Vec::new();
+        for kind in [HostKeyKind::Ecdsa, HostKeyKind::Ed25519] {
+            keys.push(keys::load_or_generate(&dir, kind).map_err(setup)?);
+        }
+        let rsa = keys::load(&dir, HostKeyKind::Rsa);
+        let have_rsa = rsa.is_some();
+        keys.extend(rsa);
+        let shared = Arc::new(Shared {
+            creds: Credentials::for_service(decky, "ssh", &[]),
+            vfs: decky.vfs(),
+            config: RwLock::new(Arc::new(build_config(decky, keys.clone()))),
+            grace: LOGIN_GRACE.min(decky.limits.idle_timeout),
+        });
+        if !have_rsa {
+            // RSA generation takes CPU-seconds: do it off the runtime and
+            // start offering the key when it is ready.
+            let weak = Arc::downgrade(&shared);
+            let d = decky.clone();
+            let gen = move || {
+                let key = keys::generate(HostKeyKind::Rsa)?;
+                keys::save(&d.data_dir, HostKeyKind::Rsa, &key)?;
+                if let Some(s) = weak.upgrade() {
+                    let mut all = keys.clone();
+                    all.push(key);
+                    *s.config.write() = Arc::new(build_config(&d, all));
+                }
+                Ok::<(), String>(())
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn_blocking(move || {
+                        if let Err(e) = gen() {
+                            tracing::warn!("ssh: {e}");
+                        }
+                    });
+                }
+                Err(_) => gen().map_err(setup)?,
+            }
+        }
+        Ok(Arc::new(SshHandler { shared }))
+    }
+}
+
+impl SshHandler {
+    /// The current server configuration (host keys may be added later).
+    pub fn config(&self) -> Arc<russh::server::Config> {
+        self.shared.config.read().clone()
+    }
+}
+
+/// Sends a disconnect to the session if the connection task is dropped
+/// (shutdown, session time limit) so russh's own task ends too.
+struct DisconnectOnDrop(Arc<OnceLock<russh::server::Handle>>);
+
+impl Drop for DisconnectOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.get().cloned() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = h
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            String::new(),
+                            String::new(),
+                        )
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+impl Handler for SshHandler {
+    fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let config = self.config();
+            let hello: HelloSlot = Default::default();
+            let handle_slot: Arc<OnceLock<russh::server::Handle>> = Default::default();
+            let authed = Arc::new(AtomicBool::new(false));
+            let _guard = DisconnectOnDrop(handle_slot.clone());
+            let handler = conn::Conn::new(
+                self.shared.clone(),
+                session.clone(),
+                hello.clone(),
+                handle_slot.clone(),
+                authed.clone(),
+            );
+            let stream = Tee::new(conn.stream, hello);
+            let grace = self.shared.grace;
+            let started =
+                tokio::time::timeout(grace, russh::server::run_stream(config, stream, handler))
+                    .await;
+            let mut running = match started {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::debug!("ssh handshake: {e}");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let _ = handle_slot.set(running.handle());
+            let grace_timer = async {
+                tokio::time::sleep(grace).await;
+                if authed.load(Ordering::Relaxed) {
+                    futures::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                r = &mut running => {
+                    if let Err(e) = r {
+                        tracing::debug!("ssh session ended: {e}");
+                    }
+                }
+                _ = grace_timer => {
+                    if let Some(h) = handle_slot.get() {
+                        let _ = h.disconnect(
+                            russh::Disconnect::ByApplication,
+                            format!("Timeout before authentication for {} port {}", session.peer.ip(), session.peer.port()),
+                            String::new(),
+                        ).await;
+                    }
+                    let _ = tokio::time::timeout(Duration::from_secs(2), running).await;
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_paths() {
+        assert_eq!(
+            openssh_version("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"),
+            (9, 2)
+        );
+        assert_eq!(
+            openssh_version("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10"),
+            (8, 9)
+        );
+        assert_eq!(openssh_version("SSH-2.0-OpenSSH_9.9"), (9, 9));
+        assert_eq!(absolute("/root", "x"), "/root/x");
+        assert_eq!(absolute("/root", "../../../etc/x"), "/etc/x");
+        assert_eq!(absolute("/home/u", "~/a/./b"), "/home/u/a/b");
+        assert_eq!(absolute("/root", "/"), "/");
+    }
+}
