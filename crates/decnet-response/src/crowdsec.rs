@@ -24,7 +24,7 @@ use crate::bans::Ban;
 use crate::Responder;
 
 /// The bouncer routes, with their state applied (mount anywhere, no dashboard auth).
-pub fn router(r: Arc<Responder>) -> Router {
+pub fn router<S: Clone + Send + Sync + 'static>(r: Arc<Responder>) -> Router<S> {
     Router::new()
         .route("/v1/decisions/stream", get(stream))
         .route("/v1/decisions", get(list))
@@ -120,7 +120,8 @@ pub struct StreamQuery {
     pub startup: Option<String>,
 }
 
-async fn stream(
+/// `GET /v1/decisions/stream` handler.
+pub async fn stream(
     State(r): State<Arc<Responder>>,
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
@@ -142,7 +143,8 @@ async fn stream(
     json(out)
 }
 
-async fn list(
+/// `GET /v1/decisions` handler.
+pub async fn list(
     State(r): State<Arc<Responder>>,
     headers: HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
@@ -191,7 +193,8 @@ async fn list(
     json(out)
 }
 
-async fn metrics(State(r): State<Arc<Responder>>, headers: HeaderMap) -> Response {
+/// `POST /v1/usage-metrics` handler.
+pub async fn metrics(State(r): State<Arc<Responder>>, headers: HeaderMap) -> Response {
     if auth(&r, &headers).is_none() {
         return forbidden();
     }

@@ -308,7 +308,7 @@ impl Responder {
                 let listener = tokio::net::TcpListener::bind(&addr)
                     .await
                     .map_err(|e| ResponseError::Invalid(format!("lapi_listen {addr}: {e}")))?;
-                let app = crowdsec::router(r.clone());
+                let app = crowdsec::router::<()>(r.clone());
                 let mut stop = r.shutdown.subscribe();
                 let h = tokio::spawn(async move {
                     let _ = axum::serve(listener, app)
@@ -1258,4 +1258,40 @@ pub async fn stored_backend_states(
         }
     }
     Ok(out)
+}
+
+static INSTALLED: parking_lot::RwLock<Option<Arc<Responder>>> = parking_lot::RwLock::new(None);
+
+/// Makes `r` the process's responder (what the API routes serve); `None`
+/// removes it. The binary installs the one it starts.
+pub fn install(r: Option<Arc<Responder>>) {
+    *INSTALLED.write() = r;
+}
+
+/// The installed responder, if active response is configured.
+pub fn installed() -> Option<Arc<Responder>> {
+    INSTALLED.read().clone()
+}
+
+/// What the binary calls: starts (and installs) a responder when the fleet
+/// has `[response]` keys; `None` otherwise.
+pub async fn start_for_fleet(
+    raw: &BTreeMap<String, String>,
+    bus: Arc<dyn Bus>,
+    store: Option<Arc<dyn Store>>,
+) -> Result<Option<Arc<Responder>>, ResponseError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let r = Responder::start(
+        raw,
+        bus,
+        Options {
+            store,
+            ..Default::default()
+        },
+    )
+    .await?;
+    install(Some(r.clone()));
+    Ok(Some(r))
 }

@@ -675,7 +675,7 @@ async fn serve(r: Arc<Responder>) -> String {
     let l = tokio::net::TcpListener::bind("127.0.71.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(l, decnet_response::crowdsec::router(r))
+        axum::serve(l, decnet_response::crowdsec::router::<()>(r))
             .await
             .unwrap();
     });
