@@ -171,7 +171,7 @@ impl Authenticate {
     }
 }
 
-fn field<'a>(msg: &'a [u8], at: usize) -> WResult<&'a [u8]> {
+fn field(msg: &[u8], at: usize) -> WResult<&[u8]> {
     let f = msg
         .get(at..at + 8)
         .ok_or_else(|| WireError::new("ntlm: short header"))?;

@@ -599,6 +599,8 @@ impl SmbHandler {
     async fn serve(self: Arc<Self>, conn: Conn, session: Session) {
         let idle = session.limits().idle_timeout;
         let tagged = Tagged::new(session);
+        // Port 139 wants a NetBIOS session request first, like Windows.
+        let mut need_session = conn.nominal_port == 139;
         let (mut rd, wr) = conn.stream.into_split();
         let mut wr = BufWriter::new(wr);
         let mut conv = Conv {
@@ -629,8 +631,17 @@ impl SmbHandler {
             if read_exact_idle(&mut rd, &mut msg, idle).await.is_err() {
                 return;
             }
+            if need_session && ty != 0x81 {
+                // Negative session response (unspecified error).
+                let _ = wr.write_all(&[0x83, 0, 0, 1, 0x8f]).await;
+                let _ = wr.flush().await;
+                return;
+            }
             let reply = match ty {
-                0x81 => Some(vec![0x82, 0, 0, 0]),
+                0x81 => {
+                    need_session = false;
+                    Some(vec![0x82, 0, 0, 0])
+                }
                 0x85 => None,
                 0x00 => self.frame(&mut conv, &msg, &tagged),
                 _ => return,
@@ -771,10 +782,7 @@ fn stub_level(stub: &[u8]) -> u32 {
     } else {
         at += 4;
     }
-    match read(at) {
-        Ok(l @ (0 | 1)) => l,
-        _ => 1,
-    }
+    read(at).ok().filter(|l| *l <= 1).unwrap_or(1)
 }
 
 fn ndr_string(b: &mut Vec<u8>, s: &str) {

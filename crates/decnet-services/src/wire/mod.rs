@@ -17,8 +17,11 @@ pub mod ber;
 pub mod bson;
 pub mod der;
 pub mod mysql;
+pub mod nbns;
 pub mod pg;
+pub mod rdp;
 pub mod resp;
+pub mod rfb;
 pub mod smb2;
 pub mod tds;
 
