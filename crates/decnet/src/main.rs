@@ -1,5 +1,6 @@
 //! The `decnet` command line: a thin layer that wires the crates together.
 
+mod api;
 mod run;
 
 use std::path::PathBuf;
@@ -32,12 +33,16 @@ enum Command {
         /// Fleet file.
         file: PathBuf,
     },
+    /// Manage dashboard/API users in the store.
+    #[command(subcommand)]
+    User(api::UserCmd),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { file } => run::validate(&file),
+        Command::User(cmd) => api::user(cmd),
         Command::Demo(args) => run::start(None, args),
         Command::Serve { config, run } => run::start(Some(config), run),
     }

@@ -138,6 +138,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         }
     };
     let bus: Arc<dyn Bus> = MemoryBus::new();
+    let store = crate::api::open_store(args.db.as_deref(), &args.data_dir).await?;
     let forward = fleet_spec
         .general
         .syslog
@@ -180,10 +181,14 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         up.as_secs_f64() * 1000.0,
         log_path.display()
     );
-    println!(
-        "API + dashboard: http://{} (not part of this build yet)",
-        args.api
-    );
+    // The API failing to bind is loud but not fatal: the deckies keep running.
+    let api = match crate::api::start(&args.api, &args.data_dir, store.clone(), bus.clone()).await {
+        Ok(a) => Some(a),
+        Err(e) => {
+            eprintln!("error: API not started: {e:#}");
+            None
+        }
+    };
     if demo {
         println!(
             "Try: telnet 127.0.50.10 {}   or   curl http://127.0.50.10:{}/",
@@ -196,6 +201,9 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
 
     wait_for_signal().await;
     eprintln!("shutting down…");
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
     fleet.shutdown().await;
     let written = event_log.finish().await?;
     tracing::info!(events = written, "event log flushed");
