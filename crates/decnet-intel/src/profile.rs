@@ -201,6 +201,8 @@ pub mod rules {
     pub const BEACON_SESSIONS: usize = 6;
     /// Largest coefficient of variation of session intervals for beaconing.
     pub const BEACON_MAX_CV: f64 = 0.25;
+    /// Most distinct ports a beacon talks to (more is a scan).
+    pub const BEACON_MAX_PORTS: u64 = 2;
     /// Shortest mean beacon interval, seconds.
     pub const BEACON_MIN_INTERVAL_S: f64 = 5.0;
 }
@@ -281,6 +283,7 @@ pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
         && beacon_mean >= rules::BEACON_MIN_INTERVAL_S
         && row.commands_run < rules::INTERACTIVE_COMMANDS
         && row.credentials_tried < rules::BRUTE_AUTH
+        && ports <= rules::BEACON_MAX_PORTS
     {
         matched.push((
             "beaconing",

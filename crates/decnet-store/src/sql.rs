@@ -66,7 +66,25 @@ impl SqlStore {
                     }
                 }
             }
-            let full = format!("sqlite://{path}?mode=rwc");
+            // Absolute, so the URL round-trip through `url::Url` cannot
+            // mistake (and lowercase) a first path segment for a host.
+            let abs = if path == ":memory:" {
+                path.to_owned()
+            } else {
+                let p = std::path::Path::new(path);
+                let p = if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    std::env::current_dir()
+                        .map_err(|e| StoreError::Database(format!("current dir: {e}")))?
+                        .join(p)
+                };
+                p.to_string_lossy()
+                    .replace('%', "%25")
+                    .replace('?', "%3F")
+                    .replace('#', "%23")
+            };
+            let full = format!("sqlite://{abs}?mode=rwc");
             let setup = sqlite_setup;
             let write = AnyPoolOptions::new()
                 .max_connections(1)
