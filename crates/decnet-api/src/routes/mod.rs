@@ -4,9 +4,12 @@
 
 pub mod auth;
 pub mod config;
+pub mod fleet;
 pub mod health;
 pub mod logs;
+pub mod response;
 pub mod stream;
+pub mod topology;
 pub mod webhooks;
 
 use axum::Router;
@@ -18,8 +21,11 @@ pub fn api() -> Router<AppState> {
     Router::new()
         .merge(auth::routes())
         .merge(config::routes())
+        .merge(fleet::routes())
+        .merge(topology::routes())
         .merge(health::routes())
         .merge(logs::routes())
+        .merge(response::routes())
         .merge(stream::routes())
         .merge(webhooks::routes())
 }

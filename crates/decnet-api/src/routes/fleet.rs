@@ -1,0 +1,545 @@
+//! Fleet routes: deploy an INI, list/lifecycle, teardown, mutate, live
+//! services on fleet deckies, and file drops into a decky's filesystem.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use base64::Engine as _;
+use chrono::{Duration as ChronoDuration, Utc};
+use decnet_engine::{DeckySummary, EngineError, Lifecycle};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Admin, Viewer};
+use crate::engine::Engine;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Validate};
+use crate::routes::config::{DEFAULT_DEPLOYMENT_LIMIT, LIMITS_KEY};
+use crate::state::AppState;
+
+/// Longest path accepted for a file drop.
+pub const MAX_DROP_PATH: usize = 4096;
+/// Largest file drop (decoded bytes).
+pub const MAX_DROP_BYTES: usize = 4 * 1024 * 1024;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/deckies", get(list))
+        .route("/deckies/lifecycle", get(lifecycle))
+        .route("/deckies/deploy", post(deploy))
+        .route("/deckies/files", post(drop_file).delete(delete_file))
+        .route("/deckies/{name}", delete(teardown))
+        .route("/deckies/{name}/mutate", post(mutate))
+        .route("/deckies/{name}/mutate-interval", put(mutate_interval))
+        .route("/deckies/{name}/services", post(add_service))
+        .route("/deckies/{name}/services/{service}", delete(remove_service))
+}
+
+pub(crate) fn engine(st: &AppState) -> ApiResult<&Engine> {
+    st.config
+        .engine
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("this API process runs no deckies".into()))
+}
+
+pub(crate) fn engine_error(e: EngineError) -> ApiError {
+    match e {
+        EngineError::NotFound(_) | EngineError::ServiceMissing { .. } => {
+            ApiError::NotFound(e.to_string())
+        }
+        EngineError::AlreadyRunning(_) | EngineError::ServiceExists { .. } => {
+            ApiError::Conflict(e.to_string())
+        }
+        EngineError::UnknownService(_) | EngineError::InvalidConfig { .. } => {
+            ApiError::field("body", "name", e.to_string())
+        }
+        EngineError::Service { .. } | EngineError::DataDir(..) => ApiError::Conflict(e.to_string()),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/deckies", tag = "Fleet", security(("bearer" = [])),
+    responses((status = 200, description = "Running deckies with their services and ports"), (status = 401, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
+pub(crate) async fn list(
+    State(st): State<AppState>,
+    _v: Viewer,
+) -> ApiResult<Json<Vec<DeckySummary>>> {
+    Ok(Json(engine(&st)?.fleet.summary().await))
+}
+
+#[utoipa::path(get, path = "/api/v1/deckies/lifecycle", tag = "Fleet", security(("bearer" = [])),
+    responses((status = 200, description = "Per-decky state: pending, deploying, running, failed (with error), tearing_down, removed"), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn lifecycle(
+    State(st): State<AppState>,
+    _v: Viewer,
+) -> ApiResult<Json<Vec<Lifecycle>>> {
+    Ok(Json(engine(&st)?.fleet.lifecycle()))
+}
+
+/// `POST /deckies/deploy` body.
+#[derive(Deserialize, ToSchema)]
+pub struct DeployRequest {
+    /// A fleet INI (the same format and validator as `decnet validate`).
+    pub ini_content: String,
+    /// Tear down every running fleet decky not in this INI first.
+    #[serde(default)]
+    pub replace_fleet: bool,
+}
+
+impl Validate for DeployRequest {}
+
+/// One accepted decky.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    /// Decky name.
+    pub name: String,
+    /// Lifecycle id to follow in `/deckies/lifecycle`.
+    pub lifecycle_id: String,
+    /// `pending`.
+    pub state: String,
+}
+
+/// `202` body of a deploy.
+#[derive(Serialize, ToSchema)]
+pub struct DeployAccepted {
+    /// Accepted deckies.
+    pub deckies: Vec<Accepted>,
+    /// Validator warnings (`LINE: message`).
+    pub warnings: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/deckies/deploy", tag = "Fleet", security(("bearer" = [])), request_body = DeployRequest,
+    responses((status = 202, body = DeployAccepted), (status = 400, body = crate::error::ErrorBody, description = "Structural INI error"),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody, description = "Names/IPs in use or over the deployment limit"),
+        (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn deploy(
+    State(st): State<AppState>,
+    _a: Admin,
+    ApiJson(body): ApiJson<DeployRequest>,
+) -> ApiResult<(StatusCode, Json<DeployAccepted>)> {
+    let eng = engine(&st)?.clone();
+    let (fleet_spec, warnings) = match decnet_core::fleet::parse_str(&body.ini_content) {
+        Ok(x) => x,
+        Err(report) => {
+            let detail = report.render("ini_content");
+            return Err(if report.is_structural() {
+                ApiError::BadRequest(detail.trim_end().to_owned())
+            } else {
+                ApiError::Validation(
+                    report
+                        .errors
+                        .iter()
+                        .map(|e| {
+                            crate::error::FieldError::new(
+                                "body",
+                                "ini_content",
+                                format!("line {}: {}", e.line, e.message),
+                                "value_error",
+                            )
+                        })
+                        .collect(),
+                )
+            });
+        }
+    };
+    let limit = st
+        .store
+        .get_setting(LIMITS_KEY)
+        .await?
+        .and_then(|v| v.get("deployment_limit").and_then(|n| n.as_u64()))
+        .unwrap_or(DEFAULT_DEPLOYMENT_LIMIT as u64);
+    if fleet_spec.deckies.len() as u64 > limit {
+        return Err(ApiError::Conflict(format!(
+            "this INI defines {} deckies; the deployment limit is {limit} per request (PUT /api/v1/config/deployment-limit)",
+            fleet_spec.deckies.len()
+        )));
+    }
+    let (names, ips) = eng.fleet.in_use().await;
+    if !body.replace_fleet {
+        let mut clashes = Vec::new();
+        for d in &fleet_spec.deckies {
+            if names.contains(&d.name) {
+                clashes.push(format!("decky '{}' is already running", d.name));
+            }
+            if ips.contains(&d.ip) && !names.contains(&d.name) {
+                clashes.push(format!("IP {} is already used by a running decky", d.ip));
+            }
+        }
+        if !clashes.is_empty() {
+            return Err(ApiError::Conflict(clashes.join("; ")));
+        }
+    }
+    let accepted: Vec<Accepted> = fleet_spec
+        .deckies
+        .iter()
+        .map(|d| {
+            let lc = eng.fleet.accept(&d.name);
+            Accepted {
+                name: d.name.clone(),
+                lifecycle_id: lc.id.to_string(),
+                state: "pending".into(),
+            }
+        })
+        .collect();
+    let replace = body.replace_fleet;
+    tokio::spawn(async move {
+        if replace {
+            for running in eng.fleet.summary().await {
+                // Topology deckies belong to their topology, not to the fleet file.
+                if eng.fleet.topology_of(&running.name).is_none() {
+                    let _ = eng.fleet.teardown(&running.name).await;
+                }
+            }
+        }
+        for spec in fleet_spec.deckies {
+            if let Err(e) = eng.fleet.deploy(spec).await {
+                tracing::warn!("deploy: {e}");
+            }
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DeployAccepted {
+            deckies: accepted,
+            warnings: warnings
+                .into_iter()
+                .map(|w| format!("{}: {}", w.line, w.message))
+                .collect(),
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/deckies/{name}", tag = "Fleet", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Decky name")),
+    responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn teardown(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<crate::schema::Message>> {
+    engine(&st)?
+        .fleet
+        .teardown(&name)
+        .await
+        .map_err(engine_error)?;
+    Ok(crate::schema::Message::new("Decky torn down"))
+}
+
+#[utoipa::path(post, path = "/api/v1/deckies/{name}/mutate", tag = "Fleet", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Decky name")),
+    responses((status = 200, description = "The decky with its new persona"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn mutate(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<DeckySummary>> {
+    Ok(Json(
+        engine(&st)?
+            .fleet
+            .mutate(&name)
+            .await
+            .map_err(engine_error)?,
+    ))
+}
+
+/// `PUT /deckies/{name}/mutate-interval` body.
+#[derive(Deserialize, ToSchema)]
+pub struct MutateInterval {
+    /// Minutes between automatic persona re-rolls; null disables.
+    pub minutes: Option<u32>,
+}
+
+impl Validate for MutateInterval {
+    fn validate(&self) -> Vec<(String, String)> {
+        match self.minutes {
+            Some(0) => vec![(
+                "minutes".into(),
+                "must be at least 1 (or null to disable)".into(),
+            )],
+            Some(m) if m > 525_600 => {
+                vec![("minutes".into(), "must be at most 525600 (one year)".into())]
+            }
+            _ => vec![],
+        }
+    }
+}
+
+#[utoipa::path(put, path = "/api/v1/deckies/{name}/mutate-interval", tag = "Fleet", security(("bearer" = [])), request_body = MutateInterval,
+    params(("name" = String, Path, description = "Decky name")),
+    responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn mutate_interval(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<MutateInterval>,
+) -> ApiResult<Json<crate::schema::Message>> {
+    engine(&st)?
+        .fleet
+        .set_mutate_interval(&name, body.minutes)
+        .await
+        .map_err(engine_error)?;
+    Ok(crate::schema::Message::new("Mutate interval updated"))
+}
+
+/// `{name}` of a service to add (seed `DeckyServiceAddRequest`).
+#[derive(Deserialize, ToSchema)]
+pub struct ServiceAdd {
+    /// Service name.
+    pub name: String,
+}
+
+impl Validate for ServiceAdd {
+    fn validate(&self) -> Vec<(String, String)> {
+        if self.name.is_empty() {
+            vec![("name".into(), "must not be empty".into())]
+        } else if decnet_core::catalog::service(&self.name).is_none() {
+            vec![("name".into(), format!("unknown service '{}'", self.name))]
+        } else {
+            vec![]
+        }
+    }
+}
+
+/// Services of a decky after a change (seed `DeckyServicesResponse`).
+#[derive(Serialize, ToSchema)]
+pub struct DeckyServices {
+    /// Decky.
+    pub decky_name: String,
+    /// Topology, for topology deckies.
+    pub topology_id: Option<String>,
+    /// All services now.
+    pub services: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/deckies/{name}/services", tag = "Fleet", security(("bearer" = [])), request_body = ServiceAdd,
+    params(("name" = String, Path, description = "Decky name")),
+    responses((status = 201, body = DeckyServices), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn add_service(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<ServiceAdd>,
+) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
+    let eng = engine(&st)?;
+    let services = eng
+        .fleet
+        .add_service(&name, &body.name, None)
+        .await
+        .map_err(engine_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DeckyServices {
+            decky_name: name.clone(),
+            topology_id: eng.fleet.topology_of(&name),
+            services,
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/deckies/{name}/services/{service}", tag = "Fleet", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service name")),
+    responses((status = 200, body = DeckyServices), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn remove_service(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((name, service)): Path<(String, String)>,
+) -> ApiResult<Json<DeckyServices>> {
+    let eng = engine(&st)?;
+    let services = eng
+        .fleet
+        .remove_service(&name, &service)
+        .await
+        .map_err(engine_error)?;
+    Ok(Json(DeckyServices {
+        decky_name: name.clone(),
+        topology_id: eng.fleet.topology_of(&name),
+        services,
+    }))
+}
+
+fn check_path(path: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if !path.starts_with('/') {
+        out.push((
+            "path".into(),
+            "path must be absolute (start with '/')".into(),
+        ));
+    }
+    if path.split('/').any(|seg| seg == "..") {
+        out.push(("path".into(), "path must not contain '..' segments".into()));
+    }
+    if path.contains('\0') {
+        out.push(("path".into(), "path must not contain NUL".into()));
+    }
+    if path.len() > MAX_DROP_PATH {
+        out.push((
+            "path".into(),
+            format!("path longer than {MAX_DROP_PATH} bytes"),
+        ));
+    }
+    out
+}
+
+/// File drop (seed `DeckyFileDropRequest`).
+#[derive(Deserialize, ToSchema)]
+pub struct FileDrop {
+    /// Target decky.
+    pub decky_name: String,
+    /// Topology of the decky (optional; checked when given).
+    #[serde(default)]
+    pub topology_id: Option<String>,
+    /// Absolute path, no `..`.
+    pub path: String,
+    /// Content, base64.
+    pub content_b64: String,
+    /// Unix mode (default 0o644).
+    #[serde(default = "default_mode")]
+    pub mode: u32,
+    /// Seconds added to now for the mtime (negative back-dates it).
+    #[serde(default)]
+    pub mtime_offset: i64,
+    /// Replace an existing file instead of answering 409.
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+fn default_mode() -> u32 {
+    0o644
+}
+
+impl Validate for FileDrop {
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut out = check_path(&self.path);
+        if self.decky_name.is_empty() {
+            out.push(("decky_name".into(), "must not be empty".into()));
+        }
+        if self.mode > 0o7777 {
+            out.push(("mode".into(), "must be at most 0o7777 (4095)".into()));
+        }
+        if self.mtime_offset.abs() > 100 * 365 * 86_400 {
+            out.push(("mtime_offset".into(), "must be within ±100 years".into()));
+        }
+        if self.content_b64.len() > MAX_DROP_BYTES / 3 * 4 + 4 {
+            out.push((
+                "content_b64".into(),
+                format!("content larger than {MAX_DROP_BYTES} bytes"),
+            ));
+        } else if base64::engine::general_purpose::STANDARD
+            .decode(self.content_b64.trim())
+            .is_err()
+        {
+            out.push(("content_b64".into(), "not valid base64".into()));
+        }
+        out
+    }
+}
+
+/// A dropped file.
+#[derive(Serialize, ToSchema)]
+pub struct DroppedFile {
+    /// Decky.
+    pub decky_name: String,
+    /// Normalised path.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// Mode.
+    pub mode: u32,
+    /// Modification time.
+    pub mtime: chrono::DateTime<Utc>,
+}
+
+async fn decky_ctx(
+    st: &AppState,
+    name: &str,
+    topology: Option<&str>,
+) -> ApiResult<std::sync::Arc<decnet_services::DeckyCtx>> {
+    let eng = engine(st)?;
+    let ctx = eng
+        .fleet
+        .decky(name)
+        .await
+        .ok_or_else(|| ApiError::NotFound(format!("no running decky named '{name}'")))?;
+    if let Some(t) = topology {
+        if eng.fleet.topology_of(name).as_deref() != Some(t) {
+            return Err(ApiError::NotFound(format!(
+                "decky '{name}' is not in topology '{t}'"
+            )));
+        }
+    }
+    Ok(ctx)
+}
+
+#[utoipa::path(post, path = "/api/v1/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDrop,
+    responses((status = 201, body = DroppedFile), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn drop_file(
+    State(st): State<AppState>,
+    _a: Admin,
+    ApiJson(body): ApiJson<FileDrop>,
+) -> ApiResult<(StatusCode, Json<DroppedFile>)> {
+    let ctx = decky_ctx(&st, &body.decky_name, body.topology_id.as_deref()).await?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body.content_b64.trim())
+        .map_err(|_| ApiError::field("body", "content_b64", "not valid base64"))?;
+    let vfs = ctx.vfs();
+    if !body.overwrite && vfs.get(&body.path).is_some() {
+        return Err(ApiError::Conflict(format!(
+            "{} already exists on '{}'; set overwrite to replace it",
+            body.path, body.decky_name
+        )));
+    }
+    let mtime = Utc::now() + ChronoDuration::seconds(body.mtime_offset);
+    let path = vfs
+        .add_file(&body.path, &bytes, body.mode, mtime, None)
+        .map_err(|e| ApiError::field("body", "path", e.to_string()))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DroppedFile {
+            decky_name: body.decky_name,
+            path,
+            size: bytes.len() as u64,
+            mode: body.mode,
+            mtime,
+        }),
+    ))
+}
+
+/// File delete (seed `DeckyFileDeleteRequest`).
+#[derive(Deserialize, ToSchema)]
+pub struct FileDelete {
+    /// Target decky.
+    pub decky_name: String,
+    /// Topology of the decky (optional).
+    #[serde(default)]
+    pub topology_id: Option<String>,
+    /// Absolute path, no `..`.
+    pub path: String,
+}
+
+impl Validate for FileDelete {
+    fn validate(&self) -> Vec<(String, String)> {
+        check_path(&self.path)
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDelete,
+    responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn delete_file(
+    State(st): State<AppState>,
+    _a: Admin,
+    ApiJson(body): ApiJson<FileDelete>,
+) -> ApiResult<Json<crate::schema::Message>> {
+    let ctx = decky_ctx(&st, &body.decky_name, body.topology_id.as_deref()).await?;
+    if ctx.vfs().remove_file(&body.path) {
+        Ok(crate::schema::Message::new("File removed"))
+    } else {
+        Err(ApiError::NotFound(format!(
+            "no file {} on '{}'",
+            body.path, body.decky_name
+        )))
+    }
+}

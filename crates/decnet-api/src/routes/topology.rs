@@ -1,0 +1,681 @@
+//! Topology routes (DECNET "MazeNET"): CRUD with optimistic concurrency,
+//! LANs/edges/deckies, the mutation queue, deploy/teardown, live services
+//! on topology deckies, and the per-topology SSE stream of the seed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use decnet_engine::topology::{
+    Edge, Lan, Mutation, MutationOp, MutationStatus, Topology, TopologyDecky, TopologyError,
+    TopologySpec,
+};
+use futures::StreamExt;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Admin, StreamViewer, Viewer};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery, Validate};
+use crate::routes::fleet::{engine, DeckyServices, ServiceAdd};
+use crate::sse::{self, frame};
+use crate::state::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/topologies", get(list).post(create))
+        .route("/topologies/{id}", get(get_one).delete(delete_one))
+        .route("/topologies/{id}/lans", post(add_lan))
+        .route(
+            "/topologies/{id}/lans/{lan}",
+            put(update_lan).delete(remove_lan),
+        )
+        .route("/topologies/{id}/edges", post(add_edge).delete(remove_edge))
+        .route("/topologies/{id}/deckies", post(add_decky))
+        .route(
+            "/topologies/{id}/deckies/{name}",
+            put(update_decky).delete(remove_decky),
+        )
+        .route(
+            "/topologies/{id}/deckies/{name}/services",
+            post(add_service),
+        )
+        .route(
+            "/topologies/{id}/deckies/{name}/services/{service}",
+            axum::routing::delete(remove_service),
+        )
+        .route(
+            "/topologies/{id}/deckies/{name}/services/{service}/config",
+            put(service_config),
+        )
+        .route("/topologies/{id}/mutations", get(mutations).post(enqueue))
+        .route("/topologies/{id}/deploy", post(deploy))
+        .route("/topologies/{id}/teardown", post(teardown))
+        .route("/topologies/{id}/events", get(events))
+}
+
+fn topo_error(e: TopologyError) -> ApiError {
+    match e {
+        TopologyError::NotFound(m) => ApiError::NotFound(m),
+        TopologyError::Conflict(m) => ApiError::Conflict(m),
+        TopologyError::Invalid(m) => ApiError::field("body", "", m),
+        TopologyError::Store(m) => ApiError::internal(m),
+        TopologyError::Engine(e) => crate::routes::fleet::engine_error(e),
+    }
+}
+
+fn check_id(id: &str) -> ApiResult<()> {
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ApiError::field("path", "id", "not a topology id"));
+    }
+    Ok(())
+}
+
+impl Validate for TopologySpecBody {}
+
+/// `POST /topologies` body.
+#[derive(Deserialize, ToSchema)]
+pub struct TopologySpecBody {
+    /// Display name.
+    pub name: String,
+    /// LANs `[{name, cidr}]`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub lans: Vec<Lan>,
+    /// Deckies `[{name, ip?, services, archetype?, distro?, nmap_os?, config?}]`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub deckies: Vec<TopologyDecky>,
+    /// Edges `[{decky, lan}]`.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub edges: Vec<Edge>,
+}
+
+#[utoipa::path(get, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])),
+    responses((status = 200, description = "All topologies"), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn list(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Vec<Topology>>> {
+    Ok(Json(
+        engine(&st)?.topologies.list().await.map_err(topo_error)?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])), request_body = TopologySpecBody,
+    responses((status = 201, description = "Created (status pending, version 1)"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn create(
+    State(st): State<AppState>,
+    _a: Admin,
+    ApiJson(b): ApiJson<TopologySpecBody>,
+) -> ApiResult<(StatusCode, Json<Topology>)> {
+    let t = engine(&st)?
+        .topologies
+        .create(TopologySpec {
+            name: b.name,
+            lans: b.lans,
+            deckies: b.deckies,
+            edges: b.edges,
+        })
+        .await
+        .map_err(topo_error)?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+#[utoipa::path(get, path = "/api/v1/topologies/{id}", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 200, description = "The topology"), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn get_one(
+    State(st): State<AppState>,
+    _v: Viewer,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Topology>> {
+    check_id(&id)?;
+    Ok(Json(
+        engine(&st)?.topologies.get(&id).await.map_err(topo_error)?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn delete_one(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::schema::Message>> {
+    check_id(&id)?;
+    engine(&st)?
+        .topologies
+        .delete(&id)
+        .await
+        .map_err(topo_error)?;
+    Ok(crate::schema::Message::new("Topology deleted"))
+}
+
+/// A write that names the version it was based on.
+#[derive(Deserialize, ToSchema)]
+pub struct Versioned<T> {
+    /// Topology version the change is based on (stale → 409).
+    pub version: i64,
+    /// The change.
+    #[serde(flatten)]
+    pub item: T,
+}
+
+impl<T> Validate for Versioned<T> {}
+
+/// Version-only write (deletes).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// Topology version the change is based on.
+    pub version: i64,
+    /// Edge deletes: decky name.
+    #[serde(default)]
+    pub decky: Option<String>,
+    /// Edge deletes: LAN name.
+    #[serde(default)]
+    pub lan: Option<String>,
+}
+
+impl Validate for VersionQuery {}
+
+async fn edit(
+    st: &AppState,
+    id: &str,
+    version: i64,
+    f: impl FnOnce(&mut Topology) -> Result<(), TopologyError>,
+) -> ApiResult<Json<Topology>> {
+    check_id(id)?;
+    Ok(Json(
+        engine(st)?
+            .topologies
+            .update(id, version, f)
+            .await
+            .map_err(topo_error)?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn add_lan(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Versioned<Lan>>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, b.version, |t| {
+        if t.lans.iter().any(|l| l.name == b.item.name) {
+            return Err(TopologyError::Conflict(format!(
+                "LAN '{}' exists",
+                b.item.name
+            )));
+        }
+        t.lans.push(b.item);
+        Ok(())
+    })
+    .await
+}
+
+/// LAN update body.
+#[derive(Deserialize, ToSchema)]
+pub struct LanUpdate {
+    /// New range.
+    pub cidr: String,
+}
+
+#[utoipa::path(put, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), ("lan" = String, Path, description = "LAN name")),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn update_lan(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((id, lan)): Path<(String, String)>,
+    ApiJson(b): ApiJson<Versioned<LanUpdate>>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, b.version, |t| {
+        let l = t
+            .lans
+            .iter_mut()
+            .find(|l| l.name == lan)
+            .ok_or_else(|| TopologyError::NotFound(format!("LAN '{lan}'")))?;
+        l.cidr = b.item.cidr;
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), ("lan" = String, Path, description = "LAN name"), VersionQuery),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn remove_lan(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((id, lan)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, q.version, |t| {
+        if !t.lans.iter().any(|l| l.name == lan) {
+            return Err(TopologyError::NotFound(format!("LAN '{lan}'")));
+        }
+        t.lans.retain(|l| l.name != lan);
+        t.edges.retain(|e| e.lan != lan);
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn add_edge(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Versioned<Edge>>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, b.version, |t| {
+        if !t.edges.contains(&b.item) {
+            t.edges.push(b.item);
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), VersionQuery),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn remove_edge(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> ApiResult<Json<Topology>> {
+    let (Some(decky), Some(lan)) = (q.decky.clone(), q.lan.clone()) else {
+        return Err(ApiError::field(
+            "query",
+            "decky",
+            "decky and lan are required",
+        ));
+    };
+    let e = Edge { decky, lan };
+    edit(&st, &id, q.version, |t| {
+        if !t.edges.contains(&e) {
+            return Err(TopologyError::NotFound(format!(
+                "edge {} ↔ {}",
+                e.decky, e.lan
+            )));
+        }
+        t.edges.retain(|x| *x != e);
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn add_decky(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Versioned<TopologyDecky>>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, b.version, |t| {
+        if t.deckies.iter().any(|d| d.name == b.item.name) {
+            return Err(TopologyError::Conflict(format!(
+                "decky '{}' exists",
+                b.item.name
+            )));
+        }
+        t.deckies.push(b.item);
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(put, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name")),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn update_decky(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((id, name)): Path<(String, String)>,
+    ApiJson(b): ApiJson<Versioned<TopologyDecky>>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, b.version, |t| {
+        let d = t
+            .deckies
+            .iter_mut()
+            .find(|d| d.name == name)
+            .ok_or_else(|| TopologyError::NotFound(format!("decky '{name}'")))?;
+        let mut item = b.item;
+        item.name = name.clone();
+        *d = item;
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), VersionQuery),
+    responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn remove_decky(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((id, name)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, q.version, |t| {
+        if !t.deckies.iter().any(|d| d.name == name) {
+            return Err(TopologyError::NotFound(format!("decky '{name}'")));
+        }
+        t.deckies.retain(|d| d.name != name);
+        t.edges.retain(|e| e.decky != name);
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /topologies/{id}/mutations` body.
+#[derive(Deserialize, ToSchema)]
+pub struct MutationIn {
+    /// add_lan, remove_lan, update_lan, add_decky, update_decky, remove, attach, detach.
+    #[schema(value_type = String)]
+    pub op: MutationOp,
+    /// Operation arguments.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub args: serde_json::Value,
+}
+
+impl Validate for MutationIn {}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations", tag = "Topologies", security(("bearer" = [])), request_body = MutationIn,
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 202, description = "Queued (pending)"), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn enqueue(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<MutationIn>,
+) -> ApiResult<(StatusCode, Json<Mutation>)> {
+    check_id(&id)?;
+    let m = engine(&st)?
+        .topologies
+        .enqueue(&id, b.op, b.args)
+        .await
+        .map_err(topo_error)?;
+    Ok((StatusCode::ACCEPTED, Json(m)))
+}
+
+/// Mutation list filter.
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct MutationQuery {
+    /// pending, applying, applied, failed.
+    pub status: Option<String>,
+}
+
+impl Validate for MutationQuery {
+    fn validate(&self) -> Vec<(String, String)> {
+        match self.status.as_deref() {
+            None | Some("pending" | "applying" | "applied" | "failed") => vec![],
+            Some(_) => vec![(
+                "status".into(),
+                "must be pending, applying, applied or failed".into(),
+            )],
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/mutations", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), MutationQuery),
+    responses((status = 200, description = "Mutations in queue order"), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn mutations(
+    State(st): State<AppState>,
+    _v: Viewer,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<MutationQuery>,
+) -> ApiResult<Json<Vec<Mutation>>> {
+    check_id(&id)?;
+    let status = q.status.as_deref().and_then(|s| {
+        serde_json::from_value::<MutationStatus>(serde_json::Value::String(s.into())).ok()
+    });
+    let topos = &engine(&st)?.topologies;
+    topos.get(&id).await.map_err(topo_error)?;
+    Ok(Json(
+        topos.mutations(&id, status).await.map_err(topo_error)?,
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/deploy", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 202, description = "Deploying; follow /topologies/{id}/events"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn deploy(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    check_id(&id)?;
+    let topos = engine(&st)?.topologies.clone();
+    let t = topos.get(&id).await.map_err(topo_error)?;
+    if !t
+        .status
+        .can_become(decnet_engine::topology::TopologyStatus::Deploying)
+    {
+        return Err(ApiError::Conflict(format!(
+            "topology is {:?}; it cannot be deployed now",
+            t.status
+        )));
+    }
+    tokio::spawn(async move {
+        if let Err(e) = topos.deploy(&id).await {
+            tracing::warn!(topology = %id, "deploy failed: {e}");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"topology_id": t.id, "status": "deploying"})),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/teardown", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 202, description = "Tearing down"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn teardown(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    check_id(&id)?;
+    let topos = engine(&st)?.topologies.clone();
+    let t = topos.get(&id).await.map_err(topo_error)?;
+    if !t
+        .status
+        .can_become(decnet_engine::topology::TopologyStatus::TearingDown)
+    {
+        return Err(ApiError::Conflict(format!(
+            "topology is already {:?}",
+            t.status
+        )));
+    }
+    tokio::spawn(async move {
+        if let Err(e) = topos.teardown(&id).await {
+            tracing::warn!(topology = %id, "teardown failed: {e}");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"topology_id": t.id, "status": "tearing_down"})),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies/{name}/services", tag = "Topologies", security(("bearer" = [])), request_body = ServiceAdd,
+    params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name")),
+    responses((status = 201, body = DeckyServices), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn add_service(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((id, name)): Path<(String, String)>,
+    ApiJson(b): ApiJson<ServiceAdd>,
+) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
+    check_id(&id)?;
+    let services = engine(&st)?
+        .topologies
+        .add_service(&id, &name, &b.name)
+        .await
+        .map_err(|e| match e {
+            TopologyError::Invalid(m) => ApiError::field("body", "name", m),
+            other => topo_error(other),
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(DeckyServices {
+            decky_name: name,
+            topology_id: Some(id),
+            services,
+        }),
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{name}/services/{service}", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service")),
+    responses((status = 200, body = DeckyServices), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn remove_service(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((id, name, service)): Path<(String, String, String)>,
+) -> ApiResult<Json<DeckyServices>> {
+    check_id(&id)?;
+    let services = engine(&st)?
+        .topologies
+        .remove_service(&id, &name, &service)
+        .await
+        .map_err(topo_error)?;
+    Ok(Json(DeckyServices {
+        decky_name: name,
+        topology_id: Some(id),
+        services,
+    }))
+}
+
+/// New config of one service.
+#[derive(Deserialize, ToSchema)]
+pub struct ServiceConfig {
+    /// Key/value config (`{"password": "x"}`).
+    pub config: BTreeMap<String, String>,
+}
+
+impl Validate for ServiceConfig {}
+
+#[utoipa::path(put, path = "/api/v1/topologies/{id}/deckies/{name}/services/{service}/config", tag = "Topologies", security(("bearer" = [])), request_body = ServiceConfig,
+    params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service")),
+    responses((status = 200, body = DeckyServices), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn service_config(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path((id, name, service)): Path<(String, String, String)>,
+    ApiJson(b): ApiJson<ServiceConfig>,
+) -> ApiResult<Json<DeckyServices>> {
+    check_id(&id)?;
+    let services = engine(&st)?
+        .topologies
+        .update_service_config(&id, &name, &service, b.config)
+        .await
+        .map_err(topo_error)?;
+    Ok(Json(DeckyServices {
+        decky_name: name,
+        topology_id: Some(id),
+        services,
+    }))
+}
+
+/// `topology.<id>.mutation.applied` → `mutation.applied`; `decky.<n>.service_added` → `decky.service_added`.
+pub fn sse_name_for(topic: &str) -> String {
+    let mut parts = topic.splitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("decky"), Some(_), Some(tail)) => format!("decky.{tail}"),
+        (Some(_), Some(_), Some(tail)) => tail.to_owned(),
+        _ => topic.to_owned(),
+    }
+}
+
+/// Auth query for the stream (ticket).
+#[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Single-use ticket from `POST /auth/sse-ticket`.
+    pub ticket: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/topologies/{id}/events", tag = "Topologies", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Topology id"), EventsQuery),
+    responses((status = 200, content_type = "text/event-stream", description = "snapshot {topology_id, status, in_flight}, then status / mutation.* / decky.* events"),
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
+pub(crate) async fn events(
+    State(st): State<AppState>,
+    v: StreamViewer,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    check_id(&id)?;
+    let topos = engine(&st)?.topologies.clone();
+    // Auth first (extractor), then existence, then the slot (before the 200).
+    let t = topos.get(&id).await.map_err(topo_error)?;
+    let slot = st.sse.acquire(v.0.user.uuid)?;
+    let mut in_flight = topos
+        .mutations(&id, Some(MutationStatus::Pending))
+        .await
+        .map_err(topo_error)?;
+    in_flight.extend(
+        topos
+            .mutations(&id, Some(MutationStatus::Applying))
+            .await
+            .map_err(topo_error)?,
+    );
+    let snapshot = frame(
+        "snapshot",
+        &serde_json::json!({"topology_id": id, "status": t.status, "in_flight": in_flight}),
+    );
+    let topo_sub = sse::subscribe(
+        &st,
+        &format!("topology.{}.>", decnet_core::subject::sanitize_token(&id)),
+    )?;
+    let decky_sub = sse::subscribe(&st, "decky.>")?;
+    let tid = id.clone();
+    let map_topo: sse::FrameFn =
+        Arc::new(move |env| Some(frame(&sse_name_for(&env.topic), &sse::envelope_body(env))));
+    let map_decky: sse::FrameFn = Arc::new(move |env| {
+        let body = sse::envelope_body(env);
+        (body["payload"]["topology_id"].as_str() == Some(tid.as_str()))
+            .then(|| frame(&sse_name_for(&env.topic), &body))
+    });
+    let live = futures::stream::select(
+        sse::live_frames(&st, topo_sub, map_topo),
+        sse::live_frames(&st, decky_sub, map_decky),
+    );
+    let frames = futures::stream::iter([Ok(snapshot)]).chain(live);
+    Ok(sse::with_slot(&st, slot, frames))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sse_names_follow_the_seed() {
+        assert_eq!(
+            super::sse_name_for("topology.abc.mutation.applied"),
+            "mutation.applied"
+        );
+        assert_eq!(super::sse_name_for("topology.abc.status"), "status");
+        assert_eq!(
+            super::sse_name_for("decky.web01.service_added"),
+            "decky.service_added"
+        );
+        assert_eq!(super::sse_name_for("odd"), "odd");
+    }
+}
