@@ -301,6 +301,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/", get(|| async { Html(PLACEHOLDER) }))
         .nest("/api/v1", api)
+        .merge(routes::response::bouncer_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body))
