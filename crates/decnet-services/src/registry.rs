@@ -26,6 +26,8 @@ impl Registry {
             .with(Arc::new(crate::smtp::SmtpRelay))
             .with(Arc::new(crate::pop3::Pop3))
             .with(Arc::new(crate::imap::Imap))
+            .with(Arc::new(crate::ftp::Ftp))
+            .with(Arc::new(crate::tftp::Tftp))
             .with(Arc::new(crate::telnet::Telnet))
             .with(Arc::new(crate::mysql::Mysql))
             .with(Arc::new(crate::redis::Redis))

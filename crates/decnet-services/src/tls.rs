@@ -331,7 +331,6 @@ impl ClientHello {
     pub fn fields(&self) -> Fields {
         let mut f = Fields::new();
         f.insert("ja3".into(), self.ja3().into());
-        f.insert("ja3_string".into(), self.ja3_string().into());
         f.insert("ja4".into(), self.ja4().into());
         if let Some(sni) = &self.sni {
             f.insert(
@@ -636,6 +635,7 @@ impl Tagged {
         }
         let mut f = Fields::new();
         f.insert("request".into(), "tls_client_hello".into());
+        f.insert("ja3_string".into(), hello.ja3_string().into());
         f.insert("starttls".into(), starttls.into());
         self.emit(EventKind::Request, f);
     }
