@@ -150,6 +150,11 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let event_log = EventLog::start(&bus, &log_path, forward)
         .await
         .with_context(|| format!("cannot open event log {}", log_path.display()))?;
+    // Active response (issue 10): only with a [response] section.
+    let response =
+        decnet_response::start_for_fleet(&fleet_spec.response, bus.clone(), Some(store.clone()))
+            .await
+            .context("cannot start active response")?;
     let fleet = Fleet::new(
         EngineConfig {
             data_dir: args.data_dir.clone(),
@@ -205,6 +210,9 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         api.shutdown().await;
     }
     fleet.shutdown().await;
+    if let Some(r) = &response {
+        r.shutdown().await;
+    }
     let written = event_log.finish().await?;
     tracing::info!(events = written, "event log flushed");
     Ok(())
