@@ -1,0 +1,278 @@
+//! Store figures for BENCH.md: end-to-end ingest rate (bus → ingester →
+//! committed rows, counted) per batch size, and query latency with N events
+//! stored.
+//!
+//! `cargo run --release -p decnet-store --example ingest_bench -- [EVENTS] [postgres]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use decnet_bus::{Bus, Delivery, MemoryBus};
+use decnet_core::{Event, EventKind};
+use decnet_store::ingest::{IngestConfig, Ingester};
+use decnet_store::{AttackerQuery, LogQuery, Store};
+
+fn events(n: usize) -> Vec<Event> {
+    let kinds = [
+        EventKind::Connect,
+        EventKind::AuthAttempt,
+        EventKind::Command,
+        EventKind::Disconnect,
+    ];
+    let deckies = ["web01", "db01", "mail01", "files01", "iot01"];
+    (0..n)
+        .map(|i| {
+            let kind = kinds[i % kinds.len()];
+            let mut e = Event::new(
+                deckies[i % 5],
+                if i % 3 == 0 { "http" } else { "ssh" },
+                kind,
+            );
+            e.src_ip = format!(
+                "10.{}.{}.{}",
+                (i / 65536) % 256,
+                (i / 256) % 256,
+                i % 256 / 8 * 8 + 1
+            )
+            .parse()
+            .unwrap();
+            e.src_port = (40000 + i % 20000) as u16;
+            e.dst_ip = "127.0.64.10".parse().unwrap();
+            e.dst_port = 22;
+            e.session_id = Some(uuid::Uuid::now_v7());
+            match kind {
+                EventKind::AuthAttempt => {
+                    e = e
+                        .with("username", "root")
+                        .with("password", format!("pw{}", i % 1000));
+                    decnet_core::event::credential_fields(
+                        &mut e.fields,
+                        "root",
+                        "password",
+                        format!("pw{}", i % 1000).as_bytes(),
+                    );
+                }
+                EventKind::Command => {
+                    e = e.with("command", "uname -a; cat /proc/cpuinfo | grep name")
+                }
+                _ => {}
+            }
+            e
+        })
+        .collect()
+}
+
+async fn ingest(store: Arc<dyn Store>, evs: &[Event], batch: usize) -> f64 {
+    let bus = MemoryBus::new();
+    let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+    let before = store.count_events().await.unwrap();
+    let h = Ingester::start(
+        store.clone(),
+        sub,
+        IngestConfig {
+            batch_size: batch,
+            batch_wait: Duration::from_millis(250),
+            retention: None,
+        },
+    );
+    let t = Instant::now();
+    for e in evs {
+        bus.publish_event(e.clone());
+    }
+    let st = h.finish().await.unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let after = store.count_events().await.unwrap();
+    assert_eq!(
+        after - before,
+        evs.len() as u64,
+        "lossless: every event counted in the store"
+    );
+    assert_eq!(st.committed, evs.len() as u64);
+    evs.len() as f64 / secs
+}
+
+async fn latency<F, Fut, T>(name: &str, runs: usize, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let _ = f().await;
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "| {name} | {:.2} | {:.2} |",
+        ms[runs / 2],
+        ms[runs * 95 / 100]
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let pg = args.iter().any(|a| a == "postgres");
+    let dir = tempfile::tempdir().unwrap();
+    let _cluster;
+    let mk_url = |i: usize| format!("sqlite://{}/bench{i}.db", dir.path().display());
+    let url_main;
+    let mut urls = Vec::new();
+    if pg {
+        let c = decnet_store::testing::PgCluster::start().expect("PostgreSQL binaries");
+        for _ in 0..5 {
+            urls.push(c.fresh_database().await);
+        }
+        _cluster = Some(c);
+        url_main = urls.pop().unwrap();
+    } else {
+        _cluster = None;
+        for i in 0..4 {
+            urls.push(mk_url(i));
+        }
+        url_main = mk_url(99);
+    }
+    let backend = if pg { "postgres" } else { "sqlite" };
+    println!("generating {n} events…");
+    let evs = events(n);
+    let sweep = (n / 5).clamp(10_000, 200_000);
+    println!(
+        "\n### {backend}: ingest rate by batch size ({sweep} events each, end to end, counted)\n"
+    );
+    println!("| batch size | events/s |\n|---|---|");
+    for (i, b) in [100usize, 500, 2000, 5000].iter().enumerate() {
+        let s = decnet_store::open(&urls[i]).await.unwrap();
+        let r = ingest(s, &evs[..sweep], *b).await;
+        println!("| {b} | {r:.0} |");
+    }
+    let store = decnet_store::open(&url_main).await.unwrap();
+    let b = decnet_store::ingest::DEFAULT_BATCH_SIZE;
+    let r = ingest(store.clone(), &evs, b).await;
+    println!("\n{backend}: {n} events ingested at {r:.0} events/s (batch {b}, end to end, count verified)\n");
+    // Attackers table: one row per distinct source, written like intel does.
+    let mut ips: Vec<String> = evs.iter().map(|e| e.src_ip.to_string()).collect();
+    ips.sort();
+    ips.dedup();
+    let mut batch = decnet_store::IntelBatch::default();
+    for ip in &ips {
+        let row = decnet_store::AttackerRow {
+            ip: ip.clone(),
+            first_seen: evs[0].ts,
+            last_seen: evs[evs.len() - 1].ts,
+            event_count: 100,
+            behavior: "brute_force".into(),
+            behavior_rule: "auth_attempts=100 >= 10".into(),
+            ..Default::default()
+        };
+        batch.attackers.push((row, serde_json::json!({})));
+    }
+    let t = Instant::now();
+    for chunk in batch.attackers.chunks(1000) {
+        let b = decnet_store::IntelBatch {
+            attackers: chunk.to_vec(),
+            ..Default::default()
+        };
+        store.intel_apply(&b).await.unwrap();
+    }
+    println!(
+        "{} attacker rows written in {:.2}s\n",
+        ips.len(),
+        t.elapsed().as_secs_f64()
+    );
+    println!(
+        "### {backend}: query latency with {n} events, {} attackers (ms)\n",
+        ips.len()
+    );
+    println!("| query | p50 | p95 |\n|---|---|---|");
+    let q = |f: fn(&mut LogQuery)| {
+        let mut l = LogQuery {
+            limit: 50,
+            ..Default::default()
+        };
+        f(&mut l);
+        l
+    };
+    let s = store.clone();
+    latency("logs page 1 (limit 50, total count)", 20, || {
+        let s = s.clone();
+        async move { s.query_logs(&q(|_| {})).await.unwrap() }
+    })
+    .await;
+    latency("logs page 200 (offset 10000)", 20, || {
+        let s = s.clone();
+        async move { s.query_logs(&q(|l| l.offset = 10_000)).await.unwrap() }
+    })
+    .await;
+    latency("logs filtered by src_ip", 20, || {
+        let s = s.clone();
+        async move {
+            s.query_logs(&q(|l| l.src_ip = Some("10.0.1.9".into())))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    latency("logs filtered by kind", 20, || {
+        let s = s.clone();
+        async move {
+            s.query_logs(&q(|l| l.kind = Some("command".into())))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    latency("logs substring search", 5, || {
+        let s = s.clone();
+        async move {
+            s.query_logs(&q(|l| l.search = Some("pw999".into())))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    latency("histogram (1 h buckets)", 5, || {
+        let s = s.clone();
+        async move { s.histogram(&LogQuery::default(), 3600).await.unwrap() }
+    })
+    .await;
+    latency("stats", 5, || {
+        let s = s.clone();
+        async move { s.stats().await.unwrap() }
+    })
+    .await;
+    latency("attackers page 1 (limit 50)", 20, || {
+        let s = s.clone();
+        async move {
+            s.list_attackers(&AttackerQuery {
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    latency("attackers by behaviour", 20, || {
+        let s = s.clone();
+        async move {
+            s.list_attackers(&AttackerQuery {
+                limit: 50,
+                behavior: Some("brute_force".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    latency("attacker detail", 20, || {
+        let s = s.clone();
+        async move { s.get_attacker("10.0.1.9").await.unwrap() }
+    })
+    .await;
+}
