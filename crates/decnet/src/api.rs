@@ -57,17 +57,15 @@ pub async fn start(
     data_dir: &Path,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
+    engine: Option<decnet_api::engine::Engine>,
 ) -> anyhow::Result<RunningApi> {
     let bind = resolve(addr).await?;
     let (stop, rx) = oneshot::channel::<()>();
-    let handle = decnet_api::serve(
-        ApiConfig::from_env(bind, data_dir),
-        store,
-        bus,
-        async move {
-            let _ = rx.await;
-        },
-    )
+    let mut config = ApiConfig::from_env(bind, data_dir);
+    config.engine = engine;
+    let handle = decnet_api::serve(config, store, bus, async move {
+        let _ = rx.await;
+    })
     .await?;
     let url = format!("http://{}", handle.local_addr);
     println!("API + dashboard: {url}/   (OpenAPI: {url}/api/v1/openapi.json)");

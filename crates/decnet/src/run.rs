@@ -11,8 +11,10 @@ use clap::Args;
 use decnet_bus::{Bus, MemoryBus};
 use decnet_core::fleet::{self, LoadError};
 use decnet_core::FleetSpec;
+use decnet_engine::topology::Topologies;
 use decnet_engine::{EngineConfig, EventLog, Fleet, SyslogTarget};
 use decnet_services::{Limits, Registry};
+use tokio_util::sync::CancellationToken;
 
 const DEMO_FLEET: &str = include_str!("../fleets/demo.ini");
 
@@ -150,6 +152,20 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let event_log = EventLog::start(&bus, &log_path, forward)
         .await
         .with_context(|| format!("cannot open event log {}", log_path.display()))?;
+    // Ingester and intel subscribe before any decky can emit.
+    let ingester = decnet_store::ingest::Ingester::start(
+        store.clone(),
+        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
+        Default::default(),
+    );
+    let intel = decnet_intel::Intel::start(
+        store.clone(),
+        bus.clone(),
+        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
+        Default::default(),
+    )
+    .await
+    .context("cannot start intel")?;
     // Active response (issue 10): only with a [response] section.
     let response =
         decnet_response::start_for_fleet(&fleet_spec.response, bus.clone(), Some(store.clone()))
@@ -178,6 +194,8 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     if !failures.is_empty() && fleet.summary().await.is_empty() {
         fleet.shutdown().await;
         event_log.finish().await?;
+        ingester.finish().await?;
+        intel.finish().await?;
         anyhow::bail!("no decky could be started");
     }
     println!(
@@ -186,8 +204,39 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         up.as_secs_f64() * 1000.0,
         log_path.display()
     );
+    // Topologies: the mutation queue worker resumes whatever a previous run
+    // left pending or in flight; automatic persona mutations tick each minute.
+    let topologies = Topologies::new(store.clone(), fleet.clone(), bus.clone());
+    let engine_stop = CancellationToken::new();
+    let topo_worker = tokio::spawn(topologies.clone().run_worker(engine_stop.clone()));
+    let mutator = {
+        let fleet = fleet.clone();
+        let stop = engine_stop.clone();
+        tokio::spawn(async move {
+            let mut last = std::collections::BTreeMap::new();
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => fleet.mutate_due(&mut last).await,
+                }
+            }
+        })
+    };
+    let engine = decnet_api::engine::Engine {
+        fleet: fleet.clone(),
+        topologies,
+    };
     // The API failing to bind is loud but not fatal: the deckies keep running.
-    let api = match crate::api::start(&args.api, &args.data_dir, store.clone(), bus.clone()).await {
+    let api = match crate::api::start(
+        &args.api,
+        &args.data_dir,
+        store.clone(),
+        bus.clone(),
+        Some(engine),
+    )
+    .await
+    {
         Ok(a) => Some(a),
         Err(e) => {
             eprintln!("error: API not started: {e:#}");
@@ -209,12 +258,23 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     if let Some(api) = api {
         api.shutdown().await;
     }
+    engine_stop.cancel();
+    let _ = topo_worker.await;
+    let _ = mutator.await;
     fleet.shutdown().await;
     if let Some(r) = &response {
         r.shutdown().await;
     }
     let written = event_log.finish().await?;
     tracing::info!(events = written, "event log flushed");
+    let stored = ingester.finish().await?;
+    tracing::info!(
+        events = stored.committed,
+        new = stored.inserted,
+        "store ingester flushed"
+    );
+    let profiled = intel.finish().await?;
+    tracing::info!(events = profiled.processed, "intel flushed");
     Ok(())
 }
 
