@@ -451,7 +451,7 @@ impl SmtpHandler {
         let mut truncated = false;
         // Over-long lines inside a message are dropped (and reported by
         // LineConn) without a reply; the message is then marked truncated.
-        let saved = std::mem::replace(&mut c.too_long_reply, "");
+        let saved = std::mem::take(&mut c.too_long_reply);
         loop {
             let before = c.errors;
             let line = c.read_line("").await;

@@ -296,3 +296,40 @@ async fn imap_login_literals_folders_and_starttls() {
     assert!(s(&ev, "ja4").starts_with("t13"), "{ev:?}");
     env.stop().await;
 }
+
+#[tokio::test]
+async fn idle_mail_sessions_get_the_protocol_timeout_reply() {
+    let l = Limits {
+        idle_timeout: Duration::from_millis(500),
+        ..limits()
+    };
+    let mut env = Env::start(INI, 20650, l).await;
+    let mut c = Client::new(
+        TcpStream::connect(env.addr("127.0.62.20", 25))
+            .await
+            .unwrap(),
+    );
+    c.line().await;
+    let r = c.line().await;
+    assert!(
+        r.starts_with("421 4.4.2") && r.contains("timeout exceeded"),
+        "{r}"
+    );
+    env.wait_kind("smtp", EventKind::Error, |e| {
+        s(e, "error") == "idle timeout"
+    })
+    .await;
+    let mut c = Client::new(
+        TcpStream::connect(env.addr("127.0.62.20", 143))
+            .await
+            .unwrap(),
+    );
+    c.line().await;
+    c.send("a1 NOOP\r\n").await;
+    assert!(c.line().await.starts_with("a1 OK"));
+    assert!(c
+        .line()
+        .await
+        .starts_with("* BYE Disconnected for inactivity"));
+    env.stop().await;
+}

@@ -223,3 +223,34 @@ async fn https_persona_certificate_and_fingerprint() {
         .contains("plain HTTP request was sent to HTTPS port"));
     env.stop().await;
 }
+
+#[tokio::test]
+async fn slowloris_headers_time_out_with_an_error_event() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limits = Limits {
+        idle_timeout: std::time::Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let mut env = Env::start(INI, 20250, limits).await;
+    let mut c = tokio::net::TcpStream::connect(env.addr("127.0.62.11", 80))
+        .await
+        .unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..4 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        if c.write_all(b"X-a: b\r\n").await.is_err() {
+            break;
+        }
+    }
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut buf))
+        .await
+        .expect("server closes");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    env.wait_kind("http", EventKind::Error, |e| {
+        s(e, "error").contains("timeout")
+    })
+    .await;
+    env.stop().await;
+}
