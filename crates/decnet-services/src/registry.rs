@@ -42,6 +42,8 @@ impl Registry {
             .with(Arc::new(crate::elasticsearch::Elasticsearch))
             .with(Arc::new(crate::docker_api::DockerApi))
             .with(Arc::new(crate::k8s::K8s))
+            .with(Arc::new(crate::snmp::Snmp))
+            .with(Arc::new(crate::mqtt::Mqtt))
     }
 
     /// Adds (or replaces) a service.

@@ -790,3 +790,166 @@ async fn k8s_tls_version_pods_exec_and_bearer_token() {
     );
     env.stop().await;
 }
+
+// ---------------------------------------------------------------- snmp
+
+#[tokio::test]
+async fn snmp_community_captured_sysdescr_getnext_walk() {
+    use decnet_services::snmp::{decode, encode, Value};
+    let mut env = deploy(
+        "127.0.63.23",
+        "services = snmp\ndistro = debian\n[t.snmp]\ncommunity = s3cr3t\n",
+    )
+    .await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(env.addr(161)).await.unwrap();
+    let sys_descr = vec![1, 3, 6, 1, 2, 1, 1, 1, 0];
+    // Wrong community: silence, but captured.
+    sock.send(&encode(
+        1,
+        b"public",
+        0xa0,
+        1,
+        0,
+        0,
+        &[(sys_descr.clone(), vec![5, 0])],
+    ))
+    .await
+    .unwrap();
+    let mut buf = [0u8; 2048];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), sock.recv(&mut buf))
+            .await
+            .is_err()
+    );
+    let a = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(
+        (s(&a, "secret_kind"), s(&a, "community")),
+        ("snmp_community", "public")
+    );
+    assert_eq!(a.fields["success"], false);
+    // Right community: sysDescr from the persona.
+    sock.send(&encode(
+        1,
+        b"s3cr3t",
+        0xa0,
+        2,
+        0,
+        0,
+        &[(sys_descr.clone(), vec![5, 0])],
+    ))
+    .await
+    .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let m = decode(&buf[..n]).unwrap();
+    assert_eq!((m.pdu, m.request_id), (0xa2, 2));
+    let Value::Str(d) = &m.varbinds[0].1 else {
+        panic!("{m:?}")
+    };
+    assert!(
+        String::from_utf8_lossy(d).starts_with("Linux ")
+            && String::from_utf8_lossy(d).contains("amd64"),
+        "{d:?}"
+    );
+    // Walk the whole tree with GETNEXT until endOfMibView.
+    let mut oid = vec![1, 3, 6, 1, 2, 1];
+    let mut count = 0;
+    loop {
+        sock.send(&encode(
+            1,
+            b"s3cr3t",
+            0xa1,
+            100 + count,
+            0,
+            0,
+            &[(oid.clone(), vec![5, 0])],
+        ))
+        .await
+        .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let m = decode(&buf[..n]).unwrap();
+        if let Value::Raw(0x82, _) = m.varbinds[0].1 {
+            break;
+        }
+        assert!(m.varbinds[0].0 > oid, "walk must advance");
+        oid = m.varbinds[0].0.clone();
+        count += 1;
+        assert!(count < 100);
+    }
+    assert!(count >= 20, "system + interfaces subtree, got {count}");
+    let ok = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(ok.fields["success"], true);
+    // Garbage datagram: error event.
+    sock.send(b"\x30\x84\xff\xff\xff\xff garbage")
+        .await
+        .unwrap();
+    let e = env.next(EventKind::Error).await;
+    assert!(s(&e, "error").starts_with("snmp:"));
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- mqtt
+
+#[tokio::test]
+async fn mqtt_connect_credentials_subscribe_publish_recorded() {
+    use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+    let mut env = deploy("127.0.63.24", "services = mqtt\n").await;
+    let (host, port) = {
+        let a = env.addr(1883);
+        let (h, p) = a.split_once(':').unwrap();
+        (h.to_owned(), p.parse::<u16>().unwrap())
+    };
+    let mut opts = MqttOptions::new("bot-7731", host, port);
+    opts.set_credentials("admin", "iot-Pass!");
+    let (client, mut ev) = AsyncClient::new(opts, 10);
+    let mut got_connack = false;
+    let mut retained = Vec::new();
+    client.subscribe("#", QoS::AtMostOnce).await.unwrap();
+    client
+        .publish("cmd/relay/1", QoS::AtLeastOnce, false, b"OFF".to_vec())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut puback = false;
+    while tokio::time::Instant::now() < deadline && !(puback && retained.len() >= 4) {
+        match tokio::time::timeout(Duration::from_secs(2), ev.poll()).await {
+            Ok(Ok(Event::Incoming(Incoming::ConnAck(c)))) => {
+                got_connack = c.code == rumqttc::ConnectReturnCode::Success;
+            }
+            Ok(Ok(Event::Incoming(Incoming::Publish(p)))) => retained.push(p.topic.clone()),
+            Ok(Ok(Event::Incoming(Incoming::PubAck(_)))) => puback = true,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("mqtt error {e}"),
+            Err(_) => break,
+        }
+    }
+    assert!(got_connack && puback);
+    assert!(retained.iter().all(|t| !t.starts_with('$')), "{retained:?}");
+    assert!(retained.len() >= 4, "{retained:?}");
+    let a = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(
+        (s(&a, "username"), s(&a, "password"), s(&a, "client_id")),
+        ("admin", "iot-Pass!", "bot-7731")
+    );
+    let sub = env.next(EventKind::Command).await;
+    assert_eq!(s(&sub, "command"), "subscribe #");
+    let publ = env.next(EventKind::Command).await;
+    assert_eq!(
+        (s(&publ, "topic"), s(&publ, "payload")),
+        ("cmd/relay/1", "OFF")
+    );
+    // Remaining length over the limit: error event.
+    let mut raw = TcpStream::connect(env.addr(1883)).await.unwrap();
+    raw.write_all(&[0x10, 0xff, 0xff, 0xff, 0x7f])
+        .await
+        .unwrap();
+    let e = env.next(EventKind::Error).await;
+    assert!(s(&e, "error").contains("over limit"), "{:?}", e.fields);
+    env.stop().await;
+}

@@ -16,6 +16,7 @@ use crate::io::ReadError;
 pub mod ber;
 pub mod bson;
 pub mod der;
+pub mod mqtt;
 pub mod mysql;
 pub mod nbns;
 pub mod pg;
