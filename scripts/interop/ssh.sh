@@ -30,6 +30,7 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
 
 SHELLBOX=127.0.61.50
 BRUTE=127.0.61.51

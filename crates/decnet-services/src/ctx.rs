@@ -102,13 +102,26 @@ impl DeckyCtx {
     pub fn vfs(&self) -> Arc<decnet_shell::Vfs> {
         self.vfs
             .get_or_init(|| {
-                let creds = crate::creds::Credentials::for_service(self, "ssh", &[]);
+                // Accounts of every login service (ssh first), so a telnet-only
+                // user still has a passwd entry and a home directory.
+                let mut logins = crate::creds::Credentials::for_service(self, "ssh", &[]).accepted;
+                for svc in ["telnet", "ftp"] {
+                    if self.spec.services.iter().any(|s| s == svc) {
+                        for (u, p) in
+                            crate::creds::Credentials::for_service(self, svc, &["ssh"]).accepted
+                        {
+                            if !logins.iter().any(|(x, _)| *x == u) {
+                                logins.push((u, p));
+                            }
+                        }
+                    }
+                }
                 let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
                 Arc::new(decnet_shell::generate(
                     &self.persona,
                     &seed,
                     self.spec.ip,
-                    &creds.accepted,
+                    &logins,
                 ))
             })
             .clone()

@@ -945,6 +945,8 @@ impl Shell {
                 Res::ok(stdin.unwrap_or("").to_owned())
             }
             "lscpu" => Res::ok(self.lscpu()),
+            "awk" => self.awk(&c),
+            "cut" => self.cut(&c),
             "passwd" => Res::err(
                 "passwd: Authentication token manipulation error\npasswd: password unchanged\n"
                     .into(),
@@ -957,8 +959,8 @@ impl Shell {
                 if crate::gen::BIN.contains(&name.as_str())
                     || crate::gen::SBIN.contains(&name.as_str())
                 {
-                    // Exists but we do not emulate it: behave like a hung/odd tool.
-                    Res::err(format!("{name}: error while loading shared libraries: libc.so.6: cannot open shared object file: No such file or directory\n"), 127)
+                    // Installed but not emulated: succeed quietly, passing stdin through.
+                    Res::ok(stdin.unwrap_or("").to_owned())
                 } else {
                     Res::err(format!("-bash: {name0}: command not found\n"), 127)
                 }
@@ -2419,6 +2421,152 @@ impl Shell {
             _ if file.is_some() => format!("{l:>3} {w:>3} {b:>3}{name}\n"),
             _ => format!("{l:>7} {w:>7} {b:>7}\n"),
         };
+        Res::ok(out)
+    }
+
+    fn input_of(&self, c: &Cmd, files: &[&String]) -> Result<String, Res> {
+        match files.first() {
+            Some(f) => self
+                .read_file(f)
+                .map_err(|e| Res::err(format!("{}: {f}: {e}\n", c.argv[0]), 2)),
+            None => Ok(c.stdin.unwrap_or("").to_owned()),
+        }
+    }
+
+    /// `awk [-F sep] '{print $1,$3}'` — the one-liner bots use; other
+    /// programs pass the input through.
+    fn awk(&self, c: &Cmd) -> Res {
+        let mut sep: Option<String> = None;
+        let mut rest: Vec<&String> = Vec::new();
+        let mut it = c.argv[1..].iter();
+        while let Some(a) = it.next() {
+            if a == "-F" {
+                sep = it.next().cloned();
+            } else if let Some(f) = a.strip_prefix("-F") {
+                sep = Some(f.to_owned());
+            } else {
+                rest.push(a);
+            }
+        }
+        let Some(prog) = rest.first() else {
+            return Res::err(
+                "usage: awk [-F value] [-v var=value] [--] 'program text' [file ...]\n".into(),
+                2,
+            );
+        };
+        let text = match self.input_of(c, &rest[1..]) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let body = prog
+            .trim()
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .trim();
+        let Some(args) = body.strip_prefix("print") else {
+            return Res::ok(text);
+        };
+        let args = args.trim().trim_end_matches(';').trim();
+        let mut out = String::new();
+        for line in text.lines() {
+            let fields: Vec<&str> = match &sep {
+                Some(s) if !s.is_empty() && s != " " => line.split(s.as_str()).collect(),
+                _ => line.split_whitespace().collect(),
+            };
+            let mut parts = Vec::new();
+            for a in args.split(',') {
+                let a = a.trim();
+                if a.is_empty() {
+                    parts.push(line.to_owned());
+                } else if let Some(n) = a.strip_prefix('$') {
+                    match n.parse::<usize>() {
+                        Ok(0) => parts.push(line.to_owned()),
+                        Ok(i) => parts.push(fields.get(i - 1).copied().unwrap_or("").to_owned()),
+                        Err(_) if n == "NF" => {
+                            parts.push(fields.last().copied().unwrap_or("").to_owned())
+                        }
+                        Err(_) => parts.push(String::new()),
+                    }
+                } else if a == "NF" {
+                    parts.push(fields.len().to_string());
+                } else {
+                    parts.push(a.trim_matches('"').to_owned());
+                }
+            }
+            out.push_str(&parts.join(" "));
+            out.push('\n');
+        }
+        Res::ok(out)
+    }
+
+    /// `cut -d SEP -f LIST` and `cut -c RANGE`.
+    fn cut(&self, c: &Cmd) -> Res {
+        let mut delim = "\t".to_owned();
+        let mut fields: Option<String> = None;
+        let mut chars: Option<String> = None;
+        let mut files = Vec::new();
+        let mut it = c.argv[1..].iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "-d" => delim = it.next().cloned().unwrap_or_default(),
+                "-f" => fields = it.next().cloned(),
+                "-c" => chars = it.next().cloned(),
+                x if x.starts_with("-d") => delim = x[2..].to_owned(),
+                x if x.starts_with("-f") => fields = Some(x[2..].to_owned()),
+                x if x.starts_with("-c") => chars = Some(x[2..].to_owned()),
+                _ => files.push(a),
+            }
+        }
+        let spec = match (&fields, &chars) {
+            (Some(f), _) => f.clone(),
+            (None, Some(ch)) => ch.clone(),
+            _ => {
+                return Res::err(
+                    "cut: you must specify a list of bytes, characters, or fields\nTry 'cut --help' for more information.\n".into(),
+                    1,
+                )
+            }
+        };
+        let want = |i: usize| {
+            spec.split(',').any(|r| match r.split_once('-') {
+                Some((a, b)) => {
+                    let a = a.parse().unwrap_or(1);
+                    let b = b.parse().unwrap_or(usize::MAX);
+                    i >= a && i <= b
+                }
+                None => r.parse() == Ok(i),
+            })
+        };
+        let text = match self.input_of(c, &files) {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        let d = delim.chars().next().unwrap_or('\t');
+        let mut out = String::new();
+        for line in text.lines() {
+            if fields.is_some() {
+                if !line.contains(d) {
+                    out.push_str(line);
+                } else {
+                    let picked: Vec<&str> = line
+                        .split(d)
+                        .enumerate()
+                        .filter(|(i, _)| want(i + 1))
+                        .map(|(_, f)| f)
+                        .collect();
+                    out.push_str(&picked.join(&d.to_string()));
+                }
+            } else {
+                let picked: String = line
+                    .chars()
+                    .enumerate()
+                    .filter(|(i, _)| want(i + 1))
+                    .map(|(_, ch)| ch)
+                    .collect();
+                out.push_str(&picked);
+            }
+            out.push('\n');
+        }
         Res::ok(out)
     }
 

@@ -250,6 +250,33 @@ fn sequencing_and_unknown_commands() {
 }
 
 #[test]
+fn bot_one_liners() {
+    let mut sh = Shell::new(vfs(), "root", opts());
+    let model = sh.vfs().host().cpu_model.clone();
+    let out =
+        sh.execute("cat /proc/cpuinfo | grep name | head -n 1 | awk '{print $4,$5,$6,$7,$8,$9;}'");
+    let words: Vec<&str> = model.split_whitespace().collect();
+    let want: Vec<&str> = words.iter().take(6).copied().collect();
+    assert_eq!(out.stdout.trim_end(), want.join(" ").trim_end(), "{model}");
+    assert_eq!(
+        sh.execute("cut -d: -f1,7 /etc/passwd | head -1").stdout,
+        "root:/bin/bash\n"
+    );
+    assert_eq!(sh.execute("echo abcdef | cut -c2-3").stdout, "bc\n");
+    assert_eq!(
+        sh.execute("awk -F: '{print $1}' /etc/passwd | head -n 2")
+            .stdout,
+        "root\ndaemon\n"
+    );
+    assert_eq!(
+        sh.execute("grep -c ^processor /proc/cpuinfo").stdout,
+        format!("{}\n", sh.vfs().host().cpus)
+    );
+    // Installed tools we do not emulate succeed quietly rather than failing oddly.
+    assert_eq!(sh.execute("tar xzf x.tgz").exit_code, 0);
+}
+
+#[test]
 fn system_views() {
     let mut sh = Shell::new(vfs(), "root", opts());
     let ps = sh.execute("ps aux").stdout;

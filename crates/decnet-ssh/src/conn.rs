@@ -467,8 +467,17 @@ impl russh::server::Handler for Conn {
             channel,
             PtyInfo {
                 term: term.chars().take(64).collect(),
-                cols: col_width.clamp(1, 1000),
-                rows: row_height.clamp(1, 1000),
+                // `ssh -tt` without a terminal sends 0x0.
+                cols: if col_width == 0 {
+                    80
+                } else {
+                    col_width.min(1000)
+                },
+                rows: if row_height == 0 {
+                    24
+                } else {
+                    row_height.min(1000)
+                },
             },
         );
         session.channel_success(channel)?;
