@@ -502,21 +502,25 @@ impl TlsIdentity {
         service: &'static str,
         alpn: &[&[u8]],
     ) -> Result<Self, ServiceError> {
+        // Key and certificate live in one file written atomically, so
+        // services binding at the same time can never pair a key with
+        // another run's certificate.
         let dir = decky.data_dir.join("tls");
-        let cert_path = dir.join("cert.pem");
-        let key_path = dir.join("key.pem");
-        let (cert_pem, key_pem) = match (std::fs::read(&cert_path), std::fs::read(&key_path)) {
-            (Ok(c), Ok(k)) => (c, k),
-            _ => {
+        let path = dir.join("identity.pem");
+        let pem = match std::fs::read(&path) {
+            Ok(p) => p,
+            Err(_) => {
                 let (c, k) = generate_cert(decky).map_err(|e| setup_err(service, e))?;
                 std::fs::create_dir_all(&dir).map_err(|e| setup_err(service, e))?;
-                write_atomic(&key_path, k.as_bytes()).map_err(|e| setup_err(service, e))?;
-                write_atomic(&cert_path, c.as_bytes()).map_err(|e| setup_err(service, e))?;
-                (c.into_bytes(), k.into_bytes())
+                let both = format!("{k}{c}");
+                write_atomic(&path, both.as_bytes()).map_err(|e| setup_err(service, e))?;
+                // Another service may have won the race: use what is on disk.
+                std::fs::read(&path).unwrap_or_else(|_| both.into_bytes())
             }
         };
-        let cert = CertificateDer::from_pem_slice(&cert_pem).map_err(|e| setup_err(service, e))?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| setup_err(service, e))?;
+        let (cert_pem, key_pem) = (&pem, &pem);
+        let cert = CertificateDer::from_pem_slice(cert_pem).map_err(|e| setup_err(service, e))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| setup_err(service, e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

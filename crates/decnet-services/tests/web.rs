@@ -209,8 +209,14 @@ async fn https_persona_certificate_and_fingerprint() {
     assert_eq!(s(&auth, "ja4"), ja4);
 
     // Same certificate after a restart (cached under the decky's data dir).
-    let cert_path = decky.data_dir.join("tls/cert.pem");
+    let cert_path = decky.data_dir.join("tls/identity.pem");
     assert!(cert_path.exists());
+    let again = decnet_services::tls::TlsIdentity::for_decky(&decky, "https", &[]).unwrap();
+    assert_eq!(
+        again.cert_der.as_ref(),
+        &cert[..],
+        "cached certificate reused"
+    );
 
     // Plain HTTP on the TLS port: nginx's 400.
     let plain = format!("http://{}", env.addr("127.0.62.10", 443));
