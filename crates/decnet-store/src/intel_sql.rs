@@ -130,7 +130,12 @@ impl SqlStore {
     pub(crate) async fn intel_unseen_impl(&self, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
         let mut seen = std::collections::HashSet::new();
         for chunk in ids.chunks(500) {
-            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let ph: Vec<String> = (1..=chunk.len())
+                .map(|i| match self.backend {
+                    crate::Backend::Sqlite => "?".to_owned(),
+                    crate::Backend::Postgres => format!("${i}"),
+                })
+                .collect();
             let sql = format!("SELECT id FROM intel_seen WHERE id IN ({})", ph.join(","));
             let strs: Vec<String> = chunk.iter().map(|i| i.hyphenated().to_string()).collect();
             let mut q = sqlx::query(&sql);
@@ -159,7 +164,7 @@ impl SqlStore {
         for chunk in b.seen.chunks(400) {
             let sql = format!(
                 "INSERT INTO intel_seen (id, ts) VALUES {} ON CONFLICT (id) DO NOTHING",
-                crate::sql::placeholders(chunk.len(), 2)
+                crate::sql::placeholders(self.backend, chunk.len(), 2)
             );
             let strs: Vec<String> = chunk
                 .iter()

