@@ -24,7 +24,7 @@ pub struct Transcript {
     started: Instant,
     buf: Vec<u8>,
     written: u64,
-    file: Option<tokio::fs::File>,
+    created: bool,
     full: bool,
     failed: bool,
 }
@@ -52,7 +52,7 @@ impl Transcript {
             started: Instant::now(),
             buf,
             written: 0,
-            file: None,
+            created: false,
             full: false,
             failed: false,
         }
@@ -93,35 +93,36 @@ impl Transcript {
         self.buf.len() >= FLUSH_AT
     }
 
-    /// Writes buffered events to disk (creating the file on first use).
+    /// Appends buffered events to the file (created on first use). The
+    /// file is not kept open and the buffer is released, so an idle
+    /// session holds neither a descriptor nor buffer memory.
     pub async fn flush(&mut self) {
         if self.buf.is_empty() || self.failed {
             return;
         }
-        if self.file.is_none() {
+        if !self.created {
             if let Some(dir) = self.path.parent() {
                 let _ = tokio::fs::create_dir_all(dir).await;
             }
-            match tokio::fs::File::create(&self.path).await {
-                Ok(f) => self.file = Some(f),
-                Err(e) => {
-                    tracing::warn!("transcript {}: {e}", self.path.display());
+        }
+        let opened = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await;
+        match opened {
+            Ok(mut f) => {
+                self.created = true;
+                if f.write_all(&self.buf).await.is_err() {
                     self.failed = true;
-                    self.buf = Vec::new();
-                    return;
                 }
             }
-        }
-        if let Some(f) = self.file.as_mut() {
-            if f.write_all(&self.buf).await.is_err() {
+            Err(e) => {
+                tracing::warn!("transcript {}: {e}", self.path.display());
                 self.failed = true;
             }
-            let _ = f.flush().await;
         }
         self.written += self.buf.len() as u64;
-        self.buf.clear();
-        if self.buf.capacity() > FLUSH_AT * 2 {
-            self.buf.shrink_to(FLUSH_AT);
-        }
+        self.buf = Vec::new();
     }
 }

@@ -675,12 +675,15 @@ impl russh::server::Handler for Conn {
                 } else {
                     self.plain_input(channel, data)
                 };
+                let ran = !lines.is_empty();
                 for l in lines {
                     if self.run_line(session, channel, &l) {
                         break;
                     }
                 }
-                if self.transcript.as_ref().is_some_and(|t| t.should_flush()) {
+                // One append per command line (or per 16 KiB of typing): an
+                // idle session keeps no transcript buffer.
+                if ran || self.transcript.as_ref().is_some_and(|t| t.should_flush()) {
                     self.flush_transcript().await;
                 }
             }
