@@ -236,6 +236,14 @@ impl Shell {
         &self.user
     }
 
+    /// The `n`-th most recent history entry (1 = last), for arrow keys.
+    pub fn history_back(&self, n: usize) -> Option<&str> {
+        if n == 0 || n > self.history.len() {
+            return None;
+        }
+        self.history.get(self.history.len() - n).map(String::as_str)
+    }
+
     /// Current directory.
     pub fn cwd(&self) -> &str {
         &self.cwd

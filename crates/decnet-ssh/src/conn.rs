@@ -52,6 +52,8 @@ struct ShellChan {
     pty: bool,
     awaiting_password: bool,
     esc: Esc,
+    /// Position while browsing history with the arrow keys (0 = new line).
+    hist: usize,
 }
 
 enum Chan {
@@ -286,6 +288,29 @@ impl Conn {
                 2 => {
                     if (0x40..=0x7e).contains(&b) {
                         sc.esc.state = 0;
+                        // Up/down arrows browse the history like readline.
+                        let target = match b {
+                            b'A' if !sc.awaiting_password => Some(sc.hist + 1),
+                            b'B' if !sc.awaiting_password && sc.hist > 0 => Some(sc.hist - 1),
+                            _ => None,
+                        };
+                        if let Some(t) = target {
+                            let entry = if t == 0 {
+                                Some(String::new())
+                            } else {
+                                sc.shell.history_back(t).map(str::to_owned)
+                            };
+                            if let Some(e) = entry {
+                                sc.hist = t;
+                                let width = String::from_utf8_lossy(&sc.line).chars().count();
+                                echo.extend(std::iter::repeat_n(0x08u8, width));
+                                echo.extend_from_slice(b"\x1b[K");
+                                echo.extend_from_slice(e.as_bytes());
+                                sc.line = e.into_bytes();
+                            } else {
+                                echo.push(0x07);
+                            }
+                        }
                     }
                     continue;
                 }
@@ -294,6 +319,7 @@ impl Conn {
             match b {
                 0x1b => sc.esc.state = 1,
                 b'\r' | b'\n' => {
+                    sc.hist = 0;
                     echo.extend_from_slice(b"\r\n");
                     lines.push(std::mem::take(&mut sc.line));
                 }
@@ -529,6 +555,7 @@ impl russh::server::Handler for Conn {
                 pty,
                 awaiting_password: false,
                 esc: Esc::default(),
+                hist: 0,
             })),
         );
         self.transcript(channel);

@@ -275,6 +275,11 @@ async fn pty_shell_commands_and_transcript() {
     ch.data(&b"whoamx\x7fi\r"[..]).await.unwrap();
     read_until(&mut ch, &mut acc, "$ ").await;
     assert!(acc.contains("\r\ndeploy\r\n"), "{acc:?}");
+    // Up arrow recalls the last command.
+    acc.clear();
+    ch.data(&b"\x1b[A\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "$ ").await;
+    assert!(acc.contains("whoami\r\ndeploy\r\n"), "{acc:?}");
     // sudo asks for the password without echo and records it.
     acc.clear();
     ch.data(&b"sudo id\r"[..]).await.unwrap();

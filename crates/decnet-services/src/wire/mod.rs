@@ -16,13 +16,16 @@ use crate::io::ReadError;
 pub mod ber;
 pub mod bson;
 pub mod der;
+pub mod modbus;
 pub mod mqtt;
+pub mod ipp;
 pub mod mysql;
 pub mod nbns;
 pub mod pg;
 pub mod rdp;
 pub mod resp;
 pub mod rfb;
+pub mod s7;
 pub mod smb2;
 pub mod tds;
 
