@@ -107,7 +107,8 @@ pub fn encode_ts_request(version: u64, token: Option<&[u8]>, error: Option<u32>)
         body.extend_from_slice(&der::tlv(0xa1, &der::tlv(0x30, &item)));
     }
     if let Some(e) = error {
-        body.extend_from_slice(&der::tlv(0xa4, &der::int(e as u64)));
+        // NTSTATUS is a signed 32-bit INTEGER: 0xC000006D is encoded in 4 bytes.
+        body.extend_from_slice(&der::tlv(0xa4, &der::tlv(0x02, &e.to_be_bytes())));
     }
     der::tlv(0x30, &body)
 }
