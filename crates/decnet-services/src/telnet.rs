@@ -154,6 +154,8 @@ pub struct TelnetIo {
     /// Window size the client announced.
     pub window: Option<(u16, u16)>,
     last_cr: bool,
+    /// 0 = no escape sequence, 1 = after ESC, 2 = inside CSI/SS3.
+    esc: u8,
 }
 
 impl TelnetIo {
@@ -167,6 +169,7 @@ impl TelnetIo {
             term: None,
             window: None,
             last_cr: false,
+            esc: 0,
         }
     }
 
@@ -222,6 +225,27 @@ impl TelnetIo {
         loop {
             while !self.pending.is_empty() {
                 let b = self.pending.remove(0);
+                // Terminal escape sequences (arrow keys…) are swallowed.
+                match (self.esc, b) {
+                    (0, 0x1b) => {
+                        self.esc = 1;
+                        continue;
+                    }
+                    (1, b'[' | b'O') => {
+                        self.esc = 2;
+                        continue;
+                    }
+                    (1, _) => {
+                        self.esc = 0;
+                        continue;
+                    }
+                    (2, 0x40..=0x7e) => {
+                        self.esc = 0;
+                        continue;
+                    }
+                    (2, _) => continue,
+                    _ => {}
+                }
                 let was_cr = std::mem::replace(&mut self.last_cr, false);
                 match b {
                     b'\r' => {

@@ -101,7 +101,7 @@ async fn telnet_login_runs_the_shared_shell() {
     s.write_all(b"pw1\r\n").await.unwrap();
     let motd = until(&mut s, &mut acc, &mut cmds, &format!("root@{host}:~# ")).await;
     assert!(motd.contains(&format!("Linux {host} ")), "{motd}");
-    s.write_all(b"whoami; cat /root/notes.txt\r\n")
+    s.write_all(b"\x1b[Awhoami; cat /root/notes.txt\r\n")
         .await
         .unwrap();
     let out = until(&mut s, &mut acc, &mut cmds, "# ").await;
