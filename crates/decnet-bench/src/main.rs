@@ -16,6 +16,9 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+mod refs;
+mod ssh;
+
 #[derive(Parser)]
 #[command(
     name = "decnet-load",
@@ -53,6 +56,53 @@ enum Mode {
         /// Upper bound on time.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Bare hyper hello-world (reference for wrk).
+    HyperServer {
+        #[arg(long, default_value = "127.0.0.1:47080")]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
+    /// Bare russh server accepting password "bench" (reference for ssh-auth).
+    RusshServer {
+        #[arg(long, default_value = "127.0.0.1:47022")]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+    },
+    /// Full SSH handshake + one password attempt per connection.
+    SshAuth {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value = "root")]
+        user: String,
+        #[arg(long, default_value = "admin")]
+        password: String,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 100_000)]
+        max: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Server process, to measure its CPU per attempt.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Hold N logged-in SSH sessions with a PTY shell; report server RSS per session.
+    SshIdle {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value = "root")]
+        user: String,
+        #[arg(long, default_value = "admin")]
+        password: String,
+        #[arg(long, default_value_t = 1000)]
+        sessions: u64,
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long, default_value_t = 2)]
+        hold: u64,
     },
     /// Start `decnet serve` with N generated deckies; report time-to-listening and RSS.
     Startup {
@@ -105,6 +155,42 @@ async fn main() -> anyhow::Result<()> {
                 seconds,
             )
             .await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::HyperServer { addr, seconds } => {
+            check_loopback(&addr)?;
+            refs::hyper_server(addr, seconds).await
+        }
+        Mode::RusshServer { addr, seconds } => {
+            check_loopback(&addr)?;
+            refs::russh_server(addr, seconds).await
+        }
+        Mode::SshAuth {
+            addr,
+            user,
+            password,
+            concurrency,
+            max,
+            seconds,
+            server_pid,
+        } => {
+            check_loopback(&addr)?;
+            let r =
+                ssh::ssh_auth(addr, user, password, concurrency, max, seconds, server_pid).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::SshIdle {
+            addr,
+            user,
+            password,
+            sessions,
+            server_pid,
+            hold,
+        } => {
+            check_loopback(&addr)?;
+            let r = ssh::ssh_idle(addr, user, password, sessions, server_pid, hold).await?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
