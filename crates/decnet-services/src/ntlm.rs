@@ -431,7 +431,7 @@ mod tests {
         let c = challenge(&ident(), &[1, 2, 3, 4, 5, 6, 7, 8], F_UNICODE | F_ESS, 0);
         assert_eq!(&c[..8], SIGNATURE);
         assert_eq!(&c[24..32], &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert_eq!(&c[48..52], &[10, 0, 0x23, 0x45]);
+        assert_eq!(&c[48..52], &[10, 0, 0x63, 0x45]);
         assert_eq!(parse(&c).unwrap(), Message::Challenge);
         let info = field(&c, 40).unwrap();
         assert_eq!(&info[info.len() - 4..], &[0, 0, 0, 0]);
@@ -441,7 +441,8 @@ mod tests {
     fn spnego_wraps_token() {
         let r = spnego_resp(1, Some(b"NTLMSSP\0\x02\0\0\0"));
         assert_eq!(find(&r).unwrap(), Message::Challenge);
-        let (t, rest) = der::read_tlv(&spnego_init()).unwrap();
+        let init = spnego_init();
+        let (t, rest) = der::read_tlv(&init).unwrap();
         assert_eq!(t.tag, 0x60);
         assert!(rest.is_empty());
     }

@@ -138,7 +138,8 @@ mod tests {
             assert_eq!(t.value.len(), n);
             assert!(rest.is_empty());
         }
-        let (t, _) = read_tlv(&int(0x80)).unwrap();
+        let enc = int(0x80);
+        let (t, _) = read_tlv(&enc).unwrap();
         assert_eq!(integer(&t), Some(0x80));
         assert!(read_tlv(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
     }
