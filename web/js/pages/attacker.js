@@ -1,0 +1,107 @@
+import { get, qs, stream } from '../api.js';
+import { h, card, kv, badge, time, table, pager, errorBox, fmtBytes, empty, liveDot, act } from '../ui.js';
+import { eventRow, eventTable } from '../events.js';
+import { parseCast, player } from '../player.js';
+import { download } from '../download.js';
+
+const LIMIT = 50;
+
+export async function render(root, ctx) {
+  const ip = ctx.params[0];
+  const enc = encodeURIComponent(ip);
+  const liveState = liveDot('connecting');
+  const head = h('div', { class: 'row' }, h('h1', null, `Attacker ${ip}`), liveState, h('span', { class: 'spacer' }),
+    h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => download(`/attackers/${enc}/export?format=stix`, `attacker-${ip}.stix.json`)) } }, "Export STIX"));
+  const summary = h('div', { id: 'attacker-summary' });
+  const replay = h('div', { id: 'replay' });
+  const transcripts = h('div', { id: 'transcripts' });
+  const creds = h('div', { id: 'attacker-creds' });
+  const cmds = h('div', { id: 'attacker-cmds' });
+  const arts = h('div', { id: 'attacker-artifacts' });
+  const { el: tl, tbody } = eventTable('timeline');
+  const tlPager = h('div');
+  root.append(h('p', null, h('a', { href: '/attackers' }, '‹ All attackers')), head, summary,
+    h('div', { class: 'grid2' }, card('Credentials tried', creds), card('Commands', cmds)),
+    card('Sessions (SSH/telnet transcripts)', transcripts, replay),
+    card('Artifacts', arts),
+    card('Timeline', tl, tlPager));
+
+  let a;
+  try { a = await get(`/attackers/${enc}`); } catch (e) { summary.replaceChildren(errorBox(e)); return; }
+  if (!ctx.current) return;
+  drawSummary(summary, a);
+
+  let tlOffset = 0;
+  async function loadTimeline() {
+    try {
+      const p = await get(`/logs${qs({ src_ip: ip, limit: LIMIT, offset: tlOffset })}`);
+      tbody.replaceChildren(...p.data.map((ev) => eventRow(ev, { linkAttacker: false })));
+      tlPager.replaceChildren(pager(p.total, LIMIT, tlOffset, (o) => { tlOffset = o; loadTimeline(); }));
+    } catch (e) { tlPager.replaceChildren(errorBox(e)); }
+  }
+  const loaders = [
+    loadTimeline(),
+    get(`/credentials${qs({ ip, limit: 100 })}`).then((p) => creds.replaceChildren(table([
+      { key: 'service', label: 'Service' }, { key: 'decky', label: 'Decky' },
+      { key: 'principal', label: 'User' }, { key: 'secret_printable', label: 'Secret', render: (r) => h('code', null, r.secret_printable ?? `(${r.secret_kind})`) },
+      { key: 'count', label: '#', cls: 'num' }, { key: 'last_seen', label: 'Last', render: (r) => time(r.last_seen) },
+    ], p.data, { empty: 'No credentials tried.' }))).catch((e) => creds.replaceChildren(errorBox(e))),
+    get(`/attackers/${enc}/commands${qs({ limit: 100 })}`).then((p) => cmds.replaceChildren(p.data.length ? h('ol', { class: 'commands' }, p.data.map((ev) => h('li', null, time(ev.ts, true), ' ', h('span', { class: 'muted' }, `${ev.decky}/${ev.service} `), h('code', null, (ev.fields && (ev.fields.command ?? ev.fields.cmd ?? ev.fields.line)) ?? JSON.stringify(ev.fields))))) : empty('No commands.'))).catch((e) => cmds.replaceChildren(errorBox(e))),
+    get(`/attackers/${enc}/artifacts${qs({ limit: 100 })}`).then((p) => arts.replaceChildren(artifactTable(p.data))).catch((e) => arts.replaceChildren(errorBox(e))),
+    get(`/attackers/${enc}/transcripts`).then((list) => {
+      if (!list.length) { transcripts.replaceChildren(empty('No recorded shell sessions.')); return; }
+      transcripts.replaceChildren(h('ul', { class: 'plain' }, list.map((t) => h('li', null,
+        h('button', { type: 'button', class: 'replay-btn', on: { click: (e) => openReplay(e.currentTarget, t) } }, 'Replay'), ' ',
+        h('strong', null, t.decky), ' ', h('code', { class: 'small' }, t.session_id), ' ', h('span', { class: 'muted' }, fmtBytes(t.size)), ' ',
+        h('button', { type: 'button', class: 'link', on: { click: (e) => act(e.currentTarget, () => download(t.url.replace(/^\/api\/v1/, ''), `${t.decky}-${t.session_id}.cast`)) } }, 'download')))));
+    }).catch((e) => transcripts.replaceChildren(errorBox(e))),
+  ];
+  async function openReplay(btn, t) {
+    await act(btn, async () => {
+      const text = await get(t.url.replace(/^\/api\/v1/, ''), { text: true });
+      const p = player(parseCast(text));
+      replay.replaceChildren(h('h3', null, `Replay: ${t.decky} ${t.session_id}`), p);
+      ctx.onCleanup(() => p.stop());
+      p.querySelector('button').click();
+    });
+  }
+  await Promise.all(loaders);
+
+  const s = stream(`/attackers/${enc}/events`, {}, {
+    onEvent: (name, data) => {
+      if (name === 'snapshot' && data.attacker) drawSummary(summary, data.attacker);
+      if (name === 'event' && tlOffset === 0 && !tbody.querySelector(`tr[data-id="${CSS.escape(data.id)}"]`)) {
+        const r = eventRow(data, { linkAttacker: false }); r.classList.add('fresh'); tbody.insertBefore(r, tbody.firstChild);
+      }
+    },
+    onState: (st) => { liveState.className = `live-dot ${st}`; liveState.textContent = st; },
+  }, ['snapshot', 'event']);
+  ctx.onCleanup(() => s.close());
+}
+
+function drawSummary(box, a) {
+  box.replaceChildren(h('div', { class: 'grid2' },
+    card(null, kv({
+      Behaviour: h('span', null, badge(a.behavior || 'unknown'), ' ', h('span', { class: 'muted' }, a.behavior_rule || '')),
+      'First seen': time(a.first_seen), 'Last seen': time(a.last_seen),
+      Events: a.event_count, Sessions: a.sessions, 'Credentials tried': a.credentials_tried, 'Commands run': a.commands_run, Artifacts: a.artifacts,
+      Identity: a.identity_id ? h('a', { href: `/identities?id=${a.identity_id}` }, a.identity_id) : '—',
+    })),
+    card(null, kv({ Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
+      Fingerprints: (a.fingerprints || []).map((f) => (typeof f === 'string' ? f : `${f.kind || f.type || ''} ${f.value || JSON.stringify(f)}`)).join('; ') || '—' }))));
+}
+
+export function artifactTable(rows) {
+  return table([
+    { key: 'kind', label: 'Kind', render: (r) => badge(r.kind) },
+    { key: 'value', label: 'Value', render: (r) => h('code', { class: 'break' }, r.value) },
+    { key: 'ip', label: 'From', render: (r) => h('a', { href: `/attackers/${encodeURIComponent(r.ip)}` }, r.ip) },
+    { key: 'decky', label: 'Decky', render: (r) => `${r.decky}/${r.service}` },
+    { key: 'count', label: '#', cls: 'num' },
+    { key: 'last_seen', label: 'Last seen', render: (r) => time(r.last_seen) },
+    { key: 'details', label: '', sort: false, render: (r) => (isSha(r) ? h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => download(`/artifacts/${shaOf(r)}`, (r.details && (r.details.filename || r.details.path || '').split('/').pop()) || `${shaOf(r)}.bin`)) } }, 'Download') : null) },
+  ], rows, { empty: 'Nothing captured yet.' });
+}
+
+function shaOf(r) { return /^[0-9a-f]{64}$/.test(r.value) ? r.value : (r.details && r.details.sha256); }
+function isSha(r) { const s = shaOf(r); return r.kind !== 'hash' && typeof s === 'string' && /^[0-9a-f]{64}$/.test(s); }

@@ -1,0 +1,87 @@
+import { get, qs } from '../api.js';
+import { h, clear, errorBox, pager, empty } from '../ui.js';
+import { eventRow, eventTable } from '../events.js';
+
+const LIMIT = 50;
+const KINDS = ['', 'connect', 'disconnect', 'auth_attempt', 'command', 'request', 'file_upload', 'file_download', 'scan', 'error'];
+
+export async function render(root, ctx) {
+  const q = ctx.query;
+  const f = {
+    decky: h('input', { name: 'decky', placeholder: 'decky', value: q.get('decky') || '', 'aria-label': 'Decky' }),
+    service: h('input', { name: 'service', placeholder: 'service', value: q.get('service') || '', 'aria-label': 'Service' }),
+    kind: h('select', { name: 'kind', 'aria-label': 'Kind' }, KINDS.map((k) => h('option', { value: k }, k || 'any kind'))),
+    src_ip: h('input', { name: 'src_ip', placeholder: 'source IP', value: q.get('src_ip') || '', 'aria-label': 'Source IP' }),
+    search: h('input', { name: 'search', type: 'search', placeholder: 'search fields', value: q.get('search') || '', 'aria-label': 'Search' }),
+  };
+  f.kind.value = q.get('kind') || '';
+  const followBtn = h('button', { type: 'button', id: 'follow', 'aria-pressed': 'true' }, 'Following');
+  const pauseBtn = h('button', { type: 'button', id: 'pause', 'aria-pressed': 'false' }, 'Pause');
+  const status = h('span', { class: 'muted', id: 'logs-status' });
+  const form = h('form', { class: 'filters', role: 'search' }, Object.values(f), h('button', { type: 'submit', class: 'primary' }, 'Apply'), pauseBtn, followBtn, status);
+  const { el: tableEl, tbody } = eventTable('log-rows');
+  const pagerBox = h('div');
+  const errBox = h('div');
+  root.append(h('h1', null, 'Live logs'), form, errBox, tableEl, pagerBox);
+
+  let offset = Number(q.get('offset') || 0);
+  let paused = false;
+  let follow = offset === 0;
+  let buffered = [];
+
+  function filters() {
+    const o = {};
+    for (const [k, el] of Object.entries(f)) if (el.value.trim()) o[k] = el.value.trim();
+    return o;
+  }
+  function matches(ev, fl) {
+    if (fl.decky && ev.decky !== fl.decky) return false;
+    if (fl.service && ev.service !== fl.service) return false;
+    if (fl.kind && ev.kind !== fl.kind) return false;
+    if (fl.src_ip && ev.src_ip !== fl.src_ip) return false;
+    if (fl.search && !JSON.stringify(ev.fields).toLowerCase().includes(fl.search.toLowerCase())) return false;
+    return true;
+  }
+  function setButtons() {
+    followBtn.textContent = follow ? 'Following' : 'Follow live';
+    followBtn.setAttribute('aria-pressed', String(follow));
+    pauseBtn.textContent = paused ? `Resume (${buffered.length} new)` : 'Pause';
+    pauseBtn.setAttribute('aria-pressed', String(paused));
+  }
+  async function load() {
+    errBox.replaceChildren();
+    const fl = filters();
+    history.replaceState(null, '', `/logs${qs({ ...fl, offset: offset || '' })}`);
+    try {
+      const page = await get(`/logs${qs({ ...fl, limit: LIMIT, offset })}`);
+      if (!ctx.current) return;
+      clear(tbody);
+      for (const ev of page.data) tbody.appendChild(eventRow(ev));
+      if (!page.data.length) tbody.appendChild(h('tr', { class: 'empty-row' }, h('td', { colspan: 6 }, empty('No events match these filters yet.'))));
+      pagerBox.replaceChildren(pager(page.total, LIMIT, offset, (o) => { offset = o; follow = o === 0; setButtons(); load(); }));
+    } catch (e) { errBox.replaceChildren(errorBox(e)); }
+  }
+  function add(list) {
+    for (const ev of list) {
+      if (tbody.querySelector(`tr[data-id="${CSS.escape(ev.id)}"]`)) continue;
+      const e = tbody.querySelector('.empty-row'); if (e) e.remove();
+      const row = eventRow(ev);
+      row.classList.add('fresh');
+      tbody.insertBefore(row, tbody.firstChild);
+    }
+    while (tbody.children.length > 500) tbody.lastChild.remove();
+  }
+  form.addEventListener('submit', (e) => { e.preventDefault(); offset = 0; follow = true; setButtons(); load(); });
+  pauseBtn.addEventListener('click', () => { paused = !paused; if (!paused) { add(buffered); buffered = []; } setButtons(); });
+  followBtn.addEventListener('click', () => { if (!follow) { follow = true; offset = 0; load(); } else follow = false; setButtons(); });
+  ctx.onCleanup(ctx.live.subscribe((msg) => {
+    if (msg.type === 'state') { status.textContent = msg.data === 'live' ? '' : `stream ${msg.data}…`; return; }
+    if (msg.type !== 'logs' || !follow) return;
+    const fl = filters();
+    const mine = msg.data.filter((ev) => matches(ev, fl));
+    if (!mine.length) return;
+    if (paused) { buffered.push(...mine); if (buffered.length > 1000) buffered = buffered.slice(-1000); setButtons(); } else add(mine);
+  }));
+  setButtons();
+  await load();
+}
