@@ -25,7 +25,12 @@ struct Decky {
     _cancel: CancellationToken,
 }
 
-fn decky_ctx(ip: &str, bus: Arc<dyn Bus>, dir: std::path::PathBuf) -> Arc<DeckyCtx> {
+fn decky_ctx(
+    ip: &str,
+    bus: Arc<dyn Bus>,
+    dir: std::path::PathBuf,
+    idle: Duration,
+) -> Arc<DeckyCtx> {
     let text = format!(
         "[t{n}]\nip = {ip}\nservices = ssh\n[t{n}.ssh]\npassword = toor\nuser = deploy\nuser_password = s3cret\n",
         n = ip.rsplit('.').next().unwrap()
@@ -33,6 +38,7 @@ fn decky_ctx(ip: &str, bus: Arc<dyn Bus>, dir: std::path::PathBuf) -> Arc<DeckyC
     let (fleet, _): (FleetSpec, _) = decnet_core::fleet::parse_str(&text).unwrap();
     let limits = Limits {
         auth_fail_delay: FAIL_DELAY,
+        idle_timeout: idle,
         ..Limits::default()
     };
     let data = dir.join("deckies").join(&fleet.deckies[0].name);
@@ -48,9 +54,13 @@ fn decky_ctx(ip: &str, bus: Arc<dyn Bus>, dir: std::path::PathBuf) -> Arc<DeckyC
 }
 
 async fn start(ip: &str, dir: std::path::PathBuf) -> Decky {
+    start_with(ip, dir, Limits::default().idle_timeout).await
+}
+
+async fn start_with(ip: &str, dir: std::path::PathBuf, idle: Duration) -> Decky {
     let bus = MemoryBus::new();
     let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
-    let ctx = decky_ctx(ip, bus, dir);
+    let ctx = decky_ctx(ip, bus, dir, idle);
     let cancel = CancellationToken::new();
     let running = start_service(ctx.clone(), &decnet_ssh::Ssh, &cancel)
         .await
@@ -561,4 +571,28 @@ async fn host_keys_persist_across_restarts() {
     assert_eq!(key1, key2);
     assert!(d2.ctx.data_dir.join("ssh_host_ecdsa_key").exists());
     d2.running.stop().await;
+}
+
+#[tokio::test]
+async fn login_grace_time_drops_unauthenticated_clients() {
+    // Grace time is min(120 s, idle timeout): 1 s here.
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start_with("127.0.61.28", dir.path().to_owned(), Duration::from_secs(1)).await;
+    let mut h = connect(d.addr).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        h.authenticate_password("root", "toor"),
+    )
+    .await;
+    assert!(
+        matches!(r, Ok(Err(_))),
+        "expected a dropped connection, got {r:?}"
+    );
+    let evs = events_until(&mut d.sub, |e| {
+        e.iter().any(|x| x.kind == EventKind::Disconnect)
+    })
+    .await;
+    assert!(evs.iter().all(|e| e.kind != EventKind::AuthAttempt));
+    d.running.stop().await;
 }
