@@ -489,6 +489,10 @@ impl russh::server::Handler for Conn {
         _modes: &[(Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
+        // Only channels we accepted and that have not started a program.
+        if !self.opened.contains_key(&channel) {
+            return Ok(());
+        }
         self.ptys.insert(
             channel,
             PtyInfo {
@@ -517,7 +521,9 @@ impl russh::server::Handler for Conn {
         _value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_success(channel)?;
+        if self.opened.contains_key(&channel) {
+            session.channel_success(channel)?;
+        }
         Ok(())
     }
 
@@ -538,7 +544,9 @@ impl russh::server::Handler for Conn {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.opened.remove(&channel);
+        if self.opened.remove(&channel).is_none() {
+            return Ok(());
+        }
         let pty = self.ptys.contains_key(&channel);
         let shell = self.new_shell(pty);
         session.channel_success(channel)?;
@@ -570,7 +578,9 @@ impl russh::server::Handler for Conn {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.opened.remove(&channel);
+        if self.opened.remove(&channel).is_none() {
+            return Ok(());
+        }
         session.channel_success(channel)?;
         let command = String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]).into_owned();
         self.transcript(channel).input(command.as_bytes());
@@ -633,7 +643,6 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let Some(ch) = self.opened.remove(&channel) else {
-            session.channel_failure(channel)?;
             return Ok(());
         };
         if name != "sftp" {

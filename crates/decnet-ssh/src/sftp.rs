@@ -233,9 +233,24 @@ impl russh_sftp::server::Handler for Sftp {
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
         let cap = self.uploads.max_file();
+        // Bytes held by all open write handles stay under the session's upload budget.
+        let inflight: usize = self
+            .handles
+            .values()
+            .map(|h| match h {
+                Open::Write { buf, .. } => buf.len(),
+                _ => 0,
+            })
+            .sum();
+        let room = (crate::uploads::MAX_TOTAL as usize).saturating_sub(inflight);
         match self.handles.get_mut(&handle) {
             Some(Open::Write { buf, truncated, .. }) => {
                 let end = offset.saturating_add(data.len() as u64);
+                if offset as usize > cap {
+                    *truncated = true;
+                    return Ok(ok(id));
+                }
+                let cap = cap.min(buf.len() + room);
                 if offset as usize > cap {
                     *truncated = true;
                     return Ok(ok(id));
