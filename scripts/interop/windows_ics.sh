@@ -71,6 +71,17 @@ for s in 'IPC\$' 'ADMIN\$' 'C\$' 'Payroll'; do
     grep -Eq "^\s+$s\s" "$TMP/smb_anon.txt" || fail "share $s not listed"
 done
 
+echo "== smbclient lure share: ls, get (from the VFS), put (captured)"
+echo "quarterly numbers" >"$TMP/upload.txt"
+timeout 30 smbclient "//$WIN/Payroll" -N -c "ls; get README.txt $TMP/readme.txt; put $TMP/upload.txt report.txt" \
+    >"$TMP/smb_share.txt" 2>&1 || true
+cat "$TMP/smb_share.txt"
+grep -q "Q3_salaries.csv" "$TMP/smb_share.txt" || fail "lure share listing"
+grep -q "Shared drive" "$TMP/readme.txt" || fail "get README.txt"
+sleep 0.5
+grep -q 'smb - file_upload.*path="/srv/smb/Payroll/report.txt"' "$LOG" || fail "put not captured"
+grep -q 'smb - file_download.*README.txt' "$LOG" || fail "get not recorded"
+
 echo "== smbclient -L -U alice%Summer2024 (captured, refused)"
 if timeout 30 smbclient -L "//$WIN" -U 'alice%Summer2024' >"$TMP/smb_user.txt" 2>&1; then
     fail "a wrong password was accepted"

@@ -19,7 +19,9 @@ use crate::ntlm::{self, Exchange, Message, ServerIdentity};
 use crate::tls::Tagged;
 use crate::wire::smb2::{self as w, cmd, ptype};
 use crate::wire::{read_exact_idle, WResult};
-use crate::{fields, Conn, Handler, Service, ServiceError};
+use crate::{artifacts, fields, Conn, Handler, Service, ServiceError};
+
+mod fs;
 
 /// NT status codes used.
 pub mod status {
@@ -80,6 +82,9 @@ pub struct Share {
 /// Per-decky SMB state.
 pub struct SmbHandler {
     id: Arc<ServerIdentity>,
+    vfs: Arc<decnet_shell::Vfs>,
+    /// The null session may open the lure share (`[decky.smb] null_share`).
+    null_share: bool,
     guid: [u8; 16],
     shares: Vec<Share>,
     boot_filetime: u64,
@@ -134,10 +139,18 @@ impl Service for Smb {
         let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("smb-guid");
         let boot = decky.persona.boot_time;
         let boot_filetime = (boot.timestamp().max(0) as u64 + 11_644_473_600) * 10_000_000;
+        let shares = shares(decky);
+        let vfs = decky.vfs();
+        let id = ServerIdentity::for_decky(decky);
+        for s in shares.iter().filter(|s| s.kind == 0) {
+            fs::seed(&vfs, &share_root(&s.name), &id.nb_computer, &id.nb_domain);
+        }
         Ok(Arc::new(SmbHandler {
-            id: Arc::new(ServerIdentity::for_decky(decky)),
+            vfs,
+            null_share: decky.config("smb", "null_share") != Some("false"),
+            id: Arc::new(id),
             guid: rng.gen(),
-            shares: shares(decky),
+            shares,
             boot_filetime,
         }))
     }
@@ -155,9 +168,12 @@ struct Conv {
     dialect: u16,
     session_id: u64,
     anonymous: bool,
-    trees: HashMap<u32, bool>,
+    /// Tree id → share root in the VFS (None: IPC$).
+    trees: HashMap<u32, Option<(String, String)>>,
     next_tree: u32,
     files: HashMap<[u8; 16], Pipe>,
+    disk: HashMap<[u8; 16], fs::Open>,
+    uploads: Vec<fs::Upload>,
     next_file: u64,
     last_file: [u8; 16],
     spnego: bool,
@@ -386,8 +402,12 @@ impl SmbHandler {
                 let st = match known {
                     None => status::BAD_NETWORK_NAME,
                     Some(s) if s.kind == 0x8000_0003 => status::SUCCESS,
+                    Some(s) if s.kind == 0 && self.null_share => status::SUCCESS,
                     Some(_) => status::ACCESS_DENIED,
                 };
+                let disk = known
+                    .filter(|s| s.kind == 0)
+                    .map(|s| (share_root(&s.name), s.name.clone()));
                 tagged.emit(
                     EventKind::Command,
                     fields! {"command" => "tree_connect", "path" => path, "share" => share, "status" => format!("{st:#010x}")},
@@ -397,14 +417,20 @@ impl SmbHandler {
                 }
                 conv.next_tree += 1;
                 let t = conv.next_tree;
-                conv.trees.insert(t, true);
-                (status::SUCCESS, Self::tree_body(true), sid, t)
+                let pipe = disk.is_none();
+                conv.trees.insert(t, disk);
+                (status::SUCCESS, Self::tree_body(pipe), sid, t)
             }
             cmd::TREE_DISCONNECT => {
                 conv.trees.remove(&tid);
                 (status::SUCCESS, vec![4, 0, 0, 0], sid, tid)
             }
             _ if !conv.trees.contains_key(&tid) => (status::NAME_DELETED, error_body(), sid, tid),
+            _ if matches!(conv.trees.get(&tid), Some(Some(_))) => {
+                let (root, share) = conv.trees.get(&tid).cloned().flatten().unwrap_or_default();
+                let (st, body) = fs::command(&self.vfs, conv, h, msg, tagged, &root, &share);
+                (st, body, sid, tid)
+            }
             cmd::CREATE => {
                 let name = w::create_name(msg).unwrap_or_default();
                 let base = name.trim_start_matches('\\').to_ascii_lowercase();
@@ -611,6 +637,8 @@ impl SmbHandler {
             trees: HashMap::new(),
             next_tree: 0,
             files: HashMap::new(),
+            disk: HashMap::new(),
+            uploads: Vec::new(),
             next_file: 0,
             last_file: [0xff; 16],
             spnego: true,
@@ -652,6 +680,19 @@ impl SmbHandler {
             }
             if wr.write_all(&reply).await.is_err() || wr.flush().await.is_err() {
                 return;
+            }
+            for (path, data, truncated) in std::mem::take(&mut conv.uploads) {
+                let _ = self
+                    .vfs
+                    .add_file(&path, &data, 0o644, chrono::Utc::now(), None);
+                let _ = artifacts::store(
+                    &tagged.session,
+                    &path,
+                    &data,
+                    truncated,
+                    fields! {"protocol" => "smb", "path" => path.clone()},
+                )
+                .await;
             }
         }
     }
@@ -723,6 +764,15 @@ impl SmbHandler {
         }
         Some(nbss(out))
     }
+}
+
+/// Where a disk share lives in the decky's VFS.
+fn share_root(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$'))
+        .collect();
+    format!("/srv/smb/{safe}")
 }
 
 fn resolve(conv: &Conv, h: &w::Header, fid: [u8; 16]) -> [u8; 16] {

@@ -447,3 +447,153 @@ async fn garbage_and_oversized_frames_close_cleanly() {
     let mut c = Client::connect(&env.addr(445)).await;
     assert_eq!(c.negotiate().await.status, 0);
 }
+
+impl Client {
+    async fn create(&mut self, name: &str, disposition: u32, options: u32) -> Resp {
+        let n = utf16(name);
+        let mut b = Vec::new();
+        b.extend_from_slice(&57u16.to_le_bytes());
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(&[0; 16]);
+        b.extend_from_slice(&0x0012_019fu32.to_le_bytes());
+        b.extend_from_slice(&0x80u32.to_le_bytes());
+        b.extend_from_slice(&7u32.to_le_bytes());
+        b.extend_from_slice(&disposition.to_le_bytes());
+        b.extend_from_slice(&options.to_le_bytes());
+        b.extend_from_slice(&120u16.to_le_bytes());
+        b.extend_from_slice(&(n.len() as u16).to_le_bytes());
+        b.extend_from_slice(&[0; 8]);
+        b.extend_from_slice(&n);
+        if n.is_empty() {
+            b.push(0);
+        }
+        self.call(5, &b).await
+    }
+
+    async fn close(&mut self, fid: &[u8; 16]) -> Resp {
+        let mut b = Vec::new();
+        b.extend_from_slice(&24u16.to_le_bytes());
+        b.extend_from_slice(&[0; 6]);
+        b.extend_from_slice(fid);
+        self.call(6, &b).await
+    }
+}
+
+#[tokio::test]
+async fn null_session_lure_share_reads_vfs_and_captures_writes() {
+    let mut env = deploy(
+        "127.0.72.14",
+        &format!("{DISTRO}[t.smb]\nshare = Finance\n"),
+    )
+    .await;
+    let mut c = Client::connect(&env.addr(445)).await;
+    c.negotiate().await;
+    c.session_setup(&spnego_init(&ntlm_negotiate())).await;
+    let r = c
+        .session_setup(&spnego_resp(&ntlm_authenticate(&[0], &[], "", "", "")))
+        .await;
+    assert_eq!(r.status, 0);
+    let r = c.tree_connect("\\\\127.0.72.14\\Finance").await;
+    assert_eq!(r.status, 0);
+    assert_eq!(r.body()[2], 1, "disk share");
+
+    // Directory listing (FileIdBothDirectoryInformation) shows the lure files.
+    let r = c.create("", 1, 1).await;
+    assert_eq!(r.status, 0);
+    let dir: [u8; 16] = r.body()[64..80].try_into().unwrap();
+    let pat = utf16("*");
+    let mut q = Vec::new();
+    q.extend_from_slice(&33u16.to_le_bytes());
+    q.push(37);
+    q.push(1);
+    q.extend_from_slice(&0u32.to_le_bytes());
+    q.extend_from_slice(&dir);
+    q.extend_from_slice(&96u16.to_le_bytes());
+    q.extend_from_slice(&(pat.len() as u16).to_le_bytes());
+    q.extend_from_slice(&65536u32.to_le_bytes());
+    q.extend_from_slice(&pat);
+    let r = c.call(14, &q).await;
+    assert_eq!(r.status, 0);
+    let listing = String::from_utf16_lossy(
+        &r.body()[8..]
+            .chunks_exact(2)
+            .map(|x| u16::from_le_bytes([x[0], x[1]]))
+            .collect::<Vec<_>>(),
+    );
+    assert!(listing.contains("README.txt"), "{listing}");
+    assert!(listing.contains("Q3_salaries.csv"));
+    let r = c
+        .call(
+            14,
+            &q[..]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| if i == 3 { 0 } else { *b })
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    assert_eq!(r.status, 0x8000_0006, "NO_MORE_FILES");
+    c.close(&dir).await;
+
+    // READ a seeded file: the bytes are the VFS file's.
+    let r = c.create("README.txt", 1, 0x40).await;
+    assert_eq!(r.status, 0);
+    let fid: [u8; 16] = r.body()[64..80].try_into().unwrap();
+    let size = u64::from_le_bytes(r.body()[48..56].try_into().unwrap());
+    let mut rd = Vec::new();
+    rd.extend_from_slice(&49u16.to_le_bytes());
+    rd.extend_from_slice(&[0, 0]);
+    rd.extend_from_slice(&4096u32.to_le_bytes());
+    rd.extend_from_slice(&0u64.to_le_bytes());
+    rd.extend_from_slice(&fid);
+    rd.extend_from_slice(&[0; 17]);
+    let r = c.call(8, &rd).await;
+    assert_eq!(r.status, 0);
+    let data = r.body()[16..].to_vec();
+    assert_eq!(data.len() as u64, size);
+    let vfs_path = "/srv/smb/Finance/README.txt";
+    let node = env
+        .fleet
+        .decky("t")
+        .await
+        .unwrap()
+        .vfs()
+        .get(vfs_path)
+        .unwrap();
+    assert_eq!(node.size, size, "size of the VFS file");
+    assert!(String::from_utf8_lossy(&data).contains("Shared drive"));
+    let e = env.next(EventKind::FileDownload).await;
+    assert_eq!(e.fields["path"], vfs_path);
+    c.close(&fid).await;
+
+    // WRITE a new file: captured as an artifact on CLOSE.
+    let r = c.create("drop\\payload.exe", 5, 0x40).await;
+    assert_eq!(r.status, 0);
+    let fid: [u8; 16] = r.body()[64..80].try_into().unwrap();
+    let payload = b"MZ\x90\x00 totally a payload";
+    let mut w = Vec::new();
+    w.extend_from_slice(&49u16.to_le_bytes());
+    w.extend_from_slice(&112u16.to_le_bytes());
+    w.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    w.extend_from_slice(&0u64.to_le_bytes());
+    w.extend_from_slice(&fid);
+    w.extend_from_slice(&[0; 16]);
+    w.extend_from_slice(payload);
+    assert_eq!(c.call(9, &w).await.status, 0);
+    assert_eq!(c.close(&fid).await.status, 0);
+    let e = env.next(EventKind::FileUpload).await;
+    assert_eq!(e.fields["path"], "/srv/smb/Finance/drop/payload.exe");
+    let vfs = env.fleet.decky("t").await.unwrap().vfs();
+    assert!(
+        vfs.get("/srv/smb/Finance/drop/payload.exe").is_some(),
+        "upload visible in the VFS"
+    );
+    let sha = e.fields["sha256"].as_str().unwrap();
+    let stored = std::fs::read(env.dir.path().join("artifacts").join(sha)).unwrap();
+    assert_eq!(stored, payload);
+
+    // Traversal out of the share is refused.
+    let r = c.create("..\\..\\..\\etc\\passwd", 1, 0x40).await;
+    assert_eq!(r.status, 0xC000_0022);
+}
