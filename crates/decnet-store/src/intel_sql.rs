@@ -331,7 +331,7 @@ impl SqlStore {
             .await?;
         let n = f.next();
         let sql = format!(
-            "SELECT data FROM attackers{w} ORDER BY last_seen DESC, ip LIMIT ${n} OFFSET ${}",
+            "SELECT data FROM attackers{w} ORDER BY last_seen DESC, ip DESC LIMIT ${n} OFFSET ${}",
             n + 1
         );
         let rows = bind_all(sqlx::query(&sql), &f.binds)

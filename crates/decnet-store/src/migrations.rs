@@ -162,6 +162,43 @@ CREATE TABLE campaigns (
 )
 "#;
 
+/// SQLite: events become a rowid table (secondary indexes then carry an
+/// 8-byte rowid instead of the 36-character id: faster ingest, smaller
+/// indexes); attacker lists get indexes that cover their ORDER BY.
+const V3_SQLITE: &str = r#"
+CREATE TABLE events_v3 (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    ts INTEGER NOT NULL,
+    decky TEXT NOT NULL,
+    service TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    src_ip TEXT NOT NULL,
+    src_port INTEGER NOT NULL,
+    dst_ip TEXT NOT NULL,
+    dst_port INTEGER NOT NULL,
+    session_id TEXT,
+    fields TEXT NOT NULL
+);
+INSERT INTO events_v3 (id, ts, decky, service, kind, src_ip, src_port, dst_ip, dst_port, session_id, fields)
+    SELECT id, ts, decky, service, kind, src_ip, src_port, dst_ip, dst_port, session_id, fields FROM events ORDER BY ts, id;
+DROP TABLE events;
+ALTER TABLE events_v3 RENAME TO events;
+CREATE INDEX events_ts ON events (ts);
+CREATE INDEX events_src_ts ON events (src_ip, ts);
+CREATE INDEX events_decky_ts ON events (decky, ts);
+CREATE INDEX events_kind_ts ON events (kind, ts);
+DROP INDEX attackers_last_seen;
+CREATE INDEX attackers_last_seen_ip ON attackers (last_seen, ip);
+CREATE INDEX attackers_behavior_last_seen_ip ON attackers (behavior, last_seen, ip)
+"#;
+
+const V3_POSTGRES: &str = r#"
+DROP INDEX attackers_last_seen;
+CREATE INDEX attackers_last_seen_ip ON attackers (last_seen, ip);
+CREATE INDEX attackers_behavior_last_seen_ip ON attackers (behavior, last_seen, ip)
+"#;
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -175,6 +212,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "intel_attackers_credentials_bounty_identities_campaigns",
         sqlite: INTEL,
         postgres: INTEL,
+    },
+    Migration {
+        version: 3,
+        name: "events_rowid_attacker_list_indexes",
+        sqlite: V3_SQLITE,
+        postgres: V3_POSTGRES,
     },
 ];
 
