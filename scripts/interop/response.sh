@@ -13,6 +13,8 @@
 #     replayed when it is started again → online.
 #  4. restarting decnet (an activation) and stopping fail2ban-server within
 #     the crash window → pending_recovery; starting it → recovered.
+#
+# DECNET_BIN=path skips the cargo build; KEEP_WORK=1 keeps the temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -331,6 +333,13 @@ wait_log 'response.backend.recovered.*fail2ban' 10
 echo "ok: recovered"
 # The restarted decnet kept its bans (store) and re-pushed them.
 in_ns nft get element inet decnet banned4 '{ 127.0.71.60 }' >/dev/null || fail "bans lost across restart"
+
+# Someone deletes decnet's table: offline, then re-created with its bans.
+in_ns nft delete table inet decnet
+wait_log 'response.backend.offline.*nftables' 10
+for _ in $(seq 1 50); do in_ns nft get element inet decnet banned4 '{ 127.0.71.60 }' >/dev/null 2>&1 && break; sleep 0.1; done
+in_ns nft get element inet decnet banned4 '{ 127.0.71.60 }' >/dev/null || fail "nft table not re-created with its bans"
+echo "ok: deleted nft table detected (offline) and re-created with its bans"
 
 # decnet never touched another table.
 TABLES=$(in_ns nft list tables)

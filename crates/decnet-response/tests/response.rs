@@ -814,3 +814,48 @@ async fn crowdsec_decisions_shapes() {
         .iter()
         .any(|b| b.name == "fw0" && b.last_pull.is_some()));
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "\\PC{0,20}".prop_map(serde_json::Value::from),
+            "127\\.0\\.7[0-9]\\.[0-9]{1,3}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("ips".to_string()),
+                        Just("identity_id".to_string()),
+                        "[a-z]{1,6}"
+                    ],
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Identity and peer envelopes of any shape never panic the responder.
+        #[test]
+        fn arbitrary_envelopes_never_panic(v in json_value(), kind in prop_oneof![Just("formed"), Just("ban"), Just("unban"), Just("x")]) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let g = rig(&[("ban_on", "identity")]).await;
+                let env = Envelope::json(format!("identity.{kind}"), kind, v.clone());
+                let _ = g.r.on_identity_envelope(&env);
+                g.r.on_peer(&Envelope::json(format!("response.{kind}"), kind, v));
+            });
+        }
+    }
+}
