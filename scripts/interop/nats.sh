@@ -8,3 +8,4 @@ if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server
 fi
 DECNET_REQUIRE_NATS=1 cargo test -p decnet-nats -- --nocapture 2>&1 | tail -20
+DECNET_REQUIRE_NATS=1 cargo test -p decnet --test scaleout -- --nocapture 2>&1 | tail -8

@@ -28,6 +28,17 @@ enum Command {
         #[command(flatten)]
         run: run::RunArgs,
     },
+    /// Deckies only, events to NATS JetStream (scale-out sensor).
+    Sensor {
+        /// Fleet file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Sensor name (subjects `control.<name>.*`, `system.<name>.health`); default: hostname.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        run: run::RunArgs,
+    },
     /// Check a fleet file; exit 0 when valid, 2 with FILE:LINE: messages when not.
     Validate {
         /// Fleet file.
@@ -45,5 +56,6 @@ fn main() -> ExitCode {
         Command::User(cmd) => api::user(cmd),
         Command::Demo(args) => run::start(None, args),
         Command::Serve { config, run } => run::start(Some(config), run),
+        Command::Sensor { config, name, run } => run::start_sensor(config, name, run),
     }
 }

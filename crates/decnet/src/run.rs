@@ -123,12 +123,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let started = Instant::now();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
-    if args.bus != "memory" {
-        anyhow::bail!(
-            "--bus {}: only the in-process bus ('memory') is available in this build",
-            args.bus
-        );
-    }
+    let nats = nats_bus(&args).await?;
     let port_offset = match args.port_offset {
         Some(o) => o,
         None if can_bind_low_ports() => 0,
@@ -139,7 +134,20 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
             10000
         }
     };
+    // The fleet publishes on `bus`. In-process mode: everything shares it.
+    // With NATS: the fleet's messages are forwarded to NATS; events come back
+    // from the durable JetStream consumer (committed to the store first) on
+    // `proc_bus` for intel/response/event log; the API and topologies use
+    // NATS itself so every server sees every live message.
     let bus: Arc<dyn Bus> = MemoryBus::new();
+    let (proc_bus, api_bus): (Arc<dyn Bus>, Arc<dyn Bus>) = match &nats {
+        None => (bus.clone(), bus.clone()),
+        Some(nb) => (MemoryBus::new(), nb.clone()),
+    };
+    let forwarder = nats
+        .as_ref()
+        .map(|nb| forward_to_nats(&bus, nb.clone()))
+        .transpose()?;
     let store = crate::api::open_store(args.db.as_deref(), &args.data_dir).await?;
     let forward = fleet_spec
         .general
@@ -149,28 +157,27 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let log_path = args.data_dir.join("decnet.log");
-    let event_log = EventLog::start(&bus, &log_path, forward)
+    let event_log = EventLog::start(&proc_bus, &log_path, forward)
         .await
         .with_context(|| format!("cannot open event log {}", log_path.display()))?;
     // Ingester and intel subscribe before any decky can emit.
-    let ingester = decnet_store::ingest::Ingester::start(
-        store.clone(),
-        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-        Default::default(),
-    );
+    let ingester = Ingest::start(&nats, store.clone(), &proc_bus).await?;
     let intel = decnet_intel::Intel::start(
         store.clone(),
-        bus.clone(),
-        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
+        api_bus.clone(),
+        proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
         Default::default(),
     )
     .await
     .context("cannot start intel")?;
     // Active response (issue 10): only with a [response] section.
-    let response =
-        decnet_response::start_for_fleet(&fleet_spec.response, bus.clone(), Some(store.clone()))
-            .await
-            .context("cannot start active response")?;
+    let response = decnet_response::start_for_fleet(
+        &fleet_spec.response,
+        proc_bus.clone(),
+        Some(store.clone()),
+    )
+    .await
+    .context("cannot start active response")?;
     let fleet = Fleet::new(
         EngineConfig {
             data_dir: args.data_dir.clone(),
@@ -206,7 +213,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     );
     // Topologies: the mutation queue worker resumes whatever a previous run
     // left pending or in flight; automatic persona mutations tick each minute.
-    let topologies = Topologies::new(store.clone(), fleet.clone(), bus.clone());
+    let topologies = Topologies::new(store.clone(), fleet.clone(), api_bus.clone());
     let engine_stop = CancellationToken::new();
     let topo_worker = tokio::spawn(topologies.clone().run_worker(engine_stop.clone()));
     let mutator = {
@@ -262,6 +269,12 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let _ = topo_worker.await;
     let _ = mutator.await;
     fleet.shutdown().await;
+    if let (Some(f), Some(nb)) = (forwarder, &nats) {
+        f.finish().await;
+        if !nb.flush(std::time::Duration::from_secs(10)).await {
+            eprintln!("warning: some events were not acknowledged by NATS; they stay in the spool for the next start");
+        }
+    }
     if let Some(r) = &response {
         r.shutdown().await;
     }
@@ -280,6 +293,307 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
 
 fn registry() -> Registry {
     Registry::builtin().with(Arc::new(decnet_ssh::Ssh))
+}
+
+/// `decnet sensor`: deckies only; events and decky messages go to NATS
+/// (spooled on disk while it is unreachable); deploy commands addressed to
+/// this sensor arrive as NATS requests on `control.<name>.deploy`; health
+/// on `system.<name>.health` every 10 s.
+pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let fleet_spec = match fleet::load(&config) {
+        Ok((f, _)) => f,
+        Err(LoadError::Invalid(report)) => {
+            eprint!("{}", report.render(&config.display().to_string()));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let name = name.unwrap_or_else(|| hostname_or("sensor"));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run_sensor(
+        fleet_spec,
+        decnet_core::subject::sanitize_token(&name),
+        args,
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hostname_or(default: &str) -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    let Some(nats) = nats_bus(&args).await? else {
+        anyhow::bail!("decnet sensor needs --bus nats://HOST:PORT");
+    };
+    let port_offset = match args.port_offset {
+        Some(o) => o,
+        None if can_bind_low_ports() => 0,
+        None => {
+            eprintln!(
+                "note: this user cannot bind ports below 1024; shifting every decky port by +10000"
+            );
+            10000
+        }
+    };
+    let bus: Arc<dyn Bus> = MemoryBus::new();
+    let forwarder = forward_to_nats(&bus, nats.clone())?;
+    let forward = fleet_spec
+        .general
+        .syslog
+        .as_deref()
+        .map(SyslogTarget::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let log_path = args.data_dir.join("decnet.log");
+    let event_log = EventLog::start(&bus, &log_path, forward).await?;
+    let fleet = Fleet::new(
+        EngineConfig {
+            data_dir: args.data_dir.clone(),
+            port_offset,
+            limits: Limits::default(),
+        },
+        registry(),
+        bus.clone(),
+    );
+    for spec in fleet_spec.deckies.iter().cloned() {
+        if let Err(e) = fleet.deploy(spec).await {
+            eprintln!("error: {e}");
+        }
+    }
+    print_table(&fleet.summary().await, port_offset);
+    println!(
+        "sensor '{name}' publishing to {}; deploy requests on control.{name}.deploy",
+        args.bus
+    );
+    let _ = std::io::stdout().flush();
+    let stop = CancellationToken::new();
+    // Deploy commands: request {ini_content} → reply {ok, deckies | error}.
+    let control = {
+        let client = nats.client().clone();
+        let fleet = fleet.clone();
+        let stop = stop.clone();
+        let subject = format!("control.{name}.deploy");
+        let mut sub = client
+            .subscribe(subject)
+            .await
+            .map_err(|e| anyhow::anyhow!("NATS subscribe: {e}"))?;
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            loop {
+                let msg = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = sub.next() => match m { Some(m) => m, None => return },
+                };
+                let reply = handle_deploy(&fleet, &msg.payload).await;
+                if let Some(to) = msg.reply {
+                    let _ = client
+                        .publish(to, serde_json::to_vec(&reply).unwrap_or_default().into())
+                        .await;
+                }
+            }
+        })
+    };
+    let health = {
+        let nats = nats.clone();
+        let fleet = fleet.clone();
+        let stop = stop.clone();
+        let name = name.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {
+                        let st = nats.nats_stats();
+                        let deckies = fleet.summary().await.len();
+                        nats.publish(decnet_bus::Envelope::json(
+                            format!("system.{name}.health"),
+                            "health",
+                            serde_json::json!({"sensor": name, "status": if st.degraded { "degraded" } else { "healthy" }, "deckies": deckies, "nats": st}),
+                        ));
+                    }
+                }
+            }
+        })
+    };
+    wait_for_signal().await;
+    eprintln!("shutting down…");
+    stop.cancel();
+    let _ = control.await;
+    let _ = health.await;
+    fleet.shutdown().await;
+    forwarder.finish().await;
+    if !nats.flush(std::time::Duration::from_secs(10)).await {
+        eprintln!("warning: some events were not acknowledged by NATS; they stay in the spool for the next start");
+    }
+    event_log.finish().await?;
+    Ok(())
+}
+
+async fn handle_deploy(fleet: &Arc<Fleet>, payload: &[u8]) -> serde_json::Value {
+    let ini = match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(v) => v
+            .get("ini_content")
+            .and_then(|s| s.as_str())
+            .unwrap_or("")
+            .to_owned(),
+        Err(_) => {
+            return serde_json::json!({"ok": false, "error": "body must be JSON {ini_content}"})
+        }
+    };
+    let (spec, _) = match fleet::parse_str(&ini) {
+        Ok(x) => x,
+        Err(report) => {
+            return serde_json::json!({"ok": false, "error": report.render("ini_content")})
+        }
+    };
+    let mut deployed = Vec::new();
+    let mut errors = Vec::new();
+    for d in spec.deckies {
+        match fleet.deploy(d).await {
+            Ok(s) => deployed.push(s.name),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    serde_json::json!({"ok": errors.is_empty(), "deckies": deployed, "errors": errors})
+}
+
+/// `--bus`: `memory` (in-process) or `nats://HOST:PORT` / `tls://HOST:PORT`.
+async fn nats_bus(args: &RunArgs) -> anyhow::Result<Option<Arc<decnet_nats::NatsBus>>> {
+    match args.bus.as_str() {
+        "memory" => Ok(None),
+        url if url.starts_with("nats://") || url.starts_with("tls://") => {
+            let cfg = decnet_nats::NatsConfig::new(url, args.data_dir.join("spool"));
+            let nb = decnet_nats::NatsBus::start(&cfg)
+                .await
+                .with_context(|| format!("cannot start the NATS bus {url}"))?;
+            Ok(Some(nb))
+        }
+        other => anyhow::bail!("--bus {other}: use 'memory' or nats://HOST:PORT"),
+    }
+}
+
+/// Copies every message of the local bus to NATS (lossless, never blocks the fleet).
+pub(crate) struct Forwarder {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Forwarder {
+    /// Forwards what is queued, then stops.
+    pub(crate) async fn finish(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+pub(crate) fn forward_to_nats(
+    local: &Arc<dyn Bus>,
+    nats: Arc<decnet_nats::NatsBus>,
+) -> anyhow::Result<Forwarder> {
+    let mut sub = local.subscribe(">", decnet_bus::Delivery::Lossless)?;
+    let stop = CancellationToken::new();
+    let s = stop.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let env = tokio::select! {
+                biased;
+                e = sub.recv() => e,
+                _ = s.cancelled() => None,
+            };
+            match env {
+                Some(env) => nats.publish((*env).clone()),
+                None => break,
+            }
+        }
+        while let Some(env) = sub.try_recv() {
+            nats.publish((*env).clone());
+        }
+    });
+    Ok(Forwarder { stop, task })
+}
+
+/// The store writer: the batched ingester in-process, the JetStream pump with NATS.
+enum Ingest {
+    Local(decnet_store::ingest::IngestHandle),
+    Pump(decnet_nats::Pump),
+}
+
+/// Events committed and events new to the store.
+struct Ingested {
+    committed: u64,
+    inserted: u64,
+}
+
+impl Ingest {
+    async fn start(
+        nats: &Option<Arc<decnet_nats::NatsBus>>,
+        store: Arc<dyn decnet_store::Store>,
+        proc_bus: &Arc<dyn Bus>,
+    ) -> anyhow::Result<Ingest> {
+        Ok(match nats {
+            None => Ingest::Local(decnet_store::ingest::Ingester::start(
+                store,
+                proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
+                Default::default(),
+            )),
+            Some(nb) => Ingest::Pump(
+                decnet_nats::Pump::start(nb.client().clone(), store, proc_bus.clone(), 500)
+                    .await
+                    .context("cannot start the JetStream consumer")?,
+            ),
+        })
+    }
+
+    async fn finish(self) -> anyhow::Result<Ingested> {
+        Ok(match self {
+            Ingest::Local(i) => {
+                let s = i.finish().await?;
+                Ingested {
+                    committed: s.committed,
+                    inserted: s.inserted,
+                }
+            }
+            Ingest::Pump(p) => {
+                let s = p.finish().await;
+                Ingested {
+                    committed: s.committed,
+                    inserted: s.inserted,
+                }
+            }
+        })
+    }
 }
 
 async fn wait_for_signal() {
