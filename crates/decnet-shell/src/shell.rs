@@ -933,11 +933,20 @@ impl Shell {
                     return Res::ok("exit\n".into()).with_code(0);
                 }
                 out.exit_requested = true;
+                // `exit N` ends with status N (mod 256), plain `exit` with $?.
+                let code = match argv.get(1) {
+                    Some(a) => a
+                        .parse::<i64>()
+                        .map(|n| n.rem_euclid(256) as i32)
+                        .unwrap_or(2),
+                    None => self.status,
+                };
                 Res::ok(if name == "logout" || self.opts.interactive {
                     "logout\n".into()
                 } else {
                     String::new()
                 })
+                .with_code(code)
             }
             "head" | "tail" => self.head_tail(&c, name == "head"),
             "grep" | "egrep" | "fgrep" => self.grep(&c),

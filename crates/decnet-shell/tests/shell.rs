@@ -403,7 +403,9 @@ fn sudo_prompts_and_records_password() {
     let out = sh.execute("exit");
     assert!(!out.exit_requested);
     assert_eq!(sh.execute("whoami").stdout, "ubuntu\n");
-    assert!(sh.execute("exit").exit_requested);
+    let out = sh.execute("exit 3");
+    assert!(out.exit_requested);
+    assert_eq!(out.exit_code, 3);
     // exec sessions have no terminal.
     let mut ex = Shell::new(
         sh.vfs().clone(),

@@ -551,7 +551,11 @@ impl russh::server::Handler for Conn {
         let shell = self.new_shell(pty);
         session.channel_success(channel)?;
         let greeting = if pty {
-            format!("{}\n{}", shell.motd(None), shell.prompt())
+            // "Last login" from an address of the decky's own subnet, stable per decky.
+            let h = self.shared.vfs.host();
+            let o = h.ip.octets();
+            let from = format!("{}.{}.{}.{}", o[0], o[1], o[2], 20 + h.salt % 200);
+            format!("{}{}", shell.motd(Some(&from)), shell.prompt())
         } else {
             String::new()
         };
