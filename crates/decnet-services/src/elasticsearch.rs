@@ -11,7 +11,7 @@ use rand::Rng;
 use serde_json::json;
 
 use crate::ctx::{DeckyCtx, Session};
-use crate::restjson::{self, jackson_pretty, Reply, Req, RestApi};
+use crate::restjson::{self, Reply, Req, RestApi};
 use crate::{fields, Conn, Handler, Service, ServiceError};
 
 const CT: &str = "application/json; charset=UTF-8";
@@ -36,14 +36,21 @@ pub struct EsHandler {
 pub fn persona_version(decky: &DeckyCtx) -> (String, &'static str) {
     let v = decky
         .config("elasticsearch", "version")
-        .unwrap_or("7.17.16")
+        .unwrap_or("7.10.2")
         .to_owned();
     let lucene = if v.starts_with("8.") {
         "9.8.0"
     } else if v.starts_with("6.") {
         "7.7.3"
-    } else {
+    } else if v
+        .strip_prefix("7.")
+        .and_then(|r| r.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok())
+        .is_some_and(|m| m >= 16)
+    {
         "8.11.1"
+    } else {
+        "8.7.0"
     };
     (v, lucene)
 }
@@ -162,7 +169,20 @@ impl RestApi for EsHandler {
     }
 
     fn handle(&self, req: &Req, session: &Session) -> Reply {
-        let product = [("X-elastic-product", "Elasticsearch".to_owned())];
+        // 7.14+ announce themselves with X-elastic-product.
+        let minor: u32 = self
+            .version
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let newer =
+            self.version.starts_with("8.") || (self.version.starts_with("7.") && minor >= 14);
+        let product: Vec<(&'static str, String)> = if newer {
+            vec![("X-elastic-product", "Elasticsearch".to_owned())]
+        } else {
+            Vec::new()
+        };
         let path = req.path.trim_end_matches('/');
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let m = req.method.as_str();
@@ -178,24 +198,17 @@ impl RestApi for EsHandler {
         }
         let r = match (m, segs.as_slice()) {
             ("GET" | "HEAD", []) => {
-                let v = json!({
-                    "name": self.name,
-                    "cluster_name": self.cluster,
-                    "cluster_uuid": self.cluster_uuid,
-                    "version": {
-                        "number": self.version,
-                        "build_flavor": "default",
-                        "build_type": "deb",
-                        "build_hash": self.build_hash,
-                        "build_date": "2023-12-08T10:33:23.429968Z",
-                        "build_snapshot": false,
-                        "lucene_version": self.lucene,
-                        "minimum_wire_compatibility_version": "6.8.0",
-                        "minimum_index_compatibility_version": "6.0.0-beta1"
-                    },
-                    "tagline": "You Know, for Search"
-                });
-                Reply::text(200, jackson_pretty(&v), CT)
+                // Written by hand: Elasticsearch's key order (serde_json sorts).
+                let body = format!(
+                    "{{\n  \"name\" : \"{name}\",\n  \"cluster_name\" : \"{cluster}\",\n  \"cluster_uuid\" : \"{uuid}\",\n  \"version\" : {{\n    \"number\" : \"{v}\",\n    \"build_flavor\" : \"default\",\n    \"build_type\" : \"deb\",\n    \"build_hash\" : \"{hash}\",\n    \"build_date\" : \"2021-01-13T00:42:12.435326Z\",\n    \"build_snapshot\" : false,\n    \"lucene_version\" : \"{lucene}\",\n    \"minimum_wire_compatibility_version\" : \"6.8.0\",\n    \"minimum_index_compatibility_version\" : \"6.0.0-beta1\"\n  }},\n  \"tagline\" : \"You Know, for Search\"\n}}\n",
+                    name = self.name,
+                    cluster = self.cluster,
+                    uuid = self.cluster_uuid,
+                    v = self.version,
+                    hash = self.build_hash,
+                    lucene = self.lucene,
+                );
+                Reply::text(200, body, CT)
             }
             ("GET", ["_cat", "indices", ..]) => {
                 let mut out = String::new();

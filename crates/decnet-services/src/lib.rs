@@ -13,6 +13,7 @@ pub use decnet_core::Fields as __Fields;
 pub mod artifacts;
 pub mod conpot;
 pub mod creds;
+pub mod dns;
 pub mod docker_api;
 pub mod ctx;
 pub mod ftp;

@@ -189,6 +189,10 @@ impl MysqlHandler {
         .await
         .map_err(wr)?;
         let (seq, payload) = io.read_packet().await?;
+        if payload == [0x01] {
+            // COM_QUIT instead of a login (hydra's and many scanners' probe).
+            return Ok(());
+        }
         let resp = match w::parse_handshake_response(&payload) {
             Ok(r) => r,
             Err(e) => {

@@ -48,6 +48,7 @@ impl Registry {
             .with(Arc::new(crate::k8s::K8s))
             .with(Arc::new(crate::snmp::Snmp))
             .with(Arc::new(crate::mqtt::Mqtt))
+            .with(Arc::new(crate::dns::Dns))
     }
 
     /// Adds (or replaces) a service.

@@ -164,7 +164,8 @@ where
     b.timer(TokioTimer::new())
         .header_read_timeout(idle)
         .max_buf_size(max_buf)
-        .title_case_headers(title);
+        .title_case_headers(title)
+        .auto_date_header(false);
     if let Err(e) = b.serve_connection(TokioIo::new(io), svc).await {
         if !e.is_incomplete_message() {
             session.emit_error(format!("{}: {e}", api.service()));
@@ -252,26 +253,4 @@ async fn handle(
         );
     }
     api.handle(&req, session)
-}
-
-/// Pretty JSON in Jackson's style (`"key" : value`, two-space indent), as
-/// Elasticsearch prints it.
-pub fn jackson_pretty(v: &serde_json::Value) -> String {
-    let s = serde_json::to_string_pretty(v).unwrap_or_default();
-    let mut out = String::with_capacity(s.len() + 64);
-    for line in s.lines() {
-        // Only the first `": ` of a line separates a key from its value.
-        if let Some(i) = line.find("\": ") {
-            if line.trim_start().starts_with('"') {
-                out.push_str(&line[..i + 1]);
-                out.push_str(" : ");
-                out.push_str(&line[i + 3..]);
-                out.push('\n');
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
 }

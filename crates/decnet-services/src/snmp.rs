@@ -98,6 +98,8 @@ pub struct Message {
     pub varbinds: Vec<(Vec<u32>, Value)>,
     /// v3 user name, when present.
     pub v3_user: Option<String>,
+    /// v3 msgID (the request id of v3 framing).
+    pub v3_msg_id: i64,
 }
 
 fn decode_value(t: &ber::Tlv<'_>) -> WResult<Value> {
@@ -128,11 +130,31 @@ pub fn decode(buf: &[u8]) -> WResult<Message> {
             .and_then(|p| ber::read(p.value).ok())
             .and_then(|(usm, _)| ber::children(usm.value).ok())
             .and_then(|f| f.get(3).map(|u| wire::excerpt(u.value, 64)));
+        let msg_id = parts
+            .get(1)
+            .and_then(|g| ber::children(g.value).ok())
+            .and_then(|g| g.first().and_then(|t| ber::int(t.value).ok()))
+            .unwrap_or(0);
+        // Plaintext scopedPDU: contextEngineID, contextName, PDU.
+        let (pdu, request_id) = parts
+            .get(3)
+            .filter(|s| s.tag == 0x30)
+            .and_then(|s| ber::children(s.value).ok())
+            .and_then(|s| s.get(2).copied())
+            .map(|p| {
+                let rid = ber::children(p.value)
+                    .ok()
+                    .and_then(|f| f.first().and_then(|t| ber::int(t.value).ok()))
+                    .unwrap_or(0);
+                (p.tag, rid)
+            })
+            .unwrap_or((0, 0));
         return Ok(Message {
             version,
             community: Vec::new(),
-            pdu: 0,
-            request_id: 0,
+            pdu,
+            request_id,
+            v3_msg_id: msg_id,
             f1: 0,
             f2: 0,
             varbinds: Vec::new(),
@@ -169,6 +191,7 @@ pub fn decode(buf: &[u8]) -> WResult<Message> {
         f2: ber::int(f2.value)?,
         varbinds,
         v3_user: None,
+        v3_msg_id: 0,
     })
 }
 
@@ -208,6 +231,8 @@ pub struct SnmpHandler {
     boot: Instant,
     boot_offset_cs: u64,
     seen: Mutex<HashMap<(IpAddr, Vec<u8>), Instant>>,
+    engine_id: Vec<u8>,
+    unknown_engine: std::sync::atomic::AtomicU64,
 }
 
 fn sys(n: u32) -> Vec<u32> {
@@ -285,6 +310,15 @@ impl Service for Snmp {
         }
         mib.sort_by(|a, b| a.0.cmp(&b.0));
         let uptime = (chrono::Utc::now() - p.boot_time).num_milliseconds().max(0) as u64 / 10;
+        // net-snmp engine id: enterprise 8072, format 0x80 (random), 8 seeded bytes.
+        let mut engine_id = vec![0x80, 0x00, 0x1f, 0x88, 0x80];
+        {
+            use rand::Rng;
+            let r: [u8; 8] = decnet_core::DeckySeed::new(decky.name(), decky.generation)
+                .rng("snmp-engine")
+                .gen();
+            engine_id.extend_from_slice(&r);
+        }
         Ok(Arc::new(SnmpHandler {
             community: decky
                 .config(SERVICE, "community")
@@ -294,6 +328,8 @@ impl Service for Snmp {
             boot: Instant::now(),
             boot_offset_cs: uptime,
             seen: Mutex::new(HashMap::new()),
+            engine_id,
+            unknown_engine: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 }
@@ -406,6 +442,41 @@ impl SnmpHandler {
         Some(resp)
     }
 
+    /// SNMPv3 discovery answer: a Report (usmStatsUnknownEngineIDs) that
+    /// carries the agent's engine id, boots and time, as net-snmp sends.
+    pub fn v3_report(&self, m: &Message) -> Vec<u8> {
+        let uptime = (self.boot_offset_cs / 100 + self.boot.elapsed().as_secs()) as i64;
+        let mut usm = ber::tlv(0x04, &self.engine_id);
+        usm.extend_from_slice(&ber::int_tlv(0x02, 3));
+        usm.extend_from_slice(&ber::int_tlv(0x02, uptime % 2_147_483_647));
+        usm.extend_from_slice(&ber::tlv(0x04, b""));
+        usm.extend_from_slice(&ber::tlv(0x04, b""));
+        usm.extend_from_slice(&ber::tlv(0x04, b""));
+        let mut global = ber::int_tlv(0x02, m.v3_msg_id);
+        global.extend_from_slice(&ber::int_tlv(0x02, 65507));
+        global.extend_from_slice(&ber::tlv(0x04, &[0]));
+        global.extend_from_slice(&ber::int_tlv(0x02, 3));
+        let report_oid = [1u32, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0];
+        let mut vb = ber::tlv(0x06, &ber::oid_encode(&report_oid));
+        let n = self
+            .unknown_engine
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        vb.extend_from_slice(&Value::Counter(n).encode());
+        let mut pdu = ber::int_tlv(0x02, m.request_id);
+        pdu.extend_from_slice(&ber::int_tlv(0x02, 0));
+        pdu.extend_from_slice(&ber::int_tlv(0x02, 0));
+        pdu.extend_from_slice(&ber::tlv(0x30, &ber::tlv(0x30, &vb)));
+        let mut scoped = ber::tlv(0x04, &self.engine_id);
+        scoped.extend_from_slice(&ber::tlv(0x04, b""));
+        scoped.extend_from_slice(&ber::tlv(0xa8, &pdu));
+        let mut msg = ber::int_tlv(0x02, 3);
+        msg.extend_from_slice(&ber::tlv(0x30, &global));
+        msg.extend_from_slice(&ber::tlv(0x04, &ber::tlv(0x30, &usm)));
+        msg.extend_from_slice(&ber::tlv(0x30, &scoped));
+        ber::tlv(0x30, &msg)
+    }
+
     fn handle(&self, decky: &DeckyCtx, peer: SocketAddr, port: u16, buf: &[u8]) -> Option<Vec<u8>> {
         let m = match decode(buf) {
             Ok(m) => m,
@@ -421,14 +492,18 @@ impl SnmpHandler {
             }
         };
         if m.version == 3 {
+            let user = m.v3_user.clone().unwrap_or_default();
             decky.emit_raw(
                 SERVICE,
                 EventKind::Request,
                 peer,
                 port,
-                fields! {"request" => "snmpv3", "v3_user" => m.v3_user.clone().unwrap_or_default()},
+                fields! {"request" => "snmpv3", "v3_user" => user.clone()},
             );
-            return None;
+            if !user.is_empty() {
+                decky.emit_raw(SERVICE, EventKind::AuthAttempt, peer, port, fields! {"username" => user.clone(), "principal" => user, "secret_kind" => "snmpv3_usm", "success" => false});
+            }
+            return Some(self.v3_report(&m));
         }
         let community = m.community.clone();
         let ok = community == self.community.as_bytes();

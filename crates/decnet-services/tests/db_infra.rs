@@ -885,6 +885,28 @@ async fn snmp_community_captured_sysdescr_getnext_walk() {
     assert!(count >= 20, "system + interfaces subtree, got {count}");
     let ok = env.next(EventKind::AuthAttempt).await;
     assert_eq!(ok.fields["success"], true);
+    // nmap's SNMPv3GetRequest probe gets a net-snmp style discovery report.
+    let probe = b"\x30\x3a\x02\x01\x03\x30\x0f\x02\x02\x4a\x69\x02\x03\0\xff\xe3\x04\x01\x04\x02\x01\x03\x04\x10\x30\x0e\x04\0\x02\x01\0\x02\x01\0\x04\0\x04\0\x04\0\x30\x12\x04\0\x04\0\xa0\x0c\x02\x02\x37\xf0\x02\x01\0\x02\x01\0\x30\0";
+    sock.send(probe).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = &buf[..n];
+    assert_eq!(&r[2..5], b"\x02\x01\x03");
+    assert!(
+        r.windows(7).any(|w| w == b"\x02\x02\x4a\x69\x02\x03\x00"),
+        "msgID echoed"
+    );
+    assert!(
+        r.windows(5).any(|w| w == b"\x80\x00\x1f\x88\x80"),
+        "net-snmp engine id"
+    );
+    let m = decode(r).unwrap();
+    assert_eq!(
+        (m.version, m.pdu, m.request_id, m.v3_msg_id),
+        (3, 0xa8, 0x37f0, 0x4a69)
+    );
     // Garbage datagram: error event.
     sock.send(b"\x30\x84\xff\xff\xff\xff garbage")
         .await
@@ -951,5 +973,81 @@ async fn mqtt_connect_credentials_subscribe_publish_recorded() {
         .unwrap();
     let e = env.next(EventKind::Error).await;
     assert!(s(&e, "error").contains("over limit"), "{:?}", e.fields);
+    env.stop().await;
+}
+
+// ---------------------------------------------------------------- dns
+
+fn dns_query(id: u16, name: &str, qtype: u16, qclass: u16) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    m.extend_from_slice(&decnet_services::wire::dns::encode_name(name));
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&qclass.to_be_bytes());
+    m
+}
+
+#[tokio::test]
+async fn dns_zone_answers_version_refusal_axfr_and_events() {
+    let mut env = deploy(
+        "127.0.63.25",
+        "services = dns\ndistro = debian\n[t.dns]\nzone = corp.example\n",
+    )
+    .await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(env.addr(53)).await.unwrap();
+    let mut buf = [0u8; 2048];
+    // A record of www in the zone: the decky's address, authoritative.
+    sock.send(&dns_query(0xbeef, "www.corp.example", 1, 1))
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = &buf[..n];
+    assert_eq!(&r[..2], &[0xbe, 0xef]);
+    assert_eq!(r[2] & 0x84, 0x84, "QR and AA");
+    assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
+    assert_eq!(&r[n - 4..], &[127, 0, 63, 25]);
+    // version.bind CH TXT.
+    sock.send(&dns_query(2, "version.bind", 16, 3))
+        .await
+        .unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("9.18.24-1-Debian"));
+    // Outside the zone: REFUSED (no recursion).
+    sock.send(&dns_query(3, "google.com", 1, 1)).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(buf[3] & 0x0f, 5, "REFUSED");
+    let _ = n;
+    let e = env.next(EventKind::Request).await;
+    assert_eq!(
+        (s(&e, "query"), s(&e, "qtype"), s(&e, "outcome")),
+        ("www.corp.example", "A", "answer")
+    );
+    // AXFR over TCP: the bait zone, recorded as a command.
+    let mut t = TcpStream::connect(env.addr(53)).await.unwrap();
+    let q = dns_query(4, "corp.example", 252, 1);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    t.write_all(&framed).await.unwrap();
+    let mut len = [0u8; 2];
+    t.read_exact(&mut len).await.unwrap();
+    let mut resp = vec![0u8; u16::from_be_bytes(len) as usize];
+    t.read_exact(&mut resp).await.unwrap();
+    assert!(u16::from_be_bytes([resp[6], resp[7]]) >= 10, "zone records");
+    let c = env.next(EventKind::Command).await;
+    assert_eq!(s(&c, "exploit"), "zone_transfer");
+    // Compression loop: error event, no crash.
+    sock.send(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1])
+        .await
+        .unwrap();
+    let e = env.next(EventKind::Error).await;
+    assert!(
+        s(&e, "error").contains("compression loop"),
+        "{:?}",
+        e.fields
+    );
     env.stop().await;
 }

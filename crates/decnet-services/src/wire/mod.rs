@@ -16,6 +16,7 @@ use crate::io::ReadError;
 pub mod ber;
 pub mod bson;
 pub mod der;
+pub mod dns;
 pub mod modbus;
 pub mod mqtt;
 pub mod ipp;

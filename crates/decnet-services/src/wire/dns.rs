@@ -1,0 +1,217 @@
+//! DNS messages (RFC 1035): header, questions with compressed names
+//! (pointer loops and lengths bounded), and answer encoding.
+
+use super::{Cursor, WResult, WireError};
+
+/// Largest message over TCP we accept.
+pub const MAX_TCP: usize = 16 * 1024;
+
+/// A decoded query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// Transaction id.
+    pub id: u16,
+    /// Flags word.
+    pub flags: u16,
+    /// Question name, lower-cased, without the trailing dot.
+    pub name: String,
+    /// QTYPE.
+    pub qtype: u16,
+    /// QCLASS.
+    pub qclass: u16,
+    /// Raw question section (echoed in the answer).
+    pub question: Vec<u8>,
+}
+
+/// Reads a (possibly compressed) name starting at `pos` of `msg`; returns
+/// the name and the offset just after it in the original position.
+pub fn read_name(msg: &[u8], mut pos: usize) -> WResult<(String, usize)> {
+    let mut name = String::new();
+    let mut end = None;
+    let mut jumps = 0;
+    loop {
+        let len = *msg
+            .get(pos)
+            .ok_or_else(|| WireError::new("name past end"))? as usize;
+        match len {
+            0 => {
+                pos += 1;
+                break;
+            }
+            l if l & 0xc0 == 0xc0 => {
+                let lo = *msg
+                    .get(pos + 1)
+                    .ok_or_else(|| WireError::new("pointer past end"))?
+                    as usize;
+                if end.is_none() {
+                    end = Some(pos + 2);
+                }
+                jumps += 1;
+                if jumps > 32 {
+                    return Err(WireError::new("compression loop"));
+                }
+                pos = ((l & 0x3f) << 8) | lo;
+            }
+            l if l & 0xc0 != 0 => return Err(WireError::new("bad label type")),
+            l => {
+                let label = msg
+                    .get(pos + 1..pos + 1 + l)
+                    .ok_or_else(|| WireError::new("label past end"))?;
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                for &b in label {
+                    if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
+                        name.push(b.to_ascii_lowercase() as char);
+                    } else {
+                        name.push_str(&format!("\\{b:03}"));
+                    }
+                }
+                if name.len() > 1024 {
+                    return Err(WireError::new("name too long"));
+                }
+                pos += 1 + l;
+            }
+        }
+    }
+    Ok((name, end.unwrap_or(pos)))
+}
+
+/// Decodes a query's header and first question.
+pub fn parse_query(msg: &[u8]) -> WResult<Query> {
+    let mut c = Cursor::new(msg);
+    let id = c.u16be()?;
+    let flags = c.u16be()?;
+    let qd = c.u16be()?;
+    c.take(6)?;
+    if flags & 0x8000 != 0 {
+        return Err(WireError::new("not a query"));
+    }
+    if qd == 0 {
+        return Err(WireError::new("no question"));
+    }
+    let (name, after) = read_name(msg, 12)?;
+    let mut c = Cursor::new(msg.get(after..).unwrap_or(&[]));
+    let qtype = c.u16be()?;
+    let qclass = c.u16be()?;
+    Ok(Query {
+        id,
+        flags,
+        name,
+        qtype,
+        qclass,
+        question: msg[12..after + 4].to_vec(),
+    })
+}
+
+/// Encodes a name (no compression).
+pub fn encode_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        let l = &label.as_bytes()[..label.len().min(63)];
+        out.push(l.len() as u8);
+        out.extend_from_slice(l);
+    }
+    out.push(0);
+    out
+}
+
+/// One resource record to encode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rr {
+    /// Owner name.
+    pub name: String,
+    /// TYPE.
+    pub rtype: u16,
+    /// CLASS.
+    pub class: u16,
+    /// TTL.
+    pub ttl: u32,
+    /// RDATA (already encoded).
+    pub rdata: Vec<u8>,
+}
+
+fn put_rr(out: &mut Vec<u8>, rr: &Rr) {
+    out.extend_from_slice(&encode_name(&rr.name));
+    out.extend_from_slice(&rr.rtype.to_be_bytes());
+    out.extend_from_slice(&rr.class.to_be_bytes());
+    out.extend_from_slice(&rr.ttl.to_be_bytes());
+    out.extend_from_slice(&(rr.rdata.len() as u16).to_be_bytes());
+    out.extend_from_slice(&rr.rdata);
+}
+
+/// Builds a response echoing the question.
+pub fn response(
+    q: &Query,
+    aa: bool,
+    rcode: u8,
+    answers: &[Rr],
+    authority: &[Rr],
+    additional: &[Rr],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(&q.id.to_be_bytes());
+    let flags: u16 = 0x8000
+        | (q.flags & 0x7800)
+        | if aa { 0x0400 } else { 0 }
+        | (q.flags & 0x0100)
+        | (rcode as u16 & 0x0f);
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    out.extend_from_slice(&(authority.len() as u16).to_be_bytes());
+    out.extend_from_slice(&(additional.len() as u16).to_be_bytes());
+    out.extend_from_slice(&q.question);
+    for rr in answers.iter().chain(authority).chain(additional) {
+        put_rr(&mut out, rr);
+    }
+    out
+}
+
+/// TXT RDATA from one string.
+pub fn txt(s: &str) -> Vec<u8> {
+    let b = &s.as_bytes()[..s.len().min(255)];
+    let mut v = vec![b.len() as u8];
+    v.extend_from_slice(b);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn query(name: &str, qtype: u16) -> Vec<u8> {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(&encode_name(name));
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn query_roundtrip_and_loops() {
+        let q = parse_query(&query("WWW.Corp.Local", 1)).unwrap();
+        assert_eq!(
+            (q.id, q.name.as_str(), q.qtype),
+            (0x1234, "www.corp.local", 1)
+        );
+        // A pointer to itself must not loop forever.
+        let mut m = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1];
+        assert!(parse_query(&m).is_err());
+        m[13] = 200;
+        assert!(parse_query(&m).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_query(&data);
+            for i in 0..data.len().min(20) { let _ = read_name(&data, i); }
+        }
+    }
+}
