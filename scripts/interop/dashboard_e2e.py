@@ -6,6 +6,7 @@ every page, saves screenshots to target/screenshots/, and fails on any
 4xx/5xx the dashboard's own requests receive except the intentional ones
 listed in INTENTIONAL, and on any console error (CSP violations included).
 """
+import base64
 import json
 import os
 import socket
@@ -16,6 +17,7 @@ import traceback
 
 import paramiko
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -64,6 +66,8 @@ def drain(driver):
             path = r["url"][len(BASE):].split("?")[0]
             method = requests_seen.get(p["requestId"], "GET")
             responses.append((method, path, r["status"], expired_phase))
+            if r["status"] >= 400:
+                log(f"  (response {method} {path} -> {r['status']}; expired phase: {expired_phase})")
     for entry in driver.get_log("browser"):
         if entry.get("level") == "SEVERE":
             text = entry.get("message", "")
@@ -75,16 +79,36 @@ def drain(driver):
 
 
 def shot(driver, name):
+    """A full-page screenshot (beyond the viewport) via the DevTools protocol."""
     drain(driver)
     path = os.path.join(SHOTS, f"{name}.png")
+    driver.execute_script("window.scrollTo(0, 0)")
     time.sleep(0.3)
-    driver.save_screenshot(path)
+    try:
+        m = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+        size = m.get("cssContentSize") or m["contentSize"]
+        vp = m.get("cssLayoutViewport") or m["layoutViewport"]
+        h = min(max(size["height"], vp["clientHeight"]), 6000)
+        data = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": vp["clientWidth"], "height": h, "scale": 1}})
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data["data"]))
+    except Exception as e:  # fall back to the viewport
+        log("full-page screenshot failed:", e)
+        driver.save_screenshot(path)
     log("screenshot", path)
+
+
+def click(driver, el):
+    """Clicks like a user would, but never blocked by the sticky header."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", el)
 
 
 def wait(driver, cond, timeout=20, what=""):
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(cond)
+        return WebDriverWait(driver, timeout, poll_frequency=0.2,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(cond)
     except Exception:
         shot(driver, f"FAILED-{what or 'wait'}".replace(" ", "_"))
         raise AssertionError(f"timed out waiting for: {what}")
@@ -190,7 +214,6 @@ def ssh_session():
 
 
 def main():
-    global expired_phase
     os.makedirs(SHOTS, exist_ok=True)
     opts = webdriver.ChromeOptions()
     for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -232,6 +255,7 @@ def main():
 
 
 def run(d):
+    global expired_phase
     generated = open(os.path.join(DATA, "admin-password")).read().strip()
 
     # --- login: a wrong password shows the API's detail, then the forced change.
@@ -285,7 +309,7 @@ def run(d):
     ed = d.find_element(By.ID, "ini-editor")
     ed.clear()
     ed.send_keys("[general]\nnet = 127.0.212.0/24\nmode = loopback\n\n[lab01]\nip = 127.0.212.10\nservices = ssh, nosuchproto\n")
-    d.find_element(By.ID, "deploy-btn").click()
+    click(d, d.find_element(By.ID, "deploy-btn"))
     wait(d, css("#deploy-result .error"), what="INI validation errors")
     res = d.find_element(By.ID, "deploy-result").text
     assert "line 7" in res and "nosuchproto" in res, res
@@ -293,12 +317,12 @@ def run(d):
     shot(d, "07-fleet-ini-errors")
     ed.clear()
     ed.send_keys("[general]\nnet = 127.0.212.0/24\nmode = loopback\n\n[lab01]\nip = 127.0.212.10\nservices = ssh, http\n")
-    d.find_element(By.ID, "deploy-btn").click()
+    click(d, d.find_element(By.ID, "deploy-btn"))
     wait(d, text_in("#deploy-result", "Accepted: lab01"), what="deploy accepted")
     wait(d, text_in('#deckies tr[data-decky="lab01"]', "running"), timeout=30, what="lab01 running")
     row = d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]')
     before = row.text
-    next(b for b in row.find_elements(By.TAG_NAME, "button") if b.text == "Mutate").click()
+    click(d, next(b for b in row.find_elements(By.TAG_NAME, "button") if b.text == "Mutate"))
     wait(d, lambda x: "gen 1" in x.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text, what="lab01 mutated (generation 1)")
     assert before != d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text
     shot(d, "08-fleet-deployed")
@@ -308,16 +332,16 @@ def run(d):
     name = d.find_element(By.ID, "topo-name")
     name.clear()
     name.send_keys("e2e-lab")
-    d.find_element(By.ID, "topo-create").click()
+    click(d, d.find_element(By.ID, "topo-create"))
     wait(d, text_in("main h1", "e2e-lab"), what="topology page")
     wait(d, text_in("#topo-status", "pending"), what="pending status")
     wait(d, lambda x: "live" in x.find_element(By.CSS_SELECTOR, "main .live-dot").text, what="topology stream live")
     shot(d, "09-topology-pending")
-    d.find_element(By.ID, "topo-deploy").click()
+    click(d, d.find_element(By.ID, "topo-deploy"))
     wait(d, lambda x: x.find_element(By.ID, "topo-status").get_attribute("data-status") == "active", timeout=30, what="topology active (live)")
     wait(d, text_in("#topo-feed", "active"), what="status event in the live feed")
     # Queue an add_decky mutation through the dialog.
-    next(b for b in d.find_elements(By.CSS_SELECTOR, "main .actions button") if b.text == "+ Decky").click()
+    click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "main .actions button") if b.text == "+ Decky"))
     dlg = wait(d, visible("dialog.modal"), what="add decky dialog")
     dlg.find_element(By.NAME, "name").send_keys("app02")
     dlg.find_element(By.NAME, "ip").send_keys("127.0.213.11")
@@ -327,7 +351,7 @@ def run(d):
     wait(d, css('#topo-graph g[data-decky="app02"]'), timeout=30, what="app02 in the graph after mutation")
     wait(d, text_in("#mutations", "applied"), what="mutation applied")
     wait(d, text_in("#topo-feed", "mutation"), what="mutation event in the live feed")
-    d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]').click()
+    d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]'))
     wait(d, text_in("#topo-side", "Decky app02"), what="decky selected")
     shot(d, "10-topology-active-mutated")
 
@@ -335,11 +359,11 @@ def run(d):
     goto(d, "/attackers", "Attackers")
     wait(d, text_in("#attackers", SSH_SRC), what="attacker list")
     shot(d, "11-attackers")
-    d.find_element(By.LINK_TEXT, SSH_SRC).click()
+    click(d, d.find_element(By.LINK_TEXT, SSH_SRC))
     wait(d, text_in("main h1", f"Attacker {SSH_SRC}"), what="attacker detail")
     wait(d, text_in("#attacker-creds", "ubuntu"), what="credentials tried on detail page")
     wait(d, css("#transcripts .replay-btn"), timeout=20, what="transcript listed")
-    d.find_element(By.CSS_SELECTOR, "#transcripts .replay-btn").click()
+    click(d, d.find_element(By.CSS_SELECTOR, "#transcripts .replay-btn"))
     wait(d, lambda x: "uname" in x.find_element(By.CSS_SELECTOR, "#replay pre.term").text, timeout=20, what="replayed session shows the commands")
     shot(d, "12-attacker-detail-replay")
 
@@ -355,7 +379,6 @@ def run(d):
         goto(d, path, h1)
         wait(d, css(sel), what=f"{path} content")
         shot(d, shotname)
-    assert "hunter2" in d.execute_script("return 1") or True
 
     # --- phone width.
     d.set_window_size(390, 844)

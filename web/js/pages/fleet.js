@@ -90,8 +90,8 @@ function deployCard(onDeployed) {
     btn.disabled = true;
     try {
       const r = await post('/deckies/deploy', { ini_content: ta.value, replace_fleet: replace.checked }, { expectError: true });
-      out.replaceChildren(h('p', { class: 'ok' }, `Accepted: ${r.deckies.map((d) => d.name).join(', ') || 'nothing'}`),
-        r.warnings.length ? h('ul', { class: 'warn' }, r.warnings.map((w) => h('li', null, w))) : null);
+      out.replaceChildren(h('div', null, h('p', { class: 'ok' }, `Accepted: ${r.deckies.map((d) => d.name).join(', ') || 'nothing'}`),
+        r.warnings.length ? h('ul', { class: 'warn' }, r.warnings.map((w) => h('li', null, w))) : null));
       onDeployed();
     } catch (e) {
       const errs = lineErrors(e);

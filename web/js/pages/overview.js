@@ -19,6 +19,7 @@ export async function render(root, ctx) {
 
   function drawStats(s) {
     if (!s) return;
+    current = { ...s };
     clear(counters);
     const items = [['Total events', s.total_events], ['Last hour', s.events_last_hour], ['Attackers', s.unique_attackers], ['Auth attempts', s.auth_attempts], ['Active deckies', s.active_deckies]];
     for (const [label, v] of items) counters.appendChild(h('div', { class: 'counter' }, h('div', { class: 'value' }, String(v ?? 0)), h('div', { class: 'label' }, label)));
@@ -34,17 +35,21 @@ export async function render(root, ctx) {
     const vals = [];
     for (let t = start; t <= end; t += step) vals.push([t, bins.get(t) || 0]);
     const max = Math.max(1, ...vals.map((v) => v[1]));
-    const W = 960; const H = 140;
-    const bw = W / vals.length;
-    const s = svg('svg', { viewBox: `0 0 ${W} ${H + 18}`, role: 'img', 'aria-label': `Events per 15 minutes; peak ${max}` });
+    const W = 480; const H = 120; const L = 28;
+    const bw = (W - L) / vals.length;
+    const s = svg('svg', { viewBox: `0 0 ${W} ${H + 16}`, role: 'img', 'aria-label': `Events per 15 minutes over 24 hours; peak ${max}` });
+    s.appendChild(svg('line', { x1: L, y1: H, x2: W, y2: H, class: 'axis-line' }));
+    s.appendChild(svg('text', { x: L - 4, y: 9, class: 'axis', 'text-anchor': 'end' }, String(max)));
+    s.appendChild(svg('text', { x: L - 4, y: H, class: 'axis', 'text-anchor': 'end' }, '0'));
     vals.forEach(([t, c], i) => {
-      const bh = Math.round((c / max) * H);
-      const r = svg('rect', { x: (i * bw + 1).toFixed(1), y: H - bh, width: Math.max(1, bw - 2).toFixed(1), height: Math.max(bh, c ? 2 : 0), class: 'bar' });
+      if (!c) return;
+      const bh = Math.max(2, Math.round((c / max) * (H - 4)));
+      const r = svg('rect', { x: (L + i * bw + 0.5).toFixed(1), y: H - bh, width: Math.max(1, bw - 1).toFixed(1), height: bh, class: 'bar' });
       r.appendChild(svg('title', null, `${new Date(t).toLocaleString()}: ${c}`));
       s.appendChild(r);
     });
-    for (let i = 0; i < vals.length; i += 16) s.appendChild(svg('text', { x: i * bw, y: H + 14, class: 'axis' }, new Date(vals[i][0]).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
-    s.appendChild(svg('text', { x: W - 4, y: 12, class: 'axis', 'text-anchor': 'end' }, `peak ${max}`));
+    for (let i = 0; i < vals.length; i += 24) s.appendChild(svg('text', { x: L + i * bw, y: H + 13, class: 'axis' }, new Date(vals[i][0]).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
+    s.appendChild(svg('text', { x: W, y: H + 13, class: 'axis', 'text-anchor': 'end' }, 'now'));
     hist.appendChild(s);
   }
   function setHistogram(list) {
@@ -56,6 +61,17 @@ export async function render(root, ctx) {
     }
     drawHist();
   }
+  let statsTimer = null;
+  let current = null;
+  function bump(list) {
+    if (!current) return;
+    current.total_events += list.length;
+    current.events_last_hour += list.length;
+    current.auth_attempts += list.filter((e) => e.kind === 'auth_attempt').length;
+    drawStats(current);
+    if (!statsTimer) statsTimer = setTimeout(() => { statsTimer = null; get('/stats').then((x) => { if (ctx.current) drawStats(x); }, () => {}); }, 3000);
+  }
+  ctx.onCleanup(() => clearTimeout(statsTimer));
   function addEvents(list) {
     const step = 15 * 60 * 1000;
     for (const ev of list) {
@@ -88,7 +104,7 @@ export async function render(root, ctx) {
   }
   ctx.onCleanup(ctx.live.subscribe((msg) => {
     if (msg.type === 'stats') drawStats(msg.data);
-    else if (msg.type === 'logs') addEvents(msg.data);
+    else if (msg.type === 'logs') { addEvents(msg.data); bump(msg.data); }
     // The stream's histogram is at its own bucket size; ours is rebuilt from events.
   }));
   loadHealth(health);

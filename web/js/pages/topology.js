@@ -31,12 +31,12 @@ export async function render(root, ctx) {
   function drawActions() {
     if (!session.admin) return;
     const s = topo.status;
-    actions.replaceChildren(
+    actions.replaceChildren(...[
       h('button', { type: 'button', on: { click: addLan } }, '+ LAN'),
       h('button', { type: 'button', on: { click: addDecky } }, '+ Decky'),
       ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'primary', id: 'topo-deploy', on: { click: (e) => act(e.currentTarget, () => post(`/topologies/${enc}/deploy`), 'Deploying…').catch(() => {}) } }, 'Deploy') : null,
       ['active', 'degraded', 'failed', 'deploying'].includes(s) ? h('button', { type: 'button', id: 'topo-teardown', on: { click: (e) => { if (confirmDo('Tear this topology down?')) act(e.currentTarget, () => post(`/topologies/${enc}/teardown`), 'Tearing down…').catch(() => {}); } } }, 'Teardown') : null,
-      ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { if (confirmDo(`Delete topology ${topo.name}?`)) act(e.currentTarget, () => del(`/topologies/${enc}`), 'Deleted').then(() => ctx.navigate('/topologies'), () => {}); } } }, 'Delete') : null);
+      ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { if (confirmDo(`Delete topology ${topo.name}?`)) act(e.currentTarget, () => del(`/topologies/${enc}`), 'Deleted').then(() => ctx.navigate('/topologies'), () => {}); } } }, 'Delete') : null].filter(Boolean));
   }
   const mutate = (op, args, label) => act(null, () => post(`/topologies/${enc}/mutations`, { op, args }), `${label} queued`).then(loadMutations, () => {});
   async function addLan() {
@@ -56,9 +56,9 @@ export async function render(root, ctx) {
   }
 
   function drawGraph() {
-    const W = 760; const lanY = 60; const dY = 230;
+    const W = 640; const lanY = 40; const dY = 170;
     const lans = topo.lans; const ds = topo.deckies;
-    const H = ds.length > 8 ? 380 : 300;
+    const H = dY + (ds.length > 1 ? 50 : 0) + 50;
     const lx = (i) => (W / (lans.length + 1)) * (i + 1);
     const dx = (i) => (W / (ds.length + 1)) * (i + 1);
     const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `Topology graph: ${lans.length} LANs, ${ds.length} deckies` });
@@ -97,15 +97,15 @@ export async function render(root, ctx) {
       const l = topo.lans.find((x) => x.name === selected.lan);
       if (!l) { selected = null; drawSide(); return; }
       const members = topo.edges.filter((e) => e.lan === l.name).map((e) => e.decky);
-      side.replaceChildren(h('h3', null, `LAN ${l.name}`), h('p', null, l.cidr), h('p', null, 'Deckies: ', members.join(', ') || '—'),
-        session.admin ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove LAN ${l.name}?`)) mutate('remove_lan', { name: l.name }, `remove_lan ${l.name}`); } } }, 'Remove LAN')) : null);
+      side.replaceChildren(h('div', null, h('h3', null, `LAN ${l.name}`), h('p', null, l.cidr), h('p', null, 'Deckies: ', members.join(', ') || '—'),
+        session.admin ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove LAN ${l.name}?`)) mutate('remove_lan', { name: l.name }, `remove_lan ${l.name}`); } } }, 'Remove LAN')) : null));
       return;
     }
     const d = topo.deckies.find((x) => x.name === selected.decky);
     if (!d) { selected = null; drawSide(); return; }
     const attached = topo.edges.filter((e) => e.decky === d.name).map((e) => e.lan);
     const dropBox = h('div');
-    side.replaceChildren(h('h3', null, `Decky ${d.name}`),
+    side.replaceChildren(h('div', null, h('h3', null, `Decky ${d.name}`),
       h('p', null, d.ip || 'IP from the LAN', d.archetype ? ` · ${d.archetype}` : ''),
       h('h4', null, 'Services'),
       h('div', { class: 'chips' }, d.services.map((sv) => h('span', { class: 'chip' }, sv, session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `Remove ${sv}`, on: { click: (e) => act(e.currentTarget, () => del(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services/${encodeURIComponent(sv)}`), `${sv} removed`).then(reload, () => {}) } }, '×') : null))),
@@ -116,7 +116,7 @@ export async function render(root, ctx) {
         h('button', { type: 'button', id: 'svc-add', on: { click: async () => { const r = await dialog(`Add a service to ${d.name}`, [{ name: 'name', label: 'Service', required: true, value: 'ftp' }], 'Add'); if (r) act(null, () => post(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services`, { name: r.name.trim() }), `${r.name} added`).then(reload, () => {}); } } }, '+ Service'),
         ['active', 'degraded'].includes(topo.status) ? h('button', { type: 'button', on: { click: () => { dropBox.replaceChildren(fileDropForm(d.name, id, () => dropBox.replaceChildren())); } } }, 'Drop file') : null,
         h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove ${d.name}?`)) mutate('remove', { name: d.name }, `remove ${d.name}`); } } }, 'Remove decky')) : null,
-      dropBox);
+      dropBox));
   }
 
   async function loadMutations() {
@@ -141,7 +141,7 @@ export async function render(root, ctx) {
   const soon = (fn) => { clearTimeout(pend); pend = setTimeout(fn, 150); };
   function note(name, d) {
     const p = (d && d.payload) || d || {};
-    const text = name === 'status' ? `${p.previous || '?'} → ${p.status}${p.error ? ` (${p.error})` : ''}` : name.startsWith('mutation') ? `${p.op || ''} ${p.status || ''} ${p.error || ''}` : JSON.stringify(p).slice(0, 200);
+    const text = name === 'decky.lifecycle' ? `${p.decky_name} ${p.state}${p.error ? ` (${p.error})` : ''}` : name.startsWith('decky.') ? `${p.decky_name || ''} ${p.service || p.name || ''}` : name === 'status' ? `${p.previous || '?'} → ${p.status}${p.error ? ` (${p.error})` : ''}` : name.startsWith('mutation') ? `${p.op || ''} ${p.status || ''} ${p.error || ''}` : JSON.stringify(p).slice(0, 200);
     feed.insertBefore(h('li', null, time((d && d.ts) || new Date().toISOString(), true), ' ', badge(name.replace('.', '_')), ' ', text), feed.firstChild);
     while (feed.children.length > 40) feed.lastChild.remove();
   }

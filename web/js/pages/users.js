@@ -23,7 +23,7 @@ export async function render(root) {
     const save = h('button', { type: 'submit' }, 'Save');
     const f = h('form', { class: 'row' }, field('Most deckies per deployment', limit), save);
     f.addEventListener('submit', (e) => { e.preventDefault(); act(save, () => put('/config/deployment-limit', { deployment_limit: Number(limit.value) }), 'Limit saved').catch(() => {}); });
-    cfgBox.replaceChildren(f, cfg.developer_mode ? h('p', null, 'Developer mode is on: ', h('a', { href: '/api/v1/docs', target: '_blank', rel: 'noopener' }, 'API docs')) : null);
+    cfgBox.replaceChildren(h('div', null, f, cfg.developer_mode ? h('p', null, 'Developer mode is on: ', h('a', { href: '/api/v1/docs', target: '_blank', rel: 'noopener' }, 'API docs')) : null));
     box.replaceChildren(table([
       { key: 'username', label: 'User' },
       { key: 'role', label: 'Role', render: (u) => badge(u.role) },
