@@ -16,9 +16,11 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+type Hit = (HeaderMap, Vec<u8>, Instant);
+
 #[derive(Clone, Default)]
 struct Receiver {
-    hits: Arc<Mutex<Vec<(HeaderMap, Vec<u8>, Instant)>>>,
+    hits: Arc<Mutex<Vec<Hit>>>,
     fail_first: Arc<AtomicUsize>,
     always_fail: bool,
 }

@@ -4,8 +4,10 @@
 
 pub mod auth;
 pub mod config;
+pub mod files;
 pub mod fleet;
 pub mod health;
+pub mod intel;
 pub mod logs;
 pub mod response;
 pub mod stream;
@@ -24,6 +26,8 @@ pub fn api() -> Router<AppState> {
         .merge(fleet::routes())
         .merge(topology::routes())
         .merge(health::routes())
+        .merge(intel::routes())
+        .merge(files::routes())
         .merge(logs::routes())
         .merge(response::routes())
         .merge(stream::routes())
