@@ -447,6 +447,34 @@ mod tests {
         assert!(rest.is_empty());
     }
 
+    #[test]
+    fn ntlmv1_line_is_hashcat_5500() {
+        let a = Authenticate {
+            flags: F_UNICODE,
+            lm: vec![0xaa; 24],
+            nt: vec![0xbb; 24],
+            domain: "CORP".into(),
+            user: "bob".into(),
+            workstation: "WS".into(),
+        };
+        let (mode, line) = a.hashcat(&[1; 8]).unwrap();
+        assert_eq!(mode, 5500);
+        assert_eq!(
+            line,
+            format!(
+                "bob::CORP:{}:{}:0101010101010101",
+                "aa".repeat(24),
+                "bb".repeat(24)
+            )
+        );
+        let anon = Authenticate {
+            nt: vec![],
+            user: String::new(),
+            ..a
+        };
+        assert!(anon.is_anonymous() && anon.hashcat(&[0; 8]).is_none());
+    }
+
     proptest! {
         #[test]
         fn parse_never_panics(b in proptest::collection::vec(any::<u8>(), 0..200)) {
