@@ -326,6 +326,11 @@ def run(d):
     wait(d, lambda x: "gen 1" in x.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text, what="lab01 mutated (generation 1)")
     assert before != d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text
     shot(d, "08-fleet-deployed")
+    # Teardown (confirm dialog) removes the row.
+    row = d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]')
+    click(d, next(b for b in row.find_elements(By.TAG_NAME, "button") if b.text == "Teardown"))
+    WebDriverWait(d, 5).until(EC.alert_is_present()).accept()
+    wait(d, lambda x: not x.find_elements(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]'), timeout=20, what="lab01 torn down")
 
     # --- topologies: create, deploy (status changes live), a mutation applied live.
     goto(d, "/topologies", "Topologies")
@@ -353,6 +358,22 @@ def run(d):
     wait(d, text_in("#topo-feed", "mutation"), what="mutation event in the live feed")
     d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]'))
     wait(d, text_in("#topo-side", "Decky app02"), what="decky selected")
+    # Add a service to the live topology decky, then drop a file into it.
+    click(d, d.find_element(By.ID, "svc-add"))
+    dlg = wait(d, visible("dialog.modal"), what="add service dialog")
+    dlg.find_element(By.NAME, "name").clear()
+    dlg.find_element(By.NAME, "name").send_keys("ftp")
+    dlg.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait(d, text_in("#topo-side .chips", "ftp"), timeout=20, what="ftp service on app02")
+    wait(d, text_in("#topo-feed", "service_added"), what="service_added event in the live feed")
+    click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "#topo-side button") if b.text == "Drop file"))
+    form = wait(d, visible("#topo-side .drop-form"), what="file drop form")
+    path = form.find_element(By.NAME, "path")
+    path.clear()
+    path.send_keys("/root/e2e-note.txt")
+    form.find_element(By.NAME, "text").send_keys("dropped by the dashboard e2e test\n")
+    click(d, form.find_element(By.CSS_SELECTOR, 'button[type="submit"]'))
+    wait(d, text_in("#toasts", "Dropped /root/e2e-note.txt into app02"), what="file drop confirmed")
     shot(d, "10-topology-active-mutated")
 
     # --- attackers: list, detail, SSH session replay.
