@@ -135,6 +135,9 @@ expect_log "sftp upload" 'shell01 ssh - file_upload' "sha256=\"$sha1\"" 'via="sf
 expect_log "scp upload" 'shell01 ssh - file_upload' "sha256=\"$sha2\"" 'via="scp"' 'path="/root/p2.bin"'
 cmp "$WORK/payload1.bin" "$DATA/artifacts/$sha1" || fail "artifact 1 content"
 cmp "$WORK/payload2.bin" "$DATA/artifacts/$sha2" || fail "artifact 2 content"
+sshpass -p toor scp -O "${SSHOPTS[@]}" -P "$(p 22)" root@$SHELLBOX:/root/p2.bin "$WORK/back.bin" >"$WORK/scp3.out" 2>&1 \
+    || { cat "$WORK/scp3.out"; fail "scp -O download"; }
+cmp "$WORK/payload2.bin" "$WORK/back.bin" || fail "scp -O download content"
 out=$(sshpass -p toor ssh "${SSHOPTS[@]}" -p "$(p 22)" root@$SHELLBOX 'ls -l /tmp /root/p2.bin') || fail "ls after upload"
 grep -q " payload1.bin$" <<<"$out" || fail "upload not in the VFS: $out"
 grep -q " 3000 .* /root/p2.bin$" <<<"$out" || fail "scp -O upload not in the VFS: $out"

@@ -59,6 +59,8 @@ struct ShellChan {
 enum Chan {
     Shell(Box<ShellChan>),
     Scp(Box<ScpSink>),
+    /// `scp -f`: (header, body) still to send, each after a NUL from the client.
+    ScpSource(Option<Vec<u8>>, Option<Vec<u8>>),
     Sftp,
     Closed,
 }
@@ -589,6 +591,59 @@ impl russh::server::Handler for Conn {
         let command = String::from_utf8_lossy(&data[..data.len().min(64 * 1024)]).into_owned();
         self.transcript(channel).input(command.as_bytes());
         let words: Vec<&str> = command.split_whitespace().collect();
+        if words.first() == Some(&"scp") && words.contains(&"-f") {
+            // Legacy scp download: serve the file from the VFS.
+            let user = self.user.clone().unwrap_or_else(|| "root".into());
+            self.session.emit(
+                decnet_core::EventKind::Command,
+                fields! {"command" => command.as_str(), "user" => user.as_str()},
+            );
+            let target = words
+                .iter()
+                .skip(1)
+                .rfind(|w| !w.starts_with('-'))
+                .copied()
+                .unwrap_or(".");
+            let home = self
+                .shared
+                .vfs
+                .host()
+                .account(&user)
+                .map(|a| a.home.clone())
+                .unwrap_or_else(|| "/root".into());
+            let abs = crate::absolute(&home, target);
+            match self.shared.vfs.get(&abs) {
+                Some(decnet_shell::Node {
+                    kind: decnet_shell::Kind::File(decnet_shell::Content::Bytes(b)),
+                    mode,
+                    ..
+                }) => {
+                    let header = format!(
+                        "C{:04o} {} {}\n",
+                        mode & 0o7777,
+                        b.len(),
+                        crate::base_of(&abs)
+                    );
+                    let mut body = b.to_vec();
+                    body.push(0);
+                    self.chans.insert(
+                        channel,
+                        Chan::ScpSource(Some(header.into_bytes()), Some(body)),
+                    );
+                }
+                other => {
+                    let why = match other {
+                        Some(n) if n.is_dir() => "not a regular file",
+                        Some(_) => "Permission denied",
+                        None => "No such file or directory",
+                    };
+                    let _ =
+                        session.data(channel, format!("\x01scp: {target}: {why}\n").into_bytes());
+                    self.finish(session, channel, 1);
+                }
+            }
+            return Ok(());
+        }
         if words.first() == Some(&"scp") && words.contains(&"-t") {
             let user = self.user.clone().unwrap_or_else(|| "root".into());
             self.session.emit(
@@ -679,6 +734,27 @@ impl russh::server::Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         match self.chans.get_mut(&channel) {
+            Some(Chan::ScpSource(header, body)) => {
+                // Each NUL from the client releases the next part.
+                let mut done = false;
+                for &b in data {
+                    if b != 0 {
+                        done = true;
+                        break;
+                    }
+                    if let Some(h) = header.take() {
+                        let _ = session.data(channel, h);
+                    } else if let Some(d) = body.take() {
+                        let _ = session.data(channel, d);
+                    } else {
+                        done = true;
+                        break;
+                    }
+                }
+                if done {
+                    self.finish(session, channel, 0);
+                }
+            }
             Some(Chan::Scp(sink)) => {
                 let actions = sink.feed(data);
                 for a in actions {
@@ -739,7 +815,9 @@ impl russh::server::Handler for Conn {
     ) -> Result<(), Self::Error> {
         match self.chans.get(&channel) {
             // Like sftp-server: the client's EOF ends the subsystem with status 0.
-            Some(Chan::Scp(_)) | Some(Chan::Sftp) => self.finish(session, channel, 0),
+            Some(Chan::Scp(_)) | Some(Chan::ScpSource(..)) | Some(Chan::Sftp) => {
+                self.finish(session, channel, 0)
+            }
             Some(Chan::Shell(sc)) if !sc.pty => {
                 // `echo cmds | ssh host`: run what is left, then end like bash at EOF.
                 let rest = match self.chans.get_mut(&channel) {

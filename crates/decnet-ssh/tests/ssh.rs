@@ -503,6 +503,29 @@ async fn scp_upload_stored_with_sha256_and_visible() {
     assert_eq!(up.fields["path"], "/tmp/dropper.bin");
     assert_eq!(up.fields["via"], "scp");
     assert_eq!(std::fs::read(artifact_path(&d, &sha)).unwrap(), payload);
+    // Legacy scp download (`scp -f`) of the uploaded file.
+    let mut ch = h.channel_open_session().await.unwrap();
+    ch.exec(true, "scp -f /tmp/dropper.bin").await.unwrap();
+    ch.data(&[0u8][..]).await.unwrap();
+    let header = wait_ack(&mut ch).await;
+    assert_eq!(
+        header,
+        format!("C0755 {} dropper.bin\n", payload.len()).into_bytes()
+    );
+    ch.data(&[0u8][..]).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < payload.len() + 1 {
+        got.extend(wait_ack(&mut ch).await);
+    }
+    assert_eq!(&got[..payload.len()], &payload[..]);
+    assert_eq!(got[payload.len()], 0);
+    ch.data(&[0u8][..]).await.unwrap();
+    let mut ch2 = h.channel_open_session().await.unwrap();
+    ch2.exec(true, "scp -f /nope").await.unwrap();
+    assert_eq!(
+        wait_ack(&mut ch2).await,
+        b"\x01scp: /nope: No such file or directory\n"
+    );
     // The upload is in the decky's filesystem for every later session.
     let (out, _) = exec(&h, "ls -l /tmp").await;
     assert!(
