@@ -617,6 +617,13 @@ impl Store for SqlStore {
                 .await
                 .map_err(db_err)?
                 .rows_affected();
+            // Intel's consumed-id ledger ages out with the raw events (a
+            // replay older than the retention window is not expected).
+            sqlx::query("DELETE FROM intel_seen WHERE ts < $1")
+                .bind(us(t))
+                .execute(&self.write)
+                .await
+                .map_err(db_err)?;
         }
         if let Some(max) = max_rows {
             let max = i64::try_from(max).unwrap_or(i64::MAX);
