@@ -41,6 +41,7 @@ pub mod s7;
 pub mod redis;
 pub mod registry;
 pub mod restjson;
+pub mod sip;
 pub mod smb;
 pub mod snmp;
 pub mod smtp;

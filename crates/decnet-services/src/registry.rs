@@ -49,6 +49,7 @@ impl Registry {
             .with(Arc::new(crate::snmp::Snmp))
             .with(Arc::new(crate::mqtt::Mqtt))
             .with(Arc::new(crate::dns::Dns))
+            .with(Arc::new(crate::sip::Sip))
     }
 
     /// Adds (or replaces) a service.

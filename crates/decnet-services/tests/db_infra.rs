@@ -1051,3 +1051,87 @@ async fn dns_zone_answers_version_refusal_axfr_and_events() {
     );
     env.stop().await;
 }
+
+// ---------------------------------------------------------------- sip
+
+#[tokio::test]
+async fn sip_options_register_digest_captured_invite_logged() {
+    let mut env = deploy(
+        "127.0.63.26",
+        "services = sip\n[t.sip]\nuser = 1001\npassword = Ext-1001\n",
+    )
+    .await;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(env.addr(5060)).await.unwrap();
+    let local = sock.local_addr().unwrap();
+    let mut buf = [0u8; 4096];
+    let msg = |method: &str, auth: &str| {
+        format!("{method} sip:127.0.63.26 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{method}\r\nFrom: <sip:1001@127.0.63.26>;tag=abc\r\nTo: <sip:1001@127.0.63.26>\r\nCall-ID: call-1@{local}\r\nCSeq: 1 {method}\r\nUser-Agent: friendly-scanner\r\n{auth}Content-Length: 0\r\n\r\n")
+    };
+    sock.send(msg("OPTIONS", "").as_bytes()).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        r.starts_with("SIP/2.0 200 OK\r\n")
+            && r.contains("Server: FPBX-")
+            && r.contains("Call-ID: call-1@"),
+        "{r}"
+    );
+    sock.send(msg("REGISTER", "").as_bytes()).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    let r = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(r.starts_with("SIP/2.0 401 Unauthorized"), "{r}");
+    let nonce = r
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Correct digest for the configured extension is accepted.
+    use md5::{Digest, Md5};
+    let h = |s: String| hex::encode(Md5::digest(s.as_bytes()));
+    let ha1 = h("1001:asterisk:Ext-1001".into());
+    let ha2 = h("REGISTER:sip:127.0.63.26".into());
+    let good = h(format!("{ha1}:{nonce}:{ha2}"));
+    let auth = format!("Authorization: Digest username=\"1001\", realm=\"asterisk\", nonce=\"{nonce}\", uri=\"sip:127.0.63.26\", response=\"{good}\", algorithm=MD5\r\n");
+    sock.send(msg("REGISTER", &auth).as_bytes()).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200 OK"));
+    let bad = auth.replace(&good, "00000000000000000000000000000000");
+    sock.send(msg("REGISTER", &bad).as_bytes()).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 403 Forbidden"));
+    let a = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(
+        (s(&a, "username"), s(&a, "secret_kind")),
+        ("1001", "sip_digest_md5")
+    );
+    assert_eq!(a.fields["success"], true);
+    assert!(s(&a, "hashcat").starts_with("$sip$*"));
+    let b = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(b.fields["success"], false);
+    // INVITE over TCP: challenged and recorded as a command.
+    let mut t = TcpStream::connect(env.addr(5060)).await.unwrap();
+    t.write_all(
+        msg("INVITE", "")
+            .replace("sip:127.0.63.26 SIP", "sip:0044207946000@127.0.63.26 SIP")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = vec![0u8; 2048];
+    let n = t.read(&mut out).await.unwrap();
+    assert!(String::from_utf8_lossy(&out[..n]).starts_with("SIP/2.0 401"));
+    let c = env.next(EventKind::Command).await;
+    assert_eq!(s(&c, "command"), "INVITE sip:0044207946000@127.0.63.26");
+    // Garbage: error event.
+    sock.send(b"GARBAGE\r\n\r\n").await.unwrap();
+    let e = env.next(EventKind::Error).await;
+    assert!(s(&e, "error").starts_with("sip:"));
+    env.stop().await;
+}
