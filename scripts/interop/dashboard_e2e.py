@@ -401,14 +401,43 @@ def run(d):
         wait(d, css(sel), what=f"{path} content")
         shot(d, shotname)
 
+    # --- a viewer: created by the admin, forced change, read-only pages.
+    goto(d, "/users", "Users")
+    click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "main button") if b.text.startswith("Add user")))
+    dlg = wait(d, visible("dialog.modal"), what="add user dialog")
+    dlg.find_element(By.NAME, "username").send_keys("watcher")
+    dlg.find_element(By.NAME, "password").send_keys("watcher-first-1")
+    dlg.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait(d, text_in("#users", "watcher"), what="viewer created")
+    click(d, d.find_element(By.ID, "logout"))
+    wait(d, visible("#password"), what="login form after logout")
+    d.find_element(By.ID, "username").clear()
+    d.find_element(By.ID, "username").send_keys("watcher")
+    d.find_element(By.ID, "password").send_keys("watcher-first-1" + Keys.ENTER)
+    wait(d, visible("#new-password"), what="viewer forced change")
+    d.find_element(By.ID, "new-password").send_keys("watcher-second-2")
+    d.find_element(By.ID, "new-password2").send_keys("watcher-second-2" + Keys.ENTER)
+    wait(d, text_in("main h1", "Overview"), what="viewer overview")
+    nav = d.find_element(By.CSS_SELECTOR, "nav.side").text
+    assert "Users" not in nav and "Webhooks" not in nav, nav
+    goto(d, "/fleet", "Fleet")
+    wait(d, css('#deckies tr[data-decky="web01"]'), what="viewer fleet table")
+    assert not d.find_elements(By.ID, "ini-editor"), "viewer sees the INI editor"
+    assert not [b for b in d.find_elements(By.CSS_SELECTOR, "#deckies button") if b.text in ("Mutate", "Teardown")], "viewer sees admin actions"
+    shot(d, "19-viewer-fleet")
+    goto(d, "/topologies", "Topologies")
+    click(d, d.find_element(By.LINK_TEXT, "e2e-lab"))
+    wait(d, text_in("#topo-status", "active"), what="viewer topology page")
+    assert not [b for b in d.find_elements(By.CSS_SELECTOR, "main button") if b.text in ("+ Decky", "Teardown", "Remove decky")], "viewer sees topology actions"
+
     # --- phone width.
     d.set_window_size(390, 844)
     goto(d, "/", "Overview")
     wait(d, css("#counters .counter"), what="overview at phone width")
-    shot(d, "19-phone-overview")
+    shot(d, "20-phone-overview")
     d.find_element(By.CSS_SELECTOR, ".menu-btn").click()
     wait(d, visible("nav.side.open"), what="phone menu")
-    shot(d, "20-phone-menu")
+    shot(d, "21-phone-menu")
     d.set_window_size(1280, 800)
 
     # --- keyboard: the skip link and nav are reachable with Tab.
@@ -424,7 +453,7 @@ def run(d):
     d.get(BASE + "/attackers")
     wait(d, lambda x: "/login" in x.current_url and "expired=1" in x.current_url, what="expired token → login")
     wait(d, text_in(".login", "expired"), what="expired notice")
-    shot(d, "21-expired-session")
+    shot(d, "22-expired-session")
     drain(d)
 
 
