@@ -29,6 +29,7 @@ struct Srv {
     handle: Option<decnet_api::ApiHandle>,
     worker_stop: tokio_util::sync::CancellationToken,
     fleet: Arc<Fleet>,
+    bus: Arc<dyn Bus>,
 }
 
 impl Srv {
@@ -60,8 +61,10 @@ impl Srv {
         cfg.engine = Some(Engine {
             fleet: fleet.clone(),
             topologies,
+            sensors: decnet_api::engine::Sensors::watch(&bus),
         });
         let (tx, rx) = oneshot::channel::<()>();
+        let sensor_bus = bus.clone();
         let handle = decnet_api::serve(cfg, store, bus, async move {
             let _ = rx.await;
         })
@@ -88,6 +91,7 @@ impl Srv {
             handle: Some(handle),
             worker_stop,
             fleet,
+            bus: sensor_bus,
         }
     }
 
@@ -319,6 +323,25 @@ async fn deploy_ini_lifecycle_and_bad_inputs() {
         .0,
         404
     );
+
+    // A remote sensor's heartbeat shows up in /health (degraded when it says so).
+    srv.bus.publish(decnet_bus::Envelope::json(
+        "system.site9.health",
+        "health",
+        json!({"sensor": "site9", "status": "healthy", "deckies": 4}),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, h) = srv.req(reqwest::Method::GET, "/health", None).await;
+    assert_eq!(h["components"]["sensor_site9"]["status"], "ok", "{h}");
+    srv.bus.publish(decnet_bus::Envelope::json(
+        "system.site9.health",
+        "health",
+        json!({"sensor": "site9", "status": "degraded", "deckies": 4}),
+    ));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, h) = srv.req(reqwest::Method::GET, "/health", None).await;
+    assert_eq!(h["components"]["sensor_site9"]["status"], "failing", "{h}");
+    assert_eq!(h["status"], "degraded", "{h}");
 
     // Mutate re-rolls the persona; teardown closes the ports.
     let (st, m) = srv

@@ -37,11 +37,14 @@ pub struct Pump {
 
 impl Pump {
     /// Starts consuming (creating the stream and durable consumer if missing).
+    /// `ack_wait` is how long JetStream waits for an ack before
+    /// redelivering (to any server) what a crashed server had fetched.
     pub async fn start(
         client: async_nats::Client,
         store: Arc<dyn Store>,
         local: Arc<dyn Bus>,
         batch: usize,
+        ack_wait: Duration,
     ) -> Result<Pump, NatsError> {
         let js = jetstream::new(client);
         ensure_stream(&js, 1 << 30).await?;
@@ -55,7 +58,7 @@ impl Pump {
                 pull::Config {
                     durable_name: Some(DURABLE.into()),
                     ack_policy: AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
+                    ack_wait,
                     ..Default::default()
                 },
             )

@@ -137,12 +137,24 @@ async fn two_sensors_two_servers_outage_exactly_once() {
     let client_b = decnet_nats::connect(&NatsConfig::new(&nats.url(), dir.path().join("sb")))
         .await
         .unwrap();
-    let pump_a = Pump::start(client_a, store.clone(), local_a.clone(), 200)
-        .await
-        .unwrap();
-    let pump_b = Pump::start(client_b, store.clone(), local_b.clone(), 200)
-        .await
-        .unwrap();
+    let pump_a = Pump::start(
+        client_a,
+        store.clone(),
+        local_a.clone(),
+        200,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let pump_b = Pump::start(
+        client_b,
+        store.clone(),
+        local_b.clone(),
+        200,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
 
     // Two sensors.
     let s1 = NatsBus::start(&NatsConfig::new(&nats.url(), dir.path().join("spool1")))
@@ -229,4 +241,69 @@ async fn two_sensors_two_servers_outage_exactly_once() {
         local_seen += 1;
     }
     assert_eq!(local_seen, a.committed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_dying_mid_batch_is_redelivered_exactly_once() {
+    let Some(bin) = nats_binary() else { return };
+    let nats = Nats::start(bin);
+    let dir = tempfile::tempdir().unwrap();
+    let store = decnet_store::open(&format!("sqlite://{}/central.db", dir.path().display()))
+        .await
+        .unwrap();
+    let cfg = NatsConfig::new(&nats.url(), dir.path().join("spool"));
+    let client = decnet_nats::connect(&cfg).await.unwrap();
+    // Create the durable consumer (short ack wait) and stop that server at once.
+    let first = Pump::start(
+        client.clone(),
+        store.clone(),
+        MemoryBus::new(),
+        100,
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    first.finish().await;
+
+    let sensor = NatsBus::start(&cfg).await.unwrap();
+    for i in 0..500 {
+        sensor.publish_event(event("s9", i));
+    }
+    assert!(sensor.flush(Duration::from_secs(20)).await);
+
+    // A server fetches 200 events and dies before committing or acking.
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = js.get_stream(decnet_nats::STREAM).await.unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(decnet_nats::DURABLE).await.unwrap();
+    let mut fetched = consumer
+        .fetch()
+        .max_messages(200)
+        .expires(Duration::from_secs(1))
+        .messages()
+        .await
+        .unwrap();
+    let mut taken = 0;
+    while let Some(m) = futures::StreamExt::next(&mut fetched).await {
+        m.unwrap();
+        taken += 1;
+    }
+    assert_eq!(taken, 200);
+    drop(fetched);
+
+    // The surviving server gets the rest at once and the lost 200 after the ack wait.
+    let survivor = Pump::start(
+        client,
+        store.clone(),
+        MemoryBus::new(),
+        100,
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wait_count(&store, 500, 30).await, 500);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.count_events().await.unwrap(), 500);
+    let st = survivor.finish().await;
+    assert_eq!(st.inserted, 500, "{st:?}");
 }

@@ -233,6 +233,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let engine = decnet_api::engine::Engine {
         fleet: fleet.clone(),
         topologies,
+        sensors: decnet_api::engine::Sensors::watch(&api_bus),
     };
     // The API failing to bind is loud but not fatal: the deckies keep running.
     let api = match crate::api::start(
@@ -569,9 +570,15 @@ impl Ingest {
                 Default::default(),
             )),
             Some(nb) => Ingest::Pump(
-                decnet_nats::Pump::start(nb.client().clone(), store, proc_bus.clone(), 500)
-                    .await
-                    .context("cannot start the JetStream consumer")?,
+                decnet_nats::Pump::start(
+                    nb.client().clone(),
+                    store,
+                    proc_bus.clone(),
+                    500,
+                    std::time::Duration::from_secs(30),
+                )
+                .await
+                .context("cannot start the JetStream consumer")?,
             ),
         })
     }
