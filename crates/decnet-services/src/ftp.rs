@@ -112,12 +112,9 @@ fn seed_anon_tree(decky: &DeckyCtx, vfs: &Vfs) {
 /// Resolves `arg` against the virtual cwd (both inside the user's root) and
 /// returns the new virtual path; `..` never climbs above `/`.
 pub fn resolve(cwd: &str, arg: &str) -> String {
-    let mut parts: Vec<&str> = if arg.starts_with('/') {
-        Vec::new()
-    } else {
-        cwd.split('/').filter(|s| !s.is_empty()).collect()
-    };
-    for p in arg.split('/') {
+    let base = if arg.starts_with('/') { "" } else { cwd };
+    let mut parts: Vec<&str> = Vec::new();
+    for p in base.split('/').chain(arg.split('/')) {
         match p {
             "" | "." => {}
             ".." => {

@@ -487,7 +487,9 @@ mod tests {
         let c = parse_command("mail FROM:<a@b.c> SIZE=10");
         assert_eq!(c.verb, "MAIL");
         assert_eq!(parse_path(c.arg, "FROM:"), Some("a@b.c"));
-        assert_eq!(parse_path("to: <x@y>", "TO:"), None);
+        // Postfix accepts a space after the colon.
+        assert_eq!(parse_path("to: <x@y>", "TO:"), Some("x@y"));
+        assert_eq!(parse_path("TOO:<x@y>", "TO:"), None);
         assert_eq!(parse_path("TO:<>", "TO:"), Some(""));
         assert_eq!(parse_path("to:bob@x", "TO:"), Some("bob@x"));
         assert_eq!(parse_command("").verb, "");
