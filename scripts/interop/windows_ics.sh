@@ -108,6 +108,13 @@ timeout 60 nmap -Pn -n -sU -p 137 --script nbstat "$WIN" >"$TMP/nbstat.txt" 2>&1
 cat "$TMP/nbstat.txt"
 grep -q "NetBIOS name: " "$TMP/nbstat.txt" || fail "nbstat"
 
+echo "== nmap s7-info + modbus-discover (conpot)"
+timeout 60 nmap -Pn -n -p 102,502 --script s7-info,modbus-discover "$PLC" >"$TMP/ics.txt" 2>&1 || true
+cat "$TMP/ics.txt"
+grep -q "Module: 6ES7" "$TMP/ics.txt" || fail "s7-info module"
+grep -q "Copyright: Original Siemens Equipment" "$TMP/ics.txt" || fail "s7-info component identification"
+grep -q "Device identification: Siemens" "$TMP/ics.txt" || fail "modbus-discover"
+
 echo "== hydra rdp + vnc"
 printf 'admin\nletmein\nSummer2024\n' >"$TMP/pw.txt"
 timeout 120 hydra -l administrator -P "$TMP/pw.txt" -t 1 "rdp://$WIN" >"$TMP/hydra_rdp.txt" 2>&1 || true

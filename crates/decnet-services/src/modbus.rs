@@ -91,16 +91,14 @@ impl PlcPersona {
             .config(service, "system_name")
             .map(str::to_owned)
             .unwrap_or_else(|| {
-                format!(
-                    "PLC-{}",
-                    decky
-                        .persona
-                        .hostname
-                        .to_uppercase()
-                        .chars()
-                        .take(12)
-                        .collect::<String>()
-                )
+                let host: String = decky
+                    .persona
+                    .hostname
+                    .to_uppercase()
+                    .chars()
+                    .take(12)
+                    .collect();
+                format!("PLC-{}", host.trim_end_matches(['-', '.']))
             });
         let serial = format!(
             "S C-{}{:08}",
