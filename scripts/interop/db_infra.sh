@@ -65,7 +65,7 @@ password = Redis-Pass-2024
 
 [infra01]
 ip = $INFRA
-services = ldap, elasticsearch, docker_api, k8s, snmp, mqtt, redis, dns
+services = ldap, elasticsearch, docker_api, k8s, snmp, mqtt, redis, dns, sip
 distro = ubuntu22
 
 [infra01.ldap]
@@ -169,6 +169,22 @@ grep -q "dc01.corp.local" "$WORK/axfr.out" || { cat "$WORK/axfr.out"; fail "dig 
 expect_log "dns query" 'infra01 dns - request' 'query="www.corp.local"' 'qtype="A"'
 expect_log "dns zone transfer" 'infra01 dns - command' 'exploit="zone_transfer"'
 
+# --- sip (nmap's OPTIONS probe below; a REGISTER with a digest here)
+expect_sip() { # sends one UDP datagram (python3), prints the status line
+    local reply
+    reply=$(python3 - "$INFRA" "$(p 5060)" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+s.sendto(sys.argv[3].replace("\\n", "\r\n").encode(), (sys.argv[1], int(sys.argv[2])))
+print(s.recv(4096).decode(errors="replace").split("\r\n")[0])
+PY
+) || true
+    echo "$reply"
+}
+REG='REGISTER sip:corp.local SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK1\nFrom: <sip:100@corp.local>;tag=1\nTo: <sip:100@corp.local>\nCall-ID: interop-1\nCSeq: 2 REGISTER\nAuthorization: Digest username="100", realm="asterisk", nonce="abcd", uri="sip:corp.local", response="0123456789abcdef0123456789abcdef", algorithm=MD5\nContent-Length: 0\n\n'
+expect_sip "$REG" | grep -q "^SIP/2.0 403" || fail "sip REGISTER digest refused"
+expect_log "sip digest" 'infra01 sip - auth_attempt' 'username="100"' 'secret_kind="sip_digest_md5"' 'hashcat="\$sip\$\*'
+
 # --- REST decoys (curl)
 curl -s "http://$INFRA:$(p 9200)/" | grep -q '"tagline" : "You Know, for Search"' || fail "elasticsearch banner"
 curl -s "http://$INFRA:$(p 9200)/_cat/indices?v" | grep -q customers || fail "elasticsearch _cat/indices"
@@ -202,7 +218,7 @@ PORT=6379 hydra_run redis
 # --- nmap -sV names every service
 nmap -sV -Pn -n -p "$(p 3306),$(p 5432),$(p 1433),$(p 27017)" "$DB" -oN "$WORK/nmap-db.txt" >/dev/null 2>&1 || fail "nmap db"
 nmap -sV -Pn -n -p "$(p 389),$(p 9200),$(p 2375),$(p 6443),$(p 1883),$(p 6379)" "$INFRA" -oN "$WORK/nmap-infra.txt" >/dev/null 2>&1 || fail "nmap infra"
-nmap -sU -sV -Pn -n -p "$(p 161),$(p 53)" "$INFRA" -oN "$WORK/nmap-udp.txt" >/dev/null 2>&1 || fail "nmap udp"
+nmap -sU -sV -Pn -n -p "$(p 161),$(p 53),$(p 5060)" "$INFRA" -oN "$WORK/nmap-udp.txt" >/dev/null 2>&1 || fail "nmap udp"
 cat "$WORK"/nmap-*.txt >"$WORK/nmap.txt"
 check_nmap() { grep -E "^$(p $1)/$2 +open +$3" "$WORK/nmap.txt" >/dev/null || { cat "$WORK/nmap.txt"; fail "nmap did not name $3 on $1/$2"; }; }
 check_nmap 3306 tcp 'mysql'
@@ -220,6 +236,7 @@ check_nmap 6443 tcp '(ssl/http|ssl/https|ssl/kubernetes|ssl/sun-sr-https)'
 check_nmap 1883 tcp '(mqtt|mosquitto)'
 check_nmap 161 udp 'snmp'
 check_nmap 53 udp 'domain'
+check_nmap 5060 udp 'sip'
 grep -v "^#" "$WORK/nmap.txt" | grep -qi decnet && { cat "$WORK/nmap.txt"; fail "nmap output names decnet"; }
 grep -E "^(Nmap scan report|[0-9]+/(tcp|udp))" "$WORK/nmap.txt"
 

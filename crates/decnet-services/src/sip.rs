@@ -1,4 +1,4 @@
-//! SIP registrar / PBX decoy (udp/5060 + tcp/5060, Asterisk-like): OPTIONS
+//! SIP registrar / PBX decoy (udp/5060 + tcp/5060, Asterisk chan_sip-like): OPTIONS
 //! answered with the persona's Server header, REGISTER and INVITE challenged
 //! with Digest (MD5) and the client's Authorization captured (user, realm,
 //! nonce, uri, response; hashcat mode 11400 line), wrong digests refused
@@ -177,7 +177,7 @@ impl Service for Sip {
         Ok(Arc::new(SipHandler {
             server: decky
                 .config(SERVICE, "server")
-                .unwrap_or("FPBX-16.0.33(18.20.0)")
+                .unwrap_or("Asterisk PBX 18.20.0")
                 .to_owned(),
             realm: decky
                 .config(SERVICE, "realm")
@@ -216,7 +216,7 @@ impl SipHandler {
             }
         }
         out.push_str(&format!("Server: {}\r\n", self.server));
-        out.push_str("Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, INFO, PUBLISH, MESSAGE\r\nSupported: replaces, timer\r\n");
+        out.push_str("Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, INFO, PUBLISH\r\nSupported: replaces, timer\r\n");
         for e in extra {
             out.push_str(e);
             out.push_str("\r\n");

@@ -135,8 +135,13 @@ pub struct Rr {
     pub rdata: Vec<u8>,
 }
 
-fn put_rr(out: &mut Vec<u8>, rr: &Rr) {
-    out.extend_from_slice(&encode_name(&rr.name));
+fn put_rr(out: &mut Vec<u8>, rr: &Rr, qname: &str) {
+    if rr.name.eq_ignore_ascii_case(qname) {
+        // Pointer to the question's name, as every real server compresses.
+        out.extend_from_slice(&[0xc0, 0x0c]);
+    } else {
+        out.extend_from_slice(&encode_name(&rr.name));
+    }
     out.extend_from_slice(&rr.rtype.to_be_bytes());
     out.extend_from_slice(&rr.class.to_be_bytes());
     out.extend_from_slice(&rr.ttl.to_be_bytes());
@@ -167,7 +172,7 @@ pub fn response(
     out.extend_from_slice(&(additional.len() as u16).to_be_bytes());
     out.extend_from_slice(&q.question);
     for rr in answers.iter().chain(authority).chain(additional) {
-        put_rr(&mut out, rr);
+        put_rr(&mut out, rr, &q.name);
     }
     out
 }
