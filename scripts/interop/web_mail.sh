@@ -127,14 +127,14 @@ expect_log "tftp upload" 'files01 tftp - file_upload' 'filename="tftp-up.txt"'
 PORTS="$(p 80),$(p 443),$(p 25),$(p 110),$(p 143),$(p 21)"
 nmap -sV -Pn -n --version-light -p "$PORTS" "$WEB" "$MAIL" "$FILES" -oN "$WORK/nmap.txt" >/dev/null 2>&1 || fail "nmap run"
 check_nmap() { grep -E "^$(p $1)/tcp +open +$2" "$WORK/nmap.txt" >/dev/null || { cat "$WORK/nmap.txt"; fail "nmap did not name $2 on $1"; }; }
-check_nmap 80 'http'
-check_nmap 443 '(ssl/http|ssl/https|https)'
-check_nmap 25 'smtp'
-check_nmap 110 'pop3'
-check_nmap 143 'imap'
-check_nmap 21 'ftp'
+check_nmap 80 'http +(nginx|Apache httpd)'
+check_nmap 443 'ssl/http +(nginx|Apache httpd)'
+check_nmap 25 'smtp +Postfix smtpd'
+check_nmap 110 'pop3 +Dovecot pop3d'
+check_nmap 143 'imap +Dovecot imapd'
+check_nmap 21 'ftp +vsftpd'
 grep -v "^#" "$WORK/nmap.txt" | grep -qi decnet && { cat "$WORK/nmap.txt"; fail "nmap output names decnet"; }
 
-grep -E "^(Nmap scan report|[0-9]+/tcp)" "$WORK/nmap.txt"
+grep -E "^(Nmap scan report|[0-9]+/tcp +open)" "$WORK/nmap.txt"
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 echo "web_mail.sh: OK"

@@ -289,6 +289,8 @@ impl HttpHandler {
         let result = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(idle)
+            // Real servers send `Server:`, and nmap's signatures match it case-sensitively.
+            .title_case_headers(true)
             .max_buf_size(max_buf)
             .serve_connection(TokioIo::new(io), svc)
             .await;

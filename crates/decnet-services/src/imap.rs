@@ -49,7 +49,6 @@ impl Service for Imap {
             None
         };
         let product = match decky.persona.distro.os_id {
-            "debian" | "kali" => "Dovecot (Debian) ready.",
             "ubuntu" => "Dovecot (Ubuntu) ready.",
             _ => "Dovecot ready.",
         };
