@@ -90,14 +90,24 @@ impl From<decnet_store::StoreError> for ApiError {
     }
 }
 
+/// `detail` of an error: a message, or the field errors of a 422.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Detail {
+    /// A message.
+    Message(String),
+    /// Field errors (422).
+    Fields(Vec<FieldError>),
+}
+
 /// Body of every error response (documented in OpenAPI).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong (a string, or a list of field errors for 422).
-    #[schema(value_type = Object)]
-    pub detail: serde_json::Value,
+    pub detail: Detail,
     /// Present on 500s: look it up in the server log.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error_id: Option<String>,
 }
 

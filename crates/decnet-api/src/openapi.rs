@@ -103,7 +103,7 @@ impl Modify for Bearer {
         routes::webhooks::delete,
         routes::webhooks::test,
     ),
-    components(schemas(crate::error::ErrorBody, crate::error::FieldError))
+    components(schemas(crate::error::ErrorBody, crate::error::Detail, crate::error::FieldError))
 )]
 pub struct ApiDoc;
 

@@ -418,7 +418,7 @@ impl Validate for FileDrop {
         if self.mode > 0o7777 {
             out.push(("mode".into(), "must be at most 0o7777 (4095)".into()));
         }
-        if self.mtime_offset.abs() > 100 * 365 * 86_400 {
+        if self.mtime_offset.unsigned_abs() > 100 * 365 * 86_400 {
             out.push(("mtime_offset".into(), "must be within ±100 years".into()));
         }
         if self.content_b64.len() > MAX_DROP_BYTES / 3 * 4 + 4 {
