@@ -73,7 +73,11 @@ pub struct IntelState {
     identity_campaign: HashMap<Uuid, Uuid>,
     identity_rows: HashMap<Uuid, IdentityRow>,
     pending: Vec<IdentityEvent>,
+    last_campaigns: Option<std::time::Instant>,
 }
+
+/// Longest campaigns wait for a refresh when only activity times change.
+pub const CAMPAIGN_REFRESH: Duration = Duration::from_secs(30);
 
 fn cred_key(c: &CredentialRow) -> (String, String, String, String, String, String) {
     (
@@ -97,6 +101,7 @@ impl IntelState {
             identity_campaign: HashMap::new(),
             identity_rows: HashMap::new(),
             pending: Vec::new(),
+            last_campaigns: None,
         }
     }
 
@@ -336,8 +341,14 @@ impl IntelState {
                 }
             }
         }
-        // Campaigns, when identities changed.
-        if !changed_ids.is_empty() {
+        // Campaigns: at once when identity membership changed, otherwise
+        // (activity times moving) at most every CAMPAIGN_REFRESH — grouping
+        // is pairwise over identities and too costly for every batch.
+        let refresh = self
+            .last_campaigns
+            .is_none_or(|t| t.elapsed() >= CAMPAIGN_REFRESH);
+        if !id_events.is_empty() || (refresh && !changed_ids.is_empty()) {
+            self.last_campaigns = Some(std::time::Instant::now());
             let summaries: Vec<campaign::IdentitySummary> = self
                 .linker
                 .graph

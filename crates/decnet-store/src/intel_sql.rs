@@ -119,6 +119,35 @@ fn widen(table: &str) -> String {
 }
 
 impl SqlStore {
+    /// Multi-row upsert in chunks (rows must be unique by the conflict key).
+    async fn upsert(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        head: &str,
+        tail: &str,
+        cols: usize,
+        rows: Vec<Vec<Bind>>,
+    ) -> StoreResult<()> {
+        let per = (2000 / cols).max(1);
+        for chunk in rows.chunks(per) {
+            let sql = format!(
+                "{head} {} {tail}",
+                crate::sql::placeholders(self.backend, chunk.len(), cols)
+            );
+            let flat: Vec<&Bind> = chunk.iter().flatten().collect();
+            let mut q = sqlx::query(&sql);
+            for b in flat {
+                q = match b {
+                    Bind::Text(s) => q.bind(s.as_str()),
+                    Bind::Int(i) => q.bind(*i),
+                    Bind::OptText(o) => q.bind(o.as_deref()),
+                };
+            }
+            q.execute(&mut **tx).await.map_err(db_err)?;
+        }
+        Ok(())
+    }
+
     async fn count(&self, sql: &str, binds: &[Bind]) -> StoreResult<u64> {
         let r = bind_all(sqlx::query(sql), binds)
             .fetch_one(&self.read)
@@ -176,80 +205,113 @@ impl SqlStore {
             }
             q.execute(&mut *tx).await.map_err(db_err)?;
         }
-        for (a, state) in &b.attackers {
-            sqlx::query(
-                "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (ip) DO UPDATE SET \
-                 first_seen = excluded.first_seen, last_seen = excluded.last_seen, event_count = excluded.event_count, \
-                 behavior = excluded.behavior, identity_id = excluded.identity_id, data = excluded.data, state = excluded.state",
-            )
-            .bind(a.ip.as_str())
-            .bind(us(a.first_seen))
-            .bind(us(a.last_seen))
-            .bind(i64::try_from(a.event_count).unwrap_or(i64::MAX))
-            .bind(a.behavior.as_str())
-            .bind(a.identity_id.map(|i| i.to_string()))
-            .bind(to_json(a))
-            .bind(state.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        for c in &b.credentials {
-            sqlx::query(&format!(
-                "INSERT INTO credentials ({CRED_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                 ON CONFLICT (ip, decky, service, secret_kind, secret_hash, principal) DO UPDATE SET {}",
+        let i64c = |v: u64| Bind::Int(i64::try_from(v).unwrap_or(i64::MAX));
+        let rows: Vec<Vec<Bind>> = b
+            .attackers
+            .iter()
+            .map(|(a, state)| {
+                vec![
+                    Bind::Text(a.ip.clone()),
+                    Bind::Int(us(a.first_seen)),
+                    Bind::Int(us(a.last_seen)),
+                    i64c(a.event_count),
+                    Bind::Text(a.behavior.clone()),
+                    Bind::OptText(a.identity_id.map(|i| i.to_string())),
+                    Bind::Text(to_json(a)),
+                    Bind::Text(state.to_string()),
+                ]
+            })
+            .collect();
+        self.upsert(
+            &mut tx,
+            "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state) VALUES",
+            "ON CONFLICT (ip) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+             event_count = excluded.event_count, behavior = excluded.behavior, identity_id = excluded.identity_id, \
+             data = excluded.data, state = excluded.state",
+            8,
+            rows,
+        )
+        .await?;
+        let rows: Vec<Vec<Bind>> = b
+            .credentials
+            .iter()
+            .map(|c| {
+                vec![
+                    Bind::Text(c.ip.clone()),
+                    Bind::Text(c.decky.clone()),
+                    Bind::Text(c.service.clone()),
+                    Bind::Text(c.secret_kind.clone()),
+                    Bind::Text(c.secret_hash.clone()),
+                    Bind::Text(c.principal.clone()),
+                    Bind::Text(c.secret_printable.clone()),
+                    Bind::Text(c.secret_b64.clone()),
+                    Bind::Int(us(c.first_seen)),
+                    Bind::Int(us(c.last_seen)),
+                    i64c(c.count),
+                ]
+            })
+            .collect();
+        self.upsert(
+            &mut tx,
+            &format!("INSERT INTO credentials ({CRED_COLS}) VALUES"),
+            &format!(
+                "ON CONFLICT (ip, decky, service, secret_kind, secret_hash, principal) DO UPDATE SET {}",
                 widen("credentials")
-            ))
-            .bind(c.ip.as_str())
-            .bind(c.decky.as_str())
-            .bind(c.service.as_str())
-            .bind(c.secret_kind.as_str())
-            .bind(c.secret_hash.as_str())
-            .bind(c.principal.as_str())
-            .bind(c.secret_printable.as_str())
-            .bind(c.secret_b64.as_str())
-            .bind(us(c.first_seen))
-            .bind(us(c.last_seen))
-            .bind(i64::try_from(c.count).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        for x in &b.bounty {
-            sqlx::query(&format!(
-                "INSERT INTO bounty ({BOUNTY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (kind, value, ip) DO UPDATE SET {}",
+            ),
+            11,
+            rows,
+        )
+        .await?;
+        let rows: Vec<Vec<Bind>> = b
+            .bounty
+            .iter()
+            .map(|x| {
+                vec![
+                    Bind::Text(x.kind.clone()),
+                    Bind::Text(x.value.clone()),
+                    Bind::Text(x.ip.clone()),
+                    Bind::Text(x.decky.clone()),
+                    Bind::Text(x.service.clone()),
+                    Bind::Int(us(x.first_seen)),
+                    Bind::Int(us(x.last_seen)),
+                    i64c(x.count),
+                    Bind::Text(x.details.to_string()),
+                ]
+            })
+            .collect();
+        self.upsert(
+            &mut tx,
+            &format!("INSERT INTO bounty ({BOUNTY_COLS}) VALUES"),
+            &format!(
+                "ON CONFLICT (kind, value, ip) DO UPDATE SET {}",
                 widen("bounty")
-            ))
-            .bind(x.kind.as_str())
-            .bind(x.value.as_str())
-            .bind(x.ip.as_str())
-            .bind(x.decky.as_str())
-            .bind(x.service.as_str())
-            .bind(us(x.first_seen))
-            .bind(us(x.last_seen))
-            .bind(i64::try_from(x.count).unwrap_or(i64::MAX))
-            .bind(x.details.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        for (i, state) in &b.identities {
-            sqlx::query(
-                "INSERT INTO identities (id, status, last_seen, data, state) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen, \
-                 data = excluded.data, state = excluded.state",
-            )
-            .bind(i.id.to_string())
-            .bind(i.status.as_str())
-            .bind(us(i.last_seen))
-            .bind(to_json(i))
-            .bind(state.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
+            ),
+            9,
+            rows,
+        )
+        .await?;
+        let rows: Vec<Vec<Bind>> = b
+            .identities
+            .iter()
+            .map(|(i, state)| {
+                vec![
+                    Bind::Text(i.id.to_string()),
+                    Bind::Text(i.status.clone()),
+                    Bind::Int(us(i.last_seen)),
+                    Bind::Text(to_json(i)),
+                    Bind::Text(state.to_string()),
+                ]
+            })
+            .collect();
+        self.upsert(
+            &mut tx,
+            "INSERT INTO identities (id, status, last_seen, data, state) VALUES",
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen, \
+             data = excluded.data, state = excluded.state",
+            5,
+            rows,
+        )
+        .await?;
         for c in &b.campaigns {
             sqlx::query(
                 "INSERT INTO campaigns (id, last_seen, data) VALUES ($1, $2, $3) \

@@ -161,6 +161,7 @@ fn sqlite_setup(
 pub(crate) enum Bind {
     Text(String),
     Int(i64),
+    OptText(Option<String>),
 }
 
 pub(crate) fn bind_all<'q>(
@@ -171,6 +172,7 @@ pub(crate) fn bind_all<'q>(
         q = match b {
             Bind::Text(s) => q.bind(s.as_str()),
             Bind::Int(i) => q.bind(*i),
+            Bind::OptText(o) => q.bind(o.as_deref()),
         };
     }
     q
