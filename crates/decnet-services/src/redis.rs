@@ -163,6 +163,16 @@ impl Handler for RedisHandler {
                         }
                     }
                 }
+                // A command still incomplete past this size is refused
+                // (1024 arguments of max_bulk would otherwise be accepted).
+                if buf.len() > 4 * lim.max_bulk + lim.max_line {
+                    session.emit_error(format!("redis: command over {} bytes", buf.len()));
+                    let _ = conn
+                        .stream
+                        .write_all(b"-ERR Protocol error: too big mbulk count string\r\n")
+                        .await;
+                    return;
+                }
                 match wire::read_some_idle(&mut conn.stream, &mut chunk, idle).await {
                     Ok(n) => buf.extend_from_slice(&chunk[..n]),
                     Err(ReadError::Eof) => return,

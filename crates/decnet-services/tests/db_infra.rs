@@ -1135,3 +1135,20 @@ async fn sip_options_register_digest_captured_invite_logged() {
     assert!(s(&e, "error").starts_with("sip:"));
     env.stop().await;
 }
+
+#[tokio::test]
+async fn redis_oversized_incomplete_command_is_refused() {
+    let mut env = deploy("127.0.63.27", "services = redis\n").await;
+    let mut raw = TcpStream::connect(env.addr(6379)).await.unwrap();
+    // 1000 arguments announced, five 60 000-byte bulks sent: never complete.
+    let mut big = b"*1000\r\n".to_vec();
+    for _ in 0..5 {
+        big.extend_from_slice(b"$60000\r\n");
+        big.extend_from_slice(&vec![b'A'; 60000]);
+        big.extend_from_slice(b"\r\n");
+    }
+    let _ = raw.write_all(&big).await;
+    let e = env.next(EventKind::Error).await;
+    assert!(s(&e, "error").contains("command over"), "{:?}", e.fields);
+    env.stop().await;
+}
