@@ -17,6 +17,8 @@ use crate::wire::smb2::{self as w, cmd};
 
 /// Largest file accepted by WRITE (bytes beyond are counted, not kept).
 pub const MAX_UPLOAD: usize = 8 * 1024 * 1024;
+/// Bytes of uploads one connection may hold in memory at once.
+pub const MAX_CONN_UPLOADS: usize = 16 * 1024 * 1024;
 
 const NO_MORE_FILES: u32 = 0x8000_0006;
 const NO_SUCH_FILE: u32 = 0xC000_000F;
@@ -432,6 +434,12 @@ pub fn command(
                 return (status::INVALID_PARAMETER, error_body());
             };
             let fid = super::resolve(conv, h, fid);
+            // All open uploads of one connection together stay under MAX_CONN_UPLOADS.
+            let buffered: usize = conv
+                .disk
+                .values()
+                .map(|o| o.written.as_ref().map_or(0, Vec::len))
+                .sum();
             let Some(o) = conv.disk.get_mut(&fid) else {
                 return (status::FILE_CLOSED, error_body());
             };
@@ -439,6 +447,10 @@ pub fn command(
             let off = off as usize;
             let end = off.saturating_add(data.len());
             o.write_total = o.write_total.max(end);
+            let growth = end.saturating_sub(buf.len());
+            if buffered + growth > MAX_CONN_UPLOADS {
+                return (0xC000_007F, error_body()); // STATUS_DISK_FULL
+            }
             if end <= MAX_UPLOAD {
                 if buf.len() < end {
                     buf.resize(end, 0);
