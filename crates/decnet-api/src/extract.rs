@@ -124,19 +124,23 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let q = parts.uri.query().unwrap_or("");
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
-        let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().to_string();
-            ApiError::Validation(vec![serde_field_error(
-                "query",
-                &path,
-                &err.into_inner().to_string(),
-            )])
-        })?;
-        run_validation("query", &value)?;
-        Ok(ApiQuery(value))
+        parse_query(parts.uri.query().unwrap_or("")).map(ApiQuery)
     }
+}
+
+/// Decodes and validates a query string (422 with `query.<field>` paths).
+pub fn parse_query<T: DeserializeOwned + Validate>(q: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(q));
+    let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        ApiError::Validation(vec![serde_field_error(
+            "query",
+            &path,
+            &err.into_inner().to_string(),
+        )])
+    })?;
+    run_validation("query", &value)?;
+    Ok(value)
 }
 
 fn form_urlencoded_parse(q: &str) -> form_urlencoded::Parse<'_> {
@@ -167,6 +171,26 @@ mod tests {
         assert!(!is_json("text/plain"));
         assert!(!is_json("application/x-www-form-urlencoded"));
         assert!(!is_json(""));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn query_parsing_never_panics(q in ".{0,200}") {
+            let _ = parse_query::<crate::routes::logs::LogParams>(&q);
+            let _ = parse_query::<crate::routes::logs::HistogramParams>(&q);
+            let _ = parse_query::<crate::routes::intel::AttackerParams>(&q);
+            let _ = parse_query::<crate::schema::Paging>(&q);
+        }
+
+        #[test]
+        fn limit_is_bounded(n in proptest::prelude::any::<u64>()) {
+            let r = parse_query::<crate::routes::logs::LogParams>(&format!("limit={n}"));
+            match r {
+                Ok(p) => proptest::prop_assert!((1..=crate::schema::MAX_LIMIT).contains(&p.to_query().limit)),
+                Err(ApiError::Validation(v)) => proptest::prop_assert_eq!(&v[0].loc, &vec!["query".to_string(), "limit".to_string()]),
+                Err(e) => proptest::prop_assert!(false, "{e:?}"),
+            }
+        }
     }
 
     #[test]
