@@ -64,7 +64,7 @@ impl Service for Ftp {
         seed_anon_tree(decky, &vfs);
         Ok(Arc::new(FtpHandler {
             banner,
-            windows: p.family() == OsFamily::Windows,
+            windows: (p.distro.family == OsFamily::Windows || p.family() == OsFamily::Windows),
             anonymous: decky
                 .config("ftp", "anonymous")
                 .and_then(parse_bool)

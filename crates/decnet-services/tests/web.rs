@@ -260,3 +260,37 @@ async fn slowloris_headers_time_out_with_an_error_event() {
     .await;
     env.stop().await;
 }
+
+#[tokio::test]
+async fn windows_persona_iis_ftp_and_exchange_banners() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let ini = "[general]\nnet = 127.0.62.0/24\n\n[winsrv]\nip = 127.0.62.12\nservices = http, ftp, smtp\ndistro = windows2019\n";
+    let env = Env::start(ini, 20260, Limits::default()).await;
+    let r = client()
+        .get(format!("http://{}/", env.addr("127.0.62.12", 80)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["server"], "Microsoft-IIS/10.0");
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("<title>IIS Windows Server</title>"));
+    let banner = |port: u16| {
+        let a = env.addr("127.0.62.12", port);
+        async move {
+            let c = tokio::net::TcpStream::connect(a).await.unwrap();
+            let mut l = String::new();
+            BufReader::new(c).read_line(&mut l).await.unwrap();
+            l
+        }
+    };
+    assert_eq!(banner(21).await, "220 Microsoft FTP Service\r\n");
+    let smtp = banner(25).await;
+    assert!(
+        smtp.contains("Microsoft ESMTP MAIL Service ready"),
+        "{smtp}"
+    );
+    env.stop().await;
+}
