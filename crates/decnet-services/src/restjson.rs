@@ -141,8 +141,58 @@ fn to_response(r: Reply, title_case: bool) -> Response<Full<Bytes>> {
     resp
 }
 
+/// True when `line` looks like an HTTP/1.x request line.
+pub fn is_request_line(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(m), Some(t), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    !m.is_empty()
+        && m.iter().all(|b| b.is_ascii_uppercase())
+        && !t.is_empty()
+        && (v == b"HTTP/1.0" || v == b"HTTP/1.1")
+}
+
 /// Serves HTTP/1.1 on `io` with `api` until the peer leaves or idles out.
+/// Go-style APIs first check the request line themselves so that garbage
+/// gets Go's `400 Bad Request` rather than hyper's.
 pub async fn serve<S>(io: S, session: Session, api: Arc<dyn RestApi>, extra: decnet_core::Fields)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if api.title_case() {
+        let mut io = io;
+        let idle = session.limits().idle_timeout.min(Duration::from_secs(30));
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !head.contains(&b'\n') && head.len() < 8192 {
+            match crate::wire::read_some_idle(&mut io, &mut chunk, idle).await {
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+                Err(_) => return,
+            }
+        }
+        let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        if !is_request_line(first) {
+            session.emit_error(format!(
+                "{}: malformed request line '{}'",
+                api.service(),
+                crate::wire::excerpt(first, 128)
+            ));
+            use tokio::io::AsyncWriteExt;
+            let _ = io
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request")
+                .await;
+            return;
+        }
+        return serve_hyper(crate::tls::Prefixed::new(head, io), session, api, extra).await;
+    }
+    serve_hyper(io, session, api, extra).await
+}
+
+async fn serve_hyper<S>(io: S, session: Session, api: Arc<dyn RestApi>, extra: decnet_core::Fields)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

