@@ -64,7 +64,7 @@ fn bind(
 ) -> Result<Arc<dyn Handler>, ServiceError> {
     let p = &decky.persona;
     let fqdn = p.fqdn();
-    let exchange = (p.distro.family == OsFamily::Windows || p.family() == OsFamily::Windows);
+    let exchange = p.distro.family == OsFamily::Windows || p.family() == OsFamily::Windows;
     let banner = match decky.config(service, "banner") {
         Some(b) => b.to_owned(),
         None if exchange => format!(
