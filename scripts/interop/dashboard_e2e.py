@@ -380,7 +380,7 @@ def run(d):
     goto(d, "/attackers", "Attackers")
     wait(d, text_in("#attackers", SSH_SRC), what="attacker list")
     shot(d, "11-attackers")
-    click(d, d.find_element(By.LINK_TEXT, SSH_SRC))
+    click(d, wait(d, EC.element_to_be_clickable((By.LINK_TEXT, SSH_SRC)), what="attacker link"))
     wait(d, text_in("main h1", f"Attacker {SSH_SRC}"), what="attacker detail")
     wait(d, text_in("#attacker-creds", "ubuntu"), what="credentials tried on detail page")
     wait(d, css("#transcripts .replay-btn"), timeout=20, what="transcript listed")
@@ -426,7 +426,7 @@ def run(d):
     assert not [b for b in d.find_elements(By.CSS_SELECTOR, "#deckies button") if b.text in ("Mutate", "Teardown")], "viewer sees admin actions"
     shot(d, "19-viewer-fleet")
     goto(d, "/topologies", "Topologies")
-    click(d, d.find_element(By.LINK_TEXT, "e2e-lab"))
+    click(d, wait(d, EC.element_to_be_clickable((By.LINK_TEXT, "e2e-lab")), what="topology link in the list"))
     wait(d, text_in("#topo-status", "active"), what="viewer topology page")
     assert not [b for b in d.find_elements(By.CSS_SELECTOR, "main button") if b.text in ("+ Decky", "Teardown", "Remove decky")], "viewer sees topology actions"
 
