@@ -8,8 +8,9 @@ ROOT=$PWD
 OUT=bench/results.json
 mkdir -p bench
 cargo build --release -p decnet -p decnet-bench
-BIN=$ROOT/target/release/decnet
-LOAD=$ROOT/target/release/decnet-load
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/release/decnet
+LOAD=$TARGET/release/decnet-load
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }

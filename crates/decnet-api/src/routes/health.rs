@@ -71,6 +71,23 @@ pub async fn compute(st: &AppState) -> (StatusCode, Health) {
         };
         c.insert(format!("{}_worker", w.name), comp(ok, w.critical, detail));
     }
+    // Remote sensors (scale-out): degraded, never critical, when silent or spooling.
+    if let Some(eng) = &st.config.engine {
+        for (name, beat) in eng.sensors.snapshot() {
+            let fresh = beat.age_secs < crate::engine::SENSOR_STALE.as_secs();
+            let healthy = beat.payload["status"].as_str() == Some("healthy");
+            let detail = format!(
+                "last heartbeat {}s ago, {} deckies, status {}",
+                beat.age_secs,
+                beat.payload["deckies"],
+                beat.payload["status"].as_str().unwrap_or("?")
+            );
+            c.insert(
+                format!("sensor_{name}"),
+                comp(fresh && healthy, false, Some(detail)),
+            );
+        }
+    }
     let critical = c.values().any(|x| x.critical && x.status != "ok");
     let other = c.values().any(|x| !x.critical && x.status != "ok");
     let status = if critical {
