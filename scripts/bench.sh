@@ -3,6 +3,7 @@
 # loopback; writes bench/results.json and the generated section of BENCH.md.
 # Bounded: each scenario has a time and count limit (~5 minutes in all).
 set -euo pipefail
+ulimit -n 65536 2>/dev/null || true
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 OUT=bench/results.json
@@ -21,7 +22,7 @@ SECS=${BENCH_SECONDS:-5}
 # Scenario: telnet connect+banner+exchange vs the limit server.
 "$LOAD" limit-server --addr 127.0.0.1:47023 --seconds $((SECS * 3 + 20)) 2>/dev/null & PIDS+=($!)
 printf '[general]\nnet = 127.0.70.0/24\n[t]\nip = 127.0.70.10\nservices = telnet, http, ssh\n' > "$TMP/t.ini"
-DECNET_LOG=warn DECNET_ADMIN_PASSWORD=bench-admin-password "$BIN" serve --config "$TMP/t.ini" --data-dir "$TMP/tdata" --port-offset $OFF --api 127.0.0.1:0 >/dev/null 2>&1 & PIDS+=($!)
+DECNET_MAX_CONNS_PER_DECKY=20000 DECNET_LOG=warn DECNET_ADMIN_PASSWORD=bench-admin-password "$BIN" serve --config "$TMP/t.ini" --data-dir "$TMP/tdata" --port-offset $OFF --api 127.0.0.1:0 >/dev/null 2>&1 & PIDS+=($!)
 DECNET_PID=$!
 sleep 1.5
 LIMIT=$("$LOAD" tcp-banner --addr 127.0.0.1:47023 --seconds "$SECS")

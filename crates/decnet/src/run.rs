@@ -182,7 +182,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         EngineConfig {
             data_dir: args.data_dir.clone(),
             port_offset,
-            limits: Limits::default(),
+            limits: limits_from_env(),
         },
         registry(),
         bus.clone(),
@@ -292,6 +292,20 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     Ok(())
 }
 
+/// Connection limits, with `DECNET_MAX_CONNS_PER_DECKY` overriding the cap
+/// (default 512 simultaneous connections per decky).
+fn limits_from_env() -> Limits {
+    let mut l = Limits::default();
+    if let Some(n) = std::env::var("DECNET_MAX_CONNS_PER_DECKY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        l.max_conns_per_decky = n;
+    }
+    l
+}
+
 fn registry() -> Registry {
     Registry::builtin().with(Arc::new(decnet_ssh::Ssh))
 }
@@ -382,7 +396,7 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
         EngineConfig {
             data_dir: args.data_dir.clone(),
             port_offset,
-            limits: Limits::default(),
+            limits: limits_from_env(),
         },
         registry(),
         bus.clone(),
