@@ -20,27 +20,27 @@ OFF=44000
 SECS=${BENCH_SECONDS:-5}
 
 # Scenario: telnet connect+banner+exchange vs the limit server.
-"$LOAD" limit-server --addr 127.0.0.1:47023 --seconds $((SECS * 3 + 20)) 2>/dev/null & PIDS+=($!)
+"$LOAD" limit-server --addr 127.0.0.1:27023 --seconds $((SECS * 3 + 20)) 2>/dev/null & PIDS+=($!)
 printf '[general]\nnet = 127.0.70.0/24\n[t]\nip = 127.0.70.10\nservices = telnet, http, ssh\n' > "$TMP/t.ini"
 DECNET_MAX_CONNS_PER_DECKY=20000 DECNET_LOG=warn DECNET_ADMIN_PASSWORD=bench-admin-password "$BIN" serve --config "$TMP/t.ini" --data-dir "$TMP/tdata" --port-offset $OFF --api 127.0.0.1:0 >/dev/null 2>&1 & PIDS+=($!)
 DECNET_PID=$!
 sleep 1.5
-LIMIT=$("$LOAD" tcp-banner --addr 127.0.0.1:47023 --seconds "$SECS")
+LIMIT=$("$LOAD" tcp-banner --addr 127.0.0.1:27023 --seconds "$SECS")
 TELNET=$("$LOAD" tcp-banner --addr 127.0.70.10:$((23 + OFF)) --seconds "$SECS")
 TELNET_RSS_KIB=$(awk '/VmRSS/{print $2}' /proc/$DECNET_PID/status)
 # SSH: handshake + accepted password per connection, decnet vs a bare russh server.
-"$LOAD" russh-server --addr 127.0.0.1:47022 --seconds $((SECS * 4 + 30)) 2>/dev/null & PIDS+=($!)
+"$LOAD" russh-server --addr 127.0.0.1:27022 --seconds $((SECS * 4 + 30)) 2>"$TMP/russh.err" & PIDS+=($!)
 RUSSH_PID=$!
 sleep 0.5
-SSH_REF=$("$LOAD" ssh-auth --addr 127.0.0.1:47022 --password bench --seconds "$SECS" --concurrency 16 --server-pid $RUSSH_PID)
+SSH_REF=$("$LOAD" ssh-auth --addr 127.0.0.1:27022 --password bench --seconds "$SECS" --concurrency 16 --server-pid $RUSSH_PID)
 SSH_DECNET=$("$LOAD" ssh-auth --addr 127.0.70.10:$((22 + OFF)) --password admin --seconds "$SECS" --concurrency 16 --server-pid $DECNET_PID)
 SSH_IDLE=$("$LOAD" ssh-idle --addr 127.0.70.10:$((22 + OFF)) --password admin --sessions ${BENCH_IDLE_SESSIONS:-1000} --server-pid $DECNET_PID --hold 2)
 WRK_DECNET=""; WRK_REF=""
 if command -v wrk >/dev/null; then
-  "$LOAD" hyper-server --addr 127.0.0.1:47080 --seconds $((SECS * 2 + 20)) 2>/dev/null & PIDS+=($!)
+  "$LOAD" hyper-server --addr 127.0.0.1:27080 --seconds $((SECS * 2 + 20)) 2>/dev/null & PIDS+=($!)
   sleep 0.3
   WRK_DECNET=$(wrk -t2 -c32 -d${SECS}s http://127.0.70.10:$((80 + OFF))/ 2>&1 | awk '/Requests\/sec/{print $2}')
-  WRK_REF=$(wrk -t2 -c32 -d${SECS}s http://127.0.0.1:47080/ 2>&1 | awk '/Requests\/sec/{print $2}')
+  WRK_REF=$(wrk -t2 -c32 -d${SECS}s http://127.0.0.1:27080/ 2>&1 | awk '/Requests\/sec/{print $2}')
 fi
 kill $DECNET_PID; wait $DECNET_PID 2>/dev/null || true
 

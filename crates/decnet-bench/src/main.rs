@@ -33,7 +33,7 @@ struct Cli {
 enum Mode {
     /// Minimal tokio server doing the telnet-like banner exchange: the machine's limit.
     LimitServer {
-        #[arg(long, default_value = "127.0.0.1:47023")]
+        #[arg(long, default_value = "127.0.0.1:27023")]
         addr: SocketAddr,
         /// Stop after this many seconds.
         #[arg(long, default_value_t = 120)]
@@ -59,14 +59,14 @@ enum Mode {
     },
     /// Bare hyper hello-world (reference for wrk).
     HyperServer {
-        #[arg(long, default_value = "127.0.0.1:47080")]
+        #[arg(long, default_value = "127.0.0.1:27080")]
         addr: SocketAddr,
         #[arg(long, default_value_t = 120)]
         seconds: u64,
     },
     /// Bare russh server accepting password "bench" (reference for ssh-auth).
     RusshServer {
-        #[arg(long, default_value = "127.0.0.1:47022")]
+        #[arg(long, default_value = "127.0.0.1:27022")]
         addr: SocketAddr,
         #[arg(long, default_value_t = 120)]
         seconds: u64,
