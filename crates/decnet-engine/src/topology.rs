@@ -791,18 +791,19 @@ impl Topologies {
     }
 
     async fn record_error(&self, id: &str, msg: String) -> TopoResult<()> {
+        self.modify(id, |t| t.error = Some(msg.clone())).await
+    }
+
+    /// Engine-side edit of a topology (no client version): re-read and
+    /// retry on concurrent writes, at most 16 times.
+    async fn modify(&self, id: &str, edit: impl Fn(&mut Topology)) -> TopoResult<()> {
         for _ in 0..16 {
             let mut t = self.get(id).await?;
-            t.error = Some(msg.clone());
+            edit(&mut t);
+            let body = serde_json::to_value(&t).unwrap_or_default();
             match self
                 .store
-                .doc_put(
-                    KIND,
-                    id,
-                    None,
-                    Some(t.version),
-                    &serde_json::to_value(&t).unwrap_or_default(),
-                )
+                .doc_put(KIND, id, None, Some(t.version), &body)
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -810,7 +811,9 @@ impl Topologies {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+        Err(TopologyError::Conflict(format!(
+            "topology '{id}' kept changing"
+        )))
     }
 
     /// Runs the queue worker until `stop` is cancelled.
@@ -1052,52 +1055,21 @@ impl Topologies {
                 EngineError::InvalidConfig { .. } => TopologyError::Invalid(e.to_string()),
                 other => TopologyError::Engine(other),
             })?;
-        for _ in 0..16 {
-            let mut t = self.get(id).await?;
+        self.modify(id, |t| {
             if let Some(d) = t.deckies.iter_mut().find(|d| d.name == decky) {
                 d.config.insert(service.to_owned(), config.clone());
             }
-            match self
-                .store
-                .doc_put(
-                    KIND,
-                    id,
-                    None,
-                    Some(t.version),
-                    &serde_json::to_value(&t).unwrap_or_default(),
-                )
-                .await
-            {
-                Ok(_) => break,
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        })
+        .await?;
         Ok(list)
     }
 
     async fn sync_services(&self, id: &str, decky: &str, list: &[String]) -> TopoResult<()> {
-        for _ in 0..16 {
-            let mut t = self.get(id).await?;
+        self.modify(id, |t| {
             if let Some(d) = t.deckies.iter_mut().find(|d| d.name == decky) {
                 d.services = list.to_vec();
             }
-            match self
-                .store
-                .doc_put(
-                    KIND,
-                    id,
-                    None,
-                    Some(t.version),
-                    &serde_json::to_value(&t).unwrap_or_default(),
-                )
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(TopologyError::Conflict("topology kept changing".into()))
+        })
+        .await
     }
 }
