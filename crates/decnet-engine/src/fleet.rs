@@ -437,31 +437,21 @@ impl Fleet {
         let decky = deckies
             .get_mut(name)
             .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
-        let Some(pos) = decky.services.iter().position(|s| s.name == service) else {
-            if let Some(p) = decky.unavailable.iter().position(|(n, _)| n == service) {
-                decky.unavailable.remove(p);
-                let mut spec = decky.ctx.spec.clone();
-                spec.services.retain(|s| s != service);
-                decky.ctx = Arc::new(clone_ctx(&decky.ctx, spec));
-                let list = decky.ctx.spec.services.clone();
-                drop(deckies);
-                self.publish_decky(
-                    name,
-                    "service_removed",
-                    serde_json::json!({"decky_name": name, "service": service, "services": list}),
-                );
-                return Ok(list);
-            }
+        // A listening service is stopped; a catalog service this build cannot
+        // run is only dropped from the list. Either way the spec changes once.
+        if let Some(pos) = decky.services.iter().position(|s| s.name == service) {
+            decky.services.remove(pos).stop().await;
+        } else if let Some(pos) = decky.unavailable.iter().position(|(n, _)| n == service) {
+            decky.unavailable.remove(pos);
+        } else {
             return Err(EngineError::ServiceMissing {
                 decky: name.to_owned(),
                 service: service.to_owned(),
             });
-        };
-        let running = decky.services.remove(pos);
-        running.stop().await;
+        }
         let mut spec = decky.ctx.spec.clone();
         spec.services.retain(|s| s != service);
-        decky.ctx = Arc::new(clone_ctx(&decky.ctx, spec));
+        decky.ctx = Arc::new(decky.ctx.with_spec(spec));
         let list = decky.ctx.spec.services.clone();
         drop(deckies);
         self.publish_decky(
@@ -541,7 +531,7 @@ impl Fleet {
             .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
         let mut spec = decky.ctx.spec.clone();
         spec.mutate_interval = minutes;
-        decky.ctx = Arc::new(clone_ctx(&decky.ctx, spec));
+        decky.ctx = Arc::new(decky.ctx.with_spec(spec));
         Ok(())
     }
 
@@ -588,10 +578,6 @@ impl Fleet {
         }
         deckies.clear();
     }
-}
-
-fn clone_ctx(old: &DeckyCtx, spec: DeckySpec) -> DeckyCtx {
-    old.with_spec(spec)
 }
 
 fn summarize(d: &RunningDecky) -> DeckySummary {
