@@ -346,7 +346,8 @@ struct StartupResult {
     rss_mib: f64,
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+/// Resident set size of a process, KiB.
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()

@@ -145,15 +145,6 @@ pub struct SshIdleResult {
     pub kib_per_session: f64,
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
-}
-
 /// Opens `n` logged-in sessions with a PTY shell, holds them, measures server RSS growth.
 /// Client source addresses rotate over 127.0.200.x so the ephemeral-port space never runs out.
 pub async fn ssh_idle(
@@ -164,7 +155,7 @@ pub async fn ssh_idle(
     server_pid: u32,
     hold: u64,
 ) -> anyhow::Result<SshIdleResult> {
-    let before = rss_kib(server_pid)?;
+    let before = crate::rss_kib(server_pid)?;
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();
     for _ in 0..n {
@@ -199,7 +190,7 @@ pub async fn ssh_idle(
         }
     }
     tokio::time::sleep(Duration::from_secs(hold)).await;
-    let after = rss_kib(server_pid)?;
+    let after = crate::rss_kib(server_pid)?;
     let ok = held.len() as u64;
     drop(held);
     Ok(SshIdleResult {

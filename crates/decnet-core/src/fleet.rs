@@ -4,7 +4,7 @@
 //! with its line so `decnet validate` can report them all at once, and the
 //! same function backs `serve` and the API deploy endpoint.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -366,17 +366,6 @@ pub fn valid_decky_name(name: &str) -> bool {
 }
 
 const GENERAL_KEYS: &[&str] = &["net", "gw", "interface", "mode", "syslog"];
-const DECKY_KEYS: &[&str] = &[
-    "ip",
-    "services",
-    "archetype",
-    "nmap_os",
-    "nmap-os",
-    "amount",
-    "mutate_interval",
-    "mutate-interval",
-    "distro",
-];
 /// Valid `nmap_os` values.
 pub const NMAP_OS: &[&str] = &["linux", "windows", "windows_server", "embedded", "bsd"];
 
@@ -811,14 +800,5 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
         ctx.err(ip_line, format!("[{}]: ip = cannot be combined with amount = {}; remove ip= (addresses are allocated from net) or use amount = 1", s.name, g.amount));
         g.ip = None;
     }
-    let _ = DECKY_KEYS;
     Some(g)
-}
-
-/// Names already used by deckies, for conflict checks against a running fleet.
-pub fn names_and_ips(fleet: &FleetSpec) -> (HashSet<String>, HashSet<Ipv4Addr>) {
-    (
-        fleet.deckies.iter().map(|d| d.name.clone()).collect(),
-        fleet.deckies.iter().map(|d| d.ip).collect(),
-    )
 }
