@@ -68,8 +68,8 @@ fn can_bind_low_ports() -> bool {
     }
 }
 
-/// `decnet serve` / `decnet demo`: runs until SIGINT/SIGTERM.
-pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
+/// Logs to stderr, filtered by `DECNET_LOG` (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
@@ -77,6 +77,25 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// `--port-offset`, or +10000 (said out loud) when ports below 1024 cannot be bound.
+fn port_offset(args: &RunArgs) -> u16 {
+    match args.port_offset {
+        Some(o) => o,
+        None if can_bind_low_ports() => 0,
+        None => {
+            eprintln!(
+                "note: this user cannot bind ports below 1024; shifting every decky port by +10000"
+            );
+            10000
+        }
+    }
+}
+
+/// `decnet serve` / `decnet demo`: runs until SIGINT/SIGTERM.
+pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
+    init_logging();
     let fleet = match &config {
         Some(path) => match fleet::load(path) {
             Ok((f, warnings)) => {
@@ -124,16 +143,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
     let nats = nats_bus(&args).await?;
-    let port_offset = match args.port_offset {
-        Some(o) => o,
-        None if can_bind_low_ports() => 0,
-        None => {
-            eprintln!(
-                "note: this user cannot bind ports below 1024; shifting every decky port by +10000"
-            );
-            10000
-        }
-    };
+    let port_offset = port_offset(&args);
     // The fleet publishes on `bus`. In-process mode: everything shares it.
     // With NATS: the fleet's messages are forwarded to NATS; events come back
     // from the durable JetStream consumer (committed to the store first) on
@@ -315,13 +325,7 @@ fn registry() -> Registry {
 /// this sensor arrive as NATS requests on `control.<name>.deploy`; health
 /// on `system.<name>.health` every 10 s.
 pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let fleet_spec = match fleet::load(&config) {
         Ok((f, _)) => f,
         Err(LoadError::Invalid(report)) => {
@@ -371,16 +375,7 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
     let Some(nats) = nats_bus(&args).await? else {
         anyhow::bail!("decnet sensor needs --bus nats://HOST:PORT");
     };
-    let port_offset = match args.port_offset {
-        Some(o) => o,
-        None if can_bind_low_ports() => 0,
-        None => {
-            eprintln!(
-                "note: this user cannot bind ports below 1024; shifting every decky port by +10000"
-            );
-            10000
-        }
-    };
+    let port_offset = port_offset(&args);
     let bus: Arc<dyn Bus> = MemoryBus::new();
     let forwarder = forward_to_nats(&bus, nats.clone())?;
     let forward = fleet_spec
