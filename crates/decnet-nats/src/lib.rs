@@ -32,6 +32,12 @@ pub use spool::Spool;
 
 /// JetStream stream holding decky events.
 pub const STREAM: &str = "DECNET_EVENTS";
+/// Default size cap of the events stream: none of our own (-1), so the
+/// nats-server's JetStream storage limit applies. A fixed cap is reserved up
+/// front by the server and makes stream creation fail on a small disk.
+/// `DECNET_NATS_STREAM_MAX_BYTES` sets one.
+pub const DEFAULT_STREAM_MAX_BYTES: i64 = -1;
+
 /// Durable consumer shared by `serve` processes.
 pub const DURABLE: &str = "decnet-serve";
 
@@ -72,7 +78,10 @@ impl NatsConfig {
                 .ok()
                 .zip(std::env::var("DECNET_NATS_PASSWORD").ok()),
             ca_file: std::env::var_os("DECNET_NATS_CA").map(PathBuf::from),
-            stream_max_bytes: 1 << 30,
+            stream_max_bytes: std::env::var("DECNET_NATS_STREAM_MAX_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_STREAM_MAX_BYTES),
             spool_dir,
             spool_max_bytes: 256 << 20,
         }

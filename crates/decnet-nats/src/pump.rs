@@ -47,7 +47,7 @@ impl Pump {
         ack_wait: Duration,
     ) -> Result<Pump, NatsError> {
         let js = jetstream::new(client);
-        ensure_stream(&js, 1 << 30).await?;
+        ensure_stream(&js, crate::DEFAULT_STREAM_MAX_BYTES).await?;
         let stream = js
             .get_stream(STREAM)
             .await
