@@ -66,6 +66,9 @@ pub struct DeckySpec {
     pub distro: Option<String>,
     /// Automatic persona re-roll period in minutes.
     pub mutate_interval: Option<u32>,
+    /// `dhcp = true` (netns mode only): the address comes from the LAN's
+    /// DHCP server when the decky is attached; `ip` is `0.0.0.0` until then.
+    pub dhcp: bool,
     /// `[name.service]` key/values, keyed by service.
     pub service_config: BTreeMap<String, BTreeMap<String, String>>,
     /// Line of the section that defined it.
@@ -379,6 +382,8 @@ struct Group {
     distro: Option<String>,
     amount: u32,
     mutate_interval: Option<u32>,
+    /// Line of `dhcp = true`, when given.
+    dhcp: Option<usize>,
 }
 
 /// Parses and validates fleet text.
@@ -486,6 +491,14 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
             }
         };
         check_port_conflicts(&services, g, &mut ctx);
+        if let Some(line) = g.dhcp {
+            if general.mode != NetMode::Netns {
+                ctx.err(
+                    line,
+                    format!("[{}]: dhcp = true needs mode = netns in [general] (the decky must have its own interface and MAC)", g.name),
+                );
+            }
+        }
         let instance_names: Vec<String> = if g.amount == 1 {
             vec![g.name.clone()]
         } else {
@@ -504,6 +517,7 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
             names.insert(name.clone(), g.line);
             let ip = match g.ip {
                 Some((ip, _)) => Some(ip),
+                None if g.dhcp.is_some() => Some(Ipv4Addr::UNSPECIFIED),
                 None => {
                     let ip = allocate(&mut ips, &name, g.line);
                     if ip.is_none() {
@@ -524,6 +538,7 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
                 nmap_os: g.nmap_os.clone().unwrap_or_else(|| default_os.to_owned()),
                 distro: g.distro.clone(),
                 mutate_interval: g.mutate_interval,
+                dhcp: g.dhcp.is_some(),
                 service_config: BTreeMap::new(),
                 line: g.line,
             });
@@ -733,6 +748,7 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
         distro: None,
         amount: 1,
         mutate_interval: None,
+        dhcp: None,
     };
     let mut ip_line = 0;
     for (k, v, line) in &s.entries {
@@ -793,8 +809,17 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
                 Ok(n) if n > 0 => g.mutate_interval = Some(n),
                 _ => ctx.err(line, format!("mutate_interval = '{v}' must be a positive number of minutes")),
             },
-            other => ctx.err(line, format!("unknown key '{other}' in [{}]; valid keys: ip, services, archetype, nmap_os, distro, amount, mutate_interval", s.name)),
+            "dhcp" => match v.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => g.dhcp = Some(line),
+                "false" | "no" | "off" | "0" => g.dhcp = None,
+                _ => ctx.err(line, format!("dhcp = '{v}' must be true or false")),
+            },
+            other => ctx.err(line, format!("unknown key '{other}' in [{}]; valid keys: ip, services, archetype, nmap_os, distro, amount, mutate_interval, dhcp", s.name)),
         }
+    }
+    if let (Some(line), Some(_)) = (g.dhcp, g.ip) {
+        ctx.err(line, format!("[{}]: dhcp = true takes the address from the DHCP server; remove ip = (line {ip_line})", s.name));
+        g.ip = None;
     }
     if g.amount > 1 && g.ip.is_some() {
         ctx.err(ip_line, format!("[{}]: ip = cannot be combined with amount = {}; remove ip= (addresses are allocated from net) or use amount = 1", s.name, g.amount));

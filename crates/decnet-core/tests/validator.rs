@@ -74,6 +74,44 @@ fn loopback_mode_requires_loopback_ips() {
 }
 
 #[test]
+fn dhcp_deckies_take_no_address_from_net() {
+    let text = "[general]\nnet = 10.1.0.0/24\nmode = netns\ninterface = eth0\n\n\
+                [pc]\narchetype = windows-workstation\namount = 2\ndhcp = true\n\n\
+                [srv]\nservices = ssh\n";
+    let (fleet, _) = parse_str(text).expect("valid");
+    let got: Vec<(String, String, bool)> = fleet
+        .deckies
+        .iter()
+        .map(|d| (d.name.clone(), d.ip.to_string(), d.dhcp))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("pc-01".into(), "0.0.0.0".into(), true),
+            ("pc-02".into(), "0.0.0.0".into(), true),
+            // The static decky still gets the first free address.
+            ("srv".into(), "10.1.0.1".into(), false),
+        ]
+    );
+
+    let both = "[general]\nnet = 10.1.0.0/24\nmode = netns\ninterface = eth0\n\
+                [pc]\nservices = ssh\nip = 10.1.0.9\ndhcp = yes\n";
+    let report = parse_str(both).unwrap_err();
+    assert_eq!(
+        report.render("f"),
+        "f:8: [pc]: dhcp = true takes the address from the DHCP server; remove ip = (line 7)\n"
+    );
+    let alias = "[general]\nnet = 10.1.0.0/24\nmode = alias\ninterface = eth0\n\
+                 [pc]\nservices = ssh\ndhcp = true\n";
+    let report = parse_str(alias).unwrap_err();
+    assert!(
+        report.render("f").starts_with("f:7: [pc]: dhcp = true needs mode = netns"),
+        "{}",
+        report.render("f")
+    );
+}
+
+#[test]
 fn crlf_and_colon_syntax() {
     let (fleet, _) =
         parse_str("[general]\r\nnet: 127.0.9.0/24\r\n[a]\r\nservices: ssh,telnet\r\n").unwrap();

@@ -575,6 +575,7 @@ impl Topologies {
                 .unwrap_or_else(|| "linux".into()),
             distro: d.distro.clone(),
             mutate_interval: None,
+            dhcp: false,
             service_config: d.config.clone(),
             line: 0,
         })
