@@ -16,6 +16,8 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+mod db;
+mod measure;
 mod refs;
 mod ssh;
 
@@ -99,6 +101,47 @@ enum Mode {
         password: String,
         #[arg(long, default_value_t = 1000)]
         sessions: u64,
+        #[arg(long)]
+        server_pid: u32,
+        #[arg(long, default_value_t = 2)]
+        hold: u64,
+    },
+    /// Database logins: connect, handshake, one password attempt, check the reply, close.
+    DbAuth {
+        #[arg(long, value_enum)]
+        proto: db::Proto,
+        #[arg(long)]
+        addr: SocketAddr,
+        /// MySQL user (default root); for Redis, sends `AUTH user pass` instead of `AUTH pass`.
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long, default_value = "wrong-guess")]
+        password: String,
+        /// Reply every attempt must get; any other reply counts as an error.
+        #[arg(long, value_enum, default_value = "denied")]
+        expect: db::Expect,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 200_000)]
+        max: u64,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Server process, to measure its CPU per attempt.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Hold N logged-in database connections; report server RSS per connection.
+    DbIdle {
+        #[arg(long, value_enum)]
+        proto: db::Proto,
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value_t = 1000)]
+        conns: u64,
         #[arg(long)]
         server_pid: u32,
         #[arg(long, default_value_t = 2)]
@@ -191,6 +234,54 @@ async fn main() -> anyhow::Result<()> {
         } => {
             check_loopback(&addr)?;
             let r = ssh::ssh_idle(addr, user, password, sessions, server_pid, hold).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::DbAuth {
+            proto,
+            addr,
+            user,
+            password,
+            expect,
+            concurrency,
+            max,
+            seconds,
+            server_pid,
+        } => {
+            check_loopback(&addr)?;
+            let target = db::Target {
+                proto,
+                addr,
+                user,
+                password,
+            };
+            let bounds = measure::Bounds {
+                concurrency,
+                max,
+                seconds,
+                timeout: Duration::from_secs(5),
+            };
+            let r = db::db_auth(target, expect, bounds, server_pid).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::DbIdle {
+            proto,
+            addr,
+            user,
+            password,
+            conns,
+            server_pid,
+            hold,
+        } => {
+            check_loopback(&addr)?;
+            let target = db::Target {
+                proto,
+                addr,
+                user,
+                password,
+            };
+            let r = db::db_idle(target, conns, server_pid, hold).await?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
