@@ -8,58 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use decnet_bus::{Bus, Delivery, MemoryBus};
-use decnet_core::{Event, EventKind};
+use decnet_core::Event;
 use decnet_store::ingest::{IngestConfig, Ingester};
 use decnet_store::{AttackerQuery, LogQuery, Store};
 
 fn events(n: usize) -> Vec<Event> {
-    let kinds = [
-        EventKind::Connect,
-        EventKind::AuthAttempt,
-        EventKind::Command,
-        EventKind::Disconnect,
-    ];
-    let deckies = ["web01", "db01", "mail01", "files01", "iot01"];
-    (0..n)
-        .map(|i| {
-            let kind = kinds[i % kinds.len()];
-            let mut e = Event::new(
-                deckies[i % 5],
-                if i % 3 == 0 { "http" } else { "ssh" },
-                kind,
-            );
-            e.src_ip = format!(
-                "10.{}.{}.{}",
-                (i / 65536) % 256,
-                (i / 256) % 256,
-                i % 256 / 8 * 8 + 1
-            )
-            .parse()
-            .unwrap();
-            e.src_port = (40000 + i % 20000) as u16;
-            e.dst_ip = "127.0.64.10".parse().unwrap();
-            e.dst_port = 22;
-            e.session_id = Some(uuid::Uuid::now_v7());
-            match kind {
-                EventKind::AuthAttempt => {
-                    e = e
-                        .with("username", "root")
-                        .with("password", format!("pw{}", i % 1000));
-                    decnet_core::event::credential_fields(
-                        &mut e.fields,
-                        "root",
-                        "password",
-                        format!("pw{}", i % 1000).as_bytes(),
-                    );
-                }
-                EventKind::Command => {
-                    e = e.with("command", "uname -a; cat /proc/cpuinfo | grep name")
-                }
-                _ => {}
-            }
-            e
-        })
-        .collect()
+    (0..n).map(decnet_store::testing::synthetic_event).collect()
 }
 
 async fn ingest(store: Arc<dyn Store>, evs: &[Event], batch: usize) -> f64 {

@@ -306,6 +306,18 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String
     s
 }
 
+/// Moves the stored-events counter by `delta` inside the writing transaction.
+async fn add_total(tx: &mut sqlx::Transaction<'_, sqlx::Any>, delta: i64) -> StoreResult<()> {
+    if delta != 0 {
+        sqlx::query("UPDATE event_total SET n = n + $1 WHERE id = 1")
+            .bind(delta)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqlStore {
     fn backend(&self) -> &'static str {
@@ -369,19 +381,24 @@ impl Store for SqlStore {
             }
             new += q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
         }
+        add_total(&mut tx, new as i64).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(new)
     }
 
     async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>> {
         let (w, binds) = log_filter(q);
-        let count_sql = format!("SELECT COUNT(*) FROM events{w}");
-        let total: i64 = bind_all(sqlx::query(&count_sql), &binds)
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_err)?
-            .try_get(0)
-            .map_err(db_err)?;
+        let total = if binds.is_empty() {
+            self.count_events().await? as i64
+        } else {
+            let count_sql = format!("SELECT COUNT(*) FROM events{w}");
+            bind_all(sqlx::query(&count_sql), &binds)
+                .fetch_one(&self.read)
+                .await
+                .map_err(db_err)?
+                .try_get(0)
+                .map_err(db_err)?
+        };
         let n = binds.len();
         let sql = format!(
             "SELECT {EVENT_COLS} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}",
@@ -436,7 +453,7 @@ impl Store for SqlStore {
     async fn stats(&self) -> StoreResult<Stats> {
         let hour_ago = us(Utc::now()) - 3_600_000_000;
         let r = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(DISTINCT src_ip) FROM events), \
+            "SELECT (SELECT n FROM event_total WHERE id = 1), (SELECT COUNT(DISTINCT src_ip) FROM events), \
              (SELECT COUNT(*) FROM events WHERE kind = 'auth_attempt'), \
              (SELECT COUNT(DISTINCT decky) FROM events), (SELECT COUNT(*) FROM events WHERE ts >= $1)",
         )
@@ -613,12 +630,16 @@ impl Store for SqlStore {
     ) -> StoreResult<u64> {
         let mut removed = 0;
         if let Some(t) = older_than {
-            removed += sqlx::query("DELETE FROM events WHERE ts < $1")
+            let mut tx = self.write.begin().await.map_err(db_err)?;
+            let n = sqlx::query("DELETE FROM events WHERE ts < $1")
                 .bind(us(t))
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected();
+            add_total(&mut tx, -(n as i64)).await?;
+            tx.commit().await.map_err(db_err)?;
+            removed += n;
             // Intel's consumed-id ledger ages out with the raw events (a
             // replay older than the retention window is not expected).
             sqlx::query("DELETE FROM intel_seen WHERE ts < $1")
@@ -638,21 +659,24 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
             if let Some((ts, id)) = cutoff {
-                removed +=
-                    sqlx::query("DELETE FROM events WHERE ts < $1 OR (ts = $1 AND id <= $2)")
-                        .bind(ts)
-                        .bind(id)
-                        .execute(&self.write)
-                        .await
-                        .map_err(db_err)?
-                        .rows_affected();
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                let n = sqlx::query("DELETE FROM events WHERE ts < $1 OR (ts = $1 AND id <= $2)")
+                    .bind(ts)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected();
+                add_total(&mut tx, -(n as i64)).await?;
+                tx.commit().await.map_err(db_err)?;
+                removed += n;
             }
         }
         Ok(removed)
     }
 
     async fn count_events(&self) -> StoreResult<u64> {
-        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events")
+        let n: (i64,) = sqlx::query_as("SELECT n FROM event_total WHERE id = 1")
             .fetch_one(&self.read)
             .await
             .map_err(db_err)?;

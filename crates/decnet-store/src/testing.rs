@@ -248,3 +248,44 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("bind an ephemeral port")
 }
+
+/// The `i`-th event of a deterministic synthetic attack mix (connect, SSH
+/// auth attempt with credential fields, command, disconnect over five
+/// deckies; one source address per 8 events), shared by the store/intel
+/// benchmarks and the API load harness's store fill.
+pub fn synthetic_event(i: usize) -> decnet_core::Event {
+    use decnet_core::{Event, EventKind};
+    const KINDS: [EventKind; 4] = [
+        EventKind::Connect,
+        EventKind::AuthAttempt,
+        EventKind::Command,
+        EventKind::Disconnect,
+    ];
+    const DECKIES: [&str; 5] = ["web01", "db01", "mail01", "files01", "iot01"];
+    let kind = KINDS[i % KINDS.len()];
+    let mut e = Event::new(
+        DECKIES[i % 5],
+        if i % 3 == 0 { "http" } else { "ssh" },
+        kind,
+    );
+    e.src_ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+        10,
+        ((i / 65536) % 256) as u8,
+        ((i / 256) % 256) as u8,
+        (i % 256 / 8 * 8 + 1) as u8,
+    ));
+    e.src_port = (40000 + i % 20000) as u16;
+    e.dst_ip = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 64, 10));
+    e.dst_port = 22;
+    e.session_id = Some(uuid::Uuid::now_v7());
+    match kind {
+        EventKind::AuthAttempt => {
+            let pw = format!("pw{}", i % 1000);
+            e = e.with("username", "root").with("password", pw.clone());
+            decnet_core::event::credential_fields(&mut e.fields, "root", "password", pw.as_bytes());
+        }
+        EventKind::Command => e = e.with("command", "uname -a; cat /proc/cpuinfo | grep name"),
+        _ => {}
+    }
+    e
+}

@@ -48,6 +48,7 @@ where
     case!(users_and_conflicts);
     case!(tokens_and_settings);
     case!(retention_prunes_by_age_and_rows);
+    case!(unfiltered_total_counter_follows_inserts_and_prunes);
     case!(ingester_is_lossless_and_idempotent);
     case!(ingester_flushes_partial_batch_on_finish);
     case!(reopen_keeps_data_and_skips_applied_migrations);
@@ -486,4 +487,35 @@ async fn reopen_keeps_data_and_skips_applied_migrations(url: &str) {
     let s = decnet_store::open(url).await.unwrap();
     assert_eq!(s.count_events().await.unwrap(), 1);
     assert!(s.user_by_name("keep").await.unwrap().is_some());
+}
+
+/// The unfiltered total comes from a counter row; it must equal `COUNT(*)`
+/// (here: a filter matching every row) through duplicates and both prunes.
+async fn unfiltered_total_counter_follows_inserts_and_prunes(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let counted = |s: std::sync::Arc<dyn decnet_store::Store>| async move {
+        let all = LogQuery {
+            kind: Some("scan".into()),
+            limit: 1,
+            ..Default::default()
+        };
+        (
+            s.count_events().await.unwrap(),
+            s.query_logs(&q(1)).await.unwrap().total,
+            s.query_logs(&all).await.unwrap().total,
+            s.stats().await.unwrap().total_events,
+        )
+    };
+    let evs: Vec<Event> = (0..40)
+        .map(|i| ev(i, "d", "s", EventKind::Scan, "127.4.0.2"))
+        .collect();
+    assert_eq!(s.insert_events(&evs[..30]).await.unwrap(), 30);
+    assert_eq!(counted(s.clone()).await, (30, 30, 30, 30));
+    // 20 already stored, 10 new: only the new ones count.
+    assert_eq!(s.insert_events(&evs[10..40]).await.unwrap(), 10);
+    assert_eq!(counted(s.clone()).await, (40, 40, 40, 40));
+    s.prune_events(Some(evs[5].ts), None).await.unwrap();
+    assert_eq!(counted(s.clone()).await, (35, 35, 35, 35));
+    s.prune_events(None, Some(12)).await.unwrap();
+    assert_eq!(counted(s.clone()).await, (12, 12, 12, 12));
 }
