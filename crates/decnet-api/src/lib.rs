@@ -4,6 +4,7 @@
 //!   admin bootstrap, JWT secret), supervised workers, graceful shutdown.
 //! * [`auth`] — argon2id, JWT, login limiter, SSE tickets, role extractors.
 //! * [`sse`] — per-user stream slots, bounded per-client queues, keepalives.
+//! * [`sse_json`] — each live event serialised once for every stream.
 //! * [`routes`] — one module per route family; later issues add theirs
 //!   (fleet, topology, response) the same way.
 
@@ -16,6 +17,7 @@ pub mod openapi;
 pub mod routes;
 pub mod schema;
 pub mod sse;
+pub mod sse_json;
 pub mod state;
 pub mod webhooks;
 pub mod workers;
@@ -370,6 +372,7 @@ pub async fn serve(
         )),
         tickets: Arc::new(auth::Tickets::new(config.ticket_ttl)),
         sse: sse::SseSlots::new(config.sse_max_per_user),
+        event_json: sse_json::EventJson::new(sse_json::DEFAULT_CAP),
         supervisor: supervisor.clone(),
         webhooks,
         config: Arc::new(config.clone()),

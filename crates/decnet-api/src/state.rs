@@ -28,6 +28,8 @@ pub struct AppState {
     pub tickets: Arc<Tickets>,
     /// SSE connection slots.
     pub sse: Arc<SseSlots>,
+    /// Live events' JSON, shared by every stream.
+    pub event_json: Arc<crate::sse_json::EventJson>,
     /// Background workers.
     pub supervisor: Arc<Supervisor>,
     /// Webhook registry and dispatcher.

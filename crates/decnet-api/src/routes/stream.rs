@@ -181,7 +181,9 @@ fn live(
                         if batch.is_empty() {
                             continue;
                         }
-                        let f = message("logs", &batch);
+                        let f = SseEvent::default()
+                            .event("message")
+                            .data(st.event_json.logs_message(&batch));
                         drop(batch);
                         return Some((vec![f], (st, sub, p, tick, shutdown, false)));
                     }
