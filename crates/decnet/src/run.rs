@@ -246,11 +246,13 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         sensors: decnet_api::engine::Sensors::watch(&api_bus),
     };
     // The API failing to bind is loud but not fatal: the deckies keep running.
+    // It streams from `api_bus` (NATS when scaled out), so a sensor's events
+    // reach every server's SSE clients, not only local deckies' events.
     let api = match crate::api::start(
         &args.api,
         &args.data_dir,
         store.clone(),
-        bus.clone(),
+        api_bus.clone(),
         Some(engine),
     )
     .await

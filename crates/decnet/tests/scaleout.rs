@@ -202,3 +202,247 @@ fn sensor_to_server_through_jetstream_and_deploy_command() {
     let sensor_log = std::fs::read_to_string(dir.path().join("sensor").join("decnet.log")).unwrap();
     assert!(sensor_log.contains("username=\"mallory\""));
 }
+
+/// Minimal HTTP/1.1 request (`Connection: close`); returns (status, body).
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    )
+}
+
+fn get_json(addr: &str, path: &str, token: &str) -> serde_json::Value {
+    let (st, body) = http(addr, "GET", path, Some(token), "");
+    assert_eq!(st, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn login(addr: &str, password: &str) -> String {
+    let body = format!(r#"{{"username":"admin","password":"{password}"}}"#);
+    let (st, body) = http(addr, "POST", "/api/v1/auth/login", None, &body);
+    assert_eq!(st, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Lines of a server's event log about decky `edge`.
+fn edge_lines(log: &Path) -> u64 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" edge http - "))
+        .count() as u64
+}
+
+/// Two `decnet serve` processes on one durable consumer and one PostgreSQL
+/// store: each one's pump commits (and logs, and profiles) only its share,
+/// the shares add up to every event once, and intel has every attacker once.
+#[test]
+fn two_servers_share_the_durable_consumer_exactly_once() {
+    two_servers(false);
+}
+
+/// Known gap: each server's intel profiles only the events its own pump
+/// committed and upserts whole attacker rows, so the last writer's share
+/// wins (measured: 84 of 180 events counted). Run with `--ignored`.
+#[test]
+#[ignore = "intel on several servers: an attacker row holds the last writer's share, not the total"]
+fn two_servers_intel_counts_every_event() {
+    two_servers(true);
+}
+
+fn two_servers(check_intel_totals: bool) {
+    let Some(nats_bin) = nats_bin() else { return };
+    let Some(pg) = decnet_store::testing::PgCluster::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(pg.fresh_database());
+    let dir = tempfile::tempdir().unwrap();
+    let nport = free_port();
+    let _nats = Kill(
+        Command::new(nats_bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
+            .arg(dir.path().join("js"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("nats://127.0.0.1:{nport}");
+    let off = 48000u16;
+    let pw = "share-admin-pw";
+    let bin = env!("CARGO_BIN_EXE_decnet");
+    let mut servers = Vec::new();
+    let mut apis = Vec::new();
+    // One after the other: the first one creates the schema and the admin.
+    for (i, net) in ["127.0.102", "127.0.103"].iter().enumerate() {
+        let ini = dir.path().join(format!("s{i}.ini"));
+        std::fs::write(
+            &ini,
+            format!("[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n"),
+        )
+        .unwrap();
+        let api = format!("127.0.0.1:{}", free_port());
+        let mut c = Kill(
+            Command::new(bin)
+                .arg("serve")
+                .arg("--config")
+                .arg(&ini)
+                .arg("--data-dir")
+                .arg(dir.path().join(format!("s{i}")))
+                .args(["--bus", &url, "--db", &db, "--api", &api])
+                .args(["--port-offset", &off.to_string()])
+                .env("DECNET_ADMIN_PASSWORD", pw)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_line(&mut c.0, "Ctrl-C to stop");
+        servers.push(c);
+        apis.push(api);
+    }
+    std::fs::write(
+        dir.path().join("sensor.ini"),
+        "[general]\nnet = 127.0.104.0/24\n[edge]\nip = 127.0.104.10\nservices = http\n",
+    )
+    .unwrap();
+    let mut sensor = Kill(
+        Command::new(bin)
+            .args(["sensor", "--name", "site2", "--config"])
+            .arg(dir.path().join("sensor.ini"))
+            .arg("--data-dir")
+            .arg(dir.path().join("sensor"))
+            .args(["--bus", &url, "--port-offset", &off.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_line(&mut sensor.0, "control.site2.deploy");
+
+    // 12 attackers (own source addresses), 5 requests each, one connection
+    // per request, spread over ~1.5 s so both pumps keep pulling.
+    let (attackers, per) = (12u32, 5u32);
+    let target: std::net::SocketAddr = format!("127.0.104.10:{}", 80 + off).parse().unwrap();
+    rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for j in 0..per {
+            for a in 1..=attackers {
+                let sock = tokio::net::TcpSocket::new_v4().unwrap();
+                sock.bind(format!("127.0.105.{a}:0").parse().unwrap())
+                    .unwrap();
+                let mut s = sock.connect(target).await.unwrap();
+                let req = format!(
+                    "GET /share/{a}/{j} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n"
+                );
+                s.write_all(req.as_bytes()).await.unwrap();
+                let mut sink = Vec::new();
+                s.read_to_end(&mut sink).await.unwrap();
+                assert!(sink.starts_with(b"HTTP/1.1 "));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let requests = u64::from(attackers * per);
+
+    let tokens: Vec<String> = apis.iter().map(|a| login(a, pw)).collect();
+    let total = |i: usize, q: &str| -> u64 {
+        get_json(
+            &apis[i],
+            &format!("/api/v1/logs?decky=edge{q}&limit=1"),
+            &tokens[i],
+        )["total"]
+            .as_u64()
+            .unwrap()
+    };
+    let logs = [0, 1].map(|i| dir.path().join(format!("s{i}")).join("decnet.log"));
+    // Every connection is connect + request + disconnect.
+    let want = 3 * requests;
+    let t = Instant::now();
+    while total(0, "") < want || edge_lines(&logs[0]) + edge_lines(&logs[1]) < want {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "stored {} of {want}, logged {} + {}",
+            total(0, ""),
+            edge_lines(&logs[0]),
+            edge_lines(&logs[1])
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Exactly once in the shared store, seen identically by both APIs.
+    for i in 0..2 {
+        assert_eq!(total(i, ""), want, "server {i}: every event once");
+        assert_eq!(total(i, "&kind=request"), requests);
+    }
+    // Each pump committed (and handed to its event log) only its share.
+    let (a, b) = (edge_lines(&logs[0]), edge_lines(&logs[1]));
+    assert_eq!(a + b, want, "shares add up to every event once: {a} + {b}");
+    assert!(a > 0 && b > 0, "both servers took a share: {a} + {b}");
+
+    // Intel (one per server, each fed its own share): every attacker once;
+    // its event total only when asked (see the ignored test).
+    let t = Instant::now();
+    loop {
+        let v = get_json(&apis[1], "/api/v1/attackers?limit=100", &tokens[1]);
+        let rows = v["data"].as_array().unwrap();
+        let ours: Vec<&serde_json::Value> = rows
+            .iter()
+            .filter(|r| r["ip"].as_str().unwrap_or("").starts_with("127.0.105."))
+            .collect();
+        let counted: u64 = ours
+            .iter()
+            .map(|r| r["event_count"].as_u64().unwrap_or(0))
+            .sum();
+        let all_in = ours
+            .iter()
+            .all(|r| r["event_count"].as_u64().unwrap_or(0) > 0);
+        let totals_ok = !check_intel_totals || counted == want;
+        if ours.len() == attackers as usize && all_in && totals_ok {
+            let mut ips: Vec<&str> = ours.iter().map(|r| r["ip"].as_str().unwrap()).collect();
+            ips.sort();
+            ips.dedup();
+            assert_eq!(ips.len(), attackers as usize, "no attacker twice");
+            if check_intel_totals {
+                for r in &ours {
+                    assert_eq!(r["event_count"], 3 * per as u64, "{r}");
+                }
+            }
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "intel: {} attackers (want {attackers}), {counted} events (want {want}): {v}",
+            ours.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(sigterm_and_wait(&mut sensor.0), 0);
+    for s in &mut servers {
+        assert_eq!(sigterm_and_wait(&mut s.0), 0);
+    }
+}
