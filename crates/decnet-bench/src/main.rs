@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
+mod apiload;
 mod db;
 mod measure;
 mod refs;
@@ -167,6 +168,8 @@ enum Mode {
         #[arg(long)]
         demo: bool,
     },
+    #[command(flatten)]
+    Api(apiload::ApiMode),
 }
 
 fn check_loopback(addr: &SocketAddr) -> anyhow::Result<()> {
@@ -297,6 +300,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
+        Mode::Api(m) => apiload::main(m).await,
     }
 }
 
