@@ -14,6 +14,7 @@ use decnet_bus::{Bus, Envelope};
 use decnet_core::catalog::Transport;
 use decnet_core::subject::sanitize_token;
 use decnet_core::DeckySpec;
+use decnet_net::{AttachSpec, Network};
 use decnet_services::{start_service, DeckyCtx, Limits, Registry, RunningService};
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -77,6 +78,14 @@ pub enum EngineError {
     /// Filesystem trouble with the data directory.
     #[error("data directory {0}: {1}")]
     DataDir(String, std::io::Error),
+    /// The decky could not be put on the network (alias / netns modes).
+    #[error("decky '{decky}': network: {source}")]
+    Network {
+        /// Decky name.
+        decky: String,
+        /// What failed.
+        source: decnet_net::NetError,
+    },
 }
 
 /// Lifecycle state of a decky.
@@ -136,6 +145,10 @@ pub struct DeckySummary {
     pub hostname: String,
     /// Distro display name.
     pub os: String,
+    /// MAC address of the persona (the link's MAC in netns mode).
+    pub mac: String,
+    /// NIC vendor of that MAC.
+    pub mac_vendor: String,
     /// Persona generation (bumped by each mutation).
     pub generation: u32,
     /// State.
@@ -157,6 +170,7 @@ pub struct Fleet {
     config: EngineConfig,
     registry: Registry,
     bus: Arc<dyn Bus>,
+    network: Arc<Network>,
     cancel: CancellationToken,
     deckies: Mutex<BTreeMap<String, RunningDecky>>,
     lifecycle: parking_lot::Mutex<BTreeMap<String, Lifecycle>>,
@@ -165,12 +179,24 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// New empty fleet.
+    /// New empty fleet on loopback.
     pub fn new(config: EngineConfig, registry: Registry, bus: Arc<dyn Bus>) -> Arc<Self> {
+        Self::new_on(config, registry, bus, Arc::new(Network::loopback()))
+    }
+
+    /// New empty fleet whose deckies are attached through `network`
+    /// (alias or netns mode).
+    pub fn new_on(
+        config: EngineConfig,
+        registry: Registry,
+        bus: Arc<dyn Bus>,
+        network: Arc<Network>,
+    ) -> Arc<Self> {
         Arc::new(Fleet {
             config,
             registry,
             bus,
+            network,
             cancel: CancellationToken::new(),
             deckies: Mutex::new(BTreeMap::new()),
             lifecycle: parking_lot::Mutex::new(BTreeMap::new()),
@@ -275,18 +301,65 @@ impl Fleet {
         Ok((services, unavailable))
     }
 
-    fn new_ctx(&self, spec: DeckySpec, generation: u32) -> Result<Arc<DeckyCtx>, EngineError> {
+    /// A decky's context, attached to the network (in alias/netns mode its
+    /// address or namespace exists when this returns; undo with `detach`).
+    async fn new_ctx(
+        &self,
+        spec: DeckySpec,
+        generation: u32,
+    ) -> Result<Arc<DeckyCtx>, EngineError> {
         let data_dir = self.config.data_dir.join("deckies").join(&spec.name);
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| EngineError::DataDir(data_dir.display().to_string(), e))?;
-        Ok(Arc::new(DeckyCtx::new(
+        let mut ctx = DeckyCtx::new(
             spec,
             generation,
             data_dir,
             self.bus.clone(),
             self.config.limits.clone(),
             self.config.port_offset,
-        )))
+        );
+        if self.network.mode() != decnet_core::NetMode::Loopback {
+            let network = self.network.clone();
+            let (name, ip, mac, nmap_os) = (
+                ctx.spec.name.clone(),
+                ctx.spec.ip,
+                ctx.persona.mac,
+                ctx.spec.nmap_os.clone(),
+            );
+            let attached = tokio::task::spawn_blocking(move || {
+                network.attach(&AttachSpec {
+                    name: &name,
+                    ip,
+                    mac,
+                    nmap_os: &nmap_os,
+                })
+            })
+            .await
+            .map_err(|e| decnet_net::NetError::Config(format!("attach task failed: {e}")))
+            .and_then(|r| r)
+            .map_err(|source| EngineError::Network {
+                decky: ctx.spec.name.clone(),
+                source,
+            })?;
+            ctx.net = Some(Arc::new(attached));
+        }
+        Ok(Arc::new(ctx))
+    }
+
+    /// Undoes the network part of `new_ctx` (after the listeners stopped).
+    async fn detach(&self, ctx: &DeckyCtx) {
+        if self.network.mode() == decnet_core::NetMode::Loopback {
+            return;
+        }
+        let network = self.network.clone();
+        let (name, ip) = (ctx.spec.name.clone(), ctx.spec.ip);
+        let done = tokio::task::spawn_blocking(move || network.detach(&name, ip)).await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(decky = %ctx.spec.name, "network detach: {e}"),
+            Err(e) => tracing::warn!(decky = %ctx.spec.name, "network detach task: {e}"),
+        }
     }
 
     /// Brings a decky up: persona from its seed, every implemented service
@@ -326,15 +399,18 @@ impl Fleet {
             self.set_state(&name, DeckyState::Pending, None);
         }
         self.set_state(&name, DeckyState::Deploying, None);
-        let result = match self.new_ctx(spec, 0) {
-            Ok(ctx) => self
-                .start_all(&ctx)
-                .await
-                .map(|(services, unavailable)| RunningDecky {
+        let result = match self.new_ctx(spec, 0).await {
+            Ok(ctx) => match self.start_all(&ctx).await {
+                Ok((services, unavailable)) => Ok(RunningDecky {
                     ctx,
                     services,
                     unavailable,
                 }),
+                Err(e) => {
+                    self.detach(&ctx).await;
+                    Err(e)
+                }
+            },
             Err(e) => Err(e),
         };
         match result {
@@ -365,6 +441,7 @@ impl Fleet {
         for s in &decky.services {
             s.stop().await;
         }
+        self.detach(&decky.ctx).await;
         self.set_state(name, DeckyState::Removed, None);
         Ok(())
     }
@@ -497,7 +574,17 @@ impl Fleet {
             s.stop().await;
         }
         let generation = decky.ctx.generation + 1;
-        let ctx = self.new_ctx(decky.ctx.spec.clone(), generation)?;
+        // A new persona brings a new MAC: the decky rejoins as a new host.
+        self.detach(&decky.ctx).await;
+        let ctx = match self.new_ctx(decky.ctx.spec.clone(), generation).await {
+            Ok(ctx) => ctx,
+            Err(e) => {
+                deckies.remove(name);
+                drop(deckies);
+                self.set_state(name, DeckyState::Failed, Some(e.to_string()));
+                return Err(e);
+            }
+        };
         match self.start_all(&ctx).await {
             Ok((services, unavailable)) => {
                 *decky = RunningDecky {
@@ -513,6 +600,7 @@ impl Fleet {
             Err(e) => {
                 deckies.remove(name);
                 drop(deckies);
+                self.detach(&ctx).await;
                 self.set_state(name, DeckyState::Failed, Some(e.to_string()));
                 Err(e)
             }
@@ -577,6 +665,8 @@ impl Fleet {
             }
         }
         deckies.clear();
+        let network = self.network.clone();
+        let _ = tokio::task::spawn_blocking(move || network.detach_all()).await;
     }
 }
 
@@ -614,6 +704,15 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
         archetype: d.ctx.spec.archetype.clone(),
         hostname: d.ctx.persona.hostname.clone(),
         os: d.ctx.persona.distro.display_name.to_owned(),
+        mac: d
+            .ctx
+            .persona
+            .mac
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        mac_vendor: d.ctx.persona.mac_vendor.to_owned(),
         generation: d.ctx.generation,
         state: DeckyState::Running,
         services,

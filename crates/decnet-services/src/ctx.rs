@@ -62,6 +62,9 @@ pub struct DeckyCtx {
     /// The decky's virtual filesystem, shared by ssh, telnet, ftp and file
     /// drops; generated on first use (see [`DeckyCtx::vfs`]).
     pub vfs: std::sync::OnceLock<Arc<decnet_shell::Vfs>>,
+    /// Where the decky sits on the network: its namespace and stack
+    /// profile in `netns` mode; `None` binds in the host namespace.
+    pub net: Option<Arc<decnet_net::DeckyNet>>,
 }
 
 impl DeckyCtx {
@@ -93,6 +96,7 @@ impl DeckyCtx {
             port_offset,
             spec,
             vfs: std::sync::OnceLock::new(),
+            net: None,
         }
     }
 
@@ -143,6 +147,7 @@ impl DeckyCtx {
             port_offset: self.port_offset,
             conn_slots: self.conn_slots.clone(),
             vfs,
+            net: self.net.clone(),
         }
     }
 

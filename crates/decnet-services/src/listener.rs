@@ -53,6 +53,41 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     sock.listen(1024)
 }
 
+/// Binds in the decky's namespace when it has one (netns mode), else here.
+/// Namespace binds run on their own thread (see `decnet_net::run_in`).
+async fn bind(
+    decky: &DeckyCtx,
+    transport: Transport,
+    addr: SocketAddr,
+) -> std::io::Result<Listening> {
+    let Some(ns) = decky.net.as_ref().and_then(|n| n.netns.clone()) else {
+        return Ok(match transport {
+            Transport::Tcp => Listening::Tcp(bind_tcp(addr)?),
+            Transport::Udp => Listening::Udp(UdpSocket::bind(addr).await?),
+        });
+    };
+    let bound = tokio::task::spawn_blocking(move || match transport {
+        Transport::Tcp => decnet_net::bind_tcp_in(&ns, addr).map(Bound::Tcp),
+        Transport::Udp => decnet_net::bind_udp_in(&ns, addr).map(Bound::Udp),
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(match bound {
+        Bound::Tcp(l) => Listening::Tcp(TcpListener::from_std(l)?),
+        Bound::Udp(u) => Listening::Udp(UdpSocket::from_std(u)?),
+    })
+}
+
+enum Bound {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+enum Listening {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
 /// Binds every port of `service` on the decky and starts serving.
 /// `parent` cancels it together with the rest of the fleet.
 pub async fn start_service(
@@ -76,9 +111,9 @@ pub async fn start_service(
             transport,
             source,
         };
-        match transport {
-            Transport::Tcp => tcp.push((bind_tcp(addr).map_err(bind_err)?, port)),
-            Transport::Udp => udp.push((UdpSocket::bind(addr).await.map_err(bind_err)?, port)),
+        match bind(&decky, transport, addr).await.map_err(bind_err)? {
+            Listening::Tcp(listener) => tcp.push((listener, port)),
+            Listening::Udp(socket) => udp.push((socket, port)),
         }
         addrs.push((transport, addr));
     }

@@ -188,15 +188,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     )
     .await
     .context("cannot start active response")?;
-    let fleet = Fleet::new(
-        EngineConfig {
-            data_dir: args.data_dir.clone(),
-            port_offset,
-            limits: limits_from_env(),
-        },
-        registry(),
-        bus.clone(),
-    );
+    let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
     let mut failures = Vec::new();
     for spec in fleet_spec.deckies.iter().cloned() {
         if let Err(e) = fleet.deploy(spec).await {
@@ -371,6 +363,42 @@ fn hostname_or(default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
+/// The engine for a fleet file: on loopback, or attaching deckies to the
+/// host network in the file's `alias`/`netns` mode (state kept in the data
+/// dir so a crashed run's leftovers are removed now).
+fn open_fleet(
+    fleet_spec: &FleetSpec,
+    args: &RunArgs,
+    port_offset: u16,
+    bus: &Arc<dyn Bus>,
+) -> anyhow::Result<Arc<Fleet>> {
+    let config = EngineConfig {
+        data_dir: args.data_dir.clone(),
+        port_offset,
+        limits: limits_from_env(),
+    };
+    let mode = fleet_spec.general.mode;
+    if mode == decnet_core::NetMode::Loopback {
+        return Ok(Fleet::new(config, registry(), bus.clone()));
+    }
+    if port_offset != 0 {
+        anyhow::bail!(
+            "mode = {mode:?} puts deckies on a real network and needs root (CAP_NET_ADMIN); ports cannot be shifted there"
+        );
+    }
+    let network = decnet_net::Network::open(
+        decnet_net::NetConfig::from_general(&fleet_spec.general),
+        args.data_dir.join("network-state.json"),
+    )
+    .context("cannot set up the decky network")?;
+    Ok(Fleet::new_on(
+        config,
+        registry(),
+        bus.clone(),
+        Arc::new(network),
+    ))
+}
+
 async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
@@ -389,15 +417,7 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
         .map_err(anyhow::Error::msg)?;
     let log_path = args.data_dir.join("decnet.log");
     let event_log = EventLog::start(&bus, &log_path, forward).await?;
-    let fleet = Fleet::new(
-        EngineConfig {
-            data_dir: args.data_dir.clone(),
-            port_offset,
-            limits: limits_from_env(),
-        },
-        registry(),
-        bus.clone(),
-    );
+    let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
     for spec in fleet_spec.deckies.iter().cloned() {
         if let Err(e) = fleet.deploy(spec).await {
             eprintln!("error: {e}");

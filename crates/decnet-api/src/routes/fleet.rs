@@ -54,7 +54,9 @@ pub(crate) fn engine_error(e: EngineError) -> ApiError {
         EngineError::UnknownService(_) | EngineError::InvalidConfig { .. } => {
             ApiError::field("body", "name", e.to_string())
         }
-        EngineError::Service { .. } | EngineError::DataDir(..) => ApiError::Conflict(e.to_string()),
+        EngineError::Service { .. } | EngineError::DataDir(..) | EngineError::Network { .. } => {
+            ApiError::Conflict(e.to_string())
+        }
     }
 }
 

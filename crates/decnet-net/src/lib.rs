@@ -1,0 +1,63 @@
+//! Host networking for deckies that are hosts rather than ports (DESIGN §6).
+//!
+//! * `alias` mode: the decky IP is added to a host interface
+//!   ([`Network::attach`] → `ip addr add`, then a gratuitous ARP).
+//! * `netns` mode: one network namespace per decky holding a macvlan
+//!   (ipvlan when the parent cannot do macvlan) child of the host interface
+//!   with the persona's MAC, the decky IP and a default route; the
+//!   persona's OS family sets the namespace's TCP/IP sysctls
+//!   ([`StackProfile`]). Sockets are opened inside it by this process
+//!   ([`run_in`]); nothing else runs there.
+//!
+//! Everything this crate creates is first written to a state file, so a
+//! crashed run's namespaces and addresses are removed on the next start
+//! ([`Network::open`]). Functions here block (they run `ip` and switch
+//! namespaces on a dedicated thread): call them from `spawn_blocking`.
+
+mod arp;
+mod cmd;
+pub mod dhcp;
+mod netns;
+mod network;
+mod stack;
+
+pub use arp::send_gratuitous_arp;
+pub use netns::{bind_tcp_in, bind_udp_in, run_in, NETNS_DIR};
+pub use network::{netns_name, AttachSpec, DeckyNet, NetConfig, Network};
+pub use stack::StackProfile;
+
+/// Why a network operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A command (`ip …`) could not be run or failed.
+    #[error("`{command}` failed: {message}")]
+    Command {
+        /// The command line.
+        command: String,
+        /// Its stderr, or why it could not start.
+        message: String,
+    },
+    /// A system call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The configuration cannot work (missing interface, bad mode).
+    #[error("{0}")]
+    Config(String),
+    /// DHCP gave no usable lease (no answer in time, refused, malformed).
+    #[error("DHCP: {0}")]
+    Dhcp(String),
+}
+
+impl NetError {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        NetError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Attaching deckies to the network in the fleet's mode, with a state file
+//! so whatever a crashed run created is removed by the next one.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use decnet_core::fleet::{General, NetMode};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cmd::{ip, ip_output};
+use crate::netns::{run_in, NETNS_DIR};
+use crate::{send_gratuitous_arp, NetError, StackProfile};
+
+/// How deckies reach the network (from the fleet's `[general]`).
+#[derive(Clone, Debug, Default)]
+pub struct NetConfig {
+    /// Network mode.
+    pub mode: NetMode,
+    /// Host interface for alias addresses / macvlan parent.
+    pub interface: Option<String>,
+    /// Prefix length of the decoy network (`net =`).
+    pub prefix_len: u8,
+    /// Default gateway given to netns deckies.
+    pub gw: Option<Ipv4Addr>,
+}
+
+impl NetConfig {
+    /// The network settings of a fleet's `[general]` section.
+    pub fn from_general(general: &General) -> NetConfig {
+        NetConfig {
+            mode: general.mode,
+            interface: general.interface.clone(),
+            prefix_len: general.net.map(|n| n.prefix_len()).unwrap_or(24),
+            gw: general.gw,
+        }
+    }
+}
+
+/// What [`Network::attach`] needs to know about a decky.
+#[derive(Clone, Debug)]
+pub struct AttachSpec<'a> {
+    /// Decky name.
+    pub name: &'a str,
+    /// Configured address.
+    pub ip: Ipv4Addr,
+    /// Persona MAC (vendor OUI + seeded NIC part).
+    pub mac: [u8; 6],
+    /// Persona OS family (`nmap_os`), which picks the [`StackProfile`].
+    pub nmap_os: &'a str,
+}
+
+/// Where a decky's sockets live once attached.
+#[derive(Clone, Debug)]
+pub struct DeckyNet {
+    /// Namespace handle to open sockets in (`None`: the host namespace).
+    pub netns: Option<PathBuf>,
+    /// The decky's address.
+    pub ip: Ipv4Addr,
+    /// The MAC the decky answers ARP with (`None` on loopback).
+    pub mac: Option<[u8; 6]>,
+    /// Stack settings applied to the namespace (`None` outside netns mode).
+    pub stack: Option<StackProfile>,
+}
+
+/// Name of a decky's namespace under [`NETNS_DIR`].
+pub fn netns_name(decky: &str) -> String {
+    format!("decnet-{decky}")
+}
+
+/// A host-side interface name for a decky's link before it moves into its
+/// namespace (names are limited to 15 bytes; decky names are longer).
+fn temp_link_name(decky: &str) -> String {
+    let digest = Sha256::digest(decky.as_bytes());
+    format!("dn{}", hex::encode(&digest[..5]))
+}
+
+fn mac_string(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for byte in &mut out {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// What this process created, written before it is created.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+struct State {
+    /// `(interface, address/prefix)` aliases.
+    aliases: Vec<(String, String)>,
+    /// Namespace names.
+    namespaces: Vec<String>,
+}
+
+/// Attaches and detaches deckies in one mode; see the crate docs.
+pub struct Network {
+    config: NetConfig,
+    state_path: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+impl Network {
+    /// Loopback: nothing to create, nothing to clean.
+    pub fn loopback() -> Network {
+        Network {
+            config: NetConfig::default(),
+            state_path: None,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Opens the network of a fleet. `state_path` (in the data dir) lists
+    /// what a previous run created; anything it names is removed first, so a
+    /// crash never leaves namespaces or addresses behind for long.
+    pub fn open(config: NetConfig, state_path: PathBuf) -> Result<Network, NetError> {
+        if config.mode != NetMode::Loopback {
+            let iface = config.interface.as_deref().ok_or_else(|| {
+                NetError::Config("alias and netns modes need [general] interface".into())
+            })?;
+            ip(&["link", "show", "dev", iface])
+                .map_err(|e| NetError::Config(format!("interface '{iface}' is not usable: {e}")))?;
+        }
+        let network = Network {
+            config,
+            state_path: Some(state_path),
+            state: Mutex::new(State::default()),
+        };
+        network.recover();
+        Ok(network)
+    }
+
+    /// The mode in use.
+    pub fn mode(&self) -> NetMode {
+        self.config.mode
+    }
+
+    fn recover(&self) {
+        let Some(path) = &self.state_path else { return };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let Ok(left) = serde_json::from_str::<State>(&text) else {
+            tracing::warn!(path = %path.display(), "unreadable network state file; ignoring it");
+            return;
+        };
+        for (iface, cidr) in &left.aliases {
+            match ip(&["addr", "del", cidr, "dev", iface]) {
+                Ok(()) => tracing::info!(%iface, %cidr, "removed address left by an earlier run"),
+                Err(e) => tracing::debug!("leftover alias already gone: {e}"),
+            }
+        }
+        for ns in &left.namespaces {
+            if Path::new(NETNS_DIR).join(ns).exists() {
+                match ip(&["netns", "del", ns]) {
+                    Ok(()) => {
+                        tracing::info!(netns = %ns, "removed namespace left by an earlier run")
+                    }
+                    Err(e) => tracing::warn!("could not remove leftover namespace: {e}"),
+                }
+            }
+        }
+        self.save(&State::default());
+    }
+
+    fn save(&self, state: &State) {
+        let Some(path) = &self.state_path else { return };
+        let tmp = path.with_extension("tmp");
+        let written = serde_json::to_vec_pretty(state)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "cannot write network state: {e}");
+        }
+    }
+
+    fn record(&self, edit: impl FnOnce(&mut State)) {
+        let mut state = self.state.lock();
+        edit(&mut state);
+        self.save(&state);
+    }
+
+    /// Gives a decky its place on the network (see the crate docs).
+    pub fn attach(&self, spec: &AttachSpec<'_>) -> Result<DeckyNet, NetError> {
+        match self.config.mode {
+            NetMode::Loopback => Ok(DeckyNet {
+                netns: None,
+                ip: spec.ip,
+                mac: None,
+                stack: None,
+            }),
+            NetMode::Alias => self.attach_alias(spec),
+            NetMode::Netns => {
+                let ns = netns_name(spec.name);
+                self.record(|s| s.namespaces.push(ns.clone()));
+                self.attach_netns(spec, &ns).inspect_err(|_| {
+                    let _ = ip(&["netns", "del", &ns]);
+                    self.record(|s| s.namespaces.retain(|n| n != &ns));
+                })
+            }
+        }
+    }
+
+    fn interface(&self) -> &str {
+        self.config.interface.as_deref().unwrap_or("")
+    }
+
+    fn cidr(&self, addr: Ipv4Addr) -> String {
+        format!("{addr}/{}", self.config.prefix_len)
+    }
+
+    fn attach_alias(&self, spec: &AttachSpec<'_>) -> Result<DeckyNet, NetError> {
+        let iface = self.interface().to_owned();
+        let cidr = self.cidr(spec.ip);
+        let listed = ip_output(&["-o", "-4", "addr", "show", "dev", &iface])?;
+        if listed
+            .split_whitespace()
+            .any(|word| word.split('/').next() == Some(&spec.ip.to_string()))
+        {
+            return Err(NetError::Config(format!(
+                "{} is already an address of {iface}; decnet only removes what it adds",
+                spec.ip
+            )));
+        }
+        self.record(|s| s.aliases.push((iface.clone(), cidr.clone())));
+        if let Err(e) = ip(&["addr", "add", &cidr, "dev", &iface]) {
+            self.record(|s| s.aliases.retain(|(i, c)| !(i == &iface && c == &cidr)));
+            return Err(e);
+        }
+        let mac = link_mac(None, &iface)?;
+        if let Err(e) = send_gratuitous_arp(&iface, mac, spec.ip) {
+            tracing::warn!(%iface, ip = %spec.ip, "gratuitous ARP not sent: {e}");
+        }
+        Ok(DeckyNet {
+            netns: None,
+            ip: spec.ip,
+            mac: Some(mac),
+            stack: None,
+        })
+    }
+
+    fn attach_netns(&self, spec: &AttachSpec<'_>, ns: &str) -> Result<DeckyNet, NetError> {
+        let handle = Path::new(NETNS_DIR).join(ns);
+        if handle.exists() {
+            ip(&["netns", "del", ns])?;
+        }
+        ip(&["netns", "add", ns])?;
+        let parent = self.interface().to_owned();
+        let temp = temp_link_name(spec.name);
+        let mac = mac_string(spec.mac);
+        // A stale host-side link from an interrupted attach would block the name.
+        let _ = ip(&["link", "del", &temp]);
+        let macvlan = ip(&[
+            "link", "add", &temp, "link", &parent, "address", &mac, "type", "macvlan", "mode",
+            "bridge",
+        ]);
+        if let Err(e) = macvlan {
+            tracing::warn!(%parent, "macvlan failed ({e}); using ipvlan (the decky shares the parent's MAC)");
+            ip(&[
+                "link", "add", &temp, "link", &parent, "type", "ipvlan", "mode", "l2",
+            ])?;
+        }
+        if let Err(e) = ip(&["link", "set", &temp, "netns", ns]) {
+            let _ = ip(&["link", "del", &temp]);
+            return Err(e);
+        }
+        ip(&["-n", ns, "link", "set", &temp, "name", "eth0"])?;
+        ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        let stack = StackProfile::for_os(spec.nmap_os);
+        stack.apply(&handle)?;
+        let cidr = self.cidr(spec.ip);
+        ip(&["-n", ns, "addr", "add", &cidr, "dev", "eth0"])?;
+        ip(&["-n", ns, "link", "set", "eth0", "up"])?;
+        if let Some(gw) = self.config.gw {
+            ip(&["-n", ns, "route", "add", "default", "via", &gw.to_string()])?;
+        }
+        let mac = link_mac(Some(ns), "eth0")?;
+        let announce = run_in(&handle, || send_gratuitous_arp("eth0", mac, spec.ip));
+        if let Err(e) = announce {
+            tracing::warn!(netns = %ns, "gratuitous ARP not sent: {e}");
+        }
+        Ok(DeckyNet {
+            netns: Some(handle),
+            ip: spec.ip,
+            mac: Some(mac),
+            stack: Some(stack),
+        })
+    }
+
+    /// Undoes [`Network::attach`] for a decky (stop its listeners first: an
+    /// open socket keeps its namespace alive).
+    pub fn detach(&self, name: &str, addr: Ipv4Addr) -> Result<(), NetError> {
+        match self.config.mode {
+            NetMode::Loopback => Ok(()),
+            NetMode::Alias => {
+                let iface = self.interface().to_owned();
+                let cidr = self.cidr(addr);
+                let result = ip(&["addr", "del", &cidr, "dev", &iface]);
+                self.record(|s| s.aliases.retain(|(i, c)| !(i == &iface && c == &cidr)));
+                result
+            }
+            NetMode::Netns => {
+                let ns = netns_name(name);
+                let result = if Path::new(NETNS_DIR).join(&ns).exists() {
+                    ip(&["netns", "del", &ns])
+                } else {
+                    Ok(())
+                };
+                self.record(|s| s.namespaces.retain(|n| n != &ns));
+                result
+            }
+        }
+    }
+
+    /// Removes everything still attached (shutdown).
+    pub fn detach_all(&self) {
+        let state = self.state.lock().clone();
+        for (iface, cidr) in &state.aliases {
+            if let Err(e) = ip(&["addr", "del", cidr, "dev", iface]) {
+                tracing::warn!("{e}");
+            }
+        }
+        for ns in &state.namespaces {
+            if let Err(e) = ip(&["netns", "del", ns]) {
+                tracing::warn!("{e}");
+            }
+        }
+        self.record(|s| *s = State::default());
+    }
+}
+
+/// The MAC of `iface`, in namespace `ns` or the host's.
+fn link_mac(ns: Option<&str>, iface: &str) -> Result<[u8; 6], NetError> {
+    let mut args = Vec::new();
+    if let Some(ns) = ns {
+        args.extend(["-n", ns]);
+    }
+    args.extend(["-o", "link", "show", "dev", iface]);
+    let out = ip_output(&args)?;
+    out.split_whitespace()
+        .skip_while(|w| !w.starts_with("link/"))
+        .nth(1)
+        .and_then(parse_mac)
+        .ok_or_else(|| NetError::Config(format!("no MAC on {iface}: {out}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_names_fit_the_kernel_limit_and_differ() {
+        let a = temp_link_name("a-very-long-decky-name-that-goes-on");
+        let b = temp_link_name("a-very-long-decky-name-that-goes-on2");
+        assert!(a.len() <= 15 && b.len() <= 15);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn macs_round_trip() {
+        let mac = [0x00, 0x1b, 0x54, 0xa0, 0x0f, 0xff];
+        assert_eq!(parse_mac(&mac_string(mac)), Some(mac));
+        assert_eq!(parse_mac("00:1b:54"), None);
+        assert_eq!(parse_mac("00:1b:54:a0:0f:ff:00"), None);
+        assert_eq!(parse_mac("zz:1b:54:a0:0f:ff"), None);
+    }
+}
