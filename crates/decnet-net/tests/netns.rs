@@ -1,0 +1,161 @@
+//! netns mode against the real kernel: a namespace per decky with the
+//! persona MAC and stack, sockets opened inside it, crash recovery from the
+//! state file. Needs root and iproute2; elsewhere it says loudly that it did
+//! not run (CI runs it as root).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+
+use decnet_core::NetMode;
+use decnet_net::{bind_tcp_in, netns_name, run_in, AttachSpec, NetConfig, Network, NETNS_DIR};
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn can_run() -> Result<(), &'static str> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("needs root");
+    }
+    if !ip(&["-V"]) {
+        return Err("iproute2 `ip` is missing");
+    }
+    Ok(())
+}
+
+/// The test LAN: a veth pair whose host end is the macvlan parent and whose
+/// other end sits in a "scanner" namespace. Removed on drop.
+struct Lan {
+    parent: String,
+    scanner: String,
+    decky_ns: String,
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        ip(&["netns", "del", &self.decky_ns]);
+        ip(&["netns", "del", &self.scanner]);
+        ip(&["link", "del", &self.parent]);
+    }
+}
+
+#[test]
+fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
+    if let Err(why) = can_run() {
+        eprintln!("SKIPPED netns_decky_is_a_host_with_its_own_mac_stack_and_sockets ({why})");
+        return;
+    }
+    let pid = std::process::id() % 100_000;
+    let decky = format!("nt{pid}");
+    let lan = Lan {
+        parent: format!("dnu{pid}"),
+        scanner: format!("dnu-scan-{pid}"),
+        decky_ns: netns_name(&decky),
+    };
+    assert!(ip(&["netns", "add", &lan.scanner]));
+    assert!(ip(&[
+        "link",
+        "add",
+        &lan.parent,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &lan.scanner
+    ]));
+    assert!(ip(&["link", "set", &lan.parent, "up"]));
+    assert!(ip(&[
+        "-n",
+        &lan.scanner,
+        "addr",
+        "add",
+        "10.79.0.250/24",
+        "dev",
+        "eth0"
+    ]));
+    assert!(ip(&["-n", &lan.scanner, "link", "set", "eth0", "up"]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("network-state.json");
+    let config = NetConfig {
+        mode: NetMode::Netns,
+        interface: Some(lan.parent.clone()),
+        prefix_len: 24,
+        gw: Some(Ipv4Addr::new(10, 79, 0, 250)),
+    };
+    let network = Network::open(config.clone(), state.clone()).unwrap();
+    let mac = [0x00, 0x50, 0x56, 0x12, 0x34, 0x56];
+    let addr = Ipv4Addr::new(10, 79, 0, 10);
+    let attached = network
+        .attach(&AttachSpec {
+            name: &decky,
+            ip: addr,
+            mac,
+            nmap_os: "windows",
+        })
+        .unwrap();
+    let ns = attached
+        .netns
+        .clone()
+        .expect("netns mode gives a namespace");
+    assert_eq!(ns, Path::new(NETNS_DIR).join(&lan.decky_ns));
+    assert_eq!(attached.mac, Some(mac), "the link carries the persona MAC");
+
+    // The persona's stack is what the namespace runs.
+    let ttl = run_in(&ns, || {
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl")
+    })
+    .unwrap();
+    assert_eq!(ttl.trim(), "128");
+    let host_ttl = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap();
+    assert_eq!(host_ttl.trim(), "64", "the host namespace is untouched");
+
+    // A listener opened inside the namespace serves the scanner on the LAN.
+    let listener = bind_tcp_in(&ns, SocketAddr::from((addr, 4444))).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().unwrap();
+        conn.write_all(b"hello\n").unwrap();
+        peer
+    });
+    let scanner = Path::new(NETNS_DIR).join(&lan.scanner);
+    let greeting = run_in(&scanner, || {
+        let mut s = TcpStream::connect((addr, 4444))?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf)
+    })
+    .unwrap();
+    assert_eq!(greeting, "hello\n");
+    assert_eq!(server.join().unwrap().ip(), Ipv4Addr::new(10, 79, 0, 250));
+
+    // Crash: the namespace stays; the next open removes it from the state file.
+    drop(network);
+    assert!(ns.exists());
+    let network = Network::open(config, state).unwrap();
+    assert!(
+        !ns.exists(),
+        "recovery removed the namespace of the crashed run"
+    );
+
+    // A normal attach/detach leaves nothing.
+    network
+        .attach(&AttachSpec {
+            name: &decky,
+            ip: addr,
+            mac,
+            nmap_os: "linux",
+        })
+        .unwrap();
+    assert!(ns.exists());
+    network.detach(&decky, addr).unwrap();
+    assert!(!ns.exists());
+}
