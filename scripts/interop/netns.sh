@@ -147,9 +147,15 @@ for block in text.split("Nmap scan report for ")[1:]:
         bad.append(f"{name}: nmap MAC {m and m.group(1)} != {mac}")
     fp = "".join(l[3:] for l in block.splitlines() if l.startswith("OS:"))
     ttls = set(re.findall(r"%T=([0-9A-F]+)%", fp))
-    if ttls != {ttl[family]}:
-        bad.append(f"{name} ({family}): initial TTLs {ttls}, expected {{{ttl[family]}}}")
     guess = re.search(r"(?:Aggressive OS guesses|OS details|Running): (.*)", block)
+    # nmap prints the raw fingerprint only when nothing matched exactly; an
+    # exact match must then name the persona's family.
+    if not fp:
+        word = {"linux": "Linux", "windows": "Windows", "embedded": ""}[family]
+        if not guess or word not in guess.group(1):
+            bad.append(f"{name} ({family}): no fingerprint and match {guess and guess.group(1)!r}")
+    elif ttls != {ttl[family]}:
+        bad.append(f"{name} ({family}): initial TTLs {ttls}, expected {{{ttl[family]}}}")
     if family == "linux" and (not guess or "Linux" not in guess.group(1).split(",")[0]):
         bad.append(f"{name}: top OS guess {guess and guess.group(1)[:80]!r} is not Linux")
     if family == "windows" and "TS=U" not in fp:
