@@ -14,6 +14,7 @@ use decnet_bus::{Bus, Envelope};
 use decnet_core::catalog::Transport;
 use decnet_core::subject::sanitize_token;
 use decnet_core::DeckySpec;
+use decnet_net::dhcp::DhcpClient;
 use decnet_net::{AttachSpec, Network};
 use decnet_services::{start_service, DeckyCtx, Limits, Registry, RunningService};
 use serde::Serialize;
@@ -327,12 +328,17 @@ impl Fleet {
                 ctx.persona.mac,
                 ctx.spec.nmap_os.clone(),
             );
+            // A DHCP decky asks as its persona's OS would (host name, vendor class).
+            let dhcp = ctx.spec.dhcp.then(|| {
+                DhcpClient::for_os(&nmap_os, &ctx.persona.hostname, mac, &ctx.persona.kernel)
+            });
             let attached = tokio::task::spawn_blocking(move || {
                 network.attach(&AttachSpec {
                     name: &name,
                     ip,
                     mac,
                     nmap_os: &nmap_os,
+                    dhcp: dhcp.as_ref(),
                 })
             })
             .await
@@ -342,6 +348,9 @@ impl Fleet {
                 decky: ctx.spec.name.clone(),
                 source,
             })?;
+            // A leased address replaces the placeholder everywhere (listeners,
+            // events, summaries).
+            ctx.spec.ip = attached.ip;
             ctx.net = Some(Arc::new(attached));
         }
         Ok(Arc::new(ctx))
@@ -642,6 +651,20 @@ impl Fleet {
                 tracing::warn!(decky = %name, "automatic mutation failed: {e}");
             }
             last.insert(name, now);
+        }
+    }
+
+    /// Renews the DHCP leases of netns deckies whose T1 has passed; call
+    /// periodically (the binary ticks it with `mutate_due`). A decky whose
+    /// lease is refused or expires is logged: its address is no longer its own.
+    pub async fn renew_leases(&self) {
+        let network = self.network.clone();
+        let failed = tokio::task::spawn_blocking(move || {
+            network.renew_due(std::time::Duration::from_secs(20))
+        })
+        .await;
+        for (decky, e) in failed.unwrap_or_default() {
+            tracing::error!(%decky, "DHCP lease not renewed: {e}");
         }
     }
 

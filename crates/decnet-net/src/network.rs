@@ -1,8 +1,10 @@
 //! Attaching deckies to the network in the fleet's mode, with a state file
 //! so whatever a crashed run created is removed by the next one.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use decnet_core::fleet::{General, NetMode};
 use parking_lot::Mutex;
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cmd::{ip, ip_output};
+use crate::dhcp::{DhcpClient, HeldLease, Lease};
 use crate::netns::{run_in, NETNS_DIR};
 use crate::{send_gratuitous_arp, NetError, StackProfile};
 
@@ -49,6 +52,9 @@ pub struct AttachSpec<'a> {
     pub mac: [u8; 6],
     /// Persona OS family (`nmap_os`), which picks the [`StackProfile`].
     pub nmap_os: &'a str,
+    /// Netns mode: obtain the address by DHCP as this client (`ip` is
+    /// then ignored; the lease's address, prefix and router are used).
+    pub dhcp: Option<&'a DhcpClient>,
 }
 
 /// Where a decky's sockets live once attached.
@@ -62,7 +68,14 @@ pub struct DeckyNet {
     pub mac: Option<[u8; 6]>,
     /// Stack settings applied to the namespace (`None` outside netns mode).
     pub stack: Option<StackProfile>,
+    /// The DHCP lease the address came from (kept and released by
+    /// [`Network`]; see [`Network::renew_due`]).
+    pub lease: Option<Lease>,
 }
+
+/// How long attaching waits for a DHCP lease (a real client keeps trying;
+/// a decky that cannot get an address fails to deploy instead).
+pub const DHCP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Name of a decky's namespace under [`NETNS_DIR`].
 pub fn netns_name(decky: &str) -> String {
@@ -106,6 +119,8 @@ pub struct Network {
     config: NetConfig,
     state_path: Option<PathBuf>,
     state: Mutex<State>,
+    /// DHCP leases held by netns deckies, by decky name.
+    leases: Mutex<HashMap<String, HeldLease>>,
 }
 
 impl Network {
@@ -115,6 +130,7 @@ impl Network {
             config: NetConfig::default(),
             state_path: None,
             state: Mutex::new(State::default()),
+            leases: Mutex::default(),
         }
     }
 
@@ -133,6 +149,7 @@ impl Network {
             config,
             state_path: Some(state_path),
             state: Mutex::new(State::default()),
+            leases: Mutex::default(),
         };
         network.recover();
         Ok(network)
@@ -197,6 +214,7 @@ impl Network {
                 ip: spec.ip,
                 mac: None,
                 stack: None,
+                lease: None,
             }),
             NetMode::Alias => self.attach_alias(spec),
             NetMode::Netns => {
@@ -245,6 +263,7 @@ impl Network {
             ip: spec.ip,
             mac: Some(mac),
             stack: None,
+            lease: None,
         })
     }
 
@@ -277,22 +296,45 @@ impl Network {
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
         let stack = StackProfile::for_os(spec.nmap_os);
         stack.apply(&handle)?;
-        let cidr = self.cidr(spec.ip);
+        // The MAC on the wire (the parent's when ipvlan had to be used).
+        let mac = link_mac(Some(ns), "eth0")?;
+        let (addr, prefix_len, gw, held) = match spec.dhcp {
+            Some(client) => {
+                // Link up without an address: DHCP first, as a real host boots.
+                ip(&["-n", ns, "link", "set", "eth0", "up"])?;
+                let held = HeldLease::acquire(&handle, "eth0", mac, client.clone(), DHCP_TIMEOUT)?;
+                let lease = &held.lease;
+                tracing::info!(netns = %ns, ip = %lease.ip, server = %lease.server, "DHCP lease");
+                (
+                    lease.ip,
+                    lease.prefix_len,
+                    lease.router.or(self.config.gw),
+                    Some(held),
+                )
+            }
+            None => (spec.ip, self.config.prefix_len, self.config.gw, None),
+        };
+        let cidr = format!("{addr}/{prefix_len}");
         ip(&["-n", ns, "addr", "add", &cidr, "dev", "eth0"])?;
         ip(&["-n", ns, "link", "set", "eth0", "up"])?;
-        if let Some(gw) = self.config.gw {
+        if let Some(gw) = gw {
             ip(&["-n", ns, "route", "add", "default", "via", &gw.to_string()])?;
         }
-        let mac = link_mac(Some(ns), "eth0")?;
-        let announce = run_in(&handle, || send_gratuitous_arp("eth0", mac, spec.ip));
+        let announce = run_in(&handle, || send_gratuitous_arp("eth0", mac, addr));
         if let Err(e) = announce {
             tracing::warn!(netns = %ns, "gratuitous ARP not sent: {e}");
         }
+        let lease = held.map(|held| {
+            let lease = held.lease.clone();
+            self.leases.lock().insert(spec.name.to_owned(), held);
+            lease
+        });
         Ok(DeckyNet {
             netns: Some(handle),
-            ip: spec.ip,
+            ip: addr,
             mac: Some(mac),
             stack: Some(stack),
+            lease,
         })
     }
 
@@ -309,6 +351,7 @@ impl Network {
                 result
             }
             NetMode::Netns => {
+                self.release_lease(name);
                 let ns = netns_name(name);
                 let result = if Path::new(NETNS_DIR).join(&ns).exists() {
                     ip(&["netns", "del", &ns])
@@ -329,12 +372,59 @@ impl Network {
                 tracing::warn!("{e}");
             }
         }
+        let leased: Vec<String> = self.leases.lock().keys().cloned().collect();
+        for name in leased {
+            self.release_lease(&name);
+        }
         for ns in &state.namespaces {
             if let Err(e) = ip(&["netns", "del", ns]) {
                 tracing::warn!("{e}");
             }
         }
         self.record(|s| *s = State::default());
+    }
+
+    /// Gives a detaching decky's DHCP lease back, as a machine shutting
+    /// down does (best effort: the server expires it anyway).
+    fn release_lease(&self, name: &str) {
+        let held = self.leases.lock().remove(name);
+        if let Some(held) = held {
+            if let Err(e) = held.release() {
+                tracing::warn!(decky = %name, ip = %held.lease.ip, "DHCPRELEASE not sent: {e}");
+            }
+        }
+    }
+
+    /// Renews every DHCP lease whose T1 has passed (call it periodically,
+    /// from a blocking thread). Returns the deckies whose renewal failed;
+    /// one whose lease expired or was refused has lost its address.
+    pub fn renew_due(&self, timeout: Duration) -> Vec<(String, NetError)> {
+        let now = SystemTime::now();
+        let due: Vec<(String, HeldLease)> = self
+            .leases
+            .lock()
+            .iter()
+            .filter(|(_, held)| held.lease.renew_at() <= now)
+            .map(|(name, held)| (name.clone(), held.clone()))
+            .collect();
+        let mut failed = Vec::new();
+        for (name, mut held) in due {
+            match held.renew_if_due(now, timeout) {
+                Ok(_) => {
+                    // Detached meanwhile: nothing to keep.
+                    if let Some(slot) = self.leases.lock().get_mut(&name) {
+                        *slot = held;
+                    }
+                }
+                Err(e) => failed.push((name, e)),
+            }
+        }
+        failed
+    }
+
+    /// The DHCP lease a decky holds now (`None`: none or not attached).
+    pub fn lease(&self, name: &str) -> Option<Lease> {
+        self.leases.lock().get(name).map(|held| held.lease.clone())
     }
 }
 

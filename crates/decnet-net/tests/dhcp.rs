@@ -13,8 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use decnet_core::fleet::NetMode;
 use decnet_net::dhcp::{self, DhcpClient, HeldLease, Lease};
-use decnet_net::{NetError, NETNS_DIR};
+use decnet_net::{netns_name, run_in, AttachSpec, NetConfig, NetError, Network, NETNS_DIR};
 
 const SUBNET: &str = "10.77.0";
 
@@ -132,6 +133,20 @@ impl Lab {
         ip(&["-n", &ns, "link", "set", "lo", "up"]);
         ip(&["-n", &ns, "link", "set", "eth0", "up"]);
         (ns.clone(), Path::new(NETNS_DIR).join(ns))
+    }
+
+    /// A namespace standing in for the host, whose `uplink` is bridged to
+    /// the server: the parent interface of netns-mode macvlans.
+    fn add_host(&mut self) -> PathBuf {
+        let host = self.add_namespace("host");
+        let srv = self.server_ns().to_owned();
+        ip(&[
+            "-n", &srv, "link", "add", "up0", "type", "veth", "peer", "name", "uplink", "netns",
+            &host,
+        ]);
+        ip(&["-n", &srv, "link", "set", "up0", "master", "br0", "up"]);
+        ip(&["-n", &host, "link", "set", "uplink", "up"]);
+        Path::new(NETNS_DIR).join(host)
     }
 
     fn leases_path(&self) -> PathBuf {
@@ -491,6 +506,86 @@ fn no_server_means_a_bounded_timeout() {
         took >= Duration::from_secs(3) && took < Duration::from_secs(5),
         "timeout not honoured: {took:?}"
     );
+    let left = lab.leftovers();
+    drop(lab);
+    assert_cleaned(left);
+}
+
+/// `Network::attach` in netns mode with DHCP, run inside a namespace that
+/// stands in for the host: the macvlan child of `uplink` gets its address,
+/// prefix and default route from dnsmasq, and detaching releases it.
+#[test]
+fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
+    require_lab!();
+    let mut lab = Lab::new("att");
+    lab.start_dnsmasq();
+    let host = lab.add_host();
+    let decky = format!("dhcpt{}", std::process::id());
+    let decky_ns = netns_name(&decky);
+    let mac = [0x00, 0x15, 0x5d, 0x9a, 0x60, 0x06];
+    let client = DhcpClient::for_os("windows", "DESKTOP-R2D2C3P", mac, "10.0.19045");
+    let state = lab.dir.path().join("net-state.json");
+    let config = NetConfig {
+        mode: NetMode::Netns,
+        interface: Some("uplink".into()),
+        prefix_len: 16, // what a static decky would get; the lease says 24
+        gw: Some(format!("{SUBNET}.1").parse().unwrap()),
+    };
+    // Detach even when an assertion fails, before the lab goes.
+    struct Detach<'a>(&'a Path, &'a Network, &'a str);
+    impl Drop for Detach<'_> {
+        fn drop(&mut self) {
+            let _ = run_in(self.0, || Ok(self.1.detach(self.2, Ipv4Addr::UNSPECIFIED)));
+        }
+    }
+    let network = run_in(&host, || Ok(Network::open(config, state)))
+        .unwrap()
+        .expect("open");
+    let guard = Detach(&host, &network, &decky);
+    let attached = run_in(&host, || {
+        Ok(network.attach(&AttachSpec {
+            name: &decky,
+            ip: Ipv4Addr::UNSPECIFIED,
+            mac,
+            nmap_os: "windows",
+            dhcp: Some(&client),
+        }))
+    })
+    .unwrap()
+    .expect("attach");
+    let lease = attached.lease.clone().expect("lease");
+    assert_eq!(attached.ip, lease.ip);
+    assert!(in_range(lease.ip), "{}", lease.ip);
+    assert_eq!(attached.mac, Some(mac));
+    assert_eq!(network.lease(&decky), Some(lease.clone()));
+
+    let addrs = Command::new("ip")
+        .args(["-n", &decky_ns, "-4", "-o", "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout);
+    assert!(addrs.contains(&format!("inet {}/24 ", lease.ip)), "{addrs}");
+    let routes = Command::new("ip")
+        .args(["-n", &decky_ns, "-4", "route", "show", "default"])
+        .output()
+        .unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    assert!(routes.contains(&format!("via {SUBNET}.254 ")), "{routes}");
+    let line = lab.lease_line(mac, |l| l.is_some()).expect("dnsmasq entry");
+    assert!(
+        line.contains(&format!(" {} DESKTOP-R2D2C3P ", lease.ip)),
+        "{line}"
+    );
+
+    // Nothing is due yet.
+    assert!(network.renew_due(TIMEOUT).is_empty());
+    assert_eq!(network.lease(&decky), Some(lease));
+
+    drop(guard);
+    assert_eq!(lab.lease_line(mac, |l| l.is_none()), None, "not released");
+    assert!(!Path::new(NETNS_DIR).join(&decky_ns).exists());
+    assert_eq!(network.lease(&decky), None);
+
     let left = lab.leftovers();
     drop(lab);
     assert_cleaned(left);

@@ -214,7 +214,8 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         log_path.display()
     );
     // Topologies: the mutation queue worker resumes whatever a previous run
-    // left pending or in flight; automatic persona mutations tick each minute.
+    // left pending or in flight; automatic persona mutations and DHCP lease
+    // renewals tick each minute.
     let topologies = Topologies::new(store.clone(), fleet.clone(), api_bus.clone());
     let engine_stop = CancellationToken::new();
     let topo_worker = tokio::spawn(topologies.clone().run_worker(engine_stop.clone()));
@@ -227,7 +228,10 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tick.tick() => fleet.mutate_due(&mut last).await,
+                    _ = tick.tick() => {
+                        fleet.mutate_due(&mut last).await;
+                        fleet.renew_leases().await;
+                    }
                 }
             }
         })
