@@ -8,6 +8,7 @@ pub mod docs;
 pub use docs::{Doc, DocStore};
 pub mod ingest;
 mod intel_sql;
+pub mod lease;
 pub mod migrations;
 pub mod model;
 mod sql;
