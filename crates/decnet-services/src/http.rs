@@ -103,6 +103,8 @@ pub struct HttpHandler {
     org: String,
     env_file: String,
     git_config: String,
+    /// The `/` page, built once: it is what most scanners ask for.
+    home_page: Bytes,
 }
 
 impl Service for Http {
@@ -251,7 +253,7 @@ impl HttpHandler {
             "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n[remote \"origin\"]\n\turl = git@git.{domain}:web/{app}.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[branch \"main\"]\n\tremote = origin\n\tmerge = refs/heads/main\n",
             domain = p.domain,
         );
-        Ok(HttpHandler {
+        let mut h = HttpHandler {
             server,
             server_name,
             site,
@@ -261,7 +263,10 @@ impl HttpHandler {
             org,
             env_file,
             git_config,
-        })
+            home_page: Bytes::new(),
+        };
+        h.home_page = Bytes::from(h.home_body());
+        Ok(h)
     }
 
     /// The `Server:` header value.
@@ -443,9 +448,9 @@ impl HttpHandler {
         &self,
         status: StatusCode,
         ctype: &'static str,
-        body: String,
+        body: impl Into<Bytes>,
     ) -> Response<Full<Bytes>> {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
+        let mut r = Response::new(Full::new(body.into()));
         *r.status_mut() = status;
         r.headers_mut().insert(SERVER, self.server.clone());
         r.headers_mut()
@@ -519,16 +524,21 @@ impl HttpHandler {
     }
 
     fn home(&self) -> Response<Full<Bytes>> {
-        let body = match self.site {
+        self.response(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            self.home_page.clone(),
+        )
+    }
+
+    fn home_body(&self) -> String {
+        match self.site {
             Site::Nginx => NGINX_INDEX.to_owned(),
             Site::Apache => APACHE_INDEX.replace("{host}", &html_escape(&self.fqdn)),
             Site::Iis => IIS_INDEX.to_owned(),
             Site::Tomcat => TOMCAT_INDEX.to_owned(),
-            Site::Router | Site::PhpMyAdmin | Site::Corporate => {
-                return self.login_page(None, StatusCode::OK)
-            }
-        };
-        self.page(StatusCode::OK, body)
+            Site::Router | Site::PhpMyAdmin | Site::Corporate => self.login_body(None),
+        }
     }
 
     fn wp_login(&self, failed_user: Option<&str>) -> Response<Full<Bytes>> {
@@ -548,11 +558,15 @@ impl HttpHandler {
     }
 
     fn login_page(&self, error: Option<&str>, status: StatusCode) -> Response<Full<Bytes>> {
+        self.response(status, "text/html; charset=utf-8", self.login_body(error))
+    }
+
+    fn login_body(&self, error: Option<&str>) -> String {
         let err = error
             .map(|e| format!("<p class=\"err\">{e}</p>"))
             .unwrap_or_default();
         let title = html_escape(&self.title);
-        let body = match self.site {
+        match self.site {
             Site::PhpMyAdmin => format!(
                 "<!DOCTYPE HTML>\n<html lang=\"en\" dir=\"ltr\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"robots\" content=\"noindex,nofollow\">\n<title>phpMyAdmin</title>\n<link rel=\"stylesheet\" type=\"text/css\" href=\"./themes/pmahomme/css/theme.css?v=5.2.1\">\n</head>\n<body id=\"loginform\">\n<div class=\"container\">\n<h1>Welcome to <bdo dir=\"ltr\" lang=\"en\">phpMyAdmin</bdo></h1>\n{err}\n<form method=\"post\" id=\"login_form\" action=\"index.php?route=/\" name=\"login_form\" class=\"disableAjax hide js-show\">\n<fieldset class=\"pma-fieldset\"><legend>Log in</legend>\n<div class=\"item\"><label for=\"input_username\">Username:</label><input type=\"text\" name=\"pma_username\" id=\"input_username\" value=\"\" size=\"24\" class=\"textfield\" autocomplete=\"username\"></div>\n<div class=\"item\"><label for=\"input_password\">Password:</label><input type=\"password\" name=\"pma_password\" id=\"input_password\" value=\"\" size=\"24\" class=\"textfield\" autocomplete=\"current-password\"></div>\n<input type=\"hidden\" name=\"server\" value=\"1\">\n</fieldset>\n<fieldset class=\"pma-fieldset tblFooters\"><input class=\"btn btn-primary\" value=\"Go\" type=\"submit\" id=\"input_go\"></fieldset>\n</form>\n</div>\n</body>\n</html>\n"
             ),
@@ -562,8 +576,7 @@ impl HttpHandler {
             _ => format!(
                 "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n<style>body{{font-family:Arial,sans-serif;background:#f2f4f7}}form{{width:320px;margin:120px auto;background:#fff;padding:24px;border-radius:6px;box-shadow:0 1px 4px #0002}}input{{width:100%;margin:6px 0 14px;padding:8px;box-sizing:border-box}}.err{{color:#b00}}</style>\n</head>\n<body>\n<form method=\"post\" action=\"/login\">\n<h2>{title}</h2>\n{err}\n<label>Username<input name=\"username\" autocomplete=\"username\"></label>\n<label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label>\n<button type=\"submit\">Sign in</button>\n</form>\n</body>\n</html>\n"
             ),
-        };
-        self.response(status, "text/html; charset=utf-8", body)
+        }
     }
 }
 

@@ -143,11 +143,29 @@ impl TelnetParser {
     }
 }
 
+/// Appends `text` for the wire: `\n` becomes `\r\n`, IAC is doubled.
+pub fn encode_text(text: &str, out: &mut Vec<u8>) {
+    for &b in text.as_bytes() {
+        match b {
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            IAC => out.extend_from_slice(&[IAC, IAC]),
+            b => out.push(b),
+        }
+    }
+}
+
 /// A telnet connection with line editing on top of the parser.
+///
+/// Echo and negotiation answers are queued and sent with the next write or
+/// before the next blocking read, so a line typed in one segment is echoed
+/// in one segment (as telnetd does) instead of one send per byte: on
+/// loopback every send costs a full trip through the TCP stack.
 pub struct TelnetIo {
     stream: TcpStream,
     parser: TelnetParser,
-    pending: Vec<u8>,
+    pending: std::collections::VecDeque<u8>,
+    /// Bytes queued for the client (echo, negotiation answers).
+    out: Vec<u8>,
     cmds: Vec<TelnetCmd>,
     /// Terminal type the client announced.
     pub term: Option<String>,
@@ -164,7 +182,8 @@ impl TelnetIo {
         TelnetIo {
             stream,
             parser: TelnetParser::default(),
-            pending: Vec::new(),
+            pending: std::collections::VecDeque::new(),
+            out: Vec::new(),
             cmds: Vec::new(),
             term: None,
             window: None,
@@ -173,43 +192,43 @@ impl TelnetIo {
         }
     }
 
-    /// Writes bytes as is.
+    /// Writes bytes as is (after anything queued).
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes).await
+        self.out.extend_from_slice(bytes);
+        self.flush().await
     }
 
     /// Writes text, turning `\n` into `\r\n` and escaping IAC.
     pub async fn write_text(&mut self, text: &str) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(text.len() + 8);
-        for &b in text.as_bytes() {
-            match b {
-                b'\n' => out.extend_from_slice(b"\r\n"),
-                IAC => out.extend_from_slice(&[IAC, IAC]),
-                b => out.push(b),
-            }
-        }
-        self.stream.write_all(&out).await
+        encode_text(text, &mut self.out);
+        self.flush().await
     }
 
-    async fn answer_cmds(&mut self) -> std::io::Result<()> {
-        let cmds = std::mem::take(&mut self.cmds);
-        for c in cmds {
+    /// Sends whatever is queued.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self.stream.write_all(&self.out).await;
+        self.out.clear();
+        r
+    }
+
+    fn answer_cmds(&mut self) {
+        for c in std::mem::take(&mut self.cmds) {
             match c {
-                TelnetCmd::Negotiate(WILL, OPT_TTYPE) => {
-                    self.stream
-                        .write_all(&[IAC, SB, OPT_TTYPE, 1, IAC, SE])
-                        .await?
-                }
+                TelnetCmd::Negotiate(WILL, OPT_TTYPE) => self
+                    .out
+                    .extend_from_slice(&[IAC, SB, OPT_TTYPE, 1, IAC, SE]),
                 TelnetCmd::Negotiate(WILL, OPT_NAWS) => {}
                 TelnetCmd::Negotiate(DO, OPT_ECHO | OPT_SGA) => {}
-                TelnetCmd::Negotiate(DO, opt) => self.stream.write_all(&[IAC, WONT, opt]).await?,
-                TelnetCmd::Negotiate(WILL, opt) => self.stream.write_all(&[IAC, DONT, opt]).await?,
+                TelnetCmd::Negotiate(DO, opt) => self.out.extend_from_slice(&[IAC, WONT, opt]),
+                TelnetCmd::Negotiate(WILL, opt) => self.out.extend_from_slice(&[IAC, DONT, opt]),
                 TelnetCmd::WindowSize(w, h) => self.window = Some((w, h)),
                 TelnetCmd::TerminalType(t) => self.term = Some(t.chars().take(64).collect()),
                 _ => {}
             }
         }
-        Ok(())
     }
 
     /// Reads one line with server-side echo (or none, for passwords),
@@ -223,8 +242,7 @@ impl TelnetIo {
         let mut line = Vec::new();
         let mut raw = [0u8; 1024];
         loop {
-            while !self.pending.is_empty() {
-                let b = self.pending.remove(0);
+            while let Some(b) = self.pending.pop_front() {
                 // Terminal escape sequences (arrow keys…) are swallowed.
                 match (self.esc, b) {
                     (0, 0x1b) => {
@@ -251,20 +269,20 @@ impl TelnetIo {
                     b'\r' => {
                         self.last_cr = true;
                         if echo {
-                            let _ = self.stream.write_all(b"\r\n").await;
+                            self.out.extend_from_slice(b"\r\n");
                         }
                         return Ok(line);
                     }
                     b'\n' | 0 if was_cr => {}
                     b'\n' => {
                         if echo {
-                            let _ = self.stream.write_all(b"\r\n").await;
+                            self.out.extend_from_slice(b"\r\n");
                         }
                         return Ok(line);
                     }
                     0x7f | 0x08 => {
                         if line.pop().is_some() && echo {
-                            let _ = self.stream.write_all(b"\x08 \x08").await;
+                            self.out.extend_from_slice(b"\x08 \x08");
                         }
                     }
                     0x03 | 0x04 if line.is_empty() => return Err(ReadError::Eof),
@@ -274,11 +292,14 @@ impl TelnetIo {
                         }
                         line.push(b);
                         if echo && (0x20..0x7f).contains(&b) {
-                            let _ = self.stream.write_all(&[b]).await;
+                            self.out.push(b);
                         }
                     }
                 }
             }
+            // Echo and negotiation answers go out before waiting; a write
+            // error shows up as the read's error or end of stream.
+            let _ = self.flush().await;
             let n = match tokio::time::timeout(idle, self.stream.read(&mut raw)).await {
                 Err(_) => return Err(ReadError::Timeout),
                 Ok(Ok(0)) => return Err(ReadError::Eof),
@@ -287,10 +308,8 @@ impl TelnetIo {
             };
             let mut data = Vec::new();
             self.parser.feed(&raw[..n], &mut data, &mut self.cmds);
-            self.pending.extend_from_slice(&data);
-            self.answer_cmds()
-                .await
-                .map_err(|e| ReadError::Io(e.to_string()))?;
+            self.pending.extend(data);
+            self.answer_cmds();
         }
     }
 }
@@ -301,7 +320,10 @@ pub struct Telnet;
 /// Per-decky telnet state.
 pub struct TelnetHandler {
     creds: Credentials,
-    issue: String,
+    /// Negotiation, /etc/issue and the first prompt, sent as one segment.
+    greeting: Vec<u8>,
+    /// `<host> login: ` on the wire.
+    login_prompt: Vec<u8>,
     vfs: Arc<decnet_shell::Vfs>,
 }
 
@@ -318,9 +340,20 @@ impl Service for Telnet {
             .replace("\\r", &p.kernel)
             .replace("\\m", "x86_64")
             .replace("\\l", "pts/0");
+        let host = p.hostname.split('.').next().unwrap_or("localhost");
+        let mut login_prompt = Vec::new();
+        encode_text(&format!("{host} login: "), &mut login_prompt);
+        let mut greeting = vec![
+            IAC, WILL, OPT_ECHO, IAC, WILL, OPT_SGA, IAC, DO, OPT_NAWS, IAC, DO, OPT_TTYPE,
+        ];
+        if !issue.is_empty() {
+            encode_text(&format!("{issue}\n\n"), &mut greeting);
+        }
+        greeting.extend_from_slice(&login_prompt);
         Ok(Arc::new(TelnetHandler {
             creds: Credentials::for_service(decky, "telnet", &["ssh"]),
-            issue,
+            greeting,
+            login_prompt,
             vfs: decky.vfs(),
         }))
     }
@@ -330,7 +363,9 @@ impl Handler for TelnetHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let mut io = TelnetIo::new(conn.stream);
-            if let Err(e) = self.run(&mut io, &session).await {
+            let result = self.run(&mut io, &session).await;
+            let _ = io.flush().await;
+            if let Err(e) = result {
                 if !matches!(e, ReadError::Eof) {
                     session.emit_error(format!("telnet: {e}"));
                 }
@@ -344,27 +379,13 @@ impl TelnetHandler {
         let io_err = |e: std::io::Error| ReadError::Io(e.to_string());
         let limits = session.limits().clone();
         let login_idle = limits.idle_timeout.min(Duration::from_secs(60));
-        io.write(&[
-            IAC, WILL, OPT_ECHO, IAC, WILL, OPT_SGA, IAC, DO, OPT_NAWS, IAC, DO, OPT_TTYPE,
-        ])
-        .await
-        .map_err(io_err)?;
-        if !self.issue.is_empty() {
-            io.write_text(&format!("{}\n\n", self.issue))
-                .await
-                .map_err(io_err)?;
-        }
-        let host = session
-            .persona()
-            .hostname
-            .split('.')
-            .next()
-            .unwrap_or("localhost")
-            .to_owned();
         for attempt in 1..=MAX_LOGIN_TRIES {
-            io.write_text(&format!("{host} login: "))
-                .await
-                .map_err(io_err)?;
+            let prompt = if attempt == 1 {
+                &self.greeting
+            } else {
+                &self.login_prompt
+            };
+            io.write(prompt).await.map_err(io_err)?;
             let user = io.read_line(true, 256, login_idle).await?;
             io.write_text("Password: ").await.map_err(io_err)?;
             let pass = io.read_line(false, 256, login_idle).await?;

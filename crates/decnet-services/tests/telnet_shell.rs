@@ -173,3 +173,65 @@ async fn telnet_login_runs_the_shared_shell() {
     assert!(cast.contains("whoami; cat /root/notes.txt"));
     running.stop().await;
 }
+
+/// The greeting (negotiation, issue, prompt) is one write, and a line typed
+/// in one segment is echoed in one segment together with the next prompt:
+/// one send per byte made telnet the slowest path of the connect benchmark.
+#[tokio::test]
+async fn greeting_and_line_echo_are_single_segments() {
+    let bus = MemoryBus::new();
+    let mut sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+    let text = "[tel2]\nip = 127.0.61.31\nservices = telnet\ndistro = debian\n";
+    let (fleet, _): (FleetSpec, _) = decnet_core::fleet::parse_str(text).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Arc::new(DeckyCtx::new(
+        fleet.deckies[0].clone(),
+        0,
+        dir.path().to_owned(),
+        bus.clone() as Arc<dyn Bus>,
+        Limits::default(),
+        36200,
+    ));
+    let cancel = CancellationToken::new();
+    let running = start_service(ctx.clone(), &decnet_services::telnet::Telnet, &cancel)
+        .await
+        .unwrap();
+    let host = ctx.persona.hostname.split('.').next().unwrap().to_owned();
+    let mut s = TcpStream::connect(running.addrs[0].1).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = read_once(&mut s, &mut buf).await;
+    assert_eq!(&buf[..3], &[IAC, 251, 1], "{:?}", &buf[..n]);
+    assert!(
+        buf[..n].ends_with(format!("{host} login: ").as_bytes()),
+        "greeting split: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // A backspace is echoed as BS SP BS; the name logged is the edited one.
+    s.write_all(b"roo\x7ft\r\n").await.unwrap();
+    let n = read_once(&mut s, &mut buf).await;
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        "roo\x08 \x08t\r\nPassword: "
+    );
+    s.write_all(b"nope\r\n").await.unwrap();
+    let auth = loop {
+        let env = tokio::time::timeout(Duration::from_secs(5), sub.recv())
+            .await
+            .expect("events")
+            .unwrap();
+        let e = env.as_event().unwrap();
+        if e.kind == EventKind::AuthAttempt {
+            break decnet_core::Event::clone(e);
+        }
+    };
+    assert_eq!(auth.fields["username"], "rot");
+    assert_eq!(auth.fields["password"], "nope");
+    running.stop().await;
+}
+
+async fn read_once(s: &mut TcpStream, buf: &mut [u8]) -> usize {
+    tokio::time::timeout(Duration::from_secs(5), s.read(buf))
+        .await
+        .expect("reply")
+        .unwrap()
+}
