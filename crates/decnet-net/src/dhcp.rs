@@ -111,7 +111,8 @@ pub struct DhcpClient {
 
 impl DhcpClient {
     /// The client of an `nmap_os` family, for a persona with this host
-    /// name, MAC and kernel release (dhcpcd puts the kernel in option 60).
+    /// name (clients send its first label, `web01` of `web01.corp`), MAC and
+    /// kernel release (dhcpcd puts the kernel in option 60).
     pub fn for_os(nmap_os: &str, hostname: &str, mac: [u8; 6], kernel: &str) -> DhcpClient {
         let kind = ClientKind::for_os(nmap_os);
         let ether_id = || [&[1u8][..], &mac].concat();
@@ -131,7 +132,7 @@ impl DhcpClient {
         };
         DhcpClient {
             kind,
-            hostname: hostname.to_owned(),
+            hostname: hostname.split('.').next().unwrap_or(hostname).to_owned(),
             vendor_class,
             client_id,
         }
@@ -931,6 +932,8 @@ mod tests {
         assert_eq!(client("windows_server").kind, ClientKind::Windows);
         assert_eq!(client("bsd").vendor_class, None);
         assert_eq!(client("windows").client_id, [&[1u8][..], &MAC].concat());
+        let fqdn = DhcpClient::for_os("linux", "ci20.localdomain", MAC, "6.1.0-13-amd64");
+        assert_eq!(fqdn.hostname, "ci20");
         assert_ne!(
             ClientKind::Windows.parameter_requests(),
             ClientKind::Dhcpcd.parameter_requests()
