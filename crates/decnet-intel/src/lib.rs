@@ -489,6 +489,7 @@ pub struct Intel;
 pub struct IntelHandle {
     stop: watch::Sender<bool>,
     counters: Arc<Counters>,
+    committed: watch::Receiver<u64>,
     task: JoinHandle<StoreResult<()>>,
 }
 
@@ -505,10 +506,23 @@ impl Intel {
         let state = IntelState::restore(snap, cfg.clone());
         let (stop, stop_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run(store, bus, sub, cfg, state, stop_rx, counters.clone()));
+        let (done, committed) = watch::channel(0);
+        let task = tokio::spawn(run(
+            store,
+            bus,
+            sub,
+            cfg,
+            state,
+            Signals {
+                stop: stop_rx,
+                counters: counters.clone(),
+                done,
+            },
+        ));
         Ok(IntelHandle {
             stop,
             counters,
+            committed,
             task,
         })
     }
@@ -518,6 +532,14 @@ impl IntelHandle {
     /// Current counters.
     pub fn stats(&self) -> IntelStats {
         self.counters.snapshot()
+    }
+
+    /// How many envelopes, in the order the subscription delivered them,
+    /// are fully handled (their effects committed, or already seen): a
+    /// source with acknowledgements acks exactly that prefix. Closed when
+    /// the worker ends.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// Processes and commits everything received, then stops.
@@ -554,15 +576,27 @@ where
     }
 }
 
+/// The worker's links to its handle: stop request in, counters and
+/// committed prefix out.
+struct Signals {
+    stop: watch::Receiver<bool>,
+    counters: Arc<Counters>,
+    done: watch::Sender<u64>,
+}
+
 async fn run(
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     mut sub: Subscription,
     cfg: IntelConfig,
     mut state: IntelState,
-    mut stop: watch::Receiver<bool>,
-    counters: Arc<Counters>,
+    signals: Signals,
 ) -> StoreResult<()> {
+    let Signals {
+        mut stop,
+        counters,
+        done,
+    } = signals;
     let size = cfg.batch_size.max(1);
     let mut envs = Vec::with_capacity(size);
     let mut stopping = false;
@@ -625,6 +659,7 @@ async fn run(
             .duplicates
             .fetch_add((events.len() - fresh.len()) as u64, Ordering::Relaxed);
         if fresh.is_empty() && state.pending.is_empty() {
+            done.send_modify(|n| *n += envs.len() as u64);
             continue;
         }
         let batch = state.process(&fresh, Utc::now());
@@ -633,6 +668,7 @@ async fn run(
             .processed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
+        done.send_modify(|n| *n += envs.len() as u64);
         for ev in &batch.identity_events {
             let mut env = Envelope::json(
                 format!("identity.{}", ev.kind),

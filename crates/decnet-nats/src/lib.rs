@@ -11,8 +11,11 @@
 //!   `serve` process (queue semantics), explicit ack only after the batch
 //!   is committed to the store (at-least-once; the store deduplicates by
 //!   event id → effectively once), then the events are handed to the
-//!   process-local bus for intel, response and the event log.
+//!   process-local bus for response and the event log.
+//! * [`IntelSingleton`]: intel runs on one server at a time (a store lease),
+//!   fed by its own durable consumer; see [`intel`].
 
+pub mod intel;
 pub mod pump;
 pub mod spool;
 
@@ -27,6 +30,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+pub use intel::{IntelSingleton, SingletonConfig, SingletonStats};
 pub use pump::{Pump, PumpStats};
 pub use spool::Spool;
 

@@ -172,14 +172,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         .with_context(|| format!("cannot open event log {}", log_path.display()))?;
     // Ingester and intel subscribe before any decky can emit.
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus).await?;
-    let intel = decnet_intel::Intel::start(
-        store.clone(),
-        api_bus.clone(),
-        proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-        Default::default(),
-    )
-    .await
-    .context("cannot start intel")?;
+    let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
     // Active response (issue 10): only with a [response] section.
     let response = decnet_response::start_for_fleet(
         &fleet_spec.response,
@@ -296,7 +289,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         "store ingester flushed"
     );
     let profiled = intel.finish().await?;
-    tracing::info!(events = profiled.processed, "intel flushed");
+    tracing::info!(events = profiled, "intel flushed");
     Ok(())
 }
 
@@ -634,6 +627,51 @@ impl Ingest {
                     inserted: s.inserted,
                 }
             }
+        })
+    }
+}
+
+/// Intel: in-process on the local bus; with NATS a cluster-wide singleton
+/// (one lease holder fed by its own durable consumer), because intel
+/// upserts whole rows and must see every event, not one pump's share.
+enum IntelRun {
+    Local(decnet_intel::IntelHandle),
+    Singleton(decnet_nats::IntelSingleton),
+}
+
+impl IntelRun {
+    async fn start(
+        nats: &Option<Arc<decnet_nats::NatsBus>>,
+        store: Arc<dyn decnet_store::Store>,
+        proc_bus: &Arc<dyn Bus>,
+        api_bus: &Arc<dyn Bus>,
+    ) -> anyhow::Result<IntelRun> {
+        Ok(match nats {
+            None => IntelRun::Local(
+                decnet_intel::Intel::start(
+                    store,
+                    api_bus.clone(),
+                    proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
+                    Default::default(),
+                )
+                .await
+                .context("cannot start intel")?,
+            ),
+            Some(nb) => IntelRun::Singleton(decnet_nats::IntelSingleton::start(
+                nb.client().clone(),
+                store,
+                api_bus.clone(),
+                decnet_nats::intel::holder_id(),
+                Default::default(),
+            )),
+        })
+    }
+
+    /// Events intel applied in this process.
+    async fn finish(self) -> anyhow::Result<u64> {
+        Ok(match self {
+            IntelRun::Local(i) => i.finish().await?.processed,
+            IntelRun::Singleton(s) => s.finish().await.processed,
         })
     }
 }

@@ -1,0 +1,351 @@
+//! Intel as a cluster-wide singleton (issue 14).
+//!
+//! Intel keeps whole attacker/identity/campaign rows in memory and upserts
+//! them, so it must see every event and be the only writer: two servers
+//! each profiling the share their pump committed overwrite each other's
+//! counts. Every `serve` process runs an [`IntelSingleton`]; they contend
+//! for the store lease `lease/intel` ([`decnet_store::lease`]). The holder
+//! loads intel's rows from the store and feeds it from its own durable
+//! consumer ([`DURABLE`], all of `events.>`, independent of the pumps'
+//! shared `decnet-serve`), acking a message only once intel reports the
+//! batch holding it committed. A dead holder stops renewing; once the lease
+//! expires another server takes it and resumes from the consumer's unacked
+//! messages — the ack wait is shorter than the lease TTL, so by then they
+//! are all redeliverable — and intel's consumed-id table makes a message
+//! committed but not acked before the crash count once.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy, Message};
+use decnet_bus::{Bus, Delivery, Envelope, MemoryBus};
+use decnet_intel::{Intel, IntelConfig};
+use decnet_store::lease::Lease;
+use decnet_store::Store;
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::{ensure_stream, NatsError, STREAM};
+
+/// Durable consumer read by the intel lease holder.
+pub const DURABLE: &str = "decnet-intel";
+/// Name of the store lease.
+pub const LEASE: &str = "intel";
+
+/// Timings of the singleton.
+#[derive(Clone, Debug)]
+pub struct SingletonConfig {
+    /// How often the holder renews the lease.
+    pub renew: Duration,
+    /// How long a lease lives without renewal.
+    pub ttl: Duration,
+    /// How often a non-holder tries to take the lease.
+    pub retry: Duration,
+    /// JetStream redelivery delay of unacked messages; below `ttl`.
+    pub ack_wait: Duration,
+    /// Most messages in hand (fetched, not yet acked).
+    pub window: usize,
+    /// Intel's own tuning.
+    pub intel: IntelConfig,
+}
+
+impl Default for SingletonConfig {
+    fn default() -> Self {
+        SingletonConfig {
+            renew: Duration::from_secs(5),
+            ttl: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+            ack_wait: Duration::from_secs(10),
+            window: 1000,
+            intel: IntelConfig::default(),
+        }
+    }
+}
+
+/// What this process' singleton did.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct SingletonStats {
+    /// Times this process took the lease.
+    pub tenures: u64,
+    /// Events intel applied here (new to the store's intel).
+    pub processed: u64,
+}
+
+/// One process' contender for the intel lease (see the module docs).
+pub struct IntelSingleton {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+    tenures: Arc<AtomicU64>,
+    processed: Arc<AtomicU64>,
+}
+
+/// A holder id unique to this process: host, pid and a random suffix.
+pub fn holder_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &tag[..8])
+}
+
+impl IntelSingleton {
+    /// Starts contending; identity events of intel go to `api_bus`.
+    pub fn start(
+        client: async_nats::Client,
+        store: Arc<dyn Store>,
+        api_bus: Arc<dyn Bus>,
+        holder: String,
+        cfg: SingletonConfig,
+    ) -> IntelSingleton {
+        let stop = CancellationToken::new();
+        let tenures = Arc::new(AtomicU64::new(0));
+        let processed = Arc::new(AtomicU64::new(0));
+        let ctx = Ctx {
+            js: jetstream::new(client),
+            store: store.clone(),
+            api_bus,
+            cfg: cfg.clone(),
+            stop: stop.clone(),
+            processed: processed.clone(),
+        };
+        let t = tenures.clone();
+        let task = tokio::spawn(async move {
+            let mut lease = Lease::new(store, LEASE, &holder, cfg.ttl);
+            while !ctx.stop.is_cancelled() {
+                match lease.acquire_or_renew().await {
+                    Ok(true) => {
+                        t.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(holder, "intel lease taken: this server runs intel");
+                        ctx.tenure(&mut lease).await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!("intel lease: {e}"),
+                }
+                tokio::select! {
+                    _ = ctx.stop.cancelled() => {}
+                    _ = tokio::time::sleep(cfg.retry) => {}
+                }
+            }
+            if let Err(e) = lease.release().await {
+                tracing::warn!("intel lease not released ({e}); it expires by itself");
+            }
+        });
+        IntelSingleton {
+            stop,
+            task,
+            tenures,
+            processed,
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SingletonStats {
+        SingletonStats {
+            tenures: self.tenures.load(Ordering::Relaxed),
+            processed: self.processed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// If holding: stops fetching, lets intel commit what it has, acks it
+    /// and releases the lease so another server takes over at once.
+    pub async fn finish(self) -> SingletonStats {
+        self.stop.cancel();
+        let _ = self.task.await;
+        SingletonStats {
+            tenures: self.tenures.load(Ordering::Relaxed),
+            processed: self.processed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Ctx {
+    js: jetstream::Context,
+    store: Arc<dyn Store>,
+    api_bus: Arc<dyn Bus>,
+    cfg: SingletonConfig,
+    stop: CancellationToken,
+    processed: Arc<AtomicU64>,
+}
+
+impl Ctx {
+    async fn consumer(&self) -> Result<jetstream::consumer::Consumer<pull::Config>, NatsError> {
+        ensure_stream(&self.js, crate::DEFAULT_STREAM_MAX_BYTES).await?;
+        let stream = self
+            .js
+            .get_stream(STREAM)
+            .await
+            .map_err(|e| NatsError::Nats(e.to_string()))?;
+        stream
+            .get_or_create_consumer(
+                DURABLE,
+                pull::Config {
+                    durable_name: Some(DURABLE.into()),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: self.cfg.ack_wait,
+                    max_ack_pending: i64::try_from(self.cfg.window).unwrap_or(i64::MAX),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| NatsError::Nats(e.to_string()))
+    }
+
+    /// Runs intel while the lease holds (or until stopped).
+    async fn tenure(&self, lease: &mut Lease) {
+        let consumer = match self.consumer().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("intel: cannot open its JetStream consumer ({e}); giving the lease up");
+                let _ = lease.release().await;
+                return;
+            }
+        };
+        let local: Arc<dyn Bus> = MemoryBus::new();
+        let sub = match local.subscribe("events.>", Delivery::Lossless) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("intel: local subscription: {e}");
+                let _ = lease.release().await;
+                return;
+            }
+        };
+        // Loaded now, not at process start: the previous holder's rows are
+        // the starting point.
+        let intel = match Intel::start(
+            self.store.clone(),
+            self.api_bus.clone(),
+            sub,
+            self.cfg.intel.clone(),
+        )
+        .await
+        {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!("intel: cannot load its state ({e}); giving the lease up");
+                let _ = lease.release().await;
+                return;
+            }
+        };
+        let committed = intel.committed();
+        let feed_stop = CancellationToken::new();
+        let feed = tokio::spawn(feed(
+            consumer,
+            local,
+            committed.clone(),
+            self.cfg.window.max(1),
+            feed_stop.clone(),
+        ));
+        let mut renewed = Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => break,
+                _ = tokio::time::sleep(self.cfg.renew) => {}
+            }
+            match lease.acquire_or_renew().await {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => {
+                    tracing::warn!("intel lease lost to another server; stopping intel here");
+                    break;
+                }
+                Err(e) if renewed.elapsed() >= self.cfg.ttl => {
+                    tracing::warn!("intel lease not renewed for a whole TTL ({e}); stopping intel here");
+                    break;
+                }
+                Err(e) => tracing::warn!("intel lease renewal failed ({e}); retrying"),
+            }
+        }
+        // Stop fetching first so intel's final drain sees everything in hand.
+        feed_stop.cancel();
+        let mut pending = feed.await.unwrap_or_default();
+        match intel.finish().await {
+            Ok(s) => {
+                self.processed.fetch_add(s.processed, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!("intel stopped with an error ({e}); unacked events are redelivered"),
+        }
+        let done = *committed.borrow();
+        pending.ack_upto(done).await;
+    }
+}
+
+/// Messages fetched and handed to intel, oldest first, not yet acked.
+#[derive(Default)]
+struct Pending {
+    msgs: VecDeque<Message>,
+    /// Messages of this tenure acked so far (index of `msgs[0]`).
+    acked: u64,
+}
+
+impl Pending {
+    /// Acks the first `done` messages of the tenure.
+    async fn ack_upto(&mut self, done: u64) {
+        while self.acked < done {
+            let Some(m) = self.msgs.pop_front() else { break };
+            if let Err(e) = m.ack().await {
+                tracing::debug!("intel ack: {e} (redelivered, then skipped as seen)");
+            }
+            self.acked += 1;
+        }
+    }
+}
+
+/// Fetches into `local` (at most `window` unacked) and acks what intel has
+/// committed; returns what is still unacked when stopped.
+async fn feed(
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    local: Arc<dyn Bus>,
+    mut committed: watch::Receiver<u64>,
+    window: usize,
+    stop: CancellationToken,
+) -> Pending {
+    let mut pending = Pending::default();
+    loop {
+        let done = *committed.borrow_and_update();
+        pending.ack_upto(done).await;
+        if stop.is_cancelled() {
+            return pending;
+        }
+        if pending.msgs.len() >= window {
+            tokio::select! {
+                r = committed.changed() => if r.is_err() { return pending },
+                _ = stop.cancelled() => {}
+            }
+            continue;
+        }
+        let msgs = match consumer
+            .fetch()
+            .max_messages(window - pending.msgs.len())
+            .expires(Duration::from_millis(250))
+            .messages()
+            .await
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("intel: JetStream fetch: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.cancelled() => {}
+                }
+                continue;
+            }
+        };
+        let got: Vec<Message> = msgs.filter_map(|m| async move { m.ok() }).collect().await;
+        for m in got {
+            match serde_json::from_slice::<Envelope>(&m.payload) {
+                Ok(env) if env.topic.starts_with("events.") => {
+                    local.publish(env);
+                    pending.msgs.push_back(m);
+                }
+                // Nothing intel would count: done with it.
+                _ => {
+                    let _ = m.ack().await;
+                }
+            }
+        }
+    }
+}
