@@ -268,7 +268,8 @@ pub fn acquire(
     in_namespace(ns, || {
         let sock = open_socket(interface)?;
         let deadline = Instant::now() + timeout;
-        acquire_on(&sock, mac, client, deadline)
+        let broadcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT);
+        acquire_on(&sock, broadcast, mac, client, deadline)
     })
 }
 
@@ -383,14 +384,16 @@ fn open_socket(interface: &str) -> Result<UdpSocket, NetError> {
     setup().map_err(|e| NetError::io(format!("DHCP socket on {interface}"), e))
 }
 
+/// The acquisition state machine, sending to `broadcast` (the limited
+/// broadcast address, or a test server).
 fn acquire_on(
     sock: &UdpSocket,
+    broadcast: SocketAddrV4,
     mac: [u8; 6],
     client: &DhcpClient,
     deadline: Instant,
 ) -> Result<Lease, NetError> {
     let start = Instant::now();
-    let broadcast = SocketAddrV4::new(Ipv4Addr::BROADCAST, SERVER_PORT);
     let total = deadline.saturating_duration_since(start);
     loop {
         let xid: u32 = rand::random();
@@ -852,6 +855,66 @@ mod tests {
         let mut buf = Vec::new();
         msg.encode(&mut Encoder::new(&mut buf)).unwrap();
         buf
+    }
+
+    /// The state machine against a scripted server on loopback that first
+    /// sends junk and a reply for another transaction, then NAKs the first
+    /// REQUEST: the client ignores the noise, starts over with a new
+    /// transaction after the NAK, and ends with the second ACK.
+    #[test]
+    fn a_nak_restarts_with_a_new_transaction() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = match server.local_addr().unwrap() {
+            std::net::SocketAddr::V4(a) => a,
+            _ => unreachable!(),
+        };
+        let script = std::thread::spawn(move || {
+            server
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut buf = [0u8; 1500];
+            let mut seen = Vec::new();
+            for step in 0..4 {
+                let (n, peer) = server.recv_from(&mut buf).unwrap();
+                let msg = Message::decode(&mut Decoder::new(&buf[..n])).unwrap();
+                let kind = msg.opts().msg_type().unwrap();
+                seen.push((kind, msg.xid()));
+                let reply = |k| server_reply(k, msg.xid(), &MAC);
+                if step == 0 {
+                    server.send_to(&[0xde, 0xad], peer).unwrap();
+                    let other = server_reply(MessageType::Offer, msg.xid() ^ 1, &MAC);
+                    server.send_to(&other, peer).unwrap();
+                }
+                let answer = match (step, kind) {
+                    (0 | 2, MessageType::Discover) => reply(MessageType::Offer),
+                    (1, MessageType::Request) => reply(MessageType::Nak),
+                    (3, MessageType::Request) => reply(MessageType::Ack),
+                    other => panic!("unexpected client message {other:?}"),
+                };
+                server.send_to(&answer, peer).unwrap();
+            }
+            seen
+        });
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let started = Instant::now();
+        let lease = acquire_on(
+            &sock,
+            to,
+            MAC,
+            &client("linux"),
+            started + Duration::from_secs(10),
+        )
+        .expect("lease after the NAK");
+        let took = started.elapsed();
+        let seen = script.join().unwrap();
+        assert_eq!(lease.ip, Ipv4Addr::new(10, 9, 0, 50));
+        assert_eq!(lease.server, Ipv4Addr::new(10, 9, 0, 1));
+        // DISCOVER/REQUEST share a transaction; the restart takes a new one.
+        assert_eq!(seen[0].1, seen[1].1);
+        assert_eq!(seen[2].1, seen[3].1);
+        assert_ne!(seen[0].1, seen[2].1);
+        // One NAK pause, no retransmission timeout (the noise was skipped).
+        assert!(took >= NAK_PAUSE && took < FIRST_BACKOFF, "{took:?}");
     }
 
     #[test]
