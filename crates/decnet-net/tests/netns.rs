@@ -100,6 +100,7 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
             ip: addr,
             mac,
             nmap_os: "windows",
+            dhcp: None,
         })
         .unwrap();
     let ns = attached
@@ -153,6 +154,7 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
             ip: addr,
             mac,
             nmap_os: "linux",
+            dhcp: None,
         })
         .unwrap();
     assert!(ns.exists());
