@@ -105,7 +105,9 @@ fn dhcp_deckies_take_no_address_from_net() {
                  [pc]\nservices = ssh\ndhcp = true\n";
     let report = parse_str(alias).unwrap_err();
     assert!(
-        report.render("f").starts_with("f:7: [pc]: dhcp = true needs mode = netns"),
+        report
+            .render("f")
+            .starts_with("f:7: [pc]: dhcp = true needs mode = netns"),
         "{}",
         report.render("f")
     );
