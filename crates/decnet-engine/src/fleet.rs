@@ -656,7 +656,8 @@ impl Fleet {
 
     /// Renews the DHCP leases of netns deckies whose T1 has passed; call
     /// periodically (the binary ticks it with `mutate_due`). A decky whose
-    /// lease is refused or expires is logged: its address is no longer its own.
+    /// lease is refused or expires loses the address (the network removes
+    /// it) and is logged; re-acquiring is not done yet.
     pub async fn renew_leases(&self) {
         let network = self.network.clone();
         let failed = tokio::task::spawn_blocking(move || {

@@ -275,8 +275,9 @@ pub fn acquire(
 
 /// Extends `lease` at T1: a unicast REQUEST to the granting server for the
 /// first half of `timeout`, then a broadcast REQUEST (rebinding) to any
-/// server. The address must still be on `interface`. A NAK is an error: the
-/// address is gone and the caller must [`acquire`] again.
+/// server. The address must still be on `interface`. A NAK is
+/// [`NetError::DhcpRefused`]: the address is gone and the caller must stop
+/// using it and [`acquire`] again.
 pub fn renew(
     ns: &Path,
     interface: &str,
@@ -319,11 +320,10 @@ pub fn renew(
             Err(e) => return Err(e.into_net("renewing", timeout)),
         };
         if reply.kind == MessageType::Nak {
-            return Err(NetError::Dhcp(format!(
-                "{} refused to extend the lease of {} (DHCPNAK)",
-                reply.server.unwrap_or(lease.server),
-                lease.ip
-            )));
+            return Err(NetError::DhcpRefused {
+                server: reply.server.unwrap_or(lease.server),
+                ip: lease.ip,
+            });
         }
         let mut renewed = reply.into_lease(obtained_at)?;
         // A renewal ACK need not repeat options the client already has.
@@ -430,10 +430,10 @@ fn acquire_on(
         }
         tracing::info!(%server, offered = %offer.yiaddr, "DHCPNAK; starting over");
         if Instant::now() + NAK_PAUSE >= deadline {
-            return Err(NetError::Dhcp(format!(
-                "{server} refused {} (DHCPNAK) and no time is left to start over",
-                offer.yiaddr
-            )));
+            return Err(NetError::DhcpRefused {
+                server,
+                ip: offer.yiaddr,
+            });
         }
         std::thread::sleep(NAK_PAUSE);
     }

@@ -48,9 +48,17 @@ pub enum NetError {
     /// The configuration cannot work (missing interface, bad mode).
     #[error("{0}")]
     Config(String),
-    /// DHCP gave no usable lease (no answer in time, refused, malformed).
+    /// DHCP gave no usable lease (no answer in time, malformed replies).
     #[error("DHCP: {0}")]
     Dhcp(String),
+    /// A DHCP server refused the address (DHCPNAK): it must not be used.
+    #[error("DHCP: {server} refused {ip} (DHCPNAK)")]
+    DhcpRefused {
+        /// The refusing server.
+        server: std::net::Ipv4Addr,
+        /// The refused address.
+        ip: std::net::Ipv4Addr,
+    },
 }
 
 impl NetError {

@@ -396,10 +396,15 @@ impl Network {
     }
 
     /// Renews every DHCP lease whose T1 has passed (call it periodically,
-    /// from a blocking thread). Returns the deckies whose renewal failed;
-    /// one whose lease expired or was refused has lost its address.
+    /// from a blocking thread). Returns the deckies whose renewal failed; a
+    /// decky whose lease was refused or has expired loses the address (it is
+    /// removed from its interface), as a real client stops using it.
     pub fn renew_due(&self, timeout: Duration) -> Vec<(String, NetError)> {
-        let now = SystemTime::now();
+        self.renew_due_at(SystemTime::now(), timeout)
+    }
+
+    /// [`Network::renew_due`] as if the time were `now`.
+    pub fn renew_due_at(&self, now: SystemTime, timeout: Duration) -> Vec<(String, NetError)> {
         let due: Vec<(String, HeldLease)> = self
             .leases
             .lock()
@@ -416,7 +421,22 @@ impl Network {
                         *slot = held;
                     }
                 }
-                Err(e) => failed.push((name, e)),
+                Err(e) => {
+                    // Keeping a refused or expired address would collide with
+                    // the host the server hands it to next.
+                    let lost =
+                        matches!(e, NetError::DhcpRefused { .. }) || now >= held.lease.expires_at();
+                    if lost && self.leases.lock().remove(&name).is_some() {
+                        let cidr = format!("{}/{}", held.lease.ip, held.lease.prefix_len);
+                        let ns = netns_name(&name);
+                        if let Err(e) =
+                            ip(&["-n", &ns, "addr", "del", &cidr, "dev", &held.interface])
+                        {
+                            tracing::warn!(decky = %name, "lost DHCP address not removed: {e}");
+                        }
+                    }
+                    failed.push((name, e));
+                }
             }
         }
         failed

@@ -436,8 +436,10 @@ fn renewal_falls_back_to_rebinding_and_a_refusal_is_an_error() {
         "eth0",
     ]);
     match dhcp::renew(&handle, "eth0", mac, &client, &bogus, TIMEOUT) {
-        Err(NetError::Dhcp(msg)) => assert!(msg.contains("DHCPNAK"), "{msg}"),
-        other => panic!("expected a DHCPNAK error, got {other:?}"),
+        Err(NetError::DhcpRefused { server, ip }) => {
+            assert_eq!((server, ip), (lease.server, bogus.ip));
+        }
+        other => panic!("expected a DHCPNAK refusal, got {other:?}"),
     }
 
     let left = lab.leftovers();
@@ -585,6 +587,38 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
     assert_eq!(lab.lease_line(mac, |l| l.is_none()), None, "not released");
     assert!(!Path::new(NETNS_DIR).join(&decky_ns).exists());
     assert_eq!(network.lease(&decky), None);
+
+    // Attached again, then past the lease's expiry without a renewal: the
+    // decky stops using the address, as a real client must.
+    let guard = Detach(&host, &network, &decky);
+    let attached = run_in(&host, || {
+        Ok(network.attach(&AttachSpec {
+            name: &decky,
+            ip: Ipv4Addr::UNSPECIFIED,
+            mac,
+            nmap_os: "windows",
+            dhcp: Some(&client),
+        }))
+    })
+    .unwrap()
+    .expect("second attach");
+    let lease = attached.lease.expect("second lease");
+    let after_expiry = lease.expires_at() + Duration::from_secs(1);
+    let failed = run_in(&host, || Ok(network.renew_due_at(after_expiry, TIMEOUT))).unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, decky);
+    assert_eq!(network.lease(&decky), None);
+    let addrs = Command::new("ip")
+        .args(["-n", &decky_ns, "-4", "-o", "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout);
+    assert!(
+        !addrs.contains(&lease.ip.to_string()),
+        "expired address kept: {addrs}"
+    );
+    drop(guard);
+    assert!(!Path::new(NETNS_DIR).join(&decky_ns).exists());
 
     let left = lab.leftovers();
     drop(lab);
