@@ -48,6 +48,10 @@ pub struct ApiConfig {
     pub webhook_open_for: Duration,
     /// The fleet and topologies (fleet/topology/file-drop routes); `None` → 503.
     pub engine: Option<crate::engine::Engine>,
+    /// Where webhooks read messages from; `None`: every message of the API
+    /// bus. Several servers sharing one NATS pass a queue-group
+    /// subscription so each message is delivered by one server only.
+    pub webhook_source: Option<crate::webhooks::WebhookSource>,
 }
 
 impl ApiConfig {
@@ -74,6 +78,7 @@ impl ApiConfig {
             webhook_retry_base: Duration::from_millis(500),
             webhook_open_for: Duration::from_secs(60),
             engine: None,
+            webhook_source: None,
         }
     }
 

@@ -354,11 +354,14 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("loading webhooks: {e:?}"))?;
     {
         let wh = webhooks.clone();
-        let bus = bus.clone();
+        let source = config
+            .webhook_source
+            .clone()
+            .unwrap_or_else(|| webhooks::WebhookSource::all_of(bus.clone()));
         supervisor.spawn(
             "webhooks",
             false,
-            Arc::new(move |stop| Box::pin(wh.clone().run(bus.clone(), stop))),
+            Arc::new(move |stop| Box::pin(wh.clone().run(source.clone(), stop))),
         );
     }
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -20,6 +20,27 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::Validate;
 
+/// Opens the dispatcher's subscription (again after a supervised restart).
+#[derive(Clone)]
+pub struct WebhookSource(
+    pub Arc<dyn Fn() -> Result<decnet_bus::Subscription, decnet_bus::BusError> + Send + Sync>,
+);
+
+impl std::fmt::Debug for WebhookSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSource")
+    }
+}
+
+impl WebhookSource {
+    /// Every message of `bus` (one process, or the default).
+    pub fn all_of(bus: Arc<dyn Bus>) -> WebhookSource {
+        WebhookSource(Arc::new(move || {
+            bus.subscribe(">", Delivery::Lossy { capacity: 4096 })
+        }))
+    }
+}
+
 /// Settings key holding the list.
 pub const SETTING_KEY: &str = "webhooks";
 /// Signature header: `sha256=<hex hmac of the body>`.
@@ -434,10 +455,10 @@ impl Webhooks {
     /// The dispatcher loop (a supervised worker).
     pub async fn run(
         self: Arc<Self>,
-        bus: Arc<dyn Bus>,
+        source: WebhookSource,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut sub = bus.subscribe(">", Delivery::Lossy { capacity: 4096 })?;
+        let mut sub = (source.0)()?;
         loop {
             let env = tokio::select! {
                 e = sub.recv() => e,

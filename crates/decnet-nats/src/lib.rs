@@ -166,6 +166,56 @@ pub struct NatsStats {
 }
 
 impl NatsBus {
+    /// A subscription shared by every process subscribing with the same
+    /// `group` (a NATS queue group): each message reaches one of them.
+    /// Used for work that must happen once per cluster, like webhooks.
+    pub fn subscribe_shared(
+        &self,
+        pattern: &str,
+        group: &str,
+        delivery: Delivery,
+    ) -> Result<Subscription, BusError> {
+        self.subscribe_in(pattern, Some(group.to_owned()), delivery)
+    }
+
+    fn subscribe_in(
+        &self,
+        pattern: &str,
+        group: Option<String>,
+        delivery: Delivery,
+    ) -> Result<Subscription, BusError> {
+        decnet_core::subject::validate_pattern(pattern).map_err(BusError::InvalidPattern)?;
+        let queue = Queue::new(delivery);
+        let q = queue.clone();
+        let client = self.client.clone();
+        let pattern_owned = pattern.to_owned();
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let subscribed = match group {
+                None => client.subscribe(pattern_owned.clone()).await,
+                Some(g) => client.queue_subscribe(pattern_owned.clone(), g).await,
+            };
+            let mut sub = match subscribed {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("NATS subscribe {pattern_owned}: {e}");
+                    q.close();
+                    return;
+                }
+            };
+            let weak = Arc::downgrade(&q);
+            drop(q);
+            while let Some(msg) = sub.next().await {
+                let Some(q) = weak.upgrade() else { break };
+                if let Ok(env) = serde_json::from_slice::<Envelope>(&msg.payload) {
+                    q.push(Arc::new(env));
+                }
+            }
+            let _ = sub.unsubscribe().await;
+        });
+        Ok(Subscription::from_queue(pattern, queue))
+    }
+
     /// Connects and starts the publisher (and spool replayer).
     pub async fn start(cfg: &NatsConfig) -> Result<Arc<Self>, NatsError> {
         let client = connect(cfg).await?;
@@ -349,32 +399,7 @@ impl Bus for NatsBus {
     }
 
     fn subscribe(&self, pattern: &str, delivery: Delivery) -> Result<Subscription, BusError> {
-        decnet_core::subject::validate_pattern(pattern).map_err(BusError::InvalidPattern)?;
-        let queue = Queue::new(delivery);
-        let q = queue.clone();
-        let client = self.client.clone();
-        let pattern_owned = pattern.to_owned();
-        self.subscribers.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(async move {
-            let mut sub = match client.subscribe(pattern_owned.clone()).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("NATS subscribe {pattern_owned}: {e}");
-                    q.close();
-                    return;
-                }
-            };
-            let weak = Arc::downgrade(&q);
-            drop(q);
-            while let Some(msg) = sub.next().await {
-                let Some(q) = weak.upgrade() else { break };
-                if let Ok(env) = serde_json::from_slice::<Envelope>(&msg.payload) {
-                    q.push(Arc::new(env));
-                }
-            }
-            let _ = sub.unsubscribe().await;
-        });
-        Ok(Subscription::from_queue(pattern, queue))
+        self.subscribe_in(pattern, None, delivery)
     }
 
     fn stats(&self) -> BusStats {

@@ -307,3 +307,56 @@ async fn server_dying_mid_batch_is_redelivered_exactly_once() {
     let st = survivor.finish().await;
     assert_eq!(st.inserted, 500, "{st:?}");
 }
+
+/// Webhooks on several servers: a queue-group subscription hands each
+/// message to exactly one of the processes sharing the group, while a plain
+/// subscription still sees everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscription_delivers_each_message_once_across_servers() {
+    let Some(bin) = nats_binary() else { return };
+    let nats = Nats::start(bin);
+    let dir = tempfile::tempdir().unwrap();
+    let server_a = NatsBus::start(&NatsConfig::new(&nats.url(), dir.path().join("a")))
+        .await
+        .unwrap();
+    let server_b = NatsBus::start(&NatsConfig::new(&nats.url(), dir.path().join("b")))
+        .await
+        .unwrap();
+    let publisher = NatsBus::start(&NatsConfig::new(&nats.url(), dir.path().join("p")))
+        .await
+        .unwrap();
+    let mut shared_a = server_a
+        .subscribe_shared("decky.>", "hooks", Delivery::Lossless)
+        .unwrap();
+    let mut shared_b = server_b
+        .subscribe_shared("decky.>", "hooks", Delivery::Lossless)
+        .unwrap();
+    let mut everything = server_a.subscribe("decky.>", Delivery::Lossless).unwrap();
+    // Subscriptions are registered asynchronously; let them reach the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    const N: usize = 200;
+    for i in 0..N {
+        publisher.publish(decnet_bus::Envelope::json(
+            format!("decky.d{i}.lifecycle"),
+            "lifecycle",
+            serde_json::json!({"i": i}),
+        ));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let (mut from_a, mut from_b, mut all) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (from_a + from_b < N || all < N) && Instant::now() < deadline {
+        tokio::select! {
+            Some(e) = shared_a.recv() => { from_a += 1; assert!(ids.insert(e.id), "delivered twice"); }
+            Some(e) = shared_b.recv() => { from_b += 1; assert!(ids.insert(e.id), "delivered twice"); }
+            Some(_) = everything.recv() => all += 1,
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+    assert_eq!(from_a + from_b, N, "every message once across the group");
+    assert_eq!(all, N, "a plain subscription sees every message");
+    assert!(
+        from_a > 0 && from_b > 0,
+        "both members took a share ({from_a}/{from_b})"
+    );
+}

@@ -58,11 +58,13 @@ pub async fn start(
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     engine: Option<decnet_api::engine::Engine>,
+    webhook_source: Option<decnet_api::webhooks::WebhookSource>,
 ) -> anyhow::Result<RunningApi> {
     let bind = resolve(addr).await?;
     let (stop, rx) = oneshot::channel::<()>();
     let mut config = ApiConfig::from_env(bind, data_dir);
     config.engine = engine;
+    config.webhook_source = webhook_source;
     let handle = decnet_api::serve(config, store, bus, async move {
         let _ = rx.await;
     })

@@ -243,6 +243,17 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         store.clone(),
         api_bus.clone(),
         Some(engine),
+        // Servers sharing NATS deliver each webhook once between them.
+        nats.as_ref().map(|nb| {
+            let nb = nb.clone();
+            decnet_api::webhooks::WebhookSource(Arc::new(move || {
+                nb.subscribe_shared(
+                    ">",
+                    "decnet-webhooks",
+                    decnet_bus::Delivery::Lossy { capacity: 4096 },
+                )
+            }))
+        }),
     )
     .await
     {
