@@ -51,6 +51,10 @@ pub struct IntelConfig {
     pub max_fanout: usize,
     /// Campaign time window.
     pub campaign_window: chrono::Duration,
+    /// Lease tenure every batch is committed under (scale-out singleton):
+    /// once another server took the lease, this worker stops instead of
+    /// overwriting the new holder's rows.
+    pub fence: Option<decnet_store::lease::Fence>,
 }
 
 impl Default for IntelConfig {
@@ -60,6 +64,7 @@ impl Default for IntelConfig {
             batch_wait: Duration::from_millis(250),
             max_fanout: 16,
             campaign_window: chrono::Duration::hours(24),
+            fence: None,
         }
     }
 }
@@ -563,6 +568,11 @@ where
     loop {
         match f().await {
             Ok(v) => return Ok(v),
+            // Fenced out (another server took the lease): retrying cannot help.
+            Err(e @ StoreError::Conflict(_)) => {
+                tracing::warn!(error = %e, "intel: {what} refused; stopping");
+                return Err(e);
+            }
             Err(e) => {
                 attempts += 1;
                 tracing::warn!(error = %e, attempts, "intel: {what} failed; retrying");
@@ -662,7 +672,8 @@ async fn run(
             done.send_modify(|n| *n += envs.len() as u64);
             continue;
         }
-        let batch = state.process(&fresh, Utc::now());
+        let mut batch = state.process(&fresh, Utc::now());
+        batch.fence = cfg.fence.clone();
         retry("apply", stopping, || store.intel_apply(&batch)).await?;
         counters
             .processed

@@ -200,7 +200,9 @@ impl Ctx {
         let consumer = match self.consumer().await {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("intel: cannot open its JetStream consumer ({e}); giving the lease up");
+                tracing::warn!(
+                    "intel: cannot open its JetStream consumer ({e}); giving the lease up"
+                );
                 let _ = lease.release().await;
                 return;
             }
@@ -216,21 +218,19 @@ impl Ctx {
         };
         // Loaded now, not at process start: the previous holder's rows are
         // the starting point.
-        let intel = match Intel::start(
-            self.store.clone(),
-            self.api_bus.clone(),
-            sub,
-            self.cfg.intel.clone(),
-        )
-        .await
-        {
-            Ok(i) => i,
-            Err(e) => {
-                tracing::warn!("intel: cannot load its state ({e}); giving the lease up");
-                let _ = lease.release().await;
-                return;
-            }
+        let intel_cfg = IntelConfig {
+            fence: lease.fence(),
+            ..self.cfg.intel.clone()
         };
+        let intel =
+            match Intel::start(self.store.clone(), self.api_bus.clone(), sub, intel_cfg).await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::warn!("intel: cannot load its state ({e}); giving the lease up");
+                    let _ = lease.release().await;
+                    return;
+                }
+            };
         let committed = intel.committed();
         let feed_stop = CancellationToken::new();
         let feed = tokio::spawn(feed(
@@ -253,7 +253,9 @@ impl Ctx {
                     break;
                 }
                 Err(e) if renewed.elapsed() >= self.cfg.ttl => {
-                    tracing::warn!("intel lease not renewed for a whole TTL ({e}); stopping intel here");
+                    tracing::warn!(
+                        "intel lease not renewed for a whole TTL ({e}); stopping intel here"
+                    );
                     break;
                 }
                 Err(e) => tracing::warn!("intel lease renewal failed ({e}); retrying"),
@@ -266,7 +268,9 @@ impl Ctx {
             Ok(s) => {
                 self.processed.fetch_add(s.processed, Ordering::Relaxed);
             }
-            Err(e) => tracing::warn!("intel stopped with an error ({e}); unacked events are redelivered"),
+            Err(e) => {
+                tracing::warn!("intel stopped with an error ({e}); unacked events are redelivered")
+            }
         }
         let done = *committed.borrow();
         pending.ack_upto(done).await;
@@ -285,7 +289,9 @@ impl Pending {
     /// Acks the first `done` messages of the tenure.
     async fn ack_upto(&mut self, done: u64) {
         while self.acked < done {
-            let Some(m) = self.msgs.pop_front() else { break };
+            let Some(m) = self.msgs.pop_front() else {
+                break;
+            };
             if let Err(e) = m.ack().await {
                 tracing::debug!("intel ack: {e} (redelivered, then skipped as seen)");
             }

@@ -190,6 +190,9 @@ impl SqlStore {
 
     pub(crate) async fn intel_apply_impl(&self, b: &IntelBatch) -> StoreResult<()> {
         let mut tx = self.write.begin().await.map_err(db_err)?;
+        if let Some(f) = &b.fence {
+            f.check(&mut tx).await?;
+        }
         for chunk in b.seen.chunks(400) {
             let sql = format!(
                 "INSERT INTO intel_seen (id, ts) VALUES {} ON CONFLICT (id) DO NOTHING",

@@ -20,6 +20,16 @@ use crate::{Doc, Store, StoreError, StoreResult};
 /// Document kind of leases.
 pub const KIND: &str = "lease";
 
+/// One tenure of a lease, checked inside a writer's transaction so a
+/// replaced holder cannot commit (see [`Fence::check`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    /// Lease name.
+    pub lease: String,
+    /// Token of the tenure.
+    pub token: Uuid,
+}
+
 /// Who holds a lease, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeaseInfo {
@@ -55,6 +65,14 @@ impl Lease {
     /// This process' holder id.
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// The current tenure, while held.
+    pub fn fence(&self) -> Option<Fence> {
+        self.held.map(|(_, token)| Fence {
+            lease: self.name.clone(),
+            token,
+        })
     }
 
     /// True after a successful [`Lease::acquire_or_renew`] not yet lost or released.
@@ -139,6 +157,33 @@ impl Lease {
     }
 }
 
+impl Fence {
+    /// Inside `tx`: `Conflict` unless this tenure still holds the lease.
+    /// The no-op UPDATE locks the lease row until `tx` ends, so a takeover
+    /// (a CAS UPDATE of that row) is ordered after this commit, never
+    /// between the check and it. Expiry is not checked: a holder is
+    /// replaced only by a takeover, which changes the token.
+    pub(crate) async fn check(&self, tx: &mut sqlx::AnyConnection) -> StoreResult<()> {
+        let r = sqlx::query(
+            "UPDATE docs SET updated_at = updated_at WHERE kind = $1 AND id = $2 AND body LIKE $3",
+        )
+        .bind(KIND)
+        .bind(self.lease.as_str())
+        .bind(format!("%\"token\":\"{}\"%", self.token.hyphenated()))
+        .execute(tx)
+        .await
+        .map_err(crate::db_err)?;
+        if r.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(format!(
+                "lease '{}' no longer held by this tenure",
+                self.lease
+            )))
+        }
+    }
+}
+
 fn is_live(d: &Doc) -> bool {
     let ttl_ms = d.body.get("ttl_ms").and_then(|t| t.as_i64()).unwrap_or(0);
     d.updated_at + chrono::Duration::milliseconds(ttl_ms) > Utc::now()
@@ -200,6 +245,57 @@ mod tests {
         a.release().await.unwrap();
         assert!(info(&*s, "x").await.unwrap().unwrap().live);
         assert!(b.acquire_or_renew().await.unwrap(), "b still holds it");
+    }
+
+    #[tokio::test]
+    async fn a_replaced_holder_cannot_commit_an_intel_batch() {
+        let (_d, s) = store().await;
+        let ttl = Duration::from_millis(200);
+        let mut a = Lease::new(s.clone(), "intel", "a", ttl);
+        let mut b = Lease::new(s.clone(), "intel", "b", ttl);
+        assert!(a.acquire_or_renew().await.unwrap());
+        let batch = |fence: Option<Fence>, ip: &str| crate::IntelBatch {
+            attackers: vec![(
+                crate::AttackerRow {
+                    ip: ip.into(),
+                    first_seen: Utc::now(),
+                    last_seen: Utc::now(),
+                    event_count: 1,
+                    ..Default::default()
+                },
+                serde_json::json!({}),
+            )],
+            fence,
+            ..Default::default()
+        };
+        let fence_a = a.fence().unwrap();
+        s.intel_apply(&batch(Some(fence_a.clone()), "10.0.0.1"))
+            .await
+            .unwrap();
+        tokio::time::sleep(ttl + Duration::from_millis(50)).await;
+        // Expired but not taken over: a's tenure still fences nothing out.
+        s.intel_apply(&batch(Some(fence_a.clone()), "10.0.0.2"))
+            .await
+            .unwrap();
+        assert!(b.acquire_or_renew().await.unwrap());
+        assert!(matches!(
+            s.intel_apply(&batch(Some(fence_a), "10.0.0.3")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        s.intel_apply(&batch(b.fence(), "10.0.0.4")).await.unwrap();
+        let ips: Vec<String> = s
+            .intel_load()
+            .await
+            .unwrap()
+            .attackers
+            .into_iter()
+            .map(|(r, _)| r.ip)
+            .collect();
+        assert!(ips.contains(&"10.0.0.2".to_owned()) && ips.contains(&"10.0.0.4".to_owned()));
+        assert!(
+            !ips.contains(&"10.0.0.3".to_owned()),
+            "fenced batch rolled back"
+        );
     }
 
     #[tokio::test]

@@ -369,6 +369,8 @@ pub struct IntelBatch {
     pub campaigns_deleted: Vec<Uuid>,
     /// Identity stream events to record.
     pub identity_events: Vec<IdentityEventRow>,
+    /// Commit only while this lease tenure holds (`Conflict` otherwise).
+    pub fence: Option<crate::lease::Fence>,
 }
 
 /// What intel reloads at start.
