@@ -280,7 +280,18 @@ fn unauthorized() -> ApiError {
 
 /// Resolves a bearer token to a live user: signature, expiry, revocation,
 /// user still present, token not older than the last password change.
+/// Served from [`crate::token_cache`] for up to its TTL.
 pub async fn resolve_token(state: &AppState, token: &str) -> Result<CurrentUser, ApiError> {
+    if let Some(u) = state.token_cache.get(token) {
+        return Ok(u);
+    }
+    let generation = state.token_cache.generation();
+    let u = resolve_token_uncached(state, token).await?;
+    state.token_cache.insert(token, u.clone(), generation);
+    Ok(u)
+}
+
+async fn resolve_token_uncached(state: &AppState, token: &str) -> Result<CurrentUser, ApiError> {
     let claims = state.keys.verify(token).ok_or_else(unauthorized)?;
     if state.store.is_token_revoked(claims.jti).await? {
         return Err(unauthorized());

@@ -5,6 +5,8 @@
 //! * [`auth`] — argon2id, JWT, login limiter, SSE tickets, role extractors.
 //! * [`sse`] — per-user stream slots, bounded per-client queues, keepalives.
 //! * [`sse_json`] — each live event serialised once for every stream.
+//! * [`token_cache`] — verified bearer tokens reused for a few seconds.
+//! * [`shared_value`] — `/stats` computed once for every caller.
 //! * [`routes`] — one module per route family; later issues add theirs
 //!   (fleet, topology, response) the same way.
 
@@ -16,9 +18,11 @@ pub mod extract;
 pub mod openapi;
 pub mod routes;
 pub mod schema;
+pub mod shared_value;
 pub mod sse;
 pub mod sse_json;
 pub mod state;
+pub mod token_cache;
 pub mod webhooks;
 pub mod workers;
 
@@ -40,6 +44,9 @@ use decnet_store::{Role, Store, User};
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// How long one `/stats` computation is served to every caller.
+pub const STATS_TTL: Duration = Duration::from_secs(2);
 
 pub use config::ApiConfig;
 pub use state::AppState;
@@ -374,6 +381,11 @@ pub async fn serve(
             config.login_window,
         )),
         tickets: Arc::new(auth::Tickets::new(config.ticket_ttl)),
+        token_cache: Arc::new(token_cache::TokenCache::new(
+            token_cache::DEFAULT_TTL,
+            token_cache::DEFAULT_MAX,
+        )),
+        stats: Arc::new(shared_value::SharedValue::new(STATS_TTL)),
         sse: sse::SseSlots::new(config.sse_max_per_user),
         event_json: sse_json::EventJson::new(sse_json::DEFAULT_CAP),
         supervisor: supervisor.clone(),

@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use decnet_bus::Bus;
-use decnet_store::Store;
+use decnet_store::{Stats, Store};
 use tokio::sync::watch;
 
 use crate::auth::{Keys, RateLimiter, Tickets};
 use crate::config::ApiConfig;
+use crate::shared_value::SharedValue;
 use crate::sse::SseSlots;
+use crate::token_cache::TokenCache;
 use crate::webhooks::Webhooks;
 use crate::workers::Supervisor;
 
@@ -26,6 +28,10 @@ pub struct AppState {
     pub login_limiter: Arc<RateLimiter>,
     /// SSE tickets.
     pub tickets: Arc<Tickets>,
+    /// `/stats`, shared by every caller for a second or two.
+    pub stats: Arc<SharedValue<Stats>>,
+    /// Verified bearer tokens (short TTL; invalidated on logout etc.).
+    pub token_cache: Arc<TokenCache>,
     /// SSE connection slots.
     pub sse: Arc<SseSlots>,
     /// Live events' JSON, shared by every stream.

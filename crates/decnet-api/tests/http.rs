@@ -874,3 +874,86 @@ async fn short_jwt_secret_is_refused() {
         .unwrap();
     assert!(format!("{err:#}").contains("at least 32 bytes"));
 }
+
+#[tokio::test]
+async fn cached_tokens_dropped_at_once_on_logout_role_change_and_delete() {
+    let s = start().await;
+    let admin = s.admin().await;
+    // Logout: a token just used (so cached) is refused right after.
+    let t = s.admin().await;
+    for _ in 0..3 {
+        assert_eq!(s.get(&t, "/logs").await.status(), 200);
+    }
+    let r = s
+        .client
+        .post(s.url("/auth/logout"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get(&t, "/logs").await.status(), 401);
+    // Role change and deletion of other users end their cached sessions.
+    let v1 = s.viewer(&admin, "cache-v1").await;
+    let v2 = s.viewer(&admin, "cache-v2").await;
+    // Sessions end for tokens issued before the change's second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(s.get(&v1, "/logs").await.status(), 200);
+    assert_eq!(s.get(&v2, "/logs").await.status(), 200);
+    let id1 = s
+        .store
+        .user_by_name("cache-v1")
+        .await
+        .unwrap()
+        .unwrap()
+        .uuid;
+    let id2 = s
+        .store
+        .user_by_name("cache-v2")
+        .await
+        .unwrap()
+        .unwrap()
+        .uuid;
+    let r = s
+        .send_json(
+            Method::PUT,
+            &admin,
+            &format!("/config/users/{id1}/role"),
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get(&v1, "/logs").await.status(), 401);
+    let r = s
+        .client
+        .delete(s.url(&format!("/config/users/{id2}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get(&v2, "/logs").await.status(), 401);
+    assert_eq!(s.get(&admin, "/logs").await.status(), 200);
+}
+
+#[tokio::test]
+async fn revocation_by_another_server_takes_effect_within_the_ttl() {
+    let s = start().await;
+    let t = s.admin().await;
+    assert_eq!(s.get(&t, "/logs").await.status(), 200);
+    let jti: uuid::Uuid = claims_of(&t)["jti"].as_str().unwrap().parse().unwrap();
+    // What another server sharing the store does on logout.
+    s.store
+        .revoke_token(jti, chrono::Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while s.get(&t, "/logs").await.status() != 401 {
+        assert!(
+            t0.elapsed() < decnet_api::token_cache::DEFAULT_TTL + Duration::from_secs(1),
+            "revoked token still accepted after {:?}",
+            t0.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -98,7 +98,7 @@ impl SqlStore {
                 .map_err(db_err)?;
             crate::migrations::run(&write, Backend::Sqlite).await?;
             let read = AnyPoolOptions::new()
-                .max_connections(4)
+                .max_connections(sqlite_readers())
                 .acquire_timeout(Duration::from_secs(60))
                 .after_connect(setup)
                 .connect(&full)
@@ -134,6 +134,17 @@ impl SqlStore {
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// SQLite reader connections: one per core (at least 2, at most 8). Each
+/// sqlx SQLite connection is a worker thread; more threads than cores only
+/// adds context switches (`DECNET_SQLITE_READERS` overrides, for measuring).
+fn sqlite_readers() -> u32 {
+    std::env::var("DECNET_SQLITE_READERS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get() as u32))
+        .clamp(2, 8)
 }
 
 type SetupFuture<'c> =
@@ -388,20 +399,16 @@ impl Store for SqlStore {
 
     async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>> {
         let (w, binds) = log_filter(q);
-        let total = if binds.is_empty() {
-            self.count_events().await? as i64
-        } else {
-            let count_sql = format!("SELECT COUNT(*) FROM events{w}");
-            bind_all(sqlx::query(&count_sql), &binds)
-                .fetch_one(&self.read)
-                .await
-                .map_err(db_err)?
-                .try_get(0)
-                .map_err(db_err)?
-        };
         let n = binds.len();
+        // Unfiltered, the total is the counter row, read by the page query
+        // itself: one statement (one trip to a reader thread) per page.
+        let total_col = if binds.is_empty() {
+            ", (SELECT n FROM event_total WHERE id = 1)"
+        } else {
+            ""
+        };
         let sql = format!(
-            "SELECT {EVENT_COLS} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}",
+            "SELECT {EVENT_COLS}{total_col} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}",
             n + 1,
             n + 2
         );
@@ -411,6 +418,21 @@ impl Store for SqlStore {
             .fetch_all(&self.read)
             .await
             .map_err(db_err)?;
+        let total: i64 = match rows.first() {
+            Some(r) if binds.is_empty() => r.try_get(11).map_err(db_err)?,
+            // An empty page (past the end, or nothing stored) still says
+            // how many there are.
+            None if binds.is_empty() => self.count_events().await? as i64,
+            _ => {
+                let count_sql = format!("SELECT COUNT(*) FROM events{w}");
+                bind_all(sqlx::query(&count_sql), &binds)
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(db_err)?
+                    .try_get(0)
+                    .map_err(db_err)?
+            }
+        };
         let data = rows
             .iter()
             .map(event_from_row)

@@ -132,6 +132,7 @@ pub(crate) async fn logout(
 ) -> ApiResult<Json<Message>> {
     if let Some(c) = &u.claims {
         st.store.revoke_token(c.jti, claims_expiry(c)).await?;
+        st.token_cache.forget_token(c.jti);
     }
     Ok(Message::new("Logged out"))
 }
@@ -185,6 +186,7 @@ pub(crate) async fn change_password(
     user.must_change_password = false;
     user.password_changed_at = Utc::now();
     st.store.update_user(&user).await?;
+    st.token_cache.forget_user(user.uuid);
     if let Some(c) = &u.claims {
         st.store.revoke_token(c.jti, claims_expiry(c)).await?;
     }

@@ -261,6 +261,7 @@ pub(crate) async fn delete_user(
         return Err(ApiError::NotFound("User not found".into()));
     }
     st.store.delete_user(id).await?;
+    st.token_cache.forget_user(id);
     Ok(Message::new("User deleted"))
 }
 
@@ -307,6 +308,7 @@ pub(crate) async fn update_role(
     // A privilege change ends the user's sessions.
     user.password_changed_at = Utc::now();
     st.store.update_user(&user).await?;
+    st.token_cache.forget_user(user.uuid);
     Ok(Message::new("User role updated"))
 }
 
@@ -345,5 +347,6 @@ pub(crate) async fn reset_password(
     user.must_change_password = true;
     user.password_changed_at = Utc::now();
     st.store.update_user(&user).await?;
+    st.token_cache.forget_user(user.uuid);
     Ok(Message::new("Password reset successfully"))
 }
