@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use decnet_bus::Bus;
-use decnet_store::{Stats, Store};
+use decnet_store::{HistogramBucket, LogQuery, Stats, Store, StoreError};
 use tokio::sync::watch;
 
 use crate::auth::{Keys, RateLimiter, Tickets};
@@ -29,7 +29,9 @@ pub struct AppState {
     /// SSE tickets.
     pub tickets: Arc<Tickets>,
     /// `/stats`, shared by every caller for a second or two.
-    pub stats: Arc<SharedValue<Stats>>,
+    pub stats_cache: Arc<SharedValue<Stats>>,
+    /// The streams' 24 h histogram, shared the same way.
+    pub histogram_cache: Arc<SharedValue<Vec<HistogramBucket>>>,
     /// Verified bearer tokens (short TTL; invalidated on logout etc.).
     pub token_cache: Arc<TokenCache>,
     /// SSE connection slots.
@@ -46,4 +48,30 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Server start.
     pub started: Instant,
+}
+
+impl AppState {
+    /// Dashboard counters, computed once per [`crate::STATS_TTL`] for every
+    /// caller (`/stats` and every stream).
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let store = self.store.clone();
+        self.stats_cache
+            .get(move || async move { store.stats().await })
+            .await
+    }
+
+    /// The last 24 h in 15-minute buckets, shared like [`AppState::stats`].
+    pub async fn day_histogram(&self) -> Result<Vec<HistogramBucket>, StoreError> {
+        let store = self.store.clone();
+        self.histogram_cache
+            .get(move || async move {
+                let q = LogQuery {
+                    since: Some(chrono::Utc::now() - chrono::Duration::hours(24)),
+                    limit: 1,
+                    ..Default::default()
+                };
+                store.histogram(&q, 15 * 60).await
+            })
+            .await
+    }
 }

@@ -244,28 +244,42 @@ fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
 const EVENT_COLS: &str =
     "id, ts, decky, service, kind, src_ip, src_port, dst_ip, dst_port, session_id, fields";
 
-fn event_from_row(r: &AnyRow) -> StoreResult<Event> {
-    let get_s = |i: usize| -> StoreResult<String> { r.try_get::<String, _>(i).map_err(db_err) };
-    let get_i = |i: usize| -> StoreResult<i64> { r.try_get::<i64, _>(i).map_err(db_err) };
-    let kind_s = get_s(4)?;
+/// One `events` row as the page query's JSON array carries it (the
+/// columns of [`EVENT_COLS`], in order).
+#[derive(serde::Deserialize)]
+struct RawEvent(
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    Option<String>,
+    String,
+);
+
+fn event_from_raw(r: RawEvent) -> StoreResult<Event> {
+    let RawEvent(id, ts, decky, service, kind_s, src, src_port, dst, dst_port, session, fields) = r;
     let kind =
         EventKind::parse(&kind_s).ok_or_else(|| StoreError::Corrupt(format!("kind {kind_s}")))?;
     let ip =
         |s: String| IpAddr::from_str(&s).map_err(|e| StoreError::Corrupt(format!("ip {s}: {e}")));
-    let session: Option<String> = r.try_get(9).map_err(db_err)?;
-    let fields_s = get_s(10)?;
+    let port = |v: i64| u16::try_from(v).map_err(|e| StoreError::Corrupt(e.to_string()));
     Ok(Event {
-        id: parse_uuid(&get_s(0)?)?,
-        ts: from_us(get_i(1)?)?,
-        decky: get_s(2)?,
-        service: get_s(3)?,
+        id: parse_uuid(&id)?,
+        ts: from_us(ts)?,
+        decky,
+        service,
         kind,
-        src_ip: ip(get_s(5)?)?,
-        src_port: u16::try_from(get_i(6)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        dst_ip: ip(get_s(7)?)?,
-        dst_port: u16::try_from(get_i(8)?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        src_ip: ip(src)?,
+        src_port: port(src_port)?,
+        dst_ip: ip(dst)?,
+        dst_port: port(dst_port)?,
         session_id: session.as_deref().map(parse_uuid).transpose()?,
-        fields: serde_json::from_str(&fields_s)
+        fields: serde_json::from_str(&fields)
             .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
     })
 }
@@ -400,30 +414,39 @@ impl Store for SqlStore {
     async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>> {
         let (w, binds) = log_filter(q);
         let n = binds.len();
-        // Unfiltered, the total is the counter row, read by the page query
-        // itself: one statement (one trip to a reader thread) per page.
+        // The whole page comes back as one row (a JSON array) with the
+        // counter row beside it: the SQLite driver hands every result row
+        // from its worker thread to the async side separately, and those
+        // hand-offs, not SQLite, were most of a 50-row page's cost.
         let total_col = if binds.is_empty() {
-            ", (SELECT n FROM event_total WHERE id = 1)"
+            "(SELECT n FROM event_total WHERE id = 1)"
         } else {
-            ""
+            "NULL"
+        };
+        let agg = match self.backend {
+            Backend::Sqlite => {
+                format!("json_group_array(json_array({EVENT_COLS}) ORDER BY ts DESC, id DESC)")
+            }
+            Backend::Postgres => format!(
+                "CAST(COALESCE(json_agg(json_build_array({EVENT_COLS}) ORDER BY ts DESC, id DESC), '[]') AS TEXT)"
+            ),
         };
         let sql = format!(
-            "SELECT {EVENT_COLS}{total_col} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}",
+            "SELECT {agg}, {total_col} FROM (SELECT {EVENT_COLS} FROM events{w} \
+             ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}) AS page",
             n + 1,
             n + 2
         );
-        let rows = bind_all(sqlx::query(&sql), &binds)
+        let row = bind_all(sqlx::query(&sql), &binds)
             .bind(i64::from(q.limit))
             .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.read)
+            .fetch_one(&self.read)
             .await
             .map_err(db_err)?;
-        let total: i64 = match rows.first() {
-            Some(r) if binds.is_empty() => r.try_get(11).map_err(db_err)?,
-            // An empty page (past the end, or nothing stored) still says
-            // how many there are.
-            None if binds.is_empty() => self.count_events().await? as i64,
-            _ => {
+        let page: String = row.try_get(0).map_err(db_err)?;
+        let total: i64 = match row.try_get::<Option<i64>, _>(1).map_err(db_err)? {
+            Some(t) => t,
+            None => {
                 let count_sql = format!("SELECT COUNT(*) FROM events{w}");
                 bind_all(sqlx::query(&count_sql), &binds)
                     .fetch_one(&self.read)
@@ -433,9 +456,11 @@ impl Store for SqlStore {
                     .map_err(db_err)?
             }
         };
-        let data = rows
-            .iter()
-            .map(event_from_row)
+        let raw: Vec<RawEvent> =
+            serde_json::from_str(&page).map_err(|e| StoreError::Corrupt(format!("page: {e}")))?;
+        let data = raw
+            .into_iter()
+            .map(event_from_raw)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page {
             total: total.max(0) as u64,

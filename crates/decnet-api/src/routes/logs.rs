@@ -193,10 +193,5 @@ pub(crate) async fn histogram(
     security(("bearer" = [])),
     responses((status = 200, body = crate::schema::StatsDoc), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn stats(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Stats>> {
-    let store = st.store.clone();
-    Ok(Json(
-        st.stats
-            .get(move || async move { store.stats().await })
-            .await?,
-    ))
+    Ok(Json(st.stats().await?))
 }

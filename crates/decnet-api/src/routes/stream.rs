@@ -10,10 +10,8 @@ use axum::response::sse::Event as SseEvent;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
 use decnet_bus::Subscription;
 use decnet_core::{subject, Event};
-use decnet_store::LogQuery;
 use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -86,13 +84,8 @@ fn message(kind: &str, data: &impl serde::Serialize) -> SseEvent {
 }
 
 async fn stats_frames(st: &AppState) -> ApiResult<Vec<SseEvent>> {
-    let stats = st.store.stats().await?;
-    let q = LogQuery {
-        since: Some(Utc::now() - chrono::Duration::hours(24)),
-        limit: 1,
-        ..Default::default()
-    };
-    let hist = st.store.histogram(&q, 15 * 60).await?;
+    let stats = st.stats().await?;
+    let hist = st.day_histogram().await?;
     Ok(vec![message("stats", &stats), message("histogram", &hist)])
 }
 
