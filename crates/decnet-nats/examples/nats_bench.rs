@@ -2,7 +2,8 @@
 //! store (counted end to end), and spool replay rate after an outage.
 //! Needs `nats-server` on PATH (or /usr/sbin). Bounded: N events per sensor.
 //!
-//! `cargo run --release -p decnet-nats --example nats_bench -- [N] [sqlite|postgres://…]`
+//! `cargo run --release -p decnet-nats --example nats_bench -- [N] [postgres://…|pg]`
+//! (`pg`: a throw-away PostgreSQL cluster started for the run; default SQLite)
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -49,10 +50,28 @@ async fn main() -> anyhow::Result<()> {
     let mut nats = spawn()?;
     std::thread::sleep(Duration::from_millis(500));
     let url = format!("nats://127.0.0.1:{port}");
-    let store = decnet_store::open(
-        &db.unwrap_or_else(|| format!("sqlite://{}/b.db", dir.path().display())),
-    )
-    .await?;
+    // Kept alive for the run: dropping it stops the cluster.
+    let mut pg = None;
+    let db = match db.as_deref() {
+        Some("pg") => {
+            let cluster = decnet_store::testing::PgCluster::start()
+                .ok_or_else(|| anyhow::anyhow!("no PostgreSQL server binaries found"))?;
+            let url = cluster.fresh_database().await;
+            pg = Some(cluster);
+            url
+        }
+        Some(url) => url.to_owned(),
+        None => format!("sqlite://{}/b.db", dir.path().display()),
+    };
+    println!(
+        "store: {}",
+        if pg.is_some() {
+            "throw-away PostgreSQL"
+        } else {
+            &db
+        }
+    );
+    let store = decnet_store::open(&db).await?;
     let client = decnet_nats::connect(&NatsConfig::new(&url, dir.path().join("s"))).await?;
     let local: Arc<dyn Bus> = MemoryBus::new();
     let pump = Pump::start(client, store.clone(), local, 1000, Duration::from_secs(30)).await?;
