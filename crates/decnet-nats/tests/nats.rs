@@ -226,7 +226,10 @@ async fn two_sensors_two_servers_outage_exactly_once() {
         total,
         "no duplicates after replay"
     );
-    assert_eq!(s1.nats_stats().replayed, per_phase);
+    // At least once: a replayed publish whose ack timed out on a loaded
+    // machine is sent again (the count above proves the store kept one).
+    let replayed = s1.nats_stats().replayed;
+    assert!(replayed >= per_phase, "replayed {replayed} of {per_phase}");
 
     let a = pump_a.finish().await;
     let b = pump_b.finish().await;
