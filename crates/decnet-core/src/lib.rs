@@ -16,5 +16,5 @@ pub use archetype::{Archetype, ARCHETYPES};
 pub use catalog::{ServiceInfo, Transport, SERVICE_CATALOG};
 pub use event::{Event, EventKind, Fields};
 pub use fleet::{DeckySpec, FleetSpec, General, NetMode, ValidationError, ValidationReport};
-pub use persona::{Distro, OsFamily, Persona, DISTROS};
+pub use persona::{format_mac, Distro, OsFamily, Persona, DISTROS};
 pub use seed::DeckySeed;

@@ -25,6 +25,17 @@ pub enum OsFamily {
 }
 
 impl OsFamily {
+    /// The family an `nmap_os` value names (`bsd` and unknown values name
+    /// none: the distro decides).
+    pub fn from_nmap_os(nmap_os: &str) -> Option<OsFamily> {
+        match nmap_os {
+            "windows" | "windows_server" => Some(OsFamily::Windows),
+            "embedded" => Some(OsFamily::Embedded),
+            "linux" => Some(OsFamily::Linux),
+            _ => None,
+        }
+    }
+
     /// Default IP TTL a host of this family sends.
     pub fn default_ttl(self) -> u8 {
         match self {
@@ -446,21 +457,12 @@ impl Persona {
 
     /// OS family, from `nmap_os` when it says so, else the distro's.
     pub fn family(&self) -> OsFamily {
-        match self.nmap_os.as_str() {
-            "windows" | "windows_server" => OsFamily::Windows,
-            "embedded" => OsFamily::Embedded,
-            "linux" => OsFamily::Linux,
-            _ => self.distro.family,
-        }
+        OsFamily::from_nmap_os(&self.nmap_os).unwrap_or(self.distro.family)
     }
 
     /// MAC as `aa:bb:cc:dd:ee:ff`.
     pub fn mac_string(&self) -> String {
-        self.mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")
+        format_mac(self.mac)
     }
 
     /// Uptime at `now`.
@@ -499,6 +501,14 @@ fn make_hostname(style: HostnameStyle, rng: &mut impl Rng) -> String {
             ["NPI", "plc-", "cam-", "gw-"][rng.gen_range(0..4)].to_owned() + &format!("{tag:06X}")
         }
     }
+}
+
+/// A MAC as `aa:bb:cc:dd:ee:ff`.
+pub fn format_mac(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]

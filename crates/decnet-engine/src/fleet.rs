@@ -728,14 +728,7 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
         archetype: d.ctx.spec.archetype.clone(),
         hostname: d.ctx.persona.hostname.clone(),
         os: d.ctx.persona.distro.display_name.to_owned(),
-        mac: d
-            .ctx
-            .persona
-            .mac
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<Vec<_>>()
-            .join(":"),
+        mac: d.ctx.persona.mac_string(),
         mac_vendor: d.ctx.persona.mac_vendor.to_owned(),
         generation: d.ctx.generation,
         state: DeckyState::Running,

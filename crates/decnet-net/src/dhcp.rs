@@ -19,6 +19,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use decnet_core::OsFamily;
 use dhcproto::v4::{DhcpOption, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder};
 use rand::Rng;
@@ -58,11 +59,13 @@ pub enum ClientKind {
 impl ClientKind {
     /// The client an `nmap_os` family runs; unknown families get dhcpcd.
     pub fn for_os(nmap_os: &str) -> ClientKind {
-        match nmap_os {
-            "windows" | "windows_server" => ClientKind::Windows,
-            "embedded" => ClientKind::Udhcpc,
-            "bsd" => ClientKind::Dhclient,
-            _ => ClientKind::Dhcpcd,
+        if nmap_os == "bsd" {
+            return ClientKind::Dhclient;
+        }
+        match OsFamily::from_nmap_os(nmap_os) {
+            Some(OsFamily::Windows) => ClientKind::Windows,
+            Some(OsFamily::Embedded) => ClientKind::Udhcpc,
+            Some(OsFamily::Linux) | None => ClientKind::Dhcpcd,
         }
     }
 

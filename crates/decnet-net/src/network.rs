@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use decnet_core::fleet::{General, NetMode};
+use decnet_core::format_mac;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -87,13 +88,6 @@ pub fn netns_name(decky: &str) -> String {
 fn temp_link_name(decky: &str) -> String {
     let digest = Sha256::digest(decky.as_bytes());
     format!("dn{}", hex::encode(&digest[..5]))
-}
-
-fn mac_string(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
@@ -275,7 +269,7 @@ impl Network {
         ip(&["netns", "add", ns])?;
         let parent = self.interface().to_owned();
         let temp = temp_link_name(spec.name);
-        let mac = mac_string(spec.mac);
+        let mac = format_mac(spec.mac);
         // A stale host-side link from an interrupted attach would block the name.
         let _ = ip(&["link", "del", &temp]);
         let macvlan = ip(&[
@@ -478,7 +472,7 @@ mod tests {
     #[test]
     fn macs_round_trip() {
         let mac = [0x00, 0x1b, 0x54, 0xa0, 0x0f, 0xff];
-        assert_eq!(parse_mac(&mac_string(mac)), Some(mac));
+        assert_eq!(parse_mac(&format_mac(mac)), Some(mac));
         assert_eq!(parse_mac("00:1b:54"), None);
         assert_eq!(parse_mac("00:1b:54:a0:0f:ff:00"), None);
         assert_eq!(parse_mac("zz:1b:54:a0:0f:ff"), None);

@@ -5,6 +5,8 @@
 use std::io;
 use std::path::Path;
 
+use decnet_core::OsFamily;
+
 use crate::netns::run_in;
 use crate::NetError;
 
@@ -34,7 +36,7 @@ impl StackProfile {
     /// `windows_server`, `embedded`, `bsd`); unknown families get Linux's.
     pub fn for_os(nmap_os: &str) -> StackProfile {
         let linux = StackProfile {
-            ttl: 64,
+            ttl: OsFamily::Linux.default_ttl(),
             timestamps: true,
             window_scaling: true,
             sack: true,
@@ -42,16 +44,23 @@ impl StackProfile {
             no_pmtu_disc: false,
             rmem_max: 6 << 20,
         };
-        match nmap_os {
-            "windows" | "windows_server" => StackProfile {
-                ttl: 128,
+        if nmap_os == "bsd" {
+            return StackProfile {
+                ecn: 0,
+                rmem_max: 4 << 20,
+                ..linux
+            };
+        }
+        match OsFamily::from_nmap_os(nmap_os).unwrap_or(OsFamily::Linux) {
+            OsFamily::Windows => StackProfile {
+                ttl: OsFamily::Windows.default_ttl(),
                 timestamps: false,
                 ecn: 0,
                 rmem_max: 16_000_000,
                 ..linux
             },
-            "embedded" => StackProfile {
-                ttl: 255,
+            OsFamily::Embedded => StackProfile {
+                ttl: OsFamily::Embedded.default_ttl(),
                 timestamps: false,
                 window_scaling: false,
                 sack: false,
@@ -59,12 +68,7 @@ impl StackProfile {
                 no_pmtu_disc: true,
                 rmem_max: 174_760,
             },
-            "bsd" => StackProfile {
-                ecn: 0,
-                rmem_max: 4 << 20,
-                ..linux
-            },
-            _ => linux,
+            OsFamily::Linux => linux,
         }
     }
 

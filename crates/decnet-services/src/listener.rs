@@ -66,21 +66,18 @@ async fn bind(
             Transport::Udp => Listening::Udp(UdpSocket::bind(addr).await?),
         });
     };
-    let bound = tokio::task::spawn_blocking(move || match transport {
-        Transport::Tcp => decnet_net::bind_tcp_in(&ns, addr).map(Bound::Tcp),
-        Transport::Udp => decnet_net::bind_udp_in(&ns, addr).map(Bound::Udp),
+    // Blocking-pool threads run inside the runtime, so the std sockets can
+    // be registered with it right there.
+    tokio::task::spawn_blocking(move || match transport {
+        Transport::Tcp => decnet_net::bind_tcp_in(&ns, addr)
+            .and_then(TcpListener::from_std)
+            .map(Listening::Tcp),
+        Transport::Udp => decnet_net::bind_udp_in(&ns, addr)
+            .and_then(UdpSocket::from_std)
+            .map(Listening::Udp),
     })
     .await
-    .map_err(std::io::Error::other)??;
-    Ok(match bound {
-        Bound::Tcp(l) => Listening::Tcp(TcpListener::from_std(l)?),
-        Bound::Udp(u) => Listening::Udp(UdpSocket::from_std(u)?),
-    })
-}
-
-enum Bound {
-    Tcp(std::net::TcpListener),
-    Udp(std::net::UdpSocket),
+    .map_err(std::io::Error::other)?
 }
 
 enum Listening {
