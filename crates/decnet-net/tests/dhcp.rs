@@ -57,10 +57,6 @@ fn ip(args: &[&str]) {
     );
 }
 
-fn mac_string(mac: [u8; 6]) -> String {
-    mac.map(|b| format!("{b:02x}")).join(":")
-}
-
 /// Namespaces, dnsmasq and a temp dir, all removed on drop (even when an
 /// assertion fails half-way).
 struct Lab {
@@ -128,7 +124,7 @@ impl Lab {
             "set",
             "eth0",
             "address",
-            &mac_string(mac),
+            &decnet_core::format_mac(mac),
         ]);
         ip(&["-n", &ns, "link", "set", "lo", "up"]);
         ip(&["-n", &ns, "link", "set", "eth0", "up"]);
@@ -218,7 +214,7 @@ impl Lab {
 
     /// dnsmasq's lease line for `mac`, waiting up to 3 s for `pred` on it.
     fn lease_line(&self, mac: [u8; 6], pred: impl Fn(Option<&str>) -> bool) -> Option<String> {
-        let mac = mac_string(mac);
+        let mac = decnet_core::format_mac(mac);
         let until = Instant::now() + Duration::from_secs(3);
         loop {
             let text = std::fs::read_to_string(self.leases_path()).unwrap_or_default();
@@ -307,7 +303,11 @@ fn windows_decky_leases_renews_and_releases() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[2], lease.ip.to_string(), "{line}");
     assert_eq!(fields[3], "DESKTOP-7Q2K9XJ", "{line}");
-    assert_eq!(fields[4], format!("01:{}", mac_string(mac)), "{line}");
+    assert_eq!(
+        fields[4],
+        format!("01:{}", decnet_core::format_mac(mac)),
+        "{line}"
+    );
     let log = lab.log();
     assert!(log.contains("vendor class: MSFT 5.0"), "{log}");
     assert!(
@@ -368,8 +368,11 @@ fn linux_and_embedded_deckies_announce_their_clients() {
         .expect("linux entry");
     assert!(line.contains(" web-prod-03 "), "{line}");
     // dhcpcd's RFC 4361 client id (0xff, IAID, DUID-LL).
-    let iaid = &mac_string(linux_mac)[6..];
-    let duid = format!("ff:{iaid}:00:03:00:01:{}", mac_string(linux_mac));
+    let iaid = &decnet_core::format_mac(linux_mac)[6..];
+    let duid = format!(
+        "ff:{iaid}:00:03:00:01:{}",
+        decnet_core::format_mac(linux_mac)
+    );
     assert!(line.ends_with(&duid), "{line}");
     let line = lab.lease_line(plc_mac, |l| l.is_some()).expect("plc entry");
     assert!(line.contains(" plc-0042 "), "{line}");
