@@ -334,7 +334,8 @@ fn windows_decky_leases_renews_and_releases() {
     dhcp::release(&handle, "eth0", mac, &client, &renewed).expect("release");
     let gone = lab.lease_line(mac, |l| l.is_none());
     assert_eq!(gone, None, "lease still recorded after DHCPRELEASE");
-    assert!(lab.log().contains("DHCPRELEASE(br0)"));
+    // The log is read by a thread: wait for the line rather than race it.
+    lab.wait_log("DHCPRELEASE(br0)", Duration::from_secs(5));
 
     let left = lab.leftovers();
     drop(lab);
