@@ -105,6 +105,19 @@ def click(driver, el):
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", el)
 
 
+def fresh(fn, what="", timeout=10):
+    """Runs a find-and-act step again when a live redraw replaced the element
+    between finding it and acting on it (pages re-render on stream events)."""
+    end = time.time() + timeout
+    while True:
+        try:
+            return fn()
+        except StaleElementReferenceException:
+            if time.time() > end:
+                raise AssertionError(f"element kept going stale: {what}")
+            time.sleep(0.2)
+
+
 def wait(driver, cond, timeout=20, what=""):
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.2,
@@ -366,13 +379,22 @@ def run(d):
     dlg.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
     wait(d, text_in("#topo-side .chips", "ftp"), timeout=20, what="ftp service on app02")
     wait(d, text_in("#topo-feed", "service_added"), what="service_added event in the live feed")
-    click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "#topo-side button") if b.text == "Drop file"))
-    form = wait(d, visible("#topo-side .drop-form"), what="file drop form")
-    path = form.find_element(By.NAME, "path")
-    path.clear()
-    path.send_keys("/root/e2e-note.txt")
-    form.find_element(By.NAME, "text").send_keys("dropped by the dashboard e2e test\n")
-    click(d, form.find_element(By.CSS_SELECTOR, 'button[type="submit"]'))
+    fresh(lambda: click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "#topo-side button") if b.text == "Drop file")), "Drop file button")
+    wait(d, visible("#topo-side .drop-form"), what="file drop form")
+
+    def fill_drop_form():
+        form = d.find_element(By.CSS_SELECTOR, "#topo-side .drop-form")
+        path = form.find_element(By.NAME, "path")
+        path.clear()
+        path.send_keys("/root/e2e-note.txt")
+        text = form.find_element(By.NAME, "text")
+        text.clear()
+        text.send_keys("dropped by the dashboard e2e test\n")
+    fresh(fill_drop_form, "file drop form fields")
+    # A live redraw of the side panel keeps the open form and what was typed.
+    d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]'))
+    wait(d, lambda x: x.find_element(By.CSS_SELECTOR, '#topo-side .drop-form input[name="path"]').get_attribute("value") == "/root/e2e-note.txt", what="typed path kept across a redraw")
+    fresh(lambda: click(d, d.find_element(By.CSS_SELECTOR, '#topo-side .drop-form button[type="submit"]')), "drop submit")
     wait(d, text_in("#toasts", "Dropped /root/e2e-note.txt into app02"), what="file drop confirmed")
     shot(d, "10-topology-active-mutated")
 

@@ -22,6 +22,9 @@ export async function render(root, ctx) {
     h('div', { class: 'topo-layout' }, card('Graph', graph, h('p', { class: 'muted small' }, 'Click a decky or LAN to act on it. Changes go through the mutation queue and apply live on a deployed topology.')), card('Selection', side)),
     h('div', { class: 'grid2' }, card('Mutation queue', muts), card('Live events', feed)));
   let selected = null;
+  // The open file-drop form survives live redraws of the side panel: a
+  // reload triggered by a stream event must not discard what the user typed.
+  let dropBox = null; let dropFor = null;
 
   function setStatus(s, error) {
     status.replaceChildren(badge(s));
@@ -104,7 +107,8 @@ export async function render(root, ctx) {
     const d = topo.deckies.find((x) => x.name === selected.decky);
     if (!d) { selected = null; drawSide(); return; }
     const attached = topo.edges.filter((e) => e.decky === d.name).map((e) => e.lan);
-    const dropBox = h('div');
+    if (dropFor !== d.name) { dropBox = h('div'); dropFor = d.name; }
+    const box = dropBox;
     side.replaceChildren(h('div', null, h('h3', null, `Decky ${d.name}`),
       h('p', null, d.ip || 'IP from the LAN', d.archetype ? ` · ${d.archetype}` : ''),
       h('h4', null, 'Services'),
@@ -114,9 +118,9 @@ export async function render(root, ctx) {
         session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `${attached.includes(l.name) ? 'Detach from' : 'Attach to'} ${l.name}`, on: { click: () => mutate(attached.includes(l.name) ? 'detach' : 'attach', { decky: d.name, lan: l.name }, `${attached.includes(l.name) ? 'detach' : 'attach'} ${d.name}`) } }, attached.includes(l.name) ? '−' : '+') : null))),
       session.admin ? h('div', { class: 'actions' },
         h('button', { type: 'button', id: 'svc-add', on: { click: async () => { const r = await dialog(`Add a service to ${d.name}`, [{ name: 'name', label: 'Service', required: true, value: 'ftp' }], 'Add'); if (r) act(null, () => post(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services`, { name: r.name.trim() }), `${r.name} added`).then(reload, () => {}); } } }, '+ Service'),
-        ['active', 'degraded'].includes(topo.status) ? h('button', { type: 'button', on: { click: () => { dropBox.replaceChildren(fileDropForm(d.name, id, () => dropBox.replaceChildren())); } } }, 'Drop file') : null,
+        ['active', 'degraded'].includes(topo.status) ? h('button', { type: 'button', on: { click: () => { box.replaceChildren(fileDropForm(d.name, id, () => box.replaceChildren())); } } }, 'Drop file') : null,
         h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove ${d.name}?`)) mutate('remove', { name: d.name }, `remove ${d.name}`); } } }, 'Remove decky')) : null,
-      dropBox));
+      box));
   }
 
   async function loadMutations() {
