@@ -9,6 +9,8 @@ pub use docs::{Doc, DocStore};
 pub mod ingest;
 mod intel_sql;
 pub mod lease;
+mod logs_sql;
+pub use logs_sql::COUNT_AHEAD;
 pub mod migrations;
 pub mod model;
 mod sql;
@@ -57,10 +59,34 @@ pub trait Store: docs::DocStore + Send + Sync + 'static {
 
     /// Inserts events in one transaction; idempotent by event id. Returns
     /// how many were new.
-    async fn insert_events(&self, events: &[Event]) -> StoreResult<u64>;
+    async fn insert_events(&self, events: &[Event]) -> StoreResult<u64> {
+        let refs: Vec<&Event> = events.iter().collect();
+        self.insert_event_refs(&refs).await
+    }
 
-    /// Raw events, newest first, filtered and paginated.
-    async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>>;
+    /// [`Store::insert_events`] over borrowed events, so the ingester can
+    /// insert the bus's shared events without a deep copy of each.
+    async fn insert_event_refs(&self, events: &[&Event]) -> StoreResult<u64>;
+
+    /// Raw events, newest first, filtered and paginated, with the page
+    /// already rendered as JSON. `total` comes from a counter row when the
+    /// filters are none or exactly one of decky/service/kind/src_ip;
+    /// otherwise it is counted up to `offset + limit + COUNT_AHEAD` rows
+    /// and `total_exact` says whether the count stopped at that cap.
+    async fn query_logs_json(&self, q: &LogQuery) -> StoreResult<LogPageJson>;
+
+    /// [`Store::query_logs_json`] with the page decoded into `Event`s.
+    async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>> {
+        let p = self.query_logs_json(q).await?;
+        let data =
+            serde_json::from_str(&p.data).map_err(|e| StoreError::Corrupt(format!("page: {e}")))?;
+        Ok(Page {
+            total: p.total,
+            limit: p.limit,
+            offset: p.offset,
+            data,
+        })
+    }
 
     /// Event counts per time bucket for the same filters.
     async fn histogram(

@@ -207,6 +207,72 @@ CREATE TABLE event_total (id INTEGER PRIMARY KEY NOT NULL, n BIGINT NOT NULL);
 INSERT INTO event_total (id, n) SELECT 1, COUNT(*) FROM events
 "#;
 
+/// Per-value event counts for the single-column log filters (`kind`,
+/// `decky`, `service`, `src_ip`), so a filtered page's `total` is one
+/// primary-key lookup instead of a `COUNT(*)` over an index range. Kept by
+/// triggers, so every insert (only rows really inserted: `ON CONFLICT DO
+/// NOTHING` skips fire nothing) and every delete moves them in the same
+/// transaction, whatever code path writes `events`. SQLite: row triggers
+/// (one small UPSERT per row). PostgreSQL: statement triggers over the
+/// transition tables (one grouped UPSERT per statement, rows in key order
+/// so concurrent writers lock counters in the same order). Rows whose
+/// count reaches 0 stay (harmless; readers treat a missing row as 0).
+const V5_SQLITE: &str = r#"
+CREATE TABLE event_counts (dim TEXT NOT NULL, val TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (dim, val)) WITHOUT ROWID;
+INSERT INTO event_counts (dim, val, n)
+    SELECT 'kind', kind, COUNT(*) FROM events GROUP BY kind
+    UNION ALL SELECT 'decky', decky, COUNT(*) FROM events GROUP BY decky
+    UNION ALL SELECT 'service', service, COUNT(*) FROM events GROUP BY service
+    UNION ALL SELECT 'src_ip', src_ip, COUNT(*) FROM events GROUP BY src_ip;
+CREATE TRIGGER events_count_ins AFTER INSERT ON events BEGIN
+    INSERT INTO event_counts (dim, val, n) VALUES ('kind', NEW.kind, 1), ('decky', NEW.decky, 1), ('service', NEW.service, 1), ('src_ip', NEW.src_ip, 1)
+        ON CONFLICT (dim, val) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER events_count_del AFTER DELETE ON events BEGIN
+    UPDATE event_counts SET n = n - 1 WHERE dim = 'kind' AND val = OLD.kind;
+    UPDATE event_counts SET n = n - 1 WHERE dim = 'decky' AND val = OLD.decky;
+    UPDATE event_counts SET n = n - 1 WHERE dim = 'service' AND val = OLD.service;
+    UPDATE event_counts SET n = n - 1 WHERE dim = 'src_ip' AND val = OLD.src_ip;
+END
+"#;
+
+const V5_POSTGRES: &str = r#"
+CREATE TABLE event_counts (dim TEXT NOT NULL, val TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (dim, val));
+INSERT INTO event_counts (dim, val, n)
+    SELECT 'kind', kind, COUNT(*) FROM events GROUP BY kind
+    UNION ALL SELECT 'decky', decky, COUNT(*) FROM events GROUP BY decky
+    UNION ALL SELECT 'service', service, COUNT(*) FROM events GROUP BY service
+    UNION ALL SELECT 'src_ip', src_ip, COUNT(*) FROM events GROUP BY src_ip;
+CREATE FUNCTION event_counts_move() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO event_counts (dim, val, n)
+            SELECT d, v, COUNT(*) FROM (
+                SELECT 'kind' AS d, kind AS v FROM moved_rows
+                UNION ALL SELECT 'decky', decky FROM moved_rows
+                UNION ALL SELECT 'service', service FROM moved_rows
+                UNION ALL SELECT 'src_ip', src_ip FROM moved_rows) AS m
+            GROUP BY d, v ORDER BY d, v
+            ON CONFLICT (dim, val) DO UPDATE SET n = event_counts.n + excluded.n;
+    ELSE
+        UPDATE event_counts AS c SET n = c.n - m.k FROM (
+            SELECT d, v, COUNT(*) AS k FROM (
+                SELECT 'kind' AS d, kind AS v FROM moved_rows
+                UNION ALL SELECT 'decky', decky FROM moved_rows
+                UNION ALL SELECT 'service', service FROM moved_rows
+                UNION ALL SELECT 'src_ip', src_ip FROM moved_rows) AS r
+            GROUP BY d, v) AS m
+        WHERE c.dim = m.d AND c.val = m.v;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER events_count_ins AFTER INSERT ON events REFERENCING NEW TABLE AS moved_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION event_counts_move();
+CREATE TRIGGER events_count_del AFTER DELETE ON events REFERENCING OLD TABLE AS moved_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION event_counts_move()
+"#;
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -233,10 +299,60 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: V4,
         postgres: V4,
     },
+    Migration {
+        version: 5,
+        name: "event_counts_per_filter_value",
+        sqlite: V5_SQLITE,
+        postgres: V5_POSTGRES,
+    },
 ];
+
+/// Splits a script into statements at `;`, except inside `$$ … $$`
+/// (PostgreSQL function bodies) and inside a SQLite trigger's
+/// `BEGIN … END` (its body's statements end with `;` too).
+fn statements(script: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut dollar, mut in_trigger) = (0, false, false);
+    let b = script.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"$$") {
+            dollar = !dollar;
+            i += 2;
+            continue;
+        }
+        if b[i] == b';' && !dollar {
+            let stmt = script[start..i].trim();
+            let upper = stmt.to_ascii_uppercase();
+            if upper.starts_with("CREATE TRIGGER") && !upper.contains("EXECUTE FUNCTION") {
+                in_trigger = true;
+            }
+            let ends_body = upper == "END" || upper.ends_with(" END") || upper.ends_with("\nEND");
+            if !in_trigger || ends_body {
+                if !stmt.is_empty() {
+                    out.push(stmt);
+                }
+                start = i + 1;
+                in_trigger = false;
+            }
+        }
+        i += 1;
+    }
+    let tail = script[start..].trim();
+    if !tail.is_empty() {
+        out.push(tail);
+    }
+    out
+}
 
 /// Applies every migration not yet recorded. Returns how many ran.
 pub async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<usize> {
+    run_until(pool, backend, i64::MAX).await
+}
+
+/// Applies the migrations up to and including version `last` not yet
+/// recorded (tests build an older schema with it). Returns how many ran.
+pub async fn run_until(pool: &AnyPool, backend: Backend, last: i64) -> StoreResult<usize> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
@@ -244,7 +360,7 @@ pub async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<usize> {
     .await
     .map_err(db_err)?;
     let mut ran = 0;
-    for m in MIGRATIONS {
+    for m in MIGRATIONS.iter().filter(|m| m.version <= last) {
         let mut tx = pool.begin().await.map_err(db_err)?;
         let done: Option<(i64,)> =
             sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
@@ -259,7 +375,7 @@ pub async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<usize> {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         };
-        for stmt in script.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        for stmt in statements(script) {
             sqlx::query(stmt).execute(&mut *tx).await.map_err(|e| {
                 crate::StoreError::Database(format!("migration {} ({}): {e}", m.version, m.name))
             })?;
@@ -277,4 +393,25 @@ pub async fn run(pool: &AnyPool, backend: Backend) -> StoreResult<usize> {
         ran += 1;
     }
     Ok(ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_keep_trigger_and_function_bodies_whole() {
+        let sqlite = statements(V5_SQLITE);
+        assert_eq!(sqlite.len(), 4, "{sqlite:#?}");
+        assert!(
+            sqlite[2].starts_with("CREATE TRIGGER events_count_ins") && sqlite[2].ends_with("END")
+        );
+        assert!(
+            sqlite[3].starts_with("CREATE TRIGGER events_count_del") && sqlite[3].ends_with("END")
+        );
+        let pg = statements(V5_POSTGRES);
+        assert_eq!(pg.len(), 5, "{pg:#?}");
+        assert!(pg[2].starts_with("CREATE FUNCTION") && pg[2].ends_with("$$"));
+        assert_eq!(statements("A; B ;\n C"), vec!["A", "B", "C"]);
+    }
 }

@@ -17,6 +17,24 @@ pub struct Page<T> {
     pub data: Vec<T>,
 }
 
+/// A `/logs` page with its events already rendered as the JSON array
+/// `Vec<Event>` serialises to, so the API can write it out without
+/// building `Event`s (see `Store::query_logs_json`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogPageJson {
+    /// Rows matching the filters, all pages — exact when `total_exact`,
+    /// otherwise a lower bound (the count stopped at its cap).
+    pub total: u64,
+    /// Whether `total` is the exact count.
+    pub total_exact: bool,
+    /// Page size used.
+    pub limit: u32,
+    /// Rows skipped.
+    pub offset: u64,
+    /// This page: a JSON array of events, newest first.
+    pub data: String,
+}
+
 /// Filters for the raw event log.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct LogQuery {

@@ -7,13 +7,11 @@
 //! single-connection writer pool (one writer, WAL) and a separate reader
 //! pool, so API reads never queue behind an ingest transaction.
 
-use std::net::IpAddr;
-use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use decnet_core::{Event, EventKind};
+use decnet_core::Event;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
@@ -194,7 +192,7 @@ pub(crate) fn bind_all<'q>(
     q
 }
 
-fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
+pub(crate) fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds = Vec::new();
     let mut push = |clause: &str, b: Bind, binds: &mut Vec<Bind>| {
@@ -246,48 +244,8 @@ fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
     (w, binds)
 }
 
-const EVENT_COLS: &str =
+pub(crate) const EVENT_COLS: &str =
     "id, ts, decky, service, kind, src_ip, src_port, dst_ip, dst_port, session_id, fields";
-
-/// One `events` row as the page query's JSON array carries it (the
-/// columns of [`EVENT_COLS`], in order).
-#[derive(serde::Deserialize)]
-struct RawEvent(
-    String,
-    i64,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    Option<String>,
-    String,
-);
-
-fn event_from_raw(r: RawEvent) -> StoreResult<Event> {
-    let RawEvent(id, ts, decky, service, kind_s, src, src_port, dst, dst_port, session, fields) = r;
-    let kind =
-        EventKind::parse(&kind_s).ok_or_else(|| StoreError::Corrupt(format!("kind {kind_s}")))?;
-    let ip =
-        |s: String| IpAddr::from_str(&s).map_err(|e| StoreError::Corrupt(format!("ip {s}: {e}")));
-    let port = |v: i64| u16::try_from(v).map_err(|e| StoreError::Corrupt(e.to_string()));
-    Ok(Event {
-        id: parse_uuid(&id)?,
-        ts: from_us(ts)?,
-        decky,
-        service,
-        kind,
-        src_ip: ip(src)?,
-        src_port: port(src_port)?,
-        dst_ip: ip(dst)?,
-        dst_port: port(dst_port)?,
-        session_id: session.as_deref().map(parse_uuid).transpose()?,
-        fields: serde_json::from_str(&fields)
-            .map_err(|e| StoreError::Corrupt(format!("fields: {e}")))?,
-    })
-}
 
 fn role_of(s: &str) -> StoreResult<Role> {
     Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("role {s}")))
@@ -362,7 +320,7 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn insert_events(&self, events: &[Event]) -> StoreResult<u64> {
+    async fn insert_event_refs(&self, events: &[&Event]) -> StoreResult<u64> {
         if events.is_empty() {
             return Ok(0);
         }
@@ -416,63 +374,8 @@ impl Store for SqlStore {
         Ok(new)
     }
 
-    async fn query_logs(&self, q: &LogQuery) -> StoreResult<Page<Event>> {
-        let (w, binds) = log_filter(q);
-        let n = binds.len();
-        // The whole page comes back as one row (a JSON array) with the
-        // counter row beside it: the SQLite driver hands every result row
-        // from its worker thread to the async side separately, and those
-        // hand-offs, not SQLite, were most of a 50-row page's cost.
-        let total_col = if binds.is_empty() {
-            "(SELECT n FROM event_total WHERE id = 1)"
-        } else {
-            "NULL"
-        };
-        let agg = match self.backend {
-            Backend::Sqlite => {
-                format!("json_group_array(json_array({EVENT_COLS}) ORDER BY ts DESC, id DESC)")
-            }
-            Backend::Postgres => format!(
-                "CAST(COALESCE(json_agg(json_build_array({EVENT_COLS}) ORDER BY ts DESC, id DESC), '[]') AS TEXT)"
-            ),
-        };
-        let sql = format!(
-            "SELECT {agg}, {total_col} FROM (SELECT {EVENT_COLS} FROM events{w} \
-             ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}) AS page",
-            n + 1,
-            n + 2
-        );
-        let row = bind_all(sqlx::query(&sql), &binds)
-            .bind(i64::from(q.limit))
-            .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
-            .fetch_one(&self.read)
-            .await
-            .map_err(db_err)?;
-        let page: String = row.try_get(0).map_err(db_err)?;
-        let total: i64 = match row.try_get::<Option<i64>, _>(1).map_err(db_err)? {
-            Some(t) => t,
-            None => {
-                let count_sql = format!("SELECT COUNT(*) FROM events{w}");
-                bind_all(sqlx::query(&count_sql), &binds)
-                    .fetch_one(&self.read)
-                    .await
-                    .map_err(db_err)?
-                    .try_get(0)
-                    .map_err(db_err)?
-            }
-        };
-        let raw: Vec<RawEvent> =
-            serde_json::from_str(&page).map_err(|e| StoreError::Corrupt(format!("page: {e}")))?;
-        let data = raw
-            .into_iter()
-            .map(event_from_raw)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page {
-            total: total.max(0) as u64,
-            limit: q.limit,
-            offset: q.offset,
-            data,
-        })
+    async fn query_logs_json(&self, q: &LogQuery) -> StoreResult<LogPageJson> {
+        self.query_logs_json_impl(q).await
     }
 
     async fn histogram(
@@ -505,9 +408,13 @@ impl Store for SqlStore {
     async fn stats(&self) -> StoreResult<Stats> {
         let hour_ago = us(Utc::now()) - 3_600_000_000;
         let r = sqlx::query(
-            "SELECT (SELECT n FROM event_total WHERE id = 1), (SELECT COUNT(DISTINCT src_ip) FROM events), \
-             (SELECT COUNT(*) FROM events WHERE kind = 'auth_attempt'), \
-             (SELECT COUNT(DISTINCT decky) FROM events), (SELECT COUNT(*) FROM events WHERE ts >= $1)",
+            // Distinct values and the auth count come from the per-value
+            // counter rows (a value is present while its count is > 0).
+            "SELECT (SELECT n FROM event_total WHERE id = 1), \
+             (SELECT COUNT(*) FROM event_counts WHERE dim = 'src_ip' AND n > 0), \
+             COALESCE((SELECT n FROM event_counts WHERE dim = 'kind' AND val = 'auth_attempt'), 0), \
+             (SELECT COUNT(*) FROM event_counts WHERE dim = 'decky' AND n > 0), \
+             (SELECT COUNT(*) FROM events WHERE ts >= $1)",
         )
         .bind(hour_ago)
         .fetch_one(&self.read)

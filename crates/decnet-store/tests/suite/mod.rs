@@ -49,6 +49,9 @@ where
     case!(tokens_and_settings);
     case!(retention_prunes_by_age_and_rows);
     case!(unfiltered_total_counter_follows_inserts_and_prunes);
+    case!(filter_counters_equal_count_star_through_inserts_and_prunes);
+    case!(combined_filters_count_up_to_a_cap);
+    case!(counters_backfilled_for_events_stored_before_the_migration);
     case!(ingester_is_lossless_and_idempotent);
     case!(ingester_flushes_partial_batch_on_finish);
     case!(reopen_keeps_data_and_skips_applied_migrations);
@@ -518,4 +521,223 @@ async fn unfiltered_total_counter_follows_inserts_and_prunes(url: &str) {
     assert_eq!(counted(s.clone()).await, (35, 35, 35, 35));
     s.prune_events(None, Some(12)).await.unwrap();
     assert_eq!(counted(s.clone()).await, (12, 12, 12, 12));
+}
+
+/// Every single-column filter value the events below use, plus one absent.
+const DIMS: [(&str, [&str; 4]); 4] = [
+    ("decky", ["d0", "d1", "d2", "none"]),
+    ("service", ["ssh", "http", "ftp", "none"]),
+    ("kind", ["scan", "auth_attempt", "request", "none"]),
+    (
+        "src_ip",
+        ["127.6.0.0", "127.6.0.1", "127.6.0.2", "127.6.0.3"],
+    ),
+];
+
+fn filter_on(dim: &str, val: &str) -> LogQuery {
+    let v = Some(val.to_owned());
+    let mut lq = q(3);
+    match dim {
+        "decky" => lq.decky = v,
+        "service" => lq.service = v,
+        "kind" => lq.kind = v,
+        _ => lq.src_ip = v,
+    }
+    lq
+}
+
+/// For every value of every counted column: the counter-answered total
+/// equals a real `COUNT(*)` (the same filter plus a `since` no counter can
+/// answer) and the count of matching events `alive` holds.
+async fn assert_counters_exact(s: &Arc<dyn decnet_store::Store>, alive: &[Event], step: &str) {
+    for (dim, vals) in DIMS {
+        for val in vals {
+            let fast = s.query_logs_json(&filter_on(dim, val)).await.unwrap();
+            let counted = s
+                .query_logs_json(&LogQuery {
+                    since: Some(Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()),
+                    ..filter_on(dim, val)
+                })
+                .await
+                .unwrap();
+            let want = alive
+                .iter()
+                .filter(|e| match dim {
+                    "decky" => e.decky == val,
+                    "service" => e.service == val,
+                    "kind" => e.kind.as_str() == val,
+                    _ => e.src_ip.to_string() == val,
+                })
+                .count() as u64;
+            assert!(
+                fast.total_exact && counted.total_exact,
+                "{step}: {dim}={val}"
+            );
+            assert_eq!(
+                fast.total, counted.total,
+                "{step}: {dim}={val} counter vs COUNT(*)"
+            );
+            assert_eq!(
+                fast.total, want,
+                "{step}: {dim}={val} counter vs events kept"
+            );
+            let page: Vec<Event> = serde_json::from_str(&fast.data).unwrap();
+            assert_eq!(page.len() as u64, want.min(3), "{step}: {dim}={val} page");
+        }
+    }
+}
+
+fn mixed(i: i64) -> Event {
+    let kinds = [EventKind::Scan, EventKind::AuthAttempt, EventKind::Request];
+    // Co-prime strides so the columns vary independently.
+    ev(
+        i,
+        ["d0", "d1", "d2"][(i % 3) as usize],
+        ["ssh", "http", "ftp"][((i / 3) % 3) as usize],
+        kinds[((i * 7) % 3) as usize],
+        &format!("127.6.0.{}", (i * 5) % 4),
+    )
+    .with("n", i)
+}
+
+async fn filter_counters_equal_count_star_through_inserts_and_prunes(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let evs: Vec<Event> = (0..700).map(mixed).collect();
+    assert_counters_exact(&s, &[], "empty").await;
+    assert_eq!(s.insert_events(&evs[..400]).await.unwrap(), 400);
+    assert_counters_exact(&s, &evs[..400], "first batch").await;
+    // A replay overlapping stored rows, with duplicates inside the batch:
+    // only the 300 new rows may move a counter.
+    let mut replay: Vec<Event> = evs[200..700].to_vec();
+    replay.extend_from_slice(&evs[650..700]);
+    assert_eq!(s.insert_events(&replay).await.unwrap(), 300);
+    assert_counters_exact(&s, &evs, "replay").await;
+    // Through the batched ingester too (the path production uses).
+    let bus = MemoryBus::new();
+    let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+    let ing = Ingester::start(
+        s.clone(),
+        sub,
+        IngestConfig {
+            batch_size: 64,
+            batch_wait: Duration::from_millis(5),
+            retention: None,
+        },
+    );
+    let more: Vec<Event> = (700..900).map(mixed).collect();
+    for e in more.iter().chain(&evs[..50]) {
+        bus.publish_event(e.clone());
+    }
+    ing.finish().await.unwrap();
+    let all: Vec<Event> = evs.iter().chain(&more).cloned().collect();
+    assert_counters_exact(&s, &all, "ingester").await;
+    s.prune_events(Some(all[250].ts), None).await.unwrap();
+    assert_counters_exact(&s, &all[250..], "pruned by age").await;
+    s.prune_events(None, Some(333)).await.unwrap();
+    assert_counters_exact(&s, &all[all.len() - 333..], "pruned by rows").await;
+}
+
+async fn combined_filters_count_up_to_a_cap(url: &str) {
+    let s = decnet_store::open(url).await.unwrap();
+    let over = decnet_store::COUNT_AHEAD as i64 + 120;
+    let evs: Vec<Event> = (0..over)
+        .map(|i| {
+            let kind = if i % 2 == 0 {
+                EventKind::Scan
+            } else {
+                EventKind::Request
+            };
+            ev(i, "big", "http", kind, "127.7.0.1")
+        })
+        .collect();
+    s.insert_events(&evs).await.unwrap();
+    let both = |kind: &str, limit: u32, offset: u64| LogQuery {
+        decky: Some("big".into()),
+        kind: Some(kind.into()),
+        limit,
+        offset,
+        ..Default::default()
+    };
+    // 5,060 scans: under the cap, counted exactly.
+    let p = s.query_logs_json(&both("scan", 50, 0)).await.unwrap();
+    assert_eq!((p.total, p.total_exact), ((over / 2) as u64, true));
+    // Every row matches decky+service: counting stops at offset+limit+cap.
+    let capped = LogQuery {
+        decky: Some("big".into()),
+        service: Some("http".into()),
+        limit: 50,
+        offset: 20,
+        ..Default::default()
+    };
+    let p = s.query_logs_json(&capped).await.unwrap();
+    assert_eq!(p.total, 20 + 50 + decnet_store::COUNT_AHEAD);
+    assert!(!p.total_exact, "a capped total must say so");
+    let page: Vec<Event> = serde_json::from_str(&p.data).unwrap();
+    assert_eq!(page[0], evs[evs.len() - 21], "the page itself is exact");
+    // Deep enough that the cap passes the end: exact again.
+    let p = s
+        .query_logs_json(&LogQuery {
+            offset: 200,
+            ..capped
+        })
+        .await
+        .unwrap();
+    assert_eq!((p.total, p.total_exact), (over as u64, true));
+    // A single counted column on the same data is exact and uncapped.
+    let p = s.query_logs_json(&filter_on("decky", "big")).await.unwrap();
+    assert_eq!((p.total, p.total_exact), (over as u64, true));
+}
+
+async fn counters_backfilled_for_events_stored_before_the_migration(url: &str) {
+    // Build the schema as it was before the counters (v4), store events
+    // with plain SQL, then let `open` migrate: the counters must be
+    // backfilled from the existing rows.
+    sqlx::any::install_default_drivers();
+    let sqlite = url.starts_with("sqlite");
+    let backend = if sqlite {
+        decnet_store::Backend::Sqlite
+    } else {
+        decnet_store::Backend::Postgres
+    };
+    let raw_url = if sqlite {
+        format!("{url}?mode=rwc")
+    } else {
+        url.to_owned()
+    };
+    let pool = sqlx::AnyPool::connect(&raw_url).await.unwrap();
+    decnet_store::migrations::run_until(&pool, backend, 4)
+        .await
+        .unwrap();
+    let evs: Vec<Event> = (0..90).map(mixed).collect();
+    for e in &evs {
+        sqlx::query(
+            "INSERT INTO events (id, ts, decky, service, kind, src_ip, src_port, dst_ip, dst_port, session_id, fields) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
+        )
+        .bind(e.id.to_string())
+        .bind(e.ts.timestamp_micros())
+        .bind(e.decky.as_str())
+        .bind(e.service.as_str())
+        .bind(e.kind.as_str())
+        .bind(e.src_ip.to_string())
+        .bind(i64::from(e.src_port))
+        .bind(e.dst_ip.to_string())
+        .bind(i64::from(e.dst_port))
+        .bind(serde_json::to_string(&e.fields).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE event_total SET n = 90 WHERE id = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let s = decnet_store::open(url).await.unwrap();
+    assert_counters_exact(&s, &evs, "backfilled").await;
+    // And they keep moving afterwards.
+    let later: Vec<Event> = (90..120).map(mixed).collect();
+    s.insert_events(&later).await.unwrap();
+    let all: Vec<Event> = evs.into_iter().chain(later).collect();
+    assert_counters_exact(&s, &all, "after backfill").await;
 }
