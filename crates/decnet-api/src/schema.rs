@@ -63,8 +63,13 @@ pub struct EventDoc {
 /// A page of events.
 #[derive(Serialize, ToSchema)]
 pub struct EventPage {
-    /// Matching rows, all pages.
+    /// Matching rows, all pages: exact when `total_exact`, otherwise a
+    /// lower bound (see `total_exact`).
     pub total: u64,
+    /// False when the count stopped at its cap: with filters other than
+    /// none or exactly one of decky/service/kind/src_ip, rows are counted
+    /// only up to `offset + limit + 10000`.
+    pub total_exact: bool,
     /// Page size.
     pub limit: u32,
     /// Rows skipped.

@@ -164,7 +164,7 @@ pub(crate) async fn attacker_commands(
     _v: Viewer,
     Path(ip): Path<String>,
     ApiQuery(p): ApiQuery<Paging>,
-) -> ApiResult<Json<Page<decnet_core::Event>>> {
+) -> ApiResult<axum::response::Response> {
     let a = attacker(&st, &ip).await?;
     let q = LogQuery {
         src_ip: Some(a.ip),
@@ -173,7 +173,7 @@ pub(crate) async fn attacker_commands(
         offset: p.offset(),
         ..Default::default()
     };
-    Ok(Json(st.store.query_logs(&q).await?))
+    Ok(super::logs::event_page(st.store.query_logs_json(&q).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/attackers/{ip}/artifacts", tag = "Attackers", security(("bearer" = [])),
