@@ -42,6 +42,12 @@ api_scenarios() {
   local tok; tok=$("$LOAD" token --api http://127.0.0.1:27801)
   wrk -t2 -c32 -d"${SECS}s" --latency -H "Authorization: Bearer $tok" \
     "http://127.0.0.1:27801/api/v1/logs?limit=50" > "$TMP/wrk-logs.txt" 2>&1
+  # Filtered pages: one counted column (total from its counter row), and two
+  # columns (total counted up to offset+limit+10,000 rows, then capped).
+  wrk -t2 -c32 -d"${SECS}s" --latency -H "Authorization: Bearer $tok" \
+    "http://127.0.0.1:27801/api/v1/logs?limit=50&kind=auth_attempt" > "$TMP/wrk-logs-kind.txt" 2>&1
+  wrk -t2 -c32 -d"${SECS}s" --latency -H "Authorization: Bearer $tok" \
+    "http://127.0.0.1:27801/api/v1/logs?limit=50&decky=web01&kind=auth_attempt" > "$TMP/wrk-logs-two.txt" 2>&1
   # Stats takes hundreds of ms at 1M rows: few connections and a long
   # timeout, or wrk reports only timeouts and no latency.
   wrk -t1 -c4 -d"${SECS}s" --timeout 10s --latency -H "Authorization: Bearer $tok" \
@@ -69,7 +75,9 @@ def wrk(n):
             "requests": int(g(r"(\d+) requests in") or 0), "timeouts": int(g(r"timeout (\d+)") or 0)}
 ev, sse, fill, so = load("api-events.json"), load("api-sse.json"), load("api-fill.json"), load("api-scaleout.json")
 logs, stats = wrk("wrk-logs.txt"), wrk("wrk-stats.txt")
-res = {"events": ev, "sse": sse, "sse_server_rss_kib": rss, "fill": fill, "wrk_logs": logs, "wrk_stats": stats, "scaleout": so}
+logs_kind, logs_two = wrk("wrk-logs-kind.txt"), wrk("wrk-logs-two.txt")
+res = {"events": ev, "sse": sse, "sse_server_rss_kib": rss, "fill": fill, "wrk_logs": logs, "wrk_logs_kind": logs_kind,
+       "wrk_logs_two_filters": logs_two, "wrk_stats": stats, "scaleout": so}
 i = ev["injected"]
 rows = [(f'events into a decky socket, {ev["rate"]}/s × {ev["seconds"]:.0f} s, stored (counted)',
          f'{i["sent"]} sent ({i["per_sec"]:.0f}/s), {ev["stored"]} stored, {ev["lost"]} lost, {i["errors"]} errors', "-", "-", "nothing lost")]
@@ -80,6 +88,10 @@ rows.append((f'SSE: events received per subscriber (of {sse["injected"]["sent"]}
              f'min {s["per_subscriber_min"]} / median {s["per_subscriber_median"]} / max {s["per_subscriber_max"]}; {s["complete"]} complete; {s["dropped"]} dropped, {s["slow_errors"]} slow-client cuts', "-", "-", "no drops"))
 rows.append((f'{fill["stored"]:,} events stored: GET /api/v1/logs?limit=50 (wrk -t2 -c32)',
              f'{logs["rps"]:.0f} req/s, p50 {logs["p50_ms"]:.2f} / p99 {logs["p99_ms"]:.2f} ms, {logs["non_2xx"]} non-2xx, {logs["timeouts"]} timeouts', "-", "-", "≥ 5,000 req/s"))
+for what, w in (("kind=auth_attempt (250k rows; total from its counter)", logs_kind),
+                ("decky=web01&kind=auth_attempt (50k rows; total capped)", logs_two)):
+    rows.append((f'{fill["stored"]:,} events stored: GET /api/v1/logs?limit=50&{what} (wrk -t2 -c32)',
+                 f'{w["rps"]:.0f} req/s, p50 {w["p50_ms"]:.2f} / p99 {w["p99_ms"]:.2f} ms, {w["non_2xx"]} non-2xx, {w["timeouts"]} timeouts', "-", "-", "-"))
 rows.append((f'{fill["stored"]:,} events stored: GET /api/v1/stats (wrk -t1 -c4)',
              f'{stats["rps"]:.1f} req/s, p50 {stats["p50_ms"]:.0f} / p99 {stats["p99_ms"]:.0f} ms, {stats["non_2xx"]} non-2xx, {stats["timeouts"]} timeouts', "-", "-", "-"))
 if so:
