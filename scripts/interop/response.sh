@@ -17,6 +17,7 @@
 # DECNET_BIN=path skips the cargo build; KEEP_WORK=1 keeps the temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source scripts/lib/nft_latency.sh
 
 NS=decnet-resp-test
 WORK=$(mktemp -d /tmp/decnet-resp.XXXXXX)
@@ -266,40 +267,10 @@ if [ "$HAVE_BOUNCER" = 1 ]; then
 fi
 
 # ---- 2. latency: attack event → element in the nft set --------------------
-# `nft monitor` timestamps each element as the kernel adds it; the attack
-# event's own timestamp comes from decnet's event log.
 echo "== response: attack → nft element latency"
-MON="$WORK/monitor.txt"
-mkfifo "$WORK/monitor.fifo"
-ip netns exec "$NS" stdbuf -oL nft monitor elements >"$WORK/monitor.fifo" 2>/dev/null &
-MON_PID=$!
-while IFS= read -r line; do echo "$(date +%s%N) $line"; done <"$WORK/monitor.fifo" >"$MON" &
-STAMP_PID=$!
-sleep 0.5
-for i in $(seq 100 139); do
-  in_ns curl -s -m 2 --interface "127.0.71.$i" -u "admin:x$i" -o /dev/null "http://$DECKY/admin" &
-  sleep 0.1
-done
-wait_for_elem() { for _ in $(seq 1 100); do grep -q "$1 " "$MON" && return 0; sleep 0.05; done; return 1; }
-LAT="$WORK/lat.txt"
-: >"$LAT"
-for i in $(seq 100 139); do
-  src=127.0.71.$i
-  wait_for_elem "$src" || fail "nft monitor never saw $src"
-  t_elem=$(grep -m1 "add element.* $src " "$MON" | cut -d' ' -f1)
-  ev_ts=$(grep -m1 "auth_attempt \[relay@55555 src_ip=\"$src\"" "$WORK/data/decnet.log" | cut -d' ' -f2)
-  [ -n "$ev_ts" ] && [ -n "$t_elem" ] || fail "no event/element timestamps for $src"
-  t_ev=$(date -d "$ev_ts" +%s%N)
-  echo $(((t_elem - t_ev) / 1000)) >>"$LAT"
-done
-kill "$MON_PID" 2>/dev/null || true
-wait "$MON_PID" "$STAMP_PID" 2>/dev/null || true
-sort -n "$LAT" >"$LAT.s"
-P50=$(awk '{a[NR]=$1} END {print a[int((NR+1)*0.5)]}' "$LAT.s")
-P99=$(awk '{a[NR]=$1} END {i=int(NR*0.99+0.999); print a[i]}' "$LAT.s")
-MAX=$(tail -1 "$LAT.s")
-echo "attack event → nft element, $(wc -l <"$LAT.s") attackers: p50 ${P50}us p99 ${P99}us max ${MAX}us"
-[ "$P99" -lt 100000 ] || echo "!!!! WARNING: p99 above the 100 ms target"
+nft_attack_latency "$NS" "$DECKY" 127.0.71 100 40 "$WORK/data/decnet.log" "$WORK" || fail "attack → nft latency"
+echo "attack event → nft element, $NFT_N attackers: p50 ${NFT_P50_US}us p99 ${NFT_P99_US}us max ${NFT_MAX_US}us"
+[ "$NFT_P99_US" -lt 100000 ] || echo "!!!! WARNING: p99 above the 100 ms target"
 
 # ---- 3. fail2ban outage: offline, ban while down, online + replay ---------
 echo "== response: fail2ban outage outside the crash window"
