@@ -32,6 +32,9 @@ pub struct ApiConfig {
     pub sse_keepalive: Duration,
     /// Period of the stats/histogram messages on `/stream`.
     pub stream_stats_interval: Duration,
+    /// Coalescing window of the shared `/stream` feed
+    /// (`DECNET_STREAM_COALESCE_MS`): at most one write per viewer per window.
+    pub stream_coalesce: Duration,
     /// SSE ticket lifetime.
     pub ticket_ttl: Duration,
     /// First restart delay of a failed worker (doubles up to 60 s).
@@ -70,6 +73,7 @@ impl ApiConfig {
             sse_max_per_user: 5,
             sse_keepalive: Duration::from_secs(15),
             stream_stats_interval: Duration::from_secs(10),
+            stream_coalesce: crate::stream_hub::DEFAULT_WINDOW,
             ticket_ttl: Duration::from_secs(60),
             worker_backoff: Duration::from_secs(1),
             db_init_attempts: 5,
@@ -102,6 +106,9 @@ impl ApiConfig {
         }
         if let Some(n) = var("DECNET_SSE_MAX_PER_USER").and_then(|v| v.parse().ok()) {
             c.sse_max_per_user = n;
+        }
+        if let Some(ms) = var("DECNET_STREAM_COALESCE_MS").and_then(|v| v.parse::<u64>().ok()) {
+            c.stream_coalesce = Duration::from_millis(ms.min(1000));
         }
         c
     }

@@ -22,6 +22,7 @@ pub mod shared_value;
 pub mod sse;
 pub mod sse_json;
 pub mod state;
+pub mod stream_hub;
 pub mod token_cache;
 pub mod webhooks;
 pub mod workers;
@@ -372,7 +373,10 @@ pub async fn serve(
         );
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let hub = stream_hub::StreamHub::start(&bus, config.stream_coalesce, stop_rx.clone())
+        .map_err(|e| anyhow::anyhow!("stream hub: {e}"))?;
     let state = AppState {
+        hub,
         store,
         bus,
         keys: Arc::new(auth::Keys::new(&secret)),

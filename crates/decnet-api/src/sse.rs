@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use decnet_bus::{Delivery, Envelope, Subscription};
 use futures::stream::{self, Stream, StreamExt};
 use parking_lot::Mutex;
@@ -147,6 +148,38 @@ pub fn with_slot(
     h.insert("cache-control", "no-cache".parse().expect("static"));
     h.insert("x-accel-buffering", "no".parse().expect("static"));
     resp
+}
+
+/// The keepalive comment as it goes on the wire.
+pub const KEEPALIVE: &[u8] = b": keepalive\n\n";
+
+/// A stream of finished SSE bytes as the response: slot held for its life,
+/// a keepalive comment after `sse_keepalive` without output, the same
+/// headers as [`with_slot`]. Used where frames are rendered once and shared
+/// between viewers, so no per-viewer framing happens at all.
+pub fn bytes_response(
+    state: &AppState,
+    slot: SlotGuard,
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+) -> Response {
+    let every = state.config.sse_keepalive;
+    let body = stream::unfold(
+        (Box::pin(frames), slot),
+        move |(mut frames, slot)| async move {
+            let next = match tokio::time::timeout(every, frames.next()).await {
+                Ok(Some(b)) => b,
+                Ok(None) => return None,
+                Err(_) => Bytes::from_static(KEEPALIVE),
+            };
+            Some((Ok::<_, Infallible>(next), (frames, slot)))
+        },
+    );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(axum::body::Body::from_stream(body))
+        .unwrap_or_else(|e| ApiError::internal(e).into_response())
 }
 
 /// Live frames from a subscription until shutdown, bus close or overflow.

@@ -38,6 +38,8 @@ pub struct AppState {
     pub sse: Arc<SseSlots>,
     /// Live events' JSON, shared by every stream.
     pub event_json: Arc<crate::sse_json::EventJson>,
+    /// The shared producer of the unfiltered `/stream` feed.
+    pub hub: Arc<crate::stream_hub::StreamHub>,
     /// Background workers.
     pub supervisor: Arc<Supervisor>,
     /// Webhook registry and dispatcher.

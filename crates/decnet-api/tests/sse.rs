@@ -201,7 +201,7 @@ async fn slow_client_is_dropped_without_slowing_bus_or_others() {
     fast.next_event(Duration::from_secs(5)).await.unwrap();
     fast.next_event(Duration::from_secs(5)).await.unwrap();
     // 100 bursts of 200 events of ~1 KiB (20 MB): far more than the slow
-    // client's socket buffers and its 256-message queue. Each burst fits
+    // client's socket buffers and the events a viewer may fall behind. Each burst fits
     // the fast client's queue; it reads a burst while the next is built.
     let pad = "x".repeat(1024);
     let (bursts, per) = (100, 200);
@@ -238,10 +238,6 @@ async fn slow_client_is_dropped_without_slowing_bus_or_others() {
         publish_time < Duration::from_secs(2),
         "publishing was slowed: {publish_time:?}"
     );
-    assert!(
-        s.bus.stats().dropped > 0,
-        "slow client's queue should have overflowed"
-    );
     // The slow client, when it finally reads, is told it was dropped and the stream ends.
     let mut rd = SseReader::new(slow);
     let mut saw_error = false;
@@ -274,4 +270,46 @@ async fn shutdown_ends_streams_and_stops_quickly() {
     }
     assert!(ended);
     assert!(s.client.get(s.url("/openapi.json")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn unfiltered_feed_gets_periodic_stats_and_every_event_in_order() {
+    let s = start_with(|c| c.stream_stats_interval = Duration::from_millis(300)).await;
+    let admin = s.admin().await;
+    let mut rd = SseReader::new(open(&s, &admin, "").await);
+    rd.next_event(Duration::from_secs(5)).await.unwrap();
+    rd.next_event(Duration::from_secs(5)).await.unwrap();
+    let sent: Vec<String> = (0..300)
+        .map(|i| {
+            let e = event(
+                "web01",
+                "ssh",
+                EventKind::Connect,
+                &format!("10.0.1.{}", i % 250),
+            );
+            let id = e.id.to_string();
+            s.bus.publish_event(e);
+            id
+        })
+        .collect();
+    let mut got = Vec::new();
+    let mut stats = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && (got.len() < sent.len() || stats == 0) {
+        let Some(f) = rd.next_event(Duration::from_secs(2)).await else {
+            break;
+        };
+        let v = f.json();
+        match v["type"].as_str().unwrap() {
+            "stats" => stats += 1,
+            "logs" => {
+                let batch = v["data"].as_array().unwrap();
+                assert!(batch.len() <= 50, "logs frames hold at most 50 events");
+                got.extend(batch.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(got, sent, "every event once, in publication order");
+    assert!(stats > 0, "no periodic stats on the unfiltered feed");
 }

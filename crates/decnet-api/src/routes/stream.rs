@@ -10,6 +10,7 @@ use axum::response::sse::Event as SseEvent;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use bytes::{Bytes, BytesMut};
 use decnet_bus::Subscription;
 use decnet_core::{subject, Event};
 use futures::stream::{self, Stream, StreamExt};
@@ -21,6 +22,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Validate};
 use crate::sse::{self, frame, CLIENT_QUEUE};
 use crate::state::AppState;
+use crate::stream_hub::{frame_bytes, HubReceiver, ViewerEnd};
 
 /// Most events in one `logs` frame.
 pub const LOGS_BATCH: usize = 50;
@@ -72,6 +74,21 @@ impl Validate for StreamParams {
     }
 }
 
+impl StreamParams {
+    /// No filter at all: the dashboard's default feed, served by the hub.
+    fn is_unfiltered(&self) -> bool {
+        [
+            &self.decky,
+            &self.service,
+            &self.kind,
+            &self.src_ip,
+            &self.search,
+        ]
+        .iter()
+        .all(|v| v.as_deref().is_none_or(str::is_empty))
+    }
+}
+
 fn token(v: &Option<String>) -> String {
     v.as_deref()
         .filter(|s| !s.is_empty())
@@ -89,6 +106,59 @@ async fn stats_frames(st: &AppState) -> ApiResult<Vec<SseEvent>> {
     Ok(vec![message("stats", &stats), message("histogram", &hist)])
 }
 
+/// The stats and histogram messages as finished SSE bytes.
+async fn snapshot_bytes(st: &AppState) -> ApiResult<Bytes> {
+    let stats = st.stats().await?;
+    let hist = st.day_histogram().await?;
+    let mut out = BytesMut::new();
+    out.extend_from_slice(&frame_bytes(
+        "message",
+        &serde_json::json!({"type": "stats", "data": stats}),
+    ));
+    out.extend_from_slice(&frame_bytes(
+        "message",
+        &serde_json::json!({"type": "histogram", "data": hist}),
+    ));
+    Ok(out.freeze())
+}
+
+/// An unfiltered viewer: the hub's shared batches, its own periodic stats,
+/// an error frame and the end when it falls too far behind.
+fn hub_viewer(st: AppState, rx: HubReceiver) -> impl Stream<Item = Bytes> + Send {
+    let period = st.config.stream_stats_interval;
+    let tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let shutdown = st.shutdown.clone();
+    stream::unfold(
+        (st, rx, tick, shutdown, false),
+        |(st, mut rx, mut tick, mut shutdown, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                tokio::select! {
+                    next = st.hub.next(&mut rx) => match next {
+                        Ok(b) => return Some((b, (st, rx, tick, shutdown, false))),
+                        Err(ViewerEnd::TooSlow) => {
+                            let f = frame_bytes(
+                                "error",
+                                &serde_json::json!({"message": "client too slow; reconnect"}),
+                            );
+                            return Some((f, (st, rx, tick, shutdown, true)));
+                        }
+                        Err(ViewerEnd::Closed) => return None,
+                    },
+                    _ = tick.tick() => {
+                        if let Ok(b) = snapshot_bytes(&st).await {
+                            return Some((b, (st, rx, tick, shutdown, false)));
+                        }
+                    }
+                    _ = sse::stopped(&mut shutdown) => return None,
+                }
+            }
+        },
+    )
+}
+
 #[utoipa::path(get, path = "/api/v1/stream", tag = "Observability",
     security(("bearer" = [])), params(StreamParams),
     responses(
@@ -102,6 +172,13 @@ pub(crate) async fn stream_route(
     ApiQuery(p): ApiQuery<StreamParams>,
 ) -> ApiResult<Response> {
     let slot = st.sse.acquire(u.user.uuid)?;
+    if p.is_unfiltered() {
+        // Subscribed before the snapshot is read: nothing falls in between.
+        let rx = st.hub.subscribe();
+        let snapshot = snapshot_bytes(&st).await?;
+        let frames = stream::once(async { snapshot }).chain(hub_viewer(st.clone(), rx));
+        return Ok(sse::bytes_response(&st, slot, frames));
+    }
     let pattern = format!(
         "events.{}.{}.{}",
         token(&p.decky),

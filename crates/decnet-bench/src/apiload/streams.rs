@@ -112,6 +112,14 @@ async fn read_stream(
     let mut carry: Vec<u8> = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         let now = Instant::now();
+        if carry.is_empty() && chunk.last() == Some(&b'\n') {
+            // The usual case (the server writes whole frames): no copy.
+            if memmem::find(&chunk, b"event: error").is_some() {
+                c.slow_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            scan(&chunk, &finder, &log, &c.received[idx], &c, now);
+            continue;
+        }
         carry.extend_from_slice(&chunk);
         let Some(last_nl) = memchr::memrchr(b'\n', &carry) else {
             continue;
