@@ -144,6 +144,10 @@ pub struct Queue {
     items: Mutex<VecDeque<Arc<Envelope>>>,
     capacity: Option<usize>,
     notify: Notify,
+    /// Queue length at which a push wakes the consumer. 1 except while the
+    /// consumer fills a batch ([`Subscription::fill_batch`]): then it wants
+    /// one wake-up for the whole batch, not one per message.
+    wake_at: AtomicUsize,
     dropped: AtomicU64,
     closed: AtomicBool,
 }
@@ -159,6 +163,7 @@ impl Queue {
             items: Mutex::new(VecDeque::with_capacity(capacity.unwrap_or(1024).min(1024))),
             capacity,
             notify: Notify::new(),
+            wake_at: AtomicUsize::new(1),
             dropped: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         })
@@ -167,7 +172,7 @@ impl Queue {
     /// Appends, dropping the oldest entry of a full lossy queue. Returns true if one was dropped.
     pub fn push(&self, env: Arc<Envelope>) -> bool {
         let mut dropped = false;
-        {
+        let len = {
             let mut q = self.items.lock();
             if let Some(cap) = self.capacity {
                 if q.len() >= cap {
@@ -176,11 +181,14 @@ impl Queue {
                 }
             }
             q.push_back(env);
-        }
+            q.len()
+        };
         if dropped {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.notify.notify_one();
+        if len >= self.wake_at.load(Ordering::Acquire) {
+            self.notify.notify_one();
+        }
         dropped
     }
 
@@ -246,6 +254,59 @@ impl Subscription {
             }
         }
         true
+    }
+
+    /// Tops `out` up to `max` messages, waiting until `deadline` at most;
+    /// returns early once `max` are taken or the subscription is closed.
+    /// The consumer is woken once when enough messages are queued (or at the
+    /// deadline), not once per message: a batching consumer (store ingester,
+    /// intel, event log) then costs one wake-up per batch.
+    pub async fn fill_batch(
+        &mut self,
+        max: usize,
+        deadline: tokio::time::Instant,
+        out: &mut Vec<Arc<Envelope>>,
+    ) {
+        let queue = self.queue.clone();
+        // Back to one wake-up per message however this returns (also when
+        // the caller's select! drops this future).
+        struct Reset<'a>(&'a Queue);
+        impl Drop for Reset<'_> {
+            fn drop(&mut self) {
+                self.0.wake_at.store(1, Ordering::Release);
+            }
+        }
+        let _reset = Reset(&queue);
+        loop {
+            let notified = queue.notify.notified();
+            {
+                let mut q = queue.items.lock();
+                while out.len() < max {
+                    match q.pop_front() {
+                        Some(e) => out.push(e),
+                        None => break,
+                    }
+                }
+                if out.len() >= max || queue.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                // Set under the lock: a push after this sees the new
+                // threshold, one before it was drained above.
+                // A lossy queue never grows past its capacity.
+                let want = (max - out.len()).min(queue.capacity.unwrap_or(usize::MAX));
+                queue.wake_at.store(want, Ordering::Release);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let mut q = queue.items.lock();
+                while out.len() < max {
+                    match q.pop_front() {
+                        Some(e) => out.push(e),
+                        None => break,
+                    }
+                }
+                return;
+            }
+        }
     }
 
     /// Takes one message if present.
@@ -450,6 +511,106 @@ mod tests {
         b2.publish(Envelope::json("a.c", "x", serde_json::json!(1)));
         assert_eq!(h.await.unwrap().as_deref(), Some("a.c"));
         assert!(bus.subscribe("a.>.b", Delivery::Lossless).is_err());
+    }
+
+    /// Counts how often a consumer task is polled while `fill_batch` waits.
+    struct CountPolls<F> {
+        inner: std::pin::Pin<Box<F>>,
+        polls: Arc<AtomicUsize>,
+    }
+
+    impl<F: std::future::Future> std::future::Future for CountPolls<F> {
+        type Output = F::Output;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<F::Output> {
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            self.inner.as_mut().poll(cx)
+        }
+    }
+
+    #[tokio::test]
+    async fn fill_batch_wakes_once_when_full_not_per_message() {
+        let bus = MemoryBus::new();
+        let mut sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
+        let polls = Arc::new(AtomicUsize::new(0));
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        let task = tokio::spawn(CountPolls {
+            inner: Box::pin(async move {
+                let mut out = Vec::new();
+                sub.fill_batch(100, deadline, &mut out).await;
+                out
+            }),
+            polls: polls.clone(),
+        });
+        tokio::task::yield_now().await;
+        let mut ids = Vec::new();
+        for _ in 0..100 {
+            let e = ev("d", "s", EventKind::Scan);
+            ids.push(e.id);
+            bus.publish(e);
+            tokio::task::yield_now().await;
+        }
+        let out = tokio::time::timeout(std::time::Duration::from_secs(5), task)
+            .await
+            .expect("woken when the batch was full, long before the deadline")
+            .unwrap();
+        assert_eq!(out.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
+        // First poll parks; one wake when the 100th message arrives (a
+        // spurious extra poll is tolerated, one per message is not).
+        assert!(polls.load(Ordering::Relaxed) <= 3, "{polls:?}");
+        // Back to waking per message for plain recv.
+        let mut sub = bus.subscribe("x.>", Delivery::Lossless).unwrap();
+        let b = bus.clone();
+        let h = tokio::spawn(async move { sub.recv().await.map(|e| e.topic.clone()) });
+        tokio::task::yield_now().await;
+        b.publish(Envelope::json("x.y", "x", serde_json::json!(1)));
+        assert_eq!(h.await.unwrap().as_deref(), Some("x.y"));
+    }
+
+    #[tokio::test]
+    async fn fill_batch_returns_what_arrived_at_the_deadline_and_resets() {
+        let bus = MemoryBus::new();
+        let mut sub = bus
+            .subscribe("events.>", Delivery::Lossy { capacity: 4 })
+            .unwrap();
+        for _ in 0..3 {
+            bus.publish(ev("d", "s", EventKind::Scan));
+        }
+        let mut out = Vec::new();
+        let t = tokio::time::Instant::now();
+        sub.fill_batch(1000, t + std::time::Duration::from_millis(50), &mut out)
+            .await;
+        assert_eq!(out.len(), 3);
+        assert!(t.elapsed() >= std::time::Duration::from_millis(50));
+        // A lossy queue caps the threshold at its capacity: a full queue
+        // wakes the consumer, which moves it into the batch before it drops.
+        out.clear();
+        let b = bus.clone();
+        let h = tokio::spawn(async move {
+            let mut out = Vec::new();
+            let end = tokio::time::Instant::now() + std::time::Duration::from_millis(300);
+            sub.fill_batch(1000, end, &mut out).await;
+            (out.len(), sub)
+        });
+        tokio::task::yield_now().await;
+        for _ in 0..12 {
+            b.publish(ev("d", "s", EventKind::Scan));
+            tokio::task::yield_now().await;
+        }
+        let (n, mut sub) = h.await.unwrap();
+        assert_eq!((n, sub.dropped()), (12, 0));
+        // A closed subscription ends the wait.
+        sub.queue.close();
+        let mut out = Vec::new();
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sub.fill_batch(10, far, &mut out),
+        )
+        .await
+        .expect("close ends fill_batch");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use decnet_bus::{Bus, Delivery, Envelope};
-use decnet_core::syslog::format_event;
+use decnet_core::syslog::format_event_into;
 use tokio::fs::OpenOptions;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::{TcpStream, UdpSocket};
@@ -39,6 +39,12 @@ impl SyslogTarget {
     }
 }
 
+/// Most lines written per wake-up.
+const LOG_BATCH: usize = 1024;
+/// Longest a line waits for its batch: one write (and one wake-up of this
+/// task) per batch instead of per event under load; invisible to a reader.
+const LOG_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Handle of the running log writer.
 pub struct EventLog {
     cancel: CancellationToken,
@@ -66,22 +72,32 @@ impl EventLog {
             let mut out = BufWriter::with_capacity(64 * 1024, file);
             let mut fwd = Forwarder::new(forward).await;
             let mut written = 0u64;
-            let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(256);
+            let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(LOG_BATCH);
             let mut line = String::new();
             loop {
                 batch.clear();
-                let got = tokio::select! {
+                let mut got = tokio::select! {
                     biased;
-                    ok = sub.recv_batch(256, &mut batch) => ok,
-                    _ = stop.cancelled() => {
-                        while let Some(e) = sub.try_recv() { batch.push(e); }
-                        false
-                    }
+                    ok = sub.recv_batch(LOG_BATCH, &mut batch) => ok,
+                    _ = stop.cancelled() => false,
                 };
+                if got && batch.len() < LOG_BATCH {
+                    let deadline = tokio::time::Instant::now() + LOG_WAIT;
+                    tokio::select! {
+                        biased;
+                        _ = sub.fill_batch(LOG_BATCH, deadline, &mut batch) => {}
+                        _ = stop.cancelled() => got = false,
+                    }
+                }
+                if !got {
+                    while let Some(e) = sub.try_recv() {
+                        batch.push(e);
+                    }
+                }
                 for env in &batch {
                     if let Some(e) = env.as_event() {
                         line.clear();
-                        line.push_str(&format_event(e));
+                        format_event_into(&mut line, e);
                         line.push('\n');
                         out.write_all(line.as_bytes()).await?;
                         fwd.send(line.trim_end()).await;

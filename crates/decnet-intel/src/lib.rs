@@ -627,22 +627,12 @@ async fn run(
                 got = sub.recv_batch(size, &mut envs) => if !got { stopping = true; continue; },
                 _ = stop.changed() => { stopping = true; continue; }
             }
-            let deadline = Instant::now() + cfg.batch_wait;
-            while envs.len() < size {
-                match sub.try_recv() {
-                    Some(e) => {
-                        envs.push(e);
-                        continue;
-                    }
-                    None if *stop.borrow() => break,
-                    None => {}
-                }
+            if envs.len() < size && !*stop.borrow() {
+                let deadline = Instant::now() + cfg.batch_wait;
+                // One wake-up per batch (full or deadline), not per event.
                 tokio::select! {
-                    r = tokio::time::timeout_at(deadline, sub.recv()) => match r {
-                        Ok(Some(e)) => envs.push(e),
-                        _ => break,
-                    },
-                    _ = stop.changed() => { stopping = true; break; }
+                    _ = sub.fill_batch(size, deadline, &mut envs) => {}
+                    _ = stop.changed() => stopping = true,
                 }
             }
         }

@@ -194,11 +194,9 @@ async fn run(
     counters: Arc<Counters>,
 ) -> StoreResult<()> {
     let size = config.batch_size.max(1);
-    let mut batch: Vec<Event> = Vec::with_capacity(size);
     let mut envs = Vec::with_capacity(size);
     let mut stopping = false;
     loop {
-        batch.clear();
         envs.clear();
         if stopping {
             // Drain without waiting: the producers are gone.
@@ -224,36 +222,26 @@ async fn run(
                     continue;
                 }
             }
-            if envs.len() < size {
+            if envs.len() < size && !*stop.borrow() {
                 let deadline = Instant::now() + config.batch_wait;
-                while envs.len() < size {
-                    while envs.len() < size {
-                        match sub.try_recv() {
-                            Some(e) => envs.push(e),
-                            None => break,
-                        }
-                    }
-                    if envs.len() >= size || *stop.borrow() {
-                        break;
-                    }
-                    tokio::select! {
-                        r = tokio::time::timeout_at(deadline, sub.recv()) => match r {
-                            Ok(Some(e)) => envs.push(e),
-                            Ok(None) | Err(_) => break,
-                        },
-                        _ = stop.changed() => { stopping = true; break; }
-                    }
+                // One wake-up when the batch is full or at the deadline;
+                // what was taken before a stop stays in `envs`.
+                tokio::select! {
+                    _ = sub.fill_batch(size, deadline, &mut envs) => {}
+                    _ = stop.changed() => stopping = true,
                 }
             }
         }
-        batch.extend(
-            envs.iter()
-                .filter_map(|e| e.as_event())
-                .map(|e| (**e).clone()),
-        );
         counters
             .received
             .fetch_add(envs.len() as u64, Ordering::Relaxed);
+        // Borrow the bus's shared events: copying each (its field map
+        // included) cost more than rendering it for the INSERT.
+        let batch: Vec<&Event> = envs
+            .iter()
+            .filter_map(|e| e.as_event())
+            .map(|e| &**e)
+            .collect();
         if batch.is_empty() {
             continue;
         }
@@ -272,14 +260,14 @@ async fn run(
 /// dead database (the error says how many events were not saved).
 async fn commit(
     store: &dyn Store,
-    batch: &[Event],
+    batch: &[&Event],
     counters: &Counters,
     stopping: bool,
 ) -> StoreResult<()> {
     let mut backoff = Duration::from_millis(50);
     let mut attempts = 0u32;
     loop {
-        match store.insert_events(batch).await {
+        match store.insert_event_refs(batch).await {
             Ok(new) => {
                 counters.inserted.fetch_add(new, Ordering::Relaxed);
                 return Ok(());
