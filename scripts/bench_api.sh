@@ -43,7 +43,7 @@ api_scenarios() {
   wrk -t2 -c32 -d"${SECS}s" --latency -H "Authorization: Bearer $tok" \
     "http://127.0.0.1:27801/api/v1/logs?limit=50" > "$TMP/wrk-logs.txt" 2>&1
   # Filtered pages: one counted column (total from its counter row), and two
-  # columns (total counted up to offset+limit+10,000 rows, then capped).
+  # columns (total counted up to offset+limit+1,000 rows, then capped).
   wrk -t2 -c32 -d"${SECS}s" --latency -H "Authorization: Bearer $tok" \
     "http://127.0.0.1:27801/api/v1/logs?limit=50&kind=auth_attempt" > "$TMP/wrk-logs-kind.txt" 2>&1
   wrk -t2 -c32 -d"${SECS}s" --latency -H "Authorization: Bearer $tok" \

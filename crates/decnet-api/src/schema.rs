@@ -68,7 +68,7 @@ pub struct EventPage {
     pub total: u64,
     /// False when the count stopped at its cap: with filters other than
     /// none or exactly one of decky/service/kind/src_ip, rows are counted
-    /// only up to `offset + limit + 10000`.
+    /// only up to `offset + limit + 1000`.
     pub total_exact: bool,
     /// Page size.
     pub limit: u32,

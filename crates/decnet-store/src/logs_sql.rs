@@ -13,11 +13,13 @@ use crate::sql::{bind_all, from_us, log_filter, SqlStore, EVENT_COLS};
 use crate::{db_err, Backend, StoreError, StoreResult};
 
 /// How far past the end of the requested page a filtered total is counted
-/// when no counter row answers it: such a count costs at most what
-/// skipping to the page costs plus this many rows (~0.3 ms on an index
-/// range at 1M events), and a dashboard pager still knows that more pages
-/// follow. Beyond it `total_exact` is false.
-pub const COUNT_AHEAD: u64 = 10_000;
+/// when no counter row answers it. Such a count walks one index and reads
+/// each candidate row to check the other filters (~4 µs a row: at 1M events
+/// `decky=web01&kind=auth_attempt` counted to 10,050 took 39 ms, to 1,050
+/// 4.6 ms), so it costs what reaching the page costs plus ~20 pages of 50;
+/// a dashboard pager still knows that more pages follow. Beyond it
+/// `total_exact` is false.
+pub const COUNT_AHEAD: u64 = 1_000;
 
 /// Which expression answers the page's `total`.
 enum Total {

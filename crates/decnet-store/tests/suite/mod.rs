@@ -658,7 +658,7 @@ async fn combined_filters_count_up_to_a_cap(url: &str) {
         offset,
         ..Default::default()
     };
-    // 5,060 scans: under the cap, counted exactly.
+    // Half the rows are scans: under the cap, counted exactly.
     let p = s.query_logs_json(&both("scan", 50, 0)).await.unwrap();
     assert_eq!((p.total, p.total_exact), ((over / 2) as u64, true));
     // Every row matches decky+service: counting stops at offset+limit+cap.
