@@ -7,42 +7,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-need=()
-for t in mysql:mariadb-client psql:postgresql-client redis-cli:redis-tools ldapsearch:ldap-utils \
-         mosquitto_pub:mosquitto-clients snmpwalk:snmp dig:dnsutils curl:curl hydra:hydra nmap:nmap; do
-    command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "db_infra.sh: installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # Another package's failing postinst must not stop us: check the tools instead.
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || true
-    for t in mysql psql redis-cli ldapsearch mosquitto_pub snmpwalk dig curl hydra nmap; do
-        command -v "$t" >/dev/null 2>&1 || { echo "db_infra.sh: $t missing after install" >&2; exit 1; }
-    done
-fi
-
-cargo build -q -p decnet
+NAME=db_infra.sh
+. scripts/lib/interop.sh
+interop_need mysql:mariadb-client psql:postgresql-client redis-cli:redis-tools ldapsearch:ldap-utils \
+    mosquitto_pub:mosquitto-clients snmpwalk:snmp dig:dnsutils curl:curl hydra:hydra nmap:nmap
+interop_workdir decnet-dbinfra
 # Checks below are `client | grep -q …`: grep quitting early must not turn
 # the client's SIGPIPE into a failure, so only grep's status counts.
 set +o pipefail
-BIN=target/debug/decnet
-WORK=$(mktemp -d /tmp/decnet-dbinfra.XXXXXX)
-DATA="$WORK/data"
-LOG="$DATA/decnet.log"
-PID=""
-cleanup() {
-    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-    [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 DB=127.0.63.101
 INFRA=127.0.63.102
-OFF=0
-if [ "$(id -u)" != 0 ]; then OFF=20000; fi
-p() { echo $(( $1 + OFF )); }
 
 cat >"$WORK/fleet.ini" <<EOF
 [general]
@@ -78,27 +53,8 @@ community = n0t-public
 zone = corp.local
 EOF
 
-"$BIN" serve --config "$WORK/fleet.ini" --data-dir "$DATA" --port-offset "$OFF" \
-    --api 127.0.0.1:$((19000 + RANDOM % 1000)) >"$WORK/serve.out" 2>&1 &
-PID=$!
-for _ in $(seq 1 150); do
-    if (exec 3<>/dev/tcp/$INFRA/$(p 1883)) 2>/dev/null; then break; fi
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; echo "db_infra.sh: serve died" >&2; exit 1; }
-    sleep 0.1
-done
+interop_serve "$INFRA" "$(p 1883)" 19000
 
-fail() { echo "db_infra.sh: FAIL: $*" >&2; echo "--- decnet.log tail:" >&2; tail -n 40 "$LOG" >&2 || true; exit 1; }
-expect_log() { # what, patterns... (all on one line, any order)
-    local what=$1; shift
-    for _ in $(seq 1 50); do
-        local lines
-        lines=$(cat "$LOG" 2>/dev/null || true)
-        for pat in "$@"; do lines=$(grep -E -- "$pat" <<<"$lines" || true); done
-        [ -n "$lines" ] && return 0
-        sleep 0.1
-    done
-    fail "no log line for $what ($*)"
-}
 count_log() { # patterns... → number of lines matching all
     local lines
     lines=$(cat "$LOG" 2>/dev/null || true)

@@ -8,36 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-need=()
-for t in ssh:openssh-client sshpass:sshpass hydra:hydra nmap:nmap python3:python3; do
-    command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "ssh.sh: installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-[ -n "${DECNET_BIN:-}" ] || cargo build -q -p decnet
-BIN=${DECNET_BIN:-target/debug/decnet}
-WORK=$(mktemp -d /tmp/decnet-ssh.XXXXXX)
-DATA="$WORK/data"
-LOG="$DATA/decnet.log"
-PID=""
-cleanup() {
-    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-[ -n "${KEEP:-}" ] && trap - EXIT
+NAME=ssh.sh
+. scripts/lib/interop.sh
+interop_need ssh:openssh-client sshpass:sshpass hydra:hydra nmap:nmap python3:python3
+interop_workdir decnet-ssh
 
 SHELLBOX=127.0.61.50
 BRUTE=127.0.61.51
 TELNET=127.0.61.52
-OFF=0
-if [ "$(id -u)" != 0 ]; then OFF=20000; fi
-p() { echo $(( $1 + OFF )); }
 
 cat >"$WORK/fleet.ini" <<EOF
 [general]
@@ -70,27 +48,8 @@ distro = debian
 password = telnetpw
 EOF
 
-"$BIN" serve --config "$WORK/fleet.ini" --data-dir "$DATA" --port-offset "$OFF" \
-    --api 127.0.0.1:$((19000 + RANDOM % 1000)) >"$WORK/serve.out" 2>&1 &
-PID=$!
-for _ in $(seq 1 150); do
-    if (exec 3<>/dev/tcp/$SHELLBOX/$(p 22)) 2>/dev/null; then break; fi
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; echo "ssh.sh: serve died" >&2; exit 1; }
-    sleep 0.1
-done
+interop_serve "$SHELLBOX" "$(p 22)" 19000
 
-fail() { echo "ssh.sh: FAIL: $*" >&2; echo "--- decnet.log tail:" >&2; tail -n 40 "$LOG" >&2 || true; exit 1; }
-expect_log() { # what, patterns... (all on one line, any order)
-    local what=$1; shift
-    for _ in $(seq 1 50); do
-        local lines
-        lines=$(cat "$LOG" 2>/dev/null || true)
-        for pat in "$@"; do lines=$(grep -E -- "$pat" <<<"$lines" || true); done
-        [ -n "$lines" ] && return 0
-        sleep 0.1
-    done
-    fail "no log line for $what ($*)"
-}
 
 SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
          -o PreferredAuthentications=password,keyboard-interactive -o LogLevel=ERROR -o ConnectTimeout=10)

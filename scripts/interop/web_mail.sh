@@ -6,37 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-need=()
-for t in curl:curl lftp:lftp swaks:swaks tftp:tftp-hpa nmap:nmap openssl:openssl; do
-    command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    echo "web_mail.sh: installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-cargo build -q -p decnet
-BIN=target/debug/decnet
-WORK=$(mktemp -d /tmp/decnet-webmail.XXXXXX)
-DATA="$WORK/data"
-LOG="$DATA/decnet.log"
-PID=""
-cleanup() {
-    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+NAME=web_mail.sh
+. scripts/lib/interop.sh
+interop_need curl:curl lftp:lftp swaks:swaks tftp:tftp-hpa nmap:nmap openssl:openssl
+interop_workdir decnet-webmail
 
 WEB=127.0.62.40
 MAIL=127.0.62.41
 RELAY=127.0.62.42
 FILES=127.0.62.43
-# Privileged ports when we can bind them (CI runs as root), else shifted.
-OFF=0
-if [ "$(id -u)" != 0 ]; then OFF=20000; fi
-p() { echo $(( $1 + OFF )); }
 
 cat >"$WORK/fleet.ini" <<EOF
 [general]
@@ -64,27 +42,8 @@ services = ftp, tftp
 distro = debian
 EOF
 
-"$BIN" serve --config "$WORK/fleet.ini" --data-dir "$DATA" --port-offset "$OFF" \
-    --api 127.0.0.1:$((18000 + RANDOM % 1000)) >"$WORK/serve.out" 2>&1 &
-PID=$!
-for _ in $(seq 1 100); do
-    if (exec 3<>/dev/tcp/$FILES/$(p 21)) 2>/dev/null; then break; fi
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; echo "web_mail.sh: serve died" >&2; exit 1; }
-    sleep 0.1
-done
+interop_serve "$FILES" "$(p 21)" 18000
 
-fail() { echo "web_mail.sh: FAIL: $*" >&2; echo "--- decnet.log tail:" >&2; tail -n 40 "$LOG" >&2 || true; exit 1; }
-expect_log() { # what, patterns... (all on one line, any order)
-    local what=$1; shift
-    for _ in $(seq 1 50); do
-        local lines
-        lines=$(cat "$LOG" 2>/dev/null || true)
-        for pat in "$@"; do lines=$(grep -E -- "$pat" <<<"$lines" || true); done
-        [ -n "$lines" ] && return 0
-        sleep 0.1
-    done
-    fail "no log line for $what ($*)"
-}
 
 # --- http / https
 curl -s -o "$WORK/index.html" -w '%{http_code}' "http://$WEB:$(p 80)/" | grep -q 200 || fail "http GET /"

@@ -1,0 +1,71 @@
+# Shared pieces of the interop scripts (sourced after `NAME=<script>.sh`):
+# installing missing tools, the work dir and its cleanup, starting decnet
+# serve and waiting for a port, and the log assertions.
+
+# interop_need TOOL:PACKAGE...: apt-installs the packages of missing tools
+# (root), then checks every tool is there.
+interop_need() {
+    local need=() t
+    for t in "$@"; do command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t##*:}"); done
+    [ ${#need[@]} -eq 0 ] && return 0
+    echo "$NAME: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || true
+    # Another package's failing postinst must not stop us: check the tools instead.
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || true
+    for t in "$@"; do
+        command -v "${t%%:*}" >/dev/null 2>&1 || { echo "$NAME: ${t%%:*} missing after install" >&2; exit 1; }
+    done
+}
+
+# interop_workdir PREFIX: builds decnet (unless DECNET_BIN is set); sets BIN,
+# WORK (/tmp/PREFIX.*), DATA, LOG (decnet's event log), PID, OFF (port offset:
+# 0 as root, 20000 otherwise) and removes WORK on exit (KEEP=1 keeps it).
+interop_workdir() {
+    [ -n "${DECNET_BIN:-}" ] || cargo build -q -p decnet
+    BIN=${DECNET_BIN:-target/debug/decnet}
+    WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+    DATA="$WORK/data"
+    LOG="$DATA/decnet.log"
+    PID=""
+    OFF=0
+    if [ "$(id -u)" != 0 ]; then OFF=20000; fi
+    trap interop_cleanup EXIT
+}
+
+interop_cleanup() {
+    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+
+# p PORT: the port with the offset applied.
+p() { echo $(( $1 + OFF )); }
+
+# interop_serve HOST PORT API_BASE: runs `decnet serve` on $WORK/fleet.ini
+# (API on 127.0.0.1:API_BASE+random) and waits up to 15 s for HOST:PORT.
+interop_serve() {
+    "$BIN" serve --config "$WORK/fleet.ini" --data-dir "$DATA" --port-offset "$OFF" \
+        --api "127.0.0.1:$(( $3 + RANDOM % 1000 ))" >"$WORK/serve.out" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 150); do
+        if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+        kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; echo "$NAME: serve died" >&2; exit 1; }
+        sleep 0.1
+    done
+    cat "$WORK/serve.out"; echo "$NAME: nothing listens on $1:$2 after 15 s" >&2; exit 1
+}
+
+fail() { echo "$NAME: FAIL: $*" >&2; echo "--- decnet.log tail:" >&2; tail -n 40 "$LOG" >&2 || true; exit 1; }
+
+# expect_log WHAT PATTERN...: waits up to 5 s for a log line matching every pattern.
+expect_log() {
+    local what=$1; shift
+    for _ in $(seq 1 50); do
+        local lines
+        lines=$(cat "$LOG" 2>/dev/null || true)
+        for pat in "$@"; do lines=$(grep -E -- "$pat" <<<"$lines" || true); done
+        [ -n "$lines" ] && return 0
+        sleep 0.1
+    done
+    fail "no log line for $what ($*)"
+}
