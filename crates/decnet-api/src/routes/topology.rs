@@ -11,8 +11,8 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use decnet_engine::topology::{
-    Edge, Lan, Mutation, MutationOp, MutationStatus, Topology, TopologyDecky, TopologyError,
-    TopologySpec,
+    Edge, Lan, Mutation, MutationOp, MutationStatus, Topologies, Topology, TopologyDecky,
+    TopologyError, TopologySpec, TopologyStatus,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -462,26 +462,41 @@ pub(crate) async fn deploy(
     _a: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    start_transition(&st, id, TopologyStatus::Deploying, |topos, id| async move {
+        topos.deploy(&id).await.map(drop)
+    })
+    .await
+}
+
+/// Checks that the topology may enter `target` (409 otherwise), then runs
+/// `work` in the background and answers 202 with the new status.
+async fn start_transition<F, Fut>(
+    st: &AppState,
+    id: String,
+    target: TopologyStatus,
+    work: F,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)>
+where
+    F: FnOnce(Arc<Topologies>, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = decnet_engine::topology::TopoResult<()>> + Send,
+{
     check_id(&id)?;
-    let topos = engine(&st)?.topologies.clone();
+    let topos = engine(st)?.topologies.clone();
     let t = topos.get(&id).await.map_err(topo_error)?;
-    if !t
-        .status
-        .can_become(decnet_engine::topology::TopologyStatus::Deploying)
-    {
+    if !t.status.can_become(target) {
         return Err(ApiError::Conflict(format!(
-            "topology is {:?}; it cannot be deployed now",
+            "topology is {:?}; it cannot become {target:?} now",
             t.status
         )));
     }
     tokio::spawn(async move {
-        if let Err(e) = topos.deploy(&id).await {
-            tracing::warn!(topology = %id, "deploy failed: {e}");
+        if let Err(e) = work(topos, id.clone()).await {
+            tracing::warn!(topology = %id, "{target:?} failed: {e}");
         }
     });
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"topology_id": t.id, "status": "deploying"})),
+        Json(serde_json::json!({"topology_id": t.id, "status": target})),
     ))
 }
 
@@ -493,27 +508,13 @@ pub(crate) async fn teardown(
     _a: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    check_id(&id)?;
-    let topos = engine(&st)?.topologies.clone();
-    let t = topos.get(&id).await.map_err(topo_error)?;
-    if !t
-        .status
-        .can_become(decnet_engine::topology::TopologyStatus::TearingDown)
-    {
-        return Err(ApiError::Conflict(format!(
-            "topology is already {:?}",
-            t.status
-        )));
-    }
-    tokio::spawn(async move {
-        if let Err(e) = topos.teardown(&id).await {
-            tracing::warn!(topology = %id, "teardown failed: {e}");
-        }
-    });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(serde_json::json!({"topology_id": t.id, "status": "tearing_down"})),
-    ))
+    start_transition(
+        &st,
+        id,
+        TopologyStatus::TearingDown,
+        |topos, id| async move { topos.teardown(&id).await.map(drop) },
+    )
+    .await
 }
 
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies/{name}/services", tag = "Topologies", security(("bearer" = [])), request_body = ServiceAdd,
