@@ -156,6 +156,60 @@ impl SqlStore {
         Ok(u(r.try_get(0).map_err(db_err)?))
     }
 
+    /// A page of `table`'s `data` JSON column: `w` is its WHERE clause
+    /// (placeholders `$1…` for `binds`), `order` its ORDER BY.
+    async fn data_page<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        w: &str,
+        binds: &[Bind],
+        order: &str,
+        (limit, offset): (u32, u64),
+        what: &str,
+    ) -> StoreResult<Page<T>> {
+        let total = self
+            .count(&format!("SELECT COUNT(*) FROM {table}{w}"), binds)
+            .await?;
+        let n = binds.len() + 1;
+        let sql = format!(
+            "SELECT data FROM {table}{w} ORDER BY {order} LIMIT ${n} OFFSET ${}",
+            n + 1
+        );
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .bind(i64::from(limit))
+            .bind(off(offset))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        let data = rows
+            .iter()
+            .map(|r| json_col(r, 0, what))
+            .collect::<StoreResult<_>>()?;
+        Ok(Page {
+            total,
+            limit,
+            offset,
+            data,
+        })
+    }
+
+    /// The `data` JSON of the row of `table` whose `key` column is `value`.
+    async fn data_by_key<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+        what: &str,
+    ) -> StoreResult<Option<T>> {
+        sqlx::query(&format!("SELECT data FROM {table} WHERE {key} = $1"))
+            .bind(value)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?
+            .map(|r| json_col(&r, 0, what))
+            .transpose()
+    }
+
     pub(crate) async fn intel_unseen_impl(&self, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
         let mut seen = std::collections::HashSet::new();
         for chunk in ids.chunks(500) {
@@ -391,40 +445,19 @@ impl SqlStore {
             f.raw("ip LIKE ? ESCAPE '\\'", Bind::Text(like_pattern(s)));
         }
         let w = where_of(&f.clauses);
-        let total = self
-            .count(&format!("SELECT COUNT(*) FROM attackers{w}"), &f.binds)
-            .await?;
-        let n = f.next();
-        let sql = format!(
-            "SELECT data FROM attackers{w} ORDER BY last_seen DESC, ip DESC LIMIT ${n} OFFSET ${}",
-            n + 1
-        );
-        let rows = bind_all(sqlx::query(&sql), &f.binds)
-            .bind(i64::from(q.limit))
-            .bind(off(q.offset))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(|r| json_col(r, 0, "attacker"))
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total,
-            limit: q.limit,
-            offset: q.offset,
-            data,
-        })
+        self.data_page(
+            "attackers",
+            &w,
+            &f.binds,
+            "last_seen DESC, ip DESC",
+            (q.limit, q.offset),
+            "attacker",
+        )
+        .await
     }
 
     pub(crate) async fn get_attacker_impl(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
-        sqlx::query("SELECT data FROM attackers WHERE ip = $1")
-            .bind(ip)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_err)?
-            .map(|r| json_col(&r, 0, "attacker"))
-            .transpose()
+        self.data_by_key("attackers", "ip", ip, "attacker").await
     }
 
     pub(crate) async fn list_credentials_impl(
@@ -549,37 +582,20 @@ impl SqlStore {
         } else {
             " WHERE status = 'active'"
         };
-        let total = self
-            .count(&format!("SELECT COUNT(*) FROM identities{w}"), &[])
-            .await?;
-        let rows = sqlx::query(&format!(
-            "SELECT data FROM identities{w} ORDER BY last_seen DESC, id LIMIT $1 OFFSET $2"
-        ))
-        .bind(i64::from(limit))
-        .bind(off(offset))
-        .fetch_all(&self.read)
+        self.data_page(
+            "identities",
+            w,
+            &[],
+            "last_seen DESC, id",
+            (limit, offset),
+            "identity",
+        )
         .await
-        .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(|r| json_col(r, 0, "identity"))
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total,
-            limit,
-            offset,
-            data,
-        })
     }
 
     pub(crate) async fn get_identity_impl(&self, id: Uuid) -> StoreResult<Option<IdentityRow>> {
-        sqlx::query("SELECT data FROM identities WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.read)
+        self.data_by_key("identities", "id", &id.to_string(), "identity")
             .await
-            .map_err(db_err)?
-            .map(|r| json_col(&r, 0, "identity"))
-            .transpose()
     }
 
     pub(crate) async fn identity_events_impl(
@@ -608,34 +624,19 @@ impl SqlStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<Page<CampaignRow>> {
-        let total = self.count("SELECT COUNT(*) FROM campaigns", &[]).await?;
-        let rows = sqlx::query(
-            "SELECT data FROM campaigns ORDER BY last_seen DESC, id LIMIT $1 OFFSET $2",
+        self.data_page(
+            "campaigns",
+            "",
+            &[],
+            "last_seen DESC, id",
+            (limit, offset),
+            "campaign",
         )
-        .bind(i64::from(limit))
-        .bind(off(offset))
-        .fetch_all(&self.read)
         .await
-        .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(|r| json_col(r, 0, "campaign"))
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total,
-            limit,
-            offset,
-            data,
-        })
     }
 
     pub(crate) async fn get_campaign_impl(&self, id: Uuid) -> StoreResult<Option<CampaignRow>> {
-        sqlx::query("SELECT data FROM campaigns WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.read)
+        self.data_by_key("campaigns", "id", &id.to_string(), "campaign")
             .await
-            .map_err(db_err)?
-            .map(|r| json_col(&r, 0, "campaign"))
-            .transpose()
     }
 }
