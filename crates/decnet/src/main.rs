@@ -1,6 +1,7 @@
 //! The `decnet` command line: a thin layer that wires the crates together.
 
 mod api;
+mod memory;
 mod run;
 
 use std::path::PathBuf;
@@ -50,6 +51,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    memory::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { file } => run::validate(&file),

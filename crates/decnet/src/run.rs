@@ -272,6 +272,8 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     }
     println!("Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
+    // Startup's transients are freed by now; give their pages back.
+    crate::memory::release_free_heap();
 
     wait_for_signal().await;
     eprintln!("shutting down…");
