@@ -656,7 +656,7 @@ async fn logs_filters_pagination_histogram_stats() {
         (Some(30), Some(true))
     );
     let mut newest_first = events.clone();
-    newest_first.sort_by(|a, b| (b.ts, b.id).cmp(&(a.ts, a.id)));
+    newest_first.sort_by_key(|e| std::cmp::Reverse((e.ts, e.id)));
     assert_eq!(v["data"], serde_json::to_value(&newest_first).unwrap());
     let v: Value = s.get(&admin, "/logs?limit=7").await.json().await.unwrap();
     assert_eq!(v["total"], 30);

@@ -1,16 +1,11 @@
-//! The `/logs` page query: one statement returning the page as one JSON
-//! row plus its total, and the transcoding of that row into the JSON the
-//! API sends (no `Event`s, no `serde_json::Value`s in between).
+//! The `/logs` page query: one statement returning one row — the page as
+//! the JSON the API sends (built by the database) and its total.
 
-use std::borrow::Cow;
-
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use sqlx::Row;
 
 use crate::model::{LogPageJson, LogQuery};
-use crate::sql::{bind_all, from_us, log_filter, SqlStore, EVENT_COLS};
-use crate::{db_err, Backend, StoreError, StoreResult};
+use crate::sql::{bind_all, log_filter, SqlStore, EVENT_COLS};
+use crate::{db_err, Backend, StoreResult};
 
 /// How far past the end of the requested page a filtered total is counted
 /// when no counter row answers it. Such a count walks one index and reads
@@ -59,73 +54,47 @@ fn total_for(q: &LogQuery) -> Total {
     }
 }
 
-/// One `events` row as the page statement's JSON array carries it (the
-/// columns of [`EVENT_COLS`], in order; `fields` embedded as JSON).
-#[derive(Deserialize)]
-struct RawEvent<'a>(
-    #[serde(borrow)] Cow<'a, str>,
-    i64,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Cow<'a, str>,
-    i64,
-    #[serde(borrow)] Cow<'a, str>,
-    i64,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    #[serde(borrow)] &'a RawValue,
-);
-
-/// The same row in `decnet_core::Event`'s serialised form (field names,
-/// order, RFC 3339 `ts`, `session_id` omitted when absent).
-#[derive(Serialize)]
-struct EventOut<'a> {
-    id: &'a str,
-    ts: chrono::DateTime<chrono::Utc>,
-    decky: &'a str,
-    service: &'a str,
-    kind: &'a str,
-    src_ip: &'a str,
-    src_port: i64,
-    dst_ip: &'a str,
-    dst_port: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session_id: Option<&'a str>,
-    fields: &'a RawValue,
-}
-
-/// Rewrites the statement's array of column arrays as an array of event
-/// objects. Stored text was written by `insert_events` from real `Event`s
-/// (ids, addresses and kinds in their serialised form), so it is copied,
-/// not re-parsed.
-fn transcode(page: &str) -> StoreResult<String> {
-    let rows: Vec<RawEvent<'_>> =
-        serde_json::from_str(page).map_err(|e| StoreError::Corrupt(format!("page: {e}")))?;
-    let mut out = Vec::with_capacity(page.len() + rows.len() * 96 + 2);
-    out.push(b'[');
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let ev = EventOut {
-            id: &r.0,
-            ts: from_us(r.1)?,
-            decky: &r.2,
-            service: &r.3,
-            kind: &r.4,
-            src_ip: &r.5,
-            src_port: r.6,
-            dst_ip: &r.7,
-            dst_port: r.8,
-            session_id: r.9.as_deref(),
-            fields: r.10,
-        };
-        serde_json::to_writer(&mut out, &ev)
-            .map_err(|e| StoreError::Corrupt(format!("page: {e}")))?;
-    }
-    out.push(b']');
-    // serde_json writes UTF-8 only.
-    String::from_utf8(out).map_err(|e| StoreError::Corrupt(format!("page: {e}")))
+/// One event as the JSON `decnet_core::Event` serialises to (same keys in
+/// the same order, `ts` in chrono's RFC 3339 form, `session_id` left out
+/// when absent), built by the database with string concatenation from the
+/// page subquery's columns. Stored `fields` is the text `insert_events`
+/// wrote with serde_json, so it is pasted in, never parsed; the other text
+/// columns go through the backend's JSON quoting. Doing this in SQL rather
+/// than rewriting a JSON array in Rust removed a parse and a re-serialise
+/// of every row per page (see BENCH.md, API read path).
+fn event_object(backend: Backend) -> String {
+    let (quote, int, ts_secs, frac) = match backend {
+        Backend::Sqlite => (
+            "json_quote",
+            "",
+            "strftime('%Y-%m-%dT%H:%M:%S', (ts - frac) / 1000000, 'unixepoch')",
+            "CASE WHEN frac = 0 THEN '' WHEN frac % 1000 = 0 THEN printf('.%03d', frac / 1000) \
+             ELSE printf('.%06d', frac) END",
+        ),
+        Backend::Postgres => (
+            "to_json",
+            "::text",
+            "to_char(to_timestamp((ts - frac) / 1000000) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')",
+            "CASE WHEN frac = 0 THEN '' WHEN frac % 1000 = 0 THEN '.' || lpad(CAST(frac / 1000 AS TEXT), 3, '0') \
+             ELSE '.' || lpad(CAST(frac AS TEXT), 6, '0') END",
+        ),
+    };
+    let q = |col: &str| format!("{quote}({col}){int}");
+    format!(
+        "'{{\"id\":' || {id} || ',\"ts\":\"' || {ts_secs} || {frac} || 'Z\",\"decky\":' || {decky} \
+         || ',\"service\":' || {service} || ',\"kind\":' || {kind} || ',\"src_ip\":' || {src_ip} \
+         || ',\"src_port\":' || CAST(src_port AS TEXT) || ',\"dst_ip\":' || {dst_ip} \
+         || ',\"dst_port\":' || CAST(dst_port AS TEXT) \
+         || CASE WHEN session_id IS NULL THEN '' ELSE ',\"session_id\":' || {session} END \
+         || ',\"fields\":' || fields || '}}'",
+        id = q("id"),
+        decky = q("decky"),
+        service = q("service"),
+        kind = q("kind"),
+        src_ip = q("src_ip"),
+        dst_ip = q("dst_ip"),
+        session = q("session_id"),
+    )
 }
 
 impl SqlStore {
@@ -148,20 +117,18 @@ impl SqlStore {
             ),
         };
         let agg = match self.backend {
-            Backend::Sqlite => format!(
-                "json_group_array(json_array({}, json(fields)) ORDER BY ts DESC, id DESC)",
-                EVENT_COLS.trim_end_matches(", fields")
-            ),
-            Backend::Postgres => format!(
-                "CAST(COALESCE(json_agg(json_build_array({}, CAST(fields AS json)) ORDER BY ts DESC, id DESC), '[]') AS TEXT)",
-                EVENT_COLS.trim_end_matches(", fields")
-            ),
+            Backend::Sqlite => "group_concat",
+            Backend::Postgres => "string_agg",
         };
+        // `frac`: the sub-second microseconds, never negative (floor), so
+        // `ts - frac` is whole seconds even before 1970.
         let sql = format!(
-            "SELECT {agg}, {total_col} FROM (SELECT {EVENT_COLS} FROM events{w} \
+            "SELECT '[' || COALESCE({agg}({obj}, ',' ORDER BY ts DESC, id DESC), '') || ']', {total_col} \
+             FROM (SELECT {EVENT_COLS}, ((ts % 1000000) + 1000000) % 1000000 AS frac FROM events{w} \
              ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}) AS page",
             n + 1,
-            n + 2
+            n + 2,
+            obj = event_object(self.backend),
         );
         let mut query = bind_all(sqlx::query(&sql), &binds)
             .bind(i64::from(q.limit))
@@ -181,7 +148,7 @@ impl SqlStore {
             total_exact,
             limit: q.limit,
             offset: q.offset,
-            data: transcode(&page)?,
+            data: page,
         })
     }
 }

@@ -87,6 +87,7 @@ impl SqlStore {
             let write = AnyPoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(120))
                 .idle_timeout(None)
                 .max_lifetime(None)
@@ -95,8 +96,13 @@ impl SqlStore {
                 .await
                 .map_err(db_err)?;
             crate::migrations::run(&write, Backend::Sqlite).await?;
+            // No ping before handing out a reader: a SQLite connection is
+            // a local file, and sqlx's ping is a round trip to the
+            // connection's worker thread — one more pair of thread
+            // switches on every API read.
             let read = AnyPoolOptions::new()
                 .max_connections(sqlite_readers())
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(60))
                 .after_connect(setup)
                 .connect(&full)

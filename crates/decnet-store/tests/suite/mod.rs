@@ -52,6 +52,7 @@ where
     case!(filter_counters_equal_count_star_through_inserts_and_prunes);
     case!(combined_filters_count_up_to_a_cap);
     case!(counters_backfilled_for_events_stored_before_the_migration);
+    case!(page_json_is_exactly_what_event_serialises_to);
     case!(ingester_is_lossless_and_idempotent);
     case!(ingester_flushes_partial_batch_on_finish);
     case!(reopen_keeps_data_and_skips_applied_migrations);
@@ -740,4 +741,55 @@ async fn counters_backfilled_for_events_stored_before_the_migration(url: &str) {
     s.insert_events(&later).await.unwrap();
     let all: Vec<Event> = evs.into_iter().chain(later).collect();
     assert_counters_exact(&s, &all, "after backfill").await;
+}
+
+async fn page_json_is_exactly_what_event_serialises_to(url: &str) {
+    // The page JSON is built by the database; every event in it must be
+    // byte-for-byte what serde writes for the `Event` (key order, chrono's
+    // RFC 3339 fraction digits, session_id omitted when absent, escapes).
+    let s = decnet_store::open(url).await.unwrap();
+    let offsets_us = [0i64, 123_000, 123_456, 1, 999_999, 500_000];
+    let mut evs: Vec<Event> = offsets_us
+        .iter()
+        .enumerate()
+        .map(|(i, us)| {
+            let mut e = ev(
+                i as i64 * 10,
+                "dé\"cky\\1",
+                "s\u{1}vc",
+                EventKind::AuthAttempt,
+                "::1",
+            )
+            .with("password", "p\u{e4}ss\"'\\\n\u{7f}")
+            .with("n", -5)
+            .with(
+                "nested",
+                serde_json::json!({"a": [1, 2.5, null, true], "b": {}}),
+            );
+            e.ts += chrono::Duration::microseconds(*us);
+            if i % 2 == 0 {
+                e.session_id = Some(Uuid::now_v7());
+            }
+            e
+        })
+        .collect();
+    // Before 1970, with and without a fraction.
+    for us in [-1_500_000i64, -3_000_000] {
+        let mut e = ev(0, "old", "ssh", EventKind::Scan, "127.8.0.1");
+        e.ts = chrono::DateTime::from_timestamp_micros(us).unwrap();
+        evs.push(e);
+    }
+    s.insert_events(&evs).await.unwrap();
+    let p = s.query_logs_json(&q(100)).await.unwrap();
+    let mut want = evs.clone();
+    want.sort_by_key(|e| std::cmp::Reverse((e.ts, e.id)));
+    assert_eq!(p.data, serde_json::to_string(&want).unwrap());
+    let empty = s
+        .query_logs_json(&LogQuery {
+            decky: Some("nobody".into()),
+            ..q(5)
+        })
+        .await
+        .unwrap();
+    assert_eq!((empty.data.as_str(), empty.total), ("[]", 0));
 }
