@@ -128,12 +128,15 @@ export function fmtCell(v) {
 }
 
 // Server-side pagination controls.
-export function pager(total, limit, offset, go) {
+// exact = false: `total` is a lower bound (the API stopped counting, see
+// total_exact on /logs), so the page count and total get a "+".
+export function pager(total, limit, offset, go, exact = true) {
   const page = Math.floor(offset / limit) + 1;
   const pages = Math.max(1, Math.ceil(total / limit));
+  const more = exact ? '' : '+';
   return h('nav', { class: 'pager', 'aria-label': 'Pagination' },
     h('button', { type: 'button', disabled: offset <= 0, on: { click: () => go(Math.max(0, offset - limit)) } }, '‹ Prev'),
-    h('span', null, `Page ${page} of ${pages} · ${total} total`),
+    h('span', null, `Page ${page} of ${pages}${more} · ${total}${more} total`),
     h('button', { type: 'button', disabled: offset + limit >= total, on: { click: () => go(offset + limit) } }, 'Next ›'));
 }
 

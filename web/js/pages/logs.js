@@ -58,7 +58,7 @@ export async function render(root, ctx) {
       clear(tbody);
       for (const ev of page.data) tbody.appendChild(eventRow(ev));
       if (!page.data.length) tbody.appendChild(h('tr', { class: 'empty-row' }, h('td', { colspan: 6 }, empty('No events match these filters yet.'))));
-      pagerBox.replaceChildren(pager(page.total, LIMIT, offset, (o) => { offset = o; follow = o === 0; setButtons(); load(); }));
+      pagerBox.replaceChildren(pager(page.total, LIMIT, offset, (o) => { offset = o; follow = o === 0; setButtons(); load(); }, page.total_exact !== false));
     } catch (e) { errBox.replaceChildren(errorBox(e)); }
   }
   function add(list) {
