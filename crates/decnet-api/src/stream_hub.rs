@@ -13,7 +13,10 @@
 //! Batching: a batch is flushed at once when the previous flush is older
 //! than the coalescing window (no added latency at low rates); otherwise
 //! events gather until the window has passed, so the frame rate per viewer
-//! is bounded by `1 / window` whatever the event rate.
+//! is bounded by `1 / window` whatever the event rate. The window grows
+//! with the number of viewers ([`PER_VIEWER`] each, up to [`MAX_WINDOW`]):
+//! every flush costs one socket write per viewer, so the writes per second
+//! stay bounded (≈ 50,000) instead of growing with viewers × flushes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +37,10 @@ pub const RING: usize = 128;
 pub const MAX_BEHIND: u64 = 4_096;
 /// Default coalescing window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(10);
+/// Window added per attached viewer.
+pub const PER_VIEWER: Duration = Duration::from_micros(20);
+/// Largest window the viewer count can ask for.
+pub const MAX_WINDOW: Duration = Duration::from_millis(25);
 /// Queue of the hub's own bus subscription.
 const HUB_QUEUE: usize = 65_536;
 /// Most events rendered into one broadcast batch (bounds the ring's memory).
@@ -146,7 +153,7 @@ async fn produce(
         };
         let Some(first) = first else { return };
         held.push(first);
-        let due = last_flush + window;
+        let due = last_flush + effective_window(window, tx.receiver_count());
         if Instant::now() < due {
             // Inside the window: gather until it ends (or shutdown).
             let sleep = tokio::time::sleep_until(due);
@@ -194,6 +201,12 @@ async fn produce(
         }
         held.clear();
     }
+}
+
+/// The coalescing window for `viewers` attached viewers.
+pub fn effective_window(base: Duration, viewers: usize) -> Duration {
+    let by_viewers = PER_VIEWER.saturating_mul(u32::try_from(viewers).unwrap_or(u32::MAX));
+    base.max(by_viewers.min(MAX_WINDOW))
 }
 
 /// Finished SSE bytes: `event: message` frames of `{"data":[…],"type":"logs"}`,
@@ -260,6 +273,19 @@ mod tests {
             seen += chunk.len();
         }
         assert_eq!(seen, 120);
+    }
+
+    #[test]
+    fn the_window_grows_with_viewers_up_to_its_cap() {
+        let base = Duration::from_millis(10);
+        assert_eq!(effective_window(base, 0), base);
+        assert_eq!(effective_window(base, 100), base);
+        assert_eq!(effective_window(base, 1000), Duration::from_millis(20));
+        assert_eq!(effective_window(base, 100_000), MAX_WINDOW);
+        assert_eq!(
+            effective_window(Duration::from_millis(100), 1000),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]
