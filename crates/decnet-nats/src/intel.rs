@@ -35,7 +35,7 @@ use crate::{ensure_stream, NatsError, STREAM};
 /// Durable consumer read by the intel lease holder.
 pub const DURABLE: &str = "decnet-intel";
 /// Name of the store lease.
-pub const LEASE: &str = "intel";
+pub const LEASE: &str = decnet_store::lease::INTEL;
 
 /// Timings of the singleton.
 #[derive(Clone, Debug)]

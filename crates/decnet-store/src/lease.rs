@@ -19,6 +19,8 @@ use crate::{Doc, Store, StoreError, StoreResult};
 
 /// Document kind of leases.
 pub const KIND: &str = "lease";
+/// The lease of the cluster's one intel engine (scale-out).
+pub const INTEL: &str = "intel";
 
 /// One tenure of a lease, checked inside a writer's transaction so a
 /// replaced holder cannot commit (see [`Fence::check`]).

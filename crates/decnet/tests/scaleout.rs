@@ -428,6 +428,12 @@ fn two_servers(mode: Mode) {
                 Some(h) if h != *dead => {
                     assert_eq!(holder_pid(&h), servers[survivor].0.id());
                     eprintln!("intel lease taken over {:?} after the kill", at.elapsed());
+                    // The survivor's /health names the new holder.
+                    let tok = login(&apis[survivor], pw);
+                    let health = get_json(&apis[survivor], "/api/v1/health", &tok);
+                    let lease = &health["components"]["intel_lease"];
+                    assert_eq!(lease["status"], "ok", "{health}");
+                    assert_eq!(lease["detail"], format!("held by {h}"), "{health}");
                     break;
                 }
                 _ => {}

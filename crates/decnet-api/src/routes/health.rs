@@ -59,6 +59,21 @@ pub async fn compute(st: &AppState) -> (StatusCode, Health) {
             )),
         ),
     );
+    // Scale-out: which server runs the cluster's intel engine (absent on a
+    // single node, where no lease is ever taken).
+    if let Ok(Ok(Some(l))) = tokio::time::timeout(
+        Duration::from_secs(3),
+        decnet_store::lease::info(st.store.as_ref(), decnet_store::lease::INTEL),
+    )
+    .await
+    {
+        let detail = if l.live {
+            format!("held by {}", l.holder)
+        } else {
+            format!("no live holder (last {}); a server takes it over", l.holder)
+        };
+        c.insert("intel_lease".to_string(), comp(l.live, false, Some(detail)));
+    }
     for w in st.supervisor.statuses() {
         let ok = w.state == WorkerState::Running;
         let detail = match w.state {
