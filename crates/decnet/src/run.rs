@@ -272,8 +272,10 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     }
     println!("Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
-    // Startup's transients are freed by now; give their pages back.
+    // Startup's transients are freed by now; give their pages back, and
+    // what bursts of sessions free from now on, once a minute.
     crate::memory::release_free_heap();
+    let trimmer = crate::memory::spawn_trimmer(engine_stop.clone());
 
     wait_for_signal().await;
     eprintln!("shutting down…");
@@ -283,6 +285,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     engine_stop.cancel();
     let _ = topo_worker.await;
     let _ = mutator.await;
+    let _ = trimmer.await;
     fleet.shutdown().await;
     if let (Some(f), Some(nb)) = (forwarder, &nats) {
         f.finish().await;
@@ -489,11 +492,14 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
             }
         })
     };
+    crate::memory::release_free_heap();
+    let trimmer = crate::memory::spawn_trimmer(stop.clone());
     wait_for_signal().await;
     eprintln!("shutting down…");
     stop.cancel();
     let _ = control.await;
     let _ = health.await;
+    let _ = trimmer.await;
     fleet.shutdown().await;
     forwarder.finish().await;
     if !nats.flush(std::time::Duration::from_secs(10)).await {
