@@ -106,15 +106,16 @@ def click(driver, el):
 
 
 def fresh(fn, what="", timeout=10):
-    """Runs a find-and-act step again when a live redraw replaced the element
-    between finding it and acting on it (pages re-render on stream events)."""
+    """Runs a find-and-act step again when a live redraw replaced (or had not
+    yet drawn) the element between finding it and acting on it: pages
+    re-render on stream events."""
     end = time.time() + timeout
     while True:
         try:
             return fn()
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, NoSuchElementException, StopIteration):
             if time.time() > end:
-                raise AssertionError(f"element kept going stale: {what}")
+                raise AssertionError(f"element kept going stale or missing: {what}")
             time.sleep(0.2)
 
 
@@ -299,8 +300,7 @@ def run(d):
     wait(d, text_in("#latest-events", TELNET_SRC), timeout=20, what="live telnet event on overview")
     ssh_session()
     wait(d, text_in("#latest-events", SSH_SRC), timeout=20, what="live ssh event on overview")
-    rows = d.find_elements(By.CSS_SELECTOR, "#latest-events tr")
-    assert any("auth_attempt" in r.text for r in rows), [r.text for r in rows]
+    wait(d, lambda x: any("auth_attempt" in r.text for r in x.find_elements(By.CSS_SELECTOR, "#latest-events tr")), what="auth_attempt row on overview")
     shot(d, "05-overview-live-events")
 
     # --- live logs: filters and follow.
@@ -333,15 +333,14 @@ def run(d):
     click(d, d.find_element(By.ID, "deploy-btn"))
     wait(d, text_in("#deploy-result", "Accepted: lab01"), what="deploy accepted")
     wait(d, text_in('#deckies tr[data-decky="lab01"]', "running"), timeout=30, what="lab01 running")
-    row = d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]')
-    before = row.text
-    click(d, next(b for b in row.find_elements(By.TAG_NAME, "button") if b.text == "Mutate"))
-    wait(d, lambda x: "gen 1" in x.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text, what="lab01 mutated (generation 1)")
-    assert before != d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]').text
+    lab01 = '#deckies tr[data-decky="lab01"]'
+    before = fresh(lambda: d.find_element(By.CSS_SELECTOR, lab01).text, "lab01 row")
+    fresh(lambda: click(d, next(b for b in d.find_element(By.CSS_SELECTOR, lab01).find_elements(By.TAG_NAME, "button") if b.text == "Mutate")), "Mutate button")
+    wait(d, lambda x: "gen 1" in x.find_element(By.CSS_SELECTOR, lab01).text, what="lab01 mutated (generation 1)")
+    wait(d, lambda x: x.find_element(By.CSS_SELECTOR, lab01).text != before, what="lab01 row changed by the mutation")
     shot(d, "08-fleet-deployed")
     # Teardown (confirm dialog) removes the row.
-    row = d.find_element(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]')
-    click(d, next(b for b in row.find_elements(By.TAG_NAME, "button") if b.text == "Teardown"))
+    fresh(lambda: click(d, next(b for b in d.find_element(By.CSS_SELECTOR, lab01).find_elements(By.TAG_NAME, "button") if b.text == "Teardown")), "Teardown button")
     WebDriverWait(d, 5).until(EC.alert_is_present()).accept()
     wait(d, lambda x: not x.find_elements(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]'), timeout=20, what="lab01 torn down")
 
@@ -355,11 +354,11 @@ def run(d):
     wait(d, text_in("#topo-status", "pending"), what="pending status")
     wait(d, lambda x: "live" in x.find_element(By.CSS_SELECTOR, "main .live-dot").text, what="topology stream live")
     shot(d, "09-topology-pending")
-    click(d, d.find_element(By.ID, "topo-deploy"))
+    fresh(lambda: click(d, d.find_element(By.ID, "topo-deploy")), "Deploy button")
     wait(d, lambda x: x.find_element(By.ID, "topo-status").get_attribute("data-status") == "active", timeout=30, what="topology active (live)")
     wait(d, text_in("#topo-feed", "active"), what="status event in the live feed")
     # Queue an add_decky mutation through the dialog.
-    click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "main .actions button") if b.text == "+ Decky"))
+    fresh(lambda: click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "main .actions button") if b.text == "+ Decky")), "+ Decky button")
     dlg = wait(d, visible("dialog.modal"), what="add decky dialog")
     dlg.find_element(By.NAME, "name").send_keys("app02")
     dlg.find_element(By.NAME, "ip").send_keys("127.0.213.11")
@@ -369,10 +368,11 @@ def run(d):
     wait(d, css('#topo-graph g[data-decky="app02"]'), timeout=30, what="app02 in the graph after mutation")
     wait(d, text_in("#mutations", "applied"), what="mutation applied")
     wait(d, text_in("#topo-feed", "mutation"), what="mutation event in the live feed")
-    d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]'))
+    select_app02 = lambda: d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]'))
+    fresh(select_app02, "app02 node")
     wait(d, text_in("#topo-side", "Decky app02"), what="decky selected")
     # Add a service to the live topology decky, then drop a file into it.
-    click(d, d.find_element(By.ID, "svc-add"))
+    fresh(lambda: click(d, d.find_element(By.ID, "svc-add")), "+ Service button")
     dlg = wait(d, visible("dialog.modal"), what="add service dialog")
     dlg.find_element(By.NAME, "name").clear()
     dlg.find_element(By.NAME, "name").send_keys("ftp")
@@ -392,7 +392,7 @@ def run(d):
         text.send_keys("dropped by the dashboard e2e test\n")
     fresh(fill_drop_form, "file drop form fields")
     # A live redraw of the side panel keeps the open form and what was typed.
-    d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", d.find_element(By.CSS_SELECTOR, '#topo-graph g[data-decky="app02"]'))
+    fresh(select_app02, "app02 node")
     wait(d, lambda x: x.find_element(By.CSS_SELECTOR, '#topo-side .drop-form input[name="path"]').get_attribute("value") == "/root/e2e-note.txt", what="typed path kept across a redraw")
     fresh(lambda: click(d, d.find_element(By.CSS_SELECTOR, '#topo-side .drop-form button[type="submit"]')), "drop submit")
     wait(d, text_in("#toasts", "Dropped /root/e2e-note.txt into app02"), what="file drop confirmed")
