@@ -143,6 +143,20 @@ impl Handler for HttpHandler {
     }
 }
 
+/// `HTTP/1.1` etc., as `Version`'s `Debug` writes it, without formatting
+/// per request.
+fn version_name(v: hyper::Version) -> std::borrow::Cow<'static, str> {
+    use hyper::Version;
+    match v {
+        v if v == Version::HTTP_11 => "HTTP/1.1".into(),
+        v if v == Version::HTTP_10 => "HTTP/1.0".into(),
+        v if v == Version::HTTP_09 => "HTTP/0.9".into(),
+        v if v == Version::HTTP_2 => "HTTP/2.0".into(),
+        v if v == Version::HTTP_3 => "HTTP/3.0".into(),
+        v => format!("{v:?}").into(),
+    }
+}
+
 fn form_value(body: &[u8], keys: &[&str]) -> Option<String> {
     url::form_urlencoded::parse(body)
         .find(|(k, _)| keys.contains(&k.as_ref()))
@@ -348,7 +362,7 @@ impl HttpHandler {
                 "headers" => serde_json::Value::Object(headers),
                 "body" => excerpt,
                 "body_len" => body.len() as u64,
-                "version" => format!("{:?}", parts.version),
+                "version" => version_name(parts.version),
             },
         );
 
@@ -618,6 +632,20 @@ mod tests {
         let body = b"log=admin&pwd=p%40ss&wp-submit=Log+In";
         assert_eq!(form_value(body, USER_KEYS).as_deref(), Some("admin"));
         assert_eq!(form_value(body, PASS_KEYS).as_deref(), Some("p@ss"));
+    }
+
+    #[test]
+    fn version_names_match_debug() {
+        use hyper::Version;
+        for v in [
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ] {
+            assert_eq!(version_name(v), format!("{v:?}"));
+        }
     }
 
     proptest! {
