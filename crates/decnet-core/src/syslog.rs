@@ -23,8 +23,7 @@ fn severity(kind: EventKind) -> u8 {
 fn escape_into(out: &mut String, v: &str) {
     // Most values (addresses, paths, user agents) need no escaping: copy
     // them whole instead of char by char.
-    if v
-        .bytes()
+    if v.bytes()
         .all(|b| (0x20..0x7f).contains(&b) && !matches!(b, b'\\' | b'"' | b']'))
     {
         out.push_str(v);
