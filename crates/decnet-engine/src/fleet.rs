@@ -575,6 +575,13 @@ impl Fleet {
     /// Re-rolls a decky's persona (new hostname, banners, keys: next
     /// generation of its seed) keeping its services. Its sessions end.
     pub async fn mutate(&self, name: &str) -> Result<DeckySummary, EngineError> {
+        self.restart(name, true).await
+    }
+
+    /// Stops a decky's services, re-attaches it to the network and starts
+    /// them again: with a new persona (`new_persona`, a mutation) or as the
+    /// same host (e.g. on a new DHCP address).
+    async fn restart(&self, name: &str, new_persona: bool) -> Result<DeckySummary, EngineError> {
         let mut deckies = self.deckies.lock().await;
         let decky = deckies
             .get_mut(name)
@@ -582,7 +589,7 @@ impl Fleet {
         for s in &decky.services {
             s.stop().await;
         }
-        let generation = decky.ctx.generation + 1;
+        let generation = decky.ctx.generation + u32::from(new_persona);
         // A new persona brings a new MAC: the decky rejoins as a new host.
         self.detach(&decky.ctx).await;
         let ctx = match self.new_ctx(decky.ctx.spec.clone(), generation).await {
@@ -603,7 +610,8 @@ impl Fleet {
                 };
                 let summary = summarize(decky);
                 drop(deckies);
-                self.publish_decky(name, "mutated", serde_json::json!({"decky_name": name, "generation": generation, "hostname": summary.hostname}));
+                let what = if new_persona { "mutated" } else { "restarted" };
+                self.publish_decky(name, what, serde_json::json!({"decky_name": name, "generation": generation, "hostname": summary.hostname, "ip": summary.ip}));
                 Ok(summary)
             }
             Err(e) => {
@@ -656,17 +664,38 @@ impl Fleet {
 
     /// Renews the DHCP leases of netns deckies whose T1 has passed; call
     /// periodically (the binary ticks it with `mutate_due`). A decky whose
-    /// lease is refused or expires loses the address (the network removes
-    /// it) and is logged; re-acquiring is not done yet.
-    pub async fn renew_leases(&self) {
+    /// lease is refused or expires drops the address and asks for a new
+    /// one; when the new address differs, its listeners are restarted on it
+    /// (as after a mutation, same generation). Returns the deckies moved.
+    pub async fn renew_leases(&self) -> Vec<String> {
         let network = self.network.clone();
-        let failed = tokio::task::spawn_blocking(move || {
+        let report = tokio::task::spawn_blocking(move || {
             network.renew_due(std::time::Duration::from_secs(20))
         })
-        .await;
-        for (decky, e) in failed.unwrap_or_default() {
+        .await
+        .unwrap_or_default();
+        for (decky, e) in report.failed {
             tracing::error!(%decky, "DHCP lease not renewed: {e}");
+            self.publish_decky(
+                &decky,
+                "lease_renewal_failed",
+                serde_json::json!({"decky_name": decky, "error": e.to_string()}),
+            );
         }
+        let mut moved = Vec::new();
+        for r in report.rejoined {
+            if r.lease.ip == r.old_ip {
+                continue;
+            }
+            tracing::warn!(decky = %r.decky, old = %r.old_ip, new = %r.lease.ip, "new DHCP address: restarting the decky's listeners");
+            match self.restart(&r.decky, false).await {
+                Ok(_) => moved.push(r.decky),
+                Err(e) => {
+                    tracing::error!(decky = %r.decky, "restart on the new address failed: {e}")
+                }
+            }
+        }
+        moved
     }
 
     /// Summaries of all running deckies, by name.

@@ -23,7 +23,7 @@ mod stack;
 
 pub use arp::send_gratuitous_arp;
 pub use netns::{bind_tcp_in, bind_udp_in, run_in, NETNS_DIR};
-pub use network::{netns_name, AttachSpec, DeckyNet, NetConfig, Network};
+pub use network::{netns_name, AttachSpec, DeckyNet, NetConfig, Network, Rejoined, RenewReport};
 pub use stack::StackProfile;
 
 /// Why a network operation failed.

@@ -74,6 +74,28 @@ pub struct DeckyNet {
     pub lease: Option<Lease>,
 }
 
+/// What [`Network::renew_due`] did beyond quiet renewals.
+#[derive(Debug, Default)]
+pub struct RenewReport {
+    /// Deckies whose renewal failed: still holding a valid lease when the
+    /// server was merely unreachable, without an address when it was lost
+    /// and no new one could be had.
+    pub failed: Vec<(String, NetError)>,
+    /// Deckies that lost their lease and got a new one.
+    pub rejoined: Vec<Rejoined>,
+}
+
+/// A decky that lost its lease and rejoined the network.
+#[derive(Debug)]
+pub struct Rejoined {
+    /// The decky.
+    pub decky: String,
+    /// The address it had.
+    pub old_ip: Ipv4Addr,
+    /// The new lease (its address may differ: listeners must follow).
+    pub lease: Lease,
+}
+
 /// How long attaching waits for a DHCP lease (a real client keeps trying;
 /// a decky that cannot get an address fails to deploy instead).
 pub const DHCP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -390,15 +412,16 @@ impl Network {
     }
 
     /// Renews every DHCP lease whose T1 has passed (call it periodically,
-    /// from a blocking thread). Returns the deckies whose renewal failed; a
-    /// decky whose lease was refused or has expired loses the address (it is
-    /// removed from its interface), as a real client stops using it.
-    pub fn renew_due(&self, timeout: Duration) -> Vec<(String, NetError)> {
+    /// from a blocking thread). A decky whose lease was refused or has
+    /// expired stops using the address (it is removed from its interface,
+    /// as a real client must) and starts over with a DISCOVER, as a real
+    /// client does; see [`RenewReport`].
+    pub fn renew_due(&self, timeout: Duration) -> RenewReport {
         self.renew_due_at(SystemTime::now(), timeout)
     }
 
     /// [`Network::renew_due`] as if the time were `now`.
-    pub fn renew_due_at(&self, now: SystemTime, timeout: Duration) -> Vec<(String, NetError)> {
+    pub fn renew_due_at(&self, now: SystemTime, timeout: Duration) -> RenewReport {
         let due: Vec<(String, HeldLease)> = self
             .leases
             .lock()
@@ -406,7 +429,7 @@ impl Network {
             .filter(|(_, held)| held.lease.renew_at() <= now)
             .map(|(name, held)| (name.clone(), held.clone()))
             .collect();
-        let mut failed = Vec::new();
+        let mut report = RenewReport::default();
         for (name, mut held) in due {
             match held.renew_if_due(now, timeout) {
                 Ok(_) => {
@@ -428,12 +451,62 @@ impl Network {
                         {
                             tracing::warn!(decky = %name, "lost DHCP address not removed: {e}");
                         }
+                        match self.rejoin(&name, &held, timeout) {
+                            Ok(lease) => {
+                                report.rejoined.push(Rejoined {
+                                    decky: name,
+                                    old_ip: held.lease.ip,
+                                    lease,
+                                });
+                                continue;
+                            }
+                            Err(again) => {
+                                report.failed.push((name, again));
+                                continue;
+                            }
+                        }
                     }
-                    failed.push((name, e));
+                    report.failed.push((name, e));
                 }
             }
         }
-        failed
+        report
+    }
+
+    /// A fresh DISCOVER for a decky that lost its lease; on success the new
+    /// address and default route are in place and the lease is held again.
+    fn rejoin(&self, name: &str, lost: &HeldLease, timeout: Duration) -> Result<Lease, NetError> {
+        let held = HeldLease::acquire(
+            &lost.ns,
+            &lost.interface,
+            lost.mac,
+            lost.client.clone(),
+            timeout,
+        )?;
+        let ns = netns_name(name);
+        let lease = held.lease.clone();
+        let cidr = format!("{}/{}", lease.ip, lease.prefix_len);
+        ip(&["-n", &ns, "addr", "add", &cidr, "dev", &lost.interface])?;
+        if let Some(gw) = lease.router.or(self.config.gw) {
+            ip(&[
+                "-n",
+                &ns,
+                "route",
+                "replace",
+                "default",
+                "via",
+                &gw.to_string(),
+            ])?;
+        }
+        let announce = run_in(&lost.ns, || {
+            send_gratuitous_arp(&lost.interface, lost.mac, lease.ip)
+        });
+        if let Err(e) = announce {
+            tracing::warn!(decky = %name, "gratuitous ARP not sent: {e}");
+        }
+        tracing::info!(decky = %name, old = %lost.lease.ip, ip = %lease.ip, "DHCP lease lost; rejoined with a new lease");
+        self.leases.lock().insert(name.to_owned(), held);
+        Ok(lease)
     }
 
     /// The DHCP lease a decky holds now (`None`: none or not attached).

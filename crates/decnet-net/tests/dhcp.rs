@@ -190,6 +190,14 @@ impl Lab {
         self.wait_log("DHCP, IP range", Duration::from_secs(10));
     }
 
+    /// Stops dnsmasq (the network loses its DHCP server).
+    fn stop_dnsmasq(&mut self) {
+        if let Some(mut child) = self.dnsmasq.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn wait_log(&mut self, needle: &str, limit: Duration) {
         let until = Instant::now() + limit;
         while Instant::now() < until {
@@ -239,10 +247,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(mut child) = self.dnsmasq.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.stop_dnsmasq();
         for ns in self.namespaces.iter().rev() {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
@@ -584,7 +589,8 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
     );
 
     // Nothing is due yet.
-    assert!(network.renew_due(TIMEOUT).is_empty());
+    let report = network.renew_due(TIMEOUT);
+    assert!(report.failed.is_empty() && report.rejoined.is_empty());
     assert_eq!(network.lease(&decky), Some(lease));
 
     drop(guard);
@@ -593,7 +599,8 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
     assert_eq!(network.lease(&decky), None);
 
     // Attached again, then past the lease's expiry without a renewal: the
-    // decky stops using the address, as a real client must.
+    // decky stops using the expired address, as a real client must, and
+    // starts over with a DISCOVER (dnsmasq answers: a new lease is held).
     let guard = Detach(&host, &network, &decky);
     let attached = run_in(&host, || {
         Ok(network.attach(&AttachSpec {
@@ -608,9 +615,52 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
     .expect("second attach");
     let lease = attached.lease.expect("second lease");
     let after_expiry = lease.expires_at() + Duration::from_secs(1);
-    let failed = run_in(&host, || Ok(network.renew_due_at(after_expiry, TIMEOUT))).unwrap();
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!(failed[0].0, decky);
+    let report = run_in(&host, || Ok(network.renew_due_at(after_expiry, TIMEOUT))).unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.rejoined.len(), 1, "{report:?}");
+    let rejoined = &report.rejoined[0];
+    assert_eq!(rejoined.decky, decky);
+    assert_eq!(rejoined.old_ip, lease.ip);
+    let fresh = rejoined.lease.clone();
+    assert!(in_range(fresh.ip), "{}", fresh.ip);
+    assert!(
+        fresh.obtained_at >= lease.obtained_at,
+        "a new lease, not the old one"
+    );
+    assert_eq!(network.lease(&decky), Some(fresh.clone()));
+    let addrs = Command::new("ip")
+        .args(["-n", &decky_ns, "-4", "-o", "addr", "show", "dev", "eth0"])
+        .output()
+        .unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout);
+    // Exactly the new lease's address (the old one was removed first even
+    // when the server hands the same one back).
+    assert_eq!(addrs.matches("inet ").count(), 1, "{addrs}");
+    assert!(addrs.contains(&format!("inet {}/24 ", fresh.ip)), "{addrs}");
+    let routes = Command::new("ip")
+        .args(["-n", &decky_ns, "-4", "route", "show", "default"])
+        .output()
+        .unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    assert!(routes.contains(&format!("via {SUBNET}.254 ")), "{routes}");
+
+    // With the server gone, a lost lease cannot be replaced: the decky is
+    // left without an address and the failure is reported.
+    lab.stop_dnsmasq();
+    let after_expiry = fresh.expires_at() + Duration::from_secs(1);
+    let t = Instant::now();
+    let report = run_in(&host, || {
+        Ok(network.renew_due_at(after_expiry, Duration::from_secs(3)))
+    })
+    .unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "bounded: {:?}",
+        t.elapsed()
+    );
+    assert!(report.rejoined.is_empty(), "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].0, decky);
     assert_eq!(network.lease(&decky), None);
     let addrs = Command::new("ip")
         .args(["-n", &decky_ns, "-4", "-o", "addr", "show", "dev", "eth0"])
@@ -618,7 +668,7 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
         .unwrap();
     let addrs = String::from_utf8_lossy(&addrs.stdout);
     assert!(
-        !addrs.contains(&lease.ip.to_string()),
+        !addrs.contains(&fresh.ip.to_string()),
         "expired address kept: {addrs}"
     );
     drop(guard);
