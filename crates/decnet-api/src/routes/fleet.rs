@@ -164,7 +164,8 @@ pub(crate) async fn deploy(
             if names.contains(&d.name) {
                 clashes.push(format!("decky '{}' is already running", d.name));
             }
-            if ips.contains(&d.ip) && !names.contains(&d.name) {
+            // A DHCP decky has no address until its lease: nothing to clash with.
+            if !d.ip.is_unspecified() && ips.contains(&d.ip) && !names.contains(&d.name) {
                 clashes.push(format!("IP {} is already used by a running decky", d.ip));
             }
         }
