@@ -210,7 +210,7 @@ INSERT INTO event_total (id, n) SELECT 1, COUNT(*) FROM events
 /// Per-value event counts for the single-column log filters (`kind`,
 /// `decky`, `service`, `src_ip`), so a filtered page's `total` is one
 /// primary-key lookup instead of a `COUNT(*)` over an index range. Kept by
-/// triggers, so every insert (only rows really inserted: `ON CONFLICT DO
+/// triggers (SQLite's insert trigger was replaced in migration 6), so every insert (only rows really inserted: `ON CONFLICT DO
 /// NOTHING` skips fire nothing) and every delete moves them in the same
 /// transaction, whatever code path writes `events`. SQLite: row triggers
 /// (one small UPSERT per row). PostgreSQL: statement triggers over the
@@ -273,6 +273,12 @@ CREATE TRIGGER events_count_del AFTER DELETE ON events REFERENCING OLD TABLE AS 
     FOR EACH STATEMENT EXECUTE FUNCTION event_counts_move()
 "#;
 
+/// SQLite: the per-row insert trigger of migration 5 halved bulk ingest;
+/// `insert_events` now moves the counters with one grouped statement per
+/// batch instead (`sql.rs`, `COUNT_NEW_SQLITE`). The delete trigger stays
+/// (prunes are rare). PostgreSQL keeps its statement triggers.
+const V6_SQLITE: &str = "DROP TRIGGER events_count_ins";
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -304,6 +310,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "event_counts_per_filter_value",
         sqlite: V5_SQLITE,
         postgres: V5_POSTGRES,
+    },
+    Migration {
+        version: 6,
+        name: "sqlite_event_counts_per_batch",
+        sqlite: V6_SQLITE,
+        postgres: "",
     },
 ];
 

@@ -300,6 +300,20 @@ pub(crate) fn placeholders(backend: Backend, rows: usize, cols: usize) -> String
     s
 }
 
+/// SQLite: adds the rows with `seq > $1` (the ones just inserted) to the
+/// per-value counters, one grouped UPSERT for the whole batch. A row
+/// trigger doing the same per row halved bulk ingest (83–103k → 51–54k
+/// events/s in `decnet-load fill`). Relies on SQLite giving a new row the
+/// largest rowid + 1, which holds until rowids reach 2^63.
+const COUNT_NEW_SQLITE: &str = "INSERT INTO event_counts (dim, val, n) \
+     SELECT d, v, COUNT(*) FROM ( \
+       SELECT 'kind' AS d, kind AS v FROM events WHERE seq > $1 \
+       UNION ALL SELECT 'decky', decky FROM events WHERE seq > $1 \
+       UNION ALL SELECT 'service', service FROM events WHERE seq > $1 \
+       UNION ALL SELECT 'src_ip', src_ip FROM events WHERE seq > $1) \
+     WHERE true GROUP BY d, v \
+     ON CONFLICT (dim, val) DO UPDATE SET n = n + excluded.n";
+
 /// Moves the stored-events counter by `delta` inside the writing transaction.
 async fn add_total(tx: &mut sqlx::Transaction<'_, sqlx::Any>, delta: i64) -> StoreResult<()> {
     if delta != 0 {
@@ -349,6 +363,20 @@ impl Store for SqlStore {
             })
             .collect();
         let mut tx = self.write.begin().await.map_err(db_err)?;
+        // SQLite: rows this transaction inserts get rowids above the
+        // current maximum, so the per-value counters are moved by one
+        // grouped statement over that range after the inserts (see
+        // migration 6). PostgreSQL moves them with statement triggers.
+        let first_new_seq = match self.backend {
+            Backend::Sqlite => Some(
+                sqlx::query_as::<_, (i64,)>("SELECT COALESCE(MAX(seq), 0) FROM events")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?
+                    .0,
+            ),
+            Backend::Postgres => None,
+        };
         let mut new = 0u64;
         for (chunk_e, chunk_r) in events
             .chunks(INSERT_CHUNK)
@@ -374,6 +402,13 @@ impl Store for SqlStore {
                     .bind(r.fields.as_str());
             }
             new += q.execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        }
+        if let (Some(after), true) = (first_new_seq, new > 0) {
+            sqlx::query(COUNT_NEW_SQLITE)
+                .bind(after)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
         add_total(&mut tx, new as i64).await?;
         tx.commit().await.map_err(db_err)?;
