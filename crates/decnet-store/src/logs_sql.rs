@@ -56,14 +56,15 @@ fn total_for(q: &LogQuery) -> Total {
 
 /// One event as the JSON `decnet_core::Event` serialises to (same keys in
 /// the same order, `ts` in chrono's RFC 3339 form, `session_id` left out
-/// when absent), built by the database with string concatenation from the
-/// page subquery's columns. Stored `fields` is the text `insert_events`
-/// wrote with serde_json, so it is pasted in, never parsed; the other text
-/// columns go through the backend's JSON quoting. Doing this in SQL rather
-/// than rewriting a JSON array in Rust removed a parse and a re-serialise
-/// of every row per page (see BENCH.md, API read path).
+/// when absent), built by the database with one `format()` (SQLite and
+/// PostgreSQL both have it; a chain of `||` copied the growing string at
+/// every step) from the page subquery's columns. Stored `fields` is the
+/// text `insert_events` wrote with serde_json, so it is pasted in, never
+/// parsed; the other text columns go through the backend's JSON quoting.
+/// Doing this in SQL rather than rewriting a JSON array in Rust removed a
+/// parse and a re-serialise of every row per page (see BENCH.md).
 fn event_object(backend: Backend) -> String {
-    let (quote, int, ts_secs, frac) = match backend {
+    let (quote, cast, ts_secs, frac) = match backend {
         Backend::Sqlite => (
             "json_quote",
             "",
@@ -79,14 +80,12 @@ fn event_object(backend: Backend) -> String {
              ELSE '.' || lpad(CAST(frac AS TEXT), 6, '0') END",
         ),
     };
-    let q = |col: &str| format!("{quote}({col}){int}");
+    let q = |col: &str| format!("{quote}({col}){cast}");
     format!(
-        "'{{\"id\":' || {id} || ',\"ts\":\"' || {ts_secs} || {frac} || 'Z\",\"decky\":' || {decky} \
-         || ',\"service\":' || {service} || ',\"kind\":' || {kind} || ',\"src_ip\":' || {src_ip} \
-         || ',\"src_port\":' || CAST(src_port AS TEXT) || ',\"dst_ip\":' || {dst_ip} \
-         || ',\"dst_port\":' || CAST(dst_port AS TEXT) \
-         || CASE WHEN session_id IS NULL THEN '' ELSE ',\"session_id\":' || {session} END \
-         || ',\"fields\":' || fields || '}}'",
+        "format('{{\"id\":%s,\"ts\":\"%s%sZ\",\"decky\":%s,\"service\":%s,\"kind\":%s,\"src_ip\":%s,\
+         \"src_port\":%s,\"dst_ip\":%s,\"dst_port\":%s%s,\"fields\":%s}}', \
+         {id}, {ts_secs}, {frac}, {decky}, {service}, {kind}, {src_ip}, src_port, {dst_ip}, dst_port, \
+         CASE WHEN session_id IS NULL THEN '' ELSE ',\"session_id\":' || {session} END, fields)",
         id = q("id"),
         decky = q("decky"),
         service = q("service"),
