@@ -63,8 +63,20 @@ impl Api {
         Ok(format!("{}/api/v1/stream?ticket={t}", self.base))
     }
 
-    /// `total` of `GET /api/v1/logs?decky=…&kind=…&search=…&limit=1`.
-    pub async fn count_events(&self, decky: &str, kind: &str, search: &str) -> anyhow::Result<u64> {
+    /// `total` of `GET /api/v1/logs?decky=…&kind=…&search=…&limit=1&offset=…`.
+    /// A filter combination without a counter row is counted only up to
+    /// offset + limit + 1,000 rows (`total_exact: false` past that), so
+    /// `expect` (the count hoped for) is passed as the offset: the total is
+    /// then exact up to `expect` + 1,000, which covers missing and
+    /// duplicated events alike.
+    pub async fn count_events(
+        &self,
+        decky: &str,
+        kind: &str,
+        search: &str,
+        expect: u64,
+    ) -> anyhow::Result<u64> {
+        let offset = expect.to_string();
         let r = self
             .http
             .get(format!("{}/api/v1/logs", self.base))
@@ -73,6 +85,7 @@ impl Api {
                 ("kind", kind),
                 ("search", search),
                 ("limit", "1"),
+                ("offset", &offset),
             ])
             .bearer_auth(&self.token)
             .send()
@@ -95,7 +108,7 @@ impl Api {
     ) -> anyhow::Result<u64> {
         let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
-            let n = self.count_events(decky, kind, search).await?;
+            let n = self.count_events(decky, kind, search, want).await?;
             if n >= want || std::time::Instant::now() > until {
                 return Ok(n);
             }
