@@ -35,8 +35,8 @@ pub const RING: usize = 128;
 /// A viewer further behind than this many events is cut as too slow
 /// (≈ 0.8 s at 5,000 events/s); it reconnects and starts from a snapshot.
 pub const MAX_BEHIND: u64 = 4_096;
-/// Default coalescing window.
-pub const DEFAULT_WINDOW: Duration = Duration::from_millis(10);
+/// Default shortest coalescing window (few viewers: barely any delay).
+pub const DEFAULT_WINDOW: Duration = Duration::from_millis(2);
 /// Window added per attached viewer.
 pub const PER_VIEWER: Duration = Duration::from_micros(20);
 /// Largest window the viewer count can ask for.
