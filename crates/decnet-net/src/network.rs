@@ -193,7 +193,7 @@ impl Network {
         }
         for ns in &left.namespaces {
             if Path::new(NETNS_DIR).join(ns).exists() {
-                match ip(&["netns", "del", ns]) {
+                match delete_namespace(ns) {
                     Ok(()) => {
                         tracing::info!(netns = %ns, "removed namespace left by an earlier run")
                     }
@@ -237,7 +237,7 @@ impl Network {
                 let ns = netns_name(spec.name);
                 self.record(|s| s.namespaces.push(ns.clone()));
                 self.attach_netns(spec, &ns).inspect_err(|_| {
-                    let _ = ip(&["netns", "del", &ns]);
+                    let _ = delete_namespace(&ns);
                     self.record(|s| s.namespaces.retain(|n| n != &ns));
                 })
             }
@@ -286,7 +286,7 @@ impl Network {
     fn attach_netns(&self, spec: &AttachSpec<'_>, ns: &str) -> Result<DeckyNet, NetError> {
         let handle = Path::new(NETNS_DIR).join(ns);
         if handle.exists() {
-            ip(&["netns", "del", ns])?;
+            delete_namespace(ns)?;
         }
         ip(&["netns", "add", ns])?;
         let parent = self.interface().to_owned();
@@ -370,7 +370,7 @@ impl Network {
                 self.release_lease(name);
                 let ns = netns_name(name);
                 let result = if Path::new(NETNS_DIR).join(&ns).exists() {
-                    ip(&["netns", "del", &ns])
+                    delete_namespace(&ns)
                 } else {
                     Ok(())
                 };
@@ -393,7 +393,7 @@ impl Network {
             self.release_lease(&name);
         }
         for ns in &state.namespaces {
-            if let Err(e) = ip(&["netns", "del", ns]) {
+            if let Err(e) = delete_namespace(ns) {
                 tracing::warn!("{e}");
             }
         }
@@ -528,6 +528,16 @@ fn link_mac(ns: Option<&str>, iface: &str) -> Result<[u8; 6], NetError> {
         .nth(1)
         .and_then(parse_mac)
         .ok_or_else(|| NetError::Config(format!("no MAC on {iface}: {out}")))
+}
+
+/// Removes a decky namespace. Its `eth0` is deleted first, synchronously:
+/// `ip netns del` only drops the handle and the kernel frees the namespace
+/// later, so its macvlan (with the persona MAC) can outlive the call — and a
+/// re-attach of the same decky right after (crash recovery, a restart on a
+/// new DHCP address) then fails with "Address already in use".
+fn delete_namespace(ns: &str) -> Result<(), NetError> {
+    let _ = ip(&["-n", ns, "link", "del", "eth0"]);
+    ip(&["netns", "del", ns])
 }
 
 #[cfg(test)]
