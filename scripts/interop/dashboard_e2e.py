@@ -9,6 +9,7 @@ listed in INTENTIONAL, and on any console error (CSP violations included).
 import base64
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -230,10 +231,11 @@ def ssh_session():
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     opts = webdriver.ChromeOptions()
+    profile = tempfile.mkdtemp(prefix="decnet-chromium-")
     for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
               "--disable-background-networking", "--disable-component-update", "--disable-sync",
               "--disable-dev-shm-usage", "--window-size=1280,800",
-              f"--user-data-dir={tempfile.mkdtemp(prefix='decnet-chromium-')}"]:
+              f"--user-data-dir={profile}"]:
         opts.add_argument(a)
     if os.environ.get("CHROMIUM_BIN"):
         opts.binary_location = os.environ["CHROMIUM_BIN"]
@@ -249,6 +251,7 @@ def main():
         except Exception:
             pass
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
     unexpected = []
     for method, path, status, expired in responses:
         if status < 400:
