@@ -574,31 +574,7 @@ impl Shell {
     // ---------- filesystem view (overlay over the VFS) ----------
 
     fn abs(&self, p: &str) -> String {
-        let joined = if p.starts_with('/') {
-            p.to_owned()
-        } else {
-            format!("{}/{}", self.cwd, p)
-        };
-        let mut parts: Vec<&str> = Vec::new();
-        for part in joined.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    parts.pop();
-                }
-                x => parts.push(x),
-            }
-        }
-        if parts.is_empty() {
-            "/".into()
-        } else {
-            let mut s = String::new();
-            for x in parts {
-                s.push('/');
-                s.push_str(x);
-            }
-            s
-        }
+        crate::vfs::resolve(&self.cwd, p)
     }
 
     fn raw_get(&self, path: &str) -> Option<Node> {

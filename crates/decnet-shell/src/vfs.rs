@@ -251,6 +251,35 @@ pub fn parent(path: &str) -> &str {
 }
 
 /// Last component of a normalised path.
+/// `p` resolved against the directory `base` (when relative) with `.`
+/// and `..` folded; never climbs above `/` (hostile `../../..` included).
+pub fn resolve(base: &str, p: &str) -> String {
+    let joined = if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("{base}/{p}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            x => parts.push(x),
+        }
+    }
+    if parts.is_empty() {
+        return "/".into();
+    }
+    let mut s = String::with_capacity(joined.len());
+    for x in parts {
+        s.push('/');
+        s.push_str(x);
+    }
+    s
+}
+
 pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
@@ -377,7 +406,27 @@ impl Vfs {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    #[test]
+    fn resolve_folds_dots_and_never_climbs_above_root() {
+        assert_eq!(resolve("/root", "x"), "/root/x");
+        assert_eq!(resolve("/root", "../../../etc/passwd"), "/etc/passwd");
+        assert_eq!(resolve("/home/u", "a/./b/../c"), "/home/u/a/c");
+        assert_eq!(resolve("/root", "/"), "/");
+        assert_eq!(resolve("/", ".."), "/");
+        assert_eq!(resolve("/tmp", "//x///y/"), "/x/y");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn resolve_always_gives_a_clean_absolute_path(base in "[a-z/.]{0,20}", p in "[a-z/.~]{0,40}") {
+            let r = resolve(&format!("/{base}"), &p);
+            proptest::prop_assert!(r.starts_with('/'));
+            proptest::prop_assert!(r == "/" || !r.ends_with('/'));
+            for part in r.split('/').skip(1) {
+                proptest::prop_assert!(part != "." && part != ".." && (r == "/" || !part.is_empty()), "{r}");
+            }
+        }
+    }
 
     #[test]
     fn clean_paths() {

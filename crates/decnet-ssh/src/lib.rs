@@ -69,34 +69,11 @@ pub(crate) fn base_of(p: &str) -> &str {
 
 /// Resolves `p` against `home` and normalises `.`/`..` (never escapes `/`).
 pub(crate) fn absolute(home: &str, p: &str) -> String {
-    let joined = if p.starts_with('/') {
-        p.to_owned()
-    } else if let Some(rest) = p.strip_prefix("~/") {
-        format!("{home}/{rest}")
-    } else if p == "~" {
-        home.to_owned()
-    } else {
-        format!("{home}/{p}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            x => parts.push(x),
-        }
+    match p.strip_prefix('~') {
+        Some("") => decnet_shell::vfs::resolve(home, "."),
+        Some(rest) if rest.starts_with('/') => decnet_shell::vfs::resolve(home, &rest[1..]),
+        _ => decnet_shell::vfs::resolve(home, p),
     }
-    let mut s = String::new();
-    for x in parts {
-        s.push('/');
-        s.push_str(x);
-    }
-    if s.is_empty() {
-        s.push('/');
-    }
-    s
 }
 
 /// OpenSSH version number from an identification string

@@ -78,30 +78,7 @@ impl Sftp {
     }
 
     fn abs(&self, p: &str) -> String {
-        let joined = if p.starts_with('/') {
-            p.to_owned()
-        } else {
-            format!("{}/{}", self.home, p)
-        };
-        let mut parts: Vec<&str> = Vec::new();
-        for part in joined.split('/') {
-            match part {
-                "" | "." => {}
-                ".." => {
-                    parts.pop();
-                }
-                x => parts.push(x),
-            }
-        }
-        let mut s = String::new();
-        for x in parts {
-            s.push('/');
-            s.push_str(x);
-        }
-        if s.is_empty() {
-            s.push('/');
-        }
-        s
+        decnet_shell::vfs::resolve(&self.home, p)
     }
 
     fn handle(&mut self, o: Open) -> Result<String, StatusCode> {
