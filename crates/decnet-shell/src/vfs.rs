@@ -406,6 +406,8 @@ impl Vfs {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn resolve_folds_dots_and_never_climbs_above_root() {
         assert_eq!(resolve("/root", "x"), "/root/x");
