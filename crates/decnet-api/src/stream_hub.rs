@@ -153,30 +153,10 @@ async fn produce(
         };
         let Some(first) = first else { return };
         held.push(first);
+        // Inside the window this gathers until it ends; past it, it only
+        // takes what is already queued (one wake-up either way).
         let due = last_flush + effective_window(window, tx.receiver_count());
-        if Instant::now() < due {
-            // Inside the window: gather until it ends (or shutdown).
-            let sleep = tokio::time::sleep_until(due);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    env = sub.recv() => match env {
-                        Some(e) => {
-                            held.push(e);
-                            if held.len() >= MAX_BATCH { break; }
-                        }
-                        None => break,
-                    },
-                }
-            }
-        }
-        while held.len() < MAX_BATCH {
-            match sub.try_recv() {
-                Some(e) => held.push(e),
-                None => break,
-            }
-        }
+        sub.fill_batch(MAX_BATCH, due, &mut held).await;
         last_flush = Instant::now();
         let lost = sub.dropped();
         if lost > lost_reported {
