@@ -18,6 +18,15 @@ pub const DEFAULT_CAP: usize = 16_384;
 /// The JSON by event id, and the ids oldest first (for eviction).
 type Entries = (HashMap<Uuid, Arc<str>>, VecDeque<Uuid>);
 
+/// Writes an event's live-frame JSON: through `Value`, so keys come out
+/// sorted as in every other frame (`{}` if it cannot be serialised).
+pub fn write_event(out: &mut impl std::io::Write, e: &Event) {
+    let written = serde_json::to_value(e).and_then(|v| serde_json::to_writer(&mut *out, &v));
+    if written.is_err() {
+        let _ = out.write_all(b"{}");
+    }
+}
+
 /// Event id → its JSON (the bytes `serde_json::to_value(event)` prints).
 pub struct EventJson {
     cap: usize,
@@ -34,9 +43,9 @@ impl EventJson {
     }
 
     fn render(e: &Event) -> Arc<str> {
-        // Through `Value` so keys come out sorted, exactly as before the cache.
-        serde_json::to_value(e)
-            .and_then(|v| serde_json::to_string(&v))
+        let mut out = Vec::with_capacity(512);
+        write_event(&mut out, e);
+        String::from_utf8(out)
             .unwrap_or_else(|_| "{}".into())
             .into()
     }

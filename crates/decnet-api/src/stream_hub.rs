@@ -199,9 +199,7 @@ pub fn render_logs(events: &[&Event]) -> Bytes {
             if i > 0 {
                 out.put_u8(b',');
             }
-            // Through `Value` so keys come out sorted, like every other frame.
-            let v = serde_json::to_value(e).unwrap_or(serde_json::Value::Null);
-            let _ = serde_json::to_writer((&mut out).writer(), &v);
+            crate::sse_json::write_event(&mut (&mut out).writer(), e);
         }
         out.put_slice(b"],\"type\":\"logs\"}\n\n");
     }
