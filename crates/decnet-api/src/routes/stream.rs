@@ -3,10 +3,7 @@
 //! stats and histogram first (the snapshot), then batches of new events as
 //! they cross the bus, and fresh stats/histogram periodically.
 
-use std::convert::Infallible;
-
 use axum::extract::State;
-use axum::response::sse::Event as SseEvent;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -20,7 +17,7 @@ use utoipa::IntoParams;
 use crate::auth::StreamViewer;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Validate};
-use crate::sse::{self, frame, CLIENT_QUEUE};
+use crate::sse::{self, CLIENT_QUEUE};
 use crate::state::AppState;
 use crate::stream_hub::{frame_bytes, HubReceiver, ViewerEnd};
 
@@ -94,16 +91,6 @@ fn token(v: &Option<String>) -> String {
         .filter(|s| !s.is_empty())
         .map(subject::sanitize_token)
         .unwrap_or_else(|| "*".into())
-}
-
-fn message(kind: &str, data: &impl serde::Serialize) -> SseEvent {
-    frame("message", &serde_json::json!({"type": kind, "data": data}))
-}
-
-async fn stats_frames(st: &AppState) -> ApiResult<Vec<SseEvent>> {
-    let stats = st.stats().await?;
-    let hist = st.day_histogram().await?;
-    Ok(vec![message("stats", &stats), message("histogram", &hist)])
 }
 
 /// The stats and histogram messages as finished SSE bytes.
@@ -186,11 +173,9 @@ pub(crate) async fn stream_route(
         token(&p.kind)
     );
     let sub = sse::subscribe(&st, &pattern)?;
-    let snapshot = stats_frames(&st).await?;
-    let live =
-        live(st.clone(), sub, p).flat_map(|v| stream::iter(v.into_iter().map(Ok::<_, Infallible>)));
-    let frames = stream::iter(snapshot.into_iter().map(Ok)).chain(live);
-    Ok(sse::with_slot(&st, slot, frames))
+    let snapshot = snapshot_bytes(&st).await?;
+    let frames = stream::once(async { snapshot }).chain(live(st.clone(), sub, p));
+    Ok(sse::bytes_response(&st, slot, frames))
 }
 
 fn keep(p: &StreamParams, e: &Event) -> bool {
@@ -208,11 +193,7 @@ fn keep(p: &StreamParams, e: &Event) -> bool {
     true
 }
 
-fn live(
-    st: AppState,
-    sub: Subscription,
-    p: StreamParams,
-) -> impl Stream<Item = Vec<SseEvent>> + Send {
+fn live(st: AppState, sub: Subscription, p: StreamParams) -> impl Stream<Item = Bytes> + Send {
     let period = st.config.stream_stats_interval;
     let tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let shutdown = st.shutdown.clone();
@@ -224,11 +205,11 @@ fn live(
             }
             loop {
                 if sub.dropped() > CLIENT_QUEUE as u64 {
-                    let f = frame(
+                    let f = frame_bytes(
                         "error",
                         &serde_json::json!({"message": "client too slow; reconnect"}),
                     );
-                    return Some((vec![f], (st, sub, p, tick, shutdown, true)));
+                    return Some((f, (st, sub, p, tick, shutdown, true)));
                 }
                 tokio::select! {
                     env = sub.recv() => {
@@ -251,16 +232,17 @@ fn live(
                         if batch.is_empty() {
                             continue;
                         }
-                        let f = SseEvent::default()
-                            .event("message")
-                            .data(st.event_json.logs_message(&batch));
+                        let body = st.event_json.logs_message(&batch);
                         drop(batch);
-                        return Some((vec![f], (st, sub, p, tick, shutdown, false)));
+                        let mut f = BytesMut::with_capacity(body.len() + 24);
+                        f.extend_from_slice(b"event: message\ndata: ");
+                        f.extend_from_slice(body.as_bytes());
+                        f.extend_from_slice(b"\n\n");
+                        return Some((f.freeze(), (st, sub, p, tick, shutdown, false)));
                     }
                     _ = tick.tick() => {
-                        match stats_frames(&st).await {
-                            Ok(v) => return Some((v, (st, sub, p, tick, shutdown, false))),
-                            Err(_) => continue,
+                        if let Ok(b) = snapshot_bytes(&st).await {
+                            return Some((b, (st, sub, p, tick, shutdown, false)));
                         }
                     }
                     _ = sse::stopped(&mut shutdown) => return None,
