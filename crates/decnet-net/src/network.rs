@@ -330,16 +330,7 @@ impl Network {
             }
             None => (spec.ip, self.config.prefix_len, self.config.gw, None),
         };
-        let cidr = format!("{addr}/{prefix_len}");
-        ip(&["-n", ns, "addr", "add", &cidr, "dev", "eth0"])?;
-        ip(&["-n", ns, "link", "set", "eth0", "up"])?;
-        if let Some(gw) = gw {
-            ip(&["-n", ns, "route", "add", "default", "via", &gw.to_string()])?;
-        }
-        let announce = run_in(&handle, || send_gratuitous_arp("eth0", mac, addr));
-        if let Err(e) = announce {
-            tracing::warn!(netns = %ns, "gratuitous ARP not sent: {e}");
-        }
+        configure_address(ns, "eth0", mac, (addr, prefix_len), gw)?;
         let lease = held.map(|held| {
             let lease = held.lease.clone();
             self.leases.lock().insert(spec.name.to_owned(), held);
@@ -483,27 +474,14 @@ impl Network {
             lost.client.clone(),
             timeout,
         )?;
-        let ns = netns_name(name);
         let lease = held.lease.clone();
-        let cidr = format!("{}/{}", lease.ip, lease.prefix_len);
-        ip(&["-n", &ns, "addr", "add", &cidr, "dev", &lost.interface])?;
-        if let Some(gw) = lease.router.or(self.config.gw) {
-            ip(&[
-                "-n",
-                &ns,
-                "route",
-                "replace",
-                "default",
-                "via",
-                &gw.to_string(),
-            ])?;
-        }
-        let announce = run_in(&lost.ns, || {
-            send_gratuitous_arp(&lost.interface, lost.mac, lease.ip)
-        });
-        if let Err(e) = announce {
-            tracing::warn!(decky = %name, "gratuitous ARP not sent: {e}");
-        }
+        configure_address(
+            &netns_name(name),
+            &lost.interface,
+            lost.mac,
+            (lease.ip, lease.prefix_len),
+            lease.router.or(self.config.gw),
+        )?;
         tracing::info!(decky = %name, old = %lost.lease.ip, ip = %lease.ip, "DHCP lease lost; rejoined with a new lease");
         self.leases.lock().insert(name.to_owned(), held);
         Ok(lease)
@@ -528,6 +506,37 @@ fn link_mac(ns: Option<&str>, iface: &str) -> Result<[u8; 6], NetError> {
         .nth(1)
         .and_then(parse_mac)
         .ok_or_else(|| NetError::Config(format!("no MAC on {iface}: {out}")))
+}
+
+/// Puts `addr/prefix_len` on a decky's link, brings it up, points the
+/// default route at `gw` and announces the address (gratuitous ARP; a
+/// failure there is only logged). Used on attach and on a DHCP rejoin.
+fn configure_address(
+    ns: &str,
+    iface: &str,
+    mac: [u8; 6],
+    (addr, prefix_len): (Ipv4Addr, u8),
+    gw: Option<Ipv4Addr>,
+) -> Result<(), NetError> {
+    let cidr = format!("{addr}/{prefix_len}");
+    ip(&["-n", ns, "addr", "add", &cidr, "dev", iface])?;
+    ip(&["-n", ns, "link", "set", iface, "up"])?;
+    if let Some(gw) = gw {
+        ip(&[
+            "-n",
+            ns,
+            "route",
+            "replace",
+            "default",
+            "via",
+            &gw.to_string(),
+        ])?;
+    }
+    let handle = Path::new(NETNS_DIR).join(ns);
+    if let Err(e) = run_in(&handle, || send_gratuitous_arp(iface, mac, addr)) {
+        tracing::warn!(netns = %ns, "gratuitous ARP not sent: {e}");
+    }
+    Ok(())
 }
 
 /// Removes a decky namespace. Its `eth0` is deleted first, synchronously:
