@@ -256,6 +256,27 @@ impl Subscription {
         true
     }
 
+    /// A batching consumer's next batch: waits for a first message, then
+    /// tops `out` up to `max` for at most `wait` (one wake-up per batch).
+    /// False when the subscription closed with nothing taken. Messages taken
+    /// stay in `out` if the future is dropped (e.g. a stop signal won a
+    /// `select!`).
+    pub async fn next_batch(
+        &mut self,
+        max: usize,
+        wait: std::time::Duration,
+        out: &mut Vec<Arc<Envelope>>,
+    ) -> bool {
+        if !self.recv_batch(max, out).await {
+            return false;
+        }
+        if out.len() < max {
+            let deadline = tokio::time::Instant::now() + wait;
+            self.fill_batch(max, deadline, out).await;
+        }
+        true
+    }
+
     /// Tops `out` up to `max` messages, waiting until `deadline` at most;
     /// returns early once `max` are taken or the subscription is closed.
     /// The consumer is woken once when enough messages are queued (or at the

@@ -76,19 +76,11 @@ impl EventLog {
             let mut line = String::new();
             loop {
                 batch.clear();
-                let mut got = tokio::select! {
+                let got = tokio::select! {
                     biased;
-                    ok = sub.recv_batch(LOG_BATCH, &mut batch) => ok,
+                    ok = sub.next_batch(LOG_BATCH, LOG_WAIT, &mut batch) => ok,
                     _ = stop.cancelled() => false,
                 };
-                if got && batch.len() < LOG_BATCH {
-                    let deadline = tokio::time::Instant::now() + LOG_WAIT;
-                    tokio::select! {
-                        biased;
-                        _ = sub.fill_batch(LOG_BATCH, deadline, &mut batch) => {}
-                        _ = stop.cancelled() => got = false,
-                    }
-                }
                 if !got {
                     while let Some(e) = sub.try_recv() {
                         batch.push(e);

@@ -34,7 +34,6 @@ use decnet_store::{
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::identity::{Identity, IdentityEvent, Linker, Status};
@@ -623,17 +622,10 @@ async fn run(
                 return Ok(());
             }
         } else {
+            // What was taken before a stop stays in `envs` and is processed.
             tokio::select! {
-                got = sub.recv_batch(size, &mut envs) => if !got { stopping = true; continue; },
-                _ = stop.changed() => { stopping = true; continue; }
-            }
-            if envs.len() < size && !*stop.borrow() {
-                let deadline = Instant::now() + cfg.batch_wait;
-                // One wake-up per batch (full or deadline), not per event.
-                tokio::select! {
-                    _ = sub.fill_batch(size, deadline, &mut envs) => {}
-                    _ = stop.changed() => stopping = true,
-                }
+                got = sub.next_batch(size, cfg.batch_wait, &mut envs) => if !got { stopping = true; continue; },
+                _ = stop.changed() => { stopping = true; if envs.is_empty() { continue; } }
             }
         }
         counters

@@ -17,7 +17,6 @@ use decnet_bus::Subscription;
 use decnet_core::Event;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::{Store, StoreError, StoreResult};
 
@@ -210,8 +209,9 @@ async fn run(
                 return Ok(());
             }
         } else {
+            // What was taken before a stop stays in `envs` and is committed.
             tokio::select! {
-                got = sub.recv_batch(size, &mut envs) => {
+                got = sub.next_batch(size, config.batch_wait, &mut envs) => {
                     if !got {
                         stopping = true;
                         continue;
@@ -219,16 +219,9 @@ async fn run(
                 }
                 _ = stop.changed() => {
                     stopping = true;
-                    continue;
-                }
-            }
-            if envs.len() < size && !*stop.borrow() {
-                let deadline = Instant::now() + config.batch_wait;
-                // One wake-up when the batch is full or at the deadline;
-                // what was taken before a stop stays in `envs`.
-                tokio::select! {
-                    _ = sub.fill_batch(size, deadline, &mut envs) => {}
-                    _ = stop.changed() => stopping = true,
+                    if envs.is_empty() {
+                        continue;
+                    }
                 }
             }
         }
