@@ -17,10 +17,9 @@ fi
 have_pg || { echo "postgres.sh: initdb still missing after install" >&2; exit 1; }
 
 export DECNET_REQUIRE_PG=1
-cargo test -p decnet-store --test store -- postgres --nocapture
-if [ -d crates/decnet-intel ]; then
-    cargo test -p decnet-intel -- postgres --nocapture
-fi
+# --workspace keeps the feature set of `cargo test --workspace` (no rebuild);
+# the name filter selects the PostgreSQL tests of every crate.
+cargo test --workspace -- postgres --nocapture
 # The test support must leave no cluster behind.
 if ls -d /tmp/decnet-pg-* >/dev/null 2>&1; then
     echo "postgres.sh: leftover test cluster directories" >&2

@@ -17,8 +17,8 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq smbclient nmap hydra python3 >/dev/null
 fi
 
-cargo build -q -p decnet
-BIN=target/debug/decnet
+[ -n "${DECNET_BIN:-}" ] || cargo build -q -p decnet
+BIN=${DECNET_BIN:-target/debug/decnet}
 TMP=$(mktemp -d /tmp/decnet-winics.XXXXXX)
 PID=""
 cleanup() {
