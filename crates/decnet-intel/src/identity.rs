@@ -172,6 +172,11 @@ pub struct IdentityGraph {
     ids: HashMap<Uuid, Identity>,
     of: HashMap<Node, Uuid>,
     children: HashMap<Uuid, BTreeSet<Uuid>>,
+    /// Address → merged identities that list it as a member. Lets a
+    /// reconcile around an address find a merged identity whose parent no
+    /// longer holds that address, so a narrow reconcile decides what a
+    /// reconcile over every node would (idempotence).
+    merged_at: HashMap<Node, BTreeSet<Uuid>>,
 }
 
 impl IdentityGraph {
@@ -260,7 +265,36 @@ impl IdentityGraph {
         if let (Status::Merged, Some(p)) = (ident.status, ident.merged_into) {
             self.children.entry(p).or_default().insert(ident.id);
         }
-        self.ids.insert(ident.id, ident);
+        let (id, merged) = (ident.id, ident.status == Status::Merged);
+        self.ids.insert(id, ident);
+        if merged {
+            self.index_merged(id);
+        }
+    }
+
+    /// Records a merged identity's members in `merged_at`.
+    fn index_merged(&mut self, id: Uuid) {
+        if let Some(ident) = self.ids.get(&id) {
+            for m in &ident.members {
+                self.merged_at.entry(m.clone()).or_default().insert(id);
+            }
+        }
+    }
+
+    /// Removes an identity's members from `merged_at` (before it stops
+    /// being merged or its members change).
+    fn unindex_merged(&mut self, id: Uuid) {
+        let Some(ident) = self.ids.get(&id) else {
+            return;
+        };
+        for m in &ident.members {
+            if let Some(set) = self.merged_at.get_mut(m) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.merged_at.remove(m);
+                }
+            }
+        }
     }
 
     fn own(&self, id: Uuid) -> BTreeSet<Node> {
@@ -295,7 +329,9 @@ impl IdentityGraph {
         I: IntoIterator<Item = Node>,
     {
         // 1. Closure: nodes reachable from touched, plus every member of
-        //    every identity (active or merged into one) they belong to.
+        //    every identity (active, or merged) they belong to. It is closed
+        //    under "shares an address", so what it decides is what a
+        //    reconcile over every node would decide for the same nodes.
         let mut nodes: BTreeSet<Node> = BTreeSet::new();
         let mut idset: BTreeSet<Uuid> = BTreeSet::new();
         let mut queue: VecDeque<Node> = touched.into_iter().collect();
@@ -313,6 +349,7 @@ impl IdentityGraph {
                 if let Some(id) = self.of.get(&n) {
                     id_queue.push_back(*id);
                 }
+                id_queue.extend(self.merged_at.get(&n).into_iter().flatten().copied());
             }
             let Some(id) = id_queue.pop_front() else {
                 break;
@@ -420,6 +457,11 @@ impl IdentityGraph {
                             }
                         }
                         Status::Merged | Status::Dissolved => {
+                            let was_merged = ident.status == Status::Merged;
+                            if was_merged {
+                                self.unindex_merged(id);
+                            }
+                            let ident = self.ids.get_mut(&id).expect("identity in idset");
                             let from = ident.merged_into.take();
                             ident.status = Status::Active;
                             ident.members = comp.clone();
@@ -459,20 +501,35 @@ impl IdentityGraph {
             }
         }
         // 5. Unassigned identities: merged into the component holding most
-        //    of their members, or dissolved when none is left.
+        //    of their members, or dissolved when none is left. Ties keep the
+        //    current parent, then go to the oldest owner — never to the
+        //    component's position in this closure, which a wider reconcile
+        //    would number differently.
         for id in &idset {
             if assigned.contains_key(id) {
                 continue;
             }
             let home = &homes[id];
-            let target = big
-                .iter()
-                .map(|&ci| (home.iter().filter(|m| comps[ci].contains(*m)).count(), ci))
-                .filter(|(ov, _)| *ov > 0)
-                .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
-                .map(|(_, ci)| owner[&ci]);
             let old_parent = self.ids[id].merged_into;
             let status = self.ids[id].status;
+            let target = big
+                .iter()
+                .map(|&ci| {
+                    (
+                        home.iter().filter(|m| comps[ci].contains(*m)).count(),
+                        owner[&ci],
+                    )
+                })
+                .filter(|(ov, _)| *ov > 0)
+                .max_by(|a, b| {
+                    a.0.cmp(&b.0)
+                        .then((Some(a.1) == old_parent).cmp(&(Some(b.1) == old_parent)))
+                        .then(b.1.cmp(&a.1))
+                })
+                .map(|(_, owner_id)| owner_id);
+            if status == Status::Merged {
+                self.unindex_merged(*id);
+            }
             if let Some(p) = old_parent {
                 if Some(p) != target {
                     if let Some(ch) = self.children.get_mut(&p) {
@@ -486,6 +543,7 @@ impl IdentityGraph {
                     ident.status = Status::Merged;
                     ident.merged_into = Some(t);
                     self.children.entry(t).or_default().insert(*id);
+                    self.index_merged(*id);
                     if old_parent != Some(t) && status != Status::Dissolved {
                         events.push(IdentityEvent::Merged { into: t, from: *id });
                     }
@@ -521,11 +579,19 @@ impl IdentityGraph {
                     }
                 } else {
                     for c in ch {
+                        if assigned.contains_key(&c) {
+                            continue;
+                        }
+                        if self
+                            .ids
+                            .get(&c)
+                            .is_some_and(|ci| ci.status == Status::Merged)
+                        {
+                            self.unindex_merged(c);
+                        }
                         if let Some(ci) = self.ids.get_mut(&c) {
-                            if !assigned.contains_key(&c) {
-                                ci.merged_into = None;
-                                ci.status = Status::Dissolved;
-                            }
+                            ci.merged_into = None;
+                            ci.status = Status::Dissolved;
                         }
                     }
                 }
@@ -625,6 +691,17 @@ impl IdentityGraph {
                     return Err(format!("child {c} of {p} points elsewhere"));
                 }
             }
+        }
+        let mut expected: HashMap<&Node, BTreeSet<Uuid>> = HashMap::new();
+        for ident in self.ids.values().filter(|i| i.status == Status::Merged) {
+            for m in &ident.members {
+                expected.entry(m).or_default().insert(ident.id);
+            }
+        }
+        let indexed: HashMap<&Node, BTreeSet<Uuid>> =
+            self.merged_at.iter().map(|(n, s)| (n, s.clone())).collect();
+        if indexed != expected {
+            return Err(format!("merged-member index {indexed:?} != {expected:?}"));
         }
         Ok(())
     }

@@ -153,3 +153,39 @@ fn linker_weights_veto_and_common_fingerprint_retraction() {
     );
     assert!(t.contains("a"));
 }
+
+/// Found by `reconcile_is_idempotent`: the merged identity {0,7} was out of
+/// reach of the reconcile around a new edge 0–3 (its parent no longer held
+/// 0), and a later reconcile over every node then moved it by a tie-break
+/// on component order.
+#[test]
+fn merged_identity_is_found_through_its_own_members() {
+    let ops = [
+        (1, 1, false),
+        (2, 1, true),
+        (0, 7, true),
+        (0, 1, true),
+        (0, 7, false),
+        (1, 7, true),
+        (1, 0, false),
+        (3, 0, true),
+    ];
+    let mut g = IdentityGraph::new();
+    let mut last = Vec::new();
+    for (a, b, on) in ops {
+        g.set_edge(&node(a), &node(b), on);
+        last = g.reconcile([node(a), node(b)], Utc::now(), &mut Uuid::now_v7);
+        g.check().unwrap();
+    }
+    // The edge 0–3 brings back the identity first formed around 0, not a new one.
+    assert!(
+        matches!(
+            last.as_slice(),
+            [IdentityEvent::Unmerged { from: Some(_), .. }]
+        ),
+        "{last:?}"
+    );
+    let all: Vec<String> = (0..8).map(node).collect();
+    let again = g.reconcile(all, Utc::now(), &mut Uuid::now_v7);
+    assert!(again.is_empty(), "{again:?}");
+}
