@@ -1,8 +1,9 @@
 //! Bounded on-disk spool of events NATS did not acknowledge.
 //!
 //! Records are `u32 length (big endian) + bytes`, appended to one file.
-//! Replay publishes them in order and rewrites the file with whatever is
-//! left when a publish fails, so a crash mid-replay at worst re-sends some
+//! Replay publishes them in order, [`REPLAY_WINDOW`] awaiting their
+//! acknowledgement at once, and rewrites the file with whatever follows the
+//! first failure, so a failure or crash mid-replay at worst re-sends some
 //! events (the store deduplicates by id). Writes are small and only happen
 //! while NATS is unreachable.
 
@@ -11,7 +12,12 @@ use std::future::Future;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt;
 use parking_lot::Mutex;
+
+/// Spooled records in flight at once during a replay: one acknowledgement
+/// round trip per record made a 1,000-event spool take seconds to drain.
+pub const REPLAY_WINDOW: usize = 64;
 
 /// Largest single record accepted.
 const MAX_RECORD: usize = 1 << 20;
@@ -82,8 +88,10 @@ impl Spool {
         Ok(out)
     }
 
-    /// Sends every record through `send` in order; stops at the first
-    /// failure and keeps the rest. Returns how many were sent.
+    /// Sends every record through `send` in order, up to [`REPLAY_WINDOW`]
+    /// at once; stops at the first failure and keeps it and everything after
+    /// it (some of which may have been sent: at least once). Returns how
+    /// many were sent before the first failure.
     pub async fn replay<F, Fut>(&self, send: F) -> Result<u64, String>
     where
         F: Fn(Vec<u8>) -> Fut,
@@ -93,8 +101,11 @@ impl Spool {
         let total = records.len();
         let mut sent = 0usize;
         let mut err = None;
-        for r in &records {
-            match send(r.clone()).await {
+        let mut results = futures::stream::iter(records.iter().cloned())
+            .map(&send)
+            .buffered(REPLAY_WINDOW);
+        while let Some(result) = results.next().await {
+            match result {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     err = Some(e);
@@ -102,6 +113,7 @@ impl Spool {
                 }
             }
         }
+        drop(results);
         // Rewrite with what is left plus anything appended meanwhile.
         let _g = self.lock.lock();
         let now = self.read_all().map_err(|e| e.to_string())?;
