@@ -82,6 +82,9 @@ enum Mode {
         user: String,
         #[arg(long, default_value = "admin")]
         password: String,
+        /// Key exchange the client offers.
+        #[arg(long, value_enum, default_value = "curve25519")]
+        kex: ssh::Kex,
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
         #[arg(long, default_value_t = 100_000)]
@@ -216,14 +219,20 @@ async fn main() -> anyhow::Result<()> {
             addr,
             user,
             password,
+            kex,
             concurrency,
             max,
             seconds,
             server_pid,
         } => {
             check_loopback(&addr)?;
-            let r =
-                ssh::ssh_auth(addr, user, password, concurrency, max, seconds, server_pid).await?;
+            let bounds = measure::Bounds {
+                concurrency,
+                max,
+                seconds,
+                timeout: Duration::from_secs(10),
+            };
+            let r = ssh::ssh_auth(addr, user, password, kex, bounds, server_pid).await?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }

@@ -100,6 +100,9 @@ pub async fn russh_server(addr: SocketAddr, seconds: u64) -> anyhow::Result<()> 
         keys: vec![key],
         auth_rejection_time: Duration::from_millis(0),
         auth_rejection_time_initial: Some(Duration::from_millis(0)),
+        // As decnet's SSH decoy: without it Nagle holds handshake replies
+        // for the peer's delayed ACK (~40 ms per round trip on loopback).
+        nodelay: true,
         ..Default::default()
     });
     let mut server = BareSsh;

@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use russh::client;
+use std::borrow::Cow;
+
 use russh::keys::PublicKeyOrCertificate;
+use russh::{client, kex, Preferred};
 
 use crate::measure::{run_attempts, AuthResult, Bounds, IdleResult};
 
@@ -19,8 +21,44 @@ impl client::Handler for Client {
     }
 }
 
-async fn one(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<bool> {
-    let cfg = Arc::new(client::Config::default());
+/// Key exchange the ssh-auth client offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kex {
+    /// `curve25519-sha256` only: what libssh (hydra), Go's x/crypto/ssh and
+    /// paramiko brute-forcers negotiate — the bulk of SSH login attempts.
+    Curve25519,
+    /// russh's default list, led by the `mlkem768x25519-sha256` hybrid that
+    /// OpenSSH 9.9+ clients negotiate (about twice the key-exchange work).
+    Mlkem768x25519,
+}
+
+/// The client configuration for `kex`.
+fn client_config(kex: Kex) -> client::Config {
+    const CURVE25519_ONLY: &[kex::Name] = &[
+        kex::CURVE25519,
+        kex::EXTENSION_SUPPORT_AS_CLIENT,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+    ];
+    let preferred = match kex {
+        Kex::Curve25519 => Preferred {
+            kex: Cow::Borrowed(CURVE25519_ONLY),
+            ..Preferred::DEFAULT
+        },
+        Kex::Mlkem768x25519 => Preferred::DEFAULT,
+    };
+    client::Config {
+        preferred,
+        // A load client must not wait for delayed ACKs between handshake
+        // messages (Nagle): that made every attempt take ~44 ms on loopback
+        // and the figure a latency bound, not the server's capacity.
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+async fn one(addr: SocketAddr, user: &str, password: &str, kex: Kex) -> anyhow::Result<bool> {
+    let cfg = Arc::new(client_config(kex));
     let mut h = client::connect(cfg, addr, Client).await?;
     let ok = h.authenticate_password(user, password).await?.success();
     let _ = h
@@ -29,26 +67,19 @@ async fn one(addr: SocketAddr, user: &str, password: &str) -> anyhow::Result<boo
     Ok(ok)
 }
 
-/// Handshake + password attempt per connection, `concurrency` in flight.
+/// Handshake (negotiating `kex`) + password attempt per connection, within `bounds`.
 pub async fn ssh_auth(
     addr: SocketAddr,
     user: String,
     password: String,
-    concurrency: usize,
-    max: u64,
-    seconds: u64,
+    kex: Kex,
+    bounds: Bounds,
     server_pid: Option<u32>,
 ) -> anyhow::Result<AuthResult> {
     let (user, password) = (Arc::new(user), Arc::new(password));
-    let bounds = Bounds {
-        concurrency,
-        max,
-        seconds,
-        timeout: Duration::from_secs(10),
-    };
     run_attempts(bounds, server_pid, move || {
         let (user, password) = (user.clone(), password.clone());
-        async move { one(addr, &user, &password).await }
+        async move { one(addr, &user, &password, kex).await }
     })
     .await
 }
@@ -73,7 +104,7 @@ pub async fn ssh_idle(
             let r = async {
                 let cfg = Arc::new(client::Config {
                     inactivity_timeout: None,
-                    ..Default::default()
+                    ..client_config(Kex::Curve25519)
                 });
                 let mut h = client::connect(cfg, addr, Client).await?;
                 if !h.authenticate_password(&user, &password).await?.success() {
