@@ -62,20 +62,48 @@ pub struct LogParams {
     pub offset: Option<u64>,
 }
 
-fn too_long(out: &mut Vec<(String, String)>, name: &str, v: &Option<String>, max: usize) {
+pub(crate) fn too_long(
+    out: &mut Vec<(String, String)>,
+    name: &str,
+    v: &Option<String>,
+    max: usize,
+) {
     if v.as_ref().is_some_and(|s| s.len() > max) {
         out.push((name.into(), format!("at most {max} characters")));
+    }
+}
+
+/// The event filters `/logs` and `/stream` share, as borrowed for validation.
+pub(crate) struct EventFilters<'a> {
+    pub decky: &'a Option<String>,
+    pub service: &'a Option<String>,
+    pub kind: &'a Option<String>,
+    pub src_ip: &'a Option<String>,
+    pub search: &'a Option<String>,
+}
+
+impl EventFilters<'_> {
+    /// Length checks (the `max_length`s of both routes' OpenAPI parameters).
+    pub(crate) fn validate(&self, out: &mut Vec<(String, String)>) {
+        too_long(out, "decky", self.decky, 128);
+        too_long(out, "service", self.service, 64);
+        too_long(out, "kind", self.kind, 64);
+        too_long(out, "src_ip", self.src_ip, 64);
+        too_long(out, "search", self.search, 256);
     }
 }
 
 impl Validate for LogParams {
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        too_long(&mut out, "decky", &self.decky, 128);
-        too_long(&mut out, "service", &self.service, 64);
-        too_long(&mut out, "kind", &self.kind, 64);
-        too_long(&mut out, "src_ip", &self.src_ip, 64);
-        too_long(&mut out, "search", &self.search, 256);
+        EventFilters {
+            decky: &self.decky,
+            service: &self.service,
+            kind: &self.kind,
+            src_ip: &self.src_ip,
+            search: &self.search,
+        }
+        .validate(&mut out);
         if let Some(l) = self.limit {
             if l == 0 || l > MAX_LIMIT {
                 out.push(("limit".into(), format!("must be between 1 and {MAX_LIMIT}")));

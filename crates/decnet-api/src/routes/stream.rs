@@ -55,18 +55,15 @@ pub struct StreamParams {
 impl Validate for StreamParams {
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for (n, v, m) in [
-            ("ticket", &self.ticket, 128),
-            ("decky", &self.decky, 128),
-            ("service", &self.service, 64),
-            ("kind", &self.kind, 64),
-            ("src_ip", &self.src_ip, 64),
-            ("search", &self.search, 256),
-        ] {
-            if v.as_ref().is_some_and(|s| s.len() > m) {
-                out.push((n.to_string(), format!("at most {m} characters")));
-            }
+        super::logs::too_long(&mut out, "ticket", &self.ticket, 128);
+        super::logs::EventFilters {
+            decky: &self.decky,
+            service: &self.service,
+            kind: &self.kind,
+            src_ip: &self.src_ip,
+            search: &self.search,
         }
+        .validate(&mut out);
         out
     }
 }
