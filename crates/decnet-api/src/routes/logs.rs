@@ -82,6 +82,20 @@ pub(crate) struct EventFilters<'a> {
     pub search: &'a Option<String>,
 }
 
+/// Borrows the shared filter fields of a params struct that has all of them.
+macro_rules! event_filters {
+    ($p:expr) => {
+        $crate::routes::logs::EventFilters {
+            decky: &$p.decky,
+            service: &$p.service,
+            kind: &$p.kind,
+            src_ip: &$p.src_ip,
+            search: &$p.search,
+        }
+    };
+}
+pub(crate) use event_filters;
+
 impl EventFilters<'_> {
     /// Length checks (the `max_length`s of both routes' OpenAPI parameters).
     pub(crate) fn validate(&self, out: &mut Vec<(String, String)>) {
@@ -96,14 +110,7 @@ impl EventFilters<'_> {
 impl Validate for LogParams {
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        EventFilters {
-            decky: &self.decky,
-            service: &self.service,
-            kind: &self.kind,
-            src_ip: &self.src_ip,
-            search: &self.search,
-        }
-        .validate(&mut out);
+        event_filters!(self).validate(&mut out);
         if let Some(l) = self.limit {
             if l == 0 || l > MAX_LIMIT {
                 out.push(("limit".into(), format!("must be between 1 and {MAX_LIMIT}")));

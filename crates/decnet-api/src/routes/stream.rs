@@ -56,14 +56,7 @@ impl Validate for StreamParams {
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         super::logs::too_long(&mut out, "ticket", &self.ticket, 128);
-        super::logs::EventFilters {
-            decky: &self.decky,
-            service: &self.service,
-            kind: &self.kind,
-            src_ip: &self.src_ip,
-            search: &self.search,
-        }
-        .validate(&mut out);
+        super::logs::event_filters!(self).validate(&mut out);
         out
     }
 }
