@@ -577,6 +577,26 @@ async fn error_shapes_415_422_404() {
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["detail"][0]["loc"], json!(["query", field]), "{q}");
     }
+    // The filters /logs and /stream share are length-checked alike (the
+    // stream answers 422 instead of opening).
+    for (field, max) in [
+        ("decky", 128),
+        ("service", 64),
+        ("kind", 64),
+        ("src_ip", 64),
+        ("search", 256),
+    ] {
+        let long = "x".repeat(max + 1);
+        for route in ["/logs", "/stream"] {
+            let r = s.get(&admin, &format!("{route}?{field}={long}")).await;
+            assert_eq!(r.status(), 422, "{route} {field}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["detail"][0]["loc"], json!(["query", field]), "{route}");
+        }
+        let ok = "x".repeat(max);
+        let r = s.get(&admin, &format!("/logs?{field}={ok}")).await;
+        assert_eq!(r.status(), 200, "{field} of {max} characters is allowed");
+    }
     // Unknown route and wrong method: JSON detail.
     let r = s.get(&admin, "/no-such-route").await;
     assert_eq!(r.status(), 404);
