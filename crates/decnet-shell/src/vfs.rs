@@ -250,7 +250,6 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
-/// Last component of a normalised path.
 /// `p` resolved against the directory `base` (when relative) with `.`
 /// and `..` folded; never climbs above `/` (hostile `../../..` included).
 pub fn resolve(base: &str, p: &str) -> String {
@@ -280,6 +279,7 @@ pub fn resolve(base: &str, p: &str) -> String {
     s
 }
 
+/// Last component of a normalised path.
 pub fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
