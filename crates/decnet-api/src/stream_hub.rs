@@ -212,11 +212,17 @@ pub fn frame_bytes(name: &str, data: &impl serde::Serialize) -> Bytes {
     let body = serde_json::to_value(data)
         .and_then(|v| serde_json::to_vec(&v))
         .unwrap_or_else(|_| b"{}".to_vec());
+    raw_frame(name, &body)
+}
+
+/// One finished SSE frame `event: <name>` around an already rendered
+/// one-line body.
+pub fn raw_frame(name: &str, body: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(body.len() + name.len() + 16);
     out.put_slice(b"event: ");
     out.put_slice(name.as_bytes());
     out.put_slice(b"\ndata: ");
-    out.put_slice(&body);
+    out.put_slice(body);
     out.put_slice(b"\n\n");
     out.freeze()
 }

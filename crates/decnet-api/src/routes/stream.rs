@@ -19,7 +19,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Validate};
 use crate::sse::{self, CLIENT_QUEUE};
 use crate::state::AppState;
-use crate::stream_hub::{frame_bytes, HubReceiver, ViewerEnd};
+use crate::stream_hub::{frame_bytes, raw_frame, HubReceiver, ViewerEnd};
 
 /// Most events in one `logs` frame.
 pub const LOGS_BATCH: usize = 50;
@@ -224,11 +224,8 @@ fn live(st: AppState, sub: Subscription, p: StreamParams) -> impl Stream<Item = 
                         }
                         let body = st.event_json.logs_message(&batch);
                         drop(batch);
-                        let mut f = BytesMut::with_capacity(body.len() + 24);
-                        f.extend_from_slice(b"event: message\ndata: ");
-                        f.extend_from_slice(body.as_bytes());
-                        f.extend_from_slice(b"\n\n");
-                        return Some((f.freeze(), (st, sub, p, tick, shutdown, false)));
+                        let f = raw_frame("message", body.as_bytes());
+                        return Some((f, (st, sub, p, tick, shutdown, false)));
                     }
                     _ = tick.tick() => {
                         if let Ok(b) = snapshot_bytes(&st).await {
