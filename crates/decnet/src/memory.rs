@@ -51,12 +51,12 @@ pub fn release_free_heap() {
     }
 }
 
-/// Runs [`release_free_heap`] every minute on the blocking pool (it takes
-/// each arena's lock while it walks the free lists) until `stop`.
+/// Runs [`release_free_heap`] at once (startup's transients are freed by
+/// the time the fleet is up) and then every minute, on the blocking pool
+/// (it takes each arena's lock while it walks the free lists), until `stop`.
 pub fn spawn_trimmer(stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval_at(tokio::time::Instant::now() + TRIM_EVERY, TRIM_EVERY);
+        let mut tick = tokio::time::interval(TRIM_EVERY);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,

@@ -274,7 +274,6 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let _ = std::io::stdout().flush();
     // Startup's transients are freed by now; give their pages back, and
     // what bursts of sessions free from now on, once a minute.
-    crate::memory::release_free_heap();
     let trimmer = crate::memory::spawn_trimmer(engine_stop.clone());
 
     wait_for_signal().await;
@@ -492,7 +491,6 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
             }
         })
     };
-    crate::memory::release_free_heap();
     let trimmer = crate::memory::spawn_trimmer(stop.clone());
     wait_for_signal().await;
     eprintln!("shutting down…");
