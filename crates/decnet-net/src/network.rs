@@ -443,19 +443,14 @@ impl Network {
                             tracing::warn!(decky = %name, "lost DHCP address not removed: {e}");
                         }
                         match self.rejoin(&name, &held, timeout) {
-                            Ok(lease) => {
-                                report.rejoined.push(Rejoined {
-                                    decky: name,
-                                    old_ip: held.lease.ip,
-                                    lease,
-                                });
-                                continue;
-                            }
-                            Err(again) => {
-                                report.failed.push((name, again));
-                                continue;
-                            }
+                            Ok(lease) => report.rejoined.push(Rejoined {
+                                decky: name,
+                                old_ip: held.lease.ip,
+                                lease,
+                            }),
+                            Err(again) => report.failed.push((name, again)),
                         }
+                        continue;
                     }
                     report.failed.push((name, e));
                 }
