@@ -457,8 +457,7 @@ impl IdentityGraph {
                             }
                         }
                         Status::Merged | Status::Dissolved => {
-                            let was_merged = ident.status == Status::Merged;
-                            if was_merged {
+                            if ident.status == Status::Merged {
                                 self.unindex_merged(id);
                             }
                             let ident = self.ids.get_mut(&id).expect("identity in idset");
@@ -527,9 +526,6 @@ impl IdentityGraph {
                         .then(b.1.cmp(&a.1))
                 })
                 .map(|(_, owner_id)| owner_id);
-            if status == Status::Merged {
-                self.unindex_merged(*id);
-            }
             if let Some(p) = old_parent {
                 if Some(p) != target {
                     if let Some(ch) = self.children.get_mut(&p) {
@@ -543,12 +539,19 @@ impl IdentityGraph {
                     ident.status = Status::Merged;
                     ident.merged_into = Some(t);
                     self.children.entry(t).or_default().insert(*id);
-                    self.index_merged(*id);
+                    // Merged members do not change while merged: only an
+                    // identity that was not merged yet enters the index.
+                    if status != Status::Merged {
+                        self.index_merged(*id);
+                    }
                     if old_parent != Some(t) && status != Status::Dissolved {
                         events.push(IdentityEvent::Merged { into: t, from: *id });
                     }
                 }
                 None => {
+                    if status == Status::Merged {
+                        self.unindex_merged(*id);
+                    }
                     let ident = self.ids.get_mut(id).expect("identity");
                     ident.merged_into = None;
                     if status != Status::Dissolved {
