@@ -106,6 +106,13 @@ def click(driver, el):
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", el)
 
 
+def click_button(driver, scope, label):
+    """Clicks the button labelled `label` inside the elements matching the CSS
+    `scope`, finding it again if a live redraw replaces it."""
+    fresh(lambda: click(driver, next(b for b in driver.find_elements(By.CSS_SELECTOR, f"{scope} button")
+                                     if b.text == label)), f"{label} button")
+
+
 def fresh(fn, what="", timeout=10):
     """Runs a find-and-act step again when a live redraw replaced (or had not
     yet drawn) the element between finding it and acting on it: pages
@@ -338,12 +345,12 @@ def run(d):
     wait(d, text_in('#deckies tr[data-decky="lab01"]', "running"), timeout=30, what="lab01 running")
     lab01 = '#deckies tr[data-decky="lab01"]'
     before = fresh(lambda: d.find_element(By.CSS_SELECTOR, lab01).text, "lab01 row")
-    fresh(lambda: click(d, next(b for b in d.find_element(By.CSS_SELECTOR, lab01).find_elements(By.TAG_NAME, "button") if b.text == "Mutate")), "Mutate button")
+    click_button(d, lab01, "Mutate")
     wait(d, lambda x: "gen 1" in x.find_element(By.CSS_SELECTOR, lab01).text, what="lab01 mutated (generation 1)")
     wait(d, lambda x: x.find_element(By.CSS_SELECTOR, lab01).text != before, what="lab01 row changed by the mutation")
     shot(d, "08-fleet-deployed")
     # Teardown (confirm dialog) removes the row.
-    fresh(lambda: click(d, next(b for b in d.find_element(By.CSS_SELECTOR, lab01).find_elements(By.TAG_NAME, "button") if b.text == "Teardown")), "Teardown button")
+    click_button(d, lab01, "Teardown")
     WebDriverWait(d, 5).until(EC.alert_is_present()).accept()
     wait(d, lambda x: not x.find_elements(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]'), timeout=20, what="lab01 torn down")
 
@@ -361,7 +368,7 @@ def run(d):
     wait(d, lambda x: x.find_element(By.ID, "topo-status").get_attribute("data-status") == "active", timeout=30, what="topology active (live)")
     wait(d, text_in("#topo-feed", "active"), what="status event in the live feed")
     # Queue an add_decky mutation through the dialog.
-    fresh(lambda: click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "main .actions button") if b.text == "+ Decky")), "+ Decky button")
+    click_button(d, "main .actions", "+ Decky")
     dlg = wait(d, visible("dialog.modal"), what="add decky dialog")
     dlg.find_element(By.NAME, "name").send_keys("app02")
     dlg.find_element(By.NAME, "ip").send_keys("127.0.213.11")
@@ -382,7 +389,7 @@ def run(d):
     dlg.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
     wait(d, text_in("#topo-side .chips", "ftp"), timeout=20, what="ftp service on app02")
     wait(d, text_in("#topo-feed", "service_added"), what="service_added event in the live feed")
-    fresh(lambda: click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "#topo-side button") if b.text == "Drop file")), "Drop file button")
+    click_button(d, "#topo-side", "Drop file")
     wait(d, visible("#topo-side .drop-form"), what="file drop form")
 
     def fill_drop_form():
