@@ -9,6 +9,7 @@
 //!   session's quota-bounded overlay.
 //! * [`parse`] — bash-like command-line parser (proptested).
 
+mod commands;
 pub mod gen;
 pub mod parse;
 pub mod shell;

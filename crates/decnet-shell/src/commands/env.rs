@@ -1,0 +1,142 @@
+//! The session's environment: `history`, `env`/`printenv`,
+//! `export`/`declare`, `unset`, and command lookup (`which`, `command`,
+//! `type`).
+
+use super::{not_emulated, Cmd, Command, Res};
+use crate::shell::{Output, Shell};
+
+/// `history`: this session's lines, numbered.
+pub(crate) struct History;
+
+impl Command for History {
+    fn names(&self) -> &'static [&'static str] {
+        &["history"]
+    }
+
+    fn run(&self, sh: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::ok(
+            sh.history
+                .iter()
+                .enumerate()
+                .map(|(i, h)| format!("{:>5}  {h}\n", i + 1))
+                .collect(),
+        )
+    }
+}
+
+/// `env`/`printenv` without arguments list the environment; with
+/// arguments they are the installed programs they are.
+pub(crate) struct Env;
+
+impl Command for Env {
+    fn names(&self) -> &'static [&'static str] {
+        &["env", "printenv"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        if c.argv.len() != 1 {
+            return not_emulated(c);
+        }
+        Res::ok(
+            sh.env_list()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect(),
+        )
+    }
+}
+
+/// `export [NAME=VALUE...]`: sets, or lists as `declare -x`.
+pub(crate) struct Export;
+
+impl Command for Export {
+    fn names(&self) -> &'static [&'static str] {
+        &["export", "declare"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        export(sh, c)
+    }
+}
+
+/// `unset NAME...`.
+pub(crate) struct Unset;
+
+impl Command for Unset {
+    fn names(&self) -> &'static [&'static str] {
+        &["unset"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        for a in &c.argv[1..] {
+            sh.env.retain(|(k, _)| k != a);
+        }
+        Res::default()
+    }
+}
+
+/// `which`/`command -v` print the path; `type` also knows the builtins.
+pub(crate) struct Which;
+
+impl Command for Which {
+    fn names(&self) -> &'static [&'static str] {
+        &["which", "command", "type"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        which(sh, c)
+    }
+}
+
+fn export(sh: &mut Shell, c: &Cmd) -> Res {
+    let args: Vec<&String> = c.argv[1..].iter().filter(|a| !a.starts_with('-')).collect();
+    if args.is_empty() {
+        return Res::ok(
+            sh.env_list()
+                .into_iter()
+                .filter(|(k, _)| k != "_")
+                .map(|(k, v)| format!("declare -x {k}=\"{v}\"\n"))
+                .collect(),
+        );
+    }
+    for a in args {
+        if let Some((k, v)) = a.split_once('=') {
+            if !k.is_empty() && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                sh.set_env(k, v.to_owned());
+            } else {
+                return Res::err(format!("-bash: export: `{a}': not a valid identifier\n"), 1);
+            }
+        }
+    }
+    Res::default()
+}
+
+fn which(sh: &Shell, c: &Cmd) -> Res {
+    let mut res = Res::default();
+    let builtins = [
+        "cd", "echo", "pwd", "export", "history", "exit", "logout", "type", "alias",
+    ];
+    let is_type = c.argv[0] == "type";
+    for a in c.argv[1..].iter().filter(|a| !a.starts_with('-')) {
+        let path = if crate::gen::BIN.contains(&a.as_str()) {
+            Some(format!("/usr/bin/{a}"))
+        } else if crate::gen::SBIN.contains(&a.as_str()) {
+            Some(format!("/usr/sbin/{a}"))
+        } else if sh.raw_get(&format!("/usr/local/bin/{a}")).is_some() {
+            Some(format!("/usr/local/bin/{a}"))
+        } else {
+            None
+        };
+        match (is_type, builtins.contains(&a.as_str()), path) {
+            (true, true, _) => res.out.push_str(&format!("{a} is a shell builtin\n")),
+            (true, false, Some(p)) => res.out.push_str(&format!("{a} is {p}\n")),
+            (true, false, None) => {
+                res.err.push_str(&format!("-bash: type: {a}: not found\n"));
+                res.code = 1;
+            }
+            (false, _, Some(p)) => res.out.push_str(&format!("{p}\n")),
+            (false, _, None) => res.code = 1,
+        }
+    }
+    res
+}

@@ -1,0 +1,93 @@
+//! Commands bots run for their side effects, which the decky accepts
+//! without doing anything (`kill`, `sleep`, `alias`…), refuses to a
+//! non-root user (`systemctl`, `iptables`…), or cannot run without a
+//! terminal (`top`, `vi`…).
+
+use super::{not_emulated, Cmd, Command, Res};
+use crate::shell::{Output, Shell};
+
+/// `crontab -l` finds none; anything else is accepted.
+pub(crate) struct Crontab;
+
+impl Command for Crontab {
+    fn names(&self) -> &'static [&'static str] {
+        &["crontab"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        if c.argv.iter().any(|x| x == "-l") {
+            return Res::err(format!("no crontab for {}\n", sh.user), 1);
+        }
+        Res::default()
+    }
+}
+
+/// Administration commands: accepted from root, refused to anyone else.
+pub(crate) struct RootOnly;
+
+impl Command for RootOnly {
+    fn names(&self) -> &'static [&'static str] {
+        &[
+            "chown",
+            "chattr",
+            "iptables",
+            "setenforce",
+            "ufw",
+            "systemctl",
+            "service",
+        ]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        if sh.uid != 0 {
+            return Res::err(format!("{}: Operation not permitted\n", c.argv[0]), 1);
+        }
+        Res::default()
+    }
+}
+
+/// Succeed silently.
+pub(crate) struct NoOp;
+
+impl Command for NoOp {
+    fn names(&self) -> &'static [&'static str] {
+        &[
+            "sync", "sleep", "chpasswd", "kill", "pkill", "killall", "ulimit", "set", "alias",
+            "true", ":", "disown",
+        ]
+    }
+
+    fn run(&self, _: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::default()
+    }
+}
+
+/// `false`.
+pub(crate) struct False;
+
+impl Command for False {
+    fn names(&self) -> &'static [&'static str] {
+        &["false"]
+    }
+
+    fn run(&self, _: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::err(String::new(), 1)
+    }
+}
+
+/// Full-screen programs: without a terminal they fail to open it; on one
+/// they are whatever is installed.
+pub(crate) struct FullScreen;
+
+impl Command for FullScreen {
+    fn names(&self) -> &'static [&'static str] {
+        &["top", "htop", "vi", "vim", "nano"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        if !sh.opts.interactive {
+            return Res::err(format!("{}: failed to open terminal\n", c.name), 1);
+        }
+        not_emulated(c)
+    }
+}

@@ -1,0 +1,280 @@
+//! Networking: `ifconfig`, `ip`, `netstat`/`ss` (the decky's address and
+//! MAC, the attacker's own connection), and the download tools, which
+//! record the URL and fail the way an unreachable host makes them fail
+//! (nothing is ever fetched).
+
+use super::{Cmd, Command, Res};
+use crate::shell::{Output, Shell, ShellEvent};
+
+/// `ifconfig`: `eth0` with the decky's address and `lo`.
+pub(crate) struct Ifconfig;
+
+impl Command for Ifconfig {
+    fn names(&self) -> &'static [&'static str] {
+        &["ifconfig"]
+    }
+
+    fn run(&self, sh: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::ok(ifconfig(sh))
+    }
+}
+
+/// `ip addr|route|link`.
+pub(crate) struct Ip;
+
+impl Command for Ip {
+    fn names(&self) -> &'static [&'static str] {
+        &["ip"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        ip(sh, c)
+    }
+}
+
+/// `netstat`/`ss`: sshd listening and the attacker's session.
+pub(crate) struct Netstat;
+
+impl Command for Netstat {
+    fn names(&self) -> &'static [&'static str] {
+        &["netstat", "ss"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        Res::ok(netstat(sh, c.name))
+    }
+}
+
+/// Download tools: each URL becomes a [`ShellEvent::Download`]; the tool then
+/// reports a timeout (an IP) or a failed lookup (a name).
+pub(crate) struct Download;
+
+impl Command for Download {
+    fn names(&self) -> &'static [&'static str] {
+        &["wget", "curl", "tftp", "ftpget", "fetch"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        download(sh, c, c.name, out)
+    }
+}
+
+fn iface_numbers(sh: &Shell) -> (u64, u64, u64, u64) {
+    let s = sh.vfs.host().salt;
+    let up = (sh.now() - sh.vfs.host().boot_time).num_seconds().max(1) as u64;
+    let rxp = up * (3 + s % 11);
+    let txp = up * (2 + s % 7);
+    (rxp, rxp * 610, txp, txp * 430)
+}
+
+fn net_parts(sh: &Shell) -> (String, String, String) {
+    let ip = sh.vfs.host().ip;
+    let o = ip.octets();
+    let brd = format!("{}.{}.{}.255", o[0], o[1], o[2]);
+    let mac: Vec<u8> = sh
+        .vfs
+        .host()
+        .mac
+        .split(':')
+        .filter_map(|x| u8::from_str_radix(x, 16).ok())
+        .collect();
+    let v6 = if mac.len() == 6 {
+        format!(
+            "fe80::{:x}:{:x}:{:x}:{:x}",
+            ((mac[0] ^ 2) as u16) << 8 | mac[1] as u16,
+            (mac[2] as u16) << 8 | 0xff,
+            0xfe00 | mac[3] as u16,
+            (mac[4] as u16) << 8 | mac[5] as u16
+        )
+    } else {
+        "fe80::1".into()
+    };
+    (ip.to_string(), brd, v6)
+}
+
+fn ifconfig(sh: &Shell) -> String {
+    let (ip, brd, v6) = net_parts(sh);
+    let (rxp, rxb, txp, txb) = iface_numbers(sh);
+    let hb = |b: u64| {
+        let (v, u) = if b >= 1 << 30 {
+            (b as f64 / (1u64 << 30) as f64, "GiB")
+        } else if b >= 1 << 20 {
+            (b as f64 / (1u64 << 20) as f64, "MiB")
+        } else {
+            (b as f64 / 1024.0, "KiB")
+        };
+        format!("{v:.1} {u}")
+    };
+    format!(
+        "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n        inet {ip}  netmask 255.255.255.0  broadcast {brd}\n        inet6 {v6}  prefixlen 64  scopeid 0x20<link>\n        ether {mac}  txqueuelen 1000  (Ethernet)\n        RX packets {rxp}  bytes {rxb} ({})\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets {txp}  bytes {txb} ({})\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\nlo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n        inet 127.0.0.1  netmask 255.0.0.0\n        inet6 ::1  prefixlen 128  scopeid 0x10<host>\n        loop  txqueuelen 1000  (Local Loopback)\n        RX packets 3102  bytes 298843 (291.8 KiB)\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets 3102  bytes 298843 (291.8 KiB)\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\n",
+        hb(rxb),
+        hb(txb),
+        mac = sh.vfs.host().mac,
+    )
+}
+
+fn ip(sh: &Shell, c: &Cmd) -> Res {
+    let (ip, brd, v6) = net_parts(sh);
+    let sub = c.argv.get(1).map(String::as_str).unwrap_or("");
+    match sub {
+        "a" | "addr" | "address" | "-4" | "-br" => Res::ok(format!(
+            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n    inet 127.0.0.1/8 scope host lo\n       valid_lft forever preferred_lft forever\n    inet6 ::1/128 scope host noprefixroute \n       valid_lft forever preferred_lft forever\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000\n    link/ether {mac} brd ff:ff:ff:ff:ff:ff\n    altname enp0s3\n    inet {ip}/24 brd {brd} scope global eth0\n       valid_lft forever preferred_lft forever\n    inet6 {v6}/64 scope link \n       valid_lft forever preferred_lft forever\n",
+            mac = sh.vfs.host().mac
+        )),
+        "r" | "route" => {
+            let o = sh.vfs.host().ip.octets();
+            Res::ok(format!(
+                "default via {}.{}.{}.1 dev eth0 onlink \n{}.{}.{}.0/24 dev eth0 proto kernel scope link src {ip} \n",
+                o[0], o[1], o[2], o[0], o[1], o[2]
+            ))
+        }
+        "l" | "link" => Res::ok(format!(
+            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP mode DEFAULT group default qlen 1000\n    link/ether {} brd ff:ff:ff:ff:ff:ff\n",
+            sh.vfs.host().mac
+        )),
+        "" => Res::err("Usage: ip [ OPTIONS ] OBJECT { COMMAND | help }\n       ip [ -force ] -batch filename\nwhere  OBJECT := { address | addrlabel | amt | fou | help | ila | ioam | l2tp | link |\n                   macsec | maddress | monitor | mptcp | mroute | mrule |\n                   neighbor | neighbour | netconf | netns | nexthop | ntable |\n                   ntbl | route | rule | sr | tap | tcpmetrics |\n                   token | tunnel | tuntap | vrf | xfrm }\n".into(), 255),
+        other => Res::err(format!("Object \"{other}\" is unknown, try \"ip help\".\n"), 255),
+    }
+}
+
+fn netstat(sh: &Shell, name: &str) -> String {
+    let ip = sh.vfs.host().ip;
+    if name == "ss" {
+        format!(
+            "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\ntcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*          \ntcp   ESTAB  0      0        {ip}:22   {}:52814           \ntcp   LISTEN 0      128             [::]:22            [::]:*          \n",
+            sh.opts.remote
+        )
+    } else {
+        format!(
+            "Active Internet connections (servers and established)\nProto Recv-Q Send-Q Local Address           Foreign Address         State      \ntcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN     \ntcp        0     64 {:<23} {:<23} ESTABLISHED\ntcp6       0      0 :::22                   :::*                    LISTEN     \n",
+            format!("{ip}:22"),
+            format!("{}:52814", sh.opts.remote)
+        )
+    }
+}
+
+fn download(sh: &mut Shell, c: &Cmd, tool: &str, out: &mut Output) -> Res {
+    let mut urls = Vec::new();
+    let mut ofile: Option<String> = None;
+    let mut skip = false;
+    for (i, a) in c.argv.iter().enumerate().skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        let takes_arg: &[&str] = if tool == "curl" {
+            &[
+                "-o",
+                "-H",
+                "-d",
+                "-A",
+                "-u",
+                "-X",
+                "-e",
+                "-x",
+                "-b",
+                "-c",
+                "-m",
+                "-F",
+                "-T",
+                "-w",
+                "-K",
+                "--output",
+                "--header",
+                "--data",
+                "--user-agent",
+                "--user",
+                "--request",
+                "--connect-timeout",
+                "--max-time",
+                "--data-binary",
+            ]
+        } else {
+            &[
+                "-O",
+                "-o",
+                "-P",
+                "-U",
+                "-e",
+                "-t",
+                "-T",
+                "-a",
+                "--output-document",
+                "--user-agent",
+                "--header",
+                "--tries",
+                "--timeout",
+            ]
+        };
+        if takes_arg.contains(&a.as_str()) {
+            if matches!(a.as_str(), "-O" | "-o" | "--output" | "--output-document") {
+                ofile = c.argv.get(i + 1).cloned();
+            }
+            skip = true;
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        if a.len() <= 2048 && (a.contains("://") || a.contains('.') || a.contains('/')) {
+            urls.push(a.clone());
+        }
+    }
+    if urls.is_empty() {
+        return match tool {
+            "curl" => Res::err("curl: try 'curl --help' or 'curl --manual' for more information\n".into(), 2),
+            _ => Res::err(format!("{tool}: missing URL\nUsage: {tool} [OPTION]... [URL]...\n\nTry `{tool} --help' for more options.\n"), 1),
+        };
+    }
+    let mut res = Res::default();
+    for u in urls.into_iter().take(16) {
+        out.events.push(ShellEvent::Download {
+            url: u.clone(),
+            tool: tool.to_owned(),
+        });
+        let (scheme, rest) = match u.split_once("://") {
+            Some((s, r)) => (s.to_ascii_lowercase(), r.to_owned()),
+            None => ("http".to_owned(), u.clone()),
+        };
+        let hostport = rest.split('/').next().unwrap_or("");
+        let host = hostport.rsplit('@').next().unwrap_or(hostport);
+        let (h, port) = match host.rsplit_once(':') {
+            Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_owned(), p.to_owned()),
+            _ => (
+                host.to_owned(),
+                if scheme == "https" {
+                    "443".into()
+                } else {
+                    "80".into()
+                },
+            ),
+        };
+        let is_ip = h.parse::<std::net::Ipv4Addr>().is_ok();
+        if tool == "curl" {
+            if is_ip {
+                res.err.push_str(&format!("curl: (7) Failed to connect to {h} port {port} after {} ms: Couldn't connect to server\n", 3000 + sh.vfs.host().salt % 100));
+                res.code = 7;
+            } else {
+                res.err
+                    .push_str(&format!("curl: (6) Could not resolve host: {h}\n"));
+                res.code = 6;
+            }
+        } else {
+            let when = sh.now().format("%Y-%m-%d %H:%M:%S");
+            let shown = if u.contains("://") {
+                u.clone()
+            } else {
+                format!("http://{u}")
+            };
+            if is_ip {
+                res.err.push_str(&format!("--{when}--  {shown}\nConnecting to {h}:{port}... failed: Connection timed out.\nRetrying.\n\n"));
+                res.code = 4;
+            } else {
+                res.err.push_str(&format!("--{when}--  {shown}\nResolving {h} ({h})... failed: Temporary failure in name resolution.\nwget: unable to resolve host address ‘{h}’\n"));
+                res.code = 4;
+            }
+        }
+    }
+    let _ = ofile;
+    res
+}

@@ -1,0 +1,213 @@
+//! Processes and what runs them: `ps`, `bash`/`sh`/`dash` (`-c`, a script
+//! file, or stdin), `source`/`.`, and `nohup`. Scripts run in this same
+//! fake shell, nested at most [`MAX_DEPTH`] deep.
+
+use std::fmt::Write as _;
+
+use super::{Cmd, Command, Res};
+use crate::shell::{Output, Shell, MAX_DEPTH};
+
+/// `ps` (this terminal) and `ps aux`/`-ef` (a plausible systemd host).
+pub(crate) struct Ps;
+
+impl Command for Ps {
+    fn names(&self) -> &'static [&'static str] {
+        &["ps"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        ps(sh, c)
+    }
+}
+
+/// `bash -c CMD`, `bash FILE`, `… | bash`.
+pub(crate) struct SubShell;
+
+impl Command for SubShell {
+    fn names(&self) -> &'static [&'static str] {
+        &["bash", "sh", "dash"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        sub_shell(sh, c, out)
+    }
+}
+
+/// `source FILE`/`. FILE`: runs it in this session.
+pub(crate) struct Source;
+
+impl Command for Source {
+    fn names(&self) -> &'static [&'static str] {
+        &["source", "."]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        let a = c.argv;
+        if a.len() < 2 {
+            return Res::default();
+        }
+        match sh.stat(&a[1]) {
+            Some((_, n)) if !n.is_dir() => sh.run_script(&n, out, c.depth),
+            _ => Res::err(format!("-bash: {}: No such file or directory\n", a[1]), 1),
+        }
+    }
+}
+
+/// `nohup CMD`: runs CMD.
+pub(crate) struct Nohup;
+
+impl Command for Nohup {
+    fn names(&self) -> &'static [&'static str] {
+        &["nohup"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        if c.argv.len() > 1 {
+            sh.run_argv(&c.argv[1..], c.stdin, out, c.depth + 1)
+        } else {
+            Res::default()
+        }
+    }
+}
+
+/// user, pid, %cpu, %mem, vsz, rss, tty, stat, command
+type Proc = (
+    &'static str,
+    u32,
+    f32,
+    f32,
+    u32,
+    u32,
+    &'static str,
+    &'static str,
+    String,
+);
+
+fn procs(sh: &Shell) -> Vec<Proc> {
+    // user, pid, cpu, mem, vsz, rss, tty, stat, command
+    let s = sh.vfs.host().salt;
+    let b = |k: u64| (300 + (s.wrapping_mul(k + 7) % 500)) as u32;
+    vec![
+        ("root", 1, 0.0, 0.1, 167_740, 13_120, "?", "Ss", "/sbin/init".into()),
+        ("root", 2, 0.0, 0.0, 0, 0, "?", "S", "[kthreadd]".into()),
+        ("root", 3, 0.0, 0.0, 0, 0, "?", "I<", "[rcu_gp]".into()),
+        ("root", 12, 0.0, 0.0, 0, 0, "?", "S", "[ksoftirqd/0]".into()),
+        ("root", b(1), 0.0, 0.2, 48_232, 16_204, "?", "Ss", "/lib/systemd/systemd-journald".into()),
+        ("root", b(2) + 20, 0.0, 0.0, 25_404, 6_112, "?", "Ss", "/lib/systemd/systemd-udevd".into()),
+        ("message+", b(3) + 300, 0.0, 0.0, 9_104, 4_940, "?", "Ss", "/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only".into()),
+        ("root", b(4) + 310, 0.0, 0.0, 222_220, 5_680, "?", "Ssl", "/usr/sbin/rsyslogd -n -iNONE".into()),
+        ("root", b(5) + 320, 0.0, 0.0, 6_612, 2_732, "?", "Ss", "/usr/sbin/cron -f".into()),
+        ("root", b(6) + 330, 0.0, 0.0, 15_432, 9_024, "?", "Ss", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups".into()),
+        ("root", b(7) + 340, 0.0, 0.0, 5_872, 1_020, "tty1", "Ss+", "/sbin/agetty -o -p -- \\u --noclear - linux".into()),
+    ]
+}
+
+fn ps(sh: &Shell, c: &Cmd) -> Res {
+    let s = sh.vfs.host().salt;
+    let bash_pid = (s % 30_000 + 1200) as u32;
+    let full = c.argv.len() > 1
+        && c.argv[1..]
+            .iter()
+            .any(|a| a.contains('a') || a.contains('e') || a.contains('x'));
+    if !full {
+        return Res::ok(format!(
+            "    PID TTY          TIME CMD\n{bash_pid:>7} {:<8} 00:00:00 bash\n{:>7} {:<8} 00:00:00 ps\n",
+            sh.opts.tty,
+            bash_pid + 41,
+            sh.opts.tty
+        ));
+    }
+    let start = sh.vfs.host().boot_time.format("%b%d").to_string();
+    let mut out = String::from(
+        "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND\n",
+    );
+    let mut rows = procs(sh);
+    let login = sh.login.format("%H:%M").to_string();
+    let user: &'static str = if sh.uid == 0 { "root" } else { "user" };
+    let uname = if sh.uid == 0 {
+        "root".to_owned()
+    } else {
+        sh.user.chars().take(8).collect()
+    };
+    rows.push((
+        "root",
+        bash_pid - 9,
+        0.0,
+        0.1,
+        17_080,
+        10_880,
+        "?",
+        "Ss",
+        format!("sshd: {} [priv]", sh.user),
+    ));
+    for (u, pid, cpu, mem, vsz, rss, tty, stat, cmd) in rows {
+        let _ = writeln!(
+            out,
+            "{:<8} {:>7} {:>4.1} {:>4.1} {:>6} {:>5} {:<8} {:<4} {:>5} {:>6} {}",
+            u,
+            pid,
+            cpu,
+            mem,
+            vsz,
+            rss,
+            tty,
+            stat,
+            start,
+            format!("{}:{:02}", pid % 7, pid % 60),
+            cmd
+        );
+    }
+    let _ = user;
+    let _ = writeln!(
+        out,
+        "{:<8} {:>7}  0.0  0.0   8600  5300 {:<8} Ss   {:>5}   0:00 -bash",
+        uname, bash_pid, sh.opts.tty, login
+    );
+    let _ = writeln!(
+        out,
+        "{:<8} {:>7}  0.0  0.0  11084  4460 {:<8} R+   {:>5}   0:00 {}",
+        uname,
+        bash_pid + 41,
+        sh.opts.tty,
+        login,
+        c.argv.join(" ")
+    );
+    Res::ok(out)
+}
+
+fn sub_shell(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+    let depth = c.depth;
+    let a = c.argv;
+    if depth >= MAX_DEPTH {
+        return Res::default();
+    }
+    if let Some(i) = a.iter().position(|x| x == "-c") {
+        let Some(script) = a.get(i + 1) else {
+            return Res::err(format!("{}: -c: option requires an argument\n", a[0]), 2);
+        };
+        let before = out.stdout.len();
+        sh.run_line(script, out, depth + 1);
+        let produced = out.stdout.split_off(before);
+        out.exit_requested = false;
+        return Res {
+            out: produced,
+            code: sh.status,
+            ..Res::default()
+        };
+    }
+    if let Some(f) = a.get(1) {
+        return match sh.stat(f) {
+            Some((_, n)) if !n.is_dir() => sh.run_script(&n, out, c.depth),
+            _ => Res::err(format!("{}: {f}: No such file or directory\n", a[0]), 127),
+        };
+    }
+    if let Some(input) = c.stdin {
+        let before = out.stdout.len();
+        for line in input.lines().take(200) {
+            sh.run_line(line, out, depth + 1);
+        }
+        let produced = out.stdout.split_off(before);
+        return Res::ok(produced).with_code(sh.status);
+    }
+    Res::default()
+}

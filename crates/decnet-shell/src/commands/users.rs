@@ -1,0 +1,282 @@
+//! Who the session is and who it can become: `whoami`, `id`, `w`, `who`,
+//! `sudo`, `su`, `passwd`, `exit`/`logout`. Passwords typed at `sudo`/`su`
+//! prompts are checked against the decky's accounts and recorded.
+
+use super::sys::uptime_line;
+use super::{Cmd, Command, Res};
+use crate::shell::{Output, Pending, Shell};
+
+/// `whoami`.
+pub(crate) struct Whoami;
+
+impl Command for Whoami {
+    fn names(&self) -> &'static [&'static str] {
+        &["whoami"]
+    }
+
+    fn run(&self, sh: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::ok(format!("{}\n", sh.user))
+    }
+}
+
+/// `id [-u|-un] [USER]`.
+pub(crate) struct Id;
+
+impl Command for Id {
+    fn names(&self) -> &'static [&'static str] {
+        &["id"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        id(sh, c)
+    }
+}
+
+/// `w`: uptime line and the attacker's own session.
+pub(crate) struct W;
+
+impl Command for W {
+    fn names(&self) -> &'static [&'static str] {
+        &["w"]
+    }
+
+    fn run(&self, sh: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::ok(w(sh))
+    }
+}
+
+/// `who`: the attacker's own session.
+pub(crate) struct Who;
+
+impl Command for Who {
+    fn names(&self) -> &'static [&'static str] {
+        &["who"]
+    }
+
+    fn run(&self, sh: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::ok(format!(
+            "{:<8} {:<12} {} ({})\n",
+            sh.user,
+            sh.opts.tty,
+            sh.login.format("%Y-%m-%d %H:%M"),
+            sh.opts.remote
+        ))
+    }
+}
+
+/// `sudo [-S] [-i|-s] [-u USER] [CMD]`: asks for the user's password (from
+/// stdin with `-S`; refused without a terminal) and runs CMD as root.
+pub(crate) struct Sudo;
+
+impl Command for Sudo {
+    fn names(&self) -> &'static [&'static str] {
+        &["sudo"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        sudo(sh, c, out)
+    }
+}
+
+/// `su [-] [root]`: asks for root's password on a terminal.
+pub(crate) struct Su;
+
+impl Command for Su {
+    fn names(&self) -> &'static [&'static str] {
+        &["su"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        su(sh, c, out)
+    }
+}
+
+/// `passwd`: always fails, leaving the password alone.
+pub(crate) struct Passwd;
+
+impl Command for Passwd {
+    fn names(&self) -> &'static [&'static str] {
+        &["passwd"]
+    }
+
+    fn run(&self, _: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+        Res::err(
+            "passwd: Authentication token manipulation error\npasswd: password unchanged\n".into(),
+            10,
+        )
+    }
+}
+
+/// `exit [N]`/`logout`: leaves a `sudo -i`/`su` shell, else ends the session.
+pub(crate) struct Exit;
+
+impl Command for Exit {
+    fn names(&self) -> &'static [&'static str] {
+        &["exit", "logout"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        exit(sh, c, out)
+    }
+}
+
+fn id(sh: &Shell, c: &Cmd) -> Res {
+    let user = c.argv.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
+    let (name, uid, gid) = match &user {
+        Some(u) => match sh.vfs.host().account(u) {
+            Some(a) => (a.name.clone(), a.uid, a.gid),
+            None => return Res::err(format!("id: ‘{u}’: no such user\n"), 1),
+        },
+        None => (sh.user.clone(), sh.uid, sh.gid),
+    };
+    if c.argv.iter().any(|a| a == "-u") {
+        return Res::ok(format!("{uid}\n"));
+    }
+    if c.argv.iter().any(|a| a == "-un" || a == "-nu") {
+        return Res::ok(format!("{name}\n"));
+    }
+    let groups = if uid == 0 {
+        "0(root)".to_owned()
+    } else {
+        format!("{gid}({name}),4(adm),24(cdrom),27(sudo),30(dip),46(plugdev)")
+    };
+    Res::ok(format!(
+        "uid={uid}({name}) gid={gid}({}) groups={groups}\n",
+        if gid == 0 {
+            "root".to_owned()
+        } else {
+            name.clone()
+        }
+    ))
+}
+
+fn w(sh: &Shell) -> String {
+    format!(
+        "{}\nUSER     TTY      FROM             LOGIN@   IDLE   JCPU   PCPU WHAT\n{:<8} {:<8} {:<16} {}    0.00s  0.02s  0.00s w\n",
+        uptime_line(sh),
+        sh.user.chars().take(8).collect::<String>(),
+        sh.opts.tty,
+        sh.opts.remote.chars().take(16).collect::<String>(),
+        sh.login.format("%H:%M")
+    )
+}
+
+fn sudo(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+    let mut args: Vec<String> = c.argv[1..].to_vec();
+    let mut stdin_pw = false;
+    while let Some(a) = args.first() {
+        match a.as_str() {
+            "-S" => stdin_pw = true,
+            "-i" | "-s" => break,
+            "-u" => {
+                args.remove(0);
+            }
+            x if x.starts_with('-') && x.len() > 1 && x != "-" => {}
+            _ => break,
+        }
+        args.remove(0);
+    }
+    if c.argv.len() == 1 {
+        return Res::err("usage: sudo -h | -K | -k | -V\nusage: sudo -v [-ABknS] [-g group] [-h host] [-p prompt] [-u user]\nusage: sudo -l [-ABknS] [-g group] [-h host] [-p prompt] [-U user] [-u user] [command [arg ...]]\nusage: sudo [-ABbEHknPS] [-r role] [-t type] [-C num] [-D directory] [-g group] [-h host] [-p prompt] [-R num] [-T timeout] [-u user] [VAR=value] [-i | -s] [<command>]\nusage: sudo -e [-ABknS] [-r role] [-t type] [-C num] [-D directory] [-g group] [-h host] [-p prompt] [-R num] [-T timeout] [-u user] file ...\n".into(), 1);
+    }
+    if sh.uid == 0 || sh.sudo_ok {
+        let mut o = Output::default();
+        sh.become_root(&args, &mut o);
+        out.events.extend(o.events);
+        return Res::ok(o.stdout).with_code(o.exit_code);
+    }
+    let user = sh.user.clone();
+    if stdin_pw {
+        let typed = c
+            .stdin
+            .unwrap_or("")
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        sh.pending = Some(Pending {
+            prompt: "sudo",
+            user,
+            argv: args,
+            tries: 2,
+        });
+        let o = sh.password(&typed);
+        out.events.extend(o.events);
+        let text = format!(
+            "[sudo] password for {}: {}",
+            sh.user,
+            o.stdout.replace("Sorry, try again.\n", "")
+        );
+        sh.pending = None;
+        return Res::ok(text).with_code(o.exit_code);
+    }
+    if !sh.opts.interactive {
+        return Res::err("sudo: a terminal is required to read the password; either use the -S option to read from standard input or configure an askpass helper\nsudo: a password is required\n".into(), 1);
+    }
+    out.password_prompt = Some(format!("[sudo] password for {user}: "));
+    sh.pending = Some(Pending {
+        prompt: "sudo",
+        user,
+        argv: args,
+        tries: 0,
+    });
+    Res::default()
+}
+
+fn su(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+    let target = c.argv[1..]
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .cloned()
+        .unwrap_or_else(|| "root".into());
+    if target != "root" {
+        return Res::err(format!("su: user {target} does not exist or the user entry does not contain all the required fields\n"), 1);
+    }
+    if sh.uid == 0 {
+        let mut o = Output::default();
+        sh.become_root(&["su".to_owned()], &mut o);
+        return Res::default();
+    }
+    if !sh.opts.interactive {
+        return Res::err("su: must be run from a terminal\n".into(), 1);
+    }
+    out.password_prompt = Some("Password: ".into());
+    sh.pending = Some(Pending {
+        prompt: "su",
+        user: "root".into(),
+        argv: vec!["-".into()],
+        tries: 2,
+    });
+    Res::default()
+}
+
+fn exit(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+    if let Some((u, uid, gid, cwd)) = sh.su_stack.pop() {
+        sh.home = sh
+            .vfs
+            .host()
+            .account(&u)
+            .map(|a| a.home.clone())
+            .unwrap_or_else(|| format!("/home/{u}"));
+        sh.user = u;
+        sh.uid = uid;
+        sh.gid = gid;
+        sh.cwd = cwd;
+        return Res::ok("exit\n".into()).with_code(0);
+    }
+    out.exit_requested = true;
+    // `exit N` ends with status N (mod 256), plain `exit` with $?.
+    let code = match c.argv.get(1) {
+        Some(a) => a
+            .parse::<i64>()
+            .map(|n| n.rem_euclid(256) as i32)
+            .unwrap_or(2),
+        None => sh.status,
+    };
+    Res::ok(if c.name == "logout" || sh.opts.interactive {
+        "logout\n".into()
+    } else {
+        String::new()
+    })
+    .with_code(code)
+}
