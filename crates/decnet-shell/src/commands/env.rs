@@ -140,3 +140,67 @@ fn which(sh: &Shell, c: &Cmd) -> Res {
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{root, run};
+
+    #[test]
+    fn history_numbers_this_sessions_lines() {
+        let mut sh = root();
+        sh.execute("echo a");
+        assert_eq!(run(&mut sh, "history"), "    1  echo a\n    2  history\n");
+    }
+
+    #[test]
+    fn env_lists_the_login_environment() {
+        let mut sh = root();
+        sh.execute("export FOO=bar");
+        let out = run(&mut sh, "env");
+        assert!(
+            out.starts_with("SHELL=/bin/bash\nPWD=/root\nLOGNAME=root\nHOME=/root\n"),
+            "{out}"
+        );
+        assert!(out.contains("SSH_CLIENT=203.0.113.9 52814 22\n"));
+        assert!(out.ends_with("FOO=bar\n_=/usr/bin/env\n"), "{out}");
+        assert_eq!(run(&mut sh, "printenv"), out);
+        // With arguments, env is the installed program.
+        assert_eq!(sh.execute("env -i x").exit_code, 0);
+    }
+
+    #[test]
+    fn export_sets_and_lists_variables() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "export FOO=bar; echo $FOO"), "bar\n");
+        assert!(run(&mut sh, "export").contains("declare -x FOO=\"bar\"\n"));
+        assert!(run(&mut sh, "declare").contains("declare -x HOME=\"/root\"\n"));
+        let out = sh.execute("export a-b=2");
+        assert_eq!(
+            out.stdout,
+            "-bash: export: `a-b=2': not a valid identifier\n"
+        );
+        assert_eq!(out.exit_code, 1);
+    }
+
+    #[test]
+    fn unset_removes_variables() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "export A=1; unset A; echo \"[$A]\""), "[]\n");
+    }
+
+    #[test]
+    fn which_and_type_find_programs_and_builtins() {
+        let mut sh = root();
+        assert_eq!(
+            run(&mut sh, "which ls ifconfig nope"),
+            "/usr/bin/ls\n/usr/sbin/ifconfig\n"
+        );
+        assert_eq!(sh.execute("which nope").exit_code, 1);
+        assert_eq!(run(&mut sh, "command -v wget"), "/usr/bin/wget\n");
+        assert_eq!(
+            run(&mut sh, "type cd ls"),
+            "cd is a shell builtin\nls is /usr/bin/ls\n"
+        );
+        assert_eq!(run(&mut sh, "type nope"), "-bash: type: nope: not found\n");
+    }
+}

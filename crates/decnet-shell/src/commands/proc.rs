@@ -211,3 +211,72 @@ fn sub_shell(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
     }
     Res::default()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{exec, root, run, user};
+
+    #[test]
+    fn ps_shows_this_terminal_or_the_whole_host() {
+        let mut sh = user();
+        let pid: u32 = run(&mut sh, "echo $$").trim().parse().unwrap();
+        assert_eq!(
+            run(&mut sh, "ps"),
+            format!(
+                "    PID TTY          TIME CMD\n{pid:>7} pts/0    00:00:00 bash\n{:>7} pts/0    00:00:00 ps\n",
+                pid + 41
+            )
+        );
+        let all = run(&mut sh, "ps aux");
+        let lines: Vec<&str> = all.lines().collect();
+        assert_eq!(
+            lines[0],
+            "USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND"
+        );
+        assert!(lines[1].starts_with("root           1 ") && lines[1].ends_with(" /sbin/init"));
+        assert!(lines.iter().any(|l| l.ends_with("sshd: ubuntu [priv]")));
+        assert!(
+            lines[lines.len() - 1].ends_with(" R+   10:00   0:00 ps aux"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn sub_shells_run_commands_scripts_and_stdin() {
+        let out = exec().execute("bash -c 'echo a; exit 3'");
+        assert_eq!(out.stdout, "a\n");
+        assert_eq!(out.exit_code, 3);
+        assert!(!out.exit_requested);
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "echo 'echo piped' | sh"), "piped\n");
+        sh.execute("echo whoami > /tmp/s");
+        assert_eq!(run(&mut sh, "dash /tmp/s"), "root\n");
+        let out = sh.execute("sh /nope");
+        assert_eq!(out.stdout, "sh: /nope: No such file or directory\n");
+        assert_eq!(out.exit_code, 127);
+        assert_eq!(
+            run(&mut sh, "bash -c"),
+            "bash: -c: option requires an argument\n"
+        );
+        // Nesting is bounded: a script running itself stops.
+        sh.execute("echo 'echo x; sh /tmp/loop' > /tmp/loop");
+        assert_eq!(run(&mut sh, "sh /tmp/loop"), "x\nx\nx\nx\n");
+    }
+
+    #[test]
+    fn source_runs_a_file_in_this_session() {
+        let mut sh = root();
+        sh.execute("echo 'export Z=1; cd /tmp' > /tmp/env.sh");
+        assert_eq!(run(&mut sh, ". /tmp/env.sh; echo $Z; pwd"), "1\n/tmp\n");
+        let out = sh.execute("source /nope");
+        assert_eq!(out.stdout, "-bash: /nope: No such file or directory\n");
+        assert_eq!(out.exit_code, 1);
+    }
+
+    #[test]
+    fn nohup_runs_its_command() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "nohup echo hi"), "hi\n");
+        assert_eq!(run(&mut sh, "nohup"), "");
+    }
+}

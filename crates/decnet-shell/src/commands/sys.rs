@@ -288,3 +288,116 @@ fn lscpu(sh: &Shell) -> String {
         model = h.cpu_model
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{now, root, run};
+
+    #[test]
+    fn uname_prints_the_fields_asked_for() {
+        let mut sh = root();
+        let h = sh.vfs().host().clone();
+        assert_eq!(run(&mut sh, "uname"), "Linux\n");
+        assert_eq!(
+            run(&mut sh, "uname -snrm"),
+            format!("Linux {} {} x86_64\n", h.hostname, h.kernel)
+        );
+        assert_eq!(run(&mut sh, "uname -a"), run(&mut sh, "uname --all"));
+        assert!(run(&mut sh, "uname -a").ends_with(" x86_64 GNU/Linux\n"));
+        assert_eq!(
+            run(&mut sh, "uname -z"),
+            "uname: invalid option -- 'z'\nTry 'uname --help' for more information.\n"
+        );
+        assert_eq!(
+            run(&mut sh, "uname foo"),
+            "uname: extra operand ‘foo’\nTry 'uname --help' for more information.\n"
+        );
+    }
+
+    #[test]
+    fn hostname_is_the_personas() {
+        let mut sh = root();
+        let h = sh.vfs().host().hostname.clone();
+        assert_eq!(run(&mut sh, "hostname"), format!("{h}\n"));
+    }
+
+    #[test]
+    fn uptime_counts_from_the_boot_time() {
+        let mut sh = root();
+        let up = now() - sh.vfs().host().boot_time;
+        let (a, b, c) = sh.load();
+        let line = run(&mut sh, "uptime");
+        assert!(line.starts_with(" 10:00:00 up "), "{line}");
+        assert!(
+            line.contains(&format!(" {} days, ", up.num_days())),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(&format!(
+                ",  1 user,  load average: {a:.2}, {b:.2}, {c:.2}\n"
+            )),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn free_shows_the_personas_memory() {
+        let mut sh = root();
+        let total = sh.vfs().host().mem_kib;
+        let out = run(&mut sh, "free");
+        let mem: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(mem[0], "Mem:");
+        assert_eq!(mem[1], total.to_string());
+        let m = run(&mut sh, "free -m");
+        let mem_m: Vec<&str> = m.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(mem_m[1], (total / 1024).to_string());
+        assert!(run(&mut sh, "free -h")
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("Gi"));
+    }
+
+    #[test]
+    fn df_lists_the_root_filesystem() {
+        let mut sh = root();
+        let out = run(&mut sh, "df");
+        assert!(out.starts_with("Filesystem     1K-blocks    Used Available Use% Mounted on\n"));
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("/dev/sda1 ") && l.ends_with("% /")),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 8);
+        let h = run(&mut sh, "df -h");
+        assert!(h.starts_with("Filesystem      Size  Used Avail Use% Mounted on\n"));
+        assert!(h.contains("/run/lock"), "{h}");
+    }
+
+    #[test]
+    fn lscpu_matches_the_persona() {
+        let mut sh = root();
+        let h = sh.vfs().host().clone();
+        let out = run(&mut sh, "lscpu");
+        assert!(out.starts_with("Architecture:            x86_64\n"));
+        assert!(out.contains(&format!("CPU(s):                  {}\n", h.cpus)));
+        assert!(out.contains(&format!("  Model name:            {}\n", h.cpu_model)));
+    }
+
+    #[test]
+    fn nproc_is_the_cpu_count() {
+        let mut sh = root();
+        let n = sh.vfs().host().cpus;
+        assert_eq!(run(&mut sh, "nproc"), format!("{n}\n"));
+    }
+
+    #[test]
+    fn date_is_utc_now() {
+        assert_eq!(run(&mut root(), "date"), "Mon Nov 23 10:00:00 UTC 2026\n");
+    }
+
+    #[test]
+    fn clear_sends_the_clear_screen_sequence() {
+        assert_eq!(run(&mut root(), "clear"), "\x1b[H\x1b[2J\x1b[3J");
+    }
+}

@@ -479,3 +479,129 @@ fn unescape(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unescape;
+    use crate::commands::testing::{root, run};
+
+    #[test]
+    fn echo_handles_flags_and_escapes() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "echo a  b"), "a b\n");
+        assert_eq!(run(&mut sh, "echo -n a"), "a");
+        assert_eq!(run(&mut sh, "echo -e 'a\\tb\\x41'"), "a\tbA\n");
+        assert_eq!(run(&mut sh, "echo -E 'a\\tb'"), "a\\tb\n");
+        assert_eq!(run(&mut sh, "echo -x y"), "-x y\n");
+        assert_eq!(unescape("\\e[0m\\q\\x"), "\x1b[0m\\q\\x");
+    }
+
+    #[test]
+    fn head_takes_the_first_lines() {
+        let mut sh = root();
+        assert_eq!(
+            run(&mut sh, "head -n 2 /etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+        );
+        assert_eq!(
+            run(&mut sh, "head -1 /etc/shells"),
+            "# /etc/shells: valid login shells\n"
+        );
+        assert_eq!(
+            run(&mut sh, "head /nope"),
+            "head: cannot open '/nope' for reading: No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn tail_takes_the_last_lines() {
+        let mut sh = root();
+        assert_eq!(
+            run(&mut sh, "tail -n 2 /etc/shells"),
+            "/usr/bin/rbash\n/usr/bin/dash\n"
+        );
+        assert_eq!(run(&mut sh, "cat /etc/shells | tail -1"), "/usr/bin/dash\n");
+        assert_eq!(run(&mut sh, "echo -n | tail"), "");
+    }
+
+    #[test]
+    fn grep_matches_fixed_strings_with_anchors() {
+        let mut sh = root();
+        assert_eq!(
+            run(&mut sh, "grep ^root /etc/passwd"),
+            "root:x:0:0:root:/root:/bin/bash\n"
+        );
+        assert_eq!(run(&mut sh, "grep -c bash$ /etc/shells"), "4\n");
+        assert_eq!(run(&mut sh, "grep -v sh /etc/shells"), "");
+        assert_eq!(run(&mut sh, "grep -i DASH /etc/shells"), "/usr/bin/dash\n");
+        assert_eq!(run(&mut sh, "egrep rbash /etc/shells | wc -l"), "2\n");
+        let out = sh.execute("fgrep zzz /etc/shells");
+        assert_eq!((out.stdout.as_str(), out.exit_code), ("", 1));
+        let out = sh.execute("grep");
+        assert_eq!(out.exit_code, 2);
+        assert!(out
+            .stdout
+            .starts_with("Usage: grep [OPTION]... PATTERNS [FILE]...\n"));
+    }
+
+    #[test]
+    fn wc_counts_lines_words_bytes() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "echo 'a b' | wc"), "      1       2       4\n");
+        assert_eq!(run(&mut sh, "wc -l /etc/shells"), "8 /etc/shells\n");
+        assert_eq!(run(&mut sh, "echo abc | wc -c"), "4\n");
+        assert_eq!(
+            run(&mut sh, "wc /nope"),
+            "wc: /nope: No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn awk_prints_fields() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "echo 'a b c' | awk '{print $3,$1}'"), "c a\n");
+        assert_eq!(
+            run(&mut sh, "echo 'a:b' | awk -F: '{print NF, $NF, $0}'"),
+            "2 b a:b\n"
+        );
+        assert_eq!(
+            run(&mut sh, "awk -F : '{print $1}' /etc/passwd | head -1"),
+            "root\n"
+        );
+        // Programs other than `print` pass the input through.
+        assert_eq!(run(&mut sh, "echo x | awk 'NR==1'"), "x\n");
+        assert_eq!(
+            run(&mut sh, "awk '{print}' /nope"),
+            "awk: /nope: No such file or directory\n"
+        );
+    }
+
+    #[test]
+    fn cut_picks_fields_and_characters() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "echo a:b:c | cut -d: -f2-"), "b:c\n");
+        assert_eq!(run(&mut sh, "echo a:b:c | cut -d : -f 1,3"), "a:c\n");
+        assert_eq!(run(&mut sh, "echo abcdef | cut -c2-3"), "bc\n");
+        assert_eq!(run(&mut sh, "echo nodelim | cut -d: -f2"), "nodelim\n");
+        let out = sh.execute("cut /etc/passwd");
+        assert_eq!(out.exit_code, 1);
+        assert!(out.stdout.starts_with("cut: you must specify a list"));
+    }
+
+    #[test]
+    fn pass_through_filters_echo_their_input() {
+        let mut sh = root();
+        for f in [
+            "base64",
+            "sort",
+            "uniq",
+            "more",
+            "less",
+            "tee /tmp/t",
+            "xargs",
+        ] {
+            assert_eq!(run(&mut sh, &format!("echo b | {f}")), "b\n", "{f}");
+        }
+        assert_eq!(run(&mut sh, "sort"), "");
+    }
+}

@@ -280,3 +280,124 @@ fn exit(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
     })
     .with_code(code)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::testing::{exec, root, run, user};
+    use crate::shell::ShellEvent;
+
+    #[test]
+    fn whoami_is_the_session_user() {
+        assert_eq!(run(&mut root(), "whoami"), "root\n");
+        assert_eq!(run(&mut user(), "whoami"), "ubuntu\n");
+    }
+
+    #[test]
+    fn id_describes_accounts() {
+        let mut sh = user();
+        assert_eq!(
+            run(&mut sh, "id"),
+            "uid=1000(ubuntu) gid=1000(ubuntu) groups=1000(ubuntu),4(adm),24(cdrom),27(sudo),30(dip),46(plugdev)\n"
+        );
+        assert_eq!(run(&mut sh, "id -u"), "1000\n");
+        assert_eq!(run(&mut sh, "id -un"), "ubuntu\n");
+        assert_eq!(
+            run(&mut sh, "id root"),
+            "uid=0(root) gid=0(root) groups=0(root)\n"
+        );
+        let out = sh.execute("id nobody");
+        assert_eq!(out.stdout, "id: ‘nobody’: no such user\n");
+        assert_eq!(out.exit_code, 1);
+    }
+
+    #[test]
+    fn w_lists_the_attackers_session() {
+        let out = run(&mut user(), "w");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].contains(" up ") && lines[0].contains("load average"));
+        assert_eq!(
+            lines[1],
+            "USER     TTY      FROM             LOGIN@   IDLE   JCPU   PCPU WHAT"
+        );
+        assert_eq!(
+            lines[2],
+            "ubuntu   pts/0    203.0.113.9      10:00    0.00s  0.02s  0.00s w"
+        );
+    }
+
+    #[test]
+    fn who_lists_the_attackers_session() {
+        assert_eq!(
+            run(&mut user(), "who"),
+            "ubuntu   pts/0        2026-11-23 10:00 (203.0.113.9)\n"
+        );
+    }
+
+    #[test]
+    fn sudo_asks_checks_and_records_the_password() {
+        let mut sh = user();
+        let out = sh.execute("sudo whoami");
+        assert_eq!(
+            out.password_prompt.as_deref(),
+            Some("[sudo] password for ubuntu: ")
+        );
+        let out = sh.password("s3cret");
+        assert_eq!(out.stdout, "root\n");
+        assert!(matches!(&out.events[0],
+            ShellEvent::Password { prompt, user, password, success: true }
+                if prompt == "sudo" && user == "ubuntu" && password == "s3cret"));
+        // Remembered for the session, as sudo's timestamp.
+        assert_eq!(run(&mut sh, "sudo id -u"), "0\n");
+        // -S reads the password from stdin, one try.
+        let out = user().execute("echo wrong | sudo -S id");
+        assert_eq!(
+            out.stdout,
+            "[sudo] password for ubuntu: sudo: 3 incorrect password attempts\n"
+        );
+        assert_eq!(out.exit_code, 1);
+        assert!(run(&mut exec(), "sudo id").starts_with("sudo: a terminal is required"));
+        assert!(run(&mut sh, "sudo").starts_with("usage: sudo -h | -K | -k | -V\n"));
+    }
+
+    #[test]
+    fn su_asks_for_roots_password() {
+        let mut sh = user();
+        let out = sh.execute("su -");
+        assert_eq!(out.password_prompt.as_deref(), Some("Password: "));
+        let out = sh.password("nope");
+        assert_eq!(out.stdout, "su: Authentication failure\n");
+        assert_eq!(run(&mut sh, "whoami"), "ubuntu\n");
+        sh.execute("su");
+        sh.password("toor");
+        assert_eq!(run(&mut sh, "whoami; pwd"), "root\n/root\n");
+        assert!(run(&mut sh, "su bob").starts_with("su: user bob does not exist"));
+        assert_eq!(run(&mut exec(), "su"), "su: must be run from a terminal\n");
+    }
+
+    #[test]
+    fn passwd_never_changes_anything() {
+        let out = user().execute("passwd");
+        assert_eq!(
+            out.stdout,
+            "passwd: Authentication token manipulation error\npasswd: password unchanged\n"
+        );
+        assert_eq!(out.exit_code, 10);
+    }
+
+    #[test]
+    fn exit_leaves_a_root_shell_then_the_session() {
+        let mut sh = root();
+        sh.execute("cd /tmp; sudo -i");
+        assert_eq!(run(&mut sh, "pwd"), "/root\n");
+        let out = sh.execute("exit");
+        assert_eq!(out.stdout, "exit\n");
+        assert!(!out.exit_requested);
+        assert_eq!(run(&mut sh, "pwd"), "/tmp\n");
+        let out = sh.execute("false; exit");
+        assert_eq!((out.stdout.as_str(), out.exit_code), ("logout\n", 1));
+        assert!(out.exit_requested);
+        let out = exec().execute("exit 257");
+        assert_eq!((out.stdout.as_str(), out.exit_code), ("", 1));
+        assert_eq!(exec().execute("logout").stdout, "logout\n");
+    }
+}

@@ -169,6 +169,7 @@ impl Shell {
         }
     }
 
+    /// The session clock ([`ShellOptions::now`] in tests).
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.opts.now.unwrap_or_else(Utc::now)
     }
@@ -243,6 +244,7 @@ impl Shell {
         s
     }
 
+    /// The password a decky account accepts.
     pub(crate) fn account_password(&self, user: &str) -> Option<String> {
         self.vfs.host().account(user).map(|a| a.password.clone())
     }
@@ -287,6 +289,8 @@ impl Shell {
         out
     }
 
+    /// After a right `sudo`/`su` password: runs `argv` as root, or (empty,
+    /// or a shell) switches this session to root until `exit`.
     pub(crate) fn become_root(&mut self, argv: &[String], out: &mut Output) {
         // argv is what runs as root; empty or a shell → root shell.
         let shells = ["su", "-i", "-s", "bash", "sh", "-", "/bin/bash", "/bin/sh"];
@@ -344,6 +348,7 @@ impl Shell {
         out
     }
 
+    /// Parses and runs one line: `;`, `&&`, `||` and pipelines.
     pub(crate) fn run_line(&mut self, line: &str, out: &mut Output, depth: u8) {
         let items = match parse::parse(line) {
             Ok(i) => i,
@@ -378,6 +383,7 @@ impl Shell {
         }
     }
 
+    /// A word with `~` and `$VAR` expanded.
     fn expand(&self, w: &Word) -> String {
         let mut s = String::new();
         for seg in &w.0 {
@@ -390,6 +396,7 @@ impl Shell {
         s
     }
 
+    /// A variable: set ones first, then what a Debian login shell has.
     fn var(&self, name: &str) -> String {
         if let Some((_, v)) = self.env.iter().rev().find(|(k, _)| k == name) {
             return v.clone();
@@ -422,6 +429,7 @@ impl Shell {
         }
     }
 
+    /// The environment `env` and `export` list.
     pub(crate) fn env_list(&self) -> Vec<(String, String)> {
         let mut names = vec![
             "SHELL",
@@ -443,6 +451,7 @@ impl Shell {
         v
     }
 
+    /// Sets a variable (bounded: 256 variables, 4 KiB values).
     pub(crate) fn set_env(&mut self, k: &str, v: String) {
         if self.env.len() >= 256 || k.len() > 256 || v.len() > 4096 {
             return;
@@ -451,6 +460,8 @@ impl Shell {
         self.env.push((k.to_owned(), v));
     }
 
+    /// Runs one pipeline stage: assignments alone set variables; otherwise
+    /// expands the words, reads a `<` file, runs, and redirects the output.
     fn run_simple(
         &mut self,
         c: &SimpleCommand,
@@ -477,6 +488,13 @@ impl Shell {
             }
         }
         let mut res = self.run_argv(&argv, stdin.as_deref(), out, depth);
+        self.redirect_output(c, &mut res, out);
+        res
+    }
+
+    /// Applies `>`, `>>`, `2>`, `2>>`, `&>` and `2>&1`, in order, to what a
+    /// command produced; files are written to the session overlay.
+    fn redirect_output(&mut self, c: &SimpleCommand, res: &mut Res, out: &mut Output) {
         for r in &c.redirects {
             let target = self.expand(&r.target);
             match r.kind {
@@ -510,7 +528,6 @@ impl Shell {
                 }
             }
         }
-        res
     }
 
     /// Runs one command (already expanded): a path names a script or a

@@ -26,10 +26,12 @@ impl Overlay {
 }
 
 impl Shell {
+    /// `p` made absolute against the working directory (no symlinks followed).
     pub(crate) fn abs(&self, p: &str) -> String {
         crate::vfs::resolve(&self.cwd, p)
     }
 
+    /// The node at an absolute path: the overlay first, then the VFS.
     pub(crate) fn raw_get(&self, path: &str) -> Option<Node> {
         match self.overlay.entries.get(path) {
             Some(Some(n)) => Some(n.clone()),
@@ -92,6 +94,7 @@ impl Shell {
         self.raw_get(&a).map(|n| (a, n))
     }
 
+    /// Node at a user path, the last component not followed (`ls -l`, `rm`).
     pub(crate) fn lstat(&self, p: &str) -> Option<(String, Node)> {
         let a = self.abs(p);
         let parent = self.resolve(vfs::parent(&a));
@@ -105,6 +108,7 @@ impl Shell {
         self.raw_get(&full).map(|n| (full, n))
     }
 
+    /// A directory's entries as this session sees them, sorted by name.
     pub(crate) fn list_dir(&self, dir: &str) -> Vec<(String, Node)> {
         let mut map: BTreeMap<String, Node> = self.vfs.children(dir).into_iter().collect();
         let prefix = if dir == "/" {
@@ -132,6 +136,9 @@ impl Shell {
         map.into_iter().collect()
     }
 
+    /// Unix permission check for the session user; `bit` is 4 (read), 2
+    /// (write) or 1 (execute/search). Root may do anything but execute a
+    /// file without an x bit.
     pub(crate) fn can(&self, n: &Node, bit: u32) -> bool {
         if self.uid == 0 {
             return bit != 1 || n.mode & 0o111 != 0 || n.is_dir();
@@ -146,6 +153,8 @@ impl Shell {
         }
     }
 
+    /// A file's bytes; `/proc` files are computed now, binaries are an ELF
+    /// header padded with zeros.
     pub(crate) fn content(&self, n: &Node) -> Vec<u8> {
         match &n.kind {
             Kind::File(Content::Bytes(b)) => b.to_vec(),
@@ -172,6 +181,7 @@ impl Shell {
         }
     }
 
+    /// A readable file's text, or the error `cat` would print.
     pub(crate) fn read_file(&self, p: &str) -> Result<String, &'static str> {
         match self.stat(p) {
             None => Err("No such file or directory"),
@@ -181,6 +191,7 @@ impl Shell {
         }
     }
 
+    /// Whether a new entry may be created at `abs`.
     pub(crate) fn parent_writable(&self, abs: &str) -> Result<(), &'static str> {
         let parent = self.resolve(vfs::parent(abs));
         match self.raw_get(&parent) {
@@ -191,6 +202,7 @@ impl Shell {
         }
     }
 
+    /// Writes (`Some`) or hides (`None`) a path in the overlay, within quota.
     pub(crate) fn put(&mut self, path: String, node: Option<Node>) -> Result<(), &'static str> {
         let old = self
             .overlay
@@ -216,6 +228,8 @@ impl Shell {
         }
     }
 
+    /// A redirection's write (`>`, `>>`): permission-checked, recorded as
+    /// a [`ShellEvent::FileWrite`]; `/dev/null` swallows it.
     pub(crate) fn write_file(
         &mut self,
         p: &str,
@@ -250,6 +264,8 @@ impl Shell {
         Ok(())
     }
 
+    /// The 1/5/15-minute load averages this host shows (`uptime`,
+    /// `/proc/loadavg`).
     pub(crate) fn load(&self) -> (f64, f64, f64) {
         let s = self.vfs.host().salt;
         (
