@@ -135,10 +135,91 @@ pub fn generate(
     ip: Ipv4Addr,
     logins: &[(String, String)],
 ) -> Vfs {
+    // One generator, drawn from in a fixed order: the order of the steps
+    // below is part of what a seed reproduces.
     let mut rng = seed.rng("vfs");
     let boot = persona.boot_time.timestamp();
     // Installed 30–400 days before the last boot.
     let install = boot - rng.gen_range(30 * 86_400..400 * 86_400);
+    let accounts = accounts(logins);
+    let host = host_info(persona, ip, &accounts, &mut rng);
+    let t = Times {
+        boot,
+        install,
+        recent: boot - rng.gen_range(3600..86_400 * 5),
+    };
+    let mut tree = Tree::default();
+    skeleton(&mut tree, &t, &mut rng);
+    binaries(&mut tree, &t, &mut rng);
+    etc_accounts(&mut tree, persona, &accounts, &t, &mut rng);
+    etc_identity(&mut tree, persona, &host, &t, &mut rng);
+    etc_config(&mut tree, persona, ip, &t);
+    proc_files(&mut tree, persona, &host, &t, &mut rng);
+    homes(&mut tree, &accounts, &t, &mut rng);
+    web_and_logs(&mut tree, &t, &mut rng);
+    Vfs::from_nodes(host, tree.0)
+}
+
+/// Moments the generated files are dated from (Unix seconds).
+struct Times {
+    /// Last boot.
+    boot: i64,
+    /// Installation of the system.
+    install: i64,
+    /// Shortly before the last boot: recently edited files.
+    recent: i64,
+}
+
+/// The nodes being generated, by absolute path.
+#[derive(Default)]
+struct Tree(BTreeMap<String, Node>);
+
+impl Tree {
+    fn insert(&mut self, path: impl Into<String>, node: Node) {
+        self.0.insert(path.into(), node);
+    }
+
+    /// A directory owned by `uid` (and its same-numbered group).
+    fn dir(&mut self, path: &str, mode: u32, uid: u32, mtime: i64) {
+        self.insert(path, Node::dir(mode, uid, uid, mtime));
+    }
+
+    fn file(&mut self, path: &str, body: String, mode: u32, uid: u32, gid: u32, mtime: i64) {
+        self.insert(path, Node::file(body.into_bytes(), mode, uid, gid, mtime));
+    }
+
+    /// A file owned by root:root.
+    fn root_file(&mut self, path: &str, body: String, mode: u32, mtime: i64) {
+        self.file(path, body, mode, 0, 0, mtime);
+    }
+
+    /// A file whose bytes are made up when read (binaries, logs, `/proc`).
+    fn synthetic(
+        &mut self,
+        path: &str,
+        content: Content,
+        size: u64,
+        mode: u32,
+        gid: u32,
+        mtime: i64,
+    ) {
+        self.insert(
+            path,
+            Node {
+                kind: Kind::File(content),
+                mode,
+                uid: 0,
+                gid,
+                mtime,
+                size,
+            },
+        );
+    }
+}
+
+/// Root (its password from `logins`, `admin` otherwise), then each other
+/// valid login name once, from uid 1000.
+fn accounts(logins: &[(String, String)]) -> Vec<Account> {
     let mut accounts = vec![Account {
         name: "root".into(),
         password: logins
@@ -164,11 +245,21 @@ pub fn generate(
         });
         next_uid += 1;
     }
+    accounts
+}
+
+/// What commands report about the machine.
+fn host_info(
+    persona: &Persona,
+    ip: Ipv4Addr,
+    accounts: &[Account],
+    rng: &mut impl Rng,
+) -> HostInfo {
     let kernel_build = {
         let d = persona.boot_time - chrono::Duration::days(rng.gen_range(20..200));
         d.format("%a %b %e %H:%M:%S UTC %Y").to_string()
     };
-    let host = HostInfo {
+    HostInfo {
         hostname: persona
             .hostname
             .split('.')
@@ -187,28 +278,14 @@ pub fn generate(
         cpus: persona.cpus,
         mem_kib: persona.mem_kib,
         kernel_build,
-        accounts: accounts.clone(),
+        accounts: accounts.to_vec(),
         salt: rng.gen(),
-    };
-    let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-    let dir = |nodes: &mut BTreeMap<String, Node>, p: &str, mode: u32, uid: u32, mtime: i64| {
-        nodes.insert(p.to_owned(), Node::dir(mode, uid, uid, mtime));
-    };
-    let file = |nodes: &mut BTreeMap<String, Node>,
-                p: &str,
-                body: String,
-                mode: u32,
-                uid: u32,
-                gid: u32,
-                mtime: i64| {
-        nodes.insert(
-            p.to_owned(),
-            Node::file(body.into_bytes(), mode, uid, gid, mtime),
-        );
-    };
-    let recent = boot - rng.gen_range(3600..86_400 * 5);
+    }
+}
 
-    dir(&mut nodes, "/", 0o755, 0, install);
+/// The top-level directories, `/tmp`, `/root`, and the usrmerge symlinks.
+fn skeleton(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
+    tree.dir("/", 0o755, 0, t.install);
     for d in [
         "/boot",
         "/dev",
@@ -244,94 +321,79 @@ pub fn generate(
         "/etc/systemd",
         "/etc/default",
     ] {
-        dir(&mut nodes, d, 0o755, 0, install + rng.gen_range(0..86_400));
+        tree.dir(d, 0o755, 0, t.install + rng.gen_range(0..86_400));
     }
-    dir(&mut nodes, "/tmp", 0o1777, 0, recent);
-    dir(&mut nodes, "/var/tmp", 0o1777, 0, recent);
-    dir(&mut nodes, "/root", 0o700, 0, recent);
-    dir(&mut nodes, "/proc/self", 0o555, 0, boot);
+    tree.dir("/tmp", 0o1777, 0, t.recent);
+    tree.dir("/var/tmp", 0o1777, 0, t.recent);
+    tree.dir("/root", 0o700, 0, t.recent);
+    tree.dir("/proc/self", 0o555, 0, t.boot);
     for (l, target) in [
         ("/bin", "usr/bin"),
         ("/sbin", "usr/sbin"),
         ("/lib", "usr/lib"),
         ("/lib64", "usr/lib64"),
     ] {
-        nodes.insert(
-            l.to_owned(),
+        tree.insert(
+            l,
             Node {
                 size: target.len() as u64,
                 kind: Kind::Link(target.to_owned()),
                 mode: 0o777,
                 uid: 0,
                 gid: 0,
-                mtime: install,
+                mtime: t.install,
             },
         );
     }
-    dir(&mut nodes, "/usr/lib64", 0o755, 0, install);
+    tree.dir("/usr/lib64", 0o755, 0, t.install);
+}
+
+/// [`BIN`] and [`SBIN`]: ELF-looking files of plausible sizes (`sudo` setuid).
+fn binaries(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
     for (d, names) in [("/usr/bin", BIN), ("/usr/sbin", SBIN)] {
         for n in names {
             let size = rng.gen_range(14_000..1_400_000u64);
             let mode = if *n == "sudo" { 0o4755 } else { 0o755 };
-            nodes.insert(
-                format!("{d}/{n}"),
-                Node {
-                    kind: Kind::File(Content::Binary),
-                    mode,
-                    uid: 0,
-                    gid: 0,
-                    mtime: install + rng.gen_range(0..86_400),
-                    size,
-                },
-            );
+            let mtime = t.install + rng.gen_range(0..86_400);
+            tree.synthetic(&format!("{d}/{n}"), Content::Binary, size, mode, 0, mtime);
         }
     }
+}
 
-    // /etc
-    let mut passwd = String::from(
-        "root:x:0:0:root:/root:/bin/bash\n\
-         daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
-         bin:x:2:2:bin:/bin:/usr/sbin/nologin\n\
-         sys:x:3:3:sys:/dev:/usr/sbin/nologin\n\
-         sync:x:4:65534:sync:/bin:/bin/sync\n\
-         games:x:5:60:games:/usr/games:/usr/sbin/nologin\n\
-         man:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n\
-         lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin\n\
-         mail:x:8:8:mail:/var/mail:/usr/sbin/nologin\n\
-         news:x:9:9:news:/var/spool/news:/usr/sbin/nologin\n\
-         proxy:x:13:13:proxy:/bin:/usr/sbin/nologin\n\
-         www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
-         backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n\
-         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
-         systemd-network:x:998:998:systemd Network Management:/:/usr/sbin/nologin\n\
-         messagebus:x:100:107::/nonexistent:/usr/sbin/nologin\n\
-         sshd:x:101:65534::/run/sshd:/usr/sbin/nologin\n",
-    );
+/// System accounts every Debian-like host has, after root.
+const SYSTEM_USERS: &str = "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+     bin:x:2:2:bin:/bin:/usr/sbin/nologin\n\
+     sys:x:3:3:sys:/dev:/usr/sbin/nologin\n\
+     sync:x:4:65534:sync:/bin:/bin/sync\n\
+     games:x:5:60:games:/usr/games:/usr/sbin/nologin\n\
+     man:x:6:12:man:/var/cache/man:/usr/sbin/nologin\n\
+     lp:x:7:7:lp:/var/spool/lpd:/usr/sbin/nologin\n\
+     mail:x:8:8:mail:/var/mail:/usr/sbin/nologin\n\
+     news:x:9:9:news:/var/spool/news:/usr/sbin/nologin\n\
+     proxy:x:13:13:proxy:/bin:/usr/sbin/nologin\n\
+     www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
+     backup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n\
+     nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+     systemd-network:x:998:998:systemd Network Management:/:/usr/sbin/nologin\n\
+     messagebus:x:100:107::/nonexistent:/usr/sbin/nologin\n\
+     sshd:x:101:65534::/run/sshd:/usr/sbin/nologin\n";
+
+/// `/etc/passwd`, `/etc/shadow` (yescrypt, or SHA-512 on Ubuntu 20.04) and
+/// `/etc/group`; every login account is in `sudo`.
+fn etc_accounts(
+    tree: &mut Tree,
+    persona: &Persona,
+    accounts: &[Account],
+    t: &Times,
+    rng: &mut impl Rng,
+) {
+    let mut passwd = format!("root:x:0:0:root:/root:/bin/bash\n{SYSTEM_USERS}");
     let yescrypt =
         !(persona.distro.os_id == "ubuntu" && persona.distro.version_id.starts_with("20"));
-    let days = (install / 86_400).max(1);
-    let mut shadow = format!(
-        "root:{}:{days}:0:99999:7:::\n",
-        shadow_hash(&mut rng, yescrypt)
-    );
-    for u in [
-        "daemon",
-        "bin",
-        "sys",
-        "sync",
-        "games",
-        "man",
-        "lp",
-        "mail",
-        "news",
-        "proxy",
-        "www-data",
-        "backup",
-        "nobody",
-        "systemd-network",
-        "messagebus",
-        "sshd",
-    ] {
+    let days = (t.install / 86_400).max(1);
+    let mut shadow = format!("root:{}:{days}:0:99999:7:::\n", shadow_hash(rng, yescrypt));
+    for line in SYSTEM_USERS.lines() {
+        let u = line.split(':').next().unwrap_or_default();
         shadow.push_str(&format!("{u}:*:{days}:0:99999:7:::\n"));
     }
     let mut group = String::from(
@@ -351,27 +413,33 @@ pub fn generate(
         shadow.push_str(&format!(
             "{}:{}:{days}:0:99999:7:::\n",
             a.name,
-            shadow_hash(&mut rng, yescrypt)
+            shadow_hash(rng, yescrypt)
         ));
         group.push_str(&format!("{n}:x:{g}:\n", n = a.name, g = a.gid));
         sudo_members.push(a.name.clone());
     }
     group.push_str(&format!("sudo:x:27:{}\n", sudo_members.join(",")));
-    let e = install + 3600;
-    file(&mut nodes, "/etc/passwd", passwd, 0o644, 0, 0, recent);
-    file(&mut nodes, "/etc/shadow", shadow, 0o640, 0, 42, recent);
-    file(&mut nodes, "/etc/group", group, 0o644, 0, 0, recent);
-    file(
-        &mut nodes,
+    tree.root_file("/etc/passwd", passwd, 0o644, t.recent);
+    tree.file("/etc/shadow", shadow, 0o640, 0, 42, t.recent);
+    tree.root_file("/etc/group", group, 0o644, t.recent);
+}
+
+/// Files naming the machine and its distribution.
+fn etc_identity(
+    tree: &mut Tree,
+    persona: &Persona,
+    host: &HostInfo,
+    t: &Times,
+    rng: &mut impl Rng,
+) {
+    let configured = t.install + 3600;
+    tree.root_file(
         "/etc/hostname",
         format!("{}\n", host.hostname),
         0o644,
-        0,
-        0,
-        e,
+        configured,
     );
-    file(
-        &mut nodes,
+    tree.root_file(
         "/etc/hosts",
         format!(
             "127.0.0.1\tlocalhost\n127.0.1.1\t{fqdn}\t{h}\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n",
@@ -379,256 +447,203 @@ pub fn generate(
             h = host.hostname
         ),
         0o644,
-        0,
-        0,
-        e,
+        configured,
     );
-    let (name, version_codename) = os_names(persona);
-    file(
-        &mut nodes,
+    tree.root_file(
         "/etc/os-release",
-        format!(
-            "PRETTY_NAME=\"{pretty}\"\nNAME=\"{name}\"\nVERSION_ID=\"{vid}\"\nVERSION=\"{version}\"\nVERSION_CODENAME={code}\nID={id}\n{like}HOME_URL=\"{home}\"\nSUPPORT_URL=\"{support}\"\nBUG_REPORT_URL=\"{bugs}\"\n",
-            pretty = host.pretty_name,
-            vid = host.version_id,
-            version = version_string(persona, &version_codename),
-            code = version_codename,
-            id = host.os_id,
-            like = match host.os_id.as_str() {
-                "ubuntu" => "ID_LIKE=debian\n",
-                "centos" | "rocky" | "almalinux" => "ID_LIKE=\"rhel centos fedora\"\n",
-                _ => "",
-            },
-            home = match host.os_id.as_str() {
-                "ubuntu" => "https://www.ubuntu.com/",
-                "debian" => "https://www.debian.org/",
-                _ => "https://www.kernel.org/",
-            },
-            support = match host.os_id.as_str() {
-                "ubuntu" => "https://help.ubuntu.com/",
-                "debian" => "https://www.debian.org/support",
-                _ => "https://www.kernel.org/",
-            },
-            bugs = match host.os_id.as_str() {
-                "ubuntu" => "https://bugs.launchpad.net/ubuntu/",
-                "debian" => "https://bugs.debian.org/",
-                _ => "https://www.kernel.org/",
-            },
-        ),
+        os_release(persona, host),
         0o644,
-        0,
-        0,
-        install,
+        t.install,
     );
     if host.os_id == "debian" {
-        file(
-            &mut nodes,
+        tree.root_file(
             "/etc/debian_version",
             format!("{}.{}\n", host.version_id, rng.gen_range(4..9)),
             0o644,
-            0,
-            0,
-            install,
+            t.install,
         );
     }
-    file(
-        &mut nodes,
+    tree.root_file(
         "/etc/issue",
         format!("{} \\n \\l\n\n", persona.distro.telnet_issue),
         0o644,
-        0,
-        0,
-        install,
+        t.install,
     );
-    file(
-        &mut nodes,
+    tree.root_file(
         "/etc/machine-id",
         format!("{}\n", persona.machine_id),
         0o444,
-        0,
-        0,
-        install,
+        t.install,
     );
-    file(
-        &mut nodes,
+}
+
+/// `/etc/os-release` of the persona's distribution.
+fn os_release(persona: &Persona, host: &HostInfo) -> String {
+    let (name, version_codename) = os_names(persona);
+    format!(
+        "PRETTY_NAME=\"{pretty}\"\nNAME=\"{name}\"\nVERSION_ID=\"{vid}\"\nVERSION=\"{version}\"\nVERSION_CODENAME={code}\nID={id}\n{like}HOME_URL=\"{home}\"\nSUPPORT_URL=\"{support}\"\nBUG_REPORT_URL=\"{bugs}\"\n",
+        pretty = host.pretty_name,
+        vid = host.version_id,
+        version = version_string(persona, &version_codename),
+        code = version_codename,
+        id = host.os_id,
+        like = match host.os_id.as_str() {
+            "ubuntu" => "ID_LIKE=debian\n",
+            "centos" | "rocky" | "almalinux" => "ID_LIKE=\"rhel centos fedora\"\n",
+            _ => "",
+        },
+        home = match host.os_id.as_str() {
+            "ubuntu" => "https://www.ubuntu.com/",
+            "debian" => "https://www.debian.org/",
+            _ => "https://www.kernel.org/",
+        },
+        support = match host.os_id.as_str() {
+            "ubuntu" => "https://help.ubuntu.com/",
+            "debian" => "https://www.debian.org/support",
+            _ => "https://www.kernel.org/",
+        },
+        bugs = match host.os_id.as_str() {
+            "ubuntu" => "https://bugs.launchpad.net/ubuntu/",
+            "debian" => "https://bugs.debian.org/",
+            _ => "https://www.kernel.org/",
+        },
+    )
+}
+
+/// Configuration bots read: resolver, crontab, sshd, login shells.
+fn etc_config(tree: &mut Tree, persona: &Persona, ip: Ipv4Addr, t: &Times) {
+    let [a, b, c, _] = ip.octets();
+    tree.root_file(
         "/etc/resolv.conf",
         format!(
-            "domain {}\nsearch {}\nnameserver {}.{}.{}.1\n",
-            persona.domain,
-            persona.domain,
-            ip.octets()[0],
-            ip.octets()[1],
-            ip.octets()[2]
+            "domain {d}\nsearch {d}\nnameserver {a}.{b}.{c}.1\n",
+            d = persona.domain
         ),
         0o644,
-        0,
-        0,
-        recent,
+        t.recent,
     );
-    file(
-        &mut nodes,
+    tree.root_file(
         "/etc/crontab",
         "# /etc/crontab: system-wide crontab\nSHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin\n\n17 *\t* * *\troot\tcd / && run-parts --report /etc/cron.hourly\n25 6\t* * *\troot\ttest -x /usr/sbin/anacron || { cd / && run-parts --report /etc/cron.daily; }\n".into(),
         0o644,
-        0,
-        0,
-        install,
+        t.install,
     );
-    file(
-        &mut nodes,
+    tree.root_file(
         "/etc/ssh/sshd_config",
         "Include /etc/ssh/sshd_config.d/*.conf\n\n#Port 22\n#PermitRootLogin prohibit-password\nPermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM yes\nX11Forwarding yes\nPrintMotd no\nAcceptEnv LANG LC_*\nSubsystem\tsftp\t/usr/lib/openssh/sftp-server\n".into(),
         0o644,
-        0,
-        0,
-        e,
+        t.install + 3600,
     );
-    file(
-        &mut nodes,
+    tree.root_file(
         "/etc/shells",
         "# /etc/shells: valid login shells\n/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/rbash\n/usr/bin/rbash\n/usr/bin/dash\n".into(),
         0o644,
-        0,
-        0,
-        install,
+        t.install,
     );
+}
 
-    // /proc
-    let cpuinfo = cpuinfo(persona, &mut rng);
-    file(&mut nodes, "/proc/cpuinfo", cpuinfo, 0o444, 0, 0, boot);
-    file(
-        &mut nodes,
+/// `/proc`: CPU, kernel and memory from the persona; uptime and load are
+/// computed when read.
+fn proc_files(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times, rng: &mut impl Rng) {
+    tree.root_file("/proc/cpuinfo", cpuinfo(persona, rng), 0o444, t.boot);
+    tree.root_file(
         "/proc/version",
         format!(
             "Linux version {} ({}) {}\n",
             host.kernel,
             compiler(persona),
-            uname_v(&host)
+            uname_v(host)
         ),
         0o444,
-        0,
-        0,
-        boot,
+        t.boot,
     );
-    file(
-        &mut nodes,
-        "/proc/meminfo",
-        meminfo(&host),
-        0o444,
-        0,
-        0,
-        boot,
-    );
-    for (p, c) in [
-        ("/proc/uptime", Content::Uptime),
-        ("/proc/loadavg", Content::LoadAvg),
-    ] {
-        nodes.insert(
-            p.to_owned(),
-            Node {
-                kind: Kind::File(c),
-                mode: 0o444,
-                uid: 0,
-                gid: 0,
-                mtime: boot,
-                size: 0,
-            },
-        );
-    }
+    tree.root_file("/proc/meminfo", meminfo(host), 0o444, t.boot);
+    tree.synthetic("/proc/uptime", Content::Uptime, 0, 0o444, 0, t.boot);
+    tree.synthetic("/proc/loadavg", Content::LoadAvg, 0, 0o444, 0, t.boot);
+}
 
-    // Homes.
-    for a in &accounts {
+/// Each account's home: dotfiles, a shuffled slice of [`HISTORY`], an
+/// empty `authorized_keys`.
+fn homes(tree: &mut Tree, accounts: &[Account], t: &Times, rng: &mut impl Rng) {
+    for a in accounts {
         let uid = a.uid;
         if a.uid != 0 {
-            nodes.insert(a.home.clone(), Node::dir(0o750, uid, uid, recent));
+            tree.dir(&a.home, 0o750, uid, t.recent);
         }
         let home = &a.home;
-        file(
-            &mut nodes,
+        tree.file(
             &format!("{home}/.bashrc"),
             BASHRC.into(),
             0o644,
             uid,
             uid,
-            install,
+            t.install,
         );
-        file(
-            &mut nodes,
+        tree.file(
             &format!("{home}/.profile"),
             PROFILE.into(),
             0o644,
             uid,
             uid,
-            install,
+            t.install,
         );
         if uid != 0 {
-            file(
-                &mut nodes,
+            tree.file(
                 &format!("{home}/.bash_logout"),
-                "# ~/.bash_logout: executed by bash(1) when login shell exits.\n\nif [ \"$SHLVL\" = 1 ]; then\n    [ -x /usr/bin/clear_console ] && /usr/bin/clear_console -q\nfi\n".into(),
+                BASH_LOGOUT.into(),
                 0o644,
                 uid,
                 uid,
-                install,
+                t.install,
             );
         }
         let mut hist: Vec<&str> = HISTORY.to_vec();
-        hist.shuffle(&mut rng);
+        hist.shuffle(rng);
         let n = rng.gen_range(8..hist.len());
         let mut h = hist[..n].join("\n");
         h.push('\n');
-        file(
-            &mut nodes,
+        tree.file(
             &format!("{home}/.bash_history"),
             h,
             0o600,
             uid,
             uid,
-            recent,
+            t.recent,
         );
-        nodes.insert(
-            format!("{home}/.ssh"),
-            Node::dir(0o700, uid, uid, install + 7200),
-        );
-        file(
-            &mut nodes,
+        tree.dir(&format!("{home}/.ssh"), 0o700, uid, t.install + 7200);
+        tree.file(
             &format!("{home}/.ssh/authorized_keys"),
             String::new(),
             0o600,
             uid,
             uid,
-            install + 7200,
+            t.install + 7200,
         );
     }
-    file(
-        &mut nodes,
+}
+
+/// The default web page and `/var/log` files of plausible sizes.
+fn web_and_logs(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
+    tree.file(
         "/var/www/html/index.html",
         "<html><body><h1>It works!</h1></body></html>\n".into(),
         0o644,
         33,
         33,
-        install + 86_400,
+        t.install + 86_400,
     );
-    for (l, size) in [
+    // All sizes are drawn before any mtime (the order a seed reproduces).
+    let logs = [
         ("/var/log/auth.log", rng.gen_range(20_000..400_000u64)),
         ("/var/log/syslog", rng.gen_range(100_000..4_000_000)),
         ("/var/log/dpkg.log", rng.gen_range(50_000..300_000)),
         ("/var/log/kern.log", rng.gen_range(20_000..200_000)),
         ("/var/log/wtmp", rng.gen_range(5_000..90_000)),
-    ] {
-        nodes.insert(
-            l.to_owned(),
-            Node {
-                kind: Kind::File(Content::Binary),
-                mode: 0o640,
-                uid: 0,
-                gid: 4,
-                mtime: recent + rng.gen_range(0..3600),
-                size,
-            },
-        );
+    ];
+    for (l, size) in logs {
+        let mtime = t.recent + rng.gen_range(0..3600);
+        tree.synthetic(l, Content::Binary, size, 0o640, 4, mtime);
     }
-    Vfs::from_nodes(host, nodes)
 }
 
 fn valid_user(u: &str) -> bool {
@@ -757,4 +772,61 @@ fn meminfo(h: &HostInfo) -> String {
 }
 
 const BASHRC: &str = "# ~/.bashrc: executed by bash(1) for non-login shells.\n\n# If not running interactively, don't do anything\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\n\nHISTCONTROL=ignoreboth\nshopt -s histappend\nHISTSIZE=1000\nHISTFILESIZE=2000\nshopt -s checkwinsize\n\nif [ -x /usr/bin/dircolors ]; then\n    test -r ~/.dircolors && eval \"$(dircolors -b ~/.dircolors)\" || eval \"$(dircolors -b)\"\n    alias ls='ls --color=auto'\n    alias grep='grep --color=auto'\nfi\n\nalias ll='ls -alF'\nalias la='ls -A'\nalias l='ls -CF'\n\nif [ -f ~/.bash_aliases ]; then\n    . ~/.bash_aliases\nfi\n";
+const BASH_LOGOUT: &str = "# ~/.bash_logout: executed by bash(1) when login shell exits.\n\nif [ \"$SHLVL\" = 1 ]; then\n    [ -x /usr/bin/clear_console ] && /usr/bin/clear_console -q\nfi\n";
 const PROFILE: &str = "# ~/.profile: executed by the command interpreter for login shells.\n\nif [ -n \"$BASH_VERSION\" ]; then\n    if [ -f \"$HOME/.bashrc\" ]; then\n\t. \"$HOME/.bashrc\"\n    fi\nfi\n\nif [ -d \"$HOME/bin\" ] ; then\n    PATH=\"$HOME/bin:$PATH\"\nfi\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn logins(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(u, p)| (u.to_string(), p.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn accounts_start_with_root_and_skip_bad_or_repeated_names() {
+        let a = accounts(&logins(&[
+            ("admin", "x"),
+            ("bad user", "y"),
+            ("admin", "z"),
+            ("ops", "w"),
+        ]));
+        let names: Vec<(&str, u32, &str)> = a
+            .iter()
+            .map(|a| (a.name.as_str(), a.uid, a.password.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("root", 0, "admin"),
+                ("admin", 1000, "x"),
+                ("ops", 1001, "w")
+            ]
+        );
+        assert_eq!(a[2].home, "/home/ops");
+    }
+
+    #[test]
+    fn shadow_hashes_follow_the_distribution() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        for (slug, prefix) in [("debian", "root:$y$j9T$"), ("ubuntu20", "root:$6$")] {
+            let seed = DeckySeed::new("h", 0);
+            let p = Persona::generate(&seed, Some(slug), &[], "linux", now);
+            let v = generate(&p, &seed, "10.0.0.5".parse().unwrap(), &[]);
+            let Some(Node {
+                kind: Kind::File(Content::Bytes(b)),
+                ..
+            }) = v.get("/etc/shadow")
+            else {
+                panic!("no /etc/shadow for {slug}");
+            };
+            let shadow = String::from_utf8_lossy(&b).into_owned();
+            assert!(shadow.starts_with(prefix), "{slug}: {shadow}");
+            assert_eq!(shadow.lines().count(), 17, "{slug}");
+        }
+    }
+}
