@@ -10,7 +10,7 @@
 //! | `POST /response/bans` `{value, duration?, reason}` | admin | [`ban`] |
 //! | `DELETE /response/bans/{value}` `{reason}` | admin | [`unban`] |
 //! | `GET /response/blocklist.txt` | viewer | [`blocklist_txt`] (text/plain) |
-//! | `GET /response/policy` / `PUT` | viewer / admin | [`policy_get`] / [`policy_put`] |
+//! | `GET /response/policy` / `PUT` | viewer / admin | [`policy_get`] / [`policy_put`] (bouncer secrets write-only) |
 //! | `GET /response/audit` | viewer | [`audit`] |
 //! | `GET/POST /response/bouncers`, `DELETE /response/bouncers/{name}` | admin | [`bouncers`], [`create_bouncer`], [`delete_bouncer`] |
 
@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::bans::{AuditEntry, Ban};
+use crate::policy;
 use crate::state::BackendState;
 use crate::{BouncerKey, Responder, ResponseError};
 
@@ -159,7 +160,7 @@ pub fn ban(r: &Responder, actor: &str, body: &ManualBan) -> Result<Ban, Response
     }
     let d = match &body.duration {
         Some(s) => Some(
-            crate::policy::parse_duration(s)
+            policy::parse_duration(s)
                 .ok_or_else(|| ResponseError::Invalid(format!("duration {s:?}")))?,
         ),
         None => None,
@@ -192,18 +193,21 @@ pub fn blocklist_txt(r: &Responder) -> String {
     r.blocklist_txt()
 }
 
-/// Current policy as key/values.
+/// Current policy as key/values, secrets masked ([`policy::SECRET_MASK`]).
 pub fn policy_get(r: &Responder) -> BTreeMap<String, String> {
-    r.policy().raw.clone()
+    r.policy().redacted_raw()
 }
 
-/// Replaces the policy.
+/// Replaces the policy; returns it as [`policy_get`] shows it. Secrets are
+/// write-only: see [`policy::keep_secrets`] for how an edit that omits or
+/// masks them keeps the stored ones.
 pub async fn policy_put(
     r: &Arc<Responder>,
     actor: &str,
     raw: BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, ResponseError> {
-    r.set_policy(actor, raw).await.map(|p| p.raw.clone())
+    let raw = policy::keep_secrets(raw, &r.policy())?;
+    r.set_policy(actor, raw).await.map(|p| p.redacted_raw())
 }
 
 /// Audit trail, newest first (limit 1..1000).

@@ -22,6 +22,48 @@ pub struct Enforce {
     pub ttl_secs: u64,
 }
 
+/// Why a backend could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The program could not be started or waited for.
+    #[error("{program}: {source}")]
+    Io {
+        /// The executable.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its script could not be written to its stdin.
+    #[error("{program}: stdin: {source}")]
+    Stdin {
+        /// The executable.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It did not finish in time (and was killed).
+    #[error("{program}: timed out after {after:?}")]
+    TimedOut {
+        /// The executable.
+        program: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// It ran and refused: its command line and the first line it printed.
+    #[error("{command}: {detail}")]
+    Rejected {
+        /// What was run (`nft`, `fail2ban-client set decnet banip`).
+        command: String,
+        /// Its first line of output.
+        detail: String,
+    },
+    /// The backend is not reachable (drivers without a program to run).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
 /// A ban backend.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -29,13 +71,13 @@ pub trait Backend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// (Re)creates what the backend needs (table, set); called on
     /// activation and when a probe finds it missing.
-    async fn activate(&self) -> Result<(), String>;
+    async fn activate(&self) -> Result<(), BackendError>;
     /// Health probe: online?, detail.
     async fn probe(&self) -> (bool, String);
     /// Enforces bans (idempotent).
-    async fn ban(&self, bans: &[Enforce]) -> Result<(), String>;
+    async fn ban(&self, bans: &[Enforce]) -> Result<(), BackendError>;
     /// Lifts bans (lifting a missing one is not an error).
-    async fn unban(&self, values: &[IpNet]) -> Result<(), String>;
+    async fn unban(&self, values: &[IpNet]) -> Result<(), BackendError>;
 }
 
 /// Output of a finished command.
@@ -61,7 +103,7 @@ pub async fn run(
     args: &[&str],
     stdin: Option<&str>,
     timeout: Duration,
-) -> Result<CmdOutput, String> {
+) -> Result<CmdOutput, BackendError> {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(if stdin.is_some() {
@@ -73,17 +115,21 @@ pub async fn run(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let fut = async {
-        let mut child = cmd.spawn().map_err(|e| format!("{program}: {e}"))?;
+        let io = |source| BackendError::Io {
+            program: program.to_owned(),
+            source,
+        };
+        let mut child = cmd.spawn().map_err(io)?;
         if let (Some(script), Some(mut w)) = (stdin, child.stdin.take()) {
             w.write_all(script.as_bytes())
                 .await
-                .map_err(|e| format!("{program}: stdin: {e}"))?;
+                .map_err(|source| BackendError::Stdin {
+                    program: program.to_owned(),
+                    source,
+                })?;
             drop(w);
         }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| format!("{program}: {e}"))?;
+        let out = child.wait_with_output().await.map_err(io)?;
         Ok(CmdOutput {
             ok: out.status.success(),
             stdout: clip(&out.stdout),
@@ -92,7 +138,10 @@ pub async fn run(
     };
     match tokio::time::timeout(timeout, fut).await {
         Ok(r) => r,
-        Err(_) => Err(format!("{program}: timed out after {timeout:?}")),
+        Err(_) => Err(BackendError::TimedOut {
+            program: program.to_owned(),
+            after: timeout,
+        }),
     }
 }
 
@@ -179,12 +228,15 @@ impl Nftables {
         out
     }
 
-    async fn script(&self, script: &str) -> Result<(), String> {
+    async fn script(&self, script: &str) -> Result<(), BackendError> {
         let out = run(&self.binary, &["-f", "-"], Some(script), self.timeout).await?;
         if out.ok {
             Ok(())
         } else {
-            Err(format!("nft: {}", first_line(&out.stderr)))
+            Err(BackendError::Rejected {
+                command: "nft".into(),
+                detail: first_line(&out.stderr),
+            })
         }
     }
 }
@@ -204,7 +256,7 @@ impl Backend for Nftables {
         BackendKind::Nftables.as_str()
     }
 
-    async fn activate(&self) -> Result<(), String> {
+    async fn activate(&self) -> Result<(), BackendError> {
         self.script(&self.setup_script()).await
     }
 
@@ -220,11 +272,11 @@ impl Backend for Nftables {
         {
             Ok(o) if o.ok => (true, format!("table inet {} present", self.table)),
             Ok(o) => (false, format!("nft: {}", first_line(&o.stderr))),
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         }
     }
 
-    async fn ban(&self, bans: &[Enforce]) -> Result<(), String> {
+    async fn ban(&self, bans: &[Enforce]) -> Result<(), BackendError> {
         for chunk in bans.chunks(NFT_CHUNK) {
             if let Err(e) = self.script(&self.ban_script(chunk)).await {
                 // With `interval` sets, an overlapping element fails the whole
@@ -244,7 +296,7 @@ impl Backend for Nftables {
         Ok(())
     }
 
-    async fn unban(&self, values: &[IpNet]) -> Result<(), String> {
+    async fn unban(&self, values: &[IpNet]) -> Result<(), BackendError> {
         for v in values {
             let set = self.set_for(v);
             let elem = fmt_net(v);
@@ -297,7 +349,7 @@ impl Fail2ban {
         }
     }
 
-    async fn client(&self, args: &[&str]) -> Result<CmdOutput, String> {
+    async fn client(&self, args: &[&str]) -> Result<CmdOutput, BackendError> {
         let mut all: Vec<&str> = Vec::with_capacity(args.len() + 2);
         if let Some(s) = &self.socket {
             all.push("-s");
@@ -307,19 +359,17 @@ impl Fail2ban {
         run(&self.client, &all, None, self.timeout).await
     }
 
-    async fn set(&self, verb: &str, values: &[IpNet]) -> Result<(), String> {
+    async fn set(&self, verb: &str, values: &[IpNet]) -> Result<(), BackendError> {
         for chunk in values.chunks(F2B_CHUNK) {
             let ips: Vec<String> = chunk.iter().map(fmt_net).collect();
             let mut args: Vec<&str> = vec!["set", &self.jail, verb];
             args.extend(ips.iter().map(String::as_str));
             let o = self.client(&args).await?;
             if !o.ok {
-                return Err(format!(
-                    "fail2ban-client set {} {verb}: {}{}",
-                    self.jail,
-                    first_line(&o.stderr),
-                    first_line(&o.stdout)
-                ));
+                return Err(BackendError::Rejected {
+                    command: format!("fail2ban-client set {} {verb}", self.jail),
+                    detail: format!("{}{}", first_line(&o.stderr), first_line(&o.stdout)),
+                });
             }
         }
         Ok(())
@@ -332,7 +382,7 @@ impl Backend for Fail2ban {
         BackendKind::Fail2ban.as_str()
     }
 
-    async fn activate(&self) -> Result<(), String> {
+    async fn activate(&self) -> Result<(), BackendError> {
         Ok(())
     }
 
@@ -345,7 +395,7 @@ impl Backend for Fail2ban {
                     format!("ping: {}{}", first_line(&o.stderr), first_line(&o.stdout)),
                 )
             }
-            Err(e) => return (false, e),
+            Err(e) => return (false, e.to_string()),
         }
         match self.client(&["status", &self.jail]).await {
             Ok(o) if o.ok => (true, format!("server up, jail {} present", self.jail)),
@@ -353,16 +403,16 @@ impl Backend for Fail2ban {
                 false,
                 format!("jail {}: {}", self.jail, first_line(&o.stderr)),
             ),
-            Err(e) => (false, e),
+            Err(e) => (false, e.to_string()),
         }
     }
 
-    async fn ban(&self, bans: &[Enforce]) -> Result<(), String> {
+    async fn ban(&self, bans: &[Enforce]) -> Result<(), BackendError> {
         let v: Vec<IpNet> = bans.iter().map(|b| b.value).collect();
         self.set("banip", &v).await
     }
 
-    async fn unban(&self, values: &[IpNet]) -> Result<(), String> {
+    async fn unban(&self, values: &[IpNet]) -> Result<(), BackendError> {
         // `unbanip` of an address fail2ban does not hold fails; that is fine.
         for v in values {
             let _ = self.set("unbanip", std::slice::from_ref(v)).await;
@@ -381,16 +431,16 @@ impl Backend for InProcess {
     fn name(&self) -> &'static str {
         self.0.as_str()
     }
-    async fn activate(&self) -> Result<(), String> {
+    async fn activate(&self) -> Result<(), BackendError> {
         Ok(())
     }
     async fn probe(&self) -> (bool, String) {
         (true, "served from the ban table".into())
     }
-    async fn ban(&self, _: &[Enforce]) -> Result<(), String> {
+    async fn ban(&self, _: &[Enforce]) -> Result<(), BackendError> {
         Ok(())
     }
-    async fn unban(&self, _: &[IpNet]) -> Result<(), String> {
+    async fn unban(&self, _: &[IpNet]) -> Result<(), BackendError> {
         Ok(())
     }
 }
@@ -472,11 +522,13 @@ mod tests {
     async fn run_times_out_and_reports_missing_binaries() {
         let e = run("sleep", &["5"], None, Duration::from_millis(100))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
         let e = run("/nonexistent/nft", &[], None, Duration::from_secs(1))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/nft"));
         let o = run("cat", &[], Some("hello"), Duration::from_secs(5))
             .await

@@ -24,7 +24,7 @@
 //! | `crash_window` | `60s` | an activation followed by the backend going offline within this window is an activation crash (`pending_recovery`). |
 //! | `command_timeout` | `5s` | limit for each `nft`/`fail2ban-client` run. |
 //! | `lapi_listen` | `127.0.0.1:8081` | serve the CrowdSec bouncer endpoints (`/v1/decisions…`) on their own listener. |
-//! | `bouncer_key` | `name:SECRET` | a bouncer API key from the fleet file (more can be created over the API). |
+//! | `bouncer_key` | `name:SECRET` | a bouncer API key from the fleet file (more can be created over the API). Write-only through the API: shown as `name:********`; an edit without this key, or with an entry's secret given as `********`, keeps the stored secret; an empty value removes them. |
 //! | `blocklist_file` | `/var/lib/decnet/blocklist.txt` | also write the blocklist to this file on every change. |
 
 use std::collections::BTreeMap;
@@ -128,9 +128,13 @@ impl BackendKind {
     }
 }
 
+/// What the API shows in place of a secret.
+pub const SECRET_MASK: &str = "********";
+
 /// The parsed policy. `raw` keeps the key/values it came from (what the API
-/// shows and edits).
-#[derive(Clone, Debug, PartialEq)]
+/// edits, and shows through [`Policy::redacted_raw`]). Its `Debug` output
+/// masks secrets.
+#[derive(Clone, PartialEq)]
 pub struct Policy {
     /// Triggers, any of which bans.
     pub triggers: Vec<Trigger>,
@@ -182,6 +186,90 @@ impl Default for Policy {
     fn default() -> Self {
         Policy::parse(&BTreeMap::new()).expect("empty policy is valid")
     }
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bouncer_names: Vec<&str> = self.bouncer_keys.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Policy")
+            .field("triggers", &self.triggers)
+            .field("duration", &self.duration)
+            .field("escalation", &self.escalation)
+            .field("max_duration", &self.max_duration)
+            .field("allowlist", &self.allowlist)
+            .field("allowlist_defaults", &self.allowlist_defaults)
+            .field("dry_run", &self.dry_run)
+            .field("backends", &self.backends)
+            .field("nft_table", &self.nft_table)
+            .field("nft_set", &self.nft_set)
+            .field("nft_chain", &self.nft_chain)
+            .field("nft_binary", &self.nft_binary)
+            .field("fail2ban_jail", &self.fail2ban_jail)
+            .field("fail2ban_client", &self.fail2ban_client)
+            .field("fail2ban_socket", &self.fail2ban_socket)
+            .field("probe_interval", &self.probe_interval)
+            .field("crash_window", &self.crash_window)
+            .field("command_timeout", &self.command_timeout)
+            .field("lapi_listen", &self.lapi_listen)
+            .field("bouncer_keys", &bouncer_names)
+            .field("blocklist_file", &self.blocklist_file)
+            .field("raw", &self.redacted_raw())
+            .finish()
+    }
+}
+
+/// `raw` with the secret of every `bouncer_key` entry replaced by
+/// [`SECRET_MASK`] (`fw0:********`).
+pub fn redact(raw: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let mut out = raw.clone();
+    if let Some(v) = out.get_mut("bouncer_key") {
+        let masked: Vec<String> = list(v)
+            .map(|entry| match entry.split_once(':') {
+                Some((name, _)) => format!("{}:{SECRET_MASK}", name.trim()),
+                None => SECRET_MASK.to_owned(),
+            })
+            .collect();
+        *v = masked.join(", ");
+    }
+    out
+}
+
+/// An edit of the key/values with the secrets it does not restate taken
+/// from `current`: without `bouncer_key` the current keys stay; an entry
+/// whose secret is [`SECRET_MASK`] keeps that bouncer's current secret (an
+/// error if there is none); an empty value removes them all.
+pub fn keep_secrets(
+    mut edit: BTreeMap<String, String>,
+    current: &Policy,
+) -> Result<BTreeMap<String, String>, PolicyError> {
+    let Some(v) = edit.get("bouncer_key") else {
+        if let Some(kept) = current.raw.get("bouncer_key") {
+            edit.insert("bouncer_key".into(), kept.clone());
+        }
+        return Ok(edit);
+    };
+    let mut entries = Vec::new();
+    for entry in list(v) {
+        match entry.split_once(':') {
+            Some((name, secret)) if secret.trim() == SECRET_MASK => {
+                let name = name.trim();
+                let (_, kept) = current
+                    .bouncer_keys
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .ok_or_else(|| {
+                        perr(
+                            "bouncer_key",
+                            format!("{name:?} has no stored secret to keep; give NAME:SECRET"),
+                        )
+                    })?;
+                entries.push(format!("{name}:{kept}"));
+            }
+            _ => entries.push(entry.to_owned()),
+        }
+    }
+    edit.insert("bouncer_key".into(), entries.join(", "));
+    Ok(edit)
 }
 
 /// Parses `30`, `30s`, `5m`, `1h`, `7d`, `2w`, `1h30m`.
@@ -435,6 +523,11 @@ impl Policy {
         })
     }
 
+    /// The key/values as the API shows them: secrets masked.
+    pub fn redacted_raw(&self) -> BTreeMap<String, String> {
+        redact(&self.raw)
+    }
+
     /// Ban length for the `offence`-th ban (1-based) of one source.
     pub fn ban_duration(&self, offence: u32) -> Duration {
         let mut d = self.duration.as_secs();
@@ -550,6 +643,76 @@ mod tests {
         assert_eq!(p.ban_duration(u32::MAX).as_secs(), 18000);
         let flat = Policy::parse(&raw(&[("escalation", "1x")])).unwrap();
         assert_eq!(flat.ban_duration(9).as_secs(), 3600);
+    }
+
+    #[test]
+    fn secrets_are_masked_in_views_and_debug() {
+        let secret = "0123456789abcdef0123";
+        let p = Policy::parse(&raw(&[
+            ("bouncer_key", &format!("fw0:{secret}, fw1 : {secret}x")),
+            ("dry_run", "true"),
+        ]))
+        .unwrap();
+        let view = p.redacted_raw();
+        assert_eq!(view["bouncer_key"], "fw0:********, fw1:********");
+        assert_eq!(view["dry_run"], "true");
+        let debug = format!("{p:?}");
+        assert!(!debug.contains(secret), "{debug}");
+        assert!(
+            debug.contains("fw0") && debug.contains("dry_run: true"),
+            "{debug}"
+        );
+        // Malformed values never show what follows a colon either.
+        assert_eq!(
+            redact(&raw(&[("bouncer_key", "abc, x:y:z")]))["bouncer_key"],
+            "********, x:********"
+        );
+    }
+
+    #[test]
+    fn edits_keep_secrets_they_do_not_restate() {
+        let current = Policy::parse(&raw(&[(
+            "bouncer_key",
+            "fw0:0123456789abcdef0123, fw1:fedcba9876543210fedc",
+        )]))
+        .unwrap();
+        // Omitted: all kept.
+        let e = keep_secrets(raw(&[("dry_run", "true")]), &current).unwrap();
+        assert_eq!(e["bouncer_key"], current.raw["bouncer_key"]);
+        // Masked: that bouncer's secret kept; a new secret replaces; one dropped.
+        let e = keep_secrets(
+            raw(&[("bouncer_key", "fw0:********, fw2:aaaaaaaaaaaaaaaaaaaa")]),
+            &current,
+        )
+        .unwrap();
+        let p = Policy::parse(&e).unwrap();
+        assert_eq!(
+            p.bouncer_keys,
+            vec![
+                ("fw0".to_owned(), "0123456789abcdef0123".to_owned()),
+                ("fw2".to_owned(), "a".repeat(20)),
+            ]
+        );
+        // Empty: removed.
+        let e = keep_secrets(raw(&[("bouncer_key", "")]), &current).unwrap();
+        assert!(Policy::parse(&e).unwrap().bouncer_keys.is_empty());
+        // A mask with nothing behind it is an error naming the key.
+        let err = keep_secrets(raw(&[("bouncer_key", "fw9:********")]), &current).unwrap_err();
+        assert_eq!(err.key, "bouncer_key");
+        assert!(err.message.contains("fw9"));
+    }
+
+    #[test]
+    fn bad_bouncer_keys_are_reported_without_the_secret() {
+        for v in [
+            "no-colon-0123456789",
+            "bad name:0123456789abcdef",
+            "fw0:short",
+        ] {
+            let e = Policy::parse(&raw(&[("bouncer_key", v)])).unwrap_err();
+            let secret = v.rsplit(':').next().unwrap();
+            assert!(!e.to_string().contains(secret), "{e}");
+        }
     }
 
     #[test]

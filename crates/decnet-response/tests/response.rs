@@ -3,144 +3,15 @@
 //! runtime state with a fake clock, replay after recovery, peer sync, and
 //! the CrowdSec decisions API over real HTTP.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use common::*;
 use decnet_bus::{Bus, Delivery, Envelope, MemoryBus, Subscription};
-use decnet_core::{Event, EventKind};
-use decnet_response::backend::{Backend, Enforce};
-use decnet_response::state::FakeClock;
-use decnet_response::{api, BackendFactory, BackendKind, Options, Responder, ResponseError};
-use ipnet::IpNet;
-use parking_lot::Mutex;
-
-/// A firewall stand-in whose availability the test controls. It is the
-/// dependency of the code under test (the responder), not the thing tested.
-#[derive(Default)]
-struct Switch {
-    online: AtomicBool,
-    applied: Mutex<Vec<Enforce>>,
-    removed: Mutex<Vec<IpNet>>,
-    activations: Mutex<u32>,
-}
-
-#[async_trait]
-impl Backend for Switch {
-    fn name(&self) -> &'static str {
-        "nftables"
-    }
-    async fn activate(&self) -> Result<(), String> {
-        *self.activations.lock() += 1;
-        Ok(())
-    }
-    async fn probe(&self) -> (bool, String) {
-        let on = self.online.load(Ordering::SeqCst);
-        (on, if on { "up".into() } else { "down".into() })
-    }
-    async fn ban(&self, bans: &[Enforce]) -> Result<(), String> {
-        if !self.online.load(Ordering::SeqCst) {
-            return Err("down".into());
-        }
-        self.applied.lock().extend_from_slice(bans);
-        Ok(())
-    }
-    async fn unban(&self, v: &[IpNet]) -> Result<(), String> {
-        if !self.online.load(Ordering::SeqCst) {
-            return Err("down".into());
-        }
-        self.removed.lock().extend_from_slice(v);
-        Ok(())
-    }
-}
-
-fn raw(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-    kv.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn t0() -> chrono::DateTime<chrono::Utc> {
-    "2026-11-23T10:00:00Z".parse().unwrap()
-}
-
-struct Rig {
-    r: Arc<Responder>,
-    bus: Arc<MemoryBus>,
-    clock: Arc<FakeClock>,
-    fw: Arc<Switch>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn rig_with(
-    kv: &[(&str, &str)],
-    store: Option<(Arc<dyn decnet_store::Store>, tempfile::TempDir)>,
-) -> Rig {
-    let bus = MemoryBus::new();
-    let clock = Arc::new(FakeClock::new(t0()));
-    let fw = Arc::new(Switch::default());
-    fw.online.store(true, Ordering::SeqCst);
-    let fw2 = fw.clone();
-    let factory: BackendFactory = Arc::new(move |k, p| -> Arc<dyn Backend> {
-        match k {
-            BackendKind::Nftables => fw2.clone(),
-            other => (decnet_response::default_factory())(other, p),
-        }
-    });
-    let (store, dir) = match store {
-        Some((s, d)) => (Some(s), Some(d)),
-        None => (None, None),
-    };
-    let r = Responder::start(
-        &raw(kv),
-        bus.clone(),
-        Options {
-            clock: clock.clone(),
-            factory,
-            store,
-            spawn: false,
-        },
-    )
-    .await
-    .unwrap();
-    Rig {
-        r,
-        bus,
-        clock,
-        fw,
-        _dir: dir,
-    }
-}
-
-async fn rig(kv: &[(&str, &str)]) -> Rig {
-    rig_with(kv, None).await
-}
-
-async fn sqlite() -> (Arc<dyn decnet_store::Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("d.db").display());
-    (decnet_store::open(&url).await.unwrap(), dir)
-}
-
-fn ev(src: &str, service: &str, kind: EventKind) -> Event {
-    let mut e = Event::new("web01", service, kind);
-    e.src_ip = src.parse().unwrap();
-    e.src_port = 40000;
-    e.dst_ip = "127.0.71.10".parse().unwrap();
-    e.dst_port = 22;
-    e
-}
-
-fn drain(sub: &mut Subscription) -> Vec<Arc<Envelope>> {
-    std::iter::from_fn(|| sub.try_recv()).collect()
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
+use decnet_core::EventKind;
+use decnet_response::{api, BackendKind, Options, Responder, ResponseError};
 
 #[tokio::test]
 async fn auth_attempt_bans_once_and_publishes() {
@@ -670,17 +541,6 @@ async fn worker_bans_from_bus_events_and_identities() {
 }
 
 // ---- CrowdSec decisions API over HTTP ----------------------------------
-
-async fn serve(r: Arc<Responder>) -> String {
-    let l = tokio::net::TcpListener::bind("127.0.71.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(l, decnet_response::crowdsec::router::<()>(r))
-            .await
-            .unwrap();
-    });
-    format!("http://{addr}")
-}
 
 #[tokio::test]
 async fn crowdsec_decisions_shapes() {
