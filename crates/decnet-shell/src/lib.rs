@@ -6,7 +6,9 @@
 //!   [`generate`]; uploads and file drops enter through [`Vfs::add_file`].
 //! * [`Shell`] — one per login session: `execute(line) -> Output` with the
 //!   text to show and the [`ShellEvent`]s to record; writes stay in the
-//!   session's quota-bounded overlay.
+//!   session's quota-bounded overlay. Each emulated command is one item of
+//!   the private `commands` registry (see ARCHITECTURE.md, "Adding a shell
+//!   command").
 //! * [`parse`] — bash-like command-line parser (proptested).
 
 mod commands;
