@@ -103,8 +103,7 @@ fn procs(sh: &Shell) -> Vec<Proc> {
 }
 
 fn ps(sh: &Shell, c: &Cmd) -> Res {
-    let s = sh.vfs.host().salt;
-    let bash_pid = (s % 30_000 + 1200) as u32;
+    let bash_pid = sh.pid();
     let full = c.argv.len() > 1
         && c.argv[1..]
             .iter()
@@ -123,7 +122,6 @@ fn ps(sh: &Shell, c: &Cmd) -> Res {
     );
     let mut rows = procs(sh);
     let login = sh.login.format("%H:%M").to_string();
-    let user: &'static str = if sh.uid == 0 { "root" } else { "user" };
     let uname = if sh.uid == 0 {
         "root".to_owned()
     } else {
@@ -157,7 +155,6 @@ fn ps(sh: &Shell, c: &Cmd) -> Res {
             cmd
         );
     }
-    let _ = user;
     let _ = writeln!(
         out,
         "{:<8} {:>7}  0.0  0.0   8600  5300 {:<8} Ss   {:>5}   0:00 -bash",

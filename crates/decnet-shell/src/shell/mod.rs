@@ -169,6 +169,11 @@ impl Shell {
         }
     }
 
+    /// The login shell's process id (`$$`, `ps`), fixed per decky.
+    pub(crate) fn pid(&self) -> u32 {
+        (self.vfs.host().salt % 30_000 + 1200) as u32
+    }
+
     /// The session clock ([`ShellOptions::now`] in tests).
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.opts.now.unwrap_or_else(Utc::now)
@@ -403,7 +408,7 @@ impl Shell {
         }
         match name {
             "?" => self.status.to_string(),
-            "$" => (self.vfs.host().salt % 30_000 + 1200).to_string(),
+            "$" => self.pid().to_string(),
             "#" => "0".into(),
             "0" => "-bash".into(),
             "HOME" => self.home.clone(),

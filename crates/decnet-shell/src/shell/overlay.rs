@@ -168,7 +168,7 @@ impl Shell {
                 format!(
                     "{a:.2} {b:.2} {c:.2} 1/{} {}\n",
                     180 + self.vfs.host().salt % 90,
-                    1200 + self.vfs.host().salt % 30_000
+                    self.pid()
                 )
                 .into_bytes()
             }
