@@ -26,7 +26,12 @@ fn pct(v: &mut [Duration], p: f64) -> Duration {
 }
 
 fn ctx(http: &str) -> Ctx {
-    let ep = |port| Some(Endpoint { host: "10.0.0.20".into(), port });
+    let ep = |port| {
+        Some(Endpoint {
+            host: "10.0.0.20".into(),
+            port,
+        })
+    };
     Ctx {
         http_base: format!("http://{http}"),
         dns_zone: Some("canary.test".into()),
@@ -55,21 +60,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let names = kinds::names();
     let t0 = Instant::now();
     for i in 0..TOKENS {
-        let req = NewToken { kind: names[i % names.len()].into(), created_by: "bench".into(), ..Default::default() };
+        let req = NewToken {
+            kind: names[i % names.len()].into(),
+            created_by: "bench".into(),
+            ..Default::default()
+        };
         svc.create(&req).await?;
     }
     let took = t0.elapsed();
-    println!("create: {TOKENS} tokens in {:.2} s = {:.0} tokens/s ({:.0} µs each)", took.as_secs_f64(), TOKENS as f64 / took.as_secs_f64(), took.as_micros() as f64 / TOKENS as f64);
+    println!(
+        "create: {TOKENS} tokens in {:.2} s = {:.0} tokens/s ({:.0} µs each)",
+        took.as_secs_f64(),
+        TOKENS as f64 / took.as_secs_f64(),
+        took.as_micros() as f64 / TOKENS as f64
+    );
     let t0 = Instant::now();
     let reopened = CanaryService::open(store.clone(), ctx(&http.to_string())).await?;
-    println!("restart: index of {} tokens rebuilt from the store in {:.0} ms", reopened.index().len(), t0.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "restart: index of {} tokens rebuilt from the store in {:.0} ms",
+        reopened.index().len(),
+        t0.elapsed().as_secs_f64() * 1e3
+    );
 
     // 2. Lookup cost with 10,000 live tokens.
     let idx = svc.index();
     let some = idx.all();
     let hit_path = format!("/static/{}/logo.png", some[17].slug);
     let miss_path = "/static/aaaaaaaaaaaaaaaa/logo.png";
-    let key_id = some.iter().find_map(|t| t.aws_key().map(|(k, _)| k.to_owned())).unwrap_or_default();
+    let key_id = some
+        .iter()
+        .find_map(|t| t.aws_key().map(|(k, _)| k.to_owned()))
+        .unwrap_or_default();
     const N: u32 = 1_000_000;
     let bench = |f: &dyn Fn() -> bool| {
         let t = Instant::now();
@@ -83,12 +104,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("lookup: slug in a request path (hit)  {ns:.0} ns");
     let (ns, _) = bench(&|| idx.find_slug_in(std::hint::black_box(miss_path)).is_some());
     println!("lookup: slug in a request path (miss) {ns:.0} ns");
-    let (ns, _) = bench(&|| idx.lookup(KeyKind::AwsKeyId, std::hint::black_box(&key_id)).is_some());
+    let (ns, _) = bench(&|| {
+        idx.lookup(KeyKind::AwsKeyId, std::hint::black_box(&key_id))
+            .is_some()
+    });
     println!("lookup: AWS key id                    {ns:.0} ns");
     let bus = MemoryBus::new();
     let shared = Shared::new(idx.clone(), bus.clone());
     let watcher = CredentialWatcher::new(shared.clone());
-    let mut ev = Event::new("web01", "http", EventKind::Request).with("path", "/wp-login.php").with("query", "");
+    let mut ev = Event::new("web01", "http", EventKind::Request)
+        .with("path", "/wp-login.php")
+        .with("query", "");
     ev.src_ip = "203.0.113.5".parse()?;
     let mut auth = Event::new("ssh01", "ssh", EventKind::AuthAttempt);
     decnet_core::event::credential_fields(&mut auth.fields, "root", "password", b"123456");
@@ -97,7 +123,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::hint::black_box(watcher.check(std::hint::black_box(&ev)));
         std::hint::black_box(watcher.check(std::hint::black_box(&auth)));
     }
-    println!("watcher: {:.0} ns per decky event without a token", t.elapsed().as_nanos() as f64 / (N / 2) as f64);
+    println!(
+        "watcher: {:.0} ns per decky event without a token",
+        t.elapsed().as_nanos() as f64 / (N / 2) as f64
+    );
 
     // 3. Trigger → event on the bus, HTTP receiver.
     let mut sub = bus.subscribe("events.>", Delivery::Lossless)?;
@@ -113,19 +142,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(env.kind, "canary_trigger");
         drop(resp);
     }
-    println!("http trigger -> bus: p50 {:?} p99 {:?} over {TRIGGERS}", pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+    println!(
+        "http trigger -> bus: p50 {:?} p99 {:?} over {TRIGGERS}",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
 
     // 4. Same for DNS over UDP.
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let dns = udp.local_addr()?;
-    let rx = DnsReceiver::new(shared, DnsConfig { zone: "canary.test".into(), address: Ipv4Addr::LOCALHOST, ttl: 0 })?;
+    let rx = DnsReceiver::new(
+        shared,
+        DnsConfig {
+            zone: "canary.test".into(),
+            address: Ipv4Addr::LOCALHOST,
+            ttl: 0,
+        },
+    )?;
     tokio::spawn(rx.serve_udp(udp));
     let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let mut buf = [0u8; 1500];
     let mut lat = Vec::with_capacity(TRIGGERS);
     for t in some.iter().take(TRIGGERS) {
         let mut m = Message::query();
-        m.add_query(Query::query(Name::from_ascii(format!("{}.canary.test.", t.slug))?, RecordType::A));
+        m.add_query(Query::query(
+            Name::from_ascii(format!("{}.canary.test.", t.slug))?,
+            RecordType::A,
+        ));
         let q = m.to_vec()?;
         let t0 = Instant::now();
         client.send_to(&q, dns).await?;
@@ -134,6 +177,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(env.kind, "canary_trigger");
         client.recv(&mut buf).await?;
     }
-    println!("dns trigger -> bus:  p50 {:?} p99 {:?} over {TRIGGERS}", pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+    println!(
+        "dns trigger -> bus:  p50 {:?} p99 {:?} over {TRIGGERS}",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
     Ok(())
 }

@@ -31,7 +31,10 @@ fn env(k: &str) -> Option<String> {
 fn endpoint(k: &str) -> Option<Endpoint> {
     let v = env(k)?;
     let (h, p) = v.rsplit_once(':')?;
-    Some(Endpoint { host: h.to_owned(), port: p.parse().ok()? })
+    Some(Endpoint {
+        host: h.to_owned(),
+        port: p.parse().ok()?,
+    })
 }
 
 #[tokio::main]
@@ -57,7 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let watcher = CredentialWatcher::new(shared);
         let mut out = std::io::stdout().lock();
         for line in std::io::stdin().lock().lines() {
-            let Ok(e) = serde_json::from_str::<decnet_core::Event>(&line?) else { continue };
+            let Ok(e) = serde_json::from_str::<decnet_core::Event>(&line?) else {
+                continue;
+            };
             if let Some(t) = watcher.check(&e) {
                 writeln!(out, "{}", serde_json::to_string(&t)?)?;
             }
@@ -72,10 +77,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let mut made = Vec::new();
         for kind in wanted {
-            let req = NewToken { kind: kind.clone(), label: format!("lab {kind}"), created_by: "lab".into(), ..Default::default() };
+            let req = NewToken {
+                kind: kind.clone(),
+                label: format!("lab {kind}"),
+                created_by: "lab".into(),
+                ..Default::default()
+            };
             match svc.create(&req).await {
                 Ok(t) => made.push(t),
-                Err(CanaryError::MissingTarget { .. } | CanaryError::UnknownKind(_)) if env("CANARY_KINDS").is_none() => {}
+                Err(CanaryError::MissingTarget { .. } | CanaryError::UnknownKind(_))
+                    if env("CANARY_KINDS").is_none() => {}
                 Err(e) => return Err(format!("{kind}: {e}").into()),
             }
         }
@@ -90,17 +101,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::write(&path, &a.bytes)?;
             }
         }
-        std::fs::write(std::path::Path::new(&out).join("tokens.json"), serde_json::to_vec_pretty(&made)?)?;
+        std::fs::write(
+            std::path::Path::new(&out).join("tokens.json"),
+            serde_json::to_vec_pretty(&made)?,
+        )?;
         let bundle = decnet_canary::bundle::bundle(&made, &svc.ctx())?;
         std::fs::write(std::path::Path::new(&out).join("bundle.zip"), bundle)?;
     }
 
     let mut sub = bus.subscribe("events.>", Delivery::Lossless)?;
-    tokio::spawn(HttpReceiver::new(shared.clone()).serve(tokio::net::TcpListener::bind(&http).await?));
+    tokio::spawn(
+        HttpReceiver::new(shared.clone()).serve(tokio::net::TcpListener::bind(&http).await?),
+    );
     if let (Some(addr), Some(zone)) = (env("CANARY_DNS"), env("CANARY_ZONE")) {
-        let answer = env("CANARY_DNS_ANSWER").unwrap_or_else(|| "127.0.0.1".into()).parse()?;
-        let rx = DnsReceiver::new(shared.clone(), DnsConfig { zone, address: answer, ttl: 0 })?;
-        tokio::spawn(rx.clone().serve_udp(tokio::net::UdpSocket::bind(&addr).await?));
+        let answer = env("CANARY_DNS_ANSWER")
+            .unwrap_or_else(|| "127.0.0.1".into())
+            .parse()?;
+        let rx = DnsReceiver::new(
+            shared.clone(),
+            DnsConfig {
+                zone,
+                address: answer,
+                ttl: 0,
+            },
+        )?;
+        tokio::spawn(
+            rx.clone()
+                .serve_udp(tokio::net::UdpSocket::bind(&addr).await?),
+        );
         tokio::spawn(rx.serve_tcp(tokio::net::TcpListener::bind(&addr).await?));
     }
     eprintln!("canary lab ready: {} live tokens", svc.index().len());

@@ -28,7 +28,9 @@ pub fn bundle(tokens: &[Token], ctx: &Ctx) -> CanaryResult<Vec<u8>> {
             let mut n = 2;
             while files.iter().any(|(f, _, _)| *f == name) {
                 name = match rel.rsplit_once('.') {
-                    Some((stem, ext)) if !stem.ends_with('/') && !stem.is_empty() => format!("{stem}-{n}.{ext}"),
+                    Some((stem, ext)) if !stem.ends_with('/') && !stem.is_empty() => {
+                        format!("{stem}-{n}.{ext}")
+                    }
                     _ => format!("{rel}-{n}"),
                 };
                 n += 1;
@@ -38,14 +40,30 @@ pub fn bundle(tokens: &[Token], ctx: &Ctx) -> CanaryResult<Vec<u8>> {
     }
     let sh = install_sh(&files);
     let ps1 = install_ps1(&files);
-    let when = tokens.iter().map(|t| t.created_at).max().unwrap_or_else(chrono::Utc::now);
+    let when = tokens
+        .iter()
+        .map(|t| t.created_at)
+        .max()
+        .unwrap_or_else(chrono::Utc::now);
     let names: Vec<String> = files.iter().map(|(n, _, _)| format!("files/{n}")).collect();
     let mut members: Vec<Member<'_>> = vec![
-        Member { name: "install.sh", bytes: sh.as_bytes(), mode: 0o755 },
-        Member { name: "install.ps1", bytes: ps1.as_bytes(), mode: 0o644 },
+        Member {
+            name: "install.sh",
+            bytes: sh.as_bytes(),
+            mode: 0o755,
+        },
+        Member {
+            name: "install.ps1",
+            bytes: ps1.as_bytes(),
+            mode: 0o644,
+        },
     ];
     for ((_, bytes, mode), name) in files.iter().zip(&names) {
-        members.push(Member { name, bytes, mode: *mode });
+        members.push(Member {
+            name,
+            bytes,
+            mode: *mode,
+        });
     }
     zipfile::write(&members, when)
 }
@@ -61,7 +79,10 @@ fn install_sh(files: &[(String, Vec<u8>, u32)]) -> String {
     );
     for (rel, _, mode) in files {
         let q = sh_quote(rel);
-        s.push_str(&format!("mkdir -p \"$HOME\"/{}\n", sh_quote(rel.rsplit_once('/').map_or(".", |(d, _)| d))));
+        s.push_str(&format!(
+            "mkdir -p \"$HOME\"/{}\n",
+            sh_quote(rel.rsplit_once('/').map_or(".", |(d, _)| d))
+        ));
         if APPEND.contains(&rel.as_str()) {
             s.push_str(&format!("cat {q} >> \"$HOME\"/{q}\n"));
         } else {
@@ -90,9 +111,13 @@ fn install_ps1(files: &[(String, Vec<u8>, u32)]) -> String {
             "$dst = Join-Path $env:USERPROFILE {q}\r\nNew-Item -ItemType Directory -Force -Path (Split-Path $dst) | Out-Null\r\n"
         ));
         if APPEND.contains(&rel.as_str()) {
-            s.push_str(&format!("Get-Content (Join-Path $src {q}) | Add-Content $dst\r\n"));
+            s.push_str(&format!(
+                "Get-Content (Join-Path $src {q}) | Add-Content $dst\r\n"
+            ));
         } else {
-            s.push_str(&format!("if (-not (Test-Path $dst)) {{ Copy-Item (Join-Path $src {q}) $dst }}\r\n"));
+            s.push_str(&format!(
+                "if (-not (Test-Path $dst)) {{ Copy-Item (Join-Path $src {q}) $dst }}\r\n"
+            ));
         }
         if rel.ends_with("desktop.ini") {
             // Explorer only reads desktop.ini in a system folder, and the file itself is hidden.
@@ -121,7 +146,10 @@ mod tests {
         let m = crate::zipfile::read::members(&zip);
         assert!(m.contains_key("files/.aws/credentials"));
         assert!(m.contains_key("files/.aws/credentials-2"), "{:?}", m.keys());
-        assert!(!m.contains_key("files/Documents/vpn-portal.txt"), "revoked tokens are left out");
+        assert!(
+            !m.contains_key("files/Documents/vpn-portal.txt"),
+            "revoked tokens are left out"
+        );
         let sh = String::from_utf8(m["install.sh"].clone()).unwrap();
         assert!(sh.contains("cp '.aws/credentials' \"$HOME\"/'.aws/credentials'"));
         assert!(sh.contains("chmod 600 \"$HOME\"/'.aws/config'"));

@@ -198,10 +198,16 @@ mod tests {
         let (u, p) = t.login().unwrap();
         assert_eq!(idx.lookup(KeyKind::Username, u).unwrap().id, t.id);
         assert_eq!(idx.lookup(KeyKind::Password, p).unwrap().id, t.id);
-        let Credential::RepoPath { path } = &t.credentials[0] else { unreachable!() };
+        let Credential::RepoPath { path } = &t.credentials[0] else {
+            unreachable!()
+        };
         assert_eq!(idx.lookup(KeyKind::RepoPath, path).unwrap().id, t.id);
         let upper = format!("/x/{}/y", t.slug.to_ascii_uppercase());
-        assert_eq!(idx.find_slug_in(&upper).unwrap().id, t.id, "slugs match case-insensitively");
+        assert_eq!(
+            idx.find_slug_in(&upper).unwrap().id,
+            t.id,
+            "slugs match case-insensitively"
+        );
         assert!(idx.find_slug_in("/c/aaaaaaaaaaaaaaaa").is_none());
         let mut revoked = t.clone();
         revoked.revoked = true;

@@ -54,11 +54,23 @@ pub struct PlantFile {
 /// The kinds an archetype gets: documents where people keep documents,
 /// devops secrets on devops hosts, dumps on database servers.
 pub fn kinds_for(profile: &DeckyProfile) -> Vec<&'static str> {
-    let windows = &["docx", "xlsx", "desktop_ini", "windows_shortcut", "aws_credentials"][..];
+    let windows = &[
+        "docx",
+        "xlsx",
+        "desktop_ini",
+        "windows_shortcut",
+        "aws_credentials",
+    ][..];
     let mut kinds: Vec<&'static str> = match profile.archetype.as_deref() {
         Some("file-server") => vec!["docx", "xlsx", "pdf", "desktop_ini"],
         Some("windows-workstation" | "windows-server" | "domain-controller") => windows.to_vec(),
-        Some("devops-host") => vec!["kubeconfig", "env_file", "git_config", "ssh_key", "aws_credentials"],
+        Some("devops-host") => vec![
+            "kubeconfig",
+            "env_file",
+            "git_config",
+            "ssh_key",
+            "aws_credentials",
+        ],
         Some("database-server") => vec!["mysql_dump", "my_cnf", "pgpass"],
         Some("web-server") => vec!["env_file", "git_config", "html_beacon"],
         Some("printer" | "iot-device" | "industrial-control" | "voip-server") => vec![],
@@ -72,7 +84,10 @@ pub fn kinds_for(profile: &DeckyProfile) -> Vec<&'static str> {
 }
 
 fn is_document(kind: &str) -> bool {
-    matches!(kind, "docx" | "xlsx" | "pdf" | "desktop_ini" | "html_beacon" | "svg_beacon")
+    matches!(
+        kind,
+        "docx" | "xlsx" | "pdf" | "desktop_ini" | "html_beacon" | "svg_beacon"
+    )
 }
 
 /// The files for `tokens` on this decky. A token's placement on this decky
@@ -128,7 +143,11 @@ impl CanaryService {
     /// Makes the decky's archetype tokens it does not have yet (kinds whose
     /// target decky the fleet lacks are skipped), records where each is
     /// planted, and returns every file to drop for the decky's tokens.
-    pub async fn plant_decky(&self, profile: &DeckyProfile, created_by: &str) -> CanaryResult<Vec<PlantFile>> {
+    pub async fn plant_decky(
+        &self,
+        profile: &DeckyProfile,
+        created_by: &str,
+    ) -> CanaryResult<Vec<PlantFile>> {
         crate::token::validate_decky(&profile.name)?;
         let ctx = self.ctx();
         let mut mine: Vec<Token> = self
@@ -163,7 +182,12 @@ impl CanaryService {
 
     /// Records a placement asked for on demand and returns the files to drop
     /// (the main one at `path`).
-    pub async fn plant_at(&self, id: Uuid, profile: &DeckyProfile, path: &str) -> CanaryResult<Vec<PlantFile>> {
+    pub async fn plant_at(
+        &self,
+        id: Uuid,
+        profile: &DeckyProfile,
+        path: &str,
+    ) -> CanaryResult<Vec<PlantFile>> {
         let p = Placement::new(&profile.name, path)?;
         let token = self.add_placement(id, &p.decky, &p.path).await?;
         plan(profile, std::slice::from_ref(&token), &self.ctx())
@@ -189,7 +213,10 @@ mod tests {
 
     #[test]
     fn archetypes_get_their_kinds() {
-        assert_eq!(kinds_for(&profile("file-server")), ["docx", "xlsx", "pdf", "desktop_ini"]);
+        assert_eq!(
+            kinds_for(&profile("file-server")),
+            ["docx", "xlsx", "pdf", "desktop_ini"]
+        );
         assert!(kinds_for(&profile("devops-host")).contains(&"kubeconfig"));
         assert!(kinds_for(&profile("database-server")).contains(&"mysql_dump"));
         let mut printer = profile("printer");
@@ -202,36 +229,58 @@ mod tests {
         let doc = testing::token("docx");
         let mut key = testing::token("ssh_key");
         key.id = Uuid::now_v7();
-        key.planted_in.push(Placement::new("fs01", "/root/.ssh/id_ed25519").unwrap());
+        key.planted_in
+            .push(Placement::new("fs01", "/root/.ssh/id_ed25519").unwrap());
         let p = profile("file-server");
         let a = plan(&p, &[doc.clone(), key.clone()], &testing::ctx()).unwrap();
         assert_eq!(a, plan(&p, &[doc, key], &testing::ctx()).unwrap());
         assert_eq!(a[0].path, "/srv/smb/Finance/Salary Review 2025.docx");
         assert_eq!(a[0].owner, "root");
-        assert_eq!(a[1].path, "/root/.ssh/id_ed25519", "placement decides the main file");
+        assert_eq!(
+            a[1].path, "/root/.ssh/id_ed25519",
+            "placement decides the main file"
+        );
         assert_eq!(a[3].path, "/home/ubuntu/.ssh/config");
         assert_eq!(a[3].owner, "ubuntu");
-        assert!(a.iter().all(|f| (7 * 86_400..120 * 86_400).contains(&f.age_secs)));
+        assert!(a
+            .iter()
+            .all(|f| (7 * 86_400..120 * 86_400).contains(&f.age_secs)));
     }
 
     #[tokio::test]
     async fn plant_decky_creates_once_and_skips_kinds_without_targets() {
         let dir = tempfile::tempdir().unwrap();
         let store = std::sync::Arc::new(
-            decnet_store::SqlStore::connect(&format!("sqlite://{}", dir.path().join("c.db").display()))
-                .await
-                .unwrap(),
+            decnet_store::SqlStore::connect(&format!(
+                "sqlite://{}",
+                dir.path().join("c.db").display()
+            ))
+            .await
+            .unwrap(),
         );
         let mut ctx = testing::ctx();
         ctx.targets.smb = None;
         let svc = CanaryService::open(store, ctx).await.unwrap();
         let p = profile("file-server");
         let files = svc.plant_decky(&p, "system").await.unwrap();
-        let kinds: Vec<String> = svc.list().await.unwrap().into_iter().map(|t| t.kind).collect();
-        assert_eq!(kinds, ["docx", "xlsx", "pdf"], "desktop_ini needs an smb decky");
+        let kinds: Vec<String> = svc
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            ["docx", "xlsx", "pdf"],
+            "desktop_ini needs an smb decky"
+        );
         assert_eq!(files.len(), 3);
         let again = svc.plant_decky(&p, "system").await.unwrap();
-        assert_eq!(again, files, "a second run makes nothing new and drops the same files");
+        assert_eq!(
+            again, files,
+            "a second run makes nothing new and drops the same files"
+        );
         assert_eq!(svc.list().await.unwrap().len(), 3);
     }
 }

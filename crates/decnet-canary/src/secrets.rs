@@ -17,31 +17,86 @@ const BASE32_UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 const SURNAMES: &[&str] = &[
-    "anderson", "baker", "carter", "dubois", "evans", "fischer", "garcia", "hughes", "ivanova",
-    "jensen", "kowalski", "larsen", "morgan", "nakamura", "oconnor", "patel", "quinn", "rossi",
-    "schmidt", "tanaka", "urban", "vasquez", "walsh", "young", "zimmer", "novak", "moreau",
-    "keller", "becker", "silva", "lindqvist", "horvat", "murphy", "chen", "okafor", "haddad",
+    "anderson",
+    "baker",
+    "carter",
+    "dubois",
+    "evans",
+    "fischer",
+    "garcia",
+    "hughes",
+    "ivanova",
+    "jensen",
+    "kowalski",
+    "larsen",
+    "morgan",
+    "nakamura",
+    "oconnor",
+    "patel",
+    "quinn",
+    "rossi",
+    "schmidt",
+    "tanaka",
+    "urban",
+    "vasquez",
+    "walsh",
+    "young",
+    "zimmer",
+    "novak",
+    "moreau",
+    "keller",
+    "becker",
+    "silva",
+    "lindqvist",
+    "horvat",
+    "murphy",
+    "chen",
+    "okafor",
+    "haddad",
 ];
 const SERVICES: &[&str] = &[
-    "svc_backup", "svc_reporting", "etl_loader", "app_billing", "ro_analytics", "svc_deploy",
-    "jenkins", "airflow", "grafana_ro", "svc_crm", "batch_export", "svc_payroll", "metabase",
-    "svc_ci", "app_portal", "sync_ldap",
+    "svc_backup",
+    "svc_reporting",
+    "etl_loader",
+    "app_billing",
+    "ro_analytics",
+    "svc_deploy",
+    "jenkins",
+    "airflow",
+    "grafana_ro",
+    "svc_crm",
+    "batch_export",
+    "svc_payroll",
+    "metabase",
+    "svc_ci",
+    "app_portal",
+    "sync_ldap",
 ];
 const WORDS: &[&str] = &[
     "Harbor", "Copper", "Falcon", "Maple", "Granite", "Winter", "Orchid", "Saturn", "Cobalt",
     "Meadow", "Lantern", "Summit", "Willow", "Thunder", "Velvet", "Anchor", "Bramble", "Canyon",
     "Delta", "Ember", "Fjord", "Glacier", "Hazel", "Indigo", "Juniper", "Kestrel", "Lotus",
-    "Marble", "Nimbus", "Onyx", "Pepper", "Quartz", "Raven", "Sierra", "Tundra", "Umber",
-    "Violet", "Walnut", "Zephyr", "Autumn", "Biscuit", "Crimson", "Dolphin", "Elm", "Phoenix",
+    "Marble", "Nimbus", "Onyx", "Pepper", "Quartz", "Raven", "Sierra", "Tundra", "Umber", "Violet",
+    "Walnut", "Zephyr", "Autumn", "Biscuit", "Crimson", "Dolphin", "Elm", "Phoenix",
 ];
 // Only characters that need no quoting in a URL's userinfo, an INI/.env
 // value or `.pgpass` (no `#`, `$`, `@`, `:`, `%`, quotes or spaces).
 const SEPARATORS: &[&str] = &["", ".", "-", "_"];
 const SYMBOLS: &[&str] = &["", "!", "*", "+"];
-const TEAMS: &[&str] = &["platform", "infra", "ops", "data", "payments", "web", "mobile", "sre"];
+const TEAMS: &[&str] = &[
+    "platform", "infra", "ops", "data", "payments", "web", "mobile", "sre",
+];
 const PROJECTS: &[&str] = &[
-    "deploy-scripts", "terraform-prod", "ansible-playbooks", "helm-charts", "billing-api",
-    "customer-portal", "etl-jobs", "backup-tools", "k8s-manifests", "monitoring",
+    "deploy-scripts",
+    "terraform-prod",
+    "ansible-playbooks",
+    "helm-charts",
+    "billing-api",
+    "customer-portal",
+    "etl-jobs",
+    "backup-tools",
+    "k8s-manifests",
+    "monitoring",
 ];
 
 fn pick<'a, R: Rng + ?Sized>(rng: &mut R, from: &[&'a str]) -> &'a str {
@@ -125,7 +180,14 @@ pub fn ssh_key<R: Rng + ?Sized>(rng: &mut R, user: &str, host: &str) -> CanaryRe
 
 /// A login name for the ssh key (`deploy`, `ci-runner`… plus digits so it is unique).
 pub fn ssh_user<R: Rng + ?Sized>(rng: &mut R) -> String {
-    const USERS: &[&str] = &["deploy", "ci-runner", "ansible", "backup", "gitlab-runner", "ops"];
+    const USERS: &[&str] = &[
+        "deploy",
+        "ci-runner",
+        "ansible",
+        "backup",
+        "gitlab-runner",
+        "ops",
+    ];
     format!("{}{}", pick(rng, USERS), rng.gen_range(1..1000))
 }
 
@@ -136,7 +198,11 @@ pub fn k8s_token<R: Rng + ?Sized>(rng: &mut R) -> Credential {
     let mut kid = [0u8; 32];
     rng.fill(&mut kid);
     let header = serde_json::json!({"alg": "RS256", "kid": b64.encode(kid)});
-    let sa = format!("{}-{}", pick(rng, &["deployer", "ci", "argocd", "monitoring"]), chars(rng, LOWER_DIGITS, 5));
+    let sa = format!(
+        "{}-{}",
+        pick(rng, &["deployer", "ci", "argocd", "monitoring"]),
+        chars(rng, LOWER_DIGITS, 5)
+    );
     let uid = uuid::Uuid::from_bytes(rng.gen()).to_string();
     let iat = chrono::Utc::now().timestamp() - rng.gen_range(86_400..86_400 * 200);
     let claims = serde_json::json!({
@@ -181,12 +247,24 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let s = slug(&mut rng);
         assert_eq!(s.len(), 16);
-        assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-        let Credential::AwsKey { access_key_id, secret_access_key } = aws_key(&mut rng) else { unreachable!() };
+        assert!(s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        let Credential::AwsKey {
+            access_key_id,
+            secret_access_key,
+        } = aws_key(&mut rng)
+        else {
+            unreachable!()
+        };
         assert!(access_key_id.starts_with("AKIA") && access_key_id.len() == 20);
-        assert!(access_key_id[4..].bytes().all(|b| BASE32_UPPER.contains(&b)));
+        assert!(access_key_id[4..]
+            .bytes()
+            .all(|b| BASE32_UPPER.contains(&b)));
         assert_eq!(secret_access_key.len(), 40);
-        let Credential::Bearer { token } = k8s_token(&mut rng) else { unreachable!() };
+        let Credential::Bearer { token } = k8s_token(&mut rng) else {
+            unreachable!()
+        };
         assert_eq!(token.split('.').count(), 3);
         assert!(token.starts_with("eyJ"), "a JWT header starts with {{\"");
         for _ in 0..50 {
@@ -198,13 +276,20 @@ mod tests {
     #[test]
     fn ssh_key_parses_back_and_fingerprint_matches() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let Credential::SshKey { private_key, public_key, fingerprint, .. } =
-            ssh_key(&mut rng, "deploy7", "ws-12").unwrap()
+        let Credential::SshKey {
+            private_key,
+            public_key,
+            fingerprint,
+            ..
+        } = ssh_key(&mut rng, "deploy7", "ws-12").unwrap()
         else {
             unreachable!()
         };
         let k = ssh_key::PrivateKey::from_openssh(&private_key).unwrap();
-        assert_eq!(k.fingerprint(ssh_key::HashAlg::Sha256).to_string(), fingerprint);
+        assert_eq!(
+            k.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
+            fingerprint
+        );
         assert!(fingerprint.starts_with("SHA256:"));
         let p = ssh_key::PublicKey::from_openssh(&public_key).unwrap();
         assert_eq!(p.comment().as_str_lossy(), "deploy7@ws-12");

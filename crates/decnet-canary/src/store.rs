@@ -45,7 +45,8 @@ pub struct CanaryService {
 }
 
 fn decode(doc: &decnet_store::Doc) -> CanaryResult<Token> {
-    serde_json::from_value(doc.body.clone()).map_err(|e| CanaryError::Corrupt(format!("{}: {e}", doc.id)))
+    serde_json::from_value(doc.body.clone())
+        .map_err(|e| CanaryError::Corrupt(format!("{}: {e}", doc.id)))
 }
 
 fn encode(t: &Token) -> serde_json::Value {
@@ -76,7 +77,11 @@ impl CanaryService {
             self.index.insert(t);
         }
         // Tokens deleted from the store by hand leave the index too.
-        let stale: Vec<Uuid> = self.index_ids().into_iter().filter(|id| !live.contains(id)).collect();
+        let stale: Vec<Uuid> = self
+            .index_ids()
+            .into_iter()
+            .filter(|id| !live.contains(id))
+            .collect();
         for id in stale {
             self.index.remove(id);
         }
@@ -154,7 +159,11 @@ impl CanaryService {
 
     /// Applies `change` with compare-and-swap, retrying when another
     /// writer got there first.
-    async fn update(&self, id: Uuid, change: impl Fn(&mut Token) -> CanaryResult<()>) -> CanaryResult<Token> {
+    async fn update(
+        &self,
+        id: Uuid,
+        change: impl Fn(&mut Token) -> CanaryResult<()>,
+    ) -> CanaryResult<Token> {
         for _ in 0..CAS_TRIES {
             let (mut t, version) = self.get_versioned(id).await?;
             change(&mut t)?;
@@ -242,7 +251,11 @@ impl CanaryService {
             })
             .collect();
         Ok(Download {
-            file_name: format!("{}-{}.zip", token.kind, &token.slug[..8.min(token.slug.len())]),
+            file_name: format!(
+                "{}-{}.zip",
+                token.kind,
+                &token.slug[..8.min(token.slug.len())]
+            ),
             content_type: "application/zip",
             bytes: zipfile::write(&members, token.created_at)?,
         })
@@ -260,7 +273,9 @@ pub(crate) fn archive_path(loc: &Location) -> String {
 
 /// MIME type by file extension.
 pub fn content_type(file_name: &str) -> &'static str {
-    let ext = file_name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let ext = file_name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -281,8 +296,14 @@ mod tests {
     use decnet_store::SqlStore;
 
     async fn open(path: &std::path::Path) -> (Arc<SqlStore>, CanaryService) {
-        let store = Arc::new(SqlStore::connect(&format!("sqlite://{}", path.display())).await.unwrap());
-        let svc = CanaryService::open(store.clone(), testing::ctx()).await.unwrap();
+        let store = Arc::new(
+            SqlStore::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap(),
+        );
+        let svc = CanaryService::open(store.clone(), testing::ctx())
+            .await
+            .unwrap();
         (store, svc)
     }
 
@@ -310,7 +331,9 @@ mod tests {
         assert!(svc.index().find_slug_in(&url.slug).is_none());
         let again = svc.revoke(url.id).await.unwrap();
         assert!(again.revoked, "revoking twice is fine");
-        svc.add_placement(aws.id, "web02", "/root//.aws/credentials").await.unwrap();
+        svc.add_placement(aws.id, "web02", "/root//.aws/credentials")
+            .await
+            .unwrap();
         store.close().await;
         drop(svc);
 
@@ -322,25 +345,51 @@ mod tests {
         assert_eq!(back.planted_in[1].path, "/root/.aws/credentials");
         let idx = svc.index();
         assert_eq!(idx.len(), 1, "the revoked token stays out of the index");
-        assert_eq!(idx.lookup(KeyKind::AwsKeyId, aws.aws_key().unwrap().0).unwrap().id, aws.id);
-        assert!(matches!(svc.download(url.id).await, Err(CanaryError::Revoked(_))));
-        assert!(matches!(svc.add_placement(url.id, "x", "/y").await, Err(CanaryError::Revoked(_))));
+        assert_eq!(
+            idx.lookup(KeyKind::AwsKeyId, aws.aws_key().unwrap().0)
+                .unwrap()
+                .id,
+            aws.id
+        );
+        assert!(matches!(
+            svc.download(url.id).await,
+            Err(CanaryError::Revoked(_))
+        ));
+        assert!(matches!(
+            svc.add_placement(url.id, "x", "/y").await,
+            Err(CanaryError::Revoked(_))
+        ));
     }
 
     #[tokio::test]
     async fn bad_requests_get_clear_errors_and_store_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let (_s, svc) = open(&dir.path().join("c.db")).await;
-        let e = svc.create(&NewToken { kind: "floppy".into(), ..req("x") }).await.unwrap_err();
+        let e = svc
+            .create(&NewToken {
+                kind: "floppy".into(),
+                ..req("x")
+            })
+            .await
+            .unwrap_err();
         assert!(matches!(e, CanaryError::UnknownKind(_)));
         let mut r = req("pgpass");
         r.planted_in[0].path = "/var/../../etc/passwd".into();
-        assert!(matches!(svc.create(&r).await, Err(CanaryError::InvalidPath { .. })));
+        assert!(matches!(
+            svc.create(&r).await,
+            Err(CanaryError::InvalidPath { .. })
+        ));
         svc.set_ctx(Ctx::new("http://h"));
         let e = svc.create(&req("kubeconfig")).await.unwrap_err();
-        assert_eq!(e.to_string(), "token kind 'kubeconfig' needs a k8s decky to point at, and none is configured");
+        assert_eq!(
+            e.to_string(),
+            "token kind 'kubeconfig' needs a k8s decky to point at, and none is configured"
+        );
         assert!(svc.list().await.unwrap().is_empty());
-        assert!(matches!(svc.get(Uuid::now_v7()).await, Err(CanaryError::NotFound(_))));
+        assert!(matches!(
+            svc.get(Uuid::now_v7()).await,
+            Err(CanaryError::NotFound(_))
+        ));
     }
 
     #[tokio::test]

@@ -267,7 +267,9 @@ impl Token {
     /// The first login, if any.
     pub fn login(&self) -> Option<(&str, &str)> {
         self.credentials.iter().find_map(|c| match c {
-            Credential::Login { username, password } => Some((username.as_str(), password.as_str())),
+            Credential::Login { username, password } => {
+                Some((username.as_str(), password.as_str()))
+            }
             _ => None,
         })
     }
@@ -346,8 +348,7 @@ fn check_text<'a>(
             reason: format!("{n} characters, at most {max}"),
         });
     }
-    if s
-        .chars()
+    if s.chars()
         .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\t')))
     {
         return Err(CanaryError::InvalidText {
@@ -447,12 +448,32 @@ mod tests {
             ..Default::default()
         };
         let c = ok.check().unwrap();
-        assert_eq!(c.label, c.kind.describe(), "empty label takes the kind's description");
+        assert_eq!(
+            c.label,
+            c.kind.describe(),
+            "empty label takes the kind's description"
+        );
         let err = |t: NewToken| t.check().unwrap_err().to_string();
-        assert!(err(NewToken { kind: "nope".into(), ..ok.clone() }).contains("unknown token kind 'nope'"));
-        assert!(err(NewToken { memo: "x".repeat(MEMO_MAX + 1), ..ok.clone() }).starts_with("memo:"));
-        assert!(err(NewToken { label: "a\u{7}".into(), ..ok.clone() }).starts_with("label:"));
-        assert!(err(NewToken { created_by: " ".into(), ..ok.clone() }).starts_with("created_by:"));
+        assert!(err(NewToken {
+            kind: "nope".into(),
+            ..ok.clone()
+        })
+        .contains("unknown token kind 'nope'"));
+        assert!(err(NewToken {
+            memo: "x".repeat(MEMO_MAX + 1),
+            ..ok.clone()
+        })
+        .starts_with("memo:"));
+        assert!(err(NewToken {
+            label: "a\u{7}".into(),
+            ..ok.clone()
+        })
+        .starts_with("label:"));
+        assert!(err(NewToken {
+            created_by: " ".into(),
+            ..ok.clone()
+        })
+        .starts_with("created_by:"));
         let traversal = NewToken {
             planted_in: vec![Placement {
                 decky: "web01".into(),

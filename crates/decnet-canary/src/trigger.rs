@@ -225,7 +225,11 @@ mod tests {
         assert_eq!(c.bump(a, ip), 2);
         assert_eq!(c.bump(b, ip), 1);
         assert_eq!(c.bump(a, ip), 3);
-        assert_eq!(c.bump(a, "10.0.0.2".parse().unwrap()), 1, "third pair resets the table");
+        assert_eq!(
+            c.bump(a, "10.0.0.2".parse().unwrap()),
+            1,
+            "third pair resets the table"
+        );
         assert_eq!(c.counts.lock().len(), 1);
     }
 
@@ -241,7 +245,13 @@ mod tests {
             user_agent: &long,
             matched: KeyKind::Slug,
         };
-        let e = event(&t, "10.1.1.1:5000".parse().unwrap(), "127.0.0.1:80".parse().unwrap(), &via, 4);
+        let e = event(
+            &t,
+            "10.1.1.1:5000".parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+            &via,
+            4,
+        );
         assert_eq!(e.kind, EventKind::CanaryTrigger);
         assert_eq!(e.subject(), "events.canary.canary-http.canary_trigger");
         assert_eq!(e.field_str("token_id"), Some(t.id.to_string().as_str()));

@@ -138,7 +138,11 @@ fn auth_hit(idx: &TokenIndex, e: &Event) -> Option<Hit> {
         "password" => {
             if let Some(t) = idx.lookup(KeyKind::Password, &secret_str) {
                 let verified = login_of(&t, user).is_some();
-                let matched = if verified { KeyKind::Password } else { KeyKind::Username };
+                let matched = if verified {
+                    KeyKind::Password
+                } else {
+                    KeyKind::Username
+                };
                 return Some((t, matched, verified));
             }
         }
@@ -253,11 +257,16 @@ mod tests {
         assert_eq!(trig.decky, "db01");
         assert_eq!(trig.subject(), "events.db01.redis.canary_trigger");
         assert_eq!(trig.field_str("token_id"), Some(t.id.to_string().as_str()));
-        assert_eq!(trig.field_str("source_event_id"), Some(src.id.to_string().as_str()));
+        assert_eq!(
+            trig.field_str("source_event_id"),
+            Some(src.id.to_string().as_str())
+        );
         assert_eq!(trig.fields["secret_verified"], true);
         assert_eq!(trig.src_ip, src.src_ip);
         // Right password, wrong user: still the token, not verified.
-        let other = w.check(&auth("ssh", "root", "password", p.as_bytes())).unwrap();
+        let other = w
+            .check(&auth("ssh", "root", "password", p.as_bytes()))
+            .unwrap();
         assert_eq!(other.fields["secret_verified"], false);
         assert_eq!(w.check(&auth("ssh", "root", "password", b"admin")), None);
         assert_eq!(w.check(&trig), None, "its own triggers are ignored");
@@ -279,7 +288,10 @@ mod tests {
         assert_eq!(w.check(&ok).unwrap().fields["secret_verified"], true);
         let wrong = ok.clone().with("response", hex::encode([0u8; 20]));
         let trig = w.check(&wrong).unwrap();
-        assert_eq!(trig.fields["secret_verified"], false, "the user name alone still names it");
+        assert_eq!(
+            trig.fields["secret_verified"], false,
+            "the user name alone still names it"
+        );
         assert_eq!(trig.field_str("matched"), Some("username"));
 
         let pg = testing::token("pgpass");
@@ -287,7 +299,10 @@ mod tests {
         let w = watcher(std::slice::from_ref(&pg));
         let salt = [1u8, 2, 3, 4];
         let inner = hex::encode(Md5::digest(format!("{p}{u}")));
-        let resp = format!("md5{}", hex::encode(Md5::digest([inner.as_bytes(), &salt].concat())));
+        let resp = format!(
+            "md5{}",
+            hex::encode(Md5::digest([inner.as_bytes(), &salt].concat()))
+        );
         let e = auth("postgres", u, "postgres_md5", resp.as_bytes())
             .with("salt", hex::encode(salt))
             .with("response", resp.clone());
@@ -310,18 +325,41 @@ mod tests {
         let mut k = k8s.clone();
         k.id = uuid::Uuid::now_v7();
         k.slug = "wwwwwwwwwwwwwww4".into();
-        let w = watcher(&[ssh.clone(), k.clone(), git.clone(), aws.clone(), smb.clone()]);
-        let named = |e: &Event| w.check(e).and_then(|t| t.field_str("token_id").map(str::to_owned));
+        let w = watcher(&[
+            ssh.clone(),
+            k.clone(),
+            git.clone(),
+            aws.clone(),
+            smb.clone(),
+        ]);
+        let named = |e: &Event| {
+            w.check(e)
+                .and_then(|t| t.field_str("token_id").map(str::to_owned))
+        };
 
-        let Credential::SshKey { fingerprint, user, .. } = &ssh.credentials[0] else { unreachable!() };
-        let e = auth("ssh", user, "publickey", fingerprint.as_bytes()).with("fingerprint", fingerprint.as_str());
+        let Credential::SshKey {
+            fingerprint, user, ..
+        } = &ssh.credentials[0]
+        else {
+            unreachable!()
+        };
+        let e = auth("ssh", user, "publickey", fingerprint.as_bytes())
+            .with("fingerprint", fingerprint.as_str());
         assert_eq!(named(&e), Some(ssh.id.to_string()));
 
-        let Credential::Bearer { token } = &k.credentials[0] else { unreachable!() };
-        assert_eq!(named(&auth("k8s", "", "bearer_token", token.as_bytes())), Some(k.id.to_string()));
+        let Credential::Bearer { token } = &k.credentials[0] else {
+            unreachable!()
+        };
+        assert_eq!(
+            named(&auth("k8s", "", "bearer_token", token.as_bytes())),
+            Some(k.id.to_string())
+        );
 
-        let Credential::RepoPath { path } = &git.credentials[0] else { unreachable!() };
-        let req = Event::new("git01", "http", EventKind::Request).with("path", format!("{path}/info/refs"));
+        let Credential::RepoPath { path } = &git.credentials[0] else {
+            unreachable!()
+        };
+        let req = Event::new("git01", "http", EventKind::Request)
+            .with("path", format!("{path}/info/refs"));
         assert_eq!(named(&req), Some(git.id.to_string()));
 
         let (key_id, _) = aws.aws_key().unwrap();

@@ -82,7 +82,9 @@ async fn next_trigger(sub: &mut Subscription) -> Event {
 }
 
 async fn nothing_more(sub: &mut Subscription) {
-    assert!(tokio::time::timeout(Duration::from_millis(200), sub.recv()).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(200), sub.recv())
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -91,7 +93,12 @@ async fn http_fetch_triggers_and_looks_like_nginx() {
     let t = r.svc.create(&req("docx")).await.unwrap();
     let client = reqwest::Client::new();
     let url = format!("http://{}/static/{}/logo.png", r.http, t.slug);
-    let resp = client.get(&url).header("user-agent", "LibreOffice").send().await.unwrap();
+    let resp = client
+        .get(&url)
+        .header("user-agent", "LibreOffice")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["server"], "nginx/1.22.1");
     assert_eq!(resp.headers()["content-type"], "image/gif");
@@ -101,7 +108,10 @@ async fn http_fetch_triggers_and_looks_like_nginx() {
     assert_eq!(e.field_str("token_id"), Some(t.id.to_string().as_str()));
     assert_eq!(e.field_str("token_kind"), Some("docx"));
     assert_eq!(e.field_str("user_agent"), Some("LibreOffice"));
-    assert_eq!(e.field_str("path"), Some(format!("/static/{}/logo.png", t.slug).as_str()));
+    assert_eq!(
+        e.field_str("path"),
+        Some(format!("/static/{}/logo.png", t.slug).as_str())
+    );
     assert_eq!(e.src_ip, "127.0.0.1".parse::<std::net::IpAddr>().unwrap());
     assert_eq!(e.dst_port, r.http.port());
 
@@ -110,12 +120,20 @@ async fn http_fetch_triggers_and_looks_like_nginx() {
     assert_eq!(next_trigger(&mut r.sub).await.fields["count"], 2);
 
     // Unknown slugs and paths: nginx's 404, no trigger.
-    let resp = client.get(format!("http://{}/c/aaaaaaaaaaaaaaaa", r.http)).send().await.unwrap();
+    let resp = client
+        .get(format!("http://{}/c/aaaaaaaaaaaaaaaa", r.http))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     let body = resp.text().await.unwrap();
     assert!(body.contains("<center>nginx/1.22.1</center>"));
     assert_eq!(body.len(), 153, "nginx's 404 page is 153 bytes");
-    let resp = client.get(format!("http://{}/", r.http)).send().await.unwrap();
+    let resp = client
+        .get(format!("http://{}/", r.http))
+        .send()
+        .await
+        .unwrap();
     assert!(resp.text().await.unwrap().contains("Welcome to nginx!"));
     nothing_more(&mut r.sub).await;
 
@@ -142,20 +160,34 @@ async fn aws_and_git_dialects_trigger_on_their_credentials() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
-    assert!(resp.text().await.unwrap().contains("<Code>AccessDenied</Code>"));
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>AccessDenied</Code>"));
     let e = next_trigger(&mut r.sub).await;
     assert_eq!(e.field_str("matched"), Some("aws_key_id"));
     assert_eq!(e.field_str("token_id"), Some(aws.id.to_string().as_str()));
 
     let git = r.svc.create(&req("git_config")).await.unwrap();
-    let decnet_canary::Credential::RepoPath { path } = &git.credentials[0] else { unreachable!() };
+    let decnet_canary::Credential::RepoPath { path } = &git.credentials[0] else {
+        unreachable!()
+    };
     let url = format!("http://{}{path}/info/refs?service=git-upload-pack", r.http);
     let resp = client.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     assert_eq!(resp.headers()["www-authenticate"], "Basic realm=\"Git\"");
-    assert_eq!(next_trigger(&mut r.sub).await.field_str("matched"), Some("repo_path"));
+    assert_eq!(
+        next_trigger(&mut r.sub).await.field_str("matched"),
+        Some("repo_path")
+    );
     let (u, p) = git.login().unwrap();
-    client.get(&url).basic_auth(u, Some(p)).send().await.unwrap();
+    client
+        .get(&url)
+        .basic_auth(u, Some(p))
+        .send()
+        .await
+        .unwrap();
     let e = next_trigger(&mut r.sub).await;
     assert_eq!(e.field_str("matched"), Some("password"));
 }
@@ -189,9 +221,17 @@ async fn dns_over_udp_and_tcp_records_the_resolver_and_exfil_data() {
     let mut r = rig().await;
     let t = r.svc.create(&req("dns_name")).await.unwrap();
     let sock = tokio::net::UdpSocket::bind("127.0.0.3:0").await.unwrap();
-    sock.send_to(&dns_query(&format!("{}.Canary.Test.", t.slug.to_uppercase())), r.dns).await.unwrap();
+    sock.send_to(
+        &dns_query(&format!("{}.Canary.Test.", t.slug.to_uppercase())),
+        r.dns,
+    )
+    .await
+    .unwrap();
     let mut buf = [0u8; 1500];
-    let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     let m = Message::from_vec(&buf[..n]).unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(m.answers.len(), 1);
@@ -213,19 +253,32 @@ async fn dns_over_udp_and_tcp_records_the_resolver_and_exfil_data() {
     assert_eq!(Message::from_vec(&reply).unwrap().answers.len(), 1);
     let e = next_trigger(&mut r.sub).await;
     assert_eq!(e.field_str("transport"), Some("tcp"));
-    assert_eq!(e.field_str("dns_data"), Some("c2vjcmv0"), "names are compared lowercased");
+    assert_eq!(
+        e.field_str("dns_data"),
+        Some("c2vjcmv0"),
+        "names are compared lowercased"
+    );
 
     // Unknown names in the zone resolve but trigger nothing; outside: REFUSED.
-    sock.send_to(&dns_query("www.canary.test."), r.dns).await.unwrap();
+    sock.send_to(&dns_query("www.canary.test."), r.dns)
+        .await
+        .unwrap();
     let n = sock.recv(&mut buf).await.unwrap();
     assert_eq!(Message::from_vec(&buf[..n]).unwrap().answers.len(), 1);
-    sock.send_to(&dns_query("example.org."), r.dns).await.unwrap();
+    sock.send_to(&dns_query("example.org."), r.dns)
+        .await
+        .unwrap();
     let n = sock.recv(&mut buf).await.unwrap();
-    assert_eq!(Message::from_vec(&buf[..n]).unwrap().metadata.response_code, ResponseCode::Refused);
+    assert_eq!(
+        Message::from_vec(&buf[..n]).unwrap().metadata.response_code,
+        ResponseCode::Refused
+    );
     nothing_more(&mut r.sub).await;
 
     r.svc.revoke(t.id).await.unwrap();
-    sock.send_to(&dns_query(&format!("{}.canary.test.", t.slug)), r.dns).await.unwrap();
+    sock.send_to(&dns_query(&format!("{}.canary.test.", t.slug)), r.dns)
+        .await
+        .unwrap();
     sock.recv(&mut buf).await.unwrap();
     nothing_more(&mut r.sub).await;
 }

@@ -61,7 +61,12 @@ mod tests {
         let (t, a) = testing::render("aws_credentials");
         let (id, secret) = t.aws_key().unwrap();
         let creds = testing::text(&a[0]);
-        assert_eq!(creds.matches(&format!("aws_access_key_id = {id}\n")).count(), 2);
+        assert_eq!(
+            creds
+                .matches(&format!("aws_access_key_id = {id}\n"))
+                .count(),
+            2
+        );
         assert!(creds.contains(&format!("aws_secret_access_key = {secret}\n")));
         let config = testing::text(&a[1]);
         assert!(config.contains("endpoint_url = http://198.51.100.7:8080\n"));

@@ -10,7 +10,12 @@ use crate::token::Token;
 pub struct DesktopIni;
 
 /// `\\host\share\<slug>\<file>`, the UNC path the Windows kinds point at.
-pub(super) fn unc(token: &Token, ctx: &Ctx, kind: &'static str, file: &str) -> CanaryResult<String> {
+pub(super) fn unc(
+    token: &Token,
+    ctx: &Ctx,
+    kind: &'static str,
+    file: &str,
+) -> CanaryResult<String> {
     let smb = Ctx::need(kind, "smb", &ctx.targets.smb)?;
     let share = ctx.targets.smb_share.as_deref().unwrap_or("Shared");
     Ok(format!("\\\\{}\\{share}\\{}\\{file}", smb.host, token.slug))
@@ -30,7 +35,11 @@ impl TokenKind for DesktopIni {
             "[.ShellClassInfo]\r\nIconResource={icon},0\r\nIconFile={icon}\r\nIconIndex=0\r\n\
              [ViewState]\r\nMode=\r\nVid=\r\nFolderType=Documents\r\n"
         );
-        Ok(vec![Artifact::home("Documents/Finance/desktop.ini", ini, 0o644)])
+        Ok(vec![Artifact::home(
+            "Documents/Finance/desktop.ini",
+            ini,
+            0o644,
+        )])
     }
 }
 
@@ -43,8 +52,14 @@ mod tests {
         let (t, a) = testing::render("desktop_ini");
         let text = testing::text(&a[0]);
         assert!(text.starts_with("[.ShellClassInfo]\r\n"));
-        assert!(text.contains(&format!("IconResource=\\\\10.0.0.20\\Finance\\{}\\folder.ico,0\r\n", t.slug)));
-        let err = find("desktop_ini").unwrap().render(&t, &Ctx::new("http://x")).unwrap_err();
+        assert!(text.contains(&format!(
+            "IconResource=\\\\10.0.0.20\\Finance\\{}\\folder.ico,0\r\n",
+            t.slug
+        )));
+        let err = find("desktop_ini")
+            .unwrap()
+            .render(&t, &Ctx::new("http://x"))
+            .unwrap_err();
         assert!(err.to_string().contains("smb decky"));
     }
 }

@@ -16,10 +16,12 @@ impl TokenKind for DnsName {
         "Hostname that reports whoever resolves it"
     }
     fn render(&self, token: &Token, ctx: &Ctx) -> CanaryResult<Vec<Artifact>> {
-        let host = ctx.hostname(&token.slug).ok_or(CanaryError::MissingTarget {
-            kind: "dns_name",
-            target: "dns_zone",
-        })?;
+        let host = ctx
+            .hostname(&token.slug)
+            .ok_or(CanaryError::MissingTarget {
+                kind: "dns_name",
+                target: "dns_zone",
+            })?;
         // An rsync backup job's notes: the kind of hostname people copy and try.
         let note = format!(
             "# nightly offsite copy (cron 02:15)\n\
@@ -38,7 +40,10 @@ mod tests {
     fn names_the_token_host_and_needs_a_zone() {
         let (t, a) = testing::render("dns_name");
         assert!(testing::text(&a[0]).contains(&format!("backup@{}.t.example.net:", t.slug)));
-        let err = find("dns_name").unwrap().render(&t, &Ctx::new("http://x")).unwrap_err();
+        let err = find("dns_name")
+            .unwrap()
+            .render(&t, &Ctx::new("http://x"))
+            .unwrap_err();
         assert!(err.to_string().contains("dns_zone"));
     }
 }

@@ -71,7 +71,11 @@ impl TokenKind for Docx {
             ("docProps/core.xml", ooxml::core_props(BODY[0], "m.keller", token.created_at)),
         ];
         let bytes = ooxml::package(&parts, token.created_at)?;
-        Ok(vec![Artifact::home("Documents/Salary Review 2025.docx", bytes, 0o644)])
+        Ok(vec![Artifact::home(
+            "Documents/Salary Review 2025.docx",
+            bytes,
+            0o644,
+        )])
     }
 }
 
@@ -87,7 +91,10 @@ mod tests {
         check::well_formed_with_link(&a[0].bytes, "word/_rels/document.xml.rels", &url);
         assert!(a[0].file_name.ends_with(".docx"));
         // Same token, same bytes: a re-download does not change the file.
-        let again = crate::kinds::find("docx").unwrap().render(&t, &testing::ctx()).unwrap();
+        let again = crate::kinds::find("docx")
+            .unwrap()
+            .render(&t, &testing::ctx())
+            .unwrap();
         assert_eq!(again[0].bytes, a[0].bytes);
     }
 }

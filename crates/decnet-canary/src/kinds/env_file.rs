@@ -36,7 +36,10 @@ impl TokenKind for EnvFile {
         let db_url = match (&t.mysql, &t.postgres) {
             (Some(m), _) => format!("mysql://{user}:{pass}@{}/app_production", m.authority()),
             (None, Some(p)) => format!("postgres://{user}:{pass}@{}/app_production", p.authority()),
-            (None, None) => format!("mysql://{user}:{pass}@{}:3306/app_production", ctx.http_endpoint().host),
+            (None, None) => format!(
+                "mysql://{user}:{pass}@{}:3306/app_production",
+                ctx.http_endpoint().host
+            ),
         };
         let body = format!(
             "APP_NAME=portal\n\
@@ -73,7 +76,10 @@ mod tests {
         let text = testing::text(&a[0]);
         for line in text.lines().filter(|l| !l.is_empty()) {
             let (k, _) = line.split_once('=').expect(line);
-            assert!(k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{line}");
+            assert!(
+                k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{line}"
+            );
         }
         let (user, pass) = t.login().unwrap();
         assert!(text.contains(&format!("mysql://{user}:{pass}@10.0.0.20:3306/")));

@@ -49,7 +49,11 @@ impl TokenKind for GitConfig {
              [remote \"origin\"]\n\turl = {remote}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n\
              [branch \"main\"]\n\tremote = origin\n\tmerge = refs/heads/main\n"
         );
-        Ok(vec![Artifact::home(&format!("src/{repo}/.git/config"), config, 0o644)])
+        Ok(vec![Artifact::home(
+            &format!("src/{repo}/.git/config"),
+            config,
+            0o644,
+        )])
     }
 }
 
@@ -61,11 +65,18 @@ mod tests {
     #[test]
     fn remote_carries_login_and_unique_path() {
         let (t, a) = testing::render("git_config");
-        let Credential::RepoPath { path } = &t.credentials[0] else { unreachable!() };
+        let Credential::RepoPath { path } = &t.credentials[0] else {
+            unreachable!()
+        };
         let (u, p) = t.login().unwrap();
         let text = testing::text(&a[0]);
-        assert!(text.contains(&format!("\turl = http://{u}:{p}@10.0.0.20:80{path}\n")), "{text}");
+        assert!(
+            text.contains(&format!("\turl = http://{u}:{p}@10.0.0.20:80{path}\n")),
+            "{text}"
+        );
         assert!(path.starts_with('/') && path.ends_with(".git"));
-        assert!(matches!(&a[0].location, crate::kinds::Location::Home(r) if r.ends_with("/.git/config")));
+        assert!(
+            matches!(&a[0].location, crate::kinds::Location::Home(r) if r.ends_with("/.git/config"))
+        );
     }
 }

@@ -29,7 +29,11 @@ impl TokenKind for HtmlBeacon {
              <tr><td>db-prod-1</td><td>PostgreSQL primary</td><td>dba</td></tr>\n\
              </table>\n<img src=\"{img}\" width=\"1\" height=\"1\" alt=\"\">\n</body>\n</html>\n"
         );
-        Ok(vec![Artifact::home("Documents/server-inventory.html", page, 0o644)])
+        Ok(vec![Artifact::home(
+            "Documents/server-inventory.html",
+            page,
+            0o644,
+        )])
     }
 }
 
@@ -42,7 +46,9 @@ mod tests {
         let (t, a) = testing::render("html_beacon");
         let html = testing::text(&a[0]);
         let base = format!("http://198.51.100.7:8080/assets/{}/", t.slug);
-        assert!(html.contains(&format!("<link rel=\"stylesheet\" href=\"{base}site.css\">")));
+        assert!(html.contains(&format!(
+            "<link rel=\"stylesheet\" href=\"{base}site.css\">"
+        )));
         assert!(html.contains(&format!("<img src=\"{base}pixel.gif\"")));
     }
 }

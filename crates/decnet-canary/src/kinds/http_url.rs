@@ -21,7 +21,11 @@ impl TokenKind for HttpUrl {
              new self-service page: {url}\n\
              use your AD login, MFA push comes from the new app\n"
         );
-        Ok(vec![Artifact::home("Documents/vpn-portal.txt", note, 0o644)])
+        Ok(vec![Artifact::home(
+            "Documents/vpn-portal.txt",
+            note,
+            0o644,
+        )])
     }
 }
 

@@ -59,8 +59,16 @@ mod tests {
         let doc: serde_yaml::Value = serde_yaml::from_slice(&a[0].bytes).unwrap();
         assert_eq!(doc["kind"], "Config");
         assert_eq!(doc["current-context"], "prod");
-        assert_eq!(doc["clusters"][0]["cluster"]["server"], "https://10.0.0.20:6443");
-        let crate::token::Credential::Bearer { token } = &t.credentials[0] else { unreachable!() };
-        assert_eq!(doc["users"][0]["user"]["token"].as_str(), Some(token.as_str()));
+        assert_eq!(
+            doc["clusters"][0]["cluster"]["server"],
+            "https://10.0.0.20:6443"
+        );
+        let crate::token::Credential::Bearer { token } = &t.credentials[0] else {
+            unreachable!()
+        };
+        assert_eq!(
+            doc["users"][0]["user"]["token"].as_str(),
+            Some(token.as_str())
+        );
     }
 }

@@ -177,14 +177,21 @@ impl Ctx {
     /// The HTTP receiver as an endpoint (`host`, port from the URL or the scheme's default).
     pub fn http_endpoint(&self) -> Endpoint {
         let authority = self.http_host();
-        let default = if self.http_base.starts_with("https://") { 443 } else { 80 };
+        let default = if self.http_base.starts_with("https://") {
+            443
+        } else {
+            80
+        };
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, _)) if !h.ends_with(']') && h.contains(':') => (authority, None),
             Some((h, p)) => (h, p.parse().ok()),
             None => (authority, None),
         };
         Endpoint {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port: port.unwrap_or(default),
         }
     }
@@ -195,7 +202,8 @@ impl Ctx {
         target: &'static str,
         t: &'a Option<Endpoint>,
     ) -> CanaryResult<&'a Endpoint> {
-        t.as_ref().ok_or(CanaryError::MissingTarget { kind, target })
+        t.as_ref()
+            .ok_or(CanaryError::MissingTarget { kind, target })
     }
 }
 
@@ -290,7 +298,12 @@ pub(crate) mod testing {
     use rand::SeedableRng;
 
     pub fn ctx() -> Ctx {
-        let ep = |port| Some(Endpoint { host: "10.0.0.20".into(), port });
+        let ep = |port| {
+            Some(Endpoint {
+                host: "10.0.0.20".into(),
+                port,
+            })
+        };
         Ctx {
             http_base: "http://198.51.100.7:8080".into(),
             dns_zone: Some("t.example.net".into()),
@@ -347,7 +360,11 @@ mod tests {
             let (t, arts) = testing::render(k.name());
             assert_eq!(k.is_credential(), !t.credentials.is_empty(), "{}", k.name());
             for a in arts {
-                assert!(!a.file_name.is_empty() && !a.bytes.is_empty(), "{}", k.name());
+                assert!(
+                    !a.file_name.is_empty() && !a.bytes.is_empty(),
+                    "{}",
+                    k.name()
+                );
                 let p = a.location.resolve("/home/u");
                 assert!(crate::token::normalise_path(&p).is_ok(), "{p}");
             }

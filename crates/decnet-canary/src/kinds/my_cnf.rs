@@ -46,6 +46,8 @@ mod tests {
         let (u, p) = t.login().unwrap();
         let text = testing::text(&a[0]);
         assert!(text.starts_with("[client]\n"));
-        assert!(text.contains(&format!("\nuser={u}\npassword={p}\nhost=10.0.0.20\nport=3306\n")));
+        assert!(text.contains(&format!(
+            "\nuser={u}\npassword={p}\nhost=10.0.0.20\nport=3306\n"
+        )));
     }
 }

@@ -21,7 +21,11 @@ pub fn rels(entries: &[(&str, &str, &str, bool)]) -> String {
         s.push_str(&format!(
             "<Relationship Id=\"{id}\" Type=\"{ty}\" Target=\"{}\"{}/>",
             xml_escape(target),
-            if *external { " TargetMode=\"External\"" } else { "" }
+            if *external {
+                " TargetMode=\"External\""
+            } else {
+                ""
+            }
         ));
     }
     s.push_str("</Relationships>");

@@ -44,7 +44,9 @@ fn assemble(objects: &[String]) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for o in offsets {
         out.extend_from_slice(format!("{o:010} 00000 n \n").as_bytes());
     }
@@ -108,7 +110,15 @@ mod tests {
         let at = |off: usize, what: &str| b[off..].starts_with(what.as_bytes());
         let tail = &b[b.len() - 32..];
         let tail = std::str::from_utf8(tail).unwrap();
-        let startxref: usize = tail.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
+        let startxref: usize = tail
+            .rsplit("startxref\n")
+            .next()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(at(startxref, "xref\n0 9\n"));
         let table = std::str::from_utf8(&b[startxref..]).unwrap();
         for (i, line) in table.lines().skip(3).take(8).enumerate() {
@@ -116,7 +126,10 @@ mod tests {
             assert!(at(off, &format!("{} 0 obj\n", i + 1)), "object {}", i + 1);
         }
         let s = String::from_utf8_lossy(b);
-        assert!(s.contains(&format!("/S /URI /URI (http://198.51.100.7:8080/docs/{}/policy)", t.slug)));
+        assert!(s.contains(&format!(
+            "/S /URI /URI (http://198.51.100.7:8080/docs/{}/policy)",
+            t.slug
+        )));
         assert!(s.contains("/OpenAction 5 0 R"));
     }
 }

@@ -79,12 +79,22 @@ mod tests {
     #[test]
     fn key_parses_and_config_points_at_the_decky() {
         let (t, a) = testing::render("ssh_key");
-        let Credential::SshKey { user, fingerprint, .. } = &t.credentials[0] else { unreachable!() };
+        let Credential::SshKey {
+            user, fingerprint, ..
+        } = &t.credentials[0]
+        else {
+            unreachable!()
+        };
         let key = ssh_key::PrivateKey::from_openssh(testing::text(&a[0])).unwrap();
-        assert_eq!(&key.fingerprint(ssh_key::HashAlg::Sha256).to_string(), fingerprint);
+        assert_eq!(
+            &key.fingerprint(ssh_key::HashAlg::Sha256).to_string(),
+            fingerprint
+        );
         assert!(ssh_key::PublicKey::from_openssh(testing::text(&a[1]).trim()).is_ok());
         let config = testing::text(&a[2]);
-        assert!(config.contains("HostName 10.0.0.20\n") && config.contains(&format!("User {user}\n")));
+        assert!(
+            config.contains("HostName 10.0.0.20\n") && config.contains(&format!("User {user}\n"))
+        );
         assert!(config.contains("IdentityFile ~/.ssh/id_ed25519_bastion\n"));
         assert!(testing::text(&a[3]).starts_with("10.0.0.20 ssh-ed25519 "));
         assert_eq!(a[0].mode, 0o600);

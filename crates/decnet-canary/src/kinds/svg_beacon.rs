@@ -29,7 +29,11 @@ impl TokenKind for SvgBeacon {
              <text x=\"320\" y=\"200\" text-anchor=\"middle\" font-family=\"sans-serif\">mgmt VLAN 20 - jump host bastion.corp</text>\n\
              </svg>\n"
         );
-        Ok(vec![Artifact::home("Documents/network-diagram.svg", svg, 0o644)])
+        Ok(vec![Artifact::home(
+            "Documents/network-diagram.svg",
+            svg,
+            0o644,
+        )])
     }
 }
 

@@ -23,7 +23,11 @@ impl TokenKind for WindowsShortcut {
             "[InternetShortcut]\r\nURL={}\r\nIconIndex=0\r\nIconFile={icon}\r\n",
             ctx.url("c", &token.slug, "")
         );
-        Ok(vec![Artifact::home("Desktop/Payroll Portal.url", body, 0o644)])
+        Ok(vec![Artifact::home(
+            "Desktop/Payroll Portal.url",
+            body,
+            0o644,
+        )])
     }
 }
 
@@ -36,6 +40,9 @@ mod tests {
         let (t, a) = testing::render("windows_shortcut");
         let text = testing::text(&a[0]);
         assert!(text.contains(&format!("URL=http://198.51.100.7:8080/c/{}\r\n", t.slug)));
-        assert!(text.contains(&format!("IconFile=\\\\10.0.0.20\\Finance\\{}\\portal.ico\r\n", t.slug)));
+        assert!(text.contains(&format!(
+            "IconFile=\\\\10.0.0.20\\Finance\\{}\\portal.ico\r\n",
+            t.slug
+        )));
     }
 }

@@ -74,7 +74,9 @@ impl TokenKind for Xlsx {
             "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n\
              <workbook xmlns=\"{NS_MAIN}\" xmlns:r=\"{NS_R}\"><sheets><sheet name=\"Adjustments\" sheetId=\"1\" r:id=\"rId1\"/></sheets></workbook>"
         );
-        let rel = |ty: &str| format!("http://schemas.openxmlformats.org/officeDocument/2006/relationships/{ty}");
+        let rel = |ty: &str| {
+            format!("http://schemas.openxmlformats.org/officeDocument/2006/relationships/{ty}")
+        };
         let parts = [
             ("[Content_Types].xml", CONTENT_TYPES.to_owned()),
             (
@@ -93,7 +95,11 @@ impl TokenKind for Xlsx {
             ("docProps/core.xml", ooxml::core_props("Salary adjustments", "m.keller", token.created_at)),
         ];
         let bytes = ooxml::package(&parts, token.created_at)?;
-        Ok(vec![Artifact::home("Documents/Salary adjustments 2025.xlsx", bytes, 0o644)])
+        Ok(vec![Artifact::home(
+            "Documents/Salary adjustments 2025.xlsx",
+            bytes,
+            0o644,
+        )])
     }
 }
 

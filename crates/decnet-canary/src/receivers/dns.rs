@@ -78,7 +78,9 @@ impl DnsReceiver {
 
     /// Serves UDP until the task is dropped.
     pub async fn serve_udp(self: Arc<Self>, sock: UdpSocket) {
-        let local = sock.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 53)));
+        let local = sock
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 53)));
         let mut buf = vec![0u8; 4096];
         loop {
             let (n, peer) = match sock.recv_from(&mut buf).await {
@@ -132,7 +134,13 @@ impl DnsReceiver {
     }
 
     /// The reply to one message (`None`: drop it, as for responses sent to us).
-    pub fn answer(&self, packet: &[u8], peer: SocketAddr, local: SocketAddr, transport: &str) -> Option<Vec<u8>> {
+    pub fn answer(
+        &self,
+        packet: &[u8],
+        peer: SocketAddr,
+        local: SocketAddr,
+        transport: &str,
+    ) -> Option<Vec<u8>> {
         let req = match Message::from_vec(packet) {
             Ok(m) => m,
             Err(_) => return formerr(packet),
@@ -171,7 +179,10 @@ impl DnsReceiver {
     fn soa(&self) -> Record {
         let mname = Name::from_ascii("ns1").and_then(|n| n.append_domain(&self.zone));
         let rname = Name::from_ascii("hostmaster").and_then(|n| n.append_domain(&self.zone));
-        let (mname, rname) = (mname.unwrap_or_else(|_| self.zone.clone()), rname.unwrap_or_else(|_| self.zone.clone()));
+        let (mname, rname) = (
+            mname.unwrap_or_else(|_| self.zone.clone()),
+            rname.unwrap_or_else(|_| self.zone.clone()),
+        );
         let serial = 2025010101;
         Record::from_rdata(
             self.zone.clone(),
@@ -185,14 +196,22 @@ impl DnsReceiver {
         let owner = q.name().clone();
         match q.query_type() {
             RecordType::A | RecordType::ANY => {
-                resp.add_answer(Record::from_rdata(owner, self.cfg.ttl, RData::A(A(self.cfg.address))));
+                resp.add_answer(Record::from_rdata(
+                    owner,
+                    self.cfg.ttl,
+                    RData::A(A(self.cfg.address)),
+                ));
             }
             RecordType::SOA if apex => {
                 resp.add_answer(self.soa());
             }
             RecordType::NS if apex => {
                 if let Ok(ns) = Name::from_ascii("ns1").and_then(|n| n.append_domain(&self.zone)) {
-                    resp.add_answer(Record::from_rdata(owner, self.cfg.ttl.max(60), RData::NS(NS(ns))));
+                    resp.add_answer(Record::from_rdata(
+                        owner,
+                        self.cfg.ttl.max(60),
+                        RData::NS(NS(ns)),
+                    ));
                 }
             }
             _ => {
@@ -202,7 +221,14 @@ impl DnsReceiver {
         }
     }
 
-    fn trigger(&self, q: &Query, name: &Name, peer: SocketAddr, local: SocketAddr, transport: &str) {
+    fn trigger(
+        &self,
+        q: &Query,
+        name: &Name,
+        peer: SocketAddr,
+        local: SocketAddr,
+        transport: &str,
+    ) {
         let labels: Vec<String> = name
             .iter()
             .take(name.num_labels() as usize - self.zone_labels)
@@ -270,7 +296,10 @@ mod tests {
     }
 
     fn receiver() -> Arc<DnsReceiver> {
-        let shared = Shared::new(Arc::new(crate::TokenIndex::new()), decnet_bus::MemoryBus::new());
+        let shared = Shared::new(
+            Arc::new(crate::TokenIndex::new()),
+            decnet_bus::MemoryBus::new(),
+        );
         DnsReceiver::new(
             shared,
             DnsConfig {
@@ -293,7 +322,10 @@ mod tests {
         let m = ask(&r, "anything.t.example.net.", RecordType::A);
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
         assert!(m.metadata.authoritative);
-        assert_eq!(&m.answers[0].data, &RData::A(A(Ipv4Addr::new(192, 0, 2, 10))));
+        assert_eq!(
+            &m.answers[0].data,
+            &RData::A(A(Ipv4Addr::new(192, 0, 2, 10)))
+        );
         let m = ask(&r, "t.example.net.", RecordType::SOA);
         assert!(matches!(m.answers[0].data, RData::SOA(_)));
         let m = ask(&r, "x.t.example.net.", RecordType::AAAA);
@@ -315,7 +347,11 @@ mod tests {
         assert_eq!(reply[3] & 0x0f, 1, "FORMERR");
         let mut response = query("x.t.example.net.", RecordType::A);
         response[2] |= 0x80;
-        assert_eq!(r.answer(&response, a, a, "udp"), None, "responses are never answered");
+        assert_eq!(
+            r.answer(&response, a, a, "udp"),
+            None,
+            "responses are never answered"
+        );
     }
 
     proptest::proptest! {

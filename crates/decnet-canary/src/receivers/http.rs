@@ -66,7 +66,11 @@ pub struct HttpReceiver {
 #[derive(Debug, PartialEq, Eq)]
 enum Dialect {
     /// Signed AWS request for `service` (`s3`, `sts`…).
-    Aws { service: String, known: bool, key_id: String },
+    Aws {
+        service: String,
+        known: bool,
+        key_id: String,
+    },
     /// git smart HTTP.
     Git,
     /// Anything else.
@@ -131,7 +135,11 @@ impl HttpReceiver {
         .await;
         let keep_alive = wants_keep_alive(&parts);
         if !matches!(read, Ok(Ok(_))) {
-            return page(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large", false);
+            return page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request Entity Too Large",
+                false,
+            );
         }
         let (hit, dialect) = self.identify(&parts);
         if let Some((token, matched)) = &hit {
@@ -151,26 +159,42 @@ impl HttpReceiver {
             let known = hit.is_some();
             return (
                 hit.map(|t| (t, KeyKind::AwsKeyId)),
-                Dialect::Aws { service, known, key_id },
+                Dialect::Aws {
+                    service,
+                    known,
+                    key_id,
+                },
             );
         }
         let path = parts.uri.path();
-        let dialect = if path.ends_with("/info/refs") || path.ends_with("/git-upload-pack") || path.ends_with("/git-receive-pack") {
+        let dialect = if path.ends_with("/info/refs")
+            || path.ends_with("/git-upload-pack")
+            || path.ends_with("/git-receive-pack")
+        {
             Dialect::Git
         } else {
             Dialect::Web
         };
         if let Some((user, pass)) = basic(auth) {
             if let Some(t) = idx.lookup(KeyKind::Password, &pass) {
-                let verified = t.credentials.iter().any(|c| matches!(c, crate::Credential::Login { username, .. } if *username == user));
-                let kind = if verified { KeyKind::Password } else { KeyKind::Username };
+                let verified = t.credentials.iter().any(
+                    |c| matches!(c, crate::Credential::Login { username, .. } if *username == user),
+                );
+                let kind = if verified {
+                    KeyKind::Password
+                } else {
+                    KeyKind::Username
+                };
                 return (Some((t, kind)), dialect);
             }
             if let Some(t) = idx.lookup(KeyKind::Username, &user) {
                 return (Some((t, KeyKind::Username)), dialect);
             }
         }
-        if let Some(b) = auth.strip_prefix("Bearer ").or_else(|| auth.strip_prefix("bearer ")) {
+        if let Some(b) = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+        {
             if let Some(t) = idx.lookup(KeyKind::Bearer, b.trim()) {
                 return (Some((t, KeyKind::Bearer)), dialect);
             }
@@ -183,7 +207,14 @@ impl HttpReceiver {
         (idx.find_slug_in(path).map(|t| (t, KeyKind::Slug)), dialect)
     }
 
-    fn publish(&self, token: &Token, matched: KeyKind, parts: &Parts, peer: SocketAddr, local: SocketAddr) {
+    fn publish(
+        &self,
+        token: &Token,
+        matched: KeyKind,
+        parts: &Parts,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) {
         let header = |name: &str| {
             parts
                 .headers
@@ -205,7 +236,10 @@ impl HttpReceiver {
         let fwd = header("x-forwarded-for");
         if !fwd.is_empty() {
             // Recorded, never trusted: the peer address stays the source.
-            e = e.with("forwarded_for", fwd.chars().take(trigger::FIELD_MAX).collect::<String>());
+            e = e.with(
+                "forwarded_for",
+                fwd.chars().take(trigger::FIELD_MAX).collect::<String>(),
+            );
         }
         self.shared.bus.publish_event(e);
     }
@@ -257,8 +291,15 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         match (b[i], b.get(i + 1..i + 3)) {
-            (b'%', Some(h)) if std::str::from_utf8(h).ok().and_then(|h| u8::from_str_radix(h, 16).ok()).is_some() => {
-                out.push(u8::from_str_radix(std::str::from_utf8(h).unwrap_or("0"), 16).unwrap_or(0));
+            (b'%', Some(h))
+                if std::str::from_utf8(h)
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .is_some() =>
+            {
+                out.push(
+                    u8::from_str_radix(std::str::from_utf8(h).unwrap_or("0"), 16).unwrap_or(0),
+                );
                 i += 3;
             }
             (c, _) => {
@@ -271,8 +312,12 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn basic(auth: &str) -> Option<(String, String)> {
-    let b64 = auth.strip_prefix("Basic ").or_else(|| auth.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let b64 = auth
+        .strip_prefix("Basic ")
+        .or_else(|| auth.strip_prefix("basic "))?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let s = String::from_utf8(raw).ok()?;
     let (u, p) = s.split_once(':')?;
     Some((u.to_owned(), p.to_owned()))
@@ -280,12 +325,21 @@ fn basic(auth: &str) -> Option<(String, String)> {
 
 /// Builds a response with nginx's header order: Server, Date,
 /// Content-Type, Content-Length, then the rest, then Connection.
-fn reply(status: StatusCode, content_type: &str, body: Bytes, extra: &[(&str, String)], keep_alive: bool) -> Resp {
+fn reply(
+    status: StatusCode,
+    content_type: &str,
+    body: Bytes,
+    extra: &[(&str, String)],
+    keep_alive: bool,
+) -> Resp {
     let mut r = Response::new(Full::new(body.clone()));
     *r.status_mut() = status;
     let h = r.headers_mut();
     let mut put = |k: &str, v: &str| {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             h.append(k, v);
         }
     };
@@ -296,7 +350,10 @@ fn reply(status: StatusCode, content_type: &str, body: Bytes, extra: &[(&str, St
     for (k, v) in extra {
         put(k, v);
     }
-    put("connection", if keep_alive { "keep-alive" } else { "close" });
+    put(
+        "connection",
+        if keep_alive { "keep-alive" } else { "close" },
+    );
     r
 }
 
@@ -316,9 +373,17 @@ const STATIC_MTIME: &str = "Tue, 14 Feb 2023 09:21:07 GMT";
 
 fn respond(parts: &Parts, hit: bool, dialect: Dialect, keep_alive: bool) -> Resp {
     match dialect {
-        Dialect::Aws { service, known, key_id } => return aws_error(&service, known, &key_id, keep_alive),
+        Dialect::Aws {
+            service,
+            known,
+            key_id,
+        } => return aws_error(&service, known, &key_id, keep_alive),
         Dialect::Git => {
-            let mut r = page(StatusCode::UNAUTHORIZED, "Authorization Required", keep_alive);
+            let mut r = page(
+                StatusCode::UNAUTHORIZED,
+                "Authorization Required",
+                keep_alive,
+            );
             r.headers_mut().insert(
                 hyper::header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"Git\""),
@@ -331,18 +396,48 @@ fn respond(parts: &Parts, hit: bool, dialect: Dialect, keep_alive: bool) -> Resp
     let last_modified = [("last-modified", STATIC_MTIME.to_owned())];
     if hit {
         let lower = path.to_ascii_lowercase();
-        let accept = parts.headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let accept = parts
+            .headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
         return match ext {
-            "css" => reply(StatusCode::OK, "text/css", Bytes::new(), &last_modified, keep_alive),
-            "js" => reply(StatusCode::OK, "application/javascript", Bytes::new(), &last_modified, keep_alive),
-            "gif" | "png" | "jpg" | "jpeg" | "ico" | "bmp" | "webp" => {
-                reply(StatusCode::OK, "image/gif", Bytes::from_static(nginx::PIXEL_GIF), &last_modified, keep_alive)
-            }
-            _ if accept.starts_with("image/") => {
-                reply(StatusCode::OK, "image/gif", Bytes::from_static(nginx::PIXEL_GIF), &last_modified, keep_alive)
-            }
-            _ => reply(StatusCode::OK, "text/html", Bytes::from_static(nginx::INDEX.as_bytes()), &last_modified, keep_alive),
+            "css" => reply(
+                StatusCode::OK,
+                "text/css",
+                Bytes::new(),
+                &last_modified,
+                keep_alive,
+            ),
+            "js" => reply(
+                StatusCode::OK,
+                "application/javascript",
+                Bytes::new(),
+                &last_modified,
+                keep_alive,
+            ),
+            "gif" | "png" | "jpg" | "jpeg" | "ico" | "bmp" | "webp" => reply(
+                StatusCode::OK,
+                "image/gif",
+                Bytes::from_static(nginx::PIXEL_GIF),
+                &last_modified,
+                keep_alive,
+            ),
+            _ if accept.starts_with("image/") => reply(
+                StatusCode::OK,
+                "image/gif",
+                Bytes::from_static(nginx::PIXEL_GIF),
+                &last_modified,
+                keep_alive,
+            ),
+            _ => reply(
+                StatusCode::OK,
+                "text/html",
+                Bytes::from_static(nginx::INDEX.as_bytes()),
+                &last_modified,
+                keep_alive,
+            ),
         };
     }
     match path {
@@ -359,13 +454,22 @@ fn respond(parts: &Parts, hit: bool, dialect: Dialect, keep_alive: bool) -> Resp
 
 /// The error an S3-compatible store or STS returns for a key it will not honour.
 fn aws_error(service: &str, known: bool, key_id: &str, keep_alive: bool) -> Resp {
-    let request_id = uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase();
+    let request_id = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
     if service == "sts" || service == "iam" {
         let body = format!(
             "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>InvalidClientTokenId</Code>\n    <Message>The security token included in the request is invalid.</Message>\n  </Error>\n  <RequestId>{}</RequestId>\n</ErrorResponse>\n",
             uuid::Uuid::new_v4()
         );
-        return reply(StatusCode::FORBIDDEN, "text/xml", Bytes::from(body), &[], keep_alive);
+        return reply(
+            StatusCode::FORBIDDEN,
+            "text/xml",
+            Bytes::from(body),
+            &[],
+            keep_alive,
+        );
     }
     let (code, msg) = if known {
         ("AccessDenied", "Access Denied".to_owned())
@@ -375,7 +479,14 @@ fn aws_error(service: &str, known: bool, key_id: &str, keep_alive: bool) -> Resp
             "The Access Key Id you provided does not exist in our records.".to_owned(),
         )
     };
-    let key = if known { String::new() } else { format!("<AccessKeyId>{}</AccessKeyId>", crate::kinds::xml_escape(key_id)) };
+    let key = if known {
+        String::new()
+    } else {
+        format!(
+            "<AccessKeyId>{}</AccessKeyId>",
+            crate::kinds::xml_escape(key_id)
+        )
+    };
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{msg}</Message>{key}<RequestId>{}</RequestId><HostId>{}</HostId></Error>",
         &request_id[..16],
@@ -397,12 +508,21 @@ mod tests {
     #[test]
     fn aws_key_ids_are_found_in_every_signing_style() {
         let v4 = "AWS4-HMAC-SHA256 Credential=AKIAABCDEFGHIJKLMNOP/20250101/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=ab";
-        assert_eq!(aws_credential(v4, ""), Some(("AKIAABCDEFGHIJKLMNOP".into(), "s3".into())));
+        assert_eq!(
+            aws_credential(v4, ""),
+            Some(("AKIAABCDEFGHIJKLMNOP".into(), "s3".into()))
+        );
         let sts = v4.replace("/s3/", "/sts/");
         assert_eq!(aws_credential(&sts, "").unwrap().1, "sts");
-        assert_eq!(aws_credential("AWS AKIAQQQQ:sig", "").unwrap().0, "AKIAQQQQ");
+        assert_eq!(
+            aws_credential("AWS AKIAQQQQ:sig", "").unwrap().0,
+            "AKIAQQQQ"
+        );
         let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAZZZZ%2F20250101%2Fus-east-1%2Fs3%2Faws4_request";
-        assert_eq!(aws_credential("", q), Some(("AKIAZZZZ".into(), "s3".into())));
+        assert_eq!(
+            aws_credential("", q),
+            Some(("AKIAZZZZ".into(), "s3".into()))
+        );
         assert_eq!(aws_credential("Bearer x", "a=b"), None);
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
