@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 NAME=canary.sh
 . scripts/lib/interop.sh
 interop_need curl:curl wget:wget dig:dnsutils git:git ssh:openssh-client mysql:mariadb-client \
-    psql:postgresql-client smbclient:smbclient nginx:nginx-light unbound:unbound \
+    psql:postgresql-client smbclient:smbclient nginx:nginx unbound:unbound \
     soffice:libreoffice-writer-nogui pdftotext:poppler-utils chromium:chromium python3:python3
 dpkg -s libreoffice-calc-nogui >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui >/dev/null || true
 python3 -c 'import boto3' 2>/dev/null || pip install -q boto3 2>/dev/null || pip install -q --break-system-packages boto3
@@ -135,7 +135,7 @@ cat >"$WORK/nginx.conf" <<EOF
 daemon off; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
 events {}
 http { include /etc/nginx/mime.types; access_log off;
-  server { listen $NET.3:8080; root /var/www/html; index index.html index.nginx-debian.html; } }
+  server { listen $NET.3:8080; root /var/www/html; index index.nginx-debian.html; } }
 EOF
 nginx -c "$WORK/nginx.conf" & NGINXPID=$!
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/$NET.3/8080") 2>/dev/null && break; sleep 0.1; done
@@ -172,6 +172,8 @@ server:
   pidfile: "$WORK/unbound.pid"
   use-syslog: no
   module-config: "iterator"
+  # .test is special-use (RFC 6761): unbound answers it itself unless told not to.
+  local-zone: "test." nodefault
 stub-zone:
   name: "$ZONE"
   stub-addr: $RX@$DNSPORT
@@ -234,12 +236,15 @@ echo "ok: pdf parses with poppler (which, like pdf.js, never follows the OpenAct
 
 # --- Credential tokens used against deckies ------------------------------------
 chmod 600 "$OUT/ssh_key/.ssh/id_ed25519_bastion" "$OUT/ssh_key/.ssh/config"
-HOME="$OUT/ssh_key" timeout 20 ssh -F "$OUT/ssh_key/.ssh/config" -o StrictHostKeyChecking=no \
+# ssh expands ~ from the passwd entry, not $HOME: name the key as well.
+timeout 20 ssh -F "$OUT/ssh_key/.ssh/config" -i "$OUT/ssh_key/.ssh/id_ed25519_bastion" -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o ConnectTimeout=10 bastion true >/dev/null 2>&1 || true
 timeout 20 mysql --defaults-file="$OUT/my_cnf/.my.cnf" --connect-timeout=10 -e 'select 1' >/dev/null 2>&1 || true
 DU=$(grep -o "'reporting.db.user','[^']*'" "$OUT/mysql_dump/backups/crm-db.sql" | cut -d"'" -f4)
 DP=$(grep -o "'reporting.db.password','[^']*'" "$OUT/mysql_dump/backups/crm-db.sql" | cut -d"'" -f4)
 timeout 20 mysql -h $NET.11 -u "$DU" -p"$DP" --connect-timeout=10 -e 'select 1' >/dev/null 2>&1 || true
+EU=$(grep '^DB_USERNAME=' "$OUT/env_file/app/.env" | cut -d= -f2-); EP=$(grep '^DB_PASSWORD=' "$OUT/env_file/app/.env" | cut -d= -f2-)
+timeout 20 mysql -h $NET.11 -u "$EU" -p"$EP" --connect-timeout=10 -e 'select 1' >/dev/null 2>&1 || true
 PGU=$(cut -d: -f4 < <(tail -1 "$OUT/pgpass/.pgpass"))
 PGPASSFILE="$OUT/pgpass/.pgpass" timeout 20 psql -h $NET.11 -U "$PGU" -d postgres -w -c 'select 1' >/dev/null 2>&1 || true
 BEARER=$(python3 -c 'import sys; print([l.split("token: ")[1] for l in open(sys.argv[1]) if "token: " in l][0])' "$OUT/kubeconfig/.kube/config")
@@ -249,7 +254,10 @@ mkdir -p "$WORK/repo" && cp -r "$GITDIR" "$WORK/repo/.git" && mkdir -p "$WORK/re
 GIT_TERMINAL_PROMPT=0 timeout 20 git -C "$WORK/repo" fetch origin >/dev/null 2>&1 || true
 UNC=$(grep -o 'IconResource=[^,]*' "$OUT/desktop_ini/Documents/Finance/desktop.ini" | cut -d= -f2)
 SMBDIR=$(cut -d'\' -f5 <<<"$UNC"); SMBFILE=$(cut -d'\' -f6 <<<"$UNC")
+# A named login first (the decky captures its NetNTLMv2 and refuses it), then
+# anonymously, which the decky lets in to open the UNC path.
 timeout 20 smbclient "//$NET.13/Finance" -U 'CORP\jdoe%Winter2024!' -c "get $SMBDIR\\$SMBFILE /dev/null" >/dev/null 2>&1 || true
+timeout 20 smbclient "//$NET.13/Finance" -N -c "get $SMBDIR\\$SMBFILE /dev/null" >/dev/null 2>&1 || true
 
 # Decky events → watcher (the same matching the wired-in watcher does live).
 sleep 2
@@ -262,6 +270,7 @@ expect_trigger "$WORK/replay.out" ssh_key matched=ssh_key service=ssh decky=ssh0
 expect_trigger "$WORK/replay.out" my_cnf service=mysql secret_verified=True
 expect_trigger "$WORK/replay.out" mysql_dump service=mysql secret_verified=True
 expect_trigger "$WORK/replay.out" pgpass service=postgres secret_verified=True
+expect_trigger "$WORK/replay.out" env_file service=mysql secret_verified=True
 expect_trigger "$WORK/replay.out" kubeconfig matched=bearer_token service=k8s
 expect_trigger "$WORK/replay.out" git_config matched=repo_path decky=git01
 expect_trigger "$WORK/replay.out" desktop_ini matched=slug service=smb decky=fs01

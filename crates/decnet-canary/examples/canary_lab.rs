@@ -99,6 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let path = std::path::Path::new(&out).join(&t.kind).join(rel);
                 std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new(&out)))?;
                 std::fs::write(&path, &a.bytes)?;
+                // As a user would keep them: ssh and psql refuse keys and
+                // password files others can read.
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(a.mode))?;
             }
         }
         std::fs::write(
