@@ -133,8 +133,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(HttpReceiver::new(shared.clone()).serve(http_l));
     let client = reqwest::Client::new();
     let mut lat = Vec::with_capacity(TRIGGERS);
-    for i in 0..TRIGGERS {
-        let url = format!("http://{http}/c/{}", some[i].slug);
+    for t in some.iter().take(TRIGGERS) {
+        let url = format!("http://{http}/c/{}", t.slug);
         let t0 = Instant::now();
         let resp = client.get(&url).send().await?;
         let env = sub.recv().await.ok_or("bus closed")?;
