@@ -101,7 +101,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::fs::write(&path, &a.bytes)?;
                 // As a user would keep them: ssh and psql refuse keys and
                 // password files others can read.
-                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(a.mode))?;
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(a.mode),
+                )?;
             }
         }
         std::fs::write(

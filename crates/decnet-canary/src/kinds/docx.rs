@@ -57,44 +57,42 @@ impl TokenKind for Docx {
              xmlns:a=\"http://schemas.openxmlformats.org/drawingml/2006/main\">\
              <w:body>{body}<w:sectPr><w:pgSz w:w=\"11906\" w:h=\"16838\"/></w:sectPr></w:body></w:document>"
         );
-        let parts = [
-            ("[Content_Types].xml", CONTENT_TYPES.to_owned()),
-            (
-                "_rels/.rels",
-                ooxml::rels(&[
-                    ("rId1", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument", "word/document.xml", false),
-                    ("rId2", "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties", "docProps/core.xml", false),
-                ]),
-            ),
+        let parts = vec![
             ("word/document.xml", document),
-            ("word/_rels/document.xml.rels", ooxml::rels(&[("rId9", IMAGE_REL, &url, true)])),
-            ("docProps/core.xml", ooxml::core_props(BODY[0], "m.keller", token.created_at)),
+            (
+                "word/_rels/document.xml.rels",
+                ooxml::rels(&[("rId9", IMAGE_REL, &url, true)]),
+            ),
         ];
-        let bytes = ooxml::package(&parts, token.created_at)?;
-        Ok(vec![Artifact::home(
+        let doc = ooxml::document(
             "Documents/Salary Review 2025.docx",
-            bytes,
-            0o644,
-        )])
+            CONTENT_TYPES,
+            "word/document.xml",
+            BODY[0],
+            parts,
+            token.created_at,
+        )?;
+        Ok(vec![doc])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::kinds::ooxml::check;
-    use crate::kinds::testing;
 
     #[test]
     fn opens_as_zip_of_well_formed_xml_linking_the_token() {
-        let (t, a) = testing::render("docx");
-        let url = format!("http://198.51.100.7:8080/static/{}/logo.png", t.slug);
-        check::well_formed_with_link(&a[0].bytes, "word/_rels/document.xml.rels", &url);
-        assert!(a[0].file_name.ends_with(".docx"));
+        let (t, members) = check::rendered_with_link("docx", "word/_rels/document.xml.rels");
+        let body = std::str::from_utf8(&members["word/document.xml"]).unwrap();
+        assert!(body.contains("<a:blip r:link=\"rId9\"/>") && body.contains("Salary Review 2025"));
         // Same token, same bytes: a re-download does not change the file.
-        let again = crate::kinds::find("docx")
-            .unwrap()
-            .render(&t, &testing::ctx())
-            .unwrap();
-        assert_eq!(again[0].bytes, a[0].bytes);
+        let ctx = crate::kinds::testing::ctx();
+        let render = || {
+            crate::kinds::find("docx")
+                .unwrap()
+                .render(&t, &ctx)
+                .unwrap()
+        };
+        assert_eq!(render(), render());
     }
 }

@@ -12,6 +12,7 @@ use crate::error::{CanaryError, CanaryResult};
 use crate::token::{Credential, Token};
 
 mod aws_credentials;
+mod db_login;
 mod desktop_ini;
 mod dns_name;
 mod docx;
@@ -58,9 +59,9 @@ pub static KINDS: &[&dyn TokenKind] = &[
     &ssh_key::SshKey,
     &kubeconfig::Kubeconfig,
     &git_config::GitConfig,
-    &mysql_dump::MysqlDump,
-    &pgpass::Pgpass,
-    &my_cnf::MyCnf,
+    &mysql_dump::MYSQL_DUMP,
+    &pgpass::PGPASS,
+    &my_cnf::MY_CNF,
     &docx::Docx,
     &xlsx::Xlsx,
     &pdf::Pdf,

@@ -1,39 +1,25 @@
 //! `~/.my.cnf`: the client options file the mysql CLI reads, with a login
 //! valid only on a MySQL decky.
 
-use rand::RngCore;
-
-use super::mysql_dump::db_login;
-use super::{Artifact, Ctx, TokenKind};
-use crate::error::CanaryResult;
-use crate::secrets;
-use crate::token::{Credential, Token};
+use super::db_login::DbLogin;
+use super::{Artifact, Endpoint};
+use crate::token::Token;
 
 /// `my_cnf`.
-pub struct MyCnf;
+pub static MY_CNF: DbLogin = DbLogin {
+    name: "my_cnf",
+    describe: "~/.my.cnf with a login valid on a MySQL decky",
+    target: "mysql",
+    endpoint: |t| &t.mysql,
+    file,
+};
 
-impl TokenKind for MyCnf {
-    fn name(&self) -> &'static str {
-        "my_cnf"
-    }
-    fn describe(&self) -> &'static str {
-        "~/.my.cnf with a login valid on a MySQL decky"
-    }
-    fn is_credential(&self) -> bool {
-        true
-    }
-    fn mint(&self, rng: &mut dyn RngCore) -> CanaryResult<Vec<Credential>> {
-        Ok(vec![secrets::login(rng)])
-    }
-    fn render(&self, token: &Token, ctx: &Ctx) -> CanaryResult<Vec<Artifact>> {
-        let (user, pass) = db_login(token)?;
-        let db = Ctx::need("my_cnf", "mysql", &ctx.targets.mysql)?;
-        let body = format!(
-            "[client]\nuser={user}\npassword={pass}\nhost={}\nport={}\n\n[mysqldump]\nsingle-transaction\n",
-            db.host, db.port
-        );
-        Ok(vec![Artifact::home(".my.cnf", body, 0o600)])
-    }
+fn file(user: &str, pass: &str, db: &Endpoint, _token: &Token) -> Artifact {
+    let body = format!(
+        "[client]\nuser={user}\npassword={pass}\nhost={}\nport={}\n\n[mysqldump]\nsingle-transaction\n",
+        db.host, db.port
+    );
+    Artifact::home(".my.cnf", body, 0o600)
 }
 
 #[cfg(test)]

@@ -1,78 +1,57 @@
 //! A mysqldump of an application database whose settings table holds the
 //! reporting replica's login: valid only on a MySQL decky.
 
-use rand::RngCore;
-
-use super::{cred, Artifact, Ctx, TokenKind};
-use crate::error::CanaryResult;
-use crate::secrets;
-use crate::token::{Credential, Token};
+use super::db_login::DbLogin;
+use super::{Artifact, Endpoint};
+use crate::token::Token;
 
 /// `mysql_dump`.
-pub struct MysqlDump;
+pub static MYSQL_DUMP: DbLogin = DbLogin {
+    name: "mysql_dump",
+    describe: "MySQL dump holding a database login valid on a MySQL decky",
+    target: "mysql",
+    endpoint: |t| &t.mysql,
+    file,
+};
 
-/// The login a token of a database kind carries.
-pub(super) fn db_login(token: &Token) -> CanaryResult<(&str, &str)> {
-    cred(token, |c| match c {
-        Credential::Login { username, password } => Some((username.as_str(), password.as_str())),
-        _ => None,
-    })
-}
-
-impl TokenKind for MysqlDump {
-    fn name(&self) -> &'static str {
-        "mysql_dump"
-    }
-    fn describe(&self) -> &'static str {
-        "MySQL dump holding a database login valid on a MySQL decky"
-    }
-    fn is_credential(&self) -> bool {
-        true
-    }
-    fn mint(&self, rng: &mut dyn RngCore) -> CanaryResult<Vec<Credential>> {
-        Ok(vec![secrets::login(rng)])
-    }
-    fn render(&self, token: &Token, ctx: &Ctx) -> CanaryResult<Vec<Artifact>> {
-        let (user, pass) = db_login(token)?;
-        let db = Ctx::need("mysql_dump", "mysql", &ctx.targets.mysql)?;
-        let date = token.created_at.format("%Y-%m-%d %H:%M:%S");
-        let dump = format!(
-            "-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n\
-             --\n\
-             -- Host: {host}    Database: crm\n\
-             -- ------------------------------------------------------\n\
-             -- Server version\t8.0.36\n\
-             \n\
-             /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n\
-             /*!50503 SET NAMES utf8mb4 */;\n\
-             /*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;\n\
-             \n\
-             --\n\
-             -- Table structure for table `integration_settings`\n\
-             --\n\
-             \n\
-             DROP TABLE IF EXISTS `integration_settings`;\n\
-             CREATE TABLE `integration_settings` (\n\
-             \x20 `id` int NOT NULL AUTO_INCREMENT,\n\
-             \x20 `name` varchar(64) NOT NULL,\n\
-             \x20 `value` text NOT NULL,\n\
-             \x20 PRIMARY KEY (`id`)\n\
-             ) ENGINE=InnoDB AUTO_INCREMENT=6 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci;\n\
-             \n\
-             LOCK TABLES `integration_settings` WRITE;\n\
-             INSERT INTO `integration_settings` VALUES (1,'reporting.db.host','{host}'),(2,'reporting.db.port','{port}'),\
-             (3,'reporting.db.user','{user}'),(4,'reporting.db.password','{pass}'),(5,'reporting.db.name','crm');\n\
-             UNLOCK TABLES;\n\
-             \n\
-             /*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;\n\
-             /*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;\n\
-             \n\
-             -- Dump completed on {date}\n",
-            host = db.host,
-            port = db.port,
-        );
-        Ok(vec![Artifact::home("backups/crm-db.sql", dump, 0o640)])
-    }
+fn file(user: &str, pass: &str, db: &Endpoint, token: &Token) -> Artifact {
+    let date = token.created_at.format("%Y-%m-%d %H:%M:%S");
+    let dump = format!(
+        "-- MySQL dump 10.13  Distrib 8.0.36, for Linux (x86_64)\n\
+         --\n\
+         -- Host: {host}    Database: crm\n\
+         -- ------------------------------------------------------\n\
+         -- Server version\t8.0.36\n\
+         \n\
+         /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n\
+         /*!50503 SET NAMES utf8mb4 */;\n\
+         /*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;\n\
+         \n\
+         --\n\
+         -- Table structure for table `integration_settings`\n\
+         --\n\
+         \n\
+         DROP TABLE IF EXISTS `integration_settings`;\n\
+         CREATE TABLE `integration_settings` (\n\
+         \x20 `id` int NOT NULL AUTO_INCREMENT,\n\
+         \x20 `name` varchar(64) NOT NULL,\n\
+         \x20 `value` text NOT NULL,\n\
+         \x20 PRIMARY KEY (`id`)\n\
+         ) ENGINE=InnoDB AUTO_INCREMENT=6 DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci;\n\
+         \n\
+         LOCK TABLES `integration_settings` WRITE;\n\
+         INSERT INTO `integration_settings` VALUES (1,'reporting.db.host','{host}'),(2,'reporting.db.port','{port}'),\
+         (3,'reporting.db.user','{user}'),(4,'reporting.db.password','{pass}'),(5,'reporting.db.name','crm');\n\
+         UNLOCK TABLES;\n\
+         \n\
+         /*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;\n\
+         /*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */;\n\
+         \n\
+         -- Dump completed on {date}\n",
+        host = db.host,
+        port = db.port,
+    );
+    Artifact::home("backups/crm-db.sql", dump, 0o640)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::xml_escape;
+use super::{xml_escape, Artifact};
 use crate::error::CanaryResult;
 use crate::zipfile::{self, Member};
 
@@ -75,8 +75,41 @@ pub fn linked_picture(within: PictureIn, rid: &str, name: &str) -> String {
     )
 }
 
+/// An Office document: the content types, the package relationships (the
+/// main part and the core properties), `docProps/core.xml` with `title`,
+/// and the document's own `parts`, as a file under the home directory.
+pub fn document(
+    home_path: &str,
+    content_types: &str,
+    main_part: &str,
+    title: &str,
+    parts: Vec<(&str, String)>,
+    when: DateTime<Utc>,
+) -> CanaryResult<Artifact> {
+    let mut all = vec![
+        ("[Content_Types].xml", content_types.to_owned()),
+        (
+            "_rels/.rels",
+            rels(&[
+                ("rId1", OFFICE_DOCUMENT_REL, main_part, false),
+                ("rId2", CORE_PROPS_REL, "docProps/core.xml", false),
+            ]),
+        ),
+        ("docProps/core.xml", core_props(title, "m.keller", when)),
+    ];
+    all.extend(parts);
+    Ok(Artifact::home(home_path, package(&all, when)?, 0o644))
+}
+
+/// Relationship type of a package's main part.
+const OFFICE_DOCUMENT_REL: &str =
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument";
+/// Relationship type of the core properties part.
+const CORE_PROPS_REL: &str =
+    "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties";
+
 /// Zips the parts (all XML, mode 0644).
-pub fn package(parts: &[(&str, String)], when: DateTime<Utc>) -> CanaryResult<Vec<u8>> {
+fn package(parts: &[(&str, String)], when: DateTime<Utc>) -> CanaryResult<Vec<u8>> {
     let members: Vec<Member<'_>> = parts
         .iter()
         .map(|(name, body)| Member {
@@ -90,11 +123,20 @@ pub fn package(parts: &[(&str, String)], when: DateTime<Utc>) -> CanaryResult<Ve
 
 #[cfg(test)]
 pub mod check {
-    //! Test helper: every XML part of a package is well-formed and the
-    //! linked picture's relationship targets `url` externally.
+    //! Test helper: a kind's document is a zip of well-formed XML parts
+    //! whose linked picture targets the token URL externally.
 
-    pub fn well_formed_with_link(bytes: &[u8], rels_part: &str, url: &str) {
-        let members = crate::zipfile::read::members(bytes);
+    use std::collections::BTreeMap;
+
+    use crate::kinds::testing;
+    use crate::token::Token;
+
+    /// Renders `kind`, checks it, returns the token and the parts.
+    pub fn rendered_with_link(kind: &str, rels_part: &str) -> (Token, BTreeMap<String, Vec<u8>>) {
+        let (t, a) = testing::render(kind);
+        let url = format!("http://198.51.100.7:8080/static/{}/logo.png", t.slug);
+        assert!(a[0].file_name.ends_with(&format!(".{kind}")));
+        let members = crate::zipfile::read::members(&a[0].bytes);
         assert!(members.contains_key("[Content_Types].xml"));
         for (name, body) in &members {
             let text = std::str::from_utf8(body).unwrap();
@@ -108,5 +150,6 @@ pub mod check {
             rels.contains(&format!("Target=\"{url}\" TargetMode=\"External\"")),
             "{rels}"
         );
+        (t, members)
     }
 }

@@ -1,40 +1,26 @@
 //! `~/.pgpass`: the file psql reads passwords from, with a login valid only
 //! on a PostgreSQL decky.
 
-use rand::RngCore;
-
-use super::mysql_dump::db_login;
-use super::{Artifact, Ctx, TokenKind};
-use crate::error::CanaryResult;
-use crate::secrets;
-use crate::token::{Credential, Token};
+use super::db_login::DbLogin;
+use super::{Artifact, Endpoint};
+use crate::token::Token;
 
 /// `pgpass`.
-pub struct Pgpass;
+pub static PGPASS: DbLogin = DbLogin {
+    name: "pgpass",
+    describe: "~/.pgpass with a login valid on a PostgreSQL decky",
+    target: "postgres",
+    endpoint: |t| &t.postgres,
+    file,
+};
 
-impl TokenKind for Pgpass {
-    fn name(&self) -> &'static str {
-        "pgpass"
-    }
-    fn describe(&self) -> &'static str {
-        "~/.pgpass with a login valid on a PostgreSQL decky"
-    }
-    fn is_credential(&self) -> bool {
-        true
-    }
-    fn mint(&self, rng: &mut dyn RngCore) -> CanaryResult<Vec<Credential>> {
-        Ok(vec![secrets::login(rng)])
-    }
-    fn render(&self, token: &Token, ctx: &Ctx) -> CanaryResult<Vec<Artifact>> {
-        let (user, pass) = db_login(token)?;
-        let db = Ctx::need("pgpass", "postgres", &ctx.targets.postgres)?;
-        let body = format!(
-            "# hostname:port:database:username:password\n{}:{}:*:{user}:{pass}\n",
-            db.host, db.port
-        );
-        // psql ignores a .pgpass readable by others: 0600 as in real life.
-        Ok(vec![Artifact::home(".pgpass", body, 0o600)])
-    }
+fn file(user: &str, pass: &str, db: &Endpoint, _token: &Token) -> Artifact {
+    let body = format!(
+        "# hostname:port:database:username:password\n{}:{}:*:{user}:{pass}\n",
+        db.host, db.port
+    );
+    // psql ignores a .pgpass readable by others: 0600 as in real life.
+    Artifact::home(".pgpass", body, 0o600)
 }
 
 #[cfg(test)]

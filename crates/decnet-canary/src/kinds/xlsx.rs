@@ -77,43 +77,42 @@ impl TokenKind for Xlsx {
         let rel = |ty: &str| {
             format!("http://schemas.openxmlformats.org/officeDocument/2006/relationships/{ty}")
         };
-        let parts = [
-            ("[Content_Types].xml", CONTENT_TYPES.to_owned()),
-            (
-                "_rels/.rels",
-                ooxml::rels(&[
-                    ("rId1", &rel("officeDocument"), "xl/workbook.xml", false),
-                    ("rId2", "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties", "docProps/core.xml", false),
-                ]),
-            ),
+        let parts = vec![
             ("xl/workbook.xml", workbook),
-            ("xl/_rels/workbook.xml.rels", ooxml::rels(&[("rId1", &rel("worksheet"), "worksheets/sheet1.xml", false)])),
+            (
+                "xl/_rels/workbook.xml.rels",
+                ooxml::rels(&[("rId1", &rel("worksheet"), "worksheets/sheet1.xml", false)]),
+            ),
             ("xl/worksheets/sheet1.xml", sheet()),
-            ("xl/worksheets/_rels/sheet1.xml.rels", ooxml::rels(&[("rId1", &rel("drawing"), "../drawings/drawing1.xml", false)])),
+            (
+                "xl/worksheets/_rels/sheet1.xml.rels",
+                ooxml::rels(&[("rId1", &rel("drawing"), "../drawings/drawing1.xml", false)]),
+            ),
             ("xl/drawings/drawing1.xml", drawing()),
-            ("xl/drawings/_rels/drawing1.xml.rels", ooxml::rels(&[("rId1", IMAGE_REL, &url, true)])),
-            ("docProps/core.xml", ooxml::core_props("Salary adjustments", "m.keller", token.created_at)),
+            (
+                "xl/drawings/_rels/drawing1.xml.rels",
+                ooxml::rels(&[("rId1", IMAGE_REL, &url, true)]),
+            ),
         ];
-        let bytes = ooxml::package(&parts, token.created_at)?;
-        Ok(vec![Artifact::home(
+        let doc = ooxml::document(
             "Documents/Salary adjustments 2025.xlsx",
-            bytes,
-            0o644,
-        )])
+            CONTENT_TYPES,
+            "xl/workbook.xml",
+            "Salary adjustments",
+            parts,
+            token.created_at,
+        )?;
+        Ok(vec![doc])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::kinds::ooxml::check;
-    use crate::kinds::testing;
 
     #[test]
     fn opens_as_zip_of_well_formed_xml_linking_the_token() {
-        let (t, a) = testing::render("xlsx");
-        let url = format!("http://198.51.100.7:8080/static/{}/logo.png", t.slug);
-        check::well_formed_with_link(&a[0].bytes, "xl/drawings/_rels/drawing1.xml.rels", &url);
-        let members = crate::zipfile::read::members(&a[0].bytes);
+        let (_, members) = check::rendered_with_link("xlsx", "xl/drawings/_rels/drawing1.xml.rels");
         let sheet = std::str::from_utf8(&members["xl/worksheets/sheet1.xml"]).unwrap();
         assert!(sheet.contains("<t>R. Silva</t>") && sheet.contains("<drawing r:id=\"rId1\"/>"));
     }

@@ -17,7 +17,6 @@ use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
 
 use super::Shared;
 use crate::error::{CanaryError, CanaryResult};
@@ -95,18 +94,9 @@ impl DnsReceiver {
 
     /// Serves TCP (length-prefixed messages, several per connection) until the task is dropped.
     pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) {
-        let slots = Arc::new(Semaphore::new(MAX_TCP));
-        loop {
-            let Ok((mut stream, peer)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                continue;
-            };
+        super::accept_loop(listener, MAX_TCP, move |mut stream, peer| {
             let me = self.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
+            async move {
                 let local = stream.local_addr().unwrap_or(peer);
                 let mut msg = Vec::new();
                 loop {
@@ -129,8 +119,9 @@ impl DnsReceiver {
                         return;
                     }
                 }
-            });
-        }
+            }
+        })
+        .await
     }
 
     /// The reply to one message (`None`: drop it, as for responses sent to us).

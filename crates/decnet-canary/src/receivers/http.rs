@@ -21,7 +21,6 @@ use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use super::nginx;
 use super::Shared;
@@ -92,23 +91,10 @@ impl HttpReceiver {
 
     /// Serves `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
-        let slots = Arc::new(Semaphore::new(self.limits.max_connections));
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(c) => c,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!("canary http accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                continue;
-            };
+        let max = self.limits.max_connections;
+        super::accept_loop(listener, max, move |stream, peer| {
             let me = self.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
+            async move {
                 let local = stream.local_addr().unwrap_or(peer);
                 let limits = me.limits.clone();
                 let svc = hyper::service::service_fn(move |req| {
@@ -122,8 +108,9 @@ impl HttpReceiver {
                     .max_buf_size(limits.max_head_bytes.max(8192))
                     .serve_connection(TokioIo::new(stream), svc);
                 let _ = tokio::time::timeout(limits.connection_lifetime, conn).await;
-            });
-        }
+            }
+        })
+        .await
     }
 
     async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, local: SocketAddr) -> Resp {

@@ -9,9 +9,14 @@ pub mod dns;
 pub mod http;
 mod nginx;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use decnet_bus::Bus;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 use crate::index::TokenIndex;
 use crate::trigger::TriggerCounter;
@@ -35,5 +40,34 @@ impl Shared {
             bus,
             counter: Arc::new(TriggerCounter::default()),
         }
+    }
+}
+
+/// Accepts on `listener` until the task is dropped, running `serve` for
+/// each connection while fewer than `max` run (more are closed at once).
+pub(crate) async fn accept_loop<F, Fut>(listener: TcpListener, max: usize, serve: F)
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(max));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!("canary receiver accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let conn = serve(stream, peer);
+        tokio::spawn(async move {
+            let _permit = permit;
+            conn.await;
+        });
     }
 }
