@@ -157,4 +157,50 @@ mod tests {
         assert!(ps.contains("Join-Path $env:USERPROFILE 'Documents\\Finance\\desktop.ini'"));
         assert!(ps.contains("attrib +s +h $dst"));
     }
+
+    #[test]
+    fn install_sh_places_files_and_appends_to_ssh_config() {
+        let zip = bundle(
+            &[testing::token("ssh_key"), testing::token("pgpass")],
+            &testing::ctx(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in crate::zipfile::read::members(&zip) {
+            let p = dir.path().join("bundle").join(&name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes).unwrap();
+        }
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(
+            home.join(".ssh/config"),
+            "Host old\n    HostName 10.9.9.9\n",
+        )
+        .unwrap();
+        let out = std::process::Command::new("sh")
+            .arg(dir.path().join("bundle/install.sh"))
+            .env("HOME", &home)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = std::fs::read_to_string(home.join(".ssh/config")).unwrap();
+        assert!(
+            config.starts_with("Host old\n") && config.contains("Host bastion\n"),
+            "{config}"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.join(".ssh/id_ed25519_bastion"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(std::fs::read_to_string(home.join(".pgpass"))
+            .unwrap()
+            .contains(":5432:*:"));
+    }
 }

@@ -246,6 +246,51 @@ mod tests {
         e.with("username", user)
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_fields_are_checked_without_panic(
+            kind in 0usize..EventKind::ALL.len(),
+            secret_kind in "(password|publickey|bearer_token|mysql_native_password|caching_sha2_password|postgres_md5|[a-z]{0,8})",
+            user in ".{0,40}",
+            text in ".{0,300}",
+            hexish in "[0-9a-f]{0,50}",
+        ) {
+            let w = watcher(&[testing::token("git_config")]);
+            let mut e = Event::new("d", "s", EventKind::ALL[kind])
+                .with("secret_kind", secret_kind)
+                .with("principal", user)
+                .with("secret_b64", text.clone())
+                .with("salt", hexish.clone())
+                .with("response", hexish)
+                .with("path", text.clone())
+                .with("headers", serde_json::json!({"authorization": text}));
+            e.src_ip = "10.0.0.1".parse().unwrap();
+            let _ = w.check(&e);
+        }
+    }
+
+    #[tokio::test]
+    async fn spawned_watcher_publishes_triggers_on_the_bus() {
+        let t = testing::token("kubeconfig");
+        let bus = decnet_bus::MemoryBus::new();
+        let mut sub = bus
+            .subscribe("events.*.*.canary_trigger", Delivery::Lossless)
+            .unwrap();
+        let shared = Shared::new(Arc::new(TokenIndex::build([t.clone()])), bus.clone());
+        let task = CredentialWatcher::spawn(shared).unwrap();
+        let Credential::Bearer { token } = &t.credentials[0] else {
+            unreachable!()
+        };
+        use decnet_bus::Bus;
+        bus.publish_event(auth("k8s", "", "bearer_token", token.as_bytes()));
+        let env = tokio::time::timeout(std::time::Duration::from_secs(5), sub.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(env.topic, "events.db01.k8s.canary_trigger");
+        task.abort();
+    }
+
     #[test]
     fn plaintext_login_names_token_and_decky() {
         let t = testing::token("my_cnf");

@@ -222,7 +222,7 @@ impl DnsReceiver {
     ) {
         let labels: Vec<String> = name
             .iter()
-            .take(name.num_labels() as usize - self.zone_labels)
+            .take((name.num_labels() as usize).saturating_sub(self.zone_labels))
             .map(|l| String::from_utf8_lossy(l).into_owned())
             .collect();
         // Nearest the zone first: `<data>.<slug>.<zone>`.

@@ -514,6 +514,17 @@ mod tests {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn header_parsers_take_any_text(auth in ".{0,200}", query in ".{0,200}") {
+            let _ = aws_credential(&auth, &query);
+            let _ = basic(&auth);
+            let _ = percent_decode(&query);
+            let with_prefix = format!("AWS4-HMAC-SHA256 Credential={auth}");
+            let _ = aws_credential(&with_prefix, "");
+        }
+    }
+
     #[test]
     fn basic_logins_decode() {
         assert_eq!(basic("Basic dTpwOnE="), Some(("u".into(), "p:q".into())));
