@@ -168,8 +168,12 @@ pub fn event(token: &Token, src: SocketAddr, dst: SocketAddr, via: &Via<'_>, cou
             data,
             transport,
         } => {
+            // The source is the resolver that asked, usually not the
+            // intruder's machine (a public resolver, a corporate DNS
+            // server): response policies should not ban it blindly.
             e = e
                 .with("trigger", "dns")
+                .with("source_role", "resolver")
                 .with("matched", "slug")
                 .with("resolver", src.ip().to_string())
                 .with("qname", clip(qname))

@@ -126,36 +126,46 @@ fn auth_hit(idx: &TokenIndex, e: &Event) -> Option<Hit> {
     match kind {
         "publickey" => {
             let fp = e.field_str("fingerprint").unwrap_or(&secret_str);
-            if let Some(t) = idx.lookup(KeyKind::SshFingerprint, fp) {
-                return Some((t, KeyKind::SshFingerprint, true));
-            }
+            return idx
+                .lookup(KeyKind::SshFingerprint, fp)
+                .map(|t| (t, KeyKind::SshFingerprint, true));
         }
         "bearer_token" => {
-            if let Some(t) = idx.lookup(KeyKind::Bearer, secret_str.trim()) {
-                return Some((t, KeyKind::Bearer, true));
-            }
+            return idx
+                .lookup(KeyKind::Bearer, secret_str.trim())
+                .map(|t| (t, KeyKind::Bearer, true));
         }
+        // The password is the token's (they are unique): a trigger even
+        // under another user name. A token user name with a wrong password
+        // is not one: brute-force lists may hold look-alike names.
         "password" => {
-            if let Some(t) = idx.lookup(KeyKind::Password, &secret_str) {
-                let verified = login_of(&t, user).is_some();
-                let matched = if verified {
-                    KeyKind::Password
-                } else {
-                    KeyKind::Username
-                };
-                return Some((t, matched, verified));
-            }
+            let t = idx.lookup(KeyKind::Password, &secret_str)?;
+            let verified = login_of(&t, user).is_some();
+            let matched = if verified {
+                KeyKind::Password
+            } else {
+                KeyKind::Username
+            };
+            return Some((t, matched, verified));
         }
         _ => {}
     }
     let t = idx.lookup(KeyKind::Username, user)?;
-    let verified = login_of(&t, user).is_some_and(|pw| match kind {
-        "mysql_native_password" => matches_scramble::<Sha1>(e, &pw, false),
-        "caching_sha2_password" => matches_scramble::<Sha256>(e, &pw, true),
-        "postgres_md5" => pg_md5_matches(e, user, &pw),
-        _ => false,
-    });
-    Some((t, KeyKind::Username, verified))
+    let pw = login_of(&t, user);
+    // Some(true/false) where the response can be checked; None where it
+    // cannot (SCRAM proofs, NetNTLM, LDAP SASL): then the user name names
+    // the token, unverified.
+    let check = match (kind, pw) {
+        ("mysql_native_password", Some(pw)) => Some(matches_scramble::<Sha1>(e, &pw, false)),
+        ("caching_sha2_password", Some(pw)) => Some(matches_scramble::<Sha256>(e, &pw, true)),
+        ("postgres_md5", Some(pw)) => Some(pg_md5_matches(e, user, &pw)),
+        _ => None,
+    };
+    match check {
+        Some(false) => None,
+        Some(true) => Some((t, KeyKind::Password, true)),
+        None => Some((t, KeyKind::Username, false)),
+    }
 }
 
 /// MySQL's scrambles: native is SHA1(pw) ⊕ SHA1(salt ‖ SHA1(SHA1(pw)));
@@ -332,10 +342,16 @@ mod tests {
             .with("response", hex::encode(&scramble));
         assert_eq!(w.check(&ok).unwrap().fields["secret_verified"], true);
         let wrong = ok.clone().with("response", hex::encode([0u8; 20]));
-        let trig = w.check(&wrong).unwrap();
+        assert_eq!(
+            w.check(&wrong),
+            None,
+            "a wrong password is a guess, not the token"
+        );
+        let scram = auth("postgres", u, "postgres_scram_sha256", b"proof");
+        let trig = w.check(&scram).unwrap();
         assert_eq!(
             trig.fields["secret_verified"], false,
-            "the user name alone still names it"
+            "unverifiable: the name alone"
         );
         assert_eq!(trig.field_str("matched"), Some("username"));
 
