@@ -32,11 +32,14 @@ pub enum EventKind {
     Scan,
     /// Malformed input, timeouts, caught panics.
     Error,
+    /// A canary token reported back (URL fetched, name resolved,
+    /// credential used): nobody legitimate ever does, so it is always an intruder.
+    CanaryTrigger,
 }
 
 impl EventKind {
     /// All kinds, in declaration order.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Connect,
         EventKind::Disconnect,
         EventKind::AuthAttempt,
@@ -46,6 +49,7 @@ impl EventKind {
         EventKind::FileDownload,
         EventKind::Scan,
         EventKind::Error,
+        EventKind::CanaryTrigger,
     ];
 
     /// Wire name (`auth_attempt`).
@@ -60,6 +64,7 @@ impl EventKind {
             EventKind::FileDownload => "file_download",
             EventKind::Scan => "scan",
             EventKind::Error => "error",
+            EventKind::CanaryTrigger => "canary_trigger",
         }
     }
 
@@ -80,6 +85,7 @@ impl EventKind {
             EventKind::FileDownload => "file download attempted",
             EventKind::Scan => "probe",
             EventKind::Error => "error",
+            EventKind::CanaryTrigger => "canary token triggered",
         }
     }
 }
