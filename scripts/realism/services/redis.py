@@ -107,7 +107,7 @@ def redis_info_gauges(text, target):
     history and the machine's RAM, not on the software. Field names and
     every non-numeric value are still compared."""
     text = re.sub(r"^\$\d+(\\r\\n\n# )", r"$<LEN>\1", text, flags=re.M)
-    return re.sub(r"^([a-z_0-9]+):(?:[\d.]+[KMGB%]?|[a-z_0-9]+=[^\\\n]*)(?=\\r|$)",
+    return re.sub(r"^([a-z_0-9]+):(?:[\d.]+[KMGB%]?|[a-z_0-9]+=[^\\\n]*)(?=\\r|\r|$)",
                   lambda m: m.group(1) + ":<N>" if m.group(1) not in ("redis_version", "tcp_port", "arch_bits", "gcc_version") else m.group(0),
                   text, flags=re.M)
 

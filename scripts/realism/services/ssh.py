@@ -43,7 +43,7 @@ EXEC_COMMANDS = [
     "exit 3", "getconf LONG_BIT", "cat /proc/sys/kernel/ostype", "ls /home", "id -un; id -gn; groups",
     "cat /etc/debian_version | cut -d. -f1", "which ls bash sh", "test -x /usr/bin/perl && echo perl",
     "echo $HOME $USER $LOGNAME", "umask", "ulimit -n", "tty", "ssh -V", "wget", "curl",
-    "cat /proc/1/comm", "ls /root", "sudo -n true", "env | grep -c ^PATH=", "echo $PATH",
+    "ls /root", "sudo -n true", "env | grep -c ^PATH=", "echo $PATH",
 ]
 
 PTY_SCRIPT = ["echo mark-1", "id", "cd /tmp", "pwd", "echo mark-2", "unknowncmd", "exit"]
@@ -69,22 +69,39 @@ def start(svc):
     shutil.copytree("/etc/skel", user_home)
     etc = os.path.join(svc.work, "etc")
     os.makedirs(etc)
+    # The build machine's own uid-1000 account would shadow ours: the
+    # namespace's account files hold Debian's system accounts plus
+    # `deploy`, made as debian-installer makes the first user (its
+    # supplementary groups included).
+    first_user_groups = ("adm", "cdrom", "sudo", "dip", "plugdev")
     with open("/etc/passwd") as f:
-        passwd = [l for l in f if not l.startswith(f"{USER}:")]
+        passwd = [l for l in f if int(l.split(":")[2]) < 1000 or int(l.split(":")[2]) == 65534]
     passwd.append(f"{USER}:x:1000:1000:,,,:/home/{USER}:/bin/bash\n")
     with open(f"{etc}/passwd", "w") as f:
         f.writelines(passwd)
+    group = []
     with open("/etc/group") as f:
-        group = [l for l in f if not l.startswith(f"{USER}:")]
+        for l in f:
+            name, pw, gid, members = l.rstrip("\n").split(":")
+            if int(gid) >= 1000 and int(gid) != 65534:
+                continue
+            if name in first_user_groups:
+                members = ",".join([m for m in members.split(",") if m] + [USER])
+            group.append(f"{name}:{pw}:{gid}:{members}\n")
     group.append(f"{USER}:x:1000:\n")
     with open(f"{etc}/group", "w") as f:
         f.writelines(group)
+    names = {l.split(":")[0] for l in passwd}
     with open("/etc/shadow") as f:
-        shadow = [l for l in f if not l.startswith(f"{USER}:")]
+        shadow = [l for l in f if l.split(":")[0] in names and not l.startswith(f"{USER}:")]
     shadow.append(f"{USER}:*:19700:0:99999:7:::\n")
     with open(f"{etc}/shadow", "w") as f:
         f.writelines(shadow)
     os.chmod(f"{etc}/shadow", 0o640)
+    with open(f"{etc}/hostname", "w") as f:
+        f.write(svc.hostname + "\n")
+    homes = os.path.join(svc.work, "homes")
+    os.makedirs(homes)
     os.makedirs("/home", exist_ok=True)
     os.makedirs("/run/sshd", exist_ok=True)
     conf = os.path.join(svc.work, "sshd_config")
@@ -100,8 +117,12 @@ def start(svc):
         f.write(base)
     svc.spawn("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", conf], binds=[
         (root_home, "/root"), (f"{etc}/passwd", "/etc/passwd"), (f"{etc}/group", "/etc/group"),
-        (f"{etc}/shadow", "/etc/shadow"),
-    ], setup=[f"mkdir -p /home/{USER}", f"mount --bind {user_home} /home/{USER}", f"chown -R 1000:1000 /home/{USER}"])
+        (f"{etc}/shadow", "/etc/shadow"), (f"{etc}/hostname", "/etc/hostname"), (homes, "/home"),
+    ], setup=[
+        f"mkdir -p /home/{USER}", f"mount --bind {user_home} /home/{USER}", f"chown -R 1000:1000 /home/{USER}",
+        # systemd's default soft limit for services and their sessions.
+        "ulimit -n 1024",
+    ])
 
 
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
@@ -246,4 +267,23 @@ def debian_kernel_build(text, target):
     return re.sub(r"#\d+ SMP (?:PREEMPT_DYNAMIC )?Debian [0-9.]+-\d+ \(\d{4}-\d\d-\d\d\)", "<KERNEL_BUILD>", text)
 
 
-NORMALISERS = [host_key_material, ssh_client_noise, last_login, debian_kernel_build]
+# Top-level entries of a Debian 12 install (debootstrap + installer).
+DEBIAN_ROOT = {"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "lost+found", "media",
+               "mnt", "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var", "vmlinuz",
+               "vmlinuz.old", "initrd.img", "initrd.img.old"}
+
+
+def build_machine_extras(text, target):
+    """Files of the machine the suite runs on that a Debian 12 server
+    does not have (its extra top-level directories, and the login shells
+    of packages installed here for development, like tmux): the real
+    server borrows this machine's filesystem, the comparison is with a
+    plain Debian install."""
+    if target.role != "real":
+        return text
+    extras = {e for e in os.listdir("/") if e not in DEBIAN_ROOT}
+    lines = text.split("\n")
+    return "\n".join(l for l in lines if l not in extras and l != "/usr/bin/tmux")
+
+
+NORMALISERS = [build_machine_extras, host_key_material, ssh_client_noise, last_login, debian_kernel_build]
