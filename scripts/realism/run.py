@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -60,6 +61,7 @@ class Svc:
     slot: int
     work: str
     daemons: list = field(default_factory=list)
+    lo_address: bool = False
     hostname: str = ""
     skipped: str = ""
 
@@ -199,6 +201,11 @@ def run_service(svc, only_nmap=False):
 
 def start_real(svc):
     try:
+        # Daemons that enumerate interfaces (postfix, samba, named) only
+        # bind an address some interface carries; lo carries 127.0.0.1/8
+        # but not each 127.0.60.x on its own.
+        subprocess.run(["ip", "addr", "add", f"{svc.real_ip}/32", "dev", "lo"], capture_output=True, check=False)
+        svc.lo_address = True
         svc.mod.start(svc)
         for proto, port in svc.mod.PORTS:
             alive = lambda: all(d.alive() for d in svc.daemons)
@@ -208,6 +215,12 @@ def start_real(svc):
         ready = getattr(svc.mod, "ready", None)
         if ready:
             ready(svc)
+        # A daemon that listened and then gave up (a bad socket path…)
+        # must not be compared as if it were the real server.
+        time.sleep(1)
+        dead = [d for d in svc.daemons if not d.alive()]
+        if dead:
+            raise RuntimeError(f"real {svc.name}: {dead[0].name} exited\n{dead[0].log_tail()}")
     except Exception as e:
         svc.skipped = f"real server did not start: {e}"
         traceback.print_exc()
@@ -300,7 +313,7 @@ def main():
     ap.add_argument("--update-scores", action="store_true", help="record this run's scores in scores.json")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs)")
     ap.add_argument("--report", default=REPORT)
-    ap.add_argument("--jobs", type=int, default=4, help="services compared at once")
+    ap.add_argument("--jobs", type=int, default=8, help="services compared at once")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("realism: needs root (low ports, unshare, daemons)", file=sys.stderr)
@@ -380,6 +393,8 @@ def main():
         for svc in svcs:
             for d in svc.daemons:
                 d.stop()
+            if svc.lo_address:
+                subprocess.run(["ip", "addr", "del", f"{svc.real_ip}/32", "dev", "lo"], capture_output=True, check=False)
             cleanup = getattr(svc.mod, "cleanup", None)
             if cleanup:
                 try:

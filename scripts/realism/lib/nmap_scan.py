@@ -16,7 +16,11 @@ def scan(ip, ports, extra_scripts=(), timeout_s=240):
     scripts = "default or version" + "".join(f" or {s}" for s in extra_scripts)
     with tempfile.NamedTemporaryFile(suffix=".xml", delete=False) as f:
         xml_path = f.name
-    argv = ["nmap", "-sV", "--version-all", "-Pn", "-n", "--script", scripts, "--script-timeout", "60s",
+    # UDP services that ignore unknown datagrams make nmap wait for every
+    # UDP probe in its database; --version-all stays on for TCP, UDP uses
+    # the default intensity so the run stays bounded.
+    depth = ["--version-all"] if not udp else []
+    argv = ["nmap", "-sV", *depth, "-Pn", "-n", "--script", scripts, "--script-timeout", "60s",
             "--host-timeout", f"{timeout_s - 20}s", "-p", spec, "-oX", xml_path, ip]
     if tcp:
         argv.insert(1, "-sS")

@@ -10,7 +10,7 @@ import time
 # How long to wait for the first byte, and for more after the last one.
 # nmap waits up to 5-6 s per probe; real daemons answer these payloads in
 # milliseconds, so 2.5 s for a first byte only costs time on silent ones.
-FIRST_BYTE_S = 2.0
+FIRST_BYTE_S = 1.5
 IDLE_S = 0.6
 MAX_BYTES = 64 * 1024
 

@@ -22,11 +22,13 @@ NMAP_SCRIPTS = ["mysql-info"]
 def start(svc):
     data = os.path.join(svc.work, "data")
     os.makedirs(data)
-    run(["chown", "mysql:mysql", data])
+    rundir = os.path.join(svc.work, "run")
+    os.makedirs(rundir)
+    run(["chown", "mysql:mysql", data, rundir])
     run(["mariadb-install-db", "--user=mysql", f"--datadir={data}", "--auth-root-authentication-method=socket",
          "--skip-test-db"], timeout=120)
     svc.spawn("mariadbd", ["mariadbd", "--user=mysql", f"--datadir={data}", f"--bind-address={svc.real_ip}",
-                           f"--socket={svc.work}/mysqld.sock", f"--pid-file={svc.work}/mysqld.pid", "--port=3306",
+                           f"--socket={rundir}/mysqld.sock", f"--pid-file={rundir}/mysqld.pid", "--port=3306",
                            "--skip-log-error", "--log-error=" + os.path.join(svc.work, "error.log")])
 
 

@@ -4,6 +4,7 @@ Server header."""
 
 import os
 import re
+import shutil
 
 from lib import debian, http
 
@@ -19,9 +20,15 @@ NMAP_SCRIPTS = ["http-headers", "http-methods"]
 def start(svc):
     with open("/etc/nginx/nginx.conf") as f:
         conf = f.read()
+    # The document root nginx's postinst makes when it is the only web
+    # server (apache2, installed here too, would put its own index.html in
+    # /var/www/html).
+    www = os.path.join(svc.work, "www")
+    os.makedirs(www)
+    shutil.copy("/usr/share/nginx/html/index.html", os.path.join(www, "index.nginx-debian.html"))
     site = f"""server {{
 	listen {svc.real_ip}:80 default_server;
-	root /var/www/html;
+	root {www};
 	index index.html index.htm index.nginx-debian.html;
 	server_name _;
 	location / {{

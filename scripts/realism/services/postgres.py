@@ -29,13 +29,15 @@ def _bin(name):
 def start(svc):
     data = os.path.join(svc.work, "data")
     os.makedirs(data, mode=0o700)
-    run(["chown", "postgres:postgres", data])
+    sockets = os.path.join(svc.work, "sockets")
+    os.makedirs(sockets)
+    run(["chown", "postgres:postgres", data, sockets])
     run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", _bin("initdb"), "-D", data,
          "--auth-local=peer", "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"], timeout=120)
     with open(os.path.join(data, "pg_hba.conf"), "a") as f:
         f.write("host all all 0.0.0.0/0 scram-sha-256\n")
     svc.spawn("postgres", [_bin("postgres"), "-D", data, "-c", f"listen_addresses={svc.real_ip}",
-                           "-c", f"unix_socket_directories={svc.work}", "-c", "ssl=on",
+                           "-c", f"unix_socket_directories={sockets}", "-c", "ssl=on",
                            "-c", "ssl_cert_file=/etc/ssl/certs/ssl-cert-snakeoil.pem",
                            "-c", "ssl_key_file=/etc/ssl/private/ssl-cert-snakeoil.key"], user="postgres")
 
