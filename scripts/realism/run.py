@@ -204,7 +204,12 @@ def start_real(svc):
         # Daemons that enumerate interfaces (postfix, samba, named) only
         # bind an address some interface carries; lo carries 127.0.0.1/8
         # but not each 127.0.60.x on its own.
+        # Its local route keeps 127.0.0.1 as the source address, so clients
+        # reach both sides from 127.0.0.1 (what servers print about their
+        # client stays comparable).
         subprocess.run(["ip", "addr", "add", f"{svc.real_ip}/32", "dev", "lo"], capture_output=True, check=False)
+        subprocess.run(["ip", "route", "replace", "local", svc.real_ip, "dev", "lo", "table", "local", "proto", "kernel",
+                        "scope", "host", "src", "127.0.0.1"], capture_output=True, check=False)
         svc.lo_address = True
         svc.mod.start(svc)
         for proto, port in svc.mod.PORTS:
@@ -395,6 +400,8 @@ def main():
                 d.stop()
             if svc.lo_address:
                 subprocess.run(["ip", "addr", "del", f"{svc.real_ip}/32", "dev", "lo"], capture_output=True, check=False)
+                subprocess.run(["ip", "route", "del", "local", svc.real_ip, "dev", "lo", "table", "local"],
+                               capture_output=True, check=False)
             cleanup = getattr(svc.mod, "cleanup", None)
             if cleanup:
                 try:

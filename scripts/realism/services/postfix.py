@@ -23,6 +23,7 @@ def start(svc):
     conf = os.path.join(svc.work, "etc")
     shutil.copytree("/etc/postfix", conf, symlinks=True)
     spool = os.path.join(svc.work, "spool")
+    os.makedirs(spool)
     data = os.path.join(svc.work, "data")
     os.makedirs(data)
     shutil.chown(data, "postfix", "postfix")
