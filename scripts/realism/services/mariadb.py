@@ -64,7 +64,7 @@ def mysql_handshake_randoms(text, target):
     """The greeting's connection id and 20-byte auth scramble are fresh
     per connection on every server (the scramble is random bytes)."""
     # Protocol 10 greeting: \n version \0 <4-byte id> <8 scramble> \0 … <12 scramble> \0 plugin
-    return re.sub(r"(\\n[0-9][^\\]*?\\x00)((?:\\x[0-9a-f]{2}|[^\\]){4})((?:\\x[0-9a-f]{2}|\\\\|[^\\]){8})",
+    return re.sub(r"(\\n\n?[0-9][^\\]*?\\x00)((?:\\x[0-9a-f]{2}|[^\\]){4})((?:\\x[0-9a-f]{2}|\\\\|[^\\]){8})",
                   r"\1<CONN_ID><SCRAMBLE1>", _scramble2(text))
 
 
@@ -75,7 +75,8 @@ def _scramble2(text):
 
 def mysql_connection_ids(text, target):
     """'Connection id' style numbers the server counts since its start."""
-    return re.sub(r"(?i)(connection id:?\s*)\d+", r"\1<N>", text)
+    text = re.sub(r"(?i)(connection id:?\s*|Thread ID: )\d+", r"\1<N>", text)
+    return re.sub(r"(Salt: ).*", r"\1<SCRAMBLE>", text)
 
 
 NORMALISERS = [mysql_handshake_randoms, mysql_connection_ids]

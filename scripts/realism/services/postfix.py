@@ -42,7 +42,9 @@ def start(svc):
     run(["postalias", "-c", conf, f"{conf}/aliases"])
     run(["postfix", "-c", conf, "set-permissions"], env=dict(os.environ))
     run(["postfix", "-c", conf, "check"])
-    svc.spawn("postfix", ["postfix", "-c", conf, "start-fg"])
+    # master itself in the foreground (-d: no setsid), so it stays in the
+    # process group we stop; `postfix start-fg` would detach it.
+    svc.spawn("postfix", ["/usr/lib/postfix/sbin/master", "-d", "-c", conf])
 
 
 def sessions():
