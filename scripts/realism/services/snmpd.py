@@ -83,7 +83,8 @@ def snmp_engine(text, target):
     """The SNMPv3 engine id, boots and time are derived per agent instance
     (MAC/address and random bytes, start count and seconds since start)."""
     text = re.sub(r"(snmpEngineID|engineID)[^\n]*", r"\1 <ENGINE>", text)
-    return text
+    text = re.sub(r"(snmpEngineBoots|snmpEngineTime): \S+", r"\1: <N>", text)
+    return re.sub(r"System uptime: [^\n]*", "System uptime: <UPTIME>", text)
 
 
 NORMALISERS = [snmp_uptime, snmp_engine]

@@ -21,6 +21,7 @@ import time
 
 from lib.clients import run_client
 from lib.daemon import run
+from lib.wire import printable, tcp_exchange
 
 NAME = "ssh"
 PACKAGES = ["openssh-server", "openssh-client", "sshpass"]
@@ -44,6 +45,26 @@ EXEC_COMMANDS = [
     "cat /etc/debian_version | cut -d. -f1", "which ls bash sh", "test -x /usr/bin/perl && echo perl",
     "echo $HOME $USER $LOGNAME", "umask", "ulimit -n", "tty", "ssh -V", "wget", "curl",
     "ls /root", "sudo -n true", "env | grep -c ^PATH=", "echo $PATH",
+]
+
+# Public honeypot-detection checks (bots and scanners that look for
+# Cowrie/Kippo), each with where it was reported.
+KNOWN_CHECKS = [
+    ("cowrie#938 deleting a missing file must fail", "rm /tmp/realism-missing-file"),
+    ("cowrie#938 creating a file under /proc must fail", "touch /proc/realism"),
+    ("cowrie#1512 zhtrap: /bin/busybox ZONESEC", "/bin/busybox ZONESEC"),
+    ("cowrie#1512 zhtrap: ps aux header", "ps aux | head -1"),
+    ("cowrie#1102 home directories", "ls -a /home"),
+    ("cowrie#725 TSM: free header", "free -m | head -1"),
+    ("shell name of the login", "ps -p $$ -o comm="),
+    ("cowrie#1102 ~/.profile", "head -3 ~/.profile"),
+]
+RAW_CHECKS = [
+    # Kippo/Cowrie detectors (metasploit ssh_honeypot, nuclei's cowrie
+    # template) send a bad identification string and read the reply.
+    ("kippo/cowrie detector: bad identification string", b"SSH-1337\r\n"),
+    ("kippo/cowrie detector: identification then blank lines", b"SSH-2.0-OpenSSH_9.2\r\n\r\n\r\n"),
+    ("SSH-1.5 client (protocol 1)", b"SSH-1.5-OpenSSH_9.2\r\n"),
 ]
 
 PTY_SCRIPT = ["echo mark-1", "id", "cd /tmp", "pwd", "echo mark-2", "unknowncmd", "exit"]
@@ -216,6 +237,8 @@ def _printable_tty(data):
 
 def sessions():
     out = [(f"exec as root: {c}", _exec(c)) for c in EXEC_COMMANDS]
+    out += [(f"honeypot check ({name}): {c}", _exec(c)) for name, c in KNOWN_CHECKS]
+    out += [(f"honeypot check ({name})", _raw(payload)) for name, payload in RAW_CHECKS]
     out += [
         ("exec as user: id; pwd; ls -A ~", _exec("id; pwd; ls -A ~", USER)),
         ("exec as user: cat ~/.bashrc | head -5", _exec("cat ~/.bashrc | head -5", USER)),
@@ -229,6 +252,13 @@ def sessions():
         ("ssh -v handshake (server version, kex)", lambda t: _verbose_handshake(t)),
     ]
     return out
+
+
+def _raw(payload):
+    def probe(t):
+        data, end = tcp_exchange(t.ip, 22, payload)
+        return printable(data) + f"\n[{end}]\n"
+    return probe
 
 
 def _verbose_handshake(t):
