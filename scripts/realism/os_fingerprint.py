@@ -109,7 +109,7 @@ def main():
                "| target | claims | nmap OS guess (accuracy) | TTL seen | family match |", "|---|---|---|---|:---:|"]
         for ip, label, fam in targets:
             g = guesses.get(ip, {})
-            best = g.get("matches", ["(no guess)"])[0]
+            best = (g.get("matches") or ["(no guess)"])[0]
             want = "Windows" if fam.startswith("Windows") else ("Linux" if fam.startswith("Linux") else "embedded")
             ok = want.lower() in best.lower() or (want == "embedded" and re.search(r"(?i)embedded|printer|busybox|router|switch|specialized", g.get("classes", "")))
             out.append(f"| {label} | {fam} | {best} | {g.get('ttl', '?')} | {'yes' if ok else 'no'} |")
@@ -149,10 +149,8 @@ def parse(xml):
             g["matches"] = [f"{m.get('name')} ({m.get('accuracy')} %)" for m in os_el.findall("osmatch")]
             classes = {f"{c.get('vendor')} {c.get('osfamily')} {c.get('type')}" for c in os_el.iter("osclass")}
             g["classes"] = ", ".join(sorted(classes))
-        dist = host.find("distance")
         ttl = [p.get("reason_ttl") for p in host.iter("state") if p.get("reason_ttl")]
         g["ttl"] = ttl[0] if ttl else "?"
-        del dist
         out[addr] = g
     return out
 
