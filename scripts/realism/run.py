@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from lib import clients, daemon, decnet, nmap_probes, nmap_scan, normalise, wire  # noqa: E402
+from lib import daemon, decnet, nmap_probes, nmap_scan, normalise, wire  # noqa: E402
 
 SERVICES = [
     "ssh", "nginx", "apache", "postfix", "dovecot", "vsftpd", "mariadb", "postgres", "redis",
@@ -114,22 +115,9 @@ def raw_probes(svc):
         chosen += [p for p in probes if p["proto"] == proto and p["rarity"] <= 7 and p["name"] not in names]
         for p in chosen:
             payload = p["payload"]
-            if proto == "tcp":
-                fn = (lambda payload, port: lambda t: _tcp_text(t.ip, port, payload))(payload, port)
-            else:
-                fn = (lambda payload, port: lambda t: _udp_text(t.ip, port, payload))(payload, port)
+            fn = wire.tcp_probe(port, payload) if proto == "tcp" else wire.udp_probe(port, payload)
             out.append((f"nmap-probe {proto}/{port} {p['name']}", "nmap probe", fn))
     return out
-
-
-def _tcp_text(ip, port, payload):
-    data, end = wire.tcp_exchange(ip, port, payload)
-    return wire.printable(data) + f"\n[{end}]\n"
-
-
-def _udp_text(ip, port, payload):
-    data, end = wire.udp_exchange(ip, port, payload)
-    return wire.printable(data) + f"\n[{end}]\n"
 
 
 def compare_one(svc, name, category, fn, normalisers, retry=True):
@@ -320,6 +308,9 @@ def main():
     ap.add_argument("--report", default=REPORT)
     ap.add_argument("--jobs", type=int, default=8, help="services compared at once")
     args = ap.parse_args()
+    # `timeout` (CI) and Ctrl-C must still stop every daemon and remove the
+    # lo addresses: SIGTERM becomes an exception so `finally` runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if os.geteuid() != 0:
         print("realism: needs root (low ports, unshare, daemons)", file=sys.stderr)
         return 2

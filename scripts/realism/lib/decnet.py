@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import subprocess
-import time
 import urllib.request
 
 from . import wire

@@ -2,7 +2,7 @@
 in and out, so header order and case are compared too) and a curl run."""
 
 from .clients import run_client
-from .wire import printable, tcp_exchange
+from .wire import tcp_probe
 
 REQUESTS = [
     ("GET /", b"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\nConnection: close\r\n\r\n"),
@@ -47,8 +47,7 @@ REQUESTS = [
 
 def raw(payload):
     def probe(t):
-        data, end = tcp_exchange(t.ip, 80, payload.replace(b"{host}", t.ip.encode()), first_byte_s=3.0, idle_s=0.8)
-        return printable(data) + f"\n[{end}]\n"
+        return tcp_probe(80, payload.replace(b"{host}", t.ip.encode()), first_byte_s=3.0, idle_s=0.8)(t)
     return probe
 
 

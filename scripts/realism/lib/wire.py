@@ -102,3 +102,21 @@ def wait_port(ip, port, proto="tcp", timeout_s=30.0, alive=lambda: True):
         except OSError:
             time.sleep(0.2)
     return False
+
+
+def tcp_probe(port, payload, **kw):
+    """A probe: `payload` to the target's TCP `port`, the answer as text
+    with how the exchange ended (closed, reset, idle, silent)."""
+    def probe(target):
+        data, end = tcp_exchange(target.ip, port, payload, **kw)
+        return printable(data) + f"\n[{end}]\n"
+    return probe
+
+
+def udp_probe(port, payload):
+    """A probe: one datagram to the target's UDP `port`, every datagram
+    answered as text."""
+    def probe(target):
+        data, end = udp_exchange(target.ip, port, payload)
+        return printable(data) + f"\n[{end}]\n"
+    return probe

@@ -8,7 +8,7 @@ import subprocess
 
 from lib import debian
 from lib.clients import run_client
-from lib.wire import printable, tcp_exchange, udp_exchange
+from lib.wire import tcp_probe, udp_probe
 
 NAME = "bind"
 PACKAGES = ["bind9", "dnsutils"]
@@ -69,11 +69,7 @@ def _dig(*args):
 
 
 def _raw_udp(payload):
-    def probe(t):
-        data, end = udp_exchange(t.ip, 53, payload)
-        return printable(data) + f"\n[{end}]\n"
-    return probe
-
+    return udp_probe(53, payload)
 
 def sessions():
     return [
@@ -101,7 +97,7 @@ def sessions():
         ("raw opcode STATUS", _raw_udp(b"\x12\x34\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00")),
         ("raw opcode NOTIFY", _raw_udp(b"\x12\x34\x20\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04corp\x05local\x00\x00\x06\x00\x01")),
         ("raw response bit set", _raw_udp(b"\x12\x34\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\x04corp\x05local\x00\x00\x01\x00\x01")),
-        ("raw tcp garbage", lambda t: printable(tcp_exchange(t.ip, 53, b"\x00\x05hello")[0])),
+        ("raw tcp garbage", tcp_probe(53, b"\x00\x05hello")),
     ]
 
 

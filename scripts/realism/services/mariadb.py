@@ -8,7 +8,7 @@ import re
 from lib import debian
 from lib.clients import run_client
 from lib.daemon import run
-from lib.wire import printable, tcp_exchange
+from lib.wire import tcp_probe
 
 NAME = "mariadb"
 PACKAGES = ["mariadb-server", "mariadb-client"]
@@ -41,8 +41,7 @@ def _mysql(*args, user="root", password="wrongpass"):
 
 
 def _raw(payload):
-    return lambda t: printable(tcp_exchange(t.ip, 3306, payload)[0])
-
+    return tcp_probe(3306, payload)
 
 def sessions():
     return [

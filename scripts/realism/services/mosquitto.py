@@ -7,7 +7,7 @@ import os
 from lib import debian
 from lib.clients import run_client
 from lib.daemon import run
-from lib.wire import printable, tcp_exchange
+from lib.wire import tcp_probe
 
 NAME = "mosquitto"
 PACKAGES = ["mosquitto", "mosquitto-clients"]
@@ -45,8 +45,7 @@ def _sub(topic, user=None, pw=None, count=1):
 
 
 def _raw(payload):
-    return lambda t: printable(tcp_exchange(t.ip, 1883, payload)[0])
-
+    return tcp_probe(1883, payload)
 
 def sessions():
     return [

@@ -9,7 +9,7 @@ import re
 from lib import debian
 from lib.clients import run_client
 from lib.daemon import run
-from lib.wire import printable, tcp_exchange
+from lib.wire import tcp_probe
 
 NAME = "postgres"
 PACKAGES = ["postgresql", "postgresql-client"]
@@ -52,8 +52,7 @@ def _psql(conninfo, sql="select 1", password="wrongpass"):
 
 
 def _raw(payload):
-    return lambda t: printable(tcp_exchange(t.ip, 5432, payload)[0])
-
+    return tcp_probe(5432, payload)
 
 def _startup(user, db=None, proto=196608):
     import struct

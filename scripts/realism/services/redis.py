@@ -5,7 +5,7 @@ import os
 import re
 
 from lib.clients import run_client
-from lib.wire import printable, tcp_exchange
+from lib.wire import tcp_probe
 
 NAME = "redis"
 PACKAGES = ["redis-server", "redis-tools"]
@@ -63,8 +63,7 @@ def _cli(*args, stdin=None):
 
 
 def _raw(payload):
-    return lambda t: printable(tcp_exchange(t.ip, 6379, payload)[0])
-
+    return tcp_probe(6379, payload)
 
 def sessions():
     return [

@@ -4,10 +4,9 @@ against the `smb` decky."""
 
 import os
 import re
-import subprocess
 
 from lib.clients import run_client
-from lib.wire import printable, tcp_exchange
+from lib.wire import tcp_probe
 
 NAME = "samba"
 PACKAGES = ["samba", "smbclient"]
@@ -42,8 +41,7 @@ def _smb(*args):
 
 
 def _raw(payload, port=445):
-    return lambda t: printable(tcp_exchange(t.ip, port, payload)[0])
-
+    return tcp_probe(port, payload)
 
 def sessions():
     return [

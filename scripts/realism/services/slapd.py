@@ -6,7 +6,7 @@ import os
 
 from lib.clients import run_client
 from lib.daemon import run
-from lib.wire import printable, tcp_exchange
+from lib.wire import tcp_probe
 
 NAME = "slapd"
 PACKAGES = ["slapd", "ldap-utils"]
@@ -53,8 +53,7 @@ def _search(*args):
 
 
 def _raw(payload):
-    return lambda t: printable(tcp_exchange(t.ip, 389, payload)[0])
-
+    return tcp_probe(389, payload)
 
 def sessions():
     return [

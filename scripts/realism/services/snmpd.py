@@ -5,7 +5,7 @@ community, contact and location as Debian's file sets."""
 import re
 
 from lib.clients import run_client
-from lib.wire import printable, udp_exchange
+from lib.wire import udp_probe
 
 NAME = "snmpd"
 PACKAGES = ["snmpd", "snmp"]
@@ -44,11 +44,7 @@ def _snmp(tool, *args, community="public", version="2c"):
 
 
 def _raw(payload):
-    def probe(t):
-        data, end = udp_exchange(t.ip, 161, payload)
-        return printable(data) + f"\n[{end}]\n"
-    return probe
-
+    return udp_probe(161, payload)
 
 def sessions():
     return [

@@ -21,7 +21,7 @@ import time
 
 from lib.clients import run_client
 from lib.daemon import run
-from lib.wire import printable, tcp_exchange
+from lib.wire import tcp_probe
 
 NAME = "ssh"
 PACKAGES = ["openssh-server", "openssh-client", "sshpass"]
@@ -255,11 +255,7 @@ def sessions():
 
 
 def _raw(payload):
-    def probe(t):
-        data, end = tcp_exchange(t.ip, 22, payload)
-        return printable(data) + f"\n[{end}]\n"
-    return probe
-
+    return tcp_probe(22, payload)
 
 def _verbose_handshake(t):
     out = run_client(["ssh", "-vv", *SSH_OPTS, "-o", "BatchMode=yes", "-o", "PreferredAuthentications=none",

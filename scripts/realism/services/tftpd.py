@@ -4,7 +4,7 @@ against the `tftp` decky."""
 import os
 
 from lib.clients import run_client
-from lib.wire import printable, udp_exchange
+from lib.wire import udp_probe
 
 NAME = "tftpd"
 PACKAGES = ["tftpd-hpa", "tftp-hpa"]
@@ -21,11 +21,7 @@ def start(svc):
 
 
 def _raw(payload):
-    def probe(t):
-        data, end = udp_exchange(t.ip, 69, payload)
-        return printable(data) + f"\n[{end}]\n"
-    return probe
-
+    return udp_probe(69, payload)
 
 def _tftp(cmd):
     def probe(t):
