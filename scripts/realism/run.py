@@ -374,7 +374,8 @@ def main():
                   f"nmap={'yes' if row['nmap_version_match'] else 'no '} {row['skipped']}")
         if args.update_scores:
             merged = dict(recorded)
-            merged.update({k: v for k, v in rows.items() if not v["skipped"]})
+            merged.update({k: {f: v[f] for f in ("identical", "probes", "score", "nmap_version_match")}
+                           for k, v in rows.items() if not v["skipped"]})
             with open(SCORES, "w") as f:
                 json.dump(merged, f, indent=2, sort_keys=True)
                 f.write("\n")
