@@ -8,7 +8,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 
-def scan(ip, ports, extra_scripts=(), timeout_s=240):
+def scan(ip, ports, extra_scripts=(), timeout_s=300, version_all=True):
     """ports: [("tcp", 22), ("udp", 161)…] → {key: text}."""
     tcp = [str(p) for proto, p in ports if proto == "tcp"]
     udp = [str(p) for proto, p in ports if proto == "udp"]
@@ -19,7 +19,7 @@ def scan(ip, ports, extra_scripts=(), timeout_s=240):
     # UDP services that ignore unknown datagrams make nmap wait for every
     # UDP probe in its database; --version-all stays on for TCP, UDP uses
     # the default intensity so the run stays bounded.
-    depth = ["--version-all"] if not udp else []
+    depth = ["--version-all"] if version_all and not udp else []
     argv = ["nmap", "-sV", *depth, "-Pn", "-n", "--script", scripts, "--script-timeout", "60s",
             "--host-timeout", f"{timeout_s - 20}s", "-p", spec, "-oX", xml_path, ip]
     if tcp:

@@ -83,9 +83,7 @@ def sessions():
 
 
 def pg_auth_randoms(text, target):
-    """SCRAM server nonce/salt lines and the error position fields that
-    name the server's own source file line (identical builds print the
-    same, so only the nonce is rewritten)."""
+    """The SCRAM server nonce (`r=…`): random per authentication."""
     return re.sub(r"r=[A-Za-z0-9+/=]{20,}", "r=<NONCE>", text)
 
 
