@@ -35,6 +35,12 @@ def scan(ip, ports, extra_scripts=(), timeout_s=300, version_all=True):
         os.unlink(xml_path)
 
 
+# Scripts whose output measures the scanning run rather than the server:
+# clock-skew compares the target's clock with the scanner's (no two
+# machines agree) and appears only when the skew crosses its threshold.
+RUN_DEPENDENT_SCRIPTS = {"clock-skew"}
+
+
 def parse(xml_path):
     out = {}
     root = ET.parse(xml_path).getroot()
@@ -55,8 +61,12 @@ def parse(xml_path):
             line += " " + " ".join(fields)
         out[f"version {key}"] = line + "\n"
         for script in port.findall("script"):
+            if script.get("id") in RUN_DEPENDENT_SCRIPTS:
+                continue
             out[f"script {key} {script.get('id')}"] = (script.get("output") or "").strip() + "\n"
     for hs in root.iter("hostscript"):
         for script in hs.findall("script"):
+            if script.get("id") in RUN_DEPENDENT_SCRIPTS:
+                continue
             out[f"script host {script.get('id')}"] = (script.get("output") or "").strip() + "\n"
     return out
