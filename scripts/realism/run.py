@@ -408,6 +408,9 @@ def main():
                     traceback.print_exc()
         if dn:
             dn.stop()
+        escaped = daemon.stop_escapees(work)
+        if escaped:
+            print(f"realism: stopped {len(escaped)} helper processes outside the daemons' groups: {sorted(set(escaped))}")
         if args.keep:
             print(f"realism: work dir kept: {work}")
         else:

@@ -95,3 +95,28 @@ def run(argv, **kw):
         out = r.stdout.decode("utf-8", "replace") if r.stdout else ""
         raise RuntimeError(f"{' '.join(map(str, argv))} exited {r.returncode}: {out[-800:]}")
     return r
+
+
+def stop_escapees(work):
+    """Daemons' helpers that leave our process groups (samba-dcerpcd and its
+    rpcd_* workers make themselves session leaders) still name this run's
+    work directory — a fresh mkdtemp path — in their command line: each is
+    stopped by its PID. Returns what was stopped."""
+    stopped = []
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            except OSError:
+                continue
+            if work + "/" in cmdline:
+                try:
+                    os.kill(int(entry), sig)
+                    stopped.append(cmdline.split(" ", 1)[0])
+                except (ProcessLookupError, PermissionError):
+                    pass
+        time.sleep(0.5)
+    return stopped

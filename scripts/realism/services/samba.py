@@ -41,10 +41,6 @@ def start(svc):
     svc.spawn("smbd", ["smbd", "--foreground", "--no-process-group", "--debug-stdout", "-s", path])
 
 
-def _smb(*args):
-    return lambda t: run_client(["smbclient", *args[:-1], args[-1].replace("{ip}", t.ip), "-s", "/dev/null"], timeout=20)
-
-
 def _raw(payload, port=445):
     return tcp_probe(port, payload)
 
