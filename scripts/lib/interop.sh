@@ -69,3 +69,17 @@ expect_log() {
     done
     fail "no log line for $what ($*)"
 }
+
+# realism_preseed: answers the debconf questions of the daemons the realism
+# suite installs (postfix's mailer type, slapd's domain) and keeps apt from
+# starting any of them (the suite starts and stops its own copies).
+realism_preseed() {
+    [ "$(id -u)" = 0 ] || return 0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
+    debconf-set-selections <<'SEL' || true
+postfix postfix/main_mailer_type select Internet Site
+postfix postfix/mailname string mail.example.org
+slapd slapd/domain string corp.local
+slapd shared/organization string Corp
+SEL
+}

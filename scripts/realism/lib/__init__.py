@@ -1,0 +1,1 @@
+"""Shared pieces of the differential realism suite (see ../README.md)."""

@@ -1,0 +1,68 @@
+"""HTTP probes shared by the web server modules: raw requests (exact bytes
+in and out, so header order and case are compared too) and a curl run."""
+
+from .clients import run_client
+from .wire import tcp_probe
+
+REQUESTS = [
+    ("GET /", b"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\nConnection: close\r\n\r\n"),
+    ("HEAD /", b"HEAD / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET / HTTP/1.0 no Host", b"GET / HTTP/1.0\r\n\r\n"),
+    ("GET /nonexistent.html", b"GET /nonexistent.html HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /.env", b"GET /.env HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /.git/config", b"GET /.git/config HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /robots.txt", b"GET /robots.txt HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /server-status", b"GET /server-status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /icons/", b"GET /icons/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /wp-login.php", b"GET /wp-login.php HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /phpmyadmin/", b"GET /phpmyadmin/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET /cgi-bin/", b"GET /cgi-bin/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET path traversal", b"GET /../../../../etc/passwd HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("GET encoded traversal", b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("OPTIONS /", b"OPTIONS / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("TRACE /", b"TRACE / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("POST / with body", b"POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\nConnection: close\r\n\r\nuser=root"),
+    ("PUT /x.txt", b"PUT /x.txt HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"),
+    ("DELETE /", b"DELETE / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("unknown method FOO", b"FOO / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("CONNECT proxy attempt", b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+    ("absolute URI (proxy check)", b"GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"),
+    ("HTTP/0.9 request", b"GET /\r\n"),
+    ("HTTP/2.0 request line", b"GET / HTTP/2.0\r\nHost: {host}\r\n\r\n"),
+    ("HTTP/1.1 without Host", b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+    ("malformed request line", b"GARBAGE\r\n\r\n"),
+    ("bad version", b"GET / HTTP/9.9\r\nHost: {host}\r\n\r\n"),
+    ("header without colon", b"GET / HTTP/1.1\r\nHost: {host}\r\nBadHeader\r\nConnection: close\r\n\r\n"),
+    ("oversized header (10 KiB)", b"GET / HTTP/1.1\r\nHost: {host}\r\nX-Big: " + b"A" * 10240 + b"\r\nConnection: close\r\n\r\n"),
+    ("oversized URI (9 KiB)", b"GET /" + b"a" * 9216 + b" HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("Range request", b"GET / HTTP/1.1\r\nHost: {host}\r\nRange: bytes=0-9\r\nConnection: close\r\n\r\n"),
+    ("If-Modified-Since future", b"GET / HTTP/1.1\r\nHost: {host}\r\nIf-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT\r\nConnection: close\r\n\r\n"),
+    ("keep-alive two requests", b"GET /robots.txt HTTP/1.1\r\nHost: {host}\r\n\r\nGET /nonexistent HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("Basic auth header", b"GET / HTTP/1.1\r\nHost: {host}\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\nConnection: close\r\n\r\n"),
+    ("NUL in path", b"GET /a%00b HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    ("Shellshock User-Agent", b"GET /cgi-bin/status HTTP/1.1\r\nHost: {host}\r\nUser-Agent: () { :; }; echo; /bin/id\r\nConnection: close\r\n\r\n"),
+]
+
+
+def raw(payload):
+    def probe(t):
+        return tcp_probe(80, payload.replace(b"{host}", t.ip.encode()), first_byte_s=3.0, idle_s=0.8)(t)
+    return probe
+
+
+def sessions():
+    out = [(f"http {name}", raw(payload)) for name, payload in REQUESTS]
+    out.append(("curl -sI /", lambda t: run_client(["curl", "-sS", "-I", "--max-time", "10", f"http://{t.ip}/"])))
+    out.append(("curl -s -o /dev/null -w code /index.html", lambda t: run_client(
+        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{content_type} %{size_download}\\n", "--max-time", "10", f"http://{t.ip}/index.html"])))
+    return out
+
+
+def file_validators(text, target):
+    """ETag and Last-Modified of static files: they come from the file's
+    mtime (and size), i.e. when the package was installed on that machine."""
+    import re
+
+    text = re.sub(r'(?im)^(ETag: )(W/)?"[^"]*"', r'\1"<ETAG>"', text)
+    return re.sub(r"(?im)^(Last-Modified: ).*?(?=\\r|\r|$)", r"\1<MTIME>", text)

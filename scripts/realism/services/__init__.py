@@ -1,0 +1,1 @@
+"""One module per compared service; see ../run.py for the interface."""
