@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use decnet_core::EventKind;
 use sha2::{Digest, Sha256};
 
-use crate::ctx::Session;
 use crate::fields;
+use crate::session::Session;
 
 /// Largest single artifact kept (bytes beyond are dropped, `truncated` set).
 pub const DEFAULT_MAX_ARTIFACT: usize = 16 * 1024 * 1024;

@@ -115,6 +115,38 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
+/// Reads exactly `buf.len()` bytes, each read bounded by `idle`.
+pub async fn read_exact_idle<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+) -> Result<(), ReadError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match tokio::time::timeout(idle, r.read(&mut buf[got..])).await {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(Ok(0)) => return Err(ReadError::Eof),
+            Ok(Ok(n)) => got += n,
+            Ok(Err(e)) => return Err(ReadError::Io(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// Reads some bytes (at least one), bounded by `idle`.
+pub async fn read_some_idle<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+) -> Result<usize, ReadError> {
+    match tokio::time::timeout(idle, r.read(buf)).await {
+        Err(_) => Err(ReadError::Timeout),
+        Ok(Ok(0)) => Err(ReadError::Eof),
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

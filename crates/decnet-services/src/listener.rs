@@ -14,7 +14,8 @@ use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::ctx::{DeckyCtx, Session};
+use crate::ctx::DeckyCtx;
+use crate::session::Session;
 use crate::{fields, Conn, Handler, Service, ServiceError};
 
 /// A service running on a decky; stop it with [`RunningService::stop`].
