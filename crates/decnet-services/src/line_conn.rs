@@ -178,3 +178,39 @@ impl LineConn {
         }
     }
 }
+
+/// What a command asks the session loop to do next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Send this reply and read the next command.
+    Reply(String),
+    /// Nothing to send (the command answered by itself); read on.
+    Quiet,
+    /// End the session without a word.
+    Close,
+    /// Send this reply, then end the session.
+    CloseWith(String),
+}
+
+impl LineConn {
+    /// Carries out `next`; false when the session is over.
+    pub async fn reply(&mut self, next: Next) -> bool {
+        match next {
+            Next::Reply(r) => self.send(&r).await,
+            Next::Quiet => true,
+            Next::Close => false,
+            Next::CloseWith(r) => {
+                let _ = self.send(&r).await;
+                false
+            }
+        }
+    }
+
+    /// Waits the decky's failed-login delay, as a stock daemon does
+    /// before answering a wrong password. False when the session should
+    /// end instead of answering.
+    pub async fn auth_fail_delay(&mut self) -> bool {
+        tokio::time::sleep(self.session().limits().auth_fail_delay).await;
+        true
+    }
+}

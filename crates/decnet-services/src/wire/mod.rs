@@ -11,6 +11,7 @@ pub mod bson;
 pub mod der;
 pub mod dns;
 pub mod ipp;
+pub mod ldap;
 pub mod modbus;
 pub mod mqtt;
 pub mod mysql;

@@ -181,16 +181,26 @@ fn open_node(vfs: &Vfs, path: &str) -> Option<Open> {
 }
 
 fn query_info(o: &Open, info_type: u8, class: u8, label: &str) -> Option<Vec<u8>> {
+    match info_type {
+        1 => file_info(o, class),
+        2 => fs_info(o, class, label),
+        3 => Some(security_descriptor()),
+        _ => None,
+    }
+}
+
+/// SMB2_0_INFO_FILE classes.
+fn file_info(o: &Open, class: u8) -> Option<Vec<u8>> {
     let size = if o.dir { 0 } else { o.data.len() as u64 };
     let alloc = size.div_ceil(4096) * 4096;
     let mut b = Vec::new();
-    match (info_type, class) {
-        (1, 4) => {
+    match class {
+        4 => {
             times(&mut b, o.mtime);
             le32(&mut b, attrs(o.dir));
             le32(&mut b, 0);
         }
-        (1, 5) => {
+        5 => {
             le64(&mut b, alloc);
             le64(&mut b, size);
             le32(&mut b, 1);
@@ -198,7 +208,7 @@ fn query_info(o: &Open, info_type: u8, class: u8, label: &str) -> Option<Vec<u8>
             b.push(o.dir as u8);
             le16(&mut b, 0);
         }
-        (1, 18) => {
+        18 => {
             times(&mut b, o.mtime);
             le32(&mut b, attrs(o.dir));
             le32(&mut b, 0);
@@ -218,7 +228,7 @@ fn query_info(o: &Open, info_type: u8, class: u8, label: &str) -> Option<Vec<u8>
             le32(&mut b, n.len() as u32);
             b.extend_from_slice(&n);
         }
-        (1, 22) if !o.dir => {
+        22 if !o.dir => {
             let n = utf16("::$DATA");
             le32(&mut b, 0);
             le32(&mut b, n.len() as u32);
@@ -226,18 +236,27 @@ fn query_info(o: &Open, info_type: u8, class: u8, label: &str) -> Option<Vec<u8>
             le64(&mut b, alloc);
             b.extend_from_slice(&n);
         }
-        (1, 34) => {
+        34 => {
             times(&mut b, o.mtime);
             le64(&mut b, alloc);
             le64(&mut b, size);
             le32(&mut b, attrs(o.dir));
             le32(&mut b, 0);
         }
-        (1, 35) => {
+        35 => {
             le32(&mut b, attrs(o.dir));
             le32(&mut b, 0);
         }
-        (2, 1) => {
+        _ => return None,
+    }
+    Some(b)
+}
+
+/// SMB2_0_INFO_FILESYSTEM classes.
+fn fs_info(o: &Open, class: u8, label: &str) -> Option<Vec<u8>> {
+    let mut b = Vec::new();
+    match class {
+        1 => {
             let l = utf16(label);
             le64(&mut b, filetime(o.mtime));
             le32(&mut b, 0x5a1e_c0de);
@@ -246,50 +265,53 @@ fn query_info(o: &Open, info_type: u8, class: u8, label: &str) -> Option<Vec<u8>
             b.push(0);
             b.extend_from_slice(&l);
         }
-        (2, 3) => {
+        3 => {
             le64(&mut b, 26_214_400);
             le64(&mut b, 9_437_184);
             le32(&mut b, 8);
             le32(&mut b, 512);
         }
-        (2, 4) => {
+        4 => {
             le32(&mut b, 7);
             le32(&mut b, 0x20);
         }
-        (2, 5) => {
+        5 => {
             let n = utf16("NTFS");
             le32(&mut b, 0x0007_00ff);
             le32(&mut b, 255);
             le32(&mut b, n.len() as u32);
             b.extend_from_slice(&n);
         }
-        (2, 7) => {
+        7 => {
             le64(&mut b, 26_214_400);
             le64(&mut b, 9_437_184);
             le64(&mut b, 9_437_184);
             le32(&mut b, 8);
             le32(&mut b, 512);
         }
-        (2, 8) => b.resize(64, 0),
-        (3, _) => {
-            // Self-relative SD: DACL granting Everyone full control.
-            b.extend_from_slice(&[1, 0, 0x04, 0x80]);
-            le32(&mut b, 0);
-            le32(&mut b, 0);
-            le32(&mut b, 0);
-            le32(&mut b, 20);
-            b.extend_from_slice(&[2, 0]);
-            le16(&mut b, 28);
-            le16(&mut b, 1);
-            le16(&mut b, 0);
-            b.extend_from_slice(&[0, 0]);
-            le16(&mut b, 20);
-            le32(&mut b, 0x001f_01ff);
-            b.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
-        }
+        8 => b.resize(64, 0),
         _ => return None,
     }
     Some(b)
+}
+
+/// Self-relative SD: DACL granting Everyone full control.
+fn security_descriptor() -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&[1, 0, 0x04, 0x80]);
+    le32(&mut b, 0);
+    le32(&mut b, 0);
+    le32(&mut b, 0);
+    le32(&mut b, 20);
+    b.extend_from_slice(&[2, 0]);
+    le16(&mut b, 28);
+    le16(&mut b, 1);
+    le16(&mut b, 0);
+    b.extend_from_slice(&[0, 0]);
+    le16(&mut b, 20);
+    le32(&mut b, 0x001f_01ff);
+    b.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
+    b
 }
 
 fn next_fid(conv: &mut Conv) -> [u8; 16] {
@@ -300,277 +322,316 @@ fn next_fid(conv: &mut Conv) -> [u8; 16] {
     fid
 }
 
-/// Handles one command on a disk tree rooted at `root`.
-pub fn command(
-    vfs: &Vfs,
-    conv: &mut Conv,
-    h: &w::Header,
-    msg: &[u8],
-    tagged: &Tagged,
-    root: &str,
-    share: &str,
-) -> (u32, Vec<u8>) {
-    let body = msg.get(w::HEADER..).unwrap_or(&[]);
-    let fid_at = |at: usize| super::resolve(conv, h, w::file_id(msg, at).unwrap_or([0; 16]));
-    match h.command {
-        cmd::CREATE => {
-            let name = w::create_name(msg).unwrap_or_default();
-            let disposition = u32at(body, 36);
-            let options = u32at(body, 40);
-            let Some(path) = map_path(root, &name) else {
-                tagged.emit(
-                    EventKind::Command,
-                    fields! {"command" => "create", "path" => name, "status" => "traversal refused"},
-                );
-                return (status::ACCESS_DENIED, error_body());
-            };
-            if conv.disk.len() >= super::MAX_OPEN {
-                return (status::ACCESS_DENIED, error_body());
-            }
-            let existing = open_node(vfs, &path);
-            let (open, action) = match (existing, disposition) {
-                (Some(o), 2) => {
-                    let _ = o;
-                    return (0xC000_0035, error_body()); // OBJECT_NAME_COLLISION
-                }
-                (Some(o), 0 | 4 | 5) if !o.dir => (
-                    Open {
-                        written: Some(Vec::new()),
-                        data: Arc::from(&[][..]),
-                        ..o
-                    },
-                    3,
-                ),
-                (Some(o), _) => (o, 1),
-                (None, 1 | 4) => {
-                    tagged.emit(
-                        EventKind::Command,
-                        fields! {"command" => "create", "path" => path, "share" => share, "status" => "not found"},
-                    );
-                    return (status::NOT_FOUND, error_body());
-                }
-                (None, _) if options & 1 != 0 => return (status::ACCESS_DENIED, error_body()),
-                (None, _) => (
-                    Open {
-                        path: path.clone(),
-                        dir: false,
-                        data: Arc::from(&[][..]),
-                        mtime: chrono::Utc::now().timestamp(),
-                        listing: None,
-                        cursor: 0,
-                        written: Some(Vec::new()),
-                        write_total: 0,
-                        downloaded: false,
-                    },
-                    2,
-                ),
-            };
-            if options & 1 != 0 && !open.dir {
-                return (NOT_A_DIRECTORY, error_body());
-            }
-            if options & 0x40 != 0 && open.dir {
-                return (FILE_IS_A_DIRECTORY, error_body());
-            }
-            tagged.emit(
-                EventKind::Command,
-                fields! {"command" => "create", "path" => path, "share" => share, "create_action" => action as u64, "write" => open.written.is_some()},
-            );
-            let fid = next_fid(conv);
-            let out = create_body(&fid, action, &open);
-            conv.disk.insert(fid, open);
-            conv.last_file = fid;
-            (status::SUCCESS, out)
-        }
-        cmd::CLOSE => {
-            let fid = fid_at(8);
-            let Some(o) = conv.disk.remove(&fid) else {
-                return (status::FILE_CLOSED, error_body());
-            };
-            if let Some(data) = o.written {
-                let truncated = o.write_total > data.len();
-                conv.uploads.push((o.path.clone(), data, truncated));
-            }
-            let mut b = Vec::new();
-            le16(&mut b, 60);
-            b.resize(60, 0);
-            (status::SUCCESS, b)
-        }
-        cmd::READ => {
-            let fid = fid_at(16);
-            let len = u32at(body, 4).min(65536);
-            let off = body
-                .get(8..16)
-                .map(|x| u64::from_le_bytes(x.try_into().unwrap_or([0; 8])))
-                .unwrap_or(0) as usize;
-            let Some(o) = conv.disk.get_mut(&fid) else {
-                return (status::FILE_CLOSED, error_body());
-            };
-            if o.dir {
-                return (0xC000_0010, error_body()); // INVALID_DEVICE_REQUEST
-            }
-            if !o.downloaded {
-                o.downloaded = true;
-                tagged.emit(
-                    EventKind::FileDownload,
-                    fields! {"path" => o.path.clone(), "share" => share, "size" => o.data.len() as u64},
-                );
-            }
-            if off >= o.data.len() {
-                return (END_OF_FILE, error_body());
-            }
-            let end = off.saturating_add(len).min(o.data.len());
-            let mut b = Vec::with_capacity(16 + end - off);
-            le16(&mut b, 17);
-            b.push(80);
-            b.push(0);
-            le32(&mut b, (end - off) as u32);
-            le32(&mut b, 0);
-            le32(&mut b, 0);
-            b.extend_from_slice(&o.data[off..end]);
-            (status::SUCCESS, b)
-        }
-        cmd::WRITE => {
-            let Ok((fid, off, data)) = w::write_req(msg) else {
-                return (status::INVALID_PARAMETER, error_body());
-            };
-            let fid = super::resolve(conv, h, fid);
-            // All open uploads of one connection together stay under MAX_CONN_UPLOADS.
-            let buffered: usize = conv
-                .disk
-                .values()
-                .map(|o| o.written.as_ref().map_or(0, Vec::len))
-                .sum();
-            let Some(o) = conv.disk.get_mut(&fid) else {
-                return (status::FILE_CLOSED, error_body());
-            };
-            let buf = o.written.get_or_insert_with(|| o.data.to_vec());
-            let off = off as usize;
-            let end = off.saturating_add(data.len());
-            o.write_total = o.write_total.max(end);
-            let growth = end.saturating_sub(buf.len());
-            if buffered + growth > MAX_CONN_UPLOADS {
-                return (0xC000_007F, error_body()); // STATUS_DISK_FULL
-            }
-            if end <= MAX_UPLOAD {
-                if buf.len() < end {
-                    buf.resize(end, 0);
-                }
-                buf[off..end].copy_from_slice(data);
-            }
-            let mut b = Vec::new();
-            le16(&mut b, 17);
-            le16(&mut b, 0);
-            le32(&mut b, data.len() as u32);
-            le32(&mut b, 0);
-            le32(&mut b, 0);
-            b.push(0);
-            (status::SUCCESS, b)
-        }
-        14 => {
-            // QUERY_DIRECTORY
-            let class = body.get(2).copied().unwrap_or(0);
-            let flags = body.get(3).copied().unwrap_or(0);
-            let fid = fid_at(8);
-            let pat = {
-                let off = u16at(body, 24);
-                let len = u16at(body, 26);
-                msg.get(off..off + len).map(w::utf16).unwrap_or_default()
-            };
-            let max = u32at(body, 28).min(65536);
-            let Some(o) = conv.disk.get_mut(&fid) else {
-                return (status::FILE_CLOSED, error_body());
-            };
-            if !o.dir {
-                return (status::INVALID_PARAMETER, error_body());
-            }
-            let first = o.listing.is_none() || flags & 0x11 != 0;
-            if first {
-                let mut list: Vec<(String, Node)> = Vec::new();
-                let me = vfs.get(&o.path);
-                if let Some(me) = me.clone() {
-                    list.push((".".into(), me.clone()));
-                    list.push(("..".into(), me));
-                }
-                list.extend(vfs.children(&o.path).into_iter().take(512));
-                list.retain(|(n, _)| wildcard(&pat, n));
-                if list.is_empty() {
-                    o.listing = Some(Vec::new());
-                    return (NO_SUCH_FILE, error_body());
-                }
-                tagged.emit(
-                    EventKind::Command,
-                    fields! {"command" => "list", "path" => o.path.clone(), "share" => share, "pattern" => pat},
-                );
-                o.listing = Some(list);
-                o.cursor = 0;
-            }
-            let list = o.listing.as_deref().unwrap_or(&[]);
-            let mut out = Vec::new();
-            let mut last_start = None;
-            while o.cursor < list.len() {
-                let (name, node) = &list[o.cursor];
-                let Some(mut e) = dir_entry(class, name, node, o.cursor as u64 + 1) else {
-                    return (INVALID_INFO_CLASS, error_body());
-                };
-                while e.len() % 8 != 0 {
-                    e.push(0);
-                }
-                if out.len() + e.len() > max {
-                    break;
-                }
-                if let Some(ls) = last_start {
-                    let next = (out.len() - ls) as u32;
-                    out[ls..ls + 4].copy_from_slice(&next.to_le_bytes());
-                }
-                last_start = Some(out.len());
-                out.extend_from_slice(&e);
-                o.cursor += 1;
-                if flags & 0x2 != 0 {
-                    break;
-                }
-            }
-            if out.is_empty() {
-                return (NO_MORE_FILES, error_body());
-            }
-            let mut b = Vec::new();
-            le16(&mut b, 9);
-            le16(&mut b, 72);
-            le32(&mut b, out.len() as u32);
-            b.extend_from_slice(&out);
-            (status::SUCCESS, b)
-        }
-        16 => {
-            // QUERY_INFO
-            let info_type = body.get(2).copied().unwrap_or(0);
-            let class = body.get(3).copied().unwrap_or(0);
-            let max = u32at(body, 4).min(65536);
-            let fid = fid_at(24);
-            let Some(o) = conv.disk.get(&fid) else {
-                return (status::FILE_CLOSED, error_body());
-            };
-            let Some(mut data) = query_info(o, info_type, class, share) else {
-                return (INVALID_INFO_CLASS, error_body());
-            };
-            let st = if data.len() > max {
-                data.truncate(max);
-                status::BUFFER_OVERFLOW
-            } else {
-                status::SUCCESS
-            };
-            let mut b = Vec::new();
-            le16(&mut b, 9);
-            le16(&mut b, 72);
-            le32(&mut b, data.len() as u32);
-            b.extend_from_slice(&data);
-            if data.is_empty() {
-                b.push(0);
-            }
-            (st, b)
-        }
-        17 => (status::SUCCESS, vec![2, 0]),
-        7 => (status::SUCCESS, vec![4, 0, 0, 0]),
-        _ => (status::NOT_SUPPORTED, error_body()),
+/// A disk tree a command runs against.
+pub struct Tree<'a> {
+    /// The decky's filesystem.
+    pub vfs: &'a Vfs,
+    /// The command's header.
+    pub h: &'a w::Header,
+    /// The whole SMB2 message.
+    pub msg: &'a [u8],
+    /// The session, for events.
+    pub tagged: &'a Tagged,
+    /// The share's directory in the VFS.
+    pub root: &'a str,
+    /// The share's name.
+    pub share: &'a str,
+}
+
+impl Tree<'_> {
+    /// The file id at `at` of the body (related compounds use the last one).
+    fn fid(&self, conv: &Conv, at: usize) -> [u8; 16] {
+        super::resolve(conv, self.h, w::file_id(self.msg, at).unwrap_or([0; 16]))
     }
+}
+
+/// A command's (status, body); errors carry the status and error body.
+type Reply = Result<(u32, Vec<u8>), (u32, Vec<u8>)>;
+
+/// Handles one command on a disk tree.
+pub fn command(t: &Tree<'_>, conv: &mut Conv) -> (u32, Vec<u8>) {
+    let body = t.msg.get(w::HEADER..).unwrap_or(&[]);
+    let reply = match t.h.command {
+        cmd::CREATE => create(t, conv, body),
+        cmd::CLOSE => close(t, conv),
+        cmd::READ => read(t, conv, body),
+        cmd::WRITE => write(t, conv),
+        cmd::QUERY_DIRECTORY => query_directory(t, conv, body),
+        cmd::QUERY_INFO => query_info_cmd(t, conv, body),
+        cmd::SET_INFO => Ok((status::SUCCESS, vec![2, 0])),
+        cmd::FLUSH => Ok((status::SUCCESS, vec![4, 0, 0, 0])),
+        _ => Ok((status::NOT_SUPPORTED, error_body())),
+    };
+    reply.unwrap_or_else(|e| e)
+}
+
+/// Opens (or creates, for an upload) a file or directory of the share.
+fn create(t: &Tree<'_>, conv: &mut Conv, body: &[u8]) -> Reply {
+    let name = w::create_name(t.msg).unwrap_or_default();
+    let disposition = u32at(body, 36);
+    let options = u32at(body, 40);
+    let Some(path) = map_path(t.root, &name) else {
+        t.tagged.emit(
+            EventKind::Command,
+            fields! {"command" => "create", "path" => name, "status" => "traversal refused"},
+        );
+        return fail(status::ACCESS_DENIED);
+    };
+    if conv.disk.len() >= super::MAX_OPEN {
+        return fail(status::ACCESS_DENIED);
+    }
+    let existing = open_node(t.vfs, &path);
+    let (open, action) = match (existing, disposition) {
+        (Some(o), 2) => {
+            let _ = o;
+            return fail(0xC000_0035); // OBJECT_NAME_COLLISION
+        }
+        (Some(o), 0 | 4 | 5) if !o.dir => (
+            Open {
+                written: Some(Vec::new()),
+                data: Arc::from(&[][..]),
+                ..o
+            },
+            3,
+        ),
+        (Some(o), _) => (o, 1),
+        (None, 1 | 4) => {
+            t.tagged.emit(
+                EventKind::Command,
+                fields! {"command" => "create", "path" => path, "share" => t.share, "status" => "not found"},
+            );
+            return fail(status::NOT_FOUND);
+        }
+        (None, _) if options & 1 != 0 => return fail(status::ACCESS_DENIED),
+        (None, _) => (
+            Open {
+                path: path.clone(),
+                dir: false,
+                data: Arc::from(&[][..]),
+                mtime: chrono::Utc::now().timestamp(),
+                listing: None,
+                cursor: 0,
+                written: Some(Vec::new()),
+                write_total: 0,
+                downloaded: false,
+            },
+            2,
+        ),
+    };
+    if options & 1 != 0 && !open.dir {
+        return fail(NOT_A_DIRECTORY);
+    }
+    if options & 0x40 != 0 && open.dir {
+        return fail(FILE_IS_A_DIRECTORY);
+    }
+    t.tagged.emit(
+        EventKind::Command,
+        fields! {"command" => "create", "path" => path, "share" => t.share, "create_action" => action as u64, "write" => open.written.is_some()},
+    );
+    let fid = next_fid(conv);
+    let out = create_body(&fid, action, &open);
+    conv.disk.insert(fid, open);
+    conv.last_file = fid;
+    Ok((status::SUCCESS, out))
+}
+
+/// Closes a handle; a written file becomes an upload.
+fn close(t: &Tree<'_>, conv: &mut Conv) -> Reply {
+    let fid = t.fid(conv, 8);
+    let Some(o) = conv.disk.remove(&fid) else {
+        return fail(status::FILE_CLOSED);
+    };
+    if let Some(data) = o.written {
+        let truncated = o.write_total > data.len();
+        conv.uploads.push((o.path.clone(), data, truncated));
+    }
+    let mut b = Vec::new();
+    le16(&mut b, 60);
+    b.resize(60, 0);
+    Ok((status::SUCCESS, b))
+}
+
+/// Reads a file (recorded once as a download).
+fn read(t: &Tree<'_>, conv: &mut Conv, body: &[u8]) -> Reply {
+    let fid = t.fid(conv, 16);
+    let len = u32at(body, 4).min(65536);
+    let off = body
+        .get(8..16)
+        .map(|x| u64::from_le_bytes(x.try_into().unwrap_or([0; 8])))
+        .unwrap_or(0) as usize;
+    let Some(o) = conv.disk.get_mut(&fid) else {
+        return fail(status::FILE_CLOSED);
+    };
+    if o.dir {
+        return fail(0xC000_0010); // INVALID_DEVICE_REQUEST
+    }
+    if !o.downloaded {
+        o.downloaded = true;
+        t.tagged.emit(
+            EventKind::FileDownload,
+            fields! {"path" => o.path.clone(), "share" => t.share, "size" => o.data.len() as u64},
+        );
+    }
+    if off >= o.data.len() {
+        return fail(END_OF_FILE);
+    }
+    let end = off.saturating_add(len).min(o.data.len());
+    let mut b = Vec::with_capacity(16 + end - off);
+    le16(&mut b, 17);
+    b.push(80);
+    b.push(0);
+    le32(&mut b, (end - off) as u32);
+    le32(&mut b, 0);
+    le32(&mut b, 0);
+    b.extend_from_slice(&o.data[off..end]);
+    Ok((status::SUCCESS, b))
+}
+
+/// Buffers a write, within the per-file and per-connection caps.
+fn write(t: &Tree<'_>, conv: &mut Conv) -> Reply {
+    let Ok((fid, off, data)) = w::write_req(t.msg) else {
+        return fail(status::INVALID_PARAMETER);
+    };
+    let fid = super::resolve(conv, t.h, fid);
+    // All open uploads of one connection together stay under MAX_CONN_UPLOADS.
+    let buffered: usize = conv
+        .disk
+        .values()
+        .map(|o| o.written.as_ref().map_or(0, Vec::len))
+        .sum();
+    let Some(o) = conv.disk.get_mut(&fid) else {
+        return fail(status::FILE_CLOSED);
+    };
+    let buf = o.written.get_or_insert_with(|| o.data.to_vec());
+    let off = off as usize;
+    let end = off.saturating_add(data.len());
+    o.write_total = o.write_total.max(end);
+    let growth = end.saturating_sub(buf.len());
+    if buffered + growth > MAX_CONN_UPLOADS {
+        return fail(0xC000_007F); // STATUS_DISK_FULL
+    }
+    if end <= MAX_UPLOAD {
+        if buf.len() < end {
+            buf.resize(end, 0);
+        }
+        buf[off..end].copy_from_slice(data);
+    }
+    let mut b = Vec::new();
+    le16(&mut b, 17);
+    le16(&mut b, 0);
+    le32(&mut b, data.len() as u32);
+    le32(&mut b, 0);
+    le32(&mut b, 0);
+    b.push(0);
+    Ok((status::SUCCESS, b))
+}
+
+/// Lists a directory, as many entries as fit per call.
+fn query_directory(t: &Tree<'_>, conv: &mut Conv, body: &[u8]) -> Reply {
+    let class = body.get(2).copied().unwrap_or(0);
+    let flags = body.get(3).copied().unwrap_or(0);
+    let fid = t.fid(conv, 8);
+    let pat = {
+        let off = u16at(body, 24);
+        let len = u16at(body, 26);
+        t.msg.get(off..off + len).map(w::utf16).unwrap_or_default()
+    };
+    let max = u32at(body, 28).min(65536);
+    let Some(o) = conv.disk.get_mut(&fid) else {
+        return fail(status::FILE_CLOSED);
+    };
+    if !o.dir {
+        return fail(status::INVALID_PARAMETER);
+    }
+    let first = o.listing.is_none() || flags & 0x11 != 0;
+    if first {
+        let mut list: Vec<(String, Node)> = Vec::new();
+        let me = t.vfs.get(&o.path);
+        if let Some(me) = me.clone() {
+            list.push((".".into(), me.clone()));
+            list.push(("..".into(), me));
+        }
+        list.extend(t.vfs.children(&o.path).into_iter().take(512));
+        list.retain(|(n, _)| wildcard(&pat, n));
+        if list.is_empty() {
+            o.listing = Some(Vec::new());
+            return fail(NO_SUCH_FILE);
+        }
+        t.tagged.emit(
+            EventKind::Command,
+            fields! {"command" => "list", "path" => o.path.clone(), "share" => t.share, "pattern" => pat},
+        );
+        o.listing = Some(list);
+        o.cursor = 0;
+    }
+    let list = o.listing.as_deref().unwrap_or(&[]);
+    let mut out = Vec::new();
+    let mut last_start = None;
+    while o.cursor < list.len() {
+        let (name, node) = &list[o.cursor];
+        let Some(mut e) = dir_entry(class, name, node, o.cursor as u64 + 1) else {
+            return fail(INVALID_INFO_CLASS);
+        };
+        while e.len() % 8 != 0 {
+            e.push(0);
+        }
+        if out.len() + e.len() > max {
+            break;
+        }
+        if let Some(ls) = last_start {
+            let next = (out.len() - ls) as u32;
+            out[ls..ls + 4].copy_from_slice(&next.to_le_bytes());
+        }
+        last_start = Some(out.len());
+        out.extend_from_slice(&e);
+        o.cursor += 1;
+        if flags & 0x2 != 0 {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return fail(NO_MORE_FILES);
+    }
+    let mut b = Vec::new();
+    le16(&mut b, 9);
+    le16(&mut b, 72);
+    le32(&mut b, out.len() as u32);
+    b.extend_from_slice(&out);
+    Ok((status::SUCCESS, b))
+}
+
+/// File, filesystem and security information of a handle.
+fn query_info_cmd(t: &Tree<'_>, conv: &mut Conv, body: &[u8]) -> Reply {
+    let info_type = body.get(2).copied().unwrap_or(0);
+    let class = body.get(3).copied().unwrap_or(0);
+    let max = u32at(body, 4).min(65536);
+    let fid = t.fid(conv, 24);
+    let Some(o) = conv.disk.get(&fid) else {
+        return fail(status::FILE_CLOSED);
+    };
+    let Some(mut data) = query_info(o, info_type, class, t.share) else {
+        return fail(INVALID_INFO_CLASS);
+    };
+    let st = if data.len() > max {
+        data.truncate(max);
+        status::BUFFER_OVERFLOW
+    } else {
+        status::SUCCESS
+    };
+    let mut b = Vec::new();
+    le16(&mut b, 9);
+    le16(&mut b, 72);
+    le32(&mut b, data.len() as u32);
+    b.extend_from_slice(&data);
+    if data.is_empty() {
+        b.push(0);
+    }
+    Ok((st, b))
+}
+
+/// An error status with the standard error body.
+fn fail<T>(status: u32) -> Result<T, (u32, Vec<u8>)> {
+    Err((status, error_body()))
 }
 
 /// Files the lure share starts with (added to the VFS once).

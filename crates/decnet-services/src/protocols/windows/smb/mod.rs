@@ -6,6 +6,9 @@
 //! STATUS_LOGON_FAILURE, except the anonymous (null) session, which gets
 //! IPC$ and a `srvsvc` pipe answering NetrShareEnum — enough for
 //! `smbclient -L //host -N` to list IPC$, ADMIN$, C$ and a lure share.
+//!
+//! `command` has one method per SMB2 command, `rpc` the `srvsvc` pipe,
+//! `fs` the lure share; this module frames NetBIOS messages and compounds.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,16 +17,20 @@ use decnet_core::EventKind;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use super::ntlm::{self, Exchange, Message, ServerIdentity};
+use super::ntlm::{self, Exchange, ServerIdentity};
 use crate::ctx::DeckyCtx;
 use crate::io::read_exact_idle;
 use crate::session::Session;
 use crate::tls::Tagged;
-use crate::wire::smb2::{self as w, cmd, ptype};
-use crate::wire::WResult;
+use crate::wire::smb2::{self as w, cmd};
 use crate::{artifacts, fields, Conn, Handler, Service, ServiceError};
 
+mod command;
 mod fs;
+mod rpc;
+
+pub use rpc::share_enum_ndr;
+use rpc::Pipe;
 
 /// NT status codes used.
 pub mod status {
@@ -57,14 +64,6 @@ pub mod status {
     pub const PIPE_EMPTY: u32 = 0xC000_00D9;
 }
 
-const DIALECTS: &[u16] = &[0x0302, 0x0300, 0x0210, 0x0202];
-const NDR_UUID: [u8; 16] = [
-    0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60,
-];
-const SRVSVC_UUID: [u8; 16] = [
-    0xc8, 0x4f, 0x32, 0x4b, 0x70, 0x16, 0xd3, 0x01, 0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1, 0x88,
-];
-const MAX_PIPE_OUT: usize = 64 * 1024;
 const MAX_OPEN: usize = 64;
 
 /// The `smb` service.
@@ -156,13 +155,6 @@ impl Service for Smb {
             boot_filetime,
         }))
     }
-}
-
-#[derive(Default)]
-struct Pipe {
-    name: String,
-    bound: bool,
-    out: Vec<u8>,
 }
 
 struct Conv {
@@ -263,365 +255,6 @@ impl SmbHandler {
         le32(&mut b, 0);
         b.push(0);
         b
-    }
-
-    /// Answers one DCE/RPC PDU written to a pipe.
-    fn rpc(&self, pipe: &mut Pipe, input: &[u8], tagged: &Tagged) {
-        let Ok((pdu, _)) = w::rpc_pdu(input) else {
-            return;
-        };
-        let out = match pdu.ptype {
-            ptype::BIND | ptype::ALTER => {
-                let ctxs = w::bind_contexts(pdu.body).unwrap_or_default();
-                pipe.bound = true;
-                let mut b = Vec::new();
-                le16(&mut b, 4280);
-                le16(&mut b, 4280);
-                le32(&mut b, 0x0001_2345);
-                let addr = format!("\\PIPE\\{}\0", pipe.name);
-                if pdu.ptype == ptype::BIND {
-                    le16(&mut b, addr.len() as u16);
-                    b.extend_from_slice(addr.as_bytes());
-                } else {
-                    le16(&mut b, 0);
-                }
-                while (b.len() + 16) % 4 != 0 {
-                    b.push(0);
-                }
-                b.push(ctxs.len() as u8);
-                b.extend_from_slice(&[0; 3]);
-                for c in &ctxs {
-                    if c.transfer.iter().any(|t| t.0 == NDR_UUID)
-                        && c.abstract_syntax.0 == SRVSVC_UUID
-                    {
-                        le16(&mut b, 0);
-                        le16(&mut b, 0);
-                        b.extend_from_slice(&NDR_UUID);
-                        le32(&mut b, 2);
-                    } else {
-                        le16(&mut b, 2);
-                        le16(&mut b, 2);
-                        b.extend_from_slice(&[0; 20]);
-                    }
-                }
-                let t = if pdu.ptype == ptype::BIND {
-                    ptype::BIND_ACK
-                } else {
-                    ptype::ALTER_RESP
-                };
-                rpc_frame(t, pdu.call_id, &b)
-            }
-            ptype::REQUEST => {
-                let (ctx, opnum, stub) = w::rpc_request(pdu.body).unwrap_or((0, 0xffff, &[]));
-                tagged.emit(
-                    EventKind::Command,
-                    fields! {
-                        "command" => format!("{}:opnum{}", pipe.name, opnum),
-                        "pipe" => pipe.name.clone(),
-                        "opnum" => opnum as u64,
-                    },
-                );
-                if pipe.name.eq_ignore_ascii_case("srvsvc") && opnum == 15 {
-                    let level = stub_level(stub);
-                    let mut b = Vec::new();
-                    let ndr = share_enum_ndr(&self.shares, level);
-                    le32(&mut b, ndr.len() as u32);
-                    le16(&mut b, ctx);
-                    b.push(0);
-                    b.push(0);
-                    b.extend_from_slice(&ndr);
-                    rpc_frame(ptype::RESPONSE, pdu.call_id, &b)
-                } else {
-                    let mut b = Vec::new();
-                    le32(&mut b, 32);
-                    le16(&mut b, ctx);
-                    b.push(0);
-                    b.push(0);
-                    le32(&mut b, 0x1c01_0002); // nca_s_op_rng_error
-                    le32(&mut b, 0);
-                    rpc_frame(ptype::FAULT, pdu.call_id, &b)
-                }
-            }
-            _ => return,
-        };
-        if pipe.out.len() + out.len() <= MAX_PIPE_OUT {
-            pipe.out.extend_from_slice(&out);
-        }
-    }
-
-    /// Handles one SMB2 command; returns (status, body, session, tree).
-    fn command(
-        &self,
-        conv: &mut Conv,
-        h: &w::Header,
-        msg: &[u8],
-        tagged: &Tagged,
-    ) -> (u32, Vec<u8>, u64, u32) {
-        let sid = conv.session_id;
-        let tid = h.tree_id;
-        let session_ok = conv.anonymous && h.session_id == sid && sid != 0;
-        match h.command {
-            cmd::NEGOTIATE => {
-                let offered = w::negotiate_dialects(msg).unwrap_or_default();
-                let dialect = DIALECTS
-                    .iter()
-                    .copied()
-                    .find(|d| offered.contains(d))
-                    .unwrap_or(0);
-                tagged.emit(
-                    EventKind::Request,
-                    fields! {
-                        "request" => "negotiate",
-                        "dialects" => offered.iter().map(|d| format!("{d:#06x}")).collect::<Vec<_>>().join(","),
-                        "dialect" => format!("{dialect:#06x}"),
-                    },
-                );
-                if dialect == 0 {
-                    return (status::NOT_SUPPORTED, error_body(), 0, 0);
-                }
-                conv.dialect = dialect;
-                (
-                    status::SUCCESS,
-                    self.negotiate_body(dialect, &ntlm::spnego_init()),
-                    0,
-                    0,
-                )
-            }
-            cmd::SESSION_SETUP => self.session_setup(conv, h, msg, tagged),
-            cmd::LOGOFF => {
-                conv.anonymous = false;
-                (status::SUCCESS, vec![4, 0, 0, 0], sid, 0)
-            }
-            cmd::ECHO => (status::SUCCESS, vec![4, 0, 0, 0], h.session_id, 0),
-            _ if !session_ok => (status::SESSION_DELETED, error_body(), h.session_id, tid),
-            cmd::TREE_CONNECT => {
-                let path = w::tree_connect_path(msg).unwrap_or_default();
-                let share = path.rsplit('\\').next().unwrap_or("").to_owned();
-                let known = self
-                    .shares
-                    .iter()
-                    .find(|s| s.name.eq_ignore_ascii_case(&share));
-                let st = match known {
-                    None => status::BAD_NETWORK_NAME,
-                    Some(s) if s.kind == 0x8000_0003 => status::SUCCESS,
-                    Some(s) if s.kind == 0 && self.null_share => status::SUCCESS,
-                    Some(_) => status::ACCESS_DENIED,
-                };
-                let disk = known
-                    .filter(|s| s.kind == 0)
-                    .map(|s| (share_root(&s.name), s.name.clone()));
-                tagged.emit(
-                    EventKind::Command,
-                    fields! {"command" => "tree_connect", "path" => path, "share" => share, "status" => format!("{st:#010x}")},
-                );
-                if st != status::SUCCESS || conv.trees.len() >= 16 {
-                    return (st, error_body(), sid, 0);
-                }
-                conv.next_tree += 1;
-                let t = conv.next_tree;
-                let pipe = disk.is_none();
-                conv.trees.insert(t, disk);
-                (status::SUCCESS, Self::tree_body(pipe), sid, t)
-            }
-            cmd::TREE_DISCONNECT => {
-                conv.trees.remove(&tid);
-                (status::SUCCESS, vec![4, 0, 0, 0], sid, tid)
-            }
-            _ if !conv.trees.contains_key(&tid) => (status::NAME_DELETED, error_body(), sid, tid),
-            _ if matches!(conv.trees.get(&tid), Some(Some(_))) => {
-                let (root, share) = conv.trees.get(&tid).cloned().flatten().unwrap_or_default();
-                let (st, body) = fs::command(&self.vfs, conv, h, msg, tagged, &root, &share);
-                (st, body, sid, tid)
-            }
-            cmd::CREATE => {
-                let name = w::create_name(msg).unwrap_or_default();
-                let base = name.trim_start_matches('\\').to_ascii_lowercase();
-                tagged.emit(
-                    EventKind::Command,
-                    fields! {"command" => "create", "path" => name.clone()},
-                );
-                if !matches!(base.as_str(), "srvsvc") || conv.files.len() >= MAX_OPEN {
-                    return (status::NOT_FOUND, error_body(), sid, tid);
-                }
-                conv.next_file += 1;
-                let mut fid = [0u8; 16];
-                fid[..8].copy_from_slice(&conv.next_file.to_le_bytes());
-                fid[8..].copy_from_slice(&(conv.next_file ^ 0x5a5a_0000_1111).to_le_bytes());
-                conv.files.insert(
-                    fid,
-                    Pipe {
-                        name: base,
-                        ..Pipe::default()
-                    },
-                );
-                conv.last_file = fid;
-                (status::SUCCESS, self.create_body(&fid), sid, tid)
-            }
-            cmd::CLOSE => {
-                let fid = resolve(conv, h, w::file_id(msg, 8).unwrap_or([0; 16]));
-                if conv.files.remove(&fid).is_none() {
-                    return (status::FILE_CLOSED, error_body(), sid, tid);
-                }
-                let mut b = Vec::new();
-                le16(&mut b, 60);
-                b.resize(60, 0);
-                (status::SUCCESS, b, sid, tid)
-            }
-            cmd::WRITE => {
-                let Ok((fid, _, data)) = w::write_req(msg) else {
-                    return (status::INVALID_PARAMETER, error_body(), sid, tid);
-                };
-                let fid = resolve(conv, h, fid);
-                let n = data.len() as u32;
-                let Some(mut pipe) = conv.files.remove(&fid) else {
-                    return (status::FILE_CLOSED, error_body(), sid, tid);
-                };
-                self.rpc(&mut pipe, data, tagged);
-                conv.files.insert(fid, pipe);
-                let mut b = Vec::new();
-                le16(&mut b, 17);
-                le16(&mut b, 0);
-                le32(&mut b, n);
-                le32(&mut b, 0);
-                le32(&mut b, 0);
-                b.push(0);
-                (status::SUCCESS, b, sid, tid)
-            }
-            cmd::READ => {
-                let Ok((len, fid)) = w::read_req(msg) else {
-                    return (status::INVALID_PARAMETER, error_body(), sid, tid);
-                };
-                let fid = resolve(conv, h, fid);
-                let Some(pipe) = conv.files.get_mut(&fid) else {
-                    return (status::FILE_CLOSED, error_body(), sid, tid);
-                };
-                if pipe.out.is_empty() {
-                    return (status::PIPE_EMPTY, error_body(), sid, tid);
-                }
-                let n = (len as usize).min(pipe.out.len()).min(65536);
-                let data: Vec<u8> = pipe.out.drain(..n).collect();
-                let st = if pipe.out.is_empty() {
-                    status::SUCCESS
-                } else {
-                    status::BUFFER_OVERFLOW
-                };
-                let mut b = Vec::new();
-                le16(&mut b, 17);
-                b.push(80);
-                b.push(0);
-                le32(&mut b, data.len() as u32);
-                le32(&mut b, pipe.out.len() as u32);
-                le32(&mut b, 0);
-                b.extend_from_slice(&data);
-                (st, b, sid, tid)
-            }
-            cmd::IOCTL => self.ioctl(conv, h, msg, tagged),
-            _ => (status::NOT_SUPPORTED, error_body(), sid, tid),
-        }
-    }
-
-    fn ioctl(
-        &self,
-        conv: &mut Conv,
-        h: &w::Header,
-        msg: &[u8],
-        tagged: &Tagged,
-    ) -> (u32, Vec<u8>, u64, u32) {
-        let (sid, tid) = (conv.session_id, h.tree_id);
-        let Ok((code, fid, input, max_out)) = w::ioctl_req(msg) else {
-            return (status::INVALID_PARAMETER, error_body(), sid, tid);
-        };
-        let fid = resolve(conv, h, fid);
-        let output: Vec<u8> = match code {
-            0x0011_C017 => {
-                let Some(mut pipe) = conv.files.remove(&fid) else {
-                    return (status::FILE_CLOSED, error_body(), sid, tid);
-                };
-                self.rpc(&mut pipe, input, tagged);
-                let n = pipe.out.len().min(max_out as usize);
-                let out: Vec<u8> = pipe.out.drain(..n).collect();
-                let more = !pipe.out.is_empty();
-                conv.files.insert(fid, pipe);
-                if more {
-                    return (
-                        status::BUFFER_OVERFLOW,
-                        ioctl_body(code, &fid, &out),
-                        sid,
-                        tid,
-                    );
-                }
-                out
-            }
-            0x0014_0204 => {
-                let mut b = Vec::new();
-                le32(&mut b, if conv.dialect >= 0x0210 { 0x5 } else { 0x1 });
-                b.extend_from_slice(&self.guid);
-                le16(&mut b, 1);
-                le16(&mut b, conv.dialect);
-                b
-            }
-            0x0006_0194 => return (status::FS_DRIVER_REQUIRED, error_body(), sid, tid),
-            _ => return (status::NOT_SUPPORTED, error_body(), sid, tid),
-        };
-        (status::SUCCESS, ioctl_body(code, &fid, &output), sid, tid)
-    }
-
-    fn session_setup(
-        &self,
-        conv: &mut Conv,
-        _h: &w::Header,
-        msg: &[u8],
-        tagged: &Tagged,
-    ) -> (u32, Vec<u8>, u64, u32) {
-        let blob = w::session_setup_blob(msg).unwrap_or(&[]);
-        if !blob.is_empty() {
-            conv.spnego = blob[0] == 0x60 || blob[0] == 0xa1;
-        }
-        let body = |flags: u16, token: &[u8]| {
-            let mut b = Vec::new();
-            le16(&mut b, 9);
-            le16(&mut b, flags);
-            le16(&mut b, if token.is_empty() { 0 } else { 72 });
-            le16(&mut b, token.len() as u16);
-            if token.is_empty() {
-                b.push(0);
-            }
-            b.extend_from_slice(token);
-            b
-        };
-        match ntlm::find(blob) {
-            Ok(Message::Negotiate { flags }) => {
-                if conv.session_id == 0 {
-                    conv.session_id = rand::random::<u64>() | 1;
-                }
-                let ch = conv.exchange.challenge_for(flags);
-                let tok = if conv.spnego {
-                    ntlm::spnego_resp(1, Some(&ch))
-                } else {
-                    ch
-                };
-                (status::MORE_PROCESSING, body(0, &tok), conv.session_id, 0)
-            }
-            Ok(Message::Authenticate(a)) => {
-                let anon = a.is_anonymous();
-                ntlm::emit_auth(tagged, &a, &conv.exchange.server_challenge, anon);
-                if anon {
-                    conv.anonymous = true;
-                    let tok = if conv.spnego {
-                        ntlm::spnego_resp(0, None)
-                    } else {
-                        Vec::new()
-                    };
-                    (status::SUCCESS, body(2, &tok), conv.session_id, 0)
-                } else {
-                    (status::LOGON_FAILURE, error_body(), conv.session_id, 0)
-                }
-            }
-            _ => {
-                tagged.emit_error("smb: session setup without NTLMSSP");
-                (status::LOGON_FAILURE, error_body(), conv.session_id, 0)
-            }
-        }
     }
 
     async fn serve(self: Arc<Self>, conn: Conn, session: Session) {
@@ -806,80 +439,6 @@ fn ioctl_body(code: u32, fid: &[u8; 16], output: &[u8]) -> Vec<u8> {
     le32(&mut b, 0);
     le32(&mut b, 0);
     b.extend_from_slice(output);
-    b
-}
-
-fn rpc_frame(ptype: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
-    let mut b = vec![5, 0, ptype, 3, 0x10, 0, 0, 0];
-    le16(&mut b, (16 + body.len()) as u16);
-    le16(&mut b, 0);
-    le32(&mut b, call_id);
-    b.extend_from_slice(body);
-    b
-}
-
-/// Info level requested by a NetrShareEnum stub (1 when unreadable).
-fn stub_level(stub: &[u8]) -> u32 {
-    let read = |at: usize| -> WResult<u32> {
-        stub.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .ok_or_else(|| crate::wire::WireError::new("short"))
-    };
-    // [unique] ServerName: referent, then conformant varying string.
-    let mut at = 0;
-    if read(0).unwrap_or(0) != 0 {
-        let actual = read(12).unwrap_or(0) as usize;
-        at = 16 + (actual.min(1024) * 2);
-        at = (at + 3) & !3;
-    } else {
-        at += 4;
-    }
-    read(at).ok().filter(|l| *l <= 1).unwrap_or(1)
-}
-
-fn ndr_string(b: &mut Vec<u8>, s: &str) {
-    let units: Vec<u16> = s.encode_utf16().chain(std::iter::once(0)).collect();
-    le32(b, units.len() as u32);
-    le32(b, 0);
-    le32(b, units.len() as u32);
-    for u in units {
-        le16(b, u);
-    }
-    while b.len() % 4 != 0 {
-        b.push(0);
-    }
-}
-
-/// NDR of a NetrShareEnum response (SHARE_ENUM_STRUCT, level 0 or 1).
-pub fn share_enum_ndr(shares: &[Share], level: u32) -> Vec<u8> {
-    let mut b = Vec::new();
-    let n = shares.len() as u32;
-    le32(&mut b, level);
-    le32(&mut b, level);
-    le32(&mut b, 0x0002_0000);
-    le32(&mut b, n);
-    le32(&mut b, 0x0002_0004);
-    le32(&mut b, n);
-    let mut refid = 0x0002_0008u32;
-    for s in shares {
-        le32(&mut b, refid);
-        refid += 4;
-        if level == 1 {
-            le32(&mut b, s.kind);
-            le32(&mut b, refid);
-            refid += 4;
-        }
-    }
-    for s in shares {
-        ndr_string(&mut b, &s.name);
-        if level == 1 {
-            ndr_string(&mut b, &s.remark);
-        }
-    }
-    le32(&mut b, n);
-    le32(&mut b, refid);
-    le32(&mut b, 0);
-    le32(&mut b, 0);
     b
 }
 
