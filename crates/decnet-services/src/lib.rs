@@ -12,6 +12,7 @@
 //! The crate root is the framework; protocols live under [`protocols`].
 //!
 //! * Framework: [`listener`] (TCP accept loops, caps, panics, shutdown),
+//!   [`udp`] (the one UDP receive loop: a service only answers datagrams),
 //!   [`ctx`] (the decky's context and limits), [`session`] (per-connection
 //!   event stamping), [`registry`] (services by name), [`config`]
 //!   (`[decky.<service>]` parsing), [`creds`] (which logins a decky
@@ -45,6 +46,7 @@ pub mod registry;
 pub mod session;
 pub mod tls;
 pub mod transcript;
+pub mod udp;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -53,8 +55,7 @@ use std::sync::Arc;
 
 use decnet_core::catalog::{self, Transport};
 use futures::future::BoxFuture;
-use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpStream;
 
 pub use ctx::{DeckyCtx, Limits};
 pub use listener::{start_service, RunningService};
@@ -136,15 +137,9 @@ pub trait Handler: Send + Sync + 'static {
         Box::pin(async {})
     }
 
-    /// Runs the datagram loop of one UDP port until `shutdown`.
-    fn serve_udp(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        decky: Arc<DeckyCtx>,
-        nominal_port: u16,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        let _ = (socket, decky, nominal_port);
-        Box::pin(async move { shutdown.cancelled().await })
+    /// The datagram side of a UDP service; `None` for TCP-only services.
+    /// A UDP handler returns itself: `Some(self)`.
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn udp::DatagramHandler>> {
+        None
     }
 }

@@ -127,22 +127,25 @@ pub async fn start_service(
         ));
     }
     for (socket, nominal) in udp {
-        let h = handler.clone();
-        let d = decky.clone();
-        let c = cancel.clone();
-        tasks.spawn(async move {
-            let fut =
-                AssertUnwindSafe(h.serve_udp(Arc::new(socket), d.clone(), nominal, c.clone()))
-                    .catch_unwind();
-            if let Err(panic) = fut.await {
-                tracing::error!(
-                    decky = d.name(),
-                    service = name,
-                    "udp handler panicked: {}",
-                    panic_message(&panic)
-                );
-            }
-        });
+        // A service that declares a UDP port but has no datagram side
+        // keeps the port bound (and silent), like a filtered port.
+        let Some(datagram) = handler.clone().datagram() else {
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                c.cancelled().await;
+                drop(socket);
+            });
+            continue;
+        };
+        tasks.spawn(crate::udp::serve(
+            socket,
+            datagram,
+            decky.clone(),
+            name,
+            nominal,
+            cancel.clone(),
+            tasks.clone(),
+        ));
     }
     Ok(RunningService {
         name,
@@ -219,7 +222,8 @@ async fn accept_loop(
     }
 }
 
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic.
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = p.downcast_ref::<String>() {

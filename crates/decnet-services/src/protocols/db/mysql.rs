@@ -237,36 +237,7 @@ impl MysqlHandler {
             .as_deref()
             .map(decnet_core::event::printable)
             .unwrap_or_default();
-        let attrs: serde_json::Map<String, serde_json::Value> = resp
-            .attrs
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into()))
-            .collect();
-        let ok = match &self.login {
-            Some((u, p)) if *u == user && !auth.is_empty() => {
-                let expect = if plugin == NATIVE {
-                    w::native_scramble(p.as_bytes(), &salt)
-                } else {
-                    w::sha2_scramble(p.as_bytes(), &salt)
-                };
-                expect == auth
-            }
-            Some((u, p)) => *u == user && p.is_empty() && auth.is_empty(),
-            None => false,
-        };
-        let mut extra = fields! {
-            "salt" => hex::encode(salt),
-            "response" => hex::encode(&auth),
-            "database" => database.clone(),
-            "client_caps" => format!("0x{:08x}", resp.caps),
-            "client_attrs" => serde_json::Value::Object(attrs),
-            "using_password" => !auth.is_empty(),
-        };
-        if plugin == NATIVE && auth.len() == 20 {
-            extra.insert("hashcat".into(), w::hashcat_11200(&salt, &auth).into());
-            extra.insert("hashcat_mode".into(), 11200u64.into());
-        }
-        session.emit_auth(&user, &plugin, &auth, ok, extra);
+        let ok = self.check_login(session, &resp, &plugin, &auth, &salt, &database);
         if !ok {
             let msg = format!(
                 "Access denied for user '{}'@'{}' (using password: {})",
@@ -285,6 +256,51 @@ impl MysqlHandler {
         }
         io.send(seq, &w::ok(0)).await.map_err(wr)?;
         self.command_loop(io, session, &user, database).await
+    }
+
+    /// Checks the scrambled password against the configured login and
+    /// records the attempt (with a hashcat 11200 line for native auth).
+    fn check_login(
+        &self,
+        session: &Session,
+        resp: &w::HandshakeResponse,
+        plugin: &str,
+        auth: &[u8],
+        salt: &[u8; 20],
+        database: &str,
+    ) -> bool {
+        let user = &decnet_core::event::printable(&resp.user);
+        let attrs: serde_json::Map<String, serde_json::Value> = resp
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        let ok = match &self.login {
+            Some((u, p)) if u == user && !auth.is_empty() => {
+                let expect = if plugin == NATIVE {
+                    w::native_scramble(p.as_bytes(), salt)
+                } else {
+                    w::sha2_scramble(p.as_bytes(), salt)
+                };
+                expect == auth
+            }
+            Some((u, p)) => u == user && p.is_empty() && auth.is_empty(),
+            None => false,
+        };
+        let mut extra = fields! {
+            "salt" => hex::encode(salt),
+            "response" => hex::encode(auth),
+            "database" => database,
+            "client_caps" => format!("0x{:08x}", resp.caps),
+            "client_attrs" => serde_json::Value::Object(attrs),
+            "using_password" => !auth.is_empty(),
+        };
+        if plugin == NATIVE && auth.len() == 20 {
+            extra.insert("hashcat".into(), w::hashcat_11200(salt, auth).into());
+            extra.insert("hashcat_mode".into(), 11200u64.into());
+        }
+        session.emit_auth(user, plugin, auth, ok, extra);
+        ok
     }
 
     async fn command_loop(

@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use decnet_core::EventKind;
 use decnet_shell::Vfs;
-use futures::future::BoxFuture;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 
 use crate::ctx::DeckyCtx;
 use crate::session::Session;
+use crate::udp::{DatagramHandler, UdpPort};
 use crate::{fields, Handler, Service, ServiceError};
 
 /// Directory served.
@@ -170,71 +169,51 @@ impl Service for Tftp {
 }
 
 impl Handler for TftpHandler {
-    fn serve_udp(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        decky: Arc<DeckyCtx>,
-        nominal_port: u16,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let local_port = socket
-                .local_addr()
-                .map(|a| a.port())
-                .unwrap_or(nominal_port);
-            let mut buf = vec![0u8; 2048];
-            loop {
-                let (n, peer) = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = socket.recv_from(&mut buf) => match r {
-                        Ok(x) => x,
-                        Err(_) => continue,
-                    },
-                };
-                let pkt = parse(&buf[..n]);
-                let local = SocketAddr::new(decky.ip().into(), local_port);
-                let session = Session::new(decky.clone(), "tftp", peer, local);
-                let (write, name, mode) = match pkt {
-                    Some(Packet::Rrq(f, m, _)) => (false, f, m),
-                    Some(Packet::Wrq(f, m, _)) => (true, f, m),
-                    other => {
-                        session.emit_error(format!(
-                            "tftp: unexpected {} on the request port",
-                            if other.is_some() {
-                                "packet"
-                            } else {
-                                "malformed datagram"
-                            }
-                        ));
-                        let _ = socket
-                            .send_to(&error(4, "Illegal TFTP operation"), peer)
-                            .await;
-                        continue;
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn DatagramHandler>> {
+        Some(self)
+    }
+}
+
+impl DatagramHandler for TftpHandler {
+    fn max_datagram(&self) -> usize {
+        2048
+    }
+
+    /// A request opens a transfer on its own port (a new TID); anything
+    /// else on the request port is an error.
+    fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let session = port.session(peer);
+        let (write, name, mode) = match parse(bytes) {
+            Some(Packet::Rrq(f, m, _)) => (false, f, m),
+            Some(Packet::Wrq(f, m, _)) => (true, f, m),
+            other => {
+                session.emit_error(format!(
+                    "tftp: unexpected {} on the request port",
+                    if other.is_some() {
+                        "packet"
+                    } else {
+                        "malformed datagram"
                     }
-                };
-                session.emit(
-                    EventKind::Request,
-                    fields! {
-                        "op" => if write { "WRQ" } else { "RRQ" },
-                        "filename" => decnet_core::event::printable(name.as_bytes()),
-                        "mode" => mode.clone(),
-                    },
-                );
-                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                    let _ = socket.send_to(&error(0, "Server busy"), peer).await;
-                    continue;
-                };
-                let me = self.clone();
-                let stop = shutdown.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    tokio::select! {
-                        _ = stop.cancelled() => {}
-                        _ = me.transfer(session, write, name, mode) => {}
-                    }
-                });
+                ));
+                return vec![error(4, "Illegal TFTP operation")];
             }
-        })
+        };
+        session.emit(
+            EventKind::Request,
+            fields! {
+                "op" => if write { "WRQ" } else { "RRQ" },
+                "filename" => decnet_core::event::printable(name.as_bytes()),
+                "mode" => mode.clone(),
+            },
+        );
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return vec![error(0, "Server busy")];
+        };
+        port.spawn(async move {
+            let _permit = permit;
+            self.transfer(session, write, name, mode).await;
+        });
+        Vec::new()
     }
 }
 

@@ -85,6 +85,26 @@ impl Service for Modbus {
     }
 }
 
+fn in_range(addr: u16, qty: usize) -> bool {
+    addr as usize + qty <= TABLE
+}
+
+/// Address and values of a write request, for its event.
+fn describe_write(req: &Request) -> (u16, String) {
+    match req {
+        Request::WriteCoil(addr, on) => (*addr, on.to_string()),
+        Request::WriteRegister(addr, v) => (*addr, v.to_string()),
+        Request::WriteCoils(addr, qty, bits) => {
+            let vals: Vec<bool> = (0..*qty as usize)
+                .map(|i| bits[i / 8] & (1 << (i % 8)) != 0)
+                .collect();
+            (*addr, format!("{vals:?}"))
+        }
+        Request::WriteRegisters(addr, vals) => (*addr, format!("{vals:?}")),
+        _ => (0, String::new()),
+    }
+}
+
 fn pack_bits(bits: &[bool]) -> Vec<u8> {
     let mut out = vec![0u8; bits.len().div_ceil(8)];
     for (i, &b) in bits.iter().enumerate() {
@@ -98,23 +118,9 @@ fn pack_bits(bits: &[bool]) -> Vec<u8> {
 impl ModbusHandler {
     /// Answers one request PDU; returns the response PDU.
     pub fn respond(&self, pdu: &[u8], unit: u8, session: &Session) -> Vec<u8> {
-        let req = w::request(pdu);
         let fc = pdu.first().copied().unwrap_or(0);
         let exc = |code: u8| vec![fc | 0x80, code];
-        let in_range = |addr: u16, qty: usize| addr as usize + qty <= TABLE;
-        let write_event = |addr: u16, values: String| {
-            session.emit(
-                EventKind::Command,
-                fields! {
-                    "command" => format!("{} {} {}", w::function_name(fc), addr, values),
-                    "function" => w::function_name(fc),
-                    "address" => addr as u64,
-                    "values" => values,
-                    "unit" => unit as u64,
-                },
-            );
-        };
-        match req {
+        match w::request(pdu) {
             Request::Read(f, addr, qty) => {
                 session.emit(
                     EventKind::Request,
@@ -126,102 +132,14 @@ impl ModbusHandler {
                         "unit" => unit as u64,
                     },
                 );
-                if !in_range(addr, qty as usize) {
-                    return exc(2);
-                }
-                let t = self.tables.lock();
-                let (a, q) = (addr as usize, qty as usize);
-                let mut out = vec![f];
-                match f {
-                    1 | 2 => {
-                        let src = if f == 1 { &t.coils } else { &t.discrete };
-                        let bytes = pack_bits(&src[a..a + q]);
-                        out.push(bytes.len() as u8);
-                        out.extend_from_slice(&bytes);
-                    }
-                    _ => {
-                        let src = if f == 3 { &t.holding } else { &t.input };
-                        out.push((q * 2) as u8);
-                        for v in &src[a..a + q] {
-                            out.extend_from_slice(&v.to_be_bytes());
-                        }
-                    }
-                }
-                out
-            }
-            Request::WriteCoil(addr, on) => {
-                write_event(addr, on.to_string());
-                if !in_range(addr, 1) {
-                    return exc(2);
-                }
-                self.tables.lock().coils[addr as usize] = on;
-                pdu[..5].to_vec()
-            }
-            Request::WriteRegister(addr, v) => {
-                write_event(addr, v.to_string());
-                if !in_range(addr, 1) {
-                    return exc(2);
-                }
-                self.tables.lock().holding[addr as usize] = v;
-                pdu[..5].to_vec()
-            }
-            Request::WriteCoils(addr, qty, bits) => {
-                let vals: Vec<bool> = (0..qty as usize)
-                    .map(|i| bits[i / 8] & (1 << (i % 8)) != 0)
-                    .collect();
-                write_event(addr, format!("{vals:?}"));
-                if !in_range(addr, qty as usize) {
-                    return exc(2);
-                }
-                let mut t = self.tables.lock();
-                for (i, v) in vals.into_iter().enumerate() {
-                    t.coils[addr as usize + i] = v;
-                }
-                pdu[..5].to_vec()
-            }
-            Request::WriteRegisters(addr, vals) => {
-                write_event(addr, format!("{vals:?}"));
-                if !in_range(addr, vals.len()) {
-                    return exc(2);
-                }
-                let mut t = self.tables.lock();
-                for (i, v) in vals.into_iter().enumerate() {
-                    t.holding[addr as usize + i] = v;
-                }
-                pdu[..5].to_vec()
+                self.read(f, addr, qty as usize).unwrap_or_else(|| exc(2))
             }
             Request::DeviceId(code, obj) => {
                 session.emit(
                     EventKind::Request,
                     fields! {"request" => "read_device_identification", "function" => "read_device_identification", "code" => code as u64, "object" => obj as u64},
                 );
-                let p = &self.plc;
-                let fw = p.firmware_string();
-                let objects: [(u8, &str); 7] = [
-                    (0, p.vendor),
-                    (1, p.mlfb),
-                    (2, &fw),
-                    (3, "https://www.siemens.com/automation"),
-                    (4, p.family),
-                    (5, p.module_type),
-                    (6, &p.system_name),
-                ];
-                let pick: Vec<&(u8, &str)> = match code {
-                    1 => objects.iter().filter(|(i, _)| *i <= 2).collect(),
-                    2 => objects.iter().collect(),
-                    4 => objects.iter().filter(|(i, _)| *i == obj).collect(),
-                    _ => return exc(3),
-                };
-                if pick.is_empty() {
-                    return exc(2);
-                }
-                let mut out = vec![0x2b, 0x0e, code, 0x82, 0, 0, pick.len() as u8];
-                for (id, v) in pick {
-                    out.push(*id);
-                    out.push(v.len() as u8);
-                    out.extend_from_slice(v.as_bytes());
-                }
-                out
+                self.device_id(code, obj).unwrap_or_else(exc)
             }
             Request::ReportServerId => {
                 session.emit(
@@ -240,7 +158,103 @@ impl ModbusHandler {
                 );
                 exc(code)
             }
+            write => {
+                let (addr, values) = describe_write(&write);
+                session.emit(
+                    EventKind::Command,
+                    fields! {
+                        "command" => format!("{} {} {}", w::function_name(fc), addr, values),
+                        "function" => w::function_name(fc),
+                        "address" => addr as u64,
+                        "values" => values,
+                        "unit" => unit as u64,
+                    },
+                );
+                if self.write(write) {
+                    pdu[..5].to_vec()
+                } else {
+                    exc(2)
+                }
+            }
         }
+    }
+
+    /// Reads `qty` coils/inputs/registers at `addr` (`None`: out of range).
+    fn read(&self, f: u8, addr: u16, qty: usize) -> Option<Vec<u8>> {
+        if !in_range(addr, qty) {
+            return None;
+        }
+        let t = self.tables.lock();
+        let a = addr as usize;
+        let mut out = vec![f];
+        match f {
+            1 | 2 => {
+                let src = if f == 1 { &t.coils } else { &t.discrete };
+                let bytes = pack_bits(&src[a..a + qty]);
+                out.push(bytes.len() as u8);
+                out.extend_from_slice(&bytes);
+            }
+            _ => {
+                let src = if f == 3 { &t.holding } else { &t.input };
+                out.push((qty * 2) as u8);
+                for v in &src[a..a + qty] {
+                    out.extend_from_slice(&v.to_be_bytes());
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Applies a write to the tables; false when it is out of range.
+    fn write(&self, req: Request) -> bool {
+        let mut t = self.tables.lock();
+        match req {
+            Request::WriteCoil(addr, on) if in_range(addr, 1) => t.coils[addr as usize] = on,
+            Request::WriteRegister(addr, v) if in_range(addr, 1) => t.holding[addr as usize] = v,
+            Request::WriteCoils(addr, qty, bits) if in_range(addr, qty as usize) => {
+                for i in 0..qty as usize {
+                    t.coils[addr as usize + i] = bits[i / 8] & (1 << (i % 8)) != 0;
+                }
+            }
+            Request::WriteRegisters(addr, vals) if in_range(addr, vals.len()) => {
+                for (i, v) in vals.into_iter().enumerate() {
+                    t.holding[addr as usize + i] = v;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Read Device Identification objects (`Err`: the exception code).
+    fn device_id(&self, code: u8, obj: u8) -> Result<Vec<u8>, u8> {
+        let p = &self.plc;
+        let fw = p.firmware_string();
+        let objects: [(u8, &str); 7] = [
+            (0, p.vendor),
+            (1, p.mlfb),
+            (2, &fw),
+            (3, "https://www.siemens.com/automation"),
+            (4, p.family),
+            (5, p.module_type),
+            (6, &p.system_name),
+        ];
+        let pick: Vec<&(u8, &str)> = match code {
+            1 => objects.iter().filter(|(i, _)| *i <= 2).collect(),
+            2 => objects.iter().collect(),
+            4 => objects.iter().filter(|(i, _)| *i == obj).collect(),
+            _ => return Err(3),
+        };
+        if pick.is_empty() {
+            return Err(2);
+        }
+        let mut out = vec![0x2b, 0x0e, code, 0x82, 0, 0, pick.len() as u8];
+        for (id, v) in pick {
+            out.push(*id);
+            out.push(v.len() as u8);
+            out.extend_from_slice(v.as_bytes());
+        }
+        Ok(out)
     }
 
     /// Runs one Modbus/TCP connection.

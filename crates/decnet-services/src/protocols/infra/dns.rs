@@ -11,13 +11,12 @@ use std::sync::Arc;
 use decnet_core::EventKind;
 use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
-use tokio::net::UdpSocket;
-use tokio_util::sync::CancellationToken;
 
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::product::OsKind;
 use crate::session::Session;
+use crate::udp::{DatagramHandler, UdpPort};
 use crate::wire::dns::{self as w, Query, Rr};
 use crate::{fields, Conn, Handler, Service, ServiceError};
 
@@ -223,46 +222,33 @@ impl DnsHandler {
     }
 }
 
-impl Handler for DnsHandler {
-    fn serve_udp(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        decky: Arc<DeckyCtx>,
-        nominal_port: u16,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let (n, peer): (usize, SocketAddr) = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = socket.recv_from(&mut buf) => match r { Ok(x) => x, Err(_) => continue },
-                };
-                let port = socket
-                    .local_addr()
-                    .map(|a| a.port())
-                    .unwrap_or(nominal_port);
-                let emit = |k: EventKind, f: decnet_core::Fields| {
-                    decky.emit_raw(SERVICE, k, peer, port, f)
-                };
-                match w::parse_query(&buf[..n]) {
-                    Ok(q) => {
-                        let (mut resp, outcome) = self.answer(&q, false);
-                        self.log(&emit, &q, outcome, false);
-                        if resp.len() > 512 {
-                            // Truncated: set TC and send the header + question only.
-                            resp = w::response(&q, true, 0, &[], &[], &[]);
-                            resp[2] |= 0x02;
-                        }
-                        let _ = socket.send_to(&resp, peer).await;
-                    }
-                    Err(e) => emit(
-                        EventKind::Error,
-                        fields! {"error" => format!("dns: {e}"), "bytes" => n as u64},
-                    ),
-                }
+impl DatagramHandler for DnsHandler {
+    fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let emit = |k: EventKind, f: decnet_core::Fields| port.emit(peer, k, f);
+        let q = match w::parse_query(bytes) {
+            Ok(q) => q,
+            Err(e) => {
+                emit(
+                    EventKind::Error,
+                    fields! {"error" => format!("dns: {e}"), "bytes" => bytes.len() as u64},
+                );
+                return Vec::new();
             }
-        })
+        };
+        let (mut resp, outcome) = self.answer(&q, false);
+        self.log(&emit, &q, outcome, false);
+        if resp.len() > 512 {
+            // Truncated: set TC and send the header + question only.
+            resp = w::response(&q, true, 0, &[], &[], &[]);
+            resp[2] |= 0x02;
+        }
+        vec![resp]
+    }
+}
+
+impl Handler for DnsHandler {
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn DatagramHandler>> {
+        Some(self)
     }
 
     fn serve_tcp(self: Arc<Self>, mut conn: Conn, session: Session) -> BoxFuture<'static, ()> {

@@ -12,12 +12,11 @@ use decnet_core::{EventKind, Fields};
 use futures::future::BoxFuture;
 use rand::Rng;
 use tokio::io::AsyncWriteExt;
-use tokio::net::UdpSocket;
-use tokio_util::sync::CancellationToken;
 
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::session::Session;
+use crate::udp::{DatagramHandler, UdpPort};
 use crate::wire::{self, WResult, WireError};
 use crate::{fields, Conn, Handler, Service, ServiceError};
 
@@ -227,7 +226,7 @@ impl SipHandler {
     }
 
     /// Handles one request; `emit` publishes events. Returns the reply.
-    pub fn handle(
+    pub fn respond(
         &self,
         req: &Request,
         peer: SocketAddr,
@@ -323,42 +322,32 @@ impl SipHandler {
     }
 }
 
-impl Handler for SipHandler {
-    fn serve_udp(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        decky: Arc<DeckyCtx>,
-        nominal_port: u16,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let mut buf = vec![0u8; MAX_MESSAGE];
-            loop {
-                let (n, peer) = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = socket.recv_from(&mut buf) => match r { Ok(x) => x, Err(_) => continue },
-                };
-                let port = socket
-                    .local_addr()
-                    .map(|a| a.port())
-                    .unwrap_or(nominal_port);
-                let emit = |k: EventKind, f: Fields| decky.emit_raw(SERVICE, k, peer, port, f);
-                if buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
-                    continue; // keep-alive CRLFs
-                }
-                match parse(&buf[..n]) {
-                    Ok(req) => {
-                        if let Some(r) = self.handle(&req, peer, &emit) {
-                            let _ = socket.send_to(&r, peer).await;
-                        }
-                    }
-                    Err(e) => emit(
-                        EventKind::Error,
-                        fields! {"error" => format!("sip: {e}"), "bytes" => n as u64},
-                    ),
-                }
+impl DatagramHandler for SipHandler {
+    fn max_datagram(&self) -> usize {
+        MAX_MESSAGE
+    }
+
+    fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            return Vec::new(); // keep-alive CRLFs
+        }
+        let emit = |k: EventKind, f: Fields| port.emit(peer, k, f);
+        match parse(bytes) {
+            Ok(req) => self.respond(&req, peer, &emit).into_iter().collect(),
+            Err(e) => {
+                emit(
+                    EventKind::Error,
+                    fields! {"error" => format!("sip: {e}"), "bytes" => bytes.len() as u64},
+                );
+                Vec::new()
             }
-        })
+        }
+    }
+}
+
+impl Handler for SipHandler {
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn DatagramHandler>> {
+        Some(self)
     }
 
     fn serve_tcp(self: Arc<Self>, mut conn: Conn, session: Session) -> BoxFuture<'static, ()> {
@@ -391,7 +380,7 @@ impl Handler for SipHandler {
                     let emit = |k: EventKind, f: Fields| session.emit(k, f);
                     match parse(&msg) {
                         Ok(req) => {
-                            if let Some(r) = self.handle(&req, session.peer, &emit) {
+                            if let Some(r) = self.respond(&req, session.peer, &emit) {
                                 if conn.stream.write_all(&r).await.is_err() {
                                     return;
                                 }

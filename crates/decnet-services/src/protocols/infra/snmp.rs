@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use decnet_core::EventKind;
-use futures::future::BoxFuture;
 use parking_lot::Mutex;
-use tokio::net::UdpSocket;
-use tokio_util::sync::CancellationToken;
 
 use crate::ctx::DeckyCtx;
 use crate::product::OsKind;
+use crate::udp::{DatagramHandler, UdpPort};
 use crate::wire::ber;
 use crate::wire::{self, WResult, WireError};
 use crate::{fields, Handler, Service, ServiceError};
@@ -478,83 +476,86 @@ impl SnmpHandler {
         ber::tlv(0x30, &msg)
     }
 
-    fn handle(&self, decky: &DeckyCtx, peer: SocketAddr, port: u16, buf: &[u8]) -> Option<Vec<u8>> {
-        let m = match decode(buf) {
+    /// SNMPv3: the USM user is recorded and a discovery report sent back.
+    fn v3(&self, port: &UdpPort, peer: SocketAddr, m: &Message) -> Vec<u8> {
+        let user = m.v3_user.clone().unwrap_or_default();
+        port.emit(
+            peer,
+            EventKind::Request,
+            fields! {"request" => "snmpv3", "v3_user" => user.clone()},
+        );
+        if !user.is_empty() {
+            port.emit(peer, EventKind::AuthAttempt, fields! {"username" => user.clone(), "principal" => user, "secret_kind" => "snmpv3_usm", "success" => false});
+        }
+        self.v3_report(m)
+    }
+
+    /// True the first time in five minutes that `peer` uses `community`
+    /// (a walk is hundreds of requests; one credential event is enough).
+    fn first_use(&self, peer: SocketAddr, community: &[u8]) -> bool {
+        let mut seen = self.seen.lock();
+        if seen.len() > 1024 {
+            seen.retain(|_, t| t.elapsed() < Duration::from_secs(300));
+            if seen.len() > 1024 {
+                seen.clear();
+            }
+        }
+        let key = (peer.ip(), community.to_vec());
+        let fresh = seen
+            .get(&key)
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(300));
+        if fresh {
+            seen.insert(key, Instant::now());
+        }
+        fresh
+    }
+}
+
+/// The PDU type's name in events.
+fn pdu_name(pdu: u8) -> &'static str {
+    match pdu {
+        0xa0 => "get",
+        0xa1 => "getnext",
+        0xa3 => "set",
+        0xa5 => "getbulk",
+        0xa4 | 0xa7 => "trap",
+        0xa6 => "inform",
+        _ => "other",
+    }
+}
+
+impl DatagramHandler for SnmpHandler {
+    fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let m = match decode(bytes) {
             Ok(m) => m,
             Err(e) => {
-                decky.emit_raw(
-                    SERVICE,
-                    EventKind::Error,
+                port.emit(
                     peer,
-                    port,
-                    fields! {"error" => format!("snmp: {e}"), "bytes" => buf.len() as u64},
+                    EventKind::Error,
+                    fields! {"error" => format!("snmp: {e}"), "bytes" => bytes.len() as u64},
                 );
-                return None;
+                return Vec::new();
             }
         };
         if m.version == 3 {
-            let user = m.v3_user.clone().unwrap_or_default();
-            decky.emit_raw(
-                SERVICE,
-                EventKind::Request,
-                peer,
-                port,
-                fields! {"request" => "snmpv3", "v3_user" => user.clone()},
-            );
-            if !user.is_empty() {
-                decky.emit_raw(SERVICE, EventKind::AuthAttempt, peer, port, fields! {"username" => user.clone(), "principal" => user, "secret_kind" => "snmpv3_usm", "success" => false});
-            }
-            return Some(self.v3_report(&m));
+            return vec![self.v3(port, peer, &m)];
         }
-        let community = m.community.clone();
-        let ok = community == self.community.as_bytes();
+        let ok = m.community == self.community.as_bytes();
         let varbinds: Vec<String> = m
             .varbinds
             .iter()
             .take(16)
             .map(|(o, _)| oid_str(o))
             .collect();
-        let op = match m.pdu {
-            0xa0 => "get",
-            0xa1 => "getnext",
-            0xa3 => "set",
-            0xa5 => "getbulk",
-            0xa4 | 0xa7 => "trap",
-            0xa6 => "inform",
-            _ => "other",
-        };
+        let op = pdu_name(m.pdu);
         let version = if m.version == 0 { "v1" } else { "v2c" };
-        let first_time = {
-            let mut seen = self.seen.lock();
-            if seen.len() > 1024 {
-                seen.retain(|_, t| t.elapsed() < Duration::from_secs(300));
-                if seen.len() > 1024 {
-                    seen.clear();
-                }
-            }
-            let key = (peer.ip(), community.clone());
-            let fresh = seen
-                .get(&key)
-                .is_none_or(|t| t.elapsed() > Duration::from_secs(300));
-            if fresh {
-                seen.insert(key, Instant::now());
-            }
-            fresh
-        };
-        if !ok || first_time {
+        if !ok || self.first_use(peer, &m.community) {
             let mut f = fields! {"version" => version, "pdu" => op, "oids" => varbinds.join(" ")};
-            credential_fields_into(&mut f, &community, ok);
-            let mut e =
-                decnet_core::Event::new(decky.name().to_owned(), SERVICE, EventKind::AuthAttempt);
-            e.src_ip = peer.ip();
-            e.src_port = peer.port();
-            e.dst_ip = IpAddr::V4(decky.ip());
-            e.dst_port = port;
-            e.fields = f;
-            decky.bus.publish_event(e);
+            credential_fields_into(&mut f, &m.community, ok);
+            port.emit(peer, EventKind::AuthAttempt, f);
         }
         if !ok {
-            return None;
+            return Vec::new();
         }
         if m.pdu == 0xa3 {
             let sets: Vec<String> = m
@@ -563,23 +564,19 @@ impl SnmpHandler {
                 .take(16)
                 .map(|(o, v)| format!("{}={}", oid_str(o), v.render()))
                 .collect();
-            decky.emit_raw(
-                SERVICE,
-                EventKind::Command,
+            port.emit(
                 peer,
-                port,
+                EventKind::Command,
                 fields! {"command" => format!("set {}", sets.join(" ")), "version" => version},
             );
         } else {
-            decky.emit_raw(
-                SERVICE,
-                EventKind::Request,
+            port.emit(
                 peer,
-                port,
+                EventKind::Request,
                 fields! {"request" => op, "oids" => varbinds.join(" "), "version" => version},
             );
         }
-        self.answer(&m)
+        self.answer(&m).into_iter().collect()
     }
 }
 
@@ -593,32 +590,8 @@ fn credential_fields_into(f: &mut decnet_core::Fields, community: &[u8], ok: boo
 }
 
 impl Handler for SnmpHandler {
-    fn serve_udp(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        decky: Arc<DeckyCtx>,
-        nominal_port: u16,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let (n, peer) = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = socket.recv_from(&mut buf) => match r {
-                        Ok(x) => x,
-                        Err(_) => continue,
-                    },
-                };
-                let port = socket
-                    .local_addr()
-                    .map(|a| a.port())
-                    .unwrap_or(nominal_port);
-                if let Some(resp) = self.handle(&decky, peer, port, &buf[..n]) {
-                    let _ = socket.send_to(&resp, peer).await;
-                }
-            }
-        })
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn DatagramHandler>> {
+        Some(self)
     }
 }
 

@@ -5,10 +5,12 @@
 //! logs in and gets a ServerInit naming the persona's desktop.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use decnet_core::EventKind;
 use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 use crate::ctx::DeckyCtx;
 use crate::io::{read_exact_idle, read_some_idle};
@@ -69,23 +71,64 @@ impl Service for Vnc {
     }
 }
 
+/// The RFB failure reason message (3.8 only), after a status word.
+fn failure(minor: u8, status: u32, why: &[u8]) -> Vec<u8> {
+    let mut out = status.to_be_bytes().to_vec();
+    if minor == 8 {
+        out.extend_from_slice(&(why.len() as u32).to_be_bytes());
+        out.extend_from_slice(why);
+    }
+    out
+}
+
 impl VncHandler {
     async fn serve(self: Arc<Self>, conn: Conn, session: Session) {
         let idle = session.limits().idle_timeout;
         let mut s = conn.stream;
-        if s.write_all(self.version).await.is_err() {
+        let Some(minor) = self.negotiate(&mut s, &session, idle).await else {
+            return;
+        };
+        if !self.authenticate(&mut s, &session, idle, minor).await {
             return;
         }
+        let mut shared = [0u8; 1];
+        if read_exact_idle(&mut s, &mut shared, idle).await.is_err() {
+            return;
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&1280u16.to_be_bytes());
+        out.extend_from_slice(&800u16.to_be_bytes());
+        // 32 bpp, depth 24, little endian, true colour, 255/255/255, shifts 16/8/0.
+        out.extend_from_slice(&[32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]);
+        out.extend_from_slice(&(self.desktop.len() as u32).to_be_bytes());
+        out.extend_from_slice(self.desktop.as_bytes());
+        if s.write_all(&out).await.is_err() {
+            return;
+        }
+        // Keep the session open (blank screen); record how much input arrives.
+        let mut buf = [0u8; 4096];
+        let mut total = 0u64;
+        while let Ok(n) = read_some_idle(&mut s, &mut buf, idle).await {
+            total += n as u64;
+        }
+        session.emit(
+            EventKind::Command,
+            fields! {"command" => "rfb_session", "bytes_in" => total},
+        );
+    }
+
+    /// ProtocolVersion and security type: the agreed minor version once
+    /// VNC authentication was chosen, `None` when the session ends.
+    async fn negotiate(&self, s: &mut TcpStream, session: &Session, idle: Duration) -> Option<u8> {
+        s.write_all(self.version).await.ok()?;
         let mut v = [0u8; 12];
-        if read_exact_idle(&mut s, &mut v, idle).await.is_err() {
-            return;
-        }
+        read_exact_idle(s, &mut v, idle).await.ok()?;
         let Some((major, minor)) = rfb::version(&v) else {
             session.emit_error(format!(
                 "vnc: bad ProtocolVersion {}",
                 decnet_core::event::printable(&v)
             ));
-            return;
+            return None;
         };
         let ours = rfb::version(self.version).map(|x| x.1).unwrap_or(8);
         let minor = if major != 3 { ours } else { minor.min(ours) };
@@ -99,39 +142,41 @@ impl VncHandler {
             fields! {"request" => "rfb_version", "client_version" => format!("{major}.{minor}")},
         );
         if minor == 3 {
-            if s.write_all(&2u32.to_be_bytes()).await.is_err() {
-                return;
-            }
-        } else {
-            if s.write_all(&[1, 2]).await.is_err() {
-                return;
-            }
-            let mut t = [0u8; 1];
-            if read_exact_idle(&mut s, &mut t, idle).await.is_err() {
-                return;
-            }
-            if t[0] != 2 {
-                session.emit(
-                    EventKind::Request,
-                    fields! {"request" => "security_type", "security_type" => t[0] as u64},
-                );
-                let mut out = 1u32.to_be_bytes().to_vec();
-                if minor == 8 {
-                    let why = b"Security type not supported";
-                    out.extend_from_slice(&(why.len() as u32).to_be_bytes());
-                    out.extend_from_slice(why);
-                }
-                let _ = s.write_all(&out).await;
-                return;
-            }
+            s.write_all(&2u32.to_be_bytes()).await.ok()?;
+            return Some(minor);
         }
+        s.write_all(&[1, 2]).await.ok()?;
+        let mut t = [0u8; 1];
+        read_exact_idle(s, &mut t, idle).await.ok()?;
+        if t[0] != 2 {
+            session.emit(
+                EventKind::Request,
+                fields! {"request" => "security_type", "security_type" => t[0] as u64},
+            );
+            let _ = s
+                .write_all(&failure(minor, 1, b"Security type not supported"))
+                .await;
+            return None;
+        }
+        Some(minor)
+    }
+
+    /// VNC authentication: the DES challenge/response is captured in
+    /// hashcat's `$vnc$` form; true when the configured password matched.
+    async fn authenticate(
+        &self,
+        s: &mut TcpStream,
+        session: &Session,
+        idle: Duration,
+        minor: u8,
+    ) -> bool {
         let challenge: [u8; 16] = rand::random();
         if s.write_all(&challenge).await.is_err() {
-            return;
+            return false;
         }
         let mut resp = [0u8; 16];
-        if read_exact_idle(&mut s, &mut resp, idle).await.is_err() {
-            return;
+        if read_exact_idle(s, &mut resp, idle).await.is_err() {
+            return false;
         }
         let ok = self
             .password
@@ -155,43 +200,12 @@ impl VncHandler {
         );
         if !ok {
             tokio::time::sleep(session.limits().auth_fail_delay).await;
-            let mut out = 1u32.to_be_bytes().to_vec();
-            if minor == 8 {
-                let why = b"Authentication failed";
-                out.extend_from_slice(&(why.len() as u32).to_be_bytes());
-                out.extend_from_slice(why);
-            }
-            let _ = s.write_all(&out).await;
-            return;
+            let _ = s
+                .write_all(&failure(minor, 1, b"Authentication failed"))
+                .await;
+            return false;
         }
-        let mut out = 0u32.to_be_bytes().to_vec();
-        if s.write_all(&out).await.is_err() {
-            return;
-        }
-        let mut shared = [0u8; 1];
-        if read_exact_idle(&mut s, &mut shared, idle).await.is_err() {
-            return;
-        }
-        out.clear();
-        out.extend_from_slice(&1280u16.to_be_bytes());
-        out.extend_from_slice(&800u16.to_be_bytes());
-        // 32 bpp, depth 24, little endian, true colour, 255/255/255, shifts 16/8/0.
-        out.extend_from_slice(&[32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]);
-        out.extend_from_slice(&(self.desktop.len() as u32).to_be_bytes());
-        out.extend_from_slice(self.desktop.as_bytes());
-        if s.write_all(&out).await.is_err() {
-            return;
-        }
-        // Keep the session open (blank screen); record how much input arrives.
-        let mut buf = [0u8; 4096];
-        let mut total = 0u64;
-        while let Ok(n) = read_some_idle(&mut s, &mut buf, idle).await {
-            total += n as u64;
-        }
-        session.emit(
-            EventKind::Command,
-            fields! {"command" => "rfb_session", "bytes_in" => total},
-        );
+        s.write_all(&0u32.to_be_bytes()).await.is_ok()
     }
 }
 

@@ -170,20 +170,7 @@ impl RestApi for EsHandler {
     }
 
     fn handle(&self, req: &Req, session: &Session) -> Reply {
-        // 7.14+ announce themselves with X-elastic-product.
-        let minor: u32 = self
-            .version
-            .split('.')
-            .nth(1)
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        let newer =
-            self.version.starts_with("8.") || (self.version.starts_with("7.") && minor >= 14);
-        let product: Vec<(&'static str, String)> = if newer {
-            vec![("X-elastic-product", "Elasticsearch".to_owned())]
-        } else {
-            Vec::new()
-        };
+        let product = self.product_headers();
         let path = req.path.trim_end_matches('/');
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let m = req.method.as_str();
@@ -198,31 +185,8 @@ impl RestApi for EsHandler {
             );
         }
         let r = match (m, segs.as_slice()) {
-            ("GET" | "HEAD", []) => {
-                // Written by hand: Elasticsearch's key order (serde_json sorts).
-                let body = format!(
-                    "{{\n  \"name\" : \"{name}\",\n  \"cluster_name\" : \"{cluster}\",\n  \"cluster_uuid\" : \"{uuid}\",\n  \"version\" : {{\n    \"number\" : \"{v}\",\n    \"build_flavor\" : \"default\",\n    \"build_type\" : \"deb\",\n    \"build_hash\" : \"{hash}\",\n    \"build_date\" : \"2021-01-13T00:42:12.435326Z\",\n    \"build_snapshot\" : false,\n    \"lucene_version\" : \"{lucene}\",\n    \"minimum_wire_compatibility_version\" : \"6.8.0\",\n    \"minimum_index_compatibility_version\" : \"6.0.0-beta1\"\n  }},\n  \"tagline\" : \"You Know, for Search\"\n}}\n",
-                    name = self.name,
-                    cluster = self.cluster,
-                    uuid = self.cluster_uuid,
-                    v = self.version,
-                    hash = self.build_hash,
-                    lucene = self.lucene,
-                );
-                Reply::text(200, body, CT)
-            }
-            ("GET", ["_cat", "indices", ..]) => {
-                let mut out = String::new();
-                if req.param("v").is_some() {
-                    out.push_str("health status index        uuid                   pri rep docs.count docs.deleted store.size pri.store.size\n");
-                }
-                for (n, u, d, s) in &self.indices {
-                    out.push_str(&format!(
-                        "yellow open   {n:<12} {u} 1   1   {d:>10}            0 {s:>10} {s:>14}\n"
-                    ));
-                }
-                Reply::text(200, out, "text/plain; charset=UTF-8")
-            }
+            ("GET" | "HEAD", []) => self.banner(),
+            ("GET", ["_cat", "indices", ..]) => self.cat_indices(req),
             ("GET", ["_cat"]) => Reply::text(
                 200,
                 "=^.^=\n/_cat/indices\n/_cat/nodes\n/_cat/health\n",
@@ -240,27 +204,8 @@ impl RestApi for EsHandler {
             ),
             ("GET" | "POST", ["_search"]) => self.search(""),
             ("GET" | "POST", [index, "_search"]) => self.search(index),
-            ("GET", ["_cluster", "health", ..]) => Reply::json(
-                200,
-                &json!({"cluster_name": self.cluster, "status": "yellow", "timed_out": false, "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": self.indices.len(), "active_shards": self.indices.len(), "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": self.indices.len(), "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 50.0}),
-                CT,
-            ),
-            ("GET", ["_nodes", ..]) => {
-                let mut nodes = serde_json::Map::new();
-                nodes.insert(self.node_id.clone(), json!({
-                    "name": self.name, "transport_address": "127.0.0.1:9300", "host": "127.0.0.1", "ip": "127.0.0.1",
-                    "version": self.version, "build_flavor": "default", "build_type": "deb", "build_hash": self.build_hash,
-                    "roles": ["data", "ingest", "master", "ml", "remote_cluster_client", "transform"],
-                    "os": {"refresh_interval_in_millis": 1000, "name": "Linux", "pretty_name": "Debian GNU/Linux 12 (bookworm)", "arch": "amd64", "version": self.kernel, "available_processors": 4, "allocated_processors": 4},
-                    "jvm": {"pid": 812, "version": "21.0.1", "vm_name": "OpenJDK 64-Bit Server VM", "vm_vendor": "Oracle Corporation", "start_time_in_millis": 1_700_000_000_000u64, "mem": {"heap_init_in_bytes": 1_073_741_824u64, "heap_max_in_bytes": 1_073_741_824u64}},
-                    "http": {"bound_address": ["0.0.0.0:9200"], "publish_address": "127.0.0.1:9200", "max_content_length_in_bytes": 104_857_600u64}
-                }));
-                Reply::json(
-                    200,
-                    &json!({"_nodes": {"total": 1, "successful": 1, "failed": 0}, "cluster_name": self.cluster, "nodes": nodes}),
-                    CT,
-                )
-            }
+            ("GET", ["_cluster", "health", ..]) => self.health(),
+            ("GET", ["_nodes", ..]) => self.nodes(),
             ("DELETE", [index]) => {
                 if self.indices.iter().any(|(n, ..)| n == index) {
                     Reply::json(200, &json!({"acknowledged": true}), CT)
@@ -278,17 +223,7 @@ impl RestApi for EsHandler {
                 &json!({"_index": index, "_id": "x1", "_version": 1, "result": "created", "_shards": {"total": 2, "successful": 1, "failed": 0}, "_seq_no": 0, "_primary_term": 1}),
                 CT,
             ),
-            ("GET", [index]) if !index.starts_with('_') => {
-                if self.indices.iter().any(|(n, ..)| n == index) {
-                    Reply::json(
-                        200,
-                        &json!({*index: {"aliases": {}, "mappings": {"properties": {"email": {"type": "keyword"}, "first_name": {"type": "text"}, "last_name": {"type": "text"}}}, "settings": {"index": {"number_of_shards": "1", "number_of_replicas": "1"}}}}),
-                        CT,
-                    )
-                } else {
-                    self.not_found_index(index)
-                }
-            }
+            ("GET", [index]) if !index.starts_with('_') => self.get_index(index),
             _ => Reply::json(
                 400,
                 &json!({"error": format!("no handler found for uri [{}] and method [{m}]", req.path)}),
@@ -296,5 +231,89 @@ impl RestApi for EsHandler {
             ),
         };
         r.with_first(&product)
+    }
+}
+
+impl EsHandler {
+    /// 7.14+ announce themselves with X-elastic-product.
+    fn product_headers(&self) -> Vec<(&'static str, String)> {
+        let minor: u32 = self
+            .version
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let newer =
+            self.version.starts_with("8.") || (self.version.starts_with("7.") && minor >= 14);
+        if newer {
+            vec![("X-elastic-product", "Elasticsearch".to_owned())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// `GET /`: the banner every scanner asks for.
+    fn banner(&self) -> Reply {
+        // Written by hand: Elasticsearch's key order (serde_json sorts).
+        let body = format!(
+            "{{\n  \"name\" : \"{name}\",\n  \"cluster_name\" : \"{cluster}\",\n  \"cluster_uuid\" : \"{uuid}\",\n  \"version\" : {{\n    \"number\" : \"{v}\",\n    \"build_flavor\" : \"default\",\n    \"build_type\" : \"deb\",\n    \"build_hash\" : \"{hash}\",\n    \"build_date\" : \"2021-01-13T00:42:12.435326Z\",\n    \"build_snapshot\" : false,\n    \"lucene_version\" : \"{lucene}\",\n    \"minimum_wire_compatibility_version\" : \"6.8.0\",\n    \"minimum_index_compatibility_version\" : \"6.0.0-beta1\"\n  }},\n  \"tagline\" : \"You Know, for Search\"\n}}\n",
+            name = self.name,
+            cluster = self.cluster,
+            uuid = self.cluster_uuid,
+            v = self.version,
+            hash = self.build_hash,
+            lucene = self.lucene,
+        );
+        Reply::text(200, body, CT)
+    }
+
+    fn cat_indices(&self, req: &Req) -> Reply {
+        let mut out = String::new();
+        if req.param("v").is_some() {
+            out.push_str("health status index        uuid                   pri rep docs.count docs.deleted store.size pri.store.size\n");
+        }
+        for (n, u, d, s) in &self.indices {
+            out.push_str(&format!(
+                "yellow open   {n:<12} {u} 1   1   {d:>10}            0 {s:>10} {s:>14}\n"
+            ));
+        }
+        Reply::text(200, out, "text/plain; charset=UTF-8")
+    }
+
+    fn health(&self) -> Reply {
+        Reply::json(
+            200,
+            &json!({"cluster_name": self.cluster, "status": "yellow", "timed_out": false, "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": self.indices.len(), "active_shards": self.indices.len(), "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": self.indices.len(), "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 50.0}),
+            CT,
+        )
+    }
+
+    fn nodes(&self) -> Reply {
+        let mut nodes = serde_json::Map::new();
+        nodes.insert(self.node_id.clone(), json!({
+            "name": self.name, "transport_address": "127.0.0.1:9300", "host": "127.0.0.1", "ip": "127.0.0.1",
+            "version": self.version, "build_flavor": "default", "build_type": "deb", "build_hash": self.build_hash,
+            "roles": ["data", "ingest", "master", "ml", "remote_cluster_client", "transform"],
+            "os": {"refresh_interval_in_millis": 1000, "name": "Linux", "pretty_name": "Debian GNU/Linux 12 (bookworm)", "arch": "amd64", "version": self.kernel, "available_processors": 4, "allocated_processors": 4},
+            "jvm": {"pid": 812, "version": "21.0.1", "vm_name": "OpenJDK 64-Bit Server VM", "vm_vendor": "Oracle Corporation", "start_time_in_millis": 1_700_000_000_000u64, "mem": {"heap_init_in_bytes": 1_073_741_824u64, "heap_max_in_bytes": 1_073_741_824u64}},
+            "http": {"bound_address": ["0.0.0.0:9200"], "publish_address": "127.0.0.1:9200", "max_content_length_in_bytes": 104_857_600u64}
+        }));
+        Reply::json(
+            200,
+            &json!({"_nodes": {"total": 1, "successful": 1, "failed": 0}, "cluster_name": self.cluster, "nodes": nodes}),
+            CT,
+        )
+    }
+
+    fn get_index(&self, index: &str) -> Reply {
+        if self.indices.iter().any(|(n, ..)| n == index) {
+            Reply::json(
+                200,
+                &json!({*index: {"aliases": {}, "mappings": {"properties": {"email": {"type": "keyword"}, "first_name": {"type": "text"}, "last_name": {"type": "text"}}}, "settings": {"index": {"number_of_shards": "1", "number_of_replicas": "1"}}}}),
+                CT,
+            )
+        } else {
+            self.not_found_index(index)
+        }
     }
 }

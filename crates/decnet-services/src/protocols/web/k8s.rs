@@ -214,56 +214,9 @@ impl RestApi for K8sHandler {
             ("GET", ["healthz" | "livez" | "readyz"]) => {
                 Reply::text(200, "ok", "text/plain; charset=utf-8")
             }
-            ("POST", ["api", "v1", "namespaces", ns, "pods"]) => {
-                let b = req.json();
-                let c = &b["spec"]["containers"][0];
-                let image = c["image"].as_str().unwrap_or("").to_owned();
-                let cmd: Vec<String> = c["command"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .chain(c["args"].as_array().into_iter().flatten())
-                    .filter_map(|x| x.as_str().map(str::to_owned))
-                    .take(64)
-                    .collect();
-                let host_path = b["spec"]["volumes"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v["hostPath"]["path"].as_str().map(str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let privileged = c["securityContext"]["privileged"]
-                    .as_bool()
-                    .unwrap_or(false);
-                session.emit(EventKind::Command, fields! {
-                    "command" => format!("create pod {} {}", image, cmd.join(" ")).trim().to_owned(),
-                    "action" => "pod_create", "namespace" => *ns, "image" => image, "cmd" => cmd.join(" "),
-                    "host_path" => host_path, "privileged" => privileged,
-                    "host_network" => b["spec"]["hostNetwork"].as_bool().unwrap_or(false),
-                });
-                if !self.anonymous {
-                    self.forbidden("create", "pods", Some(ns))
-                } else {
-                    let mut pod = b.clone();
-                    if pod.is_object() {
-                        pod["kind"] = json!("Pod");
-                        pod["apiVersion"] = json!("v1");
-                        pod["metadata"]["namespace"] = json!(ns);
-                        pod["metadata"]["uid"] = json!(self.uid(99));
-                        pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
-                    }
-                    Reply::json(201, &pod, CT)
-                }
-            }
+            ("POST", ["api", "v1", "namespaces", ns, "pods"]) => self.create_pod(req, ns, session),
             (_, ["api", "v1", "namespaces", ns, "pods", pod, "exec" | "attach"]) => {
-                let cmd = req.params("command").join(" ");
-                session.emit(EventKind::Command, fields! {"command" => cmd.clone(), "action" => "pod_exec", "namespace" => *ns, "pod" => *pod, "container" => req.param("container").unwrap_or_default()});
-                if self.anonymous {
-                    self.status(400, "BadRequest", "Upgrade request required".to_owned())
-                } else {
-                    self.forbidden("create", "pods/exec", Some(ns))
-                }
+                self.pod_exec(req, ns, pod, session)
             }
             ("GET", ["api"]) => Reply::json(
                 200,
@@ -276,22 +229,7 @@ impl RestApi for K8sHandler {
                 CT,
             ),
             ("GET", _) if !self.anonymous && segs.first() == Some(&"api") => {
-                let resource = segs
-                    .iter()
-                    .rev()
-                    .find(|s| !s.is_empty())
-                    .copied()
-                    .unwrap_or("");
-                let ns = segs
-                    .iter()
-                    .position(|s| *s == "namespaces")
-                    .and_then(|i| segs.get(i + 1))
-                    .copied();
-                self.forbidden(
-                    "list",
-                    resource,
-                    ns.filter(|n| Some(*n) != segs.last().copied()),
-                )
+                self.forbidden_list(&segs)
             }
             ("GET", ["api", "v1", "pods"]) => Reply::json(200, &self.pod_list(None), CT),
             ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
@@ -311,29 +249,8 @@ impl RestApi for K8sHandler {
                 CT,
             ),
             ("GET", ["api", "v1", "secrets"])
-            | ("GET", ["api", "v1", "namespaces", _, "secrets"]) => {
-                session.emit(EventKind::Command, fields! {"command" => format!("list secrets {}", req.path), "action" => "secrets_list"});
-                Reply::json(
-                    200,
-                    &json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": "51234"}, "items": [{"metadata": {"name": "default-token-x7k2p", "namespace": "default"}, "type": "kubernetes.io/service-account-token", "data": {"namespace": "ZGVmYXVsdA=="}}, {"metadata": {"name": "db-credentials", "namespace": "default"}, "type": "Opaque", "data": {"username": "YXBw"}}]}),
-                    CT,
-                )
-            }
-            ("GET", _) if segs.is_empty() => {
-                if self.anonymous {
-                    Reply::json(
-                        200,
-                        &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
-                        CT,
-                    )
-                } else {
-                    self.status(
-                        403,
-                        "Forbidden",
-                        "forbidden: User \"system:anonymous\" cannot get path \"/\"".to_owned(),
-                    )
-                }
-            }
+            | ("GET", ["api", "v1", "namespaces", _, "secrets"]) => self.secrets(req, session),
+            ("GET", _) if segs.is_empty() => self.root(),
             _ => {
                 if m != "GET" {
                     session.emit(
@@ -349,5 +266,112 @@ impl RestApi for K8sHandler {
             }
         };
         r.with_first(&audit)
+    }
+}
+
+impl K8sHandler {
+    /// POST of a pod: recorded with its image, command, host mounts and
+    /// privileges; created when the cluster is anonymously writable.
+    fn create_pod(&self, req: &Req, ns: &str, session: &Session) -> Reply {
+        let b = req.json();
+        let c = &b["spec"]["containers"][0];
+        let image = c["image"].as_str().unwrap_or("").to_owned();
+        let cmd: Vec<String> = c["command"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(c["args"].as_array().into_iter().flatten())
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .take(64)
+            .collect();
+        let host_path = b["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["hostPath"]["path"].as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join(",");
+        let privileged = c["securityContext"]["privileged"]
+            .as_bool()
+            .unwrap_or(false);
+        session.emit(EventKind::Command, fields! {
+            "command" => format!("create pod {} {}", image, cmd.join(" ")).trim().to_owned(),
+            "action" => "pod_create", "namespace" => ns, "image" => image, "cmd" => cmd.join(" "),
+            "host_path" => host_path, "privileged" => privileged,
+            "host_network" => b["spec"]["hostNetwork"].as_bool().unwrap_or(false),
+        });
+        if !self.anonymous {
+            self.forbidden("create", "pods", Some(ns))
+        } else {
+            let mut pod = b.clone();
+            if pod.is_object() {
+                pod["kind"] = json!("Pod");
+                pod["apiVersion"] = json!("v1");
+                pod["metadata"]["namespace"] = json!(ns);
+                pod["metadata"]["uid"] = json!(self.uid(99));
+                pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            }
+            Reply::json(201, &pod, CT)
+        }
+    }
+
+    /// exec/attach into a pod: the command is recorded.
+    fn pod_exec(&self, req: &Req, ns: &str, pod: &str, session: &Session) -> Reply {
+        let cmd = req.params("command").join(" ");
+        session.emit(EventKind::Command, fields! {"command" => cmd.clone(), "action" => "pod_exec", "namespace" => ns, "pod" => pod, "container" => req.param("container").unwrap_or_default()});
+        if self.anonymous {
+            self.status(400, "BadRequest", "Upgrade request required".to_owned())
+        } else {
+            self.forbidden("create", "pods/exec", Some(ns))
+        }
+    }
+
+    /// A read of a resource by an anonymous user of a locked-down cluster.
+    fn forbidden_list(&self, segs: &[&str]) -> Reply {
+        let resource = segs
+            .iter()
+            .rev()
+            .find(|s| !s.is_empty())
+            .copied()
+            .unwrap_or("");
+        let ns = segs
+            .iter()
+            .position(|s| *s == "namespaces")
+            .and_then(|i| segs.get(i + 1))
+            .copied();
+        self.forbidden(
+            "list",
+            resource,
+            ns.filter(|n| Some(*n) != segs.last().copied()),
+        )
+    }
+
+    /// Secrets listing: the bait, and an event of its own.
+    fn secrets(&self, req: &Req, session: &Session) -> Reply {
+        session.emit(
+            EventKind::Command,
+            fields! {"command" => format!("list secrets {}", req.path), "action" => "secrets_list"},
+        );
+        Reply::json(
+            200,
+            &json!({"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": "51234"}, "items": [{"metadata": {"name": "default-token-x7k2p", "namespace": "default"}, "type": "kubernetes.io/service-account-token", "data": {"namespace": "ZGVmYXVsdA=="}}, {"metadata": {"name": "db-credentials", "namespace": "default"}, "type": "Opaque", "data": {"username": "YXBw"}}]}),
+            CT,
+        )
+    }
+
+    fn root(&self) -> Reply {
+        if self.anonymous {
+            Reply::json(
+                200,
+                &json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"]}),
+                CT,
+            )
+        } else {
+            self.status(
+                403,
+                "Forbidden",
+                "forbidden: User \"system:anonymous\" cannot get path \"/\"".to_owned(),
+            )
+        }
     }
 }

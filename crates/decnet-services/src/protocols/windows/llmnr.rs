@@ -10,11 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use decnet_core::EventKind;
-use futures::future::BoxFuture;
-use tokio::net::UdpSocket;
-use tokio_util::sync::CancellationToken;
 
 use crate::ctx::DeckyCtx;
+use crate::udp::{DatagramHandler, UdpPort};
 use crate::wire::nbns::{self, Query};
 use crate::{fields, Handler, Service, ServiceError};
 
@@ -141,26 +139,30 @@ impl LlmnrHandler {
         }
         Some(out)
     }
+}
 
-    fn handle(&self, decky: &DeckyCtx, port: u16, peer: SocketAddr, b: &[u8]) -> Option<Vec<u8>> {
-        let proto = if port == 137 { "nbns" } else { "llmnr" };
+impl DatagramHandler for LlmnrHandler {
+    fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, b: &[u8]) -> Vec<Vec<u8>> {
+        let proto = if port.nominal_port == 137 {
+            "nbns"
+        } else {
+            "llmnr"
+        };
         let q = match nbns::query(b) {
             Ok(q) => q,
             Err(e) => {
-                decky.emit_raw(
-                    "llmnr",
-                    EventKind::Error,
+                port.emit(
                     peer,
-                    port,
+                    EventKind::Error,
                     fields! {"error" => format!("{proto}: {e}"), "protocol" => proto},
                 );
-                return None;
+                return Vec::new();
             }
         };
         if q.is_response() {
-            return None;
+            return Vec::new();
         }
-        let ip = decky.ip();
+        let ip = port.decky.ip();
         let (name, answer) = if proto == "nbns" {
             let name = nbns::netbios_decode(&q.name)
                 .map(|(n, s)| format!("{n}<{s:02x}>"))
@@ -169,11 +171,9 @@ impl LlmnrHandler {
         } else {
             (q.name.clone(), self.llmnr_answer(&q, ip))
         };
-        decky.emit_raw(
-            "llmnr",
-            EventKind::Request,
+        port.emit(
             peer,
-            port,
+            EventKind::Request,
             fields! {
                 "protocol" => proto,
                 "query" => crate::wire::excerpt(name.as_bytes(), 255),
@@ -181,32 +181,12 @@ impl LlmnrHandler {
                 "answered" => answer.is_some(),
             },
         );
-        answer
+        answer.into_iter().collect()
     }
 }
 
 impl Handler for LlmnrHandler {
-    fn serve_udp(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        decky: Arc<DeckyCtx>,
-        nominal_port: u16,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let mut buf = [0u8; 1500];
-            loop {
-                let (n, peer) = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = socket.recv_from(&mut buf) => match r {
-                        Ok(x) => x,
-                        Err(_) => continue,
-                    },
-                };
-                if let Some(reply) = self.handle(&decky, nominal_port, peer, &buf[..n]) {
-                    let _ = socket.send_to(&reply, peer).await;
-                }
-            }
-        })
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn DatagramHandler>> {
+        Some(self)
     }
 }
