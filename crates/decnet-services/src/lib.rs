@@ -66,12 +66,12 @@ pub use session::Session;
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The `[decky.service]` configuration is wrong.
-    #[error("invalid configuration for {service}: {message}")]
+    #[error("invalid configuration for {service}: {source}")]
     Config {
         /// Service name.
         service: &'static str,
         /// What is wrong.
-        message: String,
+        source: config::ConfigError,
     },
     /// Preparing keys, certificates or files failed.
     #[error("{service}: {message}")]
@@ -121,7 +121,7 @@ pub trait Service: Send + Sync + 'static {
     }
 
     /// Checks `[decky.service]` keys; called by `validate` and before binding.
-    fn validate(&self, _cfg: &BTreeMap<String, String>) -> Result<(), String> {
+    fn validate(&self, _cfg: &BTreeMap<String, String>) -> Result<(), config::ConfigError> {
         Ok(())
     }
 

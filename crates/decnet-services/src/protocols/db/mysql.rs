@@ -12,6 +12,7 @@ use rand::Rng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::product::OsKind;
@@ -68,15 +69,13 @@ impl Service for Mysql {
         "mysql"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        if let Some(v) = cfg.get("version") {
-            if v.is_empty() || v.len() > 64 || v.bytes().any(|b| !(0x20..0x7f).contains(&b)) {
-                return Err(format!(
-                    "version '{v}' must be 1-64 printable ASCII characters"
-                ));
-            }
-        }
-        Ok(())
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        crate::config::check(cfg, "version", "1-64 printable ASCII characters", |v| {
+            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| (0x20..0x7f).contains(&b))
+        })
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {

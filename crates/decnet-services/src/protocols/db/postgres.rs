@@ -13,6 +13,7 @@ use rand::Rng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::product::OsKind;
@@ -65,11 +66,13 @@ impl Service for Postgres {
         "postgres"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        match cfg.get("auth").map(String::as_str) {
-            None | Some("md5") | Some("scram-sha-256") | Some("scram") => Ok(()),
-            Some(o) => Err(format!("auth '{o}' must be md5 or scram-sha-256")),
-        }
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        crate::config::check(cfg, "auth", "md5 or scram-sha-256", |v| {
+            matches!(v, "md5" | "scram-sha-256" | "scram")
+        })
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {

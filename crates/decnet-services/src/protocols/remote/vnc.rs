@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::io::{read_exact_idle, read_some_idle};
 use crate::session::Session;
@@ -50,11 +51,13 @@ impl Service for Vnc {
         "vnc"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        match cfg.get("version").map(String::as_str) {
-            None | Some("3.3" | "3.7" | "3.8") => Ok(()),
-            Some(v) => Err(format!("vnc version must be 3.3, 3.7 or 3.8, not {v}")),
-        }
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        crate::config::check(cfg, "version", "3.3, 3.7 or 3.8", |v| {
+            matches!(v, "3.3" | "3.7" | "3.8")
+        })
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {

@@ -20,6 +20,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::Rng;
 
+use crate::config::{check, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::session::Session;
 use crate::tls::{Io, Tagged};
@@ -113,7 +114,10 @@ impl Service for Http {
         "http"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
         validate_cfg(cfg)
     }
 
@@ -123,20 +127,15 @@ impl Service for Http {
 }
 
 /// Checks the keys http and https share (`server_header`, `site`).
-pub fn validate_cfg(cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-    if let Some(h) = cfg.get("server_header") {
-        HeaderValue::from_str(h)
-            .map_err(|_| format!("server_header '{h}' is not a valid header value"))?;
-    }
-    if let Some(s) = cfg.get("site") {
-        Site::parse(s).ok_or_else(|| {
-            format!(
-                "unknown site '{s}' (nginx, apache, iis, router, tomcat, phpmyadmin, corporate)"
-            )
-        })?;
-    }
-    Ok(())
+pub fn validate_cfg(cfg: &std::collections::BTreeMap<String, String>) -> Result<(), ConfigError> {
+    check(cfg, "server_header", SERVER_HEADER_EXPECTED, |h| {
+        HeaderValue::from_str(h).is_ok()
+    })?;
+    check(cfg, "site", SITE_EXPECTED, |s| Site::parse(s).is_some())
 }
+
+const SERVER_HEADER_EXPECTED: &str = "a valid header value";
+const SITE_EXPECTED: &str = "one of nginx, apache, iis, router, tomcat, phpmyadmin, corporate";
 
 impl Handler for HttpHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
@@ -217,12 +216,20 @@ impl HttpHandler {
         let server_name = cfg("server_header").unwrap_or_else(|| decky.persona.http_server.clone());
         let server = HeaderValue::from_str(&server_name).map_err(|_| ServiceError::Config {
             service,
-            message: format!("bad server_header '{server_name}'"),
+            source: ConfigError::Unsupported {
+                key: "server_header",
+                value: server_name.clone(),
+                expected: SERVER_HEADER_EXPECTED,
+            },
         })?;
         let site = match cfg("site") {
             Some(s) => Site::parse(&s).ok_or_else(|| ServiceError::Config {
                 service,
-                message: format!("unknown site '{s}'"),
+                source: ConfigError::Unsupported {
+                    key: "site",
+                    value: s.clone(),
+                    expected: SITE_EXPECTED,
+                },
             })?,
             None => Site::for_decky(decky, &server_name),
         };

@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 
 use super::http::HttpHandler;
+use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::session::Session;
 use crate::tls::{self, HelloError, Tagged, TlsIdentity};
@@ -27,7 +28,10 @@ impl Service for Https {
         "https"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
         super::http::validate_cfg(cfg)
     }
 

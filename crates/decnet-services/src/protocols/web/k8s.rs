@@ -14,6 +14,7 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::restjson::{self, Reply, Req, RestApi};
+use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::session::Session;
 use crate::tls::{self, TlsIdentity};
@@ -40,11 +41,15 @@ impl Service for K8s {
         "k8s"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        match cfg.get("anonymous").map(String::as_str) {
-            None | Some("true") | Some("false") => Ok(()),
-            Some(o) => Err(format!("anonymous '{o}' must be true or false")),
-        }
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        // Read as exactly "false" (anything else is anonymous), so only
+        // the two words are accepted.
+        crate::config::check(cfg, "anonymous", "true or false", |v| {
+            v == "true" || v == "false"
+        })
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {

@@ -17,7 +17,7 @@ use futures::future::BoxFuture;
 use rand::Rng;
 
 use super::resolve;
-use crate::config::parse_bool;
+use crate::config::{check_bool, parse_bool, ConfigError};
 use crate::creds::Credentials;
 use crate::ctx::DeckyCtx;
 use crate::line_conn::LineConn;
@@ -49,11 +49,11 @@ impl Service for Ftp {
         "ftp"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        if let Some(v) = cfg.get("anonymous") {
-            parse_bool(v).ok_or_else(|| format!("anonymous '{v}' is not true/false"))?;
-        }
-        Ok(())
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        check_bool(cfg, "anonymous")
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {

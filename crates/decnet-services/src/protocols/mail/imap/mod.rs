@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::config::parse_bool;
+use crate::config::{check_bool, parse_bool, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::line_conn::LineConn;
 use crate::session::Session;
@@ -36,11 +36,11 @@ impl Service for Imap {
         "imap"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        if let Some(v) = cfg.get("starttls") {
-            parse_bool(v).ok_or_else(|| format!("starttls '{v}' is not true/false"))?;
-        }
-        Ok(())
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        check_bool(cfg, "starttls")
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use md5::{Digest, Md5};
 
-use crate::config::parse_bool;
+use crate::config::{check_bool, parse_bool, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::line_conn::LineConn;
 use crate::session::Session;
@@ -38,13 +38,12 @@ impl Service for Pop3 {
         "pop3"
     }
 
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        for k in ["apop", "starttls"] {
-            if let Some(v) = cfg.get(k) {
-                parse_bool(v).ok_or_else(|| format!("{k} '{v}' is not true/false"))?;
-            }
-        }
-        Ok(())
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        check_bool(cfg, "apop")?;
+        check_bool(cfg, "starttls")
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use decnet_core::OsFamily;
 use futures::future::BoxFuture;
 
-use crate::config::parse_bool;
+use crate::config::{check_bool, parse_bool, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::line_conn::LineConn;
 use crate::session::Session;
@@ -46,15 +46,14 @@ pub struct SmtpHandler {
     tls: Option<Arc<TlsIdentity>>,
 }
 
-fn validate(cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+fn validate(cfg: &std::collections::BTreeMap<String, String>) -> Result<(), ConfigError> {
     if let Some(v) = cfg.get("max_message") {
-        v.parse::<usize>()
-            .map_err(|_| format!("max_message '{v}' is not a byte count"))?;
+        v.parse::<usize>().map_err(|_| ConfigError::NotByteCount {
+            key: "max_message",
+            value: v.clone(),
+        })?;
     }
-    if let Some(v) = cfg.get("starttls") {
-        parse_bool(v).ok_or_else(|| format!("starttls '{v}' is not true/false"))?;
-    }
-    Ok(())
+    check_bool(cfg, "starttls")
 }
 
 fn bind(
@@ -110,7 +109,10 @@ impl Service for Smtp {
     fn name(&self) -> &'static str {
         "smtp"
     }
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
         validate(cfg)
     }
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
@@ -122,7 +124,10 @@ impl Service for SmtpRelay {
     fn name(&self) -> &'static str {
         "smtp_relay"
     }
-    fn validate(&self, cfg: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
         validate(cfg)
     }
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
