@@ -5,15 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::admission::Slots;
 use decnet_bus::Bus;
 use decnet_core::{DeckySpec, Event, EventKind, Fields, Persona};
-use tokio::sync::Semaphore;
 
 /// Resource limits applied to every connection of a decky.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Simultaneous connections per decky (all services together).
     pub max_conns_per_decky: usize,
+    /// Simultaneous connections one source address may hold on a decky
+    /// (see [`crate::admission`]).
+    pub max_conns_per_source: usize,
     /// A connection with no input for this long is closed.
     pub idle_timeout: Duration,
     /// Whole-session cap (slowloris and forgotten sessions).
@@ -24,17 +27,24 @@ pub struct Limits {
     pub max_body: usize,
     /// Delay before answering a failed login, like a stock sshd/login.
     pub auth_fail_delay: Duration,
+    /// Time to complete a login dialogue (login(1)'s 60 s).
+    pub login_timeout: Duration,
+    /// Disk quota of the artifacts directory (see [`crate::artifacts`]).
+    pub artifact_quota: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_conns_per_decky: 512,
+            max_conns_per_source: 64,
             idle_timeout: Duration::from_secs(300),
             max_session: Duration::from_secs(3600),
             max_line: 8192,
             max_body: 64 * 1024,
             auth_fail_delay: Duration::from_millis(2000),
+            login_timeout: Duration::from_secs(60),
+            artifact_quota: crate::artifacts::quota_from_env(),
         }
     }
 }
@@ -55,8 +65,8 @@ pub struct DeckyCtx {
     pub limits: Limits,
     /// Added to every listening port (demo without root: +10000).
     pub port_offset: u16,
-    /// Caps simultaneous connections of the decky.
-    pub conn_slots: Arc<Semaphore>,
+    /// Connection slots of the decky and of each source.
+    pub slots: Arc<Slots>,
     /// The decky's virtual filesystem, shared by ssh, telnet, ftp and file
     /// drops; generated on first use (see [`DeckyCtx::vfs`]).
     pub vfs: std::sync::OnceLock<Arc<decnet_shell::Vfs>>,
@@ -89,7 +99,7 @@ impl DeckyCtx {
             generation,
             data_dir,
             bus,
-            conn_slots: Arc::new(Semaphore::new(limits.max_conns_per_decky)),
+            slots: Slots::new(&limits),
             limits,
             port_offset,
             spec,
@@ -145,7 +155,7 @@ impl DeckyCtx {
             bus: self.bus.clone(),
             limits: self.limits.clone(),
             port_offset: self.port_offset,
-            conn_slots: self.conn_slots.clone(),
+            slots: self.slots.clone(),
             vfs,
             net: self.net.clone(),
         }

@@ -11,7 +11,8 @@
 //!
 //! The crate root is the framework; protocols live under [`protocols`].
 //!
-//! * Framework: [`listener`] (TCP accept loops, caps, panics, shutdown),
+//! * Framework: [`listener`] (TCP accept loops, panics, shutdown),
+//!   [`admission`] (connection slots per decky and per source),
 //!   [`udp`] (the one UDP receive loop: a service only answers datagrams),
 //!   [`ctx`] (the decky's context and limits), [`session`] (per-connection
 //!   event stamping), [`registry`] (services by name), [`config`]
@@ -33,6 +34,7 @@
 #[doc(hidden)]
 pub use decnet_core::Fields as __Fields;
 
+pub mod admission;
 pub mod artifacts;
 pub mod config;
 pub mod creds;

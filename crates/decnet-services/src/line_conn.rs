@@ -207,10 +207,10 @@ impl LineConn {
     }
 
     /// Waits the decky's failed-login delay, as a stock daemon does
-    /// before answering a wrong password. False when the session should
-    /// end instead of answering.
+    /// before answering a wrong password. False when the peer left
+    /// meanwhile: the session ends at once and frees its slot.
     pub async fn auth_fail_delay(&mut self) -> bool {
-        tokio::time::sleep(self.session().limits().auth_fail_delay).await;
-        true
+        let delay = self.session().limits().auth_fail_delay;
+        self.reader.sleep_unless_closed(delay).await
     }
 }

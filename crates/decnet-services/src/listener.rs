@@ -1,6 +1,6 @@
 //! Accept loops: one per (decky, service, port), all sharing the decky's
-//! connection cap; every connection is a task that can panic without
-//! affecting anything else.
+//! connection slots ([`crate::admission`]); every connection is a task
+//! that can panic without affecting anything else.
 
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
@@ -181,22 +181,29 @@ async fn accept_loop(
         let local = stream
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(decky.ip()), nominal_port));
-        let Ok(permit) = decky.conn_slots.clone().try_acquire_owned() else {
-            // Over the cap: record it and close at once, like a server with a full backlog.
-            let session = Session::new(decky.clone(), service, peer, local);
-            session.emit(
-                EventKind::Error,
-                fields! {"error" => "connection limit reached; connection refused"},
-            );
-            drop(stream);
-            continue;
+        let admission = match decky.slots.admit(peer.ip(), &decky.limits) {
+            Ok(a) => a,
+            Err(refusal) => {
+                // Closed at once, like a server with a full backlog or
+                // sshd's MaxStartups: no banner, no session.
+                let session = Session::new(decky.clone(), service, peer, local);
+                session.emit(
+                    EventKind::Error,
+                    fields! {
+                        "error" => format!("{refusal}; connection refused"),
+                        "reason" => refusal.reason(),
+                    },
+                );
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let session = Session::new(decky.clone(), service, peer, local);
         let handler = handler.clone();
         let cancel = cancel.clone();
         tasks.spawn(async move {
-            let _permit = permit;
+            let _admission = admission;
             let started = Instant::now();
             session.emit(EventKind::Connect, Default::default());
             let conn = Conn { stream, peer, local, nominal_port };

@@ -209,6 +209,10 @@ impl russh_sftp::server::Handler for Sftp {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
+        if !self.uploads.has_room(data.len() as u64) {
+            // What sftp-server says when write(2) fails with ENOSPC.
+            return Err(StatusCode::Failure);
+        }
         let cap = self.uploads.max_file();
         // Bytes held by all open write handles stay under the session's upload budget.
         let inflight: usize = self
@@ -283,9 +287,13 @@ impl russh_sftp::server::Handler for Sftp {
             mode,
         }) = self.handles.remove(&handle)
         {
-            self.uploads
+            if !self
+                .uploads
                 .save(&path, &buf, truncated, mode, "sftp")
-                .await;
+                .await
+            {
+                return Err(StatusCode::Failure);
+            }
         }
         Ok(ok(id))
     }

@@ -32,6 +32,8 @@ const OPT_NAWS: u8 = 31;
 const MAX_SB: usize = 256;
 /// Failed logins before the connection is closed, as util-linux login.
 pub const MAX_LOGIN_TRIES: usize = 3;
+/// Input kept while a failed-login delay runs.
+const MAX_PENDING: usize = 4096;
 
 /// A telnet command seen in the input stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,6 +234,25 @@ impl TelnetIo {
         }
     }
 
+    /// The failed-login delay, ended early when the client goes away
+    /// (false); what it types meanwhile is kept for the next prompt.
+    pub async fn sleep_unless_closed(&mut self, delay: Duration) -> bool {
+        let TelnetIo {
+            stream,
+            parser,
+            pending,
+            cmds,
+            ..
+        } = self;
+        crate::io::sleep_unless_closed(stream, delay, |raw| {
+            let mut data = Vec::new();
+            parser.feed(raw, &mut data, cmds);
+            pending.extend(data);
+            pending.len() < MAX_PENDING
+        })
+        .await
+    }
+
     /// Reads one line with server-side echo (or none, for passwords),
     /// handling backspace and CR NUL / CR LF endings.
     pub async fn read_line(
@@ -377,8 +398,35 @@ impl Handler for TelnetHandler {
 
 impl TelnetHandler {
     async fn run(&self, io: &mut TelnetIo, session: &Session) -> Result<(), ReadError> {
-        let io_err = |e: std::io::Error| ReadError::Io(e.to_string());
         let limits = session.limits().clone();
+        // login(1) gives the whole dialogue 60 s, however slowly it types.
+        let login = tokio::time::timeout(limits.login_timeout, self.login(io, session)).await;
+        match login {
+            Ok(Ok(Some(user))) => {
+                run_shell(io, session, self.vfs.clone(), &user, limits.idle_timeout).await
+            }
+            Ok(Ok(None)) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                session.emit_error("telnet: login timed out");
+                let secs = limits.login_timeout.as_secs();
+                let _ = io
+                    .write_text(&format!("\nLogin timed out after {secs} seconds.\n"))
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
+    /// The login dialogue: the user name that logged in, or `None` when
+    /// the tries ran out or the client left during a failure delay.
+    async fn login(
+        &self,
+        io: &mut TelnetIo,
+        session: &Session,
+    ) -> Result<Option<String>, ReadError> {
+        let io_err = |e: std::io::Error| ReadError::Io(e.to_string());
+        let limits = session.limits();
         let login_idle = limits.idle_timeout.min(Duration::from_secs(60));
         for attempt in 1..=MAX_LOGIN_TRIES {
             let prompt = if attempt == 1 {
@@ -401,9 +449,11 @@ impl TelnetHandler {
                 fields! {"attempt" => attempt as u64, "term" => io.term.clone().unwrap_or_default()},
             );
             if ok {
-                return run_shell(io, session, self.vfs.clone(), &user, limits.idle_timeout).await;
+                return Ok(Some(user));
             }
-            tokio::time::sleep(limits.auth_fail_delay).await;
+            if !io.sleep_unless_closed(limits.auth_fail_delay).await {
+                return Ok(None);
+            }
             io.write_text("\nLogin incorrect\n").await.map_err(io_err)?;
         }
         io.write_text(&format!(
@@ -411,7 +461,7 @@ impl TelnetHandler {
         ))
         .await
         .map_err(io_err)?;
-        Ok(())
+        Ok(None)
     }
 }
 

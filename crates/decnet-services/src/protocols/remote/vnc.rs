@@ -202,7 +202,11 @@ impl VncHandler {
             },
         );
         if !ok {
-            tokio::time::sleep(session.limits().auth_fail_delay).await;
+            // Nothing is expected from the client meanwhile; it leaving ends the wait.
+            let delay = session.limits().auth_fail_delay;
+            if !crate::io::sleep_unless_closed(s, delay, |_| true).await {
+                return false;
+            }
             let _ = s
                 .write_all(&failure(minor, 1, b"Authentication failed"))
                 .await;

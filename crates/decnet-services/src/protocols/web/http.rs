@@ -28,6 +28,8 @@ use crate::{fields, Conn, Handler, Service, ServiceError};
 
 /// Longest body excerpt copied into an event.
 const BODY_EXCERPT: usize = 2048;
+/// Time to receive a request body (nginx's client_body_timeout).
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most headers copied into an event.
 const MAX_EVENT_HEADERS: usize = 32;
 
@@ -331,9 +333,18 @@ impl HttpHandler {
     async fn handle(&self, req: Request<Incoming>, t: &Tagged) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let limit = t.session.limits().max_body;
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(b) => b.to_bytes(),
+        // nginx's client_body_timeout: a body dribbled in forever is cut.
+        let collect = Limited::new(body, limit).collect();
+        let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+            Ok(Ok(b)) => b.to_bytes(),
             Err(_) => {
+                t.emit_error("http: request body timed out");
+                return self.page(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "<h1>408 Request Time-out</h1>".to_owned(),
+                );
+            }
+            Ok(Err(_)) => {
                 t.emit_error(format!("http: request body over {limit} bytes"));
                 return self.page(
                     StatusCode::PAYLOAD_TOO_LARGE,

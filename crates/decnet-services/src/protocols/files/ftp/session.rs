@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::command::{parse_eprt, parse_port, Command, Verb};
 use super::{FtpHandler, ANON_ROOT};
+use crate::artifacts::{ArtifactError, Capture, DEFAULT_MAX_ARTIFACT};
 use crate::fields;
 use crate::line_conn::{LineConn, Next};
 use crate::protocols::files::{node_bytes, resolve};
@@ -399,26 +400,35 @@ impl<'h> FtpSession<'h> {
             .limits()
             .idle_timeout
             .min(Duration::from_secs(60));
-        let (buf, truncated) = read_upload(&mut d, idle).await;
+        // The copy shown in the decky's filesystem comes out of the
+        // process-wide capture memory budget, like the buffers.
+        let mut capture = Capture::new(self.c.session()).retaining(DEFAULT_MAX_ARTIFACT);
+        receive(&mut d, &mut capture, idle).await;
         drop(d);
         let extra = fields! {"path" => virt.clone(), "anonymous" => self.st.anonymous};
-        if let Err(e) =
-            crate::artifacts::store(self.c.session(), &name, &buf, truncated, extra).await
-        {
-            self.c
+        let bytes = capture.retained().map(<[u8]>::to_vec);
+        match capture.finish(self.c.session(), &name, extra).await {
+            Err(ArtifactError::QuotaFull { .. }) => {
+                return reply("452 Transfer aborted. No space left on device.\r\n");
+            }
+            Err(e) => self
+                .c
                 .tagged
-                .emit_error(format!("ftp: storing upload failed: {e}"));
+                .emit_error(format!("ftp: storing upload failed: {e}")),
+            Ok(_) => {}
         }
-        let owner = self
-            .st
-            .logged_in
-            .as_deref()
-            .and_then(|u| self.h.vfs.host().account(u))
-            .map(|a| (a.uid, a.gid));
-        let _ = self
-            .h
-            .vfs
-            .add_file(&self.st.vpath(&virt), &buf, 0o644, Utc::now(), owner);
+        if let Some(bytes) = bytes {
+            let owner = self
+                .st
+                .logged_in
+                .as_deref()
+                .and_then(|u| self.h.vfs.host().account(u))
+                .map(|a| (a.uid, a.gid));
+            let _ = self
+                .h
+                .vfs
+                .add_file(&self.st.vpath(&virt), &bytes, 0o644, Utc::now(), owner);
+        }
         reply("226 Transfer complete.\r\n")
     }
 
@@ -474,22 +484,18 @@ impl<'h> FtpSession<'h> {
     }
 }
 
-/// Reads an upload until the client closes the data connection, keeping at
-/// most one artifact's worth; returns the bytes and whether more came.
-async fn read_upload(d: &mut TcpStream, idle: Duration) -> (Vec<u8>, bool) {
-    let cap = crate::artifacts::DEFAULT_MAX_ARTIFACT;
-    let mut buf = Vec::new();
+/// Streams an upload into `capture` until the client closes the data
+/// connection, stalls, or the artifact quota refuses it (then the data
+/// connection is closed at once, as a server with a full disk does).
+async fn receive(d: &mut TcpStream, capture: &mut Capture, idle: Duration) {
     let mut chunk = vec![0u8; 16 * 1024];
-    let mut truncated = false;
     loop {
         match tokio::time::timeout(idle, d.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return (buf, truncated),
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
             Ok(Ok(n)) => {
-                let room = cap.saturating_sub(buf.len());
-                if n > room {
-                    truncated = true;
+                if capture.write(&chunk[..n]).await.is_err() {
+                    return;
                 }
-                buf.extend_from_slice(&chunk[..n.min(room)]);
             }
         }
     }

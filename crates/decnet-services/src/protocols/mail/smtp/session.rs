@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng};
 
 use super::command::{parse_command, parse_path, Command, Verb};
 use super::{SmtpHandler, MAX_RCPT};
+use crate::artifacts::{ArtifactError, Capture};
 use crate::fields;
 use crate::line_conn::{LineConn, Next};
 use crate::protocols::mail::{self, Mech, SaslOutcome};
@@ -221,9 +222,10 @@ impl<'h> SmtpSession<'h> {
         if !self.c.send("354 End data with <CR><LF>.<CR><LF>\r\n").await {
             return Next::Close;
         }
-        let Some((msg, truncated)) = self.read_data().await else {
+        let mut capture = Capture::new(self.c.session());
+        if !self.read_data(&mut capture).await {
             return Next::Close;
-        };
+        }
         let qid = queue_id(&mut self.rng);
         let mut extra = fields! {
             "mail_from" => self.env.from.clone().unwrap_or_default(),
@@ -237,15 +239,20 @@ impl<'h> SmtpSession<'h> {
         for (k, v) in &self.c.tagged.tags {
             extra.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        let name = format!("{qid}.eml");
-        if let Err(e) =
-            crate::artifacts::store(self.c.session(), &name, &msg, truncated, extra).await
-        {
-            self.c
-                .tagged
-                .emit_error(format!("smtp: storing message failed: {e}"));
-        }
         self.env = Envelope::default();
+        let truncated = capture.truncated();
+        let name = format!("{qid}.eml");
+        match capture.finish(self.c.session(), &name, extra).await {
+            // Postfix's answer when its queue file system is full.
+            Err(ArtifactError::QuotaFull { .. }) => {
+                return reply("452 4.3.1 Insufficient system storage\r\n")
+            }
+            Err(e) => self
+                .c
+                .tagged
+                .emit_error(format!("smtp: storing message failed: {e}")),
+            Ok(_) => {}
+        }
         if truncated {
             reply("552 5.3.4 Error: message file too big\r\n")
         } else {
@@ -253,12 +260,12 @@ impl<'h> SmtpSession<'h> {
         }
     }
 
-    /// Reads DATA until the lone dot, dot-unstuffing, keeping at most
-    /// `max_message` bytes. `None`: connection lost mid-message.
-    async fn read_data(&mut self) -> Option<(Vec<u8>, bool)> {
+    /// Reads DATA until the lone dot, dot-unstuffing, into `capture`
+    /// (whole lines, at most `max_message` bytes). False: connection lost
+    /// mid-message.
+    async fn read_data(&mut self, capture: &mut Capture) -> bool {
         let c = &mut self.c;
-        let mut msg = Vec::new();
-        let mut truncated = false;
+        let mut size = 0;
         // Over-long lines inside a message are dropped (and reported by
         // LineConn) without a reply; the message is then marked truncated.
         let saved = std::mem::take(&mut c.too_long_reply);
@@ -266,23 +273,25 @@ impl<'h> SmtpSession<'h> {
             let before = c.errors;
             let line = c.read_line("").await;
             if c.errors != before {
-                truncated = true;
+                capture.mark_truncated();
             }
             let Some(line) = line else {
                 c.too_long_reply = saved;
-                return None;
+                return false;
             };
             if line == b"." {
                 c.too_long_reply = saved;
-                return Some((msg, truncated));
+                return true;
             }
             let body = line.strip_prefix(b".").unwrap_or(&line);
-            if msg.len() + body.len() + 2 > self.h.max_message {
-                truncated = true;
+            if size + body.len() + 2 > self.h.max_message {
+                capture.mark_truncated();
                 continue;
             }
-            msg.extend_from_slice(body);
-            msg.extend_from_slice(b"\r\n");
+            size += body.len() + 2;
+            // A quota refusal is answered once the message is in.
+            let _ = capture.write(body).await;
+            let _ = capture.write(b"\r\n").await;
         }
     }
 
