@@ -181,6 +181,36 @@ pub fn has_room(session: &Session, n: u64) -> bool {
     d.used.load(Ordering::Acquire).saturating_add(n) <= d.quota
 }
 
+/// Records a capture the quota refused: counted, logged, and published as
+/// an `error` event with `artifact_dropped` and its reason.
+fn dropped(session: &Session, dir: &Dir, filename: &str, size: u64) -> ArtifactError {
+    dir.dropped.fetch_add(1, Ordering::AcqRel);
+    let quota = dir.quota;
+    tracing::warn!(
+        decky = session.decky.name(),
+        service = session.service,
+        "artifact dropped: quota of {quota} bytes reached"
+    );
+    session.emit(
+        EventKind::Error,
+        fields! {
+            "error" => format!("artifact dropped: artifact quota of {quota} bytes reached"),
+            "artifact_dropped" => true,
+            "reason" => "quota",
+            "filename" => decnet_core::event::printable(filename.as_bytes()),
+            "size" => size,
+            "quota" => quota,
+        },
+    );
+    ArtifactError::QuotaFull { quota }
+}
+
+/// Records an upload refused before it became a capture (a protocol that
+/// checked [`has_room`] and said no), exactly as a refused capture is.
+pub fn report_dropped(session: &Session, filename: &str, size: u64) -> ArtifactError {
+    dropped(session, &dir_of(session), filename, size)
+}
+
 /// Bytes held in memory by all captures of the process.
 static BUFFERED: AtomicUsize = AtomicUsize::new(0);
 
@@ -375,25 +405,7 @@ impl Capture {
         mut extra: decnet_core::Fields,
     ) -> Result<Artifact, ArtifactError> {
         if self.refused {
-            self.dir.dropped.fetch_add(1, Ordering::AcqRel);
-            let quota = self.dir.quota;
-            tracing::warn!(
-                decky = session.decky.name(),
-                service = session.service,
-                "artifact dropped: quota of {quota} bytes reached"
-            );
-            session.emit(
-                EventKind::Error,
-                fields! {
-                    "error" => format!("artifact dropped: artifact quota of {quota} bytes reached"),
-                    "artifact_dropped" => true,
-                    "reason" => "quota",
-                    "filename" => decnet_core::event::printable(filename.as_bytes()),
-                    "size" => self.seen,
-                    "quota" => quota,
-                },
-            );
-            return Err(ArtifactError::QuotaFull { quota });
+            return Err(dropped(session, &self.dir, filename, self.seen));
         }
         self.flush().await?;
         if self.file.is_none() {

@@ -55,6 +55,11 @@ impl Uploads {
             && artifacts::has_room(&i.session, n)
     }
 
+    /// Records an upload refused while it was written (no room).
+    pub fn report_dropped(&self, path: &str, size: u64) {
+        artifacts::report_dropped(&self.0.session, path, size);
+    }
+
     /// Stores one uploaded file; false when it was not kept (the session's
     /// caps or the artifact quota): the client must be told the write failed.
     pub async fn save(
