@@ -49,6 +49,16 @@ impl LineConn {
         }
     }
 
+    /// Wraps an accepted TCP connection.
+    pub fn accept(
+        conn: crate::Conn,
+        session: Session,
+        tls: Option<Arc<TlsIdentity>>,
+        too_long_reply: &'static str,
+    ) -> Self {
+        LineConn::new(Box::new(conn.stream), session, tls, too_long_reply)
+    }
+
     /// The session.
     pub fn session(&self) -> &Session {
         &self.tagged.session

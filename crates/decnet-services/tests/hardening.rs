@@ -14,15 +14,7 @@ use decnet_core::EventKind;
 use decnet_services::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use webmail_util::{s, Client, Env};
-
-fn pasv_addr(reply: &str) -> SocketAddr {
-    let inner = &reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()];
-    let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
-    format!("{}.{}.{}.{}:{}", n[0], n[1], n[2], n[3], n[4] * 256 + n[5])
-        .parse()
-        .unwrap()
-}
+use webmail_util::{pasv_addr, s, Client, Env};
 
 /// Anonymous FTP STOR of `payload`; returns the final reply.
 async fn ftp_stor(c: &mut Client<TcpStream>, name: &str, payload: &[u8]) -> String {

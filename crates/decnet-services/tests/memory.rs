@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use decnet_core::EventKind;
 use decnet_services::artifacts::{memory_in_use, MEMORY_BUDGET};
+use decnet_services::wire::ipp::attr;
 use decnet_services::Limits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -58,13 +59,6 @@ async fn wait_on_disk(env: &Env, bytes: u64) {
 }
 
 fn ipp_print_job(doc_len: usize) -> Vec<u8> {
-    fn attr(b: &mut Vec<u8>, tag: u8, n: &str, v: &[u8]) {
-        b.push(tag);
-        b.extend_from_slice(&(n.len() as u16).to_be_bytes());
-        b.extend_from_slice(n.as_bytes());
-        b.extend_from_slice(&(v.len() as u16).to_be_bytes());
-        b.extend_from_slice(v);
-    }
     let mut b = vec![2, 0, 0, 2, 0, 0, 0, 1, 1];
     attr(&mut b, 0x47, "attributes-charset", b"utf-8");
     attr(&mut b, 0x48, "attributes-natural-language", b"en");

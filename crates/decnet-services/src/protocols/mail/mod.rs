@@ -9,9 +9,14 @@ pub mod smtp;
 use base64::Engine;
 use rand::Rng;
 
+use std::sync::Arc;
+
+use crate::config::parse_bool;
 use crate::creds::Credentials;
 use crate::ctx::DeckyCtx;
 use crate::line_conn::LineConn;
+use crate::tls::TlsIdentity;
+use crate::ServiceError;
 
 /// Outcome of a SASL exchange.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,6 +87,22 @@ pub fn split_plain(raw: &[u8]) -> Option<(String, Vec<u8>)> {
 /// Strips `@domain` from a mail login, for checking against decky users.
 pub fn local_part(user: &str) -> &str {
     user.split('@').next().unwrap_or(user)
+}
+
+/// The certificate STARTTLS upgrades to, unless `[decky.<service>]
+/// starttls = false`.
+pub fn starttls_identity(
+    decky: &Arc<DeckyCtx>,
+    service: &'static str,
+) -> Result<Option<Arc<TlsIdentity>>, ServiceError> {
+    let on = decky
+        .config(service, "starttls")
+        .and_then(parse_bool)
+        .unwrap_or(true);
+    Ok(match on {
+        true => Some(Arc::new(TlsIdentity::for_decky(decky, service, &[])?)),
+        false => None,
+    })
 }
 
 /// True when `user`/`pass` is one of the decky's accepted logins for `service`.

@@ -124,12 +124,7 @@ impl Handler for FtpHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let local_ip = conn.local.ip();
-            let c = LineConn::new(
-                Box::new(conn.stream),
-                session,
-                None,
-                "500 Input line too long.\r\n",
-            );
+            let c = LineConn::accept(conn, session, None, "500 Input line too long.\r\n");
             session::FtpSession::new(&self, c, local_ip).run().await
         })
     }

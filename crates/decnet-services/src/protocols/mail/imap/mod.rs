@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::config::{check_bool, parse_bool, ConfigError};
+use crate::config::{check_bool, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::line_conn::LineConn;
 use crate::session::Session;
@@ -44,15 +44,7 @@ impl Service for Imap {
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
-        let tls = if decky
-            .config("imap", "starttls")
-            .and_then(parse_bool)
-            .unwrap_or(true)
-        {
-            Some(Arc::new(TlsIdentity::for_decky(decky, "imap", &[])?))
-        } else {
-            None
-        };
+        let tls = super::starttls_identity(decky, "imap")?;
         let product = match decky.persona.distro.os_id {
             "ubuntu" => "Dovecot (Ubuntu) ready.",
             _ => "Dovecot ready.",
@@ -67,12 +59,7 @@ impl Service for Imap {
 impl Handler for ImapHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let c = LineConn::new(
-                Box::new(conn.stream),
-                session,
-                self.tls.clone(),
-                "* BAD Line too long\r\n",
-            );
+            let c = LineConn::accept(conn, session, self.tls.clone(), "* BAD Line too long\r\n");
             session::ImapSession::new(&self, c).run().await
         })
     }

@@ -48,11 +48,7 @@ impl Service for Pop3 {
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
         let flag = |k: &str, d: bool| decky.config("pop3", k).and_then(parse_bool).unwrap_or(d);
-        let tls = if flag("starttls", true) {
-            Some(Arc::new(TlsIdentity::for_decky(decky, "pop3", &[])?))
-        } else {
-            None
-        };
+        let tls = super::starttls_identity(decky, "pop3")?;
         Ok(Arc::new(Pop3Handler {
             greeting: decky
                 .config("pop3", "banner")
@@ -76,12 +72,8 @@ pub fn apop_digest(timestamp: &str, password: &[u8]) -> String {
 impl Handler for Pop3Handler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let c = LineConn::new(
-                Box::new(conn.stream),
-                session,
-                self.tls.clone(),
-                "-ERR Input line too long.\r\n",
-            );
+            let reply = "-ERR Input line too long.\r\n";
+            let c = LineConn::accept(conn, session, self.tls.clone(), reply);
             session::Pop3Session::new(&self, c).run().await
         })
     }

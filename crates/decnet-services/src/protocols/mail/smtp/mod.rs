@@ -12,7 +12,7 @@ use std::sync::Arc;
 use decnet_core::OsFamily;
 use futures::future::BoxFuture;
 
-use crate::config::{check_bool, parse_bool, ConfigError};
+use crate::config::{check_bool, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::line_conn::LineConn;
 use crate::session::Session;
@@ -84,15 +84,7 @@ fn bind(
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_MESSAGE)
         .min(crate::artifacts::DEFAULT_MAX_ARTIFACT);
-    let tls = if decky
-        .config(service, "starttls")
-        .and_then(parse_bool)
-        .unwrap_or(true)
-    {
-        Some(Arc::new(TlsIdentity::for_decky(decky, service, &[])?))
-    } else {
-        None
-    };
+    let tls = super::starttls_identity(decky, service)?;
     Ok(Arc::new(SmtpHandler {
         service,
         open_relay,
@@ -138,12 +130,8 @@ impl Service for SmtpRelay {
 impl Handler for SmtpHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let c = LineConn::new(
-                Box::new(conn.stream),
-                session,
-                self.tls.clone(),
-                "500 5.5.2 Error: line too long\r\n",
-            );
+            let reply = "500 5.5.2 Error: line too long\r\n";
+            let c = LineConn::accept(conn, session, self.tls.clone(), reply);
             session::SmtpSession::new(&self, c).run().await
         })
     }
@@ -183,8 +171,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ini_booleans() {
-        assert_eq!(parse_bool("Yes"), Some(true));
+    fn config_is_validated() {
         assert!(validate(&[("starttls".to_owned(), "maybe".to_owned())].into()).is_err());
         assert!(validate(&[("max_message".to_owned(), "10k".to_owned())].into()).is_err());
     }
