@@ -281,7 +281,7 @@ impl Fleet {
                 continue;
             };
             let started = match service.validate(ctx.spec.config(&name)) {
-                Err(message) => Err(message),
+                Err(e) => Err(e.to_string()),
                 Ok(()) => start_service(ctx.clone(), service.as_ref(), &self.cancel)
                     .await
                     .map_err(|e| e.to_string()),
@@ -483,9 +483,9 @@ impl Fleet {
             spec.service_config.insert(service.to_owned(), cfg);
         }
         svc.validate(spec.config(service))
-            .map_err(|message| EngineError::InvalidConfig {
+            .map_err(|e| EngineError::InvalidConfig {
                 service: service.to_owned(),
-                message,
+                message: e.to_string(),
             })?;
         if !spec.services.iter().any(|s| s == service) {
             spec.services.push(service.to_owned());
@@ -557,9 +557,9 @@ impl Fleet {
     ) -> Result<Vec<String>, EngineError> {
         if let Some(svc) = self.registry.get(service) {
             svc.validate(&config)
-                .map_err(|message| EngineError::InvalidConfig {
+                .map_err(|e| EngineError::InvalidConfig {
                     service: service.to_owned(),
-                    message,
+                    message: e.to_string(),
                 })?;
         }
         self.remove_service(name, service).await?;

@@ -4,7 +4,7 @@
 //! `ubuntu`) logs in with `user_password` (default `admin`). A service
 //! section may override them; telnet falls back to the decky's ssh section.
 
-use crate::ctx::DeckyCtx;
+use decnet_core::DeckySpec;
 
 /// Accepted username/password pairs of one decky service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,12 +15,12 @@ pub struct Credentials {
 
 impl Credentials {
     /// Reads `[decky.<service>]`, then each of `fallbacks`, then defaults.
-    pub fn for_service(decky: &DeckyCtx, service: &str, fallbacks: &[&str]) -> Self {
+    pub fn for_service(spec: &DeckySpec, service: &str, fallbacks: &[&str]) -> Self {
         let lookup = |key: &str| {
             std::iter::once(service)
                 .chain(fallbacks.iter().copied())
-                .find_map(|svc| decky.config(svc, key))
-                .map(str::to_owned)
+                .find_map(|svc| spec.config(svc).get(key))
+                .cloned()
         };
         let root_pw = lookup("password").unwrap_or_else(|| "admin".into());
         let user = lookup("user").unwrap_or_else(|| "ubuntu".into());
@@ -46,4 +46,22 @@ impl Credentials {
             .map(|(u, _)| u.as_str())
             .unwrap_or("root")
     }
+}
+
+/// The one login a database-like service accepts, when configured:
+/// `[decky.<service>] password = …` (user from `user`, default
+/// `default_user`). Without a configured password every login fails,
+/// which is what a scanner should see by default.
+pub fn configured_login(
+    spec: &DeckySpec,
+    service: &str,
+    default_user: &str,
+) -> Option<(String, String)> {
+    let pw = spec.config(service).get("password")?;
+    let user = spec
+        .config(service)
+        .get("user")
+        .map(String::as_str)
+        .unwrap_or(default_user);
+    Some((user.to_owned(), pw.to_owned()))
 }

@@ -1,21 +1,22 @@
-//! Per-decky context and per-connection session.
+//! Per-decky context: spec, persona, limits, connection slots, filesystem.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::admission::Slots;
 use decnet_bus::Bus;
-use decnet_core::event::credential_fields;
 use decnet_core::{DeckySpec, Event, EventKind, Fields, Persona};
-use tokio::sync::Semaphore;
-use uuid::Uuid;
 
 /// Resource limits applied to every connection of a decky.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Simultaneous connections per decky (all services together).
     pub max_conns_per_decky: usize,
+    /// Simultaneous connections one source address may hold on a decky
+    /// (see [`crate::admission`]).
+    pub max_conns_per_source: usize,
     /// A connection with no input for this long is closed.
     pub idle_timeout: Duration,
     /// Whole-session cap (slowloris and forgotten sessions).
@@ -26,17 +27,24 @@ pub struct Limits {
     pub max_body: usize,
     /// Delay before answering a failed login, like a stock sshd/login.
     pub auth_fail_delay: Duration,
+    /// Time to complete a login dialogue (login(1)'s 60 s).
+    pub login_timeout: Duration,
+    /// Disk quota of the artifacts directory (see [`crate::artifacts`]).
+    pub artifact_quota: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_conns_per_decky: 512,
+            max_conns_per_source: 64,
             idle_timeout: Duration::from_secs(300),
             max_session: Duration::from_secs(3600),
             max_line: 8192,
             max_body: 64 * 1024,
             auth_fail_delay: Duration::from_millis(2000),
+            login_timeout: Duration::from_secs(60),
+            artifact_quota: crate::artifacts::quota_from_env(),
         }
     }
 }
@@ -57,8 +65,8 @@ pub struct DeckyCtx {
     pub limits: Limits,
     /// Added to every listening port (demo without root: +10000).
     pub port_offset: u16,
-    /// Caps simultaneous connections of the decky.
-    pub conn_slots: Arc<Semaphore>,
+    /// Connection slots of the decky and of each source.
+    pub slots: Arc<Slots>,
     /// The decky's virtual filesystem, shared by ssh, telnet, ftp and file
     /// drops; generated on first use (see [`DeckyCtx::vfs`]).
     pub vfs: std::sync::OnceLock<Arc<decnet_shell::Vfs>>,
@@ -91,7 +99,7 @@ impl DeckyCtx {
             generation,
             data_dir,
             bus,
-            conn_slots: Arc::new(Semaphore::new(limits.max_conns_per_decky)),
+            slots: Slots::new(&limits),
             limits,
             port_offset,
             spec,
@@ -108,11 +116,13 @@ impl DeckyCtx {
             .get_or_init(|| {
                 // Accounts of every login service (ssh first), so a telnet-only
                 // user still has a passwd entry and a home directory.
-                let mut logins = crate::creds::Credentials::for_service(self, "ssh", &[]).accepted;
+                let mut logins =
+                    crate::creds::Credentials::for_service(&self.spec, "ssh", &[]).accepted;
                 for svc in ["telnet", "ftp"] {
                     if self.spec.services.iter().any(|s| s == svc) {
                         for (u, p) in
-                            crate::creds::Credentials::for_service(self, svc, &["ssh"]).accepted
+                            crate::creds::Credentials::for_service(&self.spec, svc, &["ssh"])
+                                .accepted
                         {
                             if !logins.iter().any(|(x, _)| *x == u) {
                                 logins.push((u, p));
@@ -145,7 +155,7 @@ impl DeckyCtx {
             bus: self.bus.clone(),
             limits: self.limits.clone(),
             port_offset: self.port_offset,
-            conn_slots: self.conn_slots.clone(),
+            slots: self.slots.clone(),
             vfs,
             net: self.net.clone(),
         }
@@ -183,135 +193,4 @@ impl DeckyCtx {
         e.fields = fields;
         self.bus.publish_event(e);
     }
-}
-
-/// One connection: stamps decky/service/peer/session on every event.
-#[derive(Clone)]
-pub struct Session {
-    /// The decky.
-    pub decky: Arc<DeckyCtx>,
-    /// Service name.
-    pub service: &'static str,
-    /// Session id shared by all events of this connection.
-    pub id: Uuid,
-    /// Attacker address.
-    pub peer: SocketAddr,
-    /// Decky address and port.
-    pub local: SocketAddr,
-}
-
-impl Session {
-    /// New session for a connection.
-    pub fn new(
-        decky: Arc<DeckyCtx>,
-        service: &'static str,
-        peer: SocketAddr,
-        local: SocketAddr,
-    ) -> Self {
-        Session {
-            decky,
-            service,
-            id: Uuid::now_v7(),
-            peer,
-            local,
-        }
-    }
-
-    /// Builds an event of this session without publishing it.
-    pub fn event(&self, kind: EventKind) -> Event {
-        let mut e = Event::new(self.decky.spec.name.clone(), self.service, kind);
-        e.src_ip = self.peer.ip();
-        e.src_port = self.peer.port();
-        e.dst_ip = self.local.ip();
-        e.dst_port = self.local.port();
-        e.session_id = Some(self.id);
-        e
-    }
-
-    /// Publishes an event with these fields.
-    pub fn emit(&self, kind: EventKind, fields: Fields) {
-        let mut e = self.event(kind);
-        e.fields = fields;
-        self.decky.bus.publish_event(e);
-    }
-
-    /// Publishes an `auth_attempt` with the standard credential fields plus
-    /// `username`/`password` (DECNET names) and any extra fields.
-    pub fn emit_auth(
-        &self,
-        username: &str,
-        secret_kind: &str,
-        secret: &[u8],
-        success: bool,
-        mut extra: Fields,
-    ) {
-        credential_fields(&mut extra, username, secret_kind, secret);
-        extra.insert("username".into(), username.into());
-        if secret_kind == "password" {
-            extra.insert(
-                "password".into(),
-                decnet_core::event::printable(secret).into(),
-            );
-        }
-        extra.insert("success".into(), success.into());
-        self.emit(EventKind::AuthAttempt, extra);
-    }
-
-    /// Publishes an `error` event with a message.
-    pub fn emit_error(&self, message: impl Into<String>) {
-        let mut f = Fields::new();
-        f.insert("error".into(), message.into().into());
-        self.emit(EventKind::Error, f);
-    }
-
-    /// Publishes what a fake-shell line produced: one `command` event per
-    /// line, `file_download` per URL, `auth_attempt` per sudo/su password.
-    pub fn emit_shell_events(&self, user: &str, events: &[decnet_shell::ShellEvent]) {
-        use decnet_shell::ShellEvent;
-        for e in events {
-            match e {
-                ShellEvent::Command { command } => self.emit(
-                    EventKind::Command,
-                    crate::fields! {"command" => command.as_str(), "user" => user},
-                ),
-                ShellEvent::Download { url, tool } => self.emit(
-                    EventKind::FileDownload,
-                    crate::fields! {"url" => url.as_str(), "tool" => tool.as_str(), "user" => user},
-                ),
-                ShellEvent::Password {
-                    prompt,
-                    user: target,
-                    password,
-                    success,
-                } => {
-                    let mut extra = Fields::new();
-                    extra.insert("prompt".into(), prompt.as_str().into());
-                    extra.insert("login_user".into(), user.into());
-                    self.emit_auth(target, "password", password.as_bytes(), *success, extra);
-                }
-                ShellEvent::FileWrite { .. } => {}
-            }
-        }
-    }
-
-    /// Limits of the decky.
-    pub fn limits(&self) -> &Limits {
-        &self.decky.limits
-    }
-
-    /// The decky's persona.
-    pub fn persona(&self) -> &Persona {
-        &self.decky.persona
-    }
-}
-
-/// Shorthand to build [`Fields`] from pairs.
-#[macro_export]
-macro_rules! fields {
-    ($($k:expr => $v:expr),* $(,)?) => {{
-        #[allow(unused_mut)]
-        let mut f = $crate::__Fields::new();
-        $( f.insert(($k).to_string(), ::serde_json::Value::from($v)); )*
-        f
-    }};
 }

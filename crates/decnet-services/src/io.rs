@@ -51,6 +51,27 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         &mut self.inner
     }
 
+    /// [`sleep_unless_closed`] on this reader: what arrives during the
+    /// delay is buffered for the next read.
+    pub async fn sleep_unless_closed(&mut self, delay: Duration) -> bool {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let LineReader {
+            inner, buf, end, ..
+        } = self;
+        sleep_unless_closed(inner, delay, |data| {
+            let room = buf.len() - *end;
+            let n = data.len().min(room);
+            buf[*end..*end + n].copy_from_slice(&data[..n]);
+            *end += n;
+            n == data.len()
+        })
+        .await
+    }
+
     /// Reads raw bytes (whatever is buffered first).
     pub async fn read_some(&mut self, out: &mut [u8], idle: Duration) -> Result<usize, ReadError> {
         if self.start < self.end {
@@ -115,6 +136,66 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     }
 }
 
+/// Waits `delay` (a failed-login delay) unless the peer closes first:
+/// bytes that arrive meanwhile go to `keep` (which returns false when it
+/// has no room, and then the rest of the delay is simply slept). False
+/// when the peer has gone, so the session can end and free its slot at
+/// once instead of sleeping for nobody.
+pub async fn sleep_unless_closed<R: AsyncRead + Unpin>(
+    r: &mut R,
+    delay: Duration,
+    mut keep: impl FnMut(&[u8]) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + delay;
+    let mut chunk = [0u8; 1024];
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return true,
+            r = r.read(&mut chunk) => match r {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => {
+                    if !keep(&chunk[..n]) {
+                        tokio::time::sleep_until(deadline).await;
+                        return true;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes, each read bounded by `idle`.
+pub async fn read_exact_idle<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+) -> Result<(), ReadError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match tokio::time::timeout(idle, r.read(&mut buf[got..])).await {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(Ok(0)) => return Err(ReadError::Eof),
+            Ok(Ok(n)) => got += n,
+            Ok(Err(e)) => return Err(ReadError::Io(e.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// Reads some bytes (at least one), bounded by `idle`.
+pub async fn read_some_idle<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    idle: Duration,
+) -> Result<usize, ReadError> {
+    match tokio::time::timeout(idle, r.read(buf)).await {
+        Err(_) => Err(ReadError::Timeout),
+        Ok(Ok(0)) => Err(ReadError::Eof),
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +210,34 @@ mod tests {
         assert_eq!(r.read_line(10, t).await, Err(ReadError::TooLong(10)));
         assert_eq!(r.read_line(10, t).await.unwrap(), b"ok");
         assert_eq!(r.read_line(10, t).await, Err(ReadError::Eof));
+    }
+
+    #[tokio::test]
+    async fn failed_login_delay_ends_when_the_peer_leaves() {
+        let (client, server) = tokio::io::duplex(64);
+        let mut r = LineReader::new(server);
+        let mut client = client;
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"next line\n")
+            .await
+            .unwrap();
+        drop(client);
+        let t0 = std::time::Instant::now();
+        assert!(!r.sleep_unless_closed(Duration::from_secs(5)).await);
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        // What arrived before the close is still there to read.
+        assert_eq!(
+            r.read_line(100, Duration::from_secs(1)).await.unwrap(),
+            b"next line"
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_login_delay_is_slept_while_the_peer_stays() {
+        let (_client, server) = tokio::io::duplex(64);
+        let mut r = LineReader::new(server);
+        let t0 = std::time::Instant::now();
+        assert!(r.sleep_unless_closed(Duration::from_millis(200)).await);
+        assert!(t0.elapsed() >= Duration::from_millis(200));
     }
 
     #[tokio::test]

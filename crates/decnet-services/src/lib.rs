@@ -6,50 +6,49 @@
 //! connection through `Handler::serve_tcp` with a [`Session`] that stamps
 //! and publishes events. Connect/disconnect events, connection caps,
 //! panics and shutdown are handled by the framework, never by a protocol.
+//!
+//! # Layout
+//!
+//! The crate root is the framework; protocols live under [`protocols`].
+//!
+//! * Framework: [`listener`] (TCP accept loops, panics, shutdown),
+//!   [`admission`] (connection slots per decky and per source),
+//!   [`udp`] (the one UDP receive loop: a service only answers datagrams),
+//!   [`ctx`] (the decky's context and limits), [`session`] (per-connection
+//!   event stamping), [`registry`] (services by name), [`config`]
+//!   (`[decky.<service>]` parsing), [`creds`] (which logins a decky
+//!   accepts), [`io`] and [`line_conn`] (bounded, timed reading),
+//!   [`tls`] (the one TLS front, JA3/JA4), [`artifacts`] (captured files),
+//!   [`transcript`] (asciicast recordings), [`product`] (persona → product
+//!   family).
+//! * [`wire`]: pure decoders/encoders of binary protocols, no I/O and no
+//!   service state, so each is proptested and fuzzed on its own.
+//! * [`protocols`]: one folder per family — `web` (http, https, and the
+//!   REST decoys elasticsearch, docker_api, k8s), `mail` (smtp, pop3,
+//!   imap), `files` (ftp, tftp, printer), `db` (mysql, postgres, redis,
+//!   mssql, mongodb), `infra` (dns, snmp, ldap, sip, mqtt), `windows` (smb,
+//!   rdp, llmnr/nbns, and the shared ntlm), `remote` (telnet, vnc), `ics`
+//!   (modbus, s7, conpot). Protocols use the framework and their family's
+//!   `mod.rs`, never a protocol of another family.
 
 #[doc(hidden)]
 pub use decnet_core::Fields as __Fields;
 
+pub mod admission;
 pub mod artifacts;
-pub mod conpot;
+pub mod config;
 pub mod creds;
 pub mod ctx;
-pub mod dns;
-pub mod docker_api;
-pub mod elasticsearch;
-pub mod ftp;
-pub mod http;
-pub mod https;
-pub mod imap;
 pub mod io;
-pub mod k8s;
-pub mod ldap;
+pub mod line_conn;
 pub mod listener;
-pub mod llmnr;
-pub mod mail;
-pub mod modbus;
-pub mod mongodb;
-pub mod mqtt;
-pub mod mssql;
-pub mod mysql;
-pub mod ntlm;
-pub mod pop3;
-pub mod postgres;
-pub mod printer;
-pub mod rdp;
-pub mod redis;
+pub mod product;
+pub mod protocols;
 pub mod registry;
-pub mod restjson;
-pub mod s7;
-pub mod sip;
-pub mod smb;
-pub mod smtp;
-pub mod snmp;
-pub mod telnet;
-pub mod tftp;
+pub mod session;
 pub mod tls;
 pub mod transcript;
-pub mod vnc;
+pub mod udp;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -58,23 +57,23 @@ use std::sync::Arc;
 
 use decnet_core::catalog::{self, Transport};
 use futures::future::BoxFuture;
-use tokio::net::{TcpStream, UdpSocket};
-use tokio_util::sync::CancellationToken;
+use tokio::net::TcpStream;
 
-pub use ctx::{DeckyCtx, Limits, Session};
+pub use ctx::{DeckyCtx, Limits};
 pub use listener::{start_service, RunningService};
 pub use registry::Registry;
+pub use session::Session;
 
 /// Errors a service can raise when it is bound to a decky.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// The `[decky.service]` configuration is wrong.
-    #[error("invalid configuration for {service}: {message}")]
+    #[error("invalid configuration for {service}: {source}")]
     Config {
         /// Service name.
         service: &'static str,
         /// What is wrong.
-        message: String,
+        source: config::ConfigError,
     },
     /// Preparing keys, certificates or files failed.
     #[error("{service}: {message}")]
@@ -124,7 +123,7 @@ pub trait Service: Send + Sync + 'static {
     }
 
     /// Checks `[decky.service]` keys; called by `validate` and before binding.
-    fn validate(&self, _cfg: &BTreeMap<String, String>) -> Result<(), String> {
+    fn validate(&self, _cfg: &BTreeMap<String, String>) -> Result<(), config::ConfigError> {
         Ok(())
     }
 
@@ -140,15 +139,9 @@ pub trait Handler: Send + Sync + 'static {
         Box::pin(async {})
     }
 
-    /// Runs the datagram loop of one UDP port until `shutdown`.
-    fn serve_udp(
-        self: Arc<Self>,
-        socket: Arc<UdpSocket>,
-        decky: Arc<DeckyCtx>,
-        nominal_port: u16,
-        shutdown: CancellationToken,
-    ) -> BoxFuture<'static, ()> {
-        let _ = (socket, decky, nominal_port);
-        Box::pin(async move { shutdown.cancelled().await })
+    /// The datagram side of a UDP service; `None` for TCP-only services.
+    /// A UDP handler returns itself: `Some(self)`.
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn udp::DatagramHandler>> {
+        None
     }
 }

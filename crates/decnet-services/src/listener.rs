@@ -1,6 +1,6 @@
 //! Accept loops: one per (decky, service, port), all sharing the decky's
-//! connection cap; every connection is a task that can panic without
-//! affecting anything else.
+//! connection slots ([`crate::admission`]); every connection is a task
+//! that can panic without affecting anything else.
 
 use std::net::{IpAddr, SocketAddr};
 use std::panic::AssertUnwindSafe;
@@ -14,7 +14,8 @@ use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::ctx::{DeckyCtx, Session};
+use crate::ctx::DeckyCtx;
+use crate::session::Session;
 use crate::{fields, Conn, Handler, Service, ServiceError};
 
 /// A service running on a decky; stop it with [`RunningService::stop`].
@@ -126,22 +127,25 @@ pub async fn start_service(
         ));
     }
     for (socket, nominal) in udp {
-        let h = handler.clone();
-        let d = decky.clone();
-        let c = cancel.clone();
-        tasks.spawn(async move {
-            let fut =
-                AssertUnwindSafe(h.serve_udp(Arc::new(socket), d.clone(), nominal, c.clone()))
-                    .catch_unwind();
-            if let Err(panic) = fut.await {
-                tracing::error!(
-                    decky = d.name(),
-                    service = name,
-                    "udp handler panicked: {}",
-                    panic_message(&panic)
-                );
-            }
-        });
+        // A service that declares a UDP port but has no datagram side
+        // keeps the port bound (and silent), like a filtered port.
+        let Some(datagram) = handler.clone().datagram() else {
+            let c = cancel.clone();
+            tasks.spawn(async move {
+                c.cancelled().await;
+                drop(socket);
+            });
+            continue;
+        };
+        tasks.spawn(crate::udp::serve(
+            socket,
+            datagram,
+            decky.clone(),
+            name,
+            nominal,
+            cancel.clone(),
+            tasks.clone(),
+        ));
     }
     Ok(RunningService {
         name,
@@ -177,22 +181,29 @@ async fn accept_loop(
         let local = stream
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(decky.ip()), nominal_port));
-        let Ok(permit) = decky.conn_slots.clone().try_acquire_owned() else {
-            // Over the cap: record it and close at once, like a server with a full backlog.
-            let session = Session::new(decky.clone(), service, peer, local);
-            session.emit(
-                EventKind::Error,
-                fields! {"error" => "connection limit reached; connection refused"},
-            );
-            drop(stream);
-            continue;
+        let admission = match decky.slots.admit(peer.ip(), &decky.limits) {
+            Ok(a) => a,
+            Err(refusal) => {
+                // Closed at once, like a server with a full backlog or
+                // sshd's MaxStartups: no banner, no session.
+                let session = Session::new(decky.clone(), service, peer, local);
+                session.emit(
+                    EventKind::Error,
+                    fields! {
+                        "error" => format!("{refusal}; connection refused"),
+                        "reason" => refusal.reason(),
+                    },
+                );
+                drop(stream);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let session = Session::new(decky.clone(), service, peer, local);
         let handler = handler.clone();
         let cancel = cancel.clone();
         tasks.spawn(async move {
-            let _permit = permit;
+            let _admission = admission;
             let started = Instant::now();
             session.emit(EventKind::Connect, Default::default());
             let conn = Conn { stream, peer, local, nominal_port };
@@ -218,7 +229,8 @@ async fn accept_loop(
     }
 }
 
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic.
+pub(crate) fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = p.downcast_ref::<String>() {

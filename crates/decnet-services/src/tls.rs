@@ -23,7 +23,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 
-use crate::ctx::{DeckyCtx, Session};
+use crate::ctx::DeckyCtx;
+use crate::session::Session;
 use crate::ServiceError;
 
 /// Largest ClientHello accepted (handshake message, all records together).

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::ctx::Session;
+use crate::session::Session;
 
 /// Largest transcript kept per session.
 pub const MAX_TRANSCRIPT: u64 = 4 * 1024 * 1024;

@@ -804,7 +804,7 @@ async fn k8s_tls_version_pods_exec_and_bearer_token() {
 
 #[tokio::test]
 async fn snmp_community_captured_sysdescr_getnext_walk() {
-    use decnet_services::snmp::{decode, encode, Value};
+    use decnet_services::protocols::infra::snmp::{decode, encode, Value};
     let mut env = deploy(
         "127.0.63.23",
         "services = snmp\ndistro = debian\n[t.snmp]\ncommunity = s3cr3t\n",

@@ -4,7 +4,6 @@
 
 mod webmail_util;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use decnet_core::EventKind;
@@ -12,7 +11,7 @@ use decnet_services::Limits;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use webmail_util::{s, Client, Env};
+use webmail_util::{pasv_addr, s, Client, Env};
 
 const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[files1]\nip = 127.0.62.30\nservices = ftp, tftp\ndistro = debian\n";
 
@@ -21,14 +20,6 @@ fn limits() -> Limits {
         auth_fail_delay: Duration::from_millis(10),
         ..Limits::default()
     }
-}
-
-fn pasv_addr(reply: &str) -> SocketAddr {
-    let inner = &reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()];
-    let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
-    format!("{}.{}.{}.{}:{}", n[0], n[1], n[2], n[3], n[4] * 256 + n[5])
-        .parse()
-        .unwrap()
 }
 
 fn epsv_port(reply: &str) -> u16 {

@@ -78,9 +78,13 @@ async fn telnet_login_runs_the_shared_shell() {
         )
         .unwrap();
     let cancel = CancellationToken::new();
-    let running = start_service(ctx.clone(), &decnet_services::telnet::Telnet, &cancel)
-        .await
-        .unwrap();
+    let running = start_service(
+        ctx.clone(),
+        &decnet_services::protocols::remote::telnet::Telnet,
+        &cancel,
+    )
+    .await
+    .unwrap();
     let mut s = TcpStream::connect(running.addrs[0].1).await.unwrap();
     let (mut acc, mut cmds) = (Vec::new(), Vec::new());
     let host = ctx.persona.hostname.split('.').next().unwrap().to_owned();
@@ -193,9 +197,13 @@ async fn greeting_and_line_echo_are_single_segments() {
         36200,
     ));
     let cancel = CancellationToken::new();
-    let running = start_service(ctx.clone(), &decnet_services::telnet::Telnet, &cancel)
-        .await
-        .unwrap();
+    let running = start_service(
+        ctx.clone(),
+        &decnet_services::protocols::remote::telnet::Telnet,
+        &cancel,
+    )
+    .await
+    .unwrap();
     let host = ctx.persona.hostname.split('.').next().unwrap().to_owned();
     let mut s = TcpStream::connect(running.addrs[0].1).await.unwrap();
     let mut buf = [0u8; 4096];

@@ -757,9 +757,19 @@ impl russh::server::Handler for Conn {
             }
             Some(Chan::Scp(sink)) => {
                 let actions = sink.feed(data);
+                // The acknowledgement of a file that was not kept becomes
+                // scp's error line, as when the sink's write fails (ENOSPC).
+                let mut failed: Option<String> = None;
                 for a in actions {
                     match a {
                         Action::Send(b) => {
+                            let b = match failed.take() {
+                                Some(path) if b == [0] => {
+                                    format!("\x01scp: {path}: No space left on device\n")
+                                        .into_bytes()
+                                }
+                                _ => b,
+                            };
                             let _ = session.data(channel, b);
                         }
                         Action::File {
@@ -770,7 +780,12 @@ impl russh::server::Handler for Conn {
                             ..
                         } => {
                             let up = self.uploads();
-                            up.save(&path, &data, truncated, mode, "scp").await;
+                            if !up.save(&path, &data, truncated, mode, "scp").await {
+                                if let Some(Chan::Scp(sink)) = self.chans.get_mut(&channel) {
+                                    sink.failed = true;
+                                }
+                                failed = Some(path);
+                            }
                         }
                         Action::Fail(msg) => {
                             let mut m = vec![1u8];
@@ -815,6 +830,8 @@ impl russh::server::Handler for Conn {
     ) -> Result<(), Self::Error> {
         match self.chans.get(&channel) {
             // Like sftp-server: the client's EOF ends the subsystem with status 0.
+            // scp's sink exits 1 when a file could not be written.
+            Some(Chan::Scp(sink)) if sink.failed => self.finish(session, channel, 1),
             Some(Chan::Scp(_)) | Some(Chan::ScpSource(..)) | Some(Chan::Sftp) => {
                 self.finish(session, channel, 0)
             }

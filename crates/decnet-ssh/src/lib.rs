@@ -191,7 +191,7 @@ impl Service for Ssh {
         let have_rsa = rsa.is_some();
         keys.extend(rsa);
         let shared = Arc::new(Shared {
-            creds: Credentials::for_service(decky, "ssh", &[]),
+            creds: Credentials::for_service(&decky.spec, "ssh", &[]),
             vfs: decky.vfs(),
             config: RwLock::new(Arc::new(build_config(decky, keys.clone()))),
             grace: LOGIN_GRACE.min(decky.limits.idle_timeout),

@@ -53,6 +53,8 @@ enum State {
 /// scp sink state machine.
 #[derive(Debug)]
 pub struct ScpSink {
+    /// A file was refused (no space): the sink exits with status 1.
+    pub failed: bool,
     target: String,
     target_is_dir: bool,
     dirs: Vec<String>,
@@ -82,6 +84,7 @@ impl ScpSink {
     /// names an existing directory (or `-d`/`-r` was given).
     pub fn new(target: &str, target_is_dir: bool, max_file: usize) -> ScpSink {
         ScpSink {
+            failed: false,
             target: target.to_owned(),
             target_is_dir,
             dirs: Vec::new(),

@@ -21,6 +21,8 @@ enum Open {
         buf: Vec<u8>,
         truncated: bool,
         mode: u32,
+        /// A write was refused (no space); the file is not kept.
+        refused: bool,
     },
     Read(String),
     Dir {
@@ -189,6 +191,7 @@ impl russh_sftp::server::Handler for Sftp {
                 buf: Vec::new(),
                 truncated: false,
                 mode: attrs.permissions.unwrap_or(0o644) & 0o7777,
+                refused: false,
             })?;
             return Ok(Handle { id, handle: h });
         }
@@ -209,6 +212,21 @@ impl russh_sftp::server::Handler for Sftp {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<Status, Self::Error> {
+        if !self.uploads.has_room(data.len() as u64) {
+            if let Some(Open::Write {
+                path, buf, refused, ..
+            }) = self.handles.get_mut(&handle)
+            {
+                if !*refused {
+                    *refused = true;
+                    self.uploads
+                        .report_dropped(path, (buf.len() + data.len()) as u64);
+                }
+                *buf = Vec::new();
+            }
+            // What sftp-server says when write(2) fails with ENOSPC.
+            return Err(StatusCode::Failure);
+        }
         let cap = self.uploads.max_file();
         // Bytes held by all open write handles stay under the session's upload budget.
         let inflight: usize = self
@@ -281,11 +299,17 @@ impl russh_sftp::server::Handler for Sftp {
             buf,
             truncated,
             mode,
+            refused,
         }) = self.handles.remove(&handle)
         {
-            self.uploads
-                .save(&path, &buf, truncated, mode, "sftp")
-                .await;
+            if refused
+                || !self
+                    .uploads
+                    .save(&path, &buf, truncated, mode, "sftp")
+                    .await
+            {
+                return Err(StatusCode::Failure);
+            }
         }
         Ok(ok(id))
     }

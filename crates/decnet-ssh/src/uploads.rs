@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use decnet_services::{artifacts, fields, Session};
+use decnet_services::artifacts::{self, ArtifactError};
+use decnet_services::{fields, Session};
 use decnet_shell::Vfs;
 
 /// Files accepted per session.
@@ -44,7 +45,23 @@ impl Uploads {
         artifacts::DEFAULT_MAX_ARTIFACT
     }
 
-    /// Stores one uploaded file; false when the session's caps are exhausted.
+    /// True when `n` more bytes could be stored now: the session's caps
+    /// and the artifact quota leave room (checked at each SFTP write, so
+    /// the client hears of a full disk while it writes, as it would).
+    pub fn has_room(&self, n: u64) -> bool {
+        let i = &self.0;
+        i.count.load(Ordering::Relaxed) < MAX_FILES
+            && i.bytes.load(Ordering::Relaxed) + n <= MAX_TOTAL
+            && artifacts::has_room(&i.session, n)
+    }
+
+    /// Records an upload refused while it was written (no room).
+    pub fn report_dropped(&self, path: &str, size: u64) {
+        artifacts::report_dropped(&self.0.session, path, size);
+    }
+
+    /// Stores one uploaded file; false when it was not kept (the session's
+    /// caps or the artifact quota): the client must be told the write failed.
     pub async fn save(
         &self,
         path: &str,
@@ -66,9 +83,14 @@ impl Uploads {
         }
         let extra =
             fields! {"path" => path, "via" => via, "mode" => format!("{:o}", mode & 0o7777)};
-        if let Err(e) = artifacts::store(&i.session, path, data, truncated, extra).await {
-            i.session.emit_error(format!("storing upload: {e}"));
-            return false;
+        match artifacts::store(&i.session, path, data, truncated, extra).await {
+            Ok(_) => {}
+            // Already an `artifact_dropped` event; the client hears "no space".
+            Err(ArtifactError::QuotaFull { .. }) => return false,
+            Err(e) => {
+                i.session.emit_error(format!("storing upload: {e}"));
+                return false;
+            }
         }
         if let Err(e) = i
             .vfs

@@ -1,14 +1,16 @@
 //! The SSH decoy driven by a real SSH client (russh's client and
 //! russh-sftp), deckies on 127.0.61.x with a port offset.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{connect, events_until, wait_ack, Client};
 use decnet_bus::{Bus, Delivery, MemoryBus, Subscription};
-use decnet_core::{Event, EventKind, FleetSpec};
+use decnet_core::{Event, EventKind};
 use decnet_services::{start_service, DeckyCtx, Limits, RunningService};
 use russh::client;
-use russh::keys::PublicKeyOrCertificate;
 use russh::ChannelMsg;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -31,26 +33,14 @@ fn decky_ctx(
     dir: std::path::PathBuf,
     idle: Duration,
 ) -> Arc<DeckyCtx> {
-    let text = format!(
-        "[t{n}]\nip = {ip}\nservices = ssh\n[t{n}.ssh]\npassword = toor\nuser = deploy\nuser_password = s3cret\n",
-        n = ip.rsplit('.').next().unwrap()
-    );
-    let (fleet, _): (FleetSpec, _) = decnet_core::fleet::parse_str(&text).unwrap();
     let limits = Limits {
         auth_fail_delay: FAIL_DELAY,
         idle_timeout: idle,
         ..Limits::default()
     };
-    let data = dir.join("deckies").join(&fleet.deckies[0].name);
-    std::fs::create_dir_all(&data).unwrap();
-    Arc::new(DeckyCtx::new(
-        fleet.deckies[0].clone(),
-        0,
-        data,
-        bus,
-        limits,
-        OFFSET,
-    ))
+    let sections =
+        "services = ssh\n[t{n}.ssh]\npassword = toor\nuser = deploy\nuser_password = s3cret\n";
+    common::decky_ctx_with(ip, bus, dir, sections, limits, OFFSET)
 }
 
 async fn start(ip: &str, dir: std::path::PathBuf) -> Decky {
@@ -73,44 +63,6 @@ async fn start_with(ip: &str, dir: std::path::PathBuf, idle: Duration) -> Decky 
         sub,
         _cancel: cancel,
     }
-}
-
-#[derive(Default)]
-struct Client {
-    key: Option<String>,
-}
-
-impl client::Handler for Client {
-    type Error = russh::Error;
-
-    async fn check_server_key(&mut self, k: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        if let PublicKeyOrCertificate::PublicKey { key, .. } = k {
-            self.key = Some(key.fingerprint(russh::keys::HashAlg::Sha256).to_string());
-        }
-        Ok(true)
-    }
-}
-
-async fn connect(addr: std::net::SocketAddr) -> client::Handle<Client> {
-    let cfg = Arc::new(client::Config::default());
-    client::connect(cfg, addr, Client::default()).await.unwrap()
-}
-
-async fn events_until(
-    sub: &mut Subscription,
-    mut done: impl FnMut(&[Event]) -> bool,
-) -> Vec<Event> {
-    let mut all = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done(&all) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let env = tokio::time::timeout(left, sub.recv())
-            .await
-            .unwrap_or_else(|_| panic!("events in time; got {all:#?}"))
-            .unwrap();
-        all.push(Event::clone(env.as_event().unwrap()));
-    }
-    all
 }
 
 async fn exec(h: &client::Handle<Client>, cmd: &str) -> (String, Option<u32>) {
@@ -444,21 +396,6 @@ async fn keyboard_interactive_and_publickey() {
     assert_eq!(auths[1].fields["method"], "keyboard-interactive");
     assert_eq!(auths[1].fields["success"], true);
     d.running.stop().await;
-}
-
-async fn wait_ack(ch: &mut russh::Channel<client::Msg>) -> Vec<u8> {
-    let fut = async {
-        loop {
-            match ch.wait().await {
-                Some(ChannelMsg::Data { data }) => return data.to_vec(),
-                Some(_) => {}
-                None => return vec![],
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), fut)
-        .await
-        .expect("ack in time")
 }
 
 fn artifact_path(d: &Decky, sha: &str) -> std::path::PathBuf {

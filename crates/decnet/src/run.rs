@@ -308,16 +308,23 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     Ok(())
 }
 
-/// Connection limits, with `DECNET_MAX_CONNS_PER_DECKY` overriding the cap
-/// (default 512 simultaneous connections per decky).
+/// Connection limits, with `DECNET_MAX_CONNS_PER_DECKY` (default 512
+/// simultaneous connections per decky) and `DECNET_MAX_CONNS_PER_SOURCE`
+/// (default 64 per source address and decky) overriding the caps; the
+/// artifact quota comes from `DECNET_ARTIFACT_QUOTA_MB` (default 1024).
 fn limits_from_env() -> Limits {
     let mut l = Limits::default();
-    if let Some(n) = std::env::var("DECNET_MAX_CONNS_PER_DECKY")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-    {
+    let count = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+    };
+    if let Some(n) = count("DECNET_MAX_CONNS_PER_DECKY") {
         l.max_conns_per_decky = n;
+    }
+    if let Some(n) = count("DECNET_MAX_CONNS_PER_SOURCE") {
+        l.max_conns_per_source = n;
     }
     l
 }

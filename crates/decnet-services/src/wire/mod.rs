@@ -1,23 +1,17 @@
 //! Pure wire-format decoders/encoders of the database and infrastructure
-//! protocols (issue 6), kept free of I/O so every one of them can be
-//! property-tested in isolation, plus the few helpers those services share.
+//! protocols, kept free of I/O and of any service state so every one of
+//! them can be property-tested and fuzzed in isolation.
 //!
 //! Every decoder takes a byte slice and returns `Result<_, WireError>`;
 //! none of them indexes without a bounds check and none allocates a size
 //! read from the wire before checking it against the bytes present.
-
-use std::time::Duration;
-
-use tokio::io::{AsyncRead, AsyncReadExt};
-
-use crate::ctx::DeckyCtx;
-use crate::io::ReadError;
 
 pub mod ber;
 pub mod bson;
 pub mod der;
 pub mod dns;
 pub mod ipp;
+pub mod ldap;
 pub mod modbus;
 pub mod mqtt;
 pub mod mysql;
@@ -136,87 +130,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Reads exactly `buf.len()` bytes, each read bounded by `idle`.
-pub async fn read_exact_idle<R: AsyncRead + Unpin>(
-    r: &mut R,
-    buf: &mut [u8],
-    idle: Duration,
-) -> Result<(), ReadError> {
-    let mut got = 0;
-    while got < buf.len() {
-        match tokio::time::timeout(idle, r.read(&mut buf[got..])).await {
-            Err(_) => return Err(ReadError::Timeout),
-            Ok(Ok(0)) => return Err(ReadError::Eof),
-            Ok(Ok(n)) => got += n,
-            Ok(Err(e)) => return Err(ReadError::Io(e.to_string())),
-        }
-    }
-    Ok(())
-}
-
-/// Reads some bytes (at least one), bounded by `idle`.
-pub async fn read_some_idle<R: AsyncRead + Unpin>(
-    r: &mut R,
-    buf: &mut [u8],
-    idle: Duration,
-) -> Result<usize, ReadError> {
-    match tokio::time::timeout(idle, r.read(buf)).await {
-        Err(_) => Err(ReadError::Timeout),
-        Ok(Ok(0)) => Err(ReadError::Eof),
-        Ok(Ok(n)) => Ok(n),
-        Ok(Err(e)) => Err(ReadError::Io(e.to_string())),
-    }
-}
-
-/// The one login a database-like service accepts, when configured:
-/// `[decky.<service>] password = …` (user from `user`, default
-/// `default_user`). Without a configured password every login fails,
-/// which is what a scanner should see by default.
-pub fn configured_login(
-    decky: &DeckyCtx,
-    service: &str,
-    default_user: &str,
-) -> Option<(String, String)> {
-    let pw = decky.config(service, "password")?;
-    let user = decky.config(service, "user").unwrap_or(default_user);
-    Some((user.to_owned(), pw.to_owned()))
-}
-
 /// Printable rendering of attacker bytes, truncated to `max` bytes.
 pub fn excerpt(bytes: &[u8], max: usize) -> String {
     decnet_core::event::printable(&bytes[..bytes.len().min(max)])
-}
-
-/// Which family of product a decky's persona would run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OsKind {
-    /// Debian, Ubuntu, Kali: distro packages.
-    Debian,
-    /// Ubuntu specifically.
-    Ubuntu,
-    /// RHEL family.
-    RedHat,
-    /// Alpine, Arch, anything else Linux.
-    OtherLinux,
-    /// Windows.
-    Windows,
-    /// Embedded devices.
-    Embedded,
-}
-
-/// Classifies the persona's distro for product-version choices.
-pub fn os_kind(decky: &DeckyCtx) -> OsKind {
-    use decnet_core::persona::OsFamily;
-    let p = &decky.persona;
-    match p.family() {
-        OsFamily::Windows => return OsKind::Windows,
-        OsFamily::Embedded => return OsKind::Embedded,
-        _ => {}
-    }
-    match p.distro.os_id {
-        "ubuntu" => OsKind::Ubuntu,
-        "debian" | "kali" => OsKind::Debian,
-        "rocky" | "centos" | "fedora" | "rhel" => OsKind::RedHat,
-        _ => OsKind::OtherLinux,
-    }
 }

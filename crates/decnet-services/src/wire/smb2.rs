@@ -25,6 +25,8 @@ pub mod cmd {
     pub const CREATE: u16 = 5;
     /// CLOSE.
     pub const CLOSE: u16 = 6;
+    /// FLUSH.
+    pub const FLUSH: u16 = 7;
     /// READ.
     pub const READ: u16 = 8;
     /// WRITE.
@@ -33,6 +35,12 @@ pub mod cmd {
     pub const IOCTL: u16 = 11;
     /// ECHO.
     pub const ECHO: u16 = 13;
+    /// QUERY_DIRECTORY.
+    pub const QUERY_DIRECTORY: u16 = 14;
+    /// QUERY_INFO.
+    pub const QUERY_INFO: u16 = 16;
+    /// SET_INFO.
+    pub const SET_INFO: u16 = 17;
 }
 
 /// The first 4 bytes of a NetBIOS session frame: (type, length).

@@ -203,3 +203,12 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
         self.r.into_inner()
     }
 }
+
+/// The data address of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` reply.
+pub fn pasv_addr(reply: &str) -> SocketAddr {
+    let inner = &reply[reply.find('(').unwrap() + 1..reply.find(')').unwrap()];
+    let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
+    format!("{}.{}.{}.{}:{}", n[0], n[1], n[2], n[3], n[4] * 256 + n[5])
+        .parse()
+        .unwrap()
+}

@@ -1,0 +1,299 @@
+//! Authoritative DNS for the decoy zone (udp/53 + tcp/53, BIND-like):
+//! A/AAAA/MX/NS/SOA/TXT answers for the persona's domain (hostname, www,
+//! mail, ns1, dc01… all pointing at the decky), `version.bind` CH TXT with
+//! the persona's BIND version, recursion refused, zone transfers (AXFR)
+//! answered with the bait zone and recorded as `command` events; every
+//! query is a `request` event.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use decnet_core::EventKind;
+use futures::future::BoxFuture;
+use tokio::io::AsyncWriteExt;
+
+use crate::ctx::DeckyCtx;
+use crate::io::ReadError;
+use crate::product::OsKind;
+use crate::session::Session;
+use crate::udp::{DatagramHandler, UdpPort};
+use crate::wire::dns::{self as w, Query, Rr};
+use crate::{fields, Conn, Handler, Service, ServiceError};
+
+const SERVICE: &str = "dns";
+const A: u16 = 1;
+const NS: u16 = 2;
+const SOA: u16 = 6;
+const MX: u16 = 15;
+const TXT: u16 = 16;
+const AXFR: u16 = 252;
+const ANY: u16 = 255;
+
+/// The `dns` service.
+pub struct Dns;
+
+/// Per-decky zone.
+pub struct DnsHandler {
+    zone: String,
+    version: String,
+    /// (relative name or "" for apex, type, rdata).
+    records: Vec<(String, u16, Vec<u8>)>,
+    soa: Vec<u8>,
+}
+
+fn qtype_name(t: u16) -> String {
+    match t {
+        1 => "A".into(),
+        2 => "NS".into(),
+        5 => "CNAME".into(),
+        6 => "SOA".into(),
+        12 => "PTR".into(),
+        15 => "MX".into(),
+        16 => "TXT".into(),
+        28 => "AAAA".into(),
+        33 => "SRV".into(),
+        252 => "AXFR".into(),
+        255 => "ANY".into(),
+        n => format!("TYPE{n}"),
+    }
+}
+
+impl Service for Dns {
+    fn name(&self) -> &'static str {
+        SERVICE
+    }
+
+    fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
+        let p = &decky.persona;
+        let zone = decky
+            .config(SERVICE, "zone")
+            .unwrap_or(&p.domain)
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let version = decky
+            .config(SERVICE, "version")
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                match crate::product::os_kind(decky) {
+                    OsKind::Ubuntu => "9.18.18-0ubuntu0.22.04.2-Ubuntu",
+                    OsKind::RedHat => "9.16.23-RH",
+                    OsKind::Windows => "Microsoft DNS 10.0.17763 (4B1F3C5C)",
+                    _ => "9.18.24-1-Debian",
+                }
+                .to_owned()
+            });
+        let ip = decky.ip().octets().to_vec();
+        let host = p
+            .hostname
+            .split('.')
+            .next()
+            .unwrap_or("ns1")
+            .to_ascii_lowercase();
+        let mut records: Vec<(String, u16, Vec<u8>)> = Vec::new();
+        for n in [
+            host.as_str(),
+            "ns1",
+            "www",
+            "mail",
+            "vpn",
+            "dc01",
+            "intranet",
+            "git",
+            "backup",
+        ] {
+            records.push((n.to_owned(), A, ip.clone()));
+        }
+        records.push((String::new(), A, ip.clone()));
+        records.push((String::new(), NS, w::encode_name(&format!("ns1.{zone}"))));
+        let mut mx = 10u16.to_be_bytes().to_vec();
+        mx.extend_from_slice(&w::encode_name(&format!("mail.{zone}")));
+        records.push((String::new(), MX, mx));
+        records.push((String::new(), TXT, w::txt("v=spf1 mx a -all")));
+        records.push(("_dmarc".into(), TXT, w::txt("v=DMARC1; p=none")));
+        let mut soa = w::encode_name(&format!("ns1.{zone}"));
+        soa.extend_from_slice(&w::encode_name(&format!("hostmaster.{zone}")));
+        let serial = 2_026_010_100_u32 + (decky.persona.mac[5] as u32);
+        for v in [serial, 604_800, 86_400, 2_419_200, 604_800] {
+            soa.extend_from_slice(&v.to_be_bytes());
+        }
+        Ok(Arc::new(DnsHandler {
+            zone,
+            version,
+            records,
+            soa,
+        }))
+    }
+}
+
+impl DnsHandler {
+    fn rr(&self, rel: &str, rtype: u16, rdata: &[u8]) -> Rr {
+        Rr {
+            name: if rel.is_empty() {
+                self.zone.clone()
+            } else {
+                format!("{rel}.{}", self.zone)
+            },
+            rtype,
+            class: 1,
+            ttl: 3600,
+            rdata: rdata.to_vec(),
+        }
+    }
+
+    fn soa_rr(&self) -> Rr {
+        self.rr("", SOA, &self.soa)
+    }
+
+    /// Answers one query; `tcp` allows AXFR.
+    pub fn answer(&self, q: &Query, tcp: bool) -> (Vec<u8>, &'static str) {
+        if q.qclass == 3
+            && q.qtype == TXT
+            && (q.name == "version.bind" || q.name == "version.server")
+        {
+            let rr = Rr {
+                name: q.name.clone(),
+                rtype: TXT,
+                class: 3,
+                ttl: 0,
+                rdata: w::txt(&self.version),
+            };
+            return (w::response(q, true, 0, &[rr], &[], &[]), "version");
+        }
+        let rel = if q.name == self.zone {
+            Some(String::new())
+        } else {
+            q.name
+                .strip_suffix(&format!(".{}", self.zone))
+                .map(str::to_owned)
+        };
+        let Some(rel) = rel else {
+            // Not our zone and no recursion: REFUSED like an authoritative BIND.
+            return (w::response(q, false, 5, &[], &[], &[]), "refused");
+        };
+        if q.qtype == AXFR {
+            if !tcp || !rel.is_empty() {
+                return (w::response(q, false, 5, &[], &[], &[]), "refused");
+            }
+            let mut all = vec![self.soa_rr()];
+            all.extend(self.records.iter().map(|(n, t, d)| self.rr(n, *t, d)));
+            all.push(self.soa_rr());
+            return (w::response(q, true, 0, &all, &[], &[]), "axfr");
+        }
+        let hits: Vec<Rr> = self
+            .records
+            .iter()
+            .filter(|(n, t, _)| *n == rel && (q.qtype == ANY || *t == q.qtype))
+            .map(|(n, t, d)| self.rr(n, *t, d))
+            .chain((rel.is_empty() && matches!(q.qtype, SOA | ANY)).then(|| self.soa_rr()))
+            .collect();
+        let exists = rel.is_empty() || self.records.iter().any(|(n, ..)| *n == rel);
+        if !hits.is_empty() {
+            (w::response(q, true, 0, &hits, &[], &[]), "answer")
+        } else if exists {
+            (
+                w::response(q, true, 0, &[], &[self.soa_rr()], &[]),
+                "nodata",
+            )
+        } else {
+            (
+                w::response(q, true, 3, &[], &[self.soa_rr()], &[]),
+                "nxdomain",
+            )
+        }
+    }
+
+    fn log(
+        &self,
+        emit: &dyn Fn(EventKind, decnet_core::Fields),
+        q: &Query,
+        outcome: &str,
+        tcp: bool,
+    ) {
+        emit(
+            EventKind::Request,
+            fields! {"query" => q.name.clone(), "qtype" => qtype_name(q.qtype), "qclass" => q.qclass as u64, "outcome" => outcome, "transport" => if tcp {"tcp"} else {"udp"}},
+        );
+        if q.qtype == AXFR {
+            emit(
+                EventKind::Command,
+                fields! {"command" => format!("AXFR {}", q.name), "exploit" => "zone_transfer", "outcome" => outcome},
+            );
+        }
+    }
+}
+
+impl DatagramHandler for DnsHandler {
+    fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let emit = |k: EventKind, f: decnet_core::Fields| port.emit(peer, k, f);
+        let q = match w::parse_query(bytes) {
+            Ok(q) => q,
+            Err(e) => {
+                emit(
+                    EventKind::Error,
+                    fields! {"error" => format!("dns: {e}"), "bytes" => bytes.len() as u64},
+                );
+                return Vec::new();
+            }
+        };
+        let (mut resp, outcome) = self.answer(&q, false);
+        self.log(&emit, &q, outcome, false);
+        if resp.len() > 512 {
+            // Truncated: set TC and send the header + question only.
+            resp = w::response(&q, true, 0, &[], &[], &[]);
+            resp[2] |= 0x02;
+        }
+        vec![resp]
+    }
+}
+
+impl Handler for DnsHandler {
+    fn datagram(self: Arc<Self>) -> Option<Arc<dyn DatagramHandler>> {
+        Some(self)
+    }
+
+    fn serve_tcp(self: Arc<Self>, mut conn: Conn, session: Session) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let idle = session
+                .limits()
+                .idle_timeout
+                .min(std::time::Duration::from_secs(30));
+            loop {
+                let mut len = [0u8; 2];
+                match crate::io::read_exact_idle(&mut conn.stream, &mut len, idle).await {
+                    Ok(()) => {}
+                    Err(ReadError::Eof) => return,
+                    Err(e) => {
+                        session.emit_error(format!("dns: {e}"));
+                        return;
+                    }
+                }
+                let n = u16::from_be_bytes(len) as usize;
+                if !(12..=w::MAX_TCP).contains(&n) {
+                    session.emit_error(format!("dns: bad TCP message length {n}"));
+                    return;
+                }
+                let mut msg = vec![0u8; n];
+                if crate::io::read_exact_idle(&mut conn.stream, &mut msg, idle)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let q = match w::parse_query(&msg) {
+                    Ok(q) => q,
+                    Err(e) => {
+                        session.emit_error(format!("dns: {e}"));
+                        return;
+                    }
+                };
+                let (resp, outcome) = self.answer(&q, true);
+                self.log(&|k, f| session.emit(k, f), &q, outcome, true);
+                let mut out = (resp.len() as u16).to_be_bytes().to_vec();
+                out.extend_from_slice(&resp);
+                if conn.stream.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! One SMTP connection: each verb is a method over the session's state
+//! (HELO name, authenticated user, the envelope of the mail in progress).
+
+use decnet_core::EventKind;
+use rand::{Rng, SeedableRng};
+
+use super::command::{parse_command, parse_path, Command, Verb};
+use super::{SmtpHandler, MAX_RCPT};
+use crate::artifacts::{ArtifactError, Capture};
+use crate::fields;
+use crate::line_conn::{LineConn, Next};
+use crate::protocols::mail::{self, Mech, SaslOutcome};
+
+#[derive(Default)]
+struct Envelope {
+    from: Option<String>,
+    rcpt: Vec<String>,
+}
+
+/// The state of one SMTP connection.
+pub(super) struct SmtpSession<'h> {
+    h: &'h SmtpHandler,
+    c: LineConn,
+    helo: Option<String>,
+    authed: Option<String>,
+    env: Envelope,
+    rng: rand::rngs::StdRng,
+}
+
+fn reply(s: &str) -> Next {
+    Next::Reply(s.to_owned())
+}
+
+fn queue_id(rng: &mut impl Rng) -> String {
+    (0..10)
+        .map(|_| b"0123456789ABCDEF"[rng.gen_range(0..16)] as char)
+        .collect()
+}
+
+impl<'h> SmtpSession<'h> {
+    pub(super) fn new(h: &'h SmtpHandler, c: LineConn) -> Self {
+        SmtpSession {
+            h,
+            c,
+            helo: None,
+            authed: None,
+            env: Envelope::default(),
+            rng: rand::rngs::StdRng::from_entropy(),
+        }
+    }
+
+    /// Greets, then serves commands until the client leaves.
+    pub(super) async fn run(mut self) {
+        let timeout_reply = format!("421 4.4.2 {} Error: timeout exceeded\r\n", self.h.fqdn);
+        if !self.c.send(&format!("220 {}\r\n", self.h.banner)).await {
+            return;
+        }
+        loop {
+            let Some(line) = self.c.read_line(&timeout_reply).await else {
+                return;
+            };
+            self.c.command(&line);
+            let text = String::from_utf8_lossy(&line).into_owned();
+            let next = self.apply(&parse_command(&text)).await;
+            if !self.c.reply(next).await {
+                return;
+            }
+        }
+    }
+
+    async fn apply(&mut self, cmd: &Command<'_>) -> Next {
+        match cmd.kind() {
+            Verb::Helo | Verb::Ehlo if cmd.arg.is_empty() => {
+                Next::Reply(format!("501 Syntax: {} hostname\r\n", cmd.verb))
+            }
+            Verb::Helo | Verb::Ehlo => self.helo(cmd),
+            Verb::Starttls => self.starttls().await,
+            Verb::Auth => self.auth(cmd).await,
+            Verb::Mail => self.mail(cmd),
+            Verb::Rcpt => self.rcpt(cmd),
+            Verb::Data => self.data().await,
+            Verb::Rset => {
+                self.env = Envelope::default();
+                reply("250 2.0.0 Ok\r\n")
+            }
+            Verb::Noop => reply("250 2.0.0 Ok\r\n"),
+            Verb::Vrfy if cmd.arg.is_empty() => reply("501 5.5.4 Syntax: VRFY address\r\n"),
+            Verb::Vrfy => Next::Reply(format!(
+                "252 2.0.0 {}\r\n",
+                cmd.arg.chars().take(256).collect::<String>()
+            )),
+            Verb::Etrn => reply("458 Unable to queue messages for node\r\n"),
+            Verb::Quit => Next::CloseWith("221 2.0.0 Bye\r\n".into()),
+            Verb::Unknown => self.unknown(cmd),
+        }
+    }
+
+    fn helo(&mut self, cmd: &Command<'_>) -> Next {
+        self.helo = Some(cmd.arg.to_owned());
+        self.env = Envelope::default();
+        if cmd.kind() == Verb::Helo {
+            Next::Reply(format!("250 {}\r\n", self.h.fqdn))
+        } else {
+            Next::Reply(self.h.ehlo_reply(self.c.secure, self.c.can_starttls()))
+        }
+    }
+
+    async fn starttls(&mut self) -> Next {
+        if self.c.secure {
+            return reply("554 5.5.1 Error: TLS already active\r\n");
+        }
+        if !self.c.can_starttls() {
+            return reply("502 5.5.2 Error: command not recognized\r\n");
+        }
+        if !self.c.send("220 2.0.0 Ready to start TLS\r\n").await || !self.c.starttls().await {
+            return Next::Close;
+        }
+        // RFC 3207: forget everything learnt before TLS.
+        self.helo = None;
+        self.authed = None;
+        self.env = Envelope::default();
+        Next::Quiet
+    }
+
+    async fn auth(&mut self, cmd: &Command<'_>) -> Next {
+        if self.helo.is_none() {
+            return reply("503 5.5.1 Error: send HELO/EHLO first\r\n");
+        }
+        if self.authed.is_some() {
+            return reply("503 5.5.1 Error: already authenticated\r\n");
+        }
+        if self.env.from.is_some() {
+            return reply("503 5.5.1 Error: MAIL transaction in progress\r\n");
+        }
+        let mut it = cmd.arg.split_whitespace();
+        let Some(m) = Mech::parse(it.next().unwrap_or("")) else {
+            return reply(
+                "535 5.7.8 Error: authentication failed: Invalid authentication mechanism\r\n",
+            );
+        };
+        let initial = it.next().map(|s| s.as_bytes().to_vec());
+        match mail::sasl(&mut self.c, m, initial.as_deref(), "334 ").await {
+            SaslOutcome::Closed => Next::Close,
+            SaslOutcome::Cancelled => reply("501 5.7.0 Authentication aborted\r\n"),
+            SaslOutcome::Malformed => {
+                self.c.tagged.emit_error("smtp: malformed SASL response");
+                reply("501 5.5.2 Cannot decode response\r\n")
+            }
+            SaslOutcome::Creds { user, pass } => self.check_login(m, user, &pass).await,
+        }
+    }
+
+    async fn check_login(&mut self, m: Mech, user: String, pass: &[u8]) -> Next {
+        let ok = if self.h.open_relay {
+            !user.is_empty()
+        } else {
+            mail::login_ok(&self.c.session().decky, self.h.service, &user, pass)
+        };
+        self.c
+            .tagged
+            .emit_auth(&user, "password", pass, ok, fields! {"method" => m.name()});
+        if ok {
+            self.authed = Some(user);
+            return reply("235 2.7.0 Authentication successful\r\n");
+        }
+        if !self.c.auth_fail_delay().await {
+            return Next::Close;
+        }
+        reply("535 5.7.8 Error: authentication failed: authentication failure\r\n")
+    }
+
+    fn mail(&mut self, cmd: &Command<'_>) -> Next {
+        if self.helo.is_none() {
+            return reply("503 5.5.1 Error: send HELO/EHLO first\r\n");
+        }
+        if self.env.from.is_some() {
+            return reply("503 5.5.1 Error: nested MAIL command\r\n");
+        }
+        match parse_path(cmd.arg, "FROM:") {
+            Some(a) => {
+                self.env.from = Some(a.chars().take(320).collect());
+                reply("250 2.1.0 Ok\r\n")
+            }
+            None => reply("501 5.5.4 Syntax: MAIL FROM:<address>\r\n"),
+        }
+    }
+
+    fn rcpt(&mut self, cmd: &Command<'_>) -> Next {
+        if self.env.from.is_none() {
+            return reply("503 5.5.1 Error: need MAIL command\r\n");
+        }
+        if self.env.rcpt.len() >= MAX_RCPT {
+            return reply("452 4.5.3 Error: too many recipients\r\n");
+        }
+        let Some(a) = parse_path(cmd.arg, "TO:") else {
+            return reply("501 5.5.4 Syntax: RCPT TO:<address>\r\n");
+        };
+        let local = a
+            .rsplit_once('@')
+            .map(|(_, d)| {
+                d.eq_ignore_ascii_case(&self.h.domain) || d.eq_ignore_ascii_case(&self.h.fqdn)
+            })
+            .unwrap_or(true);
+        if self.h.open_relay || self.authed.is_some() || local {
+            self.env.rcpt.push(a.chars().take(320).collect());
+            return reply("250 2.1.5 Ok\r\n");
+        }
+        self.c.tagged.emit(
+            EventKind::Request,
+            fields! {"request" => "relay_denied", "rcpt_to" => a},
+        );
+        Next::Reply(format!("554 5.7.1 <{a}>: Relay access denied\r\n"))
+    }
+
+    async fn data(&mut self) -> Next {
+        if self.env.from.is_none() {
+            return reply("503 5.5.1 Error: need MAIL command\r\n");
+        }
+        if self.env.rcpt.is_empty() {
+            return reply("503 5.5.1 Error: need RCPT command\r\n");
+        }
+        if !self.c.send("354 End data with <CR><LF>.<CR><LF>\r\n").await {
+            return Next::Close;
+        }
+        let mut capture = Capture::new(self.c.session());
+        if !self.read_data(&mut capture).await {
+            return Next::Close;
+        }
+        let qid = queue_id(&mut self.rng);
+        let mut extra = fields! {
+            "mail_from" => self.env.from.clone().unwrap_or_default(),
+            "rcpt_to" => self.env.rcpt.clone(),
+            "helo" => self.helo.clone().unwrap_or_default(),
+            "queue_id" => qid.clone(),
+            "authenticated" => self.authed.clone().unwrap_or_default(),
+            "relay" => self.h.open_relay,
+            "tls" => self.c.secure,
+        };
+        for (k, v) in &self.c.tagged.tags {
+            extra.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        self.env = Envelope::default();
+        let truncated = capture.truncated();
+        let name = format!("{qid}.eml");
+        match capture.finish(self.c.session(), &name, extra).await {
+            // Postfix's answer when its queue file system is full.
+            Err(ArtifactError::QuotaFull { .. }) => {
+                return reply("452 4.3.1 Insufficient system storage\r\n")
+            }
+            Err(e) => self
+                .c
+                .tagged
+                .emit_error(format!("smtp: storing message failed: {e}")),
+            Ok(_) => {}
+        }
+        if truncated {
+            reply("552 5.3.4 Error: message file too big\r\n")
+        } else {
+            Next::Reply(format!("250 2.0.0 Ok: queued as {qid}\r\n"))
+        }
+    }
+
+    /// Reads DATA until the lone dot, dot-unstuffing, into `capture`
+    /// (whole lines, at most `max_message` bytes). False: connection lost
+    /// mid-message.
+    async fn read_data(&mut self, capture: &mut Capture) -> bool {
+        let c = &mut self.c;
+        let mut size = 0;
+        // Over-long lines inside a message are dropped (and reported by
+        // LineConn) without a reply; the message is then marked truncated.
+        let saved = std::mem::take(&mut c.too_long_reply);
+        loop {
+            let before = c.errors;
+            let line = c.read_line("").await;
+            if c.errors != before {
+                capture.mark_truncated();
+            }
+            let Some(line) = line else {
+                c.too_long_reply = saved;
+                return false;
+            };
+            if line == b"." {
+                c.too_long_reply = saved;
+                return true;
+            }
+            let body = line.strip_prefix(b".").unwrap_or(&line);
+            if size + body.len() + 2 > self.h.max_message {
+                capture.mark_truncated();
+                continue;
+            }
+            size += body.len() + 2;
+            // A quota refusal is answered once the message is in.
+            let _ = capture.write(body).await;
+            let _ = capture.write(b"\r\n").await;
+        }
+    }
+
+    fn unknown(&mut self, cmd: &Command<'_>) -> Next {
+        if !self.c.count_error() {
+            return Next::CloseWith("421 4.7.0 Error: too many errors\r\n".into());
+        }
+        if cmd.verb.starts_with("GET")
+            || cmd.verb.starts_with("POST")
+            || cmd.verb.starts_with("CONNECT")
+        {
+            self.c
+                .tagged
+                .emit_error("smtp: HTTP request on the mail port");
+        }
+        reply("502 5.5.2 Error: command not recognized\r\n")
+    }
+}

@@ -1,0 +1,678 @@
+//! HTTP: hyper serving a persona site (nginx/Apache/IIS default pages, a
+//! router admin login, Tomcat, phpMyAdmin, a corporate login). Every request
+//! is a `request` event; Basic auth headers and POSTed login forms are
+//! `auth_attempt` events. Scanner favourites (`/.env`, `/.git/config`,
+//! `/wp-login.php`, `/server-status`…) answer as the persona's server would.
+//! The same handler serves https over a TLS stream (see `https.rs`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use decnet_core::{EventKind, OsFamily};
+use futures::future::BoxFuture;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION, SERVER, WWW_AUTHENTICATE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::Rng;
+
+use crate::config::{check, ConfigError};
+use crate::ctx::DeckyCtx;
+use crate::session::Session;
+use crate::tls::{Io, Tagged};
+use crate::{fields, Conn, Handler, Service, ServiceError};
+
+/// Longest body excerpt copied into an event.
+const BODY_EXCERPT: usize = 2048;
+/// Time to receive a request body (nginx's client_body_timeout).
+const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most headers copied into an event.
+const MAX_EVENT_HEADERS: usize = 32;
+
+/// The `http` service.
+pub struct Http;
+
+/// Which site a decky's web server shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// "Welcome to nginx!"
+    Nginx,
+    /// Apache2 default page.
+    Apache,
+    /// IIS start page.
+    Iis,
+    /// A SOHO router / device admin login.
+    Router,
+    /// Apache Tomcat default page + manager.
+    Tomcat,
+    /// phpMyAdmin login.
+    PhpMyAdmin,
+    /// A company sign-in portal (WordPress behind it).
+    Corporate,
+}
+
+impl Site {
+    /// Parses the `site` config value.
+    pub fn parse(s: &str) -> Option<Site> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "nginx" => Site::Nginx,
+            "apache" => Site::Apache,
+            "iis" => Site::Iis,
+            "router" => Site::Router,
+            "tomcat" => Site::Tomcat,
+            "phpmyadmin" => Site::PhpMyAdmin,
+            "corporate" | "login" => Site::Corporate,
+            _ => return None,
+        })
+    }
+
+    /// The site a decky shows when not configured: by archetype, OS family
+    /// and the persona's server header.
+    pub fn for_decky(decky: &DeckyCtx, server: &str) -> Site {
+        if decky.persona.family() == OsFamily::Embedded {
+            return Site::Router;
+        }
+        if server.starts_with("Microsoft-IIS") {
+            return Site::Iis;
+        }
+        match decky.spec.archetype.as_deref() {
+            Some("web-server") => return Site::Corporate,
+            Some("database-server") => return Site::PhpMyAdmin,
+            Some("devops-host") => return Site::Tomcat,
+            Some("iot-device") | Some("printer") => return Site::Router,
+            _ => {}
+        }
+        if server.starts_with("Apache") {
+            Site::Apache
+        } else if server.starts_with("nginx") {
+            Site::Nginx
+        } else {
+            Site::Corporate
+        }
+    }
+}
+
+/// Per-decky HTTP state: the persona's server header and pages.
+pub struct HttpHandler {
+    server: HeaderValue,
+    server_name: String,
+    site: Site,
+    title: String,
+    realm: String,
+    fqdn: String,
+    org: String,
+    env_file: String,
+    git_config: String,
+    /// The `/` page, built once: it is what most scanners ask for.
+    home_page: Bytes,
+}
+
+impl Service for Http {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), ConfigError> {
+        validate_cfg(cfg)
+    }
+
+    fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
+        Ok(Arc::new(HttpHandler::new(decky, "http")?))
+    }
+}
+
+/// Checks the keys http and https share (`server_header`, `site`).
+pub fn validate_cfg(cfg: &std::collections::BTreeMap<String, String>) -> Result<(), ConfigError> {
+    check(cfg, "server_header", SERVER_HEADER_EXPECTED, |h| {
+        HeaderValue::from_str(h).is_ok()
+    })?;
+    check(cfg, "site", SITE_EXPECTED, |s| Site::parse(s).is_some())
+}
+
+const SERVER_HEADER_EXPECTED: &str = "a valid header value";
+const SITE_EXPECTED: &str = "one of nginx, apache, iis, router, tomcat, phpmyadmin, corporate";
+
+impl Handler for HttpHandler {
+    fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
+        Box::pin(self.serve_io(conn.stream, Tagged::new(session)))
+    }
+}
+
+/// `HTTP/1.1` etc., as `Version`'s `Debug` writes it, without formatting
+/// per request.
+fn version_name(v: hyper::Version) -> std::borrow::Cow<'static, str> {
+    use hyper::Version;
+    match v {
+        v if v == Version::HTTP_11 => "HTTP/1.1".into(),
+        v if v == Version::HTTP_10 => "HTTP/1.0".into(),
+        v if v == Version::HTTP_09 => "HTTP/0.9".into(),
+        v if v == Version::HTTP_2 => "HTTP/2.0".into(),
+        v if v == Version::HTTP_3 => "HTTP/3.0".into(),
+        v => format!("{v:?}").into(),
+    }
+}
+
+fn form_value(body: &[u8], keys: &[&str]) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| keys.contains(&k.as_ref()))
+        .map(|(_, v)| v.into_owned())
+}
+
+const USER_KEYS: &[&str] = &[
+    "username",
+    "user",
+    "login",
+    "email",
+    "log",
+    "pma_username",
+    "j_username",
+    "uname",
+];
+const PASS_KEYS: &[&str] = &[
+    "password",
+    "pass",
+    "passwd",
+    "pwd",
+    "pma_password",
+    "j_password",
+    "psw",
+];
+
+/// Splits a decoded Basic credential at the first colon.
+pub fn split_basic(raw: &[u8]) -> (&[u8], &[u8]) {
+    match raw.iter().position(|&b| b == b':') {
+        Some(i) => (&raw[..i], &raw[i + 1..]),
+        None => (raw, &b""[..]),
+    }
+}
+
+/// Decodes an `Authorization: Basic …` value into (user, password).
+pub fn parse_basic(header: &str) -> Option<(String, Vec<u8>)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let (u, p) = split_basic(&raw);
+    Some((decnet_core::event::printable(u), p.to_vec()))
+}
+
+impl HttpHandler {
+    /// Prepares the site of `decky` for `service` (`http` or `https`).
+    pub fn new(decky: &DeckyCtx, service: &'static str) -> Result<Self, ServiceError> {
+        let cfg = |k: &str| {
+            decky
+                .config(service, k)
+                .or_else(|| decky.config("http", k))
+                .map(str::to_owned)
+        };
+        let server_name = cfg("server_header").unwrap_or_else(|| decky.persona.http_server.clone());
+        let server = HeaderValue::from_str(&server_name).map_err(|_| ServiceError::Config {
+            service,
+            source: ConfigError::Unsupported {
+                key: "server_header",
+                value: server_name.clone(),
+                expected: SERVER_HEADER_EXPECTED,
+            },
+        })?;
+        let site = match cfg("site") {
+            Some(s) => Site::parse(&s).ok_or_else(|| ServiceError::Config {
+                service,
+                source: ConfigError::Unsupported {
+                    key: "site",
+                    value: s.clone(),
+                    expected: SITE_EXPECTED,
+                },
+            })?,
+            None => Site::for_decky(decky, &server_name),
+        };
+        let p = &decky.persona;
+        let org_word = p.domain.split('.').next().unwrap_or("corp");
+        let org = match org_word {
+            "corp" | "ad" | "office" | "hq" | "int" => "Intranet".to_owned(),
+            w => {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
+            }
+        };
+        let title = cfg("title").unwrap_or_else(|| match site {
+            Site::Router => "Router Login".to_owned(),
+            Site::PhpMyAdmin => "phpMyAdmin".to_owned(),
+            Site::Tomcat => "Apache Tomcat/9.0.85".to_owned(),
+            _ => format!("{org} - Sign in"),
+        });
+        let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("http-bait");
+        fn alnum(rng: &mut impl Rng, n: usize) -> String {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+            (0..n)
+                .map(|_| A[rng.gen_range(0..A.len())] as char)
+                .collect()
+        }
+        let app = ["portal", "intranet", "crm", "shop", "billing"][rng.gen_range(0..5)];
+        let env_file = format!(
+            "APP_NAME={app}\nAPP_ENV=production\nAPP_KEY=base64:{key}=\nAPP_DEBUG=false\nAPP_URL=https://{fqdn}\n\nDB_CONNECTION=mysql\nDB_HOST=10.{a}.{b}.{c}\nDB_PORT=3306\nDB_DATABASE={app}\nDB_USERNAME={app}_app\nDB_PASSWORD={dbpw}\n\nMAIL_MAILER=smtp\nMAIL_HOST=mail.{domain}\nMAIL_PORT=587\nMAIL_USERNAME=noreply@{domain}\nMAIL_PASSWORD={mailpw}\n\nAWS_ACCESS_KEY_ID=AKIA{ak}\nAWS_SECRET_ACCESS_KEY={sk}\nAWS_DEFAULT_REGION=eu-west-1\n",
+            key = alnum(&mut rng, 43),
+            fqdn = p.fqdn(),
+            a = rng.gen_range(0..255u8),
+            b = rng.gen_range(0..255u8),
+            c = rng.gen_range(2..254u8),
+            dbpw = alnum(&mut rng, 16),
+            domain = p.domain,
+            mailpw = alnum(&mut rng, 14),
+            ak = alnum(&mut rng, 16).to_uppercase(),
+            sk = alnum(&mut rng, 40),
+        );
+        let git_config = format!(
+            "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n[remote \"origin\"]\n\turl = git@git.{domain}:web/{app}.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[branch \"main\"]\n\tremote = origin\n\tmerge = refs/heads/main\n",
+            domain = p.domain,
+        );
+        let mut h = HttpHandler {
+            server,
+            server_name,
+            site,
+            title,
+            realm: p.fqdn(),
+            fqdn: p.fqdn(),
+            org,
+            env_file,
+            git_config,
+            home_page: Bytes::new(),
+        };
+        h.home_page = Bytes::from(h.home_body());
+        Ok(h)
+    }
+
+    /// The `Server:` header value.
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+
+    /// The site shown.
+    pub fn site(&self) -> Site {
+        self.site
+    }
+
+    /// Serves HTTP/1.1 on any stream until the client is done.
+    pub async fn serve_io<I: Io + 'static>(self: Arc<Self>, io: I, tagged: Tagged) {
+        let session = &tagged.session;
+        let idle = session.limits().idle_timeout.min(Duration::from_secs(30));
+        let max_buf = session.limits().max_line.max(8192) * 4;
+        let svc_tagged = Arc::new(tagged.clone());
+        let me = self.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let me = me.clone();
+            let t = svc_tagged.clone();
+            async move { Ok::<_, Infallible>(me.handle(req, &t).await) }
+        });
+        let result = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(idle)
+            // Real servers send `Server:`, and nmap's signatures match it case-sensitively.
+            .title_case_headers(true)
+            .max_buf_size(max_buf)
+            .serve_connection(TokioIo::new(io), svc)
+            .await;
+        if let Err(e) = result {
+            if !e.is_incomplete_message() {
+                tagged.emit_error(format!("http: {e}"));
+            }
+        }
+    }
+
+    async fn handle(&self, req: Request<Incoming>, t: &Tagged) -> Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let limit = t.session.limits().max_body;
+        // nginx's client_body_timeout: a body dribbled in forever is cut.
+        let collect = Limited::new(body, limit).collect();
+        let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+            Ok(Ok(b)) => b.to_bytes(),
+            Err(_) => {
+                t.emit_error("http: request body timed out");
+                return self.page(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "<h1>408 Request Time-out</h1>".to_owned(),
+                );
+            }
+            Ok(Err(_)) => {
+                t.emit_error(format!("http: request body over {limit} bytes"));
+                return self.page(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "<h1>413 Request Entity Too Large</h1>".to_owned(),
+                );
+            }
+        };
+        let path = parts.uri.path().to_owned();
+        let query = parts.uri.query().unwrap_or("").to_owned();
+        let ua = parts
+            .headers
+            .get("user-agent")
+            .map(|v| decnet_core::event::printable(v.as_bytes()))
+            .unwrap_or_default();
+        let headers: serde_json::Map<String, serde_json::Value> = parts
+            .headers
+            .iter()
+            .take(MAX_EVENT_HEADERS)
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+                )
+            })
+            .collect();
+        let excerpt = decnet_core::event::printable(&body[..body.len().min(BODY_EXCERPT)]);
+        t.emit(
+            EventKind::Request,
+            fields! {
+                "method" => parts.method.as_str(),
+                "path" => path.clone(),
+                "query" => query,
+                "user_agent" => ua,
+                "headers" => serde_json::Value::Object(headers),
+                "body" => excerpt,
+                "body_len" => body.len() as u64,
+                "version" => version_name(parts.version),
+            },
+        );
+
+        if let Some((user, pass)) = parts
+            .headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_basic)
+        {
+            t.emit_auth(
+                &user,
+                "password",
+                &pass,
+                false,
+                fields! {"method" => "basic", "path" => path.clone()},
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return self.basic_challenge();
+        }
+
+        if parts.method == hyper::Method::POST {
+            let user = form_value(&body, USER_KEYS);
+            let pass = form_value(&body, PASS_KEYS);
+            if user.is_some() || pass.is_some() {
+                let user = user.unwrap_or_default();
+                let pass = pass.unwrap_or_default();
+                t.emit_auth(
+                    &user,
+                    "password",
+                    pass.as_bytes(),
+                    false,
+                    fields! {"method" => "form", "path" => path.clone()},
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if path.starts_with("/wp-login") {
+                    return self.wp_login(Some(&user));
+                }
+                return self.login_page(Some("Invalid username or password."), StatusCode::OK);
+            }
+        }
+        self.route(&path)
+    }
+
+    fn route(&self, path: &str) -> Response<Full<Bytes>> {
+        let lower = path.to_ascii_lowercase();
+        match (self.site, lower.as_str()) {
+            (_, "/robots.txt") => {
+                return self.text(match self.site {
+                    Site::Corporate => {
+                        "User-agent: *\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n"
+                    }
+                    _ => "User-agent: *\nDisallow: /admin/\n",
+                })
+            }
+            (Site::Nginx | Site::Apache | Site::Corporate | Site::PhpMyAdmin, "/.env") => {
+                return self.text(&self.env_file)
+            }
+            (Site::Nginx | Site::Apache | Site::Corporate, "/.git/config") => {
+                return self.text(&self.git_config)
+            }
+            (Site::Nginx | Site::Apache | Site::Corporate, "/.git/head") => {
+                return self.text("ref: refs/heads/main\n")
+            }
+            (Site::Apache, "/server-status") | (Site::Apache, "/server-info") => {
+                return self.forbidden(path)
+            }
+            (Site::Corporate, "/wp-login.php") => return self.wp_login(None),
+            (Site::Corporate, "/wp-admin" | "/wp-admin/") => {
+                return self.redirect("/wp-login.php?redirect_to=%2Fwp-admin%2F&reauth=1")
+            }
+            (Site::Tomcat, "/manager/html" | "/manager/status" | "/host-manager/html") => {
+                return self.basic_challenge()
+            }
+            (Site::Router, "/admin" | "/cgi-bin/luci" | "/setup.cgi") => {
+                return self.basic_challenge()
+            }
+            (Site::PhpMyAdmin, "/phpmyadmin" | "/phpmyadmin/" | "/pma/" | "/index.php") => {
+                return self.login_page(None, StatusCode::OK)
+            }
+            _ => {}
+        }
+        match lower.as_str() {
+            "/" | "/index.html" | "/index.htm" | "/iisstart.htm" => self.home(),
+            "/login" | "/login.html" | "/login.cgi" | "/login.php" | "/signin" => {
+                if matches!(self.site, Site::Nginx | Site::Apache | Site::Iis) {
+                    self.not_found(path)
+                } else {
+                    self.login_page(None, StatusCode::OK)
+                }
+            }
+            "/admin" | "/admin/" if self.site == Site::Corporate => self.basic_challenge(),
+            _ => self.not_found(path),
+        }
+    }
+
+    fn response(
+        &self,
+        status: StatusCode,
+        ctype: &'static str,
+        body: impl Into<Bytes>,
+    ) -> Response<Full<Bytes>> {
+        let mut r = Response::new(Full::new(body.into()));
+        *r.status_mut() = status;
+        r.headers_mut().insert(SERVER, self.server.clone());
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+        r
+    }
+
+    fn page(&self, status: StatusCode, body: String) -> Response<Full<Bytes>> {
+        self.response(status, "text/html; charset=utf-8", body)
+    }
+
+    fn text(&self, body: &str) -> Response<Full<Bytes>> {
+        self.response(StatusCode::OK, "text/plain", body.to_owned())
+    }
+
+    fn redirect(&self, to: &'static str) -> Response<Full<Bytes>> {
+        let mut r = self.page(StatusCode::FOUND, String::new());
+        r.headers_mut()
+            .insert(LOCATION, HeaderValue::from_static(to));
+        r
+    }
+
+    fn error_page(&self, status: StatusCode, path: &str) -> Response<Full<Bytes>> {
+        let code = status.as_u16();
+        let reason = status.canonical_reason().unwrap_or("Error");
+        let body = if self.server_name.starts_with("Apache") {
+            let what = if code == 404 {
+                "The requested URL was not found on this server."
+            } else {
+                "You don't have permission to access this resource."
+            };
+            let _ = path;
+            format!(
+                "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>{code} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n<p>{what}</p>\n<hr>\n<address>{} Server at {} Port 80</address>\n</body></html>\n",
+                html_escape(&self.server_name),
+                html_escape(&self.fqdn)
+            )
+        } else if self.server_name.starts_with("Microsoft-IIS") {
+            format!(
+                "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\"/>\r\n<title>{code} - {reason}.</title>\r\n</head>\r\n<body>\r\n<div id=\"header\"><h1>Server Error</h1></div>\r\n<div id=\"content\">\r\n <div class=\"content-container\"><fieldset>\r\n  <h2>{code} - {reason}.</h2>\r\n </fieldset></div>\r\n</div>\r\n</body>\r\n</html>\r\n"
+            )
+        } else {
+            let server = self.server_name.split(' ').next().unwrap_or("nginx");
+            format!(
+                "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n<hr><center>{}</center>\r\n</body>\r\n</html>\r\n",
+                html_escape(server)
+            )
+        };
+        self.page(status, body)
+    }
+
+    fn not_found(&self, path: &str) -> Response<Full<Bytes>> {
+        self.error_page(StatusCode::NOT_FOUND, path)
+    }
+
+    fn forbidden(&self, path: &str) -> Response<Full<Bytes>> {
+        self.error_page(StatusCode::FORBIDDEN, path)
+    }
+
+    fn basic_challenge(&self) -> Response<Full<Bytes>> {
+        let realm = match self.site {
+            Site::Tomcat => "Tomcat Manager Application".to_owned(),
+            Site::Router => self.title.clone(),
+            _ => self.realm.clone(),
+        };
+        let mut r = self.error_page(StatusCode::UNAUTHORIZED, "");
+        if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
+            r.headers_mut().insert(WWW_AUTHENTICATE, v);
+        }
+        r
+    }
+
+    fn home(&self) -> Response<Full<Bytes>> {
+        self.response(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            self.home_page.clone(),
+        )
+    }
+
+    fn home_body(&self) -> String {
+        match self.site {
+            Site::Nginx => NGINX_INDEX.to_owned(),
+            Site::Apache => APACHE_INDEX.replace("{host}", &html_escape(&self.fqdn)),
+            Site::Iis => IIS_INDEX.to_owned(),
+            Site::Tomcat => TOMCAT_INDEX.to_owned(),
+            Site::Router | Site::PhpMyAdmin | Site::Corporate => self.login_body(None),
+        }
+    }
+
+    fn wp_login(&self, failed_user: Option<&str>) -> Response<Full<Bytes>> {
+        let err = failed_user
+            .map(|u| {
+                format!(
+                    "<div id=\"login_error\"><strong>Error:</strong> The password you entered for the username <strong>{}</strong> is incorrect.</div>\n",
+                    html_escape(u)
+                )
+            })
+            .unwrap_or_default();
+        let body = format!(
+            "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta charset=\"UTF-8\">\n<title>Log In &lsaquo; {org} &#8212; WordPress</title>\n<meta name=\"robots\" content=\"noindex, nofollow\">\n<link rel=\"stylesheet\" href=\"/wp-admin/css/login.min.css?ver=6.5.3\">\n</head>\n<body class=\"login wp-core-ui\">\n<div id=\"login\">\n<h1><a href=\"https://wordpress.org/\">Powered by WordPress</a></h1>\n{err}<form name=\"loginform\" id=\"loginform\" action=\"/wp-login.php\" method=\"post\">\n<p><label for=\"user_login\">Username or Email Address</label>\n<input type=\"text\" name=\"log\" id=\"user_login\" class=\"input\" size=\"20\"></p>\n<div class=\"user-pass-wrap\"><label for=\"user_pass\">Password</label>\n<input type=\"password\" name=\"pwd\" id=\"user_pass\" class=\"input password-input\" size=\"20\"></div>\n<p class=\"submit\"><input type=\"submit\" name=\"wp-submit\" id=\"wp-submit\" class=\"button button-primary button-large\" value=\"Log In\">\n<input type=\"hidden\" name=\"redirect_to\" value=\"/wp-admin/\"><input type=\"hidden\" name=\"testcookie\" value=\"1\"></p>\n</form>\n<p id=\"nav\"><a href=\"/wp-login.php?action=lostpassword\">Lost your password?</a></p>\n</div>\n</body>\n</html>\n",
+            org = html_escape(&self.org)
+        );
+        self.page(StatusCode::OK, body)
+    }
+
+    fn login_page(&self, error: Option<&str>, status: StatusCode) -> Response<Full<Bytes>> {
+        self.response(status, "text/html; charset=utf-8", self.login_body(error))
+    }
+
+    fn login_body(&self, error: Option<&str>) -> String {
+        let err = error
+            .map(|e| format!("<p class=\"err\">{e}</p>"))
+            .unwrap_or_default();
+        let title = html_escape(&self.title);
+        match self.site {
+            Site::PhpMyAdmin => format!(
+                "<!DOCTYPE HTML>\n<html lang=\"en\" dir=\"ltr\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"robots\" content=\"noindex,nofollow\">\n<title>phpMyAdmin</title>\n<link rel=\"stylesheet\" type=\"text/css\" href=\"./themes/pmahomme/css/theme.css?v=5.2.1\">\n</head>\n<body id=\"loginform\">\n<div class=\"container\">\n<h1>Welcome to <bdo dir=\"ltr\" lang=\"en\">phpMyAdmin</bdo></h1>\n{err}\n<form method=\"post\" id=\"login_form\" action=\"index.php?route=/\" name=\"login_form\" class=\"disableAjax hide js-show\">\n<fieldset class=\"pma-fieldset\"><legend>Log in</legend>\n<div class=\"item\"><label for=\"input_username\">Username:</label><input type=\"text\" name=\"pma_username\" id=\"input_username\" value=\"\" size=\"24\" class=\"textfield\" autocomplete=\"username\"></div>\n<div class=\"item\"><label for=\"input_password\">Password:</label><input type=\"password\" name=\"pma_password\" id=\"input_password\" value=\"\" size=\"24\" class=\"textfield\" autocomplete=\"current-password\"></div>\n<input type=\"hidden\" name=\"server\" value=\"1\">\n</fieldset>\n<fieldset class=\"pma-fieldset tblFooters\"><input class=\"btn btn-primary\" value=\"Go\" type=\"submit\" id=\"input_go\"></fieldset>\n</form>\n</div>\n</body>\n</html>\n"
+            ),
+            Site::Router => format!(
+                "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n<style>body{{background:#e9edf1;font-family:Verdana,sans-serif}}.box{{width:300px;margin:100px auto;background:#fff;border:1px solid #aab;padding:20px}}input{{width:100%;margin:4px 0 12px}}.err{{color:#c00}}</style>\n</head>\n<body>\n<div class=\"box\">\n<h3>{title}</h3>\n{err}\n<form method=\"post\" action=\"/login.cgi\">\nUser Name<input type=\"text\" name=\"username\" maxlength=\"32\">\nPassword<input type=\"password\" name=\"password\" maxlength=\"64\">\n<input type=\"submit\" value=\"Login\">\n</form>\n</div>\n</body>\n</html>\n"
+            ),
+            _ => format!(
+                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n<style>body{{font-family:Arial,sans-serif;background:#f2f4f7}}form{{width:320px;margin:120px auto;background:#fff;padding:24px;border-radius:6px;box-shadow:0 1px 4px #0002}}input{{width:100%;margin:6px 0 14px;padding:8px;box-sizing:border-box}}.err{{color:#b00}}</style>\n</head>\n<body>\n<form method=\"post\" action=\"/login\">\n<h2>{title}</h2>\n{err}\n<label>Username<input name=\"username\" autocomplete=\"username\"></label>\n<label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label>\n<button type=\"submit\">Sign in</button>\n</form>\n</body>\n</html>\n"
+            ),
+        }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const NGINX_INDEX: &str = "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n<style>\nhtml { color-scheme: light dark; }\nbody { width: 35em; margin: 0 auto;\nfont-family: Tahoma, Verdana, Arial, sans-serif; }\n</style>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is successfully installed and\nworking. Further configuration is required.</p>\n\n<p>For online documentation and support please refer to\n<a href=\"http://nginx.org/\">nginx.org</a>.<br/>\nCommercial support is available at\n<a href=\"http://nginx.com/\">nginx.com</a>.</p>\n\n<p><em>Thank you for using nginx.</em></p>\n</body>\n</html>\n";
+
+const APACHE_INDEX: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\n  <head>\n    <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n    <title>Apache2 Default Page: It works</title>\n  </head>\n  <body>\n    <div class=\"main_page\">\n      <div class=\"page_header floating_element\">\n        <span class=\"floating_element\">Apache2 Default Page</span>\n      </div>\n      <div class=\"content_section floating_element\">\n        <div class=\"section_header section_header_red\">It works!</div>\n        <div class=\"content_section_text\">\n          <p>This is the default welcome page used to test the correct operation of the Apache2 server after installation on {host}. It is based on the equivalent page on Debian, from which the packaging is derived.</p>\n          <p>If you are a normal user of this web site and don't know what this page is about, this probably means that the site is currently unavailable due to maintenance.</p>\n        </div>\n      </div>\n    </div>\n  </body>\n</html>\n";
+
+const IIS_INDEX: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\" />\r\n<title>IIS Windows Server</title>\r\n<style type=\"text/css\">\r\n<!--\r\nbody {\r\n\tcolor:#000000;\r\n\tbackground-color:#0072C6;\r\n\tmargin:0;\r\n}\r\n\r\n#container {\r\n\tmargin-left:auto;\r\n\tmargin-right:auto;\r\n\ttext-align:center;\r\n\t}\r\n\r\na img {\r\n\tborder:none;\r\n}\r\n\r\n-->\r\n</style>\r\n</head>\r\n<body>\r\n<div id=\"container\">\r\n<a href=\"http://go.microsoft.com/fwlink/?linkid=66138&amp;clcid=0x409\"><img src=\"iisstart.png\" alt=\"IIS\" width=\"960\" height=\"600\" /></a>\r\n</div>\r\n</body>\r\n</html>";
+
+const TOMCAT_INDEX: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n    <head>\n        <meta charset=\"UTF-8\" />\n        <title>Apache Tomcat/9.0.85</title>\n        <link href=\"favicon.ico\" rel=\"icon\" type=\"image/x-icon\" />\n        <link href=\"tomcat.css\" rel=\"stylesheet\" type=\"text/css\" />\n    </head>\n    <body>\n        <div id=\"wrapper\">\n            <div id=\"navigation\" class=\"curved container\">\n                <span id=\"nav-home\"><a href=\"https://tomcat.apache.org/\">Home</a></span>\n                <span id=\"nav-hosts\"><a href=\"/docs/\">Documentation</a></span>\n                <span id=\"nav-config\"><a href=\"/docs/config/\">Configuration</a></span>\n            </div>\n            <div id=\"asf-box\">\n                <h1>Apache Tomcat/9.0.85</h1>\n            </div>\n            <div id=\"upper\" class=\"curved container\">\n                <div id=\"congrats\" class=\"curved container\">\n                    <h2>If you're seeing this, you've successfully installed Tomcat. Congratulations!</h2>\n                </div>\n                <div id=\"actions\">\n                    <div class=\"button\"><a class=\"container shadow\" href=\"/manager/status\"><span>Server Status</span></a></div>\n                    <div class=\"button\"><a class=\"container shadow\" href=\"/manager/html\"><span>Manager App</span></a></div>\n                    <div class=\"button\"><a class=\"container shadow\" href=\"/host-manager/html\"><span>Host Manager</span></a></div>\n                </div>\n            </div>\n        </div>\n    </body>\n</html>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn basic_header_decoding() {
+        let (u, p) = parse_basic("Basic YWRtaW46czNjcjN0OngK").unwrap();
+        assert_eq!(u, "admin");
+        assert_eq!(p, b"s3cr3t:x\n");
+        assert_eq!(
+            parse_basic("basic cm9vdA==").unwrap(),
+            ("root".into(), vec![])
+        );
+        assert!(parse_basic("Bearer abc").is_none());
+        assert!(parse_basic("Basic !!!").is_none());
+    }
+
+    #[test]
+    fn form_fields() {
+        let body = b"log=admin&pwd=p%40ss&wp-submit=Log+In";
+        assert_eq!(form_value(body, USER_KEYS).as_deref(), Some("admin"));
+        assert_eq!(form_value(body, PASS_KEYS).as_deref(), Some("p@ss"));
+    }
+
+    #[test]
+    fn version_names_match_debug() {
+        use hyper::Version;
+        for v in [
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ] {
+            assert_eq!(version_name(v), format!("{v:?}"));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn auth_parsers_never_panic(h in ".{0,200}", body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_basic(&h);
+            let _ = form_value(&body, USER_KEYS);
+            let _ = split_basic(&body);
+        }
+    }
+}
