@@ -901,10 +901,14 @@ async fn short_jwt_secret_is_refused() {
         .await
         .unwrap();
     let bus: std::sync::Arc<dyn decnet_bus::Bus> = decnet_bus::MemoryBus::new();
-    let err = decnet_api::serve(cfg, store, bus, std::future::pending())
-        .await
-        .err()
-        .unwrap();
+    let err = decnet_api::serve(
+        cfg,
+        decnet_api::Backends::new(store, bus),
+        std::future::pending(),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(format!("{err:#}").contains("at least 32 bytes"));
 }
 

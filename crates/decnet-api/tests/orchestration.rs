@@ -58,16 +58,23 @@ impl Srv {
         cfg.admin_password = Some(PW.into());
         cfg.jwt_secret = Some("0123456789abcdef0123456789abcdef-orchestration".into());
         cfg.sse_keepalive = Duration::from_secs(1);
-        cfg.engine = Some(Engine {
+        let engine = Some(Engine {
             fleet: fleet.clone(),
             topologies,
             sensors: decnet_api::engine::Sensors::watch(&bus),
         });
         let (tx, rx) = oneshot::channel::<()>();
         let sensor_bus = bus.clone();
-        let handle = decnet_api::serve(cfg, store, bus, async move {
-            let _ = rx.await;
-        })
+        let handle = decnet_api::serve(
+            cfg,
+            decnet_api::Backends {
+                engine,
+                ..decnet_api::Backends::new(store, bus)
+            },
+            async move {
+                let _ = rx.await;
+            },
+        )
         .await
         .unwrap();
         let base = format!("http://{}/api/v1", handle.local_addr);

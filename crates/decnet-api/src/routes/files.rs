@@ -10,14 +10,13 @@ use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_uuid, ApiQuery, Validate};
-use crate::routes::intel::TranscriptRef;
 use crate::schema::Paging;
 use crate::state::AppState;
 
@@ -31,6 +30,19 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/transcripts", get(list_transcripts))
         .route("/transcripts/{decky}/{session_id}", get(get_transcript))
         .route("/artifacts/{sha256}", get(get_artifact))
+}
+
+/// A stored session transcript.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TranscriptRef {
+    /// Decky.
+    pub decky: String,
+    /// Session id.
+    pub session_id: Uuid,
+    /// Bytes.
+    pub size: u64,
+    /// Download path.
+    pub url: String,
 }
 
 /// A decky name that is safe as one path component.

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Admin, Viewer};
-use crate::engine::Engine;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Validate};
 use crate::routes::config::{DEFAULT_DEPLOYMENT_LIMIT, LIMITS_KEY};
@@ -34,13 +33,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/deckies/{name}/mutate-interval", put(mutate_interval))
         .route("/deckies/{name}/services", post(add_service))
         .route("/deckies/{name}/services/{service}", delete(remove_service))
-}
-
-pub(crate) fn engine(st: &AppState) -> ApiResult<&Engine> {
-    st.config
-        .engine
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("this API process runs no deckies".into()))
 }
 
 pub(crate) fn engine_error(e: EngineError) -> ApiError {
@@ -66,7 +58,7 @@ pub(crate) async fn list(
     State(st): State<AppState>,
     _v: Viewer,
 ) -> ApiResult<Json<Vec<DeckySummary>>> {
-    Ok(Json(engine(&st)?.fleet.summary().await))
+    Ok(Json(st.engine()?.fleet.summary().await))
 }
 
 #[utoipa::path(get, path = "/api/v1/deckies/lifecycle", tag = "Fleet", security(("bearer" = [])),
@@ -75,7 +67,7 @@ pub(crate) async fn lifecycle(
     State(st): State<AppState>,
     _v: Viewer,
 ) -> ApiResult<Json<Vec<Lifecycle>>> {
-    Ok(Json(engine(&st)?.fleet.lifecycle()))
+    Ok(Json(st.engine()?.fleet.lifecycle()))
 }
 
 /// `POST /deckies/deploy` body.
@@ -120,7 +112,7 @@ pub(crate) async fn deploy(
     _a: Admin,
     ApiJson(body): ApiJson<DeployRequest>,
 ) -> ApiResult<(StatusCode, Json<DeployAccepted>)> {
-    let eng = engine(&st)?.clone();
+    let eng = st.engine()?.clone();
     let (fleet_spec, warnings) = match decnet_core::fleet::parse_str(&body.ini_content) {
         Ok(x) => x,
         Err(report) => {
@@ -221,7 +213,7 @@ pub(crate) async fn teardown(
     _a: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<crate::schema::Message>> {
-    engine(&st)?
+    st.engine()?
         .fleet
         .teardown(&name)
         .await
@@ -238,7 +230,7 @@ pub(crate) async fn mutate(
     Path(name): Path<String>,
 ) -> ApiResult<Json<DeckySummary>> {
     Ok(Json(
-        engine(&st)?
+        st.engine()?
             .fleet
             .mutate(&name)
             .await
@@ -277,7 +269,7 @@ pub(crate) async fn mutate_interval(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<MutateInterval>,
 ) -> ApiResult<Json<crate::schema::Message>> {
-    engine(&st)?
+    st.engine()?
         .fleet
         .set_mutate_interval(&name, body.minutes)
         .await
@@ -325,7 +317,7 @@ pub(crate) async fn add_service(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<ServiceAdd>,
 ) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
-    let eng = engine(&st)?;
+    let eng = st.engine()?;
     let services = eng
         .fleet
         .add_service(&name, &body.name, None)
@@ -349,7 +341,7 @@ pub(crate) async fn remove_service(
     _a: Admin,
     Path((name, service)): Path<(String, String)>,
 ) -> ApiResult<Json<DeckyServices>> {
-    let eng = engine(&st)?;
+    let eng = st.engine()?;
     let services = eng
         .fleet
         .remove_service(&name, &service)
@@ -459,7 +451,7 @@ async fn decky_ctx(
     name: &str,
     topology: Option<&str>,
 ) -> ApiResult<std::sync::Arc<decnet_services::DeckyCtx>> {
-    let eng = engine(st)?;
+    let eng = st.engine()?;
     let ctx = eng
         .fleet
         .decky(name)

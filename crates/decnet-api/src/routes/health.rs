@@ -87,7 +87,7 @@ pub async fn compute(st: &AppState) -> (StatusCode, Health) {
         c.insert(format!("{}_worker", w.name), comp(ok, w.critical, detail));
     }
     // Remote sensors (scale-out): degraded, never critical, when silent or spooling.
-    if let Some(eng) = &st.config.engine {
+    if let Some(eng) = &st.engine {
         for (name, beat) in eng.sensors.snapshot() {
             let fresh = beat.age_secs < crate::engine::SENSOR_STALE.as_secs();
             let healthy = beat.payload["status"].as_str() == Some("healthy");

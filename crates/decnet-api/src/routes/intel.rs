@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::auth::{StreamViewer, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_uuid, ApiQuery, Validate};
+use crate::routes::files::{transcript_path, TranscriptRef};
 use crate::schema::{Paging, MAX_LIMIT};
 use crate::sse::{self, envelope_body, frame};
 use crate::state::AppState;
@@ -196,19 +197,6 @@ pub(crate) async fn attacker_artifacts(
     Ok(Json(st.store.list_bounty(&q).await?))
 }
 
-/// A stored session transcript.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct TranscriptRef {
-    /// Decky.
-    pub decky: String,
-    /// Session id.
-    pub session_id: Uuid,
-    /// Bytes.
-    pub size: u64,
-    /// Download path.
-    pub url: String,
-}
-
 #[utoipa::path(get, path = "/api/v1/attackers/{ip}/transcripts", tag = "Attackers", security(("bearer" = [])),
     params(("ip" = String, Path, description = "Attacker address")),
     responses((status = 200, body = Vec<TranscriptRef>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -228,7 +216,7 @@ pub(crate) async fn attacker_transcripts(
     let mut out = Vec::new();
     for e in st.store.query_logs(&q).await?.data {
         let Some(sid) = e.session_id else { continue };
-        if let Some(path) = crate::routes::files::transcript_path(&st, &e.decky, sid) {
+        if let Some(path) = transcript_path(&st, &e.decky, sid) {
             if let Ok(m) = tokio::fs::metadata(&path).await {
                 out.push(TranscriptRef {
                     url: format!("/api/v1/transcripts/{}/{sid}", e.decky),

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, Extensions, HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -82,14 +84,21 @@ pub(crate) fn bouncer_routes() -> Router<AppState> {
         .route("/v1/usage-metrics", post(lapi_metrics))
 }
 
-fn responder(ext: &Extensions) -> ApiResult<Arc<Responder>> {
-    let r = decnet_response::installed()
-        .ok_or_else(|| ApiError::Unavailable("active response is not configured".into()))?;
-    // API clients are never banned (allowlist default).
-    if let Some(ConnectInfo(peer)) = ext.get::<ConnectInfo<SocketAddr>>() {
-        r.note_api_client(peer.ip());
+/// The state's responder (503 without one), with the caller noted as an
+/// API client: API clients are never banned (allowlist default). Put it
+/// after the role extractor so 401/403 come first.
+pub struct ActiveResponse(pub Arc<Responder>);
+
+impl FromRequestParts<AppState> for ActiveResponse {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> ApiResult<Self> {
+        let r = st.responder()?.clone();
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            r.note_api_client(peer.ip());
+        }
+        Ok(ActiveResponse(r))
     }
-    Ok(r)
 }
 
 fn err(e: ResponseError) -> ApiError {
@@ -101,18 +110,22 @@ fn err(e: ResponseError) -> ApiError {
     }
 }
 
-async fn status(_v: Viewer, ext: Extensions) -> ApiResult<Json<api::Status>> {
-    let r = responder(&ext)?;
+async fn status(_v: Viewer, ActiveResponse(r): ActiveResponse) -> ApiResult<Json<api::Status>> {
     Ok(Json(api::status(&r)))
 }
 
-async fn backends(_v: Viewer, ext: Extensions) -> ApiResult<Json<serde_json::Value>> {
-    let r = responder(&ext)?;
+async fn backends(
+    _v: Viewer,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(serde_json::json!(api::backends(&r))))
 }
 
-async fn activate(a: Admin, ext: Extensions, Path(name): Path<String>) -> ApiResult<Json<Message>> {
-    let r = responder(&ext)?;
+async fn activate(
+    a: Admin,
+    ActiveResponse(r): ActiveResponse,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Message>> {
     api::activate(&r, &a.0.user.username, &name)
         .await
         .map_err(err)?;
@@ -121,10 +134,9 @@ async fn activate(a: Admin, ext: Extensions, Path(name): Path<String>) -> ApiRes
 
 async fn list_bans(
     _v: Viewer,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiQuery(q): ApiQuery<api::BanQuery>,
 ) -> ApiResult<Json<api::BanPage>> {
-    let r = responder(&ext)?;
     api::list_bans(&r, &q)
         .map(Json)
         .map_err(|e| ApiError::field("query", "ip", e.to_string()))
@@ -132,21 +144,19 @@ async fn list_bans(
 
 async fn ban(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiJson(body): ApiJson<api::ManualBan>,
 ) -> ApiResult<(StatusCode, Json<decnet_response::bans::Ban>)> {
-    let r = responder(&ext)?;
     let b = api::ban(&r, &a.0.user.username, &body).map_err(err)?;
     Ok((StatusCode::CREATED, Json(b)))
 }
 
 async fn unban(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     Path(value): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<decnet_response::bans::Ban>> {
-    let r = responder(&ext)?;
     // `DELETE /response/bans/10.0.0.0%2F8?reason=...`
     let body = api::ManualUnban {
         reason: q.get("reason").cloned().unwrap_or_default(),
@@ -156,8 +166,7 @@ async fn unban(
         .map_err(err)
 }
 
-async fn blocklist(_v: Viewer, ext: Extensions) -> ApiResult<Response> {
-    let r = responder(&ext)?;
+async fn blocklist(_v: Viewer, ActiveResponse(r): ActiveResponse) -> ApiResult<Response> {
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         api::blocklist_txt(&r),
@@ -165,17 +174,18 @@ async fn blocklist(_v: Viewer, ext: Extensions) -> ApiResult<Response> {
         .into_response())
 }
 
-async fn policy_get(_v: Viewer, ext: Extensions) -> ApiResult<Json<BTreeMap<String, String>>> {
-    let r = responder(&ext)?;
+async fn policy_get(
+    _v: Viewer,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Json<BTreeMap<String, String>>> {
     Ok(Json(api::policy_get(&r)))
 }
 
 async fn policy_put(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiJson(body): ApiJson<PolicyIn>,
 ) -> ApiResult<Json<BTreeMap<String, String>>> {
-    let r = responder(&ext)?;
     api::policy_put(&r, &a.0.user.username, body.0)
         .await
         .map(Json)
@@ -187,34 +197,33 @@ async fn policy_put(
 
 async fn audit(
     _v: Viewer,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<decnet_response::bans::AuditEntry>>> {
-    let r = responder(&ext)?;
     Ok(Json(api::audit(&r, q.limit.unwrap_or(100))))
 }
 
-async fn bouncers(_a: Admin, ext: Extensions) -> ApiResult<Json<Vec<api::BouncerView>>> {
-    let r = responder(&ext)?;
+async fn bouncers(
+    _a: Admin,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Json<Vec<api::BouncerView>>> {
     Ok(Json(api::bouncers(&r)))
 }
 
 async fn create_bouncer(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiJson(body): ApiJson<NewBouncer>,
 ) -> ApiResult<(StatusCode, Json<api::CreatedBouncer>)> {
-    let r = responder(&ext)?;
     let k = api::create_bouncer(&r, &a.0.user.username, &body.name).map_err(err)?;
     Ok((StatusCode::CREATED, Json(k)))
 }
 
 async fn delete_bouncer(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Message>> {
-    let r = responder(&ext)?;
     api::delete_bouncer(&r, &a.0.user.username, &name).map_err(err)?;
     Ok(Message::new("Bouncer key deleted"))
 }
@@ -228,29 +237,29 @@ fn lapi_unavailable() -> Response {
 }
 
 async fn lapi_stream(
-    _s: State<AppState>,
+    State(st): State<AppState>,
     headers: HeaderMap,
     q: Query<HashMap<String, String>>,
 ) -> Response {
-    match decnet_response::installed() {
+    match st.responder.clone() {
         Some(r) => decnet_response::crowdsec::stream(State(r), headers, q).await,
         None => lapi_unavailable(),
     }
 }
 
 async fn lapi_list(
-    _s: State<AppState>,
+    State(st): State<AppState>,
     headers: HeaderMap,
     q: Query<HashMap<String, String>>,
 ) -> Response {
-    match decnet_response::installed() {
+    match st.responder.clone() {
         Some(r) => decnet_response::crowdsec::list(State(r), headers, q).await,
         None => lapi_unavailable(),
     }
 }
 
-async fn lapi_metrics(_s: State<AppState>, headers: HeaderMap) -> Response {
-    match decnet_response::installed() {
+async fn lapi_metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    match st.responder.clone() {
         Some(r) => decnet_response::crowdsec::metrics(State(r), headers).await,
         None => lapi_unavailable(),
     }

@@ -19,10 +19,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Validate};
 use crate::sse::{self, CLIENT_QUEUE};
 use crate::state::AppState;
-use crate::stream_hub::{frame_bytes, raw_frame, HubReceiver, ViewerEnd};
-
-/// Most events in one `logs` frame.
-pub const LOGS_BATCH: usize = 50;
+use crate::stream_hub::{frame_bytes, raw_frame, HubReceiver, ViewerEnd, LOGS_BATCH};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/stream", get(stream_route))

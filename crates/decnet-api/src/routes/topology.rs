@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Admin, StreamViewer, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Validate};
-use crate::routes::fleet::{engine, DeckyServices, ServiceAdd};
+use crate::routes::fleet::{DeckyServices, ServiceAdd};
 use crate::sse::{self, frame};
 use crate::state::AppState;
 
@@ -100,7 +100,7 @@ pub struct TopologySpecBody {
     responses((status = 200, description = "All topologies"), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Vec<Topology>>> {
     Ok(Json(
-        engine(&st)?.topologies.list().await.map_err(topo_error)?,
+        st.engine()?.topologies.list().await.map_err(topo_error)?,
     ))
 }
 
@@ -111,7 +111,8 @@ pub(crate) async fn create(
     _a: Admin,
     ApiJson(b): ApiJson<TopologySpecBody>,
 ) -> ApiResult<(StatusCode, Json<Topology>)> {
-    let t = engine(&st)?
+    let t = st
+        .engine()?
         .topologies
         .create(TopologySpec {
             name: b.name,
@@ -134,7 +135,7 @@ pub(crate) async fn get_one(
 ) -> ApiResult<Json<Topology>> {
     check_id(&id)?;
     Ok(Json(
-        engine(&st)?.topologies.get(&id).await.map_err(topo_error)?,
+        st.engine()?.topologies.get(&id).await.map_err(topo_error)?,
     ))
 }
 
@@ -147,7 +148,7 @@ pub(crate) async fn delete_one(
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::schema::Message>> {
     check_id(&id)?;
-    engine(&st)?
+    st.engine()?
         .topologies
         .delete(&id)
         .await
@@ -191,7 +192,7 @@ async fn edit(
 ) -> ApiResult<Json<Topology>> {
     check_id(id)?;
     Ok(Json(
-        engine(st)?
+        st.engine()?
             .topologies
             .update(id, version, f)
             .await
@@ -406,7 +407,8 @@ pub(crate) async fn enqueue(
     ApiJson(b): ApiJson<MutationIn>,
 ) -> ApiResult<(StatusCode, Json<Mutation>)> {
     check_id(&id)?;
-    let m = engine(&st)?
+    let m = st
+        .engine()?
         .topologies
         .enqueue(&id, b.op, b.args)
         .await
@@ -447,7 +449,7 @@ pub(crate) async fn mutations(
     let status = q.status.as_deref().and_then(|s| {
         serde_json::from_value::<MutationStatus>(serde_json::Value::String(s.into())).ok()
     });
-    let topos = &engine(&st)?.topologies;
+    let topos = &st.engine()?.topologies;
     topos.get(&id).await.map_err(topo_error)?;
     Ok(Json(
         topos.mutations(&id, status).await.map_err(topo_error)?,
@@ -481,7 +483,7 @@ where
     Fut: std::future::Future<Output = decnet_engine::topology::TopoResult<()>> + Send,
 {
     check_id(&id)?;
-    let topos = engine(st)?.topologies.clone();
+    let topos = st.engine()?.topologies.clone();
     let t = topos.get(&id).await.map_err(topo_error)?;
     if !t.status.can_become(target) {
         return Err(ApiError::Conflict(format!(
@@ -527,7 +529,8 @@ pub(crate) async fn add_service(
     ApiJson(b): ApiJson<ServiceAdd>,
 ) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
     check_id(&id)?;
-    let services = engine(&st)?
+    let services = st
+        .engine()?
         .topologies
         .add_service(&id, &name, &b.name)
         .await
@@ -554,7 +557,8 @@ pub(crate) async fn remove_service(
     Path((id, name, service)): Path<(String, String, String)>,
 ) -> ApiResult<Json<DeckyServices>> {
     check_id(&id)?;
-    let services = engine(&st)?
+    let services = st
+        .engine()?
         .topologies
         .remove_service(&id, &name, &service)
         .await
@@ -585,7 +589,8 @@ pub(crate) async fn service_config(
     ApiJson(b): ApiJson<ServiceConfig>,
 ) -> ApiResult<Json<DeckyServices>> {
     check_id(&id)?;
-    let services = engine(&st)?
+    let services = st
+        .engine()?
         .topologies
         .update_service_config(&id, &name, &service, b.config)
         .await
@@ -625,7 +630,7 @@ pub(crate) async fn events(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     check_id(&id)?;
-    let topos = engine(&st)?.topologies.clone();
+    let topos = st.engine()?.topologies.clone();
     // Auth first (extractor), then existence, then the slot (before the 200).
     let t = topos.get(&id).await.map_err(topo_error)?;
     let slot = st.sse.acquire(v.0.user.uuid)?;
