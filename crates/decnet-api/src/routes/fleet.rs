@@ -35,19 +35,21 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/deckies/{name}/services/{service}", delete(remove_service))
 }
 
-pub(crate) fn engine_error(e: EngineError) -> ApiError {
-    match e {
-        EngineError::NotFound(_) | EngineError::ServiceMissing { .. } => {
-            ApiError::NotFound(e.to_string())
-        }
-        EngineError::AlreadyRunning(_) | EngineError::ServiceExists { .. } => {
-            ApiError::Conflict(e.to_string())
-        }
-        EngineError::UnknownService(_) | EngineError::InvalidConfig { .. } => {
-            ApiError::field("body", "name", e.to_string())
-        }
-        EngineError::Service { .. } | EngineError::DataDir(..) | EngineError::Network { .. } => {
-            ApiError::Conflict(e.to_string())
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(_) | EngineError::ServiceMissing { .. } => {
+                ApiError::NotFound(e.to_string())
+            }
+            EngineError::AlreadyRunning(_) | EngineError::ServiceExists { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            EngineError::UnknownService(_) | EngineError::InvalidConfig { .. } => {
+                ApiError::field("body", "name", e.to_string())
+            }
+            EngineError::Service { .. }
+            | EngineError::DataDir(..)
+            | EngineError::Network { .. } => ApiError::Conflict(e.to_string()),
         }
     }
 }
@@ -213,11 +215,7 @@ pub(crate) async fn teardown(
     _a: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<crate::schema::Message>> {
-    st.engine()?
-        .fleet
-        .teardown(&name)
-        .await
-        .map_err(engine_error)?;
+    st.engine()?.fleet.teardown(&name).await?;
     Ok(crate::schema::Message::new("Decky torn down"))
 }
 
@@ -229,13 +227,7 @@ pub(crate) async fn mutate(
     _a: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<DeckySummary>> {
-    Ok(Json(
-        st.engine()?
-            .fleet
-            .mutate(&name)
-            .await
-            .map_err(engine_error)?,
-    ))
+    Ok(Json(st.engine()?.fleet.mutate(&name).await?))
 }
 
 /// `PUT /deckies/{name}/mutate-interval` body.
@@ -272,8 +264,7 @@ pub(crate) async fn mutate_interval(
     st.engine()?
         .fleet
         .set_mutate_interval(&name, body.minutes)
-        .await
-        .map_err(engine_error)?;
+        .await?;
     Ok(crate::schema::Message::new("Mutate interval updated"))
 }
 
@@ -318,11 +309,7 @@ pub(crate) async fn add_service(
     ApiJson(body): ApiJson<ServiceAdd>,
 ) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
     let eng = st.engine()?;
-    let services = eng
-        .fleet
-        .add_service(&name, &body.name, None)
-        .await
-        .map_err(engine_error)?;
+    let services = eng.fleet.add_service(&name, &body.name, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(DeckyServices {
@@ -342,11 +329,7 @@ pub(crate) async fn remove_service(
     Path((name, service)): Path<(String, String)>,
 ) -> ApiResult<Json<DeckyServices>> {
     let eng = st.engine()?;
-    let services = eng
-        .fleet
-        .remove_service(&name, &service)
-        .await
-        .map_err(engine_error)?;
+    let services = eng.fleet.remove_service(&name, &service).await?;
     Ok(Json(DeckyServices {
         decky_name: name.clone(),
         topology_id: eng.fleet.topology_of(&name),

@@ -58,21 +58,34 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/topologies/{id}/events", get(events))
 }
 
-fn topo_error(e: TopologyError) -> ApiError {
-    match e {
-        TopologyError::NotFound(m) => ApiError::NotFound(m),
-        TopologyError::Conflict(m) => ApiError::Conflict(m),
-        TopologyError::Invalid(m) => ApiError::field("body", "", m),
-        TopologyError::Store(m) => ApiError::internal(m),
-        TopologyError::Engine(e) => crate::routes::fleet::engine_error(e),
+impl From<TopologyError> for ApiError {
+    fn from(e: TopologyError) -> Self {
+        match e {
+            TopologyError::NotFound(m) => ApiError::NotFound(m),
+            TopologyError::Conflict(m) => ApiError::Conflict(m),
+            TopologyError::Invalid(m) => ApiError::field("body", "", m),
+            TopologyError::Store(m) => ApiError::internal(m),
+            TopologyError::Engine(e) => e.into(),
+        }
     }
 }
 
-fn check_id(id: &str) -> ApiResult<()> {
+/// The topology manager for a route on topology `id`: the id checked
+/// (422), then the engine (503).
+fn topologies<'a>(st: &'a AppState, id: &str) -> ApiResult<&'a Arc<Topologies>> {
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(ApiError::field("path", "id", "not a topology id"));
     }
-    Ok(())
+    Ok(&st.engine()?.topologies)
+}
+
+/// The body of every topology-decky service route.
+fn decky_services(id: String, name: String, services: Vec<String>) -> DeckyServices {
+    DeckyServices {
+        decky_name: name,
+        topology_id: Some(id),
+        services,
+    }
 }
 
 impl Validate for TopologySpecBody {}
@@ -99,9 +112,7 @@ pub struct TopologySpecBody {
 #[utoipa::path(get, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])),
     responses((status = 200, description = "All topologies"), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Vec<Topology>>> {
-    Ok(Json(
-        st.engine()?.topologies.list().await.map_err(topo_error)?,
-    ))
+    Ok(Json(st.engine()?.topologies.list().await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])), request_body = TopologySpecBody,
@@ -120,8 +131,7 @@ pub(crate) async fn create(
             deckies: b.deckies,
             edges: b.edges,
         })
-        .await
-        .map_err(topo_error)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
@@ -133,10 +143,7 @@ pub(crate) async fn get_one(
     _v: Viewer,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Topology>> {
-    check_id(&id)?;
-    Ok(Json(
-        st.engine()?.topologies.get(&id).await.map_err(topo_error)?,
-    ))
+    Ok(Json(topologies(&st, &id)?.get(&id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/topologies/{id}", tag = "Topologies", security(("bearer" = [])),
@@ -147,12 +154,7 @@ pub(crate) async fn delete_one(
     _a: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::schema::Message>> {
-    check_id(&id)?;
-    st.engine()?
-        .topologies
-        .delete(&id)
-        .await
-        .map_err(topo_error)?;
+    topologies(&st, &id)?.delete(&id).await?;
     Ok(crate::schema::Message::new("Topology deleted"))
 }
 
@@ -190,14 +192,7 @@ async fn edit(
     version: i64,
     f: impl FnOnce(&mut Topology) -> Result<(), TopologyError>,
 ) -> ApiResult<Json<Topology>> {
-    check_id(id)?;
-    Ok(Json(
-        st.engine()?
-            .topologies
-            .update(id, version, f)
-            .await
-            .map_err(topo_error)?,
-    ))
+    Ok(Json(topologies(st, id)?.update(id, version, f).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "Topologies", security(("bearer" = [])),
@@ -209,17 +204,7 @@ pub(crate) async fn add_lan(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Versioned<Lan>>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, b.version, |t| {
-        if t.lans.iter().any(|l| l.name == b.item.name) {
-            return Err(TopologyError::Conflict(format!(
-                "LAN '{}' exists",
-                b.item.name
-            )));
-        }
-        t.lans.push(b.item);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, b.version, |t| t.add_lan(b.item)).await
 }
 
 /// LAN update body.
@@ -238,14 +223,9 @@ pub(crate) async fn update_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<LanUpdate>>,
 ) -> ApiResult<Json<Topology>> {
+    let cidr = b.item.cidr;
     edit(&st, &id, b.version, |t| {
-        let l = t
-            .lans
-            .iter_mut()
-            .find(|l| l.name == lan)
-            .ok_or_else(|| TopologyError::NotFound(format!("LAN '{lan}'")))?;
-        l.cidr = b.item.cidr;
-        Ok(())
+        t.update_lan(Lan { name: lan, cidr })
     })
     .await
 }
@@ -259,15 +239,7 @@ pub(crate) async fn remove_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, q.version, |t| {
-        if !t.lans.iter().any(|l| l.name == lan) {
-            return Err(TopologyError::NotFound(format!("LAN '{lan}'")));
-        }
-        t.lans.retain(|l| l.name != lan);
-        t.edges.retain(|e| e.lan != lan);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, q.version, |t| t.remove_lan(&lan)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
@@ -280,9 +252,7 @@ pub(crate) async fn add_edge(
     ApiJson(b): ApiJson<Versioned<Edge>>,
 ) -> ApiResult<Json<Topology>> {
     edit(&st, &id, b.version, |t| {
-        if !t.edges.contains(&b.item) {
-            t.edges.push(b.item);
-        }
+        t.attach(b.item);
         Ok(())
     })
     .await
@@ -305,17 +275,7 @@ pub(crate) async fn remove_edge(
         ));
     };
     let e = Edge { decky, lan };
-    edit(&st, &id, q.version, |t| {
-        if !t.edges.contains(&e) {
-            return Err(TopologyError::NotFound(format!(
-                "edge {} ↔ {}",
-                e.decky, e.lan
-            )));
-        }
-        t.edges.retain(|x| *x != e);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, q.version, |t| t.detach(&e)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies", tag = "Topologies", security(("bearer" = [])),
@@ -327,17 +287,7 @@ pub(crate) async fn add_decky(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Versioned<TopologyDecky>>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, b.version, |t| {
-        if t.deckies.iter().any(|d| d.name == b.item.name) {
-            return Err(TopologyError::Conflict(format!(
-                "decky '{}' exists",
-                b.item.name
-            )));
-        }
-        t.deckies.push(b.item);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, b.version, |t| t.add_decky(b.item)).await
 }
 
 #[utoipa::path(put, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
@@ -349,18 +299,8 @@ pub(crate) async fn update_decky(
     Path((id, name)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<TopologyDecky>>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, b.version, |t| {
-        let d = t
-            .deckies
-            .iter_mut()
-            .find(|d| d.name == name)
-            .ok_or_else(|| TopologyError::NotFound(format!("decky '{name}'")))?;
-        let mut item = b.item;
-        item.name = name.clone();
-        *d = item;
-        Ok(())
-    })
-    .await
+    let decky = TopologyDecky { name, ..b.item };
+    edit(&st, &id, b.version, |t| t.update_decky(decky)).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
@@ -372,15 +312,7 @@ pub(crate) async fn remove_decky(
     Path((id, name)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, q.version, |t| {
-        if !t.deckies.iter().any(|d| d.name == name) {
-            return Err(TopologyError::NotFound(format!("decky '{name}'")));
-        }
-        t.deckies.retain(|d| d.name != name);
-        t.edges.retain(|e| e.decky != name);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, q.version, |t| t.remove_decky(&name)).await
 }
 
 /// `POST /topologies/{id}/mutations` body.
@@ -406,13 +338,7 @@ pub(crate) async fn enqueue(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<MutationIn>,
 ) -> ApiResult<(StatusCode, Json<Mutation>)> {
-    check_id(&id)?;
-    let m = st
-        .engine()?
-        .topologies
-        .enqueue(&id, b.op, b.args)
-        .await
-        .map_err(topo_error)?;
+    let m = topologies(&st, &id)?.enqueue(&id, b.op, b.args).await?;
     Ok((StatusCode::ACCEPTED, Json(m)))
 }
 
@@ -445,15 +371,12 @@ pub(crate) async fn mutations(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<MutationQuery>,
 ) -> ApiResult<Json<Vec<Mutation>>> {
-    check_id(&id)?;
+    let topos = topologies(&st, &id)?;
     let status = q.status.as_deref().and_then(|s| {
         serde_json::from_value::<MutationStatus>(serde_json::Value::String(s.into())).ok()
     });
-    let topos = &st.engine()?.topologies;
-    topos.get(&id).await.map_err(topo_error)?;
-    Ok(Json(
-        topos.mutations(&id, status).await.map_err(topo_error)?,
-    ))
+    topos.get(&id).await?;
+    Ok(Json(topos.mutations(&id, status).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/topologies/{id}/deploy", tag = "Topologies", security(("bearer" = [])),
@@ -482,9 +405,8 @@ where
     F: FnOnce(Arc<Topologies>, String) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = decnet_engine::topology::TopoResult<()>> + Send,
 {
-    check_id(&id)?;
-    let topos = st.engine()?.topologies.clone();
-    let t = topos.get(&id).await.map_err(topo_error)?;
+    let topos = topologies(st, &id)?.clone();
+    let t = topos.get(&id).await?;
     if !t.status.can_become(target) {
         return Err(ApiError::Conflict(format!(
             "topology is {:?}; it cannot become {target:?} now",
@@ -528,23 +450,16 @@ pub(crate) async fn add_service(
     Path((id, name)): Path<(String, String)>,
     ApiJson(b): ApiJson<ServiceAdd>,
 ) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
-    check_id(&id)?;
-    let services = st
-        .engine()?
-        .topologies
+    let services = topologies(&st, &id)?
         .add_service(&id, &name, &b.name)
         .await
         .map_err(|e| match e {
             TopologyError::Invalid(m) => ApiError::field("body", "name", m),
-            other => topo_error(other),
+            other => other.into(),
         })?;
     Ok((
         StatusCode::CREATED,
-        Json(DeckyServices {
-            decky_name: name,
-            topology_id: Some(id),
-            services,
-        }),
+        Json(decky_services(id, name, services)),
     ))
 }
 
@@ -556,18 +471,10 @@ pub(crate) async fn remove_service(
     _a: Admin,
     Path((id, name, service)): Path<(String, String, String)>,
 ) -> ApiResult<Json<DeckyServices>> {
-    check_id(&id)?;
-    let services = st
-        .engine()?
-        .topologies
+    let services = topologies(&st, &id)?
         .remove_service(&id, &name, &service)
-        .await
-        .map_err(topo_error)?;
-    Ok(Json(DeckyServices {
-        decky_name: name,
-        topology_id: Some(id),
-        services,
-    }))
+        .await?;
+    Ok(Json(decky_services(id, name, services)))
 }
 
 /// New config of one service.
@@ -588,18 +495,10 @@ pub(crate) async fn service_config(
     Path((id, name, service)): Path<(String, String, String)>,
     ApiJson(b): ApiJson<ServiceConfig>,
 ) -> ApiResult<Json<DeckyServices>> {
-    check_id(&id)?;
-    let services = st
-        .engine()?
-        .topologies
+    let services = topologies(&st, &id)?
         .update_service_config(&id, &name, &service, b.config)
-        .await
-        .map_err(topo_error)?;
-    Ok(Json(DeckyServices {
-        decky_name: name,
-        topology_id: Some(id),
-        services,
-    }))
+        .await?;
+    Ok(Json(decky_services(id, name, services)))
 }
 
 /// `topology.<id>.mutation.applied` → `mutation.applied`; `decky.<n>.service_added` → `decky.service_added`.
@@ -629,21 +528,12 @@ pub(crate) async fn events(
     v: StreamViewer,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    check_id(&id)?;
-    let topos = st.engine()?.topologies.clone();
+    let topos = topologies(&st, &id)?.clone();
     // Auth first (extractor), then existence, then the slot (before the 200).
-    let t = topos.get(&id).await.map_err(topo_error)?;
+    let t = topos.get(&id).await?;
     let slot = st.sse.acquire(v.0.user.uuid)?;
-    let mut in_flight = topos
-        .mutations(&id, Some(MutationStatus::Pending))
-        .await
-        .map_err(topo_error)?;
-    in_flight.extend(
-        topos
-            .mutations(&id, Some(MutationStatus::Applying))
-            .await
-            .map_err(topo_error)?,
-    );
+    let mut in_flight = topos.mutations(&id, Some(MutationStatus::Pending)).await?;
+    in_flight.extend(topos.mutations(&id, Some(MutationStatus::Applying)).await?);
     let snapshot = frame(
         "snapshot",
         &serde_json::json!({"topology_id": id, "status": t.status, "in_flight": in_flight}),
