@@ -1,8 +1,12 @@
 //! decnet-store: everything decnet persists, behind one [`Store`] trait with
-//! an SQLite implementation (embedded default) and a PostgreSQL one.
+//! one implementation, [`SqlStore`]: SQL over sqlx's `Any` driver serving
+//! SQLite (embedded default) and PostgreSQL with the same statements on a
+//! portable schema.
 //!
 //! The trait is the contract between the ingester/intel (writers) and the
-//! API (reader). Both implementations must pass the same test suite.
+//! API (reader); the test suite runs against both backends. Test support
+//! (a throw-away PostgreSQL cluster, synthetic events) is the `testing`
+//! module behind the `testing` feature, for other crates' tests only.
 
 pub mod docs;
 pub use docs::{Doc, DocStore};
@@ -14,6 +18,7 @@ pub use logs_sql::COUNT_AHEAD;
 pub mod migrations;
 pub mod model;
 mod sql;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::sync::Arc;
