@@ -205,17 +205,10 @@ impl IntelState {
             batch.seen.push((e.id, e.ts));
             // The attacker address comes from the event (never "Unknown").
             let ip = e.attacker_ip().unwrap_or(e.src_ip).to_string();
-            let (row, st) = self.attackers.entry(ip.clone()).or_insert_with(|| {
-                (
-                    AttackerRow {
-                        ip: ip.clone(),
-                        first_seen: e.ts,
-                        last_seen: e.ts,
-                        ..Default::default()
-                    },
-                    AttackerState::default(),
-                )
-            });
+            let (row, st) = self
+                .attackers
+                .entry(ip.clone())
+                .or_insert_with(|| (AttackerRow::new(&ip, e.ts), AttackerState::default()));
             if profile::apply(row, st, e) {
                 touched.signals.insert(ip.clone());
             }

@@ -123,6 +123,7 @@ fn count_bind(v: u64) -> Bind {
 }
 
 fn attacker_binds((a, state): &(AttackerRow, serde_json::Value)) -> Vec<Bind> {
+    let a = a.clone().with_uuid();
     vec![
         Bind::Text(a.ip.clone()),
         Bind::Int(us(a.first_seen)),
@@ -130,8 +131,9 @@ fn attacker_binds((a, state): &(AttackerRow, serde_json::Value)) -> Vec<Bind> {
         count_bind(a.event_count),
         Bind::Text(a.behavior.clone()),
         Bind::OptText(a.identity_id.map(|i| i.to_string())),
-        Bind::Text(to_json(a)),
+        Bind::Text(to_json(&a)),
         Bind::Text(state.to_string()),
+        Bind::Text(a.uuid.to_string()),
     ]
 }
 
@@ -351,11 +353,11 @@ impl SqlStore {
         self.mark_seen(&mut tx, &b.seen).await?;
         self.upsert(
             &mut tx,
-            "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state) VALUES",
+            "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state, uuid) VALUES",
             "ON CONFLICT (ip) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
              event_count = excluded.event_count, behavior = excluded.behavior, identity_id = excluded.identity_id, \
-             data = excluded.data, state = excluded.state",
-            8,
+             data = excluded.data, state = excluded.state, uuid = excluded.uuid",
+            9,
             b.attackers.iter().map(attacker_binds).collect(),
         )
         .await?;
@@ -422,16 +424,21 @@ impl SqlStore {
 
     pub(crate) async fn intel_load_impl(&self) -> StoreResult<IntelSnapshot> {
         let mut snap = IntelSnapshot::default();
-        for r in sqlx::query("SELECT data, state FROM attackers")
+        let mut missing_uuid = Vec::new();
+        for r in sqlx::query("SELECT data, state, CAST(CASE WHEN uuid IS NULL THEN 1 ELSE 0 END AS BIGINT) FROM attackers")
             .fetch_all(&self.write)
             .await
             .map_err(db_err)?
         {
-            snap.attackers.push((
-                json_col(&r, 0, "attacker")?,
-                json_col(&r, 1, "attacker state")?,
-            ));
+            let row: AttackerRow = json_col(&r, 0, "attacker")?;
+            let row = row.with_uuid();
+            if r.try_get::<i64, _>(2).map_err(db_err)? != 0 {
+                missing_uuid.push((row.uuid.to_string(), row.ip.clone()));
+            }
+            snap.attackers
+                .push((row, json_col(&r, 1, "attacker state")?));
         }
+        self.backfill_attacker_uuids(&missing_uuid).await?;
         for r in sqlx::query("SELECT data, state FROM identities")
             .fetch_all(&self.write)
             .await
@@ -452,6 +459,23 @@ impl SqlStore {
         Ok(snap)
     }
 
+    /// Writes the uuid column of attackers stored before it existed.
+    async fn backfill_attacker_uuids(&self, rows: &[(String, String)]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        for (uuid, ip) in rows {
+            sqlx::query("UPDATE attackers SET uuid = $1 WHERE ip = $2 AND uuid IS NULL")
+                .bind(uuid.as_str())
+                .bind(ip.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
     pub(crate) async fn list_attackers_impl(
         &self,
         q: &AttackerQuery,
@@ -463,19 +487,35 @@ impl SqlStore {
             f.raw("ip LIKE ? ESCAPE '\\'", Bind::Text(like_pattern(s)));
         }
         let w = where_of(&f.clauses);
-        self.data_page(
-            "attackers",
-            &w,
-            &f.binds,
-            "last_seen DESC, ip DESC",
-            (q.limit, q.offset),
-            "attacker",
-        )
-        .await
+        let page: Page<AttackerRow> = self
+            .data_page(
+                "attackers",
+                &w,
+                &f.binds,
+                "last_seen DESC, ip DESC",
+                (q.limit, q.offset),
+                "attacker",
+            )
+            .await?;
+        Ok(Page {
+            data: page.data.into_iter().map(AttackerRow::with_uuid).collect(),
+            ..page
+        })
     }
 
     pub(crate) async fn get_attacker_impl(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
-        self.data_by_key("attackers", "ip", ip, "attacker").await
+        let row: Option<AttackerRow> = self.data_by_key("attackers", "ip", ip, "attacker").await?;
+        Ok(row.map(AttackerRow::with_uuid))
+    }
+
+    pub(crate) async fn get_attacker_by_uuid_impl(
+        &self,
+        uuid: Uuid,
+    ) -> StoreResult<Option<AttackerRow>> {
+        let row: Option<AttackerRow> = self
+            .data_by_key("attackers", "uuid", &uuid.to_string(), "attacker")
+            .await?;
+        Ok(row.map(AttackerRow::with_uuid))
     }
 
     pub(crate) async fn list_credentials_impl(

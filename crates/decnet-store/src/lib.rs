@@ -14,7 +14,7 @@ pub mod ingest;
 mod intel_sql;
 pub mod lease;
 mod logs_sql;
-pub use logs_sql::COUNT_AHEAD;
+pub use logs_sql::{COUNT_AHEAD, SEARCH_WINDOW};
 pub mod migrations;
 pub mod model;
 mod sql;
@@ -160,6 +160,8 @@ pub trait Store: docs::DocStore + Send + Sync + 'static {
     async fn list_attackers(&self, q: &AttackerQuery) -> StoreResult<Page<AttackerRow>>;
     /// One attacker by address.
     async fn get_attacker(&self, ip: &str) -> StoreResult<Option<AttackerRow>>;
+    /// One attacker by its stable id ([`attacker_uuid`]).
+    async fn get_attacker_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<AttackerRow>>;
     /// Credentials, most recently tried first.
     async fn list_credentials(&self, q: &CredentialQuery) -> StoreResult<Page<CredentialRow>>;
     /// Secrets seen from more than one address, decky or service; most addresses first.
