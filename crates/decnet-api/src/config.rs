@@ -29,7 +29,7 @@ pub struct ApiConfig {
     pub developer: bool,
     /// `DECNET_CORS_ORIGINS` (comma-separated); empty → no CORS headers.
     pub cors_origins: Vec<String>,
-    /// Login attempts allowed per IP and per username in `login_window`.
+    /// Failed logins allowed per source address in `login_window`.
     pub login_max: u32,
     /// Login rate-limit window.
     pub login_window: Duration,

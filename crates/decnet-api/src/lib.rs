@@ -26,6 +26,7 @@ pub mod state;
 pub mod stream_hub;
 pub mod token_cache;
 pub mod webhooks;
+pub mod worker_probe;
 pub mod workers;
 
 use std::future::Future;
@@ -280,20 +281,11 @@ async fn method_not_allowed() -> Response {
 
 /// The whole application for a state (used by [`serve`] and by tests).
 pub fn app(state: AppState) -> Router {
-    let doc = Arc::new(openapi::document());
-    let mut api = routes::api().route(
-        "/openapi.json",
-        get(move || {
-            let d = doc.clone();
-            async move { Json((*d).clone()) }
-        }),
-    );
+    let (mut router, _) = openapi::router().split_for_parts();
     if state.config.developer {
-        api = api.route("/docs", get(|| async { Html(DOCS) }));
+        router = router.route("/api/v1/docs", get(|| async { Html(DOCS) }));
     }
-    let mut router = Router::new()
-        .nest("/api/v1", api)
-        .merge(routes::response::bouncer_routes())
+    let mut router = router
         // The dashboard (embedded web/) at `/`, SPA fallback to index.html;
         // unknown /api and /v1 paths still get the JSON 404.
         .fallback(decnet_web::serve)
@@ -351,6 +343,7 @@ pub async fn serve(
         engine,
         responder,
         webhook_source,
+        probes,
     } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
@@ -399,6 +392,7 @@ pub async fn serve(
         sse: sse_slots::SseSlots::new(config.sse_max_per_user),
         event_json: sse_json::EventJson::new(sse_json::DEFAULT_CAP),
         supervisor: supervisor.clone(),
+        probes: probes.into(),
         webhooks,
         config: Arc::new(config.clone()),
         shutdown: stop_rx,

@@ -21,6 +21,7 @@ use crate::sse_slots::SseSlots;
 use crate::stream_hub::StreamHub;
 use crate::token_cache::TokenCache;
 use crate::webhooks::{WebhookSource, Webhooks};
+use crate::worker_probe::WorkerProbe;
 use crate::workers::Supervisor;
 
 /// The live handles an API serves from, given to [`crate::serve`] by
@@ -40,6 +41,8 @@ pub struct Backends {
     /// bus. Several servers sharing one NATS pass a queue-group
     /// subscription so each message is delivered by one server only.
     pub webhook_source: Option<WebhookSource>,
+    /// Workers run outside the API (store ingester, intel…), for `/health`.
+    pub probes: Vec<WorkerProbe>,
 }
 
 impl Backends {
@@ -51,6 +54,7 @@ impl Backends {
             engine: None,
             responder: None,
             webhook_source: None,
+            probes: Vec::new(),
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct AppState {
     pub hub: Arc<StreamHub>,
     /// Background workers.
     pub supervisor: Arc<Supervisor>,
+    /// Workers outside the API, watched.
+    pub probes: Arc<[WorkerProbe]>,
     /// Webhook registry and dispatcher.
     pub webhooks: Arc<Webhooks>,
     /// Configuration.

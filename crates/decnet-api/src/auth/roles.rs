@@ -44,7 +44,7 @@ async fn resolve_token_uncached(state: &AppState, token: &str) -> Result<Current
         .user_by_id(claims.uuid)
         .await?
         .ok_or_else(unauthorized)?;
-    if claims.iat < user.password_changed_at.timestamp() {
+    if claims.predates(user.password_changed_at) {
         return Err(unauthorized());
     }
     Ok(CurrentUser {

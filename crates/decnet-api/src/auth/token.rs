@@ -35,6 +35,29 @@ pub struct Claims {
     pub aud: String,
 }
 
+impl Claims {
+    /// When the token was issued, in unix milliseconds. `iat` has whole
+    /// seconds only, so a token issued in the same second as a password
+    /// change could not be told apart from one issued after it; the `jti`
+    /// is a UUIDv7, whose timestamp has milliseconds. (Tokens with another
+    /// kind of `jti` fall back to `iat`.)
+    pub fn issued_at_ms(&self) -> i64 {
+        match self.jti.get_timestamp() {
+            Some(ts) if self.jti.get_version_num() == 7 => {
+                let (secs, nanos) = ts.to_unix();
+                i64::try_from(secs).unwrap_or(i64::MAX) * 1000 + i64::from(nanos / 1_000_000)
+            }
+            _ => self.iat.saturating_mul(1000),
+        }
+    }
+
+    /// True when the token predates `changed` (a password change, reset or
+    /// role change of its user): it must no longer be accepted.
+    pub fn predates(&self, changed: DateTime<Utc>) -> bool {
+        self.issued_at_ms() < changed.timestamp_millis()
+    }
+}
+
 /// HS256 signing and verification keys.
 pub struct Keys {
     enc: EncodingKey,
@@ -62,7 +85,7 @@ impl Keys {
         let now = Utc::now().timestamp();
         let claims = Claims {
             uuid: user,
-            jti: Uuid::new_v4(),
+            jti: Uuid::now_v7(),
             iat: now,
             exp: now + TOKEN_TTL.as_secs() as i64,
             iss: ISSUER.into(),
@@ -113,5 +136,24 @@ mod tests {
         let mut bad = t.clone();
         bad.pop();
         assert!(k.verify(&bad).is_none());
+    }
+
+    #[test]
+    fn a_token_is_ordered_against_a_change_to_the_millisecond() {
+        let k = Keys::new(&[7u8; 32]);
+        let (_, before) = k.issue(Uuid::new_v4()).unwrap();
+        std::thread::sleep(Duration::from_millis(3));
+        let changed = Utc::now();
+        std::thread::sleep(Duration::from_millis(3));
+        let (_, after) = k.issue(Uuid::new_v4()).unwrap();
+        // Same second, most likely: `iat` alone could not tell them apart.
+        assert!(before.predates(changed));
+        assert!(!after.predates(changed));
+        // A token whose jti carries no time is judged by `iat`.
+        let old = Claims {
+            jti: Uuid::new_v4(),
+            ..before
+        };
+        assert_eq!(old.issued_at_ms(), old.iat * 1000);
     }
 }

@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
 use chrono::{Duration as ChronoDuration, Utc};
 use decnet_engine::{DeckySummary, EngineError, Lifecycle};
@@ -16,23 +15,25 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Validate};
 use crate::routes::config::{DEFAULT_DEPLOYMENT_LIMIT, LIMITS_KEY};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest path accepted for a file drop.
 pub const MAX_DROP_PATH: usize = 4096;
 /// Largest file drop (decoded bytes).
 pub const MAX_DROP_BYTES: usize = 4 * 1024 * 1024;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/deckies", get(list))
-        .route("/deckies/lifecycle", get(lifecycle))
-        .route("/deckies/deploy", post(deploy))
-        .route("/deckies/files", post(drop_file).delete(delete_file))
-        .route("/deckies/{name}", delete(teardown))
-        .route("/deckies/{name}/mutate", post(mutate))
-        .route("/deckies/{name}/mutate-interval", put(mutate_interval))
-        .route("/deckies/{name}/services", post(add_service))
-        .route("/deckies/{name}/services/{service}", delete(remove_service))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(lifecycle))
+        .routes(routes!(deploy))
+        .routes(routes!(drop_file, delete_file))
+        .routes(routes!(teardown))
+        .routes(routes!(mutate))
+        .routes(routes!(mutate_interval))
+        .routes(routes!(add_service))
+        .routes(routes!(remove_service))
 }
 
 impl From<EngineError> for ApiError {
@@ -54,7 +55,7 @@ impl From<EngineError> for ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/deckies", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(get, path = "/deckies", operation_id = "list_deckies", tag = "Fleet", security(("bearer" = [])),
     responses((status = 200, description = "Running deckies with their services and ports"), (status = 401, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
     State(st): State<AppState>,
@@ -63,7 +64,7 @@ pub(crate) async fn list(
     Ok(Json(st.engine()?.fleet.summary().await))
 }
 
-#[utoipa::path(get, path = "/api/v1/deckies/lifecycle", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(get, path = "/deckies/lifecycle", tag = "Fleet", security(("bearer" = [])),
     responses((status = 200, description = "Per-decky state: pending, deploying, running, failed (with error), tearing_down, removed"), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn lifecycle(
     State(st): State<AppState>,
@@ -100,11 +101,13 @@ pub struct Accepted {
 pub struct DeployAccepted {
     /// Accepted deckies.
     pub deckies: Vec<Accepted>,
+    /// The deckies' lifecycle ids, in the same order (DECNET's spelling).
+    pub lifecycle_ids: Vec<String>,
     /// Validator warnings (`LINE: message`).
     pub warnings: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/deploy", tag = "Fleet", security(("bearer" = [])), request_body = DeployRequest,
+#[utoipa::path(post, path = "/deckies/deploy", operation_id = "deploy_deckies", tag = "Fleet", security(("bearer" = [])), request_body = DeployRequest,
     responses((status = 202, body = DeployAccepted), (status = 400, body = crate::error::ErrorBody, description = "Structural INI error"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody, description = "Names/IPs in use or over the deployment limit"),
@@ -198,6 +201,7 @@ pub(crate) async fn deploy(
     Ok((
         StatusCode::ACCEPTED,
         Json(DeployAccepted {
+            lifecycle_ids: accepted.iter().map(|a| a.lifecycle_id.clone()).collect(),
             deckies: accepted,
             warnings: warnings
                 .into_iter()
@@ -207,7 +211,7 @@ pub(crate) async fn deploy(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/deckies/{name}", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/deckies/{name}", operation_id = "teardown_decky", tag = "Fleet", security(("bearer" = [])),
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn teardown(
@@ -219,7 +223,7 @@ pub(crate) async fn teardown(
     Ok(crate::schema::Message::new("Decky torn down"))
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/{name}/mutate", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(post, path = "/deckies/{name}/mutate", tag = "Fleet", security(("bearer" = [])),
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 200, description = "The decky with its new persona"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn mutate(
@@ -252,7 +256,7 @@ impl Validate for MutateInterval {
     }
 }
 
-#[utoipa::path(put, path = "/api/v1/deckies/{name}/mutate-interval", tag = "Fleet", security(("bearer" = [])), request_body = MutateInterval,
+#[utoipa::path(put, path = "/deckies/{name}/mutate-interval", tag = "Fleet", security(("bearer" = [])), request_body = MutateInterval,
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn mutate_interval(
@@ -298,7 +302,7 @@ pub struct DeckyServices {
     pub services: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/{name}/services", tag = "Fleet", security(("bearer" = [])), request_body = ServiceAdd,
+#[utoipa::path(post, path = "/deckies/{name}/services", operation_id = "add_decky_service", tag = "Fleet", security(("bearer" = [])), request_body = ServiceAdd,
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 201, body = DeckyServices), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -320,7 +324,7 @@ pub(crate) async fn add_service(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/deckies/{name}/services/{service}", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/deckies/{name}/services/{service}", operation_id = "remove_decky_service", tag = "Fleet", security(("bearer" = [])),
     params(("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service name")),
     responses((status = 200, body = DeckyServices), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_service(
@@ -450,7 +454,7 @@ async fn decky_ctx(
     Ok(ctx)
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDrop,
+#[utoipa::path(post, path = "/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDrop,
     responses((status = 201, body = DroppedFile), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn drop_file(
@@ -503,7 +507,7 @@ impl Validate for FileDelete {
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDelete,
+#[utoipa::path(delete, path = "/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDelete,
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn delete_file(

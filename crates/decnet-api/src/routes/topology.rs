@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use decnet_engine::topology::{
     Edge, Lan, Mutation, MutationOp, MutationStatus, Topologies, Topology, TopologyDecky,
     TopologyError, TopologySpec, TopologyStatus,
@@ -24,38 +23,26 @@ use crate::extract::{ApiJson, ApiQuery, Validate};
 use crate::routes::fleet::{DeckyServices, ServiceAdd};
 use crate::sse::{self, frame};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/topologies", get(list).post(create))
-        .route("/topologies/{id}", get(get_one).delete(delete_one))
-        .route("/topologies/{id}/lans", post(add_lan))
-        .route(
-            "/topologies/{id}/lans/{lan}",
-            put(update_lan).delete(remove_lan),
-        )
-        .route("/topologies/{id}/edges", post(add_edge).delete(remove_edge))
-        .route("/topologies/{id}/deckies", post(add_decky))
-        .route(
-            "/topologies/{id}/deckies/{name}",
-            put(update_decky).delete(remove_decky),
-        )
-        .route(
-            "/topologies/{id}/deckies/{name}/services",
-            post(add_service),
-        )
-        .route(
-            "/topologies/{id}/deckies/{name}/services/{service}",
-            axum::routing::delete(remove_service),
-        )
-        .route(
-            "/topologies/{id}/deckies/{name}/services/{service}/config",
-            put(service_config),
-        )
-        .route("/topologies/{id}/mutations", get(mutations).post(enqueue))
-        .route("/topologies/{id}/deploy", post(deploy))
-        .route("/topologies/{id}/teardown", post(teardown))
-        .route("/topologies/{id}/events", get(events))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(create_blank))
+        .routes(routes!(get_one, delete_one))
+        .routes(routes!(add_lan))
+        .routes(routes!(update_lan, remove_lan))
+        .routes(routes!(add_edge, remove_edge))
+        .routes(routes!(add_decky))
+        .routes(routes!(update_decky, remove_decky))
+        .routes(routes!(add_service))
+        .routes(routes!(remove_service))
+        .routes(routes!(service_config))
+        .routes(routes!(mutations, enqueue))
+        .routes(routes!(deploy))
+        .routes(routes!(teardown))
+        .routes(routes!(events))
 }
 
 impl From<TopologyError> for ApiError {
@@ -109,13 +96,13 @@ pub struct TopologySpecBody {
     pub edges: Vec<Edge>,
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(get, path = "/topologies", operation_id = "list_topologies", tag = "Topologies", security(("bearer" = [])),
     responses((status = 200, description = "All topologies"), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Vec<Topology>>> {
     Ok(Json(st.engine()?.topologies.list().await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])), request_body = TopologySpecBody,
+#[utoipa::path(post, path = "/topologies", operation_id = "create_topology", tag = "Topologies", security(("bearer" = [])), request_body = TopologySpecBody,
     responses((status = 201, description = "Created (status pending, version 1)"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn create(
     State(st): State<AppState>,
@@ -135,7 +122,58 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(t)))
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies/{id}", tag = "Topologies", security(("bearer" = [])),
+/// `POST /topologies/blank` body (DECNET's): a name; `mode` and
+/// `target_host_uuid` are accepted for compatibility, and only the
+/// single-host mode exists here.
+#[derive(Deserialize, ToSchema)]
+pub struct BlankTopologyIn {
+    /// Display name (1-64 characters, unique).
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// `unihost` (the default; `agent` is not supported).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Agent host to pin to (not supported: must be absent or null).
+    #[serde(default)]
+    pub target_host_uuid: Option<String>,
+}
+
+impl Validate for BlankTopologyIn {
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        if self.name.trim().is_empty() || self.name.chars().count() > 64 {
+            v.push(("name".into(), "must be 1-64 characters".into()));
+        }
+        if self.mode.as_deref().is_some_and(|m| m != "unihost") {
+            v.push((
+                "mode".into(),
+                "only unihost is supported (no agent hosts)".into(),
+            ));
+        }
+        if self.target_host_uuid.is_some() {
+            v.push((
+                "target_host_uuid".into(),
+                "agent hosts are not supported".into(),
+            ));
+        }
+        v
+    }
+}
+
+#[utoipa::path(post, path = "/topologies/blank", operation_id = "create_blank_topology", tag = "Topologies", security(("bearer" = [])), request_body = BlankTopologyIn,
+    responses((status = 201, description = "Created: pending, one DMZ LAN and its gateway decky"), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, description = "Name taken or no free DMZ subnet", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn create_blank(
+    State(st): State<AppState>,
+    _a: Admin,
+    ApiJson(b): ApiJson<BlankTopologyIn>,
+) -> ApiResult<(StatusCode, Json<Topology>)> {
+    let t = st.engine()?.topologies.create_blank(b.name.trim()).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+#[utoipa::path(get, path = "/topologies/{id}", operation_id = "get_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "The topology"), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn get_one(
@@ -146,7 +184,7 @@ pub(crate) async fn get_one(
     Ok(Json(topologies(&st, &id)?.get(&id).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}", operation_id = "delete_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn delete_one(
@@ -195,7 +233,7 @@ async fn edit(
     Ok(Json(topologies(st, id)?.update(id, version, f).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/lans", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_lan(
@@ -214,7 +252,7 @@ pub struct LanUpdate {
     pub cidr: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(put, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("lan" = String, Path, description = "LAN name")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn update_lan(
@@ -230,7 +268,7 @@ pub(crate) async fn update_lan(
     .await
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("lan" = String, Path, description = "LAN name"), VersionQuery),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_lan(
@@ -242,7 +280,7 @@ pub(crate) async fn remove_lan(
     edit(&st, &id, q.version, |t| t.remove_lan(&lan)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_edge(
@@ -258,7 +296,7 @@ pub(crate) async fn add_edge(
     .await
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), VersionQuery),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_edge(
@@ -278,7 +316,7 @@ pub(crate) async fn remove_edge(
     edit(&st, &id, q.version, |t| t.detach(&e)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/deckies", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_decky(
@@ -290,7 +328,7 @@ pub(crate) async fn add_decky(
     edit(&st, &id, b.version, |t| t.add_decky(b.item)).await
 }
 
-#[utoipa::path(put, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(put, path = "/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn update_decky(
@@ -303,7 +341,7 @@ pub(crate) async fn update_decky(
     edit(&st, &id, b.version, |t| t.update_decky(decky)).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), VersionQuery),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_decky(
@@ -329,7 +367,7 @@ pub struct MutationIn {
 
 impl Validate for MutationIn {}
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations", tag = "Topologies", security(("bearer" = [])), request_body = MutationIn,
+#[utoipa::path(post, path = "/topologies/{id}/mutations", operation_id = "enqueue_topology_mutation", tag = "Topologies", security(("bearer" = [])), request_body = MutationIn,
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 202, description = "Queued (pending)"), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn enqueue(
@@ -362,7 +400,7 @@ impl Validate for MutationQuery {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies/{id}/mutations", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(get, path = "/topologies/{id}/mutations", operation_id = "list_topology_mutations", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), MutationQuery),
     responses((status = 200, description = "Mutations in queue order"), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn mutations(
@@ -379,7 +417,7 @@ pub(crate) async fn mutations(
     Ok(Json(topos.mutations(&id, status).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/deploy", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/deploy", operation_id = "deploy_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 202, description = "Deploying; follow /topologies/{id}/events"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn deploy(
@@ -424,7 +462,7 @@ where
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/teardown", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/teardown", operation_id = "teardown_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 202, description = "Tearing down"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn teardown(
@@ -441,7 +479,7 @@ pub(crate) async fn teardown(
     .await
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies/{name}/services", tag = "Topologies", security(("bearer" = [])), request_body = ServiceAdd,
+#[utoipa::path(post, path = "/topologies/{id}/deckies/{name}/services", operation_id = "add_topology_decky_service", tag = "Topologies", security(("bearer" = [])), request_body = ServiceAdd,
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name")),
     responses((status = 201, body = DeckyServices), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_service(
@@ -463,7 +501,7 @@ pub(crate) async fn add_service(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{name}/services/{service}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/deckies/{name}/services/{service}", operation_id = "remove_topology_decky_service", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service")),
     responses((status = 200, body = DeckyServices), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_service(
@@ -486,7 +524,7 @@ pub struct ServiceConfig {
 
 impl Validate for ServiceConfig {}
 
-#[utoipa::path(put, path = "/api/v1/topologies/{id}/deckies/{name}/services/{service}/config", tag = "Topologies", security(("bearer" = [])), request_body = ServiceConfig,
+#[utoipa::path(put, path = "/topologies/{id}/deckies/{name}/services/{service}/config", tag = "Topologies", security(("bearer" = [])), request_body = ServiceConfig,
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service")),
     responses((status = 200, body = DeckyServices), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn service_config(
@@ -519,7 +557,7 @@ pub struct EventsQuery {
     pub ticket: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies/{id}/events", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(get, path = "/topologies/{id}/events", operation_id = "topology_events", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), EventsQuery),
     responses((status = 200, content_type = "text/event-stream", description = "snapshot {topology_id, status, in_flight}, then status / mutation.* / decky.* events"),
         (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]

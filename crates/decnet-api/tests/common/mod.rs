@@ -113,6 +113,37 @@ pub async fn start_attached(
     }
 }
 
+/// A second API server over `first`'s store (same JWT secret, its own
+/// bus, caches and data dir): another process of the same cluster.
+pub async fn start_sharing(first: &Server) -> Server {
+    log_buffer();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let cfg = config(dir.path());
+    let bus = MemoryBus::new();
+    let (tx, rx) = oneshot::channel::<()>();
+    let bus_dyn: Arc<dyn Bus> = bus.clone();
+    let handle = decnet_api::serve(
+        cfg,
+        Backends::new(first.store.clone(), bus_dyn),
+        async move {
+            let _ = rx.await;
+        },
+    )
+    .await
+    .expect("serve");
+    let addr = handle.local_addr;
+    Server {
+        base: format!("http://{addr}/api/v1"),
+        addr,
+        client: reqwest::Client::new(),
+        dir,
+        store: first.store.clone(),
+        bus,
+        handle: Some(handle),
+        stop: Some(tx),
+    }
+}
+
 impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

@@ -138,6 +138,31 @@ pub struct TopologySpec {
     pub edges: Vec<Edge>,
 }
 
+impl TopologySpec {
+    /// DECNET's blank topology: one DMZ LAN on `cidr` and its gateway
+    /// decky `gateway` (the entry-point archetype with ssh) attached to
+    /// it, ready for an editor to grow.
+    pub fn blank(name: &str, cidr: String, gateway: &str) -> Self {
+        TopologySpec {
+            name: name.to_owned(),
+            lans: vec![Lan {
+                name: "dmz".into(),
+                cidr,
+            }],
+            deckies: vec![TopologyDecky {
+                name: gateway.to_owned(),
+                services: vec!["ssh".into()],
+                archetype: Some("deaddeck".into()),
+                ..Default::default()
+            }],
+            edges: vec![Edge {
+                decky: gateway.to_owned(),
+                lan: "dmz".into(),
+            }],
+        }
+    }
+}
+
 /// Mutation operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,10 +2,13 @@
 //! write is a compare-and-swap on the version read, so a stale writer gets
 //! a conflict; engine-side edits re-read and retry.
 
+use std::net::Ipv4Addr;
+
 use chrono::Utc;
 use decnet_bus::Envelope;
 use decnet_core::subject::sanitize_token;
 use decnet_store::StoreError;
+use ipnet::Ipv4Net;
 
 use super::model::{
     Mutation, MutationOp, MutationStatus, TopoResult, Topology, TopologyError, TopologySpec,
@@ -64,6 +67,46 @@ impl Topologies {
             serde_json::json!({"topology_id": t.id, "status": t.status}),
         );
         Ok(t)
+    }
+
+    /// A blank topology (see [`TopologySpec::blank`]) named `name`, its DMZ
+    /// on the first free /24 of 127.100.0.0/16 (loopback: deployable
+    /// without privileges; the LAN can be edited before deploying) and its
+    /// gateway `dmz-gateway` — or `dmz-gateway-N`, decky names being
+    /// fleet-wide. A name already taken, or no free /24, is a conflict.
+    pub async fn create_blank(&self, name: &str) -> TopoResult<Topology> {
+        let existing = self.list().await?;
+        if existing.iter().any(|t| t.name == name) {
+            return Err(TopologyError::Conflict(format!(
+                "a topology named '{name}' already exists"
+            )));
+        }
+        let taken: Vec<Ipv4Net> = existing
+            .iter()
+            .flat_map(|t| &t.lans)
+            .filter_map(|l| l.cidr.parse::<Ipv4Net>().ok())
+            .collect();
+        let (_, running) = self.fleet.in_use().await;
+        let cidr = (0..=255u8)
+            .map(|n| Ipv4Net::new(Ipv4Addr::new(127, 100, n, 0), 24).expect("valid /24"))
+            .find(|net| {
+                !taken.iter().any(|t| t.contains(net) || net.contains(t))
+                    && !running.iter().any(|ip| net.contains(ip))
+            })
+            .ok_or_else(|| {
+                TopologyError::Conflict("no free /24 left in 127.100.0.0/16 for a DMZ".into())
+            })?;
+        let names: Vec<&str> = existing
+            .iter()
+            .flat_map(|t| &t.deckies)
+            .map(|d| d.name.as_str())
+            .collect();
+        let gateway = std::iter::once("dmz-gateway".to_owned())
+            .chain((2..).map(|n| format!("dmz-gateway-{n}")))
+            .find(|g| !names.contains(&g.as_str()) && self.fleet.topology_of(g).is_none())
+            .expect("an unused name");
+        self.create(TopologySpec::blank(name, cidr.to_string(), &gateway))
+            .await
     }
 
     /// One topology.
