@@ -1,10 +1,17 @@
 //! API configuration, normally read from the environment (DESIGN §2, §8).
+//! Plain values only: the live handles the API serves from (store, bus,
+//! engine, responder) are [`crate::state::Backends`], so this module
+//! depends on nothing else in the crate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Everything `serve` needs besides the store and the bus.
+/// Default shortest coalescing window of the shared `/stream` feed (few
+/// viewers: barely any delay; see `stream_hub`).
+pub const DEFAULT_STREAM_COALESCE: Duration = Duration::from_millis(2);
+
+/// Everything `serve` needs besides its [`crate::state::Backends`].
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     /// Listen address (`--api`). Port 0 picks a free one.
@@ -22,7 +29,7 @@ pub struct ApiConfig {
     pub developer: bool,
     /// `DECNET_CORS_ORIGINS` (comma-separated); empty → no CORS headers.
     pub cors_origins: Vec<String>,
-    /// Login attempts allowed per IP and per username in `login_window`.
+    /// Failed logins allowed per source address in `login_window`.
     pub login_max: u32,
     /// Login rate-limit window.
     pub login_window: Duration,
@@ -49,12 +56,6 @@ pub struct ApiConfig {
     pub webhook_retry_base: Duration,
     /// How long an open webhook breaker skips deliveries.
     pub webhook_open_for: Duration,
-    /// The fleet and topologies (fleet/topology/file-drop routes); `None` → 503.
-    pub engine: Option<crate::engine::Engine>,
-    /// Where webhooks read messages from; `None`: every message of the API
-    /// bus. Several servers sharing one NATS pass a queue-group
-    /// subscription so each message is delivered by one server only.
-    pub webhook_source: Option<crate::webhooks::WebhookSource>,
 }
 
 impl ApiConfig {
@@ -73,7 +74,7 @@ impl ApiConfig {
             sse_max_per_user: 5,
             sse_keepalive: Duration::from_secs(15),
             stream_stats_interval: Duration::from_secs(10),
-            stream_coalesce: crate::stream_hub::DEFAULT_WINDOW,
+            stream_coalesce: DEFAULT_STREAM_COALESCE,
             ticket_ttl: Duration::from_secs(60),
             worker_backoff: Duration::from_secs(1),
             db_init_attempts: 5,
@@ -81,8 +82,6 @@ impl ApiConfig {
             max_body: 1024 * 1024,
             webhook_retry_base: Duration::from_millis(500),
             webhook_open_for: Duration::from_secs(60),
-            engine: None,
-            webhook_source: None,
         }
     }
 

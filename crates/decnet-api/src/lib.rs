@@ -21,10 +21,12 @@ pub mod schema;
 pub mod shared_value;
 pub mod sse;
 pub mod sse_json;
+pub mod sse_slots;
 pub mod state;
 pub mod stream_hub;
 pub mod token_cache;
 pub mod webhooks;
+pub mod worker_probe;
 pub mod workers;
 
 use std::future::Future;
@@ -40,7 +42,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
-use decnet_bus::Bus;
 use decnet_store::{Role, Store, User};
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -50,7 +51,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub const STATS_TTL: Duration = Duration::from_secs(2);
 
 pub use config::ApiConfig;
-pub use state::AppState;
+pub use state::{AppState, Backends};
 pub use workers::Supervisor;
 
 /// What the admin bootstrap did.
@@ -280,20 +281,11 @@ async fn method_not_allowed() -> Response {
 
 /// The whole application for a state (used by [`serve`] and by tests).
 pub fn app(state: AppState) -> Router {
-    let doc = Arc::new(openapi::document());
-    let mut api = routes::api().route(
-        "/openapi.json",
-        get(move || {
-            let d = doc.clone();
-            async move { Json((*d).clone()) }
-        }),
-    );
+    let (mut router, _) = openapi::router().split_for_parts();
     if state.config.developer {
-        api = api.route("/docs", get(|| async { Html(DOCS) }));
+        router = router.route("/api/v1/docs", get(|| async { Html(DOCS) }));
     }
-    let mut router = Router::new()
-        .nest("/api/v1", api)
-        .merge(routes::response::bouncer_routes())
+    let mut router = router
         // The dashboard (embedded web/) at `/`, SPA fallback to index.html;
         // unknown /api and /v1 paths still get the JSON 404.
         .fallback(decnet_web::serve)
@@ -342,10 +334,17 @@ pub fn app(state: AppState) -> Router {
 /// drains in-flight requests.
 pub async fn serve(
     config: ApiConfig,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
+    backends: Backends,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ApiHandle> {
+    let Backends {
+        store,
+        bus,
+        engine,
+        responder,
+        webhook_source,
+        probes,
+    } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
     let admin = bootstrap_admin(&config, store.as_ref()).await?;
@@ -362,10 +361,7 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("loading webhooks: {e:?}"))?;
     {
         let wh = webhooks.clone();
-        let source = config
-            .webhook_source
-            .clone()
-            .unwrap_or_else(|| webhooks::WebhookSource::all_of(bus.clone()));
+        let source = webhook_source.unwrap_or_else(|| webhooks::WebhookSource::all_of(bus.clone()));
         supervisor.spawn(
             "webhooks",
             false,
@@ -379,6 +375,8 @@ pub async fn serve(
         hub,
         store,
         bus,
+        engine,
+        responder,
         keys: Arc::new(auth::Keys::new(&secret)),
         login_limiter: Arc::new(auth::RateLimiter::new(
             config.login_max,
@@ -391,9 +389,10 @@ pub async fn serve(
         )),
         stats_cache: Arc::new(shared_value::SharedValue::new(STATS_TTL)),
         histogram_cache: Arc::new(shared_value::SharedValue::new(STATS_TTL)),
-        sse: sse::SseSlots::new(config.sse_max_per_user),
+        sse: sse_slots::SseSlots::new(config.sse_max_per_user),
         event_json: sse_json::EventJson::new(sse_json::DEFAULT_CAP),
         supervisor: supervisor.clone(),
+        probes: probes.into(),
         webhooks,
         config: Arc::new(config.clone()),
         shutdown: stop_rx,

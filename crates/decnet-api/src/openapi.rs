@@ -1,9 +1,18 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document: the routers register every handler with its
+//! `#[utoipa::path]` annotation (utoipa-axum), so the document lists every
+//! route the server answers; this module adds the title, the bearer
+//! scheme and the shared error schemas, and serves the document.
 
+use std::sync::OnceLock;
+
+use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::routes;
+use crate::state::AppState;
 
 struct Bearer;
 
@@ -22,92 +31,35 @@ impl Modify for Bearer {
     }
 }
 
-/// The document.
+/// What the routers do not say: title, security scheme, error schemas.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "decnet API", description = "DECNET-compatible REST + SSE API of decnet."),
     modifiers(&Bearer),
-    paths(
-        routes::auth::login,
-        routes::auth::logout,
-        routes::auth::change_password,
-        routes::auth::sse_ticket,
-        routes::config::get_config,
-        routes::config::put_deployment_limit,
-        routes::config::list_users,
-        routes::config::create_user,
-        routes::config::delete_user,
-        routes::config::update_role,
-        routes::config::reset_password,
-        routes::fleet::list,
-        routes::fleet::lifecycle,
-        routes::fleet::deploy,
-        routes::fleet::teardown,
-        routes::fleet::mutate,
-        routes::fleet::mutate_interval,
-        routes::fleet::add_service,
-        routes::fleet::remove_service,
-        routes::fleet::drop_file,
-        routes::fleet::delete_file,
-        routes::topology::list,
-        routes::topology::create,
-        routes::topology::get_one,
-        routes::topology::delete_one,
-        routes::topology::add_lan,
-        routes::topology::update_lan,
-        routes::topology::remove_lan,
-        routes::topology::add_edge,
-        routes::topology::remove_edge,
-        routes::topology::add_decky,
-        routes::topology::update_decky,
-        routes::topology::remove_decky,
-        routes::topology::enqueue,
-        routes::topology::mutations,
-        routes::topology::deploy,
-        routes::topology::teardown,
-        routes::topology::add_service,
-        routes::topology::remove_service,
-        routes::topology::service_config,
-        routes::topology::events,
-        routes::intel::list_attackers,
-        routes::intel::get_attacker,
-        routes::intel::attacker_events,
-        routes::intel::attacker_commands,
-        routes::intel::attacker_artifacts,
-        routes::intel::attacker_transcripts,
-        routes::intel::export_attacker,
-        routes::intel::list_identities,
-        routes::intel::identity_events,
-        routes::intel::get_identity,
-        routes::intel::identity_observations,
-        routes::intel::list_campaigns,
-        routes::intel::campaign_events,
-        routes::intel::get_campaign,
-        routes::intel::campaign_identities,
-        routes::intel::list_credentials,
-        routes::intel::credential_reuse,
-        routes::intel::list_bounty,
-        routes::files::list_transcripts,
-        routes::files::get_transcript,
-        routes::files::get_artifact,
-        routes::health::health,
-        routes::health::workers,
-        routes::logs::logs,
-        routes::logs::histogram,
-        routes::logs::stats,
-        routes::stream::stream_route,
-        routes::webhooks::list,
-        routes::webhooks::create,
-        routes::webhooks::get_one,
-        routes::webhooks::update,
-        routes::webhooks::delete,
-        routes::webhooks::test,
-    ),
     components(schemas(crate::error::ErrorBody, crate::error::Detail, crate::error::FieldError))
 )]
 pub struct ApiDoc;
 
-/// The document as JSON.
-pub fn document() -> serde_json::Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap_or_default()
+/// Every route of the server with its documentation: `/api/v1` (this
+/// document included) and the CrowdSec bouncer endpoints at the root.
+pub fn router() -> OpenApiRouter<AppState> {
+    let api = routes::api().routes(routes!(openapi_json));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", api)
+        .merge(routes::response::bouncer_routes())
+}
+
+/// The document as JSON (built once).
+pub fn document() -> &'static serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, doc) = router().split_for_parts();
+        serde_json::to_value(doc).unwrap_or_default()
+    })
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "Observability",
+    responses((status = 200, description = "This OpenAPI 3.1 document", body = Object)))]
+pub(crate) async fn openapi_json() -> Json<&'static serde_json::Value> {
+    Json(document())
 }

@@ -1,19 +1,63 @@
-//! Shared state of every handler.
+//! Shared state of every handler: the one place a route gets what it
+//! works with (store, bus, engine, responder, caches, configuration).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use decnet_bus::Bus;
+use decnet_response::Responder;
 use decnet_store::{HistogramBucket, LogQuery, Stats, Store, StoreError};
 use tokio::sync::watch;
 
-use crate::auth::{Keys, RateLimiter, Tickets};
+use crate::auth::limiter::RateLimiter;
+use crate::auth::tickets::Tickets;
+use crate::auth::token::Keys;
 use crate::config::ApiConfig;
+use crate::engine::Engine;
+use crate::error::ApiError;
 use crate::shared_value::SharedValue;
-use crate::sse::SseSlots;
+use crate::sse_json::EventJson;
+use crate::sse_slots::SseSlots;
+use crate::stream_hub::StreamHub;
 use crate::token_cache::TokenCache;
-use crate::webhooks::Webhooks;
+use crate::webhooks::{WebhookSource, Webhooks};
+use crate::worker_probe::WorkerProbe;
 use crate::workers::Supervisor;
+
+/// The live handles an API serves from, given to [`crate::serve`] by
+/// whoever runs it (the binary, a test).
+#[derive(Clone)]
+pub struct Backends {
+    /// Persistence.
+    pub store: Arc<dyn Store>,
+    /// Live messages.
+    pub bus: Arc<dyn Bus>,
+    /// The fleet and topologies (fleet/topology/file-drop routes); `None` → 503.
+    pub engine: Option<Engine>,
+    /// Active response (`/response/*`, the CrowdSec bouncer API); `None`
+    /// when the fleet has no `[response]` section → 503.
+    pub responder: Option<Arc<Responder>>,
+    /// Where webhooks read messages from; `None`: every message of the API
+    /// bus. Several servers sharing one NATS pass a queue-group
+    /// subscription so each message is delivered by one server only.
+    pub webhook_source: Option<WebhookSource>,
+    /// Workers run outside the API (store ingester, intel…), for `/health`.
+    pub probes: Vec<WorkerProbe>,
+}
+
+impl Backends {
+    /// A store and a bus, no engine, responder or webhook source.
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
+        Backends {
+            store,
+            bus,
+            engine: None,
+            responder: None,
+            webhook_source: None,
+            probes: Vec::new(),
+        }
+    }
+}
 
 /// Cheap to clone; one per server.
 #[derive(Clone)]
@@ -22,9 +66,13 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Live messages.
     pub bus: Arc<dyn Bus>,
+    /// The fleet and topologies, when this process runs deckies.
+    pub engine: Option<Engine>,
+    /// Active response, when configured.
+    pub responder: Option<Arc<Responder>>,
     /// JWT keys.
     pub keys: Arc<Keys>,
-    /// Login limiter (per IP and per username).
+    /// Login limiter.
     pub login_limiter: Arc<RateLimiter>,
     /// SSE tickets.
     pub tickets: Arc<Tickets>,
@@ -37,11 +85,13 @@ pub struct AppState {
     /// SSE connection slots.
     pub sse: Arc<SseSlots>,
     /// Live events' JSON, shared by every stream.
-    pub event_json: Arc<crate::sse_json::EventJson>,
+    pub event_json: Arc<EventJson>,
     /// The shared producer of the unfiltered `/stream` feed.
-    pub hub: Arc<crate::stream_hub::StreamHub>,
+    pub hub: Arc<StreamHub>,
     /// Background workers.
     pub supervisor: Arc<Supervisor>,
+    /// Workers outside the API, watched.
+    pub probes: Arc<[WorkerProbe]>,
     /// Webhook registry and dispatcher.
     pub webhooks: Arc<Webhooks>,
     /// Configuration.
@@ -53,6 +103,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The engine, or 503 in a process that runs no deckies.
+    pub fn engine(&self) -> Result<&Engine, ApiError> {
+        self.engine
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this API process runs no deckies".into()))
+    }
+
+    /// The responder, or 503 when active response is not configured.
+    pub fn responder(&self) -> Result<&Arc<Responder>, ApiError> {
+        self.responder
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("active response is not configured".into()))
+    }
+
     /// Dashboard counters, computed once per [`crate::STATS_TTL`] for every
     /// caller (`/stats` and every stream).
     pub async fn stats(&self) -> Result<Stats, StoreError> {

@@ -28,15 +28,13 @@ use decnet_core::Event;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
-use crate::routes::stream::LOGS_BATCH;
-
+/// Most events in one `logs` frame (DECNET's batch).
+pub const LOGS_BATCH: usize = 50;
 /// Batches kept for slow viewers (≈ 1.3 s at the default window under load).
 pub const RING: usize = 128;
 /// A viewer further behind than this many events is cut as too slow
 /// (≈ 0.8 s at 5,000 events/s); it reconnects and starts from a snapshot.
 pub const MAX_BEHIND: u64 = 4_096;
-/// Default shortest coalescing window (few viewers: barely any delay).
-pub const DEFAULT_WINDOW: Duration = Duration::from_millis(2);
 /// Window added per attached viewer.
 pub const PER_VIEWER: Duration = Duration::from_micros(20);
 /// Largest window the viewer count can ask for.

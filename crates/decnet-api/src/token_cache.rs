@@ -14,7 +14,7 @@ use chrono::Utc;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
-use crate::auth::CurrentUser;
+use crate::auth::token::CurrentUser;
 
 /// Default lifetime of a cached resolution.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3);
@@ -121,7 +121,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Claims;
+    use crate::auth::token::Claims;
     use decnet_store::{Role, User};
 
     fn user(id: Uuid, jti: Uuid, exp_in: i64) -> CurrentUser {

@@ -128,9 +128,9 @@ async fn bad_tokens_get_401_with_www_authenticate() {
 }
 
 #[tokio::test]
-async fn login_rate_limit_per_ip_and_per_username() {
+async fn login_limit_counts_failures_per_source() {
     let s = start().await;
-    // Per IP: 10 attempts from 127.0.0.2 (any usernames), the 11th is 429.
+    // 10 failures from 127.0.0.2 (any usernames): the 11th try is 429.
     let c2 = Server::client_from("127.0.0.2");
     for i in 0..10 {
         let r = s.login_raw(&c2, &format!("user{i}"), "bad-password").await;
@@ -143,26 +143,61 @@ async fn login_rate_limit_per_ip_and_per_username() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=301).contains(&retry), "{retry}");
-    assert!(r.json::<Value>().await.unwrap()["detail"].is_string());
-    // Even the right password is refused while limited.
-    assert_eq!(s.login_raw(&c2, "admin", ADMIN_PW).await.status(), 429);
-    // Per username: 10 attempts on "victim" from 10 different IPs, then an 11th IP is refused.
-    for i in 0..10 {
-        let c = Server::client_from(&format!("127.0.1.{}", i + 1));
-        assert_eq!(
-            s.login_raw(&c, "victim", "bad-password").await.status(),
-            401
-        );
-    }
-    let c = Server::client_from("127.0.1.200");
-    assert_eq!(
-        s.login_raw(&c, "victim", "bad-password").await.status(),
-        429
+    assert!((1..=300).contains(&retry), "{retry}");
+    let detail = r.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains(&format!("{retry} s")),
+        "the detail says when: {detail}"
     );
-    // A different user from a fresh IP is unaffected.
-    let c = Server::client_from("127.0.1.201");
+    // Even the right password is refused from the limited source.
+    assert_eq!(s.login_raw(&c2, "admin", ADMIN_PW).await.status(), 429);
+}
+
+#[tokio::test]
+async fn bad_logins_from_anywhere_cannot_lock_the_admin_out() {
+    let s = start().await;
+    // The attack: 100 wrong admin passwords, from one address and then
+    // from ten more.
+    let attacker = Server::client_from("127.0.2.1");
+    for _ in 0..100 {
+        let st = s.login_raw(&attacker, "admin", "guess").await.status();
+        assert!(st == 401 || st == 429, "{st}");
+    }
+    for i in 0..10 {
+        let c = Server::client_from(&format!("127.0.2.{}", i + 10));
+        for _ in 0..10 {
+            assert_eq!(s.login_raw(&c, "admin", "guess").await.status(), 401);
+        }
+    }
+    // The admin, from a fresh address, still gets in at once; an 11th
+    // address is not refused for the account either.
+    let admin = Server::client_from("127.0.2.200");
+    assert_eq!(s.login_raw(&admin, "admin", ADMIN_PW).await.status(), 200);
+    let other = Server::client_from("127.0.2.201");
+    assert_eq!(s.login_raw(&other, "admin", "guess").await.status(), 401);
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_use_up_the_budget() {
+    let s = start().await;
+    let c = Server::client_from("127.0.3.1");
+    // 7 typos and 3 good logins: the right password still works…
+    for _ in 0..7 {
+        assert_eq!(s.login_raw(&c, "admin", "typo").await.status(), 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(s.login_raw(&c, "admin", ADMIN_PW).await.status(), 200);
+    }
     assert_eq!(s.login_raw(&c, "admin", ADMIN_PW).await.status(), 200);
+    // …and a success forgave the typos: a fresh budget of 10 failures.
+    for i in 0..10 {
+        let st = s.login_raw(&c, "admin", "typo").await.status();
+        assert_eq!(st, 401, "typo {i}");
+    }
+    assert_eq!(s.login_raw(&c, "admin", "typo").await.status(), 429);
 }
 
 #[tokio::test]
@@ -299,6 +334,49 @@ async fn change_password_invalidates_older_tokens() {
     assert_eq!(s.get(&b, "/logs").await.status(), 401);
     let c = s.login("admin", "next-password-1").await;
     assert_eq!(s.get(&c, "/logs").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_older_token_on_every_server() {
+    let a = start().await;
+    let b = common::start_sharing(&a).await;
+    let admin = a.admin().await;
+    let used = a.viewer(&admin, "roamer").await;
+    // Two more sessions of the same user, issued a moment ago (in the same
+    // second as the change below, most likely).
+    let older = a.login("roamer", "viewer-pass-2").await;
+    let other = b.login("roamer", "viewer-pass-2").await;
+    for (srv, t) in [(&a, &older), (&b, &older), (&a, &other), (&b, &other)] {
+        assert_eq!(srv.get(t, "/logs").await.status(), 200);
+    }
+    let r = a
+        .send_json(
+            Method::POST,
+            &used,
+            "/auth/change-password",
+            json!({"old_password": "viewer-pass-2", "new_password": "viewer-pass-3"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    // The server that made the change refuses them at once…
+    assert_eq!(a.get(&older, "/logs").await.status(), 401);
+    assert_eq!(a.get(&other, "/logs").await.status(), 401);
+    // …the other server within its token cache's TTL.
+    let t0 = std::time::Instant::now();
+    for t in [&older, &other] {
+        while b.get(t, "/logs").await.status() != 401 {
+            assert!(
+                t0.elapsed() < decnet_api::token_cache::DEFAULT_TTL + Duration::from_secs(1),
+                "an older token still accepted after {:?}",
+                t0.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // A login with the new password works on both.
+    let fresh = b.login("roamer", "viewer-pass-3").await;
+    assert_eq!(a.get(&fresh, "/logs").await.status(), 200);
+    assert_eq!(b.get(&fresh, "/logs").await.status(), 200);
 }
 
 #[tokio::test]
@@ -901,10 +979,14 @@ async fn short_jwt_secret_is_refused() {
         .await
         .unwrap();
     let bus: std::sync::Arc<dyn decnet_bus::Bus> = decnet_bus::MemoryBus::new();
-    let err = decnet_api::serve(cfg, store, bus, std::future::pending())
-        .await
-        .err()
-        .unwrap();
+    let err = decnet_api::serve(
+        cfg,
+        decnet_api::Backends::new(store, bus),
+        std::future::pending(),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(format!("{err:#}").contains("at least 32 bytes"));
 }
 

@@ -111,6 +111,33 @@ async fn attackers_identities_credentials_bounty_exports_and_identity_stream() {
     assert_eq!(a["credentials_tried"], 3);
     assert_eq!(s.get(&admin, "/attackers/10.99.99.99").await.status(), 404);
     assert_eq!(s.get(&admin, "/attackers/not-an-ip").await.status(), 422);
+    // Every row carries a stable uuid, the same in the list and the
+    // detail, by which the attacker can be fetched too (DECNET's key).
+    let uuid = a["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(uuid, decnet_store::attacker_uuid("10.20.0.1").to_string());
+    let listed = v["data"].as_array().unwrap();
+    assert!(listed.iter().any(|r| r["uuid"] == uuid.as_str()));
+    let by_uuid: Value = s
+        .get(&admin, &format!("/attackers/{uuid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_uuid["ip"], "10.20.0.1");
+    let cmds_by_uuid: Value = s
+        .get(&admin, &format!("/attackers/{uuid}/commands"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cmds_by_uuid["total"], 1);
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(
+        s.get(&admin, &format!("/attackers/{unknown}"))
+            .await
+            .status(),
+        404
+    );
     let cmds: Value = s
         .get(&admin, "/attackers/10.20.0.1/commands")
         .await

@@ -58,16 +58,23 @@ impl Srv {
         cfg.admin_password = Some(PW.into());
         cfg.jwt_secret = Some("0123456789abcdef0123456789abcdef-orchestration".into());
         cfg.sse_keepalive = Duration::from_secs(1);
-        cfg.engine = Some(Engine {
+        let engine = Some(Engine {
             fleet: fleet.clone(),
             topologies,
             sensors: decnet_api::engine::Sensors::watch(&bus),
         });
         let (tx, rx) = oneshot::channel::<()>();
         let sensor_bus = bus.clone();
-        let handle = decnet_api::serve(cfg, store, bus, async move {
-            let _ = rx.await;
-        })
+        let handle = decnet_api::serve(
+            cfg,
+            decnet_api::Backends {
+                engine,
+                ..decnet_api::Backends::new(store, bus)
+            },
+            async move {
+                let _ = rx.await;
+            },
+        )
         .await
         .unwrap();
         let base = format!("http://{}/api/v1", handle.local_addr);
@@ -183,12 +190,16 @@ async fn deploy_ini_lifecycle_and_bad_inputs() {
     assert_eq!(st, 202, "{v}");
     assert_eq!(v["deckies"][0]["name"], "alpha");
     assert!(v["deckies"][0]["lifecycle_id"].as_str().unwrap().len() > 10);
+    // DECNET's spelling: the same ids as a list.
+    assert_eq!(v["lifecycle_ids"], json!([v["deckies"][0]["lifecycle_id"]]));
+    let lifecycle_id = v["lifecycle_ids"][0].clone();
     wait_port("127.0.90.10", 80 + OFFSET).await;
     wait_port("127.0.90.10", 23 + OFFSET).await;
     let (_, lc) = srv
         .req(reqwest::Method::GET, "/deckies/lifecycle", None)
         .await;
     assert_eq!(lc[0]["state"], "running", "{lc}");
+    assert_eq!(lc[0]["id"], lifecycle_id, "the id names this deploy's row");
     let (_, list) = srv.req(reqwest::Method::GET, "/deckies", None).await;
     assert_eq!(list[0]["name"], "alpha");
 
@@ -722,5 +733,59 @@ async fn restart_mid_queue_resumes() {
         .0,
         422
     );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_topology_as_decnet_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Srv::start(dir.path()).await;
+    let (st, t) = srv
+        .req(
+            reqwest::Method::POST,
+            "/topologies/blank",
+            Some(json!({"name": "maze", "mode": "unihost", "target_host_uuid": null})),
+        )
+        .await;
+    assert_eq!(st, 201, "{t}");
+    assert_eq!(t["name"], "maze");
+    assert_eq!(t["status"], "pending");
+    assert_eq!(t["lans"][0]["name"], "dmz");
+    assert_eq!(t["deckies"][0]["name"], "dmz-gateway");
+    assert_eq!(t["deckies"][0]["services"], json!(["ssh"]));
+    assert_eq!(t["edges"], json!([{"decky": "dmz-gateway", "lan": "dmz"}]));
+    // It is a topology like any other.
+    let (st, got) = srv
+        .req(
+            reqwest::Method::GET,
+            &format!("/topologies/{}", t["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!((st, &got["name"]), (200, &json!("maze")));
+    // DECNET's answers: a taken name is a conflict, a bad body 422.
+    let (st, _) = srv
+        .req(
+            reqwest::Method::POST,
+            "/topologies/blank",
+            Some(json!({"name": "maze"})),
+        )
+        .await;
+    assert_eq!(st, 409);
+    for bad in [
+        json!({"name": ""}),
+        json!({"name": "x".repeat(65)}),
+        json!({"name": "agent-one", "mode": "agent"}),
+        json!({"name": "pinned", "target_host_uuid": "0b7e…"}),
+    ] {
+        let (st, v) = srv
+            .req(
+                reqwest::Method::POST,
+                "/topologies/blank",
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(st, 422, "{bad} → {v}");
+    }
     srv.stop().await;
 }

@@ -65,15 +65,22 @@ async fn service_add_keeps_ssh_session_and_dropped_file_is_readable_over_ssh() {
     let mut cfg = ApiConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
     cfg.admin_password = Some(PW.into());
     cfg.jwt_secret = Some("0123456789abcdef0123456789abcdef-orch-ssh".into());
-    cfg.engine = Some(Engine {
+    let engine = Some(Engine {
         fleet: fleet.clone(),
         topologies,
         sensors: Sensors::watch(&bus),
     });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = decnet_api::serve(cfg, store, bus, async move {
-        let _ = rx.await;
-    })
+    let handle = decnet_api::serve(
+        cfg,
+        decnet_api::Backends {
+            engine,
+            ..decnet_api::Backends::new(store, bus)
+        },
+        async move {
+            let _ = rx.await;
+        },
+    )
     .await
     .unwrap();
     let base = format!("http://{}/api/v1", handle.local_addr);

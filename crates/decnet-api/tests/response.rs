@@ -1,6 +1,5 @@
 //! `/api/v1/response/*` and the root CrowdSec bouncer endpoints, through the
-//! real server with a real decnet-response Responder installed. One test:
-//! the installed responder is process-wide.
+//! real server with a real decnet-response Responder in its backends.
 
 mod common;
 
@@ -12,38 +11,48 @@ use serde_json::{json, Value};
 
 #[tokio::test]
 async fn response_routes_roles_bans_blocklist_policy_and_bouncer_stream() {
-    let mut s = common::start().await;
-    let admin = s.admin().await;
-    let root = format!("http://{}", s.addr);
-
     // Not configured: 503 everywhere, the bouncer endpoint too.
-    decnet_response::install(None);
-    assert_eq!(s.get(&admin, "/response/status").await.status(), 503);
-    let r = s
+    let mut bare = common::start().await;
+    let bare_admin = bare.admin().await;
+    assert_eq!(
+        bare.get(&bare_admin, "/response/status").await.status(),
+        503
+    );
+    let r = bare
         .client
-        .get(format!("{root}/v1/decisions/stream"))
+        .get(format!("http://{}/v1/decisions/stream", bare.addr))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
+    bare.stop().await;
 
     let raw: BTreeMap<String, String> = [("backends", "blocklist, crowdsec"), ("duration", "1h")]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let bus: std::sync::Arc<dyn decnet_bus::Bus> = s.bus.clone();
-    let resp = Responder::start(
-        &raw,
-        bus,
-        Options {
-            store: Some(s.store.clone()),
-            spawn: false,
-            ..Default::default()
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut s = common::start_attached(
+        dir,
+        |_| {},
+        async |b: &mut decnet_api::Backends| {
+            let resp = Responder::start(
+                &raw,
+                b.bus.clone(),
+                Options {
+                    store: Some(b.store.clone()),
+                    spawn: false,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            b.responder = Some(resp);
         },
     )
-    .await
-    .unwrap();
-    decnet_response::install(Some(resp.clone()));
+    .await;
+    let admin = s.admin().await;
+    let root = format!("http://{}", s.addr);
 
     let viewer = s.viewer(&admin, "watcher").await;
     // Auth and roles.
@@ -202,6 +211,5 @@ async fn response_routes_roles_bans_blocklist_policy_and_bouncer_stream() {
     assert_eq!(st["dry_run"], true);
     assert_eq!(st["backends"].as_array().unwrap().len(), 1);
 
-    decnet_response::install(None);
     s.stop().await;
 }

@@ -250,6 +250,48 @@ fn strip_inline_comment(v: &str) -> &str {
     v
 }
 
+/// A `[name]` header line (`rest` follows the `[`), or None when malformed.
+fn section_header(
+    rest: &str,
+    lineno: usize,
+    seen: &mut HashMap<String, usize>,
+    ctx: &mut Ctx,
+) -> Option<RawSection> {
+    let Some(name) = strip_inline_comment(rest).strip_suffix(']') else {
+        ctx.err(
+            lineno,
+            format!("malformed section header '[{rest}': expected [name]"),
+        );
+        return None;
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        ctx.err(lineno, "malformed section header: empty name");
+        return None;
+    }
+    let duplicate = seen.get(name).copied();
+    if let Some(prev) = duplicate {
+        ctx.err(
+            lineno,
+            format!("duplicate section [{name}] (first defined on line {prev})"),
+        );
+    } else {
+        seen.insert(name.to_owned(), lineno);
+    }
+    // A duplicate still collects its keys (so they are not reported as
+    // orphans) but under a name no later pass acts on.
+    let stored = if duplicate.is_some() {
+        format!("\0dup{lineno}")
+    } else {
+        name.to_owned()
+    };
+    Some(RawSection {
+        name: stored,
+        line: lineno,
+        entries: Vec::new(),
+    })
+}
+
 fn lex(text: &str, ctx: &mut Ctx) -> Vec<RawSection> {
     let mut sections: Vec<RawSection> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -272,39 +314,9 @@ fn lex(text: &str, ctx: &mut Ctx) -> Vec<RawSection> {
             }
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
-            let Some(name) = strip_inline_comment(rest).strip_suffix(']') else {
-                ctx.err(
-                    lineno,
-                    format!("malformed section header '{trimmed}': expected [name]"),
-                );
-                continue;
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                ctx.err(lineno, "malformed section header: empty name");
-                continue;
+            if let Some(section) = section_header(rest, lineno, &mut seen, ctx) {
+                sections.push(section);
             }
-            let duplicate = seen.get(name).copied();
-            if let Some(prev) = duplicate {
-                ctx.err(
-                    lineno,
-                    format!("duplicate section [{name}] (first defined on line {prev})"),
-                );
-            } else {
-                seen.insert(name.to_owned(), lineno);
-            }
-            // A duplicate still collects its keys (so they are not reported as
-            // orphans) but under a name no later pass acts on.
-            let stored = if duplicate.is_some() {
-                format!("\0dup{lineno}")
-            } else {
-                name.to_owned()
-            };
-            sections.push(RawSection {
-                name: stored,
-                line: lineno,
-                entries: Vec::new(),
-            });
             continue;
         }
         let sep = match (trimmed.find('='), trimmed.find(':')) {
@@ -400,15 +412,69 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
     };
     let sections = lex(text, &mut ctx);
     let mut fleet = FleetSpec::default();
+    let (groups, subsections) = read_sections(&sections, &mut fleet, &mut ctx);
+    let mut taken = explicit_ips(&groups, &mut ctx);
+    let general = fleet.general.clone();
+    if let (Some(net), Some(gw)) = (general.net, general.gw) {
+        if !net.contains(&gw) {
+            let line = line_of(&sections, "general", "gw");
+            ctx.err(line, format!("gw {gw} is outside net {net}"));
+        }
+    }
+    let mut alloc = Allocator {
+        hosts: general.net.map(|n| n.hosts()),
+        gw: general.gw,
+    };
+    let mut names: HashMap<String, usize> = HashMap::new();
+    for g in &groups {
+        expand_group(
+            g,
+            &general,
+            &mut alloc,
+            &mut taken,
+            &mut names,
+            &mut fleet.deckies,
+            &mut ctx,
+        );
+    }
+    // Explicit IPs must fit the network and mode.
+    for g in &groups {
+        if let Some((ip, line)) = g.ip {
+            check_ip(ip, line, &general, &mut ctx);
+        }
+    }
+    // Pass 2: [decky.service] sub-sections (a group name applies to all its instances).
+    for s in subsections {
+        apply_service_section(s, &groups, &mut fleet.deckies, &mut ctx);
+    }
+    if fleet.deckies.is_empty() && ctx.errors.is_empty() {
+        ctx.err(1, "no deckies defined: add at least one [name] section");
+    }
+    ctx.errors.sort_by_key(|e| e.line);
+    if ctx.errors.is_empty() {
+        Ok((fleet, ctx.warnings))
+    } else {
+        Err(ValidationReport {
+            errors: ctx.errors,
+            warnings: ctx.warnings,
+        })
+    }
+}
 
-    // Pass 1: general, groups; remember service sub-sections for pass 2.
+/// Pass 1: `[general]` and `[response]` into the fleet, decky sections into
+/// groups; `[decky.service]` sub-sections are returned for pass 2.
+fn read_sections<'a>(
+    sections: &'a [RawSection],
+    fleet: &mut FleetSpec,
+    ctx: &mut Ctx,
+) -> (Vec<Group>, Vec<&'a RawSection>) {
     let mut groups: Vec<Group> = Vec::new();
     let mut subsections: Vec<&RawSection> = Vec::new();
-    for s in &sections {
+    for s in sections {
         if s.name.starts_with('\0') {
             continue;
         } else if s.name == "general" {
-            parse_general(s, &mut fleet.general, &mut ctx);
+            parse_general(s, &mut fleet.general, ctx);
         } else if s.name == "response" {
             fleet.response = s
                 .entries
@@ -425,17 +491,20 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
             );
         } else if s.name.contains('.') {
             subsections.push(s);
-        } else {
-            if let Some(g) = parse_group(s, &mut ctx) {
-                groups.push(g);
-            }
+        } else if let Some(g) = parse_group(s, ctx) {
+            groups.push(g);
         }
     }
+    (groups, subsections)
+}
 
-    // Expand groups into deckies (IPs allocated after explicit ones are known).
-    let mut names: HashMap<String, usize> = HashMap::new();
-    let mut ips: HashMap<Ipv4Addr, (String, usize)> = HashMap::new();
-    for g in &groups {
+/// Addresses taken (by whom, on which line), with decky names.
+type TakenIps = HashMap<Ipv4Addr, (String, usize)>;
+
+/// The explicit `ip =` of every group, each address once.
+fn explicit_ips(groups: &[Group], ctx: &mut Ctx) -> TakenIps {
+    let mut ips = TakenIps::new();
+    for g in groups {
         if let Some((ip, line)) = g.ip {
             if let Some((other, _)) = ips.get(&ip) {
                 ctx.err(
@@ -447,172 +516,182 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
             }
         }
     }
-    let general = fleet.general.clone();
-    if let (Some(net), Some(gw)) = (general.net, general.gw) {
-        if !net.contains(&gw) {
-            let line = line_of(&sections, "general", "gw");
-            ctx.err(line, format!("gw {gw} is outside net {net}"));
-        }
-    }
-    let mut alloc = general.net.map(|n| n.hosts());
-    let mut allocate = |ips: &mut HashMap<Ipv4Addr, (String, usize)>,
-                        who: &str,
-                        line: usize|
-     -> Option<Ipv4Addr> {
-        let hosts = alloc.as_mut()?;
+    ips
+}
+
+/// Hands out the next free host address of `[general] net`, skipping the
+/// gateway, taken addresses and `.0`.
+struct Allocator {
+    hosts: Option<ipnet::Ipv4AddrRange>,
+    gw: Option<Ipv4Addr>,
+}
+
+impl Allocator {
+    fn next(&mut self, taken: &mut TakenIps, who: &str, line: usize) -> Option<Ipv4Addr> {
+        let hosts = self.hosts.as_mut()?;
         for ip in hosts.by_ref() {
-            if Some(ip) == general.gw || ips.contains_key(&ip) || ip.octets()[3] == 0 {
+            if Some(ip) == self.gw || taken.contains_key(&ip) || ip.octets()[3] == 0 {
                 continue;
             }
-            ips.insert(ip, (who.to_owned(), line));
+            taken.insert(ip, (who.to_owned(), line));
             return Some(ip);
         }
         None
-    };
-    for g in &groups {
-        let (services, default_os) = match (&g.services, g.archetype.as_deref().and_then(archetype))
-        {
-            (Some(svcs), arch) => (svcs.clone(), arch.map(|a| a.nmap_os).unwrap_or("linux")),
-            (None, Some(arch)) => (
-                arch.services.iter().map(|s| s.to_string()).collect(),
-                arch.nmap_os,
-            ),
-            (None, None) => {
-                if g.archetype.is_none() {
-                    ctx.err(
-                        g.line,
-                        format!(
-                            "[{}] has neither services= nor archetype=; give one",
-                            g.name
-                        ),
-                    );
-                }
-                (Vec::new(), "linux")
-            }
-        };
-        check_port_conflicts(&services, g, &mut ctx);
-        if let Some(line) = g.dhcp {
-            if general.mode != NetMode::Netns {
-                ctx.err(
-                    line,
-                    format!("[{}]: dhcp = true needs mode = netns in [general] (the decky must have its own interface and MAC)", g.name),
-                );
-            }
-        }
-        let instance_names: Vec<String> = if g.amount == 1 {
-            vec![g.name.clone()]
-        } else {
-            (1..=g.amount)
-                .map(|i| format!("{}-{i:02}", g.name))
-                .collect()
-        };
-        for name in instance_names {
-            if let Some(prev) = names.get(&name) {
+    }
+}
+
+/// A group's services (given, else its archetype's) and default OS family.
+fn group_services(g: &Group, ctx: &mut Ctx) -> (Vec<String>, &'static str) {
+    match (&g.services, g.archetype.as_deref().and_then(archetype)) {
+        (Some(svcs), arch) => (svcs.clone(), arch.map(|a| a.nmap_os).unwrap_or("linux")),
+        (None, Some(arch)) => (
+            arch.services.iter().map(|s| s.to_string()).collect(),
+            arch.nmap_os,
+        ),
+        (None, None) => {
+            if g.archetype.is_none() {
                 ctx.err(
                     g.line,
-                    format!("duplicate decky name '{name}' (first defined on line {prev})"),
+                    format!(
+                        "[{}] has neither services= nor archetype=; give one",
+                        g.name
+                    ),
                 );
-                continue;
             }
-            names.insert(name.clone(), g.line);
-            let ip = match g.ip {
-                Some((ip, _)) => Some(ip),
-                None if g.dhcp.is_some() => Some(Ipv4Addr::UNSPECIFIED),
-                None => {
-                    let ip = allocate(&mut ips, &name, g.line);
-                    if ip.is_none() {
-                        match general.net {
-                            None => ctx.err(g.line, format!("[{}] has no ip= and [general] has no net= to allocate one from", g.name)),
-                            Some(net) => ctx.err(g.line, format!("no free address left in net {net} for '{name}'")),
-                        }
-                    }
-                    ip
-                }
-            };
-            let Some(ip) = ip else { continue };
-            fleet.deckies.push(DeckySpec {
-                name,
-                ip,
-                services: services.clone(),
-                archetype: g.archetype.clone(),
-                nmap_os: g.nmap_os.clone().unwrap_or_else(|| default_os.to_owned()),
-                distro: g.distro.clone(),
-                mutate_interval: g.mutate_interval,
-                dhcp: g.dhcp.is_some(),
-                service_config: BTreeMap::new(),
-                line: g.line,
-            });
+            (Vec::new(), "linux")
         }
     }
-    // Explicit IPs must fit the network and mode.
-    for g in &groups {
-        if let Some((ip, line)) = g.ip {
-            check_ip(ip, line, &general, &mut ctx);
-        }
-    }
+}
 
-    // Pass 2: [decky.service] sub-sections (a group name applies to all its instances).
-    for s in subsections {
-        let (owner, svc) = s.name.rsplit_once('.').unwrap_or((&s.name, ""));
-        if catalog::service(svc).is_none() {
+/// A group's deckies (`amount` instances), each with its address.
+fn expand_group(
+    g: &Group,
+    general: &General,
+    alloc: &mut Allocator,
+    taken: &mut TakenIps,
+    names: &mut HashMap<String, usize>,
+    out: &mut Vec<DeckySpec>,
+    ctx: &mut Ctx,
+) {
+    let (services, default_os) = group_services(g, ctx);
+    check_port_conflicts(&services, g, ctx);
+    if let Some(line) = g.dhcp {
+        if general.mode != NetMode::Netns {
             ctx.err(
-                s.line,
-                format!(
-                    "unknown service '{svc}' in section [{}]; valid services: {}",
-                    s.name,
-                    service_names()
-                ),
+                line,
+                format!("[{}]: dhcp = true needs mode = netns in [general] (the decky must have its own interface and MAC)", g.name),
+            );
+        }
+    }
+    let instance_names: Vec<String> = if g.amount == 1 {
+        vec![g.name.clone()]
+    } else {
+        (1..=g.amount)
+            .map(|i| format!("{}-{i:02}", g.name))
+            .collect()
+    };
+    for name in instance_names {
+        if let Some(prev) = names.get(&name) {
+            ctx.err(
+                g.line,
+                format!("duplicate decky name '{name}' (first defined on line {prev})"),
             );
             continue;
         }
-        let cfg: BTreeMap<String, String> = s
-            .entries
-            .iter()
-            .map(|(k, v, _)| (k.clone(), v.clone()))
-            .collect();
-        let group = groups.iter().find(|g| g.name == owner);
-        let mut matched = 0;
-        for d in fleet.deckies.iter_mut() {
-            let belongs = d.name == owner
-                || group.is_some_and(|g| {
-                    g.amount > 1
-                        && d.name
-                            .strip_prefix(owner)
-                            .is_some_and(|r| r.starts_with('-'))
-                });
-            if belongs {
-                matched += 1;
-                d.service_config.insert(svc.to_owned(), cfg.clone());
-                if !d.services.iter().any(|x| x == svc) {
-                    ctx.warn(
-                        s.line,
-                        format!(
-                            "[{}] configures '{svc}' but decky '{}' does not run it",
-                            s.name, d.name
+        names.insert(name.clone(), g.line);
+        let ip = match g.ip {
+            Some((ip, _)) => Some(ip),
+            None if g.dhcp.is_some() => Some(Ipv4Addr::UNSPECIFIED),
+            None => {
+                let ip = alloc.next(taken, &name, g.line);
+                if ip.is_none() {
+                    match general.net {
+                        None => ctx.err(
+                            g.line,
+                            format!(
+                                "[{}] has no ip= and [general] has no net= to allocate one from",
+                                g.name
+                            ),
                         ),
-                    );
+                        Some(net) => ctx.err(
+                            g.line,
+                            format!("no free address left in net {net} for '{name}'"),
+                        ),
+                    }
                 }
+                ip
+            }
+        };
+        let Some(ip) = ip else { continue };
+        out.push(DeckySpec {
+            name,
+            ip,
+            services: services.clone(),
+            archetype: g.archetype.clone(),
+            nmap_os: g.nmap_os.clone().unwrap_or_else(|| default_os.to_owned()),
+            distro: g.distro.clone(),
+            mutate_interval: g.mutate_interval,
+            dhcp: g.dhcp.is_some(),
+            service_config: BTreeMap::new(),
+            line: g.line,
+        });
+    }
+}
+
+/// Pass 2: one `[decky.service]` section onto the decky (or every
+/// instance of the group) it names.
+fn apply_service_section(
+    s: &RawSection,
+    groups: &[Group],
+    deckies: &mut [DeckySpec],
+    ctx: &mut Ctx,
+) {
+    let (owner, svc) = s.name.rsplit_once('.').unwrap_or((&s.name, ""));
+    if catalog::service(svc).is_none() {
+        ctx.err(
+            s.line,
+            format!(
+                "unknown service '{svc}' in section [{}]; valid services: {}",
+                s.name,
+                service_names()
+            ),
+        );
+        return;
+    }
+    let cfg: BTreeMap<String, String> = s
+        .entries
+        .iter()
+        .map(|(k, v, _)| (k.clone(), v.clone()))
+        .collect();
+    let group = groups.iter().find(|g| g.name == owner);
+    let mut matched = 0;
+    for d in deckies.iter_mut() {
+        let belongs = d.name == owner
+            || group.is_some_and(|g| {
+                g.amount > 1
+                    && d.name
+                        .strip_prefix(owner)
+                        .is_some_and(|r| r.starts_with('-'))
+            });
+        if belongs {
+            matched += 1;
+            d.service_config.insert(svc.to_owned(), cfg.clone());
+            if !d.services.iter().any(|x| x == svc) {
+                ctx.warn(
+                    s.line,
+                    format!(
+                        "[{}] configures '{svc}' but decky '{}' does not run it",
+                        s.name, d.name
+                    ),
+                );
             }
         }
-        if matched == 0 && group.is_none() {
-            ctx.err(
-                s.line,
-                format!("section [{}] refers to unknown decky '{owner}'", s.name),
-            );
-        }
     }
-
-    if fleet.deckies.is_empty() && ctx.errors.is_empty() {
-        ctx.err(1, "no deckies defined: add at least one [name] section");
-    }
-    ctx.errors.sort_by_key(|e| e.line);
-    if ctx.errors.is_empty() {
-        Ok((fleet, ctx.warnings))
-    } else {
-        Err(ValidationReport {
-            errors: ctx.errors,
-            warnings: ctx.warnings,
-        })
+    if matched == 0 && group.is_none() {
+        ctx.err(
+            s.line,
+            format!("section [{}] refers to unknown decky '{owner}'", s.name),
+        );
     }
 }
 
@@ -752,69 +831,16 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
     };
     let mut ip_line = 0;
     for (k, v, line) in &s.entries {
-        let line = *line;
-        match k.as_str() {
-            "ip" => match v.parse() {
+        if k == "ip" {
+            match v.parse() {
                 Ok(ip) => {
-                    g.ip = Some((ip, line));
-                    ip_line = line;
+                    g.ip = Some((ip, *line));
+                    ip_line = *line;
                 }
-                Err(_) => ctx.err(line, format!("ip = '{v}' is not an IPv4 address")),
-            },
-            "services" => {
-                let mut list = Vec::new();
-                for name in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
-                    let name = name.to_ascii_lowercase();
-                    if catalog::service(&name).is_none() {
-                        ctx.err(line, format!("unknown service '{name}'; valid services: {}", service_names()));
-                    } else if !list.contains(&name) {
-                        list.push(name);
-                    }
-                }
-                if list.is_empty() && !v.trim().is_empty() {
-                    // every name was wrong; already reported
-                } else if list.is_empty() {
-                    ctx.err(line, "services = is empty");
-                }
-                g.services = Some(list);
+                Err(_) => ctx.err(*line, format!("ip = '{v}' is not an IPv4 address")),
             }
-            "archetype" => {
-                if archetype(v).is_some() {
-                    g.archetype = Some(v.clone());
-                } else {
-                    ctx.err(line, format!("unknown archetype '{v}'; valid archetypes: {}", archetype_names()));
-                    g.archetype = Some(String::new());
-                }
-            }
-            "nmap_os" | "nmap-os" => {
-                if NMAP_OS.contains(&v.as_str()) {
-                    g.nmap_os = Some(v.clone());
-                } else {
-                    ctx.err(line, format!("unknown nmap_os '{v}'; valid values: {}", NMAP_OS.join(", ")));
-                }
-            }
-            "distro" => {
-                if distro(v).is_some() {
-                    g.distro = Some(v.clone());
-                } else {
-                    ctx.err(line, format!("unknown distro '{v}'; valid distros: {}", distro_names()));
-                }
-            }
-            "amount" => match v.parse::<i64>() {
-                Ok(n) if (1..=MAX_AMOUNT as i64).contains(&n) => g.amount = n as u32,
-                Ok(n) => ctx.err(line, format!("amount = {n} is outside 1–{MAX_AMOUNT}")),
-                Err(_) => ctx.err(line, format!("amount = '{v}' is not a whole number (1–{MAX_AMOUNT})")),
-            },
-            "mutate_interval" | "mutate-interval" => match v.parse::<u32>() {
-                Ok(n) if n > 0 => g.mutate_interval = Some(n),
-                _ => ctx.err(line, format!("mutate_interval = '{v}' must be a positive number of minutes")),
-            },
-            "dhcp" => match v.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "on" | "1" => g.dhcp = Some(line),
-                "false" | "no" | "off" | "0" => g.dhcp = None,
-                _ => ctx.err(line, format!("dhcp = '{v}' must be true or false")),
-            },
-            other => ctx.err(line, format!("unknown key '{other}' in [{}]; valid keys: ip, services, archetype, nmap_os, distro, amount, mutate_interval, dhcp", s.name)),
+        } else {
+            set_group_key(&mut g, k, v, *line, ctx);
         }
     }
     if let (Some(line), Some(_)) = (g.dhcp, g.ip) {
@@ -826,4 +852,72 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
         g.ip = None;
     }
     Some(g)
+}
+
+/// `services = a, b`: known names, lowercased, each once.
+fn parse_services(v: &str, line: usize, ctx: &mut Ctx) -> Vec<String> {
+    let mut list = Vec::new();
+    for name in v.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        let name = name.to_ascii_lowercase();
+        if catalog::service(&name).is_none() {
+            ctx.err(
+                line,
+                format!(
+                    "unknown service '{name}'; valid services: {}",
+                    service_names()
+                ),
+            );
+        } else if !list.contains(&name) {
+            list.push(name);
+        }
+    }
+    // When every name was wrong each is reported already.
+    if list.is_empty() && v.trim().is_empty() {
+        ctx.err(line, "services = is empty");
+    }
+    list
+}
+
+/// One key of a decky section other than `ip`.
+fn set_group_key(g: &mut Group, k: &str, v: &str, line: usize, ctx: &mut Ctx) {
+    match k {
+        "services" => g.services = Some(parse_services(v, line, ctx)),
+        "archetype" => {
+            if archetype(v).is_some() {
+                g.archetype = Some(v.to_owned());
+            } else {
+                ctx.err(line, format!("unknown archetype '{v}'; valid archetypes: {}", archetype_names()));
+                g.archetype = Some(String::new());
+            }
+        }
+        "nmap_os" | "nmap-os" => {
+            if NMAP_OS.contains(&v) {
+                g.nmap_os = Some(v.to_owned());
+            } else {
+                ctx.err(line, format!("unknown nmap_os '{v}'; valid values: {}", NMAP_OS.join(", ")));
+            }
+        }
+        "distro" => {
+            if distro(v).is_some() {
+                g.distro = Some(v.to_owned());
+            } else {
+                ctx.err(line, format!("unknown distro '{v}'; valid distros: {}", distro_names()));
+            }
+        }
+        "amount" => match v.parse::<i64>() {
+            Ok(n) if (1..=MAX_AMOUNT as i64).contains(&n) => g.amount = n as u32,
+            Ok(n) => ctx.err(line, format!("amount = {n} is outside 1–{MAX_AMOUNT}")),
+            Err(_) => ctx.err(line, format!("amount = '{v}' is not a whole number (1–{MAX_AMOUNT})")),
+        },
+        "mutate_interval" | "mutate-interval" => match v.parse::<u32>() {
+            Ok(n) if n > 0 => g.mutate_interval = Some(n),
+            _ => ctx.err(line, format!("mutate_interval = '{v}' must be a positive number of minutes")),
+        },
+        "dhcp" => match v.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => g.dhcp = Some(line),
+            "false" | "no" | "off" | "0" => g.dhcp = None,
+            _ => ctx.err(line, format!("dhcp = '{v}' must be true or false")),
+        },
+        other => ctx.err(line, format!("unknown key '{other}' in [{}]; valid keys: ip, services, archetype, nmap_os, distro, amount, mutate_interval, dhcp", g.name)),
+    }
 }

@@ -284,3 +284,42 @@ fn status_machine() {
     assert!(!TornDown.can_become(Active));
     assert!(!Active.can_become(Active));
 }
+
+#[tokio::test]
+async fn blank_topologies_get_their_own_dmz_and_unique_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topos, _fleet, _bus, _) = setup(dir.path()).await;
+    // A topology already on the first /24 of the pool pushes blanks past it.
+    let mut taken = spec(82);
+    taken.name = "taken".into();
+    taken.lans[0].cidr = "127.100.0.0/24".into();
+    topos.create(taken).await.unwrap();
+    let a = topos.create_blank("maze").await.unwrap();
+    assert_eq!((a.status, a.version), (TopologyStatus::Pending, 1));
+    assert_eq!(a.name, "maze");
+    assert_eq!(a.lans.len(), 1);
+    assert_eq!(
+        (a.lans[0].name.as_str(), a.lans[0].cidr.as_str()),
+        ("dmz", "127.100.1.0/24")
+    );
+    assert_eq!(a.deckies.len(), 1);
+    assert_eq!(a.deckies[0].name, "dmz-gateway");
+    assert_eq!(a.deckies[0].services, ["ssh"]);
+    assert_eq!(
+        a.edges,
+        [Edge {
+            decky: "dmz-gateway".into(),
+            lan: "dmz".into()
+        }]
+    );
+    let b = topos.create_blank("maze-2").await.unwrap();
+    assert_eq!(b.lans[0].cidr, "127.100.2.0/24");
+    // Decky names are fleet-wide: the second gateway gets its own.
+    assert_eq!(b.deckies[0].name, "dmz-gateway-2");
+    assert_eq!(b.edges[0].decky, "dmz-gateway-2");
+    assert!(matches!(
+        topos.create_blank("maze").await,
+        Err(TopologyError::Conflict(_))
+    ));
+    assert_eq!(topos.list().await.unwrap().len(), 3);
+}

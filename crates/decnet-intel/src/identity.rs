@@ -328,10 +328,60 @@ impl IdentityGraph {
     where
         I: IntoIterator<Item = Node>,
     {
-        // 1. Closure: nodes reachable from touched, plus every member of
-        //    every identity (active, or merged) they belong to. It is closed
-        //    under "shares an address", so what it decides is what a
-        //    reconcile over every node would decide for the same nodes.
+        let (nodes, idset) = self.closure(touched);
+        let comps = self.components(&nodes);
+        let big: Vec<usize> = (0..comps.len()).filter(|&i| comps[i].len() >= 2).collect();
+        // Members as they were before anything below moves them.
+        let homes: BTreeMap<Uuid, BTreeSet<Node>> = idset
+            .iter()
+            .map(|id| (*id, self.ids[id].members.clone()))
+            .collect();
+        let (mut owner, assigned) = self.assign_owners(&idset, &comps, &big);
+        let mut events = Vec::new();
+        // Components: existing owner (kept or restored) or a new identity.
+        for &ci in &big {
+            match owner.get(&ci).copied() {
+                Some(id) => self.settle_owner(id, &comps[ci], &mut events),
+                None => {
+                    let id = self.form(&comps[ci], now, new_id(), &mut events);
+                    owner.insert(ci, id);
+                }
+            }
+        }
+        // Unassigned identities: merged into the component holding most of
+        // their members, or dissolved when none is left.
+        for id in &idset {
+            if assigned.contains_key(id) {
+                continue;
+            }
+            let target = merge_target(&homes[id], self.ids[id].merged_into, &comps, &big, &owner);
+            self.retire(*id, target, &assigned, &mut events);
+        }
+        // Address → identity.
+        for (ci, comp) in comps.iter().enumerate() {
+            for n in comp {
+                match owner.get(&ci) {
+                    Some(id) if comp.len() >= 2 => {
+                        self.of.insert(n.clone(), *id);
+                    }
+                    _ => {
+                        self.of.remove(n);
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    /// Nodes reachable from `touched`, plus every member of every identity
+    /// (active, or merged) they belong to, with those identities. It is
+    /// closed under "shares an address", so what a reconcile decides over
+    /// it is what a reconcile over every node would decide for the same
+    /// nodes.
+    fn closure<I>(&self, touched: I) -> (BTreeSet<Node>, BTreeSet<Uuid>)
+    where
+        I: IntoIterator<Item = Node>,
+    {
         let mut nodes: BTreeSet<Node> = BTreeSet::new();
         let mut idset: BTreeSet<Uuid> = BTreeSet::new();
         let mut queue: VecDeque<Node> = touched.into_iter().collect();
@@ -368,10 +418,14 @@ impl IdentityGraph {
             }
             id_queue.extend(self.children.get(&id).into_iter().flatten().copied());
         }
-        // 2. Components.
+        (nodes, idset)
+    }
+
+    /// The connected components of the graph restricted to `nodes`.
+    fn components(&self, nodes: &BTreeSet<Node>) -> Vec<BTreeSet<Node>> {
         let mut comp_of: HashMap<&Node, usize> = HashMap::new();
         let mut comps: Vec<BTreeSet<Node>> = Vec::new();
-        for n in &nodes {
+        for n in nodes {
             if comp_of.contains_key(n) {
                 continue;
             }
@@ -392,14 +446,22 @@ impl IdentityGraph {
             }
             comps.push(c);
         }
-        let big: Vec<usize> = (0..comps.len()).filter(|&i| comps[i].len() >= 2).collect();
-        // 3. Greedy assignment of identities to components by overlap.
+        comps
+    }
+
+    /// Greedy assignment of identities to the `big` components by overlap
+    /// with their own members: component → owner, identity → component.
+    fn assign_owners(
+        &self,
+        idset: &BTreeSet<Uuid>,
+        comps: &[BTreeSet<Node>],
+        big: &[usize],
+    ) -> (HashMap<usize, Uuid>, HashMap<Uuid, usize>) {
         let mut pairs: Vec<(usize, bool, DateTime<Utc>, Uuid, usize)> = Vec::new();
-        let mut homes: BTreeMap<Uuid, BTreeSet<Node>> = BTreeMap::new();
-        for id in &idset {
+        for id in idset {
             let home = self.own(*id);
             let ident = &self.ids[id];
-            for &ci in &big {
+            for &ci in big {
                 let ov = home.iter().filter(|m| comps[ci].contains(*m)).count();
                 if ov > 0 {
                     pairs.push((
@@ -411,7 +473,6 @@ impl IdentityGraph {
                     ));
                 }
             }
-            homes.insert(*id, ident.members.clone());
         }
         // Active identities first (stability: a reconcile with nothing new
         // changes nothing), then by overlap, then the oldest.
@@ -430,190 +491,169 @@ impl IdentityGraph {
             owner.insert(*ci, *id);
             assigned.insert(*id, *ci);
         }
-        let mut events = Vec::new();
-        // 4. Components: existing owner (kept or restored) or a new identity.
-        for &ci in &big {
-            let comp = &comps[ci];
-            match owner.get(&ci).copied() {
-                Some(id) => {
-                    let ident = self.ids.get_mut(&id).expect("identity in idset");
-                    let before = ident.members.clone();
-                    match ident.status {
-                        Status::Active => {
-                            let detached: Vec<Node> = before.difference(comp).cloned().collect();
-                            let added: Vec<Node> = comp.difference(&before).cloned().collect();
-                            ident.members = comp.clone();
-                            if !detached.is_empty() {
-                                events.push(IdentityEvent::Unmerged {
-                                    id,
-                                    from: None,
-                                    members: comp.iter().cloned().collect(),
-                                    detached,
-                                    dissolved: false,
-                                });
-                            }
-                            for ip in added {
-                                events.push(IdentityEvent::Linked { id, ip });
-                            }
-                        }
-                        Status::Merged | Status::Dissolved => {
-                            if ident.status == Status::Merged {
-                                self.unindex_merged(id);
-                            }
-                            let ident = self.ids.get_mut(&id).expect("identity in idset");
-                            let from = ident.merged_into.take();
-                            ident.status = Status::Active;
-                            ident.members = comp.clone();
-                            if let Some(p) = from {
-                                if let Some(ch) = self.children.get_mut(&p) {
-                                    ch.remove(&id);
-                                }
-                            }
-                            events.push(IdentityEvent::Unmerged {
-                                id,
-                                from,
-                                members: comp.iter().cloned().collect(),
-                                detached: Vec::new(),
-                                dissolved: false,
-                            });
-                        }
-                    }
-                }
-                None => {
-                    let id = new_id();
-                    self.ids.insert(
-                        id,
-                        Identity {
-                            id,
-                            status: Status::Active,
-                            merged_into: None,
-                            members: comp.clone(),
-                            created_at: now,
-                        },
-                    );
-                    owner.insert(ci, id);
-                    events.push(IdentityEvent::Formed {
-                        id,
-                        members: comp.iter().cloned().collect(),
-                    });
+        (owner, assigned)
+    }
+
+    /// Gives component `comp` to its owner `id`: an active owner takes its
+    /// members as they are now, a merged or dissolved one is restored.
+    fn settle_owner(&mut self, id: Uuid, comp: &BTreeSet<Node>, events: &mut Vec<IdentityEvent>) {
+        let ident = self.ids.get_mut(&id).expect("identity in idset");
+        let before = ident.members.clone();
+        if ident.status == Status::Active {
+            let detached: Vec<Node> = before.difference(comp).cloned().collect();
+            let added: Vec<Node> = comp.difference(&before).cloned().collect();
+            ident.members = comp.clone();
+            if !detached.is_empty() {
+                events.push(IdentityEvent::Unmerged {
+                    id,
+                    from: None,
+                    members: comp.iter().cloned().collect(),
+                    detached,
+                    dissolved: false,
+                });
+            }
+            for ip in added {
+                events.push(IdentityEvent::Linked { id, ip });
+            }
+            return;
+        }
+        if ident.status == Status::Merged {
+            self.unindex_merged(id);
+        }
+        let ident = self.ids.get_mut(&id).expect("identity in idset");
+        let from = ident.merged_into.take();
+        ident.status = Status::Active;
+        ident.members = comp.clone();
+        if let Some(p) = from {
+            if let Some(ch) = self.children.get_mut(&p) {
+                ch.remove(&id);
+            }
+        }
+        events.push(IdentityEvent::Unmerged {
+            id,
+            from,
+            members: comp.iter().cloned().collect(),
+            detached: Vec::new(),
+            dissolved: false,
+        });
+    }
+
+    /// A new identity `id` for a component nobody owns.
+    fn form(
+        &mut self,
+        comp: &BTreeSet<Node>,
+        now: DateTime<Utc>,
+        id: Uuid,
+        events: &mut Vec<IdentityEvent>,
+    ) -> Uuid {
+        self.ids.insert(
+            id,
+            Identity {
+                id,
+                status: Status::Active,
+                merged_into: None,
+                members: comp.clone(),
+                created_at: now,
+            },
+        );
+        events.push(IdentityEvent::Formed {
+            id,
+            members: comp.iter().cloned().collect(),
+        });
+        id
+    }
+
+    /// An identity that owns no component: merged into `target`, or
+    /// dissolved when there is none; its children follow it.
+    fn retire(
+        &mut self,
+        id: Uuid,
+        target: Option<Uuid>,
+        assigned: &HashMap<Uuid, usize>,
+        events: &mut Vec<IdentityEvent>,
+    ) {
+        let old_parent = self.ids[&id].merged_into;
+        let status = self.ids[&id].status;
+        if let Some(p) = old_parent {
+            if Some(p) != target {
+                if let Some(ch) = self.children.get_mut(&p) {
+                    ch.remove(&id);
                 }
             }
         }
-        // 5. Unassigned identities: merged into the component holding most
-        //    of their members, or dissolved when none is left. Ties keep the
-        //    current parent, then go to the oldest owner — never to the
-        //    component's position in this closure, which a wider reconcile
-        //    would number differently.
-        for id in &idset {
-            if assigned.contains_key(id) {
+        match target {
+            Some(t) => {
+                let ident = self.ids.get_mut(&id).expect("identity");
+                ident.status = Status::Merged;
+                ident.merged_into = Some(t);
+                self.children.entry(t).or_default().insert(id);
+                // Merged members do not change while merged: only an
+                // identity that was not merged yet enters the index.
+                if status != Status::Merged {
+                    self.index_merged(id);
+                }
+                if old_parent != Some(t) && status != Status::Dissolved {
+                    events.push(IdentityEvent::Merged { into: t, from: id });
+                }
+            }
+            None => {
+                if status == Status::Merged {
+                    self.unindex_merged(id);
+                }
+                let ident = self.ids.get_mut(&id).expect("identity");
+                ident.merged_into = None;
+                if status != Status::Dissolved {
+                    ident.status = Status::Dissolved;
+                    if status == Status::Active {
+                        events.push(IdentityEvent::Unmerged {
+                            id,
+                            from: None,
+                            members: Vec::new(),
+                            detached: ident.members.iter().cloned().collect(),
+                            dissolved: true,
+                        });
+                    }
+                }
+            }
+        }
+        self.rehome_children(id, target, assigned);
+    }
+
+    /// An identity that is no longer active has no children of its own:
+    /// they move to its `target`, or are dissolved with it (those that
+    /// took a component of their own stay as they are).
+    fn rehome_children(&mut self, id: Uuid, target: Option<Uuid>, assigned: &HashMap<Uuid, usize>) {
+        let Some(ch) = self.children.remove(&id) else {
+            return;
+        };
+        if let Some(t) = target {
+            self.children
+                .entry(t)
+                .or_default()
+                .extend(ch.iter().copied());
+            for c in ch {
+                if let Some(ci) = self.ids.get_mut(&c) {
+                    ci.merged_into = Some(t);
+                }
+            }
+            return;
+        }
+        for c in ch {
+            if assigned.contains_key(&c) {
                 continue;
             }
-            let home = &homes[id];
-            let old_parent = self.ids[id].merged_into;
-            let status = self.ids[id].status;
-            let target = big
-                .iter()
-                .map(|&ci| {
-                    (
-                        home.iter().filter(|m| comps[ci].contains(*m)).count(),
-                        owner[&ci],
-                    )
-                })
-                .filter(|(ov, _)| *ov > 0)
-                .max_by(|a, b| {
-                    a.0.cmp(&b.0)
-                        .then((Some(a.1) == old_parent).cmp(&(Some(b.1) == old_parent)))
-                        .then(b.1.cmp(&a.1))
-                })
-                .map(|(_, owner_id)| owner_id);
-            if let Some(p) = old_parent {
-                if Some(p) != target {
-                    if let Some(ch) = self.children.get_mut(&p) {
-                        ch.remove(id);
-                    }
-                }
+            if self
+                .ids
+                .get(&c)
+                .is_some_and(|ci| ci.status == Status::Merged)
+            {
+                self.unindex_merged(c);
             }
-            match target {
-                Some(t) => {
-                    let ident = self.ids.get_mut(id).expect("identity");
-                    ident.status = Status::Merged;
-                    ident.merged_into = Some(t);
-                    self.children.entry(t).or_default().insert(*id);
-                    // Merged members do not change while merged: only an
-                    // identity that was not merged yet enters the index.
-                    if status != Status::Merged {
-                        self.index_merged(*id);
-                    }
-                    if old_parent != Some(t) && status != Status::Dissolved {
-                        events.push(IdentityEvent::Merged { into: t, from: *id });
-                    }
-                }
-                None => {
-                    if status == Status::Merged {
-                        self.unindex_merged(*id);
-                    }
-                    let ident = self.ids.get_mut(id).expect("identity");
-                    ident.merged_into = None;
-                    if status != Status::Dissolved {
-                        ident.status = Status::Dissolved;
-                        if status == Status::Active {
-                            events.push(IdentityEvent::Unmerged {
-                                id: *id,
-                                from: None,
-                                members: Vec::new(),
-                                detached: ident.members.iter().cloned().collect(),
-                                dissolved: true,
-                            });
-                        }
-                    }
-                }
-            }
-            // An identity that is no longer active has no children of its own.
-            if let Some(ch) = self.children.remove(id) {
-                if let Some(t) = target {
-                    self.children
-                        .entry(t)
-                        .or_default()
-                        .extend(ch.iter().copied());
-                    for c in ch {
-                        if let Some(ci) = self.ids.get_mut(&c) {
-                            ci.merged_into = Some(t);
-                        }
-                    }
-                } else {
-                    for c in ch {
-                        if assigned.contains_key(&c) {
-                            continue;
-                        }
-                        if self
-                            .ids
-                            .get(&c)
-                            .is_some_and(|ci| ci.status == Status::Merged)
-                        {
-                            self.unindex_merged(c);
-                        }
-                        if let Some(ci) = self.ids.get_mut(&c) {
-                            ci.merged_into = None;
-                            ci.status = Status::Dissolved;
-                        }
-                    }
-                }
+            if let Some(ci) = self.ids.get_mut(&c) {
+                ci.merged_into = None;
+                ci.status = Status::Dissolved;
             }
         }
-        // 6. Address → identity.
-        for (ci, comp) in comps.iter().enumerate() {
-            for n in comp {
-                match owner.get(&ci) {
-                    Some(id) if comp.len() >= 2 => {
-                        self.of.insert(n.clone(), *id);
-                    }
-                    _ => {
-                        self.of.remove(n);
-                    }
-                }
-            }
-        }
-        events
     }
 
     /// Checks every invariant against a from-scratch computation; used by
@@ -708,6 +748,33 @@ impl IdentityGraph {
         }
         Ok(())
     }
+}
+
+/// Where an identity that owns no component goes: the component holding
+/// most of its members `home`. Ties keep the current parent, then go to
+/// the oldest owner — never to the component's position in this closure,
+/// which a wider reconcile would number differently.
+fn merge_target(
+    home: &BTreeSet<Node>,
+    old_parent: Option<Uuid>,
+    comps: &[BTreeSet<Node>],
+    big: &[usize],
+    owner: &HashMap<usize, Uuid>,
+) -> Option<Uuid> {
+    big.iter()
+        .map(|&ci| {
+            (
+                home.iter().filter(|m| comps[ci].contains(*m)).count(),
+                owner[&ci],
+            )
+        })
+        .filter(|(ov, _)| *ov > 0)
+        .max_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then((Some(a.1) == old_parent).cmp(&(Some(b.1) == old_parent)))
+                .then(b.1.cmp(&a.1))
+        })
+        .map(|(_, owner_id)| owner_id)
 }
 
 /// Per-address signals the linker compares.

@@ -207,37 +207,62 @@ pub mod rules {
     pub const BEACON_MIN_INTERVAL_S: f64 = 5.0;
 }
 
-/// Decides the behaviour class; sets `behavior`, `behavior_rule`, `behavior_numbers`.
-pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
-    let span_s = (row.last_seen - row.first_seen).num_milliseconds() as f64 / 1000.0;
-    let ports = st.ports.len() as u64;
-    let services = st.services.len() as u64;
-    let probes = row.sessions.max(row.event_count.min(ports.max(1)));
-    let mean_gap_s = if probes > 1 {
-        span_s / (probes - 1) as f64
-    } else {
-        0.0
-    };
-    let times: Vec<i64> = st.connect_times.iter().copied().collect();
-    let gaps: Vec<f64> = times
-        .windows(2)
-        .map(|w| (w[1] - w[0]) as f64 / 1e6)
-        .collect();
-    let (beacon_mean, beacon_cv) = if gaps.len() + 1 >= rules::BEACON_SESSIONS {
-        let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
-        let var = gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / gaps.len() as f64;
-        (
-            m,
-            if m > 0.0 {
-                var.sqrt() / m
-            } else {
-                f64::INFINITY
-            },
-        )
-    } else {
-        (0.0, f64::INFINITY)
-    };
-    let mut matched: Vec<(&str, String)> = Vec::new();
+/// The numbers the behaviour rules look at.
+struct Measures {
+    span_s: f64,
+    ports: u64,
+    services: u64,
+    mean_gap_s: f64,
+    /// Connect times remembered (beaconing looks at their intervals).
+    timed_sessions: usize,
+    beacon_mean: f64,
+    beacon_cv: f64,
+}
+
+impl Measures {
+    fn of(row: &AttackerRow, st: &AttackerState) -> Self {
+        let span_s = (row.last_seen - row.first_seen).num_milliseconds() as f64 / 1000.0;
+        let ports = st.ports.len() as u64;
+        let probes = row.sessions.max(row.event_count.min(ports.max(1)));
+        let mean_gap_s = if probes > 1 {
+            span_s / (probes - 1) as f64
+        } else {
+            0.0
+        };
+        let times: Vec<i64> = st.connect_times.iter().copied().collect();
+        let gaps: Vec<f64> = times
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as f64 / 1e6)
+            .collect();
+        let (beacon_mean, beacon_cv) = if gaps.len() + 1 >= rules::BEACON_SESSIONS {
+            let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
+            let var = gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / gaps.len() as f64;
+            (
+                m,
+                if m > 0.0 {
+                    var.sqrt() / m
+                } else {
+                    f64::INFINITY
+                },
+            )
+        } else {
+            (0.0, f64::INFINITY)
+        };
+        Measures {
+            span_s,
+            ports,
+            services: st.services.len() as u64,
+            mean_gap_s,
+            timed_sessions: times.len(),
+            beacon_mean,
+            beacon_cv,
+        }
+    }
+}
+
+/// Every rule that matches: its class and why, human readable.
+fn matched_rules(row: &AttackerRow, m: &Measures) -> Vec<(&'static str, String)> {
+    let mut matched = Vec::new();
     if row.commands_run >= rules::INTERACTIVE_COMMANDS {
         matched.push((
             "interactive",
@@ -258,29 +283,24 @@ pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
             ),
         ));
     }
-    if ports >= rules::SCAN_PORTS || services >= rules::SCAN_PORTS {
-        if mean_gap_s >= rules::SLOW_SCAN_GAP_S {
-            matched.push((
-                "slow_scan",
-                format!(
-                    "distinct_ports={ports} >= {} and mean_gap={mean_gap_s:.1}s >= {}s",
-                    rules::SCAN_PORTS,
-                    rules::SLOW_SCAN_GAP_S
-                ),
-            ));
+    let (ports, mean_gap_s) = (m.ports, m.mean_gap_s);
+    if ports >= rules::SCAN_PORTS || m.services >= rules::SCAN_PORTS {
+        let (class, cmp) = if mean_gap_s >= rules::SLOW_SCAN_GAP_S {
+            ("slow_scan", ">=")
         } else {
-            matched.push((
-                "scanning",
-                format!(
-                    "distinct_ports={ports} >= {} and mean_gap={mean_gap_s:.1}s < {}s",
-                    rules::SCAN_PORTS,
-                    rules::SLOW_SCAN_GAP_S
-                ),
-            ));
-        }
+            ("scanning", "<")
+        };
+        matched.push((
+            class,
+            format!(
+                "distinct_ports={ports} >= {} and mean_gap={mean_gap_s:.1}s {cmp} {}s",
+                rules::SCAN_PORTS,
+                rules::SLOW_SCAN_GAP_S
+            ),
+        ));
     }
-    if beacon_cv <= rules::BEACON_MAX_CV
-        && beacon_mean >= rules::BEACON_MIN_INTERVAL_S
+    if m.beacon_cv <= rules::BEACON_MAX_CV
+        && m.beacon_mean >= rules::BEACON_MIN_INTERVAL_S
         && row.commands_run < rules::INTERACTIVE_COMMANDS
         && row.credentials_tried < rules::BRUTE_AUTH
         && ports <= rules::BEACON_MAX_PORTS
@@ -288,13 +308,22 @@ pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
         matched.push((
             "beaconing",
             format!(
-                "sessions={} >= {} with interval {beacon_mean:.1}s, cv={beacon_cv:.2} <= {}",
-                times.len(),
+                "sessions={} >= {} with interval {:.1}s, cv={:.2} <= {}",
+                m.timed_sessions,
                 rules::BEACON_SESSIONS,
+                m.beacon_mean,
+                m.beacon_cv,
                 rules::BEACON_MAX_CV
             ),
         ));
     }
+    matched
+}
+
+/// Decides the behaviour class; sets `behavior`, `behavior_rule`, `behavior_numbers`.
+pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
+    let m = Measures::of(row, st);
+    let matched = matched_rules(row, &m);
     let (class, rule) = match matched.len() {
         0 => ("unknown".to_owned(), "no rule matched".to_owned()),
         1 => (matched[0].0.to_owned(), matched[0].1.clone()),
@@ -321,11 +350,11 @@ pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
         "sessions": row.sessions,
         "auth_attempts": row.credentials_tried,
         "commands": row.commands_run,
-        "distinct_ports": ports,
-        "distinct_services": services,
-        "span_s": finite(span_s),
-        "mean_gap_s": finite(mean_gap_s),
-        "beacon_interval_s": finite(beacon_mean),
-        "beacon_cv": finite(beacon_cv),
+        "distinct_ports": m.ports,
+        "distinct_services": m.services,
+        "span_s": finite(m.span_s),
+        "mean_gap_s": finite(m.mean_gap_s),
+        "beacon_interval_s": finite(m.beacon_mean),
+        "beacon_cv": finite(m.beacon_cv),
     });
 }

@@ -80,6 +80,7 @@ pub struct SingletonStats {
 pub struct IntelSingleton {
     stop: CancellationToken,
     task: JoinHandle<()>,
+    alive: watch::Receiver<()>,
     tenures: Arc<AtomicU64>,
     processed: Arc<AtomicU64>,
 }
@@ -114,7 +115,9 @@ impl IntelSingleton {
             processed: processed.clone(),
         };
         let t = tenures.clone();
+        let (alive_tx, alive) = watch::channel(());
         let task = tokio::spawn(async move {
+            let _alive = alive_tx;
             let mut lease = Lease::new(store, LEASE, &holder, cfg.ttl);
             while !ctx.stop.is_cancelled() {
                 match lease.acquire_or_renew().await {
@@ -138,9 +141,16 @@ impl IntelSingleton {
         IntelSingleton {
             stop,
             task,
+            alive,
             tenures,
             processed,
         }
+    }
+
+    /// Open while this contender's task runs (holding the lease or
+    /// waiting for it), closed once it ended (health checks).
+    pub fn alive(&self) -> watch::Receiver<()> {
+        self.alive.clone()
     }
 
     /// Counters so far.

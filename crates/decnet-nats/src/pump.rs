@@ -9,6 +9,7 @@ use decnet_bus::{Bus, Envelope};
 use decnet_core::Event;
 use decnet_store::Store;
 use futures::StreamExt;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,7 @@ pub struct PumpStats {
 pub struct Pump {
     stop: CancellationToken,
     task: JoinHandle<()>,
+    alive: watch::Receiver<()>,
     received: Arc<AtomicU64>,
     committed: Arc<AtomicU64>,
     inserted: Arc<AtomicU64>,
@@ -76,7 +78,9 @@ impl Pump {
             committed.clone(),
             inserted.clone(),
         );
+        let (alive_tx, alive) = watch::channel(());
         let task = tokio::spawn(async move {
+            let _alive = alive_tx;
             while !s.is_cancelled() {
                 let msgs = match consumer
                     .fetch()
@@ -130,10 +134,16 @@ impl Pump {
         Ok(Pump {
             stop,
             task,
+            alive,
             received,
             committed,
             inserted,
         })
+    }
+
+    /// Open while the pump's task runs, closed once it ended (health checks).
+    pub fn alive(&self) -> watch::Receiver<()> {
+        self.alive.clone()
     }
 
     /// Counters so far.

@@ -118,6 +118,109 @@ fn widen(table: &str) -> String {
     )
 }
 
+fn count_bind(v: u64) -> Bind {
+    Bind::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn attacker_binds((a, state): &(AttackerRow, serde_json::Value)) -> Vec<Bind> {
+    let a = a.clone().with_uuid();
+    vec![
+        Bind::Text(a.ip.clone()),
+        Bind::Int(us(a.first_seen)),
+        Bind::Int(us(a.last_seen)),
+        count_bind(a.event_count),
+        Bind::Text(a.behavior.clone()),
+        Bind::OptText(a.identity_id.map(|i| i.to_string())),
+        Bind::Text(to_json(&a)),
+        Bind::Text(state.to_string()),
+        Bind::Text(a.uuid.to_string()),
+    ]
+}
+
+fn credential_binds(c: &CredentialRow) -> Vec<Bind> {
+    vec![
+        Bind::Text(c.ip.clone()),
+        Bind::Text(c.decky.clone()),
+        Bind::Text(c.service.clone()),
+        Bind::Text(c.secret_kind.clone()),
+        Bind::Text(c.secret_hash.clone()),
+        Bind::Text(c.principal.clone()),
+        Bind::Text(c.secret_printable.clone()),
+        Bind::Text(c.secret_b64.clone()),
+        Bind::Int(us(c.first_seen)),
+        Bind::Int(us(c.last_seen)),
+        count_bind(c.count),
+    ]
+}
+
+fn bounty_binds(x: &BountyRow) -> Vec<Bind> {
+    vec![
+        Bind::Text(x.kind.clone()),
+        Bind::Text(x.value.clone()),
+        Bind::Text(x.ip.clone()),
+        Bind::Text(x.decky.clone()),
+        Bind::Text(x.service.clone()),
+        Bind::Int(us(x.first_seen)),
+        Bind::Int(us(x.last_seen)),
+        count_bind(x.count),
+        Bind::Text(x.details.to_string()),
+    ]
+}
+
+fn identity_binds((i, state): &(IdentityRow, serde_json::Value)) -> Vec<Bind> {
+    vec![
+        Bind::Text(i.id.to_string()),
+        Bind::Text(i.status.clone()),
+        Bind::Int(us(i.last_seen)),
+        Bind::Text(to_json(i)),
+        Bind::Text(state.to_string()),
+    ]
+}
+
+/// Upserts the batch's changed campaigns and deletes the vanished ones.
+async fn write_campaigns(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    b: &IntelBatch,
+) -> StoreResult<()> {
+    for c in &b.campaigns {
+        sqlx::query(
+            "INSERT INTO campaigns (id, last_seen, data) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
+        )
+        .bind(c.id.to_string())
+        .bind(us(c.last_seen))
+        .bind(to_json(c))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    }
+    for id in &b.campaigns_deleted {
+        sqlx::query("DELETE FROM campaigns WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+async fn insert_identity_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[IdentityEventRow],
+) -> StoreResult<()> {
+    for e in events {
+        sqlx::query("INSERT INTO identity_events (id, ts, kind, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
+            .bind(e.id.to_string())
+            .bind(us(e.ts))
+            .bind(e.kind.as_str())
+            .bind(e.payload.to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 impl SqlStore {
     /// Multi-row upsert in chunks (rows must be unique by the conflict key).
     async fn upsert(
@@ -247,7 +350,61 @@ impl SqlStore {
         if let Some(f) = &b.fence {
             f.check(&mut tx).await?;
         }
-        for chunk in b.seen.chunks(400) {
+        self.mark_seen(&mut tx, &b.seen).await?;
+        self.upsert(
+            &mut tx,
+            "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state, uuid) VALUES",
+            "ON CONFLICT (ip) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+             event_count = excluded.event_count, behavior = excluded.behavior, identity_id = excluded.identity_id, \
+             data = excluded.data, state = excluded.state, uuid = excluded.uuid",
+            9,
+            b.attackers.iter().map(attacker_binds).collect(),
+        )
+        .await?;
+        self.upsert(
+            &mut tx,
+            &format!("INSERT INTO credentials ({CRED_COLS}) VALUES"),
+            &format!(
+                "ON CONFLICT (ip, decky, service, secret_kind, secret_hash, principal) DO UPDATE SET {}",
+                widen("credentials")
+            ),
+            11,
+            b.credentials.iter().map(credential_binds).collect(),
+        )
+        .await?;
+        self.upsert(
+            &mut tx,
+            &format!("INSERT INTO bounty ({BOUNTY_COLS}) VALUES"),
+            &format!(
+                "ON CONFLICT (kind, value, ip) DO UPDATE SET {}",
+                widen("bounty")
+            ),
+            9,
+            b.bounty.iter().map(bounty_binds).collect(),
+        )
+        .await?;
+        self.upsert(
+            &mut tx,
+            "INSERT INTO identities (id, status, last_seen, data, state) VALUES",
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen, \
+             data = excluded.data, state = excluded.state",
+            5,
+            b.identities.iter().map(identity_binds).collect(),
+        )
+        .await?;
+        write_campaigns(&mut tx, b).await?;
+        insert_identity_events(&mut tx, &b.identity_events).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Records the consumed event ids (replays are skipped by them).
+    async fn mark_seen(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        seen: &[(Uuid, chrono::DateTime<chrono::Utc>)],
+    ) -> StoreResult<()> {
+        for chunk in seen.chunks(400) {
             let sql = format!(
                 "INSERT INTO intel_seen (id, ts) VALUES {} ON CONFLICT (id) DO NOTHING",
                 crate::sql::placeholders(self.backend, chunk.len(), 2)
@@ -260,160 +417,28 @@ impl SqlStore {
             for (s, (_, ts)) in strs.iter().zip(chunk) {
                 q = q.bind(s.as_str()).bind(us(*ts));
             }
-            q.execute(&mut *tx).await.map_err(db_err)?;
+            q.execute(&mut **tx).await.map_err(db_err)?;
         }
-        let i64c = |v: u64| Bind::Int(i64::try_from(v).unwrap_or(i64::MAX));
-        let rows: Vec<Vec<Bind>> = b
-            .attackers
-            .iter()
-            .map(|(a, state)| {
-                vec![
-                    Bind::Text(a.ip.clone()),
-                    Bind::Int(us(a.first_seen)),
-                    Bind::Int(us(a.last_seen)),
-                    i64c(a.event_count),
-                    Bind::Text(a.behavior.clone()),
-                    Bind::OptText(a.identity_id.map(|i| i.to_string())),
-                    Bind::Text(to_json(a)),
-                    Bind::Text(state.to_string()),
-                ]
-            })
-            .collect();
-        self.upsert(
-            &mut tx,
-            "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state) VALUES",
-            "ON CONFLICT (ip) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
-             event_count = excluded.event_count, behavior = excluded.behavior, identity_id = excluded.identity_id, \
-             data = excluded.data, state = excluded.state",
-            8,
-            rows,
-        )
-        .await?;
-        let rows: Vec<Vec<Bind>> = b
-            .credentials
-            .iter()
-            .map(|c| {
-                vec![
-                    Bind::Text(c.ip.clone()),
-                    Bind::Text(c.decky.clone()),
-                    Bind::Text(c.service.clone()),
-                    Bind::Text(c.secret_kind.clone()),
-                    Bind::Text(c.secret_hash.clone()),
-                    Bind::Text(c.principal.clone()),
-                    Bind::Text(c.secret_printable.clone()),
-                    Bind::Text(c.secret_b64.clone()),
-                    Bind::Int(us(c.first_seen)),
-                    Bind::Int(us(c.last_seen)),
-                    i64c(c.count),
-                ]
-            })
-            .collect();
-        self.upsert(
-            &mut tx,
-            &format!("INSERT INTO credentials ({CRED_COLS}) VALUES"),
-            &format!(
-                "ON CONFLICT (ip, decky, service, secret_kind, secret_hash, principal) DO UPDATE SET {}",
-                widen("credentials")
-            ),
-            11,
-            rows,
-        )
-        .await?;
-        let rows: Vec<Vec<Bind>> = b
-            .bounty
-            .iter()
-            .map(|x| {
-                vec![
-                    Bind::Text(x.kind.clone()),
-                    Bind::Text(x.value.clone()),
-                    Bind::Text(x.ip.clone()),
-                    Bind::Text(x.decky.clone()),
-                    Bind::Text(x.service.clone()),
-                    Bind::Int(us(x.first_seen)),
-                    Bind::Int(us(x.last_seen)),
-                    i64c(x.count),
-                    Bind::Text(x.details.to_string()),
-                ]
-            })
-            .collect();
-        self.upsert(
-            &mut tx,
-            &format!("INSERT INTO bounty ({BOUNTY_COLS}) VALUES"),
-            &format!(
-                "ON CONFLICT (kind, value, ip) DO UPDATE SET {}",
-                widen("bounty")
-            ),
-            9,
-            rows,
-        )
-        .await?;
-        let rows: Vec<Vec<Bind>> = b
-            .identities
-            .iter()
-            .map(|(i, state)| {
-                vec![
-                    Bind::Text(i.id.to_string()),
-                    Bind::Text(i.status.clone()),
-                    Bind::Int(us(i.last_seen)),
-                    Bind::Text(to_json(i)),
-                    Bind::Text(state.to_string()),
-                ]
-            })
-            .collect();
-        self.upsert(
-            &mut tx,
-            "INSERT INTO identities (id, status, last_seen, data, state) VALUES",
-            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, last_seen = excluded.last_seen, \
-             data = excluded.data, state = excluded.state",
-            5,
-            rows,
-        )
-        .await?;
-        for c in &b.campaigns {
-            sqlx::query(
-                "INSERT INTO campaigns (id, last_seen, data) VALUES ($1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
-            )
-            .bind(c.id.to_string())
-            .bind(us(c.last_seen))
-            .bind(to_json(c))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        for id in &b.campaigns_deleted {
-            sqlx::query("DELETE FROM campaigns WHERE id = $1")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        for e in &b.identity_events {
-            sqlx::query("INSERT INTO identity_events (id, ts, kind, payload) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
-                .bind(e.id.to_string())
-                .bind(us(e.ts))
-                .bind(e.kind.as_str())
-                .bind(e.payload.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
     pub(crate) async fn intel_load_impl(&self) -> StoreResult<IntelSnapshot> {
         let mut snap = IntelSnapshot::default();
-        for r in sqlx::query("SELECT data, state FROM attackers")
+        let mut missing_uuid = Vec::new();
+        for r in sqlx::query("SELECT data, state, CAST(CASE WHEN uuid IS NULL THEN 1 ELSE 0 END AS BIGINT) FROM attackers")
             .fetch_all(&self.write)
             .await
             .map_err(db_err)?
         {
-            snap.attackers.push((
-                json_col(&r, 0, "attacker")?,
-                json_col(&r, 1, "attacker state")?,
-            ));
+            let row: AttackerRow = json_col(&r, 0, "attacker")?;
+            let row = row.with_uuid();
+            if r.try_get::<i64, _>(2).map_err(db_err)? != 0 {
+                missing_uuid.push((row.uuid.to_string(), row.ip.clone()));
+            }
+            snap.attackers
+                .push((row, json_col(&r, 1, "attacker state")?));
         }
+        self.backfill_attacker_uuids(&missing_uuid).await?;
         for r in sqlx::query("SELECT data, state FROM identities")
             .fetch_all(&self.write)
             .await
@@ -434,6 +459,23 @@ impl SqlStore {
         Ok(snap)
     }
 
+    /// Writes the uuid column of attackers stored before it existed.
+    async fn backfill_attacker_uuids(&self, rows: &[(String, String)]) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        for (uuid, ip) in rows {
+            sqlx::query("UPDATE attackers SET uuid = $1 WHERE ip = $2 AND uuid IS NULL")
+                .bind(uuid.as_str())
+                .bind(ip.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
     pub(crate) async fn list_attackers_impl(
         &self,
         q: &AttackerQuery,
@@ -445,19 +487,35 @@ impl SqlStore {
             f.raw("ip LIKE ? ESCAPE '\\'", Bind::Text(like_pattern(s)));
         }
         let w = where_of(&f.clauses);
-        self.data_page(
-            "attackers",
-            &w,
-            &f.binds,
-            "last_seen DESC, ip DESC",
-            (q.limit, q.offset),
-            "attacker",
-        )
-        .await
+        let page: Page<AttackerRow> = self
+            .data_page(
+                "attackers",
+                &w,
+                &f.binds,
+                "last_seen DESC, ip DESC",
+                (q.limit, q.offset),
+                "attacker",
+            )
+            .await?;
+        Ok(Page {
+            data: page.data.into_iter().map(AttackerRow::with_uuid).collect(),
+            ..page
+        })
     }
 
     pub(crate) async fn get_attacker_impl(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
-        self.data_by_key("attackers", "ip", ip, "attacker").await
+        let row: Option<AttackerRow> = self.data_by_key("attackers", "ip", ip, "attacker").await?;
+        Ok(row.map(AttackerRow::with_uuid))
+    }
+
+    pub(crate) async fn get_attacker_by_uuid_impl(
+        &self,
+        uuid: Uuid,
+    ) -> StoreResult<Option<AttackerRow>> {
+        let row: Option<AttackerRow> = self
+            .data_by_key("attackers", "uuid", &uuid.to_string(), "attacker")
+            .await?;
+        Ok(row.map(AttackerRow::with_uuid))
     }
 
     pub(crate) async fn list_credentials_impl(

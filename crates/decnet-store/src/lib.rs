@@ -1,8 +1,12 @@
 //! decnet-store: everything decnet persists, behind one [`Store`] trait with
-//! an SQLite implementation (embedded default) and a PostgreSQL one.
+//! one implementation, [`SqlStore`]: SQL over sqlx's `Any` driver serving
+//! SQLite (embedded default) and PostgreSQL with the same statements on a
+//! portable schema.
 //!
 //! The trait is the contract between the ingester/intel (writers) and the
-//! API (reader). Both implementations must pass the same test suite.
+//! API (reader); the test suite runs against both backends. Test support
+//! (a throw-away PostgreSQL cluster, synthetic events) is the `testing`
+//! module behind the `testing` feature, for other crates' tests only.
 
 pub mod docs;
 pub use docs::{Doc, DocStore};
@@ -10,10 +14,11 @@ pub mod ingest;
 mod intel_sql;
 pub mod lease;
 mod logs_sql;
-pub use logs_sql::COUNT_AHEAD;
+pub use logs_sql::{COUNT_AHEAD, SEARCH_WINDOW};
 pub mod migrations;
 pub mod model;
 mod sql;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::sync::Arc;
@@ -155,6 +160,8 @@ pub trait Store: docs::DocStore + Send + Sync + 'static {
     async fn list_attackers(&self, q: &AttackerQuery) -> StoreResult<Page<AttackerRow>>;
     /// One attacker by address.
     async fn get_attacker(&self, ip: &str) -> StoreResult<Option<AttackerRow>>;
+    /// One attacker by its stable id ([`attacker_uuid`]).
+    async fn get_attacker_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<AttackerRow>>;
     /// Credentials, most recently tried first.
     async fn list_credentials(&self, q: &CredentialQuery) -> StoreResult<Page<CredentialRow>>;
     /// Secrets seen from more than one address, decky or service; most addresses first.

@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use crate::model::{LogPageJson, LogQuery};
-use crate::sql::{bind_all, log_filter, SqlStore, EVENT_COLS};
+use crate::sql::{bind_all, us, Bind, SqlStore, EVENT_COLS};
 use crate::{db_err, Backend, StoreResult};
 
 /// How far past the end of the requested page a filtered total is counted
@@ -15,6 +15,112 @@ use crate::{db_err, Backend, StoreResult};
 /// a dashboard pager still knows that more pages follow. Beyond it
 /// `total_exact` is false.
 pub const COUNT_AHEAD: u64 = 1_000;
+
+/// Most events a `search` reads: the newest this many that match the
+/// other filters. Matching a substring lowercases and scans each row's
+/// fields, so a word found nowhere read the whole table (4.9 s at 973k
+/// events) and any viewer could ask for it. A window of rows rather than a
+/// time limit: sqlx's `Any` driver has no per-statement timeout that works
+/// alike on SQLite and PostgreSQL, and a row window gives the same answer
+/// every time. When the window is full the page says `total_exact: false`
+/// (older events were not searched). An index (SQLite FTS5's trigram
+/// tokenizer, PostgreSQL pg_trgm) would lift the bound, at the price of
+/// maintaining it on every insert of the ingest path.
+pub const SEARCH_WINDOW: u64 = 50_000;
+
+/// The `WHERE` clauses of every filter but `search`, with their binds
+/// (`$1…` in order).
+fn plain_filters(q: &LogQuery) -> (Vec<String>, Vec<Bind>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut binds = Vec::new();
+    let mut push = |clause: &str, b: Bind, binds: &mut Vec<Bind>| {
+        binds.push(b);
+        clauses.push(clause.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(v) = &q.decky {
+        push("decky = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.service {
+        push("service = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.kind {
+        push("kind = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.src_ip {
+        push("src_ip = ?", Bind::Text(v.clone()), &mut binds);
+    }
+    if let Some(v) = &q.session_id {
+        push("session_id = ?", Bind::Text(v.to_string()), &mut binds);
+    }
+    if let Some(v) = &q.since {
+        push("ts >= ?", Bind::Int(us(*v)), &mut binds);
+    }
+    if let Some(v) = &q.until {
+        push("ts < ?", Bind::Int(us(*v)), &mut binds);
+    }
+    (clauses, binds)
+}
+
+fn where_of(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    }
+}
+
+/// `LIKE` pattern of a case-insensitive substring search.
+fn search_pattern(v: &str) -> String {
+    let mut pat = String::with_capacity(v.len() + 2);
+    pat.push('%');
+    for c in v.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pat.push('\\');
+        }
+        pat.push(c);
+    }
+    pat.push('%');
+    pat
+}
+
+/// The oldest event a search reads: the [`SEARCH_WINDOW`]-th newest one
+/// matching the other filters (`w_plain`), if there are that many. It
+/// walks an index on `ts` (alone or after decky/kind/src_ip), never the
+/// rows' fields.
+fn window_edge(w_plain: &str) -> String {
+    format!(
+        "(SELECT ts FROM events{w_plain} ORDER BY ts DESC LIMIT 1 OFFSET {})",
+        SEARCH_WINDOW - 1
+    )
+}
+
+/// The `WHERE` clause of a log query and its binds; a `search` reads only
+/// the events inside its window.
+pub(crate) fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
+    let (mut clauses, mut binds) = plain_filters(q);
+    if let Some(v) = &q.search {
+        let edge = window_edge(&where_of(&clauses));
+        clauses.push(format!("ts >= COALESCE({edge}, {})", i64::MIN));
+        binds.push(Bind::Text(search_pattern(v)));
+        clauses.push(format!("lower(fields) LIKE ${} ESCAPE '\\'", binds.len()));
+    }
+    (where_of(&clauses), binds)
+}
+
+/// `1` when the query searches and its window is full (older events went
+/// unread), else `0`; uses the same binds as [`log_filter`].
+fn window_full(q: &LogQuery) -> String {
+    match &q.search {
+        None => "CAST(0 AS BIGINT)".to_owned(),
+        Some(_) => {
+            let (clauses, _) = plain_filters(q);
+            format!(
+                "CAST(CASE WHEN {} IS NULL THEN 0 ELSE 1 END AS BIGINT)",
+                window_edge(&where_of(&clauses))
+            )
+        }
+    }
+}
 
 /// Which expression answers the page's `total`.
 enum Total {
@@ -105,14 +211,38 @@ impl SqlStore {
         // its worker thread to the async side separately, and those
         // hand-offs, not SQLite, were most of a 50-row page's cost.
         let total = total_for(q);
-        let total_col = match &total {
-            Total::All => "(SELECT n FROM event_total WHERE id = 1)".to_owned(),
-            Total::Counter(dim) => format!(
-                "COALESCE((SELECT n FROM event_counts WHERE dim = '{dim}' AND val = $1), 0)"
+        // A search's page and capped total come from the same capped run
+        // of matching rows (a CTE used twice is computed once on both
+        // backends): a search that matches little reads its window once
+        // instead of once for the page and again for the count. Other
+        // capped totals keep a count free to use whichever index matches
+        // fewest rows.
+        let (with, source, total_col) = match &total {
+            Total::All => (
+                String::new(),
+                format!("events{w}"),
+                "(SELECT n FROM event_total WHERE id = 1)".to_owned(),
             ),
-            Total::Capped(_) => format!(
-                "(SELECT COUNT(*) FROM (SELECT 1 FROM events{w} LIMIT ${}) AS capped)",
-                n + 3
+            Total::Counter(dim) => (
+                String::new(),
+                format!("events{w}"),
+                format!("COALESCE((SELECT n FROM event_counts WHERE dim = '{dim}' AND val = $1), 0)"),
+            ),
+            Total::Capped(_) if q.search.is_some() => (
+                format!(
+                    "WITH hits AS (SELECT {EVENT_COLS} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${}) ",
+                    n + 3
+                ),
+                "hits".to_owned(),
+                "(SELECT COUNT(*) FROM hits)".to_owned(),
+            ),
+            Total::Capped(_) => (
+                String::new(),
+                format!("events{w}"),
+                format!(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM events{w} LIMIT ${}) AS capped)",
+                    n + 3
+                ),
             ),
         };
         let agg = match self.backend {
@@ -122,12 +252,13 @@ impl SqlStore {
         // `frac`: the sub-second microseconds, never negative (floor), so
         // `ts - frac` is whole seconds even before 1970.
         let sql = format!(
-            "SELECT '[' || COALESCE({agg}({obj}, ',' ORDER BY ts DESC, id DESC), '') || ']', {total_col} \
-             FROM (SELECT {EVENT_COLS}, ((ts % 1000000) + 1000000) % 1000000 AS frac FROM events{w} \
+            "{with}SELECT '[' || COALESCE({agg}({obj}, ',' ORDER BY ts DESC, id DESC), '') || ']', {total_col}, \
+             {window_full} FROM (SELECT {EVENT_COLS}, ((ts % 1000000) + 1000000) % 1000000 AS frac FROM {source} \
              ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}) AS page",
             n + 1,
             n + 2,
             obj = event_object(self.backend),
+            window_full = window_full(q),
         );
         let mut query = bind_all(sqlx::query(&sql), &binds)
             .bind(i64::from(q.limit))
@@ -138,8 +269,9 @@ impl SqlStore {
         let row = query.fetch_one(&self.read).await.map_err(db_err)?;
         let page: String = row.try_get(0).map_err(db_err)?;
         let counted = row.try_get::<i64, _>(1).map_err(db_err)?.max(0);
+        let unsearched = row.try_get::<i64, _>(2).map_err(db_err)? != 0;
         let total_exact = match total {
-            Total::Capped(cap) => counted < cap,
+            Total::Capped(cap) => counted < cap && !unsearched,
             _ => true,
         };
         Ok(LogPageJson {

@@ -279,6 +279,12 @@ CREATE TRIGGER events_count_del AFTER DELETE ON events REFERENCING OLD TABLE AS 
 /// (prunes are rare). PostgreSQL keeps its statement triggers.
 const V6_SQLITE: &str = "DROP TRIGGER events_count_ins";
 
+/// Attackers get their stable id as a column, indexed, so `/attackers/{uuid}`
+/// is one lookup. Rows stored before are filled in when intel next loads
+/// its state (`intel_load`): the id is a UUIDv5, which SQL cannot compute.
+const V7: &str =
+    "ALTER TABLE attackers ADD COLUMN uuid TEXT; CREATE INDEX attackers_uuid ON attackers (uuid)";
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -316,6 +322,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sqlite_event_counts_per_batch",
         sqlite: V6_SQLITE,
         postgres: "",
+    },
+    Migration {
+        version: 7,
+        name: "attacker_uuid",
+        sqlite: V7,
+        postgres: V7,
     },
 ];
 

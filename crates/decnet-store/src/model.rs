@@ -134,9 +134,23 @@ pub struct User {
 
 // ==== intelligence rows (issue 7) =======================================
 
+/// Namespace of [`attacker_uuid`] (a fixed random UUID: changing it would
+/// change every attacker's id).
+const ATTACKER_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_54c9_7d3e_4c0a_9b1e_2d5a_8e47_c3f2);
+
+/// The stable id of the attacker at `ip`: a UUIDv5 of the address, so
+/// every process and every restart computes the same id without storing
+/// a counter (DECNET scripts key attackers by it).
+pub fn attacker_uuid(ip: &str) -> Uuid {
+    Uuid::new_v5(&ATTACKER_NAMESPACE, ip.as_bytes())
+}
+
 /// One attacker: one row per source IP, updated incrementally.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct AttackerRow {
+    /// Stable id ([`attacker_uuid`] of `ip`).
+    #[serde(default)]
+    pub uuid: Uuid,
     /// Source address.
     pub ip: String,
     /// First event.
@@ -171,6 +185,27 @@ pub struct AttackerRow {
     pub fingerprints: Vec<String>,
     /// Identity this address belongs to, if linked.
     pub identity_id: Option<Uuid>,
+}
+
+impl AttackerRow {
+    /// A new row for `ip`, first and last seen at `at`.
+    pub fn new(ip: &str, at: DateTime<Utc>) -> Self {
+        AttackerRow {
+            uuid: attacker_uuid(ip),
+            ip: ip.to_owned(),
+            first_seen: at,
+            last_seen: at,
+            ..Default::default()
+        }
+    }
+
+    /// Fills `uuid` in a row stored before attackers had one.
+    pub fn with_uuid(mut self) -> Self {
+        if self.uuid.is_nil() {
+            self.uuid = attacker_uuid(&self.ip);
+        }
+        self
+    }
 }
 
 /// Filters for the attackers list.

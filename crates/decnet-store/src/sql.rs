@@ -16,6 +16,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
+use crate::logs_sql::log_filter;
 use crate::model::*;
 use crate::{db_err, Backend, Store, StoreError, StoreResult};
 
@@ -196,58 +197,6 @@ pub(crate) fn bind_all<'q>(
         };
     }
     q
-}
-
-pub(crate) fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut binds = Vec::new();
-    let mut push = |clause: &str, b: Bind, binds: &mut Vec<Bind>| {
-        binds.push(b);
-        clauses.push(clause.replace('?', &format!("${}", binds.len())));
-    };
-    if let Some(v) = &q.decky {
-        push("decky = ?", Bind::Text(v.clone()), &mut binds);
-    }
-    if let Some(v) = &q.service {
-        push("service = ?", Bind::Text(v.clone()), &mut binds);
-    }
-    if let Some(v) = &q.kind {
-        push("kind = ?", Bind::Text(v.clone()), &mut binds);
-    }
-    if let Some(v) = &q.src_ip {
-        push("src_ip = ?", Bind::Text(v.clone()), &mut binds);
-    }
-    if let Some(v) = &q.session_id {
-        push("session_id = ?", Bind::Text(v.to_string()), &mut binds);
-    }
-    if let Some(v) = &q.since {
-        push("ts >= ?", Bind::Int(us(*v)), &mut binds);
-    }
-    if let Some(v) = &q.until {
-        push("ts < ?", Bind::Int(us(*v)), &mut binds);
-    }
-    if let Some(v) = &q.search {
-        let mut pat = String::with_capacity(v.len() + 2);
-        pat.push('%');
-        for c in v.to_lowercase().chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                pat.push('\\');
-            }
-            pat.push(c);
-        }
-        pat.push('%');
-        push(
-            "lower(fields) LIKE ? ESCAPE '\\'",
-            Bind::Text(pat),
-            &mut binds,
-        );
-    }
-    let w = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", clauses.join(" AND "))
-    };
-    (w, binds)
 }
 
 pub(crate) const EVENT_COLS: &str =
@@ -701,6 +650,10 @@ impl Store for SqlStore {
 
     async fn get_attacker(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
         self.get_attacker_impl(ip).await
+    }
+
+    async fn get_attacker_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<AttackerRow>> {
+        self.get_attacker_by_uuid_impl(uuid).await
     }
 
     async fn list_credentials(&self, q: &CredentialQuery) -> StoreResult<Page<CredentialRow>> {

@@ -59,42 +59,42 @@ pub fn pg_required() -> bool {
     std::env::var("DECNET_REQUIRE_PG").is_ok_and(|v| v == "1" || v == "true")
 }
 
+/// The PostgreSQL binaries, or None after a loud SKIPPED message (a
+/// panic instead under `DECNET_REQUIRE_PG=1`).
+fn bin_dir_or_skip() -> Option<PathBuf> {
+    if let Some(bin) = find_bin_dir() {
+        return Some(bin);
+    }
+    if pg_required() {
+        panic!("DECNET_REQUIRE_PG=1 but PostgreSQL binaries (initdb, pg_ctl) were not found");
+    }
+    eprintln!("\n**************************************************************");
+    eprintln!("SKIPPED: PostgreSQL binaries not found (initdb/pg_ctl); the");
+    eprintln!("PostgreSQL store tests did NOT run. scripts/interop/postgres.sh");
+    eprintln!("installs postgresql and runs them with DECNET_REQUIRE_PG=1.");
+    eprintln!("**************************************************************\n");
+    None
+}
+
 impl PgCluster {
     /// Starts a cluster, or returns `None` (after a loud message) when no
     /// PostgreSQL binaries are installed.
     pub fn start() -> Option<PgCluster> {
-        let Some(bin) = find_bin_dir() else {
-            if pg_required() {
-                panic!(
-                    "DECNET_REQUIRE_PG=1 but PostgreSQL binaries (initdb, pg_ctl) were not found"
-                );
+        let bin = bin_dir_or_skip()?;
+        let run_as = is_root().then(|| {
+            if user_exists("postgres") {
+                "postgres"
+            } else {
+                "nobody"
             }
-            eprintln!("\n**************************************************************");
-            eprintln!("SKIPPED: PostgreSQL binaries not found (initdb/pg_ctl); the");
-            eprintln!("PostgreSQL store tests did NOT run. scripts/interop/postgres.sh");
-            eprintln!("installs postgresql and runs them with DECNET_REQUIRE_PG=1.");
-            eprintln!("**************************************************************\n");
-            return None;
-        };
-        let run_as = if is_root() {
-            Some(
-                if user_exists("postgres") {
-                    "postgres"
-                } else {
-                    "nobody"
-                }
-                .to_owned(),
-            )
-        } else {
-            None
-        };
+            .to_owned()
+        });
         let base = std::env::temp_dir().join(format!(
             "decnet-pg-{}-{}",
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(&base).expect("create pg temp dir");
-        let dir = base.join("data");
         if let Some(user) = &run_as {
             let st = Command::new("chown")
                 .arg(format!("{user}:"))
@@ -103,21 +103,33 @@ impl PgCluster {
                 .expect("chown");
             assert!(st.success(), "chown {} to {user} failed", base.display());
         }
-        let port = free_port();
         let mut cluster = PgCluster {
             dir: base,
             bin,
             run_as,
-            port,
+            port: free_port(),
             next_db: AtomicU32::new(0),
         };
-        let initdb = cluster.bin.join("initdb");
-        let out = cluster
+        let data = cluster.dir.join("data");
+        cluster.initdb(&data);
+        cluster.pg_ctl_start(&data);
+        eprintln!(
+            "PostgreSQL test cluster on 127.0.0.1:{} ({})",
+            cluster.port,
+            cluster.dir.display()
+        );
+        Some(cluster)
+    }
+
+    /// Creates the cluster's data directory (trust auth, no fsync).
+    fn initdb(&self, data: &Path) {
+        let initdb = self.bin.join("initdb");
+        let out = self
             .command(
                 &initdb,
                 &[
                     "-D",
-                    dir.to_str().unwrap(),
+                    data.to_str().unwrap(),
                     "-U",
                     "postgres",
                     "--auth=trust",
@@ -134,18 +146,23 @@ impl PgCluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Starts the server on loopback and waits until it accepts connections.
+    fn pg_ctl_start(&mut self, data: &Path) {
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -F -c max_connections=200",
-            cluster.dir.display()
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -F -c max_connections=200",
+            self.port,
+            self.dir.display()
         );
-        let log = cluster.dir.join("server.log");
-        let pg_ctl = cluster.bin.join("pg_ctl");
-        let out = cluster
+        let log = self.dir.join("server.log");
+        let pg_ctl = self.bin.join("pg_ctl");
+        let out = self
             .command(
                 &pg_ctl,
                 &[
                     "-D",
-                    dir.to_str().unwrap(),
+                    data.to_str().unwrap(),
                     "-o",
                     &opts,
                     "-l",
@@ -161,18 +178,13 @@ impl PgCluster {
         if !out.status.success() {
             let logtext = std::fs::read_to_string(&log).unwrap_or_default();
             // Keep the struct from trying to stop a server that never ran.
-            cluster.port = 0;
+            self.port = 0;
             panic!(
                 "pg_ctl start failed: {}{}\n{logtext}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        eprintln!(
-            "PostgreSQL test cluster on 127.0.0.1:{port} ({})",
-            cluster.dir.display()
-        );
-        Some(cluster)
     }
 
     fn command(&self, prog: &Path, args: &[&str]) -> Command {

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::Utc;
 use clap::Subcommand;
-use decnet_api::{AdminBootstrap, ApiConfig, ApiHandle};
-use decnet_bus::Bus;
+use decnet_api::{AdminBootstrap, ApiConfig, ApiHandle, Backends};
 use decnet_store::{Role, Store, User};
 use tokio::sync::oneshot;
 
@@ -51,21 +50,13 @@ impl RunningApi {
     }
 }
 
-/// Starts the API on `addr`, prints where it is and how to log in.
-pub async fn start(
-    addr: &str,
-    data_dir: &Path,
-    store: Arc<dyn Store>,
-    bus: Arc<dyn Bus>,
-    engine: Option<decnet_api::engine::Engine>,
-    webhook_source: Option<decnet_api::webhooks::WebhookSource>,
-) -> anyhow::Result<RunningApi> {
+/// Starts the API on `addr` over `backends`, prints where it is and how to
+/// log in.
+pub async fn start(addr: &str, data_dir: &Path, backends: Backends) -> anyhow::Result<RunningApi> {
     let bind = resolve(addr).await?;
     let (stop, rx) = oneshot::channel::<()>();
-    let mut config = ApiConfig::from_env(bind, data_dir);
-    config.engine = engine;
-    config.webhook_source = webhook_source;
-    let handle = decnet_api::serve(config, store, bus, async move {
+    let config = ApiConfig::from_env(bind, data_dir);
+    let handle = decnet_api::serve(config, backends, async move {
         let _ = rx.await;
     })
     .await?;

@@ -237,14 +237,11 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     // The API failing to bind is loud but not fatal: the deckies keep running.
     // It streams from `api_bus` (NATS when scaled out), so a sensor's events
     // reach every server's SSE clients, not only local deckies' events.
-    let api = match crate::api::start(
-        &args.api,
-        &args.data_dir,
-        store.clone(),
-        api_bus.clone(),
-        Some(engine),
+    let backends = decnet_api::Backends {
+        engine: Some(engine),
+        responder: response.clone(),
         // Servers sharing NATS deliver each webhook once between them.
-        nats.as_ref().map(|nb| {
+        webhook_source: nats.as_ref().map(|nb| {
             let nb = nb.clone();
             decnet_api::webhooks::WebhookSource(Arc::new(move || {
                 nb.subscribe_shared(
@@ -254,9 +251,9 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
                 )
             }))
         }),
-    )
-    .await
-    {
+        ..decnet_api::Backends::new(store.clone(), api_bus.clone())
+    };
+    let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
         Ok(a) => Some(a),
         Err(e) => {
             eprintln!("error: API not started: {e:#}");

@@ -4,29 +4,31 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::limiter::source_of;
 use crate::auth::{claims_expiry, hash_password, verify_password, Authenticated, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Validate};
 use crate::schema::Message;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Shortest password accepted.
 pub const MIN_PASSWORD: usize = 8;
 /// Longest password accepted.
 pub const MAX_PASSWORD: usize = 128;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/login", post(login))
-        .route("/auth/logout", post(logout))
-        .route("/auth/change-password", post(change_password))
-        .route("/auth/sse-ticket", post(sse_ticket))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(change_password))
+        .routes(routes!(sse_ticket))
 }
 
 /// Login body.
@@ -76,31 +78,29 @@ pub fn password_problems(field: &str, pw: &str) -> Vec<(String, String)> {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "Authentication",
+#[utoipa::path(post, path = "/auth/login", tag = "Authentication",
     request_body = LoginIn,
     responses(
         (status = 200, body = TokenOut),
         (status = 401, description = "Bad credentials", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
         (status = 422, description = "Validation error", body = crate::error::ErrorBody),
-        (status = 429, description = "Too many attempts (Retry-After)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many failed logins from this source (Retry-After)", body = crate::error::ErrorBody),
     ))]
 pub(crate) async fn login(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> ApiResult<Json<TokenOut>> {
-    let keys = [
-        format!("ip:{}", peer.ip()),
-        format!("user:{}", body.username.to_lowercase()),
-    ];
-    if let Err(wait) = st.login_limiter.hit(&keys) {
+    let source = source_of(peer.ip());
+    if let Err(wait) = st.login_limiter.check(&source) {
         tracing::warn!(ip = %peer.ip(), username = %body.username, "login rate limit hit");
         return Err(ApiError::TooManyRequests {
-            detail: "Too many login attempts; try again later".into(),
+            detail: format!("Too many failed logins from this address; try again in {wait} s"),
             retry_after: wait,
         });
     }
+    let username = body.username.to_lowercase();
     let user = st.store.user_by_name(&body.username).await?;
     let ok = verify_password(
         &body.password,
@@ -108,10 +108,12 @@ pub(crate) async fn login(
     )
     .await;
     let Some(user) = user.filter(|_| ok) else {
+        st.login_limiter.failed(&source, &username);
         return Err(ApiError::Unauthorized(
             "Incorrect username or password".into(),
         ));
     };
+    st.login_limiter.succeeded(&source, &username);
     let (token, _) = st.keys.issue(user.uuid)?;
     Ok(Json(TokenOut {
         access_token: token,
@@ -120,7 +122,7 @@ pub(crate) async fn login(
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "Authentication",
+#[utoipa::path(post, path = "/auth/logout", tag = "Authentication",
     security(("bearer" = [])),
     responses(
         (status = 200, body = Message),
@@ -158,7 +160,7 @@ impl Validate for ChangePasswordIn {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "Authentication",
+#[utoipa::path(post, path = "/auth/change-password", tag = "Authentication",
     security(("bearer" = [])),
     request_body = ChangePasswordIn,
     responses(
@@ -202,7 +204,7 @@ pub struct TicketOut {
     pub expires_in: u64,
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/sse-ticket", tag = "Authentication",
+#[utoipa::path(post, path = "/auth/sse-ticket", tag = "Authentication",
     security(("bearer" = [])),
     responses(
         (status = 200, body = TicketOut),

@@ -1,8 +1,7 @@
 //! `/config` and `/config/users` (admin-only user management).
 
 use axum::extract::{Path, State};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use decnet_store::{Role, User};
 use serde::{Deserialize, Serialize};
@@ -15,26 +14,22 @@ use crate::extract::{parse_uuid, ApiJson, Validate};
 use crate::routes::auth::password_problems;
 use crate::schema::Message;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Settings key of the deployment limit.
 pub const LIMITS_KEY: &str = "config_limits";
 /// Default deployment limit.
 pub const DEFAULT_DEPLOYMENT_LIMIT: u32 = 10;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/config", get(get_config))
-        .route("/config/deployment-limit", put(put_deployment_limit))
-        .route("/config/users", get(list_users).post(create_user))
-        .route(
-            "/config/users/{user_uuid}",
-            axum::routing::delete(delete_user),
-        )
-        .route("/config/users/{user_uuid}/role", put(update_role))
-        .route(
-            "/config/users/{user_uuid}/reset-password",
-            put(reset_password),
-        )
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_config))
+        .routes(routes!(put_deployment_limit))
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(delete_user))
+        .routes(routes!(update_role))
+        .routes(routes!(reset_password))
 }
 
 /// A user as shown to admins.
@@ -88,7 +83,7 @@ async fn deployment_limit(st: &AppState) -> ApiResult<u32> {
         .unwrap_or(DEFAULT_DEPLOYMENT_LIMIT))
 }
 
-#[utoipa::path(get, path = "/api/v1/config", tag = "Configuration",
+#[utoipa::path(get, path = "/config", tag = "Configuration",
     security(("bearer" = [])),
     responses((status = 200, body = ConfigOut), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn get_config(
@@ -137,7 +132,7 @@ impl Validate for LimitIn {
     }
 }
 
-#[utoipa::path(put, path = "/api/v1/config/deployment-limit", tag = "Configuration",
+#[utoipa::path(put, path = "/config/deployment-limit", tag = "Configuration",
     security(("bearer" = [])), request_body = LimitIn,
     responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -155,7 +150,7 @@ pub(crate) async fn put_deployment_limit(
     Ok(Message::new("Deployment limit updated"))
 }
 
-#[utoipa::path(get, path = "/api/v1/config/users", tag = "Configuration",
+#[utoipa::path(get, path = "/config/users", tag = "Configuration",
     security(("bearer" = [])),
     responses((status = 200, body = Vec<UserOut>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_users(
@@ -215,7 +210,7 @@ impl Validate for UserIn {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/config/users", tag = "Configuration",
+#[utoipa::path(post, path = "/config/users", tag = "Configuration",
     security(("bearer" = [])), request_body = UserIn,
     responses((status = 200, body = UserOut), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 409, description = "Username exists", body = crate::error::ErrorBody),
@@ -242,7 +237,7 @@ pub(crate) async fn create_user(
     Ok(Json(UserOut::from(&user)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/config/users/{user_uuid}", tag = "Configuration",
+#[utoipa::path(delete, path = "/config/users/{user_uuid}", tag = "Configuration",
     security(("bearer" = [])),
     params(("user_uuid" = Uuid, Path, description = "User id")),
     responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody),
@@ -283,7 +278,7 @@ impl Validate for RoleIn {
     }
 }
 
-#[utoipa::path(put, path = "/api/v1/config/users/{user_uuid}/role", tag = "Configuration",
+#[utoipa::path(put, path = "/config/users/{user_uuid}/role", tag = "Configuration",
     security(("bearer" = [])), request_body = RoleIn,
     params(("user_uuid" = Uuid, Path, description = "User id")),
     responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody),
@@ -326,7 +321,7 @@ impl Validate for ResetIn {
     }
 }
 
-#[utoipa::path(put, path = "/api/v1/config/users/{user_uuid}/reset-password", tag = "Configuration",
+#[utoipa::path(put, path = "/config/users/{user_uuid}/reset-password", tag = "Configuration",
     security(("bearer" = [])), request_body = ResetIn,
     params(("user_uuid" = Uuid, Path, description = "User id")),
     responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),

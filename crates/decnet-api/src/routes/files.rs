@@ -8,29 +8,42 @@ use std::path::PathBuf;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_uuid, ApiQuery, Validate};
-use crate::routes::intel::TranscriptRef;
 use crate::schema::Paging;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest file served.
 pub const MAX_DOWNLOAD: u64 = 64 * 1024 * 1024;
 /// Most transcripts scanned for a listing.
 pub const MAX_SCAN: usize = 10_000;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/transcripts", get(list_transcripts))
-        .route("/transcripts/{decky}/{session_id}", get(get_transcript))
-        .route("/artifacts/{sha256}", get(get_artifact))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_transcripts))
+        .routes(routes!(get_transcript))
+        .routes(routes!(get_artifact))
+}
+
+/// A stored session transcript.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TranscriptRef {
+    /// Decky.
+    pub decky: String,
+    /// Session id.
+    pub session_id: Uuid,
+    /// Bytes.
+    pub size: u64,
+    /// Download path.
+    pub url: String,
 }
 
 /// A decky name that is safe as one path component.
@@ -123,7 +136,7 @@ impl Validate for TranscriptParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/transcripts", tag = "Transcripts", security(("bearer" = [])), params(TranscriptParams),
+#[utoipa::path(get, path = "/transcripts", tag = "Transcripts", security(("bearer" = [])), params(TranscriptParams),
     responses((status = 200, body = Vec<TranscriptRef>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_transcripts(
     State(st): State<AppState>,
@@ -178,7 +191,7 @@ pub(crate) async fn list_transcripts(
     Ok(Json(all.into_iter().skip(offset).take(limit).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/transcripts/{decky}/{session_id}", tag = "Transcripts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/transcripts/{decky}/{session_id}", tag = "Transcripts", security(("bearer" = [])),
     params(("decky" = String, Path, description = "Decky"), ("session_id" = Uuid, Path, description = "Session id")),
     responses((status = 200, description = "asciicast v2", content_type = "application/x-asciicast", body = String),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
@@ -199,7 +212,7 @@ pub(crate) async fn get_transcript(
     .await
 }
 
-#[utoipa::path(get, path = "/api/v1/artifacts/{sha256}", tag = "Transcripts", security(("bearer" = [])),
+#[utoipa::path(get, path = "/artifacts/{sha256}", tag = "Transcripts", security(("bearer" = [])),
     params(("sha256" = String, Path, description = "sha256 (64 lowercase hex)")),
     responses((status = 200, description = "The captured bytes", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),

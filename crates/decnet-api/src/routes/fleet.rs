@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
 use chrono::{Duration as ChronoDuration, Utc};
 use decnet_engine::{DeckySummary, EngineError, Lifecycle};
@@ -12,70 +11,66 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Admin, Viewer};
-use crate::engine::Engine;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Validate};
 use crate::routes::config::{DEFAULT_DEPLOYMENT_LIMIT, LIMITS_KEY};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Longest path accepted for a file drop.
 pub const MAX_DROP_PATH: usize = 4096;
 /// Largest file drop (decoded bytes).
 pub const MAX_DROP_BYTES: usize = 4 * 1024 * 1024;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/deckies", get(list))
-        .route("/deckies/lifecycle", get(lifecycle))
-        .route("/deckies/deploy", post(deploy))
-        .route("/deckies/files", post(drop_file).delete(delete_file))
-        .route("/deckies/{name}", delete(teardown))
-        .route("/deckies/{name}/mutate", post(mutate))
-        .route("/deckies/{name}/mutate-interval", put(mutate_interval))
-        .route("/deckies/{name}/services", post(add_service))
-        .route("/deckies/{name}/services/{service}", delete(remove_service))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(lifecycle))
+        .routes(routes!(deploy))
+        .routes(routes!(drop_file, delete_file))
+        .routes(routes!(teardown))
+        .routes(routes!(mutate))
+        .routes(routes!(mutate_interval))
+        .routes(routes!(add_service))
+        .routes(routes!(remove_service))
 }
 
-pub(crate) fn engine(st: &AppState) -> ApiResult<&Engine> {
-    st.config
-        .engine
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("this API process runs no deckies".into()))
-}
-
-pub(crate) fn engine_error(e: EngineError) -> ApiError {
-    match e {
-        EngineError::NotFound(_) | EngineError::ServiceMissing { .. } => {
-            ApiError::NotFound(e.to_string())
-        }
-        EngineError::AlreadyRunning(_) | EngineError::ServiceExists { .. } => {
-            ApiError::Conflict(e.to_string())
-        }
-        EngineError::UnknownService(_) | EngineError::InvalidConfig { .. } => {
-            ApiError::field("body", "name", e.to_string())
-        }
-        EngineError::Service { .. } | EngineError::DataDir(..) | EngineError::Network { .. } => {
-            ApiError::Conflict(e.to_string())
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(_) | EngineError::ServiceMissing { .. } => {
+                ApiError::NotFound(e.to_string())
+            }
+            EngineError::AlreadyRunning(_) | EngineError::ServiceExists { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            EngineError::UnknownService(_) | EngineError::InvalidConfig { .. } => {
+                ApiError::field("body", "name", e.to_string())
+            }
+            EngineError::Service { .. }
+            | EngineError::DataDir(..)
+            | EngineError::Network { .. } => ApiError::Conflict(e.to_string()),
         }
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/deckies", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(get, path = "/deckies", operation_id = "list_deckies", tag = "Fleet", security(("bearer" = [])),
     responses((status = 200, description = "Running deckies with their services and ports"), (status = 401, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(
     State(st): State<AppState>,
     _v: Viewer,
 ) -> ApiResult<Json<Vec<DeckySummary>>> {
-    Ok(Json(engine(&st)?.fleet.summary().await))
+    Ok(Json(st.engine()?.fleet.summary().await))
 }
 
-#[utoipa::path(get, path = "/api/v1/deckies/lifecycle", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(get, path = "/deckies/lifecycle", tag = "Fleet", security(("bearer" = [])),
     responses((status = 200, description = "Per-decky state: pending, deploying, running, failed (with error), tearing_down, removed"), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn lifecycle(
     State(st): State<AppState>,
     _v: Viewer,
 ) -> ApiResult<Json<Vec<Lifecycle>>> {
-    Ok(Json(engine(&st)?.fleet.lifecycle()))
+    Ok(Json(st.engine()?.fleet.lifecycle()))
 }
 
 /// `POST /deckies/deploy` body.
@@ -106,11 +101,13 @@ pub struct Accepted {
 pub struct DeployAccepted {
     /// Accepted deckies.
     pub deckies: Vec<Accepted>,
+    /// The deckies' lifecycle ids, in the same order (DECNET's spelling).
+    pub lifecycle_ids: Vec<String>,
     /// Validator warnings (`LINE: message`).
     pub warnings: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/deploy", tag = "Fleet", security(("bearer" = [])), request_body = DeployRequest,
+#[utoipa::path(post, path = "/deckies/deploy", operation_id = "deploy_deckies", tag = "Fleet", security(("bearer" = [])), request_body = DeployRequest,
     responses((status = 202, body = DeployAccepted), (status = 400, body = crate::error::ErrorBody, description = "Structural INI error"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody, description = "Names/IPs in use or over the deployment limit"),
@@ -120,7 +117,7 @@ pub(crate) async fn deploy(
     _a: Admin,
     ApiJson(body): ApiJson<DeployRequest>,
 ) -> ApiResult<(StatusCode, Json<DeployAccepted>)> {
-    let eng = engine(&st)?.clone();
+    let eng = st.engine()?.clone();
     let (fleet_spec, warnings) = match decnet_core::fleet::parse_str(&body.ini_content) {
         Ok(x) => x,
         Err(report) => {
@@ -204,6 +201,7 @@ pub(crate) async fn deploy(
     Ok((
         StatusCode::ACCEPTED,
         Json(DeployAccepted {
+            lifecycle_ids: accepted.iter().map(|a| a.lifecycle_id.clone()).collect(),
             deckies: accepted,
             warnings: warnings
                 .into_iter()
@@ -213,7 +211,7 @@ pub(crate) async fn deploy(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/deckies/{name}", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/deckies/{name}", operation_id = "teardown_decky", tag = "Fleet", security(("bearer" = [])),
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn teardown(
@@ -221,15 +219,11 @@ pub(crate) async fn teardown(
     _a: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<crate::schema::Message>> {
-    engine(&st)?
-        .fleet
-        .teardown(&name)
-        .await
-        .map_err(engine_error)?;
+    st.engine()?.fleet.teardown(&name).await?;
     Ok(crate::schema::Message::new("Decky torn down"))
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/{name}/mutate", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(post, path = "/deckies/{name}/mutate", tag = "Fleet", security(("bearer" = [])),
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 200, description = "The decky with its new persona"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn mutate(
@@ -237,13 +231,7 @@ pub(crate) async fn mutate(
     _a: Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Json<DeckySummary>> {
-    Ok(Json(
-        engine(&st)?
-            .fleet
-            .mutate(&name)
-            .await
-            .map_err(engine_error)?,
-    ))
+    Ok(Json(st.engine()?.fleet.mutate(&name).await?))
 }
 
 /// `PUT /deckies/{name}/mutate-interval` body.
@@ -268,7 +256,7 @@ impl Validate for MutateInterval {
     }
 }
 
-#[utoipa::path(put, path = "/api/v1/deckies/{name}/mutate-interval", tag = "Fleet", security(("bearer" = [])), request_body = MutateInterval,
+#[utoipa::path(put, path = "/deckies/{name}/mutate-interval", tag = "Fleet", security(("bearer" = [])), request_body = MutateInterval,
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn mutate_interval(
@@ -277,11 +265,10 @@ pub(crate) async fn mutate_interval(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<MutateInterval>,
 ) -> ApiResult<Json<crate::schema::Message>> {
-    engine(&st)?
+    st.engine()?
         .fleet
         .set_mutate_interval(&name, body.minutes)
-        .await
-        .map_err(engine_error)?;
+        .await?;
     Ok(crate::schema::Message::new("Mutate interval updated"))
 }
 
@@ -315,7 +302,7 @@ pub struct DeckyServices {
     pub services: Vec<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/{name}/services", tag = "Fleet", security(("bearer" = [])), request_body = ServiceAdd,
+#[utoipa::path(post, path = "/deckies/{name}/services", operation_id = "add_decky_service", tag = "Fleet", security(("bearer" = [])), request_body = ServiceAdd,
     params(("name" = String, Path, description = "Decky name")),
     responses((status = 201, body = DeckyServices), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -325,12 +312,8 @@ pub(crate) async fn add_service(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<ServiceAdd>,
 ) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
-    let eng = engine(&st)?;
-    let services = eng
-        .fleet
-        .add_service(&name, &body.name, None)
-        .await
-        .map_err(engine_error)?;
+    let eng = st.engine()?;
+    let services = eng.fleet.add_service(&name, &body.name, None).await?;
     Ok((
         StatusCode::CREATED,
         Json(DeckyServices {
@@ -341,7 +324,7 @@ pub(crate) async fn add_service(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/deckies/{name}/services/{service}", tag = "Fleet", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/deckies/{name}/services/{service}", operation_id = "remove_decky_service", tag = "Fleet", security(("bearer" = [])),
     params(("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service name")),
     responses((status = 200, body = DeckyServices), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_service(
@@ -349,12 +332,8 @@ pub(crate) async fn remove_service(
     _a: Admin,
     Path((name, service)): Path<(String, String)>,
 ) -> ApiResult<Json<DeckyServices>> {
-    let eng = engine(&st)?;
-    let services = eng
-        .fleet
-        .remove_service(&name, &service)
-        .await
-        .map_err(engine_error)?;
+    let eng = st.engine()?;
+    let services = eng.fleet.remove_service(&name, &service).await?;
     Ok(Json(DeckyServices {
         decky_name: name.clone(),
         topology_id: eng.fleet.topology_of(&name),
@@ -459,7 +438,7 @@ async fn decky_ctx(
     name: &str,
     topology: Option<&str>,
 ) -> ApiResult<std::sync::Arc<decnet_services::DeckyCtx>> {
-    let eng = engine(st)?;
+    let eng = st.engine()?;
     let ctx = eng
         .fleet
         .decky(name)
@@ -475,7 +454,7 @@ async fn decky_ctx(
     Ok(ctx)
 }
 
-#[utoipa::path(post, path = "/api/v1/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDrop,
+#[utoipa::path(post, path = "/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDrop,
     responses((status = 201, body = DroppedFile), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn drop_file(
@@ -528,7 +507,7 @@ impl Validate for FileDelete {
     }
 }
 
-#[utoipa::path(delete, path = "/api/v1/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDelete,
+#[utoipa::path(delete, path = "/deckies/files", tag = "Fleet", security(("bearer" = [])), request_body = FileDelete,
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn delete_file(

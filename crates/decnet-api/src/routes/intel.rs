@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use decnet_store::{AttackerQuery, AttackerRow, BountyQuery, CredentialQuery, LogQuery, Page};
 use serde::{Deserialize, Serialize};
@@ -20,39 +19,36 @@ use uuid::Uuid;
 use crate::auth::{StreamViewer, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_uuid, ApiQuery, Validate};
+use crate::routes::files::{transcript_path, TranscriptRef};
 use crate::schema::{Paging, MAX_LIMIT};
 use crate::sse::{self, envelope_body, frame};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Identities in the `/identities/events` snapshot.
 pub const SNAPSHOT_LIMIT: u32 = 50;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/attackers", get(list_attackers))
-        .route("/attackers/{ip}", get(get_attacker))
-        .route("/attackers/{ip}/events", get(attacker_events))
-        .route("/attackers/{ip}/commands", get(attacker_commands))
-        .route("/attackers/{ip}/artifacts", get(attacker_artifacts))
-        .route("/attackers/{ip}/transcripts", get(attacker_transcripts))
-        .route("/attackers/{ip}/export", get(export_attacker))
-        .route("/identities", get(list_identities))
-        .route("/identities/events", get(identity_events))
-        .route("/identities/{identity_id}", get(get_identity))
-        .route(
-            "/identities/{identity_id}/observations",
-            get(identity_observations),
-        )
-        .route("/campaigns", get(list_campaigns))
-        .route("/campaigns/events", get(campaign_events))
-        .route("/campaigns/{campaign_id}", get(get_campaign))
-        .route(
-            "/campaigns/{campaign_id}/identities",
-            get(campaign_identities),
-        )
-        .route("/credentials", get(list_credentials))
-        .route("/credential-reuse", get(credential_reuse))
-        .route("/bounty", get(list_bounty))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_attackers))
+        .routes(routes!(get_attacker))
+        .routes(routes!(attacker_events))
+        .routes(routes!(attacker_commands))
+        .routes(routes!(attacker_artifacts))
+        .routes(routes!(attacker_transcripts))
+        .routes(routes!(export_attacker))
+        .routes(routes!(list_identities))
+        .routes(routes!(identity_events))
+        .routes(routes!(get_identity))
+        .routes(routes!(identity_observations))
+        .routes(routes!(list_campaigns))
+        .routes(routes!(campaign_events))
+        .routes(routes!(get_campaign))
+        .routes(routes!(campaign_identities))
+        .routes(routes!(list_credentials))
+        .routes(routes!(credential_reuse))
+        .routes(routes!(list_bounty))
 }
 
 /// A page of intel rows (row shapes: see the store model).
@@ -118,7 +114,7 @@ impl Validate for AttackerParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/attackers", tag = "Attackers", security(("bearer" = [])), params(AttackerParams),
+#[utoipa::path(get, path = "/attackers", tag = "Attackers", security(("bearer" = [])), params(AttackerParams),
     responses((status = 200, body = RowPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_attackers(
     State(st): State<AppState>,
@@ -135,16 +131,18 @@ pub(crate) async fn list_attackers(
     Ok(Json(st.store.list_attackers(&q).await?))
 }
 
+/// The attacker a path names: by address, or by its stable `uuid` (how
+/// DECNET clients name attackers).
 async fn attacker(st: &AppState, raw: &str) -> ApiResult<AttackerRow> {
-    let ip = ip_param(raw)?;
-    st.store
-        .get_attacker(&ip)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Attacker not found".into()))
+    let found = match Uuid::parse_str(raw) {
+        Ok(uuid) => st.store.get_attacker_by_uuid(uuid).await?,
+        Err(_) => st.store.get_attacker(&ip_param(raw)?).await?,
+    };
+    found.ok_or_else(|| ApiError::NotFound("Attacker not found".into()))
 }
 
-#[utoipa::path(get, path = "/api/v1/attackers/{ip}", tag = "Attackers", security(("bearer" = [])),
-    params(("ip" = String, Path, description = "Attacker address")),
+#[utoipa::path(get, path = "/attackers/{ip}", tag = "Attackers", security(("bearer" = [])),
+    params(("ip" = String, Path, description = "Attacker address or uuid")),
     responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn get_attacker(
@@ -155,8 +153,8 @@ pub(crate) async fn get_attacker(
     Ok(Json(attacker(&st, &ip).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/attackers/{ip}/commands", tag = "Attackers", security(("bearer" = [])),
-    params(("ip" = String, Path, description = "Attacker address"), Paging),
+#[utoipa::path(get, path = "/attackers/{ip}/commands", tag = "Attackers", security(("bearer" = [])),
+    params(("ip" = String, Path, description = "Attacker address or uuid"), Paging),
     responses((status = 200, body = crate::schema::EventPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn attacker_commands(
@@ -176,8 +174,8 @@ pub(crate) async fn attacker_commands(
     Ok(super::logs::event_page(st.store.query_logs_json(&q).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/attackers/{ip}/artifacts", tag = "Attackers", security(("bearer" = [])),
-    params(("ip" = String, Path, description = "Attacker address"), Paging),
+#[utoipa::path(get, path = "/attackers/{ip}/artifacts", tag = "Attackers", security(("bearer" = [])),
+    params(("ip" = String, Path, description = "Attacker address or uuid"), Paging),
     responses((status = 200, body = RowPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn attacker_artifacts(
@@ -196,21 +194,8 @@ pub(crate) async fn attacker_artifacts(
     Ok(Json(st.store.list_bounty(&q).await?))
 }
 
-/// A stored session transcript.
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct TranscriptRef {
-    /// Decky.
-    pub decky: String,
-    /// Session id.
-    pub session_id: Uuid,
-    /// Bytes.
-    pub size: u64,
-    /// Download path.
-    pub url: String,
-}
-
-#[utoipa::path(get, path = "/api/v1/attackers/{ip}/transcripts", tag = "Attackers", security(("bearer" = [])),
-    params(("ip" = String, Path, description = "Attacker address")),
+#[utoipa::path(get, path = "/attackers/{ip}/transcripts", tag = "Attackers", security(("bearer" = [])),
+    params(("ip" = String, Path, description = "Attacker address or uuid")),
     responses((status = 200, body = Vec<TranscriptRef>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn attacker_transcripts(
@@ -228,7 +213,7 @@ pub(crate) async fn attacker_transcripts(
     let mut out = Vec::new();
     for e in st.store.query_logs(&q).await?.data {
         let Some(sid) = e.session_id else { continue };
-        if let Some(path) = crate::routes::files::transcript_path(&st, &e.decky, sid) {
+        if let Some(path) = transcript_path(&st, &e.decky, sid) {
             if let Ok(m) = tokio::fs::metadata(&path).await {
                 out.push(TranscriptRef {
                     url: format!("/api/v1/transcripts/{}/{sid}", e.decky),
@@ -337,8 +322,8 @@ pub fn misp_event(a: &AttackerRow, bounty: &[decnet_store::BountyRow]) -> Value 
     }})
 }
 
-#[utoipa::path(get, path = "/api/v1/attackers/{ip}/export", tag = "Attackers", security(("bearer" = [])),
-    params(("ip" = String, Path, description = "Attacker address"), ExportParams),
+#[utoipa::path(get, path = "/attackers/{ip}/export", tag = "Attackers", security(("bearer" = [])),
+    params(("ip" = String, Path, description = "Attacker address or uuid"), ExportParams),
     responses((status = 200, body = Object, description = "STIX 2.1 bundle or MISP event"), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn export_attacker(
@@ -375,8 +360,8 @@ pub(crate) async fn export_attacker(
 
 /// Live events of one attacker address: snapshot `{attacker, events}` then
 /// one `event` frame per new event from that address.
-#[utoipa::path(get, path = "/api/v1/attackers/{ip}/events", tag = "Attackers", security(("bearer" = [])),
-    params(("ip" = String, Path, description = "Attacker address"), ("ticket" = Option<String>, Query, description = "SSE ticket")),
+#[utoipa::path(get, path = "/attackers/{ip}/events", tag = "Attackers", security(("bearer" = [])),
+    params(("ip" = String, Path, description = "Attacker address or uuid"), ("ticket" = Option<String>, Query, description = "SSE ticket")),
     responses((status = 200, description = "SSE", content_type = "text/event-stream", body = String), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody),
         (status = 429, body = crate::error::ErrorBody)))]
@@ -426,7 +411,7 @@ impl Validate for IdentityParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/identities", tag = "Identities", security(("bearer" = [])), params(IdentityParams),
+#[utoipa::path(get, path = "/identities", tag = "Identities", security(("bearer" = [])), params(IdentityParams),
     responses((status = 200, body = RowPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_identities(
     State(st): State<AppState>,
@@ -444,7 +429,7 @@ pub(crate) async fn list_identities(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/identities/{identity_id}", tag = "Identities", security(("bearer" = [])),
+#[utoipa::path(get, path = "/identities/{identity_id}", tag = "Identities", security(("bearer" = [])),
     params(("identity_id" = Uuid, Path, description = "Identity id")),
     responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -459,7 +444,7 @@ pub(crate) async fn get_identity(
     })?))
 }
 
-#[utoipa::path(get, path = "/api/v1/identities/{identity_id}/observations", tag = "Identities", security(("bearer" = [])),
+#[utoipa::path(get, path = "/identities/{identity_id}/observations", tag = "Identities", security(("bearer" = [])),
     params(("identity_id" = Uuid, Path, description = "Identity id"), Paging),
     responses((status = 200, body = RowPage, description = "Member attackers"), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -487,7 +472,7 @@ fn strip_prefix(topic: &str, prefix: &str) -> String {
     topic.strip_prefix(prefix).unwrap_or(topic).to_owned()
 }
 
-#[utoipa::path(get, path = "/api/v1/identities/events", tag = "Identities", security(("bearer" = [])),
+#[utoipa::path(get, path = "/identities/events", tag = "Identities", security(("bearer" = [])),
     params(("ticket" = Option<String>, Query, description = "SSE ticket")),
     responses((status = 200, description = "SSE: `snapshot` {identities} (50 latest), then formed / observation.linked / merged / unmerged",
         content_type = "text/event-stream", body = String),
@@ -513,7 +498,7 @@ pub(crate) async fn identity_events(
     Ok(sse::respond(&st, slot, snapshot, sub, map))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns", tag = "Campaigns", security(("bearer" = [])), params(Paging),
+#[utoipa::path(get, path = "/campaigns", tag = "Campaigns", security(("bearer" = [])), params(Paging),
     responses((status = 200, body = RowPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_campaigns(
     State(st): State<AppState>,
@@ -531,7 +516,7 @@ async fn campaign(st: &AppState, raw: &str) -> ApiResult<decnet_store::CampaignR
         .ok_or_else(|| ApiError::NotFound("Campaign not found".into()))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/{campaign_id}", tag = "Campaigns", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns/{campaign_id}", tag = "Campaigns", security(("bearer" = [])),
     params(("campaign_id" = Uuid, Path, description = "Campaign id")),
     responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -543,7 +528,7 @@ pub(crate) async fn get_campaign(
     Ok(Json(campaign(&st, &id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/{campaign_id}/identities", tag = "Campaigns", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns/{campaign_id}/identities", tag = "Campaigns", security(("bearer" = [])),
     params(("campaign_id" = Uuid, Path, description = "Campaign id")),
     responses((status = 200, body = Vec<Object>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -562,7 +547,7 @@ pub(crate) async fn campaign_identities(
     Ok(Json(out))
 }
 
-#[utoipa::path(get, path = "/api/v1/campaigns/events", tag = "Campaigns", security(("bearer" = [])),
+#[utoipa::path(get, path = "/campaigns/events", tag = "Campaigns", security(("bearer" = [])),
     params(("ticket" = Option<String>, Query, description = "SSE ticket")),
     responses((status = 200, description = "SSE: `snapshot` {campaigns} (50 latest), then campaign.* bus messages",
         content_type = "text/event-stream", body = String),
@@ -619,7 +604,7 @@ impl Validate for CredentialParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/credentials", tag = "Credentials", security(("bearer" = [])), params(CredentialParams),
+#[utoipa::path(get, path = "/credentials", tag = "Credentials", security(("bearer" = [])), params(CredentialParams),
     responses((status = 200, body = RowPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_credentials(
     State(st): State<AppState>,
@@ -637,7 +622,7 @@ pub(crate) async fn list_credentials(
     Ok(Json(st.store.list_credentials(&q).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/credential-reuse", tag = "Credentials", security(("bearer" = [])), params(Paging),
+#[utoipa::path(get, path = "/credential-reuse", tag = "Credentials", security(("bearer" = [])), params(Paging),
     responses((status = 200, body = RowPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn credential_reuse(
     State(st): State<AppState>,
@@ -676,7 +661,7 @@ impl Validate for BountyParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/bounty", tag = "Credentials", security(("bearer" = [])), params(BountyParams),
+#[utoipa::path(get, path = "/bounty", tag = "Credentials", security(("bearer" = [])), params(BountyParams),
     responses((status = 200, body = RowPage), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_bounty(
     State(st): State<AppState>,

@@ -4,8 +4,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use decnet_store::{HistogramBucket, LogPageJson, LogQuery, Stats};
 use serde::Deserialize;
@@ -17,12 +16,14 @@ use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Validate};
 use crate::schema::{MAX_LIMIT, MAX_OFFSET};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/logs", get(logs))
-        .route("/logs/histogram", get(histogram))
-        .route("/stats", get(stats))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logs))
+        .routes(routes!(histogram))
+        .routes(routes!(stats))
 }
 
 /// Event filters (all optional) and paging.
@@ -141,7 +142,7 @@ impl LogParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/logs", tag = "Logs",
+#[utoipa::path(get, path = "/logs", tag = "Logs",
     security(("bearer" = [])), params(LogParams),
     responses((status = 200, body = crate::schema::EventPage), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -224,7 +225,7 @@ impl Validate for HistogramParams {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/logs/histogram", tag = "Logs",
+#[utoipa::path(get, path = "/logs/histogram", tag = "Logs",
     security(("bearer" = [])), params(HistogramParams),
     responses((status = 200, body = Vec<crate::schema::BucketDoc>), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -248,7 +249,7 @@ pub(crate) async fn histogram(
     Ok(Json(st.store.histogram(&q, secs).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/stats", tag = "Logs",
+#[utoipa::path(get, path = "/stats", tag = "Logs",
     security(("bearer" = [])),
     responses((status = 200, body = crate::schema::StatsDoc), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn stats(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Stats>> {

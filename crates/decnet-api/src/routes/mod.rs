@@ -1,6 +1,7 @@
-//! Route modules. Each exposes `routes() -> Router<AppState>` mounted under
-//! `/api/v1`; later issues add `fleet.rs`, `topology.rs`, `response.rs` the
-//! same way, using the extractors in [`crate::auth`] and [`crate::sse`].
+//! Route modules. Each exposes `routes() -> OpenApiRouter<AppState>`
+//! mounted under `/api/v1`; a handler is registered through its
+//! `#[utoipa::path]` (`routes!`), so every route is in the OpenAPI
+//! document by construction.
 
 pub mod auth;
 pub mod config;
@@ -14,13 +15,13 @@ pub mod stream;
 pub mod topology;
 pub mod webhooks;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
 /// Everything under `/api/v1`.
-pub fn api() -> Router<AppState> {
-    Router::new()
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(auth::routes())
         .merge(config::routes())
         .merge(fleet::routes())

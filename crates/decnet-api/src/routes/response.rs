@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, Extensions, HeaderMap, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use decnet_response::{api, Responder, ResponseError};
 
 use crate::auth::{Admin, Viewer};
@@ -20,6 +21,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Validate};
 use crate::schema::Message;
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 impl Validate for api::ManualBan {
     fn validate(&self) -> Vec<(String, String)> {
@@ -60,36 +63,43 @@ pub struct AuditQuery {
 }
 impl Validate for AuditQuery {}
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/response/status", get(status))
-        .route("/response/backends", get(backends))
-        .route("/response/backends/{name}/activate", post(activate))
-        .route("/response/bans", get(list_bans).post(ban))
-        .route("/response/bans/{value}", delete(unban))
-        .route("/response/blocklist.txt", get(blocklist))
-        .route("/response/policy", get(policy_get).put(policy_put))
-        .route("/response/audit", get(audit))
-        .route("/response/bouncers", get(bouncers).post(create_bouncer))
-        .route("/response/bouncers/{name}", delete(delete_bouncer))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(backends))
+        .routes(routes!(activate))
+        .routes(routes!(list_bans, ban))
+        .routes(routes!(unban))
+        .routes(routes!(blocklist))
+        .routes(routes!(policy_get, policy_put))
+        .routes(routes!(audit))
+        .routes(routes!(bouncers, create_bouncer))
+        .routes(routes!(delete_bouncer))
 }
 
 /// The bouncer endpoints, mounted at the root (`/v1/...`).
-pub(crate) fn bouncer_routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/decisions/stream", get(lapi_stream))
-        .route("/v1/decisions", get(lapi_list))
-        .route("/v1/usage-metrics", post(lapi_metrics))
+pub(crate) fn bouncer_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(lapi_stream))
+        .routes(routes!(lapi_list))
+        .routes(routes!(lapi_metrics))
 }
 
-fn responder(ext: &Extensions) -> ApiResult<Arc<Responder>> {
-    let r = decnet_response::installed()
-        .ok_or_else(|| ApiError::Unavailable("active response is not configured".into()))?;
-    // API clients are never banned (allowlist default).
-    if let Some(ConnectInfo(peer)) = ext.get::<ConnectInfo<SocketAddr>>() {
-        r.note_api_client(peer.ip());
+/// The state's responder (503 without one), with the caller noted as an
+/// API client: API clients are never banned (allowlist default). Put it
+/// after the role extractor so 401/403 come first.
+pub struct ActiveResponse(pub Arc<Responder>);
+
+impl FromRequestParts<AppState> for ActiveResponse {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> ApiResult<Self> {
+        let r = st.responder()?.clone();
+        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            r.note_api_client(peer.ip());
+        }
+        Ok(ActiveResponse(r))
     }
-    Ok(r)
 }
 
 fn err(e: ResponseError) -> ApiError {
@@ -101,52 +111,73 @@ fn err(e: ResponseError) -> ApiError {
     }
 }
 
-async fn status(_v: Viewer, ext: Extensions) -> ApiResult<Json<api::Status>> {
-    let r = responder(&ext)?;
+#[utoipa::path(get, path = "/response/status", tag = "Response", operation_id = "response_status", security(("bearer" = [])),
+    responses((status = 200, description = "Health, backends, active bans, dry run", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
+pub(crate) async fn status(
+    _v: Viewer,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Json<api::Status>> {
     Ok(Json(api::status(&r)))
 }
 
-async fn backends(_v: Viewer, ext: Extensions) -> ApiResult<Json<serde_json::Value>> {
-    let r = responder(&ext)?;
+#[utoipa::path(get, path = "/response/backends", tag = "Response", operation_id = "response_backends", security(("bearer" = [])),
+    responses((status = 200, description = "Each backend's state", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
+pub(crate) async fn backends(
+    _v: Viewer,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(serde_json::json!(api::backends(&r))))
 }
 
-async fn activate(a: Admin, ext: Extensions, Path(name): Path<String>) -> ApiResult<Json<Message>> {
-    let r = responder(&ext)?;
+#[utoipa::path(post, path = "/response/backends/{name}/activate", tag = "Response", operation_id = "response_backend_activate", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Backend")),
+    responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn activate(
+    a: Admin,
+    ActiveResponse(r): ActiveResponse,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Message>> {
     api::activate(&r, &a.0.user.username, &name)
         .await
         .map_err(err)?;
     Ok(Message::new("Backend activated"))
 }
 
-async fn list_bans(
+#[utoipa::path(get, path = "/response/bans", tag = "Response", operation_id = "response_bans_list", security(("bearer" = [])),
+    params(("limit" = Option<u32>, Query, description = "1-1000 (default 100)"), ("offset" = Option<u64>, Query, description = "Skip"),
+        ("ip" = Option<String>, Query, description = "Only bans covering this address"), ("include_dry_run" = Option<bool>, Query, description = "Default true")),
+    responses((status = 200, description = "{total, limit, offset, data}", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn list_bans(
     _v: Viewer,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiQuery(q): ApiQuery<api::BanQuery>,
 ) -> ApiResult<Json<api::BanPage>> {
-    let r = responder(&ext)?;
     api::list_bans(&r, &q)
         .map(Json)
         .map_err(|e| ApiError::field("query", "ip", e.to_string()))
 }
 
-async fn ban(
+#[utoipa::path(post, path = "/response/bans", tag = "Response", operation_id = "response_ban", security(("bearer" = [])),
+    request_body(content = Object, description = "{value (address or CIDR), reason, duration?}"),
+    responses((status = 201, description = "The ban", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn ban(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiJson(body): ApiJson<api::ManualBan>,
 ) -> ApiResult<(StatusCode, Json<decnet_response::bans::Ban>)> {
-    let r = responder(&ext)?;
     let b = api::ban(&r, &a.0.user.username, &body).map_err(err)?;
     Ok((StatusCode::CREATED, Json(b)))
 }
 
-async fn unban(
+#[utoipa::path(delete, path = "/response/bans/{value}", tag = "Response", operation_id = "response_unban", security(("bearer" = [])),
+    params(("value" = String, Path, description = "Address or CIDR (URL-encoded)"), ("reason" = Option<String>, Query, description = "For the audit trail")),
+    responses((status = 200, description = "The lifted ban", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn unban(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     Path(value): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<decnet_response::bans::Ban>> {
-    let r = responder(&ext)?;
     // `DELETE /response/bans/10.0.0.0%2F8?reason=...`
     let body = api::ManualUnban {
         reason: q.get("reason").cloned().unwrap_or_default(),
@@ -156,8 +187,12 @@ async fn unban(
         .map_err(err)
 }
 
-async fn blocklist(_v: Viewer, ext: Extensions) -> ApiResult<Response> {
-    let r = responder(&ext)?;
+#[utoipa::path(get, path = "/response/blocklist.txt", tag = "Response", operation_id = "response_blocklist", security(("bearer" = [])),
+    responses((status = 200, description = "One banned address or CIDR per line", content_type = "text/plain", body = String), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
+pub(crate) async fn blocklist(
+    _v: Viewer,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Response> {
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         api::blocklist_txt(&r),
@@ -165,17 +200,23 @@ async fn blocklist(_v: Viewer, ext: Extensions) -> ApiResult<Response> {
         .into_response())
 }
 
-async fn policy_get(_v: Viewer, ext: Extensions) -> ApiResult<Json<BTreeMap<String, String>>> {
-    let r = responder(&ext)?;
+#[utoipa::path(get, path = "/response/policy", tag = "Response", operation_id = "response_policy_get", security(("bearer" = [])),
+    responses((status = 200, description = "The [response] keys in force", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
+pub(crate) async fn policy_get(
+    _v: Viewer,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Json<BTreeMap<String, String>>> {
     Ok(Json(api::policy_get(&r)))
 }
 
-async fn policy_put(
+#[utoipa::path(put, path = "/response/policy", tag = "Response", operation_id = "response_policy_put", security(("bearer" = [])),
+    request_body(content = Object, description = "[response] key/values"),
+    responses((status = 200, description = "The policy now in force", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn policy_put(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiJson(body): ApiJson<PolicyIn>,
 ) -> ApiResult<Json<BTreeMap<String, String>>> {
-    let r = responder(&ext)?;
     api::policy_put(&r, &a.0.user.username, body.0)
         .await
         .map(Json)
@@ -185,36 +226,46 @@ async fn policy_put(
         })
 }
 
-async fn audit(
+#[utoipa::path(get, path = "/response/audit", tag = "Response", operation_id = "response_audit", security(("bearer" = [])),
+    params(("limit" = Option<usize>, Query, description = "1-1000 (default 100)")),
+    responses((status = 200, description = "Audit entries, newest first", body = Vec<Object>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
+pub(crate) async fn audit(
     _v: Viewer,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<decnet_response::bans::AuditEntry>>> {
-    let r = responder(&ext)?;
     Ok(Json(api::audit(&r, q.limit.unwrap_or(100))))
 }
 
-async fn bouncers(_a: Admin, ext: Extensions) -> ApiResult<Json<Vec<api::BouncerView>>> {
-    let r = responder(&ext)?;
+#[utoipa::path(get, path = "/response/bouncers", tag = "Response", operation_id = "response_bouncers_list", security(("bearer" = [])),
+    responses((status = 200, description = "Bouncer keys (names, never the keys)", body = Vec<Object>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
+pub(crate) async fn bouncers(
+    _a: Admin,
+    ActiveResponse(r): ActiveResponse,
+) -> ApiResult<Json<Vec<api::BouncerView>>> {
     Ok(Json(api::bouncers(&r)))
 }
 
-async fn create_bouncer(
+#[utoipa::path(post, path = "/response/bouncers", tag = "Response", operation_id = "response_bouncer_create", security(("bearer" = [])),
+    request_body(content = Object, description = "{name}"),
+    responses((status = 201, description = "The new key, shown once", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn create_bouncer(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     ApiJson(body): ApiJson<NewBouncer>,
 ) -> ApiResult<(StatusCode, Json<api::CreatedBouncer>)> {
-    let r = responder(&ext)?;
     let k = api::create_bouncer(&r, &a.0.user.username, &body.name).map_err(err)?;
     Ok((StatusCode::CREATED, Json(k)))
 }
 
-async fn delete_bouncer(
+#[utoipa::path(delete, path = "/response/bouncers/{name}", tag = "Response", operation_id = "response_bouncer_delete", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Bouncer")),
+    responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn delete_bouncer(
     a: Admin,
-    ext: Extensions,
+    ActiveResponse(r): ActiveResponse,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Message>> {
-    let r = responder(&ext)?;
     api::delete_bouncer(&r, &a.0.user.username, &name).map_err(err)?;
     Ok(Message::new("Bouncer key deleted"))
 }
@@ -227,30 +278,39 @@ fn lapi_unavailable() -> Response {
         .into_response()
 }
 
-async fn lapi_stream(
-    _s: State<AppState>,
+#[utoipa::path(get, path = "/v1/decisions/stream", tag = "CrowdSec bouncer API", operation_id = "lapi_decisions_stream",
+    params(("X-Api-Key" = String, Header, description = "Bouncer key"), ("startup" = Option<bool>, Query, description = "Every active decision, not only changes")),
+    responses((status = 200, description = "{new, deleted} decisions", body = Object), (status = 403, description = "Bad key"), (status = 503, description = "Active response not configured")))]
+pub(crate) async fn lapi_stream(
+    State(st): State<AppState>,
     headers: HeaderMap,
     q: Query<HashMap<String, String>>,
 ) -> Response {
-    match decnet_response::installed() {
+    match st.responder.clone() {
         Some(r) => decnet_response::crowdsec::stream(State(r), headers, q).await,
         None => lapi_unavailable(),
     }
 }
 
-async fn lapi_list(
-    _s: State<AppState>,
+#[utoipa::path(get, path = "/v1/decisions", tag = "CrowdSec bouncer API", operation_id = "lapi_decisions",
+    params(("X-Api-Key" = String, Header, description = "Bouncer key"), ("ip" = Option<String>, Query, description = "Only decisions covering this address")),
+    responses((status = 200, description = "Active decisions (or null)", body = Object), (status = 403, description = "Bad key"), (status = 503, description = "Active response not configured")))]
+pub(crate) async fn lapi_list(
+    State(st): State<AppState>,
     headers: HeaderMap,
     q: Query<HashMap<String, String>>,
 ) -> Response {
-    match decnet_response::installed() {
+    match st.responder.clone() {
         Some(r) => decnet_response::crowdsec::list(State(r), headers, q).await,
         None => lapi_unavailable(),
     }
 }
 
-async fn lapi_metrics(_s: State<AppState>, headers: HeaderMap) -> Response {
-    match decnet_response::installed() {
+#[utoipa::path(post, path = "/v1/usage-metrics", tag = "CrowdSec bouncer API", operation_id = "lapi_usage_metrics",
+    params(("X-Api-Key" = String, Header, description = "Bouncer key")),
+    responses((status = 201, description = "Accepted"), (status = 403, description = "Bad key"), (status = 503, description = "Active response not configured")))]
+pub(crate) async fn lapi_metrics(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    match st.responder.clone() {
         Some(r) => decnet_response::crowdsec::metrics(State(r), headers).await,
         None => lapi_unavailable(),
     }

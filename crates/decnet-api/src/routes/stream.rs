@@ -5,8 +5,6 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use bytes::{Bytes, BytesMut};
 use decnet_bus::Subscription;
 use decnet_core::{subject, Event};
@@ -19,13 +17,12 @@ use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Validate};
 use crate::sse::{self, CLIENT_QUEUE};
 use crate::state::AppState;
-use crate::stream_hub::{frame_bytes, raw_frame, HubReceiver, ViewerEnd};
+use crate::stream_hub::{frame_bytes, raw_frame, HubReceiver, ViewerEnd, LOGS_BATCH};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// Most events in one `logs` frame.
-pub const LOGS_BATCH: usize = 50;
-
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/stream", get(stream_route))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream_route))
 }
 
 /// Stream filters.
@@ -136,7 +133,7 @@ fn hub_viewer(st: AppState, rx: HubReceiver) -> impl Stream<Item = Bytes> + Send
     )
 }
 
-#[utoipa::path(get, path = "/api/v1/stream", tag = "Observability",
+#[utoipa::path(get, path = "/stream", tag = "Observability",
     security(("bearer" = [])), params(StreamParams),
     responses(
         (status = 200, description = "SSE: `event: message` frames `{type: stats|histogram|logs, data}`", content_type = "text/event-stream", body = String),

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use decnet_engine::topology::{
     Edge, Lan, Mutation, MutationOp, MutationStatus, Topologies, Topology, TopologyDecky,
     TopologyError, TopologySpec, TopologyStatus,
@@ -21,58 +20,59 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Admin, StreamViewer, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, Validate};
-use crate::routes::fleet::{engine, DeckyServices, ServiceAdd};
+use crate::routes::fleet::{DeckyServices, ServiceAdd};
 use crate::sse::{self, frame};
 use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/topologies", get(list).post(create))
-        .route("/topologies/{id}", get(get_one).delete(delete_one))
-        .route("/topologies/{id}/lans", post(add_lan))
-        .route(
-            "/topologies/{id}/lans/{lan}",
-            put(update_lan).delete(remove_lan),
-        )
-        .route("/topologies/{id}/edges", post(add_edge).delete(remove_edge))
-        .route("/topologies/{id}/deckies", post(add_decky))
-        .route(
-            "/topologies/{id}/deckies/{name}",
-            put(update_decky).delete(remove_decky),
-        )
-        .route(
-            "/topologies/{id}/deckies/{name}/services",
-            post(add_service),
-        )
-        .route(
-            "/topologies/{id}/deckies/{name}/services/{service}",
-            axum::routing::delete(remove_service),
-        )
-        .route(
-            "/topologies/{id}/deckies/{name}/services/{service}/config",
-            put(service_config),
-        )
-        .route("/topologies/{id}/mutations", get(mutations).post(enqueue))
-        .route("/topologies/{id}/deploy", post(deploy))
-        .route("/topologies/{id}/teardown", post(teardown))
-        .route("/topologies/{id}/events", get(events))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(create_blank))
+        .routes(routes!(get_one, delete_one))
+        .routes(routes!(add_lan))
+        .routes(routes!(update_lan, remove_lan))
+        .routes(routes!(add_edge, remove_edge))
+        .routes(routes!(add_decky))
+        .routes(routes!(update_decky, remove_decky))
+        .routes(routes!(add_service))
+        .routes(routes!(remove_service))
+        .routes(routes!(service_config))
+        .routes(routes!(mutations, enqueue))
+        .routes(routes!(deploy))
+        .routes(routes!(teardown))
+        .routes(routes!(events))
 }
 
-fn topo_error(e: TopologyError) -> ApiError {
-    match e {
-        TopologyError::NotFound(m) => ApiError::NotFound(m),
-        TopologyError::Conflict(m) => ApiError::Conflict(m),
-        TopologyError::Invalid(m) => ApiError::field("body", "", m),
-        TopologyError::Store(m) => ApiError::internal(m),
-        TopologyError::Engine(e) => crate::routes::fleet::engine_error(e),
+impl From<TopologyError> for ApiError {
+    fn from(e: TopologyError) -> Self {
+        match e {
+            TopologyError::NotFound(m) => ApiError::NotFound(m),
+            TopologyError::Conflict(m) => ApiError::Conflict(m),
+            TopologyError::Invalid(m) => ApiError::field("body", "", m),
+            TopologyError::Store(m) => ApiError::internal(m),
+            TopologyError::Engine(e) => e.into(),
+        }
     }
 }
 
-fn check_id(id: &str) -> ApiResult<()> {
+/// The topology manager for a route on topology `id`: the id checked
+/// (422), then the engine (503).
+fn topologies<'a>(st: &'a AppState, id: &str) -> ApiResult<&'a Arc<Topologies>> {
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(ApiError::field("path", "id", "not a topology id"));
     }
-    Ok(())
+    Ok(&st.engine()?.topologies)
+}
+
+/// The body of every topology-decky service route.
+fn decky_services(id: String, name: String, services: Vec<String>) -> DeckyServices {
+    DeckyServices {
+        decky_name: name,
+        topology_id: Some(id),
+        services,
+    }
 }
 
 impl Validate for TopologySpecBody {}
@@ -96,22 +96,21 @@ pub struct TopologySpecBody {
     pub edges: Vec<Edge>,
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(get, path = "/topologies", operation_id = "list_topologies", tag = "Topologies", security(("bearer" = [])),
     responses((status = 200, description = "All topologies"), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Vec<Topology>>> {
-    Ok(Json(
-        engine(&st)?.topologies.list().await.map_err(topo_error)?,
-    ))
+    Ok(Json(st.engine()?.topologies.list().await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies", tag = "Topologies", security(("bearer" = [])), request_body = TopologySpecBody,
+#[utoipa::path(post, path = "/topologies", operation_id = "create_topology", tag = "Topologies", security(("bearer" = [])), request_body = TopologySpecBody,
     responses((status = 201, description = "Created (status pending, version 1)"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn create(
     State(st): State<AppState>,
     _a: Admin,
     ApiJson(b): ApiJson<TopologySpecBody>,
 ) -> ApiResult<(StatusCode, Json<Topology>)> {
-    let t = engine(&st)?
+    let t = st
+        .engine()?
         .topologies
         .create(TopologySpec {
             name: b.name,
@@ -119,12 +118,62 @@ pub(crate) async fn create(
             deckies: b.deckies,
             edges: b.edges,
         })
-        .await
-        .map_err(topo_error)?;
+        .await?;
     Ok((StatusCode::CREATED, Json(t)))
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies/{id}", tag = "Topologies", security(("bearer" = [])),
+/// `POST /topologies/blank` body (DECNET's): a name; `mode` and
+/// `target_host_uuid` are accepted for compatibility, and only the
+/// single-host mode exists here.
+#[derive(Deserialize, ToSchema)]
+pub struct BlankTopologyIn {
+    /// Display name (1-64 characters, unique).
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// `unihost` (the default; `agent` is not supported).
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Agent host to pin to (not supported: must be absent or null).
+    #[serde(default)]
+    pub target_host_uuid: Option<String>,
+}
+
+impl Validate for BlankTopologyIn {
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut v = Vec::new();
+        if self.name.trim().is_empty() || self.name.chars().count() > 64 {
+            v.push(("name".into(), "must be 1-64 characters".into()));
+        }
+        if self.mode.as_deref().is_some_and(|m| m != "unihost") {
+            v.push((
+                "mode".into(),
+                "only unihost is supported (no agent hosts)".into(),
+            ));
+        }
+        if self.target_host_uuid.is_some() {
+            v.push((
+                "target_host_uuid".into(),
+                "agent hosts are not supported".into(),
+            ));
+        }
+        v
+    }
+}
+
+#[utoipa::path(post, path = "/topologies/blank", operation_id = "create_blank_topology", tag = "Topologies", security(("bearer" = [])), request_body = BlankTopologyIn,
+    responses((status = 201, description = "Created: pending, one DMZ LAN and its gateway decky"), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 409, description = "Name taken or no free DMZ subnet", body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn create_blank(
+    State(st): State<AppState>,
+    _a: Admin,
+    ApiJson(b): ApiJson<BlankTopologyIn>,
+) -> ApiResult<(StatusCode, Json<Topology>)> {
+    let t = st.engine()?.topologies.create_blank(b.name.trim()).await?;
+    Ok((StatusCode::CREATED, Json(t)))
+}
+
+#[utoipa::path(get, path = "/topologies/{id}", operation_id = "get_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "The topology"), (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn get_one(
@@ -132,13 +181,10 @@ pub(crate) async fn get_one(
     _v: Viewer,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Topology>> {
-    check_id(&id)?;
-    Ok(Json(
-        engine(&st)?.topologies.get(&id).await.map_err(topo_error)?,
-    ))
+    Ok(Json(topologies(&st, &id)?.get(&id).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}", operation_id = "delete_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, body = crate::schema::Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn delete_one(
@@ -146,12 +192,7 @@ pub(crate) async fn delete_one(
     _a: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<crate::schema::Message>> {
-    check_id(&id)?;
-    engine(&st)?
-        .topologies
-        .delete(&id)
-        .await
-        .map_err(topo_error)?;
+    topologies(&st, &id)?.delete(&id).await?;
     Ok(crate::schema::Message::new("Topology deleted"))
 }
 
@@ -189,17 +230,10 @@ async fn edit(
     version: i64,
     f: impl FnOnce(&mut Topology) -> Result<(), TopologyError>,
 ) -> ApiResult<Json<Topology>> {
-    check_id(id)?;
-    Ok(Json(
-        engine(st)?
-            .topologies
-            .update(id, version, f)
-            .await
-            .map_err(topo_error)?,
-    ))
+    Ok(Json(topologies(st, id)?.update(id, version, f).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/lans", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/lans", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_lan(
@@ -208,17 +242,7 @@ pub(crate) async fn add_lan(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Versioned<Lan>>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, b.version, |t| {
-        if t.lans.iter().any(|l| l.name == b.item.name) {
-            return Err(TopologyError::Conflict(format!(
-                "LAN '{}' exists",
-                b.item.name
-            )));
-        }
-        t.lans.push(b.item);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, b.version, |t| t.add_lan(b.item)).await
 }
 
 /// LAN update body.
@@ -228,7 +252,7 @@ pub struct LanUpdate {
     pub cidr: String,
 }
 
-#[utoipa::path(put, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(put, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("lan" = String, Path, description = "LAN name")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn update_lan(
@@ -237,19 +261,14 @@ pub(crate) async fn update_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<LanUpdate>>,
 ) -> ApiResult<Json<Topology>> {
+    let cidr = b.item.cidr;
     edit(&st, &id, b.version, |t| {
-        let l = t
-            .lans
-            .iter_mut()
-            .find(|l| l.name == lan)
-            .ok_or_else(|| TopologyError::NotFound(format!("LAN '{lan}'")))?;
-        l.cidr = b.item.cidr;
-        Ok(())
+        t.update_lan(Lan { name: lan, cidr })
     })
     .await
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("lan" = String, Path, description = "LAN name"), VersionQuery),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_lan(
@@ -258,18 +277,10 @@ pub(crate) async fn remove_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, q.version, |t| {
-        if !t.lans.iter().any(|l| l.name == lan) {
-            return Err(TopologyError::NotFound(format!("LAN '{lan}'")));
-        }
-        t.lans.retain(|l| l.name != lan);
-        t.edges.retain(|e| e.lan != lan);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, q.version, |t| t.remove_lan(&lan)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_edge(
@@ -279,15 +290,13 @@ pub(crate) async fn add_edge(
     ApiJson(b): ApiJson<Versioned<Edge>>,
 ) -> ApiResult<Json<Topology>> {
     edit(&st, &id, b.version, |t| {
-        if !t.edges.contains(&b.item) {
-            t.edges.push(b.item);
-        }
+        t.attach(b.item);
         Ok(())
     })
     .await
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/edges", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), VersionQuery),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_edge(
@@ -304,20 +313,10 @@ pub(crate) async fn remove_edge(
         ));
     };
     let e = Edge { decky, lan };
-    edit(&st, &id, q.version, |t| {
-        if !t.edges.contains(&e) {
-            return Err(TopologyError::NotFound(format!(
-                "edge {} ↔ {}",
-                e.decky, e.lan
-            )));
-        }
-        t.edges.retain(|x| *x != e);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, q.version, |t| t.detach(&e)).await
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/deckies", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_decky(
@@ -326,20 +325,10 @@ pub(crate) async fn add_decky(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Versioned<TopologyDecky>>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, b.version, |t| {
-        if t.deckies.iter().any(|d| d.name == b.item.name) {
-            return Err(TopologyError::Conflict(format!(
-                "decky '{}' exists",
-                b.item.name
-            )));
-        }
-        t.deckies.push(b.item);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, b.version, |t| t.add_decky(b.item)).await
 }
 
-#[utoipa::path(put, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(put, path = "/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name")),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn update_decky(
@@ -348,21 +337,11 @@ pub(crate) async fn update_decky(
     Path((id, name)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<TopologyDecky>>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, b.version, |t| {
-        let d = t
-            .deckies
-            .iter_mut()
-            .find(|d| d.name == name)
-            .ok_or_else(|| TopologyError::NotFound(format!("decky '{name}'")))?;
-        let mut item = b.item;
-        item.name = name.clone();
-        *d = item;
-        Ok(())
-    })
-    .await
+    let decky = TopologyDecky { name, ..b.item };
+    edit(&st, &id, b.version, |t| t.update_decky(decky)).await
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/deckies/{name}", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), VersionQuery),
     responses((status = 200, description = "Updated topology"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_decky(
@@ -371,15 +350,7 @@ pub(crate) async fn remove_decky(
     Path((id, name)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> ApiResult<Json<Topology>> {
-    edit(&st, &id, q.version, |t| {
-        if !t.deckies.iter().any(|d| d.name == name) {
-            return Err(TopologyError::NotFound(format!("decky '{name}'")));
-        }
-        t.deckies.retain(|d| d.name != name);
-        t.edges.retain(|e| e.decky != name);
-        Ok(())
-    })
-    .await
+    edit(&st, &id, q.version, |t| t.remove_decky(&name)).await
 }
 
 /// `POST /topologies/{id}/mutations` body.
@@ -396,7 +367,7 @@ pub struct MutationIn {
 
 impl Validate for MutationIn {}
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/mutations", tag = "Topologies", security(("bearer" = [])), request_body = MutationIn,
+#[utoipa::path(post, path = "/topologies/{id}/mutations", operation_id = "enqueue_topology_mutation", tag = "Topologies", security(("bearer" = [])), request_body = MutationIn,
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 202, description = "Queued (pending)"), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn enqueue(
@@ -405,12 +376,7 @@ pub(crate) async fn enqueue(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<MutationIn>,
 ) -> ApiResult<(StatusCode, Json<Mutation>)> {
-    check_id(&id)?;
-    let m = engine(&st)?
-        .topologies
-        .enqueue(&id, b.op, b.args)
-        .await
-        .map_err(topo_error)?;
+    let m = topologies(&st, &id)?.enqueue(&id, b.op, b.args).await?;
     Ok((StatusCode::ACCEPTED, Json(m)))
 }
 
@@ -434,7 +400,7 @@ impl Validate for MutationQuery {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies/{id}/mutations", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(get, path = "/topologies/{id}/mutations", operation_id = "list_topology_mutations", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), MutationQuery),
     responses((status = 200, description = "Mutations in queue order"), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn mutations(
@@ -443,18 +409,15 @@ pub(crate) async fn mutations(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<MutationQuery>,
 ) -> ApiResult<Json<Vec<Mutation>>> {
-    check_id(&id)?;
+    let topos = topologies(&st, &id)?;
     let status = q.status.as_deref().and_then(|s| {
         serde_json::from_value::<MutationStatus>(serde_json::Value::String(s.into())).ok()
     });
-    let topos = &engine(&st)?.topologies;
-    topos.get(&id).await.map_err(topo_error)?;
-    Ok(Json(
-        topos.mutations(&id, status).await.map_err(topo_error)?,
-    ))
+    topos.get(&id).await?;
+    Ok(Json(topos.mutations(&id, status).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/deploy", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/deploy", operation_id = "deploy_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 202, description = "Deploying; follow /topologies/{id}/events"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn deploy(
@@ -480,9 +443,8 @@ where
     F: FnOnce(Arc<Topologies>, String) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = decnet_engine::topology::TopoResult<()>> + Send,
 {
-    check_id(&id)?;
-    let topos = engine(st)?.topologies.clone();
-    let t = topos.get(&id).await.map_err(topo_error)?;
+    let topos = topologies(st, &id)?.clone();
+    let t = topos.get(&id).await?;
     if !t.status.can_become(target) {
         return Err(ApiError::Conflict(format!(
             "topology is {:?}; it cannot become {target:?} now",
@@ -500,7 +462,7 @@ where
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/teardown", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(post, path = "/topologies/{id}/teardown", operation_id = "teardown_topology", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id")),
     responses((status = 202, description = "Tearing down"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn teardown(
@@ -517,7 +479,7 @@ pub(crate) async fn teardown(
     .await
 }
 
-#[utoipa::path(post, path = "/api/v1/topologies/{id}/deckies/{name}/services", tag = "Topologies", security(("bearer" = [])), request_body = ServiceAdd,
+#[utoipa::path(post, path = "/topologies/{id}/deckies/{name}/services", operation_id = "add_topology_decky_service", tag = "Topologies", security(("bearer" = [])), request_body = ServiceAdd,
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name")),
     responses((status = 201, body = DeckyServices), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn add_service(
@@ -526,26 +488,20 @@ pub(crate) async fn add_service(
     Path((id, name)): Path<(String, String)>,
     ApiJson(b): ApiJson<ServiceAdd>,
 ) -> ApiResult<(StatusCode, Json<DeckyServices>)> {
-    check_id(&id)?;
-    let services = engine(&st)?
-        .topologies
+    let services = topologies(&st, &id)?
         .add_service(&id, &name, &b.name)
         .await
         .map_err(|e| match e {
             TopologyError::Invalid(m) => ApiError::field("body", "name", m),
-            other => topo_error(other),
+            other => other.into(),
         })?;
     Ok((
         StatusCode::CREATED,
-        Json(DeckyServices {
-            decky_name: name,
-            topology_id: Some(id),
-            services,
-        }),
+        Json(decky_services(id, name, services)),
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/topologies/{id}/deckies/{name}/services/{service}", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/topologies/{id}/deckies/{name}/services/{service}", operation_id = "remove_topology_decky_service", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service")),
     responses((status = 200, body = DeckyServices), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn remove_service(
@@ -553,17 +509,10 @@ pub(crate) async fn remove_service(
     _a: Admin,
     Path((id, name, service)): Path<(String, String, String)>,
 ) -> ApiResult<Json<DeckyServices>> {
-    check_id(&id)?;
-    let services = engine(&st)?
-        .topologies
+    let services = topologies(&st, &id)?
         .remove_service(&id, &name, &service)
-        .await
-        .map_err(topo_error)?;
-    Ok(Json(DeckyServices {
-        decky_name: name,
-        topology_id: Some(id),
-        services,
-    }))
+        .await?;
+    Ok(Json(decky_services(id, name, services)))
 }
 
 /// New config of one service.
@@ -575,7 +524,7 @@ pub struct ServiceConfig {
 
 impl Validate for ServiceConfig {}
 
-#[utoipa::path(put, path = "/api/v1/topologies/{id}/deckies/{name}/services/{service}/config", tag = "Topologies", security(("bearer" = [])), request_body = ServiceConfig,
+#[utoipa::path(put, path = "/topologies/{id}/deckies/{name}/services/{service}/config", tag = "Topologies", security(("bearer" = [])), request_body = ServiceConfig,
     params(("id" = String, Path, description = "Topology id"), ("name" = String, Path, description = "Decky name"), ("service" = String, Path, description = "Service")),
     responses((status = 200, body = DeckyServices), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn service_config(
@@ -584,17 +533,10 @@ pub(crate) async fn service_config(
     Path((id, name, service)): Path<(String, String, String)>,
     ApiJson(b): ApiJson<ServiceConfig>,
 ) -> ApiResult<Json<DeckyServices>> {
-    check_id(&id)?;
-    let services = engine(&st)?
-        .topologies
+    let services = topologies(&st, &id)?
         .update_service_config(&id, &name, &service, b.config)
-        .await
-        .map_err(topo_error)?;
-    Ok(Json(DeckyServices {
-        decky_name: name,
-        topology_id: Some(id),
-        services,
-    }))
+        .await?;
+    Ok(Json(decky_services(id, name, services)))
 }
 
 /// `topology.<id>.mutation.applied` → `mutation.applied`; `decky.<n>.service_added` → `decky.service_added`.
@@ -615,7 +557,7 @@ pub struct EventsQuery {
     pub ticket: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/topologies/{id}/events", tag = "Topologies", security(("bearer" = [])),
+#[utoipa::path(get, path = "/topologies/{id}/events", operation_id = "topology_events", tag = "Topologies", security(("bearer" = [])),
     params(("id" = String, Path, description = "Topology id"), EventsQuery),
     responses((status = 200, content_type = "text/event-stream", description = "snapshot {topology_id, status, in_flight}, then status / mutation.* / decky.* events"),
         (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 429, body = crate::error::ErrorBody)))]
@@ -624,21 +566,12 @@ pub(crate) async fn events(
     v: StreamViewer,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    check_id(&id)?;
-    let topos = engine(&st)?.topologies.clone();
+    let topos = topologies(&st, &id)?.clone();
     // Auth first (extractor), then existence, then the slot (before the 200).
-    let t = topos.get(&id).await.map_err(topo_error)?;
+    let t = topos.get(&id).await?;
     let slot = st.sse.acquire(v.0.user.uuid)?;
-    let mut in_flight = topos
-        .mutations(&id, Some(MutationStatus::Pending))
-        .await
-        .map_err(topo_error)?;
-    in_flight.extend(
-        topos
-            .mutations(&id, Some(MutationStatus::Applying))
-            .await
-            .map_err(topo_error)?,
-    );
+    let mut in_flight = topos.mutations(&id, Some(MutationStatus::Pending)).await?;
+    in_flight.extend(topos.mutations(&id, Some(MutationStatus::Applying)).await?);
     let snapshot = frame(
         "snapshot",
         &serde_json::json!({"topology_id": id, "status": t.status, "in_flight": in_flight}),

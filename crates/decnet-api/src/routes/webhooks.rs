@@ -2,8 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 
 use crate::auth::Admin;
 use crate::error::ApiResult;
@@ -11,24 +10,23 @@ use crate::extract::{parse_uuid, ApiJson};
 use crate::schema::Message;
 use crate::state::AppState;
 use crate::webhooks::{TestResult, WebhookIn, WebhookView};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", get(list).post(create))
-        .route(
-            "/webhooks/{webhook_id}",
-            get(get_one).put(update).delete(delete),
-        )
-        .route("/webhooks/{webhook_id}/test", post(test))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(test))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks", tag = "Webhooks", security(("bearer" = [])),
+#[utoipa::path(get, path = "/webhooks", operation_id = "list_webhooks", tag = "Webhooks", security(("bearer" = [])),
     responses((status = 200, body = Vec<WebhookView>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn list(State(st): State<AppState>, _a: Admin) -> Json<Vec<WebhookView>> {
     Json(st.webhooks.list())
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks", tag = "Webhooks", security(("bearer" = [])), request_body = WebhookIn,
+#[utoipa::path(post, path = "/webhooks", operation_id = "create_webhook", tag = "Webhooks", security(("bearer" = [])), request_body = WebhookIn,
     responses((status = 201, body = WebhookView, description = "Created; the only response that shows the secret"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -40,7 +38,7 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(st.webhooks.create(body).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/webhooks/{webhook_id}", tag = "Webhooks", security(("bearer" = [])),
+#[utoipa::path(get, path = "/webhooks/{webhook_id}", operation_id = "get_webhook", tag = "Webhooks", security(("bearer" = [])),
     params(("webhook_id" = uuid::Uuid, Path, description = "Webhook id")),
     responses((status = 200, body = WebhookView), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -52,7 +50,7 @@ pub(crate) async fn get_one(
     Ok(Json(st.webhooks.get(parse_uuid("webhook_id", &id)?)?))
 }
 
-#[utoipa::path(put, path = "/api/v1/webhooks/{webhook_id}", tag = "Webhooks", security(("bearer" = [])), request_body = WebhookIn,
+#[utoipa::path(put, path = "/webhooks/{webhook_id}", operation_id = "update_webhook", tag = "Webhooks", security(("bearer" = [])), request_body = WebhookIn,
     params(("webhook_id" = uuid::Uuid, Path, description = "Webhook id")),
     responses((status = 200, body = WebhookView), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -66,7 +64,7 @@ pub(crate) async fn update(
     Ok(Json(st.webhooks.update(id, body).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/webhooks/{webhook_id}", tag = "Webhooks", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/webhooks/{webhook_id}", operation_id = "delete_webhook", tag = "Webhooks", security(("bearer" = [])),
     params(("webhook_id" = uuid::Uuid, Path, description = "Webhook id")),
     responses((status = 200, body = Message), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -79,7 +77,7 @@ pub(crate) async fn delete(
     Ok(Message::new("Webhook deleted"))
 }
 
-#[utoipa::path(post, path = "/api/v1/webhooks/{webhook_id}/test", tag = "Webhooks", security(("bearer" = [])),
+#[utoipa::path(post, path = "/webhooks/{webhook_id}/test", operation_id = "test_webhook", tag = "Webhooks", security(("bearer" = [])),
     params(("webhook_id" = uuid::Uuid, Path, description = "Webhook id")),
     responses((status = 200, body = TestResult), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use decnet_api::{ApiConfig, ApiHandle};
+use decnet_api::{ApiConfig, ApiHandle, Backends};
 use decnet_bus::{Bus, MemoryBus};
 use decnet_store::Store;
 use serde_json::{json, Value};
@@ -75,6 +75,16 @@ pub async fn start_with(f: impl FnOnce(&mut ApiConfig)) -> Server {
 }
 
 pub async fn start_in(dir: Arc<tempfile::TempDir>, f: impl FnOnce(&mut ApiConfig)) -> Server {
+    start_attached(dir, f, async |_: &mut Backends| {}).await
+}
+
+/// A server whose backends `attach` completes (a responder, an engine)
+/// once its store and bus exist.
+pub async fn start_attached(
+    dir: Arc<tempfile::TempDir>,
+    f: impl FnOnce(&mut ApiConfig),
+    attach: impl AsyncFnOnce(&mut Backends),
+) -> Server {
     log_buffer();
     let mut cfg = config(dir.path());
     f(&mut cfg);
@@ -83,7 +93,9 @@ pub async fn start_in(dir: Arc<tempfile::TempDir>, f: impl FnOnce(&mut ApiConfig
     let bus = MemoryBus::new();
     let (tx, rx) = oneshot::channel::<()>();
     let bus_dyn: Arc<dyn Bus> = bus.clone();
-    let handle = decnet_api::serve(cfg, store.clone(), bus_dyn, async move {
+    let mut backends = Backends::new(store.clone(), bus_dyn);
+    attach(&mut backends).await;
+    let handle = decnet_api::serve(cfg, backends, async move {
         let _ = rx.await;
     })
     .await
@@ -95,6 +107,37 @@ pub async fn start_in(dir: Arc<tempfile::TempDir>, f: impl FnOnce(&mut ApiConfig
         client: reqwest::Client::new(),
         dir,
         store,
+        bus,
+        handle: Some(handle),
+        stop: Some(tx),
+    }
+}
+
+/// A second API server over `first`'s store (same JWT secret, its own
+/// bus, caches and data dir): another process of the same cluster.
+pub async fn start_sharing(first: &Server) -> Server {
+    log_buffer();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let cfg = config(dir.path());
+    let bus = MemoryBus::new();
+    let (tx, rx) = oneshot::channel::<()>();
+    let bus_dyn: Arc<dyn Bus> = bus.clone();
+    let handle = decnet_api::serve(
+        cfg,
+        Backends::new(first.store.clone(), bus_dyn),
+        async move {
+            let _ = rx.await;
+        },
+    )
+    .await
+    .expect("serve");
+    let addr = handle.local_addr;
+    Server {
+        base: format!("http://{addr}/api/v1"),
+        addr,
+        client: reqwest::Client::new(),
+        dir,
+        store: first.store.clone(),
         bus,
         handle: Some(handle),
         stop: Some(tx),

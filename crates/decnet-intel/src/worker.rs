@@ -1,0 +1,244 @@
+//! The intel worker: its own lossless subscription, batches of new events
+//! (already consumed ids skipped) applied to [`IntelState`] and committed
+//! in one transaction, identity events published after the commit.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use decnet_bus::{Bus, Envelope, Subscription};
+use decnet_core::Event;
+use decnet_store::{Store, StoreError, StoreResult};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::{IntelConfig, IntelState};
+
+/// Counters of the intel worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IntelStats {
+    /// Events taken off the bus.
+    pub received: u64,
+    /// Events applied (new).
+    pub processed: u64,
+    /// Events skipped because already consumed (replays).
+    pub duplicates: u64,
+    /// Batches committed.
+    pub batches: u64,
+    /// Identity events published.
+    pub identity_events: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    processed: AtomicU64,
+    duplicates: AtomicU64,
+    batches: AtomicU64,
+    identity_events: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> IntelStats {
+        IntelStats {
+            received: self.received.load(Ordering::Relaxed),
+            processed: self.processed.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            identity_events: self.identity_events.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The intel worker.
+pub struct Intel;
+
+/// Handle on a running intel worker.
+pub struct IntelHandle {
+    stop: watch::Sender<bool>,
+    counters: Arc<Counters>,
+    committed: watch::Receiver<u64>,
+    task: JoinHandle<StoreResult<()>>,
+}
+
+impl Intel {
+    /// Loads the stored state and starts consuming `sub` (subscribe it
+    /// `Lossless` to `events.>` before the fleet starts).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        sub: Subscription,
+        cfg: IntelConfig,
+    ) -> StoreResult<IntelHandle> {
+        let snap = store.intel_load().await?;
+        let state = IntelState::restore(snap, cfg.clone());
+        let (stop, stop_rx) = watch::channel(false);
+        let counters = Arc::new(Counters::default());
+        let (done, committed) = watch::channel(0);
+        let task = tokio::spawn(run(
+            store,
+            bus,
+            sub,
+            cfg,
+            state,
+            Signals {
+                stop: stop_rx,
+                counters: counters.clone(),
+                done,
+            },
+        ));
+        Ok(IntelHandle {
+            stop,
+            counters,
+            committed,
+            task,
+        })
+    }
+}
+
+impl IntelHandle {
+    /// Current counters.
+    pub fn stats(&self) -> IntelStats {
+        self.counters.snapshot()
+    }
+
+    /// How many envelopes, in the order the subscription delivered them,
+    /// are fully handled (their effects committed, or already seen): a
+    /// source with acknowledgements acks exactly that prefix. Closed when
+    /// the worker ends.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
+    }
+
+    /// Processes and commits everything received, then stops.
+    pub async fn finish(self) -> StoreResult<IntelStats> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(r) => r?,
+            Err(e) => return Err(StoreError::Database(format!("intel task failed: {e}"))),
+        }
+        Ok(self.counters.snapshot())
+    }
+}
+
+async fn retry<T, F, Fut>(what: &str, stopping: bool, mut f: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            // Fenced out (another server took the lease): retrying cannot help.
+            Err(e @ StoreError::Conflict(_)) => {
+                tracing::warn!(error = %e, "intel: {what} refused; stopping");
+                return Err(e);
+            }
+            Err(e) => {
+                attempts += 1;
+                tracing::warn!(error = %e, attempts, "intel: {what} failed; retrying");
+                if stopping && attempts >= 20 {
+                    return Err(e);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// The worker's links to its handle: stop request in, counters and
+/// committed prefix out.
+struct Signals {
+    stop: watch::Receiver<bool>,
+    counters: Arc<Counters>,
+    done: watch::Sender<u64>,
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    mut sub: Subscription,
+    cfg: IntelConfig,
+    mut state: IntelState,
+    signals: Signals,
+) -> StoreResult<()> {
+    let Signals {
+        mut stop,
+        counters,
+        done,
+    } = signals;
+    let size = cfg.batch_size.max(1);
+    let mut envs = Vec::with_capacity(size);
+    let mut stopping = false;
+    loop {
+        envs.clear();
+        if stopping {
+            while envs.len() < size {
+                match sub.try_recv() {
+                    Some(e) => envs.push(e),
+                    None => break,
+                }
+            }
+            if envs.is_empty() && state.nothing_pending() {
+                return Ok(());
+            }
+        } else {
+            // What was taken before a stop stays in `envs` and is processed.
+            tokio::select! {
+                got = sub.next_batch(size, cfg.batch_wait, &mut envs) => if !got { stopping = true; continue; },
+                _ = stop.changed() => { stopping = true; if envs.is_empty() { continue; } }
+            }
+        }
+        counters
+            .received
+            .fetch_add(envs.len() as u64, Ordering::Relaxed);
+        let events: Vec<&Event> = envs
+            .iter()
+            .filter_map(|e| e.as_event())
+            .map(|e| &**e)
+            .collect();
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let unseen: BTreeSet<Uuid> = retry("unseen lookup", stopping, || store.intel_unseen(&ids))
+            .await?
+            .into_iter()
+            .collect();
+        let mut taken = BTreeSet::new();
+        let fresh: Vec<&Event> = events
+            .iter()
+            .copied()
+            .filter(|e| unseen.contains(&e.id) && taken.insert(e.id))
+            .collect();
+        counters
+            .duplicates
+            .fetch_add((events.len() - fresh.len()) as u64, Ordering::Relaxed);
+        if fresh.is_empty() && state.nothing_pending() {
+            done.send_modify(|n| *n += envs.len() as u64);
+            continue;
+        }
+        let mut batch = state.process(&fresh, Utc::now());
+        batch.fence = cfg.fence.clone();
+        retry("apply", stopping, || store.intel_apply(&batch)).await?;
+        counters
+            .processed
+            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        done.send_modify(|n| *n += envs.len() as u64);
+        for ev in &batch.identity_events {
+            let mut env = Envelope::json(
+                format!("identity.{}", ev.kind),
+                ev.kind.clone(),
+                ev.payload.clone(),
+            );
+            env.id = ev.id;
+            env.ts = ev.ts;
+            bus.publish(env);
+            counters.identity_events.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
