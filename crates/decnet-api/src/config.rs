@@ -55,6 +55,29 @@ pub struct ApiConfig {
     /// bus. Several servers sharing one NATS pass a queue-group
     /// subscription so each message is delivered by one server only.
     pub webhook_source: Option<crate::webhooks::WebhookSource>,
+    /// Components of the process the API runs in (event log, store
+    /// ingester…), each a `/health` component under its name.
+    pub health_probes: Vec<HealthProbe>,
+}
+
+/// A named component's state for `/health`, read when `/health` is asked.
+#[derive(Clone)]
+pub struct HealthProbe {
+    /// Component name in the `/health` output.
+    pub name: String,
+    /// A failing critical component makes `/health` answer 503.
+    pub critical: bool,
+    /// `(ok, detail)` now.
+    pub check: std::sync::Arc<dyn Fn() -> (bool, String) + Send + Sync>,
+}
+
+impl std::fmt::Debug for HealthProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthProbe")
+            .field("name", &self.name)
+            .field("critical", &self.critical)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiConfig {
@@ -83,6 +106,7 @@ impl ApiConfig {
             webhook_open_for: Duration::from_secs(60),
             engine: None,
             webhook_source: None,
+            health_probes: Vec::new(),
         }
     }
 

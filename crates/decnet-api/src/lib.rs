@@ -49,7 +49,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 /// How long one `/stats` computation is served to every caller.
 pub const STATS_TTL: Duration = Duration::from_secs(2);
 
-pub use config::ApiConfig;
+pub use config::{ApiConfig, HealthProbe};
 pub use state::AppState;
 pub use workers::Supervisor;
 

@@ -13,6 +13,10 @@ use decnet_store::journal::{self, JournalWriter};
 use decnet_store::{LogQuery, Store};
 use uuid::Uuid;
 
+#[path = "support/small_disk.rs"]
+mod small_disk;
+use small_disk::SmallDisk;
+
 fn event(i: u64) -> Event {
     let mut e = Event::new("web01", "http", EventKind::Request).with("path", format!("/p{i}"));
     e.id = Uuid::from_u128(u128::from(i) + 1);
@@ -99,58 +103,6 @@ async fn handoff_overflow_is_read_back_from_the_journal() {
     assert_eq!(store.count_events().await.unwrap(), total);
     assert_eq!(st.inserted, total);
     assert!(st.replayed >= 7_000, "{st:?}");
-}
-
-/// A tmpfs of `size` mounted on a fresh directory; unmounted on drop.
-/// `None` (with a loud banner) when this process may not mount.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str, test: &str) -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = unsafe { libc::geteuid() } == 0
-            && std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
-                .arg(dir.path())
-                .status()
-                .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!(
-                "\n==============================================================\n\
-                 SKIPPED {test}: needs root to mount a small tmpfs\n\
-                 (scripts/interop/durability.sh runs the disk-full checks as root)\n\
-                 ==============================================================\n"
-            );
-            return None;
-        }
-        Some(SmallDisk { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the file system completely; returns the filler to remove.
-    fn fill(&self) -> std::path::PathBuf {
-        use std::io::Write;
-        let p = self.path().join("filler");
-        let mut f = std::fs::File::create(&p).unwrap();
-        let block = vec![0u8; 16 * 1024];
-        while f.write_all(&block).is_ok() {}
-        let _ = f.flush();
-        p
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {

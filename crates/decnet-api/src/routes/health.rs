@@ -86,6 +86,10 @@ pub async fn compute(st: &AppState) -> (StatusCode, Health) {
         };
         c.insert(format!("{}_worker", w.name), comp(ok, w.critical, detail));
     }
+    for p in &st.config.health_probes {
+        let (ok, detail) = (p.check)();
+        c.insert(p.name.clone(), comp(ok, p.critical, Some(detail)));
+    }
     // Remote sensors (scale-out): degraded, never critical, when silent or spooling.
     if let Some(eng) = &st.config.engine {
         for (name, beat) in eng.sensors.snapshot() {
