@@ -157,16 +157,8 @@ impl EventLogMonitor {
         if not_forwarded > 0 {
             counts.push_str(&format!(", {not_forwarded} not forwarded to syslog"));
         }
-        match self.0.outage.describe() {
-            None => EventLogHealth {
-                ok: true,
-                detail: counts,
-            },
-            Some(why) => EventLogHealth {
-                ok: false,
-                detail: format!("writes {why}; {counts}"),
-            },
-        }
+        let (ok, detail) = self.0.outage.health(counts);
+        EventLogHealth { ok, detail }
     }
 
     /// Events dropped so far (backlog full while the disk refused writes).
@@ -263,12 +255,25 @@ impl EventLog {
     /// it gives up after `finish_within` and reports what was left.
     pub async fn finish(self) -> EventLogReport {
         self.cancel.cancel();
-        let report = match self.task.await {
-            Ok(r) => r,
-            Err(e) => EventLogReport {
+        // A write that never returns (a hung network file system) must not
+        // hold shutdown up either.
+        let bound = self.finish_within + Duration::from_secs(2);
+        let report = match tokio::time::timeout(bound, self.task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => EventLogReport {
                 error: Some(format!("event log writer failed: {e}")),
                 ..Default::default()
             },
+            Err(_) => {
+                let c = &self.shared.counters;
+                EventLogReport {
+                    error: Some(format!(
+                        "a disk write did not return within {} s",
+                        bound.as_secs()
+                    )),
+                    ..report(c, c.waiting.load(Ordering::Relaxed) as u64, 0)
+                }
+            }
         };
         // The forwarding task ends once its queue (dropped with the
         // writer) is empty; a dead collector may not hold shutdown up.

@@ -2,7 +2,6 @@
 //! full disk (root only: a small tmpfs) and a collector that stops reading.
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +16,9 @@ use decnet_store::journal::{self, JournalPos, JournalWriter};
 #[path = "../../decnet-store/tests/support/small_disk.rs"]
 mod small_disk;
 use small_disk::SmallDisk;
+#[path = "support/log_text.rs"]
+mod log_text;
+use log_text::{all_log_text, event_ids as ids};
 
 fn event(i: usize) -> Event {
     let mut e = Event::new("web01", "ssh", EventKind::Command).with("command", format!("cmd-{i}"));
@@ -24,31 +26,18 @@ fn event(i: usize) -> Event {
     e
 }
 
-/// Event ids of the log lines in `text`.
-fn ids(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|l| {
-            let at = l.find("event_id=\"").expect("event_id in every line") + 10;
-            l[at..at + 36].to_owned()
-        })
+/// Ids of the journaled events from `start` on, in order.
+fn journal_ids(jdir: &Path, start: JournalPos) -> Vec<String> {
+    let end = JournalPos {
+        segment: u64::MAX,
+        offset: 0,
+    };
+    journal::read(jdir, start, end, usize::MAX)
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.id.to_string())
         .collect()
-}
-
-/// Every line of `decnet.log` and of its rotated (gzip) copies.
-fn all_log_text(path: &Path) -> String {
-    let mut text = String::new();
-    for (_, f) in rotated_files(path) {
-        let raw = std::fs::read(&f).unwrap();
-        if f.extension().is_some_and(|e| e == "gz") {
-            flate2::read::GzDecoder::new(&raw[..])
-                .read_to_string(&mut text)
-                .unwrap();
-        } else {
-            text.push_str(std::str::from_utf8(&raw).unwrap());
-        }
-    }
-    text.push_str(&std::fs::read_to_string(path).unwrap_or_default());
-    text
 }
 
 async fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
@@ -187,17 +176,8 @@ async fn every_logged_event_is_journaled_first() {
     let r = log.finish().await;
     assert_eq!((r.written, r.journaled, r.dropped, r.unwritten), (3000, 3000, 0, 0));
     drop(feed);
-    let end = JournalPos {
-        segment: u64::MAX,
-        offset: 0,
-    };
-    let journaled: Vec<String> = journal::read(&jdir, start, end, usize::MAX)
-        .unwrap()
-        .events
-        .iter()
-        .map(|e| e.id.to_string())
-        .collect();
-    assert_eq!(ids(&std::fs::read_to_string(&path).unwrap()), journaled);
+    let logged = ids(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(logged, journal_ids(&jdir, start));
 }
 
 /// A collector that accepts and never reads must not hold up the log.
@@ -274,17 +254,11 @@ async fn full_disk_backlog_is_bounded_counted_and_written_when_space_returns() {
     assert_eq!((r.written, r.dropped, r.unwritten), (3100, 2000, 0), "{r:?}");
     let logged = ids(&std::fs::read_to_string(&path).unwrap());
     assert_eq!(logged.len(), 3100);
-    let end = JournalPos {
-        segment: u64::MAX,
-        offset: 0,
-    };
-    let journaled: Vec<String> = journal::read(&jdir, start, end, usize::MAX)
-        .unwrap()
-        .events
-        .iter()
-        .map(|e| e.id.to_string())
-        .collect();
-    assert_eq!(logged, journaled, "the log and the journal hold the same events");
+    assert_eq!(
+        logged,
+        journal_ids(&jdir, start),
+        "the log and the journal hold the same events"
+    );
 }
 
 /// Stopping while the disk stays full is bounded and reports what was not

@@ -179,16 +179,8 @@ impl IngestMonitor {
             "{} committed, {} replayed from the journal, {holding} waiting{journal}",
             s.committed, s.replayed
         );
-        match self.0.outage.describe() {
-            None => IngestHealth {
-                ok: true,
-                detail: counts,
-            },
-            Some(why) => IngestHealth {
-                ok: false,
-                detail: format!("store writes {why}; {counts}"),
-            },
-        }
+        let (ok, detail) = self.0.outage.health(counts);
+        IngestHealth { ok, detail }
     }
 
     /// Current counters.

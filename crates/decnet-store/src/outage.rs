@@ -91,6 +91,15 @@ impl Outage {
         })
     }
 
+    /// `(ok, detail)` for `/health`: `counts` alone while working, prefixed
+    /// with `"{what} failing for …: error; "` while failing.
+    pub fn health(&self, counts: String) -> (bool, String) {
+        match self.describe() {
+            None => (true, counts),
+            Some(why) => (false, format!("{} {why}; {counts}", self.what)),
+        }
+    }
+
     /// The last error, while failing.
     pub fn last_error(&self) -> Option<String> {
         self.run.lock().as_ref().map(|r| r.error.clone())
