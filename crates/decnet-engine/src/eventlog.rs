@@ -35,8 +35,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use file::{parse_size, rotated_files, Rotation, LOG_MODE};
-pub use forward::SyslogTarget;
 use forward::ForwardQueue;
+pub use forward::SyslogTarget;
 
 /// Most events taken off the bus per wake-up.
 const LOG_BATCH: usize = 4096;

@@ -139,7 +139,11 @@ async fn reopen_after_the_file_was_moved() {
         bus.publish_event(event(i));
     }
     wait_for("10 lines", 5, || {
-        std::fs::read_to_string(&path).unwrap_or_default().lines().count() == 10
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 10
     })
     .await;
     std::fs::rename(&path, &moved).unwrap();
@@ -174,7 +178,10 @@ async fn every_logged_event_is_journaled_first() {
         bus.publish_event(event(i));
     }
     let r = log.finish().await;
-    assert_eq!((r.written, r.journaled, r.dropped, r.unwritten), (3000, 3000, 0, 0));
+    assert_eq!(
+        (r.written, r.journaled, r.dropped, r.unwritten),
+        (3000, 3000, 0, 0)
+    );
     drop(feed);
     let logged = ids(&std::fs::read_to_string(&path).unwrap());
     assert_eq!(logged, journal_ids(&jdir, start));
@@ -186,7 +193,8 @@ async fn a_stalled_collector_never_stalls_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("decnet.log");
     let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let target = SyslogTarget::parse(&format!("tcp://{}", collector.local_addr().unwrap())).unwrap();
+    let target =
+        SyslogTarget::parse(&format!("tcp://{}", collector.local_addr().unwrap())).unwrap();
     let bus: Arc<dyn Bus> = MemoryBus::new();
     let log = EventLog::start(&bus, &path, Some(target)).await.unwrap();
     let monitor = log.monitor();
@@ -203,7 +211,11 @@ async fn a_stalled_collector_never_stalls_the_log() {
     assert_eq!(r.written, 20_000);
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     let h = monitor.health();
-    assert!(h.ok && h.detail.contains("not forwarded to syslog"), "{}", h.detail);
+    assert!(
+        h.ok && h.detail.contains("not forwarded to syslog"),
+        "{}",
+        h.detail
+    );
     drop(collector);
 }
 
@@ -233,7 +245,11 @@ async fn full_disk_backlog_is_bounded_counted_and_written_when_space_returns() {
         bus.publish_event(event(i));
     }
     wait_for("the first lines", 5, || {
-        std::fs::read_to_string(&path).unwrap_or_default().lines().count() == 100
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 100
     })
     .await;
     let filler = disk.fill();
@@ -242,7 +258,10 @@ async fn full_disk_backlog_is_bounded_counted_and_written_when_space_returns() {
     }
     wait_for("a reported failure", 10, || !monitor.health().ok).await;
     wait_for("the drops", 10, || {
-        monitor.health().detail.contains("3000 waiting, 2000 dropped")
+        monitor
+            .health()
+            .detail
+            .contains("3000 waiting, 2000 dropped")
     })
     .await;
     let h = monitor.health();
@@ -251,7 +270,11 @@ async fn full_disk_backlog_is_bounded_counted_and_written_when_space_returns() {
     std::fs::remove_file(filler).unwrap();
     wait_for("recovery", 15, || monitor.health().ok).await;
     let r = log.finish().await;
-    assert_eq!((r.written, r.dropped, r.unwritten), (3100, 2000, 0), "{r:?}");
+    assert_eq!(
+        (r.written, r.dropped, r.unwritten),
+        (3100, 2000, 0),
+        "{r:?}"
+    );
     let logged = ids(&std::fs::read_to_string(&path).unwrap());
     assert_eq!(logged.len(), 3100);
     assert_eq!(
@@ -265,8 +288,10 @@ async fn full_disk_backlog_is_bounded_counted_and_written_when_space_returns() {
 /// written, instead of failing with the write error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_on_a_full_disk_is_bounded_and_says_what_was_left() {
-    let Some(disk) = SmallDisk::mount("1m", "finish_on_a_full_disk_is_bounded_and_says_what_was_left")
-    else {
+    let Some(disk) = SmallDisk::mount(
+        "1m",
+        "finish_on_a_full_disk_is_bounded_and_says_what_was_left",
+    ) else {
         return;
     };
     let path = disk.path().join("decnet.log");

@@ -451,7 +451,9 @@ impl Committer {
         loop {
             let give_up = self.give_up_at();
             let limit = give_up
-                .map_or(ATTEMPT_TIMEOUT, |t| t.saturating_duration_since(Instant::now()))
+                .map_or(ATTEMPT_TIMEOUT, |t| {
+                    t.saturating_duration_since(Instant::now())
+                })
                 .clamp(Duration::from_millis(100), ATTEMPT_TIMEOUT);
             let outcome = tokio::time::timeout(limit, store.insert_event_refs(batch))
                 .await
@@ -732,10 +734,16 @@ async fn replay(
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             // Unreadable journal (permissions, I/O error): say so and retry.
-            ctx.committer
-                .record_failure(&StoreError::Database(format!("reading the event journal: {e}")), 0);
+            ctx.committer.record_failure(
+                &StoreError::Database(format!("reading the event journal: {e}")),
+                0,
+            );
             tokio::time::sleep(MAX_BACKOFF).await;
-            return if ctx.stop_requested() { Err(()) } else { Ok(()) };
+            return if ctx.stop_requested() {
+                Err(())
+            } else {
+                Ok(())
+            };
         }
         Err(e) => {
             tracing::error!(error = %e, "event journal reader panicked");
@@ -745,7 +753,10 @@ async fn replay(
     let c = &ctx.committer.shared.counters;
     c.corrupt.fetch_add(chunk.corrupt, Ordering::Relaxed);
     if chunk.corrupt > 0 {
-        tracing::warn!(lines = chunk.corrupt, "event journal: skipped lines that are not events");
+        tracing::warn!(
+            lines = chunk.corrupt,
+            "event journal: skipped lines that are not events"
+        );
     }
     c.replayed
         .fetch_add(chunk.events.len() as u64, Ordering::Relaxed);

@@ -326,10 +326,9 @@ pub fn save_cursor(dir: &Path, pos: JournalPos) -> io::Result<()> {
 
 /// Where a reader with no cursor starts: the oldest segment.
 pub fn oldest(dir: &Path) -> io::Result<Option<JournalPos>> {
-    Ok(segments(dir)?.first().map(|&segment| JournalPos {
-        segment,
-        offset: 0,
-    }))
+    Ok(segments(dir)?
+        .first()
+        .map(|&segment| JournalPos { segment, offset: 0 }))
 }
 
 /// Deletes the segments numbered below `segment` (wholly committed).
@@ -371,7 +370,10 @@ mod tests {
         }
         assert!(segments(dir.path()).unwrap().len() > 2, "segments rotate");
         let all = read(dir.path(), start, w.position(), usize::MAX).unwrap();
-        assert_eq!(all.events.iter().map(n_of).collect::<Vec<_>>(), (0..30).collect::<Vec<_>>());
+        assert_eq!(
+            all.events.iter().map(n_of).collect::<Vec<_>>(),
+            (0..30).collect::<Vec<_>>()
+        );
         assert_eq!(all.end, w.position());
         // A read bounded by a batch end stops exactly there, and the next
         // read continues from it.
@@ -379,7 +381,10 @@ mod tests {
         assert_eq!(first.events.len(), 15);
         assert_eq!(first.end, ends[4]);
         let rest = read(dir.path(), first.end, w.position(), 7).unwrap();
-        assert_eq!(rest.events.iter().map(n_of).collect::<Vec<_>>(), (15..22).collect::<Vec<_>>());
+        assert_eq!(
+            rest.events.iter().map(n_of).collect::<Vec<_>>(),
+            (15..22).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -264,10 +264,7 @@ pub async fn open_with_retry(url: &str, wait: Duration) -> Result<Arc<dyn Store>
             Ok(s) => return Ok(Arc::new(s)),
             Err(e) if e.transient && started.elapsed() + delay <= wait => {
                 if !warned {
-                    tracing::warn!(
-                        "{e}; retrying for up to {} s",
-                        wait.as_secs_f32().round()
-                    );
+                    tracing::warn!("{e}; retrying for up to {} s", wait.as_secs_f32().round());
                     warned = true;
                 }
                 tokio::time::sleep(delay).await;
@@ -307,7 +304,10 @@ mod tests {
             panic!("mysql accepted")
         };
         assert!(!e.transient);
-        assert!(e.to_string().contains("unsupported database type 'mysql'"), "{e}");
+        assert!(
+            e.to_string().contains("unsupported database type 'mysql'"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("pw"), "{e}");
     }
 }

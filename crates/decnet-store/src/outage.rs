@@ -39,7 +39,11 @@ impl Outage {
         let now = Instant::now();
         match &mut *run {
             None => {
-                tracing::warn!(error, "{} failing; retrying until they work ({context})", self.what);
+                tracing::warn!(
+                    error,
+                    "{} failing; retrying until they work ({context})",
+                    self.what
+                );
                 *run = Some(Run {
                     since: now,
                     attempts: 1,

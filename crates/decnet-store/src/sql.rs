@@ -150,8 +150,7 @@ fn sqlite_readers() -> u32 {
 fn writer_still_usable(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>>
-{
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
     Box::pin(async move {
         use sqlx::{Connection, Executor};
         let clean = conn.execute("BEGIN; ROLLBACK").await.is_ok();

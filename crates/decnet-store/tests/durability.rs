@@ -234,10 +234,11 @@ async fn an_unusable_path_fails_at_once() {
 #[tokio::test]
 async fn unsupported_database_type_is_not_retried() {
     let t = Instant::now();
-    let e = decnet_store::open_with_retry("mysql://root:pw@127.0.0.1/decnet", Duration::from_secs(10))
-        .await
-        .err()
-        .unwrap();
+    let e =
+        decnet_store::open_with_retry("mysql://root:pw@127.0.0.1/decnet", Duration::from_secs(10))
+            .await
+            .err()
+            .unwrap();
     assert!(t.elapsed() < Duration::from_millis(500));
     let msg = e.to_string();
     assert!(msg.contains("unsupported database type 'mysql'"), "{msg}");
@@ -259,9 +260,15 @@ async fn a_refused_postgres_port_is_retried_briefly_then_named() {
         .err()
         .unwrap();
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(1000) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     let msg = e.to_string();
-    assert!(msg.contains(&format!("postgres://decnet@127.0.0.1:{port}/decnet")), "{msg}");
+    assert!(
+        msg.contains(&format!("postgres://decnet@127.0.0.1:{port}/decnet")),
+        "{msg}"
+    );
     assert!(msg.to_lowercase().contains("refused"), "{msg}");
     assert!(msg.contains("still failing after"), "{msg}");
     assert!(!msg.contains("secret"), "{msg}");

@@ -65,7 +65,11 @@ pub(crate) fn reopen_log_on_sighup(log: EventLogMonitor) -> Option<tokio::task::
 
 /// Says at shutdown what the event log could not do.
 pub(crate) fn report_event_log(r: &EventLogReport) {
-    tracing::info!(lines = r.written, journaled = r.journaled, "event log flushed");
+    tracing::info!(
+        lines = r.written,
+        journaled = r.journaled,
+        "event log flushed"
+    );
     if r.dropped > 0 {
         eprintln!(
             "warning: {} events were dropped while the disk refused writes (backlog full)",

@@ -41,7 +41,12 @@ impl Drop for Serve {
 impl Serve {
     /// Starts serve on `ini` with `data` and waits for its deckies and API.
     fn start(ini: &Path, data: &Path, offset: u16, extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_decnet"))
+        // DECNET_BIN: measure another build (BENCH.md uses a release one).
+        let bin = std::env::var_os("DECNET_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_decnet")),
+            PathBuf::from,
+        );
+        let mut child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(ini)
             .arg("--data-dir")
@@ -176,15 +181,20 @@ fn burst(
     let sent = Arc::new(AtomicU64::new(0));
     (0..threads)
         .map(|t| {
-            let (addr, stop, sent, count) =
-                (addr.clone(), stop.clone(), sent.clone(), answered_count.clone());
+            let (addr, stop, sent, count) = (
+                addr.clone(),
+                stop.clone(),
+                sent.clone(),
+                answered_count.clone(),
+            );
             std::thread::spawn(move || {
                 let mut answered = Vec::new();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) && sent.fetch_add(1, Ordering::Relaxed) < max {
                     let path = format!("/{tag}/{t}-{n}");
                     n += 1;
-                    let req = format!("GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n");
+                    let req =
+                        format!("GET {path} HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n");
                     if http(&addr, &req).is_some() {
                         answered.push(path);
                         count.fetch_add(1, Ordering::Relaxed);
@@ -263,7 +273,10 @@ fn kill9_mid_burst_then_restart_stores_every_logged_event() {
     serve.signal(libc::SIGKILL);
     serve.wait_exit(Duration::from_secs(10));
     stop.store(true, Ordering::Relaxed);
-    let answered: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let answered: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     let logged_before = logged_ids(&data);
     // What serve created is private to it (the log: readable by its group).
     {
@@ -286,7 +299,10 @@ fn kill9_mid_burst_then_restart_stores_every_logged_event() {
     assert!(err.contains("event journal: caught up"), "{err}");
 
     let rows = stored(&data);
-    let missing: Vec<&String> = logged_before.iter().filter(|id| !rows.contains_key(*id)).collect();
+    let missing: Vec<&String> = logged_before
+        .iter()
+        .filter(|id| !rows.contains_key(*id))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} logged events missing from the store after the restart",
@@ -352,15 +368,24 @@ fn nearly_full_data_dir_degrades_counts_and_recovers() {
         Arc::new(AtomicBool::new(false)),
         count,
     );
-    let answered: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    let answered: Vec<String> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     assert!(answered.len() > 1_900, "{} answered", answered.len());
     let health = serve.api_get("/api/v1/health");
     let h: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(h["status"], "degraded", "{health}");
-    assert_eq!(h["components"]["event_log"]["status"], "failing", "{health}");
+    assert_eq!(
+        h["components"]["event_log"]["status"], "failing",
+        "{health}"
+    );
     // The ingester fails only if it had something to write when the disk
     // filled (the journal refuses first otherwise); it is always reported.
-    assert!(h["components"]["store_ingester"]["detail"].is_string(), "{health}");
+    assert!(
+        h["components"]["store_ingester"]["detail"].is_string(),
+        "{health}"
+    );
     let why = h["components"]["event_log"]["detail"].as_str().unwrap();
     assert!(why.contains("No space left"), "{why}");
 
@@ -375,7 +400,10 @@ fn nearly_full_data_dir_degrades_counts_and_recovers() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let h: serde_json::Value = serde_json::from_str(&serve.api_get("/api/v1/health")).unwrap();
-    let detail = h["components"]["event_log"]["detail"].as_str().unwrap().to_owned();
+    let detail = h["components"]["event_log"]["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let dropped: u64 = detail
         .split(", ")
         .find_map(|p| p.strip_suffix(" dropped")?.parse().ok())
@@ -398,7 +426,10 @@ fn nearly_full_data_dir_degrades_counts_and_recovers() {
     let err = serve.stderr();
     assert!(status.success(), "{status:?}\n{err}");
     assert!(took < Duration::from_secs(10), "{took:?}\n{err}");
-    assert!(err.contains("not written to decnet.log at shutdown"), "{err}");
+    assert!(
+        err.contains("not written to decnet.log at shutdown"),
+        "{err}"
+    );
     std::fs::remove_file(disk.path().join("filler")).unwrap();
 
     let rows = stored(&data);
@@ -415,7 +446,10 @@ fn nearly_full_data_dir_degrades_counts_and_recovers() {
     );
     // Each request is three events (connect, request, disconnect): an
     // answered request not in the store must be covered by the counter.
-    assert!(lost <= dropped, "{lost} answered requests not stored, {dropped} counted");
+    assert!(
+        lost <= dropped,
+        "{lost} answered requests not stored, {dropped} counted"
+    );
 }
 
 fn nix_free_bytes(p: &Path) -> u64 {

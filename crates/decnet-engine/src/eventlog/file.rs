@@ -115,7 +115,10 @@ impl LogFile {
         if self.file.is_none() {
             self.file = Some(open_log(&self.path)?);
         }
-        let mut len = self.file.as_ref().map_or(Ok(0), |f| f.metadata().map(|m| m.len()))?;
+        let mut len = self
+            .file
+            .as_ref()
+            .map_or(Ok(0), |f| f.metadata().map(|m| m.len()))?;
         if self.rotation.max_bytes > 0
             && len > 0
             && len + text.len() as u64 > self.rotation.max_bytes
@@ -198,7 +201,9 @@ pub fn rotated_files(path: &Path) -> Vec<(String, PathBuf)> {
             // Only our stamps (digits, T, '.', Z): never another program's file.
             let ours = stamp.len() >= 16
                 && stamp.ends_with('Z')
-                && stamp.chars().all(|c| c.is_ascii_digit() || matches!(c, 'T' | '.' | 'Z'));
+                && stamp
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, 'T' | '.' | 'Z'));
             ours.then(|| (stamp.to_owned(), e.path()))
         })
         .collect();
@@ -244,12 +249,13 @@ fn compress(file: &Path) -> io::Result<()> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, LOG_MODE);
         let out = opts.open(&tmp)?;
-        let mut enc = flate2::write::GzEncoder::new(
-            io::BufWriter::new(out),
-            flate2::Compression::fast(),
-        );
+        let mut enc =
+            flate2::write::GzEncoder::new(io::BufWriter::new(out), flate2::Compression::fast());
         io::copy(&mut input, &mut enc)?;
-        enc.finish()?.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        enc.finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
         fs::rename(&tmp, &gz)
     })();
     match result {

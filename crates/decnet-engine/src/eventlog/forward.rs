@@ -98,7 +98,11 @@ impl ForwardQueue {
     }
 }
 
-async fn run(target: SyslogTarget, mut rx: mpsc::UnboundedReceiver<String>, queued: Arc<AtomicUsize>) {
+async fn run(
+    target: SyslogTarget,
+    mut rx: mpsc::UnboundedReceiver<String>,
+    queued: Arc<AtomicUsize>,
+) {
     let mut out = Forwarder::new(target).await;
     while let Some(batch) = rx.recv().await {
         for line in batch.lines() {

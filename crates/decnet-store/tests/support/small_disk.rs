@@ -16,7 +16,13 @@ impl SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let ok = unsafe { libc::geteuid() } == 0
             && std::process::Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={size},mode=0755"),
+                    "tmpfs",
+                ])
                 .arg(dir.path())
                 .status()
                 .is_ok_and(|s| s.success());
