@@ -1,176 +1,520 @@
-//! The RFC 5424 event log (`DATA_DIR/decnet.log`) and syslog forwarding.
+//! The event log writer: the event journal, `DATA_DIR/decnet.log` (RFC
+//! 5424) and syslog forwarding, fed by a lossless bus subscription.
 //!
-//! Fed by a lossless bus subscription: every event that reaches the bus is
-//! written, and [`EventLog::finish`] drains the queue before returning.
+//! Each batch is first appended to the event journal and synced
+//! (`decnet_store::journal`), then handed to the store ingester, then its
+//! lines are appended to `decnet.log`: every line in the log is in the
+//! journal, and every journaled event reaches the store, after a crash
+//! too (ARCHITECTURE.md, "Durability").
+//!
+//! When the disk refuses writes (full, read-only, I/O errors) the writer
+//! keeps draining the bus into a bounded backlog and retries (backoff up
+//! to 2 s, one log line per 30 s); events beyond the backlog are dropped
+//! and counted. [`EventLogMonitor`] reports all of it for `/health`, and
+//! [`EventLog::finish`] gives up after a bounded time and says what it
+//! could not write.
 
-use std::net::SocketAddr;
-use std::path::Path;
+mod file;
+mod forward;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use decnet_bus::{Bus, Delivery, Envelope};
+use decnet_bus::{Bus, Delivery};
 use decnet_core::syslog::format_event_into;
-use tokio::fs::OpenOptions;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::{TcpStream, UdpSocket};
+use decnet_core::Event;
+use decnet_store::ingest::{JournalSink, JournaledBatch};
+use decnet_store::journal::JournalWriter;
+use decnet_store::outage::Outage;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Where to forward log lines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SyslogTarget {
-    /// One datagram per line.
-    Udp(String),
-    /// RFC 6587 octet-counted frames over TCP.
-    Tcp(String),
+pub use file::{parse_size, rotated_files, Rotation, LOG_MODE};
+use forward::ForwardQueue;
+pub use forward::SyslogTarget;
+
+/// Most events taken off the bus per wake-up.
+const LOG_BATCH: usize = 4096;
+/// Longest an event waits for its batch: under load one journal sync and
+/// one write per batch instead of per event; when idle, this is most of
+/// the time between a decky's answer and its event being on disk.
+const LOG_WAIT: Duration = Duration::from_millis(10);
+/// Most events per journal append (one sync).
+const WRITE_CHUNK: usize = 4096;
+/// Longest wait between two attempts while the disk refuses writes.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Default bound of the backlog kept in memory while the disk refuses
+/// writes (~0.5–1 KiB per event).
+pub const DEFAULT_BACKLOG: usize = 100_000;
+
+/// How the writer is set up.
+pub struct EventLogConfig {
+    /// `decnet.log`.
+    pub path: PathBuf,
+    /// Syslog collector to copy every line to.
+    pub forward: Option<SyslogTarget>,
+    /// Size-based rotation.
+    pub rotation: Rotation,
+    /// The event journal and the ingester's end of the hand-off; `None`
+    /// where events are already durable before they reach the log (a
+    /// sensor's NATS spool, a server fed by JetStream after commit).
+    pub journal: Option<(JournalWriter, JournalSink)>,
+    /// Events kept in memory while the disk refuses writes; more are dropped.
+    pub max_backlog: usize,
+    /// How long [`EventLog::finish`] keeps retrying a refusing disk.
+    pub finish_within: Duration,
 }
 
-impl SyslogTarget {
-    /// Parses `udp://host:port` / `tcp://host:port`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if let Some(a) = s.strip_prefix("udp://") {
-            Ok(SyslogTarget::Udp(a.to_owned()))
-        } else if let Some(a) = s.strip_prefix("tcp://") {
-            Ok(SyslogTarget::Tcp(a.to_owned()))
-        } else if s.starts_with("tls://") {
-            Err("syslog over TLS is not supported yet; use udp:// or tcp://".to_owned())
-        } else {
-            Err(format!("unsupported syslog target '{s}'"))
+impl EventLogConfig {
+    /// Defaults for `path`: no forwarding, no journal, 100 MiB × 10 rotation.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        EventLogConfig {
+            path: path.into(),
+            forward: None,
+            rotation: Rotation::default(),
+            journal: None,
+            max_backlog: DEFAULT_BACKLOG,
+            finish_within: Duration::from_secs(3),
         }
     }
 }
 
-/// Most lines written per wake-up.
-const LOG_BATCH: usize = 1024;
-/// Longest a line waits for its batch: one write (and one wake-up of this
-/// task) per batch instead of per event under load; invisible to a reader.
-const LOG_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// What [`EventLog::finish`] reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventLogReport {
+    /// Lines written to `decnet.log`.
+    pub written: u64,
+    /// Events appended to the journal.
+    pub journaled: u64,
+    /// Events dropped because the backlog was full.
+    pub dropped: u64,
+    /// Events still waiting when the writer gave up (the disk kept refusing).
+    pub unwritten: u64,
+    /// Of those, events already in the journal (stored at the next start,
+    /// missing from `decnet.log`).
+    pub unlogged_but_journaled: u64,
+    /// The last write error, if the writer stopped while failing.
+    pub error: Option<String>,
+}
 
-/// Handle of the running log writer.
+#[derive(Default)]
+struct Counters {
+    written: AtomicU64,
+    journaled: AtomicU64,
+    dropped: AtomicU64,
+    /// Events waiting (backlog), for health.
+    waiting: AtomicUsize,
+}
+
+struct Shared {
+    counters: Counters,
+    outage: Outage,
+    forward_dropped: Arc<AtomicU64>,
+    reopen: Arc<AtomicBool>,
+    reopen_wake: Notify,
+    compressors: Arc<Mutex<Vec<std::thread::JoinHandle<()>>>>,
+}
+
+/// Handle of the running writer.
 pub struct EventLog {
     cancel: CancellationToken,
-    task: JoinHandle<std::io::Result<u64>>,
+    task: JoinHandle<EventLogReport>,
+    forwarder: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    finish_within: Duration,
+}
+
+/// What `/health` shows for the event log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventLogHealth {
+    /// False while the journal or `decnet.log` refuses writes.
+    pub ok: bool,
+    /// Why, and the counters an operator needs (dropped events included).
+    pub detail: String,
+}
+
+/// A cheap, cloneable view of the writer: health, and reopening the log.
+#[derive(Clone)]
+pub struct EventLogMonitor(Arc<Shared>);
+
+impl EventLogMonitor {
+    /// Current state.
+    pub fn health(&self) -> EventLogHealth {
+        let c = &self.0.counters;
+        let mut counts = format!(
+            "{} lines written, {} waiting, {} dropped",
+            c.written.load(Ordering::Relaxed),
+            c.waiting.load(Ordering::Relaxed),
+            c.dropped.load(Ordering::Relaxed)
+        );
+        let not_forwarded = self.0.forward_dropped.load(Ordering::Relaxed);
+        if not_forwarded > 0 {
+            counts.push_str(&format!(", {not_forwarded} not forwarded to syslog"));
+        }
+        let (ok, detail) = self.0.outage.health(counts);
+        EventLogHealth { ok, detail }
+    }
+
+    /// Events dropped so far (backlog full while the disk refused writes).
+    pub fn dropped(&self) -> u64 {
+        self.0.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Reopens `decnet.log` by its path (after logrotate moved it; what
+    /// `serve` does on SIGHUP).
+    pub fn reopen(&self) {
+        self.0.reopen.store(true, Ordering::Release);
+        self.0.reopen_wake.notify_one();
+    }
 }
 
 impl EventLog {
-    /// Subscribes to `events.>` and starts writing `path` (appending).
+    /// Subscribes to `events.>` and starts writing `path` (appending),
+    /// without a journal; rotation by default.
     pub async fn start(
         bus: &Arc<dyn Bus>,
         path: &Path,
         forward: Option<SyslogTarget>,
     ) -> std::io::Result<Self> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .await?;
-        let mut sub = bus
+        let mut config = EventLogConfig::new(path);
+        config.forward = forward;
+        Self::start_with(bus, config).await
+    }
+
+    /// Subscribes to `events.>` and starts the writer.
+    pub async fn start_with(bus: &Arc<dyn Bus>, config: EventLogConfig) -> std::io::Result<Self> {
+        let reopen = Arc::new(AtomicBool::new(false));
+        let compressors = Arc::new(Mutex::new(Vec::new()));
+        let (path, rotation) = (config.path.clone(), config.rotation);
+        let (r, c) = (reopen.clone(), compressors.clone());
+        let log = tokio::task::spawn_blocking(move || file::LogFile::open(&path, rotation, r, c))
+            .await
+            .map_err(std::io::Error::other)??;
+        let sub = bus
             .subscribe("events.>", Delivery::Lossless)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        let task = tokio::spawn(async move {
-            let mut out = BufWriter::with_capacity(64 * 1024, file);
-            let mut fwd = Forwarder::new(forward).await;
-            let mut written = 0u64;
-            let mut batch: Vec<Arc<Envelope>> = Vec::with_capacity(LOG_BATCH);
-            let mut line = String::new();
-            loop {
-                batch.clear();
-                let got = tokio::select! {
-                    biased;
-                    ok = sub.next_batch(LOG_BATCH, LOG_WAIT, &mut batch) => ok,
-                    _ = stop.cancelled() => false,
-                };
-                if !got {
-                    while let Some(e) = sub.try_recv() {
-                        batch.push(e);
-                    }
-                }
-                for env in &batch {
-                    if let Some(e) = env.as_event() {
-                        line.clear();
-                        format_event_into(&mut line, e);
-                        line.push('\n');
-                        out.write_all(line.as_bytes()).await?;
-                        fwd.send(line.trim_end()).await;
-                        written += 1;
-                    }
-                }
-                out.flush().await?;
-                if !got {
-                    return Ok(written);
-                }
+        let (queue, forwarder) = match config.forward {
+            Some(t) => {
+                let (q, task) = ForwardQueue::start(t);
+                (q, Some(task))
             }
+            None => (ForwardQueue::none(), None),
+        };
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            outage: Outage::new("event log writes"),
+            forward_dropped: queue.dropped(),
+            reopen,
+            reopen_wake: Notify::new(),
+            compressors,
         });
-        Ok(EventLog { cancel, task })
+        let (journal, sink) = match config.journal {
+            Some((w, s)) => (Some(w), Some(s)),
+            None => (None, None),
+        };
+        let writer = Writer {
+            log,
+            journal,
+            sink,
+            forward: queue,
+            pending: VecDeque::new(),
+            unlogged: String::new(),
+            unlogged_n: 0,
+            line: String::new(),
+        };
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(
+            sub,
+            writer,
+            shared.clone(),
+            cancel.clone(),
+            config.max_backlog.max(1),
+            config.finish_within,
+        ));
+        Ok(EventLog {
+            cancel,
+            task,
+            forwarder,
+            shared,
+            finish_within: config.finish_within,
+        })
     }
 
-    /// Writes whatever is queued, flushes and stops. Returns lines written.
-    pub async fn finish(self) -> std::io::Result<u64> {
+    /// A view for health reporting and reopening that outlives [`EventLog::finish`].
+    pub fn monitor(&self) -> EventLogMonitor {
+        EventLogMonitor(self.shared.clone())
+    }
+
+    /// Writes whatever is queued and stops; while the disk refuses writes
+    /// it gives up after `finish_within` and reports what was left.
+    pub async fn finish(self) -> EventLogReport {
         self.cancel.cancel();
-        self.task.await.map_err(std::io::Error::other)?
-    }
-}
-
-enum Forwarder {
-    None,
-    Udp(UdpSocket, String),
-    Tcp {
-        addr: String,
-        stream: Option<TcpStream>,
-    },
-}
-
-impl Forwarder {
-    async fn new(t: Option<SyslogTarget>) -> Self {
-        match t {
-            None => Forwarder::None,
-            Some(SyslogTarget::Udp(addr)) => {
-                let bind: SocketAddr = if addr.starts_with('[') {
-                    "[::]:0".parse().unwrap()
-                } else {
-                    "0.0.0.0:0".parse().unwrap()
-                };
-                match UdpSocket::bind(bind).await {
-                    Ok(s) => Forwarder::Udp(s, addr),
-                    Err(e) => {
-                        tracing::warn!("syslog forwarding disabled: {e}");
-                        Forwarder::None
-                    }
+        // A write that never returns (a hung network file system) must not
+        // hold shutdown up either.
+        let bound = self.finish_within + Duration::from_secs(2);
+        let report = match tokio::time::timeout(bound, self.task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => EventLogReport {
+                error: Some(format!("event log writer failed: {e}")),
+                ..Default::default()
+            },
+            Err(_) => {
+                let c = &self.shared.counters;
+                EventLogReport {
+                    error: Some(format!(
+                        "a disk write did not return within {} s",
+                        bound.as_secs()
+                    )),
+                    ..report(c, c.waiting.load(Ordering::Relaxed) as u64, 0)
                 }
             }
-            Some(SyslogTarget::Tcp(addr)) => Forwarder::Tcp { addr, stream: None },
+        };
+        // The forwarding task ends once its queue (dropped with the
+        // writer) is empty; a dead collector may not hold shutdown up.
+        if let Some(f) = self.forwarder {
+            let _ = tokio::time::timeout(Duration::from_secs(2), f).await;
         }
+        // Let a rotation's compression finish, within the same bound.
+        let deadline = Instant::now() + self.finish_within;
+        while Instant::now() < deadline
+            && !self
+                .shared
+                .compressors
+                .lock()
+                .iter()
+                .all(|h| h.is_finished())
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        report
     }
+}
 
-    async fn send(&mut self, line: &str) {
+/// The writer's state; moved into `spawn_blocking` for each write step.
+struct Writer {
+    log: file::LogFile,
+    journal: Option<JournalWriter>,
+    sink: Option<JournalSink>,
+    forward: ForwardQueue,
+    /// Events not yet journaled (or, without a journal, not yet rendered).
+    pending: VecDeque<Arc<Event>>,
+    /// Rendered lines not yet in `decnet.log`.
+    unlogged: String,
+    unlogged_n: usize,
+    line: String,
+}
+
+/// Why a write step stopped short.
+enum StepError {
+    Journal(std::io::Error),
+    Log(std::io::Error),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Forwarder::None => {}
-            Forwarder::Udp(sock, addr) => {
-                let _ = sock.send_to(line.as_bytes(), addr.as_str()).await;
+            StepError::Journal(e) => write!(f, "event journal: {e}"),
+            StepError::Log(e) => write!(f, "decnet.log: {e}"),
+        }
+    }
+}
+
+impl Writer {
+    fn waiting(&self) -> usize {
+        self.pending.len() + self.unlogged_n
+    }
+
+    fn idle(&self) -> bool {
+        self.waiting() == 0
+    }
+
+    /// Journals and renders what is pending, then appends the rendered
+    /// lines to the log. Returns events journaled and lines written.
+    fn step(&mut self) -> (u64, u64, Option<StepError>) {
+        let mut journaled = 0u64;
+        let mut error = None;
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(WRITE_CHUNK);
+            let chunk: Vec<Arc<Event>> = self.pending.iter().take(n).cloned().collect();
+            if let (Some(j), Some(sink)) = (self.journal.as_mut(), self.sink.as_ref()) {
+                match j.append(chunk.iter().map(|e| &**e)) {
+                    Ok(range) => {
+                        journaled += n as u64;
+                        sink.publish(JournaledBatch {
+                            events: chunk.clone(),
+                            range,
+                        });
+                    }
+                    Err(e) => {
+                        error = Some(StepError::Journal(e));
+                        break;
+                    }
+                }
             }
-            Forwarder::Tcp { addr, stream } => {
-                let frame = format!("{} {line}", line.len());
-                for _ in 0..2 {
-                    if stream.is_none() {
-                        match tokio::time::timeout(
-                            std::time::Duration::from_secs(2),
-                            TcpStream::connect(addr.as_str()),
-                        )
-                        .await
-                        {
-                            Ok(Ok(s)) => *stream = Some(s),
-                            _ => return,
-                        }
+            let from = self.unlogged.len();
+            for e in &chunk {
+                self.line.clear();
+                format_event_into(&mut self.line, e);
+                self.unlogged.push_str(&self.line);
+                self.unlogged.push('\n');
+            }
+            self.unlogged_n += n;
+            self.forward
+                .send(self.unlogged[from..].to_owned(), n as u64);
+            self.pending.drain(..n);
+        }
+        let mut written = 0;
+        if self.unlogged_n > 0 {
+            match self.log.append(&self.unlogged) {
+                Ok(()) => {
+                    written = self.unlogged_n as u64;
+                    self.unlogged.clear();
+                    self.unlogged_n = 0;
+                }
+                // The journal's error, if any, is the one to show: it is
+                // what keeps events from the store.
+                Err(e) => error = error.or(Some(StepError::Log(e))),
+            }
+        }
+        (journaled, written, error)
+    }
+}
+
+async fn run(
+    mut sub: decnet_bus::Subscription,
+    mut writer: Writer,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    cap: usize,
+    finish_within: Duration,
+) -> EventLogReport {
+    let c = &shared.counters;
+    let mut batch = Vec::with_capacity(LOG_BATCH);
+    let mut stopping: Option<Instant> = None;
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        batch.clear();
+        if stopping.is_none() {
+            if writer.idle() {
+                tokio::select! {
+                    biased;
+                    got = sub.next_batch(LOG_BATCH, LOG_WAIT, &mut batch) => {
+                        if !got { stopping = Some(Instant::now()); }
                     }
-                    if let Some(s) = stream.as_mut() {
-                        if s.write_all(frame.as_bytes()).await.is_ok() {
-                            return;
-                        }
-                    }
-                    *stream = None;
+                    _ = stop.cancelled() => stopping = Some(Instant::now()),
+                    _ = shared.reopen_wake.notified() => {}
+                }
+            } else {
+                // A backlog: take what is queued, waiting at most until the
+                // next attempt is due.
+                let due = retry_at.unwrap_or_else(tokio::time::Instant::now);
+                tokio::select! {
+                    biased;
+                    _ = sub.fill_batch(LOG_BATCH, due, &mut batch) => {}
+                    _ = stop.cancelled() => stopping = Some(Instant::now()),
                 }
             }
         }
+        if stopping.is_some() {
+            while let Some(e) = sub.try_recv() {
+                batch.push(e);
+            }
+        }
+        for env in &batch {
+            if let Some(e) = env.as_event() {
+                if writer.waiting() < cap {
+                    writer.pending.push_back(e.clone());
+                } else {
+                    c.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        c.waiting.store(writer.waiting(), Ordering::Relaxed);
+        let due = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
+        if due && (!writer.idle() || shared.reopen.load(Ordering::Acquire)) {
+            let (w, (journaled, written, error)) = match tokio::task::spawn_blocking(move || {
+                let r = writer.step();
+                let _ = writer.log.reopen_if_requested();
+                (writer, r)
+            })
+            .await
+            {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(error = %e, "event log writer panicked");
+                    return EventLogReport {
+                        error: Some(e.to_string()),
+                        ..report(c, 0, 0)
+                    };
+                }
+            };
+            writer = w;
+            c.journaled.fetch_add(journaled, Ordering::Relaxed);
+            c.written.fetch_add(written, Ordering::Relaxed);
+            match error {
+                None => {
+                    retry_at = None;
+                    backoff = Duration::from_millis(100);
+                    shared.outage.recovered(|| {
+                        format!(
+                            "{} events dropped while failing",
+                            c.dropped.load(Ordering::Relaxed)
+                        )
+                    });
+                }
+                Some(e) => {
+                    shared.outage.failed(
+                        &e.to_string(),
+                        &format!(
+                            "{} events waiting, {} dropped; backlog limit {cap}",
+                            writer.waiting(),
+                            c.dropped.load(Ordering::Relaxed)
+                        ),
+                    );
+                    retry_at = Some(tokio::time::Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        c.waiting.store(writer.waiting(), Ordering::Relaxed);
+        if let Some(since) = stopping {
+            let over = since.elapsed() >= finish_within;
+            if writer.idle() || over {
+                let error = (!writer.idle())
+                    .then(|| shared.outage.last_error())
+                    .flatten();
+                let journaled_only = if writer.journal.is_some() {
+                    writer.unlogged_n as u64
+                } else {
+                    0
+                };
+                return EventLogReport {
+                    error,
+                    ..report(c, writer.waiting() as u64, journaled_only)
+                };
+            }
+            if let Some(t) = retry_at {
+                let give_up = tokio::time::Instant::from_std(since + finish_within);
+                tokio::time::sleep_until(t.min(give_up)).await;
+            }
+        }
+    }
+}
+
+fn report(c: &Counters, unwritten: u64, unlogged_but_journaled: u64) -> EventLogReport {
+    EventLogReport {
+        written: c.written.load(Ordering::Relaxed),
+        journaled: c.journaled.load(Ordering::Relaxed),
+        dropped: c.dropped.load(Ordering::Relaxed),
+        unwritten,
+        unlogged_but_journaled,
+        error: None,
     }
 }

@@ -4,7 +4,10 @@ pub mod eventlog;
 pub mod fleet;
 pub mod topology;
 
-pub use eventlog::{EventLog, SyslogTarget};
+pub use eventlog::{
+    EventLog, EventLogConfig, EventLogHealth, EventLogMonitor, EventLogReport, Rotation,
+    SyslogTarget,
+};
 pub use fleet::{
     DeckyState, DeckySummary, EngineConfig, EngineError, Fleet, Lifecycle, ServiceSummary,
 };

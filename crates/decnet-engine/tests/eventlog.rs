@@ -43,7 +43,7 @@ async fn udp_forwarding_and_file_flush() {
         got[0]
     );
     assert!(got[49].contains("username=\"user49\""));
-    assert_eq!(log.finish().await.unwrap(), 50);
+    assert_eq!(log.finish().await.written, 50);
     let file = std::fs::read_to_string(&path).unwrap();
     assert_eq!(file.lines().count(), 50);
     assert_eq!(file.lines().next().unwrap(), got[0]);
@@ -65,7 +65,7 @@ async fn tcp_forwarding_uses_octet_counting() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(log.finish().await.unwrap(), 3);
+    assert_eq!(log.finish().await.written, 3);
     let mut raw = String::new();
     conn.read_to_string(&mut raw).await.unwrap();
     // Parse "LEN SP MSG" frames.

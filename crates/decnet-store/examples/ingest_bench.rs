@@ -27,6 +27,7 @@ async fn ingest(store: Arc<dyn Store>, evs: &[Event], batch: usize) -> f64 {
             batch_size: batch,
             batch_wait: Duration::from_millis(250),
             retention: None,
+            ..Default::default()
         },
     );
     let t = Instant::now();

@@ -12,11 +12,15 @@ pub mod docs;
 pub use docs::{Doc, DocStore};
 pub mod ingest;
 mod intel_sql;
+pub mod journal;
 pub mod lease;
 mod logs_sql;
 pub use logs_sql::{COUNT_AHEAD, SEARCH_WINDOW};
 pub mod migrations;
 pub mod model;
+mod open;
+pub mod outage;
+pub use open::{open_with_retry, redact, OpenError};
 mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use crate::logs_sql::log_filter;
 use crate::model::*;
-use crate::{db_err, Backend, Store, StoreError, StoreResult};
+use crate::open::Target;
+use crate::{db_err, Backend, OpenError, Store, StoreError, StoreResult};
 
 /// Rows per multi-row INSERT statement (11 parameters each).
 const INSERT_CHUNK: usize = 500;
@@ -47,90 +48,70 @@ pub(crate) fn parse_uuid(s: &str) -> StoreResult<Uuid> {
 impl SqlStore {
     /// Opens (creating if needed) and migrates.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::open(url)
+            .await
+            .map_err(|e| StoreError::Database(e.to_string()))
+    }
+
+    /// [`SqlStore::connect`] with the failure classified: what went wrong,
+    /// where, and whether retrying can help ([`crate::open_with_retry`]).
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
         sqlx::any::install_default_drivers();
-        if let Some(rest) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
-            let (path, _) = rest.split_once('?').unwrap_or((rest, ""));
-            if path.is_empty() {
-                return Err(StoreError::Database("sqlite URL without a path".into()));
+        let target = Target::parse(url)?;
+        match &target {
+            Target::Sqlite { full, .. } => {
+                target.prepare_sqlite_file()?;
+                target.probe().await?;
+                let write = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(120))
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .after_connect(sqlite_setup)
+                    .after_release(writer_still_usable)
+                    .connect(full)
+                    .await
+                    .map_err(|e| target.error(e))?;
+                crate::migrations::run(&write, Backend::Sqlite)
+                    .await
+                    .map_err(|e| target.failed(e.to_string(), false))?;
+                // No ping before handing out a reader: a SQLite connection is
+                // a local file, and sqlx's ping is a round trip to the
+                // connection's worker thread — one more pair of thread
+                // switches on every API read.
+                let read = AnyPoolOptions::new()
+                    .max_connections(sqlite_readers())
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .after_connect(sqlite_setup)
+                    .connect(full)
+                    .await
+                    .map_err(|e| target.error(e))?;
+                Ok(SqlStore {
+                    backend: Backend::Sqlite,
+                    write,
+                    read,
+                })
             }
-            if path != ":memory:" {
-                if let Some(dir) = std::path::Path::new(path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir).map_err(|e| {
-                            StoreError::Database(format!("cannot create {}: {e}", dir.display()))
-                        })?;
-                    }
-                }
+            Target::Postgres { url, .. } => {
+                target.probe().await?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(60))
+                    .connect(url)
+                    .await
+                    .map_err(|e| target.error(e))?;
+                crate::migrations::run(&pool, Backend::Postgres)
+                    .await
+                    .map_err(|e| target.failed(e.to_string(), false))?;
+                Ok(SqlStore {
+                    backend: Backend::Postgres,
+                    write: pool.clone(),
+                    read: pool,
+                })
             }
-            // Absolute, so the URL round-trip through `url::Url` cannot
-            // mistake (and lowercase) a first path segment for a host.
-            let abs = if path == ":memory:" {
-                path.to_owned()
-            } else {
-                let p = std::path::Path::new(path);
-                let p = if p.is_absolute() {
-                    p.to_path_buf()
-                } else {
-                    std::env::current_dir()
-                        .map_err(|e| StoreError::Database(format!("current dir: {e}")))?
-                        .join(p)
-                };
-                p.to_string_lossy()
-                    .replace('%', "%25")
-                    .replace('?', "%3F")
-                    .replace('#', "%23")
-            };
-            let full = format!("sqlite://{abs}?mode=rwc");
-            let setup = sqlite_setup;
-            let write = AnyPoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(120))
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .after_connect(setup)
-                .connect(&full)
-                .await
-                .map_err(db_err)?;
-            crate::migrations::run(&write, Backend::Sqlite).await?;
-            // No ping before handing out a reader: a SQLite connection is
-            // a local file, and sqlx's ping is a round trip to the
-            // connection's worker thread — one more pair of thread
-            // switches on every API read.
-            let read = AnyPoolOptions::new()
-                .max_connections(sqlite_readers())
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(60))
-                .after_connect(setup)
-                .connect(&full)
-                .await
-                .map_err(db_err)?;
-            Ok(SqlStore {
-                backend: Backend::Sqlite,
-                write,
-                read,
-            })
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = AnyPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(60))
-                .connect(url)
-                .await
-                .map_err(db_err)?;
-            crate::migrations::run(&pool, Backend::Postgres).await?;
-            Ok(SqlStore {
-                backend: Backend::Postgres,
-                write: pool.clone(),
-                read: pool,
-            })
-        } else {
-            Err(StoreError::Database(format!(
-                "unsupported database URL {url:?} (use sqlite://PATH or postgres://…)"
-            )))
         }
     }
 
@@ -157,25 +138,49 @@ fn sqlite_readers() -> u32 {
     (2 * cores).clamp(4, 8)
 }
 
+/// Released writer connections are checked before reuse. After a failed
+/// statement SQLite may roll a transaction back by itself (`SQLITE_FULL`
+/// does); sqlx 0.8 does not notice, keeps counting the transaction as open
+/// and turns the next `BEGIN` into a `SAVEPOINT` — measured on a full disk:
+/// every later batch went into one transaction that never committed, so
+/// nothing reached the store even after space returned. A raw
+/// `BEGIN; ROLLBACK` fails if a real transaction is still open, and sqlx's
+/// own depth must be back to zero; otherwise the connection is closed and
+/// the pool opens a fresh one (one round trip per write, invisible next to
+/// the write itself).
+fn writer_still_usable(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        use sqlx::{Connection, Executor};
+        let clean = conn.execute("BEGIN; ROLLBACK").await.is_ok();
+        Ok(clean && !conn.is_in_transaction())
+    })
+}
+
 type SetupFuture<'c> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
 
 /// Per-connection SQLite settings: WAL (readers never block the writer),
 /// `synchronous = NORMAL` (a committed transaction survives a process
 /// crash; only an OS crash/power loss can lose the last commits).
-fn sqlite_setup(
+pub(crate) fn sqlite_setup(
     conn: &mut sqlx::AnyConnection,
     _meta: sqlx::pool::PoolConnectionMetadata,
 ) -> SetupFuture<'_> {
-    Box::pin(async move {
-        use sqlx::Executor;
-        conn.execute(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \
-             PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536",
-        )
-        .await?;
-        Ok(())
-    })
+    Box::pin(sqlite_setup_conn(conn))
+}
+
+/// The settings of [`sqlite_setup`] on one connection.
+pub(crate) async fn sqlite_setup_conn(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    conn.execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536",
+    )
+    .await?;
+    Ok(())
 }
 
 /// WHERE clause + binds for a log query. Binds are text or integers.

@@ -55,6 +55,7 @@ fn kill9_child_entry() {
                 batch_size: BATCH,
                 batch_wait: Duration::from_millis(10),
                 retention: None,
+                ..Default::default()
             },
         );
         let mut acked = h.committed();

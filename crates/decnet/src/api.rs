@@ -18,9 +18,15 @@ pub fn db_url(db: Option<&str>, data_dir: &Path) -> String {
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("decnet.db").display()))
 }
 
-/// Opens the store (retrying with backoff; a clear error at the end).
+/// How long a database that is starting up (refusing connections) is
+/// waited for; anything retrying cannot fix fails at once.
+const DB_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens the store: one line naming the database and the real cause when
+/// it cannot be (after at most [`DB_WAIT`] of retries for a server that is
+/// not up yet).
 pub async fn open_store(db: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
-    decnet_api::open_store_with_retry(&db_url(db, data_dir), 5).await
+    Ok(decnet_store::open_with_retry(&db_url(db, data_dir), DB_WAIT).await?)
 }
 
 async fn resolve(addr: &str) -> anyhow::Result<SocketAddr> {

@@ -13,6 +13,13 @@ use decnet_core::fleet::{self, LoadError};
 use decnet_core::FleetSpec;
 use decnet_engine::topology::Topologies;
 use decnet_engine::{EngineConfig, EventLog, Fleet, SyslogTarget};
+use decnet_store::ingest::JournalFeed;
+use decnet_store::journal::JournalWriter;
+
+use crate::durability::{
+    create_data_dir, health_probes, log_config, reopen_log_on_sighup, report_event_log,
+    INTEL_FINISH,
+};
 use decnet_services::{Limits, Registry};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +43,17 @@ pub struct RunArgs {
     /// Event bus: memory or nats://HOST:PORT.
     #[arg(long, default_value = "memory", env = "DECNET_BUS")]
     pub bus: String,
+    /// Rotate decnet.log before it passes this size (K, M or G; 0 never).
+    #[arg(long, default_value = "100M", env = "DECNET_LOG_MAX_SIZE",
+          value_parser = decnet_engine::eventlog::parse_size)]
+    pub log_max_size: u64,
+    /// Rotated, gzip-compressed copies of decnet.log kept.
+    #[arg(long, default_value_t = 10, env = "DECNET_LOG_KEEP")]
+    pub log_keep: usize,
+    /// Events held in memory while the disk refuses writes; more are
+    /// dropped and counted (/health).
+    #[arg(long, default_value_t = decnet_engine::eventlog::DEFAULT_BACKLOG, env = "DECNET_EVENT_BACKLOG")]
+    pub event_backlog: usize,
 }
 
 /// `decnet validate FILE`.
@@ -140,8 +158,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
 
 async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    create_data_dir(&args.data_dir)?;
     let nats = nats_bus(&args).await?;
     let port_offset = port_offset(&args);
     // The fleet publishes on `bus`. In-process mode: everything shares it.
@@ -167,11 +184,26 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let log_path = args.data_dir.join("decnet.log");
-    let event_log = EventLog::start(&proc_bus, &log_path, forward)
+    // In-process, the event journal sits between the bus and the store
+    // (ARCHITECTURE.md, Durability). With NATS, JetStream plays that part
+    // and the log is written after the commit.
+    let (journal, feed) = match &nats {
+        None => {
+            let dir = args.data_dir.join("journal");
+            let w = JournalWriter::open(&dir)
+                .with_context(|| format!("cannot open the event journal {}", dir.display()))?;
+            let (sink, feed) = decnet_store::ingest::journal_channel(&w);
+            (Some((w, sink)), Some(feed))
+        }
+        Some(_) => (None, None),
+    };
+    let event_log = EventLog::start_with(&proc_bus, log_config(&args, forward, journal))
         .await
         .with_context(|| format!("cannot open event log {}", log_path.display()))?;
+    let sighup = reopen_log_on_sighup(event_log.monitor());
     // Ingester and intel subscribe before any decky can emit.
-    let ingester = Ingest::start(&nats, store.clone(), &proc_bus).await?;
+    let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
+    let health_probes = health_probes(event_log.monitor(), ingester.monitor());
     let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
     // Active response (issue 10): only with a [response] section.
     let response = decnet_response::start_for_fleet(
@@ -195,7 +227,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     }
     if !failures.is_empty() && fleet.summary().await.is_empty() {
         fleet.shutdown().await;
-        event_log.finish().await?;
+        report_event_log(&event_log.finish().await);
         ingester.finish().await?;
         intel.finish().await?;
         anyhow::bail!("no decky could be started");
@@ -251,6 +283,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
                 )
             }))
         }),
+        probes: health_probes,
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -292,16 +325,31 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     if let Some(r) = &response {
         r.shutdown().await;
     }
-    let written = event_log.finish().await?;
-    tracing::info!(events = written, "event log flushed");
+    if let Some(h) = sighup {
+        h.abort();
+    }
+    // Each step below is bounded (a full disk or a dead database must not
+    // hold SIGTERM up): event log and ingester give up after 3 s, intel 2 s.
+    report_event_log(&event_log.finish().await);
     let stored = ingester.finish().await?;
     tracing::info!(
         events = stored.committed,
         new = stored.inserted,
         "store ingester flushed"
     );
-    let profiled = intel.finish().await?;
-    tracing::info!(events = profiled, "intel flushed");
+    if stored.unstored > 0 {
+        eprintln!(
+            "warning: {} events not stored at shutdown (the store kept failing); they are in the event journal and will be stored at the next start",
+            stored.unstored
+        );
+    }
+    match tokio::time::timeout(INTEL_FINISH, intel.finish()).await {
+        Ok(profiled) => tracing::info!(events = profiled?, "intel flushed"),
+        Err(_) => eprintln!(
+            "warning: intel did not finish within {} s (the store is failing); its last events are not profiled",
+            INTEL_FINISH.as_secs()
+        ),
+    }
     Ok(())
 }
 
@@ -416,8 +464,7 @@ fn open_fleet(
 }
 
 async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create data dir {}", args.data_dir.display()))?;
+    create_data_dir(&args.data_dir)?;
     let Some(nats) = nats_bus(&args).await? else {
         anyhow::bail!("decnet sensor needs --bus nats://HOST:PORT");
     };
@@ -431,8 +478,9 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
         .map(SyslogTarget::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let log_path = args.data_dir.join("decnet.log");
-    let event_log = EventLog::start(&bus, &log_path, forward).await?;
+    // The NATS spool is this process's journal: no event journal here.
+    let event_log = EventLog::start_with(&bus, log_config(&args, forward, None)).await?;
+    let sighup = reopen_log_on_sighup(event_log.monitor());
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
     for spec in fleet_spec.deckies.iter().cloned() {
         if let Err(e) = fleet.deploy(spec).await {
@@ -507,7 +555,10 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
     if !nats.flush(std::time::Duration::from_secs(10)).await {
         eprintln!("warning: some events were not acknowledged by NATS; they stay in the spool for the next start");
     }
-    event_log.finish().await?;
+    if let Some(h) = sighup {
+        h.abort();
+    }
+    report_event_log(&event_log.finish().await);
     Ok(())
 }
 
@@ -600,25 +651,43 @@ enum Ingest {
     Pump(decnet_nats::Pump),
 }
 
-/// Events committed and events new to the store.
+/// Events committed, new to the store, and left for the next start.
 struct Ingested {
     committed: u64,
     inserted: u64,
+    unstored: u64,
 }
 
 impl Ingest {
+    /// The in-process ingester's health (the JetStream pump has its own).
+    fn monitor(&self) -> Option<decnet_store::ingest::IngestMonitor> {
+        match self {
+            Ingest::Local(i) => Some(i.monitor()),
+            Ingest::Pump(_) => None,
+        }
+    }
+
     async fn start(
         nats: &Option<Arc<decnet_nats::NatsBus>>,
         store: Arc<dyn decnet_store::Store>,
         proc_bus: &Arc<dyn Bus>,
+        journal: Option<JournalFeed>,
     ) -> anyhow::Result<Ingest> {
-        Ok(match nats {
-            None => Ingest::Local(decnet_store::ingest::Ingester::start(
+        Ok(match (nats, journal) {
+            (None, Some(feed)) => Ingest::Local(decnet_store::ingest::Ingester::start_journaled(
+                store,
+                feed,
+                decnet_store::ingest::IngestConfig {
+                    finish_within: std::time::Duration::from_secs(3),
+                    ..Default::default()
+                },
+            )),
+            (None, None) => Ingest::Local(decnet_store::ingest::Ingester::start(
                 store,
                 proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
                 Default::default(),
             )),
-            Some(nb) => Ingest::Pump(
+            (Some(nb), _) => Ingest::Pump(
                 decnet_nats::Pump::start(
                     nb.client().clone(),
                     store,
@@ -639,6 +708,7 @@ impl Ingest {
                 Ingested {
                     committed: s.committed,
                     inserted: s.inserted,
+                    unstored: s.unstored,
                 }
             }
             Ingest::Pump(p) => {
@@ -646,6 +716,7 @@ impl Ingest {
                 Ingested {
                     committed: s.committed,
                     inserted: s.inserted,
+                    unstored: 0,
                 }
             }
         })

@@ -401,6 +401,7 @@ async fn ingester_is_lossless_and_idempotent(url: &str) {
             batch_size: 64,
             batch_wait: Duration::from_millis(5),
             retention: None,
+            ..Default::default()
         },
     );
     let evs: Vec<Event> = (0..5000)
@@ -440,6 +441,7 @@ async fn ingester_flushes_partial_batch_on_finish(url: &str) {
             batch_size: 10_000,
             batch_wait: Duration::from_secs(3600),
             retention: None,
+            ..Default::default()
         },
     );
     for i in 0..37 {
@@ -623,6 +625,7 @@ async fn filter_counters_equal_count_star_through_inserts_and_prunes(url: &str) 
             batch_size: 64,
             batch_wait: Duration::from_millis(5),
             retention: None,
+            ..Default::default()
         },
     );
     let more: Vec<Event> = (700..900).map(mixed).collect();
