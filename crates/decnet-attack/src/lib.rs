@@ -10,8 +10,12 @@
 
 pub mod catalogue;
 pub mod engine;
+pub mod misp;
+pub mod navigator;
 pub mod rules;
+pub mod stix;
 pub mod tag;
+pub mod taxii;
 
 pub use catalogue::{Catalogue, Domain, Technique};
 pub use engine::{Limits, Tagger};
