@@ -9,6 +9,7 @@
 //!   [`taxii`] 2.1 server router.
 
 pub mod catalogue;
+pub mod corpus;
 pub mod engine;
 pub mod misp;
 pub mod navigator;

@@ -131,23 +131,22 @@ async fn objects_page_with_limit_and_next_then_resume_with_added_after() {
     let mut seen = Vec::new();
     let mut url = format!("{base}{COLL}/objects/?limit=10");
     let mut pages = 0;
-    let mut last_added = String::new();
-    loop {
+    let last_added = loop {
         let (s, h, body) = get(&url).await;
         assert_eq!(s, 200, "{body}");
         pages += 1;
         let objs = body["objects"].as_array().cloned().unwrap_or_default();
         assert!(h.contains_key("x-taxii-date-added-first"));
-        last_added = h["x-taxii-date-added-last"].to_str().unwrap().to_owned();
+        let last_added = h["x-taxii-date-added-last"].to_str().unwrap().to_owned();
         seen.extend(objs.iter().map(|o| o["id"].as_str().unwrap().to_owned()));
         if body["more"] == true {
             assert_eq!(objs.len(), 10);
             url = format!("{base}{COLL}/objects/?limit=10&next={}", body["next"].as_str().unwrap());
         } else {
             assert!(body.get("next").is_none());
-            break;
+            break last_added;
         }
-    }
+    };
     assert_eq!(pages, 3);
     // 25 objects, object 0 once (its last version).
     assert_eq!(seen.len(), 25);
