@@ -57,13 +57,20 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
             ObservableKind::Domain(d) => attributes.push(attribute(&key, "domain", "Network activity", d, seen, first, olast)),
             ObservableKind::Sha256(h) => attributes.push(attribute(&key, "sha256", "Payload delivery", h, seen, first, olast)),
             ObservableKind::Md5(h) => attributes.push(attribute(&key, "md5", "Payload delivery", h, seen, first, olast)),
+            // MISP holds no empty values: an empty login is no credential
+            // object, an empty password is left out of it.
+            ObservableKind::Credential { login, .. } if login.is_empty() => {}
             ObservableKind::Credential { login, secret } => {
-                let mut user = attribute(&format!("{key}|username"), "text", "Other", login, seen.clone(), first, olast);
-                user["object_relation"] = "username".into();
-                user["to_ids"] = false.into();
-                let mut pass = attribute(&format!("{key}|password"), "text", "Other", secret, seen, first, olast);
-                pass["object_relation"] = "password".into();
-                pass["to_ids"] = false.into();
+                let mut parts = Vec::new();
+                for (relation, value) in [("username", login), ("password", secret)] {
+                    if value.is_empty() {
+                        continue;
+                    }
+                    let mut a = attribute(&format!("{key}|{relation}"), "text", "Other", value, seen.clone(), first, olast);
+                    a["object_relation"] = relation.into();
+                    a["to_ids"] = false.into();
+                    parts.push(a);
+                }
                 objects.push(json!({
                     "uuid": id(&key),
                     "name": "credential",
@@ -74,7 +81,7 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
                     "distribution": "5",
                     "timestamp": ts(olast),
                     "comment": "tried against a decoy",
-                    "Attribute": [user, pass],
+                    "Attribute": parts,
                 }));
             }
         }

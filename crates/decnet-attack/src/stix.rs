@@ -358,6 +358,13 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
             seen_last,
             obj(json!({
                 "name": name,
+                "description": format!(
+                    "Seen {} time{} by decoys between {} and {}.",
+                    o.count,
+                    if o.count == 1 { "" } else { "s" },
+                    timestamp(o.first_seen),
+                    timestamp(seen_last)
+                ),
                 "indicator_types": ["malicious-activity"],
                 "pattern": pattern,
                 "pattern_type": "stix",

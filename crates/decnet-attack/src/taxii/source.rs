@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -32,7 +32,7 @@ pub struct StixRecord {
     pub id: String,
     /// The version: the object's `modified` (or `created`), as written in it.
     pub version: String,
-    /// When the server added this version to the collection.
+    /// When the server added this version to the collection (microseconds).
     pub date_added: DateTime<Utc>,
     /// `2.1`.
     pub spec_version: String,
@@ -59,7 +59,10 @@ impl StixRecord {
         Some(StixRecord {
             id,
             version,
-            date_added,
+            // TAXII timestamps are written with microseconds; a finer stored
+            // instant would sort after the `added_after` a client copies
+            // from X-TAXII-Date-Added-Last and be served twice.
+            date_added: date_added.trunc_subsecs(6),
             spec_version,
             object: Arc::new(object),
         })
@@ -211,7 +214,11 @@ pub fn paginate(records: &[StixRecord], query: &ObjectQuery) -> Result<Page, Bad
     };
     let mut hits: Vec<&StixRecord> = records
         .iter()
-        .filter(|r| query.added_after.is_none_or(|a| r.date_added > a))
+        .filter(|r| {
+            query
+                .added_after
+                .is_none_or(|a| r.date_added.timestamp_micros() > a.timestamp_micros())
+        })
         .filter(|r| query.ids.is_empty() || query.ids.iter().any(|i| *i == r.id))
         .filter(|r| query.types.is_empty() || query.types.iter().any(|t| t == r.stix_type()))
         .filter(|r| {

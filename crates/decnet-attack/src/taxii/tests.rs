@@ -198,3 +198,18 @@ async fn bad_parameters_are_400() {
         assert_eq!(body["http_status"], "400");
     }
 }
+
+#[test]
+fn added_after_from_a_header_never_repeats_a_record_stored_with_nanoseconds() {
+    let added = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::nanoseconds(1_234_567);
+    let r = StixRecord::new(json!({"type": "indicator", "id": "indicator--x", "modified": "2026-03-01T00:00:00.000Z"}), added).unwrap();
+    // What X-TAXII-Date-Added-Last says for it.
+    let header = taxii_time(r.date_added);
+    assert_eq!(header, "2026-03-01T00:00:00.001234Z");
+    let q = ObjectQuery {
+        added_after: Some(DateTime::parse_from_rfc3339(&header).unwrap().with_timezone(&Utc)),
+        limit: 10,
+        ..ObjectQuery::default()
+    };
+    assert!(paginate(&[r], &q).unwrap().records.is_empty());
+}
