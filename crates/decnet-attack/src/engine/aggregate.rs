@@ -5,13 +5,15 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use decnet_core::Event;
 use smallvec::SmallVec;
 use uuid::Uuid;
 
-use super::{evict_oldest, Limits};
+use super::keyed::{self, RuleKey, Stamped};
+use super::Limits;
+use crate::rules::filter::FieldRef;
 use crate::rules::{Aggregate, Measure, RuleBody, RuleSet};
 use crate::tag::Evidence;
 
@@ -21,10 +23,12 @@ const EVIDENCE_EVENTS: usize = 8;
 /// Hash standing for "the event has no such field" (not counted as a value).
 const MISSING: u64 = 0;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    rule: u32,
-    group: u64,
+type Key = RuleKey<u64>;
+
+impl Stamped for Group {
+    fn last(&self) -> i64 {
+        self.last
+    }
 }
 
 struct Entry {
@@ -101,10 +105,11 @@ fn bound_of(m: &Measure) -> &crate::rules::Bound {
     }
 }
 
-fn hash_text(s: Option<&str>) -> u64 {
-    let Some(s) = s else { return MISSING };
+fn value_hash(f: &FieldRef, e: &Event) -> u64 {
     let mut h = DefaultHasher::new();
-    s.hash(&mut h);
+    if !f.hash_into(e, &mut h) {
+        return MISSING;
+    }
     match h.finish() {
         MISSING => 1,
         v => v,
@@ -141,14 +146,16 @@ impl Aggregates {
         let now = e.ts.timestamp_micros();
         let mut h = DefaultHasher::new();
         for f in &agg.group_by {
-            f.text(e).hash(&mut h);
+            // The flag keeps "absent" apart from every present value.
+            let present = f.hash_into(e, &mut h);
+            h.write_u8(u8::from(present));
         }
         let key = Key {
             rule,
-            group: h.finish(),
+            part: h.finish(),
         };
         if !self.map.contains_key(&key) && self.map.len() >= self.limits.max_groups {
-            self.evicted += evict_oldest(&mut self.map, self.limits.max_groups, |g| g.last);
+            self.evicted += keyed::evict_oldest(&mut self.map, self.limits.max_groups);
         }
         let group = self
             .map
@@ -172,7 +179,7 @@ impl Aggregates {
             values: agg
                 .tracked
                 .iter()
-                .map(|f| hash_text(f.text(e).as_deref()))
+                .map(|f| value_hash(f, e))
                 .collect(),
         });
         if group
@@ -213,23 +220,13 @@ impl Aggregates {
     }
 
     pub fn sweep(&mut self, set: &RuleSet, now: i64) {
-        self.map.retain(|k, g| {
-            let RuleBody::Aggregate(a) = &set.rules()[k.rule as usize].body else {
-                return false;
-            };
-            let window = a.window.num_microseconds().unwrap_or(i64::MAX);
-            now.saturating_sub(g.last) <= window
+        keyed::sweep(&mut self.map, set, now, |body| match body {
+            RuleBody::Aggregate(a) => Some(a.window),
+            _ => None,
         });
     }
 
     pub fn remap(&mut self, mapping: &[Option<u32>]) {
-        let old = std::mem::take(&mut self.map);
-        self.map = old
-            .into_iter()
-            .filter_map(|(k, g)| {
-                let rule = (*mapping.get(k.rule as usize)?)?;
-                Some((Key { rule, ..k }, g))
-            })
-            .collect();
+        keyed::remap(&mut self.map, mapping);
     }
 }

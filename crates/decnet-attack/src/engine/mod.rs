@@ -5,6 +5,7 @@
 //! labelled corpus) tags exactly as the live stream did.
 
 mod aggregate;
+mod keyed;
 mod sequence;
 
 use std::sync::Arc;
@@ -181,28 +182,6 @@ fn emit(rule: &Rule, e: &Event, evidence: Evidence, tags: &mut Tags) {
             ts: e.ts,
         });
     }
-}
-
-/// Keeps at most `cap` entries of `map`, dropping those least recently
-/// touched; returns how many went.
-fn evict_oldest<K: Eq + std::hash::Hash, V>(
-    map: &mut std::collections::HashMap<K, V>,
-    cap: usize,
-    last: impl Fn(&V) -> i64,
-) -> u64 {
-    if map.len() < cap {
-        return 0;
-    }
-    // Drop an eighth at once so a full map is not rescanned on every event.
-    let keep = cap - cap / 8 - 1;
-    let mut stamps: Vec<i64> = map.values().map(&last).collect();
-    let cut_at = stamps.len() - keep;
-    let (_, cut, _) = stamps.select_nth_unstable(cut_at);
-    let cut = *cut;
-    let before = map.len();
-    map.retain(|_, v| last(v) > cut);
-    // Entries tied with the cut go too: never more than the cap survive.
-    (before - map.len()) as u64
 }
 
 #[cfg(test)]

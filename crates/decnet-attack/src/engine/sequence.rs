@@ -9,7 +9,8 @@ use decnet_core::Event;
 use smallvec::SmallVec;
 use uuid::Uuid;
 
-use super::{evict_oldest, Limits};
+use super::keyed::{self, RuleKey, Stamped};
+use super::Limits;
 use crate::rules::filter::Matched;
 use crate::rules::{RuleBody, RuleSet, Scope, Sequence};
 use crate::tag::Evidence;
@@ -17,10 +18,12 @@ use crate::tag::Evidence;
 /// Most events and matched fields kept per sequence (its steps, in practice).
 const MAX_STEP_EVIDENCE: usize = 8;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    rule: u32,
-    scope: u128,
+type Key = RuleKey<u128>;
+
+impl Stamped for Progress {
+    fn last(&self) -> i64 {
+        self.last
+    }
 }
 
 struct Progress {
@@ -76,7 +79,7 @@ impl Sequences {
         let now = e.ts.timestamp_micros();
         let key = Key {
             rule,
-            scope: scope_key(seq.scope, e),
+            part: scope_key(seq.scope, e),
         };
         let gap = seq.max_gap.num_microseconds().unwrap_or(i64::MAX);
         let within = seq.within.num_microseconds().unwrap_or(i64::MAX);
@@ -94,11 +97,16 @@ impl Sequences {
         let across = seq
             .across
             .as_ref()
-            .map(|f| hash_of(f.text(e).as_deref()))
+            .map(|f| {
+                let mut h = DefaultHasher::new();
+                let present = f.hash_into(e, &mut h);
+                h.write_u8(u8::from(present));
+                h.finish()
+            })
             .unwrap_or(0);
         if next == 0 {
             if self.map.len() >= self.limits.max_sequences {
-                self.evicted += evict_oldest(&mut self.map, self.limits.max_sequences, |p| p.last);
+                self.evicted += keyed::evict_oldest(&mut self.map, self.limits.max_sequences);
             }
             self.map.insert(
                 key,
@@ -150,23 +158,13 @@ impl Sequences {
     }
 
     pub fn sweep(&mut self, set: &RuleSet, now: i64) {
-        self.map.retain(|k, p| {
-            let RuleBody::Sequence(s) = &set.rules()[k.rule as usize].body else {
-                return false;
-            };
-            let gap = s.max_gap.num_microseconds().unwrap_or(i64::MAX);
-            now.saturating_sub(p.last) <= gap
+        keyed::sweep(&mut self.map, set, now, |body| match body {
+            RuleBody::Sequence(s) => Some(s.max_gap),
+            _ => None,
         });
     }
 
     pub fn remap(&mut self, mapping: &[Option<u32>]) {
-        let old = std::mem::take(&mut self.map);
-        self.map = old
-            .into_iter()
-            .filter_map(|(k, p)| {
-                let rule = (*mapping.get(k.rule as usize)?)?;
-                Some((Key { rule, ..k }, p))
-            })
-            .collect();
+        keyed::remap(&mut self.map, mapping);
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use decnet_core::EventKind;
-use regex::RegexBuilder;
+use regex::bytes::RegexBuilder;
 use smallvec::SmallVec;
 use toml::Spanned;
 
@@ -516,8 +516,9 @@ impl<'a> FileCompiler<'a> {
         })
     }
 
-    fn regex(&mut self, s: &Spanned<String>) -> Option<regex::Regex> {
+    fn regex(&mut self, s: &Spanned<String>) -> Option<regex::bytes::Regex> {
         match RegexBuilder::new(s.get_ref())
+            .unicode(false)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
         {

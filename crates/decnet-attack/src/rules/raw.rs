@@ -87,12 +87,7 @@ pub struct RawRule {
 impl RawRule {
     /// The rule's own single-event filter.
     pub fn filter(&self) -> FilterParts<'_> {
-        FilterParts {
-            kind: self.kind.as_ref(),
-            service: self.service.as_ref(),
-            command: self.command.as_ref(),
-            when: &self.when,
-        }
+        FilterParts::of(&self.kind, &self.service, &self.command, &self.when)
     }
 }
 
@@ -105,7 +100,21 @@ pub struct FilterParts<'a> {
     pub when: &'a [Spanned<RawCondition>],
 }
 
-impl FilterParts<'_> {
+impl<'a> FilterParts<'a> {
+    fn of(
+        kind: &'a Option<Spanned<OneOrMany>>,
+        service: &'a Option<Spanned<OneOrMany>>,
+        command: &'a Option<Spanned<String>>,
+        when: &'a [Spanned<RawCondition>],
+    ) -> Self {
+        FilterParts {
+            kind: kind.as_ref(),
+            service: service.as_ref(),
+            command: command.as_ref(),
+            when,
+        }
+    }
+
     /// Whether nothing is asked (such a filter would match every event).
     pub fn is_empty(&self) -> bool {
         self.kind.is_none() && self.service.is_none() && self.command.is_none() && self.when.is_empty()
@@ -130,12 +139,7 @@ pub struct RawFilter {
 impl RawFilter {
     /// Borrowed view.
     pub fn parts(&self) -> FilterParts<'_> {
-        FilterParts {
-            kind: self.kind.as_ref(),
-            service: self.service.as_ref(),
-            command: self.command.as_ref(),
-            when: &self.when,
-        }
+        FilterParts::of(&self.kind, &self.service, &self.command, &self.when)
     }
 }
 

@@ -347,39 +347,47 @@ async fn objects<S: TaxiiSource, A: TaxiiAuth>(
     Ok(with_date_headers(taxii_json(StatusCode::OK, &paged(&page, "objects", items)), &page))
 }
 
-async fn object<S: TaxiiSource, A: TaxiiAuth>(
-    State(st): St<S, A>,
-    Path((root, id, object_id)): Path<(String, String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, TaxiiError> {
-    st.admit(&headers).await?;
+/// The page of one object's records (`versions` forces every version); 404
+/// when the object is not in the collection.
+async fn one_object<S: TaxiiSource, A: TaxiiAuth>(
+    st: &Inner<S, A>,
+    (root, id, object_id): (String, String, String),
+    raw: Option<String>,
+    headers: &HeaderMap,
+    all_versions: bool,
+) -> Result<Page, TaxiiError> {
+    st.admit(headers).await?;
     st.root(&root)?;
     let mut q = parse_query(raw.as_deref(), &st.config, VersionFilter::Last)?;
     q.ids = vec![object_id];
+    if all_versions {
+        q.versions = VersionFilter::All;
+    }
     let page = st.page(&id, &q).await?;
     if page.records.is_empty() && q.next.is_none() {
         return Err(not_found("no such object"));
     }
+    Ok(page)
+}
+
+async fn object<S: TaxiiSource, A: TaxiiAuth>(
+    State(st): St<S, A>,
+    Path(path): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
+    let page = one_object(&st, path, raw, &headers, false).await?;
     let items = page.records.iter().map(|r| (*r.object).clone()).collect();
     Ok(with_date_headers(taxii_json(StatusCode::OK, &paged(&page, "objects", items)), &page))
 }
 
 async fn versions<S: TaxiiSource, A: TaxiiAuth>(
     State(st): St<S, A>,
-    Path((root, id, object_id)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
-    st.admit(&headers).await?;
-    st.root(&root)?;
-    let mut q = parse_query(raw.as_deref(), &st.config, VersionFilter::All)?;
-    q.ids = vec![object_id];
-    q.versions = VersionFilter::All;
-    let page = st.page(&id, &q).await?;
-    if page.records.is_empty() && q.next.is_none() {
-        return Err(not_found("no such object"));
-    }
+    let page = one_object(&st, path, raw, &headers, true).await?;
     let items = page.records.iter().map(|r| Value::String(r.version.clone())).collect();
     Ok(with_date_headers(taxii_json(StatusCode::OK, &paged(&page, "versions", items)), &page))
 }
