@@ -19,14 +19,16 @@ fn stats(events: &[decnet_core::Event]) -> Vec<TechniqueStat> {
     let mut by: BTreeMap<String, TechniqueStat> = BTreeMap::new();
     for e in events {
         for t in tagger.process(e) {
-            let s = by.entry(t.technique_id.to_string()).or_insert(TechniqueStat {
-                technique_id: t.technique_id.to_string(),
-                count: 0,
-                first_seen: t.ts,
-                last_seen: t.ts,
-                max_confidence: 0,
-                comment: None,
-            });
+            let s = by
+                .entry(t.technique_id.to_string())
+                .or_insert(TechniqueStat {
+                    technique_id: t.technique_id.to_string(),
+                    count: 0,
+                    first_seen: t.ts,
+                    last_seen: t.ts,
+                    max_confidence: 0,
+                    comment: None,
+                });
             s.count += 1;
             s.first_seen = s.first_seen.min(t.ts);
             s.last_seen = s.last_seen.max(t.ts);
@@ -40,7 +42,13 @@ fn stats(events: &[decnet_core::Event]) -> Vec<TechniqueStat> {
 fn observables(events: &[decnet_core::Event]) -> Vec<Observable> {
     let mut by: BTreeMap<String, Observable> = BTreeMap::new();
     let mut add = |key: String, kind: ObservableKind, t: DateTime<Utc>, technique: Option<&str>| {
-        let o = by.entry(key).or_insert(Observable { kind, count: 0, first_seen: t, last_seen: t, techniques: vec![] });
+        let o = by.entry(key).or_insert(Observable {
+            kind,
+            count: 0,
+            first_seen: t,
+            last_seen: t,
+            techniques: vec![],
+        });
         o.count += 1;
         o.first_seen = o.first_seen.min(t);
         o.last_seen = o.last_seen.max(t);
@@ -51,17 +59,35 @@ fn observables(events: &[decnet_core::Event]) -> Vec<Observable> {
         }
     };
     for e in events {
-        add(format!("ip{}", e.src_ip), ObservableKind::Ip(e.src_ip), e.ts, None);
+        add(
+            format!("ip{}", e.src_ip),
+            ObservableKind::Ip(e.src_ip),
+            e.ts,
+            None,
+        );
         if let Some(url) = e.field_str("url") {
-            add(format!("url{url}"), ObservableKind::Url(url.to_owned()), e.ts, Some("T1105"));
+            add(
+                format!("url{url}"),
+                ObservableKind::Url(url.to_owned()),
+                e.ts,
+                Some("T1105"),
+            );
         }
         if let Some(h) = e.field_str("sha256") {
-            add(format!("sha{h}"), ObservableKind::Sha256(h.to_owned()), e.ts, Some("T1105"));
+            add(
+                format!("sha{h}"),
+                ObservableKind::Sha256(h.to_owned()),
+                e.ts,
+                Some("T1105"),
+            );
         }
         if let (Some(u), Some(p)) = (e.field_str("username"), e.field_str("password")) {
             add(
                 format!("cred{u}:{p}"),
-                ObservableKind::Credential { login: u.to_owned(), secret: p.to_owned() },
+                ObservableKind::Credential {
+                    login: u.to_owned(),
+                    secret: p.to_owned(),
+                },
                 e.ts,
                 Some("T1110.001"),
             );
@@ -76,20 +102,41 @@ fn write(path: PathBuf, v: &serde_json::Value) {
 }
 
 fn main() {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "export-sample".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "export-sample".into()),
+    );
     std::fs::create_dir_all(&out).unwrap();
     let catalogue = Catalogue::builtin();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let scenarios = corpus::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     let all: Vec<decnet_core::Event> = scenarios.iter().flat_map(|s| s.events.clone()).collect();
-    let defender = Defender { name: "decnet sample SOC".into() };
+    let defender = Defender {
+        name: "decnet sample SOC".into(),
+    };
 
     // One attacker: the source of the dropper and guessing scenarios.
-    let attacker: IpAddr = all.iter().find(|e| e.kind == decnet_core::EventKind::Command).map(|e| e.src_ip).unwrap();
-    let mine: Vec<decnet_core::Event> = all.iter().filter(|e| e.src_ip == attacker).cloned().collect();
+    let attacker: IpAddr = all
+        .iter()
+        .find(|e| e.kind == decnet_core::EventKind::Command)
+        .map(|e| e.src_ip)
+        .unwrap();
+    let mine: Vec<decnet_core::Event> = all
+        .iter()
+        .filter(|e| e.src_ip == attacker)
+        .cloned()
+        .collect();
     let exports = [
         ("attacker", Subject::Attacker { ip: attacker }, mine),
-        ("campaign", Subject::Campaign { id: "corpus".into(), name: "Labelled corpus".into() }, all.clone()),
+        (
+            "campaign",
+            Subject::Campaign {
+                id: "corpus".into(),
+                name: "Labelled corpus".into(),
+            },
+            all.clone(),
+        ),
         ("fleet", Subject::Fleet, all.clone()),
     ];
     for (name, subject, events) in exports {
@@ -101,11 +148,23 @@ fn main() {
             techniques: stats(&events),
             observables: observables(&events),
         };
-        write(out.join(format!("{name}.stix.json")), &stix::bundle(&export, catalogue));
-        write(out.join(format!("{name}.misp.json")), &misp::event(&export, catalogue));
-        let info = LayerInfo { name: format!("decnet: {name}"), description: "techniques observed by decnet".into() };
+        write(
+            out.join(format!("{name}.stix.json")),
+            &stix::bundle(&export, catalogue),
+        );
+        write(
+            out.join(format!("{name}.misp.json")),
+            &misp::event(&export, catalogue),
+        );
+        let info = LayerInfo {
+            name: format!("decnet: {name}"),
+            description: "techniques observed by decnet".into(),
+        };
         for (domain, layer) in navigator::layers(&info, &export.techniques, catalogue) {
-            write(out.join(format!("{name}.{}.layer.json", domain.as_str())), &layer);
+            write(
+                out.join(format!("{name}.{}.layer.json", domain.as_str())),
+                &layer,
+            );
         }
     }
 }

@@ -73,7 +73,9 @@ fn mix(n: usize, per_source: usize) -> Vec<Event> {
                         .with("user_agent", "Mozilla/5.0 zgrab/0.x")
                         .with("method", "GET")
                 }
-                EventKind::FileDownload => e = e.with("url", "http://203.0.113.9/x86").with("tool", "wget"),
+                EventKind::FileDownload => {
+                    e = e.with("url", "http://203.0.113.9/x86").with("tool", "wget")
+                }
                 _ => {}
             }
             e
@@ -84,7 +86,10 @@ fn mix(n: usize, per_source: usize) -> Vec<Event> {
 /// CPU seconds this thread has used: on a shared, loaded machine wall time
 /// mostly measures waiting for a core.
 fn cpu_seconds() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we pass and nothing else.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
@@ -102,7 +107,10 @@ fn run(handle: RuleHandle, events: &[Event]) -> (f64, f64, usize) {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let builtin = RuleHandle::builtin();
     let rules = builtin.current().rules().len();
     println!("events: {n}, rules: {rules}");
@@ -117,11 +125,18 @@ fn main() {
                 continue;
             }
             let (cpu, _, tags) = run(builtin.clone(), &some);
-            println!("{kind}: {} events, {tags} tags, {:.2} µs CPU/event", some.len(), cpu / some.len() as f64 * 1e6);
+            println!(
+                "{kind}: {} events, {tags} tags, {:.2} µs CPU/event",
+                some.len(),
+                cpu / some.len() as f64 * 1e6
+            );
         }
         return;
     }
-    for (label, per_source) in [("200 events per source", 200), ("a new source every event", 1)] {
+    for (label, per_source) in [
+        ("200 events per source", 200),
+        ("a new source every event", 1),
+    ] {
         let events = mix(n, per_source);
         let empty = RuleHandle::from(RuleSet::from_rules(Vec::new()));
         // Warm up allocator and caches once.
@@ -137,6 +152,9 @@ fn main() {
             on_cpu / n as f64 * 1e6,
             on_wall / n as f64 * 1e6
         );
-        println!("  cost at 10k events/s: {:.1} % of one core", per_event_us * 10_000.0 / 1e6 * 100.0);
+        println!(
+            "  cost at 10k events/s: {:.1} % of one core",
+            per_event_us * 10_000.0 / 1e6 * 100.0
+        );
     }
 }

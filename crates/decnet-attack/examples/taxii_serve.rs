@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use decnet_attack::taxii::{self, CollectionInfo, MemorySource, StaticTokens, StixRecord, TaxiiConfig};
+use decnet_attack::taxii::{
+    self, CollectionInfo, MemorySource, StaticTokens, StixRecord, TaxiiConfig,
+};
 use uuid::Uuid;
 
 #[tokio::main]
@@ -24,13 +26,19 @@ async fn main() {
     let mut indicators = Vec::new();
     let mut added = Utc::now() - Duration::hours(1);
     for path in args {
-        let bundle: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let stem = std::path::Path::new(&path).file_stem().unwrap().to_string_lossy().replace('.', "-");
+        let bundle: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let stem = std::path::Path::new(&path)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .replace('.', "-");
         let mut records = Vec::new();
         for o in bundle["objects"].as_array().unwrap() {
             added += Duration::milliseconds(1);
             let r = StixRecord::new(o.clone(), added).unwrap();
-            if r.stix_type() == "indicator" && !indicators.iter().any(|x: &StixRecord| x.id == r.id) {
+            if r.stix_type() == "indicator" && !indicators.iter().any(|x: &StixRecord| x.id == r.id)
+            {
                 indicators.push(r.clone());
             }
             records.push(r);

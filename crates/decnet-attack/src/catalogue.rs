@@ -117,7 +117,10 @@ impl Technique {
 
 /// The page of technique `id` on attack.mitre.org.
 pub fn technique_url(id: &str) -> String {
-    format!("https://attack.mitre.org/techniques/{}/", id.replace('.', "/"))
+    format!(
+        "https://attack.mitre.org/techniques/{}/",
+        id.replace('.', "/")
+    )
 }
 
 /// Errors reading a catalogue document.

@@ -66,7 +66,10 @@ pub fn load(dir: &Path) -> Result<Vec<Scenario>, CorpusError> {
             if line.trim().is_empty() {
                 continue;
             }
-            events.push(serde_json::from_str(line).map_err(|e| CorpusError::Event(path.clone(), i + 1, e))?);
+            events.push(
+                serde_json::from_str(line)
+                    .map_err(|e| CorpusError::Event(path.clone(), i + 1, e))?,
+            );
         }
         let label_path = path.with_extension("labels");
         let mut labels = BTreeMap::new();
@@ -83,7 +86,11 @@ pub fn load(dir: &Path) -> Result<Vec<Scenario>, CorpusError> {
         if labels.is_empty() {
             return Err(CorpusError::Label(label_path, 1, "no labels".into()));
         }
-        out.push(Scenario { name, events, labels });
+        out.push(Scenario {
+            name,
+            events,
+            labels,
+        });
     }
     Ok(out)
 }
@@ -146,14 +153,22 @@ pub struct Report {
 }
 
 /// Scores one scenario's predicted techniques against its labels.
-pub fn score(name: &str, predicted: &BTreeSet<String>, labels: &BTreeMap<String, String>) -> ScenarioScore {
+pub fn score(
+    name: &str,
+    predicted: &BTreeSet<String>,
+    labels: &BTreeMap<String, String>,
+) -> ScenarioScore {
     let mut s = ScenarioScore {
         name: name.to_owned(),
         ..ScenarioScore::default()
     };
     for p in predicted {
         if labels.contains_key(p) || labels.contains_key(parent(p)) {
-            s.true_positives.insert(if labels.contains_key(p) { p.clone() } else { parent(p).to_owned() });
+            s.true_positives.insert(if labels.contains_key(p) {
+                p.clone()
+            } else {
+                parent(p).to_owned()
+            });
         } else if p.contains('.') || !labels.keys().any(|l| parent(l) == p) {
             s.false_positives.insert(p.clone());
         }
@@ -183,8 +198,12 @@ pub fn evaluate(scenarios: &[Scenario], rules: &RuleHandle) -> Report {
             f(&mut report.overall);
         };
         s.true_positives.iter().for_each(|t| bump(t, |c| c.tp += 1));
-        s.false_positives.iter().for_each(|t| bump(t, |c| c.fp += 1));
-        s.false_negatives.iter().for_each(|t| bump(t, |c| c.fn_ += 1));
+        s.false_positives
+            .iter()
+            .for_each(|t| bump(t, |c| c.fp += 1));
+        s.false_negatives
+            .iter()
+            .for_each(|t| bump(t, |c| c.fn_ += 1));
         report.scenarios.push(s);
     }
     report
@@ -231,12 +250,24 @@ mod tests {
 
     #[test]
     fn hierarchy_aware_scoring() {
-        let s = score("x", &set(&["T1110", "T1110.004", "T1046", "T1083"]), &labels(&["T1110.004", "T1046", "T1082"]));
+        let s = score(
+            "x",
+            &set(&["T1110", "T1110.004", "T1046", "T1083"]),
+            &labels(&["T1110.004", "T1046", "T1082"]),
+        );
         assert_eq!(s.true_positives, set(&["T1110.004", "T1046"]));
-        assert_eq!(s.false_positives, set(&["T1083"]), "a parent of a labelled sub-technique is neutral");
+        assert_eq!(
+            s.false_positives,
+            set(&["T1083"]),
+            "a parent of a labelled sub-technique is neutral"
+        );
         assert_eq!(s.false_negatives, set(&["T1082"]));
         let s = score("y", &set(&["T1059.004"]), &labels(&["T1059"]));
-        assert_eq!(s.true_positives, set(&["T1059"]), "a sub-technique meets a labelled parent");
+        assert_eq!(
+            s.true_positives,
+            set(&["T1059"]),
+            "a sub-technique meets a labelled parent"
+        );
         let s = score("z", &set(&["T1110"]), &labels(&["T1046"]));
         assert_eq!(s.false_positives, set(&["T1110"]));
     }

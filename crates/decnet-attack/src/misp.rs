@@ -21,7 +21,15 @@ fn ts(t: DateTime<Utc>) -> String {
     t.timestamp().to_string()
 }
 
-fn attribute(key: &str, ty: &str, category: &str, value: &str, comment: String, first: DateTime<Utc>, last: DateTime<Utc>) -> Value {
+fn attribute(
+    key: &str,
+    ty: &str,
+    category: &str,
+    value: &str,
+    comment: String,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Value {
     json!({
         "uuid": id(key),
         "type": ty,
@@ -39,10 +47,20 @@ fn attribute(key: &str, ty: &str, category: &str, value: &str, comment: String, 
 /// The MISP event for an export (same inputs as the STIX bundle).
 pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
     let (info, subject_key) = match &export.subject {
-        Subject::Attacker { ip } => (format!("decnet: activity of {ip} against the deception fleet"), format!("ip|{ip}")),
-        Subject::Identity { id, name } => (format!("decnet: identity {name}"), format!("identity|{id}")),
-        Subject::Campaign { id, name } => (format!("decnet: campaign {name}"), format!("campaign|{id}")),
-        Subject::Fleet => ("decnet: activity against the deception fleet".to_owned(), "fleet".to_owned()),
+        Subject::Attacker { ip } => (
+            format!("decnet: activity of {ip} against the deception fleet"),
+            format!("ip|{ip}"),
+        ),
+        Subject::Identity { id, name } => {
+            (format!("decnet: identity {name}"), format!("identity|{id}"))
+        }
+        Subject::Campaign { id, name } => {
+            (format!("decnet: campaign {name}"), format!("campaign|{id}"))
+        }
+        Subject::Fleet => (
+            "decnet: activity against the deception fleet".to_owned(),
+            "fleet".to_owned(),
+        ),
     };
     let last = export.last_seen.max(export.first_seen);
     let mut attributes = Vec::new();
@@ -52,11 +70,51 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
         let (first, olast) = (o.first_seen, o.last_seen.max(o.first_seen));
         let key = format!("{subject_key}|{:?}", o.kind);
         match &o.kind {
-            ObservableKind::Ip(ip) => attributes.push(attribute(&key, "ip-src", "Network activity", &ip.to_string(), seen, first, olast)),
-            ObservableKind::Url(u) => attributes.push(attribute(&key, "url", "Network activity", u, seen, first, olast)),
-            ObservableKind::Domain(d) => attributes.push(attribute(&key, "domain", "Network activity", d, seen, first, olast)),
-            ObservableKind::Sha256(h) => attributes.push(attribute(&key, "sha256", "Payload delivery", h, seen, first, olast)),
-            ObservableKind::Md5(h) => attributes.push(attribute(&key, "md5", "Payload delivery", h, seen, first, olast)),
+            ObservableKind::Ip(ip) => attributes.push(attribute(
+                &key,
+                "ip-src",
+                "Network activity",
+                &ip.to_string(),
+                seen,
+                first,
+                olast,
+            )),
+            ObservableKind::Url(u) => attributes.push(attribute(
+                &key,
+                "url",
+                "Network activity",
+                u,
+                seen,
+                first,
+                olast,
+            )),
+            ObservableKind::Domain(d) => attributes.push(attribute(
+                &key,
+                "domain",
+                "Network activity",
+                d,
+                seen,
+                first,
+                olast,
+            )),
+            ObservableKind::Sha256(h) => attributes.push(attribute(
+                &key,
+                "sha256",
+                "Payload delivery",
+                h,
+                seen,
+                first,
+                olast,
+            )),
+            ObservableKind::Md5(h) => attributes.push(attribute(
+                &key,
+                "md5",
+                "Payload delivery",
+                h,
+                seen,
+                first,
+                olast,
+            )),
             // MISP holds no empty values: an empty login is no credential
             // object, an empty password is left out of it.
             ObservableKind::Credential { login, .. } if login.is_empty() => {}
@@ -66,7 +124,15 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
                     if value.is_empty() {
                         continue;
                     }
-                    let mut a = attribute(&format!("{key}|{relation}"), "text", "Other", value, seen.clone(), first, olast);
+                    let mut a = attribute(
+                        &format!("{key}|{relation}"),
+                        "text",
+                        "Other",
+                        value,
+                        seen.clone(),
+                        first,
+                        olast,
+                    );
                     a["object_relation"] = relation.into();
                     a["to_ids"] = false.into();
                     parts.push(a);
@@ -86,7 +152,10 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
             }
         }
     }
-    let mut tags = vec![json!({"name": "tlp:amber"}), json!({"name": "decnet:honeypot"})];
+    let mut tags = vec![
+        json!({"name": "tlp:amber"}),
+        json!({"name": "decnet:honeypot"}),
+    ];
     for s in &export.techniques {
         if let Some(t) = catalogue.technique(&s.technique_id) {
             let galaxy = match t.domain {
@@ -127,21 +196,49 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
         let export = Export {
             defender: Defender { name: "SOC".into() },
-            subject: Subject::Attacker { ip: "198.51.100.7".parse().unwrap() },
+            subject: Subject::Attacker {
+                ip: "198.51.100.7".parse().unwrap(),
+            },
             first_seen: t,
             last_seen: t,
-            techniques: vec![TechniqueStat { technique_id: "T0855".into(), count: 1, first_seen: t, last_seen: t, max_confidence: 85, comment: None }],
+            techniques: vec![TechniqueStat {
+                technique_id: "T0855".into(),
+                count: 1,
+                first_seen: t,
+                last_seen: t,
+                max_confidence: 85,
+                comment: None,
+            }],
             observables: vec![
-                Observable { kind: ObservableKind::Ip("198.51.100.7".parse().unwrap()), count: 3, first_seen: t, last_seen: t, techniques: vec![] },
-                Observable { kind: ObservableKind::Credential { login: "root".into(), secret: "x".into() }, count: 1, first_seen: t, last_seen: t, techniques: vec![] },
+                Observable {
+                    kind: ObservableKind::Ip("198.51.100.7".parse().unwrap()),
+                    count: 3,
+                    first_seen: t,
+                    last_seen: t,
+                    techniques: vec![],
+                },
+                Observable {
+                    kind: ObservableKind::Credential {
+                        login: "root".into(),
+                        secret: "x".into(),
+                    },
+                    count: 1,
+                    first_seen: t,
+                    last_seen: t,
+                    techniques: vec![],
+                },
             ],
         };
         let e = event(&export, Catalogue::builtin());
         let ev = &e["Event"];
         assert_eq!(ev["Attribute"][0]["type"], "ip-src");
         assert_eq!(ev["Object"][0]["name"], "credential");
-        assert_eq!(ev["Object"][0]["Attribute"][1]["object_relation"], "password");
-        assert!(ev["Tag"].as_array().unwrap().iter().any(|t| t["name"] == "misp-galaxy:mitre-ics-techniques=\"Unauthorized Command Message - T0855\""));
+        assert_eq!(
+            ev["Object"][0]["Attribute"][1]["object_relation"],
+            "password"
+        );
+        assert!(ev["Tag"].as_array().unwrap().iter().any(|t| t["name"]
+            == "misp-galaxy:mitre-ics-techniques=\"Unauthorized Command Message - T0855\""));
         assert_eq!(event(&export, Catalogue::builtin()), e, "deterministic");
     }
 }

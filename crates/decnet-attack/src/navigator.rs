@@ -43,7 +43,12 @@ pub struct LayerInfo {
 /// The layer of `domain` for `stats` (techniques of other domains and ids
 /// not in the catalogue are left out). Sub-techniques get their parent
 /// listed with `showSubtechniques` so the Navigator opens them.
-pub fn layer(info: &LayerInfo, domain: Domain, stats: &[TechniqueStat], catalogue: &Catalogue) -> Value {
+pub fn layer(
+    info: &LayerInfo,
+    domain: Domain,
+    stats: &[TechniqueStat],
+    catalogue: &Catalogue,
+) -> Value {
     let mut entries: BTreeMap<String, Value> = BTreeMap::new();
     let mut max = 0u64;
     for s in stats {
@@ -131,13 +136,19 @@ pub fn layer(info: &LayerInfo, domain: Domain, stats: &[TechniqueStat], catalogu
 }
 
 /// One layer per domain that has observed techniques (Enterprise first).
-pub fn layers(info: &LayerInfo, stats: &[TechniqueStat], catalogue: &Catalogue) -> Vec<(Domain, Value)> {
+pub fn layers(
+    info: &LayerInfo,
+    stats: &[TechniqueStat],
+    catalogue: &Catalogue,
+) -> Vec<(Domain, Value)> {
     [Domain::Enterprise, Domain::Ics]
         .into_iter()
         .filter(|d| {
-            stats
-                .iter()
-                .any(|s| catalogue.technique(&s.technique_id).is_some_and(|t| t.domain == *d))
+            stats.iter().any(|s| {
+                catalogue
+                    .technique(&s.technique_id)
+                    .is_some_and(|t| t.domain == *d)
+            })
         })
         .map(|d| (d, layer(info, d, stats, catalogue)))
         .collect()

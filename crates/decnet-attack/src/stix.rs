@@ -117,13 +117,18 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 }
 
 fn sdo_id(kind: &str, key: &str) -> String {
-    format!("{kind}--{}", Uuid::new_v5(&DECNET_NS, format!("{kind}|{key}").as_bytes()))
+    format!(
+        "{kind}--{}",
+        Uuid::new_v5(&DECNET_NS, format!("{kind}|{key}").as_bytes())
+    )
 }
 
 /// Fixed `created` of objects that do not depend on observations
 /// (the defender identity, attack-patterns), so their versions never conflict.
 fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// A STIX string literal inside a pattern: `'` and `\` escaped.
@@ -145,7 +150,9 @@ fn sco(kind: &ObservableKind) -> Value {
         ObservableKind::Domain(d) => ("domain-name", json!({"value": d})),
         ObservableKind::Sha256(h) => ("file", json!({"hashes": {"SHA-256": h.to_lowercase()}})),
         ObservableKind::Md5(h) => ("file", json!({"hashes": {"MD5": h.to_lowercase()}})),
-        ObservableKind::Credential { login, .. } => ("user-account", json!({"account_login": login})),
+        ObservableKind::Credential { login, .. } => {
+            ("user-account", json!({"account_login": login}))
+        }
     };
     let canonical = serde_json::to_string(&props).expect("JSON values serialise");
     let mut obj = props.as_object().cloned().unwrap_or_default();
@@ -180,7 +187,10 @@ fn indicator_pattern(kind: &ObservableKind) -> (String, String) {
             format!("Domain used by the attacker: {d}"),
         ),
         ObservableKind::Sha256(h) => (
-            format!("[file:hashes.'SHA-256' = {}]", pattern_literal(&h.to_lowercase())),
+            format!(
+                "[file:hashes.'SHA-256' = {}]",
+                pattern_literal(&h.to_lowercase())
+            ),
             format!("File dropped by the attacker (SHA-256 {h})"),
         ),
         ObservableKind::Md5(h) => (
@@ -215,7 +225,14 @@ struct Builder {
 }
 
 impl Builder {
-    fn sdo(&mut self, kind: &str, key: &str, created: DateTime<Utc>, modified: DateTime<Utc>, mut props: Map<String, Value>) -> String {
+    fn sdo(
+        &mut self,
+        kind: &str,
+        key: &str,
+        created: DateTime<Utc>,
+        modified: DateTime<Utc>,
+        mut props: Map<String, Value>,
+    ) -> String {
         let id = sdo_id(kind, key);
         let modified = modified.max(created);
         props.insert("type".into(), kind.into());
@@ -230,7 +247,15 @@ impl Builder {
         id
     }
 
-    fn relationship(&mut self, source: &str, rel: &str, target: &str, created: DateTime<Utc>, modified: DateTime<Utc>, description: String) {
+    fn relationship(
+        &mut self,
+        source: &str,
+        rel: &str,
+        target: &str,
+        created: DateTime<Utc>,
+        modified: DateTime<Utc>,
+        description: String,
+    ) {
         let key = format!("{source}|{rel}|{target}");
         let props = json!({
             "relationship_type": rel,
@@ -287,14 +312,18 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
             &format!("identity|{id}"),
             first,
             last,
-            obj(json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)})),
+            obj(
+                json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)}),
+            ),
         )),
         Subject::Campaign { id, name } => Some(b.sdo(
             "campaign",
             &format!("campaign|{id}"),
             first,
             last,
-            obj(json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)})),
+            obj(
+                json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)}),
+            ),
         )),
         Subject::Fleet => None,
     };
@@ -433,7 +462,13 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
     let mut ids: Vec<String> = b
         .objects
         .iter()
-        .map(|o| format!("{}@{}", o["id"].as_str().unwrap_or(""), o["modified"].as_str().unwrap_or("")))
+        .map(|o| {
+            format!(
+                "{}@{}",
+                o["id"].as_str().unwrap_or(""),
+                o["modified"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     ids.sort();
     json!({
@@ -453,8 +488,12 @@ mod tests {
 
     fn sample() -> Export {
         Export {
-            defender: Defender { name: "Example SOC".into() },
-            subject: Subject::Attacker { ip: "198.51.100.7".parse().unwrap() },
+            defender: Defender {
+                name: "Example SOC".into(),
+            },
+            subject: Subject::Attacker {
+                ip: "198.51.100.7".parse().unwrap(),
+            },
             first_seen: t(1),
             last_seen: t(5),
             techniques: vec![TechniqueStat {
@@ -474,7 +513,10 @@ mod tests {
                     techniques: vec!["T1110.001".into()],
                 },
                 Observable {
-                    kind: ObservableKind::Credential { login: "root".into(), secret: "it's".into() },
+                    kind: ObservableKind::Credential {
+                        login: "root".into(),
+                        secret: "it's".into(),
+                    },
                     count: 1,
                     first_seen: t(2),
                     last_seen: t(2),
@@ -489,20 +531,56 @@ mod tests {
         let a = bundle(&sample(), Catalogue::builtin());
         let b = bundle(&sample(), Catalogue::builtin());
         assert_eq!(a, b);
-        let types: Vec<&str> = a["objects"].as_array().unwrap().iter().map(|o| o["type"].as_str().unwrap()).collect();
-        for want in ["identity", "threat-actor", "attack-pattern", "indicator", "observed-data", "sighting", "relationship", "ipv4-addr", "user-account"] {
+        let types: Vec<&str> = a["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["type"].as_str().unwrap())
+            .collect();
+        for want in [
+            "identity",
+            "threat-actor",
+            "attack-pattern",
+            "indicator",
+            "observed-data",
+            "sighting",
+            "relationship",
+            "ipv4-addr",
+            "user-account",
+        ] {
             assert!(types.contains(&want), "{want} missing from {types:?}");
         }
-        let ap = a["objects"].as_array().unwrap().iter().find(|o| o["type"] == "attack-pattern").unwrap();
+        let ap = a["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["type"] == "attack-pattern")
+            .unwrap();
         assert_eq!(ap["name"], "Brute Force: Password Guessing");
         assert_eq!(ap["external_references"][0]["external_id"], "T1110.001");
-        assert_eq!(ap["kill_chain_phases"][0]["phase_name"], "credential-access");
-        let sighting = a["objects"].as_array().unwrap().iter().find(|o| o["type"] == "sighting").unwrap();
+        assert_eq!(
+            ap["kill_chain_phases"][0]["phase_name"],
+            "credential-access"
+        );
+        let sighting = a["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["type"] == "sighting")
+            .unwrap();
         assert_eq!(sighting["count"], 41);
         assert_eq!(sighting["first_seen"], "2026-03-01T01:00:00.000Z");
-        let ind: Vec<&str> = a["objects"].as_array().unwrap().iter().filter(|o| o["type"] == "indicator").map(|o| o["pattern"].as_str().unwrap()).collect();
+        let ind: Vec<&str> = a["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["type"] == "indicator")
+            .map(|o| o["pattern"].as_str().unwrap())
+            .collect();
         assert!(ind.contains(&"[ipv4-addr:value = '198.51.100.7']"));
-        assert!(ind.contains(&r"[user-account:account_login = 'root' AND user-account:credential = 'it\'s']"));
+        assert!(ind.contains(
+            &r"[user-account:account_login = 'root' AND user-account:credential = 'it\'s']"
+        ));
     }
 
     #[test]
@@ -523,7 +601,14 @@ mod tests {
         later.observables[0].last_seen = t(9);
         let a = bundle(&sample(), Catalogue::builtin());
         let b = bundle(&later, Catalogue::builtin());
-        let ids = |v: &Value| v["objects"].as_array().unwrap().iter().map(|o| o["id"].clone()).collect::<Vec<_>>();
+        let ids = |v: &Value| {
+            v["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["id"].clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&a), ids(&b));
         assert_ne!(a["id"], b["id"]);
     }

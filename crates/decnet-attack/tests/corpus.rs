@@ -20,7 +20,12 @@ fn rules_meet_precision_and_recall_on_the_labelled_corpus() {
         .scenarios
         .iter()
         .filter(|s| !s.false_positives.is_empty() || !s.false_negatives.is_empty())
-        .map(|s| format!("{}: extra {:?} missed {:?}", s.name, s.false_positives, s.false_negatives))
+        .map(|s| {
+            format!(
+                "{}: extra {:?} missed {:?}",
+                s.name, s.false_positives, s.false_negatives
+            )
+        })
         .collect();
     let o = report.overall;
     assert!(
@@ -32,6 +37,9 @@ fn rules_meet_precision_and_recall_on_the_labelled_corpus() {
     );
     // Every labelled family is found at least once.
     for (family, c) in &report.families {
-        assert!(c.tp + c.fp > 0 || c.fn_ == 0, "family {family} never predicted\n{table}");
+        assert!(
+            c.tp + c.fp > 0 || c.fn_ == 0,
+            "family {family} never predicted\n{table}"
+        );
     }
 }

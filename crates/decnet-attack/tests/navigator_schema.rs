@@ -7,7 +7,8 @@ use decnet_attack::{Catalogue, Domain};
 use serde_json::Value;
 
 fn schema() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(include_str!("data/navigator_layer_v4_5.schema.json")).unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("data/navigator_layer_v4_5.schema.json")).unwrap();
     jsonschema::validator_for(&schema).unwrap()
 }
 
@@ -24,23 +25,46 @@ fn stat(id: &str, count: u64) -> TechniqueStat {
 }
 
 fn info() -> LayerInfo {
-    LayerInfo { name: "decnet: fleet".into(), description: "2026-03-01".into() }
+    LayerInfo {
+        name: "decnet: fleet".into(),
+        description: "2026-03-01".into(),
+    }
 }
 
 #[test]
 fn enterprise_and_ics_layers_validate() {
     let v = schema();
-    let stats = [stat("T1110.001", 40), stat("T1046", 3), stat("T1059.004", 9), stat("T0855", 2), stat("T9999", 1)];
+    let stats = [
+        stat("T1110.001", 40),
+        stat("T1046", 3),
+        stat("T1059.004", 9),
+        stat("T0855", 2),
+        stat("T9999", 1),
+    ];
     let all = layers(&info(), &stats, Catalogue::builtin());
-    assert_eq!(all.iter().map(|(d, _)| *d).collect::<Vec<_>>(), vec![Domain::Enterprise, Domain::Ics]);
+    assert_eq!(
+        all.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        vec![Domain::Enterprise, Domain::Ics]
+    );
     for (_, l) in &all {
-        let errors: Vec<String> = v.iter_errors(l).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        let errors: Vec<String> = v
+            .iter_errors(l)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
         assert!(errors.is_empty(), "{errors:#?}\n{l:#}");
     }
     let ent = &all[0].1;
-    let ids: Vec<&str> = ent["techniques"].as_array().unwrap().iter().map(|t| t["techniqueID"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = ent["techniques"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["techniqueID"].as_str().unwrap())
+        .collect();
     // The parents of sub-techniques are listed so the Navigator expands them.
-    assert_eq!(ids, vec!["T1046", "T1059", "T1059.004", "T1110", "T1110.001"]);
+    assert_eq!(
+        ids,
+        vec!["T1046", "T1059", "T1059.004", "T1110", "T1110.001"]
+    );
     let t1110 = &ent["techniques"][3];
     assert_eq!(t1110["showSubtechniques"], true);
     assert_eq!(ent["gradient"]["maxValue"], 40);
@@ -52,7 +76,12 @@ fn enterprise_and_ics_layers_validate() {
 #[test]
 fn the_schema_rejects_what_the_navigator_would() {
     let v = schema();
-    let good = layer(&info(), Domain::Enterprise, &[stat("T1046", 1)], Catalogue::builtin());
+    let good = layer(
+        &info(),
+        Domain::Enterprise,
+        &[stat("T1046", 1)],
+        Catalogue::builtin(),
+    );
     assert!(v.is_valid(&good));
     let mut bad = good.clone();
     bad["domain"] = "mitre-enterprise".into();

@@ -176,11 +176,7 @@ impl Aggregates {
         group.push(Entry {
             ts: now,
             id: e.id,
-            values: agg
-                .tracked
-                .iter()
-                .map(|f| value_hash(f, e))
-                .collect(),
+            values: agg.tracked.iter().map(|f| value_hash(f, e)).collect(),
         });
         if group
             .fired_at

@@ -141,7 +141,10 @@ fn one_line_can_complete_several_steps() {
 fn aggregate_fires_once_per_window_and_rearms() {
     let mut t = tagger(AGGREGATE_RULE);
     assert!(t.process(&auth("root", "a", 0)).is_empty());
-    assert!(t.process(&auth("root", "a", 1)).is_empty(), "repeats are not distinct");
+    assert!(
+        t.process(&auth("root", "a", 1)).is_empty(),
+        "repeats are not distinct"
+    );
     assert!(t.process(&auth("admin", "b", 2)).is_empty(), "other group");
     assert!(t.process(&auth("root", "b", 3)).is_empty());
     let tags = t.process(&auth("root", "c", 4));
@@ -151,7 +154,10 @@ fn aggregate_fires_once_per_window_and_rearms() {
         Some("distinct(secret_b64)=3")
     );
     assert_eq!(tags[0].evidence.event_ids.len(), 4);
-    assert!(t.process(&auth("root", "d", 5)).is_empty(), "once per window");
+    assert!(
+        t.process(&auth("root", "d", 5)).is_empty(),
+        "once per window"
+    );
     // Eleven minutes later the old attempts left the window: three new ones fire again.
     for (i, pw) in ["e", "f"].iter().enumerate() {
         assert!(t.process(&auth("root", pw, 700 + i as i64)).is_empty());
@@ -200,7 +206,11 @@ fn reload_keeps_state_of_unchanged_rules_only() {
     handle.replace(
         RuleSet::compile([("b.toml", changed.as_str()), ("a.toml", SEQUENCE_RULE)]).unwrap(),
     );
-    assert_eq!(t.process(&cmd("./x", 2, 1)).len(), 2, "sequence progress kept");
+    assert_eq!(
+        t.process(&cmd("./x", 2, 1)).len(),
+        2,
+        "sequence progress kept"
+    );
     assert!(
         t.process(&auth("root", "c", 2)).is_empty(),
         "aggregate window restarted"
@@ -218,7 +228,10 @@ fn hostile_field_values_do_not_panic() {
             let mut e = ev(kind, i as i64, 5)
                 .with("command", *s)
                 .with("path", *s)
-                .with("headers", serde_json::json!({"User-Agent": s, "x": [1, {"y": s}]}))
+                .with(
+                    "headers",
+                    serde_json::json!({"User-Agent": s, "x": [1, {"y": s}]}),
+                )
                 .with("username", serde_json::Value::Null)
                 .with("success", "maybe");
             e.session_id = None;

@@ -236,7 +236,10 @@ impl<'a> FileCompiler<'a> {
     /// Reports keys that belong to another rule type.
     fn refuse(&mut self, what: &str, present: Option<Range<usize>>, rule_type: &str) {
         if let Some(span) = present {
-            self.err(span, format!("`{what}` does not apply to {rule_type} rules"));
+            self.err(
+                span,
+                format!("`{what}` does not apply to {rule_type} rules"),
+            );
         }
     }
 
@@ -440,7 +443,10 @@ impl<'a> FileCompiler<'a> {
             Ok(d) => {
                 let d = Duration::from_std(d).unwrap_or(MAX_WINDOW);
                 if d > MAX_WINDOW {
-                    self.err(s.span(), "durations are limited to 24h (state is kept that long)");
+                    self.err(
+                        s.span(),
+                        "durations are limited to 24h (state is kept that long)",
+                    );
                     return None;
                 }
                 Some(d)
@@ -448,7 +454,10 @@ impl<'a> FileCompiler<'a> {
             Err(e) => {
                 self.err(
                     s.span(),
-                    format!("duration {:?}: {e} (e.g. \"30s\", \"5m\", \"1h\")", s.get_ref()),
+                    format!(
+                        "duration {:?}: {e} (e.g. \"30s\", \"5m\", \"1h\")",
+                        s.get_ref()
+                    ),
                 );
                 None
             }

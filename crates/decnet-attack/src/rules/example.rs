@@ -98,13 +98,17 @@ fn expand(
         None => Duration::seconds(1),
     };
     let src_ip: IpAddr = match &x.src_ip {
-        Some(ip) => ip.parse().map_err(|_| format!("src_ip {ip:?} is not an address"))?,
+        Some(ip) => ip
+            .parse()
+            .map_err(|_| format!("src_ip {ip:?} is not an address"))?,
         None => "192.0.2.10".parse().expect("literal"),
     };
     let session = x.session.as_deref().unwrap_or("s1");
     let repeat = x.repeat.unwrap_or(1).max(1) as usize;
     if out.len() + repeat > MAX_EXAMPLE_EVENTS {
-        return Err(format!("examples are limited to {MAX_EXAMPLE_EVENTS} events"));
+        return Err(format!(
+            "examples are limited to {MAX_EXAMPLE_EVENTS} events"
+        ));
     }
     for n in 0..repeat {
         *clock += gap;
@@ -113,7 +117,10 @@ fn expand(
             service.clone(),
             kind,
         );
-        e.id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("example-{}", out.len()).as_bytes());
+        e.id = Uuid::new_v5(
+            &Uuid::NAMESPACE_OID,
+            format!("example-{}", out.len()).as_bytes(),
+        );
         e.ts = *clock;
         e.src_ip = src_ip;
         e.src_port = 40000 + (out.len() % 20000) as u16;
@@ -124,8 +131,10 @@ fn expand(
             e.fields.insert(k.clone(), numbered(v, n));
         }
         if let Some(c) = &x.command {
-            e.fields
-                .insert("command".into(), Value::String(c.replace("{n}", &n.to_string())));
+            e.fields.insert(
+                "command".into(),
+                Value::String(c.replace("{n}", &n.to_string())),
+            );
         }
         out.push(e);
     }

@@ -113,7 +113,9 @@ impl FieldRef {
             FieldRef::Field(name) => field_value(e, name).map(Cow::Borrowed),
             FieldRef::SrcPort => Some(Cow::Owned(Value::from(e.src_port))),
             FieldRef::DstPort => Some(Cow::Owned(Value::from(e.dst_port))),
-            other => other.text(e).map(|t| Cow::Owned(Value::String(t.into_owned()))),
+            other => other
+                .text(e)
+                .map(|t| Cow::Owned(Value::String(t.into_owned()))),
         }
     }
 }
@@ -220,7 +222,7 @@ impl Condition {
                 needles
                     .iter()
                     .find(|n| contains_ignore_ascii_case(hay, n))
-                    .map(|n| n.clone())
+                    .cloned()
             }
             Op::Regex(re) => {
                 let text = f.text(e)?;
@@ -298,7 +300,7 @@ impl Filter {
         if !self.kinds.contains(e.kind) {
             return None;
         }
-        if !self.services.is_empty() && !self.services.iter().any(|s| *s == e.service) {
+        if !self.services.is_empty() && !self.services.contains(&e.service) {
             return None;
         }
         let mut matched = Matched::new();

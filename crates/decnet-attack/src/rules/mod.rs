@@ -58,11 +58,10 @@ pub struct RuleSet {
 impl RuleSet {
     /// The rules shipped in the binary (`crates/decnet-attack/rules/*.toml`).
     pub fn builtin() -> RuleSet {
-        RuleSet::compile(embedded::FILES.iter().map(|(n, t)| (*n, *t)))
-            .unwrap_or_else(|errors| {
-                let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                panic!("embedded rules are invalid:\n{}", list.join("\n"))
-            })
+        RuleSet::compile(embedded::FILES.iter().map(|(n, t)| (*n, *t))).unwrap_or_else(|errors| {
+            let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            panic!("embedded rules are invalid:\n{}", list.join("\n"))
+        })
     }
 
     /// Every `*.toml` file of `dir` (not recursive), in name order.
@@ -87,10 +86,7 @@ impl RuleSet {
                     errors.push(RuleError {
                         file: name.to_owned(),
                         line: rule.line,
-                        message: format!(
-                            "rule id {} is already defined at {file}:{line}",
-                            rule.id
-                        ),
+                        message: format!("rule id {} is already defined at {file}:{line}", rule.id),
                     });
                     continue;
                 }
@@ -187,7 +183,8 @@ fn read_dir(dir: &Path) -> Result<Vec<(String, String)>, Vec<RuleError>> {
             message,
         }]
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| whole(format!("cannot read directory: {e}")))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| whole(format!("cannot read directory: {e}")))?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())

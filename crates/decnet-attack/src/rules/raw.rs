@@ -117,7 +117,10 @@ impl<'a> FilterParts<'a> {
 
     /// Whether nothing is asked (such a filter would match every event).
     pub fn is_empty(&self) -> bool {
-        self.kind.is_none() && self.service.is_none() && self.command.is_none() && self.when.is_empty()
+        self.kind.is_none()
+            && self.service.is_none()
+            && self.command.is_none()
+            && self.when.is_empty()
     }
 }
 

@@ -114,7 +114,10 @@ command = '(unclosed'
         "bad.toml:8: invalid regex",
     ];
     for w in want {
-        assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w:?} in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in {errs:#?}"
+        );
     }
 }
 
@@ -123,7 +126,8 @@ fn revoked_technique_names_its_replacement() {
     let text = GOOD.replace("T1082", "T1086");
     let errs = errors_of(&[("r.toml", &text)]);
     assert!(
-        errs.iter().any(|e| e.contains("T1086 is revoked") && e.contains("use T1059.001")),
+        errs.iter()
+            .any(|e| e.contains("T1086 is revoked") && e.contains("use T1059.001")),
         "{errs:?}"
     );
 }
@@ -132,7 +136,10 @@ fn revoked_technique_names_its_replacement() {
 fn toml_and_unknown_keys_are_reported_at_their_line() {
     let typo = GOOD.replace("confidence = 70", "confidence = 70\nconfidense = 3");
     let errs = errors_of(&[("t.toml", &typo)]);
-    assert!(errs[0].starts_with("t.toml:7: unknown field `confidense`"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:7: unknown field `confidense`"),
+        "{errs:?}"
+    );
     let broken = "[[rule]]\nid = \"x\"\nname = \n";
     let errs = errors_of(&[("b.toml", broken)]);
     assert!(errs[0].starts_with("b.toml:3:"), "{errs:?}");
@@ -186,7 +193,10 @@ window = "5m"
         "s.toml:9: `window` does not apply to sequence rules",
         "s.toml:2: a sequence rule needs max_gap",
     ] {
-        assert!(errs.iter().any(|e| e.starts_with(w)), "missing {w:?} in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in {errs:#?}"
+        );
     }
     let agg = r#"
 [[rule]]
@@ -203,7 +213,11 @@ having.repeats.username = { max = 2 }
   kind = "auth_attempt"
 "#;
     let errs = errors_of(&[("a.toml", agg)]);
-    assert!(errs.iter().any(|e| e.starts_with("a.toml:9: durations are limited to 24h")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("a.toml:9: durations are limited to 24h")),
+        "{errs:#?}"
+    );
 }
 
 #[test]

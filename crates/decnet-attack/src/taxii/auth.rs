@@ -27,7 +27,10 @@ pub enum AuthError {
 /// The auth hook of the TAXII router.
 pub trait TaxiiAuth: Send + Sync + 'static {
     /// Decides from the request head alone.
-    fn authorize(&self, headers: &HeaderMap) -> impl Future<Output = Result<Principal, AuthError>> + Send;
+    fn authorize(
+        &self,
+        headers: &HeaderMap,
+    ) -> impl Future<Output = Result<Principal, AuthError>> + Send;
 }
 
 /// The token a TAXII client presents: `Authorization: Bearer T`,
@@ -41,7 +44,9 @@ pub fn presented_token(headers: &HeaderMap) -> Option<String> {
         return (!rest.is_empty()).then(|| rest.to_owned());
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (_, password) = text.split_once(':')?;
         return (!password.is_empty()).then(|| password.to_owned());
@@ -60,12 +65,17 @@ impl TaxiiAuth for StaticTokens {
         let mut found = None;
         for (t, name) in &self.0 {
             let same = t.len() == token.len()
-                && t.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+                && t.bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
             if same {
                 found = Some(name.clone());
             }
         }
-        found.map(|name| Principal { name }).ok_or(AuthError::Invalid)
+        found
+            .map(|name| Principal { name })
+            .ok_or(AuthError::Invalid)
     }
 }
 
@@ -84,7 +94,10 @@ mod tests {
         assert_eq!(presented_token(&h("Bearer abc")).as_deref(), Some("abc"));
         assert_eq!(presented_token(&h("Token abc")).as_deref(), Some("abc"));
         // "taxii:abc"
-        assert_eq!(presented_token(&h("Basic dGF4aWk6YWJj")).as_deref(), Some("abc"));
+        assert_eq!(
+            presented_token(&h("Basic dGF4aWk6YWJj")).as_deref(),
+            Some("abc")
+        );
         assert_eq!(presented_token(&h("Basic !!")), None);
         assert_eq!(presented_token(&h("Digest x")), None);
         assert_eq!(presented_token(&HeaderMap::new()), None);

@@ -3,7 +3,9 @@
 
 use parking_lot::RwLock;
 
-use super::source::{paginate, CollectionInfo, ObjectQuery, Page, SourceError, StixRecord, TaxiiSource};
+use super::source::{
+    paginate, CollectionInfo, ObjectQuery, Page, SourceError, StixRecord, TaxiiSource,
+};
 
 /// Collections in memory.
 #[derive(Default)]
@@ -39,10 +41,19 @@ impl MemorySource {
 
 impl TaxiiSource for MemorySource {
     async fn collections(&self) -> Result<Vec<CollectionInfo>, SourceError> {
-        Ok(self.collections.read().iter().map(|(i, _)| i.clone()).collect())
+        Ok(self
+            .collections
+            .read()
+            .iter()
+            .map(|(i, _)| i.clone())
+            .collect())
     }
 
-    async fn objects(&self, collection: &str, query: &ObjectQuery) -> Result<Option<Page>, SourceError> {
+    async fn objects(
+        &self,
+        collection: &str,
+        query: &ObjectQuery,
+    ) -> Result<Option<Page>, SourceError> {
         let c = self.collections.read();
         let Some((_, records)) = c
             .iter()

@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 pub use auth::{presented_token, AuthError, Principal, StaticTokens, TaxiiAuth};
 pub use memory::MemorySource;
 pub use source::{
-    paginate, BadCursor, CollectionInfo, ObjectQuery, Page, SourceError, StixRecord, TaxiiSource, VersionFilter,
+    paginate, BadCursor, CollectionInfo, ObjectQuery, Page, SourceError, StixRecord, TaxiiSource,
+    VersionFilter,
 };
 
 /// Media type of every TAXII 2.1 response.
@@ -91,7 +92,9 @@ impl IntoResponse for TaxiiError {
         if self.status == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"decnet TAXII\", Bearer realm=\"decnet TAXII\""),
+                HeaderValue::from_static(
+                    "Basic realm=\"decnet TAXII\", Bearer realm=\"decnet TAXII\"",
+                ),
             );
         }
         r
@@ -101,10 +104,16 @@ impl IntoResponse for TaxiiError {
 impl From<SourceError> for TaxiiError {
     fn from(e: SourceError) -> Self {
         match e {
-            SourceError::BadRequest(m) => TaxiiError::new(StatusCode::BAD_REQUEST, "Bad request", m),
+            SourceError::BadRequest(m) => {
+                TaxiiError::new(StatusCode::BAD_REQUEST, "Bad request", m)
+            }
             SourceError::Unavailable(m) => {
                 tracing::error!("TAXII source failed: {m}");
-                TaxiiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "the object store failed")
+                TaxiiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal error",
+                    "the object store failed",
+                )
             }
         }
     }
@@ -112,8 +121,10 @@ impl From<SourceError> for TaxiiError {
 
 fn taxii_json(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TAXII_MEDIA_TYPE));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(TAXII_MEDIA_TYPE),
+    );
     r
 }
 
@@ -145,9 +156,21 @@ fn accepts_taxii(headers: &HeaderMap) -> bool {
 impl<S: TaxiiSource, A: TaxiiAuth> Inner<S, A> {
     async fn admit(&self, headers: &HeaderMap) -> Result<Principal, TaxiiError> {
         let who = self.auth.authorize(headers).await.map_err(|e| match e {
-            AuthError::Missing => TaxiiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "credentials are required"),
-            AuthError::Invalid => TaxiiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "the credentials were not accepted"),
-            AuthError::Forbidden => TaxiiError::new(StatusCode::FORBIDDEN, "Forbidden", "this account may not read TAXII collections"),
+            AuthError::Missing => TaxiiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "credentials are required",
+            ),
+            AuthError::Invalid => TaxiiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "the credentials were not accepted",
+            ),
+            AuthError::Forbidden => TaxiiError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "this account may not read TAXII collections",
+            ),
         })?;
         if !accepts_taxii(headers) {
             return Err(TaxiiError::new(
@@ -220,9 +243,15 @@ fn parse_versions(s: &str) -> VersionFilter {
 }
 
 /// Reads the query string of an objects/manifest/versions request.
-fn parse_query(raw: Option<&str>, config: &TaxiiConfig, default_versions: VersionFilter) -> Result<ObjectQuery, TaxiiError> {
+fn parse_query(
+    raw: Option<&str>,
+    config: &TaxiiConfig,
+    default_versions: VersionFilter,
+) -> Result<ObjectQuery, TaxiiError> {
     let pairs: Vec<(String, String)> = match raw {
-        Some(q) => serde_urlencoded::from_str(q).map_err(|e| bad_request(format!("query string: {e}")))?,
+        Some(q) => {
+            serde_urlencoded::from_str(q).map_err(|e| bad_request(format!("query string: {e}")))?
+        }
         None => Vec::new(),
     };
     let mut q = ObjectQuery {
@@ -231,21 +260,25 @@ fn parse_query(raw: Option<&str>, config: &TaxiiConfig, default_versions: Versio
         ..ObjectQuery::default()
     };
     let list = |v: &str| -> Vec<String> {
-        v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        v.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
     };
     for (k, v) in &pairs {
         match k.as_str() {
             "added_after" => {
-                let t = DateTime::parse_from_rfc3339(v)
-                    .map_err(|_| bad_request(format!("added_after {v:?} is not an RFC 3339 timestamp")))?;
+                let t = DateTime::parse_from_rfc3339(v).map_err(|_| {
+                    bad_request(format!("added_after {v:?} is not an RFC 3339 timestamp"))
+                })?;
                 q.added_after = Some(t.with_timezone(&Utc));
             }
             "limit" => {
-                let n: usize = v
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| bad_request(format!("limit {v:?} is not a positive integer")))?;
+                let n: usize =
+                    v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        bad_request(format!("limit {v:?} is not a positive integer"))
+                    })?;
                 q.limit = n.min(config.max_limit);
             }
             "next" => q.next = Some(v.clone()),
@@ -287,7 +320,10 @@ fn paged(page: &Page, key: &str, items: Vec<Value>) -> Value {
 
 type St<S, A> = State<Arc<Inner<S, A>>>;
 
-async fn discovery<S: TaxiiSource, A: TaxiiAuth>(State(st): St<S, A>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn discovery<S: TaxiiSource, A: TaxiiAuth>(
+    State(st): St<S, A>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     st.admit(&headers).await?;
     let root = format!("/taxii2/{}/", st.config.api_root);
     Ok(taxii_json(
@@ -301,7 +337,11 @@ async fn discovery<S: TaxiiSource, A: TaxiiAuth>(State(st): St<S, A>, headers: H
     ))
 }
 
-async fn api_root<S: TaxiiSource, A: TaxiiAuth>(State(st): St<S, A>, Path(root): Path<String>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn api_root<S: TaxiiSource, A: TaxiiAuth>(
+    State(st): St<S, A>,
+    Path(root): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     st.admit(&headers).await?;
     st.root(&root)?;
     Ok(taxii_json(
@@ -315,11 +355,25 @@ async fn api_root<S: TaxiiSource, A: TaxiiAuth>(State(st): St<S, A>, Path(root):
     ))
 }
 
-async fn collections<S: TaxiiSource, A: TaxiiAuth>(State(st): St<S, A>, Path(root): Path<String>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn collections<S: TaxiiSource, A: TaxiiAuth>(
+    State(st): St<S, A>,
+    Path(root): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     st.admit(&headers).await?;
     st.root(&root)?;
-    let list: Vec<Value> = st.source.collections().await?.iter().map(collection_json).collect();
-    let body = if list.is_empty() { json!({}) } else { json!({ "collections": list }) };
+    let list: Vec<Value> = st
+        .source
+        .collections()
+        .await?
+        .iter()
+        .map(collection_json)
+        .collect();
+    let body = if list.is_empty() {
+        json!({})
+    } else {
+        json!({ "collections": list })
+    };
     Ok(taxii_json(StatusCode::OK, &body))
 }
 
@@ -330,7 +384,10 @@ async fn collection<S: TaxiiSource, A: TaxiiAuth>(
 ) -> Result<Response, TaxiiError> {
     st.admit(&headers).await?;
     st.root(&root)?;
-    Ok(taxii_json(StatusCode::OK, &collection_json(&st.collection(&id).await?)))
+    Ok(taxii_json(
+        StatusCode::OK,
+        &collection_json(&st.collection(&id).await?),
+    ))
 }
 
 async fn objects<S: TaxiiSource, A: TaxiiAuth>(
@@ -344,7 +401,10 @@ async fn objects<S: TaxiiSource, A: TaxiiAuth>(
     let q = parse_query(raw.as_deref(), &st.config, VersionFilter::Last)?;
     let page = st.page(&id, &q).await?;
     let items = page.records.iter().map(|r| (*r.object).clone()).collect();
-    Ok(with_date_headers(taxii_json(StatusCode::OK, &paged(&page, "objects", items)), &page))
+    Ok(with_date_headers(
+        taxii_json(StatusCode::OK, &paged(&page, "objects", items)),
+        &page,
+    ))
 }
 
 /// The page of one object's records (`versions` forces every version); 404
@@ -378,7 +438,10 @@ async fn object<S: TaxiiSource, A: TaxiiAuth>(
 ) -> Result<Response, TaxiiError> {
     let page = one_object(&st, path, raw, &headers, false).await?;
     let items = page.records.iter().map(|r| (*r.object).clone()).collect();
-    Ok(with_date_headers(taxii_json(StatusCode::OK, &paged(&page, "objects", items)), &page))
+    Ok(with_date_headers(
+        taxii_json(StatusCode::OK, &paged(&page, "objects", items)),
+        &page,
+    ))
 }
 
 async fn versions<S: TaxiiSource, A: TaxiiAuth>(
@@ -388,8 +451,15 @@ async fn versions<S: TaxiiSource, A: TaxiiAuth>(
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
     let page = one_object(&st, path, raw, &headers, true).await?;
-    let items = page.records.iter().map(|r| Value::String(r.version.clone())).collect();
-    Ok(with_date_headers(taxii_json(StatusCode::OK, &paged(&page, "versions", items)), &page))
+    let items = page
+        .records
+        .iter()
+        .map(|r| Value::String(r.version.clone()))
+        .collect();
+    Ok(with_date_headers(
+        taxii_json(StatusCode::OK, &paged(&page, "versions", items)),
+        &page,
+    ))
 }
 
 async fn manifest<S: TaxiiSource, A: TaxiiAuth>(
@@ -414,19 +484,37 @@ async fn manifest<S: TaxiiSource, A: TaxiiAuth>(
             })
         })
         .collect();
-    Ok(with_date_headers(taxii_json(StatusCode::OK, &paged(&page, "objects", items)), &page))
+    Ok(with_date_headers(
+        taxii_json(StatusCode::OK, &paged(&page, "objects", items)),
+        &page,
+    ))
 }
 
 /// Writes are refused: every collection is read-only.
-async fn read_only<S: TaxiiSource, A: TaxiiAuth>(State(st): St<S, A>, headers: HeaderMap) -> Result<Response, TaxiiError> {
+async fn read_only<S: TaxiiSource, A: TaxiiAuth>(
+    State(st): St<S, A>,
+    headers: HeaderMap,
+) -> Result<Response, TaxiiError> {
     st.admit(&headers).await?;
-    Err(TaxiiError::new(StatusCode::FORBIDDEN, "Forbidden", "collections are read-only"))
+    Err(TaxiiError::new(
+        StatusCode::FORBIDDEN,
+        "Forbidden",
+        "collections are read-only",
+    ))
 }
 
 /// The TAXII router: merge it into the API's router (its paths start with
 /// `/taxii2/`). It sets no fallback, so merging never clashes with the API's.
-pub fn router<S: TaxiiSource, A: TaxiiAuth>(config: TaxiiConfig, source: Arc<S>, auth: Arc<A>) -> Router {
-    let state = Arc::new(Inner { config, source, auth });
+pub fn router<S: TaxiiSource, A: TaxiiAuth>(
+    config: TaxiiConfig,
+    source: Arc<S>,
+    auth: Arc<A>,
+) -> Router {
+    let state = Arc::new(Inner {
+        config,
+        source,
+        auth,
+    });
     let routes: Router<Arc<Inner<S, A>>> = Router::new()
         .route("/taxii2/", get(discovery::<S, A>))
         .route("/taxii2/{root}/", get(api_root::<S, A>))
@@ -444,7 +532,10 @@ pub fn router<S: TaxiiSource, A: TaxiiAuth>(config: TaxiiConfig, source: Arc<S>,
             "/taxii2/{root}/collections/{id}/objects/{object_id}/versions/",
             get(versions::<S, A>),
         )
-        .route("/taxii2/{root}/collections/{id}/manifest/", get(manifest::<S, A>));
+        .route(
+            "/taxii2/{root}/collections/{id}/manifest/",
+            get(manifest::<S, A>),
+        );
     routes.with_state(state)
 }
 

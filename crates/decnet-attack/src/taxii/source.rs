@@ -177,7 +177,11 @@ fn parse_cursor(s: &str) -> Result<(i64, String, String), BadCursor> {
 }
 
 fn order_key(r: &StixRecord) -> (i64, &str, &str) {
-    (r.date_added.timestamp_micros(), r.id.as_str(), r.version.as_str())
+    (
+        r.date_added.timestamp_micros(),
+        r.id.as_str(),
+        r.version.as_str(),
+    )
 }
 
 fn version_selected(filter: &VersionFilter, r: &StixRecord, first: &str, last: &str) -> bool {
@@ -185,7 +189,7 @@ fn version_selected(filter: &VersionFilter, r: &StixRecord, first: &str, last: &
         VersionFilter::Last => r.version == last,
         VersionFilter::First => r.version == first,
         VersionFilter::All => true,
-        VersionFilter::Exactly(v) => v.iter().any(|v| *v == r.version),
+        VersionFilter::Exactly(v) => v.contains(&r.version),
         VersionFilter::Union(fs) => fs.iter().any(|f| version_selected(f, r, first, last)),
     }
 }
@@ -219,11 +223,9 @@ pub fn paginate(records: &[StixRecord], query: &ObjectQuery) -> Result<Page, Bad
                 .added_after
                 .is_none_or(|a| r.date_added.timestamp_micros() > a.timestamp_micros())
         })
-        .filter(|r| query.ids.is_empty() || query.ids.iter().any(|i| *i == r.id))
+        .filter(|r| query.ids.is_empty() || query.ids.contains(&r.id))
         .filter(|r| query.types.is_empty() || query.types.iter().any(|t| t == r.stix_type()))
-        .filter(|r| {
-            query.spec_versions.is_empty() || query.spec_versions.iter().any(|v| *v == r.spec_version)
-        })
+        .filter(|r| query.spec_versions.is_empty() || query.spec_versions.contains(&r.spec_version))
         .filter(|r| {
             let (first, last) = span[r.id.as_str()];
             version_selected(&query.versions, r, first, last)
@@ -237,7 +239,11 @@ pub fn paginate(records: &[StixRecord], query: &ObjectQuery) -> Result<Page, Bad
     let limit = query.limit.max(1);
     let more = hits.len() > limit;
     hits.truncate(limit);
-    let next = if more { hits.last().map(|r| cursor_of(r)) } else { None };
+    let next = if more {
+        hits.last().map(|r| cursor_of(r))
+    } else {
+        None
+    };
     Ok(Page {
         records: hits.into_iter().cloned().collect(),
         more,

@@ -74,7 +74,10 @@ async fn discovery_root_and_collections() {
     assert_eq!(body["versions"], json!([TAXII_MEDIA_TYPE]));
     let (_, _, body) = get(&format!("{base}/taxii2/api/collections/")).await;
     let c = &body["collections"][0];
-    assert_eq!((c["can_read"].as_bool(), c["can_write"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (c["can_read"].as_bool(), c["can_write"].as_bool()),
+        (Some(true), Some(false))
+    );
     assert_eq!(c["media_types"], json!([STIX_MEDIA_TYPE]));
     let (s, _, body) = get(&format!("{base}/taxii2/api/collections/indicators/")).await;
     assert_eq!((s, body["title"].as_str()), (200, Some("All indicators")));
@@ -91,11 +94,24 @@ async fn auth_accept_and_writes_are_enforced() {
     let c = reqwest::Client::new();
     let r = c.get(format!("{base}/taxii2/")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("Basic"));
-    let r = c.get(format!("{base}/taxii2/")).bearer_auth("wrong").send().await.unwrap();
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("Basic"));
+    let r = c
+        .get(format!("{base}/taxii2/"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // Basic with the token as password, as taxii2-client's user/password sends it.
-    let r = c.get(format!("{base}/taxii2/")).basic_auth("anyone", Some(TOKEN)).send().await.unwrap();
+    let r = c
+        .get(format!("{base}/taxii2/"))
+        .basic_auth("anyone", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     for accept in ["application/json", "application/taxii+json;version=2.0"] {
         let r = c
@@ -135,7 +151,10 @@ async fn objects_page_with_limit_and_next_then_resume_with_added_after() {
         seen.extend(objs.iter().map(|o| o["id"].as_str().unwrap().to_owned()));
         if body["more"] == true {
             assert_eq!(objs.len(), 10);
-            url = format!("{base}{COLL}/objects/?limit=10&next={}", body["next"].as_str().unwrap());
+            url = format!(
+                "{base}{COLL}/objects/?limit=10&next={}",
+                body["next"].as_str().unwrap()
+            );
         } else {
             assert!(body.get("next").is_none());
             break last_added;
@@ -153,9 +172,15 @@ async fn objects_page_with_limit_and_next_then_resume_with_added_after() {
     // Resuming after the first page's last date_added gives exactly the rest.
     let (_, h, _) = get(&format!("{base}{COLL}/objects/?limit=10")).await;
     let after = h["x-taxii-date-added-last"].to_str().unwrap().to_owned();
-    let (_, _, body) = get(&format!("{base}{COLL}/objects/?added_after={after}&limit=100")).await;
+    let (_, _, body) = get(&format!(
+        "{base}{COLL}/objects/?added_after={after}&limit=100"
+    ))
+    .await;
     assert_eq!(body["objects"].as_array().unwrap().len(), 15);
-    let (_, h, body) = get(&format!("{base}{COLL}/objects/?added_after=2026-03-02T00:00:00.000000Z")).await;
+    let (_, h, body) = get(&format!(
+        "{base}{COLL}/objects/?added_after=2026-03-02T00:00:00.000000Z"
+    ))
+    .await;
     assert_eq!(body, json!({"more": false}));
     assert!(!h.contains_key("x-taxii-date-added-first"));
 }
@@ -163,7 +188,10 @@ async fn objects_page_with_limit_and_next_then_resume_with_added_after() {
 #[tokio::test]
 async fn match_filters_versions_and_manifest() {
     let base = serve().await;
-    let (_, _, body) = get(&format!("{base}{COLL}/objects/?match[type]=attack-pattern&limit=100")).await;
+    let (_, _, body) = get(&format!(
+        "{base}{COLL}/objects/?match[type]=attack-pattern&limit=100"
+    ))
+    .await;
     assert_eq!(body["objects"].as_array().unwrap().len(), 12);
     let id0 = "indicator--00000000-0000-4000-8000-000000000000";
     let (_, _, body) = get(&format!("{base}{COLL}/objects/{id0}/")).await;
@@ -174,19 +202,31 @@ async fn match_filters_versions_and_manifest() {
     let (_, _, body) = get(&format!("{base}{COLL}/objects/{id0}/?match[version]=first")).await;
     assert_eq!(body["objects"][0]["modified"], "2026-03-01T01:00:00.000Z");
     let (_, _, body) = get(&format!("{base}{COLL}/objects/{id0}/versions/")).await;
-    assert_eq!(body["versions"], json!(["2026-03-01T01:00:00.000Z", "2026-03-01T02:00:00.000Z"]));
+    assert_eq!(
+        body["versions"],
+        json!(["2026-03-01T01:00:00.000Z", "2026-03-01T02:00:00.000Z"])
+    );
     let (s, _, _) = get(&format!("{base}{COLL}/objects/indicator--nope/")).await;
     assert_eq!(s, 404);
     let (_, _, body) = get(&format!("{base}{COLL}/manifest/?limit=2")).await;
     assert_eq!(body["more"], true);
     assert_eq!(body["objects"][0]["media_type"], STIX_MEDIA_TYPE);
-    assert_eq!(body["objects"][0]["date_added"], "2026-03-01T00:00:01.000000Z");
+    assert_eq!(
+        body["objects"][0]["date_added"],
+        "2026-03-01T00:00:01.000000Z"
+    );
 }
 
 #[tokio::test]
 async fn bad_parameters_are_400() {
     let base = serve().await;
-    for q in ["limit=0", "limit=x", "added_after=yesterday", "next=%%%", "next=bm90LWEtY3Vyc29y"] {
+    for q in [
+        "limit=0",
+        "limit=x",
+        "added_after=yesterday",
+        "next=%%%",
+        "next=bm90LWEtY3Vyc29y",
+    ] {
         let (s, _, body) = get(&format!("{base}{COLL}/objects/?{q}")).await;
         assert_eq!(s, 400, "{q}: {body}");
         assert_eq!(body["http_status"], "400");
@@ -195,13 +235,22 @@ async fn bad_parameters_are_400() {
 
 #[test]
 fn added_after_from_a_header_never_repeats_a_record_stored_with_nanoseconds() {
-    let added = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::nanoseconds(1_234_567);
-    let r = StixRecord::new(json!({"type": "indicator", "id": "indicator--x", "modified": "2026-03-01T00:00:00.000Z"}), added).unwrap();
+    let added =
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap() + Duration::nanoseconds(1_234_567);
+    let r = StixRecord::new(
+        json!({"type": "indicator", "id": "indicator--x", "modified": "2026-03-01T00:00:00.000Z"}),
+        added,
+    )
+    .unwrap();
     // What X-TAXII-Date-Added-Last says for it.
     let header = taxii_time(r.date_added);
     assert_eq!(header, "2026-03-01T00:00:00.001234Z");
     let q = ObjectQuery {
-        added_after: Some(DateTime::parse_from_rfc3339(&header).unwrap().with_timezone(&Utc)),
+        added_after: Some(
+            DateTime::parse_from_rfc3339(&header)
+                .unwrap()
+                .with_timezone(&Utc),
+        ),
         limit: 10,
         ..ObjectQuery::default()
     };
