@@ -411,44 +411,57 @@ impl State {
         st.bus_dropped = sub.dropped();
     }
 
+    /// Evaluates the messages a batch holds and sends the alerts. A batch
+    /// can be non-empty when another branch of the loop's `select!` won
+    /// after `next_batch` had taken messages: they are processed, not lost.
+    async fn drain(&mut self, batch: &mut Vec<Arc<Envelope>>, sub: &Subscription) {
+        if batch.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        self.stats.lock().received += batch.len() as u64;
+        for env in batch.drain(..) {
+            self.process(&env, now);
+        }
+        self.dispatch().await;
+        self.publish_stats(sub);
+    }
+
     async fn run(mut self, mut sub: Subscription, mut cmds: mpsc::Receiver<Command>, tick: Duration) {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(512);
         loop {
-            batch.clear();
             tokio::select! {
                 got = sub.next_batch(512, Duration::from_millis(2), &mut batch) => {
+                    self.drain(&mut batch, &sub).await;
                     if !got {
                         tracing::warn!("alerts: the bus closed the engine's subscription");
                         break;
                     }
-                    let now = self.clock.now();
-                    self.stats.lock().received += batch.len() as u64;
-                    for env in &batch {
-                        self.process(env, now);
-                    }
-                    self.dispatch().await;
-                    self.publish_stats(&sub);
                 }
                 _ = ticker.tick() => {
+                    self.drain(&mut batch, &sub).await;
                     let now = self.clock.now();
                     self.tick(now);
                     self.dispatch().await;
                     self.publish_stats(&sub);
                 }
-                cmd = cmds.recv() => match cmd {
-                    Some(Command::Reload(cfg, reply)) => {
-                        let r = self.reload(*cfg).await;
-                        let _ = reply.send(r);
+                cmd = cmds.recv() => {
+                    self.drain(&mut batch, &sub).await;
+                    match cmd {
+                        Some(Command::Reload(cfg, reply)) => {
+                            let r = self.reload(*cfg).await;
+                            let _ = reply.send(r);
+                        }
+                        Some(Command::Shutdown(reply)) => {
+                            self.shutdown(&mut sub).await;
+                            let _ = reply.send(());
+                            return;
+                        }
+                        None => break,
                     }
-                    Some(Command::Shutdown(reply)) => {
-                        self.shutdown(&mut sub).await;
-                        let _ = reply.send(());
-                        return;
-                    }
-                    None => break,
-                },
+                }
             }
         }
         self.shutdown(&mut sub).await;
