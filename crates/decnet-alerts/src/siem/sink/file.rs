@@ -74,27 +74,47 @@ impl FileSink {
     }
 }
 
+impl FileSink {
+    async fn append(&mut self, buf: &[u8]) -> Result<(), SinkError> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.open().await?;
+        }
+        let f = self.file.as_mut().expect("opened above");
+        if let Err(e) = f.write_all(buf).await {
+            self.file = None;
+            return Err(err(&self.path, e));
+        }
+        f.flush().await.map_err(|e| err(&self.path, e))?;
+        self.size += buf.len() as u64;
+        Ok(())
+    }
+}
+
 impl Sink for FileSink {
     fn write<'a>(&'a mut self, batch: &'a [Record]) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
             if self.file.is_none() {
                 self.open().await?;
             }
+            // Rotate between lines, so no file grows past max_bytes by more
+            // than one record.
             let mut buf = Vec::new();
+            let mut line = Vec::new();
             for r in batch {
-                r.write_line(&mut buf);
+                line.clear();
+                r.write_line(&mut line);
+                let pending = self.size + buf.len() as u64;
+                if pending > 0 && pending + line.len() as u64 > self.max_bytes {
+                    self.append(&buf).await?;
+                    buf.clear();
+                    self.rotate().await?;
+                }
+                buf.extend_from_slice(&line);
             }
-            if self.size > 0 && self.size + buf.len() as u64 > self.max_bytes {
-                self.rotate().await?;
-            }
-            let f = self.file.as_mut().expect("opened above");
-            if let Err(e) = f.write_all(&buf).await {
-                self.file = None;
-                return Err(err(&self.path, e));
-            }
-            f.flush().await.map_err(|e| err(&self.path, e))?;
-            self.size += buf.len() as u64;
-            Ok(())
+            self.append(&buf).await
         })
     }
 }
