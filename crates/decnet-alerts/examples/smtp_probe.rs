@@ -46,7 +46,9 @@ async fn main() {
         let bus = MemoryBus::new();
         let dynbus: Arc<dyn Bus> = bus.clone();
         let spool = tempfile::tempdir().unwrap();
-        let h = AlertEngine::spawn(dynbus, cfg, spool.path()).await.expect("engine");
+        let h = AlertEngine::spawn(dynbus, cfg, spool.path())
+            .await
+            .expect("engine");
         let mut e = Event::new("mail01", "ssh", EventKind::AuthAttempt)
             .with("username", "root")
             .with("success", true);
@@ -56,14 +58,22 @@ async fn main() {
         e.dst_port = 22;
         bus.publish_event(e);
         let deadline = Instant::now() + Duration::from_secs(30);
-        let done = |s: DeliveryState| matches!(s, DeliveryState::Sent | DeliveryState::Failed | DeliveryState::Dropped);
+        let done = |s: DeliveryState| {
+            matches!(
+                s,
+                DeliveryState::Sent | DeliveryState::Failed | DeliveryState::Dropped
+            )
+        };
         loop {
             let page = h.history(10, 0);
             let finished = page.total > 0
-                && page.data.iter().all(|r| !r.deliveries.is_empty() && r.deliveries.iter().all(|d| done(d.state)));
+                && page.data.iter().all(|r| {
+                    !r.deliveries.is_empty() && r.deliveries.iter().all(|d| done(d.state))
+                });
             if finished || Instant::now() > deadline {
                 for r in &page.data {
-                    ok &= !r.deliveries.is_empty() && r.deliveries.iter().all(|d| d.state == DeliveryState::Sent);
+                    ok &= !r.deliveries.is_empty()
+                        && r.deliveries.iter().all(|d| d.state == DeliveryState::Sent);
                 }
                 println!("{}", serde_json::to_string(&page).unwrap());
                 break;

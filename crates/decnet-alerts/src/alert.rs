@@ -231,6 +231,15 @@ impl Alert {
         s
     }
 
+    /// How many rule hits this alert stands for: a digest its suppressed
+    /// count, any other alert one.
+    pub fn hits(&self) -> u64 {
+        match self.kind {
+            AlertKind::Digest { suppressed, .. } => suppressed,
+            _ => 1,
+        }
+    }
+
     /// A channel test alert.
     pub fn test(channel: &str) -> Alert {
         Alert {

@@ -24,12 +24,12 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::alert::Alert;
-use crate::channels::{self, Channel, ChannelContext, TestOutcome};
+use crate::channels::{self, ChannelContext, TestOutcome};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AlertsConfig, ChannelConfig, ChannelView};
 use crate::delivery::history::{AlertRecord, HistoryPage};
 use crate::delivery::spool::SpoolStats;
-use crate::delivery::{ChannelState, Delivery, DeliveryError};
+use crate::delivery::{ChannelState, ConfiguredChannel, Delivery, DeliveryError};
 use crate::heartbeats::Heartbeats;
 use crate::identities::Identities;
 use crate::noise::{NoiseGate, NoiseStats};
@@ -94,7 +94,7 @@ pub struct EngineStats {
     pub hits: u64,
     /// Alerts raised.
     pub alerts: u64,
-    /// Alerts that could not be spooled (delivery failed before it began).
+    /// Alerts that could not be spooled (delivered from memory only).
     pub spool_errors: u64,
     /// Addresses with a known identity.
     pub identities: usize,
@@ -129,7 +129,7 @@ pub struct AlertHandle {
 /// Entry point.
 pub struct AlertEngine;
 
-fn build_channels(cfg: &AlertsConfig) -> Result<Vec<(ChannelConfig, Arc<dyn Channel>)>, EngineError> {
+fn build_channels(cfg: &AlertsConfig) -> Result<Vec<ConfiguredChannel>, EngineError> {
     let ctx = ChannelContext {
         node: cfg.node.clone(),
         link: cfg.link.clone(),
@@ -169,10 +169,23 @@ impl AlertEngine {
         opts: EngineOptions,
     ) -> Result<AlertHandle, EngineError> {
         let channels = build_channels(&config)?;
-        let sub = bus.subscribe(">", BusDelivery::Lossy { capacity: opts.queue })?;
-        let delivery = Arc::new(Delivery::open(spool_dir, config.delivery.clone(), channels)?);
+        let sub = bus.subscribe(
+            ">",
+            BusDelivery::Lossy {
+                capacity: opts.queue,
+            },
+        )?;
+        let delivery = Arc::new(Delivery::open(
+            spool_dir,
+            config.delivery.clone(),
+            channels,
+        )?);
         let siem = Outputs::start(&bus, &config.siem, &config.node)?;
-        let rules = RuleSet::new(&config.builtin, config.rules.clone(), config.noise.max_tracked);
+        let rules = RuleSet::new(
+            &config.builtin,
+            config.rules.clone(),
+            config.noise.max_tracked,
+        );
         let views = Arc::new(Mutex::new(views(&config, &rules)));
         let stats = Arc::new(Mutex::new(EngineStats::default()));
         let siem = Arc::new(tokio::sync::Mutex::new(Some(siem)));
@@ -358,7 +371,10 @@ impl State {
 
     fn tick(&mut self, now: DateTime<Utc>) {
         self.gate.tick(now, &mut self.alerts);
-        for (component, last_seen) in self.heartbeats.newly_silent(now, self.config.sensor_timeout) {
+        for (component, last_seen) in self
+            .heartbeats
+            .newly_silent(now, self.config.sensor_timeout)
+        {
             let env = Envelope::json(
                 format!("system.{component}.silent"),
                 "silent",
@@ -386,7 +402,7 @@ impl State {
         st.last_alert_at = alerts.last().map(|a| a.ts);
         if let Some(e) = failed {
             st.spool_errors += alerts.len() as u64;
-            tracing::error!(error = %e, "alerts: could not spool alerts; they are in the history and on the bus but will not be delivered");
+            tracing::error!(error = %e, "alerts: could not spool alerts; delivering them from memory (not replayed after a restart)");
         }
     }
 
@@ -397,7 +413,11 @@ impl State {
         if let Some(old) = self.siem.lock().await.replace(outputs) {
             old.stop().await;
         }
-        self.rules = RuleSet::new(&config.builtin, config.rules.clone(), config.noise.max_tracked);
+        self.rules = RuleSet::new(
+            &config.builtin,
+            config.rules.clone(),
+            config.noise.max_tracked,
+        );
         self.gate.reconfigure(config.noise.clone());
         *self.views.lock() = views(&config, &self.rules);
         self.config = config;
@@ -427,7 +447,12 @@ impl State {
         self.publish_stats(sub);
     }
 
-    async fn run(mut self, mut sub: Subscription, mut cmds: mpsc::Receiver<Command>, tick: Duration) {
+    async fn run(
+        mut self,
+        mut sub: Subscription,
+        mut cmds: mpsc::Receiver<Command>,
+        tick: Duration,
+    ) {
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(512);

@@ -49,7 +49,11 @@ impl Heartbeats {
     }
 
     /// Components that just went silent: `(component, last seen)`.
-    pub fn newly_silent(&mut self, now: DateTime<Utc>, timeout: Duration) -> Vec<(String, DateTime<Utc>)> {
+    pub fn newly_silent(
+        &mut self,
+        now: DateTime<Utc>,
+        timeout: Duration,
+    ) -> Vec<(String, DateTime<Utc>)> {
         let mut out = Vec::new();
         for (c, b) in self.beats.iter_mut() {
             if !b.silent && after(b.last_seen, timeout) <= now {
@@ -76,7 +80,10 @@ mod tests {
         h.observe(&Signal::new(&beat), t0);
         let s = Duration::from_secs(1);
         assert!(h.newly_silent(after(t0, 59 * s), 60 * s).is_empty());
-        assert_eq!(h.newly_silent(after(t0, 60 * s), 60 * s), vec![("s1".to_string(), t0)]);
+        assert_eq!(
+            h.newly_silent(after(t0, 60 * s), 60 * s),
+            vec![("s1".to_string(), t0)]
+        );
         assert!(h.newly_silent(after(t0, 120 * s), 60 * s).is_empty());
         h.observe(&Signal::new(&beat), after(t0, 130 * s));
         assert_eq!(h.newly_silent(after(t0, 190 * s), 60 * s).len(), 1);

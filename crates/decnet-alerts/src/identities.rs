@@ -100,7 +100,10 @@ impl Identities {
         if s.family() != Family::Identity {
             return;
         }
-        let Some(id) = s.field_str("identity_id").and_then(|v| v.parse::<Uuid>().ok()) else {
+        let Some(id) = s
+            .field_str("identity_id")
+            .and_then(|v| v.parse::<Uuid>().ok())
+        else {
             return;
         };
         match s.kind() {
@@ -115,17 +118,32 @@ impl Identities {
                 }
             }
             "merged" => {
-                if let Some(from) = s.field_str("merged_id").and_then(|v| v.parse::<Uuid>().ok()) {
+                if let Some(from) = s
+                    .field_str("merged_id")
+                    .and_then(|v| v.parse::<Uuid>().ok())
+                {
                     let moved = self.members.get(&from).cloned().unwrap_or_default();
                     self.set(from, Vec::new());
                     let mut m = self.members.get(&id).cloned().unwrap_or_default();
-                    m.extend(moved.into_iter().filter(|ip| !m.contains(ip)).collect::<Vec<_>>());
+                    m.extend(
+                        moved
+                            .into_iter()
+                            .filter(|ip| !m.contains(ip))
+                            .collect::<Vec<_>>(),
+                    );
                     self.set(id, m);
                 }
             }
             "unmerged" => {
                 let dissolved = s.field("dissolved").and_then(Value::as_bool) == Some(true);
-                self.set(id, if dissolved { Vec::new() } else { ips(s.field("members")) });
+                self.set(
+                    id,
+                    if dissolved {
+                        Vec::new()
+                    } else {
+                        ips(s.field("members"))
+                    },
+                );
             }
             _ => {}
         }
@@ -150,16 +168,40 @@ mod tests {
         let b = Uuid::now_v7();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let mut ids = Identities::new(100);
-        feed(&mut ids, "identity.formed", json!({"identity_id": a, "members": ["192.0.2.1", "192.0.2.2"]}));
-        feed(&mut ids, "identity.formed", json!({"identity_id": b, "members": ["192.0.2.3"]}));
-        feed(&mut ids, "identity.observation.linked", json!({"identity_id": a, "ip": "192.0.2.4"}));
+        feed(
+            &mut ids,
+            "identity.formed",
+            json!({"identity_id": a, "members": ["192.0.2.1", "192.0.2.2"]}),
+        );
+        feed(
+            &mut ids,
+            "identity.formed",
+            json!({"identity_id": b, "members": ["192.0.2.3"]}),
+        );
+        feed(
+            &mut ids,
+            "identity.observation.linked",
+            json!({"identity_id": a, "ip": "192.0.2.4"}),
+        );
         assert_eq!(ids.of(ip("192.0.2.4")), Some(a));
-        feed(&mut ids, "identity.merged", json!({"identity_id": a, "merged_id": b}));
+        feed(
+            &mut ids,
+            "identity.merged",
+            json!({"identity_id": a, "merged_id": b}),
+        );
         assert_eq!(ids.of(ip("192.0.2.3")), Some(a));
-        feed(&mut ids, "identity.unmerged", json!({"identity_id": a, "members": ["192.0.2.1"], "dissolved": false}));
+        feed(
+            &mut ids,
+            "identity.unmerged",
+            json!({"identity_id": a, "members": ["192.0.2.1"], "dissolved": false}),
+        );
         assert_eq!(ids.of(ip("192.0.2.2")), None);
         assert_eq!(ids.of(ip("192.0.2.1")), Some(a));
-        feed(&mut ids, "identity.unmerged", json!({"identity_id": a, "dissolved": true}));
+        feed(
+            &mut ids,
+            "identity.unmerged",
+            json!({"identity_id": a, "dissolved": true}),
+        );
         assert!(ids.is_empty());
     }
 
@@ -167,8 +209,14 @@ mod tests {
     fn bounded() {
         let mut ids = Identities::new(10);
         for i in 0..50u32 {
-            let members: Vec<String> = (0..3).map(|j| std::net::Ipv4Addr::from(i * 8 + j).to_string()).collect();
-            feed(&mut ids, "identity.formed", json!({"identity_id": Uuid::now_v7(), "members": members}));
+            let members: Vec<String> = (0..3)
+                .map(|j| std::net::Ipv4Addr::from(i * 8 + j).to_string())
+                .collect();
+            feed(
+                &mut ids,
+                "identity.formed",
+                json!({"identity_id": Uuid::now_v7(), "members": members}),
+            );
         }
         assert!(ids.len() <= 10);
         assert!(ids.of(std::net::Ipv4Addr::from(49 * 8).into()).is_some());

@@ -13,7 +13,7 @@
 
 pub mod alert;
 pub mod channels;
-pub mod clock;
+pub use decnet_core::clock;
 pub mod config;
 pub mod delivery;
 pub mod engine;

@@ -154,7 +154,13 @@ impl NoiseGate {
     /// Decides what one hit becomes; alerts (possibly a digest flushed to
     /// make room as well) are appended to `out`. `identity` is the attacker
     /// identity of the hit's address, when known.
-    pub fn admit(&mut self, hit: Hit, identity: Option<Uuid>, now: DateTime<Utc>, out: &mut Vec<Alert>) {
+    pub fn admit(
+        &mut self,
+        hit: Hit,
+        identity: Option<Uuid>,
+        now: DateTime<Utc>,
+        out: &mut Vec<Alert>,
+    ) {
         self.stats.hits += 1;
         if self.allowlisted(hit.source_ip) {
             self.stats.silenced += 1;
@@ -166,7 +172,14 @@ impl NoiseGate {
             if self.open.remove(&key).is_some() {
                 self.stats.resolves += 1;
                 self.stats.alerted += 1;
-                out.push(alert(&hit, identity, &source, AlertKind::Resolve, now, vec![hit.signal]));
+                out.push(alert(
+                    &hit,
+                    identity,
+                    &source,
+                    AlertKind::Resolve,
+                    now,
+                    vec![hit.signal],
+                ));
             } else {
                 self.stats.resolves_ignored += 1;
             }
@@ -209,7 +222,8 @@ impl NoiseGate {
             if self.open.len() >= self.cfg.max_tracked {
                 self.open.pop_earliest();
             }
-            self.open.insert(key, (), after(now, Duration::from_secs(30 * 86_400)));
+            self.open
+                .insert(key, (), after(now, Duration::from_secs(30 * 86_400)));
         }
         let kind = match escalation {
             Some(from) => {
@@ -254,7 +268,13 @@ impl NoiseGate {
         }
     }
 
-    fn digest_into(&mut self, key: &WindowKey, w: &Window, now: DateTime<Utc>, out: &mut Vec<Alert>) {
+    fn digest_into(
+        &mut self,
+        key: &WindowKey,
+        w: &Window,
+        now: DateTime<Utc>,
+        out: &mut Vec<Alert>,
+    ) {
         if w.suppressed == 0 {
             return;
         }
@@ -281,7 +301,8 @@ impl NoiseGate {
             until.format("%Y-%m-%d %H:%M:%S UTC"),
             w.last.title
         );
-        a.facts.insert(0, Fact::new("suppressed", w.suppressed.to_string()));
+        a.facts
+            .insert(0, Fact::new("suppressed", w.suppressed.to_string()));
         self.stats.digests += 1;
         out.push(a);
     }
@@ -411,14 +432,26 @@ mod tests {
         let mut g = NoiseGate::new(cfg());
         let mut out = Vec::new();
         for i in 0..1000 {
-            g.admit(hit("auth_attempt", "203.0.113.7", Some(Stage::Auth), i * 10), None, t(i * 10), &mut out);
+            g.admit(
+                hit("auth_attempt", "203.0.113.7", Some(Stage::Auth), i * 10),
+                None,
+                t(i * 10),
+                &mut out,
+            );
         }
         assert_eq!(kinds(&out), ["first"]);
         g.tick(t(59_999), &mut out);
         assert_eq!(out.len(), 1, "window not over yet");
         g.tick(t(60_000), &mut out);
         assert_eq!(kinds(&out), ["first", "digest"]);
-        let AlertKind::Digest { suppressed, since, until } = out[1].kind else { panic!() };
+        let AlertKind::Digest {
+            suppressed,
+            since,
+            until,
+        } = out[1].kind
+        else {
+            panic!()
+        };
         assert_eq!(suppressed, 999);
         assert_eq!((since, until), (t(10), t(9990)));
         assert_eq!(out[1].signals.len(), 2);
@@ -427,10 +460,18 @@ mod tests {
         g.tick(t(120_000), &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(g.stats().open_windows, 0);
-        g.admit(hit("auth_attempt", "203.0.113.7", Some(Stage::Auth), 130_000), None, t(130_000), &mut out);
+        g.admit(
+            hit("auth_attempt", "203.0.113.7", Some(Stage::Auth), 130_000),
+            None,
+            t(130_000),
+            &mut out,
+        );
         assert_eq!(kinds(&out), ["first", "digest", "first"]);
         let s = g.stats();
-        assert_eq!((s.hits, s.suppressed, s.digests, s.alerted), (1001, 999, 1, 2));
+        assert_eq!(
+            (s.hits, s.suppressed, s.digests, s.alerted),
+            (1001, 999, 1, 2)
+        );
     }
 
     #[test]
@@ -438,17 +479,47 @@ mod tests {
         let mut g = NoiseGate::new(cfg());
         let mut out = Vec::new();
         let ip = "198.51.100.20";
-        g.admit(hit("auth_attempt", ip, Some(Stage::Auth), 0), None, t(0), &mut out);
-        g.admit(hit("login_success", ip, Some(Stage::Login), 1), None, t(1), &mut out);
-        g.admit(hit("command_executed", ip, Some(Stage::Command), 2), None, t(2), &mut out);
-        g.admit(hit("command_executed", ip, Some(Stage::Command), 3), None, t(3), &mut out);
+        g.admit(
+            hit("auth_attempt", ip, Some(Stage::Auth), 0),
+            None,
+            t(0),
+            &mut out,
+        );
+        g.admit(
+            hit("login_success", ip, Some(Stage::Login), 1),
+            None,
+            t(1),
+            &mut out,
+        );
+        g.admit(
+            hit("command_executed", ip, Some(Stage::Command), 2),
+            None,
+            t(2),
+            &mut out,
+        );
+        g.admit(
+            hit("command_executed", ip, Some(Stage::Command), 3),
+            None,
+            t(3),
+            &mut out,
+        );
         // A lower stage later is a first for its rule, not an escalation.
         g.admit(hit("probe", ip, Some(Stage::Scan), 4), None, t(4), &mut out);
         assert_eq!(kinds(&out), ["first", "escalation", "escalation", "first"]);
-        assert_eq!(out[1].kind, AlertKind::Escalation { from: Some(Stage::Auth) });
+        assert_eq!(
+            out[1].kind,
+            AlertKind::Escalation {
+                from: Some(Stage::Auth)
+            }
+        );
         assert_eq!(out[2].facts[0].value, "login → command");
         // Another source starts at the bottom.
-        g.admit(hit("command_executed", "198.51.100.21", Some(Stage::Command), 5), None, t(5), &mut out);
+        g.admit(
+            hit("command_executed", "198.51.100.21", Some(Stage::Command), 5),
+            None,
+            t(5),
+            &mut out,
+        );
         assert_eq!(out.last().unwrap().kind, AlertKind::First);
     }
 
@@ -457,8 +528,18 @@ mod tests {
         let mut g = NoiseGate::new(cfg());
         let mut out = Vec::new();
         let id = Uuid::now_v7();
-        g.admit(hit("auth_attempt", "192.0.2.1", Some(Stage::Auth), 0), Some(id), t(0), &mut out);
-        g.admit(hit("auth_attempt", "192.0.2.2", Some(Stage::Auth), 1), Some(id), t(1), &mut out);
+        g.admit(
+            hit("auth_attempt", "192.0.2.1", Some(Stage::Auth), 0),
+            Some(id),
+            t(0),
+            &mut out,
+        );
+        g.admit(
+            hit("auth_attempt", "192.0.2.2", Some(Stage::Auth), 1),
+            Some(id),
+            t(1),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].identity, Some(id));
         assert!(out[0].dedup_key.ends_with(&format!("identity:{id}")));
@@ -471,7 +552,12 @@ mod tests {
             ..cfg()
         });
         let mut out = Vec::new();
-        g.admit(hit("login_success", "10.1.2.3", Some(Stage::Login), 0), None, t(0), &mut out);
+        g.admit(
+            hit("login_success", "10.1.2.3", Some(Stage::Login), 0),
+            None,
+            t(0),
+            &mut out,
+        );
         assert!(out.is_empty());
         assert_eq!(g.stats().silenced, 1);
     }
@@ -506,20 +592,22 @@ mod tests {
         for round in 0..3 {
             for i in 0..1000u32 {
                 let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
-                g.admit(hit("auth_attempt", &ip, Some(Stage::Auth), round), None, t(round), &mut out);
+                g.admit(
+                    hit("auth_attempt", &ip, Some(Stage::Auth), round),
+                    None,
+                    t(round),
+                    &mut out,
+                );
                 hits += 1;
             }
         }
         g.flush(t(10), &mut out);
         let s = g.stats();
         assert!(s.open_windows <= 100 && s.tracked_sources <= 100);
-        let counted: u64 = out
-            .iter()
-            .map(|a| match a.kind {
-                AlertKind::Digest { suppressed, .. } => suppressed,
-                _ => 1,
-            })
-            .sum();
-        assert_eq!(counted, hits, "every hit is an alert or counted in a digest");
+        let counted: u64 = out.iter().map(Alert::hits).sum();
+        assert_eq!(
+            counted, hits,
+            "every hit is an alert or counted in a digest"
+        );
     }
 }

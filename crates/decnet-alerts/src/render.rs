@@ -102,35 +102,41 @@ pub fn one_line(s: &str) -> String {
         .collect()
 }
 
-/// HTML text/attribute escaping.
-pub fn html(s: &str) -> String {
+/// Replaces the characters `sub` names (returning their escape) and
+/// keeps the rest: the one loop behind every escaping function here and in
+/// the CEF encoder.
+pub fn escape_with(s: &str, sub: impl Fn(char) -> Option<&'static str>) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+        match sub(c) {
+            Some(e) => out.push_str(e),
+            None => out.push(c),
         }
     }
     out
 }
 
+/// HTML text/attribute escaping.
+pub fn html(s: &str) -> String {
+    escape_with(s, |c| match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        '"' => Some("&quot;"),
+        '\'' => Some("&#39;"),
+        _ => None,
+    })
+}
+
 /// Slack mrkdwn/plain text: `&`, `<`, `>` escaped (so `<!channel>` and
 /// `<http://…|…>` links cannot be formed).
 pub fn slack(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_with(s, |c| match c {
+        '&' => Some("&amp;"),
+        '<' => Some("&lt;"),
+        '>' => Some("&gt;"),
+        _ => None,
+    })
 }
 
 /// Markdown (Mattermost, Discord, Teams): markup characters
@@ -140,7 +146,20 @@ pub fn markdown(s: &str) -> String {
     for c in s.chars() {
         if matches!(
             c,
-            '\\' | '*' | '_' | '~' | '`' | '[' | ']' | '(' | ')' | '#' | '>' | '<' | '|' | '!' | '@'
+            '\\' | '*'
+                | '_'
+                | '~'
+                | '`'
+                | '['
+                | ']'
+                | '('
+                | ')'
+                | '#'
+                | '>'
+                | '<'
+                | '|'
+                | '!'
+                | '@'
         ) {
             out.push('\\');
         }
@@ -155,8 +174,14 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(slack("<!channel> & <http://x|y>"), "&lt;!channel&gt; &amp; &lt;http://x|y&gt;");
-        assert_eq!(markdown("[a](http://x) @everyone"), "\\[a\\]\\(http://x\\) \\@everyone");
+        assert_eq!(
+            slack("<!channel> & <http://x|y>"),
+            "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+        );
+        assert_eq!(
+            markdown("[a](http://x) @everyone"),
+            "\\[a\\]\\(http://x\\) \\@everyone"
+        );
         assert_eq!(html("<script>\"'&"), "&lt;script&gt;&quot;&#39;&amp;");
         assert_eq!(one_line("a\nb\tc"), "a b c");
         assert_eq!(clip("abcdef", 4), "abc…");
@@ -166,7 +191,10 @@ mod tests {
     #[test]
     fn bodies_escape_attacker_text() {
         let mut a = Alert::test("mail");
-        a.facts.push(crate::alert::Fact::new("command", "<img src=x onerror=alert(1)>"));
+        a.facts.push(crate::alert::Fact::new(
+            "command",
+            "<img src=x onerror=alert(1)>",
+        ));
         let h = html_body(&a, "node1", Some("https://decnet.example/"));
         assert!(!h.contains("<img"));
         assert!(h.contains("&lt;img src=x onerror=alert(1)&gt;"));

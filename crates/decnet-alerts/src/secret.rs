@@ -65,7 +65,10 @@ mod tests {
         assert_eq!(format!("{s}"), REDACTED);
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{:#?}", Some(&s)).contains("hunter2"));
-        assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{REDACTED}\""));
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            format!("\"{REDACTED}\"")
+        );
         assert_eq!(s.expose(), "hunter2-hunter2");
         let back: Secret = serde_json::from_str("\"k\"").unwrap();
         assert_eq!(back.expose(), "k");

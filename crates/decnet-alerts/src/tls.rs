@@ -88,7 +88,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("empty.pem");
         std::fs::write(&f, "nothing here").unwrap();
-        assert!(matches!(client_config(Some(&f)), Err(TlsError::CaFile { .. })));
+        assert!(matches!(
+            client_config(Some(&f)),
+            Err(TlsError::CaFile { .. })
+        ));
         assert!(client_config(None).is_ok());
     }
 }

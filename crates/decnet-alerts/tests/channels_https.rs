@@ -17,7 +17,10 @@ use decnet_alerts::{Alert, AlertsConfig, Severity};
 use serde_json::Value;
 
 fn channel(rx: &Receiver, section: &str, body: &str) -> Arc<dyn Channel> {
-    let ini = format!("[alerts.{section}]\n{body}\nca_file = {}\n", rx.identity.ca_file.display());
+    let ini = format!(
+        "[alerts.{section}]\n{body}\nca_file = {}\n",
+        rx.identity.ca_file.display()
+    );
     let cfg = AlertsConfig::from_ini(&ini).unwrap();
     let ctx = ChannelContext {
         node: "node1".into(),
@@ -30,7 +33,9 @@ fn channel(rx: &Receiver, section: &str, body: &str) -> Arc<dyn Channel> {
 fn hostile_alert() -> Alert {
     let mut a = Alert::test("x");
     a.rule = "command_executed".into();
-    a.kind = AlertKind::Escalation { from: Some(decnet_alerts::Stage::Login) };
+    a.kind = AlertKind::Escalation {
+        from: Some(decnet_alerts::Stage::Login),
+    };
     a.severity = Severity::High;
     a.title = "Command run on web01/ssh from 203.0.113.7".into();
     a.summary = "An attacker is running commands on a decoy.".into();
@@ -39,11 +44,15 @@ fn hostile_alert() -> Alert {
     a.service = Some("ssh".into());
     a.dedup_key = "command_executed/203.0.113.7".into();
     a.facts = vec![
-        Fact::new("command", "echo <!channel> @everyone [click](http://evil.example) *bold* & `x`"),
+        Fact::new(
+            "command",
+            "echo <!channel> @everyone [click](http://evil.example) *bold* & `x`",
+        ),
         Fact::new("user", "root"),
     ];
     for i in 0..20 {
-        a.facts.push(Fact::new(format!("extra{i}"), "v".repeat(3000)));
+        a.facts
+            .push(Fact::new(format!("extra{i}"), "v".repeat(3000)));
     }
     a.techniques = vec!["T1059.004".into()];
     a
@@ -54,20 +63,32 @@ fn chars(v: &Value) -> usize {
 }
 
 fn fixture(name: &str) -> Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 #[tokio::test]
 async fn slack_blocks_follow_block_kit_limits_and_escape() {
     let rx = Receiver::start().await;
-    let ch = channel(&rx, "slack", &format!("url = {}", rx.url("/services/T0/B0/SECRETPATH")));
+    let ch = channel(
+        &rx,
+        "slack",
+        &format!("url = {}", rx.url("/services/T0/B0/SECRETPATH")),
+    );
     ch.send(&hostile_alert()).await.unwrap();
     let req = &rx.wait_for(1, 10).await[0];
     assert_eq!(req.path, "/services/T0/B0/SECRETPATH");
-    assert_eq!(req.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        req.header("content-type").as_deref(),
+        Some("application/json")
+    );
     let v = req.json();
-    assert!(chars(&v["text"]) > 0, "top-level text is the notification fallback");
+    assert!(
+        chars(&v["text"]) > 0,
+        "top-level text is the notification fallback"
+    );
     let blocks = v["blocks"].as_array().unwrap();
     assert!(blocks.len() <= 50);
     assert_eq!(blocks[0]["type"], "header");
@@ -98,7 +119,10 @@ async fn slack_blocks_follow_block_kit_limits_and_escape() {
     }
     assert!(saw_fields);
     let raw = String::from_utf8_lossy(&req.body);
-    assert!(!raw.contains("<!channel>"), "attacker text cannot mention @channel");
+    assert!(
+        !raw.contains("<!channel>"),
+        "attacker text cannot mention @channel"
+    );
     assert!(raw.contains("&lt;!channel&gt;"));
     assert!(!raw.contains("<http://evil"), "no forged Slack link");
 }
@@ -106,7 +130,11 @@ async fn slack_blocks_follow_block_kit_limits_and_escape() {
 #[tokio::test]
 async fn teams_card_validates_against_adaptive_card_schema() {
     let rx = Receiver::start().await;
-    let ch = channel(&rx, "teams", &format!("url = {}", rx.url("/webhookb2/SECRET")));
+    let ch = channel(
+        &rx,
+        "teams",
+        &format!("url = {}", rx.url("/webhookb2/SECRET")),
+    );
     let mut alerts = vec![hostile_alert(), Alert::test("teams")];
     alerts[1].facts.clear();
     alerts[1].summary.clear();
@@ -120,10 +148,19 @@ async fn teams_card_validates_against_adaptive_card_schema() {
         let v = req.json();
         assert_eq!(v["type"], "message");
         let att = &v["attachments"][0];
-        assert_eq!(att["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(
+            att["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
         let card = &att["content"];
-        let errors: Vec<String> = validator.iter_errors(card).map(|e| format!("{e} at {}", e.instance_path())).collect();
-        assert!(errors.is_empty(), "card does not validate: {errors:?}\n{card:#}");
+        let errors: Vec<String> = validator
+            .iter_errors(card)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "card does not validate: {errors:?}\n{card:#}"
+        );
         assert_eq!(card["type"], "AdaptiveCard");
         assert_eq!(card["version"], "1.5");
     }
@@ -135,11 +172,17 @@ async fn teams_card_validates_against_adaptive_card_schema() {
 #[tokio::test]
 async fn pagerduty_trigger_and_resolve_validate_against_events_v2_schema() {
     let rx = Receiver::start().await;
-    rx.respond(202, r#"{"status":"success","message":"Event processed","dedup_key":"x"}"#);
+    rx.respond(
+        202,
+        r#"{"status":"success","message":"Event processed","dedup_key":"x"}"#,
+    );
     let ch = channel(
         &rx,
         "oncall",
-        &format!("type = pagerduty\nrouting_key = R0UTINGKEY0123456789abcdef012345\nurl = {}", rx.url("/v2/enqueue")),
+        &format!(
+            "type = pagerduty\nrouting_key = R0UTINGKEY0123456789abcdef012345\nurl = {}",
+            rx.url("/v2/enqueue")
+        ),
     );
     let mut trig = hostile_alert();
     trig.severity = Severity::Critical;
@@ -151,7 +194,12 @@ async fn pagerduty_trigger_and_resolve_validate_against_events_v2_schema() {
     let reqs = rx.wait_for(2, 10).await;
     let schema = fixture("pagerduty_events_v2.json");
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let declared: Vec<String> = schema["properties"].as_object().unwrap().keys().cloned().collect();
+    let declared: Vec<String> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     for r in &reqs {
         let v = r.json();
         let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
@@ -168,11 +216,16 @@ async fn pagerduty_trigger_and_resolve_validate_against_events_v2_schema() {
     assert!(chars(&t["payload"]["summary"]) <= 1024);
     let pay_schema = &schema["properties"]["payload"];
     for k in t["payload"].as_object().unwrap().keys() {
-        assert!(pay_schema["properties"].get(k).is_some(), "payload.{k} undocumented");
+        assert!(
+            pay_schema["properties"].get(k).is_some(),
+            "payload.{k} undocumented"
+        );
     }
     assert_eq!(reqs[1].json()["event_action"], "resolve");
     // The schema check has teeth.
-    assert!(!validator.is_valid(&serde_json::json!({"routing_key": "k", "event_action": "explode"})));
+    assert!(
+        !validator.is_valid(&serde_json::json!({"routing_key": "k", "event_action": "explode"}))
+    );
 
     // A 2xx that is not PagerDuty's success answer is not "delivered".
     rx.respond(200, "<html>proxy login</html>");
@@ -186,11 +239,18 @@ async fn mattermost_and_discord_payloads() {
     let mm = channel(
         &rx,
         "mattermost",
-        &format!("url = {}\nusername = decnet\nchannel = soc", rx.url("/hooks/SECRET")),
+        &format!(
+            "url = {}\nusername = decnet\nchannel = soc",
+            rx.url("/hooks/SECRET")
+        ),
     );
     mm.send(&hostile_alert()).await.unwrap();
     rx.respond(204, "");
-    let dc = channel(&rx, "discord", &format!("url = {}", rx.url("/api/webhooks/1/SECRET")));
+    let dc = channel(
+        &rx,
+        "discord",
+        &format!("url = {}", rx.url("/api/webhooks/1/SECRET")),
+    );
     dc.send(&hostile_alert()).await.unwrap();
     let reqs = rx.wait_for(2, 10).await;
 
@@ -199,9 +259,16 @@ async fn mattermost_and_discord_payloads() {
     assert_eq!(m["channel"], "soc");
     let att = &m["attachments"][0];
     assert!(att["color"].as_str().unwrap().starts_with('#'));
-    assert!(att["fields"].as_array().unwrap().iter().all(|f| f["title"].is_string() && f["value"].is_string() && f["short"].is_boolean()));
+    assert!(att["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["title"].is_string() && f["value"].is_string() && f["short"].is_boolean()));
     let raw = String::from_utf8_lossy(&reqs[0].body);
-    assert!(!raw.contains("[click](http"), "no markdown link from attacker text");
+    assert!(
+        !raw.contains("[click](http"),
+        "no markdown link from attacker text"
+    );
 
     let d = reqs[1].json();
     assert_eq!(d["allowed_mentions"]["parse"], serde_json::json!([]));
@@ -228,7 +295,10 @@ async fn signed_webhook_is_verifiable_with_the_shared_secret() {
     let ch = channel(
         &rx,
         "hook",
-        &format!("type = webhook\nurl = {}\nsecret = {secret}", rx.url("/decnet")),
+        &format!(
+            "type = webhook\nurl = {}\nsecret = {secret}",
+            rx.url("/decnet")
+        ),
     );
     let a = hostile_alert();
     ch.send(&a).await.unwrap();
@@ -252,14 +322,24 @@ async fn signed_webhook_is_verifiable_with_the_shared_secret() {
 #[tokio::test]
 async fn test_reports_the_true_outcome_without_secrets() {
     let rx = Receiver::start().await;
-    let ch = channel(&rx, "slack", &format!("url = {}", rx.url("/services/T0/B0/TOPSECRETTOKEN")));
+    let ch = channel(
+        &rx,
+        "slack",
+        &format!("url = {}", rx.url("/services/T0/B0/TOPSECRETTOKEN")),
+    );
     let ok = channels::test(&*ch).await;
-    assert!(ok.delivered && ok.status == Some(200) && ok.error.is_none(), "{ok:?}");
+    assert!(
+        ok.delivered && ok.status == Some(200) && ok.error.is_none(),
+        "{ok:?}"
+    );
     assert_eq!(rx.count(), 1);
 
     rx.respond(503, "busy");
     let busy = channels::test(&*ch).await;
-    assert!(!busy.delivered && busy.retryable && busy.status == Some(503), "{busy:?}");
+    assert!(
+        !busy.delivered && busy.retryable && busy.status == Some(503),
+        "{busy:?}"
+    );
     assert!(busy.error.as_deref().unwrap().starts_with("HTTP 503"));
 
     rx.respond(404, "no_service");
@@ -272,14 +352,23 @@ async fn test_reports_the_true_outcome_without_secrets() {
     let mut e = String::new();
     for _ in 0..2 {
         let down = channels::test(&*ch).await;
-        assert!(!down.delivered && down.retryable && down.status.is_none(), "{down:?}");
+        assert!(
+            !down.delivered && down.retryable && down.status.is_none(),
+            "{down:?}"
+        );
         e = down.error.unwrap();
         assert!(e.contains("connection"), "{e}");
     }
-    assert!(e.contains("connection failed"), "nothing listens any more: {e}");
+    assert!(
+        e.contains("connection failed"),
+        "nothing listens any more: {e}"
+    );
     for out in [&busy.error, &gone.error, &Some(e.clone())] {
         let text = out.clone().unwrap_or_default();
-        assert!(!text.contains("TOPSECRETTOKEN") && !text.contains("/services/"), "{text}");
+        assert!(
+            !text.contains("TOPSECRETTOKEN") && !text.contains("/services/"),
+            "{text}"
+        );
     }
 }
 
@@ -288,7 +377,10 @@ async fn untrusted_certificate_is_refused() {
     let rx = Receiver::start().await;
     // No ca_file: the self-signed receiver must not be trusted.
     let cfg = AlertsConfig::from_ini(&format!("[alerts.slack]\nurl = {}\n", rx.url("/x"))).unwrap();
-    let ctx = ChannelContext { node: "n".into(), link: None };
+    let ctx = ChannelContext {
+        node: "n".into(),
+        link: None,
+    };
     let ch = channels::build(&cfg.channels[0], &ctx).unwrap();
     let out = channels::test(&*ch).await;
     assert!(!out.delivered, "{out:?}");

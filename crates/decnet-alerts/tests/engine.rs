@@ -6,45 +6,13 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::TimeZone;
-use common::{event, Receiver};
-use decnet_alerts::clock::ManualClock;
-use decnet_alerts::{AlertEngine, AlertHandle, AlertKind, AlertsConfig, EngineOptions};
-use decnet_bus::{Bus, Delivery, Envelope, MemoryBus};
+use common::{event, rig, until, Receiver};
+use decnet_alerts::{AlertKind, AlertsConfig};
+use decnet_bus::{Bus, Delivery, Envelope};
 use decnet_core::EventKind;
 use serde_json::json;
-
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-struct Rig {
-    bus: Arc<MemoryBus>,
-    clock: Arc<ManualClock>,
-    h: AlertHandle,
-    _dir: tempfile::TempDir,
-}
-
-async fn rig(ini: &str) -> Rig {
-    let cfg = AlertsConfig::from_ini(ini).unwrap();
-    let clock = Arc::new(ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()));
-    let bus = MemoryBus::new();
-    let dir = tempfile::tempdir().unwrap();
-    let opts = EngineOptions {
-        clock: clock.clone(),
-        tick: Duration::from_millis(10),
-        queue: 65_536,
-    };
-    let h = AlertEngine::spawn_with(bus.clone(), cfg, dir.path(), opts).await.unwrap();
-    Rig { bus, clock, h, _dir: dir }
-}
 
 fn pd_ini(rx: &Receiver, extra: &str) -> String {
     format!(
@@ -64,26 +32,49 @@ async fn views_test_state_and_reload() {
     assert!(rules.iter().any(|v| v.id == "probe" && !v.enabled));
     let views = serde_json::to_string(&r.h.channels()).unwrap();
     let state = serde_json::to_string(&r.h.channels_state()).unwrap();
-    assert!(views.contains("\"type\":\"pagerduty\"") && views.contains(&format!("https://{}", rx.addr)));
+    assert!(
+        views.contains("\"type\":\"pagerduty\"") && views.contains(&format!("https://{}", rx.addr))
+    );
     for s in [&views, &state] {
-        assert!(!s.contains("PDSECRETKEY") && !s.contains("/v2/enqueue"), "{s}");
+        assert!(
+            !s.contains("PDSECRETKEY") && !s.contains("/v2/enqueue"),
+            "{s}"
+        );
     }
 
     let ok = r.h.test_channel("oncall").await.unwrap();
     assert!(ok.delivered, "{ok:?}");
-    assert!(matches!(r.h.test_channel("nope").await, Err(decnet_alerts::EngineError::UnknownChannel(_))));
+    assert!(matches!(
+        r.h.test_channel("nope").await,
+        Err(decnet_alerts::EngineError::UnknownChannel(_))
+    ));
 
-    r.bus.publish_event(event(EventKind::AuthAttempt, "203.0.113.9", json!({"username": "root", "success": true})));
+    r.bus.publish_event(event(
+        EventKind::AuthAttempt,
+        "203.0.113.9",
+        json!({"username": "root", "success": true}),
+    ));
     rx.wait_for(2, 10).await;
-    until("sent counted", || r.h.channels_state()[0].sent == 1).await;
+    until("sent counted", 20, || {
+        r.h.channels_state()[0].counters.sent == 1
+    })
+    .await;
     let st = &r.h.channels_state()[0];
-    assert_eq!((st.circuit, st.queued, st.failed), ("closed", 0, 0));
+    assert_eq!(
+        (st.circuit, st.counters.queued, st.counters.failed),
+        ("closed", 0, 0)
+    );
 
     // Reload: the channel now only wants critical alerts; login_success stays high.
-    let cfg = AlertsConfig::from_ini(&format!("{}min_severity = critical\n", pd_ini(&rx, ""))).unwrap();
+    let cfg =
+        AlertsConfig::from_ini(&format!("{}min_severity = critical\n", pd_ini(&rx, ""))).unwrap();
     r.h.reload(cfg).await.unwrap();
-    r.bus.publish_event(event(EventKind::AuthAttempt, "203.0.113.10", json!({"username": "root", "success": true})));
-    until("history", || r.h.history(10, 0).total == 2).await;
+    r.bus.publish_event(event(
+        EventKind::AuthAttempt,
+        "203.0.113.10",
+        json!({"username": "root", "success": true}),
+    ));
+    until("history", 20, || r.h.history(10, 0).total == 2).await;
     let rec = &r.h.history(10, 0).data[0];
     assert!(rec.deliveries.is_empty(), "filtered out by min_severity");
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -93,7 +84,10 @@ async fn views_test_state_and_reload() {
     let mut bad = AlertsConfig::from_ini(&pd_ini(&rx, "")).unwrap();
     bad.channels[0].ca_file = Some("/nonexistent/ca.pem".into());
     assert!(r.h.reload(bad).await.is_err());
-    assert_eq!(r.h.channels()[0].min_severity, decnet_alerts::Severity::Critical);
+    assert_eq!(
+        r.h.channels()[0].min_severity,
+        decnet_alerts::Severity::Critical
+    );
     r.h.shutdown().await;
 }
 
@@ -102,7 +96,13 @@ async fn backend_down_then_back_is_trigger_then_resolve() {
     let rx = Receiver::start().await;
     rx.respond(202, r#"{"status":"success"}"#);
     let r = rig(&pd_ini(&rx, "")).await;
-    let backend = |t: &str| Envelope::json(format!("response.backend.{t}"), t, json!({"node": "n1", "backend": "nftables", "state": {"detail": "nft missing"}}));
+    let backend = |t: &str| {
+        Envelope::json(
+            format!("response.backend.{t}"),
+            t,
+            json!({"node": "n1", "backend": "nftables", "state": {"detail": "nft missing"}}),
+        )
+    };
     // Startup "online" resolves nothing.
     r.bus.publish(backend("online"));
     r.bus.publish(backend("offline"));
@@ -111,7 +111,10 @@ async fn backend_down_then_back_is_trigger_then_resolve() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx.count(), 2);
     let (a, b) = (reqs[0].json(), reqs[1].json());
-    assert_eq!((a["event_action"].as_str(), b["event_action"].as_str()), (Some("trigger"), Some("resolve")));
+    assert_eq!(
+        (a["event_action"].as_str(), b["event_action"].as_str()),
+        (Some("trigger"), Some("resolve"))
+    );
     assert_eq!(a["dedup_key"], b["dedup_key"]);
     assert_eq!(a["dedup_key"], "response_backend_down/backend:n1/nftables");
     r.h.shutdown().await;
@@ -120,11 +123,17 @@ async fn backend_down_then_back_is_trigger_then_resolve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_sensor_alerts_once_and_resolves() {
     let r = rig("[alerts]\nsensor_timeout = 60s\n").await;
-    let beat = || Envelope::json("system.sensor-a.health", "health", json!({"sensor": "sensor-a", "status": "healthy"}));
+    let beat = || {
+        Envelope::json(
+            "system.sensor-a.health",
+            "health",
+            json!({"sensor": "sensor-a", "status": "healthy"}),
+        )
+    };
     r.bus.publish(beat());
-    until("heartbeat read", || r.h.stats().received >= 1).await;
+    until("heartbeat read", 20, || r.h.stats().received >= 1).await;
     r.clock.advance(Duration::from_secs(61));
-    until("silent alert", || r.h.history(10, 0).total == 1).await;
+    until("silent alert", 20, || r.h.history(10, 0).total == 1).await;
     let a = r.h.history(10, 0).data[0].alert.clone();
     assert_eq!(a.rule, "sensor_down");
     assert!(a.title.contains("stopped sending heartbeats"));
@@ -132,7 +141,7 @@ async fn silent_sensor_alerts_once_and_resolves() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(r.h.history(10, 0).total, 1, "reported once");
     r.bus.publish(beat());
-    until("resolve", || r.h.history(10, 0).total == 2).await;
+    until("resolve", 20, || r.h.history(10, 0).total == 2).await;
     assert_eq!(r.h.history(10, 0).data[0].alert.kind, AlertKind::Resolve);
     r.h.shutdown().await;
 }
@@ -145,20 +154,36 @@ async fn custom_aggregate_rule_and_allowlist() {
     )
     .await;
     let cmd = |ip: &str, c: &str| event(EventKind::Command, ip, json!({"command": c}));
-    for c in ["CONFIG SET dir /root/.ssh", "CONFIG SET dbfilename authorized_keys", "GET x"] {
+    for c in [
+        "CONFIG SET dir /root/.ssh",
+        "CONFIG SET dbfilename authorized_keys",
+        "GET x",
+    ] {
         r.bus.publish_event(cmd("198.51.100.5", c));
     }
-    r.bus.publish_event(cmd("198.51.100.5", "config set dir /var/spool/cron"));
+    r.bus
+        .publish_event(cmd("198.51.100.5", "config set dir /var/spool/cron"));
     // The allowlisted admin doing the same is silent.
     for _ in 0..5 {
         r.bus.publish_event(cmd("10.9.1.1", "CONFIG SET dir /tmp"));
     }
-    until("read", || r.h.stats().received >= 9).await;
+    until("read", 20, || r.h.stats().received >= 9).await;
     let page = r.h.history(50, 0);
-    let custom: Vec<_> = page.data.iter().filter(|x| x.alert.rule == "redis_takeover").collect();
-    assert_eq!(custom.len(), 1, "three matching commands from one source, once");
+    let custom: Vec<_> = page
+        .data
+        .iter()
+        .filter(|x| x.alert.rule == "redis_takeover")
+        .collect();
+    assert_eq!(
+        custom.len(),
+        1,
+        "three matching commands from one source, once"
+    );
     assert_eq!(custom[0].alert.severity, decnet_alerts::Severity::Critical);
-    assert!(page.data.iter().all(|x| x.alert.source_ip != Some("10.9.1.1".parse().unwrap())));
+    assert!(page
+        .data
+        .iter()
+        .all(|x| x.alert.source_ip != Some("10.9.1.1".parse().unwrap())));
     assert!(r.h.stats().noise.silenced >= 5);
     r.h.shutdown().await;
 }
@@ -173,15 +198,50 @@ async fn alerts_go_on_the_bus_and_into_siem_outputs() {
     ))
     .await;
     let mut watch = r.bus.subscribe("alert.>", Delivery::Lossless).unwrap();
-    r.bus.publish_event(event(EventKind::FileUpload, "203.0.113.77", json!({"filename": "x", "sha256": "00", "size": 1})));
-    let env = tokio::time::timeout(Duration::from_secs(10), watch.recv()).await.unwrap().unwrap();
+    r.bus.publish_event(event(
+        EventKind::FileUpload,
+        "203.0.113.77",
+        json!({"filename": "x", "sha256": "00", "size": 1}),
+    ));
+    let env = tokio::time::timeout(Duration::from_secs(10), watch.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(env.topic, "alert.file_transfer");
     assert_eq!(env.kind, "alert");
-    until("siem line", || std::fs::read_to_string(&path).map(|s| s.lines().count() == 1).unwrap_or(false)).await;
-    let v: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
+    until("siem line", 20, || {
+        std::fs::read_to_string(&path)
+            .map(|s| s.lines().count() == 1)
+            .unwrap_or(false)
+    })
+    .await;
+    let v: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&path).unwrap().trim()).unwrap();
     assert_eq!(v["class_uid"], 2004);
     assert_eq!(v["finding_info"]["analytic"]["name"], "file_transfer");
     let siem = r.h.siem_state().await;
     assert_eq!((siem[0].written, siem[0].dropped_overflow), (1, 0));
+    r.h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_spool_does_not_silence_alerts() {
+    let rx = Receiver::start().await;
+    rx.respond(202, r#"{"status":"success"}"#);
+    let r = rig(&pd_ini(&rx, "")).await;
+    // No segment exists before the first alert: with the directory gone the
+    // spool cannot be written.
+    std::fs::remove_dir_all(r.dir.path()).unwrap();
+    r.bus.publish_event(event(
+        EventKind::Command,
+        "203.0.113.60",
+        json!({"command": "id"}),
+    ));
+    rx.wait_for(1, 10).await;
+    until("spool error counted", 20, || r.h.stats().spool_errors == 1).await;
+    until("state sent", 20, || {
+        r.h.channels_state()[0].counters.sent == 1
+    })
+    .await;
     r.h.shutdown().await;
 }

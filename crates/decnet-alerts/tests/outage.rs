@@ -19,7 +19,10 @@ async fn refused_then_back_across_an_engine_restart() {
     assert_eq!(r.lost, 0);
     assert_eq!(r.order_violations, 0);
     assert!(r.duplicates <= r.created, "at most one resend per message");
-    assert!(r.breaker_opened >= 1, "the breaker opened during the outage");
+    assert!(
+        r.breaker_opened >= 1,
+        "the breaker opened during the outage"
+    );
     assert!(r.max_attempts >= 1);
 }
 
@@ -30,7 +33,10 @@ async fn unavailable_then_back() {
     assert_eq!(r.created, 24);
     assert_eq!(r.lost, 0);
     assert_eq!(r.order_violations, 0);
-    assert_eq!(r.duplicates, 0, "a 503 is a clean refusal: nothing to resend twice");
+    assert_eq!(
+        r.duplicates, 0,
+        "a 503 is a clean refusal: nothing to resend twice"
+    );
     assert!(r.breaker_opened >= 1);
     assert!(r.max_attempts >= 2, "messages were retried");
 }

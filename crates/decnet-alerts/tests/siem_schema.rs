@@ -19,7 +19,9 @@ use decnet_core::{Event, EventKind};
 use serde_json::{json, Map, Value};
 
 fn fixture(name: &str) -> Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -40,19 +42,92 @@ fn ev(kind: EventKind, service: &str, fields: Value) -> Event {
 fn events() -> Vec<(Event, &'static str)> {
     vec![
         (ev(EventKind::Connect, "ssh", json!({})), "connect"),
-        (ev(EventKind::Disconnect, "ssh", json!({"duration_ms": 1200})), "disconnect"),
-        (ev(EventKind::AuthAttempt, "ssh", json!({"username": "root", "password": "123456", "secret_kind": "password", "success": false, "ja3": "e7d705a3286e19ea42f587b344ee6865"})), "auth_attempt"),
-        (ev(EventKind::AuthAttempt, "ftp", json!({"username": "admin", "success": true})), "auth_attempt"),
-        (ev(EventKind::Command, "ssh", json!({"command": "uname -a", "user": "root"})), "command"),
-        (ev(EventKind::Request, "http", json!({"method": "POST", "path": "/login", "query": "next=/", "user_agent": "curl/8.0", "version": "HTTP/1.1"})), "request"),
-        (ev(EventKind::Request, "http", json!({"method": "PROPFIND", "path": "/"})), "request"),
-        (ev(EventKind::Request, "dns", json!({"query": "example.org", "qtype": "A", "transport": "udp"})), "request"),
-        (ev(EventKind::FileUpload, "ftp", json!({"filename": "x.sh", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 4})), "file_upload"),
-        (ev(EventKind::FileDownload, "ssh", json!({"url": "http://198.51.100.1/bins/mirai.x86", "tool": "wget", "user": "root"})), "file_download"),
+        (
+            ev(EventKind::Disconnect, "ssh", json!({"duration_ms": 1200})),
+            "disconnect",
+        ),
+        (
+            ev(
+                EventKind::AuthAttempt,
+                "ssh",
+                json!({"username": "root", "password": "123456", "secret_kind": "password", "success": false, "ja3": "e7d705a3286e19ea42f587b344ee6865"}),
+            ),
+            "auth_attempt",
+        ),
+        (
+            ev(
+                EventKind::AuthAttempt,
+                "ftp",
+                json!({"username": "admin", "success": true}),
+            ),
+            "auth_attempt",
+        ),
+        (
+            ev(
+                EventKind::Command,
+                "ssh",
+                json!({"command": "uname -a", "user": "root"}),
+            ),
+            "command",
+        ),
+        (
+            ev(
+                EventKind::Request,
+                "http",
+                json!({"method": "POST", "path": "/login", "query": "next=/", "user_agent": "curl/8.0", "version": "HTTP/1.1"}),
+            ),
+            "request",
+        ),
+        (
+            ev(
+                EventKind::Request,
+                "http",
+                json!({"method": "PROPFIND", "path": "/"}),
+            ),
+            "request",
+        ),
+        (
+            ev(
+                EventKind::Request,
+                "dns",
+                json!({"query": "example.org", "qtype": "A", "transport": "udp"}),
+            ),
+            "request",
+        ),
+        (
+            ev(
+                EventKind::FileUpload,
+                "ftp",
+                json!({"filename": "x.sh", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "size": 4}),
+            ),
+            "file_upload",
+        ),
+        (
+            ev(
+                EventKind::FileDownload,
+                "ssh",
+                json!({"url": "http://198.51.100.1/bins/mirai.x86", "tool": "wget", "user": "root"}),
+            ),
+            "file_download",
+        ),
         (ev(EventKind::Scan, "snmp", json!({})), "scan"),
-        (ev(EventKind::Error, "smb", json!({"error": "malformed header"})), "error"),
+        (
+            ev(
+                EventKind::Error,
+                "smb",
+                json!({"error": "malformed header"}),
+            ),
+            "error",
+        ),
         // A kind this build may not know yet, by wire name.
-        (ev(EventKind::Request, "canary-http", json!({"token_id": "t1", "label": "AWS keys", "user_agent": "aws-cli/2"})), "canary_trigger"),
+        (
+            ev(
+                EventKind::Request,
+                "canary-http",
+                json!({"token_id": "t1", "label": "AWS keys", "user_agent": "aws-cli/2"}),
+            ),
+            "canary_trigger",
+        ),
     ]
 }
 
@@ -68,9 +143,15 @@ fn alerts() -> Vec<Alert> {
     first.facts = vec![Fact::new("username", "root")];
     first.techniques = vec!["T1078".into(), "T1110.001".into()];
     let mut digest = first.clone();
-    digest.kind = AlertKind::Digest { suppressed: 9999, since: Utc::now(), until: Utc::now() };
+    digest.kind = AlertKind::Digest {
+        suppressed: 9999,
+        since: Utc::now(),
+        until: Utc::now(),
+    };
     let mut esc = first.clone();
-    esc.kind = AlertKind::Escalation { from: Some(Stage::Auth) };
+    esc.kind = AlertKind::Escalation {
+        from: Some(Stage::Auth),
+    };
     esc.identity = Some(uuid::Uuid::now_v7());
     let mut resolve = Alert::test("y");
     resolve.rule = "response_backend_down".into();
@@ -86,7 +167,9 @@ fn ecs_type_ok(ty: &str, v: &Value) -> bool {
         "ip" => v.as_str().is_some_and(|s| s.parse::<IpAddr>().is_ok()),
         "long" | "integer" | "short" | "byte" | "unsigned_long" => v.is_i64() || v.is_u64(),
         "float" | "double" | "scaled_float" | "half_float" => v.is_number(),
-        "date" => v.as_str().is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+        "date" => v
+            .as_str()
+            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
         "boolean" => v.is_boolean(),
         "object" | "flattened" => v.is_object(),
         other => panic!("ECS type {other} not handled by the test"),
@@ -97,9 +180,19 @@ fn ecs_errors(doc: &Value) -> Vec<String> {
     let schema = fixture("ecs_subset.json");
     let fields = schema["fields"].as_object().unwrap();
     let mut errors = Vec::new();
-    fn walk(prefix: &str, v: &Map<String, Value>, fields: &Map<String, Value>, out: &mut Vec<(String, Value)>, errors: &mut Vec<String>) {
+    fn walk(
+        prefix: &str,
+        v: &Map<String, Value>,
+        fields: &Map<String, Value>,
+        out: &mut Vec<(String, Value)>,
+        errors: &mut Vec<String>,
+    ) {
         for (k, val) in v {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             if path == "decnet" || path.starts_with("decnet.") {
                 continue; // the declared custom namespace
             }
@@ -113,7 +206,13 @@ fn ecs_errors(doc: &Value) -> Vec<String> {
         }
     }
     let mut leaves = Vec::new();
-    walk("", doc.as_object().unwrap(), fields, &mut leaves, &mut errors);
+    walk(
+        "",
+        doc.as_object().unwrap(),
+        fields,
+        &mut leaves,
+        &mut errors,
+    );
     for (path, v) in &leaves {
         let f = &fields[path];
         let ty = f["type"].as_str().unwrap();
@@ -150,10 +249,21 @@ fn ecs_errors(doc: &Value) -> Vec<String> {
     }
     // event.type must be one a category expects.
     let cat_allowed = &fields["event.category"]["allowed_values"];
-    let cats: Vec<&str> = doc["event"]["category"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    for t in doc["event"]["type"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    let cats: Vec<&str> = doc["event"]["category"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for t in doc["event"]["type"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         for c in &cats {
-            let expected: Vec<&str> = cat_allowed[*c].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let expected: Vec<&str> = cat_allowed[*c]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             if !expected.contains(&t) {
                 errors.push(format!("event.type {t} is not expected for category {c}"));
             }
@@ -177,7 +287,11 @@ fn ecs_documents_use_only_ecs_fields_with_their_types() {
         assert!(errs.is_empty(), "{:?}: {errs:?}\n{doc:#}", a.kind);
         n += 1;
     }
-    let env = Envelope::json("response.ban", "ban", json!({"ban": {"value": "198.51.100.9/32"}}));
+    let env = Envelope::json(
+        "response.ban",
+        "ban",
+        json!({"ban": {"value": "198.51.100.9/32"}}),
+    );
     let doc = ecs::message(&env, "response");
     assert!(ecs_errors(&doc).is_empty(), "{doc:#}");
     assert!(n >= 17);
@@ -192,14 +306,28 @@ fn ecs_checker_has_teeth() {
     doc["made_up"] = json!({"field": 1});
     doc["event"]["kind"] = json!("happening");
     let errs = ecs_errors(&doc);
-    for want in ["source.ip", "event.category: ECS normalises", "made_up.field", "event.kind"] {
-        assert!(errs.iter().any(|e| e.contains(want)), "{want} not caught: {errs:?}");
+    for want in [
+        "source.ip",
+        "event.category: ECS normalises",
+        "made_up.field",
+        "event.kind",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(want)),
+            "{want} not caught: {errs:?}"
+        );
     }
 }
 
 // ---------------------------------------------------------------- OCSF
 
-fn ocsf_object(schema: &Value, attrs: &Map<String, Value>, v: &Map<String, Value>, path: &str, errors: &mut Vec<String>) {
+fn ocsf_object(
+    schema: &Value,
+    attrs: &Map<String, Value>,
+    v: &Map<String, Value>,
+    path: &str,
+    errors: &mut Vec<String>,
+) {
     for (k, val) in v {
         let p = format!("{path}.{k}");
         let Some(a) = attrs.get(k) else {
@@ -262,11 +390,19 @@ fn ocsf_errors(doc: &Value) -> Vec<String> {
         return vec![format!("class {class} not in fixture")];
     };
     let mut errors = Vec::new();
-    ocsf_object(&schema, c["attributes"].as_object().unwrap(), doc.as_object().unwrap(), &class, &mut errors);
+    ocsf_object(
+        &schema,
+        c["attributes"].as_object().unwrap(),
+        doc.as_object().unwrap(),
+        &class,
+        &mut errors,
+    );
     if doc["category_uid"] != c["category_uid"] {
         errors.push("category_uid".into());
     }
-    if doc["type_uid"].as_u64() != Some(doc["class_uid"].as_u64().unwrap() * 100 + doc["activity_id"].as_u64().unwrap_or(0)) {
+    if doc["type_uid"].as_u64()
+        != Some(doc["class_uid"].as_u64().unwrap() * 100 + doc["activity_id"].as_u64().unwrap_or(0))
+    {
         errors.push("type_uid".into());
     }
     errors
@@ -288,7 +424,10 @@ fn ocsf_events_match_their_class_definitions() {
         let errs = ocsf_errors(&doc);
         assert!(errs.is_empty(), "{:?}: {errs:?}\n{doc:#}", a.kind);
     }
-    assert_eq!(classes.into_iter().collect::<Vec<_>>(), vec![1007, 2004, 3002, 4001, 4002, 6006]);
+    assert_eq!(
+        classes.into_iter().collect::<Vec<_>>(),
+        vec![1007, 2004, 3002, 4001, 4002, 6006]
+    );
 }
 
 #[test]
@@ -300,8 +439,16 @@ fn ocsf_checker_has_teeth() {
     doc["src_endpoint"]["port"] = json!("22");
     doc["bogus"] = json!(1);
     let errs = ocsf_errors(&doc);
-    for want in ["3002.user: required", "3002.status_id", "src_endpoint.port", "3002.bogus"] {
-        assert!(errs.iter().any(|x| x.contains(want)), "{want} not caught: {errs:?}");
+    for want in [
+        "3002.user: required",
+        "3002.status_id",
+        "src_endpoint.port",
+        "3002.bogus",
+    ] {
+        assert!(
+            errs.iter().any(|x| x.contains(want)),
+            "{want} not caught: {errs:?}"
+        );
     }
 }
 
@@ -310,9 +457,14 @@ fn format_dispatch_covers_events_alerts_and_other_messages() {
     let (e, _) = events().remove(2);
     let env = Envelope::event(e);
     for f in [SiemFormat::Ecs, SiemFormat::Ocsf, SiemFormat::Json] {
-        assert!(matches!(siem::format(f, &env, "n").unwrap().body, Body::Json(_)));
+        assert!(matches!(
+            siem::format(f, &env, "n").unwrap().body,
+            Body::Json(_)
+        ));
     }
-    let Body::Line(l) = siem::format(SiemFormat::Rfc5424, &env, "n").unwrap().body else { panic!() };
+    let Body::Line(l) = siem::format(SiemFormat::Rfc5424, &env, "n").unwrap().body else {
+        panic!()
+    };
     assert!(l.starts_with("<134>1 ") && l.contains("auth_attempt"));
     let alert_env = decnet_alerts::channels::webhook::envelope(&alerts()[0]);
     let r = siem::format(SiemFormat::Ocsf, &alert_env, "n").unwrap();

@@ -6,9 +6,9 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{event, identity, Receiver};
+use common::{event, identity, until, Receiver};
 use decnet_alerts::config::SiemConfig;
 use decnet_alerts::siem::Outputs;
 use decnet_alerts::AlertsConfig;
@@ -21,17 +21,13 @@ fn siem(ini: &str) -> Vec<SiemConfig> {
     AlertsConfig::from_ini(ini).unwrap().siem
 }
 
-async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn publish(bus: &MemoryBus, n: usize) {
     for i in 0..n {
-        bus.publish_event(event(EventKind::Command, "203.0.113.7", json!({"command": format!("echo {i}")})));
+        bus.publish_event(event(
+            EventKind::Command,
+            "203.0.113.7",
+            json!({"command": format!("echo {i}")}),
+        ));
     }
 }
 
@@ -47,15 +43,23 @@ async fn file_sink_rotates_and_keeps_every_line() {
     let dynbus: Arc<dyn Bus> = bus.clone();
     let out = Outputs::start(&dynbus, &cfg, "n1").unwrap();
     publish(&bus, 200);
-    until("written", || out.states()[0].written == 200).await;
+    until("written", 20, || out.states()[0].written == 200).await;
     out.stop().await;
-    let mut files: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() > 3, "rotated into several files: {files:?}");
     let mut lines = 0;
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
-        assert!(text.len() as u64 <= 4096 + 2048, "{} is {} bytes", f.display(), text.len());
+        assert!(
+            text.len() as u64 <= 4096 + 2048,
+            "{} is {} bytes",
+            f.display(),
+            text.len()
+        );
         for l in text.lines() {
             let v: Value = serde_json::from_str(l).unwrap();
             assert_eq!(v["event"]["category"], json!(["process"]));
@@ -65,7 +69,9 @@ async fn file_sink_rotates_and_keeps_every_line() {
     assert_eq!(lines, 200);
 }
 
-async fn tcp_listener_lines(tls: Option<Arc<rustls::ServerConfig>>) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+async fn tcp_listener_lines(
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -76,7 +82,12 @@ async fn tcp_listener_lines(tls: Option<Arc<rustls::ServerConfig>>) -> (String, 
             let tls = tls.clone();
             tokio::spawn(async move {
                 let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = match tls {
-                    Some(cfg) => Box::new(tokio_rustls::TlsAcceptor::from(cfg).accept(s).await.unwrap()),
+                    Some(cfg) => Box::new(
+                        tokio_rustls::TlsAcceptor::from(cfg)
+                            .accept(s)
+                            .await
+                            .unwrap(),
+                    ),
                     None => Box::new(s),
                 };
                 let mut lines = tokio::io::BufReader::new(reader).lines();
@@ -104,10 +115,16 @@ async fn tcp_and_tls_sinks_deliver_lines() {
     let out = Outputs::start(&dynbus, &cfg, "n1").unwrap();
     publish(&bus, 50);
     for _ in 0..50 {
-        let l = tokio::time::timeout(Duration::from_secs(10), plain_rx.recv()).await.unwrap().unwrap();
+        let l = tokio::time::timeout(Duration::from_secs(10), plain_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         let v: Value = serde_json::from_str(&l).unwrap();
         assert_eq!(v["class_uid"], 1007);
-        let l = tokio::time::timeout(Duration::from_secs(10), tls_rx.recv()).await.unwrap().unwrap();
+        let l = tokio::time::timeout(Duration::from_secs(10), tls_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(l.starts_with("<134>1 ") && l.contains(" command "), "{l}");
     }
     out.stop().await;
@@ -128,14 +145,20 @@ async fn splunk_hec_and_ndjson_over_https() {
     let dynbus: Arc<dyn Bus> = bus.clone();
     let out = Outputs::start(&dynbus, &cfg, "n1").unwrap();
     publish(&bus, 100);
-    until("written", || out.states().iter().all(|s| s.written == 100)).await;
+    until("written", 20, || {
+        out.states().iter().all(|s| s.written == 100)
+    })
+    .await;
     let reqs = rx.requests();
     let mut hec = 0;
     let mut nd = 0;
     for r in &reqs {
         let text = String::from_utf8(r.body.to_vec()).unwrap();
         if r.path == "/services/collector/event" {
-            assert_eq!(r.header("authorization").as_deref(), Some("Splunk 11111111-2222-3333-4444-555555555555"));
+            assert_eq!(
+                r.header("authorization").as_deref(),
+                Some("Splunk 11111111-2222-3333-4444-555555555555")
+            );
             // HEC accepts concatenated JSON objects; we send one per line.
             for l in text.lines() {
                 let v: Value = serde_json::from_str(l).unwrap();
@@ -144,13 +167,23 @@ async fn splunk_hec_and_ndjson_over_https() {
                 assert_eq!(v["source"], "decnet");
                 assert_eq!(v["sourcetype"], "decnet:ecs");
                 assert_eq!(v["index"], "honeypot");
-                assert!(v["fields"].as_object().unwrap().values().all(Value::is_string), "indexed fields are strings");
+                assert!(
+                    v["fields"]
+                        .as_object()
+                        .unwrap()
+                        .values()
+                        .all(Value::is_string),
+                    "indexed fields are strings"
+                );
                 assert_eq!(v["event"]["event"]["action"], "command");
                 hec += 1;
             }
             assert!(text.lines().count() <= 20, "batch_size respected");
         } else {
-            assert_eq!(r.header("content-type").as_deref(), Some("application/x-ndjson"));
+            assert_eq!(
+                r.header("content-type").as_deref(),
+                Some("application/x-ndjson")
+            );
             nd += text.lines().count();
         }
     }
@@ -171,14 +204,14 @@ async fn a_down_sink_retries_then_catches_up_and_refusals_are_counted() {
     let dynbus: Arc<dyn Bus> = bus.clone();
     let out = Outputs::start(&dynbus, &cfg, "n1").unwrap();
     publish(&bus, 10);
-    until("retries", || out.states()[0].errors >= 3).await;
+    until("retries", 20, || out.states()[0].errors >= 3).await;
     assert!(!out.states()[0].healthy);
     rx.respond(200, r#"{"text":"Success","code":0}"#);
-    until("caught up", || out.states()[0].written == 10).await;
+    until("caught up", 20, || out.states()[0].written == 10).await;
     // A token HEC refuses is not retried forever: the batch is dropped, counted.
     rx.respond(403, r#"{"text":"Invalid token","code":4}"#);
     publish(&bus, 5);
-    until("refused", || out.states()[0].dropped_refused == 5).await;
+    until("refused", 20, || out.states()[0].dropped_refused == 5).await;
     let st = &out.states()[0];
     assert!(st.last_error.as_deref().unwrap().contains("403"));
     assert!(!st.last_error.as_deref().unwrap().contains("tok\""));

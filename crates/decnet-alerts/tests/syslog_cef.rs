@@ -13,7 +13,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 fn chan(ini: &str) -> Arc<dyn Channel> {
     let cfg = AlertsConfig::from_ini(ini).unwrap();
-    let ctx = ChannelContext { node: "node1".into(), link: None };
+    let ctx = ChannelContext {
+        node: "node1".into(),
+        link: None,
+    };
     channels::build(&cfg.channels[0], &ctx).unwrap()
 }
 
@@ -48,18 +51,27 @@ fn check(msg: &str, a: &Alert) {
 #[tokio::test]
 async fn udp_datagrams() {
     let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let ch = chan(&format!("[alerts.siem]\ntype = syslog\naddress = {}\n", sock.local_addr().unwrap()));
+    let ch = chan(&format!(
+        "[alerts.siem]\ntype = syslog\naddress = {}\n",
+        sock.local_addr().unwrap()
+    ));
     let a = Alert::test("siem");
     ch.send(&a).await.unwrap();
     let mut buf = vec![0; 65536];
-    let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     check(std::str::from_utf8(&buf[..n]).unwrap(), &a);
 }
 
 #[tokio::test]
 async fn tcp_frames_and_reconnect() {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ch = chan(&format!("[alerts.siem]\ntype = syslog\nprotocol = tcp\naddress = {}\n", l.local_addr().unwrap()));
+    let ch = chan(&format!(
+        "[alerts.siem]\ntype = syslog\nprotocol = tcp\naddress = {}\n",
+        l.local_addr().unwrap()
+    ));
     let a = Alert::test("siem");
     let b = Alert::test("siem2");
     ch.send(&a).await.unwrap();
@@ -75,14 +87,19 @@ async fn tcp_frames_and_reconnect() {
     let mut delivered = false;
     for _ in 0..3 {
         if ch.send(&c).await.is_ok() {
-            if let Ok(Ok((mut s2, _))) = tokio::time::timeout(Duration::from_millis(500), l.accept()).await {
+            if let Ok(Ok((mut s2, _))) =
+                tokio::time::timeout(Duration::from_millis(500), l.accept()).await
+            {
                 check(&frame(&mut s2).await, &c);
                 delivered = true;
                 break;
             }
         }
     }
-    assert!(delivered, "reconnected after the collector dropped the connection");
+    assert!(
+        delivered,
+        "reconnected after the collector dropped the connection"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +118,10 @@ async fn tls_frames() {
         async move { ch.send(&a).await }
     });
     let (s, _) = l.accept().await.unwrap();
-    let mut tls = tokio_rustls::TlsAcceptor::from(id.server.clone()).accept(s).await.unwrap();
+    let mut tls = tokio_rustls::TlsAcceptor::from(id.server.clone())
+        .accept(s)
+        .await
+        .unwrap();
     check(&frame(&mut tls).await, &a);
     send.await.unwrap().unwrap();
 }

@@ -64,7 +64,9 @@ impl HookFormat for DiscordFormat {
                 break;
             }
             budget -= cost;
-            fields.push(json!({"name": name, "value": value, "inline": f.value.chars().count() <= 40}));
+            fields.push(
+                json!({"name": name, "value": value, "inline": f.value.chars().count() <= 40}),
+            );
         }
         let color = u32::from_str_radix(color(a.severity).trim_start_matches('#'), 16).unwrap_or(0);
         let mut embed = json!({

@@ -34,7 +34,13 @@ pub struct JsonHook<F> {
 
 impl<F: HookFormat> JsonHook<F> {
     /// A channel posting `format`'s payloads to `url`.
-    pub fn with_format(name: &str, url: Secret, ctx: &ChannelContext, poster: Poster, format: F) -> Self {
+    pub fn with_format(
+        name: &str,
+        url: Secret,
+        ctx: &ChannelContext,
+        poster: Poster,
+        format: F,
+    ) -> Self {
         JsonHook {
             name: name.to_owned(),
             url,

@@ -112,6 +112,7 @@ impl Poster {
         value: &serde_json::Value,
     ) -> Result<(Sent, Bytes), SendError> {
         let body = serde_json::to_vec(value).map_err(|e| SendError::permanent(e.to_string()))?;
-        self.post(url, "application/json", headers, body.into()).await
+        self.post(url, "application/json", headers, body.into())
+            .await
     }
 }

@@ -57,7 +57,9 @@ impl HookFormat for SlackFormat {
         if !fields.is_empty() {
             blocks.push(json!({"type": "section", "fields": fields}));
         }
-        let mut context = vec![json!({"type": "mrkdwn", "text": clip(&slack(&context_line(a, &ctx.node)), SECTION_MAX)})];
+        let mut context = vec![
+            json!({"type": "mrkdwn", "text": clip(&slack(&context_line(a, &ctx.node)), SECTION_MAX)}),
+        ];
         if let Some(l) = &ctx.link {
             context.push(json!({"type": "mrkdwn", "text": clip(&format!("<{}|Open decnet>", slack(l)), SECTION_MAX)}));
         }

@@ -63,11 +63,16 @@ fn build_transport(
 
 impl Smtp {
     /// An SMTP channel.
-    pub fn new(cfg: &ChannelConfig, spec: &SmtpSpec, ctx: &ChannelContext) -> Result<Self, BuildError> {
+    pub fn new(
+        cfg: &ChannelConfig,
+        spec: &SmtpSpec,
+        ctx: &ChannelContext,
+    ) -> Result<Self, BuildError> {
         let ca_pem = match &cfg.ca_file {
-            Some(p) => Some(std::fs::read(p).map_err(|e| {
-                BuildError::Invalid(format!("ca_file {}: {e}", p.display()))
-            })?),
+            Some(p) => Some(
+                std::fs::read(p)
+                    .map_err(|e| BuildError::Invalid(format!("ca_file {}: {e}", p.display())))?,
+            ),
             None => None,
         };
         Ok(Smtp {
@@ -85,7 +90,11 @@ impl Smtp {
         let domain = from.email.domain().to_owned();
         let mut b = Message::builder()
             .from(from)
-            .subject(one_line(&format!("{} {}", self.spec.subject_prefix, alert.headline())))
+            .subject(one_line(&format!(
+                "{} {}",
+                self.spec.subject_prefix,
+                alert.headline()
+            )))
             .message_id(Some(format!("<{}@{domain}>", alert.id)));
         for to in &self.spec.to {
             b = b.to(to.parse().map_err(|_| bad("to"))?);
@@ -144,7 +153,9 @@ mod tests {
         )
         .unwrap();
         let c = cfg.channel("mail").unwrap();
-        let crate::config::ChannelSpec::Smtp(spec) = &c.spec else { panic!() };
+        let crate::config::ChannelSpec::Smtp(spec) = &c.spec else {
+            panic!()
+        };
         let ctx = ChannelContext {
             node: "n1".into(),
             link: None,
@@ -159,6 +170,9 @@ mod tests {
         assert!(raw.contains(&format!("Message-ID: <{}@example.org>", alert.id)));
         let headers = raw.split("\r\n\r\n").next().unwrap();
         assert!(headers.contains("Subject: [decnet] [INFO] line  Bcc: victim@example.org"));
-        assert!(!headers.contains("\r\nBcc:"), "no header injection through the title");
+        assert!(
+            !headers.contains("\r\nBcc:"),
+            "no header injection through the title"
+        );
     }
 }

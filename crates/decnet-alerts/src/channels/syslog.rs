@@ -15,6 +15,7 @@ use super::{BuildError, Channel, ChannelContext, SendError, Sent};
 use crate::alert::{Alert, AlertKind, Severity};
 use crate::config::channel::{SyslogProtocol, SyslogSpec};
 use crate::config::ChannelConfig;
+use crate::render::escape_with;
 
 /// Largest UDP message sent (bigger ones are cut).
 pub const UDP_MAX: usize = 8192;
@@ -41,34 +42,26 @@ pub fn syslog_severity(s: Severity) -> u8 {
     }
 }
 
-/// Escapes a CEF header field: `\` and `|`; line breaks become spaces.
+/// Escapes a CEF header field: `\\` and `|`; line breaks become spaces.
 pub fn cef_header(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '|' => out.push_str("\\|"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_with(s, |c| match c {
+        '\\' => Some("\\\\"),
+        '|' => Some("\\|"),
+        c if c.is_control() => Some(" "),
+        _ => None,
+    })
 }
 
-/// Escapes a CEF extension value: `\`, `=`, and line breaks as `\n`/`\r`.
+/// Escapes a CEF extension value: `\\`, `=`, and line breaks as `\\n`/`\\r`.
 pub fn cef_value(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '=' => out.push_str("\\="),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_with(s, |c| match c {
+        '\\' => Some("\\\\"),
+        '=' => Some("\\="),
+        '\n' => Some("\\n"),
+        '\r' => Some("\\r"),
+        c if c.is_control() => Some(" "),
+        _ => None,
+    })
 }
 
 /// The CEF record of an alert.
@@ -105,7 +98,11 @@ pub fn cef(a: &Alert, node: &str) -> String {
         ext.push(("cs4", a.techniques.join(",")));
     }
     if !a.facts.is_empty() {
-        let facts: Vec<String> = a.facts.iter().map(|f| format!("{}: {}", f.name, f.value)).collect();
+        let facts: Vec<String> = a
+            .facts
+            .iter()
+            .map(|f| format!("{}: {}", f.name, f.value))
+            .collect();
         ext.push(("cs5Label", "facts".into()));
         ext.push(("cs5", facts.join("; ")));
     }
@@ -116,7 +113,10 @@ pub fn cef(a: &Alert, node: &str) -> String {
         ext.push(("cn1Label", "suppressed".into()));
         ext.push(("cn1", suppressed.to_string()));
     }
-    let ext: Vec<String> = ext.into_iter().map(|(k, v)| format!("{k}={}", cef_value(&v))).collect();
+    let ext: Vec<String> = ext
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}", cef_value(&v)))
+        .collect();
     format!(
         "CEF:0|decnet|decnet|{}|{}|{}|{}|{}",
         cef_header(env!("CARGO_PKG_VERSION")),
@@ -128,7 +128,11 @@ pub fn cef(a: &Alert, node: &str) -> String {
 }
 
 fn header_token(s: &str, max: usize) -> String {
-    let t: String = s.chars().filter(|c| c.is_ascii_graphic()).take(max).collect();
+    let t: String = s
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(max)
+        .collect();
     if t.is_empty() {
         "-".into()
     } else {
@@ -182,7 +186,11 @@ fn io_err(what: &str, e: std::io::Error) -> SendError {
 
 impl SyslogCef {
     /// A syslog channel.
-    pub fn new(cfg: &ChannelConfig, spec: &SyslogSpec, ctx: &ChannelContext) -> Result<Self, BuildError> {
+    pub fn new(
+        cfg: &ChannelConfig,
+        spec: &SyslogSpec,
+        ctx: &ChannelContext,
+    ) -> Result<Self, BuildError> {
         let tls = match spec.protocol {
             SyslogProtocol::Tls => Some(crate::tls::client_config(cfg.ca_file.as_deref())?),
             _ => None,
@@ -210,7 +218,8 @@ impl SyslogCef {
                     .server_name
                     .clone()
                     .unwrap_or_else(|| crate::tls::host_of(&self.spec.address).to_owned());
-                let name = crate::tls::server_name(&host).map_err(|e| SendError::permanent(e.to_string()))?;
+                let name = crate::tls::server_name(&host)
+                    .map_err(|e| SendError::permanent(e.to_string()))?;
                 let s = tokio_rustls::TlsConnector::from(cfg.clone())
                     .connect(name, tcp)
                     .await
@@ -246,7 +255,11 @@ impl SyslogCef {
             .map_err(|e| io_err("resolve", e))?
             .next()
             .ok_or_else(|| SendError::transient("syslog: address resolves to nothing"))?;
-        let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+        let bind = if target.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
         let sock = UdpSocket::bind(bind).await.map_err(|e| io_err("bind", e))?;
         let mut bytes = msg.as_bytes();
         if bytes.len() > UDP_MAX {
@@ -256,7 +269,9 @@ impl SyslogCef {
             }
             bytes = &bytes[..cut];
         }
-        sock.send_to(bytes, target).await.map_err(|e| io_err("send", e))?;
+        sock.send_to(bytes, target)
+            .await
+            .map_err(|e| io_err("send", e))?;
         Ok(())
     }
 }

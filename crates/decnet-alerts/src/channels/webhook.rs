@@ -29,7 +29,8 @@ pub const DELIVERY_HEADER: &str = "x-decnet-delivery";
 
 /// `sha256=<hex>` HMAC-SHA256 of a body.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
@@ -42,7 +43,8 @@ pub fn verify(secret: &str, body: &[u8], header: &str) -> bool {
     let Ok(sig) = hex::decode(hexsig) else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     mac.verify_slice(&sig).is_ok()
 }
@@ -52,7 +54,10 @@ pub fn envelope(alert: &Alert) -> Envelope {
     Envelope {
         v: decnet_bus::ENVELOPE_VERSION,
         id: alert.id,
-        topic: format!("alert.{}", decnet_core::subject::sanitize_token(&alert.rule)),
+        topic: format!(
+            "alert.{}",
+            decnet_core::subject::sanitize_token(&alert.rule)
+        ),
         kind: "alert".into(),
         ts: alert.ts,
         payload: decnet_bus::Payload::Json(serde_json::to_value(alert).unwrap_or_default()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::keys::Keys;
+use super::keys::{ms, secs, Keys};
 use crate::alert::{AlertKind, Severity};
 use crate::secret::Secret;
 
@@ -205,16 +205,17 @@ impl ChannelConfig {
             reqwest::Url::parse(s.expose())
                 .ok()
                 .and_then(|u| {
-                    u.host_str()
-                        .map(|h| match u.port() {
-                            Some(p) => format!("{}://{h}:{p}", u.scheme()),
-                            None => format!("{}://{h}", u.scheme()),
-                        })
+                    u.host_str().map(|h| match u.port() {
+                        Some(p) => format!("{}://{h}:{p}", u.scheme()),
+                        None => format!("{}://{h}", u.scheme()),
+                    })
                 })
                 .unwrap_or_default()
         };
         match &self.spec {
-            ChannelSpec::Smtp(s) => format!("smtp://{}:{} ({} recipients)", s.host, s.port, s.to.len()),
+            ChannelSpec::Smtp(s) => {
+                format!("smtp://{}:{} ({} recipients)", s.host, s.port, s.to.len())
+            }
             ChannelSpec::Slack(c)
             | ChannelSpec::Teams(c)
             | ChannelSpec::Mattermost(c)
@@ -269,7 +270,11 @@ fn mailbox_ok(s: &str) -> bool {
 fn chat(k: &mut Keys<'_>, with_channel: bool) -> Option<ChatSpec> {
     let url = k.url_secret("url", true);
     let username = k.opt_string("username");
-    let channel = if with_channel { k.opt_string("channel") } else { None };
+    let channel = if with_channel {
+        k.opt_string("channel")
+    } else {
+        None
+    };
     Some(ChatSpec {
         url: url?,
         username,
@@ -334,12 +339,7 @@ fn smtp(k: &mut Keys<'_>) -> Option<SmtpSpec> {
 }
 
 fn syslog(k: &mut Keys<'_>) -> Option<SyslogSpec> {
-    let address = k.required("address");
-    if let Some(a) = &address {
-        if a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
-            k.err("address", format!("{a:?} is not host:port"));
-        }
-    }
+    let address = k.address("address");
     let protocol = match k.choice("protocol", "udp", &["udp", "tcp", "tls"]) {
         "tcp" => SyslogProtocol::Tcp,
         "tls" => SyslogProtocol::Tls,
@@ -367,7 +367,10 @@ pub fn parse(name: &str, k: &mut Keys<'_>) -> Option<ChannelConfig> {
         (Some(t), _) => t.to_ascii_lowercase(),
         (None, Some(t)) => t.to_owned(),
         (None, None) => {
-            k.err("type", format!("is required ({})", CHANNEL_TYPES.join(", ")));
+            k.err(
+                "type",
+                format!("is required ({})", CHANNEL_TYPES.join(", ")),
+            );
             return None;
         }
     };
@@ -380,12 +383,7 @@ pub fn parse(name: &str, k: &mut Keys<'_>) -> Option<ChannelConfig> {
             k.err("kinds", format!("unknown alert kind {kd:?}"));
         }
     }
-    let timeout = k.duration(
-        "timeout",
-        Duration::from_secs(10),
-        Duration::from_millis(100),
-        Duration::from_secs(300),
-    );
+    let timeout = k.duration("timeout", secs(10), ms(100), secs(300));
     let ca_file = k.file("ca_file");
     let spec = match kind.as_str() {
         "smtp" => ChannelSpec::Smtp(smtp(k)?),
@@ -426,7 +424,10 @@ pub fn parse(name: &str, k: &mut Keys<'_>) -> Option<ChannelConfig> {
         other => {
             k.err(
                 "type",
-                format!("unknown channel type {other:?} ({})", CHANNEL_TYPES.join(", ")),
+                format!(
+                    "unknown channel type {other:?} ({})",
+                    CHANNEL_TYPES.join(", ")
+                ),
             );
             return None;
         }

@@ -6,54 +6,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use decnet_core::parse::{parse_duration, parse_net};
 use ipnet::IpNet;
 
 use super::ConfigError;
 use crate::alert::Severity;
 use crate::secret::Secret;
 
-/// Parses `250ms`, `30`, `30s`, `5m`, `1h30m`, `7d`, `2w` (bare number =
-/// seconds).
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() || s.len() > 32 {
-        return None;
-    }
-    if let Ok(n) = s.parse::<u64>() {
-        return Some(Duration::from_secs(n));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let part = match &rest[..unit] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.checked_mul(60)?),
-            "h" => Duration::from_secs(n.checked_mul(3600)?),
-            "d" => Duration::from_secs(n.checked_mul(86_400)?),
-            "w" => Duration::from_secs(n.checked_mul(604_800)?),
-            _ => return None,
-        };
-        rest = &rest[unit..];
-        total = total.checked_add(part)?;
-    }
-    Some(total)
+/// `n` seconds (keeps the bounds of `Keys::duration` calls on one line).
+pub const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
 }
 
-/// Parses an address or CIDR.
-pub fn parse_net(s: &str) -> Option<IpNet> {
-    let s = s.trim();
-    if let Ok(n) = s.parse::<IpNet>() {
-        return Some(n.trunc());
-    }
-    s.parse::<std::net::IpAddr>().ok().map(IpNet::from)
+/// `n` milliseconds.
+pub const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
 }
 
 /// Comma-separated items, trimmed, empties dropped.
@@ -151,7 +118,13 @@ impl<'a> Keys<'a> {
     }
 
     /// A duration within `[min, max]`.
-    pub fn duration(&mut self, key: &str, default: Duration, min: Duration, max: Duration) -> Duration {
+    pub fn duration(
+        &mut self,
+        key: &str,
+        default: Duration,
+        min: Duration,
+        max: Duration,
+    ) -> Duration {
         let Some(v) = self.raw(key) else {
             return default;
         };
@@ -179,7 +152,10 @@ impl<'a> Keys<'a> {
         match v.parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => n,
             _ => {
-                self.err(key, format!("must be an integer in {min}..={max}, got {v:?}"));
+                self.err(
+                    key,
+                    format!("must be an integer in {min}..={max}, got {v:?}"),
+                );
                 default
             }
         }
@@ -205,7 +181,12 @@ impl<'a> Keys<'a> {
     }
 
     /// One of `choices`.
-    pub fn choice(&mut self, key: &str, default: &'static str, choices: &[&'static str]) -> &'static str {
+    pub fn choice(
+        &mut self,
+        key: &str,
+        default: &'static str,
+        choices: &[&'static str],
+    ) -> &'static str {
         let Some(v) = self.raw(key) else {
             return default;
         };
@@ -213,7 +194,10 @@ impl<'a> Keys<'a> {
         match choices.iter().find(|c| **c == v) {
             Some(c) => c,
             None => {
-                self.err(key, format!("must be one of {}, got {v:?}", choices.join(", ")));
+                self.err(
+                    key,
+                    format!("must be one of {}, got {v:?}", choices.join(", ")),
+                );
                 default
             }
         }
@@ -229,6 +213,29 @@ impl<'a> Keys<'a> {
             }
         }
         out
+    }
+
+    /// A required `host:port`.
+    pub fn address(&mut self, key: &str) -> Option<String> {
+        let a = self.required(key)?;
+        if a.rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            self.err(key, format!("{a:?} is not host:port"));
+        }
+        Some(a)
+    }
+
+    /// A list of bus subject patterns, each validated.
+    pub fn subjects(&mut self, key: &str) -> Vec<String> {
+        let list = self.list(key);
+        for p in &list {
+            if let Err(e) = decnet_core::subject::validate_pattern(p) {
+                self.err(key, e);
+            }
+        }
+        list
     }
 
     /// A file path that must exist.
@@ -250,7 +257,10 @@ impl<'a> Keys<'a> {
             return match std::env::var(name.trim()) {
                 Ok(s) if !s.is_empty() => Some(Secret::new(s)),
                 _ => {
-                    self.err(key, format!("environment variable {} is not set", name.trim()));
+                    self.err(
+                        key,
+                        format!("environment variable {} is not set", name.trim()),
+                    );
                     None
                 }
             };
@@ -328,17 +338,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("2w"), Some(Duration::from_secs(1_209_600)));
-        for bad in ["", "m", "5x", "1.5s", "-1s", "99999999999999999999d"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn unknown_keys_and_secret_errors_never_echo() {
         let mut map = BTreeMap::new();
         map.insert("url".to_string(), "not a url with TOKEN123".to_string());
@@ -365,7 +364,10 @@ mod tests {
         let mut map = BTreeMap::new();
         map.insert("a".to_string(), format!("file:{}", f.display()));
         map.insert("b".to_string(), "env:DECNET_ALERTS_TEST_SECRET".to_string());
-        map.insert("c".to_string(), "env:DECNET_ALERTS_UNSET_VARIABLE".to_string());
+        map.insert(
+            "c".to_string(),
+            "env:DECNET_ALERTS_UNSET_VARIABLE".to_string(),
+        );
         let mut errors = Vec::new();
         let mut k = Keys::new("alerts.mail", &map, &mut errors);
         assert_eq!(k.secret("a").unwrap().expose(), "s3cret");

@@ -15,14 +15,14 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use channel::{ChannelConfig, ChannelSpec, ChannelView};
-pub use keys::parse_duration;
+pub use decnet_core::parse::parse_duration;
 pub use siem::{SiemConfig, SiemFormat, SinkSpec};
 
 use crate::alert::{Severity, Stage};
 use crate::rules::custom::{Aggregate, CustomRule};
 use crate::rules::filter::{FieldMatch, Filter};
 use crate::rules::BuiltinSettings;
-use keys::Keys;
+use keys::{secs, Keys};
 
 /// One configuration error.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -178,8 +178,7 @@ pub fn is_alerts_section(name: &str) -> bool {
 fn name_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -192,26 +191,36 @@ fn general(k: &mut Keys<'_>, cfg: &mut AlertsConfig) {
     cfg.enabled = k.bool("enabled", true);
     cfg.node = k.string("node", "decnet");
     cfg.link = k.opt_string("link");
-    cfg.sensor_timeout = k.duration("sensor_timeout", cfg.sensor_timeout, Duration::from_secs(1), day);
-    cfg.noise.window = k.duration("window", n.window, Duration::from_secs(1), day);
-    cfg.noise.stage_memory = k.duration("stage_memory", n.stage_memory, Duration::from_secs(1), 30 * day);
+    cfg.sensor_timeout = k.duration("sensor_timeout", cfg.sensor_timeout, secs(1), day);
+    cfg.noise.window = k.duration("window", n.window, secs(1), day);
+    cfg.noise.stage_memory = k.duration("stage_memory", n.stage_memory, secs(1), 30 * day);
     cfg.noise.allowlist = k.nets("allowlist");
     cfg.noise.max_tracked = k.u64_in("max_tracked", n.max_tracked as u64, 100, 10_000_000) as usize;
-    cfg.delivery.retry_base = k.duration("retry_base", d.retry_base, MIN, Duration::from_secs(3600));
+    cfg.delivery.retry_base = k.duration("retry_base", d.retry_base, MIN, secs(3600));
     cfg.delivery.retry_max = k.duration("retry_max", d.retry_max, MIN, day);
     if cfg.delivery.retry_max < cfg.delivery.retry_base {
         k.err("retry_max", "must not be below retry_base");
     }
     cfg.delivery.give_up_after = k.duration("give_up_after", d.give_up_after, MIN, 30 * day);
-    cfg.delivery.breaker_threshold = k.u64_in("breaker_threshold", d.breaker_threshold as u64, 1, 1000) as u32;
+    cfg.delivery.breaker_threshold =
+        k.u64_in("breaker_threshold", d.breaker_threshold as u64, 1, 1000) as u32;
     cfg.delivery.breaker_open_for = k.duration("breaker_open_for", d.breaker_open_for, MIN, day);
     cfg.delivery.concurrency = k.u64_in("concurrency", d.concurrency as u64, 1, 64) as usize;
-    cfg.delivery.spool_max_messages =
-        k.u64_in("spool_max_messages", d.spool_max_messages as u64, 10, 10_000_000) as usize;
+    cfg.delivery.spool_max_messages = k.u64_in(
+        "spool_max_messages",
+        d.spool_max_messages as u64,
+        10,
+        10_000_000,
+    ) as usize;
     cfg.delivery.spool_segment_bytes =
         k.u64_in("spool_segment_bytes", d.spool_segment_bytes, 4096, 1 << 30);
     cfg.delivery.history = k.u64_in("history", d.history as u64, 10, 1_000_000) as usize;
-    cfg.delivery.shutdown_grace = k.duration("shutdown_grace", d.shutdown_grace, Duration::ZERO, Duration::from_secs(300));
+    cfg.delivery.shutdown_grace = k.duration(
+        "shutdown_grace",
+        d.shutdown_grace,
+        Duration::ZERO,
+        secs(300),
+    );
 
     for (key, into) in [("disable", 0), ("enable", 1)] {
         for id in k.list(key) {
@@ -226,13 +235,18 @@ fn general(k: &mut Keys<'_>, cfg: &mut AlertsConfig) {
     }
     for item in k.list("severity") {
         match item.split_once(':') {
-            Some((id, sev)) if crate::rules::builtin(id.trim()).is_some() => match Severity::parse(sev) {
-                Some(s) => {
-                    cfg.builtin.severity.insert(id.trim().to_owned(), s);
+            Some((id, sev)) if crate::rules::builtin(id.trim()).is_some() => {
+                match Severity::parse(sev) {
+                    Some(s) => {
+                        cfg.builtin.severity.insert(id.trim().to_owned(), s);
+                    }
+                    None => k.err("severity", format!("unknown severity in {item:?}")),
                 }
-                None => k.err("severity", format!("unknown severity in {item:?}")),
-            },
-            _ => k.err("severity", format!("{item:?}: expected <builtin rule>:<severity>")),
+            }
+            _ => k.err(
+                "severity",
+                format!("{item:?}: expected <builtin rule>:<severity>"),
+            ),
         }
     }
 }
@@ -245,16 +259,11 @@ fn rule(id: &str, k: &mut Keys<'_>, raw: &BTreeMap<String, String>) -> Option<Cu
         kinds: k.list("kinds"),
         services: k.list("services"),
         deckies: k.list("deckies"),
-        subjects: k.list("subjects"),
+        subjects: k.subjects("subjects"),
         techniques: k.list("techniques"),
         sources: k.nets("sources"),
         fields: Vec::new(),
     };
-    for p in &filter.subjects {
-        if let Err(e) = decnet_core::subject::validate_pattern(p) {
-            k.err("subjects", e);
-        }
-    }
     for (path, value) in k.allow_prefix("field.") {
         match FieldMatch::parse(path, value) {
             Ok(m) if !path.is_empty() => filter.fields.push(m),
@@ -263,7 +272,7 @@ fn rule(id: &str, k: &mut Keys<'_>, raw: &BTreeMap<String, String>) -> Option<Cu
         }
     }
     let count = k.u64_in("count", 1, 1, 100_000) as u32;
-    let within = k.duration("within", Duration::from_secs(60), Duration::from_secs(1), Duration::from_secs(86_400));
+    let within = k.duration("within", secs(60), secs(1), secs(86_400));
     let aggregate = (count > 1).then_some(Aggregate { count, within });
     let stage = k.opt_string("stage").and_then(|s| {
         let st = Stage::parse(&s);
@@ -272,9 +281,9 @@ fn rule(id: &str, k: &mut Keys<'_>, raw: &BTreeMap<String, String>) -> Option<Cu
         }
         st
     });
-    let window = k.raw("window").map(|_| {
-        k.duration("window", Duration::from_secs(300), Duration::from_secs(1), Duration::from_secs(86_400))
-    });
+    let window = k
+        .raw("window")
+        .map(|_| k.duration("window", secs(300), secs(1), secs(86_400)));
     let empty = filter.kinds.is_empty()
         && filter.services.is_empty()
         && filter.deckies.is_empty()
@@ -308,7 +317,11 @@ impl AlertsConfig {
         let mut errors = Vec::new();
         let empty = BTreeMap::new();
         {
-            let mut k = Keys::new("alerts", sections.get("alerts").unwrap_or(&empty), &mut errors);
+            let mut k = Keys::new(
+                "alerts",
+                sections.get("alerts").unwrap_or(&empty),
+                &mut errors,
+            );
             general(&mut k, &mut cfg);
             k.finish();
         }
@@ -381,11 +394,13 @@ impl AlertsConfig {
                 current = Some(name);
                 continue;
             }
-            let at = |message: String| ConfigErrors(vec![ConfigError {
-                section: current.clone().unwrap_or_default(),
-                key: None,
-                message: format!("line {}: {message}", i + 1),
-            }]);
+            let at = |message: String| {
+                ConfigErrors(vec![ConfigError {
+                    section: current.clone().unwrap_or_default(),
+                    key: None,
+                    message: format!("line {}: {message}", i + 1),
+                }])
+            };
             let Some((k, v)) = line.split_once('=') else {
                 return Err(at("expected key = value".into()));
             };
@@ -469,7 +484,9 @@ path = /var/log/decnet/ecs.jsonl
         assert_eq!(pd.target(), "https://events.pagerduty.com");
         assert_eq!(pd.rules, vec!["login_success", "canary_trigger"]);
         let mail = c.channel("mail").unwrap();
-        let ChannelSpec::Smtp(s) = &mail.spec else { panic!() };
+        let ChannelSpec::Smtp(s) = &mail.spec else {
+            panic!()
+        };
         assert_eq!(s.port, 587);
         assert_eq!(s.to.len(), 2);
         assert_eq!(c.rules.len(), 1);

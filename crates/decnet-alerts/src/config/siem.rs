@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::keys::Keys;
+use super::keys::{ms, secs, Keys};
 use crate::secret::Secret;
 
 /// Record format.
@@ -131,34 +131,22 @@ pub fn parse(name: &str, k: &mut Keys<'_>) -> Option<SiemConfig> {
         Some("rfc5424") => Some(SiemFormat::Rfc5424),
         Some("json") => Some(SiemFormat::Json),
         Some(other) => {
-            k.err("format", format!("unknown format {other:?} (ecs, ocsf, rfc5424, json)"));
+            k.err(
+                "format",
+                format!("unknown format {other:?} (ecs, ocsf, rfc5424, json)"),
+            );
             None
         }
         None => None,
     };
-    let mut subjects = k.list("subjects");
+    let mut subjects = k.subjects("subjects");
     if subjects.is_empty() {
         subjects.push("events.>".into());
     }
-    for s in &subjects {
-        if let Err(e) = decnet_core::subject::validate_pattern(s) {
-            k.err("subjects", e);
-        }
-    }
     let batch_size = k.u64_in("batch_size", 500, 1, 10_000) as usize;
-    let flush_interval = k.duration(
-        "flush_interval",
-        Duration::from_secs(1),
-        Duration::from_millis(1),
-        Duration::from_secs(60),
-    );
+    let flush_interval = k.duration("flush_interval", secs(1), ms(1), secs(60));
     let queue = k.u64_in("queue", 65_536, 16, 10_000_000) as usize;
-    let retry_max = k.duration(
-        "retry_max",
-        Duration::from_secs(30),
-        Duration::from_millis(10),
-        Duration::from_secs(3600),
-    );
+    let retry_max = k.duration("retry_max", secs(30), ms(10), secs(3600));
     let ca_file = k.file("ca_file");
     let sink = match k.required("sink").as_deref() {
         Some("file") => {
@@ -172,12 +160,7 @@ pub fn parse(name: &str, k: &mut Keys<'_>) -> Option<SiemConfig> {
             })
         }
         Some(kind @ ("tcp" | "tls")) => {
-            let address = k.required("address");
-            if let Some(a) = &address {
-                if a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
-                    k.err("address", format!("{a:?} is not host:port"));
-                }
-            }
+            let address = k.address("address");
             let tls = (kind == "tls").then(|| TlsSpec {
                 ca_file: ca_file.clone(),
                 server_name: k.opt_string("server_name"),

@@ -9,7 +9,10 @@ use rand::Rng;
 /// Delay before retry number `attempt` (1 = the first retry).
 pub fn delay(attempt: u32, base: Duration, max: Duration, rng: &mut impl Rng) -> Duration {
     let exp = base
-        .checked_mul(1u32.checked_shl(attempt.saturating_sub(1).min(31)).unwrap_or(u32::MAX))
+        .checked_mul(
+            1u32.checked_shl(attempt.saturating_sub(1).min(31))
+                .unwrap_or(u32::MAX),
+        )
         .unwrap_or(max)
         .min(max);
     let half = exp / 2;
@@ -30,7 +33,10 @@ mod tests {
         for attempt in 1..40 {
             let exp = (base * 2u32.pow((attempt - 1).min(20))).min(max);
             let d = delay(attempt, base, max, &mut rng);
-            assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?} vs {exp:?}");
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "attempt {attempt}: {d:?} vs {exp:?}"
+            );
         }
         let ds: Vec<Duration> = (0..20).map(|_| delay(3, base, max, &mut rng)).collect();
         assert!(ds.iter().any(|d| *d != ds[0]), "jitter varies");

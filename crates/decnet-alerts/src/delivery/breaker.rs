@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(b.admit(t0 + 12 * s), Admit::Wait(t0 + 21 * s));
         assert_eq!(b.admit(t0 + 21 * s), Admit::Probe);
         b.success();
-        assert_eq!((b.admit(t0 + 21 * s), b.consecutive_failures()), (Admit::Go, 0));
+        assert_eq!(
+            (b.admit(t0 + 21 * s), b.consecutive_failures()),
+            (Admit::Go, 0)
+        );
         assert_eq!(b.times_opened(), 2);
     }
 }

@@ -194,7 +194,11 @@ mod tests {
         for i in 0..5u64 {
             let a = Arc::new(Alert::test(&format!("c{i}")));
             ids.push(a.id);
-            h.add(a, &[(i * 2, "slack".into()), (i * 2 + 1, "mail".into())], now);
+            h.add(
+                a,
+                &[(i * 2, "slack".into()), (i * 2 + 1, "mail".into())],
+                now,
+            );
         }
         let p = h.page(10, 0);
         assert_eq!(p.total, 3);

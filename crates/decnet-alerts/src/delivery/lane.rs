@@ -52,8 +52,8 @@ pub enum Command {
     },
 }
 
-/// Counters of a lane.
-#[derive(Clone, Debug, Default)]
+/// Counters of a lane (also what the API shows of it).
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Counters {
     /// Waiting.
     pub queued: usize,
@@ -155,7 +155,8 @@ impl Lane {
                         return (msg, attempts, Outcome::Failed(why));
                     }
                     self.record(msg.seq, DeliveryState::Retrying, attempts, Some(&e.message));
-                    let d = backoff::delay(attempts, self.cfg.retry_base, self.cfg.retry_max, &mut rng);
+                    let d =
+                        backoff::delay(attempts, self.cfg.retry_base, self.cfg.retry_max, &mut rng);
                     tokio::time::sleep(d).await;
                 }
             }
@@ -205,7 +206,9 @@ impl Lane {
         let concurrency = self.cfg.concurrency.max(1);
         loop {
             while inflight.len() < concurrency {
-                let Some((_, rule)) = ready.pop_first() else { break };
+                let Some((_, rule)) = ready.pop_first() else {
+                    break;
+                };
                 let q = queues.get_mut(&rule).expect("ready rules have a queue");
                 let msg = q.pop_front().expect("ready queues are not empty");
                 if q.is_empty() {

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -42,6 +42,9 @@ pub enum DeliveryError {
     #[error("spool writer task failed: {0}")]
     Task(String),
 }
+
+/// A channel's configuration with the channel built from it.
+pub type ConfiguredChannel = (ChannelConfig, Arc<dyn Channel>);
 
 /// Spool and history, shared by the lanes.
 pub struct Shared {
@@ -77,24 +80,9 @@ pub struct ChannelState {
     pub consecutive_failures: u32,
     /// Times the breaker opened.
     pub breaker_opened: u64,
-    /// Waiting.
-    pub queued: usize,
-    /// Being sent or waiting to retry.
-    pub in_flight: usize,
-    /// Delivered.
-    pub sent: u64,
-    /// Failed for good.
-    pub failed: u64,
-    /// Dropped unsent.
-    pub dropped: u64,
-    /// Retried attempts.
-    pub retries: u64,
-    /// Last error (never contains a secret).
-    pub last_error: Option<String>,
-    /// Last delivery.
-    pub last_success_at: Option<DateTime<Utc>>,
-    /// Last failure.
-    pub last_failure_at: Option<DateTime<Utc>>,
+    /// Queue and outcome counters.
+    #[serde(flatten)]
+    pub counters: lane::Counters,
 }
 
 /// See the module doc.
@@ -136,7 +124,7 @@ impl Delivery {
     pub fn open(
         dir: &Path,
         cfg: DeliveryConfig,
-        channels: Vec<(ChannelConfig, Arc<dyn Channel>)>,
+        channels: Vec<ConfiguredChannel>,
     ) -> Result<Delivery, DeliveryError> {
         let Opened { spool, pending } =
             Spool::open(dir, cfg.spool_segment_bytes, cfg.spool_max_messages)?;
@@ -181,7 +169,8 @@ impl Delivery {
     }
 
     /// Queues alerts on every channel that wants them (spooled and fsync'd
-    /// first).
+    /// first). If the spool cannot be written the alerts are still
+    /// delivered, from memory, and the error is returned so it is seen.
     pub async fn submit(&self, alerts: &[Arc<Alert>]) -> Result<(), DeliveryError> {
         if alerts.is_empty() {
             return Ok(());
@@ -201,10 +190,17 @@ impl Delivery {
         };
         let now = Utc::now();
         let shared = self.shared.clone();
-        let (records, dropped) =
-            tokio::task::spawn_blocking(move || shared.spool.lock().append(&items, now))
-                .await
-                .map_err(|e| DeliveryError::Task(e.to_string()))??;
+        let written = tokio::task::spawn_blocking(move || {
+            let mut spool = shared.spool.lock();
+            let r = spool.append(&items, now);
+            r.map_err(|e| (e, spool.unspooled(&items, now)))
+        })
+        .await
+        .map_err(|e| DeliveryError::Task(e.to_string()))?;
+        let (records, dropped, failure) = match written {
+            Ok((records, dropped)) => (records, dropped, None),
+            Err((e, records)) => (records, Vec::new(), Some(e)),
+        };
         {
             let mut by_alert: BTreeMap<uuid::Uuid, Vec<(u64, String)>> = BTreeMap::new();
             for r in &records {
@@ -234,7 +230,10 @@ impl Delivery {
                 let _ = l.tx.send(Command::Cancel(seq));
             }
         }
-        Ok(())
+        match failure {
+            None => Ok(()),
+            Some(e) => Err(DeliveryError::Spool(e)),
+        }
     }
 
     /// A page of the history, newest first.
@@ -260,7 +259,6 @@ impl Delivery {
             .values()
             .map(|l| {
                 let b = l.state.breaker.lock();
-                let c = l.state.counters.lock().clone();
                 ChannelState {
                     name: l.config.name.clone(),
                     kind: l.config.kind(),
@@ -269,15 +267,7 @@ impl Delivery {
                     circuit: b.name(now),
                     consecutive_failures: b.consecutive_failures(),
                     breaker_opened: b.times_opened(),
-                    queued: c.queued,
-                    in_flight: c.in_flight,
-                    sent: c.sent,
-                    failed: c.failed,
-                    dropped: c.dropped,
-                    retries: c.retries,
-                    last_error: c.last_error,
-                    last_success_at: c.last_success_at,
-                    last_failure_at: c.last_failure_at,
+                    counters: l.state.counters.lock().clone(),
                 }
             })
             .collect()
@@ -301,10 +291,7 @@ impl Delivery {
     /// Applies a new channel list: unchanged channels keep running; a
     /// changed one restarts with its unfinished messages; a removed one's
     /// unfinished messages are acked as dropped.
-    pub async fn reconfigure(
-        &self,
-        channels: Vec<(ChannelConfig, Arc<dyn Channel>)>,
-    ) -> Result<(), DeliveryError> {
+    pub async fn reconfigure(&self, channels: Vec<ConfiguredChannel>) -> Result<(), DeliveryError> {
         let mut old = std::mem::take(&mut *self.lanes.lock());
         let mut next = BTreeMap::new();
         for (cfg, ch) in channels {
@@ -315,8 +302,10 @@ impl Delivery {
                 Some(l) => {
                     let state = l.state.clone();
                     let left = Self::stop_lane(l, Duration::ZERO).await;
-                    *state.breaker.lock() =
-                        breaker::Breaker::new(self.cfg.breaker_threshold, self.cfg.breaker_open_for);
+                    *state.breaker.lock() = breaker::Breaker::new(
+                        self.cfg.breaker_threshold,
+                        self.cfg.breaker_open_for,
+                    );
                     let h = spawn_lane(&self.shared, &self.cfg, cfg.clone(), ch, Some(state));
                     for m in left {
                         let _ = h.tx.send(Command::Push(m));
@@ -324,7 +313,10 @@ impl Delivery {
                     next.insert(cfg.name.clone(), h);
                 }
                 None => {
-                    next.insert(cfg.name.clone(), spawn_lane(&self.shared, &self.cfg, cfg, ch, None));
+                    next.insert(
+                        cfg.name.clone(),
+                        spawn_lane(&self.shared, &self.cfg, cfg, ch, None),
+                    );
                 }
             }
         }

@@ -161,7 +161,10 @@ impl Spool {
             .filter_map(|e| e.ok())
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                name.strip_prefix("seg-")?.strip_suffix(".jsonl")?.parse().ok()
+                name.strip_prefix("seg-")?
+                    .strip_suffix(".jsonl")?
+                    .parse()
+                    .ok()
             })
             .collect();
         firsts.sort_unstable();
@@ -290,7 +293,8 @@ impl Spool {
         let dir = self.dir.clone();
         let (seg_first, file, bytes) = self.active_file(first)?;
         let seg_first = *seg_first;
-        file.write_all(&buf).map_err(io(&seg_path(&dir, seg_first)))?;
+        file.write_all(&buf)
+            .map_err(io(&seg_path(&dir, seg_first)))?;
         file.sync_data().map_err(io(&seg_path(&dir, seg_first)))?;
         *bytes += buf.len() as u64;
         let seg = self.segments.entry(seg_first).or_default();
@@ -301,7 +305,9 @@ impl Spool {
         self.stats.appended += out.len() as u64;
         let mut dropped = Vec::new();
         while self.pending.len() > self.max_pending {
-            let Some(oldest) = self.pending.first().copied() else { break };
+            let Some(oldest) = self.pending.first().copied() else {
+                break;
+            };
             self.ack(&AckRecord {
                 seq: oldest,
                 state: Final::Dropped,
@@ -315,6 +321,29 @@ impl Spool {
         Ok((out, dropped))
     }
 
+    /// Numbers messages without writing them, for delivery in memory only
+    /// when the spool cannot be written (a full or failing disk must not
+    /// silence alerts; they are then not replayed after a restart).
+    pub fn unspooled(
+        &mut self,
+        items: &[(String, Arc<Alert>)],
+        now: DateTime<Utc>,
+    ) -> Vec<SpoolRecord> {
+        items
+            .iter()
+            .map(|(channel, alert)| {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                SpoolRecord {
+                    seq,
+                    channel: channel.clone(),
+                    queued_at: now,
+                    alert: alert.clone(),
+                }
+            })
+            .collect()
+    }
+
     /// Records a finished message; false if it was not pending (already
     /// acked, e.g. dropped while in flight).
     pub fn ack(&mut self, a: &AckRecord) -> Result<bool, SpoolError> {
@@ -325,21 +354,19 @@ impl Spool {
             return Ok(true);
         };
         let p = ack_path(&self.dir, first);
-        if !self.acks.contains_key(&first) {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&p)
-                .map_err(io(&p))?;
-            self.acks.insert(first, f);
-        }
+        let f = match self.acks.entry(first) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(io(&p))?,
+            ),
+        };
         let mut line = serde_json::to_vec(a).expect("acks serialise");
         line.push(b'\n');
-        self.acks
-            .get_mut(&first)
-            .expect("opened above")
-            .write_all(&line)
-            .map_err(io(&p))?;
+        f.write_all(&line).map_err(io(&p))?;
         if let Some(s) = self.segments.get_mut(&first) {
             s.acked += 1;
         }
@@ -386,15 +413,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, pending } = Spool::open(dir.path(), 300, 1000).unwrap();
         assert!(pending.is_empty());
-        let items: Vec<(String, Arc<Alert>)> = (0..10).map(|i| ("slack".to_string(), alert(i))).collect();
+        let items: Vec<(String, Arc<Alert>)> =
+            (0..10).map(|i| ("slack".to_string(), alert(i))).collect();
         let (recs, dropped) = spool.append(&items, Utc::now()).unwrap();
         assert!(dropped.is_empty());
-        assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            recs.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<_>>()
+        );
         for s in [1, 2, 5] {
             assert!(spool.ack(&ack(s)).unwrap());
         }
         assert!(!spool.ack(&ack(5)).unwrap(), "a second ack is ignored");
-        let more: Vec<(String, Arc<Alert>)> = (10..12).map(|i| ("mail".to_string(), alert(i))).collect();
+        let more: Vec<(String, Arc<Alert>)> =
+            (10..12).map(|i| ("mail".to_string(), alert(i))).collect();
         spool.append(&more, Utc::now()).unwrap();
         drop(spool);
         // A crash mid-write leaves half a line at the end of a segment.
@@ -420,11 +452,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, .. } = Spool::open(dir.path(), 200, 1000).unwrap();
         for i in 0..20 {
-            let (recs, _) = spool.append(&[("c".to_string(), alert(i))], Utc::now()).unwrap();
+            let (recs, _) = spool
+                .append(&[("c".to_string(), alert(i))], Utc::now())
+                .unwrap();
             spool.ack(&ack(recs[0].seq)).unwrap();
         }
         let files = std::fs::read_dir(dir.path()).unwrap().count();
-        assert!(files <= 2, "only the segment being written remains, found {files}");
+        assert!(
+            files <= 2,
+            "only the segment being written remains, found {files}"
+        );
         drop(spool);
         let Opened { pending, .. } = Spool::open(dir.path(), 200, 1000).unwrap();
         assert!(pending.is_empty());
@@ -434,7 +471,8 @@ mod tests {
     fn cap_drops_oldest_and_counts() {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, .. } = Spool::open(dir.path(), 1 << 20, 10).unwrap();
-        let items: Vec<(String, Arc<Alert>)> = (0..25).map(|i| ("c".to_string(), alert(i))).collect();
+        let items: Vec<(String, Arc<Alert>)> =
+            (0..25).map(|i| ("c".to_string(), alert(i))).collect();
         let (_, dropped) = spool.append(&items, Utc::now()).unwrap();
         assert_eq!(dropped, (1..=15).collect::<Vec<_>>());
         assert_eq!(spool.pending(), 10);

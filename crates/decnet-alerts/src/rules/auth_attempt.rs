@@ -58,7 +58,10 @@ mod tests {
         let h = AuthAttempt.evaluate(&Signal::new(&env)).unwrap();
         assert_eq!(h.stage, Some(Stage::Auth));
         assert_eq!(h.title, "Credentials tried on web01/ssh from 203.0.113.7");
-        assert!(h.facts.iter().any(|f| f.name == "password" && f.value == "123456"));
+        assert!(h
+            .facts
+            .iter()
+            .any(|f| f.name == "password" && f.value == "123456"));
         let ok = event("ssh", EventKind::AuthAttempt, json!({"success": true}));
         assert!(AuthAttempt.evaluate(&Signal::new(&ok)).is_none());
         let other = event("ssh", EventKind::Command, json!({}));

@@ -42,7 +42,9 @@ impl BuiltinRule for BanIssued {
         .field_fact(s, "offence", "ban.offence")
         .field_fact(s, "node", "node")
         .summary("Active response blocked this source on the configured backends.".into());
-        h.source_ip = net.filter(|n| n.prefix_len() == n.max_prefix_len()).map(|n| n.addr());
+        h.source_ip = net
+            .filter(|n| n.prefix_len() == n.max_prefix_len())
+            .map(|n| n.addr());
         if h.source_ip.is_none() {
             h.subject_key = Some(format!("ban:{value}"));
         }
@@ -77,7 +79,11 @@ mod tests {
         let h = BanIssued.evaluate(&Signal::new(&env)).unwrap();
         assert!(h.title.starts_with("[dry run]"));
         assert_eq!(h.subject_key.as_deref(), Some("ban:198.51.100.0/24"));
-        let env = Envelope::json("response.unban", "unban", json!({"ban": {"value": "1.2.3.4/32"}}));
+        let env = Envelope::json(
+            "response.unban",
+            "unban",
+            json!({"ban": {"value": "1.2.3.4/32"}}),
+        );
         assert!(BanIssued.evaluate(&Signal::new(&env)).is_none());
     }
 }

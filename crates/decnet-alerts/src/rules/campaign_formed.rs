@@ -36,7 +36,9 @@ impl BuiltinRule for CampaignFormed {
         )
         .keyed(format!("campaign:{id}"))
         .fact("campaign", id)
-        .summary("Several identities share infrastructure or targets: this looks coordinated.".into());
+        .summary(
+            "Several identities share infrastructure or targets: this looks coordinated.".into(),
+        );
         if let Some(n) = count("identities") {
             h = h.fact("identities", &n.to_string());
         }
@@ -62,7 +64,10 @@ mod tests {
         );
         let h = CampaignFormed.evaluate(&Signal::new(&env)).unwrap();
         assert_eq!(h.title, "Campaign formed: c1");
-        assert!(h.facts.iter().any(|f| f.name == "identities" && f.value == "3"));
+        assert!(h
+            .facts
+            .iter()
+            .any(|f| f.name == "identities" && f.value == "3"));
         let env = Envelope::json("campaign.formed", "formed", json!({}));
         assert!(CampaignFormed.evaluate(&Signal::new(&env)).is_none());
     }

@@ -72,10 +72,15 @@ mod tests {
             topic: "events.canary.canary-http.canary_trigger".into(),
             kind: "canary_trigger".into(),
             ts: chrono::Utc::now(),
-            payload: decnet_bus::Payload::Json(json!({"token_id": "t1", "label": "AWS keys on fs01", "src_ip": "198.51.100.4"})),
+            payload: decnet_bus::Payload::Json(
+                json!({"token_id": "t1", "label": "AWS keys on fs01", "src_ip": "198.51.100.4"}),
+            ),
         };
         let h = CanaryTrigger.evaluate(&Signal::new(&env)).unwrap();
-        assert_eq!(h.title, "Canary token triggered: AWS keys on fs01 from 198.51.100.4");
+        assert_eq!(
+            h.title,
+            "Canary token triggered: AWS keys on fs01 from 198.51.100.4"
+        );
         assert_eq!(h.stage, Some(Stage::Canary));
         let env = Envelope::json("canary.trigger", "trigger", json!({"token_kind": "dns"}));
         assert!(CanaryTrigger.evaluate(&Signal::new(&env)).is_some());

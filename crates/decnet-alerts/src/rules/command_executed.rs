@@ -46,10 +46,17 @@ mod tests {
 
     #[test]
     fn commands_match() {
-        let env = event("ssh", EventKind::Command, json!({"command": "uname -a", "user": "root"}));
+        let env = event(
+            "ssh",
+            EventKind::Command,
+            json!({"command": "uname -a", "user": "root"}),
+        );
         let h = CommandExecuted.evaluate(&Signal::new(&env)).unwrap();
         assert_eq!(h.stage, Some(Stage::Command));
-        assert!(h.facts.iter().any(|f| f.name == "command" && f.value == "uname -a"));
+        assert!(h
+            .facts
+            .iter()
+            .any(|f| f.name == "command" && f.value == "uname -a"));
         let env = event("ssh", EventKind::Request, json!({}));
         assert!(CommandExecuted.evaluate(&Signal::new(&env)).is_none());
     }

@@ -56,11 +56,19 @@ mod tests {
 
     #[test]
     fn uploads_and_downloads() {
-        let up = event("ftp", EventKind::FileUpload, json!({"filename": "x.sh", "sha256": "ab", "size": 3}));
+        let up = event(
+            "ftp",
+            EventKind::FileUpload,
+            json!({"filename": "x.sh", "sha256": "ab", "size": 3}),
+        );
         let h = FileTransfer.evaluate(&Signal::new(&up)).unwrap();
         assert!(h.title.starts_with("File uploaded to web01/ftp"));
         assert!(h.facts.iter().any(|f| f.name == "size" && f.value == "3"));
-        let down = event("ssh", EventKind::FileDownload, json!({"url": "http://evil/x", "tool": "wget"}));
+        let down = event(
+            "ssh",
+            EventKind::FileDownload,
+            json!({"url": "http://evil/x", "tool": "wget"}),
+        );
         let h = FileTransfer.evaluate(&Signal::new(&down)).unwrap();
         assert_eq!(h.stage, Some(Stage::FileTransfer));
         assert!(h.facts.iter().any(|f| f.name == "url"));

@@ -45,7 +45,10 @@ mod tests {
 
     #[test]
     fn success_field_or_outcome() {
-        for f in [json!({"success": true, "username": "root"}), json!({"outcome": "success"})] {
+        for f in [
+            json!({"success": true, "username": "root"}),
+            json!({"outcome": "success"}),
+        ] {
             let env = event("ssh", EventKind::AuthAttempt, f);
             let h = LoginSuccess.evaluate(&Signal::new(&env)).unwrap();
             assert_eq!(h.stage, Some(Stage::Login));

@@ -261,7 +261,11 @@ pub struct RuleSet {
 
 impl RuleSet {
     /// Rules from settings; `max_tallies` bounds aggregate state.
-    pub fn new(settings: &BuiltinSettings, custom: Vec<custom::CustomRule>, max_tallies: usize) -> Self {
+    pub fn new(
+        settings: &BuiltinSettings,
+        custom: Vec<custom::CustomRule>,
+        max_tallies: usize,
+    ) -> Self {
         let builtin = BUILTIN
             .iter()
             .copied()
@@ -308,10 +312,7 @@ impl RuleSet {
             let fire = match rule.aggregate {
                 None => true,
                 Some(agg) => {
-                    let key = s
-                        .src_ip()
-                        .map(|ip| ip.to_string())
-                        .unwrap_or_default();
+                    let key = s.src_ip().map(|ip| ip.to_string()).unwrap_or_default();
                     if self.tallies.len() >= self.max_tallies
                         && !self.tallies.contains_key(&(i, key.clone()))
                     {

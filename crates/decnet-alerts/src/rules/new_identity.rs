@@ -73,8 +73,14 @@ mod tests {
         );
         let h = NewIdentity.evaluate(&Signal::new(&env)).unwrap();
         assert_eq!(h.title, "New attacker identity: 12 addresses");
-        assert_eq!(h.subject_key.as_deref(), Some("identity:0190f000-0000-7000-8000-000000000001"));
-        assert!(h.facts.iter().any(|f| f.name == "members" && f.value.ends_with("(+2 more)")));
+        assert_eq!(
+            h.subject_key.as_deref(),
+            Some("identity:0190f000-0000-7000-8000-000000000001")
+        );
+        assert!(h
+            .facts
+            .iter()
+            .any(|f| f.name == "members" && f.value.ends_with("(+2 more)")));
         let env = Envelope::json("identity.merged", "merged", json!({"identity_id": "x"}));
         assert!(NewIdentity.evaluate(&Signal::new(&env)).is_none());
     }

@@ -64,9 +64,21 @@ mod tests {
         assert!(!h.resolve);
         assert_eq!(h.subject_key.as_deref(), Some("backend:n1/nftables"));
         assert!(h.facts.iter().any(|f| f.value == "nft: not found"));
-        let crash = Envelope::json("response.backend.pending_recovery", "pending_recovery", json!({"node": "n1", "backend": "nftables"}));
-        assert!(ResponseBackendDown.evaluate(&Signal::new(&crash)).unwrap().title.contains("crashed"));
-        let up = Envelope::json("response.backend.online", "online", json!({"node": "n1", "backend": "nftables"}));
+        let crash = Envelope::json(
+            "response.backend.pending_recovery",
+            "pending_recovery",
+            json!({"node": "n1", "backend": "nftables"}),
+        );
+        assert!(ResponseBackendDown
+            .evaluate(&Signal::new(&crash))
+            .unwrap()
+            .title
+            .contains("crashed"));
+        let up = Envelope::json(
+            "response.backend.online",
+            "online",
+            json!({"node": "n1", "backend": "nftables"}),
+        );
         let h = ResponseBackendDown.evaluate(&Signal::new(&up)).unwrap();
         assert!(h.resolve);
         assert_eq!(h.subject_key.as_deref(), Some("backend:n1/nftables"));

@@ -30,13 +30,19 @@ impl BuiltinRule for SensorDown {
         }
         let component = s.topic().split('.').nth(1)?;
         let (title, resolve) = match s.kind() {
-            "silent" => (format!("Sensor {component} stopped sending heartbeats"), false),
+            "silent" => (
+                format!("Sensor {component} stopped sending heartbeats"),
+                false,
+            ),
             "health" => {
                 let status = s.field_str("status").unwrap_or("unknown");
                 if HEALTHY.contains(&status) {
                     (format!("Sensor {component} healthy again"), true)
                 } else {
-                    (format!("Sensor {component} is {}", super::clip(status)), false)
+                    (
+                        format!("Sensor {component} is {}", super::clip(status)),
+                        false,
+                    )
                 }
             }
             _ => return None,

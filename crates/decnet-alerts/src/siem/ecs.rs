@@ -7,7 +7,7 @@
 use decnet_core::{Event, EventKind};
 use serde_json::{json, Map, Value};
 
-use super::common::{ts_rfc3339, transport, url_of};
+use super::common::{transport, ts_rfc3339, url_of};
 use crate::alert::{Alert, AlertKind, Severity};
 use decnet_bus::Envelope;
 
@@ -85,7 +85,11 @@ pub fn event(e: &Event, kind: &str) -> Value {
     put(&mut m, "event.dataset", json!("decnet.events"));
     put(&mut m, "event.module", json!("decnet"));
     put(&mut m, "event.provider", json!(e.service));
-    observer(&mut m, &e.decky, (!e.dst_ip.is_unspecified()).then(|| e.dst_ip.to_string()));
+    observer(
+        &mut m,
+        &e.decky,
+        (!e.dst_ip.is_unspecified()).then(|| e.dst_ip.to_string()),
+    );
     let mut related_ip = Vec::new();
     if let Some(ip) = e.attacker_ip() {
         put(&mut m, "source.ip", json!(ip));
@@ -102,7 +106,11 @@ pub fn event(e: &Event, kind: &str) -> Value {
         put(&mut m, "destination.port", json!(e.dst_port));
     }
     put(&mut m, "network.transport", json!(transport(e)));
-    put(&mut m, "network.protocol", json!(e.service.to_ascii_lowercase()));
+    put(
+        &mut m,
+        "network.protocol",
+        json!(e.service.to_ascii_lowercase()),
+    );
     let mut related_user = Vec::new();
     let user = e.field_str("username").or_else(|| e.field_str("user"));
     if let Some(u) = user {
@@ -113,7 +121,11 @@ pub fn event(e: &Event, kind: &str) -> Value {
         "auth_attempt" => {
             let ok = e.fields.get("success").and_then(Value::as_bool) == Some(true)
                 || e.field_str("outcome") == Some("success");
-            put(&mut m, "event.outcome", json!(if ok { "success" } else { "failure" }));
+            put(
+                &mut m,
+                "event.outcome",
+                json!(if ok { "success" } else { "failure" }),
+            );
         }
         "command" => {
             if let Some(c) = e.field_str("command") {
@@ -209,7 +221,12 @@ pub fn alert(a: &Alert) -> Value {
     }
     put(&mut m, "decnet.alert.severity", json!(a.severity));
     put(&mut m, "decnet.alert.dedup_key", json!(a.dedup_key));
-    if let AlertKind::Digest { suppressed, since, until } = a.kind {
+    if let AlertKind::Digest {
+        suppressed,
+        since,
+        until,
+    } = a.kind
+    {
         put(&mut m, "decnet.alert.suppressed", json!(suppressed));
         put(&mut m, "decnet.alert.since", json!(ts_rfc3339(since)));
         put(&mut m, "decnet.alert.until", json!(ts_rfc3339(until)));

@@ -110,7 +110,10 @@ pub fn format(fmt: SiemFormat, env: &Envelope, node: &str) -> Option<Record> {
         return Some(Record {
             ts: a.ts,
             host: a.decky.clone().unwrap_or_else(|| node.to_owned()),
-            fields: vec![("rule", a.rule.clone()), ("severity", a.severity.to_string())],
+            fields: vec![
+                ("rule", a.rule.clone()),
+                ("severity", a.severity.to_string()),
+            ],
             body,
         });
     }
@@ -206,7 +209,11 @@ fn build_sink(cfg: &SiemConfig) -> Result<Box<dyn Sink>, SiemError> {
         SinkSpec::Http { url, ca_file } => {
             let p = Poster::new(timeout, ca_file.as_deref())
                 .map_err(|e| SiemError::Http(cfg.name.clone(), e))?;
-            Box::new(sink::http::HttpSink::new(p, url.clone(), sink::http::Protocol::Ndjson))
+            Box::new(sink::http::HttpSink::new(
+                p,
+                url.clone(),
+                sink::http::Protocol::Ndjson,
+            ))
         }
         SinkSpec::SplunkHec {
             url,
@@ -355,7 +362,11 @@ pub struct Outputs {
 
 impl Outputs {
     /// Starts every enabled output.
-    pub fn start(bus: &Arc<dyn Bus>, configs: &[SiemConfig], node: &str) -> Result<Outputs, SiemError> {
+    pub fn start(
+        bus: &Arc<dyn Bus>,
+        configs: &[SiemConfig],
+        node: &str,
+    ) -> Result<Outputs, SiemError> {
         let mut running = Vec::new();
         for cfg in configs.iter().filter(|c| c.enabled) {
             let sink = build_sink(cfg)?;
@@ -365,7 +376,12 @@ impl Outputs {
                 ">".to_owned()
             };
             let sub = bus
-                .subscribe(&pattern, BusDelivery::Lossy { capacity: cfg.queue })
+                .subscribe(
+                    &pattern,
+                    BusDelivery::Lossy {
+                        capacity: cfg.queue,
+                    },
+                )
                 .map_err(|e| SiemError::Bus(cfg.name.clone(), e))?;
             let state = Arc::new(Mutex::new(SiemState {
                 name: cfg.name.clone(),

@@ -49,12 +49,21 @@ fn endpoints(e: &Event) -> (Value, Value) {
     (Value::Object(src), Value::Object(dst))
 }
 
-fn base(class_uid: u32, activity_id: u32, severity_id: u32, e: &Event, message: String) -> Map<String, Value> {
+fn base(
+    class_uid: u32,
+    activity_id: u32,
+    severity_id: u32,
+    e: &Event,
+    message: String,
+) -> Map<String, Value> {
     let mut v = Map::new();
     v.insert("class_uid".into(), json!(class_uid));
     v.insert("category_uid".into(), json!(class_uid / 1000));
     v.insert("activity_id".into(), json!(activity_id));
-    v.insert("type_uid".into(), json!(class_uid as u64 * 100 + activity_id as u64));
+    v.insert(
+        "type_uid".into(),
+        json!(class_uid as u64 * 100 + activity_id as u64),
+    );
     v.insert("severity_id".into(), json!(severity_id));
     v.insert("time".into(), json!(e.ts.timestamp_millis()));
     v.insert("message".into(), json!(message));
@@ -62,7 +71,10 @@ fn base(class_uid: u32, activity_id: u32, severity_id: u32, e: &Event, message: 
         "metadata".into(),
         metadata(&e.id.to_string(), e.session_id.map(|s| s.to_string())),
     );
-    v.insert("unmapped".into(), json!({"decky": e.decky, "service": e.service, "fields": e.fields}));
+    v.insert(
+        "unmapped".into(),
+        json!({"decky": e.decky, "service": e.service, "fields": e.fields}),
+    );
     v
 }
 
@@ -99,7 +111,10 @@ pub fn event(e: &Event, kind: &str) -> Value {
                 || e.field_str("outcome") == Some("success");
             let mut v = base(3002, 1, if ok { 3 } else { 1 }, e, msg());
             v.insert("status_id".into(), json!(if ok { 1 } else { 2 }));
-            v.insert("status".into(), json!(if ok { "Success" } else { "Failure" }));
+            v.insert(
+                "status".into(),
+                json!(if ok { "Success" } else { "Failure" }),
+            );
             v.insert("user".into(), user(e));
             v.insert("is_remote".into(), json!(true));
             v.insert("service".into(), json!({"name": e.service}));
@@ -138,7 +153,10 @@ pub fn event(e: &Event, kind: &str) -> Value {
                 "device".into(),
                 json!({"hostname": e.decky, "name": e.decky, "ip": e.dst_ip, "type_id": 1}),
             );
-            v.insert("process".into(), json!({"cmd_line": e.field_str("command").unwrap_or("")}));
+            v.insert(
+                "process".into(),
+                json!({"cmd_line": e.field_str("command").unwrap_or("")}),
+            );
             v
         }
         "file_upload" | "file_download" => {
@@ -150,7 +168,10 @@ pub fn event(e: &Event, kind: &str) -> Value {
                 .map(str::to_owned)
                 .or_else(|| {
                     url_of(e).map(|u| {
-                        u.rsplit('/').find(|s| !s.is_empty()).unwrap_or(&u).to_owned()
+                        u.rsplit('/')
+                            .find(|s| !s.is_empty())
+                            .unwrap_or(&u)
+                            .to_owned()
                     })
                 })
                 .unwrap_or_default();
@@ -205,7 +226,10 @@ pub fn event(e: &Event, kind: &str) -> Value {
         Some(1007) => v["unmapped"]["src_endpoint"] = src,
         // A finding carries them as evidence.
         Some(2004) => {
-            v.insert("evidences".into(), json!([{"src_endpoint": src, "dst_endpoint": dst}]));
+            v.insert(
+                "evidences".into(),
+                json!([{"src_endpoint": src, "dst_endpoint": dst}]),
+            );
         }
         _ => {
             v.insert("src_endpoint".into(), src);
@@ -244,7 +268,11 @@ pub fn alert(a: &Alert) -> Value {
         "created_time": a.ts.timestamp_millis(),
     });
     if !a.techniques.is_empty() {
-        let attacks: Vec<Value> = a.techniques.iter().map(|t| json!({"technique": {"uid": t}})).collect();
+        let attacks: Vec<Value> = a
+            .techniques
+            .iter()
+            .map(|t| json!({"technique": {"uid": t}}))
+            .collect();
         finding["attacks"] = json!(attacks);
     }
     let mut v = json!({

@@ -26,19 +26,22 @@ pub struct Identity {
 }
 
 pub fn identity() -> Identity {
-    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("rcgen");
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("rcgen");
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ck.cert.pem()).unwrap();
     let cert = CertificateDer::from(ck.cert.der().to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
     Identity {
         server: Arc::new(server),
         ca_file,
@@ -60,7 +63,10 @@ impl Req {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -103,18 +109,32 @@ impl Receiver {
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let shared = shared.clone();
                 conns.spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let shared = shared.clone();
                         async move {
                             let path = req.uri().path().to_owned();
                             let headers = req.headers().clone();
-                            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            shared.requests.lock().push(Req { at: Instant::now(), path, headers, body });
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            shared.requests.lock().push(Req {
+                                at: Instant::now(),
+                                path,
+                                headers,
+                                body,
+                            });
                             let status = shared.status.load(Ordering::SeqCst);
                             let body = shared.body.lock().clone();
                             Ok::<_, std::convert::Infallible>(
@@ -182,7 +202,11 @@ impl Receiver {
             if self.count() >= n {
                 return self.requests();
             }
-            assert!(Instant::now() < deadline, "only {} of {n} requests after {secs}s", self.count());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} requests after {secs}s",
+                self.count()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
@@ -195,7 +219,11 @@ impl Drop for Receiver {
 }
 
 /// A decky event from `ip` on web01/ssh.
-pub fn event(kind: decnet_core::EventKind, ip: &str, fields: serde_json::Value) -> decnet_core::Event {
+pub fn event(
+    kind: decnet_core::EventKind,
+    ip: &str,
+    fields: serde_json::Value,
+) -> decnet_core::Event {
     let mut e = decnet_core::Event::new("web01", "ssh", kind);
     e.src_ip = ip.parse().unwrap();
     e.src_port = 41000;
@@ -206,4 +234,43 @@ pub fn event(kind: decnet_core::EventKind, ip: &str, fields: serde_json::Value) 
     }
     e
 }
+
+/// Polls `f` every 10 ms until it holds (panics after `secs`).
+pub async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// An engine on a memory bus with a manual clock (ticking every 10 ms).
+pub struct Rig {
+    pub bus: Arc<decnet_bus::MemoryBus>,
+    pub clock: Arc<decnet_alerts::clock::ManualClock>,
+    pub h: decnet_alerts::AlertHandle,
+    /// The spool directory (bind it: dropping it deletes the spool).
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn rig(ini: &str) -> Rig {
+    use chrono::TimeZone;
+    let cfg = decnet_alerts::AlertsConfig::from_ini(ini).unwrap();
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+        .unwrap();
+    let clock = Arc::new(decnet_alerts::clock::ManualClock::new(start));
+    let bus = decnet_bus::MemoryBus::new();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = decnet_alerts::EngineOptions {
+        clock: clock.clone(),
+        tick: std::time::Duration::from_millis(10),
+        queue: 65_536,
+    };
+    let h = decnet_alerts::AlertEngine::spawn_with(bus.clone(), cfg, dir.path(), opts)
+        .await
+        .unwrap();
+    Rig { bus, clock, h, dir }
+}
+
 pub mod scenario;

@@ -42,7 +42,12 @@ pub struct OutageReport {
     pub drained_after_recovery_ms: u128,
 }
 
-pub async fn outage(down_for: Duration, rounds: usize, how: Down, restart_engine: bool) -> OutageReport {
+pub async fn outage(
+    down_for: Duration,
+    rounds: usize,
+    how: Down,
+    restart_engine: bool,
+) -> OutageReport {
     let rx = Receiver::start().await;
     match how {
         Down::Refused => rx.stop(),
@@ -59,26 +64,50 @@ pub async fn outage(down_for: Duration, rounds: usize, how: Down, restart_engine
     let bus = MemoryBus::new();
     let dynbus: Arc<dyn Bus> = bus.clone();
     let mut watch = bus.subscribe("alert.>", Delivery::Lossless).unwrap();
-    let mut engine = AlertEngine::spawn(dynbus.clone(), cfg.clone(), spool.path()).await.unwrap();
+    let mut engine = AlertEngine::spawn(dynbus.clone(), cfg.clone(), spool.path())
+        .await
+        .unwrap();
 
     let step = down_for / rounds as u32;
     let mut restarted = false;
     let mut breaker_opened = 0;
     for round in 0..rounds {
         let ip = |rule: u8| format!("198.51.{rule}.{}", round + 1);
-        bus.publish_event(event(EventKind::AuthAttempt, &ip(1), json!({"username": "root", "success": true})));
-        bus.publish_event(event(EventKind::Command, &ip(2), json!({"command": format!("id #{round}")})));
-        bus.publish_event(event(EventKind::FileUpload, &ip(3), json!({"filename": format!("x{round}.sh"), "sha256": "00", "size": 1})));
+        bus.publish_event(event(
+            EventKind::AuthAttempt,
+            &ip(1),
+            json!({"username": "root", "success": true}),
+        ));
+        bus.publish_event(event(
+            EventKind::Command,
+            &ip(2),
+            json!({"command": format!("id #{round}")}),
+        ));
+        bus.publish_event(event(
+            EventKind::FileUpload,
+            &ip(3),
+            json!({"filename": format!("x{round}.sh"), "sha256": "00", "size": 1}),
+        ));
         if restart_engine && !restarted && round + 1 >= rounds / 2 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            breaker_opened += engine.channels_state().iter().map(|c| c.breaker_opened).sum::<u64>();
+            breaker_opened += engine
+                .channels_state()
+                .iter()
+                .map(|c| c.breaker_opened)
+                .sum::<u64>();
             engine.shutdown().await;
-            engine = AlertEngine::spawn(dynbus.clone(), cfg.clone(), spool.path()).await.unwrap();
+            engine = AlertEngine::spawn(dynbus.clone(), cfg.clone(), spool.path())
+                .await
+                .unwrap();
             restarted = true;
         }
         tokio::time::sleep(step).await;
     }
-    breaker_opened += engine.channels_state().iter().map(|c| c.breaker_opened).sum::<u64>();
+    breaker_opened += engine
+        .channels_state()
+        .iter()
+        .map(|c| c.breaker_opened)
+        .sum::<u64>();
 
     // Every alert created, in creation order.
     let mut created: Vec<Alert> = Vec::new();
@@ -119,7 +148,9 @@ pub async fn outage(down_for: Duration, rounds: usize, how: Down, restart_engine
     let posts: Vec<Uuid> = rx
         .requests()
         .iter()
-        .filter(|r| r.path == "/hook" && (how == Down::Refused || r.header("x-decnet-delivery").is_some()))
+        .filter(|r| {
+            r.path == "/hook" && (how == Down::Refused || r.header("x-decnet-delivery").is_some())
+        })
         .filter_map(|r| r.header("x-decnet-delivery")?.parse().ok())
         .collect();
     // With a 503 receiver, requests during the outage were answered 503:

@@ -42,7 +42,9 @@ impl FileSink {
 
     async fn open(&mut self) -> Result<(), SinkError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir).await.map_err(|e| err(dir, e))?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| err(dir, e))?;
         }
         let f = tokio::fs::OpenOptions::new()
             .create(true)

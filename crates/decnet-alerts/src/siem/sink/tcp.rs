@@ -26,7 +26,11 @@ pub struct TcpSink {
 
 impl TcpSink {
     /// A sink to `address`; with `tls`, verified against that server name.
-    pub fn new(address: String, tls: Option<(Arc<rustls::ClientConfig>, String)>, timeout: Duration) -> Self {
+    pub fn new(
+        address: String,
+        tls: Option<(Arc<rustls::ClientConfig>, String)>,
+        timeout: Duration,
+    ) -> Self {
         TcpSink {
             address,
             tls,
