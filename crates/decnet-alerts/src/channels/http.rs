@@ -46,6 +46,21 @@ pub fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+/// `message` with the URL (and its path, which for chat webhooks is the
+/// token) cut out, whatever layer put it there.
+fn scrub(message: String, url: &Secret) -> String {
+    let mut m = message.replace(url.expose(), "<url>");
+    if let Ok(u) = reqwest::Url::parse(url.expose()) {
+        if u.path().len() > 1 {
+            m = m.replace(u.path(), "/<path>");
+        }
+        if let Some(q) = u.query() {
+            m = m.replace(q, "<query>");
+        }
+    }
+    m
+}
+
 impl Poster {
     /// A client with this timeout, trusting the web roots and `ca_file`.
     pub fn new(timeout: Duration, ca_file: Option<&Path>) -> Result<Poster, BuildError> {
@@ -80,7 +95,7 @@ impl Poster {
         let resp = req
             .send()
             .await
-            .map_err(|e| SendError::transient(describe(&e)))?;
+            .map_err(|e| SendError::transient(scrub(describe(&e), url)))?;
         let status = resp.status();
         let code = status.as_u16();
         let body = resp.bytes().await.unwrap_or_default();
@@ -99,7 +114,7 @@ impl Poster {
             message: if excerpt.is_empty() {
                 format!("HTTP {code}")
             } else {
-                format!("HTTP {code}: {excerpt}")
+                scrub(format!("HTTP {code}: {excerpt}"), url)
             },
         })
     }
@@ -114,5 +129,20 @@ impl Poster {
         let body = serde_json::to_vec(value).map_err(|e| SendError::permanent(e.to_string()))?;
         self.post(url, "application/json", headers, body.into())
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_url_path_and_query() {
+        let url = Secret::new("https://hooks.example.com/services/T0/B0/TOKEN?key=K3Y");
+        let m = scrub(
+            "error for https://hooks.example.com/services/T0/B0/TOKEN?key=K3Y; path /services/T0/B0/TOKEN; key=K3Y".into(),
+            &url,
+        );
+        assert!(!m.contains("TOKEN") && !m.contains("K3Y"), "{m}");
     }
 }
