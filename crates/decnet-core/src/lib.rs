@@ -5,8 +5,10 @@
 
 pub mod archetype;
 pub mod catalog;
+pub mod clock;
 pub mod event;
 pub mod fleet;
+pub mod parse;
 pub mod persona;
 pub mod seed;
 pub mod subject;
