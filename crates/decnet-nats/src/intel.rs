@@ -34,6 +34,9 @@ use crate::{ensure_stream, NatsError, STREAM};
 
 /// Durable consumer read by the intel lease holder.
 pub const DURABLE: &str = "decnet-intel";
+/// Longest a stopping singleton waits for intel's last commit and the
+/// lease release.
+pub const FINISH_GRACE: Duration = Duration::from_secs(4);
 /// Name of the store lease.
 pub const LEASE: &str = decnet_store::lease::INTEL;
 
@@ -163,9 +166,18 @@ impl IntelSingleton {
 
     /// If holding: stops fetching, lets intel commit what it has, acks it
     /// and releases the lease so another server takes over at once.
-    pub async fn finish(self) -> SingletonStats {
+    /// Bounded by [`FINISH_GRACE`]: a store or NATS that does not answer
+    /// cannot hold the process; the lease then expires by itself and what
+    /// was not acked is redelivered to the next holder.
+    pub async fn finish(mut self) -> SingletonStats {
         self.stop.cancel();
-        let _ = self.task.await;
+        if tokio::time::timeout(FINISH_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("intel did not stop in {FINISH_GRACE:?}; its lease expires by itself");
+            self.task.abort();
+        }
         SingletonStats {
             tenures: self.tenures.load(Ordering::Relaxed),
             processed: self.processed.load(Ordering::Relaxed),
@@ -353,7 +365,10 @@ async fn feed(
         let got: Vec<Message> = msgs.filter_map(|m| async move { m.ok() }).collect().await;
         for m in got {
             match serde_json::from_slice::<Envelope>(&m.payload) {
-                Ok(env) if env.topic.starts_with("events.") => {
+                Ok(env)
+                    if env.topic.starts_with("events.")
+                        && crate::scope::accepts(m.subject.as_str(), &env.topic) =>
+                {
                     local.publish(env);
                     pending.msgs.push_back(m);
                 }

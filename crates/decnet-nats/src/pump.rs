@@ -15,6 +15,55 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{ensure_stream, NatsError, DURABLE, STREAM};
 
+/// Longest a stopping pump waits for its batch in hand to commit.
+pub const FINISH_GRACE: Duration = Duration::from_secs(3);
+
+/// The event in a stream message, if it is one and it is what its subject
+/// says (a sensor cannot store an event of another decky, service or kind
+/// than its subject names, nor anything under another topic).
+fn checked_event(m: &jetstream::Message) -> Option<Event> {
+    let env = serde_json::from_slice::<Envelope>(&m.payload).ok()?;
+    let e = env.as_event()?;
+    if !crate::scope::accepts(m.subject.as_str(), &env.topic) || e.subject() != env.topic {
+        tracing::warn!(
+            subject = m.subject.as_str(),
+            topic = env.topic,
+            "dropped an event that does not match its subject"
+        );
+        return None;
+    }
+    Some((**e).clone())
+}
+
+/// Inserts `events`, retrying every 500 ms until it works or `stop` fires;
+/// true once committed. An attempt under way is not cut short by `stop`
+/// (a live store finishes it); [`Pump::finish`] bounds a hung one.
+async fn commit(
+    store: &dyn Store,
+    events: &[Event],
+    inserted: &AtomicU64,
+    stop: &CancellationToken,
+) -> bool {
+    loop {
+        match store.insert_events(events).await {
+            Ok(n) => {
+                inserted.fetch_add(n, Ordering::Relaxed);
+                return true;
+            }
+            Err(e) => {
+                tracing::warn!("store insert failed ({e}); retrying before acking");
+                if stop.is_cancelled() {
+                    return false;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return false,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+}
+
 /// Counters of a pump.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct PumpStats {
@@ -82,17 +131,22 @@ impl Pump {
         let task = tokio::spawn(async move {
             let _alive = alive_tx;
             while !s.is_cancelled() {
-                let msgs = match consumer
-                    .fetch()
-                    .max_messages(batch)
-                    .expires(Duration::from_millis(250))
-                    .messages()
-                    .await
-                {
+                let fetched = tokio::select! {
+                    _ = s.cancelled() => break,
+                    f = consumer
+                        .fetch()
+                        .max_messages(batch)
+                        .expires(Duration::from_millis(250))
+                        .messages() => f,
+                };
+                let msgs = match fetched {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::warn!("JetStream fetch: {e}");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        tokio::select! {
+                            _ = s.cancelled() => {}
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        }
                         continue;
                     }
                 };
@@ -101,26 +155,12 @@ impl Pump {
                     continue;
                 }
                 r.fetch_add(got.len() as u64, Ordering::Relaxed);
-                let mut events: Vec<Event> = Vec::with_capacity(got.len());
-                for m in &got {
-                    if let Ok(env) = serde_json::from_slice::<Envelope>(&m.payload) {
-                        if let Some(e) = env.as_event() {
-                            events.push((**e).clone());
-                        }
-                    }
-                }
-                // Commit first; only then ack (at-least-once).
-                loop {
-                    match store.insert_events(&events).await {
-                        Ok(n) => {
-                            i.fetch_add(n, Ordering::Relaxed);
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!("store insert failed ({e}); retrying before acking");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                    }
+                let events: Vec<Event> = got.iter().filter_map(|m| checked_event(m)).collect();
+                // Commit first; only then ack (at-least-once). Stopping
+                // gives up on a store that does not answer: the batch is
+                // not acked, so JetStream redelivers it to a live server.
+                if !commit(&*store, &events, &i, &s).await {
+                    break;
                 }
                 for m in &got {
                     let _ = m.ack().await;
@@ -155,10 +195,18 @@ impl Pump {
         }
     }
 
-    /// Stops after the batch in hand is committed and acked.
-    pub async fn finish(self) -> PumpStats {
+    /// Stops after the batch in hand is committed and acked, or, when the
+    /// store or NATS does not answer, after [`FINISH_GRACE`] with that
+    /// batch unacked (JetStream redelivers it).
+    pub async fn finish(mut self) -> PumpStats {
         self.stop.cancel();
-        let _ = self.task.await;
+        if tokio::time::timeout(FINISH_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("JetStream pump did not stop in {FINISH_GRACE:?}; its batch in hand is left to redelivery");
+            self.task.abort();
+        }
         PumpStats {
             received: self.received.load(Ordering::Relaxed),
             committed: self.committed.load(Ordering::Relaxed),

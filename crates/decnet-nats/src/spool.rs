@@ -72,6 +72,19 @@ impl Spool {
         f.flush()
     }
 
+    /// Forces what was appended onto the disk (at shutdown: the spool is
+    /// what survives the process).
+    pub fn sync(&self) -> std::io::Result<()> {
+        let _g = self.lock.lock();
+        File::open(&self.path)?.sync_all()
+    }
+
+    /// Records currently spooled (a torn tail is not counted).
+    pub fn records(&self) -> std::io::Result<usize> {
+        let _g = self.lock.lock();
+        Ok(self.read_all()?.len())
+    }
+
     fn read_all(&self) -> std::io::Result<Vec<Vec<u8>>> {
         let mut data = Vec::new();
         File::open(&self.path)?.read_to_end(&mut data)?;

@@ -2,8 +2,11 @@
 
 mod api;
 mod durability;
+mod enroll;
 mod memory;
+mod nats_args;
 mod run;
+mod shutdown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,13 +33,16 @@ enum Command {
         #[command(flatten)]
         run: run::RunArgs,
     },
-    /// Deckies only, events to NATS JetStream (scale-out sensor).
+    /// Deckies only, events to NATS JetStream (scale-out sensor); `sensor enroll` makes its credentials.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Sensor {
+        #[command(subcommand)]
+        admin: Option<enroll::SensorCmd>,
         /// Fleet file.
-        #[arg(long, short)]
-        config: PathBuf,
-        /// Sensor name (subjects `control.<name>.*`, `system.<name>.health`); default: hostname.
-        #[arg(long)]
+        #[arg(long, short, required = true)]
+        config: Option<PathBuf>,
+        /// Sensor name (publishes under `sensor.<name>.`, listens on `control.<name>.*`); default: hostname.
+        #[arg(long, env = "DECNET_SENSOR_NAME")]
         name: Option<String>,
         #[command(flatten)]
         run: run::RunArgs,
@@ -59,6 +65,18 @@ fn main() -> ExitCode {
         Command::User(cmd) => api::user(cmd),
         Command::Demo(args) => run::start(None, args),
         Command::Serve { config, run } => run::start(Some(config), run),
-        Command::Sensor { config, name, run } => run::start_sensor(config, name, run),
+        Command::Sensor {
+            admin,
+            config,
+            name,
+            run,
+        } => match (admin, config) {
+            (Some(cmd), _) => enroll::run(cmd),
+            (None, Some(config)) => run::start_sensor(config, name, run),
+            (None, None) => {
+                eprintln!("error: decnet sensor needs --config FLEET.ini");
+                ExitCode::from(2)
+            }
+        },
     }
 }

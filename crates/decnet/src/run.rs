@@ -54,6 +54,8 @@ pub struct RunArgs {
     /// dropped and counted (/health).
     #[arg(long, default_value_t = decnet_engine::eventlog::DEFAULT_BACKLOG, env = "DECNET_EVENT_BACKLOG")]
     pub event_backlog: usize,
+    #[command(flatten)]
+    pub nats: crate::nats_args::NatsArgs,
 }
 
 /// `decnet validate FILE`.
@@ -147,7 +149,9 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(fleet, args, config.is_none())) {
+    let result = rt.block_on(run(fleet, args, config.is_none()));
+    crate::shutdown::drop_runtime(rt);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -159,7 +163,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
 async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     create_data_dir(&args.data_dir)?;
-    let nats = nats_bus(&args).await?;
+    let nats = nats_bus(&args, None).await?;
     let port_offset = port_offset(&args);
     // The fleet publishes on `bus`. In-process mode: everything shares it.
     // With NATS: the fleet's messages are forwarded to NATS; events come back
@@ -308,6 +312,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
 
     wait_for_signal().await;
     eprintln!("shutting down…");
+    crate::shutdown::arm_watchdog();
     if let Some(api) = api {
         api.shutdown().await;
     }
@@ -318,9 +323,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     fleet.shutdown().await;
     if let (Some(f), Some(nb)) = (forwarder, &nats) {
         f.finish().await;
-        if !nb.flush(std::time::Duration::from_secs(10)).await {
-            eprintln!("warning: some events were not acknowledged by NATS; they stay in the spool for the next start");
-        }
+        close_nats(nb).await;
     }
     if let Some(r) = &response {
         r.shutdown().await;
@@ -406,11 +409,16 @@ pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> Exi
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run_sensor(
-        fleet_spec,
-        decnet_core::subject::sanitize_token(&name),
-        args,
-    )) {
+    let name = match decnet_nats::SensorName::new(&decnet_core::subject::sanitize_token(&name)) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(run_sensor(fleet_spec, name, args));
+    crate::shutdown::drop_runtime(rt);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -463,9 +471,14 @@ fn open_fleet(
     ))
 }
 
-async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyhow::Result<()> {
+async fn run_sensor(
+    fleet_spec: FleetSpec,
+    sensor: decnet_nats::SensorName,
+    args: RunArgs,
+) -> anyhow::Result<()> {
     create_data_dir(&args.data_dir)?;
-    let Some(nats) = nats_bus(&args).await? else {
+    let name = sensor.to_string();
+    let Some(nats) = nats_bus(&args, Some(sensor)).await? else {
         anyhow::bail!("decnet sensor needs --bus nats://HOST:PORT");
     };
     let port_offset = port_offset(&args);
@@ -546,15 +559,14 @@ async fn run_sensor(fleet_spec: FleetSpec, name: String, args: RunArgs) -> anyho
     let trimmer = crate::memory::spawn_trimmer(stop.clone());
     wait_for_signal().await;
     eprintln!("shutting down…");
+    crate::shutdown::arm_watchdog();
     stop.cancel();
     let _ = control.await;
     let _ = health.await;
     let _ = trimmer.await;
     fleet.shutdown().await;
     forwarder.finish().await;
-    if !nats.flush(std::time::Duration::from_secs(10)).await {
-        eprintln!("warning: some events were not acknowledged by NATS; they stay in the spool for the next start");
-    }
+    close_nats(&nats).await;
     if let Some(h) = sighup {
         h.abort();
     }
@@ -590,12 +602,23 @@ async fn handle_deploy(fleet: &Arc<Fleet>, payload: &[u8]) -> serde_json::Value 
     serde_json::json!({"ok": errors.is_empty(), "deckies": deployed, "errors": errors})
 }
 
+/// Stops publishing to NATS within 5 s, whatever NATS is doing: what it
+/// has not acknowledged by then is in the spool, on disk, for the next start.
+async fn close_nats(nats: &decnet_nats::NatsBus) {
+    if nats.close(std::time::Duration::from_secs(5)).await != decnet_nats::Closed::Settled {
+        eprintln!("warning: some events were not acknowledged by NATS; they stay in the spool for the next start");
+    }
+}
+
 /// `--bus`: `memory` (in-process) or `nats://HOST:PORT` / `tls://HOST:PORT`.
-async fn nats_bus(args: &RunArgs) -> anyhow::Result<Option<Arc<decnet_nats::NatsBus>>> {
+async fn nats_bus(
+    args: &RunArgs,
+    sensor: Option<decnet_nats::SensorName>,
+) -> anyhow::Result<Option<Arc<decnet_nats::NatsBus>>> {
     match args.bus.as_str() {
         "memory" => Ok(None),
         url if url.starts_with("nats://") || url.starts_with("tls://") => {
-            let cfg = decnet_nats::NatsConfig::new(url, args.data_dir.join("spool"));
+            let cfg = args.nats.config(url, &args.data_dir.join("spool"), sensor);
             let nb = decnet_nats::NatsBus::start(&cfg)
                 .await
                 .with_context(|| format!("cannot start the NATS bus {url}"))?;
