@@ -1,4 +1,5 @@
 // DOM helpers. Attacker-controlled data only ever goes into text nodes.
+import { humanError } from './api.js';
 
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
@@ -66,10 +67,9 @@ export function toast(msg, kind = 'ok') {
   setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
 }
 
-// An API error as a visible block with its `detail`.
+// An API error as a visible block with its `detail` in words.
 export function errorBox(err) {
-  const status = err && err.status ? `${err.status}: ` : '';
-  return h('div', { class: 'error', role: 'alert' }, status + (err && err.message ? err.message : String(err)));
+  return h('div', { class: 'error', role: 'alert' }, humanError(err));
 }
 
 export function empty(msg) { return h('div', { class: 'empty' }, msg); }
@@ -162,14 +162,38 @@ export async function act(btn, fn, okMsg) {
     if (okMsg) toast(okMsg);
     return r;
   } catch (e) {
-    toast(e.message || String(e), 'error');
+    toast(humanError(e), 'error');
     throw e;
   } finally {
     if (btn) btn.disabled = false;
   }
 }
 
-export function confirmDo(msg) { return window.confirm(msg); }
+// Asks before a destructive action: resolves true only when the user
+// presses the confirm button (Escape, Cancel or closing the dialog: false).
+export function confirmAction(message, confirmLabel = 'Confirm', detail = '') {
+  return new Promise((resolve) => {
+    const ok = h('button', { type: 'submit', class: 'danger', value: 'ok', id: 'confirm-ok' }, confirmLabel);
+    const cancel = h('button', { type: 'button', id: 'confirm-cancel', autofocus: true }, 'Cancel');
+    const form = h('form', { method: 'dialog', class: 'stack' },
+      h('p', null, message), detail ? h('p', { class: 'muted small' }, detail) : null,
+      h('div', { class: 'row end' }, cancel, ok));
+    const dlg = h('dialog', { class: 'modal confirm', 'aria-label': message }, form);
+    let yes = false;
+    form.addEventListener('submit', () => { yes = true; });
+    cancel.addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', () => { dlg.remove(); resolve(yes); });
+    document.body.appendChild(dlg);
+    dlg.showModal();
+    cancel.focus();
+  });
+}
+
+// Runs `fn` from a button only after the user confirmed.
+export async function confirmThen(btn, message, confirmLabel, fn, okMsg) {
+  if (!(await confirmAction(message, confirmLabel))) return undefined;
+  return act(btn, fn, okMsg);
+}
 
 // A small modal dialog; resolves with the form's values or null.
 export function dialog(title, fields, submitLabel = 'OK') {

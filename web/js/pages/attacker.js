@@ -1,4 +1,4 @@
-import { get, qs, stream } from '../api.js';
+import { get, qs } from '../api.js';
 import { h, card, kv, badge, time, table, pager, errorBox, fmtBytes, empty, liveDot, act } from '../ui.js';
 import { eventRow, eventTable } from '../events.js';
 import { parseCast, player } from '../player.js';
@@ -67,16 +67,27 @@ export async function render(root, ctx) {
   }
   await Promise.all(loaders);
 
-  const s = stream(`/attackers/${enc}/events`, {}, {
-    onEvent: (name, data) => {
-      if (name === 'snapshot' && data.attacker) drawSummary(summary, data.attacker);
-      if (name === 'event' && tlOffset === 0 && !tbody.querySelector(`tr[data-id="${CSS.escape(data.id)}"]`)) {
-        const r = eventRow(data, { linkAttacker: false }); r.classList.add('fresh'); tbody.insertBefore(r, tbody.firstChild);
+  // Live: this address's events from the shared /stream feed (no stream of
+  // its own: the API caps streams per user), the profile re-read after them.
+  let pend = null;
+  const refreshSummary = () => { clearTimeout(pend); pend = setTimeout(() => get(`/attackers/${enc}`).then((x) => { if (ctx.current) drawSummary(summary, x); }, () => {}), 1500); };
+  ctx.onCleanup(() => clearTimeout(pend));
+  const setDot = (st) => { liveState.className = `live-dot ${st}`; liveState.textContent = st === 'live' ? 'live' : st; };
+  setDot(ctx.live.state.state);
+  ctx.onCleanup(ctx.live.subscribe((msg) => {
+    if (msg.type === 'state') { setDot(msg.data); return; }
+    if (msg.type !== 'logs') return;
+    const mine = msg.data.filter((ev) => ev.src_ip === a.ip);
+    if (!mine.length) return;
+    if (tlOffset === 0) {
+      for (const ev of mine) {
+        if (tbody.querySelector(`tr[data-id="${CSS.escape(ev.id)}"]`)) continue;
+        const r = eventRow(ev, { linkAttacker: false }); r.classList.add('fresh'); tbody.insertBefore(r, tbody.firstChild);
       }
-    },
-    onState: (st) => { liveState.className = `live-dot ${st}`; liveState.textContent = st; },
-  }, ['snapshot', 'event']);
-  ctx.onCleanup(() => s.close());
+      while (tbody.children.length > LIMIT) tbody.lastChild.remove();
+    }
+    refreshSummary();
+  }));
 }
 
 function drawSummary(box, a) {
@@ -85,7 +96,7 @@ function drawSummary(box, a) {
       Behaviour: h('span', null, badge(a.behavior || 'unknown'), ' ', h('span', { class: 'muted' }, a.behavior_rule || '')),
       'First seen': time(a.first_seen), 'Last seen': time(a.last_seen),
       Events: a.event_count, Sessions: a.sessions, 'Credentials tried': a.credentials_tried, 'Commands run': a.commands_run, Artifacts: a.artifacts,
-      Identity: a.identity_id ? h('a', { href: `/identities?id=${a.identity_id}` }, a.identity_id) : '—',
+      Identity: a.identity_id ? h('a', { href: `/identities/${a.identity_id}` }, a.identity_id) : '—',
     })),
     card(null, kv({ Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
       Fingerprints: (a.fingerprints || []).map((f) => (typeof f === 'string' ? f : `${f.kind || f.type || ''} ${f.value || JSON.stringify(f)}`)).join('; ') || '—' }))));

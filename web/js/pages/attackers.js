@@ -2,11 +2,20 @@ import { get, qs } from '../api.js';
 import { h, table, pager, errorBox, badge, time } from '../ui.js';
 
 const LIMIT = 50;
-const BEHAVIORS = ['', 'scanner', 'brute_force', 'credential_stuffer', 'interactive', 'beacon', 'exploit', 'unknown'];
+// The intel worker's behaviour classes (decnet-intel profile.rs `classify`).
+export const BEHAVIORS = [
+  ['scanning', 'Scanning (many ports, fast)'],
+  ['slow_scan', 'Slow scan (many ports, ≥ 30 s apart)'],
+  ['brute_force', 'Brute force (10+ logins)'],
+  ['beaconing', 'Beaconing (regular sessions)'],
+  ['interactive', 'Interactive (3+ commands)'],
+  ['mixed', 'Mixed (several of these)'],
+  ['unknown', 'Unknown (no rule matched)'],
+];
 
 export async function render(root, ctx) {
   const search = h('input', { type: 'search', placeholder: 'IP or text', value: ctx.query.get('search') || '', 'aria-label': 'Search attackers' });
-  const behavior = h('select', { 'aria-label': 'Behaviour' }, BEHAVIORS.map((b) => h('option', { value: b }, b || 'any behaviour')));
+  const behavior = h('select', { 'aria-label': 'Behaviour', name: 'behavior' }, h('option', { value: '' }, 'any behaviour'), BEHAVIORS.map(([v, label]) => h('option', { value: v }, label)));
   behavior.value = ctx.query.get('behavior') || '';
   const form = h('form', { class: 'filters', role: 'search' }, search, behavior, h('button', { type: 'submit', class: 'primary' }, 'Filter'));
   const box = h('div', { id: 'attackers' });

@@ -1,9 +1,8 @@
-import { get, qs, stream } from '../api.js';
+import { get, qs } from '../api.js';
+import { watch } from '../feeds.js';
 import { h, card, table, pager, errorBox, time, badge, liveDot, kv, empty } from '../ui.js';
 
 const LIMIT = 50;
-const ID_EVENTS = ['snapshot', 'formed', 'created', 'updated', 'merged', 'unmerged', 'dissolved', 'linked', 'observed'];
-const CAMP_EVENTS = ['snapshot', 'formed', 'created', 'updated', 'merged', 'dissolved'];
 
 export async function render(root, ctx) {
   const idState = liveDot('connecting');
@@ -65,11 +64,13 @@ export async function render(root, ctx) {
     feed.insertBefore(h('li', null, time(data && data.ts, true), ' ', badge(kind), ' ', h('span', { class: 'small' }, JSON.stringify(p).slice(0, 300))), feed.firstChild);
     while (feed.children.length > 30) feed.lastChild.remove();
   }
-  const s1 = stream('/identities/events', {}, {
-    onEvent: (n, d) => { if (n !== 'snapshot') { note(n, d); reload(loadIds); } },
-    onState: (st) => { idState.className = `live-dot ${st}`; idState.textContent = st; },
-  }, ID_EVENTS);
-  const s2 = stream('/campaigns/events', {}, { onEvent: (n, d) => { if (n !== 'snapshot') { note(`campaign ${n}`, d); reload(loadCamps); } } }, CAMP_EVENTS);
-  ctx.onCleanup(() => { s1.close(); s2.close(); clearTimeout(pend); });
+  const ids = watch('/identities/events', (n, d) => { if (n !== 'snapshot') { note(n, d); reload(loadIds); } }, ctx);
+  const camps = watch('/campaigns/events', (n, d) => { if (n !== 'snapshot') { note(`campaign ${n}`, d); reload(loadCamps); } }, ctx);
+  idState.replaceWith(ids.dot);
+  camps.dot.classList.add('small');
+  campBox.before(h('p', { class: 'muted small' }, 'Campaign feed: ', camps.dot));
+  idBox.before(ids.note);
+  campBox.before(camps.note);
+  ctx.onCleanup(() => clearTimeout(pend));
   if (!feed.children.length) feed.appendChild(h('li', { class: 'muted' }, 'Waiting for changes…'));
 }

@@ -1,5 +1,5 @@
 import { get, post, api, session, qs } from '../api.js';
-import { h, card, table, pager, errorBox, time, badge, act, dialog, kv, empty, confirmDo } from '../ui.js';
+import { h, card, table, pager, errorBox, time, badge, act, dialog, kv, empty, confirmAction } from '../ui.js';
 import { backendBadge } from './overview.js';
 
 const LIMIT = 50;
@@ -53,7 +53,7 @@ export async function render(root, ctx) {
         { key: 'dry_run', label: 'Mode', render: (b) => (b.dry_run ? badge('dry_run') : badge('enforced')) },
         { key: 'created_at', label: 'Since', render: (b) => time(b.created_at) },
         { key: 'expires_at', label: 'Expires', render: (b) => time(b.expires_at) },
-        { key: 'x', label: '', sort: false, render: (b) => (session.admin ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { if (confirmDo(`Unban ${b.value}?`)) act(e.currentTarget, () => api('DELETE', `/response/bans/${encodeURIComponent(b.value)}`, { reason: 'manual unban from the dashboard' }), `${b.value} unbanned`).then(refreshAll, () => {}); } } }, 'Unban') : null) },
+        { key: 'x', label: '', sort: false, render: (b) => (session.admin ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Unban ${b.value}?`, 'Unban').then((ok) => { if (ok) act(btn, () => api('DELETE', `/response/bans/${encodeURIComponent(b.value)}`, { reason: 'manual unban from the dashboard' }), `${b.value} unbanned`).then(refreshAll, () => {}); }); } } }, 'Unban') : null) },
       ], p.data, { empty: 'No active bans.' }), pager(p.total, LIMIT, offset, (o) => { offset = o; loadBans(); }));
     } catch (e) { bansBox.replaceChildren(errorBox(e)); }
   }

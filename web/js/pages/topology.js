@@ -1,5 +1,6 @@
-import { get, post, del, session, stream } from '../api.js';
-import { h, svg, card, table, errorBox, time, badge, act, dialog, liveDot, confirmDo, toast, empty } from '../ui.js';
+import { get, post, del, session } from '../api.js';
+import { watch } from '../feeds.js';
+import { h, svg, card, table, errorBox, time, badge, act, dialog, liveDot, confirmAction, toast, empty } from '../ui.js';
 import { fileDropForm } from '../filedrop.js';
 
 export async function render(root, ctx) {
@@ -38,8 +39,8 @@ export async function render(root, ctx) {
       h('button', { type: 'button', on: { click: addLan } }, '+ LAN'),
       h('button', { type: 'button', on: { click: addDecky } }, '+ Decky'),
       ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'primary', id: 'topo-deploy', on: { click: (e) => act(e.currentTarget, () => post(`/topologies/${enc}/deploy`), 'Deploying…').catch(() => {}) } }, 'Deploy') : null,
-      ['active', 'degraded', 'failed', 'deploying'].includes(s) ? h('button', { type: 'button', id: 'topo-teardown', on: { click: (e) => { if (confirmDo('Tear this topology down?')) act(e.currentTarget, () => post(`/topologies/${enc}/teardown`), 'Tearing down…').catch(() => {}); } } }, 'Teardown') : null,
-      ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { if (confirmDo(`Delete topology ${topo.name}?`)) act(e.currentTarget, () => del(`/topologies/${enc}`), 'Deleted').then(() => ctx.navigate('/topologies'), () => {}); } } }, 'Delete') : null].filter(Boolean));
+      ['active', 'degraded', 'failed', 'deploying'].includes(s) ? h('button', { type: 'button', id: 'topo-teardown', on: { click: (e) => { const btn = e.currentTarget; confirmAction('Tear this topology down?', 'Tear down').then((ok) => { if (ok) act(btn, () => post(`/topologies/${enc}/teardown`), 'Tearing down…').catch(() => {}); }); } } }, 'Teardown') : null,
+      ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Delete topology ${topo.name}?`, 'Delete topology').then((ok) => { if (ok) act(btn, () => del(`/topologies/${enc}`), 'Deleted').then(() => ctx.navigate('/topologies'), () => {}); }); } } }, 'Delete') : null].filter(Boolean));
   }
   const mutate = (op, args, label) => act(null, () => post(`/topologies/${enc}/mutations`, { op, args }), `${label} queued`).then(loadMutations, () => {});
   async function addLan() {
@@ -101,7 +102,7 @@ export async function render(root, ctx) {
       if (!l) { selected = null; drawSide(); return; }
       const members = topo.edges.filter((e) => e.lan === l.name).map((e) => e.decky);
       side.replaceChildren(h('div', null, h('h3', null, `LAN ${l.name}`), h('p', null, l.cidr), h('p', null, 'Deckies: ', members.join(', ') || '—'),
-        session.admin ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove LAN ${l.name}?`)) mutate('remove_lan', { name: l.name }, `remove_lan ${l.name}`); } } }, 'Remove LAN')) : null));
+        session.admin ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', on: { click: () => { confirmAction(`Remove LAN ${l.name}?`, 'Remove LAN').then((ok) => { if (ok) mutate('remove_lan', { name: l.name }, `remove_lan ${l.name}`); }); } } }, 'Remove LAN')) : null));
       return;
     }
     const d = topo.deckies.find((x) => x.name === selected.decky);
@@ -119,7 +120,7 @@ export async function render(root, ctx) {
       session.admin ? h('div', { class: 'actions' },
         h('button', { type: 'button', id: 'svc-add', on: { click: async () => { const r = await dialog(`Add a service to ${d.name}`, [{ name: 'name', label: 'Service', required: true, value: 'ftp' }], 'Add'); if (r) act(null, () => post(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services`, { name: r.name.trim() }), `${r.name} added`).then(reload, () => {}); } } }, '+ Service'),
         ['active', 'degraded'].includes(topo.status) ? h('button', { type: 'button', on: { click: () => { box.replaceChildren(fileDropForm(d.name, id, () => box.replaceChildren())); } } }, 'Drop file') : null,
-        h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove ${d.name}?`)) mutate('remove', { name: d.name }, `remove ${d.name}`); } } }, 'Remove decky')) : null,
+        h('button', { type: 'button', class: 'danger', on: { click: () => { confirmAction(`Remove ${d.name}?`, 'Remove decky').then((ok) => { if (ok) mutate('remove', { name: d.name }, `remove ${d.name}`); }); } } }, 'Remove decky')) : null,
       box));
   }
 
@@ -152,18 +153,17 @@ export async function render(root, ctx) {
   setStatus(topo.status, topo.error);
   drawActions(); drawGraph(); drawSide();
   await loadMutations();
-  const names = ['snapshot', 'status', 'updated', 'deleted', 'error', 'mutation.enqueued', 'mutation.applying', 'mutation.applied', 'mutation.failed', 'decky.lifecycle', 'decky.service_added', 'decky.service_removed', 'decky.service_config_updated', 'decky.mutated'];
-  const s = stream(`/topologies/${enc}/events`, {}, {
-    onEvent: (name, d) => {
-      if (name === 'snapshot') { if (d.status && d.status !== topo.status) soon(reload); return; }
-      note(name, d);
-      if (name === 'status') {
-        const p = d.payload || {};
-        topo.status = p.status; setStatus(p.status, p.error); drawActions();
-        soon(reload);
-      } else if (name === 'deleted') { toast('This topology was deleted'); ctx.navigate('/topologies'); } else { soon(() => { reload(); loadMutations(); }); }
-    },
-    onState: (st) => { streamState.className = `live-dot ${st}`; streamState.textContent = st; if (st === 'live') soon(() => { reload(); loadMutations(); }); },
-  }, names);
-  ctx.onCleanup(() => { s.close(); clearTimeout(pend); });
+  const feedPath = `/topologies/${enc}/events`;
+  const w = watch(feedPath, (name, d) => {
+    if (name === 'snapshot') { if (d && d.status && d.status !== topo.status) soon(reload); return; }
+    note(name, d);
+    if (name === 'status') {
+      const p = (d && d.payload) || {};
+      topo.status = p.status; setStatus(p.status, p.error); drawActions();
+      soon(reload);
+    } else if (name === 'deleted') { toast('This topology was deleted'); ctx.navigate('/topologies'); } else { soon(() => { reload(); loadMutations(); }); }
+  }, ctx, () => soon(() => { reload(); loadMutations(); }));
+  streamState.replaceWith(w.dot);
+  errLine.after(w.note);
+  ctx.onCleanup(() => clearTimeout(pend));
 }
