@@ -96,7 +96,8 @@ export async function api(method, path, body, opts = {}) {
     let data = null;
     try { data = await res.json(); } catch { /* not JSON */ }
     window.__decnetFailures.push({ method, path, status: res.status, detail: data && data.detail, expected: !!opts.expectError });
-    if (res.status === 401 && !opts.noAuth) unauthorized();
+    // noLogout: a 401 that means "wrong current password" (change-password), not a dead session.
+    if (res.status === 401 && !opts.noAuth && !opts.noLogout) unauthorized();
     throw new ApiError(res.status, data ? data.detail : res.statusText, data, Number(res.headers.get('retry-after')) || 0);
   }
   if (opts.blob) return res.blob();

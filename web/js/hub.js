@@ -13,6 +13,10 @@ import { FeedConnection } from './sse.js';
 // cannot say bye; background tabs may only run timers once a minute).
 export const CLIENT_TIMEOUT_MS = 180000;
 
+// A feed nobody wants stays open this long: a reload or a click to the
+// next page asks for it again at once, and reopening would churn streams.
+export const LINGER_MS = 5000;
+
 // Frames a late subscriber needs to draw at once: the last snapshot of a
 // feed, and /stream's periodic stats and histogram.
 function replayKey(name, data) {
@@ -51,7 +55,7 @@ export class Hub {
     this.token = token || null;
     if (!this.token) {
       // Logged out: nothing may stay open with the old credentials.
-      for (const [path, f] of this.feeds) { f.conn.close(); this.feeds.delete(path); }
+      for (const [path, f] of this.feeds) { clearTimeout(f.linger); f.conn.close(); this.feeds.delete(path); }
       return;
     }
     for (const f of this.feeds.values()) f.conn.setToken(this.token);
@@ -68,6 +72,8 @@ export class Hub {
       f.conn.start();
       return;
     }
+    clearTimeout(f.linger);
+    f.linger = null;
     f.clients.add(client);
     if (f.state) client.post({ op: 'state', path, ...f.state });
     for (const [name, data] of f.replay.values()) client.post({ op: 'frame', path, name, data });
@@ -78,7 +84,13 @@ export class Hub {
     const f = this.feeds.get(path);
     if (!f) return;
     f.clients.delete(client);
-    if (!f.clients.size) { f.conn.close(); this.feeds.delete(path); }
+    if (f.clients.size || f.linger) return;
+    f.linger = setTimeout(() => {
+      f.linger = null;
+      if (f.clients.size || this.feeds.get(path) !== f) return;
+      f.conn.close();
+      this.feeds.delete(path);
+    }, LINGER_MS);
   }
 
   detach(client) {

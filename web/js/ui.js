@@ -103,7 +103,7 @@ export function table(columns, rows, opts = {}) {
     }
     heads.forEach((th, i) => th.setAttribute('aria-sort', columns[i].key === state.key ? (state.dir > 0 ? 'ascending' : 'descending') : 'none'));
     for (const r of list) {
-      const tr = h('tr', null, columns.map((c) => h('td', { class: c.cls, 'data-label': c.label }, c.render ? c.render(r) : fmtCell(r[c.key]))));
+      const tr = h('tr', { class: opts.rowClass ? opts.rowClass(r) || null : null }, columns.map((c) => h('td', { class: c.cls, 'data-label': c.label }, c.render ? c.render(r) : fmtCell(r[c.key]))));
       if (opts.onRow) {
         tr.classList.add('clickable');
         tr.tabIndex = 0;
@@ -201,12 +201,15 @@ export function dialog(title, fields, submitLabel = 'OK') {
     const form = h('form', { method: 'dialog', class: 'stack' });
     const inputs = {};
     for (const f of fields) {
+      const listId = `dl-${Math.random().toString(36).slice(2, 9)}`;
       const inp = f.type === 'select'
         ? h('select', { name: f.name }, f.options.map((o) => h('option', { value: o }, o)))
+        : f.type === 'combo' ? h('input', { name: f.name, list: listId, required: f.required, autocomplete: 'off' })
         : f.type === 'textarea' ? h('textarea', { name: f.name, rows: 6 }, f.value || '')
           : h('input', { name: f.name, type: f.type || 'text', value: f.value || '', required: f.required, placeholder: f.placeholder || '' });
       inputs[f.name] = inp;
       form.appendChild(field(f.label, inp, f.hint));
+      if (f.type === 'combo') form.appendChild(h('datalist', { id: listId }, f.options.map((o) => h('option', { value: o }))));
     }
     const dlg = h('dialog', { class: 'modal' }, h('h2', null, title), form);
     const cancel = h('button', { type: 'button', on: { click: () => { dlg.close(); } } }, 'Cancel');

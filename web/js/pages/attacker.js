@@ -1,8 +1,9 @@
-import { get, qs } from '../api.js';
+import { get, qs, session } from '../api.js';
 import { h, card, kv, badge, time, table, pager, errorBox, fmtBytes, empty, liveDot, act } from '../ui.js';
 import { eventRow, eventTable } from '../events.js';
 import { parseCast, player } from '../player.js';
 import { download } from '../download.js';
+import { banDialog } from './response.js';
 
 const LIMIT = 50;
 
@@ -12,6 +13,8 @@ export async function render(root, ctx) {
   const liveState = liveDot('connecting');
   const head = h('div', { class: 'row' }, h('h1', null, `Attacker ${ip}`), liveState, h('span', { class: 'spacer' }),
     h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => download(`/attackers/${enc}/export?format=stix`, `attacker-${ip}.stix.json`)) } }, "Export STIX"));
+  const banBox = h('span', { id: 'attacker-ban', class: 'row' });
+  head.insertBefore(banBox, head.lastChild);
   const summary = h('div', { id: 'attacker-summary' });
   const replay = h('div', { id: 'replay' });
   const transcripts = h('div', { id: 'transcripts' });
@@ -30,6 +33,21 @@ export async function render(root, ctx) {
   try { a = await get(`/attackers/${enc}`); } catch (e) { summary.replaceChildren(errorBox(e)); return; }
   if (!ctx.current) return;
   drawSummary(summary, a);
+
+  // Ban state and the Ban button (when active response is configured).
+  async function loadBan() {
+    let bans;
+    try { bans = await get(`/response/bans${qs({ ip: a.ip, limit: 5 })}`, { expectError: true }); } catch (e) {
+      banBox.replaceChildren(e.status === 503 ? h('span', { class: 'muted small', title: 'Add a [response] section to the fleet file to ban from here' }, 'Active response off') : errorBox(e));
+      return;
+    }
+    const cur = bans.data[0];
+    const state = cur ? h('span', { class: 'small', id: 'ban-state' }, badge(cur.dry_run ? 'dry_run' : 'enforced'), ` banned until `, time(cur.expires_at)) : h('span', { class: 'muted small', id: 'ban-state' }, 'not banned');
+    const btn = session.admin ? h('button', { type: 'button', class: 'danger', id: 'ban-btn' }, cur ? 'Ban again…' : 'Ban…') : null;
+    if (btn) btn.addEventListener('click', () => banDialog(btn, a.ip).then((ok) => { if (ok) loadBan(); }));
+    banBox.replaceChildren(state, btn);
+  }
+  loadBan();
 
   let tlOffset = 0;
   async function loadTimeline() {

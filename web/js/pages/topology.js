@@ -2,6 +2,7 @@ import { get, post, del, session } from '../api.js';
 import { watch } from '../feeds.js';
 import { h, svg, card, table, errorBox, time, badge, act, dialog, liveDot, confirmAction, toast, empty } from '../ui.js';
 import { fileDropForm } from '../filedrop.js';
+import { pickService } from '../services.js';
 
 export async function render(root, ctx) {
   const id = ctx.params[0];
@@ -113,12 +114,12 @@ export async function render(root, ctx) {
     side.replaceChildren(h('div', null, h('h3', null, `Decky ${d.name}`),
       h('p', null, d.ip || 'IP from the LAN', d.archetype ? ` · ${d.archetype}` : ''),
       h('h4', null, 'Services'),
-      h('div', { class: 'chips' }, d.services.map((sv) => h('span', { class: 'chip' }, sv, session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `Remove ${sv}`, on: { click: (e) => act(e.currentTarget, () => del(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services/${encodeURIComponent(sv)}`), `${sv} removed`).then(reload, () => {}) } }, '×') : null))),
+      h('div', { class: 'chips' }, d.services.map((sv) => h('span', { class: 'chip' }, sv, session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `Remove ${sv}`, on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Remove ${sv} from ${d.name}${['active', 'degraded'].includes(topo.status) ? ' (live)' : ''}?`, `Remove ${sv}`).then((ok) => { if (ok) act(btn, () => del(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services/${encodeURIComponent(sv)}`), `${sv} removed`).then(reload, () => {}); }); } } }, '×') : null))),
       h('h4', null, 'LANs'),
       h('div', { class: 'chips' }, topo.lans.map((l) => h('span', { class: `chip${attached.includes(l.name) ? ' on' : ''}` }, l.name,
         session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `${attached.includes(l.name) ? 'Detach from' : 'Attach to'} ${l.name}`, on: { click: () => mutate(attached.includes(l.name) ? 'detach' : 'attach', { decky: d.name, lan: l.name }, `${attached.includes(l.name) ? 'detach' : 'attach'} ${d.name}`) } }, attached.includes(l.name) ? '−' : '+') : null))),
       session.admin ? h('div', { class: 'actions' },
-        h('button', { type: 'button', id: 'svc-add', on: { click: async () => { const r = await dialog(`Add a service to ${d.name}`, [{ name: 'name', label: 'Service', required: true, value: 'ftp' }], 'Add'); if (r) act(null, () => post(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services`, { name: r.name.trim() }), `${r.name} added`).then(reload, () => {}); } } }, '+ Service'),
+        h('button', { type: 'button', id: 'svc-add', on: { click: async () => { const name = await pickService(d.name, d.services); if (name) act(null, () => post(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services`, { name }), `${name} added`).then(reload, () => {}); } } }, '+ Service'),
         ['active', 'degraded'].includes(topo.status) ? h('button', { type: 'button', on: { click: () => { box.replaceChildren(fileDropForm(d.name, id, () => box.replaceChildren())); } } }, 'Drop file') : null,
         h('button', { type: 'button', class: 'danger', on: { click: () => { confirmAction(`Remove ${d.name}?`, 'Remove decky').then((ok) => { if (ok) mutate('remove', { name: d.name }, `remove ${d.name}`); }); } } }, 'Remove decky')) : null,
       box));
