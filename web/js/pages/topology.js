@@ -61,13 +61,16 @@ export async function render(root, ctx) {
   }
 
   function drawGraph() {
-    const W = 640; const lanY = 40; const dY = 170;
+    // One SVG unit per CSS pixel of the card: text keeps its size on a
+    // phone instead of shrinking with a fixed 640-unit drawing.
+    const W = Math.min(900, Math.max(300, graph.clientWidth || 640)); const lanY = 40; const dY = 170;
     const lans = topo.lans; const ds = topo.deckies;
     const H = dY + (ds.length > 1 ? 50 : 0) + 50;
     const lx = (i) => (W / (lans.length + 1)) * (i + 1);
     const dx = (i) => (W / (ds.length + 1)) * (i + 1);
     const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `Topology graph: ${lans.length} LANs, ${ds.length} deckies` });
     const lanPos = new Map(lans.map((l, i) => [l.name, lx(i)]));
+    const lanW = Math.min(140, W / (lans.length + 1) - 8);
     ds.forEach((d, i) => {
       for (const e of topo.edges.filter((x) => x.decky === d.name)) {
         if (lanPos.has(e.lan)) s.appendChild(svg('line', { x1: dx(i), y1: dY + (i % 2) * 50, x2: lanPos.get(e.lan), y2: lanY + 18, class: 'edge' }));
@@ -75,7 +78,7 @@ export async function render(root, ctx) {
     });
     lans.forEach((l, i) => {
       const g = svg('g', { class: `node lan${selected && selected.lan === l.name ? ' sel' : ''}`, tabindex: '0', role: 'button', 'aria-label': `LAN ${l.name} ${l.cidr}` },
-        svg('rect', { x: lx(i) - 70, y: lanY - 20, width: 140, height: 38, rx: 8 }),
+        svg('rect', { x: lx(i) - lanW / 2, y: lanY - 20, width: lanW, height: 38, rx: 8 }),
         svg('text', { x: lx(i), y: lanY - 2, 'text-anchor': 'middle' }, l.name),
         svg('text', { x: lx(i), y: lanY + 12, 'text-anchor': 'middle', class: 'sub' }, l.cidr));
       const pick = () => { selected = { lan: l.name }; drawGraph(); drawSide(); };
@@ -153,6 +156,10 @@ export async function render(root, ctx) {
   }
   setStatus(topo.status, topo.error);
   drawActions(); drawGraph(); drawSide();
+  let resizeT = null;
+  const onResize = () => { clearTimeout(resizeT); resizeT = setTimeout(drawGraph, 150); };
+  window.addEventListener('resize', onResize);
+  ctx.onCleanup(() => { window.removeEventListener('resize', onResize); clearTimeout(resizeT); });
   await loadMutations();
   const feedPath = `/topologies/${enc}/events`;
   const w = watch(feedPath, (name, d) => {
