@@ -1,12 +1,16 @@
-// API client: bearer token, JSON errors with their `detail`, 401 → login,
-// SSE with single-use tickets and reconnect backoff.
+// API client: bearer token, JSON errors with their `detail` (and
+// Retry-After), 401 → login. Live feeds are in feeds.js.
 
 const TOKEN_KEY = 'decnet.token';
 const listeners = new Set();
+const tokenListeners = new Set();
 
 export const session = {
   get token() { return localStorage.getItem(TOKEN_KEY); },
-  set token(t) { if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY); },
+  set token(t) {
+    if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY);
+    for (const fn of tokenListeners) fn(t || null);
+  },
   user: null, // {username, role, uuid}
   get admin() { return this.user && this.user.role === 'admin'; },
 };
@@ -15,13 +19,43 @@ export const session = {
 window.__decnetFailures = window.__decnetFailures || [];
 
 export class ApiError extends Error {
-  constructor(status, detail, body) {
+  constructor(status, detail, body, retryAfter = 0) {
     super(typeof detail === 'string' ? detail : formatDetail(detail));
     this.status = status;
     this.detail = detail;
     this.body = body;
+    this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
 }
+
+// An error as a sentence for people: the API's detail, with what to do
+// about it where the status says so, never a bare status code.
+export function humanError(e) {
+  if (!e) return 'Unknown error';
+  const msg = e.message || String(e);
+  switch (e.status) {
+    case 0: return `Cannot reach the server. ${msg}`;
+    case 403: return `Not allowed: ${msg}`;
+    case 404: return `Not found: ${msg}`;
+    case 429: return e.retryAfter ? `${msg.replace(/[;.]?\s*try again later\.?$/i, '')}. Try again in ${waitText(e.retryAfter)}.` : msg;
+    default:
+      if (e.status >= 500) return `The server failed: ${msg}`;
+      return msg;
+  }
+}
+
+export function waitText(seconds) {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 90) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+}
+
+export function onTokenChange(fn) { tokenListeners.add(fn); }
+// A login or logout in another tab of this browser.
+window.addEventListener('storage', (e) => {
+  if (e.key === TOKEN_KEY) for (const fn of tokenListeners) fn(e.newValue || null);
+});
 
 export function formatDetail(detail) {
   if (detail == null) return 'Unknown error';
@@ -62,8 +96,9 @@ export async function api(method, path, body, opts = {}) {
     let data = null;
     try { data = await res.json(); } catch { /* not JSON */ }
     window.__decnetFailures.push({ method, path, status: res.status, detail: data && data.detail, expected: !!opts.expectError });
-    if (res.status === 401 && !opts.noAuth) unauthorized();
-    throw new ApiError(res.status, data ? data.detail : res.statusText, data);
+    // noLogout: a 401 that means "wrong current password" (change-password), not a dead session.
+    if (res.status === 401 && !opts.noAuth && !opts.noLogout) unauthorized();
+    throw new ApiError(res.status, data ? data.detail : res.statusText, data, Number(res.headers.get('retry-after')) || 0);
   }
   if (opts.blob) return res.blob();
   if (opts.text) return res.text();
@@ -105,56 +140,4 @@ export async function logout() {
   try { await post('/auth/logout'); } catch { /* already gone */ }
   session.token = null;
   session.user = null;
-}
-
-// An SSE stream with single-use tickets: on error it closes, waits with
-// exponential backoff (1 s … 30 s, jittered) and reconnects with a fresh
-// ticket. Handlers: {onEvent(name, data), onState(state)}; `names` lists the
-// SSE event names to listen for (default: message).
-export function stream(path, params, handlers, names = ['message']) {
-  let es = null;
-  let closed = false;
-  let delay = 1000;
-  let timer = null;
-  const state = (s) => handlers.onState && handlers.onState(s);
-
-  async function connect() {
-    if (closed) return;
-    state('connecting');
-    let ticket;
-    try {
-      ticket = (await post('/auth/sse-ticket')).ticket;
-    } catch (e) {
-      if (e.status === 401) { state('closed'); return; }
-      retry();
-      return;
-    }
-    if (closed) return;
-    es = new EventSource(`/api/v1${path}${qs({ ...params, ticket })}`);
-    es.onopen = () => { delay = 1000; state('live'); };
-    es.onerror = () => { es.close(); es = null; retry(); };
-    for (const n of names) {
-      es.addEventListener(n, (ev) => {
-        let data = null;
-        try { data = JSON.parse(ev.data); } catch { data = ev.data; }
-        handlers.onEvent(n, data);
-      });
-    }
-  }
-  function retry() {
-    if (closed) return;
-    state('reconnecting');
-    const wait = Math.min(delay, 30000) * (0.8 + Math.random() * 0.4);
-    delay = Math.min(delay * 2, 30000);
-    timer = setTimeout(connect, wait);
-  }
-  connect();
-  return {
-    close() {
-      closed = true;
-      clearTimeout(timer);
-      if (es) es.close();
-      es = null;
-    },
-  };
 }

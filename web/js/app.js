@@ -1,7 +1,15 @@
 // The shell: client-side router (history API; the server falls back to
 // index.html), navigation, the login gate and the shared live stream.
-import { session, loadUser, logout, onUnauthorized, stream } from './api.js';
+import { session, loadUser, logout, onUnauthorized } from './api.js';
+import { subscribe, describeState, explainState } from './feeds.js';
 import { h, clear, errorBox } from './ui.js';
+
+// Every uncaught error and CSP violation, for the end-to-end test in any
+// browser (only Chromium exposes its console to WebDriver).
+window.__decnetErrors = window.__decnetErrors || [];
+window.addEventListener('error', (e) => window.__decnetErrors.push(`error: ${e.message} at ${e.filename}:${e.lineno}`));
+window.addEventListener('unhandledrejection', (e) => window.__decnetErrors.push(`unhandled rejection: ${e.reason && e.reason.stack ? e.reason.stack : e.reason}`));
+document.addEventListener('securitypolicyviolation', (e) => window.__decnetErrors.push(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
 
 const NAV = [
   ['/', 'Overview', 'overview'],
@@ -27,29 +35,32 @@ const ROUTES = [
   [/^\/attackers\/([^/]+)$/, 'attacker'],
   [/^\/credentials$/, 'credentials'],
   [/^\/identities$/, 'identities'],
+  [/^\/identities\/([0-9a-fA-F-]+)$/, 'identity'],
+  [/^\/campaigns\/([0-9a-fA-F-]+)$/, 'campaign'],
+  [/^\/account$/, 'account'],
   [/^\/bounty$/, 'bounty'],
   [/^\/response$/, 'response'],
   [/^\/webhooks$/, 'webhooks'],
   [/^\/users$/, 'users'],
 ];
 
-// The one /stream connection, shared by every page that wants live events.
+// The /stream feed (through the tab-shared hub), fanned out to this tab's pages.
 export const live = {
   subs: new Set(),
-  state: 'closed',
-  handle: null,
+  state: { state: 'closed', detail: '', retryIn: 0 },
+  stopFeed: null,
   last: { stats: null, histogram: null },
   start() {
-    if (this.handle) return;
-    this.handle = stream('/stream', {}, {
+    if (this.stopFeed) return;
+    this.stopFeed = subscribe('/stream', {
       onEvent: (_n, msg) => {
         if (msg && msg.type) this.last[msg.type] = msg.data;
         for (const fn of this.subs) fn(msg);
       },
-      onState: (s) => { this.state = s; renderLiveState(); for (const fn of this.subs) fn({ type: 'state', data: s }); },
+      onState: (s) => { this.state = s; renderLiveState(); for (const fn of this.subs) fn({ type: 'state', data: s.state, info: s }); },
     });
   },
-  stop() { if (this.handle) this.handle.close(); this.handle = null; this.state = 'closed'; },
+  stop() { if (this.stopFeed) this.stopFeed(); this.stopFeed = null; this.state = { state: 'closed', detail: '', retryIn: 0 }; },
   subscribe(fn) { this.subs.add(fn); return () => this.subs.delete(fn); },
 };
 
@@ -60,7 +71,14 @@ let shell = null;
 
 function renderLiveState() {
   const el = document.getElementById('live-state');
-  if (el) { el.className = `live-dot ${live.state}`; el.textContent = live.state === 'live' ? 'live' : live.state; }
+  if (el) { el.className = `live-dot ${live.state.state}`; el.textContent = describeState(live.state); el.title = live.state.detail || ''; }
+  const note = document.getElementById('stream-notice');
+  if (note) {
+    const why = explainState(live.state);
+    note.textContent = why;
+    note.hidden = !why;
+    note.className = `stream-notice ${live.state.state}`;
+  }
 }
 
 export function navigate(path, replace = false) {
@@ -81,13 +99,15 @@ function buildShell() {
   const header = h('header', { class: 'top' },
     menuBtn,
     h('a', { class: 'brand', href: '/' }, h('img', { src: '/favicon.svg', alt: '', width: 22, height: 22 }), 'decnet'),
-    h('span', { id: 'live-state', class: `live-dot ${live.state}` }, live.state),
+    h('span', { id: 'live-state', class: `live-dot ${live.state.state}` }, describeState(live.state)),
     h('span', { class: 'spacer' }),
-    h('span', { class: 'who muted' }, who),
+    h('a', { class: 'who muted', href: '/account', title: 'Your account and password' }, who),
     h('button', { type: 'button', class: 'ghost', id: 'logout', on: { click: async () => { live.stop(); await logout(); navigate('/login'); } } }, 'Log out'));
   const main = h('main', { id: 'main', tabindex: '-1' });
+  const notice = h('div', { id: 'stream-notice', class: 'stream-notice', role: 'alert', hidden: true });
   shell = { main, nav };
-  clear(app).appendChild(h('div', { class: 'layout' }, header, nav, main));
+  clear(app).appendChild(h('div', { class: 'layout' }, header, nav, h('div', { class: 'content' }, notice, main)));
+  renderLiveState();
 }
 
 async function route() {

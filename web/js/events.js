@@ -45,3 +45,10 @@ export function eventTable(id) {
     tbody));
   return { el: tbl, tbody };
 }
+
+// The CSV layout of events (export).
+export const eventColumns = [
+  ['time', (e) => e.ts], ['decky', (e) => e.decky], ['service', (e) => e.service], ['kind', (e) => e.kind],
+  ['src_ip', (e) => e.src_ip], ['src_port', (e) => e.src_port], ['dst_ip', (e) => e.dst_ip], ['dst_port', (e) => e.dst_port],
+  ['session_id', (e) => e.session_id], ['summary', (e) => summary(e)], ['fields', (e) => e.fields], ['id', (e) => e.id],
+];

@@ -1,6 +1,10 @@
 // A small asciicast v2 player: a text-only terminal (cursor moves, erase,
 // CR/LF/BS; colours ignored) rendered into a <pre>, with play/pause,
 // speed and a progress bar.
+//
+// A session without a pseudo-terminal (`ssh host cmd`; the recorder writes
+// TERM=dumb) carries bare LFs: the attacker's own terminal turned each into
+// CR LF (onlcr), so the replay does too instead of drawing a staircase.
 import { h } from './ui.js';
 
 export function parseCast(text) {
@@ -17,8 +21,12 @@ export function parseCast(text) {
   return { header, frames };
 }
 
+export function withoutPty(header) {
+  return !!(header && header.env && header.env.TERM === 'dumb');
+}
+
 export class Term {
-  constructor(cols = 80, rows = 24) { this.cols = cols; this.rows = rows; this.reset(); }
+  constructor(cols = 80, rows = 24, onlcr = false) { this.cols = cols; this.rows = rows; this.onlcr = onlcr; this.reset(); }
   reset() { this.lines = [[]]; this.r = 0; this.c = 0; this.esc = null; }
   line() { while (this.lines.length <= this.r) this.lines.push([]); return this.lines[this.r]; }
   write(s) {
@@ -32,7 +40,7 @@ export class Term {
       }
       if (ch === '\x1b') { this.esc = ''; continue; }
       if (ch === '\r') { this.c = 0; continue; }
-      if (ch === '\n') { this.r++; this.line(); continue; }
+      if (ch === '\n') { if (this.onlcr) this.c = 0; this.r++; this.line(); continue; }
       if (ch === '\b') { this.c = Math.max(0, this.c - 1); continue; }
       if (ch === '\x07' || ch < ' ') continue;
       const l = this.line();
@@ -64,7 +72,7 @@ export class Term {
 
 export function player(cast) {
   const { header, frames } = cast;
-  const term = new Term(header.width || 80, header.height || 24);
+  const term = new Term(header.width || 80, header.height || 24, withoutPty(header));
   const screen = h('pre', { class: 'term', tabindex: '0', 'aria-label': 'Session replay' });
   const playBtn = h('button', { type: 'button', class: 'primary' }, 'Play');
   const speed = h('select', { 'aria-label': 'Speed' }, ['1', '2', '4', '8'].map((s) => h('option', { value: s }, `${s}×`)));

@@ -1,4 +1,5 @@
 // DOM helpers. Attacker-controlled data only ever goes into text nodes.
+import { humanError } from './api.js';
 
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
@@ -66,10 +67,9 @@ export function toast(msg, kind = 'ok') {
   setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
 }
 
-// An API error as a visible block with its `detail`.
+// An API error as a visible block with its `detail` in words.
 export function errorBox(err) {
-  const status = err && err.status ? `${err.status}: ` : '';
-  return h('div', { class: 'error', role: 'alert' }, status + (err && err.message ? err.message : String(err)));
+  return h('div', { class: 'error', role: 'alert' }, humanError(err));
 }
 
 export function empty(msg) { return h('div', { class: 'empty' }, msg); }
@@ -103,7 +103,7 @@ export function table(columns, rows, opts = {}) {
     }
     heads.forEach((th, i) => th.setAttribute('aria-sort', columns[i].key === state.key ? (state.dir > 0 ? 'ascending' : 'descending') : 'none'));
     for (const r of list) {
-      const tr = h('tr', null, columns.map((c) => h('td', { class: c.cls, 'data-label': c.label }, c.render ? c.render(r) : fmtCell(r[c.key]))));
+      const tr = h('tr', { class: opts.rowClass ? opts.rowClass(r) || null : null }, columns.map((c) => h('td', { class: c.cls, 'data-label': c.label }, c.render ? c.render(r) : fmtCell(r[c.key]))));
       if (opts.onRow) {
         tr.classList.add('clickable');
         tr.tabIndex = 0;
@@ -162,14 +162,38 @@ export async function act(btn, fn, okMsg) {
     if (okMsg) toast(okMsg);
     return r;
   } catch (e) {
-    toast(e.message || String(e), 'error');
+    toast(humanError(e), 'error');
     throw e;
   } finally {
     if (btn) btn.disabled = false;
   }
 }
 
-export function confirmDo(msg) { return window.confirm(msg); }
+// Asks before a destructive action: resolves true only when the user
+// presses the confirm button (Escape, Cancel or closing the dialog: false).
+export function confirmAction(message, confirmLabel = 'Confirm', detail = '') {
+  return new Promise((resolve) => {
+    const ok = h('button', { type: 'submit', class: 'danger', value: 'ok', id: 'confirm-ok' }, confirmLabel);
+    const cancel = h('button', { type: 'button', id: 'confirm-cancel', autofocus: true }, 'Cancel');
+    const form = h('form', { method: 'dialog', class: 'stack' },
+      h('p', null, message), detail ? h('p', { class: 'muted small' }, detail) : null,
+      h('div', { class: 'row end' }, cancel, ok));
+    const dlg = h('dialog', { class: 'modal confirm', 'aria-label': message }, form);
+    let yes = false;
+    form.addEventListener('submit', () => { yes = true; });
+    cancel.addEventListener('click', () => dlg.close());
+    dlg.addEventListener('close', () => { dlg.remove(); resolve(yes); });
+    document.body.appendChild(dlg);
+    dlg.showModal();
+    cancel.focus();
+  });
+}
+
+// Runs `fn` from a button only after the user confirmed.
+export async function confirmThen(btn, message, confirmLabel, fn, okMsg) {
+  if (!(await confirmAction(message, confirmLabel))) return undefined;
+  return act(btn, fn, okMsg);
+}
 
 // A small modal dialog; resolves with the form's values or null.
 export function dialog(title, fields, submitLabel = 'OK') {
@@ -177,12 +201,15 @@ export function dialog(title, fields, submitLabel = 'OK') {
     const form = h('form', { method: 'dialog', class: 'stack' });
     const inputs = {};
     for (const f of fields) {
+      const listId = `dl-${Math.random().toString(36).slice(2, 9)}`;
       const inp = f.type === 'select'
         ? h('select', { name: f.name }, f.options.map((o) => h('option', { value: o }, o)))
+        : f.type === 'combo' ? h('input', { name: f.name, list: listId, required: f.required, autocomplete: 'off' })
         : f.type === 'textarea' ? h('textarea', { name: f.name, rows: 6 }, f.value || '')
           : h('input', { name: f.name, type: f.type || 'text', value: f.value || '', required: f.required, placeholder: f.placeholder || '' });
       inputs[f.name] = inp;
       form.appendChild(field(f.label, inp, f.hint));
+      if (f.type === 'combo') form.appendChild(h('datalist', { id: listId }, f.options.map((o) => h('option', { value: o }))));
     }
     const dlg = h('dialog', { class: 'modal' }, h('h2', null, title), form);
     const cancel = h('button', { type: 'button', on: { click: () => { dlg.close(); } } }, 'Cancel');

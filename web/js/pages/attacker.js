@@ -1,8 +1,9 @@
-import { get, qs, stream } from '../api.js';
+import { get, qs, session } from '../api.js';
 import { h, card, kv, badge, time, table, pager, errorBox, fmtBytes, empty, liveDot, act } from '../ui.js';
 import { eventRow, eventTable } from '../events.js';
 import { parseCast, player } from '../player.js';
 import { download } from '../download.js';
+import { banDialog } from './response.js';
 
 const LIMIT = 50;
 
@@ -12,6 +13,8 @@ export async function render(root, ctx) {
   const liveState = liveDot('connecting');
   const head = h('div', { class: 'row' }, h('h1', null, `Attacker ${ip}`), liveState, h('span', { class: 'spacer' }),
     h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => download(`/attackers/${enc}/export?format=stix`, `attacker-${ip}.stix.json`)) } }, "Export STIX"));
+  const banBox = h('span', { id: 'attacker-ban', class: 'row' });
+  head.insertBefore(banBox, head.lastChild);
   const summary = h('div', { id: 'attacker-summary' });
   const replay = h('div', { id: 'replay' });
   const transcripts = h('div', { id: 'transcripts' });
@@ -30,6 +33,21 @@ export async function render(root, ctx) {
   try { a = await get(`/attackers/${enc}`); } catch (e) { summary.replaceChildren(errorBox(e)); return; }
   if (!ctx.current) return;
   drawSummary(summary, a);
+
+  // Ban state and the Ban button (when active response is configured).
+  async function loadBan() {
+    let bans;
+    try { bans = await get(`/response/bans${qs({ ip: a.ip, limit: 5 })}`, { expectError: true }); } catch (e) {
+      banBox.replaceChildren(e.status === 503 ? h('span', { class: 'muted small', title: 'Add a [response] section to the fleet file to ban from here' }, 'Active response off') : errorBox(e));
+      return;
+    }
+    const cur = bans.data[0];
+    const state = cur ? h('span', { class: 'small', id: 'ban-state' }, badge(cur.dry_run ? 'dry_run' : 'enforced'), ` banned until `, time(cur.expires_at)) : h('span', { class: 'muted small', id: 'ban-state' }, 'not banned');
+    const btn = session.admin ? h('button', { type: 'button', class: 'danger', id: 'ban-btn' }, cur ? 'Ban again…' : 'Ban…') : null;
+    if (btn) btn.addEventListener('click', () => banDialog(btn, a.ip).then((ok) => { if (ok) loadBan(); }));
+    banBox.replaceChildren(state, btn);
+  }
+  loadBan();
 
   let tlOffset = 0;
   async function loadTimeline() {
@@ -67,16 +85,27 @@ export async function render(root, ctx) {
   }
   await Promise.all(loaders);
 
-  const s = stream(`/attackers/${enc}/events`, {}, {
-    onEvent: (name, data) => {
-      if (name === 'snapshot' && data.attacker) drawSummary(summary, data.attacker);
-      if (name === 'event' && tlOffset === 0 && !tbody.querySelector(`tr[data-id="${CSS.escape(data.id)}"]`)) {
-        const r = eventRow(data, { linkAttacker: false }); r.classList.add('fresh'); tbody.insertBefore(r, tbody.firstChild);
+  // Live: this address's events from the shared /stream feed (no stream of
+  // its own: the API caps streams per user), the profile re-read after them.
+  let pend = null;
+  const refreshSummary = () => { clearTimeout(pend); pend = setTimeout(() => get(`/attackers/${enc}`).then((x) => { if (ctx.current) drawSummary(summary, x); }, () => {}), 1500); };
+  ctx.onCleanup(() => clearTimeout(pend));
+  const setDot = (st) => { liveState.className = `live-dot ${st}`; liveState.textContent = st === 'live' ? 'live' : st; };
+  setDot(ctx.live.state.state);
+  ctx.onCleanup(ctx.live.subscribe((msg) => {
+    if (msg.type === 'state') { setDot(msg.data); return; }
+    if (msg.type !== 'logs') return;
+    const mine = msg.data.filter((ev) => ev.src_ip === a.ip);
+    if (!mine.length) return;
+    if (tlOffset === 0) {
+      for (const ev of mine) {
+        if (tbody.querySelector(`tr[data-id="${CSS.escape(ev.id)}"]`)) continue;
+        const r = eventRow(ev, { linkAttacker: false }); r.classList.add('fresh'); tbody.insertBefore(r, tbody.firstChild);
       }
-    },
-    onState: (st) => { liveState.className = `live-dot ${st}`; liveState.textContent = st; },
-  }, ['snapshot', 'event']);
-  ctx.onCleanup(() => s.close());
+      while (tbody.children.length > LIMIT) tbody.lastChild.remove();
+    }
+    refreshSummary();
+  }));
 }
 
 function drawSummary(box, a) {
@@ -85,7 +114,7 @@ function drawSummary(box, a) {
       Behaviour: h('span', null, badge(a.behavior || 'unknown'), ' ', h('span', { class: 'muted' }, a.behavior_rule || '')),
       'First seen': time(a.first_seen), 'Last seen': time(a.last_seen),
       Events: a.event_count, Sessions: a.sessions, 'Credentials tried': a.credentials_tried, 'Commands run': a.commands_run, Artifacts: a.artifacts,
-      Identity: a.identity_id ? h('a', { href: `/identities?id=${a.identity_id}` }, a.identity_id) : '—',
+      Identity: a.identity_id ? h('a', { href: `/identities/${a.identity_id}` }, a.identity_id) : '—',
     })),
     card(null, kv({ Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
       Fingerprints: (a.fingerprints || []).map((f) => (typeof f === 'string' ? f : `${f.kind || f.type || ''} ${f.value || JSON.stringify(f)}`)).join('; ') || '—' }))));

@@ -1,6 +1,7 @@
 import { get, post, put, del, session } from '../api.js';
-import { h, clear, card, errorBox, badge, act, confirmDo, dialog, time, empty } from '../ui.js';
+import { h, clear, card, errorBox, badge, act, confirmAction, dialog, time, empty } from '../ui.js';
 import { fileDropForm } from '../filedrop.js';
+import { pickService } from '../services.js';
 
 const SAMPLE = `[general]
 net = 127.0.212.0/24
@@ -42,13 +43,13 @@ export async function render(root, ctx) {
   function deckyRow(d, l) {
     const svcs = h('div', { class: 'chips' }, d.services.map((s) => h('span', { class: `chip${s.unavailable ? ' warn' : ''}`, title: s.unavailable || s.ports.join(' ') },
       `${s.name} ${s.ports.join(' ')}`,
-      session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `Remove ${s.name} from ${d.name}`, on: { click: (e) => act(e.currentTarget, () => del(`/deckies/${encodeURIComponent(d.name)}/services/${encodeURIComponent(s.name)}`), `${s.name} removed`).then(refresh, () => {}) } }, '×') : null)));
+      session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `Remove ${s.name} from ${d.name}`, on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Remove ${s.name} from the running decky ${d.name}?`, `Remove ${s.name}`).then((ok) => { if (ok) act(btn, () => del(`/deckies/${encodeURIComponent(d.name)}/services/${encodeURIComponent(s.name)}`), `${s.name} removed`).then(refresh, () => {}); }); } } }, '×') : null)));
     const actions = session.admin ? h('div', { class: 'actions' },
-      h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => post(`/deckies/${encodeURIComponent(d.name)}/mutate`), `${d.name} mutated`).then(refresh, () => {}) } }, 'Mutate'),
-      h('button', { type: 'button', on: { click: async () => { const r = await dialog(`Add a service to ${d.name}`, [{ name: 'name', label: 'Service', required: true, placeholder: 'ftp' }], 'Add'); if (r) act(null, () => post(`/deckies/${encodeURIComponent(d.name)}/services`, { name: r.name.trim() }), `${r.name} added`).then(refresh, () => {}); } } }, '+ Service'),
+      h('button', { type: 'button', on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Mutate ${d.name}? It gets a new persona (hostname, OS, banners); attackers see a different machine.`, 'Mutate').then((ok) => { if (ok) act(btn, () => post(`/deckies/${encodeURIComponent(d.name)}/mutate`), `${d.name} mutated`).then(refresh, () => {}); }); } } }, 'Mutate'),
+      h('button', { type: 'button', on: { click: async () => { const name = await pickService(d.name, d.services.map((x) => x.name)); if (name) act(null, () => post(`/deckies/${encodeURIComponent(d.name)}/services`, { name }), `${name} added`).then(refresh, () => {}); } } }, '+ Service'),
       h('button', { type: 'button', on: { click: async () => { const r = await dialog(`Automatic mutation for ${d.name}`, [{ name: 'minutes', label: 'Every N minutes (empty = off)', value: d.mutate_interval ?? '' }], 'Save'); if (r) act(null, () => put(`/deckies/${encodeURIComponent(d.name)}/mutate-interval`, { minutes: r.minutes.trim() ? Number(r.minutes) : null }), 'Saved').then(refresh, () => {}); } } }, 'Interval'),
       h('button', { type: 'button', on: { click: () => { dropBox.replaceChildren(card(null, fileDropForm(d.name, null, () => dropBox.replaceChildren()))); dropBox.querySelector('input').focus(); } } }, 'Drop file'),
-      h('button', { type: 'button', class: 'danger', on: { click: (e) => { if (confirmDo(`Tear down ${d.name}?`)) act(e.currentTarget, () => del(`/deckies/${encodeURIComponent(d.name)}`), `${d.name} torn down`).then(refresh, () => {}); } } }, 'Teardown')) : null;
+      h('button', { type: 'button', class: 'danger', on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Tear down ${d.name}?`, 'Tear down').then((ok) => { if (ok) act(btn, () => del(`/deckies/${encodeURIComponent(d.name)}`), `${d.name} torn down`).then(refresh, () => {}); }); } } }, 'Teardown')) : null;
     return h('tr', { dataset: { decky: d.name } },
       h('td', { 'data-label': 'Decky' }, h('strong', null, d.name), d.generation ? h('span', { class: 'muted' }, ` gen ${d.generation}`) : null),
       h('td', { 'data-label': 'IP' }, d.ip),

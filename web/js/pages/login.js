@@ -1,4 +1,4 @@
-import { api, login, session, loadUser } from '../api.js';
+import { api, login, session, loadUser, waitText } from '../api.js';
 import { h, errorBox } from '../ui.js';
 import { navigate } from '../app.js';
 
@@ -24,17 +24,46 @@ function showLogin(box, next, note) {
     h('div', { class: 'field' }, h('label', { for: 'username' }, 'Username'), user),
     h('div', { class: 'field' }, h('label', { for: 'password' }, 'Password'), pass),
     msg, btn);
+  let lockedUntil = 0;
+  let tick = null;
+  // The limiter's Retry-After as a countdown; the button waits with it.
+  function lockout(seconds, text) {
+    lockedUntil = Date.now() + seconds * 1000;
+    const line = h('span');
+    msg.replaceChildren(h('div', { class: 'error', role: 'alert', id: 'login-lockout' }, `${text} `, line));
+    const draw = () => {
+      const left = Math.ceil((lockedUntil - Date.now()) / 1000);
+      if (left <= 0) {
+        clearInterval(tick);
+        btn.disabled = false;
+        msg.replaceChildren(h('div', { class: 'notice', role: 'status' }, 'You can try again now.'));
+        return;
+      }
+      line.textContent = `Try again in ${waitText(left)}.`;
+    };
+    clearInterval(tick);
+    btn.disabled = true;
+    tick = setInterval(() => { if (!box.isConnected) clearInterval(tick); else draw(); }, 1000);
+    draw();
+  }
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
+    if (Date.now() < lockedUntil) return;
     btn.disabled = true;
     msg.replaceChildren();
     try {
       const r = await login(user.value, pass.value);
       if (r.must_change_password) showChange(box, next, user.value, pass.value);
       else { await loadUser(); navigate(safeNext(next), true); }
+      return;
     } catch (err) {
+      if (err.status === 429) { lockout(err.retryAfter || 60, 'Too many login attempts from here or for this user.'); pass.select(); pass.focus(); return; }
       msg.replaceChildren(errorBox(err));
-    } finally { btn.disabled = false; }
+      // Keep the user where they type: the password again, selected.
+      pass.focus();
+      pass.select();
+    }
+    btn.disabled = false;
   });
   box.replaceChildren(form);
   (user.value ? pass : user).focus();

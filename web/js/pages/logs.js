@@ -1,6 +1,9 @@
 import { get, qs } from '../api.js';
-import { h, clear, errorBox, pager, empty } from '../ui.js';
-import { eventRow, eventTable } from '../events.js';
+import { h, clear, errorBox, pager, empty, card } from '../ui.js';
+import { eventRow, eventTable, eventColumns } from '../events.js';
+import { rangeControl, rangeFromQuery, rangeToQuery, bounds, iso, within } from '../timerange.js';
+import { drawHistogram, binsOf, bucketMinutes } from '../histogram.js';
+import { exportButtons, collect } from '../export.js';
 
 const LIMIT = 50;
 const KINDS = ['', 'connect', 'disconnect', 'auth_attempt', 'command', 'request', 'file_upload', 'file_download', 'scan', 'error'];
@@ -22,11 +25,20 @@ export async function render(root, ctx) {
   const { el: tableEl, tbody } = eventTable('log-rows');
   const pagerBox = h('div');
   const errBox = h('div');
-  root.append(h('h1', null, 'Live logs'), form, errBox, tableEl, pagerBox);
+  let range = rangeFromQuery(q);
+  const rangeEl = rangeControl(range, (r) => { range = r; offset = 0; follow = bounds(r).until == null; setButtons(); load(); });
+  const hist = h('div', { class: 'histogram', id: 'logs-histogram' });
+  const exp = exportButtons('events', (progress) => {
+    const b = bounds(range);
+    return collect((off, lim) => get(`/logs${qs({ ...filters(), since: iso(b.since), until: iso(b.until), limit: lim, offset: off })}`), () => true, progress);
+  }, eventColumns);
+  root.append(h('h1', null, 'Live logs'), form, rangeEl,
+    card(null, hist, h('p', { class: 'muted small' }, 'Drag across the chart (or click a bar) to narrow the time range.')),
+    exp, errBox, tableEl, pagerBox);
 
   let offset = Number(q.get('offset') || 0);
   let paused = false;
-  let follow = offset === 0;
+  let follow = offset === 0 && bounds(rangeFromQuery(q)).until == null;
   let buffered = [];
 
   function filters() {
@@ -48,12 +60,33 @@ export async function render(root, ctx) {
     pauseBtn.textContent = paused ? `Resume (${buffered.length} new)` : 'Pause';
     pauseBtn.setAttribute('aria-pressed', String(paused));
   }
+  async function loadHistogram(fl, b) {
+    const end = b.until ?? Date.now();
+    let start = b.since;
+    if (start == null) {
+      // All time: from the oldest matching event.
+      const oldest = await get(`/logs${qs({ ...fl, until: iso(b.until), limit: 1, offset: Math.max(0, lastTotal - 1) })}`).catch(() => null);
+      start = oldest && oldest.data[0] ? Date.parse(oldest.data[0].ts) : end - 3600000;
+    }
+    const minutes = bucketMinutes(start, end);
+    const list = await get(`/logs/histogram${qs({ ...fl, interval_minutes: minutes, start_time: iso(start), end_time: iso(b.until) })}`);
+    if (!ctx.current) return;
+    const stepMs = minutes * 60000;
+    drawHistogram(hist, {
+      series: [{ name: 'events', bins: binsOf(list, stepMs) }], start, end, stepMs, label: 'Matching events over time',
+      onSelect: (r) => { range = { key: 'custom', since: r.since, until: r.until }; rangeEl.set(range); offset = 0; follow = false; setButtons(); load(); },
+    });
+  }
+  let lastTotal = 0;
   async function load() {
     errBox.replaceChildren();
     const fl = filters();
-    history.replaceState(null, '', `/logs${qs({ ...fl, offset: offset || '' })}`);
+    const b = bounds(range);
+    history.replaceState(null, '', `/logs${qs({ ...fl, ...rangeToQuery(range), offset: offset || '' })}`);
     try {
-      const page = await get(`/logs${qs({ ...fl, limit: LIMIT, offset })}`);
+      const page = await get(`/logs${qs({ ...fl, since: iso(b.since), until: iso(b.until), limit: LIMIT, offset })}`);
+      lastTotal = page.total;
+      loadHistogram(fl, b).catch((e) => hist.replaceChildren(errorBox(e)));
       if (!ctx.current) return;
       clear(tbody);
       for (const ev of page.data) tbody.appendChild(eventRow(ev));
@@ -78,7 +111,9 @@ export async function render(root, ctx) {
     if (msg.type === 'state') { status.textContent = msg.data === 'live' ? '' : `stream ${msg.data}…`; return; }
     if (msg.type !== 'logs' || !follow) return;
     const fl = filters();
-    const mine = msg.data.filter((ev) => matches(ev, fl));
+    const b = bounds(range);
+    if (b.until != null) return; // a closed range gets no live rows
+    const mine = msg.data.filter((ev) => matches(ev, fl) && within(b, ev.ts));
     if (!mine.length) return;
     if (paused) { buffered.push(...mine); if (buffered.length > 1000) buffered = buffered.slice(-1000); setButtons(); } else add(mine);
   }));

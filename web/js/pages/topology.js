@@ -1,6 +1,8 @@
-import { get, post, del, session, stream } from '../api.js';
-import { h, svg, card, table, errorBox, time, badge, act, dialog, liveDot, confirmDo, toast, empty } from '../ui.js';
+import { get, post, del, session } from '../api.js';
+import { watch } from '../feeds.js';
+import { h, svg, card, table, errorBox, time, badge, act, dialog, liveDot, confirmAction, toast, empty } from '../ui.js';
 import { fileDropForm } from '../filedrop.js';
+import { pickService } from '../services.js';
 
 export async function render(root, ctx) {
   const id = ctx.params[0];
@@ -38,8 +40,8 @@ export async function render(root, ctx) {
       h('button', { type: 'button', on: { click: addLan } }, '+ LAN'),
       h('button', { type: 'button', on: { click: addDecky } }, '+ Decky'),
       ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'primary', id: 'topo-deploy', on: { click: (e) => act(e.currentTarget, () => post(`/topologies/${enc}/deploy`), 'Deploying…').catch(() => {}) } }, 'Deploy') : null,
-      ['active', 'degraded', 'failed', 'deploying'].includes(s) ? h('button', { type: 'button', id: 'topo-teardown', on: { click: (e) => { if (confirmDo('Tear this topology down?')) act(e.currentTarget, () => post(`/topologies/${enc}/teardown`), 'Tearing down…').catch(() => {}); } } }, 'Teardown') : null,
-      ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { if (confirmDo(`Delete topology ${topo.name}?`)) act(e.currentTarget, () => del(`/topologies/${enc}`), 'Deleted').then(() => ctx.navigate('/topologies'), () => {}); } } }, 'Delete') : null].filter(Boolean));
+      ['active', 'degraded', 'failed', 'deploying'].includes(s) ? h('button', { type: 'button', id: 'topo-teardown', on: { click: (e) => { const btn = e.currentTarget; confirmAction('Tear this topology down?', 'Tear down').then((ok) => { if (ok) act(btn, () => post(`/topologies/${enc}/teardown`), 'Tearing down…').catch(() => {}); }); } } }, 'Teardown') : null,
+      ['pending', 'torn_down', 'failed'].includes(s) ? h('button', { type: 'button', class: 'danger', on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Delete topology ${topo.name}?`, 'Delete topology').then((ok) => { if (ok) act(btn, () => del(`/topologies/${enc}`), 'Deleted').then(() => ctx.navigate('/topologies'), () => {}); }); } } }, 'Delete') : null].filter(Boolean));
   }
   const mutate = (op, args, label) => act(null, () => post(`/topologies/${enc}/mutations`, { op, args }), `${label} queued`).then(loadMutations, () => {});
   async function addLan() {
@@ -59,13 +61,16 @@ export async function render(root, ctx) {
   }
 
   function drawGraph() {
-    const W = 640; const lanY = 40; const dY = 170;
+    // One SVG unit per CSS pixel of the card: text keeps its size on a
+    // phone instead of shrinking with a fixed 640-unit drawing.
+    const W = Math.min(900, Math.max(300, graph.clientWidth || 640)); const lanY = 40; const dY = 170;
     const lans = topo.lans; const ds = topo.deckies;
     const H = dY + (ds.length > 1 ? 50 : 0) + 50;
     const lx = (i) => (W / (lans.length + 1)) * (i + 1);
     const dx = (i) => (W / (ds.length + 1)) * (i + 1);
     const s = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `Topology graph: ${lans.length} LANs, ${ds.length} deckies` });
     const lanPos = new Map(lans.map((l, i) => [l.name, lx(i)]));
+    const lanW = Math.min(140, W / (lans.length + 1) - 8);
     ds.forEach((d, i) => {
       for (const e of topo.edges.filter((x) => x.decky === d.name)) {
         if (lanPos.has(e.lan)) s.appendChild(svg('line', { x1: dx(i), y1: dY + (i % 2) * 50, x2: lanPos.get(e.lan), y2: lanY + 18, class: 'edge' }));
@@ -73,7 +78,7 @@ export async function render(root, ctx) {
     });
     lans.forEach((l, i) => {
       const g = svg('g', { class: `node lan${selected && selected.lan === l.name ? ' sel' : ''}`, tabindex: '0', role: 'button', 'aria-label': `LAN ${l.name} ${l.cidr}` },
-        svg('rect', { x: lx(i) - 70, y: lanY - 20, width: 140, height: 38, rx: 8 }),
+        svg('rect', { x: lx(i) - lanW / 2, y: lanY - 20, width: lanW, height: 38, rx: 8 }),
         svg('text', { x: lx(i), y: lanY - 2, 'text-anchor': 'middle' }, l.name),
         svg('text', { x: lx(i), y: lanY + 12, 'text-anchor': 'middle', class: 'sub' }, l.cidr));
       const pick = () => { selected = { lan: l.name }; drawGraph(); drawSide(); };
@@ -101,7 +106,7 @@ export async function render(root, ctx) {
       if (!l) { selected = null; drawSide(); return; }
       const members = topo.edges.filter((e) => e.lan === l.name).map((e) => e.decky);
       side.replaceChildren(h('div', null, h('h3', null, `LAN ${l.name}`), h('p', null, l.cidr), h('p', null, 'Deckies: ', members.join(', ') || '—'),
-        session.admin ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove LAN ${l.name}?`)) mutate('remove_lan', { name: l.name }, `remove_lan ${l.name}`); } } }, 'Remove LAN')) : null));
+        session.admin ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', on: { click: () => { confirmAction(`Remove LAN ${l.name}?`, 'Remove LAN').then((ok) => { if (ok) mutate('remove_lan', { name: l.name }, `remove_lan ${l.name}`); }); } } }, 'Remove LAN')) : null));
       return;
     }
     const d = topo.deckies.find((x) => x.name === selected.decky);
@@ -112,14 +117,14 @@ export async function render(root, ctx) {
     side.replaceChildren(h('div', null, h('h3', null, `Decky ${d.name}`),
       h('p', null, d.ip || 'IP from the LAN', d.archetype ? ` · ${d.archetype}` : ''),
       h('h4', null, 'Services'),
-      h('div', { class: 'chips' }, d.services.map((sv) => h('span', { class: 'chip' }, sv, session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `Remove ${sv}`, on: { click: (e) => act(e.currentTarget, () => del(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services/${encodeURIComponent(sv)}`), `${sv} removed`).then(reload, () => {}) } }, '×') : null))),
+      h('div', { class: 'chips' }, d.services.map((sv) => h('span', { class: 'chip' }, sv, session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `Remove ${sv}`, on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Remove ${sv} from ${d.name}${['active', 'degraded'].includes(topo.status) ? ' (live)' : ''}?`, `Remove ${sv}`).then((ok) => { if (ok) act(btn, () => del(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services/${encodeURIComponent(sv)}`), `${sv} removed`).then(reload, () => {}); }); } } }, '×') : null))),
       h('h4', null, 'LANs'),
       h('div', { class: 'chips' }, topo.lans.map((l) => h('span', { class: `chip${attached.includes(l.name) ? ' on' : ''}` }, l.name,
         session.admin ? h('button', { type: 'button', class: 'x', 'aria-label': `${attached.includes(l.name) ? 'Detach from' : 'Attach to'} ${l.name}`, on: { click: () => mutate(attached.includes(l.name) ? 'detach' : 'attach', { decky: d.name, lan: l.name }, `${attached.includes(l.name) ? 'detach' : 'attach'} ${d.name}`) } }, attached.includes(l.name) ? '−' : '+') : null))),
       session.admin ? h('div', { class: 'actions' },
-        h('button', { type: 'button', id: 'svc-add', on: { click: async () => { const r = await dialog(`Add a service to ${d.name}`, [{ name: 'name', label: 'Service', required: true, value: 'ftp' }], 'Add'); if (r) act(null, () => post(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services`, { name: r.name.trim() }), `${r.name} added`).then(reload, () => {}); } } }, '+ Service'),
+        h('button', { type: 'button', id: 'svc-add', on: { click: async () => { const name = await pickService(d.name, d.services); if (name) act(null, () => post(`/topologies/${enc}/deckies/${encodeURIComponent(d.name)}/services`, { name }), `${name} added`).then(reload, () => {}); } } }, '+ Service'),
         ['active', 'degraded'].includes(topo.status) ? h('button', { type: 'button', on: { click: () => { box.replaceChildren(fileDropForm(d.name, id, () => box.replaceChildren())); } } }, 'Drop file') : null,
-        h('button', { type: 'button', class: 'danger', on: { click: () => { if (confirmDo(`Remove ${d.name}?`)) mutate('remove', { name: d.name }, `remove ${d.name}`); } } }, 'Remove decky')) : null,
+        h('button', { type: 'button', class: 'danger', on: { click: () => { confirmAction(`Remove ${d.name}?`, 'Remove decky').then((ok) => { if (ok) mutate('remove', { name: d.name }, `remove ${d.name}`); }); } } }, 'Remove decky')) : null,
       box));
   }
 
@@ -151,19 +156,22 @@ export async function render(root, ctx) {
   }
   setStatus(topo.status, topo.error);
   drawActions(); drawGraph(); drawSide();
+  let resizeT = null;
+  const onResize = () => { clearTimeout(resizeT); resizeT = setTimeout(drawGraph, 150); };
+  window.addEventListener('resize', onResize);
+  ctx.onCleanup(() => { window.removeEventListener('resize', onResize); clearTimeout(resizeT); });
   await loadMutations();
-  const names = ['snapshot', 'status', 'updated', 'deleted', 'error', 'mutation.enqueued', 'mutation.applying', 'mutation.applied', 'mutation.failed', 'decky.lifecycle', 'decky.service_added', 'decky.service_removed', 'decky.service_config_updated', 'decky.mutated'];
-  const s = stream(`/topologies/${enc}/events`, {}, {
-    onEvent: (name, d) => {
-      if (name === 'snapshot') { if (d.status && d.status !== topo.status) soon(reload); return; }
-      note(name, d);
-      if (name === 'status') {
-        const p = d.payload || {};
-        topo.status = p.status; setStatus(p.status, p.error); drawActions();
-        soon(reload);
-      } else if (name === 'deleted') { toast('This topology was deleted'); ctx.navigate('/topologies'); } else { soon(() => { reload(); loadMutations(); }); }
-    },
-    onState: (st) => { streamState.className = `live-dot ${st}`; streamState.textContent = st; if (st === 'live') soon(() => { reload(); loadMutations(); }); },
-  }, names);
-  ctx.onCleanup(() => { s.close(); clearTimeout(pend); });
+  const feedPath = `/topologies/${enc}/events`;
+  const w = watch(feedPath, (name, d) => {
+    if (name === 'snapshot') { if (d && d.status && d.status !== topo.status) soon(reload); return; }
+    note(name, d);
+    if (name === 'status') {
+      const p = (d && d.payload) || {};
+      topo.status = p.status; setStatus(p.status, p.error); drawActions();
+      soon(reload);
+    } else if (name === 'deleted') { toast('This topology was deleted'); ctx.navigate('/topologies'); } else { soon(() => { reload(); loadMutations(); }); }
+  }, ctx, () => soon(() => { reload(); loadMutations(); }));
+  streamState.replaceWith(w.dot);
+  errLine.after(w.note);
+  ctx.onCleanup(() => clearTimeout(pend));
 }

@@ -1,5 +1,5 @@
 import { get, post, put, del, session } from '../api.js';
-import { h, table, errorBox, badge, act, dialog, confirmDo, card, field } from '../ui.js';
+import { h, table, errorBox, badge, act, dialog, confirmAction, card, field } from '../ui.js';
 
 export async function render(root) {
   root.append(h('h1', null, 'Users & config'));
@@ -31,7 +31,7 @@ export async function render(root) {
       { key: 'x', label: '', sort: false, render: (u) => (u.uuid === session.user.uuid ? h('span', { class: 'muted' }, 'you') : h('div', { class: 'actions' },
         h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => put(`/config/users/${u.uuid}/role`, { role: u.role === 'admin' ? 'viewer' : 'admin' }), 'Role changed').then(load, () => {}) } }, u.role === 'admin' ? 'Make viewer' : 'Make admin'),
         h('button', { type: 'button', on: { click: async () => { const r = await dialog(`Reset ${u.username}'s password`, [{ name: 'new_password', label: 'New password (they must change it)', type: 'password', required: true }], 'Reset'); if (r) act(null, () => put(`/config/users/${u.uuid}/reset-password`, r), 'Password reset').then(load, () => {}); } } }, 'Reset password'),
-        h('button', { type: 'button', class: 'danger', on: { click: (e) => { if (confirmDo(`Delete ${u.username}?`)) act(e.currentTarget, () => del(`/config/users/${u.uuid}`), 'Deleted').then(load, () => {}); } } }, 'Delete'))) },
+        h('button', { type: 'button', class: 'danger', on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Delete ${u.username}?`, 'Delete user').then((ok) => { if (ok) act(btn, () => del(`/config/users/${u.uuid}`), 'Deleted').then(load, () => {}); }); } } }, 'Delete'))) },
     ], cfg.users || [], {}));
   }
   await load();
