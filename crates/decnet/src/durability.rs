@@ -4,7 +4,6 @@
 //! reports when the disk or the store refused writes.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use decnet_engine::eventlog::{EventLogConfig, EventLogMonitor, EventLogReport, Rotation};
