@@ -77,10 +77,23 @@ pub struct Distro {
     pub os_id: &'static str,
     /// `VERSION_ID=` of os-release.
     pub version_id: &'static str,
+    /// Point release the package set below belongs to (`/etc/debian_version`,
+    /// Ubuntu's `VERSION`): `12.11`, `22.04.4`.
+    pub point_release: &'static str,
+    /// Date of the newest package below: no kernel, OpenSSH or OpenSSL of
+    /// this profile was built after it.
+    pub packages_date: &'static str,
     /// SSH software version (what follows `SSH-2.0-`).
     pub ssh_version: &'static str,
-    /// Kernel releases to draw from (`uname -r`).
-    pub kernels: &'static [&'static str],
+    /// What `ssh -V` prints after the OpenSSH version (`OpenSSL 3.0.19 27 Jan 2026`).
+    pub openssl: &'static str,
+    /// `$BASH_VERSION` (`5.2.15(1)-release`); empty where bash is not the shell.
+    pub bash: &'static str,
+    /// Whether a default install has sudo (Debian's installer leaves it
+    /// out when a root password is set, as on every decky).
+    pub has_sudo: bool,
+    /// Kernels this release really shipped, to draw from.
+    pub kernels: &'static [Kernel],
     /// HTTP `Server:` headers that fit this OS.
     pub http_servers: &'static [&'static str],
     /// FTP daemon banner (220 text).
@@ -89,7 +102,33 @@ pub struct Distro {
     pub telnet_issue: &'static str,
 }
 
+/// A kernel build a distribution shipped: what `uname -r` and `uname -v` print.
+#[derive(Debug, Serialize)]
+pub struct Kernel {
+    /// `uname -r` (`6.1.0-44-amd64`).
+    pub release: &'static str,
+    /// `uname -v` (`#1 SMP PREEMPT_DYNAMIC Debian 6.1.164-1 (2026-03-09)`).
+    pub version: &'static str,
+    /// Build date (`2026-03-09`).
+    pub built: &'static str,
+}
+
+/// Shorthand for the kernel table.
+const fn k(release: &'static str, version: &'static str, built: &'static str) -> Kernel {
+    Kernel {
+        release,
+        version,
+        built,
+    }
+}
+
 /// All distro profiles (DECNET's nine Linux ones plus Windows and devices).
+///
+/// Each Linux profile is one real machine state: a point release with the
+/// security updates up to `packages_date`, and the kernels, OpenSSH,
+/// OpenSSL and bash builds that state had (the kernel strings are as those
+/// kernels print them). Debian's is the newest Debian 12 state: the
+/// point release and security updates a current bookworm server shows.
 pub static DISTROS: &[Distro] = &[
     Distro {
         slug: "debian",
@@ -98,8 +137,29 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Generic,
         os_id: "debian",
         version_id: "12",
-        ssh_version: "OpenSSH_9.2p1 Debian-2+deb12u3",
-        kernels: &["6.1.0-18-amd64", "6.1.0-21-amd64", "6.1.0-25-amd64"],
+        point_release: "12.11",
+        packages_date: "2026-03-09",
+        ssh_version: "OpenSSH_9.2p1 Debian-2+deb12u10",
+        openssl: "OpenSSL 3.0.19 27 Jan 2026",
+        bash: "5.2.15(1)-release",
+        has_sudo: false,
+        kernels: &[
+            k(
+                "6.1.0-40-amd64",
+                "#1 SMP PREEMPT_DYNAMIC Debian 6.1.153-1 (2025-09-20)",
+                "2025-09-20",
+            ),
+            k(
+                "6.1.0-43-amd64",
+                "#1 SMP PREEMPT_DYNAMIC Debian 6.1.162-1 (2026-02-08)",
+                "2026-02-08",
+            ),
+            k(
+                "6.1.0-44-amd64",
+                "#1 SMP PREEMPT_DYNAMIC Debian 6.1.164-1 (2026-03-09)",
+                "2026-03-09",
+            ),
+        ],
         http_servers: &["nginx/1.22.1", "Apache/2.4.62 (Debian)"],
         ftp_banner: "(vsFTPd 3.0.3)",
         telnet_issue: "Debian GNU/Linux 12",
@@ -111,11 +171,23 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Generic,
         os_id: "ubuntu",
         version_id: "22.04",
+        point_release: "22.04.4",
+        packages_date: "2024-08-02",
         ssh_version: "OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",
+        openssl: "OpenSSL 3.0.2 15 Mar 2022",
+        bash: "5.1.16(1)-release",
+        has_sudo: true,
         kernels: &[
-            "5.15.0-105-generic",
-            "5.15.0-112-generic",
-            "6.5.0-35-generic",
+            k(
+                "5.15.0-105-generic",
+                "#115-Ubuntu SMP Mon Apr 15 09:52:04 UTC 2024",
+                "2024-04-15",
+            ),
+            k(
+                "5.15.0-119-generic",
+                "#129-Ubuntu SMP Fri Aug 2 19:25:20 UTC 2024",
+                "2024-08-02",
+            ),
         ],
         http_servers: &["nginx/1.18.0 (Ubuntu)", "Apache/2.4.52 (Ubuntu)"],
         ftp_banner: "(vsFTPd 3.0.5)",
@@ -128,8 +200,24 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Generic,
         os_id: "ubuntu",
         version_id: "20.04",
+        point_release: "20.04.6",
+        packages_date: "2024-04-26",
         ssh_version: "OpenSSH_8.2p1 Ubuntu-4ubuntu0.11",
-        kernels: &["5.4.0-182-generic", "5.4.0-187-generic"],
+        openssl: "OpenSSL 1.1.1f  31 Mar 2020",
+        bash: "5.0.17(1)-release",
+        has_sudo: true,
+        kernels: &[
+            k(
+                "5.4.0-122-generic",
+                "#138-Ubuntu SMP Wed Jun 22 15:00:31 UTC 2022",
+                "2022-06-22",
+            ),
+            k(
+                "5.4.0-182-generic",
+                "#202-Ubuntu SMP Fri Apr 26 12:29:36 UTC 2024",
+                "2024-04-26",
+            ),
+        ],
         http_servers: &["nginx/1.18.0 (Ubuntu)", "Apache/2.4.41 (Ubuntu)"],
         ftp_banner: "(vsFTPd 3.0.3)",
         telnet_issue: "Ubuntu 20.04.6 LTS",
@@ -141,10 +229,18 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Rhel,
         os_id: "rocky",
         version_id: "9.4",
+        point_release: "9.4",
+        packages_date: "2024-05-01",
         ssh_version: "OpenSSH_8.7",
+        openssl: "OpenSSL 3.0.7 1 Nov 2022",
+        bash: "5.1.8(1)-release",
+        has_sudo: true,
         kernels: &[
-            "5.14.0-427.13.1.el9_4.x86_64",
-            "5.14.0-427.22.1.el9_4.x86_64",
+            k(
+                "5.14.0-427.13.1.el9_4.x86_64",
+                "#1 SMP PREEMPT_DYNAMIC Wed May 1 19:11:28 UTC 2024",
+                "2024-05-01",
+            ),
         ],
         http_servers: &["Apache/2.4.57 (Rocky Linux)", "nginx/1.20.1"],
         ftp_banner: "(vsFTPd 3.0.5)",
@@ -157,10 +253,18 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Rhel,
         os_id: "centos",
         version_id: "7",
+        point_release: "7.9.2009",
+        packages_date: "2024-06-04",
         ssh_version: "OpenSSH_7.4",
+        openssl: "OpenSSL 1.0.2k-fips  26 Jan 2017",
+        bash: "4.2.46(2)-release",
+        has_sudo: true,
         kernels: &[
-            "3.10.0-1160.119.1.el7.x86_64",
-            "3.10.0-1160.108.1.el7.x86_64",
+            k(
+                "3.10.0-1160.119.1.el7.x86_64",
+                "#1 SMP Tue Jun 4 14:43:51 UTC 2024",
+                "2024-06-04",
+            ),
         ],
         http_servers: &["Apache/2.4.6 (CentOS)", "nginx/1.20.1"],
         ftp_banner: "(vsFTPd 3.0.2)",
@@ -173,8 +277,19 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Generic,
         os_id: "alpine",
         version_id: "3.19.1",
+        point_release: "3.19.1",
+        packages_date: "2024-01-26",
         ssh_version: "OpenSSH_9.6",
-        kernels: &["6.6.14-0-lts", "6.6.22-0-lts"],
+        openssl: "OpenSSL 3.1.4 24 Oct 2023",
+        bash: "",
+        has_sudo: false,
+        kernels: &[
+            k(
+                "6.6.14-0-lts",
+                "#1-Alpine SMP PREEMPT_DYNAMIC Fri, 26 Jan 2024 11:08:07 +0000",
+                "2024-01-26",
+            ),
+        ],
         http_servers: &["nginx/1.24.0", "lighttpd/1.4.73"],
         ftp_banner: "(vsFTPd 3.0.5)",
         telnet_issue: "Welcome to Alpine Linux 3.19",
@@ -186,8 +301,29 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Rhel,
         os_id: "fedora",
         version_id: "39",
+        point_release: "39",
+        packages_date: "2024-07-11",
         ssh_version: "OpenSSH_9.3",
-        kernels: &["6.8.9-100.fc39.x86_64", "6.7.11-100.fc39.x86_64"],
+        openssl: "OpenSSL 3.1.1 30 May 2023",
+        bash: "5.2.26(1)-release",
+        has_sudo: true,
+        kernels: &[
+            k(
+                "6.7.11-200.fc39.x86_64",
+                "#1 SMP PREEMPT_DYNAMIC Wed Mar 27 16:50:39 UTC 2024",
+                "2024-03-27",
+            ),
+            k(
+                "6.8.5-201.fc39.x86_64",
+                "#1 SMP PREEMPT_DYNAMIC Thu Apr 11 18:25:26 UTC 2024",
+                "2024-04-11",
+            ),
+            k(
+                "6.9.9-100.fc39.x86_64",
+                "#1 SMP PREEMPT_DYNAMIC Thu Jul 11 19:26:10 UTC 2024",
+                "2024-07-11",
+            ),
+        ],
         http_servers: &["Apache/2.4.59 (Fedora Linux)", "nginx/1.24.0"],
         ftp_banner: "(vsFTPd 3.0.5)",
         telnet_issue: "Fedora Linux 39 (Server Edition)\nKernel \\r on an \\m",
@@ -199,8 +335,19 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Rolling,
         os_id: "kali",
         version_id: "2024.2",
+        point_release: "2024.2",
+        packages_date: "2024-05-30",
         ssh_version: "OpenSSH_9.7p1 Debian-5",
-        kernels: &["6.8.11-amd64", "6.6.15-amd64"],
+        openssl: "OpenSSL 3.2.1 30 Jan 2024",
+        bash: "5.2.21(1)-release",
+        has_sudo: true,
+        kernels: &[
+            k(
+                "6.8.11-amd64",
+                "#1 SMP PREEMPT_DYNAMIC Kali 6.8.11-1kali2 (2024-05-30)",
+                "2024-05-30",
+            ),
+        ],
         http_servers: &["Apache/2.4.59 (Debian)", "nginx/1.26.0"],
         ftp_banner: "(vsFTPd 3.0.3)",
         telnet_issue: "Kali GNU/Linux Rolling",
@@ -212,8 +359,19 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Rolling,
         os_id: "arch",
         version_id: "",
+        point_release: "",
+        packages_date: "2024-06-28",
         ssh_version: "OpenSSH_9.7",
-        kernels: &["6.9.7-arch1-1", "6.8.9-arch1-2"],
+        openssl: "OpenSSL 3.3.1 4 Jun 2024",
+        bash: "5.2.26(1)-release",
+        has_sudo: false,
+        kernels: &[
+            k(
+                "6.9.7-arch1-1",
+                "#1 SMP PREEMPT_DYNAMIC Fri, 28 Jun 2024 04:32:50 +0000",
+                "2024-06-28",
+            ),
+        ],
         http_servers: &["nginx/1.26.1", "Apache/2.4.59 (Unix)"],
         ftp_banner: "(vsFTPd 3.0.5)",
         telnet_issue: "Arch Linux \\r (\\l)",
@@ -225,8 +383,13 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Windows,
         os_id: "windows",
         version_id: "10.0.19045",
+        point_release: "",
+        packages_date: "",
         ssh_version: "OpenSSH_for_Windows_8.1",
-        kernels: &["10.0.19045"],
+        openssl: "",
+        bash: "",
+        has_sudo: false,
+        kernels: &[k("10.0.19045", "", "")],
         http_servers: &["Microsoft-IIS/10.0"],
         ftp_banner: "Microsoft FTP Service",
         telnet_issue: "Welcome to Microsoft Telnet Service",
@@ -238,8 +401,13 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Windows,
         os_id: "windows",
         version_id: "10.0.22631",
+        point_release: "",
+        packages_date: "",
         ssh_version: "OpenSSH_for_Windows_9.5",
-        kernels: &["10.0.22631"],
+        openssl: "",
+        bash: "",
+        has_sudo: false,
+        kernels: &[k("10.0.22631", "", "")],
         http_servers: &["Microsoft-IIS/10.0"],
         ftp_banner: "Microsoft FTP Service",
         telnet_issue: "Welcome to Microsoft Telnet Service",
@@ -251,8 +419,13 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Windows,
         os_id: "windows",
         version_id: "10.0.17763",
+        point_release: "",
+        packages_date: "",
         ssh_version: "OpenSSH_for_Windows_7.7",
-        kernels: &["10.0.17763"],
+        openssl: "",
+        bash: "",
+        has_sudo: false,
+        kernels: &[k("10.0.17763", "", "")],
         http_servers: &["Microsoft-IIS/10.0"],
         ftp_banner: "Microsoft FTP Service",
         telnet_issue: "Welcome to Microsoft Telnet Service",
@@ -264,8 +437,13 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Windows,
         os_id: "windows",
         version_id: "10.0.20348",
+        point_release: "",
+        packages_date: "",
         ssh_version: "OpenSSH_for_Windows_8.1",
-        kernels: &["10.0.20348"],
+        openssl: "",
+        bash: "",
+        has_sudo: false,
+        kernels: &[k("10.0.20348", "", "")],
         http_servers: &["Microsoft-IIS/10.0"],
         ftp_banner: "Microsoft FTP Service",
         telnet_issue: "Welcome to Microsoft Telnet Service",
@@ -277,8 +455,13 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Device,
         os_id: "embedded",
         version_id: "",
+        point_release: "",
+        packages_date: "",
         ssh_version: "dropbear_2019.78",
-        kernels: &["4.9.37", "4.14.180"],
+        openssl: "",
+        bash: "",
+        has_sudo: false,
+        kernels: &[k("4.9.37", "", ""), k("4.14.180", "", "")],
         http_servers: &[
             "HP HTTP Server; HP LaserJet Pro MFP M428fdw",
             "Boa/0.94.14rc21",
@@ -294,8 +477,13 @@ pub static DISTROS: &[Distro] = &[
         hostname_style: HostnameStyle::Device,
         os_id: "buildroot",
         version_id: "2020.02",
+        point_release: "",
+        packages_date: "",
         ssh_version: "dropbear_2020.81",
-        kernels: &["4.14.180", "5.4.61"],
+        openssl: "",
+        bash: "",
+        has_sudo: false,
+        kernels: &[k("4.14.180", "", ""), k("5.4.61", "", "")],
         http_servers: &["lighttpd/1.4.55", "uhttpd", "GoAhead-Webs"],
         ftp_banner: "FTP server ready.",
         telnet_issue: "",
@@ -315,6 +503,13 @@ pub fn distro_names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// What a profile without kernels falls back to.
+const DEBIAN_KERNEL: Kernel = k(
+    "6.1.0-44-amd64",
+    "#1 SMP PREEMPT_DYNAMIC Debian 6.1.164-1 (2026-03-09)",
+    "2026-03-09",
+);
 
 const WORDS: &[&str] = &[
     "alpha", "atlas", "bravo", "cedar", "delta", "ember", "falcon", "granite", "harbor", "iris",
@@ -354,6 +549,8 @@ pub struct Persona {
     pub domain: String,
     /// Kernel release (`uname -r`) or Windows build.
     pub kernel: String,
+    /// Kernel build string (`uname -v`); empty for Windows.
+    pub kernel_version: String,
     /// Full SSH identification string (`SSH-2.0-…`).
     pub ssh_banner: String,
     /// HTTP `Server:` header value.
@@ -411,12 +608,7 @@ impl Persona {
         .copied()
         .unwrap_or("corp.local")
         .to_owned();
-        let kernel = distro
-            .kernels
-            .choose(&mut rng)
-            .copied()
-            .unwrap_or("6.1.0-18-amd64")
-            .to_owned();
+        let kernel = distro.kernels.choose(&mut rng).unwrap_or(&DEBIAN_KERNEL);
         let http_server = distro
             .http_servers
             .choose(&mut rng)
@@ -441,7 +633,8 @@ impl Persona {
             nmap_os: nmap_os.to_owned(),
             hostname,
             domain,
-            kernel,
+            kernel: kernel.release.to_owned(),
+            kernel_version: kernel.version.to_owned(),
             ssh_banner: format!("SSH-2.0-{}", distro.ssh_version),
             http_server,
             boot_time: now - uptime,
@@ -549,6 +742,65 @@ mod tests {
             .collect();
         assert!(names.len() >= 18, "hostnames should vary: {names:?}");
         assert!(!a.hostname.contains("web01"));
+    }
+
+    #[test]
+    fn linux_profiles_are_real_machine_states() {
+        use chrono::NaiveDate;
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        for d in DISTROS.iter().filter(|d| d.family == OsFamily::Linux) {
+            let packages = date(d.packages_date);
+            assert!(!d.kernels.is_empty(), "{}", d.slug);
+            for k in d.kernels {
+                // No kernel built after the state it belongs to.
+                assert!(date(k.built) <= packages, "{}: {}", d.slug, k.release);
+                // The build string names its own date, in the distro's format.
+                let day = date(k.built);
+                let shown = [
+                    day.format("(%Y-%m-%d)").to_string(),
+                    day.format("%a %b %-d ").to_string(),
+                    day.format("%a, %d %b %Y").to_string(),
+                ];
+                assert!(
+                    shown.iter().any(|s| k.version.contains(s.as_str())),
+                    "{}: {} does not show {}",
+                    d.slug,
+                    k.version,
+                    k.built
+                );
+            }
+            assert!(d.ssh_version.starts_with("OpenSSH_"), "{}", d.slug);
+            assert!(d.openssl.starts_with("OpenSSL "), "{}", d.slug);
+        }
+        let debian = distro("debian").unwrap();
+        for k in debian.kernels {
+            // 6.1.0-44-amd64 is Debian's 6.1.x upload: `Debian 6.1.164-1 (…)`.
+            assert!(k.release.starts_with("6.1.0-") && k.release.ends_with("-amd64"));
+            assert!(k.version.starts_with("#1 SMP PREEMPT_DYNAMIC Debian 6.1."), "{}", k.version);
+        }
+        assert_eq!(debian.ssh_version, "OpenSSH_9.2p1 Debian-2+deb12u10");
+        assert_eq!(debian.point_release, "12.11");
+    }
+
+    #[test]
+    fn persona_kernel_is_one_the_distro_shipped() {
+        for i in 0..20 {
+            let p = Persona::generate(
+                &DeckySeed::new(&format!("u{i}"), 0),
+                Some("ubuntu22"),
+                &[],
+                "linux",
+                Utc::now(),
+            );
+            let k = p
+                .distro
+                .kernels
+                .iter()
+                .find(|k| k.release == p.kernel)
+                .unwrap();
+            assert_eq!(p.kernel_version, k.version);
+            assert!(p.kernel.ends_with("-generic"), "{}", p.kernel);
+        }
     }
 
     #[test]

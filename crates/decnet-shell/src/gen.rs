@@ -150,9 +150,9 @@ pub fn generate(
     };
     let mut tree = Tree::default();
     skeleton(&mut tree, &t, &mut rng);
-    binaries(&mut tree, &t, &mut rng);
+    binaries(&mut tree, &host, &t, &mut rng);
     etc_accounts(&mut tree, persona, &accounts, &t, &mut rng);
-    etc_identity(&mut tree, persona, &host, &t, &mut rng);
+    etc_identity(&mut tree, persona, &host, &t);
     etc_config(&mut tree, persona, ip, &t);
     proc_files(&mut tree, persona, &host, &t, &mut rng);
     homes(&mut tree, &accounts, &t, &mut rng);
@@ -255,9 +255,13 @@ fn host_info(
     accounts: &[Account],
     rng: &mut impl Rng,
 ) -> HostInfo {
-    let kernel_build = {
+    // Profiles without a recorded build string (devices) get a build
+    // date some months before the boot.
+    let kernel_version = if persona.kernel_version.is_empty() {
         let d = persona.boot_time - chrono::Duration::days(rng.gen_range(20..200));
-        d.format("%a %b %e %H:%M:%S UTC %Y").to_string()
+        format!("#1 SMP {}", d.format("%a %b %e %H:%M:%S UTC %Y"))
+    } else {
+        persona.kernel_version.clone()
     };
     HostInfo {
         hostname: persona
@@ -277,7 +281,11 @@ fn host_info(
         cpu_model: persona.cpu_model.to_owned(),
         cpus: persona.cpus,
         mem_kib: persona.mem_kib,
-        kernel_build,
+        kernel_version,
+        ssh_version: persona.ssh_banner.trim_start_matches("SSH-2.0-").to_owned(),
+        openssl: persona.distro.openssl.to_owned(),
+        bash_version: persona.distro.bash.to_owned(),
+        sudo: persona.distro.has_sudo,
         accounts: accounts.to_vec(),
         salt: rng.gen(),
     }
@@ -314,6 +322,8 @@ fn skeleton(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
         "/var/spool",
         "/var/spool/cron",
         "/var/backups",
+        "/proc/sys",
+        "/proc/sys/kernel",
         "/etc/ssh",
         "/etc/cron.d",
         "/etc/apt",
@@ -323,6 +333,8 @@ fn skeleton(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
     ] {
         tree.dir(d, 0o755, 0, t.install + rng.gen_range(0..86_400));
     }
+    // mke2fs makes it when the installer formats the root filesystem.
+    tree.dir("/lost+found", 0o700, 0, t.install);
     tree.dir("/tmp", 0o1777, 0, t.recent);
     tree.dir("/var/tmp", 0o1777, 0, t.recent);
     tree.dir("/root", 0o700, 0, t.recent);
@@ -349,10 +361,13 @@ fn skeleton(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
 }
 
 /// [`BIN`] and [`SBIN`]: ELF-looking files of plausible sizes (`sudo` setuid).
-fn binaries(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
+fn binaries(tree: &mut Tree, host: &HostInfo, t: &Times, rng: &mut impl Rng) {
     for (d, names) in [("/usr/bin", BIN), ("/usr/sbin", SBIN)] {
         for n in names {
             let size = rng.gen_range(14_000..1_400_000u64);
+            if *n == "sudo" && !host.sudo {
+                continue;
+            }
             let mode = if *n == "sudo" { 0o4755 } else { 0o755 };
             let mtime = t.install + rng.gen_range(0..86_400);
             tree.synthetic(&format!("{d}/{n}"), Content::Binary, size, mode, 0, mtime);
@@ -430,7 +445,6 @@ fn etc_identity(
     persona: &Persona,
     host: &HostInfo,
     t: &Times,
-    rng: &mut impl Rng,
 ) {
     let configured = t.install + 3600;
     tree.root_file(
@@ -458,7 +472,7 @@ fn etc_identity(
     if host.os_id == "debian" {
         tree.root_file(
             "/etc/debian_version",
-            format!("{}.{}\n", host.version_id, rng.gen_range(4..9)),
+            format!("{}\n", persona.distro.point_release),
             0o644,
             t.install,
         );
@@ -466,6 +480,12 @@ fn etc_identity(
     tree.root_file(
         "/etc/issue",
         format!("{} \\n \\l\n\n", persona.distro.telnet_issue),
+        0o644,
+        t.install,
+    );
+    tree.root_file(
+        "/etc/issue.net",
+        format!("{}\n", persona.distro.telnet_issue),
         0o644,
         t.install,
     );
@@ -479,7 +499,8 @@ fn etc_identity(
 
 /// `/etc/os-release` of the persona's distribution.
 fn os_release(persona: &Persona, host: &HostInfo) -> String {
-    let (name, version_codename) = os_names(persona);
+    let (_, version_codename) = os_names(persona);
+    let name = os_name(&host.os_id);
     format!(
         "PRETTY_NAME=\"{pretty}\"\nNAME=\"{name}\"\nVERSION_ID=\"{vid}\"\nVERSION=\"{version}\"\nVERSION_CODENAME={code}\nID={id}\n{like}HOME_URL=\"{home}\"\nSUPPORT_URL=\"{support}\"\nBUG_REPORT_URL=\"{bugs}\"\n",
         pretty = host.pretty_name,
@@ -536,7 +557,7 @@ fn etc_config(tree: &mut Tree, persona: &Persona, ip: Ipv4Addr, t: &Times) {
     );
     tree.root_file(
         "/etc/shells",
-        "# /etc/shells: valid login shells\n/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/rbash\n/usr/bin/rbash\n/usr/bin/dash\n".into(),
+        "# /etc/shells: valid login shells\n/bin/sh\n/usr/bin/sh\n/bin/bash\n/usr/bin/bash\n/bin/rbash\n/usr/bin/rbash\n/bin/dash\n/usr/bin/dash\n".into(),
         0o644,
         t.install,
     );
@@ -558,44 +579,53 @@ fn proc_files(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times, rn
         t.boot,
     );
     tree.root_file("/proc/meminfo", meminfo(host), 0o444, t.boot);
+    for (name, value) in [
+        ("ostype", "Linux"),
+        ("osrelease", host.kernel.as_str()),
+        ("hostname", host.hostname.as_str()),
+        ("version", host.kernel_version.as_str()),
+    ] {
+        tree.root_file(
+            &format!("/proc/sys/kernel/{name}"),
+            format!("{value}\n"),
+            0o444,
+            t.boot,
+        );
+    }
     tree.synthetic("/proc/uptime", Content::Uptime, 0, 0o444, 0, t.boot);
     tree.synthetic("/proc/loadavg", Content::LoadAvg, 0, 0o444, 0, t.boot);
 }
 
-/// Each account's home: dotfiles, a shuffled slice of [`HISTORY`], an
-/// empty `authorized_keys`.
+/// Each account's home as the installer leaves it: root's dotfiles from
+/// base-files, a user's from `/etc/skel` (mode 0700, bookworm's adduser
+/// default). Root also has a used look: a shuffled slice of [`HISTORY`]
+/// and an empty `authorized_keys`.
 fn homes(tree: &mut Tree, accounts: &[Account], t: &Times, rng: &mut impl Rng) {
     for a in accounts {
         let uid = a.uid;
-        if a.uid != 0 {
-            tree.dir(&a.home, 0o750, uid, t.recent);
-        }
         let home = &a.home;
-        tree.file(
-            &format!("{home}/.bashrc"),
-            BASHRC.into(),
-            0o644,
-            uid,
-            uid,
-            t.install,
-        );
-        tree.file(
-            &format!("{home}/.profile"),
-            PROFILE.into(),
-            0o644,
-            uid,
-            uid,
-            t.install,
-        );
-        if uid != 0 {
+        let dotfiles: &[(&str, &str)] = if uid == 0 {
+            &[(".bashrc", ROOT_BASHRC), (".profile", ROOT_PROFILE)]
+        } else {
+            tree.dir(home, 0o700, uid, t.recent);
+            &[
+                (".bash_logout", BASH_LOGOUT),
+                (".bashrc", BASHRC),
+                (".profile", PROFILE),
+            ]
+        };
+        for (name, body) in dotfiles {
             tree.file(
-                &format!("{home}/.bash_logout"),
-                BASH_LOGOUT.into(),
+                &format!("{home}/{name}"),
+                (*body).into(),
                 0o644,
                 uid,
                 uid,
                 t.install,
             );
+        }
+        if uid != 0 {
+            continue;
         }
         let mut hist: Vec<&str> = HISTORY.to_vec();
         hist.shuffle(rng);
@@ -653,6 +683,21 @@ fn valid_user(u: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+/// os-release `NAME` of each distribution.
+fn os_name(os_id: &str) -> &'static str {
+    match os_id {
+        "debian" => "Debian GNU/Linux",
+        "ubuntu" => "Ubuntu",
+        "rocky" => "Rocky Linux",
+        "centos" => "CentOS Linux",
+        "alpine" => "Alpine Linux",
+        "fedora" => "Fedora Linux",
+        "kali" => "Kali GNU/Linux",
+        "arch" => "Arch Linux",
+        _ => "Linux",
+    }
+}
+
 fn os_names(p: &Persona) -> (String, String) {
     let code = match (p.distro.os_id, p.distro.version_id) {
         ("debian", "12") => "bookworm",
@@ -687,34 +732,9 @@ fn version_string(p: &Persona, code: &str) -> String {
     }
 }
 
-/// `uname -v` text.
+/// `uname -v` text: the build string of the persona's kernel.
 pub fn uname_v(h: &HostInfo) -> String {
-    match h.os_id.as_str() {
-        "debian" => {
-            // 6.1.0-18-amd64 → Debian's upstream stable number, e.g. 6.1.76-1.
-            let abi: u64 = h
-                .kernel
-                .split('-')
-                .nth(1)
-                .and_then(|x| x.parse().ok())
-                .unwrap_or(18);
-            let base = h.kernel.split('-').next().unwrap_or("6.1.0");
-            let major = base.rsplit_once('.').map(|x| x.0).unwrap_or("6.1");
-            format!(
-                "#1 SMP PREEMPT_DYNAMIC Debian {major}.{}-1 ({})",
-                abi * 4 + 4,
-                chrono_date(&h.kernel_build)
-            )
-        }
-        "ubuntu" => format!("#{}-Ubuntu SMP {}", h.salt % 120 + 1, h.kernel_build),
-        _ => format!("#1 SMP {}", h.kernel_build),
-    }
-}
-
-fn chrono_date(build: &str) -> String {
-    chrono::NaiveDateTime::parse_from_str(build, "%a %b %e %H:%M:%S UTC %Y")
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|_| build.to_owned())
+    h.kernel_version.clone()
 }
 
 fn compiler(p: &Persona) -> &'static str {
@@ -771,9 +791,13 @@ fn meminfo(h: &HostInfo) -> String {
     )
 }
 
-const BASHRC: &str = "# ~/.bashrc: executed by bash(1) for non-login shells.\n\n# If not running interactively, don't do anything\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\n\nHISTCONTROL=ignoreboth\nshopt -s histappend\nHISTSIZE=1000\nHISTFILESIZE=2000\nshopt -s checkwinsize\n\nif [ -x /usr/bin/dircolors ]; then\n    test -r ~/.dircolors && eval \"$(dircolors -b ~/.dircolors)\" || eval \"$(dircolors -b)\"\n    alias ls='ls --color=auto'\n    alias grep='grep --color=auto'\nfi\n\nalias ll='ls -alF'\nalias la='ls -A'\nalias l='ls -CF'\n\nif [ -f ~/.bash_aliases ]; then\n    . ~/.bash_aliases\nfi\n";
-const BASH_LOGOUT: &str = "# ~/.bash_logout: executed by bash(1) when login shell exits.\n\nif [ \"$SHLVL\" = 1 ]; then\n    [ -x /usr/bin/clear_console ] && /usr/bin/clear_console -q\nfi\n";
-const PROFILE: &str = "# ~/.profile: executed by the command interpreter for login shells.\n\nif [ -n \"$BASH_VERSION\" ]; then\n    if [ -f \"$HOME/.bashrc\" ]; then\n\t. \"$HOME/.bashrc\"\n    fi\nfi\n\nif [ -d \"$HOME/bin\" ] ; then\n    PATH=\"$HOME/bin:$PATH\"\nfi\n";
+// Debian's own files: /etc/skel (bash) for users, base-files' dot.bashrc
+// and dot.profile for root.
+const BASHRC: &str = include_str!("skel/bashrc");
+const PROFILE: &str = include_str!("skel/profile");
+const BASH_LOGOUT: &str = include_str!("skel/bash_logout");
+const ROOT_BASHRC: &str = include_str!("skel/root_bashrc");
+const ROOT_PROFILE: &str = include_str!("skel/root_profile");
 
 #[cfg(test)]
 mod tests {

@@ -161,8 +161,16 @@ pub struct HostInfo {
     pub cpus: u32,
     /// RAM in KiB.
     pub mem_kib: u64,
-    /// Build date of the kernel in `uname -v` / `/proc/version`.
-    pub kernel_build: String,
+    /// Kernel build string (`uname -v`, the end of `/proc/version`).
+    pub kernel_version: String,
+    /// OpenSSH version (`OpenSSH_9.2p1 Debian-2+deb12u10`) for `ssh -V`.
+    pub ssh_version: String,
+    /// OpenSSL version line `ssh -V` ends with.
+    pub openssl: String,
+    /// `$BASH_VERSION`.
+    pub bash_version: String,
+    /// Whether sudo is installed.
+    pub sudo: bool,
     /// Login accounts (root first).
     pub accounts: Vec<Account>,
     /// Seed-derived numbers commands use (pids, memory split…).

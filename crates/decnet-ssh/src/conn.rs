@@ -11,7 +11,7 @@ use decnet_services::{fields, Session as DSession};
 use decnet_shell::{Shell, ShellOptions};
 use russh::keys::HashAlg;
 use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Response, Session};
-use russh::{Channel, ChannelId, Disconnect, MethodKind, MethodSet, Pty};
+use russh::{Channel, ChannelId, Disconnect, Pty};
 
 use crate::hello::HelloSlot;
 use crate::scp::{Action, ScpSink};
@@ -23,22 +23,6 @@ pub const MAX_AUTH_TRIES: u32 = 6;
 /// Channels per connection.
 const MAX_CHANNELS: usize = 8;
 
-pub(crate) fn methods() -> MethodSet {
-    MethodSet::from(
-        &[
-            MethodKind::PublicKey,
-            MethodKind::Password,
-            MethodKind::KeyboardInteractive,
-        ][..],
-    )
-}
-
-fn reject() -> Auth {
-    Auth::Reject {
-        proceed_with_methods: Some(methods()),
-        partial_success: false,
-    }
-}
 
 #[derive(Default)]
 struct Esc {
@@ -112,6 +96,13 @@ impl Conn {
         }
     }
 
+    fn reject(&self) -> Auth {
+        Auth::Reject {
+            proceed_with_methods: Some(self.shared.methods.clone()),
+            partial_success: false,
+        }
+    }
+
     fn hello_fields(&self) -> decnet_core::Fields {
         let h = self.hello.lock().clone().unwrap_or_default();
         fields! {"client_version" => h.version, "hassh" => h.hassh, "hassh_algorithms" => h.hassh_algorithms}
@@ -147,7 +138,7 @@ impl Conn {
             Auth::Accept
         } else {
             self.failed().await;
-            reject()
+            self.reject()
         }
     }
 
@@ -401,7 +392,7 @@ impl russh::server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
-        Ok(reject())
+        Ok(self.reject())
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
@@ -454,7 +445,7 @@ impl russh::server::Handler for Conn {
         self.session
             .emit_auth(user, "publickey", fp.as_bytes(), false, extra);
         self.failed().await;
-        Ok(reject())
+        Ok(self.reject())
     }
 
     async fn auth_publickey(
@@ -462,7 +453,7 @@ impl russh::server::Handler for Conn {
         _user: &str,
         _key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(reject())
+        Ok(self.reject())
     }
 
     async fn channel_open_session(

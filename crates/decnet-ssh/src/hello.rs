@@ -141,10 +141,17 @@ pub type HelloSlot = Arc<Mutex<Option<ClientHello>>>;
 
 /// A stream wrapper that copies the first bytes the client sends into a
 /// bounded buffer until the id line and KEXINIT are parsed.
+///
+/// When the identification exchange was already done (see
+/// [`crate::ident`]), the tee replays the client's line to the SSH library
+/// and swallows the library's own copy of our line, already sent.
 pub struct Tee<S> {
     inner: S,
     capture: Option<Vec<u8>>,
     slot: HelloSlot,
+    replay: Vec<u8>,
+    replayed: usize,
+    swallow: usize,
 }
 
 impl<S> Tee<S> {
@@ -154,6 +161,34 @@ impl<S> Tee<S> {
             inner,
             capture: Some(Vec::new()),
             slot,
+            replay: Vec::new(),
+            replayed: 0,
+            swallow: 0,
+        }
+    }
+
+    /// Reads start with `client_line` (the identification already read
+    /// from `inner`); the first `sent` bytes written (our identification,
+    /// already sent) are dropped.
+    pub fn after_identification(mut self, client_line: Vec<u8>, sent: usize) -> Self {
+        self.replay = client_line;
+        self.swallow = sent;
+        self
+    }
+
+    fn observe(&mut self, new: &[u8]) {
+        let Some(cap) = self.capture.as_mut() else {
+            return;
+        };
+        let room = MAX_CAPTURE.saturating_sub(cap.len());
+        cap.extend_from_slice(&new[..new.len().min(room)]);
+        match parse(cap) {
+            Parse::Done(h) => {
+                *self.slot.lock() = Some(h);
+                self.capture = None;
+            }
+            Parse::More if new.is_empty() => self.capture = None,
+            Parse::More => {}
         }
     }
 }
@@ -165,21 +200,20 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tee<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.replayed < this.replay.len() {
+            let rest = &this.replay[this.replayed..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.replayed += n;
+            let replayed = this.replay[this.replayed - n..this.replayed].to_vec();
+            this.observe(&replayed);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let (Poll::Ready(Ok(())), Some(cap)) = (&r, this.capture.as_mut()) {
-            let new = &buf.filled()[before..];
-            let room = MAX_CAPTURE.saturating_sub(cap.len());
-            cap.extend_from_slice(&new[..new.len().min(room)]);
-            let eof = new.is_empty();
-            match parse(cap) {
-                Parse::Done(h) => {
-                    *this.slot.lock() = Some(h);
-                    this.capture = None;
-                }
-                Parse::More if eof => this.capture = None,
-                Parse::More => {}
-            }
+        if let Poll::Ready(Ok(())) = &r {
+            let new = buf.filled()[before..].to_vec();
+            this.observe(&new);
         }
         r
     }
@@ -191,7 +225,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tee<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.swallow > 0 && !buf.is_empty() {
+            let n = this.swallow.min(buf.len());
+            this.swallow -= n;
+            return Poll::Ready(Ok(n));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -207,11 +247,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tee<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.swallow > 0 {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+            return self.poll_write(cx, first);
+        }
         Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        // Vectored writes would bypass the swallowing of our identification.
+        self.swallow == 0 && self.inner.is_write_vectored()
     }
 }
 

@@ -3,7 +3,9 @@
 //! A russh server per decky that introduces itself with the persona's
 //! OpenSSH identification string and an OpenSSH-like algorithm order,
 //! persists its host keys (ed25519, ecdsa, rsa) in the decky's data dir,
-//! offers `publickey,password,keyboard-interactive`, records every attempt
+//! offers `publickey,password` as Debian's sshd_config does (plus
+//! `keyboard-interactive` with `[decky.ssh] keyboard_interactive = yes`),
+//! answers a bad identification line as sshd does (see [`ident`]), records every attempt
 //! (`auth_attempt` with `client_version` and `hassh`), accepts the decky's
 //! configured logins and hands PTY shells and `exec` requests to the fake
 //! shell. scp (`scp -t`) and the sftp subsystem capture uploads as
@@ -17,6 +19,7 @@
 
 pub mod conn;
 pub mod hello;
+pub mod ident;
 pub mod keys;
 pub mod scp;
 pub mod sftp;
@@ -33,7 +36,7 @@ use decnet_shell::Vfs;
 use futures::future::BoxFuture;
 use parking_lot::RwLock;
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
-use russh::{cipher, kex, mac, Preferred, SshId};
+use russh::{cipher, kex, mac, MethodKind, MethodSet, Preferred, SshId};
 
 use crate::hello::{HelloSlot, Tee};
 use crate::keys::HostKeyKind;
@@ -47,6 +50,10 @@ pub struct Ssh;
 /// Per-decky state shared by its connections.
 pub struct Shared {
     pub(crate) creds: Credentials,
+    /// Our identification line (`SSH-2.0-…`, no line ending).
+    pub(crate) banner: String,
+    /// Authentication methods offered.
+    pub(crate) methods: MethodSet,
     pub(crate) vfs: Arc<Vfs>,
     config: RwLock<Arc<russh::server::Config>>,
     grace: Duration,
@@ -108,9 +115,13 @@ pub fn preferred_for(banner: &str) -> Preferred {
         kex::DH_G16_SHA512,
         kex::DH_G18_SHA512,
         kex::DH_G14_SHA256,
-        kex::EXTENSION_SUPPORT_AS_SERVER,
-        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
     ]);
+    // sshd announces ext-info-s itself from 9.6 on; before, it only
+    // answers a client's ext-info-c (russh does that either way).
+    if (major, minor) >= (9, 6) {
+        kex_list.push(kex::EXTENSION_SUPPORT_AS_SERVER);
+    }
+    kex_list.push(kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER);
     let macs = vec![
         mac::HMAC_SHA256_ETM,
         mac::HMAC_SHA512_ETM,
@@ -121,18 +132,19 @@ pub fn preferred_for(banner: &str) -> Preferred {
     ];
     Preferred {
         kex: Cow::Owned(kex_list),
+        // sshd's HostKeyAlgorithms order for its default host keys; no
+        // SHA-1 `ssh-rsa` signatures since 8.8.
         key: Cow::Owned(vec![
-            Algorithm::Ecdsa {
-                curve: EcdsaCurve::NistP256,
-            },
-            Algorithm::Ed25519,
             Algorithm::Rsa {
                 hash: Some(HashAlg::Sha512),
             },
             Algorithm::Rsa {
                 hash: Some(HashAlg::Sha256),
             },
-            Algorithm::Rsa { hash: None },
+            Algorithm::Ecdsa {
+                curve: EcdsaCurve::NistP256,
+            },
+            Algorithm::Ed25519,
         ]),
         host_key_certificates: Cow::Borrowed(&[]),
         cipher: Cow::Owned(vec![
@@ -151,11 +163,49 @@ pub fn preferred_for(banner: &str) -> Preferred {
     }
 }
 
+/// `[decky.ssh]` keys besides the logins.
+pub mod config_keys {
+    /// Software version after `SSH-2.0-` (`OpenSSH_9.2p1 Debian-2+deb12u10`);
+    /// default: the persona's distro release.
+    pub const VERSION: &str = "version";
+    /// `yes` to offer keyboard-interactive too (Debian's sshd does not).
+    pub const KEYBOARD_INTERACTIVE: &str = "keyboard_interactive";
+}
+
+/// The identification line: `[decky.ssh] version` or the persona's.
+pub fn banner_for(decky: &DeckyCtx) -> String {
+    match decky.config("ssh", config_keys::VERSION) {
+        Some(v) => format!("SSH-2.0-{}", v.trim().trim_start_matches("SSH-2.0-")),
+        None => decky.persona.ssh_banner.clone(),
+    }
+}
+
+fn methods_for(decky: &DeckyCtx) -> MethodSet {
+    let mut kinds = vec![MethodKind::PublicKey, MethodKind::Password];
+    if decky
+        .config("ssh", config_keys::KEYBOARD_INTERACTIVE)
+        .and_then(yes_no)
+        .unwrap_or(false)
+    {
+        kinds.push(MethodKind::KeyboardInteractive);
+    }
+    MethodSet::from(&kinds[..])
+}
+
+fn yes_no(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Some(true),
+        "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 fn build_config(decky: &DeckyCtx, keys: Vec<PrivateKey>) -> russh::server::Config {
     let limits = &decky.limits;
+    let banner = banner_for(decky);
     russh::server::Config {
-        server_id: SshId::Standard(Cow::Owned(decky.persona.ssh_banner.clone())),
-        methods: conn::methods(),
+        server_id: SshId::Standard(Cow::Owned(banner.clone())),
+        methods: methods_for(decky),
         auth_rejection_time: limits.auth_fail_delay,
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys,
@@ -167,7 +217,7 @@ fn build_config(decky: &DeckyCtx, keys: Vec<PrivateKey>) -> russh::server::Confi
         window_size: 256 * 1024,
         channel_buffer_size: 16,
         event_buffer_size: 8,
-        preferred: preferred_for(&decky.persona.ssh_banner),
+        preferred: preferred_for(&banner),
         ..Default::default()
     }
 }
@@ -175,6 +225,36 @@ fn build_config(decky: &DeckyCtx, keys: Vec<PrivateKey>) -> russh::server::Confi
 impl Service for Ssh {
     fn name(&self) -> &'static str {
         "ssh"
+    }
+
+    fn validate(
+        &self,
+        cfg: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), decnet_services::config::ConfigError> {
+        use decnet_services::config::ConfigError;
+        if let Some(v) = cfg.get(config_keys::VERSION) {
+            let bare = v.trim().trim_start_matches("SSH-2.0-");
+            if bare.is_empty()
+                || bare.len() > 200
+                || !bare.bytes().all(|b| (0x20..0x7f).contains(&b))
+            {
+                return Err(ConfigError::Unsupported {
+                    key: config_keys::VERSION,
+                    value: v.clone(),
+                    expected: "1-200 printable ASCII characters (like OpenSSH_9.2p1 Debian-2+deb12u10)",
+                });
+            }
+        }
+        if let Some(v) = cfg.get(config_keys::KEYBOARD_INTERACTIVE) {
+            if yes_no(v).is_none() {
+                return Err(ConfigError::Unsupported {
+                    key: config_keys::KEYBOARD_INTERACTIVE,
+                    value: v.clone(),
+                    expected: "yes or no",
+                });
+            }
+        }
+        Ok(())
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
@@ -192,6 +272,8 @@ impl Service for Ssh {
         keys.extend(rsa);
         let shared = Arc::new(Shared {
             creds: Credentials::for_service(&decky.spec, "ssh", &[]),
+            banner: banner_for(decky),
+            methods: methods_for(decky),
             vfs: decky.vfs(),
             config: RwLock::new(Arc::new(build_config(decky, keys.clone()))),
             grace: LOGIN_GRACE.min(decky.limits.idle_timeout),
@@ -270,8 +352,18 @@ impl Handler for SshHandler {
                 handle_slot.clone(),
                 authed.clone(),
             );
-            let stream = Tee::new(conn.stream, hello);
             let grace = self.shared.grace;
+            let mut stream = conn.stream;
+            let banner = &self.shared.banner;
+            let client_line =
+                match tokio::time::timeout(grace, ident::exchange(&mut stream, banner)).await {
+                    Ok(Ok(Ok(line))) => line,
+                    // Refused (the reason was sent), timed out or gone: close
+                    // without reading what else the client sent, as sshd exits.
+                    _ => return,
+                };
+            let stream =
+                Tee::new(stream, hello).after_identification(client_line, banner.len() + 2);
             let started =
                 tokio::time::timeout(grace, russh::server::run_stream(config, stream, handler))
                     .await;

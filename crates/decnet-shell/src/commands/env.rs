@@ -35,7 +35,7 @@ impl Command for Env {
 
     fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
         if c.argv.len() != 1 {
-            return not_emulated(c);
+            return not_emulated(sh, c);
         }
         Res::ok(
             sh.env_list()
@@ -104,7 +104,10 @@ fn export(sh: &mut Shell, c: &Cmd) -> Res {
             if !k.is_empty() && k.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
                 sh.set_env(k, v.to_owned());
             } else {
-                return Res::err(format!("-bash: export: `{a}': not a valid identifier\n"), 1);
+                return Res::err(
+                    format!("{}export: `{a}': not a valid identifier\n", sh.err_prefix()),
+                    1,
+                );
             }
         }
     }
@@ -118,20 +121,13 @@ fn which(sh: &Shell, c: &Cmd) -> Res {
     ];
     let is_type = c.argv[0] == "type";
     for a in c.argv[1..].iter().filter(|a| !a.starts_with('-')) {
-        let path = if crate::gen::BIN.contains(&a.as_str()) {
-            Some(format!("/usr/bin/{a}"))
-        } else if crate::gen::SBIN.contains(&a.as_str()) {
-            Some(format!("/usr/sbin/{a}"))
-        } else if sh.raw_get(&format!("/usr/local/bin/{a}")).is_some() {
-            Some(format!("/usr/local/bin/{a}"))
-        } else {
-            None
-        };
+        let path = sh.installed(a);
         match (is_type, builtins.contains(&a.as_str()), path) {
             (true, true, _) => res.out.push_str(&format!("{a} is a shell builtin\n")),
             (true, false, Some(p)) => res.out.push_str(&format!("{a} is {p}\n")),
             (true, false, None) => {
-                res.err.push_str(&format!("-bash: type: {a}: not found\n"));
+                res.err
+                    .push_str(&format!("{}type: {a}: not found\n", sh.err_prefix()));
                 res.code = 1;
             }
             (false, _, Some(p)) => res.out.push_str(&format!("{p}\n")),

@@ -80,24 +80,24 @@ fn cd(sh: &mut Shell, c: &Cmd) -> Res {
         None | Some("~") => sh.home.clone(),
         Some("-") => match &sh.oldpwd {
             Some(o) => o.clone(),
-            None => return Res::err("-bash: cd: OLDPWD not set\n".into(), 1),
+            None => return Res::err(format!("{}cd: OLDPWD not set\n", sh.err_prefix()), 1),
         },
         Some(p) => p.to_owned(),
     };
     if c.argv.len() > 2 {
-        return Res::err("-bash: cd: too many arguments\n".into(), 1);
+        return Res::err(format!("{}cd: too many arguments\n", sh.err_prefix()), 1);
     }
     let abs = sh.abs(&target);
     match sh.stat(&abs) {
         None => Res::err(
-            format!("-bash: cd: {target}: No such file or directory\n"),
+            format!("{}cd: {target}: No such file or directory\n", sh.err_prefix()),
             1,
         ),
         Some((_, n)) if !n.is_dir() => {
-            Res::err(format!("-bash: cd: {target}: Not a directory\n"), 1)
+            Res::err(format!("{}cd: {target}: Not a directory\n", sh.err_prefix()), 1)
         }
         Some((_, n)) if !sh.can(&n, 1) => {
-            Res::err(format!("-bash: cd: {target}: Permission denied\n"), 1)
+            Res::err(format!("{}cd: {target}: Permission denied\n", sh.err_prefix()), 1)
         }
         Some(_) => {
             sh.oldpwd = Some(std::mem::replace(&mut sh.cwd, abs));

@@ -88,7 +88,7 @@ impl Command for FullScreen {
         if !sh.opts.interactive {
             return Res::err(format!("{}: failed to open terminal\n", c.name), 1);
         }
-        not_emulated(c)
+        not_emulated(sh, c)
     }
 }
 

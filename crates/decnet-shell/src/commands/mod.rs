@@ -155,11 +155,14 @@ pub(crate) fn lookup(name: &str) -> Option<&'static dyn Command> {
 /// What a name without an emulation does: a program the decky has
 /// installed succeeds quietly, passing stdin through; anything else is
 /// `command not found`.
-pub(crate) fn not_emulated(c: &Cmd) -> Res {
-    if crate::gen::BIN.contains(&c.name) || crate::gen::SBIN.contains(&c.name) {
+pub(crate) fn not_emulated(sh: &Shell, c: &Cmd) -> Res {
+    if sh.installed(c.name).is_some() {
         Res::ok(c.stdin.unwrap_or("").to_owned())
     } else {
-        Res::err(format!("-bash: {}: command not found\n", c.argv[0]), 127)
+        Res::err(
+            format!("{}{}: command not found\n", sh.err_prefix(), c.argv[0]),
+            127,
+        )
     }
 }
 

@@ -47,8 +47,11 @@ impl Command for Source {
             return Res::default();
         }
         match sh.stat(&a[1]) {
-            Some((_, n)) if !n.is_dir() => sh.run_script(&n, out, c.depth),
-            _ => Res::err(format!("-bash: {}: No such file or directory\n", a[1]), 1),
+            Some((_, n)) if !n.is_dir() => sh.run_script(&a[1], &n, out, c.depth),
+            _ => Res::err(
+                format!("{}{}: No such file or directory\n", sh.err_prefix(), a[1]),
+                1,
+            ),
         }
     }
 }
@@ -183,7 +186,7 @@ fn sub_shell(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
             return Res::err(format!("{}: -c: option requires an argument\n", a[0]), 2);
         };
         let before = out.stdout.len();
-        sh.run_line(script, out, depth + 1);
+        sh.run_source("bash", script, out, depth + 1);
         let produced = out.stdout.split_off(before);
         out.exit_requested = false;
         return Res {
@@ -194,7 +197,7 @@ fn sub_shell(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
     }
     if let Some(f) = a.get(1) {
         return match sh.stat(f) {
-            Some((_, n)) if !n.is_dir() => sh.run_script(&n, out, c.depth),
+            Some((_, n)) if !n.is_dir() => sh.run_script(f, &n, out, c.depth),
             _ => Res::err(format!("{}: {f}: No such file or directory\n", a[0]), 127),
         };
     }

@@ -79,6 +79,8 @@ pub const DEFAULT_OVERLAY_QUOTA: u64 = 1024 * 1024;
 /// Largest output of one line kept (the rest is cut).
 pub const MAX_OUTPUT: usize = 256 * 1024;
 const MAX_HISTORY: usize = 500;
+/// Most lines of one script or `-c` string run.
+const MAX_SCRIPT_LINES: usize = 200;
 /// Deepest nesting of scripts and `bash -c`.
 pub(crate) const MAX_DEPTH: u8 = 4;
 
@@ -137,6 +139,11 @@ pub struct Shell {
     pub(crate) pending: Option<Pending>,
     pub(crate) sudo_ok: bool,
     pub(crate) su_stack: Vec<(String, u32, u32, String)>,
+    /// What bash is running, innermost last: the login shell (`-bash`),
+    /// a `bash -c` string (`bash`) or a script (its path), each with the
+    /// line it is on (`None` for an interactive shell). Its messages start
+    /// with this (`-bash: `, `bash: line 1: `) and `$0` is its name.
+    pub(crate) origin: Vec<(String, Option<u32>)>,
 }
 
 impl Shell {
@@ -149,7 +156,15 @@ impl Shell {
             None => (1000, 1000, format!("/home/{user}")),
         };
         let login = opts.now.unwrap_or_else(Utc::now);
+        // sshd runs a login shell on a terminal, `bash -c '<command>'` for
+        // an exec request.
+        let origin = if opts.interactive {
+            ("-bash".to_owned(), None)
+        } else {
+            ("bash".to_owned(), Some(1))
+        };
         Shell {
+            origin: vec![origin],
             cwd: home.clone(),
             vfs,
             user: user.to_owned(),
@@ -167,6 +182,33 @@ impl Shell {
             sudo_ok: false,
             su_stack: Vec::new(),
         }
+    }
+
+    /// How bash starts the messages it prints itself: `-bash: ` in a login
+    /// shell, `bash: line 3: ` in a `-c` string, `./x.sh: line 3: ` in a script.
+    pub(crate) fn err_prefix(&self) -> String {
+        match self.origin.last() {
+            Some((name, Some(line))) => format!("{name}: line {line}: "),
+            Some((name, None)) => format!("{name}: "),
+            None => "-bash: ".into(),
+        }
+    }
+
+    /// Runs `text` line by line as bash runs a `-c` string or a script
+    /// named `name`: messages carry the line number, `$0` is `name`, and
+    /// `exit` ends it (not the session unless this is the session itself).
+    pub(crate) fn run_source(&mut self, name: &str, text: &str, out: &mut Output, depth: u8) {
+        self.origin.push((name.to_owned(), Some(1)));
+        for (i, line) in text.lines().take(MAX_SCRIPT_LINES).enumerate() {
+            if let Some(top) = self.origin.last_mut() {
+                top.1 = Some(i as u32 + 1);
+            }
+            self.run_line(line, out, depth);
+            if out.exit_requested || out.password_prompt.is_some() {
+                break;
+            }
+        }
+        self.origin.pop();
     }
 
     /// The login shell's process id (`$$`, `ps`), fixed per decky.
@@ -341,7 +383,14 @@ impl Shell {
             self.history.pop_front();
         }
         self.history.push_back(trimmed.to_owned());
-        self.run_line(trimmed, &mut out, 0);
+        if self.opts.interactive || self.origin.len() > 1 {
+            self.run_line(trimmed, &mut out, 0);
+        } else {
+            // An exec request is `bash -c '<command>'`: numbered lines.
+            self.origin.clear();
+            self.run_source("bash", line, &mut out, 0);
+            self.origin.push(("bash".into(), Some(1)));
+        }
         out.exit_code = self.status;
         if out.stdout.len() > MAX_OUTPUT {
             let mut cut = MAX_OUTPUT;
@@ -358,7 +407,12 @@ impl Shell {
         let items = match parse::parse(line) {
             Ok(i) => i,
             Err(e) => {
-                let _ = writeln!(out.stdout, "-bash: {e}");
+                // bash names the -c string in its syntax errors.
+                let prefix = match self.origin.last() {
+                    Some((name, Some(n))) if name == "bash" => format!("bash: -c: line {n}: "),
+                    _ => self.err_prefix(),
+                };
+                let _ = writeln!(out.stdout, "{prefix}{e}");
                 self.status = 2;
                 return;
             }
@@ -410,7 +464,13 @@ impl Shell {
             "?" => self.status.to_string(),
             "$" => self.pid().to_string(),
             "#" => "0".into(),
-            "0" => "-bash".into(),
+            "0" => self
+                .origin
+                .last()
+                .map(|(name, _)| name.clone())
+                .unwrap_or_else(|| "-bash".into()),
+            "BASH_VERSION" => self.vfs.host().bash_version.clone(),
+            "BASH" => "/usr/bin/bash".into(),
             "HOME" => self.home.clone(),
             "USER" | "LOGNAME" => self.user.clone(),
             "PWD" => self.cwd.clone(),
@@ -488,7 +548,7 @@ impl Shell {
                 let p = self.expand(&r.target);
                 match self.read_file(&p) {
                     Ok(s) => stdin = Some(s),
-                    Err(e) => return Res::err(format!("-bash: {p}: {e}\n"), 1),
+                    Err(e) => return Res::err(format!("{}{p}: {e}\n", self.err_prefix()), 1),
                 }
             }
         }
@@ -516,7 +576,8 @@ impl Shell {
                     if let Err(e) =
                         self.write_file(&target, data.as_bytes(), r.kind == RedirKind::Append, out)
                     {
-                        res.err.push_str(&format!("-bash: {target}: {e}\n"));
+                        res.err
+                            .push_str(&format!("{}{target}: {e}\n", self.err_prefix()));
                         res.code = 1;
                     }
                 }
@@ -528,7 +589,8 @@ impl Shell {
                         r.kind == RedirKind::ErrAppend,
                         out,
                     ) {
-                        res.err.push_str(&format!("-bash: {target}: {e}\n"));
+                        res.err
+                            .push_str(&format!("{}{target}: {e}\n", self.err_prefix()));
                     }
                 }
             }
@@ -550,19 +612,18 @@ impl Shell {
         let name = name0.rsplit('/').next().unwrap_or(name0);
         // Absolute/relative paths to something that is not a known binary.
         if name0.contains('/') {
+            let p = self.err_prefix();
             match self.stat(name0) {
-                None => {
-                    return Res::err(format!("-bash: {name0}: No such file or directory\n"), 127)
-                }
+                None => return Res::err(format!("{p}{name0}: No such file or directory\n"), 127),
                 Some((_, n)) if n.is_dir() => {
-                    return Res::err(format!("-bash: {name0}: Is a directory\n"), 126)
+                    return Res::err(format!("{p}{name0}: Is a directory\n"), 126)
                 }
                 Some((_, n)) if !self.can(&n, 1) => {
-                    return Res::err(format!("-bash: {name0}: Permission denied\n"), 126)
+                    return Res::err(format!("{p}{name0}: Permission denied\n"), 126)
                 }
                 Some((_, n)) => {
                     if !matches!(n.kind, Kind::File(Content::Binary)) {
-                        return self.run_script(&n, out, depth);
+                        return self.run_script(name0, &n, out, depth);
                     }
                 }
             }
@@ -575,28 +636,21 @@ impl Shell {
         };
         match commands::lookup(name) {
             Some(command) => command.run(self, &c, out),
-            None => commands::not_emulated(&c),
+            None => commands::not_emulated(self, &c),
         }
     }
 
-    /// Runs a script file's lines (at most 200, bounded nesting) as this
-    /// session; `exit` in it ends the script, not the session.
-    pub(crate) fn run_script(&mut self, n: &Node, out: &mut Output, depth: u8) -> Res {
+    /// Runs the script file `name` in this session (at most
+    /// [`MAX_SCRIPT_LINES`] lines, bounded nesting); `exit` in it ends the
+    /// script, not the session.
+    pub(crate) fn run_script(&mut self, name: &str, n: &Node, out: &mut Output, depth: u8) -> Res {
         if depth >= MAX_DEPTH {
             return Res::default();
         }
         let body = String::from_utf8_lossy(&self.content(n)).into_owned();
         let before = out.stdout.len();
-        for line in body.lines().take(200) {
-            if line.starts_with("#!") {
-                continue;
-            }
-            self.run_line(line, out, depth + 1);
-            if out.exit_requested {
-                out.exit_requested = false;
-                break;
-            }
-        }
+        self.run_source(name, &body, out, depth + 1);
+        out.exit_requested = false;
         let produced = out.stdout.split_off(before);
         Res {
             out: produced,

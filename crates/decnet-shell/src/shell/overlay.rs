@@ -40,6 +40,18 @@ impl Shell {
         }
     }
 
+    /// Where `name` is installed on this decky (`/usr/bin/ls`), as `PATH`
+    /// lookup finds it.
+    pub(crate) fn installed(&self, name: &str) -> Option<String> {
+        if name.is_empty() || name.contains('/') {
+            return None;
+        }
+        ["/usr/local/bin", "/usr/bin", "/usr/sbin"]
+            .iter()
+            .map(|d| format!("{d}/{name}"))
+            .find(|p| self.raw_get(p).is_some_and(|n| !n.is_dir()))
+    }
+
     /// Resolves symlinks in every component (bounded).
     pub(crate) fn resolve(&self, path: &str) -> String {
         let mut cur = String::from("/");
@@ -191,9 +203,14 @@ impl Shell {
         }
     }
 
-    /// Whether a new entry may be created at `abs`.
+    /// Whether a new entry may be created at `abs`: not in procfs or sysfs
+    /// (the kernel answers ENOENT, even to root), else as the parent allows.
     pub(crate) fn parent_writable(&self, abs: &str) -> Result<(), &'static str> {
         let parent = self.resolve(vfs::parent(abs));
+        let pseudo = |root: &str| parent == root || parent.starts_with(&format!("{root}/"));
+        if pseudo("/proc") || pseudo("/sys") {
+            return Err("No such file or directory");
+        }
         match self.raw_get(&parent) {
             None => Err("No such file or directory"),
             Some(n) if !n.is_dir() => Err("Not a directory"),
