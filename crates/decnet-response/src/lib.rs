@@ -236,20 +236,7 @@ impl Responder {
     }
 }
 
-static INSTALLED: parking_lot::RwLock<Option<Arc<Responder>>> = parking_lot::RwLock::new(None);
-
-/// Makes `r` the process's responder (what the API routes serve); `None`
-/// removes it. The binary installs the one it starts.
-pub fn install(r: Option<Arc<Responder>>) {
-    *INSTALLED.write() = r;
-}
-
-/// The installed responder, if active response is configured.
-pub fn installed() -> Option<Arc<Responder>> {
-    INSTALLED.read().clone()
-}
-
-/// What the binary calls: starts (and installs) a responder when the fleet
+/// What the binary calls: starts a responder when the fleet
 /// has `[response]` keys; `None` otherwise.
 pub async fn start_for_fleet(
     raw: &BTreeMap<String, String>,
@@ -268,6 +255,5 @@ pub async fn start_for_fleet(
         },
     )
     .await?;
-    install(Some(r.clone()));
     Ok(Some(r))
 }
