@@ -1,4 +1,4 @@
-# Database-service scenarios (issue 6) of scripts/bench.sh (sourced; uses its
+# Database-service scenarios of scripts/bench.sh (sourced; uses its
 # BIN, LOAD, TMP, PIDS and SECS). Writes $TMP/db.json: the raw results plus
 # the table rows bench.sh appends. Bounded: ~40 s in all.
 #

@@ -1,4 +1,4 @@
-# Active-response scenario (issue 10/13) of scripts/bench.sh (sourced; uses
+# Active-response scenario of scripts/bench.sh (sourced; uses
 # its BIN, TMP and PIDS). Writes $TMP/response.json: the raw figures plus the
 # table row bench.sh appends. Root only (a network namespace and nftables);
 # otherwise the row says "n/a (needs root)". Bounded: ~15 s.

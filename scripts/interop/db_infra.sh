@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Database and infrastructure deckies (issue 6) against the real tools:
+# Database and infrastructure deckies against the real tools:
 # mysql (mariadb-client), psql, redis-cli, ldapsearch, mosquitto_pub/sub,
 # snmpwalk/snmpget, dig, curl (elasticsearch, docker_api, k8s), hydra against
 # mysql/postgres/redis (exactly one auth_attempt per try) and nmap -sV naming

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DHCP deckies (issue 15): `dhcp = true` deckies in netns mode lease their
+# DHCP deckies: `dhcp = true` deckies in netns mode lease their
 # addresses from a real dnsmasq like machines joining the LAN. Runs as root;
 # touches nothing in the host namespace: decnet itself runs in a namespace
 # `dhd-host` whose `uplink` is the macvlan parent, wired to `dhd-lan` where

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deckies on a real network (issue 15). Runs as root. Builds a test LAN out
+# Deckies on a real network. Runs as root. Builds a test LAN out
 # of a veth pair: `dnt-lan0` in the host namespace is the macvlan parent /
 # alias interface, its peer is `eth0` in a scanner namespace `dnt-scan`.
 #

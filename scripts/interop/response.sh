@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Active response against the real tools (issue 10). Runs as root; everything
+# Active response against the real tools. Runs as root; everything
 # happens inside a network namespace this script creates, so no host
 # firewall table is touched.
 #

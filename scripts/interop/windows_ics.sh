@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 11 interop: real Windows/ICS clients against a decnet fleet.
+# Interop: real Windows/ICS clients against a decnet fleet.
 #   smbclient -L (null session share list; user%pass attempt captured as a
 #   NetNTLMv2 hashcat line), nmap -sV + smb-protocols/rdp-ntlm-info/vnc-info
 #   naming services and the persona, nbstat over NBNS, hydra against rdp and

@@ -4,7 +4,7 @@
 //! With a bus subscription per viewer, 1,000 viewers at 5,000 events/s
 //! meant 5 M queue pushes and 5 M tiny frames a second: the bus, not the
 //! sockets, was the limit, and the load generator could not even keep its
-//! rate (BENCH.md). The hub holds the only subscription, renders each batch
+//! rate (bench/history.md). The hub holds the only subscription, renders each batch
 //! of events once into finished SSE bytes and hands the same `Bytes` to
 //! every viewer through a bounded broadcast ring. A viewer costs one ring
 //! read and one socket write per batch; a viewer that falls a whole ring

@@ -1,4 +1,4 @@
-//! Issue 9 over SSH: add a service to a decky while an SSH session on it
+//! Orchestration over SSH: add a service to a decky while an SSH session on it
 //! stays open, and `cat` a file dropped through the API from that session.
 
 use std::sync::Arc;

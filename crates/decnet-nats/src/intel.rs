@@ -1,4 +1,4 @@
-//! Intel as a cluster-wide singleton (issue 14).
+//! Intel as a cluster-wide singleton.
 //!
 //! Intel keeps whole attacker/identity/campaign rows in memory and upserts
 //! them, so it must see every event and be the only writer: two servers

@@ -1,4 +1,4 @@
-//! Issue 6: database and infrastructure services driven by real client
+//! Database and infrastructure services driven by real client
 //! crates (mysql_async, redis, tokio-postgres, ldap3, rumqttc) and by raw
 //! official wire formats where no light client exists; every test asserts
 //! the captured events.

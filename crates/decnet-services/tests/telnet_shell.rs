@@ -67,7 +67,7 @@ async fn telnet_login_runs_the_shared_shell() {
         limits,
         36200,
     ));
-    // A file dropped into the decky's VFS before the session (issue 9's path).
+    // A file dropped into the decky's VFS before the session (as a file drop does).
     ctx.vfs()
         .add_file(
             "/root/notes.txt",

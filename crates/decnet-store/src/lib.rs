@@ -137,7 +137,7 @@ pub trait Store: docs::DocStore + Send + Sync + 'static {
     /// Writes a JSON setting.
     async fn put_setting(&self, key: &str, value: &serde_json::Value) -> StoreResult<()>;
 
-    // ==== added by issue 7 (ingest, retention) =========================
+    // ==== ingest, retention ==========================================
 
     /// Retention: deletes raw events older than `older_than`, then the
     /// oldest beyond `max_rows`. Returns how many were removed.
@@ -150,7 +150,7 @@ pub trait Store: docs::DocStore + Send + Sync + 'static {
     /// Number of raw events stored.
     async fn count_events(&self) -> StoreResult<u64>;
 
-    // ==== added by issue 7 (intelligence) ==============================
+    // ==== intelligence ==============================================
     // Written only by decnet-intel; read by the API.
 
     /// Of these event ids, the ones intel has not consumed yet.

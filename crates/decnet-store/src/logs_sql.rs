@@ -168,7 +168,7 @@ fn total_for(q: &LogQuery) -> Total {
 /// text `insert_events` wrote with serde_json, so it is pasted in, never
 /// parsed; the other text columns go through the backend's JSON quoting.
 /// Doing this in SQL rather than rewriting a JSON array in Rust removed a
-/// parse and a re-serialise of every row per page (see BENCH.md).
+/// parse and a re-serialise of every row per page (see bench/history.md).
 fn event_object(backend: Backend) -> String {
     let (quote, cast, ts_secs, frac) = match backend {
         Backend::Sqlite => (

@@ -132,7 +132,7 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-// ==== intelligence rows (issue 7) =======================================
+// ==== intelligence rows =======================================
 
 /// Namespace of [`attacker_uuid`] (a fixed random UUID: changing it would
 /// change every attacker's id).

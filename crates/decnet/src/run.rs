@@ -162,6 +162,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
 
 async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result<()> {
     let started = Instant::now();
+    let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
     let nats = nats_bus(&args, None).await?;
     let port_offset = port_offset(&args);
@@ -209,7 +210,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
     let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
-    // Active response (issue 10): only with a [response] section.
+    // Active response: only with a [response] section.
     let response = decnet_response::start_for_fleet(
         &fleet_spec.response,
         proc_bus.clone(),
@@ -310,7 +311,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     // what bursts of sessions free from now on, once a minute.
     let trimmer = crate::memory::spawn_trimmer(engine_stop.clone());
 
-    wait_for_signal().await;
+    stop_signal.wait().await;
     eprintln!("shutting down…");
     crate::shutdown::arm_watchdog();
     if let Some(api) = api {
@@ -476,6 +477,7 @@ async fn run_sensor(
     sensor: decnet_nats::SensorName,
     args: RunArgs,
 ) -> anyhow::Result<()> {
+    let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
     let name = sensor.to_string();
     let Some(nats) = nats_bus(&args, Some(sensor)).await? else {
@@ -557,7 +559,7 @@ async fn run_sensor(
         })
     };
     let trimmer = crate::memory::spawn_trimmer(stop.clone());
-    wait_for_signal().await;
+    stop_signal.wait().await;
     eprintln!("shutting down…");
     crate::shutdown::arm_watchdog();
     stop.cancel();
@@ -791,18 +793,40 @@ impl IntelRun {
     }
 }
 
-async fn wait_for_signal() {
+/// SIGINT/SIGTERM, listened for from the first moment of `serve`/`sensor`:
+/// a stop asked for while the fleet is still starting is kept and honoured
+/// once startup is done (with an orderly shutdown), instead of the
+/// default action killing the process before anything is flushed.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(StopSignal {
+                term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignal {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn print_table(deckies: &[decnet_engine::DeckySummary], _offset: u16) {

@@ -1,4 +1,4 @@
-//! "No tells" sweep (issue 15, loopback part): a fleet of 20 deckies must
+//! "No tells" sweep (loopback part): a fleet of 20 deckies must
 //! not share what a real fleet would vary (hostnames, MACs, host keys,
 //! certificates, boot times), and must never name itself ("decnet") or the
 //! decky in banners, pages, certificates or errors.

@@ -1,4 +1,4 @@
-//! `/api/v1/response/*` (active response, issue 10) and the CrowdSec
+//! `/api/v1/response/*` (active response) and the CrowdSec
 //! bouncer endpoints `/v1/decisions[/stream]` (X-Api-Key, no dashboard
 //! auth). The work is done by `decnet_response::api`; this file maps roles,
 //! bodies and errors. Without a `[response]` section in the fleet every

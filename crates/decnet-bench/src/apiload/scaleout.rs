@@ -1,4 +1,4 @@
-//! Issue 14 figure: two `decnet serve --bus nats://… --db postgres://…`
+//! Scale-out figure: two `decnet serve --bus nats://… --db postgres://…`
 //! processes sharing the durable consumer, one `decnet sensor`; events go
 //! into the sensor's decky socket and are timed to SSE frames on both
 //! servers' APIs. Starts a real `nats-server -js` and a throw-away

@@ -1,4 +1,4 @@
-//! Shared harness of the Windows/ICS service tests (issue 11): one decky
+//! Shared harness of the Windows/ICS service tests: one decky
 //! deployed in-process through the engine on 127.0.72.0/24, every port
 //! shifted by 35000, plus the NTLMv2 / VNC DES maths a real client does.
 
