@@ -128,7 +128,9 @@ async fn banner_login_exec_and_auth_events() {
     let (out, code) = exec(&h, "cat /etc/passwd | grep deploy; nosuchcmd").await;
     assert_eq!(
         out,
-        "deploy:x:1000:1000:deploy,,,:/home/deploy:/bin/bash\n-bash: nosuchcmd: command not found\n"
+        // sshd runs an exec request as `bash -c`, whose errors bash 5.2
+        // prefixes with "bash: line N:" (a login shell's would be "-bash:").
+        "deploy:x:1000:1000:deploy,,,:/home/deploy:/bin/bash\nbash: line 1: nosuchcmd: command not found\n"
     );
     assert_eq!(code, Some(127));
 
