@@ -16,9 +16,11 @@
 //! the events it consumed, so replays and at-least-once delivery never count
 //! twice, and a restart reloads the rows and continues counting.
 
+pub mod behaviour;
 pub mod campaign;
 pub mod harvest;
 pub mod identity;
+pub mod probe_line;
 pub mod profile;
 pub mod state;
 pub mod worker;
