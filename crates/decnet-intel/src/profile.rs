@@ -42,10 +42,12 @@ pub struct AttackerState {
     /// Distinct services seen.
     pub services: BTreeSet<String>,
     /// Sessions that carried protocol data (a request, credential, command
-    /// or file), smallest ids kept: the rest of `sessions` closed after
-    /// the banner or without a word, as port scanners and banner grabbers
-    /// leave them.
+    /// or file), smallest ids kept.
     pub data_sessions: BTreeSet<Uuid>,
+    /// Sessions that ended (disconnect seen), smallest ids kept: those
+    /// without data closed after the banner or without a word, as port
+    /// scanners and banner grabbers leave them.
+    pub closed_sessions: BTreeSet<Uuid>,
     /// Earliest times of real (not probe-shaped) auth attempts (µs).
     pub auth_times: BTreeSet<i64>,
     /// Auth attempts whose login was probe text ([`is_probe_text`]).
@@ -55,10 +57,19 @@ pub struct AttackerState {
 }
 
 impl AttackerState {
-    /// Sessions that carried protocol data, or `None` once more were seen
-    /// than the bounded set remembers.
-    pub fn data_session_count(&self) -> Option<u64> {
-        (self.data_sessions.len() < MAX_SET).then_some(self.data_sessions.len() as u64)
+    /// Ended sessions that carried no protocol data. Exact while the data
+    /// set is below its cap; past it, only sessions whose ids the data set
+    /// still covers are judged (an undercount, never an overcount).
+    pub fn quiet_sessions(&self) -> u64 {
+        let covered = match self.data_sessions.last() {
+            Some(max) if self.data_sessions.len() >= MAX_SET => Some(*max),
+            _ => None,
+        };
+        self.closed_sessions
+            .iter()
+            .filter(|s| !self.data_sessions.contains(s))
+            .filter(|s| covered.is_none_or(|max| *s < &max))
+            .count() as u64
     }
 }
 
@@ -185,6 +196,9 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
         );
     if let (true, Some(sid)) = (carries_data, e.session_id) {
         insert_capped(&mut st.data_sessions, sid, MAX_SET);
+    }
+    if let (EventKind::Disconnect, Some(sid)) = (e.kind, e.session_id) {
+        insert_capped(&mut st.closed_sessions, sid, MAX_SET);
     }
     match e.kind {
         EventKind::Connect => {

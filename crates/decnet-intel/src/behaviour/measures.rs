@@ -94,9 +94,7 @@ impl Measures {
             .iter()
             .map(|c| c.split('\0').next().unwrap_or(""))
             .collect();
-        let quiet_sessions = st
-            .data_session_count()
-            .map_or(0, |d| row.sessions.saturating_sub(d));
+        let quiet_sessions = st.quiet_sessions();
         Measures {
             events: row.event_count,
             sessions: row.sessions,

@@ -168,7 +168,12 @@ fn nmap_redis_probe() -> Shape {
         s.command(5_002, REDIS, sid, "GET / HTTP/1.0")
     });
     s.session((5_011, 5_020), REDIS, |s, sid| {
-        s.command(5_012, REDIS, sid, "\u{16}\u{3}\u{1}\u{0}")
+        s.command(5_012, REDIS, sid, "\\x16\\x03\\x00\\x00S\\x01")
+    });
+    s.session((5_021, 5_030), REDIS, |s, sid| {
+        for line in ["OPTIONS sip:nm SIP/2.0", "Via: SIP/2.0/TCP nm;branch=foo", "Call-ID: 50000"] {
+            s.command(5_022, REDIS, sid, line);
+        }
     });
     s
 }
