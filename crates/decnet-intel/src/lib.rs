@@ -19,8 +19,8 @@
 pub mod behaviour;
 pub mod campaign;
 pub mod harvest;
-pub mod linker;
 pub mod identity;
+pub mod linker;
 pub mod probe_line;
 pub mod profile;
 pub mod rarity;

@@ -29,9 +29,9 @@ pub fn is_probe_text(text: &str) -> bool {
 }
 
 fn has_hex_escape(t: &str) -> bool {
-    t.as_bytes()
-        .windows(4)
-        .any(|w| w[0] == b'\\' && w[1] == b'x' && w[2].is_ascii_hexdigit() && w[3].is_ascii_hexdigit())
+    t.as_bytes().windows(4).any(|w| {
+        w[0] == b'\\' && w[1] == b'x' && w[2].is_ascii_hexdigit() && w[3].is_ascii_hexdigit()
+    })
 }
 
 /// `Name: value` with an RFC 9110 token name that starts upper-case, as
@@ -41,9 +41,7 @@ fn is_header_line(t: &str) -> bool {
         return false;
     };
     name.starts_with(|c: char| c.is_ascii_uppercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn is_foreign_request_line(t: &str) -> bool {

@@ -24,7 +24,10 @@ async fn identities_of(events: &[decnet_core::Event]) -> Vec<decnet_store::Ident
 async fn three_stock_openssh_clients_are_not_one_actor() {
     // What an analyst saw merged at score 1.00 on "hassh + ssh_banner".
     let mut evs = Vec::new();
-    for (i, ip) in ["127.21.0.1", "127.21.0.2", "127.21.0.3"].iter().enumerate() {
+    for (i, ip) in ["127.21.0.1", "127.21.0.2", "127.21.0.3"]
+        .iter()
+        .enumerate()
+    {
         for (k, pw) in ["123456", "admin", "root"].iter().enumerate() {
             evs.push(
                 auth((i * 10 + k) as i64 * 1000, ip, "web01", "ssh", "root", pw)
@@ -40,7 +43,10 @@ async fn three_stock_openssh_clients_are_not_one_actor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rare_client_still_links_and_says_how_much_it_weighed() {
     let mut evs = Vec::new();
-    for (i, ip) in ["127.21.1.1", "127.21.1.2", "127.21.1.3"].iter().enumerate() {
+    for (i, ip) in ["127.21.1.1", "127.21.1.2", "127.21.1.3"]
+        .iter()
+        .enumerate()
+    {
         evs.push(
             auth(i as i64 * 1000, ip, "web01", "ssh", "root", "123456")
                 .with("client_version", "SSH-2.0-Rare_1.0")

@@ -138,10 +138,13 @@ fn linker_weights_veto_and_common_fingerprint_retraction() {
     // A rare shared credential (an unusual password, an SSH key) links,
     // and the reason names the user, never the secret.
     let rare = |extra: &str| Signals {
-        credentials: [format!("deploy\0{}", decnet_intel::profile::sha256_hex(b"Xk9!mallory"))]
-            .into_iter()
-            .chain([extra.to_string()])
-            .collect(),
+        credentials: [format!(
+            "deploy\0{}",
+            decnet_intel::profile::sha256_hex(b"Xk9!mallory")
+        )]
+        .into_iter()
+        .chain([extra.to_string()])
+        .collect(),
         ..Default::default()
     };
     l.update("c2", rare("a\0b"));
@@ -149,7 +152,9 @@ fn linker_weights_veto_and_common_fingerprint_retraction() {
     assert!(l.graph.has_edge("c2", "d2"));
     let (_, reasons) = l.link("c2", "d2").unwrap();
     assert!(
-        reasons.iter().any(|r| r.starts_with("credential:deploy (weight 1.00")),
+        reasons
+            .iter()
+            .any(|r| r.starts_with("credential:deploy (weight 1.00")),
         "{reasons:?}"
     );
     assert!(reasons.iter().all(|r| !r.contains("Xk9")), "{reasons:?}");

@@ -61,12 +61,12 @@ mod tests {
     fn thresholds() {
         // (ports, deckies, quiet sessions, mean gap, class)
         let table = [
-            (3, 1, 3, 0.2, Some("scanning")),   // nmap -sV on one decky
-            (1, 5, 5, 0.01, Some("scanning")),  // masscan -p22 over the fleet
+            (3, 1, 3, 0.2, Some("scanning")),     // nmap -sV on one decky
+            (1, 5, 5, 0.01, Some("scanning")),    // masscan -p22 over the fleet
             (20, 1, 20, 15.0, Some("slow_scan")), // nmap -T1
-            (12, 1, 0, 0.5, Some("scanning")),  // wide, whatever happened
-            (2, 1, 2, 0.2, None),               // ssh + web page
-            (3, 1, 1, 0.2, None),               // three services used for real
+            (12, 1, 0, 0.5, Some("scanning")),    // wide, whatever happened
+            (2, 1, 2, 0.2, None),                 // ssh + web page
+            (3, 1, 1, 0.2, None),                 // three services used for real
         ];
         for (p, d, q, gap, want) in table {
             assert_eq!(

@@ -27,7 +27,15 @@ impl Shape {
         Shape { events: Vec::new() }
     }
 
-    fn ev(&mut self, ms: i64, decky: &str, service: &str, port: u16, kind: EventKind, sid: Uuid) -> &mut Event {
+    fn ev(
+        &mut self,
+        ms: i64,
+        decky: &str,
+        service: &str,
+        port: u16,
+        kind: EventKind,
+        sid: Uuid,
+    ) -> &mut Event {
         let mut e = Event::new(decky, service, kind);
         e.ts = t0() + Duration::milliseconds(ms);
         e.src_ip = IP.parse().unwrap();
@@ -88,8 +96,18 @@ const HTTP: (&str, &str, u16) = ("web01", "http", 80);
 const TELNET: (&str, &str, u16) = ("web01", "telnet", 23);
 const REDIS: (&str, &str, u16) = ("db01", "redis", 6379);
 const WORDLIST: &[&str] = &[
-    "123456", "password", "admin", "root", "toor", "qwerty", "letmein", "1234", "raspberry",
-    "ubnt", "changeme", "default",
+    "123456",
+    "password",
+    "admin",
+    "root",
+    "toor",
+    "qwerty",
+    "letmein",
+    "1234",
+    "raspberry",
+    "ubnt",
+    "changeme",
+    "default",
 ];
 
 /// hydra -t 4 -l root -P list ssh://decky: 4 tasks, 2 tries per
@@ -151,8 +169,12 @@ fn nmap_version_scan() -> Shape {
     let mut s = Shape::new();
     s.session((0, 24), SSH, |_, _| {});
     s.session((1, 11_015), HTTP, |_, _| {});
-    s.session((2, 11_016), TELNET, |s, sid| s.auth(6_010, TELNET, sid, "", ""));
-    s.session((11_016, 11_016), HTTP, |s, sid| s.request(11_016, HTTP, sid, "/"));
+    s.session((2, 11_016), TELNET, |s, sid| {
+        s.auth(6_010, TELNET, sid, "", "")
+    });
+    s.session((11_016, 11_016), HTTP, |s, sid| {
+        s.request(11_016, HTTP, sid, "/")
+    });
     s.session((11_017, 16_020), TELNET, |s, sid| {
         s.auth(11_025, TELNET, sid, "GET / HTTP/1.0", "")
     });
@@ -171,7 +193,11 @@ fn nmap_redis_probe() -> Shape {
         s.command(5_012, REDIS, sid, "\\x16\\x03\\x00\\x00S\\x01")
     });
     s.session((5_021, 5_030), REDIS, |s, sid| {
-        for line in ["OPTIONS sip:nm SIP/2.0", "Via: SIP/2.0/TCP nm;branch=foo", "Call-ID: 50000"] {
+        for line in [
+            "OPTIONS sip:nm SIP/2.0",
+            "Via: SIP/2.0/TCP nm;branch=foo",
+            "Call-ID: 50000",
+        ] {
             s.command(5_022, REDIS, sid, line);
         }
     });
@@ -181,7 +207,10 @@ fn nmap_redis_probe() -> Shape {
 /// masscan -p22 over the fleet: one handshake per decky, no data.
 fn masscan_sweep() -> Shape {
     let mut s = Shape::new();
-    for (i, decky) in ["web01", "db01", "mail", "cam", "ws", "shop"].iter().enumerate() {
+    for (i, decky) in ["web01", "db01", "mail", "cam", "ws", "shop"]
+        .iter()
+        .enumerate()
+    {
         let t = i as i64 * 10;
         s.session((t, t + 2), (decky, "ssh", 22), |_, _| {});
     }
@@ -203,7 +232,10 @@ fn human_shell() -> Shape {
     let mut s = Shape::new();
     s.session((0, 120_000), SSH, |s, sid| {
         s.auth(5_000, SSH, sid, "admin", "admin");
-        for (i, c) in ["ls", "cat /etc/os-release", "ps aux", "exit"].iter().enumerate() {
+        for (i, c) in ["ls", "cat /etc/os-release", "ps aux", "exit"]
+            .iter()
+            .enumerate()
+        {
             s.command(12_000 + i as i64 * 9_000, SSH, sid, c);
         }
     });
@@ -236,7 +268,10 @@ fn bot_brute_then_script() -> Shape {
     let mut s = hydra();
     s.session((20_000, 23_000), SSH, |s, sid| {
         s.auth(20_100, SSH, sid, "root", "admin");
-        for (i, c) in ["uname -a", "cat /proc/cpuinfo", "nproc"].iter().enumerate() {
+        for (i, c) in ["uname -a", "cat /proc/cpuinfo", "nproc"]
+            .iter()
+            .enumerate()
+        {
             s.command(20_300 + i as i64 * 100, SSH, sid, c);
         }
     });
@@ -248,7 +283,9 @@ fn beacon() -> Shape {
     let mut s = Shape::new();
     for i in 0..8i64 {
         let t = i * 60_000 + if i % 2 == 0 { 1_500 } else { -1_500 };
-        s.session((t, t + 50), HTTP, |s, sid| s.request(t + 10, HTTP, sid, "/api/v1/poll"));
+        s.session((t, t + 50), HTTP, |s, sid| {
+            s.request(t + 10, HTTP, sid, "/api/v1/poll")
+        });
     }
     s
 }
@@ -260,9 +297,12 @@ fn curl_once() -> Shape {
     s
 }
 
+/// What ran, the events it leaves, the class it must get.
+type Case = (&'static str, fn() -> Shape, &'static str);
+
 #[test]
 fn real_tools_get_their_class() {
-    let table: &[(&str, fn() -> Shape, &str)] = &[
+    let table: &[Case] = &[
         ("hydra -t 4, 8 passwords in 17 s", hydra, "brute_force"),
         ("medusa, one connection per password", medusa, "brute_force"),
         ("ncrack default users", ncrack, "brute_force"),
@@ -273,7 +313,11 @@ fn real_tools_get_their_class() {
         ("nmap -sT -T1", nmap_sneaky, "slow_scan"),
         ("a person at a shell", human_shell, "interactive"),
         ("redis-cli by hand", redis_cli, "interactive"),
-        ("bot: brute force, then a script", bot_brute_then_script, "mixed"),
+        (
+            "bot: brute force, then a script",
+            bot_brute_then_script,
+            "mixed",
+        ),
         ("implant beacon", beacon, "beaconing"),
         ("curl once", curl_once, "scanning"),
         ("a person who mistyped twice", human_typo, "unknown"),

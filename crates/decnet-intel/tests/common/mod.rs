@@ -348,9 +348,16 @@ fn stock_hassh(banner: &str) -> String {
 
 /// An SSH auth attempt as the SSH service emits it (hello fields included).
 fn ssh_auth(ms: i64, ip: &str, banner: &str, hassh: &str, user: &str, pass: &str) -> Event {
-    auth(ms, ip, DECKIES[ms as usize % DECKIES.len()], "ssh", user, pass)
-        .with("client_version", banner)
-        .with("hassh", hassh)
+    auth(
+        ms,
+        ip,
+        DECKIES[ms as usize % DECKIES.len()],
+        "ssh",
+        user,
+        pass,
+    )
+    .with("client_version", banner)
+    .with("hassh", hassh)
 }
 
 /// A public-key offer as the SSH service emits it: the key's SHA256
@@ -414,7 +421,8 @@ pub fn stock_population(seed: u64, stock: usize, actors: usize) -> Population {
         if rng.gen_bool(0.3) {
             for c in COMMANDS.choose_multiple(&mut rng, 3) {
                 t += 500;
-                events.push(ev(t, &addr, "web01", "ssh", EventKind::Command, 22).with("command", *c));
+                events
+                    .push(ev(t, &addr, "web01", "ssh", EventKind::Command, 22).with("command", *c));
             }
         }
     }
@@ -451,7 +459,14 @@ pub fn stock_population(seed: u64, stock: usize, actors: usize) -> Population {
             t += 1000;
             match a % 4 {
                 2 => events.push(ssh_key_offer(t, &addr, stock, "deploy", &key)),
-                3 => events.push(ssh_auth(t, &addr, stock, &stock_hassh(stock), "backup", &secret)),
+                3 => events.push(ssh_auth(
+                    t,
+                    &addr,
+                    stock,
+                    &stock_hassh(stock),
+                    "backup",
+                    &secret,
+                )),
                 _ => {}
             }
         }
