@@ -82,7 +82,7 @@ pub fn is_stock_banner(banner: &str) -> bool {
 /// Passwords at the top of every public wordlist and botnet credential
 /// list (rockyou's head, Mirai's defaults, vendor defaults): shared by
 /// unrelated brute forcers, never evidence of one actor.
-const COMMON_SECRETS: &[&str] = &[
+pub const COMMON_SECRETS: &[&str] = &[
     "",
     "123456",
     "12345678",

@@ -128,10 +128,14 @@ async fn fingerprint_fields_as_services_emit_them_form_an_identity() {
     );
     let ssh = ids.data.iter().find(|i| i.members.len() == 3).unwrap();
     assert!(ssh.links.iter().all(|l| l.score >= 1.0));
-    assert!(ssh
-        .links
-        .iter()
-        .any(|l| l.reasons.iter().any(|r| r.starts_with("hassh:"))));
+    // Each link names the rare value with its weight and holder count.
+    assert!(
+        ssh.links.iter().any(|l| l.reasons.iter().any(|r| {
+            r.starts_with("hassh:aaaabbbb") && r.ends_with("(weight 1.00, 3 sources)")
+        })),
+        "{:?}",
+        ssh.links
+    );
     assert!(bus
         .iter()
         .any(|(t, v)| t == "identity.formed"

@@ -95,20 +95,10 @@ const SSH: (&str, &str, u16) = ("web01", "ssh", 22);
 const HTTP: (&str, &str, u16) = ("web01", "http", 80);
 const TELNET: (&str, &str, u16) = ("web01", "telnet", 23);
 const REDIS: (&str, &str, u16) = ("db01", "redis", 6379);
-const WORDLIST: &[&str] = &[
-    "123456",
-    "password",
-    "admin",
-    "root",
-    "toor",
-    "qwerty",
-    "letmein",
-    "1234",
-    "raspberry",
-    "ubnt",
-    "changeme",
-    "default",
-];
+/// The head of every public wordlist (skipping the empty password).
+fn wordlist() -> &'static [&'static str] {
+    &crate::rarity::COMMON_SECRETS[1..]
+}
 
 /// hydra -t 4 -l root -P list ssh://decky: 4 tasks, 2 tries per
 /// connection, 8 passwords in 17 s.
@@ -118,7 +108,7 @@ fn hydra() -> Shape {
         let start = task * 300;
         s.session((start, start + 17_000), SSH, |s, sid| {
             for k in 0..2i64 {
-                let pw = WORDLIST[(task * 2 + k) as usize];
+                let pw = wordlist()[(task * 2 + k) as usize];
                 s.auth(start + 4_000 + k * 8_000, SSH, sid, "root", pw);
             }
         });
@@ -129,7 +119,7 @@ fn hydra() -> Shape {
 /// medusa -M ssh -u root -P list: one connection per password, one thread.
 fn medusa() -> Shape {
     let mut s = Shape::new();
-    for (i, pw) in WORDLIST.iter().take(6).enumerate() {
+    for (i, pw) in wordlist().iter().take(6).enumerate() {
         let start = i as i64 * 2_500;
         s.session((start, start + 2_000), SSH, |s, sid| {
             s.auth(start + 900, SSH, sid, "root", pw)
