@@ -29,6 +29,10 @@ pub use measures::Measures;
 /// timing templates meant to evade detection from the rest.
 pub const SLOW_SCAN_GAP_S: f64 = 10.0;
 
+/// Probes needed before a pace is judged: one gap between two
+/// connections is as likely a pause between two tools as a timing template.
+pub const MIN_PACED_PROBES: u64 = 3;
+
 /// One behaviour rule.
 pub trait Rule: Sync {
     /// Short name (tests, docs).
@@ -53,7 +57,15 @@ pub static RULES: &[&dyn Rule] = &[
 /// `scanning` or `slow_scan` by the mean gap between probes, with the
 /// comparison for the reason text.
 fn scan_pace(m: &Measures) -> (&'static str, String) {
-    if m.probes >= 3 && m.mean_gap_s >= SLOW_SCAN_GAP_S {
+    if m.probes < MIN_PACED_PROBES {
+        (
+            "scanning",
+            format!(
+                "probes={} < {MIN_PACED_PROBES}, too few to judge the pace",
+                m.probes
+            ),
+        )
+    } else if m.mean_gap_s >= SLOW_SCAN_GAP_S {
         (
             "slow_scan",
             format!("mean_gap={:.1}s >= {SLOW_SCAN_GAP_S}s", m.mean_gap_s),

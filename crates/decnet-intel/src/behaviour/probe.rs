@@ -1,12 +1,13 @@
 //! `scanning` by probes (fallback): an address that only looked — banner
 //! grabs, connections closed without a word, single requests, probe text
-//! a service took for a login — and never tried a credential, a command
-//! or a file. Internet-wide scanners (masscan, zgrab, Shodan/Censys
-//! crawlers) and `nmap -sV` against one port look exactly like this.
+//! a service took for a login, at most one command (nmap's redis probe is
+//! `info`) — and never tried a credential or a file. Internet-wide
+//! scanners (masscan, zgrab, Shodan/Censys crawlers) and `nmap -sV`
+//! against one port look exactly like this.
 //! Asked only when no other rule matched: a beacon or brute force that
 //! also sent a probe is still that.
 
-use super::{scan_pace, Measures, Rule};
+use super::{interactive, scan_pace, Measures, Rule};
 
 /// The rule.
 pub struct Probe;
@@ -21,8 +22,9 @@ impl Rule for Probe {
     }
 
     fn check(&self, m: &Measures) -> Option<(&'static str, String)> {
-        let worked = m.auth_attempts > 0 || m.commands > 0 || m.artifacts > 0;
-        let looked = m.quiet_sessions > 0 || m.requests > 0 || m.probe_lines > 0;
+        let worked =
+            m.auth_attempts > 0 || m.commands >= interactive::MIN_COMMANDS || m.artifacts > 0;
+        let looked = m.quiet_sessions > 0 || m.requests > 0 || m.probe_lines > 0 || m.commands > 0;
         if worked || !looked {
             return None;
         }
@@ -30,8 +32,8 @@ impl Rule for Probe {
         Some((
             class,
             format!(
-                "reconnaissance only: sessions={} quiet_sessions={} requests={} probe_lines={}, no credentials, commands or files, and {pace}",
-                m.sessions, m.quiet_sessions, m.requests, m.probe_lines
+                "reconnaissance only: sessions={} quiet_sessions={} requests={} probe_lines={} commands={}, no credentials or files, and {pace}",
+                m.sessions, m.quiet_sessions, m.requests, m.probe_lines, m.commands
             ),
         ))
     }
@@ -55,6 +57,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Probe.check(&one_get).unwrap().0, "scanning");
+        let redis_info = Measures {
+            sessions: 1,
+            commands: 1,
+            ..Default::default()
+        };
+        assert_eq!(Probe.check(&redis_info).unwrap().0, "scanning");
         let login = Measures {
             sessions: 1,
             auth_attempts: 1,

@@ -175,7 +175,9 @@ fn nmap_version_scan() -> Shape {
 /// nmap -sV against redis: its probes arrive as inline commands.
 fn nmap_redis_probe() -> Shape {
     let mut s = Shape::new();
-    s.session((0, 5_000), REDIS, |_, _| {});
+    s.session((0, 6_015), REDIS, |s, sid| {
+        s.command(6_000, REDIS, sid, "info")
+    });
     s.session((5_001, 5_010), REDIS, |s, sid| {
         s.command(5_002, REDIS, sid, "GET / HTTP/1.0")
     });
