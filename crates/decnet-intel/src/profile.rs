@@ -154,7 +154,7 @@ pub fn infra_tokens(e: &Event) -> Vec<String> {
 
 /// True for an auth attempt whose login (and secret) is probe text, or a
 /// command that is: what a version scan leaves in a line-oriented service.
-fn is_probe(e: &Event) -> bool {
+pub fn is_probe(e: &Event) -> bool {
     match e.kind {
         EventKind::AuthAttempt => {
             let secret = secret_bytes(e).unwrap_or_default();
