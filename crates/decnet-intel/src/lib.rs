@@ -39,7 +39,9 @@ pub struct IntelConfig {
     pub batch_size: usize,
     /// Longest an event waits for its batch.
     pub batch_wait: Duration,
-    /// A fingerprint held by more addresses than this is common, not evidence.
+    /// The rarity floor: an evidence value (fingerprint, payload, C2 URL,
+    /// credential) held by more addresses than this weighs nothing; below
+    /// it, its weight falls with the number of holders ([`rarity`]).
     pub max_fanout: usize,
     /// Campaign time window.
     pub campaign_window: chrono::Duration,
