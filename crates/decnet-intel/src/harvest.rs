@@ -55,6 +55,9 @@ impl Harvest {
     /// Takes what `e` (from attacker `ip`) carries, if anything.
     pub fn add(&mut self, e: &Event, ip: &str) {
         match e.kind {
+            // nmap's probe lines a telnet decky took for logins are not
+            // credentials anyone tried (the event log keeps them).
+            EventKind::AuthAttempt if profile::is_probe(e) => {}
             EventKind::AuthAttempt => self.add_credential(e, ip),
             EventKind::FileUpload | EventKind::FileDownload => self.add_bounty(e, ip),
             _ => {}
@@ -146,5 +149,27 @@ impl Harvest {
             self.credentials.into_values().collect(),
             self.bounty.into_values().collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn login(user: &str, pass: &str) -> Event {
+        let mut e = Event::new("web01", "telnet", EventKind::AuthAttempt);
+        decnet_core::event::credential_fields(&mut e.fields, user, "password", pass.as_bytes());
+        e
+    }
+
+    #[test]
+    fn probe_lines_taken_for_logins_are_not_credentials() {
+        let mut h = Harvest::default();
+        h.add(&login("GET / HTTP/1.0", ""), "198.51.100.7");
+        h.add(&login("", ""), "198.51.100.7");
+        h.add(&login("root", "admin"), "198.51.100.7");
+        let (credentials, _) = h.into_rows();
+        assert_eq!(credentials.len(), 1, "{credentials:?}");
+        assert_eq!(credentials[0].principal, "root");
     }
 }

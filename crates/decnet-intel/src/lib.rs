@@ -16,10 +16,14 @@
 //! the events it consumed, so replays and at-least-once delivery never count
 //! twice, and a restart reloads the rows and continues counting.
 
+pub mod behaviour;
 pub mod campaign;
 pub mod harvest;
 pub mod identity;
+pub mod linker;
+pub mod probe_line;
 pub mod profile;
+pub mod rarity;
 pub mod state;
 pub mod worker;
 
@@ -35,7 +39,9 @@ pub struct IntelConfig {
     pub batch_size: usize,
     /// Longest an event waits for its batch.
     pub batch_wait: Duration,
-    /// A fingerprint held by more addresses than this is common, not evidence.
+    /// The rarity floor: an evidence value (fingerprint, payload, C2 URL,
+    /// credential) held by more addresses than this weighs nothing; below
+    /// it, its weight falls with the number of holders ([`rarity`]).
     pub max_fanout: usize,
     /// Campaign time window.
     pub campaign_window: chrono::Duration,

@@ -12,8 +12,10 @@ use decnet_core::{Event, EventKind};
 use decnet_store::AttackerRow;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::identity::Signals;
+use crate::probe_line::is_probe_text;
 
 /// Caps of the bounded sets.
 pub const MAX_CONNECT_TIMES: usize = 64;
@@ -26,8 +28,10 @@ pub const MAX_TOKENS: usize = 64;
 /// Longest command kept (characters).
 pub const MAX_COMMAND: usize = 256;
 
-/// Intel-private aggregate state of one address (persisted with the row).
+/// Intel-private aggregate state of one address (persisted with the row;
+/// fields added later default to empty when an older row is read).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AttackerState {
     /// Earliest connect times (µs).
     pub connect_times: BTreeSet<i64>,
@@ -37,6 +41,36 @@ pub struct AttackerState {
     pub signals: Signals,
     /// Distinct services seen.
     pub services: BTreeSet<String>,
+    /// Sessions that carried protocol data (a request, credential, command
+    /// or file), smallest ids kept.
+    pub data_sessions: BTreeSet<Uuid>,
+    /// Sessions that ended (disconnect seen), smallest ids kept: those
+    /// without data closed after the banner or without a word, as port
+    /// scanners and banner grabbers leave them.
+    pub closed_sessions: BTreeSet<Uuid>,
+    /// Earliest times of real (not probe-shaped) auth attempts (µs).
+    pub auth_times: BTreeSet<i64>,
+    /// Auth attempts whose login was probe text ([`is_probe_text`]).
+    pub probe_auths: u64,
+    /// Commands that were probe text.
+    pub probe_commands: u64,
+}
+
+impl AttackerState {
+    /// Ended sessions that carried no protocol data. Exact while the data
+    /// set is below its cap; past it, only sessions whose ids the data set
+    /// still covers are judged (an undercount, never an overcount).
+    pub fn quiet_sessions(&self) -> u64 {
+        let covered = match self.data_sessions.last() {
+            Some(max) if self.data_sessions.len() >= MAX_SET => Some(*max),
+            _ => None,
+        };
+        self.closed_sessions
+            .iter()
+            .filter(|s| !self.data_sessions.contains(s))
+            .filter(|s| covered.is_none_or(|max| *s < &max))
+            .count() as u64
+    }
 }
 
 fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, v: T, cap: usize) -> bool {
@@ -118,6 +152,20 @@ pub fn infra_tokens(e: &Event) -> Vec<String> {
     out
 }
 
+/// True for an auth attempt whose login (and secret) is probe text, or a
+/// command that is: what a version scan leaves in a line-oriented service.
+pub fn is_probe(e: &Event) -> bool {
+    match e.kind {
+        EventKind::AuthAttempt => {
+            let secret = secret_bytes(e).unwrap_or_default();
+            let secret = String::from_utf8_lossy(&secret);
+            is_probe_text(&principal(e)) && (secret.is_empty() || is_probe_text(&secret))
+        }
+        EventKind::Command => e.field_str("command").is_none_or(is_probe_text),
+        _ => false,
+    }
+}
+
 /// Applies one (new, never seen) event to a row and its state. Returns true
 /// when the address's identity signals changed.
 pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
@@ -136,6 +184,22 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
     if e.dst_port != 0 {
         insert_capped(&mut st.ports, e.dst_port, MAX_PORTS);
     }
+    let probe = is_probe(e);
+    let carries_data = !probe
+        && matches!(
+            e.kind,
+            EventKind::Request
+                | EventKind::AuthAttempt
+                | EventKind::Command
+                | EventKind::FileUpload
+                | EventKind::FileDownload
+        );
+    if let (true, Some(sid)) = (carries_data, e.session_id) {
+        insert_capped(&mut st.data_sessions, sid, MAX_SET);
+    }
+    if let (EventKind::Disconnect, Some(sid)) = (e.kind, e.session_id) {
+        insert_capped(&mut st.closed_sessions, sid, MAX_SET);
+    }
     match e.kind {
         EventKind::Connect => {
             row.sessions += 1;
@@ -145,8 +209,21 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
                 MAX_CONNECT_TIMES,
             );
         }
+        EventKind::AuthAttempt if probe => {
+            row.credentials_tried += 1;
+            st.probe_auths += 1;
+        }
+        EventKind::Command if probe => {
+            row.commands_run += 1;
+            st.probe_commands += 1;
+        }
         EventKind::AuthAttempt => {
             row.credentials_tried += 1;
+            insert_capped(
+                &mut st.auth_times,
+                e.ts.timestamp_micros(),
+                MAX_CONNECT_TIMES,
+            );
             if let Some(secret) = secret_bytes(e) {
                 let k = format!("{}\0{}", principal(e), sha256_hex(&secret));
                 sig |= insert_capped(&mut st.signals.credentials, k, MAX_SET);
@@ -187,174 +264,7 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
     sig
 }
 
-/// Thresholds of the behaviour rules.
-pub mod rules {
-    /// Auth attempts for brute_force.
-    pub const BRUTE_AUTH: u64 = 10;
-    /// Commands for interactive.
-    pub const INTERACTIVE_COMMANDS: u64 = 3;
-    /// Distinct ports (or services) for scanning.
-    pub const SCAN_PORTS: u64 = 5;
-    /// Mean seconds between probes above which a scan is slow.
-    pub const SLOW_SCAN_GAP_S: f64 = 30.0;
-    /// Sessions for beaconing.
-    pub const BEACON_SESSIONS: usize = 6;
-    /// Largest coefficient of variation of session intervals for beaconing.
-    pub const BEACON_MAX_CV: f64 = 0.25;
-    /// Most distinct ports a beacon talks to (more is a scan).
-    pub const BEACON_MAX_PORTS: u64 = 2;
-    /// Shortest mean beacon interval, seconds.
-    pub const BEACON_MIN_INTERVAL_S: f64 = 5.0;
-}
-
-/// The numbers the behaviour rules look at.
-struct Measures {
-    span_s: f64,
-    ports: u64,
-    services: u64,
-    mean_gap_s: f64,
-    /// Connect times remembered (beaconing looks at their intervals).
-    timed_sessions: usize,
-    beacon_mean: f64,
-    beacon_cv: f64,
-}
-
-impl Measures {
-    fn of(row: &AttackerRow, st: &AttackerState) -> Self {
-        let span_s = (row.last_seen - row.first_seen).num_milliseconds() as f64 / 1000.0;
-        let ports = st.ports.len() as u64;
-        let probes = row.sessions.max(row.event_count.min(ports.max(1)));
-        let mean_gap_s = if probes > 1 {
-            span_s / (probes - 1) as f64
-        } else {
-            0.0
-        };
-        let times: Vec<i64> = st.connect_times.iter().copied().collect();
-        let gaps: Vec<f64> = times
-            .windows(2)
-            .map(|w| (w[1] - w[0]) as f64 / 1e6)
-            .collect();
-        let (beacon_mean, beacon_cv) = if gaps.len() + 1 >= rules::BEACON_SESSIONS {
-            let m = gaps.iter().sum::<f64>() / gaps.len() as f64;
-            let var = gaps.iter().map(|g| (g - m).powi(2)).sum::<f64>() / gaps.len() as f64;
-            (
-                m,
-                if m > 0.0 {
-                    var.sqrt() / m
-                } else {
-                    f64::INFINITY
-                },
-            )
-        } else {
-            (0.0, f64::INFINITY)
-        };
-        Measures {
-            span_s,
-            ports,
-            services: st.services.len() as u64,
-            mean_gap_s,
-            timed_sessions: times.len(),
-            beacon_mean,
-            beacon_cv,
-        }
-    }
-}
-
-/// Every rule that matches: its class and why, human readable.
-fn matched_rules(row: &AttackerRow, m: &Measures) -> Vec<(&'static str, String)> {
-    let mut matched = Vec::new();
-    if row.commands_run >= rules::INTERACTIVE_COMMANDS {
-        matched.push((
-            "interactive",
-            format!(
-                "commands={} >= {}",
-                row.commands_run,
-                rules::INTERACTIVE_COMMANDS
-            ),
-        ));
-    }
-    if row.credentials_tried >= rules::BRUTE_AUTH {
-        matched.push((
-            "brute_force",
-            format!(
-                "auth_attempts={} >= {}",
-                row.credentials_tried,
-                rules::BRUTE_AUTH
-            ),
-        ));
-    }
-    let (ports, mean_gap_s) = (m.ports, m.mean_gap_s);
-    if ports >= rules::SCAN_PORTS || m.services >= rules::SCAN_PORTS {
-        let (class, cmp) = if mean_gap_s >= rules::SLOW_SCAN_GAP_S {
-            ("slow_scan", ">=")
-        } else {
-            ("scanning", "<")
-        };
-        matched.push((
-            class,
-            format!(
-                "distinct_ports={ports} >= {} and mean_gap={mean_gap_s:.1}s {cmp} {}s",
-                rules::SCAN_PORTS,
-                rules::SLOW_SCAN_GAP_S
-            ),
-        ));
-    }
-    if m.beacon_cv <= rules::BEACON_MAX_CV
-        && m.beacon_mean >= rules::BEACON_MIN_INTERVAL_S
-        && row.commands_run < rules::INTERACTIVE_COMMANDS
-        && row.credentials_tried < rules::BRUTE_AUTH
-        && ports <= rules::BEACON_MAX_PORTS
-    {
-        matched.push((
-            "beaconing",
-            format!(
-                "sessions={} >= {} with interval {:.1}s, cv={:.2} <= {}",
-                m.timed_sessions,
-                rules::BEACON_SESSIONS,
-                m.beacon_mean,
-                m.beacon_cv,
-                rules::BEACON_MAX_CV
-            ),
-        ));
-    }
-    matched
-}
-
-/// Decides the behaviour class; sets `behavior`, `behavior_rule`, `behavior_numbers`.
+/// Decides the behaviour class (see [`crate::behaviour`]).
 pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
-    let m = Measures::of(row, st);
-    let matched = matched_rules(row, &m);
-    let (class, rule) = match matched.len() {
-        0 => ("unknown".to_owned(), "no rule matched".to_owned()),
-        1 => (matched[0].0.to_owned(), matched[0].1.clone()),
-        _ => (
-            "mixed".to_owned(),
-            matched
-                .iter()
-                .map(|(c, r)| format!("{c}: {r}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-    };
-    row.behavior = class;
-    row.behavior_rule = rule;
-    let finite = |v: f64| {
-        if v.is_finite() {
-            serde_json::json!((v * 1000.0).round() / 1000.0)
-        } else {
-            serde_json::Value::Null
-        }
-    };
-    row.behavior_numbers = serde_json::json!({
-        "events": row.event_count,
-        "sessions": row.sessions,
-        "auth_attempts": row.credentials_tried,
-        "commands": row.commands_run,
-        "distinct_ports": m.ports,
-        "distinct_services": m.services,
-        "span_s": finite(m.span_s),
-        "mean_gap_s": finite(m.mean_gap_s),
-        "beacon_interval_s": finite(m.beacon_mean),
-        "beacon_cv": finite(m.beacon_cv),
-    });
+    crate::behaviour::classify(row, st);
 }

@@ -119,13 +119,15 @@ fn linker_weights_veto_and_common_fingerprint_retraction() {
     let t = l.update("b", sig(&["hassh:h1"], &[]));
     assert!(t.contains("a") && t.contains("b"));
     assert!(l.graph.has_edge("a", "b"));
-    // Command + credential similarity alone (max 0.8) never links.
+    // Command + credential similarity alone (max 0.85) never links when
+    // the shared credential is a wordlist's.
+    let common = format!("root\0{}", decnet_intel::profile::sha256_hex(b"123456"));
     let s1 = Signals {
         commands: ["uname -a", "id", "cat /proc/cpuinfo"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        credentials: ["root\0x".to_string()].into(),
+        credentials: [common].into(),
         asn: Some("AS1".into()),
         ..Default::default()
     };
@@ -133,6 +135,29 @@ fn linker_weights_veto_and_common_fingerprint_retraction() {
     l.update("d", s1);
     assert!(!l.graph.has_edge("c", "d"));
     assert!(l.score("c", "d").0 < 1.0);
+    // A rare shared credential (an unusual password, an SSH key) links,
+    // and the reason names the user, never the secret.
+    let rare = |extra: &str| Signals {
+        credentials: [format!(
+            "deploy\0{}",
+            decnet_intel::profile::sha256_hex(b"Xk9!mallory")
+        )]
+        .into_iter()
+        .chain([extra.to_string()])
+        .collect(),
+        ..Default::default()
+    };
+    l.update("c2", rare("a\0b"));
+    l.update("d2", rare("c\0d"));
+    assert!(l.graph.has_edge("c2", "d2"));
+    let (_, reasons) = l.link("c2", "d2").unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("credential:deploy (weight 1.00")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().all(|r| !r.contains("Xk9")), "{reasons:?}");
     // Shared C2, tool fingerprints fully disagree: vetoed (campaign, not identity).
     l.update("e", sig(&["hassh:h7"], &["c2:http://x/a"]));
     l.update("f", sig(&["hassh:h8"], &["c2:http://x/a"]));

@@ -312,3 +312,165 @@ pub fn pair_scores(
     };
     (precision, recall, tp, fp, fn_)
 }
+
+/// Stock SSH clients as the internet runs them, most common first: each
+/// version's banner and the HASSH every install of it sends.
+const STOCK_CLIENTS: &[&str] = &[
+    "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",
+    "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+    "SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5",
+    "SSH-2.0-libssh_0.10.6",
+    "SSH-2.0-Go",
+    "SSH-2.0-OpenSSH_7.4",
+    "SSH-2.0-OpenSSH_8.0",
+    "SSH-2.0-paramiko_3.4.0",
+    "SSH-2.0-libssh2_1.11.0",
+    "SSH-2.0-OpenSSH_for_Windows_8.1",
+    "SSH-2.0-PuTTY_Release_0.80",
+    "SSH-2.0-OpenSSH_8.2p1 Ubuntu-4ubuntu0.11",
+    "SSH-2.0-OpenSSH_9.7",
+    "SSH-2.0-OpenSSH_7.9p1 Debian-10+deb10u4",
+    "SSH-2.0-libssh_0.9.6",
+    "SSH-2.0-AsyncSSH_2.14.2",
+    "SSH-2.0-JSCH-0.1.54",
+    "SSH-2.0-dropbear_2022.83",
+    "SSH-2.0-OpenSSH_6.6.1p1 Ubuntu-2ubuntu2.13",
+    "SSH-2.0-OpenSSH_9.3",
+    "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3",
+    "SSH-2.0-russh_0.43",
+    "SSH-2.0-OpenSSH_5.3",
+    "SSH-2.0-OpenSSH_8.7",
+];
+
+fn stock_hassh(banner: &str) -> String {
+    decnet_intel::profile::sha256_hex(format!("kexinit of {banner}").as_bytes())[..32].to_owned()
+}
+
+/// An SSH auth attempt as the SSH service emits it (hello fields included).
+fn ssh_auth(ms: i64, ip: &str, banner: &str, hassh: &str, user: &str, pass: &str) -> Event {
+    auth(
+        ms,
+        ip,
+        DECKIES[ms as usize % DECKIES.len()],
+        "ssh",
+        user,
+        pass,
+    )
+    .with("client_version", banner)
+    .with("hassh", hassh)
+}
+
+/// A public-key offer as the SSH service emits it: the key's SHA256
+/// fingerprint is the secret.
+fn ssh_key_offer(ms: i64, ip: &str, banner: &str, user: &str, fingerprint: &str) -> Event {
+    let mut e = ev(ms, ip, "web01", "ssh", EventKind::AuthAttempt, 22)
+        .with("username", user)
+        .with("method", "publickey")
+        .with("fingerprint", fingerprint)
+        .with("client_version", banner)
+        .with("hassh", stock_hassh(banner));
+    decnet_core::event::credential_fields(&mut e.fields, user, "publickey", fingerprint.as_bytes());
+    e
+}
+
+/// The population DESIGN §9's rarity weighting is measured on: `stock`
+/// unrelated sources using stock SSH clients (24 versions, Zipf-like: a
+/// few versions are everywhere, most are on a handful of sources) with
+/// wordlist credentials and the usual first commands, and `actors` real
+/// actors using 3 addresses each, linked by one rare thing:
+///
+/// * actor % 4 == 0: their own SSH tool (custom banner and HASSH);
+/// * actor % 4 == 1: an HTTPS tool with its own JA3/JA4;
+/// * actor % 4 == 2: stock OpenSSH, but the same SSH key offered everywhere;
+/// * actor % 4 == 3: stock OpenSSH, but one unusual password (a leaked
+///   credential) tried from every address.
+pub fn stock_population(seed: u64, stock: usize, actors: usize) -> Population {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut sources = Vec::new();
+    let mut events = Vec::new();
+    let mut n = 0u32;
+    let mut ip = || {
+        n += 1;
+        format!("127.20.{}.{}", n / 250, n % 250 + 1)
+    };
+    let weights: Vec<f64> = (1..=STOCK_CLIENTS.len()).map(|r| 1.0 / r as f64).collect();
+    let total: f64 = weights.iter().sum();
+    for _ in 0..stock {
+        let addr = ip();
+        sources.push(Source {
+            ip: addr.clone(),
+            actor: None,
+        });
+        let mut pick = rng.gen::<f64>() * total;
+        let client = weights
+            .iter()
+            .position(|w| {
+                pick -= w;
+                pick <= 0.0
+            })
+            .unwrap_or(0);
+        let banner = STOCK_CLIENTS[client];
+        let hassh = stock_hassh(banner);
+        let mut t = rng.gen_range(0..3_600_000i64);
+        for _ in 0..rng.gen_range(1..10) {
+            t += rng.gen_range(300..3000);
+            let u = USERS[rng.gen_range(0..USERS.len())];
+            let p = WORDLIST[rng.gen_range(0..WORDLIST.len())];
+            events.push(ssh_auth(t, &addr, banner, &hassh, u, p));
+        }
+        if rng.gen_bool(0.3) {
+            for c in COMMANDS.choose_multiple(&mut rng, 3) {
+                t += 500;
+                events
+                    .push(ev(t, &addr, "web01", "ssh", EventKind::Command, 22).with("command", *c));
+            }
+        }
+    }
+    for a in 0..actors {
+        let banner = format!("SSH-2.0-Tool{a}_{}", rng.gen_range(1..9));
+        let hassh = format!("{:032x}", rng.gen::<u128>());
+        let ja3 = format!("{:032x}", rng.gen::<u128>());
+        let ja4 = format!("t13d{a:04}h2_{:012x}", rng.gen::<u64>() & 0xffff_ffff_ffff);
+        let key = format!("SHA256:{:043x}", rng.gen::<u128>());
+        let secret = format!("Qz{:08x}!", rng.gen::<u32>());
+        let stock = STOCK_CLIENTS[1];
+        let mut t = rng.gen_range(0..3_600_000i64);
+        for _ in 0..3 {
+            let addr = ip();
+            sources.push(Source {
+                ip: addr.clone(),
+                actor: Some(a),
+            });
+            for _ in 0..rng.gen_range(2..6) {
+                t += rng.gen_range(300..3000);
+                let u = USERS[rng.gen_range(0..USERS.len())];
+                let p = WORDLIST[rng.gen_range(0..WORDLIST.len())];
+                match a % 4 {
+                    0 => events.push(ssh_auth(t, &addr, &banner, &hassh, u, p)),
+                    1 => events.push(
+                        ev(t, &addr, "web01", "https", EventKind::Request, 443)
+                            .with("path", "/login")
+                            .with("ja3", ja3.clone())
+                            .with("ja4", ja4.clone()),
+                    ),
+                    _ => events.push(ssh_auth(t, &addr, stock, &stock_hassh(stock), u, p)),
+                }
+            }
+            t += 1000;
+            match a % 4 {
+                2 => events.push(ssh_key_offer(t, &addr, stock, "deploy", &key)),
+                3 => events.push(ssh_auth(
+                    t,
+                    &addr,
+                    stock,
+                    &stock_hassh(stock),
+                    "backup",
+                    &secret,
+                )),
+                _ => {}
+            }
+        }
+    }
+    events.sort_by_key(|e| e.ts);
+    Population { sources, events }
+}
