@@ -116,33 +116,15 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
     ),
     ours("http", "site"),
     ours("http", "title"),
-    shared("https", "server_header"),
-    shared("https", "response_code"),
-    ServiceKey {
-        service: "https",
-        key: "fake_app",
-        decnet: true,
-        status: KeyStatus::Honoured {
-            values: Some(FAKE_APPS),
-        },
-    },
-    theirs("https", "extra_headers", HTTP_CHROME),
-    theirs("https", "custom_body", HTTP_CHROME),
+    // https reads every http key too (its own section first).
     theirs(
         "https",
         "http_versions",
         "decnet offers HTTP/1.1 and HTTP/2 by ALPN; no HTTP/3",
     ),
-    theirs(
-        "https",
-        "files",
-        "drop files into the decky's filesystem through the API instead",
-    ),
     theirs("https", "tls_cn", TLS_FROM_PERSONA),
     theirs("https", "tls_cert", TLS_FROM_PERSONA),
     theirs("https", "tls_key", TLS_FROM_PERSONA),
-    ours("https", "site"),
-    ours("https", "title"),
     ours("docker_api", "version"),
     ours("elasticsearch", "version"),
     ours("elasticsearch", "cluster_name"),
@@ -198,6 +180,9 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
     ),
     ours("smtp_relay", "starttls"),
     ours("smtp_relay", "max_message"),
+    ours("smtp_relay", "password"),
+    ours("smtp_relay", "user"),
+    ours("smtp_relay", "user_password"),
     theirs("imap", "email_seed", EMAIL_FROM_PERSONA),
     ours("imap", "banner"),
     ours("imap", "starttls"),
@@ -287,6 +272,8 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
     ours("mqtt", "user"),
     ours("sip", "server"),
     ours("sip", "realm"),
+    ours("sip", "password"),
+    ours("sip", "user"),
     ours("snmp", "community"),
     ours("snmp", "sys_descr"),
     ours("snmp", "sys_contact"),
@@ -311,20 +298,33 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
     ours("s7", "system_name"),
 ];
 
+/// Where a service's keys are looked up: its own rows, then those of the
+/// service it shares a handler with (https serves http's site).
+fn sections(service: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(service).chain((service == "https").then_some("http"))
+}
+
 /// The entry of `key` in `[decky.<service>]`, if either project knows it.
 pub fn lookup(service: &str, key: &str) -> Option<&'static ServiceKey> {
-    SERVICE_KEYS
-        .iter()
-        .find(|k| (k.service == service || k.service == "*") && k.key == key)
+    sections(service).find_map(|svc| {
+        SERVICE_KEYS
+            .iter()
+            .find(|k| (k.service == svc || k.service == "*") && k.key == key)
+    })
 }
 
 /// Keys decnet honours for `service`, for messages.
 pub fn honoured_keys(service: &str) -> Vec<&'static str> {
-    SERVICE_KEYS
-        .iter()
-        .filter(|k| k.service == service && matches!(k.status, KeyStatus::Honoured { .. }))
-        .map(|k| k.key)
-        .collect()
+    let mut keys: Vec<&str> = sections(service)
+        .flat_map(|svc| {
+            SERVICE_KEYS
+                .iter()
+                .filter(move |k| k.service == svc && matches!(k.status, KeyStatus::Honoured { .. }))
+                .map(|k| k.key)
+        })
+        .collect();
+    keys.dedup();
+    keys
 }
 
 /// Why `key = value` in `[section]` (a `service` section) is not fully
@@ -391,6 +391,11 @@ mod tests {
         let w = warning("web.https", "https", "tls_cert", "/x.pem").unwrap();
         assert!(w.contains("DECNET key 'tls_cert' in [web.https]"), "{w}");
         assert!(w.contains("persona"), "{w}");
+        // https takes http's keys; http does not take https's.
+        assert_eq!(warning("web.https", "https", "response_code", "403"), None);
+        let w = warning("web.https", "https", "http_versions", "h3").unwrap();
+        assert!(w.contains("HTTP/3"), "{w}");
+        assert!(warning("web.http", "http", "tls_cn", "x").unwrap().starts_with("unknown key"));
         let w = warning("web.http", "http", "respons_code", "403").unwrap();
         assert!(w.starts_with("unknown key 'respons_code' in [web.http]"), "{w}");
         assert!(w.contains("response_code"), "{w}");

@@ -31,7 +31,7 @@ impl LogStyle {
     /// Parses the `[general] log_compat` value.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "" | "none" | "native" | "decnet-rs" | "off" => Some(LogStyle::Native),
+            "" | "none" | "native" | "off" => Some(LogStyle::Native),
             "decnet" => Some(LogStyle::Decnet),
             _ => None,
         }
