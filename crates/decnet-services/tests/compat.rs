@@ -43,7 +43,7 @@ async fn postgres_startup_is_logged_with_or_without_a_password() {
     assert!(tokio_postgres::connect(&cfg, tokio_postgres::NoTls)
         .await
         .is_err());
-    let startup = format_event(&env.next(EventKind::Request).await);
+    let startup = format_event(&*env.next(EventKind::Request).await);
     assert!(
         startup.contains(" postgres - request [relay@55555 "),
         "{startup}"
@@ -57,7 +57,7 @@ async fn postgres_startup_is_logged_with_or_without_a_password() {
     ] {
         assert!(startup.contains(kv), "{kv} in {startup}");
     }
-    let auth = format_event(&env.next(EventKind::AuthAttempt).await);
+    let auth = format_event(&*env.next(EventKind::AuthAttempt).await);
     for kv in [
         r#"event_type="auth""#,
         r#"outcome="failure""#,
@@ -117,7 +117,7 @@ async fn mqtt_anonymous_connect_is_an_auth_attempt_and_subscribe_is_named() {
         }
     }
     assert!(subacked);
-    let auth = format_event(&env.next(EventKind::AuthAttempt).await);
+    let auth = format_event(&*env.next(EventKind::AuthAttempt).await);
     for kv in [
         " mqtt - auth_attempt [",
         r#"event_type="auth""#,
@@ -128,7 +128,7 @@ async fn mqtt_anonymous_connect_is_an_auth_attempt_and_subscribe_is_named() {
     ] {
         assert!(auth.contains(kv), "{kv} in {auth}");
     }
-    let sub = format_event(&env.next(EventKind::Command).await);
+    let sub = format_event(&*env.next(EventKind::Command).await);
     assert!(sub.contains(r#"event_type="subscribe""#), "{sub}");
     assert!(sub.contains(r#"topic="plant/#""#), "{sub}");
     env.stop().await;
@@ -154,7 +154,7 @@ async fn mqtt_anonymous_connect_refused_when_a_login_is_configured() {
     })
     .await;
     assert!(refused.is_ok(), "CONNACK refusal");
-    let auth = format_event(&env.next(EventKind::AuthAttempt).await);
+    let auth = format_event(&*env.next(EventKind::AuthAttempt).await);
     assert!(auth.contains(r#"client_id="hax0r""#), "{auth}");
     assert!(auth.contains(r#"outcome="failure""#), "{auth}");
     env.stop().await;
@@ -190,7 +190,8 @@ async fn smtp_ehlo_is_named() {
     use lettre::{AsyncSmtpTransport, Tokio1Executor};
     let mut env = deploy("127.0.66.14", "services = smtp\n").await;
     let (host, port) = host_port(&env.addr(25));
-    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+    let smtp: AsyncSmtpTransport<Tokio1Executor> =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
         .port(port)
         .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
             "attacker.example.com".into(),
