@@ -107,10 +107,19 @@ mod tests {
     fn auth_names_follow_the_templates() {
         assert_eq!(event_type(&ev("postgres", EventKind::AuthAttempt)), "auth");
         assert_eq!(event_type(&ev("mqtt", EventKind::AuthAttempt)), "auth");
-        assert_eq!(event_type(&ev("smtp", EventKind::AuthAttempt)), "auth_attempt");
-        assert_eq!(event_type(&ev("ssh", EventKind::AuthAttempt)), "auth_attempt");
+        assert_eq!(
+            event_type(&ev("smtp", EventKind::AuthAttempt)),
+            "auth_attempt"
+        );
+        assert_eq!(
+            event_type(&ev("ssh", EventKind::AuthAttempt)),
+            "auth_attempt"
+        );
         assert_eq!(event_type(&ev("ldap", EventKind::AuthAttempt)), "bind");
-        assert_eq!(event_type(&ev("vnc", EventKind::AuthAttempt)), "auth_response");
+        assert_eq!(
+            event_type(&ev("vnc", EventKind::AuthAttempt)),
+            "auth_response"
+        );
     }
 
     #[test]

@@ -395,9 +395,14 @@ mod tests {
         assert_eq!(warning("web.https", "https", "response_code", "403"), None);
         let w = warning("web.https", "https", "http_versions", "h3").unwrap();
         assert!(w.contains("HTTP/3"), "{w}");
-        assert!(warning("web.http", "http", "tls_cn", "x").unwrap().starts_with("unknown key"));
+        assert!(warning("web.http", "http", "tls_cn", "x")
+            .unwrap()
+            .starts_with("unknown key"));
         let w = warning("web.http", "http", "respons_code", "403").unwrap();
-        assert!(w.starts_with("unknown key 'respons_code' in [web.http]"), "{w}");
+        assert!(
+            w.starts_with("unknown key 'respons_code' in [web.http]"),
+            "{w}"
+        );
         assert!(w.contains("response_code"), "{w}");
         let w = warning("t.tftp", "tftp", "x", "1").unwrap();
         assert!(w.ends_with("tftp keys: none"), "{w}");

@@ -192,7 +192,11 @@ fn outcome(e: &Event) -> Option<&'static str> {
     if e.kind != EventKind::AuthAttempt || e.fields.contains_key("outcome") {
         return None;
     }
-    match e.fields.get("success").and_then(serde_json::Value::as_bool)? {
+    match e
+        .fields
+        .get("success")
+        .and_then(serde_json::Value::as_bool)?
+    {
         true => Some("success"),
         false => Some("failure"),
     }

@@ -174,5 +174,9 @@ fn decnet_service_keys_are_honoured_or_warned_by_line() {
 fn unknown_log_compat_is_an_error() {
     let e = parse_str("[general]\nlog_compat = splunk\n[a]\nip = 127.0.50.3\nservices = ssh\n")
         .unwrap_err();
-    assert!(e.render("f.ini").contains("f.ini:2: log_compat = 'splunk'"), "{}", e.render("f.ini"));
+    assert!(
+        e.render("f.ini").contains("f.ini:2: log_compat = 'splunk'"),
+        "{}",
+        e.render("f.ini")
+    );
 }

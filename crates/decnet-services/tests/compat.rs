@@ -180,7 +180,10 @@ async fn https_first_request_line_is_the_http_request_not_the_fingerprint() {
     assert!(first.contains(r#"path="/secret/file.txt""#), "{first}");
     let hello = first_line_naming(&seen, "https", "tls_client_hello");
     assert!(hello.contains(" https - scan ["), "{hello}");
-    assert!(hello.contains(r#"event_type="tls_client_hello""#), "{hello}");
+    assert!(
+        hello.contains(r#"event_type="tls_client_hello""#),
+        "{hello}"
+    );
     assert!(hello.contains(" ja3=\""), "{hello}");
     env.stop().await;
 }
@@ -192,11 +195,11 @@ async fn smtp_ehlo_is_named() {
     let (host, port) = host_port(&env.addr(25));
     let smtp: AsyncSmtpTransport<Tokio1Executor> =
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port)
-        .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
-            "attacker.example.com".into(),
-        ))
-        .build();
+            .port(port)
+            .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+                "attacker.example.com".into(),
+            ))
+            .build();
     assert!(smtp.test_connection().await.unwrap());
     let seen = env.drain(Duration::from_millis(800)).await;
     let ehlo = first_line_naming(&seen, "smtp", "ehlo");

@@ -137,9 +137,16 @@ pub fn validate_cfg(cfg: &std::collections::BTreeMap<String, String>) -> Result<
         HeaderValue::from_str(h).is_ok()
     })?;
     check(cfg, "site", SITE_EXPECTED, |s| Site::parse(s).is_some())?;
-    check(cfg, "response_code", "an HTTP status from 200 to 599", |c| {
-        c.trim().parse::<u16>().is_ok_and(|c| (200..=599).contains(&c))
-    })
+    check(
+        cfg,
+        "response_code",
+        "an HTTP status from 200 to 599",
+        |c| {
+            c.trim()
+                .parse::<u16>()
+                .is_ok_and(|c| (200..=599).contains(&c))
+        },
+    )
 }
 
 const SERVER_HEADER_EXPECTED: &str = "a valid header value";
@@ -232,9 +239,7 @@ impl HttpHandler {
         })?;
         // DECNET's `fake_app` picks a site when `site` does not; the skins
         // decnet has no site for are warned about by the fleet validator.
-        let site_key = cfg("site").or_else(|| {
-            cfg("fake_app").filter(|a| Site::parse(a).is_some())
-        });
+        let site_key = cfg("site").or_else(|| cfg("fake_app").filter(|a| Site::parse(a).is_some()));
         let site = match site_key {
             Some(s) => Site::parse(&s).ok_or_else(|| ServiceError::Config {
                 service,
