@@ -47,6 +47,9 @@ pub struct General {
     pub mode: NetMode,
     /// Syslog forwarding target, `udp://host:port`, `tcp://…` or `tls://…`.
     pub syslog: Option<String>,
+    /// `log_compat = decnet`: DECNET's per-service event names as the
+    /// MSGID of `decnet.log` and forwarded lines (see [`crate::compat`]).
+    pub log_compat: crate::syslog::LogStyle,
 }
 
 /// One decky after expansion of `amount=` and archetype defaults.
@@ -380,7 +383,7 @@ pub fn valid_decky_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-const GENERAL_KEYS: &[&str] = &["net", "gw", "interface", "mode", "syslog"];
+const GENERAL_KEYS: &[&str] = &["net", "gw", "interface", "mode", "syslog", "log_compat"];
 /// Valid `nmap_os` values.
 pub const NMAP_OS: &[&str] = &["linux", "windows", "windows_server", "embedded", "bsd"];
 
@@ -658,6 +661,13 @@ fn apply_service_section(
         );
         return;
     }
+    // DECNET keys decnet does not implement, and keys neither project
+    // knows, are warned about by line: never silently ignored.
+    for (k, v, line) in &s.entries {
+        if let Some(w) = crate::service_keys::warning(&s.name, svc, k, v) {
+            ctx.warn(*line, w);
+        }
+    }
     let cfg: BTreeMap<String, String> = s
         .entries
         .iter()
@@ -784,6 +794,10 @@ fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
                     ctx.err(line, format!("syslog = '{v}' must look like udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"));
                 }
             }
+            "log_compat" => match crate::syslog::LogStyle::parse(v) {
+                Some(style) => g.log_compat = style,
+                None => ctx.err(line, format!("log_compat = '{v}' must be decnet or native")),
+            },
             other => ctx.err(
                 line,
                 format!(

@@ -6,11 +6,13 @@
 pub mod archetype;
 pub mod catalog;
 pub mod clock;
+pub mod compat;
 pub mod event;
 pub mod fleet;
 pub mod parse;
 pub mod persona;
 pub mod seed;
+pub mod service_keys;
 pub mod subject;
 pub mod syslog;
 

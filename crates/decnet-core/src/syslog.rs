@@ -1,10 +1,42 @@
 //! RFC 5424 log lines, DECNET-compatible (`relay@55555` structured data).
 //!
-//! `<134>1 2026-11-23T10:00:00.123456Z web01 ssh - auth_attempt [relay@55555 src_ip="…" …] login attempt`
+//! `<134>1 2026-11-23T10:00:00.123456Z web01 ssh - auth_attempt [relay@55555 src_ip="…" … event_type="auth_attempt" … outcome="failure"] login attempt`
+//!
+//! Every line carries DECNET's per-service event name as the `event_type`
+//! SD-PARAM (see [`crate::compat`]) and every `auth_attempt` with a
+//! `success` flag also carries DECNET's `outcome="success|failure"`.
+//! [`LogStyle::Decnet`] (`[general] log_compat = decnet`) puts DECNET's
+//! name in the MSGID instead, for consumers that read the MSGID (DECNET's
+//! collector does), and decnet's kind in a `kind` SD-PARAM.
 
 use std::fmt::Write;
 
+use serde::Serialize;
+
+use crate::compat;
 use crate::event::{Event, EventKind};
+
+/// What the MSGID of a line is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStyle {
+    /// decnet's normalised kind (`auth_attempt`); DECNET's name in `event_type`.
+    #[default]
+    Native,
+    /// DECNET's per-service name (`auth`, `startup`); decnet's kind in `kind`.
+    Decnet,
+}
+
+impl LogStyle {
+    /// Parses the `[general] log_compat` value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "native" | "off" => Some(LogStyle::Native),
+            "decnet" => Some(LogStyle::Decnet),
+            _ => None,
+        }
+    }
+}
 
 /// Structured-data id DECNET uses (private enterprise number 55555).
 pub const SD_ID: &str = "relay@55555";
@@ -95,6 +127,11 @@ pub fn format_event(e: &Event) -> String {
 /// Appends one event as an RFC 5424 line (no trailing newline) to `out`, so
 /// a writer can reuse one buffer for every line.
 pub fn format_event_into(out: &mut String, e: &Event) {
+    format_event_styled(out, e, LogStyle::Native);
+}
+
+/// [`format_event_into`] with the MSGID `style` chooses.
+pub fn format_event_styled(out: &mut String, e: &Event, style: LogStyle) {
     let pri = FACILITY_LOCAL0 * 8 + severity(e.kind);
     let _ = write!(out, "<{pri}>1 ");
     push_timestamp(out, &e.ts);
@@ -103,7 +140,12 @@ pub fn format_event_into(out: &mut String, e: &Event) {
     out.push(' ');
     push_header_token(out, &e.service, 48);
     out.push_str(" - ");
-    push_header_token(out, e.kind.as_str(), 32);
+    let decnet_name = compat::event_type(e);
+    let (msgid, other_name, other_value) = match style {
+        LogStyle::Native => (e.kind.as_str(), compat::EVENT_TYPE, decnet_name),
+        LogStyle::Decnet => (decnet_name, "kind", e.kind.as_str()),
+    };
+    push_header_token(out, msgid, 32);
     let _ = write!(
         out,
         " [{SD_ID} src_ip=\"{}\" src_port=\"{}\" dst_ip=\"{}\" dst_port=\"{}\" event_id=\"{}\"",
@@ -112,9 +154,17 @@ pub fn format_event_into(out: &mut String, e: &Event) {
     if let Some(s) = e.session_id {
         let _ = write!(out, " session_id=\"{s}\"");
     }
+    if !e.fields.contains_key(other_name) || other_name == compat::EVENT_TYPE {
+        let _ = write!(out, " {other_name}=\"");
+        escape_into(out, other_value);
+        out.push('"');
+    }
+    if let Some(outcome) = outcome(e) {
+        let _ = write!(out, " outcome=\"{outcome}\"");
+    }
     let mut scratch = String::new();
     for (k, v) in &e.fields {
-        if k == "msg" {
+        if k == "msg" || k == compat::EVENT_TYPE {
             continue;
         }
         out.push(' ');
@@ -134,6 +184,21 @@ pub fn format_event_into(out: &mut String, e: &Event) {
     match e.field_str("msg") {
         Some(m) => escape_into(out, m),
         None => out.push_str(e.kind.default_message()),
+    }
+}
+
+/// DECNET's `outcome` of a credential event, unless the event has its own.
+fn outcome(e: &Event) -> Option<&'static str> {
+    if e.kind != EventKind::AuthAttempt || e.fields.contains_key("outcome") {
+        return None;
+    }
+    match e
+        .fields
+        .get("success")
+        .and_then(serde_json::Value::as_bool)?
+    {
+        true => Some("success"),
+        false => Some("failure"),
     }
 }
 
@@ -215,5 +280,50 @@ mod tests {
         assert!(out.contains(r#" h="{\"a\":\"x\]y\"}""#), "{out}");
         assert!(out.contains(r#" badkey="true""#), "{out}");
         assert!(out.ends_with("] custom"), "{out}");
+    }
+
+    #[test]
+    fn carries_decnet_event_type_and_outcome() {
+        let e = Event::new("db", "postgres", EventKind::AuthAttempt)
+            .with("username", "root")
+            .with("success", false);
+        let line = format_event(&e);
+        assert!(line.contains(" - auth_attempt [relay@55555 "), "{line}");
+        assert!(line.contains(r#" event_type="auth""#), "{line}");
+        assert!(line.contains(r#" outcome="failure""#), "{line}");
+        let ok = Event::new("db", "imap", EventKind::AuthAttempt).with("success", true);
+        assert!(format_event(&ok).contains(r#" outcome="success""#));
+        // No success flag, or not a credential event: no outcome.
+        let cmd = Event::new("db", "redis", EventKind::Command).with("success", true);
+        assert!(!format_event(&cmd).contains("outcome="));
+        let own = Event::new("db", "x", EventKind::AuthAttempt)
+            .with("success", true)
+            .with("outcome", "locked");
+        let line = format_event(&own);
+        assert!(line.contains(r#"outcome="locked""#) && !line.contains(r#"outcome="success""#));
+    }
+
+    #[test]
+    fn service_named_events_say_so_once() {
+        let e = Event::new("db", "postgres", EventKind::Request)
+            .with("event_type", "startup")
+            .with("user", "bob");
+        let line = format_event(&e);
+        assert!(line.contains(" - request [relay@55555 "), "{line}");
+        assert_eq!(line.matches("event_type=").count(), 1, "{line}");
+        assert!(line.contains(r#"event_type="startup""#), "{line}");
+    }
+
+    #[test]
+    fn decnet_style_puts_the_name_in_the_msgid() {
+        let e = Event::new("mail", "smtp", EventKind::Command).with("command", "EHLO x.example");
+        let mut line = String::new();
+        format_event_styled(&mut line, &e, LogStyle::Decnet);
+        assert!(line.contains(" mail smtp - ehlo [relay@55555 "), "{line}");
+        assert!(line.contains(r#" kind="command""#), "{line}");
+        assert!(!line.contains("event_type="), "{line}");
+        assert_eq!(LogStyle::parse("DECNET"), Some(LogStyle::Decnet));
+        assert_eq!(LogStyle::parse("native"), Some(LogStyle::Native));
+        assert_eq!(LogStyle::parse("syslog-ng"), None);
     }
 }

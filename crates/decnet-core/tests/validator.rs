@@ -141,3 +141,42 @@ proptest! {
         let _ = parse_str(&text);
     }
 }
+
+/// A DECNET fleet file with per-service keys: the ones decnet honours pass
+/// quietly, the others warn by line and name, and nothing fails.
+#[test]
+fn decnet_service_keys_are_honoured_or_warned_by_line() {
+    let text = "[general]\nnet = 127.0.50.0/24\nlog_compat = decnet\n\n\
+[web]\nip = 127.0.50.10\nservices = http, https, dns\n\n\
+[web.http]\nresponse_code = 403\nfake_app = jenkins\nserver_header = Apache\n\n\
+[web.https]\ntls_cert = /etc/cert.pem\nsrever_header = typo\n\n\
+[web.dns]\ndomain = corp.example\nbind_version = 9.18.1\n";
+    let (fleet, warnings) = parse_str(text).expect("warnings do not fail validation");
+    assert_eq!(
+        fleet.general.log_compat,
+        decnet_core::syslog::LogStyle::Decnet
+    );
+    let at: Vec<(usize, &str)> = warnings
+        .iter()
+        .map(|w| (w.line, w.message.as_str()))
+        .collect();
+    assert_eq!(at.len(), 3, "{at:?}");
+    assert_eq!(at[0].0, 11);
+    assert!(at[0].1.contains("fake_app = 'jenkins'"), "{at:?}");
+    assert_eq!(at[1].0, 15);
+    assert!(at[1].1.contains("DECNET key 'tls_cert'"), "{at:?}");
+    assert_eq!(at[2].0, 16);
+    assert!(at[2].1.contains("unknown key 'srever_header'"), "{at:?}");
+    assert_eq!(fleet.deckies[0].config("http")["response_code"], "403");
+}
+
+#[test]
+fn unknown_log_compat_is_an_error() {
+    let e = parse_str("[general]\nlog_compat = splunk\n[a]\nip = 127.0.50.3\nservices = ssh\n")
+        .unwrap_err();
+    assert!(
+        e.render("f.ini").contains("f.ini:2: log_compat = 'splunk'"),
+        "{}",
+        e.render("f.ini")
+    );
+}

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use decnet_bus::{Bus, Delivery};
-use decnet_core::syslog::format_event_into;
+use decnet_core::syslog::{format_event_styled, LogStyle};
 use decnet_core::Event;
 use decnet_store::ingest::{JournalSink, JournaledBatch};
 use decnet_store::journal::JournalWriter;
@@ -69,6 +69,8 @@ pub struct EventLogConfig {
     pub max_backlog: usize,
     /// How long [`EventLog::finish`] keeps retrying a refusing disk.
     pub finish_within: Duration,
+    /// MSGID of the lines (`[general] log_compat`).
+    pub style: LogStyle,
 }
 
 impl EventLogConfig {
@@ -81,6 +83,7 @@ impl EventLogConfig {
             journal: None,
             max_backlog: DEFAULT_BACKLOG,
             finish_within: Duration::from_secs(3),
+            style: LogStyle::Native,
         }
     }
 }
@@ -227,6 +230,7 @@ impl EventLog {
             unlogged: String::new(),
             unlogged_n: 0,
             line: String::new(),
+            style: config.style,
         };
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run(
@@ -308,6 +312,7 @@ struct Writer {
     unlogged: String,
     unlogged_n: usize,
     line: String,
+    style: LogStyle,
 }
 
 /// Why a write step stopped short.
@@ -360,7 +365,7 @@ impl Writer {
             let from = self.unlogged.len();
             for e in &chunk {
                 self.line.clear();
-                format_event_into(&mut self.line, e);
+                format_event_styled(&mut self.line, e, self.style);
                 self.unlogged.push_str(&self.line);
                 self.unlogged.push('\n');
             }

@@ -633,16 +633,21 @@ impl Tagged {
     }
 
     /// Records a ClientHello: tags later events with it and publishes a
-    /// `request` event (`tls_client_hello`) so even a bare handshake is seen.
+    /// `scan` event named `tls_client_hello` so even a bare handshake is
+    /// seen. Not a `request`: consumers that take a session's first
+    /// `request` line must get the method and path, not the fingerprint.
     pub fn record_hello(&mut self, hello: &ClientHello, starttls: bool) {
         for (k, v) in hello.fields() {
             self.tags.insert(k, v);
         }
         let mut f = Fields::new();
-        f.insert("request".into(), "tls_client_hello".into());
+        f.insert(
+            decnet_core::compat::EVENT_TYPE.into(),
+            "tls_client_hello".into(),
+        );
         f.insert("ja3_string".into(), hello.ja3_string().into());
         f.insert("starttls".into(), starttls.into());
-        self.emit(EventKind::Request, f);
+        self.emit(EventKind::Scan, f);
     }
 }
 

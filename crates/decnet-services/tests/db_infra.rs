@@ -539,6 +539,9 @@ async fn mongodb_hello_buildinfo_listdatabases_and_scram_capture() {
         panic!("{ld:?}")
     };
     assert!(dbs.len() >= 4);
+    // Every command is logged, the handshake included.
+    let cmd = env.next(EventKind::Command).await;
+    assert_eq!(s(&cmd, "command"), "hello");
     let cmd = env.next(EventKind::Command).await;
     assert_eq!(s(&cmd, "command"), "buildInfo");
 

@@ -183,8 +183,8 @@ async fn https_persona_certificate_and_fingerprint() {
     assert!(body.contains("<form"));
 
     let hello = env
-        .wait_kind("https", EventKind::Request, |e| {
-            s(e, "request") == "tls_client_hello"
+        .wait_kind("https", EventKind::Scan, |e| {
+            s(e, "event_type") == "tls_client_hello"
         })
         .await;
     let ja3 = s(&hello, "ja3").to_owned();

@@ -19,6 +19,7 @@ pub(crate) fn log_config(
     args: &RunArgs,
     forward: Option<SyslogTarget>,
     journal: Option<(JournalWriter, JournalSink)>,
+    style: decnet_core::syslog::LogStyle,
 ) -> EventLogConfig {
     let mut c = EventLogConfig::new(args.data_dir.join("decnet.log"));
     c.forward = forward;
@@ -28,6 +29,7 @@ pub(crate) fn log_config(
         keep: args.log_keep,
     };
     c.max_backlog = args.event_backlog;
+    c.style = style;
     c
 }
 

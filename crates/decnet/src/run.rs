@@ -202,9 +202,12 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         }
         Some(_) => (None, None),
     };
-    let event_log = EventLog::start_with(&proc_bus, log_config(&args, forward, journal))
-        .await
-        .with_context(|| format!("cannot open event log {}", log_path.display()))?;
+    let event_log = EventLog::start_with(
+        &proc_bus,
+        log_config(&args, forward, journal, fleet_spec.general.log_compat),
+    )
+    .await
+    .with_context(|| format!("cannot open event log {}", log_path.display()))?;
     let sighup = reopen_log_on_sighup(event_log.monitor());
     // Ingester and intel subscribe before any decky can emit.
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
@@ -494,7 +497,11 @@ async fn run_sensor(
         .transpose()
         .map_err(anyhow::Error::msg)?;
     // The NATS spool is this process's journal: no event journal here.
-    let event_log = EventLog::start_with(&bus, log_config(&args, forward, None)).await?;
+    let event_log = EventLog::start_with(
+        &bus,
+        log_config(&args, forward, None, fleet_spec.general.log_compat),
+    )
+    .await?;
     let sighup = reopen_log_on_sighup(event_log.monitor());
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
     for spec in fleet_spec.deckies.iter().cloned() {

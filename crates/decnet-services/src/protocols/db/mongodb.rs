@@ -289,6 +289,14 @@ impl MongoHandler {
         };
         let name = name.clone();
         let lname = name.to_ascii_lowercase();
+        // Every command is logged, the handshake ones (hello, isMaster)
+        // and authentication steps included: DECNET logs each OP_MSG.
+        let mut rendered = String::new();
+        bson::render_doc(&cmd.doc, &mut rendered);
+        session.emit(
+            EventKind::Command,
+            fields! {"command" => name.clone(), "database" => cmd.db.clone(), "document" => rendered, "authenticated" => st.authed},
+        );
         match lname.as_str() {
             "ismaster" | "hello" => return self.hello(st, lname == "ismaster", &cmd.doc),
             "saslstart" => return self.sasl_start(cmd, st),
@@ -309,12 +317,6 @@ impl MongoHandler {
             }
             _ => {}
         }
-        let mut rendered = String::new();
-        bson::render_doc(&cmd.doc, &mut rendered);
-        session.emit(
-            EventKind::Command,
-            fields! {"command" => name.clone(), "database" => cmd.db.clone(), "document" => rendered, "authenticated" => st.authed},
-        );
         let open = matches!(
             lname.as_str(),
             "buildinfo"

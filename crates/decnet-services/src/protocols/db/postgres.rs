@@ -207,6 +207,21 @@ impl PostgresHandler {
                 .find(|(pk, _)| pk == k)
                 .map(|(_, v)| v.clone())
         };
+        // The StartupMessage is logged on its own: a client that leaves
+        // before (or instead of) sending a password still left its user,
+        // database and application behind.
+        session.emit(
+            EventKind::Request,
+            fields! {
+                decnet_core::compat::EVENT_TYPE => "startup",
+                "user" => get("user").unwrap_or_default(),
+                // DECNET's field name.
+                "username" => get("user").unwrap_or_default(),
+                "database" => get("database").unwrap_or_default(),
+                "application_name" => get("application_name").unwrap_or_default(),
+                "params" => params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(","),
+            },
+        );
         let Some(user) = get("user") else {
             io.stream
                 .write_all(&pg::error(

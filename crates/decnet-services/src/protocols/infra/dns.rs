@@ -67,11 +67,15 @@ impl Service for Dns {
         let p = &decky.persona;
         let zone = decky
             .config(SERVICE, "zone")
+            // DECNET's name of the same key.
+            .or_else(|| decky.config(SERVICE, "domain"))
             .unwrap_or(&p.domain)
             .trim_end_matches('.')
             .to_ascii_lowercase();
         let version = decky
             .config(SERVICE, "version")
+            // DECNET's name of the same key.
+            .or_else(|| decky.config(SERVICE, "bind_version"))
             .map(str::to_owned)
             .unwrap_or_else(|| {
                 match crate::product::os_kind(decky) {

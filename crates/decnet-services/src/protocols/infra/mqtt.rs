@@ -140,17 +140,16 @@ impl MqttHandler {
                     c.username.as_deref() == Some(u) && c.password.as_deref() == Some(p.as_bytes())
                 }
             };
-            if c.username.is_some() || c.password.is_some() {
-                session.emit_auth(
-                    c.username.as_deref().unwrap_or(""),
-                    "password",
-                    c.password.as_deref().unwrap_or(b""),
-                    ok,
-                    fields! {"client_id" => c.client_id.clone(), "protocol_level" => c.level as u64, "will_topic" => c.will_topic.clone().unwrap_or_default()},
-                );
-            } else {
-                session.emit(EventKind::Command, fields! {"command" => "connect (anonymous)", "client_id" => c.client_id.clone(), "protocol_level" => c.level as u64, "accepted" => ok});
-            }
+            // Every CONNECT is a login: an anonymous one has an empty user
+            // and no secret, accepted or not like any other.
+            let anonymous = c.username.is_none() && c.password.is_none();
+            session.emit_auth(
+                c.username.as_deref().unwrap_or(""),
+                if anonymous { "none" } else { "password" },
+                c.password.as_deref().unwrap_or(b""),
+                ok,
+                fields! {"client_id" => c.client_id.clone(), "protocol_level" => c.level as u64, "will_topic" => c.will_topic.clone().unwrap_or_default(), "anonymous" => anonymous},
+            );
             let (body, close) = match (ok, v5) {
                 (true, false) => (vec![0, 0], false),
                 (true, true) => (vec![0, 0, 0], false),

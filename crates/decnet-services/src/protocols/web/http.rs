@@ -109,6 +109,8 @@ pub struct HttpHandler {
     git_config: String,
     /// The `/` page, built once: it is what most scanners ask for.
     home_page: Bytes,
+    /// DECNET's `response_code`: the status of every page answered.
+    response_code: Option<StatusCode>,
 }
 
 impl Service for Http {
@@ -128,12 +130,23 @@ impl Service for Http {
     }
 }
 
-/// Checks the keys http and https share (`server_header`, `site`).
+/// Checks the keys http and https share (`server_header`, `site`,
+/// `response_code`).
 pub fn validate_cfg(cfg: &std::collections::BTreeMap<String, String>) -> Result<(), ConfigError> {
     check(cfg, "server_header", SERVER_HEADER_EXPECTED, |h| {
         HeaderValue::from_str(h).is_ok()
     })?;
-    check(cfg, "site", SITE_EXPECTED, |s| Site::parse(s).is_some())
+    check(cfg, "site", SITE_EXPECTED, |s| Site::parse(s).is_some())?;
+    check(
+        cfg,
+        "response_code",
+        "an HTTP status from 200 to 599",
+        |c| {
+            c.trim()
+                .parse::<u16>()
+                .is_ok_and(|c| (200..=599).contains(&c))
+        },
+    )
 }
 
 const SERVER_HEADER_EXPECTED: &str = "a valid header value";
@@ -224,7 +237,10 @@ impl HttpHandler {
                 expected: SERVER_HEADER_EXPECTED,
             },
         })?;
-        let site = match cfg("site") {
+        // DECNET's `fake_app` picks a site when `site` does not; the skins
+        // decnet has no site for are warned about by the fleet validator.
+        let site_key = cfg("site").or_else(|| cfg("fake_app").filter(|a| Site::parse(a).is_some()));
+        let site = match site_key {
             Some(s) => Site::parse(&s).ok_or_else(|| ServiceError::Config {
                 service,
                 source: ConfigError::Unsupported {
@@ -288,6 +304,9 @@ impl HttpHandler {
             env_file,
             git_config,
             home_page: Bytes::new(),
+            response_code: cfg("response_code")
+                .and_then(|c| c.trim().parse::<u16>().ok())
+                .and_then(|c| StatusCode::from_u16(c).ok()),
         };
         h.home_page = Bytes::from(h.home_body());
         Ok(h)
@@ -422,7 +441,11 @@ impl HttpHandler {
                 return self.login_page(Some("Invalid username or password."), StatusCode::OK);
             }
         }
-        self.route(&path)
+        let mut r = self.route(&path);
+        if let Some(code) = self.response_code {
+            *r.status_mut() = code;
+        }
+        r
     }
 
     fn route(&self, path: &str) -> Response<Full<Bytes>> {
