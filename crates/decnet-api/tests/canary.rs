@@ -25,9 +25,40 @@ struct Canary {
     server: Server,
     svc: Arc<CanaryService>,
     dns: std::net::SocketAddr,
+    fleet: Option<Arc<decnet_engine::Fleet>>,
 }
 
 async fn start_canary() -> Canary {
+    start_canary_with(None).await
+}
+
+/// Decky ports are shifted by this in the planting test.
+const OFFSET: u16 = 47000;
+
+/// A fleet deployed from `ini` on loopback, as the server's engine.
+async fn deploy(ini: &str, dir: &std::path::Path, b: &mut decnet_api::Backends) -> Arc<decnet_engine::Fleet> {
+    let fleet = decnet_engine::Fleet::new(
+        decnet_engine::EngineConfig {
+            data_dir: dir.join("data"),
+            port_offset: OFFSET,
+            limits: Default::default(),
+        },
+        decnet_services::Registry::builtin(),
+        b.bus.clone(),
+    );
+    let (spec, _) = decnet_core::fleet::parse_str(ini).unwrap();
+    for d in spec.deckies {
+        fleet.deploy(d).await.unwrap();
+    }
+    b.engine = Some(decnet_api::engine::Engine {
+        fleet: fleet.clone(),
+        topologies: decnet_engine::topology::Topologies::new(b.store.clone(), fleet.clone(), b.bus.clone()),
+        sensors: decnet_api::engine::Sensors::watch(&b.bus),
+    });
+    fleet
+}
+
+async fn start_canary_with(fleet_ini: Option<&'static str>) -> Canary {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http_addr = http.local_addr().unwrap();
     let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -35,6 +66,9 @@ async fn start_canary() -> Canary {
     let slot = Arc::new(std::sync::Mutex::new(None));
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let filled = slot.clone();
+    let fleet_slot = Arc::new(std::sync::Mutex::new(None));
+    let fleet_filled = fleet_slot.clone();
+    let data = dir.path().to_owned();
     let server = start_attached(
         dir,
         |_| {},
@@ -61,6 +95,13 @@ async fn start_canary() -> Canary {
                 sub,
                 Default::default(),
             ));
+            if let Some(ini) = fleet_ini {
+                let fleet = deploy(ini, &data, b).await;
+                let mut ctx = svc.ctx().as_ref().clone();
+                ctx.targets = decnet_api::canary::targets(&fleet).await;
+                svc.set_ctx(ctx);
+                *fleet_filled.lock().unwrap() = Some(fleet);
+            }
             b.canary = Some(svc.clone());
             *filled.lock().unwrap() = Some(svc);
         },
@@ -70,6 +111,7 @@ async fn start_canary() -> Canary {
         server,
         svc: slot.lock().unwrap().take().unwrap(),
         dns,
+        fleet: fleet_slot.lock().unwrap().take(),
     }
 }
 
@@ -99,6 +141,16 @@ async fn triggers_in_logs(s: &Server, admin: &str, id: &str, n: usize) -> Vec<Va
             return mine;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A planted file's text (panics on anything but a regular file).
+fn file_text(node: &decnet_shell::vfs::Node) -> String {
+    match &node.kind {
+        decnet_shell::vfs::Kind::File(decnet_shell::vfs::Content::Bytes(b)) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        other => panic!("not a planted file: {other:?}"),
     }
 }
 
@@ -341,4 +393,61 @@ async fn resolving_a_dns_token_is_a_canary_trigger_naming_the_resolver() {
     assert_eq!(found[0]["fields"]["trigger"], "dns");
     assert_eq!(found[0]["fields"]["resolver"], "127.0.0.3");
     assert_eq!(found[0]["src_ip"], "127.0.0.3");
+}
+
+#[tokio::test]
+async fn tokens_are_planted_where_an_intruder_looks_and_on_demand() {
+    const FLEET: &str = "[general]\nnet = 127.0.71.0/24\n\n[dev01]\nip = 127.0.71.10\narchetype = devops-host\n\n[db01]\nip = 127.0.71.11\narchetype = database-server\n";
+    let c = start_canary_with(Some(FLEET)).await;
+    let fleet = c.fleet.clone().unwrap();
+    let mut planted = decnet_api::canary::Planted::new();
+    let n = decnet_api::canary::plant_new_deckies(&c.svc, &fleet, true, &mut planted).await;
+    assert!(n > 0, "nothing planted");
+    assert_eq!(
+        decnet_api::canary::plant_new_deckies(&c.svc, &fleet, true, &mut planted).await,
+        0,
+        "a planted decky is not planted again"
+    );
+
+    // Every placement is a file in that decky's filesystem, carrying the token.
+    let tokens = c.svc.list().await.unwrap();
+    let kinds: Vec<&str> = tokens.iter().map(|t| t.kind.as_str()).collect();
+    for want in ["aws_credentials", "mysql_dump", "my_cnf", "pgpass"] {
+        assert!(kinds.contains(&want), "{want} not planted: {kinds:?}");
+    }
+    for t in &tokens {
+        assert_eq!(t.planted_in.len(), 1, "{t:?}");
+        let p = &t.planted_in[0];
+        let d = fleet.decky(&p.decky).await.unwrap();
+        let node = d.vfs().get(&p.path).unwrap_or_else(|| panic!("{} missing on {}", p.path, p.decky));
+        let cat = file_text(&node);
+        if let Some((key_id, _)) = t.aws_key() {
+            assert!(cat.contains(key_id), "{cat}");
+        }
+    }
+    let aws = tokens.iter().find(|t| t.kind == "aws_credentials").unwrap();
+    assert_eq!(aws.planted_in[0].decky, "dev01");
+    assert!(aws.planted_in[0].path.ends_with("/.aws/credentials"), "{:?}", aws.planted_in);
+    // Database credentials point at the database decky.
+    let cnf = tokens.iter().find(|t| t.kind == "my_cnf").unwrap();
+    let files = c.svc.render(cnf).unwrap();
+    let text = String::from_utf8_lossy(&files[0].bytes).into_owned();
+    assert!(text.contains("127.0.71.11"), "{text}");
+
+    // On demand through the API: the file is at the asked path at once.
+    let s = &c.server;
+    let admin = s.admin().await;
+    let r = create(
+        s,
+        &admin,
+        json!({"kind": "http_url", "label": "ops notes", "planted_in": [{"decky": "dev01", "path": "/opt/notes/portal.txt"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let made: Value = r.json().await.unwrap();
+    let d = fleet.decky("dev01").await.unwrap();
+    let node = d.vfs().get("/opt/notes/portal.txt").expect("planted on demand");
+    let text = file_text(&node);
+    assert!(text.contains(made["call_home"].as_str().unwrap()), "{text}");
+    fleet.shutdown().await;
 }

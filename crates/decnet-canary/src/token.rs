@@ -52,6 +52,7 @@ pub struct Token {
 
 /// Where a token was planted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Placement {
     /// Decky name.
     pub decky: String,
@@ -301,6 +302,7 @@ impl Token {
 
 /// A token without its secrets.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenSummary {
     /// Id.
     pub id: Uuid,
@@ -328,6 +330,7 @@ pub struct TokenSummary {
 
 /// A credential's type and public identifier.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialSummary {
     /// `aws_key`, `ssh_key`, `login`, `bearer`, `repo_path`.
     pub kind: &'static str,

@@ -277,4 +277,19 @@ mod tests {
         assert!(e[3].message.contains("valid keys: http"));
         assert!(e[5].message.contains("needs dns = ADDR"));
     }
+
+    #[test]
+    fn the_fleet_file_carries_the_section_or_its_errors_with_lines() {
+        let ok = "[general]\nnet = 127.0.50.0/24\n[canary]\nhttp = 127.0.0.1:8081\n[a]\nservices = ssh\n";
+        let (fleet, _) = crate::fleet::parse_str(ok).unwrap();
+        assert_eq!(fleet.canary.unwrap().http, Some("127.0.0.1:8081".parse().unwrap()));
+        let none = "[general]\nnet = 127.0.50.0/24\n[a]\nservices = ssh\n";
+        assert!(crate::fleet::parse_str(none).unwrap().0.canary.is_none(), "off without the section");
+        let bad = "[general]\nnet = 127.0.50.0/24\n[canary]\ndns = 127.0.0.1:53\n[a]\nservices = ssh\n";
+        let report = crate::fleet::parse_str(bad).unwrap_err();
+        assert_eq!(
+            report.render("f.ini"),
+            "f.ini:3: [canary] dns = needs dns_zone = (the zone it answers for)\n"
+        );
+    }
 }

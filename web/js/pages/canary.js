@@ -13,7 +13,7 @@ function placements(text) {
   });
 }
 
-export async function render(root) {
+export async function render(root, ctx) {
   const box = h('div', { id: 'canary-tokens' });
   const triggers = h('div', { id: 'canary-triggers' });
   const create = session.admin ? h('button', { type: 'button', class: 'primary', id: 'canary-create' }, 'New token…') : null;
@@ -48,6 +48,7 @@ export async function render(root) {
   }
 
   async function showTriggers(t) {
+    shown = t;
     triggers.replaceChildren(h('p', { class: 'muted' }, `Loading triggers of ${t.label}…`));
     try {
       const page = await get(`/canary/tokens/${t.id}/triggers?limit=100`);
@@ -82,5 +83,12 @@ export async function render(root) {
       if (!tokens.length && !triggers.firstChild) triggers.replaceChildren(empty('No tokens, so no triggers.'));
     } catch (e) { box.replaceChildren(errorBox(e)); }
   }
+  // A trigger on the live stream refreshes the counts (and the open trigger list) at once.
+  let shown = null;
+  let pending = null;
+  ctx.onCleanup(ctx.live.subscribe((msg) => {
+    if (msg.type !== 'logs' || !msg.data.some((ev) => ev.kind === 'canary_trigger') || pending) return;
+    pending = setTimeout(() => { pending = null; if (!ctx.current) return; load(); if (shown) showTriggers(shown); }, 300);
+  }));
   await load();
 }

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use decnet_canary::{CanaryError, CanaryService, NewToken, Placement, Token};
+use decnet_canary::{CanaryError, CanaryService, NewToken, Placement, Token, TokenSummary};
 use decnet_core::{Event, EventKind};
 use decnet_store::LogQuery;
 use serde::{Deserialize, Serialize};
@@ -50,50 +50,16 @@ pub struct KindView {
     pub description: String,
 }
 
-/// Where a token is planted.
-#[derive(Serialize, Deserialize, ToSchema, Clone)]
-pub struct PlacementDoc {
-    /// Decky name.
-    pub decky: String,
-    /// Absolute path in the decky's filesystem.
-    pub path: String,
-}
-
-/// A credential's type and public identifier (key id, fingerprint, user name).
-#[derive(Serialize, ToSchema)]
-pub struct CredentialDoc {
-    /// `aws_key`, `ssh_key`, `login`, `bearer`, `repo_path`.
-    pub kind: String,
-    /// What can be shown without giving the secret away.
-    pub id: String,
-}
-
-/// A token as listings show it: no secret.
+/// A token as listings show it: the library's secret-free summary (key ids
+/// and user names, never keys or passwords) and what the server adds.
 #[derive(Serialize, ToSchema)]
 pub struct TokenView {
-    /// Token id.
-    pub id: Uuid,
-    /// Kind.
-    pub kind: String,
-    /// Label.
-    pub label: String,
-    /// Operator's note.
-    pub memo: String,
-    /// Creator.
-    pub created_by: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Where it is planted.
-    pub planted_in: Vec<PlacementDoc>,
-    /// Revoked tokens no longer trigger.
-    pub revoked: bool,
-    /// When it was revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
+    /// The token.
+    #[serde(flatten)]
+    pub token: TokenSummary,
     /// The call-home URL (`http_url`) or hostname (`dns_name`), for kinds
     /// whose whole content is that.
     pub call_home: Option<String>,
-    /// Public identifiers of its credentials.
-    pub credentials: Vec<CredentialDoc>,
     /// Triggers among the newest [`COUNT_WINDOW`] stored.
     pub trigger_count: u64,
     /// Time of its newest trigger among those.
@@ -101,7 +67,6 @@ pub struct TokenView {
 }
 
 fn view(svc: &CanaryService, t: &Token, counts: &TriggerCounts) -> TokenView {
-    let s = t.summary();
     let ctx = svc.ctx();
     let call_home = match t.kind.as_str() {
         "http_url" => Some(ctx.url("c", &t.slug, "")),
@@ -110,31 +75,8 @@ fn view(svc: &CanaryService, t: &Token, counts: &TriggerCounts) -> TokenView {
     };
     let (trigger_count, last_trigger) = counts.get(&t.id).copied().unwrap_or((0, None));
     TokenView {
-        id: s.id,
-        kind: s.kind,
-        label: s.label,
-        memo: s.memo,
-        created_by: s.created_by,
-        created_at: s.created_at,
-        planted_in: s
-            .planted_in
-            .into_iter()
-            .map(|p| PlacementDoc {
-                decky: p.decky,
-                path: p.path,
-            })
-            .collect(),
-        revoked: s.revoked,
-        revoked_at: s.revoked_at,
+        token: t.summary(),
         call_home,
-        credentials: s
-            .credentials
-            .into_iter()
-            .map(|c| CredentialDoc {
-                kind: c.kind.to_owned(),
-                id: c.id,
-            })
-            .collect(),
         trigger_count,
         last_trigger,
     }
@@ -232,7 +174,7 @@ pub struct NewTokenIn {
     pub memo: String,
     /// Where to plant it: its files are dropped into these running deckies at once.
     #[serde(default)]
-    pub planted_in: Vec<PlacementDoc>,
+    pub planted_in: Vec<Placement>,
 }
 
 impl Validate for NewTokenIn {}
@@ -252,14 +194,7 @@ pub(crate) async fn create_token(
         label: body.label,
         memo: body.memo,
         created_by: me.user.username.clone(),
-        planted_in: body
-            .planted_in
-            .into_iter()
-            .map(|p| Placement {
-                decky: p.decky,
-                path: p.path,
-            })
-            .collect(),
+        planted_in: body.planted_in,
     };
     let token = svc.create(&req).await.map_err(api_error)?;
     if let Some(eng) = &st.engine {
