@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use decnet_bus::{Bus, Delivery};
+use decnet_bus::Delivery;
 use decnet_canary::receivers::dns::{DnsConfig, DnsReceiver};
 use decnet_canary::receivers::http::HttpReceiver;
 use decnet_canary::receivers::Shared;
@@ -107,11 +107,13 @@ async fn start_canary_with(fleet_ini: Option<&'static str>) -> Canary {
         },
     )
     .await;
+    let svc = slot.lock().unwrap().take().unwrap();
+    let fleet = fleet_slot.lock().unwrap().take();
     Canary {
         server,
-        svc: slot.lock().unwrap().take().unwrap(),
+        svc,
         dns,
-        fleet: fleet_slot.lock().unwrap().take(),
+        fleet,
     }
 }
 
