@@ -88,8 +88,7 @@ pub fn profile(d: &DeckyCtx) -> DeckyProfile {
         user: user.map_or_else(|| "root".into(), |a| a.name.clone()),
         share_dir: runs("smb")
             .then(|| decnet_services::protocols::windows::smb::share_root(&lure_share(d))),
-        ftp_dir: runs("ftp")
-            .then(|| decnet_services::protocols::files::ftp::ANON_ROOT.to_owned()),
+        ftp_dir: runs("ftp").then(|| decnet_services::protocols::files::ftp::ANON_ROOT.to_owned()),
     }
 }
 
@@ -104,7 +103,9 @@ pub fn drop_files(d: &DeckyCtx, files: &[PlantFile]) -> usize {
         let mtime = Utc::now() - chrono::Duration::seconds(f.age_secs.min(i64::MAX as u64) as i64);
         match vfs.add_file(&f.path, &f.bytes, f.mode, mtime, owner) {
             Ok(_) => written += 1,
-            Err(e) => tracing::warn!(decky = %f.decky, path = %f.path, "canary file not planted: {e}"),
+            Err(e) => {
+                tracing::warn!(decky = %f.decky, path = %f.path, "canary file not planted: {e}")
+            }
         }
     }
     written
@@ -113,7 +114,11 @@ pub fn drop_files(d: &DeckyCtx, files: &[PlantFile]) -> usize {
 /// Drops the files of `decky`'s tokens: with `auto`, first creates the
 /// tokens its archetype should have and does not; without, only tokens
 /// placed there on demand. Returns the files written.
-pub async fn plant_decky(svc: &CanaryService, d: &DeckyCtx, auto: bool) -> Result<usize, CanaryError> {
+pub async fn plant_decky(
+    svc: &CanaryService,
+    d: &DeckyCtx,
+    auto: bool,
+) -> Result<usize, CanaryError> {
     let profile = profile(d);
     let files = if auto {
         svc.plant_decky(&profile, PLANTER).await?
@@ -131,7 +136,11 @@ pub async fn plant_decky(svc: &CanaryService, d: &DeckyCtx, auto: bool) -> Resul
 
 /// Drops one token's files into every running decky it is placed on
 /// (a token created or placed through the API); returns the files written.
-pub async fn plant_token(svc: &CanaryService, fleet: &Fleet, token: &Token) -> Result<usize, CanaryError> {
+pub async fn plant_token(
+    svc: &CanaryService,
+    fleet: &Fleet,
+    token: &Token,
+) -> Result<usize, CanaryError> {
     let mut written = 0;
     let deckies: HashSet<&str> = token.planted_in.iter().map(|p| p.decky.as_str()).collect();
     for name in deckies {

@@ -125,9 +125,12 @@ impl AppState {
 
     /// The canary service, or 503 when canaries are not configured.
     pub fn canary(&self) -> Result<&Arc<CanaryService>, ApiError> {
-        self.canary
-            .as_ref()
-            .ok_or_else(|| ApiError::Unavailable("canary tokens are not configured (add a [canary] section to the fleet file)".into()))
+        self.canary.as_ref().ok_or_else(|| {
+            ApiError::Unavailable(
+                "canary tokens are not configured (add a [canary] section to the fleet file)"
+                    .into(),
+            )
+        })
     }
 
     /// Dashboard counters, computed once per [`crate::STATS_TTL`] for every

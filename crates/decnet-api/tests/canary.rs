@@ -36,7 +36,11 @@ async fn start_canary() -> Canary {
 const OFFSET: u16 = 47000;
 
 /// A fleet deployed from `ini` on loopback, as the server's engine.
-async fn deploy(ini: &str, dir: &std::path::Path, b: &mut decnet_api::Backends) -> Arc<decnet_engine::Fleet> {
+async fn deploy(
+    ini: &str,
+    dir: &std::path::Path,
+    b: &mut decnet_api::Backends,
+) -> Arc<decnet_engine::Fleet> {
     let fleet = decnet_engine::Fleet::new(
         decnet_engine::EngineConfig {
             data_dir: dir.join("data"),
@@ -52,7 +56,11 @@ async fn deploy(ini: &str, dir: &std::path::Path, b: &mut decnet_api::Backends) 
     }
     b.engine = Some(decnet_api::engine::Engine {
         fleet: fleet.clone(),
-        topologies: decnet_engine::topology::Topologies::new(b.store.clone(), fleet.clone(), b.bus.clone()),
+        topologies: decnet_engine::topology::Topologies::new(
+            b.store.clone(),
+            fleet.clone(),
+            b.bus.clone(),
+        ),
         sensors: decnet_api::engine::Sensors::watch(&b.bus),
     });
     fleet
@@ -118,7 +126,8 @@ async fn start_canary_with(fleet_ini: Option<&'static str>) -> Canary {
 }
 
 async fn create(s: &Server, token: &str, body: Value) -> reqwest::Response {
-    s.send_json(Method::POST, token, "/canary/tokens", body).await
+    s.send_json(Method::POST, token, "/canary/tokens", body)
+        .await
 }
 
 /// The `canary_trigger` events of a token in `/logs`, waiting up to 5 s
@@ -172,7 +181,12 @@ async fn tokens_are_made_listed_downloaded_and_revoked_with_roles_and_no_secrets
     let admin = s.admin().await;
     let viewer = s.viewer(&admin, "watcher").await;
 
-    let r = create(s, &admin, json!({"kind": "aws_credentials", "label": "finance laptop", "memo": "left in ~/.aws"})).await;
+    let r = create(
+        s,
+        &admin,
+        json!({"kind": "aws_credentials", "label": "finance laptop", "memo": "left in ~/.aws"}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let made: Value = r.json().await.unwrap();
     let id = made["id"].as_str().unwrap().to_owned();
@@ -193,8 +207,16 @@ async fn tokens_are_made_listed_downloaded_and_revoked_with_roles_and_no_secrets
     assert_eq!(r.status(), 200);
     let listing = r.text().await.unwrap();
     assert!(listing.contains(access_key_id.as_str()), "{listing}");
-    assert!(!listing.contains(secret_access_key.as_str()), "secret in listing: {listing}");
-    let one = s.get(&viewer, &format!("/canary/tokens/{id}")).await.text().await.unwrap();
+    assert!(
+        !listing.contains(secret_access_key.as_str()),
+        "secret in listing: {listing}"
+    );
+    let one = s
+        .get(&viewer, &format!("/canary/tokens/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(one.contains("finance laptop") && !one.contains(secret_access_key.as_str()));
     assert!(
         !logs_text().contains(secret_access_key.as_str()),
@@ -202,22 +224,48 @@ async fn tokens_are_made_listed_downloaded_and_revoked_with_roles_and_no_secrets
     );
 
     // Viewers cannot create, download or revoke.
-    assert_eq!(create(s, &viewer, json!({"kind": "http_url"})).await.status(), 403);
-    assert_eq!(s.get(&viewer, &format!("/canary/tokens/{id}/download")).await.status(), 403);
-    let r = s.send_json(Method::DELETE, &viewer, &format!("/canary/tokens/{id}"), json!({})).await;
+    assert_eq!(
+        create(s, &viewer, json!({"kind": "http_url"}))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        s.get(&viewer, &format!("/canary/tokens/{id}/download"))
+            .await
+            .status(),
+        403
+    );
+    let r = s
+        .send_json(
+            Method::DELETE,
+            &viewer,
+            &format!("/canary/tokens/{id}"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 403);
 
     // The download is where the secret is: a zip of the two AWS files.
-    let r = s.get(&admin, &format!("/canary/tokens/{id}/download")).await;
+    let r = s
+        .get(&admin, &format!("/canary/tokens/{id}/download"))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/zip");
     assert_eq!(r.headers()["cache-control"], "no-store");
-    assert!(r.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
     let zip = r.bytes().await.unwrap();
     assert!(zip.starts_with(b"PK"));
 
     // A one-file kind downloads as the file itself.
-    let url: Value = create(s, &admin, json!({"kind": "http_url", "label": "wiki"})).await.json().await.unwrap();
+    let url: Value = create(s, &admin, json!({"kind": "http_url", "label": "wiki"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let url_id = url["id"].as_str().unwrap();
     let call_home = url["call_home"].as_str().unwrap();
     let text = s
@@ -230,28 +278,52 @@ async fn tokens_are_made_listed_downloaded_and_revoked_with_roles_and_no_secrets
 
     // Breadcrumb bundle of both, with the install scripts.
     let r = s
-        .send_json(Method::POST, &admin, "/canary/bundle", json!({"token_ids": [id, url_id]}))
+        .send_json(
+            Method::POST,
+            &admin,
+            "/canary/bundle",
+            json!({"token_ids": [id, url_id]}),
+        )
         .await;
     assert_eq!(r.status(), 200);
     let zip = r.bytes().await.unwrap();
     assert!(zip.starts_with(b"PK"));
     assert!(zip.windows(10).any(|w| w == b"install.sh"));
     let r = s
-        .send_json(Method::POST, &admin, "/canary/bundle", json!({"token_ids": []}))
+        .send_json(
+            Method::POST,
+            &admin,
+            "/canary/bundle",
+            json!({"token_ids": []}),
+        )
         .await;
     assert_eq!(r.status(), 422);
 
     // Revoke: kept, marked, no longer downloadable or bundled.
-    let r = s.send_json(Method::DELETE, &admin, &format!("/canary/tokens/{url_id}"), json!({})).await;
+    let r = s
+        .send_json(
+            Method::DELETE,
+            &admin,
+            &format!("/canary/tokens/{url_id}"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["revoked"], true);
-    assert_eq!(s.get(&admin, &format!("/canary/tokens/{url_id}/download")).await.status(), 409);
+    assert_eq!(
+        s.get(&admin, &format!("/canary/tokens/{url_id}/download"))
+            .await
+            .status(),
+        409
+    );
     let list: Value = s.get(&admin, "/canary/tokens").await.json().await.unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
 
     // Unknown ids and non-ids.
-    let r = s.get(&admin, &format!("/canary/tokens/{}", uuid::Uuid::now_v7())).await;
+    let r = s
+        .get(&admin, &format!("/canary/tokens/{}", uuid::Uuid::now_v7()))
+        .await;
     assert_eq!(r.status(), 404);
     assert_eq!(s.get(&admin, "/canary/tokens/nope").await.status(), 422);
 }
@@ -265,9 +337,17 @@ async fn bad_token_requests_get_422_on_the_field() {
     assert_eq!(r.status(), 422);
     let v: Value = r.json().await.unwrap();
     assert_eq!(detail_loc(&v), ["body", "kind"]);
-    assert!(v["detail"][0]["msg"].as_str().unwrap().contains("unknown token kind 'floppy'"));
+    assert!(v["detail"][0]["msg"]
+        .as_str()
+        .unwrap()
+        .contains("unknown token kind 'floppy'"));
 
-    let r = create(s, &admin, json!({"kind": "http_url", "memo": "x".repeat(5000)})).await;
+    let r = create(
+        s,
+        &admin,
+        json!({"kind": "http_url", "memo": "x".repeat(5000)}),
+    )
+    .await;
     assert_eq!(r.status(), 422);
     assert_eq!(detail_loc(&r.json().await.unwrap()), ["body", "memo"]);
 
@@ -278,13 +358,22 @@ async fn bad_token_requests_get_422_on_the_field() {
     )
     .await;
     assert_eq!(r.status(), 422);
-    assert_eq!(detail_loc(&r.json().await.unwrap()), ["body", "planted_in", "path"]);
+    assert_eq!(
+        detail_loc(&r.json().await.unwrap()),
+        ["body", "planted_in", "path"]
+    );
 
     // Kinds that need a decky the fleet lacks say so.
     let r = create(s, &admin, json!({"kind": "kubeconfig"})).await;
     assert_eq!(r.status(), 422);
     let v: Value = r.json().await.unwrap();
-    assert!(v["detail"][0]["msg"].as_str().unwrap().contains("needs a k8s decky"), "{v}");
+    assert!(
+        v["detail"][0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("needs a k8s decky"),
+        "{v}"
+    );
 
     let r = create(s, &admin, json!({"kind": "http_url", "colour": "red"})).await;
     assert_eq!(r.status(), 422);
@@ -308,7 +397,10 @@ async fn without_a_canary_section_the_routes_answer_503_and_are_documented() {
         "/api/v1/canary/bundle",
         "/api/v1/canary/kinds",
     ] {
-        assert!(doc["paths"][p].is_object(), "{p} not in the OpenAPI document");
+        assert!(
+            doc["paths"][p].is_object(),
+            "{p} not in the OpenAPI document"
+        );
     }
 }
 
@@ -343,7 +435,12 @@ async fn fetching_an_http_token_is_a_canary_trigger_in_the_logs_until_revoked() 
     assert_eq!(e["fields"]["user_agent"], "curl/7.88.1");
 
     // The token's own views count it.
-    let t: Value = s.get(&admin, &format!("/canary/tokens/{id}")).await.json().await.unwrap();
+    let t: Value = s
+        .get(&admin, &format!("/canary/tokens/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(t["trigger_count"], 1);
     let page: Value = s
         .get(&admin, &format!("/canary/tokens/{id}/triggers"))
@@ -354,7 +451,14 @@ async fn fetching_an_http_token_is_a_canary_trigger_in_the_logs_until_revoked() 
     assert_eq!(page["items"][0]["fields"]["token_id"], id.as_str());
 
     // Revoked: the same URL is an ordinary 404 and fires nothing.
-    let r = s.send_json(Method::DELETE, &admin, &format!("/canary/tokens/{id}"), json!({})).await;
+    let r = s
+        .send_json(
+            Method::DELETE,
+            &admin,
+            &format!("/canary/tokens/{id}"),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(client.get(&url).send().await.unwrap().status(), 404);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -369,7 +473,11 @@ async fn resolving_a_dns_token_is_a_canary_trigger_naming_the_resolver() {
     let c = start_canary().await;
     let s = &c.server;
     let admin = s.admin().await;
-    let made: Value = create(s, &admin, json!({"kind": "dns_name"})).await.json().await.unwrap();
+    let made: Value = create(s, &admin, json!({"kind": "dns_name"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let id = made["id"].as_str().unwrap().to_owned();
     let host = made["call_home"].as_str().unwrap().to_owned();
     assert!(host.ends_with(ZONE), "{host}");
@@ -378,7 +486,10 @@ async fn resolving_a_dns_token_is_a_canary_trigger_naming_the_resolver() {
     let mut m = Message::query();
     m.metadata.id = 4242;
     m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_ascii(format!("{host}.")).unwrap(), RecordType::A));
+    m.add_query(Query::query(
+        Name::from_ascii(format!("{host}.")).unwrap(),
+        RecordType::A,
+    ));
     let sock = tokio::net::UdpSocket::bind("127.0.0.3:0").await.unwrap();
     sock.send_to(&m.to_vec().unwrap(), c.dns).await.unwrap();
     let mut buf = [0u8; 1500];
@@ -421,7 +532,10 @@ async fn tokens_are_planted_where_an_intruder_looks_and_on_demand() {
         assert_eq!(t.planted_in.len(), 1, "{t:?}");
         let p = &t.planted_in[0];
         let d = fleet.decky(&p.decky).await.unwrap();
-        let node = d.vfs().get(&p.path).unwrap_or_else(|| panic!("{} missing on {}", p.path, p.decky));
+        let node = d
+            .vfs()
+            .get(&p.path)
+            .unwrap_or_else(|| panic!("{} missing on {}", p.path, p.decky));
         let cat = file_text(&node);
         if let Some((key_id, _)) = t.aws_key() {
             assert!(cat.contains(key_id), "{cat}");
@@ -429,7 +543,11 @@ async fn tokens_are_planted_where_an_intruder_looks_and_on_demand() {
     }
     let aws = tokens.iter().find(|t| t.kind == "aws_credentials").unwrap();
     assert_eq!(aws.planted_in[0].decky, "dev01");
-    assert!(aws.planted_in[0].path.ends_with("/.aws/credentials"), "{:?}", aws.planted_in);
+    assert!(
+        aws.planted_in[0].path.ends_with("/.aws/credentials"),
+        "{:?}",
+        aws.planted_in
+    );
     // Database credentials point at the database decky.
     let cnf = tokens.iter().find(|t| t.kind == "my_cnf").unwrap();
     let files = c.svc.render(cnf).unwrap();
@@ -448,7 +566,10 @@ async fn tokens_are_planted_where_an_intruder_looks_and_on_demand() {
     assert_eq!(r.status(), 201);
     let made: Value = r.json().await.unwrap();
     let d = fleet.decky("dev01").await.unwrap();
-    let node = d.vfs().get("/opt/notes/portal.txt").expect("planted on demand");
+    let node = d
+        .vfs()
+        .get("/opt/notes/portal.txt")
+        .expect("planted on demand");
     let text = file_text(&node);
     assert!(text.contains(made["call_home"].as_str().unwrap()), "{text}");
     fleet.shutdown().await;

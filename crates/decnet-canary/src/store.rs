@@ -121,8 +121,7 @@ impl CanaryService {
             let mut tries = 0;
             loop {
                 let creds = checked.kind.mint(&mut rng)?;
-                let t =
-                    Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
+                let t = Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
                 tries += 1;
                 if !self.index.collides(&t) {
                     break t;

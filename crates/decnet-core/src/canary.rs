@@ -115,7 +115,12 @@ fn valid_zone(z: &str) -> bool {
         })
 }
 
-fn address(key: &str, v: &str, line: usize, errors: &mut Vec<ValidationError>) -> Option<SocketAddr> {
+fn address(
+    key: &str,
+    v: &str,
+    line: usize,
+    errors: &mut Vec<ValidationError>,
+) -> Option<SocketAddr> {
     match v.parse::<SocketAddr>() {
         Ok(a) if a.port() != 0 => Some(a),
         _ => {
@@ -254,7 +259,14 @@ mod tests {
         assert_eq!(c.answer(), Ipv4Addr::new(127, 0, 0, 2));
         assert!(c.plant);
         assert_eq!(c.refresh, Duration::from_secs(30));
-        let c = parse(1, &entries(&[("http", "10.0.0.5:80"), ("public_url", "https://cdn.example.com/")])).unwrap();
+        let c = parse(
+            1,
+            &entries(&[
+                ("http", "10.0.0.5:80"),
+                ("public_url", "https://cdn.example.com/"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(c.base_url(), "https://cdn.example.com");
         assert!(!c.plant, "planting is opt-in");
     }
@@ -282,10 +294,17 @@ mod tests {
     fn the_fleet_file_carries_the_section_or_its_errors_with_lines() {
         let ok = "[general]\nnet = 127.0.50.0/24\n[canary]\nhttp = 127.0.0.1:8081\n[a]\nservices = ssh\n";
         let (fleet, _) = crate::fleet::parse_str(ok).unwrap();
-        assert_eq!(fleet.canary.unwrap().http, Some("127.0.0.1:8081".parse().unwrap()));
+        assert_eq!(
+            fleet.canary.unwrap().http,
+            Some("127.0.0.1:8081".parse().unwrap())
+        );
         let none = "[general]\nnet = 127.0.50.0/24\n[a]\nservices = ssh\n";
-        assert!(crate::fleet::parse_str(none).unwrap().0.canary.is_none(), "off without the section");
-        let bad = "[general]\nnet = 127.0.50.0/24\n[canary]\ndns = 127.0.0.1:53\n[a]\nservices = ssh\n";
+        assert!(
+            crate::fleet::parse_str(none).unwrap().0.canary.is_none(),
+            "off without the section"
+        );
+        let bad =
+            "[general]\nnet = 127.0.50.0/24\n[canary]\ndns = 127.0.0.1:53\n[a]\nservices = ssh\n";
         let report = crate::fleet::parse_str(bad).unwrap_err();
         assert_eq!(
             report.render("f.ini"),

@@ -58,7 +58,10 @@ impl CanaryRun {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => {
                     tasks.push(tokio::spawn(HttpReceiver::new(shared.clone()).serve(l)));
-                    println!("canary: HTTP receiver on {addr} (tokens call {})", cfg.base_url());
+                    println!(
+                        "canary: HTTP receiver on {addr} (tokens call {})",
+                        cfg.base_url()
+                    );
                 }
                 Err(e) => eprintln!("error: canary HTTP receiver not started on {addr}: {e}"),
             }

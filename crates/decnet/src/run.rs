@@ -220,7 +220,9 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     // Canary receivers and the credential watcher (only with [canary]),
     // subscribed before any decky can emit.
     let mut canary = match &fleet_spec.canary {
-        Some(cfg) => Some(crate::canary::CanaryRun::start(cfg, store.clone(), &bus, &proc_bus).await?),
+        Some(cfg) => {
+            Some(crate::canary::CanaryRun::start(cfg, store.clone(), &bus, &proc_bus).await?)
+        }
         None => None,
     };
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;

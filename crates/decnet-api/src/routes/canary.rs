@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::auth::{Admin, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_uuid, ApiJson, ApiQuery, Validate};
-use crate::schema::Paging;
 use crate::routes::files::attachment;
+use crate::schema::Paging;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -128,7 +128,9 @@ fn api_error(e: CanaryError) -> ApiError {
         }
         CanaryError::InvalidText { field, .. } => ApiError::field("body", field, e.to_string()),
         CanaryError::InvalidDecky(_) => ApiError::field("body", "planted_in.decky", e.to_string()),
-        CanaryError::InvalidPath { .. } => ApiError::field("body", "planted_in.path", e.to_string()),
+        CanaryError::InvalidPath { .. } => {
+            ApiError::field("body", "planted_in.path", e.to_string())
+        }
         CanaryError::NotFound(_) => ApiError::NotFound(e.to_string()),
         CanaryError::Revoked(_) => ApiError::Conflict(e.to_string()),
         CanaryError::Store(s) => s.into(),
@@ -153,7 +155,10 @@ pub(crate) async fn list_kinds(_v: Viewer) -> Json<Vec<KindView>> {
 #[utoipa::path(get, path = "/canary/tokens", operation_id = "list_canary_tokens", tag = "Canary", security(("bearer" = [])),
     responses((status = 200, body = Vec<TokenView>, description = "Every token, oldest first; no secrets"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
-pub(crate) async fn list_tokens(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Vec<TokenView>>> {
+pub(crate) async fn list_tokens(
+    State(st): State<AppState>,
+    _v: Viewer,
+) -> ApiResult<Json<Vec<TokenView>>> {
     let svc = st.canary()?;
     let tokens = svc.list().await.map_err(api_error)?;
     let counts = trigger_counts(&st).await?;
@@ -203,7 +208,10 @@ pub(crate) async fn create_token(
             .map_err(api_error)?;
     }
     tracing::info!(token = %token.id, kind = %token.kind, by = %me.user.username, "canary token created");
-    Ok((StatusCode::CREATED, Json(view(svc, &token, &TriggerCounts::new()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(svc, &token, &TriggerCounts::new())),
+    ))
 }
 
 async fn token_or_404(st: &AppState, raw: &str) -> ApiResult<Token> {
