@@ -155,7 +155,7 @@ impl Pump {
                     continue;
                 }
                 r.fetch_add(got.len() as u64, Ordering::Relaxed);
-                let events: Vec<Event> = got.iter().filter_map(|m| checked_event(m)).collect();
+                let events: Vec<Event> = got.iter().filter_map(checked_event).collect();
                 // Commit first; only then ack (at-least-once). Stopping
                 // gives up on a store that does not answer: the batch is
                 // not acked, so JetStream redelivers it to a live server.
