@@ -149,8 +149,11 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// What a caller asks for when creating a token.
+/// What a caller asks for when creating a token (the API's request body:
+/// unknown fields are refused so a typo is not silently ignored).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// Registry name of the kind.
     pub kind: String,
@@ -160,7 +163,7 @@ pub struct NewToken {
     /// Free note.
     #[serde(default)]
     pub memo: String,
-    /// Username of the creator.
+    /// Username of the creator (the API sets it to the caller).
     #[serde(default)]
     pub created_by: String,
     /// Where it will be planted.

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use decnet_canary::{CanaryError, CanaryService, NewToken, Placement, Token, TokenSummary};
+use decnet_canary::{CanaryError, CanaryService, NewToken, Token, TokenSummary};
 use decnet_core::{Event, EventKind};
 use decnet_store::LogQuery;
 use serde::{Deserialize, Serialize};
@@ -165,42 +165,21 @@ pub(crate) async fn list_tokens(
     Ok(Json(tokens.iter().map(|t| view(svc, t, &counts)).collect()))
 }
 
-/// A token to make.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewTokenIn {
-    /// Kind (see `GET /canary/kinds`).
-    pub kind: String,
-    /// Short name (defaults to the kind's description).
-    #[serde(default)]
-    pub label: String,
-    /// Note: where it was left and why (≤ 2000 characters).
-    #[serde(default)]
-    pub memo: String,
-    /// Where to plant it: its files are dropped into these running deckies at once.
-    #[serde(default)]
-    pub planted_in: Vec<Placement>,
-}
+// The library checks every field (kind, lengths, placements) and names the
+// one at fault; `api_error` turns that into the 422.
+impl Validate for NewToken {}
 
-impl Validate for NewTokenIn {}
-
-#[utoipa::path(post, path = "/canary/tokens", operation_id = "create_canary_token", tag = "Canary", security(("bearer" = [])), request_body = NewTokenIn,
+#[utoipa::path(post, path = "/canary/tokens", operation_id = "create_canary_token", tag = "Canary", security(("bearer" = [])), request_body = NewToken,
     responses((status = 201, body = TokenView, description = "Created (and planted where asked); the secrets are in its download"),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub(crate) async fn create_token(
     State(st): State<AppState>,
     Admin(me): Admin,
-    ApiJson(body): ApiJson<NewTokenIn>,
+    ApiJson(mut req): ApiJson<NewToken>,
 ) -> ApiResult<(StatusCode, Json<TokenView>)> {
     let svc = st.canary()?;
-    let req = NewToken {
-        kind: body.kind,
-        label: body.label,
-        memo: body.memo,
-        created_by: me.user.username.clone(),
-        planted_in: body.planted_in,
-    };
+    req.created_by = me.user.username.clone();
     let token = svc.create(&req).await.map_err(api_error)?;
     if let Some(eng) = &st.engine {
         crate::canary::plant_token(svc, &eng.fleet, &token)
