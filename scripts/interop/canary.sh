@@ -10,6 +10,10 @@
 #   configured logins, the kubeconfig's bearer token (curl: Debian has no
 #   kubectl), git against the git decky, smbclient following the UNC path.
 # Decky events are read back from the API and replayed through the watcher.
+# Last, the wired product: `decnet validate` on a [canary] section, then
+# `decnet serve` with it: tokens made through the API, curl and dig trigger
+# serve's own receivers, the triggers are read back from /api/v1/logs, the
+# devops decky's auto-planted tokens are listed, a revoked URL is a 404.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
