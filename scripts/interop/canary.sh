@@ -10,6 +10,10 @@
 #   configured logins, the kubeconfig's bearer token (curl: Debian has no
 #   kubectl), git against the git decky, smbclient following the UNC path.
 # Decky events are read back from the API and replayed through the watcher.
+# Last, the wired product: `decnet validate` on a [canary] section, then
+# `decnet serve` with it: tokens made through the API, curl and dig trigger
+# serve's own receivers, the triggers are read back from /api/v1/logs, the
+# devops decky's auto-planted tokens are listed, a revoked URL is a 404.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -34,9 +38,9 @@ DNSPORT=5353
 ZONE=canary.test
 API=127.0.0.1:$((19500 + RANDOM % 400))
 OUT=$WORK/out
-LABPID=""; NGINXPID=""; UNBOUNDPID=""
+LABPID=""; NGINXPID=""; UNBOUNDPID=""; WIREDPID=""
 cleanup_all() {
-    for p in $LABPID $NGINXPID $UNBOUNDPID; do kill "$p" 2>/dev/null || true; done
+    for p in $LABPID $NGINXPID $UNBOUNDPID $WIREDPID; do kill "$p" 2>/dev/null || true; done
     interop_cleanup
 }
 trap cleanup_all EXIT
@@ -274,4 +278,68 @@ expect_trigger "$WORK/replay.out" env_file service=mysql secret_verified=True
 expect_trigger "$WORK/replay.out" kubeconfig matched=bearer_token service=k8s
 expect_trigger "$WORK/replay.out" git_config matched=repo_path decky=git01
 expect_trigger "$WORK/replay.out" desktop_ini matched=slug service=smb decky=fs01
+
+# --- The wired product: decnet serve with [canary], tokens through the API ----
+# Receivers started by serve itself, tokens made with the REST API, triggered
+# by curl and dig, and the triggers read back from /api/v1/logs.
+WNET=127.0.65
+WAPI=127.0.0.1:$((19900 + RANDOM % 90))
+cat >"$WORK/wired.ini" <<WIRED
+[general]
+net = $WNET.0/24
+
+[canary]
+http = $WNET.2:8080
+dns = $WNET.2:5353
+dns_zone = wired.$ZONE
+plant = yes
+
+[dev01]
+ip = $WNET.10
+archetype = devops-host
+WIRED
+"$BIN" validate "$WORK/wired.ini" >/dev/null || fail "decnet validate refuses the [canary] fleet"
+printf '[general]\nnet = 127.0.66.0/24\n[canary]\nhttp = nowhere\n[x]\nservices = ssh\n' >"$WORK/bad.ini"
+"$BIN" validate "$WORK/bad.ini" 2>&1 | grep -q "bad.ini:4: http = 'nowhere'" || fail "validate does not point at the bad [canary] line"
+DECNET_ADMIN_PASSWORD=canary-interop-pw "$BIN" serve --config "$WORK/wired.ini" --data-dir "$WORK/wired-data" \
+    --api "$WAPI" >"$WORK/wired.out" 2>&1 &
+WIREDPID=$!
+for _ in $(seq 1 150); do curl -fs -o /dev/null "http://$WAPI/api/v1/livez" 2>/dev/null && break; sleep 0.1; done
+WT=$(curl -fsS -H 'Content-Type: application/json' -d '{"username":"admin","password":"canary-interop-pw"}' \
+  "http://$WAPI/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+api() { curl -fsS -H "Authorization: Bearer $WT" -H 'Content-Type: application/json' "$@"; }
+field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+U=$(api -d '{"kind":"http_url","label":"wired url"}' "http://$WAPI/api/v1/canary/tokens")
+UTOK=$(field id <<<"$U"); UURL=$(field call_home <<<"$U")
+D=$(api -d '{"kind":"dns_name","label":"wired dns"}' "http://$WAPI/api/v1/canary/tokens")
+DTOK=$(field id <<<"$D"); DHOST=$(field call_home <<<"$D")
+curl -fsS -o /dev/null -A 'curl-wired/1' "$UURL" || fail "the wired HTTP receiver did not answer $UURL"
+dig +short -b $WNET.20 @$WNET.2 -p 5353 "$DHOST" A | grep -q . || fail "the wired DNS receiver did not answer $DHOST"
+# wired_trigger TOKEN_ID [field=value]...: waits up to 5 s for its trigger in /logs.
+wired_trigger() {
+    for _ in $(seq 1 50); do
+        api "http://$WAPI/api/v1/logs?kind=canary_trigger&limit=200" | python3 -c '
+import json, sys
+want, conds = sys.argv[1], sys.argv[2:]
+for e in json.load(sys.stdin)["data"]:
+    f = e["fields"]
+    if f.get("token_id") == want and all(str(f.get(c.split("=")[0])) == c.split("=", 1)[1] for c in conds):
+        sys.exit(0)
+sys.exit(1)' "$@" && return 0
+        sleep 0.1
+    done
+    fail "no canary_trigger for token $1 ($*) in /api/v1/logs"
+}
+wired_trigger "$UTOK" user_agent=curl-wired/1
+wired_trigger "$DTOK" resolver=$WNET.20 trigger=dns
+echo "ok: serve's receivers turned curl and dig into canary_trigger events in /api/v1/logs"
+# Planted by archetype: the devops host's tokens are listed where they lie.
+api "http://$WAPI/api/v1/canary/tokens" | python3 -c '
+import json, sys
+planted = [p["decky"] + ":" + p["path"] for t in json.load(sys.stdin) for p in t["planted_in"]]
+assert any(p.startswith("dev01:") and "/.aws/credentials" in p for p in planted), planted
+print("ok: planted", ", ".join(planted))' || fail "no token planted into dev01"
+api -X DELETE "http://$WAPI/api/v1/canary/tokens/$UTOK" >/dev/null
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$UURL")" = 404 ] || fail "a revoked token still answers as one"
+echo "ok: a revoked token's URL is an ordinary 404"
 echo "canary: all checks passed"

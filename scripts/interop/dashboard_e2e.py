@@ -426,6 +426,7 @@ def run(d):
         ("/identities", "Identities", "14-identities", "#identities table"),
         ("/bounty", "Bounty", "15-bounty", "#bounty table"),
         ("/response", "Active response", "16-response", "#response-off"),
+        ("/canary", "Canary tokens", "16b-canary", "#canary-tokens table"),
         ("/webhooks", "Webhooks", "17-webhooks", "#webhooks table"),
         ("/users", "Users", "18-users", "#users table"),
     ]:

@@ -100,6 +100,7 @@ export async function api(method, path, body, opts = {}) {
     if (res.status === 401 && !opts.noAuth && !opts.noLogout) unauthorized();
     throw new ApiError(res.status, data ? data.detail : res.statusText, data, Number(res.headers.get('retry-after')) || 0);
   }
+  if (opts.raw) return res;
   if (opts.blob) return res.blob();
   if (opts.text) return res.text();
   if (res.status === 204) return null;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use decnet_bus::Bus;
+use decnet_canary::CanaryService;
 use decnet_response::Responder;
 use decnet_store::{HistogramBucket, LogQuery, Stats, Store, StoreError};
 use tokio::sync::watch;
@@ -43,6 +44,8 @@ pub struct Backends {
     pub webhook_source: Option<WebhookSource>,
     /// Workers run outside the API (store ingester, intel…), for `/health`.
     pub probes: Vec<WorkerProbe>,
+    /// Canary tokens (`/canary/*`); `None` when the fleet has no `[canary]` section → 503.
+    pub canary: Option<Arc<CanaryService>>,
 }
 
 impl Backends {
@@ -55,6 +58,7 @@ impl Backends {
             responder: None,
             webhook_source: None,
             probes: Vec::new(),
+            canary: None,
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct AppState {
     pub engine: Option<Engine>,
     /// Active response, when configured.
     pub responder: Option<Arc<Responder>>,
+    /// Canary tokens, when configured.
+    pub canary: Option<Arc<CanaryService>>,
     /// JWT keys.
     pub keys: Arc<Keys>,
     /// Login limiter.
@@ -115,6 +121,16 @@ impl AppState {
         self.responder
             .as_ref()
             .ok_or_else(|| ApiError::Unavailable("active response is not configured".into()))
+    }
+
+    /// The canary service, or 503 when canaries are not configured.
+    pub fn canary(&self) -> Result<&Arc<CanaryService>, ApiError> {
+        self.canary.as_ref().ok_or_else(|| {
+            ApiError::Unavailable(
+                "canary tokens are not configured (add a [canary] section to the fleet file)"
+                    .into(),
+            )
+        })
     }
 
     /// Dashboard counters, computed once per [`crate::STATS_TTL`] for every

@@ -114,17 +114,21 @@ impl CanaryService {
         let checked = req.check()?;
         let ctx = self.ctx();
         let _one_at_a_time = self.create_lock.lock().await;
-        let mut rng = rand::thread_rng();
-        let mut tries = 0;
-        let token = loop {
-            let creds = checked.kind.mint(&mut rng)?;
-            let t = Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
-            tries += 1;
-            if !self.index.collides(&t) {
-                break t;
-            }
-            if tries >= MINT_TRIES {
-                return Err(CanaryError::Render("could not mint unique secrets".into()));
+        // The thread-local generator is not Send: it must be gone before
+        // the first await, or the future cannot run on a work-stealing runtime.
+        let token = {
+            let mut rng = rand::thread_rng();
+            let mut tries = 0;
+            loop {
+                let creds = checked.kind.mint(&mut rng)?;
+                let t = Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
+                tries += 1;
+                if !self.index.collides(&t) {
+                    break t;
+                }
+                if tries >= MINT_TRIES {
+                    return Err(CanaryError::Render("could not mint unique secrets".into()));
+                }
             }
         };
         checked.kind.render(&token, &ctx)?;

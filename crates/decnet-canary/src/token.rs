@@ -52,6 +52,7 @@ pub struct Token {
 
 /// Where a token was planted.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Placement {
     /// Decky name.
     pub decky: String,
@@ -148,8 +149,11 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// What a caller asks for when creating a token.
+/// What a caller asks for when creating a token (the API's request body:
+/// unknown fields are refused so a typo is not silently ignored).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// Registry name of the kind.
     pub kind: String,
@@ -159,7 +163,7 @@ pub struct NewToken {
     /// Free note.
     #[serde(default)]
     pub memo: String,
-    /// Username of the creator.
+    /// Username of the creator (the API sets it to the caller).
     #[serde(default)]
     pub created_by: String,
     /// Where it will be planted.
@@ -301,6 +305,7 @@ impl Token {
 
 /// A token without its secrets.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenSummary {
     /// Id.
     pub id: Uuid,
@@ -328,6 +333,7 @@ pub struct TokenSummary {
 
 /// A credential's type and public identifier.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialSummary {
     /// `aws_key`, `ssh_key`, `login`, `bearer`, `repo_path`.
     pub kind: &'static str,

@@ -108,6 +108,8 @@ pub struct FleetSpec {
     pub deckies: Vec<DeckySpec>,
     /// `[response]` key/values (active-response policy), if present.
     pub response: BTreeMap<String, String>,
+    /// `[canary]`, if present (canary receivers and planting).
+    pub canary: Option<crate::canary::CanaryConfig>,
 }
 
 /// One problem, tied to a line (1-based).
@@ -484,6 +486,11 @@ fn read_sections<'a>(
                 .iter()
                 .map(|(k, v, _)| (k.clone(), v.clone()))
                 .collect();
+        } else if s.name == "canary" {
+            match crate::canary::parse(s.line, &s.entries) {
+                Ok(c) => fleet.canary = Some(c),
+                Err(errors) => ctx.errors.extend(errors),
+            }
         } else if s.name.starts_with("custom-") {
             ctx.warn(
                 s.line,

@@ -4,6 +4,7 @@
 //! are plain data so they can cross the bus, the store and the API unchanged.
 
 pub mod archetype;
+pub mod canary;
 pub mod catalog;
 pub mod clock;
 pub mod compat;

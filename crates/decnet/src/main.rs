@@ -1,6 +1,7 @@
 //! The `decnet` command line: a thin layer that wires the crates together.
 
 mod api;
+mod canary;
 mod durability;
 mod enroll;
 mod memory;

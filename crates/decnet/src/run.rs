@@ -221,6 +221,14 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     )
     .await
     .context("cannot start active response")?;
+    // Canary receivers and the credential watcher (only with [canary]),
+    // subscribed before any decky can emit.
+    let mut canary = match &fleet_spec.canary {
+        Some(cfg) => {
+            Some(crate::canary::CanaryRun::start(cfg, store.clone(), &bus, &proc_bus).await?)
+        }
+        None => None,
+    };
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
     let mut failures = Vec::new();
     for spec in fleet_spec.deckies.iter().cloned() {
@@ -246,6 +254,9 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         up.as_secs_f64() * 1000.0,
         log_path.display()
     );
+    if let Some(c) = &mut canary {
+        c.follow_fleet(fleet.clone()).await;
+    }
     // Topologies: the mutation queue worker resumes whatever a previous run
     // left pending or in flight; automatic persona mutations and DHCP lease
     // renewals tick each minute.
@@ -292,6 +303,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
             }))
         }),
         probes: health_probes,
+        canary: canary.as_ref().map(|c| c.service()),
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -321,6 +333,9 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         api.shutdown().await;
     }
     engine_stop.cancel();
+    if let Some(c) = canary {
+        c.finish().await;
+    }
     let _ = topo_worker.await;
     let _ = mutator.await;
     let _ = trimmer.await;

@@ -86,6 +86,12 @@ async fn download(
         return Err(ApiError::Conflict("file too large to serve".into()));
     }
     let bytes = tokio::fs::read(&path).await.map_err(ApiError::internal)?;
+    Ok(attachment(bytes, content_type, &filename))
+}
+
+/// Bytes as a download: a fixed content type, `nosniff`, a sandboxing CSP
+/// and `Content-Disposition: attachment`, so a browser never renders it.
+pub(crate) fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -100,7 +106,7 @@ async fn download(
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(resp)
+    resp
 }
 
 /// Transcript listing filters.

@@ -4,6 +4,7 @@
 //! document by construction.
 
 pub mod auth;
+pub mod canary;
 pub mod config;
 pub mod files;
 pub mod fleet;
@@ -23,6 +24,7 @@ use crate::state::AppState;
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(auth::routes())
+        .merge(canary::routes())
         .merge(config::routes())
         .merge(fleet::routes())
         .merge(topology::routes())

@@ -402,7 +402,7 @@ impl SmbHandler {
 }
 
 /// Where a disk share lives in the decky's VFS.
-fn share_root(name: &str) -> String {
+pub fn share_root(name: &str) -> String {
     let safe: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '$'))

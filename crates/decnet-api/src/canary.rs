@@ -1,0 +1,188 @@
+//! Canary tokens meet the running fleet: which deckies credential tokens
+//! point at, and dropping planted tokens' files into deckies' filesystems
+//! (the same `Vfs` ssh, telnet, ftp and smb serve), so an intruder roaming
+//! a decky finds them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+use chrono::Utc;
+use decnet_canary::plant::{self, DeckyProfile, PlantFile};
+use decnet_canary::{CanaryError, CanaryService, Endpoint, Targets, Token};
+use decnet_engine::Fleet;
+use decnet_services::DeckyCtx;
+
+/// Who auto-planted tokens are created by.
+pub const PLANTER: &str = "decnet";
+
+/// The endpoint of `service` on the first running decky that has it.
+fn first_with(deckies: &[Arc<DeckyCtx>], service: &str) -> Option<(Arc<DeckyCtx>, Endpoint)> {
+    let info = decnet_core::catalog::service(service)?;
+    let port = info.ports.first()?.1;
+    deckies
+        .iter()
+        .find(|d| d.spec.services.iter().any(|s| s == service))
+        .map(|d| {
+            (
+                d.clone(),
+                Endpoint {
+                    host: d.ip().to_string(),
+                    port: port.saturating_add(d.port_offset),
+                },
+            )
+        })
+}
+
+async fn running(fleet: &Fleet) -> Vec<Arc<DeckyCtx>> {
+    let mut out = Vec::new();
+    for s in fleet.summary().await {
+        if let Some(ctx) = fleet.decky(&s.name).await {
+            out.push(ctx);
+        }
+    }
+    out
+}
+
+/// The deckies credential tokens point at: the first running decky of
+/// each service (git and S3 fall back to the HTTP receiver, which answers
+/// as both).
+pub async fn targets(fleet: &Fleet) -> Targets {
+    let deckies = running(fleet).await;
+    let smb = first_with(&deckies, "smb");
+    Targets {
+        ssh: first_with(&deckies, "ssh").map(|(_, e)| e),
+        ssh_host_key: None,
+        k8s: first_with(&deckies, "k8s").map(|(_, e)| e),
+        git: None,
+        mysql: first_with(&deckies, "mysql").map(|(_, e)| e),
+        postgres: first_with(&deckies, "postgres").map(|(_, e)| e),
+        smb_share: smb.as_ref().map(|(d, _)| lure_share(d)),
+        smb: smb.map(|(_, e)| e),
+        s3: None,
+    }
+}
+
+fn lure_share(d: &DeckyCtx) -> String {
+    decnet_services::protocols::windows::smb::shares(d)
+        .pop()
+        .map(|s| s.name)
+        .unwrap_or_else(|| "Shared".into())
+}
+
+/// What planting needs to know about a running decky: its login user's
+/// home, its SMB lure share and FTP root when it serves them.
+pub fn profile(d: &DeckyCtx) -> DeckyProfile {
+    let vfs = d.vfs();
+    let user = vfs
+        .host()
+        .accounts
+        .iter()
+        .find(|a| a.uid != 0)
+        .or_else(|| vfs.host().accounts.first());
+    let runs = |s: &str| d.spec.services.iter().any(|x| x == s);
+    DeckyProfile {
+        name: d.name().to_owned(),
+        archetype: d.spec.archetype.clone(),
+        services: d.spec.services.clone(),
+        home: user.map_or_else(|| "/root".into(), |a| a.home.clone()),
+        user: user.map_or_else(|| "root".into(), |a| a.name.clone()),
+        share_dir: runs("smb")
+            .then(|| decnet_services::protocols::windows::smb::share_root(&lure_share(d))),
+        ftp_dir: runs("ftp").then(|| decnet_services::protocols::files::ftp::ANON_ROOT.to_owned()),
+    }
+}
+
+/// Writes planted files into the decky's filesystem, owned by the named
+/// account and backdated; returns how many were written (a refused file,
+/// e.g. over the decky's quota, is logged and skipped).
+pub fn drop_files(d: &DeckyCtx, files: &[PlantFile]) -> usize {
+    let vfs = d.vfs();
+    let mut written = 0;
+    for f in files {
+        let owner = vfs.host().account(&f.owner).map(|a| (a.uid, a.gid));
+        let mtime = Utc::now() - chrono::Duration::seconds(f.age_secs.min(i64::MAX as u64) as i64);
+        match vfs.add_file(&f.path, &f.bytes, f.mode, mtime, owner) {
+            Ok(_) => written += 1,
+            Err(e) => {
+                tracing::warn!(decky = %f.decky, path = %f.path, "canary file not planted: {e}")
+            }
+        }
+    }
+    written
+}
+
+/// Drops the files of `decky`'s tokens: with `auto`, first creates the
+/// tokens its archetype should have and does not; without, only tokens
+/// placed there on demand. Returns the files written.
+pub async fn plant_decky(
+    svc: &CanaryService,
+    d: &DeckyCtx,
+    auto: bool,
+) -> Result<usize, CanaryError> {
+    let profile = profile(d);
+    let files = if auto {
+        svc.plant_decky(&profile, PLANTER).await?
+    } else {
+        let mine: Vec<Token> = svc
+            .list()
+            .await?
+            .into_iter()
+            .filter(|t| !t.revoked && t.planted_in.iter().any(|p| p.decky == profile.name))
+            .collect();
+        plant::plan(&profile, &mine, &svc.ctx())?
+    };
+    Ok(drop_files(d, &files))
+}
+
+/// Drops one token's files into every running decky it is placed on
+/// (a token created or placed through the API); returns the files written.
+pub async fn plant_token(
+    svc: &CanaryService,
+    fleet: &Fleet,
+    token: &Token,
+) -> Result<usize, CanaryError> {
+    let mut written = 0;
+    let deckies: HashSet<&str> = token.planted_in.iter().map(|p| p.decky.as_str()).collect();
+    for name in deckies {
+        if let Some(d) = fleet.decky(name).await {
+            let files = plant::plan(&profile(&d), std::slice::from_ref(token), &svc.ctx())?;
+            written += drop_files(&d, &files);
+        }
+    }
+    Ok(written)
+}
+
+/// Filesystems already planted, by decky name (weak: a torn-down decky's
+/// filesystem is freed, and a new one never passes for it).
+pub type Planted = HashMap<String, Weak<decnet_shell::Vfs>>;
+
+/// Plants into every running decky whose filesystem has not had its
+/// tokens yet (deckies deployed since, or re-generated by a mutation).
+pub async fn plant_new_deckies(
+    svc: &CanaryService,
+    fleet: &Fleet,
+    auto: bool,
+    planted: &mut Planted,
+) -> usize {
+    let deckies = running(fleet).await;
+    planted.retain(|_, w| w.strong_count() > 0);
+    let mut written = 0;
+    for d in deckies {
+        let vfs = d.vfs();
+        let done = planted
+            .get(d.name())
+            .and_then(Weak::upgrade)
+            .is_some_and(|v| Arc::ptr_eq(&v, &vfs));
+        if done {
+            continue;
+        }
+        match plant_decky(svc, &d, auto).await {
+            Ok(n) => {
+                written += n;
+                planted.insert(d.name().to_owned(), Arc::downgrade(&vfs));
+            }
+            Err(e) => tracing::warn!(decky = %d.name(), "canary planting failed: {e}"),
+        }
+    }
+    written
+}
