@@ -21,6 +21,7 @@ const NAV = [
   ['/identities', 'Identities', 'identities'],
   ['/bounty', 'Bounty', 'bounty'],
   ['/response', 'Response', 'response'],
+  ['/alerts', 'Alerts', 'alerts'],
   ['/webhooks', 'Webhooks', 'webhooks', true],
   ['/users', 'Users & config', 'users', true],
 ];
@@ -40,6 +41,7 @@ const ROUTES = [
   [/^\/account$/, 'account'],
   [/^\/bounty$/, 'bounty'],
   [/^\/response$/, 'response'],
+  [/^\/alerts$/, 'alerts'],
   [/^\/webhooks$/, 'webhooks'],
   [/^\/users$/, 'users'],
 ];

@@ -10,6 +10,7 @@
 //! * [`routes`] — one module per route family; later issues add theirs
 //!   (fleet, topology, response) the same way.
 
+pub mod alerts;
 pub mod auth;
 pub mod config;
 pub mod engine;
@@ -344,6 +345,7 @@ pub async fn serve(
         responder,
         webhook_source,
         probes,
+        alerts,
     } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
@@ -377,6 +379,7 @@ pub async fn serve(
         bus,
         engine,
         responder,
+        alerts,
         keys: Arc::new(auth::Keys::new(&secret)),
         login_limiter: Arc::new(auth::RateLimiter::new(
             config.login_max,

@@ -9,6 +9,7 @@ use decnet_response::Responder;
 use decnet_store::{HistogramBucket, LogQuery, Stats, Store, StoreError};
 use tokio::sync::watch;
 
+use crate::alerts::AlertsBackend;
 use crate::auth::limiter::RateLimiter;
 use crate::auth::tickets::Tickets;
 use crate::auth::token::Keys;
@@ -43,6 +44,8 @@ pub struct Backends {
     pub webhook_source: Option<WebhookSource>,
     /// Workers run outside the API (store ingester, intel…), for `/health`.
     pub probes: Vec<WorkerProbe>,
+    /// The alerts engine (`/alerts/*`); `None` → 503.
+    pub alerts: Option<AlertsBackend>,
 }
 
 impl Backends {
@@ -55,6 +58,7 @@ impl Backends {
             responder: None,
             webhook_source: None,
             probes: Vec::new(),
+            alerts: None,
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct AppState {
     pub engine: Option<Engine>,
     /// Active response, when configured.
     pub responder: Option<Arc<Responder>>,
+    /// The alerts engine, when this process runs one.
+    pub alerts: Option<AlertsBackend>,
     /// JWT keys.
     pub keys: Arc<Keys>,
     /// Login limiter.
@@ -115,6 +121,13 @@ impl AppState {
         self.responder
             .as_ref()
             .ok_or_else(|| ApiError::Unavailable("active response is not configured".into()))
+    }
+
+    /// The alerts engine, or 503 in a process that runs none.
+    pub fn alerts(&self) -> Result<&AlertsBackend, ApiError> {
+        self.alerts
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this API process runs no alerts engine".into()))
     }
 
     /// Dashboard counters, computed once per [`crate::STATS_TTL`] for every
