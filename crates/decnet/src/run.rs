@@ -146,8 +146,8 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         }
     };
     let alerts = match crate::alerts::config_of(&fleet) {
-        Ok(config) => crate::alerts::AlertsSetup {
-            config,
+        Ok(alerts_config) => crate::alerts::AlertsSetup {
+            config: alerts_config,
             file: config.clone(),
         },
         Err(errors) => {
