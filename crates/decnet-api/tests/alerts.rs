@@ -134,22 +134,38 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
                 .map_err(|e| e.0.iter().map(|e| format!("fleet.ini:1: {e}")).collect())
         })
     };
-    let mut s = common::start_attached(dir, |_| {}, async |b: &mut decnet_api::Backends| {
-        let cfg = AlertsConfig::from_ini(&text).unwrap();
-        let handle = AlertEngine::spawn(b.bus.clone(), cfg, &spool).await.unwrap();
-        b.alerts = Some(AlertsBackend {
-            handle: Arc::new(handle),
-            source: Some(source),
-        });
-    })
+    let mut s = common::start_attached(
+        dir,
+        |_| {},
+        async |b: &mut decnet_api::Backends| {
+            let cfg = AlertsConfig::from_ini(&text).unwrap();
+            let handle = AlertEngine::spawn(b.bus.clone(), cfg, &spool)
+                .await
+                .unwrap();
+            b.alerts = Some(AlertsBackend {
+                handle: Arc::new(handle),
+                source: Some(source),
+            });
+        },
+    )
     .await;
     let admin = s.admin().await;
     let viewer = s.viewer(&admin, "watcher").await;
 
     // Roles: anonymous 401; viewers read; tests and reloads are admin's.
-    let r = s.client.get(s.url("/alerts/channels")).send().await.unwrap();
+    let r = s
+        .client
+        .get(s.url("/alerts/channels"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    for path in ["/alerts/rules", "/alerts/channels", "/alerts/history", "/alerts/status"] {
+    for path in [
+        "/alerts/rules",
+        "/alerts/channels",
+        "/alerts/history",
+        "/alerts/status",
+    ] {
         json_of(s.get(&viewer, path).await).await;
     }
     for path in ["/alerts/channels/ops/test", "/alerts/reload"] {
@@ -164,7 +180,10 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
         .iter()
         .find(|r| r["id"] == "login_success")
         .expect("built-in rule listed");
-    assert_eq!((login["severity"].as_str(), login["enabled"].as_bool()), (Some("high"), Some(true)));
+    assert_eq!(
+        (login["severity"].as_str(), login["enabled"].as_bool()),
+        (Some("high"), Some(true))
+    );
 
     let channels = json_of(s.get(&viewer, "/alerts/channels").await).await;
     let names: Vec<&str> = channels
@@ -174,34 +193,77 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names.len(), 3, "{channels}");
-    let ops = channels.as_array().unwrap().iter().find(|c| c["name"] == "ops").unwrap();
+    let ops = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ops")
+        .unwrap();
     assert_eq!(ops["type"], "webhook");
     assert_eq!(ops["state"]["circuit"], "closed");
 
     // The test button: the live receiver takes it, signed.
-    let ok = json_of(s.send_json(Method::POST, &admin, "/alerts/channels/ops/test", json!({})).await).await;
+    let ok = json_of(
+        s.send_json(Method::POST, &admin, "/alerts/channels/ops/test", json!({}))
+            .await,
+    )
+    .await;
     assert_eq!(ok["delivered"], true, "{ok}");
     assert_eq!(ok["status"], 200);
     {
         let got = rx.got.lock().unwrap();
         let (headers, body) = got.last().expect("the test reached the receiver");
-        assert!(headers["x-decnet-signature"].to_str().unwrap().starts_with("sha256="));
+        assert!(headers["x-decnet-signature"]
+            .to_str()
+            .unwrap()
+            .starts_with("sha256="));
         assert_eq!(body["type"], "alert");
     }
     // A dead channel: the true failure, not a pretend success.
-    let bad = json_of(s.send_json(Method::POST, &admin, "/alerts/channels/dead/test", json!({})).await).await;
+    let bad = json_of(
+        s.send_json(
+            Method::POST,
+            &admin,
+            "/alerts/channels/dead/test",
+            json!({}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(bad["delivered"], false, "{bad}");
-    assert!(bad["error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}");
-    let mail = json_of(s.send_json(Method::POST, &admin, "/alerts/channels/mail/test", json!({})).await).await;
+    assert!(
+        bad["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{bad}"
+    );
+    let mail = json_of(
+        s.send_json(
+            Method::POST,
+            &admin,
+            "/alerts/channels/mail/test",
+            json!({}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(mail["delivered"], false, "{mail}");
-    let r = s.send_json(Method::POST, &admin, "/alerts/channels/nope/test", json!({})).await;
+    let r = s
+        .send_json(
+            Method::POST,
+            &admin,
+            "/alerts/channels/nope/test",
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status(), 404);
 
     // A successful login on a decky → login_success → the webhook, and the
     // history shows the message sent.
     let before = rx.bodies().len();
     s.bus.publish_event(login_event("203.0.113.50"));
-    until("the alert at the receiver", async || rx.bodies().len() > before).await;
+    until("the alert at the receiver", async || {
+        rx.bodies().len() > before
+    })
+    .await;
     let alert = rx.bodies().last().unwrap().clone();
     assert_eq!(alert["topic"], "alert.login_success", "{alert}");
     assert_eq!(alert["payload"]["source_ip"], "203.0.113.50", "{alert}");
@@ -220,25 +282,71 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
     let id = rec["alert"]["id"].as_str().unwrap();
     let one = json_of(s.get(&viewer, &format!("/alerts/history/{id}")).await).await;
     assert_eq!(one["alert"]["id"], id);
-    assert_eq!(s.get(&viewer, "/alerts/history/not-a-uuid").await.status(), 422);
-    assert_eq!(s.get(&viewer, "/alerts/history?limit=0").await.status(), 422);
+    assert_eq!(
+        s.get(&viewer, "/alerts/history/not-a-uuid").await.status(),
+        422
+    );
+    assert_eq!(
+        s.get(&viewer, "/alerts/history?limit=0").await.status(),
+        422
+    );
     let st = json_of(s.get(&viewer, "/alerts/status").await).await;
     assert_eq!(st["running"], true);
     assert!(st["engine"]["alerts"].as_u64().unwrap() >= 1, "{st}");
 
     // Reload: a broken file changes nothing (422, located); a good one applies.
     *current.lock().unwrap() = format!("{text}[alerts.extra]\ntype = discord\n");
-    let r = s.send_json(Method::POST, &admin, "/alerts/reload", json!({})).await;
+    let r = s
+        .send_json(Method::POST, &admin, "/alerts/reload", json!({}))
+        .await;
     assert_eq!(r.status(), 422);
     let body = r.text().await.unwrap();
-    assert!(body.contains("fleet.ini:1:") && body.contains("[alerts.extra] url"), "{body}");
+    assert!(
+        body.contains("fleet.ini:1:") && body.contains("[alerts.extra] url"),
+        "{body}"
+    );
     assert_no_secret("a reload error", &body);
-    assert_eq!(json_of(s.get(&viewer, "/alerts/channels").await).await.as_array().unwrap().len(), 3);
-    *current.lock().unwrap() = text.replace("[alerts.dead]\ntype = slack\n", "[alerts.dead]\ntype = slack\nenabled = false\n");
-    json_of(s.send_json(Method::POST, &admin, "/alerts/reload", json!({})).await).await;
+    assert_eq!(
+        json_of(s.get(&viewer, "/alerts/channels").await)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    *current.lock().unwrap() = text.replace(
+        "[alerts.dead]\ntype = slack\n",
+        "[alerts.dead]\ntype = slack\nenabled = false\n",
+    );
+    json_of(
+        s.send_json(Method::POST, &admin, "/alerts/reload", json!({}))
+            .await,
+    )
+    .await;
     let channels = json_of(s.get(&viewer, "/alerts/channels").await).await;
-    let dead_ch = channels.as_array().unwrap().iter().find(|c| c["name"] == "dead").unwrap();
+    let dead_ch = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "dead")
+        .unwrap();
     assert_eq!(dead_ch["enabled"], false, "{channels}");
+
+    let doc = json_of(s.client.get(s.url("/openapi.json")).send().await.unwrap()).await;
+    for p in [
+        "rules",
+        "channels",
+        "channels/{name}/test",
+        "history",
+        "history/{alert_id}",
+        "status",
+        "reload",
+    ] {
+        assert!(
+            doc["paths"].get(format!("/api/v1/alerts/{p}")).is_some(),
+            "OpenAPI misses /alerts/{p}"
+        );
+    }
 
     assert_no_secret("the server log", &common::logs_text());
     s.stop().await;

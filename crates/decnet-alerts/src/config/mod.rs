@@ -586,7 +586,8 @@ sink = carrier-pigeon
         let errs = AlertsConfig::from_fleet(&fleet.alerts).unwrap_err();
         let at = |line: usize, want: &str| {
             assert!(
-                errs.iter().any(|e| e.line == line && e.message.contains(want)),
+                errs.iter()
+                    .any(|e| e.line == line && e.message.contains(want)),
                 "no {want:?} on line {line} in {errs:?}"
             )
         };

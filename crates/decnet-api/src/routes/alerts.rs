@@ -80,7 +80,10 @@ fn engine_error(e: EngineError) -> ApiError {
 #[utoipa::path(get, path = "/alerts/rules", tag = "Alerts", operation_id = "alerts_rules", security(("bearer" = [])),
     responses((status = 200, description = "Built-in and custom rules with severity and enabled state", body = Object),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "No alerts engine", body = crate::error::ErrorBody)))]
-pub(crate) async fn rules(State(st): State<AppState>, _v: Viewer) -> ApiResult<Json<Vec<RuleView>>> {
+pub(crate) async fn rules(
+    State(st): State<AppState>,
+    _v: Viewer,
+) -> ApiResult<Json<Vec<RuleView>>> {
     Ok(Json(st.alerts()?.handle.rules()))
 }
 

@@ -65,11 +65,7 @@ mod tests {
     #[test]
     fn lines_of_keys_fall_back_to_the_header_then_to_line_one() {
         let mut s = KeyedSections::default();
-        s.insert(
-            "alerts.slack",
-            7,
-            &[("url".into(), "https://x".into(), 8)],
-        );
+        s.insert("alerts.slack", 7, &[("url".into(), "https://x".into(), 8)]);
         assert_eq!(s.line_of("alerts.slack", Some("url")), 8);
         assert_eq!(s.line_of("alerts.slack", Some("type")), 7);
         assert_eq!(s.line_of("alerts.slack", None), 7);
