@@ -235,11 +235,13 @@ pub static DISTROS: &[Distro] = &[
         openssl: "OpenSSL 3.0.7 1 Nov 2022",
         bash: "5.1.8(1)-release",
         has_sudo: true,
-        kernels: &[k(
-            "5.14.0-427.13.1.el9_4.x86_64",
-            "#1 SMP PREEMPT_DYNAMIC Wed May 1 19:11:28 UTC 2024",
-            "2024-05-01",
-        )],
+        kernels: &[
+            k(
+                "5.14.0-427.13.1.el9_4.x86_64",
+                "#1 SMP PREEMPT_DYNAMIC Wed May 1 19:11:28 UTC 2024",
+                "2024-05-01",
+            ),
+        ],
         http_servers: &["Apache/2.4.57 (Rocky Linux)", "nginx/1.20.1"],
         ftp_banner: "(vsFTPd 3.0.5)",
         telnet_issue: "Kernel \\r on an \\m",
@@ -257,11 +259,13 @@ pub static DISTROS: &[Distro] = &[
         openssl: "OpenSSL 1.0.2k-fips  26 Jan 2017",
         bash: "4.2.46(2)-release",
         has_sudo: true,
-        kernels: &[k(
-            "3.10.0-1160.119.1.el7.x86_64",
-            "#1 SMP Tue Jun 4 14:43:51 UTC 2024",
-            "2024-06-04",
-        )],
+        kernels: &[
+            k(
+                "3.10.0-1160.119.1.el7.x86_64",
+                "#1 SMP Tue Jun 4 14:43:51 UTC 2024",
+                "2024-06-04",
+            ),
+        ],
         http_servers: &["Apache/2.4.6 (CentOS)", "nginx/1.20.1"],
         ftp_banner: "(vsFTPd 3.0.2)",
         telnet_issue: "CentOS Linux 7 (Core)\nKernel \\r on an \\m",
@@ -279,11 +283,13 @@ pub static DISTROS: &[Distro] = &[
         openssl: "OpenSSL 3.1.4 24 Oct 2023",
         bash: "",
         has_sudo: false,
-        kernels: &[k(
-            "6.6.14-0-lts",
-            "#1-Alpine SMP PREEMPT_DYNAMIC Fri, 26 Jan 2024 11:08:07 +0000",
-            "2024-01-26",
-        )],
+        kernels: &[
+            k(
+                "6.6.14-0-lts",
+                "#1-Alpine SMP PREEMPT_DYNAMIC Fri, 26 Jan 2024 11:08:07 +0000",
+                "2024-01-26",
+            ),
+        ],
         http_servers: &["nginx/1.24.0", "lighttpd/1.4.73"],
         ftp_banner: "(vsFTPd 3.0.5)",
         telnet_issue: "Welcome to Alpine Linux 3.19",
@@ -335,11 +341,13 @@ pub static DISTROS: &[Distro] = &[
         openssl: "OpenSSL 3.2.1 30 Jan 2024",
         bash: "5.2.21(1)-release",
         has_sudo: true,
-        kernels: &[k(
-            "6.8.11-amd64",
-            "#1 SMP PREEMPT_DYNAMIC Kali 6.8.11-1kali2 (2024-05-30)",
-            "2024-05-30",
-        )],
+        kernels: &[
+            k(
+                "6.8.11-amd64",
+                "#1 SMP PREEMPT_DYNAMIC Kali 6.8.11-1kali2 (2024-05-30)",
+                "2024-05-30",
+            ),
+        ],
         http_servers: &["Apache/2.4.59 (Debian)", "nginx/1.26.0"],
         ftp_banner: "(vsFTPd 3.0.3)",
         telnet_issue: "Kali GNU/Linux Rolling",
@@ -357,11 +365,13 @@ pub static DISTROS: &[Distro] = &[
         openssl: "OpenSSL 3.3.1 4 Jun 2024",
         bash: "5.2.26(1)-release",
         has_sudo: false,
-        kernels: &[k(
-            "6.9.7-arch1-1",
-            "#1 SMP PREEMPT_DYNAMIC Fri, 28 Jun 2024 04:32:50 +0000",
-            "2024-06-28",
-        )],
+        kernels: &[
+            k(
+                "6.9.7-arch1-1",
+                "#1 SMP PREEMPT_DYNAMIC Fri, 28 Jun 2024 04:32:50 +0000",
+                "2024-06-28",
+            ),
+        ],
         http_servers: &["nginx/1.26.1", "Apache/2.4.59 (Unix)"],
         ftp_banner: "(vsFTPd 3.0.5)",
         telnet_issue: "Arch Linux \\r (\\l)",
@@ -766,11 +776,7 @@ mod tests {
         for k in debian.kernels {
             // 6.1.0-44-amd64 is Debian's 6.1.x upload: `Debian 6.1.164-1 (…)`.
             assert!(k.release.starts_with("6.1.0-") && k.release.ends_with("-amd64"));
-            assert!(
-                k.version.starts_with("#1 SMP PREEMPT_DYNAMIC Debian 6.1."),
-                "{}",
-                k.version
-            );
+            assert!(k.version.starts_with("#1 SMP PREEMPT_DYNAMIC Debian 6.1."), "{}", k.version);
         }
         assert_eq!(debian.ssh_version, "OpenSSH_9.2p1 Debian-2+deb12u10");
         assert_eq!(debian.point_release, "12.11");

@@ -126,12 +126,7 @@ impl Pki {
         let pki = Pki {
             dir: dir.to_owned(),
         };
-        for f in [
-            files::CA,
-            files::SERVER_CERT,
-            files::SERVER_KEY,
-            files::SERVE_SEED,
-        ] {
+        for f in [files::CA, files::SERVER_CERT, files::SERVER_KEY, files::SERVE_SEED] {
             if !pki.path(f).exists() {
                 return Err(EnrollError::Incomplete(dir.to_owned(), f));
             }
@@ -146,10 +141,7 @@ impl Pki {
 
     fn init(&self, hosts: &[String]) -> Result<(), EnrollError> {
         let now = chrono::Utc::now();
-        let (start, end) = (
-            now - chrono::Duration::days(1),
-            now + chrono::Duration::days(3650),
-        );
+        let (start, end) = (now - chrono::Duration::days(1), now + chrono::Duration::days(3650));
         let ymd = |t: chrono::DateTime<chrono::Utc>| {
             use chrono::Datelike;
             rcgen::date_time_ymd(t.year(), t.month() as u8, t.day() as u8)
@@ -180,16 +172,8 @@ impl Pki {
 
         let serve = nkeys::KeyPair::new_user();
         let serve_seed = serve.seed().map_err(|e| EnrollError::Nkey(e.to_string()))?;
-        write_file(
-            &self.path(files::CA_KEY),
-            ca_key.serialize_pem().as_bytes(),
-            true,
-        )?;
-        write_file(
-            &self.path(files::SERVER_KEY),
-            key.serialize_pem().as_bytes(),
-            true,
-        )?;
+        write_file(&self.path(files::CA_KEY), ca_key.serialize_pem().as_bytes(), true)?;
+        write_file(&self.path(files::SERVER_KEY), key.serialize_pem().as_bytes(), true)?;
         write_file(
             &self.path(files::SERVE_SEED),
             format!("# NKEY seed of the decnet serve processes\n{serve_seed}\n").as_bytes(),
@@ -365,11 +349,8 @@ pub fn write_bundle(
     let name = &creds.name;
     write_file(
         &out.join("sensor.nk"),
-        format!(
-            "# NKEY seed of decnet sensor {name}: keep secret\n{}\n",
-            creds.seed.expose()
-        )
-        .as_bytes(),
+        format!("# NKEY seed of decnet sensor {name}: keep secret\n{}\n", creds.seed.expose())
+            .as_bytes(),
         true,
     )?;
     write_file(&out.join("ca.pem"), ca_pem.as_bytes(), false)?;
@@ -418,10 +399,7 @@ mod tests {
         assert!(conf.contains(&second.public_key));
         assert_eq!(conf.matches("# sensor edge-a").count(), 1);
         assert!(conf.contains("\"sensor.edge-b.>\""));
-        assert!(
-            !conf.contains(second.seed.expose()),
-            "no secret in the server config"
-        );
+        assert!(!conf.contains(second.seed.expose()), "no secret in the server config");
         // Reopening keeps the CA.
         let ca = pki.ca_pem().unwrap();
         let (again, created) = Pki::open_or_init(dir.path(), &hosts).unwrap();
@@ -439,14 +417,7 @@ mod tests {
         let (pki, _) = Pki::open_or_init(dir.path(), &["localhost".to_owned()]).unwrap();
         let creds = pki.enroll(&SensorName::new("s1").unwrap()).unwrap();
         let out = dir.path().join("bundle");
-        write_bundle(
-            &out,
-            &creds,
-            &pki.ca_pem().unwrap(),
-            "tls://nats:4222",
-            Path::new("/etc/decnet/nats"),
-        )
-        .unwrap();
+        write_bundle(&out, &creds, &pki.ca_pem().unwrap(), "tls://nats:4222", Path::new("/etc/decnet/nats")).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         for secret in [
             out.join("sensor.nk"),

@@ -357,9 +357,9 @@ impl NatsBus {
                 Ok(Err(e)) => tracing::warn!(
                     "cannot create the JetStream stream yet ({e}); will spool until it can"
                 ),
-                Err(_) => {
-                    tracing::warn!("NATS does not answer yet; events will spool until it does")
-                }
+                Err(_) => tracing::warn!(
+                    "NATS does not answer yet; events will spool until it does"
+                ),
             }
         }
         let spool = Arc::new(Spool::open(&cfg.spool_dir, cfg.spool_max_bytes)?);

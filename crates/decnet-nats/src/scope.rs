@@ -77,10 +77,7 @@ impl SensorName {
     pub fn permissions(&self) -> Permissions {
         Permissions {
             publish: vec![format!("{SENSOR_PREFIX}.{}.>", self.0)],
-            subscribe: vec![
-                self.control_subjects(),
-                format!("{}.>", self.inbox_prefix()),
-            ],
+            subscribe: vec![self.control_subjects(), format!("{}.>", self.inbox_prefix())],
             allow_responses: true,
         }
     }
@@ -220,7 +217,9 @@ mod tests {
     fn server_subscriptions_cover_sensor_subjects_once() {
         assert_eq!(server_patterns(">"), vec![">"]);
         let p = server_patterns("system.*.health");
-        assert!(p.iter().any(|p| matches(p, "sensor.e1.system.e1.health")));
+        assert!(p
+            .iter()
+            .any(|p| matches(p, "sensor.e1.system.e1.health")));
         assert!(p.iter().any(|p| matches(p, "system.e1.health")));
     }
 }

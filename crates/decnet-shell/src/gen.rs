@@ -440,7 +440,12 @@ fn etc_accounts(
 }
 
 /// Files naming the machine and its distribution.
-fn etc_identity(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times) {
+fn etc_identity(
+    tree: &mut Tree,
+    persona: &Persona,
+    host: &HostInfo,
+    t: &Times,
+) {
     let configured = t.install + 3600;
     tree.root_file(
         "/etc/hostname",

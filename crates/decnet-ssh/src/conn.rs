@@ -23,6 +23,7 @@ pub const MAX_AUTH_TRIES: u32 = 6;
 /// Channels per connection.
 const MAX_CHANNELS: usize = 8;
 
+
 #[derive(Default)]
 struct Esc {
     /// 0 = none, 1 = after ESC, 2 = inside CSI/SS3.

@@ -248,10 +248,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tee<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         if self.swallow > 0 {
-            let first = bufs
-                .iter()
-                .find(|b| !b.is_empty())
-                .map_or(&[][..], |b| &b[..]);
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
             return self.poll_write(cx, first);
         }
         Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)

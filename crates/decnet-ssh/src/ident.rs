@@ -74,9 +74,9 @@ fn scan_int(s: &mut &[u8]) -> Option<i64> {
     if digits == 0 {
         return None;
     }
-    let value = s[i..i + digits].iter().fold(0i64, |v, d| {
-        v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-    });
+    let value = s[i..i + digits]
+        .iter()
+        .fold(0i64, |v, d| v.saturating_mul(10).saturating_add(i64::from(d - b'0')));
     *s = &s[i + digits..];
     Some(if negative { -value } else { value })
 }

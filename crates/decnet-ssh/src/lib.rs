@@ -241,8 +241,7 @@ impl Service for Ssh {
                 return Err(ConfigError::Unsupported {
                     key: config_keys::VERSION,
                     value: v.clone(),
-                    expected:
-                        "1-200 printable ASCII characters (like OpenSSH_9.2p1 Debian-2+deb12u10)",
+                    expected: "1-200 printable ASCII characters (like OpenSSH_9.2p1 Debian-2+deb12u10)",
                 });
             }
         }

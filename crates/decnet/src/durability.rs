@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use anyhow::Context;
-use decnet_api::worker_probe::WorkerProbe;
 use decnet_engine::eventlog::{EventLogConfig, EventLogMonitor, EventLogReport, Rotation};
+use decnet_api::worker_probe::WorkerProbe;
 use decnet_engine::SyslogTarget;
 use decnet_store::ingest::{IngestMonitor, JournalSink};
 use decnet_store::journal::JournalWriter;

@@ -90,20 +90,15 @@ fn cd(sh: &mut Shell, c: &Cmd) -> Res {
     let abs = sh.abs(&target);
     match sh.stat(&abs) {
         None => Res::err(
-            format!(
-                "{}cd: {target}: No such file or directory\n",
-                sh.err_prefix()
-            ),
+            format!("{}cd: {target}: No such file or directory\n", sh.err_prefix()),
             1,
         ),
-        Some((_, n)) if !n.is_dir() => Res::err(
-            format!("{}cd: {target}: Not a directory\n", sh.err_prefix()),
-            1,
-        ),
-        Some((_, n)) if !sh.can(&n, 1) => Res::err(
-            format!("{}cd: {target}: Permission denied\n", sh.err_prefix()),
-            1,
-        ),
+        Some((_, n)) if !n.is_dir() => {
+            Res::err(format!("{}cd: {target}: Not a directory\n", sh.err_prefix()), 1)
+        }
+        Some((_, n)) if !sh.can(&n, 1) => {
+            Res::err(format!("{}cd: {target}: Permission denied\n", sh.err_prefix()), 1)
+        }
         Some(_) => {
             sh.oldpwd = Some(std::mem::replace(&mut sh.cwd, abs));
             let mut r = Res::default();
