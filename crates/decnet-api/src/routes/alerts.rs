@@ -71,7 +71,7 @@ fn engine_error(e: EngineError) -> ApiError {
         other => ApiError::Validation(vec![FieldError::new(
             "body",
             "",
-            &other.to_string(),
+            other.to_string(),
             "alerts_config",
         )]),
     }
