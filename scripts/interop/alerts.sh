@@ -223,7 +223,17 @@ for _ in $(seq 1 200); do kill -0 "$SERVE" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$SERVE" 2>/dev/null && fail "decnet serve did not stop within 20 s"
 wait "$SERVE" 2>/dev/null || true
 trap cleanup EXIT
-echo "$NAME: real binary ok ($ATTEMPTS attempts + login + command → $MAILS mails)"
+# Shutdown closes the open throttle windows: the digest counts every
+# refused attempt that did not get its own mail.
+FAILED=$(grep 'ssh01 ssh - auth_attempt' "$WORK/data/decnet.log" | grep -c 'success="false"' || true)
+python3 - "$WORK/mail" "$(( FAILED - 1 ))" <<'PY' || fail "no digest of the brute force at shutdown"
+import email, glob, sys
+from email import policy
+want = f"({sys.argv[2]} more)"
+subjects = [email.message_from_binary_file(open(m, "rb"), policy=policy.default)["Subject"] for m in glob.glob(sys.argv[1] + "/*.eml")]
+assert any("Credentials tried on ssh01/ssh" in s and want in s for s in subjects), (want, subjects)
+PY
+echo "$NAME: real binary ok ($ATTEMPTS attempts + login + command → $MAILS mails, then a digest of $(( FAILED - 1 )))"
 
 # --- a channel down for a real minute, engine restarted halfway
 "$EX/alerts_outage" --down-secs 60 --rounds 30 --restart >"$WORK/outage.json" || { cat "$WORK/outage.json"; fail "outage scenario"; }
