@@ -3,6 +3,14 @@ import { h, card, table, pager, errorBox, time, badge, act, toast } from '../ui.
 
 const LIMIT = 50;
 
+// `{type: first|escalation|digest|resolve|test, …}` in words.
+function kindText(r) {
+  const k = r.alert.kind;
+  if (k.type === 'digest') return `digest (${k.suppressed} suppressed)`;
+  if (k.type === 'escalation' && k.from) return `escalation from ${k.from}`;
+  return k.type;
+}
+
 // A channel's state in one word: off, circuit open/half-open, or ok.
 function channelBadge(c) {
   if (!c.enabled) return badge('disabled');
@@ -90,7 +98,7 @@ export async function render(root, ctx) {
       historyBox.replaceChildren(table([
         { key: 'ts', label: 'Time', sort: (r) => r.alert.ts, render: (r) => time(r.alert.ts) },
         { key: 'rule', label: 'Rule', sort: (r) => r.alert.rule, render: (r) => h('code', null, r.alert.rule) },
-        { key: 'kind', label: 'Kind', sort: (r) => r.alert.kind, render: (r) => r.alert.kind },
+        { key: 'kind', label: 'Kind', sort: (r) => r.alert.kind.type, render: kindText },
         { key: 'severity', label: 'Severity', sort: (r) => r.alert.severity, render: (r) => badge(r.alert.severity) },
         { key: 'title', label: 'Alert', sort: false, render: (r) => h('span', null, r.alert.title, r.alert.summary ? h('div', { class: 'muted small' }, r.alert.summary) : null) },
         { key: 'deliveries', label: 'Delivery', sort: false, render: (r) => (r.deliveries.length
