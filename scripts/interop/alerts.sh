@@ -5,7 +5,10 @@
 # delivery state), each a multipart/alternative mail (text/plain +
 # text/html) over TLS after AUTH; a wrong password is a permanent failure
 # (535) and plain text is refused by the server. Then the channel-outage
-# scenario for a real minute: a webhook channel refusing connections for
+# scenario for a real minute (see below), and the real binary: `decnet
+# validate` locating alert config errors, `decnet serve` mailing what a
+# hydra brute force and an ssh login on a decky cause. The outage
+# scenario: a webhook channel refusing connections for
 # 60 s while alerts keep coming, the engine restarted halfway, then back:
 # nothing lost, order kept per rule. Drives the crate's examples, built by
 # the workspace test run next to DECNET_BIN.
@@ -149,6 +152,88 @@ if "$EX/smtp_probe" "$WORK/plain.ini" >"$WORK/plain.out"; then fail "plain-text 
 grep -q '"delivered":false' "$WORK/plain.out" || fail "plain-text outcome"
 [ "$(ls "$WORK/mail"/*.eml | wc -l)" = 2 ] || fail "a refused session delivered mail"
 echo "$NAME: smtp ok ($(grep -c 'ok=' "$WORK/smtpd.log") AUTH exchanges)"
+
+# --- the real binary: `decnet validate` locates alert config errors, and a
+# brute force + login + command on an SSH decky of `decnet serve` reach
+# aiosmtpd as a handful of mails (first sight, escalations), not one per
+# attempt; the API shows the delivery state and never the password.
+interop_need ssh:openssh-client sshpass:sshpass hydra:hydra curl:curl
+[ -x "$BIN" ] || fail "no decnet binary at $BIN"
+DECKY=127.0.62.10
+SSH_PORT=22
+if [ "$(id -u)" != 0 ]; then SSH_PORT=20022; fi
+API="127.0.0.1:$(( 19500 + RANDOM % 400 ))"
+rm -f "$WORK"/mail/*
+fleet_ini() { # $1 = extra channel keys
+    printf '[general]\nnet = 127.0.62.0/24\n\n[ssh01]\nip = %s\nservices = ssh\ndistro = debian\n\n[ssh01.ssh]\npassword = dragon77\n\n' "$DECKY"
+    mail_ini "$1"
+}
+fleet_ini "password = $PASSWORD
+tyop = 1" >"$WORK/bad-fleet.ini"
+if "$BIN" validate "$WORK/bad-fleet.ini" >"$WORK/validate.out" 2>&1; then fail "validate accepted an unknown key"; fi
+LINE=$(grep -n '^tyop' "$WORK/bad-fleet.ini" | cut -d: -f1)
+grep -q "bad-fleet.ini:$LINE: \[alerts.mail\] tyop: unknown key" "$WORK/validate.out" \
+    || fail "validate output: $(cat "$WORK/validate.out")"
+grep -qF "$PASSWORD" "$WORK/validate.out" && fail "validate printed the SMTP password"
+fleet_ini "password = $PASSWORD" >"$WORK/fleet.ini"
+"$BIN" validate "$WORK/fleet.ini" >/dev/null || fail "validate refused the good fleet"
+
+DECNET_ADMIN_PASSWORD=interop-admin-pw DECNET_LOG=info "$BIN" serve --config "$WORK/fleet.ini" \
+    --data-dir "$WORK/data" --port-offset $(( SSH_PORT - 22 )) --api "$API" >"$WORK/serve.out" 2>&1 &
+SERVE=$!
+trap 'kill "$SERVE" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/$DECKY/$SSH_PORT") 2>/dev/null && break; sleep 0.1; done
+(exec 3<>"/dev/tcp/$DECKY/$SSH_PORT") 2>/dev/null || { cat "$WORK/serve.out"; fail "decky ssh not listening"; }
+for i in $(seq 1 40); do echo "wrong$i"; done >"$WORK/words"
+echo dragon77 >>"$WORK/words"
+timeout 120 hydra -l root -P "$WORK/words" -t 4 -s "$SSH_PORT" -f "$DECKY" ssh >"$WORK/hydra.out" 2>&1 || true
+grep -q 'password: dragon77' "$WORK/hydra.out" || { cat "$WORK/hydra.out"; fail "hydra did not find the password"; }
+SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
+         -o PreferredAuthentications=password,keyboard-interactive -o LogLevel=ERROR -o ConnectTimeout=10)
+sshpass -p dragon77 ssh "${SSHOPTS[@]}" -p "$SSH_PORT" root@$DECKY 'uname -a; id' >/dev/null || fail "ssh login"
+for _ in $(seq 1 200); do grep -lq 'Successful login on ssh01/ssh' "$WORK"/mail/*.eml 2>/dev/null && break; sleep 0.1; done
+grep -lq 'Successful login on ssh01/ssh' "$WORK"/mail/*.eml 2>/dev/null || { cat "$WORK/serve.out"; fail "no login mail from the real binary"; }
+for _ in $(seq 1 100); do grep -lq 'command_executed' "$WORK"/mail/*.eml 2>/dev/null && break; sleep 0.1; done
+MAILS=$(ls "$WORK"/mail/*.eml | wc -l)
+ATTEMPTS=$(grep -c 'ssh01 ssh - auth_attempt' "$WORK/data/decnet.log" || true)
+[ "$ATTEMPTS" -ge 10 ] || fail "only $ATTEMPTS auth attempts logged"
+[ "$MAILS" -ge 2 ] && [ "$MAILS" -le 5 ] || fail "$MAILS mails for $ATTEMPTS attempts + a login (want 2..5)"
+TOKEN=$(curl -sf -m 10 "http://$API/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"interop-admin-pw"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
+    || fail "API login"
+curl -sf -m 10 -H "authorization: Bearer $TOKEN" "http://$API/api/v1/alerts/history?limit=50" >"$WORK/history.json" || fail "GET /alerts/history"
+curl -sf -m 30 -X POST -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{}' \
+    "http://$API/api/v1/alerts/channels/mail/test" >"$WORK/test.json" || fail "POST /alerts/channels/mail/test"
+curl -sf -m 10 -H "authorization: Bearer $TOKEN" "http://$API/api/v1/alerts/channels" >"$WORK/channels.json" || fail "GET /alerts/channels"
+python3 - "$WORK/history.json" "$WORK/test.json" <<'PY' || fail "API answers: $(cat "$WORK/history.json" "$WORK/test.json")"
+import json, sys
+h, t = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert t["delivered"] is True, t
+rules = [r["alert"]["rule"] for r in h["data"]]
+assert "login_success" in rules, rules
+login = next(r for r in h["data"] if r["alert"]["rule"] == "login_success")
+assert [d["state"] for d in login["deliveries"]] == ["sent"], login["deliveries"]
+print("history:", rules)
+PY
+for f in history.json test.json channels.json serve.out; do
+    grep -qF "$PASSWORD" "$WORK/$f" && fail "$f shows the SMTP password"
+done
+kill "$SERVE"
+for _ in $(seq 1 200); do kill -0 "$SERVE" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SERVE" 2>/dev/null && fail "decnet serve did not stop within 20 s"
+wait "$SERVE" 2>/dev/null || true
+trap cleanup EXIT
+# Shutdown closes the open throttle windows: the digest counts every
+# refused attempt that did not get its own mail.
+FAILED=$(grep 'ssh01 ssh - auth_attempt' "$WORK/data/decnet.log" | grep -c 'success="false"' || true)
+python3 - "$WORK/mail" "$(( FAILED - 1 ))" <<'PY' || fail "no digest of the brute force at shutdown"
+import email, glob, sys
+from email import policy
+want = f"({sys.argv[2]} more)"
+subjects = [email.message_from_binary_file(open(m, "rb"), policy=policy.default)["Subject"] for m in glob.glob(sys.argv[1] + "/*.eml")]
+assert any("Credentials tried on ssh01/ssh" in s and want in s for s in subjects), (want, subjects)
+PY
+echo "$NAME: real binary ok ($ATTEMPTS attempts + login + command → $MAILS mails, then a digest of $(( FAILED - 1 )))"
 
 # --- a channel down for a real minute, engine restarted halfway
 "$EX/alerts_outage" --down-secs 60 --rounds 30 --restart >"$WORK/outage.json" || { cat "$WORK/outage.json"; fail "outage scenario"; }

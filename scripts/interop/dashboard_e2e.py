@@ -434,6 +434,12 @@ def run(d):
         wait(d, css(sel), what=f"{path} content")
         shot(d, shotname)
 
+    # --- alerts: the SSH login above raised login_success; rules and channels listed.
+    goto(d, "/alerts", "Alerts")
+    wait(d, css("#alert-rules table"), what="alert rules")
+    wait(d, text_in("#alert-history", "login_success"), timeout=20, what="the SSH login in the alert history")
+    shot(d, "17b-alerts")
+
     # --- a viewer: created by the admin, forced change, read-only pages.
     goto(d, "/users", "Users")
     click(d, next(b for b in d.find_elements(By.CSS_SELECTOR, "main button") if b.text.startswith("Add user")))

@@ -22,6 +22,7 @@ const NAV = [
   ['/bounty', 'Bounty', 'bounty'],
   ['/response', 'Response', 'response'],
   ['/canary', 'Canary', 'canary'],
+  ['/alerts', 'Alerts', 'alerts'],
   ['/webhooks', 'Webhooks', 'webhooks', true],
   ['/users', 'Users & config', 'users', true],
 ];
@@ -42,6 +43,7 @@ const ROUTES = [
   [/^\/bounty$/, 'bounty'],
   [/^\/response$/, 'response'],
   [/^\/canary$/, 'canary'],
+  [/^\/alerts$/, 'alerts'],
   [/^\/webhooks$/, 'webhooks'],
   [/^\/users$/, 'users'],
 ];

@@ -229,6 +229,12 @@ impl AlertHandle {
         self.delivery.alert(id)
     }
 
+    /// False once the engine's task has ended (shut down, or the bus closed
+    /// its subscription, or it panicked): `/health` reports it.
+    pub fn is_running(&self) -> bool {
+        self.task.lock().as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Each channel's delivery state (breaker, queue, counters, last error).
     pub fn channels_state(&self) -> Vec<ChannelState> {
         self.delivery.channels_state()

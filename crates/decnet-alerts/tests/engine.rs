@@ -88,7 +88,9 @@ async fn views_test_state_and_reload() {
         r.h.channels()[0].min_severity,
         decnet_alerts::Severity::Critical
     );
+    assert!(r.h.is_running());
     r.h.shutdown().await;
+    assert!(!r.h.is_running(), "health sees a stopped engine");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@
 //! * [`routes`] — one module per route family; later issues add theirs
 //!   (fleet, topology, response) the same way.
 
+pub mod alerts;
 pub mod auth;
 pub mod canary;
 pub mod config;
@@ -346,6 +347,7 @@ pub async fn serve(
         webhook_source,
         probes,
         canary,
+        alerts,
     } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
@@ -380,6 +382,7 @@ pub async fn serve(
         engine,
         responder,
         canary,
+        alerts,
         keys: Arc::new(auth::Keys::new(&secret)),
         login_limiter: Arc::new(auth::RateLimiter::new(
             config.login_max,

@@ -10,6 +10,7 @@ use decnet_response::Responder;
 use decnet_store::{HistogramBucket, LogQuery, Stats, Store, StoreError};
 use tokio::sync::watch;
 
+use crate::alerts::AlertsBackend;
 use crate::auth::limiter::RateLimiter;
 use crate::auth::tickets::Tickets;
 use crate::auth::token::Keys;
@@ -46,6 +47,8 @@ pub struct Backends {
     pub probes: Vec<WorkerProbe>,
     /// Canary tokens (`/canary/*`); `None` when the fleet has no `[canary]` section → 503.
     pub canary: Option<Arc<CanaryService>>,
+    /// The alerts engine (`/alerts/*`); `None` → 503.
+    pub alerts: Option<AlertsBackend>,
 }
 
 impl Backends {
@@ -59,6 +62,7 @@ impl Backends {
             webhook_source: None,
             probes: Vec::new(),
             canary: None,
+            alerts: None,
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct AppState {
     pub responder: Option<Arc<Responder>>,
     /// Canary tokens, when configured.
     pub canary: Option<Arc<CanaryService>>,
+    /// The alerts engine, when this process runs one.
+    pub alerts: Option<AlertsBackend>,
     /// JWT keys.
     pub keys: Arc<Keys>,
     /// Login limiter.
@@ -131,6 +137,13 @@ impl AppState {
                     .into(),
             )
         })
+    }
+
+    /// The alerts engine, or 503 in a process that runs none.
+    pub fn alerts(&self) -> Result<&AlertsBackend, ApiError> {
+        self.alerts
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this API process runs no alerts engine".into()))
     }
 
     /// Dashboard counters, computed once per [`crate::STATS_TTL`] for every

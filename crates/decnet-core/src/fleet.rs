@@ -16,6 +16,9 @@ use crate::archetype::{archetype, archetype_names};
 use crate::catalog::{self, service_names, Transport};
 use crate::persona::{distro, distro_names};
 
+mod keyed;
+pub use keyed::{is_alerts_section, KeyedSections};
+
 /// Largest fleet file accepted.
 pub const MAX_FILE_BYTES: usize = 512 * 1024;
 /// Largest `amount=`.
@@ -110,6 +113,10 @@ pub struct FleetSpec {
     pub response: BTreeMap<String, String>,
     /// `[canary]`, if present (canary receivers and planting).
     pub canary: Option<crate::canary::CanaryConfig>,
+    /// `[alerts]`, `[alerts.*]`, `[siem.*]`, parsed by decnet-alerts. Never
+    /// serialised: they hold secrets (SMTP passwords, webhook URLs).
+    #[serde(skip)]
+    pub alerts: KeyedSections,
 }
 
 /// One problem, tied to a line (1-based).
@@ -491,6 +498,8 @@ fn read_sections<'a>(
                 Ok(c) => fleet.canary = Some(c),
                 Err(errors) => ctx.errors.extend(errors),
             }
+        } else if is_alerts_section(&s.name) {
+            fleet.alerts.insert(&s.name, s.line, &s.entries);
         } else if s.name.starts_with("custom-") {
             ctx.warn(
                 s.line,

@@ -1,5 +1,6 @@
 //! The `decnet` command line: a thin layer that wires the crates together.
 
+mod alerts;
 mod api;
 mod canary;
 mod durability;

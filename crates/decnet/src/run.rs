@@ -66,6 +66,12 @@ pub fn validate(file: &Path) -> ExitCode {
             for w in warnings {
                 eprintln!("{shown}:{}: warning: {}", w.line, w.message);
             }
+            if let Err(errors) = crate::alerts::config_of(&fleet) {
+                for line in crate::alerts::render(&shown, &errors) {
+                    eprintln!("{line}");
+                }
+                return ExitCode::from(2);
+            }
             println!("{shown}: OK — {} deckies", fleet.deckies.len());
             ExitCode::SUCCESS
         }
@@ -139,6 +145,19 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
                 .0
         }
     };
+    let alerts = match crate::alerts::config_of(&fleet) {
+        Ok(alerts_config) => crate::alerts::AlertsSetup {
+            config: alerts_config,
+            file: config.clone(),
+        },
+        Err(errors) => {
+            let shown = config.as_deref().unwrap_or(Path::new("<demo>")).display();
+            for line in crate::alerts::render(&shown.to_string(), &errors) {
+                eprintln!("{line}");
+            }
+            return ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,7 +168,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(run(fleet, args, config.is_none()));
+    let result = rt.block_on(run(fleet, args, config.is_none(), alerts));
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,7 +179,12 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
     }
 }
 
-async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result<()> {
+async fn run(
+    fleet_spec: FleetSpec,
+    args: RunArgs,
+    demo: bool,
+    alerts: crate::alerts::AlertsSetup,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
@@ -213,6 +237,12 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
     let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
+    // Alerts read what the API sees (every server's events with NATS, in
+    // queue groups so one server handles each message).
+    let (alerts, alerts_api, alerts_probe) =
+        crate::alerts::AlertsRun::start(alerts, &api_bus, nats.as_ref(), &args.data_dir).await?;
+    let mut health_probes = health_probes;
+    health_probes.push(alerts_probe);
     // Active response: only with a [response] section.
     let response = decnet_response::start_for_fleet(
         &fleet_spec.response,
@@ -243,6 +273,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     }
     if !failures.is_empty() && fleet.summary().await.is_empty() {
         fleet.shutdown().await;
+        alerts.finish().await;
         report_event_log(&event_log.finish().await);
         ingester.finish().await?;
         intel.finish().await?;
@@ -304,6 +335,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         }),
         probes: health_probes,
         canary: canary.as_ref().map(|c| c.service()),
+        alerts: Some(alerts_api),
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -340,6 +372,8 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let _ = mutator.await;
     let _ = trimmer.await;
     fleet.shutdown().await;
+    // Before the bus goes: the last events' alerts, digests, spool synced.
+    alerts.finish().await;
     if let (Some(f), Some(nb)) = (forwarder, &nats) {
         f.finish().await;
         close_nats(nb).await;

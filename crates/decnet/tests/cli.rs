@@ -53,6 +53,32 @@ fn validate_exit_codes_and_messages() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[test]
+fn validate_locates_alert_config_errors_and_quotes_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("alerts.ini");
+    std::fs::write(
+        &f,
+        "[general]\nnet = 127.0.66.0/24\n[a]\nservices = ssh\n[alerts]\nwindow = forever\n[alerts.hook]\ntype = webhook\nurl = https://hooks.example/T0KENSECRET\nsecret = short\n[siem.x]\nformat = ecs\n",
+    )
+    .unwrap();
+    let out = bin().arg("validate").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let shown = f.display().to_string();
+    for want in [
+        format!("{shown}:6: [alerts] window:"),
+        format!("{shown}:10: [alerts.hook] secret:"),
+        format!("{shown}:11: [siem.x] sink:"),
+    ] {
+        assert!(
+            err.lines().any(|l| l.starts_with(&want)),
+            "no {want:?} in\n{err}"
+        );
+    }
+    assert!(!err.contains("T0KENSECRET"), "{err}");
+}
+
 /// Kills the child if the test fails half-way, so no decnet outlives its test.
 struct KillOnDrop(std::process::Child);
 

@@ -169,10 +169,9 @@ impl Default for AlertsConfig {
     }
 }
 
-/// True for the sections this crate reads: `alerts`, `alerts.*`, `siem.*`.
-pub fn is_alerts_section(name: &str) -> bool {
-    name == "alerts" || name.starts_with("alerts.") || name.starts_with("siem.")
-}
+/// True for the sections this crate reads: `alerts`, `alerts.*`, `siem.*`
+/// (the fleet parser's predicate: it hands exactly those over).
+pub use decnet_core::fleet::is_alerts_section;
 
 /// Names of channels, rules and outputs: a token safe in subjects and URLs.
 fn name_ok(s: &str) -> bool {
@@ -378,6 +377,25 @@ impl AlertsConfig {
         }
     }
 
+    /// Parses the sections the fleet parser handed over; errors are
+    /// located on the line of the key (or section) they are about, for
+    /// `FILE:LINE: message` reports.
+    pub fn from_fleet(
+        sections: &decnet_core::fleet::KeyedSections,
+    ) -> Result<AlertsConfig, Vec<decnet_core::ValidationError>> {
+        AlertsConfig::from_sections(sections.maps()).map_err(|ConfigErrors(errors)| {
+            let mut located: Vec<_> = errors
+                .into_iter()
+                .map(|e| decnet_core::ValidationError {
+                    line: sections.line_of(&e.section, e.key.as_deref()),
+                    message: e.to_string(),
+                })
+                .collect();
+            located.sort_by_key(|e| e.line);
+            located
+        })
+    }
+
     /// Parses INI text containing only these sections (tests, examples and
     /// tools; the fleet parser is the real front end). `;`/`#` comments.
     pub fn from_ini(text: &str) -> Result<AlertsConfig, ConfigErrors> {
@@ -559,5 +577,25 @@ sink = carrier-pigeon
         assert_eq!(c.noise, NoiseConfig::default());
         assert!(is_alerts_section("alerts.slack") && is_alerts_section("siem.x"));
         assert!(!is_alerts_section("alertsx") && !is_alerts_section("web01.ssh"));
+    }
+
+    #[test]
+    fn errors_of_a_fleet_file_are_located_on_their_key_and_quote_no_secret() {
+        let ini = "[general]\nnet = 127.0.50.0/24\n[web1]\nservices = http\n[alerts]\nwindow = forever\n[alerts.hook]\ntype = webhook\nurl = https://hooks.example/TOKENSECRET\nsecret = short\n[alerts.mail]\ntype = smtp\n";
+        let (fleet, _) = decnet_core::fleet::parse_str(ini).expect("the fleet itself is valid");
+        let errs = AlertsConfig::from_fleet(&fleet.alerts).unwrap_err();
+        let at = |line: usize, want: &str| {
+            assert!(
+                errs.iter()
+                    .any(|e| e.line == line && e.message.contains(want)),
+                "no {want:?} on line {line} in {errs:?}"
+            )
+        };
+        at(6, "[alerts] window:");
+        at(10, "[alerts.hook] secret:");
+        // A missing required key is reported on its section's header.
+        at(11, "[alerts.mail] host:");
+        assert!(errs.windows(2).all(|w| w[0].line <= w[1].line));
+        assert!(!format!("{errs:?}").contains("TOKENSECRET"));
     }
 }

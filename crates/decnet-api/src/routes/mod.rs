@@ -3,6 +3,7 @@
 //! `#[utoipa::path]` (`routes!`), so every route is in the OpenAPI
 //! document by construction.
 
+pub mod alerts;
 pub mod auth;
 pub mod canary;
 pub mod config;
@@ -23,6 +24,7 @@ use crate::state::AppState;
 /// Everything under `/api/v1`.
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .merge(alerts::routes())
         .merge(auth::routes())
         .merge(canary::routes())
         .merge(config::routes())

@@ -1,0 +1,353 @@
+//! `/api/v1/alerts/*` through the real server with a real decnet-alerts
+//! engine on its bus: roles, views without secrets (JSON and log), the
+//! channel test's true outcome (a live receiver, a dead channel), an
+//! alert raised by a login event on the bus and delivered to a signed
+//! webhook received by an HTTP server in this test, its history with the
+//! delivery state, and reloads.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use decnet_alerts::{AlertEngine, AlertsConfig};
+use decnet_api::alerts::{AlertsBackend, AlertsSource};
+use decnet_bus::Bus;
+use decnet_core::{Event, EventKind};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const HOOK_TOKEN: &str = "HOOKPATHTOKEN42";
+const HMAC_KEY: &str = "HMACSECRETKEY-0123456789";
+const DEAD_TOKEN: &str = "DEADSLACKTOKEN77";
+const SMTP_PASSWORD: &str = "SMTPPASSWORD-9876";
+const SECRETS: [&str; 4] = [HOOK_TOKEN, HMAC_KEY, DEAD_TOKEN, SMTP_PASSWORD];
+
+/// A webhook receiver: records each POST's headers and JSON body.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let got: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
+        let g = got.clone();
+        let app = axum::Router::new().route(
+            "/hook/{token}",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let g = g.clone();
+                async move {
+                    let v = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    g.lock().unwrap().push((headers, v));
+                    "ok"
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(l, app).await });
+        Receiver { port, got }
+    }
+
+    fn bodies(&self) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+/// A closed port: connecting is refused at once.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn ini(rx_port: u16, dead: u16) -> String {
+    format!(
+        "[alerts]\nretry_base = 10ms\nbreaker_threshold = 100\n\
+         [alerts.ops]\ntype = webhook\nurl = http://127.0.0.1:{rx_port}/hook/{HOOK_TOKEN}\nsecret = {HMAC_KEY}\n\
+         [alerts.dead]\ntype = slack\nurl = http://127.0.0.1:{dead}/services/{DEAD_TOKEN}\nrules = command_executed\n\
+         [alerts.mail]\ntype = smtp\nhost = 127.0.0.1\nport = {dead}\nusername = alerts\npassword = {SMTP_PASSWORD}\nfrom = decnet@example.org\nto = soc@example.org\nrules = command_executed\n"
+    )
+}
+
+fn login_event(ip: &str) -> Event {
+    let mut e = Event::new("web01", "ssh", EventKind::AuthAttempt);
+    e.src_ip = ip.parse().unwrap();
+    e.src_port = 40000;
+    e.dst_ip = "127.0.50.10".parse().unwrap();
+    e.dst_port = 22;
+    e.fields = json!({"username": "root", "password": "toor", "success": true})
+        .as_object()
+        .unwrap()
+        .clone();
+    e
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "{what} leaks a secret ({s}): {text}");
+    }
+}
+
+async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn json_of(r: reqwest::Response) -> Value {
+    assert_eq!(r.status(), 200, "{:?}", r.url().path());
+    let text = r.text().await.unwrap();
+    assert_no_secret("a response", &text);
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
+    // No engine in the process: 503.
+    let mut bare = common::start().await;
+    let t = bare.admin().await;
+    assert_eq!(bare.get(&t, "/alerts/rules").await.status(), 503);
+    bare.stop().await;
+
+    let rx = Receiver::start().await;
+    let dead = dead_port();
+    let text = ini(rx.port, dead);
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let spool = dir.path().join("alerts-spool");
+    // The reload source: the text of the moment (a file in production).
+    let current = Arc::new(Mutex::new(text.clone()));
+    let source: AlertsSource = {
+        let c = current.clone();
+        Arc::new(move || {
+            AlertsConfig::from_ini(&c.lock().unwrap())
+                .map_err(|e| e.0.iter().map(|e| format!("fleet.ini:1: {e}")).collect())
+        })
+    };
+    let mut s = common::start_attached(
+        dir,
+        |_| {},
+        async |b: &mut decnet_api::Backends| {
+            let cfg = AlertsConfig::from_ini(&text).unwrap();
+            let handle = AlertEngine::spawn(b.bus.clone(), cfg, &spool)
+                .await
+                .unwrap();
+            b.alerts = Some(AlertsBackend {
+                handle: Arc::new(handle),
+                source: Some(source),
+            });
+        },
+    )
+    .await;
+    let admin = s.admin().await;
+    let viewer = s.viewer(&admin, "watcher").await;
+
+    // Roles: anonymous 401; viewers read; tests and reloads are admin's.
+    let r = s
+        .client
+        .get(s.url("/alerts/channels"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    for path in [
+        "/alerts/rules",
+        "/alerts/channels",
+        "/alerts/history",
+        "/alerts/status",
+    ] {
+        json_of(s.get(&viewer, path).await).await;
+    }
+    for path in ["/alerts/channels/ops/test", "/alerts/reload"] {
+        let r = s.send_json(Method::POST, &viewer, path, json!({})).await;
+        assert_eq!(r.status(), 403, "{path}");
+    }
+
+    let rules = json_of(s.get(&viewer, "/alerts/rules").await).await;
+    let login = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "login_success")
+        .expect("built-in rule listed");
+    assert_eq!(
+        (login["severity"].as_str(), login["enabled"].as_bool()),
+        (Some("high"), Some(true))
+    );
+
+    let channels = json_of(s.get(&viewer, "/alerts/channels").await).await;
+    let names: Vec<&str> = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{channels}");
+    let ops = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ops")
+        .unwrap();
+    assert_eq!(ops["type"], "webhook");
+    assert_eq!(ops["state"]["circuit"], "closed");
+
+    // The test button: the live receiver takes it, signed.
+    let ok = json_of(
+        s.send_json(Method::POST, &admin, "/alerts/channels/ops/test", json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(ok["delivered"], true, "{ok}");
+    assert_eq!(ok["status"], 200);
+    {
+        let got = rx.got.lock().unwrap();
+        let (headers, body) = got.last().expect("the test reached the receiver");
+        assert!(headers["x-decnet-signature"]
+            .to_str()
+            .unwrap()
+            .starts_with("sha256="));
+        assert_eq!(body["type"], "alert");
+    }
+    // A dead channel: the true failure, not a pretend success.
+    let bad = json_of(
+        s.send_json(
+            Method::POST,
+            &admin,
+            "/alerts/channels/dead/test",
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(bad["delivered"], false, "{bad}");
+    assert!(
+        bad["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{bad}"
+    );
+    let mail = json_of(
+        s.send_json(
+            Method::POST,
+            &admin,
+            "/alerts/channels/mail/test",
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(mail["delivered"], false, "{mail}");
+    let r = s
+        .send_json(
+            Method::POST,
+            &admin,
+            "/alerts/channels/nope/test",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+
+    // A successful login on a decky → login_success → the webhook, and the
+    // history shows the message sent.
+    let before = rx.bodies().len();
+    s.bus.publish_event(login_event("203.0.113.50"));
+    until("the alert at the receiver", async || {
+        rx.bodies().len() > before
+    })
+    .await;
+    let alert = rx.bodies().last().unwrap().clone();
+    assert_eq!(alert["topic"], "alert.login_success", "{alert}");
+    assert_eq!(alert["payload"]["source_ip"], "203.0.113.50", "{alert}");
+    let mut page = Value::Null;
+    until("history with a sent delivery", async || {
+        page = json_of(s.get(&viewer, "/alerts/history?limit=10").await).await;
+        page["data"][0]["deliveries"][0]["state"] == "sent"
+    })
+    .await;
+    assert_eq!(page["total"], 1, "{page}");
+    let rec = &page["data"][0];
+    assert_eq!(rec["alert"]["rule"], "login_success");
+    let deliveries = rec["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "only ops takes login_success: {rec}");
+    assert_eq!(deliveries[0]["channel"], "ops");
+    let id = rec["alert"]["id"].as_str().unwrap();
+    let one = json_of(s.get(&viewer, &format!("/alerts/history/{id}")).await).await;
+    assert_eq!(one["alert"]["id"], id);
+    assert_eq!(
+        s.get(&viewer, "/alerts/history/not-a-uuid").await.status(),
+        422
+    );
+    assert_eq!(
+        s.get(&viewer, "/alerts/history?limit=0").await.status(),
+        422
+    );
+    let st = json_of(s.get(&viewer, "/alerts/status").await).await;
+    assert_eq!(st["running"], true);
+    assert!(st["engine"]["alerts"].as_u64().unwrap() >= 1, "{st}");
+
+    // Reload: a broken file changes nothing (422, located); a good one applies.
+    *current.lock().unwrap() = format!("{text}[alerts.extra]\ntype = discord\n");
+    let r = s
+        .send_json(Method::POST, &admin, "/alerts/reload", json!({}))
+        .await;
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("fleet.ini:1:") && body.contains("[alerts.extra] url"),
+        "{body}"
+    );
+    assert_no_secret("a reload error", &body);
+    assert_eq!(
+        json_of(s.get(&viewer, "/alerts/channels").await)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    *current.lock().unwrap() = text.replace(
+        "[alerts.dead]\ntype = slack\n",
+        "[alerts.dead]\ntype = slack\nenabled = false\n",
+    );
+    json_of(
+        s.send_json(Method::POST, &admin, "/alerts/reload", json!({}))
+            .await,
+    )
+    .await;
+    let channels = json_of(s.get(&viewer, "/alerts/channels").await).await;
+    let dead_ch = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "dead")
+        .unwrap();
+    assert_eq!(dead_ch["enabled"], false, "{channels}");
+
+    let doc = json_of(s.client.get(s.url("/openapi.json")).send().await.unwrap()).await;
+    for p in [
+        "rules",
+        "channels",
+        "channels/{name}/test",
+        "history",
+        "history/{alert_id}",
+        "status",
+        "reload",
+    ] {
+        assert!(
+            doc["paths"].get(format!("/api/v1/alerts/{p}")).is_some(),
+            "OpenAPI misses /alerts/{p}"
+        );
+    }
+
+    assert_no_secret("the server log", &common::logs_text());
+    s.stop().await;
+}
