@@ -278,6 +278,12 @@ def main():
     log("PASS")
 
 
+def confirm_dialog(d):
+    """Accepts the page's confirmation dialog (destructive actions ask first)."""
+    wait(d, visible("#confirm-ok"), what="confirmation dialog")
+    d.find_element(By.ID, "confirm-ok").click()
+
+
 def run(d):
     global expired_phase
     generated = open(os.path.join(DATA, "admin-password")).read().strip()
@@ -292,7 +298,8 @@ def run(d):
     d.find_element(By.ID, "password").send_keys("not-the-password" + Keys.ENTER)
     wait(d, css("#login-form .error"), what="wrong-password error")
     err = d.find_element(By.CSS_SELECTOR, "#login-form .error").text
-    assert "401" in err, err
+    # The API's words, not a status code.
+    assert "Incorrect username or password" in err and "401" not in err, err
     shot(d, "02-login-wrong-password")
     d.find_element(By.ID, "password").clear()
     d.find_element(By.ID, "password").send_keys(generated + Keys.ENTER)
@@ -346,12 +353,13 @@ def run(d):
     lab01 = '#deckies tr[data-decky="lab01"]'
     before = fresh(lambda: d.find_element(By.CSS_SELECTOR, lab01).text, "lab01 row")
     click_button(d, lab01, "Mutate")
+    confirm_dialog(d)
     wait(d, lambda x: "gen 1" in x.find_element(By.CSS_SELECTOR, lab01).text, what="lab01 mutated (generation 1)")
     wait(d, lambda x: x.find_element(By.CSS_SELECTOR, lab01).text != before, what="lab01 row changed by the mutation")
     shot(d, "08-fleet-deployed")
     # Teardown (confirm dialog) removes the row.
     click_button(d, lab01, "Teardown")
-    WebDriverWait(d, 5).until(EC.alert_is_present()).accept()
+    confirm_dialog(d)
     wait(d, lambda x: not x.find_elements(By.CSS_SELECTOR, '#deckies tr[data-decky="lab01"]'), timeout=20, what="lab01 torn down")
 
     # --- topologies: create, deploy (status changes live), a mutation applied live.
