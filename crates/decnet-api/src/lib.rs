@@ -286,6 +286,8 @@ pub fn app(state: AppState) -> Router {
         router = router.route("/api/v1/docs", get(|| async { Html(DOCS) }));
     }
     let mut router = router
+        // TAXII 2.1 beside /api/v1 (its own media types and error documents).
+        .merge(routes::attack::taxii_router(&state))
         // The dashboard (embedded web/) at `/`, SPA fallback to index.html;
         // unknown /api and /v1 paths still get the JSON 404.
         .fallback(decnet_web::serve)
@@ -344,6 +346,7 @@ pub async fn serve(
         responder,
         webhook_source,
         probes,
+        attack,
     } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
@@ -397,6 +400,7 @@ pub async fn serve(
         config: Arc::new(config.clone()),
         shutdown: stop_rx,
         started: Instant::now(),
+        attack,
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use decnet_attack::live::RulesInUse;
 use decnet_bus::Bus;
 use decnet_response::Responder;
 use decnet_store::{HistogramBucket, LogQuery, Stats, Store, StoreError};
@@ -43,6 +44,8 @@ pub struct Backends {
     pub webhook_source: Option<WebhookSource>,
     /// Workers run outside the API (store ingester, intel…), for `/health`.
     pub probes: Vec<WorkerProbe>,
+    /// The ATT&CK rules the tag worker uses (`/attack/rules`, reload).
+    pub attack: Arc<RulesInUse>,
 }
 
 impl Backends {
@@ -55,6 +58,7 @@ impl Backends {
             responder: None,
             webhook_source: None,
             probes: Vec::new(),
+            attack: Arc::new(RulesInUse::builtin()),
         }
     }
 }
@@ -100,6 +104,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Server start.
     pub started: Instant,
+    /// The ATT&CK rules in use.
+    pub attack: Arc<RulesInUse>,
 }
 
 impl AppState {

@@ -105,6 +105,8 @@ pub struct FleetSpec {
     pub deckies: Vec<DeckySpec>,
     /// `[response]` key/values (active-response policy), if present.
     pub response: BTreeMap<String, String>,
+    /// `[attack]` key/values (ATT&CK tagging: `rules_dir`), if present.
+    pub attack: BTreeMap<String, String>,
 }
 
 /// One problem, tied to a line (1-based).
@@ -481,6 +483,14 @@ fn read_sections<'a>(
                 .iter()
                 .map(|(k, v, _)| (k.clone(), v.clone()))
                 .collect();
+        } else if s.name == "attack" {
+            for (k, v, line) in &s.entries {
+                if k == "rules_dir" {
+                    fleet.attack.insert(k.clone(), v.clone());
+                } else {
+                    ctx.warn(*line, format!("[attack]: unknown key {k:?} ignored (known: rules_dir)"));
+                }
+            }
         } else if s.name.starts_with("custom-") {
             ctx.warn(
                 s.line,

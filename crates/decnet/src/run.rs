@@ -66,7 +66,16 @@ pub fn validate(file: &Path) -> ExitCode {
             for w in warnings {
                 eprintln!("{shown}:{}: warning: {}", w.line, w.message);
             }
-            println!("{shown}: OK — {} deckies", fleet.deckies.len());
+            // The ATT&CK rules the fleet would tag with are part of it.
+            let rules = match crate::attack::load_rules(&fleet, Some(file)) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            println!(
+                "{shown}: OK — {} deckies, {} ATT&CK rules",
+                fleet.deckies.len(),
+                rules.handle().current().rules().len()
+            );
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(report)) => {
@@ -149,7 +158,11 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(run(fleet, args, config.is_none()));
+    let rules = match crate::attack::load_rules(&fleet, config.as_deref()) {
+        Ok(r) => Arc::new(r),
+        Err(code) => return code,
+    };
+    let result = rt.block_on(run(fleet, args, config.is_none(), rules));
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,7 +173,12 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
     }
 }
 
-async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result<()> {
+async fn run(
+    fleet_spec: FleetSpec,
+    args: RunArgs,
+    demo: bool,
+    attack_rules: Arc<decnet_attack::live::RulesInUse>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     create_data_dir(&args.data_dir)?;
     let nats = nats_bus(&args, None).await?;
@@ -209,6 +227,8 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
     let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
+    let tagging =
+        crate::attack::AttackRun::start(store.clone(), &proc_bus, &api_bus, &attack_rules)?;
     // Active response (issue 10): only with a [response] section.
     let response = decnet_response::start_for_fleet(
         &fleet_spec.response,
@@ -234,6 +254,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
         report_event_log(&event_log.finish().await);
         ingester.finish().await?;
         intel.finish().await?;
+        tagging.finish().await;
         anyhow::bail!("no decky could be started");
     }
     println!(
@@ -288,6 +309,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
             }))
         }),
         probes: health_probes,
+        attack: attack_rules,
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -346,6 +368,7 @@ async fn run(fleet_spec: FleetSpec, args: RunArgs, demo: bool) -> anyhow::Result
             stored.unstored
         );
     }
+    tagging.finish().await;
     match tokio::time::timeout(INTEL_FINISH, intel.finish()).await {
         Ok(profiled) => tracing::info!(events = profiled?, "intel flushed"),
         Err(_) => eprintln!(

@@ -3,6 +3,7 @@
 //! `#[utoipa::path]` (`routes!`), so every route is in the OpenAPI
 //! document by construction.
 
+pub mod attack;
 pub mod auth;
 pub mod config;
 pub mod files;
@@ -33,4 +34,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(response::routes())
         .merge(stream::routes())
         .merge(webhooks::routes())
+        .merge(attack::routes())
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 pub use auth::{presented_token, AuthError, Principal, StaticTokens, TaxiiAuth};
 pub use memory::MemorySource;
 pub use source::{
-    paginate, BadCursor, CollectionInfo, ObjectQuery, Page, SourceError, StixRecord, TaxiiSource,
+    decode_cursor, encode_cursor, paginate, BadCursor, CollectionInfo, ObjectQuery, Page, SourceError, StixRecord, TaxiiSource,
     VersionFilter,
 };
 
