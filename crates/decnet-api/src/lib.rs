@@ -286,8 +286,6 @@ pub fn app(state: AppState) -> Router {
         router = router.route("/api/v1/docs", get(|| async { Html(DOCS) }));
     }
     let mut router = router
-        // TAXII 2.1 beside /api/v1 (its own media types and error documents).
-        .merge(routes::attack::taxii_router(&state))
         // The dashboard (embedded web/) at `/`, SPA fallback to index.html;
         // unknown /api and /v1 paths still get the JSON 404.
         .fallback(decnet_web::serve)
@@ -327,7 +325,10 @@ pub fn app(state: AppState) -> Router {
                 ]),
         );
     }
-    router.with_state(state)
+    // TAXII 2.1 at /taxii2/ (its own media types, error documents and
+    // token check), beside the stateful API routes.
+    let taxii = routes::attack::taxii_router(&state);
+    router.with_state(state).merge(taxii)
 }
 
 /// Runs the API: open-file check, DB init (retry/backoff), admin bootstrap,

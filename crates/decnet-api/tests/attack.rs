@@ -21,6 +21,8 @@ techniques = ["T1082"]
 confidence = 80
 kind = "command"
 command = '^uname\b'
+[[rule.example]]
+command = "uname -a"
 "#;
 
 const WHOAMI: &str = r#"
@@ -31,6 +33,8 @@ techniques = ["T1033"]
 confidence = 70
 kind = "command"
 command = '^whoami\b'
+[[rule.example]]
+command = "whoami"
 "#;
 
 fn command(ip: &str, line: &str) -> decnet_core::Event {

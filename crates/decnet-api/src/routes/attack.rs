@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::auth::{resolve_token, Admin, Viewer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, Validate};
-use crate::routes::intel::{attacker, Object};
+use crate::routes::intel::attacker;
 use crate::schema::MAX_LIMIT;
 use crate::state::AppState;
 
@@ -189,7 +189,7 @@ async fn counts_json(st: &AppState, filter: &TagFilter) -> ApiResult<Value> {
 
 /// Techniques seen, most tagged first, with the tactic columns of the matrix.
 #[utoipa::path(get, path = "/attack/techniques", tag = "ATT&CK", security(("bearer" = [])), params(Scope),
-    responses((status = 200, body = Object, description = "{attack_version, tactics, techniques}"), (status = 401, body = crate::error::ErrorBody),
+    responses((status = 200, body = crate::routes::intel::Object, description = "{attack_version, tactics, techniques}"), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn techniques(
     State(st): State<AppState>,
@@ -203,7 +203,7 @@ pub(crate) async fn techniques(
 /// Techniques of one attacker (address or uuid).
 #[utoipa::path(get, path = "/attackers/{ip}/techniques", tag = "ATT&CK", security(("bearer" = [])),
     params(("ip" = String, Path, description = "Attacker address or uuid")),
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+    responses((status = 200, body = crate::routes::intel::Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn attacker_techniques(
     State(st): State<AppState>,
@@ -247,7 +247,7 @@ fn technique_param(raw: &str) -> ApiResult<String> {
 /// recently tagged first.
 #[utoipa::path(get, path = "/attack/techniques/{technique_id}/attackers", tag = "ATT&CK", security(("bearer" = [])),
     params(("technique_id" = String, Path, description = "T1110 or T1110.001"), Scope),
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+    responses((status = 200, body = crate::routes::intel::Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn technique_attackers(
     State(st): State<AppState>,
@@ -360,7 +360,7 @@ impl Validate for LayerParams {
 /// ATT&CK Navigator layer (format 4.5) of the techniques seen in a scope,
 /// scored by tag count; opens in the Navigator.
 #[utoipa::path(get, path = "/attack/navigator", tag = "ATT&CK", security(("bearer" = [])), params(Scope, LayerParams),
-    responses((status = 200, body = Object, description = "Navigator layer"), (status = 401, body = crate::error::ErrorBody),
+    responses((status = 200, body = crate::routes::intel::Object, description = "Navigator layer"), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn navigator_layer(
     State(st): State<AppState>,
@@ -406,7 +406,7 @@ async fn export_of(st: &AppState, s: &Scope) -> ApiResult<(decnet_attack::stix::
 /// STIX 2.1 bundle of a scope (identity, attack-patterns, indicators,
 /// sightings, relationships); 404 when nothing was tagged.
 #[utoipa::path(get, path = "/attack/stix", tag = "ATT&CK", security(("bearer" = [])), params(Scope),
-    responses((status = 200, body = Object, description = "STIX 2.1 bundle"), (status = 401, body = crate::error::ErrorBody),
+    responses((status = 200, body = crate::routes::intel::Object, description = "STIX 2.1 bundle"), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn stix_bundle(
     State(st): State<AppState>,
@@ -420,7 +420,7 @@ pub(crate) async fn stix_bundle(
 
 /// MISP event of a scope; 404 when nothing was tagged.
 #[utoipa::path(get, path = "/attack/misp", tag = "ATT&CK", security(("bearer" = [])), params(Scope),
-    responses((status = 200, body = Object, description = "MISP event"), (status = 401, body = crate::error::ErrorBody),
+    responses((status = 200, body = crate::routes::intel::Object, description = "MISP event"), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn misp_event(
     State(st): State<AppState>,
@@ -434,7 +434,7 @@ pub(crate) async fn misp_event(
 
 /// The rules in use: id, name, techniques, confidence, kind, file:line.
 #[utoipa::path(get, path = "/attack/rules", tag = "ATT&CK", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = crate::routes::intel::Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn rules(State(st): State<AppState>, _v: Viewer) -> Json<Value> {
     let set = st.attack.handle().current();
     let rules: Vec<Value> = set
@@ -469,8 +469,8 @@ pub(crate) async fn rules(State(st): State<AppState>, _v: Viewer) -> Json<Value>
 /// Invalid: the previous set stays in use and every error is returned as
 /// `FILE:LINE: message` (422).
 #[utoipa::path(post, path = "/attack/rules/reload", tag = "ATT&CK", security(("bearer" = [])),
-    responses((status = 200, body = Object, description = "{rules, generation}"), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 422, body = Object, description = "{detail, errors}")))]
+    responses((status = 200, body = crate::routes::intel::Object, description = "{rules, generation}"), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::routes::intel::Object, description = "{detail, errors}")))]
 pub(crate) async fn reload_rules(State(st): State<AppState>, _a: Admin) -> Response {
     let rules = st.attack.clone();
     let outcome = tokio::task::spawn_blocking(move || rules.reload()).await;

@@ -71,6 +71,8 @@ techniques = ["T1082"]
 confidence = 80
 kind = "command"
 command = '^uname\b'
+[[rule.example]]
+command = "uname -a"
 "#;
 
     #[test]

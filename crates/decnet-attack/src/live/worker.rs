@@ -230,10 +230,15 @@ impl Worker {
                     return self.publish_stix(true).await;
                 }
             } else {
+                // What a batch took before a stop or a tick stays in `envs`
+                // (the subscription leaves it there) and is tagged below.
                 tokio::select! {
-                    got = sub.next_batch(size, self.cfg.batch_wait, &mut envs) => if !got { stopping = true; continue; },
-                    _ = stop.changed() => { stopping = true; if envs.is_empty() { continue; } }
-                    _ = tick.tick() => { self.publish_stix(false).await?; continue; }
+                    got = sub.next_batch(size, self.cfg.batch_wait, &mut envs) => if !got { stopping = true; },
+                    _ = stop.changed() => stopping = true,
+                    _ = tick.tick() => self.publish_stix(false).await?,
+                }
+                if envs.is_empty() {
+                    continue;
                 }
             }
             self.tag_batch(&envs, stopping).await?;

@@ -243,7 +243,7 @@ pub fn paginate(records: &[StixRecord], query: &ObjectQuery) -> Result<Page, Bad
     let more = hits.len() > limit;
     hits.truncate(limit);
     let next = if more {
-        hits.last().map(encode_cursor)
+        hits.last().map(|r| encode_cursor(r))
     } else {
         None
     };
