@@ -84,9 +84,13 @@ async fn tags_api_exports_taxii_and_reload() {
     let rules = Arc::new(RulesInUse::from_dir(rules_dir.path()).unwrap());
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let r2 = rules.clone();
-    let s = start_attached(dir, |_| {}, async move |b: &mut decnet_api::Backends| {
-        b.attack = r2;
-    })
+    let s = start_attached(
+        dir,
+        |_| {},
+        async move |b: &mut decnet_api::Backends| {
+            b.attack = r2;
+        },
+    )
     .await;
     let admin = s.admin().await;
     let viewer = s.viewer(&admin, "analyst").await;
@@ -152,18 +156,36 @@ async fn tags_api_exports_taxii_and_reload() {
     })
     .await;
     let t = technique(&fleet, "T1082").unwrap();
-    assert_eq!((t["count"].as_u64(), t["attackers"].as_u64()), (Some(1), Some(1)));
-    assert!(t["tactics"].as_array().unwrap().contains(&json!("discovery")));
-    assert_eq!(fleet["techniques"].as_array().unwrap().len(), 1, "whoami has no rule yet");
+    assert_eq!(
+        (t["count"].as_u64(), t["attackers"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(t["tactics"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("discovery")));
+    assert_eq!(
+        fleet["techniques"].as_array().unwrap().len(),
+        1,
+        "whoami has no rule yet"
+    );
     assert!(fleet["tactics"].as_array().unwrap().len() > 10);
 
     // The events behind it, and who.
-    let tags = eventually(&s, &viewer, "/attack/tags?technique_id=T1082", |v| v["total"] == 1).await;
+    let tags = eventually(&s, &viewer, "/attack/tags?technique_id=T1082", |v| {
+        v["total"] == 1
+    })
+    .await;
     assert_eq!(tags["data"][0]["event_id"], first_id.to_string());
     assert_eq!(tags["data"][0]["rule_id"], "test.uname");
     let who = eventually(&s, &viewer, "/attack/techniques/T1082/attackers", |_| true).await;
     assert_eq!(who["attackers"][0]["src_ip"], ip);
-    assert_eq!(s.get(&viewer, "/attack/techniques/DROP/attackers").await.status(), 422);
+    assert_eq!(
+        s.get(&viewer, "/attack/techniques/DROP/attackers")
+            .await
+            .status(),
+        422
+    );
     assert_eq!(s.get(&viewer, "/attack/tags?ip=nope").await.status(), 422);
 
     // Per attacker: its own route and the attacker detail (once intel has the row).
@@ -180,7 +202,10 @@ async fn tags_api_exports_taxii_and_reload() {
     // Downloads: the Navigator layer, STIX 2.1 and MISP of the fleet.
     let r = s.get(&viewer, "/attack/navigator").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("layer.json"));
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("layer.json"));
     let layer: Value = r.json().await.unwrap();
     assert_eq!(layer["domain"], "enterprise-attack");
     assert!(layer["techniques"]
@@ -191,8 +216,10 @@ async fn tags_api_exports_taxii_and_reload() {
     let bundle: Value = s.get(&viewer, "/attack/stix").await.json().await.unwrap();
     assert_eq!(bundle["type"], "bundle");
     let objects = bundle["objects"].as_array().unwrap();
-    assert!(objects.iter().any(|o| o["type"] == "attack-pattern"
-        && o["external_references"][0]["external_id"] == "T1082"));
+    assert!(objects
+        .iter()
+        .any(|o| o["type"] == "attack-pattern"
+            && o["external_references"][0]["external_id"] == "T1082"));
     assert!(objects
         .iter()
         .any(|o| o["type"] == "indicator" && o["pattern"].as_str().unwrap().contains(ip)));
@@ -204,11 +231,21 @@ async fn tags_api_exports_taxii_and_reload() {
         .unwrap();
     assert!(misp["Event"]["info"].as_str().unwrap().contains(ip));
     assert_eq!(
-        s.get(&viewer, "/attack/stix?ip=203.0.113.99").await.status(),
+        s.get(&viewer, "/attack/stix?ip=203.0.113.99")
+            .await
+            .status(),
         404,
         "nothing tagged there"
     );
-    assert_eq!(s.get(&viewer, &format!("/attack/stix?ip={ip}&campaign_id=00000000-0000-4000-8000-000000000000")).await.status(), 422);
+    assert_eq!(
+        s.get(
+            &viewer,
+            &format!("/attack/stix?ip={ip}&campaign_id=00000000-0000-4000-8000-000000000000")
+        )
+        .await
+        .status(),
+        422
+    );
 
     // TAXII 2.1 over the stored STIX objects, with the API's tokens.
     let r = taxii(&s, Some(&viewer), "").await;
@@ -217,14 +254,21 @@ async fn tags_api_exports_taxii_and_reload() {
         .to_str()
         .unwrap()
         .starts_with("application/taxii+json"));
-    let cols: Value = taxii(&s, Some(&viewer), "api/collections/").await.json().await.unwrap();
+    let cols: Value = taxii(&s, Some(&viewer), "api/collections/")
+        .await
+        .json()
+        .await
+        .unwrap();
     let ids: Vec<&str> = cols["collections"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["alias"].as_str().unwrap_or(""))
         .collect();
-    assert!(ids.contains(&"fleet") && ids.contains(&"indicators"), "{cols}");
+    assert!(
+        ids.contains(&"fleet") && ids.contains(&"indicators"),
+        "{cols}"
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     let all = loop {
         let v: Value = taxii(&s, Some(&viewer), "api/collections/fleet/objects/")
@@ -232,7 +276,10 @@ async fn tags_api_exports_taxii_and_reload() {
             .json()
             .await
             .unwrap();
-        if v["objects"].as_array().is_some_and(|o| o.iter().any(|o| o["type"] == "attack-pattern")) {
+        if v["objects"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|o| o["type"] == "attack-pattern"))
+        {
             break v;
         }
         assert!(Instant::now() < deadline, "no STIX objects served: {v}");
@@ -266,14 +313,29 @@ async fn tags_api_exports_taxii_and_reload() {
         .unwrap()
         .iter()
         .all(|o| o["type"] == "indicator"));
-    assert_eq!(taxii(&s, Some(&viewer), "api/collections/nope/objects/").await.status(), 404);
+    assert_eq!(
+        taxii(&s, Some(&viewer), "api/collections/nope/objects/")
+            .await
+            .status(),
+        404
+    );
 
     // Rules: listed; reload is admin-only; a bad set is refused and the old one stays.
-    let listed = s.get(&viewer, "/attack/rules").await.json::<Value>().await.unwrap();
+    let listed = s
+        .get(&viewer, "/attack/rules")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
     assert_eq!(listed["rules"].as_array().unwrap().len(), 1);
     assert_eq!(listed["rules"][0]["techniques"], json!(["T1082"]));
     let r = s
-        .send_json(reqwest::Method::POST, &viewer, "/attack/rules/reload", json!({}))
+        .send_json(
+            reqwest::Method::POST,
+            &viewer,
+            "/attack/rules/reload",
+            json!({}),
+        )
         .await;
     assert_eq!(r.status(), 403);
     std::fs::write(
@@ -282,7 +344,12 @@ async fn tags_api_exports_taxii_and_reload() {
     )
     .unwrap();
     let r = s
-        .send_json(reqwest::Method::POST, &admin, "/attack/rules/reload", json!({}))
+        .send_json(
+            reqwest::Method::POST,
+            &admin,
+            "/attack/rules/reload",
+            json!({}),
+        )
         .await;
     assert_eq!(r.status(), 422);
     let bad: Value = r.json().await.unwrap();
@@ -290,14 +357,25 @@ async fn tags_api_exports_taxii_and_reload() {
     assert!(
         errors
             .iter()
-            .any(|e| e.as_str().unwrap().contains("b.toml:") && e.as_str().unwrap().contains("T1033.999")),
+            .any(|e| e.as_str().unwrap().contains("b.toml:")
+                && e.as_str().unwrap().contains("T1033.999")),
         "{bad}"
     );
-    let listed = s.get(&viewer, "/attack/rules").await.json::<Value>().await.unwrap();
+    let listed = s
+        .get(&viewer, "/attack/rules")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
     assert_eq!(listed["rules"].as_array().unwrap().len(), 1, "old set kept");
     std::fs::write(rules_dir.path().join("b.toml"), WHOAMI).unwrap();
     let r = s
-        .send_json(reqwest::Method::POST, &admin, "/attack/rules/reload", json!({}))
+        .send_json(
+            reqwest::Method::POST,
+            &admin,
+            "/attack/rules/reload",
+            json!({}),
+        )
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["rules"], 2);

@@ -488,7 +488,10 @@ fn read_sections<'a>(
                 if k == "rules_dir" {
                     fleet.attack.insert(k.clone(), v.clone());
                 } else {
-                    ctx.warn(*line, format!("[attack]: unknown key {k:?} ignored (known: rules_dir)"));
+                    ctx.warn(
+                        *line,
+                        format!("[attack]: unknown key {k:?} ignored (known: rules_dir)"),
+                    );
                 }
             }
         } else if s.name.starts_with("custom-") {

@@ -182,14 +182,29 @@ fn tag_where(f: &TagFilter) -> (String, Vec<Bind>) {
         clauses.push(clause.replace('?', &format!("${}", binds.len())));
     }
     if let Some(t) = &f.technique_id {
-        push(&mut clauses, &mut binds, "(technique_id = ?", Bind::Text(t.clone()));
+        push(
+            &mut clauses,
+            &mut binds,
+            "(technique_id = ?",
+            Bind::Text(t.clone()),
+        );
         let exact = clauses.pop().unwrap_or_default();
-        push(&mut clauses, &mut binds, " OR technique_id LIKE ?)", Bind::Text(format!("{t}.%")));
+        push(
+            &mut clauses,
+            &mut binds,
+            " OR technique_id LIKE ?)",
+            Bind::Text(format!("{t}.%")),
+        );
         let sub = clauses.pop().unwrap_or_default();
         clauses.push(format!("{exact}{sub}"));
     }
     if let Some(id) = f.event_id {
-        push(&mut clauses, &mut binds, "event_id = ?", Bind::Text(id.to_string()));
+        push(
+            &mut clauses,
+            &mut binds,
+            "event_id = ?",
+            Bind::Text(id.to_string()),
+        );
     }
     if let Some(t) = f.since {
         push(&mut clauses, &mut binds, "ts >= ?", Bind::Int(us(t)));
@@ -402,7 +417,8 @@ impl AttackStore for SqlStore {
              ON CONFLICT (collection, id, version) DO NOTHING"
         );
         // The oldest versions beyond the newest `keep_versions` of one object.
-        let prune = "DELETE FROM stix_objects WHERE collection = $1 AND id = $2 AND version NOT IN \
+        let prune =
+            "DELETE FROM stix_objects WHERE collection = $1 AND id = $2 AND version NOT IN \
              (SELECT version FROM stix_objects WHERE collection = $1 AND id = $2 \
               ORDER BY version DESC LIMIT $3)";
         let mut tx = self.write.begin().await.map_err(db_err)?;
@@ -490,4 +506,3 @@ impl AttackStore for SqlStore {
         rows.iter().map(stix_from_row).collect()
     }
 }
-

@@ -44,18 +44,27 @@ async fn tags_roundtrip(s: &Arc<dyn Store>) {
         tag(4, "T1059.004", "198.51.100.2", 3),
         tag(5, "T1046", "198.51.100.3", 4),
     ];
-    assert_eq!(s.attack_insert_tags(&tags).await.unwrap(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(
+        s.attack_insert_tags(&tags).await.unwrap(),
+        vec![0, 1, 2, 3, 4]
+    );
     // A replay of the same events adds nothing; only the new one is reported.
     let mut again = tags[..2].to_vec();
     again.push(tag(6, "T1046", "198.51.100.3", 5));
     assert_eq!(s.attack_insert_tags(&again).await.unwrap(), vec![2]);
 
-    let all = s.attack_technique_counts(&TagFilter::default()).await.unwrap();
+    let all = s
+        .attack_technique_counts(&TagFilter::default())
+        .await
+        .unwrap();
     let ids: Vec<(&str, u64, u64)> = all
         .iter()
         .map(|c| (c.technique_id.as_str(), c.count, c.attackers))
         .collect();
-    assert_eq!(ids, [("T1110.001", 3, 2), ("T1046", 2, 1), ("T1059.004", 1, 1)]);
+    assert_eq!(
+        ids,
+        [("T1110.001", 3, 2), ("T1046", 2, 1), ("T1059.004", 1, 1)]
+    );
     assert_eq!(all[0].last_seen - all[0].first_seen, Duration::minutes(2));
 
     // Roll-up over an address set (an identity's members).
@@ -76,7 +85,9 @@ async fn tags_roundtrip(s: &Arc<dyn Store>) {
     assert_eq!(page.data[0], tags[2]);
     let who = s.attack_attackers(&parent, 10).await.unwrap();
     assert_eq!(
-        who.iter().map(|a| (a.src_ip.as_str(), a.count)).collect::<Vec<_>>(),
+        who.iter()
+            .map(|a| (a.src_ip.as_str(), a.count))
+            .collect::<Vec<_>>(),
         [("198.51.100.2", 1), ("198.51.100.1", 2)]
     );
     let window = TagFilter {
@@ -97,7 +108,11 @@ async fn stix_paging(s: &Arc<dyn Store>) {
         stix(a, "2026-01-03T00:00:00.000Z", 3),
     ];
     assert_eq!(s.stix_put(&rows, 10).await.unwrap(), 4);
-    assert_eq!(s.stix_put(&rows[..1], 10).await.unwrap(), 0, "same version twice");
+    assert_eq!(
+        s.stix_put(&rows[..1], 10).await.unwrap(),
+        0,
+        "same version twice"
+    );
     let q = |versions: Vec<StixVersion>| StixQuery {
         collection: "fleet".into(),
         added_after: None,
@@ -110,11 +125,18 @@ async fn stix_paging(s: &Arc<dyn Store>) {
     };
     let last = s.stix_page(&q(vec![])).await.unwrap();
     assert_eq!(
-        last.iter().map(|r| (r.id.as_str(), r.version.as_str())).collect::<Vec<_>>(),
-        [(b, "2024-01-01T00:00:00.000Z"), (a, "2026-01-03T00:00:00.000Z")]
+        last.iter()
+            .map(|r| (r.id.as_str(), r.version.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (b, "2024-01-01T00:00:00.000Z"),
+            (a, "2026-01-03T00:00:00.000Z")
+        ]
     );
     let first = s.stix_page(&q(vec![StixVersion::First])).await.unwrap();
-    assert!(first.iter().any(|r| r.version == "2026-01-01T00:00:00.000Z"));
+    assert!(first
+        .iter()
+        .any(|r| r.version == "2026-01-01T00:00:00.000Z"));
     // Paging: one row at a time, resuming after the last one returned.
     let mut all = q(vec![StixVersion::All]);
     all.limit = 1;
@@ -123,7 +145,11 @@ async fn stix_paging(s: &Arc<dyn Store>) {
         let page = s.stix_page(&all).await.unwrap();
         let Some(r) = page.last() else { break };
         seen.push(r.version.clone());
-        all.after = Some((r.date_added.timestamp_micros(), r.id.clone(), r.version.clone()));
+        all.after = Some((
+            r.date_added.timestamp_micros(),
+            r.id.clone(),
+            r.version.clone(),
+        ));
     }
     assert_eq!(seen.len(), 4);
     let mut typed = q(vec![StixVersion::All]);
@@ -142,7 +168,10 @@ async fn stix_paging(s: &Arc<dyn Store>) {
         .filter(|r| r.id == a)
         .map(|r| r.version.as_str())
         .collect();
-    assert_eq!(versions, ["2026-01-03T00:00:00.000Z", "2026-01-04T00:00:00.000Z"]);
+    assert_eq!(
+        versions,
+        ["2026-01-03T00:00:00.000Z", "2026-01-04T00:00:00.000Z"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

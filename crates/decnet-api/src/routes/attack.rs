@@ -172,7 +172,9 @@ fn tactic_columns() -> Value {
     let mut out = Vec::new();
     for d in [Domain::Enterprise, Domain::Ics] {
         for t in cat.tactics(d) {
-            out.push(json!({"id": t.id, "shortname": t.shortname, "name": t.name, "domain": d.as_str()}));
+            out.push(
+                json!({"id": t.id, "shortname": t.shortname, "name": t.name, "domain": d.as_str()}),
+            );
         }
     }
     Value::Array(out)
@@ -288,7 +290,11 @@ impl Validate for TagParams {
             offset: self.offset,
         }
         .problems();
-        if self.ip.as_ref().is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err()) {
+        if self
+            .ip
+            .as_ref()
+            .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        {
             v.push(("ip".into(), "Input should be an IP address".into()));
         }
         if self
@@ -296,7 +302,10 @@ impl Validate for TagParams {
             .as_ref()
             .is_some_and(|t| technique_param(t).is_err())
         {
-            v.push(("technique_id".into(), "Input should be an ATT&CK technique id".into()));
+            v.push((
+                "technique_id".into(),
+                "Input should be an ATT&CK technique id".into(),
+            ));
         }
         v
     }
@@ -391,7 +400,11 @@ pub(crate) async fn navigator_layer(
     );
     Ok(download(
         layer,
-        &format!("decnet-{}-{}-layer.json", file_stem(&r.name), domain.as_str()),
+        &format!(
+            "decnet-{}-{}-layer.json",
+            file_stem(&r.name),
+            domain.as_str()
+        ),
     ))
 }
 

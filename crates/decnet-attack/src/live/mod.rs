@@ -12,4 +12,6 @@ mod worker;
 pub use rules_in_use::RulesInUse;
 pub use stix_feed::{FeedConfig, FLEET_COLLECTION};
 pub use store_source::{StoreSource, FLEET_COLLECTION_ID, INDICATORS_COLLECTION_ID};
-pub use worker::{tag_message, tag_row, TagHandle, TagStats, TagWorker, TagWorkerConfig, TAG_TOPIC};
+pub use worker::{
+    tag_message, tag_row, TagHandle, TagStats, TagWorker, TagWorkerConfig, TAG_TOPIC,
+};

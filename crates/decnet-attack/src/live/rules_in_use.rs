@@ -95,7 +95,11 @@ command = "uname -a"
                 .any(|e| e.file.ends_with("b.toml") && e.message.contains("T9999")),
             "{errors:?}"
         );
-        assert_eq!(rules.handle().current().generation(), before, "old set kept");
+        assert_eq!(
+            rules.handle().current().generation(),
+            before,
+            "old set kept"
+        );
         std::fs::write(
             dir.path().join("b.toml"),
             GOOD.replace("test.uname", "test.other"),

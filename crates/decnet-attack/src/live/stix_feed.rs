@@ -141,7 +141,13 @@ pub async fn publish_attacker(store: &dyn Store, ip: &str, cfg: &FeedConfig) -> 
         src_ips: vec![ip.to_owned()],
         ..TagFilter::default()
     };
-    let Some(export) = export(store, Subject::Attacker { ip: addr }, &filter, &cfg.defender).await?
+    let Some(export) = export(
+        store,
+        Subject::Attacker { ip: addr },
+        &filter,
+        &cfg.defender,
+    )
+    .await?
     else {
         return Ok(0);
     };

@@ -106,10 +106,7 @@ impl TaxiiSource for StoreSource {
             out.push(CollectionInfo {
                 id: c.id.to_string(),
                 title: format!("decnet campaign {}", c.id),
-                description: Some(format!(
-                    "Attackers of a campaign: {}",
-                    c.reasons.join("; ")
-                )),
+                description: Some(format!("Attackers of a campaign: {}", c.reasons.join("; "))),
                 alias: Some(campaign_collection(c.id)),
             });
         }

@@ -211,7 +211,11 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut sub: Subscription, mut stop: watch::Receiver<bool>) -> StoreResult<()> {
+    async fn run(
+        mut self,
+        mut sub: Subscription,
+        mut stop: watch::Receiver<bool>,
+    ) -> StoreResult<()> {
         let size = self.cfg.batch_size.max(1);
         let mut envs = Vec::with_capacity(size);
         let mut tick = tokio::time::interval(self.cfg.stix_every.max(Duration::from_millis(10)));
