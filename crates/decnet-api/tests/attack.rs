@@ -44,21 +44,6 @@ fn command(ip: &str, line: &str) -> decnet_core::Event {
     e
 }
 
-async fn eventually(s: &Server, token: &str, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = s.get(token, path).await;
-        if r.status() == 200 {
-            let v: Value = r.json().await.unwrap();
-            if ok(&v) {
-                return v;
-            }
-        }
-        assert!(Instant::now() < deadline, "timed out on {path}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn technique<'a>(v: &'a Value, id: &str) -> Option<&'a Value> {
     v["techniques"]
         .as_array()?
