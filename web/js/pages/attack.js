@@ -54,6 +54,16 @@ export function exportButtons(scope, stem) {
     btn('MISP', `/attack/misp${q}`, `${stem}.misp.json`));
 }
 
+// A card with the techniques of a scope ({identity_id} or {campaign_id})
+// and its downloads, loaded in the background.
+export function techniquesCard(scope, stem, id) {
+  const box = h('div', { id }, 'Loading…');
+  get(`/attack/techniques${qs(scope)}`)
+    .then((d) => box.replaceChildren(techniqueTable(d.techniques), exportButtons(scope, stem)))
+    .catch((e) => box.replaceChildren(errorBox(e)));
+  return card('ATT&CK techniques', box);
+}
+
 export async function render(root, ctx) {
   const box = h('div', { id: 'attack' });
   const detail = h('div', { id: 'attack-detail' });
