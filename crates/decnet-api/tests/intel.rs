@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use decnet_bus::{Bus, Delivery};
@@ -19,26 +19,6 @@ fn auth(ip: &str, user: &str, pw: &str, hassh: &str) -> decnet_core::Event {
     e.fields
         .insert("client_version".into(), json!("SSH-2.0-Go"));
     e
-}
-
-async fn eventually(
-    s: &Server,
-    token: &str,
-    path: &str,
-    mut ok: impl FnMut(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = s.get(token, path).await;
-        if r.status() == 200 {
-            let v: Value = r.json().await.unwrap();
-            if ok(&v) {
-                return v;
-            }
-        }
-        assert!(Instant::now() < deadline, "timed out on {path}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,7 @@ const PATHS: &[&str] = &[
 ];
 
 /// `per_source` consecutive events come from one address (sessions of 20).
-fn mix(n: usize, per_source: usize) -> Vec<Event> {
+pub(crate) fn mix(n: usize, per_source: usize) -> Vec<Event> {
     let t0 = Utc::now();
     (0..n)
         .map(|i| {

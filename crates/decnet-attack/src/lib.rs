@@ -11,6 +11,7 @@
 pub mod catalogue;
 pub mod corpus;
 pub mod engine;
+pub mod live;
 pub mod misp;
 pub mod navigator;
 pub mod rules;

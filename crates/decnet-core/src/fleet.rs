@@ -117,6 +117,8 @@ pub struct FleetSpec {
     /// serialised: they hold secrets (SMTP passwords, webhook URLs).
     #[serde(skip)]
     pub alerts: KeyedSections,
+    /// `[attack]` key/values (ATT&CK tagging: `rules_dir`), if present.
+    pub attack: BTreeMap<String, String>,
 }
 
 /// One problem, tied to a line (1-based).
@@ -500,6 +502,17 @@ fn read_sections<'a>(
             }
         } else if is_alerts_section(&s.name) {
             fleet.alerts.insert(&s.name, s.line, &s.entries);
+        } else if s.name == "attack" {
+            for (k, v, line) in &s.entries {
+                if k == "rules_dir" {
+                    fleet.attack.insert(k.clone(), v.clone());
+                } else {
+                    ctx.warn(
+                        *line,
+                        format!("[attack]: unknown key {k:?} ignored (known: rules_dir)"),
+                    );
+                }
+            }
         } else if s.name.starts_with("custom-") {
             ctx.warn(
                 s.line,

@@ -8,6 +8,8 @@
 //! (a throw-away PostgreSQL cluster, synthetic events) is the `testing`
 //! module behind the `testing` feature, for other crates' tests only.
 
+pub mod attack_sql;
+pub use attack_sql::AttackStore;
 pub mod docs;
 pub use docs::{Doc, DocStore};
 pub mod ingest;
@@ -57,7 +59,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Persistence contract. Implementations: SQLite (`sqlite://PATH`) and
 /// PostgreSQL (`postgres://…`).
 #[async_trait]
-pub trait Store: docs::DocStore + Send + Sync + 'static {
+pub trait Store: docs::DocStore + attack_sql::AttackStore + Send + Sync + 'static {
     /// Implementation name (`sqlite`, `postgres`) for health output.
     fn backend(&self) -> &'static str;
 

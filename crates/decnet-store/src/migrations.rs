@@ -285,6 +285,38 @@ const V6_SQLITE: &str = "DROP TRIGGER events_count_ins";
 const V7: &str =
     "ALTER TABLE attackers ADD COLUMN uuid TEXT; CREATE INDEX attackers_uuid ON attackers (uuid)";
 
+/// ATT&CK tags (one row per event × technique × rule, so replays insert
+/// nothing new) and the STIX objects the TAXII server serves (one row per
+/// object version per collection). Portable types: one script for both.
+const V8_ATTACK: &str = r#"
+CREATE TABLE attack_tags (
+    event_id TEXT NOT NULL,
+    technique_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    confidence BIGINT NOT NULL,
+    ts BIGINT NOT NULL,
+    src_ip TEXT NOT NULL,
+    session_id TEXT,
+    decky TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    PRIMARY KEY (event_id, technique_id, rule_id)
+);
+CREATE INDEX attack_tags_ts ON attack_tags (ts);
+CREATE INDEX attack_tags_src_ts ON attack_tags (src_ip, ts);
+CREATE INDEX attack_tags_technique_ts ON attack_tags (technique_id, ts);
+CREATE TABLE stix_objects (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    date_added BIGINT NOT NULL,
+    stix_type TEXT NOT NULL,
+    spec_version TEXT NOT NULL,
+    object TEXT NOT NULL,
+    PRIMARY KEY (collection, id, version)
+);
+CREATE INDEX stix_objects_added ON stix_objects (collection, date_added, id, version)
+"#;
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -328,6 +360,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "attacker_uuid",
         sqlite: V7,
         postgres: V7,
+    },
+    Migration {
+        version: 8,
+        name: "attack_tags_stix_objects",
+        sqlite: V8_ATTACK,
+        postgres: V8_ATTACK,
     },
 ];
 

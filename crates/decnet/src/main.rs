@@ -3,6 +3,7 @@
 mod alerts;
 mod api;
 mod canary;
+mod attack;
 mod durability;
 mod enroll;
 mod memory;
@@ -54,6 +55,11 @@ enum Command {
         /// Fleet file.
         file: PathBuf,
     },
+    /// Check a directory of ATT&CK rule files; exit 0 when valid, 2 with FILE:LINE: messages when not.
+    ValidateRules {
+        /// Rule directory (every *.toml in it).
+        dir: PathBuf,
+    },
     /// Manage dashboard/API users in the store.
     #[command(subcommand)]
     User(api::UserCmd),
@@ -64,6 +70,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { file } => run::validate(&file),
+        Command::ValidateRules { dir } => attack::validate_rules(&dir),
         Command::User(cmd) => api::user(cmd),
         Command::Demo(args) => run::start(None, args),
         Command::Serve { config, run } => run::start(Some(config), run),

@@ -72,7 +72,16 @@ pub fn validate(file: &Path) -> ExitCode {
                 }
                 return ExitCode::from(2);
             }
-            println!("{shown}: OK — {} deckies", fleet.deckies.len());
+            // The ATT&CK rules the fleet would tag with are part of it.
+            let rules = match crate::attack::load_rules(&fleet, Some(file)) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            println!(
+                "{shown}: OK — {} deckies, {} ATT&CK rules",
+                fleet.deckies.len(),
+                rules.handle().current().rules().len()
+            );
             ExitCode::SUCCESS
         }
         Err(LoadError::Invalid(report)) => {
@@ -168,7 +177,11 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(run(fleet, args, config.is_none(), alerts));
+    let rules = match crate::attack::load_rules(&fleet, config.as_deref()) {
+        Ok(r) => Arc::new(r),
+        Err(code) => return code,
+    };
+    let result = rt.block_on(run(fleet, args, config.is_none(), alerts, rules));
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,6 +197,7 @@ async fn run(
     args: RunArgs,
     demo: bool,
     alerts: crate::alerts::AlertsSetup,
+    attack_rules: Arc<decnet_attack::live::RulesInUse>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let stop_signal = StopSignal::listen()?;
@@ -243,6 +257,8 @@ async fn run(
         crate::alerts::AlertsRun::start(alerts, &api_bus, nats.as_ref(), &args.data_dir).await?;
     let mut health_probes = health_probes;
     health_probes.push(alerts_probe);
+    let tagging =
+        crate::attack::AttackRun::start(store.clone(), &proc_bus, &api_bus, &attack_rules)?;
     // Active response: only with a [response] section.
     let response = decnet_response::start_for_fleet(
         &fleet_spec.response,
@@ -277,6 +293,7 @@ async fn run(
         report_event_log(&event_log.finish().await);
         ingester.finish().await?;
         intel.finish().await?;
+        tagging.finish().await;
         anyhow::bail!("no decky could be started");
     }
     println!(
@@ -336,6 +353,7 @@ async fn run(
         probes: health_probes,
         canary: canary.as_ref().map(|c| c.service()),
         alerts: Some(alerts_api),
+        attack: attack_rules,
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -399,6 +417,7 @@ async fn run(
             stored.unstored
         );
     }
+    tagging.finish().await;
     match tokio::time::timeout(INTEL_FINISH, intel.finish()).await {
         Ok(profiled) => tracing::info!(events = profiled?, "intel flushed"),
         Err(_) => eprintln!(

@@ -4,6 +4,7 @@ import { eventRow, eventTable } from '../events.js';
 import { parseCast, player } from '../player.js';
 import { download } from '../download.js';
 import { banDialog } from './response.js';
+import { techniqueTable, exportButtons as attackExports } from './attack.js';
 
 const LIMIT = 50;
 
@@ -21,10 +22,12 @@ export async function render(root, ctx) {
   const creds = h('div', { id: 'attacker-creds' });
   const cmds = h('div', { id: 'attacker-cmds' });
   const arts = h('div', { id: 'attacker-artifacts' });
+  const techniques = h('div', { id: 'attacker-techniques' });
   const { el: tl, tbody } = eventTable('timeline');
   const tlPager = h('div');
   root.append(h('p', null, h('a', { href: '/attackers' }, '‹ All attackers')), head, summary,
     h('div', { class: 'grid2' }, card('Credentials tried', creds), card('Commands', cmds)),
+    card('ATT&CK techniques', techniques),
     card('Sessions (SSH/telnet transcripts)', transcripts, replay),
     card('Artifacts', arts),
     card('Timeline', tl, tlPager));
@@ -33,6 +36,7 @@ export async function render(root, ctx) {
   try { a = await get(`/attackers/${enc}`); } catch (e) { summary.replaceChildren(errorBox(e)); return; }
   if (!ctx.current) return;
   drawSummary(summary, a);
+  techniques.replaceChildren(techniqueTable(a.techniques || []), attackExports({ ip: a.ip }, `attacker-${a.ip}`));
 
   // Ban state and the Ban button (when active response is configured).
   async function loadBan() {

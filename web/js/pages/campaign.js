@@ -1,6 +1,7 @@
 import { get } from '../api.js';
 import { h, card, table, kv, badge, time, errorBox, empty } from '../ui.js';
 import { watch } from '../feeds.js';
+import { techniquesCard } from './attack.js';
 
 // One campaign: why its identities were grouped, the deckies and shared
 // infrastructure, and the identities themselves.
@@ -10,7 +11,8 @@ export async function render(root, ctx) {
   const summary = h('div', { id: 'campaign-summary' });
   const ids = h('div', { id: 'campaign-identities' });
   const head = h('div', { class: 'row' }, h('h1', null, `Campaign ${id.slice(0, 8)}`));
-  root.append(h('p', null, h('a', { href: '/identities' }, '‹ Identities & campaigns')), head, summary, card('Identities in this campaign', ids));
+  root.append(h('p', null, h('a', { href: '/identities' }, '‹ Identities & campaigns')), head, summary, card('Identities in this campaign', ids),
+    techniquesCard({ campaign_id: id }, `campaign-${id.slice(0, 8)}`, 'campaign-techniques'));
 
   async function load() {
     let c; let list;

@@ -1,6 +1,7 @@
 import { get, qs } from '../api.js';
 import { h, card, table, kv, badge, time, errorBox, empty, pager } from '../ui.js';
 import { watch } from '../feeds.js';
+import { techniquesCard } from './attack.js';
 
 const LIMIT = 50;
 
@@ -13,7 +14,8 @@ export async function render(root, ctx) {
   const members = h('div', { id: 'identity-members' });
   const head = h('div', { class: 'row' }, h('h1', null, `Identity ${id.slice(0, 8)}`));
   root.append(h('p', null, h('a', { href: '/identities' }, '‹ Identities & campaigns')), head, summary,
-    card('Evidence (links between addresses)', links), card('Member attackers', members));
+    card('Evidence (links between addresses)', links), card('Member attackers', members),
+    techniquesCard({ identity_id: id }, `identity-${id.slice(0, 8)}`, 'identity-techniques'));
   let offset = 0;
 
   async function load() {

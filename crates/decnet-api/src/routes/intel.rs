@@ -133,7 +133,7 @@ pub(crate) async fn list_attackers(
 
 /// The attacker a path names: by address, or by its stable `uuid` (how
 /// DECNET clients name attackers).
-async fn attacker(st: &AppState, raw: &str) -> ApiResult<AttackerRow> {
+pub(crate) async fn attacker(st: &AppState, raw: &str) -> ApiResult<AttackerRow> {
     let found = match Uuid::parse_str(raw) {
         Ok(uuid) => st.store.get_attacker_by_uuid(uuid).await?,
         Err(_) => st.store.get_attacker(&ip_param(raw)?).await?,
@@ -149,8 +149,13 @@ pub(crate) async fn get_attacker(
     State(st): State<AppState>,
     _v: Viewer,
     Path(ip): Path<String>,
-) -> ApiResult<Json<AttackerRow>> {
-    Ok(Json(attacker(&st, &ip).await?))
+) -> ApiResult<Json<Value>> {
+    let a = attacker(&st, &ip).await?;
+    let techniques = crate::routes::attack::techniques_of(&st, &a.ip).await?;
+    let mut v = serde_json::to_value(a).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The ATT&CK techniques tagged for this address (DESIGN §14).
+    v["techniques"] = techniques;
+    Ok(Json(v))
 }
 
 #[utoipa::path(get, path = "/attackers/{ip}/commands", tag = "Attackers", security(("bearer" = [])),

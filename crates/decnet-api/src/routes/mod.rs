@@ -4,6 +4,7 @@
 //! document by construction.
 
 pub mod alerts;
+pub mod attack;
 pub mod auth;
 pub mod canary;
 pub mod config;
@@ -37,4 +38,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(response::routes())
         .merge(stream::routes())
         .merge(webhooks::routes())
+        .merge(attack::routes())
 }

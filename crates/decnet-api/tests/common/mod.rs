@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use decnet_api::{ApiConfig, ApiHandle, Backends};
 use decnet_bus::{Bus, MemoryBus};
@@ -343,4 +343,25 @@ pub fn event(
     e.dst_ip = "127.0.80.10".parse().unwrap();
     e.dst_port = 22;
     e
+}
+
+/// GETs `path` until it answers 200 with a body `ok` accepts (15 s at most).
+pub async fn eventually(
+    s: &Server,
+    token: &str,
+    path: &str,
+    mut ok: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = s.get(token, path).await;
+        if r.status() == 200 {
+            let v: Value = r.json().await.unwrap();
+            if ok(&v) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "timed out on {path}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -21,8 +21,8 @@ use serde_json::{json, Value};
 pub use auth::{presented_token, AuthError, Principal, StaticTokens, TaxiiAuth};
 pub use memory::MemorySource;
 pub use source::{
-    paginate, BadCursor, CollectionInfo, ObjectQuery, Page, SourceError, StixRecord, TaxiiSource,
-    VersionFilter,
+    decode_cursor, encode_cursor, paginate, BadCursor, CollectionInfo, ObjectQuery, Page,
+    SourceError, StixRecord, TaxiiSource, VersionFilter,
 };
 
 /// Media type of every TAXII 2.1 response.

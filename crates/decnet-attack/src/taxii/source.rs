@@ -159,12 +159,15 @@ pub trait TaxiiSource: Send + Sync + 'static {
 #[error("invalid next cursor")]
 pub struct BadCursor;
 
-fn cursor_of(r: &StixRecord) -> String {
+/// The `next` cursor naming `r` as the last record returned (a source
+/// over other storage pages with the same cursors).
+pub fn encode_cursor(r: &StixRecord) -> String {
     let raw = format!("{}|{}|{}", r.date_added.timestamp_micros(), r.id, r.version);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn parse_cursor(s: &str) -> Result<(i64, String, String), BadCursor> {
+/// The (date_added µs, id, version) a cursor names.
+pub fn decode_cursor(s: &str) -> Result<(i64, String, String), BadCursor> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| BadCursor)?;
@@ -213,7 +216,7 @@ pub fn paginate(records: &[StixRecord], query: &ObjectQuery) -> Result<Page, Bad
         }
     }
     let after = match &query.next {
-        Some(c) => Some(parse_cursor(c)?),
+        Some(c) => Some(decode_cursor(c)?),
         None => None,
     };
     let mut hits: Vec<&StixRecord> = records
@@ -240,7 +243,7 @@ pub fn paginate(records: &[StixRecord], query: &ObjectQuery) -> Result<Page, Bad
     let more = hits.len() > limit;
     hits.truncate(limit);
     let next = if more {
-        hits.last().map(|r| cursor_of(r))
+        hits.last().map(|r| encode_cursor(r))
     } else {
         None
     };
