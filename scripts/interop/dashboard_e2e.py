@@ -39,6 +39,7 @@ INTENTIONAL = {
     ("POST", "/api/v1/deckies/deploy", 422),      # INI with validator errors
     ("POST", "/api/v1/deckies/deploy", 400),      # structural INI error
     ("GET", "/api/v1/response/status", 503),      # demo fleet has no [response]
+    ("GET", "/api/v1/response/bans", 503),        # attacker page: "Active response off"
 }
 expired_phase = False
 failures = []

@@ -196,3 +196,27 @@ async fn health_reports_the_store_ingester_and_intel_workers() {
     let r = s.client.get(s.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
 }
+
+#[tokio::test]
+async fn service_catalogue_is_served_without_an_engine() {
+    let s = start().await;
+    assert_eq!(
+        s.client
+            .get(s.url("/services"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let token = s.admin().await;
+    let r = s.get(&token, "/services").await;
+    assert_eq!(r.status(), 200);
+    let list: Vec<Value> = r.json().await.unwrap();
+    let ssh = list
+        .iter()
+        .find(|e| e["name"] == "ssh")
+        .expect("ssh in the catalogue");
+    assert_eq!(ssh["ports"], serde_json::json!(["tcp/22"]));
+    assert_eq!(list.len(), decnet_core::SERVICE_CATALOG.len());
+}

@@ -2,8 +2,8 @@
 
 mod alerts;
 mod api;
-mod canary;
 mod attack;
+mod canary;
 mod durability;
 mod enroll;
 mod memory;

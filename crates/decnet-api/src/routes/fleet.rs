@@ -26,6 +26,7 @@ pub const MAX_DROP_BYTES: usize = 4 * 1024 * 1024;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list))
+        .routes(routes!(services))
         .routes(routes!(lifecycle))
         .routes(routes!(deploy))
         .routes(routes!(drop_file, delete_file))
@@ -53,6 +54,35 @@ impl From<EngineError> for ApiError {
             | EngineError::Network { .. } => ApiError::Conflict(e.to_string()),
         }
     }
+}
+
+/// One entry of the service catalogue: what a decky can run.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CatalogueEntry {
+    /// INI / API name.
+    name: &'static str,
+    /// Default listening ports as `tcp/22`, `udp/161`.
+    ports: Vec<String>,
+    /// One-line description.
+    description: &'static str,
+}
+
+/// The services the engine can run (the dashboard's "+ Service" picker),
+/// from the built-in catalogue; needs no engine, so it answers in every
+/// API process.
+#[utoipa::path(get, path = "/services", operation_id = "list_services", tag = "Fleet", security(("bearer" = [])),
+    responses((status = 200, body = Vec<CatalogueEntry>), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn services(_v: Viewer) -> Json<Vec<CatalogueEntry>> {
+    Json(
+        decnet_core::catalog::SERVICE_CATALOG
+            .iter()
+            .map(|s| CatalogueEntry {
+                name: s.name,
+                ports: s.ports.iter().map(|(t, p)| format!("{t}/{p}")).collect(),
+                description: s.description,
+            })
+            .collect(),
+    )
 }
 
 #[utoipa::path(get, path = "/deckies", operation_id = "list_deckies", tag = "Fleet", security(("bearer" = [])),
