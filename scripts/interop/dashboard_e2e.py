@@ -22,6 +22,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 BASE = os.environ["DASH_URL"].rstrip("/")
@@ -393,8 +394,8 @@ def run(d):
     # Add a service to the live topology decky, then drop a file into it.
     fresh(lambda: click(d, d.find_element(By.ID, "svc-add")), "+ Service button")
     dlg = wait(d, visible("dialog.modal"), what="add service dialog")
-    dlg.find_element(By.NAME, "name").clear()
-    dlg.find_element(By.NAME, "name").send_keys("ftp")
+    # The picker lists the service catalogue (GET /services) minus what runs.
+    Select(dlg.find_element(By.NAME, "name")).select_by_value("ftp")
     dlg.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
     wait(d, text_in("#topo-side .chips", "ftp"), timeout=20, what="ftp service on app02")
     wait(d, text_in("#topo-feed", "service_added"), what="service_added event in the live feed")
@@ -436,6 +437,7 @@ def run(d):
         ("/bounty", "Bounty", "15-bounty", "#bounty table"),
         ("/response", "Active response", "16-response", "#response-off"),
         ("/canary", "Canary tokens", "16b-canary", "#canary-tokens table"),
+        ("/attack", "ATT&CK", "16c-attack", "#attack-rules table"),
         ("/webhooks", "Webhooks", "17-webhooks", "#webhooks table"),
         ("/users", "Users", "18-users", "#users table"),
     ]:

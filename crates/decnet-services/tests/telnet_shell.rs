@@ -163,9 +163,23 @@ async fn telnet_login_runs_the_shared_shell() {
     let sid = auth.session_id.unwrap();
     assert!(seen.iter().all(|e| e.session_id == Some(sid)));
     // asciicast v2 transcript named by the session id, with the window size from NAWS.
-    let cast = std::fs::read_to_string(dir.path().join("transcripts").join(format!("{sid}.cast")))
-        .unwrap();
-    let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+    // The transcript is written off the session's task (blocking pool), so
+    // under load its header may land a moment after the session's events.
+    let path = dir.path().join("transcripts").join(format!("{sid}.cast"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (cast, header) = loop {
+        let cast = std::fs::read_to_string(&path).unwrap_or_default();
+        let header: serde_json::Value = cast
+            .lines()
+            .next()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_default();
+        let complete = header["version"].is_u64() && cast.contains("whoami; cat /root/notes.txt");
+        if complete || std::time::Instant::now() > deadline {
+            break (cast, header);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert_eq!(
         (
             header["version"].as_u64(),
