@@ -13,6 +13,7 @@
 //!    redelivery of 20,000 spooled messages to the HTTPS receiver.
 //!
 //! `cargo run --release -p decnet-alerts --example alerts_bench [latency] [cost] [spool]`
+#![allow(clippy::unwrap_used)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

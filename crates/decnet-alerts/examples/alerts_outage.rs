@@ -5,6 +5,7 @@
 //! if anything was lost or delivered out of order within a rule.
 //!
 //! `alerts_outage [--down-secs 60] [--rounds 30] [--restart] [--unavailable]`
+#![allow(clippy::unwrap_used)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -6,6 +6,7 @@
 //! history entry is printed. Exit status 0 only if everything was delivered.
 //!
 //! `smtp_probe CONFIG.ini [--engine]`
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

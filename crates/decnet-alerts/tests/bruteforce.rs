@@ -2,6 +2,7 @@
 //! commands, yields a handful of alerts — first sight, escalations,
 //! digests — delivered to a real HTTPS receiver, and every suppressed
 //! attempt is counted in a digest.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

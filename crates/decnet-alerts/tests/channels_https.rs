@@ -5,6 +5,7 @@
 //! Mattermost, Discord), the signed webhook's HMAC, and `test()` reporting
 //! the true outcome (accepted, 5xx, 4xx, nothing listening), never with a
 //! secret in the error.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

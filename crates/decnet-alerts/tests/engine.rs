@@ -3,6 +3,7 @@
 //! `reload`, custom aggregate rules, allowlist, resolve alerts reaching
 //! PagerDuty as `resolve`, silent sensors, and alerts on the bus and in a
 //! SIEM output.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

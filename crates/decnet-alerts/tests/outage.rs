@@ -4,6 +4,7 @@
 //! the spool carries the backlog across the restart) and with it answering
 //! 503. A compressed outage (seconds); `scripts/interop/alerts.sh` runs
 //! the same scenario for a real minute.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! OCSF 1.8.0 class and object definitions from ocsf/ocsf-schema — every
 //! attribute exists in its class or object with its type, array-ness and
 //! enum values, every required attribute is present.
+#![allow(clippy::unwrap_used)]
 
 use std::net::IpAddr;
 

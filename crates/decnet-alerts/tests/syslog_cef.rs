@@ -1,6 +1,7 @@
 //! The syslog CEF channel to real sockets: one UDP datagram per alert,
 //! octet-counted frames over TCP and over TLS (RFC 5425), reconnecting
 //! after the collector drops the connection.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

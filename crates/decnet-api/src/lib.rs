@@ -100,6 +100,7 @@ impl ApiHandle {
 
 /// Warns when the open-file soft limit is below `min` (each connection and
 /// each decky listener is a descriptor). Returns the limit.
+#[allow(unsafe_code)] // getrlimit
 pub fn check_open_files(min: u64) -> Option<u64> {
     #[cfg(unix)]
     {

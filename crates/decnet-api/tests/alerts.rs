@@ -4,6 +4,7 @@
 //! alert raised by a login event on the bus and delivered to a signed
 //! webhook received by an HTTP server in this test, its history with the
 //! delivery state, and reloads.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! ATT&CK end to end: events on the bus → the real tag worker → tags and
 //! STIX objects in the store → `/api/v1/attack/*` and `/taxii2/` answers;
 //! rule reload (good and bad) without a restart.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

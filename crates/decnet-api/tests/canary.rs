@@ -1,6 +1,7 @@
 //! `/canary/*` against a real server, a real SQLite store and real
 //! receivers: tokens made through the API, fetched with a real HTTP client
 //! and resolved with real DNS queries, found again in `/logs`.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Black-box HTTP tests: real server, real SQLite store, real client.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Intel routes over the real pipeline: events published on the bus, the
 //! real ingester and intel workers write the store, the API reads it.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

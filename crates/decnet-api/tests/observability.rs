@@ -2,6 +2,7 @@
 //! route, unique operation ids), `/health` reporting the workers that run
 //! beside the API (a real store ingester and a real intel worker), and the
 //! unauthenticated `/livez` and `/readyz`.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

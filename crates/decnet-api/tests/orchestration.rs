@@ -2,6 +2,7 @@
 //! real fleet: deploy an INI and see ports open, file drops visible from the
 //! decky's shell, a topology taken through its whole life with its SSE
 //! stream asserted event by event, optimistic concurrency, queue resume.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! Orchestration over SSH: add a service to a decky while an SSH session on it
 //! stays open, and `cat` a file dropped through the API from that session.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! `/api/v1/response/*` and the root CrowdSec bouncer endpoints, through the
 //! real server with a real decnet-response Responder in its backends.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

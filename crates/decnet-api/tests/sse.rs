@@ -1,5 +1,6 @@
 //! SSE black-box tests: tickets, per-user cap before the 200, snapshot then
 //! live frames, keepalives, slow clients, shutdown.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Webhooks against a real HTTP receiver: CRUD, HMAC-SHA256 signature,
 //! retries with backoff, circuit breaker, test endpoint.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! corpus (for BENCH.md), and every miss.
 //!
 //! `cargo run -p decnet-attack --example corpus_report`
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

@@ -4,6 +4,7 @@
 //! `scripts/interop/attack.sh`.
 //!
 //! `cargo run -p decnet-attack --example export_sample -- OUT_DIR`
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -6,6 +6,7 @@
 //! `cargo run --release -p decnet-attack --example serve_path_bench [EVENTS]`
 //!
 //! The event mix is `tag_bench`'s (200 events per source).
+#![allow(clippy::unwrap_used)]
 
 #[allow(dead_code)]
 #[path = "tag_bench.rs"]

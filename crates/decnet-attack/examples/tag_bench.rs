@@ -6,6 +6,8 @@
 //! disconnects and failed logins (brute force), then shell commands, web
 //! requests and a few downloads; sources and sessions rotate so aggregate
 //! and sequence state grows as it would.
+#![allow(clippy::unwrap_used)]
+#![allow(unsafe_code)] // syscalls (signals, mounts, rusage); each block says why it is sound
 
 use std::hint::black_box;
 use std::time::Instant;

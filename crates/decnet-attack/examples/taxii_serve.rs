@@ -8,6 +8,7 @@
 //! collection per bundle (`campaign-<file stem>`) holds all its objects.
 //! Objects are added one millisecond apart so `added_after` has something
 //! to resume on.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! The built-in rules on the labelled corpus (real clients against a real
 //! decnet fleet, recorded by scripts/attack-corpus.sh): precision ≥ 0.9 and
 //! recall ≥ 0.8 over every (scenario, technique) pair.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

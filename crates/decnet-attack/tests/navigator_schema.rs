@@ -1,5 +1,6 @@
 //! Navigator layers validate against the layer 4.5 format (the schema in
 //! tests/data is transcribed from MITRE's layerformat.md).
+#![allow(clippy::unwrap_used)]
 
 use chrono::{TimeZone, Utc};
 use decnet_attack::navigator::{layer, layers, LayerInfo, TechniqueStat};

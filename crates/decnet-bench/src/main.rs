@@ -543,7 +543,11 @@ async fn startup(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     tokio::time::sleep(Duration::from_secs(settle)).await;
     let rss = rss_kib(pid)? as f64 / 1024.0;
-    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    // SAFETY: kill(2) on the child we spawned; no memory is involved.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(pid as i32, libc::SIGTERM)
+    };
     let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
     let _ = std::fs::remove_dir_all(&dir);
     let n = services.split(',').count();

@@ -1,6 +1,7 @@
 //! Shared measurement loop for "one attempt per connection" modes (SSH and
 //! database logins): N workers until a count or time bound, latency
 //! percentiles, and the server's CPU per attempt read from /proc.
+#![allow(unsafe_code)] // raw syscalls; each block has its SAFETY comment
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,6 +2,7 @@
 //! `cargo run --release -p decnet-canary --example canary_bench`):
 //! token creation rate into SQLite, index rebuild time, lookup cost per
 //! request, and trigger → bus latency of both receivers (p50/p99).
+#![allow(clippy::unwrap_used)]
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! The receivers driven by real clients over loopback sockets: reqwest for
 //! HTTP, DNS messages over UDP and TCP; every trigger read back from the bus.
+#![allow(clippy::unwrap_used)]
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;

@@ -1,4 +1,5 @@
 //! Golden tests for fleet validation messages, plus a never-panic property.
+#![allow(clippy::unwrap_used)]
 
 use decnet_core::fleet::{parse_bytes, parse_str};
 use proptest::prelude::*;

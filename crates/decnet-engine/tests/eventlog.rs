@@ -1,4 +1,5 @@
 //! The event log file and syslog forwarding over UDP and TCP (RFC 6587 octet counting).
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! The event log writer under rotation, reopen (SIGHUP), a journal, a
 //! full disk (root only: a small tmpfs) and a collector that stops reading.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! A fleet deployed in-process: exact events on the bus for real protocol
 //! exchanges, deterministic personas, teardown closes listeners.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

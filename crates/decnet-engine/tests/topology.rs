@@ -1,6 +1,7 @@
 //! Topologies end to end in-process: lifecycle, optimistic concurrency,
 //! the mutation queue (including failure → degraded and resume after a
 //! crash), live services with bus events carrying the topology id.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

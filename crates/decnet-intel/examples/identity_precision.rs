@@ -6,6 +6,7 @@
 //! Every event goes through `profile::apply` (the signals intel keeps per
 //! address) and every address through the `Linker` and its union-find, as
 //! the worker does; pairs of addresses are then scored against the truth.
+#![allow(clippy::unwrap_used)]
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -1,6 +1,7 @@
 //! Intel throughput: events/s through the Intel worker into SQLite.
 //!
 //! `cargo run --release -p decnet-intel --example intel_bench -- [EVENTS] [SOURCES]`
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! Intel under a lease tenure (the scale-out singleton): batches commit
 //! while the tenure holds; once another holder took the lease the worker
 //! stops with `Conflict` and writes nothing more.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! (a rare HASSH's link and its weighted reason: `pipeline.rs`,
 //! `fingerprint_fields_as_services_emit_them_form_an_identity`).
 //! Through the real pipeline (bus → intel → store).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

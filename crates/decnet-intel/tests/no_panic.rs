@@ -1,5 +1,6 @@
 //! Property: intel never panics on hostile events (arbitrary fields,
 //! kinds, addresses, timestamps) and stays consistent.
+#![allow(clippy::unwrap_used)]
 
 use chrono::{TimeZone, Utc};
 use decnet_core::{Event, EventKind};

@@ -1,4 +1,5 @@
 //! Intel through the real pipeline: bus → ingester + intel → store.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Property: a shuffled, duplicated event stream — split across a restart —
 //! yields exactly the same tables as the clean stream.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Property tests: any sequence of link/unlink operations keeps the
 //! soft-merge union-find consistent with the graph, and unmerge restores
 //! the identities that were merged.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 

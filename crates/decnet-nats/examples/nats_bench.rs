@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p decnet-nats --example nats_bench -- [N] [postgres://…|pg]`
 //! (`pg`: a throw-away PostgreSQL cluster started for the run; default SQLite)
+#![allow(clippy::unwrap_used)]
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};

@@ -3,6 +3,7 @@
 //! stored exactly once. Without a nats-server binary these tests say so
 //! loudly and pass; `scripts/interop/nats.sh` installs it and sets
 //! DECNET_REQUIRE_NATS=1 so they must run.
+#![allow(clippy::unwrap_used)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Gratuitous ARP: announces that an address moved to a MAC, so switches
 //! and neighbours learn a new decky at once instead of at their next ARP.
+#![allow(unsafe_code)] // raw syscalls; each block has its SAFETY comment
 
 use std::io;
 use std::net::Ipv4Addr;

@@ -2,6 +2,7 @@
 //! persona MAC and stack, sockets opened inside it, crash recovery from the
 //! state file. Needs root and iproute2; elsewhere it says loudly that it did
 //! not run (CI runs it as root).
+#![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};

@@ -1,6 +1,7 @@
 //! Figures for BENCH.md: `/v1/decisions/stream?startup=true` with 100,000
 //! active bans (size, time), then a delta pull. Run with
 //! `cargo run --release -p decnet-response --example stream_bench`.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

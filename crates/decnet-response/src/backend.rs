@@ -446,6 +446,7 @@ impl Backend for InProcess {
 }
 
 /// Addresses of this host's interfaces (never banned by default).
+#[allow(unsafe_code)] // getifaddrs
 pub fn host_addresses() -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = vec![
         IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),

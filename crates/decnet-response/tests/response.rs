@@ -2,6 +2,7 @@
 //! identities, audit + persistence through the real SQLite store, backend
 //! runtime state with a fake clock, replay after recovery, peer sync, and
 //! the CrowdSec decisions API over real HTTP.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

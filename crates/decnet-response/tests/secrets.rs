@@ -1,6 +1,7 @@
 //! Secrets are write-only: the policy view masks bouncer keys, edits keep
 //! the stored ones unless they replace them, and nothing the responder
 //! logs contains one (checked by capturing every log line at TRACE).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! lines `decnet.log` gets for their events (the event log writes them with
 //! the same `format_event`), matched the way DECNET's live tests match:
 //! the event name as a substring, fields as `k="v"`.
+#![allow(clippy::unwrap_used)]
 
 mod db_common;
 

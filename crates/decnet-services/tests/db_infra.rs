@@ -2,6 +2,7 @@
 //! crates (mysql_async, redis, tokio-postgres, ldap3, rumqttc) and by raw
 //! official wire formats where no light client exists; every test asserts
 //! the captured events.
+#![allow(clippy::unwrap_used)]
 
 mod db_common;
 

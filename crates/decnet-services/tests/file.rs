@@ -1,6 +1,7 @@
 //! ftp and tftp driven by raw protocol clients over tokio: logins captured,
 //! anonymous chroot on the decky's virtual filesystem, passive and active
 //! data connections, uploads stored as artifacts and visible afterwards.
+#![allow(clippy::unwrap_used)]
 
 mod webmail_util;
 

@@ -2,6 +2,7 @@
 //! quota answered like a full disk (FTP 452, SMTP 452 4.3.1) and counted
 //! as `artifact_dropped` events; one source cannot starve a decky; a burst
 //! of failed logins whose clients leave at once never turns anyone away.
+#![allow(clippy::unwrap_used)]
 
 mod webmail_util;
 

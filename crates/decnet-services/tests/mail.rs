@@ -1,6 +1,7 @@
 //! smtp / smtp_relay / pop3 / imap driven by lettre and by raw protocol
 //! clients (with rustls for STARTTLS): credentials, relay policy, stored
 //! messages, mailbox listing, TLS fingerprints, oversize input.
+#![allow(clippy::unwrap_used)]
 
 mod webmail_util;
 

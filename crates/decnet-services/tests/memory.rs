@@ -3,6 +3,7 @@
 //! document and keeping the connection open. Jobs must go to disk as they
 //! arrive; the process must not hold them. Alone in its file so the RSS it
 //! measures is this test's.
+#![allow(clippy::unwrap_used)]
 
 mod webmail_util;
 

@@ -1,6 +1,7 @@
 //! Telnet: option negotiation, login with the decky's credentials, and the
 //! shared fake shell (same VFS as the decky's other services), recorded as
 //! events and an asciicast transcript.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

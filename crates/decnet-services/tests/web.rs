@@ -1,5 +1,6 @@
 //! http/https driven by reqwest (rustls): persona pages, scanner paths,
 //! Basic and form logins captured, TLS fingerprint and persona certificate.
+#![allow(clippy::unwrap_used)]
 
 mod webmail_util;
 

@@ -1,6 +1,7 @@
 //! LLMNR/NBNS, Modbus/TCP, S7comm (alone and through conpot) and the
 //! printer, each driven by a raw client built from its specification
 //! (the frames nmap's nbstat/s7-info scripts and Modbus masters send).
+#![allow(clippy::unwrap_used)]
 
 mod win_common;
 

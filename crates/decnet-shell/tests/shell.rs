@@ -1,4 +1,5 @@
 //! The fake shell against a generated decky filesystem.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 //! SSH_FX_FAILURE, scp's "No space left on device"), and one source
 //! holding idle sockets to ssh, telnet and http does not keep a second
 //! source from getting their banners.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The SSH decoy driven by a real SSH client (russh's client and
 //! russh-sftp), deckies on 127.0.61.x with a port offset.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! stored.
 //!
 //! `cargo run --release -p decnet-store --example ingest_bench -- [EVENTS] [postgres]`
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,6 +6,8 @@
 //! root it runs the server as the `postgres` user (or `nobody`), since
 //! initdb refuses root. Without binaries it returns `None` after printing a
 //! loud SKIPPED line, unless `DECNET_REQUIRE_PG=1`, which makes that a panic.
+#![allow(unsafe_code)] // raw syscalls; each block has its SAFETY comment
+#![allow(clippy::unwrap_used)] // test support: a failed setup should stop the test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,6 +1,7 @@
 //! ATT&CK tags and STIX objects on SQLite and PostgreSQL: idempotent
 //! inserts, roll-ups over address sets, TAXII paging order and version
 //! selection, version pruning.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! Attackers' stable uuid on SQLite and PostgreSQL: written with every
 //! row, looked up by the uuid column, and filled in for rows stored before
 //! the column existed.
+#![allow(clippy::unwrap_used)]
 
 use decnet_store::testing::PgCluster;
 use decnet_store::{attacker_uuid, AttackerQuery, AttackerRow, Backend, IntelBatch};

@@ -1,4 +1,5 @@
 //! Versioned documents: compare-and-swap semantics on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! hand-off overflow read back from the journal, a full disk under SQLite
 //! (root only: a small tmpfs), truthful and prompt open failures, and the
 //! modes of the files the store creates.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::Arc;

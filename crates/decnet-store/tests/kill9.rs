@@ -5,6 +5,7 @@
 //!
 //! The child is this same test binary re-executed with `DECNET_KILL9_DB`
 //! set; it ingests until killed and prints `ACK <n>` after each commit.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,6 +1,7 @@
 //! A `search` reads at most the newest `SEARCH_WINDOW` events that match
 //! the other filters, on SQLite and PostgreSQL: a word older than that is
 //! not found and the page says its total is not exact; within it, found.
+#![allow(clippy::unwrap_used)]
 
 use decnet_store::testing::PgCluster;
 use decnet_store::{LogQuery, SEARCH_WINDOW};

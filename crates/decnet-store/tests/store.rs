@@ -1,4 +1,5 @@
 //! The same store suite on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)]
 
 mod suite;
 

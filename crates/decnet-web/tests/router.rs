@@ -1,5 +1,6 @@
 //! The embedded dashboard router: index, module content types, SPA
 //! fallback, API paths never shadowed, caching and security headers.
+#![allow(clippy::unwrap_used)]
 
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};

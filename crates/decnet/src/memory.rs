@@ -8,6 +8,7 @@
 //! closed, the process still held 553 MB; `malloc_trim` brought it to 64 MB,
 //! because glibc only returns the top of the heap by itself. Everything here
 //! is a no-op off glibc.
+#![allow(unsafe_code)] // raw syscalls; each block has its SAFETY comment
 
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,6 @@
 //! `decnet validate-rules DIR` and the `[attack]` part of `decnet validate`
 //! through the real binary: exit codes and FILE:LINE: messages.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 

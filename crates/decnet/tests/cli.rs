@@ -1,5 +1,7 @@
 //! End to end through the real binary: validate exit codes, and a 3-decky
 //! fleet served, probed with real protocol exchanges, stopped by SIGTERM.
+#![allow(clippy::unwrap_used)]
+#![allow(unsafe_code)] // syscalls (signals, mounts, rusage); each block says why it is sound
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -3,6 +3,8 @@
 //! `decnet.log` ends up in the store; the answered-but-lost window is
 //! measured), and, as root, a data dir on a nearly full tmpfs (health says
 //! so, nothing answered is silently lost, SIGTERM stays prompt).
+#![allow(clippy::unwrap_used)]
+#![allow(unsafe_code)] // syscalls (signals, mounts, rusage); each block says why it is sound
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,6 +2,7 @@
 //! not share what a real fleet would vary (hostnames, MACs, host keys,
 //! certificates, boot times), and must never name itself ("decnet") or the
 //! decky in banners, pages, certificates or errors.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::sync::Arc;

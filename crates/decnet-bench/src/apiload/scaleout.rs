@@ -3,6 +3,7 @@
 //! into the sensor's decky socket and are timed to SSE frames on both
 //! servers' APIs. Starts a real `nats-server -js` and a throw-away
 //! PostgreSQL cluster, and stops everything it started.
+#![allow(unsafe_code)] // raw syscalls; each block has its SAFETY comment
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -2,6 +2,7 @@
 //! binary tests (`#[path]`-included). Mounting needs root: without it
 //! [`SmallDisk::mount`] prints a loud SKIPPED banner and returns `None`
 //! (`scripts/interop/durability.sh` runs the same checks as root in CI).
+#![allow(unsafe_code)] // syscalls (signals, mounts, rusage); each block says why it is sound
 
 use std::path::{Path, PathBuf};
 
