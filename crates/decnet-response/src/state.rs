@@ -14,47 +14,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-/// A time source; [`FakeClock`] in tests.
-pub trait Clock: Send + Sync + 'static {
-    /// Current time.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The wall clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that moves only when told to.
-#[derive(Debug)]
-pub struct FakeClock(Mutex<DateTime<Utc>>);
-
-impl FakeClock {
-    /// Starts at `t`.
-    pub fn new(t: DateTime<Utc>) -> Self {
-        FakeClock(Mutex::new(t))
-    }
-
-    /// Moves forward.
-    pub fn advance(&self, d: Duration) {
-        let mut t = self.0.lock();
-        *t += chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock()
-    }
-}
+/// Time as a dependency (shared with the alerts engine); [`FakeClock`]
+/// drives it in tests.
+pub use decnet_core::clock::{Clock, ManualClock as FakeClock, SystemClock};
 
 /// An activation: the backend was enabled or its configuration reloaded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
