@@ -70,7 +70,7 @@ expect_log "relayed message" 'relay01 smtp_relay - file_upload' 'target@elsewher
 printf 'EHLO probe.example\r\nQUIT\r\n' | timeout 10 openssl s_client -starttls smtp -connect "$MAIL:$(p 25)" \
     -servername mail.example -quiet >"$WORK/starttls.out" 2>&1 || true
 grep -q "^250" "$WORK/starttls.out" || { cat "$WORK/starttls.out"; fail "openssl -starttls smtp"; }
-expect_log "STARTTLS fingerprint" 'mail01 smtp - request' 'starttls="true"' 'ja4="t1'
+expect_log "STARTTLS fingerprint" 'mail01 smtp - scan' 'event_type="tls_client_hello"' 'starttls="true"' 'ja4="t1'
 
 # --- ftp / tftp
 echo "uploaded by lftp" >"$WORK/payload.txt"
