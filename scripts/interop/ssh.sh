@@ -54,10 +54,10 @@ interop_serve "$SHELLBOX" "$(p 22)" 19000
 SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
          -o PreferredAuthentications=password,keyboard-interactive -o LogLevel=ERROR -o ConnectTimeout=10)
 
-# --- nmap -sV: OpenSSH with the persona's version (debian: OpenSSH_9.2p1 Debian-2+deb12u3)
+# --- nmap -sV: OpenSSH with the persona's version (debian: OpenSSH_9.2p1 Debian-2+deb12u10, what Debian 12 ships)
 nmap -sV -Pn -n -p "$(p 22)" "$SHELLBOX" -oN "$WORK/nmap.txt" >/dev/null 2>&1 || fail "nmap run"
-grep -E "^$(p 22)/tcp +open +ssh +OpenSSH 9\.2p1 Debian 2\+deb12u3" "$WORK/nmap.txt" >/dev/null \
-    || { cat "$WORK/nmap.txt"; fail "nmap did not report OpenSSH 9.2p1 Debian 2+deb12u3"; }
+grep -E "^$(p 22)/tcp +open +ssh +OpenSSH 9\.2p1 Debian 2\+deb12u10" "$WORK/nmap.txt" >/dev/null \
+    || { cat "$WORK/nmap.txt"; fail "nmap did not report OpenSSH 9.2p1 Debian 2+deb12u10"; }
 grep -v "^#" "$WORK/nmap.txt" | grep -qi decnet && fail "nmap output names decnet"
 
 # --- exec
