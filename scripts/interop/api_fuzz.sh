@@ -37,6 +37,15 @@ gw = 127.0.82.1
 [fuzz01]
 ip = 127.0.82.10
 services = telnet
+
+; Every optional backend on, so its routes answer (not 503) and get fuzzed.
+[response]
+ban_on = auth_attempt
+duration = 10m
+backends = blocklist
+
+[canary]
+http = 127.0.0.1:18482
 INI
 DECNET_ADMIN_PASSWORD=fuzz-admin-password DECNET_JWT_SECRET=api-fuzz-secret-api-fuzz-secret-0123 \
     "$BIN" serve --config "$WORK/fleet.ini" --data-dir "$WORK/data" --api "127.0.0.1:$PORT" \

@@ -78,7 +78,7 @@ fn engine_error(e: EngineError) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/alerts/rules", tag = "Alerts", operation_id = "alerts_rules", security(("bearer" = [])),
-    responses((status = 200, description = "Built-in and custom rules with severity and enabled state", body = Object),
+    responses((status = 200, description = "Built-in and custom rules with severity and enabled state", body = [Object]),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "No alerts engine", body = crate::error::ErrorBody)))]
 pub(crate) async fn rules(
     State(st): State<AppState>,
@@ -88,7 +88,7 @@ pub(crate) async fn rules(
 }
 
 #[utoipa::path(get, path = "/alerts/channels", tag = "Alerts", operation_id = "alerts_channels", security(("bearer" = [])),
-    responses((status = 200, description = "Channels (no secrets) with their delivery state", body = Object),
+    responses((status = 200, description = "Channels (no secrets) with their delivery state", body = [Object]),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "No alerts engine", body = crate::error::ErrorBody)))]
 pub(crate) async fn channels(
     State(st): State<AppState>,

@@ -121,7 +121,7 @@ pub(crate) async fn status(
 }
 
 #[utoipa::path(get, path = "/response/backends", tag = "Response", operation_id = "response_backends", security(("bearer" = [])),
-    responses((status = 200, description = "Each backend's state", body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "Each backend's state", body = [Object]), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 503, description = "Active response not configured", body = crate::error::ErrorBody)))]
 pub(crate) async fn backends(
     _v: Viewer,
     ActiveResponse(r): ActiveResponse,
