@@ -33,12 +33,12 @@ mode = loopback
 [lin]
 ip = 127.0.74.10
 distro = debian
-services = ssh, telnet, http, https, ftp, tftp, smtp, smtp_relay, pop3, imap
+services = ssh, telnet, http, https, ftp, tftp, smtp, pop3, imap
 
 [db]
 ip = 127.0.74.11
-distro = ubuntu
-services = mysql, postgres, redis, mongodb, elasticsearch, docker_api, k8s, ldap
+distro = ubuntu22
+services = mysql, postgres, redis, mongodb, elasticsearch, docker_api, k8s, ldap, smtp_relay
 
 [infra]
 ip = 127.0.74.12
