@@ -8,29 +8,9 @@
 //! stops the process at once instead of looking like NATS being down.
 //! Secrets are never printed: [`Secret`]'s `Debug` is a mask.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A secret string whose `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself, for the NATS client only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("********")
-    }
-}
+pub use decnet_core::secret::Secret;
 
 /// Credentials presented to NATS.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
