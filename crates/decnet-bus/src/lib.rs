@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+pub mod consumer;
+pub use consumer::{BatchLoop, Retry, Step};
+
 /// Envelope version.
 pub const ENVELOPE_VERSION: u8 = 1;
 

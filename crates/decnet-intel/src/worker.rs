@@ -5,10 +5,9 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
-use decnet_bus::{Bus, Envelope, Subscription};
+use decnet_bus::{BatchLoop, Bus, Envelope, Retry, Step, Subscription};
 use decnet_core::Event;
 use decnet_store::{Store, StoreError, StoreResult};
 use tokio::sync::watch;
@@ -124,32 +123,12 @@ impl IntelHandle {
     }
 }
 
-async fn retry<T, F, Fut>(what: &str, stopping: bool, mut f: F) -> StoreResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = StoreResult<T>>,
-{
-    let mut backoff = Duration::from_millis(50);
-    let mut attempts = 0;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            // Fenced out (another server took the lease): retrying cannot help.
-            Err(e @ StoreError::Conflict(_)) => {
-                tracing::warn!(error = %e, "intel: {what} refused; stopping");
-                return Err(e);
-            }
-            Err(e) => {
-                attempts += 1;
-                tracing::warn!(error = %e, attempts, "intel: {what} failed; retrying");
-                if stopping && attempts >= 20 {
-                    return Err(e);
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+/// Retries of intel's store calls; a fenced-out write (another server took
+/// the lease) is not retried: retrying cannot help.
+const RETRY: Retry = Retry::new("intel");
+
+fn fenced(e: &StoreError) -> bool {
+    matches!(e, StoreError::Conflict(_))
 }
 
 /// The worker's links to its handle: stop request in, counters and
@@ -163,38 +142,26 @@ struct Signals {
 async fn run(
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
-    mut sub: Subscription,
+    sub: Subscription,
     cfg: IntelConfig,
     mut state: IntelState,
     signals: Signals,
 ) -> StoreResult<()> {
     let Signals {
-        mut stop,
+        stop,
         counters,
         done,
     } = signals;
-    let size = cfg.batch_size.max(1);
-    let mut envs = Vec::with_capacity(size);
-    let mut stopping = false;
+    let mut batches = BatchLoop::new(sub, stop, cfg.batch_size, cfg.batch_wait);
     loop {
-        envs.clear();
-        if stopping {
-            while envs.len() < size {
-                match sub.try_recv() {
-                    Some(e) => envs.push(e),
-                    None => break,
-                }
-            }
-            if envs.is_empty() && state.nothing_pending() {
-                return Ok(());
-            }
-        } else {
-            // What was taken before a stop stays in `envs` and is processed.
-            tokio::select! {
-                got = sub.next_batch(size, cfg.batch_wait, &mut envs) => if !got { stopping = true; continue; },
-                _ = stop.changed() => { stopping = true; if envs.is_empty() { continue; } }
-            }
-        }
+        // What was taken before a stop is handed over and processed.
+        let envs = match batches.next().await {
+            Step::Batch(envs) => envs,
+            Step::Drained if state.nothing_pending() => return Ok(()),
+            // Stopping with work still in the state: an empty batch flushes it.
+            Step::Drained | Step::Woken(()) => Vec::new(),
+        };
+        let stopping = batches.stopping();
         counters
             .received
             .fetch_add(envs.len() as u64, Ordering::Relaxed);
@@ -204,7 +171,7 @@ async fn run(
             .map(|e| &**e)
             .collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-        let unseen: BTreeSet<Uuid> = retry("unseen lookup", stopping, || store.intel_unseen(&ids))
+        let unseen: BTreeSet<Uuid> = RETRY.run("unseen lookup", stopping, fenced, || store.intel_unseen(&ids))
             .await?
             .into_iter()
             .collect();
@@ -223,7 +190,7 @@ async fn run(
         }
         let mut batch = state.process(&fresh, Utc::now());
         batch.fence = cfg.fence.clone();
-        retry("apply", stopping, || store.intel_apply(&batch)).await?;
+        RETRY.run("apply", stopping, fenced, || store.intel_apply(&batch)).await?;
         counters
             .processed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);

@@ -13,6 +13,10 @@
 //! messages — the ack wait is shorter than the lease TTL, so by then they
 //! are all redeliverable — and intel's consumed-id table makes a message
 //! committed but not acked before the crash count once.
+//!
+//! Other consumers that must run once per fleet ride on the same lease as
+//! [`HolderTask`]s: started with intel on each tenure, fed the same local
+//! bus, and a message is acked only once all of them are past it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +83,28 @@ pub struct SingletonStats {
     pub processed: u64,
 }
 
+/// Another consumer that must run once per fleet, started with intel on
+/// the lease holder and fed the same events (the ATT&CK tag worker: its
+/// sequence and aggregate rules need every event of a source, and one
+/// writer per fleet).
+pub trait HolderTask: Send + Sync {
+    /// What it is, for log lines.
+    fn name(&self) -> &'static str;
+    /// Starts it for one tenure: subscribe to `events` (the holder's local
+    /// bus, carrying every `events.>` message the holder fetches) before
+    /// returning.
+    fn start(&self, events: &Arc<dyn Bus>) -> Result<Box<dyn HolderRun>, String>;
+}
+
+/// A [`HolderTask`] running for one tenure.
+pub trait HolderRun: Send {
+    /// How many envelopes of its subscription, in order, it has fully
+    /// handled: the holder acks no message before every consumer is past it.
+    fn committed(&self) -> watch::Receiver<u64>;
+    /// Handles what it received and stops (called when the tenure ends).
+    fn finish(self: Box<Self>) -> futures::future::BoxFuture<'static, ()>;
+}
+
 /// One process' contender for the intel lease (see the module docs).
 pub struct IntelSingleton {
     stop: CancellationToken,
@@ -106,6 +132,19 @@ impl IntelSingleton {
         holder: String,
         cfg: SingletonConfig,
     ) -> IntelSingleton {
+        Self::start_with(client, store, api_bus, holder, cfg, Vec::new())
+    }
+
+    /// Like [`start`](Self::start), and each tenure also runs `also` beside
+    /// intel.
+    pub fn start_with(
+        client: async_nats::Client,
+        store: Arc<dyn Store>,
+        api_bus: Arc<dyn Bus>,
+        holder: String,
+        cfg: SingletonConfig,
+        also: Vec<Arc<dyn HolderTask>>,
+    ) -> IntelSingleton {
         let stop = CancellationToken::new();
         let tenures = Arc::new(AtomicU64::new(0));
         let processed = Arc::new(AtomicU64::new(0));
@@ -116,6 +155,7 @@ impl IntelSingleton {
             cfg: cfg.clone(),
             stop: stop.clone(),
             processed: processed.clone(),
+            also,
         };
         let t = tenures.clone();
         let (alive_tx, alive) = watch::channel(());
@@ -192,6 +232,7 @@ struct Ctx {
     cfg: SingletonConfig,
     stop: CancellationToken,
     processed: Arc<AtomicU64>,
+    also: Vec<Arc<dyn HolderTask>>,
 }
 
 impl Ctx {
@@ -253,7 +294,18 @@ impl Ctx {
                     return;
                 }
             };
-        let committed = intel.committed();
+        let mut others = Vec::new();
+        for task in &self.also {
+            match task.start(&local) {
+                Ok(run) => others.push(run),
+                Err(e) => tracing::error!("{}: not started on the intel lease holder: {e}", task.name()),
+            }
+        }
+        let mut committed = Committed(
+            std::iter::once(intel.committed())
+                .chain(others.iter().map(|r| r.committed()))
+                .collect(),
+        );
         let feed_stop = CancellationToken::new();
         let feed = tokio::spawn(feed(
             consumer,
@@ -294,8 +346,33 @@ impl Ctx {
                 tracing::warn!("intel stopped with an error ({e}); unacked events are redelivered")
             }
         }
-        let done = *committed.borrow();
-        pending.ack_upto(done).await;
+        for run in others {
+            run.finish().await;
+        }
+        pending.ack_upto(committed.done()).await;
+    }
+}
+
+/// The committed prefixes of intel and the other holder tasks: a message
+/// is done once all of them are past it.
+#[derive(Clone)]
+struct Committed(Vec<watch::Receiver<u64>>);
+
+impl Committed {
+    /// Messages every consumer has handled.
+    fn done(&mut self) -> u64 {
+        self.0
+            .iter_mut()
+            .map(|c| *c.borrow_and_update())
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Waits until one of them moves; false once one has ended (nothing
+    /// more will be acked in this tenure).
+    async fn changed(&mut self) -> bool {
+        let moves = self.0.iter_mut().map(|c| Box::pin(c.changed()));
+        futures::future::select_all(moves).await.0.is_ok()
     }
 }
 
@@ -327,20 +404,19 @@ impl Pending {
 async fn feed(
     consumer: jetstream::consumer::Consumer<pull::Config>,
     local: Arc<dyn Bus>,
-    mut committed: watch::Receiver<u64>,
+    mut committed: Committed,
     window: usize,
     stop: CancellationToken,
 ) -> Pending {
     let mut pending = Pending::default();
     loop {
-        let done = *committed.borrow_and_update();
-        pending.ack_upto(done).await;
+        pending.ack_upto(committed.done()).await;
         if stop.is_cancelled() {
             return pending;
         }
         if pending.msgs.len() >= window {
             tokio::select! {
-                r = committed.changed() => if r.is_err() { return pending },
+                alive = committed.changed() => if !alive { return pending },
                 _ = stop.cancelled() => {}
             }
             continue;

@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{Credentials, CredentialsError, Secret};
-pub use intel::{IntelSingleton, SingletonConfig, SingletonStats};
+pub use intel::{HolderRun, HolderTask, IntelSingleton, SingletonConfig, SingletonStats};
 pub use pump::{Pump, PumpStats};
 pub use scope::SensorName;
 pub use spool::Spool;

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use decnet_bus::Subscription;
+use decnet_bus::{BatchLoop, Step, Subscription};
 use decnet_core::Event;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
@@ -506,41 +506,11 @@ impl Committer {
 }
 
 /// Bus-fed worker.
-async fn run_bus(mut sub: Subscription, mut ctx: Ctx) -> StoreResult<()> {
-    let size = ctx.config.batch_size.max(1);
-    let mut envs = Vec::with_capacity(size);
-    let mut stop = ctx.committer.stop.clone();
-    let mut stopping = false;
-    loop {
-        envs.clear();
-        if stopping {
-            // Drain without waiting: the producers are gone.
-            while envs.len() < size {
-                match sub.try_recv() {
-                    Some(e) => envs.push(e),
-                    None => break,
-                }
-            }
-            if envs.is_empty() {
-                return Ok(());
-            }
-        } else {
-            // What was taken before a stop stays in `envs` and is committed.
-            tokio::select! {
-                got = sub.next_batch(size, ctx.config.batch_wait, &mut envs) => {
-                    if !got {
-                        stopping = true;
-                        continue;
-                    }
-                }
-                _ = stop.changed() => {
-                    stopping = true;
-                    if envs.is_empty() {
-                        continue;
-                    }
-                }
-            }
-        }
+async fn run_bus(sub: Subscription, mut ctx: Ctx) -> StoreResult<()> {
+    let stop = ctx.committer.stop.clone();
+    let mut batches = BatchLoop::new(sub, stop, ctx.config.batch_size, ctx.config.batch_wait);
+    // What was taken before a stop is handed over and committed.
+    while let Step::Batch(envs) = batches.next().await {
         // Borrow the bus's shared events: copying each (its field map
         // included) cost more than rendering it for the INSERT.
         let batch: Vec<&Event> = envs
@@ -550,7 +520,7 @@ async fn run_bus(mut sub: Subscription, mut ctx: Ctx) -> StoreResult<()> {
             .collect();
         if !ctx.commit(&batch).await {
             // Without a journal, what is not stored now is lost: say so.
-            let left = (batch.len() + sub.backlog()) as u64;
+            let left = (batch.len() + batches.backlog()) as u64;
             let c = &ctx.committer.shared.counters;
             c.unstored.fetch_add(left, Ordering::Relaxed);
             return Err(StoreError::Database(format!(
@@ -559,6 +529,7 @@ async fn run_bus(mut sub: Subscription, mut ctx: Ctx) -> StoreResult<()> {
             )));
         }
     }
+    Ok(())
 }
 
 /// Journal-fed worker: keeps `cursor` (everything before it is committed)

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use decnet_attack::live::{RulesInUse, TagHandle, TagWorker, TagWorkerConfig};
-use decnet_attack::RuleError;
+use decnet_attack::{RuleError, RuleHandle};
 use decnet_bus::Bus;
 use decnet_core::FleetSpec;
+use decnet_nats::{HolderRun, HolderTask};
 use decnet_store::Store;
 
 fn print_errors(errors: &[RuleError]) {
@@ -57,48 +58,113 @@ pub fn load_rules(fleet: &FleetSpec, fleet_file: Option<&Path>) -> Result<RulesI
     })
 }
 
-/// The running tag worker and its SIGHUP reloader.
+/// ATT&CK tagging of a server: the tag worker (here, or with NATS on the
+/// intel lease holder, wherever that is) and the SIGHUP reloader.
 pub struct AttackRun {
-    worker: TagHandle,
+    worker: Option<TagHandle>,
+    on_holder: Option<Arc<dyn HolderTask>>,
     sighup: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl AttackRun {
-    /// Subscribes to `events.>` on `proc_bus` (before any decky emits) and
-    /// publishes tags on `api_bus`, where SSE clients and webhooks see them.
+    /// In-process: subscribes to `events.>` on `proc_bus` (before any decky
+    /// emits). Scaled out (`fleet_wide`): starts nothing here but gives the
+    /// intel singleton a task ([`Self::holder_task`]), so one tag worker
+    /// per fleet sees every event. Either way tags are published on
+    /// `api_bus`, where SSE clients and webhooks see them.
     pub fn start(
         store: Arc<dyn Store>,
         proc_bus: &Arc<dyn Bus>,
         api_bus: &Arc<dyn Bus>,
         rules: &Arc<RulesInUse>,
+        fleet_wide: bool,
     ) -> anyhow::Result<AttackRun> {
-        let sub = proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?;
-        let worker = TagWorker::start(
+        let tagger = TagOnHolder {
             store,
-            api_bus.clone(),
-            sub,
-            rules.handle().clone(),
-            TagWorkerConfig::default(),
-        );
+            api_bus: api_bus.clone(),
+            rules: rules.handle().clone(),
+        };
+        let (worker, on_holder) = if fleet_wide {
+            (None, Some(Arc::new(tagger) as Arc<dyn HolderTask>))
+        } else {
+            (Some(tagger.start_on(proc_bus)?), None)
+        };
         Ok(AttackRun {
             worker,
+            on_holder,
             sighup: reload_on_sighup(rules.clone()),
         })
     }
 
-    /// Tags what was received and stops.
+    /// What the intel singleton runs on the lease holder (scaled out only).
+    pub fn holder_task(&self) -> Option<Arc<dyn HolderTask>> {
+        self.on_holder.clone()
+    }
+
+    /// Tags what was received and stops (scaled out, the singleton does
+    /// that for its tenure).
     pub async fn finish(self) {
         if let Some(h) = self.sighup {
             h.abort();
         }
-        match tokio::time::timeout(std::time::Duration::from_secs(3), self.worker.finish()).await
-        {
-            Ok(Ok(s)) => tracing::info!(events = s.events, new_tags = s.new_tags, "ATT&CK tagging flushed"),
-            Ok(Err(e)) => eprintln!("warning: ATT&CK tagging stopped with an error: {e}"),
-            Err(_) => eprintln!(
-                "warning: ATT&CK tagging did not finish within 3 s (the store is failing); its last events are not tagged"
-            ),
+        if let Some(worker) = self.worker {
+            finish_worker(worker).await;
         }
+    }
+}
+
+async fn finish_worker(worker: TagHandle) {
+    match tokio::time::timeout(std::time::Duration::from_secs(3), worker.finish()).await {
+        Ok(Ok(s)) => tracing::info!(events = s.events, new_tags = s.new_tags, "ATT&CK tagging flushed"),
+        Ok(Err(e)) => eprintln!("warning: ATT&CK tagging stopped with an error: {e}"),
+        Err(_) => eprintln!(
+            "warning: ATT&CK tagging did not finish within 3 s (the store is failing); its last events are not tagged"
+        ),
+    }
+}
+
+/// A tag worker: started here, or by the intel singleton on each tenure.
+struct TagOnHolder {
+    store: Arc<dyn Store>,
+    api_bus: Arc<dyn Bus>,
+    rules: RuleHandle,
+}
+
+impl TagOnHolder {
+    fn start_on(&self, events: &Arc<dyn Bus>) -> anyhow::Result<TagHandle> {
+        let sub = events.subscribe("events.>", decnet_bus::Delivery::Lossless)?;
+        Ok(TagWorker::start(
+            self.store.clone(),
+            self.api_bus.clone(),
+            sub,
+            self.rules.clone(),
+            TagWorkerConfig::default(),
+        ))
+    }
+}
+
+impl HolderTask for TagOnHolder {
+    fn name(&self) -> &'static str {
+        "ATT&CK tagging"
+    }
+
+    fn start(&self, events: &Arc<dyn Bus>) -> Result<Box<dyn HolderRun>, String> {
+        tracing::info!("intel lease holder: ATT&CK tagging runs here");
+        let handle = self.start_on(events).map_err(|e| e.to_string())?;
+        Ok(Box::new(TagTenure(handle)))
+    }
+}
+
+/// The tag worker of one tenure of the intel lease.
+struct TagTenure(TagHandle);
+
+impl HolderRun for TagTenure {
+    fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.committed()
+    }
+
+    fn finish(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(finish_worker(self.0))
     }
 }
 

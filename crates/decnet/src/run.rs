@@ -250,15 +250,28 @@ async fn run(
     // Ingester and intel subscribe before any decky can emit.
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
-    let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
+    // Scaled out, tagging runs beside intel on the intel lease holder.
+    let tagging = crate::attack::AttackRun::start(
+        store.clone(),
+        &proc_bus,
+        &api_bus,
+        &attack_rules,
+        nats.is_some(),
+    )?;
+    let intel = IntelRun::start(
+        &nats,
+        store.clone(),
+        &proc_bus,
+        &api_bus,
+        tagging.holder_task().into_iter().collect(),
+    )
+    .await?;
     // Alerts read what the API sees (every server's events with NATS, in
     // queue groups so one server handles each message).
     let (alerts, alerts_api, alerts_probe) =
         crate::alerts::AlertsRun::start(alerts, &api_bus, nats.as_ref(), &args.data_dir).await?;
     let mut health_probes = health_probes;
     health_probes.push(alerts_probe);
-    let tagging =
-        crate::attack::AttackRun::start(store.clone(), &proc_bus, &api_bus, &attack_rules)?;
     // Active response: only with a [response] section.
     let response = decnet_response::start_for_fleet(
         &fleet_spec.response,
@@ -837,6 +850,7 @@ impl IntelRun {
         store: Arc<dyn decnet_store::Store>,
         proc_bus: &Arc<dyn Bus>,
         api_bus: &Arc<dyn Bus>,
+        also: Vec<Arc<dyn decnet_nats::HolderTask>>,
     ) -> anyhow::Result<IntelRun> {
         Ok(match nats {
             None => IntelRun::Local(
@@ -849,12 +863,13 @@ impl IntelRun {
                 .await
                 .context("cannot start intel")?,
             ),
-            Some(nb) => IntelRun::Singleton(decnet_nats::IntelSingleton::start(
+            Some(nb) => IntelRun::Singleton(decnet_nats::IntelSingleton::start_with(
                 nb.client().clone(),
                 store,
                 api_bus.clone(),
                 decnet_nats::intel::holder_id(),
                 Default::default(),
+                also,
             )),
         })
     }

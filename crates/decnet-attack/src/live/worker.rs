@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use decnet_bus::{Bus, Envelope, Subscription};
+use decnet_bus::{BatchLoop, Bus, Envelope, Retry, Step, Subscription};
 use decnet_store::attack_sql::TagRow;
 use decnet_store::{Store, StoreError, StoreResult};
 use serde_json::json;
@@ -102,6 +102,7 @@ pub struct TagWorker;
 pub struct TagHandle {
     stop: watch::Sender<bool>,
     counters: Arc<Counters>,
+    committed: watch::Receiver<u64>,
     task: JoinHandle<StoreResult<()>>,
 }
 
@@ -125,10 +126,12 @@ impl TagWorker {
             counters: counters.clone(),
             pending_stix: BTreeSet::new(),
         };
-        let task = tokio::spawn(worker.run(sub, stop_rx));
+        let (done, committed) = watch::channel(0);
+        let task = tokio::spawn(worker.run(sub, stop_rx, done));
         TagHandle {
             stop,
             counters,
+            committed,
             task,
         }
     }
@@ -138,6 +141,14 @@ impl TagHandle {
     /// Current counters.
     pub fn stats(&self) -> TagStats {
         self.counters.snapshot()
+    }
+
+    /// How many envelopes, in the order the subscription delivered them,
+    /// are tagged and their tags stored: a source with acknowledgements
+    /// (the NATS lease holder's feed) acks no further. Closed when the
+    /// worker ends.
+    pub fn committed(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// Tags what was received, rebuilds pending STIX objects, then stops.
@@ -176,30 +187,9 @@ pub fn tag_message(row: &TagRow) -> serde_json::Value {
     v
 }
 
-/// Runs `f` until it succeeds: forever while running (the store comes
-/// back), at most 20 tries once stopping (shutdown must not hang).
-async fn retry<T, F, Fut>(what: &str, stopping: bool, mut f: F) -> StoreResult<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = StoreResult<T>>,
-{
-    let mut backoff = Duration::from_millis(50);
-    let mut attempts = 0;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                attempts += 1;
-                tracing::warn!(error = %e, attempts, "attack tagging: {what} failed; retrying");
-                if stopping && attempts >= 20 {
-                    return Err(e);
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
-}
+/// Retries of the tagger's store writes (tags are keyed, so a retried
+/// write never stores one twice).
+const RETRY: Retry = Retry::new("attack tagging");
 
 struct Worker {
     tagger: Tagger,
@@ -213,39 +203,24 @@ struct Worker {
 impl Worker {
     async fn run(
         mut self,
-        mut sub: Subscription,
-        mut stop: watch::Receiver<bool>,
+        sub: Subscription,
+        stop: watch::Receiver<bool>,
+        done: watch::Sender<u64>,
     ) -> StoreResult<()> {
-        let size = self.cfg.batch_size.max(1);
-        let mut envs = Vec::with_capacity(size);
+        let mut batches = BatchLoop::new(sub, stop, self.cfg.batch_size, self.cfg.batch_wait);
         let mut tick = tokio::time::interval(self.cfg.stix_every.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stopping = false;
         loop {
-            envs.clear();
-            if stopping {
-                while envs.len() < size {
-                    match sub.try_recv() {
-                        Some(e) => envs.push(e),
-                        None => break,
-                    }
+            // What a batch took before a stop or a tick is handed over and
+            // tagged.
+            match batches.next_or(tick.tick()).await {
+                Step::Batch(envs) => {
+                    self.tag_batch(&envs, batches.stopping()).await?;
+                    done.send_modify(|n| *n += envs.len() as u64);
                 }
-                if envs.is_empty() {
-                    return self.publish_stix(true).await;
-                }
-            } else {
-                // What a batch took before a stop or a tick stays in `envs`
-                // (the subscription leaves it there) and is tagged below.
-                tokio::select! {
-                    got = sub.next_batch(size, self.cfg.batch_wait, &mut envs) => if !got { stopping = true; },
-                    _ = stop.changed() => stopping = true,
-                    _ = tick.tick() => self.publish_stix(false).await?,
-                }
-                if envs.is_empty() {
-                    continue;
-                }
+                Step::Woken(_) => self.publish_stix(false).await?,
+                Step::Drained => return self.publish_stix(true).await,
             }
-            self.tag_batch(&envs, stopping).await?;
         }
     }
 
@@ -264,7 +239,9 @@ impl Worker {
             .tags
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
         let store = self.store.clone();
-        let fresh = retry("storing tags", stopping, || store.attack_insert_tags(&rows)).await?;
+        let fresh = RETRY.run("storing tags", stopping, |_| false, || {
+                store.attack_insert_tags(&rows)
+            }).await?;
         self.counters
             .new_tags
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
