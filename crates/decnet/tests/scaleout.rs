@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use decnet_store::AttackStore;
+
 struct Kill(Child);
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -260,7 +262,10 @@ fn two_servers_share_the_durable_consumer_exactly_once() {
 
 /// Intel is a cluster-wide singleton fed by its own durable consumer, so
 /// per-attacker totals are every event once, not one pump's share (before
-/// the lease, the last writer's share won: 84 of 180 events counted).
+/// the lease, the last writer's share won: 84 of 180 events counted). The
+/// ATT&CK tag worker rides on the same lease: every request is tagged once
+/// and announced once, and an aggregate rule sees all of one source's
+/// requests although two pumps split them.
 #[test]
 fn two_servers_intel_counts_every_event() {
     two_servers(Mode::IntelTotals);
@@ -268,7 +273,8 @@ fn two_servers_intel_counts_every_event() {
 
 /// The server holding the intel lease is killed (SIGKILL) mid-stream: the
 /// other one takes the lease within its expiry and resumes from the intel
-/// consumer's unacked messages; totals are still every event exactly once.
+/// consumer's unacked messages; totals are still every event exactly once,
+/// and ATT&CK tagging continues there: every request tagged exactly once.
 #[test]
 fn intel_lease_fails_over_when_its_holder_is_killed() {
     two_servers(Mode::Failover);
@@ -383,6 +389,13 @@ fn two_servers(mode: Mode) {
     wait_line(&mut sensor.0, "control.site2.deploy");
 
     let store = rt.block_on(decnet_store::SqlStore::connect(&db)).unwrap();
+    let announced = (mode != Mode::Shares).then(|| TagAnnouncements::collect(&url));
+    // Requests for a PHPUnit RCE path (one T1190 tag each) where tags are
+    // checked.
+    let path = |a: u32, j: u32| match mode {
+        Mode::Shares => format!("/share/{a}/{j}"),
+        _ => format!("/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php?share={a}-{j}"),
+    };
     // 12 attackers (own source addresses), 5 requests each, one connection
     // per request, spread over ~1.5 s so both pumps keep pulling.
     let (attackers, per) = (12u32, 5u32);
@@ -401,7 +414,7 @@ fn two_servers(mode: Mode) {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             let _ = servers[idx].0.wait();
             survivor = 1 - idx;
-            killed_at = Some((Instant::now(), holder));
+            killed_at = Some((Instant::now(), holder, chrono::Utc::now()));
         }
         rt.block_on(async {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -411,7 +424,8 @@ fn two_servers(mode: Mode) {
                     .unwrap();
                 let mut s = sock.connect(target).await.unwrap();
                 let req = format!(
-                    "GET /share/{a}/{j} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n"
+                    "GET {} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n",
+                    path(a, j)
                 );
                 s.write_all(req.as_bytes()).await.unwrap();
                 let mut sink = Vec::new();
@@ -421,8 +435,16 @@ fn two_servers(mode: Mode) {
             tokio::time::sleep(Duration::from_millis(300)).await;
         });
     }
+    // One more source asks for 20 distinct paths: a wordlist scan, which
+    // only a tagger seeing both pumps' shares of it recognises.
+    let wordlist = if mode == Mode::IntelTotals { 20u64 } else { 0 };
+    rt.block_on(async {
+        for n in 0..wordlist {
+            get_from("127.0.106.1", target, &format!("/word{n}")).await;
+        }
+    });
     let requests = u64::from(attackers * per);
-    if let Some((at, dead)) = &killed_at {
+    if let Some((at, dead, _)) = &killed_at {
         // The survivor takes the lease within its expiry (15 s; it retries
         // every 2 s).
         loop {
@@ -474,7 +496,7 @@ fn two_servers(mode: Mode) {
     };
     let logs = [0, 1].map(|i| dir.path().join(format!("s{i}")).join("decnet.log"));
     // Every connection is connect + request + disconnect.
-    let want = 3 * requests;
+    let want = 3 * (requests + wordlist);
     // A killed server's fetched-but-unacked pump batch is redelivered after
     // the pump's 30 s ack wait.
     let patience = Duration::from_secs(if mode == Mode::Failover { 60 } else { 30 });
@@ -494,7 +516,7 @@ fn two_servers(mode: Mode) {
     // Exactly once in the shared store, seen identically by both APIs.
     for &i in &alive {
         assert_eq!(total(i, ""), want, "server {i}: every event once");
-        assert_eq!(total(i, "&kind=request"), requests);
+        assert_eq!(total(i, "&kind=request"), requests + wordlist);
     }
     // Each pump committed (and handed to its event log) only its share. (A
     // killed server may have logged a batch it never acked: it is then
@@ -526,7 +548,7 @@ fn two_servers(mode: Mode) {
         let all_in = ours
             .iter()
             .all(|r| r["event_count"].as_u64().unwrap_or(0) > 0);
-        let totals_ok = !check_intel_totals || counted == want;
+        let totals_ok = !check_intel_totals || counted == 3 * requests;
         if ours.len() == attackers as usize && all_in && totals_ok {
             let mut ips: Vec<&str> = ours.iter().map(|r| r["ip"].as_str().unwrap()).collect();
             ips.sort();
@@ -541,13 +563,154 @@ fn two_servers(mode: Mode) {
         }
         assert!(
             t.elapsed() < patience,
-            "intel: {} attackers (want {attackers}), {counted} events (want {want}): {v}",
-            ours.len()
+            "intel: {} attackers (want {attackers}), {counted} events (want {}): {v}",
+            ours.len(),
+            3 * requests
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+    if let Some(announced) = announced {
+        let tagged = wait_for_tags(&rt, &store, requests, patience);
+        if let Some((_, _, killed)) = killed_at {
+            // Waves 2..5 were sent after the kill: the survivor tagged them.
+            let after = tagged.iter().filter(|t| t.ts > killed).count() as u64;
+            assert_eq!(after, u64::from(attackers * (per - 2)), "tagged after the kill");
+        } else {
+            let scan = rt
+                .block_on(store.attack_list_tags(
+                    &decnet_store::attack_sql::TagFilter {
+                        src_ips: vec!["127.0.106.1".into()],
+                        ..Default::default()
+                    },
+                    100,
+                    0,
+                ))
+                .unwrap();
+            assert!(
+                scan.data.iter().any(|t| t.rule_id == "scan.wordlist_paths"),
+                "the wordlist scan split over two pumps is one tagger's aggregate: {:?}",
+                scan.data
+            );
+        }
+        let seen = announced.stop();
+        let php: Vec<&(String, String)> = seen
+            .iter()
+            .filter(|(_, rule)| rule == "web.php_rce_paths")
+            .collect();
+        let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
+        assert_eq!(distinct.len(), seen.len(), "a tag announced twice: {seen:?}");
+        // A killed holder may die between storing a tag and announcing it.
+        if killed_at.is_none() {
+            assert_eq!(php.len() as u64, requests, "every tag announced once");
+        }
     }
     assert_eq!(sigterm_and_wait(&mut sensor.0), 0);
     for &i in &alive {
         assert_eq!(sigterm_and_wait(&mut servers[i].0), 0);
+    }
+}
+
+/// One HTTP GET from `src` (its own source address) to `target`.
+async fn get_from(src: &str, target: std::net::SocketAddr, path: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{src}:0").parse().unwrap()).unwrap();
+    let mut s = sock.connect(target).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut sink = Vec::new();
+    s.read_to_end(&mut sink).await.unwrap();
+    assert!(sink.starts_with(b"HTTP/1.1 "));
+}
+
+/// Every `attack.tag` message on NATS, as (event id, rule id), collected on
+/// a thread of its own while the test drives traffic.
+struct TagAnnouncements {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Vec<(String, String)>>,
+}
+
+impl TagAnnouncements {
+    fn collect(url: &str) -> TagAnnouncements {
+        let url = url.to_owned();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use futures::StreamExt;
+                let c = async_nats::connect(url.as_str()).await.unwrap();
+                let mut sub = c.subscribe("attack.tag").await.unwrap();
+                c.flush().await.unwrap();
+                ready_tx.send(()).unwrap();
+                let mut seen = Vec::new();
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+                        Ok(Some(m)) => {
+                            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+                            let p = &v["payload"];
+                            seen.push((
+                                p["event_id"].as_str().unwrap_or("").to_owned(),
+                                p["rule_id"].as_str().unwrap_or("").to_owned(),
+                            ));
+                        }
+                        Ok(None) => return seen,
+                        Err(_) if stopped.try_recv().is_ok() => return seen,
+                        Err(_) => {}
+                    }
+                }
+            })
+        });
+        ready.recv().unwrap();
+        TagAnnouncements { stop, thread }
+    }
+
+    /// What was announced, after a last second for stragglers.
+    fn stop(self) -> Vec<(String, String)> {
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = self.stop.send(());
+        self.thread.join().unwrap()
+    }
+}
+
+/// Waits until every one of `requests` PHPUnit requests has its T1190 tag
+/// in the store, and checks each is tagged exactly once.
+fn wait_for_tags(
+    rt: &tokio::runtime::Runtime,
+    store: &decnet_store::SqlStore,
+    requests: u64,
+    patience: Duration,
+) -> Vec<decnet_store::attack_sql::TagRow> {
+    let t = Instant::now();
+    loop {
+        let page = rt
+            .block_on(store.attack_list_tags(
+                &decnet_store::attack_sql::TagFilter {
+                    technique_id: Some("T1190".into()),
+                    ..Default::default()
+                },
+                1000,
+                0,
+            ))
+            .unwrap();
+        let rows: Vec<_> = page
+            .data
+            .into_iter()
+            .filter(|r| r.rule_id == "web.php_rce_paths" && r.src_ip.starts_with("127.0.105."))
+            .collect();
+        let events: std::collections::BTreeSet<_> = rows.iter().map(|r| r.event_id).collect();
+        assert_eq!(events.len(), rows.len(), "an event tagged twice by one rule");
+        if rows.len() as u64 == requests {
+            return rows;
+        }
+        assert!(
+            t.elapsed() < patience,
+            "{} of {requests} requests tagged",
+            rows.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
