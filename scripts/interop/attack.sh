@@ -70,8 +70,14 @@ for f in files:
     r = validate_file(f, ValidationOptions(version="2.1"))
     print_results(r)
     ok &= r.is_valid
-    n = len(__import__("json").load(open(f))["objects"])
-    print(f"{f}: {n} objects, valid={r.is_valid}")
+    objects = __import__("json").load(open(f))["objects"]
+    patterns = [o["pattern"] for o in objects if o["type"] == "indicator"]
+    # Beyond addresses: what was fetched, and the tools' fingerprints.
+    assert any(p.startswith("[url:value = ") for p in patterns), f"{f}: no URL indicator"
+    assert any(p.startswith("[network-traffic:extensions.'extension-definition--") and ".hassh = " in p
+               for p in patterns), f"{f}: no HASSH indicator"
+    assert any(o["type"] == "extension-definition" for o in objects), f"{f}: fingerprint extension undefined"
+    print(f"{f}: {len(objects)} objects, {len(patterns)} indicators, valid={r.is_valid}")
 sys.exit(0 if ok else 1)
 PY
 

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use decnet_attack::navigator::{self, LayerInfo, TechniqueStat};
-use decnet_attack::stix::{self, Defender, Export, Observable, ObservableKind, Subject};
+use decnet_attack::stix::{
+    self, Defender, Export, FingerprintMethod, Observable, ObservableKind, Subject,
+};
 use decnet_attack::{corpus, misp, Catalogue, RuleHandle, Tagger};
 
 fn stats(events: &[decnet_core::Event]) -> Vec<TechniqueStat> {
@@ -73,6 +75,31 @@ fn observables(events: &[decnet_core::Event]) -> Vec<Observable> {
                 e.ts,
                 Some("T1105"),
             );
+            if let Some(domain) = stix::url_domain(url) {
+                add(
+                    format!("domain{domain}"),
+                    ObservableKind::Domain(domain),
+                    e.ts,
+                    Some("T1105"),
+                );
+            }
+        }
+        for method in [FingerprintMethod::Hassh, FingerprintMethod::Ja3] {
+            let Some(v) = e.field_str(method.name()) else {
+                continue;
+            };
+            if let Some((method, value)) = FingerprintMethod::parse(&format!("{}:{v}", method.name())) {
+                add(
+                    format!("{}{value}{}", method.name(), e.src_ip),
+                    ObservableKind::Fingerprint {
+                        method,
+                        value: value.to_owned(),
+                        src: e.src_ip,
+                    },
+                    e.ts,
+                    None,
+                );
+            }
         }
         if let Some(h) = e.field_str("sha256") {
             add(

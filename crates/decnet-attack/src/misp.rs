@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::catalogue::{Catalogue, Domain};
-use crate::stix::{Export, ObservableKind, Subject};
+use crate::stix::{Export, FingerprintMethod, ObservableKind, Subject};
 
 const MISP_NS: Uuid = Uuid::from_u128(0x2f0b_93c4_61a8_4e0f_a6d5_7c2e_08b1_d4f3);
 /// MISP object template `credential`.
@@ -69,52 +69,28 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
         let seen = format!("seen {} times", o.count);
         let (first, olast) = (o.first_seen, o.last_seen.max(o.first_seen));
         let key = format!("{subject_key}|{:?}", o.kind);
+        // One attribute per value: (MISP type, category, value).
+        let single = match &o.kind {
+            ObservableKind::Ip(ip) => Some(("ip-src", "Network activity", ip.to_string())),
+            ObservableKind::Url(u) => Some(("url", "Network activity", u.clone())),
+            ObservableKind::Domain(d) => Some(("domain", "Network activity", d.clone())),
+            ObservableKind::Sha256(h) => Some(("sha256", "Payload delivery", h.clone())),
+            ObservableKind::Md5(h) => Some(("md5", "Payload delivery", h.clone())),
+            ObservableKind::Fingerprint { method, value, .. } => Some((
+                match method {
+                    FingerprintMethod::Hassh => "hassh-md5",
+                    FingerprintMethod::Ja3 => "ja3-fingerprint-md5",
+                },
+                "Network activity",
+                value.clone(),
+            )),
+            ObservableKind::Credential { .. } => None,
+        };
+        if let Some((ty, category, value)) = single {
+            attributes.push(attribute(&key, ty, category, &value, seen, first, olast));
+            continue;
+        }
         match &o.kind {
-            ObservableKind::Ip(ip) => attributes.push(attribute(
-                &key,
-                "ip-src",
-                "Network activity",
-                &ip.to_string(),
-                seen,
-                first,
-                olast,
-            )),
-            ObservableKind::Url(u) => attributes.push(attribute(
-                &key,
-                "url",
-                "Network activity",
-                u,
-                seen,
-                first,
-                olast,
-            )),
-            ObservableKind::Domain(d) => attributes.push(attribute(
-                &key,
-                "domain",
-                "Network activity",
-                d,
-                seen,
-                first,
-                olast,
-            )),
-            ObservableKind::Sha256(h) => attributes.push(attribute(
-                &key,
-                "sha256",
-                "Payload delivery",
-                h,
-                seen,
-                first,
-                olast,
-            )),
-            ObservableKind::Md5(h) => attributes.push(attribute(
-                &key,
-                "md5",
-                "Payload delivery",
-                h,
-                seen,
-                first,
-                olast,
-            )),
             // MISP holds no empty values: an empty login is no credential
             // object, an empty password is left out of it.
             ObservableKind::Credential { login, .. } if login.is_empty() => {}
@@ -150,6 +126,7 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
                     "Attribute": parts,
                 }));
             }
+            _ => {}
         }
     }
     let mut tags = vec![

@@ -21,6 +21,11 @@ use crate::navigator::TechniqueStat;
 const DECNET_NS: Uuid = Uuid::from_u128(0x6c5e_1c2a_9d7e_4f4b_8f3e_2a1d_5b7c_9e01);
 /// STIX 2.1 §2.9: namespace for deterministic cyber-observable ids.
 const SCO_NS: Uuid = Uuid::from_u128(0x00ab_edb4_aa42_466c_9c01_fed2_3315_a9b7);
+/// The extension definition of decnet's client fingerprints on
+/// `network-traffic` (a fixed UUIDv4, as STIX wants for SDO/SMO ids that
+/// are not derived from content).
+pub const FINGERPRINT_EXTENSION: &str =
+    "extension-definition--749398e0-defa-4d7d-9ddd-6ec9505abb25";
 /// Largest count STIX allows in `number_observed` and `count`.
 const MAX_COUNT: u64 = 999_999_999;
 
@@ -70,6 +75,17 @@ pub enum ObservableKind {
     Md5(String),
     /// A domain name.
     Domain(String),
+    /// A client fingerprint of the attacker's tool (STIX has no property
+    /// for one: `network-traffic` from `src` with decnet's property
+    /// extension [`FINGERPRINT_EXTENSION`]).
+    Fingerprint {
+        /// Which fingerprint.
+        method: FingerprintMethod,
+        /// Its value (an MD5 in hex).
+        value: String,
+        /// The address that sent it.
+        src: IpAddr,
+    },
     /// A login/secret pair the attacker tried.
     Credential {
         /// Account name.
@@ -77,6 +93,67 @@ pub enum ObservableKind {
         /// Secret as printable text.
         secret: String,
     },
+}
+
+/// Client fingerprints decnet captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FingerprintMethod {
+    /// HASSH of an SSH client's key-exchange offer.
+    Hassh,
+    /// JA3 of a TLS ClientHello.
+    Ja3,
+}
+
+impl FingerprintMethod {
+    /// Its property in the extension, and its name in text.
+    pub fn name(self) -> &'static str {
+        match self {
+            FingerprintMethod::Hassh => "hassh",
+            FingerprintMethod::Ja3 => "ja3",
+        }
+    }
+
+    /// The stored form (`hassh:…`, `ja3:…` in an attacker's fingerprints).
+    pub fn parse(stored: &str) -> Option<(FingerprintMethod, &str)> {
+        let (name, value) = stored.split_once(':')?;
+        let method = match name {
+            "hassh" => FingerprintMethod::Hassh,
+            "ja3" => FingerprintMethod::Ja3,
+            _ => return None,
+        };
+        let hex = value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit());
+        hex.then_some((method, value))
+    }
+
+    fn protocols(self) -> [&'static str; 2] {
+        match self {
+            FingerprintMethod::Hassh => ["tcp", "ssh"],
+            FingerprintMethod::Ja3 => ["tcp", "tls"],
+        }
+    }
+}
+
+/// The host of a URL when it is a DNS name (not an address): what a
+/// `domain-name` indicator is made of.
+pub fn url_domain(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    if host.starts_with('[') {
+        return None;
+    }
+    let host = host.split(':').next()?.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let dns = host.len() <= 253
+        && host.contains('.')
+        && host.split('.').all(label_ok)
+        && host.parse::<IpAddr>().is_err()
+        && !host.rsplit('.').next()?.bytes().all(|b| b.is_ascii_digit());
+    dns.then_some(host)
 }
 
 /// One indicator value with its sightings.
@@ -109,6 +186,34 @@ pub struct Export {
     pub techniques: Vec<TechniqueStat>,
     /// Indicator values.
     pub observables: Vec<Observable>,
+}
+
+/// One observable per value: the same URL, file or domain seen from
+/// several addresses becomes one with the counts added, the widest span
+/// and every technique (a bundle holds one indicator per value).
+pub fn merge_observables(observables: Vec<Observable>) -> Vec<Observable> {
+    let mut merged: Vec<Observable> = Vec::with_capacity(observables.len());
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for o in observables {
+        match at.get(&key_of(&o.kind)) {
+            Some(&i) => {
+                let m = &mut merged[i];
+                m.count = m.count.saturating_add(o.count);
+                m.first_seen = m.first_seen.min(o.first_seen);
+                m.last_seen = m.last_seen.max(o.last_seen);
+                for t in o.techniques {
+                    if !m.techniques.contains(&t) {
+                        m.techniques.push(t);
+                    }
+                }
+            }
+            None => {
+                at.insert(key_of(&o.kind), merged.len());
+                merged.push(o);
+            }
+        }
+    }
+    merged
 }
 
 /// STIX timestamp: UTC, millisecond precision, `Z`.
@@ -153,6 +258,17 @@ fn sco(kind: &ObservableKind) -> Value {
         ObservableKind::Credential { login, .. } => {
             ("user-account", json!({"account_login": login}))
         }
+        ObservableKind::Fingerprint { method, value, src } => (
+            "network-traffic",
+            json!({
+                "extensions": {FINGERPRINT_EXTENSION: {
+                    "extension_type": "property-extension",
+                    method.name(): value.to_lowercase(),
+                }},
+                "protocols": method.protocols(),
+                "src_ref": sco(&ObservableKind::Ip(*src))["id"],
+            }),
+        ),
     };
     let canonical = serde_json::to_string(&props).expect("JSON values serialise");
     let mut obj = props.as_object().cloned().unwrap_or_default();
@@ -197,6 +313,14 @@ fn indicator_pattern(kind: &ObservableKind) -> (String, String) {
             format!("[file:hashes.MD5 = {}]", pattern_literal(&h.to_lowercase())),
             format!("File dropped by the attacker (MD5 {h})"),
         ),
+        ObservableKind::Fingerprint { method, value, .. } => (
+            format!(
+                "[network-traffic:extensions.'{FINGERPRINT_EXTENSION}'.{} = {}]",
+                method.name(),
+                pattern_literal(&value.to_lowercase())
+            ),
+            format!("Client fingerprint of the attacker's tool ({} {value})", method.name().to_uppercase()),
+        ),
         ObservableKind::Credential { login, secret } => (
             format!(
                 "[user-account:account_login = {} AND user-account:credential = {}]",
@@ -216,6 +340,9 @@ fn key_of(kind: &ObservableKind) -> String {
         ObservableKind::Sha256(h) => format!("sha256|{}", h.to_lowercase()),
         ObservableKind::Md5(h) => format!("md5|{}", h.to_lowercase()),
         ObservableKind::Credential { login, secret } => format!("cred|{login}|{secret}"),
+        ObservableKind::Fingerprint { method, value, src } => {
+            format!("{}|{}|{src}", method.name(), value.to_lowercase())
+        }
     }
 }
 
@@ -264,6 +391,25 @@ impl Builder {
             "description": description,
         });
         self.sdo("relationship", &key, created, modified, obj(props));
+    }
+}
+
+impl Builder {
+    /// The extension definition the fingerprint properties belong to.
+    fn fingerprint_extension(&mut self) {
+        self.objects.push(json!({
+            "type": "extension-definition",
+            "spec_version": "2.1",
+            "id": FINGERPRINT_EXTENSION,
+            "created_by_ref": self.identity,
+            "created": timestamp(epoch()),
+            "modified": timestamp(epoch()),
+            "name": "decnet client fingerprints",
+            "description": "Fingerprints of the client software a decoy saw on a network-traffic object.",
+            "schema": "Properties of network-traffic: 'hassh' (string, MD5 hex of an SSH client's key-exchange algorithm lists, salesforce/hassh) and 'ja3' (string, MD5 hex of a TLS ClientHello, salesforce/ja3).",
+            "version": "1.0.0",
+            "extension_types": ["property-extension"],
+        }));
     }
 }
 
@@ -376,6 +522,13 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
         Subject::Campaign { id, .. } => format!("campaign|{id}"),
         Subject::Fleet => "fleet".into(),
     };
+    let fingerprints = export
+        .observables
+        .iter()
+        .any(|o| matches!(o.kind, ObservableKind::Fingerprint { .. }));
+    if fingerprints {
+        b.fingerprint_extension();
+    }
     for o in &export.observables {
         let key = key_of(&o.kind);
         let (pattern, name) = indicator_pattern(&o.kind);
@@ -404,6 +557,13 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
         let observable = sco(&o.kind);
         let sco_id = observable["id"].as_str().unwrap_or_default().to_owned();
         b.objects.push(observable);
+        let mut refs = vec![Value::from(sco_id)];
+        // A network-traffic object is observed with the address it refers to.
+        if let ObservableKind::Fingerprint { src, .. } = &o.kind {
+            let address = sco(&ObservableKind::Ip(*src));
+            refs.push(address["id"].clone());
+            b.objects.push(address);
+        }
         let observed = b.sdo(
             "observed-data",
             &format!("{subject_key}|{key}"),
@@ -413,7 +573,7 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
                 "first_observed": timestamp(o.first_seen),
                 "last_observed": timestamp(seen_last),
                 "number_observed": count(o.count),
-                "object_refs": [sco_id],
+                "object_refs": refs,
             })),
         );
         b.sdo(
@@ -581,6 +741,141 @@ mod tests {
         assert!(ind.contains(
             &r"[user-account:account_login = 'root' AND user-account:credential = 'it\'s']"
         ));
+    }
+
+    fn objects(v: &Value) -> &Vec<Value> {
+        v["objects"].as_array().unwrap()
+    }
+
+    #[test]
+    fn captured_values_become_indicators_that_indicate_techniques_and_the_actor() {
+        let mut e = sample();
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        let seen = |kind| Observable {
+            kind,
+            count: 2,
+            first_seen: t(2),
+            last_seen: t(3),
+            techniques: vec!["T1110.001".into()],
+        };
+        e.observables = vec![
+            seen(ObservableKind::Sha256("AB".repeat(32))),
+            seen(ObservableKind::Url("http://evil.example.net/x.sh".into())),
+            seen(ObservableKind::Domain("evil.example.net".into())),
+            seen(ObservableKind::Fingerprint {
+                method: FingerprintMethod::Hassh,
+                value: "BE31134219a24899a8a0c29c7797ba94".into(),
+                src: ip,
+            }),
+            seen(ObservableKind::Fingerprint {
+                method: FingerprintMethod::Ja3,
+                value: "e7d705a3286e19ea42f587b344ee6865".into(),
+                src: ip,
+            }),
+        ];
+        let b = bundle(&e, Catalogue::builtin());
+        let all = objects(&b);
+        let by_id = |id: &Value| all.iter().find(|o| o["id"] == *id).unwrap();
+        let indicators: Vec<&Value> = all.iter().filter(|o| o["type"] == "indicator").collect();
+        let patterns: Vec<&str> = indicators
+            .iter()
+            .map(|o| o["pattern"].as_str().unwrap())
+            .collect();
+        let ext = FINGERPRINT_EXTENSION;
+        for want in [
+            format!("[file:hashes.'SHA-256' = '{}']", "ab".repeat(32)),
+            "[url:value = 'http://evil.example.net/x.sh']".to_owned(),
+            "[domain-name:value = 'evil.example.net']".to_owned(),
+            format!("[network-traffic:extensions.'{ext}'.hassh = 'be31134219a24899a8a0c29c7797ba94']"),
+            format!("[network-traffic:extensions.'{ext}'.ja3 = 'e7d705a3286e19ea42f587b344ee6865']"),
+        ] {
+            assert!(patterns.contains(&want.as_str()), "{want} not in {patterns:?}");
+        }
+        // The extension is defined once, by the defender.
+        let defs: Vec<&Value> = all
+            .iter()
+            .filter(|o| o["type"] == "extension-definition")
+            .collect();
+        assert_eq!(defs.len(), 1);
+        assert_eq!(defs[0]["id"], ext);
+        assert_eq!(defs[0]["extension_types"], json!(["property-extension"]));
+        // The observed traffic carries the fingerprint and comes from the
+        // attacker's address, which is in the bundle.
+        let traffic: Vec<&Value> = all
+            .iter()
+            .filter(|o| o["type"] == "network-traffic")
+            .collect();
+        assert_eq!(traffic.len(), 2);
+        for nt in &traffic {
+            assert_eq!(by_id(&nt["src_ref"])["value"], "198.51.100.7");
+            let props = &nt["extensions"][ext];
+            assert_eq!(props["extension_type"], "property-extension");
+            assert!(props["hassh"].is_string() || props["ja3"].is_string(), "{nt}");
+        }
+        // Every indicator indicates the actor and its technique.
+        let actor = all.iter().find(|o| o["type"] == "threat-actor").unwrap();
+        let pattern = all.iter().find(|o| o["type"] == "attack-pattern").unwrap();
+        for ind in indicators {
+            let targets: Vec<&Value> = all
+                .iter()
+                .filter(|o| {
+                    o["type"] == "relationship"
+                        && o["relationship_type"] == "indicates"
+                        && o["source_ref"] == ind["id"]
+                })
+                .map(|o| &o["target_ref"])
+                .collect();
+            assert!(targets.contains(&&actor["id"]), "{}", ind["pattern"]);
+            assert!(targets.contains(&&pattern["id"]), "{}", ind["pattern"]);
+        }
+    }
+
+    #[test]
+    fn url_domains_are_dns_names_only() {
+        for (url, want) in [
+            ("http://Evil.Example.net:8080/x.sh?a=1", Some("evil.example.net")),
+            ("https://user:pw@cdn.example.org./p", Some("cdn.example.org")),
+            ("http://203.0.113.50/run.sh", None),
+            ("http://[2001:db8::1]/x", None),
+            ("http://localhost/x", None),
+            ("ftp://bad_host.example/x", None),
+            ("no scheme", None),
+        ] {
+            assert_eq!(url_domain(url).as_deref(), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_parse_from_their_stored_form() {
+        let h = "be31134219a24899a8a0c29c7797ba94";
+        assert_eq!(
+            FingerprintMethod::parse(&format!("hassh:{h}")),
+            Some((FingerprintMethod::Hassh, h))
+        );
+        assert_eq!(
+            FingerprintMethod::parse(&format!("ja3:{h}")),
+            Some((FingerprintMethod::Ja3, h))
+        );
+        assert_eq!(FingerprintMethod::parse("ssh_banner:SSH-2.0-x"), None);
+        assert_eq!(FingerprintMethod::parse("hassh:not-a-hash"), None);
+        assert_eq!(FingerprintMethod::parse("ja4:t13d1516h2_8daaf6152771_e5627efa2ab1"), None);
+    }
+
+    #[test]
+    fn one_value_seen_from_two_addresses_is_one_observable() {
+        let url = |count, first, techniques: &[&str]| Observable {
+            kind: ObservableKind::Url("http://x.example/a".into()),
+            count,
+            first_seen: t(first),
+            last_seen: t(first + 1),
+            techniques: techniques.iter().map(|s| s.to_string()).collect(),
+        };
+        let merged = merge_observables(vec![url(2, 3, &["T1105"]), url(5, 1, &["T1105", "T1059.004"])]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].count, 7);
+        assert_eq!(merged[0].first_seen, t(1));
+        assert_eq!(merged[0].last_seen, t(4));
+        assert_eq!(merged[0].techniques, ["T1105", "T1059.004"]);
     }
 
     #[test]

@@ -4,16 +4,23 @@
 
 use chrono::{DateTime, Utc};
 use decnet_store::attack_sql::{StixRow, TagFilter, TechniqueCount};
-use decnet_store::{Store, StoreResult};
+use decnet_store::{BountyQuery, Store, StoreResult};
 use serde_json::Value;
 
 use crate::catalogue::Catalogue;
 use crate::navigator::TechniqueStat;
-use crate::stix::{self, Defender, Export, Observable, ObservableKind, Subject};
+use crate::stix::{self, Defender, Export, FingerprintMethod, Observable, ObservableKind, Subject};
 use crate::taxii::StixRecord;
 
 /// Addresses (most recently tagged first) given indicators in a fleet export.
 pub const MAX_EXPORT_ADDRESSES: u32 = 200;
+
+/// Captured URLs and files per attacker given indicators (the most recent).
+pub const MAX_BOUNTY_PER_ATTACKER: u32 = 100;
+
+/// Technique a captured URL or file is evidence of when the attacker was
+/// tagged with it (else: everything the attacker was tagged with).
+const INGRESS_TOOL_TRANSFER: &str = "T1105";
 
 /// Stored collection every object goes to.
 pub const FLEET_COLLECTION: &str = "fleet";
@@ -83,14 +90,17 @@ pub async fn export(
         };
         let counts = store.attack_technique_counts(&per_ip).await?;
         let Some(seen) = span(&counts) else { continue };
+        let techniques: Vec<String> = counts.iter().map(|c| c.technique_id.clone()).collect();
         observables.push(Observable {
             kind: ObservableKind::Ip(addr),
             count: counts.iter().map(|c| c.count).sum(),
             first_seen: seen.0,
             last_seen: seen.1,
-            techniques: counts.iter().map(|c| c.technique_id.clone()).collect(),
+            techniques: techniques.clone(),
         });
+        observables.extend(captured(store, &ip, addr, &techniques).await?);
     }
+    let observables = stix::merge_observables(observables);
     Ok(Some(Export {
         defender: Defender {
             name: defender.to_owned(),
@@ -101,6 +111,73 @@ pub async fn export(
         techniques: technique_stats(&counts),
         observables,
     }))
+}
+
+/// What intel captured of a tagged attacker, as indicator values: files
+/// it uploaded (SHA-256), URLs it fetched and their domain names, and the
+/// HASSH/JA3 of its tools. Credentials it tried are left out: an attacker
+/// may try real secrets (a leaked password, a decky's own), and a STIX
+/// feed is shared beyond the operator.
+async fn captured(
+    store: &dyn Store,
+    ip: &str,
+    addr: std::net::IpAddr,
+    techniques: &[String],
+) -> StoreResult<Vec<Observable>> {
+    let mut out = Vec::new();
+    let ingress: Vec<String> = if techniques.iter().any(|t| t == INGRESS_TOOL_TRANSFER) {
+        vec![INGRESS_TOOL_TRANSFER.to_owned()]
+    } else {
+        techniques.to_vec()
+    };
+    let bounty = store
+        .list_bounty(&BountyQuery {
+            ip: Some(ip.to_owned()),
+            limit: MAX_BOUNTY_PER_ATTACKER,
+            ..BountyQuery::default()
+        })
+        .await?;
+    for row in bounty.data {
+        let seen = |kind| Observable {
+            kind,
+            count: row.count,
+            first_seen: row.first_seen,
+            last_seen: row.last_seen,
+            techniques: ingress.clone(),
+        };
+        match row.kind.as_str() {
+            "file" if is_sha256(&row.value) => out.push(seen(ObservableKind::Sha256(row.value.clone()))),
+            "url" => {
+                if let Some(domain) = stix::url_domain(&row.value) {
+                    out.push(seen(ObservableKind::Domain(domain)));
+                }
+                out.push(seen(ObservableKind::Url(row.value.clone())));
+            }
+            _ => {}
+        }
+    }
+    if let Some(attacker) = store.get_attacker(ip).await? {
+        for stored in &attacker.fingerprints {
+            if let Some((method, value)) = FingerprintMethod::parse(stored) {
+                out.push(Observable {
+                    kind: ObservableKind::Fingerprint {
+                        method,
+                        value: value.to_owned(),
+                        src: addr,
+                    },
+                    count: attacker.sessions.max(1),
+                    first_seen: attacker.first_seen,
+                    last_seen: attacker.last_seen,
+                    techniques: techniques.to_vec(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_sha256(v: &str) -> bool {
+    v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn span(counts: &[TechniqueCount]) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
