@@ -93,6 +93,13 @@ fn cred_from_row(r: &AnyRow) -> StoreResult<CredentialRow> {
     })
 }
 
+/// A table listed page by page: its columns and its order.
+struct Listing {
+    table: &'static str,
+    cols: &'static str,
+    order: &'static str,
+}
+
 fn bounty_from_row(r: &AnyRow) -> StoreResult<BountyRow> {
     let s = |i: usize| -> StoreResult<String> { r.try_get(i).map_err(db_err) };
     Ok(BountyRow {
@@ -527,26 +534,45 @@ impl SqlStore {
         f.eq("decky", q.decky.clone());
         f.eq("service", q.service.clone());
         f.eq("principal", q.principal.clone());
+        let rows = Listing {
+            table: "credentials",
+            cols: CRED_COLS,
+            order: "last_seen DESC, ip, principal, secret_hash",
+        };
+        self.filtered_page(rows, f, q.limit, q.offset, cred_from_row)
+            .await
+    }
+
+    /// One page of `rows` under `f`'s conditions, with the total.
+    async fn filtered_page<T>(
+        &self,
+        rows: Listing,
+        f: Filter,
+        limit: u32,
+        offset: u64,
+        from_row: fn(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        let Listing { table, cols, order } = rows;
         let w = where_of(&f.clauses);
         let total = self
-            .count(&format!("SELECT COUNT(*) FROM credentials{w}"), &f.binds)
+            .count(&format!("SELECT COUNT(*) FROM {table}{w}"), &f.binds)
             .await?;
         let n = f.next();
         let sql = format!(
-            "SELECT {CRED_COLS} FROM credentials{w} ORDER BY last_seen DESC, ip, principal, secret_hash LIMIT ${n} OFFSET ${}",
+            "SELECT {cols} FROM {table}{w} ORDER BY {order} LIMIT ${n} OFFSET ${}",
             n + 1
         );
         let rows = bind_all(sqlx::query(&sql), &f.binds)
-            .bind(i64::from(q.limit))
-            .bind(off(q.offset))
+            .bind(i64::from(limit))
+            .bind(off(offset))
             .fetch_all(&self.read)
             .await
             .map_err(db_err)?;
-        let data = rows.iter().map(cred_from_row).collect::<StoreResult<_>>()?;
+        let data = rows.iter().map(from_row).collect::<StoreResult<_>>()?;
         Ok(Page {
             total,
-            limit: q.limit,
-            offset: q.offset,
+            limit,
+            offset,
             data,
         })
     }
@@ -602,31 +628,13 @@ impl SqlStore {
         let mut f = Filter::new();
         f.eq("kind", q.kind.clone());
         f.eq("ip", q.ip.clone());
-        let w = where_of(&f.clauses);
-        let total = self
-            .count(&format!("SELECT COUNT(*) FROM bounty{w}"), &f.binds)
-            .await?;
-        let n = f.next();
-        let sql = format!(
-            "SELECT {BOUNTY_COLS} FROM bounty{w} ORDER BY last_seen DESC, kind, value, ip LIMIT ${n} OFFSET ${}",
-            n + 1
-        );
-        let rows = bind_all(sqlx::query(&sql), &f.binds)
-            .bind(i64::from(q.limit))
-            .bind(off(q.offset))
-            .fetch_all(&self.read)
+        let rows = Listing {
+            table: "bounty",
+            cols: BOUNTY_COLS,
+            order: "last_seen DESC, kind, value, ip",
+        };
+        self.filtered_page(rows, f, q.limit, q.offset, bounty_from_row)
             .await
-            .map_err(db_err)?;
-        let data = rows
-            .iter()
-            .map(bounty_from_row)
-            .collect::<StoreResult<_>>()?;
-        Ok(Page {
-            total,
-            limit: q.limit,
-            offset: q.offset,
-            data,
-        })
     }
 
     pub(crate) async fn list_identities_impl(

@@ -235,15 +235,9 @@ async fn user_cmd(cmd: UserCmd) -> anyhow::Result<()> {
 
 /// Entry point of `decnet user …`.
 pub fn user(cmd: UserCmd) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime::build(crate::runtime::Flavor::CurrentThread) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(user_cmd(cmd)) {
         Ok(()) => ExitCode::SUCCESS,

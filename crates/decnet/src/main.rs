@@ -9,6 +9,7 @@ mod enroll;
 mod memory;
 mod nats_args;
 mod run;
+mod runtime;
 mod shutdown;
 
 use std::path::PathBuf;

@@ -167,15 +167,9 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime::build(crate::runtime::Flavor::MultiThread) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let rules = match crate::attack::load_rules(&fleet, config.as_deref()) {
         Ok(r) => Arc::new(r),
@@ -484,15 +478,9 @@ pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> Exi
         }
     };
     let name = name.unwrap_or_else(|| hostname_or("sensor"));
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime::build(crate::runtime::Flavor::MultiThread) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let name = match decnet_nats::SensorName::new(&decnet_core::subject::sanitize_token(&name)) {
         Ok(n) => n,

@@ -216,11 +216,7 @@ impl Validate for HistogramParams {
                 "must be between 1 and 1440".into(),
             ));
         }
-        too_long(&mut out, "decky", &self.decky, 128);
-        too_long(&mut out, "service", &self.service, 64);
-        too_long(&mut out, "kind", &self.kind, 64);
-        too_long(&mut out, "src_ip", &self.src_ip, 64);
-        too_long(&mut out, "search", &self.search, 256);
+        event_filters!(self).validate(&mut out);
         out
     }
 }
