@@ -88,7 +88,9 @@ fn observables(events: &[decnet_core::Event]) -> Vec<Observable> {
             let Some(v) = e.field_str(method.name()) else {
                 continue;
             };
-            if let Some((method, value)) = FingerprintMethod::parse(&format!("{}:{v}", method.name())) {
+            if let Some((method, value)) =
+                FingerprintMethod::parse(&format!("{}:{v}", method.name()))
+            {
                 add(
                     format!("{}{value}{}", method.name(), e.src_ip),
                     ObservableKind::Fingerprint {

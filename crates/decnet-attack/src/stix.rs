@@ -142,11 +142,13 @@ pub fn url_domain(url: &str) -> Option<String> {
     if host.starts_with('[') {
         return None;
     }
-    let host = host.split(':').next()?.trim_end_matches('.').to_ascii_lowercase();
+    let host = host
+        .split(':')
+        .next()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     let dns = host.len() <= 253
         && host.contains('.')
@@ -319,7 +321,10 @@ fn indicator_pattern(kind: &ObservableKind) -> (String, String) {
                 method.name(),
                 pattern_literal(&value.to_lowercase())
             ),
-            format!("Client fingerprint of the attacker's tool ({} {value})", method.name().to_uppercase()),
+            format!(
+                "Client fingerprint of the attacker's tool ({} {value})",
+                method.name().to_uppercase()
+            ),
         ),
         ObservableKind::Credential { login, secret } => (
             format!(
@@ -786,10 +791,17 @@ mod tests {
             format!("[file:hashes.'SHA-256' = '{}']", "ab".repeat(32)),
             "[url:value = 'http://evil.example.net/x.sh']".to_owned(),
             "[domain-name:value = 'evil.example.net']".to_owned(),
-            format!("[network-traffic:extensions.'{ext}'.hassh = 'be31134219a24899a8a0c29c7797ba94']"),
-            format!("[network-traffic:extensions.'{ext}'.ja3 = 'e7d705a3286e19ea42f587b344ee6865']"),
+            format!(
+                "[network-traffic:extensions.'{ext}'.hassh = 'be31134219a24899a8a0c29c7797ba94']"
+            ),
+            format!(
+                "[network-traffic:extensions.'{ext}'.ja3 = 'e7d705a3286e19ea42f587b344ee6865']"
+            ),
         ] {
-            assert!(patterns.contains(&want.as_str()), "{want} not in {patterns:?}");
+            assert!(
+                patterns.contains(&want.as_str()),
+                "{want} not in {patterns:?}"
+            );
         }
         // The extension is defined once, by the defender.
         let defs: Vec<&Value> = all
@@ -810,7 +822,10 @@ mod tests {
             assert_eq!(by_id(&nt["src_ref"])["value"], "198.51.100.7");
             let props = &nt["extensions"][ext];
             assert_eq!(props["extension_type"], "property-extension");
-            assert!(props["hassh"].is_string() || props["ja3"].is_string(), "{nt}");
+            assert!(
+                props["hassh"].is_string() || props["ja3"].is_string(),
+                "{nt}"
+            );
         }
         // Every indicator indicates the actor and its technique.
         let actor = all.iter().find(|o| o["type"] == "threat-actor").unwrap();
@@ -833,8 +848,14 @@ mod tests {
     #[test]
     fn url_domains_are_dns_names_only() {
         for (url, want) in [
-            ("http://Evil.Example.net:8080/x.sh?a=1", Some("evil.example.net")),
-            ("https://user:pw@cdn.example.org./p", Some("cdn.example.org")),
+            (
+                "http://Evil.Example.net:8080/x.sh?a=1",
+                Some("evil.example.net"),
+            ),
+            (
+                "https://user:pw@cdn.example.org./p",
+                Some("cdn.example.org"),
+            ),
             ("http://203.0.113.50/run.sh", None),
             ("http://[2001:db8::1]/x", None),
             ("http://localhost/x", None),
@@ -858,7 +879,10 @@ mod tests {
         );
         assert_eq!(FingerprintMethod::parse("ssh_banner:SSH-2.0-x"), None);
         assert_eq!(FingerprintMethod::parse("hassh:not-a-hash"), None);
-        assert_eq!(FingerprintMethod::parse("ja4:t13d1516h2_8daaf6152771_e5627efa2ab1"), None);
+        assert_eq!(
+            FingerprintMethod::parse("ja4:t13d1516h2_8daaf6152771_e5627efa2ab1"),
+            None
+        );
     }
 
     #[test]
@@ -870,7 +894,10 @@ mod tests {
             last_seen: t(first + 1),
             techniques: techniques.iter().map(|s| s.to_string()).collect(),
         };
-        let merged = merge_observables(vec![url(2, 3, &["T1105"]), url(5, 1, &["T1105", "T1059.004"])]);
+        let merged = merge_observables(vec![
+            url(2, 3, &["T1105"]),
+            url(5, 1, &["T1105", "T1059.004"]),
+        ]);
         assert_eq!(merged.len(), 1);
         assert_eq!(merged[0].count, 7);
         assert_eq!(merged[0].first_seen, t(1));

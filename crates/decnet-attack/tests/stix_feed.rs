@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use decnet_attack::live::{stix_feed, FeedConfig, StoreSource};
 use decnet_attack::stix::FINGERPRINT_EXTENSION;
-use decnet_attack::taxii::{ObjectQuery, TaxiiSource};
+use decnet_attack::taxii::{ObjectQuery, Page, TaxiiSource};
 use decnet_store::attack_sql::TagRow;
 use decnet_store::{AttackerRow, BountyRow, CredentialRow, IntelBatch, Store};
 use serde_json::{json, Value};
@@ -93,6 +93,17 @@ async fn seed(store: &Arc<dyn Store>) {
         .unwrap();
 }
 
+/// Everything a TAXII collection serves (one page is enough here).
+async fn collection(source: &StoreSource, name: &str) -> Page {
+    let query = ObjectQuery {
+        limit: 1000,
+        ..ObjectQuery::default()
+    };
+    let page = source.objects(name, &query).await.unwrap().unwrap();
+    assert!(!page.more);
+    page
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn captured_values_are_served_as_indicators() {
     let dir = tempfile::tempdir().unwrap();
@@ -106,17 +117,7 @@ async fn captured_values_are_served_as_indicators() {
     assert!(added > 0);
 
     let source = StoreSource::new(store.clone());
-    let page = source
-        .objects(
-            "indicators",
-            &ObjectQuery {
-                limit: 1000,
-                ..ObjectQuery::default()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let page = collection(&source, "indicators").await;
     let patterns: Vec<String> = page
         .records
         .iter()
@@ -139,17 +140,7 @@ async fn captured_values_are_served_as_indicators() {
     // The fleet collection has the rest: the extension, the observed
     // network traffic, and `indicates` towards ATT&CK (a download is
     // evidence of T1105 only).
-    let all = source
-        .objects(
-            "fleet",
-            &ObjectQuery {
-                limit: 1000,
-                ..ObjectQuery::default()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let all = collection(&source, "fleet").await;
     let objects: Vec<&Value> = all.records.iter().map(|r| r.object.as_ref()).collect();
     assert!(objects.iter().any(|o| o["id"] == FINGERPRINT_EXTENSION));
     assert_eq!(

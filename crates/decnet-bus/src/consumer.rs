@@ -189,12 +189,17 @@ mod tests {
         Envelope::json("events.x", "t", serde_json::json!({ "i": i }))
     }
 
-    #[tokio::test]
-    async fn batches_then_drains_what_is_queued_after_a_stop() {
+    /// A bus and a loop over its `events.>` with its stop sender.
+    fn looped(size: usize, wait: Duration) -> (Arc<MemoryBus>, BatchLoop, watch::Sender<bool>) {
         let bus = MemoryBus::new();
         let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
         let (stop, stop_rx) = watch::channel(false);
-        let mut lp = BatchLoop::new(sub, stop_rx, 3, Duration::from_millis(20));
+        (bus, BatchLoop::new(sub, stop_rx, size, wait), stop)
+    }
+
+    #[tokio::test]
+    async fn batches_then_drains_what_is_queued_after_a_stop() {
+        let (bus, mut lp, stop) = looped(3, Duration::from_millis(20));
         for i in 0..4 {
             bus.publish(env(i));
         }
@@ -220,11 +225,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_wake_keeps_what_the_batch_had_taken() {
-        let bus = MemoryBus::new();
-        let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
-        let (_stop, stop_rx) = watch::channel(false);
         // A long fill wait: the wake comes while the batch is half full.
-        let mut lp = BatchLoop::new(sub, stop_rx, 10, Duration::from_secs(5));
+        let (bus, mut lp, _stop) = looped(10, Duration::from_secs(5));
         bus.publish(env(0));
         let woke = lp
             .next_or(tokio::time::sleep(Duration::from_millis(30)))
@@ -238,10 +240,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_stop_sender_ends_the_loop() {
-        let bus = MemoryBus::new();
-        let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
-        let (stop, stop_rx) = watch::channel(false);
-        let mut lp = BatchLoop::new(sub, stop_rx, 10, Duration::from_millis(5));
+        let (_bus, mut lp, stop) = looped(10, Duration::from_millis(5));
         drop(stop);
         assert!(matches!(lp.next().await, Step::Drained));
     }
@@ -254,35 +253,50 @@ mod tests {
             attempts_when_stopping: 2,
         };
         let out: Result<(), String> = r
-            .run("write", true, |_| false, || async {
-                calls.fetch_add(1, Ordering::Relaxed);
-                Err("down".to_owned())
-            })
+            .run(
+                "write",
+                true,
+                |_| false,
+                || async {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    Err("down".to_owned())
+                },
+            )
             .await;
         assert!(out.is_err());
         assert_eq!(calls.load(Ordering::Relaxed), 2);
         calls.store(0, Ordering::Relaxed);
         let out: Result<(), String> = r
-            .run("write", false, |e: &String| e == "fenced", || async {
-                calls.fetch_add(1, Ordering::Relaxed);
-                Err("fenced".to_owned())
-            })
+            .run(
+                "write",
+                false,
+                |e: &String| e == "fenced",
+                || async {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    Err("fenced".to_owned())
+                },
+            )
             .await;
         assert_eq!(out.unwrap_err(), "fenced");
         assert_eq!(calls.load(Ordering::Relaxed), 1);
         let mut n = 0;
         let ok: Result<u32, String> = r
-            .run("write", false, |_| false, || {
-                n += 1;
-                let v = n;
-                async move {
-                    if v < 3 {
-                        Err("again".to_owned())
-                    } else {
-                        Ok(v)
+            .run(
+                "write",
+                false,
+                |_| false,
+                || {
+                    n += 1;
+                    let v = n;
+                    async move {
+                        if v < 3 {
+                            Err("again".to_owned())
+                        } else {
+                            Ok(v)
+                        }
                     }
-                }
-            })
+                },
+            )
             .await;
         assert_eq!(ok.unwrap(), 3);
     }

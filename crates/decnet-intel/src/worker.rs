@@ -171,7 +171,10 @@ async fn run(
             .map(|e| &**e)
             .collect();
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-        let unseen: BTreeSet<Uuid> = RETRY.run("unseen lookup", stopping, fenced, || store.intel_unseen(&ids))
+        let unseen: BTreeSet<Uuid> = RETRY
+            .run("unseen lookup", stopping, fenced, || {
+                store.intel_unseen(&ids)
+            })
             .await?
             .into_iter()
             .collect();
@@ -190,7 +193,9 @@ async fn run(
         }
         let mut batch = state.process(&fresh, Utc::now());
         batch.fence = cfg.fence.clone();
-        RETRY.run("apply", stopping, fenced, || store.intel_apply(&batch)).await?;
+        RETRY
+            .run("apply", stopping, fenced, || store.intel_apply(&batch))
+            .await?;
         counters
             .processed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);

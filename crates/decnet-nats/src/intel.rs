@@ -298,7 +298,10 @@ impl Ctx {
         for task in &self.also {
             match task.start(&local) {
                 Ok(run) => others.push(run),
-                Err(e) => tracing::error!("{}: not started on the intel lease holder: {e}", task.name()),
+                Err(e) => tracing::error!(
+                    "{}: not started on the intel lease holder: {e}",
+                    task.name()
+                ),
             }
         }
         let mut committed = Committed(

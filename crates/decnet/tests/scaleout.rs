@@ -574,7 +574,11 @@ fn two_servers(mode: Mode) {
         if let Some((_, _, killed)) = killed_at {
             // Waves 2..5 were sent after the kill: the survivor tagged them.
             let after = tagged.iter().filter(|t| t.ts > killed).count() as u64;
-            assert_eq!(after, u64::from(attackers * (per - 2)), "tagged after the kill");
+            assert_eq!(
+                after,
+                u64::from(attackers * (per - 2)),
+                "tagged after the kill"
+            );
         } else {
             let scan = rt
                 .block_on(store.attack_list_tags(
@@ -598,7 +602,11 @@ fn two_servers(mode: Mode) {
             .filter(|(_, rule)| rule == "web.php_rce_paths")
             .collect();
         let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
-        assert_eq!(distinct.len(), seen.len(), "a tag announced twice: {seen:?}");
+        assert_eq!(
+            distinct.len(),
+            seen.len(),
+            "a tag announced twice: {seen:?}"
+        );
         // A killed holder may die between storing a tag and announcing it.
         if killed_at.is_none() {
             assert_eq!(php.len() as u64, requests, "every tag announced once");
@@ -702,7 +710,11 @@ fn wait_for_tags(
             .filter(|r| r.rule_id == "web.php_rce_paths" && r.src_ip.starts_with("127.0.105."))
             .collect();
         let events: std::collections::BTreeSet<_> = rows.iter().map(|r| r.event_id).collect();
-        assert_eq!(events.len(), rows.len(), "an event tagged twice by one rule");
+        assert_eq!(
+            events.len(),
+            rows.len(),
+            "an event tagged twice by one rule"
+        );
         if rows.len() as u64 == requests {
             return rows;
         }

@@ -146,7 +146,9 @@ async fn captured(
             techniques: ingress.clone(),
         };
         match row.kind.as_str() {
-            "file" if is_sha256(&row.value) => out.push(seen(ObservableKind::Sha256(row.value.clone()))),
+            "file" if is_sha256(&row.value) => {
+                out.push(seen(ObservableKind::Sha256(row.value.clone())))
+            }
             "url" => {
                 if let Some(domain) = stix::url_domain(&row.value) {
                     out.push(seen(ObservableKind::Domain(domain)));

@@ -239,9 +239,14 @@ impl Worker {
             .tags
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
         let store = self.store.clone();
-        let fresh = RETRY.run("storing tags", stopping, |_| false, || {
-                store.attack_insert_tags(&rows)
-            }).await?;
+        let fresh = RETRY
+            .run(
+                "storing tags",
+                stopping,
+                |_| false,
+                || store.attack_insert_tags(&rows),
+            )
+            .await?;
         self.counters
             .new_tags
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
