@@ -128,25 +128,30 @@ fn port_offset(args: &RunArgs) -> u16 {
     }
 }
 
+/// A fleet file and its warnings, or exit status 2 after printing why it
+/// cannot be used.
+fn load_fleet(path: &Path) -> Result<(FleetSpec, Vec<fleet::ValidationError>), ExitCode> {
+    fleet::load(path).map_err(|e| {
+        match e {
+            LoadError::Invalid(report) => eprint!("{}", report.render(&path.display().to_string())),
+            e => eprintln!("{e}"),
+        }
+        ExitCode::from(2)
+    })
+}
+
 /// `decnet serve` / `decnet demo`: runs until SIGINT/SIGTERM.
 pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
     init_logging();
     let fleet = match &config {
-        Some(path) => match fleet::load(path) {
+        Some(path) => match load_fleet(path) {
             Ok((f, warnings)) => {
                 for w in warnings {
                     eprintln!("{}:{}: warning: {}", path.display(), w.line, w.message);
                 }
                 f
             }
-            Err(LoadError::Invalid(report)) => {
-                eprint!("{}", report.render(&path.display().to_string()));
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
+            Err(code) => return code,
         },
         None => {
             fleet::parse_str(DEMO_FLEET)
@@ -466,16 +471,9 @@ fn registry() -> Registry {
 /// on `system.<name>.health` every 10 s.
 pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> ExitCode {
     init_logging();
-    let fleet_spec = match fleet::load(&config) {
+    let fleet_spec = match load_fleet(&config) {
         Ok((f, _)) => f,
-        Err(LoadError::Invalid(report)) => {
-            eprint!("{}", report.render(&config.display().to_string()));
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let name = name.unwrap_or_else(|| hostname_or("sensor"));
     let rt = match crate::runtime::build(crate::runtime::Flavor::MultiThread) {
