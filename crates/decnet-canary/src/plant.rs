@@ -107,13 +107,10 @@ pub fn plan(profile: &DeckyProfile, tokens: &[Token], ctx: &Ctx) -> CanaryResult
     let seed = decnet_core::DeckySeed::new(&profile.name, 0);
     let mut out = Vec::new();
     for t in tokens.iter().filter(|t| !t.revoked) {
-        let kind = t
-            .kind()
-            .ok_or_else(|| CanaryError::UnknownKind(t.kind.clone()))?;
         let placed = t.planted_in.iter().find(|p| p.decky == profile.name);
         let mut rng = seed.rng(&format!("canary-age-{}", t.id));
         let age_secs = rng.gen_range(7 * 86_400..120 * 86_400);
-        for (i, a) in kind.render(t, ctx)?.into_iter().enumerate() {
+        for (i, a) in t.render(ctx)?.into_iter().enumerate() {
             let natural = match (&a.location, is_document(&t.kind)) {
                 (Location::Home(rel), true) => {
                     let dir = profile.share_dir.as_ref().or(profile.ftp_dir.as_ref());
@@ -177,7 +174,7 @@ impl CanaryService {
         ctx: &Ctx,
     ) -> CanaryResult<Vec<PlantFile>> {
         if auto {
-            return self.plant_decky_in(profile, created_by, ctx).await;
+            return self.plant_decky_in(profile, created_by, ctx, false).await;
         }
         crate::token::validate_decky(&profile.name)?;
         let mine: Vec<Token> = self
@@ -197,15 +194,18 @@ impl CanaryService {
         profile: &DeckyProfile,
         created_by: &str,
     ) -> CanaryResult<Vec<PlantFile>> {
-        self.plant_decky_in(profile, created_by, &self.ctx()).await
+        self.plant_decky_in(profile, created_by, &self.ctx(), false)
+            .await
     }
 
-    /// [`CanaryService::plant_decky`] against `ctx` (a sensor's deckies).
+    /// [`CanaryService::plant_decky`] against `ctx`; with `pin`, the tokens
+    /// it makes keep `ctx`'s targets (a sensor's deckies) for good.
     pub async fn plant_decky_in(
         &self,
         profile: &DeckyProfile,
         created_by: &str,
         ctx: &Ctx,
+        pin: bool,
     ) -> CanaryResult<Vec<PlantFile>> {
         crate::token::validate_decky(&profile.name)?;
         let mut mine: Vec<Token> = self
@@ -225,7 +225,7 @@ impl CanaryService {
                 created_by: created_by.into(),
                 planted_in: Vec::new(),
             };
-            let token = match self.create_in(&req, ctx).await {
+            let token = match self.create_in(&req, ctx, pin).await {
                 Ok(t) => t,
                 Err(CanaryError::MissingTarget { .. }) => continue,
                 Err(e) => return Err(e),

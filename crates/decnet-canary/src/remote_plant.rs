@@ -63,10 +63,13 @@ impl CanaryService {
         };
         let mut ctx = (*self.ctx()).clone();
         ctx.targets = req.targets;
-        match self
-            .plan_decky(&req.profile, created_by, req.auto, &ctx)
-            .await
-        {
+        let planned = if req.auto {
+            self.plant_decky_in(&req.profile, created_by, &ctx, true)
+                .await
+        } else {
+            self.plan_decky(&req.profile, created_by, false, &ctx).await
+        };
+        match planned {
             Ok(files) => PlantReply { files, error: None },
             Err(e) => PlantReply {
                 files: Vec::new(),
@@ -137,6 +140,12 @@ mod tests {
             .all(|t| t.planted_in.iter().any(|p| p.decky == "edge")));
         let again = svc.answer_plant(&raw, "decnet").await;
         assert_eq!(again.files, reply.files);
+        // A download renders what was planted: the sensor's ssh decky, not
+        // this server's (which has none).
+        let key = tokens.iter().find(|t| t.kind == "ssh_key").unwrap();
+        let zip = svc.download(key.id).await.unwrap();
+        let members = crate::zipfile::read::members(&zip.bytes);
+        assert!(String::from_utf8_lossy(&members[".ssh/config"]).contains("HostName 10.9.0.5\n"));
         assert_eq!(svc.list().await.unwrap().len(), tokens.len());
 
         // Hostile or broken requests get an error, never a panic.

@@ -148,12 +148,13 @@ impl CanaryService {
     /// the current context (a kubeconfig needs a k8s decky…), stores and
     /// indexes a new token.
     pub async fn create(&self, req: &NewToken) -> CanaryResult<Token> {
-        self.create_in(req, &self.ctx()).await
+        self.create_in(req, &self.ctx(), false).await
     }
 
     /// [`CanaryService::create`], checking the kind renders against `ctx`
-    /// (a sensor's deckies rather than this server's).
-    pub async fn create_in(&self, req: &NewToken, ctx: &Ctx) -> CanaryResult<Token> {
+    /// (a sensor's deckies rather than this server's); with `pin`, the
+    /// token keeps `ctx`'s targets ([`Token::targets`]).
+    pub async fn create_in(&self, req: &NewToken, ctx: &Ctx, pin: bool) -> CanaryResult<Token> {
         let checked = req.check()?;
         let _one_at_a_time = self.create_lock.lock().await;
         // The thread-local generator is not Send: it must be gone before
@@ -163,7 +164,11 @@ impl CanaryService {
             let mut tries = 0;
             loop {
                 let creds = checked.kind.mint(&mut rng)?;
-                let t = Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
+                let mut t =
+                    Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
+                if pin {
+                    t.targets = Some(ctx.targets.clone());
+                }
                 tries += 1;
                 if !self.index.collides(&t) {
                     break t;
@@ -173,7 +178,7 @@ impl CanaryService {
                 }
             }
         };
-        checked.kind.render(&token, ctx)?;
+        token.render(ctx)?;
         self.docs
             .doc_put(DOC_KIND, &token.id.to_string(), None, None, &encode(&token))
             .await?;
@@ -266,10 +271,7 @@ impl CanaryService {
 
     /// The token's files for the current context.
     pub fn render(&self, token: &Token) -> CanaryResult<Vec<Artifact>> {
-        let kind = token
-            .kind()
-            .ok_or_else(|| CanaryError::UnknownKind(token.kind.clone()))?;
-        kind.render(token, &self.ctx())
+        token.render(&self.ctx())
     }
 
     /// What the download button hands out: the file itself when the kind

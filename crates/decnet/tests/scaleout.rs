@@ -551,3 +551,250 @@ fn two_servers(mode: Mode) {
         assert_eq!(sigterm_and_wait(&mut servers[i].0), 0);
     }
 }
+
+/// GET with extra header lines; returns (status, whole response text).
+fn get_raw(addr: &str, path: &str, headers: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+/// Polls `f` every 5 ms until it is true; the time it took.
+fn time_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    t.elapsed()
+}
+
+/// The stored `canary_trigger` events of one token, as server `api` reads them.
+fn triggers_of(api: &str, tok: &str, id: &str) -> Vec<serde_json::Value> {
+    get_json(api, &format!("/api/v1/canary/tokens/{id}/triggers?limit=100"), tok)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Canary tokens scaled out: two servers share a PostgreSQL store and NATS,
+/// a sensor runs deckies. A token made on server A is known to server B's
+/// receiver within a second (a bus notice, not the periodic re-read) and
+/// stops there within a second of its revocation on A; the sensor's decky
+/// gets tokens planted by the servers, pointing at the sensor's own deckies,
+/// and their use on the sensor triggers (the servers' watcher consumes the
+/// sensor's events).
+#[test]
+fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
+    let Some(nats_bin) = nats_bin() else { return };
+    let Some(pg) = decnet_store::testing::PgCluster::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(pg.fresh_database());
+    let dir = tempfile::tempdir().unwrap();
+    let nport = free_port();
+    let _nats = Kill(
+        Command::new(nats_bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
+            .arg(dir.path().join("js"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("nats://127.0.0.1:{nport}");
+    let off = 45000u16;
+    let pw = "canary-scale-pw";
+    let bin = env!("CARGO_BIN_EXE_decnet");
+    let mut servers = Vec::new();
+    let mut apis = Vec::new();
+    let receivers = ["127.0.110.2:18080", "127.0.111.2:18080"];
+    for (i, net) in ["127.0.110", "127.0.111"].iter().enumerate() {
+        let ini = dir.path().join(format!("c{i}.ini"));
+        std::fs::write(
+            &ini,
+            format!(
+                "[general]\nnet = {net}.0/24\n[canary]\nhttp = {}\n[core{i}]\nip = {net}.10\nservices = telnet\n",
+                receivers[i]
+            ),
+        )
+        .unwrap();
+        let api = format!("127.0.0.1:{}", free_port());
+        let mut c = Kill(
+            Command::new(bin)
+                .arg("serve")
+                .arg("--config")
+                .arg(&ini)
+                .arg("--data-dir")
+                .arg(dir.path().join(format!("c{i}")))
+                .args(["--bus", &url, "--db", &db, "--api", &api])
+                .args(["--port-offset", &off.to_string()])
+                .env("DECNET_ADMIN_PASSWORD", pw)
+                .stdout(Stdio::piped())
+                .stderr(std::fs::File::create(dir.path().join(format!("c{i}.err"))).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        wait_line(&mut c.0, "Ctrl-C to stop");
+        servers.push(c);
+        apis.push(api);
+    }
+    let toks: Vec<String> = apis.iter().map(|a| login(a, pw)).collect();
+    let (a, b) = (0, 1);
+
+    // A token made on A: B's receiver knows it within a second.
+    let (st, body) = http(
+        &apis[a],
+        "POST",
+        "/api/v1/canary/tokens",
+        Some(&toks[a]),
+        r#"{"kind":"http_url","label":"made on A"}"#,
+    );
+    assert_eq!(st, 201, "{body}");
+    let made = Instant::now();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    let call_home = v["call_home"].as_str().unwrap().to_owned();
+    let path = call_home
+        .strip_prefix(&format!("http://{}", receivers[a]))
+        .unwrap()
+        .to_owned();
+    let ua = "User-Agent: scaleout-canary/1\r\n";
+    time_until(Duration::from_secs(1), "B's receiver knows A's token", || {
+        get_raw(receivers[b], &path, ua).0 == 200
+    });
+    let known_after = made.elapsed();
+    // Attributed: B's trigger names the token, stored once for both servers.
+    time_until(Duration::from_secs(5), "B's trigger stored", || {
+        triggers_of(&apis[a], &toks[a], &id)
+            .iter()
+            .any(|e| e["fields"]["user_agent"] == "scaleout-canary/1")
+    });
+    eprintln!("token made on A triggers on B after {known_after:?}");
+
+    // Revoked on A: B's receiver forgets it within a second.
+    let (st, body) = http(
+        &apis[a],
+        "DELETE",
+        &format!("/api/v1/canary/tokens/{id}"),
+        Some(&toks[a]),
+        "",
+    );
+    assert!(st < 300, "{st} {body}");
+    let revoked = Instant::now();
+    time_until(Duration::from_secs(1), "B forgets the revoked token", || {
+        get_raw(receivers[b], &path, ua).0 == 404
+    });
+    eprintln!("revocation on A reached B after {:?}", revoked.elapsed());
+    let before = triggers_of(&apis[b], &toks[b], &id).len();
+    assert_eq!(get_raw(receivers[b], &path, ua).0, 404);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        triggers_of(&apis[b], &toks[b], &id).len(),
+        before,
+        "a revoked token triggers nothing"
+    );
+
+    // A sensor whose fleet plants canaries: a web server decky.
+    std::fs::write(
+        dir.path().join("sensor.ini"),
+        "[general]\nnet = 127.0.112.0/24\n[canary]\nplant = yes\n[edge]\nip = 127.0.112.10\narchetype = web-server\nservices = http\n",
+    )
+    .unwrap();
+    let mut sensor = Kill(
+        Command::new(bin)
+            .args(["sensor", "--name", "site3", "--config"])
+            .arg(dir.path().join("sensor.ini"))
+            .arg("--data-dir")
+            .arg(dir.path().join("sensor"))
+            .args(["--bus", &url, "--port-offset", &off.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_line(&mut sensor.0, "control.site3.deploy");
+    // The servers made its tokens and recorded them as planted on `edge`.
+    let mut git_id = String::new();
+    time_until(Duration::from_secs(20), "tokens planted on the sensor's decky", || {
+        let list = get_json(&apis[b], "/api/v1/canary/tokens", &toks[b]);
+        let found = list.as_array().unwrap().iter().find(|t| {
+            t["kind"] == "git_config"
+                && t["planted_in"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["decky"] == "edge")
+        });
+        if let Some(t) = found {
+            git_id = t["id"].as_str().unwrap().to_owned();
+        }
+        found.is_some()
+    });
+    // Its git remote is the sensor's http decky, with the token's login.
+    let (st, config) = http(
+        &apis[b],
+        "GET",
+        &format!("/api/v1/canary/tokens/{git_id}/download"),
+        Some(&toks[b]),
+        "",
+    );
+    assert_eq!(st, 200, "{config}");
+    let remote = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("url = http://"))
+        .unwrap_or_else(|| panic!("no remote in {config}"))
+        .to_owned();
+    let (login_part, rest) = remote.split_once('@').unwrap();
+    let decky = format!("127.0.112.10:{}", 80 + off);
+    assert!(rest.starts_with(&format!("{decky}/")), "{remote}");
+    let repo = &rest[decky.len()..];
+    // What git does: discovery, a 401, the same again with the login.
+    let discover = format!("{repo}/info/refs?service=git-upload-pack");
+    let (st, answer) = get_raw(&decky, &discover, "User-Agent: git/2.39.5\r\n");
+    assert_eq!(st, 401, "{answer}");
+    assert!(answer.contains("Basic realm=\"Git\""), "{answer}");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(login_part);
+    let (st, _) = get_raw(
+        &decky,
+        &discover,
+        &format!("User-Agent: git/2.39.5\r\nAuthorization: Basic {basic}\r\n"),
+    );
+    assert_eq!(st, 401);
+    // The servers' watcher saw the sensor's events: triggers name the
+    // token and the sensor's decky.
+    time_until(Duration::from_secs(15), "git token triggered on the sensor", || {
+        let t = triggers_of(&apis[a], &toks[a], &git_id);
+        let on_edge = |m: &str| {
+            t.iter()
+                .any(|e| e["decky"] == "edge" && e["fields"]["matched"] == m)
+        };
+        on_edge("repo_path") && on_edge("password")
+    });
+    assert_eq!(sigterm_and_wait(&mut sensor.0), 0);
+    for s in &mut servers {
+        assert_eq!(sigterm_and_wait(&mut s.0), 0);
+    }
+}
