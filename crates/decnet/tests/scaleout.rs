@@ -656,7 +656,13 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
                 .spawn()
                 .unwrap(),
         );
-        wait_line(&mut c.0, "Ctrl-C to stop");
+        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_line(&mut c.0, "Ctrl-C to stop")
+        }));
+        if started.is_err() {
+            let err = std::fs::read_to_string(dir.path().join(format!("c{i}.err")));
+            panic!("server {i} did not start: {err:?}");
+        }
         servers.push(c);
         apis.push(api);
     }
