@@ -596,7 +596,10 @@ async fn windows_paths_ssh_host_key_and_git_decky_targets() {
     assert!(real.starts_with(&line), "{line} vs {real}");
     let git = targets.git.clone().expect("git target");
     assert_eq!((git.host.as_str(), git.port), ("127.0.72.11", 80 + OFFSET));
-    assert!(targets.s3.is_none(), "no decky speaks S3: keys use the receiver");
+    assert!(
+        targets.s3.is_none(),
+        "no decky speaks S3: keys use the receiver"
+    );
 
     let ssh = c
         .svc
@@ -623,7 +626,10 @@ async fn windows_paths_ssh_host_key_and_git_decky_targets() {
     let ws = fleet.decky("ws01").await.unwrap();
     let profile = decnet_api::canary::profile(&ws);
     assert!(profile.windows);
-    assert!(profile.home.starts_with("/srv/smb/C$/Users/"), "{profile:?}");
+    assert!(
+        profile.home.starts_with("/srv/smb/C$/Users/"),
+        "{profile:?}"
+    );
     let tokens = c.svc.list().await.unwrap();
     let on_ws: Vec<&decnet_canary::Placement> = tokens
         .iter()

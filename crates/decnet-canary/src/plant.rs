@@ -340,7 +340,10 @@ mod tests {
             paths.contains(&"/srv/smb/C$/Users/jsmith/.aws/credentials"),
             "{paths:?}"
         );
-        assert!(paths.contains(&"/srv/smb/Finance/Finance/desktop.ini"), "{paths:?}");
+        assert!(
+            paths.contains(&"/srv/smb/Finance/Finance/desktop.ini"),
+            "{paths:?}"
+        );
         let url = files
             .iter()
             .find(|f| f.path.ends_with(".url"))

@@ -131,7 +131,9 @@ mod tests {
             .iter()
             .find(|f| f.path == "/home/ops/.aws/config")
             .unwrap();
-        assert!(String::from_utf8_lossy(&aws.bytes).contains("endpoint_url = http://192.0.2.1:8081"));
+        assert!(
+            String::from_utf8_lossy(&aws.bytes).contains("endpoint_url = http://192.0.2.1:8081")
+        );
         // Recorded in the store as planted on the sensor's decky; asking
         // again makes nothing new.
         let tokens = svc.list().await.unwrap();
@@ -151,7 +153,9 @@ mod tests {
         // Hostile or broken requests get an error, never a panic.
         let bad = svc.answer_plant(b"{\"profile\":1}", "decnet").await;
         assert!(bad.error.unwrap().starts_with("bad plant request"));
-        let huge = svc.answer_plant(&vec![b' '; REQUEST_MAX + 1], "decnet").await;
+        let huge = svc
+            .answer_plant(&vec![b' '; REQUEST_MAX + 1], "decnet")
+            .await;
         assert!(huge.error.is_some());
         let mut traversal = req.clone();
         traversal.profile.name = "../etc".into();

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use decnet_bus::{Bus, Delivery};
-use decnet_canary::remote_plant::{self, PlantReply, PlantRequest};
 use decnet_canary::receivers::dns::{DnsConfig, DnsReceiver};
 use decnet_canary::receivers::http::HttpReceiver;
 use decnet_canary::receivers::Shared;
+use decnet_canary::remote_plant::{self, PlantReply, PlantRequest};
 use decnet_canary::watch::{CredentialWatcher, QUEUE};
 use decnet_canary::{CanaryService, Ctx};
 use decnet_core::canary::CanaryConfig;
@@ -156,7 +156,10 @@ impl CanaryRun {
     pub(crate) async fn serve_sensors(&mut self, client: async_nats::Client) -> anyhow::Result<()> {
         use futures::StreamExt;
         let mut sub = client
-            .queue_subscribe(remote_plant::SERVER_PATTERN, remote_plant::QUEUE_GROUP.into())
+            .queue_subscribe(
+                remote_plant::SERVER_PATTERN,
+                remote_plant::QUEUE_GROUP.into(),
+            )
             .await
             .map_err(|e| anyhow::anyhow!("NATS subscribe {}: {e}", remote_plant::SERVER_PATTERN))?;
         let svc = self.service.clone();
@@ -172,7 +175,10 @@ impl CanaryRun {
                     .answer_plant(&msg.payload, decnet_api::canary::PLANTER)
                     .await;
                 if let Some(e) = &reply.error {
-                    tracing::warn!(subject = msg.subject.as_str(), "canary plant request refused: {e}");
+                    tracing::warn!(
+                        subject = msg.subject.as_str(),
+                        "canary plant request refused: {e}"
+                    );
                 }
                 let body = serde_json::to_vec(&reply).unwrap_or_default();
                 if let Err(e) = client.publish(to, body.into()).await {
@@ -259,7 +265,9 @@ impl SensorPlanter {
                                 tracing::info!(decky = %d.name(), files = n, "canary files planted");
                             }
                         }
-                        Err(e) => tracing::warn!(decky = %d.name(), "canary planting postponed: {e}"),
+                        Err(e) => {
+                            tracing::warn!(decky = %d.name(), "canary planting postponed: {e}")
+                        }
                     }
                 }
             }

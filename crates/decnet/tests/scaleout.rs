@@ -583,7 +583,11 @@ fn time_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Durat
 
 /// The stored `canary_trigger` events of one token, as server `api` reads them.
 fn triggers_of(api: &str, tok: &str, id: &str) -> Vec<serde_json::Value> {
-    get_json(api, &format!("/api/v1/canary/tokens/{id}/triggers?limit=100"), tok)["items"]
+    get_json(
+        api,
+        &format!("/api/v1/canary/tokens/{id}/triggers?limit=100"),
+        tok,
+    )["items"]
         .as_array()
         .unwrap()
         .clone()
@@ -687,9 +691,11 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
         .unwrap()
         .to_owned();
     let ua = "User-Agent: scaleout-canary/1\r\n";
-    time_until(Duration::from_secs(1), "B's receiver knows A's token", || {
-        get_raw(receivers[b], &path, ua).0 == 200
-    });
+    time_until(
+        Duration::from_secs(1),
+        "B's receiver knows A's token",
+        || get_raw(receivers[b], &path, ua).0 == 200,
+    );
     let known_after = made.elapsed();
     // Attributed: B's trigger names the token, stored once for both servers.
     time_until(Duration::from_secs(5), "B's trigger stored", || {
@@ -709,9 +715,11 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
     );
     assert!(st < 300, "{st} {body}");
     let revoked = Instant::now();
-    time_until(Duration::from_secs(1), "B forgets the revoked token", || {
-        get_raw(receivers[b], &path, ua).0 == 404
-    });
+    time_until(
+        Duration::from_secs(1),
+        "B forgets the revoked token",
+        || get_raw(receivers[b], &path, ua).0 == 404,
+    );
     eprintln!("revocation on A reached B after {:?}", revoked.elapsed());
     let before = triggers_of(&apis[b], &toks[b], &id).len();
     assert_eq!(get_raw(receivers[b], &path, ua).0, 404);
@@ -743,21 +751,25 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
     wait_line(&mut sensor.0, "control.site3.deploy");
     // The servers made its tokens and recorded them as planted on `edge`.
     let mut git_id = String::new();
-    time_until(Duration::from_secs(20), "tokens planted on the sensor's decky", || {
-        let list = get_json(&apis[b], "/api/v1/canary/tokens", &toks[b]);
-        let found = list.as_array().unwrap().iter().find(|t| {
-            t["kind"] == "git_config"
-                && t["planted_in"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|p| p["decky"] == "edge")
-        });
-        if let Some(t) = found {
-            git_id = t["id"].as_str().unwrap().to_owned();
-        }
-        found.is_some()
-    });
+    time_until(
+        Duration::from_secs(20),
+        "tokens planted on the sensor's decky",
+        || {
+            let list = get_json(&apis[b], "/api/v1/canary/tokens", &toks[b]);
+            let found = list.as_array().unwrap().iter().find(|t| {
+                t["kind"] == "git_config"
+                    && t["planted_in"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["decky"] == "edge")
+            });
+            if let Some(t) = found {
+                git_id = t["id"].as_str().unwrap().to_owned();
+            }
+            found.is_some()
+        },
+    );
     // Its git remote is the sensor's http decky, with the token's login.
     let (st, config) = http(
         &apis[b],
@@ -791,14 +803,18 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
     assert_eq!(st, 401);
     // The servers' watcher saw the sensor's events: triggers name the
     // token and the sensor's decky.
-    time_until(Duration::from_secs(15), "git token triggered on the sensor", || {
-        let t = triggers_of(&apis[a], &toks[a], &git_id);
-        let on_edge = |m: &str| {
-            t.iter()
-                .any(|e| e["decky"] == "edge" && e["fields"]["matched"] == m)
-        };
-        on_edge("repo_path") && on_edge("password")
-    });
+    time_until(
+        Duration::from_secs(15),
+        "git token triggered on the sensor",
+        || {
+            let t = triggers_of(&apis[a], &toks[a], &git_id);
+            let on_edge = |m: &str| {
+                t.iter()
+                    .any(|e| e["decky"] == "edge" && e["fields"]["matched"] == m)
+            };
+            on_edge("repo_path") && on_edge("password")
+        },
+    );
     assert_eq!(sigterm_and_wait(&mut sensor.0), 0);
     for s in &mut servers {
         assert_eq!(sigterm_and_wait(&mut s.0), 0);

@@ -694,7 +694,10 @@ mod tests {
         assert!(is_git_path("/ops/infra-a1b2.git/info/refs"));
         assert!(is_git_path("/ops/Infra.GIT/git-upload-pack"));
         assert!(is_git_path("/x.git/git-receive-pack"));
-        assert!(!is_git_path("/.git/config"), "scanners' /.git/config stays a file");
+        assert!(
+            !is_git_path("/.git/config"),
+            "scanners' /.git/config stays a file"
+        );
         assert!(!is_git_path("/info/refs"));
         assert!(!is_git_path("/x.git/HEAD"));
     }
