@@ -70,6 +70,73 @@ fn wait_line(child: &mut Child, needle: &str) -> String {
     }
 }
 
+/// A nats-server with JetStream on a free port, keeping its store in
+/// `dir/js`, accepting connections; and its URL.
+fn start_nats(nats_bin: &str, dir: &Path) -> (Kill, String) {
+    let nport = free_port();
+    let nats = Kill(
+        Command::new(nats_bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
+            .arg(dir.join("js"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (nats, format!("nats://127.0.0.1:{nport}"))
+}
+
+/// One `decnet serve` of a cluster: fleet file `dir/<name>.ini` holding
+/// `ini`, data in `dir/<name>`, stderr in `dir/<name>.err`; returned once
+/// it is up, with its API address.
+struct ServeArgs<'a> {
+    dir: &'a Path,
+    name: String,
+    ini: String,
+    url: &'a str,
+    db: &'a str,
+    off: u16,
+    pw: &'a str,
+}
+
+fn start_serve(a: ServeArgs<'_>) -> (Kill, String) {
+    let ini = a.dir.join(format!("{}.ini", a.name));
+    std::fs::write(&ini, &a.ini).unwrap();
+    let err = a.dir.join(format!("{}.err", a.name));
+    let api = format!("127.0.0.1:{}", free_port());
+    let mut c = Kill(
+        Command::new(env!("CARGO_BIN_EXE_decnet"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&ini)
+            .arg("--data-dir")
+            .arg(a.dir.join(&a.name))
+            .args(["--bus", a.url, "--db", a.db, "--api", &api])
+            .args(["--port-offset", &a.off.to_string()])
+            .env("DECNET_ADMIN_PASSWORD", a.pw)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_line(&mut c.0, "Ctrl-C to stop")
+    }));
+    if started.is_err() {
+        panic!(
+            "{} did not start: {:?}",
+            a.name,
+            std::fs::read_to_string(&err)
+        );
+    }
+    (c, api)
+}
+
 fn sigterm_and_wait(c: &mut Child) -> i32 {
     unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
     let t = Instant::now();
@@ -86,22 +153,7 @@ fn sigterm_and_wait(c: &mut Child) -> i32 {
 fn sensor_to_server_through_jetstream_and_deploy_command() {
     let Some(nats_bin) = nats_bin() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let nport = free_port();
-    let _nats = Kill(
-        Command::new(nats_bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
-            .arg(dir.path().join("js"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("nats://127.0.0.1:{nport}");
+    let (_nats, url) = start_nats(nats_bin, dir.path());
     let off = 49000u16;
 
     std::fs::write(
@@ -309,22 +361,7 @@ fn two_servers(mode: Mode) {
         .unwrap();
     let db = rt.block_on(pg.fresh_database());
     let dir = tempfile::tempdir().unwrap();
-    let nport = free_port();
-    let _nats = Kill(
-        Command::new(nats_bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
-            .arg(dir.path().join("js"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("nats://127.0.0.1:{nport}");
+    let (_nats, url) = start_nats(nats_bin, dir.path());
     // Tests run in parallel: each mode its own decky ports.
     let off = match mode {
         Mode::Shares => 48000u16,
@@ -337,29 +374,17 @@ fn two_servers(mode: Mode) {
     let mut apis = Vec::new();
     // One after the other: the first one creates the schema and the admin.
     for (i, net) in ["127.0.102", "127.0.103"].iter().enumerate() {
-        let ini = dir.path().join(format!("s{i}.ini"));
-        std::fs::write(
-            &ini,
-            format!("[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n"),
-        )
-        .unwrap();
-        let api = format!("127.0.0.1:{}", free_port());
-        let mut c = Kill(
-            Command::new(bin)
-                .arg("serve")
-                .arg("--config")
-                .arg(&ini)
-                .arg("--data-dir")
-                .arg(dir.path().join(format!("s{i}")))
-                .args(["--bus", &url, "--db", &db, "--api", &api])
-                .args(["--port-offset", &off.to_string()])
-                .env("DECNET_ADMIN_PASSWORD", pw)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_line(&mut c.0, "Ctrl-C to stop");
+        let (c, api) = start_serve(ServeArgs {
+            dir: dir.path(),
+            name: format!("s{i}"),
+            ini: format!(
+                "[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n"
+            ),
+            url: &url,
+            db: &db,
+            off,
+            pw,
+        });
         servers.push(c);
         apis.push(api);
     }
@@ -612,22 +637,7 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
         .unwrap();
     let db = rt.block_on(pg.fresh_database());
     let dir = tempfile::tempdir().unwrap();
-    let nport = free_port();
-    let _nats = Kill(
-        Command::new(nats_bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
-            .arg(dir.path().join("js"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("nats://127.0.0.1:{nport}");
+    let (_nats, url) = start_nats(nats_bin, dir.path());
     let off = 45000u16;
     let pw = "canary-scale-pw";
     let bin = env!("CARGO_BIN_EXE_decnet");
@@ -635,38 +645,18 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
     let mut apis = Vec::new();
     let receivers = ["127.0.110.2:18080", "127.0.111.2:18080"];
     for (i, net) in ["127.0.110", "127.0.111"].iter().enumerate() {
-        let ini = dir.path().join(format!("c{i}.ini"));
-        std::fs::write(
-            &ini,
-            format!(
+        let (c, api) = start_serve(ServeArgs {
+            dir: dir.path(),
+            name: format!("c{i}"),
+            ini: format!(
                 "[general]\nnet = {net}.0/24\n[canary]\nhttp = {}\n[core{i}]\nip = {net}.10\nservices = telnet\n",
                 receivers[i]
             ),
-        )
-        .unwrap();
-        let api = format!("127.0.0.1:{}", free_port());
-        let mut c = Kill(
-            Command::new(bin)
-                .arg("serve")
-                .arg("--config")
-                .arg(&ini)
-                .arg("--data-dir")
-                .arg(dir.path().join(format!("c{i}")))
-                .args(["--bus", &url, "--db", &db, "--api", &api])
-                .args(["--port-offset", &off.to_string()])
-                .env("DECNET_ADMIN_PASSWORD", pw)
-                .stdout(Stdio::piped())
-                .stderr(std::fs::File::create(dir.path().join(format!("c{i}.err"))).unwrap())
-                .spawn()
-                .unwrap(),
-        );
-        let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_line(&mut c.0, "Ctrl-C to stop")
-        }));
-        if started.is_err() {
-            let err = std::fs::read_to_string(dir.path().join(format!("c{i}.err")));
-            panic!("server {i} did not start: {err:?}");
-        }
+            url: &url,
+            db: &db,
+            off,
+            pw,
+        });
         servers.push(c);
         apis.push(api);
     }
