@@ -137,6 +137,85 @@ fn start_serve(a: ServeArgs<'_>) -> (Kill, String) {
     (c, api)
 }
 
+/// `decnet sensor --name NAME` with fleet file `dir/sensor.ini` holding
+/// `ini`, data in `dir/sensor`; returned once it takes deploy requests.
+fn start_sensor(dir: &Path, name: &str, ini: &str, url: &str, off: u16) -> Kill {
+    std::fs::write(dir.join("sensor.ini"), ini).unwrap();
+    let mut sensor = Kill(
+        Command::new(env!("CARGO_BIN_EXE_decnet"))
+            .args(["sensor", "--name", name, "--config"])
+            .arg(dir.join("sensor.ini"))
+            .arg("--data-dir")
+            .arg(dir.join("sensor"))
+            .args(["--bus", url, "--port-offset", &off.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_line(&mut sensor.0, &format!("control.{name}.deploy"));
+    sensor
+}
+
+/// What a two-server test shares: nats-server, a fresh PostgreSQL database,
+/// a runtime for the test's own async calls, a temporary directory. `None`
+/// (skipped, loudly) without nats-server or PostgreSQL.
+struct Cluster {
+    rt: tokio::runtime::Runtime,
+    db: String,
+    url: String,
+    _nats: Kill,
+    dir: tempfile::TempDir,
+    _pg: decnet_store::testing::PgCluster,
+}
+
+impl Cluster {
+    fn start() -> Option<Cluster> {
+        let nats_bin = nats_bin()?;
+        let pg = decnet_store::testing::PgCluster::start()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = rt.block_on(pg.fresh_database());
+        let dir = tempfile::tempdir().unwrap();
+        let (nats, url) = start_nats(nats_bin, dir.path());
+        Some(Cluster {
+            rt,
+            db,
+            url,
+            _nats: nats,
+            dir,
+            _pg: pg,
+        })
+    }
+
+    /// One `decnet serve` per fleet file, named `<prefix><i>`, one after the
+    /// other (the first creates the schema and the admin); their API
+    /// addresses.
+    fn serve(
+        &self,
+        prefix: &str,
+        inis: impl Iterator<Item = String>,
+        off: u16,
+        pw: &str,
+    ) -> (Vec<Kill>, Vec<String>) {
+        inis.enumerate()
+            .map(|(i, ini)| {
+                start_serve(ServeArgs {
+                    dir: self.dir.path(),
+                    name: format!("{prefix}{i}"),
+                    ini,
+                    url: &self.url,
+                    db: &self.db,
+                    off,
+                    pw,
+                })
+            })
+            .unzip()
+    }
+}
+
 fn sigterm_and_wait(c: &mut Child) -> i32 {
     unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
     let t = Instant::now();
@@ -351,17 +430,10 @@ fn holder_pid(holder: &str) -> u32 {
 
 fn two_servers(mode: Mode) {
     let check_intel_totals = mode != Mode::Shares;
-    let Some(nats_bin) = nats_bin() else { return };
-    let Some(pg) = decnet_store::testing::PgCluster::start() else {
+    let Some(cluster) = Cluster::start() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt.block_on(pg.fresh_database());
-    let dir = tempfile::tempdir().unwrap();
-    let (_nats, url) = start_nats(nats_bin, dir.path());
+    let (rt, db, url, dir) = (&cluster.rt, &cluster.db, &cluster.url, &cluster.dir);
     // Tests run in parallel: each mode its own decky ports.
     let off = match mode {
         Mode::Shares => 48000u16,
@@ -369,45 +441,22 @@ fn two_servers(mode: Mode) {
         Mode::Failover => 46000,
     };
     let pw = "share-admin-pw";
-    let bin = env!("CARGO_BIN_EXE_decnet");
-    let mut servers = Vec::new();
-    let mut apis = Vec::new();
-    // One after the other: the first one creates the schema and the admin.
-    for (i, net) in ["127.0.102", "127.0.103"].iter().enumerate() {
-        let (c, api) = start_serve(ServeArgs {
-            dir: dir.path(),
-            name: format!("s{i}"),
-            ini: format!(
-                "[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n"
-            ),
-            url: &url,
-            db: &db,
-            off,
-            pw,
+    let inis = ["127.0.102", "127.0.103"]
+        .iter()
+        .enumerate()
+        .map(|(i, net)| {
+            format!("[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n")
         });
-        servers.push(c);
-        apis.push(api);
-    }
-    std::fs::write(
-        dir.path().join("sensor.ini"),
+    let (mut servers, apis) = cluster.serve("s", inis, off, pw);
+    let mut sensor = start_sensor(
+        dir.path(),
+        "site2",
         "[general]\nnet = 127.0.104.0/24\n[edge]\nip = 127.0.104.10\nservices = http\n",
-    )
-    .unwrap();
-    let mut sensor = Kill(
-        Command::new(bin)
-            .args(["sensor", "--name", "site2", "--config"])
-            .arg(dir.path().join("sensor.ini"))
-            .arg("--data-dir")
-            .arg(dir.path().join("sensor"))
-            .args(["--bus", &url, "--port-offset", &off.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        url,
+        off,
     );
-    wait_line(&mut sensor.0, "control.site2.deploy");
 
-    let store = rt.block_on(decnet_store::SqlStore::connect(&db)).unwrap();
+    let store = rt.block_on(decnet_store::SqlStore::connect(db)).unwrap();
     // 12 attackers (own source addresses), 5 requests each, one connection
     // per request, spread over ~1.5 s so both pumps keep pulling.
     let (attackers, per) = (12u32, 5u32);
@@ -417,7 +466,7 @@ fn two_servers(mode: Mode) {
     for j in 0..per {
         if mode == Mode::Failover && j == 2 {
             // Mid-stream: SIGKILL whichever server holds the intel lease.
-            let holder = intel_holder(&rt, &store).expect("a server holds the intel lease");
+            let holder = intel_holder(rt, &store).expect("a server holds the intel lease");
             let pid = holder_pid(&holder);
             let idx = servers
                 .iter()
@@ -451,7 +500,7 @@ fn two_servers(mode: Mode) {
         // The survivor takes the lease within its expiry (15 s; it retries
         // every 2 s).
         loop {
-            match intel_holder(&rt, &store) {
+            match intel_holder(rt, &store) {
                 Some(h) if h != *dead => {
                     assert_eq!(holder_pid(&h), servers[survivor].0.id());
                     eprintln!("intel lease taken over {:?} after the kill", at.elapsed());
@@ -627,39 +676,20 @@ fn triggers_of(api: &str, tok: &str, id: &str) -> Vec<serde_json::Value> {
 /// sensor's events).
 #[test]
 fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
-    let Some(nats_bin) = nats_bin() else { return };
-    let Some(pg) = decnet_store::testing::PgCluster::start() else {
+    let Some(cluster) = Cluster::start() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt.block_on(pg.fresh_database());
-    let dir = tempfile::tempdir().unwrap();
-    let (_nats, url) = start_nats(nats_bin, dir.path());
+    let (url, dir) = (&cluster.url, &cluster.dir);
     let off = 45000u16;
     let pw = "canary-scale-pw";
-    let bin = env!("CARGO_BIN_EXE_decnet");
-    let mut servers = Vec::new();
-    let mut apis = Vec::new();
     let receivers = ["127.0.110.2:18080", "127.0.111.2:18080"];
-    for (i, net) in ["127.0.110", "127.0.111"].iter().enumerate() {
-        let (c, api) = start_serve(ServeArgs {
-            dir: dir.path(),
-            name: format!("c{i}"),
-            ini: format!(
-                "[general]\nnet = {net}.0/24\n[canary]\nhttp = {}\n[core{i}]\nip = {net}.10\nservices = telnet\n",
-                receivers[i]
-            ),
-            url: &url,
-            db: &db,
-            off,
-            pw,
-        });
-        servers.push(c);
-        apis.push(api);
-    }
+    let inis = ["127.0.110", "127.0.111"].iter().enumerate().map(|(i, net)| {
+        format!(
+            "[general]\nnet = {net}.0/24\n[canary]\nhttp = {}\n[core{i}]\nip = {net}.10\nservices = telnet\n",
+            receivers[i]
+        )
+    });
+    let (mut servers, apis) = cluster.serve("c", inis, off, pw);
     let toks: Vec<String> = apis.iter().map(|a| login(a, pw)).collect();
     let (a, b) = (0, 1);
 
@@ -721,24 +751,7 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
     );
 
     // A sensor whose fleet plants canaries: a web server decky.
-    std::fs::write(
-        dir.path().join("sensor.ini"),
-        "[general]\nnet = 127.0.112.0/24\n[canary]\nplant = yes\n[edge]\nip = 127.0.112.10\narchetype = web-server\nservices = http\n",
-    )
-    .unwrap();
-    let mut sensor = Kill(
-        Command::new(bin)
-            .args(["sensor", "--name", "site3", "--config"])
-            .arg(dir.path().join("sensor.ini"))
-            .arg("--data-dir")
-            .arg(dir.path().join("sensor"))
-            .args(["--bus", &url, "--port-offset", &off.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_line(&mut sensor.0, "control.site3.deploy");
+    let mut sensor = start_sensor(dir.path(), "site3", "[general]\nnet = 127.0.112.0/24\n[canary]\nplant = yes\n[edge]\nip = 127.0.112.10\narchetype = web-server\nservices = http\n", url, off);
     // The servers made its tokens and recorded them as planted on `edge`.
     let mut git_id = String::new();
     time_until(
