@@ -4,7 +4,7 @@
 //! safety-net re-read of the store, and a fleet follower that points
 //! credential tokens at the running fleet and plants tokens into deckies as
 //! they come up. With NATS a server also answers sensors' plant requests;
-//! `decnet sensor` runs only [`SensorPlanter`].
+//! `decnet sensor` runs only `canary_sensor::SensorPlanter`.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use decnet_bus::{Bus, Delivery};
 use decnet_canary::receivers::dns::{DnsConfig, DnsReceiver};
 use decnet_canary::receivers::http::HttpReceiver;
 use decnet_canary::receivers::Shared;
-use decnet_canary::remote_plant::{self, PlantReply, PlantRequest};
+use decnet_canary::remote_plant;
 use decnet_canary::watch::{CredentialWatcher, QUEUE};
 use decnet_canary::{CanaryService, Ctx};
 use decnet_core::canary::CanaryConfig;
@@ -25,9 +25,7 @@ use tokio_util::sync::CancellationToken;
 const DNS_TTL: u32 = 60;
 /// How often the fleet is followed: credential tokens re-pointed, new
 /// deckies planted (local work, no store read unless a decky is new).
-const FLEET_TICK: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long a sensor waits for a server's plant answer.
-const PLANT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const FLEET_TICK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The running canary side of a server.
 pub(crate) struct CanaryRun {
@@ -213,88 +211,5 @@ async fn sync_fleet(
     let n = decnet_api::canary::plant_new_deckies(svc, fleet, cfg.plant, planted).await;
     if n > 0 {
         tracing::info!(files = n, "canary files planted into deckies");
-    }
-}
-
-/// `decnet sensor` with `[canary]`: asks the servers for the files of each
-/// new decky's tokens and drops them into its filesystem. Receivers and
-/// the credential watcher run on the servers, which consume the sensor's
-/// events; the sensor's `[canary] plant` decides archetype planting.
-pub(crate) struct SensorPlanter {
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl SensorPlanter {
-    /// Starts planting into `fleet`'s deckies (now, then every
-    /// [`FLEET_TICK`]; a decky whose request found no server is retried).
-    pub(crate) fn start(
-        cfg: &CanaryConfig,
-        fleet: Arc<Fleet>,
-        client: async_nats::Client,
-        sensor: &decnet_nats::SensorName,
-    ) -> SensorPlanter {
-        let stop = CancellationToken::new();
-        let subject = sensor.subject(remote_plant::TOPIC);
-        let auto = cfg.plant;
-        let s = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut planted = decnet_api::canary::Planted::new();
-            let mut tick = tokio::time::interval(FLEET_TICK);
-            loop {
-                tokio::select! {
-                    _ = s.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                let deckies = decnet_api::canary::unplanted(&fleet, &mut planted).await;
-                if deckies.is_empty() {
-                    continue;
-                }
-                let targets = decnet_api::canary::targets(&fleet).await;
-                for d in deckies {
-                    let req = PlantRequest {
-                        profile: decnet_api::canary::profile(&d),
-                        targets: targets.clone(),
-                        auto,
-                    };
-                    match ask(&client, &subject, &req).await {
-                        Ok(files) => {
-                            let n = decnet_api::canary::drop_files(&d, &files);
-                            decnet_api::canary::mark_planted(&mut planted, &d);
-                            if n > 0 {
-                                tracing::info!(decky = %d.name(), files = n, "canary files planted");
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(decky = %d.name(), "canary planting postponed: {e}")
-                        }
-                    }
-                }
-            }
-        });
-        SensorPlanter { stop, task }
-    }
-
-    /// Stops planting.
-    pub(crate) async fn finish(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
-}
-
-async fn ask(
-    client: &async_nats::Client,
-    subject: &str,
-    req: &PlantRequest,
-) -> anyhow::Result<Vec<decnet_canary::plant::PlantFile>> {
-    let body = serde_json::to_vec(req)?;
-    let msg = tokio::time::timeout(PLANT_WAIT, client.request(subject.to_owned(), body.into()))
-        .await
-        .map_err(|_| anyhow::anyhow!("no server answered within {} s", PLANT_WAIT.as_secs()))?
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let reply: PlantReply = serde_json::from_slice(&msg.payload)?;
-    match reply.error {
-        Some(e) => anyhow::bail!("the server refused: {e}"),
-        None => Ok(reply.files),
     }
 }

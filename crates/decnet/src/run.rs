@@ -587,7 +587,12 @@ async fn run_sensor(
     // Canary tokens on a sensor: the servers hold the tokens, run the
     // receivers and watch the sensor's events; the sensor only plants.
     let planter = fleet_spec.canary.as_ref().map(|cfg| {
-        crate::canary::SensorPlanter::start(cfg, fleet.clone(), nats.client().clone(), &sensor)
+        crate::canary_sensor::SensorPlanter::start(
+            cfg,
+            fleet.clone(),
+            nats.client().clone(),
+            &sensor,
+        )
     });
     println!(
         "sensor '{name}' publishing to {}; deploy requests on control.{name}.deploy",

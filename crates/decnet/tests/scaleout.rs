@@ -667,6 +667,50 @@ fn triggers_of(api: &str, tok: &str, id: &str) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// `RETR path` as an anonymous FTP client (passive mode); the file's
+/// text, `None` when it cannot be had.
+fn ftp_get(addr: &str, path: &str) -> Option<String> {
+    fn reply(r: &mut BufReader<TcpStream>) -> Option<String> {
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let b = line.as_bytes();
+            if b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ' {
+                return Some(line);
+            }
+        }
+    }
+    let ctl = TcpStream::connect(addr).ok()?;
+    ctl.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut w = ctl.try_clone().ok()?;
+    let mut r = BufReader::new(ctl);
+    reply(&mut r)?;
+    for cmd in ["USER anonymous", "PASS guest@example.com", "TYPE I"] {
+        write!(w, "{cmd}\r\n").ok()?;
+        reply(&mut r)?;
+    }
+    write!(w, "PASV\r\n").ok()?;
+    let pasv = reply(&mut r)?;
+    let nums: Vec<u16> = pasv[pasv.find('(')? + 1..pasv.find(')')?]
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let [h1, h2, h3, h4, p1, p2] = nums[..] else {
+        return None;
+    };
+    let mut data = TcpStream::connect((format!("{h1}.{h2}.{h3}.{h4}"), p1 * 256 + p2)).ok()?;
+    data.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(w, "RETR {path}\r\n").ok()?;
+    if !reply(&mut r)?.starts_with("150") {
+        return None;
+    }
+    let mut text = String::new();
+    data.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
 /// Canary tokens scaled out: two servers share a PostgreSQL store and NATS,
 /// a sensor runs deckies. A token made on server A is known to server B's
 /// receiver within a second (a bus notice, not the periodic re-read) and
@@ -735,23 +779,33 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
     );
     assert!(st < 300, "{st} {body}");
     let revoked = Instant::now();
+    // Requests B answered before the notice came are triggers (one each).
+    let mut answered = 1;
     time_until(
         Duration::from_secs(1),
         "B forgets the revoked token",
-        || get_raw(receivers[b], &path, ua).0 == 404,
+        || {
+            let st = get_raw(receivers[b], &path, ua).0;
+            answered += usize::from(st == 200);
+            st == 404
+        },
     );
     eprintln!("revocation on A reached B after {:?}", revoked.elapsed());
-    let before = triggers_of(&apis[b], &toks[b], &id).len();
+    time_until(
+        Duration::from_secs(5),
+        "every answered request stored",
+        || triggers_of(&apis[b], &toks[b], &id).len() == answered,
+    );
     assert_eq!(get_raw(receivers[b], &path, ua).0, 404);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
         triggers_of(&apis[b], &toks[b], &id).len(),
-        before,
+        answered,
         "a revoked token triggers nothing"
     );
 
     // A sensor whose fleet plants canaries: a web server decky.
-    let mut sensor = start_sensor(dir.path(), "site3", "[general]\nnet = 127.0.112.0/24\n[canary]\nplant = yes\n[edge]\nip = 127.0.112.10\narchetype = web-server\nservices = http\n", url, off);
+    let mut sensor = start_sensor(dir.path(), "site3", "[general]\nnet = 127.0.112.0/24\n[canary]\nplant = yes\nrefresh = 1s\n[edge]\nip = 127.0.112.10\narchetype = web-server\nservices = http, ftp\n", url, off);
     // The servers made its tokens and recorded them as planted on `edge`.
     let mut git_id = String::new();
     time_until(
@@ -806,17 +860,42 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
     assert_eq!(st, 401);
     // The servers' watcher saw the sensor's events: triggers name the
     // token and the sensor's decky.
+    let git_triggered = || {
+        let t = triggers_of(&apis[a], &toks[a], &git_id);
+        let on_edge = |m: &str| {
+            t.iter()
+                .any(|e| e["decky"] == "edge" && e["fields"]["matched"] == m)
+        };
+        on_edge("repo_path") && on_edge("password")
+    };
+    let t = Instant::now();
+    while !git_triggered() {
+        if t.elapsed() > Duration::from_secs(15) {
+            let edge = get_json(&apis[a], "/api/v1/logs?decky=edge&limit=50", &toks[a]);
+            let tokens = get_json(&apis[a], "/api/v1/canary/tokens", &toks[a]);
+            panic!("git token {git_id} not triggered on the sensor; edge events: {edge}; tokens: {tokens}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A token placed on the sensor's decky on demand through the API is
+    // written there at the sensor's next re-ask (`refresh = 1s` here):
+    // found by an anonymous FTP client.
+    let (st, body) = http(
+        &apis[a],
+        "POST",
+        "/api/v1/canary/tokens",
+        Some(&toks[a]),
+        r#"{"kind":"http_url","label":"on demand","planted_in":[{"decky":"edge","path":"/srv/ftp/pub/portal.txt"}]}"#,
+    );
+    assert_eq!(st, 201, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let call_home = v["call_home"].as_str().unwrap();
+    let slug_path = &call_home[call_home.find("/c/").unwrap()..];
+    let ftp = format!("127.0.112.10:{}", 21 + off);
     time_until(
-        Duration::from_secs(15),
-        "git token triggered on the sensor",
-        || {
-            let t = triggers_of(&apis[a], &toks[a], &git_id);
-            let on_edge = |m: &str| {
-                t.iter()
-                    .any(|e| e["decky"] == "edge" && e["fields"]["matched"] == m)
-            };
-            on_edge("repo_path") && on_edge("password")
-        },
+        Duration::from_secs(10),
+        "on-demand token on the sensor's decky",
+        || ftp_get(&ftp, "/pub/portal.txt").is_some_and(|t| t.contains(slug_path)),
     );
     assert_eq!(sigterm_and_wait(&mut sensor.0), 0);
     for s in &mut servers {
