@@ -9,7 +9,8 @@
 //! dns_zone = canary.example.test ; zone it is authoritative for
 //! dns_answer = 127.0.0.1         ; A record of every name in the zone
 //! plant = yes                    ; plant tokens into deckies by archetype
-//! refresh = 5m                   ; safety-net re-read of every token (changes arrive as bus notices at once)
+//! refresh = 5m                   ; safety-net re-read of every token (changes arrive as bus notices at once);
+//!                                ; on a sensor: how often it asks the servers for tokens placed on its deckies
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
