@@ -61,6 +61,12 @@ impl CanaryService {
                 }
             }
         };
+        if let Err(e) = check_targets(&req.targets) {
+            return PlantReply {
+                files: Vec::new(),
+                error: Some(e),
+            };
+        }
         let mut ctx = (*self.ctx()).clone();
         ctx.targets = req.targets;
         let planned = if req.auto {
@@ -77,6 +83,51 @@ impl CanaryService {
             },
         }
     }
+}
+
+/// A sensor's targets end up inside config files an operator may download
+/// and use (`~/.ssh/config`, `.git/config`): only plain host names or
+/// addresses, share names and `<type> <base64>` host keys are taken, so a
+/// stolen sensor cannot slip a `ProxyCommand` line into them.
+fn check_targets(t: &Targets) -> Result<(), String> {
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && h.len() <= 253
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+    };
+    let endpoints = [&t.ssh, &t.k8s, &t.git, &t.mysql, &t.postgres, &t.smb, &t.s3];
+    for e in endpoints.into_iter().flatten() {
+        if !host_ok(&e.host) {
+            return Err(format!("bad target host {:?}", e.host));
+        }
+    }
+    if let Some(share) = &t.smb_share {
+        let ok = !share.is_empty()
+            && share.len() <= 80
+            && share
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'$'));
+        if !ok {
+            return Err(format!("bad share name {share:?}"));
+        }
+    }
+    if let Some(key) = &t.ssh_host_key {
+        let mut parts = key.split(' ');
+        let ok = matches!(
+            (parts.next(), parts.next(), parts.next()),
+            (Some(alg), Some(b64), None)
+                if !alg.is_empty()
+                    && alg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'@' | b'.'))
+                    && !b64.is_empty()
+                    && b64.len() <= 2048
+                    && b64.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        );
+        if !ok {
+            return Err("bad ssh host key".into());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -157,6 +208,20 @@ mod tests {
             .answer_plant(&vec![b' '; REQUEST_MAX + 1], "decnet")
             .await;
         assert!(huge.error.is_some());
+        let mut injected = req.clone();
+        if let Some(ssh) = injected.targets.ssh.as_mut() {
+            ssh.host = "10.9.0.5\n    ProxyCommand sh -c id".into();
+        }
+        let r = svc
+            .answer_plant(&serde_json::to_vec(&injected).unwrap(), "decnet")
+            .await;
+        assert!(r.files.is_empty() && r.error.unwrap().contains("bad target host"));
+        let mut key = req.clone();
+        key.targets.ssh_host_key = Some("ssh-ed25519 AAAA\nHost *".into());
+        let r = svc
+            .answer_plant(&serde_json::to_vec(&key).unwrap(), "decnet")
+            .await;
+        assert!(r.files.is_empty() && r.error.is_some());
         let mut traversal = req.clone();
         traversal.profile.name = "../etc".into();
         let r = svc
