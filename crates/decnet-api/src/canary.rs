@@ -104,9 +104,18 @@ pub fn profile(d: &DeckyCtx) -> DeckyProfile {
             .archetype
             .as_deref()
             .is_some_and(|a| a.starts_with("windows") || a == "domain-controller");
-    let user_name = user.map_or_else(|| "root".to_owned(), |a| a.name.clone());
+    let mut user_name = user.map_or_else(|| "root".to_owned(), |a| a.name.clone());
     // A Windows decky's profile is C:\Users\<user>, i.e. the C: tree its
-    // C$ share serves; never a /home a Windows host does not have.
+    // C$ share serves: never a /home, nor the Linux default login (`ubuntu`)
+    // a Windows host does not have; a configured login user, else the
+    // administrator.
+    if windows {
+        user_name = ["smb", "rdp", "ssh", "telnet", "ftp"]
+            .iter()
+            .find_map(|svc| d.config(svc, "user"))
+            .unwrap_or("Administrator")
+            .to_owned();
+    }
     let home = if windows {
         format!(
             "{}/Users/{user_name}",
