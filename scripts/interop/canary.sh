@@ -13,7 +13,9 @@
 # Last, the wired product: `decnet validate` on a [canary] section, then
 # `decnet serve` with it: tokens made through the API, curl and dig trigger
 # serve's own receivers, the triggers are read back from /api/v1/logs, the
-# devops decky's auto-planted tokens are listed, a revoked URL is a 404.
+# devops decky's auto-planted tokens are listed and used with OpenSSH (its
+# known_hosts, strict checking), git (the http decky) and boto3, a revoked URL
+# is a 404.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -297,6 +299,10 @@ plant = yes
 [dev01]
 ip = $WNET.10
 archetype = devops-host
+
+[web01]
+ip = $WNET.11
+services = http
 WIRED
 "$BIN" validate "$WORK/wired.ini" >/dev/null || fail "decnet validate refuses the [canary] fleet"
 printf '[general]\nnet = 127.0.66.0/24\n[canary]\nhttp = nowhere\n[x]\nservices = ssh\n' >"$WORK/bad.ini"
@@ -323,7 +329,7 @@ import json, sys
 want, conds = sys.argv[1], sys.argv[2:]
 for e in json.load(sys.stdin)["data"]:
     f = e["fields"]
-    if f.get("token_id") == want and all(str(f.get(c.split("=")[0])) == c.split("=", 1)[1] for c in conds):
+    if f.get("token_id") == want and all(str(f.get(c.split("=")[0], e.get(c.split("=")[0]))) == c.split("=", 1)[1] for c in conds):
         sys.exit(0)
 sys.exit(1)' "$@" && return 0
         sleep 0.1
@@ -339,6 +345,51 @@ import json, sys
 planted = [p["decky"] + ":" + p["path"] for t in json.load(sys.stdin) for p in t["planted_in"]]
 assert any(p.startswith("dev01:") and "/.aws/credentials" in p for p in planted), planted
 print("ok: planted", ", ".join(planted))' || fail "no token planted into dev01"
+# Auto-planted credential tokens used with real clients, live through serve's
+# own watcher and receivers. planted_tok KIND: the token planted on dev01.
+planted_tok() {
+    api "http://$WAPI/api/v1/canary/tokens" | python3 -c '
+import json, sys
+print([t["id"] for t in json.load(sys.stdin) if t["kind"] == sys.argv[1] and any(p["decky"] == "dev01" for p in t["planted_in"])][0])' "$1"
+}
+# SSH key: its known_hosts holds dev01's real host key, so OpenSSH with strict
+# host key checking goes straight to offering the key (no prompt, no refusal).
+SSHTOK=$(planted_tok ssh_key)
+mkdir -p "$WORK/sshtok"
+api "http://$WAPI/api/v1/canary/tokens/$SSHTOK/download" -o "$WORK/sshtok.zip"
+python3 -m zipfile -e "$WORK/sshtok.zip" "$WORK/sshtok"
+chmod 600 "$WORK/sshtok/.ssh/"*
+grep -q "^$WNET.10 ssh-ed25519 " "$WORK/sshtok/.ssh/known_hosts" || fail "no known_hosts line for dev01 in the ssh key token"
+timeout 20 ssh -F "$WORK/sshtok/.ssh/config" -i "$WORK/sshtok/.ssh/id_ed25519_bastion" \
+    -o UserKnownHostsFile="$WORK/sshtok/.ssh/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+    -o ConnectTimeout=10 bastion true >/dev/null 2>"$WORK/ssh.err" || true
+if grep -qi "host key verification failed\|identification has changed\|authenticity of host" "$WORK/ssh.err"; then
+    cat "$WORK/ssh.err" >&2; fail "ssh did not accept the planted known_hosts"
+fi
+wired_trigger "$SSHTOK" matched=ssh_key decky=dev01 service=ssh
+echo "ok: ssh -F config bastion checked dev01's planted host key and offered the canary key"
+# git: the remote is the http decky, which challenges git for the login.
+GITTOK=$(planted_tok git_config)
+api "http://$WAPI/api/v1/canary/tokens/$GITTOK/download" -o "$WORK/wired-git-config"
+grep -q "@$WNET.11:80/" "$WORK/wired-git-config" || { cat "$WORK/wired-git-config" >&2; fail "the git remote is not the http decky"; }
+git init -q "$WORK/wired-repo" && cp "$WORK/wired-git-config" "$WORK/wired-repo/.git/config"
+GIT_TERMINAL_PROMPT=0 timeout 20 git -C "$WORK/wired-repo" fetch origin >/dev/null 2>&1 || true
+wired_trigger "$GITTOK" matched=password decky=web01 secret_verified=True
+echo "ok: git fetch sent the token's login to the http decky web01"
+# AWS keys: no decky speaks S3, so the endpoint is serve's receiver.
+AWSTOK=$(planted_tok aws_credentials)
+mkdir -p "$WORK/awstok"
+api "http://$WAPI/api/v1/canary/tokens/$AWSTOK/download" -o "$WORK/awstok.zip"
+python3 -m zipfile -e "$WORK/awstok.zip" "$WORK/awstok"
+AWS_SHARED_CREDENTIALS_FILE="$WORK/awstok/.aws/credentials" AWS_CONFIG_FILE="$WORK/awstok/.aws/config" \
+AWS_EC2_METADATA_DISABLED=true python3 -c '
+import boto3, botocore.exceptions as ex
+try:
+    boto3.session.Session(profile_name="backup").client("s3").list_buckets()
+except ex.ClientError as e:
+    print("boto3", e.response["Error"]["Code"])' || fail "boto3 run failed"
+wired_trigger "$AWSTOK" matched=aws_key_id trigger=http
+echo "ok: boto3 with the planted keys called serve's receiver (S3 lookalike)"
 api -X DELETE "http://$WAPI/api/v1/canary/tokens/$UTOK" >/dev/null
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$UURL")" = 404 ] || fail "a revoked token still answers as one"
 echo "ok: a revoked token's URL is an ordinary 404"

@@ -44,22 +44,41 @@ async fn running(fleet: &Fleet) -> Vec<Arc<DeckyCtx>> {
 }
 
 /// The deckies credential tokens point at: the first running decky of
-/// each service (git and S3 fall back to the HTTP receiver, which answers
-/// as both).
+/// each service. Git remotes go to an http decky (it answers git's smart
+/// HTTP discovery with a login challenge); S3 keys go to the HTTP receiver,
+/// which answers as S3, because no decky service speaks S3.
 pub async fn targets(fleet: &Fleet) -> Targets {
-    let deckies = running(fleet).await;
-    let smb = first_with(&deckies, "smb");
+    targets_of(&running(fleet).await)
+}
+
+/// [`targets`] of a list of running deckies.
+pub fn targets_of(deckies: &[Arc<DeckyCtx>]) -> Targets {
+    let smb = first_with(deckies, "smb");
+    let ssh = first_with(deckies, "ssh");
     Targets {
-        ssh: first_with(&deckies, "ssh").map(|(_, e)| e),
-        ssh_host_key: None,
-        k8s: first_with(&deckies, "k8s").map(|(_, e)| e),
-        git: None,
-        mysql: first_with(&deckies, "mysql").map(|(_, e)| e),
-        postgres: first_with(&deckies, "postgres").map(|(_, e)| e),
+        ssh_host_key: ssh.as_ref().and_then(|(d, _)| ssh_host_key(d)),
+        ssh: ssh.map(|(_, e)| e),
+        k8s: first_with(deckies, "k8s").map(|(_, e)| e),
+        git: first_with(deckies, "http").map(|(_, e)| e),
+        mysql: first_with(deckies, "mysql").map(|(_, e)| e),
+        postgres: first_with(deckies, "postgres").map(|(_, e)| e),
         smb_share: smb.as_ref().map(|(d, _)| lure_share(d)),
         smb: smb.map(|(_, e)| e),
         s3: None,
     }
+}
+
+/// Where the ssh service keeps a decky's ed25519 host key (`decnet-ssh`'s
+/// `keys::HostKeyKind::Ed25519`, OpenSSH's own name).
+const SSH_HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
+
+/// The ssh decky's ed25519 host key as a `known_hosts` key (`ssh-ed25519
+/// AAAA…`), read from the key store the ssh service keeps in the decky's
+/// data dir; `None` until the service has made it. OpenSSH prefers a host
+/// key type it already knows, so the planted line is the one it checks.
+fn ssh_host_key(d: &DeckyCtx) -> Option<String> {
+    let text = std::fs::read_to_string(d.data_dir.join(SSH_HOST_KEY_FILE)).ok()?;
+    decnet_canary::secrets::public_key_line(&text)
 }
 
 fn lure_share(d: &DeckyCtx) -> String {
@@ -80,15 +99,41 @@ pub fn profile(d: &DeckyCtx) -> DeckyProfile {
         .find(|a| a.uid != 0)
         .or_else(|| vfs.host().accounts.first());
     let runs = |s: &str| d.spec.services.iter().any(|x| x == s);
+    let windows = d.persona.family() == decnet_core::OsFamily::Windows
+        || d.spec
+            .archetype
+            .as_deref()
+            .is_some_and(|a| a.starts_with("windows") || a == "domain-controller");
+    let mut user_name = user.map_or_else(|| "root".to_owned(), |a| a.name.clone());
+    // A Windows decky's profile is C:\Users\<user>, i.e. the C: tree its
+    // C$ share serves: never a /home, nor the Linux default login (`ubuntu`)
+    // a Windows host does not have; a configured login user, else the
+    // administrator.
+    if windows {
+        user_name = ["smb", "rdp", "ssh", "telnet", "ftp"]
+            .iter()
+            .find_map(|svc| d.config(svc, "user"))
+            .unwrap_or("Administrator")
+            .to_owned();
+    }
+    let home = if windows {
+        format!(
+            "{}/Users/{user_name}",
+            decnet_services::protocols::windows::smb::share_root("C$")
+        )
+    } else {
+        user.map_or_else(|| "/root".into(), |a| a.home.clone())
+    };
     DeckyProfile {
         name: d.name().to_owned(),
         archetype: d.spec.archetype.clone(),
         services: d.spec.services.clone(),
-        home: user.map_or_else(|| "/root".into(), |a| a.home.clone()),
-        user: user.map_or_else(|| "root".into(), |a| a.name.clone()),
+        home,
+        user: user_name,
         share_dir: runs("smb")
             .then(|| decnet_services::protocols::windows::smb::share_root(&lure_share(d))),
         ftp_dir: runs("ftp").then(|| decnet_services::protocols::files::ftp::ANON_ROOT.to_owned()),
+        windows,
     }
 }
 
@@ -119,18 +164,9 @@ pub async fn plant_decky(
     d: &DeckyCtx,
     auto: bool,
 ) -> Result<usize, CanaryError> {
-    let profile = profile(d);
-    let files = if auto {
-        svc.plant_decky(&profile, PLANTER).await?
-    } else {
-        let mine: Vec<Token> = svc
-            .list()
-            .await?
-            .into_iter()
-            .filter(|t| !t.revoked && t.planted_in.iter().any(|p| p.decky == profile.name))
-            .collect();
-        plant::plan(&profile, &mine, &svc.ctx())?
-    };
+    let files = svc
+        .plan_decky(&profile(d), PLANTER, auto, &svc.ctx())
+        .await?;
     Ok(drop_files(d, &files))
 }
 
@@ -156,30 +192,41 @@ pub async fn plant_token(
 /// filesystem is freed, and a new one never passes for it).
 pub type Planted = HashMap<String, Weak<decnet_shell::Vfs>>;
 
-/// Plants into every running decky whose filesystem has not had its
-/// tokens yet (deckies deployed since, or re-generated by a mutation).
+/// Running deckies whose filesystem has not had its tokens yet (deckies
+/// deployed since, or re-generated by a mutation).
+pub async fn unplanted(fleet: &Fleet, planted: &mut Planted) -> Vec<Arc<DeckyCtx>> {
+    planted.retain(|_, w| w.strong_count() > 0);
+    running(fleet)
+        .await
+        .into_iter()
+        .filter(|d| {
+            let vfs = d.vfs();
+            !planted
+                .get(d.name())
+                .and_then(Weak::upgrade)
+                .is_some_and(|v| Arc::ptr_eq(&v, &vfs))
+        })
+        .collect()
+}
+
+/// Records that `d`'s current filesystem has its tokens.
+pub fn mark_planted(planted: &mut Planted, d: &DeckyCtx) {
+    planted.insert(d.name().to_owned(), Arc::downgrade(&d.vfs()));
+}
+
+/// Plants into every [`unplanted`] decky.
 pub async fn plant_new_deckies(
     svc: &CanaryService,
     fleet: &Fleet,
     auto: bool,
     planted: &mut Planted,
 ) -> usize {
-    let deckies = running(fleet).await;
-    planted.retain(|_, w| w.strong_count() > 0);
     let mut written = 0;
-    for d in deckies {
-        let vfs = d.vfs();
-        let done = planted
-            .get(d.name())
-            .and_then(Weak::upgrade)
-            .is_some_and(|v| Arc::ptr_eq(&v, &vfs));
-        if done {
-            continue;
-        }
+    for d in unplanted(fleet, planted).await {
         match plant_decky(svc, &d, auto).await {
             Ok(n) => {
                 written += n;
-                planted.insert(d.name().to_owned(), Arc::downgrade(&vfs));
+                mark_planted(planted, &d);
             }
             Err(e) => tracing::warn!(decky = %d.name(), "canary planting failed: {e}"),
         }

@@ -48,7 +48,7 @@ async fn deploy(
             port_offset: OFFSET,
             limits: Default::default(),
         },
-        decnet_services::Registry::builtin(),
+        decnet_services::Registry::builtin().with(Arc::new(decnet_ssh::Ssh)),
         b.bus.clone(),
     );
     let (spec, _) = decnet_core::fleet::parse_str(ini).unwrap();
@@ -573,5 +573,81 @@ async fn tokens_are_planted_where_an_intruder_looks_and_on_demand() {
         .expect("planted on demand");
     let text = file_text(&node);
     assert!(text.contains(made["call_home"].as_str().unwrap()), "{text}");
+    fleet.shutdown().await;
+}
+
+/// Windows deckies get Windows profile paths (the C: tree their C$ share
+/// serves, documents in the lure share), never `/home`; credential tokens
+/// point at the fleet's real ssh decky with its real host key, and git
+/// remotes at an http decky.
+#[tokio::test]
+async fn windows_paths_ssh_host_key_and_git_decky_targets() {
+    const FLEET: &str = "[general]\nnet = 127.0.72.0/24\n\n[ws01]\nip = 127.0.72.10\narchetype = windows-workstation\n\n[ops01]\nip = 127.0.72.11\nservices = ssh, http\n";
+    let c = start_canary_with(Some(FLEET)).await;
+    let fleet = c.fleet.clone().unwrap();
+
+    // The host key the ssh service made for ops01, as known_hosts names it.
+    let ops = fleet.decky("ops01").await.unwrap();
+    let key = decnet_ssh::keys::load(&ops.data_dir, decnet_ssh::keys::HostKeyKind::Ed25519)
+        .expect("ssh decky has its host key");
+    let real = key.public_key().to_openssh().unwrap();
+    let targets = decnet_api::canary::targets(&fleet).await;
+    let line = targets.ssh_host_key.clone().expect("host key target");
+    assert!(real.starts_with(&line), "{line} vs {real}");
+    let git = targets.git.clone().expect("git target");
+    assert_eq!((git.host.as_str(), git.port), ("127.0.72.11", 80 + OFFSET));
+    assert!(
+        targets.s3.is_none(),
+        "no decky speaks S3: keys use the receiver"
+    );
+
+    let ssh = c
+        .svc
+        .create(&decnet_canary::NewToken {
+            kind: "ssh_key".into(),
+            created_by: "admin".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let files = c.svc.render(&ssh).unwrap();
+    let known = files
+        .iter()
+        .find(|a| a.file_name == "known_hosts")
+        .expect("known_hosts written beside the key");
+    assert_eq!(
+        String::from_utf8_lossy(&known.bytes),
+        format!("[127.0.72.11]:{} {line}\n", 22 + OFFSET)
+    );
+
+    // Windows planting.
+    let mut planted = decnet_api::canary::Planted::new();
+    decnet_api::canary::plant_new_deckies(&c.svc, &fleet, true, &mut planted).await;
+    let ws = fleet.decky("ws01").await.unwrap();
+    let profile = decnet_api::canary::profile(&ws);
+    assert!(profile.windows);
+    assert_eq!(
+        profile.home, "/srv/smb/C$/Users/Administrator",
+        "no login configured: the Windows administrator's profile"
+    );
+    let tokens = c.svc.list().await.unwrap();
+    let on_ws: Vec<&decnet_canary::Placement> = tokens
+        .iter()
+        .flat_map(|t| &t.planted_in)
+        .filter(|p| p.decky == "ws01")
+        .collect();
+    assert!(on_ws.len() >= 4, "{on_ws:?}");
+    for p in &on_ws {
+        assert!(p.path.starts_with("/srv/smb/"), "{p:?}");
+        assert!(ws.vfs().get(&p.path).is_some(), "{} missing", p.path);
+    }
+    let shortcut = tokens
+        .iter()
+        .find(|t| t.kind == "windows_shortcut")
+        .unwrap();
+    assert_eq!(
+        shortcut.planted_in[0].path,
+        format!("{}/Desktop/Payroll Portal.url", profile.home)
+    );
     fleet.shutdown().await;
 }

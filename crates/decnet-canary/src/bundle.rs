@@ -15,8 +15,10 @@ const APPEND: &[&str] = &[".ssh/config", ".ssh/known_hosts"];
 pub fn bundle(tokens: &[Token], ctx: &Ctx) -> CanaryResult<Vec<u8>> {
     let mut files: Vec<(String, Vec<u8>, u32)> = Vec::new();
     for t in tokens.iter().filter(|t| !t.revoked) {
-        let Some(kind) = t.kind() else { continue };
-        for a in kind.render(t, ctx)? {
+        if t.kind().is_none() {
+            continue;
+        }
+        for a in t.render(ctx)? {
             let rel = match &a.location {
                 Location::Home(r) => r.clone(),
                 // Absolute paths go under the home too: a workstation user

@@ -13,6 +13,10 @@
 //!   server for the canary zone.
 //! * [`watch`]: the credential watcher, matching what deckies see (logins,
 //!   keys, bearer tokens, paths) against the index.
+//! * [`notice`]: token change notices on the bus, so servers sharing a
+//!   store keep their indexes current without polling.
+//! * [`remote_plant`]: a sensor's deckies planted by the servers, over
+//!   the bus's request/reply.
 //! * [`plant`] and [`bundle`]: files for deckies by archetype, and zips with
 //!   install scripts for real workstations.
 //!
@@ -24,8 +28,10 @@ pub mod bundle;
 pub mod error;
 pub mod index;
 pub mod kinds;
+pub mod notice;
 pub mod plant;
 pub mod receivers;
+pub mod remote_plant;
 pub mod secrets;
 pub mod store;
 pub mod token;

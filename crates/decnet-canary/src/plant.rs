@@ -6,6 +6,7 @@
 //! the same backdated times.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{CanaryError, CanaryResult};
@@ -13,8 +14,9 @@ use crate::kinds::{Ctx, Location};
 use crate::store::CanaryService;
 use crate::token::{NewToken, Placement, Token};
 
-/// What planting needs to know about a decky.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What planting needs to know about a decky (a sensor sends it to the
+/// servers, which hold the tokens).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeckyProfile {
     /// Name.
     pub name: String,
@@ -22,7 +24,9 @@ pub struct DeckyProfile {
     pub archetype: Option<String>,
     /// Services it runs.
     pub services: Vec<String>,
-    /// Home directory of its login user (`/home/ubuntu`).
+    /// Home directory of its login user as the decky's filesystem holds it
+    /// (`/home/ubuntu`; a Windows decky's `C:\\Users\\<user>` is
+    /// `/srv/smb/C$/Users/<user>`, the tree its `C$` share serves).
     pub home: String,
     /// Owner of planted home files.
     pub user: String,
@@ -30,10 +34,13 @@ pub struct DeckyProfile {
     pub share_dir: Option<String>,
     /// Directory FTP serves (`/srv/ftp`), if it runs ftp.
     pub ftp_dir: Option<String>,
+    /// A Windows persona: Windows kinds and a Windows profile directory.
+    #[serde(default)]
+    pub windows: bool,
 }
 
 /// One file to drop into a decky.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlantFile {
     /// The token it belongs to.
     pub token_id: Uuid,
@@ -41,7 +48,8 @@ pub struct PlantFile {
     pub decky: String,
     /// Absolute path.
     pub path: String,
-    /// Content.
+    /// Content (base64 in JSON: documents are binary).
+    #[serde(with = "base64_bytes")]
     pub bytes: Vec<u8>,
     /// Unix mode.
     pub mode: u32,
@@ -64,6 +72,8 @@ pub fn kinds_for(profile: &DeckyProfile) -> Vec<&'static str> {
     let mut kinds: Vec<&'static str> = match profile.archetype.as_deref() {
         Some("file-server") => vec!["docx", "xlsx", "pdf", "desktop_ini"],
         Some("windows-workstation" | "windows-server" | "domain-controller") => windows.to_vec(),
+        Some("printer" | "iot-device" | "industrial-control" | "voip-server") => vec![],
+        _ if profile.windows => windows.to_vec(),
         Some("devops-host") => vec![
             "kubeconfig",
             "env_file",
@@ -73,7 +83,6 @@ pub fn kinds_for(profile: &DeckyProfile) -> Vec<&'static str> {
         ],
         Some("database-server") => vec!["mysql_dump", "my_cnf", "pgpass"],
         Some("web-server") => vec!["env_file", "git_config", "html_beacon"],
-        Some("printer" | "iot-device" | "industrial-control" | "voip-server") => vec![],
         _ => vec!["ssh_key", "aws_credentials", "http_url"],
     };
     // A file share or FTP root anywhere is where documents are looked for.
@@ -98,13 +107,10 @@ pub fn plan(profile: &DeckyProfile, tokens: &[Token], ctx: &Ctx) -> CanaryResult
     let seed = decnet_core::DeckySeed::new(&profile.name, 0);
     let mut out = Vec::new();
     for t in tokens.iter().filter(|t| !t.revoked) {
-        let kind = t
-            .kind()
-            .ok_or_else(|| CanaryError::UnknownKind(t.kind.clone()))?;
         let placed = t.planted_in.iter().find(|p| p.decky == profile.name);
         let mut rng = seed.rng(&format!("canary-age-{}", t.id));
         let age_secs = rng.gen_range(7 * 86_400..120 * 86_400);
-        for (i, a) in kind.render(t, ctx)?.into_iter().enumerate() {
+        for (i, a) in t.render(ctx)?.into_iter().enumerate() {
             let natural = match (&a.location, is_document(&t.kind)) {
                 (Location::Home(rel), true) => {
                     let dir = profile.share_dir.as_ref().or(profile.ftp_dir.as_ref());
@@ -139,7 +145,47 @@ pub fn plan(profile: &DeckyProfile, tokens: &[Token], ctx: &Ctx) -> CanaryResult
     Ok(out)
 }
 
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl CanaryService {
+    /// The files of a decky's tokens for `ctx`: with `auto`, first makes
+    /// the tokens its archetype should have and does not
+    /// ([`CanaryService::plant_decky_in`]); without, only tokens placed on
+    /// it on demand.
+    pub async fn plan_decky(
+        &self,
+        profile: &DeckyProfile,
+        created_by: &str,
+        auto: bool,
+        ctx: &Ctx,
+    ) -> CanaryResult<Vec<PlantFile>> {
+        if auto {
+            return self.plant_decky_in(profile, created_by, ctx, false).await;
+        }
+        crate::token::validate_decky(&profile.name)?;
+        let mine: Vec<Token> = self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|t| !t.revoked && t.planted_in.iter().any(|p| p.decky == profile.name))
+            .collect();
+        plan(profile, &mine, ctx)
+    }
+
     /// Makes the decky's archetype tokens it does not have yet (kinds whose
     /// target decky the fleet lacks are skipped), records where each is
     /// planted, and returns every file to drop for the decky's tokens.
@@ -148,8 +194,20 @@ impl CanaryService {
         profile: &DeckyProfile,
         created_by: &str,
     ) -> CanaryResult<Vec<PlantFile>> {
+        self.plant_decky_in(profile, created_by, &self.ctx(), false)
+            .await
+    }
+
+    /// [`CanaryService::plant_decky`] against `ctx`; with `pin`, the tokens
+    /// it makes keep `ctx`'s targets (a sensor's deckies) for good.
+    pub async fn plant_decky_in(
+        &self,
+        profile: &DeckyProfile,
+        created_by: &str,
+        ctx: &Ctx,
+        pin: bool,
+    ) -> CanaryResult<Vec<PlantFile>> {
         crate::token::validate_decky(&profile.name)?;
-        let ctx = self.ctx();
         let mut mine: Vec<Token> = self
             .list()
             .await?
@@ -167,17 +225,17 @@ impl CanaryService {
                 created_by: created_by.into(),
                 planted_in: Vec::new(),
             };
-            let token = match self.create(&req).await {
+            let token = match self.create_in(&req, ctx, pin).await {
                 Ok(t) => t,
                 Err(CanaryError::MissingTarget { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            let files = plan(profile, std::slice::from_ref(&token), &ctx)?;
+            let files = plan(profile, std::slice::from_ref(&token), ctx)?;
             let main = files.first().map(|f| f.path.clone()).unwrap_or_default();
             let placed = self.add_placement(token.id, &profile.name, &main).await?;
             mine.push(placed);
         }
-        plan(profile, &mine, &ctx)
+        plan(profile, &mine, ctx)
     }
 
     /// Records a placement asked for on demand and returns the files to drop
@@ -208,6 +266,7 @@ mod tests {
             user: "ubuntu".into(),
             share_dir: Some("/srv/smb/Finance".into()),
             ftp_dir: None,
+            windows: false,
         }
     }
 
@@ -245,6 +304,72 @@ mod tests {
         assert!(a
             .iter()
             .all(|f| (7 * 86_400..120 * 86_400).contains(&f.age_secs)));
+    }
+
+    #[test]
+    fn windows_deckies_get_windows_profile_paths_and_kinds() {
+        // What the engine gives a Windows persona: its profile directory in
+        // the tree the C$ share serves, documents in the lure share.
+        let p = DeckyProfile {
+            name: "ws01".into(),
+            archetype: None,
+            services: vec!["smb".into(), "rdp".into()],
+            home: "/srv/smb/C$/Users/jsmith".into(),
+            user: "jsmith".into(),
+            share_dir: Some("/srv/smb/Finance".into()),
+            ftp_dir: None,
+            windows: true,
+        };
+        let kinds = kinds_for(&p);
+        assert!(kinds.contains(&"desktop_ini") && kinds.contains(&"windows_shortcut"));
+        assert!(!kinds.contains(&"ssh_key"), "no ssh key on a Windows host");
+        let mut tokens = Vec::new();
+        for kind in ["windows_shortcut", "aws_credentials", "desktop_ini", "docx"] {
+            let mut t = testing::token(kind);
+            t.id = Uuid::now_v7();
+            tokens.push(t);
+        }
+        let files = plan(&p, &tokens, &testing::ctx()).unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert!(paths.iter().all(|p| !p.starts_with("/home/")), "{paths:?}");
+        assert!(
+            paths.contains(&"/srv/smb/C$/Users/jsmith/Desktop/Payroll Portal.url"),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"/srv/smb/C$/Users/jsmith/.aws/credentials"),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"/srv/smb/Finance/Finance/desktop.ini"),
+            "{paths:?}"
+        );
+        let url = files
+            .iter()
+            .find(|f| f.path.ends_with(".url"))
+            .map(|f| String::from_utf8_lossy(&f.bytes).into_owned())
+            .unwrap();
+        assert!(url.contains("IconFile=\\\\10.0.0.20\\Finance\\"), "{url}");
+        assert!(files
+            .iter()
+            .filter(|f| f.path.starts_with("/srv/smb/C$/Users/jsmith/"))
+            .all(|f| f.owner == "jsmith"));
+    }
+
+    #[test]
+    fn plant_files_travel_as_json() {
+        let f = PlantFile {
+            token_id: Uuid::now_v7(),
+            decky: "edge".into(),
+            path: "/root/x.docx".into(),
+            bytes: vec![0, 159, 146, 150, b'P', b'K'],
+            mode: 0o644,
+            owner: "root".into(),
+            age_secs: 9,
+        };
+        let text = serde_json::to_string(&f).unwrap();
+        assert!(text.contains("\"bytes\":\"AJ+SllBL\""), "{text}");
+        assert_eq!(serde_json::from_str::<PlantFile>(&text).unwrap(), f);
     }
 
     #[tokio::test]

@@ -237,6 +237,15 @@ pub fn repo_path<R: Rng + ?Sized>(rng: &mut R) -> Credential {
     }
 }
 
+/// The `known_hosts` key of an OpenSSH private key file (`ssh-ed25519
+/// AAAA…`, no comment); `None` for anything unreadable.
+pub fn public_key_line(private_openssh: &str) -> Option<String> {
+    let key = ssh_key::PrivateKey::from_openssh(private_openssh).ok()?;
+    let line = key.public_key().to_openssh().ok()?;
+    let mut parts = line.split_whitespace();
+    Some(format!("{} {}", parts.next()?, parts.next()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,5 +302,23 @@ mod tests {
         assert!(fingerprint.starts_with("SHA256:"));
         let p = ssh_key::PublicKey::from_openssh(&public_key).unwrap();
         assert_eq!(p.comment().as_str_lossy(), "deploy7@ws-12");
+    }
+
+    #[test]
+    fn known_hosts_key_of_a_private_key_file() {
+        let mut rng = rand::thread_rng();
+        let Credential::SshKey {
+            private_key,
+            public_key,
+            ..
+        } = ssh_key(&mut rng, "ops", "ws-1").unwrap()
+        else {
+            unreachable!()
+        };
+        let line = public_key_line(&private_key).unwrap();
+        assert!(line.starts_with("ssh-ed25519 AAAA"), "{line}");
+        assert!(public_key.starts_with(&line), "comment dropped: {line}");
+        assert_eq!(line.split(' ').count(), 2);
+        assert_eq!(public_key_line("not a key"), None);
     }
 }

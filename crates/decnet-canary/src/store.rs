@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::error::{CanaryError, CanaryResult};
 use crate::index::TokenIndex;
 use crate::kinds::{Artifact, Ctx, Location};
+use crate::notice::Notifier;
 use crate::token::{NewToken, Placement, Token, PLACEMENTS_MAX};
 use crate::zipfile::{self, Member};
 
@@ -42,6 +43,7 @@ pub struct CanaryService {
     // Minting checks the index for collisions and then inserts: one at a
     // time in this process.
     create_lock: tokio::sync::Mutex<()>,
+    notifier: Option<Notifier>,
 }
 
 fn decode(doc: &decnet_store::Doc) -> CanaryResult<Token> {
@@ -62,9 +64,44 @@ impl CanaryService {
             index: Arc::new(TokenIndex::new()),
             ctx: RwLock::new(Arc::new(ctx)),
             create_lock: tokio::sync::Mutex::new(()),
+            notifier: None,
         };
         svc.reload().await?;
         Ok(svc)
+    }
+
+    /// Publishes a notice on `bus` after every write, so other servers
+    /// sharing the store update their index at once
+    /// ([`CanaryService::follow_notices`]).
+    pub fn notify_on(mut self, bus: std::sync::Arc<dyn decnet_bus::Bus>) -> Self {
+        self.notifier = Some(Notifier {
+            bus,
+            origin: Uuid::now_v7(),
+        });
+        self
+    }
+
+    /// This process's notice origin, when it publishes notices.
+    pub(crate) fn origin(&self) -> Option<Uuid> {
+        self.notifier.as_ref().map(|n| n.origin)
+    }
+
+    fn changed(&self, id: Uuid) {
+        if let Some(n) = &self.notifier {
+            n.changed(id);
+        }
+    }
+
+    /// Re-reads one token into the index (another server wrote it); a
+    /// token gone from the store leaves the index.
+    pub async fn refresh_token(&self, id: Uuid) -> CanaryResult<()> {
+        match self.docs.doc_get(DOC_KIND, &id.to_string()).await? {
+            Some(doc) => self.index.insert(decode(&doc)?),
+            None => {
+                self.index.remove(id);
+            }
+        }
+        Ok(())
     }
 
     /// Re-reads every token (e.g. after another server changed some);
@@ -111,8 +148,14 @@ impl CanaryService {
     /// the current context (a kubeconfig needs a k8s decky…), stores and
     /// indexes a new token.
     pub async fn create(&self, req: &NewToken) -> CanaryResult<Token> {
+        self.create_in(req, &self.ctx(), false).await
+    }
+
+    /// [`CanaryService::create`], checking the kind renders against `ctx`
+    /// (a sensor's deckies rather than this server's); with `pin`, the
+    /// token keeps `ctx`'s targets ([`Token::targets`]).
+    pub async fn create_in(&self, req: &NewToken, ctx: &Ctx, pin: bool) -> CanaryResult<Token> {
         let checked = req.check()?;
-        let ctx = self.ctx();
         let _one_at_a_time = self.create_lock.lock().await;
         // The thread-local generator is not Send: it must be gone before
         // the first await, or the future cannot run on a work-stealing runtime.
@@ -121,7 +164,11 @@ impl CanaryService {
             let mut tries = 0;
             loop {
                 let creds = checked.kind.mint(&mut rng)?;
-                let t = Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
+                let mut t =
+                    Token::from_checked(checked.clone(), crate::secrets::slug(&mut rng), creds);
+                if pin {
+                    t.targets = Some(ctx.targets.clone());
+                }
                 tries += 1;
                 if !self.index.collides(&t) {
                     break t;
@@ -131,11 +178,12 @@ impl CanaryService {
                 }
             }
         };
-        checked.kind.render(&token, &ctx)?;
+        token.render(ctx)?;
         self.docs
             .doc_put(DOC_KIND, &token.id.to_string(), None, None, &encode(&token))
             .await?;
         self.index.insert(token.clone());
+        self.changed(token.id);
         Ok(token)
     }
 
@@ -178,6 +226,7 @@ impl CanaryService {
             {
                 Ok(_) => {
                     self.index.insert(t.clone());
+                    self.changed(id);
                     return Ok(t);
                 }
                 Err(StoreError::Conflict(_)) => continue,
@@ -222,10 +271,7 @@ impl CanaryService {
 
     /// The token's files for the current context.
     pub fn render(&self, token: &Token) -> CanaryResult<Vec<Artifact>> {
-        let kind = token
-            .kind()
-            .ok_or_else(|| CanaryError::UnknownKind(token.kind.clone()))?;
-        kind.render(token, &self.ctx())
+        token.render(&self.ctx())
     }
 
     /// What the download button hands out: the file itself when the kind

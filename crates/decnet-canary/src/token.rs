@@ -48,6 +48,11 @@ pub struct Token {
     /// Credentials minted for it (unique per token), if its kind carries any.
     #[serde(default)]
     pub credentials: Vec<Credential>,
+    /// The deckies its files point at when they are not the rendering
+    /// server's own: a token planted on a sensor's decky points at that
+    /// sensor's deckies, and its download must show the planted file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<crate::kinds::Targets>,
 }
 
 /// Where a token was planted.
@@ -248,6 +253,22 @@ impl Token {
             revoked_at: None,
             slug,
             credentials,
+            targets: None,
+        }
+    }
+
+    /// Its files for `ctx`, or for its own [`Token::targets`] when pinned.
+    pub fn render(&self, ctx: &crate::kinds::Ctx) -> CanaryResult<Vec<crate::kinds::Artifact>> {
+        let kind = self
+            .kind()
+            .ok_or_else(|| CanaryError::UnknownKind(self.kind.clone()))?;
+        match &self.targets {
+            Some(targets) => {
+                let mut pinned = ctx.clone();
+                pinned.targets = targets.clone();
+                kind.render(self, &pinned)
+            }
+            None => kind.render(self, ctx),
         }
     }
 

@@ -9,7 +9,8 @@
 //! dns_zone = canary.example.test ; zone it is authoritative for
 //! dns_answer = 127.0.0.1         ; A record of every name in the zone
 //! plant = yes                    ; plant tokens into deckies by archetype
-//! refresh = 10s                  ; re-read tokens from the store this often
+//! refresh = 5m                   ; safety-net re-read of every token (changes arrive as bus notices at once);
+//!                                ; on a sensor: how often it asks the servers for tokens placed on its deckies
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -31,8 +32,10 @@ pub const CANARY_KEYS: &[&str] = &[
     "refresh",
 ];
 
-/// Default period of the index refresh from the store.
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(10);
+/// Default period of the safety-net re-read of every token: servers hear
+/// each other's changes as bus notices at once, so this only repairs a
+/// notice lost (a NATS outage, a full queue).
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
 
 /// A validated `[canary]` section.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -49,8 +52,9 @@ pub struct CanaryConfig {
     pub dns_answer: Option<Ipv4Addr>,
     /// Plant tokens into deckies by archetype when they are deployed.
     pub plant: bool,
-    /// How often the token index is re-read from the store (servers
-    /// sharing a store pick up each other's tokens and revocations).
+    /// How often every token is re-read from the store, a safety net:
+    /// servers sharing a store hear each other's token changes as bus
+    /// notices at once.
     pub refresh: Duration,
     /// Line of the section header.
     pub line: usize,

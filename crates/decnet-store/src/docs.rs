@@ -59,6 +59,16 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, id TE
 
 impl SqlStore {
     async fn ensure_docs(&self) -> StoreResult<()> {
+        // Two first users of a fresh PostgreSQL database racing: the
+        // loser's CREATE TABLE IF NOT EXISTS fails on the catalog's unique
+        // index (pg_type) instead of seeing the table. Once the winner has
+        // committed the same statement is a no-op, so it is tried again.
+        for pause_ms in [20, 100] {
+            if sqlx::query(CREATE).execute(&self.write).await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+        }
         sqlx::query(CREATE)
             .execute(&self.write)
             .await

@@ -119,3 +119,32 @@ async fn docs_on_postgres() {
         .unwrap();
     cas_semantics(s).await;
 }
+
+/// Servers starting together on a fresh PostgreSQL database each make the
+/// documents table on first use; none of them may fail for the race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_use_races_on_a_fresh_postgres_database() {
+    let Some(pg) = PgCluster::start() else {
+        return;
+    };
+    for _ in 0..3 {
+        let url = pg.fresh_database().await;
+        let mut stores = Vec::new();
+        for _ in 0..6 {
+            stores.push(decnet_store::open(&url).await.unwrap());
+        }
+        let handles: Vec<_> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                tokio::spawn(async move {
+                    s.doc_put("race", &i.to_string(), None, None, &json!({"i": i}))
+                        .await
+                })
+            })
+            .collect();
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+    }
+}

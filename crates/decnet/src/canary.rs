@@ -1,8 +1,10 @@
 //! `[canary]` in `serve`/`demo`: the token service over the store, the HTTP
-//! and DNS call-home receivers, the credential watcher, and a refresher
-//! that keeps the token index in step with the store (other servers'
-//! tokens and revocations), points credential tokens at the running fleet
-//! and plants tokens into deckies as they come up.
+//! and DNS call-home receivers, the credential watcher, token change
+//! notices (other servers' tokens and revocations, at once), a slow
+//! safety-net re-read of the store, and a fleet follower that points
+//! credential tokens at the running fleet and plants tokens into deckies as
+//! they come up. With NATS a server also answers sensors' plant requests;
+//! `decnet sensor` runs only `canary_sensor::SensorPlanter`.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use decnet_bus::{Bus, Delivery};
 use decnet_canary::receivers::dns::{DnsConfig, DnsReceiver};
 use decnet_canary::receivers::http::HttpReceiver;
 use decnet_canary::receivers::Shared;
+use decnet_canary::remote_plant;
 use decnet_canary::watch::{CredentialWatcher, QUEUE};
 use decnet_canary::{CanaryService, Ctx};
 use decnet_core::canary::CanaryConfig;
@@ -20,6 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 /// TTL of DNS answers: short, so every resolution reaches the receiver.
 const DNS_TTL: u32 = 60;
+/// How often the fleet is followed: credential tokens re-pointed, new
+/// deckies planted (local work, no store read unless a decky is new).
+pub(crate) const FLEET_TICK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The running canary side of a server.
 pub(crate) struct CanaryRun {
@@ -41,19 +47,29 @@ impl CanaryRun {
     /// decky events); the watcher reads decky events from `events_bus`.
     /// A receiver that cannot bind is reported and left out, as the API is:
     /// the deckies matter more.
+    /// Token change notices go on `notice_bus` (the API's bus: NATS when
+    /// scaled out, so every server hears them) and are followed from it.
     pub(crate) async fn start(
         cfg: &CanaryConfig,
         store: Arc<dyn decnet_store::Store>,
         bus: &Arc<dyn Bus>,
         events_bus: &Arc<dyn Bus>,
+        notice_bus: &Arc<dyn Bus>,
     ) -> anyhow::Result<CanaryRun> {
         let service = Arc::new(
             CanaryService::open(store, base_ctx(cfg))
                 .await
-                .context("cannot load canary tokens")?,
+                .context("cannot load canary tokens")?
+                .notify_on(notice_bus.clone()),
         );
+        let notices = notice_bus.subscribe(
+            decnet_canary::notice::PATTERN,
+            Delivery::Lossy {
+                capacity: decnet_canary::notice::QUEUE,
+            },
+        )?;
         let shared = Shared::new(service.index(), bus.clone());
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(service.clone().follow_notices(notices))];
         if let Some(addr) = cfg.http {
             match tokio::net::TcpListener::bind(addr).await {
                 Ok(l) => {
@@ -105,8 +121,9 @@ impl CanaryRun {
     }
 
     /// Points credential tokens at the deployed fleet, plants tokens into
-    /// its deckies now, then every `refresh`: re-reads tokens from the
-    /// store, follows the fleet, plants into new deckies.
+    /// its deckies now, then every [`FLEET_TICK`] follows the fleet and
+    /// plants into new deckies, and every `refresh` re-reads every token
+    /// from the store (a safety net: notices carry changes at once).
     pub(crate) async fn follow_fleet(&mut self, fleet: Arc<Fleet>) {
         let svc = self.service.clone();
         let cfg = self.cfg.clone();
@@ -114,20 +131,60 @@ impl CanaryRun {
         sync_fleet(&svc, &cfg, &fleet, &mut planted).await;
         let stop = self.stop.clone();
         self.tasks.push(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(cfg.refresh);
-            tick.reset();
+            let mut fleet_tick = tokio::time::interval(FLEET_TICK);
+            let mut reload_tick = tokio::time::interval(cfg.refresh);
+            fleet_tick.reset();
+            reload_tick.reset();
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tick.tick() => {
+                    _ = reload_tick.tick() => {
                         if let Err(e) = svc.reload().await {
                             tracing::warn!("canary token refresh failed: {e}");
                         }
-                        sync_fleet(&svc, &cfg, &fleet, &mut planted).await;
                     }
+                    _ = fleet_tick.tick() => sync_fleet(&svc, &cfg, &fleet, &mut planted).await,
                 }
             }
         }));
+    }
+
+    /// Answers sensors' plant requests (one server of those sharing NATS
+    /// answers each: a queue group).
+    pub(crate) async fn serve_sensors(&mut self, client: async_nats::Client) -> anyhow::Result<()> {
+        use futures::StreamExt;
+        let mut sub = client
+            .queue_subscribe(
+                remote_plant::SERVER_PATTERN,
+                remote_plant::QUEUE_GROUP.into(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("NATS subscribe {}: {e}", remote_plant::SERVER_PATTERN))?;
+        let svc = self.service.clone();
+        let stop = self.stop.clone();
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                let msg = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    m = sub.next() => match m { Some(m) => m, None => return },
+                };
+                let Some(to) = msg.reply else { continue };
+                let reply = svc
+                    .answer_plant(&msg.payload, decnet_api::canary::PLANTER)
+                    .await;
+                if let Some(e) = &reply.error {
+                    tracing::warn!(
+                        subject = msg.subject.as_str(),
+                        "canary plant request refused: {e}"
+                    );
+                }
+                let body = serde_json::to_vec(&reply).unwrap_or_default();
+                if let Err(e) = client.publish(to, body.into()).await {
+                    tracing::warn!("canary plant answer not sent: {e}");
+                }
+            }
+        }));
+        Ok(())
     }
 
     /// Stops the receivers, the watcher and the refresher.

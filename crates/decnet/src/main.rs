@@ -4,6 +4,7 @@ mod alerts;
 mod api;
 mod attack;
 mod canary;
+mod canary_sensor;
 mod durability;
 mod enroll;
 mod memory;

@@ -283,7 +283,13 @@ async fn run(
     // subscribed before any decky can emit.
     let mut canary = match &fleet_spec.canary {
         Some(cfg) => {
-            Some(crate::canary::CanaryRun::start(cfg, store.clone(), &bus, &proc_bus).await?)
+            let mut run =
+                crate::canary::CanaryRun::start(cfg, store.clone(), &bus, &proc_bus, &api_bus)
+                    .await?;
+            if let Some(nb) = &nats {
+                run.serve_sensors(nb.client().clone()).await?;
+            }
+            Some(run)
         }
         None => None,
     };
@@ -550,7 +556,7 @@ async fn run_sensor(
     let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
     let name = sensor.to_string();
-    let Some(nats) = nats_bus(&args, Some(sensor)).await? else {
+    let Some(nats) = nats_bus(&args, Some(sensor.clone())).await? else {
         anyhow::bail!("decnet sensor needs --bus nats://HOST:PORT");
     };
     let port_offset = port_offset(&args);
@@ -577,6 +583,16 @@ async fn run_sensor(
         }
     }
     print_table(&fleet.summary().await, port_offset);
+    // Canary tokens on a sensor: the servers hold the tokens, run the
+    // receivers and watch the sensor's events; the sensor only plants.
+    let planter = fleet_spec.canary.as_ref().map(|cfg| {
+        crate::canary_sensor::SensorPlanter::start(
+            cfg,
+            fleet.clone(),
+            nats.client().clone(),
+            &sensor,
+        )
+    });
     println!(
         "sensor '{name}' publishing to {}; deploy requests on control.{name}.deploy",
         args.bus
@@ -637,6 +653,9 @@ async fn run_sensor(
     eprintln!("shutting down…");
     crate::shutdown::arm_watchdog();
     stop.cancel();
+    if let Some(p) = planter {
+        p.finish().await;
+    }
     let _ = control.await;
     let _ = health.await;
     let _ = trimmer.await;

@@ -72,6 +72,152 @@ fn wait_line(child: &mut Child, needle: &str) -> String {
     }
 }
 
+/// A nats-server with JetStream on a free port, keeping its store in
+/// `dir/js`, accepting connections; and its URL.
+fn start_nats(nats_bin: &str, dir: &Path) -> (Kill, String) {
+    let nport = free_port();
+    let nats = Kill(
+        Command::new(nats_bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
+            .arg(dir.join("js"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (nats, format!("nats://127.0.0.1:{nport}"))
+}
+
+/// One `decnet serve` of a cluster: fleet file `dir/<name>.ini` holding
+/// `ini`, data in `dir/<name>`, stderr in `dir/<name>.err`; returned once
+/// it is up, with its API address.
+struct ServeArgs<'a> {
+    dir: &'a Path,
+    name: String,
+    ini: String,
+    url: &'a str,
+    db: &'a str,
+    off: u16,
+    pw: &'a str,
+}
+
+fn start_serve(a: ServeArgs<'_>) -> (Kill, String) {
+    let ini = a.dir.join(format!("{}.ini", a.name));
+    std::fs::write(&ini, &a.ini).unwrap();
+    let err = a.dir.join(format!("{}.err", a.name));
+    let api = format!("127.0.0.1:{}", free_port());
+    let mut c = Kill(
+        Command::new(env!("CARGO_BIN_EXE_decnet"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&ini)
+            .arg("--data-dir")
+            .arg(a.dir.join(&a.name))
+            .args(["--bus", a.url, "--db", a.db, "--api", &api])
+            .args(["--port-offset", &a.off.to_string()])
+            .env("DECNET_ADMIN_PASSWORD", a.pw)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_line(&mut c.0, "Ctrl-C to stop")
+    }));
+    if started.is_err() {
+        panic!(
+            "{} did not start: {:?}",
+            a.name,
+            std::fs::read_to_string(&err)
+        );
+    }
+    (c, api)
+}
+
+/// `decnet sensor --name NAME` with fleet file `dir/sensor.ini` holding
+/// `ini`, data in `dir/sensor`; returned once it takes deploy requests.
+fn start_sensor(dir: &Path, name: &str, ini: &str, url: &str, off: u16) -> Kill {
+    std::fs::write(dir.join("sensor.ini"), ini).unwrap();
+    let mut sensor = Kill(
+        Command::new(env!("CARGO_BIN_EXE_decnet"))
+            .args(["sensor", "--name", name, "--config"])
+            .arg(dir.join("sensor.ini"))
+            .arg("--data-dir")
+            .arg(dir.join("sensor"))
+            .args(["--bus", url, "--port-offset", &off.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_line(&mut sensor.0, &format!("control.{name}.deploy"));
+    sensor
+}
+
+/// What a two-server test shares: nats-server, a fresh PostgreSQL database,
+/// a runtime for the test's own async calls, a temporary directory. `None`
+/// (skipped, loudly) without nats-server or PostgreSQL.
+struct Cluster {
+    rt: tokio::runtime::Runtime,
+    db: String,
+    url: String,
+    _nats: Kill,
+    dir: tempfile::TempDir,
+    _pg: decnet_store::testing::PgCluster,
+}
+
+impl Cluster {
+    fn start() -> Option<Cluster> {
+        let nats_bin = nats_bin()?;
+        let pg = decnet_store::testing::PgCluster::start()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = rt.block_on(pg.fresh_database());
+        let dir = tempfile::tempdir().unwrap();
+        let (nats, url) = start_nats(nats_bin, dir.path());
+        Some(Cluster {
+            rt,
+            db,
+            url,
+            _nats: nats,
+            dir,
+            _pg: pg,
+        })
+    }
+
+    /// One `decnet serve` per fleet file, named `<prefix><i>`, one after the
+    /// other (the first creates the schema and the admin); their API
+    /// addresses.
+    fn serve(
+        &self,
+        prefix: &str,
+        inis: impl Iterator<Item = String>,
+        off: u16,
+        pw: &str,
+    ) -> (Vec<Kill>, Vec<String>) {
+        inis.enumerate()
+            .map(|(i, ini)| {
+                start_serve(ServeArgs {
+                    dir: self.dir.path(),
+                    name: format!("{prefix}{i}"),
+                    ini,
+                    url: &self.url,
+                    db: &self.db,
+                    off,
+                    pw,
+                })
+            })
+            .unzip()
+    }
+}
+
 fn sigterm_and_wait(c: &mut Child) -> i32 {
     unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
     let t = Instant::now();
@@ -88,22 +234,7 @@ fn sigterm_and_wait(c: &mut Child) -> i32 {
 fn sensor_to_server_through_jetstream_and_deploy_command() {
     let Some(nats_bin) = nats_bin() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let nport = free_port();
-    let _nats = Kill(
-        Command::new(nats_bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
-            .arg(dir.path().join("js"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("nats://127.0.0.1:{nport}");
+    let (_nats, url) = start_nats(nats_bin, dir.path());
     let off = 49000u16;
 
     std::fs::write(
@@ -305,32 +436,10 @@ fn holder_pid(holder: &str) -> u32 {
 
 fn two_servers(mode: Mode) {
     let check_intel_totals = mode != Mode::Shares;
-    let Some(nats_bin) = nats_bin() else { return };
-    let Some(pg) = decnet_store::testing::PgCluster::start() else {
+    let Some(cluster) = Cluster::start() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt.block_on(pg.fresh_database());
-    let dir = tempfile::tempdir().unwrap();
-    let nport = free_port();
-    let _nats = Kill(
-        Command::new(nats_bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
-            .arg(dir.path().join("js"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", nport)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("nats://127.0.0.1:{nport}");
+    let (rt, db, url, dir) = (&cluster.rt, &cluster.db, &cluster.url, &cluster.dir);
     // Tests run in parallel: each mode its own decky ports.
     let off = match mode {
         Mode::Shares => 48000u16,
@@ -338,58 +447,23 @@ fn two_servers(mode: Mode) {
         Mode::Failover => 46000,
     };
     let pw = "share-admin-pw";
-    let bin = env!("CARGO_BIN_EXE_decnet");
-    let mut servers = Vec::new();
-    let mut apis = Vec::new();
-    // One after the other: the first one creates the schema and the admin.
-    for (i, net) in ["127.0.102", "127.0.103"].iter().enumerate() {
-        let ini = dir.path().join(format!("s{i}.ini"));
-        std::fs::write(
-            &ini,
-            format!("[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n"),
-        )
-        .unwrap();
-        let api = format!("127.0.0.1:{}", free_port());
-        let mut c = Kill(
-            Command::new(bin)
-                .arg("serve")
-                .arg("--config")
-                .arg(&ini)
-                .arg("--data-dir")
-                .arg(dir.path().join(format!("s{i}")))
-                .args(["--bus", &url, "--db", &db, "--api", &api])
-                .args(["--port-offset", &off.to_string()])
-                .env("DECNET_ADMIN_PASSWORD", pw)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_line(&mut c.0, "Ctrl-C to stop");
-        servers.push(c);
-        apis.push(api);
-    }
-    std::fs::write(
-        dir.path().join("sensor.ini"),
+    let inis = ["127.0.102", "127.0.103"]
+        .iter()
+        .enumerate()
+        .map(|(i, net)| {
+            format!("[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n")
+        });
+    let (mut servers, apis) = cluster.serve("s", inis, off, pw);
+    let mut sensor = start_sensor(
+        dir.path(),
+        "site2",
         "[general]\nnet = 127.0.104.0/24\n[edge]\nip = 127.0.104.10\nservices = http\n",
-    )
-    .unwrap();
-    let mut sensor = Kill(
-        Command::new(bin)
-            .args(["sensor", "--name", "site2", "--config"])
-            .arg(dir.path().join("sensor.ini"))
-            .arg("--data-dir")
-            .arg(dir.path().join("sensor"))
-            .args(["--bus", &url, "--port-offset", &off.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        url,
+        off,
     );
-    wait_line(&mut sensor.0, "control.site2.deploy");
 
-    let store = rt.block_on(decnet_store::SqlStore::connect(&db)).unwrap();
-    let announced = (mode != Mode::Shares).then(|| TagAnnouncements::collect(&url));
+    let store = rt.block_on(decnet_store::SqlStore::connect(db)).unwrap();
+    let announced = (mode != Mode::Shares).then(|| TagAnnouncements::collect(url));
     // Requests for a PHPUnit RCE path (one T1190 tag each) where tags are
     // checked.
     let path = |a: u32, j: u32| match mode {
@@ -405,7 +479,7 @@ fn two_servers(mode: Mode) {
     for j in 0..per {
         if mode == Mode::Failover && j == 2 {
             // Mid-stream: SIGKILL whichever server holds the intel lease.
-            let holder = intel_holder(&rt, &store).expect("a server holds the intel lease");
+            let holder = intel_holder(rt, &store).expect("a server holds the intel lease");
             let pid = holder_pid(&holder);
             let idx = servers
                 .iter()
@@ -448,7 +522,7 @@ fn two_servers(mode: Mode) {
         // The survivor takes the lease within its expiry (15 s; it retries
         // every 2 s).
         loop {
-            match intel_holder(&rt, &store) {
+            match intel_holder(rt, &store) {
                 Some(h) if h != *dead => {
                     assert_eq!(holder_pid(&h), servers[survivor].0.id());
                     eprintln!("intel lease taken over {:?} after the kill", at.elapsed());
@@ -570,7 +644,7 @@ fn two_servers(mode: Mode) {
         std::thread::sleep(Duration::from_millis(200));
     }
     if let Some(announced) = announced {
-        let tagged = wait_for_tags(&rt, &store, requests, patience);
+        let tagged = wait_for_tags(rt, &store, requests, patience);
         if let Some((_, _, killed)) = killed_at {
             // Waves 2..5 were sent after the kill: the survivor tagged them.
             let after = tagged.iter().filter(|t| t.ts > killed).count() as u64;
@@ -724,5 +798,282 @@ fn wait_for_tags(
             rows.len()
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// GET with extra header lines; returns (status, whole response text).
+fn get_raw(addr: &str, path: &str, headers: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
+}
+
+/// Polls `f` every 5 ms until it is true; the time it took.
+fn time_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    t.elapsed()
+}
+
+/// The stored `canary_trigger` events of one token, as server `api` reads them.
+fn triggers_of(api: &str, tok: &str, id: &str) -> Vec<serde_json::Value> {
+    get_json(
+        api,
+        &format!("/api/v1/canary/tokens/{id}/triggers?limit=100"),
+        tok,
+    )["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// `RETR path` as an anonymous FTP client (passive mode); the file's
+/// text, `None` when it cannot be had.
+fn ftp_get(addr: &str, path: &str) -> Option<String> {
+    fn reply(r: &mut BufReader<TcpStream>) -> Option<String> {
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let b = line.as_bytes();
+            if b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ' {
+                return Some(line);
+            }
+        }
+    }
+    let ctl = TcpStream::connect(addr).ok()?;
+    ctl.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut w = ctl.try_clone().ok()?;
+    let mut r = BufReader::new(ctl);
+    reply(&mut r)?;
+    for cmd in ["USER anonymous", "PASS guest@example.com", "TYPE I"] {
+        write!(w, "{cmd}\r\n").ok()?;
+        reply(&mut r)?;
+    }
+    write!(w, "PASV\r\n").ok()?;
+    let pasv = reply(&mut r)?;
+    let nums: Vec<u16> = pasv[pasv.find('(')? + 1..pasv.find(')')?]
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let [h1, h2, h3, h4, p1, p2] = nums[..] else {
+        return None;
+    };
+    let mut data = TcpStream::connect((format!("{h1}.{h2}.{h3}.{h4}"), p1 * 256 + p2)).ok()?;
+    data.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(w, "RETR {path}\r\n").ok()?;
+    if !reply(&mut r)?.starts_with("150") {
+        return None;
+    }
+    let mut text = String::new();
+    data.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// Canary tokens scaled out: two servers share a PostgreSQL store and NATS,
+/// a sensor runs deckies. A token made on server A is known to server B's
+/// receiver within a second (a bus notice, not the periodic re-read) and
+/// stops there within a second of its revocation on A; the sensor's decky
+/// gets tokens planted by the servers, pointing at the sensor's own deckies,
+/// and their use on the sensor triggers (the servers' watcher consumes the
+/// sensor's events).
+#[test]
+fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (url, dir) = (&cluster.url, &cluster.dir);
+    let off = 45000u16;
+    let pw = "canary-scale-pw";
+    let receivers = ["127.0.110.2:18080", "127.0.111.2:18080"];
+    let inis = ["127.0.110", "127.0.111"].iter().enumerate().map(|(i, net)| {
+        format!(
+            "[general]\nnet = {net}.0/24\n[canary]\nhttp = {}\n[core{i}]\nip = {net}.10\nservices = telnet\n",
+            receivers[i]
+        )
+    });
+    let (mut servers, apis) = cluster.serve("c", inis, off, pw);
+    let toks: Vec<String> = apis.iter().map(|a| login(a, pw)).collect();
+    let (a, b) = (0, 1);
+
+    // A token made on A: B's receiver knows it within a second.
+    let (st, body) = http(
+        &apis[a],
+        "POST",
+        "/api/v1/canary/tokens",
+        Some(&toks[a]),
+        r#"{"kind":"http_url","label":"made on A"}"#,
+    );
+    assert_eq!(st, 201, "{body}");
+    let made = Instant::now();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    let call_home = v["call_home"].as_str().unwrap().to_owned();
+    let path = call_home
+        .strip_prefix(&format!("http://{}", receivers[a]))
+        .unwrap()
+        .to_owned();
+    let ua = "User-Agent: scaleout-canary/1\r\n";
+    time_until(
+        Duration::from_secs(1),
+        "B's receiver knows A's token",
+        || get_raw(receivers[b], &path, ua).0 == 200,
+    );
+    let known_after = made.elapsed();
+    // Attributed: B's trigger names the token, stored once for both servers.
+    time_until(Duration::from_secs(5), "B's trigger stored", || {
+        triggers_of(&apis[a], &toks[a], &id)
+            .iter()
+            .any(|e| e["fields"]["user_agent"] == "scaleout-canary/1")
+    });
+    eprintln!("token made on A triggers on B after {known_after:?}");
+
+    // Revoked on A: B's receiver forgets it within a second.
+    let (st, body) = http(
+        &apis[a],
+        "DELETE",
+        &format!("/api/v1/canary/tokens/{id}"),
+        Some(&toks[a]),
+        "",
+    );
+    assert!(st < 300, "{st} {body}");
+    let revoked = Instant::now();
+    // Requests B answered before the notice came are triggers (one each).
+    let mut answered = 1;
+    time_until(
+        Duration::from_secs(1),
+        "B forgets the revoked token",
+        || {
+            let st = get_raw(receivers[b], &path, ua).0;
+            answered += usize::from(st == 200);
+            st == 404
+        },
+    );
+    eprintln!("revocation on A reached B after {:?}", revoked.elapsed());
+    time_until(
+        Duration::from_secs(5),
+        "every answered request stored",
+        || triggers_of(&apis[b], &toks[b], &id).len() == answered,
+    );
+    assert_eq!(get_raw(receivers[b], &path, ua).0, 404);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        triggers_of(&apis[b], &toks[b], &id).len(),
+        answered,
+        "a revoked token triggers nothing"
+    );
+
+    // A sensor whose fleet plants canaries: a web server decky.
+    let mut sensor = start_sensor(dir.path(), "site3", "[general]\nnet = 127.0.112.0/24\n[canary]\nplant = yes\nrefresh = 1s\n[edge]\nip = 127.0.112.10\narchetype = web-server\nservices = http, ftp\n", url, off);
+    // The servers made its tokens and recorded them as planted on `edge`.
+    let mut git_id = String::new();
+    time_until(
+        Duration::from_secs(20),
+        "tokens planted on the sensor's decky",
+        || {
+            let list = get_json(&apis[b], "/api/v1/canary/tokens", &toks[b]);
+            let found = list.as_array().unwrap().iter().find(|t| {
+                t["kind"] == "git_config"
+                    && t["planted_in"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["decky"] == "edge")
+            });
+            if let Some(t) = found {
+                git_id = t["id"].as_str().unwrap().to_owned();
+            }
+            found.is_some()
+        },
+    );
+    // Its git remote is the sensor's http decky, with the token's login.
+    let (st, config) = http(
+        &apis[b],
+        "GET",
+        &format!("/api/v1/canary/tokens/{git_id}/download"),
+        Some(&toks[b]),
+        "",
+    );
+    assert_eq!(st, 200, "{config}");
+    let remote = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("url = http://"))
+        .unwrap_or_else(|| panic!("no remote in {config}"))
+        .to_owned();
+    let (login_part, rest) = remote.split_once('@').unwrap();
+    let decky = format!("127.0.112.10:{}", 80 + off);
+    assert!(rest.starts_with(&format!("{decky}/")), "{remote}");
+    let repo = &rest[decky.len()..];
+    // What git does: discovery, a 401, the same again with the login.
+    let discover = format!("{repo}/info/refs?service=git-upload-pack");
+    let (st, answer) = get_raw(&decky, &discover, "User-Agent: git/2.39.5\r\n");
+    assert_eq!(st, 401, "{answer}");
+    assert!(answer.contains("Basic realm=\"Git\""), "{answer}");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(login_part);
+    let (st, _) = get_raw(
+        &decky,
+        &discover,
+        &format!("User-Agent: git/2.39.5\r\nAuthorization: Basic {basic}\r\n"),
+    );
+    assert_eq!(st, 401);
+    // The servers' watcher saw the sensor's events: triggers name the
+    // token and the sensor's decky.
+    let git_triggered = || {
+        let t = triggers_of(&apis[a], &toks[a], &git_id);
+        let on_edge = |m: &str| {
+            t.iter()
+                .any(|e| e["decky"] == "edge" && e["fields"]["matched"] == m)
+        };
+        on_edge("repo_path") && on_edge("password")
+    };
+    let t = Instant::now();
+    while !git_triggered() {
+        if t.elapsed() > Duration::from_secs(15) {
+            let edge = get_json(&apis[a], "/api/v1/logs?decky=edge&limit=50", &toks[a]);
+            let tokens = get_json(&apis[a], "/api/v1/canary/tokens", &toks[a]);
+            panic!("git token {git_id} not triggered on the sensor; edge events: {edge}; tokens: {tokens}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A token placed on the sensor's decky on demand through the API is
+    // written there at the sensor's next re-ask (`refresh = 1s` here):
+    // found by an anonymous FTP client.
+    let (st, body) = http(
+        &apis[a],
+        "POST",
+        "/api/v1/canary/tokens",
+        Some(&toks[a]),
+        r#"{"kind":"http_url","label":"on demand","planted_in":[{"decky":"edge","path":"/srv/ftp/pub/portal.txt"}]}"#,
+    );
+    assert_eq!(st, 201, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let call_home = v["call_home"].as_str().unwrap();
+    let slug_path = &call_home[call_home.find("/c/").unwrap()..];
+    let ftp = format!("127.0.112.10:{}", 21 + off);
+    time_until(
+        Duration::from_secs(10),
+        "on-demand token on the sensor's decky",
+        || ftp_get(&ftp, "/pub/portal.txt").is_some_and(|t| t.contains(slug_path)),
+    );
+    assert_eq!(sigterm_and_wait(&mut sensor.0), 0);
+    for s in &mut servers {
+        assert_eq!(sigterm_and_wait(&mut s.0), 0);
     }
 }

@@ -418,7 +418,13 @@ impl HttpHandler {
                 fields! {"method" => "basic", "path" => path.clone()},
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
+            if is_git_path(&path) {
+                return self.git_challenge();
+            }
             return self.basic_challenge();
+        }
+        if is_git_path(&path) {
+            return self.git_challenge();
         }
 
         if parts.method == hyper::Method::POST {
@@ -579,6 +585,23 @@ impl HttpHandler {
         r
     }
 
+    /// What a private repository behind git's smart HTTP answers (Gitea,
+    /// GitLab, git-http-backend behind auth_basic): a login challenge, so
+    /// git sends the login it holds (from the remote URL, a credential
+    /// helper) and the decky records it.
+    fn git_challenge(&self) -> Response<Full<Bytes>> {
+        let mut r = self.response(
+            StatusCode::UNAUTHORIZED,
+            "text/plain; charset=utf-8",
+            "Unauthorized\n".to_owned(),
+        );
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Git\""),
+        );
+        r
+    }
+
     fn home(&self) -> Response<Full<Bytes>> {
         self.response(
             StatusCode::OK,
@@ -636,6 +659,16 @@ impl HttpHandler {
     }
 }
 
+/// A request of git's smart HTTP protocol: ref discovery or a pack
+/// exchange of a `*.git` repository.
+fn is_git_path(path: &str) -> bool {
+    let p = path.to_ascii_lowercase();
+    p.contains(".git/")
+        && (p.ends_with("/info/refs")
+            || p.ends_with("/git-upload-pack")
+            || p.ends_with("/git-receive-pack"))
+}
+
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -655,6 +688,19 @@ const TOMCAT_INDEX: &str = "<!DOCTYPE html>\n<html lang=\"en\">\n    <head>\n   
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn git_smart_http_paths_are_recognised() {
+        assert!(is_git_path("/ops/infra-a1b2.git/info/refs"));
+        assert!(is_git_path("/ops/Infra.GIT/git-upload-pack"));
+        assert!(is_git_path("/x.git/git-receive-pack"));
+        assert!(
+            !is_git_path("/.git/config"),
+            "scanners' /.git/config stays a file"
+        );
+        assert!(!is_git_path("/info/refs"));
+        assert!(!is_git_path("/x.git/HEAD"));
+    }
 
     #[test]
     fn basic_header_decoding() {
