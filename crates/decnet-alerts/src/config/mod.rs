@@ -6,6 +6,7 @@
 
 pub mod channel;
 pub mod keys;
+pub mod overrides;
 pub mod siem;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 pub use channel::{ChannelConfig, ChannelSpec, ChannelView};
+pub use overrides::Overrides;
 pub use decnet_core::parse::parse_duration;
 pub use siem::{SiemConfig, SiemFormat, SinkSpec};
 
