@@ -266,7 +266,10 @@ async fn a_standby_engine_keeps_noise_state_but_raises_nothing_until_it_emits() 
         )
     };
     r.bus.publish_event(login("203.0.113.20"));
-    until("evaluated in standby", 20, || r.h.stats().standby_suppressed == 1).await;
+    until("evaluated in standby", 20, || {
+        r.h.stats().standby_suppressed == 1
+    })
+    .await;
     assert_eq!(r.h.history(10, 0).total, 0);
     assert!(!r.h.stats().emitting);
 
@@ -280,7 +283,11 @@ async fn a_standby_engine_keeps_noise_state_but_raises_nothing_until_it_emits() 
     let page = r.h.history(10, 0);
     assert_eq!(page.total, 1);
     assert_eq!(
-        page.data[0].alert.source_ip.map(|i| i.to_string()).as_deref(),
+        page.data[0]
+            .alert
+            .source_ip
+            .map(|i| i.to_string())
+            .as_deref(),
         Some("203.0.113.21")
     );
     assert!(r.h.stats().emitting);

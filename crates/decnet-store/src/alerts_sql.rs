@@ -243,13 +243,12 @@ impl AlertHistoryStore for SqlStore {
         let mut cutoff = older_than.map(us);
         if let Some(keep) = keep {
             // The ts of the newest row beyond the cap: it and older go.
-            let beyond: Option<(i64,)> = sqlx::query_as(
-                "SELECT ts FROM alert_history ORDER BY ts DESC LIMIT 1 OFFSET $1",
-            )
-            .bind(i64::try_from(keep).unwrap_or(i64::MAX))
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_err)?;
+            let beyond: Option<(i64,)> =
+                sqlx::query_as("SELECT ts FROM alert_history ORDER BY ts DESC LIMIT 1 OFFSET $1")
+                    .bind(i64::try_from(keep).unwrap_or(i64::MAX))
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(db_err)?;
             if let Some((ts,)) = beyond {
                 cutoff = Some(cutoff.map_or(ts + 1, |c| c.max(ts + 1)));
             }

@@ -62,7 +62,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// PostgreSQL (`postgres://…`).
 #[async_trait]
 pub trait Store:
-    docs::DocStore + attack_sql::AttackStore + alerts_sql::AlertHistoryStore + Send + Sync + 'static {
+    docs::DocStore + attack_sql::AttackStore + alerts_sql::AlertHistoryStore + Send + Sync + 'static
+{
     /// Implementation name (`sqlite`, `postgres`) for health output.
     fn backend(&self) -> &'static str;
 

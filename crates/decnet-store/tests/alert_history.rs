@@ -65,12 +65,25 @@ async fn history_roundtrip(s: &Arc<dyn Store>) {
     assert_eq!((hook.state.as_str(), hook.attempts), ("sent", 2));
     assert_eq!(hook.last_error.as_deref(), Some("HTTP 503"));
     assert_eq!(got.deliveries.len(), 2);
-    assert!(s.alert_history_get(Uuid::from_u128(99)).await.unwrap().is_none());
+    assert!(s
+        .alert_history_get(Uuid::from_u128(99))
+        .await
+        .unwrap()
+        .is_none());
 
     let (total, page) = s.alert_history_page(2, 1).await.unwrap();
     assert_eq!(total, 5);
-    let ids: Vec<&str> = page.iter().map(|e| e.alert["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [Uuid::from_u128(4).to_string(), Uuid::from_u128(3).to_string()]);
+    let ids: Vec<&str> = page
+        .iter()
+        .map(|e| e.alert["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Uuid::from_u128(4).to_string(),
+            Uuid::from_u128(3).to_string()
+        ]
+    );
 
     // Retention: by age, then by count.
     let cut = Utc.with_ymd_and_hms(2026, 1, 1, 0, 2, 0).unwrap();
@@ -81,9 +94,12 @@ async fn history_roundtrip(s: &Arc<dyn Store>) {
     assert_eq!(page[1].alert["id"], Uuid::from_u128(4).to_string());
     assert_eq!(page[1].deliveries.len(), 2);
     // Event retention ages alert history out with the events.
-    s.prune_events(Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()), None)
-        .await
-        .unwrap();
+    s.prune_events(
+        Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(s.alert_history_page(10, 0).await.unwrap().0, 0);
 }
 

@@ -158,6 +158,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(alerts_config) => crate::alerts::AlertsSetup {
             config: alerts_config,
             file: config.clone(),
+            sections: fleet.alerts.maps().clone(),
         },
         Err(errors) => {
             let shown = config.as_deref().unwrap_or(Path::new("<demo>")).display();
@@ -251,10 +252,17 @@ async fn run(
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
     let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
-    // Alerts read what the API sees (every server's events with NATS, in
-    // queue groups so one server handles each message).
+    // Alerts read what the API sees (every server's events with NATS; only
+    // the intel lease holder raises them).
+    let cluster = match (&nats, &intel) {
+        (Some(nats), IntelRun::Singleton(s)) => crate::alerts::Cluster::Nats {
+            nats,
+            holding: s.holding(),
+        },
+        _ => crate::alerts::Cluster::Alone,
+    };
     let (alerts, alerts_api, alerts_probe) =
-        crate::alerts::AlertsRun::start(alerts, &api_bus, nats.as_ref(), &args.data_dir).await?;
+        crate::alerts::AlertsRun::start(alerts, &api_bus, cluster, &args.data_dir, &store).await?;
     let mut health_probes = health_probes;
     health_probes.push(alerts_probe);
     let tagging =

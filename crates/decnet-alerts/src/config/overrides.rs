@@ -109,8 +109,7 @@ pub fn section_from_json(
             _ => errors.push(ConfigError {
                 section: section.to_owned(),
                 key: Some(k.clone()),
-                message: "expected a string, number, boolean or a list of them on one line"
-                    .into(),
+                message: "expected a string, number, boolean or a list of them on one line".into(),
             }),
         }
     }
@@ -131,7 +130,11 @@ fn rule_section(id: &str) -> String {
 
 /// `[alerts]` with one built-in rule's enable/disable/severity entries
 /// replaced by `edit`'s.
-fn apply_builtin(general: &mut BTreeMap<String, String>, id: &str, edit: &BTreeMap<String, String>) {
+fn apply_builtin(
+    general: &mut BTreeMap<String, String>,
+    id: &str,
+    edit: &BTreeMap<String, String>,
+) {
     let mut set = |key: &str, keep: &dyn Fn(&str) -> bool, add: Option<String>| {
         let mut items: Vec<String> = general
             .get(key)
@@ -232,7 +235,10 @@ impl Overrides {
                             message: "a built-in rule takes only enabled and severity".into(),
                         })
                         .collect();
-                    if map.get("enabled").is_some_and(|v| v != "true" && v != "false") {
+                    if map
+                        .get("enabled")
+                        .is_some_and(|v| v != "true" && v != "false")
+                    {
                         unknown.push(ConfigError {
                             section: section.clone(),
                             key: Some("enabled".into()),
@@ -300,7 +306,10 @@ impl Overrides {
 
     fn with_rule(&self, id: &str, map: BTreeMap<String, String>) -> Overrides {
         let mut o = self.clone();
-        let entry = o.rules.entry(id.to_owned()).or_insert_with(|| Some(BTreeMap::new()));
+        let entry = o
+            .rules
+            .entry(id.to_owned())
+            .or_insert_with(|| Some(BTreeMap::new()));
         let mut merged = entry.clone().unwrap_or_default();
         merged.extend(map);
         *entry = Some(merged);
@@ -314,21 +323,14 @@ mod tests {
 
     fn base() -> Sections {
         let ini = "[alerts]\ndisable = auth_attempt\n[alerts.hook]\ntype = webhook\nurl = https://hooks.example/T0KEN\nsecret = 0123456789abcdefFILE\n[alerts.rule.redis]\nkinds = command\nservices = redis\n";
-        let mut sections = Sections::new();
-        let mut current = String::new();
-        for line in ini.lines() {
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                current = name.to_owned();
-                sections.entry(current.clone()).or_default();
-            } else if let Some((k, v)) = line.split_once(" = ") {
-                sections.get_mut(&current).unwrap().insert(k.into(), v.into());
-            }
-        }
-        sections
+        super::super::sections_of_ini(ini).unwrap()
     }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -337,59 +339,109 @@ mod tests {
         let (o, cfg) = o
             .edit(
                 &base(),
-                Edit::PutChannel("hook".into(), map(&[("type", "webhook"), ("min_severity", "high")])),
+                Edit::PutChannel(
+                    "hook".into(),
+                    map(&[("type", "webhook"), ("min_severity", "high")]),
+                ),
             )
             .unwrap();
         let hook = cfg.channel("hook").unwrap();
         assert_eq!(hook.min_severity, crate::alert::Severity::High);
         assert!(hook.view().secret_set);
         assert_eq!(o.channels["hook"]["secret"], "0123456789abcdefFILE");
-        assert!(!format!("{o:?}").contains("T0KEN"), "Debug shows names only");
+        assert!(
+            !format!("{o:?}").contains("T0KEN"),
+            "Debug shows names only"
+        );
         // A new channel without its required secret is refused on that key.
         let err = o
-            .edit(&base(), Edit::PutChannel("ops".into(), map(&[("type", "slack")])))
+            .edit(
+                &base(),
+                Edit::PutChannel("ops".into(), map(&[("type", "slack")])),
+            )
             .unwrap_err();
-        let EditError::Invalid(ConfigErrors(errs)) = err else { panic!() };
-        assert!(errs.iter().any(|e| e.section == "alerts.ops" && e.key.as_deref() == Some("url")), "{errs:?}");
+        let EditError::Invalid(ConfigErrors(errs)) = err else {
+            panic!()
+        };
+        assert!(
+            errs.iter()
+                .any(|e| e.section == "alerts.ops" && e.key.as_deref() == Some("url")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn rules_are_created_replaced_deleted_and_builtins_only_toggled() {
         let o = Overrides::default();
         let (o, cfg) = o
-            .edit(&base(), Edit::PutRule("ssh_root".into(), map(&[("services", "ssh"), ("severity", "critical")])))
+            .edit(
+                &base(),
+                Edit::PutRule(
+                    "ssh_root".into(),
+                    map(&[("services", "ssh"), ("severity", "critical")]),
+                ),
+            )
             .unwrap();
         assert!(cfg.rules.iter().any(|r| r.id == "ssh_root"));
         let (o, cfg) = o.edit(&base(), Edit::DeleteRule("redis".into())).unwrap();
-        assert!(!cfg.rules.iter().any(|r| r.id == "redis"), "a file rule deleted stays deleted");
+        assert!(
+            !cfg.rules.iter().any(|r| r.id == "redis"),
+            "a file rule deleted stays deleted"
+        );
         assert_eq!(o.rules["redis"], None);
-        let (o, cfg) = o.edit(&base(), Edit::DeleteRule("ssh_root".into())).unwrap();
+        let (o, cfg) = o
+            .edit(&base(), Edit::DeleteRule("ssh_root".into()))
+            .unwrap();
         assert!(!o.rules.contains_key("ssh_root") && cfg.rules.is_empty());
-        assert!(matches!(o.edit(&base(), Edit::DeleteRule("nope".into())), Err(EditError::NotFound(_))));
-        assert!(matches!(o.edit(&base(), Edit::DeleteRule("login_success".into())), Err(EditError::Builtin(_))));
+        assert!(matches!(
+            o.edit(&base(), Edit::DeleteRule("nope".into())),
+            Err(EditError::NotFound(_))
+        ));
+        assert!(matches!(
+            o.edit(&base(), Edit::DeleteRule("login_success".into())),
+            Err(EditError::Builtin(_))
+        ));
 
         // Built-in: the file disables auth_attempt; the edit enables it and sets its severity.
         let (o2, cfg) = o
-            .edit(&base(), Edit::PutRule("auth_attempt".into(), map(&[("enabled", "true"), ("severity", "medium")])))
+            .edit(
+                &base(),
+                Edit::PutRule(
+                    "auth_attempt".into(),
+                    map(&[("enabled", "true"), ("severity", "medium")]),
+                ),
+            )
             .unwrap();
         assert!(cfg.builtin.enabled.contains(&"auth_attempt".to_owned()));
         assert!(!cfg.builtin.disabled.contains(&"auth_attempt".to_owned()));
-        assert_eq!(cfg.builtin.severity["auth_attempt"], crate::alert::Severity::Medium);
-        for (k, v) in [("severity", "loud"), ("enabled", "maybe"), ("services", "ssh")] {
-            let Err(EditError::Invalid(ConfigErrors(errs))) =
-                o2.edit(&base(), Edit::PutRule("auth_attempt".into(), map(&[(k, v)])))
-            else {
+        assert_eq!(
+            cfg.builtin.severity["auth_attempt"],
+            crate::alert::Severity::Medium
+        );
+        for (k, v) in [
+            ("severity", "loud"),
+            ("enabled", "maybe"),
+            ("services", "ssh"),
+        ] {
+            let Err(EditError::Invalid(ConfigErrors(errs))) = o2.edit(
+                &base(),
+                Edit::PutRule("auth_attempt".into(), map(&[(k, v)])),
+            ) else {
                 panic!("{k} = {v} accepted")
             };
             assert!(errs.iter().all(|e| e.section == "alerts.rule.auth_attempt" && e.key.as_deref() == Some(k)), "{errs:?}");
         }
         // An invalid custom rule names its key.
-        let Err(EditError::Invalid(ConfigErrors(errs))) =
-            o2.edit(&base(), Edit::PutRule("x".into(), map(&[("severity", "loud")])))
-        else {
+        let Err(EditError::Invalid(ConfigErrors(errs))) = o2.edit(
+            &base(),
+            Edit::PutRule("x".into(), map(&[("severity", "loud")])),
+        ) else {
             panic!()
         };
-        assert!(errs.iter().any(|e| e.key.as_deref() == Some("severity")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.key.as_deref() == Some("severity")),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -353,6 +353,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(got[3], HistoryChange::Delivery { state: DeliveryState::Sent, attempts: 2, .. }));
+        assert!(matches!(
+            got[3],
+            HistoryChange::Delivery {
+                state: DeliveryState::Sent,
+                attempts: 2,
+                ..
+            }
+        ));
     }
 }
