@@ -182,6 +182,17 @@ impl AlertsBackend {
     pub async fn reload_file(&self, store: &dyn Store) -> Result<AlertsConfig, AlertsChangeError> {
         let source = self.source.as_ref().ok_or(AlertsChangeError::NoFile)?;
         let base = source().map_err(AlertsChangeError::File)?;
+        self.replace_base(store, base).await
+    }
+
+    /// Makes `base` the sections the edits are laid over (a re-read file,
+    /// or the alerts sections of an INI deployed through the API) and
+    /// applies the result. On error nothing changes.
+    pub async fn replace_base(
+        &self,
+        store: &dyn Store,
+        base: Sections,
+    ) -> Result<AlertsConfig, AlertsChangeError> {
         let mut layers = self.layers.lock().await;
         let overrides = load_overrides(store).await?;
         let cfg = overrides

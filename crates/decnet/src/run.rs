@@ -478,6 +478,9 @@ pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> Exi
             return ExitCode::from(2);
         }
     };
+    if let Some(w) = sensor_ignores_alerts(&fleet_spec) {
+        eprintln!("warning: {}: {w}", config.display());
+    }
     let name = name.unwrap_or_else(|| hostname_or("sensor"));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -676,6 +679,10 @@ async fn handle_deploy(fleet: &Arc<Fleet>, payload: &[u8]) -> serde_json::Value 
             return serde_json::json!({"ok": false, "error": report.render("ini_content")})
         }
     };
+    let warnings: Vec<String> = sensor_ignores_alerts(&spec).into_iter().collect();
+    for w in &warnings {
+        tracing::warn!("deploy: {w}");
+    }
     let mut deployed = Vec::new();
     let mut errors = Vec::new();
     for d in spec.deckies {
@@ -684,7 +691,27 @@ async fn handle_deploy(fleet: &Arc<Fleet>, payload: &[u8]) -> serde_json::Value 
             Err(e) => errors.push(e.to_string()),
         }
     }
-    serde_json::json!({"ok": errors.is_empty(), "deckies": deployed, "errors": errors})
+    serde_json::json!({"ok": errors.is_empty(), "deckies": deployed, "errors": errors, "warnings": warnings})
+}
+
+/// A sensor raises no alerts and exports nothing to SIEMs: the API servers
+/// consuming its events do, once for the whole fleet (a sensor exporting
+/// too would send every record twice). Its file's alerts sections are
+/// therefore not used — said plainly rather than dropped in silence.
+fn sensor_ignores_alerts(spec: &FleetSpec) -> Option<String> {
+    if spec.alerts.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = spec
+        .alerts
+        .maps()
+        .keys()
+        .map(|s| format!("[{s}]"))
+        .collect();
+    Some(format!(
+        "{} not used by `decnet sensor`: alerts and SIEM outputs run on the API servers (`decnet serve --bus nats://…`) that consume this sensor's events; put these sections in their fleet file",
+        names.join(" ")
+    ))
 }
 
 /// Stops publishing to NATS within 5 s, whatever NATS is doing: what it
