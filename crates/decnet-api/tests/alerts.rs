@@ -357,13 +357,11 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
     )
     .await;
     let channels = json_of(s.get(&viewer, "/alerts/channels").await).await;
-    let dead_ch = channels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "dead")
-        .unwrap();
-    assert_eq!(dead_ch["enabled"], false, "{channels}");
+    assert_eq!(
+        find(&channels, "name", "dead")["enabled"],
+        false,
+        "{channels}"
+    );
 
     let doc = json_of(s.client.get(s.url("/openapi.json")).send().await.unwrap()).await;
     for p in [
@@ -395,13 +393,7 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
     let page = json_of(s.get(&admin, "/alerts/history").await).await;
     assert!(page["total"].as_u64().unwrap() >= 2, "{page}");
     let channels = json_of(s.get(&admin, "/alerts/channels").await).await;
-    let ops = channels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "ops")
-        .unwrap();
-    assert_eq!(ops["min_severity"], "critical", "{ops}");
+    assert_eq!(find(&channels, "name", "ops")["min_severity"], "critical");
     let rules = json_of(s.get(&admin, "/alerts/rules").await).await;
     assert!(
         !rules

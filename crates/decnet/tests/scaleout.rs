@@ -298,6 +298,39 @@ fn intel_holder(rt: &tokio::runtime::Runtime, store: &decnet_store::SqlStore) ->
         .map(|i| i.holder)
 }
 
+/// `decnet serve` number `i` of a scale-out test with fleet `ini`, on NATS
+/// `url` and store `db`; once it is up, with its API address.
+fn start_server(
+    dir: &Path,
+    i: usize,
+    ini: &str,
+    url: &str,
+    db: &str,
+    off: u16,
+    pw: &str,
+) -> (Kill, String) {
+    let file = dir.join(format!("s{i}.ini"));
+    std::fs::write(&file, ini).unwrap();
+    let api = format!("127.0.0.1:{}", free_port());
+    let mut c = Kill(
+        Command::new(env!("CARGO_BIN_EXE_decnet"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(dir.join(format!("s{i}")))
+            .args(["--bus", url, "--db", db, "--api", &api])
+            .args(["--port-offset", &off.to_string()])
+            .env("DECNET_ADMIN_PASSWORD", pw)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_line(&mut c.0, "Ctrl-C to stop");
+    (c, api)
+}
+
 fn holder_pid(holder: &str) -> u32 {
     holder.rsplit(':').nth(1).unwrap().parse().unwrap()
 }
@@ -327,29 +360,9 @@ fn two_servers(mode: Mode) {
     let mut apis = Vec::new();
     // One after the other: the first one creates the schema and the admin.
     for (i, net) in ["127.0.102", "127.0.103"].iter().enumerate() {
-        let ini = dir.path().join(format!("s{i}.ini"));
-        std::fs::write(
-            &ini,
-            format!("[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n"),
-        )
-        .unwrap();
-        let api = format!("127.0.0.1:{}", free_port());
-        let mut c = Kill(
-            Command::new(bin)
-                .arg("serve")
-                .arg("--config")
-                .arg(&ini)
-                .arg("--data-dir")
-                .arg(dir.path().join(format!("s{i}")))
-                .args(["--bus", &url, "--db", &db, "--api", &api])
-                .args(["--port-offset", &off.to_string()])
-                .env("DECNET_ADMIN_PASSWORD", pw)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_line(&mut c.0, "Ctrl-C to stop");
+        let ini =
+            format!("[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = telnet\n");
+        let (c, api) = start_server(dir.path(), i, &ini, &url, &db, off, pw);
         servers.push(c);
         apis.push(api);
     }
@@ -640,31 +653,10 @@ fn two_servers_raise_each_alert_once() {
     let mut servers = Vec::new();
     let mut apis = Vec::new();
     for (i, net) in ["127.0.110", "127.0.111"].iter().enumerate() {
-        let ini = dir.path().join(format!("s{i}.ini"));
-        std::fs::write(
-            &ini,
-            format!(
-                "[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = http\n{alerts}"
-            ),
-        )
-        .unwrap();
-        let api = format!("127.0.0.1:{}", free_port());
-        let mut c = Kill(
-            Command::new(bin)
-                .arg("serve")
-                .arg("--config")
-                .arg(&ini)
-                .arg("--data-dir")
-                .arg(dir.path().join(format!("s{i}")))
-                .args(["--bus", &url, "--db", &db, "--api", &api])
-                .args(["--port-offset", &off.to_string()])
-                .env("DECNET_ADMIN_PASSWORD", pw)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        let ini = format!(
+            "[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = http\n{alerts}"
         );
-        wait_line(&mut c.0, "Ctrl-C to stop");
+        let (c, api) = start_server(dir.path(), i, &ini, &url, &db, off, pw);
         servers.push(c);
         apis.push(api);
     }

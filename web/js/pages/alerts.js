@@ -87,29 +87,31 @@ export async function render(root, ctx) {
   }
   // Edits go through the API: validated like the fleet file, stored, applied
   // at once; they win over the file for that channel or rule.
-  async function editChannel(c) {
-    const r = await dialog(c ? `Channel ${c.name}` : 'Channel', [
-      { name: 'name', label: 'Name', required: true, value: c ? c.name : '' },
-      { name: 'keys', label: 'Keys (key = value per line)', type: 'textarea', value: c ? channelLines(c) : 'type = webhook\nurl = https://\nsecret = ', hint: 'As in [alerts.<name>]. Secrets (url, secret, routing_key, password) are never shown: leave them out to keep them.' },
+  // One dialog for both: a name and the section's `key = value` lines.
+  async function editSection(title, nameField, keys, hint, path, reloadList) {
+    const r = await dialog(title, [
+      nameField,
+      { name: 'keys', label: 'Keys (key = value per line)', type: 'textarea', value: keys, hint },
     ], 'Save');
     if (!r) return;
+    const name = r[nameField.name].trim();
     try {
       const body = parseSection(r.keys);
-      await act(null, () => put(`/alerts/channels/${encodeURIComponent(r.name.trim())}`, body), `Channel ${r.name.trim()} saved`);
+      await act(null, () => put(`${path}/${encodeURIComponent(name)}`, body), `${name} saved`);
     } catch (e) { if (!e.status) toast(e.message, 'error'); return; }
-    loadChannels();
+    reloadList();
   }
-  async function editRule(rule) {
-    const r = await dialog(rule ? `Rule ${rule.id}` : 'Rule', [
-      { name: 'id', label: 'Id', required: true, value: rule ? rule.id : '' },
-      { name: 'keys', label: 'Keys (key = value per line)', type: 'textarea', value: rule ? `enabled = ${rule.enabled}\nseverity = ${rule.severity}` : 'kinds = command\nseverity = high', hint: 'A custom rule as in [alerts.rule.<id>]; a built-in takes enabled and severity only.' },
-    ], 'Save');
-    if (!r) return;
-    try {
-      const body = parseSection(r.keys);
-      await act(null, () => put(`/alerts/rules/${encodeURIComponent(r.id.trim())}`, body), `Rule ${r.id.trim()} saved`);
-    } catch (e) { if (!e.status) toast(e.message, 'error'); return; }
-    loadRules();
+  function editChannel(c) {
+    return editSection(c ? `Channel ${c.name}` : 'Channel', { name: 'name', label: 'Name', required: true, value: c ? c.name : '' },
+      c ? channelLines(c) : 'type = webhook\nurl = https://\nsecret = ',
+      'As in [alerts.<name>]. Secrets (url, secret, routing_key, password) are never shown: leave them out to keep them.',
+      '/alerts/channels', loadChannels);
+  }
+  function editRule(rule) {
+    return editSection(rule ? `Rule ${rule.id}` : 'Rule', { name: 'id', label: 'Id', required: true, value: rule ? rule.id : '' },
+      rule ? `enabled = ${rule.enabled}\nseverity = ${rule.severity}` : 'kinds = command\nseverity = high',
+      'A custom rule as in [alerts.rule.<id>]; a built-in takes enabled and severity only.',
+      '/alerts/rules', loadRules);
   }
   async function loadChannels() {
     try {

@@ -211,6 +211,24 @@ impl Overrides {
         let section = match edit {
             Edit::PutChannel(name, mut map) => {
                 let section = channel_section(&name);
+                // `env:`/`file:` would let an API caller make the server read
+                // its environment or any file and send it to a host of their
+                // choosing: through the API, secrets are given inline.
+                let indirect: Vec<ConfigError> = SECRET_KEYS
+                    .iter()
+                    .filter(|k| {
+                        map.get(**k)
+                            .is_some_and(|v| v.starts_with("env:") || v.starts_with("file:"))
+                    })
+                    .map(|k| ConfigError {
+                        section: section.clone(),
+                        key: Some((*k).to_owned()),
+                        message: "through the API a secret is given inline (env: and file: are for the fleet file)".into(),
+                    })
+                    .collect();
+                if !indirect.is_empty() {
+                    return Err(EditError::Invalid(ConfigErrors(indirect)));
+                }
                 if let Some(now) = current.get(&section) {
                     if now.get("type") == map.get("type") {
                         for k in SECRET_KEYS {

@@ -272,20 +272,31 @@ pub(crate) async fn put_channel(
     Path(name): Path<String>,
     ApiJson(SectionIn(body)): ApiJson<SectionIn>,
 ) -> ApiResult<Json<ChannelView>> {
-    let backend = st.alerts()?;
     let map = section_of(&format!("alerts.{name}"), &body)?;
-    backend
-        .edit(&*st.store, Edit::PutChannel(name.clone(), map))
-        .await
-        .map_err(change_error)?;
-    tracing::info!(user = %a.0.user.username, channel = %name, "alert channel edited through the API");
-    backend
-        .handle
-        .channels()
+    let h = apply_edit(&st, &a, Edit::PutChannel(name.clone(), map)).await?;
+    h.channels()
         .into_iter()
         .find(|c| c.name == name)
         .map(Json)
         .ok_or_else(|| ApiError::Internal(format!("channel {name} missing after its edit")))
+}
+
+/// Applies an edit (stored, then live) and logs who made it; the engine
+/// to read the result from.
+async fn apply_edit(
+    st: &AppState,
+    a: &Admin,
+    edit: Edit,
+) -> ApiResult<std::sync::Arc<decnet_alerts::AlertHandle>> {
+    let backend = st.alerts()?;
+    let what = match &edit {
+        Edit::PutChannel(n, _) => format!("channel {n} edited"),
+        Edit::PutRule(id, _) => format!("rule {id} edited"),
+        Edit::DeleteRule(id) => format!("rule {id} deleted"),
+    };
+    backend.edit(&*st.store, edit).await.map_err(change_error)?;
+    tracing::info!(user = %a.0.user.username, "alerts: {what} through the API");
+    Ok(backend.handle.clone())
 }
 
 #[utoipa::path(put, path = "/alerts/rules/{id}", tag = "Alerts", operation_id = "alerts_rule_put", security(("bearer" = [])),
@@ -302,16 +313,9 @@ pub(crate) async fn put_rule(
     Path(id): Path<String>,
     ApiJson(SectionIn(body)): ApiJson<SectionIn>,
 ) -> ApiResult<Json<RuleView>> {
-    let backend = st.alerts()?;
     let map = section_of(&format!("alerts.rule.{id}"), &body)?;
-    backend
-        .edit(&*st.store, Edit::PutRule(id.clone(), map))
-        .await
-        .map_err(change_error)?;
-    tracing::info!(user = %a.0.user.username, rule = %id, "alert rule edited through the API");
-    backend
-        .handle
-        .rules()
+    let h = apply_edit(&st, &a, Edit::PutRule(id.clone(), map)).await?;
+    h.rules()
         .into_iter()
         .find(|r| r.id == id)
         .map(Json)
@@ -330,11 +334,7 @@ pub(crate) async fn delete_rule(
     a: Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Message>> {
-    st.alerts()?
-        .edit(&*st.store, Edit::DeleteRule(id.clone()))
-        .await
-        .map_err(change_error)?;
-    tracing::info!(user = %a.0.user.username, rule = %id, "alert rule deleted through the API");
+    apply_edit(&st, &a, Edit::DeleteRule(id.clone())).await?;
     Ok(Message::new(&format!("Rule {id} deleted")))
 }
 
