@@ -335,19 +335,52 @@ fn holder_pid(holder: &str) -> u32 {
     holder.rsplit(':').nth(1).unwrap().parse().unwrap()
 }
 
+/// What several servers share: NATS, a PostgreSQL store, a directory.
+struct Shared {
+    _pg: decnet_store::testing::PgCluster,
+    rt: tokio::runtime::Runtime,
+    db: String,
+    dir: tempfile::TempDir,
+    _nats: Kill,
+    url: String,
+}
+
+impl Shared {
+    /// None (the test is skipped) without nats-server or PostgreSQL.
+    fn start() -> Option<Shared> {
+        let nats_bin = nats_bin()?;
+        let pg = decnet_store::testing::PgCluster::start()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = rt.block_on(pg.fresh_database());
+        let dir = tempfile::tempdir().unwrap();
+        let (nats, url) = start_nats(nats_bin, dir.path());
+        Some(Shared {
+            _pg: pg,
+            rt,
+            db,
+            dir,
+            _nats: nats,
+            url,
+        })
+    }
+}
+
 fn two_servers(mode: Mode) {
     let check_intel_totals = mode != Mode::Shares;
-    let Some(nats_bin) = nats_bin() else { return };
-    let Some(pg) = decnet_store::testing::PgCluster::start() else {
+    let Some(Shared {
+        _pg,
+        rt,
+        db,
+        dir,
+        _nats,
+        url,
+    }) = Shared::start()
+    else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt.block_on(pg.fresh_database());
-    let dir = tempfile::tempdir().unwrap();
-    let (_nats, url) = start_nats(nats_bin, dir.path());
     // Tests run in parallel: each mode its own decky ports.
     let off = match mode {
         Mode::Shares => 48000u16,
@@ -632,17 +665,17 @@ fn telnet_login(
 /// alerts sections; the deploy route applies a deployed INI's.
 #[test]
 fn two_servers_raise_each_alert_once() {
-    let Some(nats_bin) = nats_bin() else { return };
-    let Some(pg) = decnet_store::testing::PgCluster::start() else {
+    let Some(Shared {
+        _pg,
+        rt,
+        db,
+        dir,
+        _nats,
+        url,
+    }) = Shared::start()
+    else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let db = rt.block_on(pg.fresh_database());
-    let dir = tempfile::tempdir().unwrap();
-    let (_nats, url) = start_nats(nats_bin, dir.path());
     let (rport, got) = hook_receiver();
     let off = 45000u16;
     let pw = "alerts-admin-pw";

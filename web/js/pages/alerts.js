@@ -61,7 +61,7 @@ export async function render(root, ctx) {
   const newChannel = session.admin ? h('button', { type: 'button', id: 'alerts-edit-channel', on: { click: () => editChannel(null) } }, 'Add or edit a channel') : null;
   const newRule = session.admin ? h('button', { type: 'button', id: 'alerts-edit-rule', on: { click: () => editRule(null) } }, 'Add or edit a rule') : null;
   root.append(
-    h('p', { class: 'muted' }, 'Alerts on intent (logins, commands, file transfers, canaries, identities, bans…), throttled per rule and source with digests, delivered at least once. Configured in the fleet INI: ', h('code', null, '[alerts]'), ', ', h('code', null, '[alerts.<channel>]'), ', ', h('code', null, '[alerts.rule.<id>]'), ', ', h('code', null, '[siem.<name>]'), '.'),
+    h('p', { class: 'muted' }, 'Alerts on intent (logins, commands, file transfers, canaries, identities, bans…), throttled per rule and source with digests, delivered at least once. Configured in the fleet INI: ', h('code', null, '[alerts]'), ', ', h('code', null, '[alerts.<channel>]'), ', ', h('code', null, '[alerts.rule.<id>]'), ', ', h('code', null, '[siem.<name>]'), '; admins can also add and edit channels and rules here (stored, applied at once, winning over the file for that channel or rule).'),
     card('Channels', h('div', { class: 'row' }, reload, newChannel), channelsBox),
     card('History', historyBox),
     card('Rules', session.admin ? h('div', { class: 'row' }, newRule) : null, rulesBox));
