@@ -59,6 +59,8 @@ pub enum AlertsChangeError {
 /// The file's sections and the edits in force on this server.
 struct Layers {
     base: Sections,
+    /// The stored edits last seen (applied, or refused as not fitting this
+    /// server's file: not retried until they change).
     overrides: Overrides,
 }
 
@@ -88,19 +90,13 @@ pub async fn load_overrides(store: &dyn Store) -> Result<Overrides, StoreError> 
 /// The configuration the engine starts with: the file's sections with the
 /// stored edits, or the file alone (with a warning) when the edits no
 /// longer fit it.
-pub fn effective_config(base: &Sections, overrides: &Overrides) -> (AlertsConfig, Overrides) {
-    match overrides.config(base) {
-        Ok(cfg) => (cfg, overrides.clone()),
-        Err(e) => {
-            tracing::warn!(
-                "alerts: the API's stored channel/rule edits do not fit the fleet file any more ({e}); running the file's configuration"
-            );
-            match AlertsConfig::from_sections(base) {
-                Ok(cfg) => (cfg, Overrides::default()),
-                Err(_) => (AlertsConfig::default(), Overrides::default()),
-            }
-        }
-    }
+pub fn effective_config(base: &Sections, overrides: &Overrides) -> AlertsConfig {
+    overrides.config(base).unwrap_or_else(|e| {
+        tracing::warn!(
+            "alerts: the API's stored channel/rule edits do not fit the fleet file any more ({e}); running the file's configuration"
+        );
+        AlertsConfig::from_sections(base).unwrap_or_default()
+    })
 }
 
 /// A started engine: the API's backend, its history writer, and the task
@@ -127,14 +123,14 @@ pub async fn start(
 ) -> Result<Started, AlertsChangeError> {
     AlertsConfig::from_sections(&base).map_err(AlertsChangeError::Invalid)?;
     let stored = load_overrides(&*store).await?;
-    let (config, overrides) = effective_config(&base, &stored);
+    let config = effective_config(&base, &stored);
     let (sink, history) = StoreHistory::start(store.clone(), config.delivery.history as u64);
     let opts = EngineOptions {
         history_sink: Some(sink),
         ..opts
     };
     let handle = Arc::new(AlertEngine::spawn_with(bus, config, spool, opts).await?);
-    let backend = AlertsBackend::new(handle, source, base, overrides);
+    let backend = AlertsBackend::new(handle, source, base, stored);
     let follow = backend.clone().follow(store);
     Ok(Started {
         backend,
@@ -211,12 +207,18 @@ impl AlertsBackend {
         if stored == layers.overrides {
             return Ok(false);
         }
-        let cfg = stored
-            .config(&layers.base)
-            .map_err(AlertsChangeError::Invalid)?;
-        self.handle.reload(cfg).await?;
+        let applied = match stored.config(&layers.base) {
+            Ok(cfg) => self
+                .handle
+                .reload(cfg)
+                .await
+                .map_err(AlertsChangeError::from),
+            Err(e) => Err(AlertsChangeError::Invalid(e)),
+        };
+        // Seen either way: a refused document is reported once, not every
+        // period, and tried again when it changes.
         layers.overrides = stored;
-        Ok(true)
+        applied.map(|()| true)
     }
 
     /// Follows the stored edits every [`FOLLOW_EVERY`] until aborted.

@@ -558,6 +558,50 @@ async fn edits_through_the_api(s: &common::Server, admin: &str, viewer: &str, rx
         .unwrap()
         .unwrap();
     assert_eq!(stored["channels"]["ops"]["min_severity"], "critical");
+    // Another server on the same store (its own engine and file) picks the
+    // edits up when it next follows the store.
+    let other_dir = tempfile::tempdir().unwrap();
+    let text = ini(rx.port, dead_port());
+    let other = decnet_api::alerts::start(
+        s.store.clone(),
+        decnet_bus::MemoryBus::new(),
+        sections_of_ini(&text).unwrap(),
+        None,
+        &other_dir.path().join("spool"),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    other.follow.abort();
+    let b = &other.backend;
+    let ops_there = || {
+        b.handle
+            .channels()
+            .into_iter()
+            .find(|c| c.name == "ops")
+            .unwrap()
+    };
+    // Started with the stored edits already laid over its file.
+    assert_eq!(ops_there().min_severity.to_string(), "critical");
+    assert!(!b.follow_once(&*s.store).await.unwrap(), "nothing new");
+    let relaxed = json!({"type": "webhook", "min_severity": "medium"});
+    json_of(put(admin, "/alerts/channels/ops", relaxed).await).await;
+    assert!(
+        b.follow_once(&*s.store).await.unwrap(),
+        "the edit is applied there"
+    );
+    assert_eq!(ops_there().min_severity.to_string(), "medium");
+    b.handle.shutdown().await;
+    other.history.finish(Duration::from_secs(2)).await;
+    json_of(
+        put(
+            admin,
+            "/alerts/channels/ops",
+            json!({"type": "webhook", "min_severity": "critical"}),
+        )
+        .await,
+    )
+    .await;
     let doc = json_of(s.client.get(s.url("/openapi.json")).send().await.unwrap()).await;
     assert!(doc["paths"]["/api/v1/alerts/channels/{name}"]["put"].is_object());
     assert!(doc["paths"]["/api/v1/alerts/rules/{id}"]["delete"].is_object());
