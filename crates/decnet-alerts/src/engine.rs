@@ -140,6 +140,7 @@ pub struct AlertHandle {
     views: Arc<Mutex<Views>>,
     stats: Arc<Mutex<EngineStats>>,
     siem: Arc<tokio::sync::Mutex<Option<Outputs>>>,
+    emitting: Arc<AtomicBool>,
     cmds: mpsc::Sender<Command>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -234,6 +235,7 @@ impl AlertEngine {
             views,
             stats,
             siem,
+            emitting: opts.emitting,
             cmds: tx,
             task: Mutex::new(Some(task)),
         })
@@ -286,6 +288,7 @@ impl AlertHandle {
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats.lock().clone();
         s.spool = self.delivery.spool_stats();
+        s.emitting = self.emitting.load(Ordering::Relaxed);
         s
     }
 
@@ -464,7 +467,6 @@ impl State {
         st.noise = self.gate.stats();
         st.identities = self.identities.len();
         st.bus_dropped = sub.dropped();
-        st.emitting = self.emitting.load(Ordering::Relaxed);
     }
 
     /// Evaluates the messages a batch holds and sends the alerts. A batch
