@@ -235,6 +235,30 @@ assert any("Credentials tried on ssh01/ssh" in s and want in s for s in subjects
 PY
 echo "$NAME: real binary ok ($ATTEMPTS attempts + login + command → $MAILS mails, then a digest of $(( FAILED - 1 )))"
 
+# --- the history is in the store: a restarted server still shows the login
+# alert's mail as sent.
+DECNET_ADMIN_PASSWORD=interop-admin-pw "$BIN" serve --config "$WORK/fleet.ini" \
+    --data-dir "$WORK/data" --port-offset $(( SSH_PORT - 22 )) --api "$API" >"$WORK/serve2.out" 2>&1 &
+SERVE=$!
+trap 'kill "$SERVE" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 150); do curl -sf -m 2 "http://$API/" >/dev/null 2>&1 && break; sleep 0.1; done
+TOKEN=$(curl -sf -m 10 "http://$API/api/v1/auth/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"interop-admin-pw"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') \
+    || fail "API login after the restart"
+curl -sf -m 10 -H "authorization: Bearer $TOKEN" "http://$API/api/v1/alerts/history?limit=100" >"$WORK/history2.json" \
+    || fail "GET /alerts/history after the restart"
+python3 - "$WORK/history2.json" <<'PY' || fail "history after the restart: $(cat "$WORK/history2.json")"
+import json, sys
+h = json.load(open(sys.argv[1]))
+login = [r for r in h["data"] if r["alert"]["rule"] == "login_success"]
+assert login and [d["state"] for d in login[-1]["deliveries"]] == ["sent"], login
+PY
+kill "$SERVE"
+for _ in $(seq 1 200); do kill -0 "$SERVE" 2>/dev/null || break; sleep 0.1; done
+wait "$SERVE" 2>/dev/null || true
+trap cleanup EXIT
+echo "$NAME: history kept across a restart"
+
 # --- a channel down for a real minute, engine restarted halfway
 "$EX/alerts_outage" --down-secs 60 --rounds 30 --restart >"$WORK/outage.json" || { cat "$WORK/outage.json"; fail "outage scenario"; }
 python3 - "$WORK/outage.json" <<'PY' || fail "outage report"

@@ -450,6 +450,22 @@ def run(d):
     wait(d, css("#alert-rules table"), what="alert rules")
     wait(d, text_in("#alert-history", "login_success"), timeout=20, what="the SSH login in the alert history")
     shot(d, "17b-alerts")
+    # An admin adds a custom rule through the form (stored, applied at once),
+    # then deletes it.
+    click(d, d.find_element(By.ID, "alerts-edit-rule"))
+    dlg = wait(d, visible("dialog.modal"), what="edit rule dialog")
+    dlg.find_element(By.NAME, "id").send_keys("e2e_redis")
+    keys = dlg.find_element(By.NAME, "keys")
+    keys.clear()
+    keys.send_keys("kinds = command\nservices = redis\nseverity = critical")
+    dlg.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    wait(d, text_in("#alert-rules", "e2e_redis"), what="custom rule listed after its edit")
+    shot(d, "17c-alerts-rule")
+    fresh(lambda: click(d, next(r for r in d.find_elements(By.CSS_SELECTOR, "#alert-rules tr")
+                                if "e2e_redis" in r.text).find_element(By.CSS_SELECTOR, "button.al-rule-delete")),
+          "rule delete button")
+    confirm_dialog(d)
+    wait(d, lambda drv: "e2e_redis" not in drv.find_element(By.ID, "alert-rules").text, what="custom rule deleted")
 
     # --- a viewer: created by the admin, forced change, read-only pages.
     goto(d, "/users", "Users")

@@ -12,6 +12,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use crate::alert::Alert;
 use crate::channels::{self, ChannelContext, TestOutcome};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AlertsConfig, ChannelConfig, ChannelView};
-use crate::delivery::history::{AlertRecord, HistoryPage};
+use crate::delivery::history::{AlertRecord, HistoryPage, HistorySink};
 use crate::delivery::spool::SpoolStats;
 use crate::delivery::{ChannelState, ConfiguredChannel, Delivery, DeliveryError};
 use crate::heartbeats::Heartbeats;
@@ -69,6 +70,16 @@ pub struct EngineOptions {
     pub tick: Duration,
     /// Bus queue of the engine (oldest dropped, counted, beyond).
     pub queue: usize,
+    /// Where history changes go besides memory (the store).
+    pub history_sink: Option<Arc<dyn HistorySink>>,
+    /// The bus SIEM outputs subscribe on, when not the engine's (with
+    /// NATS: queue groups, so each record is exported once).
+    pub siem_bus: Option<Arc<dyn Bus>>,
+    /// While false the engine evaluates everything (noise state, identities,
+    /// heartbeats stay current) but raises nothing: with several servers on
+    /// one NATS, only the lease holder's engine emits, and a new holder
+    /// takes over with the same throttle and digest state.
+    pub emitting: Arc<AtomicBool>,
 }
 
 impl Default for EngineOptions {
@@ -77,6 +88,9 @@ impl Default for EngineOptions {
             clock: Arc::new(SystemClock),
             tick: Duration::from_secs(1),
             queue: 65_536,
+            history_sink: None,
+            siem_bus: None,
+            emitting: Arc::new(AtomicBool::new(true)),
         }
     }
 }
@@ -96,6 +110,10 @@ pub struct EngineStats {
     pub alerts: u64,
     /// Alerts that could not be spooled (delivered from memory only).
     pub spool_errors: u64,
+    /// Alerts not raised because another server emits (standby).
+    pub standby_suppressed: u64,
+    /// This engine raises alerts (false: standby, another server emits).
+    pub emitting: bool,
     /// Addresses with a known identity.
     pub identities: usize,
     /// Last alert.
@@ -122,6 +140,7 @@ pub struct AlertHandle {
     views: Arc<Mutex<Views>>,
     stats: Arc<Mutex<EngineStats>>,
     siem: Arc<tokio::sync::Mutex<Option<Outputs>>>,
+    emitting: Arc<AtomicBool>,
     cmds: mpsc::Sender<Command>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -175,12 +194,14 @@ impl AlertEngine {
                 capacity: opts.queue,
             },
         )?;
-        let delivery = Arc::new(Delivery::open(
+        let delivery = Arc::new(Delivery::open_with(
             spool_dir,
             config.delivery.clone(),
             channels,
+            opts.history_sink.clone(),
         )?);
-        let siem = Outputs::start(&bus, &config.siem, &config.node)?;
+        let siem_bus = opts.siem_bus.clone().unwrap_or_else(|| bus.clone());
+        let siem = Outputs::start(&siem_bus, &config.siem, &config.node)?;
         let rules = RuleSet::new(
             &config.builtin,
             config.rules.clone(),
@@ -198,6 +219,8 @@ impl AlertEngine {
             rules,
             config,
             bus: bus.clone(),
+            siem_bus,
+            emitting: opts.emitting.clone(),
             delivery: delivery.clone(),
             views: views.clone(),
             stats: stats.clone(),
@@ -212,6 +235,7 @@ impl AlertEngine {
             views,
             stats,
             siem,
+            emitting: opts.emitting,
             cmds: tx,
             task: Mutex::new(Some(task)),
         })
@@ -264,6 +288,7 @@ impl AlertHandle {
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats.lock().clone();
         s.spool = self.delivery.spool_stats();
+        s.emitting = self.emitting.load(Ordering::Relaxed);
         s
     }
 
@@ -343,6 +368,8 @@ struct State {
     heartbeats: Heartbeats,
     recent: Recent,
     bus: Arc<dyn Bus>,
+    siem_bus: Arc<dyn Bus>,
+    emitting: Arc<AtomicBool>,
     delivery: Arc<Delivery>,
     views: Arc<Mutex<Views>>,
     stats: Arc<Mutex<EngineStats>>,
@@ -398,6 +425,11 @@ impl State {
         if self.alerts.is_empty() {
             return;
         }
+        if !self.emitting.load(Ordering::Relaxed) {
+            self.stats.lock().standby_suppressed += self.alerts.len() as u64;
+            self.alerts.clear();
+            return;
+        }
         let alerts: Vec<Arc<Alert>> = self.alerts.drain(..).map(Arc::new).collect();
         let failed = self.delivery.submit(&alerts).await.err();
         for a in &alerts {
@@ -414,7 +446,7 @@ impl State {
 
     async fn reload(&mut self, config: AlertsConfig) -> Result<(), EngineError> {
         let channels = build_channels(&config)?;
-        let outputs = Outputs::start(&self.bus, &config.siem, &config.node)?;
+        let outputs = Outputs::start(&self.siem_bus, &config.siem, &config.node)?;
         self.delivery.reconfigure(channels).await?;
         if let Some(old) = self.siem.lock().await.replace(outputs) {
             old.stop().await;

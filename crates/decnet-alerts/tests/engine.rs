@@ -248,3 +248,47 @@ async fn a_failing_spool_does_not_silence_alerts() {
     .await;
     r.h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_engine_keeps_noise_state_but_raises_nothing_until_it_emits() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let emitting = std::sync::Arc::new(AtomicBool::new(false));
+    let opts = decnet_alerts::EngineOptions {
+        emitting: emitting.clone(),
+        ..Default::default()
+    };
+    let r = common::rig_with("[alerts]\nwindow = 1h\n", opts).await;
+    let login = |ip: &str| {
+        event(
+            EventKind::AuthAttempt,
+            ip,
+            json!({"username": "root", "success": true}),
+        )
+    };
+    r.bus.publish_event(login("203.0.113.20"));
+    until("evaluated in standby", 20, || {
+        r.h.stats().standby_suppressed == 1
+    })
+    .await;
+    assert_eq!(r.h.history(10, 0).total, 0);
+    assert!(!r.h.stats().emitting);
+
+    // Taking over: the window opened in standby still throttles that source,
+    // a new source alerts.
+    emitting.store(true, Ordering::Relaxed);
+    r.bus.publish_event(login("203.0.113.20"));
+    r.bus.publish_event(login("203.0.113.21"));
+    until("one alert", 20, || r.h.history(10, 0).total == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let page = r.h.history(10, 0);
+    assert_eq!(page.total, 1);
+    assert_eq!(
+        page.data[0]
+            .alert
+            .source_ip
+            .map(|i| i.to_string())
+            .as_deref(),
+        Some("203.0.113.21")
+    );
+    assert!(r.h.stats().emitting);
+}

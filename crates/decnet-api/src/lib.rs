@@ -11,6 +11,7 @@
 //!   (fleet, topology, response) the same way.
 
 pub mod alerts;
+pub mod alerts_history;
 pub mod auth;
 pub mod canary;
 pub mod config;

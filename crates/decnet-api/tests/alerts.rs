@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use decnet_alerts::{AlertEngine, AlertsConfig};
-use decnet_api::alerts::{AlertsBackend, AlertsSource};
+use decnet_alerts::config::sections_of_ini;
+use decnet_alerts::AlertsConfig;
+use decnet_api::alerts::{AlertsSource, Started};
 use decnet_bus::Bus;
 use decnet_core::{Event, EventKind};
 use reqwest::Method;
@@ -106,6 +107,60 @@ async fn until(what: &str, mut f: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// The reload source over the text of the moment (a file in production).
+fn source_of(current: &Arc<Mutex<String>>) -> AlertsSource {
+    let c = current.clone();
+    Arc::new(move || {
+        let text = c.lock().unwrap().clone();
+        AlertsConfig::from_ini(&text)
+            .and_then(|_| sections_of_ini(&text))
+            .map_err(|e| e.0.iter().map(|e| format!("fleet.ini:1: {e}")).collect())
+    })
+}
+
+/// A server with an engine started as `serve` starts it (stored edits over
+/// the file, history in the store).
+async fn server_with_alerts(
+    dir: Arc<tempfile::TempDir>,
+    current: &Arc<Mutex<String>>,
+) -> (common::Server, Arc<Mutex<Option<Started>>>) {
+    let spool = dir.path().join("alerts-spool");
+    let started: Arc<Mutex<Option<Started>>> = Arc::default();
+    let (text, source, slot) = (
+        current.lock().unwrap().clone(),
+        source_of(current),
+        started.clone(),
+    );
+    let s = common::start_attached(
+        dir,
+        |_| {},
+        async |b: &mut decnet_api::Backends| {
+            let st = decnet_api::alerts::start(
+                b.store.clone(),
+                b.bus.clone(),
+                sections_of_ini(&text).unwrap(),
+                Some(source),
+                &spool,
+                Default::default(),
+            )
+            .await
+            .unwrap();
+            b.alerts = Some(st.backend.clone());
+            *slot.lock().unwrap() = Some(st);
+        },
+    )
+    .await;
+    (s, started)
+}
+
+async fn stop_with_alerts(mut s: common::Server, started: Arc<Mutex<Option<Started>>>) {
+    let st = started.lock().unwrap().take().unwrap();
+    st.follow.abort();
+    st.backend.handle.shutdown().await;
+    st.history.finish(Duration::from_secs(5)).await;
+    s.stop().await;
+}
+
 async fn json_of(r: reqwest::Response) -> Value {
     assert_eq!(r.status(), 200, "{:?}", r.url().path());
     let text = r.text().await.unwrap();
@@ -125,31 +180,8 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
     let dead = dead_port();
     let text = ini(rx.port, dead);
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let spool = dir.path().join("alerts-spool");
-    // The reload source: the text of the moment (a file in production).
     let current = Arc::new(Mutex::new(text.clone()));
-    let source: AlertsSource = {
-        let c = current.clone();
-        Arc::new(move || {
-            AlertsConfig::from_ini(&c.lock().unwrap())
-                .map_err(|e| e.0.iter().map(|e| format!("fleet.ini:1: {e}")).collect())
-        })
-    };
-    let mut s = common::start_attached(
-        dir,
-        |_| {},
-        async |b: &mut decnet_api::Backends| {
-            let cfg = AlertsConfig::from_ini(&text).unwrap();
-            let handle = AlertEngine::spawn(b.bus.clone(), cfg, &spool)
-                .await
-                .unwrap();
-            b.alerts = Some(AlertsBackend {
-                handle: Arc::new(handle),
-                source: Some(source),
-            });
-        },
-    )
-    .await;
+    let (s, started) = server_with_alerts(dir.clone(), &current).await;
     let admin = s.admin().await;
     let viewer = s.viewer(&admin, "watcher").await;
 
@@ -325,13 +357,11 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
     )
     .await;
     let channels = json_of(s.get(&viewer, "/alerts/channels").await).await;
-    let dead_ch = channels
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "dead")
-        .unwrap();
-    assert_eq!(dead_ch["enabled"], false, "{channels}");
+    assert_eq!(
+        find(&channels, "name", "dead")["enabled"],
+        false,
+        "{channels}"
+    );
 
     let doc = json_of(s.client.get(s.url("/openapi.json")).send().await.unwrap()).await;
     for p in [
@@ -349,6 +379,230 @@ async fn alerts_routes_roles_secrets_test_button_history_and_reload() {
         );
     }
 
+    edits_through_the_api(&s, &admin, &viewer, &rx).await;
+
+    // Restart on the same store: the history still shows the delivery
+    // sent, and the API's edits are still in force.
+    let first_id = id.to_owned();
+    stop_with_alerts(s, started).await;
+    let (s, started) = server_with_alerts(dir.clone(), &current).await;
+    let admin = s.admin().await;
+    let one = json_of(s.get(&admin, &format!("/alerts/history/{first_id}")).await).await;
+    assert_eq!(one["deliveries"][0]["state"], "sent", "{one}");
+    assert_eq!(one["deliveries"][0]["attempts"], 1, "{one}");
+    let page = json_of(s.get(&admin, "/alerts/history").await).await;
+    assert!(page["total"].as_u64().unwrap() >= 2, "{page}");
+    let channels = json_of(s.get(&admin, "/alerts/channels").await).await;
+    assert_eq!(find(&channels, "name", "ops")["min_severity"], "critical");
+    let rules = json_of(s.get(&admin, "/alerts/rules").await).await;
+    assert!(
+        !rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == "ssh_cmd"),
+        "{rules}"
+    );
+
     assert_no_secret("the server log", &common::logs_text());
-    s.stop().await;
+    stop_with_alerts(s, started).await;
+}
+
+fn find<'a>(list: &'a Value, key: &str, name: &str) -> &'a Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c[key] == name)
+        .unwrap_or_else(|| panic!("no {name} in {list}"))
+}
+
+fn locs(body: &Value) -> Vec<String> {
+    body["detail"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    e["loc"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|p| p.as_str().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(".")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// PUT/DELETE of channels and rules: admin only, validated like the file
+/// (422 with field paths, nothing changed), secrets write-only, stored,
+/// applied at once.
+async fn edits_through_the_api(s: &common::Server, admin: &str, viewer: &str, rx: &Receiver) {
+    let put =
+        async |who: &str, path: &str, body: Value| s.send_json(Method::PUT, who, path, body).await;
+    assert_eq!(
+        put(viewer, "/alerts/channels/ops", json!({"type": "webhook"}))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        s.send_json(Method::DELETE, viewer, "/alerts/rules/x", json!({}))
+            .await
+            .status(),
+        403
+    );
+    // Secrets left out are kept; the answer says secret_set, shows none.
+    let ops = json_of(
+        put(
+            admin,
+            "/alerts/channels/ops",
+            json!({"type": "webhook", "min_severity": "critical"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (ops["min_severity"].as_str(), ops["secret_set"].as_bool()),
+        (Some("critical"), Some(true)),
+        "{ops}"
+    );
+    // Invalid: 422 on the key, nothing changes.
+    let r = put(
+        admin,
+        "/alerts/channels/ops",
+        json!({"type": "webhook", "secret": "short", "min_severity": "low"}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(locs(&body), ["body.secret"], "{body}");
+    let r = put(
+        admin,
+        "/alerts/channels/new",
+        json!({"type": "slack", "timeout": [1, {}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let channels = json_of(s.get(admin, "/alerts/channels").await).await;
+    assert_eq!(find(&channels, "name", "ops")["min_severity"], "critical");
+    assert_eq!(channels.as_array().unwrap().len(), 3, "{channels}");
+
+    // Rules: a custom one, a built-in's severity, deletes.
+    let rule = json_of(
+        put(
+            admin,
+            "/alerts/rules/ssh_cmd",
+            json!({"kinds": ["command"], "services": "ssh", "severity": "critical"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(rule["severity"], "critical", "{rule}");
+    let login = json_of(
+        put(
+            admin,
+            "/alerts/rules/login_success",
+            json!({"severity": "low"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(login["severity"], "low", "{login}");
+    let r = put(
+        admin,
+        "/alerts/rules/login_success",
+        json!({"severity": "loud"}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(locs(&r.json().await.unwrap()), ["body.severity"]);
+    let r = put(
+        admin,
+        "/alerts/rules/bad",
+        json!({"count": "many", "kinds": "command"}),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(locs(&r.json().await.unwrap()), ["body.count"]);
+    let rules = json_of(s.get(admin, "/alerts/rules").await).await;
+    assert_eq!(find(&rules, "id", "login_success")["severity"], "low");
+    assert!(find(&rules, "id", "ssh_cmd")["enabled"].as_bool().unwrap());
+    for (path, status) in [
+        ("/alerts/rules/login_success", 409),
+        ("/alerts/rules/nope", 404),
+        ("/alerts/rules/ssh_cmd", 200),
+    ] {
+        let r = s.send_json(Method::DELETE, admin, path, json!({})).await;
+        assert_eq!(r.status(), status, "{path}");
+    }
+    // Applied at once: a login (now low) no longer reaches ops (critical).
+    let before = rx.bodies().len();
+    s.bus.publish_event(login_event("203.0.113.51"));
+    let mut page = Value::Null;
+    until("the second alert in the history", async || {
+        page = json_of(s.get(admin, "/alerts/history").await).await;
+        page["total"] == 2
+    })
+    .await;
+    assert_eq!(page["data"][0]["alert"]["severity"], "low", "{page}");
+    assert_eq!(page["data"][0]["deliveries"], json!([]), "{page}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.bodies().len(), before);
+    // Stored for restarts and other servers.
+    let stored = s
+        .store
+        .get_setting(decnet_api::alerts::OVERRIDES_KEY)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored["channels"]["ops"]["min_severity"], "critical");
+    // Another server on the same store (its own engine and file) picks the
+    // edits up when it next follows the store.
+    let other_dir = tempfile::tempdir().unwrap();
+    let text = ini(rx.port, dead_port());
+    let other = decnet_api::alerts::start(
+        s.store.clone(),
+        decnet_bus::MemoryBus::new(),
+        sections_of_ini(&text).unwrap(),
+        None,
+        &other_dir.path().join("spool"),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    other.follow.abort();
+    let b = &other.backend;
+    let ops_there = || {
+        b.handle
+            .channels()
+            .into_iter()
+            .find(|c| c.name == "ops")
+            .unwrap()
+    };
+    // Started with the stored edits already laid over its file.
+    assert_eq!(ops_there().min_severity.to_string(), "critical");
+    assert!(!b.follow_once(&*s.store).await.unwrap(), "nothing new");
+    let relaxed = json!({"type": "webhook", "min_severity": "medium"});
+    json_of(put(admin, "/alerts/channels/ops", relaxed).await).await;
+    assert!(
+        b.follow_once(&*s.store).await.unwrap(),
+        "the edit is applied there"
+    );
+    assert_eq!(ops_there().min_severity.to_string(), "medium");
+    b.handle.shutdown().await;
+    other.history.finish(Duration::from_secs(2)).await;
+    json_of(
+        put(
+            admin,
+            "/alerts/channels/ops",
+            json!({"type": "webhook", "min_severity": "critical"}),
+        )
+        .await,
+    )
+    .await;
+    let doc = json_of(s.client.get(s.url("/openapi.json")).send().await.unwrap()).await;
+    assert!(doc["paths"]["/api/v1/alerts/channels/{name}"]["put"].is_object());
+    assert!(doc["paths"]["/api/v1/alerts/rules/{id}"]["delete"].is_object());
 }

@@ -110,6 +110,7 @@ pub struct IntelSingleton {
     stop: CancellationToken,
     task: JoinHandle<()>,
     alive: watch::Receiver<()>,
+    holding: watch::Receiver<bool>,
     tenures: Arc<AtomicU64>,
     processed: Arc<AtomicU64>,
 }
@@ -159,6 +160,7 @@ impl IntelSingleton {
         };
         let t = tenures.clone();
         let (alive_tx, alive) = watch::channel(());
+        let (holding_tx, holding) = watch::channel(false);
         let task = tokio::spawn(async move {
             let _alive = alive_tx;
             let mut lease = Lease::new(store, LEASE, &holder, cfg.ttl);
@@ -167,7 +169,9 @@ impl IntelSingleton {
                     Ok(true) => {
                         t.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(holder, "intel lease taken: this server runs intel");
+                        holding_tx.send_replace(true);
                         ctx.tenure(&mut lease).await;
+                        holding_tx.send_replace(false);
                     }
                     Ok(false) => {}
                     Err(e) => tracing::warn!("intel lease: {e}"),
@@ -185,6 +189,7 @@ impl IntelSingleton {
             stop,
             task,
             alive,
+            holding,
             tenures,
             processed,
         }
@@ -194,6 +199,12 @@ impl IntelSingleton {
     /// waiting for it), closed once it ended (health checks).
     pub fn alive(&self) -> watch::Receiver<()> {
         self.alive.clone()
+    }
+
+    /// True while this process holds the lease (other cluster-wide
+    /// singletons, e.g. the alerts engine's emitting, follow it).
+    pub fn holding(&self) -> watch::Receiver<bool> {
+        self.holding.clone()
     }
 
     /// Counters so far.

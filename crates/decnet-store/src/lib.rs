@@ -8,6 +8,8 @@
 //! (a throw-away PostgreSQL cluster, synthetic events) is the `testing`
 //! module behind the `testing` feature, for other crates' tests only.
 
+pub mod alerts_sql;
+pub use alerts_sql::AlertHistoryStore;
 pub mod attack_sql;
 pub use attack_sql::AttackStore;
 pub mod docs;
@@ -59,7 +61,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Persistence contract. Implementations: SQLite (`sqlite://PATH`) and
 /// PostgreSQL (`postgres://…`).
 #[async_trait]
-pub trait Store: docs::DocStore + attack_sql::AttackStore + Send + Sync + 'static {
+pub trait Store:
+    docs::DocStore + attack_sql::AttackStore + alerts_sql::AlertHistoryStore + Send + Sync + 'static
+{
     /// Implementation name (`sqlite`, `postgres`) for health output.
     fn backend(&self) -> &'static str;
 

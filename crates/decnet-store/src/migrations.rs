@@ -317,6 +317,28 @@ CREATE TABLE stix_objects (
 CREATE INDEX stix_objects_added ON stix_objects (collection, date_added, id, version)
 "#;
 
+/// Alert history (decnet-alerts): one row per alert, one per (alert,
+/// channel) delivery with its state. Portable types: one script for both.
+const V9_ALERTS: &str = r#"
+CREATE TABLE alert_history (
+    alert_id TEXT PRIMARY KEY NOT NULL,
+    ts BIGINT NOT NULL,
+    rule TEXT NOT NULL,
+    source TEXT,
+    alert TEXT NOT NULL
+);
+CREATE INDEX alert_history_ts ON alert_history (ts, alert_id);
+CREATE TABLE alert_deliveries (
+    alert_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    last_error TEXT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (alert_id, channel)
+)
+"#;
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -366,6 +388,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "attack_tags_stix_objects",
         sqlite: V8_ATTACK,
         postgres: V8_ATTACK,
+    },
+    Migration {
+        version: 9,
+        name: "alert_history_deliveries",
+        sqlite: V9_ALERTS,
+        postgres: V9_ALERTS,
     },
 ];
 

@@ -601,6 +601,8 @@ impl Store for SqlStore {
                 .execute(&self.write)
                 .await
                 .map_err(db_err)?;
+            // Alert history follows the same retention window.
+            crate::AlertHistoryStore::alert_history_prune(self, Some(t), None).await?;
         }
         if let Some(max) = max_rows {
             let max = i64::try_from(max).unwrap_or(i64::MAX);

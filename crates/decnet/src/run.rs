@@ -163,6 +163,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(alerts_config) => crate::alerts::AlertsSetup {
             config: alerts_config,
             file: config.clone(),
+            sections: fleet.alerts.maps().clone(),
         },
         Err(errors) => {
             let shown = config.as_deref().unwrap_or(Path::new("<demo>")).display();
@@ -265,10 +266,17 @@ async fn run(
         tagging.holder_task().into_iter().collect(),
     )
     .await?;
-    // Alerts read what the API sees (every server's events with NATS, in
-    // queue groups so one server handles each message).
+    // Alerts read what the API sees (every server's events with NATS; only
+    // the intel lease holder raises them).
+    let cluster = match (&nats, &intel) {
+        (Some(nats), IntelRun::Singleton(s)) => crate::alerts::Cluster::Nats {
+            nats,
+            holding: s.holding(),
+        },
+        _ => crate::alerts::Cluster::Alone,
+    };
     let (alerts, alerts_api, alerts_probe) =
-        crate::alerts::AlertsRun::start(alerts, &api_bus, nats.as_ref(), &args.data_dir).await?;
+        crate::alerts::AlertsRun::start(alerts, &api_bus, cluster, &args.data_dir, &store).await?;
     let mut health_probes = health_probes;
     health_probes.push(alerts_probe);
     // Active response: only with a [response] section.
@@ -481,6 +489,9 @@ pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> Exi
         Ok((f, _)) => f,
         Err(code) => return code,
     };
+    if let Some(w) = sensor_ignores_alerts(&fleet_spec) {
+        eprintln!("warning: {}: {w}", config.display());
+    }
     let name = name.unwrap_or_else(|| hostname_or("sensor"));
     let rt = match crate::runtime::build(crate::runtime::Flavor::MultiThread) {
         Ok(rt) => rt,
@@ -686,6 +697,10 @@ async fn handle_deploy(fleet: &Arc<Fleet>, payload: &[u8]) -> serde_json::Value 
             return serde_json::json!({"ok": false, "error": report.render("ini_content")})
         }
     };
+    let warnings: Vec<String> = sensor_ignores_alerts(&spec).into_iter().collect();
+    for w in &warnings {
+        tracing::warn!("deploy: {w}");
+    }
     let mut deployed = Vec::new();
     let mut errors = Vec::new();
     for d in spec.deckies {
@@ -694,7 +709,27 @@ async fn handle_deploy(fleet: &Arc<Fleet>, payload: &[u8]) -> serde_json::Value 
             Err(e) => errors.push(e.to_string()),
         }
     }
-    serde_json::json!({"ok": errors.is_empty(), "deckies": deployed, "errors": errors})
+    serde_json::json!({"ok": errors.is_empty(), "deckies": deployed, "errors": errors, "warnings": warnings})
+}
+
+/// A sensor raises no alerts and exports nothing to SIEMs: the API servers
+/// consuming its events do, once for the whole fleet (a sensor exporting
+/// too would send every record twice). Its file's alerts sections are
+/// therefore not used — said plainly rather than dropped in silence.
+fn sensor_ignores_alerts(spec: &FleetSpec) -> Option<String> {
+    if spec.alerts.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = spec
+        .alerts
+        .maps()
+        .keys()
+        .map(|s| format!("[{s}]"))
+        .collect();
+    Some(format!(
+        "{} not used by `decnet sensor`: alerts and SIEM outputs run on the API servers (`decnet serve --bus nats://…`) that consume this sensor's events; put these sections in their fleet file",
+        names.join(" ")
+    ))
 }
 
 /// Stops publishing to NATS within 5 s, whatever NATS is doing: what it

@@ -1077,3 +1077,238 @@ fn canary_tokens_reach_every_server_and_the_sensors_deckies() {
         assert_eq!(sigterm_and_wait(&mut s.0), 0);
     }
 }
+/// A signed-webhook receiver: every POST's JSON body, in arrival order.
+fn hook_receiver() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            if r.read_exact(&mut body).is_ok() {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    g.lock().unwrap().push(v);
+                }
+            }
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (port, got)
+}
+
+/// One telnet login attempt (refused: the decky has no password set).
+fn telnet_login(
+    rt: &tokio::runtime::Runtime,
+    from: &str,
+    to: (&str, u16),
+    user: &str,
+    password: &str,
+) {
+    let target: std::net::SocketAddr = format!("{}:{}", to.0, to.1).parse().unwrap();
+    let mut s = rt.block_on(async {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let s = sock.connect(target).await.unwrap().into_std().unwrap();
+        s.set_nonblocking(false).unwrap();
+        s
+    });
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 512];
+    let mut got = Vec::new();
+    for (prompt, answer) in [("login: ", user), ("assword", password)] {
+        while !String::from_utf8_lossy(&got).contains(prompt) {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "telnet closed before {prompt:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.clear();
+        s.write_all(format!("{answer}\r\n").as_bytes()).unwrap();
+    }
+    // The refusal comes after the password: wait for it so the attempt is
+    // complete before the next one.
+    let _ = s.read(&mut buf);
+}
+
+/// Two `decnet serve` on one NATS and one store: both engines see every
+/// message, only the intel lease holder raises alerts, so a brute force on a
+/// sensor reaches the receiver as one first-sight alert and one digest (not
+/// one of each per server). The sensor says it does not use its file's
+/// alerts sections; the deploy route applies a deployed INI's.
+#[test]
+fn two_servers_raise_each_alert_once() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let (rt, db, url, dir) = (&cluster.rt, &cluster.db, &cluster.url, &cluster.dir);
+    let (rport, got) = hook_receiver();
+    let off = 44000u16;
+    let pw = "alerts-admin-pw";
+    let alerts = format!(
+        "[alerts]\nwindow = 3s\n[alerts.hook]\ntype = webhook\nurl = http://127.0.0.1:{rport}/hook\nsecret = scaleout-hmac-secret-0123\nrules = auth_attempt\nmin_severity = info\n"
+    );
+    let bin = env!("CARGO_BIN_EXE_decnet");
+    let inis = ["127.0.114", "127.0.115"]
+        .iter()
+        .enumerate()
+        .map(|(i, net)| {
+            format!(
+                "[general]\nnet = {net}.0/24\n[core{i}]\nip = {net}.10\nservices = http\n{alerts}"
+            )
+        });
+    let (mut servers, apis) = cluster.serve("a", inis, off, pw);
+    std::fs::write(
+        dir.path().join("sensor.ini"),
+        format!("[general]\nnet = 127.0.116.0/24\n[edge]\nip = 127.0.116.10\nservices = telnet\n{alerts}"),
+    )
+    .unwrap();
+    let sensor_err = dir.path().join("sensor.err");
+    let mut sensor = Kill(
+        Command::new(bin)
+            .args(["sensor", "--name", "site3", "--config"])
+            .arg(dir.path().join("sensor.ini"))
+            .arg("--data-dir")
+            .arg(dir.path().join("sensor"))
+            .args(["--bus", url, "--port-offset", &off.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&sensor_err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_line(&mut sensor.0, "control.site3.deploy");
+    let warned = std::fs::read_to_string(&sensor_err).unwrap();
+    assert!(
+        warned.contains("warning:")
+            && warned.contains("[alerts] [alerts.hook] not used by `decnet sensor`"),
+        "{warned}"
+    );
+
+    // Alerts are raised once a server holds the lease.
+    let store = rt.block_on(decnet_store::SqlStore::connect(db)).unwrap();
+    let t = Instant::now();
+    let holder = loop {
+        if let Some(h) = intel_holder(rt, &store) {
+            break h;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no lease holder");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let tokens: Vec<String> = apis.iter().map(|a| login(a, pw)).collect();
+    let emitting: Vec<bool> = (0..2)
+        .map(|i| {
+            get_json(&apis[i], "/api/v1/alerts/status", &tokens[i])["engine"]["emitting"]
+                .as_bool()
+                .unwrap()
+        })
+        .collect();
+    let holder_idx = servers
+        .iter()
+        .position(|c| c.0.id() == holder_pid(&holder))
+        .unwrap();
+    let want: Vec<bool> = (0..2).map(|i| i == holder_idx).collect();
+    assert_eq!(emitting, want, "only the lease holder emits");
+
+    // A brute force: 10 refused logins from one source.
+    let attempts = 10;
+    for n in 0..attempts {
+        telnet_login(
+            rt,
+            "127.0.117.7",
+            ("127.0.116.10", 23 + off),
+            "root",
+            &format!("guess{n}"),
+        );
+    }
+    // First sight at once; the digest when the 3 s window closes.
+    let kinds = || -> Vec<(String, u64)> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b["topic"] == "alert.auth_attempt")
+            .map(|b| {
+                let k = &b["payload"]["kind"];
+                (
+                    k["type"].as_str().unwrap().to_owned(),
+                    k["suppressed"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let t = Instant::now();
+    while !kinds().iter().any(|(k, _)| k == "digest") {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no digest: {:?}",
+            kinds()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Both servers' windows would have closed by now.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        kinds(),
+        [("first".to_owned(), 0), ("digest".to_owned(), attempts - 1)],
+        "one alert and one digest for the fleet"
+    );
+    // The history is the store's: both servers show the deliveries sent.
+    for i in 0..2 {
+        let page = get_json(&apis[i], "/api/v1/alerts/history?limit=10", &tokens[i]);
+        assert_eq!(page["total"], 2, "server {i}: {page}");
+        for rec in page["data"].as_array().unwrap() {
+            assert_eq!(rec["deliveries"][0]["state"], "sent", "server {i}: {rec}");
+        }
+    }
+
+    // A deployed INI's alerts sections are applied by the server it reaches;
+    // invalid ones are refused and change nothing.
+    let deploy = |ini: String| {
+        let body = serde_json::json!({"ini_content": ini}).to_string();
+        http(
+            &apis[0],
+            "POST",
+            "/api/v1/deckies/deploy",
+            Some(&tokens[0]),
+            &body,
+        )
+    };
+    let (st, body) = deploy(format!(
+        "[general]\nnet = 127.0.114.0/24\n[dep1]\nip = 127.0.114.10\nservices = http\n{alerts}[alerts.bad]\ntype = slack\n"
+    ));
+    assert_eq!(st, 422, "{body}");
+    assert!(body.contains("[alerts.bad] url"), "{body}");
+    let (st, body) = deploy(format!(
+        "[general]\nnet = 127.0.114.0/24\n[dep1]\nip = 127.0.114.10\nservices = http\n{alerts}[alerts.extra]\ntype = webhook\nurl = http://127.0.0.1:{rport}/extra\nsecret = scaleout-hmac-secret-0456\n"
+    ));
+    assert_eq!(st, 202, "{body}");
+    let names = |i: usize| -> Vec<String> {
+        get_json(&apis[i], "/api/v1/alerts/channels", &tokens[i])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(0), ["extra", "hook"]);
+
+    assert_eq!(sigterm_and_wait(&mut sensor.0), 0);
+    for s in &mut servers {
+        assert_eq!(sigterm_and_wait(&mut s.0), 0);
+    }
+}

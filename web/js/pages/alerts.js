@@ -1,5 +1,5 @@
-import { get, post, session, qs } from '../api.js';
-import { h, card, table, pager, errorBox, time, badge, act, toast } from '../ui.js';
+import { get, post, put, del, session, qs } from '../api.js';
+import { h, card, table, pager, errorBox, time, badge, act, toast, dialog, confirmThen } from '../ui.js';
 
 const LIMIT = 50;
 
@@ -20,6 +20,28 @@ function channelBadge(c) {
   return badge('ok');
 }
 
+// `key = value` lines (the INI section's body) → the PUT body.
+function parseSection(text) {
+  const body = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith(';')) continue;
+    const i = line.indexOf('=');
+    if (i < 1) throw new Error(`expected key = value: ${line}`);
+    body[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return body;
+}
+
+// What is shown of a channel, as section lines (secrets are write-only:
+// left out, the value in force is kept).
+function channelLines(c) {
+  const lines = [`type = ${c.type}`, `enabled = ${c.enabled}`, `min_severity = ${c.min_severity}`];
+  if (c.rules.length) lines.push(`rules = ${c.rules.join(', ')}`);
+  if (c.kinds.length) lines.push(`kinds = ${c.kinds.join(', ')}`);
+  return lines.join('\n');
+}
+
 export async function render(root, ctx) {
   root.append(h('h1', null, 'Alerts'));
   try {
@@ -36,11 +58,13 @@ export async function render(root, ctx) {
   const rulesBox = h('div', { id: 'alert-rules' });
   const historyBox = h('div', { id: 'alert-history' });
   const reload = session.admin ? h('button', { type: 'button', id: 'alerts-reload' }, 'Reload configuration') : null;
+  const newChannel = session.admin ? h('button', { type: 'button', id: 'alerts-edit-channel', on: { click: () => editChannel(null) } }, 'Add or edit a channel') : null;
+  const newRule = session.admin ? h('button', { type: 'button', id: 'alerts-edit-rule', on: { click: () => editRule(null) } }, 'Add or edit a rule') : null;
   root.append(
-    h('p', { class: 'muted' }, 'Alerts on intent (logins, commands, file transfers, canaries, identities, bans…), throttled per rule and source with digests, delivered at least once. Configured in the fleet INI: ', h('code', null, '[alerts]'), ', ', h('code', null, '[alerts.<channel>]'), ', ', h('code', null, '[alerts.rule.<id>]'), ', ', h('code', null, '[siem.<name>]'), '.'),
-    card('Channels', h('div', { class: 'row' }, reload), channelsBox),
+    h('p', { class: 'muted' }, 'Alerts on intent (logins, commands, file transfers, canaries, identities, bans…), throttled per rule and source with digests, delivered at least once. Configured in the fleet INI: ', h('code', null, '[alerts]'), ', ', h('code', null, '[alerts.<channel>]'), ', ', h('code', null, '[alerts.rule.<id>]'), ', ', h('code', null, '[siem.<name>]'), '; admins can also add and edit channels and rules here (stored, applied at once, winning over the file for that channel or rule).'),
+    card('Channels', h('div', { class: 'row' }, reload, newChannel), channelsBox),
     card('History', historyBox),
-    card('Rules', rulesBox));
+    card('Rules', session.admin ? h('div', { class: 'row' }, newRule) : null, rulesBox));
   let offset = 0;
 
   // The API answers 200 whether or not the platform took the message:
@@ -61,6 +85,34 @@ export async function render(root, ctx) {
     }
     loadChannels();
   }
+  // Edits go through the API: validated like the fleet file, stored, applied
+  // at once; they win over the file for that channel or rule.
+  // One dialog for both: a name and the section's `key = value` lines.
+  async function editSection(title, nameField, keys, hint, path, reloadList) {
+    const r = await dialog(title, [
+      nameField,
+      { name: 'keys', label: 'Keys (key = value per line)', type: 'textarea', value: keys, hint },
+    ], 'Save');
+    if (!r) return;
+    const name = r[nameField.name].trim();
+    try {
+      const body = parseSection(r.keys);
+      await act(null, () => put(`${path}/${encodeURIComponent(name)}`, body), `${name} saved`);
+    } catch (e) { if (!e.status) toast(e.message, 'error'); return; }
+    reloadList();
+  }
+  function editChannel(c) {
+    return editSection(c ? `Channel ${c.name}` : 'Channel', { name: 'name', label: 'Name', required: true, value: c ? c.name : '' },
+      c ? channelLines(c) : 'type = webhook\nurl = https://\nsecret = ',
+      'As in [alerts.<name>]. Secrets (url, secret, routing_key, password) are never shown: leave them out to keep them.',
+      '/alerts/channels', loadChannels);
+  }
+  function editRule(rule) {
+    return editSection(rule ? `Rule ${rule.id}` : 'Rule', { name: 'id', label: 'Id', required: true, value: rule ? rule.id : '' },
+      rule ? `enabled = ${rule.enabled}\nseverity = ${rule.severity}` : 'kinds = command\nseverity = high',
+      'A custom rule as in [alerts.rule.<id>]; a built-in takes enabled and severity only.',
+      '/alerts/rules', loadRules);
+  }
   async function loadChannels() {
     try {
       const list = await get('/alerts/channels');
@@ -76,6 +128,7 @@ export async function render(root, ctx) {
         { key: 'last_error', label: 'Last error', sort: false, render: (c) => (c.state && c.state.last_error ? h('span', { class: 'small' }, c.state.last_error) : '—') },
         { key: 'result', label: 'Test', sort: false, render: (c) => h('div', { class: 'actions' },
           session.admin ? h('button', { type: 'button', class: 'al-test', on: { click: (e) => testChannel(e.currentTarget, c) } }, 'Test') : null,
+          session.admin ? h('button', { type: 'button', class: 'al-edit', on: { click: () => editChannel(c) } }, 'Edit') : null,
           h('div', { class: 'al-result' })) },
       ], list, { empty: 'No channels configured: alerts go to this history and the bus only.' }));
     } catch (e) { channelsBox.replaceChildren(errorBox(e)); }
@@ -89,6 +142,9 @@ export async function render(root, ctx) {
         { key: 'severity', label: 'Severity', render: (r) => badge(r.severity) },
         { key: 'enabled', label: 'State', render: (r) => badge(r.enabled ? 'enabled' : 'disabled') },
         { key: 'description', label: 'Fires on' },
+        ...(session.admin ? [{ key: 'actions', label: '', sort: false, render: (r) => h('div', { class: 'actions' },
+          h('button', { type: 'button', class: 'al-rule-edit', on: { click: () => editRule(r) } }, 'Edit'),
+          r.origin === 'custom' ? h('button', { type: 'button', class: 'danger al-rule-delete', on: { click: (e) => confirmThen(e.currentTarget, `Delete rule ${r.id}?`, 'Delete', () => del(`/alerts/rules/${encodeURIComponent(r.id)}`), `Rule ${r.id} deleted`).then(loadRules, () => {}) } }, 'Delete') : null) }] : []),
       ], list));
     } catch (e) { rulesBox.replaceChildren(errorBox(e)); }
   }

@@ -182,7 +182,14 @@ pub struct ChannelView {
     pub kinds: Vec<String>,
     /// Host (and port) it talks to, never the path or credentials.
     pub target: String,
+    /// A secret (URL with its token, key, password) is configured; secrets
+    /// are write-only and never shown.
+    pub secret_set: bool,
 }
+
+/// Channel keys whose values are secrets: accepted, never shown; an API
+/// edit that leaves one out keeps the current value.
+pub const SECRET_KEYS: &[&str] = &["url", "secret", "routing_key", "password"];
 
 impl ChannelConfig {
     /// Type name.
@@ -236,6 +243,11 @@ impl ChannelConfig {
             rules: self.rules.clone(),
             kinds: self.kinds.clone(),
             target: self.target(),
+            secret_set: match &self.spec {
+                ChannelSpec::Smtp(s) => s.password.is_some(),
+                ChannelSpec::Syslog(_) => false,
+                _ => true,
+            },
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod channel;
 pub mod keys;
+pub mod overrides;
 pub mod siem;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +17,7 @@ use ipnet::IpNet;
 
 pub use channel::{ChannelConfig, ChannelSpec, ChannelView};
 pub use decnet_core::parse::parse_duration;
+pub use overrides::Overrides;
 pub use siem::{SiemConfig, SiemFormat, SinkSpec};
 
 use crate::alert::{Severity, Stage};
@@ -399,44 +401,50 @@ impl AlertsConfig {
     /// Parses INI text containing only these sections (tests, examples and
     /// tools; the fleet parser is the real front end). `;`/`#` comments.
     pub fn from_ini(text: &str) -> Result<AlertsConfig, ConfigErrors> {
-        let mut sections: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        let mut current: Option<String> = None;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                let name = name.trim().to_owned();
-                sections.entry(name.clone()).or_default();
-                current = Some(name);
-                continue;
-            }
-            let at = |message: String| {
-                ConfigErrors(vec![ConfigError {
-                    section: current.clone().unwrap_or_default(),
-                    key: None,
-                    message: format!("line {}: {message}", i + 1),
-                }])
-            };
-            let Some((k, v)) = line.split_once('=') else {
-                return Err(at("expected key = value".into()));
-            };
-            let Some(sec) = &current else {
-                return Err(at("key outside a section".into()));
-            };
-            sections
-                .get_mut(sec)
-                .expect("section entered above")
-                .insert(k.trim().to_owned(), v.trim().to_owned());
-        }
-        AlertsConfig::from_sections(&sections)
+        AlertsConfig::from_sections(&sections_of_ini(text)?)
     }
 
     /// The channel named `name`.
     pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
         self.channels.iter().find(|c| c.name == name)
     }
+}
+
+/// The sections of INI text holding only alerts sections, unvalidated
+/// (see [`AlertsConfig::from_ini`]).
+pub fn sections_of_ini(text: &str) -> Result<overrides::Sections, ConfigErrors> {
+    let mut sections: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim().to_owned();
+            sections.entry(name.clone()).or_default();
+            current = Some(name);
+            continue;
+        }
+        let at = |message: String| {
+            ConfigErrors(vec![ConfigError {
+                section: current.clone().unwrap_or_default(),
+                key: None,
+                message: format!("line {}: {message}", i + 1),
+            }])
+        };
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(at("expected key = value".into()));
+        };
+        let Some(sec) = &current else {
+            return Err(at("key outside a section".into()));
+        };
+        sections
+            .get_mut(sec)
+            .expect("section entered above")
+            .insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(sections)
 }
 
 #[cfg(test)]

@@ -1,5 +1,10 @@
 //! The alerts the API shows, newest first, each with the delivery state of
 //! every channel it went to. Bounded: the oldest records go first.
+//!
+//! Every change is also handed to a [`HistorySink`] when one is set: the
+//! binary's sink writes them to the store, so the history outlives the
+//! process and is shared by servers using the same store (this crate knows
+//! no store).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -68,6 +73,65 @@ pub struct HistoryPage {
     pub data: Vec<AlertRecord>,
 }
 
+impl DeliveryState {
+    /// No further change will follow.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Sent | DeliveryState::Failed | DeliveryState::Dropped
+        )
+    }
+
+    /// The name the API and the store use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Retrying => "retrying",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Dropped => "dropped",
+        }
+    }
+}
+
+/// A change to the history, as a [`HistorySink`] receives it.
+#[derive(Clone, Debug)]
+pub enum HistoryChange {
+    /// An alert was raised (or replayed from the spool) and queued on
+    /// these channels.
+    Raised {
+        /// The alert.
+        alert: Arc<Alert>,
+        /// Channels it was queued on.
+        channels: Vec<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A delivery changed state.
+    Delivery {
+        /// The alert.
+        alert_id: Uuid,
+        /// The channel.
+        channel: String,
+        /// New state.
+        state: DeliveryState,
+        /// Attempts so far.
+        attempts: u32,
+        /// Last error (scrubbed of secrets like every channel error).
+        last_error: Option<String>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Where history changes go besides memory. Called with the history's lock
+/// held: implementations must not block (queue and return).
+pub trait HistorySink: Send + Sync + 'static {
+    /// Takes one change.
+    fn record(&self, change: HistoryChange);
+}
+
 /// See the module doc.
 pub struct History {
     cap: usize,
@@ -75,6 +139,10 @@ pub struct History {
     base: u64,
     by_alert: HashMap<Uuid, u64>,
     by_seq: HashMap<u64, u64>,
+    /// (alert, channel) of every unfinished delivery, kept even when its
+    /// record left memory so the sink still hears how it ended.
+    open: HashMap<u64, (Uuid, String)>,
+    sink: Option<Arc<dyn HistorySink>>,
 }
 
 impl History {
@@ -86,7 +154,14 @@ impl History {
             base: 0,
             by_alert: HashMap::new(),
             by_seq: HashMap::new(),
+            open: HashMap::new(),
+            sink: None,
         }
+    }
+
+    /// Also hands every change to `sink`.
+    pub fn set_sink(&mut self, sink: Arc<dyn HistorySink>) {
+        self.sink = Some(sink);
     }
 
     fn index(&self, n: u64) -> Option<usize> {
@@ -96,6 +171,16 @@ impl History {
     /// Adds an alert with its queued deliveries `(seq, channel)`; an alert
     /// already present (replayed from the spool) gets the deliveries added.
     pub fn add(&mut self, alert: Arc<Alert>, deliveries: &[(u64, String)], now: DateTime<Utc>) {
+        for (seq, ch) in deliveries {
+            self.open.insert(*seq, (alert.id, ch.clone()));
+        }
+        if let Some(sink) = &self.sink {
+            sink.record(HistoryChange::Raised {
+                alert: alert.clone(),
+                channels: deliveries.iter().map(|(_, c)| c.clone()).collect(),
+                at: now,
+            });
+        }
         let recs = deliveries.iter().map(|(seq, ch)| DeliveryRecord {
             seq: *seq,
             channel: ch.clone(),
@@ -141,6 +226,21 @@ impl History {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) {
+        let key = if state.is_final() {
+            self.open.remove(&seq)
+        } else {
+            self.open.get(&seq).cloned()
+        };
+        if let (Some(sink), Some((alert_id, channel))) = (&self.sink, key) {
+            sink.record(HistoryChange::Delivery {
+                alert_id,
+                channel,
+                state,
+                attempts,
+                last_error: error.map(str::to_owned),
+                at: now,
+            });
+        }
         let Some(i) = self.by_seq.get(&seq).and_then(|n| self.index(*n)) else {
             return;
         };
@@ -213,5 +313,53 @@ mod tests {
         assert_eq!((mail.state, mail.attempts), (DeliveryState::Sent, 3));
         assert_eq!(mail.last_error.as_deref(), Some("HTTP 503"));
         assert_eq!(h.page(1, 1).data[0].alert.id, ids[3]);
+    }
+
+    struct Collect(parking_lot::Mutex<Vec<HistoryChange>>);
+
+    impl HistorySink for Collect {
+        fn record(&self, change: HistoryChange) {
+            self.0.lock().push(change);
+        }
+    }
+
+    #[test]
+    fn the_sink_hears_every_change_even_of_records_evicted_from_memory() {
+        let sink = Arc::new(Collect(parking_lot::Mutex::new(Vec::new())));
+        let mut h = History::new(1);
+        h.set_sink(sink.clone());
+        let now = Utc::now();
+        let first = Arc::new(Alert::test("a"));
+        h.add(first.clone(), &[(1, "hook".into())], now);
+        h.add(Arc::new(Alert::test("b")), &[(2, "hook".into())], now);
+        assert!(h.get(first.id).is_none(), "evicted from memory");
+        h.update(1, DeliveryState::Retrying, 1, Some("HTTP 503"), now);
+        h.update(1, DeliveryState::Sent, 2, None, now);
+        // Finished: later updates of that seq are not reported.
+        h.update(1, DeliveryState::Sent, 3, None, now);
+        let got = sink.0.lock();
+        assert_eq!(got.len(), 4);
+        match &got[2] {
+            HistoryChange::Delivery {
+                alert_id,
+                channel,
+                state,
+                last_error,
+                ..
+            } => {
+                assert_eq!((*alert_id, channel.as_str()), (first.id, "hook"));
+                assert_eq!(*state, DeliveryState::Retrying);
+                assert_eq!(last_error.as_deref(), Some("HTTP 503"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            got[3],
+            HistoryChange::Delivery {
+                state: DeliveryState::Sent,
+                attempts: 2,
+                ..
+            }
+        ));
     }
 }

@@ -126,11 +126,26 @@ impl Delivery {
         cfg: DeliveryConfig,
         channels: Vec<ConfiguredChannel>,
     ) -> Result<Delivery, DeliveryError> {
+        Self::open_with(dir, cfg, channels, None)
+    }
+
+    /// [`Delivery::open`], with every history change (the replayed ones
+    /// included) also handed to `sink`.
+    pub fn open_with(
+        dir: &Path,
+        cfg: DeliveryConfig,
+        channels: Vec<ConfiguredChannel>,
+        sink: Option<Arc<dyn history::HistorySink>>,
+    ) -> Result<Delivery, DeliveryError> {
         let Opened { spool, pending } =
             Spool::open(dir, cfg.spool_segment_bytes, cfg.spool_max_messages)?;
+        let mut history = History::new(cfg.history);
+        if let Some(sink) = sink {
+            history.set_sink(sink);
+        }
         let shared = Arc::new(Shared {
             spool: Mutex::new(spool),
-            history: Mutex::new(History::new(cfg.history)),
+            history: Mutex::new(history),
         });
         let lanes: BTreeMap<String, LaneHandle> = channels
             .into_iter()

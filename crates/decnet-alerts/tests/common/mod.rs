@@ -254,6 +254,11 @@ pub struct Rig {
 }
 
 pub async fn rig(ini: &str) -> Rig {
+    rig_with(ini, decnet_alerts::EngineOptions::default()).await
+}
+
+/// [`rig`] with options (clock, tick and queue are the rig's).
+pub async fn rig_with(ini: &str, base: decnet_alerts::EngineOptions) -> Rig {
     use chrono::TimeZone;
     let cfg = decnet_alerts::AlertsConfig::from_ini(ini).unwrap();
     let start = chrono::Utc
@@ -266,6 +271,7 @@ pub async fn rig(ini: &str) -> Rig {
         clock: clock.clone(),
         tick: std::time::Duration::from_millis(10),
         queue: 65_536,
+        ..base
     };
     let h = decnet_alerts::AlertEngine::spawn_with(bus.clone(), cfg, dir.path(), opts)
         .await

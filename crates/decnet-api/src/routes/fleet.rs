@@ -200,6 +200,11 @@ pub(crate) async fn deploy(
             return Err(ApiError::Conflict(clashes.join("; ")));
         }
     }
+    let mut warnings: Vec<String> = warnings
+        .into_iter()
+        .map(|w| format!("{}: {}", w.line, w.message))
+        .collect();
+    apply_alerts_sections(&st, &fleet_spec, &mut warnings).await?;
     let accepted: Vec<Accepted> = fleet_spec
         .deckies
         .iter()
@@ -233,12 +238,59 @@ pub(crate) async fn deploy(
         Json(DeployAccepted {
             lifecycle_ids: accepted.iter().map(|a| a.lifecycle_id.clone()).collect(),
             deckies: accepted,
-            warnings: warnings
-                .into_iter()
-                .map(|w| format!("{}: {}", w.line, w.message))
-                .collect(),
+            warnings,
         }),
     ))
+}
+
+/// A deployed INI's `[alerts]`/`[alerts.*]`/`[siem.*]` sections replace the
+/// alerts engine's file sections (the API's channel/rule edits stay laid
+/// over them) before any decky is accepted: invalid ones are a 422 and
+/// nothing changes. An INI without such sections leaves alerts as they
+/// are; a server without an engine says it ignored them.
+async fn apply_alerts_sections(
+    st: &AppState,
+    fleet_spec: &decnet_core::FleetSpec,
+    warnings: &mut Vec<String>,
+) -> ApiResult<()> {
+    if fleet_spec.alerts.is_empty() {
+        return Ok(());
+    }
+    let Some(backend) = st.alerts.as_ref() else {
+        warnings.push(
+            "1: [alerts]/[siem.*] sections ignored: this server runs no alerts engine".into(),
+        );
+        return Ok(());
+    };
+    let invalid = |lines: Vec<(usize, String)>| {
+        ApiError::Validation(
+            lines
+                .into_iter()
+                .map(|(line, message)| {
+                    crate::error::FieldError::new(
+                        "body",
+                        "ini_content",
+                        format!("line {line}: {message}"),
+                        "value_error",
+                    )
+                })
+                .collect(),
+        )
+    };
+    decnet_alerts::AlertsConfig::from_fleet(&fleet_spec.alerts)
+        .map_err(|errors| invalid(errors.into_iter().map(|e| (e.line, e.message)).collect()))?;
+    match backend
+        .replace_base(&*st.store, fleet_spec.alerts.maps().clone())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(crate::alerts::AlertsChangeError::Invalid(errors)) => Err(invalid(
+            errors.0.iter().map(|e| (1, e.to_string())).collect(),
+        )),
+        Err(crate::alerts::AlertsChangeError::Store(e)) => Err(ApiError::Internal(e.to_string())),
+        // A channel or SIEM output that cannot be built (CA file, TLS).
+        Err(e) => Err(invalid(vec![(1, e.to_string())])),
+    }
 }
 
 #[utoipa::path(delete, path = "/deckies/{name}", operation_id = "teardown_decky", tag = "Fleet", security(("bearer" = [])),
