@@ -52,6 +52,8 @@ pub struct Backends {
     pub alerts: Option<AlertsBackend>,
     /// The ATT&CK rules the tag worker uses (`/attack/rules`, reload).
     pub attack: Arc<RulesInUse>,
+    /// Prometheus registry served at `/metrics`; `None`: metrics off (404).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Backends {
@@ -67,6 +69,7 @@ impl Backends {
             canary: None,
             alerts: None,
             attack: Arc::new(RulesInUse::builtin()),
+            metrics: None,
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct AppState {
     pub started: Instant,
     /// The ATT&CK rules in use.
     pub attack: Arc<RulesInUse>,
+    /// `/metrics`: the registry and its token.
+    pub metrics: crate::routes::metrics::MetricsEndpoint,
 }
 
 impl AppState {

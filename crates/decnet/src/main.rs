@@ -7,6 +7,7 @@ mod canary;
 mod durability;
 mod enroll;
 mod memory;
+mod metrics;
 mod nats_args;
 mod run;
 mod shutdown;

@@ -56,6 +56,8 @@ pub struct RunArgs {
     pub event_backlog: usize,
     #[command(flatten)]
     pub nats: crate::nats_args::NatsArgs,
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
 }
 
 /// `decnet validate FILE`.
@@ -219,6 +221,8 @@ async fn run(
         .map(|nb| forward_to_nats(&bus, nb.clone()))
         .transpose()?;
     let store = crate::api::open_store(args.db.as_deref(), &args.data_dir).await?;
+    // Counting starts before any decky can emit.
+    let metrics = crate::metrics::MetricsRun::start(&args.metrics, &proc_bus).await?;
     let forward = fleet_spec
         .general
         .syslog
@@ -248,9 +252,13 @@ async fn run(
     .with_context(|| format!("cannot open event log {}", log_path.display()))?;
     let sighup = reopen_log_on_sighup(event_log.monitor());
     // Ingester and intel subscribe before any decky can emit.
-    let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
+    let observer = metrics.as_ref().map(|m| m.commit_observer());
+    let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed, observer).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
     let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
+    if let Some(m) = &metrics {
+        m.watch_workers(event_log.monitor(), ingester.monitor(), intel.monitor());
+    }
     // Alerts read what the API sees (every server's events with NATS, in
     // queue groups so one server handles each message).
     let (alerts, alerts_api, alerts_probe) =
@@ -354,6 +362,7 @@ async fn run(
         canary: canary.as_ref().map(|c| c.service()),
         alerts: Some(alerts_api),
         attack: attack_rules,
+        metrics: metrics.as_ref().map(|m| m.metrics.clone()),
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -390,6 +399,9 @@ async fn run(
     let _ = mutator.await;
     let _ = trimmer.await;
     fleet.shutdown().await;
+    if let Some(m) = metrics {
+        m.finish().await;
+    }
     // Before the bus goes: the last events' alerts, digests, spool synced.
     alerts.finish().await;
     if let (Some(f), Some(nb)) = (forwarder, &nats) {
@@ -571,6 +583,14 @@ async fn run_sensor(
     )
     .await?;
     let sighup = reopen_log_on_sighup(event_log.monitor());
+    // A sensor has no API: its metrics exist only on --metrics-listen.
+    let metrics = match args.metrics.metrics_listen {
+        Some(_) => crate::metrics::MetricsRun::start(&args.metrics, &bus).await?,
+        None => None,
+    };
+    if let Some(m) = &metrics {
+        m.watch_workers(event_log.monitor(), None, None);
+    }
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
     for spec in fleet_spec.deckies.iter().cloned() {
         if let Err(e) = fleet.deploy(spec).await {
@@ -642,6 +662,9 @@ async fn run_sensor(
     let _ = health.await;
     let _ = trimmer.await;
     fleet.shutdown().await;
+    if let Some(m) = metrics {
+        m.finish().await;
+    }
     forwarder.finish().await;
     close_nats(&nats).await;
     if let Some(h) = sighup {
@@ -772,6 +795,7 @@ impl Ingest {
         store: Arc<dyn decnet_store::Store>,
         proc_bus: &Arc<dyn Bus>,
         journal: Option<JournalFeed>,
+        observer: Option<decnet_store::ingest::CommitObserver>,
     ) -> anyhow::Result<Ingest> {
         Ok(match (nats, journal) {
             (None, Some(feed)) => Ingest::Local(decnet_store::ingest::Ingester::start_journaled(
@@ -779,13 +803,17 @@ impl Ingest {
                 feed,
                 decnet_store::ingest::IngestConfig {
                     finish_within: std::time::Duration::from_secs(3),
+                    observer,
                     ..Default::default()
                 },
             )),
             (None, None) => Ingest::Local(decnet_store::ingest::Ingester::start(
                 store,
                 proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-                Default::default(),
+                decnet_store::ingest::IngestConfig {
+                    observer,
+                    ..Default::default()
+                },
             )),
             (Some(nb), _) => Ingest::Pump(
                 decnet_nats::Pump::start(
@@ -857,6 +885,14 @@ impl IntelRun {
                 Default::default(),
             )),
         })
+    }
+
+    /// The in-process worker's progress (the singleton reports its own).
+    fn monitor(&self) -> Option<decnet_intel::IntelMonitor> {
+        match self {
+            IntelRun::Local(i) => Some(i.monitor()),
+            IntelRun::Singleton(_) => None,
+        }
     }
 
     /// Events intel applied in this process.
