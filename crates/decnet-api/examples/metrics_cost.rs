@@ -29,7 +29,11 @@ async fn pass(events: usize, with_metrics: bool) -> f64 {
             got += batch.len();
         }
     });
-    let kinds = [EventKind::Connect, EventKind::AuthAttempt, EventKind::Disconnect];
+    let kinds = [
+        EventKind::Connect,
+        EventKind::AuthAttempt,
+        EventKind::Disconnect,
+    ];
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for p in 0..PUBLISHERS {

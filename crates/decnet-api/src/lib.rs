@@ -19,6 +19,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod reload;
 pub mod routes;
 pub mod schema;
 pub mod shared_value;
@@ -356,6 +357,7 @@ pub async fn serve(
         alerts,
         attack,
         metrics,
+        reload,
     } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
@@ -395,6 +397,7 @@ pub async fn serve(
         }
     }
     let state = AppState {
+        reload,
         metrics: routes::metrics::MetricsEndpoint {
             metrics,
             token: config.metrics_token.clone(),

@@ -54,6 +54,8 @@ pub struct Backends {
     pub attack: Arc<RulesInUse>,
     /// Prometheus registry served at `/metrics`; `None`: metrics off (404).
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Re-reads the fleet file (`POST /config/reload`); `None` → 409.
+    pub reload: Option<crate::reload::FleetReload>,
 }
 
 impl Backends {
@@ -70,6 +72,7 @@ impl Backends {
             alerts: None,
             attack: Arc::new(RulesInUse::builtin()),
             metrics: None,
+            reload: None,
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct AppState {
     pub attack: Arc<RulesInUse>,
     /// `/metrics`: the registry and its token.
     pub metrics: crate::routes::metrics::MetricsEndpoint,
+    /// Fleet file reload, when there is a file.
+    pub reload: Option<crate::reload::FleetReload>,
 }
 
 impl AppState {

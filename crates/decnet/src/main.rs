@@ -9,6 +9,7 @@ mod enroll;
 mod memory;
 mod metrics;
 mod nats_args;
+mod reload;
 mod run;
 mod shutdown;
 

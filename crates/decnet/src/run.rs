@@ -183,7 +183,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(r) => Arc::new(r),
         Err(code) => return code,
     };
-    let result = rt.block_on(run(fleet, args, config.is_none(), alerts, rules));
+    let result = rt.block_on(run(fleet, args, config, alerts, rules));
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -197,10 +197,11 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
 async fn run(
     fleet_spec: FleetSpec,
     args: RunArgs,
-    demo: bool,
+    config: Option<PathBuf>,
     alerts: crate::alerts::AlertsSetup,
     attack_rules: Arc<decnet_attack::live::RulesInUse>,
 ) -> anyhow::Result<()> {
+    let demo = config.is_none();
     let started = Instant::now();
     let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
@@ -336,6 +337,18 @@ async fn run(
             }
         })
     };
+    // The fleet file, re-read on SIGHUP and POST /config/reload (the
+    // bundled demo fleet has no file).
+    let reloader = config.map(|path| {
+        crate::reload::Reloader::new(
+            path,
+            fleet_spec.clone(),
+            fleet.clone(),
+            response.clone(),
+            alerts_api.handle.clone(),
+        )
+    });
+    let reload_task = reloader.clone().and_then(crate::reload::reload_on_sighup);
     let engine = decnet_api::engine::Engine {
         fleet: fleet.clone(),
         topologies,
@@ -363,6 +376,7 @@ async fn run(
         alerts: Some(alerts_api),
         attack: attack_rules,
         metrics: metrics.as_ref().map(|m| m.metrics.clone()),
+        reload: reloader.as_ref().map(|r| r.for_api()),
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -412,6 +426,9 @@ async fn run(
         r.shutdown().await;
     }
     if let Some(h) = sighup {
+        h.abort();
+    }
+    if let Some(h) = reload_task {
         h.abort();
     }
     // Each step below is bounded (a full disk or a dead database must not
