@@ -45,11 +45,16 @@ DECNET_METRICS_TOKEN="$TOKEN" DECNET_ADMIN_PASSWORD=metrics-admin-pw "$BIN" serv
     --config "$WORK/fleet.ini" --data-dir "$DATA" --port-offset "$OFF" \
     --api "$API" --metrics-listen "$MET" >"$WORK/serve.out" 2>&1 &
 PID=$!
-for _ in $(seq 1 150); do
-    curl -sf -o /dev/null "http://$API/api/v1/livez" && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; fail "serve died"; }
-    sleep 0.1
-done
+# wait_ready URL PID LOG WHAT: until URL answers 2xx (15 s), while PID lives.
+wait_ready() {
+    for _ in $(seq 1 75); do
+        curl -sf -o /dev/null "$1" && return 0
+        kill -0 "$2" 2>/dev/null || { cat "$3" >&2; fail "$4 died"; }
+        sleep 0.2
+    done
+    cat "$3" >&2; fail "$4 not ready after 15 s"
+}
+wait_ready "http://$API/api/v1/livez" "$PID" "$WORK/serve.out" serve
 
 # Without the token: refused on both listeners.
 for target in "$API" "$MET"; do
@@ -94,11 +99,7 @@ fi
 prometheus --config.file="$WORK/prom/prometheus.yml" --storage.tsdb.path="$WORK/prom/data" \
     --web.listen-address="$PROM" >"$WORK/prom/out.log" 2>&1 &
 PROM_PID=$!
-for _ in $(seq 1 100); do
-    curl -sf -o /dev/null "http://$PROM/-/ready" && break
-    kill -0 "$PROM_PID" 2>/dev/null || { cat "$WORK/prom/out.log"; fail "prometheus died"; }
-    sleep 0.2
-done
+wait_ready "http://$PROM/-/ready" "$PROM_PID" "$WORK/prom/out.log" prometheus
 
 # Traffic for ~6 s: HTTP requests and telnet connections (bounded).
 for i in $(seq 1 30); do

@@ -103,29 +103,33 @@ impl MetricsRun {
             move || vec![Sample::plain(log.dropped() as f64)],
         ));
         if let Some(ingest) = ingest {
-            let clock = m.clock();
-            m.add_reader(Reader::gauge(
+            self.lag_reader(
                 "decnet_ingest_lag_seconds",
                 "How far the newest stored event is behind the newest published one",
-                move || {
-                    vec![Sample::plain(
-                        clock.lag_seconds(ingest.newest_committed_micros()),
-                    )]
-                },
-            ));
+                move || ingest.newest_committed_micros(),
+            );
         }
         if let Some(intel) = intel {
-            let clock = m.clock();
-            m.add_reader(Reader::gauge(
+            self.lag_reader(
                 "decnet_intel_lag_seconds",
                 "How far the newest profiled event is behind the newest published one",
-                move || {
-                    vec![Sample::plain(
-                        clock.lag_seconds(intel.newest_handled_micros()),
-                    )]
-                },
-            ));
+                move || intel.newest_handled_micros(),
+            );
         }
+    }
+
+    /// A gauge: how far a consumer's newest finished event (µs, from
+    /// `newest`) is behind the newest event published.
+    fn lag_reader(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        newest: impl Fn() -> i64 + Send + Sync + 'static,
+    ) {
+        let clock = self.metrics.clock();
+        self.metrics.add_reader(Reader::gauge(name, help, move || {
+            vec![Sample::plain(clock.lag_seconds(newest()))]
+        }));
     }
 
     /// Counts what is queued and closes the separate listener.

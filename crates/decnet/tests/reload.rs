@@ -5,44 +5,20 @@
 #![allow(clippy::unwrap_used)]
 #![allow(unsafe_code)] // signalling the child by pid
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{http, KillOnDrop};
+
 const OFFSET: u16 = 44000;
 
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Minimal HTTP/1.1 POST; returns (status, body).
 fn post(addr: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status: u16 = out.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    )
+    http(addr, "POST", path, token, body)
 }
 
 fn listening(ip: &str, port: u16) -> bool {
@@ -58,6 +34,19 @@ fn fleet(deckies: &[(&str, &str, &str)]) -> String {
     s
 }
 
+/// Writes a fleet of deckies named after their last address byte.
+fn write_fleet(ini: &Path, deckies: &[(&str, u8, &str)]) {
+    let owned: Vec<(String, String, String)> = deckies
+        .iter()
+        .map(|(n, last, svc)| (n.to_string(), format!("127.0.82.{last}"), svc.to_string()))
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = owned
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    std::fs::write(ini, fleet(&refs)).unwrap();
+}
+
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !ok() {
@@ -70,15 +59,14 @@ fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 fn the_fleet_file_is_reloaded_by_api_and_sighup_and_a_bad_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let ini = dir.path().join("fleet.ini");
-    std::fs::write(
+    write_fleet(
         &ini,
-        fleet(&[
-            ("alpha", "127.0.82.10", "telnet"),
-            ("bravo", "127.0.82.11", "telnet"),
-            ("charlie", "127.0.82.12", "telnet"),
-        ]),
-    )
-    .unwrap();
+        &[
+            ("alpha", 10, "telnet"),
+            ("bravo", 11, "telnet"),
+            ("charlie", 12, "telnet"),
+        ],
+    );
     let child = Command::new(env!("CARGO_BIN_EXE_decnet"))
         .args(["serve", "--config"])
         .arg(&ini)
@@ -114,15 +102,14 @@ fn the_fleet_file_is_reloaded_by_api_and_sighup_and_a_bad_one_is_refused() {
     assert!(listening("127.0.82.11", 23));
 
     // bravo goes, charlie becomes a web server, delta arrives.
-    std::fs::write(
+    write_fleet(
         &ini,
-        fleet(&[
-            ("alpha", "127.0.82.10", "telnet"),
-            ("charlie", "127.0.82.12", "http"),
-            ("delta", "127.0.82.13", "telnet"),
-        ]),
-    )
-    .unwrap();
+        &[
+            ("alpha", 10, "telnet"),
+            ("charlie", 12, "http"),
+            ("delta", 13, "telnet"),
+        ],
+    );
     assert_eq!(post(&addr, "/api/v1/config/reload", None, "").0, 401);
     let (code, body) = post(&addr, "/api/v1/config/reload", Some(&token), "");
     assert_eq!(code, 200, "{body}");
@@ -171,16 +158,15 @@ fn the_fleet_file_is_reloaded_by_api_and_sighup_and_a_bad_one_is_refused() {
     );
 
     // SIGHUP re-reads it too.
-    std::fs::write(
+    write_fleet(
         &ini,
-        fleet(&[
-            ("alpha", "127.0.82.10", "telnet"),
-            ("charlie", "127.0.82.12", "http"),
-            ("delta", "127.0.82.13", "telnet"),
-            ("echo", "127.0.82.14", "telnet"),
-        ]),
-    )
-    .unwrap();
+        &[
+            ("alpha", 10, "telnet"),
+            ("charlie", 12, "http"),
+            ("delta", 13, "telnet"),
+            ("echo", 14, "telnet"),
+        ],
+    );
     // SAFETY: signalling our own child by pid.
     unsafe { libc::kill(child.0.id() as i32, libc::SIGHUP) };
     wait_until("echo deployed after SIGHUP", || {
@@ -188,15 +174,6 @@ fn the_fleet_file_is_reloaded_by_api_and_sighup_and_a_bad_one_is_refused() {
     });
     assert!(listening("127.0.82.13", 23));
 
-    // SAFETY: as above.
-    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child.signal_and_wait(libc::SIGTERM, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
 }

@@ -56,12 +56,7 @@ impl Reader {
         help: &'static str,
         read: impl Fn() -> Vec<Sample> + Send + Sync + 'static,
     ) -> Self {
-        Reader {
-            name,
-            help,
-            kind: MetricType::Gauge,
-            read: Arc::new(read),
-        }
+        Reader::of(MetricType::Gauge, name, help, Arc::new(read))
     }
 
     /// A total that only grows (exposed as `NAME_total`).
@@ -70,11 +65,15 @@ impl Reader {
         help: &'static str,
         read: impl Fn() -> Vec<Sample> + Send + Sync + 'static,
     ) -> Self {
+        Reader::of(MetricType::Counter, name, help, Arc::new(read))
+    }
+
+    fn of(kind: MetricType, name: &'static str, help: &'static str, read: Arc<Read>) -> Self {
         Reader {
             name,
             help,
-            kind: MetricType::Counter,
-            read: Arc::new(read),
+            kind,
+            read,
         }
     }
 
