@@ -22,7 +22,8 @@ pub struct MetricsArgs {
     #[arg(long, env = "DECNET_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Turn metrics off (no bus consumer; /metrics answers 404).
-    #[arg(long, env = "DECNET_NO_METRICS")]
+    #[arg(long, env = "DECNET_NO_METRICS",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub no_metrics: bool,
 }
 
