@@ -56,6 +56,9 @@ pub struct ApiConfig {
     pub webhook_retry_base: Duration,
     /// How long an open webhook breaker skips deliveries.
     pub webhook_open_for: Duration,
+    /// `DECNET_METRICS_TOKEN`: bearer token `/metrics` requires; unset →
+    /// none required.
+    pub metrics_token: Option<decnet_core::secret::Secret>,
 }
 
 impl ApiConfig {
@@ -82,6 +85,7 @@ impl ApiConfig {
             max_body: 1024 * 1024,
             webhook_retry_base: Duration::from_millis(500),
             webhook_open_for: Duration::from_secs(60),
+            metrics_token: None,
         }
     }
 
@@ -94,6 +98,7 @@ impl ApiConfig {
         }
         c.admin_password = var("DECNET_ADMIN_PASSWORD");
         c.jwt_secret = var("DECNET_JWT_SECRET");
+        c.metrics_token = var("DECNET_METRICS_TOKEN").map(decnet_core::secret::Secret::new);
         c.developer = var("DECNET_DEVELOPER")
             .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes"));
         if let Some(o) = var("DECNET_CORS_ORIGINS") {

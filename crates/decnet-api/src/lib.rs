@@ -18,7 +18,9 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
+pub mod reload;
 pub mod routes;
 pub mod schema;
 pub mod shared_value;
@@ -290,6 +292,7 @@ pub fn app(state: AppState) -> Router {
         router = router.route("/api/v1/docs", get(|| async { Html(DOCS) }));
     }
     let mut router = router
+        .route("/metrics", get(routes::metrics::metrics))
         // The dashboard (embedded web/) at `/`, SPA fallback to index.html;
         // unknown /api and /v1 paths still get the JSON 404.
         .fallback(decnet_web::serve)
@@ -354,6 +357,8 @@ pub async fn serve(
         canary,
         alerts,
         attack,
+        metrics,
+        reload,
     } = backends;
     check_open_files(config.min_open_files);
     init_store_with_retry(store.as_ref(), config.db_init_attempts).await?;
@@ -379,9 +384,25 @@ pub async fn serve(
         );
     }
     let (stop_tx, stop_rx) = watch::channel(false);
+    let sse = sse_slots::SseSlots::new(config.sse_max_per_user);
     let hub = stream_hub::StreamHub::start(&bus, config.stream_coalesce, stop_rx.clone())
         .map_err(|e| anyhow::anyhow!("stream hub: {e}"))?;
+    if let Some(m) = &metrics {
+        metrics::sources::bus(m, bus.clone());
+        metrics::sources::viewers(m, hub.clone(), sse.clone());
+        if let Some(r) = &responder {
+            metrics::sources::response(m, r.clone());
+        }
+        if let Some(a) = &alerts {
+            metrics::sources::alerts(m, a.handle.clone());
+        }
+    }
     let state = AppState {
+        reload,
+        metrics: routes::metrics::MetricsEndpoint {
+            metrics,
+            token: config.metrics_token.clone(),
+        },
         hub,
         store,
         bus,
@@ -401,7 +422,7 @@ pub async fn serve(
         )),
         stats_cache: Arc::new(shared_value::SharedValue::new(STATS_TTL)),
         histogram_cache: Arc::new(shared_value::SharedValue::new(STATS_TTL)),
-        sse: sse_slots::SseSlots::new(config.sse_max_per_user),
+        sse,
         event_json: sse_json::EventJson::new(sse_json::DEFAULT_CAP),
         supervisor: supervisor.clone(),
         probes: probes.into(),

@@ -52,6 +52,10 @@ pub struct Backends {
     pub alerts: Option<AlertsBackend>,
     /// The ATT&CK rules the tag worker uses (`/attack/rules`, reload).
     pub attack: Arc<RulesInUse>,
+    /// Prometheus registry served at `/metrics`; `None`: metrics off (404).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Re-reads the fleet file (`POST /config/reload`); `None` → 409.
+    pub reload: Option<crate::reload::FleetReload>,
 }
 
 impl Backends {
@@ -67,6 +71,8 @@ impl Backends {
             canary: None,
             alerts: None,
             attack: Arc::new(RulesInUse::builtin()),
+            metrics: None,
+            reload: None,
         }
     }
 }
@@ -118,6 +124,10 @@ pub struct AppState {
     pub started: Instant,
     /// The ATT&CK rules in use.
     pub attack: Arc<RulesInUse>,
+    /// `/metrics`: the registry and its token.
+    pub metrics: crate::routes::metrics::MetricsEndpoint,
+    /// Fleet file reload, when there is a file.
+    pub reload: Option<crate::reload::FleetReload>,
 }
 
 impl AppState {

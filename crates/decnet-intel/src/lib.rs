@@ -30,7 +30,7 @@ pub mod worker;
 use std::time::Duration;
 
 pub use state::{IntelState, CAMPAIGN_REFRESH};
-pub use worker::{Intel, IntelHandle, IntelStats};
+pub use worker::{Intel, IntelHandle, IntelMonitor, IntelStats};
 
 /// Intel tuning.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 //! in one transaction, identity events published after the commit.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -38,6 +38,8 @@ struct Counters {
     duplicates: AtomicU64,
     batches: AtomicU64,
     identity_events: AtomicU64,
+    /// Newest event time handled (applied or already seen), µs.
+    newest: AtomicI64,
 }
 
 impl Counters {
@@ -49,6 +51,18 @@ impl Counters {
             batches: self.batches.load(Ordering::Relaxed),
             identity_events: self.identity_events.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// A cheap view of a running intel worker for metrics.
+#[derive(Clone)]
+pub struct IntelMonitor(Arc<Counters>);
+
+impl IntelMonitor {
+    /// Newest event time intel has handled, µs since the epoch (0: none):
+    /// how far behind the fleet the profiles are.
+    pub fn newest_handled_micros(&self) -> i64 {
+        self.0.newest.load(Ordering::Relaxed)
     }
 }
 
@@ -102,6 +116,11 @@ impl IntelHandle {
     /// Current counters.
     pub fn stats(&self) -> IntelStats {
         self.counters.snapshot()
+    }
+
+    /// A view that outlives nothing it watches (for metrics).
+    pub fn monitor(&self) -> IntelMonitor {
+        IntelMonitor(self.counters.clone())
     }
 
     /// How many envelopes, in the order the subscription delivered them,
@@ -187,7 +206,11 @@ async fn run(
         counters
             .duplicates
             .fetch_add((events.len() - fresh.len()) as u64, Ordering::Relaxed);
+        let newest = events.iter().map(|e| e.ts.timestamp_micros()).max();
         if fresh.is_empty() && state.nothing_pending() {
+            counters
+                .newest
+                .fetch_max(newest.unwrap_or(0), Ordering::Relaxed);
             done.send_modify(|n| *n += envs.len() as u64);
             continue;
         }
@@ -200,6 +223,9 @@ async fn run(
             .processed
             .fetch_add(fresh.len() as u64, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
+        counters
+            .newest
+            .fetch_max(newest.unwrap_or(0), Ordering::Relaxed);
         done.send_modify(|n| *n += envs.len() as u64);
         for ev in &batch.identity_events {
             let mut env = Envelope::json(

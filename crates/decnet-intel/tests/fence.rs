@@ -37,18 +37,17 @@ async fn a_replaced_holder_stops_and_writes_nothing() {
     .await
     .unwrap();
     let mut committed = intel.committed();
-    bus.publish_event(common::ev(
-        0,
-        "10.9.0.1",
-        "d1",
-        "http",
-        EventKind::Request,
-        80,
-    ));
+    let monitor = intel.monitor();
+    assert_eq!(monitor.newest_handled_micros(), 0, "nothing handled yet");
+    let first = common::ev(0, "10.9.0.1", "d1", "http", EventKind::Request, 80);
+    let first_ts = first.ts.timestamp_micros();
+    bus.publish_event(first);
     while *committed.borrow_and_update() < 1 {
         committed.changed().await.unwrap();
     }
     assert!(store.get_attacker("10.9.0.1").await.unwrap().is_some());
+    // The metrics' intel lag is measured from this.
+    assert_eq!(monitor.newest_handled_micros(), first_ts);
     // Another server takes the expired lease; a's worker is now fenced out.
     tokio::time::sleep(ttl + Duration::from_millis(50)).await;
     let mut b = Lease::new(store.clone(), "intel", "b", ttl);
@@ -64,6 +63,11 @@ async fn a_replaced_holder_stops_and_writes_nothing() {
     // The worker ends (the committed watch closes) without committing it.
     while committed.changed().await.is_ok() {}
     assert_eq!(*committed.borrow(), 1);
+    assert_eq!(
+        monitor.newest_handled_micros(),
+        first_ts,
+        "a refused batch is not handled"
+    );
     assert!(matches!(intel.finish().await, Err(StoreError::Conflict(_))));
     assert!(store.get_attacker("10.9.0.2").await.unwrap().is_none());
 }

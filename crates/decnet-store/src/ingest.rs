@@ -20,7 +20,7 @@
 //! [`IngestConfig::finish_within`] and reports what it left (in the
 //! journal: stored at the next start).
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,19 @@ pub struct IngestConfig {
     /// How long [`IngestHandle::finish`] keeps retrying a failing store
     /// before it gives up (and reports what it did not store).
     pub finish_within: Duration,
+    /// Told how long each committed batch took (metrics).
+    pub observer: Option<CommitObserver>,
+}
+
+/// Called once per committed batch with the time its insert took; kept
+/// cheap by its owner (a histogram observation).
+#[derive(Clone)]
+pub struct CommitObserver(pub Arc<dyn Fn(Duration) + Send + Sync>);
+
+impl std::fmt::Debug for CommitObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitObserver")
+    }
 }
 
 impl Default for IngestConfig {
@@ -58,6 +71,7 @@ impl Default for IngestConfig {
             batch_wait: Duration::from_millis(50),
             retention: None,
             finish_within: Duration::from_secs(4),
+            observer: None,
         }
     }
 }
@@ -152,6 +166,8 @@ struct Shared {
     holding: AtomicUsize,
     /// Journal positions: committed cursor and durable end (journaled mode).
     journal: Mutex<Option<(JournalPos, JournalPos)>>,
+    /// Newest event time committed, µs since the epoch (0: none yet).
+    newest_committed: AtomicI64,
 }
 
 /// What `/health` shows for the ingester.
@@ -189,6 +205,12 @@ impl IngestMonitor {
     /// Current counters.
     pub fn stats(&self) -> IngestStats {
         self.0.counters.snapshot()
+    }
+
+    /// Newest event time committed so far, µs since the epoch (0: none):
+    /// how far behind the fleet the store is.
+    pub fn newest_committed_micros(&self) -> i64 {
+        self.0.newest_committed.load(Ordering::Relaxed)
     }
 }
 
@@ -297,6 +319,7 @@ impl Ingester {
             outage: Outage::new("store writes"),
             holding: AtomicUsize::new(0),
             journal: Mutex::new(None),
+            newest_committed: AtomicI64::new(0),
         });
         let pruner = config
             .retention
@@ -310,6 +333,7 @@ impl Ingester {
                 stop: stop_rx,
                 stop_seen: None,
                 within: config.finish_within,
+                observer: config.observer.clone(),
             },
             committed_tx,
         }));
@@ -437,6 +461,7 @@ struct Committer {
     stop: watch::Receiver<bool>,
     stop_seen: Option<Instant>,
     within: Duration,
+    observer: Option<CommitObserver>,
 }
 
 impl Committer {
@@ -458,6 +483,7 @@ impl Committer {
                     t.saturating_duration_since(Instant::now())
                 })
                 .clamp(Duration::from_millis(100), ATTEMPT_TIMEOUT);
+            let attempt = Instant::now();
             let outcome = tokio::time::timeout(limit, store.insert_event_refs(batch))
                 .await
                 .unwrap_or_else(|_| {
@@ -468,6 +494,13 @@ impl Committer {
                 });
             match outcome {
                 Ok(new) => {
+                    if let Some(o) = &self.observer {
+                        (o.0)(attempt.elapsed());
+                    }
+                    let newest = batch.iter().map(|e| e.ts.timestamp_micros()).max();
+                    self.shared
+                        .newest_committed
+                        .fetch_max(newest.unwrap_or(0), Ordering::Relaxed);
                     let c = &self.shared.counters;
                     c.inserted.fetch_add(new, Ordering::Relaxed);
                     self.shared.holding.store(0, Ordering::Relaxed);

@@ -56,6 +56,8 @@ pub struct RunArgs {
     pub event_backlog: usize,
     #[command(flatten)]
     pub nats: crate::nats_args::NatsArgs,
+    #[command(flatten)]
+    pub metrics: crate::metrics::MetricsArgs,
 }
 
 /// `decnet validate FILE`.
@@ -181,7 +183,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(r) => Arc::new(r),
         Err(code) => return code,
     };
-    let result = rt.block_on(run(fleet, args, config.is_none(), alerts, rules));
+    let result = rt.block_on(run(fleet, args, config, alerts, rules));
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -195,10 +197,11 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
 async fn run(
     fleet_spec: FleetSpec,
     args: RunArgs,
-    demo: bool,
+    config: Option<PathBuf>,
     alerts: crate::alerts::AlertsSetup,
     attack_rules: Arc<decnet_attack::live::RulesInUse>,
 ) -> anyhow::Result<()> {
+    let demo = config.is_none();
     let started = Instant::now();
     let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
@@ -219,6 +222,8 @@ async fn run(
         .map(|nb| forward_to_nats(&bus, nb.clone()))
         .transpose()?;
     let store = crate::api::open_store(args.db.as_deref(), &args.data_dir).await?;
+    // Counting starts before any decky can emit.
+    let metrics = crate::metrics::MetricsRun::start(&args.metrics, &proc_bus).await?;
     let forward = fleet_spec
         .general
         .syslog
@@ -248,7 +253,8 @@ async fn run(
     .with_context(|| format!("cannot open event log {}", log_path.display()))?;
     let sighup = reopen_log_on_sighup(event_log.monitor());
     // Ingester and intel subscribe before any decky can emit.
-    let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
+    let observer = metrics.as_ref().map(|m| m.commit_observer());
+    let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed, observer).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
     // Scaled out, tagging runs beside intel on the intel lease holder.
     let tagging = crate::attack::AttackRun::start(
@@ -266,6 +272,9 @@ async fn run(
         tagging.holder_task().into_iter().collect(),
     )
     .await?;
+    if let Some(m) = &metrics {
+        m.watch_workers(event_log.monitor(), ingester.monitor(), intel.monitor());
+    }
     // Alerts read what the API sees (every server's events with NATS; only
     // the intel lease holder raises them).
     let cluster = match (&nats, &intel) {
@@ -354,6 +363,18 @@ async fn run(
             }
         })
     };
+    // The fleet file, re-read on SIGHUP and POST /config/reload (the
+    // bundled demo fleet has no file).
+    let reloader = config.map(|path| {
+        crate::reload::Reloader::new(
+            path,
+            fleet_spec.clone(),
+            fleet.clone(),
+            response.clone(),
+            alerts_api.handle.clone(),
+        )
+    });
+    let reload_task = reloader.clone().and_then(crate::reload::reload_on_sighup);
     let engine = decnet_api::engine::Engine {
         fleet: fleet.clone(),
         topologies,
@@ -380,6 +401,8 @@ async fn run(
         canary: canary.as_ref().map(|c| c.service()),
         alerts: Some(alerts_api),
         attack: attack_rules,
+        metrics: metrics.as_ref().map(|m| m.metrics.clone()),
+        reload: reloader.as_ref().map(|r| r.for_api()),
         ..decnet_api::Backends::new(store.clone(), api_bus.clone())
     };
     let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
@@ -416,6 +439,9 @@ async fn run(
     let _ = mutator.await;
     let _ = trimmer.await;
     fleet.shutdown().await;
+    if let Some(m) = metrics {
+        m.finish().await;
+    }
     // Before the bus goes: the last events' alerts, digests, spool synced.
     alerts.finish().await;
     if let (Some(f), Some(nb)) = (forwarder, &nats) {
@@ -426,6 +452,9 @@ async fn run(
         r.shutdown().await;
     }
     if let Some(h) = sighup {
+        h.abort();
+    }
+    if let Some(h) = reload_task {
         h.abort();
     }
     // Each step below is bounded (a full disk or a dead database must not
@@ -587,6 +616,14 @@ async fn run_sensor(
     )
     .await?;
     let sighup = reopen_log_on_sighup(event_log.monitor());
+    // A sensor has no API: its metrics exist only on --metrics-listen.
+    let metrics = match args.metrics.metrics_listen {
+        Some(_) => crate::metrics::MetricsRun::start(&args.metrics, &bus).await?,
+        None => None,
+    };
+    if let Some(m) = &metrics {
+        m.watch_workers(event_log.monitor(), None, None);
+    }
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
     for spec in fleet_spec.deckies.iter().cloned() {
         if let Err(e) = fleet.deploy(spec).await {
@@ -671,6 +708,9 @@ async fn run_sensor(
     let _ = health.await;
     let _ = trimmer.await;
     fleet.shutdown().await;
+    if let Some(m) = metrics {
+        m.finish().await;
+    }
     forwarder.finish().await;
     close_nats(&nats).await;
     if let Some(h) = sighup {
@@ -825,6 +865,7 @@ impl Ingest {
         store: Arc<dyn decnet_store::Store>,
         proc_bus: &Arc<dyn Bus>,
         journal: Option<JournalFeed>,
+        observer: Option<decnet_store::ingest::CommitObserver>,
     ) -> anyhow::Result<Ingest> {
         Ok(match (nats, journal) {
             (None, Some(feed)) => Ingest::Local(decnet_store::ingest::Ingester::start_journaled(
@@ -832,13 +873,17 @@ impl Ingest {
                 feed,
                 decnet_store::ingest::IngestConfig {
                     finish_within: std::time::Duration::from_secs(3),
+                    observer,
                     ..Default::default()
                 },
             )),
             (None, None) => Ingest::Local(decnet_store::ingest::Ingester::start(
                 store,
                 proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-                Default::default(),
+                decnet_store::ingest::IngestConfig {
+                    observer,
+                    ..Default::default()
+                },
             )),
             (Some(nb), _) => Ingest::Pump(
                 decnet_nats::Pump::start(
@@ -912,6 +957,14 @@ impl IntelRun {
                 also,
             )),
         })
+    }
+
+    /// The in-process worker's progress (the singleton reports its own).
+    fn monitor(&self) -> Option<decnet_intel::IntelMonitor> {
+        match self {
+            IntelRun::Local(i) => Some(i.monitor()),
+            IntelRun::Singleton(_) => None,
+        }
     }
 
     /// Events intel applied in this process.

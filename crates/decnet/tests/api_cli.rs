@@ -4,6 +4,10 @@
 #![allow(clippy::unwrap_used)]
 #![allow(unsafe_code)] // syscalls (signals, mounts, rusage); each block says why it is sound
 
+mod common;
+
+use common::KillOnDrop;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -21,17 +25,6 @@ fn bin() -> Command {
         c.env_remove(k);
     }
     c
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Minimal HTTP/1.1 POST with a JSON body; returns (status, body).

@@ -3,6 +3,10 @@
 #![allow(clippy::unwrap_used)]
 #![allow(unsafe_code)] // syscalls (signals, mounts, rusage); each block says why it is sound
 
+mod common;
+
+use common::KillOnDrop;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -79,18 +83,6 @@ fn validate_locates_alert_config_errors_and_quotes_no_secret() {
         );
     }
     assert!(!err.contains("T0KENSECRET"), "{err}");
-}
-
-/// Kills the child if the test fails half-way, so no decnet outlives its test.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
 }
 
 /// Reads until `needle`, keeping whatever follows it for the next call.

@@ -6,6 +6,10 @@
 #![allow(clippy::unwrap_used)]
 #![allow(unsafe_code)] // syscalls (signals, mounts, rusage); each block says why it is sound
 
+mod common;
+
+use common::http;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -336,28 +340,6 @@ fn sensor_to_server_through_jetstream_and_deploy_command() {
     // The sensor kept its own log too.
     let sensor_log = std::fs::read_to_string(dir.path().join("sensor").join("decnet.log")).unwrap();
     assert!(sensor_log.contains("username=\"mallory\""));
-}
-
-/// Minimal HTTP/1.1 request (`Connection: close`); returns (status, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    )
 }
 
 fn get_json(addr: &str, path: &str, token: &str) -> serde_json::Value {

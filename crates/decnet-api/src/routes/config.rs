@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::{hash_password, Admin, Viewer};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{parse_uuid, ApiJson, Validate};
 use crate::routes::auth::password_problems;
 use crate::schema::Message;
@@ -30,6 +30,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(delete_user))
         .routes(routes!(update_role))
         .routes(routes!(reset_password))
+        .routes(routes!(reload))
 }
 
 /// A user as shown to admins.
@@ -344,4 +345,29 @@ pub(crate) async fn reset_password(
     st.store.update_user(&user).await?;
     st.token_cache.forget_user(user.uuid);
     Ok(Message::new("Password reset successfully"))
+}
+
+#[utoipa::path(post, path = "/config/reload", tag = "Configuration", operation_id = "config_reload", security(("bearer" = [])),
+    responses((status = 200, body = crate::reload::ReloadReport, description = "The fleet file was re-read and applied (deckies added, removed, redeployed; response policy; alerts)"),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "No file to re-read (bundled demo fleet)", body = crate::error::ErrorBody),
+        (status = 422, description = "The file is invalid (`FILE:LINE: message` each); the running configuration is kept", body = crate::error::ErrorBody)))]
+pub(crate) async fn reload(
+    State(st): State<AppState>,
+    a: Admin,
+) -> ApiResult<Json<crate::reload::ReloadReport>> {
+    let reload = st
+        .reload
+        .as_ref()
+        .ok_or_else(|| ApiError::Conflict("this server runs no fleet file to re-read".into()))?;
+    let report = (reload.0)().await.map_err(|errors| {
+        ApiError::Validation(
+            errors
+                .iter()
+                .map(|e| FieldError::new("body", "", e, "fleet_config"))
+                .collect(),
+        )
+    })?;
+    tracing::info!(user = %a.0.user.username, ?report, "fleet file reloaded");
+    Ok(Json(report))
 }

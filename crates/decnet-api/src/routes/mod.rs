@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod health;
 pub mod intel;
 pub mod logs;
+pub mod metrics;
 pub mod response;
 pub mod stream;
 pub mod topology;

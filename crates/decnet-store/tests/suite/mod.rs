@@ -392,6 +392,7 @@ async fn retention_prunes_by_age_and_rows(url: &str) {
 
 async fn ingester_is_lossless_and_idempotent(url: &str) {
     let s = decnet_store::open(url).await.unwrap();
+    let observed = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let bus = MemoryBus::new();
     let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
     let h = Ingester::start(
@@ -401,8 +402,21 @@ async fn ingester_is_lossless_and_idempotent(url: &str) {
             batch_size: 64,
             batch_wait: Duration::from_millis(5),
             retention: None,
+            observer: Some(decnet_store::ingest::CommitObserver(Arc::new({
+                let seen = observed.clone();
+                move |took| {
+                    assert!(took < Duration::from_secs(60));
+                    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }))),
             ..Default::default()
         },
+    );
+    let monitor = h.monitor();
+    assert_eq!(
+        monitor.newest_committed_micros(),
+        0,
+        "nothing committed yet"
     );
     let evs: Vec<Event> = (0..5000)
         .map(|i| ev(i, "web01", "ssh", EventKind::Connect, "127.5.0.1"))
@@ -426,6 +440,14 @@ async fn ingester_is_lossless_and_idempotent(url: &str) {
     assert_eq!(st.committed, 5500);
     assert_eq!(st.inserted, 5000);
     assert!(st.batches >= 5500 / 64);
+    // The commit observer saw every committed batch, and the monitor
+    // knows the newest event stored.
+    assert_eq!(
+        observed.load(std::sync::atomic::Ordering::Relaxed),
+        st.batches
+    );
+    let newest = evs.iter().map(|e| e.ts.timestamp_micros()).max().unwrap();
+    assert_eq!(monitor.newest_committed_micros(), newest);
     assert_eq!(s.count_events().await.unwrap(), 5000);
     assert_eq!(bus.stats().dropped, 0);
 }
