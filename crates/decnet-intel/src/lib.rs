@@ -21,7 +21,6 @@ pub mod campaign;
 pub mod harvest;
 pub mod identity;
 pub mod linker;
-pub mod probe_line;
 pub mod profile;
 pub mod rarity;
 pub mod state;

@@ -27,22 +27,55 @@ impl RedisHandler {
         out: &mut Out,
         session: &Session,
     ) -> bool {
+        self.run(args, st, out, session, true)
+    }
+
+    /// Answers an inline line that is another protocol's probe as redis
+    /// answers it, recording the probe (once per connection) instead of a
+    /// command: a version scan is not a redis session.
+    pub(super) fn probe(
+        &self,
+        args: &[Vec<u8>],
+        st: &mut State,
+        out: &mut Out,
+        session: &Session,
+    ) -> bool {
+        if args.is_empty() {
+            return false;
+        }
+        if !std::mem::replace(&mut st.probe_seen, true) {
+            let line: Vec<String> = args.iter().map(|a| wire::excerpt(a, 256)).collect();
+            session.emit_probe(&line.join(" "), "command");
+        }
+        self.run(args, st, out, session, false)
+    }
+
+    fn run(
+        &self,
+        args: &[Vec<u8>],
+        st: &mut State,
+        out: &mut Out,
+        session: &Session,
+        record_command: bool,
+    ) -> bool {
         let Some(first) = args.first() else {
             return false;
         };
         let cmd = upper(first);
         match Verb::parse(&cmd, args.len()) {
-            Verb::Auth => {
+            Verb::Auth if record_command => {
                 self.auth(args, st, out, session);
                 false
             }
-            Verb::Hello => {
+            Verb::Hello if record_command => {
                 self.hello(args, st, out, session);
                 false
             }
             verb => {
                 // Everything but AUTH is a command event, even when refused.
-                record(&cmd, args, st, session);
+                if record_command {
+                    record(&cmd, args, st, session);
+                }
                 if verb == Verb::Quit {
                     out.simple("OK");
                     return true;
