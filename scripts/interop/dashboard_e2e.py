@@ -40,7 +40,6 @@ INTENTIONAL = {
     ("POST", "/api/v1/deckies/deploy", 422),      # INI with validator errors
     ("POST", "/api/v1/deckies/deploy", 400),      # structural INI error
     ("GET", "/api/v1/response/status", 503),      # demo fleet has no [response]
-    ("GET", "/api/v1/response/bans", 503),        # attacker page: "Active response off"
 }
 expired_phase = False
 failures = []
@@ -422,13 +421,24 @@ def run(d):
     goto(d, "/attackers", "Attackers")
     wait(d, text_in("#attackers", SSH_SRC), what="attacker list")
     shot(d, "11-attackers")
+    drain(d)
+    before_detail = len(responses)
     click(d, wait(d, EC.element_to_be_clickable((By.LINK_TEXT, SSH_SRC)), what="attacker link"))
     wait(d, text_in("main h1", f"Attacker {SSH_SRC}"), what="attacker detail")
+    wait(d, text_in("#ban-state", "Active response off"), what="ban state on the attacker page")
     wait(d, text_in("#attacker-creds", "ubuntu"), what="credentials tried on detail page")
     wait(d, css("#transcripts .replay-btn"), timeout=20, what="transcript listed")
     click(d, d.find_element(By.CSS_SELECTOR, "#transcripts .replay-btn"))
     wait(d, lambda x: "uname" in x.find_element(By.CSS_SELECTOR, "#replay pre.term").text, timeout=20, what="replayed session shows the commands")
     shot(d, "12-attacker-detail-replay")
+    # Active response is asked about once per page view, and with it off
+    # the page never asks for bans (live refreshes included).
+    drain(d)
+    on_page = [(m, p) for m, p, _, _ in responses[before_detail:]]
+    status_calls = on_page.count(("GET", "/api/v1/response/status"))
+    ban_calls = on_page.count(("GET", "/api/v1/response/bans"))
+    if (status_calls, ban_calls) != (1, 0):
+        failures.append(f"attacker page: {status_calls} /response/status and {ban_calls} /response/bans requests (want 1 and 0)")
 
     # --- the remaining pages render without errors.
     for path, h1, shotname, sel in [

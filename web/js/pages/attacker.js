@@ -39,19 +39,20 @@ export async function render(root, ctx) {
   techniques.replaceChildren(techniqueTable(a.techniques || []), attackExports({ ip: a.ip }, `attacker-${a.ip}`));
 
   // Ban state and the Ban button (when active response is configured).
+  // Whether it is configured is asked once per page view; the bans of this
+  // address only when it is (re-read after a ban from here).
   async function loadBan() {
     let bans;
-    try { bans = await get(`/response/bans${qs({ ip: a.ip, limit: 5 })}`, { expectError: true }); } catch (e) {
-      banBox.replaceChildren(e.status === 503 ? h('span', { class: 'muted small', title: 'Add a [response] section to the fleet file to ban from here' }, 'Active response off') : errorBox(e));
-      return;
-    }
+    try { bans = await get(`/response/bans${qs({ ip: a.ip, limit: 5 })}`); } catch (e) { banBox.replaceChildren(errorBox(e)); return; }
     const cur = bans.data[0];
     const state = cur ? h('span', { class: 'small', id: 'ban-state' }, badge(cur.dry_run ? 'dry_run' : 'enforced'), ` banned until `, time(cur.expires_at)) : h('span', { class: 'muted small', id: 'ban-state' }, 'not banned');
     const btn = session.admin ? h('button', { type: 'button', class: 'danger', id: 'ban-btn' }, cur ? 'Ban again…' : 'Ban…') : null;
     if (btn) btn.addEventListener('click', () => banDialog(btn, a.ip).then((ok) => { if (ok) loadBan(); }));
     banBox.replaceChildren(state, btn);
   }
-  loadBan();
+  get('/response/status', { expectError: true }).then(loadBan, (e) => banBox.replaceChildren(e.status === 503
+    ? h('span', { class: 'muted small', id: 'ban-state', title: 'Add a [response] section to the fleet file to ban from here' }, 'Active response off')
+    : errorBox(e)));
 
   let tlOffset = 0;
   async function loadTimeline() {
