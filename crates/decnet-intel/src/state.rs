@@ -176,6 +176,7 @@ impl IntelState {
         for ip in &out_ips {
             let (row, st) = self.attackers.get_mut(ip).expect("touched attacker exists");
             profile::classify(row, st);
+            locate(row, self.cfg.geo.as_deref());
             batch.attackers.push((
                 row.clone(),
                 serde_json::to_value(&*st).unwrap_or(serde_json::Value::Null),
@@ -354,5 +355,13 @@ impl IntelState {
     /// a restore go out with the next batch).
     pub(crate) fn nothing_pending(&self) -> bool {
         self.pending.is_empty()
+    }
+}
+
+/// Looks a row's address up once (rows keep the answer; a row stored
+/// before the databases were configured is located when it next moves).
+fn locate(row: &mut AttackerRow, geo: Option<&crate::geo::GeoDb>) {
+    if let (None, Some(db), Ok(ip)) = (&row.geo, geo, row.ip.parse()) {
+        row.geo = Some(db.lookup(ip));
     }
 }
