@@ -140,6 +140,7 @@ impl IntelState {
             campaign_id: self.identity_campaign.get(&id).copied(),
             created_at: ident.created_at,
             updated_at: now,
+            geo: member_places(&rows),
         })
     }
 
@@ -149,6 +150,12 @@ impl IntelState {
         events.sort_by(|a, b| a.ts.cmp(&b.ts).then(a.id.cmp(&b.id)));
         let mut batch = IntelBatch::default();
         let touched = self.absorb(&events, &mut batch);
+        // Located before identity rows are built, which summarise members' places.
+        for ip in &touched.all {
+            if let Some((row, _)) = self.attackers.get_mut(ip) {
+                locate(row, self.cfg.geo.as_deref());
+            }
+        }
         let id_events = self.relink(&touched.signals, now);
         let mut changed_ids: BTreeSet<Uuid> =
             id_events.iter().flat_map(|e| e.identities()).collect();
@@ -176,7 +183,6 @@ impl IntelState {
         for ip in &out_ips {
             let (row, st) = self.attackers.get_mut(ip).expect("touched attacker exists");
             profile::classify(row, st);
-            locate(row, self.cfg.geo.as_deref());
             batch.attackers.push((
                 row.clone(),
                 serde_json::to_value(&*st).unwrap_or(serde_json::Value::Null),
@@ -364,4 +370,26 @@ fn locate(row: &mut AttackerRow, geo: Option<&crate::geo::GeoDb>) {
     if let (None, Some(db), Ok(ip)) = (&row.geo, geo, row.ip.parse()) {
         row.geo = Some(db.lookup(ip));
     }
+}
+
+/// The distinct places (country and network owner; the city left out) of
+/// an identity's located members, most common first: what the identity
+/// page shows.
+fn member_places(rows: &[&AttackerRow]) -> Vec<decnet_store::Geo> {
+    let mut counts: Vec<(decnet_store::Geo, usize)> = Vec::new();
+    for g in rows.iter().filter_map(|r| r.geo.as_ref()) {
+        let place = decnet_store::Geo {
+            city: None,
+            ..g.clone()
+        };
+        match counts.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((place, 1)),
+        }
+    }
+    counts.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| a.0.country_key().cmp(&b.0.country_key()))
+    });
+    counts.into_iter().map(|(p, _)| p).take(32).collect()
 }

@@ -422,6 +422,10 @@ pub struct IdentityRow {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Where its members are registered: one entry per distinct country
+    /// and network owner among located members (see [`AttackerRow::geo`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo: Vec<Geo>,
 }
 
 /// A stored identity stream event (`formed`, `observation.linked`, `merged`, `unmerged`).

@@ -6,6 +6,7 @@ mod attack;
 mod canary;
 mod durability;
 mod enroll;
+mod geo;
 mod memory;
 mod nats_args;
 mod run;

@@ -54,6 +54,11 @@ pub struct RunArgs {
     /// dropped and counted (/health).
     #[arg(long, default_value_t = decnet_engine::eventlog::DEFAULT_BACKLOG, env = "DECNET_EVENT_BACKLOG")]
     pub event_backlog: usize,
+    /// A MaxMind-format database (GeoLite2 or DB-IP City, Country or ASN)
+    /// to locate attacker addresses with; repeat for several. Added to the
+    /// fleet file's `[geoip] databases`.
+    #[arg(long = "geoip", value_name = "FILE.mmdb", env = "DECNET_GEOIP", value_delimiter = ',')]
+    pub geoip: Vec<PathBuf>,
     #[command(flatten)]
     pub nats: crate::nats_args::NatsArgs,
 }
@@ -77,10 +82,16 @@ pub fn validate(file: &Path) -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
+            let geo = match crate::geo::open(&fleet, Some(file), &[]) {
+                Ok(g) => g,
+                Err(code) => return code,
+            };
             println!(
-                "{shown}: OK — {} deckies, {} ATT&CK rules",
+                "{shown}: OK — {} deckies, {} ATT&CK rules{}",
                 fleet.deckies.len(),
-                rules.handle().current().rules().len()
+                rules.handle().current().rules().len(),
+                geo.map(|g| format!(", geoip: {}", g.describe().join("; ")))
+                    .unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
@@ -181,7 +192,18 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(r) => Arc::new(r),
         Err(code) => return code,
     };
-    let result = rt.block_on(run(fleet, args, config.is_none(), alerts, rules));
+    let geo = match crate::geo::open(&fleet, config.as_deref(), &args.geoip) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    if let Some(g) = &geo {
+        eprintln!("geoip: {}", g.describe().join("; "));
+    }
+    let intel_cfg = decnet_intel::IntelConfig {
+        geo,
+        ..Default::default()
+    };
+    let result = rt.block_on(run(fleet, args, config.is_none(), alerts, rules, intel_cfg));
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -198,6 +220,7 @@ async fn run(
     demo: bool,
     alerts: crate::alerts::AlertsSetup,
     attack_rules: Arc<decnet_attack::live::RulesInUse>,
+    intel_cfg: decnet_intel::IntelConfig,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let stop_signal = StopSignal::listen()?;
@@ -250,7 +273,7 @@ async fn run(
     // Ingester and intel subscribe before any decky can emit.
     let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed).await?;
     let health_probes = health_probes(event_log.monitor(), ingester.monitor());
-    let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus).await?;
+    let intel = IntelRun::start(&nats, store.clone(), &proc_bus, &api_bus, intel_cfg).await?;
     // Alerts read what the API sees (every server's events with NATS, in
     // queue groups so one server handles each message).
     let (alerts, alerts_api, alerts_probe) =
@@ -837,6 +860,7 @@ impl IntelRun {
         store: Arc<dyn decnet_store::Store>,
         proc_bus: &Arc<dyn Bus>,
         api_bus: &Arc<dyn Bus>,
+        cfg: decnet_intel::IntelConfig,
     ) -> anyhow::Result<IntelRun> {
         Ok(match nats {
             None => IntelRun::Local(
@@ -844,7 +868,7 @@ impl IntelRun {
                     store,
                     api_bus.clone(),
                     proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-                    Default::default(),
+                    cfg,
                 )
                 .await
                 .context("cannot start intel")?,
@@ -854,7 +878,10 @@ impl IntelRun {
                 store,
                 api_bus.clone(),
                 decnet_nats::intel::holder_id(),
-                Default::default(),
+                decnet_nats::intel::SingletonConfig {
+                    intel: cfg,
+                    ..Default::default()
+                },
             )),
         })
     }
