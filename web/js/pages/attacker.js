@@ -5,6 +5,7 @@ import { parseCast, player } from '../player.js';
 import { download } from '../download.js';
 import { banDialog } from './response.js';
 import { techniqueTable, exportButtons as attackExports } from './attack.js';
+import { place, network } from '../geo.js';
 
 const LIMIT = 50;
 
@@ -121,7 +122,9 @@ function drawSummary(box, a) {
       Events: a.event_count, Sessions: a.sessions, 'Credentials tried': a.credentials_tried, 'Commands run': a.commands_run, Artifacts: a.artifacts,
       Identity: a.identity_id ? h('a', { href: `/identities/${a.identity_id}` }, a.identity_id) : '—',
     })),
-    card(null, kv({ Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
+    card(null, kv({ Country: h('span', { id: 'attacker-country' }, place(a.geo), a.geo && a.geo.city ? h('span', { class: 'muted' }, ` ${a.geo.city}`) : null),
+      Network: h('span', { id: 'attacker-network' }, network(a.geo)),
+      Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
       Fingerprints: (a.fingerprints || []).map((f) => (typeof f === 'string' ? f : `${f.kind || f.type || ''} ${f.value || JSON.stringify(f)}`)).join('; ') || '—' }))));
 }
 
