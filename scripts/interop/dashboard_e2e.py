@@ -408,19 +408,10 @@ def main():
         opts.binary_location = os.environ["CHROMIUM_BIN"]
     opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     service = webdriver.ChromeService(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    driver = webdriver.Chrome(options=opts, service=service)
-    driver.set_window_size(1280, 800)
     try:
-        run(driver)
-        three_tabs_for_a_minute(driver)
+        drive(webdriver.Chrome(options=opts, service=service), run, three_tabs_for_a_minute)
     finally:
-        try:
-            drain(driver)
-        except Exception:
-            pass
-        driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
-    report()
 
 
 def main_firefox():
@@ -430,10 +421,15 @@ def main_firefox():
     if os.environ.get("FIREFOX_BIN"):
         opts.binary_location = os.environ["FIREFOX_BIN"]
     service = webdriver.FirefoxService(executable_path=os.environ.get("GECKODRIVER", shutil.which("geckodriver") or "geckodriver"))
-    driver = webdriver.Firefox(options=opts, service=service)
+    drive(webdriver.Firefox(options=opts, service=service), run_firefox)
+
+
+def drive(driver, *stages):
+    """Runs the stages in one browser, then judges every request it saw."""
     driver.set_window_size(1280, 800)
     try:
-        run_firefox(driver)
+        for stage in stages:
+            stage(driver)
     finally:
         try:
             drain(driver)

@@ -5,15 +5,15 @@
 //! redis's own probe (a RESP `info`) is still a command.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
+mod db_common;
+
 use std::time::{Duration, Instant};
 
-use decnet_bus::{Bus, Delivery, MemoryBus, Subscription};
-use decnet_core::{Event, EventKind, FleetSpec};
-use decnet_services::{start_service, DeckyCtx, Limits, Service};
+use db_common::deploy;
+use decnet_bus::Subscription;
+use decnet_core::{Event, EventKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
 /// nmap's GetRequest probe.
 const GET_REQUEST: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
@@ -24,42 +24,11 @@ const SIP_OPTIONS: &[u8] = b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/TCP nm;branc
 /// nmap's redis-server probe: real RESP, a real command.
 const REDIS_INFO: &[u8] = b"*1\r\n$4\r\ninfo\r\n";
 
-struct Decky {
-    ctx: Arc<DeckyCtx>,
-    sub: Subscription,
-    _dir: tempfile::TempDir,
-}
-
-fn decky(ip: &str, service: &str) -> Decky {
-    let bus = MemoryBus::new();
-    let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
-    let text = format!("[probe]\nip = {ip}\nservices = {service}\ndistro = debian\n");
-    let (fleet, _): (FleetSpec, _) = decnet_core::fleet::parse_str(&text).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
-        auth_fail_delay: Duration::from_millis(20),
-        ..Limits::default()
-    };
-    let ctx = Arc::new(DeckyCtx::new(
-        fleet.deckies[0].clone(),
-        0,
-        dir.path().to_owned(),
-        bus.clone() as Arc<dyn Bus>,
-        limits,
-        36300,
-    ));
-    Decky {
-        ctx,
-        sub,
-        _dir: dir,
-    }
-}
-
 /// Sends `probe` on a fresh connection as nmap does (one write, then a
 /// wait for the answer), closes, and returns the session's events and
 /// what the service answered.
 async fn probe_once(
-    addr: std::net::SocketAddr,
+    addr: &str,
     sub: &mut Subscription,
     probe: &[u8],
 ) -> (Vec<Event>, String) {
@@ -108,23 +77,16 @@ fn kinds(events: &[Event], kind: EventKind) -> usize {
     events.iter().filter(|e| e.kind == kind).count()
 }
 
-async fn start(d: &Decky, service: &dyn Service) -> decnet_services::RunningService {
-    start_service(d.ctx.clone(), service, &CancellationToken::new())
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn telnet_records_nmap_probes_as_scans_not_logins() {
-    let mut d = decky("127.0.61.71", "telnet");
-    let running = start(&d, &decnet_services::protocols::remote::telnet::Telnet).await;
-    let addr = running.addrs[0].1;
+    let mut d = deploy("127.0.63.201", "services = telnet\ndistro = debian").await;
+    let addr = d.addr(23);
     for (probe, first_line) in [
         (GET_REQUEST, "GET / HTTP/1.0"),
         (RTSP_REQUEST, "OPTIONS / RTSP/1.0"),
         (SIP_OPTIONS, "OPTIONS sip:nm SIP/2.0"),
     ] {
-        let (events, answer) = probe_once(addr, &mut d.sub, probe).await;
+        let (events, answer) = probe_once(&addr, &mut d.sub, probe).await;
         assert_eq!(kinds(&events, EventKind::AuthAttempt), 0, "{events:?}");
         assert_eq!(
             probes_of(&events),
@@ -135,18 +97,17 @@ async fn telnet_records_nmap_probes_as_scans_not_logins() {
         assert!(answer.contains("Login incorrect"), "{answer:?}");
     }
     // A real login attempt is still one.
-    let (events, _) = probe_once(addr, &mut d.sub, b"admin\r\nadmin\r\n").await;
+    let (events, _) = probe_once(&addr, &mut d.sub, b"admin\r\nadmin\r\n").await;
     assert_eq!(kinds(&events, EventKind::AuthAttempt), 1, "{events:?}");
     assert!(probes_of(&events).is_empty());
-    running.stop().await;
+    d.stop().await;
 }
 
 #[tokio::test]
 async fn redis_records_nmap_probes_as_scans_not_commands() {
-    let mut d = decky("127.0.61.72", "redis");
-    let running = start(&d, &decnet_services::protocols::db::redis::Redis).await;
-    let addr = running.addrs[0].1;
-    let (events, answer) = probe_once(addr, &mut d.sub, SIP_OPTIONS).await;
+    let mut d = deploy("127.0.63.202", "services = redis\ndistro = debian").await;
+    let addr = d.addr(6379);
+    let (events, answer) = probe_once(&addr, &mut d.sub, SIP_OPTIONS).await;
     assert_eq!(kinds(&events, EventKind::Command), 0, "{events:?}");
     assert_eq!(
         probes_of(&events),
@@ -159,19 +120,19 @@ async fn redis_records_nmap_probes_as_scans_not_commands() {
     );
     assert_eq!(answer.matches("-ERR").count(), 10, "{answer:?}");
 
-    let (events, answer) = probe_once(addr, &mut d.sub, GET_REQUEST).await;
+    let (events, answer) = probe_once(&addr, &mut d.sub, GET_REQUEST).await;
     assert_eq!(kinds(&events, EventKind::Command), 0, "{events:?}");
     assert_eq!(probes_of(&events).len(), 1);
     assert!(answer.starts_with("-ERR"), "{answer:?}");
 
     // nmap's redis probe speaks RESP: a command, answered with INFO.
-    let (events, answer) = probe_once(addr, &mut d.sub, REDIS_INFO).await;
+    let (events, answer) = probe_once(&addr, &mut d.sub, REDIS_INFO).await;
     assert_eq!(kinds(&events, EventKind::Command), 1, "{events:?}");
     assert!(probes_of(&events).is_empty());
     assert!(answer.contains("redis_version:"), "{answer:?}");
     // Typed inline by hand: still a command.
-    let (events, _) = probe_once(addr, &mut d.sub, b"CONFIG GET dir\r\n").await;
+    let (events, _) = probe_once(&addr, &mut d.sub, b"CONFIG GET dir\r\n").await;
     assert_eq!(kinds(&events, EventKind::Command), 1, "{events:?}");
     assert!(probes_of(&events).is_empty());
-    running.stop().await;
+    d.stop().await;
 }

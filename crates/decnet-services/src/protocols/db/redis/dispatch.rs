@@ -20,60 +20,38 @@ fn arg(args: &[Vec<u8>], i: usize) -> &[u8] {
 
 impl RedisHandler {
     /// Runs one command; returns true when the connection should close.
+    /// A `probe` (an inline line that is another protocol's probe) is
+    /// answered as redis answers it but recorded, once per connection, as
+    /// the probe it is instead of a command: a version scan is not a redis
+    /// session.
     pub(super) fn dispatch(
         &self,
         args: &[Vec<u8>],
         st: &mut State,
         out: &mut Out,
         session: &Session,
+        probe: bool,
     ) -> bool {
-        self.run(args, st, out, session, true)
-    }
-
-    /// Answers an inline line that is another protocol's probe as redis
-    /// answers it, recording the probe (once per connection) instead of a
-    /// command: a version scan is not a redis session.
-    pub(super) fn probe(
-        &self,
-        args: &[Vec<u8>],
-        st: &mut State,
-        out: &mut Out,
-        session: &Session,
-    ) -> bool {
-        if args.is_empty() {
-            return false;
-        }
-        if !std::mem::replace(&mut st.probe_seen, true) {
+        if probe && !args.is_empty() && !std::mem::replace(&mut st.probe_seen, true) {
             let line: Vec<String> = args.iter().map(|a| wire::excerpt(a, 256)).collect();
             session.emit_probe(&line.join(" "), "command");
         }
-        self.run(args, st, out, session, false)
-    }
-
-    fn run(
-        &self,
-        args: &[Vec<u8>],
-        st: &mut State,
-        out: &mut Out,
-        session: &Session,
-        record_command: bool,
-    ) -> bool {
         let Some(first) = args.first() else {
             return false;
         };
         let cmd = upper(first);
         match Verb::parse(&cmd, args.len()) {
-            Verb::Auth if record_command => {
+            Verb::Auth if !probe => {
                 self.auth(args, st, out, session);
                 false
             }
-            Verb::Hello if record_command => {
+            Verb::Hello if !probe => {
                 self.hello(args, st, out, session);
                 false
             }
             verb => {
                 // Everything but AUTH is a command event, even when refused.
-                if record_command {
+                if !probe {
                     record(&cmd, args, st, session);
                 }
                 if verb == Verb::Quit {

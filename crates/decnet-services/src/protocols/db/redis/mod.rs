@@ -195,11 +195,7 @@ impl Handler for RedisHandler {
                                 buf: Vec::new(),
                                 resp3: st.resp3,
                             };
-                            let quit = if probe {
-                                self.probe(&args, &mut st, &mut out, &session)
-                            } else {
-                                self.dispatch(&args, &mut st, &mut out, &session)
-                            };
+                            let quit = self.dispatch(&args, &mut st, &mut out, &session, probe);
                             if conn.stream.write_all(&out.buf).await.is_err() || quit {
                                 return;
                             }
