@@ -48,7 +48,21 @@ def ring_points(ring, arcs):
     for i in ring:
         arc = arcs[i] if i >= 0 else list(reversed(arcs[~i]))
         pts.extend(arc if not pts else arc[1:])
-    return pts
+    # Rings crossing the antimeridian (Russia's far east, Fiji) jump from
+    # +180 to -180: unwrapped, they run past the edge (clipped) instead of
+    # drawing a line across the whole map.
+    # Antarctica's ring runs along the south pole edge on purpose: kept.
+    if any(lat < -89 for _, lat in pts):
+        return pts
+    out = []
+    for lon, lat in pts:
+        if out:
+            while lon - out[-1][0] > 180:
+                lon -= 360
+            while out[-1][0] - lon > 180:
+                lon += 360
+        out.append((lon, lat))
+    return out
 
 
 def project(lon, lat):

@@ -398,7 +398,8 @@ async fn attackers_are_located_with_the_geoip_databases() {
     let s = start().await;
     let admin = s.admin().await;
     let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
-    let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../decnet-intel/testdata");
+    let testdata =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../decnet-intel/testdata");
     let geo = decnet_intel::geo::GeoDb::open(&[
         testdata.join("geo-test-city.mmdb"),
         testdata.join("geo-test-asn.mmdb"),
@@ -432,18 +433,33 @@ async fn attackers_are_located_with_the_geoip_databases() {
     }
     eventually(&s, &admin, "/attackers", |v| v["total"] == 4).await;
 
-    let de: Value = s.get(&admin, "/attackers/127.0.77.10").await.json().await.unwrap();
+    let de: Value = s
+        .get(&admin, "/attackers/127.0.77.10")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(de["geo"]["country"], "DE", "{de}");
     assert_eq!(de["geo"]["country_name"], "Germany");
     assert_eq!(de["geo"]["city"], "Berlin");
     assert_eq!(de["geo"]["asn"], 64501);
     assert_eq!(de["geo"]["as_org"], "Example Transit DE");
     assert_eq!(de["geo"]["private"], false);
-    let lo: Value = s.get(&admin, "/attackers/127.0.5.5").await.json().await.unwrap();
+    let lo: Value = s
+        .get(&admin, "/attackers/127.0.5.5")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(lo["geo"]["private"], true, "{lo}");
     assert!(lo["geo"].get("country").is_none(), "{lo}");
 
-    let countries: Value = s.get(&admin, "/attackers/countries").await.json().await.unwrap();
+    let countries: Value = s
+        .get(&admin, "/attackers/countries")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         countries["data"],
         json!([
@@ -452,13 +468,25 @@ async fn attackers_are_located_with_the_geoip_databases() {
             {"country": "private", "attackers": 1},
         ])
     );
-    let only_br: Value = s.get(&admin, "/attackers?country=BR").await.json().await.unwrap();
+    let only_br: Value = s
+        .get(&admin, "/attackers?country=BR")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(only_br["total"], 1);
     assert_eq!(only_br["data"][0]["ip"], "127.0.78.20");
-    let private: Value = s.get(&admin, "/attackers?country=private").await.json().await.unwrap();
+    let private: Value = s
+        .get(&admin, "/attackers?country=private")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(private["data"][0]["ip"], "127.0.5.5");
     assert_eq!(
-        s.get(&admin, &format!("/attackers?country={}", "X".repeat(17))).await.status(),
+        s.get(&admin, &format!("/attackers?country={}", "X".repeat(17)))
+            .await
+            .status(),
         422
     );
 

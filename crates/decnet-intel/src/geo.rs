@@ -153,10 +153,7 @@ impl GeoDb {
         let mut geo = Geo::default();
         for (_, reader) in &self.readers {
             // A damaged record in one file leaves what the others say.
-            let Ok(Some(rec)) = reader
-                .lookup(ip)
-                .and_then(|r| r.decode::<Record>())
-            else {
+            let Ok(Some(rec)) = reader.lookup(ip).and_then(|r| r.decode::<Record>()) else {
                 continue;
             };
             if geo.country.is_none() {
@@ -228,7 +225,11 @@ mod tests {
     /// The test databases `scripts/geo/make_test_mmdb.py` writes.
     fn test_db() -> GeoDb {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
-        GeoDb::open(&[dir.join("geo-test-city.mmdb"), dir.join("geo-test-asn.mmdb")]).unwrap()
+        GeoDb::open(&[
+            dir.join("geo-test-city.mmdb"),
+            dir.join("geo-test-asn.mmdb"),
+        ])
+        .unwrap()
     }
 
     #[test]
@@ -249,7 +250,14 @@ mod tests {
     #[test]
     fn uncovered_non_routable_addresses_are_private_and_public_ones_unknown() {
         let db = test_db();
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "100.64.0.1", "fd00::1", "fe80::1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "100.64.0.1",
+            "fd00::1",
+            "fe80::1",
+        ] {
             let g = db.lookup(ip.parse().unwrap());
             assert!(g.private, "{ip}");
             assert_eq!(g.country_key().as_deref(), Some("private"), "{ip}");

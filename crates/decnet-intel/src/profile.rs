@@ -216,9 +216,7 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
             row.credentials_tried += 1;
             st.probe_auths += 1;
         }
-        EventKind::Scan
-            if e.field_str(decnet_core::compat::EVENT_TYPE) == Some("probe") =>
-        {
+        EventKind::Scan if e.field_str(decnet_core::compat::EVENT_TYPE) == Some("probe") => {
             st.probe_scans += 1;
         }
         EventKind::Command if probe => {

@@ -90,7 +90,10 @@ impl Session {
     pub fn emit_probe(&self, line: &str, taken_as: &str) {
         let mut f = Fields::new();
         f.insert(decnet_core::compat::EVENT_TYPE.into(), "probe".into());
-        f.insert("probe".into(), crate::wire::excerpt(line.as_bytes(), 256).into());
+        f.insert(
+            "probe".into(),
+            crate::wire::excerpt(line.as_bytes(), 256).into(),
+        );
         f.insert("taken_as".into(), taken_as.into());
         self.emit(EventKind::Scan, f);
     }

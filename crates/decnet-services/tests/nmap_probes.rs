@@ -27,19 +27,17 @@ const REDIS_INFO: &[u8] = b"*1\r\n$4\r\ninfo\r\n";
 /// Sends `probe` on a fresh connection as nmap does (one write, then a
 /// wait for the answer), closes, and returns the session's events and
 /// what the service answered.
-async fn probe_once(
-    addr: &str,
-    sub: &mut Subscription,
-    probe: &[u8],
-) -> (Vec<Event>, String) {
+async fn probe_once(addr: &str, sub: &mut Subscription, probe: &[u8]) -> (Vec<Event>, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     s.write_all(probe).await.unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     let until = Instant::now() + Duration::from_millis(600);
-    while let Ok(Ok(n)) =
-        tokio::time::timeout(until.saturating_duration_since(Instant::now()), s.read(&mut buf))
-            .await
+    while let Ok(Ok(n)) = tokio::time::timeout(
+        until.saturating_duration_since(Instant::now()),
+        s.read(&mut buf),
+    )
+    .await
     {
         if n == 0 {
             break;
@@ -115,7 +113,9 @@ async fn redis_records_nmap_probes_as_scans_not_commands() {
     );
     // Still answered line by line, as redis-server answers inline text.
     assert!(
-        answer.starts_with("-ERR unknown command 'OPTIONS', with args beginning with: 'sip:nm' 'SIP/2.0'\r\n"),
+        answer.starts_with(
+            "-ERR unknown command 'OPTIONS', with args beginning with: 'sip:nm' 'SIP/2.0'\r\n"
+        ),
         "{answer:?}"
     );
     assert_eq!(answer.matches("-ERR").count(), 10, "{answer:?}");

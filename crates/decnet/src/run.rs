@@ -57,7 +57,12 @@ pub struct RunArgs {
     /// A MaxMind-format database (GeoLite2 or DB-IP City, Country or ASN)
     /// to locate attacker addresses with; repeat for several. Added to the
     /// fleet file's `[geoip] databases`.
-    #[arg(long = "geoip", value_name = "FILE.mmdb", env = "DECNET_GEOIP", value_delimiter = ',')]
+    #[arg(
+        long = "geoip",
+        value_name = "FILE.mmdb",
+        env = "DECNET_GEOIP",
+        value_delimiter = ','
+    )]
     pub geoip: Vec<PathBuf>,
     #[command(flatten)]
     pub nats: crate::nats_args::NatsArgs,

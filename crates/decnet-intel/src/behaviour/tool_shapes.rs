@@ -207,7 +207,9 @@ fn nmap_redis_probe() -> Shape {
 /// connection's probe lines as one `scan` event.
 fn nmap_probes_recorded() -> Shape {
     let mut s = Shape::new();
-    s.session((0, 11_019), TELNET, |s, sid| s.probe(6_012, TELNET, sid, ""));
+    s.session((0, 11_019), TELNET, |s, sid| {
+        s.probe(6_012, TELNET, sid, "")
+    });
     s.session((11_020, 16_023), TELNET, |s, sid| {
         s.probe(11_027, TELNET, sid, "GET / HTTP/1.0")
     });
