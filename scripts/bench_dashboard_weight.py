@@ -55,6 +55,7 @@ def main():
             try:
                 d.get(BASE + "/login")
                 WebDriverWait(d, 20).until(lambda x: x.find_elements(By.ID, "password"))
+                d.find_element(By.ID, "username").clear()
                 d.find_element(By.ID, "username").send_keys(USER)
                 d.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
                 WebDriverWait(d, 20).until(lambda x: x.find_elements(By.CSS_SELECTOR, "main h1"))

@@ -137,7 +137,7 @@ export async function render(root, ctx) {
           { key: 'first_seen', label: 'First seen', render: (r) => time(r.first_seen) },
           { key: 'last_seen', label: 'Last seen', render: (r) => time(r.last_seen) },
         ], page.data, { sortKey: 'last_seen', cls: 'cards', onRow: (r) => ctx.navigate(`/attackers/${encodeURIComponent(r.ip)}`), empty: none }),
-        page.capped ? h('p', { class: 'muted small' }, `Only the ${WINDOW_ROWS} most recently seen attackers were searched for this time range.`) : null,
+        ...(page.capped ? [h('p', { class: 'muted small' }, `Only the ${WINDOW_ROWS} most recently seen attackers were searched for this time range.`)] : []),
         pager(page.total, LIMIT, offset, (o) => { offset = o; load(); }));
     } catch (e) { box.replaceChildren(errorBox(e)); }
   }
