@@ -22,10 +22,14 @@ fn auth(ip: &str, user: &str, pw: &str, hassh: &str) -> decnet_core::Event {
     e
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attackers_identities_credentials_bounty_exports_and_identity_stream() {
-    let s = start().await;
-    let admin = s.admin().await;
+/// The real store ingester and intel worker on the server's bus.
+async fn pipeline(
+    s: &Server,
+    cfg: decnet_intel::IntelConfig,
+) -> (
+    decnet_store::ingest::IngestHandle,
+    decnet_intel::IntelHandle,
+) {
     let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
     let ingester = decnet_store::ingest::Ingester::start(
         s.store.clone(),
@@ -36,10 +40,18 @@ async fn attackers_identities_credentials_bounty_exports_and_identity_stream() {
         s.store.clone(),
         bus.clone(),
         bus.subscribe("events.>", Delivery::Lossless).unwrap(),
-        Default::default(),
+        cfg,
     )
     .await
     .unwrap();
+    (ingester, intel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attackers_identities_credentials_bounty_exports_and_identity_stream() {
+    let s = start().await;
+    let admin = s.admin().await;
+    let (ingester, intel) = pipeline(&s, Default::default()).await;
     // The identity stream, opened before any evidence exists.
     let t = s
         .client
@@ -397,7 +409,6 @@ async fn transcripts_and_artifacts_download_safely() {
 async fn attackers_are_located_with_the_geoip_databases() {
     let s = start().await;
     let admin = s.admin().await;
-    let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
     let testdata =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../decnet-intel/testdata");
     let geo = decnet_intel::geo::GeoDb::open(&[
@@ -405,23 +416,15 @@ async fn attackers_are_located_with_the_geoip_databases() {
         testdata.join("geo-test-asn.mmdb"),
     ])
     .unwrap();
-    let _ingester = decnet_store::ingest::Ingester::start(
-        s.store.clone(),
-        bus.subscribe("events.>", Delivery::Lossless).unwrap(),
-        Default::default(),
-    );
-    let _intel = decnet_intel::Intel::start(
-        s.store.clone(),
-        bus.clone(),
-        bus.subscribe("events.>", Delivery::Lossless).unwrap(),
+    let _workers = pipeline(
+        &s,
         decnet_intel::IntelConfig {
             geo: Some(std::sync::Arc::new(geo)),
             batch_wait: Duration::from_millis(20),
             ..Default::default()
         },
     )
-    .await
-    .unwrap();
+    .await;
     // Two German addresses sharing a rare fingerprint (one identity), one
     // Brazilian, one loopback address the databases do not cover.
     let hassh = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
