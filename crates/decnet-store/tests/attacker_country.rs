@@ -20,6 +20,16 @@ fn country(code: &str) -> Option<Geo> {
     })
 }
 
+async fn in_country(s: &dyn decnet_store::Store, code: &str) -> decnet_store::Page<AttackerRow> {
+    s.list_attackers(&AttackerQuery {
+        country: Some(code.into()),
+        limit: 10,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 async fn countries_written_filtered_and_counted(url: &str) {
     let s = decnet_store::open(url).await.unwrap();
     let private = Some(Geo {
@@ -58,14 +68,7 @@ async fn countries_written_filtered_and_counted(url: &str) {
             },
         ]
     );
-    let de = s
-        .list_attackers(&AttackerQuery {
-            country: Some("DE".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let de = in_country(s.as_ref(), "DE").await;
     assert_eq!(de.total, 2);
     assert!(de
         .data
@@ -82,14 +85,7 @@ async fn countries_written_filtered_and_counted(url: &str) {
     })
     .await
     .unwrap();
-    let br = s
-        .list_attackers(&AttackerQuery {
-            country: Some("BR".into()),
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let br = in_country(s.as_ref(), "BR").await;
     assert_eq!((br.total, br.data[0].event_count), (1, 9));
 }
 
