@@ -277,6 +277,47 @@ mod tests {
         assert!(GeoDb::open(&[dir.path().join("missing.mmdb")]).is_err());
     }
 
+    /// Attackers stored before `[geoip]` was configured are placed with
+    /// the next batches after a restart, not only when they return.
+    #[test]
+    fn rows_restored_without_a_place_are_located_with_the_next_batch() {
+        use crate::{IntelConfig, IntelState};
+        let old = |ip: &str| {
+            (
+                decnet_store::AttackerRow::new(ip, chrono::Utc::now()),
+                serde_json::json!({}),
+            )
+        };
+        let snap = decnet_store::IntelSnapshot {
+            attackers: vec![old("127.0.77.9"), old("127.0.78.1")],
+            ..Default::default()
+        };
+        let cfg = IntelConfig {
+            geo: Some(std::sync::Arc::new(test_db())),
+            ..Default::default()
+        };
+        let mut st = IntelState::restore(snap, cfg);
+        let mut e = decnet_core::Event::new("web01", "ssh", decnet_core::EventKind::Connect);
+        e.src_ip = "10.9.9.9".parse().unwrap();
+        let batch = st.process(&[&e], chrono::Utc::now());
+        let place = |ip: &str| {
+            batch
+                .attackers
+                .iter()
+                .find(|(r, _)| r.ip == ip)
+                .and_then(|(r, _)| r.geo.clone())
+                .unwrap_or_else(|| panic!("{ip} not rewritten with a place"))
+        };
+        assert_eq!(place("127.0.77.9").country.as_deref(), Some("DE"));
+        assert_eq!(place("127.0.78.1").country.as_deref(), Some("BR"));
+        assert!(place("10.9.9.9").private);
+        // Once placed, later batches leave them alone.
+        let mut e2 = e.clone();
+        e2.id = uuid::Uuid::now_v7();
+        let again = st.process(&[&e2], chrono::Utc::now());
+        assert!(again.attackers.iter().all(|(r, _)| r.ip == "10.9.9.9"));
+    }
+
     #[test]
     fn the_cache_stays_bounded() {
         let db = test_db();

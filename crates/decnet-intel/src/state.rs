@@ -36,7 +36,15 @@ pub struct IntelState {
     identity_rows: HashMap<Uuid, IdentityRow>,
     pending: Vec<IdentityEvent>,
     last_campaigns: Option<std::time::Instant>,
+    /// Restored rows stored before geolocation databases were configured:
+    /// located a few per batch ([`LOCATE_PER_BATCH`]), so turning `[geoip]`
+    /// on places the attackers already known too.
+    unlocated: Vec<String>,
 }
+
+/// Restored rows located (and rewritten) per batch: bounded so enabling
+/// geolocation on a store of many attackers never makes one huge batch.
+pub const LOCATE_PER_BATCH: usize = 500;
 
 /// Longest campaigns wait for a refresh when only activity times change.
 pub const CAMPAIGN_REFRESH: Duration = Duration::from_secs(30);
@@ -53,6 +61,7 @@ impl IntelState {
             identity_rows: HashMap::new(),
             pending: Vec::new(),
             last_campaigns: None,
+            unlocated: Vec::new(),
         }
     }
 
@@ -80,6 +89,14 @@ impl IntelState {
             s.identity_rows.insert(row.id, row);
         }
         s.campaigns = snap.campaigns;
+        if s.cfg.geo.is_some() {
+            s.unlocated = s
+                .attackers
+                .values()
+                .filter(|(r, _)| r.geo.is_none())
+                .map(|(r, _)| r.ip.clone())
+                .collect();
+        }
         // Normally a no-op; if the configuration changed, the differences
         // are published with the next batch.
         s.pending = s
@@ -149,7 +166,9 @@ impl IntelState {
         let mut events: Vec<&Event> = events.to_vec();
         events.sort_by(|a, b| a.ts.cmp(&b.ts).then(a.id.cmp(&b.id)));
         let mut batch = IntelBatch::default();
-        let touched = self.absorb(&events, &mut batch);
+        let mut touched = self.absorb(&events, &mut batch);
+        let take = self.unlocated.len().min(LOCATE_PER_BATCH);
+        touched.all.extend(self.unlocated.drain(..take));
         // Located before identity rows are built, which summarise members' places.
         for ip in &touched.all {
             if let Some((row, _)) = self.attackers.get_mut(ip) {
@@ -364,8 +383,8 @@ impl IntelState {
     }
 }
 
-/// Looks a row's address up once (rows keep the answer; a row stored
-/// before the databases were configured is located when it next moves).
+/// Looks a row's address up once (rows keep the answer; rows stored
+/// before the databases were configured are queued by `restore`).
 fn locate(row: &mut AttackerRow, geo: Option<&crate::geo::GeoDb>) {
     if let (None, Some(db), Ok(ip)) = (&row.geo, geo, row.ip.parse()) {
         row.geo = Some(db.lookup(ip));

@@ -187,7 +187,7 @@ pub struct AttackerRow {
     pub identity_id: Option<Uuid>,
     /// Where the address is registered, from the user's MaxMind-format
     /// databases; `None` until looked up (no database configured, or the
-    /// row predates it and has seen no event since).
+    /// row predates it and intel has not reached it yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geo: Option<Geo>,
 }
