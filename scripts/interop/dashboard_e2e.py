@@ -33,6 +33,8 @@ NEW_PASSWORD = "dashboard-e2e-Pw1"
 WEB01 = "127.0.50.10"
 TELNET_SRC = "127.0.0.91"
 SSH_SRC = "127.0.0.92"
+# Not in the test geolocation databases: shown as "private".
+PRIVATE_SRC = "127.0.0.93"
 
 # (method, path prefix, status) the test provokes on purpose.
 INTENTIONAL = {
@@ -40,7 +42,6 @@ INTENTIONAL = {
     ("POST", "/api/v1/deckies/deploy", 422),      # INI with validator errors
     ("POST", "/api/v1/deckies/deploy", 400),      # structural INI error
     ("GET", "/api/v1/response/status", 503),      # demo fleet has no [response]
-    ("GET", "/api/v1/response/bans", 503),        # attacker page: "Active response off"
 }
 expired_phase = False
 failures = []
@@ -52,8 +53,29 @@ def log(*a):
     print("[dashboard]", *a, flush=True)
 
 
+def is_firefox(driver):
+    return driver.capabilities.get("browserName") == "firefox"
+
+
+def page_failures(driver):
+    """What the dashboard itself recorded as failed requests and feed errors
+    (the only record in Firefox, which has no performance log)."""
+    try:
+        got = driver.execute_script(
+            "const f = (window.__decnetFailures || []).filter((x) => !x.expected);"
+            "const e = window.__decnetErrors || [];"
+            "window.__decnetFailures = []; window.__decnetErrors = [];"
+            "return f.map((x) => `${x.method} ${x.path} -> ${x.status}`).concat(e);")
+    except Exception:
+        return []
+    return [g for g in got or [] if not (expired_phase and "-> 401" in g)]
+
+
 def drain(driver):
     """Collects network responses from the performance log."""
+    if is_firefox(driver):
+        failures.extend(f"page recorded: {x}" for x in page_failures(driver))
+        return
     for entry in driver.get_log("performance"):
         try:
             msg = json.loads(entry["message"])["message"]
@@ -87,6 +109,10 @@ def shot(driver, name):
     path = os.path.join(SHOTS, f"{name}.png")
     driver.execute_script("window.scrollTo(0, 0)")
     time.sleep(0.3)
+    if is_firefox(driver):
+        driver.get_full_page_screenshot_as_file(path)
+        log("screenshot", path)
+        return
     try:
         m = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
         size = m.get("cssContentSize") or m["contentSize"]
@@ -161,10 +187,10 @@ def goto(driver, path, h1=None):
         wait(driver, text_in("main h1", h1), what=f"page {path}")
 
 
-def telnet_attempt(user, password):
+def telnet_attempt(user, password, src=None):
     """A telnet login attempt from TELNET_SRC (raw socket; IAC negotiation refused)."""
     s = socket.socket()
-    s.bind((TELNET_SRC, 0))
+    s.bind((src or TELNET_SRC, 0))
     s.settimeout(5)
     s.connect((WEB01, 23 + OFFSET))
 
@@ -237,8 +263,154 @@ def ssh_session():
     c.close()
 
 
+def login(d, user, password):
+    d.get(BASE + "/login")
+    wait(d, visible("#password"), what="login form")
+    d.find_element(By.ID, "username").clear()
+    d.find_element(By.ID, "username").send_keys(user)
+    d.find_element(By.ID, "password").send_keys(password + Keys.ENTER)
+    wait(d, text_in("main h1", "Overview"), what=f"overview after {user} logs in")
+
+
+def streams_the_api_still_grants(token, port_host):
+    """Opens /api/v1/stream as the dashboard's user until the API refuses
+    one (429): how many of the per-user stream slots the browser left."""
+    import http.client
+    host, port = port_host
+    held = []
+    try:
+        for _ in range(10):
+            c = http.client.HTTPConnection(host, port, timeout=5)
+            c.request("GET", "/api/v1/stream", headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream"})
+            r = c.getresponse()
+            if r.status != 200:
+                c.close()
+                assert r.status == 429, f"stream refused with {r.status}"
+                break
+            held.append(c)
+        return len(held)
+    finally:
+        for c in held:
+            c.close()
+
+
+def browser_streams(token, settle=20):
+    """Streams this browser holds (the API's 5 per user minus what it still
+    grants), once the count is steady: a connection a closing page or
+    worker dropped keeps its slot until the server next writes to it (a
+    keepalive within 15 s)."""
+    api = ("127.0.0.1", int(BASE.rsplit(":", 1)[1]))
+    end = time.time() + settle
+    while True:
+        held = 5 - streams_the_api_still_grants(token, api)
+        if held == 1 or time.time() > end:
+            return held
+        time.sleep(2)
+
+
+def three_tabs_for_a_minute(d):
+    """Three tabs on different pages for 60 s under live traffic: every tab
+    stays live (no reconnecting, no refused stream) and draws new events,
+    and the browser holds one stream however many tabs are open."""
+    login(d, "admin", NEW_PASSWORD)
+    pages = [("/", "#latest-events"), ("/logs", "#log-rows"), (f"/attackers/{SSH_SRC}", "#timeline")]
+    d.get(BASE + pages[0][0])
+    wait(d, text_in("#live-state", "live"), what="tab 1 live")
+    tabs = [d.current_window_handle]
+    for path, _ in pages[1:]:
+        d.switch_to.new_window("tab")
+        d.get(BASE + path)
+        wait(d, text_in("#live-state", "live"), what=f"tab {path} live")
+        tabs.append(d.current_window_handle)
+    token = d.execute_script("return localStorage.getItem('decnet.token')")
+    # The API grants 5 streams per user: three tabs must hold one of them.
+    held = browser_streams(token)
+    if held != 1:
+        failures.append(f"three tabs: the browser holds {held} streams (want one for every tab)")
+    end = time.time() + 60
+    n = 0
+    last_src = None
+    while time.time() < end:
+        n += 1
+        last_src = f"127.0.0.{100 + n % 100}"
+        telnet_attempt(f"tab{n}", "x", last_src)
+        if n % 3 == 0:
+            telnet_attempt(f"tab{n}", "y", SSH_SRC)
+        if n % 4 == 0:
+            for h in tabs:
+                d.switch_to.window(h)
+                state = d.find_element(By.ID, "live-state").text
+                if state != "live":
+                    failures.append(f"three tabs: {d.current_url} showed {state!r} at {int(60 - (end - time.time()))} s")
+        time.sleep(1.5)
+    # Every tab drew what arrived in the last seconds.
+    for h, (path, sel) in zip(tabs, pages):
+        d.switch_to.window(h)
+        want = SSH_SRC if path.startswith("/attackers/") else last_src
+        if path.startswith("/attackers/"):
+            wait(d, lambda x: "tab" in x.find_element(By.CSS_SELECTOR, sel).text or "telnet" in x.find_element(By.CSS_SELECTOR, sel).text, what="attacker tab drew live telnet events")
+        else:
+            wait(d, text_in(sel, want), what=f"{path} drew the last live event")
+        assert d.find_element(By.ID, "live-state").text == "live", f"{path}: {d.find_element(By.ID, 'live-state').text}"
+        failures.extend(f"three tabs {path}: {x}" for x in page_failures(d))
+    held = browser_streams(token)
+    if held != 1:
+        failures.append(f"three tabs after a minute: the browser holds {held} streams (want 1)")
+    log(f"three tabs for a minute: {n} telnet attempts, every tab live, one stream")
+    shot(d, "23-three-tabs-attacker")
+    for h in tabs[1:]:
+        d.switch_to.window(h)
+        d.close()
+    d.switch_to.window(tabs[0])
+
+
+def run_firefox(d):
+    """The main flows again in Firefox, against the server the Chromium run
+    left (admin password already changed): login, live events, logs filter,
+    attackers with their places, detail and replay, the world map, every page."""
+    login(d, "admin", NEW_PASSWORD)
+    wait(d, css("#counters .counter"), what="counters")
+    wait(d, text_in("#live-state", "live"), what="live stream connected")
+    src = "127.0.0.94"
+    telnet_attempt("firefox", "fox-pass", src)
+    wait(d, text_in("#latest-events", src), timeout=20, what="live telnet event on overview")
+    shot(d, "ff-01-overview")
+    goto(d, "/logs", "Live logs")
+    d.find_element(By.CSS_SELECTOR, 'input[name="src_ip"]').send_keys(src + Keys.ENTER)
+    wait(d, lambda x: all(src in r.text for r in x.find_elements(By.CSS_SELECTOR, "#log-rows tr")), what="filtered rows")
+    telnet_attempt("firefox2", "fox-live", src)
+    wait(d, lambda x: "fox-live" in x.find_element(By.ID, "log-rows").text, what="live row on logs page")
+    goto(d, "/attackers", "Attackers")
+    wait(d, text_in("#attackers", SSH_SRC), what="attacker list")
+    wait(d, lambda x: any(SSH_SRC in r.text and "AS64505" in r.text for r in x.find_elements(By.CSS_SELECTOR, "#attackers tbody tr")), what="ASN in the list")
+    shot(d, "ff-02-attackers")
+    d.get(BASE + f"/attackers/{SSH_SRC}")
+    wait(d, text_in("#attacker-country", "US"), what="country on the attacker page")
+    wait(d, css("#transcripts .replay-btn"), timeout=20, what="transcript listed")
+    click(d, d.find_element(By.CSS_SELECTOR, "#transcripts .replay-btn"))
+    wait(d, lambda x: "uname" in x.find_element(By.CSS_SELECTOR, "#replay pre.term").text, timeout=20, what="replay")
+    shot(d, "ff-03-attacker")
+    goto(d, "/", "Overview")
+    wait(d, css('#world-map svg path.hit[data-country="US"]'), timeout=30, what="US on the world map")
+    shot(d, "ff-04-world-map")
+    for path, h1, sel in [
+        ("/credentials", "Credentials", "#credentials table"),
+        ("/identities", "Identities", "#identities table"),
+        ("/fleet", "Fleet", '#deckies tr[data-decky="web01"]'),
+        ("/canary", "Canary tokens", "#canary-tokens table"),
+        ("/attack", "ATT&CK", "#attack-rules table"),
+        ("/alerts", "Alerts", "#alert-rules table"),
+        ("/response", "Active response", "#response-off"),
+    ]:
+        goto(d, path, h1)
+        wait(d, css(sel), what=f"{path} content")
+    drain(d)
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
+    if os.environ.get("DASH_BROWSER") == "firefox":
+        return main_firefox()
     opts = webdriver.ChromeOptions()
     profile = tempfile.mkdtemp(prefix="decnet-chromium-")
     for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -250,17 +422,38 @@ def main():
         opts.binary_location = os.environ["CHROMIUM_BIN"]
     opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     service = webdriver.ChromeService(executable_path=os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    driver = webdriver.Chrome(options=opts, service=service)
+    try:
+        drive(webdriver.Chrome(options=opts, service=service), run, three_tabs_for_a_minute)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def main_firefox():
+    opts = webdriver.FirefoxOptions()
+    opts.add_argument("-headless")
+    opts.set_preference("browser.shell.checkDefaultBrowser", False)
+    if os.environ.get("FIREFOX_BIN"):
+        opts.binary_location = os.environ["FIREFOX_BIN"]
+    service = webdriver.FirefoxService(executable_path=os.environ.get("GECKODRIVER", shutil.which("geckodriver") or "geckodriver"))
+    drive(webdriver.Firefox(options=opts, service=service), run_firefox)
+
+
+def drive(driver, *stages):
+    """Runs the stages in one browser, then judges every request it saw."""
     driver.set_window_size(1280, 800)
     try:
-        run(driver)
+        for stage in stages:
+            stage(driver)
     finally:
         try:
             drain(driver)
         except Exception:
             pass
         driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    report()
+
+
+def report():
     unexpected = []
     for method, path, status, expired in responses:
         if status < 400:
@@ -418,17 +611,61 @@ def run(d):
     wait(d, text_in("#toasts", "Dropped /root/e2e-note.txt into app02"), what="file drop confirmed")
     shot(d, "10-topology-active-mutated")
 
-    # --- attackers: list, detail, SSH session replay.
+    # --- attackers: list (located by the test geolocation databases), detail, SSH session replay.
+    telnet_attempt("guest", "guest", PRIVATE_SRC)
     goto(d, "/attackers", "Attackers")
     wait(d, text_in("#attackers", SSH_SRC), what="attacker list")
+    wait(d, text_in("#attackers", PRIVATE_SRC), what="the private-address attacker listed")
+
+    def row_of(ip):
+        return next(r for r in d.find_elements(By.CSS_SELECTOR, "#attackers tbody tr") if ip in r.text)
+    wait(d, lambda x: "US" in row_of(SSH_SRC).text and "AS64505" in row_of(SSH_SRC).text, what="SSH attacker's country and ASN in the list")
+    wait(d, lambda x: "NL" in row_of(TELNET_SRC).text and "AS64504 Example Cloud NL" in row_of(TELNET_SRC).text, what="telnet attacker's country and ASN")
+    wait(d, lambda x: "private" in row_of(PRIVATE_SRC).text, what="loopback attacker shown as private")
+    # The country filter lists located countries and narrows the list.
+    wait(d, lambda x: any(o.get_attribute("value") == "NL" for o in x.find_elements(By.CSS_SELECTOR, "#country-filter option")), what="NL in the country filter")
+    Select(d.find_element(By.ID, "country-filter")).select_by_value("NL")
+    wait(d, lambda x: "country=NL" in x.current_url and SSH_SRC not in x.find_element(By.ID, "attackers").text
+         and TELNET_SRC in x.find_element(By.ID, "attackers").text, what="attackers filtered to NL")
+    Select(d.find_element(By.ID, "country-filter")).select_by_value("")
+    wait(d, text_in("#attackers", SSH_SRC), what="filter cleared")
     shot(d, "11-attackers")
+    drain(d)
+    before_detail = len(responses)
     click(d, wait(d, EC.element_to_be_clickable((By.LINK_TEXT, SSH_SRC)), what="attacker link"))
     wait(d, text_in("main h1", f"Attacker {SSH_SRC}"), what="attacker detail")
+    wait(d, text_in("#ban-state", "Active response off"), what="ban state on the attacker page")
+    wait(d, text_in("#attacker-country", "US"), what="country on the attacker page")
+    assert "Ashburn" in d.find_element(By.ID, "attacker-country").text
+    assert d.find_element(By.ID, "attacker-network").text == "AS64505 Example Datacenter US", d.find_element(By.ID, "attacker-network").text
     wait(d, text_in("#attacker-creds", "ubuntu"), what="credentials tried on detail page")
     wait(d, css("#transcripts .replay-btn"), timeout=20, what="transcript listed")
     click(d, d.find_element(By.CSS_SELECTOR, "#transcripts .replay-btn"))
     wait(d, lambda x: "uname" in x.find_element(By.CSS_SELECTOR, "#replay pre.term").text, timeout=20, what="replayed session shows the commands")
     shot(d, "12-attacker-detail-replay")
+    # Active response is asked about once per page view, and with it off
+    # the page never asks for bans (live refreshes included).
+    drain(d)
+    on_page = [(m, p) for m, p, _, _ in responses[before_detail:]]
+    status_calls = on_page.count(("GET", "/api/v1/response/status"))
+    ban_calls = on_page.count(("GET", "/api/v1/response/bans"))
+    if (status_calls, ban_calls) != (1, 0):
+        failures.append(f"attacker page: {status_calls} /response/status and {ban_calls} /response/bans requests (want 1 and 0)")
+
+    # --- the overview's world map: located countries drawn and listed, a country opens its attackers.
+    goto(d, "/", "Overview")
+    wait(d, css('#world-map svg path.hit[data-country="US"]'), timeout=30, what="US on the world map")
+    assert d.find_elements(By.CSS_SELECTOR, '#world-map svg path.hit[data-country="NL"]'), "NL not on the map"
+    assert not d.find_elements(By.CSS_SELECTOR, '#world-map svg path.hit[data-country="DE"]'), "a country without attackers is marked"
+    label = d.find_element(By.CSS_SELECTOR, "#world-map svg").get_attribute("aria-label")
+    assert "2 located attackers from 2 countries, 1 private" in label, label
+    origins = d.find_element(By.ID, "world-map").text
+    assert "Netherlands" in origins and "United States" in origins and "private" in origins, origins
+    shot(d, "11b-overview-world-map")
+    d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))",
+                     d.find_element(By.CSS_SELECTOR, '#world-map svg a path[data-country="NL"]'))
+    wait(d, lambda x: "/attackers" in x.current_url and "country=NL" in x.current_url, what="map click opens the country's attackers")
+    wait(d, text_in("#attackers", TELNET_SRC), what="NL attackers listed")
 
     # --- the remaining pages render without errors.
     for path, h1, shotname, sel in [

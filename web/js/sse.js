@@ -74,10 +74,20 @@ export class FeedConnection {
     this.run();
   }
 
+  // A new token (login as someone else, a token replaced or expired)
+  // reopens the stream with it: a stream must not outlive the credentials
+  // it was opened with, or a browser would keep the previous user's feed.
   setToken(token) {
-    const changed = token !== this.token;
+    if (token === this.token) return;
     this.token = token;
-    if (changed && this.state === 'unauthorized') { this.delay = MIN_DELAY; this.run(); }
+    if (this.closed) return;
+    const old = this.abort;
+    this.abort = null;
+    if (old) old.abort();
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.delay = MIN_DELAY;
+    this.run();
   }
 
   close() {
@@ -116,10 +126,12 @@ export class FeedConnection {
         signal: ctl.signal,
       });
     } catch (e) {
+      if (this.abort !== ctl) return; // replaced (new token) or closed
       this.abort = null;
-      if (!ctl.signal.aborted) this.later('reconnecting', `Network error: ${e.message}`, 0);
+      this.later('reconnecting', `Network error: ${e.message}`, 0);
       return;
     }
+    if (this.abort !== ctl) { try { ctl.abort(); } catch { /* done */ } return; }
     if (!res.ok) {
       this.abort = null;
       let detail = res.statusText;
@@ -152,7 +164,8 @@ export class FeedConnection {
     } finally {
       clearTimeout(stall);
     }
-    if (this.abort === ctl) this.abort = null;
+    if (this.abort !== ctl) return; // replaced (new token) or closed
+    this.abort = null;
     if (!this.closed) this.later('reconnecting', why, 0);
   }
 }

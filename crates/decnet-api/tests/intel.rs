@@ -22,10 +22,14 @@ fn auth(ip: &str, user: &str, pw: &str, hassh: &str) -> decnet_core::Event {
     e
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attackers_identities_credentials_bounty_exports_and_identity_stream() {
-    let s = start().await;
-    let admin = s.admin().await;
+/// The real store ingester and intel worker on the server's bus.
+async fn pipeline(
+    s: &Server,
+    cfg: decnet_intel::IntelConfig,
+) -> (
+    decnet_store::ingest::IngestHandle,
+    decnet_intel::IntelHandle,
+) {
     let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
     let ingester = decnet_store::ingest::Ingester::start(
         s.store.clone(),
@@ -36,10 +40,18 @@ async fn attackers_identities_credentials_bounty_exports_and_identity_stream() {
         s.store.clone(),
         bus.clone(),
         bus.subscribe("events.>", Delivery::Lossless).unwrap(),
-        Default::default(),
+        cfg,
     )
     .await
     .unwrap();
+    (ingester, intel)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attackers_identities_credentials_bounty_exports_and_identity_stream() {
+    let s = start().await;
+    let admin = s.admin().await;
+    let (ingester, intel) = pipeline(&s, Default::default()).await;
     // The identity stream, opened before any evidence exists.
     let t = s
         .client
@@ -386,5 +398,120 @@ async fn transcripts_and_artifacts_download_safely() {
             .await
             .status(),
         404
+    );
+}
+
+/// Attackers located with the test databases (`scripts/geo/make_test_mmdb.py`):
+/// country, city and ASN on the attacker and identity, the country filter,
+/// per-country counts, and loopback addresses the files do not cover
+/// shown as private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attackers_are_located_with_the_geoip_databases() {
+    let s = start().await;
+    let admin = s.admin().await;
+    let testdata =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../decnet-intel/testdata");
+    let geo = decnet_intel::geo::GeoDb::open(&[
+        testdata.join("geo-test-city.mmdb"),
+        testdata.join("geo-test-asn.mmdb"),
+    ])
+    .unwrap();
+    let _workers = pipeline(
+        &s,
+        decnet_intel::IntelConfig {
+            geo: Some(std::sync::Arc::new(geo)),
+            batch_wait: Duration::from_millis(20),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Two German addresses sharing a rare fingerprint (one identity), one
+    // Brazilian, one loopback address the databases do not cover.
+    let hassh = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    for ip in ["127.0.77.10", "127.0.77.11", "127.0.78.20", "127.0.5.5"] {
+        for i in 0..2 {
+            s.bus
+                .publish_event(auth(ip, "oracle", &format!("Geo-Pass-{i}"), hassh));
+        }
+    }
+    eventually(&s, &admin, "/attackers", |v| v["total"] == 4).await;
+
+    let de: Value = s
+        .get(&admin, "/attackers/127.0.77.10")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(de["geo"]["country"], "DE", "{de}");
+    assert_eq!(de["geo"]["country_name"], "Germany");
+    assert_eq!(de["geo"]["city"], "Berlin");
+    assert_eq!(de["geo"]["asn"], 64501);
+    assert_eq!(de["geo"]["as_org"], "Example Transit DE");
+    assert_eq!(de["geo"]["private"], false);
+    let lo: Value = s
+        .get(&admin, "/attackers/127.0.5.5")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lo["geo"]["private"], true, "{lo}");
+    assert!(lo["geo"].get("country").is_none(), "{lo}");
+
+    let countries: Value = s
+        .get(&admin, "/attackers/countries")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        countries["data"],
+        json!([
+            {"country": "DE", "attackers": 2},
+            {"country": "BR", "attackers": 1},
+            {"country": "private", "attackers": 1},
+        ])
+    );
+    let only_br: Value = s
+        .get(&admin, "/attackers?country=BR")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(only_br["total"], 1);
+    assert_eq!(only_br["data"][0]["ip"], "127.0.78.20");
+    let private: Value = s
+        .get(&admin, "/attackers?country=private")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(private["data"][0]["ip"], "127.0.5.5");
+    assert_eq!(
+        s.get(&admin, &format!("/attackers?country={}", "X".repeat(17)))
+            .await
+            .status(),
+        422
+    );
+
+    // The identity of all four (same rare fingerprint and user) lists their places.
+    let de = eventually(&s, &admin, "/attackers/127.0.77.10", |v| {
+        v["identity_id"].is_string()
+    })
+    .await;
+    let id = de["identity_id"].as_str().unwrap();
+    let ident: Value = eventually(&s, &admin, &format!("/identities/{id}"), |v| {
+        v["members"].as_array().is_some_and(|m| m.len() == 4)
+    })
+    .await;
+    let places: Vec<(Option<&str>, bool)> = ident["geo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["country"].as_str(), g["private"] == true))
+        .collect();
+    assert_eq!(
+        places,
+        [(Some("DE"), false), (Some("BR"), false), (None, true)],
+        "{ident}"
     );
 }

@@ -119,6 +119,10 @@ pub struct FleetSpec {
     pub alerts: KeyedSections,
     /// `[attack]` key/values (ATT&CK tagging: `rules_dir`), if present.
     pub attack: BTreeMap<String, String>,
+    /// `[geoip] databases`: MaxMind-format files (GeoLite2 or DB-IP City,
+    /// Country, ASN) attacker addresses are located with, as written
+    /// (relative paths are the fleet file's directory's to resolve).
+    pub geoip: Vec<String>,
 }
 
 /// One problem, tied to a line (1-based).
@@ -510,6 +514,22 @@ fn read_sections<'a>(
                     ctx.warn(
                         *line,
                         format!("[attack]: unknown key {k:?} ignored (known: rules_dir)"),
+                    );
+                }
+            }
+        } else if s.name == "geoip" {
+            for (k, v, line) in &s.entries {
+                if k == "databases" {
+                    fleet.geoip.extend(
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|p| !p.is_empty())
+                            .map(str::to_owned),
+                    );
+                } else {
+                    ctx.warn(
+                        *line,
+                        format!("[geoip]: unknown key {k:?} ignored (known: databases)"),
                     );
                 }
             }

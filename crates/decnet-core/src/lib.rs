@@ -12,6 +12,7 @@ pub mod event;
 pub mod fleet;
 pub mod parse;
 pub mod persona;
+pub mod probe_text;
 pub mod secret;
 pub mod seed;
 pub mod service_keys;

@@ -181,3 +181,13 @@ fn unknown_log_compat_is_an_error() {
         e.render("f.ini")
     );
 }
+
+#[test]
+fn geoip_databases_are_listed_and_unknown_keys_warned() {
+    let text = "[geoip]\ndatabases = /var/lib/GeoLite2-City.mmdb, asn.mmdb\ncity = x\n\n[w]\nip = 127.0.50.10\nservices = ssh\n";
+    let (fleet, warnings) = parse_str(text).expect("valid");
+    assert_eq!(fleet.geoip, ["/var/lib/GeoLite2-City.mmdb", "asn.mmdb"]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].line, 3);
+    assert!(warnings[0].message.contains("[geoip]"), "{warnings:?}");
+}

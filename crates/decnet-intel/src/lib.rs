@@ -18,10 +18,10 @@
 
 pub mod behaviour;
 pub mod campaign;
+pub mod geo;
 pub mod harvest;
 pub mod identity;
 pub mod linker;
-pub mod probe_line;
 pub mod profile;
 pub mod rarity;
 pub mod state;
@@ -49,6 +49,9 @@ pub struct IntelConfig {
     /// once another server took the lease, this worker stops instead of
     /// overwriting the new holder's rows.
     pub fence: Option<decnet_store::lease::Fence>,
+    /// The user's geolocation databases: each attacker row gets its
+    /// country and ASN once ([`geo`]). `None`: rows carry no `geo`.
+    pub geo: Option<std::sync::Arc<geo::GeoDb>>,
 }
 
 impl Default for IntelConfig {
@@ -59,6 +62,7 @@ impl Default for IntelConfig {
             max_fanout: 16,
             campaign_window: chrono::Duration::hours(24),
             fence: None,
+            geo: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::identity::Signals;
-use crate::probe_line::is_probe_text;
+use decnet_core::probe_text::is_probe_text;
 
 /// Caps of the bounded sets.
 pub const MAX_CONNECT_TIMES: usize = 64;
@@ -54,6 +54,9 @@ pub struct AttackerState {
     pub probe_auths: u64,
     /// Commands that were probe text.
     pub probe_commands: u64,
+    /// Probe lines the service itself recorded as such (`scan` events with
+    /// `event_type` `probe`).
+    pub probe_scans: u64,
 }
 
 impl AttackerState {
@@ -212,6 +215,9 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
         EventKind::AuthAttempt if probe => {
             row.credentials_tried += 1;
             st.probe_auths += 1;
+        }
+        EventKind::Scan if e.field_str(decnet_core::compat::EVENT_TYPE) == Some("probe") => {
+            st.probe_scans += 1;
         }
         EventKind::Command if probe => {
             row.commands_run += 1;

@@ -36,7 +36,15 @@ pub struct IntelState {
     identity_rows: HashMap<Uuid, IdentityRow>,
     pending: Vec<IdentityEvent>,
     last_campaigns: Option<std::time::Instant>,
+    /// Restored rows stored before geolocation databases were configured:
+    /// located a few per batch ([`LOCATE_PER_BATCH`]), so turning `[geoip]`
+    /// on places the attackers already known too.
+    unlocated: Vec<String>,
 }
+
+/// Restored rows located (and rewritten) per batch: bounded so enabling
+/// geolocation on a store of many attackers never makes one huge batch.
+pub const LOCATE_PER_BATCH: usize = 500;
 
 /// Longest campaigns wait for a refresh when only activity times change.
 pub const CAMPAIGN_REFRESH: Duration = Duration::from_secs(30);
@@ -53,6 +61,7 @@ impl IntelState {
             identity_rows: HashMap::new(),
             pending: Vec::new(),
             last_campaigns: None,
+            unlocated: Vec::new(),
         }
     }
 
@@ -80,6 +89,14 @@ impl IntelState {
             s.identity_rows.insert(row.id, row);
         }
         s.campaigns = snap.campaigns;
+        if s.cfg.geo.is_some() {
+            s.unlocated = s
+                .attackers
+                .values()
+                .filter(|(r, _)| r.geo.is_none())
+                .map(|(r, _)| r.ip.clone())
+                .collect();
+        }
         // Normally a no-op; if the configuration changed, the differences
         // are published with the next batch.
         s.pending = s
@@ -140,6 +157,7 @@ impl IntelState {
             campaign_id: self.identity_campaign.get(&id).copied(),
             created_at: ident.created_at,
             updated_at: now,
+            geo: member_places(&rows),
         })
     }
 
@@ -148,7 +166,15 @@ impl IntelState {
         let mut events: Vec<&Event> = events.to_vec();
         events.sort_by(|a, b| a.ts.cmp(&b.ts).then(a.id.cmp(&b.id)));
         let mut batch = IntelBatch::default();
-        let touched = self.absorb(&events, &mut batch);
+        let mut touched = self.absorb(&events, &mut batch);
+        let take = self.unlocated.len().min(LOCATE_PER_BATCH);
+        touched.all.extend(self.unlocated.drain(..take));
+        // Located before identity rows are built, which summarise members' places.
+        for ip in &touched.all {
+            if let Some((row, _)) = self.attackers.get_mut(ip) {
+                locate(row, self.cfg.geo.as_deref());
+            }
+        }
         let id_events = self.relink(&touched.signals, now);
         let mut changed_ids: BTreeSet<Uuid> =
             id_events.iter().flat_map(|e| e.identities()).collect();
@@ -355,4 +381,34 @@ impl IntelState {
     pub(crate) fn nothing_pending(&self) -> bool {
         self.pending.is_empty()
     }
+}
+
+/// Looks a row's address up once (rows keep the answer; rows stored
+/// before the databases were configured are queued by `restore`).
+fn locate(row: &mut AttackerRow, geo: Option<&crate::geo::GeoDb>) {
+    if let (None, Some(db), Ok(ip)) = (&row.geo, geo, row.ip.parse()) {
+        row.geo = Some(db.lookup(ip));
+    }
+}
+
+/// The distinct places (country and network owner; the city left out) of
+/// an identity's located members, most common first: what the identity
+/// page shows.
+fn member_places(rows: &[&AttackerRow]) -> Vec<decnet_store::Geo> {
+    let mut counts: Vec<(decnet_store::Geo, usize)> = Vec::new();
+    for g in rows.iter().filter_map(|r| r.geo.as_ref()) {
+        let place = decnet_store::Geo {
+            city: None,
+            ..g.clone()
+        };
+        match counts.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((place, 1)),
+        }
+    }
+    counts.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then_with(|| a.0.country_key().cmp(&b.0.country_key()))
+    });
+    counts.into_iter().map(|(p, _)| p).take(32).collect()
 }

@@ -82,6 +82,22 @@ impl Session {
         self.emit(EventKind::AuthAttempt, extra);
     }
 
+    /// Publishes a `scan` event (`event_type` `probe`) for a line that is
+    /// another protocol's probe ([`decnet_core::probe_text::is_probe_text`]):
+    /// what a version scanner sent, kept as evidence of the scan instead of
+    /// a bogus login or command. `taken_as` says where the line arrived
+    /// (`login`, `command`).
+    pub fn emit_probe(&self, line: &str, taken_as: &str) {
+        let mut f = Fields::new();
+        f.insert(decnet_core::compat::EVENT_TYPE.into(), "probe".into());
+        f.insert(
+            "probe".into(),
+            crate::wire::excerpt(line.as_bytes(), 256).into(),
+        );
+        f.insert("taken_as".into(), taken_as.into());
+        self.emit(EventKind::Scan, f);
+    }
+
     /// Publishes an `error` event with a message.
     pub fn emit_error(&self, message: impl Into<String>) {
         let mut f = Fields::new();

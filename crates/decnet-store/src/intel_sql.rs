@@ -141,6 +141,7 @@ fn attacker_binds((a, state): &(AttackerRow, serde_json::Value)) -> Vec<Bind> {
         Bind::Text(to_json(&a)),
         Bind::Text(state.to_string()),
         Bind::Text(a.uuid.to_string()),
+        Bind::OptText(a.geo.as_ref().and_then(Geo::country_key)),
     ]
 }
 
@@ -360,11 +361,11 @@ impl SqlStore {
         self.mark_seen(&mut tx, &b.seen).await?;
         self.upsert(
             &mut tx,
-            "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state, uuid) VALUES",
+            "INSERT INTO attackers (ip, first_seen, last_seen, event_count, behavior, identity_id, data, state, uuid, country) VALUES",
             "ON CONFLICT (ip) DO UPDATE SET first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
              event_count = excluded.event_count, behavior = excluded.behavior, identity_id = excluded.identity_id, \
-             data = excluded.data, state = excluded.state, uuid = excluded.uuid",
-            9,
+             data = excluded.data, state = excluded.state, uuid = excluded.uuid, country = excluded.country",
+            10,
             b.attackers.iter().map(attacker_binds).collect(),
         )
         .await?;
@@ -490,6 +491,7 @@ impl SqlStore {
         let mut f = Filter::new();
         f.eq("behavior", q.behavior.clone());
         f.eq("identity_id", q.identity_id.map(|i| i.to_string()));
+        f.eq("country", q.country.clone());
         if let Some(s) = &q.search {
             f.raw("ip LIKE ? ESCAPE '\\'", Bind::Text(like_pattern(s)));
         }
@@ -508,6 +510,24 @@ impl SqlStore {
             data: page.data.into_iter().map(AttackerRow::with_uuid).collect(),
             ..page
         })
+    }
+
+    pub(crate) async fn attacker_countries_impl(&self) -> StoreResult<Vec<CountryCount>> {
+        let rows = sqlx::query(
+            "SELECT country, COUNT(*) FROM attackers WHERE country IS NOT NULL \
+             GROUP BY country ORDER BY COUNT(*) DESC, country",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(CountryCount {
+                    country: r.try_get(0).map_err(db_err)?,
+                    attackers: u(r.try_get(1).map_err(db_err)?),
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn get_attacker_impl(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {

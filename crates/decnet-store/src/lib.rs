@@ -168,6 +168,9 @@ pub trait Store:
 
     /// Attackers, most recently active first.
     async fn list_attackers(&self, q: &AttackerQuery) -> StoreResult<Page<AttackerRow>>;
+    /// Attacker addresses per country key ([`Geo::country_key`]), most
+    /// first; addresses not located are not counted.
+    async fn attacker_countries(&self) -> StoreResult<Vec<CountryCount>>;
     /// One attacker by address.
     async fn get_attacker(&self, ip: &str) -> StoreResult<Option<AttackerRow>>;
     /// One attacker by its stable id ([`attacker_uuid`]).

@@ -185,6 +185,62 @@ pub struct AttackerRow {
     pub fingerprints: Vec<String>,
     /// Identity this address belongs to, if linked.
     pub identity_id: Option<Uuid>,
+    /// Where the address is registered, from the user's MaxMind-format
+    /// databases; `None` until looked up (no database configured, or the
+    /// row predates it and intel has not reached it yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<Geo>,
+}
+
+/// An address's country and network owner as the geolocation databases
+/// tell them. Every part is optional: a Country database has no ASN, an
+/// ASN database no country, and neither knows reserved ranges.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Geo {
+    /// ISO 3166-1 alpha-2 country code (`DE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Country name in English.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_name: Option<String>,
+    /// City name in English (City databases only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// Autonomous system number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asn: Option<u32>,
+    /// Autonomous system organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_org: Option<String>,
+    /// A private, loopback, link-local or otherwise non-routable address
+    /// the databases do not cover: it has no country.
+    #[serde(default)]
+    pub private: bool,
+}
+
+impl Geo {
+    /// The value stored in the attackers' `country` column (what the
+    /// country filter and the map group by): the ISO code, `private`, or
+    /// nothing when unknown.
+    pub fn country_key(&self) -> Option<String> {
+        match (&self.country, self.private) {
+            (Some(c), _) => Some(c.clone()),
+            (None, true) => Some(PRIVATE_COUNTRY.to_owned()),
+            (None, false) => None,
+        }
+    }
+}
+
+/// The country key of private addresses (see [`Geo::country_key`]).
+pub const PRIVATE_COUNTRY: &str = "private";
+
+/// Attackers per country key ([`Geo::country_key`]), for the map.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CountryCount {
+    /// ISO code or `private`.
+    pub country: String,
+    /// Attacker addresses.
+    pub attackers: u64,
 }
 
 impl AttackerRow {
@@ -217,6 +273,8 @@ pub struct AttackerQuery {
     pub search: Option<String>,
     /// Only members of this identity.
     pub identity_id: Option<Uuid>,
+    /// Only addresses of this country key ([`Geo::country_key`]).
+    pub country: Option<String>,
     /// Page size.
     pub limit: u32,
     /// Rows to skip.
@@ -364,6 +422,10 @@ pub struct IdentityRow {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+    /// Where its members are registered: one entry per distinct country
+    /// and network owner among located members (see [`AttackerRow::geo`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub geo: Vec<Geo>,
 }
 
 /// A stored identity stream event (`formed`, `observation.linked`, `merged`, `unmerged`).

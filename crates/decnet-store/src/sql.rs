@@ -655,6 +655,10 @@ impl Store for SqlStore {
         self.list_attackers_impl(q).await
     }
 
+    async fn attacker_countries(&self) -> StoreResult<Vec<CountryCount>> {
+        self.attacker_countries_impl().await
+    }
+
     async fn get_attacker(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
         self.get_attacker_impl(ip).await
     }

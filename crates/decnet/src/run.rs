@@ -54,6 +54,16 @@ pub struct RunArgs {
     /// dropped and counted (/health).
     #[arg(long, default_value_t = decnet_engine::eventlog::DEFAULT_BACKLOG, env = "DECNET_EVENT_BACKLOG")]
     pub event_backlog: usize,
+    /// A MaxMind-format database (GeoLite2 or DB-IP City, Country or ASN)
+    /// to locate attacker addresses with; repeat for several. Added to the
+    /// fleet file's `[geoip] databases`.
+    #[arg(
+        long = "geoip",
+        value_name = "FILE.mmdb",
+        env = "DECNET_GEOIP",
+        value_delimiter = ','
+    )]
+    pub geoip: Vec<PathBuf>,
     #[command(flatten)]
     pub nats: crate::nats_args::NatsArgs,
     #[command(flatten)]
@@ -79,10 +89,16 @@ pub fn validate(file: &Path) -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
+            let geo = match crate::geo::open(&fleet, Some(file), &[]) {
+                Ok(g) => g,
+                Err(code) => return code,
+            };
             println!(
-                "{shown}: OK — {} deckies, {} ATT&CK rules",
+                "{shown}: OK — {} deckies, {} ATT&CK rules{}",
                 fleet.deckies.len(),
-                rules.handle().current().rules().len()
+                rules.handle().current().rules().len(),
+                geo.map(|g| format!(", geoip: {}", g.describe().join("; ")))
+                    .unwrap_or_default()
             );
             ExitCode::SUCCESS
         }
@@ -183,7 +199,18 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(r) => Arc::new(r),
         Err(code) => return code,
     };
-    let result = rt.block_on(run(fleet, args, config, alerts, rules));
+    let geo = match crate::geo::open(&fleet, config.as_deref(), &args.geoip) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    if let Some(g) = &geo {
+        eprintln!("geoip: {}", g.describe().join("; "));
+    }
+    let intel_cfg = decnet_intel::IntelConfig {
+        geo,
+        ..Default::default()
+    };
+    let result = rt.block_on(run(fleet, args, config, alerts, rules, intel_cfg));
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -200,6 +227,7 @@ async fn run(
     config: Option<PathBuf>,
     alerts: crate::alerts::AlertsSetup,
     attack_rules: Arc<decnet_attack::live::RulesInUse>,
+    intel_cfg: decnet_intel::IntelConfig,
 ) -> anyhow::Result<()> {
     let demo = config.is_none();
     let started = Instant::now();
@@ -270,6 +298,7 @@ async fn run(
         &proc_bus,
         &api_bus,
         tagging.holder_task().into_iter().collect(),
+        intel_cfg,
     )
     .await?;
     if let Some(m) = &metrics {
@@ -936,6 +965,7 @@ impl IntelRun {
         proc_bus: &Arc<dyn Bus>,
         api_bus: &Arc<dyn Bus>,
         also: Vec<Arc<dyn decnet_nats::HolderTask>>,
+        cfg: decnet_intel::IntelConfig,
     ) -> anyhow::Result<IntelRun> {
         Ok(match nats {
             None => IntelRun::Local(
@@ -943,7 +973,7 @@ impl IntelRun {
                     store,
                     api_bus.clone(),
                     proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-                    Default::default(),
+                    cfg,
                 )
                 .await
                 .context("cannot start intel")?,
@@ -953,7 +983,10 @@ impl IntelRun {
                 store,
                 api_bus.clone(),
                 decnet_nats::intel::holder_id(),
-                Default::default(),
+                decnet_nats::intel::SingletonConfig {
+                    intel: cfg,
+                    ..Default::default()
+                },
                 also,
             )),
         })

@@ -254,3 +254,47 @@ fn serve_three_deckies_and_stop_on_sigterm() {
         "{ok_login}"
     );
 }
+
+#[test]
+fn validate_opens_the_geoip_databases_relative_to_the_fleet_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let testdata =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../decnet-intel/testdata");
+    for f in ["geo-test-city.mmdb", "geo-test-asn.mmdb"] {
+        std::fs::copy(testdata.join(f), dir.path().join(f)).unwrap();
+    }
+    let good = dir.path().join("geo.ini");
+    std::fs::write(
+        &good,
+        "[geoip]\ndatabases = geo-test-city.mmdb, geo-test-asn.mmdb\n[a]\nip = 127.0.66.9\nservices = ssh\n",
+    )
+    .unwrap();
+    let out = bin().arg("validate").arg(&good).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("geoip:")
+            && said.contains("decnet-test-City")
+            && said.contains("decnet-test-ASN"),
+        "{said}"
+    );
+
+    let bad = dir.path().join("bad.ini");
+    std::fs::write(
+        &bad,
+        "[geoip]\ndatabases = nowhere.mmdb\n[a]\nip = 127.0.66.9\nservices = ssh\n",
+    )
+    .unwrap();
+    let out = bin().arg("validate").arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with("geoip: ") && err.contains("nowhere.mmdb"),
+        "{err}"
+    );
+}

@@ -5,6 +5,7 @@ import { parseCast, player } from '../player.js';
 import { download } from '../download.js';
 import { banDialog } from './response.js';
 import { techniqueTable, exportButtons as attackExports } from './attack.js';
+import { place, network } from '../geo.js';
 
 const LIMIT = 50;
 
@@ -39,19 +40,20 @@ export async function render(root, ctx) {
   techniques.replaceChildren(techniqueTable(a.techniques || []), attackExports({ ip: a.ip }, `attacker-${a.ip}`));
 
   // Ban state and the Ban button (when active response is configured).
+  // Whether it is configured is asked once per page view; the bans of this
+  // address only when it is (re-read after a ban from here).
   async function loadBan() {
     let bans;
-    try { bans = await get(`/response/bans${qs({ ip: a.ip, limit: 5 })}`, { expectError: true }); } catch (e) {
-      banBox.replaceChildren(e.status === 503 ? h('span', { class: 'muted small', title: 'Add a [response] section to the fleet file to ban from here' }, 'Active response off') : errorBox(e));
-      return;
-    }
+    try { bans = await get(`/response/bans${qs({ ip: a.ip, limit: 5 })}`); } catch (e) { banBox.replaceChildren(errorBox(e)); return; }
     const cur = bans.data[0];
     const state = cur ? h('span', { class: 'small', id: 'ban-state' }, badge(cur.dry_run ? 'dry_run' : 'enforced'), ` banned until `, time(cur.expires_at)) : h('span', { class: 'muted small', id: 'ban-state' }, 'not banned');
     const btn = session.admin ? h('button', { type: 'button', class: 'danger', id: 'ban-btn' }, cur ? 'Ban again…' : 'Ban…') : null;
     if (btn) btn.addEventListener('click', () => banDialog(btn, a.ip).then((ok) => { if (ok) loadBan(); }));
     banBox.replaceChildren(state, btn);
   }
-  loadBan();
+  get('/response/status', { expectError: true }).then(loadBan, (e) => banBox.replaceChildren(e.status === 503
+    ? h('span', { class: 'muted small', id: 'ban-state', title: 'Add a [response] section to the fleet file to ban from here' }, 'Active response off')
+    : errorBox(e)));
 
   let tlOffset = 0;
   async function loadTimeline() {
@@ -120,7 +122,9 @@ function drawSummary(box, a) {
       Events: a.event_count, Sessions: a.sessions, 'Credentials tried': a.credentials_tried, 'Commands run': a.commands_run, Artifacts: a.artifacts,
       Identity: a.identity_id ? h('a', { href: `/identities/${a.identity_id}` }, a.identity_id) : '—',
     })),
-    card(null, kv({ Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
+    card(null, kv({ Country: h('span', { id: 'attacker-country' }, place(a.geo), a.geo && a.geo.city ? h('span', { class: 'muted' }, ` ${a.geo.city}`) : null),
+      Network: h('span', { id: 'attacker-network' }, network(a.geo)),
+      Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
       Fingerprints: (a.fingerprints || []).map((f) => (typeof f === 'string' ? f : `${f.kind || f.type || ''} ${f.value || JSON.stringify(f)}`)).join('; ') || '—' }))));
 }
 

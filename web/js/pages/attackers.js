@@ -2,6 +2,7 @@ import { get, qs } from '../api.js';
 import { h, table, pager, errorBox, badge, time, act, toast } from '../ui.js';
 import { rangeControl, rangeFromQuery, rangeToQuery, bounds, newestFirstWithin, describe } from '../timerange.js';
 import { exportButtons, collect, saveText, uuid4 } from '../export.js';
+import { place, network, placeText, networkText, countryName, flag } from '../geo.js';
 
 const LIMIT = 50;
 // Rows a time-filtered view reads (newest first) before filtering here:
@@ -27,6 +28,7 @@ const CSV = [
   ['commands_run', (r) => r.commands_run], ['artifacts', (r) => r.artifacts], ['distinct_ports', (r) => r.distinct_ports],
   ['services', (r) => Object.keys(r.services || {}).join(' ')], ['deckies', (r) => Object.keys(r.deckies || {}).join(' ')],
   ['fingerprints', (r) => (r.fingerprints || []).join(' ')], ['identity_id', (r) => r.identity_id],
+  ['country', (r) => placeText(r.geo)], ['network', (r) => networkText(r.geo)],
   ['first_seen', (r) => r.first_seen], ['last_seen', (r) => r.last_seen],
 ];
 
@@ -34,20 +36,31 @@ export async function render(root, ctx) {
   const search = h('input', { type: 'search', name: 'search', placeholder: 'IP or text', value: ctx.query.get('search') || '', 'aria-label': 'Search attackers' });
   const behavior = h('select', { 'aria-label': 'Behaviour', name: 'behavior' }, h('option', { value: '' }, 'any behaviour'), BEHAVIORS.map(([v, label]) => h('option', { value: v }, label)));
   behavior.value = ctx.query.get('behavior') || '';
-  const form = h('form', { class: 'filters', role: 'search' }, search, behavior, h('button', { type: 'submit', class: 'primary' }, 'Filter'));
+  // Countries located so far (the filter offers only those).
+  const country = h('select', { 'aria-label': 'Country', name: 'country', id: 'country-filter' }, h('option', { value: '' }, 'any country'));
+  const wanted = ctx.query.get('country') || '';
+  if (wanted) country.append(h('option', { value: wanted }, wanted === 'private' ? 'private' : `${flag(wanted)} ${countryName(wanted)}`));
+  country.value = wanted;
+  get('/attackers/countries').then((c) => {
+    country.replaceChildren(h('option', { value: '' }, 'any country'), ...c.data.map((r) => h('option', { value: r.country }, r.country === 'private' ? `private (${r.attackers})` : `${flag(r.country)} ${countryName(r.country)} (${r.attackers})`)));
+    if (wanted && !c.data.some((r) => r.country === wanted)) country.append(h('option', { value: wanted }, wanted));
+    country.value = wanted;
+  }, () => {});
+  const form = h('form', { class: 'filters', role: 'search' }, search, behavior, country, h('button', { type: 'submit', class: 'primary' }, 'Filter'));
   let range = rangeFromQuery(ctx.query);
   const rangeEl = rangeControl(range, (r) => { range = r; offset = 0; load(); });
   const box = h('div', { id: 'attackers' });
   const intelStatus = h('span', { class: 'muted small', id: 'intel-export-status', role: 'status' });
   const stixBtn = h('button', { type: 'button', id: 'export-stix' }, 'Export STIX (all listed)');
   const mispBtn = h('button', { type: 'button', id: 'export-misp' }, 'Export MISP (all listed)');
-  const filtersNow = () => ({ search: search.value.trim(), behavior: behavior.value });
+  const filtersNow = () => ({ search: search.value.trim(), behavior: behavior.value, country: country.value });
   const exp = exportButtons('attackers', (progress) => matching(progress), CSV);
   exp.append(stixBtn, mispBtn, intelStatus);
   root.append(h('h1', null, 'Attackers'), form, h('div', { class: 'row' }, h('span', { class: 'muted small' }, 'Last seen:'), rangeEl), exp, box);
   let offset = Number(ctx.query.get('offset') || 0);
   form.addEventListener('submit', (e) => { e.preventDefault(); offset = 0; load(); });
   behavior.addEventListener('change', () => { offset = 0; load(); });
+  country.addEventListener('change', () => { offset = 0; load(); });
   stixBtn.addEventListener('click', () => intelExport(stixBtn, 'stix'));
   mispBtn.addEventListener('click', () => intelExport(mispBtn, 'misp'));
 
@@ -106,11 +119,14 @@ export async function render(root, ctx) {
       }
       if (!ctx.current) return;
       const cls = BEHAVIORS.find(([v]) => v === behavior.value);
-      const none = cls ? `No attackers classed “${cls[1]}”${b.since || b.until ? ` ${describe(range)}` : ''}.` : 'No attackers yet. Anyone who touches a decky shows up here.';
+      const none = cls ? `No attackers classed “${cls[1]}”${b.since || b.until ? ` ${describe(range)}` : ''}.`
+        : country.value ? `No attackers located in ${countryName(country.value)}.` : 'No attackers yet. Anyone who touches a decky shows up here.';
       box.replaceChildren(
         table([
           { key: 'ip', label: 'Address', render: (r) => h('a', { href: `/attackers/${encodeURIComponent(r.ip)}` }, r.ip) },
           { key: 'behavior', label: 'Behaviour', render: (r) => h('span', { title: r.behavior_rule || '', class: 'behavior', dataset: { behavior: r.behavior || 'unknown' } }, badge(r.behavior || 'unknown')) },
+          { key: 'country', label: 'Country', render: (r) => place(r.geo), sort: (r) => placeText(r.geo) },
+          { key: 'network', label: 'Network', render: (r) => network(r.geo), sort: (r) => (r.geo && r.geo.asn) || 0 },
           { key: 'event_count', label: 'Events', cls: 'num' },
           { key: 'sessions', label: 'Sessions', cls: 'num' },
           { key: 'credentials_tried', label: 'Creds', cls: 'num' },
@@ -121,7 +137,7 @@ export async function render(root, ctx) {
           { key: 'first_seen', label: 'First seen', render: (r) => time(r.first_seen) },
           { key: 'last_seen', label: 'Last seen', render: (r) => time(r.last_seen) },
         ], page.data, { sortKey: 'last_seen', cls: 'cards', onRow: (r) => ctx.navigate(`/attackers/${encodeURIComponent(r.ip)}`), empty: none }),
-        page.capped ? h('p', { class: 'muted small' }, `Only the ${WINDOW_ROWS} most recently seen attackers were searched for this time range.`) : null,
+        ...(page.capped ? [h('p', { class: 'muted small' }, `Only the ${WINDOW_ROWS} most recently seen attackers were searched for this time range.`)] : []),
         pager(page.total, LIMIT, offset, (o) => { offset = o; load(); }));
     } catch (e) { box.replaceChildren(errorBox(e)); }
   }

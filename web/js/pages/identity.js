@@ -2,6 +2,7 @@ import { get, qs } from '../api.js';
 import { h, card, table, kv, badge, time, errorBox, empty, pager } from '../ui.js';
 import { watch } from '../feeds.js';
 import { techniquesCard } from './attack.js';
+import { place, network } from '../geo.js';
 
 const LIMIT = 50;
 
@@ -30,6 +31,9 @@ export async function render(root, ctx) {
       Events: r.event_count,
       'First seen': time(r.first_seen), 'Last seen': time(r.last_seen),
       Addresses: h('span', null, r.members.map((m, i) => [i ? ', ' : '', h('a', { href: `/attackers/${encodeURIComponent(m)}` }, m)])),
+      'Located in': h('ul', { class: 'plain', id: 'identity-places' }, (r.geo || []).length
+        ? r.geo.map((g) => h('li', null, place(g), ' · ', network(g)))
+        : h('li', { class: 'muted' }, 'not located')),
     })));
     links.replaceChildren(r.links && r.links.length ? table([
       { key: 'a', label: 'A', render: (l) => h('a', { href: `/attackers/${encodeURIComponent(l.a)}` }, l.a) },
@@ -45,6 +49,8 @@ export async function render(root, ctx) {
       members.replaceChildren(table([
         { key: 'ip', label: 'Address', render: (a) => h('a', { href: `/attackers/${encodeURIComponent(a.ip)}` }, a.ip) },
         { key: 'behavior', label: 'Behaviour', render: (a) => badge(a.behavior || 'unknown') },
+        { key: 'country', label: 'Country', render: (a) => place(a.geo) },
+        { key: 'network', label: 'Network', render: (a) => network(a.geo) },
         { key: 'event_count', label: 'Events', cls: 'num' },
         { key: 'last_seen', label: 'Last seen', render: (a) => time(a.last_seen) },
       ], p.data, { sortKey: 'last_seen', cls: 'cards', empty: 'No member attackers.' }), pager(p.total, LIMIT, offset, (o) => { offset = o; loadMembers(); }));

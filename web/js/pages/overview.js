@@ -3,6 +3,7 @@ import { h, clear, card, errorBox, badge, time, table } from '../ui.js';
 import { eventRow, eventTable } from '../events.js';
 import { drawHistogram, binsOf, bucketMinutes } from '../histogram.js';
 import { SPANS } from '../timerange.js';
+import { worldMap, place } from '../geo.js';
 
 const MAX_ROWS = 25;
 const TOP = 5; // services drawn as their own series; the rest is "other"
@@ -19,6 +20,7 @@ export async function render(root, ctx) {
   const topCreds = h('div', { id: 'top-credentials' });
   const topServices = h('div', { id: 'top-services' });
   const topDeckies = h('div', { id: 'top-deckies' });
+  const origins = h('div', { id: 'origins' });
   root.append(
     h('h1', null, 'Overview'),
     counters,
@@ -27,6 +29,7 @@ export async function render(root, ctx) {
       card('Health', health)),
     h('div', { class: 'grid2' }, card('Top attackers', topAttackers), card('Top credentials', topCreds)),
     h('div', { class: 'grid2' }, card('Top services', topServices), card('Top deckies', topDeckies)),
+    card('Attacker origins', origins),
     card('Latest events', evTable));
 
   let stats = null;
@@ -118,9 +121,12 @@ export async function render(root, ctx) {
     topAttackers.replaceChildren(table([
       { key: 'ip', label: 'Address', render: (r) => h('a', { href: `/attackers/${encodeURIComponent(r.ip)}` }, r.ip) },
       { key: 'behavior', label: 'Behaviour', render: (r) => badge(r.behavior || 'unknown') },
+      { key: 'country', label: 'Country', render: (r) => place(r.geo) },
       { key: 'event_count', label: 'Events', cls: 'num' },
       { key: 'last_seen', label: 'Last seen', render: (r) => time(r.last_seen) },
     ], topA, { sortKey: 'event_count', empty: 'No attackers yet.' }));
+    const countries = await get('/attackers/countries');
+    if (ctx.current) origins.replaceChildren(await worldMap(countries.data, (c) => `/attackers${qs({ country: c })}`));
     const cr = await get(`/credentials${qs({ limit: 500 })}`);
     const pairs = new Map();
     for (const c of cr.data) {

@@ -32,6 +32,7 @@ pub const SNAPSHOT_LIMIT: u32 = 50;
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_attackers))
+        .routes(routes!(attacker_countries))
         .routes(routes!(get_attacker))
         .routes(routes!(attacker_events))
         .routes(routes!(attacker_commands))
@@ -97,6 +98,10 @@ pub struct AttackerParams {
     pub search: Option<String>,
     /// Only members of this identity.
     pub identity_id: Option<Uuid>,
+    /// Only addresses located in this country (ISO 3166-1 alpha-2 code, or
+    /// `private`); needs geolocation databases (`[geoip]`).
+    #[param(max_length = 16)]
+    pub country: Option<String>,
     /// Page size (1-1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -110,8 +115,45 @@ impl Validate for AttackerParams {
         let mut v = paging_problems(self.limit, self.offset);
         opt_len(&mut v, "behavior", &self.behavior, 32);
         opt_len(&mut v, "search", &self.search, 64);
+        opt_len(&mut v, "country", &self.country, 16);
         v
     }
+}
+
+/// Attacker addresses per country.
+#[derive(Serialize, ToSchema)]
+pub struct CountryList {
+    /// Countries (ISO code, or `private`), most attackers first; addresses
+    /// not located (no database, or not in it) are not counted.
+    pub data: Vec<CountryRow>,
+}
+
+/// One country's attackers.
+#[derive(Serialize, ToSchema)]
+pub struct CountryRow {
+    /// ISO 3166-1 alpha-2 code, or `private`.
+    pub country: String,
+    /// Attacker addresses.
+    pub attackers: u64,
+}
+
+#[utoipa::path(get, path = "/attackers/countries", tag = "Attackers", security(("bearer" = [])),
+    responses((status = 200, body = CountryList), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn attacker_countries(
+    State(st): State<AppState>,
+    _v: Viewer,
+) -> ApiResult<Json<CountryList>> {
+    let data = st
+        .store
+        .attacker_countries()
+        .await?
+        .into_iter()
+        .map(|c| CountryRow {
+            country: c.country,
+            attackers: c.attackers,
+        })
+        .collect();
+    Ok(Json(CountryList { data }))
 }
 
 #[utoipa::path(get, path = "/attackers", tag = "Attackers", security(("bearer" = [])), params(AttackerParams),
@@ -125,6 +167,7 @@ pub(crate) async fn list_attackers(
         behavior: p.behavior.filter(|s| !s.is_empty()),
         search: p.search.filter(|s| !s.is_empty()),
         identity_id: p.identity_id,
+        country: p.country.filter(|s| !s.is_empty()),
         limit: p.limit.unwrap_or(50),
         offset: p.offset.unwrap_or(0),
     };

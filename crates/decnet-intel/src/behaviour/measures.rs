@@ -28,7 +28,8 @@ pub struct Measures {
     pub auth_gap_s: Option<f64>,
     /// Real commands (probe text excluded).
     pub commands: u64,
-    /// Logins and commands that were probe text.
+    /// Logins and commands that were probe text, and probe lines the
+    /// services recorded as such.
     pub probe_lines: u64,
     /// Uploads and downloads.
     pub artifacts: u64,
@@ -104,7 +105,7 @@ impl Measures {
             principals: principals.len() as u64,
             auth_gap_s: mean_gap(&auth_times),
             commands: row.commands_run.saturating_sub(st.probe_commands),
-            probe_lines: st.probe_auths + st.probe_commands,
+            probe_lines: st.probe_auths + st.probe_commands + st.probe_scans,
             artifacts: row.artifacts,
             ports,
             deckies: row.deckies.len() as u64,

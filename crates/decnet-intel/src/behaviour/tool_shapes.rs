@@ -74,6 +74,13 @@ impl Shape {
         e.fields.insert("command".into(), cmd.into());
     }
 
+    /// A probe line as telnet and redis record it now (`scan`/`probe`).
+    fn probe(&mut self, ms: i64, to: (&str, &str, u16), sid: Uuid, line: &str) {
+        let e = self.ev(ms, to.0, to.1, to.2, EventKind::Scan, sid);
+        e.fields.insert("event_type".into(), "probe".into());
+        e.fields.insert("probe".into(), line.into());
+    }
+
     fn request(&mut self, ms: i64, to: (&str, &str, u16), sid: Uuid, path: &str) {
         let e = self.ev(ms, to.0, to.1, to.2, EventKind::Request, sid);
         e.fields.insert("method".into(), "GET".into());
@@ -196,6 +203,22 @@ fn nmap_redis_probe() -> Shape {
     s
 }
 
+/// nmap -sV against telnet and redis, whose services record each
+/// connection's probe lines as one `scan` event.
+fn nmap_probes_recorded() -> Shape {
+    let mut s = Shape::new();
+    s.session((0, 11_019), TELNET, |s, sid| {
+        s.probe(6_012, TELNET, sid, "")
+    });
+    s.session((11_020, 16_023), TELNET, |s, sid| {
+        s.probe(11_027, TELNET, sid, "GET / HTTP/1.0")
+    });
+    s.session((1, 6_020), REDIS, |s, sid| {
+        s.probe(5_030, REDIS, sid, "OPTIONS sip:nm SIP/2.0")
+    });
+    s
+}
+
 /// masscan -p22 over the fleet: one handshake per decky, no data.
 fn masscan_sweep() -> Shape {
     let mut s = Shape::new();
@@ -301,6 +324,11 @@ fn real_tools_get_their_class() {
         ("nmap -sT", nmap_connect_scan, "scanning"),
         ("nmap -sS -sV", nmap_version_scan, "scanning"),
         ("nmap -sV against redis", nmap_redis_probe, "scanning"),
+        (
+            "nmap -sV, probes recorded by the services",
+            nmap_probes_recorded,
+            "scanning",
+        ),
         ("masscan -p22 over the fleet", masscan_sweep, "scanning"),
         ("nmap -sT -T1", nmap_sneaky, "slow_scan"),
         ("a person at a shell", human_shell, "interactive"),
@@ -332,6 +360,15 @@ fn version_scan_probe_text_is_not_counted_as_credentials() {
     assert_eq!(row.behavior_numbers["probe_lines"], 2);
     // What was sent is still on the row.
     assert_eq!(row.credentials_tried, 2);
+}
+
+#[test]
+fn probes_the_services_recorded_count_as_probe_lines_not_data() {
+    let row = nmap_probes_recorded().classify();
+    assert_eq!(row.behavior_numbers["probe_lines"], 3);
+    assert_eq!(row.behavior_numbers["quiet_sessions"], 3);
+    assert_eq!(row.credentials_tried, 0);
+    assert_eq!(row.commands_run, 0);
 }
 
 #[test]

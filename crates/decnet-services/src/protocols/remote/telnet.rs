@@ -14,6 +14,7 @@ use crate::io::ReadError;
 use crate::session::Session;
 use crate::transcript::Transcript;
 use crate::{fields, Conn, Handler, Service, ServiceError};
+use decnet_core::probe_text::is_probe_text;
 use decnet_shell::{Shell, ShellOptions};
 
 /// Interpret As Command.
@@ -428,6 +429,7 @@ impl TelnetHandler {
         let io_err = |e: std::io::Error| ReadError::Io(e.to_string());
         let limits = session.limits();
         let login_idle = limits.idle_timeout.min(Duration::from_secs(60));
+        let mut probe_seen = false;
         for attempt in 1..=MAX_LOGIN_TRIES {
             let prompt = if attempt == 1 {
                 &self.greeting
@@ -440,14 +442,23 @@ impl TelnetHandler {
             let pass = io.read_line(false, 256, login_idle).await?;
             io.write_text("\n").await.map_err(io_err)?;
             let user = decnet_core::event::printable(&user);
-            let ok = self.creds.check(&user, &pass);
-            session.emit_auth(
-                &user,
-                "password",
-                &pass,
-                ok,
-                fields! {"attempt" => attempt as u64, "term" => io.term.clone().unwrap_or_default()},
-            );
+            // A scanner's probe lines (`GET / HTTP/1.0`, SIP headers…) are
+            // not a login: recorded once per connection as the probe they
+            // are, and refused like any wrong login.
+            let probe = is_probe_text(&user);
+            let ok = !probe && self.creds.check(&user, &pass);
+            if !probe {
+                session.emit_auth(
+                    &user,
+                    "password",
+                    &pass,
+                    ok,
+                    fields! {"attempt" => attempt as u64, "term" => io.term.clone().unwrap_or_default()},
+                );
+            } else if !probe_seen {
+                probe_seen = true;
+                session.emit_probe(&user, "login");
+            }
             if ok {
                 return Ok(Some(user));
             }

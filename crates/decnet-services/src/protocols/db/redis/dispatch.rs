@@ -20,29 +20,40 @@ fn arg(args: &[Vec<u8>], i: usize) -> &[u8] {
 
 impl RedisHandler {
     /// Runs one command; returns true when the connection should close.
+    /// A `probe` (an inline line that is another protocol's probe) is
+    /// answered as redis answers it but recorded, once per connection, as
+    /// the probe it is instead of a command: a version scan is not a redis
+    /// session.
     pub(super) fn dispatch(
         &self,
         args: &[Vec<u8>],
         st: &mut State,
         out: &mut Out,
         session: &Session,
+        probe: bool,
     ) -> bool {
+        if probe && !args.is_empty() && !std::mem::replace(&mut st.probe_seen, true) {
+            let line: Vec<String> = args.iter().map(|a| wire::excerpt(a, 256)).collect();
+            session.emit_probe(&line.join(" "), "command");
+        }
         let Some(first) = args.first() else {
             return false;
         };
         let cmd = upper(first);
         match Verb::parse(&cmd, args.len()) {
-            Verb::Auth => {
+            Verb::Auth if !probe => {
                 self.auth(args, st, out, session);
                 false
             }
-            Verb::Hello => {
+            Verb::Hello if !probe => {
                 self.hello(args, st, out, session);
                 false
             }
             verb => {
                 // Everything but AUTH is a command event, even when refused.
-                record(&cmd, args, st, session);
+                if !probe {
+                    record(&cmd, args, st, session);
+                }
                 if verb == Verb::Quit {
                     out.simple("OK");
                     return true;

@@ -14,6 +14,8 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 
+use decnet_core::probe_text::is_probe_text;
+
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::product::OsKind;
@@ -151,6 +153,8 @@ impl Service for Redis {
 
 struct State {
     authed: bool,
+    /// A probe line was already recorded for this connection.
+    probe_seen: bool,
     resp3: bool,
     db: u32,
     user: String,
@@ -166,6 +170,7 @@ impl Handler for RedisHandler {
             let idle = session.limits().idle_timeout;
             let mut st = State {
                 authed: self.password.is_none(),
+                probe_seen: false,
                 resp3: false,
                 db: 0,
                 user: "default".into(),
@@ -175,15 +180,22 @@ impl Handler for RedisHandler {
             loop {
                 // Serve every complete command already buffered.
                 loop {
+                    // Inline (telnet-style) commands are where other
+                    // protocols' probes land; RESP arrays never are one.
+                    let inline = buf.first().is_some_and(|b| *b != b'*');
                     match parse_command(&buf, lim) {
                         Ok(None) => break,
                         Ok(Some((args, used))) => {
+                            let probe = inline && {
+                                let line = String::from_utf8_lossy(&buf[..used]);
+                                is_probe_text(&line)
+                            };
                             buf.drain(..used);
                             let mut out = Out {
                                 buf: Vec::new(),
                                 resp3: st.resp3,
                             };
-                            let quit = self.dispatch(&args, &mut st, &mut out, &session);
+                            let quit = self.dispatch(&args, &mut st, &mut out, &session, probe);
                             if conn.stream.write_all(&out.buf).await.is_err() || quit {
                                 return;
                             }

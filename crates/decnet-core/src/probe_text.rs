@@ -1,13 +1,15 @@
-//! Text a scanner sent that a line-oriented service took for a login name
-//! or a command.
+//! Text a scanner sent that a line-oriented service would take for a
+//! login name or a command.
 //!
 //! `nmap -sV` tries its probes on every port whose banner it does not
 //! recognise: the NULL probe (say nothing, wait ~5 s), then `GET /
 //! HTTP/1.0`, `OPTIONS / RTSP/1.0`, binary hellos (TLS, SMB, RPC, X11…).
-//! Telnet turns each line into a login name, redis into an inline command.
-//! Counted as credentials or commands, one version scan would look like a
-//! brute force or a shell session, so the behaviour rules count such text
-//! as what it is: a probe without a protocol.
+//! A telnet login prompt would take each line for a user name, redis for an
+//! inline command. Counted as credentials or commands, one version scan
+//! would look like a brute force or a shell session, so the services record
+//! such text as a `scan` event (`event_type` `probe`) and intel counts it
+//! as what it is: a probe without a protocol (older stored events that
+//! still carry it as a login or command are judged by the same test).
 
 /// True when `text` is what a probe sends rather than what a person or a
 /// brute-force tool types: empty, binary (control characters, replacement
