@@ -1271,12 +1271,12 @@ fn two_servers_raise_each_alert_once() {
         )
     };
     let (st, body) = deploy(format!(
-        "[general]\nnet = 127.0.114.0/24\n[dep1]\nip = 127.0.114.10\nservices = http\n{alerts}[alerts.bad]\ntype = slack\n"
+        "[general]\nnet = 127.0.118.0/24\n[dep1]\nip = 127.0.118.10\nservices = http\n{alerts}[alerts.bad]\ntype = slack\n"
     ));
     assert_eq!(st, 422, "{body}");
     assert!(body.contains("[alerts.bad] url"), "{body}");
     let (st, body) = deploy(format!(
-        "[general]\nnet = 127.0.114.0/24\n[dep1]\nip = 127.0.114.10\nservices = http\n{alerts}[alerts.extra]\ntype = webhook\nurl = http://127.0.0.1:{rport}/extra\nsecret = scaleout-hmac-secret-0456\n"
+        "[general]\nnet = 127.0.118.0/24\n[dep1]\nip = 127.0.118.10\nservices = http\n{alerts}[alerts.extra]\ntype = webhook\nurl = http://127.0.0.1:{rport}/extra\nsecret = scaleout-hmac-secret-0456\n"
     ));
     assert_eq!(st, 202, "{body}");
     let names = |i: usize| -> Vec<String> {
