@@ -80,6 +80,10 @@ pub struct EngineOptions {
     /// one NATS, only the lease holder's engine emits, and a new holder
     /// takes over with the same throttle and digest state.
     pub emitting: Arc<AtomicBool>,
+    /// Channels registered besides the configuration from the start (see
+    /// [`AlertHandle::set_registered`]): given here, what the spool still
+    /// holds for them is replayed instead of dropped as unconfigured.
+    pub registered: Vec<ChannelConfig>,
 }
 
 impl Default for EngineOptions {
@@ -91,6 +95,7 @@ impl Default for EngineOptions {
             history_sink: None,
             siem_bus: None,
             emitting: Arc::new(AtomicBool::new(true)),
+            registered: Vec::new(),
         }
     }
 }
@@ -205,7 +210,7 @@ impl AlertEngine {
         spool_dir: &Path,
         opts: EngineOptions,
     ) -> Result<AlertHandle, EngineError> {
-        let all = all_channels(&config, &[]);
+        let all = all_channels(&config, &opts.registered);
         let channels = build_channels(&config, &all)?;
         let sub = bus.subscribe(
             ">",
@@ -248,7 +253,7 @@ impl AlertEngine {
             hits: Vec::new(),
             alerts: Vec::new(),
             carries_subjects: all.iter().any(|c| !c.subjects.is_empty()),
-            registered: Vec::new(),
+            registered: opts.registered.clone(),
             envelopes: Vec::new(),
         };
         let task = tokio::spawn(state.run(sub, rx, opts.tick));

@@ -25,7 +25,7 @@ use decnet_alerts::delivery::ChannelState;
 use decnet_alerts::{AlertHandle, Secret, Severity};
 use decnet_bus::Envelope;
 use decnet_core::subject;
-use decnet_store::Store;
+use decnet_store::{Store, StoreError};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -203,9 +203,12 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
+/// Prefix of the engine channel names of registered hooks.
+pub const CHANNEL_PREFIX: &str = "webhook-";
+
 /// The engine channel name of hook `id`.
 pub fn channel_name(id: Uuid) -> String {
-    format!("webhook-{id}")
+    format!("{CHANNEL_PREFIX}{id}")
 }
 
 /// The engine channel a hook is.
@@ -224,6 +227,21 @@ pub fn channel_of(h: &Webhook) -> ChannelConfig {
             secret: Secret::new(h.secret.clone()),
         }),
     }
+}
+
+/// The engine channels of the hooks stored in `store` (an unreadable list
+/// is reported and gives none, rather than keeping alerts from starting).
+pub async fn stored_channels(store: &dyn Store) -> Result<Vec<ChannelConfig>, StoreError> {
+    Ok(match store.get_setting(SETTING_KEY).await? {
+        None => Vec::new(),
+        Some(v) => match serde_json::from_value::<Vec<Webhook>>(v) {
+            Ok(list) => list.iter().map(channel_of).collect(),
+            Err(e) => {
+                tracing::warn!("webhooks: stored list unreadable ({e}); none delivered");
+                Vec::new()
+            }
+        },
+    })
 }
 
 /// The registry; delivery is the alerts engine's.
