@@ -346,9 +346,9 @@ impl Webhooks {
 
     /// Creates a hook; the response carries the secret once.
     pub async fn create(&self, body: WebhookIn) -> Result<WebhookView, ApiError> {
-        self.engine()?;
         let _g = self.write.lock().await;
         let mut list = self.read_store().await?;
+        self.engine()?;
         if list.len() >= MAX_WEBHOOKS {
             return Err(ApiError::Conflict(format!(
                 "at most {MAX_WEBHOOKS} webhooks"
