@@ -491,6 +491,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn subjects_make_a_webhook_carry_bus_messages_only() {
+        let hook = "[alerts.h]\ntype = webhook\nurl = https://h.example/x\nsecret = 0123456789abcdef\n";
+        let cfg =
+            crate::AlertsConfig::from_ini(&format!("{hook}subjects = events.>, identity.*\n"))
+                .unwrap();
+        let c = &cfg.channels[0];
+        assert!(c.wants_subject("events.web01.ssh.connect"));
+        assert!(c.wants_subject("identity.formed"));
+        assert!(!c.wants_subject("response.ban"));
+        assert!(
+            !c.wants("login_success", Severity::Critical, &AlertKind::First),
+            "a subjects channel is sent no alert through the rule routing"
+        );
+        assert_eq!(c.view().subjects, vec!["events.>", "identity.*"]);
+        let plain = crate::AlertsConfig::from_ini(hook).unwrap();
+        assert!(!plain.channels[0].wants_subject("events.web01.ssh.connect"));
+        assert!(plain.channels[0].wants("login_success", Severity::High, &AlertKind::First));
+        let errs = crate::AlertsConfig::from_ini(&format!(
+            "{hook}subjects = bad.>.x\n[alerts.s]\ntype = slack\nurl = https://hooks.slack.example/T\nsubjects = events.>\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(errs.contains("[alerts.h] subjects:"), "{errs}");
+        assert!(
+            errs.contains("[alerts.s] subjects: only webhook channels"),
+            "{errs}"
+        );
+    }
+
+    #[test]
     fn facilities() {
         assert_eq!(facility("local0"), Some(16));
         assert_eq!(facility("local7"), Some(23));
