@@ -507,34 +507,31 @@ impl State {
         }
     }
 
-    /// Applies a new channel set (configured + registered) to delivery.
-    async fn apply_channels(
+    /// Hands built channels to delivery (unchanged ones keep running).
+    async fn install(
         &mut self,
-        config: &AlertsConfig,
-        registered: &[ChannelConfig],
-    ) -> Result<Vec<ChannelConfig>, EngineError> {
-        let all = all_channels(config, registered);
-        let channels = build_channels(config, &all)?;
-        self.delivery.reconfigure(channels).await?;
+        all: &[ChannelConfig],
+        built: Vec<ConfiguredChannel>,
+    ) -> Result<(), EngineError> {
+        self.delivery.reconfigure(built).await?;
         self.carries_subjects = all.iter().any(|c| !c.subjects.is_empty());
-        Ok(all)
+        Ok(())
     }
 
     async fn register(&mut self, registered: Vec<ChannelConfig>) -> Result<(), EngineError> {
-        let config = self.config.clone();
-        let all = self.apply_channels(&config, &registered).await?;
+        let all = all_channels(&self.config, &registered);
+        let built = build_channels(&self.config, &all)?;
+        self.install(&all, built).await?;
         self.views.lock().channels = all.iter().map(ChannelConfig::view).collect();
         self.registered = registered;
         Ok(())
     }
 
     async fn reload(&mut self, config: AlertsConfig) -> Result<(), EngineError> {
-        build_channels(&config, &all_channels(&config, &self.registered))?;
+        let all = all_channels(&config, &self.registered);
+        let built = build_channels(&config, &all)?;
         let outputs = Outputs::start(&self.siem_bus, &config.siem, &config.node)?;
-        let registered = std::mem::take(&mut self.registered);
-        let all = self.apply_channels(&config, &registered).await;
-        self.registered = registered;
-        let all = all?;
+        self.install(&all, built).await?;
         if let Some(old) = self.siem.lock().await.replace(outputs) {
             old.stop().await;
         }

@@ -92,39 +92,8 @@ const SECRET_HOOK: &str = "hook-secret-0123456789";
 /// A server whose alerts engine (configured by `alerts`, the `[alerts]`
 /// keys) delivers the webhooks, spooling under `dir`.
 async fn start_hooks(dir: Arc<tempfile::TempDir>, alerts: &str) -> (Server, Started) {
-    let spool = dir.path().join("alerts-spool");
     let text = format!("[alerts]\n{alerts}");
-    let slot: Arc<Mutex<Option<Started>>> = Arc::default();
-    let s2 = slot.clone();
-    let s = start_attached(
-        dir,
-        |_| {},
-        async |b: &mut decnet_api::Backends| {
-            let st = decnet_api::alerts::start(
-                b.store.clone(),
-                b.bus.clone(),
-                sections_of_ini(&text).unwrap(),
-                None,
-                &spool,
-                Default::default(),
-            )
-            .await
-            .unwrap();
-            b.alerts = Some(st.backend.clone());
-            *s2.lock().unwrap() = Some(st);
-        },
-    )
-    .await;
-    let st = slot.lock().unwrap().take().unwrap();
-    (s, st)
-}
-
-/// Stops the engine (what it still holds stays in the spool), then the API.
-async fn stop_hooks(mut s: Server, st: Started) {
-    st.follow.abort();
-    st.backend.handle.shutdown().await;
-    st.history.finish(Duration::from_secs(5)).await;
-    s.stop().await;
+    start_with_alerts(dir, sections_of_ini(&text).unwrap(), None).await
 }
 
 #[tokio::test]
@@ -257,7 +226,7 @@ async fn signed_delivery_with_retries_and_crud() {
         !channels.to_string().contains(&format!("webhook-{id}")),
         "deleted hook still a channel: {channels}"
     );
-    stop_hooks(s, st).await;
+    stop_with_alerts(s, st).await;
 }
 
 #[tokio::test]
@@ -290,14 +259,7 @@ async fn open_breaker_holds_messages_then_delivers_them_in_order() {
         s.bus.publish_event(e);
     }
     // Three failed attempts in a row open the breaker.
-    let mut open = Value::Null;
-    for _ in 0..250 {
-        open = s.clone_get(&admin, &id).await;
-        if open["delivery"]["circuit"] == "open" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let open = s.hook_until(&admin, &id, |v| v["delivery"]["circuit"] == "open").await;
     assert_eq!(open["delivery"]["circuit"], "open", "{open}");
     assert_eq!(open["delivery"]["last_status"], 500);
     assert_eq!(open["delivery"]["failed"], 0, "nothing is given up");
@@ -310,14 +272,7 @@ async fn open_breaker_holds_messages_then_delivers_them_in_order() {
     // The receiver recovers: the half-open probe goes through and every
     // message follows, in publication order (one subject: one queue).
     rx.down.store(false, Ordering::SeqCst);
-    let mut st_now = Value::Null;
-    for _ in 0..300 {
-        st_now = s.clone_get(&admin, &id).await;
-        if st_now["delivery"]["delivered"] == 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let st_now = s.hook_until(&admin, &id, |v| v["delivery"]["delivered"] == 3).await;
     assert_eq!(st_now["delivery"]["delivered"], 3, "{st_now}");
     assert_eq!(st_now["delivery"]["circuit"], "closed");
     assert_eq!(st_now["delivery"]["last_status"], 204);
@@ -327,7 +282,7 @@ async fn open_breaker_holds_messages_then_delivers_them_in_order() {
         .map(|(_, body, _)| serde_json::from_slice::<Value>(body).unwrap()["id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(delivered, ids, "each once, in order, after the outage");
-    stop_hooks(s, st).await;
+    stop_with_alerts(s, st).await;
 }
 
 #[tokio::test]
@@ -357,17 +312,10 @@ async fn delivery_survives_a_restart_while_the_receiver_is_down() {
     let e = event("web01", "ssh", EventKind::Connect, "10.0.0.9");
     let eid = e.id.to_string();
     s.bus.publish_event(e);
-    let mut v = Value::Null;
-    for _ in 0..250 {
-        v = s.clone_get(&admin, &id).await;
-        if v["delivery"]["retries"].as_u64().unwrap_or(0) >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let v = s.hook_until(&admin, &id, |v| v["delivery"]["retries"].as_u64().unwrap_or(0) >= 1).await;
     assert!(v["delivery"]["retries"].as_u64().unwrap() >= 1, "{v}");
     assert_eq!(v["delivery"]["delivered"], 0);
-    stop_hooks(s, st).await;
+    stop_with_alerts(s, st).await;
     // The receiver comes up on that port; a new server on the same data
     // directory and store delivers what the spool kept.
     let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
@@ -381,16 +329,9 @@ async fn delivery_survives_a_restart_while_the_receiver_is_down() {
     assert_eq!(v["topic"], "events.web01.ssh.connect");
     assert_eq!(h["x-decnet-delivery"], eid.as_str());
     let admin = s.admin().await;
-    let mut one = Value::Null;
-    for _ in 0..100 {
-        one = s.clone_get(&admin, &id).await;
-        if one["delivery"]["delivered"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let one = s.hook_until(&admin, &id, |v| v["delivery"]["delivered"] == 1).await;
     assert_eq!(one["delivery"]["delivered"], 1, "{one}");
-    stop_hooks(s, st).await;
+    stop_with_alerts(s, st).await;
 }
 
 #[tokio::test]
@@ -437,9 +378,22 @@ async fn webhook_validation_errors_name_fields() {
 
 trait Get {
     async fn clone_get(&self, token: &str, id: &str) -> Value;
+    /// The hook's view once `done` holds of it (or the last one after 8 s).
+    async fn hook_until(&self, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value;
 }
 
 impl Get for Server {
+    async fn hook_until(&self, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        loop {
+            let v = self.clone_get(token, id).await;
+            if done(&v) || Instant::now() >= deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn clone_get(&self, token: &str, id: &str) -> Value {
         self.get(token, &format!("/webhooks/{id}"))
             .await
