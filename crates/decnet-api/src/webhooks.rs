@@ -298,7 +298,10 @@ impl Webhooks {
 
     fn engine(&self) -> Result<&Arc<AlertHandle>, ApiError> {
         self.alerts.as_ref().ok_or_else(|| {
-            ApiError::Unavailable("webhooks are delivered by the alerts engine, which is not running on this server".into())
+            ApiError::Unavailable(
+                "webhooks are delivered by the alerts engine, which is not running on this server"
+                    .into(),
+            )
         })
     }
 
@@ -418,7 +421,9 @@ impl Webhooks {
             .ok_or_else(|| ApiError::NotFound("Webhook not found".into()))?;
         let cfg = channel_of(&h);
         let ChannelSpec::Webhook(spec) = &cfg.spec else {
-            return Err(ApiError::Internal("a webhook's channel is a webhook".into()));
+            return Err(ApiError::Internal(
+                "a webhook's channel is a webhook".into(),
+            ));
         };
         let poster = Poster::new(TIMEOUT, None).map_err(ApiError::internal)?;
         let channel = SignedWebhook::new(&cfg.name, spec, poster);

@@ -125,9 +125,12 @@ async fn server_with_alerts(
     current: &Arc<Mutex<String>>,
 ) -> (common::Server, Arc<Mutex<Option<Started>>>) {
     let text = current.lock().unwrap().clone();
-    let (s, st) =
-        common::start_with_alerts(dir, sections_of_ini(&text).unwrap(), Some(source_of(current)))
-            .await;
+    let (s, st) = common::start_with_alerts(
+        dir,
+        sections_of_ini(&text).unwrap(),
+        Some(source_of(current)),
+    )
+    .await;
     (s, Arc::new(Mutex::new(Some(st))))
 }
 

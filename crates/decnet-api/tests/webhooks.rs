@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use common::*;
-use decnet_bus::Bus;
 use decnet_alerts::config::sections_of_ini;
 use decnet_api::alerts::Started;
+use decnet_bus::Bus;
 use decnet_core::EventKind;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
@@ -155,7 +155,10 @@ async fn signed_delivery_with_retries_and_crud() {
     let r = s.get(&admin, "/alerts/channels").await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
-    assert!(!text.contains(SECRET_HOOK) && !text.contains("/hook"), "{text}");
+    assert!(
+        !text.contains(SECRET_HOOK) && !text.contains("/hook"),
+        "{text}"
+    );
     let channels: Value = serde_json::from_str(&text).unwrap();
     let chan = channels
         .as_array()
@@ -221,7 +224,12 @@ async fn signed_delivery_with_retries_and_crud() {
         s.get(&admin, &format!("/webhooks/{id}")).await.status(),
         404
     );
-    let channels: Value = s.get(&admin, "/alerts/channels").await.json().await.unwrap();
+    let channels: Value = s
+        .get(&admin, "/alerts/channels")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(
         !channels.to_string().contains(&format!("webhook-{id}")),
         "deleted hook still a channel: {channels}"
@@ -259,7 +267,9 @@ async fn open_breaker_holds_messages_then_delivers_them_in_order() {
         s.bus.publish_event(e);
     }
     // Three failed attempts in a row open the breaker.
-    let open = s.hook_until(&admin, &id, |v| v["delivery"]["circuit"] == "open").await;
+    let open = s
+        .hook_until(&admin, &id, |v| v["delivery"]["circuit"] == "open")
+        .await;
     assert_eq!(open["delivery"]["circuit"], "open", "{open}");
     assert_eq!(open["delivery"]["last_status"], 500);
     assert_eq!(open["delivery"]["failed"], 0, "nothing is given up");
@@ -268,18 +278,29 @@ async fn open_breaker_holds_messages_then_delivers_them_in_order() {
     let before = rx.hits.lock().unwrap().len();
     assert_eq!(before, 3, "breaker_threshold attempts, then none");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(rx.hits.lock().unwrap().len(), before, "open breaker must hold back");
+    assert_eq!(
+        rx.hits.lock().unwrap().len(),
+        before,
+        "open breaker must hold back"
+    );
     // The receiver recovers: the half-open probe goes through and every
     // message follows, in publication order (one subject: one queue).
     rx.down.store(false, Ordering::SeqCst);
-    let st_now = s.hook_until(&admin, &id, |v| v["delivery"]["delivered"] == 3).await;
+    let st_now = s
+        .hook_until(&admin, &id, |v| v["delivery"]["delivered"] == 3)
+        .await;
     assert_eq!(st_now["delivery"]["delivered"], 3, "{st_now}");
     assert_eq!(st_now["delivery"]["circuit"], "closed");
     assert_eq!(st_now["delivery"]["last_status"], 204);
     let hits = rx.hits.lock().unwrap().clone();
     let delivered: Vec<String> = hits[before..]
         .iter()
-        .map(|(_, body, _)| serde_json::from_slice::<Value>(body).unwrap()["id"].as_str().unwrap().to_owned())
+        .map(|(_, body, _)| {
+            serde_json::from_slice::<Value>(body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(delivered, ids, "each once, in order, after the outage");
     stop_with_alerts(s, st).await;
@@ -312,24 +333,39 @@ async fn delivery_survives_a_restart_while_the_receiver_is_down() {
     let e = event("web01", "ssh", EventKind::Connect, "10.0.0.9");
     let eid = e.id.to_string();
     s.bus.publish_event(e);
-    let v = s.hook_until(&admin, &id, |v| v["delivery"]["retries"].as_u64().unwrap_or(0) >= 1).await;
+    let v = s
+        .hook_until(&admin, &id, |v| {
+            v["delivery"]["retries"].as_u64().unwrap_or(0) >= 1
+        })
+        .await;
     assert!(v["delivery"]["retries"].as_u64().unwrap() >= 1, "{v}");
     assert_eq!(v["delivery"]["delivered"], 0);
     stop_with_alerts(s, st).await;
     // The receiver comes up on that port; a new server on the same data
     // directory and store delivers what the spool kept.
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let (_, rx) = receiver_on(l, false, 0).await;
     let (s, st) = start_hooks(dir, cfg).await;
-    wait_for("the spooled message", || !rx.hits.lock().unwrap().is_empty()).await;
+    wait_for("the spooled message", || {
+        !rx.hits.lock().unwrap().is_empty()
+    })
+    .await;
     let (h, body, _) = rx.hits.lock().unwrap()[0].clone();
-    assert!(verify(SECRET_HOOK, &body, h["x-decnet-signature"].to_str().unwrap()));
+    assert!(verify(
+        SECRET_HOOK,
+        &body,
+        h["x-decnet-signature"].to_str().unwrap()
+    ));
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["id"], eid.as_str());
     assert_eq!(v["topic"], "events.web01.ssh.connect");
     assert_eq!(h["x-decnet-delivery"], eid.as_str());
     let admin = s.admin().await;
-    let one = s.hook_until(&admin, &id, |v| v["delivery"]["delivered"] == 1).await;
+    let one = s
+        .hook_until(&admin, &id, |v| v["delivery"]["delivered"] == 1)
+        .await;
     assert_eq!(one["delivery"]["delivered"], 1, "{one}");
     stop_with_alerts(s, st).await;
 }

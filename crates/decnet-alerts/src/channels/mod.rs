@@ -22,8 +22,8 @@ use futures::future::BoxFuture;
 use serde::Serialize;
 
 use crate::alert::Alert;
-use decnet_bus::Envelope;
 use crate::config::{ChannelConfig, ChannelSpec};
+use decnet_bus::Envelope;
 
 /// What a channel needs besides its own settings.
 #[derive(Clone, Debug)]
@@ -97,10 +97,7 @@ pub trait Channel: Send + Sync + 'static {
     /// `subjects`). Only channels whose payload is the envelope itself can;
     /// the others refuse for good, and configuration refuses `subjects` on
     /// them, so this is never reached in practice.
-    fn send_envelope<'a>(
-        &'a self,
-        _env: &'a Envelope,
-    ) -> BoxFuture<'a, Result<Sent, SendError>> {
+    fn send_envelope<'a>(&'a self, _env: &'a Envelope) -> BoxFuture<'a, Result<Sent, SendError>> {
         Box::pin(async move {
             Err(SendError::permanent(format!(
                 "{} channels carry alerts only",

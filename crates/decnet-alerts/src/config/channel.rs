@@ -492,7 +492,8 @@ mod tests {
 
     #[test]
     fn subjects_make_a_webhook_carry_bus_messages_only() {
-        let hook = "[alerts.h]\ntype = webhook\nurl = https://h.example/x\nsecret = 0123456789abcdef\n";
+        let hook =
+            "[alerts.h]\ntype = webhook\nurl = https://h.example/x\nsecret = 0123456789abcdef\n";
         let cfg =
             crate::AlertsConfig::from_ini(&format!("{hook}subjects = events.>, identity.*\n"))
                 .unwrap();

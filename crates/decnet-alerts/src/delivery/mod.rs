@@ -30,9 +30,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::alert::Alert;
 use crate::channels::Channel;
 use crate::config::{ChannelConfig, DeliveryConfig};
+use decnet_bus::Envelope;
 use history::{History, HistoryPage};
 use lane::{Command, Lane, LaneState, Message};
-use decnet_bus::Envelope;
 use spool::{AckRecord, Final, Item, Opened, Spool, SpoolError, SpoolStats};
 
 /// A delivery failure.

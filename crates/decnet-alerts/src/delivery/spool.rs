@@ -358,11 +358,7 @@ impl Spool {
     /// Numbers messages without writing them, for delivery in memory only
     /// when the spool cannot be written (a full or failing disk must not
     /// silence alerts; they are then not replayed after a restart).
-    pub fn unspooled(
-        &mut self,
-        items: &[(String, Item)],
-        now: DateTime<Utc>,
-    ) -> Vec<SpoolRecord> {
+    pub fn unspooled(&mut self, items: &[(String, Item)], now: DateTime<Utc>) -> Vec<SpoolRecord> {
         items
             .iter()
             .map(|(channel, item)| {
@@ -447,8 +443,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, pending } = Spool::open(dir.path(), 300, 1000).unwrap();
         assert!(pending.is_empty());
-        let items: Vec<(String, Item)> =
-            (0..10).map(|i| ("slack".to_string(), alert(i))).collect();
+        let items: Vec<(String, Item)> = (0..10).map(|i| ("slack".to_string(), alert(i))).collect();
         let (recs, dropped) = spool.append(&items, Utc::now()).unwrap();
         assert!(dropped.is_empty());
         assert_eq!(
@@ -459,8 +454,7 @@ mod tests {
             assert!(spool.ack(&ack(s)).unwrap());
         }
         assert!(!spool.ack(&ack(5)).unwrap(), "a second ack is ignored");
-        let more: Vec<(String, Item)> =
-            (10..12).map(|i| ("mail".to_string(), alert(i))).collect();
+        let more: Vec<(String, Item)> = (10..12).map(|i| ("mail".to_string(), alert(i))).collect();
         spool.append(&more, Utc::now()).unwrap();
         drop(spool);
         // A crash mid-write leaves half a line at the end of a segment.
@@ -505,8 +499,7 @@ mod tests {
     fn cap_drops_oldest_and_counts() {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, .. } = Spool::open(dir.path(), 1 << 20, 10).unwrap();
-        let items: Vec<(String, Item)> =
-            (0..25).map(|i| ("c".to_string(), alert(i))).collect();
+        let items: Vec<(String, Item)> = (0..25).map(|i| ("c".to_string(), alert(i))).collect();
         let (_, dropped) = spool.append(&items, Utc::now()).unwrap();
         assert_eq!(dropped, (1..=15).collect::<Vec<_>>());
         assert_eq!(spool.pending(), 10);
@@ -520,7 +513,11 @@ mod tests {
     fn envelopes_replay_beside_alerts() {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, .. } = Spool::open(dir.path(), 1 << 20, 100).unwrap();
-        let env = Envelope::json("events.d.ssh.connect", "connect", serde_json::json!({"n": 1}));
+        let env = Envelope::json(
+            "events.d.ssh.connect",
+            "connect",
+            serde_json::json!({"n": 1}),
+        );
         let id = env.id;
         let items = vec![
             ("hook".to_string(), Item::Envelope(Arc::new(env))),
