@@ -247,19 +247,9 @@ async fn open_breaker_holds_messages_then_delivers_them_in_order() {
     .await;
     let admin = s.admin().await;
     let (url, rx) = receiver(true, 0).await;
-    let r = s
-        .send_json(
-            Method::POST,
-            &admin,
-            "/webhooks",
-            json!({"name": "down", "url": url}),
-        )
+    let id = s
+        .create_hook(&admin, json!({"name": "down", "url": url}))
         .await;
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let mut ids = Vec::new();
     for i in 0..3 {
         let e = event("d", "ssh", EventKind::Connect, &format!("10.0.0.{i}"));
@@ -317,19 +307,7 @@ async fn delivery_survives_a_restart_while_the_receiver_is_down() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let r = s
-        .send_json(
-            Method::POST,
-            &admin,
-            "/webhooks",
-            json!({"name": "later", "url": format!("http://127.0.0.1:{port}/hook"), "secret": SECRET_HOOK}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = s.create_hook(&admin, json!({"name": "later", "url": format!("http://127.0.0.1:{port}/hook"), "secret": SECRET_HOOK})).await;
     let e = event("web01", "ssh", EventKind::Connect, "10.0.0.9");
     let eid = e.id.to_string();
     s.bus.publish_event(e);
@@ -414,11 +392,22 @@ async fn webhook_validation_errors_name_fields() {
 
 trait Get {
     async fn clone_get(&self, token: &str, id: &str) -> Value;
+    /// Creates a hook (201); its id.
+    async fn create_hook(&self, token: &str, body: Value) -> String;
     /// The hook's view once `done` holds of it (or the last one after 8 s).
     async fn hook_until(&self, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value;
 }
 
 impl Get for Server {
+    async fn create_hook(&self, token: &str, body: Value) -> String {
+        let r = self.send_json(Method::POST, token, "/webhooks", body).await;
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     async fn hook_until(&self, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(8);
         loop {
