@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use common::{event, Receiver};
 use decnet_alerts::channels::{self, ChannelContext};
-use decnet_alerts::delivery::spool::Spool;
+use decnet_alerts::delivery::spool::{Item, Spool};
 use decnet_alerts::delivery::Delivery;
 use decnet_alerts::{Alert, AlertEngine, AlertHandle, AlertsConfig};
 use decnet_bus::{Bus, MemoryBus};
@@ -188,8 +188,8 @@ async fn spool() {
     });
     {
         let mut s = Spool::open(dir.path(), 4 << 20, 1_000_000).unwrap().spool;
-        let batch: Vec<(String, Arc<Alert>)> = (0..1000)
-            .map(|_| ("hook".to_string(), alert.clone()))
+        let batch: Vec<(String, Item)> = (0..1000)
+            .map(|_| ("hook".to_string(), Item::Alert(alert.clone())))
             .collect();
         let t0 = Instant::now();
         for _ in 0..n / 1000 {
@@ -218,12 +218,12 @@ async fn spool() {
     let m = 20_000;
     {
         let mut s = Spool::open(dir.path(), 4 << 20, 1_000_000).unwrap().spool;
-        let batch: Vec<(String, Arc<Alert>)> = (0..1000)
+        let batch: Vec<(String, Item)> = (0..1000)
             .map(|i| {
                 let mut a = (*alert).clone();
                 a.id = Uuid::now_v7();
                 a.rule = format!("rule{}", i % 8);
-                ("hook".to_string(), Arc::new(a))
+                ("hook".to_string(), Item::Alert(Arc::new(a)))
             })
             .collect();
         for _ in 0..m / 1000 {

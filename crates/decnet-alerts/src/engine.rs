@@ -80,6 +80,10 @@ pub struct EngineOptions {
     /// one NATS, only the lease holder's engine emits, and a new holder
     /// takes over with the same throttle and digest state.
     pub emitting: Arc<AtomicBool>,
+    /// Channels registered besides the configuration from the start (see
+    /// [`AlertHandle::set_registered`]): given here, what the spool still
+    /// holds for them is replayed instead of dropped as unconfigured.
+    pub registered: Vec<ChannelConfig>,
 }
 
 impl Default for EngineOptions {
@@ -91,6 +95,7 @@ impl Default for EngineOptions {
             history_sink: None,
             siem_bus: None,
             emitting: Arc::new(AtomicBool::new(true)),
+            registered: Vec::new(),
         }
     }
 }
@@ -126,6 +131,7 @@ pub struct EngineStats {
 
 enum Command {
     Reload(Box<AlertsConfig>, oneshot::Sender<Result<(), EngineError>>),
+    Register(Vec<ChannelConfig>, oneshot::Sender<Result<(), EngineError>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -148,12 +154,29 @@ pub struct AlertHandle {
 /// Entry point.
 pub struct AlertEngine;
 
-fn build_channels(cfg: &AlertsConfig) -> Result<Vec<ConfiguredChannel>, EngineError> {
+/// The configuration's channels, then the registered ones whose names
+/// the configuration does not already use.
+fn all_channels(cfg: &AlertsConfig, registered: &[ChannelConfig]) -> Vec<ChannelConfig> {
+    let mut out = cfg.channels.clone();
+    for r in registered {
+        if out.iter().any(|c| c.name == r.name) {
+            tracing::warn!(channel = %r.name, "alerts: a registered channel has the name of a configured one; ignored");
+        } else {
+            out.push(r.clone());
+        }
+    }
+    out
+}
+
+fn build_channels(
+    cfg: &AlertsConfig,
+    channels: &[ChannelConfig],
+) -> Result<Vec<ConfiguredChannel>, EngineError> {
     let ctx = ChannelContext {
         node: cfg.node.clone(),
         link: cfg.link.clone(),
     };
-    cfg.channels
+    channels
         .iter()
         .map(|c| {
             channels::build(c, &ctx)
@@ -163,10 +186,10 @@ fn build_channels(cfg: &AlertsConfig) -> Result<Vec<ConfiguredChannel>, EngineEr
         .collect()
 }
 
-fn views(cfg: &AlertsConfig, rules: &RuleSet) -> Views {
+fn views(channels: &[ChannelConfig], rules: &RuleSet) -> Views {
     Views {
         rules: rules.views(),
-        channels: cfg.channels.iter().map(ChannelConfig::view).collect(),
+        channels: channels.iter().map(ChannelConfig::view).collect(),
     }
 }
 
@@ -187,7 +210,8 @@ impl AlertEngine {
         spool_dir: &Path,
         opts: EngineOptions,
     ) -> Result<AlertHandle, EngineError> {
-        let channels = build_channels(&config)?;
+        let all = all_channels(&config, &opts.registered);
+        let channels = build_channels(&config, &all)?;
         let sub = bus.subscribe(
             ">",
             BusDelivery::Lossy {
@@ -207,7 +231,7 @@ impl AlertEngine {
             config.rules.clone(),
             config.noise.max_tracked,
         );
-        let views = Arc::new(Mutex::new(views(&config, &rules)));
+        let views = Arc::new(Mutex::new(views(&all, &rules)));
         let stats = Arc::new(Mutex::new(EngineStats::default()));
         let siem = Arc::new(tokio::sync::Mutex::new(Some(siem)));
         let (tx, rx) = mpsc::channel(16);
@@ -228,6 +252,9 @@ impl AlertEngine {
             clock: opts.clock.clone(),
             hits: Vec::new(),
             alerts: Vec::new(),
+            carries_subjects: all.iter().any(|c| !c.subjects.is_empty()),
+            registered: opts.registered.clone(),
+            envelopes: Vec::new(),
         };
         let task = tokio::spawn(state.run(sub, rx, opts.tick));
         Ok(AlertHandle {
@@ -314,6 +341,19 @@ impl AlertHandle {
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
+    /// Sets the channels registered besides the configuration (the API's
+    /// webhooks): they run beside the configured channels and survive every
+    /// [`AlertHandle::reload`]; a configured channel of the same name wins.
+    /// Unchanged channels keep running; on error nothing changes.
+    pub async fn set_registered(&self, channels: Vec<ChannelConfig>) -> Result<(), EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.cmds
+            .send(Command::Register(channels, tx))
+            .await
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
     /// Raises digests for every open window, keeps delivering for the
     /// configured grace period, leaves the rest in the spool, stops the SIEM
     /// outputs (flushing what they hold).
@@ -377,6 +417,12 @@ struct State {
     clock: Arc<dyn Clock>,
     hits: Vec<Hit>,
     alerts: Vec<Alert>,
+    /// Some channel takes bus messages (`subjects`).
+    carries_subjects: bool,
+    /// Channels set through [`AlertHandle::set_registered`].
+    registered: Vec<ChannelConfig>,
+    /// Bus messages of the batch being read, for the `subjects` channels.
+    envelopes: Vec<Arc<Envelope>>,
 }
 
 impl State {
@@ -444,10 +490,48 @@ impl State {
         }
     }
 
+    /// Sends the batch's bus messages to the channels that asked for their
+    /// subjects (only when emitting: with several servers on one NATS each
+    /// message is delivered once, by the lease holder).
+    async fn dispatch_envelopes(&mut self) {
+        if self.envelopes.is_empty() {
+            return;
+        }
+        let envs = std::mem::take(&mut self.envelopes);
+        if !self.emitting.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = self.delivery.submit_envelopes(&envs).await {
+            self.stats.lock().spool_errors += envs.len() as u64;
+            tracing::error!(error = %e, "alerts: could not spool bus messages; delivering them from memory (not replayed after a restart)");
+        }
+    }
+
+    /// Hands built channels to delivery (unchanged ones keep running).
+    async fn install(
+        &mut self,
+        all: &[ChannelConfig],
+        built: Vec<ConfiguredChannel>,
+    ) -> Result<(), EngineError> {
+        self.delivery.reconfigure(built).await?;
+        self.carries_subjects = all.iter().any(|c| !c.subjects.is_empty());
+        Ok(())
+    }
+
+    async fn register(&mut self, registered: Vec<ChannelConfig>) -> Result<(), EngineError> {
+        let all = all_channels(&self.config, &registered);
+        let built = build_channels(&self.config, &all)?;
+        self.install(&all, built).await?;
+        self.views.lock().channels = all.iter().map(ChannelConfig::view).collect();
+        self.registered = registered;
+        Ok(())
+    }
+
     async fn reload(&mut self, config: AlertsConfig) -> Result<(), EngineError> {
-        let channels = build_channels(&config)?;
+        let all = all_channels(&config, &self.registered);
+        let built = build_channels(&config, &all)?;
         let outputs = Outputs::start(&self.siem_bus, &config.siem, &config.node)?;
-        self.delivery.reconfigure(channels).await?;
+        self.install(&all, built).await?;
         if let Some(old) = self.siem.lock().await.replace(outputs) {
             old.stop().await;
         }
@@ -457,7 +541,7 @@ impl State {
             config.noise.max_tracked,
         );
         self.gate.reconfigure(config.noise.clone());
-        *self.views.lock() = views(&config, &self.rules);
+        *self.views.lock() = views(&all, &self.rules);
         self.config = config;
         Ok(())
     }
@@ -480,8 +564,12 @@ impl State {
         self.stats.lock().received += batch.len() as u64;
         for env in batch.drain(..) {
             self.process(&env, now);
+            if self.carries_subjects {
+                self.envelopes.push(env);
+            }
         }
         self.dispatch().await;
+        self.dispatch_envelopes().await;
         self.publish_stats(sub);
     }
 
@@ -517,6 +605,10 @@ impl State {
                             let r = self.reload(*cfg).await;
                             let _ = reply.send(r);
                         }
+                        Some(Command::Register(channels, reply)) => {
+                            let r = self.register(channels).await;
+                            let _ = reply.send(r);
+                        }
                         Some(Command::Shutdown(reply)) => {
                             self.shutdown(&mut sub).await;
                             let _ = reply.send(());
@@ -534,9 +626,13 @@ impl State {
         let now = self.clock.now();
         while let Some(env) = sub.try_recv() {
             self.process(&env, now);
+            if self.carries_subjects {
+                self.envelopes.push(env);
+            }
         }
         self.gate.flush(now, &mut self.alerts);
         self.dispatch().await;
+        self.dispatch_envelopes().await;
         self.publish_stats(sub);
         if let Err(e) = self.delivery.shutdown().await {
             tracing::warn!(error = %e, "alerts: spool sync at shutdown failed");

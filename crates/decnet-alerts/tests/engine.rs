@@ -292,3 +292,112 @@ async fn a_standby_engine_keeps_noise_state_but_raises_nothing_until_it_emits() 
     );
     assert!(r.h.stats().emitting);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_subject_channels_get_bus_messages_and_survive_reloads() {
+    const HMAC: &str = "0123456789abcdefHMAC";
+    let rx = Receiver::start().await;
+    rx.respond(204, "");
+    // A registered channel is a channel like any other: here built from a section.
+    let registered = AlertsConfig::from_ini(&format!(
+        "[alerts.hook]\ntype = webhook\nurl = {}\nsecret = {HMAC}\nca_file = {}\nsubjects = events.*.ssh.>, alert.>\n",
+        rx.url("/hook"),
+        rx.identity.ca_file.display()
+    ))
+    .unwrap()
+    .channels;
+    let r = rig("[alerts]\nretry_base = 10ms\n").await;
+    r.h.set_registered(registered).await.unwrap();
+    let hook =
+        r.h.channels()
+            .into_iter()
+            .find(|c| c.name == "hook")
+            .unwrap();
+    assert_eq!(hook.subjects, vec!["events.*.ssh.>", "alert.>"]);
+
+    // A login: the event itself (its subject matches) and the alert it
+    // raises (as its bus message `alert.login_success`), each signed.
+    let e = event(
+        EventKind::AuthAttempt,
+        "203.0.113.9",
+        json!({"username": "root", "success": true}),
+    );
+    let eid = e.id.to_string();
+    r.bus.publish_event(e);
+    let reqs = rx.wait_for(2, 10).await;
+    let topics: Vec<String> = reqs
+        .iter()
+        .map(|q| q.json()["topic"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        topics.contains(&"events.web01.ssh.auth_attempt".to_owned()),
+        "{topics:?}"
+    );
+    assert!(
+        topics.contains(&"alert.login_success".to_owned()),
+        "{topics:?}"
+    );
+    for q in &reqs {
+        let sig = q.header("x-decnet-signature").unwrap();
+        assert!(decnet_alerts::channels::webhook::verify(
+            HMAC, &q.body, &sig
+        ));
+        assert_eq!(
+            q.header("x-decnet-delivery").unwrap(),
+            q.json()["id"].as_str().unwrap()
+        );
+    }
+    assert!(reqs.iter().any(|q| q.json()["id"] == eid.as_str()));
+
+    // A reload of the configuration keeps the registered channel delivering.
+    r.h.reload(AlertsConfig::from_ini("[alerts]\nretry_base = 10ms\nnode = other\n").unwrap())
+        .await
+        .unwrap();
+    assert!(r.h.channels().iter().any(|c| c.name == "hook"));
+    let e = event(EventKind::Connect, "203.0.113.10", json!({}));
+    let cid = e.id.to_string();
+    r.bus.publish_event(e);
+    until("the event after the reload", 10, || {
+        rx.requests().iter().any(|q| q.json()["id"] == cid.as_str())
+    })
+    .await;
+
+    // Unregistered: gone, nothing more is sent to it.
+    r.h.set_registered(Vec::new()).await.unwrap();
+    assert!(!r.h.channels().iter().any(|c| c.name == "hook"));
+    assert!(!r.h.channels_state().iter().any(|c| c.name == "hook"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_engine_sends_no_bus_message_to_subject_channels() {
+    let rx = Receiver::start().await;
+    rx.respond(204, "");
+    let ini = format!(
+        "[alerts]\nretry_base = 10ms\n[alerts.hook]\ntype = webhook\nurl = {}\nsecret = 0123456789abcdefHMAC\nca_file = {}\nsubjects = events.>\n",
+        rx.url("/hook"),
+        rx.identity.ca_file.display()
+    );
+    let emitting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = common::rig_with(
+        &ini,
+        decnet_alerts::EngineOptions {
+            emitting: emitting.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    r.bus
+        .publish_event(event(EventKind::Connect, "203.0.113.1", json!({})));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rx.count(),
+        0,
+        "another server delivers while this one stands by"
+    );
+    emitting.store(true, std::sync::atomic::Ordering::Relaxed);
+    let e = event(EventKind::Connect, "203.0.113.2", json!({}));
+    let id = e.id.to_string();
+    r.bus.publish_event(e);
+    let reqs = rx.wait_for(1, 10).await;
+    assert_eq!(reqs[0].json()["id"], id.as_str());
+}

@@ -125,8 +125,12 @@ pub async fn start(
     let stored = load_overrides(&*store).await?;
     let config = effective_config(&base, &stored);
     let (sink, history) = StoreHistory::start(store.clone(), config.delivery.history as u64);
+    // The registered webhooks are channels from the start, so what the
+    // spool holds for them is delivered, not dropped as unconfigured.
+    let registered = crate::webhooks::stored_channels(&*store).await?;
     let opts = EngineOptions {
         history_sink: Some(sink),
+        registered,
         ..opts
     };
     let handle = Arc::new(AlertEngine::spawn_with(bus, config, spool, opts).await?);

@@ -52,10 +52,6 @@ pub struct ApiConfig {
     pub min_open_files: u64,
     /// Maximum request body.
     pub max_body: usize,
-    /// First webhook retry delay (doubles; 3 retries).
-    pub webhook_retry_base: Duration,
-    /// How long an open webhook breaker skips deliveries.
-    pub webhook_open_for: Duration,
     /// `DECNET_METRICS_TOKEN`: bearer token `/metrics` requires; unset →
     /// none required.
     pub metrics_token: Option<decnet_core::secret::Secret>,
@@ -83,8 +79,6 @@ impl ApiConfig {
             db_init_attempts: 5,
             min_open_files: 4096,
             max_body: 1024 * 1024,
-            webhook_retry_base: Duration::from_millis(500),
-            webhook_open_for: Duration::from_secs(60),
             metrics_token: None,
         }
     }

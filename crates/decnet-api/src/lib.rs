@@ -352,7 +352,6 @@ pub async fn serve(
         bus,
         engine,
         responder,
-        webhook_source,
         probes,
         canary,
         alerts,
@@ -365,22 +364,20 @@ pub async fn serve(
     let admin = bootstrap_admin(&config, store.as_ref()).await?;
     let secret = jwt_secret(&config)?;
     let supervisor = Supervisor::new(config.worker_backoff);
-    let webhooks = webhooks::Webhooks::new(
-        store.clone(),
-        Duration::from_millis(500),
-        Duration::from_secs(60),
-    );
+    // Registered webhooks are channels of the alerts engine; the worker
+    // follows the stored list (edits made through other servers).
+    let webhooks =
+        webhooks::Webhooks::new(store.clone(), alerts.as_ref().map(|a| a.handle.clone()));
     webhooks
         .load()
         .await
         .map_err(|e| anyhow::anyhow!("loading webhooks: {e:?}"))?;
     {
         let wh = webhooks.clone();
-        let source = webhook_source.unwrap_or_else(|| webhooks::WebhookSource::all_of(bus.clone()));
         supervisor.spawn(
             "webhooks",
             false,
-            Arc::new(move |stop| Box::pin(wh.clone().run(source.clone(), stop))),
+            Arc::new(move |stop| Box::pin(wh.clone().run(stop))),
         );
     }
     let (stop_tx, stop_rx) = watch::channel(false);

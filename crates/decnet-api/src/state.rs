@@ -23,7 +23,7 @@ use crate::sse_json::EventJson;
 use crate::sse_slots::SseSlots;
 use crate::stream_hub::StreamHub;
 use crate::token_cache::TokenCache;
-use crate::webhooks::{WebhookSource, Webhooks};
+use crate::webhooks::Webhooks;
 use crate::worker_probe::WorkerProbe;
 use crate::workers::Supervisor;
 
@@ -40,10 +40,6 @@ pub struct Backends {
     /// Active response (`/response/*`, the CrowdSec bouncer API); `None`
     /// when the fleet has no `[response]` section → 503.
     pub responder: Option<Arc<Responder>>,
-    /// Where webhooks read messages from; `None`: every message of the API
-    /// bus. Several servers sharing one NATS pass a queue-group
-    /// subscription so each message is delivered by one server only.
-    pub webhook_source: Option<WebhookSource>,
     /// Workers run outside the API (store ingester, intel…), for `/health`.
     pub probes: Vec<WorkerProbe>,
     /// Canary tokens (`/canary/*`); `None` when the fleet has no `[canary]` section → 503.
@@ -66,7 +62,6 @@ impl Backends {
             bus,
             engine: None,
             responder: None,
-            webhook_source: None,
             probes: Vec::new(),
             canary: None,
             alerts: None,

@@ -1,54 +1,48 @@
-//! Webhooks: configurations (stored as the `webhooks` JSON setting), and a
-//! dispatcher that POSTs matching bus messages signed with HMAC-SHA256,
-//! retries with exponential backoff and trips a per-hook circuit breaker.
+//! Webhooks registered through the API: configurations stored as the
+//! `webhooks` JSON setting, delivered by the alerts engine. Each enabled or
+//! disabled hook is a `webhook` channel of the engine named
+//! `webhook-<id>` whose `subjects` are the hook's patterns, so it shares the
+//! engine's one delivery path: the fsync'd spool (a message survives a
+//! restart while the receiver is down), per-channel lanes, retries with
+//! backoff until `[alerts] give_up_after`, and the circuit breaker (an open
+//! breaker holds messages back until its half-open probe, it does not skip
+//! them). The body and headers are unchanged: the bus envelope as JSON,
+//! `x-decnet-signature: sha256=<hex HMAC-SHA256>`, `x-decnet-event`,
+//! `x-decnet-delivery`.
+//!
+//! The registry follows the store: a hook created or deleted here changes
+//! the engine at once; one created through another server sharing the
+//! store is picked up within [`FOLLOW_EVERY`].
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use decnet_bus::{Bus, Delivery, Envelope};
+use decnet_alerts::channels::http::Poster;
+use decnet_alerts::channels::webhook::SignedWebhook;
+use decnet_alerts::config::channel::{ChannelConfig, ChannelSpec, SignedHookSpec};
+use decnet_alerts::delivery::ChannelState;
+use decnet_alerts::{AlertHandle, Secret, Severity};
+use decnet_bus::Envelope;
 use decnet_core::subject;
-use decnet_store::Store;
-use hmac::{Hmac, Mac};
-use parking_lot::{Mutex, RwLock};
+use decnet_store::{Store, StoreError};
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::Validate;
 
-/// Opens the dispatcher's subscription (again after a supervised restart).
-#[derive(Clone)]
-pub struct WebhookSource(
-    pub Arc<dyn Fn() -> Result<decnet_bus::Subscription, decnet_bus::BusError> + Send + Sync>,
-);
-
-impl std::fmt::Debug for WebhookSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WebhookSource")
-    }
-}
-
-impl WebhookSource {
-    /// Every message of `bus` (one process, or the default).
-    pub fn all_of(bus: Arc<dyn Bus>) -> WebhookSource {
-        WebhookSource(Arc::new(move || {
-            bus.subscribe(">", Delivery::Lossy { capacity: 4096 })
-        }))
-    }
-}
+pub use decnet_alerts::channels::webhook::{sign, SIGNATURE_HEADER};
 
 /// Settings key holding the list.
 pub const SETTING_KEY: &str = "webhooks";
-/// Signature header: `sha256=<hex hmac of the body>`.
-pub const SIGNATURE_HEADER: &str = "x-decnet-signature";
-/// Consecutive failed deliveries that open the breaker.
-pub const BREAKER_THRESHOLD: u32 = 5;
 /// Most webhooks.
 pub const MAX_WEBHOOKS: usize = 100;
+/// How often the stored list is compared with the engine's channels.
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(5);
+/// Per-attempt timeout of a hook.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A stored webhook (secret included; never sent back after creation).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -126,29 +120,52 @@ impl Validate for WebhookIn {
     }
 }
 
-/// Delivery state of one hook.
+/// Delivery state of one hook: its engine channel's.
 #[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct HookRuntime {
-    /// `closed` (delivering), `open` (skipping), `half_open` (trying one).
+    /// `closed` (delivering), `open` (holding messages back until a
+    /// half-open probe), `half_open` (trying one).
     pub circuit: String,
-    /// Failed deliveries in a row.
+    /// Failed attempts in a row.
     pub consecutive_failures: u32,
-    /// Successful deliveries.
+    /// Messages delivered.
     pub delivered: u64,
-    /// Deliveries that failed after every retry.
+    /// Messages refused for good (a 4xx other than 408/429) or given up
+    /// after `[alerts] give_up_after`.
     pub failed: u64,
-    /// Deliveries skipped while the breaker was open.
-    pub skipped: u64,
+    /// Messages dropped unsent (spool over its cap, hook changed or removed).
+    pub dropped: u64,
+    /// Failed attempts that were retried.
+    pub retries: u64,
+    /// Messages waiting (spooled).
+    pub queued: usize,
     /// Last HTTP status received.
     pub last_status: Option<u16>,
     /// Last error.
     pub last_error: Option<String>,
 }
 
-#[derive(Default)]
-struct Breaker {
-    rt: HookRuntime,
-    open_until: Option<Instant>,
+impl HookRuntime {
+    fn of(state: Option<&ChannelState>) -> HookRuntime {
+        let Some(st) = state else {
+            return HookRuntime {
+                circuit: "closed".into(),
+                ..Default::default()
+            };
+        };
+        let c = &st.counters;
+        HookRuntime {
+            circuit: st.circuit.into(),
+            consecutive_failures: st.consecutive_failures,
+            delivered: c.sent,
+            failed: c.failed,
+            dropped: c.dropped,
+            retries: c.retries,
+            queued: c.queued + c.in_flight,
+            last_status: c.last_status,
+            last_error: c.last_error.clone(),
+        }
+    }
 }
 
 /// A webhook as returned by the API (no secret).
@@ -186,48 +203,72 @@ pub struct TestResult {
     pub error: Option<String>,
 }
 
-/// Registry + dispatcher.
+/// Prefix of the engine channel names of registered hooks.
+pub const CHANNEL_PREFIX: &str = "webhook-";
+
+/// The engine channel name of hook `id`.
+pub fn channel_name(id: Uuid) -> String {
+    format!("{CHANNEL_PREFIX}{id}")
+}
+
+/// The engine channel a hook is.
+pub fn channel_of(h: &Webhook) -> ChannelConfig {
+    ChannelConfig {
+        name: channel_name(h.id),
+        enabled: h.enabled,
+        min_severity: Severity::Info,
+        rules: Vec::new(),
+        kinds: Vec::new(),
+        subjects: h.events.clone(),
+        timeout: TIMEOUT,
+        ca_file: None,
+        spec: ChannelSpec::Webhook(SignedHookSpec {
+            url: Secret::new(h.url.clone()),
+            secret: Secret::new(h.secret.clone()),
+        }),
+    }
+}
+
+/// The engine channels of the hooks stored in `store` (an unreadable list
+/// is reported and gives none, rather than keeping alerts from starting).
+pub async fn stored_channels(store: &dyn Store) -> Result<Vec<ChannelConfig>, StoreError> {
+    Ok(match store.get_setting(SETTING_KEY).await? {
+        None => Vec::new(),
+        Some(v) => match serde_json::from_value::<Vec<Webhook>>(v) {
+            Ok(list) => list.iter().map(channel_of).collect(),
+            Err(e) => {
+                tracing::warn!("webhooks: stored list unreadable ({e}); none delivered");
+                Vec::new()
+            }
+        },
+    })
+}
+
+/// The registry; delivery is the alerts engine's.
 pub struct Webhooks {
     store: Arc<dyn Store>,
+    alerts: Option<Arc<AlertHandle>>,
     hooks: RwLock<Vec<Webhook>>,
     write: tokio::sync::Mutex<()>,
-    breakers: Mutex<HashMap<Uuid, Breaker>>,
-    client: reqwest::Client,
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// First retry delay (doubles).
-    pub retry_base: Duration,
-    /// How long an open breaker skips deliveries.
-    pub open_for: Duration,
-    inflight: Arc<Semaphore>,
 }
 
 impl Webhooks {
-    /// Empty registry; call [`Webhooks::load`] before use.
-    pub fn new(store: Arc<dyn Store>, retry_base: Duration, open_for: Duration) -> Arc<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+    /// Empty registry delivering through `alerts` (none: hooks are kept
+    /// but not delivered, and creating one is refused); call
+    /// [`Webhooks::load`] before use.
+    pub fn new(store: Arc<dyn Store>, alerts: Option<Arc<AlertHandle>>) -> Arc<Self> {
         Arc::new(Webhooks {
             store,
+            alerts,
             hooks: RwLock::new(Vec::new()),
             write: tokio::sync::Mutex::new(()),
-            breakers: Mutex::new(HashMap::new()),
-            client,
-            retries: 3,
-            retry_base,
-            open_for,
-            inflight: Arc::new(Semaphore::new(64)),
         })
     }
 
-    /// Loads the list from the store.
+    /// Loads the list from the store and hands it to the engine.
     pub async fn load(&self) -> Result<(), ApiError> {
         let list = self.read_store().await?;
-        *self.hooks.write() = list;
-        Ok(())
+        self.apply(list).await
     }
 
     async fn read_store(&self) -> Result<Vec<Webhook>, ApiError> {
@@ -237,27 +278,35 @@ impl Webhooks {
         })
     }
 
-    async fn save(&self, list: Vec<Webhook>) -> Result<(), ApiError> {
-        let v = serde_json::to_value(&list).map_err(ApiError::internal)?;
-        self.store.put_setting(SETTING_KEY, &v).await?;
+    /// Makes `list` the engine's registered channels, then the list served.
+    async fn apply(&self, list: Vec<Webhook>) -> Result<(), ApiError> {
+        if let Some(engine) = &self.alerts {
+            engine
+                .set_registered(list.iter().map(channel_of).collect())
+                .await
+                .map_err(ApiError::internal)?;
+        }
         *self.hooks.write() = list;
         Ok(())
     }
 
-    fn view(&self, h: &Webhook, with_secret: bool) -> WebhookView {
-        let rt = self
-            .breakers
-            .lock()
-            .get(&h.id)
-            .map(|b| {
-                let mut rt = b.rt.clone();
-                rt.circuit = circuit_name(b).into();
-                rt
-            })
-            .unwrap_or_else(|| HookRuntime {
-                circuit: "closed".into(),
-                ..Default::default()
-            });
+    async fn save(&self, list: Vec<Webhook>) -> Result<(), ApiError> {
+        let v = serde_json::to_value(&list).map_err(ApiError::internal)?;
+        self.store.put_setting(SETTING_KEY, &v).await?;
+        self.apply(list).await
+    }
+
+    fn engine(&self) -> Result<&Arc<AlertHandle>, ApiError> {
+        self.alerts.as_ref().ok_or_else(|| {
+            ApiError::Unavailable(
+                "webhooks are delivered by the alerts engine, which is not running on this server"
+                    .into(),
+            )
+        })
+    }
+
+    fn view(&self, h: &Webhook, states: &[ChannelState], with_secret: bool) -> WebhookView {
+        let name = channel_name(h.id);
         WebhookView {
             id: h.id,
             name: h.name.clone(),
@@ -265,27 +314,36 @@ impl Webhooks {
             events: h.events.clone(),
             enabled: h.enabled,
             created_at: h.created_at,
-            delivery: rt,
+            delivery: HookRuntime::of(states.iter().find(|s| s.name == name)),
             secret: with_secret.then(|| h.secret.clone()),
         }
     }
 
+    fn states(&self) -> Vec<ChannelState> {
+        self.alerts
+            .as_ref()
+            .map(|a| a.channels_state())
+            .unwrap_or_default()
+    }
+
     /// All hooks.
     pub fn list(&self) -> Vec<WebhookView> {
+        let states = self.states();
         self.hooks
             .read()
             .iter()
-            .map(|h| self.view(h, false))
+            .map(|h| self.view(h, &states, false))
             .collect()
     }
 
     /// One hook.
     pub fn get(&self, id: Uuid) -> Result<WebhookView, ApiError> {
+        let states = self.states();
         self.hooks
             .read()
             .iter()
             .find(|h| h.id == id)
-            .map(|h| self.view(h, false))
+            .map(|h| self.view(h, &states, false))
             .ok_or_else(|| ApiError::NotFound("Webhook not found".into()))
     }
 
@@ -293,6 +351,7 @@ impl Webhooks {
     pub async fn create(&self, body: WebhookIn) -> Result<WebhookView, ApiError> {
         let _g = self.write.lock().await;
         let mut list = self.read_store().await?;
+        self.engine()?;
         if list.len() >= MAX_WEBHOOKS {
             return Err(ApiError::Conflict(format!(
                 "at most {MAX_WEBHOOKS} webhooks"
@@ -313,10 +372,11 @@ impl Webhooks {
         };
         list.push(h.clone());
         self.save(list).await?;
-        Ok(self.view(&h, true))
+        Ok(self.view(&h, &self.states(), true))
     }
 
-    /// Replaces a hook's settings (the secret only when given).
+    /// Replaces a hook's settings (the secret only when given). Its
+    /// channel restarts with the messages it still holds.
     pub async fn update(&self, id: Uuid, body: WebhookIn) -> Result<WebhookView, ApiError> {
         let _g = self.write.lock().await;
         let mut list = self.read_store().await?;
@@ -333,11 +393,10 @@ impl Webhooks {
         }
         let out = h.clone();
         self.save(list).await?;
-        self.breakers.lock().remove(&id);
-        Ok(self.view(&out, false))
+        Ok(self.view(&out, &self.states(), false))
     }
 
-    /// Deletes a hook.
+    /// Deletes a hook (its undelivered messages are dropped).
     pub async fn delete(&self, id: Uuid) -> Result<(), ApiError> {
         let _g = self.write.lock().await;
         let mut list = self.read_store().await?;
@@ -346,12 +405,12 @@ impl Webhooks {
         if list.len() == before {
             return Err(ApiError::NotFound("Webhook not found".into()));
         }
-        self.save(list).await?;
-        self.breakers.lock().remove(&id);
-        Ok(())
+        self.save(list).await
     }
 
-    /// Sends a `ping` to one hook now (ignores the breaker).
+    /// Sends a `ping` to one hook now, once, through the same channel code
+    /// as its deliveries (not through the spool; the breaker is not
+    /// consulted).
     pub async fn test(&self, id: Uuid) -> Result<TestResult, ApiError> {
         let h = self
             .hooks
@@ -360,156 +419,68 @@ impl Webhooks {
             .find(|h| h.id == id)
             .cloned()
             .ok_or_else(|| ApiError::NotFound("Webhook not found".into()))?;
+        let cfg = channel_of(&h);
+        let ChannelSpec::Webhook(spec) = &cfg.spec else {
+            return Err(ApiError::Internal(
+                "a webhook's channel is a webhook".into(),
+            ));
+        };
+        let poster = Poster::new(TIMEOUT, None).map_err(ApiError::internal)?;
+        let channel = SignedWebhook::new(&cfg.name, spec, poster);
         let env = Envelope::json(
             "webhook.test",
             "ping",
             serde_json::json!({"webhook_id": id, "message": "decnet webhook test"}),
         );
-        let body = serde_json::to_vec(&env).map_err(ApiError::internal)?;
-        Ok(self.deliver(&h, &env, body.into()).await)
+        Ok(match channel.deliver(&env).await {
+            Ok(sent) => TestResult {
+                delivered: true,
+                attempts: 1,
+                status_code: sent.status,
+                error: None,
+            },
+            Err(e) => TestResult {
+                delivered: false,
+                attempts: 1,
+                status_code: e.status,
+                error: Some(e.message),
+            },
+        })
     }
 
-    /// Hooks interested in a subject.
-    fn matching(&self, topic: &str) -> Vec<Webhook> {
-        self.hooks
-            .read()
-            .iter()
-            .filter(|h| h.enabled && h.events.iter().any(|p| subject::matches(p, topic)))
-            .cloned()
-            .collect()
+    /// Applies the stored list when it differs from the one in force
+    /// (changed through another server). True when something changed.
+    pub async fn follow_once(&self) -> Result<bool, ApiError> {
+        let _g = self.write.lock().await;
+        let stored = self.read_store().await?;
+        let same = {
+            let now = self.hooks.read();
+            serde_json::to_value(&*now).ok() == serde_json::to_value(&stored).ok()
+        };
+        if same {
+            return Ok(false);
+        }
+        self.apply(stored).await?;
+        Ok(true)
     }
 
-    /// Delivers with retries; records the outcome in the hook's breaker.
-    async fn deliver(&self, h: &Webhook, env: &Envelope, body: bytes::Bytes) -> TestResult {
-        let sig = sign(&h.secret, &body);
-        let mut attempts = 0;
-        let mut status = None;
-        let mut error;
-        let mut delay = self.retry_base;
-        loop {
-            attempts += 1;
-            let r = self
-                .client
-                .post(&h.url)
-                .header("content-type", "application/json")
-                .header(SIGNATURE_HEADER, &sig)
-                .header("x-decnet-event", env.kind.as_str())
-                .header("x-decnet-delivery", env.id.to_string())
-                .body(body.clone())
-                .send()
-                .await;
-            match r {
-                Ok(resp) => {
-                    status = Some(resp.status().as_u16());
-                    if resp.status().is_success() {
-                        error = None;
-                        break;
-                    }
-                    error = Some(format!("HTTP {}", resp.status().as_u16()));
-                }
-                Err(e) => error = Some(short_err(&e)),
-            }
-            if attempts > self.retries {
-                break;
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
-        }
-        let delivered = error.is_none();
-        let mut br = self.breakers.lock();
-        let b = br.entry(h.id).or_default();
-        b.rt.last_status = status;
-        if delivered {
-            b.rt.delivered += 1;
-            b.rt.consecutive_failures = 0;
-            b.open_until = None;
-        } else {
-            b.rt.failed += 1;
-            b.rt.consecutive_failures += 1;
-            b.rt.last_error = error.clone();
-            if b.rt.consecutive_failures >= BREAKER_THRESHOLD {
-                b.open_until = Some(Instant::now() + self.open_for);
-            }
-        }
-        TestResult {
-            delivered,
-            attempts,
-            status_code: status,
-            error,
-        }
-    }
-
-    /// True if the breaker lets a delivery through (counts a skip otherwise).
-    fn admit(&self, id: Uuid) -> bool {
-        let mut br = self.breakers.lock();
-        let b = br.entry(id).or_default();
-        match b.open_until {
-            Some(t) if Instant::now() < t => {
-                b.rt.skipped += 1;
-                false
-            }
-            _ => true,
-        }
-    }
-
-    /// The dispatcher loop (a supervised worker).
+    /// Follows the store every [`FOLLOW_EVERY`] (a supervised worker).
     pub async fn run(
         self: Arc<Self>,
-        source: WebhookSource,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut sub = (source.0)()?;
+        let mut tick = tokio::time::interval(FOLLOW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let env = tokio::select! {
-                e = sub.recv() => e,
+            tokio::select! {
+                _ = tick.tick() => {}
                 _ = shutdown.wait_for(|v| *v) => return Ok(()),
-            };
-            let Some(env) = env else {
-                anyhow::bail!("bus closed the webhook subscription");
-            };
-            let hooks = self.matching(&env.topic);
-            if hooks.is_empty() {
-                continue;
             }
-            let body: bytes::Bytes = serde_json::to_vec(&*env)?.into();
-            for h in hooks {
-                if !self.admit(h.id) {
-                    continue;
-                }
-                let permit = self.inflight.clone().acquire_owned().await?;
-                let me = self.clone();
-                let env = env.clone();
-                let body = body.clone();
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    me.deliver(&h, &env, body).await;
-                });
+            match self.follow_once().await {
+                Ok(true) => tracing::info!("webhooks: changes made on another server applied"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!("webhooks: cannot apply the stored list: {e:?}"),
             }
         }
     }
-}
-
-fn circuit_name(b: &Breaker) -> &'static str {
-    match b.open_until {
-        Some(t) if Instant::now() < t => "open",
-        Some(_) => "half_open",
-        None => "closed",
-    }
-}
-
-fn short_err(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection failed".into()
-    } else {
-        "request failed".into()
-    }
-}
-
-/// `sha256=<hex>` HMAC of a body.
-pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }

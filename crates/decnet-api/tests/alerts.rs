@@ -124,41 +124,19 @@ async fn server_with_alerts(
     dir: Arc<tempfile::TempDir>,
     current: &Arc<Mutex<String>>,
 ) -> (common::Server, Arc<Mutex<Option<Started>>>) {
-    let spool = dir.path().join("alerts-spool");
-    let started: Arc<Mutex<Option<Started>>> = Arc::default();
-    let (text, source, slot) = (
-        current.lock().unwrap().clone(),
-        source_of(current),
-        started.clone(),
-    );
-    let s = common::start_attached(
+    let text = current.lock().unwrap().clone();
+    let (s, st) = common::start_with_alerts(
         dir,
-        |_| {},
-        async |b: &mut decnet_api::Backends| {
-            let st = decnet_api::alerts::start(
-                b.store.clone(),
-                b.bus.clone(),
-                sections_of_ini(&text).unwrap(),
-                Some(source),
-                &spool,
-                Default::default(),
-            )
-            .await
-            .unwrap();
-            b.alerts = Some(st.backend.clone());
-            *slot.lock().unwrap() = Some(st);
-        },
+        sections_of_ini(&text).unwrap(),
+        Some(source_of(current)),
     )
     .await;
-    (s, started)
+    (s, Arc::new(Mutex::new(Some(st))))
 }
 
-async fn stop_with_alerts(mut s: common::Server, started: Arc<Mutex<Option<Started>>>) {
+async fn stop_with_alerts(s: common::Server, started: Arc<Mutex<Option<Started>>>) {
     let st = started.lock().unwrap().take().unwrap();
-    st.follow.abort();
-    st.backend.handle.shutdown().await;
-    st.history.finish(Duration::from_secs(5)).await;
-    s.stop().await;
+    common::stop_with_alerts(s, st).await;
 }
 
 async fn json_of(r: reqwest::Response) -> Value {

@@ -415,17 +415,6 @@ async fn run(
     let backends = decnet_api::Backends {
         engine: Some(engine),
         responder: response.clone(),
-        // Servers sharing NATS deliver each webhook once between them.
-        webhook_source: nats.as_ref().map(|nb| {
-            let nb = nb.clone();
-            decnet_api::webhooks::WebhookSource(Arc::new(move || {
-                nb.subscribe_shared(
-                    ">",
-                    "decnet-webhooks",
-                    decnet_bus::Delivery::Lossy { capacity: 4096 },
-                )
-            }))
-        }),
         probes: health_probes,
         canary: canary.as_ref().map(|c| c.service()),
         alerts: Some(alerts_api),

@@ -23,6 +23,7 @@ use serde::Serialize;
 
 use crate::alert::Alert;
 use crate::config::{ChannelConfig, ChannelSpec};
+use decnet_bus::Envelope;
 
 /// What a channel needs besides its own settings.
 #[derive(Clone, Debug)]
@@ -92,6 +93,18 @@ pub trait Channel: Send + Sync + 'static {
     fn kind(&self) -> &'static str;
     /// Delivers one alert.
     fn send<'a>(&'a self, alert: &'a Alert) -> BoxFuture<'a, Result<Sent, SendError>>;
+    /// Delivers one bus message as it is (channels configured with
+    /// `subjects`). Only channels whose payload is the envelope itself can;
+    /// the others refuse for good, and configuration refuses `subjects` on
+    /// them, so this is never reached in practice.
+    fn send_envelope<'a>(&'a self, _env: &'a Envelope) -> BoxFuture<'a, Result<Sent, SendError>> {
+        Box::pin(async move {
+            Err(SendError::permanent(format!(
+                "{} channels carry alerts only",
+                self.kind()
+            )))
+        })
+    }
 }
 
 /// Result of a channel test.

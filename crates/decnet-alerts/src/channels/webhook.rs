@@ -1,13 +1,14 @@
-//! The generic signed webhook, byte-compatible with what the API's
-//! `/api/v1/webhooks` dispatcher sends today: the body is a bus
+//! The generic signed webhook, the format `/api/v1/webhooks` receivers
+//! have always been sent: the body is a bus
 //! [`Envelope`] as JSON (an alert travels as `topic = alert.<rule>`,
 //! `type = alert`, `payload = the alert`), POSTed with
 //! `content-type: application/json`, `x-decnet-signature: sha256=<hex
 //! HMAC-SHA256 of the body>`, `x-decnet-event: <type>` and
 //! `x-decnet-delivery: <envelope id>` (the alert id: stable across retries,
 //! so a receiver can drop the duplicates at-least-once delivery allows).
-//! [`SignedWebhook::deliver`] sends any envelope, so the API's webhooks can
-//! move onto this channel unchanged.
+//! [`SignedWebhook::deliver`] sends any envelope: a channel with `subjects`
+//! (the API's `/api/v1/webhooks` registrations among them) gets the bus
+//! messages themselves.
 
 use futures::future::BoxFuture;
 use hmac::{Hmac, Mac};
@@ -110,6 +111,10 @@ impl Channel for SignedWebhook {
 
     fn send<'a>(&'a self, alert: &'a Alert) -> BoxFuture<'a, Result<Sent, SendError>> {
         Box::pin(async move { self.deliver(&envelope(alert)).await })
+    }
+
+    fn send_envelope<'a>(&'a self, env: &'a Envelope) -> BoxFuture<'a, Result<Sent, SendError>> {
+        Box::pin(self.deliver(env))
     }
 }
 

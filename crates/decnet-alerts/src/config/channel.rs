@@ -156,6 +156,10 @@ pub struct ChannelConfig {
     pub rules: Vec<String>,
     /// Only these alert kinds (`first`, `escalation`, `digest`, `resolve`; empty: all).
     pub kinds: Vec<String>,
+    /// Bus subject patterns: when given, the channel is sent the bus
+    /// messages matching them (alerts only as `alert.<rule>` messages) and
+    /// no alert through the rule/severity/kind routing.
+    pub subjects: Vec<String>,
     /// Per-attempt timeout.
     pub timeout: Duration,
     /// Extra trusted CA (PEM) for TLS to this channel.
@@ -180,6 +184,8 @@ pub struct ChannelView {
     pub rules: Vec<String>,
     /// Kind filter.
     pub kinds: Vec<String>,
+    /// Bus subjects it is sent (empty: it is sent alerts).
+    pub subjects: Vec<String>,
     /// Host (and port) it talks to, never the path or credentials.
     pub target: String,
     /// A secret (URL with its token, key, password) is configured; secrets
@@ -242,6 +248,7 @@ impl ChannelConfig {
             min_severity: self.min_severity,
             rules: self.rules.clone(),
             kinds: self.kinds.clone(),
+            subjects: self.subjects.clone(),
             target: self.target(),
             secret_set: match &self.spec {
                 ChannelSpec::Smtp(s) => s.password.is_some(),
@@ -254,9 +261,19 @@ impl ChannelConfig {
     /// Does this channel take this alert?
     pub fn wants(&self, rule: &str, severity: Severity, kind: &AlertKind) -> bool {
         self.enabled
+            && self.subjects.is_empty()
             && (severity >= self.min_severity || matches!(kind, AlertKind::Resolve))
             && (self.rules.is_empty() || self.rules.iter().any(|r| r == rule))
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind.name()))
+    }
+
+    /// Does this channel take the bus message published on `topic`?
+    pub fn wants_subject(&self, topic: &str) -> bool {
+        self.enabled
+            && self
+                .subjects
+                .iter()
+                .any(|p| decnet_core::subject::matches(p, topic))
     }
 }
 
@@ -395,6 +412,13 @@ pub fn parse(name: &str, k: &mut Keys<'_>) -> Option<ChannelConfig> {
             k.err("kinds", format!("unknown alert kind {kd:?}"));
         }
     }
+    let subjects = k.subjects("subjects");
+    if !subjects.is_empty() && kind != "webhook" {
+        k.err(
+            "subjects",
+            "only webhook channels carry bus messages (their body is the message itself)",
+        );
+    }
     let timeout = k.duration("timeout", secs(10), ms(100), secs(300));
     let ca_file = k.file("ca_file");
     let spec = match kind.as_str() {
@@ -450,6 +474,7 @@ pub fn parse(name: &str, k: &mut Keys<'_>) -> Option<ChannelConfig> {
         min_severity,
         rules,
         kinds,
+        subjects,
         timeout,
         ca_file,
         spec,
@@ -464,6 +489,37 @@ pub fn by_name(list: &[ChannelConfig]) -> BTreeMap<&str, &ChannelConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subjects_make_a_webhook_carry_bus_messages_only() {
+        let hook =
+            "[alerts.h]\ntype = webhook\nurl = https://h.example/x\nsecret = 0123456789abcdef\n";
+        let cfg =
+            crate::AlertsConfig::from_ini(&format!("{hook}subjects = events.>, identity.*\n"))
+                .unwrap();
+        let c = &cfg.channels[0];
+        assert!(c.wants_subject("events.web01.ssh.connect"));
+        assert!(c.wants_subject("identity.formed"));
+        assert!(!c.wants_subject("response.ban"));
+        assert!(
+            !c.wants("login_success", Severity::Critical, &AlertKind::First),
+            "a subjects channel is sent no alert through the rule routing"
+        );
+        assert_eq!(c.view().subjects, vec!["events.>", "identity.*"]);
+        let plain = crate::AlertsConfig::from_ini(hook).unwrap();
+        assert!(!plain.channels[0].wants_subject("events.web01.ssh.connect"));
+        assert!(plain.channels[0].wants("login_success", Severity::High, &AlertKind::First));
+        let errs = crate::AlertsConfig::from_ini(&format!(
+            "{hook}subjects = bad.>.x\n[alerts.s]\ntype = slack\nurl = https://hooks.slack.example/T\nsubjects = events.>\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(errs.contains("[alerts.h] subjects:"), "{errs}");
+        assert!(
+            errs.contains("[alerts.s] subjects: only webhook channels"),
+            "{errs}"
+        );
+    }
 
     #[test]
     fn facilities() {

@@ -1,4 +1,5 @@
-//! One channel's worker. Messages wait in one FIFO per rule; the rule whose
+//! One channel's worker. Messages wait in one FIFO per rule (per subject
+//! for bus messages); the rule whose
 //! head is oldest goes next, at most one message per rule is in flight (so
 //! order is kept per rule) and at most `concurrency` in all. A message is
 //! retried with backoff until the channel takes it, refuses it for good, or
@@ -19,20 +20,19 @@ use tokio::sync::{mpsc, oneshot};
 use super::backoff;
 use super::breaker::{Admit, Breaker};
 use super::history::DeliveryState;
-use super::spool::{AckRecord, Final};
+use super::spool::{AckRecord, Final, Item};
 use super::Shared;
-use crate::alert::Alert;
 use crate::channels::Channel;
 use crate::clock::after;
 use crate::config::DeliveryConfig;
 
-/// One alert for this channel.
+/// One message for this channel.
 #[derive(Clone, Debug)]
 pub struct Message {
     /// Spool sequence number.
     pub seq: u64,
-    /// The alert.
-    pub alert: Arc<Alert>,
+    /// An alert, or a bus message.
+    pub item: Item,
     /// When it was queued (for `give_up_after`).
     pub queued_at: DateTime<Utc>,
 }
@@ -69,6 +69,8 @@ pub struct Counters {
     pub retries: u64,
     /// Last error.
     pub last_error: Option<String>,
+    /// HTTP status (or SMTP reply code) of the last attempt, when it got one.
+    pub last_status: Option<u16>,
     /// Last delivery.
     pub last_success_at: Option<DateTime<Utc>>,
     /// Last failed attempt.
@@ -131,7 +133,15 @@ impl Lane {
             }
             attempts += 1;
             self.record(msg.seq, DeliveryState::Sending, attempts, None);
-            match self.channel.send(&msg.alert).await {
+            let sent = match &msg.item {
+                Item::Alert(a) => self.channel.send(a).await,
+                Item::Envelope(e) => self.channel.send_envelope(e).await,
+            };
+            self.state.counters.lock().last_status = match &sent {
+                Ok(s) => s.status,
+                Err(e) => e.status,
+            };
+            match sent {
                 Ok(_) => {
                     self.state.breaker.lock().success();
                     return (msg, attempts, Outcome::Sent);
@@ -235,7 +245,7 @@ impl Lane {
             tokio::select! {
                 cmd = rx.recv(), if open => match cmd {
                     Some(Command::Push(m)) => {
-                        let rule: Arc<str> = Arc::from(m.alert.rule.as_str());
+                        let rule: Arc<str> = Arc::from(m.item.order_key());
                         let q = queues.entry(rule.clone()).or_default();
                         if q.is_empty() && !busy_rules.contains(&rule) {
                             ready.insert((m.seq, rule));
@@ -271,7 +281,7 @@ impl Lane {
                     None => open = false,
                 },
                 Some((msg, attempts, outcome)) = inflight.next(), if !inflight.is_empty() => {
-                    let rule: Arc<str> = Arc::from(msg.alert.rule.as_str());
+                    let rule: Arc<str> = Arc::from(msg.item.order_key());
                     busy.remove(&msg.seq);
                     busy_rules.remove(&rule);
                     if let Some(next) = queues.get(&rule).and_then(|q| q.front()) {

@@ -1,6 +1,8 @@
-//! At-least-once delivery of alerts to channels.
+//! At-least-once delivery of alerts (and, for channels configured with
+//! `subjects`, of bus messages) to channels.
 //!
-//! [`Delivery::submit`] routes each alert to the channels that want it,
+//! [`Delivery::submit`] routes each alert to the channels that want it
+//! ([`Delivery::submit_envelopes`] each bus message likewise),
 //! writes one spool record per (alert, channel) and fsyncs them **before**
 //! any channel sees them, then hands them to each channel's lane (see
 //! [`lane`]). A lane acks a message in the spool once it is sent, refused
@@ -28,9 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::alert::Alert;
 use crate::channels::Channel;
 use crate::config::{ChannelConfig, DeliveryConfig};
+use decnet_bus::Envelope;
 use history::{History, HistoryPage};
 use lane::{Command, Lane, LaneState, Message};
-use spool::{AckRecord, Final, Opened, Spool, SpoolError, SpoolStats};
+use spool::{AckRecord, Final, Item, Opened, Spool, SpoolError, SpoolStats};
 
 /// A delivery failure.
 #[derive(Debug, thiserror::Error)]
@@ -155,13 +158,15 @@ impl Delivery {
         for r in pending {
             match lanes.get(&r.channel) {
                 Some(l) => {
-                    shared
-                        .history
-                        .lock()
-                        .add(r.alert.clone(), &[(r.seq, r.channel.clone())], now);
+                    if let Some(a) = r.item.alert() {
+                        shared
+                            .history
+                            .lock()
+                            .add(a.clone(), &[(r.seq, r.channel.clone())], now);
+                    }
                     let _ = l.tx.send(Command::Push(Message {
                         seq: r.seq,
-                        alert: r.alert,
+                        item: r.item,
                         queued_at: r.queued_at,
                     }));
                 }
@@ -190,7 +195,7 @@ impl Delivery {
         if alerts.is_empty() {
             return Ok(());
         }
-        let items: Vec<(String, Arc<Alert>)> = {
+        let items: Vec<(String, Item)> = {
             let lanes = self.lanes.lock();
             alerts
                 .iter()
@@ -198,11 +203,42 @@ impl Delivery {
                     lanes
                         .values()
                         .filter(|l| l.config.wants(&a.rule, a.severity, &a.kind))
-                        .map(|l| (l.config.name.clone(), a.clone()))
+                        .map(|l| (l.config.name.clone(), Item::Alert(a.clone())))
                         .collect::<Vec<_>>()
                 })
                 .collect()
         };
+        self.enqueue(items, alerts).await
+    }
+
+    /// Queues bus messages on every channel whose `subjects` match them,
+    /// exactly as [`Delivery::submit`] queues alerts.
+    pub async fn submit_envelopes(&self, envs: &[Arc<Envelope>]) -> Result<(), DeliveryError> {
+        let items: Vec<(String, Item)> = {
+            let lanes = self.lanes.lock();
+            envs.iter()
+                .flat_map(|e| {
+                    lanes
+                        .values()
+                        .filter(|l| l.config.wants_subject(&e.topic))
+                        .map(|l| (l.config.name.clone(), Item::Envelope(e.clone())))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.enqueue(items, &[]).await
+    }
+
+    /// Spools `items`, records `alerts` (the alerts among them) in the
+    /// history, and hands each item to its channel's lane.
+    async fn enqueue(
+        &self,
+        items: Vec<(String, Item)>,
+        alerts: &[Arc<Alert>],
+    ) -> Result<(), DeliveryError> {
         let now = Utc::now();
         let shared = self.shared.clone();
         let written = tokio::task::spawn_blocking(move || {
@@ -216,13 +252,15 @@ impl Delivery {
             Ok((records, dropped)) => (records, dropped, None),
             Err((e, records)) => (records, Vec::new(), Some(e)),
         };
-        {
+        if !alerts.is_empty() {
             let mut by_alert: BTreeMap<uuid::Uuid, Vec<(u64, String)>> = BTreeMap::new();
             for r in &records {
-                by_alert
-                    .entry(r.alert.id)
-                    .or_default()
-                    .push((r.seq, r.channel.clone()));
+                if let Some(a) = r.item.alert() {
+                    by_alert
+                        .entry(a.id)
+                        .or_default()
+                        .push((r.seq, r.channel.clone()));
+                }
             }
             let mut h = self.shared.history.lock();
             for a in alerts {
@@ -235,7 +273,7 @@ impl Delivery {
             if let Some(l) = lanes.get(&r.channel) {
                 let _ = l.tx.send(Command::Push(Message {
                     seq: r.seq,
-                    alert: r.alert,
+                    item: r.item,
                     queued_at: r.queued_at,
                 }));
             }

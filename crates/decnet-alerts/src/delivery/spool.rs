@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Alert;
+use decnet_bus::Envelope;
 
 /// A spool failure.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +44,39 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
     }
 }
 
-/// One alert bound for one channel.
+/// What a spooled message carries: an alert (routed by rule, severity and
+/// kind), or a bus message for a channel that asked for subjects. On disk
+/// it is the record's `alert` or `envelope` key, so spools written before
+/// envelopes existed still replay.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Item {
+    /// An alert.
+    Alert(Arc<Alert>),
+    /// Any bus message.
+    Envelope(Arc<Envelope>),
+}
+
+impl Item {
+    /// The key whose messages a lane keeps in order: the alert's rule, or
+    /// the message's subject.
+    pub fn order_key(&self) -> &str {
+        match self {
+            Item::Alert(a) => &a.rule,
+            Item::Envelope(e) => &e.topic,
+        }
+    }
+
+    /// The alert, when it is one (only alerts have a history).
+    pub fn alert(&self) -> Option<&Arc<Alert>> {
+        match self {
+            Item::Alert(a) => Some(a),
+            Item::Envelope(_) => None,
+        }
+    }
+}
+
+/// One message bound for one channel.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SpoolRecord {
     /// Sequence number (spool-wide, increasing).
@@ -52,8 +85,9 @@ pub struct SpoolRecord {
     pub channel: String,
     /// When it was queued.
     pub queued_at: DateTime<Utc>,
-    /// The alert.
-    pub alert: Arc<Alert>,
+    /// What it carries.
+    #[serde(flatten)]
+    pub item: Item,
 }
 
 /// How a message ended.
@@ -269,7 +303,7 @@ impl Spool {
     /// under the cap (already acked as dropped).
     pub fn append(
         &mut self,
-        items: &[(String, Arc<Alert>)],
+        items: &[(String, Item)],
         now: DateTime<Utc>,
     ) -> Result<(Vec<SpoolRecord>, Vec<u64>), SpoolError> {
         if items.is_empty() {
@@ -278,12 +312,12 @@ impl Spool {
         let first = self.next_seq;
         let mut buf = Vec::new();
         let mut out = Vec::with_capacity(items.len());
-        for (channel, alert) in items {
+        for (channel, item) in items {
             let r = SpoolRecord {
                 seq: self.next_seq,
                 channel: channel.clone(),
                 queued_at: now,
-                alert: alert.clone(),
+                item: item.clone(),
             };
             self.next_seq += 1;
             serde_json::to_writer(&mut buf, &r).expect("records serialise");
@@ -324,21 +358,17 @@ impl Spool {
     /// Numbers messages without writing them, for delivery in memory only
     /// when the spool cannot be written (a full or failing disk must not
     /// silence alerts; they are then not replayed after a restart).
-    pub fn unspooled(
-        &mut self,
-        items: &[(String, Arc<Alert>)],
-        now: DateTime<Utc>,
-    ) -> Vec<SpoolRecord> {
+    pub fn unspooled(&mut self, items: &[(String, Item)], now: DateTime<Utc>) -> Vec<SpoolRecord> {
         items
             .iter()
-            .map(|(channel, alert)| {
+            .map(|(channel, item)| {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 SpoolRecord {
                     seq,
                     channel: channel.clone(),
                     queued_at: now,
-                    alert: alert.clone(),
+                    item: item.clone(),
                 }
             })
             .collect()
@@ -392,10 +422,10 @@ impl Spool {
 mod tests {
     use super::*;
 
-    fn alert(n: u32) -> Arc<Alert> {
+    fn alert(n: u32) -> Item {
         let mut a = Alert::test("c");
         a.title = format!("alert {n}");
-        Arc::new(a)
+        Item::Alert(Arc::new(a))
     }
 
     fn ack(seq: u64) -> AckRecord {
@@ -413,8 +443,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, pending } = Spool::open(dir.path(), 300, 1000).unwrap();
         assert!(pending.is_empty());
-        let items: Vec<(String, Arc<Alert>)> =
-            (0..10).map(|i| ("slack".to_string(), alert(i))).collect();
+        let items: Vec<(String, Item)> = (0..10).map(|i| ("slack".to_string(), alert(i))).collect();
         let (recs, dropped) = spool.append(&items, Utc::now()).unwrap();
         assert!(dropped.is_empty());
         assert_eq!(
@@ -425,8 +454,7 @@ mod tests {
             assert!(spool.ack(&ack(s)).unwrap());
         }
         assert!(!spool.ack(&ack(5)).unwrap(), "a second ack is ignored");
-        let more: Vec<(String, Arc<Alert>)> =
-            (10..12).map(|i| ("mail".to_string(), alert(i))).collect();
+        let more: Vec<(String, Item)> = (10..12).map(|i| ("mail".to_string(), alert(i))).collect();
         spool.append(&more, Utc::now()).unwrap();
         drop(spool);
         // A crash mid-write leaves half a line at the end of a segment.
@@ -442,7 +470,7 @@ mod tests {
         let Opened { spool, pending } = Spool::open(dir.path(), 300, 1000).unwrap();
         let seqs: Vec<u64> = pending.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, vec![3, 4, 6, 7, 8, 9, 10, 11, 12]);
-        assert_eq!(pending[0].alert.title, "alert 2");
+        assert_eq!(pending[0].item.alert().unwrap().title, "alert 2");
         assert_eq!(pending.last().unwrap().channel, "mail");
         assert_eq!(spool.stats().replayed, 9);
     }
@@ -471,8 +499,7 @@ mod tests {
     fn cap_drops_oldest_and_counts() {
         let dir = tempfile::tempdir().unwrap();
         let Opened { mut spool, .. } = Spool::open(dir.path(), 1 << 20, 10).unwrap();
-        let items: Vec<(String, Arc<Alert>)> =
-            (0..25).map(|i| ("c".to_string(), alert(i))).collect();
+        let items: Vec<(String, Item)> = (0..25).map(|i| ("c".to_string(), alert(i))).collect();
         let (_, dropped) = spool.append(&items, Utc::now()).unwrap();
         assert_eq!(dropped, (1..=15).collect::<Vec<_>>());
         assert_eq!(spool.pending(), 10);
@@ -480,5 +507,34 @@ mod tests {
         drop(spool);
         let Opened { pending, .. } = Spool::open(dir.path(), 1 << 20, 10).unwrap();
         assert_eq!(pending.first().unwrap().seq, 16);
+    }
+
+    #[test]
+    fn envelopes_replay_beside_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let Opened { mut spool, .. } = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        let env = Envelope::json(
+            "events.d.ssh.connect",
+            "connect",
+            serde_json::json!({"n": 1}),
+        );
+        let id = env.id;
+        let items = vec![
+            ("hook".to_string(), Item::Envelope(Arc::new(env))),
+            ("mail".to_string(), alert(1)),
+        ];
+        spool.append(&items, Utc::now()).unwrap();
+        drop(spool);
+        let Opened { pending, .. } = Spool::open(dir.path(), 1 << 20, 100).unwrap();
+        assert_eq!(pending.len(), 2);
+        match &pending[0].item {
+            Item::Envelope(e) => {
+                assert_eq!(e.id, id);
+                assert_eq!(e.topic, "events.d.ssh.connect");
+                assert_eq!(pending[0].item.order_key(), "events.d.ssh.connect");
+            }
+            other => panic!("expected an envelope, got {other:?}"),
+        }
+        assert_eq!(pending[1].item.order_key(), "channel_test");
     }
 }

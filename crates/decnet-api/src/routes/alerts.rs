@@ -263,6 +263,7 @@ pub(crate) async fn history_one(
     request_body(content = Object, description = "The channel's keys as in its `[alerts.<name>]` section (`type` required; lists as arrays or comma-separated). Secrets (`url`, `secret`, `routing_key`, `password`) are write-only: left out, the value in force is kept (same `type`). Replaces the fleet file's section of that name; stored, shared by servers on the same store, applied at once."),
     responses((status = 200, description = "The channel as now configured (no secrets; `secret_set`)", body = Object),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "The name is a registered webhook's channel (`webhook-…`)", body = crate::error::ErrorBody),
         (status = 415, body = crate::error::ErrorBody),
         (status = 422, description = "Invalid (field paths `body.<key>`); nothing changed", body = crate::error::ErrorBody),
         (status = 503, description = "No alerts engine", body = crate::error::ErrorBody)))]
@@ -272,6 +273,14 @@ pub(crate) async fn put_channel(
     Path(name): Path<String>,
     ApiJson(SectionIn(body)): ApiJson<SectionIn>,
 ) -> ApiResult<Json<ChannelView>> {
+    if name.starts_with(crate::webhooks::CHANNEL_PREFIX) {
+        // Those are the registered webhooks' channels: a section of that
+        // name would silently replace one of them.
+        return Err(ApiError::Conflict(format!(
+            "channel names starting with {:?} belong to /webhooks; edit the webhook there",
+            crate::webhooks::CHANNEL_PREFIX
+        )));
+    }
     let map = section_of(&format!("alerts.{name}"), &body)?;
     let h = apply_edit(&st, &a, Edit::PutChannel(name.clone(), map)).await?;
     h.channels()
@@ -304,6 +313,7 @@ async fn apply_edit(
     request_body(content = Object, description = "A custom rule's keys as in its `[alerts.rule.<id>]` section, or a built-in's `enabled`/`severity`. Stored, shared by servers on the same store, applied at once; wins over the fleet file for this rule."),
     responses((status = 200, description = "The rule as now in effect", body = Object),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "The name is a registered webhook's channel (`webhook-…`)", body = crate::error::ErrorBody),
         (status = 415, body = crate::error::ErrorBody),
         (status = 422, description = "Invalid (field paths `body.<key>`); nothing changed", body = crate::error::ErrorBody),
         (status = 503, description = "No alerts engine", body = crate::error::ErrorBody)))]

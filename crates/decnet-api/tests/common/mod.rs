@@ -113,6 +113,49 @@ pub async fn start_attached(
     }
 }
 
+/// A server with an alerts engine started as `serve` starts it (stored
+/// edits over `sections`, history in the store, registered webhooks as
+/// channels), spooling in `dir/alerts-spool`.
+pub async fn start_with_alerts(
+    dir: Arc<tempfile::TempDir>,
+    sections: decnet_alerts::config::overrides::Sections,
+    source: Option<decnet_api::alerts::AlertsSource>,
+) -> (Server, decnet_api::alerts::Started) {
+    let spool = dir.path().join("alerts-spool");
+    let slot: Arc<Mutex<Option<decnet_api::alerts::Started>>> = Arc::default();
+    let s2 = slot.clone();
+    let s = start_attached(
+        dir,
+        |_| {},
+        async |b: &mut Backends| {
+            let st = decnet_api::alerts::start(
+                b.store.clone(),
+                b.bus.clone(),
+                sections,
+                source,
+                &spool,
+                Default::default(),
+            )
+            .await
+            .unwrap();
+            b.alerts = Some(st.backend.clone());
+            *s2.lock().unwrap() = Some(st);
+        },
+    )
+    .await;
+    let st = slot.lock().unwrap().take().unwrap();
+    (s, st)
+}
+
+/// Stops the engine (what it still holds stays in the spool), its history
+/// writer, then the API.
+pub async fn stop_with_alerts(mut s: Server, st: decnet_api::alerts::Started) {
+    st.follow.abort();
+    st.backend.handle.shutdown().await;
+    st.history.finish(Duration::from_secs(5)).await;
+    s.stop().await;
+}
+
 /// A second API server over `first`'s store (same JWT secret, its own
 /// bus, caches and data dir): another process of the same cluster.
 pub async fn start_sharing(first: &Server) -> Server {
