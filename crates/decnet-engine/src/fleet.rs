@@ -261,11 +261,11 @@ impl Fleet {
     }
 
     /// Names and IPs of running deckies (for conflict checks).
-    pub async fn in_use(&self) -> (Vec<String>, Vec<std::net::Ipv4Addr>) {
+    pub async fn in_use(&self) -> (Vec<String>, Vec<std::net::IpAddr>) {
         let d = self.deckies.lock().await;
         (
             d.keys().cloned().collect(),
-            d.values().map(|r| r.ctx.ip()).collect(),
+            d.values().flat_map(|r| r.ctx.addrs()).collect(),
         )
     }
 
@@ -322,9 +322,10 @@ impl Fleet {
         );
         if self.network.mode() != decnet_core::NetMode::Loopback {
             let network = self.network.clone();
-            let (name, ip, mac, nmap_os) = (
+            let (name, ip, ip6, mac, nmap_os) = (
                 ctx.spec.name.clone(),
                 ctx.spec.ip,
+                ctx.spec.ip6,
                 ctx.persona.mac,
                 ctx.spec.nmap_os.clone(),
             );
@@ -336,6 +337,7 @@ impl Fleet {
                 network.attach(&AttachSpec {
                     name: &name,
                     ip,
+                    ip6,
                     mac,
                     nmap_os: &nmap_os,
                     dhcp: dhcp.as_ref(),
@@ -362,8 +364,8 @@ impl Fleet {
             return;
         }
         let network = self.network.clone();
-        let (name, ip) = (ctx.spec.name.clone(), ctx.spec.ip);
-        let done = tokio::task::spawn_blocking(move || network.detach(&name, ip)).await;
+        let (name, addrs) = (ctx.spec.name.clone(), ctx.spec.addrs());
+        let done = tokio::task::spawn_blocking(move || network.detach(&name, &addrs)).await;
         match done {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(decky = %ctx.spec.name, "network detach: {e}"),

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 
@@ -82,6 +82,17 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
         "dev",
         "eth0"
     ]));
+    assert!(ip(&[
+        "-n",
+        &lan.scanner,
+        "-6",
+        "addr",
+        "add",
+        "fd00:79::250/64",
+        "dev",
+        "eth0",
+        "nodad"
+    ]));
     assert!(ip(&["-n", &lan.scanner, "link", "set", "eth0", "up"]));
 
     let dir = tempfile::tempdir().unwrap();
@@ -90,15 +101,18 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
         mode: NetMode::Netns,
         interface: Some(lan.parent.clone()),
         prefix_len: 24,
+        prefix_len6: 64,
         gw: Some(Ipv4Addr::new(10, 79, 0, 250)),
     };
     let network = Network::open(config.clone(), state.clone()).unwrap();
     let mac = [0x00, 0x50, 0x56, 0x12, 0x34, 0x56];
     let addr = Ipv4Addr::new(10, 79, 0, 10);
+    let addr6: Ipv6Addr = "fd00:79::10".parse().unwrap();
     let attached = network
         .attach(&AttachSpec {
             name: &decky,
-            ip: addr,
+            ip: IpAddr::V4(addr),
+            ip6: Some(addr6),
             mac,
             nmap_os: "windows",
             dhcp: None,
@@ -139,6 +153,27 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     assert_eq!(greeting, "hello\n");
     assert_eq!(server.join().unwrap().ip(), Ipv4Addr::new(10, 79, 0, 250));
 
+    // The dual-stack decky's IPv6 address is on its link too.
+    let listener6 = bind_tcp_in(&ns, SocketAddr::from((addr6, 4444))).unwrap();
+    listener6.set_nonblocking(false).unwrap();
+    let server6 = std::thread::spawn(move || {
+        let (mut conn, peer) = listener6.accept().unwrap();
+        conn.write_all(b"hello6\n").unwrap();
+        peer
+    });
+    let greeting6 = run_in(&scanner, || {
+        let mut s = TcpStream::connect((addr6, 4444))?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf)
+    })
+    .unwrap();
+    assert_eq!(greeting6, "hello6\n");
+    assert_eq!(
+        server6.join().unwrap().ip(),
+        "fd00:79::250".parse::<IpAddr>().unwrap()
+    );
+
     // Crash: the namespace stays; the next open removes it from the state file.
     drop(network);
     assert!(ns.exists());
@@ -152,13 +187,14 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     network
         .attach(&AttachSpec {
             name: &decky,
-            ip: addr,
+            ip: IpAddr::V4(addr),
+            ip6: None,
             mac,
             nmap_os: "linux",
             dhcp: None,
         })
         .unwrap();
     assert!(ns.exists());
-    network.detach(&decky, addr).unwrap();
+    network.detach(&decky, &[IpAddr::V4(addr)]).unwrap();
     assert!(!ns.exists());
 }
