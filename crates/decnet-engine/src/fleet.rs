@@ -138,8 +138,11 @@ pub struct ServiceSummary {
 pub struct DeckySummary {
     /// Name.
     pub name: String,
-    /// Address.
+    /// Primary address (IPv4 when it has one).
     pub ip: String,
+    /// A dual-stack decky's IPv6 address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
     /// Archetype.
     pub archetype: Option<String>,
     /// Hostname from the persona.
@@ -756,6 +759,7 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
     DeckySummary {
         name: d.ctx.spec.name.clone(),
         ip: d.ctx.spec.ip.to_string(),
+        ip6: d.ctx.spec.ip6.map(|v6| v6.to_string()),
         archetype: d.ctx.spec.archetype.clone(),
         hostname: d.ctx.persona.hostname.clone(),
         os: d.ctx.persona.distro.display_name.to_owned(),
