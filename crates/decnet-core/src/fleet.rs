@@ -730,9 +730,8 @@ fn decky_addrs(
         (None, None) => {
             let v4 = alloc.next(taken, name, g.line);
             let v6 = alloc.next6(taken, name, g.line);
-            let no_room = |net: &dyn fmt::Display| {
-                format!("no free address left in net {net} for '{name}'")
-            };
+            let no_room =
+                |net: &dyn fmt::Display| format!("no free address left in net {net} for '{name}'");
             match (general.net, general.net6) {
                 (None, None) => ctx.err(
                     g.line,
@@ -745,8 +744,7 @@ fn decky_addrs(
                 (_, Some(net6)) if v6.is_none() => ctx.err(g.line, no_room(&net6)),
                 _ => {}
             }
-            if (general.net.is_some() && v4.is_none()) || (general.net6.is_some() && v6.is_none())
-            {
+            if (general.net.is_some() && v4.is_none()) || (general.net6.is_some() && v6.is_none()) {
                 return None;
             }
             (v4, v6)
@@ -967,9 +965,15 @@ fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
 /// The IPv6 network, from `net6 =` or an IPv6 `net =` (one of them).
 fn set_net6(g: &mut General, net: Ipv6Net, line: usize, ctx: &mut Ctx) {
     if g.net6.is_some() {
-        ctx.err(line, "a second IPv6 network: give net6 (or an IPv6 net) once");
+        ctx.err(
+            line,
+            "a second IPv6 network: give net6 (or an IPv6 net) once",
+        );
     } else if net.prefix_len() > 126 {
-        ctx.err(line, format!("IPv6 network {net} has no room for deckies (at most /126)"));
+        ctx.err(
+            line,
+            format!("IPv6 network {net} has no room for deckies (at most /126)"),
+        );
     } else {
         g.net6 = Some(net.trunc());
     }

@@ -23,7 +23,10 @@ fn ipv6_net_allocates_v6_only_deckies() {
         ips,
         [IpAddr::V6(v6("fd00:dec::1")), IpAddr::V6(v6("fd00:dec::2"))]
     );
-    assert!(fleet.deckies.iter().all(|d| d.ip6.is_none() && d.ipv4().is_none()));
+    assert!(fleet
+        .deckies
+        .iter()
+        .all(|d| d.ip6.is_none() && d.ipv4().is_none()));
 }
 
 #[test]
@@ -109,9 +112,15 @@ f.ini:32: ip6 = 'not-an-address' is not an IPv6 address
 
 #[test]
 fn too_small_net6_and_multicast_are_refused() {
-    let report =
-        parse_str("[general]\nnet6 = fd00::/127\n\n[a]\nservices = ssh\nip = ff02::1\n").unwrap_err();
+    let report = parse_str("[general]\nnet6 = fd00::/127\n\n[a]\nservices = ssh\nip = ff02::1\n")
+        .unwrap_err();
     let text = report.render("f.ini");
-    assert!(text.contains("f.ini:2: IPv6 network fd00::/127 has no room"), "{text}");
-    assert!(text.contains("f.ini:6: ip6 ff02::1 cannot be a host address"), "{text}");
+    assert!(
+        text.contains("f.ini:2: IPv6 network fd00::/127 has no room"),
+        "{text}"
+    );
+    assert!(
+        text.contains("f.ini:6: ip6 ff02::1 cannot be a host address"),
+        "{text}"
+    );
 }

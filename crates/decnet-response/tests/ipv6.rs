@@ -82,9 +82,7 @@ async fn v6_attacker_is_banned_listed_and_served_as_a_crowdsec_decision() {
 }
 
 fn nft_in_own_netns(script: impl FnOnce() -> String + Send + 'static) -> Option<String> {
-    if !nix::unistd::geteuid().is_root()
-        || Command::new("nft").arg("--version").output().is_err()
-    {
+    if !nix::unistd::geteuid().is_root() || Command::new("nft").arg("--version").output().is_err() {
         return None;
     }
     // A thread of its own in a fresh network namespace: nft (a child of this
@@ -165,7 +163,10 @@ fn nftables_puts_v6_bans_in_banned6_of_the_real_nft() {
     );
     assert!(six.contains("type ipv6_addr"), "{six}");
     assert!(six.contains("fd00:a77::66 timeout"), "{six}");
-    assert!(!six.contains("2001:db8:bad::"), "unbanned range stays: {six}");
+    assert!(
+        !six.contains("2001:db8:bad::"),
+        "unbanned range stays: {six}"
+    );
     assert!(!six.contains("127.0.71.50"), "{six}");
     assert!(four.contains("127.0.71.50 timeout"), "{four}");
     assert!(chain.contains("ip6 saddr @banned6 drop"), "{chain}");
