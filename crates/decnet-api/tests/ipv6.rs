@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use decnet_bus::{Bus, Delivery};
+use decnet_bus::Bus;
 use decnet_core::EventKind;
 use serde_json::{json, Value};
 
@@ -14,20 +14,8 @@ use serde_json::{json, Value};
 async fn v6_attackers_are_rows_keyed_by_their_address() {
     let s = start().await;
     let admin = s.admin().await;
-    let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
-    let _ingester = decnet_store::ingest::Ingester::start(
-        s.store.clone(),
-        bus.subscribe("events.>", Delivery::Lossless).unwrap(),
-        Default::default(),
-    );
-    let _intel = decnet_intel::Intel::start(
-        s.store.clone(),
-        bus.clone(),
-        bus.subscribe("events.>", Delivery::Lossless).unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let _ingester = start_ingester(&s);
+    let _intel = start_intel(&s).await;
     for (ip, user) in [("fd00:a77::66", "root"), ("10.20.0.9", "admin")] {
         let mut e = event("six", "ssh", EventKind::AuthAttempt, ip);
         e.dst_ip = "fd00:dec::1".parse().unwrap();

@@ -46,6 +46,26 @@ impl Drop for Lan {
     }
 }
 
+/// Listens on `addr` inside `ns`, connects from `scanner`: what the
+/// scanner read and the peer address the listener saw.
+fn greet(ns: &Path, scanner: &Path, addr: SocketAddr) -> (String, SocketAddr) {
+    let listener = bind_tcp_in(ns, addr).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().unwrap();
+        conn.write_all(b"hello\n").unwrap();
+        peer
+    });
+    let greeting = run_in(scanner, || {
+        let mut s = TcpStream::connect(addr)?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf)
+    })
+    .unwrap();
+    (greeting, server.join().unwrap())
+}
+
 #[test]
 fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     if let Err(why) = can_run() {
@@ -134,45 +154,15 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     let host_ttl = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap();
     assert_eq!(host_ttl.trim(), "64", "the host namespace is untouched");
 
-    // A listener opened inside the namespace serves the scanner on the LAN.
-    let listener = bind_tcp_in(&ns, SocketAddr::from((addr, 4444))).unwrap();
-    listener.set_nonblocking(false).unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut conn, peer) = listener.accept().unwrap();
-        conn.write_all(b"hello\n").unwrap();
-        peer
-    });
+    // A listener opened inside the namespace serves the scanner on the LAN,
+    // on the decky's IPv4 address and on its IPv6 one (dual-stack).
     let scanner = Path::new(NETNS_DIR).join(&lan.scanner);
-    let greeting = run_in(&scanner, || {
-        let mut s = TcpStream::connect((addr, 4444))?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf)?;
-        Ok(buf)
-    })
-    .unwrap();
+    let (greeting, peer) = greet(&ns, &scanner, SocketAddr::from((addr, 4444)));
     assert_eq!(greeting, "hello\n");
-    assert_eq!(server.join().unwrap().ip(), Ipv4Addr::new(10, 79, 0, 250));
-
-    // The dual-stack decky's IPv6 address is on its link too.
-    let listener6 = bind_tcp_in(&ns, SocketAddr::from((addr6, 4444))).unwrap();
-    listener6.set_nonblocking(false).unwrap();
-    let server6 = std::thread::spawn(move || {
-        let (mut conn, peer) = listener6.accept().unwrap();
-        conn.write_all(b"hello6\n").unwrap();
-        peer
-    });
-    let greeting6 = run_in(&scanner, || {
-        let mut s = TcpStream::connect((addr6, 4444))?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf)?;
-        Ok(buf)
-    })
-    .unwrap();
-    assert_eq!(greeting6, "hello6\n");
-    assert_eq!(
-        server6.join().unwrap().ip(),
-        "fd00:79::250".parse::<IpAddr>().unwrap()
-    );
+    assert_eq!(peer.ip(), Ipv4Addr::new(10, 79, 0, 250));
+    let (greeting6, peer6) = greet(&ns, &scanner, SocketAddr::from((addr6, 4444)));
+    assert_eq!(greeting6, "hello\n");
+    assert_eq!(peer6.ip(), "fd00:79::250".parse::<IpAddr>().unwrap());
 
     // Crash: the namespace stays; the next open removes it from the state file.
     drop(network);

@@ -49,11 +49,14 @@ async fn v6_attacker_is_banned_listed_and_served_as_a_crowdsec_decision() {
 
     let base = serve(g.r.clone()).await;
     let key = api::create_bouncer(&g.r, "admin", "fw1").unwrap().api_key;
-    let c = reqwest::Client::new();
-    let v: serde_json::Value = c
-        .get(format!("{base}/v1/decisions/stream?startup=true"))
-        .header("X-Api-Key", &key)
-        .send()
+    // As a bouncer asks: its key in X-Api-Key, JSON back.
+    let bouncer_get = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .header("X-Api-Key", key.clone())
+            .send()
+    };
+    let v: serde_json::Value = bouncer_get("/v1/decisions/stream?startup=true")
         .await
         .unwrap()
         .json()
@@ -69,10 +72,7 @@ async fn v6_attacker_is_banned_listed_and_served_as_a_crowdsec_decision() {
         .unwrap();
     assert_eq!(range["scope"], "Range");
     // A bouncer's live lookup of one v6 address (inside the banned range).
-    let v: serde_json::Value = c
-        .get(format!("{base}/v1/decisions?ip=2001:db8:bad::1"))
-        .header("X-Api-Key", &key)
-        .send()
+    let v: serde_json::Value = bouncer_get("/v1/decisions?ip=2001:db8:bad::1")
         .await
         .unwrap()
         .json()
