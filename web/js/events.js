@@ -34,7 +34,7 @@ export function eventRow(ev, { linkAttacker = true } = {}) {
     h('td', { 'data-label': 'Decky' }, ev.decky),
     h('td', { 'data-label': 'Service' }, ev.service),
     h('td', { 'data-label': 'Kind' }, badge(ev.kind)),
-    h('td', { class: 'nowrap', 'data-label': 'Source' }, linkAttacker ? h('a', { href: `/attackers/${encodeURIComponent(ev.src_ip)}` }, ev.src_ip) : ev.src_ip, h('span', { class: 'muted' }, `:${ev.src_port}`)),
+    h('td', { class: ev.src_ip.includes(':') ? 'addr' : 'nowrap', 'data-label': 'Source' }, linkAttacker ? h('a', { href: `/attackers/${encodeURIComponent(ev.src_ip)}` }, ev.src_ip) : ev.src_ip, h('span', { class: 'muted' }, `:${ev.src_port}`)),
     h('td', { class: 'detail', 'data-label': 'Detail' }, summary(ev)));
 }
 

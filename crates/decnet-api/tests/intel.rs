@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use decnet_bus::{Bus, Delivery};
+use decnet_bus::Bus;
 use decnet_core::EventKind;
 use serde_json::{json, Value};
 
@@ -33,13 +33,15 @@ async fn pipeline(
     let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
     let ingester = decnet_store::ingest::Ingester::start(
         s.store.clone(),
-        bus.subscribe("events.>", Delivery::Lossless).unwrap(),
+        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)
+            .unwrap(),
         Default::default(),
     );
     let intel = decnet_intel::Intel::start(
         s.store.clone(),
         bus.clone(),
-        bus.subscribe("events.>", Delivery::Lossless).unwrap(),
+        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)
+            .unwrap(),
         cfg,
     )
     .await
@@ -299,15 +301,7 @@ async fn attacker_event_stream_filters_by_address() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
-    let intel = decnet_intel::Intel::start(
-        s.store.clone(),
-        bus.clone(),
-        bus.subscribe("events.>", Delivery::Lossless).unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let intel = start_intel(&s).await;
     s.bus
         .publish_event(event("web01", "ssh", EventKind::Connect, "10.30.0.1"));
     eventually(&s, &admin, "/attackers/10.30.0.1", |_| true).await;

@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use crate::archetype::{archetype, archetype_names};
@@ -40,8 +40,11 @@ pub enum NetMode {
 /// `[general]` section.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct General {
-    /// Decoy network.
+    /// Decoy network (IPv4).
     pub net: Option<Ipv4Net>,
+    /// IPv6 decoy network (`net6 =`, or `net =` given an IPv6 CIDR):
+    /// deckies without an explicit address get one from each network.
+    pub net6: Option<Ipv6Net>,
     /// Gateway.
     pub gw: Option<Ipv4Addr>,
     /// Host interface (alias / netns modes).
@@ -60,8 +63,11 @@ pub struct General {
 pub struct DeckySpec {
     /// Unique name (`web01`, `db-02`).
     pub name: String,
-    /// Address.
-    pub ip: Ipv4Addr,
+    /// Primary address: the IPv4 one when the decky has one, else its
+    /// IPv6 one (a v6-only decky).
+    pub ip: IpAddr,
+    /// The IPv6 address of a dual-stack decky (`ip` is then its IPv4 one).
+    pub ip6: Option<Ipv6Addr>,
     /// Services, in the order given.
     pub services: Vec<String>,
     /// Archetype slug, if any.
@@ -82,6 +88,29 @@ pub struct DeckySpec {
 }
 
 impl DeckySpec {
+    /// Every address the decky answers on: the primary first.
+    pub fn addrs(&self) -> Vec<IpAddr> {
+        std::iter::once(self.ip)
+            .chain(self.ip6.map(IpAddr::V6))
+            .collect()
+    }
+
+    /// The IPv4 address, if the decky has one.
+    pub fn ipv4(&self) -> Option<Ipv4Addr> {
+        match self.ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    /// The IPv6 address, if the decky has one.
+    pub fn ipv6(&self) -> Option<Ipv6Addr> {
+        match self.ip {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => self.ip6,
+        }
+    }
+
     /// The config of one service (empty when none was given).
     pub fn config(&self, service: &str) -> &BTreeMap<String, String> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
@@ -398,7 +427,15 @@ pub fn valid_decky_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
-const GENERAL_KEYS: &[&str] = &["net", "gw", "interface", "mode", "syslog", "log_compat"];
+const GENERAL_KEYS: &[&str] = &[
+    "net",
+    "net6",
+    "gw",
+    "interface",
+    "mode",
+    "syslog",
+    "log_compat",
+];
 /// Valid `nmap_os` values.
 pub const NMAP_OS: &[&str] = &["linux", "windows", "windows_server", "embedded", "bsd"];
 
@@ -406,6 +443,8 @@ struct Group {
     name: String,
     line: usize,
     ip: Option<(Ipv4Addr, usize)>,
+    /// `ip6 =`, or `ip =` given an IPv6 address.
+    ip6: Option<(Ipv6Addr, usize)>,
     services: Option<Vec<String>>,
     archetype: Option<String>,
     nmap_os: Option<String>,
@@ -441,6 +480,8 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
     }
     let mut alloc = Allocator {
         hosts: general.net.map(|n| n.hosts()),
+        hosts6: general.net6.map(|n| n.hosts()),
+        net6: general.net6,
         gw: general.gw,
     };
     let mut names: HashMap<String, usize> = HashMap::new();
@@ -459,6 +500,9 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
     for g in &groups {
         if let Some((ip, line)) = g.ip {
             check_ip(ip, line, &general, &mut ctx);
+        }
+        if let Some((ip, line)) = g.ip6 {
+            check_ip6(ip, line, &general, &mut ctx);
         }
     }
     // Pass 2: [decky.service] sub-sections (a group name applies to all its instances).
@@ -551,13 +595,15 @@ fn read_sections<'a>(
 }
 
 /// Addresses taken (by whom, on which line), with decky names.
-type TakenIps = HashMap<Ipv4Addr, (String, usize)>;
+type TakenIps = HashMap<IpAddr, (String, usize)>;
 
 /// The explicit `ip =` of every group, each address once.
 fn explicit_ips(groups: &[Group], ctx: &mut Ctx) -> TakenIps {
     let mut ips = TakenIps::new();
     for g in groups {
-        if let Some((ip, line)) = g.ip {
+        let given = (g.ip.map(|(ip, l)| (IpAddr::V4(ip), l)).into_iter())
+            .chain(g.ip6.map(|(ip, l)| (IpAddr::V6(ip), l)));
+        for (ip, line) in given {
             if let Some((other, _)) = ips.get(&ip) {
                 ctx.err(
                     line,
@@ -571,25 +617,43 @@ fn explicit_ips(groups: &[Group], ctx: &mut Ctx) -> TakenIps {
     ips
 }
 
-/// Hands out the next free host address of `[general] net`, skipping the
-/// gateway, taken addresses and `.0`.
+/// Hands out the next free host address of `[general] net` (skipping the
+/// gateway, taken addresses and `.0`) and of `net6` (skipping taken
+/// addresses and the all-zero host part, the subnet-router anycast address).
 struct Allocator {
     hosts: Option<ipnet::Ipv4AddrRange>,
+    hosts6: Option<ipnet::Ipv6AddrRange>,
+    net6: Option<Ipv6Net>,
     gw: Option<Ipv4Addr>,
 }
 
 impl Allocator {
     fn next(&mut self, taken: &mut TakenIps, who: &str, line: usize) -> Option<Ipv4Addr> {
-        let hosts = self.hosts.as_mut()?;
-        for ip in hosts.by_ref() {
-            if Some(ip) == self.gw || taken.contains_key(&ip) || ip.octets()[3] == 0 {
-                continue;
-            }
-            taken.insert(ip, (who.to_owned(), line));
-            return Some(ip);
-        }
-        None
+        let gw = self.gw;
+        let ip = take_free(self.hosts.as_mut()?, taken, |ip: &Ipv4Addr| {
+            Some(*ip) == gw || ip.octets()[3] == 0
+        })?;
+        taken.insert(IpAddr::V4(ip), (who.to_owned(), line));
+        Some(ip)
     }
+
+    fn next6(&mut self, taken: &mut TakenIps, who: &str, line: usize) -> Option<Ipv6Addr> {
+        let anycast = self.net6.map(|n| n.network());
+        let ip = take_free(self.hosts6.as_mut()?, taken, |ip: &Ipv6Addr| {
+            Some(*ip) == anycast
+        })?;
+        taken.insert(IpAddr::V6(ip), (who.to_owned(), line));
+        Some(ip)
+    }
+}
+
+/// The next address of `hosts` neither taken nor `reserved`.
+fn take_free<A: Copy + Into<IpAddr>>(
+    hosts: &mut impl Iterator<Item = A>,
+    taken: &TakenIps,
+    reserved: impl Fn(&A) -> bool,
+) -> Option<A> {
+    hosts.find(|ip| !reserved(ip) && !taken.contains_key(&(*ip).into()))
 }
 
 /// A group's services (given, else its archetype's) and default OS family.
@@ -651,33 +715,13 @@ fn expand_group(
             continue;
         }
         names.insert(name.clone(), g.line);
-        let ip = match g.ip {
-            Some((ip, _)) => Some(ip),
-            None if g.dhcp.is_some() => Some(Ipv4Addr::UNSPECIFIED),
-            None => {
-                let ip = alloc.next(taken, &name, g.line);
-                if ip.is_none() {
-                    match general.net {
-                        None => ctx.err(
-                            g.line,
-                            format!(
-                                "[{}] has no ip= and [general] has no net= to allocate one from",
-                                g.name
-                            ),
-                        ),
-                        Some(net) => ctx.err(
-                            g.line,
-                            format!("no free address left in net {net} for '{name}'"),
-                        ),
-                    }
-                }
-                ip
-            }
+        let Some((ip, ip6)) = decky_addrs(g, &name, general, alloc, taken, ctx) else {
+            continue;
         };
-        let Some(ip) = ip else { continue };
         out.push(DeckySpec {
             name,
             ip,
+            ip6,
             services: services.clone(),
             archetype: g.archetype.clone(),
             nmap_os: g.nmap_os.clone().unwrap_or_else(|| default_os.to_owned()),
@@ -687,6 +731,50 @@ fn expand_group(
             service_config: BTreeMap::new(),
             line: g.line,
         });
+    }
+}
+
+/// A decky's primary address and dual-stack IPv6 one: the explicit ones
+/// when the group gives any (`ip =`, `ip6 =`), else one from each of
+/// `net` and `net6`.
+fn decky_addrs(
+    g: &Group,
+    name: &str,
+    general: &General,
+    alloc: &mut Allocator,
+    taken: &mut TakenIps,
+    ctx: &mut Ctx,
+) -> Option<(IpAddr, Option<Ipv6Addr>)> {
+    let (v4, v6) = match (g.ip, g.ip6) {
+        (None, None) if g.dhcp.is_some() => (Some(Ipv4Addr::UNSPECIFIED), None),
+        (None, None) => {
+            let v4 = alloc.next(taken, name, g.line);
+            let v6 = alloc.next6(taken, name, g.line);
+            let no_room =
+                |net: &dyn fmt::Display| format!("no free address left in net {net} for '{name}'");
+            match (general.net, general.net6) {
+                (None, None) => ctx.err(
+                    g.line,
+                    format!(
+                        "[{}] has no ip= and [general] has no net= to allocate one from",
+                        g.name
+                    ),
+                ),
+                (Some(net), _) if v4.is_none() => ctx.err(g.line, no_room(&net)),
+                (_, Some(net6)) if v6.is_none() => ctx.err(g.line, no_room(&net6)),
+                _ => {}
+            }
+            if (general.net.is_some() && v4.is_none()) || (general.net6.is_some() && v6.is_none()) {
+                return None;
+            }
+            (v4, v6)
+        }
+        (v4, v6) => (v4.map(|x| x.0), v6.map(|x| x.0)),
+    };
+    match (v4, v6) {
+        (Some(v4), v6) => Some((IpAddr::V4(v4), v6)),
+        (None, Some(v6)) => Some((IpAddr::V6(v6), None)),
+        (None, None) => None,
     }
 }
 
@@ -785,6 +873,23 @@ fn check_ip(ip: Ipv4Addr, line: usize, general: &General, ctx: &mut Ctx) {
     }
 }
 
+fn check_ip6(ip: Ipv6Addr, line: usize, general: &General, ctx: &mut Ctx) {
+    if let Some(net6) = general.net6 {
+        if !net6.contains(&ip) {
+            ctx.err(line, format!("ip6 {ip} is outside net6 {net6}"));
+        }
+    }
+    if general.mode == NetMode::Loopback && !ip.is_loopback() {
+        ctx.err(
+            line,
+            format!("ip6 {ip} is not ::1, the one IPv6 loopback address, which mode = loopback requires; use mode = alias (interface = lo works) for other IPv6 addresses"),
+        );
+    }
+    if ip.is_unspecified() || ip.is_multicast() {
+        ctx.err(line, format!("ip6 {ip} cannot be a host address"));
+    }
+}
+
 fn check_port_conflicts(services: &[String], g: &Group, ctx: &mut Ctx) {
     let mut used: HashMap<(Transport, u16), &str> = HashMap::new();
     for s in services {
@@ -809,11 +914,19 @@ fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
     for (k, v, line) in &s.entries {
         let line = *line;
         match k.as_str() {
-            "net" => match v.parse::<Ipv4Net>() {
-                Ok(n) => g.net = Some(n.trunc()),
+            "net" => match (v.parse::<Ipv4Net>(), v.parse::<Ipv6Net>()) {
+                (Ok(n), _) => g.net = Some(n.trunc()),
+                (_, Ok(n)) => set_net6(g, n, line, ctx),
+                _ => ctx.err(
+                    line,
+                    format!("net = '{v}' is not a CIDR like 127.0.50.0/24 or fd00:dec::/64"),
+                ),
+            },
+            "net6" => match v.parse::<Ipv6Net>() {
+                Ok(n) => set_net6(g, n, line, ctx),
                 Err(_) => ctx.err(
                     line,
-                    format!("net = '{v}' is not an IPv4 CIDR like 127.0.50.0/24"),
+                    format!("net6 = '{v}' is not an IPv6 CIDR like fd00:dec::/64"),
                 ),
             },
             "gw" => match v.parse() {
@@ -869,6 +982,23 @@ fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
     }
 }
 
+/// The IPv6 network, from `net6 =` or an IPv6 `net =` (one of them).
+fn set_net6(g: &mut General, net: Ipv6Net, line: usize, ctx: &mut Ctx) {
+    if g.net6.is_some() {
+        ctx.err(
+            line,
+            "a second IPv6 network: give net6 (or an IPv6 net) once",
+        );
+    } else if net.prefix_len() > 126 {
+        ctx.err(
+            line,
+            format!("IPv6 network {net} has no room for deckies (at most /126)"),
+        );
+    } else {
+        g.net6 = Some(net.trunc());
+    }
+}
+
 fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
     if !valid_decky_name(&s.name) {
         ctx.err(
@@ -884,6 +1014,7 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
         name: s.name.clone(),
         line: s.line,
         ip: None,
+        ip6: None,
         services: None,
         archetype: None,
         nmap_os: None,
@@ -894,25 +1025,39 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
     };
     let mut ip_line = 0;
     for (k, v, line) in &s.entries {
-        if k == "ip" {
-            match v.parse() {
-                Ok(ip) => {
-                    g.ip = Some((ip, *line));
-                    ip_line = *line;
-                }
-                Err(_) => ctx.err(*line, format!("ip = '{v}' is not an IPv4 address")),
+        let line = *line;
+        match (k.as_str(), v.parse::<IpAddr>()) {
+            ("ip", Ok(IpAddr::V4(ip))) if g.ip.is_none() => g.ip = Some((ip, line)),
+            ("ip" | "ip6", Ok(IpAddr::V6(ip))) if g.ip6.is_none() => g.ip6 = Some((ip, line)),
+            ("ip6", Ok(IpAddr::V4(_))) | ("ip6", Err(_)) => {
+                ctx.err(line, format!("ip6 = '{v}' is not an IPv6 address"));
+                continue;
             }
-        } else {
-            set_group_key(&mut g, k, v, *line, ctx);
+            ("ip" | "ip6", Ok(ip)) => {
+                ctx.err(line, format!("{k} = {ip}: [{}] already has an {} address; a decky has at most one IPv4 (ip =) and one IPv6 (ip6 =) address", s.name, if ip.is_ipv4() { "IPv4" } else { "IPv6" }));
+                continue;
+            }
+            ("ip", Err(_)) => {
+                ctx.err(line, format!("ip = '{v}' is not an IPv4 or IPv6 address"));
+                continue;
+            }
+            _ => {
+                set_group_key(&mut g, k, v, line, ctx);
+                continue;
+            }
         }
+        ip_line = line;
     }
-    if let (Some(line), Some(_)) = (g.dhcp, g.ip) {
-        ctx.err(line, format!("[{}]: dhcp = true takes the address from the DHCP server; remove ip = (line {ip_line})", s.name));
+    let explicit = g.ip.is_some() || g.ip6.is_some();
+    if let (Some(line), true) = (g.dhcp, explicit) {
+        ctx.err(line, format!("[{}]: dhcp = true takes the address from the DHCP server; remove ip =/ip6 = (line {ip_line})", s.name));
         g.ip = None;
+        g.ip6 = None;
     }
-    if g.amount > 1 && g.ip.is_some() {
-        ctx.err(ip_line, format!("[{}]: ip = cannot be combined with amount = {}; remove ip= (addresses are allocated from net) or use amount = 1", s.name, g.amount));
+    if g.amount > 1 && explicit {
+        ctx.err(ip_line, format!("[{}]: ip = cannot be combined with amount = {}; remove ip=/ip6= (addresses are allocated from net/net6) or use amount = 1", s.name, g.amount));
         g.ip = None;
+        g.ip6 = None;
     }
     Some(g)
 }

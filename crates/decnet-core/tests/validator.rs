@@ -100,7 +100,7 @@ fn dhcp_deckies_take_no_address_from_net() {
     let report = parse_str(both).unwrap_err();
     assert_eq!(
         report.render("f"),
-        "f:8: [pc]: dhcp = true takes the address from the DHCP server; remove ip = (line 7)\n"
+        "f:8: [pc]: dhcp = true takes the address from the DHCP server; remove ip =/ip6 = (line 7)\n"
     );
     let alias = "[general]\nnet = 10.1.0.0/24\nmode = alias\ninterface = eth0\n\
                  [pc]\nservices = ssh\ndhcp = true\n";

@@ -138,8 +138,11 @@ pub struct ServiceSummary {
 pub struct DeckySummary {
     /// Name.
     pub name: String,
-    /// Address.
+    /// Primary address (IPv4 when it has one).
     pub ip: String,
+    /// A dual-stack decky's IPv6 address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
     /// Archetype.
     pub archetype: Option<String>,
     /// Hostname from the persona.
@@ -261,11 +264,11 @@ impl Fleet {
     }
 
     /// Names and IPs of running deckies (for conflict checks).
-    pub async fn in_use(&self) -> (Vec<String>, Vec<std::net::Ipv4Addr>) {
+    pub async fn in_use(&self) -> (Vec<String>, Vec<std::net::IpAddr>) {
         let d = self.deckies.lock().await;
         (
             d.keys().cloned().collect(),
-            d.values().map(|r| r.ctx.ip()).collect(),
+            d.values().flat_map(|r| r.ctx.addrs()).collect(),
         )
     }
 
@@ -322,9 +325,10 @@ impl Fleet {
         );
         if self.network.mode() != decnet_core::NetMode::Loopback {
             let network = self.network.clone();
-            let (name, ip, mac, nmap_os) = (
+            let (name, ip, ip6, mac, nmap_os) = (
                 ctx.spec.name.clone(),
                 ctx.spec.ip,
+                ctx.spec.ip6,
                 ctx.persona.mac,
                 ctx.spec.nmap_os.clone(),
             );
@@ -336,6 +340,7 @@ impl Fleet {
                 network.attach(&AttachSpec {
                     name: &name,
                     ip,
+                    ip6,
                     mac,
                     nmap_os: &nmap_os,
                     dhcp: dhcp.as_ref(),
@@ -362,8 +367,8 @@ impl Fleet {
             return;
         }
         let network = self.network.clone();
-        let (name, ip) = (ctx.spec.name.clone(), ctx.spec.ip);
-        let done = tokio::task::spawn_blocking(move || network.detach(&name, ip)).await;
+        let (name, addrs) = (ctx.spec.name.clone(), ctx.spec.addrs());
+        let done = tokio::task::spawn_blocking(move || network.detach(&name, &addrs)).await;
         match done {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(decky = %ctx.spec.name, "network detach: {e}"),
@@ -754,6 +759,7 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
     DeckySummary {
         name: d.ctx.spec.name.clone(),
         ip: d.ctx.spec.ip.to_string(),
+        ip6: d.ctx.spec.ip6.map(|v6| v6.to_string()),
         archetype: d.ctx.spec.archetype.clone(),
         hostname: d.ctx.persona.hostname.clone(),
         os: d.ctx.persona.distro.display_name.to_owned(),

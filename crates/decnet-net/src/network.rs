@@ -2,7 +2,7 @@
 //! so whatever a crashed run created is removed by the next one.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +26,8 @@ pub struct NetConfig {
     pub interface: Option<String>,
     /// Prefix length of the decoy network (`net =`).
     pub prefix_len: u8,
+    /// Prefix length of the IPv6 decoy network (`net6 =`).
+    pub prefix_len6: u8,
     /// Default gateway given to netns deckies.
     pub gw: Option<Ipv4Addr>,
 }
@@ -37,6 +39,7 @@ impl NetConfig {
             mode: general.mode,
             interface: general.interface.clone(),
             prefix_len: general.net.map(|n| n.prefix_len()).unwrap_or(24),
+            prefix_len6: general.net6.map(|n| n.prefix_len()).unwrap_or(64),
             gw: general.gw,
         }
     }
@@ -47,8 +50,10 @@ impl NetConfig {
 pub struct AttachSpec<'a> {
     /// Decky name.
     pub name: &'a str,
-    /// Configured address.
-    pub ip: Ipv4Addr,
+    /// Configured primary address (IPv4, or IPv6 for a v6-only decky).
+    pub ip: IpAddr,
+    /// The IPv6 address of a dual-stack decky.
+    pub ip6: Option<Ipv6Addr>,
     /// Persona MAC (vendor OUI + seeded NIC part).
     pub mac: [u8; 6],
     /// Persona OS family (`nmap_os`), which picks the [`StackProfile`].
@@ -63,8 +68,8 @@ pub struct AttachSpec<'a> {
 pub struct DeckyNet {
     /// Namespace handle to open sockets in (`None`: the host namespace).
     pub netns: Option<PathBuf>,
-    /// The decky's address.
-    pub ip: Ipv4Addr,
+    /// The decky's primary address.
+    pub ip: IpAddr,
     /// The MAC the decky answers ARP with (`None` on loopback).
     pub mac: Option<[u8; 6]>,
     /// Stack settings applied to the namespace (`None` outside netns mode).
@@ -248,31 +253,43 @@ impl Network {
         self.config.interface.as_deref().unwrap_or("")
     }
 
-    fn cidr(&self, addr: Ipv4Addr) -> String {
-        format!("{addr}/{}", self.config.prefix_len)
+    fn cidr(&self, addr: IpAddr) -> String {
+        match addr {
+            IpAddr::V4(_) => format!("{addr}/{}", self.config.prefix_len),
+            IpAddr::V6(_) => format!("{addr}/{}", self.config.prefix_len6),
+        }
     }
 
     fn attach_alias(&self, spec: &AttachSpec<'_>) -> Result<DeckyNet, NetError> {
         let iface = self.interface().to_owned();
-        let cidr = self.cidr(spec.ip);
-        let listed = ip_output(&["-o", "-4", "addr", "show", "dev", &iface])?;
-        if listed
-            .split_whitespace()
-            .any(|word| word.split('/').next() == Some(&spec.ip.to_string()))
-        {
-            return Err(NetError::Config(format!(
-                "{} is already an address of {iface}; decnet only removes what it adds",
-                spec.ip
-            )));
+        let addrs: Vec<IpAddr> = std::iter::once(spec.ip)
+            .chain(spec.ip6.map(IpAddr::V6))
+            .collect();
+        let listed = ip_output(&["-o", "addr", "show", "dev", &iface])?;
+        for addr in &addrs {
+            let text = addr.to_string();
+            if listed
+                .split_whitespace()
+                .any(|word| word.split('/').next() == Some(&text))
+            {
+                return Err(NetError::Config(format!(
+                    "{addr} is already an address of {iface}; decnet only removes what it adds"
+                )));
+            }
         }
-        self.record(|s| s.aliases.push((iface.clone(), cidr.clone())));
-        if let Err(e) = ip(&["addr", "add", &cidr, "dev", &iface]) {
-            self.record(|s| s.aliases.retain(|(i, c)| !(i == &iface && c == &cidr)));
-            return Err(e);
+        for (n, addr) in addrs.iter().enumerate() {
+            if let Err(e) = self.add_alias(&iface, *addr) {
+                for added in &addrs[..n] {
+                    self.remove_alias(&iface, *added);
+                }
+                return Err(e);
+            }
         }
         let mac = link_mac(None, &iface)?;
-        if let Err(e) = send_gratuitous_arp(&iface, mac, spec.ip) {
-            tracing::warn!(%iface, ip = %spec.ip, "gratuitous ARP not sent: {e}");
+        if let IpAddr::V4(v4) = spec.ip {
+            if let Err(e) = send_gratuitous_arp(&iface, mac, v4) {
+                tracing::warn!(%iface, ip = %v4, "gratuitous ARP not sent: {e}");
+            }
         }
         Ok(DeckyNet {
             netns: None,
@@ -281,6 +298,31 @@ impl Network {
             stack: None,
             lease: None,
         })
+    }
+
+    /// Adds one alias address, recorded first so a crash leaves it listed.
+    fn add_alias(&self, iface: &str, addr: IpAddr) -> Result<(), NetError> {
+        let cidr = self.cidr(addr);
+        self.record(|s| s.aliases.push((iface.to_owned(), cidr.clone())));
+        let added = match addr {
+            IpAddr::V4(_) => ip(&["addr", "add", &cidr, "dev", iface]),
+            // No duplicate address detection: a tentative address cannot
+            // be bound, and the decky's listeners bind right after this.
+            IpAddr::V6(_) => ip(&["-6", "addr", "add", &cidr, "dev", iface, "nodad"]),
+        };
+        if added.is_err() {
+            self.record(|s| s.aliases.retain(|(i, c)| !(i == iface && c == &cidr)));
+        }
+        added
+    }
+
+    /// Removes an alias [`Network::add_alias`] added (failures logged).
+    fn remove_alias(&self, iface: &str, addr: IpAddr) {
+        let cidr = self.cidr(addr);
+        if let Err(e) = ip(&["addr", "del", &cidr, "dev", iface]) {
+            tracing::warn!("{e}");
+        }
+        self.record(|s| s.aliases.retain(|(i, c)| !(i == iface && c == &cidr)));
     }
 
     fn attach_netns(&self, spec: &AttachSpec<'_>, ns: &str) -> Result<DeckyNet, NetError> {
@@ -322,7 +364,7 @@ impl Network {
                 let lease = &held.lease;
                 tracing::info!(netns = %ns, ip = %lease.ip, server = %lease.server, "DHCP lease");
                 (
-                    lease.ip,
+                    IpAddr::V4(lease.ip),
                     lease.prefix_len,
                     lease.router.or(self.config.gw),
                     Some(held),
@@ -330,7 +372,19 @@ impl Network {
             }
             None => (spec.ip, self.config.prefix_len, self.config.gw, None),
         };
-        configure_address(ns, "eth0", mac, (addr, prefix_len), gw)?;
+        match addr {
+            IpAddr::V4(v4) => configure_address(ns, "eth0", mac, (v4, prefix_len), gw)?,
+            // A v6-only decky: the link comes up with only its IPv6 address.
+            IpAddr::V6(_) => ip(&["-n", ns, "link", "set", "eth0", "up"])?,
+        }
+        let v6 = match addr {
+            IpAddr::V6(v6) => Some(v6),
+            IpAddr::V4(_) => spec.ip6,
+        };
+        if let Some(v6) = v6 {
+            let cidr = self.cidr(IpAddr::V6(v6));
+            ip(&["-n", ns, "-6", "addr", "add", &cidr, "dev", "eth0", "nodad"])?;
+        }
         let lease = held.map(|held| {
             let lease = held.lease.clone();
             self.leases.lock().insert(spec.name.to_owned(), held);
@@ -347,14 +401,18 @@ impl Network {
 
     /// Undoes [`Network::attach`] for a decky (stop its listeners first: an
     /// open socket keeps its namespace alive).
-    pub fn detach(&self, name: &str, addr: Ipv4Addr) -> Result<(), NetError> {
+    pub fn detach(&self, name: &str, addrs: &[IpAddr]) -> Result<(), NetError> {
         match self.config.mode {
             NetMode::Loopback => Ok(()),
             NetMode::Alias => {
                 let iface = self.interface().to_owned();
-                let cidr = self.cidr(addr);
-                let result = ip(&["addr", "del", &cidr, "dev", &iface]);
-                self.record(|s| s.aliases.retain(|(i, c)| !(i == &iface && c == &cidr)));
+                let mut result = Ok(());
+                for addr in addrs {
+                    let cidr = self.cidr(*addr);
+                    let removed = ip(&["addr", "del", &cidr, "dev", &iface]);
+                    self.record(|s| s.aliases.retain(|(i, c)| !(i == &iface && c == &cidr)));
+                    result = result.and(removed);
+                }
                 result
             }
             NetMode::Netns => {

@@ -542,13 +542,14 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
         mode: NetMode::Netns,
         interface: Some("uplink".into()),
         prefix_len: 16, // what a static decky would get; the lease says 24
+        prefix_len6: 64,
         gw: Some(format!("{SUBNET}.1").parse().unwrap()),
     };
     // Detach even when an assertion fails, before the lab goes.
     struct Detach<'a>(&'a Path, &'a Network, &'a str);
     impl Drop for Detach<'_> {
         fn drop(&mut self) {
-            let _ = run_in(self.0, || Ok(self.1.detach(self.2, Ipv4Addr::UNSPECIFIED)));
+            let _ = run_in(self.0, || Ok(self.1.detach(self.2, &[])));
         }
     }
     let network = run_in(&host, || Ok(Network::open(config, state)))
@@ -558,7 +559,8 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
     let attached = run_in(&host, || {
         Ok(network.attach(&AttachSpec {
             name: &decky,
-            ip: Ipv4Addr::UNSPECIFIED,
+            ip: std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ip6: None,
             mac,
             nmap_os: "windows",
             dhcp: Some(&client),
@@ -607,7 +609,8 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
     let attached = run_in(&host, || {
         Ok(network.attach(&AttachSpec {
             name: &decky,
-            ip: Ipv4Addr::UNSPECIFIED,
+            ip: std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ip6: None,
             mac,
             nmap_os: "windows",
             dhcp: Some(&client),

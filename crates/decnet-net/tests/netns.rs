@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 
@@ -46,6 +46,26 @@ impl Drop for Lan {
     }
 }
 
+/// Listens on `addr` inside `ns`, connects from `scanner`: what the
+/// scanner read and the peer address the listener saw.
+fn greet(ns: &Path, scanner: &Path, addr: SocketAddr) -> (String, SocketAddr) {
+    let listener = bind_tcp_in(ns, addr).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().unwrap();
+        conn.write_all(b"hello\n").unwrap();
+        peer
+    });
+    let greeting = run_in(scanner, || {
+        let mut s = TcpStream::connect(addr)?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf)?;
+        Ok(buf)
+    })
+    .unwrap();
+    (greeting, server.join().unwrap())
+}
+
 #[test]
 fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     if let Err(why) = can_run() {
@@ -82,6 +102,17 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
         "dev",
         "eth0"
     ]));
+    assert!(ip(&[
+        "-n",
+        &lan.scanner,
+        "-6",
+        "addr",
+        "add",
+        "fd00:79::250/64",
+        "dev",
+        "eth0",
+        "nodad"
+    ]));
     assert!(ip(&["-n", &lan.scanner, "link", "set", "eth0", "up"]));
 
     let dir = tempfile::tempdir().unwrap();
@@ -90,15 +121,18 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
         mode: NetMode::Netns,
         interface: Some(lan.parent.clone()),
         prefix_len: 24,
+        prefix_len6: 64,
         gw: Some(Ipv4Addr::new(10, 79, 0, 250)),
     };
     let network = Network::open(config.clone(), state.clone()).unwrap();
     let mac = [0x00, 0x50, 0x56, 0x12, 0x34, 0x56];
     let addr = Ipv4Addr::new(10, 79, 0, 10);
+    let addr6: Ipv6Addr = "fd00:79::10".parse().unwrap();
     let attached = network
         .attach(&AttachSpec {
             name: &decky,
-            ip: addr,
+            ip: IpAddr::V4(addr),
+            ip6: Some(addr6),
             mac,
             nmap_os: "windows",
             dhcp: None,
@@ -120,24 +154,15 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     let host_ttl = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap();
     assert_eq!(host_ttl.trim(), "64", "the host namespace is untouched");
 
-    // A listener opened inside the namespace serves the scanner on the LAN.
-    let listener = bind_tcp_in(&ns, SocketAddr::from((addr, 4444))).unwrap();
-    listener.set_nonblocking(false).unwrap();
-    let server = std::thread::spawn(move || {
-        let (mut conn, peer) = listener.accept().unwrap();
-        conn.write_all(b"hello\n").unwrap();
-        peer
-    });
+    // A listener opened inside the namespace serves the scanner on the LAN,
+    // on the decky's IPv4 address and on its IPv6 one (dual-stack).
     let scanner = Path::new(NETNS_DIR).join(&lan.scanner);
-    let greeting = run_in(&scanner, || {
-        let mut s = TcpStream::connect((addr, 4444))?;
-        let mut buf = String::new();
-        s.read_to_string(&mut buf)?;
-        Ok(buf)
-    })
-    .unwrap();
+    let (greeting, peer) = greet(&ns, &scanner, SocketAddr::from((addr, 4444)));
     assert_eq!(greeting, "hello\n");
-    assert_eq!(server.join().unwrap().ip(), Ipv4Addr::new(10, 79, 0, 250));
+    assert_eq!(peer.ip(), Ipv4Addr::new(10, 79, 0, 250));
+    let (greeting6, peer6) = greet(&ns, &scanner, SocketAddr::from((addr6, 4444)));
+    assert_eq!(greeting6, "hello\n");
+    assert_eq!(peer6.ip(), "fd00:79::250".parse::<IpAddr>().unwrap());
 
     // Crash: the namespace stays; the next open removes it from the state file.
     drop(network);
@@ -152,13 +177,14 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     network
         .attach(&AttachSpec {
             name: &decky,
-            ip: addr,
+            ip: IpAddr::V4(addr),
+            ip6: None,
             mac,
             nmap_os: "linux",
             dhcp: None,
         })
         .unwrap();
     assert!(ns.exists());
-    network.detach(&decky, addr).unwrap();
+    network.detach(&decky, &[IpAddr::V4(addr)]).unwrap();
     assert!(!ns.exists());
 }

@@ -134,7 +134,7 @@ impl DeckyCtx {
                 Arc::new(decnet_shell::generate(
                     &self.persona,
                     &seed,
-                    self.spec.ip,
+                    self.shell_ipv4(),
                     &logins,
                 ))
             })
@@ -166,9 +166,21 @@ impl DeckyCtx {
         &self.spec.name
     }
 
-    /// Decky address.
-    pub fn ip(&self) -> Ipv4Addr {
+    /// Decky's primary address (IPv4 when it has one).
+    pub fn ip(&self) -> IpAddr {
         self.spec.ip
+    }
+
+    /// Every address the decky listens on.
+    pub fn addrs(&self) -> Vec<IpAddr> {
+        self.spec.addrs()
+    }
+
+    /// The IPv4 address the fake shell shows (`ifconfig`, `/etc/hosts`).
+    /// The shell models an IPv4 LAN host, so a v6-only decky shows a
+    /// private address rather than none at all.
+    fn shell_ipv4(&self) -> Ipv4Addr {
+        self.spec.ipv4().unwrap_or(Ipv4Addr::new(192, 168, 1, 10))
     }
 
     /// A config value of `[decky.service]`.
@@ -182,14 +194,14 @@ impl DeckyCtx {
         service: &str,
         kind: EventKind,
         peer: SocketAddr,
-        local_port: u16,
+        local: SocketAddr,
         fields: Fields,
     ) {
         let mut e = Event::new(self.spec.name.clone(), service, kind);
-        e.src_ip = peer.ip();
+        e.src_ip = peer.ip().to_canonical();
         e.src_port = peer.port();
-        e.dst_ip = IpAddr::V4(self.spec.ip);
-        e.dst_port = local_port;
+        e.dst_ip = local.ip().to_canonical();
+        e.dst_port = local.port();
         e.fields = fields;
         self.bus.publish_event(e);
     }

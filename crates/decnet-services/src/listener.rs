@@ -100,20 +100,24 @@ pub async fn start_service(
     let mut addrs = Vec::new();
     let mut tcp = Vec::new();
     let mut udp = Vec::new();
-    for &(transport, port) in service.ports() {
-        let real = port.checked_add(decky.port_offset).unwrap_or(port);
-        let addr = SocketAddr::new(IpAddr::V4(decky.ip()), real);
-        let bind_err = |source| ServiceError::Bind {
-            service: name,
-            addr,
-            transport,
-            source,
-        };
-        match bind(&decky, transport, addr).await.map_err(bind_err)? {
-            Listening::Tcp(listener) => tcp.push((listener, port)),
-            Listening::Udp(socket) => udp.push((socket, port)),
+    // A dual-stack decky listens on each of its addresses, like a host
+    // whose daemons bind both families.
+    for ip in decky.addrs() {
+        for &(transport, port) in service.ports() {
+            let real = port.checked_add(decky.port_offset).unwrap_or(port);
+            let addr = SocketAddr::new(ip, real);
+            let bind_err = |source| ServiceError::Bind {
+                service: name,
+                addr,
+                transport,
+                source,
+            };
+            match bind(&decky, transport, addr).await.map_err(bind_err)? {
+                Listening::Tcp(listener) => tcp.push((listener, port)),
+                Listening::Udp(socket) => udp.push((socket, port)),
+            }
+            addrs.push((transport, addr));
         }
-        addrs.push((transport, addr));
     }
     for (listener, nominal) in tcp {
         tasks.spawn(accept_loop(
@@ -180,7 +184,7 @@ async fn accept_loop(
         };
         let local = stream
             .local_addr()
-            .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(decky.ip()), nominal_port));
+            .unwrap_or_else(|_| SocketAddr::new(decky.ip(), nominal_port));
         let admission = match decky.slots.admit(peer.ip(), &decky.limits) {
             Ok(a) => a,
             Err(refusal) => {

@@ -45,9 +45,9 @@ impl Session {
     /// Builds an event of this session without publishing it.
     pub fn event(&self, kind: EventKind) -> Event {
         let mut e = Event::new(self.decky.spec.name.clone(), self.service, kind);
-        e.src_ip = self.peer.ip();
+        e.src_ip = self.peer.ip().to_canonical();
         e.src_port = self.peer.port();
-        e.dst_ip = self.local.ip();
+        e.dst_ip = self.local.ip().to_canonical();
         e.dst_port = self.local.port();
         e.session_id = Some(self.id);
         e

@@ -47,8 +47,8 @@ pub struct UdpPort {
     pub decky: Arc<DeckyCtx>,
     /// Service name stamped on events.
     pub service: &'static str,
-    /// The port actually bound (after any port shift).
-    pub local_port: u16,
+    /// The address actually bound (after any port shift).
+    pub local: SocketAddr,
     /// The catalog port this listener was declared for.
     pub nominal_port: u16,
     /// Cancelled when the service stops.
@@ -60,14 +60,13 @@ impl UdpPort {
     /// Publishes an event about a datagram from `peer`.
     pub fn emit(&self, peer: SocketAddr, kind: EventKind, fields: Fields) {
         self.decky
-            .emit_raw(self.service, kind, peer, self.local_port, fields);
+            .emit_raw(self.service, kind, peer, self.local, fields);
     }
 
     /// A session for an exchange that outlives one datagram (a TFTP
     /// transfer), with the usual connect-less stamping.
     pub fn session(&self, peer: SocketAddr) -> Session {
-        let local = SocketAddr::new(IpAddr::V4(self.decky.ip()), self.local_port);
-        Session::new(self.decky.clone(), self.service, peer, local)
+        Session::new(self.decky.clone(), self.service, peer, self.local)
     }
 
     /// Runs `fut` as part of this service: it ends when the service stops
@@ -123,14 +122,13 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
     tasks: TaskTracker,
 ) {
-    let local_port = socket
+    let local = socket
         .local_addr()
-        .map(|a| a.port())
-        .unwrap_or(nominal_port);
+        .unwrap_or_else(|_| SocketAddr::new(decky.ip(), nominal_port));
     let port = UdpPort {
         decky,
         service,
-        local_port,
+        local,
         nominal_port,
         shutdown,
         tasks,

@@ -14,7 +14,7 @@ export async function render(root, ctx) {
   const enc = encodeURIComponent(ip);
   const liveState = liveDot('connecting');
   const head = h('div', { class: 'row' }, h('h1', null, `Attacker ${ip}`), liveState, h('span', { class: 'spacer' }),
-    h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => download(`/attackers/${enc}/export?format=stix`, `attacker-${ip}.stix.json`)) } }, "Export STIX"));
+    h('button', { type: 'button', on: { click: (e) => act(e.currentTarget, () => download(`/attackers/${enc}/export?format=stix`, `attacker-${ip.replaceAll(':', '_')}.stix.json`)) } }, "Export STIX"));
   const banBox = h('span', { id: 'attacker-ban', class: 'row' });
   head.insertBefore(banBox, head.lastChild);
   const summary = h('div', { id: 'attacker-summary' });
@@ -37,7 +37,7 @@ export async function render(root, ctx) {
   try { a = await get(`/attackers/${enc}`); } catch (e) { summary.replaceChildren(errorBox(e)); return; }
   if (!ctx.current) return;
   drawSummary(summary, a);
-  techniques.replaceChildren(techniqueTable(a.techniques || []), attackExports({ ip: a.ip }, `attacker-${a.ip}`));
+  techniques.replaceChildren(techniqueTable(a.techniques || []), attackExports({ ip: a.ip }, `attacker-${a.ip.replaceAll(':', '_')}`));
 
   // Ban state and the Ban button (when active response is configured).
   // Whether it is configured is asked once per page view; the bans of this

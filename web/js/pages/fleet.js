@@ -52,7 +52,7 @@ export async function render(root, ctx) {
       h('button', { type: 'button', class: 'danger', on: { click: (e) => { const btn = e.currentTarget; confirmAction(`Tear down ${d.name}?`, 'Tear down').then((ok) => { if (ok) act(btn, () => del(`/deckies/${encodeURIComponent(d.name)}`), `${d.name} torn down`).then(refresh, () => {}); }); } } }, 'Teardown')) : null;
     return h('tr', { dataset: { decky: d.name } },
       h('td', { 'data-label': 'Decky' }, h('strong', null, d.name), d.generation ? h('span', { class: 'muted' }, ` gen ${d.generation}`) : null),
-      h('td', { 'data-label': 'IP' }, d.ip),
+      h('td', { 'data-label': 'IP', class: 'addr' }, d.ip, d.ip6 ? h('div', { class: 'muted small' }, d.ip6) : null),
       h('td', { 'data-label': 'Archetype' }, d.archetype || '—', h('div', { class: 'muted small' }, d.os || '')),
       h('td', { 'data-label': 'Hostname' }, d.hostname),
       h('td', { 'data-label': 'Services' }, svcs),

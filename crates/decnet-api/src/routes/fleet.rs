@@ -192,8 +192,10 @@ pub(crate) async fn deploy(
                 clashes.push(format!("decky '{}' is already running", d.name));
             }
             // A DHCP decky has no address until its lease: nothing to clash with.
-            if !d.ip.is_unspecified() && ips.contains(&d.ip) && !names.contains(&d.name) {
-                clashes.push(format!("IP {} is already used by a running decky", d.ip));
+            for ip in d.addrs() {
+                if !ip.is_unspecified() && ips.contains(&ip) && !names.contains(&d.name) {
+                    clashes.push(format!("IP {ip} is already used by a running decky"));
+                }
             }
         }
         if !clashes.is_empty() {

@@ -131,7 +131,13 @@ impl LogParams {
             decky: self.decky.clone(),
             service: self.service.clone(),
             kind: self.kind.clone(),
-            src_ip: self.src_ip.clone(),
+            // Events store addresses in canonical form (`fd00::66`, not
+            // `FD00:0::0066`), so an address filter is compared in that form.
+            src_ip: self.src_ip.as_ref().map(|ip| {
+                ip.parse::<std::net::IpAddr>()
+                    .map(|a| a.to_canonical().to_string())
+                    .unwrap_or_else(|_| ip.clone())
+            }),
             session_id: self.session_id,
             since: self.since.or(self.start_time),
             until: self.until.or(self.end_time),

@@ -408,3 +408,23 @@ pub async fn eventually(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The store ingester on the server's bus, as `serve` runs it.
+pub fn start_ingester(s: &Server) -> decnet_store::ingest::IngestHandle {
+    let sub = s
+        .bus
+        .subscribe("events.>", decnet_bus::Delivery::Lossless)
+        .unwrap();
+    decnet_store::ingest::Ingester::start(s.store.clone(), sub, Default::default())
+}
+
+/// The intel worker on the server's bus, as `serve` runs it.
+pub async fn start_intel(s: &Server) -> decnet_intel::IntelHandle {
+    let bus: Arc<dyn Bus> = s.bus.clone();
+    let sub = bus
+        .subscribe("events.>", decnet_bus::Delivery::Lossless)
+        .unwrap();
+    decnet_intel::Intel::start(s.store.clone(), bus, sub, Default::default())
+        .await
+        .unwrap()
+}

@@ -52,7 +52,8 @@ impl Topologies {
         };
         Ok(DeckySpec {
             name: d.name.clone(),
-            ip,
+            ip: std::net::IpAddr::V4(ip),
+            ip6: None,
             services,
             archetype: d.archetype.clone(),
             nmap_os: d
@@ -70,7 +71,14 @@ impl Topologies {
 
     pub(super) async fn start_decky(&self, t: &Topology, d: &TopologyDecky) -> TopoResult<()> {
         let (_, used) = self.fleet.in_use().await;
-        let mut taken: BTreeSet<Ipv4Addr> = used.into_iter().collect();
+        // Topology LANs are IPv4: only IPv4 addresses can collide.
+        let mut taken: BTreeSet<Ipv4Addr> = used
+            .into_iter()
+            .filter_map(|ip| match ip {
+                std::net::IpAddr::V4(v4) => Some(v4),
+                std::net::IpAddr::V6(_) => None,
+            })
+            .collect();
         taken.extend(
             t.deckies
                 .iter()

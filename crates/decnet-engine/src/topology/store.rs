@@ -91,7 +91,7 @@ impl Topologies {
             .map(|n| Ipv4Net::new(Ipv4Addr::new(127, 100, n, 0), 24).expect("valid /24"))
             .find(|net| {
                 !taken.iter().any(|t| t.contains(net) || net.contains(t))
-                    && !running.iter().any(|ip| net.contains(ip))
+                    && !running.iter().any(|ip| ipnet::IpNet::V4(*net).contains(ip))
             })
             .ok_or_else(|| {
                 TopologyError::Conflict("no free /24 left in 127.100.0.0/16 for a DMZ".into())

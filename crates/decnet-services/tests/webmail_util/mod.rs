@@ -47,8 +47,9 @@ impl Env {
         }
     }
 
+    /// `ip` (IPv4 or IPv6) with the shifted `port`.
     pub fn addr(&self, ip: &str, port: u16) -> SocketAddr {
-        format!("{ip}:{}", port + self.offset).parse().unwrap()
+        SocketAddr::new(ip.parse().unwrap(), port + self.offset)
     }
 
     /// Waits (up to 10 s) for an event matching `pred`, keeping every event seen.

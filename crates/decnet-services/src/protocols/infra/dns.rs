@@ -22,6 +22,7 @@ use crate::{fields, Conn, Handler, Service, ServiceError};
 
 const SERVICE: &str = "dns";
 const A: u16 = 1;
+const AAAA: u16 = 28;
 const NS: u16 = 2;
 const SOA: u16 = 6;
 const MX: u16 = 15;
@@ -86,7 +87,11 @@ impl Service for Dns {
                 }
                 .to_owned()
             });
-        let ip = decky.ip().octets().to_vec();
+        // A v6-only decky names itself with AAAA records instead.
+        let (a_or_aaaa, ip) = match decky.ip() {
+            std::net::IpAddr::V4(v4) => (A, v4.octets().to_vec()),
+            std::net::IpAddr::V6(v6) => (AAAA, v6.octets().to_vec()),
+        };
         let host = p
             .hostname
             .split('.')
@@ -105,9 +110,9 @@ impl Service for Dns {
             "git",
             "backup",
         ] {
-            records.push((n.to_owned(), A, ip.clone()));
+            records.push((n.to_owned(), a_or_aaaa, ip.clone()));
         }
-        records.push((String::new(), A, ip.clone()));
+        records.push((String::new(), a_or_aaaa, ip.clone()));
         records.push((String::new(), NS, w::encode_name(&format!("ns1.{zone}"))));
         let mut mx = 10u16.to_be_bytes().to_vec();
         mx.extend_from_slice(&w::encode_name(&format!("mail.{zone}")));

@@ -162,14 +162,16 @@ impl DatagramHandler for LlmnrHandler {
         if q.is_response() {
             return Vec::new();
         }
-        let ip = port.decky.ip();
+        // LLMNR and NBNS answers here carry IPv4 addresses: a v6-only
+        // decky logs the query and stays silent.
+        let ip = port.decky.spec.ipv4();
         let (name, answer) = if proto == "nbns" {
             let name = nbns::netbios_decode(&q.name)
                 .map(|(n, s)| format!("{n}<{s:02x}>"))
                 .unwrap_or_else(|| q.name.clone());
-            (name, self.nbns_answer(&q, ip))
+            (name, ip.and_then(|ip| self.nbns_answer(&q, ip)))
         } else {
-            (q.name.clone(), self.llmnr_answer(&q, ip))
+            (q.name.clone(), ip.and_then(|ip| self.llmnr_answer(&q, ip)))
         };
         port.emit(
             peer,

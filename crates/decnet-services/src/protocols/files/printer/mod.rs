@@ -70,7 +70,10 @@ impl Service for Printer {
                 rng.gen_range(0..1_000_000u32)
             ),
             boot: decky.persona.boot_time,
-            uri_host: decky.ip().to_string(),
+            uri_host: match decky.ip() {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            },
         }))
     }
 }
