@@ -193,10 +193,7 @@ pub(crate) enum Bind {
 /// A query on the `Any` driver, before its binds are complete.
 pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-pub(crate) fn bind_all<'q>(
-    mut q: AnyQuery<'q>,
-    binds: &'q [Bind],
-) -> AnyQuery<'q> {
+pub(crate) fn bind_all<'q>(mut q: AnyQuery<'q>, binds: &'q [Bind]) -> AnyQuery<'q> {
     for b in binds {
         q = match b {
             Bind::Text(s) => q.bind(s.as_str()),
@@ -216,10 +213,7 @@ fn role_of(s: &str) -> StoreResult<Role> {
 
 /// Binds `user` as $1..$7 in the order of `USER_COLS`, so INSERT and UPDATE
 /// cannot drift apart.
-fn bind_user<'q>(
-    q: AnyQuery<'q>,
-    user: &'q User,
-) -> AnyQuery<'q> {
+fn bind_user<'q>(q: AnyQuery<'q>, user: &'q User) -> AnyQuery<'q> {
     q.bind(user.uuid.to_string())
         .bind(user.username.as_str())
         .bind(user.password_hash.as_str())
