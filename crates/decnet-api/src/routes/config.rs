@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{hash_password, Admin, Viewer};
+use crate::auth::{hash_password, new_user, Admin, Viewer};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{parse_uuid, ApiJson, Validate};
 use crate::routes::auth::password_problems;
@@ -224,16 +224,8 @@ pub(crate) async fn create_user(
     if st.store.user_by_name(&body.username).await?.is_some() {
         return Err(ApiError::Conflict("Username already exists".into()));
     }
-    let now = Utc::now();
-    let user = User {
-        uuid: Uuid::new_v4(),
-        username: body.username,
-        password_hash: hash_password(&body.password).await?,
-        role: Role::parse(&body.role).unwrap_or(Role::Viewer),
-        must_change_password: true,
-        password_changed_at: now,
-        created_at: now,
-    };
+    let role = Role::parse(&body.role).unwrap_or(Role::Viewer);
+    let user = new_user(body.username, &body.password, role, true).await?;
     st.store.create_user(&user).await?;
     Ok(Json(UserOut::from(&user)))
 }
