@@ -93,14 +93,7 @@ pub(crate) async fn get_config(
 ) -> ApiResult<Json<ConfigOut>> {
     let admin = u.user.role == Role::Admin;
     let users = if admin {
-        Some(
-            st.store
-                .list_users()
-                .await?
-                .iter()
-                .map(UserOut::from)
-                .collect(),
-        )
+        Some(users_out(&st).await?)
     } else {
         None
     };
@@ -158,14 +151,18 @@ pub(crate) async fn list_users(
     State(st): State<AppState>,
     _a: Admin,
 ) -> ApiResult<Json<Vec<UserOut>>> {
-    Ok(Json(
-        st.store
-            .list_users()
-            .await?
-            .iter()
-            .map(UserOut::from)
-            .collect(),
-    ))
+    Ok(Json(users_out(&st).await?))
+}
+
+/// Every account as the API shows it (no password hashes).
+async fn users_out(st: &AppState) -> ApiResult<Vec<UserOut>> {
+    Ok(st
+        .store
+        .list_users()
+        .await?
+        .iter()
+        .map(UserOut::from)
+        .collect())
 }
 
 /// New user.
