@@ -14,11 +14,10 @@ use decnet_core::FleetSpec;
 use decnet_engine::topology::Topologies;
 use decnet_engine::{EngineConfig, EventLog, Fleet, SyslogTarget};
 use decnet_store::ingest::JournalFeed;
-use decnet_store::journal::JournalWriter;
 
 use crate::durability::{
-    create_data_dir, health_probes, log_config, reopen_log_on_sighup, report_event_log,
-    INTEL_FINISH,
+    create_data_dir, health_probes, log_config, open_journal, reopen_log_on_sighup,
+    report_event_log, INTEL_FINISH,
 };
 use decnet_services::{Limits, Registry};
 use tokio_util::sync::CancellationToken;
@@ -232,16 +231,10 @@ async fn run(
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let log_path = args.data_dir.join("decnet.log");
-    // In-process, the event journal sits between the bus and the store
-    // (ARCHITECTURE.md, Durability). With NATS, JetStream plays that part
-    // and the log is written after the commit.
     let (journal, feed) = match &nats {
         None => {
-            let dir = args.data_dir.join("journal");
-            let w = JournalWriter::open(&dir)
-                .with_context(|| format!("cannot open the event journal {}", dir.display()))?;
-            let (sink, feed) = decnet_store::ingest::journal_channel(&w);
-            (Some((w, sink)), Some(feed))
+            let (writer, sink, feed) = open_journal(&args.data_dir)?;
+            (Some((writer, sink)), Some(feed))
         }
         Some(_) => (None, None),
     };
