@@ -46,8 +46,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Utc;
-use decnet_store::{Role, Store, User};
+use decnet_store::{Role, Store};
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -239,21 +238,10 @@ pub async fn bootstrap_admin(
         Some(p) => (p.clone(), false),
         None => (auth::random_password(), true),
     };
-    let hash = auth::hash_password(&password)
+    let admin = auth::new_user(username.clone(), &password, Role::Admin, generated)
         .await
         .map_err(|e| anyhow::anyhow!("hashing admin password: {e:?}"))?;
-    let now = Utc::now();
-    store
-        .create_user(&User {
-            uuid: uuid::Uuid::new_v4(),
-            username: username.clone(),
-            password_hash: hash,
-            role: Role::Admin,
-            must_change_password: generated,
-            password_changed_at: now,
-            created_at: now,
-        })
-        .await?;
+    store.create_user(&admin).await?;
     if generated {
         let file = config.data_dir.join("admin-password");
         std::fs::create_dir_all(&config.data_dir).ok();

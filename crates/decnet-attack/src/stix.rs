@@ -432,101 +432,10 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
         objects: Vec::new(),
         identity: identity.clone(),
     };
-    b.sdo(
-        "identity",
-        &export.defender.name,
-        epoch(),
-        epoch(),
-        obj(json!({
-            "name": export.defender.name,
-            "identity_class": "organization",
-            "description": "Operator of the decnet deception fleet that observed this activity.",
-        })),
-    );
-    let (first, last) = (export.first_seen, export.last_seen.max(export.first_seen));
-    let actor = match &export.subject {
-        Subject::Attacker { ip } => Some(b.sdo(
-            "threat-actor",
-            &format!("ip|{ip}"),
-            first,
-            last,
-            obj(json!({
-                "name": format!("Attacker {ip}"),
-                "threat_actor_types": ["unknown"],
-                "first_seen": timestamp(first),
-                "last_seen": timestamp(last),
-                "description": format!("Source address {ip} observed by decoys."),
-            })),
-        )),
-        Subject::Identity { id, name } => Some(b.sdo(
-            "intrusion-set",
-            &format!("identity|{id}"),
-            first,
-            last,
-            obj(
-                json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)}),
-            ),
-        )),
-        Subject::Campaign { id, name } => Some(b.sdo(
-            "campaign",
-            &format!("campaign|{id}"),
-            first,
-            last,
-            obj(
-                json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)}),
-            ),
-        )),
-        Subject::Fleet => None,
-    };
-    let mut pattern_ids: Vec<(String, String)> = Vec::new();
-    for s in &export.techniques {
-        let Some(t) = catalogue.technique(&s.technique_id) else {
-            continue;
-        };
-        let phases: Vec<Value> = t
-            .tactics
-            .iter()
-            .map(|p| json!({"kill_chain_name": t.domain.kill_chain_name(), "phase_name": p}))
-            .collect();
-        let id = b.sdo(
-            "attack-pattern",
-            &t.id,
-            epoch(),
-            epoch(),
-            obj(json!({
-                "name": t.full_name(catalogue),
-                "external_references": [{
-                    "source_name": "mitre-attack",
-                    "external_id": t.id,
-                    "url": technique_url(&t.id),
-                }],
-                "kill_chain_phases": phases,
-            })),
-        );
-        if let Some(actor) = &actor {
-            b.relationship(
-                actor,
-                "uses",
-                &id,
-                first,
-                s.last_seen,
-                format!(
-                    "Observed {} time{} between {} and {}.",
-                    s.count,
-                    if s.count == 1 { "" } else { "s" },
-                    timestamp(s.first_seen),
-                    timestamp(s.last_seen)
-                ),
-            );
-        }
-        pattern_ids.push((t.id.clone(), id));
-    }
-    let subject_key = match &export.subject {
-        Subject::Attacker { ip } => format!("ip|{ip}"),
-        Subject::Identity { id, .. } => format!("identity|{id}"),
-        Subject::Campaign { id, .. } => format!("campaign|{id}"),
-        Subject::Fleet => "fleet".into(),
-    };
+    b.defender(export);
+    let actor = b.subject_actor(export);
+    let pattern_ids = b.attack_patterns(export, catalogue, actor.as_deref());
+    let subject_key = subject_key(&export.subject);
     let fingerprints = export
         .observables
         .iter()
@@ -535,10 +444,135 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
         b.fingerprint_extension();
     }
     for o in &export.observables {
+        b.observable(o, &subject_key, &identity, actor.as_deref(), &pattern_ids);
+    }
+    b.into_bundle()
+}
+
+/// The key a subject's SDO is named by (also the prefix of its sightings).
+fn subject_key(subject: &Subject) -> String {
+    match subject {
+        Subject::Attacker { ip } => format!("ip|{ip}"),
+        Subject::Identity { id, .. } => format!("identity|{id}"),
+        Subject::Campaign { id, .. } => format!("campaign|{id}"),
+        Subject::Fleet => "fleet".into(),
+    }
+}
+
+/// The steps of [`bundle`], in the order it takes them.
+impl Builder {
+    /// The identity of the defender publishing the bundle.
+    fn defender(&mut self, export: &Export) {
+        self.sdo(
+            "identity",
+            &export.defender.name,
+            epoch(),
+            epoch(),
+            obj(json!({
+                "name": export.defender.name,
+                "identity_class": "organization",
+                "description": "Operator of the decnet deception fleet that observed this activity.",
+            })),
+        );
+    }
+
+    /// The SDO standing for the subject (threat actor, intrusion set or
+    /// campaign); none for the whole fleet. Returns its id.
+    fn subject_actor(&mut self, export: &Export) -> Option<String> {
+        let (first, last) = (export.first_seen, export.last_seen.max(export.first_seen));
+        let key = subject_key(&export.subject);
+        let (kind, body) = match &export.subject {
+            Subject::Attacker { ip } => (
+                "threat-actor",
+                json!({
+                    "name": format!("Attacker {ip}"),
+                    "threat_actor_types": ["unknown"],
+                    "first_seen": timestamp(first),
+                    "last_seen": timestamp(last),
+                    "description": format!("Source address {ip} observed by decoys."),
+                }),
+            ),
+            Subject::Identity { name, .. } => (
+                "intrusion-set",
+                json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)}),
+            ),
+            Subject::Campaign { name, .. } => (
+                "campaign",
+                json!({"name": name, "first_seen": timestamp(first), "last_seen": timestamp(last)}),
+            ),
+            Subject::Fleet => return None,
+        };
+        Some(self.sdo(kind, &key, first, last, obj(body)))
+    }
+
+    /// One attack pattern per known technique, used by the actor when there
+    /// is one. Returns (technique id, attack-pattern id) pairs.
+    fn attack_patterns(
+        &mut self,
+        export: &Export,
+        catalogue: &Catalogue,
+        actor: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let mut pattern_ids = Vec::new();
+        for s in &export.techniques {
+            let Some(t) = catalogue.technique(&s.technique_id) else {
+                continue;
+            };
+            let phases: Vec<Value> = t
+                .tactics
+                .iter()
+                .map(|p| json!({"kill_chain_name": t.domain.kill_chain_name(), "phase_name": p}))
+                .collect();
+            let id = self.sdo(
+                "attack-pattern",
+                &t.id,
+                epoch(),
+                epoch(),
+                obj(json!({
+                    "name": t.full_name(catalogue),
+                    "external_references": [{
+                        "source_name": "mitre-attack",
+                        "external_id": t.id,
+                        "url": technique_url(&t.id),
+                    }],
+                    "kill_chain_phases": phases,
+                })),
+            );
+            if let Some(actor) = actor {
+                self.relationship(
+                    actor,
+                    "uses",
+                    &id,
+                    export.first_seen,
+                    s.last_seen,
+                    format!(
+                        "Observed {} time{} between {} and {}.",
+                        s.count,
+                        if s.count == 1 { "" } else { "s" },
+                        timestamp(s.first_seen),
+                        timestamp(s.last_seen)
+                    ),
+                );
+            }
+            pattern_ids.push((t.id.clone(), id));
+        }
+        pattern_ids
+    }
+
+    /// One observable: its indicator, SCOs, observed data and sighting, and
+    /// what the indicator points at (the actor, the techniques).
+    fn observable(
+        &mut self,
+        o: &Observable,
+        subject_key: &str,
+        identity: &str,
+        actor: Option<&str>,
+        pattern_ids: &[(String, String)],
+    ) {
         let key = key_of(&o.kind);
         let (pattern, name) = indicator_pattern(&o.kind);
         let seen_last = o.last_seen.max(o.first_seen);
-        let indicator = b.sdo(
+        let indicator = self.sdo(
             "indicator",
             &key,
             o.first_seen,
@@ -561,15 +595,15 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
         );
         let observable = sco(&o.kind);
         let sco_id = observable["id"].as_str().unwrap_or_default().to_owned();
-        b.objects.push(observable);
+        self.objects.push(observable);
         let mut refs = vec![Value::from(sco_id)];
         // A network-traffic object is observed with the address it refers to.
         if let ObservableKind::Fingerprint { src, .. } = &o.kind {
             let address = sco(&ObservableKind::Ip(*src));
             refs.push(address["id"].clone());
-            b.objects.push(address);
+            self.objects.push(address);
         }
-        let observed = b.sdo(
+        let observed = self.sdo(
             "observed-data",
             &format!("{subject_key}|{key}"),
             o.first_seen,
@@ -581,7 +615,7 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
                 "object_refs": refs,
             })),
         );
-        b.sdo(
+        self.sdo(
             "sighting",
             &format!("{subject_key}|{key}"),
             o.first_seen,
@@ -595,8 +629,8 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
                 "last_seen": timestamp(seen_last),
             })),
         );
-        if let Some(actor) = &actor {
-            b.relationship(
+        if let Some(actor) = actor {
+            self.relationship(
                 &indicator,
                 "indicates",
                 actor,
@@ -607,11 +641,10 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
         }
         for t in &o.techniques {
             if let Some((_, pattern_id)) = pattern_ids.iter().find(|(id, _)| id == t) {
-                let pattern_id = pattern_id.clone();
-                b.relationship(
+                self.relationship(
                     &indicator,
                     "indicates",
-                    &pattern_id,
+                    pattern_id,
                     o.first_seen,
                     seen_last,
                     format!("Evidence of {t}."),
@@ -619,28 +652,33 @@ pub fn bundle(export: &Export, catalogue: &Catalogue) -> Value {
             }
         }
     }
-    // The same object can be produced twice (an SCO shared by two
-    // observables); a bundle lists it once.
-    let mut seen = std::collections::HashSet::new();
-    b.objects
-        .retain(|o| seen.insert(o["id"].as_str().unwrap_or_default().to_owned()));
-    let mut ids: Vec<String> = b
-        .objects
-        .iter()
-        .map(|o| {
-            format!(
-                "{}@{}",
-                o["id"].as_str().unwrap_or(""),
-                o["modified"].as_str().unwrap_or("")
-            )
+
+    /// The bundle of every object once, its id derived from their ids and
+    /// versions (the same content gives the same bundle id).
+    fn into_bundle(mut self) -> Value {
+        // The same object can be produced twice (an SCO shared by two
+        // observables); a bundle lists it once.
+        let mut seen = std::collections::HashSet::new();
+        self.objects
+            .retain(|o| seen.insert(o["id"].as_str().unwrap_or_default().to_owned()));
+        let mut ids: Vec<String> = self
+            .objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}@{}",
+                    o["id"].as_str().unwrap_or(""),
+                    o["modified"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        ids.sort();
+        json!({
+            "type": "bundle",
+            "id": format!("bundle--{}", Uuid::new_v5(&DECNET_NS, ids.join(",").as_bytes())),
+            "objects": self.objects,
         })
-        .collect();
-    ids.sort();
-    json!({
-        "type": "bundle",
-        "id": format!("bundle--{}", Uuid::new_v5(&DECNET_NS, ids.join(",").as_bytes())),
-        "objects": b.objects,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -390,51 +389,26 @@ async fn tcp_banner(
 ) -> anyhow::Result<BannerResult> {
     let expect = Arc::new(expect);
     let send = Arc::new(send);
-    let issued = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (expect, send, issued, errors) =
-            (expect.clone(), send.clone(), issued.clone(), errors.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(4096);
-            while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max_conns {
-                let t = Instant::now();
-                match tokio::time::timeout(
-                    Duration::from_secs(5),
-                    one_exchange(addr, &expect, &send),
-                )
-                .await
-                {
-                    Ok(Ok(())) => lat.push(t.elapsed()),
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            lat
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await?);
-    }
-    let secs = start.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0)
+    let bounds = measure::Bounds {
+        concurrency,
+        max: max_conns,
+        seconds,
+        timeout: Duration::from_secs(5),
     };
+    // A banner exchange either matches (counted) or is an error, so the
+    // shared attempt loop's "accepted" figure is not reported here.
+    let r = measure::run_attempts(bounds, None, move || {
+        let (expect, send) = (expect.clone(), send.clone());
+        async move { one_exchange(addr, &expect, &send).await.map(|()| true) }
+    })
+    .await?;
     Ok(BannerResult {
-        conns: all.len() as u64,
-        errors: errors.load(Ordering::Relaxed),
-        seconds: secs,
-        conns_per_sec: all.len() as f64 / secs,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        conns: r.attempts,
+        errors: r.errors,
+        seconds: r.seconds,
+        conns_per_sec: r.per_sec,
+        p50_ms: r.p50_ms,
+        p99_ms: r.p99_ms,
     })
 }
 

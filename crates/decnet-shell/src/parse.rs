@@ -38,6 +38,19 @@ impl Word {
             self.0.push(Seg::Lit(c.to_string()));
         }
     }
+
+    /// Appends what a `$` expanded to: literal text joins the current
+    /// literal, anything else (a variable) is its own segment.
+    fn push_expansion(&mut self, seg: Seg) {
+        match seg {
+            Seg::Lit(s) => {
+                for ch in s.chars() {
+                    self.push_char(ch);
+                }
+            }
+            seg => self.0.push(seg),
+        }
+    }
 }
 
 /// Redirection operators.
@@ -187,6 +200,103 @@ fn dollar(chars: &[char], i: &mut usize) -> Seg {
     }
 }
 
+/// A `'…'` run starting at `*i` (on the quote): appended verbatim; `*i`
+/// ends past the closing quote.
+fn single_quoted(chars: &[char], i: &mut usize, w: &mut Word) -> Result<(), ParseError> {
+    w.0.push(Seg::Lit(String::new()));
+    *i += 1;
+    let start = *i;
+    while *i < chars.len() && chars[*i] != '\'' {
+        *i += 1;
+    }
+    if *i >= chars.len() {
+        return Err(ParseError::Unterminated('\''));
+    }
+    let s: String = chars[start..*i].iter().collect();
+    if let Some(Seg::Lit(l)) = w.0.last_mut() {
+        l.push_str(&s);
+    }
+    *i += 1;
+    Ok(())
+}
+
+/// A `"…"` run starting at `*i` (on the quote): backslash escapes and `$`
+/// expansions inside; `*i` ends past the closing quote.
+fn double_quoted(chars: &[char], i: &mut usize, w: &mut Word) -> Result<(), ParseError> {
+    w.0.push(Seg::Lit(String::new()));
+    *i += 1;
+    loop {
+        let Some(&d) = chars.get(*i) else {
+            return Err(ParseError::Unterminated('"'));
+        };
+        match d {
+            '"' => {
+                *i += 1;
+                return Ok(());
+            }
+            '\\' => match chars.get(*i + 1) {
+                Some(&n @ ('"' | '\\' | '$' | '`')) => {
+                    w.push_char(n);
+                    *i += 2;
+                }
+                Some('\n') => *i += 2,
+                _ => {
+                    w.push_char('\\');
+                    *i += 1;
+                }
+            },
+            '$' => {
+                *i += 1;
+                w.push_expansion(dollar(chars, i));
+            }
+            d => {
+                w.push_char(d);
+                *i += 1;
+            }
+        }
+    }
+}
+
+/// A backquoted substitution starting at `*i`: kept literally (quotes
+/// included), never run.
+fn backquoted(chars: &[char], i: &mut usize, w: &mut Word) -> Result<(), ParseError> {
+    let start = *i;
+    *i += 1;
+    while *i < chars.len() && chars[*i] != '`' {
+        *i += 1;
+    }
+    if *i >= chars.len() {
+        return Err(ParseError::Unterminated('`'));
+    }
+    *i += 1;
+    for ch in chars[start..*i].iter() {
+        w.push_char(*ch);
+    }
+    Ok(())
+}
+
+/// The control or redirection operator starting with `c` (followed by
+/// `next`, `next2`) and how many characters it takes; `fd2` when the word
+/// before was exactly `2` (so `2>`, `2>>`, `2>&1`).
+fn operator(c: char, next: Option<char>, next2: Option<char>, fd2: bool) -> (&'static str, usize) {
+    match (c, next, next2, fd2) {
+        ('>', Some('&'), Some('1'), true) => ("2>&1", 3),
+        ('>', Some('>'), _, true) => ("2>>", 2),
+        ('>', _, _, true) => ("2>", 1),
+        ('|', Some('|'), _, _) => ("||", 2),
+        ('|', _, _, _) => ("|", 1),
+        ('&', Some('&'), _, _) => ("&&", 2),
+        ('&', Some('>'), _, _) => ("&>", 2),
+        ('&', _, _, _) => ("&", 1),
+        (';', _, _, _) => (";", 1),
+        ('>', Some('>'), _, _) => (">>", 2),
+        ('>', Some('&'), Some('2'), _) => (">&2", 3),
+        ('>', Some('|'), _, _) => (">", 2),
+        ('>', _, _, _) => (">", 1),
+        _ => ("<", 1),
+    }
+}
+
 fn tokenize(line: &str) -> Result<Vec<Tok>, ParseError> {
     let chars: Vec<char> = line.chars().collect();
     let mut toks = Vec::new();
@@ -217,65 +327,8 @@ fn tokenize(line: &str) -> Result<Vec<Tok>, ParseError> {
                     i += 1;
                 }
             }
-            '\'' => {
-                let w = cur.get_or_insert_with(Word::default);
-                w.0.push(Seg::Lit(String::new()));
-                i += 1;
-                let start = i;
-                while i < chars.len() && chars[i] != '\'' {
-                    i += 1;
-                }
-                if i >= chars.len() {
-                    return Err(ParseError::Unterminated('\''));
-                }
-                let s: String = chars[start..i].iter().collect();
-                if let Some(Seg::Lit(l)) = w.0.last_mut() {
-                    l.push_str(&s);
-                }
-                i += 1;
-            }
-            '"' => {
-                let w = cur.get_or_insert_with(Word::default);
-                w.0.push(Seg::Lit(String::new()));
-                i += 1;
-                loop {
-                    let Some(&d) = chars.get(i) else {
-                        return Err(ParseError::Unterminated('"'));
-                    };
-                    match d {
-                        '"' => {
-                            i += 1;
-                            break;
-                        }
-                        '\\' => match chars.get(i + 1) {
-                            Some(&n @ ('"' | '\\' | '$' | '`')) => {
-                                w.push_char(n);
-                                i += 2;
-                            }
-                            Some('\n') => i += 2,
-                            _ => {
-                                w.push_char('\\');
-                                i += 1;
-                            }
-                        },
-                        '$' => {
-                            i += 1;
-                            match dollar(&chars, &mut i) {
-                                Seg::Lit(s) => {
-                                    for ch in s.chars() {
-                                        w.push_char(ch);
-                                    }
-                                }
-                                seg => w.0.push(seg),
-                            }
-                        }
-                        d => {
-                            w.push_char(d);
-                            i += 1;
-                        }
-                    }
-                }
-            }
+            '\'' => single_quoted(&chars, &mut i, cur.get_or_insert_with(Word::default))?,
+            '"' => double_quoted(&chars, &mut i, cur.get_or_insert_with(Word::default))?,
             '\\' => {
                 let w = cur.get_or_insert_with(Word::default);
                 match chars.get(i + 1) {
@@ -288,32 +341,9 @@ fn tokenize(line: &str) -> Result<Vec<Tok>, ParseError> {
             '$' => {
                 i += 1;
                 let seg = dollar(&chars, &mut i);
-                let w = cur.get_or_insert_with(Word::default);
-                match seg {
-                    Seg::Lit(s) => {
-                        for ch in s.chars() {
-                            w.push_char(ch);
-                        }
-                    }
-                    seg => w.0.push(seg),
-                }
+                cur.get_or_insert_with(Word::default).push_expansion(seg);
             }
-            '`' => {
-                // Backquoted substitution: kept literally, never run.
-                let start = i;
-                i += 1;
-                while i < chars.len() && chars[i] != '`' {
-                    i += 1;
-                }
-                if i >= chars.len() {
-                    return Err(ParseError::Unterminated('`'));
-                }
-                i += 1;
-                let w = cur.get_or_insert_with(Word::default);
-                for ch in chars[start..i].iter() {
-                    w.push_char(*ch);
-                }
-            }
+            '`' => backquoted(&chars, &mut i, cur.get_or_insert_with(Word::default))?,
             '~' if cur.is_none()
                 && matches!(
                     chars.get(i + 1),
@@ -331,24 +361,8 @@ fn tokenize(line: &str) -> Result<Vec<Tok>, ParseError> {
                 } else {
                     flush(&mut cur, &mut toks);
                 }
-                let next = chars.get(i + 1).copied();
-                let next2 = chars.get(i + 2).copied();
-                let (op, len): (&'static str, usize) = match (c, next, next2, fd2) {
-                    ('>', Some('&'), Some('1'), true) => ("2>&1", 3),
-                    ('>', Some('>'), _, true) => ("2>>", 2),
-                    ('>', _, _, true) => ("2>", 1),
-                    ('|', Some('|'), _, _) => ("||", 2),
-                    ('|', _, _, _) => ("|", 1),
-                    ('&', Some('&'), _, _) => ("&&", 2),
-                    ('&', Some('>'), _, _) => ("&>", 2),
-                    ('&', _, _, _) => ("&", 1),
-                    (';', _, _, _) => (";", 1),
-                    ('>', Some('>'), _, _) => (">>", 2),
-                    ('>', Some('&'), Some('2'), _) => (">&2", 3),
-                    ('>', Some('|'), _, _) => (">", 2),
-                    ('>', _, _, _) => (">", 1),
-                    _ => ("<", 1),
-                };
+                let (op, len) =
+                    operator(c, chars.get(i + 1).copied(), chars.get(i + 2).copied(), fd2);
                 toks.push(Tok::Op(op));
                 i += len;
             }

@@ -168,6 +168,43 @@ impl Conn {
         })
     }
 
+    /// Emits a `command` event for a non-shell request (scp, sftp) by the
+    /// logged-in user (`root` before authentication). Returns that user.
+    fn log_command(&mut self, command: &str) -> String {
+        let user = self.user.clone().unwrap_or_else(|| "root".into());
+        self.session.emit(
+            decnet_core::EventKind::Command,
+            fields! {"command" => command, "user" => user.as_str()},
+        );
+        user
+    }
+
+    /// `user`'s home directory in the decoy filesystem (`/root` for an
+    /// account it does not know).
+    fn home_of(&self, user: &str) -> String {
+        self.shared
+            .vfs
+            .host()
+            .account(user)
+            .map(|a| a.home.clone())
+            .unwrap_or_else(|| "/root".into())
+    }
+
+    /// Logs an `scp -f`/`-t` exec as a command and resolves its path operand
+    /// (the last word that is not an option, `.` when none) against the
+    /// user's home. Returns the operand as written and the absolute path.
+    fn scp_request<'w>(&mut self, command: &str, words: &[&'w str]) -> (&'w str, String) {
+        let user = self.log_command(command);
+        let target = words
+            .iter()
+            .skip(1)
+            .rfind(|w| !w.starts_with('-'))
+            .copied()
+            .unwrap_or(".");
+        let home = self.home_of(&user);
+        (target, crate::absolute(&home, target))
+    }
+
     fn uploads(&mut self) -> Uploads {
         let (uid, gid) = self
             .user
@@ -583,25 +620,7 @@ impl russh::server::Handler for Conn {
         let words: Vec<&str> = command.split_whitespace().collect();
         if words.first() == Some(&"scp") && words.contains(&"-f") {
             // Legacy scp download: serve the file from the VFS.
-            let user = self.user.clone().unwrap_or_else(|| "root".into());
-            self.session.emit(
-                decnet_core::EventKind::Command,
-                fields! {"command" => command.as_str(), "user" => user.as_str()},
-            );
-            let target = words
-                .iter()
-                .skip(1)
-                .rfind(|w| !w.starts_with('-'))
-                .copied()
-                .unwrap_or(".");
-            let home = self
-                .shared
-                .vfs
-                .host()
-                .account(&user)
-                .map(|a| a.home.clone())
-                .unwrap_or_else(|| "/root".into());
-            let abs = crate::absolute(&home, target);
+            let (target, abs) = self.scp_request(&command, &words);
             match self.shared.vfs.get(&abs) {
                 Some(decnet_shell::Node {
                     kind: decnet_shell::Kind::File(decnet_shell::Content::Bytes(b)),
@@ -635,24 +654,7 @@ impl russh::server::Handler for Conn {
             return Ok(());
         }
         if words.first() == Some(&"scp") && words.contains(&"-t") {
-            let user = self.user.clone().unwrap_or_else(|| "root".into());
-            self.session.emit(
-                decnet_core::EventKind::Command,
-                fields! {"command" => command.as_str(), "user" => user},
-            );
-            let target = words
-                .iter()
-                .skip(1)
-                .rfind(|w| !w.starts_with('-'))
-                .copied()
-                .unwrap_or(".");
-            let home = self
-                .user
-                .as_deref()
-                .and_then(|u| self.shared.vfs.host().account(u))
-                .map(|a| a.home.clone())
-                .unwrap_or_else(|| "/root".into());
-            let abs = crate::absolute(&home, target);
+            let (target, abs) = self.scp_request(&command, &words);
             let is_dir = words.contains(&"-d")
                 || words.contains(&"-r")
                 || target.ends_with('/')
@@ -698,19 +700,9 @@ impl russh::server::Handler for Conn {
             session.channel_failure(channel)?;
             return Ok(());
         }
-        let user = self.user.clone().unwrap_or_else(|| "root".into());
-        self.session.emit(
-            decnet_core::EventKind::Command,
-            fields! {"command" => "subsystem sftp", "user" => user.as_str()},
-        );
+        let user = self.log_command("subsystem sftp");
         session.channel_success(channel)?;
-        let home = self
-            .shared
-            .vfs
-            .host()
-            .account(&user)
-            .map(|a| a.home.clone())
-            .unwrap_or_else(|| "/root".into());
+        let home = self.home_of(&user);
         let sftp = crate::sftp::Sftp::new(self.shared.vfs.clone(), home, self.uploads());
         self.chans.insert(channel, Chan::Sftp);
         russh_sftp::server::run(ch.into_stream(), sftp).await;

@@ -190,10 +190,10 @@ pub(crate) enum Bind {
     OptText(Option<String>),
 }
 
-pub(crate) fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    binds: &'q [Bind],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+/// A query on the `Any` driver, before its binds are complete.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+pub(crate) fn bind_all<'q>(mut q: AnyQuery<'q>, binds: &'q [Bind]) -> AnyQuery<'q> {
     for b in binds {
         q = match b {
             Bind::Text(s) => q.bind(s.as_str()),
@@ -209,6 +209,18 @@ pub(crate) const EVENT_COLS: &str =
 
 fn role_of(s: &str) -> StoreResult<Role> {
     Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("role {s}")))
+}
+
+/// Binds `user` as $1..$7 in the order of `USER_COLS`, so INSERT and UPDATE
+/// cannot drift apart.
+fn bind_user<'q>(q: AnyQuery<'q>, user: &'q User) -> AnyQuery<'q> {
+    q.bind(user.uuid.to_string())
+        .bind(user.username.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.role.as_str())
+        .bind(i64::from(user.must_change_password))
+        .bind(us(user.password_changed_at))
+        .bind(us(user.created_at))
 }
 
 fn user_from_row(r: &AnyRow) -> StoreResult<User> {
@@ -428,16 +440,12 @@ impl Store for SqlStore {
     }
 
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let res = sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        ))
-        .bind(user.uuid.to_string())
-        .bind(user.username.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.role.as_str())
-        .bind(i64::from(user.must_change_password))
-        .bind(us(user.password_changed_at))
-        .bind(us(user.created_at))
+        let res = bind_user(
+            sqlx::query(&format!(
+                "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            )),
+            user,
+        )
         .execute(&self.write)
         .await;
         match res {
@@ -484,17 +492,13 @@ impl Store for SqlStore {
     }
 
     async fn update_user(&self, user: &User) -> StoreResult<()> {
-        let res = sqlx::query(
-            "UPDATE users SET username = $2, password_hash = $3, role = $4, must_change_password = $5, \
-             password_changed_at = $6, created_at = $7 WHERE uuid = $1",
+        let res = bind_user(
+            sqlx::query(
+                "UPDATE users SET username = $2, password_hash = $3, role = $4, must_change_password = $5, \
+                 password_changed_at = $6, created_at = $7 WHERE uuid = $1",
+            ),
+            user,
         )
-        .bind(user.uuid.to_string())
-        .bind(user.username.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.role.as_str())
-        .bind(i64::from(user.must_change_password))
-        .bind(us(user.password_changed_at))
-        .bind(us(user.created_at))
         .execute(&self.write)
         .await;
         match res {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Subcommand;
 use decnet_api::{AdminBootstrap, ApiConfig, ApiHandle, Backends};
-use decnet_store::{Role, Store, User};
+use decnet_store::{Role, Store};
 use tokio::sync::oneshot;
 
 /// `sqlite://DATA_DIR/decnet.db` unless `--db` says otherwise.
@@ -170,20 +170,11 @@ async fn user_cmd(cmd: UserCmd) -> anyhow::Result<()> {
             let role = Role::parse(&role).context("--role must be admin or viewer")?;
             let (pw, generated) = password_or_random(password)?;
             let store = open_store(db.db.as_deref(), &db.data_dir).await?;
-            let hash = decnet_api::auth::hash_password(&pw)
+            let user = decnet_api::auth::new_user(username.clone(), &pw, role, generated)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let now = Utc::now();
             store
-                .create_user(&User {
-                    uuid: uuid::Uuid::new_v4(),
-                    username: username.clone(),
-                    password_hash: hash,
-                    role,
-                    must_change_password: generated,
-                    password_changed_at: now,
-                    created_at: now,
-                })
+                .create_user(&user)
                 .await
                 .with_context(|| format!("cannot create user '{username}'"))?;
             println!("created {} user '{username}'", role.as_str());

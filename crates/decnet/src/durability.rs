@@ -9,10 +9,24 @@ use anyhow::Context;
 use decnet_api::worker_probe::WorkerProbe;
 use decnet_engine::eventlog::{EventLogConfig, EventLogMonitor, EventLogReport, Rotation};
 use decnet_engine::SyslogTarget;
-use decnet_store::ingest::{IngestMonitor, JournalSink};
+use decnet_store::ingest::{IngestMonitor, JournalFeed, JournalSink};
 use decnet_store::journal::JournalWriter;
 
 use crate::run::RunArgs;
+
+/// The event journal of an in-process run, with the sink the event log
+/// writes to and the feed the store ingester reads. In-process, the journal
+/// sits between the bus and the store (ARCHITECTURE.md, Durability); with
+/// NATS, JetStream plays that part and there is none.
+pub(crate) fn open_journal(
+    data_dir: &Path,
+) -> anyhow::Result<(JournalWriter, JournalSink, JournalFeed)> {
+    let dir = data_dir.join("journal");
+    let writer = JournalWriter::open(&dir)
+        .with_context(|| format!("cannot open the event journal {}", dir.display()))?;
+    let (sink, feed) = decnet_store::ingest::journal_channel(&writer);
+    Ok((writer, sink, feed))
+}
 
 /// The event log writer's settings from the command line.
 pub(crate) fn log_config(

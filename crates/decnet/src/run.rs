@@ -14,11 +14,10 @@ use decnet_core::FleetSpec;
 use decnet_engine::topology::Topologies;
 use decnet_engine::{EngineConfig, EventLog, Fleet, SyslogTarget};
 use decnet_store::ingest::JournalFeed;
-use decnet_store::journal::JournalWriter;
 
 use crate::durability::{
-    create_data_dir, health_probes, log_config, reopen_log_on_sighup, report_event_log,
-    INTEL_FINISH,
+    create_data_dir, health_probes, log_config, open_journal, reopen_log_on_sighup,
+    report_event_log, INTEL_FINISH,
 };
 use decnet_services::{Limits, Registry};
 use tokio_util::sync::CancellationToken;
@@ -260,16 +259,10 @@ async fn run(
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let log_path = args.data_dir.join("decnet.log");
-    // In-process, the event journal sits between the bus and the store
-    // (ARCHITECTURE.md, Durability). With NATS, JetStream plays that part
-    // and the log is written after the commit.
     let (journal, feed) = match &nats {
         None => {
-            let dir = args.data_dir.join("journal");
-            let w = JournalWriter::open(&dir)
-                .with_context(|| format!("cannot open the event journal {}", dir.display()))?;
-            let (sink, feed) = decnet_store::ingest::journal_channel(&w);
-            (Some((w, sink)), Some(feed))
+            let (writer, sink, feed) = open_journal(&args.data_dir)?;
+            (Some((writer, sink)), Some(feed))
         }
         Some(_) => (None, None),
     };
@@ -328,24 +321,11 @@ async fn run(
     // Canary receivers and the credential watcher (only with [canary]),
     // subscribed before any decky can emit.
     let mut canary = match &fleet_spec.canary {
-        Some(cfg) => {
-            let mut run =
-                crate::canary::CanaryRun::start(cfg, store.clone(), &bus, &proc_bus, &api_bus)
-                    .await?;
-            if let Some(nb) = &nats {
-                run.serve_sensors(nb.client().clone()).await?;
-            }
-            Some(run)
-        }
+        Some(cfg) => Some(start_canary(cfg, &store, &bus, &proc_bus, &api_bus, &nats).await?),
         None => None,
     };
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
-    let mut failures = Vec::new();
-    for spec in fleet_spec.deckies.iter().cloned() {
-        if let Err(e) = fleet.deploy(spec).await {
-            failures.push(e.to_string());
-        }
-    }
+    let failures = deploy_all(&fleet, &fleet_spec).await;
     let up = started.elapsed();
     print_table(&fleet.summary().await, port_offset);
     for f in &failures {
@@ -375,23 +355,7 @@ async fn run(
     let topologies = Topologies::new(store.clone(), fleet.clone(), api_bus.clone());
     let engine_stop = CancellationToken::new();
     let topo_worker = tokio::spawn(topologies.clone().run_worker(engine_stop.clone()));
-    let mutator = {
-        let fleet = fleet.clone();
-        let stop = engine_stop.clone();
-        tokio::spawn(async move {
-            let mut last = std::collections::BTreeMap::new();
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tick.tick() => {
-                        fleet.mutate_due(&mut last).await;
-                        fleet.renew_leases().await;
-                    }
-                }
-            }
-        })
-    };
+    let mutator = spawn_minute_upkeep(fleet.clone(), engine_stop.clone());
     // The fleet file, re-read on SIGHUP and POST /config/reload (the
     // bundled demo fleet has no file).
     let reloader = config.map(|path| {
@@ -505,6 +469,53 @@ async fn run(
 /// simultaneous connections per decky) and `DECNET_MAX_CONNS_PER_SOURCE`
 /// (default 64 per source address and decky) overriding the caps; the
 /// artifact quota comes from `DECNET_ARTIFACT_QUOTA_MB` (default 1024).
+/// Deploys every decky of the fleet file; returns why each failed one did.
+async fn deploy_all(fleet: &Arc<Fleet>, spec: &FleetSpec) -> Vec<String> {
+    let mut failures = Vec::new();
+    for decky in spec.deckies.iter().cloned() {
+        if let Err(e) = fleet.deploy(decky).await {
+            failures.push(e.to_string());
+        }
+    }
+    failures
+}
+
+/// Once a minute until `stop`: automatic persona mutations and DHCP lease
+/// renewals.
+fn spawn_minute_upkeep(fleet: Arc<Fleet>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = std::collections::BTreeMap::new();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {
+                    fleet.mutate_due(&mut last).await;
+                    fleet.renew_leases().await;
+                }
+            }
+        }
+    })
+}
+
+/// Canary receivers and the credential watcher; with NATS, also the
+/// endpoint sensors report plantings to.
+async fn start_canary(
+    cfg: &decnet_core::canary::CanaryConfig,
+    store: &Arc<dyn decnet_store::Store>,
+    bus: &Arc<dyn Bus>,
+    proc_bus: &Arc<dyn Bus>,
+    api_bus: &Arc<dyn Bus>,
+    nats: &Option<Arc<decnet_nats::NatsBus>>,
+) -> anyhow::Result<crate::canary::CanaryRun> {
+    let mut run =
+        crate::canary::CanaryRun::start(cfg, store.clone(), bus, proc_bus, api_bus).await?;
+    if let Some(nb) = nats {
+        run.serve_sensors(nb.client().clone()).await?;
+    }
+    Ok(run)
+}
+
 fn limits_from_env() -> Limits {
     let mut l = Limits::default();
     let count = |var: &str| {

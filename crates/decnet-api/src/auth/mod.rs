@@ -13,7 +13,7 @@ pub mod token;
 
 pub use limiter::RateLimiter;
 pub use password::{
-    hash_password, hash_password_blocking, random_password, verify_password,
+    hash_password, hash_password_blocking, new_user, random_password, verify_password,
     verify_password_blocking,
 };
 pub use roles::{resolve_token, Admin, Authenticated, StreamViewer, Viewer};

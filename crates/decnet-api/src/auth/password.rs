@@ -8,6 +8,7 @@ use argon2::Argon2;
 use rand::RngCore;
 
 use crate::error::ApiError;
+use decnet_store::{Role, User};
 
 /// Hashes a password with argon2id (on the blocking pool: it is CPU-heavy).
 pub async fn hash_password(password: &str) -> Result<String, ApiError> {
@@ -16,6 +17,28 @@ pub async fn hash_password(password: &str) -> Result<String, ApiError> {
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)
+}
+
+/// A new account: fresh id, `password` hashed, created (and its password
+/// set) now. The one place the API, the admin bootstrap and the CLI build a
+/// user, so they cannot disagree on what a new account holds.
+pub async fn new_user(
+    username: String,
+    password: &str,
+    role: Role,
+    must_change_password: bool,
+) -> Result<User, ApiError> {
+    let password_hash = hash_password(password).await?;
+    let now = chrono::Utc::now();
+    Ok(User {
+        uuid: uuid::Uuid::new_v4(),
+        username,
+        password_hash,
+        role,
+        must_change_password,
+        password_changed_at: now,
+        created_at: now,
+    })
 }
 
 /// Synchronous argon2id hash, for the CLI.

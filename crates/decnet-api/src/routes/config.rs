@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::{hash_password, Admin, Viewer};
+use crate::auth::{hash_password, new_user, Admin, Viewer};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::extract::{parse_uuid, ApiJson, Validate};
 use crate::routes::auth::password_problems;
@@ -93,14 +93,7 @@ pub(crate) async fn get_config(
 ) -> ApiResult<Json<ConfigOut>> {
     let admin = u.user.role == Role::Admin;
     let users = if admin {
-        Some(
-            st.store
-                .list_users()
-                .await?
-                .iter()
-                .map(UserOut::from)
-                .collect(),
-        )
+        Some(users_out(&st).await?)
     } else {
         None
     };
@@ -158,14 +151,18 @@ pub(crate) async fn list_users(
     State(st): State<AppState>,
     _a: Admin,
 ) -> ApiResult<Json<Vec<UserOut>>> {
-    Ok(Json(
-        st.store
-            .list_users()
-            .await?
-            .iter()
-            .map(UserOut::from)
-            .collect(),
-    ))
+    Ok(Json(users_out(&st).await?))
+}
+
+/// Every account as the API shows it (no password hashes).
+async fn users_out(st: &AppState) -> ApiResult<Vec<UserOut>> {
+    Ok(st
+        .store
+        .list_users()
+        .await?
+        .iter()
+        .map(UserOut::from)
+        .collect())
 }
 
 /// New user.
@@ -224,16 +221,8 @@ pub(crate) async fn create_user(
     if st.store.user_by_name(&body.username).await?.is_some() {
         return Err(ApiError::Conflict("Username already exists".into()));
     }
-    let now = Utc::now();
-    let user = User {
-        uuid: Uuid::new_v4(),
-        username: body.username,
-        password_hash: hash_password(&body.password).await?,
-        role: Role::parse(&body.role).unwrap_or(Role::Viewer),
-        must_change_password: true,
-        password_changed_at: now,
-        created_at: now,
-    };
+    let role = Role::parse(&body.role).unwrap_or(Role::Viewer);
+    let user = new_user(body.username, &body.password, role, true).await?;
     st.store.create_user(&user).await?;
     Ok(Json(UserOut::from(&user)))
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::Viewer;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Validate};
-use crate::schema::{MAX_LIMIT, MAX_OFFSET};
+use crate::schema::{Paging, MAX_LIMIT};
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -112,14 +112,11 @@ impl Validate for LogParams {
     fn validate(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         event_filters!(self).validate(&mut out);
-        if let Some(l) = self.limit {
-            if l == 0 || l > MAX_LIMIT {
-                out.push(("limit".into(), format!("must be between 1 and {MAX_LIMIT}")));
-            }
-        }
-        if self.offset.is_some_and(|o| o > MAX_OFFSET) {
-            out.push(("offset".into(), format!("must be at most {MAX_OFFSET}")));
-        }
+        let paging = Paging {
+            limit: self.limit,
+            offset: self.offset,
+        };
+        out.extend(paging.problems());
         out
     }
 }

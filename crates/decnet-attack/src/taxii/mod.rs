@@ -182,6 +182,19 @@ impl<S: TaxiiSource, A: TaxiiAuth> Inner<S, A> {
         Ok(who)
     }
 
+    /// Admits the caller, checks the API root and parses the paging/filter
+    /// query: the common start of every object-listing endpoint.
+    async fn listing_query(
+        &self,
+        headers: &HeaderMap,
+        root: &str,
+        raw: Option<&str>,
+    ) -> Result<ObjectQuery, TaxiiError> {
+        self.admit(headers).await?;
+        self.root(root)?;
+        parse_query(raw, &self.config, VersionFilter::Last)
+    }
+
     fn root(&self, root: &str) -> Result<(), TaxiiError> {
         if root == self.config.api_root {
             Ok(())
@@ -307,6 +320,17 @@ fn with_date_headers(mut r: Response, page: &Page) -> Response {
     r
 }
 
+/// A `200` TAXII envelope of one page: `items` under `key`, paging and date
+/// headers.
+fn page_response(page: &Page, key: &str, items: Vec<Value>) -> Response {
+    with_date_headers(taxii_json(StatusCode::OK, &paged(page, key, items)), page)
+}
+
+/// The STIX objects of a page's records, in order.
+fn page_objects(page: &Page) -> Vec<Value> {
+    page.records.iter().map(|r| (*r.object).clone()).collect()
+}
+
 fn paged(page: &Page, key: &str, items: Vec<Value>) -> Value {
     let mut v = json!({ "more": page.more });
     if let Some(next) = &page.next {
@@ -396,15 +420,9 @@ async fn objects<S: TaxiiSource, A: TaxiiAuth>(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
-    st.admit(&headers).await?;
-    st.root(&root)?;
-    let q = parse_query(raw.as_deref(), &st.config, VersionFilter::Last)?;
+    let q = st.listing_query(&headers, &root, raw.as_deref()).await?;
     let page = st.page(&id, &q).await?;
-    let items = page.records.iter().map(|r| (*r.object).clone()).collect();
-    Ok(with_date_headers(
-        taxii_json(StatusCode::OK, &paged(&page, "objects", items)),
-        &page,
-    ))
+    Ok(page_response(&page, "objects", page_objects(&page)))
 }
 
 /// The page of one object's records (`versions` forces every version); 404
@@ -416,9 +434,7 @@ async fn one_object<S: TaxiiSource, A: TaxiiAuth>(
     headers: &HeaderMap,
     all_versions: bool,
 ) -> Result<Page, TaxiiError> {
-    st.admit(headers).await?;
-    st.root(&root)?;
-    let mut q = parse_query(raw.as_deref(), &st.config, VersionFilter::Last)?;
+    let mut q = st.listing_query(headers, &root, raw.as_deref()).await?;
     q.ids = vec![object_id];
     if all_versions {
         q.versions = VersionFilter::All;
@@ -437,11 +453,7 @@ async fn object<S: TaxiiSource, A: TaxiiAuth>(
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
     let page = one_object(&st, path, raw, &headers, false).await?;
-    let items = page.records.iter().map(|r| (*r.object).clone()).collect();
-    Ok(with_date_headers(
-        taxii_json(StatusCode::OK, &paged(&page, "objects", items)),
-        &page,
-    ))
+    Ok(page_response(&page, "objects", page_objects(&page)))
 }
 
 async fn versions<S: TaxiiSource, A: TaxiiAuth>(
@@ -456,10 +468,7 @@ async fn versions<S: TaxiiSource, A: TaxiiAuth>(
         .iter()
         .map(|r| Value::String(r.version.clone()))
         .collect();
-    Ok(with_date_headers(
-        taxii_json(StatusCode::OK, &paged(&page, "versions", items)),
-        &page,
-    ))
+    Ok(page_response(&page, "versions", items))
 }
 
 async fn manifest<S: TaxiiSource, A: TaxiiAuth>(
@@ -468,9 +477,7 @@ async fn manifest<S: TaxiiSource, A: TaxiiAuth>(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, TaxiiError> {
-    st.admit(&headers).await?;
-    st.root(&root)?;
-    let q = parse_query(raw.as_deref(), &st.config, VersionFilter::Last)?;
+    let q = st.listing_query(&headers, &root, raw.as_deref()).await?;
     let page = st.page(&id, &q).await?;
     let items = page
         .records
@@ -484,10 +491,7 @@ async fn manifest<S: TaxiiSource, A: TaxiiAuth>(
             })
         })
         .collect();
-    Ok(with_date_headers(
-        taxii_json(StatusCode::OK, &paged(&page, "objects", items)),
-        &page,
-    ))
+    Ok(page_response(&page, "objects", items))
 }
 
 /// Writes are refused: every collection is read-only.

@@ -170,12 +170,7 @@ impl Topologies {
         decky: &str,
         service: &str,
     ) -> TopoResult<Vec<String>> {
-        let t = self.get(id).await?;
-        if !t.deckies.iter().any(|d| d.name == decky)
-            || self.fleet.topology_of(decky).as_deref() != Some(id)
-        {
-            return Err(TopologyError::NotFound(format!("decky '{decky}'")));
-        }
+        self.deployed_decky(id, decky).await?;
         let list = self
             .fleet
             .remove_service(decky, service)
@@ -196,12 +191,7 @@ impl Topologies {
         service: &str,
         config: BTreeMap<String, String>,
     ) -> TopoResult<Vec<String>> {
-        let t = self.get(id).await?;
-        if !t.deckies.iter().any(|d| d.name == decky)
-            || self.fleet.topology_of(decky).as_deref() != Some(id)
-        {
-            return Err(TopologyError::NotFound(format!("decky '{decky}'")));
-        }
+        self.deployed_decky(id, decky).await?;
         let list = self
             .fleet
             .update_service_config(decky, service, config.clone())
@@ -218,6 +208,17 @@ impl Topologies {
         })
         .await?;
         Ok(list)
+    }
+
+    /// `NotFound` unless `decky` belongs to topology `id` and runs under it.
+    async fn deployed_decky(&self, id: &str, decky: &str) -> TopoResult<()> {
+        let t = self.get(id).await?;
+        if !t.deckies.iter().any(|d| d.name == decky)
+            || self.fleet.topology_of(decky).as_deref() != Some(id)
+        {
+            return Err(TopologyError::NotFound(format!("decky '{decky}'")));
+        }
+        Ok(())
     }
 
     async fn sync_services(&self, id: &str, decky: &str, list: &[String]) -> TopoResult<()> {

@@ -8,69 +8,85 @@ use super::model::{
     Edge, Lan, Mutation, MutationOp, TopoResult, Topology, TopologyDecky, TopologyError,
 };
 
+/// A part of a topology known by a unique name (LANs, deckies).
+trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for Lan {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for TopologyDecky {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Appends `item`; `Conflict` when `list` already has its name.
+fn add_named<T: Named>(list: &mut Vec<T>, item: T, what: &str) -> TopoResult<()> {
+    if list.iter().any(|x| x.name() == item.name()) {
+        return Err(TopologyError::Conflict(format!(
+            "{what} '{}' exists",
+            item.name()
+        )));
+    }
+    list.push(item);
+    Ok(())
+}
+
+/// Replaces the entry named like `item`; `NotFound` when there is none.
+fn replace_named<T: Named>(list: &mut [T], item: T, what: &str) -> TopoResult<()> {
+    let slot = list
+        .iter_mut()
+        .find(|x| x.name() == item.name())
+        .ok_or_else(|| TopologyError::NotFound(format!("{what} '{}'", item.name())))?;
+    *slot = item;
+    Ok(())
+}
+
+/// Removes the entry `name`; `NotFound` when there is none.
+fn remove_named<T: Named>(list: &mut Vec<T>, name: &str, what: &str) -> TopoResult<()> {
+    if !list.iter().any(|x| x.name() == name) {
+        return Err(TopologyError::NotFound(format!("{what} '{name}'")));
+    }
+    list.retain(|x| x.name() != name);
+    Ok(())
+}
+
 impl Topology {
     /// Adds a LAN; a LAN of that name already there is a conflict.
     pub fn add_lan(&mut self, lan: Lan) -> TopoResult<()> {
-        if self.lans.iter().any(|l| l.name == lan.name) {
-            return Err(TopologyError::Conflict(format!(
-                "LAN '{}' exists",
-                lan.name
-            )));
-        }
-        self.lans.push(lan);
-        Ok(())
+        add_named(&mut self.lans, lan, "LAN")
     }
 
     /// Replaces the LAN with `lan`'s name.
     pub fn update_lan(&mut self, lan: Lan) -> TopoResult<()> {
-        let slot = self
-            .lans
-            .iter_mut()
-            .find(|l| l.name == lan.name)
-            .ok_or_else(|| TopologyError::NotFound(format!("LAN '{}'", lan.name)))?;
-        *slot = lan;
-        Ok(())
+        replace_named(&mut self.lans, lan, "LAN")
     }
 
     /// Removes a LAN and every edge to it.
     pub fn remove_lan(&mut self, name: &str) -> TopoResult<()> {
-        if !self.lans.iter().any(|l| l.name == name) {
-            return Err(TopologyError::NotFound(format!("LAN '{name}'")));
-        }
-        self.lans.retain(|l| l.name != name);
+        remove_named(&mut self.lans, name, "LAN")?;
         self.edges.retain(|e| e.lan != name);
         Ok(())
     }
 
     /// Adds a decky; a decky of that name already there is a conflict.
     pub fn add_decky(&mut self, decky: TopologyDecky) -> TopoResult<()> {
-        if self.deckies.iter().any(|x| x.name == decky.name) {
-            return Err(TopologyError::Conflict(format!(
-                "decky '{}' exists",
-                decky.name
-            )));
-        }
-        self.deckies.push(decky);
-        Ok(())
+        add_named(&mut self.deckies, decky, "decky")
     }
 
     /// Replaces the decky with `decky`'s name.
     pub fn update_decky(&mut self, decky: TopologyDecky) -> TopoResult<()> {
-        let slot = self
-            .deckies
-            .iter_mut()
-            .find(|x| x.name == decky.name)
-            .ok_or_else(|| TopologyError::NotFound(format!("decky '{}'", decky.name)))?;
-        *slot = decky;
-        Ok(())
+        replace_named(&mut self.deckies, decky, "decky")
     }
 
     /// Removes a decky and every edge from it.
     pub fn remove_decky(&mut self, name: &str) -> TopoResult<()> {
-        if !self.deckies.iter().any(|x| x.name == name) {
-            return Err(TopologyError::NotFound(format!("decky '{name}'")));
-        }
-        self.deckies.retain(|x| x.name != name);
+        remove_named(&mut self.deckies, name, "decky")?;
         self.edges.retain(|e| e.decky != name);
         Ok(())
     }

@@ -51,16 +51,7 @@ impl Topologies {
             created_at: Utc::now(),
         };
         validate(&t)?;
-        t.version = self
-            .store
-            .doc_put(
-                KIND,
-                &t.id,
-                None,
-                None,
-                &serde_json::to_value(&t).unwrap_or_default(),
-            )
-            .await?;
+        t.version = self.put_topology(&t.id, None, &t).await?;
         self.publish(
             &t.id,
             "created",
@@ -145,16 +136,7 @@ impl Topologies {
         }
         edit(&mut t)?;
         validate(&t)?;
-        t.version = self
-            .store
-            .doc_put(
-                KIND,
-                id,
-                None,
-                Some(expected),
-                &serde_json::to_value(&t).unwrap_or_default(),
-            )
-            .await?;
+        t.version = self.put_topology(id, Some(expected), &t).await?;
         self.publish(
             id,
             "updated",
@@ -184,17 +166,7 @@ impl Topologies {
             let from = t.status;
             t.status = to;
             t.error = error.clone();
-            match self
-                .store
-                .doc_put(
-                    KIND,
-                    id,
-                    None,
-                    Some(t.version),
-                    &serde_json::to_value(&t).unwrap_or_default(),
-                )
-                .await
-            {
+            match self.put_topology(id, Some(t.version), &t).await {
                 Ok(v) => {
                     t.version = v;
                     if from != to {
@@ -298,6 +270,26 @@ impl Topologies {
         Ok(())
     }
 
+    /// Writes topology `id`: created when `expected` is `None`, else replaced
+    /// only while the stored version is still `expected` (compare and swap).
+    /// Returns the new version.
+    pub(super) async fn put_topology(
+        &self,
+        id: &str,
+        expected: Option<i64>,
+        t: &Topology,
+    ) -> Result<i64, StoreError> {
+        self.store
+            .doc_put(
+                KIND,
+                id,
+                None,
+                expected,
+                &serde_json::to_value(t).unwrap_or_default(),
+            )
+            .await
+    }
+
     pub(super) async fn record_error(&self, id: &str, msg: String) -> TopoResult<()> {
         self.modify(id, |t| t.error = Some(msg.clone())).await
     }
@@ -308,12 +300,7 @@ impl Topologies {
         for _ in 0..16 {
             let mut t = self.get(id).await?;
             edit(&mut t);
-            let body = serde_json::to_value(&t).unwrap_or_default();
-            match self
-                .store
-                .doc_put(KIND, id, None, Some(t.version), &body)
-                .await
-            {
+            match self.put_topology(id, Some(t.version), &t).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),

@@ -8,7 +8,7 @@ use decnet_store::StoreError;
 
 use super::model::{Mutation, MutationStatus, TopoResult, TopologyError, TopologyStatus};
 use super::validate::validate;
-use super::{Topologies, KIND};
+use super::Topologies;
 
 impl Topologies {
     /// Puts mutations left `applying` by a crashed process back in the queue.
@@ -118,17 +118,7 @@ impl Topologies {
             if let Some(d) = &change.start {
                 self.start_decky(&next, d).await?;
             }
-            match self
-                .store
-                .doc_put(
-                    KIND,
-                    id,
-                    None,
-                    Some(t.version),
-                    &serde_json::to_value(&next).unwrap_or_default(),
-                )
-                .await
-            {
+            match self.put_topology(id, Some(t.version), &next).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::Conflict(_)) if attempt < 15 => {
                     if let Some(d) = &change.start {
