@@ -272,40 +272,12 @@ pub fn keep_secrets(
     Ok(edit)
 }
 
-/// Parses `30`, `30s`, `5m`, `1h`, `7d`, `2w`, `1h30m`.
+/// The fleet file's duration syntax (`30`, `30s`, `5m`, `1h30m`, `7d`, `2w`,
+/// see `decnet_core::parse`), capped so every ban duration stays
+/// representable as a chrono offset (≤ ~100 years).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() || s.len() > 32 {
-        return None;
-    }
-    if let Ok(n) = s.parse::<u64>() {
-        return Some(Duration::from_secs(n));
-    }
-    let mut total: u64 = 0;
-    let mut num: Option<u64> = None;
-    for c in s.chars() {
-        if let Some(d) = c.to_digit(10) {
-            num = Some(num.unwrap_or(0).checked_mul(10)?.checked_add(d as u64)?);
-            continue;
-        }
-        let mult = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return None,
-        };
-        total = total.checked_add(num.take()?.checked_mul(mult)?)?;
-    }
-    if num.is_some() {
-        return None;
-    }
-    // Keep durations representable as chrono offsets (≤ ~100 years).
-    if total > 100 * 365 * 86_400 {
-        return None;
-    }
-    Some(Duration::from_secs(total))
+    let d = decnet_core::parse::parse_duration(s)?;
+    (d.as_secs() <= 100 * 365 * 86_400).then_some(d)
 }
 
 /// Parses an address or CIDR (`10.0.0.1`, `10.0.0.0/8`, `::1`).
