@@ -30,23 +30,7 @@ async fn pipeline(
     decnet_store::ingest::IngestHandle,
     decnet_intel::IntelHandle,
 ) {
-    let bus: std::sync::Arc<dyn Bus> = s.bus.clone();
-    let ingester = decnet_store::ingest::Ingester::start(
-        s.store.clone(),
-        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)
-            .unwrap(),
-        Default::default(),
-    );
-    let intel = decnet_intel::Intel::start(
-        s.store.clone(),
-        bus.clone(),
-        bus.subscribe("events.>", decnet_bus::Delivery::Lossless)
-            .unwrap(),
-        cfg,
-    )
-    .await
-    .unwrap();
-    (ingester, intel)
+    (start_ingester(s), start_intel_with(s, cfg).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -420,11 +420,19 @@ pub fn start_ingester(s: &Server) -> decnet_store::ingest::IngestHandle {
 
 /// The intel worker on the server's bus, as `serve` runs it.
 pub async fn start_intel(s: &Server) -> decnet_intel::IntelHandle {
+    start_intel_with(s, Default::default()).await
+}
+
+/// The intel worker on the server's bus with `cfg` (e.g. geolocation).
+pub async fn start_intel_with(
+    s: &Server,
+    cfg: decnet_intel::IntelConfig,
+) -> decnet_intel::IntelHandle {
     let bus: Arc<dyn Bus> = s.bus.clone();
     let sub = bus
         .subscribe("events.>", decnet_bus::Delivery::Lossless)
         .unwrap();
-    decnet_intel::Intel::start(s.store.clone(), bus, sub, Default::default())
+    decnet_intel::Intel::start(s.store.clone(), bus, sub, cfg)
         .await
         .unwrap()
 }
