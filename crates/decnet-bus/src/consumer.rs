@@ -68,6 +68,12 @@ impl BatchLoop {
         self.sub.backlog()
     }
 
+    /// Messages a lossy subscription dropped because the consumer fell
+    /// behind (always 0 for a lossless one).
+    pub fn dropped(&self) -> u64 {
+        self.sub.dropped()
+    }
+
     /// The next batch, or [`Step::Drained`] once stopping with nothing left.
     pub async fn next(&mut self) -> Step<()> {
         self.next_or(std::future::pending()).await

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use decnet_bus::consumer::{BatchLoop, Step};
 use decnet_bus::{Bus, BusError, Delivery, Envelope, Subscription};
 use decnet_core::EventKind;
 use tokio::sync::watch;
@@ -65,32 +66,23 @@ impl EventCounter {
 
 async fn run(
     metrics: Arc<Metrics>,
-    mut sub: Subscription,
-    mut stop: watch::Receiver<bool>,
+    sub: Subscription,
+    stop: watch::Receiver<bool>,
     dropped: Arc<AtomicU64>,
 ) {
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batches = BatchLoop::new(sub, stop, BATCH, BATCH_WAIT);
     loop {
-        batch.clear();
-        let open = tokio::select! {
-            open = sub.next_batch(BATCH, BATCH_WAIT, &mut batch) => open,
-            _ = stop.changed() => {
-                while let Some(e) = sub.try_recv() {
-                    batch.push(e);
-                }
-                false
+        match batches.next().await {
+            Step::Batch(batch) => {
+                count(&metrics, &batch);
+                dropped.store(batches.dropped(), Ordering::Relaxed);
             }
-        };
-        count(&metrics, &batch);
-        dropped.store(sub.dropped(), Ordering::Relaxed);
-        if !open {
-            return;
+            Step::Woken(()) => {}
+            Step::Drained => return,
         }
     }
 }
 
-/// Folds a batch into the shared counters: one counter update per
-/// distinct label set, however many events the batch holds.
 pub(super) fn count(metrics: &Metrics, batch: &[Arc<Envelope>]) {
     let mut events: HashMap<(&str, &str, &str), u64> = HashMap::new();
     let mut newest = 0i64;
