@@ -72,11 +72,7 @@ impl Reloader {
         let spec = match fleet::load(&self.path) {
             Ok((spec, _warnings)) => spec,
             Err(LoadError::Invalid(report)) => {
-                return Err(report
-                    .errors
-                    .iter()
-                    .map(|e| format!("{shown}:{}: {}", e.line, e.message))
-                    .collect())
+                return Err(report.render(&shown).lines().map(str::to_owned).collect())
             }
             Err(e @ LoadError::Io(..)) => return Err(vec![format!("{shown}:1: {e}")]),
         };
