@@ -17,11 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use decnet_bus::consumer::{BatchLoop, Step};
 use decnet_bus::{Bus, Delivery as BusDelivery, Envelope, Subscription};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::alert::Alert;
@@ -133,6 +134,13 @@ enum Command {
     Reload(Box<AlertsConfig>, oneshot::Sender<Result<(), EngineError>>),
     Register(Vec<ChannelConfig>, oneshot::Sender<Result<(), EngineError>>),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// What woke the engine between batches.
+enum Wake {
+    Tick,
+    /// `None`: every handle is gone.
+    Command(Option<Command>),
 }
 
 struct Views {
@@ -546,23 +554,18 @@ impl State {
         Ok(())
     }
 
-    fn publish_stats(&self, sub: &Subscription) {
+    fn publish_stats(&self, bus_dropped: u64) {
         let mut st = self.stats.lock();
         st.noise = self.gate.stats();
         st.identities = self.identities.len();
-        st.bus_dropped = sub.dropped();
+        st.bus_dropped = bus_dropped;
     }
 
-    /// Evaluates the messages a batch holds and sends the alerts. A batch
-    /// can be non-empty when another branch of the loop's `select!` won
-    /// after `next_batch` had taken messages: they are processed, not lost.
-    async fn drain(&mut self, batch: &mut Vec<Arc<Envelope>>, sub: &Subscription) {
-        if batch.is_empty() {
-            return;
-        }
+    /// Evaluates a batch of bus messages and sends the alerts.
+    async fn evaluate(&mut self, batch: Vec<Arc<Envelope>>, bus_dropped: u64) {
         let now = self.clock.now();
         self.stats.lock().received += batch.len() as u64;
-        for env in batch.drain(..) {
+        for env in batch {
             self.process(&env, now);
             if self.carries_subjects {
                 self.envelopes.push(env);
@@ -570,70 +573,67 @@ impl State {
         }
         self.dispatch().await;
         self.dispatch_envelopes().await;
-        self.publish_stats(sub);
+        self.publish_stats(bus_dropped);
     }
 
-    async fn run(
-        mut self,
-        mut sub: Subscription,
-        mut cmds: mpsc::Receiver<Command>,
-        tick: Duration,
-    ) {
+    /// Evaluates batches as they come, ticks the timers between them and
+    /// obeys commands; a shutdown (or the handle dropped) evaluates what is
+    /// still queued before the final flush.
+    async fn run(self, sub: Subscription, mut cmds: mpsc::Receiver<Command>, tick: Duration) {
+        let mut engine = self;
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(512);
+        let (stop, stopped) = watch::channel(false);
+        let mut batches = BatchLoop::new(sub, stopped, 512, Duration::from_millis(2));
+        let mut shutdown_reply = None;
         loop {
-            tokio::select! {
-                got = sub.next_batch(512, Duration::from_millis(2), &mut batch) => {
-                    self.drain(&mut batch, &sub).await;
-                    if !got {
-                        tracing::warn!("alerts: the bus closed the engine's subscription");
-                        break;
-                    }
+            let wake = async {
+                tokio::select! {
+                    _ = ticker.tick() => Wake::Tick,
+                    cmd = cmds.recv() => Wake::Command(cmd),
                 }
-                _ = ticker.tick() => {
-                    self.drain(&mut batch, &sub).await;
-                    let now = self.clock.now();
-                    self.tick(now);
-                    self.dispatch().await;
-                    self.publish_stats(&sub);
+            };
+            match batches.next_or(wake).await {
+                Step::Batch(batch) => engine.evaluate(batch, batches.dropped()).await,
+                Step::Woken(Wake::Tick) => {
+                    let now = engine.clock.now();
+                    engine.tick(now);
+                    engine.dispatch().await;
+                    engine.publish_stats(batches.dropped());
                 }
-                cmd = cmds.recv() => {
-                    self.drain(&mut batch, &sub).await;
-                    match cmd {
-                        Some(Command::Reload(cfg, reply)) => {
-                            let r = self.reload(*cfg).await;
-                            let _ = reply.send(r);
-                        }
-                        Some(Command::Register(channels, reply)) => {
-                            let r = self.register(channels).await;
-                            let _ = reply.send(r);
-                        }
-                        Some(Command::Shutdown(reply)) => {
-                            self.shutdown(&mut sub).await;
-                            let _ = reply.send(());
-                            return;
-                        }
-                        None => break,
-                    }
+                Step::Woken(Wake::Command(Some(Command::Reload(cfg, reply)))) => {
+                    let _ = reply.send(engine.reload(*cfg).await);
                 }
+                Step::Woken(Wake::Command(Some(Command::Register(channels, reply)))) => {
+                    let _ = reply.send(engine.register(channels).await);
+                }
+                Step::Woken(Wake::Command(Some(Command::Shutdown(reply)))) => {
+                    shutdown_reply = Some(reply);
+                    let _ = stop.send(true);
+                }
+                Step::Woken(Wake::Command(None)) => {
+                    let _ = stop.send(true);
+                }
+                Step::Drained => break,
             }
         }
-        self.shutdown(&mut sub).await;
+        if shutdown_reply.is_none() && !*stop.borrow() {
+            tracing::warn!("alerts: the bus closed the engine's subscription");
+        }
+        engine.shutdown(batches.dropped()).await;
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
     }
 
-    async fn shutdown(&mut self, sub: &mut Subscription) {
+    /// Flushes what the noise gate holds, sends it and stops delivery and
+    /// the SIEM outputs.
+    async fn shutdown(&mut self, bus_dropped: u64) {
         let now = self.clock.now();
-        while let Some(env) = sub.try_recv() {
-            self.process(&env, now);
-            if self.carries_subjects {
-                self.envelopes.push(env);
-            }
-        }
         self.gate.flush(now, &mut self.alerts);
         self.dispatch().await;
         self.dispatch_envelopes().await;
-        self.publish_stats(sub);
+        self.publish_stats(bus_dropped);
         if let Err(e) = self.delivery.shutdown().await {
             tracing::warn!(error = %e, "alerts: spool sync at shutdown failed");
         }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use decnet_bus::consumer::{BatchLoop, Step};
 use decnet_bus::{Bus, Delivery as BusDelivery, Envelope, Payload};
 use parking_lot::Mutex;
 use rand::SeedableRng;
@@ -258,7 +259,7 @@ impl Output {
         &mut self,
         records: &[Record],
         stop: &mut watch::Receiver<bool>,
-        sub: &decnet_bus::Subscription,
+        dropped_overflow: u64,
     ) {
         if records.is_empty() {
             return;
@@ -277,7 +278,7 @@ impl Output {
                 }
                 Err(SinkError { retryable, message }) => {
                     let mut s = self.state.lock();
-                    s.dropped_overflow = sub.dropped();
+                    s.dropped_overflow = dropped_overflow;
                     s.errors += 1;
                     s.last_error = Some(message);
                     s.healthy = false;
@@ -320,30 +321,21 @@ impl Output {
         out
     }
 
-    async fn run(mut self, mut sub: decnet_bus::Subscription, mut stop: watch::Receiver<bool>) {
-        let mut envs = Vec::with_capacity(self.cfg.batch_size);
-        loop {
-            envs.clear();
-            let stopping = tokio::select! {
-                got = sub.next_batch(self.cfg.batch_size, self.cfg.flush_interval, &mut envs) => !got,
-                _ = stop.changed() => true,
-            };
-            if stopping {
-                while envs.len() < self.cfg.batch_size * 4 {
-                    match sub.try_recv() {
-                        Some(e) => envs.push(e),
-                        None => break,
-                    }
-                }
-            }
+    /// Formats and writes batches until a stop; then what is still queued
+    /// (bounded by the lossy queue) is written with one attempt each.
+    async fn run(mut self, sub: decnet_bus::Subscription, mut stop: watch::Receiver<bool>) {
+        let mut batches = BatchLoop::new(
+            sub,
+            stop.clone(),
+            self.cfg.batch_size,
+            self.cfg.flush_interval,
+        );
+        while let Step::Batch(envs) = batches.next().await {
             let records = self.format(&envs);
             for chunk in records.chunks(self.cfg.batch_size) {
-                self.write(chunk, &mut stop, &sub).await;
+                self.write(chunk, &mut stop, batches.dropped()).await;
             }
-            self.state.lock().dropped_overflow = sub.dropped();
-            if stopping {
-                return;
-            }
+            self.state.lock().dropped_overflow = batches.dropped();
         }
     }
 }
