@@ -11,7 +11,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use decnet_alerts::config::overrides::{Edit, EditError, Sections};
 use decnet_alerts::config::{ConfigErrors, Overrides};
@@ -20,6 +19,7 @@ use decnet_bus::Bus;
 use decnet_store::{Store, StoreError};
 
 use crate::alerts_history::{HistoryWriter, StoreHistory};
+use crate::settings_notice;
 
 /// Reads the fleet file's alerts sections again (after checking the whole
 /// file still validates). `Err` carries one `FILE:LINE: message` per
@@ -28,10 +28,6 @@ pub type AlertsSource = Arc<dyn Fn() -> Result<Sections, Vec<String>> + Send + S
 
 /// Settings key of the API's channel and rule edits.
 pub const OVERRIDES_KEY: &str = "alerts.overrides";
-
-/// How often a server re-reads the stored edits (edits made through
-/// another server sharing the store are applied here within this).
-pub const FOLLOW_EVERY: Duration = Duration::from_secs(5);
 
 /// Why an edit or a reload changed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +69,8 @@ pub struct AlertsBackend {
     /// there is nothing to re-read (the bundled demo fleet) → 409.
     pub source: Option<AlertsSource>,
     layers: Arc<tokio::sync::Mutex<Layers>>,
+    /// Where edits are announced to the other servers.
+    bus: Arc<dyn Bus>,
 }
 
 /// The stored edits (none when never edited; an unreadable document is
@@ -133,8 +131,8 @@ pub async fn start(
         registered,
         ..opts
     };
-    let handle = Arc::new(AlertEngine::spawn_with(bus, config, spool, opts).await?);
-    let backend = AlertsBackend::new(handle, source, base, stored);
+    let handle = Arc::new(AlertEngine::spawn_with(bus.clone(), config, spool, opts).await?);
+    let backend = AlertsBackend::new(handle, source, base, stored, bus);
     let follow = backend.clone().follow(store);
     Ok(Started {
         backend,
@@ -144,17 +142,20 @@ pub async fn start(
 }
 
 impl AlertsBackend {
-    /// A backend over a running engine started from `base` with `overrides`.
+    /// A backend over a running engine started from `base` with
+    /// `overrides`, announcing its edits on `bus`.
     pub fn new(
         handle: Arc<AlertHandle>,
         source: Option<AlertsSource>,
         base: Sections,
         overrides: Overrides,
+        bus: Arc<dyn Bus>,
     ) -> Self {
         AlertsBackend {
             handle,
             source,
             layers: Arc::new(tokio::sync::Mutex::new(Layers { base, overrides })),
+            bus,
         }
     }
 
@@ -175,6 +176,7 @@ impl AlertsBackend {
             return Err(e.into());
         }
         layers.overrides = next;
+        settings_notice::publish(&*self.bus, OVERRIDES_KEY);
         Ok(())
     }
 
@@ -225,13 +227,14 @@ impl AlertsBackend {
         applied.map(|()| true)
     }
 
-    /// Follows the stored edits every [`FOLLOW_EVERY`] until aborted.
+    /// Follows the stored edits until aborted: re-read on each change
+    /// notice (and on the notices' safety-net period).
     pub fn follow(self, store: Arc<dyn Store>) -> tokio::task::JoinHandle<()> {
+        let mut changes =
+            settings_notice::Follower::new(&self.bus, OVERRIDES_KEY, settings_notice::SAFETY_NET);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(FOLLOW_EVERY);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
+                changes.changed().await;
                 match self.follow_once(&*store).await {
                     Ok(true) => {
                         tracing::info!("alerts: channel/rule edits made on another server applied")

@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod reload;
 pub mod routes;
 pub mod schema;
+pub mod settings_notice;
 pub mod shared_value;
 pub mod sse;
 pub mod sse_json;
@@ -354,8 +355,11 @@ pub async fn serve(
     let supervisor = Supervisor::new(config.worker_backoff);
     // Registered webhooks are channels of the alerts engine; the worker
     // follows the stored list (edits made through other servers).
-    let webhooks =
-        webhooks::Webhooks::new(store.clone(), alerts.as_ref().map(|a| a.handle.clone()));
+    let webhooks = webhooks::Webhooks::new(
+        store.clone(),
+        bus.clone(),
+        alerts.as_ref().map(|a| a.handle.clone()),
+    );
     webhooks
         .load()
         .await

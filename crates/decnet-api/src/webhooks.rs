@@ -12,7 +12,8 @@
 //!
 //! The registry follows the store: a hook created or deleted here changes
 //! the engine at once; one created through another server sharing the
-//! store is picked up within [`FOLLOW_EVERY`].
+//! store is picked up on that server's change notice
+//! ([`crate::settings_notice`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use decnet_alerts::channels::webhook::SignedWebhook;
 use decnet_alerts::config::channel::{ChannelConfig, ChannelSpec, SignedHookSpec};
 use decnet_alerts::delivery::ChannelState;
 use decnet_alerts::{AlertHandle, Secret, Severity};
-use decnet_bus::Envelope;
+use decnet_bus::{Bus, Envelope};
 use decnet_core::subject;
 use decnet_store::{Store, StoreError};
 use parking_lot::RwLock;
@@ -32,6 +33,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::extract::Validate;
+use crate::settings_notice;
 
 pub use decnet_alerts::channels::webhook::{sign, SIGNATURE_HEADER};
 
@@ -39,8 +41,6 @@ pub use decnet_alerts::channels::webhook::{sign, SIGNATURE_HEADER};
 pub const SETTING_KEY: &str = "webhooks";
 /// Most webhooks.
 pub const MAX_WEBHOOKS: usize = 100;
-/// How often the stored list is compared with the engine's channels.
-pub const FOLLOW_EVERY: Duration = Duration::from_secs(5);
 /// Per-attempt timeout of a hook.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -247,6 +247,8 @@ pub async fn stored_channels(store: &dyn Store) -> Result<Vec<ChannelConfig>, St
 /// The registry; delivery is the alerts engine's.
 pub struct Webhooks {
     store: Arc<dyn Store>,
+    /// Where changes are announced to the other servers.
+    bus: Arc<dyn Bus>,
     alerts: Option<Arc<AlertHandle>>,
     hooks: RwLock<Vec<Webhook>>,
     write: tokio::sync::Mutex<()>,
@@ -254,11 +256,16 @@ pub struct Webhooks {
 
 impl Webhooks {
     /// Empty registry delivering through `alerts` (none: hooks are kept
-    /// but not delivered, and creating one is refused); call
-    /// [`Webhooks::load`] before use.
-    pub fn new(store: Arc<dyn Store>, alerts: Option<Arc<AlertHandle>>) -> Arc<Self> {
+    /// but not delivered, and creating one is refused), announcing its
+    /// changes on `bus`; call [`Webhooks::load`] before use.
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        alerts: Option<Arc<AlertHandle>>,
+    ) -> Arc<Self> {
         Arc::new(Webhooks {
             store,
+            bus,
             alerts,
             hooks: RwLock::new(Vec::new()),
             write: tokio::sync::Mutex::new(()),
@@ -293,6 +300,7 @@ impl Webhooks {
     async fn save(&self, list: Vec<Webhook>) -> Result<(), ApiError> {
         let v = serde_json::to_value(&list).map_err(ApiError::internal)?;
         self.store.put_setting(SETTING_KEY, &v).await?;
+        settings_notice::publish(&*self.bus, SETTING_KEY);
         self.apply(list).await
     }
 
@@ -464,16 +472,17 @@ impl Webhooks {
         Ok(true)
     }
 
-    /// Follows the store every [`FOLLOW_EVERY`] (a supervised worker).
+    /// Follows the stored list (a supervised worker): re-read on each
+    /// change notice and on the notices' safety-net period.
     pub async fn run(
         self: Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let mut tick = tokio::time::interval(FOLLOW_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes =
+            settings_notice::Follower::new(&self.bus, SETTING_KEY, settings_notice::SAFETY_NET);
         loop {
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = changes.changed() => {}
                 _ = shutdown.wait_for(|v| *v) => return Ok(()),
             }
             match self.follow_once().await {
