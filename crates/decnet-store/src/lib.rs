@@ -19,6 +19,7 @@ mod intel_sql;
 pub mod journal;
 pub mod lease;
 mod logs_sql;
+mod search_sql;
 pub use logs_sql::{COUNT_AHEAD, SEARCH_WINDOW};
 pub mod migrations;
 pub mod model;
@@ -155,6 +156,12 @@ pub trait Store:
 
     /// Number of raw events stored.
     async fn count_events(&self) -> StoreResult<u64>;
+
+    /// Adds at most `max_rows` stored events, oldest first, to the search
+    /// index (SQLite); says how many it added and how far it is still
+    /// behind (nothing on a backend without one). Called behind the ingest path by
+    /// the ingester's indexer, never by a writer of events.
+    async fn index_search(&self, max_rows: u64) -> StoreResult<SearchIndexStep>;
 
     // ==== intelligence ==============================================
     // Written only by decnet-intel; read by the API.

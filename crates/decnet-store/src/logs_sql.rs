@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use crate::model::{LogPageJson, LogQuery};
+use crate::search_sql::{self, MARK};
 use crate::sql::{bind_all, us, Bind, SqlStore, EVENT_COLS};
 use crate::{db_err, Backend, StoreResult};
 
@@ -94,9 +95,54 @@ fn window_edge(w_plain: &str) -> String {
     )
 }
 
+/// A log query's filter as SQL.
+pub(crate) struct Filter {
+    /// CTEs the clause refers to (`name AS (…)`, comma-terminated), to go
+    /// first in the statement's `WITH`; empty when none.
+    pub(crate) ctes: String,
+    /// ` WHERE …` (empty without filters).
+    pub(crate) clause: String,
+    /// Its binds, `$1…` in order.
+    pub(crate) binds: Vec<Bind>,
+    /// `1` when a search left events unread (see [`SEARCH_WINDOW`]).
+    pub(crate) unsearched: String,
+}
+
+impl Filter {
+    /// `WITH <ctes> ` when there are CTEs, for a statement that has no
+    /// `WITH` of its own.
+    pub(crate) fn with(&self) -> String {
+        match self.ctes.strip_suffix(", ") {
+            Some(ctes) => format!("WITH {ctes} "),
+            None => String::new(),
+        }
+    }
+}
+
+/// The filter of a log query on `backend`: a search the SQLite index can
+/// answer reads the index, any other reads its window.
+pub(crate) fn filter_for(backend: Backend, q: &LogQuery) -> Filter {
+    let indexed = q
+        .search
+        .as_deref()
+        .filter(|t| backend == Backend::Sqlite && search_sql::indexable(t));
+    match indexed {
+        Some(term) => indexed_search_filter(q, term),
+        None => {
+            let (clause, binds) = log_filter(q);
+            Filter {
+                ctes: String::new(),
+                clause,
+                binds,
+                unsearched: window_full(q),
+            }
+        }
+    }
+}
+
 /// The `WHERE` clause of a log query and its binds; a `search` reads only
 /// the events inside its window.
-pub(crate) fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
+fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
     let (mut clauses, mut binds) = plain_filters(q);
     if let Some(v) = &q.search {
         let edge = window_edge(&where_of(&clauses));
@@ -107,8 +153,38 @@ pub(crate) fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
     (where_of(&clauses), binds)
 }
 
+/// A search the SQLite index answers: the plain filters, and the events
+/// among the newest [`SEARCH_WINDOW`] the index finds (`fts`, a CTE the
+/// query must define with the returned text) or among the newest
+/// [`SEARCH_WINDOW`] rows above the index's mark, not indexed yet, that
+/// match by a scan. Not everything was searched when the index found more
+/// than the window or more rows than it are not indexed yet.
+fn indexed_search_filter(q: &LogQuery, term: &str) -> Filter {
+    let (mut clauses, mut binds) = plain_filters(q);
+    binds.push(Bind::Text(search_pattern(term)));
+    let p = binds.len();
+    let top = "COALESCE((SELECT MAX(seq) FROM events), 0)";
+    let ctes = format!(
+        "fts AS (SELECT rowid FROM events_fts WHERE fields LIKE ${p} ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}), "
+    );
+    clauses.push(format!(
+        "(seq IN (SELECT rowid FROM fts) OR (seq > MAX({MARK}, {top} - {SEARCH_WINDOW}) \
+         AND lower(fields) LIKE ${p} ESCAPE '\\'))"
+    ));
+    let unsearched = format!(
+        "CAST(CASE WHEN (SELECT COUNT(*) FROM fts) >= {SEARCH_WINDOW} \
+         OR {MARK} < {top} - {SEARCH_WINDOW} THEN 1 ELSE 0 END AS BIGINT)"
+    );
+    Filter {
+        ctes,
+        clause: where_of(&clauses),
+        binds,
+        unsearched,
+    }
+}
+
 /// `1` when the query searches and its window is full (older events went
-/// unread), else `0`; uses the same binds as [`log_filter`].
+/// unread), else `0`; uses the same binds as `log_filter`.
 fn window_full(q: &LogQuery) -> String {
     match &q.search {
         None => "CAST(0 AS BIGINT)".to_owned(),
@@ -204,7 +280,12 @@ fn event_object(backend: Backend) -> String {
 
 impl SqlStore {
     pub(crate) async fn query_logs_json_impl(&self, q: &LogQuery) -> StoreResult<LogPageJson> {
-        let (w, binds) = log_filter(q);
+        let Filter {
+            ctes,
+            clause: w,
+            binds,
+            unsearched,
+        } = filter_for(self.backend, q);
         let n = binds.len();
         // The whole page comes back as one row (a JSON array) with its
         // total beside it: the SQLite driver hands every result row from
@@ -230,7 +311,7 @@ impl SqlStore {
             ),
             Total::Capped(_) if q.search.is_some() => (
                 format!(
-                    "WITH hits AS (SELECT {EVENT_COLS} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${}) ",
+                    "WITH {ctes}hits AS (SELECT {EVENT_COLS} FROM events{w} ORDER BY ts DESC, id DESC LIMIT ${}) ",
                     n + 3
                 ),
                 "hits".to_owned(),
@@ -253,12 +334,11 @@ impl SqlStore {
         // `ts - frac` is whole seconds even before 1970.
         let sql = format!(
             "{with}SELECT '[' || COALESCE({agg}({obj}, ',' ORDER BY ts DESC, id DESC), '') || ']', {total_col}, \
-             {window_full} FROM (SELECT {EVENT_COLS}, ((ts % 1000000) + 1000000) % 1000000 AS frac FROM {source} \
+             {unsearched} FROM (SELECT {EVENT_COLS}, ((ts % 1000000) + 1000000) % 1000000 AS frac FROM {source} \
              ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}) AS page",
             n + 1,
             n + 2,
             obj = event_object(self.backend),
-            window_full = window_full(q),
         );
         let mut query = bind_all(sqlx::query(&sql), &binds)
             .bind(i64::from(q.limit))

@@ -345,6 +345,25 @@ CREATE TABLE alert_deliveries (
 const V10_GEO: &str = "ALTER TABLE attackers ADD COLUMN country TEXT; \
      CREATE INDEX attackers_country_last_seen_ip ON attackers (country, last_seen, ip)";
 
+/// SQLite: a trigram full-text index over each event's fields, so a
+/// substring search reads the index instead of every row. It is an
+/// external-content FTS5 table (the text stays in `events` only; `detail =
+/// none` keeps it about a third of the table's size) filled *behind* the
+/// ingest path by [`crate::Store::index_search`] up to
+/// `events_fts_progress.upto`: ingest pays nothing for it, searches read the
+/// index below that mark and scan only the newer rows. Rows deleted below
+/// the mark leave the index with them (the trigger); rows above it were
+/// never in it. PostgreSQL: nothing (its searches keep the row window).
+const V11_SEARCH_SQLITE: &str = r#"
+CREATE VIRTUAL TABLE events_fts USING fts5(fields, content='events', content_rowid='seq', tokenize='trigram', detail='none');
+CREATE TABLE events_fts_progress (id INTEGER PRIMARY KEY NOT NULL, upto BIGINT NOT NULL);
+INSERT INTO events_fts_progress (id, upto) VALUES (1, 0);
+CREATE TRIGGER events_fts_del AFTER DELETE ON events
+    WHEN OLD.seq <= (SELECT upto FROM events_fts_progress WHERE id = 1) BEGIN
+    INSERT INTO events_fts (events_fts, rowid, fields) VALUES ('delete', OLD.seq, OLD.fields);
+END
+"#;
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -406,6 +425,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "attacker_country",
         sqlite: V10_GEO,
         postgres: V10_GEO,
+    },
+    Migration {
+        version: 11,
+        name: "sqlite_events_search_index",
+        sqlite: V11_SEARCH_SQLITE,
+        postgres: "",
     },
 ];
 

@@ -69,6 +69,16 @@ pub struct HistogramBucket {
     pub count: u64,
 }
 
+/// What one [`crate::Store::index_search`] step did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchIndexStep {
+    /// Events added to the index.
+    pub added: u64,
+    /// Sequence numbers still above the index's mark (an upper bound on
+    /// the events not yet indexed; 0 when caught up).
+    pub behind: u64,
+}
+
 /// Dashboard counters.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Stats {

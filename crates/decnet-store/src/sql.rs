@@ -16,7 +16,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
-use crate::logs_sql::log_filter;
+use crate::logs_sql::filter_for;
 use crate::model::*;
 use crate::open::Target;
 use crate::{db_err, Backend, OpenError, Store, StoreError, StoreResult};
@@ -391,13 +391,15 @@ impl Store for SqlStore {
         bucket_seconds: u32,
     ) -> StoreResult<Vec<HistogramBucket>> {
         let width = i64::from(bucket_seconds.max(1)) * 1_000_000;
-        let (w, binds) = log_filter(q);
-        let n = binds.len();
+        let f = filter_for(self.backend, q);
+        let n = f.binds.len();
         let sql = format!(
-            "SELECT (ts / ${p}) * ${p} AS b, COUNT(*) FROM events{w} GROUP BY b ORDER BY b",
+            "{}SELECT (ts / ${p}) * ${p} AS b, COUNT(*) FROM events{} GROUP BY b ORDER BY b",
+            f.with(),
+            f.clause,
             p = n + 1
         );
-        let rows = bind_all(sqlx::query(&sql), &binds)
+        let rows = bind_all(sqlx::query(&sql), &f.binds)
             .bind(width)
             .fetch_all(&self.read)
             .await
@@ -596,6 +598,7 @@ impl Store for SqlStore {
                 .map_err(db_err)?
                 .rows_affected();
             add_total(&mut tx, -(n as i64)).await?;
+            self.search_mark_after_delete(&mut tx).await?;
             tx.commit().await.map_err(db_err)?;
             removed += n;
             // Intel's consumed-id ledger ages out with the raw events (a
@@ -628,11 +631,16 @@ impl Store for SqlStore {
                     .map_err(db_err)?
                     .rows_affected();
                 add_total(&mut tx, -(n as i64)).await?;
+                self.search_mark_after_delete(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 removed += n;
             }
         }
         Ok(removed)
+    }
+
+    async fn index_search(&self, max_rows: u64) -> StoreResult<crate::SearchIndexStep> {
+        self.index_search_impl(max_rows).await
     }
 
     async fn count_events(&self) -> StoreResult<u64> {

@@ -30,6 +30,8 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+mod search_indexer;
+
 use crate::journal::{self, JournalPos, JournalWriter};
 use crate::outage::Outage;
 use crate::{Store, StoreError, StoreResult};
@@ -48,6 +50,9 @@ pub struct IngestConfig {
     pub finish_within: Duration,
     /// Told how long each committed batch took (metrics).
     pub observer: Option<CommitObserver>,
+    /// Keep the store's search index caught up behind ingest (SQLite's
+    /// trigram index; nothing on PostgreSQL).
+    pub search_index: bool,
 }
 
 /// Called once per committed batch with the time its insert took; kept
@@ -72,6 +77,7 @@ impl Default for IngestConfig {
             retention: None,
             finish_within: Duration::from_secs(4),
             observer: None,
+            search_index: true,
         }
     }
 }
@@ -224,6 +230,7 @@ pub struct IngestHandle {
     shared: Arc<Shared>,
     task: JoinHandle<StoreResult<()>>,
     pruner: Option<JoinHandle<()>>,
+    indexer: Option<JoinHandle<()>>,
 }
 
 /// One journaled batch, handed from the event log writer to the ingester.
@@ -325,6 +332,13 @@ impl Ingester {
             .retention
             .clone()
             .map(|r| tokio::spawn(prune(store.clone(), r, shared.clone(), stop_rx.clone())));
+        let indexer = config.search_index.then(|| {
+            tokio::spawn(search_indexer::run(
+                store.clone(),
+                committed_rx.clone(),
+                stop_rx.clone(),
+            ))
+        });
         let task = tokio::spawn(body(Ctx {
             store,
             config: config.clone(),
@@ -343,6 +357,7 @@ impl Ingester {
             shared,
             task,
             pruner,
+            indexer,
         }
     }
 }
@@ -404,6 +419,9 @@ impl IngestHandle {
         let _ = self.stop.send(true);
         if let Some(p) = self.pruner {
             let _ = p.await;
+        }
+        if let Some(i) = self.indexer {
+            let _ = i.await;
         }
         match self.task.await {
             Ok(r) => r?,
