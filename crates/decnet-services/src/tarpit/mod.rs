@@ -128,6 +128,8 @@ pub async fn start_tarpit(
                 .set_recv_buffer_size(1)
                 .map_err(bind_err)?;
         }
+        // The address really bound (port 0 asks for any free port).
+        let addr = listener.local_addr().unwrap_or(addr);
         listeners.push((listener, addr));
         addrs.push((Transport::Tcp, addr));
     }
