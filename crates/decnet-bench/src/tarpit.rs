@@ -13,16 +13,12 @@ use tokio::net::TcpStream;
 /// Connections opened at once while ramping up.
 const CONNECT_IN_FLIGHT: usize = 256;
 
-/// What the harness reads.
+/// What the harness reads: the server's memory while holding the
+/// connections (`sessions` = connections held) and its CPU meanwhile.
 #[derive(serde::Serialize)]
 pub struct HoldResult {
-    /// Connections established and still open at the end.
-    pub held: u64,
-    /// Connections refused, reset or closed by the server.
-    pub failed: u64,
-    pub server_rss_before_mib: f64,
-    pub server_rss_held_mib: f64,
-    pub kib_per_conn: f64,
+    #[serde(flatten)]
+    pub memory: crate::measure::IdleResult,
     /// Server CPU over the hold window, percent of one core.
     pub server_cpu_pct: f64,
     /// Bytes the clients received during the whole run.
@@ -31,7 +27,12 @@ pub struct HoldResult {
 }
 
 /// Opens `n` connections to `addr`, holds them `hold` seconds, closes them.
-pub async fn hold(addr: SocketAddr, n: u64, server_pid: u32, hold: u64) -> anyhow::Result<HoldResult> {
+pub async fn hold(
+    addr: SocketAddr,
+    n: u64,
+    server_pid: u32,
+    hold: u64,
+) -> anyhow::Result<HoldResult> {
     let before = crate::rss_kib(server_pid)?;
     let received = Arc::new(AtomicU64::new(0));
     let closed = Arc::new(AtomicU64::new(0));
@@ -75,18 +76,10 @@ pub async fn hold(addr: SocketAddr, n: u64, server_pid: u32, hold: u64) -> anyho
     for t in &tasks {
         t.abort();
     }
-    let held = n.saturating_sub(failed);
     Ok(HoldResult {
-        held,
-        failed,
-        server_rss_before_mib: before as f64 / 1024.0,
-        server_rss_held_mib: held_kib as f64 / 1024.0,
-        kib_per_conn: if held > 0 {
-            held_kib.saturating_sub(before) as f64 / held as f64
-        } else {
-            0.0
-        },
-        server_cpu_pct: (ticks1 - ticks0) as f64 / crate::measure::ticks_per_sec() / elapsed * 100.0,
+        memory: crate::measure::IdleResult::new(n.saturating_sub(failed), failed, before, held_kib),
+        server_cpu_pct: (ticks1 - ticks0) as f64 / crate::measure::ticks_per_sec() / elapsed
+            * 100.0,
         bytes_received: received.load(Ordering::Relaxed),
         hold_seconds: hold,
     })

@@ -72,7 +72,9 @@ pub fn parse_list(value: &str) -> (Vec<TarpitSpec>, Vec<String>) {
         }
     }
     if specs.is_empty() && errors.is_empty() {
-        errors.push("tarpit = is empty; give kind:port entries like ssh:22, http:8080, tcp:445".into());
+        errors.push(
+            "tarpit = is empty; give kind:port entries like ssh:22, http:8080, tcp:445".into(),
+        );
     }
     (specs, errors)
 }
@@ -91,8 +93,13 @@ fn parse_entry(entry: &str) -> Result<TarpitSpec, String> {
             kinds()
         ));
     };
-    let kind = TarpitKind::parse(&kind.trim().to_ascii_lowercase())
-        .ok_or_else(|| format!("unknown tarpit kind '{}'; valid kinds: {}", kind.trim(), kinds()))?;
+    let kind = TarpitKind::parse(&kind.trim().to_ascii_lowercase()).ok_or_else(|| {
+        format!(
+            "unknown tarpit kind '{}'; valid kinds: {}",
+            kind.trim(),
+            kinds()
+        )
+    })?;
     match port.trim().parse::<u16>() {
         Ok(port) if port > 0 => Ok(TarpitSpec { kind, port }),
         _ => Err(format!(
@@ -123,9 +130,18 @@ mod tests {
         assert_eq!(
             specs,
             vec![
-                TarpitSpec { kind: TarpitKind::Ssh, port: 22 },
-                TarpitSpec { kind: TarpitKind::Http, port: 8080 },
-                TarpitSpec { kind: TarpitKind::Tcp, port: 445 },
+                TarpitSpec {
+                    kind: TarpitKind::Ssh,
+                    port: 22
+                },
+                TarpitSpec {
+                    kind: TarpitKind::Http,
+                    port: 8080
+                },
+                TarpitSpec {
+                    kind: TarpitKind::Tcp,
+                    port: 445
+                },
             ]
         );
     }
@@ -133,7 +149,13 @@ mod tests {
     #[test]
     fn bad_entries_are_reported_and_good_ones_kept() {
         let (specs, errors) = parse_list("ssh:22, smtp:25, tcp:0, http, tcp:22");
-        assert_eq!(specs, vec![TarpitSpec { kind: TarpitKind::Ssh, port: 22 }]);
+        assert_eq!(
+            specs,
+            vec![TarpitSpec {
+                kind: TarpitKind::Ssh,
+                port: 22
+            }]
+        );
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(errors[0].contains("unknown tarpit kind 'smtp'"));
         assert!(errors[1].contains("'0'"));

@@ -198,7 +198,11 @@ fn tarpit_keys_reach_the_decky_spec() {
     let (fleet, warnings) = parse_str(text).expect("valid");
     assert!(warnings.is_empty(), "{warnings:?}");
     let d = &fleet.deckies[0];
-    let got: Vec<(&str, u16)> = d.tarpits.iter().map(|t| (t.kind.as_str(), t.port)).collect();
+    let got: Vec<(&str, u16)> = d
+        .tarpits
+        .iter()
+        .map(|t| (t.kind.as_str(), t.port))
+        .collect();
     assert_eq!(got, [("ssh", 22), ("http", 8081), ("tcp", 445)]);
     assert_eq!(d.tarpit_interval, 3);
 }
@@ -215,5 +219,8 @@ fn tarpit_errors_name_their_line() {
         rendered.contains("f.ini:6: [trap]: tarpit ssh:22 and service 'ssh' both listen on 22/tcp"),
         "{rendered}"
     );
-    assert!(rendered.contains("f.ini:7: tarpit_interval = '0'"), "{rendered}");
+    assert!(
+        rendered.contains("f.ini:7: tarpit_interval = '0'"),
+        "{rendered}"
+    );
 }

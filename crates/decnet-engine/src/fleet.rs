@@ -774,7 +774,8 @@ impl Fleet {
                 .filter_map(|r| {
                     let every = r.ctx.spec.mutate_interval?;
                     let since = *last.entry(r.ctx.spec.name.clone()).or_insert(now);
-                    (now - since >= unit * every as i32).then(|| r.ctx.spec.name.clone())
+                    let every = i32::try_from(every).unwrap_or(i32::MAX);
+                    (now - since >= unit * every).then(|| r.ctx.spec.name.clone())
                 })
                 .collect()
         };
@@ -870,10 +871,16 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
             unavailable: None,
         })
         .collect();
-    services.extend(d.tarpits.iter().map(|t| ServiceSummary {
-        name: t.name.to_owned(),
-        ports: t.addrs.iter().map(|(_, a)| format!("tcp/{}", a.port())).collect(),
-        unavailable: None,
+    services.extend(d.tarpits.iter().map(|t| {
+        ServiceSummary {
+            name: t.name.to_owned(),
+            ports: t
+                .addrs
+                .iter()
+                .map(|(_, a)| format!("tcp/{}", a.port()))
+                .collect(),
+            unavailable: None,
+        }
     }));
     services.extend(d.unavailable.iter().map(|(n, why)| ServiceSummary {
         name: n.clone(),
@@ -909,4 +916,3 @@ fn persona_brief(ctx: &DeckyCtx) -> serde_json::Value {
         "http_server": ctx.persona.http_server,
     })
 }
-

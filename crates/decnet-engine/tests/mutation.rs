@@ -57,7 +57,9 @@ async fn mutation_keeps_open_sessions_and_new_ones_see_the_new_persona() {
     let (spec, _) = decnet_core::fleet::parse_str(&text).unwrap();
     let before = fleet.deploy(spec.deckies[0].clone()).await.unwrap();
     let old = short(&before.hostname).to_owned();
-    let mut mutated = bus.subscribe("decky.m.mutated", Delivery::Lossless).unwrap();
+    let mut mutated = bus
+        .subscribe("decky.m.mutated", Delivery::Lossless)
+        .unwrap();
 
     // An attacker logged in before the re-roll.
     let mut held = TcpStream::connect((ADDR, 23 + OFFSET)).await.unwrap();
@@ -101,7 +103,11 @@ async fn mutation_keeps_open_sessions_and_new_ones_see_the_new_persona() {
     let mut last = BTreeMap::new();
     fleet.mutate_due(&mut last, Duration::from_secs(1)).await;
     let gen_now = |f: Arc<Fleet>| async move { f.summary().await[0].generation };
-    assert_eq!(gen_now(fleet.clone()).await, after.generation, "not due yet");
+    assert_eq!(
+        gen_now(fleet.clone()).await,
+        after.generation,
+        "not due yet"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     fleet.mutate_due(&mut last, Duration::from_secs(1)).await;
     assert_eq!(gen_now(fleet.clone()).await, after.generation + 1);

@@ -204,7 +204,11 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
         insert_capped(&mut st.closed_sessions, sid, MAX_SET);
     }
     if e.kind == EventKind::Disconnect && e.service == "tarpit" {
-        let held = e.fields.get("held_secs").and_then(|v| v.as_u64()).unwrap_or(0);
+        let held = e
+            .fields
+            .get("held_secs")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
         row.tarpit_secs = row.tarpit_secs.saturating_add(held);
     }
     match e.kind {

@@ -82,6 +82,14 @@ async fn next_of(pit: &mut Pit, kind: EventKind) -> Arc<Event> {
     }
 }
 
+/// The next tarpit exit event, which must give `reason`.
+async fn exit_with(pit: &mut Pit, reason: &str) -> Arc<Event> {
+    let exit = next_of(pit, EventKind::Disconnect).await;
+    assert_eq!(field(&exit, "event_type"), "tarpit_exit");
+    assert_eq!(field(&exit, "reason"), reason, "{:?}", exit.fields);
+    exit
+}
+
 fn client(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -124,7 +132,11 @@ async fn ssh_tarpit_sends_endless_banner_lines_and_reports_the_time_held() {
         s = back;
         text.extend_from_slice(&more);
     }
-    assert!(started.elapsed() >= Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
     let text = String::from_utf8(text).unwrap();
     for line in text.split_terminator("\r\n") {
         assert!(!line.starts_with("SSH-"), "{line:?}");
@@ -132,10 +144,12 @@ async fn ssh_tarpit_sends_endless_banner_lines_and_reports_the_time_held() {
     }
     let sent = text.len() as u64;
     drop(s);
-    let exit = next_of(&mut pit, EventKind::Disconnect).await;
-    assert_eq!(field(&exit, "event_type"), "tarpit_exit");
-    assert_eq!(field(&exit, "reason"), "peer_closed");
-    assert!(field(&exit, "held_secs").as_u64().unwrap() >= 2, "{:?}", exit.fields);
+    let exit = exit_with(&mut pit, "peer_closed").await;
+    assert!(
+        field(&exit, "held_secs").as_u64().unwrap() >= 2,
+        "{:?}",
+        exit.fields
+    );
     assert!(field(&exit, "bytes_sent").as_u64().unwrap() >= sent);
     pit.running.stop().await;
 }
@@ -144,7 +158,8 @@ async fn ssh_tarpit_sends_endless_banner_lines_and_reports_the_time_held() {
 async fn http_tarpit_trickles_a_response_that_never_ends() {
     let mut pit = pit("127.0.77.11", TarpitKind::Http, TarpitSlots::new(16)).await;
     let s = client(pit.addr());
-    (&s).write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    (&s).write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     next_of(&mut pit, EventKind::Connect).await;
     let started = Instant::now();
     let (s, got) = read_for(s, 20).await;
@@ -152,7 +167,7 @@ async fn http_tarpit_trickles_a_response_that_never_ends() {
     assert!(started.elapsed() >= Duration::from_millis(1500));
     assert!(got.starts_with(b"HTTP/1.1 200 OK\r\nSet"), "{got:?}");
     drop(s);
-    let exit = next_of(&mut pit, EventKind::Disconnect).await;
+    let exit = exit_with(&mut pit, "peer_closed").await;
     assert_eq!(field(&exit, "tarpit"), "http");
     assert!(field(&exit, "bytes_sent").as_u64().unwrap() >= 20);
     pit.running.stop().await;
@@ -201,10 +216,9 @@ async fn tcp_hold_never_reads_so_the_peer_window_closes() {
         .set_linger(Some(Duration::ZERO))
         .unwrap();
     drop(s);
-    let exit = next_of(&mut pit, EventKind::Disconnect).await;
+    let exit = exit_with(&mut pit, "peer_closed").await;
     assert_eq!(field(&exit, "tarpit"), "tcp");
     assert_eq!(field(&exit, "bytes_sent"), 0);
-    assert_eq!(field(&exit, "reason"), "peer_closed");
     pit.running.stop().await;
 }
 
@@ -215,8 +229,7 @@ async fn tcp_hold_sees_a_plain_close_of_a_quiet_peer() {
     (&s).write_all(b"\x00\x00\x00\x85\xffSMBr").unwrap();
     next_of(&mut pit, EventKind::Connect).await;
     drop(s);
-    let exit = next_of(&mut pit, EventKind::Disconnect).await;
-    assert_eq!(field(&exit, "reason"), "peer_closed");
+    exit_with(&mut pit, "peer_closed").await;
     pit.running.stop().await;
 }
 
@@ -230,7 +243,11 @@ async fn the_process_cap_refuses_more_and_decky_slots_stay_free() {
     next_of(&mut pit, EventKind::Connect).await;
     next_of(&mut pit, EventKind::Connect).await;
     assert_eq!(slots.held(), 2);
-    assert_eq!(pit.ctx.slots.available(), free, "tarpits take no decky slot");
+    assert_eq!(
+        pit.ctx.slots.available(),
+        free,
+        "tarpits take no decky slot"
+    );
     let c = client(pit.addr());
     let refused = next_of(&mut pit, EventKind::Error).await;
     assert_eq!(field(&refused, "reason"), "tarpit_full");
@@ -245,8 +262,7 @@ async fn the_process_cap_refuses_more_and_decky_slots_stay_free() {
     // Stopping ends every held connection with its exit event.
     pit.running.stop().await;
     for _ in 0..2 {
-        let exit = next_of(&mut pit, EventKind::Disconnect).await;
-        assert_eq!(field(&exit, "reason"), "shutdown");
+        exit_with(&mut pit, "shutdown").await;
     }
     assert_eq!(slots.held(), 0);
     drop((a, b));

@@ -110,7 +110,10 @@ pub async fn start_tarpit(
     let mut addrs = Vec::new();
     let mut listeners = Vec::new();
     for ip in decky.addrs() {
-        let port = spec.port.checked_add(decky.port_offset).unwrap_or(spec.port);
+        let port = spec
+            .port
+            .checked_add(decky.port_offset)
+            .unwrap_or(spec.port);
         let addr = SocketAddr::new(ip, port);
         let bind_err = |source| ServiceError::Bind {
             service: name,

@@ -41,7 +41,10 @@ pub(crate) fn ssh_buf() -> [u8; SSH_LINE_MAX] {
 /// same bytes at the same offset.
 fn http_header(k: u64, line: &mut [u8; HTTP_HEADER_LEN]) {
     let value = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k << 17);
-    let text = format!("Set-Cookie: s{:07x}={value:016x}; Path=/\r\n", k & 0x0FFF_FFFF);
+    let text = format!(
+        "Set-Cookie: s{:07x}={value:016x}; Path=/\r\n",
+        k & 0x0FFF_FFFF
+    );
     line.copy_from_slice(&text.as_bytes()[..HTTP_HEADER_LEN]);
 }
 
