@@ -46,13 +46,7 @@ printf '%s\n' '[general]' "net = $NET.0/24" '' \
 for i in 1 2 3 4 5 6 7 8; do from "$i" "$i"; done
 export DECNET_ADMIN_PASSWORD=intel-interop-pw
 interop_serve "$NET.5" "$(p 6379)" 19000
-API=""
-for _ in $(seq 1 50); do
-    API=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/serve.out" | head -1 | sed 's#http://##' || true)
-    [ -n "$API" ] && break
-    sleep 0.1
-done
-[ -n "$API" ] || { cat "$WORK/serve.out"; fail "no API address in serve's output"; }
+interop_api
 
 # Passwords the decky does not accept, so hydra tries all eight.
 printf 'intel-pw-%s\n' 1 2 3 4 5 6 7 8 >"$WORK/pw.txt"

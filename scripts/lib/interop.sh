@@ -55,6 +55,17 @@ interop_serve() {
     cat "$WORK/serve.out"; echo "$NAME: nothing listens on $1:$2 after 15 s" >&2; exit 1
 }
 
+# interop_api: sets API to the host:port serve printed (waits up to 5 s).
+interop_api() {
+    API=""
+    for _ in $(seq 1 50); do
+        API=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/serve.out" | head -1 | sed 's#http://##' || true)
+        [ -n "$API" ] && return 0
+        sleep 0.1
+    done
+    cat "$WORK/serve.out"; fail "no API address in serve's output"
+}
+
 fail() { echo "$NAME: FAIL: $*" >&2; echo "--- decnet.log tail:" >&2; tail -n 40 "$LOG" >&2 || true; exit 1; }
 
 # expect_log WHAT PATTERN...: waits up to 5 s for a log line matching every pattern.

@@ -355,11 +355,35 @@ async fn deploy_ini_lifecycle_and_bad_inputs() {
     assert_eq!(h["components"]["sensor_site9"]["status"], "failing", "{h}");
     assert_eq!(h["status"], "degraded", "{h}");
 
-    // Mutate re-rolls the persona; teardown closes the ports.
+    // Mutate re-rolls the persona, live on the fleet's decky stream;
+    // teardown closes the ports.
+    let resp = srv
+        .http
+        .get(format!("{}/deckies/events", srv.base))
+        .bearer_auth(&srv.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut decky_sse = SseReader {
+        stream: resp.bytes_stream().boxed(),
+        buf: String::new(),
+    };
+    assert_eq!(decky_sse.next().await.0, "snapshot");
     let (st, m) = srv
         .req(reqwest::Method::POST, "/deckies/alpha/mutate", None)
         .await;
     assert_eq!((st, m["generation"].as_u64()), (200, Some(1)));
+    assert!(m["mutated_at"].is_string(), "{m}");
+    let (n, e) = loop {
+        let (n, e) = decky_sse.next_significant().await;
+        if n == "decky.mutated" {
+            break (n, e);
+        }
+    };
+    assert_eq!(e["payload"]["generation"], 1, "{n} {e}");
+    assert_eq!(e["payload"]["old"]["generation"], 0, "{e}");
+    assert_eq!(e["payload"]["new"]["hostname"], m["hostname"], "{e}");
     assert_eq!(
         srv.req(reqwest::Method::DELETE, "/deckies/alpha", None)
             .await

@@ -20,6 +20,7 @@ mod db;
 mod measure;
 mod refs;
 mod ssh;
+mod tarpit;
 
 #[derive(Parser)]
 #[command(
@@ -170,6 +171,19 @@ enum Mode {
         #[arg(long)]
         demo: bool,
     },
+    /// Hold N connections open on a tarpit and read the server's RSS and CPU.
+    TarpitHold {
+        #[arg(long)]
+        addr: SocketAddr,
+        /// Connections to hold (at most 30,000).
+        #[arg(long, default_value_t = 10_000)]
+        conns: u64,
+        #[arg(long)]
+        server_pid: u32,
+        /// Seconds to hold them all, measuring CPU.
+        #[arg(long, default_value_t = 20)]
+        hold: u64,
+    },
     #[command(flatten)]
     Api(apiload::ApiMode),
 }
@@ -232,6 +246,20 @@ async fn main() -> anyhow::Result<()> {
                 timeout: Duration::from_secs(10),
             };
             let r = ssh::ssh_auth(addr, user, password, kex, bounds, server_pid).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::TarpitHold {
+            addr,
+            conns,
+            server_pid,
+            hold,
+        } => {
+            check_loopback(&addr)?;
+            if conns > 30_000 || hold > 300 {
+                bail!("tarpit-hold is bounded: at most 30,000 connections for 300 s");
+            }
+            let r = tarpit::hold(addr, conns, server_pid, hold).await?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }

@@ -18,7 +18,7 @@ pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
 }
 
-fn ticks_per_sec() -> f64 {
+pub fn ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {

@@ -78,6 +78,10 @@ pub struct DeckySpec {
     pub distro: Option<String>,
     /// Automatic persona re-roll period in minutes.
     pub mutate_interval: Option<u32>,
+    /// Tarpitted ports (`tarpit = ssh:22, http:8080`), beside the services.
+    pub tarpits: Vec<crate::tarpit::TarpitSpec>,
+    /// Seconds between two trickles of this decky's tarpits.
+    pub tarpit_interval: u32,
     /// `dhcp = true` (netns mode only): the address comes from the LAN's
     /// DHCP server when the decky is attached; `ip` is `0.0.0.0` until then.
     pub dhcp: bool,
@@ -451,6 +455,9 @@ struct Group {
     distro: Option<String>,
     amount: u32,
     mutate_interval: Option<u32>,
+    /// `tarpit =` entries and the line they were given on.
+    tarpits: Option<(Vec<crate::tarpit::TarpitSpec>, usize)>,
+    tarpit_interval: Option<u32>,
     /// Line of `dhcp = true`, when given.
     dhcp: Option<usize>,
 }
@@ -727,6 +734,10 @@ fn expand_group(
             nmap_os: g.nmap_os.clone().unwrap_or_else(|| default_os.to_owned()),
             distro: g.distro.clone(),
             mutate_interval: g.mutate_interval,
+            tarpits: g.tarpits.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+            tarpit_interval: g
+                .tarpit_interval
+                .unwrap_or(crate::tarpit::DEFAULT_INTERVAL_SECS),
             dhcp: g.dhcp.is_some(),
             service_config: BTreeMap::new(),
             line: g.line,
@@ -908,6 +919,23 @@ fn check_port_conflicts(services: &[String], g: &Group, ctx: &mut Ctx) {
             }
         }
     }
+    // A tarpit takes its port instead of a service: both cannot bind it.
+    if let Some((tarpits, line)) = &g.tarpits {
+        for t in tarpits {
+            if let Some(service) = used.get(&(Transport::Tcp, t.port)) {
+                ctx.err(
+                    *line,
+                    format!(
+                        "[{}]: tarpit {}:{} and service '{service}' both listen on {}/tcp; move the tarpit or drop the service",
+                        g.name,
+                        t.kind.as_str(),
+                        t.port,
+                        t.port
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
@@ -1021,6 +1049,8 @@ fn parse_group(s: &RawSection, ctx: &mut Ctx) -> Option<Group> {
         distro: None,
         amount: 1,
         mutate_interval: None,
+        tarpits: None,
+        tarpit_interval: None,
         dhcp: None,
     };
     let mut ip_line = 0;
@@ -1121,11 +1151,22 @@ fn set_group_key(g: &mut Group, k: &str, v: &str, line: usize, ctx: &mut Ctx) {
             Ok(n) if n > 0 => g.mutate_interval = Some(n),
             _ => ctx.err(line, format!("mutate_interval = '{v}' must be a positive number of minutes")),
         },
+        "tarpit" => {
+            let (specs, errors) = crate::tarpit::parse_list(v);
+            for e in errors {
+                ctx.err(line, format!("[{}]: {e}", g.name));
+            }
+            g.tarpits = Some((specs, line));
+        }
+        "tarpit_interval" | "tarpit-interval" => match crate::tarpit::parse_interval(v) {
+            Ok(n) => g.tarpit_interval = Some(n),
+            Err(e) => ctx.err(line, e),
+        },
         "dhcp" => match v.to_ascii_lowercase().as_str() {
             "true" | "yes" | "on" | "1" => g.dhcp = Some(line),
             "false" | "no" | "off" | "0" => g.dhcp = None,
             _ => ctx.err(line, format!("dhcp = '{v}' must be true or false")),
         },
-        other => ctx.err(line, format!("unknown key '{other}' in [{}]; valid keys: ip, services, archetype, nmap_os, distro, amount, mutate_interval, dhcp", g.name)),
+        other => ctx.err(line, format!("unknown key '{other}' in [{}]; valid keys: ip, services, archetype, nmap_os, distro, amount, mutate_interval, tarpit, tarpit_interval, dhcp", g.name)),
     }
 }

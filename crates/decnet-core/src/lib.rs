@@ -18,6 +18,7 @@ pub mod seed;
 pub mod service_keys;
 pub mod subject;
 pub mod syslog;
+pub mod tarpit;
 
 pub use archetype::{Archetype, ARCHETYPES};
 pub use catalog::{ServiceInfo, Transport, SERVICE_CATALOG};

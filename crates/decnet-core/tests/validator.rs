@@ -191,3 +191,36 @@ fn geoip_databases_are_listed_and_unknown_keys_warned() {
     assert_eq!(warnings[0].line, 3);
     assert!(warnings[0].message.contains("[geoip]"), "{warnings:?}");
 }
+
+#[test]
+fn tarpit_keys_reach_the_decky_spec() {
+    let text = "[general]\nnet = 127.0.60.0/24\n\n[trap]\nservices = http\ntarpit = ssh:22, http:8081, tcp:445\ntarpit_interval = 3\n";
+    let (fleet, warnings) = parse_str(text).expect("valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let d = &fleet.deckies[0];
+    let got: Vec<(&str, u16)> = d
+        .tarpits
+        .iter()
+        .map(|t| (t.kind.as_str(), t.port))
+        .collect();
+    assert_eq!(got, [("ssh", 22), ("http", 8081), ("tcp", 445)]);
+    assert_eq!(d.tarpit_interval, 3);
+}
+
+#[test]
+fn tarpit_errors_name_their_line() {
+    let text = "[general]\nnet = 127.0.60.0/24\n\n[trap]\nservices = http, ssh\ntarpit = ssh:22, gopher:70\ntarpit_interval = 0\n";
+    let rendered = parse_str(text).unwrap_err().render("f.ini");
+    assert!(
+        rendered.contains("f.ini:6: [trap]: unknown tarpit kind 'gopher'"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("f.ini:6: [trap]: tarpit ssh:22 and service 'ssh' both listen on 22/tcp"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("f.ini:7: tarpit_interval = '0'"),
+        "{rendered}"
+    );
+}

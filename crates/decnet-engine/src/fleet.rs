@@ -21,6 +21,9 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+/// The unit of `mutate_interval` in production: minutes.
+pub const MUTATE_UNIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Engine settings.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -161,12 +164,50 @@ pub struct DeckySummary {
     pub services: Vec<ServiceSummary>,
     /// Automatic mutation period in minutes.
     pub mutate_interval: Option<u32>,
+    /// When the persona was last re-rolled (`None`: never since deploy).
+    pub mutated_at: Option<DateTime<Utc>>,
+    /// Sessions still running on an earlier persona (they end on their own).
+    pub retired_sessions: usize,
 }
 
 struct RunningDecky {
     ctx: Arc<DeckyCtx>,
     services: Vec<RunningService>,
     unavailable: Vec<(String, String)>,
+    /// Tarpit ports; they serve no persona, so mutations leave them be.
+    tarpits: Vec<RunningService>,
+    /// Services of earlier personas whose ports are closed but whose
+    /// sessions still run; stopped with the decky, pruned as they empty.
+    retired: Vec<RunningService>,
+    mutated_at: Option<DateTime<Utc>>,
+}
+
+impl RunningDecky {
+    fn new(ctx: Arc<DeckyCtx>, started: Started) -> Self {
+        RunningDecky {
+            ctx,
+            services: started.services,
+            unavailable: started.unavailable,
+            tarpits: started.tarpits,
+            retired: Vec::new(),
+            mutated_at: None,
+        }
+    }
+
+    /// Every running service, tarpit and retired one (for teardown).
+    fn all(&self) -> impl Iterator<Item = &RunningService> {
+        self.services
+            .iter()
+            .chain(&self.tarpits)
+            .chain(&self.retired)
+    }
+}
+
+/// What `start_all` started.
+struct Started {
+    services: Vec<RunningService>,
+    unavailable: Vec<(String, String)>,
+    tarpits: Vec<RunningService>,
 }
 
 /// The deckies of this process.
@@ -272,7 +313,33 @@ impl Fleet {
         )
     }
 
-    async fn start_all(
+    /// Starts a decky's services, then its tarpits; on any failure stops
+    /// what was started.
+    async fn start_all(&self, ctx: &Arc<DeckyCtx>) -> Result<Started, EngineError> {
+        let (services, unavailable) = self.start_services(ctx).await?;
+        let mut tarpits = Vec::new();
+        for spec in ctx.spec.tarpits.clone() {
+            match decnet_services::tarpit::start_tarpit(ctx.clone(), spec, &self.cancel).await {
+                Ok(t) => tarpits.push(t),
+                Err(e) => {
+                    for s in services.iter().chain(&tarpits) {
+                        s.stop().await;
+                    }
+                    return Err(EngineError::Service {
+                        decky: ctx.spec.name.clone(),
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(Started {
+            services,
+            unavailable,
+            tarpits,
+        })
+    }
+
+    async fn start_services(
         &self,
         ctx: &Arc<DeckyCtx>,
     ) -> Result<(Vec<RunningService>, Vec<(String, String)>), EngineError> {
@@ -415,11 +482,7 @@ impl Fleet {
         self.set_state(&name, DeckyState::Deploying, None);
         let result = match self.new_ctx(spec, 0).await {
             Ok(ctx) => match self.start_all(&ctx).await {
-                Ok((services, unavailable)) => Ok(RunningDecky {
-                    ctx,
-                    services,
-                    unavailable,
-                }),
+                Ok(started) => Ok(RunningDecky::new(ctx, started)),
                 Err(e) => {
                     self.detach(&ctx).await;
                     Err(e)
@@ -452,7 +515,7 @@ impl Fleet {
             .remove(name)
             .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
         self.set_state(name, DeckyState::TearingDown, None);
-        for s in &decky.services {
+        for s in decky.all() {
             s.stop().await;
         }
         self.detach(&decky.ctx).await;
@@ -578,24 +641,77 @@ impl Fleet {
     }
 
     /// Re-rolls a decky's persona (new hostname, banners, keys: next
-    /// generation of its seed) keeping its services. Its sessions end.
+    /// generation of its seed) keeping its services, address and tarpits.
+    /// Sessions already open are not cut: their services stop accepting
+    /// and close their ports, the sessions run on (on the old persona)
+    /// until they end, and the new persona's listeners take the ports.
+    /// Publishes `decky.<name>.mutated` with the old and new persona.
     pub async fn mutate(&self, name: &str) -> Result<DeckySummary, EngineError> {
-        self.restart(name, true).await
-    }
-
-    /// Stops a decky's services, re-attaches it to the network and starts
-    /// them again: with a new persona (`new_persona`, a mutation) or as the
-    /// same host (e.g. on a new DHCP address).
-    async fn restart(&self, name: &str, new_persona: bool) -> Result<DeckySummary, EngineError> {
         let mut deckies = self.deckies.lock().await;
         let decky = deckies
             .get_mut(name)
             .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        decky.retired.retain(|s| s.sessions() > 0);
         for s in &decky.services {
+            s.stop_accepting().await;
+        }
+        let old = persona_brief(&decky.ctx);
+        let generation = decky.ctx.generation + 1;
+        let ctx = Arc::new(decky.ctx.mutated(generation));
+        match self.start_services(&ctx).await {
+            Ok((services, unavailable)) => {
+                let previous = std::mem::replace(&mut decky.services, services);
+                decky.retired.extend(previous);
+                decky.unavailable = unavailable;
+                decky.ctx = ctx;
+                let now = Utc::now();
+                decky.mutated_at = Some(now);
+                let new = persona_brief(&decky.ctx);
+                let summary = summarize(decky);
+                drop(deckies);
+                self.publish_decky(
+                    name,
+                    "mutated",
+                    serde_json::json!({
+                        "decky_name": name,
+                        "generation": generation,
+                        "hostname": summary.hostname,
+                        "ip": summary.ip,
+                        "mutated_at": now,
+                        "old": old,
+                        "new": new,
+                        "sessions_kept": summary.retired_sessions,
+                    }),
+                );
+                Ok(summary)
+            }
+            Err(e) => {
+                // The old listeners are closed already: the decky is down.
+                if let Some(d) = deckies.remove(name) {
+                    for s in d.all() {
+                        s.stop().await;
+                    }
+                    self.detach(&d.ctx).await;
+                }
+                drop(deckies);
+                self.set_state(name, DeckyState::Failed, Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops a decky's services, re-attaches it to the network and starts
+    /// them again as the same host (on a new DHCP address: sessions on
+    /// the old address are dead anyway).
+    async fn restart(&self, name: &str) -> Result<DeckySummary, EngineError> {
+        let mut deckies = self.deckies.lock().await;
+        let decky = deckies
+            .get_mut(name)
+            .ok_or_else(|| EngineError::NotFound(name.to_owned()))?;
+        for s in decky.all() {
             s.stop().await;
         }
-        let generation = decky.ctx.generation + u32::from(new_persona);
-        // A new persona brings a new MAC: the decky rejoins as a new host.
+        let generation = decky.ctx.generation;
         self.detach(&decky.ctx).await;
         let ctx = match self.new_ctx(decky.ctx.spec.clone(), generation).await {
             Ok(ctx) => ctx,
@@ -607,16 +723,13 @@ impl Fleet {
             }
         };
         match self.start_all(&ctx).await {
-            Ok((services, unavailable)) => {
-                *decky = RunningDecky {
-                    ctx,
-                    services,
-                    unavailable,
-                };
+            Ok(started) => {
+                let mutated_at = decky.mutated_at;
+                *decky = RunningDecky::new(ctx, started);
+                decky.mutated_at = mutated_at;
                 let summary = summarize(decky);
                 drop(deckies);
-                let what = if new_persona { "mutated" } else { "restarted" };
-                self.publish_decky(name, what, serde_json::json!({"decky_name": name, "generation": generation, "hostname": summary.hostname, "ip": summary.ip}));
+                self.publish_decky(name, "restarted", serde_json::json!({"decky_name": name, "generation": generation, "hostname": summary.hostname, "ip": summary.ip}));
                 Ok(summary)
             }
             Err(e) => {
@@ -645,17 +758,24 @@ impl Fleet {
         Ok(())
     }
 
-    /// Runs due automatic mutations; call periodically (the binary ticks it each minute).
-    pub async fn mutate_due(&self, last: &mut BTreeMap<String, DateTime<Utc>>) {
+    /// Runs due automatic mutations; call periodically (the binary ticks
+    /// it each minute). `mutate_interval` counts in `unit`s: minutes in
+    /// production ([`MUTATE_UNIT`]); tests pass seconds.
+    pub async fn mutate_due(
+        &self,
+        last: &mut BTreeMap<String, DateTime<Utc>>,
+        unit: std::time::Duration,
+    ) {
         let now = Utc::now();
+        let unit = chrono::Duration::from_std(unit).unwrap_or(chrono::Duration::minutes(1));
         let due: Vec<String> = {
             let d = self.deckies.lock().await;
             d.values()
                 .filter_map(|r| {
-                    let every = r.ctx.spec.mutate_interval? as i64;
+                    let every = r.ctx.spec.mutate_interval?;
                     let since = *last.entry(r.ctx.spec.name.clone()).or_insert(now);
-                    (now - since >= chrono::Duration::minutes(every))
-                        .then(|| r.ctx.spec.name.clone())
+                    let every = i32::try_from(every).unwrap_or(i32::MAX);
+                    (now - since >= unit * every).then(|| r.ctx.spec.name.clone())
                 })
                 .collect()
         };
@@ -693,7 +813,7 @@ impl Fleet {
                 continue;
             }
             tracing::warn!(decky = %r.decky, old = %r.old_ip, new = %r.lease.ip, "new DHCP address: restarting the decky's listeners");
-            match self.restart(&r.decky, false).await {
+            match self.restart(&r.decky).await {
                 Ok(_) => moved.push(r.decky),
                 Err(e) => {
                     tracing::error!(decky = %r.decky, "restart on the new address failed: {e}")
@@ -718,7 +838,7 @@ impl Fleet {
         self.cancel.cancel();
         let mut deckies = self.deckies.lock().await;
         for d in deckies.values() {
-            for s in &d.services {
+            for s in d.all() {
                 s.stop().await;
             }
         }
@@ -751,6 +871,17 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
             unavailable: None,
         })
         .collect();
+    services.extend(d.tarpits.iter().map(|t| {
+        ServiceSummary {
+            name: t.name.to_owned(),
+            ports: t
+                .addrs
+                .iter()
+                .map(|(_, a)| format!("tcp/{}", a.port()))
+                .collect(),
+            unavailable: None,
+        }
+    }));
     services.extend(d.unavailable.iter().map(|(n, why)| ServiceSummary {
         name: n.clone(),
         ports: vec![],
@@ -769,5 +900,19 @@ fn summarize(d: &RunningDecky) -> DeckySummary {
         state: DeckyState::Running,
         services,
         mutate_interval: d.ctx.spec.mutate_interval,
+        mutated_at: d.mutated_at,
+        retired_sessions: d.retired.iter().map(RunningService::sessions).sum(),
     }
+}
+
+/// The persona fields a `mutated` event compares.
+fn persona_brief(ctx: &DeckyCtx) -> serde_json::Value {
+    serde_json::json!({
+        "generation": ctx.generation,
+        "hostname": ctx.persona.hostname,
+        "os": ctx.persona.distro.display_name,
+        "mac": ctx.persona.mac_string(),
+        "ssh_banner": ctx.persona.ssh_banner,
+        "http_server": ctx.persona.http_server,
+    })
 }

@@ -203,6 +203,14 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
     if let (EventKind::Disconnect, Some(sid)) = (e.kind, e.session_id) {
         insert_capped(&mut st.closed_sessions, sid, MAX_SET);
     }
+    if e.kind == EventKind::Disconnect && e.service == "tarpit" {
+        let held = e
+            .fields
+            .get("held_secs")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        row.tarpit_secs = row.tarpit_secs.saturating_add(held);
+    }
     match e.kind {
         EventKind::Connect => {
             row.sessions += 1;
@@ -273,4 +281,26 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
 /// Decides the behaviour class (see [`crate::behaviour`]).
 pub fn classify(row: &mut AttackerRow, st: &AttackerState) {
     crate::behaviour::classify(row, st);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(service: &str, held: u64) -> Event {
+        let mut e = Event::new("d1", service, EventKind::Disconnect);
+        e.src_ip = "192.0.2.9".parse().unwrap();
+        e.fields.insert("held_secs".into(), held.into());
+        e
+    }
+
+    #[test]
+    fn time_held_in_tarpits_adds_up_and_other_sessions_do_not_count() {
+        let mut row = AttackerRow::new("192.0.2.9", chrono::Utc::now());
+        let mut st = AttackerState::default();
+        apply(&mut row, &mut st, &exit("tarpit", 120));
+        apply(&mut row, &mut st, &exit("tarpit", 45));
+        apply(&mut row, &mut st, &exit("ssh", 999));
+        assert_eq!(row.tarpit_secs, 165);
+    }
 }

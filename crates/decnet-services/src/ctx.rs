@@ -31,6 +31,9 @@ pub struct Limits {
     pub login_timeout: Duration,
     /// Disk quota of the artifacts directory (see [`crate::artifacts`]).
     pub artifact_quota: u64,
+    /// The process-wide cap on tarpitted connections: one `Arc` shared by
+    /// every decky cloned from the same limits (see [`crate::tarpit`]).
+    pub tarpit_slots: Arc<crate::tarpit::TarpitSlots>,
 }
 
 impl Default for Limits {
@@ -45,6 +48,7 @@ impl Default for Limits {
             auth_fail_delay: Duration::from_millis(2000),
             login_timeout: Duration::from_secs(60),
             artifact_quota: crate::artifacts::quota_from_env(),
+            tarpit_slots: crate::tarpit::TarpitSlots::new(crate::tarpit::DEFAULT_MAX_CONNS),
         }
     }
 }
@@ -159,6 +163,25 @@ impl DeckyCtx {
             vfs,
             net: self.net.clone(),
         }
+    }
+
+    /// The same decky re-rolled to `generation`: a new persona and a new
+    /// filesystem drawn from the seed of that generation, but the same
+    /// network attachment and connection slots, so the sessions still
+    /// running on the previous persona keep their addresses and count
+    /// against the same caps.
+    pub fn mutated(&self, generation: u32) -> DeckyCtx {
+        let mut next = DeckyCtx::new(
+            self.spec.clone(),
+            generation,
+            self.data_dir.clone(),
+            self.bus.clone(),
+            self.limits.clone(),
+            self.port_offset,
+        );
+        next.slots = self.slots.clone();
+        next.net = self.net.clone();
+        next
     }
 
     /// Decky name.

@@ -46,6 +46,7 @@ pub mod product;
 pub mod protocols;
 pub mod registry;
 pub mod session;
+pub mod tarpit;
 pub mod tls;
 pub mod transcript;
 pub mod udp;

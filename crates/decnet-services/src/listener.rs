@@ -24,22 +24,63 @@ pub struct RunningService {
     pub name: &'static str,
     /// Bound addresses (after any port shift).
     pub addrs: Vec<(Transport, SocketAddr)>,
+    /// Ends everything: listeners and sessions.
     cancel: CancellationToken,
-    tasks: TaskTracker,
+    /// Ends the listeners only (a child of `cancel`).
+    accepting: CancellationToken,
+    /// Accept loops and UDP receive loops (they own the bound sockets).
+    listeners: TaskTracker,
+    /// TCP sessions.
+    sessions: TaskTracker,
 }
 
 impl RunningService {
+    /// A service whose every task is a listener (it holds its connections
+    /// itself, as a tarpit does): `cancel` ends them all.
+    pub(crate) fn new(
+        name: &'static str,
+        addrs: Vec<(Transport, SocketAddr)>,
+        cancel: CancellationToken,
+        listeners: TaskTracker,
+    ) -> Self {
+        RunningService {
+            name,
+            addrs,
+            accepting: cancel.child_token(),
+            cancel,
+            listeners,
+            sessions: TaskTracker::new(),
+        }
+    }
+
     /// Stops accepting, ends this service's sessions and waits for them
     /// (their disconnect events are published before this returns).
     pub async fn stop(&self) {
         self.cancel.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
+        self.listeners.close();
+        self.sessions.close();
+        self.listeners.wait().await;
+        self.sessions.wait().await;
+    }
+
+    /// Closes the service's ports and waits until they are released, but
+    /// lets the TCP sessions already open run to their end: what a
+    /// persona mutation does, so nobody in the middle of a session is cut
+    /// off. [`RunningService::stop`] still ends those sessions.
+    pub async fn stop_accepting(&self) {
+        self.accepting.cancel();
+        self.listeners.close();
+        self.listeners.wait().await;
     }
 
     /// Number of live tasks (listeners + sessions).
     pub fn tasks(&self) -> usize {
-        self.tasks.len()
+        self.listeners.len() + self.sessions.len()
+    }
+
+    /// Number of TCP sessions still running.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
     }
 }
 
@@ -56,7 +97,7 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Binds in the decky's namespace when it has one (netns mode), else here.
 /// Namespace binds run on their own thread (see `decnet_net::run_in`).
-async fn bind(
+pub(crate) async fn bind(
     decky: &DeckyCtx,
     transport: Transport,
     addr: SocketAddr,
@@ -81,7 +122,19 @@ async fn bind(
     .map_err(std::io::Error::other)?
 }
 
-enum Listening {
+/// A TCP listener bound like a service's (in the decky's namespace when it
+/// has one).
+pub(crate) async fn bind_tcp_listener(
+    decky: &DeckyCtx,
+    addr: SocketAddr,
+) -> std::io::Result<TcpListener> {
+    match bind(decky, Transport::Tcp, addr).await? {
+        Listening::Tcp(listener) => Ok(listener),
+        Listening::Udp(_) => Err(std::io::Error::other("a TCP bind returned a UDP socket")),
+    }
+}
+
+pub(crate) enum Listening {
     Tcp(TcpListener),
     Udp(UdpSocket),
 }
@@ -96,7 +149,9 @@ pub async fn start_service(
     let handler = service.bind(&decky)?;
     let name = service.name();
     let cancel = parent.child_token();
-    let tasks = TaskTracker::new();
+    let accepting = cancel.child_token();
+    let listeners = TaskTracker::new();
+    let sessions = TaskTracker::new();
     let mut addrs = Vec::new();
     let mut tcp = Vec::new();
     let mut udp = Vec::new();
@@ -120,43 +175,56 @@ pub async fn start_service(
         }
     }
     for (listener, nominal) in tcp {
-        tasks.spawn(accept_loop(
+        listeners.spawn(accept_loop(
             listener,
             nominal,
             decky.clone(),
             handler.clone(),
             name,
-            cancel.clone(),
-            tasks.clone(),
+            Stop {
+                accepting: accepting.clone(),
+                sessions: cancel.clone(),
+            },
+            sessions.clone(),
         ));
     }
     for (socket, nominal) in udp {
         // A service that declares a UDP port but has no datagram side
         // keeps the port bound (and silent), like a filtered port.
         let Some(datagram) = handler.clone().datagram() else {
-            let c = cancel.clone();
-            tasks.spawn(async move {
+            let c = accepting.clone();
+            listeners.spawn(async move {
                 c.cancelled().await;
                 drop(socket);
             });
             continue;
         };
-        tasks.spawn(crate::udp::serve(
+        // A UDP exchange (a TFTP transfer) belongs to its port: it ends
+        // when the port closes.
+        listeners.spawn(crate::udp::serve(
             socket,
             datagram,
             decky.clone(),
             name,
             nominal,
-            cancel.clone(),
-            tasks.clone(),
+            accepting.clone(),
+            listeners.clone(),
         ));
     }
     Ok(RunningService {
         name,
         addrs,
         cancel,
-        tasks,
+        accepting,
+        listeners,
+        sessions,
     })
+}
+
+/// What ends an accept loop and what ends its sessions.
+struct Stop {
+    accepting: CancellationToken,
+    sessions: CancellationToken,
 }
 
 async fn accept_loop(
@@ -165,12 +233,12 @@ async fn accept_loop(
     decky: Arc<DeckyCtx>,
     handler: Arc<dyn Handler>,
     service: &'static str,
-    cancel: CancellationToken,
+    stop: Stop,
     tasks: TaskTracker,
 ) {
     loop {
         let accepted = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = stop.accepting.cancelled() => return,
             r = listener.accept() => r,
         };
         let (stream, peer) = match accepted {
@@ -205,7 +273,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let session = Session::new(decky.clone(), service, peer, local);
         let handler = handler.clone();
-        let cancel = cancel.clone();
+        let cancel = stop.sessions.clone();
         tasks.spawn(async move {
             let _admission = admission;
             let started = Instant::now();

@@ -200,6 +200,10 @@ pub struct AttackerRow {
     /// row predates it and intel has not reached it yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geo: Option<Geo>,
+    /// Seconds this address spent held in tarpits (the `held_secs` of its
+    /// tarpit exits): the attacker's time wasted.
+    #[serde(default)]
+    pub tarpit_secs: u64,
 }
 
 /// An address's country and network owner as the geolocation databases

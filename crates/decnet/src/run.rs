@@ -92,8 +92,9 @@ pub fn validate(file: &Path) -> ExitCode {
                 Ok(g) => g,
                 Err(code) => return code,
             };
+            let tarpits: usize = fleet.deckies.iter().map(|d| d.tarpits.len()).sum();
             println!(
-                "{shown}: OK — {} deckies, {} ATT&CK rules{}",
+                "{shown}: OK — {} deckies, {tarpits} tarpit ports, {} ATT&CK rules{}",
                 fleet.deckies.len(),
                 rules.handle().current().rules().len(),
                 geo.map(|g| format!(", geoip: {}", g.describe().join("; ")))
@@ -468,7 +469,9 @@ async fn run(
 /// Connection limits, with `DECNET_MAX_CONNS_PER_DECKY` (default 512
 /// simultaneous connections per decky) and `DECNET_MAX_CONNS_PER_SOURCE`
 /// (default 64 per source address and decky) overriding the caps; the
-/// artifact quota comes from `DECNET_ARTIFACT_QUOTA_MB` (default 1024).
+/// artifact quota comes from `DECNET_ARTIFACT_QUOTA_MB` (default 1024);
+/// `DECNET_MAX_TARPIT_CONNS` caps the tarpitted connections of the whole
+/// process (default 10,000).
 /// Deploys every decky of the fleet file; returns why each failed one did.
 async fn deploy_all(fleet: &Arc<Fleet>, spec: &FleetSpec) -> Vec<String> {
     let mut failures = Vec::new();
@@ -481,16 +484,24 @@ async fn deploy_all(fleet: &Arc<Fleet>, spec: &FleetSpec) -> Vec<String> {
 }
 
 /// Once a minute until `stop`: automatic persona mutations and DHCP lease
-/// renewals.
+/// renewals. `DECNET_MUTATE_UNIT_SECS` (undocumented, for tests) makes
+/// `mutate_interval` count in that many seconds instead of minutes, and
+/// the upkeep tick as often.
 fn spawn_minute_upkeep(fleet: Arc<Fleet>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let unit = std::env::var("DECNET_MUTATE_UNIT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| (1..=60).contains(n))
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(decnet_engine::fleet::MUTATE_UNIT);
     tokio::spawn(async move {
         let mut last = std::collections::BTreeMap::new();
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(unit);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {
-                    fleet.mutate_due(&mut last).await;
+                    fleet.mutate_due(&mut last, unit).await;
                     fleet.renew_leases().await;
                 }
             }
@@ -529,6 +540,9 @@ fn limits_from_env() -> Limits {
     }
     if let Some(n) = count("DECNET_MAX_CONNS_PER_SOURCE") {
         l.max_conns_per_source = n;
+    }
+    if let Some(n) = count("DECNET_MAX_TARPIT_CONNS") {
+        l.tarpit_slots = decnet_services::tarpit::TarpitSlots::new(n);
     }
     l
 }

@@ -120,6 +120,7 @@ function drawSummary(box, a) {
       Behaviour: h('span', null, badge(a.behavior || 'unknown'), ' ', h('span', { class: 'muted' }, a.behavior_rule || '')),
       'First seen': time(a.first_seen), 'Last seen': time(a.last_seen),
       Events: a.event_count, Sessions: a.sessions, 'Credentials tried': a.credentials_tried, 'Commands run': a.commands_run, Artifacts: a.artifacts,
+      'Time wasted in tarpits': h('span', { id: 'attacker-tarpit' }, a.tarpit_secs ? wasted(a.tarpit_secs) : '—'),
       Identity: a.identity_id ? h('a', { href: `/identities/${a.identity_id}` }, a.identity_id) : '—',
     })),
     card(null, kv({ Country: h('span', { id: 'attacker-country' }, place(a.geo), a.geo && a.geo.city ? h('span', { class: 'muted' }, ` ${a.geo.city}`) : null),
@@ -142,3 +143,9 @@ export function artifactTable(rows) {
 
 function shaOf(r) { return /^[0-9a-f]{64}$/.test(r.value) ? r.value : (r.details && r.details.sha256); }
 function isSha(r) { const s = shaOf(r); return r.kind !== 'hash' && typeof s === 'string' && /^[0-9a-f]{64}$/.test(s); }
+
+// Seconds held in tarpits, as a person reads a duration.
+function wasted(secs) {
+  const h = Math.floor(secs / 3600); const m = Math.floor((secs % 3600) / 60); const s = secs % 60;
+  return h ? `${h} h ${m} min` : m ? `${m} min ${s} s` : `${s} s`;
+}

@@ -2,6 +2,7 @@ import { get, post, put, del, session } from '../api.js';
 import { h, clear, card, errorBox, badge, act, confirmAction, dialog, time, empty } from '../ui.js';
 import { fileDropForm } from '../filedrop.js';
 import { pickService } from '../services.js';
+import { watch } from '../feeds.js';
 
 const SAMPLE = `[general]
 net = 127.0.212.0/24
@@ -16,10 +17,18 @@ services = ssh, http
 export async function render(root, ctx) {
   const listBox = h('div', { id: 'fleet-list' });
   const dropBox = h('div');
-  root.append(h('h1', null, 'Fleet'), listBox, dropBox);
+  // Decky messages (a scheduled re-roll, a lifecycle change) redraw the
+  // list; a burst of them is one redraw.
+  let soon = null;
+  const live = watch('/deckies/events', (name) => {
+    if (name === 'snapshot') return;
+    clearTimeout(soon);
+    soon = setTimeout(refresh, 300);
+  }, ctx);
+  root.append(h('h1', null, 'Fleet ', live.dot), live.note, listBox, dropBox);
   if (session.admin) root.append(deployCard(() => refresh()));
   let timer = null;
-  ctx.onCleanup(() => clearTimeout(timer));
+  ctx.onCleanup(() => { clearTimeout(timer); clearTimeout(soon); });
 
   async function refresh() {
     clearTimeout(timer);
@@ -54,7 +63,9 @@ export async function render(root, ctx) {
       h('td', { 'data-label': 'Decky' }, h('strong', null, d.name), d.generation ? h('span', { class: 'muted' }, ` gen ${d.generation}`) : null),
       h('td', { 'data-label': 'IP', class: 'addr' }, d.ip, d.ip6 ? h('div', { class: 'muted small' }, d.ip6) : null),
       h('td', { 'data-label': 'Archetype' }, d.archetype || '—', h('div', { class: 'muted small' }, d.os || '')),
-      h('td', { 'data-label': 'Hostname' }, d.hostname),
+      h('td', { 'data-label': 'Hostname' }, d.hostname,
+        d.mutated_at ? h('div', { class: 'muted small', title: 'Last persona re-roll' }, 'mutated ', time(d.mutated_at, true)) : null,
+        d.retired_sessions ? h('div', { class: 'muted small', title: 'Sessions opened before the last re-roll, still on the old persona' }, `${d.retired_sessions} session${d.retired_sessions === 1 ? '' : 's'} on the old persona`) : null),
       h('td', { 'data-label': 'Services' }, svcs),
       h('td', { 'data-label': 'State' }, badge(l ? l.state : d.state), l && l.updated_at ? h('div', { class: 'muted small' }, time(l.updated_at, true)) : null, d.mutate_interval ? h('div', { class: 'muted small' }, `mutates every ${d.mutate_interval} min`) : null),
       h('td', null, actions));

@@ -10,6 +10,7 @@ pub mod canary;
 pub mod config;
 pub mod files;
 pub mod fleet;
+pub mod fleet_events;
 pub mod health;
 pub mod intel;
 pub mod logs;
@@ -31,6 +32,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(canary::routes())
         .merge(config::routes())
         .merge(fleet::routes())
+        .merge(fleet_events::routes())
         .merge(topology::routes())
         .merge(health::routes())
         .merge(intel::routes())

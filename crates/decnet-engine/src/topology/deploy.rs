@@ -63,6 +63,8 @@ impl Topologies {
                 .unwrap_or_else(|| "linux".into()),
             distro: d.distro.clone(),
             mutate_interval: None,
+            tarpits: Vec::new(),
+            tarpit_interval: decnet_core::tarpit::DEFAULT_INTERVAL_SECS,
             dhcp: false,
             service_config: d.config.clone(),
             line: 0,

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Tarpits and scheduled persona mutation against the real tools:
+#   `ssh -o ConnectTimeout` at the ssh tarpit keeps reading banner lines
+#   until killed, and the exit event says how long it was held;
+#   `curl --max-time` at the http tarpit gets a status line and never the
+#   end of the headers; `nc` at the tcp hold is held until it gives up;
+#   an OpenSSH PTY session (sshpass) to the decky's real ssh survives a
+#   mutation through the API and then one from the schedule, still
+#   answering as the old host, while a fresh connection sees the new one.
+# Asserts on DATA_DIR/decnet.log and the API. Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+NAME=tarpit.sh
+. scripts/lib/interop.sh
+interop_need ssh:openssh-client sshpass:sshpass curl:curl nc:netcat-openbsd python3:python3
+interop_workdir decnet-tarpit
+
+HOST=127.0.78.10
+
+cat >"$WORK/fleet.ini" <<EOF
+[general]
+net = 127.0.78.0/24
+
+[trap01]
+ip = $HOST
+services = ssh
+distro = debian
+tarpit = ssh:2222, http:8080, tcp:4450
+tarpit_interval = 1
+mutate_interval = 8
+
+[trap01.ssh]
+password = toor
+EOF
+
+"$BIN" validate "$WORK/fleet.ini" | grep -q "1 deckies, 3 tarpit ports" || fail "validate does not count the tarpit ports"
+printf '[general]\nnet = 127.0.78.0/24\n[bad]\nservices = ssh\ntarpit = ssh:22, gopher:70\n' >"$WORK/bad.ini"
+if "$BIN" validate "$WORK/bad.ini" 2>"$WORK/bad.out"; then fail "validate accepted a bad tarpit line"; fi
+grep -q "bad.ini:5: \[bad\]: unknown tarpit kind 'gopher'" "$WORK/bad.out" || { cat "$WORK/bad.out"; fail "no FILE:LINE for the bad tarpit kind"; }
+grep -q "bad.ini:5: \[bad\]: tarpit ssh:22 and service 'ssh' both listen on 22/tcp" "$WORK/bad.out" || { cat "$WORK/bad.out"; fail "no FILE:LINE for the port clash"; }
+
+# mutate_interval counts in seconds here (a test knob), so the schedule
+# re-rolls the decky every 8 s during the run.
+export DECNET_ADMIN_PASSWORD=tarpit-interop-pw DECNET_MUTATE_UNIT_SECS=1
+interop_serve "$HOST" "$(p 22)" 19000
+interop_api
+TOKEN=$(curl -fsS -H 'Content-Type: application/json' \
+    -d "{\"username\":\"admin\",\"password\":\"$DECNET_ADMIN_PASSWORD\"}" \
+    "http://$API/api/v1/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+api() { curl -fsS -m 10 -H "Authorization: Bearer $TOKEN" "$@"; }
+decky_field() { api "http://$API/api/v1/deckies" | python3 -c "import json,sys; print([d for d in json.load(sys.stdin) if d['name']=='trap01'][0]['$1'])"; }
+
+SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
+         -o PreferredAuthentications=password -o LogLevel=ERROR -o ConnectTimeout=3)
+
+# --- ssh tarpit: the client connects, then waits on banner lines until killed
+# (OpenSSH's ConnectTimeout bounds the whole banner exchange, so a client
+# that sets one is held that long; here it is longer than our patience, and
+# ssh takes the first value given for an option).
+rc=0; timeout 5 ssh -v -o ConnectTimeout=30 "${SSHOPTS[@]}" -p "$(p 2222)" root@$HOST true >"$WORK/ssh-pit.out" 2>&1 || rc=$?
+[ "$rc" = 124 ] || { cat "$WORK/ssh-pit.out"; fail "ssh left the tarpit by itself (rc $rc)"; }
+grep -c "banner line" "$WORK/ssh-pit.out" | awk '$1 < 3 { exit 1 }' || { cat "$WORK/ssh-pit.out"; fail "ssh saw fewer than 3 banner lines"; }
+expect_log "ssh tarpit enter" 'trap01 tarpit - connect' 'event_type="tarpit_enter"' 'tarpit="ssh"'
+expect_log "ssh tarpit exit" 'trap01 tarpit - disconnect' 'event_type="tarpit_exit"' 'tarpit="ssh"' 'held_secs="[45]"' 'reason="peer_closed"'
+
+# --- http tarpit: curl gets the status line and gives up waiting for the rest
+rc=0; curl -sS -i -N --max-time 4 "http://$HOST:$(p 8080)/admin/" -o "$WORK/curl.out" 2>"$WORK/curl.err" || rc=$?
+[ "$rc" = 28 ] || { cat "$WORK/curl.err"; fail "curl did not time out in the http tarpit (rc $rc)"; }
+head -c 15 "$WORK/curl.out" | grep -q "^HTTP/1.1 200 OK" || { od -c "$WORK/curl.out" | head; fail "curl got no status line"; }
+expect_log "http tarpit exit" 'trap01 tarpit - disconnect' 'tarpit="http"' 'held_secs="[34]"' 'bytes_sent="(2[4-9]|3[0-9])"'
+
+# --- tcp hold: nc sends, is never answered nor closed on, and gives up
+rc=0; printf '\x00\x00\x00\x85\xffSMBr' | timeout 3 nc "$HOST" "$(p 4450)" >"$WORK/nc.out" || rc=$?
+[ "$rc" = 124 ] || fail "nc was let go by the tcp hold (rc $rc)"
+[ ! -s "$WORK/nc.out" ] || fail "the tcp hold answered"
+expect_log "tcp hold exit" 'trap01 tarpit - disconnect' 'tarpit="tcp"' 'held_secs="[23]"' 'bytes_sent="0"'
+
+# --- mutation keeps an open ssh PTY session
+mkfifo "$WORK/in"
+timeout 90 sshpass -p toor ssh -tt "${SSHOPTS[@]}" -p "$(p 22)" root@$HOST <"$WORK/in" >"$WORK/sess.out" 2>&1 &
+SESS=$!
+exec 4>"$WORK/in"
+wait_out() { for _ in $(seq 1 100); do grep -q "$1" "$WORK/sess.out" 2>/dev/null && return 0; sleep 0.1; done; cat "$WORK/sess.out"; fail "session: no $1"; }
+wait_out 'root@[a-z0-9-]*:~# '
+OLD=$(tr -d '\r' <"$WORK/sess.out" | sed -n 's/^root@\([a-z0-9-]*\):~# .*/\1/p' | head -1)
+[ -n "$OLD" ] || { cat "$WORK/sess.out"; fail "no hostname in the prompt"; }
+hostname_lines() { tr -d '\r' <"$WORK/sess.out" | grep -c "^$OLD$" || true; }
+echo hostname >&4
+for _ in $(seq 1 50); do [ "$(hostname_lines)" -ge 1 ] && break; sleep 0.1; done
+[ "$(hostname_lines)" = 1 ] || { cat "$WORK/sess.out"; fail "hostname in the session"; }
+gen0=$(decky_field generation)
+
+api -X POST "http://$API/api/v1/deckies/trap01/mutate" >"$WORK/mutated.json" || fail "POST mutate"
+NEW=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["hostname"].split(".")[0])' "$WORK/mutated.json")
+[ "$NEW" != "$OLD" ] || fail "the API mutation kept the hostname $OLD"
+# Then wait for the schedule to re-roll once more on its own.
+for _ in $(seq 1 150); do [ "$(decky_field generation)" -ge $((gen0 + 2)) ] && break; sleep 0.1; done
+[ "$(decky_field generation)" -ge $((gen0 + 2)) ] || fail "the schedule did not mutate the decky (generation $(decky_field generation), was $gen0)"
+[ "$(decky_field mutated_at)" != "None" ] || fail "no mutated_at in the decky list"
+
+echo hostname >&4
+for _ in $(seq 1 50); do [ "$(hostname_lines)" -ge 2 ] && break; sleep 0.1; done
+[ "$(hostname_lines)" = 2 ] || { cat "$WORK/sess.out"; fail "the open session does not answer as $OLD any more"; }
+FRESH=$(sshpass -p toor ssh "${SSHOPTS[@]}" -p "$(p 22)" root@$HOST hostname | tr -d '\r') || fail "fresh ssh after mutation"
+[ -n "$FRESH" ] || fail "fresh ssh printed no hostname"
+[ "$FRESH" != "$OLD" ] || fail "a fresh connection still sees the old persona $OLD"
+echo 'exit' >&4
+exec 4>&-
+wait "$SESS" || true
+
+echo "$NAME: OK"
