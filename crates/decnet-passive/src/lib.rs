@@ -31,7 +31,7 @@ pub mod syn;
 pub use analyzer::{Analyzer, AnalyzerLimits, SERVICE};
 pub use fleet_view::{DeckyPorts, FleetView};
 pub use os::OsTable;
-pub use sensor::{Sensor, SensorConfig, StatsSnapshot};
+pub use sensor::{FleetSetter, Sensor, SensorConfig, StatsSnapshot};
 
 /// Why the sensor could not run.
 #[derive(Debug, thiserror::Error)]

@@ -24,8 +24,8 @@ const MAX_DISTANCE: u8 = 35;
 pub struct OsGuess {
     /// `Linux 3.11 and newer`, `nmap SYN scan`.
     pub label: String,
-    /// `linux`, `windows`, `macos`, `bsd`, `scanner`, or p0f's class
-    /// (`unix`, `win`, `!` for tools) lower-cased.
+    /// `linux`, `windows`, `macos`, `bsd`, `scanner` (tools such as nmap),
+    /// `unix` (other p0f unix labels) or `other`.
     pub family: String,
     /// `builtin` or `p0f` (which table answered).
     pub source: &'static str,
@@ -154,6 +154,21 @@ const BUILTIN: &[(&str, &str, &str)] = &[
     ("raw-socket scanner (masscan/zmap)", "scanner", "*:64:0:*:*,0:::0"),
 ];
 
+/// The family of a p0f label (`s:unix:Linux:…` → `linux`), in the
+/// built-in table's words so both sources answer alike.
+fn p0f_family(class: &str, name: &str) -> &'static str {
+    let name = name.to_ascii_lowercase();
+    match class {
+        "win" => "windows",
+        "!" => "scanner",
+        _ if name.starts_with("linux") || name == "android" => "linux",
+        _ if name.contains("mac os") || name == "ios" => "macos",
+        _ if name.contains("bsd") => "bsd",
+        "unix" => "unix",
+        _ => "other",
+    }
+}
+
 /// An OS guesser: p0f's database when loaded, then the built-in table.
 #[derive(Clone, Debug)]
 pub struct OsTable {
@@ -205,14 +220,13 @@ impl OsTable {
                 label = match parts.as_slice() {
                     [kind, class, name, flavor] => Some((
                         format!("{name} {flavor}").trim().to_owned(),
-                        class.trim_start_matches('!').to_lowercase(),
+                        p0f_family(class, name).to_owned(),
                         *kind == "g",
                     )),
                     _ => None,
                 };
             } else if key == "sig" {
-                if let Some((l, class, generic)) = &label {
-                    let family = if class.is_empty() { "tool" } else { class };
+                if let Some((l, family, generic)) = &label {
                     if let Some(r) = Rule::from_p0f(value, l, family, *generic) {
                         self.p0f.push(r);
                     }
@@ -311,9 +325,13 @@ sig   = broken
 ";
         let mut t = OsTable::builtin();
         assert_eq!(t.add_p0f(db), 2);
+        assert_eq!(p0f_family("!", "NMap"), "scanner");
+        assert_eq!(p0f_family("win", "Windows"), "windows");
+        assert_eq!(p0f_family("unix", "Mac OS X"), "macos");
         let s = sig(64, 44 * 1460, Some(1460), "mss,sok,ts,nop,ws", &["df", "id+"]);
         let g = t.guess(&s).expect("match");
         assert_eq!((g.label.as_str(), g.source, g.generic), ("Linux 4.x tuned", "p0f", false));
+        assert_eq!(g.family, "linux");
         let mut s8 = s.clone();
         s8.wscale = Some(8);
         let g = t.guess(&s8).expect("generic match");

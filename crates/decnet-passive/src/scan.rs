@@ -37,7 +37,7 @@ impl Proto {
 pub struct ScanLimits {
     /// Length of a source's counting window.
     pub window: Duration,
-    /// Closed-port probes reported individually per source and window.
+    /// Closed-port probes reported individually per source, protocol and window.
     pub closed_reports: u32,
     /// Distinct (decky, port) pairs that make a sweep.
     pub sweep_ports: usize,
@@ -90,7 +90,8 @@ struct Source {
     since: Instant,
     touched: HashSet<(IpAddr, Proto, u16)>,
     deckies: HashSet<IpAddr>,
-    closed: u32,
+    /// Closed-port probes by protocol (TCP, UDP).
+    closed: [u32; 2],
     swept: bool,
 }
 
@@ -100,7 +101,7 @@ impl Source {
             since: now,
             touched: HashSet::new(),
             deckies: HashSet::new(),
-            closed: 0,
+            closed: [0; 2],
             swept: false,
         }
     }
@@ -149,8 +150,9 @@ impl ScanTracker {
             s.deckies.insert(decky);
         }
         if closed && first {
-            s.closed += 1;
-            if s.closed <= limits.closed_reports {
+            let n = &mut s.closed[proto as usize];
+            *n += 1;
+            if *n <= limits.closed_reports {
                 out.push(ScanFinding::ClosedPort { proto });
             }
         }
@@ -165,7 +167,7 @@ impl ScanTracker {
             out.push(ScanFinding::Sweep {
                 ports: s.touched.len(),
                 deckies: s.deckies.len(),
-                closed: s.closed,
+                closed: s.closed.iter().sum(),
                 sample_ports: ports,
             });
         }

@@ -91,6 +91,17 @@ impl SensorStats {
     }
 }
 
+/// Replaces a running sensor's fleet view.
+#[derive(Clone, Debug)]
+pub struct FleetSetter(Arc<RwLock<FleetView>>);
+
+impl FleetSetter {
+    /// Replaces what the sensor knows of the fleet.
+    pub fn set(&self, view: FleetView) {
+        *self.0.write() = view;
+    }
+}
+
 /// A running passive sensor.
 #[derive(Debug)]
 pub struct Sensor {
@@ -139,6 +150,11 @@ impl Sensor {
     /// Replaces what the sensor knows of the fleet.
     pub fn set_fleet(&self, view: FleetView) {
         *self.fleet.write() = view;
+    }
+
+    /// A handle a task can keep to replace the fleet view later.
+    pub fn fleet_setter(&self) -> FleetSetter {
+        FleetSetter(self.fleet.clone())
     }
 
     /// The sensor's counters.
