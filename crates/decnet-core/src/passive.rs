@@ -46,7 +46,9 @@ pub fn parse(
                 Some(b) => c.allow_host_interface = b,
                 None => errors.push(ValidationError {
                     line: *l,
-                    message: format!("[passive] allow_host_interface = {v:?}: expected true or false"),
+                    message: format!(
+                        "[passive] allow_host_interface = {v:?}: expected true or false"
+                    ),
                 }),
             },
             "p0f_db" => c.p0f_db = Some(v.trim().to_owned()),
@@ -118,9 +120,13 @@ mod tests {
     fn only_the_netns_lan_is_allowed_without_the_flag() {
         let c = parse(1, &entries(&[("interface", "br-decoy")])).expect("valid");
         assert!(c.check(&general(NetMode::Netns, "br-decoy")).is_ok());
-        let e = c.check(&general(NetMode::Netns, "eth0")).expect_err("other if");
+        let e = c
+            .check(&general(NetMode::Netns, "eth0"))
+            .expect_err("other if");
         assert!(e.contains("allow_host_interface"), "{e}");
-        let e = c.check(&general(NetMode::Alias, "br-decoy")).expect_err("alias");
+        let e = c
+            .check(&general(NetMode::Alias, "br-decoy"))
+            .expect_err("alias");
         assert!(e.contains("mode = alias"), "{e}");
         assert!(c.check(&General::default()).is_err());
         let forced = parse(
@@ -133,8 +139,11 @@ mod tests {
 
     #[test]
     fn bad_sections_say_what_is_wrong_where() {
-        let e = parse(7, &entries(&[("allow_host_interface", "maybe"), ("iface", "x")]))
-            .expect_err("invalid");
+        let e = parse(
+            7,
+            &entries(&[("allow_host_interface", "maybe"), ("iface", "x")]),
+        )
+        .expect_err("invalid");
         let lines: Vec<usize> = e.iter().map(|e| e.line).collect();
         assert_eq!(lines, [2, 3, 7]);
     }

@@ -88,7 +88,9 @@ impl PacketSocket {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 Ok(None)
@@ -198,12 +200,32 @@ mod tests {
         let s = Socket::new(Domain::IPV4, Type::DGRAM, None).expect("udp socket");
         // ld #0; jeq #0 → +5 (past the end).
         let bad = [
-            FilterInsn { code: 0x00, jt: 0, jf: 0, k: 0 },
-            FilterInsn { code: 0x15, jt: 5, jf: 0, k: 0 },
-            FilterInsn { code: 0x06, jt: 0, jf: 0, k: 0 },
+            FilterInsn {
+                code: 0x00,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
+            FilterInsn {
+                code: 0x15,
+                jt: 5,
+                jf: 0,
+                k: 0,
+            },
+            FilterInsn {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            },
         ];
         assert!(attach(&s, &bad).is_err());
-        let accept_all = [FilterInsn { code: 0x06, jt: 0, jf: 0, k: 0xffff }];
+        let accept_all = [FilterInsn {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: 0xffff,
+        }];
         attach(&s, &accept_all).expect("a valid program attaches");
     }
 }

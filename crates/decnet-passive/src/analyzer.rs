@@ -11,8 +11,8 @@ use decnet_services::tls::{self, ClientHello, HelloError};
 use lru::LruCache;
 use serde_json::Value;
 
-use crate::flow::{FlowKey, FlowTable, Verdict};
 use crate::fleet_view::{DeckyPorts, FleetView};
+use crate::flow::{FlowKey, FlowTable, Verdict};
 use crate::os::OsTable;
 use crate::packet::Packet;
 use crate::scan::{Proto, ScanFinding, ScanLimits, ScanTracker};
@@ -117,7 +117,9 @@ impl Analyzer {
             flows: FlowTable::new(limits.max_flows),
             scans: ScanTracker::new(limits.scan),
             os,
-            seen: LruCache::new(NonZeroUsize::new(limits.max_seen.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            seen: LruCache::new(
+                NonZeroUsize::new(limits.max_seen.max(1)).unwrap_or(NonZeroUsize::MIN),
+            ),
             repeat_after: limits.repeat_after,
             counters: Counters::default(),
         }
@@ -133,6 +135,11 @@ impl Analyzer {
         self.flows.evicted
     }
 
+    /// Flows held now.
+    pub fn flows_held(&self) -> usize {
+        self.flows.len()
+    }
+
     /// Reads one Ethernet frame seen at `now`; appends what it reveals to `out`.
     pub fn frame(&mut self, now: Instant, frame: &[u8], fleet: &FleetView, out: &mut Vec<Event>) {
         self.counters.frames += 1;
@@ -140,7 +147,10 @@ impl Analyzer {
             self.counters.unparsed += 1;
             return;
         };
-        let Some(decky) = fleet.decky(&p.dst).filter(|_| fleet.decky(&p.src).is_none()) else {
+        let Some(decky) = fleet
+            .decky(&p.dst)
+            .filter(|_| fleet.decky(&p.src).is_none())
+        else {
             self.counters.foreign += 1;
             return;
         };
@@ -150,8 +160,12 @@ impl Analyzer {
                 if let Some(sig) = SynSignature::of(&p) {
                     self.syn_fingerprint(now, &p, decky, &sig, out);
                 }
-                self.flows.syn(key(&p), t.seq);
                 let closed = !decky.tcp.contains(&p.dport);
+                // A closed port never gets payload: a scan of thousands of
+                // ports must not push real flows out of the table.
+                if !closed {
+                    self.flows.syn(key(&p), t.seq);
+                }
                 self.scan(now, &p, decky, Proto::Tcp, closed, out);
             }
             Some(t) => {
@@ -205,9 +219,11 @@ impl Analyzer {
         if !self.first_sighting(now, p.src, seen_as) {
             return;
         }
+        // `event_type` is DECNET's sniffer name for the same observation
+        // (as `tls_client_hello` below), so compat-mode logs read alike.
         let mut e = event(p, decky, EventKind::Fingerprint)
             .with("fingerprint_type", "tcp")
-            .with(EVENT_TYPE, "tcp_syn")
+            .with(EVENT_TYPE, "tcp_syn_fingerprint")
             .with("tcp_signature", raw)
             .with("ttl", sig.ttl)
             .with("initial_ttl", sig.initial_ttl)
@@ -309,7 +325,12 @@ impl Analyzer {
                     .with("closed_probes", closed)
                     .with(
                         "sample_ports",
-                        Value::from(sample_ports.into_iter().map(Value::from).collect::<Vec<_>>()),
+                        Value::from(
+                            sample_ports
+                                .into_iter()
+                                .map(Value::from)
+                                .collect::<Vec<_>>(),
+                        ),
                     ),
             });
         }
@@ -342,10 +363,16 @@ mod tests {
     fn client_bytes_are_told_apart() {
         assert!(matches!(read_client(b"SS"), Verdict::More));
         assert!(matches!(read_client(b"SX"), Verdict::Nothing));
-        assert!(matches!(read_client(b"GET / HTTP/1.1\r\n"), Verdict::Nothing));
+        assert!(matches!(
+            read_client(b"GET / HTTP/1.1\r\n"),
+            Verdict::Nothing
+        ));
         assert!(matches!(read_client(b"SSH-2.0-x"), Verdict::More));
         assert!(matches!(read_client(&[0x16, 3, 1, 0]), Verdict::More));
-        assert!(matches!(read_client(&[0x16, 9, 9, 0, 5, 0, 0, 0, 0, 0]), Verdict::Nothing));
+        assert!(matches!(
+            read_client(&[0x16, 9, 9, 0, 5, 0, 0, 0, 0, 0]),
+            Verdict::Nothing
+        ));
     }
 
     #[test]

@@ -171,7 +171,11 @@ mod tests {
 
     #[test]
     fn the_kernel_accepts_the_program() {
-        for net in [None, Some((Ipv4Addr::new(10, 77, 0, 0), 24)), Some((Ipv4Addr::UNSPECIFIED, 0))] {
+        for net in [
+            None,
+            Some((Ipv4Addr::new(10, 77, 0, 0), 24)),
+            Some((Ipv4Addr::UNSPECIFIED, 0)),
+        ] {
             let prog = program(net);
             let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
                 .expect("socket");
@@ -192,7 +196,11 @@ mod tests {
         assert_eq!(mask, 0xffff_ff00);
         assert_eq!(prog[target + 2].k, u32::from(Ipv4Addr::new(192, 168, 1, 0)));
         // Every jump stays inside the program.
-        for (n, i) in prog.iter().enumerate().filter(|(_, i)| i.code & 0x07 == 0x05) {
+        for (n, i) in prog
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.code & 0x07 == 0x05)
+        {
             assert!(n + 1 + (i.jt.max(i.jf) as usize) < prog.len(), "insn {n}");
         }
     }

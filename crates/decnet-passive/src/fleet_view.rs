@@ -88,7 +88,11 @@ mod tests {
     fn summaries_become_port_sets() {
         let mut v = FleetView::new();
         let ip: IpAddr = "10.0.0.2".parse().expect("ip");
-        v.insert_summary(ip, "web01", ["tcp/22", "udp/161", "sctp/9", "tcp/x", "junk"]);
+        v.insert_summary(
+            ip,
+            "web01",
+            ["tcp/22", "udp/161", "sctp/9", "tcp/x", "junk"],
+        );
         let d = v.decky(&ip).expect("decky");
         assert_eq!(d.name, "web01");
         assert!(d.tcp.contains(&22) && d.udp.contains(&161));

@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(t.segment(key(1), 100, b"abc", want(5)), None);
         // Retransmission: ignored.
         assert_eq!(t.segment(key(1), 100, b"abc", want(5)), None);
-        assert_eq!(t.segment(key(1), 103, b"de", want(5)), Some(b"abcde".to_vec()));
+        assert_eq!(
+            t.segment(key(1), 103, b"de", want(5)),
+            Some(b"abcde".to_vec())
+        );
         assert_eq!(t.segment(key(1), 105, b"fg", want(1)), None);
     }
 

@@ -117,9 +117,17 @@ impl Rule {
             version: star(ver).then(|| ver.parse().ok()).flatten(),
             ittl: ittl.trim_end_matches('-').parse().ok()?,
             ip_options_len: olen.parse().ok()?,
-            mss: if star(mss) { Some(mss.parse().ok()?) } else { None },
+            mss: if star(mss) {
+                Some(mss.parse().ok()?)
+            } else {
+                None
+            },
             window: Window::parse(wsize)?,
-            wscale: if star(scale) { Some(scale.parse().ok()?) } else { None },
+            wscale: if star(scale) {
+                Some(scale.parse().ok()?)
+            } else {
+                None
+            },
             layout: (*layout).to_owned(),
             quirks: quirks
                 .split(',')
@@ -139,19 +147,55 @@ impl Rule {
 /// Written for the stacks and scanners a honeypot meets most; the
 /// window/scale of desktop stacks vary, so they are left open.
 const BUILTIN: &[(&str, &str, &str)] = &[
-    ("Linux 3.x+", "linux", "*:64:0:*:*,*:mss,sok,ts,nop,ws:df,id+:0"),
+    (
+        "Linux 3.x+",
+        "linux",
+        "*:64:0:*:*,*:mss,sok,ts,nop,ws:df,id+:0",
+    ),
     ("Linux 3.x+", "linux", "*:64:0:*:*,*:mss,sok,ts,nop,ws:df:0"),
-    ("Linux (no timestamps)", "linux", "*:64:0:*:*,*:mss,nop,nop,sok,nop,ws:df,id+:0"),
-    ("Windows 7 or newer", "windows", "*:128:0:*:*,*:mss,nop,ws,nop,nop,sok:df,id+:0"),
-    ("Windows XP", "windows", "*:128:0:*:*,*:mss,nop,nop,sok:df,id+:0"),
-    ("macOS / iOS", "macos", "*:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0"),
-    ("FreeBSD", "bsd", "*:64:0:*:65535,*:mss,nop,ws,sok,ts:df,id+:0"),
-    ("OpenBSD", "bsd", "*:64:0:*:16384,*:mss,nop,nop,sok,nop,ws,nop,nop,ts:df,id+:0"),
+    (
+        "Linux (no timestamps)",
+        "linux",
+        "*:64:0:*:*,*:mss,nop,nop,sok,nop,ws:df,id+:0",
+    ),
+    (
+        "Windows 7 or newer",
+        "windows",
+        "*:128:0:*:*,*:mss,nop,ws,nop,nop,sok:df,id+:0",
+    ),
+    (
+        "Windows XP",
+        "windows",
+        "*:128:0:*:*,*:mss,nop,nop,sok:df,id+:0",
+    ),
+    (
+        "macOS / iOS",
+        "macos",
+        "*:64:0:*:65535,*:mss,nop,ws,nop,nop,ts,sok,eol+1:df,id+:0",
+    ),
+    (
+        "FreeBSD",
+        "bsd",
+        "*:64:0:*:65535,*:mss,nop,ws,sok,ts:df,id+:0",
+    ),
+    (
+        "OpenBSD",
+        "bsd",
+        "*:64:0:*:16384,*:mss,nop,nop,sok,nop,ws,nop,nop,ts:df,id+:0",
+    ),
     // nmap -sS: a raw SYN with only an MSS, 1024..4096 window, no DF.
     ("nmap SYN scan", "scanner", "*:64:0:1460:%1024,0:mss::0"),
     // masscan / ZMap-style raw SYNs carry no options at all.
-    ("raw-socket scanner (masscan/zmap)", "scanner", "*:255:0:*:*,0:::0"),
-    ("raw-socket scanner (masscan/zmap)", "scanner", "*:64:0:*:*,0:::0"),
+    (
+        "raw-socket scanner (masscan/zmap)",
+        "scanner",
+        "*:255:0:*:*,0:::0",
+    ),
+    (
+        "raw-socket scanner (masscan/zmap)",
+        "scanner",
+        "*:64:0:*:*,0:::0",
+    ),
 ];
 
 /// The family of a p0f label (`s:unix:Linux:…` → `linux`), in the
@@ -279,7 +323,13 @@ impl OsTable {
 mod tests {
     use super::*;
 
-    fn sig(ttl: u8, window: u16, mss: Option<u16>, layout: &str, quirks: &[&'static str]) -> SynSignature {
+    fn sig(
+        ttl: u8,
+        window: u16,
+        mss: Option<u16>,
+        layout: &str,
+        quirks: &[&'static str],
+    ) -> SynSignature {
         SynSignature {
             version: 4,
             ttl,
@@ -288,7 +338,11 @@ mod tests {
             mss,
             window,
             wscale: Some(7),
-            layout: layout.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            layout: layout
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             quirks: quirks.to_vec(),
             payload: false,
         }
@@ -299,7 +353,13 @@ mod tests {
         let t = OsTable::builtin();
         let linux = sig(61, 64240, Some(1460), "mss,sok,ts,nop,ws", &["df", "id+"]);
         assert_eq!(t.guess(&linux).expect("linux").family, "linux");
-        let win = sig(126, 64240, Some(1460), "mss,nop,ws,nop,nop,sok", &["df", "id+"]);
+        let win = sig(
+            126,
+            64240,
+            Some(1460),
+            "mss,nop,ws,nop,nop,sok",
+            &["df", "id+"],
+        );
         assert_eq!(t.guess(&win).expect("windows").family, "windows");
         let mut nmap = sig(44, 1024, Some(1460), "mss", &[]);
         nmap.wscale = None;
@@ -328,16 +388,31 @@ sig   = broken
         assert_eq!(p0f_family("!", "NMap"), "scanner");
         assert_eq!(p0f_family("win", "Windows"), "windows");
         assert_eq!(p0f_family("unix", "Mac OS X"), "macos");
-        let s = sig(64, 44 * 1460, Some(1460), "mss,sok,ts,nop,ws", &["df", "id+"]);
+        let s = sig(
+            64,
+            44 * 1460,
+            Some(1460),
+            "mss,sok,ts,nop,ws",
+            &["df", "id+"],
+        );
         let g = t.guess(&s).expect("match");
-        assert_eq!((g.label.as_str(), g.source, g.generic), ("Linux 4.x tuned", "p0f", false));
+        assert_eq!(
+            (g.label.as_str(), g.source, g.generic),
+            ("Linux 4.x tuned", "p0f", false)
+        );
         assert_eq!(g.family, "linux");
         let mut s8 = s.clone();
         s8.wscale = Some(8);
         let g = t.guess(&s8).expect("generic match");
         assert_eq!((g.label.as_str(), g.generic), ("Linux 2.x-5.x", true));
         // Too far from the database's initial TTL: no p0f match, builtin answers.
-        let far = sig(20, 44 * 1460, Some(1460), "mss,sok,ts,nop,ws", &["df", "id+"]);
+        let far = sig(
+            20,
+            44 * 1460,
+            Some(1460),
+            "mss,sok,ts,nop,ws",
+            &["df", "id+"],
+        );
         assert_eq!(t.guess(&far).map(|g| g.source), None);
     }
 

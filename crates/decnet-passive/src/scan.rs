@@ -190,7 +190,14 @@ mod tests {
         let mut closed = 0;
         let mut sweeps = Vec::new();
         for port in 1..=200u16 {
-            for f in t.touch(now, ip("10.0.0.9"), ip("10.0.0.2"), Proto::Tcp, port, port != 22) {
+            for f in t.touch(
+                now,
+                ip("10.0.0.9"),
+                ip("10.0.0.2"),
+                Proto::Tcp,
+                port,
+                port != 22,
+            ) {
                 match f {
                     ScanFinding::ClosedPort { .. } => closed += 1,
                     s @ ScanFinding::Sweep { .. } => sweeps.push(s),
@@ -204,8 +211,14 @@ mod tests {
         };
         assert_eq!((*ports, *deckies), (10, 1));
         // Same port again is not a new closed probe.
-        assert!(t.touch(now, ip("10.0.0.8"), ip("10.0.0.2"), Proto::Udp, 9, true).len() == 1);
-        assert!(t.touch(now, ip("10.0.0.8"), ip("10.0.0.2"), Proto::Udp, 9, true).is_empty());
+        assert!(
+            t.touch(now, ip("10.0.0.8"), ip("10.0.0.2"), Proto::Udp, 9, true)
+                .len()
+                == 1
+        );
+        assert!(t
+            .touch(now, ip("10.0.0.8"), ip("10.0.0.2"), Proto::Udp, 9, true)
+            .is_empty());
     }
 
     #[test]
@@ -213,12 +226,21 @@ mod tests {
         let mut t = ScanTracker::new(ScanLimits::default());
         let now = Instant::now();
         let src = ip("10.0.0.9");
-        assert!(t.touch(now, src, ip("10.0.0.2"), Proto::Tcp, 22, false).is_empty());
-        assert!(t.touch(now, src, ip("10.0.0.3"), Proto::Tcp, 22, false).is_empty());
+        assert!(t
+            .touch(now, src, ip("10.0.0.2"), Proto::Tcp, 22, false)
+            .is_empty());
+        assert!(t
+            .touch(now, src, ip("10.0.0.3"), Proto::Tcp, 22, false)
+            .is_empty());
         let f = t.touch(now, src, ip("10.0.0.4"), Proto::Tcp, 22, false);
-        assert!(matches!(f.as_slice(), [ScanFinding::Sweep { deckies: 3, .. }]), "{f:?}");
+        assert!(
+            matches!(f.as_slice(), [ScanFinding::Sweep { deckies: 3, .. }]),
+            "{f:?}"
+        );
         let later = now + Duration::from_secs(61);
-        assert!(t.touch(later, src, ip("10.0.0.2"), Proto::Tcp, 22, false).is_empty());
+        assert!(t
+            .touch(later, src, ip("10.0.0.2"), Proto::Tcp, 22, false)
+            .is_empty());
     }
 
     #[test]

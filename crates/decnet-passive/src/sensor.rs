@@ -214,14 +214,7 @@ fn capture_loop(
         }
         if last_stats.elapsed() >= STATS_EVERY {
             last_stats = Instant::now();
-            if let Ok(k) = socket.take_stats() {
-                stats.kernel_packets.fetch_add(k.packets, Ordering::Relaxed);
-                stats.kernel_drops.fetch_add(k.drops, Ordering::Relaxed);
-            }
-            stats
-                .flows_evicted
-                .store(analyzer.flows_evicted(), Ordering::Relaxed);
-            let s = stats.snapshot();
+            let s = collect(socket, &analyzer, stats);
             if s.kernel_drops + s.events_dropped > reported_drops {
                 reported_drops = s.kernel_drops + s.events_dropped;
                 tracing::warn!(
@@ -233,6 +226,11 @@ fn capture_loop(
             }
         }
     }
+    collect(socket, &analyzer, stats);
+}
+
+/// Adds the kernel's counters and the analyzer's evictions to `stats`.
+fn collect(socket: &PacketSocket, analyzer: &Analyzer, stats: &SensorStats) -> StatsSnapshot {
     if let Ok(k) = socket.take_stats() {
         stats.kernel_packets.fetch_add(k.packets, Ordering::Relaxed);
         stats.kernel_drops.fetch_add(k.drops, Ordering::Relaxed);
@@ -240,4 +238,5 @@ fn capture_loop(
     stats
         .flows_evicted
         .store(analyzer.flows_evicted(), Ordering::Relaxed);
+    stats.snapshot()
 }

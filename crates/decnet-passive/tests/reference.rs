@@ -54,7 +54,9 @@ fn reference() -> BTreeMap<(String, String), (String, String)> {
 fn fingerprints<'a>(events: &'a [Event], kind: &str) -> Vec<&'a Event> {
     events
         .iter()
-        .filter(|e| e.kind == EventKind::Fingerprint && e.field_str("fingerprint_type") == Some(kind))
+        .filter(|e| {
+            e.kind == EventKind::Fingerprint && e.field_str("fingerprint_type") == Some(kind)
+        })
         .collect()
 }
 
@@ -62,16 +64,27 @@ fn fingerprints<'a>(events: &'a [Event], kind: &str) -> Vec<&'a Event> {
 fn ja3_matches_tshark_on_curl_and_openssl_hellos() {
     let refs = reference();
     let mut checked = 0;
-    for pcap in ["tls12_curl.pcap", "tls13_curl.pcap", "openssl_s_client.pcap"] {
+    for pcap in [
+        "tls12_curl.pcap",
+        "tls13_curl.pcap",
+        "openssl_s_client.pcap",
+    ] {
         let (ja3, ja3_string) = &refs[&(pcap.to_owned(), "ja3".to_owned())];
         let events = run(pcap);
         let tls = fingerprints(&events, "tls");
         assert_eq!(tls.len(), 1, "{pcap}: one ClientHello");
         let e = tls[0];
         assert_eq!(e.field_str("ja3"), Some(ja3.as_str()), "{pcap}");
-        assert_eq!(e.field_str("ja3_string"), Some(ja3_string.as_str()), "{pcap}");
+        assert_eq!(
+            e.field_str("ja3_string"),
+            Some(ja3_string.as_str()),
+            "{pcap}"
+        );
         let ja4 = e.field_str("ja4").expect("ja4");
-        assert!(ja4.starts_with('t') && ja4.split('_').count() == 3, "{pcap}: {ja4}");
+        assert!(
+            ja4.starts_with('t') && ja4.split('_').count() == 3,
+            "{pcap}: {ja4}"
+        );
         assert_eq!(e.decky, "decky01");
         assert_eq!(e.service, "passive");
         assert_eq!(e.src_ip, CLIENT.parse::<IpAddr>().expect("ip"));
@@ -81,12 +94,21 @@ fn ja3_matches_tshark_on_curl_and_openssl_hellos() {
     assert_eq!(checked, 3);
     // TLS 1.3 offers 1.3 in supported_versions: JA4 says so.
     let e = run("tls13_curl.pcap");
-    assert!(fingerprints(&e, "tls")[0].field_str("ja4").expect("ja4").starts_with("t13"));
+    assert!(fingerprints(&e, "tls")[0]
+        .field_str("ja4")
+        .expect("ja4")
+        .starts_with("t13"));
     let e = run("tls12_curl.pcap");
-    assert!(fingerprints(&e, "tls")[0].field_str("ja4").expect("ja4").starts_with("t12"));
+    assert!(fingerprints(&e, "tls")[0]
+        .field_str("ja4")
+        .expect("ja4")
+        .starts_with("t12"));
     // openssl s_client sent an SNI.
     let e = run("openssl_s_client.pcap");
-    assert_eq!(fingerprints(&e, "tls")[0].field_str("tls_sni"), Some("decky.example"));
+    assert_eq!(
+        fingerprints(&e, "tls")[0].field_str("tls_sni"),
+        Some("decky.example")
+    );
 }
 
 #[test]
@@ -119,7 +141,11 @@ fn syn_signatures_match_p0f() {
         let events = run(pcap);
         let syn = fingerprints(&events, "tcp");
         assert!(!syn.is_empty(), "{pcap}: a SYN fingerprint");
-        assert_eq!(syn[0].field_str("tcp_signature"), Some(raw_sig.as_str()), "{pcap}");
+        assert_eq!(
+            syn[0].field_str("tcp_signature"),
+            Some(raw_sig.as_str()),
+            "{pcap}"
+        );
         let family = syn[0].field_str("os_family");
         if p0f_os.starts_with("Linux") {
             assert_eq!(family, Some("linux"), "{pcap}: p0f says {p0f_os}");
@@ -136,7 +162,10 @@ fn syn_signatures_match_p0f() {
 #[test]
 fn nmap_syn_scan_is_closed_ports_then_one_sweep() {
     let events = run("nmap_syn.pcap");
-    let scans: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Scan).collect();
+    let scans: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Scan)
+        .collect();
     let closed: Vec<u16> = scans
         .iter()
         .filter(|e| e.field_str("event_type") == Some("syn_closed_port"))
@@ -153,6 +182,15 @@ fn nmap_syn_scan_is_closed_ports_then_one_sweep() {
     assert_eq!(sweeps[0].fields["ports_touched"], 10);
     // One SYN fingerprint per source and signature, not one per port.
     assert_eq!(fingerprints(&events, "tcp").len(), 1);
+}
+
+#[test]
+fn closed_ports_take_no_flow_state() {
+    let f = frames(std::fs::File::open(testdata("nmap_syn.pcap")).expect("pcap")).expect("pcap");
+    let mut a = Analyzer::new(AnalyzerLimits::default(), OsTable::builtin());
+    replay(&mut a, &f, &fleet());
+    // Only the SYNs to 22 and 443 (open) opened a flow.
+    assert_eq!(a.flows_held(), 2);
 }
 
 #[test]

@@ -114,8 +114,10 @@ impl PassiveRun {
         let _ = self.follower.await;
         let s = self.sensor.stop().await;
         tracing::info!(
+            kernel_packets = s.kernel_packets,
             frames = s.frames,
             events = s.events,
+            flows_evicted = s.flows_evicted,
             kernel_drops = s.kernel_drops,
             events_dropped = s.events_dropped,
             "passive sensor stopped"
@@ -244,6 +246,9 @@ mod tests {
             ..PassiveArgs::default()
         };
         let c = config(&spec(&file), &forced).expect("forced").expect("on");
-        assert_eq!((c.interface.as_str(), c.allow_host_interface), ("eth9", true));
+        assert_eq!(
+            (c.interface.as_str(), c.allow_host_interface),
+            ("eth9", true)
+        );
     }
 }
