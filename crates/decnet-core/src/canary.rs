@@ -97,11 +97,7 @@ fn err(line: usize, message: String) -> ValidationError {
 }
 
 fn yes_no(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" | "1" => Some(true),
-        "no" | "false" | "off" | "0" => Some(false),
-        _ => None,
-    }
+    crate::parse::parse_bool(v)
 }
 
 /// A DNS zone name: dot-separated labels of letters, digits and `-`,

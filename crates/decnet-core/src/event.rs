@@ -35,11 +35,15 @@ pub enum EventKind {
     /// A canary token reported back (URL fetched, name resolved,
     /// credential used): nobody legitimate ever does, so it is always an intruder.
     CanaryTrigger,
+    /// A client's fingerprint seen on the wire by the passive sensor
+    /// (`fingerprint_type` `tls`: `ja3`/`ja4`; `ssh`: `hassh`; `tcp`: a
+    /// p0f-style SYN signature with an OS guess), before any service answered.
+    Fingerprint,
 }
 
 impl EventKind {
     /// All kinds, in declaration order.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Connect,
         EventKind::Disconnect,
         EventKind::AuthAttempt,
@@ -50,6 +54,7 @@ impl EventKind {
         EventKind::Scan,
         EventKind::Error,
         EventKind::CanaryTrigger,
+        EventKind::Fingerprint,
     ];
 
     /// Wire name (`auth_attempt`).
@@ -65,6 +70,7 @@ impl EventKind {
             EventKind::Scan => "scan",
             EventKind::Error => "error",
             EventKind::CanaryTrigger => "canary_trigger",
+            EventKind::Fingerprint => "fingerprint",
         }
     }
 
@@ -86,6 +92,7 @@ impl EventKind {
             EventKind::Scan => "probe",
             EventKind::Error => "error",
             EventKind::CanaryTrigger => "canary token triggered",
+            EventKind::Fingerprint => "client fingerprinted",
         }
     }
 }

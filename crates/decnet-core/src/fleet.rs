@@ -156,6 +156,8 @@ pub struct FleetSpec {
     /// Country, ASN) attacker addresses are located with, as written
     /// (relative paths are the fleet file's directory's to resolve).
     pub geoip: Vec<String>,
+    /// `[passive]`: the passive LAN sensor, if configured.
+    pub passive: Option<crate::passive::PassiveConfig>,
 }
 
 /// One problem, tied to a line (1-based).
@@ -567,6 +569,11 @@ fn read_sections<'a>(
                         format!("[attack]: unknown key {k:?} ignored (known: rules_dir)"),
                     );
                 }
+            }
+        } else if s.name == "passive" {
+            match crate::passive::parse(s.line, &s.entries) {
+                Ok(c) => fleet.passive = Some(c),
+                Err(errors) => ctx.errors.extend(errors),
             }
         } else if s.name == "geoip" {
             for (k, v, line) in &s.entries {

@@ -11,6 +11,7 @@ pub mod compat;
 pub mod event;
 pub mod fleet;
 pub mod parse;
+pub mod passive;
 pub mod persona;
 pub mod probe_text;
 pub mod secret;

@@ -4,6 +4,15 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+/// Parses `true`/`yes`/`on`/`1` and `false`/`no`/`off`/`0` (any case).
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Some(true),
+        "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 /// Parses `250ms`, `30`, `30s`, `5m`, `1h30m`, `7d`, `2w` (a bare number
 /// is seconds). `None` on anything else or on overflow.
 pub fn parse_duration(s: &str) -> Option<Duration> {

@@ -9,12 +9,16 @@
 //!   ([`StackProfile`]). Sockets are opened inside it by this process
 //!   ([`run_in`]); nothing else runs there.
 //!
+//! * Passive capture: [`capture::PacketSocket`], a BPF-filtered AF_PACKET
+//!   receive socket on the deckies' LAN (used by `decnet-passive`).
+//!
 //! Everything this crate creates is first written to a state file, so a
 //! crashed run's namespaces and addresses are removed on the next start
 //! ([`Network::open`]). Functions here block (they run `ip` and switch
 //! namespaces on a dedicated thread): call them from `spawn_blocking`.
 
 mod arp;
+pub mod capture;
 mod cmd;
 pub mod dhcp;
 mod netns;

@@ -11,6 +11,7 @@ mod geo;
 mod memory;
 mod metrics;
 mod nats_args;
+mod passive;
 mod reload;
 mod run;
 mod runtime;
@@ -65,6 +66,9 @@ enum Command {
         /// Rule directory (every *.toml in it).
         dir: PathBuf,
     },
+    /// Read a capture file (pcap) with the passive sensor's analyzer:
+    /// fingerprint and scan events as JSON lines, counters on stderr.
+    PassiveRead(passive::ReadArgs),
     /// Manage dashboard/API users in the store.
     #[command(subcommand)]
     User(api::UserCmd),
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Validate { file } => run::validate(&file),
         Command::ValidateRules { dir } => attack::validate_rules(&dir),
         Command::User(cmd) => api::user(cmd),
+        Command::PassiveRead(args) => passive::read(args),
         Command::Demo(args) => run::start(None, args),
         Command::Serve { config, run } => run::start(Some(config), run),
         Command::Sensor {

@@ -67,6 +67,8 @@ pub struct RunArgs {
     pub nats: crate::nats_args::NatsArgs,
     #[command(flatten)]
     pub metrics: crate::metrics::MetricsArgs,
+    #[command(flatten)]
+    pub passive: crate::passive::PassiveArgs,
 }
 
 /// `decnet validate FILE`.
@@ -161,7 +163,7 @@ fn load_fleet(path: &Path) -> Result<(FleetSpec, Vec<fleet::ValidationError>), E
 /// `decnet serve` / `decnet demo`: runs until SIGINT/SIGTERM.
 pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
     init_logging();
-    let fleet = match &config {
+    let mut fleet = match &config {
         Some(path) => match load_fleet(path) {
             Ok((f, warnings)) => {
                 for w in warnings {
@@ -177,6 +179,14 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
                 .0
         }
     };
+    // The passive sensor's interface policy is checked before anything starts.
+    match crate::passive::config(&fleet, &args.passive) {
+        Ok(p) => fleet.passive = p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let alerts = match crate::alerts::config_of(&fleet) {
         Ok(alerts_config) => crate::alerts::AlertsSetup {
             config: alerts_config,
@@ -350,6 +360,22 @@ async fn run(
     if let Some(c) = &mut canary {
         c.follow_fleet(fleet.clone()).await;
     }
+    // The passive sensor failing to open its capture is loud but not
+    // fatal, like the API: the deckies keep running.
+    let passive = match &fleet_spec.passive {
+        Some(c) => {
+            match crate::passive::PassiveRun::start(c, &fleet_spec, fleet.clone(), bus.clone())
+                .await
+            {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("error: passive sensor not started: {e:#}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     // Topologies: the mutation queue worker resumes whatever a previous run
     // left pending or in flight; automatic persona mutations and DHCP lease
     // renewals tick each minute.
@@ -421,6 +447,9 @@ async fn run(
     let _ = topo_worker.await;
     let _ = mutator.await;
     let _ = trimmer.await;
+    if let Some(p) = passive {
+        p.finish().await;
+    }
     fleet.shutdown().await;
     if let Some(m) = metrics {
         m.finish().await;

@@ -6,7 +6,7 @@ import { drawHistogram, binsOf, bucketMinutes } from '../histogram.js';
 import { exportButtons, collect } from '../export.js';
 
 const LIMIT = 50;
-const KINDS = ['', 'connect', 'disconnect', 'auth_attempt', 'command', 'request', 'file_upload', 'file_download', 'scan', 'error', 'canary_trigger'];
+const KINDS = ['', 'connect', 'disconnect', 'auth_attempt', 'command', 'request', 'file_upload', 'file_download', 'scan', 'error', 'canary_trigger', 'fingerprint'];
 
 export async function render(root, ctx) {
   const q = ctx.query;
