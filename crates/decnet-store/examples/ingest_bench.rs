@@ -75,8 +75,12 @@ async fn main() {
         .unwrap_or(1_000_000);
     let pg = args.iter().any(|a| a == "postgres");
     let dir = tempfile::tempdir().unwrap();
+    // DECNET_BENCH_DIR keeps the SQLite files for a look with sqlite3.
+    let db_dir = std::env::var_os("DECNET_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_owned());
     let _cluster;
-    let mk_url = |i: usize| format!("sqlite://{}/bench{i}.db", dir.path().display());
+    let mk_url = |i: usize| format!("sqlite://{}/bench{i}.db", db_dir.display());
     let url_main;
     let mut urls = Vec::new();
     if pg {

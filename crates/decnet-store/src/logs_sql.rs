@@ -24,9 +24,11 @@ pub const COUNT_AHEAD: u64 = 1_000;
 /// time limit: sqlx's `Any` driver has no per-statement timeout that works
 /// alike on SQLite and PostgreSQL, and a row window gives the same answer
 /// every time. When the window is full the page says `total_exact: false`
-/// (older events were not searched). An index (SQLite FTS5's trigram
-/// tokenizer, PostgreSQL pg_trgm) would lift the bound, at the price of
-/// maintaining it on every insert of the ingest path.
+/// (older events were not searched). On SQLite the trigram index
+/// (`search_sql.rs`) answers terms of three characters or more over every
+/// indexed event (its newest this many matches) and the window covers
+/// only rows not indexed yet; PostgreSQL has no such index (pg_trgm would
+/// be maintained on every insert of the ingest path).
 pub const SEARCH_WINDOW: u64 = 50_000;
 
 /// The `WHERE` clauses of every filter but `search`, with their binds
@@ -112,10 +114,15 @@ impl Filter {
     /// `WITH <ctes> ` when there are CTEs, for a statement that has no
     /// `WITH` of its own.
     pub(crate) fn with(&self) -> String {
-        match self.ctes.strip_suffix(", ") {
-            Some(ctes) => format!("WITH {ctes} "),
-            None => String::new(),
-        }
+        with_ctes(&self.ctes)
+    }
+}
+
+/// `WITH <ctes> ` for a filter's comma-terminated CTEs; empty for none.
+fn with_ctes(ctes: &str) -> String {
+    match ctes.strip_suffix(", ") {
+        Some(ctes) => format!("WITH {ctes} "),
+        None => String::new(),
     }
 }
 
@@ -154,23 +161,30 @@ fn log_filter(q: &LogQuery) -> (String, Vec<Bind>) {
 }
 
 /// A search the SQLite index answers: the plain filters, and the events
-/// among the newest [`SEARCH_WINDOW`] the index finds (`fts`, a CTE the
-/// query must define with the returned text) or among the newest
+/// among the newest [`SEARCH_WINDOW`] the index finds (`fts` and `found`,
+/// CTEs the query must define with the returned text) or among the newest
 /// [`SEARCH_WINDOW`] rows above the index's mark, not indexed yet, that
 /// match by a scan. Not everything was searched when the index found more
 /// than the window or more rows than it are not indexed yet.
 fn indexed_search_filter(q: &LogQuery, term: &str) -> Filter {
     let (mut clauses, mut binds) = plain_filters(q);
+    binds.push(Bind::Text(search_sql::phrase(term)));
+    let m = binds.len();
     binds.push(Bind::Text(search_pattern(term)));
     let p = binds.len();
     let top = "COALESCE((SELECT MAX(seq) FROM events), 0)";
+    // `found`: one list of matching seqs (the index's, then the scan of
+    // what it lacks), a CTE so a statement that filters twice (page and
+    // count) builds it once. One `seq IN found`, not `IN … OR …`: an OR
+    // makes SQLite walk every event by time and test each against the list
+    // (the whole table for a word that matches nothing), where a list alone
+    // is read by rowid, one lookup per match.
     let ctes = format!(
-        "fts AS (SELECT rowid FROM events_fts WHERE fields LIKE ${p} ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}), "
+        "fts AS (SELECT rowid FROM events_fts WHERE events_fts MATCH ${m} ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}), \
+         found AS (SELECT rowid AS seq FROM fts UNION ALL SELECT seq FROM events \
+         WHERE seq > MAX({MARK}, {top} - {SEARCH_WINDOW}) AND lower(fields) LIKE ${p} ESCAPE '\\'), "
     );
-    clauses.push(format!(
-        "(seq IN (SELECT rowid FROM fts) OR (seq > MAX({MARK}, {top} - {SEARCH_WINDOW}) \
-         AND lower(fields) LIKE ${p} ESCAPE '\\'))"
-    ));
+    clauses.push("seq IN found".to_owned());
     let unsearched = format!(
         "CAST(CASE WHEN (SELECT COUNT(*) FROM fts) >= {SEARCH_WINDOW} \
          OR {MARK} < {top} - {SEARCH_WINDOW} THEN 1 ELSE 0 END AS BIGINT)"
@@ -308,6 +322,18 @@ impl SqlStore {
                 String::new(),
                 format!("events{w}"),
                 format!("COALESCE((SELECT n FROM event_counts WHERE dim = '{dim}' AND val = $1), 0)"),
+            ),
+            // An indexed search: the page takes its newest rows by rowid
+            // lookups from the index's list and the capped count reads the
+            // same list (the `fts` CTE, used twice, is computed once), so
+            // neither copies matching rows into a temporary table.
+            Total::Capped(_) if !ctes.is_empty() => (
+                with_ctes(&ctes),
+                format!("events{w}"),
+                format!(
+                    "(SELECT COUNT(*) FROM (SELECT 1 FROM events{w} LIMIT ${}) AS capped)",
+                    n + 3
+                ),
             ),
             Total::Capped(_) if q.search.is_some() => (
                 format!(

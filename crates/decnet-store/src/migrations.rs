@@ -355,7 +355,7 @@ const V10_GEO: &str = "ALTER TABLE attackers ADD COLUMN country TEXT; \
 /// the mark leave the index with them (the trigger); rows above it were
 /// never in it. PostgreSQL: nothing (its searches keep the row window).
 const V11_SEARCH_SQLITE: &str = r#"
-CREATE VIRTUAL TABLE events_fts USING fts5(fields, content='events', content_rowid='seq', tokenize='trigram', detail='none');
+CREATE VIRTUAL TABLE events_fts USING fts5(fields, content='events', content_rowid='seq', tokenize='trigram');
 CREATE TABLE events_fts_progress (id INTEGER PRIMARY KEY NOT NULL, upto BIGINT NOT NULL);
 INSERT INTO events_fts_progress (id, upto) VALUES (1, 0);
 CREATE TRIGGER events_fts_del AFTER DELETE ON events

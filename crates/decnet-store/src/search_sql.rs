@@ -11,10 +11,18 @@ use crate::{db_err, Backend, SearchIndexStep, StoreResult};
 const MIN_CHARS: usize = 3;
 
 /// True when the index can answer a search for `term`: three characters
-/// or more, none of them a `LIKE` wildcard or escape (the index's `LIKE`
-/// has no `ESCAPE`).
+/// or more (a trigram index has nothing shorter to look up).
 pub(crate) fn indexable(term: &str) -> bool {
-    term.chars().count() >= MIN_CHARS && !term.contains(['%', '_', '\\'])
+    term.chars().count() >= MIN_CHARS
+}
+
+/// The FTS5 query for events whose fields contain `term`: one phrase, the
+/// term's trigrams in a row. The index keeps positions, so the phrase is
+/// an exact (case-folded) substring match answered from the index alone;
+/// a `LIKE` would make SQLite read every candidate row back to test it.
+/// `%`, `_` and `\` are plain characters in a phrase.
+pub(crate) fn phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
 }
 
 /// The index's mark: every event with `seq` at or below it is indexed.

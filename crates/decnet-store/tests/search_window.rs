@@ -153,7 +153,7 @@ async fn sqlite_search_reads_the_index_and_scans_only_what_it_lacks() {
     let every = store.query_logs_json(&search("row")).await.unwrap();
     assert!(every.data.contains(&format!("\"row\":{}", n - 1)));
     assert!(!every.total_exact);
-    // Short terms and wildcard characters are not the index's: the window.
+    // Short terms are not the index's: the window.
     let short = store.query_logs_json(&search("ne")).await.unwrap();
     assert!(!short.total_exact);
 
@@ -171,10 +171,28 @@ async fn sqlite_search_reads_the_index_and_scans_only_what_it_lacks() {
             .total,
         1
     );
+    // LIKE's wildcards and the index's quote are plain characters of a
+    // search: `%_` finds the row that has them, not every "1…0" row.
+    raw(&format!("{url}?mode=rw"), "INSERT INTO events (id, ts, decky, service, kind, src_ip, src_port, dst_ip, dst_port, session_id, fields) \
+         VALUES ('sale', 99999998, 'odd', 'ssh', 'command', '10.0.0.1', 1, '10.0.0.2', 22, NULL, '{\"cmd\":\"get /50%_off\"}')").await;
+    for indexed in [false, true] {
+        if indexed {
+            index_everything(&*store).await;
+        }
+        let sale = store.query_logs_json(&search("0%_o")).await.unwrap();
+        assert_eq!(
+            (sale.total, sale.total_exact),
+            (1, true),
+            "indexed {indexed}: {}",
+            sale.data
+        );
+        let quoted = store.query_logs_json(&search("a\"b OR x")).await.unwrap();
+        assert_eq!((quoted.total, quoted.total_exact), (0, true));
+    }
 
     // Retention takes rows out of the index with them; once every row is
     // gone, new rows reuse old seqs and must be indexed afresh.
-    assert_eq!(store.prune_events(None, Some(0)).await.unwrap(), n + 1);
+    assert_eq!(store.prune_events(None, Some(0)).await.unwrap(), n + 2);
     assert_eq!(
         store
             .query_logs_json(&search("needle"))
