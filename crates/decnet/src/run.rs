@@ -13,12 +13,10 @@ use decnet_core::fleet::{self, LoadError};
 use decnet_core::FleetSpec;
 use decnet_engine::topology::Topologies;
 use decnet_engine::{EngineConfig, EventLog, Fleet, SyslogTarget};
-use decnet_store::ingest::JournalFeed;
 
-use crate::durability::{
-    create_data_dir, health_probes, log_config, open_journal, reopen_log_on_sighup,
-    report_event_log, INTEL_FINISH,
-};
+use crate::durability::{create_data_dir, log_config, reopen_log_on_sighup, report_event_log};
+use crate::nats_link::{close_nats, forward_to_nats, nats_bus};
+use crate::pipeline::Pipeline;
 use decnet_services::{Limits, Registry};
 use tokio_util::sync::CancellationToken;
 
@@ -243,99 +241,10 @@ async fn run(
     let started = Instant::now();
     let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
-    let nats = nats_bus(&args, None).await?;
     let port_offset = port_offset(&args);
-    // The fleet publishes on `bus`. In-process mode: everything shares it.
-    // With NATS: the fleet's messages are forwarded to NATS; events come back
-    // from the durable JetStream consumer (committed to the store first) on
-    // `proc_bus` for intel/response/event log; the API and topologies use
-    // NATS itself so every server sees every live message.
-    let bus: Arc<dyn Bus> = MemoryBus::new();
-    let (proc_bus, api_bus): (Arc<dyn Bus>, Arc<dyn Bus>) = match &nats {
-        None => (bus.clone(), bus.clone()),
-        Some(nb) => (MemoryBus::new(), nb.clone()),
-    };
-    let forwarder = nats
-        .as_ref()
-        .map(|nb| forward_to_nats(&bus, nb.clone()))
-        .transpose()?;
-    let store = crate::api::open_store(args.db.as_deref(), &args.data_dir).await?;
-    // Counting starts before any decky can emit.
-    let metrics = crate::metrics::MetricsRun::start(&args.metrics, &proc_bus).await?;
-    let forward = fleet_spec
-        .general
-        .syslog
-        .as_deref()
-        .map(SyslogTarget::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let log_path = args.data_dir.join("decnet.log");
-    let (journal, feed) = match &nats {
-        None => {
-            let (writer, sink, feed) = open_journal(&args.data_dir)?;
-            (Some((writer, sink)), Some(feed))
-        }
-        Some(_) => (None, None),
-    };
-    let event_log = EventLog::start_with(
-        &proc_bus,
-        log_config(&args, forward, journal, fleet_spec.general.log_compat),
-    )
-    .await
-    .with_context(|| format!("cannot open event log {}", log_path.display()))?;
-    let sighup = reopen_log_on_sighup(event_log.monitor());
-    // Ingester and intel subscribe before any decky can emit.
-    let observer = metrics.as_ref().map(|m| m.commit_observer());
-    let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed, observer).await?;
-    let health_probes = health_probes(event_log.monitor(), ingester.monitor());
-    // Scaled out, tagging runs beside intel on the intel lease holder.
-    let tagging = crate::attack::AttackRun::start(
-        store.clone(),
-        &proc_bus,
-        &api_bus,
-        &attack_rules,
-        nats.is_some(),
-    )?;
-    let intel = IntelRun::start(
-        &nats,
-        store.clone(),
-        &proc_bus,
-        &api_bus,
-        tagging.holder_task().into_iter().collect(),
-        intel_cfg,
-    )
-    .await?;
-    if let Some(m) = &metrics {
-        m.watch_workers(event_log.monitor(), ingester.monitor(), intel.monitor());
-    }
-    // Alerts read what the API sees (every server's events with NATS; only
-    // the intel lease holder raises them).
-    let cluster = match (&nats, &intel) {
-        (Some(nats), IntelRun::Singleton(s)) => crate::alerts::Cluster::Nats {
-            nats,
-            holding: s.holding(),
-        },
-        _ => crate::alerts::Cluster::Alone,
-    };
-    let (alerts, alerts_api, alerts_probe) =
-        crate::alerts::AlertsRun::start(alerts, &api_bus, cluster, &args.data_dir, &store).await?;
-    let mut health_probes = health_probes;
-    health_probes.push(alerts_probe);
-    // Active response: only with a [response] section.
-    let response = decnet_response::start_for_fleet(
-        &fleet_spec.response,
-        proc_bus.clone(),
-        Some(store.clone()),
-    )
-    .await
-    .context("cannot start active response")?;
-    // Canary receivers and the credential watcher (only with [canary]),
-    // subscribed before any decky can emit.
-    let mut canary = match &fleet_spec.canary {
-        Some(cfg) => Some(start_canary(cfg, &store, &bus, &proc_bus, &api_bus, &nats).await?),
-        None => None,
-    };
-    let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
+    let (pipeline, handles) =
+        Pipeline::start(&fleet_spec, &args, alerts, &attack_rules, intel_cfg).await?;
+    let fleet = open_fleet(&fleet_spec, &args, port_offset, &pipeline.bus)?;
     let failures = deploy_all(&fleet, &fleet_spec).await;
     let up = started.elapsed();
     print_table(&fleet.summary().await, port_offset);
@@ -344,83 +253,28 @@ async fn run(
     }
     if !failures.is_empty() && fleet.summary().await.is_empty() {
         fleet.shutdown().await;
-        alerts.finish().await;
-        report_event_log(&event_log.finish().await);
-        ingester.finish().await?;
-        intel.finish().await?;
-        tagging.finish().await;
+        if let Some(c) = handles.canary {
+            c.finish().await;
+        }
+        pipeline.finish().await?;
         anyhow::bail!("no decky could be started");
     }
     println!(
         "{} deckies up in {:.1} ms; events → {}",
         fleet.summary().await.len(),
         up.as_secs_f64() * 1000.0,
-        log_path.display()
+        pipeline.log_path.display()
     );
-    if let Some(c) = &mut canary {
-        c.follow_fleet(fleet.clone()).await;
-    }
-    // The passive sensor failing to open its capture is loud but not
-    // fatal, like the API: the deckies keep running.
-    let passive = match &fleet_spec.passive {
-        Some(c) => {
-            match crate::passive::PassiveRun::start(c, &fleet_spec, fleet.clone(), bus.clone())
-                .await
-            {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    eprintln!("error: passive sensor not started: {e:#}");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    // Topologies: the mutation queue worker resumes whatever a previous run
-    // left pending or in flight; automatic persona mutations and DHCP lease
-    // renewals tick each minute.
-    let topologies = Topologies::new(store.clone(), fleet.clone(), api_bus.clone());
-    let engine_stop = CancellationToken::new();
-    let topo_worker = tokio::spawn(topologies.clone().run_worker(engine_stop.clone()));
-    let mutator = spawn_minute_upkeep(fleet.clone(), engine_stop.clone());
-    // The fleet file, re-read on SIGHUP and POST /config/reload (the
-    // bundled demo fleet has no file).
-    let reloader = config.map(|path| {
-        crate::reload::Reloader::new(
-            path,
-            fleet_spec.clone(),
-            fleet.clone(),
-            response.clone(),
-            alerts_api.handle.clone(),
-        )
-    });
-    let reload_task = reloader.clone().and_then(crate::reload::reload_on_sighup);
-    let engine = decnet_api::engine::Engine {
-        fleet: fleet.clone(),
-        topologies,
-        sensors: decnet_api::engine::Sensors::watch(&api_bus),
-    };
-    // The API failing to bind is loud but not fatal: the deckies keep running.
-    // It streams from `api_bus` (NATS when scaled out), so a sensor's events
-    // reach every server's SSE clients, not only local deckies' events.
-    let backends = decnet_api::Backends {
-        engine: Some(engine),
-        responder: response.clone(),
-        probes: health_probes,
-        canary: canary.as_ref().map(|c| c.service()),
-        alerts: Some(alerts_api),
-        attack: attack_rules,
-        metrics: metrics.as_ref().map(|m| m.metrics.clone()),
-        reload: reloader.as_ref().map(|r| r.for_api()),
-        ..decnet_api::Backends::new(store.clone(), api_bus.clone())
-    };
-    let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
-        Ok(a) => Some(a),
-        Err(e) => {
-            eprintln!("error: API not started: {e:#}");
-            None
-        }
-    };
+    let beside = Beside::start(
+        &fleet_spec,
+        &args,
+        config,
+        &fleet,
+        &pipeline,
+        handles,
+        attack_rules,
+    )
+    .await;
     if demo {
         println!(
             "Try: telnet 127.0.50.10 {}   or   curl http://127.0.50.10:{}/",
@@ -430,69 +284,141 @@ async fn run(
     }
     println!("Ctrl-C to stop.");
     let _ = std::io::stdout().flush();
-    // Startup's transients are freed by now; give their pages back, and
-    // what bursts of sessions free from now on, once a minute.
-    let trimmer = crate::memory::spawn_trimmer(engine_stop.clone());
 
     stop_signal.wait().await;
     eprintln!("shutting down…");
     crate::shutdown::arm_watchdog();
-    if let Some(api) = api {
-        api.shutdown().await;
-    }
-    engine_stop.cancel();
-    if let Some(c) = canary {
-        c.finish().await;
-    }
-    let _ = topo_worker.await;
-    let _ = mutator.await;
-    let _ = trimmer.await;
-    if let Some(p) = passive {
-        p.finish().await;
-    }
+    beside.finish().await;
     fleet.shutdown().await;
-    if let Some(m) = metrics {
-        m.finish().await;
-    }
-    // Before the bus goes: the last events' alerts, digests, spool synced.
-    alerts.finish().await;
-    if let (Some(f), Some(nb)) = (forwarder, &nats) {
-        f.finish().await;
-        close_nats(nb).await;
-    }
-    if let Some(r) = &response {
-        r.shutdown().await;
-    }
-    if let Some(h) = sighup {
-        h.abort();
-    }
-    if let Some(h) = reload_task {
-        h.abort();
-    }
-    // Each step below is bounded (a full disk or a dead database must not
-    // hold SIGTERM up): event log and ingester give up after 3 s, intel 2 s.
-    report_event_log(&event_log.finish().await);
-    let stored = ingester.finish().await?;
-    tracing::info!(
-        events = stored.committed,
-        new = stored.inserted,
-        "store ingester flushed"
-    );
-    if stored.unstored > 0 {
-        eprintln!(
-            "warning: {} events not stored at shutdown (the store kept failing); they are in the event journal and will be stored at the next start",
-            stored.unstored
+    pipeline.finish().await
+}
+
+/// What runs beside the deckies once they are up (the API, the canary's
+/// view of the fleet, the passive sensor, topologies, scheduled upkeep,
+/// reloads), stopped before them.
+struct Beside {
+    api: Option<crate::api::RunningApi>,
+    canary: Option<crate::canary::CanaryRun>,
+    passive: Option<crate::passive::PassiveRun>,
+    /// Stops the topology worker, the minute upkeep and the trimmer.
+    engine_stop: CancellationToken,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    reload_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Beside {
+    async fn start(
+        fleet_spec: &FleetSpec,
+        args: &RunArgs,
+        config: Option<PathBuf>,
+        fleet: &Arc<Fleet>,
+        pipeline: &Pipeline,
+        handles: crate::pipeline::Handles,
+        attack_rules: Arc<decnet_attack::live::RulesInUse>,
+    ) -> Beside {
+        let mut canary = handles.canary;
+        if let Some(c) = &mut canary {
+            c.follow_fleet(fleet.clone()).await;
+        }
+        // The passive sensor failing to open its capture is loud but not
+        // fatal, like the API: the deckies keep running.
+        let passive = match &fleet_spec.passive {
+            Some(c) => match crate::passive::PassiveRun::start(
+                c,
+                fleet_spec,
+                fleet.clone(),
+                pipeline.bus.clone(),
+            )
+            .await
+            {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("error: passive sensor not started: {e:#}");
+                    None
+                }
+            },
+            None => None,
+        };
+        // Topologies: the mutation queue worker resumes whatever a previous
+        // run left pending or in flight; automatic persona mutations and
+        // DHCP lease renewals tick each minute.
+        let topologies = Topologies::new(
+            pipeline.store.clone(),
+            fleet.clone(),
+            pipeline.api_bus.clone(),
         );
+        let engine_stop = CancellationToken::new();
+        let topo_worker = tokio::spawn(topologies.clone().run_worker(engine_stop.clone()));
+        let mutator = spawn_minute_upkeep(fleet.clone(), engine_stop.clone());
+        // The fleet file, re-read on SIGHUP and POST /config/reload (the
+        // bundled demo fleet has no file).
+        let reloader = config.map(|path| {
+            crate::reload::Reloader::new(
+                path,
+                fleet_spec.clone(),
+                fleet.clone(),
+                pipeline.response.clone(),
+                handles.alerts.handle.clone(),
+            )
+        });
+        let reload_task = reloader.clone().and_then(crate::reload::reload_on_sighup);
+        let engine = decnet_api::engine::Engine {
+            fleet: fleet.clone(),
+            topologies,
+            sensors: decnet_api::engine::Sensors::watch(&pipeline.api_bus),
+        };
+        // The API failing to bind is loud but not fatal: the deckies keep
+        // running. It streams from `api_bus` (NATS when scaled out), so a
+        // sensor's events reach every server's SSE clients.
+        let backends = decnet_api::Backends {
+            engine: Some(engine),
+            responder: pipeline.response.clone(),
+            probes: handles.probes,
+            canary: canary.as_ref().map(|c| c.service()),
+            alerts: Some(handles.alerts),
+            attack: attack_rules,
+            metrics: pipeline.metrics.as_ref().map(|m| m.metrics.clone()),
+            reload: reloader.as_ref().map(|r| r.for_api()),
+            ..decnet_api::Backends::new(pipeline.store.clone(), pipeline.api_bus.clone())
+        };
+        let api = match crate::api::start(&args.api, &args.data_dir, backends).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("error: API not started: {e:#}");
+                None
+            }
+        };
+        // Startup's transients are freed by now; give their pages back, and
+        // what bursts of sessions free from now on, once a minute.
+        let trimmer = crate::memory::spawn_trimmer(engine_stop.clone());
+        Beside {
+            api,
+            canary,
+            passive,
+            engine_stop,
+            workers: vec![topo_worker, mutator, trimmer],
+            reload_task,
+        }
     }
-    tagging.finish().await;
-    match tokio::time::timeout(INTEL_FINISH, intel.finish()).await {
-        Ok(profiled) => tracing::info!(events = profiled?, "intel flushed"),
-        Err(_) => eprintln!(
-            "warning: intel did not finish within {} s (the store is failing); its last events are not profiled",
-            INTEL_FINISH.as_secs()
-        ),
+
+    async fn finish(self) {
+        if let Some(h) = self.reload_task {
+            h.abort();
+        }
+        if let Some(api) = self.api {
+            api.shutdown().await;
+        }
+        self.engine_stop.cancel();
+        if let Some(c) = self.canary {
+            c.finish().await;
+        }
+        for w in self.workers {
+            let _ = w.await;
+        }
+        if let Some(p) = self.passive {
+            p.finish().await;
+        }
     }
-    Ok(())
 }
 
 /// Connection limits, with `DECNET_MAX_CONNS_PER_DECKY` (default 512
@@ -536,24 +462,6 @@ fn spawn_minute_upkeep(fleet: Arc<Fleet>, stop: CancellationToken) -> tokio::tas
             }
         }
     })
-}
-
-/// Canary receivers and the credential watcher; with NATS, also the
-/// endpoint sensors report plantings to.
-async fn start_canary(
-    cfg: &decnet_core::canary::CanaryConfig,
-    store: &Arc<dyn decnet_store::Store>,
-    bus: &Arc<dyn Bus>,
-    proc_bus: &Arc<dyn Bus>,
-    api_bus: &Arc<dyn Bus>,
-    nats: &Option<Arc<decnet_nats::NatsBus>>,
-) -> anyhow::Result<crate::canary::CanaryRun> {
-    let mut run =
-        crate::canary::CanaryRun::start(cfg, store.clone(), bus, proc_bus, api_bus).await?;
-    if let Some(nb) = nats {
-        run.serve_sensors(nb.client().clone()).await?;
-    }
-    Ok(run)
 }
 
 fn limits_from_env() -> Limits {
@@ -668,7 +576,8 @@ async fn run_sensor(
     let stop_signal = StopSignal::listen()?;
     create_data_dir(&args.data_dir)?;
     let name = sensor.to_string();
-    let Some(nats) = nats_bus(&args, Some(sensor.clone())).await? else {
+    let Some(nats) = nats_bus(&args.bus, &args.nats, &args.data_dir, Some(sensor.clone())).await?
+    else {
         anyhow::bail!("decnet sensor needs --bus nats://HOST:PORT");
     };
     let port_offset = port_offset(&args);
@@ -842,214 +751,6 @@ fn sensor_ignores_alerts(spec: &FleetSpec) -> Option<String> {
         "{} not used by `decnet sensor`: alerts and SIEM outputs run on the API servers (`decnet serve --bus nats://…`) that consume this sensor's events; put these sections in their fleet file",
         names.join(" ")
     ))
-}
-
-/// Stops publishing to NATS within 5 s, whatever NATS is doing: what it
-/// has not acknowledged by then is in the spool, on disk, for the next start.
-async fn close_nats(nats: &decnet_nats::NatsBus) {
-    if nats.close(std::time::Duration::from_secs(5)).await != decnet_nats::Closed::Settled {
-        eprintln!("warning: some events were not acknowledged by NATS; they stay in the spool for the next start");
-    }
-}
-
-/// `--bus`: `memory` (in-process) or `nats://HOST:PORT` / `tls://HOST:PORT`.
-async fn nats_bus(
-    args: &RunArgs,
-    sensor: Option<decnet_nats::SensorName>,
-) -> anyhow::Result<Option<Arc<decnet_nats::NatsBus>>> {
-    match args.bus.as_str() {
-        "memory" => Ok(None),
-        url if url.starts_with("nats://") || url.starts_with("tls://") => {
-            let cfg = args.nats.config(url, &args.data_dir.join("spool"), sensor);
-            let nb = decnet_nats::NatsBus::start(&cfg)
-                .await
-                .with_context(|| format!("cannot start the NATS bus {url}"))?;
-            Ok(Some(nb))
-        }
-        other => anyhow::bail!("--bus {other}: use 'memory' or nats://HOST:PORT"),
-    }
-}
-
-/// Copies every message of the local bus to NATS (lossless, never blocks the fleet).
-pub(crate) struct Forwarder {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Forwarder {
-    /// Forwards what is queued, then stops.
-    pub(crate) async fn finish(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
-}
-
-pub(crate) fn forward_to_nats(
-    local: &Arc<dyn Bus>,
-    nats: Arc<decnet_nats::NatsBus>,
-) -> anyhow::Result<Forwarder> {
-    let mut sub = local.subscribe(">", decnet_bus::Delivery::Lossless)?;
-    let stop = CancellationToken::new();
-    let s = stop.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let env = tokio::select! {
-                biased;
-                e = sub.recv() => e,
-                _ = s.cancelled() => None,
-            };
-            match env {
-                Some(env) => nats.publish((*env).clone()),
-                None => break,
-            }
-        }
-        while let Some(env) = sub.try_recv() {
-            nats.publish((*env).clone());
-        }
-    });
-    Ok(Forwarder { stop, task })
-}
-
-/// The store writer: the batched ingester in-process, the JetStream pump with NATS.
-enum Ingest {
-    Local(decnet_store::ingest::IngestHandle),
-    Pump(decnet_nats::Pump),
-}
-
-/// Events committed, new to the store, and left for the next start.
-struct Ingested {
-    committed: u64,
-    inserted: u64,
-    unstored: u64,
-}
-
-impl Ingest {
-    /// The in-process ingester's health (the JetStream pump has its own).
-    fn monitor(&self) -> Option<decnet_store::ingest::IngestMonitor> {
-        match self {
-            Ingest::Local(i) => Some(i.monitor()),
-            Ingest::Pump(_) => None,
-        }
-    }
-
-    async fn start(
-        nats: &Option<Arc<decnet_nats::NatsBus>>,
-        store: Arc<dyn decnet_store::Store>,
-        proc_bus: &Arc<dyn Bus>,
-        journal: Option<JournalFeed>,
-        observer: Option<decnet_store::ingest::CommitObserver>,
-    ) -> anyhow::Result<Ingest> {
-        Ok(match (nats, journal) {
-            (None, Some(feed)) => Ingest::Local(decnet_store::ingest::Ingester::start_journaled(
-                store,
-                feed,
-                decnet_store::ingest::IngestConfig {
-                    finish_within: std::time::Duration::from_secs(3),
-                    observer,
-                    ..Default::default()
-                },
-            )),
-            (None, None) => Ingest::Local(decnet_store::ingest::Ingester::start(
-                store,
-                proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-                decnet_store::ingest::IngestConfig {
-                    observer,
-                    ..Default::default()
-                },
-            )),
-            (Some(nb), _) => Ingest::Pump(
-                decnet_nats::Pump::start(
-                    nb.client().clone(),
-                    store,
-                    proc_bus.clone(),
-                    500,
-                    std::time::Duration::from_secs(30),
-                )
-                .await
-                .context("cannot start the JetStream consumer")?,
-            ),
-        })
-    }
-
-    async fn finish(self) -> anyhow::Result<Ingested> {
-        Ok(match self {
-            Ingest::Local(i) => {
-                let s = i.finish().await?;
-                Ingested {
-                    committed: s.committed,
-                    inserted: s.inserted,
-                    unstored: s.unstored,
-                }
-            }
-            Ingest::Pump(p) => {
-                let s = p.finish().await;
-                Ingested {
-                    committed: s.committed,
-                    inserted: s.inserted,
-                    unstored: 0,
-                }
-            }
-        })
-    }
-}
-
-/// Intel: in-process on the local bus; with NATS a cluster-wide singleton
-/// (one lease holder fed by its own durable consumer), because intel
-/// upserts whole rows and must see every event, not one pump's share.
-enum IntelRun {
-    Local(decnet_intel::IntelHandle),
-    Singleton(decnet_nats::IntelSingleton),
-}
-
-impl IntelRun {
-    async fn start(
-        nats: &Option<Arc<decnet_nats::NatsBus>>,
-        store: Arc<dyn decnet_store::Store>,
-        proc_bus: &Arc<dyn Bus>,
-        api_bus: &Arc<dyn Bus>,
-        also: Vec<Arc<dyn decnet_nats::HolderTask>>,
-        cfg: decnet_intel::IntelConfig,
-    ) -> anyhow::Result<IntelRun> {
-        Ok(match nats {
-            None => IntelRun::Local(
-                decnet_intel::Intel::start(
-                    store,
-                    api_bus.clone(),
-                    proc_bus.subscribe("events.>", decnet_bus::Delivery::Lossless)?,
-                    cfg,
-                )
-                .await
-                .context("cannot start intel")?,
-            ),
-            Some(nb) => IntelRun::Singleton(decnet_nats::IntelSingleton::start_with(
-                nb.client().clone(),
-                store,
-                api_bus.clone(),
-                decnet_nats::intel::holder_id(),
-                decnet_nats::intel::SingletonConfig {
-                    intel: cfg,
-                    ..Default::default()
-                },
-                also,
-            )),
-        })
-    }
-
-    /// The in-process worker's progress (the singleton reports its own).
-    fn monitor(&self) -> Option<decnet_intel::IntelMonitor> {
-        match self {
-            IntelRun::Local(i) => Some(i.monitor()),
-            IntelRun::Singleton(_) => None,
-        }
-    }
-
-    /// Events intel applied in this process.
-    async fn finish(self) -> anyhow::Result<u64> {
-        Ok(match self {
-            IntelRun::Local(i) => i.finish().await?.processed,
-            IntelRun::Singleton(s) => s.finish().await.processed,
-        })
-    }
 }
 
 /// SIGINT/SIGTERM, listened for from the first moment of `serve`/`sensor`:
