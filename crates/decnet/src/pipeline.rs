@@ -61,39 +61,13 @@ impl Pipeline {
         // Events come back for intel, response and the event log on
         // `proc_bus`: the fleet's own bus in-process, a local bus the
         // JetStream pump feeds (after the store) with NATS.
-        let bus: Arc<dyn Bus> = MemoryBus::new();
-        let (proc_bus, api_bus): (Arc<dyn Bus>, Arc<dyn Bus>) = match &nats {
-            None => (bus.clone(), bus.clone()),
-            Some(nb) => (MemoryBus::new(), nb.clone()),
-        };
-        let forwarder = nats
-            .as_ref()
-            .map(|nb| forward_to_nats(&bus, nb.clone()))
-            .transpose()?;
+        let (bus, proc_bus, api_bus, forwarder) = buses(&nats)?;
         let store = crate::api::open_store(args.db.as_deref(), &args.data_dir).await?;
         // Counting starts before any decky can emit.
         let metrics = crate::metrics::MetricsRun::start(&args.metrics, &proc_bus).await?;
-        let forward = spec
-            .general
-            .syslog
-            .as_deref()
-            .map(SyslogTarget::parse)
-            .transpose()
-            .map_err(anyhow::Error::msg)?;
         let log_path = args.data_dir.join("decnet.log");
-        let (journal, feed) = match &nats {
-            None => {
-                let (writer, sink, feed) = open_journal(&args.data_dir)?;
-                (Some((writer, sink)), Some(feed))
-            }
-            Some(_) => (None, None),
-        };
-        let event_log = EventLog::start_with(
-            &proc_bus,
-            log_config(args, forward, journal, spec.general.log_compat),
-        )
-        .await
-        .with_context(|| format!("cannot open event log {}", log_path.display()))?;
+        let (event_log, feed) =
+            start_event_log(spec, args, &proc_bus, nats.is_some(), &log_path).await?;
         let sighup = reopen_log_on_sighup(event_log.monitor());
         let observer = metrics.as_ref().map(|m| m.commit_observer());
         let ingester = Ingest::start(&nats, store.clone(), &proc_bus, feed, observer).await?;
@@ -206,6 +180,55 @@ impl Pipeline {
         }
         Ok(())
     }
+}
+
+/// The fleet's bus, the bus events come back on, the API's bus, and the
+/// copy of the fleet's bus onto NATS when there is one.
+#[allow(clippy::type_complexity)]
+fn buses(
+    nats: &Option<Arc<decnet_nats::NatsBus>>,
+) -> anyhow::Result<(Arc<dyn Bus>, Arc<dyn Bus>, Arc<dyn Bus>, Option<Forwarder>)> {
+    let bus: Arc<dyn Bus> = MemoryBus::new();
+    let (proc_bus, api_bus): (Arc<dyn Bus>, Arc<dyn Bus>) = match nats {
+        None => (bus.clone(), bus.clone()),
+        Some(nb) => (MemoryBus::new(), nb.clone()),
+    };
+    let forwarder = nats
+        .as_ref()
+        .map(|nb| forward_to_nats(&bus, nb.clone()))
+        .transpose()?;
+    Ok((bus, proc_bus, api_bus, forwarder))
+}
+
+/// `decnet.log` (and the syslog copy), with the event journal the ingester
+/// reads in-process; with NATS the JetStream stream is the journal.
+async fn start_event_log(
+    spec: &FleetSpec,
+    args: &RunArgs,
+    proc_bus: &Arc<dyn Bus>,
+    scaled_out: bool,
+    log_path: &std::path::Path,
+) -> anyhow::Result<(EventLog, Option<JournalFeed>)> {
+    let forward = spec
+        .general
+        .syslog
+        .as_deref()
+        .map(SyslogTarget::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let (journal, feed) = if scaled_out {
+        (None, None)
+    } else {
+        let (writer, sink, feed) = open_journal(&args.data_dir)?;
+        (Some((writer, sink)), Some(feed))
+    };
+    let event_log = EventLog::start_with(
+        proc_bus,
+        log_config(args, forward, journal, spec.general.log_compat),
+    )
+    .await
+    .with_context(|| format!("cannot open event log {}", log_path.display()))?;
+    Ok((event_log, feed))
 }
 
 /// Canary receivers and the credential watcher; with NATS, also the
