@@ -64,7 +64,8 @@ count_log() { # patterns... → number of lines matching all
 
 # --- mysql (mariadb client)
 mysql -h "$DB" -P "$(p 3306)" -u root -pwrongpw -e 'select 1' >"$WORK/mysql1.out" 2>&1 && fail "mysql wrong password accepted"
-grep -q "Access denied for user 'root'@'127.0.0.1' (using password: YES)" "$WORK/mysql1.out" || { cat "$WORK/mysql1.out"; fail "mysql access denied text"; }
+# Debian's MariaDB root@localhost is unix_socket: a password over TCP is 1698.
+grep -q "ERROR 1698 (28000): Access denied for user 'root'@'localhost'" "$WORK/mysql1.out" || { cat "$WORK/mysql1.out"; fail "mysql access denied text"; }
 expect_log "mysql native capture" 'db01 mysql - auth_attempt' 'username="root"' 'secret_kind="mysql_native_password"' 'hashcat="\$mysqlna\$[0-9a-f]{40}\*[0-9a-f]{40}"'
 mysql -h "$DB" -P "$(p 3306)" -u app -pDb-Pass-2024 -e 'show databases; select @@version_comment; drop table users' >"$WORK/mysql2.out" 2>&1 || { cat "$WORK/mysql2.out"; fail "mysql configured login"; }
 grep -q "information_schema" "$WORK/mysql2.out" || fail "mysql show databases"

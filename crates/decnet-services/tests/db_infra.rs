@@ -22,11 +22,14 @@ async fn mysql_native_password_captured_in_hashcat_form_and_denied() {
     let err = mysql_async::Conn::from_url(url)
         .await
         .expect_err("login must fail");
+    // Debian's MariaDB root@localhost authenticates by unix_socket: any
+    // password over TCP from loopback is error 1698.
     let msg = err.to_string();
     assert!(
-        msg.contains("Access denied for user 'root'@'127.0.0.1' (using password: YES)"),
+        msg.contains("1698") && msg.contains("Access denied for user 'root'@'localhost'"),
         "{msg}"
     );
+    assert!(!msg.contains("using password"), "{msg}");
     let e = env.next(EventKind::AuthAttempt).await;
     assert_eq!(s(&e, "username"), "root");
     assert_eq!(s(&e, "secret_kind"), "mysql_native_password");
@@ -44,6 +47,16 @@ async fn mysql_native_password_captured_in_hashcat_form_and_denied() {
     assert_eq!(
         s(&e, "hashcat"),
         format!("$mysqlna${}*{}", hex::encode(&salt), hex::encode(&resp))
+    );
+    // Any other user is an ordinary 1045.
+    let url = format!("mysql://admin:x@{}/", env.addr(3306));
+    let msg = mysql_async::Conn::from_url(url)
+        .await
+        .expect_err("login must fail")
+        .to_string();
+    assert!(
+        msg.contains("Access denied for user 'admin'@'localhost' (using password: YES)"),
+        "{msg}"
     );
     env.stop().await;
 }
@@ -82,22 +95,74 @@ async fn mysql_configured_login_succeeds_and_queries_are_logged() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn mysql_oversized_packet_is_an_error_event_not_a_crash() {
-    let mut env = deploy("127.0.63.12", "services = mysql\n").await;
-    let mut c = TcpStream::connect(env.addr(3306)).await.unwrap();
+/// Connects, reads the greeting, sends `bytes`, returns what comes back
+/// before the server closes.
+async fn mysql_after_greeting(addr: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut c = TcpStream::connect(addr).await.unwrap();
     let mut greet = [0u8; 256];
     let n = c.read(&mut greet).await.unwrap();
     assert!(n > 40 && greet[4] == 10, "handshake v10 expected");
-    // Header announcing a 16 MiB packet.
-    c.write_all(&[0xff, 0xff, 0xff, 1]).await.unwrap();
-    let e = env.next(EventKind::Error).await;
-    assert!(s(&e, "error").contains("over limit"), "{:?}", e.fields);
+    c.write_all(bytes).await.unwrap();
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest)).await;
-    assert_eq!(rest.get(4), Some(&0xff), "ERR packet before close");
+    rest
+}
+
+#[tokio::test]
+async fn mysql_non_handshake_bytes_get_the_servers_errors() {
+    let mut env = deploy("127.0.63.12", "services = mysql\ndistro = debian\n").await;
+    let addr = env.addr(3306);
+    // The MariaDB greeting's capabilities: 0xf7fe / 0x81ff and MariaDB's
+    // own 0x1d in the filler.
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    let mut greet = [0u8; 256];
+    let n = c.read(&mut greet).await.unwrap();
+    let g = &greet[4..n];
+    let caps_at = g.iter().position(|&b| b == 0).unwrap() + 1 + 4 + 8 + 1;
+    assert_eq!(&g[caps_at..caps_at + 2], &[0xfe, 0xf7]);
+    assert_eq!(&g[caps_at + 5..caps_at + 7], &[0xff, 0x81]);
+    assert_eq!(&g[caps_at + 14..caps_at + 18], &[0x1d, 0, 0, 0]);
+    drop(c);
+
+    // An HTTP request: its "sequence id" is not 1.
+    let r = mysql_after_greeting(&addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert_eq!(
+        &r,
+        b"\x21\x00\x00\x01\xff\x84\x04#08S01Got packets out of order"
+    );
+    // A PROXY protocol v2 signature.
+    let r = mysql_after_greeting(&addr, b"\r\n\r\n").await;
+    assert_eq!(&r[4..7], &[0xff, 0x6a, 0x04]);
+    assert!(
+        r.ends_with(b"Proxy header is not accepted from 127.0.0.1"),
+        "{r:?}"
+    );
+    // A response without CLIENT_PROTOCOL_41: no SQL state in the error.
+    let r = mysql_after_greeting(&addr, b"\x05\x00\x00\x01garbage").await;
+    assert_eq!(&r, b"\x10\x00\x00\x02\xff\x13\x04Bad handshake");
+    // A packet over the decoy's limit is read to its end, then refused.
+    let big = 70 * 1024u32;
+    let mut pkt = big.to_le_bytes()[..3].to_vec();
+    pkt.push(1);
+    pkt.resize(4 + big as usize, b'A');
+    let r = mysql_after_greeting(&addr, &pkt).await;
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        let e = env.next(EventKind::Error).await;
+        errors.push(s(&e, "error").to_owned());
+    }
+    assert_eq!(
+        errors[..3],
+        [
+            "mysql: packet out of order",
+            "mysql: PROXY protocol header",
+            "mysql: bad handshake response: unterminated string"
+        ]
+    );
+    assert!(errors[3].contains("over limit"), "{errors:?}");
+    assert_eq!(r.get(4), Some(&0xff), "ERR packet before close");
     // The service still answers.
-    let mut c2 = TcpStream::connect(env.addr(3306)).await.unwrap();
+    let mut c2 = TcpStream::connect(&addr).await.unwrap();
     assert!(c2.read(&mut greet).await.unwrap() > 40);
     env.stop().await;
 }
@@ -482,6 +547,108 @@ async fn ldap_simple_bind_captured_rootdse_and_search_logged() {
         .unwrap();
     let e = env.next(EventKind::Error).await;
     assert!(s(&e, "error").contains("over limit"), "{:?}", e.fields);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn ldap_linux_persona_answers_like_slapd() {
+    use ldap3::exop::{WhoAmI, WhoAmIResp};
+    use ldap3::{LdapConnAsync, Scope, SearchEntry};
+    let env = deploy(
+        "127.0.63.31",
+        "services = ldap\ndistro = debian\n[t.ldap]\nbase_dn = dc=corp,dc=local\n",
+    )
+    .await;
+    let url = format!("ldap://{}", env.addr(389));
+    let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
+    ldap3::drive!(conn);
+
+    // The root DSE: only objectClass by default, the rest with `+`.
+    let root = |rs: Vec<ldap3::ResultEntry>| SearchEntry::construct(rs[0].clone());
+    let (rs, _) = ldap
+        .search("", Scope::Base, "(objectClass=*)", Vec::<&str>::new())
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let plain = root(rs);
+    assert_eq!(plain.attrs.keys().collect::<Vec<_>>(), vec!["objectClass"]);
+    let (rs, _) = ldap
+        .search("", Scope::Base, "(objectClass=*)", vec!["+"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let ops = root(rs);
+    assert!(!ops.attrs.contains_key("objectClass"));
+    assert_eq!(ops.attrs["configContext"], vec!["cn=config".to_owned()]);
+    assert_eq!(
+        ops.attrs["structuralObjectClass"],
+        vec!["OpenLDAProotDSE".to_owned()]
+    );
+    assert!(ops.attrs["supportedSASLMechanisms"].contains(&"SCRAM-SHA-512".to_owned()));
+
+    // The subschema subentry the root DSE points at exists.
+    let (rs, _) = ldap
+        .search(
+            "cn=Subschema",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["objectClass"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let schema = root(rs);
+    assert_eq!(schema.dn, "cn=Subschema");
+    assert!(schema.attrs["objectClass"].contains(&"subschema".to_owned()));
+
+    // Who am I: anonymous, an empty authzid.
+    let (exop, _) = ldap.extended(WhoAmI).await.unwrap().success().unwrap();
+    assert_eq!(exop.parse::<WhoAmIResp>().authzid, "");
+
+    // A DN with an empty password is an unauthenticated bind: refused.
+    let r = ldap
+        .simple_bind("cn=admin,dc=corp,dc=local", "")
+        .await
+        .unwrap();
+    assert_eq!(r.rc, 53, "unwillingToPerform");
+    assert_eq!(
+        r.text,
+        "unauthenticated bind (DN with no password) disallowed"
+    );
+    ldap.unbind().await.unwrap();
+
+    // An LDAPv2 bind (nmap's LDAPBindReq probe) is refused with slapd's text
+    // and the connection stays open.
+    let mut raw = TcpStream::connect(env.addr(389)).await.unwrap();
+    raw.write_all(b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x02\x04\x00\x80\x00")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = &buf[..n];
+    assert_eq!(&reply[..2], b"\x30\x45");
+    assert!(
+        reply.ends_with(b"historical protocol version requested, use LDAPv3 instead"),
+        "{reply:?}"
+    );
+
+    // Bytes that are not LDAP: closed without a notice of disconnection.
+    let mut junk = TcpStream::connect(env.addr(389)).await.unwrap();
+    junk.write_all(b"\x00\x0c\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
     env.stop().await;
 }
 

@@ -28,6 +28,15 @@ pub mod cap {
     pub const CONNECT_ATTRS: u32 = 0x10_0000;
     /// CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.
     pub const PLUGIN_AUTH_LENENC: u32 = 0x20_0000;
+    /// CLIENT_DEPRECATE_EOF: result sets end with an OK packet, no EOFs.
+    pub const DEPRECATE_EOF: u32 = 0x100_0000;
+    /// What Debian 12's MariaDB 10.11 advertises (no TLS configured):
+    /// `0xf7fe` / `0x81ff`; bit 0 clear tells clients to read the MariaDB
+    /// capabilities at the end of the filler.
+    pub const MARIADB_SERVER: u32 = 0x81ff_f7fe;
+    /// MariaDB's own capabilities in the greeting filler: progress
+    /// reports, COM_MULTI, bulk statements, extended metadata.
+    pub const MARIADB_EXTENDED: u32 = 0x1d;
     /// What the decoy advertises: a stock server without TLS, compression,
     /// session tracking or DEPRECATE_EOF.
     pub const SERVER: u32 = 0x1
@@ -67,14 +76,21 @@ pub fn header(h: [u8; 4]) -> (usize, u8) {
     (u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize, h[3])
 }
 
+/// What a server's greeting advertises besides version and scramble.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Greeting<'a> {
+    /// CLIENT_* capability flags.
+    pub caps: u32,
+    /// MariaDB capabilities (the last 4 filler bytes); 0 for MySQL.
+    pub mariadb_caps: u32,
+    /// Default collation id.
+    pub charset: u8,
+    /// Default auth plugin.
+    pub plugin: &'a str,
+}
+
 /// Initial handshake (protocol v10) with a 20-byte scramble.
-pub fn handshake_v10(
-    version: &str,
-    conn_id: u32,
-    salt: &[u8; 20],
-    charset: u8,
-    plugin: &str,
-) -> Vec<u8> {
+pub fn handshake_v10(version: &str, conn_id: u32, salt: &[u8; 20], g: Greeting<'_>) -> Vec<u8> {
     let mut p = Vec::with_capacity(96);
     p.push(10);
     p.extend_from_slice(version.as_bytes());
@@ -82,15 +98,16 @@ pub fn handshake_v10(
     p.extend_from_slice(&conn_id.to_le_bytes());
     p.extend_from_slice(&salt[..8]);
     p.push(0);
-    p.extend_from_slice(&(cap::SERVER as u16).to_le_bytes());
-    p.push(charset);
+    p.extend_from_slice(&(g.caps as u16).to_le_bytes());
+    p.push(g.charset);
     p.extend_from_slice(&2u16.to_le_bytes()); // SERVER_STATUS_AUTOCOMMIT
-    p.extend_from_slice(&((cap::SERVER >> 16) as u16).to_le_bytes());
+    p.extend_from_slice(&((g.caps >> 16) as u16).to_le_bytes());
     p.push(21);
-    p.extend_from_slice(&[0; 10]);
+    p.extend_from_slice(&[0; 6]);
+    p.extend_from_slice(&g.mariadb_caps.to_le_bytes());
     p.extend_from_slice(&salt[8..]);
     p.push(0);
-    p.extend_from_slice(plugin.as_bytes());
+    p.extend_from_slice(g.plugin.as_bytes());
     p.push(0);
     p
 }
@@ -213,10 +230,16 @@ pub fn ok(affected: u64) -> Vec<u8> {
 
 /// ERR packet with SQL state.
 pub fn err(code: u16, state: &str, msg: &str) -> Vec<u8> {
+    let mut p = err_pre41(code, msg);
+    p.splice(3..3, std::iter::once(b'#').chain(state.bytes()));
+    p
+}
+
+/// ERR packet for a client that did not announce CLIENT_PROTOCOL_41: the
+/// server leaves the SQL state out.
+pub fn err_pre41(code: u16, msg: &str) -> Vec<u8> {
     let mut p = vec![0xff];
     p.extend_from_slice(&code.to_le_bytes());
-    p.push(b'#');
-    p.extend_from_slice(state.as_bytes());
     p.extend_from_slice(msg.as_bytes());
     p
 }
@@ -260,8 +283,18 @@ fn put_lenenc_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// A text result set (all columns VAR_STRING) as packets starting at `seq`.
-pub fn resultset(seq: u8, columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+/// The OK packet (header 0xfe) that ends a result set under
+/// CLIENT_DEPRECATE_EOF.
+pub fn eof_ok() -> Vec<u8> {
+    let mut p = ok(0);
+    p[0] = 0xfe;
+    p
+}
+
+/// A text result set (all columns VAR_STRING) as packets starting at `seq`;
+/// with `deprecate_eof` (negotiated CLIENT_DEPRECATE_EOF) there is no EOF
+/// after the columns and an OK packet ends the rows.
+pub fn resultset(seq: u8, columns: &[&str], rows: &[Vec<String>], deprecate_eof: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut seq = seq;
     let mut push = |out: &mut Vec<u8>, p: &[u8]| {
@@ -288,7 +321,9 @@ pub fn resultset(seq: u8, columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
         d.extend_from_slice(&[0, 0]);
         push(&mut out, &d);
     }
-    push(&mut out, &eof());
+    if !deprecate_eof {
+        push(&mut out, &eof());
+    }
     for row in rows {
         let mut r = Vec::new();
         for v in row {
@@ -296,7 +331,7 @@ pub fn resultset(seq: u8, columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
         }
         push(&mut out, &r);
     }
-    push(&mut out, &eof());
+    push(&mut out, &if deprecate_eof { eof_ok() } else { eof() });
     out
 }
 
