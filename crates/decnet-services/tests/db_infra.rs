@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod db_common;
+mod webmail_util;
 
 use std::time::Duration;
 
@@ -398,6 +399,84 @@ async fn postgres_md5_captured_as_hashcat_11100() {
         s(&e, "error").contains("invalid length of startup packet"),
         "{:?}",
         e.fields
+    );
+    env.stop().await;
+}
+
+fn pg_startup(proto: u32, user: &str) -> Vec<u8> {
+    let mut body = proto.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0");
+    body.extend_from_slice(user.as_bytes());
+    body.extend_from_slice(b"\0\0");
+    let mut out = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+#[tokio::test]
+async fn postgres_debian_cluster_speaks_tls_and_old_clients_get_old_errors() {
+    let mut env = deploy("127.0.63.32", "services = postgres\ndistro = debian\n").await;
+    let addr = env.addr(5432);
+    // SSLRequest: `S`, then a real TLS handshake and the startup inside it.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")
+        .await
+        .unwrap();
+    let mut one = [0u8; 1];
+    raw.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"S");
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = webmail_util::insecure_tls()
+        .connect(name, raw)
+        .await
+        .expect("TLS handshake after S");
+    tls.write_all(&pg_startup(0x0003_0000, "postgres"))
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    tls.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[0], b'R', "authentication request over TLS");
+    assert_eq!(&head[5..9], &10u32.to_be_bytes(), "SASL");
+    let e = env.next(EventKind::Scan).await;
+    assert_eq!(s(&e, "event_type"), "tls_client_hello");
+    drop(tls);
+
+    // GSSENCRequest: a GSSAPI build says `G`, then hangs up on the token.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"\x00\x00\x00\x08\x04\xd2\x16\x30")
+        .await
+        .unwrap();
+    raw.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"G");
+    raw.write_all(b"\x00\x00\x00\x04abcd").await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+
+    // Protocol 2.0: the old one-line error; 9.9: the v3 ErrorResponse.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(&pg_startup(0x0002_0000, "postgres"))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(
+        rest,
+        b"EFATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.0\n\0"
+    );
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(&pg_startup(0x0009_0009, "postgres"))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(rest[0], b'E');
+    assert!(
+        rest.windows(19).any(|w| w == b"Fpostmaster.c\0L2222"),
+        "{rest:?}"
     );
     env.stop().await;
 }
