@@ -1235,6 +1235,52 @@ async fn mqtt_connect_credentials_subscribe_publish_recorded() {
     env.stop().await;
 }
 
+#[tokio::test]
+async fn mqtt_refusals_are_mosquittos() {
+    use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, MqttOptions};
+    let env = deploy(
+        "127.0.63.33",
+        "services = mqtt\n[t.mqtt]\nuser = admin\npassword = right\n",
+    )
+    .await;
+    let addr = env.addr(1883);
+    let (host, port) = addr.split_once(':').unwrap();
+    let mut opts = MqttOptions::new("probe", host, port.parse().unwrap());
+    opts.set_credentials("admin", "wrong");
+    let (_client, mut ev) = AsyncClient::new(opts, 10);
+    match tokio::time::timeout(Duration::from_secs(5), ev.poll()).await {
+        Ok(Err(ConnectionError::ConnectionRefused(code))) => {
+            assert_eq!(code, ConnectReturnCode::NotAuthorized)
+        }
+        other => panic!("expected a refused CONNACK, got {other:?}"),
+    }
+
+    // Not a CONNECT: the broker hangs up after one byte, the rest unread,
+    // so the peer sees a reset.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    // A CONNECT naming another protocol: closed without a CONNACK.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"\x10\x10\x00\x04MQTX\x04\x02\x00\x3c\x00\x04abcd")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    env.stop().await;
+}
+
 // ---------------------------------------------------------------- dns
 
 fn dns_query(id: u16, name: &str, qtype: u16, qclass: u16) -> Vec<u8> {
