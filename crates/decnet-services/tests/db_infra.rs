@@ -1402,7 +1402,51 @@ async fn dns_zone_answers_version_refusal_axfr_and_events() {
         (s(&e, "query"), s(&e, "qtype"), s(&e, "outcome")),
         ("www.corp.example", "A", "answer")
     );
-    // AXFR over TCP: the bait zone, recorded as a command.
+    // EDNS: the OPT record comes back with BIND's 1232-byte size and the
+    // client cookie followed by a 16-byte server cookie; MX gets its glue.
+    let mut q = dns_query(5, "corp.example", 15, 1);
+    q[11] = 1; // ARCOUNT
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8]);
+    q.extend_from_slice(b"cookie!!");
+    sock.send(&q).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    let r = &buf[..n];
+    assert_eq!(
+        (
+            u16::from_be_bytes([r[6], r[7]]),
+            u16::from_be_bytes([r[10], r[11]])
+        ),
+        (1, 2),
+        "one MX, glue A + OPT"
+    );
+    let opt = &r[n - 39..];
+    assert_eq!(&opt[..5], &[0, 0, 41, 0x04, 0xd0], "OPT, udp 1232");
+    assert_eq!(&opt[9..15], &[0, 28, 0, 10, 0, 24], "one COOKIE option");
+    assert_eq!(&opt[15..23], b"cookie!!");
+    assert_eq!(opt[23], 1, "server cookie version");
+    // EDNS version 1: BADVERS (extended rcode 1 in the OPT record).
+    let mut q = dns_query(6, "corp.example", 6, 1);
+    q[11] = 1;
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 1, 0, 0, 0, 0]);
+    sock.send(&q).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 0, "no answer");
+    assert_eq!(&buf[n - 11..n - 6], &[0, 0, 41, 0x04, 0xd0]);
+    assert_eq!(buf[n - 6], 1, "BADVERS");
+    // hostname.bind names the persona's host.
+    sock.send(&dns_query(7, "hostname.bind", 16, 3))
+        .await
+        .unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(
+        u16::from_be_bytes([buf[6], buf[7]]),
+        1,
+        "hostname.bind answered"
+    );
+    assert_eq!(buf[3] & 0x0f, 0);
+    let _ = n;
+    // AXFR over TCP: refused as BIND's allow-transfer { none; }, and
+    // recorded as an attempted zone transfer.
     let mut t = TcpStream::connect(env.addr(53)).await.unwrap();
     let q = dns_query(4, "corp.example", 252, 1);
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
@@ -1412,9 +1456,17 @@ async fn dns_zone_answers_version_refusal_axfr_and_events() {
     t.read_exact(&mut len).await.unwrap();
     let mut resp = vec![0u8; u16::from_be_bytes(len) as usize];
     t.read_exact(&mut resp).await.unwrap();
-    assert!(u16::from_be_bytes([resp[6], resp[7]]) >= 10, "zone records");
+    assert_eq!(resp[3] & 0x0f, 5, "REFUSED");
+    assert_eq!(
+        u16::from_be_bytes([resp[6], resp[7]]),
+        0,
+        "no records leaked"
+    );
     let c = env.next(EventKind::Command).await;
-    assert_eq!(s(&c, "exploit"), "zone_transfer");
+    assert_eq!(
+        (s(&c, "exploit"), s(&c, "outcome")),
+        ("zone_transfer", "refused")
+    );
     // Compression loop: error event, no crash.
     sock.send(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1])
         .await

@@ -21,6 +21,78 @@ pub struct Query {
     pub qclass: u16,
     /// Raw question section (echoed in the answer).
     pub question: Vec<u8>,
+    /// The query's EDNS OPT record, if it had one.
+    pub edns: Option<Edns>,
+}
+
+/// What a query's OPT pseudo-record (RFC 6891) asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edns {
+    /// Advertised UDP payload size.
+    pub udp_size: u16,
+    /// EDNS version.
+    pub version: u8,
+    /// The DO (DNSSEC OK) flag.
+    pub dnssec_ok: bool,
+    /// The client part of a DNS COOKIE option (RFC 7873), 8 bytes.
+    pub client_cookie: Option<Vec<u8>>,
+}
+
+/// RR type of the OPT pseudo-record.
+pub const OPT: u16 = 41;
+
+/// Finds the OPT record among the additional records that follow the
+/// question (`ar` of them), for a query without answer/authority records.
+fn parse_edns(msg: &[u8], mut pos: usize, ar: u16) -> Option<Edns> {
+    for _ in 0..ar.min(8) {
+        let (_, after) = read_name(msg, pos).ok()?;
+        let mut c = Cursor::new(msg.get(after..)?);
+        let (rtype, class, ttl, rdlen) = (
+            c.u16be().ok()?,
+            c.u16be().ok()?,
+            c.u32be().ok()?,
+            c.u16be().ok()?,
+        );
+        let rdata = c.take(rdlen as usize).ok()?;
+        pos = after + 10 + rdlen as usize;
+        if rtype != OPT {
+            continue;
+        }
+        let mut opts = Cursor::new(rdata);
+        let mut client_cookie = None;
+        while let (Ok(code), Ok(len)) = (opts.u16be(), opts.u16be()) {
+            let Ok(data) = opts.take(len as usize) else {
+                break;
+            };
+            if code == 10 && data.len() >= 8 {
+                client_cookie = Some(data[..8].to_vec());
+            }
+        }
+        return Some(Edns {
+            udp_size: class,
+            version: (ttl >> 16) as u8,
+            dnssec_ok: ttl & 0x8000 != 0,
+            client_cookie,
+        });
+    }
+    None
+}
+
+/// Appends an OPT record (`rdata` its options) to an encoded response and
+/// counts it in ARCOUNT; `ext_rcode` is the upper 8 bits of the rcode.
+pub fn append_opt(resp: &mut Vec<u8>, udp_size: u16, ext_rcode: u8, dnssec_ok: bool, rdata: &[u8]) {
+    if resp.len() < 12 {
+        return;
+    }
+    resp.push(0);
+    resp.extend_from_slice(&OPT.to_be_bytes());
+    resp.extend_from_slice(&udp_size.to_be_bytes());
+    let ttl = (ext_rcode as u32) << 24 | if dnssec_ok { 0x8000 } else { 0 };
+    resp.extend_from_slice(&ttl.to_be_bytes());
+    resp.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    resp.extend_from_slice(rdata);
+    let ar = u16::from_be_bytes([resp[10], resp[11]]).saturating_add(1);
+    resp[10..12].copy_from_slice(&ar.to_be_bytes());
 }
 
 /// Reads a (possibly compressed) name starting at `pos` of `msg`; returns
@@ -83,7 +155,7 @@ pub fn parse_query(msg: &[u8]) -> WResult<Query> {
     let id = c.u16be()?;
     let flags = c.u16be()?;
     let qd = c.u16be()?;
-    c.take(6)?;
+    let (an, ns, ar) = (c.u16be()?, c.u16be()?, c.u16be()?);
     if flags & 0x8000 != 0 {
         return Err(WireError::new("not a query"));
     }
@@ -94,6 +166,11 @@ pub fn parse_query(msg: &[u8]) -> WResult<Query> {
     let mut c = Cursor::new(msg.get(after..).unwrap_or(&[]));
     let qtype = c.u16be()?;
     let qclass = c.u16be()?;
+    let edns = if qd == 1 && an == 0 && ns == 0 {
+        parse_edns(msg, after + 4, ar)
+    } else {
+        None
+    };
     Ok(Query {
         id,
         flags,
@@ -101,6 +178,7 @@ pub fn parse_query(msg: &[u8]) -> WResult<Query> {
         qtype,
         qclass,
         question: msg[12..after + 4].to_vec(),
+        edns,
     })
 }
 

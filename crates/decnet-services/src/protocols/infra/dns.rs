@@ -2,8 +2,13 @@
 //! A/AAAA/MX/NS/SOA/TXT answers for the persona's domain (hostname, www,
 //! mail, ns1, dc01… all pointing at the decky), `version.bind` CH TXT with
 //! the persona's BIND version, recursion refused, zone transfers (AXFR)
-//! answered with the bait zone and recorded as `command` events; every
-//! query is a `request` event.
+//! refused as BIND's `allow-transfer { none; }` does and recorded as
+//! `command` events; every query is a `request` event.
+//!
+//! Answers carry what BIND 9.18 adds: an EDNS OPT record (1232-byte UDP
+//! size, the DO bit echoed, a server COOKIE) when the query had one,
+//! BADVERS for EDNS versions above 0, glue A/AAAA records for MX and NS
+//! targets, `hostname.bind` and an `id.server` without a server id.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,10 +38,17 @@ const ANY: u16 = 255;
 /// The `dns` service.
 pub struct Dns;
 
+/// The UDP payload size BIND 9.18 advertises and answers within.
+const EDNS_UDP_SIZE: u16 = 1232;
+/// Extended rcode BADVERS (16), its upper 8 bits as the OPT record holds them.
+const BADVERS_HIGH: u8 = 1;
+
 /// Per-decky zone.
 pub struct DnsHandler {
     zone: String,
     version: String,
+    /// What `hostname.bind` says (the persona's host name).
+    hostname: String,
     /// (relative name or "" for apex, type, rdata).
     records: Vec<(String, u16, Vec<u8>)>,
     soa: Vec<u8>,
@@ -128,6 +140,7 @@ impl Service for Dns {
         Ok(Arc::new(DnsHandler {
             zone,
             version,
+            hostname: p.hostname.clone(),
             records,
             soa,
         }))
@@ -153,20 +166,109 @@ impl DnsHandler {
         self.rr("", SOA, &self.soa)
     }
 
-    /// Answers one query; `tcp` allows AXFR.
-    pub fn answer(&self, q: &Query, tcp: bool) -> (Vec<u8>, &'static str) {
-        if q.qclass == 3
-            && q.qtype == TXT
-            && (q.name == "version.bind" || q.name == "version.server")
-        {
-            let rr = Rr {
-                name: q.name.clone(),
-                rtype: TXT,
-                class: 3,
-                ttl: 0,
-                rdata: w::txt(&self.version),
+    /// Answers one query with BIND's EDNS handling around [`Self::records`].
+    pub fn answer(&self, q: &Query) -> (Vec<u8>, &'static str) {
+        let Some(edns) = &q.edns else {
+            return self.records(q);
+        };
+        if edns.version > 0 {
+            let mut resp = w::response(q, false, 0, &[], &[], &[]);
+            w::append_opt(&mut resp, EDNS_UDP_SIZE, BADVERS_HIGH, false, &[]);
+            return (resp, "badvers");
+        }
+        let (mut resp, outcome) = self.records(q);
+        let mut options = Vec::new();
+        if let Some(client) = &edns.client_cookie {
+            // RFC 7873 / BIND's server cookie: version 1, reserved, time,
+            // and a hash BIND keys with its secret (random here).
+            let mut server = vec![1, 0, 0, 0];
+            server.extend_from_slice(&(chrono::Utc::now().timestamp() as u32).to_be_bytes());
+            server.extend_from_slice(&rand::random::<[u8; 8]>());
+            options.extend_from_slice(&10u16.to_be_bytes());
+            options.extend_from_slice(&((client.len() + server.len()) as u16).to_be_bytes());
+            options.extend_from_slice(client);
+            options.extend_from_slice(&server);
+        }
+        w::append_opt(&mut resp, EDNS_UDP_SIZE, 0, edns.dnssec_ok, &options);
+        (resp, outcome)
+    }
+
+    /// The largest UDP answer the query allows.
+    fn udp_limit(q: &Query) -> usize {
+        q.edns
+            .as_ref()
+            .map_or(512, |e| e.udp_size.clamp(512, EDNS_UDP_SIZE) as usize)
+    }
+
+    /// The CHAOS-class names BIND answers: version, host name, server id.
+    fn chaos(&self, q: &Query) -> Option<(Vec<u8>, &'static str)> {
+        let txt = |text: &str| Rr {
+            name: q.name.clone(),
+            rtype: TXT,
+            class: 3,
+            ttl: 0,
+            rdata: w::txt(text),
+        };
+        match q.name.as_str() {
+            "version.bind" | "version.server" if q.qtype == TXT => Some((
+                w::response(q, true, 0, &[txt(&self.version)], &[], &[]),
+                "version",
+            )),
+            "hostname.bind" if q.qtype == TXT => Some((
+                w::response(q, true, 0, &[txt(&self.hostname)], &[], &[]),
+                "hostname",
+            )),
+            "id.server" => {
+                // No server-id configured: an empty zone with its SOA.
+                let mut soa = w::encode_name("id.server");
+                soa.extend_from_slice(&w::encode_name("hostmaster.id.server"));
+                for v in [0u32, 28_800, 7_200, 604_800, 86_400] {
+                    soa.extend_from_slice(&v.to_be_bytes());
+                }
+                let rr = Rr {
+                    name: "id.server".into(),
+                    rtype: SOA,
+                    class: 3,
+                    ttl: 86_400,
+                    rdata: soa,
+                };
+                Some((w::response(q, true, 0, &[], &[rr], &[]), "nodata"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Glue for MX and NS answers: the A/AAAA records of their targets.
+    fn glue(&self, answers: &[Rr]) -> Vec<Rr> {
+        let mut out = Vec::new();
+        for rr in answers {
+            let target = match rr.rtype {
+                MX => rr.rdata.get(2..),
+                NS => Some(&rr.rdata[..]),
+                _ => None,
             };
-            return (w::response(q, true, 0, &[rr], &[], &[]), "version");
+            let Some(Ok((name, _))) = target.map(|t| w::read_name(t, 0)) else {
+                continue;
+            };
+            let Some(rel) = name.strip_suffix(&format!(".{}", self.zone)) else {
+                continue;
+            };
+            out.extend(
+                self.records
+                    .iter()
+                    .filter(|(n, t, _)| n == rel && matches!(*t, A | AAAA))
+                    .map(|(n, t, d)| self.rr(n, *t, d)),
+            );
+        }
+        out
+    }
+
+    /// The zone's answer to one query.
+    fn records(&self, q: &Query) -> (Vec<u8>, &'static str) {
+        if q.qclass == 3 {
+            if let Some(answer) = self.chaos(q) {
+                return answer;
+            }
         }
         let rel = if q.name == self.zone {
             Some(String::new())
@@ -180,13 +282,8 @@ impl DnsHandler {
             return (w::response(q, false, 5, &[], &[], &[]), "refused");
         };
         if q.qtype == AXFR {
-            if !tcp || !rel.is_empty() {
-                return (w::response(q, false, 5, &[], &[], &[]), "refused");
-            }
-            let mut all = vec![self.soa_rr()];
-            all.extend(self.records.iter().map(|(n, t, d)| self.rr(n, *t, d)));
-            all.push(self.soa_rr());
-            return (w::response(q, true, 0, &all, &[], &[]), "axfr");
+            // Debian's BIND lets nobody transfer a zone by default.
+            return (w::response(q, false, 5, &[], &[], &[]), "refused");
         }
         let hits: Vec<Rr> = self
             .records
@@ -197,7 +294,12 @@ impl DnsHandler {
             .collect();
         let exists = rel.is_empty() || self.records.iter().any(|(n, ..)| *n == rel);
         if !hits.is_empty() {
-            (w::response(q, true, 0, &hits, &[], &[]), "answer")
+            let glue = if matches!(q.qtype, MX | NS) {
+                self.glue(&hits)
+            } else {
+                Vec::new()
+            };
+            (w::response(q, true, 0, &hits, &[], &glue), "answer")
         } else if exists {
             (
                 w::response(q, true, 0, &[], &[self.soa_rr()], &[]),
@@ -244,9 +346,9 @@ impl DatagramHandler for DnsHandler {
                 return Vec::new();
             }
         };
-        let (mut resp, outcome) = self.answer(&q, false);
+        let (mut resp, outcome) = self.answer(&q);
         self.log(&emit, &q, outcome, false);
-        if resp.len() > 512 {
+        if resp.len() > Self::udp_limit(&q) {
             // Truncated: set TC and send the header + question only.
             resp = w::response(&q, true, 0, &[], &[], &[]);
             resp[2] |= 0x02;
@@ -277,8 +379,22 @@ impl Handler for DnsHandler {
                     }
                 }
                 let n = u16::from_be_bytes(len) as usize;
-                if !(12..=w::MAX_TCP).contains(&n) {
+                if n < 12 {
                     session.emit_error(format!("dns: bad TCP message length {n}"));
+                    return;
+                }
+                if n > w::MAX_TCP {
+                    // BIND waits for the whole message whatever its
+                    // length; read it (bounded by the u16) and drop it.
+                    session.emit_error(format!("dns: TCP message of {n} bytes over limit"));
+                    let mut left = n;
+                    let mut chunk = [0u8; 4096];
+                    while left > 0 {
+                        match crate::io::read_some_idle(&mut conn.stream, &mut chunk, idle).await {
+                            Ok(got) => left = left.saturating_sub(got),
+                            Err(_) => return,
+                        }
+                    }
                     return;
                 }
                 let mut msg = vec![0u8; n];
@@ -295,7 +411,7 @@ impl Handler for DnsHandler {
                         return;
                     }
                 };
-                let (resp, outcome) = self.answer(&q, true);
+                let (resp, outcome) = self.answer(&q);
                 self.log(&|k, f| session.emit(k, f), &q, outcome, true);
                 let mut out = (resp.len() as u16).to_be_bytes().to_vec();
                 out.extend_from_slice(&resp);
