@@ -1467,10 +1467,12 @@ async fn dns_zone_answers_version_refusal_axfr_and_events() {
         (s(&c, "exploit"), s(&c, "outcome")),
         ("zone_transfer", "refused")
     );
-    // Compression loop: error event, no crash.
+    // Compression loop: BIND's bare FORMERR header and an error event.
     sock.send(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1])
         .await
         .unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], &[0, 1, 0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
     let e = env.next(EventKind::Error).await;
     assert!(
         s(&e, "error").contains("compression loop"),

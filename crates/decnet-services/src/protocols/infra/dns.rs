@@ -336,6 +336,9 @@ impl DnsHandler {
 impl DatagramHandler for DnsHandler {
     fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
         let emit = |k: EventKind, f: decnet_core::Fields| port.emit(peer, k, f);
+        if let Some(early) = screened(bytes, &emit) {
+            return early.into_iter().collect();
+        }
         let q = match w::parse_query(bytes) {
             Ok(q) => q,
             Err(e) => {
@@ -404,6 +407,19 @@ impl Handler for DnsHandler {
                 {
                     return;
                 }
+                if let Some(early) = screened(&msg, &|k, f| session.emit(k, f)) {
+                    match early {
+                        Some(reply) => {
+                            let mut out = (reply.len() as u16).to_be_bytes().to_vec();
+                            out.extend_from_slice(&reply);
+                            if conn.stream.write_all(&out).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        None => return,
+                    }
+                }
                 let q = match w::parse_query(&msg) {
                     Ok(q) => q,
                     Err(e) => {
@@ -421,4 +437,22 @@ impl Handler for DnsHandler {
             }
         })
     }
+}
+
+/// A message BIND would not answer from the zone: `Some(None)` to drop it,
+/// `Some(Some(reply))` to send BIND's early reply; logged as an error.
+fn screened(
+    msg: &[u8],
+    emit: &dyn Fn(EventKind, decnet_core::Fields),
+) -> Option<Option<Vec<u8>>> {
+    let (early, reason) = match w::screen(msg) {
+        w::Screening::Query => return None,
+        w::Screening::Drop { reason } => (None, reason),
+        w::Screening::Reply { message, reason } => (Some(message), reason),
+    };
+    emit(
+        EventKind::Error,
+        fields! {"error" => format!("dns: {reason}"), "bytes" => msg.len() as u64, "answered" => early.is_some()},
+    );
+    Some(early)
 }
