@@ -1445,6 +1445,17 @@ async fn dns_zone_answers_version_refusal_axfr_and_events() {
     );
     assert_eq!(buf[3] & 0x0f, 0);
     let _ = n;
+    // Debian's default zones: localhost and its reverse, authoritative.
+    sock.send(&dns_query(8, "localhost", 1, 1)).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!((buf[2] & 0x04, buf[3] & 0x0f), (0x04, 0), "AA, NOERROR");
+    assert_eq!(&buf[n - 4..n], &[127, 0, 0, 1]);
+    sock.send(&dns_query(9, "1.0.0.127.in-addr.arpa", 12, 1))
+        .await
+        .unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 1, "one PTR");
+    assert_eq!(&buf[n - 11..n], b"\x09localhost\x00");
     // AXFR over TCP: refused as BIND's allow-transfer { none; }, and
     // recorded as an attempted zone transfer.
     let mut t = TcpStream::connect(env.addr(53)).await.unwrap();

@@ -9,6 +9,11 @@
 //! size, the DO bit echoed, a server COOKIE) when the query had one,
 //! BADVERS for EDNS versions above 0, glue A/AAAA records for MX and NS
 //! targets, `hostname.bind` and an `id.server` without a server id.
+//! Debian and Ubuntu personas also serve the package's default zones
+//! (`localhost`, `127.in-addr.arpa`…) as their BIND does.
+
+mod default_zones;
+mod zone;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +28,9 @@ use crate::product::OsKind;
 use crate::session::Session;
 use crate::udp::{DatagramHandler, UdpPort};
 use crate::wire::dns::{self as w, Query, Rr};
+
 use crate::{fields, Conn, Handler, Service, ServiceError};
+use zone::{soa_rdata, Answer, Zone};
 
 const SERVICE: &str = "dns";
 const A: u16 = 1;
@@ -43,15 +50,13 @@ const EDNS_UDP_SIZE: u16 = 1232;
 /// Extended rcode BADVERS (16), its upper 8 bits as the OPT record holds them.
 const BADVERS_HIGH: u8 = 1;
 
-/// Per-decky zone.
+/// Per-decky zones.
 pub struct DnsHandler {
-    zone: String,
     version: String,
     /// What `hostname.bind` says (the persona's host name).
     hostname: String,
-    /// (relative name or "" for apex, type, rdata).
-    records: Vec<(String, u16, Vec<u8>)>,
-    soa: Vec<u8>,
+    /// The decoy zone first, then the distribution's default zones.
+    zones: Vec<Zone>,
 }
 
 fn qtype_name(t: u16) -> String {
@@ -85,13 +90,14 @@ impl Service for Dns {
             .unwrap_or(&p.domain)
             .trim_end_matches('.')
             .to_ascii_lowercase();
+        let os = crate::product::os_kind(decky);
         let version = decky
             .config(SERVICE, "version")
             // DECNET's name of the same key.
             .or_else(|| decky.config(SERVICE, "bind_version"))
             .map(str::to_owned)
             .unwrap_or_else(|| {
-                match crate::product::os_kind(decky) {
+                match os {
                     OsKind::Ubuntu => "9.18.18-0ubuntu0.22.04.2-Ubuntu",
                     OsKind::RedHat => "9.16.23-RH",
                     OsKind::Windows => "Microsoft DNS 10.0.17763 (4B1F3C5C)",
@@ -124,50 +130,48 @@ impl Service for Dns {
         ] {
             records.push((n.to_owned(), a_or_aaaa, ip.clone()));
         }
+        // Apex records in the order BIND lists them for ANY when the zone
+        // file has them sorted by type.
         records.push((String::new(), a_or_aaaa, ip.clone()));
-        records.push((String::new(), NS, w::encode_name(&format!("ns1.{zone}"))));
         let mut mx = 10u16.to_be_bytes().to_vec();
         mx.extend_from_slice(&w::encode_name(&format!("mail.{zone}")));
         records.push((String::new(), MX, mx));
+        records.push((String::new(), NS, w::encode_name(&format!("ns1.{zone}"))));
         records.push((String::new(), TXT, w::txt("v=spf1 mx a -all")));
         records.push(("_dmarc".into(), TXT, w::txt("v=DMARC1; p=none")));
-        let mut soa = w::encode_name(&format!("ns1.{zone}"));
-        soa.extend_from_slice(&w::encode_name(&format!("hostmaster.{zone}")));
         let serial = 2_026_010_100_u32 + (decky.persona.mac[5] as u32);
-        for v in [serial, 604_800, 86_400, 2_419_200, 604_800] {
-            soa.extend_from_slice(&v.to_be_bytes());
-        }
-        Ok(Arc::new(DnsHandler {
-            zone,
-            version,
-            hostname: p.hostname.clone(),
+        let soa = soa_rdata(
+            &format!("ns1.{zone}"),
+            &format!("hostmaster.{zone}"),
+            [serial, 604_800, 86_400, 2_419_200, 604_800],
+        );
+        let mut zones = vec![Zone {
+            apex: zone,
+            ttl: 3600,
             records,
             soa,
+        }];
+        if matches!(os, OsKind::Debian | OsKind::Ubuntu) {
+            // A decoy zone of the same name replaces the default one, as
+            // named refuses to load a zone twice.
+            let decoy_apex = zones[0].apex.clone();
+            zones.extend(
+                default_zones::debian()
+                    .into_iter()
+                    .filter(|d| d.apex != decoy_apex),
+            );
+        }
+        Ok(Arc::new(DnsHandler {
+            version,
+            hostname: p.hostname.clone(),
+            zones,
         }))
     }
 }
 
 impl DnsHandler {
-    fn rr(&self, rel: &str, rtype: u16, rdata: &[u8]) -> Rr {
-        Rr {
-            name: if rel.is_empty() {
-                self.zone.clone()
-            } else {
-                format!("{rel}.{}", self.zone)
-            },
-            rtype,
-            class: 1,
-            ttl: 3600,
-            rdata: rdata.to_vec(),
-        }
-    }
-
-    fn soa_rr(&self) -> Rr {
-        self.rr("", SOA, &self.soa)
-    }
-
     /// Answers one query with BIND's EDNS handling around [`Self::records`].
-    pub fn answer(&self, q: &Query) -> (Vec<u8>, &'static str) {
+    pub fn answer(&self, q: &Query) -> Answer {
         let Some(edns) = &q.edns else {
             return self.records(q);
         };
@@ -201,7 +205,7 @@ impl DnsHandler {
     }
 
     /// The CHAOS-class names BIND answers: version, host name, server id.
-    fn chaos(&self, q: &Query) -> Option<(Vec<u8>, &'static str)> {
+    fn chaos(&self, q: &Query) -> Option<Answer> {
         let txt = |text: &str| Rr {
             name: q.name.clone(),
             rtype: TXT,
@@ -220,11 +224,11 @@ impl DnsHandler {
             )),
             "id.server" => {
                 // No server-id configured: an empty zone with its SOA.
-                let mut soa = w::encode_name("id.server");
-                soa.extend_from_slice(&w::encode_name("hostmaster.id.server"));
-                for v in [0u32, 28_800, 7_200, 604_800, 86_400] {
-                    soa.extend_from_slice(&v.to_be_bytes());
-                }
+                let soa = soa_rdata(
+                    "id.server",
+                    "hostmaster.id.server",
+                    [0, 28_800, 7_200, 604_800, 86_400],
+                );
                 let rr = Rr {
                     name: "id.server".into(),
                     rtype: SOA,
@@ -238,46 +242,20 @@ impl DnsHandler {
         }
     }
 
-    /// Glue for MX and NS answers: the A/AAAA records of their targets.
-    fn glue(&self, answers: &[Rr]) -> Vec<Rr> {
-        let mut out = Vec::new();
-        for rr in answers {
-            let target = match rr.rtype {
-                MX => rr.rdata.get(2..),
-                NS => Some(&rr.rdata[..]),
-                _ => None,
-            };
-            let Some(Ok((name, _))) = target.map(|t| w::read_name(t, 0)) else {
-                continue;
-            };
-            let Some(rel) = name.strip_suffix(&format!(".{}", self.zone)) else {
-                continue;
-            };
-            out.extend(
-                self.records
-                    .iter()
-                    .filter(|(n, t, _)| n == rel && matches!(*t, A | AAAA))
-                    .map(|(n, t, d)| self.rr(n, *t, d)),
-            );
-        }
-        out
-    }
-
-    /// The zone's answer to one query.
-    fn records(&self, q: &Query) -> (Vec<u8>, &'static str) {
+    /// The zones' answer to one query.
+    fn records(&self, q: &Query) -> Answer {
         if q.qclass == 3 {
             if let Some(answer) = self.chaos(q) {
                 return answer;
             }
         }
-        let rel = if q.name == self.zone {
-            Some(String::new())
-        } else {
-            q.name
-                .strip_suffix(&format!(".{}", self.zone))
-                .map(str::to_owned)
-        };
-        let Some(rel) = rel else {
+        // The most specific zone holding the name, as BIND picks it.
+        let found = self
+            .zones
+            .iter()
+            .filter_map(|z| z.relative(&q.name).map(|rel| (z, rel)))
+            .max_by_key(|(z, _)| z.apex.len());
+        let Some((zone, rel)) = found else {
             // Not our zone and no recursion: REFUSED like an authoritative BIND.
             return (w::response(q, false, 5, &[], &[], &[]), "refused");
         };
@@ -285,32 +263,7 @@ impl DnsHandler {
             // Debian's BIND lets nobody transfer a zone by default.
             return (w::response(q, false, 5, &[], &[], &[]), "refused");
         }
-        let hits: Vec<Rr> = self
-            .records
-            .iter()
-            .filter(|(n, t, _)| *n == rel && (q.qtype == ANY || *t == q.qtype))
-            .map(|(n, t, d)| self.rr(n, *t, d))
-            .chain((rel.is_empty() && matches!(q.qtype, SOA | ANY)).then(|| self.soa_rr()))
-            .collect();
-        let exists = rel.is_empty() || self.records.iter().any(|(n, ..)| *n == rel);
-        if !hits.is_empty() {
-            let glue = if matches!(q.qtype, MX | NS) {
-                self.glue(&hits)
-            } else {
-                Vec::new()
-            };
-            (w::response(q, true, 0, &hits, &[], &glue), "answer")
-        } else if exists {
-            (
-                w::response(q, true, 0, &[], &[self.soa_rr()], &[]),
-                "nodata",
-            )
-        } else {
-            (
-                w::response(q, true, 3, &[], &[self.soa_rr()], &[]),
-                "nxdomain",
-            )
-        }
+        zone.answer(q, &rel)
     }
 
     fn log(
@@ -441,10 +394,7 @@ impl Handler for DnsHandler {
 
 /// A message BIND would not answer from the zone: `Some(None)` to drop it,
 /// `Some(Some(reply))` to send BIND's early reply; logged as an error.
-fn screened(
-    msg: &[u8],
-    emit: &dyn Fn(EventKind, decnet_core::Fields),
-) -> Option<Option<Vec<u8>>> {
+fn screened(msg: &[u8], emit: &dyn Fn(EventKind, decnet_core::Fields)) -> Option<Option<Vec<u8>>> {
     let (early, reason) = match w::screen(msg) {
         w::Screening::Query => return None,
         w::Screening::Drop { reason } => (None, reason),
