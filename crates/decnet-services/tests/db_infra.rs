@@ -49,14 +49,35 @@ async fn mysql_native_password_captured_in_hashcat_form_and_denied() {
         s(&e, "hashcat"),
         format!("$mysqlna${}*{}", hex::encode(&salt), hex::encode(&resp))
     );
-    // Any other user is an ordinary 1045.
-    let url = format!("mysql://admin:x@{}/", env.addr(3306));
-    let msg = mysql_async::Conn::from_url(url)
-        .await
-        .expect_err("login must fail")
-        .to_string();
+    // An unknown user is refused as the account MariaDB picks for its
+    // name: `user1` gets the locked mariadb.sys's 1045, `admin` a
+    // unix_socket account's 1698 (what MariaDB 10.11 answered for both).
+    let refusal = |user: &'static str, password: &'static str| {
+        let url = format!("mysql://{user}:{password}@{}/", env.addr(3306));
+        async move {
+            mysql_async::Conn::from_url(url)
+                .await
+                .expect_err("login must fail")
+                .to_string()
+        }
+    };
+    let msg = refusal("user1", "x").await;
     assert!(
-        msg.contains("Access denied for user 'admin'@'localhost' (using password: YES)"),
+        msg.contains("1045")
+            && msg.contains("Access denied for user 'user1'@'localhost' (using password: YES)"),
+        "{msg}"
+    );
+    let msg = refusal("admin", "x").await;
+    assert!(
+        msg.contains("1698")
+            && msg.contains("Access denied for user 'admin'@'localhost'")
+            && !msg.contains("using password"),
+        "{msg}"
+    );
+    // The locked mariadb.sys itself, without a password.
+    let msg = refusal("mariadb.sys", "").await;
+    assert!(
+        msg.contains("4151") && msg.contains("this account is locked"),
         "{msg}"
     );
     env.stop().await;

@@ -22,6 +22,7 @@ use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::product::OsKind;
+use crate::protocols::db::mariadb_accounts::{self, AccountAuth};
 use crate::session::Session;
 use crate::wire;
 use crate::wire::mysql::{self as w, MAX_PACKET};
@@ -303,7 +304,7 @@ impl MysqlHandler {
             .unwrap_or_default();
         let ok = self.check_login(session, &resp, &plugin, &auth, &salt, &database);
         if !ok {
-            io.send(seq, &self.access_denied(&user, &auth, session))
+            io.send(seq, &self.access_denied(&user, &resp.user, &auth, session))
                 .await
                 .map_err(wr)?;
             return Ok(());
@@ -321,17 +322,36 @@ impl MysqlHandler {
     /// The failed-login error. The host part is how the server names the
     /// client: `localhost` for loopback (resolved without DNS). Debian's
     /// MariaDB root@localhost authenticates by `unix_socket`, so any
-    /// password over TCP gets error 1698 without the "using password" part.
-    fn access_denied(&self, user: &str, auth: &[u8], session: &Session) -> Vec<u8> {
+    /// password over TCP gets error 1698 without the "using password" part;
+    /// `user` is the printable name, `raw_user` the bytes the client sent.
+    fn access_denied(
+        &self,
+        user: &str,
+        raw_user: &[u8],
+        auth: &[u8],
+        session: &Session,
+    ) -> Vec<u8> {
         let peer = session.peer.ip();
         let host = if peer.is_loopback() {
             "localhost".to_owned()
         } else {
             peer.to_string()
         };
-        if self.mariadb && user == "root" && peer.is_loopback() {
-            let msg = format!("Access denied for user '{user}'@'{host}'");
-            return w::err(1698, "28000", &msg);
+        if self.mariadb && peer.is_loopback() {
+            // Debian's accounts are all @localhost: from loopback the
+            // refusal is the named account's, or its hash-picked stand-in's.
+            let extra = self.login.as_ref().map(|(u, _)| u.as_str());
+            let account = mariadb_accounts::account_for(raw_user, extra);
+            match account.auth {
+                AccountAuth::UnixSocket => {
+                    let msg = format!("Access denied for user '{user}'@'{host}'");
+                    return w::err(1698, "28000", &msg);
+                }
+                AccountAuth::Locked if account.exists && auth.is_empty() => {
+                    return w::err(4151, "HY000", "Access denied, this account is locked");
+                }
+                AccountAuth::Locked | AccountAuth::Password => {}
+            }
         }
         let msg = format!(
             "Access denied for user '{user}'@'{host}' (using password: {})",
