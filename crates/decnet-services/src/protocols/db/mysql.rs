@@ -314,8 +314,8 @@ impl MysqlHandler {
             seq = seq.wrapping_add(1);
         }
         io.send(seq, &w::ok(0)).await.map_err(wr)?;
-        let deprecate_eof = resp.caps & w::cap::DEPRECATE_EOF != 0;
-        self.command_loop(io, session, &user, database, deprecate_eof)
+        let format = w::ResultFormat::negotiate(greeting.caps, greeting.mariadb_caps, &resp);
+        self.command_loop(io, session, &user, database, format)
             .await
     }
 
@@ -411,7 +411,7 @@ impl MysqlHandler {
         session: &Session,
         user: &str,
         mut database: String,
-        deprecate_eof: bool,
+        format: w::ResultFormat,
     ) -> Result<(), PktError> {
         let wr = |e: std::io::Error| PktError::Read(ReadError::Io(e.to_string()));
         loop {
@@ -436,7 +436,7 @@ impl MysqlHandler {
                         EventKind::Command,
                         fields! {"command" => q.clone(), "user" => user, "database" => database.clone()},
                     );
-                    let out = self.answer(&q, user, session, &mut database, deprecate_eof);
+                    let out = self.answer(&q, user, session, &mut database, format);
                     io.stream.write_all(&out).await.map_err(wr)?;
                 }
                 0x0e => io.send(1, &w::ok(0)).await.map_err(wr)?,
@@ -461,11 +461,10 @@ impl MysqlHandler {
         user: &str,
         session: &Session,
         database: &mut String,
-        deprecate_eof: bool,
+        format: w::ResultFormat,
     ) -> Vec<u8> {
         let norm = q.trim().trim_end_matches(';').trim().to_ascii_lowercase();
-        let table =
-            |cols: &[&str], rows: &[Vec<String>]| w::resultset(1, cols, rows, deprecate_eof);
+        let table = |cols: &[&str], rows: &[Vec<String>]| w::resultset(1, cols, rows, format);
         let one = |col: &str, v: String| table(&[col], &[vec![v]]);
         if norm.contains("@@version_comment") {
             return one("@@version_comment", self.comment.clone());
