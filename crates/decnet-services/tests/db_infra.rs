@@ -191,6 +191,18 @@ async fn mysql_non_handshake_bytes_get_the_servers_errors() {
 
 // ---------------------------------------------------------------- redis
 
+/// Runs one Redis command, its name and arguments as strings.
+async fn redis_run<T: redis::FromRedisValue>(
+    c: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(c).await
+}
+
 #[tokio::test]
 async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
     let mut env = deploy(
@@ -202,10 +214,7 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
     // No AUTH: NOAUTH like requirepass.
     let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let err = redis::cmd("PING")
-        .query_async::<String>(&mut c)
-        .await
-        .unwrap_err();
+    let err = redis_run::<String>(&mut c, &["PING"]).await.unwrap_err();
     assert!(err.to_string().contains("Authentication required"), "{err}");
 
     // Wrong password: refused, captured.
@@ -231,21 +240,13 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
     let mut c = good.get_multiplexed_async_connection().await.unwrap();
     let ok = env.next(EventKind::AuthAttempt).await;
     assert_eq!(ok.fields["success"], true);
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let info: String = redis_run(&mut c, &["INFO", "server"]).await.unwrap();
     assert!(info.contains("redis_version:7.0.15"), "{info}");
     assert!(info.contains("redis_build_id:ae4d7c971a948f0"), "{info}");
     assert!(info.contains("io_threads_active:0"), "{info}");
     // Redis 7 refuses the protected configs; the attempt is still recorded.
     for (key, value) in [("dir", "/root/.ssh"), ("dbfilename", "authorized_keys")] {
-        let err = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg(key)
-            .arg(value)
-            .query_async::<()>(&mut c)
+        let err = redis_run::<()>(&mut c, &["CONFIG", "SET", key, value])
             .await
             .unwrap_err();
         assert!(
@@ -255,36 +256,17 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
             "{err}"
         );
     }
-    let dir: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("dir")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let dir: Vec<String> = redis_run(&mut c, &["CONFIG", "GET", "dir"]).await.unwrap();
     assert_eq!(dir, vec!["dir".to_owned(), "/var/lib/redis".to_owned()]);
-    let _: () = redis::cmd("SET")
-        .arg("x")
-        .arg("ssh-rsa AAAA attacker")
-        .query_async(&mut c)
+    let _: () = redis_run(&mut c, &["SET", "x", "ssh-rsa AAAA attacker"])
         .await
         .unwrap();
-    let x: String = redis::cmd("GET")
-        .arg("x")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let x: String = redis_run(&mut c, &["GET", "x"]).await.unwrap();
     assert_eq!(x, "ssh-rsa AAAA attacker");
-    let _: () = redis::cmd("SLAVEOF")
-        .arg("10.9.9.9")
-        .arg("8888")
-        .query_async(&mut c)
+    let _: () = redis_run(&mut c, &["SLAVEOF", "10.9.9.9", "8888"])
         .await
         .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("session:*")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let keys: Vec<String> = redis_run(&mut c, &["KEYS", "session:*"]).await.unwrap();
     assert_eq!(keys.len(), 2, "{keys:?}");
 
     let mut tags = Vec::new();
@@ -313,33 +295,19 @@ async fn redis_without_password_needs_no_auth_and_closes_on_garbage() {
     let mut env = deploy("127.0.63.14", "services = redis\ndistro = debian\n").await;
     let client = redis::Client::open(format!("redis://{}/", env.addr(6379))).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let pong: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
+    let pong: String = redis_run(&mut c, &["PING"]).await.unwrap();
     assert_eq!(pong, "PONG");
-    let n: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    let n: i64 = redis_run(&mut c, &["DBSIZE"]).await.unwrap();
     assert!(n >= 5);
-    let _: () = redis::cmd("CLIENT")
-        .arg("SETNAME")
-        .arg("probe")
-        .query_async(&mut c)
+    let _: () = redis_run(&mut c, &["CLIENT", "SETNAME", "probe"])
         .await
         .unwrap();
-    let name: String = redis::cmd("CLIENT")
-        .arg("GETNAME")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let name: String = redis_run(&mut c, &["CLIENT", "GETNAME"]).await.unwrap();
     assert_eq!(name, "probe");
-    let count: i64 = redis::cmd("COMMAND")
-        .arg("COUNT")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let count: i64 = redis_run(&mut c, &["COMMAND", "COUNT"]).await.unwrap();
     assert_eq!(count, 240, "Redis 7.0's command table");
     // Without requirepass the default user is nopass: any password works.
-    let _: () = redis::cmd("AUTH")
-        .arg("default")
-        .arg("whatever")
-        .query_async(&mut c)
+    let _: () = redis_run(&mut c, &["AUTH", "default", "whatever"])
         .await
         .unwrap();
 
