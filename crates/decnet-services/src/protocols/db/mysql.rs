@@ -54,7 +54,7 @@ pub fn persona_version(decky: &DeckyCtx) -> (String, String, &'static str) {
         } else {
             NATIVE
         };
-        return (v.to_owned(), "MySQL Community Server - GPL".into(), plugin);
+        return (v.to_owned(), version_comment(v), plugin);
     }
     match crate::product::os_kind(decky) {
         OsKind::Debian => (
@@ -71,6 +71,42 @@ pub fn persona_version(decky: &DeckyCtx) -> (String, String, &'static str) {
             NATIVE,
         ),
     }
+}
+
+/// `@@version_comment` of the build a pinned version string names: the
+/// distribution's packages say which release they belong to, upstream
+/// builds name their distribution channel.
+fn version_comment(version: &str) -> String {
+    let lower = version.to_ascii_lowercase();
+    // The digits after a marker such as "deb" in "0+deb12u1".
+    let release_after = |marker: &str| {
+        let at = lower.find(marker)? + marker.len();
+        let digits: String = lower[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        (!digits.is_empty()).then_some(digits)
+    };
+    if lower.contains("-mariadb") {
+        if let Some(n) = release_after("+deb") {
+            return format!("Debian {}", n.trim_end_matches('.'));
+        }
+        if let Some(n) = release_after("ubuntu0.") {
+            let release: Vec<&str> = n.split('.').take(2).collect();
+            return format!("Ubuntu {}", release.join("."));
+        }
+        if lower.contains("maria~") {
+            return "mariadb.org binary distribution".into();
+        }
+        return "MariaDB Server".into();
+    }
+    if lower.contains("ubuntu") {
+        return "(Ubuntu)".into();
+    }
+    if version.starts_with("5.") {
+        return "MySQL Community Server (GPL)".into();
+    }
+    "MySQL Community Server - GPL".into()
 }
 
 impl Service for Mysql {
@@ -533,4 +569,28 @@ fn client_caps(payload: &[u8]) -> u32 {
     let n = payload.len().min(4);
     b[..n].copy_from_slice(&payload[..n]);
     u32::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_comment;
+
+    #[test]
+    fn pinned_versions_get_their_builds_comment() {
+        for (version, comment) in [
+            ("5.5.5-10.11.6-MariaDB-0+deb12u1", "Debian 12"),
+            ("5.5.5-10.5.23-MariaDB-0+deb11u1", "Debian 11"),
+            ("5.5.5-10.6.16-MariaDB-0ubuntu0.22.04.1", "Ubuntu 22.04"),
+            ("5.5.5-11.4.2-MariaDB-ubu2204", "MariaDB Server"),
+            (
+                "5.5.5-10.11.8-MariaDB-1:10.11.8+maria~ubu2204",
+                "mariadb.org binary distribution",
+            ),
+            ("8.0.36-0ubuntu0.22.04.1", "(Ubuntu)"),
+            ("8.0.36", "MySQL Community Server - GPL"),
+            ("5.7.44", "MySQL Community Server (GPL)"),
+        ] {
+            assert_eq!(version_comment(version), comment, "{version}");
+        }
+    }
 }
