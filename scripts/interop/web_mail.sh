@@ -78,9 +78,13 @@ lftp -u ubuntu,admin -p "$(p 21)" -e "set ftp:ssl-allow no; set net:max-retries 
     >"$WORK/lftp.out" 2>&1 || { cat "$WORK/lftp.out"; fail "lftp"; }
 expect_log "ftp login" 'files01 ftp - auth_attempt' 'username="ubuntu"' 'success="true"'
 expect_log "ftp upload" 'files01 ftp - file_upload' 'filename="payload.txt"'
-( cd "$WORK" && printf 'mode octet\nput payload.txt tftp-up.txt\nget router-confg got.cfg\nquit\n' | timeout 20 tftp "$FILES" "$(p 69)" ) || fail "tftp client"
+# tftpd-hpa without --create: a new file is refused, the world-writable
+# router config backup is overwritten.
+( cd "$WORK" && printf 'mode octet\nget router-confg got.cfg\nput payload.txt tftp-up.txt\nput payload.txt router-confg\nquit\n' \
+    | timeout 20 tftp "$FILES" "$(p 69)" >"$WORK/tftp.out" 2>&1 ) || { cat "$WORK/tftp.out"; fail "tftp client"; }
 grep -q "hostname" "$WORK/got.cfg" || fail "tftp RRQ content"
-expect_log "tftp upload" 'files01 tftp - file_upload' 'filename="tftp-up.txt"'
+grep -q "Error code 1: File not found" "$WORK/tftp.out" || { cat "$WORK/tftp.out"; fail "tftp WRQ of a new file accepted"; }
+expect_log "tftp upload" 'files01 tftp - file_upload' 'filename="router-confg"'
 
 # --- nmap -sV names every service
 PORTS="$(p 80),$(p 443),$(p 25),$(p 110),$(p 143),$(p 21)"

@@ -7,7 +7,7 @@
 //! work (mysql_async's settings queries, redis' `CLIENT SETINFO`) that
 //! would both slow the generator and add events the figure is not about.
 //! Every reply is checked against the exact packet a real server sends
-//! (MySQL ERR 1045 / OK, Redis `-WRONGPASS` / `+OK`), so a wrong reply is
+//! (MySQL ERR 1045 or 1698 / OK, Redis `-WRONGPASS` / `+OK`), so a wrong reply is
 //! an error, not a login.
 
 use std::net::SocketAddr;
@@ -223,7 +223,7 @@ fn handshake_salt(p: &[u8]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Handshake, HandshakeResponse41 with a native scramble, then the reply
-/// (following one auth switch): OK → true, ERR 1045 → false.
+/// (following one auth switch): OK → true, ERR 1045/1698 → false.
 async fn mysql_login(s: &mut TcpStream, user: &str, password: &str) -> anyhow::Result<bool> {
     const NATIVE: &[u8] = b"mysql_native_password";
     let (_, hs) = read_packet(s).await?;
@@ -271,7 +271,9 @@ async fn mysql_login(s: &mut TcpStream, user: &str, password: &str) -> anyhow::R
         Some(0xff) if reply.len() >= 9 => {
             let code = u16::from_le_bytes([reply[1], reply[2]]);
             let msg = String::from_utf8_lossy(&reply[9..]);
-            if code == 1045
+            // 1698 is MariaDB's refusal for a unix_socket account (Debian's
+            // root from loopback), 1045 everyone else's.
+            if matches!(code, 1045 | 1698)
                 && &reply[3..9] == b"#28000"
                 && msg.starts_with("Access denied for user")
             {

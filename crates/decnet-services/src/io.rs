@@ -182,6 +182,26 @@ pub async fn read_exact_idle<R: AsyncRead + Unpin>(
     Ok(())
 }
 
+/// How long [`drain_pending`] waits for more bytes.
+const DRAIN_WAIT: Duration = Duration::from_millis(50);
+/// Most bytes [`drain_pending`] reads.
+const DRAIN_MAX: usize = 64 * 1024;
+
+/// Reads and drops what the peer already sent (at most 64 KiB, stopping
+/// once nothing arrives for 50 ms). A server that read a whole segment
+/// before hanging up closes with a FIN; closing with unread bytes makes the
+/// kernel send a RST instead, which tells the decoy apart.
+pub async fn drain_pending<R: AsyncRead + Unpin>(r: &mut R) {
+    let mut buf = [0u8; 4096];
+    let mut total = 0;
+    while total < DRAIN_MAX {
+        match tokio::time::timeout(DRAIN_WAIT, r.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => total += n,
+            _ => return,
+        }
+    }
+}
+
 /// Reads some bytes (at least one), bounded by `idle`.
 pub async fn read_some_idle<R: AsyncRead + Unpin>(
     r: &mut R,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod db_common;
+mod webmail_util;
 
 use std::time::Duration;
 
@@ -22,11 +23,14 @@ async fn mysql_native_password_captured_in_hashcat_form_and_denied() {
     let err = mysql_async::Conn::from_url(url)
         .await
         .expect_err("login must fail");
+    // Debian's MariaDB root@localhost authenticates by unix_socket: any
+    // password over TCP from loopback is error 1698.
     let msg = err.to_string();
     assert!(
-        msg.contains("Access denied for user 'root'@'127.0.0.1' (using password: YES)"),
+        msg.contains("1698") && msg.contains("Access denied for user 'root'@'localhost'"),
         "{msg}"
     );
+    assert!(!msg.contains("using password"), "{msg}");
     let e = env.next(EventKind::AuthAttempt).await;
     assert_eq!(s(&e, "username"), "root");
     assert_eq!(s(&e, "secret_kind"), "mysql_native_password");
@@ -44,6 +48,37 @@ async fn mysql_native_password_captured_in_hashcat_form_and_denied() {
     assert_eq!(
         s(&e, "hashcat"),
         format!("$mysqlna${}*{}", hex::encode(&salt), hex::encode(&resp))
+    );
+    // An unknown user is refused as the account MariaDB picks for its
+    // name: `user1` gets the locked mariadb.sys's 1045, `admin` a
+    // unix_socket account's 1698 (what MariaDB 10.11 answered for both).
+    let refusal = |user: &'static str, password: &'static str| {
+        let url = format!("mysql://{user}:{password}@{}/", env.addr(3306));
+        async move {
+            mysql_async::Conn::from_url(url)
+                .await
+                .expect_err("login must fail")
+                .to_string()
+        }
+    };
+    let msg = refusal("user1", "x").await;
+    assert!(
+        msg.contains("1045")
+            && msg.contains("Access denied for user 'user1'@'localhost' (using password: YES)"),
+        "{msg}"
+    );
+    let msg = refusal("admin", "x").await;
+    assert!(
+        msg.contains("1698")
+            && msg.contains("Access denied for user 'admin'@'localhost'")
+            && !msg.contains("using password"),
+        "{msg}"
+    );
+    // The locked mariadb.sys itself, without a password.
+    let msg = refusal("mariadb.sys", "").await;
+    assert!(
+        msg.contains("4151") && msg.contains("this account is locked"),
+        "{msg}"
     );
     env.stop().await;
 }
@@ -82,27 +117,91 @@ async fn mysql_configured_login_succeeds_and_queries_are_logged() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn mysql_oversized_packet_is_an_error_event_not_a_crash() {
-    let mut env = deploy("127.0.63.12", "services = mysql\n").await;
-    let mut c = TcpStream::connect(env.addr(3306)).await.unwrap();
+/// Connects, reads the greeting, sends `bytes`, returns what comes back
+/// before the server closes.
+async fn mysql_after_greeting(addr: &str, bytes: &[u8]) -> Vec<u8> {
+    let mut c = TcpStream::connect(addr).await.unwrap();
     let mut greet = [0u8; 256];
     let n = c.read(&mut greet).await.unwrap();
     assert!(n > 40 && greet[4] == 10, "handshake v10 expected");
-    // Header announcing a 16 MiB packet.
-    c.write_all(&[0xff, 0xff, 0xff, 1]).await.unwrap();
-    let e = env.next(EventKind::Error).await;
-    assert!(s(&e, "error").contains("over limit"), "{:?}", e.fields);
+    c.write_all(bytes).await.unwrap();
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut rest)).await;
-    assert_eq!(rest.get(4), Some(&0xff), "ERR packet before close");
+    rest
+}
+
+#[tokio::test]
+async fn mysql_non_handshake_bytes_get_the_servers_errors() {
+    let mut env = deploy("127.0.63.12", "services = mysql\ndistro = debian\n").await;
+    let addr = env.addr(3306);
+    // The MariaDB greeting's capabilities: 0xf7fe / 0x81ff and MariaDB's
+    // own 0x1d in the filler.
+    let mut c = TcpStream::connect(&addr).await.unwrap();
+    let mut greet = [0u8; 256];
+    let n = c.read(&mut greet).await.unwrap();
+    let g = &greet[4..n];
+    let caps_at = g.iter().position(|&b| b == 0).unwrap() + 1 + 4 + 8 + 1;
+    assert_eq!(&g[caps_at..caps_at + 2], &[0xfe, 0xf7]);
+    assert_eq!(&g[caps_at + 5..caps_at + 7], &[0xff, 0x81]);
+    assert_eq!(&g[caps_at + 14..caps_at + 18], &[0x1d, 0, 0, 0]);
+    drop(c);
+
+    // An HTTP request: its "sequence id" is not 1.
+    let r = mysql_after_greeting(&addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert_eq!(
+        &r,
+        b"\x21\x00\x00\x01\xff\x84\x04#08S01Got packets out of order"
+    );
+    // A PROXY protocol v2 signature.
+    let r = mysql_after_greeting(&addr, b"\r\n\r\n").await;
+    assert_eq!(&r[4..7], &[0xff, 0x6a, 0x04]);
+    assert!(
+        r.ends_with(b"Proxy header is not accepted from 127.0.0.1"),
+        "{r:?}"
+    );
+    // A response without CLIENT_PROTOCOL_41: no SQL state in the error.
+    let r = mysql_after_greeting(&addr, b"\x05\x00\x00\x01garbage").await;
+    assert_eq!(&r, b"\x10\x00\x00\x02\xff\x13\x04Bad handshake");
+    // A packet over the decoy's limit is read to its end, then refused.
+    let big = 70 * 1024u32;
+    let mut pkt = big.to_le_bytes()[..3].to_vec();
+    pkt.push(1);
+    pkt.resize(4 + big as usize, b'A');
+    let r = mysql_after_greeting(&addr, &pkt).await;
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        let e = env.next(EventKind::Error).await;
+        errors.push(s(&e, "error").to_owned());
+    }
+    assert_eq!(
+        errors[..3],
+        [
+            "mysql: packet out of order",
+            "mysql: PROXY protocol header",
+            "mysql: bad handshake response: unterminated string"
+        ]
+    );
+    assert!(errors[3].contains("over limit"), "{errors:?}");
+    assert_eq!(r.get(4), Some(&0xff), "ERR packet before close");
     // The service still answers.
-    let mut c2 = TcpStream::connect(env.addr(3306)).await.unwrap();
+    let mut c2 = TcpStream::connect(&addr).await.unwrap();
     assert!(c2.read(&mut greet).await.unwrap() > 40);
     env.stop().await;
 }
 
 // ---------------------------------------------------------------- redis
+
+/// Runs one Redis command, its name and arguments as strings.
+async fn redis_run<T: redis::FromRedisValue>(
+    c: &mut redis::aio::MultiplexedConnection,
+    args: &[&str],
+) -> redis::RedisResult<T> {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query_async(c).await
+}
 
 #[tokio::test]
 async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
@@ -115,10 +214,7 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
     // No AUTH: NOAUTH like requirepass.
     let client = redis::Client::open(format!("redis://{addr}/")).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let err = redis::cmd("PING")
-        .query_async::<String>(&mut c)
-        .await
-        .unwrap_err();
+    let err = redis_run::<String>(&mut c, &["PING"]).await.unwrap_err();
     assert!(err.to_string().contains("Authentication required"), "{err}");
 
     // Wrong password: refused, captured.
@@ -144,56 +240,33 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
     let mut c = good.get_multiplexed_async_connection().await.unwrap();
     let ok = env.next(EventKind::AuthAttempt).await;
     assert_eq!(ok.fields["success"], true);
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let info: String = redis_run(&mut c, &["INFO", "server"]).await.unwrap();
     assert!(info.contains("redis_version:7.0.15"), "{info}");
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("dir")
-        .arg("/root/.ssh")
-        .query_async(&mut c)
+    assert!(info.contains("redis_build_id:ae4d7c971a948f0"), "{info}");
+    assert!(info.contains("io_threads_active:0"), "{info}");
+    // Redis 7 refuses the protected configs; the attempt is still recorded.
+    for (key, value) in [("dir", "/root/.ssh"), ("dbfilename", "authorized_keys")] {
+        let err = redis_run::<()>(&mut c, &["CONFIG", "SET", key, value])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(&format!(
+                "CONFIG SET failed (possibly related to argument '{key}') - can't set protected config"
+            )),
+            "{err}"
+        );
+    }
+    let dir: Vec<String> = redis_run(&mut c, &["CONFIG", "GET", "dir"]).await.unwrap();
+    assert_eq!(dir, vec!["dir".to_owned(), "/var/lib/redis".to_owned()]);
+    let _: () = redis_run(&mut c, &["SET", "x", "ssh-rsa AAAA attacker"])
         .await
         .unwrap();
-    let _: () = redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("dbfilename")
-        .arg("authorized_keys")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let dir: Vec<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("dir")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    assert_eq!(dir, vec!["dir".to_owned(), "/root/.ssh".to_owned()]);
-    let _: () = redis::cmd("SET")
-        .arg("x")
-        .arg("ssh-rsa AAAA attacker")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let x: String = redis::cmd("GET")
-        .arg("x")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let x: String = redis_run(&mut c, &["GET", "x"]).await.unwrap();
     assert_eq!(x, "ssh-rsa AAAA attacker");
-    let _: () = redis::cmd("SLAVEOF")
-        .arg("10.9.9.9")
-        .arg("8888")
-        .query_async(&mut c)
+    let _: () = redis_run(&mut c, &["SLAVEOF", "10.9.9.9", "8888"])
         .await
         .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("session:*")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let keys: Vec<String> = redis_run(&mut c, &["KEYS", "session:*"]).await.unwrap();
     assert_eq!(keys.len(), 2, "{keys:?}");
 
     let mut tags = Vec::new();
@@ -219,13 +292,66 @@ async fn redis_requirepass_noauth_wrongpass_and_exploit_commands() {
 
 #[tokio::test]
 async fn redis_without_password_needs_no_auth_and_closes_on_garbage() {
-    let mut env = deploy("127.0.63.14", "services = redis\n").await;
+    let mut env = deploy("127.0.63.14", "services = redis\ndistro = debian\n").await;
     let client = redis::Client::open(format!("redis://{}/", env.addr(6379))).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let pong: String = redis::cmd("PING").query_async(&mut c).await.unwrap();
+    let pong: String = redis_run(&mut c, &["PING"]).await.unwrap();
     assert_eq!(pong, "PONG");
-    let n: i64 = redis::cmd("DBSIZE").query_async(&mut c).await.unwrap();
+    let n: i64 = redis_run(&mut c, &["DBSIZE"]).await.unwrap();
     assert!(n >= 5);
+    let _: () = redis_run(&mut c, &["CLIENT", "SETNAME", "probe"])
+        .await
+        .unwrap();
+    let name: String = redis_run(&mut c, &["CLIENT", "GETNAME"]).await.unwrap();
+    assert_eq!(name, "probe");
+    let count: i64 = redis_run(&mut c, &["COMMAND", "COUNT"]).await.unwrap();
+    assert_eq!(count, 240, "Redis 7.0's command table");
+    // Without requirepass the default user is nopass: any password works.
+    let _: () = redis_run(&mut c, &["AUTH", "default", "whatever"])
+        .await
+        .unwrap();
+
+    // Inline commands as Redis splits and answers them.
+    let inline = |bytes: &'static [u8]| {
+        let addr = env.addr(6379);
+        async move {
+            let mut raw = TcpStream::connect(addr).await.unwrap();
+            raw.write_all(bytes).await.unwrap();
+            let mut out = vec![0u8; 512];
+            let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut out))
+                .await
+                .unwrap()
+                .unwrap();
+            out.truncate(n);
+            out
+        }
+    };
+    assert_eq!(
+        inline(b"GET / HTTP/1.0\r\n").await,
+        b"-ERR wrong number of arguments for 'get' command\r\n"
+    );
+    assert_eq!(
+        inline(b"FLURB \"a\\x41b\" \x01x\r\n").await,
+        b"-ERR unknown command 'FLURB', with args beginning with: 'aAb' '\x01x' \r\n"
+    );
+    assert_eq!(
+        inline(b"SET \"a b\r\n").await,
+        b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    );
+    // An HTTP request is dropped without a word (Redis' cross-protocol
+    // guard).
+    assert_eq!(inline(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n").await, b"");
+    // Binary before the newline: Redis looks for the newline with strchr,
+    // so a NUL hides it and the server keeps waiting.
+    let mut raw = TcpStream::connect(env.addr(6379)).await.unwrap();
+    raw.write_all(b"\x16\x03\x00\x00S\n").await.unwrap();
+    let mut one = [0u8; 1];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), raw.read(&mut one))
+            .await
+            .is_err(),
+        "answered binary junk"
+    );
     // Garbage multibulk: protocol error, error event, connection closed.
     let mut raw = TcpStream::connect(env.addr(6379)).await.unwrap();
     raw.write_all(b"*2\r\n$99999999999\r\n").await.unwrap();
@@ -333,6 +459,84 @@ async fn postgres_md5_captured_as_hashcat_11100() {
         s(&e, "error").contains("invalid length of startup packet"),
         "{:?}",
         e.fields
+    );
+    env.stop().await;
+}
+
+fn pg_startup(proto: u32, user: &str) -> Vec<u8> {
+    let mut body = proto.to_be_bytes().to_vec();
+    body.extend_from_slice(b"user\0");
+    body.extend_from_slice(user.as_bytes());
+    body.extend_from_slice(b"\0\0");
+    let mut out = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+#[tokio::test]
+async fn postgres_debian_cluster_speaks_tls_and_old_clients_get_old_errors() {
+    let mut env = deploy("127.0.63.32", "services = postgres\ndistro = debian\n").await;
+    let addr = env.addr(5432);
+    // SSLRequest: `S`, then a real TLS handshake and the startup inside it.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"\x00\x00\x00\x08\x04\xd2\x16\x2f")
+        .await
+        .unwrap();
+    let mut one = [0u8; 1];
+    raw.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"S");
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = webmail_util::insecure_tls()
+        .connect(name, raw)
+        .await
+        .expect("TLS handshake after S");
+    tls.write_all(&pg_startup(0x0003_0000, "postgres"))
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    tls.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[0], b'R', "authentication request over TLS");
+    assert_eq!(&head[5..9], &10u32.to_be_bytes(), "SASL");
+    let e = env.next(EventKind::Scan).await;
+    assert_eq!(s(&e, "event_type"), "tls_client_hello");
+    drop(tls);
+
+    // GSSENCRequest: a GSSAPI build says `G`, then hangs up on the token.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"\x00\x00\x00\x08\x04\xd2\x16\x30")
+        .await
+        .unwrap();
+    raw.read_exact(&mut one).await.unwrap();
+    assert_eq!(&one, b"G");
+    raw.write_all(b"\x00\x00\x00\x04abcd").await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+
+    // Protocol 2.0: the old one-line error; 9.9: the v3 ErrorResponse.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(&pg_startup(0x0002_0000, "postgres"))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(
+        rest,
+        b"EFATAL:  unsupported frontend protocol 2.0: server supports 3.0 to 3.0\n\0"
+    );
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(&pg_startup(0x0009_0009, "postgres"))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    raw.read_to_end(&mut rest).await.unwrap();
+    assert_eq!(rest[0], b'E');
+    assert!(
+        rest.windows(19).any(|w| w == b"Fpostmaster.c\0L2222"),
+        "{rest:?}"
     );
     env.stop().await;
 }
@@ -482,6 +686,108 @@ async fn ldap_simple_bind_captured_rootdse_and_search_logged() {
         .unwrap();
     let e = env.next(EventKind::Error).await;
     assert!(s(&e, "error").contains("over limit"), "{:?}", e.fields);
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn ldap_linux_persona_answers_like_slapd() {
+    use ldap3::exop::{WhoAmI, WhoAmIResp};
+    use ldap3::{LdapConnAsync, Scope, SearchEntry};
+    let env = deploy(
+        "127.0.63.31",
+        "services = ldap\ndistro = debian\n[t.ldap]\nbase_dn = dc=corp,dc=local\n",
+    )
+    .await;
+    let url = format!("ldap://{}", env.addr(389));
+    let (conn, mut ldap) = LdapConnAsync::new(&url).await.unwrap();
+    ldap3::drive!(conn);
+
+    // The root DSE: only objectClass by default, the rest with `+`.
+    let root = |rs: Vec<ldap3::ResultEntry>| SearchEntry::construct(rs[0].clone());
+    let (rs, _) = ldap
+        .search("", Scope::Base, "(objectClass=*)", Vec::<&str>::new())
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let plain = root(rs);
+    assert_eq!(plain.attrs.keys().collect::<Vec<_>>(), vec!["objectClass"]);
+    let (rs, _) = ldap
+        .search("", Scope::Base, "(objectClass=*)", vec!["+"])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let ops = root(rs);
+    assert!(!ops.attrs.contains_key("objectClass"));
+    assert_eq!(ops.attrs["configContext"], vec!["cn=config".to_owned()]);
+    assert_eq!(
+        ops.attrs["structuralObjectClass"],
+        vec!["OpenLDAProotDSE".to_owned()]
+    );
+    assert!(ops.attrs["supportedSASLMechanisms"].contains(&"SCRAM-SHA-512".to_owned()));
+
+    // The subschema subentry the root DSE points at exists.
+    let (rs, _) = ldap
+        .search(
+            "cn=Subschema",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["objectClass"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let schema = root(rs);
+    assert_eq!(schema.dn, "cn=Subschema");
+    assert!(schema.attrs["objectClass"].contains(&"subschema".to_owned()));
+
+    // Who am I: anonymous, an empty authzid.
+    let (exop, _) = ldap.extended(WhoAmI).await.unwrap().success().unwrap();
+    assert_eq!(exop.parse::<WhoAmIResp>().authzid, "");
+
+    // A DN with an empty password is an unauthenticated bind: refused.
+    let r = ldap
+        .simple_bind("cn=admin,dc=corp,dc=local", "")
+        .await
+        .unwrap();
+    assert_eq!(r.rc, 53, "unwillingToPerform");
+    assert_eq!(
+        r.text,
+        "unauthenticated bind (DN with no password) disallowed"
+    );
+    ldap.unbind().await.unwrap();
+
+    // An LDAPv2 bind (nmap's LDAPBindReq probe) is refused with slapd's text
+    // and the connection stays open.
+    let mut raw = TcpStream::connect(env.addr(389)).await.unwrap();
+    raw.write_all(b"\x30\x0c\x02\x01\x01\x60\x07\x02\x01\x02\x04\x00\x80\x00")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = &buf[..n];
+    assert_eq!(&reply[..2], b"\x30\x45");
+    assert!(
+        reply.ends_with(b"historical protocol version requested, use LDAPv3 instead"),
+        "{reply:?}"
+    );
+
+    // Bytes that are not LDAP: closed without a notice of disconnection.
+    let mut junk = TcpStream::connect(env.addr(389)).await.unwrap();
+    junk.write_all(b"\x00\x0c\x00\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
     env.stop().await;
 }
 
@@ -989,6 +1295,52 @@ async fn mqtt_connect_credentials_subscribe_publish_recorded() {
     env.stop().await;
 }
 
+#[tokio::test]
+async fn mqtt_refusals_are_mosquittos() {
+    use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, MqttOptions};
+    let env = deploy(
+        "127.0.63.33",
+        "services = mqtt\n[t.mqtt]\nuser = admin\npassword = right\n",
+    )
+    .await;
+    let addr = env.addr(1883);
+    let (host, port) = addr.split_once(':').unwrap();
+    let mut opts = MqttOptions::new("probe", host, port.parse().unwrap());
+    opts.set_credentials("admin", "wrong");
+    let (_client, mut ev) = AsyncClient::new(opts, 10);
+    match tokio::time::timeout(Duration::from_secs(5), ev.poll()).await {
+        Ok(Err(ConnectionError::ConnectionRefused(code))) => {
+            assert_eq!(code, ConnectReturnCode::NotAuthorized)
+        }
+        other => panic!("expected a refused CONNACK, got {other:?}"),
+    }
+
+    // Not a CONNECT: the broker hangs up after one byte, the rest unread,
+    // so the peer sees a reset.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    // A CONNECT naming another protocol: closed without a CONNACK.
+    let mut raw = TcpStream::connect(&addr).await.unwrap();
+    raw.write_all(b"\x10\x10\x00\x04MQTX\x04\x02\x00\x3c\x00\x04abcd")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    env.stop().await;
+}
+
 // ---------------------------------------------------------------- dns
 
 fn dns_query(id: u16, name: &str, qtype: u16, qclass: u16) -> Vec<u8> {
@@ -1039,7 +1391,62 @@ async fn dns_zone_answers_version_refusal_axfr_and_events() {
         (s(&e, "query"), s(&e, "qtype"), s(&e, "outcome")),
         ("www.corp.example", "A", "answer")
     );
-    // AXFR over TCP: the bait zone, recorded as a command.
+    // EDNS: the OPT record comes back with BIND's 1232-byte size and the
+    // client cookie followed by a 16-byte server cookie; MX gets its glue.
+    let mut q = dns_query(5, "corp.example", 15, 1);
+    q[11] = 1; // ARCOUNT
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8]);
+    q.extend_from_slice(b"cookie!!");
+    sock.send(&q).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    let r = &buf[..n];
+    assert_eq!(
+        (
+            u16::from_be_bytes([r[6], r[7]]),
+            u16::from_be_bytes([r[10], r[11]])
+        ),
+        (1, 2),
+        "one MX, glue A + OPT"
+    );
+    let opt = &r[n - 39..];
+    assert_eq!(&opt[..5], &[0, 0, 41, 0x04, 0xd0], "OPT, udp 1232");
+    assert_eq!(&opt[9..15], &[0, 28, 0, 10, 0, 24], "one COOKIE option");
+    assert_eq!(&opt[15..23], b"cookie!!");
+    assert_eq!(opt[23], 1, "server cookie version");
+    // EDNS version 1: BADVERS (extended rcode 1 in the OPT record).
+    let mut q = dns_query(6, "corp.example", 6, 1);
+    q[11] = 1;
+    q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 1, 0, 0, 0, 0]);
+    sock.send(&q).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 0, "no answer");
+    assert_eq!(&buf[n - 11..n - 6], &[0, 0, 41, 0x04, 0xd0]);
+    assert_eq!(buf[n - 6], 1, "BADVERS");
+    // hostname.bind names the persona's host.
+    sock.send(&dns_query(7, "hostname.bind", 16, 3))
+        .await
+        .unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(
+        u16::from_be_bytes([buf[6], buf[7]]),
+        1,
+        "hostname.bind answered"
+    );
+    assert_eq!(buf[3] & 0x0f, 0);
+    let _ = n;
+    // Debian's default zones: localhost and its reverse, authoritative.
+    sock.send(&dns_query(8, "localhost", 1, 1)).await.unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!((buf[2] & 0x04, buf[3] & 0x0f), (0x04, 0), "AA, NOERROR");
+    assert_eq!(&buf[n - 4..n], &[127, 0, 0, 1]);
+    sock.send(&dns_query(9, "1.0.0.127.in-addr.arpa", 12, 1))
+        .await
+        .unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(u16::from_be_bytes([buf[6], buf[7]]), 1, "one PTR");
+    assert_eq!(&buf[n - 11..n], b"\x09localhost\x00");
+    // AXFR over TCP: refused as BIND's allow-transfer { none; }, and
+    // recorded as an attempted zone transfer.
     let mut t = TcpStream::connect(env.addr(53)).await.unwrap();
     let q = dns_query(4, "corp.example", 252, 1);
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
@@ -1049,13 +1456,23 @@ async fn dns_zone_answers_version_refusal_axfr_and_events() {
     t.read_exact(&mut len).await.unwrap();
     let mut resp = vec![0u8; u16::from_be_bytes(len) as usize];
     t.read_exact(&mut resp).await.unwrap();
-    assert!(u16::from_be_bytes([resp[6], resp[7]]) >= 10, "zone records");
+    assert_eq!(resp[3] & 0x0f, 5, "REFUSED");
+    assert_eq!(
+        u16::from_be_bytes([resp[6], resp[7]]),
+        0,
+        "no records leaked"
+    );
     let c = env.next(EventKind::Command).await;
-    assert_eq!(s(&c, "exploit"), "zone_transfer");
-    // Compression loop: error event, no crash.
+    assert_eq!(
+        (s(&c, "exploit"), s(&c, "outcome")),
+        ("zone_transfer", "refused")
+    );
+    // Compression loop: BIND's bare FORMERR header and an error event.
     sock.send(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1])
         .await
         .unwrap();
+    let n = sock.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], &[0, 1, 0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
     let e = env.next(EventKind::Error).await;
     assert!(
         s(&e, "error").contains("compression loop"),

@@ -187,11 +187,24 @@ async fn tftp_read_and_write() {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut buf = vec![0u8; 1024];
 
-    // WRQ of 1300 bytes: three blocks.
-    let payload: Vec<u8> = (0..1300u32).map(|i| (i * 7) as u8).collect();
+    // Without --create, tftpd-hpa refuses a WRQ for a file that does not
+    // exist; the request is still recorded.
     sock.send_to(&rrq(2, "cfg/backup.bin"), server)
         .await
         .unwrap();
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"\x00\x05\x00\x01File not found\x00");
+    env.wait_kind("tftp", EventKind::Request, |e| {
+        s(e, "op") == "WRQ" && s(e, "filename") == "cfg/backup.bin"
+    })
+    .await;
+
+    // WRQ of 1300 bytes onto the world-writable config backup: three blocks.
+    let payload: Vec<u8> = (0..1300u32).map(|i| (i * 7) as u8).collect();
+    sock.send_to(&rrq(2, "router-confg"), server).await.unwrap();
     let (n, tid) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
         .await
         .unwrap()
@@ -211,10 +224,10 @@ async fn tftp_read_and_write() {
     }
     let up = env.wait_kind("tftp", EventKind::FileUpload, |_| true).await;
     assert_eq!(s(&up, "sha256"), hex::encode(Sha256::digest(&payload)));
-    assert_eq!(s(&up, "filename"), "cfg/backup.bin");
+    assert_eq!(s(&up, "filename"), "router-confg");
 
     // RRQ of the file just written: same bytes back.
-    sock.send_to(&rrq(1, "/cfg/backup.bin"), server)
+    sock.send_to(&rrq(1, "/router-confg"), server)
         .await
         .unwrap();
     let mut got = Vec::new();
@@ -251,12 +264,33 @@ async fn tftp_read_and_write() {
         s(e, "error").contains("traversal")
     })
     .await;
-    // Garbage on the request port.
-    sock.send_to(b"\xff\xff\xff", server).await.unwrap();
-    let (_, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+    // A file that is not world-writable is refused as the unprivileged
+    // tftpd-hpa user's open() would be.
+    sock.send_to(&rrq(2, "pxelinux.cfg/default"), server)
+        .await
+        .unwrap();
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(&buf[..4], &[0, 5, 0, 4]);
+    assert_eq!(&buf[..n], b"\x00\x05\x00\x00Permission denied\x00");
+    // Garbage and stray packets on the request port: logged, never answered.
+    for junk in [
+        &b"\xff\xff\xff"[..],
+        b"\x00\x03\x00\x01hello",
+        b"\x00\x09abc\x00",
+    ] {
+        sock.send_to(junk, server).await.unwrap();
+    }
+    env.wait_kind("tftp", EventKind::Error, |e| {
+        s(e, "error").contains("malformed datagram")
+    })
+    .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), sock.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "the request port answered a non-request"
+    );
     env.stop().await;
 }

@@ -59,16 +59,20 @@ def sessions():
     ]
 
 
+# One byte as `lib.wire.printable` renders it (LF is `\n` plus a line break).
+_BYTE = r"(?:\\x[0-9a-f]{2}|\\n\n|\\r|\\t|\\\\|[^\\\n])"
+
+
 def mysql_handshake_randoms(text, target):
     """The greeting's connection id and 20-byte auth scramble are fresh
     per connection on every server (the scramble is random bytes)."""
     # Protocol 10 greeting: \n version \0 <4-byte id> <8 scramble> \0 … <12 scramble> \0 plugin
-    return re.sub(r"(\\n\n?[0-9][^\\]*?\\x00)((?:\\x[0-9a-f]{2}|[^\\]){4})((?:\\x[0-9a-f]{2}|\\\\|[^\\]){8})",
+    return re.sub(r"(\\n\n?[0-9][^\\]*?\\x00)(" + _BYTE + "{4})(" + _BYTE + "{8})",
                   r"\1<CONN_ID><SCRAMBLE1>", _scramble2(text))
 
 
 def _scramble2(text):
-    return re.sub(r"((?:\\x[0-9a-f]{2}|[^\\]){10})((?:\\x[0-9a-f]{2}|\\\\|[^\\]){12})(\\x00mysql_native_password)",
+    return re.sub("(" + _BYTE + "{10})(" + _BYTE + r"{12})(\\x00mysql_native_password)",
                   r"\1<SCRAMBLE2>\3", text)
 
 
@@ -78,4 +82,13 @@ def mysql_connection_ids(text, target):
     return re.sub(r"(Salt: ).*", r"\1<SCRAMBLE>", text)
 
 
-NORMALISERS = [mysql_handshake_randoms, mysql_connection_ids]
+def nmap_capability_order(text, target):
+    """nmap's mysql-info prints "Some Capabilities" by iterating a Lua hash
+    table, whose order changes from one nmap run to the next; the set is
+    what the server sent, so it is compared sorted."""
+    def sort(m):
+        return m.group(1) + ", ".join(sorted(m.group(2).split(", ")))
+    return re.sub(r"(Some Capabilities: )(.*)", sort, text)
+
+
+NORMALISERS = [mysql_handshake_randoms, mysql_connection_ids, nmap_capability_order]

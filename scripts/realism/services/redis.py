@@ -92,9 +92,10 @@ def sessions():
 
 def redis_runtime_values(text, target):
     """INFO fields that differ between two servers by nature: process id,
-    run id (random per start), uptime, the executable path and config file
-    of this installation, and the listening port/ids of the process."""
-    text = re.sub(r"(process_id|run_id|uptime_in_seconds|uptime_in_days|server_time_usec|lru_clock|hz|configured_hz|io_threads_active):[^\r\n\\]*",
+    run id and replication id (random per start), uptime, the executable
+    path and config file of this installation, and the listening port/ids
+    of the process."""
+    text = re.sub(r"(process_id|run_id|master_replid|uptime_in_seconds|uptime_in_days|server_time_usec|lru_clock|hz|configured_hz|io_threads_active):[^\r\n\\]*",
                   r"\1:<N>", text)
     text = re.sub(r"(executable|config_file):[^\r\n\\]*", r"\1:<PATH>", text)
     return text

@@ -42,10 +42,38 @@ access to * by * read
 """)
     ldif = os.path.join(svc.work, "base.ldif")
     with open(ldif, "w") as f:
-        f.write(f"dn: {BASE}\nobjectClass: top\nobjectClass: dcObject\nobjectClass: organization\no: corp\ndc: corp\n\n"
-                f"dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n")
+        f.write(_site_ldif())
     run(["slapadd", "-f", conf, "-l", ldif])
     svc.spawn("slapd", ["slapd", "-d", "0", "-f", conf, "-h", f"ldap://{svc.real_ip}:389/"])
+
+
+# The directory the decky invents for dc=corp,dc=local, loaded into the
+# real slapd so that content is not what is measured.
+USERS = [
+    ("jsmith", "John Smith", "Systems Administrator"),
+    ("mgarcia", "Maria Garcia", "Accountant"),
+    ("tnguyen", "Thanh Nguyen", "Developer"),
+    ("svc_backup", "Backup Service", "Service account"),
+]
+
+
+def _site_ldif():
+    out = [
+        f"dn: {BASE}\nobjectClass: top\nobjectClass: dcObject\nobjectClass: organization\no: corp\ndc: corp\n",
+        f"dn: cn=admin,{BASE}\nobjectClass: simpleSecurityObject\nobjectClass: organizationalRole\ncn: admin\n"
+        "description: LDAP administrator\nuserPassword: Realism-Ldap-2024\n",
+        f"dn: ou=People,{BASE}\nobjectClass: organizationalUnit\nou: People\n",
+        f"dn: ou=Groups,{BASE}\nobjectClass: organizationalUnit\nou: Groups\n",
+    ]
+    for i, (uid, cn, title) in enumerate(USERS):
+        out.append(
+            f"dn: uid={uid},ou=People,{BASE}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+            f"objectClass: shadowAccount\nuid: {uid}\ncn: {cn}\nsn: {cn.split()[-1]}\ntitle: {title}\n"
+            f"mail: {uid}@corp.local\nuidNumber: {10001 + i}\ngidNumber: 10000\nhomeDirectory: /home/{uid}\n"
+            "loginShell: /bin/bash\n")
+    out.append(f"dn: cn=admins,ou=Groups,{BASE}\nobjectClass: posixGroup\ncn: admins\ngidNumber: 10000\n"
+               "memberUid: jsmith\nmemberUid: svc_backup\n")
+    return "\n".join(out)
 
 
 def _search(*args):

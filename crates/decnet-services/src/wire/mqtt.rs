@@ -23,7 +23,12 @@ pub fn frame(buf: &[u8]) -> WResult<Option<(u8, &[u8], usize)>> {
         if b & 0x80 == 0 {
             break;
         }
+        // Like mosquitto, the fifth length byte is read before the
+        // length is refused.
         if i > 4 {
+            if buf.len() <= i {
+                return Ok(None);
+            }
             return Err(WireError::new("malformed remaining length"));
         }
         mult *= 128;

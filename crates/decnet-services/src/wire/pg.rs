@@ -96,6 +96,12 @@ pub fn auth(code: u32, payload: &[u8]) -> Vec<u8> {
     msg(b'R', &b)
 }
 
+/// The protocol 2 ErrorResponse: one text line, what the server sends a
+/// client that asked for protocol 2 or older.
+pub fn error_v2(severity: &str, message: &str) -> Vec<u8> {
+    format!("E{severity}:  {message}\n\0").into_bytes()
+}
+
 /// ErrorResponse with PostgreSQL's fields.
 pub fn error(
     severity: &str,

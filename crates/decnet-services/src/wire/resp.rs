@@ -6,6 +6,10 @@ use super::{WResult, WireError};
 
 /// Most arguments in one command.
 pub const MAX_ARGS: usize = 1024;
+/// Longest inline command without a newline. Redis refuses past 64 KiB
+/// but checks only after each 16 KiB read, so a line whose newline comes
+/// in the read that crosses 64 KiB still runs.
+pub const MAX_INLINE: usize = 80 * 1024;
 
 /// Bounds of the framer.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +37,91 @@ fn parse_num(line: &[u8]) -> WResult<i64> {
         .map_err(|_| WireError::new(format!("invalid number '{}'", super::excerpt(line, 32))))
 }
 
+/// Splits an inline command like Redis' `sdssplitargs`: blanks separate
+/// arguments, `"…"` takes C escapes (`\\n`, `\\x41`…), `'…'` only `\\'`; a
+/// closing quote must end the argument. `None` for unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let mut args = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < line.len() && blank(line[i]) {
+            i += 1;
+        }
+        if i >= line.len() || args.len() >= MAX_ARGS {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let (mut dq, mut sq) = (false, false);
+        loop {
+            let c = line.get(i).copied();
+            if dq {
+                match c {
+                    None => return None,
+                    Some(b'\\') if line.get(i + 1) == Some(&b'x') => {
+                        let hex = line.get(i + 2..i + 4).and_then(|h| {
+                            std::str::from_utf8(h)
+                                .ok()
+                                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        });
+                        if let Some(byte) = hex {
+                            cur.push(byte);
+                            i += 3;
+                        } else {
+                            cur.push(b'\\');
+                        }
+                    }
+                    Some(b'\\') if i + 1 < line.len() => {
+                        i += 1;
+                        cur.push(match line[i] {
+                            b'n' => b'\n',
+                            b'r' => b'\r',
+                            b't' => b'\t',
+                            b'b' => 0x08,
+                            b'a' => 0x07,
+                            other => other,
+                        });
+                    }
+                    Some(b'"') => {
+                        if line.get(i + 1).is_some_and(|&n| !blank(n)) {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(b) => cur.push(b),
+                }
+            } else if sq {
+                match c {
+                    None => return None,
+                    Some(b'\\') if line.get(i + 1) == Some(&b'\'') => {
+                        i += 1;
+                        cur.push(b'\'');
+                    }
+                    Some(b'\'') => {
+                        if line.get(i + 1).is_some_and(|&n| !blank(n)) {
+                            return None;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    Some(b) => cur.push(b),
+                }
+            } else {
+                match c {
+                    None => break,
+                    Some(b) if blank(b) => break,
+                    Some(b'"') => dq = true,
+                    Some(b'\'') => sq = true,
+                    Some(b) => cur.push(b),
+                }
+            }
+            i += 1;
+        }
+        args.push(cur);
+    }
+}
+
 /// Tries to take one command from the front of `buf`.
 /// `Ok(None)` means more bytes are needed; `Ok(Some((args, used)))` a
 /// complete command; `Err` a protocol error (the connection should close,
@@ -42,17 +131,19 @@ pub fn parse_command(buf: &[u8], lim: RespLimits) -> WResult<Option<(Vec<Vec<u8>
         return Ok(None);
     }
     if buf[0] != b'*' {
-        let Some(end) = find_crlf(buf, 0, lim.max_line)? else {
+        // Redis finds the end of an inline command with strchr(), which
+        // stops at a NUL byte: binary junk waits for more input.
+        let searched = buf.split(|&b| b == 0).next().unwrap_or(buf);
+        let Some(end) = searched.iter().position(|&b| b == b'\n') else {
+            if buf.len() > MAX_INLINE {
+                return Err(WireError::new("too big inline request"));
+            }
             return Ok(None);
         };
         let line = &buf[..end];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let args: Vec<Vec<u8>> = line
-            .split(|b| *b == b' ' || *b == b'\t')
-            .filter(|a| !a.is_empty())
-            .take(MAX_ARGS)
-            .map(|a| a.to_vec())
-            .collect();
+        let args =
+            split_args(line).ok_or_else(|| WireError::new("unbalanced quotes in request"))?;
         return Ok(Some((args, end + 1)));
     }
     let Some(end) = find_crlf(buf, 0, 32)? else {
@@ -113,8 +204,12 @@ impl Out {
     }
     /// `-ERR …` error.
     pub fn error(&mut self, s: &str) {
+        self.error_bytes(s.as_bytes())
+    }
+    /// An error whose text carries the client's raw bytes (no CR/LF).
+    pub fn error_bytes(&mut self, s: &[u8]) {
         self.buf.push(b'-');
-        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.extend_from_slice(s);
         self.buf.extend_from_slice(b"\r\n");
     }
     /// Integer.

@@ -3,6 +3,7 @@
 //! [`crate::wire`] and accepts a login only when one is configured
 //! ([`crate::creds::configured_login`]).
 
+mod mariadb_accounts;
 pub mod mongodb;
 pub mod mssql;
 pub mod mysql;

@@ -3,6 +3,12 @@
 //! `caching_sha2_password` responses captured with their salt (hashcat mode
 //! 11200 line for native), MySQL's exact `Access denied` error, and, when
 //! `[decky.mysql] password = …` makes a login succeed, every query logged.
+//!
+//! Before the login, bytes that are not a handshake response get the
+//! server's own answers: a PROXY header is refused, a packet whose sequence
+//! id is not 1 is "out of order", an oversized one is read and discarded
+//! the way the server waits for it. A MariaDB version gets MariaDB's
+//! greeting capabilities and, from loopback, Debian's `unix_socket` root.
 
 use std::sync::Arc;
 
@@ -16,6 +22,7 @@ use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::product::OsKind;
+use crate::protocols::db::mariadb_accounts::{self, AccountAuth};
 use crate::session::Session;
 use crate::wire;
 use crate::wire::mysql::{self as w, MAX_PACKET};
@@ -33,6 +40,8 @@ pub struct MysqlHandler {
     comment: String,
     plugin: &'static str,
     charset: u8,
+    /// A MariaDB build (version string says so): its greeting and errors.
+    mariadb: bool,
     login: Option<(String, String)>,
     databases: Vec<String>,
 }
@@ -45,7 +54,7 @@ pub fn persona_version(decky: &DeckyCtx) -> (String, String, &'static str) {
         } else {
             NATIVE
         };
-        return (v.to_owned(), "MySQL Community Server - GPL".into(), plugin);
+        return (v.to_owned(), version_comment(v), plugin);
     }
     match crate::product::os_kind(decky) {
         OsKind::Debian => (
@@ -62,6 +71,42 @@ pub fn persona_version(decky: &DeckyCtx) -> (String, String, &'static str) {
             NATIVE,
         ),
     }
+}
+
+/// `@@version_comment` of the build a pinned version string names: the
+/// distribution's packages say which release they belong to, upstream
+/// builds name their distribution channel.
+fn version_comment(version: &str) -> String {
+    let lower = version.to_ascii_lowercase();
+    // The digits after a marker such as "deb" in "0+deb12u1".
+    let release_after = |marker: &str| {
+        let at = lower.find(marker)? + marker.len();
+        let digits: String = lower[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        (!digits.is_empty()).then_some(digits)
+    };
+    if lower.contains("-mariadb") {
+        if let Some(n) = release_after("+deb") {
+            return format!("Debian {}", n.trim_end_matches('.'));
+        }
+        if let Some(n) = release_after("ubuntu0.") {
+            let release: Vec<&str> = n.split('.').take(2).collect();
+            return format!("Ubuntu {}", release.join("."));
+        }
+        if lower.contains("maria~") {
+            return "mariadb.org binary distribution".into();
+        }
+        return "MariaDB Server".into();
+    }
+    if lower.contains("ubuntu") {
+        return "(Ubuntu)".into();
+    }
+    if version.starts_with("5.") {
+        return "MySQL Community Server (GPL)".into();
+    }
+    "MySQL Community Server - GPL".into()
 }
 
 impl Service for Mysql {
@@ -91,6 +136,7 @@ impl Service for Mysql {
             })
             .unwrap_or_else(|| vec!["app".to_owned(), "customers".to_owned()]);
         Ok(Arc::new(MysqlHandler {
+            mariadb: version.contains("MariaDB"),
             version,
             comment,
             plugin,
@@ -125,16 +171,38 @@ struct Io {
 enum PktError {
     Read(ReadError),
     TooBig(usize),
+    /// A sequence id other than the one expected (what most non-MySQL
+    /// bytes look like).
+    OutOfOrder,
+    /// A PROXY protocol header (v1 text or v2 binary signature).
+    ProxyHeader,
 }
 
 impl Io {
-    async fn read_packet(&mut self) -> Result<(u8, Vec<u8>), PktError> {
+    /// Reads one packet whose sequence id must be `expect`. An oversized
+    /// one is read to its end and dropped (the server reads up to
+    /// `max_allowed_packet` before answering), so memory stays bounded.
+    async fn read_packet(&mut self, expect: u8) -> Result<(u8, Vec<u8>), PktError> {
         let mut h = [0u8; 4];
         crate::io::read_exact_idle(&mut self.stream, &mut h, self.idle)
             .await
             .map_err(PktError::Read)?;
+        if expect == 1 && (&h == b"PROX" || &h == b"\r\n\r\n") {
+            return Err(PktError::ProxyHeader);
+        }
         let (len, seq) = w::header(h);
+        if seq != expect {
+            return Err(PktError::OutOfOrder);
+        }
         if len > MAX_PACKET {
+            let mut left = len;
+            let mut chunk = [0u8; 8192];
+            while left > 0 {
+                let n = crate::io::read_some_idle(&mut self.stream, &mut chunk, self.idle)
+                    .await
+                    .map_err(PktError::Read)?;
+                left = left.saturating_sub(n);
+            }
             return Err(PktError::TooBig(len));
         }
         let mut p = vec![0u8; len];
@@ -160,6 +228,17 @@ impl Handler for MysqlHandler {
             match self.run(&mut io, &session).await {
                 Ok(()) | Err(PktError::Read(ReadError::Eof)) => {}
                 Err(PktError::Read(e)) => session.emit_error(format!("mysql: {e}")),
+                Err(PktError::OutOfOrder) => {
+                    session.emit_error("mysql: packet out of order");
+                    let _ = io
+                        .send(1, &w::err(1156, "08S01", "Got packets out of order"))
+                        .await;
+                }
+                Err(PktError::ProxyHeader) => {
+                    session.emit_error("mysql: PROXY protocol header");
+                    let msg = format!("Proxy header is not accepted from {}", session.peer.ip());
+                    let _ = io.send(1, &w::err(1130, "HY000", &msg)).await;
+                }
                 Err(PktError::TooBig(n)) => {
                     session.emit_error(format!("mysql: packet of {n} bytes over limit"));
                     let _ = io
@@ -183,29 +262,52 @@ impl MysqlHandler {
         let wr = |e: std::io::Error| PktError::Read(ReadError::Io(e.to_string()));
         let salt = scramble();
         let conn_id: u32 = rand::thread_rng().gen_range(8..20_000);
+        let greeting = w::Greeting {
+            caps: if self.mariadb {
+                w::cap::MARIADB_SERVER
+            } else {
+                w::cap::SERVER
+            },
+            mariadb_caps: if self.mariadb {
+                w::cap::MARIADB_EXTENDED
+            } else {
+                0
+            },
+            charset: self.charset,
+            plugin: self.plugin,
+        };
         io.send(
             0,
-            &w::handshake_v10(&self.version, conn_id, &salt, self.charset, self.plugin),
+            &w::handshake_v10(&self.version, conn_id, &salt, greeting),
         )
         .await
         .map_err(wr)?;
-        let (seq, payload) = io.read_packet().await?;
+        let (seq, payload) = io.read_packet(1).await?;
         if payload == [0x01] {
             // COM_QUIT instead of a login (hydra's and many scanners' probe).
             return Ok(());
         }
+        let bad_handshake = if client_caps(&payload) & w::cap::PROTOCOL_41 != 0 {
+            w::err(1043, "08S01", "Bad handshake")
+        } else {
+            w::err_pre41(1043, "Bad handshake")
+        };
         let resp = match w::parse_handshake_response(&payload) {
             Ok(r) => r,
             Err(e) => {
                 session.emit_error(format!("mysql: bad handshake response: {e}"));
-                io.send(seq.wrapping_add(1), &w::err(1043, "08S01", "Bad handshake"))
+                io.send(seq.wrapping_add(1), &bad_handshake)
                     .await
                     .map_err(wr)?;
                 return Ok(());
             }
         };
         if resp.ssl_request {
+            // TLS is not offered, so the server refuses the switch.
             session.emit_error("mysql: client asked for TLS, which is not offered");
+            io.send(seq.wrapping_add(1), &bad_handshake)
+                .await
+                .map_err(wr)?;
             return Ok(());
         }
         let mut seq = seq.wrapping_add(1);
@@ -226,7 +328,7 @@ impl MysqlHandler {
             io.send(seq, &w::auth_switch(self.plugin, &salt))
                 .await
                 .map_err(wr)?;
-            let (s, p) = io.read_packet().await?;
+            let (s, p) = io.read_packet(seq.wrapping_add(1)).await?;
             seq = s.wrapping_add(1);
             auth = p;
             plugin = self.plugin.to_owned();
@@ -238,13 +340,7 @@ impl MysqlHandler {
             .unwrap_or_default();
         let ok = self.check_login(session, &resp, &plugin, &auth, &salt, &database);
         if !ok {
-            let msg = format!(
-                "Access denied for user '{}'@'{}' (using password: {})",
-                user,
-                session.peer.ip(),
-                if auth.is_empty() { "NO" } else { "YES" }
-            );
-            io.send(seq, &w::err(1045, "28000", &msg))
+            io.send(seq, &self.access_denied(&user, &resp.user, &auth, session))
                 .await
                 .map_err(wr)?;
             return Ok(());
@@ -254,7 +350,50 @@ impl MysqlHandler {
             seq = seq.wrapping_add(1);
         }
         io.send(seq, &w::ok(0)).await.map_err(wr)?;
-        self.command_loop(io, session, &user, database).await
+        let format = w::ResultFormat::negotiate(greeting.caps, greeting.mariadb_caps, &resp);
+        self.command_loop(io, session, &user, database, format)
+            .await
+    }
+
+    /// The failed-login error. The host part is how the server names the
+    /// client: `localhost` for loopback (resolved without DNS). Debian's
+    /// MariaDB root@localhost authenticates by `unix_socket`, so any
+    /// password over TCP gets error 1698 without the "using password" part;
+    /// `user` is the printable name, `raw_user` the bytes the client sent.
+    fn access_denied(
+        &self,
+        user: &str,
+        raw_user: &[u8],
+        auth: &[u8],
+        session: &Session,
+    ) -> Vec<u8> {
+        let peer = session.peer.ip();
+        let host = if peer.is_loopback() {
+            "localhost".to_owned()
+        } else {
+            peer.to_string()
+        };
+        if self.mariadb && peer.is_loopback() {
+            // Debian's accounts are all @localhost: from loopback the
+            // refusal is the named account's, or its hash-picked stand-in's.
+            let extra = self.login.as_ref().map(|(u, _)| u.as_str());
+            let account = mariadb_accounts::account_for(raw_user, extra);
+            match account.auth {
+                AccountAuth::UnixSocket => {
+                    let msg = format!("Access denied for user '{user}'@'{host}'");
+                    return w::err(1698, "28000", &msg);
+                }
+                AccountAuth::Locked if account.exists && auth.is_empty() => {
+                    return w::err(4151, "HY000", "Access denied, this account is locked");
+                }
+                AccountAuth::Locked | AccountAuth::Password => {}
+            }
+        }
+        let msg = format!(
+            "Access denied for user '{user}'@'{host}' (using password: {})",
+            if auth.is_empty() { "NO" } else { "YES" }
+        );
+        w::err(1045, "28000", &msg)
     }
 
     /// Checks the scrambled password against the configured login and
@@ -308,10 +447,11 @@ impl MysqlHandler {
         session: &Session,
         user: &str,
         mut database: String,
+        format: w::ResultFormat,
     ) -> Result<(), PktError> {
         let wr = |e: std::io::Error| PktError::Read(ReadError::Io(e.to_string()));
         loop {
-            let (_, p) = io.read_packet().await?;
+            let (_, p) = io.read_packet(0).await?;
             let Some((&cmd, arg)) = p.split_first() else {
                 session.emit_error("mysql: empty command packet");
                 return Ok(());
@@ -332,7 +472,7 @@ impl MysqlHandler {
                         EventKind::Command,
                         fields! {"command" => q.clone(), "user" => user, "database" => database.clone()},
                     );
-                    let out = self.answer(&q, user, session, &mut database);
+                    let out = self.answer(&q, user, session, &mut database, format);
                     io.stream.write_all(&out).await.map_err(wr)?;
                 }
                 0x0e => io.send(1, &w::ok(0)).await.map_err(wr)?,
@@ -351,9 +491,17 @@ impl MysqlHandler {
     }
 
     /// Packets answering one query (sequence ids from 1).
-    fn answer(&self, q: &str, user: &str, session: &Session, database: &mut String) -> Vec<u8> {
+    fn answer(
+        &self,
+        q: &str,
+        user: &str,
+        session: &Session,
+        database: &mut String,
+        format: w::ResultFormat,
+    ) -> Vec<u8> {
         let norm = q.trim().trim_end_matches(';').trim().to_ascii_lowercase();
-        let one = |col: &str, v: String| w::resultset(1, &[col], &[vec![v]]);
+        let table = |cols: &[&str], rows: &[Vec<String>]| w::resultset(1, cols, rows, format);
+        let one = |col: &str, v: String| table(&[col], &[vec![v]]);
         if norm.contains("@@version_comment") {
             return one("@@version_comment", self.comment.clone());
         }
@@ -387,7 +535,7 @@ impl MysqlHandler {
                     .collect();
             rows.extend(self.databases.iter().map(|d| vec![d.clone()]));
             rows.sort();
-            return w::resultset(1, &["Database"], &rows);
+            return table(&["Database"], &rows);
         }
         if norm == "show tables" {
             let rows: Vec<Vec<String>> = ["users", "orders", "sessions", "config"]
@@ -402,14 +550,47 @@ impl MysqlHandler {
                     database
                 }
             );
-            return w::resultset(1, &[&col], &rows);
+            return table(&[&col], &rows);
         }
         if let Some(db) = norm.strip_prefix("use ") {
             *database = db.trim_matches('`').to_owned();
         }
         if norm.starts_with("select") || norm.starts_with("show") {
-            return w::resultset(1, &["result"], &[]);
+            return table(&["result"], &[]);
         }
         w::packet(1, &w::ok(0))
+    }
+}
+
+/// The capability flags at the start of a handshake response, as far as
+/// the packet has them (the server reads them before anything else).
+fn client_caps(payload: &[u8]) -> u32 {
+    let mut b = [0u8; 4];
+    let n = payload.len().min(4);
+    b[..n].copy_from_slice(&payload[..n]);
+    u32::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_comment;
+
+    #[test]
+    fn pinned_versions_get_their_builds_comment() {
+        for (version, comment) in [
+            ("5.5.5-10.11.6-MariaDB-0+deb12u1", "Debian 12"),
+            ("5.5.5-10.5.23-MariaDB-0+deb11u1", "Debian 11"),
+            ("5.5.5-10.6.16-MariaDB-0ubuntu0.22.04.1", "Ubuntu 22.04"),
+            ("5.5.5-11.4.2-MariaDB-ubu2204", "MariaDB Server"),
+            (
+                "5.5.5-10.11.8-MariaDB-1:10.11.8+maria~ubu2204",
+                "mariadb.org binary distribution",
+            ),
+            ("8.0.36-0ubuntu0.22.04.1", "(Ubuntu)"),
+            ("8.0.36", "MySQL Community Server - GPL"),
+            ("5.7.44", "MySQL Community Server (GPL)"),
+        ] {
+            assert_eq!(version_comment(version), comment, "{version}");
+        }
     }
 }

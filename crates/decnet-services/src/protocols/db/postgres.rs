@@ -1,8 +1,14 @@
-//! PostgreSQL: startup packet (SSL/GSSENC requests refused with `N` like a
-//! server without TLS), md5 or SCRAM-SHA-256 authentication captured (user,
-//! database, salt, response / proof; hashcat mode 11100 line for md5), the
-//! real `password authentication failed for user "x"` error, and, when
+//! PostgreSQL: startup packet (an SSLRequest gets `S` and a TLS handshake
+//! where the persona's distribution ships its cluster with `ssl = on`, `N`
+//! elsewhere; a GSSENCRequest gets the `G` of a GSSAPI-enabled build), md5
+//! or SCRAM-SHA-256 authentication captured (user, database, salt,
+//! response / proof; hashcat mode 11100 line for md5), the real `password
+//! authentication failed for user "x"` error, and, when
 //! `[decky.postgres] password = …` lets a login in, queries logged.
+//!
+//! Error fields name PostgreSQL 15's source lines; a protocol 2 client gets
+//! the old text error; a connection the server drops is drained first, so
+//! it ends with a FIN as the server's (which read the bytes) does.
 
 use std::sync::Arc;
 
@@ -11,13 +17,13 @@ use decnet_core::EventKind;
 use futures::future::BoxFuture;
 use rand::Rng;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::config::ConfigError;
 use crate::ctx::DeckyCtx;
 use crate::io::ReadError;
 use crate::product::OsKind;
 use crate::session::Session;
+use crate::tls::{BoxIo, TlsIdentity};
 use crate::wire;
 use crate::wire::pg::{self, Startup};
 use crate::{fields, Conn, Handler, Service, ServiceError};
@@ -45,6 +51,8 @@ pub struct PostgresHandler {
     login: Option<(String, String)>,
     /// Per-user SCRAM salt (stable per decky, like a stored verifier).
     scram_salt: [u8; 16],
+    /// TLS for SSLRequest; `None` answers `N`.
+    tls: Option<Arc<TlsIdentity>>,
 }
 
 /// Server version string a persona would run.
@@ -87,17 +95,26 @@ impl Service for Postgres {
         let scram_salt: [u8; 16] = decnet_core::DeckySeed::new(decky.name(), decky.generation)
             .rng("postgres-scram")
             .gen();
+        // Debian and Ubuntu create every cluster with `ssl = on` and the
+        // snakeoil certificate; other builds start without TLS.
+        let tls = match crate::product::os_kind(decky) {
+            OsKind::Debian | OsKind::Ubuntu => {
+                Some(Arc::new(TlsIdentity::for_decky(decky, "postgres", &[])?))
+            }
+            _ => None,
+        };
         Ok(Arc::new(PostgresHandler {
             version,
             auth,
             login: crate::creds::configured_login(&decky.spec, "postgres", "postgres"),
             scram_salt,
+            tls,
         }))
     }
 }
 
 struct Io {
-    stream: TcpStream,
+    stream: BoxIo,
     idle: std::time::Duration,
 }
 
@@ -129,6 +146,20 @@ impl Io {
         Ok(b)
     }
 
+    /// A GSSAPI token packet (4-byte length, at most 16 KiB like the
+    /// server's receive buffer).
+    async fn gss_token(&mut self) -> Result<Vec<u8>, PgError> {
+        let mut h = [0u8; 4];
+        crate::io::read_exact_idle(&mut self.stream, &mut h, self.idle).await?;
+        let len = u32::from_be_bytes(h) as usize;
+        if len > 16 * 1024 {
+            return Err(PgError::Proto(format!("GSSAPI token of {len} bytes")));
+        }
+        let mut b = vec![0u8; len];
+        crate::io::read_exact_idle(&mut self.stream, &mut b, self.idle).await?;
+        Ok(b)
+    }
+
     async fn message(&mut self) -> Result<(u8, Vec<u8>), PgError> {
         let mut h = [0u8; 5];
         crate::io::read_exact_idle(&mut self.stream, &mut h, self.idle).await?;
@@ -147,7 +178,7 @@ impl Handler for PostgresHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let mut io = Io {
-                stream: conn.stream,
+                stream: Box::new(conn.stream),
                 idle: session.limits().idle_timeout,
             };
             match self.run(&mut io, &session).await {
@@ -157,6 +188,7 @@ impl Handler for PostgresHandler {
                     session.emit_error(format!("postgres: {e}"));
                 }
             }
+            crate::io::drain_pending(&mut io.stream).await;
         })
     }
 }
@@ -164,26 +196,69 @@ impl Handler for PostgresHandler {
 impl PostgresHandler {
     async fn run(&self, io: &mut Io, session: &Session) -> Result<(), PgError> {
         // SSL / GSSENC requests may precede the real startup packet.
+        let mut encrypted = false;
         let params = loop {
             let body = io.startup().await?;
             match pg::parse_startup(&body) {
-                Ok(Startup::Ssl) | Ok(Startup::GssEnc) => io.stream.write_all(b"N").await?,
+                Ok(Startup::Ssl) if !encrypted => match &self.tls {
+                    Some(tls) => {
+                        io.stream.write_all(b"S").await?;
+                        let plain = std::mem::replace(&mut io.stream, Box::new(tokio::io::empty()));
+                        let (hello, res) = crate::tls::accept(&tls.acceptor, plain, io.idle).await;
+                        if let Some(h) = &hello {
+                            crate::tls::Tagged::new(session.clone()).record_hello(h, true);
+                        }
+                        io.stream = Box::new(res.map_err(|e| PgError::Proto(e.to_string()))?);
+                        encrypted = true;
+                    }
+                    None => io.stream.write_all(b"N").await?,
+                },
+                Ok(Startup::GssEnc) if !encrypted => {
+                    // Debian's build has GSSAPI: it agrees, then fails to
+                    // accept the client's token (no keytab) and hangs up.
+                    io.stream.write_all(b"G").await?;
+                    let _ = io.gss_token().await;
+                    return Err(PgError::Proto(
+                        "GSSAPI encryption requested, no keytab".into(),
+                    ));
+                }
+                Ok(Startup::Ssl) | Ok(Startup::GssEnc) => {
+                    io.stream
+                        .write_all(&pg::error(
+                            "FATAL",
+                            "0A000",
+                            "unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0",
+                            "postmaster.c",
+                            2222,
+                            "ProcessStartupPacket",
+                        ))
+                        .await?;
+                    return Ok(());
+                }
                 Ok(Startup::Cancel) => return Ok(()),
                 Ok(Startup::V3(p)) => break p,
                 Ok(Startup::Other(major, minor)) => {
                     session.emit_error(format!(
                         "postgres: unsupported frontend protocol {major}.{minor}"
                     ));
-                    io.stream
-                        .write_all(&pg::error(
+                    let msg = format!(
+                        "unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"
+                    );
+                    // Protocol 0 reads as "not negotiated yet": the server
+                    // answers it in the current format, like any major >= 3.
+                    let out = if (1..3).contains(&major) {
+                        pg::error_v2("FATAL", &msg)
+                    } else {
+                        pg::error(
                             "FATAL",
                             "0A000",
-                            &format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"),
+                            &msg,
                             "postmaster.c",
-                            2188,
+                            2222,
                             "ProcessStartupPacket",
-                        ))
-                        .await?;
+                        )
+                    };
+                    io.stream.write_all(&out).await?;
                     return Ok(());
                 }
                 Err(e) => {
@@ -229,7 +304,7 @@ impl PostgresHandler {
                     "28000",
                     "no PostgreSQL user name specified in startup packet",
                     "postmaster.c",
-                    2246,
+                    2351,
                     "ProcessStartupPacket",
                 ))
                 .await?;

@@ -1,7 +1,11 @@
-//! TFTP (RFC 1350, UDP) as tftpd-hpa: RRQ served from `/srv/tftp` of the
-//! decky's virtual filesystem, WRQ uploads captured as artifacts. Each
-//! transfer runs on its own ephemeral port (a new TID), bounded in size,
-//! time and number of concurrent transfers per decky.
+//! TFTP (RFC 1350, UDP) as Debian's tftpd-hpa (`--secure`, no `--create`):
+//! RRQ served from `/srv/tftp` of the decky's virtual filesystem; WRQ
+//! accepted only onto an existing world-writable file (the way admins
+//! receive router config backups) and captured as an artifact, refused
+//! otherwise with tftpd-hpa's errors. Anything on the request port that is
+//! not a request is dropped without an answer, as tftpd-hpa's listener
+//! does. Each transfer runs on its own ephemeral port (a new TID), bounded
+//! in size, time and number of concurrent transfers per decky.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -146,10 +150,12 @@ impl Service for Tftp {
                 "!\nversion 15.2\nservice timestamps log datetime msec\nhostname {}\n!\nenable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0\n!\ninterface GigabitEthernet0/0\n ip address 10.0.0.1 255.255.255.0\n!\nsnmp-server community public RO\n!\nline vty 0 4\n password 7 0822455D0A16\n login\n!\nend\n",
                 p.hostname.split('.').next().unwrap_or("router")
             );
+            // World-writable: how a tftpd-hpa without `--create` is set up
+            // to receive `copy running-config tftp:` backups.
             let _ = vfs.add_file(
                 &format!("{TFTP_ROOT}/router-confg"),
                 cfg.as_bytes(),
-                0o644,
+                0o666,
                 t,
                 None,
             );
@@ -180,7 +186,9 @@ impl DatagramHandler for TftpHandler {
     }
 
     /// A request opens a transfer on its own port (a new TID); anything
-    /// else on the request port is an error.
+    /// else on the request port is logged and dropped unanswered, as
+    /// tftpd-hpa's listener does (an ERROR reply is what nmap fingerprints
+    /// as another product).
     fn handle(self: Arc<Self>, port: &UdpPort, peer: SocketAddr, bytes: &[u8]) -> Vec<Vec<u8>> {
         let session = port.session(peer);
         let (write, name, mode) = match parse(bytes) {
@@ -195,7 +203,7 @@ impl DatagramHandler for TftpHandler {
                         "malformed datagram"
                     }
                 ));
-                return vec![error(4, "Illegal TFTP operation")];
+                return Vec::new();
             }
         };
         session.emit(
@@ -235,7 +243,21 @@ impl TftpHandler {
             return;
         };
         if write {
-            self.receive(&sock, &session, &name, &path).await;
+            match self.vfs.get(&path) {
+                None => {
+                    let _ = sock.send(&error(1, "File not found")).await;
+                }
+                Some(node) if matches!(node.kind, decnet_shell::vfs::Kind::Dir) => {
+                    let _ = sock.send(&error(0, "Is a directory")).await;
+                }
+                Some(node) if node.mode & 0o002 == 0 => {
+                    // tftpd-hpa opens the file as its unprivileged user
+                    // before checking modes, so the kernel's EACCES text
+                    // is what comes back.
+                    let _ = sock.send(&error(0, "Permission denied")).await;
+                }
+                Some(node) => self.receive(&sock, &session, &name, &path, node.mode).await,
+            }
         } else {
             self.send(&sock, &session, &path).await;
         }
@@ -294,7 +316,14 @@ impl TftpHandler {
         }
     }
 
-    async fn receive(&self, sock: &UdpSocket, session: &Session, name: &str, path: &str) {
+    async fn receive(
+        &self,
+        sock: &UdpSocket,
+        session: &Session,
+        name: &str,
+        path: &str,
+        mode: u32,
+    ) {
         let mut file = Vec::new();
         let mut buf = vec![0u8; 4 + BLOCK + 16];
         let mut expect: u16 = 1;
@@ -350,7 +379,7 @@ impl TftpHandler {
         }
         let _ = self
             .vfs
-            .add_file(path, &file, 0o644, chrono::Utc::now(), None);
+            .add_file(path, &file, mode, chrono::Utc::now(), None);
     }
 }
 

@@ -3,6 +3,11 @@
 //! `[decky.mqtt] password = …` is set), SUBSCRIBE and PUBLISH recorded as
 //! `command` events, wildcard subscriptions fed a few retained persona
 //! topics ($SYS broker version, sensor readings), QoS 1/2 acknowledged.
+//!
+//! Like mosquitto 2.0, the broker reads the first byte alone and hangs up
+//! at once when it is not a CONNECT (the rest of the bytes unread, so the
+//! close is a reset), drops a CONNECT naming an unknown protocol without a
+//! CONNACK, and refuses a bad password as "not authorised".
 
 use std::sync::Arc;
 
@@ -72,9 +77,23 @@ impl Handler for MqttHandler {
     fn serve_tcp(self: Arc<Self>, mut conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let idle = session.limits().idle_timeout;
+            let mut connected: Option<(String, bool)> = None;
+            let (first, body) = match read_connect(&mut conn.stream, idle).await {
+                Ok(packet) => packet,
+                Err(ReadError::Eof) => return,
+                Err(e) => {
+                    session.emit_error(format!("mqtt: {e}"));
+                    return;
+                }
+            };
+            if !self
+                .reply(&mut conn, first, &body, &mut connected, &session)
+                .await
+            {
+                return;
+            }
             let mut buf: Vec<u8> = Vec::with_capacity(512);
             let mut chunk = [0u8; 4096];
-            let mut connected: Option<(String, bool)> = None;
             loop {
                 loop {
                     let (first, body, used) = match w::frame(&buf) {
@@ -86,18 +105,11 @@ impl Handler for MqttHandler {
                         }
                     };
                     buf.drain(..used);
-                    match self.packet(first, &body, &mut connected, &session) {
-                        Ok((out, close)) => {
-                            if (!out.is_empty() && conn.stream.write_all(&out).await.is_err())
-                                || close
-                            {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            session.emit_error(format!("mqtt: {e}"));
-                            return;
-                        }
+                    if !self
+                        .reply(&mut conn, first, &body, &mut connected, &session)
+                        .await
+                    {
+                        return;
                     }
                 }
                 match crate::io::read_some_idle(&mut conn.stream, &mut chunk, idle).await {
@@ -113,7 +125,69 @@ impl Handler for MqttHandler {
     }
 }
 
+/// Reads the first packet the way mosquitto does, byte by byte up to its
+/// end and no further: the type (anything but CONNECT ends the
+/// connection), the remaining length (refused at a fifth byte), the body.
+/// What a non-MQTT client sent beyond that stays unread, so the hang-up
+/// that follows is a reset like the broker's.
+async fn read_connect(
+    stream: &mut tokio::net::TcpStream,
+    idle: std::time::Duration,
+) -> Result<(u8, Vec<u8>), ReadError> {
+    let mut byte = [0u8; 1];
+    crate::io::read_exact_idle(stream, &mut byte, idle).await?;
+    let first = byte[0];
+    if first >> 4 != 1 {
+        return Err(ReadError::Io(format!(
+            "packet type {} before CONNECT",
+            first >> 4
+        )));
+    }
+    let mut len = 0usize;
+    for shift in (0..).step_by(7) {
+        crate::io::read_exact_idle(stream, &mut byte, idle).await?;
+        if shift > 21 {
+            return Err(ReadError::Io("malformed remaining length".into()));
+        }
+        len |= ((byte[0] & 0x7f) as usize) << shift;
+        if byte[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    if len > w::MAX_PACKET {
+        return Err(ReadError::Io(format!("packet of {len} bytes over limit")));
+    }
+    let mut body = vec![0u8; len];
+    crate::io::read_exact_idle(stream, &mut body, idle).await?;
+    if first & 0x0f != 0 {
+        return Err(ReadError::Io("CONNECT with reserved flags set".into()));
+    }
+    Ok((first, body))
+}
+
 impl MqttHandler {
+    /// Handles one packet and sends its answer; false when the connection
+    /// ends here.
+    async fn reply(
+        &self,
+        conn: &mut Conn,
+        first: u8,
+        body: &[u8],
+        connected: &mut Option<(String, bool)>,
+        session: &Session,
+    ) -> bool {
+        match self.packet(first, body, connected, session) {
+            Ok((out, close)) => {
+                let sent = out.is_empty() || conn.stream.write_all(&out).await.is_ok();
+                sent && !close
+            }
+            Err(e) => {
+                session.emit_error(format!("mqtt: {e}"));
+                false
+            }
+        }
+    }
+
     /// Handles one packet: (bytes to send, close afterwards).
     fn packet(
         &self,
@@ -130,6 +204,12 @@ impl MqttHandler {
                 )));
             }
             let c = w::parse_connect(body)?;
+            if c.protocol != "MQTT" && c.protocol != "MQIsdp" {
+                return Err(wire::WireError::new(format!(
+                    "invalid protocol {:?} in CONNECT",
+                    c.protocol
+                )));
+            }
             let v5 = c.level == 5;
             if !(3..=5).contains(&c.level) {
                 return Ok((w::packet(0x20, &[0, 1]), true));
@@ -153,11 +233,9 @@ impl MqttHandler {
             let (body, close) = match (ok, v5) {
                 (true, false) => (vec![0, 0], false),
                 (true, true) => (vec![0, 0, 0], false),
-                (false, false) => (vec![0, if c.username.is_some() { 4 } else { 5 }], true),
-                (false, true) => (
-                    vec![0, if c.username.is_some() { 0x86 } else { 0x87 }, 0],
-                    true,
-                ),
+                // mosquitto answers every refused login "not authorised".
+                (false, false) => (vec![0, 5], true),
+                (false, true) => (vec![0, 0x87, 0], true),
             };
             if ok {
                 *connected = Some((c.client_id, v5));

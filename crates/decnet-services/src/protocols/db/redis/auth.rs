@@ -10,10 +10,12 @@ use crate::session::Session;
 use crate::wire::resp::Out;
 
 impl RedisHandler {
-    fn check_password(&self, user: &str, pass: &[u8]) -> bool {
+    /// Without `requirepass` the default user is `nopass`: AUTH default
+    /// with any password succeeds (Redis 6+ ACLs).
+    fn check_password(&self, user: &str, pass: &[u8], named_user: bool) -> bool {
         match &self.password {
             Some(p) => user == "default" && p.as_bytes() == pass,
-            None => false,
+            None => named_user && user == "default",
         }
     }
 
@@ -26,7 +28,7 @@ impl RedisHandler {
                 return;
             }
         };
-        let ok = self.check_password(&user, pass);
+        let ok = self.check_password(&user, pass, args.len() == 3);
         session.emit_auth(
             &user,
             "password",

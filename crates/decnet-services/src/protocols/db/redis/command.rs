@@ -63,44 +63,61 @@ pub enum Verb {
     Role,
     /// SHUTDOWN (refused).
     Shutdown,
-    /// Unknown, or a known name with the wrong arity.
+    /// A known command with the wrong number of arguments.
+    WrongArity,
+    /// A command Redis does not have.
     Unknown,
+    /// `POST` or `Host:`: an HTTP request, which Redis drops unanswered
+    /// (its cross-protocol scripting guard).
+    HttpGuard,
 }
 
 impl Verb {
     /// The verb of an uppercased command name called with `argc` words.
     pub fn parse(name: &str, argc: usize) -> Verb {
-        match name {
-            "AUTH" => Verb::Auth,
-            "HELLO" => Verb::Hello,
-            "QUIT" => Verb::Quit,
-            "PING" => Verb::Ping,
-            "ECHO" if argc == 2 => Verb::Echo,
-            "SELECT" => Verb::Select,
-            "INFO" => Verb::Info,
-            "CONFIG" => Verb::Config,
-            "DBSIZE" => Verb::DbSize,
-            "KEYS" if argc == 2 => Verb::Keys,
-            "SCAN" => Verb::Scan,
-            "GET" if argc == 2 => Verb::Get,
-            "SET" if argc >= 3 => Verb::Set,
-            "DEL" | "UNLINK" if argc >= 2 => Verb::Del,
-            "EXISTS" if argc >= 2 => Verb::Exists,
-            "TYPE" if argc == 2 => Verb::Type,
-            "TTL" | "PTTL" if argc == 2 => Verb::Ttl,
-            "FLUSHALL" | "FLUSHDB" => Verb::Flush,
-            "SAVE" => Verb::Save,
-            "BGSAVE" => Verb::BgSave,
-            "LASTSAVE" => Verb::LastSave,
-            "SLAVEOF" | "REPLICAOF" if argc == 3 => Verb::ReplicaOf,
-            "MODULE" => Verb::Module,
-            "EVAL" | "EVALSHA" => Verb::Eval,
-            "CLIENT" => Verb::Client,
-            "COMMAND" => Verb::Command,
-            "TIME" => Verb::Time,
-            "ROLE" => Verb::Role,
-            "SHUTDOWN" => Verb::Shutdown,
-            _ => Verb::Unknown,
+        // (verb, arity as Redis declares it: n exactly, -n at least n).
+        let (verb, arity): (Verb, i32) = match name {
+            "AUTH" => (Verb::Auth, -2),
+            "HELLO" => (Verb::Hello, -1),
+            "QUIT" => (Verb::Quit, -1),
+            "PING" => (Verb::Ping, -1),
+            "ECHO" => (Verb::Echo, 2),
+            "SELECT" => (Verb::Select, 2),
+            "INFO" => (Verb::Info, -1),
+            "CONFIG" => (Verb::Config, -2),
+            "DBSIZE" => (Verb::DbSize, 1),
+            "KEYS" => (Verb::Keys, 2),
+            "SCAN" => (Verb::Scan, -2),
+            "GET" => (Verb::Get, 2),
+            "SET" => (Verb::Set, -3),
+            "DEL" | "UNLINK" => (Verb::Del, -2),
+            "EXISTS" => (Verb::Exists, -2),
+            "TYPE" => (Verb::Type, 2),
+            "TTL" | "PTTL" => (Verb::Ttl, 2),
+            "FLUSHALL" | "FLUSHDB" => (Verb::Flush, -1),
+            "SAVE" => (Verb::Save, 1),
+            "BGSAVE" => (Verb::BgSave, -1),
+            "LASTSAVE" => (Verb::LastSave, 1),
+            "SLAVEOF" | "REPLICAOF" => (Verb::ReplicaOf, 3),
+            "MODULE" => (Verb::Module, -2),
+            "EVAL" | "EVALSHA" => (Verb::Eval, -3),
+            "CLIENT" => (Verb::Client, -2),
+            "COMMAND" => (Verb::Command, -1),
+            "TIME" => (Verb::Time, 1),
+            "ROLE" => (Verb::Role, 1),
+            "SHUTDOWN" => (Verb::Shutdown, -1),
+            "POST" | "HOST:" => return Verb::HttpGuard,
+            _ => return Verb::Unknown,
+        };
+        let fits = if arity >= 0 {
+            argc == arity as usize
+        } else {
+            argc >= arity.unsigned_abs() as usize
+        };
+        if fits {
+            verb
+        } else {
+            Verb::WrongArity
         }
     }
 }
@@ -138,10 +155,14 @@ mod tests {
     #[test]
     fn arity_decides_like_redis() {
         assert_eq!(Verb::parse("GET", 2), Verb::Get);
-        assert_eq!(Verb::parse("GET", 3), Verb::Unknown);
-        assert_eq!(Verb::parse("SET", 2), Verb::Unknown);
+        assert_eq!(Verb::parse("GET", 3), Verb::WrongArity);
+        assert_eq!(Verb::parse("GET", 1), Verb::WrongArity);
+        assert_eq!(Verb::parse("SET", 2), Verb::WrongArity);
+        assert_eq!(Verb::parse("SET", 5), Verb::Set);
         assert_eq!(Verb::parse("REPLICAOF", 3), Verb::ReplicaOf);
         assert_eq!(Verb::parse("FOO", 1), Verb::Unknown);
+        assert_eq!(Verb::parse("POST", 3), Verb::HttpGuard);
+        assert_eq!(Verb::parse("HOST:", 2), Verb::HttpGuard);
     }
 
     #[test]

@@ -41,6 +41,10 @@ impl RedisHandler {
         };
         let cmd = upper(first);
         match Verb::parse(&cmd, args.len()) {
+            Verb::HttpGuard => {
+                session.emit_error("redis: HTTP request on the Redis port, connection dropped");
+                true
+            }
             Verb::Auth if !probe => {
                 self.auth(args, st, out, session);
                 false
@@ -112,7 +116,7 @@ impl RedisHandler {
             Verb::Module => module(args, out),
             Verb::Eval => out.null(),
             Verb::Client => client(args, st, out, session),
-            Verb::Command => out.array(0),
+            Verb::Command => self.command(args, out),
             Verb::Time => {
                 let now = chrono::Utc::now();
                 out.array(2);
@@ -126,8 +130,59 @@ impl RedisHandler {
                 out.array(0);
             }
             Verb::Shutdown => out.error("ERR Errors trying to SHUTDOWN. Check logs."),
-            Verb::Auth | Verb::Hello | Verb::Quit | Verb::Unknown => unknown(args, out),
+            Verb::WrongArity => wrong_arity(cmd, out),
+            Verb::Auth | Verb::Hello | Verb::Quit | Verb::Unknown | Verb::HttpGuard => {
+                self.unknown(args, out)
+            }
         }
+    }
+
+    /// COMMAND COUNT from the persona's release; the full COMMAND table
+    /// is not imitated (an empty list).
+    fn command(&self, args: &[Vec<u8>], out: &mut Out) {
+        match (upper(arg(args, 1)).as_str(), self.command_count()) {
+            ("COUNT", Some(n)) => out.int(n),
+            _ => out.array(0),
+        }
+    }
+
+    /// Commands the persona's release has (what COMMAND COUNT says).
+    fn command_count(&self) -> Option<i64> {
+        self.version.starts_with("7.0.").then_some(240)
+    }
+
+    /// The unknown-command error. Redis 7 quotes with `'…'`, older releases
+    /// with backticks; the name and the arguments (128 bytes in all) are
+    /// sent raw, CR and LF turned into spaces.
+    fn unknown(&self, args: &[Vec<u8>], out: &mut Out) {
+        let (open, close) = if self.version.starts_with('6') || self.version.starts_with('5') {
+            (&b"`"[..], &b"`, "[..])
+        } else {
+            (&b"'"[..], &b"' "[..])
+        };
+        let name = arg(args, 0);
+        let mut msg = b"ERR unknown command ".to_vec();
+        msg.extend_from_slice(open);
+        msg.extend_from_slice(&name[..name.len().min(128)]);
+        msg.extend_from_slice(&close[..1]);
+        msg.extend_from_slice(b", with args beginning with: ");
+        let mut listed = Vec::new();
+        for a in args.iter().skip(1) {
+            if listed.len() >= 128 {
+                break;
+            }
+            let room = 128 - listed.len();
+            listed.extend_from_slice(open);
+            listed.extend_from_slice(&a[..a.len().min(room)]);
+            listed.extend_from_slice(close);
+        }
+        msg.extend_from_slice(&listed);
+        for b in &mut msg {
+            if *b == b'\r' || *b == b'\n' {
+                *b = b' ';
+            }
+        }
+        out.error_bytes(&msg)
     }
 
     fn keyspace_len(&self, st: &State) -> usize {
@@ -244,31 +299,23 @@ fn module(args: &[Vec<u8>], out: &mut Out) {
     }
 }
 
-fn client(args: &[Vec<u8>], st: &State, out: &mut Out, session: &Session) {
+fn client(args: &[Vec<u8>], st: &mut State, out: &mut Out, session: &Session) {
     match upper(arg(args, 1)).as_str() {
-        "SETNAME" | "SETINFO" => out.simple("OK"),
-        "GETNAME" => out.null(),
+        "SETNAME" => {
+            st.name = arg(args, 2)[..arg(args, 2).len().min(256)].to_vec();
+            out.simple("OK")
+        }
+        "SETINFO" => out.simple("OK"),
+        "GETNAME" if st.name.is_empty() => out.null(),
+        "GETNAME" => out.bulk(&st.name),
         "ID" => out.int(7),
         "LIST" => out.bulk(
             format!(
-                "id=7 addr={} laddr={} fd=8 name= age=0 idle=0 flags=N db={} sub=0 psub=0 cmd=client|list user={}\n",
-                session.peer, session.local, st.db, st.user
+                "id=7 addr={} laddr={} fd=8 name={} age=0 idle=0 flags=N db={} sub=0 psub=0 cmd=client|list user={}\n",
+                session.peer, session.local, wire::excerpt(&st.name, 256), st.db, st.user
             )
             .as_bytes(),
         ),
         _ => out.simple("OK"),
     }
-}
-
-fn unknown(args: &[Vec<u8>], out: &mut Out) {
-    let rest: Vec<String> = args[1..]
-        .iter()
-        .take(8)
-        .map(|a| format!("'{}'", wire::excerpt(a, 64)))
-        .collect();
-    out.error(&format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        wire::excerpt(arg(args, 0), 64),
-        rest.join(" ")
-    ))
 }

@@ -158,6 +158,8 @@ struct State {
     resp3: bool,
     db: u32,
     user: String,
+    /// CLIENT SETNAME.
+    name: Vec<u8>,
 }
 
 impl Handler for RedisHandler {
@@ -174,6 +176,7 @@ impl Handler for RedisHandler {
                 resp3: false,
                 db: 0,
                 user: "default".into(),
+                name: Vec::new(),
             };
             let mut buf: Vec<u8> = Vec::with_capacity(1024);
             let mut chunk = [0u8; 4096];

@@ -7,22 +7,30 @@ use decnet_core::Persona;
 use crate::wire::ber;
 
 /// An entry of the fake directory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Entry {
     /// Distinguished name.
     pub dn: String,
-    /// (attribute, values).
+    /// User attributes: (attribute, values).
     pub attrs: Vec<(String, Vec<String>)>,
+    /// Operational attributes (RFC 4512 §3.4), returned only when asked
+    /// for by name or with `+`, after the user attributes.
+    pub operational: Vec<(String, Vec<String>)>,
 }
 
-/// A SearchResultEntry with the wanted attributes (all when none or `*`).
+/// A SearchResultEntry with the wanted attributes: user attributes when
+/// none or `*` are named, operational ones with `+`, and any named one.
 pub fn entry_pdu(e: &Entry, wanted: &[String]) -> Vec<u8> {
-    let all = wanted.is_empty() || wanted.iter().any(|a| a == "*");
+    let all_user = wanted.is_empty() || wanted.iter().any(|a| a == "*");
+    let all_operational = wanted.iter().any(|a| a == "+");
+    let named = |k: &str| wanted.iter().any(|w| w.eq_ignore_ascii_case(k));
     let mut attrs = Vec::new();
-    for (k, vals) in &e.attrs {
-        if !all && !wanted.iter().any(|w| w.eq_ignore_ascii_case(k)) {
-            continue;
-        }
+    let user = e.attrs.iter().filter(|(k, _)| all_user || named(k));
+    let operational = e
+        .operational
+        .iter()
+        .filter(|(k, _)| all_operational || named(k));
+    for (k, vals) in user.chain(operational) {
         let mut set = Vec::new();
         for v in vals {
             set.extend_from_slice(&ber::tlv(0x04, v.as_bytes()));
@@ -130,43 +138,96 @@ pub fn ad_root_dse(p: &Persona, base: &str) -> Entry {
             ("isGlobalCatalogReady", &["TRUE"]),
             ("isSynchronized", &["TRUE"]),
         ]),
+        operational: Vec::new(),
     }
 }
 
-/// The root DSE of slapd.
+/// The root DSE of Debian 12's slapd 2.5 (back_mdb, cn=config, the
+/// SASL mechanisms of Debian's libsasl2 modules): only `objectClass` is a
+/// user attribute, the rest comes with `+` or by name.
 pub fn openldap_root_dse(base: &str) -> Entry {
     Entry {
         dn: String::new(),
-        attrs: attrs(&[
-            ("objectClass", &["top", "OpenLDAProotDSE"]),
+        attrs: attrs(&[("objectClass", &["top", "OpenLDAProotDSE"])]),
+        operational: attrs(&[
+            ("structuralObjectClass", &["OpenLDAProotDSE"]),
+            ("configContext", &["cn=config"]),
             ("namingContexts", &[base]),
             (
                 "supportedControl",
                 &[
                     "2.16.840.1.113730.3.4.18",
+                    "2.16.840.1.113730.3.4.2",
                     "1.3.6.1.4.1.4203.1.10.1",
+                    "1.3.6.1.1.22",
                     "1.2.840.113556.1.4.319",
+                    "1.2.826.0.1.3344810.2.3",
+                    "1.3.6.1.1.13.2",
+                    "1.3.6.1.1.13.1",
+                    "1.3.6.1.1.12",
                 ],
             ),
             (
                 "supportedExtension",
-                &["1.3.6.1.4.1.4203.1.11.1", "1.3.6.1.4.1.4203.1.11.3"],
+                &[
+                    "1.3.6.1.4.1.4203.1.11.1",
+                    "1.3.6.1.4.1.4203.1.11.3",
+                    "1.3.6.1.1.8",
+                    "1.3.6.1.1.21.3",
+                    "1.3.6.1.1.21.1",
+                ],
+            ),
+            (
+                "supportedFeatures",
+                &[
+                    "1.3.6.1.1.14",
+                    "1.3.6.1.4.1.4203.1.5.1",
+                    "1.3.6.1.4.1.4203.1.5.2",
+                    "1.3.6.1.4.1.4203.1.5.3",
+                    "1.3.6.1.4.1.4203.1.5.4",
+                    "1.3.6.1.4.1.4203.1.5.5",
+                ],
             ),
             ("supportedLDAPVersion", &["3"]),
             (
                 "supportedSASLMechanisms",
                 &[
-                    "SCRAM-SHA-1",
+                    "SCRAM-SHA-512",
+                    "SCRAM-SHA-384",
                     "SCRAM-SHA-256",
-                    "GS2-IAKERB",
-                    "GS2-KRB5",
-                    "GSSAPI",
+                    "SCRAM-SHA-224",
+                    "SCRAM-SHA-1",
                     "DIGEST-MD5",
+                    "CRAM-MD5",
                     "NTLM",
                 ],
             ),
             ("entryDN", &[""]),
-            ("subschemaSubentry", &["cn=Subschema"]),
+            ("subschemaSubentry", &[SUBSCHEMA_DN]),
+        ]),
+    }
+}
+
+/// Where slapd publishes its schema.
+pub const SUBSCHEMA_DN: &str = "cn=Subschema";
+
+/// slapd's subschema subentry, without the schema definitions themselves
+/// (an attacker who lists them reads Debian's stock core/cosine/nis/
+/// inetorgperson schema, which the decoy does not need to serve).
+pub fn openldap_subschema() -> Entry {
+    Entry {
+        dn: SUBSCHEMA_DN.to_owned(),
+        attrs: attrs(&[
+            (
+                "objectClass",
+                &["top", "subentry", "subschema", "extensibleObject"],
+            ),
+            ("cn", &["Subschema"]),
+        ]),
+        operational: attrs(&[
+            ("structuralObjectClass", &["subentry"]),
+            ("entryDN", &[SUBSCHEMA_DN]),
+            ("subschemaSubentry", &[SUBSCHEMA_DN]),
         ]),
     }
 }
@@ -177,6 +238,7 @@ pub fn entries(base: &str, mail_domain: &str) -> Vec<Entry> {
     let mut entries = vec![
         Entry {
             dn: base.to_owned(),
+            operational: Vec::new(),
             attrs: attrs(&[
                 ("objectClass", &["top", "dcObject", "organization"]),
                 ("o", &[&first_dc]),
@@ -185,6 +247,7 @@ pub fn entries(base: &str, mail_domain: &str) -> Vec<Entry> {
         },
         Entry {
             dn: format!("cn=admin,{base}"),
+            operational: Vec::new(),
             attrs: attrs(&[
                 (
                     "objectClass",
@@ -196,6 +259,7 @@ pub fn entries(base: &str, mail_domain: &str) -> Vec<Entry> {
         },
         Entry {
             dn: format!("ou=People,{base}"),
+            operational: Vec::new(),
             attrs: attrs(&[
                 ("objectClass", &["organizationalUnit"]),
                 ("ou", &["People"]),
@@ -203,6 +267,7 @@ pub fn entries(base: &str, mail_domain: &str) -> Vec<Entry> {
         },
         Entry {
             dn: format!("ou=Groups,{base}"),
+            operational: Vec::new(),
             attrs: attrs(&[
                 ("objectClass", &["organizationalUnit"]),
                 ("ou", &["Groups"]),
@@ -223,6 +288,7 @@ pub fn entries(base: &str, mail_domain: &str) -> Vec<Entry> {
         let home = format!("/home/{uid}");
         entries.push(Entry {
             dn: format!("uid={uid},ou=People,{base}"),
+            operational: Vec::new(),
             attrs: attrs(&[
                 (
                     "objectClass",
@@ -248,6 +314,7 @@ pub fn entries(base: &str, mail_domain: &str) -> Vec<Entry> {
             ("gidNumber", &["10000"]),
             ("memberUid", &["jsmith", "svc_backup"]),
         ]),
+        operational: Vec::new(),
     });
     entries
 }

@@ -3,6 +3,11 @@
 //! stock slapd, searches answered from a small persona directory (rootDSE,
 //! the naming context, People/Groups and a few users) and logged.
 //!
+//! A Linux persona answers as Debian's slapd: LDAPv2 binds and
+//! unauthenticated binds refused with slapd's texts, the subschema entry,
+//! "Who am I?", and a silent close on undecodable input. A Windows persona
+//! answers as an Active Directory domain controller's root DSE.
+//!
 //! Messages are decoded by [`crate::wire::ldap`] into an [`Op`]; each
 //! operation has its own method here; the directory is in `directory`.
 
@@ -23,7 +28,7 @@ use crate::{fields, Conn, Handler, Service, ServiceError};
 mod directory;
 
 pub use directory::{base_dn, Entry};
-use directory::{entry_pdu, matches, under};
+use directory::{entry_pdu, matches, under, SUBSCHEMA_DN};
 
 /// Most entries one search returns.
 const MAX_RESULTS: usize = 500;
@@ -31,9 +36,14 @@ const MAX_RESULTS: usize = 500;
 /// The `ldap` service.
 pub struct Ldap;
 
+/// The "Who am I?" extended operation (RFC 4532).
+const WHOAMI_OID: &str = "1.3.6.1.4.1.4203.1.11.3";
+
 /// Per-decky directory.
 pub struct LdapHandler {
     root_dse: Entry,
+    /// slapd's subschema subentry; `None` for an Active Directory persona.
+    subschema: Option<Entry>,
     base: String,
     entries: Vec<Entry>,
     login: Option<(String, String)>,
@@ -59,13 +69,17 @@ impl Service for Ldap {
             })
             .collect::<Vec<_>>()
             .join(".");
-        let root_dse = if crate::product::os_kind(decky) == OsKind::Windows {
-            directory::ad_root_dse(p, &base)
+        let (root_dse, subschema) = if crate::product::os_kind(decky) == OsKind::Windows {
+            (directory::ad_root_dse(p, &base), None)
         } else {
-            directory::openldap_root_dse(&base)
+            (
+                directory::openldap_root_dse(&base),
+                Some(directory::openldap_subschema()),
+            )
         };
         Ok(Arc::new(LdapHandler {
             root_dse,
+            subschema,
             login: crate::creds::configured_login(&decky.spec, "ldap", &format!("cn=admin,{base}")),
             entries: directory::entries(&base, &mail_domain),
             base,
@@ -73,7 +87,8 @@ impl Service for Ldap {
     }
 }
 
-/// Notice of disconnection, as slapd sends on a decoding error.
+/// Notice of disconnection, as Active Directory sends on a decoding error
+/// (slapd closes without a word).
 fn notice_of_disconnection() -> Vec<u8> {
     let mut ext = ber::int_tlv(0x0a, 2);
     ext.extend_from_slice(&ber::tlv(0x04, b""));
@@ -100,6 +115,9 @@ impl Handler for LdapHandler {
                         let (out, close) = match decode_message(&msg) {
                             Err(e) => {
                                 session.emit_error(format!("ldap: malformed message: {e}"));
+                                if self.is_slapd() {
+                                    return;
+                                }
                                 (notice_of_disconnection(), true)
                             }
                             Ok((id, op)) => self.answer(id, op, &session, &mut bound_dn),
@@ -125,6 +143,10 @@ impl Handler for LdapHandler {
 }
 
 impl LdapHandler {
+    fn is_slapd(&self) -> bool {
+        self.subschema.is_some()
+    }
+
     /// Answers one operation: (bytes to send, close afterwards).
     fn answer(&self, id: i64, op: Op, session: &Session, bound_dn: &mut String) -> (Vec<u8>, bool) {
         match op {
@@ -158,6 +180,9 @@ impl LdapHandler {
                     EventKind::Command,
                     fields! {"command" => format!("extended {oid}"), "oid" => oid.clone()},
                 );
+                if oid == WHOAMI_OID && self.is_slapd() {
+                    return (whoami(id, bound_dn), false);
+                }
                 let mut v = ber::int_tlv(0x0a, 2);
                 v.extend_from_slice(&ber::tlv(0x04, b""));
                 v.extend_from_slice(&ber::tlv(0x04, b"unsupported extended operation"));
@@ -190,6 +215,21 @@ impl LdapHandler {
             BindAuth::Simple(p) => ("password", p.clone(), String::new()),
             BindAuth::Sasl(m, c) => ("ldap_sasl", c.clone(), m.clone()),
         };
+        if version != 3 && self.is_slapd() {
+            session.emit(
+                EventKind::Command,
+                fields! {"command" => "bind", "dn" => dn, "version" => version},
+            );
+            return message(
+                id,
+                ldap_result(
+                    0x61,
+                    2,
+                    "",
+                    "historical protocol version requested, use LDAPv3 instead",
+                ),
+            );
+        }
         if dn.is_empty() && secret.is_empty() && mech.is_empty() {
             session.emit(
                 EventKind::Command,
@@ -207,9 +247,19 @@ impl LdapHandler {
             ok,
             fields! {"dn" => dn.clone(), "version" => version, "sasl_mechanism" => mech},
         );
+        let unauthenticated = matches!(&auth, BindAuth::Simple(p) if p.is_empty());
         let result = if ok {
             *bound_dn = dn;
             ldap_result(0x61, 0, "", "")
+        } else if unauthenticated && self.is_slapd() {
+            // slapd refuses RFC 4513 unauthenticated binds unless
+            // `allow bind_anon_dn` is configured.
+            ldap_result(
+                0x61,
+                53,
+                "",
+                "unauthenticated bind (DN with no password) disallowed",
+            )
         } else if !matches!(auth, BindAuth::Simple(_)) {
             ldap_result(0x61, 7, "", "SASL(-4): no mechanism available: ")
         } else {
@@ -226,6 +276,17 @@ impl LdapHandler {
             out.extend_from_slice(&message(id, ldap_result(0x65, 0, "", "")));
             return out;
         }
+        if let Some(schema) = self
+            .subschema
+            .as_ref()
+            .filter(|_| base.eq_ignore_ascii_case(SUBSCHEMA_DN))
+        {
+            if scope == 0 && matches(schema, filter) {
+                out.extend_from_slice(&message(id, entry_pdu(schema, attrs)));
+            }
+            out.extend_from_slice(&message(id, ldap_result(0x65, 0, "", "")));
+            return out;
+        }
         if !self.entries.iter().any(|e| e.dn.eq_ignore_ascii_case(base)) {
             let matched = if under(base, &self.base, 2) {
                 self.base.as_str()
@@ -235,15 +296,39 @@ impl LdapHandler {
             out.extend_from_slice(&message(id, ldap_result(0x65, 32, matched, "")));
             return out;
         }
-        for e in self
+        let mut found: Vec<&Entry> = self
             .entries
             .iter()
             .filter(|e| under(&e.dn, base, scope) && matches(e, filter))
             .take(MAX_RESULTS)
-        {
+            .collect();
+        if scope == 1 {
+            // back-mdb lists an entry's children from its dn2id index,
+            // ordered by normalised RDN (length first, then bytes); a
+            // subtree search comes back in entry-id (creation) order.
+            found.sort_by_cached_key(|e| {
+                let rdn = e.dn.split(',').next().unwrap_or("").to_ascii_lowercase();
+                (rdn.len(), rdn)
+            });
+        }
+        for e in found {
             out.extend_from_slice(&message(id, entry_pdu(e, attrs)));
         }
         out.extend_from_slice(&message(id, ldap_result(0x65, 0, "", "")));
         out
     }
+}
+
+/// The "Who am I?" answer: `dn:<bound DN>`, empty for anonymous.
+fn whoami(id: i64, bound_dn: &str) -> Vec<u8> {
+    let authz = if bound_dn.is_empty() {
+        String::new()
+    } else {
+        format!("dn:{bound_dn}")
+    };
+    let mut v = ber::int_tlv(0x0a, 0);
+    v.extend_from_slice(&ber::tlv(0x04, b""));
+    v.extend_from_slice(&ber::tlv(0x04, b""));
+    v.extend_from_slice(&ber::tlv(0x8b, authz.as_bytes()));
+    message(id, ber::tlv(0x78, &v))
 }
