@@ -152,6 +152,8 @@ pub struct FleetSpec {
     /// Country, ASN) attacker addresses are located with, as written
     /// (relative paths are the fleet file's directory's to resolve).
     pub geoip: Vec<String>,
+    /// `[content]`: lived-in deckies, their clock, the optional LLM.
+    pub content: crate::content::ContentConfig,
 }
 
 /// One problem, tied to a line (1-based).
@@ -560,6 +562,11 @@ fn read_sections<'a>(
                         format!("[attack]: unknown key {k:?} ignored (known: rules_dir)"),
                     );
                 }
+            }
+        } else if s.name == "content" {
+            match crate::content::parse(&s.entries) {
+                Ok(c) => fleet.content = c,
+                Err(errors) => ctx.errors.extend(errors),
             }
         } else if s.name == "geoip" {
             for (k, v, line) in &s.entries {

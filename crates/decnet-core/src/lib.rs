@@ -7,6 +7,7 @@ pub mod archetype;
 pub mod canary;
 pub mod catalog;
 pub mod clock;
+pub mod content;
 pub mod compat;
 pub mod event;
 pub mod fleet;

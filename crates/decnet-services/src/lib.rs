@@ -59,7 +59,7 @@ use decnet_core::catalog::{self, Transport};
 use futures::future::BoxFuture;
 use tokio::net::TcpStream;
 
-pub use ctx::{DeckyCtx, Limits};
+pub use ctx::{ContentCtx, DeckyCtx, Limits};
 pub use listener::{start_service, RunningService};
 pub use registry::Registry;
 pub use session::Session;

@@ -65,14 +65,16 @@ fn address_of(from: &str) -> &str {
     }
 }
 
-/// The Maildir of a mail login: the account's own, else the first user
-/// account's (a mail-only login reads the host's main mailbox), else root's.
+/// The Maildir of a mail login: a user account's own, else the first user
+/// account's — root's mail goes there as Debian's installer aliases it
+/// (`/etc/aliases`), and a mail-only login reads the host's main mailbox —
+/// else root's.
 pub fn maildir_of(vfs: &Vfs, login: &str) -> String {
     let local = login.split('@').next().unwrap_or(login);
     let accounts = &vfs.host().accounts;
     let home = accounts
         .iter()
-        .find(|a| a.name == local)
+        .find(|a| a.name == local && a.uid >= 1000)
         .or_else(|| accounts.iter().find(|a| a.uid >= 1000))
         .map_or("/root", |a| a.home.as_str());
     format!("{}/Maildir", home.trim_end_matches('/'))

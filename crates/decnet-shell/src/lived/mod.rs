@@ -152,6 +152,19 @@ impl Life {
             vfs.put_generated(log, Node::file(Vec::new(), 0o640, 0, 4, install.timestamp()));
         }
         let accounts = vfs.host().accounts.clone();
+        if let Some(first) = accounts.iter().find(|a| a.uid >= 1000) {
+            vfs.put_generated(
+                "/etc/aliases",
+                Node::file(
+                    format!("# See man 5 aliases for format\npostmaster:    root\nroot: {}\n", first.name)
+                        .into_bytes(),
+                    0o644,
+                    0,
+                    0,
+                    t.timestamp(),
+                ),
+            );
+        }
         for a in &accounts {
             for sub in ["cur", "new", "tmp"] {
                 vfs.put_generated(
@@ -217,7 +230,7 @@ impl Life {
         }
         let mail_at = at(rng.gen_range(0..3600));
         let edit_at = at(rng.gen_range(0..3600));
-        if mail_roll < busy * 0.6 {
+        if mail_roll < busy {
             self.mail(vfs, &mut rng, h, mail_at, out);
         }
         if edit_roll < busy * 0.3 {
