@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Lived-in deckies with real clients, on a fleet clock running 10 simulated
+# hours per second ([content] clock_speed = 36000):
+#   curl imap:// reads the generated mailbox and finds new mail a few
+#   seconds (a working day) later; POP3 (curl pop3://) counts the same;
+#   ssh (sshpass) `ls` of the documents and the SMB share, and curl ftp:// and
+#   smbclient list the same names; `last` shows admins logging in from the
+#   LAN, `uptime` and `date` move on with the fleet clock and the newest
+#   mail is not dated after the shell's now.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+NAME=lived.sh
+. scripts/lib/interop.sh
+interop_need curl:curl ssh:openssh-client sshpass:sshpass smbclient:smbclient
+interop_workdir decnet-lived
+
+HOST=127.0.68.10
+cat >"$WORK/fleet.ini" <<EOF
+[general]
+net = 127.0.68.0/24
+
+[content]
+clock_speed = 36000
+
+[files01]
+ip = $HOST
+services = ssh, ftp, smb, imap, pop3
+distro = debian
+archetype = file-server
+
+[files01.ssh]
+password = toor
+user = deploy
+user_password = s3cret
+
+[files01.imap]
+user = deploy
+user_password = s3cret
+
+[files01.smb]
+share = Finance
+EOF
+"$BIN" validate "$WORK/fleet.ini" >/dev/null || fail "validate"
+interop_serve "$HOST" "$(p 22)" 19300
+# Every listener of the decky, not only ssh's, before the first client.
+for port in 21 143 110 445; do
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/$HOST/$(p $port)") 2>/dev/null && break; sleep 0.1; done
+done
+
+SSHOPTS=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
+         -o PreferredAuthentications=password,keyboard-interactive -o LogLevel=ERROR -o ConnectTimeout=10)
+on_decky() { sshpass -p s3cret ssh "${SSHOPTS[@]}" -p "$(p 22)" deploy@$HOST "$1"; }
+exists() { curl -sS --max-time 10 -u deploy:s3cret "imap://$HOST:$(p 143)/" -X 'EXAMINE INBOX' \
+    | sed -n 's/^\* \([0-9]*\) EXISTS.*/\1/p'; }
+
+echo "== IMAP: the mailbox, then a working day later"
+n1=$(exists || true)
+[ -n "$n1" ] && [ "$n1" -gt 0 ] || fail "no mail at start ($n1)"
+sleep 3
+n2=$(exists || true)
+[ "$n2" -gt "$n1" ] || fail "no new mail after 30 simulated hours ($n1 -> $n2)"
+newest=$(curl -s --max-time 10 -u deploy:s3cret "imap://$HOST:$(p 143)/INBOX;MAILINDEX=$n2")
+grep -q "^Subject: " <<<"$newest" || fail "newest mail has no subject: $newest"
+grep -q "^To: <deploy@" <<<"$newest" || fail "newest mail is not for deploy: $newest"
+maildate=$(sed -n 's/^Date: //p' <<<"$newest" | tr -d '\r')
+pop=$(curl -s --max-time 10 -u deploy:s3cret "pop3://$HOST:$(p 110)/" | wc -l)
+[ "$pop" -ge "$n2" ] || fail "POP3 lists $pop messages, IMAP had $n2"
+
+echo "== the shell, FTP and SMB show one filesystem"
+docs_shell=$(on_decky 'ls ~/Documents') || fail "ssh ls"
+[ -n "$docs_shell" ] || fail "no documents in the home"
+# curl's FTP paths are relative to the login directory (the home).
+docs_ftp=$(curl -s --max-time 10 --list-only "ftp://deploy:s3cret@$HOST:$(p 21)/Documents/" | tr -d '\r' | sort || true)
+[ "$docs_ftp" = "$(sort <<<"$docs_shell")" ] || fail "FTP lists [$docs_ftp], the shell [$docs_shell]"
+share_shell=$(on_decky 'ls /srv/smb/Finance' | sort)
+share_smb=$(timeout 30 smbclient "//$HOST/Finance" -N -p "$(p 445)" -c ls 2>/dev/null \
+    | awk '$2 ~ /^[ADHNRS]+$/ && $1 != "." && $1 != ".." {print $1}' | sort)
+[ -n "$share_smb" ] && [ "$share_smb" = "$share_shell" ] || fail "SMB lists [$share_smb], the shell [$share_shell]"
+share_ftp=$(curl -s --max-time 10 --list-only "ftp://deploy:s3cret@$HOST:$(p 21)/%2Fsrv/smb/Finance/" | tr -d '\r' | sort || true)
+[ "$share_ftp" = "$share_smb" ] || fail "FTP lists the share as [$share_ftp], SMB [$share_smb]"
+mail_shell=$(on_decky 'ls ~/Maildir/new | wc -l')
+[ "$mail_shell" -ge "$n2" ] || fail "the shell sees $mail_shell messages in ~/Maildir/new, IMAP $n2"
+
+echo "== last, uptime and date tell one story"
+story=$(on_decky 'last -n 8; echo ---; uptime; echo ---; date -u +%s')
+grep -qE "^deploy +pts/[0-9] +127\.0\.68\.2[0-9]{2} .* - [0-9]{2}:[0-9]{2} +\([0-9]{2}:[0-9]{2}\)" <<<"$story" \
+    || fail "last shows no admin session from the LAN: $story"
+grep -q "^reboot   system boot" <<<"$story" || grep -q "^wtmp begins" <<<"$story" || fail "last: $story"
+up1=$(on_decky 'cat /proc/uptime' | cut -d. -f1)
+sleep 1
+up2=$(on_decky 'cat /proc/uptime' | cut -d. -f1)
+[ $((up2 - up1)) -ge 3600 ] || fail "uptime moved $((up2 - up1)) s in a second at 10 h/s"
+now=$(on_decky 'date' ) || fail "date"
+[ "$(date -d "$maildate" +%s)" -le "$(date -d "$now" +%s)" ] || fail "mail dated $maildate after the shell's now $now"
+
+echo "$NAME: ok ($n1 -> $n2 messages; documents: $(tr '\n' ' ' <<<"$docs_shell"))"
