@@ -7,13 +7,46 @@
 #   smbclient list the same names; `last` shows admins logging in from the
 #   LAN, `uptime` and `date` move on with the fleet clock and the newest
 #   mail is not dated after the shell's now.
+# Mail bodies from an LLM: the fleet's [content] llm points at fakellm (PyPI:
+# a real OpenAI-compatible server answering by rules, no model weights); the
+# first mails carry template bodies, later ones the server's answers, and
+# the prompts it received hold none of the decky's passwords.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 NAME=lived.sh
 . scripts/lib/interop.sh
 interop_need curl:curl ssh:openssh-client sshpass:sshpass smbclient:smbclient
+python3 -c 'import fakellm' 2>/dev/null || pip install -q fakellm 2>/dev/null \
+    || pip install -q --break-system-packages fakellm
 interop_workdir decnet-lived
+LLMPORT=$((19400 + RANDOM % 400))
+cat >"$WORK/fakellm.yaml" <<'EOF'
+version: 1
+defaults:
+  fallback: deterministic_echo
+rules:
+  # Listed first so a prompt carrying a password would match it, not "mail".
+  - name: leaked-user-password
+    when:
+      messages_contain: "s3cret"
+    respond:
+      content: "leak"
+  - name: leaked-root-password
+    when:
+      messages_contain: "toor"
+    respond:
+      content: "leak"
+  - name: mail
+    when:
+      messages_contain: "plain-text e-mail"
+    respond:
+      content: "LLM-WRITTEN: the patch run went fine overnight.\nI will keep an eye on the logs today."
+EOF
+python3 -m fakellm.cli serve --host 127.0.0.1 --port "$LLMPORT" --config "$WORK/fakellm.yaml" >"$WORK/fakellm.out" 2>&1 &
+LLMPID=$!
+trap 'kill $LLMPID 2>/dev/null || true; interop_cleanup' EXIT
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$LLMPORT") 2>/dev/null && break; sleep 0.1; done
 
 HOST=127.0.68.10
 cat >"$WORK/fleet.ini" <<EOF
@@ -22,6 +55,9 @@ net = 127.0.68.0/24
 
 [content]
 clock_speed = 36000
+llm = http://127.0.0.1:$LLMPORT/v1/chat/completions
+llm_model = gpt-4o-mini
+llm_timeout = 5s
 
 [files01]
 ip = $HOST
@@ -94,4 +130,21 @@ up2=$(on_decky 'cat /proc/uptime' | cut -d. -f1)
 now=$(on_decky 'date' ) || fail "date"
 [ "$(date -d "$maildate" +%s)" -le "$(date -d "$now" +%s)" ] || fail "mail dated $maildate after the shell's now $now"
 
+echo "== LLM bodies: templates first, the model's answers once cached"
+first=$(curl -s --max-time 10 -u deploy:s3cret "imap://$HOST:$(p 143)/INBOX;MAILINDEX=1")
+grep -q "LLM-WRITTEN" <<<"$first" && fail "the first mail waited for the model"
+got=""
+for _ in $(seq 1 20); do
+    n=$(exists || true)
+    last_mail=$(curl -s --max-time 10 -u deploy:s3cret "imap://$HOST:$(p 143)/INBOX;MAILINDEX=$n")
+    if grep -q "LLM-WRITTEN: the patch run" <<<"$last_mail"; then got=1; break; fi
+    sleep 1
+done
+[ -n "$got" ] || fail "no mail body from the LLM after 20 s (200 simulated hours)"
+[ -s "$DATA/deckies/files01/llm-cache.json" ] || fail "no LLM answer cache in the decky's data dir"
+[ "$(stat -c %a "$DATA/deckies/files01/llm-cache.json")" = 600 ] || fail "LLM cache not 0600"
+# fakellm keeps no prompt text, only which rule each request matched.
+stats=$(curl -s --max-time 5 "http://127.0.0.1:$LLMPORT/_fakellm/stats")
+grep -q '"mail":' <<<"$stats" || fail "fakellm matched no mail prompt: $stats"
+grep -q '"leaked-' <<<"$stats" && fail "a password reached the LLM: $stats"
 echo "$NAME: ok ($n1 -> $n2 messages; documents: $(tr '\n' ' ' <<<"$docs_shell"))"

@@ -68,7 +68,11 @@ impl ScaledClock {
         ScaledClock {
             start: Utc::now(),
             started: std::time::Instant::now(),
-            speed: if speed.is_finite() && speed > 1.0 { speed } else { 1.0 },
+            speed: if speed.is_finite() && speed > 1.0 {
+                speed
+            } else {
+                1.0
+            },
         }
     }
 }

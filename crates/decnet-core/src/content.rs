@@ -129,7 +129,12 @@ mod tests {
         assert!(!c.lived);
         assert_eq!(c.clock_speed, 3600.0);
         assert_eq!(c.llm_timeout, Duration::from_secs(5));
-        let e = parse(&entries(&[("clock_speed", "0.5"), ("llm", "ftp://x"), ("colour", "red")])).unwrap_err();
+        let e = parse(&entries(&[
+            ("clock_speed", "0.5"),
+            ("llm", "ftp://x"),
+            ("colour", "red"),
+        ]))
+        .unwrap_err();
         assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 3, 4]);
         assert_eq!(parse(&[]).unwrap(), ContentConfig::default());
     }

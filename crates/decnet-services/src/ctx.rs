@@ -88,6 +88,8 @@ pub struct ContentCtx {
     /// Whether filesystems live (`lived`, on by default): mail, logins and
     /// logs accumulate as time passes.
     pub lived: bool,
+    /// The model that writes mail bodies (`llm`), if any.
+    pub llm: Option<crate::llm::LlmSettings>,
 }
 
 impl Default for ContentCtx {
@@ -95,6 +97,7 @@ impl Default for ContentCtx {
         ContentCtx {
             clock: Arc::new(SystemClock),
             lived: true,
+            llm: None,
         }
     }
 }
@@ -110,6 +113,7 @@ impl ContentCtx {
         ContentCtx {
             clock,
             lived: c.lived,
+            llm: crate::llm::LlmSettings::from_config(c),
         }
     }
 }
@@ -171,9 +175,8 @@ impl DeckyCtx {
                     }
                 }
                 let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
-                let vfs =
-                    decnet_shell::generate(&self.persona, &seed, self.shell_ipv4(), &logins)
-                        .with_clock(self.content.clock.clone());
+                let vfs = decnet_shell::generate(&self.persona, &seed, self.shell_ipv4(), &logins)
+                    .with_clock(self.content.clock.clone());
                 if self.content.lived {
                     decnet_shell::lived::start(
                         &vfs,
@@ -182,6 +185,12 @@ impl DeckyCtx {
                             seed: &seed,
                             archetype: self.spec.archetype.as_deref(),
                             services: &self.spec.services,
+                            writer:
+                                self.content.llm.clone().and_then(|s| {
+                                    let w = crate::llm::LlmWriter::new(s, &self.data_dir)?;
+                                    Some(Arc::new(w)
+                                        as Arc<dyn decnet_shell::lived::writer::BodyWriter>)
+                                }),
                         },
                     );
                 }

@@ -42,6 +42,7 @@ pub mod ctx;
 pub mod io;
 pub mod line_conn;
 pub mod listener;
+pub mod llm;
 pub mod product;
 pub mod protocols;
 pub mod registry;

@@ -348,6 +348,7 @@ async fn imap_finds_new_mail_an_hour_of_simulated_time_later() {
         fleet.set_content(decnet_services::ContentCtx {
             clock: clock.clone(),
             lived: true,
+            llm: None,
         })
     })
     .await;
@@ -370,9 +371,16 @@ async fn imap_finds_new_mail_an_hour_of_simulated_time_later() {
     let newest = c.until("a4 ").await.concat();
     let date = newest.lines().find(|l| l.starts_with("Date: ")).unwrap();
     let when = chrono::DateTime::parse_from_rfc2822(date[6..].trim()).unwrap();
-    assert!(when >= start && when <= start + chrono::Duration::hours(1), "{date}");
+    assert!(
+        when >= start && when <= start + chrono::Duration::hours(1),
+        "{date}"
+    );
     // POP3 serves the same mailbox.
-    let mut p = Client::new(TcpStream::connect(env.addr("127.0.62.20", 110)).await.unwrap());
+    let mut p = Client::new(
+        TcpStream::connect(env.addr("127.0.62.20", 110))
+            .await
+            .unwrap(),
+    );
     p.line().await;
     p.cmd("USER root").await;
     assert!(p.cmd("PASS admin").await.starts_with("+OK"));

@@ -340,7 +340,8 @@ impl Vfs {
     /// happened on the host up to the last whole simulated hour.
     pub(crate) fn start_life(&self, life: Life, written_until_hour: i64) {
         *self.life.lock() = Some(life);
-        self.lived_until.store(written_until_hour, Ordering::Release);
+        self.lived_until
+            .store(written_until_hour, Ordering::Release);
         self.catch_up();
     }
 

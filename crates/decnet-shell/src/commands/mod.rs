@@ -218,7 +218,10 @@ pub(crate) mod testing {
             &p,
             &seed,
             "10.0.0.5".parse().unwrap(),
-            &[("root".into(), "toor".into()), ("ubuntu".into(), "s3cret".into())],
+            &[
+                ("root".into(), "toor".into()),
+                ("ubuntu".into(), "s3cret".into()),
+            ],
         )
         .with_clock(clock.clone());
         crate::lived::start(
@@ -228,6 +231,7 @@ pub(crate) mod testing {
                 seed: &seed,
                 archetype: Some("web-server"),
                 services: &[],
+                writer: None,
             },
         );
         (clock, Arc::new(vfs))

@@ -380,7 +380,10 @@ mod tests {
         );
         let before = run(&mut sh, "last");
         let lines: Vec<&str> = before.lines().collect();
-        assert!(lines[0].starts_with("ubuntu   pts/0        203.0.113.9"), "{before}");
+        assert!(
+            lines[0].starts_with("ubuntu   pts/0        203.0.113.9"),
+            "{before}"
+        );
         assert!(lines[0].ends_with("still logged in"), "{before}");
         assert!(before.contains("reboot   system boot"), "{before}");
         assert!(before.contains("wtmp begins "), "{before}");

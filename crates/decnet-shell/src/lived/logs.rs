@@ -14,7 +14,10 @@ pub const MAX_LOG_BYTES: usize = 256 * 1024;
 /// One line as rsyslog's traditional file format writes it
 /// (`Dec  7 06:17:01 web01 CRON[4242]: …`).
 pub fn syslog_line(t: DateTime<Utc>, host: &str, tag: &str, pid: u32, msg: &str) -> String {
-    format!("{} {host} {tag}[{pid}]: {msg}\n", t.format("%b %e %H:%M:%S"))
+    format!(
+        "{} {host} {tag}[{pid}]: {msg}\n",
+        t.format("%b %e %H:%M:%S")
+    )
 }
 
 /// Text waiting to be appended to one file, with the file's owner.

@@ -50,7 +50,9 @@ impl Letter<'_> {
             id = self.id,
         );
         if let Some(root) = self.thread {
-            s.push_str(&format!("In-Reply-To: <{root}>\r\nReferences: <{root}>\r\n"));
+            s.push_str(&format!(
+                "In-Reply-To: <{root}>\r\nReferences: <{root}>\r\n"
+            ));
         }
         s.push_str("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
         s.push_str(self.body);
@@ -127,7 +129,10 @@ mod tests {
             relay: "mail01.corp.local",
         };
         let s = l.render();
-        assert!(s.starts_with("Return-Path: <m.lewis@corp.local>\r\n"), "{s}");
+        assert!(
+            s.starts_with("Return-Path: <m.lewis@corp.local>\r\n"),
+            "{s}"
+        );
         assert!(s.contains("In-Reply-To: <t0@corp.local>\r\n"));
         assert!(s.contains("Date: Mon, 07 Dec 2026 09:00:00 +0000\r\n"));
         assert!(s.ends_with("\r\n\r\nok\r\n"));

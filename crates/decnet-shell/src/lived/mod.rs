@@ -21,6 +21,7 @@ pub mod mail;
 pub mod people;
 pub mod rhythm;
 pub mod role;
+pub mod writer;
 
 use std::net::Ipv4Addr;
 
@@ -65,6 +66,8 @@ pub struct LifeSpec<'a> {
     pub archetype: Option<&'a str>,
     /// Services it runs.
     pub services: &'a [String],
+    /// Writes mail bodies besides the templates (an LLM), if configured.
+    pub writer: Option<std::sync::Arc<dyn writer::BodyWriter>>,
 }
 
 /// The running story of one decky (owned by its [`Vfs`]).
@@ -76,6 +79,7 @@ pub struct Life {
     people: Vec<Person>,
     net: [u8; 3],
     install_hour: i64,
+    writer: Option<std::sync::Arc<dyn writer::BodyWriter>>,
 }
 
 /// Writes a decky's set-up content and starts its story; the last
@@ -91,6 +95,7 @@ pub fn start(vfs: &Vfs, spec: &LifeSpec<'_>) {
         people: people::colleagues(&spec.persona.domain),
         net: [octets[0], octets[1], octets[2]],
         install_hour: host.install_time.timestamp().div_euclid(3600),
+        writer: spec.writer.clone(),
     };
     life.set_up(vfs);
     let now_hour = vfs.now().timestamp().div_euclid(3600);
@@ -149,15 +154,21 @@ impl Life {
         );
         // Logs are written by the story from here on: start them as text.
         for log in ["/var/log/auth.log", "/var/log/syslog"] {
-            vfs.put_generated(log, Node::file(Vec::new(), 0o640, 0, 4, install.timestamp()));
+            vfs.put_generated(
+                log,
+                Node::file(Vec::new(), 0o640, 0, 4, install.timestamp()),
+            );
         }
         let accounts = vfs.host().accounts.clone();
         if let Some(first) = accounts.iter().find(|a| a.uid >= 1000) {
             vfs.put_generated(
                 "/etc/aliases",
                 Node::file(
-                    format!("# See man 5 aliases for format\npostmaster:    root\nroot: {}\n", first.name)
-                        .into_bytes(),
+                    format!(
+                        "# See man 5 aliases for format\npostmaster:    root\nroot: {}\n",
+                        first.name
+                    )
+                    .into_bytes(),
                     0o644,
                     0,
                     0,
@@ -213,13 +224,19 @@ impl Life {
     fn hour(&self, vfs: &Vfs, h: i64, out: &mut Appends, logins: &mut Vec<Login>) {
         let mut rng = self.seed.rng(&format!("lived-hour-{h}"));
         let t0 = h * 3600;
-        let at = |secs: i64| DateTime::from_timestamp(t0 + secs.clamp(0, 3599), 0).unwrap_or_default();
+        let at =
+            |secs: i64| DateTime::from_timestamp(t0 + secs.clamp(0, 3599), 0).unwrap_or_default();
         let busy = rhythm::activity(at(1800));
         let pid: u32 = rng.gen_range(2000..60_000);
         let login_roll: f64 = rng.gen();
         let mail_roll: f64 = rng.gen();
         let edit_roll: f64 = rng.gen();
-        self.cron(out, at(17 * 60 + 1), pid, "cd / && run-parts --report /etc/cron.hourly");
+        self.cron(
+            out,
+            at(17 * 60 + 1),
+            pid,
+            "cd / && run-parts --report /etc/cron.hourly",
+        );
         let job = self.role.cron_job();
         if at(0).hour() == job.hour {
             let t = at(i64::from(job.minute) * 60 + 1);
@@ -240,11 +257,23 @@ impl Life {
 
     fn cron(&self, out: &mut Appends, t: DateTime<Utc>, pid: u32, cmd: &str) {
         let line = |tag: &str, msg: &str| syslog_line(t, &self.host, tag, pid, msg);
-        out.push("/var/log/syslog", &line("CRON", &format!("(root) CMD ({cmd})")), 0o640, (0, 4), t);
+        out.push(
+            "/var/log/syslog",
+            &line("CRON", &format!("(root) CMD ({cmd})")),
+            0o640,
+            (0, 4),
+            t,
+        );
         let auth = format!(
             "{}{}",
-            line("CRON", "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"),
-            line("CRON", "pam_unix(cron:session): session closed for user root"),
+            line(
+                "CRON",
+                "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"
+            ),
+            line(
+                "CRON",
+                "pam_unix(cron:session): session closed for user root"
+            ),
         );
         out.push("/var/log/auth.log", &auth, 0o640, (0, 4), t);
     }
@@ -273,12 +302,23 @@ impl Life {
         let mut log = |t: DateTime<Utc>, tag: &str, pid: u32, msg: String| {
             auth.push_str(&syslog_line(t, &self.host, tag, pid, &msg));
         };
-        log(start, "sshd", pid, format!("Accepted publickey for {} from {from} port {port} ssh2", who.name));
         log(
             start,
             "sshd",
             pid,
-            format!("pam_unix(sshd:session): session opened for user {}(uid={}) by (uid=0)", who.name, who.uid),
+            format!(
+                "Accepted publickey for {} from {from} port {port} ssh2",
+                who.name
+            ),
+        );
+        log(
+            start,
+            "sshd",
+            pid,
+            format!(
+                "pam_unix(sshd:session): session opened for user {}(uid={}) by (uid=0)",
+                who.name, who.uid
+            ),
         );
         // What they type: the role's work, the usual checks, and a look at
         // their own files (planted ones included, so the history and the
@@ -318,12 +358,31 @@ impl Life {
                 );
             }
         }
-        log(end, "sshd", pid, format!("Received disconnect from {from} port {port}:11: disconnected by user"));
-        log(end, "sshd", pid, format!("pam_unix(sshd:session): session closed for user {}", who.name));
+        log(
+            end,
+            "sshd",
+            pid,
+            format!("Received disconnect from {from} port {port}:11: disconnected by user"),
+        );
+        log(
+            end,
+            "sshd",
+            pid,
+            format!(
+                "pam_unix(sshd:session): session closed for user {}",
+                who.name
+            ),
+        );
         out.push("/var/log/auth.log", &auth, 0o640, (0, 4), end);
         let mut hist = typed.join("\n");
         hist.push_str("\nexit\n");
-        out.push(&format!("{}/.bash_history", who.home), &hist, 0o600, (who.uid, who.gid), end);
+        out.push(
+            &format!("{}/.bash_history", who.home),
+            &hist,
+            0o600,
+            (who.uid, who.gid),
+            end,
+        );
         logins.push(Login {
             user: who.name.clone(),
             tty,
@@ -343,7 +402,11 @@ impl Life {
             .role
             .threads()
             .iter()
-            .chain(if self.role == Role::Server { &[][..] } else { Role::common_threads() })
+            .chain(if self.role == Role::Server {
+                &[][..]
+            } else {
+                Role::common_threads()
+            })
             .collect();
         let ti = rng.gen_range(0..threads.len().max(1));
         let (Some(thread), Some(sender)) = (threads.get(ti), self.people.choose(rng)) else {
@@ -352,7 +415,7 @@ impl Life {
         let body_i = rng.gen_range(0..thread.bodies.len().max(1));
         let reply = body_i > 0;
         let peer = format!("{} {}", sender.first, sender.last);
-        let body = fill(
+        let template = fill(
             thread.bodies.get(body_i).copied().unwrap_or(""),
             &self.host,
             &self.domain,
@@ -360,6 +423,22 @@ impl Life {
             &peer,
             &t.format("%Y-%m-%d").to_string(),
         );
+        // One model answer per message of a thread: few enough to cache
+        // them all soon, the same key on every replay, and nothing personal
+        // in the prompt (the signature names the sender).
+        let written = self.writer.as_ref().and_then(|w| {
+            let key = format!("{ti}-{body_i}");
+            let prompt = format!(
+                "Write the body of a short plain-text e-mail between two IT colleagues at {domain} about the server {host}. Subject: \"{subject}\". {kind} The gist: {gist} Three to six sentences, no subject line, no greeting by name, no signature, no placeholders.",
+                host = self.host,
+                domain = self.domain,
+                subject = thread.subject,
+                kind = if reply { "It replies to the previous message of the thread." } else { "It starts the thread." },
+                gist = template.replace("\r\n", " ").trim(),
+            );
+            w.body(&key, &prompt).and_then(|a| writer::as_body(&a))
+        });
+        let body = written.unwrap_or(template);
         let body = format!("{body}\r\n-- \r\n{peer}\r\n{}\r\n", sender.title);
         let subject = if reply {
             format!("Re: {}", thread.subject)
@@ -390,7 +469,13 @@ impl Life {
         );
         vfs.put_generated(
             &format!("{}/Maildir/new/{name}", to.home),
-            Node::file(letter.render().into_bytes(), 0o600, to.uid, to.gid, t.timestamp()),
+            Node::file(
+                letter.render().into_bytes(),
+                0o600,
+                to.uid,
+                to.gid,
+                t.timestamp(),
+            ),
         );
         let qid = format!("{:010X}", rng.gen::<u64>() & 0xff_ffff_ffff);
         let pid: u32 = rng.gen_range(2000..60_000);

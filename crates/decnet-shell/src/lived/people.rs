@@ -44,7 +44,11 @@ impl Person {
     pub fn local(&self) -> String {
         format!(
             "{}.{}",
-            self.first.chars().next().unwrap_or('x').to_ascii_lowercase(),
+            self.first
+                .chars()
+                .next()
+                .unwrap_or('x')
+                .to_ascii_lowercase(),
             self.last.to_ascii_lowercase()
         )
     }

@@ -274,7 +274,14 @@ impl Role {
 }
 
 /// Fills the placeholders of a template.
-pub fn fill(template: &str, host: &str, domain: &str, user: &str, peer: &str, date: &str) -> String {
+pub fn fill(
+    template: &str,
+    host: &str,
+    domain: &str,
+    user: &str,
+    peer: &str,
+    date: &str,
+) -> String {
     template
         .replace("{host}", host)
         .replace("{domain}", domain)
@@ -298,7 +305,15 @@ mod tests {
 
     #[test]
     fn templates_fill_every_placeholder() {
-        for role in [Role::Web, Role::Database, Role::Mail, Role::Files, Role::DevOps, Role::Monitoring, Role::Server] {
+        for role in [
+            Role::Web,
+            Role::Database,
+            Role::Mail,
+            Role::Files,
+            Role::DevOps,
+            Role::Monitoring,
+            Role::Server,
+        ] {
             for (_, t) in role.documents() {
                 let s = fill(t, "h", "d", "u", "p", "x");
                 assert!(!s.contains('{') || s.contains("${"), "{s}");
