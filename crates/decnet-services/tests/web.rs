@@ -295,3 +295,75 @@ async fn windows_persona_iis_ftp_and_exchange_banners() {
     );
     env.stop().await;
 }
+
+#[tokio::test]
+async fn the_web_root_is_the_deckys_var_www_html() {
+    let env = Env::start(INI, 20140, Limits::default()).await;
+    let c = client();
+    let base = format!("http://{}", env.addr("127.0.62.11", 80));
+    let vfs = env.fleet.decky("webnginx").await.unwrap().vfs();
+    let home = c
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Welcome to nginx"), "{home}");
+    // The shell's view of the page is the page served.
+    let index = vfs.get("/var/www/html/index.html").unwrap();
+    let decnet_shell::Kind::File(decnet_shell::Content::Bytes(on_disk)) = index.kind else {
+        panic!("index.html is not a file: {index:?}");
+    };
+    assert_eq!(&on_disk[..], home.as_bytes());
+
+    // A file dropped into the root (as an upload would) is served; its
+    // directory, without an index, is forbidden; nothing leaves the root.
+    let now = chrono::Utc::now();
+    vfs.add_file(
+        "/var/www/html/backup/db.sql",
+        b"-- dump\n",
+        0o644,
+        now,
+        None,
+    )
+    .unwrap();
+    let r = c.get(format!("{base}/backup/db.sql")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "-- dump\n");
+    assert_eq!(
+        c.get(format!("{base}/backup/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    let r = c
+        .get(format!("{base}/..%2f..%2fetc/passwd"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A defacement in the shell is what `/` shows from then on.
+    vfs.add_file(
+        "/var/www/html/index.html",
+        b"<h1>owned</h1>\n",
+        0o644,
+        now,
+        None,
+    )
+    .unwrap();
+    let home = c
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(home, "<h1>owned</h1>\n");
+    env.stop().await;
+}

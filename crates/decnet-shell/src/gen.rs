@@ -650,11 +650,15 @@ fn homes(tree: &mut Tree, accounts: &[Account], t: &Times, rng: &mut impl Rng) {
     }
 }
 
+/// The page in `/var/www/html` until a web server of the decky puts its
+/// own there.
+pub const DEFAULT_WEB_INDEX: &str = "<html><body><h1>It works!</h1></body></html>\n";
+
 /// The default web page and `/var/log` files of plausible sizes.
 fn web_and_logs(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
     tree.file(
         "/var/www/html/index.html",
-        "<html><body><h1>It works!</h1></body></html>\n".into(),
+        DEFAULT_WEB_INDEX.into(),
         0o644,
         33,
         33,

@@ -133,7 +133,7 @@ fn last(sh: &Shell, limit: usize, only: Option<&str>) -> String {
             ),
         ));
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     let begins = logins
         .first()
         .map_or(boot, |l| l.start.min(boot))
