@@ -3,10 +3,11 @@
 # hours per second ([content] clock_speed = 36000):
 #   curl imap:// reads the generated mailbox and finds new mail a few
 #   seconds (a working day) later; POP3 (curl pop3://) counts the same;
-#   ssh (sshpass) `ls` of the documents and the SMB share, and curl ftp:// and
-#   smbclient list the same names; `last` shows admins logging in from the
-#   LAN, `uptime` and `date` move on with the fleet clock and the newest
-#   mail is not dated after the shell's now.
+#   ssh (sshpass) `ls` of the documents and the SMB share, and curl ftp://
+#   and smbclient list the same names; curl http:// serves the shell's
+#   /var/www/html (an FTP upload there included); `last` shows admins
+#   logging in from the LAN, `uptime` and `date` move on with the fleet
+#   clock and the newest mail is not dated after the shell's now.
 # Mail bodies from an LLM: the fleet's [content] llm points at fakellm (PyPI:
 # a real OpenAI-compatible server answering by rules, no model weights); the
 # first mails carry template bodies, later ones the server's answers, and
@@ -61,7 +62,7 @@ llm_timeout = 5s
 
 [files01]
 ip = $HOST
-services = ssh, ftp, smb, imap, pop3
+services = ssh, ftp, smb, imap, pop3, http
 distro = debian
 archetype = file-server
 
@@ -80,7 +81,7 @@ EOF
 "$BIN" validate "$WORK/fleet.ini" >/dev/null || fail "validate"
 interop_serve "$HOST" "$(p 22)" 19300
 # Every listener of the decky, not only ssh's, before the first client.
-for port in 21 143 110 445; do
+for port in 21 143 110 445 80; do
     for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/$HOST/$(p $port)") 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -117,6 +118,15 @@ share_ftp=$(curl -s --max-time 10 --list-only "ftp://deploy:s3cret@$HOST:$(p 21)
 [ "$share_ftp" = "$share_smb" ] || fail "FTP lists the share as [$share_ftp], SMB [$share_smb]"
 mail_shell=$(on_decky 'ls ~/Maildir/new | wc -l')
 [ "$mail_shell" -ge "$n2" ] || fail "the shell sees $mail_shell messages in ~/Maildir/new, IMAP $n2"
+
+echo "== the web root is the shell's /var/www/html"
+page_http=$(curl -s --max-time 10 "http://$HOST:$(p 80)/")
+page_shell=$(on_decky 'cat /var/www/html/index.html')
+[ -n "$page_http" ] && [ "$page_http" = "$page_shell" ] || fail "HTTP / differs from the shell's index.html"
+printf 'quarterly numbers\n' >"$WORK/q.txt"
+curl -s --max-time 10 -T "$WORK/q.txt" "ftp://deploy:s3cret@$HOST:$(p 21)/%2Fvar/www/html/q.txt" || fail "FTP upload to the web root"
+[ "$(curl -s --max-time 10 "http://$HOST:$(p 80)/q.txt")" = "quarterly numbers" ] || fail "HTTP does not serve the FTP upload"
+on_decky 'ls /var/www/html' | grep -qx q.txt || fail "the shell does not see the FTP upload in the web root"
 
 echo "== last, uptime and date tell one story"
 story=$(on_decky 'last -n 8; echo ---; uptime; echo ---; date -u +%s')
