@@ -12,12 +12,14 @@
 # a real OpenAI-compatible server answering by rules, no model weights); the
 # first mails carry template bodies, later ones the server's answers, and
 # the prompts it received hold none of the decky's passwords.
+# Chatter ([content] chatter = 3600 flows an hour): tcpdump sees the deckies
+# connect to each other; the event log records none of those flows.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 NAME=lived.sh
 . scripts/lib/interop.sh
-interop_need curl:curl ssh:openssh-client sshpass:sshpass smbclient:smbclient
+interop_need curl:curl ssh:openssh-client sshpass:sshpass smbclient:smbclient tcpdump:tcpdump
 python3 -c 'import fakellm' 2>/dev/null || pip install -q fakellm 2>/dev/null \
     || pip install -q --break-system-packages fakellm
 interop_workdir decnet-lived
@@ -59,6 +61,7 @@ clock_speed = 36000
 llm = http://127.0.0.1:$LLMPORT/v1/chat/completions
 llm_model = gpt-4o-mini
 llm_timeout = 5s
+chatter = 3600
 
 [files01]
 ip = $HOST
@@ -77,8 +80,20 @@ user_password = s3cret
 
 [files01.smb]
 share = Finance
+
+[ws01]
+ip = 127.0.68.11
+services = ssh, smtp
+distro = debian
 EOF
 "$BIN" validate "$WORK/fleet.ini" >/dev/null || fail "validate"
+# The deckies' own traffic: SYNs from one decky's address to another's
+# (the script's clients connect from 127.0.0.1).
+timeout 60 tcpdump -i lo -n -l -c 3 \
+    'src net 127.0.68.0/24 and dst net 127.0.68.0/24 and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0' \
+    >"$WORK/chatter.pcap.txt" 2>/dev/null &
+DUMPPID=$!
+trap 'kill $LLMPID $DUMPPID 2>/dev/null || true; interop_cleanup' EXIT
 interop_serve "$HOST" "$(p 22)" 19300
 # Every listener of the decky, not only ssh's, before the first client.
 for port in 21 143 110 445 80; do
@@ -157,4 +172,8 @@ done
 stats=$(curl -s --max-time 5 "http://127.0.0.1:$LLMPORT/_fakellm/stats")
 grep -q '"mail":' <<<"$stats" || fail "fakellm matched no mail prompt: $stats"
 grep -q '"leaked-' <<<"$stats" && fail "a password reached the LLM: $stats"
+echo "== the deckies talk to each other, and none of it is an attack"
+for _ in $(seq 1 30); do kill -0 "$DUMPPID" 2>/dev/null || break; sleep 1; done
+[ "$(wc -l <"$WORK/chatter.pcap.txt")" -ge 3 ] || fail "tcpdump saw no flows between deckies: $(cat "$WORK/chatter.pcap.txt")"
+grep -qE 'src_ip="?127\.0\.68\.1[01]\b' "$LOG" && fail "the deckies' own traffic was logged as an attacker"
 echo "$NAME: ok ($n1 -> $n2 messages; documents: $(tr '\n' ' ' <<<"$docs_shell"))"

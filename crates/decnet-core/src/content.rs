@@ -11,6 +11,7 @@
 //! llm = http://127.0.0.1:11434/api/generate
 //! llm_model = llama3.2
 //! llm_timeout = 20s
+//! chatter = 0
 //! ```
 
 use std::time::Duration;
@@ -22,6 +23,9 @@ use crate::parse::parse_duration;
 
 /// Fastest simulated clock accepted: an hour in a millisecond.
 pub const MAX_CLOCK_SPEED: f64 = 3_600_000.0;
+
+/// Most flows per hour between deckies (`chatter`): a modest LAN's worth.
+pub const MAX_CHATTER: u32 = 3600;
 
 /// The `[content]` settings.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -40,6 +44,9 @@ pub struct ContentConfig {
     pub llm_key: Option<String>,
     /// Longest wait for one answer (`llm_timeout`).
     pub llm_timeout: Duration,
+    /// Flows per hour between the fleet's own deckies (`chatter`; 0, the
+    /// default, sends none).
+    pub chatter: u32,
 }
 
 impl Default for ContentConfig {
@@ -51,6 +58,7 @@ impl Default for ContentConfig {
             llm_model: "llama3.2".into(),
             llm_key: None,
             llm_timeout: Duration::from_secs(20),
+            chatter: 0,
         }
     }
 }
@@ -93,9 +101,13 @@ pub fn parse(entries: &[(String, String, usize)]) -> Result<ContentConfig, Vec<V
                 Some(d) if d >= Duration::from_secs(1) && d <= Duration::from_secs(600) => c.llm_timeout = d,
                 _ => errors.push(err(line, format!("[content] llm_timeout: expected 1s to 10m, got {v:?}"))),
             },
+            "chatter" => match v.parse::<u32>() {
+                Ok(n) if n <= MAX_CHATTER => c.chatter = n,
+                _ => errors.push(err(line, format!("[content] chatter: expected 0 to {MAX_CHATTER} flows per hour, got {v:?}"))),
+            },
             _ => errors.push(err(
                 line,
-                format!("[content]: unknown key or empty value {k:?} (known: lived, clock_speed, llm, llm_model, llm_key, llm_timeout)"),
+                format!("[content]: unknown key or empty value {k:?} (known: lived, clock_speed, llm, llm_model, llm_key, llm_timeout, chatter)"),
             )),
         }
     }
@@ -124,8 +136,10 @@ mod tests {
             ("clock_speed", "3600"),
             ("llm", "http://127.0.0.1:8000/v1/chat/completions"),
             ("llm_timeout", "5s"),
+            ("chatter", "120"),
         ]))
         .unwrap();
+        assert_eq!(c.chatter, 120);
         assert!(!c.lived);
         assert_eq!(c.clock_speed, 3600.0);
         assert_eq!(c.llm_timeout, Duration::from_secs(5));
@@ -133,9 +147,13 @@ mod tests {
             ("clock_speed", "0.5"),
             ("llm", "ftp://x"),
             ("colour", "red"),
+            ("chatter", "100000"),
         ]))
         .unwrap_err();
-        assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(
+            e.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![2, 3, 4, 5]
+        );
         assert_eq!(parse(&[]).unwrap(), ContentConfig::default());
     }
 

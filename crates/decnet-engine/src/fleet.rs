@@ -723,6 +723,21 @@ impl Fleet {
         self.deckies.lock().await.get(name).map(|d| d.ctx.clone())
     }
 
+    /// Every running decky's context.
+    pub async fn contexts(&self) -> Vec<Arc<DeckyCtx>> {
+        self.deckies
+            .lock()
+            .await
+            .values()
+            .map(|d| d.ctx.clone())
+            .collect()
+    }
+
+    /// Cancelled when the fleet shuts down (background tasks stop with it).
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
     /// Stops every decky; returns when every session's disconnect event is published.
     pub async fn shutdown(&self) {
         self.cancel.cancel();

@@ -36,6 +36,7 @@ pub use decnet_core::Fields as __Fields;
 
 pub mod admission;
 pub mod artifacts;
+pub mod chatter;
 pub mod config;
 pub mod creds;
 pub mod ctx;

@@ -614,6 +614,9 @@ fn open_fleet(
     fleet.set_content(decnet_services::ContentCtx::from_config(
         &fleet_spec.content,
     ));
+    // Flows between the deckies, if `[content] chatter` asks for them;
+    // the task stops with the fleet.
+    decnet_engine::chatter::start(fleet.clone(), fleet_spec.content.chatter);
     Ok(fleet)
 }
 

@@ -1,0 +1,192 @@
+//! Traffic between the fleet's own deckies, so that a sniffer or an
+//! attacker on the segment sees hosts that talk to each other: a
+//! workstation opening the intranet page, a host checking the mail
+//! server, a monitoring host checking an sshd. Each flow is a real client
+//! dialog from one decky's address to another decky's service.
+//!
+//! A flow's client socket is registered here by its exact local address
+//! before it connects, and a [`crate::Session`] accepted from a registered
+//! address publishes no events: the fleet's own chatter never becomes an
+//! attacker, while anything else from the same address (an attacker who
+//! took over that IP) still does. Nobody outside this process can put an
+//! address in the registry.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Longest one flow may take, connect to close.
+pub const FLOW_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes a flow reads from its server.
+const MAX_READ: u64 = 64 * 1024;
+
+static FLOWS: LazyLock<Mutex<HashSet<SocketAddr>>> = LazyLock::new(Default::default);
+
+/// True when `peer` is the client end of one of the fleet's own flows.
+pub fn is_chatter(peer: SocketAddr) -> bool {
+    FLOWS
+        .lock()
+        .contains(&SocketAddr::new(peer.ip().to_canonical(), peer.port()))
+}
+
+/// Keeps a flow's address registered while it lives.
+struct Registered(SocketAddr);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        FLOWS.lock().remove(&self.0);
+    }
+}
+
+/// What one flow does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// A browser fetching the intranet page (`http`).
+    Web,
+    /// A host checking the mail server: EHLO, QUIT (`smtp`).
+    MailCheck,
+    /// A monitoring host checking an sshd: version exchange (`ssh`).
+    SshCheck,
+}
+
+impl Flow {
+    /// Every flow.
+    pub const ALL: [Flow; 3] = [Flow::Web, Flow::MailCheck, Flow::SshCheck];
+
+    /// The service a flow talks to.
+    pub fn service(self) -> &'static str {
+        match self {
+            Flow::Web => "http",
+            Flow::MailCheck => "smtp",
+            Flow::SshCheck => "ssh",
+        }
+    }
+
+    /// The service's well-known port.
+    pub fn port(self) -> u16 {
+        match self {
+            Flow::Web => 80,
+            Flow::MailCheck => 25,
+            Flow::SshCheck => 22,
+        }
+    }
+}
+
+/// Why a flow did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatterError {
+    /// Socket trouble (the source address is not ours to bind, refused…).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The flow took longer than [`FLOW_TIMEOUT`].
+    #[error("flow timed out")]
+    Timeout,
+    /// The server answered something the client did not expect.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+}
+
+/// Runs `flow` from `src` (a decky's address) to `dst`; `helo` is the
+/// source host's name as it introduces itself.
+pub async fn run(flow: Flow, src: IpAddr, dst: SocketAddr, helo: &str) -> Result<(), ChatterError> {
+    tokio::time::timeout(FLOW_TIMEOUT, async {
+        let (stream, _registered) = connect_from(src, dst).await?;
+        match flow {
+            Flow::Web => web(stream, dst).await,
+            Flow::MailCheck => mail_check(stream, helo).await,
+            Flow::SshCheck => ssh_check(stream).await,
+        }
+    })
+    .await
+    .map_err(|_| ChatterError::Timeout)?
+}
+
+async fn connect_from(
+    src: IpAddr,
+    dst: SocketAddr,
+) -> Result<(TcpStream, Registered), ChatterError> {
+    let socket = if src.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(src, 0))?;
+    let local = socket.local_addr()?;
+    FLOWS.lock().insert(local);
+    let registered = Registered(local);
+    Ok((socket.connect(dst).await?, registered))
+}
+
+async fn web(mut stream: TcpStream, dst: SocketAddr) -> Result<(), ChatterError> {
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\nAccept: text/html\r\nConnection: close\r\n\r\n",
+        dst.ip()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    (&mut stream)
+        .take(MAX_READ)
+        .read_to_end(&mut answer)
+        .await?;
+    if answer.starts_with(b"HTTP/1.") {
+        Ok(())
+    } else {
+        Err(ChatterError::Protocol(decnet_core::event::printable(
+            &answer[..answer.len().min(40)],
+        )))
+    }
+}
+
+/// One SMTP reply (multi-line ones whole); its code.
+async fn smtp_reply(r: &mut BufReader<TcpStream>) -> Result<u16, ChatterError> {
+    loop {
+        let mut line = String::new();
+        if (&mut *r).take(1024).read_line(&mut line).await? == 0 {
+            return Err(ChatterError::Protocol("connection closed".into()));
+        }
+        let code = line.get(..3).and_then(|c| c.parse().ok());
+        match (code, line.as_bytes().get(3)) {
+            (Some(_), Some(b'-')) => continue,
+            (Some(c), _) => return Ok(c),
+            (None, _) => return Err(ChatterError::Protocol(line.trim_end().to_owned())),
+        }
+    }
+}
+
+async fn mail_check(stream: TcpStream, helo: &str) -> Result<(), ChatterError> {
+    let mut r = BufReader::new(stream);
+    let expect = |got: u16, want: u16| {
+        if got == want {
+            Ok(())
+        } else {
+            Err(ChatterError::Protocol(format!(
+                "SMTP {got}, expected {want}"
+            )))
+        }
+    };
+    expect(smtp_reply(&mut r).await?, 220)?;
+    r.get_mut()
+        .write_all(format!("EHLO {helo}\r\n").as_bytes())
+        .await?;
+    expect(smtp_reply(&mut r).await?, 250)?;
+    r.get_mut().write_all(b"QUIT\r\n").await?;
+    expect(smtp_reply(&mut r).await?, 221)
+}
+
+async fn ssh_check(stream: TcpStream) -> Result<(), ChatterError> {
+    let mut r = BufReader::new(stream);
+    let mut banner = String::new();
+    (&mut r).take(256).read_line(&mut banner).await?;
+    if !banner.starts_with("SSH-2.0-") {
+        return Err(ChatterError::Protocol(banner.trim_end().to_owned()));
+    }
+    r.get_mut()
+        .write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+        .await?;
+    Ok(())
+}
