@@ -111,23 +111,14 @@ pub fn parse(entries: &[(String, String, usize)]) -> Result<ContentConfig, Vec<V
             )),
         }
     }
-    if errors.is_empty() {
-        Ok(c)
-    } else {
-        Err(errors)
-    }
+    errors.is_empty().then_some(c).ok_or(errors)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entries(kv: &[(&str, &str)]) -> Vec<(String, String, usize)> {
-        kv.iter()
-            .enumerate()
-            .map(|(i, (k, v))| (k.to_string(), v.to_string(), i + 2))
-            .collect()
-    }
+    use crate::parse::section_entries as entries;
 
     #[test]
     fn values_parse_and_bad_ones_name_their_line() {
