@@ -83,7 +83,7 @@ share = Finance
 
 [ws01]
 ip = 127.0.68.11
-services = ssh, smtp
+services = ssh, smtp, dns
 distro = debian
 EOF
 "$BIN" validate "$WORK/fleet.ini" >/dev/null || fail "validate"

@@ -52,11 +52,13 @@ pub enum Flow {
     MailCheck,
     /// A monitoring host checking an sshd: version exchange (`ssh`).
     SshCheck,
+    /// A host resolving the intranet's name (`dns`, over UDP).
+    Lookup,
 }
 
 impl Flow {
     /// Every flow.
-    pub const ALL: [Flow; 3] = [Flow::Web, Flow::MailCheck, Flow::SshCheck];
+    pub const ALL: [Flow; 4] = [Flow::Web, Flow::MailCheck, Flow::SshCheck, Flow::Lookup];
 
     /// The service a flow talks to.
     pub fn service(self) -> &'static str {
@@ -64,6 +66,7 @@ impl Flow {
             Flow::Web => "http",
             Flow::MailCheck => "smtp",
             Flow::SshCheck => "ssh",
+            Flow::Lookup => "dns",
         }
     }
 
@@ -73,6 +76,7 @@ impl Flow {
             Flow::Web => 80,
             Flow::MailCheck => 25,
             Flow::SshCheck => 22,
+            Flow::Lookup => 53,
         }
     }
 }
@@ -92,14 +96,28 @@ pub enum ChatterError {
 }
 
 /// Runs `flow` from `src` (a decky's address) to `dst`; `helo` is the
-/// source host's name as it introduces itself.
+/// source host's name as it introduces itself (its domain is the one
+/// looked up).
 pub async fn run(flow: Flow, src: IpAddr, dst: SocketAddr, helo: &str) -> Result<(), ChatterError> {
     tokio::time::timeout(FLOW_TIMEOUT, async {
-        let (stream, _registered) = connect_from(src, dst).await?;
+        // Each TCP flow holds its registration until its dialog ends.
         match flow {
-            Flow::Web => web(stream, dst).await,
-            Flow::MailCheck => mail_check(stream, helo).await,
-            Flow::SshCheck => ssh_check(stream).await,
+            Flow::Web => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                web(stream, dst).await
+            }
+            Flow::MailCheck => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                mail_check(stream, helo).await
+            }
+            Flow::SshCheck => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                ssh_check(stream).await
+            }
+            Flow::Lookup => {
+                let domain = helo.split_once('.').map_or(helo, |(_, d)| d);
+                lookup(src, dst, &format!("intranet.{domain}")).await
+            }
         }
     })
     .await
@@ -116,10 +134,40 @@ async fn connect_from(
         TcpSocket::new_v6()?
     };
     socket.bind(SocketAddr::new(src, 0))?;
-    let local = socket.local_addr()?;
-    FLOWS.lock().insert(local);
-    let registered = Registered(local);
+    let registered = register(socket.local_addr()?);
     Ok((socket.connect(dst).await?, registered))
+}
+
+/// Registers `local` as a flow's address until the guard drops.
+fn register(local: SocketAddr) -> Registered {
+    FLOWS.lock().insert(local);
+    Registered(local)
+}
+
+/// An A query for `name` over UDP; done when an answer with its id comes.
+async fn lookup(src: IpAddr, dst: SocketAddr, name: &str) -> Result<(), ChatterError> {
+    let socket = tokio::net::UdpSocket::bind(SocketAddr::new(src, 0)).await?;
+    let _registered = register(socket.local_addr()?);
+    let id: u16 = rand::random();
+    let mut query = Vec::with_capacity(name.len() + 18);
+    query.extend_from_slice(&id.to_be_bytes());
+    // Recursion desired, one question.
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        let label = &label.as_bytes()[..label.len().min(63)];
+        query.push(label.len() as u8);
+        query.extend_from_slice(label);
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    socket.send_to(&query, dst).await?;
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).await?;
+        // A reply (QR set) from the server to this query's id.
+        if from == dst && n >= 12 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0 {
+            return Ok(());
+        }
+    }
 }
 
 async fn web(mut stream: TcpStream, dst: SocketAddr) -> Result<(), ChatterError> {
