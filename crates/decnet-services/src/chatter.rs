@@ -54,11 +54,19 @@ pub enum Flow {
     SshCheck,
     /// A host resolving the intranet's name (`dns`, over UDP).
     Lookup,
+    /// The first exchange of a share browse: SMB2 NEGOTIATE (`smb`).
+    ShareBrowse,
 }
 
 impl Flow {
     /// Every flow.
-    pub const ALL: [Flow; 4] = [Flow::Web, Flow::MailCheck, Flow::SshCheck, Flow::Lookup];
+    pub const ALL: [Flow; 5] = [
+        Flow::Web,
+        Flow::MailCheck,
+        Flow::SshCheck,
+        Flow::Lookup,
+        Flow::ShareBrowse,
+    ];
 
     /// The service a flow talks to.
     pub fn service(self) -> &'static str {
@@ -67,6 +75,7 @@ impl Flow {
             Flow::MailCheck => "smtp",
             Flow::SshCheck => "ssh",
             Flow::Lookup => "dns",
+            Flow::ShareBrowse => "smb",
         }
     }
 
@@ -77,6 +86,7 @@ impl Flow {
             Flow::MailCheck => 25,
             Flow::SshCheck => 22,
             Flow::Lookup => 53,
+            Flow::ShareBrowse => 445,
         }
     }
 }
@@ -113,6 +123,10 @@ pub async fn run(flow: Flow, src: IpAddr, dst: SocketAddr, helo: &str) -> Result
             Flow::SshCheck => {
                 let (stream, _registered) = connect_from(src, dst).await?;
                 ssh_check(stream).await
+            }
+            Flow::ShareBrowse => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                smb_negotiate(stream).await
             }
             Flow::Lookup => {
                 let domain = helo.split_once('.').map_or(helo, |(_, d)| d);
@@ -224,6 +238,44 @@ async fn mail_check(stream: TcpStream, helo: &str) -> Result<(), ChatterError> {
     expect(smtp_reply(&mut r).await?, 250)?;
     r.get_mut().write_all(b"QUIT\r\n").await?;
     expect(smtp_reply(&mut r).await?, 221)
+}
+
+/// An SMB2 NEGOTIATE offering 2.0.2 to 3.0.2, as a Windows or smbclient
+/// browse opens; done when the server answers with an SMB2 header.
+async fn smb_negotiate(mut stream: TcpStream) -> Result<(), ChatterError> {
+    let mut smb = Vec::with_capacity(112);
+    smb.extend_from_slice(b"\xfeSMB");
+    smb.extend_from_slice(&64u16.to_le_bytes());
+    // Credit charge, status, command (NEGOTIATE = 0), credits asked (1),
+    // flags, next command, message id, process id, tree id, session id,
+    // signature.
+    smb.extend_from_slice(&[0; 6]);
+    smb.extend_from_slice(&0u16.to_le_bytes());
+    smb.extend_from_slice(&1u16.to_le_bytes());
+    smb.extend_from_slice(&[0; 48]);
+    let dialects: [u16; 4] = [0x0202, 0x0210, 0x0300, 0x0302];
+    smb.extend_from_slice(&36u16.to_le_bytes());
+    smb.extend_from_slice(&(dialects.len() as u16).to_le_bytes());
+    // Signing enabled, reserved, capabilities, client GUID, start time.
+    smb.extend_from_slice(&1u16.to_le_bytes());
+    smb.extend_from_slice(&[0; 2 + 4]);
+    smb.extend_from_slice(&rand::random::<[u8; 16]>());
+    smb.extend_from_slice(&[0; 8]);
+    for d in dialects {
+        smb.extend_from_slice(&d.to_le_bytes());
+    }
+    let mut frame = (smb.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&smb);
+    stream.write_all(&frame).await?;
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).await?;
+    if &head[4..8] == b"\xfeSMB" {
+        Ok(())
+    } else {
+        Err(ChatterError::Protocol(format!(
+            "not an SMB2 answer: {head:02x?}"
+        )))
+    }
 }
 
 async fn ssh_check(stream: TcpStream) -> Result<(), ChatterError> {
