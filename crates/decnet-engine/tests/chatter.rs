@@ -70,8 +70,17 @@ async fn deckies_talk_to_each_other_and_none_of_it_is_an_attack() {
         "an event of the fleet's own traffic was published: {first:?}"
     );
 
-    // The rate-driven runner does nothing at 0 and stops with the fleet.
+    // The rate-driven runner: about one flow a second at its highest rate,
+    // none at 0; both stop with the fleet.
+    use std::sync::atomic::Ordering::Relaxed;
+    let busy = chatter::start(fleet.clone(), decnet_core::content::MAX_CHATTER);
     let idle = chatter::start(fleet.clone(), 0);
+    let t = std::time::Instant::now();
+    while busy.completed.load(Relaxed) < 2 && t.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(busy.completed.load(Relaxed) >= 2, "{busy:?}");
+    assert_eq!(busy.failed.load(Relaxed), 0, "{busy:?}");
     fleet.shutdown().await;
-    assert_eq!(idle.completed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(idle.completed.load(Relaxed) + idle.failed.load(Relaxed), 0);
 }
