@@ -43,7 +43,14 @@ pub async fn once(fleet: &Fleet, rng: &mut impl Rng) -> Option<(Flow, Result<(),
     let (src, dst, flow) = pairs.choose(rng)?;
     let port = flow.port().saturating_add(dst.port_offset);
     let target = std::net::SocketAddr::new(dst.ip(), port);
-    let result = chatter::run(*flow, src.ip(), target, &src.persona.fqdn()).await;
+    let helo = src.persona.fqdn();
+    let accounts = decnet_services::creds::Credentials::for_service(&dst.spec, "ssh", &[]).accepted;
+    let peer = chatter::Peer {
+        helo: &helo,
+        // The login user (root only when it is the only account).
+        login: accounts.last().map(|(u, p)| (u.as_str(), p.as_str())),
+    };
+    let result = chatter::run(*flow, src.ip(), target, &peer).await;
     if let Err(e) = &result {
         tracing::debug!(from = src.name(), to = dst.name(), ?flow, error = %e, "chatter flow failed");
     }

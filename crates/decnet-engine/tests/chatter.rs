@@ -1,4 +1,4 @@
-//! The fleet's own traffic: real HTTP, SMTP, SSH, DNS and SMB dialogs between
+//! The fleet's own traffic: real HTTP, SMTP, SSH (version check and password login), DNS and SMB dialogs between
 //! running deckies complete, and none of them reaches the bus as an
 //! attacker's event, while an ordinary client from the same address does.
 #![allow(clippy::unwrap_used)]
@@ -38,7 +38,7 @@ async fn deckies_talk_to_each_other_and_none_of_it_is_an_attack() {
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut seen = HashSet::new();
-    for _ in 0..50 {
+    for _ in 0..60 {
         let (flow, result) = chatter::once(&fleet, &mut rng).await.unwrap();
         result.unwrap_or_else(|e| panic!("{flow:?}: {e}"));
         seen.insert(flow);
@@ -58,7 +58,7 @@ async fn deckies_talk_to_each_other_and_none_of_it_is_an_attack() {
         .unwrap();
     let mut answer = Vec::new();
     s.read_to_end(&mut answer).await.unwrap();
-    // Events arrive in order: any from the 50 flows would come first.
+    // Events arrive in order: any from the 60 flows would come first.
     let first = tokio::time::timeout(Duration::from_secs(5), sub.recv())
         .await
         .unwrap()

@@ -56,16 +56,20 @@ pub enum Flow {
     Lookup,
     /// The first exchange of a share browse: SMB2 NEGOTIATE (`smb`).
     ShareBrowse,
+    /// An admin logging in from another host: key exchange and password
+    /// authentication with the target's own account, then goodbye (`ssh`).
+    AdminLogin,
 }
 
 impl Flow {
     /// Every flow.
-    pub const ALL: [Flow; 5] = [
+    pub const ALL: [Flow; 6] = [
         Flow::Web,
         Flow::MailCheck,
         Flow::SshCheck,
         Flow::Lookup,
         Flow::ShareBrowse,
+        Flow::AdminLogin,
     ];
 
     /// The service a flow talks to.
@@ -76,6 +80,7 @@ impl Flow {
             Flow::SshCheck => "ssh",
             Flow::Lookup => "dns",
             Flow::ShareBrowse => "smb",
+            Flow::AdminLogin => "ssh",
         }
     }
 
@@ -87,6 +92,7 @@ impl Flow {
             Flow::SshCheck => 22,
             Flow::Lookup => 53,
             Flow::ShareBrowse => 445,
+            Flow::AdminLogin => 22,
         }
     }
 }
@@ -105,10 +111,23 @@ pub enum ChatterError {
     Protocol(String),
 }
 
-/// Runs `flow` from `src` (a decky's address) to `dst`; `helo` is the
-/// source host's name as it introduces itself (its domain is the one
-/// looked up).
-pub async fn run(flow: Flow, src: IpAddr, dst: SocketAddr, helo: &str) -> Result<(), ChatterError> {
+/// Who the source is to the target.
+pub struct Peer<'a> {
+    /// The source host's name as it introduces itself (its domain is the
+    /// one looked up).
+    pub helo: &'a str,
+    /// An account of the target (user, password) an admin logs in with.
+    pub login: Option<(&'a str, &'a str)>,
+}
+
+/// Runs `flow` from `src` (a decky's address) to `dst`.
+pub async fn run(
+    flow: Flow,
+    src: IpAddr,
+    dst: SocketAddr,
+    peer: &Peer<'_>,
+) -> Result<(), ChatterError> {
+    let helo = peer.helo;
     tokio::time::timeout(FLOW_TIMEOUT, async {
         // Each TCP flow holds its registration until its dialog ends.
         match flow {
@@ -127,6 +146,10 @@ pub async fn run(flow: Flow, src: IpAddr, dst: SocketAddr, helo: &str) -> Result
             Flow::ShareBrowse => {
                 let (stream, _registered) = connect_from(src, dst).await?;
                 smb_negotiate(stream).await
+            }
+            Flow::AdminLogin => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                admin_login(stream, peer.login).await
             }
             Flow::Lookup => {
                 let domain = helo.split_once('.').map_or(helo, |(_, d)| d);
@@ -275,6 +298,43 @@ async fn smb_negotiate(mut stream: TcpStream) -> Result<(), ChatterError> {
         Err(ChatterError::Protocol(format!(
             "not an SMB2 answer: {head:02x?}"
         )))
+    }
+}
+
+/// Accepts any host key, as an admin's first login does after a rebuild.
+struct TrustingClient;
+
+impl russh::client::Handler for TrustingClient {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+async fn admin_login(stream: TcpStream, login: Option<(&str, &str)>) -> Result<(), ChatterError> {
+    let Some((user, password)) = login else {
+        return Err(ChatterError::Protocol("no account to log in with".into()));
+    };
+    let ssh = |e: russh::Error| ChatterError::Protocol(format!("ssh: {e}"));
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut handle = russh::client::connect_stream(config, stream, TrustingClient)
+        .await
+        .map_err(ssh)?;
+    let auth = handle
+        .authenticate_password(user, password)
+        .await
+        .map_err(ssh)?;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    if auth.success() {
+        Ok(())
+    } else {
+        Err(ChatterError::Protocol("password refused".into()))
     }
 }
 
