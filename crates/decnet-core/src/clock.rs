@@ -51,6 +51,39 @@ impl Clock for ManualClock {
     }
 }
 
+/// The wall clock run faster: simulated time starts at the real time of
+/// creation and then passes `speed` times as fast (a lived-in decky's hour
+/// in a second of a demo or a test). `speed` 1 is the wall clock.
+#[derive(Debug)]
+pub struct ScaledClock {
+    start: DateTime<Utc>,
+    started: std::time::Instant,
+    speed: f64,
+}
+
+impl ScaledClock {
+    /// Starts now; `speed` below 1 (or not finite) is taken as 1, so
+    /// simulated time never runs behind the wall clock.
+    pub fn new(speed: f64) -> Self {
+        ScaledClock {
+            start: Utc::now(),
+            started: std::time::Instant::now(),
+            speed: if speed.is_finite() && speed > 1.0 {
+                speed
+            } else {
+                1.0
+            },
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = self.started.elapsed().as_secs_f64() * self.speed;
+        after(self.start, Duration::from_secs_f64(real.min(1e12)))
+    }
+}
+
 /// `t + d`, saturating instead of panicking on absurd durations.
 pub fn after(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(d)
@@ -72,5 +105,16 @@ mod tests {
         c.set(t0);
         assert_eq!(c.now(), t0);
         assert_eq!(after(t0, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+    }
+
+    #[test]
+    fn scaled_clock_runs_faster_and_never_slower_than_the_wall() {
+        let fast = ScaledClock::new(3600.0);
+        std::thread::sleep(Duration::from_millis(20));
+        // 20 ms at 3600x is at least 72 simulated seconds.
+        assert!(fast.now() - Utc::now() >= chrono::Duration::seconds(70));
+        let slow = ScaledClock::new(0.001);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!((Utc::now() - slow.now()).num_milliseconds().abs() < 1000);
     }
 }

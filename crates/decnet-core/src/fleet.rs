@@ -158,6 +158,8 @@ pub struct FleetSpec {
     pub geoip: Vec<String>,
     /// `[passive]`: the passive LAN sensor, if configured.
     pub passive: Option<crate::passive::PassiveConfig>,
+    /// `[content]`: lived-in deckies, their clock, the optional LLM.
+    pub content: crate::content::ContentConfig,
 }
 
 /// One problem, tied to a line (1-based).
@@ -573,6 +575,11 @@ fn read_sections<'a>(
         } else if s.name == "passive" {
             match crate::passive::parse(s.line, &s.entries) {
                 Ok(c) => fleet.passive = Some(c),
+                Err(errors) => ctx.errors.extend(errors),
+            }
+        } else if s.name == "content" {
+            match crate::content::parse(&s.entries) {
+                Ok(c) => fleet.content = c,
                 Err(errors) => ctx.errors.extend(errors),
             }
         } else if s.name == "geoip" {

@@ -58,6 +58,16 @@ pub fn parse_net(s: &str) -> Option<IpNet> {
     s.parse::<std::net::IpAddr>().ok().map(IpNet::from)
 }
 
+/// A section's `(key, value, line)` entries as the fleet parser hands
+/// them over, the first on line 2 (tests of the section parsers).
+#[cfg(test)]
+pub(crate) fn section_entries(kv: &[(&str, &str)]) -> Vec<(String, String, usize)> {
+    kv.iter()
+        .enumerate()
+        .map(|(i, (k, v))| (k.to_string(), v.to_string(), i + 2))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,6 +221,8 @@ pub struct Fleet {
     lifecycle: parking_lot::Mutex<BTreeMap<String, Lifecycle>>,
     /// Topology each topology-owned decky belongs to.
     topology_of: parking_lot::Mutex<BTreeMap<String, String>>,
+    /// `[content]` as deckies deployed from now on get it.
+    content: parking_lot::RwLock<decnet_services::ContentCtx>,
 }
 
 impl Fleet {
@@ -246,6 +248,7 @@ impl Fleet {
             deckies: Mutex::new(BTreeMap::new()),
             lifecycle: parking_lot::Mutex::new(BTreeMap::new()),
             topology_of: parking_lot::Mutex::new(BTreeMap::new()),
+            content: parking_lot::RwLock::new(decnet_services::ContentCtx::default()),
         })
     }
 
@@ -372,6 +375,12 @@ impl Fleet {
         Ok((services, unavailable))
     }
 
+    /// Sets how deckies deployed from now on live (the fleet file's
+    /// `[content]`; a test's manual clock). Running deckies keep theirs.
+    pub fn set_content(&self, content: decnet_services::ContentCtx) {
+        *self.content.write() = content;
+    }
+
     /// A decky's context, attached to the network (in alias/netns mode its
     /// address or namespace exists when this returns; undo with `detach`).
     async fn new_ctx(
@@ -390,6 +399,7 @@ impl Fleet {
             self.config.limits.clone(),
             self.config.port_offset,
         );
+        ctx.content = self.content.read().clone();
         if self.network.mode() != decnet_core::NetMode::Loopback {
             let network = self.network.clone();
             let (name, ip, ip6, mac, nmap_os) = (
@@ -831,6 +841,21 @@ impl Fleet {
     /// Context of a running decky.
     pub async fn decky(&self, name: &str) -> Option<Arc<DeckyCtx>> {
         self.deckies.lock().await.get(name).map(|d| d.ctx.clone())
+    }
+
+    /// Every running decky's context.
+    pub async fn contexts(&self) -> Vec<Arc<DeckyCtx>> {
+        self.deckies
+            .lock()
+            .await
+            .values()
+            .map(|d| d.ctx.clone())
+            .collect()
+    }
+
+    /// Cancelled when the fleet shuts down (background tasks stop with it).
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
     }
 
     /// Stops every decky; returns when every session's disconnect event is published.

@@ -1,5 +1,6 @@
 //! decnet-engine: the only component that starts and stops listeners.
 
+pub mod chatter;
 pub mod eventlog;
 pub mod fleet;
 pub mod topology;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::admission::Slots;
 use decnet_bus::Bus;
+use decnet_core::clock::{Clock, SystemClock};
 use decnet_core::{DeckySpec, Event, EventKind, Fields, Persona};
 
 /// Resource limits applied to every connection of a decky.
@@ -77,6 +78,48 @@ pub struct DeckyCtx {
     /// Where the decky sits on the network: its namespace and stack
     /// profile in `netns` mode; `None` binds in the host namespace.
     pub net: Option<Arc<decnet_net::DeckyNet>>,
+    /// How its content lives (the fleet's `[content]`).
+    pub content: ContentCtx,
+}
+
+/// The fleet's `[content]` as deckies use it: one clock for the whole
+/// fleet, so deckies agree on the time their mail and logins carry.
+#[derive(Clone)]
+pub struct ContentCtx {
+    /// The fleet's clock (`clock_speed`), which shells, mail and the
+    /// lived-in story read.
+    pub clock: Arc<dyn Clock>,
+    /// Whether filesystems live (`lived`, on by default): mail, logins and
+    /// logs accumulate as time passes.
+    pub lived: bool,
+    /// The model that writes mail bodies (`llm`), if any.
+    pub llm: Option<crate::llm::LlmSettings>,
+}
+
+impl Default for ContentCtx {
+    fn default() -> Self {
+        ContentCtx {
+            clock: Arc::new(SystemClock),
+            lived: true,
+            llm: None,
+        }
+    }
+}
+
+impl ContentCtx {
+    /// From the fleet file's section; the clock starts now.
+    pub fn from_config(c: &decnet_core::content::ContentConfig) -> ContentCtx {
+        let clock: Arc<dyn Clock> = if c.clock_speed > 1.0 {
+            Arc::new(decnet_core::clock::ScaledClock::new(c.clock_speed))
+        } else {
+            Arc::new(SystemClock)
+        };
+        ContentCtx {
+            clock,
+            lived: c.lived,
+            llm: crate::llm::LlmSettings::from_config(c),
+        }
+    }
 }
 
 impl DeckyCtx {
@@ -109,6 +152,7 @@ impl DeckyCtx {
             spec,
             vfs: std::sync::OnceLock::new(),
             net: None,
+            content: ContentCtx::default(),
         }
     }
 
@@ -135,12 +179,26 @@ impl DeckyCtx {
                     }
                 }
                 let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
-                Arc::new(decnet_shell::generate(
-                    &self.persona,
-                    &seed,
-                    self.shell_ipv4(),
-                    &logins,
-                ))
+                let vfs = decnet_shell::generate(&self.persona, &seed, self.shell_ipv4(), &logins)
+                    .with_clock(self.content.clock.clone());
+                if self.content.lived {
+                    decnet_shell::lived::start(
+                        &vfs,
+                        &decnet_shell::lived::LifeSpec {
+                            persona: &self.persona,
+                            seed: &seed,
+                            archetype: self.spec.archetype.as_deref(),
+                            services: &self.spec.services,
+                            writer:
+                                self.content.llm.clone().and_then(|s| {
+                                    let w = crate::llm::LlmWriter::new(s, &self.data_dir)?;
+                                    Some(Arc::new(w)
+                                        as Arc<dyn decnet_shell::lived::writer::BodyWriter>)
+                                }),
+                        },
+                    );
+                }
+                Arc::new(vfs)
             })
             .clone()
     }
@@ -162,6 +220,7 @@ impl DeckyCtx {
             slots: self.slots.clone(),
             vfs,
             net: self.net.clone(),
+            content: self.content.clone(),
         }
     }
 

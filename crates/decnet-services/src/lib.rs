@@ -36,12 +36,14 @@ pub use decnet_core::Fields as __Fields;
 
 pub mod admission;
 pub mod artifacts;
+pub mod chatter;
 pub mod config;
 pub mod creds;
 pub mod ctx;
 pub mod io;
 pub mod line_conn;
 pub mod listener;
+pub mod llm;
 pub mod product;
 pub mod protocols;
 pub mod registry;
@@ -60,7 +62,7 @@ use decnet_core::catalog::{self, Transport};
 use futures::future::BoxFuture;
 use tokio::net::TcpStream;
 
-pub use ctx::{DeckyCtx, Limits};
+pub use ctx::{ContentCtx, DeckyCtx, Limits};
 pub use listener::{start_service, RunningService};
 pub use registry::Registry;
 pub use session::Session;

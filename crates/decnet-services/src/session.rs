@@ -23,6 +23,8 @@ pub struct Session {
     pub peer: SocketAddr,
     /// Decky address and port.
     pub local: SocketAddr,
+    /// The fleet's own traffic ([`crate::chatter`]): publishes nothing.
+    pub internal: bool,
 }
 
 impl Session {
@@ -39,6 +41,7 @@ impl Session {
             id: Uuid::now_v7(),
             peer,
             local,
+            internal: crate::chatter::is_chatter(peer),
         }
     }
 
@@ -55,6 +58,9 @@ impl Session {
 
     /// Publishes an event with these fields.
     pub fn emit(&self, kind: EventKind, fields: Fields) {
+        if self.internal {
+            return;
+        }
         let mut e = self.event(kind);
         e.fields = fields;
         self.decky.bus.publish_event(e);

@@ -59,6 +59,10 @@ pub struct UdpPort {
 impl UdpPort {
     /// Publishes an event about a datagram from `peer`.
     pub fn emit(&self, peer: SocketAddr, kind: EventKind, fields: Fields) {
+        // The fleet's own lookups are no attacker's (see crate::chatter).
+        if crate::chatter::is_chatter(peer) {
+            return;
+        }
         self.decky
             .emit_raw(self.service, kind, peer, self.local, fields);
     }

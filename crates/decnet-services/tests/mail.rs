@@ -334,3 +334,57 @@ async fn idle_mail_sessions_get_the_protocol_timeout_reply() {
         .starts_with("* BYE Disconnected for inactivity"));
     env.stop().await;
 }
+
+/// The mailbox is the decky's Maildir, which fills as its clock runs: an
+/// IMAP client that selects INBOX again an office hour later finds the
+/// new message, and POP3 and the Maildir on disk agree with it.
+#[tokio::test]
+async fn imap_finds_new_mail_an_hour_of_simulated_time_later() {
+    use chrono::TimeZone;
+    // A Monday, 13:00: the office is at its busiest for the next hour.
+    let start = chrono::Utc.with_ymd_and_hms(2030, 1, 7, 13, 0, 0).unwrap();
+    let clock = std::sync::Arc::new(decnet_core::clock::ManualClock::new(start));
+    let env = Env::start_with(INI, 20900, limits(), |fleet| {
+        fleet.set_content(decnet_services::ContentCtx {
+            clock: clock.clone(),
+            lived: true,
+            llm: None,
+        })
+    })
+    .await;
+    let addr = env.addr("127.0.62.20", 143);
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    c.line().await;
+    assert!(c.cmd("a1 LOGIN root admin").await.starts_with("a1 OK"));
+    let exists = |sel: &str| -> usize {
+        let line = sel.lines().find(|l| l.ends_with(" EXISTS")).unwrap();
+        line.split(' ').nth(1).unwrap().parse().unwrap()
+    };
+    c.send("a2 SELECT INBOX\r\n").await;
+    let before = exists(&c.until("a2 ").await.concat());
+    assert!(before > 0, "a week of mail before the start");
+    clock.advance(Duration::from_secs(3600));
+    c.send("a3 SELECT INBOX\r\n").await;
+    let after = exists(&c.until("a3 ").await.concat());
+    assert!(after > before, "{before} -> {after}");
+    c.send(&format!("a4 FETCH {after} (BODY.PEEK[])\r\n")).await;
+    let newest = c.until("a4 ").await.concat();
+    let date = newest.lines().find(|l| l.starts_with("Date: ")).unwrap();
+    let when = chrono::DateTime::parse_from_rfc2822(date[6..].trim()).unwrap();
+    assert!(
+        when >= start && when <= start + chrono::Duration::hours(1),
+        "{date}"
+    );
+    // POP3 serves the same mailbox.
+    let mut p = Client::new(
+        TcpStream::connect(env.addr("127.0.62.20", 110))
+            .await
+            .unwrap(),
+    );
+    p.line().await;
+    p.cmd("USER root").await;
+    assert!(p.cmd("PASS admin").await.starts_with("+OK"));
+    let stat = p.cmd("STAT").await;
+    assert!(stat.starts_with(&format!("+OK {after} ")), "{stat}");
+    env.stop().await;
+}

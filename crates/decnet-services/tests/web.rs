@@ -295,3 +295,48 @@ async fn windows_persona_iis_ftp_and_exchange_banners() {
     );
     env.stop().await;
 }
+
+/// Status and body of a GET.
+async fn fetch(c: &reqwest::Client, url: String) -> (u16, String) {
+    let r = c.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_web_root_is_the_deckys_var_www_html() {
+    let env = Env::start(INI, 20140, Limits::default()).await;
+    let c = client();
+    let base = format!("http://{}", env.addr("127.0.62.11", 80));
+    let vfs = env.fleet.decky("webnginx").await.unwrap().vfs();
+    let (_, home) = fetch(&c, format!("{base}/")).await;
+    assert!(home.contains("Welcome to nginx"), "{home}");
+    // The shell's view of the page is the page served.
+    let index = vfs.get("/var/www/html/index.html").unwrap();
+    let decnet_shell::Kind::File(decnet_shell::Content::Bytes(on_disk)) = index.kind else {
+        panic!("index.html is not a file: {index:?}");
+    };
+    assert_eq!(&on_disk[..], home.as_bytes());
+
+    // A file dropped into the root (as an upload would) is served; its
+    // directory, without an index, is forbidden; nothing leaves the root.
+    let now = chrono::Utc::now();
+    let drop = |path: &str, body: &[u8]| vfs.add_file(path, body, 0o644, now, None).unwrap();
+    drop("/var/www/html/backup/db.sql", b"-- dump\n");
+    assert_eq!(
+        fetch(&c, format!("{base}/backup/db.sql")).await,
+        (200, "-- dump\n".to_owned())
+    );
+    assert_eq!(fetch(&c, format!("{base}/backup/")).await.0, 403);
+    assert_eq!(
+        fetch(&c, format!("{base}/..%2f..%2fetc/passwd")).await.0,
+        404
+    );
+
+    // A defacement in the shell is what `/` shows from then on.
+    drop("/var/www/html/index.html", b"<h1>owned</h1>\n");
+    assert_eq!(
+        fetch(&c, format!("{base}/")).await,
+        (200, "<h1>owned</h1>\n".to_owned())
+    );
+    env.stop().await;
+}

@@ -40,6 +40,7 @@ pub const BIN: &[&str] = &[
     "hostname",
     "id",
     "kill",
+    "last",
     "less",
     "ln",
     "ls",
@@ -142,7 +143,8 @@ pub fn generate(
     // Installed 30–400 days before the last boot.
     let install = boot - rng.gen_range(30 * 86_400..400 * 86_400);
     let accounts = accounts(logins);
-    let host = host_info(persona, ip, &accounts, &mut rng);
+    let mut host = host_info(persona, ip, &accounts, &mut rng);
+    host.install_time = chrono::DateTime::from_timestamp(install, 0).unwrap_or(persona.boot_time);
     let t = Times {
         boot,
         install,
@@ -264,6 +266,7 @@ fn host_info(
         persona.kernel_version.clone()
     };
     HostInfo {
+        install_time: persona.boot_time,
         hostname: persona
             .hostname
             .split('.')
@@ -647,11 +650,15 @@ fn homes(tree: &mut Tree, accounts: &[Account], t: &Times, rng: &mut impl Rng) {
     }
 }
 
+/// The page in `/var/www/html` until a web server of the decky puts its
+/// own there.
+pub const DEFAULT_WEB_INDEX: &str = "<html><body><h1>It works!</h1></body></html>\n";
+
 /// The default web page and `/var/log` files of plausible sizes.
 fn web_and_logs(tree: &mut Tree, t: &Times, rng: &mut impl Rng) {
     tree.file(
         "/var/www/html/index.html",
-        "<html><body><h1>It works!</h1></body></html>\n".into(),
+        DEFAULT_WEB_INDEX.into(),
         0o644,
         33,
         33,

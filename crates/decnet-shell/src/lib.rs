@@ -13,6 +13,7 @@
 
 mod commands;
 pub mod gen;
+pub mod lived;
 pub mod parse;
 pub mod shell;
 pub mod vfs;

@@ -10,10 +10,14 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use parking_lot::RwLock;
+use decnet_core::clock::{Clock, SystemClock};
+use parking_lot::{Mutex, RwLock};
+
+use crate::lived::{Life, Login};
 
 /// What a node is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,6 +155,8 @@ pub struct HostInfo {
     pub version_id: String,
     /// Boot time.
     pub boot_time: DateTime<Utc>,
+    /// When the system was installed: nothing generated is older.
+    pub install_time: DateTime<Utc>,
     /// MAC address string.
     pub mac: String,
     /// The decky's address.
@@ -216,6 +222,18 @@ pub struct Vfs {
     nodes: RwLock<BTreeMap<String, Node>>,
     added: RwLock<u64>,
     quota: u64,
+    /// The decky's clock: what "now" is for the shell, the mail server and
+    /// the lived-in story (faster than the wall in tests and demos).
+    clock: Arc<dyn Clock>,
+    /// What happens on the host while time passes (logins, mail, logs);
+    /// `None` for a frozen filesystem. Taken with `try_lock` only, so a
+    /// session never waits for another one's catch-up.
+    life: Mutex<Option<Life>>,
+    /// Last simulated hour (Unix seconds / 3600) the story has been written
+    /// up to: checking it is all a read costs while nothing is due.
+    lived_until: AtomicI64,
+    /// Logins of the story, oldest first (`last`, `w`).
+    logins: RwLock<Vec<Login>>,
 }
 
 impl std::fmt::Debug for Vfs {
@@ -300,7 +318,85 @@ impl Vfs {
             nodes: RwLock::new(nodes),
             added: RwLock::new(0),
             quota: DEFAULT_DECKY_QUOTA,
+            clock: Arc::new(SystemClock),
+            life: Mutex::new(None),
+            lived_until: AtomicI64::new(i64::MAX),
+            logins: RwLock::new(Vec::new()),
         }
+    }
+
+    /// The same filesystem read against `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Vfs {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the decky's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Starts the lived-in story: from now on, reads first write what
+    /// happened on the host up to the last whole simulated hour.
+    pub(crate) fn start_life(&self, life: Life, written_until_hour: i64) {
+        *self.life.lock() = Some(life);
+        self.lived_until
+            .store(written_until_hour, Ordering::Release);
+        self.catch_up();
+    }
+
+    /// Writes the story's hours that have fully passed. Cheap when none
+    /// has (one atomic load); skipped, not waited for, while another
+    /// session is writing them.
+    pub fn catch_up(&self) {
+        let hour = self.now().timestamp().div_euclid(3600);
+        if hour <= self.lived_until.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(mut guard) = self.life.try_lock() else {
+            return;
+        };
+        let Some(life) = guard.as_mut() else {
+            return;
+        };
+        // Re-read under the lock: another session may just have finished.
+        let done = self.lived_until.load(Ordering::Acquire);
+        if hour <= done {
+            return;
+        }
+        let logins = life.advance(self, done, hour);
+        if !logins.is_empty() {
+            let mut all = self.logins.write();
+            all.extend(logins);
+            let excess = all.len().saturating_sub(crate::lived::MAX_LOGINS);
+            all.drain(..excess);
+        }
+        self.lived_until.store(hour, Ordering::Release);
+    }
+
+    /// Logins the story recorded (oldest first), as `last` lists them.
+    pub fn logins(&self) -> Vec<Login> {
+        self.catch_up();
+        self.logins.read().clone()
+    }
+
+    /// Writes a generated node (the story's logs, mail, edits): no quota,
+    /// since the decky, not a client, decides its size.
+    pub(crate) fn put_generated(&self, path: &str, node: Node) {
+        let mut nodes = self.nodes.write();
+        let mut dir = parent(path).to_owned();
+        let mut missing = Vec::new();
+        while !nodes.contains_key(&dir) {
+            missing.push(dir.clone());
+            if dir == "/" {
+                break;
+            }
+            dir = parent(&dir).to_owned();
+        }
+        for d in missing {
+            nodes.insert(d, Node::dir(0o755, node.uid, node.gid, node.mtime));
+        }
+        nodes.insert(path.to_owned(), node);
     }
 
     /// Host facts.
@@ -310,11 +406,13 @@ impl Vfs {
 
     /// The node at a normalised absolute path (no symlink resolution).
     pub fn get(&self, path: &str) -> Option<Node> {
+        self.catch_up();
         self.nodes.read().get(path).cloned()
     }
 
     /// Children (name, node) of a directory, sorted by name.
     pub fn children(&self, dir: &str) -> Vec<(String, Node)> {
+        self.catch_up();
         let prefix = if dir == "/" {
             "/".to_owned()
         } else {

@@ -547,25 +547,28 @@ fn open_fleet(
         limits: limits_from_env(),
     };
     let mode = fleet_spec.general.mode;
-    if mode == decnet_core::NetMode::Loopback {
-        return Ok(Fleet::new(config, registry(), bus.clone()));
-    }
-    if port_offset != 0 {
-        anyhow::bail!(
-            "mode = {mode:?} puts deckies on a real network and needs root (CAP_NET_ADMIN); ports cannot be shifted there"
-        );
-    }
-    let network = decnet_net::Network::open(
-        decnet_net::NetConfig::from_general(&fleet_spec.general),
-        args.data_dir.join("network-state.json"),
-    )
-    .context("cannot set up the decky network")?;
-    Ok(Fleet::new_on(
-        config,
-        registry(),
-        bus.clone(),
-        Arc::new(network),
-    ))
+    let fleet = if mode == decnet_core::NetMode::Loopback {
+        Fleet::new(config, registry(), bus.clone())
+    } else {
+        if port_offset != 0 {
+            anyhow::bail!(
+                "mode = {mode:?} puts deckies on a real network and needs root (CAP_NET_ADMIN); ports cannot be shifted there"
+            );
+        }
+        let network = decnet_net::Network::open(
+            decnet_net::NetConfig::from_general(&fleet_spec.general),
+            args.data_dir.join("network-state.json"),
+        )
+        .context("cannot set up the decky network")?;
+        Fleet::new_on(config, registry(), bus.clone(), Arc::new(network))
+    };
+    fleet.set_content(decnet_services::ContentCtx::from_config(
+        &fleet_spec.content,
+    ));
+    // Flows between the deckies, if `[content] chatter` asks for them;
+    // the task stops with the fleet.
+    decnet_engine::chatter::start(fleet.clone(), fleet_spec.content.chatter);
+    Ok(fleet)
 }
 
 async fn run_sensor(

@@ -22,6 +22,16 @@ pub struct Env {
 impl Env {
     /// Deploys every decky of `ini` with ports shifted by `offset`.
     pub async fn start(ini: &str, offset: u16, limits: Limits) -> Env {
+        Env::start_with(ini, offset, limits, |_| {}).await
+    }
+
+    /// [`Env::start`], with `setup` applied to the fleet before any deploy.
+    pub async fn start_with(
+        ini: &str,
+        offset: u16,
+        limits: Limits,
+        setup: impl FnOnce(&Fleet),
+    ) -> Env {
         let bus = MemoryBus::new();
         let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -35,6 +45,7 @@ impl Env {
             Registry::builtin(),
             bus.clone() as Arc<dyn Bus>,
         );
+        setup(&fleet);
         for d in fleet_spec.deckies {
             fleet.deploy(d).await.expect("deploy");
         }

@@ -124,6 +124,7 @@ pub(crate) static COMMANDS: &[&dyn Command] = &[
     &users::Id,
     &users::W,
     &users::Who,
+    &users::Last,
     &users::Sudo,
     &users::Su,
     &users::Passwd,
@@ -205,6 +206,35 @@ pub(crate) mod testing {
             interactive,
             ..ShellOptions::default()
         }
+    }
+
+    /// A lived-in `web01` on a clock stopped at [`now`] (advance it to
+    /// make time pass).
+    pub(crate) fn lived() -> (Arc<decnet_core::clock::ManualClock>, Arc<Vfs>) {
+        let clock = Arc::new(decnet_core::clock::ManualClock::new(now()));
+        let seed = DeckySeed::new("web01", 0);
+        let p = Persona::generate(&seed, Some("debian"), &[], "linux", now());
+        let vfs = crate::generate(
+            &p,
+            &seed,
+            "10.0.0.5".parse().unwrap(),
+            &[
+                ("root".into(), "toor".into()),
+                ("ubuntu".into(), "s3cret".into()),
+            ],
+        )
+        .with_clock(clock.clone());
+        crate::lived::start(
+            &vfs,
+            &crate::lived::LifeSpec {
+                persona: &p,
+                seed: &seed,
+                archetype: Some("web-server"),
+                services: &[],
+                writer: None,
+            },
+        );
+        (clock, Arc::new(vfs))
     }
 
     /// An interactive root session from 203.0.113.9.

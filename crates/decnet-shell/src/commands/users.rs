@@ -1,5 +1,5 @@
 //! Who the session is and who it can become: `whoami`, `id`, `w`, `who`,
-//! `sudo`, `su`, `passwd`, `exit`/`logout`. Passwords typed at `sudo`/`su`
+//! `last`, `sudo`, `su`, `passwd`, `exit`/`logout`. Passwords typed at `sudo`/`su`
 //! prompts are checked against the decky's accounts and recorded.
 
 use super::sys::uptime_line;
@@ -62,6 +62,85 @@ impl Command for Who {
             sh.opts.remote
         ))
     }
+}
+
+/// `last [-n N | -N] [USER]`: the lived-in story's logins, newest first,
+/// with the boot and the attacker's own session, as wtmp would hold them.
+pub(crate) struct Last;
+
+impl Command for Last {
+    fn names(&self) -> &'static [&'static str] {
+        &["last"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        let mut limit = usize::MAX;
+        let mut only: Option<&str> = None;
+        let mut args = c.argv[1..].iter();
+        while let Some(a) = args.next() {
+            if a == "-n" {
+                limit = args.next().and_then(|n| n.parse().ok()).unwrap_or(limit);
+            } else if let Some(n) = a.strip_prefix('-').and_then(|n| n.parse().ok()) {
+                limit = n;
+            } else if !a.starts_with('-') {
+                only = Some(a);
+            }
+        }
+        Res::ok(last(sh, limit, only))
+    }
+}
+
+fn last(sh: &Shell, limit: usize, only: Option<&str>) -> String {
+    let host = sh.vfs.host();
+    let boot = host.boot_time;
+    let wide = |t: chrono::DateTime<chrono::Utc>| t.format("%a %b %e %H:%M").to_string();
+    // (when, line): the session, the boot and the story's logins.
+    let mut rows: Vec<(i64, String)> = vec![(
+        sh.login.timestamp(),
+        format!(
+            "{:<8} {:<12} {:<16} {}   still logged in\n",
+            sh.user.chars().take(8).collect::<String>(),
+            sh.opts.tty,
+            sh.opts.remote.chars().take(16).collect::<String>(),
+            wide(sh.login)
+        ),
+    )];
+    let logins = sh.vfs.logins();
+    for l in logins.iter().filter(|l| l.start <= sh.now()) {
+        let mins = (l.end - l.start).num_minutes().max(0);
+        rows.push((
+            l.start.timestamp(),
+            format!(
+                "{:<8} {:<12} {:<16} {} - {}  ({:02}:{:02})\n",
+                l.user.chars().take(8).collect::<String>(),
+                l.tty,
+                l.from,
+                wide(l.start),
+                l.end.format("%H:%M"),
+                mins / 60,
+                mins % 60
+            ),
+        ));
+    }
+    rows.retain(|(_, line)| only.is_none_or(|u| line.split(' ').next() == Some(u)));
+    if only.is_none_or(|u| u == "reboot") {
+        rows.push((
+            boot.timestamp(),
+            format!(
+                "reboot   system boot  {:<16} {}   still running\n",
+                host.kernel.chars().take(16).collect::<String>(),
+                wide(boot)
+            ),
+        ));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let begins = logins
+        .first()
+        .map_or(boot, |l| l.start.min(boot))
+        .format("%a %b %e %H:%M:%S %Y");
+    let mut out: String = rows.into_iter().take(limit).map(|(_, l)| l).collect();
+    out.push_str(&format!("\nwtmp begins {begins}\n"));
+    out
 }
 
 /// `sudo [-S] [-i|-s] [-u USER] [CMD]`: asks for the user's password (from
@@ -285,6 +364,40 @@ fn exit(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
 mod tests {
     use crate::commands::testing::{exec, root, run, user};
     use crate::shell::ShellEvent;
+
+    #[test]
+    fn last_lists_the_story_newest_first_with_the_boot_and_this_session() {
+        use crate::commands::testing::lived;
+        let (clock, vfs) = lived();
+        let mut sh = crate::Shell::new(
+            vfs.clone(),
+            "ubuntu",
+            crate::ShellOptions {
+                remote: "203.0.113.9".into(),
+                interactive: true,
+                ..crate::ShellOptions::default()
+            },
+        );
+        let before = run(&mut sh, "last");
+        let lines: Vec<&str> = before.lines().collect();
+        assert!(
+            lines[0].starts_with("ubuntu   pts/0        203.0.113.9"),
+            "{before}"
+        );
+        assert!(lines[0].ends_with("still logged in"), "{before}");
+        assert!(before.contains("reboot   system boot"), "{before}");
+        assert!(before.contains("wtmp begins "), "{before}");
+        // A week of office hours has admins logging in from the LAN.
+        let story: Vec<&&str> = lines[1..].iter().filter(|l| l.contains(" - ")).collect();
+        assert!(story.len() >= 3, "{before}");
+        assert!(story.iter().all(|l| l.contains("10.0.0.2")), "{before}");
+        // A busy week later there are more, and the newest is still in the past.
+        clock.advance(std::time::Duration::from_secs(7 * 86_400));
+        let after = run(&mut sh, "last");
+        assert!(after.lines().count() > before.lines().count(), "{after}");
+        assert_eq!(run(&mut sh, "last -n 2").lines().count(), 4);
+        assert!(run(&mut sh, "last nobody").starts_with("\nwtmp begins"));
+    }
 
     #[test]
     fn whoami_is_the_session_user() {

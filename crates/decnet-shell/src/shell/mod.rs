@@ -155,7 +155,7 @@ impl Shell {
             None if user == "root" => (0, 0, "/root".into()),
             None => (1000, 1000, format!("/home/{user}")),
         };
-        let login = opts.now.unwrap_or_else(Utc::now);
+        let login = opts.now.unwrap_or_else(|| vfs.now());
         // sshd runs a login shell on a terminal, `bash -c '<command>'` for
         // an exec request.
         let origin = if opts.interactive {
@@ -216,9 +216,10 @@ impl Shell {
         (self.vfs.host().salt % 30_000 + 1200) as u32
     }
 
-    /// The session clock ([`ShellOptions::now`] in tests).
+    /// The session clock ([`ShellOptions::now`] in tests, else the
+    /// decky's clock, which the lived-in story runs on too).
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        self.opts.now.unwrap_or_else(Utc::now)
+        self.opts.now.unwrap_or_else(|| self.vfs.now())
     }
 
     /// Current user.

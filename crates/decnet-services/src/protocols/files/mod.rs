@@ -53,7 +53,8 @@ pub fn node_bytes(vfs: &Vfs, path: &str, node: &Node, boot: DateTime<Utc>) -> Op
             Some(v)
         }
         Kind::File(Content::Uptime) => {
-            let up = (Utc::now() - boot).num_seconds().max(0);
+            // The decky's clock, as the shell's `uptime` reads it.
+            let up = (vfs.now() - boot).num_seconds().max(0);
             Some(format!("{up}.42 {}.17\n", up * 3).into_bytes())
         }
         Kind::File(Content::LoadAvg) => Some(b"0.08 0.03 0.01 1/213 4242\n".to_vec()),

@@ -7,7 +7,6 @@ pub mod pop3;
 pub mod smtp;
 
 use base64::Engine;
-use rand::Rng;
 
 use std::sync::Arc;
 
@@ -177,7 +176,7 @@ pub async fn sasl(
     }
 }
 
-/// A message of the bait mailbox.
+/// A message of the mailbox.
 #[derive(Clone, Debug)]
 pub struct Message {
     /// Full RFC 5322 text, CRLF line ends.
@@ -186,48 +185,15 @@ pub struct Message {
     pub uid: u32,
 }
 
-/// The plausible mailbox a logged-in user sees (seeded per decky).
+/// The mailbox a logged-in user sees: the Maildir of the decky's
+/// filesystem (see `decnet_shell::lived`), which the shell, FTP and SMB
+/// show too and which fills as the decky's time passes.
 pub fn mailbox(decky: &DeckyCtx, user: &str) -> Vec<Message> {
-    let p = &decky.persona;
-    let domain = &p.domain;
-    let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("mailbox");
-    let user = local_part(user);
-    let base = p.boot_time;
-    let templates: [(&str, &str, &str); 4] = [
-        (
-            "it-helpdesk",
-            "Scheduled maintenance this weekend",
-            "Hi all,\r\n\r\nThe file server and VPN will be unavailable on Saturday between 22:00 and 02:00 for patching.\r\n\r\nRegards,\r\nIT Helpdesk\r\n",
-        ),
-        (
-            "hr",
-            "Updated travel expense policy",
-            "Hello,\r\n\r\nPlease find the updated travel expense policy on the intranet under HR > Policies.\r\nClaims submitted after the 15th will be processed next month.\r\n\r\nThanks,\r\nHR\r\n",
-        ),
-        (
-            "backup",
-            "Backup job report: SUCCESS",
-            "Job: nightly-full\r\nStatus: Success\r\nProcessed: 412.6 GB\r\nDuration: 03:12:44\r\nTarget: nas01\r\n",
-        ),
-        (
-            "finance",
-            "Q3 invoices - action needed",
-            "Hi,\r\n\r\nThree supplier invoices are still waiting for approval in the portal. Could you have a look before Friday?\r\n\r\nBest,\r\nFinance\r\n",
-        ),
-    ];
-    let n = rng.gen_range(2..=templates.len());
-    (0..n)
-        .map(|i| {
-            let (from, subject, body) = templates[i];
-            let when = base + chrono::Duration::minutes(rng.gen_range(600..40_000) * (i as i64 + 1));
-            let id: u64 = rng.gen();
-            Message {
-                uid: 100 + i as u32 * 3 + rng.gen_range(0..3),
-                text: format!(
-                    "Return-Path: <{from}@{domain}>\r\nFrom: <{from}@{domain}>\r\nTo: {user}@{domain}\r\nSubject: {subject}\r\nDate: {}\r\nMessage-ID: <{id:016x}@{domain}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}",
-                    when.format("%a, %d %b %Y %H:%M:%S +0000")
-                ),
-            }
+    decnet_shell::lived::mail::messages(&decky.vfs(), user)
+        .into_iter()
+        .map(|m| Message {
+            text: m.text,
+            uid: m.uid,
         })
         .collect()
 }

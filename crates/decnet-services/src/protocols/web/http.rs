@@ -22,6 +22,7 @@ use rand::Rng;
 
 use crate::config::{check, ConfigError};
 use crate::ctx::DeckyCtx;
+use crate::protocols::web::web_root::{Found, WebRoot};
 use crate::session::Session;
 use crate::tls::{Io, Tagged};
 use crate::{fields, Conn, Handler, Service, ServiceError};
@@ -111,6 +112,8 @@ pub struct HttpHandler {
     home_page: Bytes,
     /// DECNET's `response_code`: the status of every page answered.
     response_code: Option<StatusCode>,
+    /// The decky's `/var/www/html`: `/` once edited, and every file there.
+    web_root: WebRoot,
 }
 
 impl Service for Http {
@@ -307,8 +310,10 @@ impl HttpHandler {
             response_code: cfg("response_code")
                 .and_then(|c| c.trim().parse::<u16>().ok())
                 .and_then(|c| StatusCode::from_u16(c).ok()),
+            web_root: WebRoot::new(decky.vfs()),
         };
         h.home_page = Bytes::from(h.home_body());
+        h.web_root.claim(&h.home_page);
         Ok(h)
     }
 
@@ -502,7 +507,11 @@ impl HttpHandler {
                 }
             }
             "/admin" | "/admin/" if self.site == Site::Corporate => self.basic_challenge(),
-            _ => self.not_found(path),
+            _ => match self.web_root.find(path) {
+                Found::File(body, ctype) => self.response(StatusCode::OK, ctype, body),
+                Found::Directory => self.forbidden(path),
+                Found::Nothing => self.not_found(path),
+            },
         }
     }
 
@@ -603,11 +612,13 @@ impl HttpHandler {
     }
 
     fn home(&self) -> Response<Full<Bytes>> {
-        self.response(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            self.home_page.clone(),
-        )
+        // The page in the document root: the persona's own unless someone
+        // has edited or replaced it since.
+        let page = match self.web_root.home() {
+            Some(edited) if edited[..] != self.home_page[..] => Bytes::from(edited),
+            _ => self.home_page.clone(),
+        };
+        self.response(StatusCode::OK, "text/html; charset=utf-8", page)
     }
 
     fn home_body(&self) -> String {

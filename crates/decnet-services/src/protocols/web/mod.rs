@@ -8,3 +8,4 @@ pub mod http;
 pub mod https;
 pub mod k8s;
 pub mod restjson;
+pub mod web_root;

@@ -27,6 +27,9 @@ pub(super) struct ImapSession<'h> {
     c: LineConn,
     /// The mailbox after a successful login.
     mbox: Option<Vec<Message>>,
+    /// Who logged in: SELECT reads their mailbox afresh, so mail that
+    /// arrived since the login shows up as a real server's would.
+    user: Option<String>,
     selected: bool,
 }
 
@@ -36,6 +39,7 @@ impl<'h> ImapSession<'h> {
             h,
             c,
             mbox: None,
+            user: None,
             selected: false,
         }
     }
@@ -256,6 +260,7 @@ impl<'h> ImapSession<'h> {
             .emit_auth(user, "password", pass, ok, fields! {"method" => method});
         if ok {
             self.mbox = Some(mail::mailbox(&decky, user));
+            self.user = Some(user.to_owned());
             return Next::Reply(format!(
                 "{} OK [CAPABILITY {}] Logged in\r\n",
                 cmd.tag,
@@ -304,6 +309,9 @@ impl<'h> ImapSession<'h> {
             ));
         }
         self.selected = true;
+        if let Some(user) = &self.user {
+            self.mbox = Some(mail::mailbox(&self.c.session().decky, user));
+        }
         let n = if folder.eq_ignore_ascii_case("INBOX") {
             self.messages().len()
         } else {

@@ -639,7 +639,7 @@ pub fn seed(vfs: &Vfs, root: &str, host: &str, domain: &str) {
     if !vfs.children(root).is_empty() {
         return;
     }
-    let now = chrono::Utc::now() - chrono::Duration::days(23);
+    let now = vfs.now() - chrono::Duration::days(23);
     let files: [(&str, String); 3] = [
         (
             "Q3_salaries.csv",

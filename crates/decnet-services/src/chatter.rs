@@ -1,0 +1,352 @@
+//! Traffic between the fleet's own deckies, so that a sniffer or an
+//! attacker on the segment sees hosts that talk to each other: a
+//! workstation opening the intranet page, a host checking the mail
+//! server, a monitoring host checking an sshd. Each flow is a real client
+//! dialog from one decky's address to another decky's service.
+//!
+//! A flow's client socket is registered here by its exact local address
+//! before it connects, and a [`crate::Session`] accepted from a registered
+//! address publishes no events: the fleet's own chatter never becomes an
+//! attacker, while anything else from the same address (an attacker who
+//! took over that IP) still does. Nobody outside this process can put an
+//! address in the registry.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+
+/// Longest one flow may take, connect to close.
+pub const FLOW_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes a flow reads from its server.
+const MAX_READ: u64 = 64 * 1024;
+
+static FLOWS: LazyLock<Mutex<HashSet<SocketAddr>>> = LazyLock::new(Default::default);
+
+/// True when `peer` is the client end of one of the fleet's own flows.
+pub fn is_chatter(peer: SocketAddr) -> bool {
+    FLOWS
+        .lock()
+        .contains(&SocketAddr::new(peer.ip().to_canonical(), peer.port()))
+}
+
+/// Keeps a flow's address registered while it lives.
+struct Registered(SocketAddr);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        FLOWS.lock().remove(&self.0);
+    }
+}
+
+/// What one flow does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// A browser fetching the intranet page (`http`).
+    Web,
+    /// A host checking the mail server: EHLO, QUIT (`smtp`).
+    MailCheck,
+    /// A monitoring host checking an sshd: version exchange (`ssh`).
+    SshCheck,
+    /// A host resolving the intranet's name (`dns`, over UDP).
+    Lookup,
+    /// The first exchange of a share browse: SMB2 NEGOTIATE (`smb`).
+    ShareBrowse,
+    /// An admin logging in from another host: key exchange and password
+    /// authentication with the target's own account, then goodbye (`ssh`).
+    AdminLogin,
+}
+
+impl Flow {
+    /// Every flow.
+    pub const ALL: [Flow; 6] = [
+        Flow::Web,
+        Flow::MailCheck,
+        Flow::SshCheck,
+        Flow::Lookup,
+        Flow::ShareBrowse,
+        Flow::AdminLogin,
+    ];
+
+    /// The service a flow talks to.
+    pub fn service(self) -> &'static str {
+        match self {
+            Flow::Web => "http",
+            Flow::MailCheck => "smtp",
+            Flow::SshCheck => "ssh",
+            Flow::Lookup => "dns",
+            Flow::ShareBrowse => "smb",
+            Flow::AdminLogin => "ssh",
+        }
+    }
+
+    /// The service's well-known port.
+    pub fn port(self) -> u16 {
+        match self {
+            Flow::Web => 80,
+            Flow::MailCheck => 25,
+            Flow::SshCheck => 22,
+            Flow::Lookup => 53,
+            Flow::ShareBrowse => 445,
+            Flow::AdminLogin => 22,
+        }
+    }
+}
+
+/// Why a flow did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatterError {
+    /// Socket trouble (the source address is not ours to bind, refused…).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The flow took longer than [`FLOW_TIMEOUT`].
+    #[error("flow timed out")]
+    Timeout,
+    /// The server answered something the client did not expect.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+}
+
+/// Who the source is to the target.
+pub struct Peer<'a> {
+    /// The source host's name as it introduces itself (its domain is the
+    /// one looked up).
+    pub helo: &'a str,
+    /// An account of the target (user, password) an admin logs in with.
+    pub login: Option<(&'a str, &'a str)>,
+}
+
+/// Runs `flow` from `src` (a decky's address) to `dst`.
+pub async fn run(
+    flow: Flow,
+    src: IpAddr,
+    dst: SocketAddr,
+    peer: &Peer<'_>,
+) -> Result<(), ChatterError> {
+    let helo = peer.helo;
+    tokio::time::timeout(FLOW_TIMEOUT, async {
+        // Each TCP flow holds its registration until its dialog ends.
+        match flow {
+            Flow::Web => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                web(stream, dst).await
+            }
+            Flow::MailCheck => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                mail_check(stream, helo).await
+            }
+            Flow::SshCheck => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                ssh_check(stream).await
+            }
+            Flow::ShareBrowse => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                smb_negotiate(stream).await
+            }
+            Flow::AdminLogin => {
+                let (stream, _registered) = connect_from(src, dst).await?;
+                admin_login(stream, peer.login).await
+            }
+            Flow::Lookup => {
+                let domain = helo.split_once('.').map_or(helo, |(_, d)| d);
+                lookup(src, dst, &format!("intranet.{domain}")).await
+            }
+        }
+    })
+    .await
+    .map_err(|_| ChatterError::Timeout)?
+}
+
+async fn connect_from(
+    src: IpAddr,
+    dst: SocketAddr,
+) -> Result<(TcpStream, Registered), ChatterError> {
+    let socket = if src.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(src, 0))?;
+    let registered = register(socket.local_addr()?);
+    Ok((socket.connect(dst).await?, registered))
+}
+
+/// Registers `local` as a flow's address until the guard drops.
+fn register(local: SocketAddr) -> Registered {
+    FLOWS.lock().insert(local);
+    Registered(local)
+}
+
+/// An A query for `name` over UDP; done when an answer with its id comes.
+async fn lookup(src: IpAddr, dst: SocketAddr, name: &str) -> Result<(), ChatterError> {
+    let socket = tokio::net::UdpSocket::bind(SocketAddr::new(src, 0)).await?;
+    let _registered = register(socket.local_addr()?);
+    let id: u16 = rand::random();
+    let mut query = Vec::with_capacity(name.len() + 18);
+    query.extend_from_slice(&id.to_be_bytes());
+    // Recursion desired, one question.
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        let label = &label.as_bytes()[..label.len().min(63)];
+        query.push(label.len() as u8);
+        query.extend_from_slice(label);
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    socket.send_to(&query, dst).await?;
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).await?;
+        // A reply (QR set) from the server to this query's id.
+        if from == dst && n >= 12 && buf[..2] == id.to_be_bytes() && buf[2] & 0x80 != 0 {
+            return Ok(());
+        }
+    }
+}
+
+async fn web(mut stream: TcpStream, dst: SocketAddr) -> Result<(), ChatterError> {
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {}\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\nAccept: text/html\r\nConnection: close\r\n\r\n",
+        dst.ip()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    (&mut stream)
+        .take(MAX_READ)
+        .read_to_end(&mut answer)
+        .await?;
+    if answer.starts_with(b"HTTP/1.") {
+        Ok(())
+    } else {
+        Err(ChatterError::Protocol(decnet_core::event::printable(
+            &answer[..answer.len().min(40)],
+        )))
+    }
+}
+
+/// One SMTP reply (multi-line ones whole); its code.
+async fn smtp_reply(r: &mut BufReader<TcpStream>) -> Result<u16, ChatterError> {
+    loop {
+        let mut line = String::new();
+        if (&mut *r).take(1024).read_line(&mut line).await? == 0 {
+            return Err(ChatterError::Protocol("connection closed".into()));
+        }
+        let code = line.get(..3).and_then(|c| c.parse().ok());
+        match (code, line.as_bytes().get(3)) {
+            (Some(_), Some(b'-')) => continue,
+            (Some(c), _) => return Ok(c),
+            (None, _) => return Err(ChatterError::Protocol(line.trim_end().to_owned())),
+        }
+    }
+}
+
+async fn mail_check(stream: TcpStream, helo: &str) -> Result<(), ChatterError> {
+    let mut r = BufReader::new(stream);
+    let expect = |got: u16, want: u16| {
+        if got == want {
+            Ok(())
+        } else {
+            Err(ChatterError::Protocol(format!(
+                "SMTP {got}, expected {want}"
+            )))
+        }
+    };
+    expect(smtp_reply(&mut r).await?, 220)?;
+    r.get_mut()
+        .write_all(format!("EHLO {helo}\r\n").as_bytes())
+        .await?;
+    expect(smtp_reply(&mut r).await?, 250)?;
+    r.get_mut().write_all(b"QUIT\r\n").await?;
+    expect(smtp_reply(&mut r).await?, 221)
+}
+
+/// An SMB2 NEGOTIATE offering 2.0.2 to 3.0.2, as a Windows or smbclient
+/// browse opens; done when the server answers with an SMB2 header.
+async fn smb_negotiate(mut stream: TcpStream) -> Result<(), ChatterError> {
+    let mut smb = Vec::with_capacity(112);
+    smb.extend_from_slice(b"\xfeSMB");
+    smb.extend_from_slice(&64u16.to_le_bytes());
+    // Credit charge, status, command (NEGOTIATE = 0), credits asked (1),
+    // flags, next command, message id, process id, tree id, session id,
+    // signature.
+    smb.extend_from_slice(&[0; 6]);
+    smb.extend_from_slice(&0u16.to_le_bytes());
+    smb.extend_from_slice(&1u16.to_le_bytes());
+    smb.extend_from_slice(&[0; 48]);
+    let dialects: [u16; 4] = [0x0202, 0x0210, 0x0300, 0x0302];
+    smb.extend_from_slice(&36u16.to_le_bytes());
+    smb.extend_from_slice(&(dialects.len() as u16).to_le_bytes());
+    // Signing enabled, reserved, capabilities, client GUID, start time.
+    smb.extend_from_slice(&1u16.to_le_bytes());
+    smb.extend_from_slice(&[0; 2 + 4]);
+    smb.extend_from_slice(&rand::random::<[u8; 16]>());
+    smb.extend_from_slice(&[0; 8]);
+    for d in dialects {
+        smb.extend_from_slice(&d.to_le_bytes());
+    }
+    let mut frame = (smb.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&smb);
+    stream.write_all(&frame).await?;
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).await?;
+    if &head[4..8] == b"\xfeSMB" {
+        Ok(())
+    } else {
+        Err(ChatterError::Protocol(format!(
+            "not an SMB2 answer: {head:02x?}"
+        )))
+    }
+}
+
+/// Accepts any host key, as an admin's first login does after a rebuild.
+struct TrustingClient;
+
+impl russh::client::Handler for TrustingClient {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+async fn admin_login(stream: TcpStream, login: Option<(&str, &str)>) -> Result<(), ChatterError> {
+    let Some((user, password)) = login else {
+        return Err(ChatterError::Protocol("no account to log in with".into()));
+    };
+    let ssh = |e: russh::Error| ChatterError::Protocol(format!("ssh: {e}"));
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut handle = russh::client::connect_stream(config, stream, TrustingClient)
+        .await
+        .map_err(ssh)?;
+    let auth = handle
+        .authenticate_password(user, password)
+        .await
+        .map_err(ssh)?;
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    if auth.success() {
+        Ok(())
+    } else {
+        Err(ChatterError::Protocol("password refused".into()))
+    }
+}
+
+async fn ssh_check(stream: TcpStream) -> Result<(), ChatterError> {
+    let mut r = BufReader::new(stream);
+    let mut banner = String::new();
+    (&mut r).take(256).read_line(&mut banner).await?;
+    if !banner.starts_with("SSH-2.0-") {
+        return Err(ChatterError::Protocol(banner.trim_end().to_owned()));
+    }
+    r.get_mut()
+        .write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+        .await?;
+    Ok(())
+}
