@@ -29,6 +29,9 @@ pub struct LineConn {
     pub errors: u32,
     /// Reply sent for a line over the limit (`None`: only the error event).
     pub too_long_reply: &'static str,
+    /// End the connection after `too_long_reply` (what Dovecot does when
+    /// its input buffer overflows), instead of reading on.
+    pub close_on_too_long: bool,
 }
 
 impl LineConn {
@@ -46,6 +49,7 @@ impl LineConn {
             secure: false,
             errors: 0,
             too_long_reply,
+            close_on_too_long: false,
         }
     }
 
@@ -116,7 +120,7 @@ impl LineConn {
                             return None;
                         }
                     }
-                    if !self.count_error() {
+                    if self.close_on_too_long || !self.count_error() {
                         return None;
                     }
                 }

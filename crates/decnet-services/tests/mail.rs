@@ -16,7 +16,9 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::net::TcpStream;
 use webmail_util::{insecure_tls, s, Client, Env};
 
-const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[mail1]\nip = 127.0.62.20\nservices = smtp, pop3, imap\ndistro = debian\n\n[relay1]\nip = 127.0.62.21\nservices = smtp_relay\ndistro = ubuntu22\n";
+/// mail1 is a stock Debian Dovecot (no passwords before TLS); mail2 is
+/// configured to take them, as a site with `disable_plaintext_auth = no`.
+const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[mail1]\nip = 127.0.62.20\nservices = smtp, pop3, imap\ndistro = debian\n\n[relay1]\nip = 127.0.62.21\nservices = smtp_relay\ndistro = ubuntu22\n\n[mail2]\nip = 127.0.62.22\nservices = pop3, imap\ndistro = rocky9\n[mail2.pop3]\nplaintext_auth = true\n[mail2.imap]\nplaintext_auth = true\n";
 
 fn limits() -> Limits {
     Limits {
@@ -175,7 +177,7 @@ async fn smtp_relay_accepts_foreign_recipients() {
 #[tokio::test]
 async fn pop3_logins_mailbox_and_stls() {
     let mut env = Env::start(INI, 20500, limits()).await;
-    let addr = env.addr("127.0.62.20", 110);
+    let addr = env.addr("127.0.62.22", 110);
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
     assert_eq!(c.line().await, "+OK Dovecot ready.\r\n");
     c.send("CAPA\r\n").await;
@@ -231,11 +233,12 @@ async fn pop3_logins_mailbox_and_stls() {
 #[tokio::test]
 async fn imap_login_literals_folders_and_starttls() {
     let mut env = Env::start(INI, 20600, limits()).await;
-    let addr = env.addr("127.0.62.20", 143);
+    let addr = env.addr("127.0.62.22", 143);
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
     let greet = c.line().await;
     assert!(
-        greet.starts_with("* OK [CAPABILITY IMAP4rev1") && greet.contains("STARTTLS"),
+        greet.starts_with("* OK [CAPABILITY IMAP4rev1")
+            && greet.contains("STARTTLS AUTH=PLAIN AUTH=LOGIN"),
         "{greet}"
     );
     assert!(greet.ends_with("] Dovecot ready.\r\n"));
@@ -263,12 +266,6 @@ async fn imap_login_literals_folders_and_starttls() {
     c.send("a5 FETCH 1 (FLAGS BODY.PEEK[])\r\n").await;
     let f = c.until("a5 ").await.concat();
     assert!(f.contains("* 1 FETCH") && f.contains("Subject: "), "{f}");
-    let r = c.cmd(&format!("a6 {}", "X".repeat(4000))).await;
-    assert!(r.starts_with("* BAD"), "{r}");
-    env.wait_kind("imap", EventKind::Error, |e| {
-        s(e, "error").contains("longer than")
-    })
-    .await;
     c.send("a7 LOGOUT\r\n").await;
     assert!(c.until("a7 ").await.concat().contains("a7 OK"));
 
@@ -295,6 +292,93 @@ async fn imap_login_literals_folders_and_starttls() {
         .await;
     assert_eq!(s(&ev, "password"), "secret9");
     assert!(s(&ev, "ja4").starts_with("t13"), "{ev:?}");
+    env.stop().await;
+}
+
+/// A stock Debian Dovecot: `(Debian)` greetings, no passwords before TLS
+/// (the ones sent anyway are recorded), three bad commands before the
+/// login process hangs up, and an overlong line ends the connection.
+#[tokio::test]
+async fn debian_dovecot_refuses_plaintext_but_records_it() {
+    let mut env = Env::start(INI, 20550, limits()).await;
+    let imap = env.addr("127.0.62.20", 143);
+    let mut c = Client::new(TcpStream::connect(imap).await.unwrap());
+    let greet = c.line().await;
+    assert!(
+        greet.ends_with("STARTTLS LOGINDISABLED] Dovecot (Debian) ready.\r\n"),
+        "{greet}"
+    );
+    c.send("a1 LOGIN frank hunter2\r\n").await;
+    assert!(c.line().await.starts_with("* BAD [ALERT] Plaintext"));
+    assert!(c.line().await.starts_with("a1 NO [PRIVACYREQUIRED]"));
+    let ev = env
+        .wait_kind("imap", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "frank"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "hunter2");
+    assert_eq!(
+        c.cmd("a2 SELECT INBOX").await,
+        "a2 BAD Error in IMAP command received by server.\r\n"
+    );
+    assert_eq!(
+        c.cmd("\u{1}\u{2} FROB").await,
+        "* BAD Error in IMAP command received by server.\r\n"
+    );
+    assert_eq!(
+        c.cmd("a3 FROB").await,
+        "* BYE Too many invalid IMAP commands.\r\n"
+    );
+    assert_eq!(c.line().await, "", "closed after the third bad command");
+
+    let mut c = Client::new(TcpStream::connect(imap).await.unwrap());
+    c.line().await;
+    assert_eq!(
+        c.cmd(&format!("a6 {}", "X".repeat(4000))).await,
+        "* BYE Input buffer full, aborting\r\n"
+    );
+    // Unread input makes the close a reset: either ends the stream.
+    let mut raw = c.into_inner();
+    let mut b = [0u8; 64];
+    let n = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut raw, &mut b),
+    )
+    .await
+    .expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "closed after the overlong line");
+    env.wait_kind("imap", EventKind::Error, |e| {
+        s(e, "error").contains("longer than")
+    })
+    .await;
+
+    let pop = env.addr("127.0.62.20", 110);
+    let mut c = Client::new(TcpStream::connect(pop).await.unwrap());
+    assert_eq!(c.line().await, "+OK Dovecot (Debian) ready.\r\n");
+    c.send("CAPA\r\n").await;
+    let capa = c.until(".\r\n").await.concat();
+    assert!(capa.ends_with("STLS\r\nSASL\r\n.\r\n"), "{capa}");
+    let refused = "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n";
+    assert_eq!(c.cmd("USER grace").await, refused);
+    assert_eq!(c.cmd("PASS letmein").await, refused);
+    let ev = env
+        .wait_kind("pop3", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "grace"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "letmein");
+    assert_eq!(c.cmd("APOP grace 0123").await, "-ERR APOP not enabled.\r\n");
+    assert_eq!(c.cmd("FROB").await, "-ERR Unknown command.\r\n");
+    assert_eq!(c.cmd("QUIT").await, "+OK Logging out\r\n");
+
+    let mut c = Client::new(TcpStream::connect(pop).await.unwrap());
+    c.line().await;
+    for _ in 0..2 {
+        assert_eq!(c.cmd("FROB").await, "-ERR Unknown command.\r\n");
+    }
+    assert_eq!(c.cmd("FROB").await, "-ERR Unknown command.\r\n");
+    assert_eq!(c.line().await, "-ERR Too many invalid bad commands.\r\n");
+    assert_eq!(c.line().await, "", "closed after the third bad command");
     env.stop().await;
 }
 

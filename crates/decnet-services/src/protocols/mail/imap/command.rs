@@ -291,6 +291,15 @@ pub fn parse_command(buf: &[u8]) -> Result<Command, ParseError> {
     Ok(Command { tag, name, args })
 }
 
+/// True when `tag` is a tag Dovecot echoes back: IMAP `ASTRING-CHAR`s
+/// other than `+` (RFC 3501 `tag`). Anything else is answered with `*`.
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.bytes().all(|b| {
+            (0x21..0x7f).contains(&b) && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b'+')
+        })
+}
+
 /// Expands a sequence set (`1`, `1:3`, `2:*`, `1,3`) over `1..=max`.
 pub fn sequence(set: &str, max: usize) -> Vec<usize> {
     let mut out = Vec::new();
@@ -343,6 +352,8 @@ mod tests {
         assert_eq!(literal_suffix(b"a LOGIN {12+}"), Some((12, true)));
         assert_eq!(literal_suffix(b"a LOGIN {x}"), None);
         assert_eq!(parse_command(b""), Err(ParseError::NoTag));
+        assert!(valid_tag("a1") && valid_tag("A0001") && valid_tag("x]"));
+        assert!(!valid_tag("") && !valid_tag("a+") && !valid_tag("\u{fffd}j") && !valid_tag("*"));
         assert_eq!(parse_command(b"a"), Err(ParseError::NoCommand("a".into())));
         assert!(matches!(
             parse_command(b"a LOGIN \"open"),

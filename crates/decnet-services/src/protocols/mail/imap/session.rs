@@ -3,7 +3,7 @@
 //! mailbox, selected folder).
 
 use super::command::{
-    literal_suffix, parse_command, sequence, Command, ParseError, Verb, MAX_LITERAL,
+    literal_suffix, parse_command, sequence, valid_tag, Command, ParseError, Verb, MAX_LITERAL,
 };
 use super::ImapHandler;
 use crate::fields;
@@ -21,6 +21,18 @@ const FOLDERS: &[(&str, &str)] = &[
 
 const TOO_MANY_ERRORS: &str = "* BYE Too many invalid IMAP commands.\r\n";
 
+/// Bad commands imap-login takes before it hangs up (Dovecot's
+/// `CLIENT_MAX_BAD_COMMANDS`): the third is answered with the BYE alone.
+const LOGIN_MAX_BAD: u32 = 3;
+
+/// imap-login's one answer to any command it cannot run: it knows no
+/// command names beyond its own, so it never says which.
+const LOGIN_BAD: &str = "BAD Error in IMAP command received by server.";
+
+/// What Dovecot tells a client that sent a password in clear while
+/// `disable_plaintext_auth` is on.
+const PLAINTEXT_REFUSED: &str = "* BAD [ALERT] Plaintext authentication not allowed without SSL/TLS, but your client did it anyway. If anyone was listening, the password was exposed.\r\n";
+
 /// The state of one IMAP connection.
 pub(super) struct ImapSession<'h> {
     h: &'h ImapHandler,
@@ -28,6 +40,8 @@ pub(super) struct ImapSession<'h> {
     /// The mailbox after a successful login.
     mbox: Option<Vec<Message>>,
     selected: bool,
+    /// Bad commands before login.
+    bad: u32,
 }
 
 impl<'h> ImapSession<'h> {
@@ -37,6 +51,7 @@ impl<'h> ImapSession<'h> {
             c,
             mbox: None,
             selected: false,
+            bad: 0,
         }
     }
 
@@ -54,9 +69,6 @@ impl<'h> ImapSession<'h> {
             let Some(buf) = self.read_command().await else {
                 return;
             };
-            if buf.is_empty() {
-                continue;
-            }
             self.c.command(&buf);
             let next = match parse_command(&buf) {
                 Ok(cmd) => self.apply(&cmd).await,
@@ -98,7 +110,24 @@ impl<'h> ImapSession<'h> {
         Some(buf)
     }
 
+    /// A command imap-login rejects: counted, and the third ends the
+    /// connection.
+    fn login_bad(&mut self, tag: &str) -> Next {
+        self.bad += 1;
+        if self.bad >= LOGIN_MAX_BAD {
+            return Next::CloseWith(TOO_MANY_ERRORS.into());
+        }
+        let tag = if valid_tag(tag) { tag } else { "*" };
+        Next::Reply(format!("{tag} {LOGIN_BAD}\r\n"))
+    }
+
     fn parse_error(&mut self, e: ParseError) -> Next {
+        if self.mbox.is_none() {
+            return match e {
+                ParseError::NoTag => self.login_bad("*"),
+                ParseError::NoCommand(t) | ParseError::Syntax(t) => self.login_bad(&t),
+            };
+        }
         if !self.c.count_error() {
             return Next::CloseWith(TOO_MANY_ERRORS.into());
         }
@@ -117,6 +146,19 @@ impl<'h> ImapSession<'h> {
     /// logged in and selected a folder, as in Dovecot.
     async fn apply(&mut self, cmd: &Command) -> Next {
         let authed = self.mbox.is_some();
+        let login_verb = matches!(
+            cmd.verb(),
+            Verb::Capability
+                | Verb::Noop
+                | Verb::Id
+                | Verb::Logout
+                | Verb::Starttls
+                | Verb::Login
+                | Verb::Authenticate
+        );
+        if !authed && (!login_verb || !valid_tag(&cmd.tag)) {
+            return self.login_bad(&cmd.tag);
+        }
         match cmd.verb() {
             Verb::Capability => self.capability(cmd),
             Verb::Noop => ok(cmd, "NOOP completed."),
@@ -189,8 +231,13 @@ impl<'h> ImapSession<'h> {
     }
 
     fn capability(&self, cmd: &Command) -> Next {
+        let done = if self.mbox.is_some() {
+            "Capability completed."
+        } else {
+            "Pre-login capabilities listed, post-login capabilities have more."
+        };
         Next::Reply(format!(
-            "* CAPABILITY {}\r\n{} OK Capability completed.\r\n",
+            "* CAPABILITY {}\r\n{} OK {done}\r\n",
             self.h
                 .capability(self.c.secure, self.c.can_starttls(), self.mbox.is_some()),
             cmd.tag
@@ -210,14 +257,29 @@ impl<'h> ImapSession<'h> {
 
     async fn login(&mut self, cmd: &Command) -> Next {
         if cmd.args.len() != 2 {
-            return Next::Reply(format!(
-                "{} BAD Error in IMAP command LOGIN: Invalid arguments.\r\n",
-                cmd.tag
-            ));
+            return self.login_bad(&cmd.tag);
         }
         let user = decnet_core::event::printable(cmd.args[0].bytes());
         let pass = cmd.args[1].bytes().to_vec();
+        if !self.h.takes_passwords(self.c.secure) {
+            self.refused_login(&user, &pass, "login");
+            return Next::Reply(format!(
+                "{PLAINTEXT_REFUSED}{} NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n",
+                cmd.tag
+            ));
+        }
         self.check_login(cmd, &user, &pass, "login").await
+    }
+
+    /// Records a password sent in clear that the persona refuses unread.
+    fn refused_login(&self, user: &str, pass: &[u8], method: &str) {
+        self.c.tagged.emit_auth(
+            user,
+            "password",
+            pass,
+            false,
+            fields! {"method" => method, "refused" => "plaintext"},
+        );
     }
 
     async fn authenticate(&mut self, cmd: &Command) -> Next {
@@ -228,6 +290,22 @@ impl<'h> ImapSession<'h> {
             ));
         };
         let initial = cmd.args.get(1).map(|a| a.bytes().to_vec());
+        if !self.h.takes_passwords(self.c.secure) {
+            // A SASL-IR initial response already carries the login.
+            if let Some((user, pass)) = initial
+                .as_deref()
+                .filter(|_| m == Mech::Plain)
+                .and_then(mail::b64)
+                .as_deref()
+                .and_then(mail::split_plain)
+            {
+                self.refused_login(&user, &pass, m.name());
+            }
+            return Next::Reply(format!(
+                "{} NO [PRIVACYREQUIRED] Plaintext authentication disabled.\r\n",
+                cmd.tag
+            ));
+        }
         match mail::sasl(&mut self.c, m, initial.as_deref(), "+ ").await {
             SaslOutcome::Closed => Next::Close,
             SaslOutcome::Cancelled => Next::Reply(format!(
