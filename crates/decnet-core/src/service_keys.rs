@@ -115,6 +115,7 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
         "drop files into the decky's filesystem through the API instead",
     ),
     ours("http", "site"),
+    ours("http", "bait_files"),
     ours("http", "title"),
     // https reads every http key too (its own section first).
     theirs(
