@@ -16,9 +16,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::net::TcpStream;
 use webmail_util::{insecure_tls, s, Client, Env};
 
-/// mail1 is a stock Debian Dovecot (no passwords before TLS); mail2 is
-/// configured to take them, as a site with `disable_plaintext_auth = no`.
-const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[mail1]\nip = 127.0.62.20\nservices = smtp, pop3, imap\ndistro = debian\n\n[relay1]\nip = 127.0.62.21\nservices = smtp_relay\ndistro = ubuntu22\n\n[mail2]\nip = 127.0.62.22\nservices = pop3, imap\ndistro = rocky9\n[mail2.pop3]\nplaintext_auth = true\n[mail2.imap]\nplaintext_auth = true\n";
+/// mail1 is a stock Debian Dovecot (no passwords before TLS) beside a
+/// Postfix with SASL turned on; mail2 is a stock Postfix (no SASL) beside
+/// a Dovecot that takes passwords in clear (`disable_plaintext_auth = no`).
+const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[mail1]\nip = 127.0.62.20\nservices = smtp, pop3, imap\ndistro = debian\n[mail1.smtp]\nauth = true\n\n[relay1]\nip = 127.0.62.21\nservices = smtp_relay\ndistro = ubuntu22\n\n[mail2]\nip = 127.0.62.22\nservices = smtp, pop3, imap\ndistro = rocky9\n[mail2.pop3]\nplaintext_auth = true\n[mail2.imap]\nplaintext_auth = true\n";
 
 fn limits() -> Limits {
     Limits {
@@ -139,6 +140,45 @@ async fn smtp_auth_relay_policy_and_stored_mail() {
     env.stop().await;
 }
 
+/// A stock Postfix: no SASL (the login sent anyway is recorded), its own
+/// error wording, no HELO needed, and HTTP clients and junk shown the door.
+#[tokio::test]
+async fn stock_postfix_refuses_auth_and_drops_http_clients() {
+    let mut env = Env::start(INI, 20350, limits()).await;
+    let addr = env.addr("127.0.62.22", 25);
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert!(c.line().await.ends_with(" ESMTP Postfix\r\n"));
+    assert_eq!(c.cmd("MAIL FROM:<a@b.example>").await, "250 2.1.0 Ok\r\n");
+    assert_eq!(c.cmd("DATA").await, "554 5.5.1 Error: no valid recipients\r\n");
+    c.send("EHLO x.example\r\n").await;
+    let ehlo = c.until("250 ").await.concat();
+    assert!(!ehlo.contains("AUTH"), "{ehlo}");
+    assert!(ehlo.contains("250-SIZE 10240000\r\n"), "{ehlo}");
+    assert!(ehlo.ends_with("250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"), "{ehlo}");
+    assert_eq!(
+        c.cmd(&format!("AUTH PLAIN {}", b64(b"\0henry\0sesame"))).await,
+        "503 5.5.1 Error: authentication not enabled\r\n"
+    );
+    let ev = env
+        .wait_kind("smtp", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "henry"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "sesame");
+    assert_eq!(c.cmd("FOO bar").await, "500 5.5.2 Error: command not recognized\r\n");
+    assert_eq!(c.cmd("").await, "500 5.5.2 Error: bad syntax\r\n");
+    assert_eq!(
+        c.cmd("MAIL FROM:garbage<<").await,
+        "501 5.1.7 Bad sender address syntax\r\n"
+    );
+    assert_eq!(
+        c.cmd("GET / HTTP/1.0").await,
+        "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
+    );
+    assert_eq!(c.line().await, "", "closed");
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn smtp_relay_accepts_foreign_recipients() {
     let mut env = Env::start(INI, 20400, limits()).await;
@@ -163,9 +203,9 @@ async fn smtp_relay_accepts_foreign_recipients() {
         .await;
     assert_eq!(up.fields["relay"], true);
     assert_eq!(up.fields["rcpt_to"].as_array().unwrap().len(), 2);
-    // Binary garbage: an error event and a protocol error, no crash.
+    // Binary garbage: an error event and Postfix's UTF-8 refusal, no crash.
     c.send_bytes(b"\x00\x01\x02\xff\xfe\r\n").await;
-    assert!(c.line().await.starts_with("502"));
+    assert_eq!(c.line().await, "500 5.5.2 Error: bad UTF-8 syntax\r\n");
     env.wait_kind("smtp_relay", EventKind::Error, |e| {
         s(e, "error").contains("binary")
     })
