@@ -61,8 +61,9 @@ def sessions():
 
 def file_validators(text, target):
     """ETag and Last-Modified of static files: they come from the file's
-    mtime (and size), i.e. when the package was installed on that machine."""
+    mtime (and size), i.e. when the package was installed on that machine
+    (in raw answers and as nmap's http-headers script lists them, indented)."""
     import re
 
-    text = re.sub(r'(?im)^(ETag: )(W/)?"[^"]*"', r'\1"<ETAG>"', text)
-    return re.sub(r"(?im)^(Last-Modified: ).*?(?=\\r|\r|$)", r"\1<MTIME>", text)
+    text = re.sub(r'(?im)^(\s*ETag: )(W/)?"[^"]*"', r'\1"<ETAG>"', text)
+    return re.sub(r"(?im)^(\s*Last-Modified: ).*?(?=\\r|\r|$)", r"\1<MTIME>", text)

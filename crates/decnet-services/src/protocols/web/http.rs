@@ -420,6 +420,12 @@ impl HttpHandler {
                 }
             }
         }
+        // `OPTIONS *` asks the server itself, not a resource.
+        if head.method == "OPTIONS" && head.target == "*" && self.flavour == Flavour::Apache {
+            let mut r = Reply::new(200, "", Bytes::new());
+            r.content_type = None;
+            return r;
+        }
         let mut r = self.route(path, head);
         r = self.apply_method(r, head);
         if r.file.is_some() {

@@ -116,6 +116,10 @@ pub fn scan(buf: &[u8], reader: Reader) -> Scan {
     if line_end > MAX_LINE {
         return Scan::Refused(HeadError::UriTooLong);
     }
+    // A whole request line is judged before any header is waited for.
+    if request_line(trim_cr(&rest[..line_end])).is_err() {
+        return Scan::Refused(HeadError::Bad);
+    }
     // A request line without a version is HTTP/0.9: no header fields follow.
     if is_http09(trim_cr(&rest[..line_end])) {
         return Scan::Complete(start + line_end + 1);
@@ -255,11 +259,8 @@ fn eager_line_check(line: &[u8], whole: bool) -> Result<(), HeadError> {
     Ok(())
 }
 
-/// Parses a complete head (`buf[..end]` from [`scan`]).
-pub fn parse(buf: &[u8]) -> Result<Head, HeadError> {
-    let buf = &buf[skip_blank_lines(buf)..];
-    let mut lines = buf.split(|&b| b == b'\n').map(trim_cr);
-    let line = lines.next().ok_or(HeadError::Bad)?;
+/// Splits a request line into method, target and version.
+fn request_line(line: &[u8]) -> Result<(&str, &str, Version), HeadError> {
     let text = std::str::from_utf8(line).map_err(|_| HeadError::Bad)?;
     if text.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return Err(HeadError::Bad);
@@ -270,9 +271,17 @@ pub fn parse(buf: &[u8]) -> Result<Head, HeadError> {
         [m, t, v] => (*m, *t, parse_version(v)?),
         _ => return Err(HeadError::Bad),
     };
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_graphic()) {
+    if !method.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(HeadError::Bad);
     }
+    Ok((method, target, version))
+}
+
+/// Parses a complete head (`buf[..end]` from [`scan`]).
+pub fn parse(buf: &[u8]) -> Result<Head, HeadError> {
+    let buf = &buf[skip_blank_lines(buf)..];
+    let mut lines = buf.split(|&b| b == b'\n').map(trim_cr);
+    let (method, target, version) = request_line(lines.next().ok_or(HeadError::Bad)?)?;
     let mut fields = Vec::new();
     for line in lines {
         if line.is_empty() {
@@ -331,6 +340,11 @@ mod tests {
         assert_eq!(scan(b"GET / HT", Reader::Eager), Scan::Incomplete);
         assert_eq!(scan(b"GET /x", Reader::Eager), Scan::Incomplete);
         assert_eq!(scan(b"\x16\x03\x00", Reader::Lined), Scan::Incomplete);
+        assert_eq!(
+            scan(b"HELP\r\n", Reader::Lined),
+            Scan::Refused(HeadError::Bad)
+        );
+        assert_eq!(scan(b"GET / HTTP/1.1\r\n", Reader::Lined), Scan::Incomplete);
         let req = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest";
         assert_eq!(scan(req, Reader::Eager), Scan::Complete(req.len() - 4));
         assert_eq!(scan(b"GET /\r\n", Reader::Eager), Scan::Complete(7));

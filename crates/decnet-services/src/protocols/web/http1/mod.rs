@@ -155,9 +155,9 @@ pub async fn serve<S: Site, I: Io + 'static>(site: &S, io: I, tagged: Tagged) {
                 return;
             }
         };
-        if let Some(e) = refuse_head(flavour, &head) {
+        if let Some((e, known_host)) = refuse_head(flavour, &head) {
             tagged.emit_error(format!("http: bad request head ({e:?})"));
-            let _ = send_head_error(&mut wr, site, e, Some(&head)).await;
+            let _ = send_head_error(&mut wr, site, e, known_host.then_some(&head)).await;
             return;
         }
         let (path, query) = match resolve_path(&head.target) {
@@ -207,19 +207,21 @@ pub async fn serve<S: Site, I: Io + 'static>(site: &S, io: I, tagged: Tagged) {
     }
 }
 
-/// What a server refuses once the head is whole.
-fn refuse_head(flavour: Flavour, head: &Head) -> Option<HeadError> {
+/// What a server refuses once the head is whole, and whether it had
+/// taken the request's `Host` in by then (Apache's address line).
+fn refuse_head(flavour: Flavour, head: &Head) -> Option<(HeadError, bool)> {
     let nameless = head.fields.iter().any(|(k, _)| k.is_empty());
     match (flavour, head.version) {
         (Flavour::Nginx, Version::Http(ma, _)) if ma > 1 => {
-            return Some(HeadError::VersionNotSupported)
+            return Some((HeadError::VersionNotSupported, true))
         }
-        // nginx drops invalid header lines; Apache refuses the request.
-        (Flavour::Apache, _) if nameless => return Some(HeadError::Bad),
+        // nginx drops invalid header lines; Apache refuses the request
+        // while still reading its fields.
+        (Flavour::Apache, _) if nameless => return Some((HeadError::Bad, false)),
         _ => {}
     }
     if head.version.at_least_11() && head.field("host").is_none() {
-        return Some(HeadError::Bad);
+        return Some((HeadError::Bad, true));
     }
     None
 }
