@@ -32,6 +32,8 @@ pub struct LineConn {
     /// End the connection after `too_long_reply` (what Dovecot does when
     /// its input buffer overflows), instead of reading on.
     pub close_on_too_long: bool,
+    /// The imitated daemon's own line limit, when lower than the session's.
+    pub line_cap: usize,
 }
 
 impl LineConn {
@@ -50,6 +52,7 @@ impl LineConn {
             errors: 0,
             too_long_reply,
             close_on_too_long: false,
+            line_cap: usize::MAX,
         }
     }
 
@@ -95,7 +98,7 @@ impl LineConn {
     /// event; `None` means the connection is over (EOF, idle timeout — with
     /// `timeout_reply` sent — or too many errors).
     pub async fn read_line(&mut self, timeout_reply: &str) -> Option<Vec<u8>> {
-        let max = self.session().limits().max_line;
+        let max = self.session().limits().max_line.min(self.line_cap);
         let idle = self.session().limits().idle_timeout;
         loop {
             match self.reader.read_line(max, idle).await {

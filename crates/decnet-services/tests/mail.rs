@@ -149,14 +149,21 @@ async fn stock_postfix_refuses_auth_and_drops_http_clients() {
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
     assert!(c.line().await.ends_with(" ESMTP Postfix\r\n"));
     assert_eq!(c.cmd("MAIL FROM:<a@b.example>").await, "250 2.1.0 Ok\r\n");
-    assert_eq!(c.cmd("DATA").await, "554 5.5.1 Error: no valid recipients\r\n");
+    assert_eq!(
+        c.cmd("DATA").await,
+        "554 5.5.1 Error: no valid recipients\r\n"
+    );
     c.send("EHLO x.example\r\n").await;
     let ehlo = c.until("250 ").await.concat();
     assert!(!ehlo.contains("AUTH"), "{ehlo}");
     assert!(ehlo.contains("250-SIZE 10240000\r\n"), "{ehlo}");
-    assert!(ehlo.ends_with("250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"), "{ehlo}");
+    assert!(
+        ehlo.ends_with("250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"),
+        "{ehlo}"
+    );
     assert_eq!(
-        c.cmd(&format!("AUTH PLAIN {}", b64(b"\0henry\0sesame"))).await,
+        c.cmd(&format!("AUTH PLAIN {}", b64(b"\0henry\0sesame")))
+            .await,
         "503 5.5.1 Error: authentication not enabled\r\n"
     );
     let ev = env
@@ -165,7 +172,10 @@ async fn stock_postfix_refuses_auth_and_drops_http_clients() {
         })
         .await;
     assert_eq!(s(&ev, "password"), "sesame");
-    assert_eq!(c.cmd("FOO bar").await, "500 5.5.2 Error: command not recognized\r\n");
+    assert_eq!(
+        c.cmd("FOO bar").await,
+        "500 5.5.2 Error: command not recognized\r\n"
+    );
     assert_eq!(c.cmd("").await, "500 5.5.2 Error: bad syntax\r\n");
     assert_eq!(
         c.cmd("MAIL FROM:garbage<<").await,
@@ -386,7 +396,10 @@ async fn debian_dovecot_refuses_plaintext_but_records_it() {
     )
     .await
     .expect("closed in time");
-    assert!(matches!(n, Ok(0) | Err(_)), "closed after the overlong line");
+    assert!(
+        matches!(n, Ok(0) | Err(_)),
+        "closed after the overlong line"
+    );
     env.wait_kind("imap", EventKind::Error, |e| {
         s(e, "error").contains("longer than")
     })
@@ -398,7 +411,8 @@ async fn debian_dovecot_refuses_plaintext_but_records_it() {
     c.send("CAPA\r\n").await;
     let capa = c.until(".\r\n").await.concat();
     assert!(capa.ends_with("STLS\r\nSASL\r\n.\r\n"), "{capa}");
-    let refused = "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n";
+    let refused =
+        "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n";
     assert_eq!(c.cmd("USER grace").await, refused);
     assert_eq!(c.cmd("PASS letmein").await, refused);
     let ev = env

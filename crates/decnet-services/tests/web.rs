@@ -265,25 +265,41 @@ async fn bare_nginx_and_apache_personas_answer_as_the_real_servers() {
         "{head}"
     );
     assert!(
-        etag_and_more.starts_with("ETag: \"") && etag_and_more.ends_with("-267\"\r\nAccept-Ranges: bytes"),
+        etag_and_more.starts_with("ETag: \"")
+            && etag_and_more.ends_with("-267\"\r\nAccept-Ranges: bytes"),
         "{head}"
     );
     // Binary with no newline: nginx refuses at the first byte.
     let r = exchange(nginx, b"\x16\x03\x01\x00").await;
     assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
-    assert!(r.ends_with("<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"), "{r}");
-    let r = exchange(nginx, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b").await;
+    assert!(
+        r.ends_with("<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"),
+        "{r}"
+    );
+    let r = exchange(
+        nginx,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b",
+    )
+    .await;
     assert!(r.starts_with("HTTP/1.1 405 Not Allowed\r\n"), "{r}");
     // A default install has no bait files.
     let r = exchange(nginx, b"GET /.env HTTP/1.1\r\nHost: x\r\n\r\nGET /index.nginx-debian.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{r}");
-    assert!(r.contains("Connection: keep-alive\r\n") && r.contains("</html>\r\nHTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(
+        r.contains("Connection: keep-alive\r\n") && r.contains("</html>\r\nHTTP/1.1 200 OK\r\n"),
+        "{r}"
+    );
 
     let apache = env.addr("127.0.62.12", 80);
-    let r = exchange(apache, b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").await;
+    let r = exchange(
+        apache,
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let (head, body) = r.split_once("\r\n\r\n").unwrap();
     assert!(
-        head.starts_with("HTTP/1.1 200 OK\r\nDate: ") && head.contains("\r\nServer: Apache/2.4.62 (Debian)\r\nLast-Modified: "),
+        head.starts_with("HTTP/1.1 200 OK\r\nDate: ")
+            && head.contains("\r\nServer: Apache/2.4.62 (Debian)\r\nLast-Modified: "),
         "{head}"
     );
     assert!(
@@ -294,12 +310,23 @@ async fn bare_nginx_and_apache_personas_answer_as_the_real_servers() {
     assert!(body.contains("Apache2 Debian Default Page"));
     let r = exchange(apache, b"HELP\r\n").await;
     assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
-    assert!(r.contains("<address>Apache/2.4.62 (Debian) Server at 127.0.0.1 Port 80</address>"), "{r}");
+    assert!(
+        r.contains("<address>Apache/2.4.62 (Debian) Server at 127.0.0.1 Port 80</address>"),
+        "{r}"
+    );
     // Binary with no newline: Apache is still reading the line.
     assert_eq!(exchange(apache, b"\x16\x03\x01\x00").await, "");
-    let r = exchange(apache, b"FOO / HTTP/1.1\r\nHost: 10.1.2.3\r\nConnection: close\r\n\r\n").await;
+    let r = exchange(
+        apache,
+        b"FOO / HTTP/1.1\r\nHost: 10.1.2.3\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(r.starts_with("HTTP/1.1 501 Not Implemented\r\n"), "{r}");
-    assert!(r.contains("\r\nAllow: GET,POST,OPTIONS,HEAD\r\n") && r.contains("<p>FOO not supported for current URL.<br />"), "{r}");
+    assert!(
+        r.contains("\r\nAllow: GET,POST,OPTIONS,HEAD\r\n")
+            && r.contains("<p>FOO not supported for current URL.<br />"),
+        "{r}"
+    );
     assert!(r.contains("Server at 10.1.2.3 Port 80"), "{r}");
     env.stop().await;
 }

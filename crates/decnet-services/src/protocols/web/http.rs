@@ -310,7 +310,9 @@ impl HttpHandler {
             flavour: Flavour::of(&server_name),
             server_name,
             port: if service == "https" { 443 } else { 80 },
-            bait_files: cfg("bait_files").and_then(|v| parse_bool(&v)).unwrap_or(!bare),
+            bait_files: cfg("bait_files")
+                .and_then(|v| parse_bool(&v))
+                .unwrap_or(!bare),
             file_meta,
             site,
             title,
@@ -481,7 +483,11 @@ impl HttpHandler {
             return r;
         }
         let len = r.body.len();
-        if let Some((from, to)) = head.field("range").as_deref().and_then(|v| byte_range(v, len)) {
+        if let Some((from, to)) = head
+            .field("range")
+            .as_deref()
+            .and_then(|v| byte_range(v, len))
+        {
             r.status = 206;
             r.content_range = Some(format!("bytes {from}-{to}/{len}"));
             r.body = r.body.slice(from..=to);
@@ -561,7 +567,8 @@ impl HttpHandler {
     }
 
     fn redirect(&self, to: &'static str) -> Reply {
-        self.page(302, String::new()).with("Location", to.to_owned())
+        self.page(302, String::new())
+            .with("Location", to.to_owned())
     }
 
     /// The server's own error page.
@@ -684,7 +691,11 @@ fn byte_range(spec: &str, len: usize) -> Option<(usize, usize)> {
         (len.saturating_sub(n), len - 1)
     } else {
         let from: usize = a.parse().ok()?;
-        let to = if b.is_empty() { len - 1 } else { b.parse::<usize>().ok()?.min(len - 1) };
+        let to = if b.is_empty() {
+            len - 1
+        } else {
+            b.parse::<usize>().ok()?.min(len - 1)
+        };
         (from, to)
     };
     (from <= to && from < len).then_some((from, to))

@@ -296,7 +296,8 @@ pub fn parse_command(buf: &[u8]) -> Result<Command, ParseError> {
 pub fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.bytes().all(|b| {
-            (0x21..0x7f).contains(&b) && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b'+')
+            (0x21..0x7f).contains(&b)
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b'+')
         })
 }
 

@@ -167,8 +167,13 @@ impl<'h> SmtpSession<'h> {
         if !self.h.auth {
             // Credentials sent with the command are kept all the same.
             let mut it = cmd.arg.split_whitespace();
-            if let (Some(Mech::Plain), Some(initial)) = (Mech::parse(it.next().unwrap_or("")), it.next()) {
-                if let Some((user, pass)) = mail::b64(initial.as_bytes()).as_deref().and_then(mail::split_plain) {
+            if let (Some(Mech::Plain), Some(initial)) =
+                (Mech::parse(it.next().unwrap_or("")), it.next())
+            {
+                if let Some((user, pass)) = mail::b64(initial.as_bytes())
+                    .as_deref()
+                    .and_then(mail::split_plain)
+                {
                     self.c.tagged.emit_auth(
                         &user,
                         "password",

@@ -158,7 +158,10 @@ mod tests {
     async fn lengths_and_chunks_are_read_and_bounded() {
         let (mut client, server) = tokio::io::duplex(4096);
         let (mut rd, mut wr) = tokio::io::split(server);
-        client.write_all(b"4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\n\r\nNEXT").await.unwrap();
+        client
+            .write_all(b"4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\n\r\nNEXT")
+            .await
+            .unwrap();
         let mut buf = b"".to_vec();
         let h = head("Transfer-Encoding: chunked\r\n");
         let b = read(&h, &mut buf, &mut rd, &mut wr, 100, Duration::from_secs(2))

@@ -51,7 +51,11 @@ pub struct Reply {
 
 impl Reply {
     /// An answer with a body and content type.
-    pub fn new(status: u16, content_type: impl Into<Cow<'static, str>>, body: impl Into<Bytes>) -> Self {
+    pub fn new(
+        status: u16,
+        content_type: impl Into<Cow<'static, str>>,
+        body: impl Into<Bytes>,
+    ) -> Self {
         Reply {
             status,
             content_type: Some(content_type.into()),
@@ -133,7 +137,12 @@ impl Flavour {
     }
 
     /// The error page this server sends for `code` (content type, body).
-    pub fn error_page(self, code: u16, server: &str, cx: &ErrorContext<'_>) -> (&'static str, String) {
+    pub fn error_page(
+        self,
+        code: u16,
+        server: &str,
+        cx: &ErrorContext<'_>,
+    ) -> (&'static str, String) {
         self.error_page_with(code, server, cx, None)
     }
 
@@ -227,7 +236,9 @@ impl Flavour {
                 "OPTIONS" => Some(MethodAnswer::Options),
                 // Debian's security.conf has `TraceEnable Off`.
                 "TRACE" => Some(MethodAnswer::NotAllowed("")),
-                m if APACHE_KNOWN_METHODS.contains(&m) => Some(MethodAnswer::NotAllowed(APACHE_ALLOW)),
+                m if APACHE_KNOWN_METHODS.contains(&m) => {
+                    Some(MethodAnswer::NotAllowed(APACHE_ALLOW))
+                }
                 _ => Some(MethodAnswer::NotImplemented(APACHE_ALLOW)),
             },
             Flavour::Generic => None,
@@ -373,9 +384,28 @@ pub const APACHE_ALLOW: &str = "GET,POST,OPTIONS,HEAD";
 
 /// Methods Apache registers (the rest are 501).
 const APACHE_KNOWN_METHODS: &[&str] = &[
-    "PUT", "DELETE", "CONNECT", "PATCH", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE",
-    "LOCK", "UNLOCK", "VERSION-CONTROL", "CHECKOUT", "UNCHECKOUT", "CHECKIN", "UPDATE",
-    "LABEL", "REPORT", "MKWORKSPACE", "MKACTIVITY", "BASELINE-CONTROL", "MERGE",
+    "PUT",
+    "DELETE",
+    "CONNECT",
+    "PATCH",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+    "VERSION-CONTROL",
+    "CHECKOUT",
+    "UNCHECKOUT",
+    "CHECKIN",
+    "UPDATE",
+    "LABEL",
+    "REPORT",
+    "MKWORKSPACE",
+    "MKACTIVITY",
+    "BASELINE-CONTROL",
+    "MERGE",
 ];
 
 fn push(h: &mut String, k: &str, v: &str) {
@@ -427,7 +457,11 @@ mod tests {
     #[test]
     fn apache_error_pages_have_debian_apache_lengths() {
         let s = "Apache/2.4.71 (Debian)";
-        let at = |host: &'static str, method: &'static str| ErrorContext { host, port: 80, method };
+        let at = |host: &'static str, method: &'static str| ErrorContext {
+            host,
+            port: 80,
+            method,
+        };
         for (code, cx, len) in [
             (400, at("127.0.0.1", "GET"), 341),
             (404, at("127.0.59.81", "GET"), 313),

@@ -55,10 +55,8 @@ impl Head {
 
     /// True when a `Connection` field lists `token`.
     pub fn connection_has(&self, token: &str) -> bool {
-        self.field("connection").is_some_and(|c| {
-            c.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        })
+        self.field("connection")
+            .is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     }
 }
 
@@ -159,7 +157,10 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 
 fn is_http09(line: &[u8]) -> bool {
     let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
-    matches!((parts.next(), parts.next(), parts.next()), (Some(_), Some(_), None))
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(_), Some(_), None)
+    )
 }
 
 fn is_method_byte(b: u8) -> bool {
@@ -334,7 +335,11 @@ mod tests {
             b"OPTIONS sip:nm SIP/2.0\r\n",
             b"OPTIONS / RTSP/1.0\r\n",
         ] {
-            assert_eq!(scan(junk, Reader::Eager), Scan::Refused(HeadError::Bad), "{junk:?}");
+            assert_eq!(
+                scan(junk, Reader::Eager),
+                Scan::Refused(HeadError::Bad),
+                "{junk:?}"
+            );
         }
         assert_eq!(scan(b"\r\n\r\n", Reader::Eager), Scan::Incomplete);
         assert_eq!(scan(b"GET / HT", Reader::Eager), Scan::Incomplete);
@@ -354,7 +359,10 @@ mod tests {
     fn long_lines_are_refused_with_their_status() {
         let mut uri = b"GET /".to_vec();
         uri.extend(std::iter::repeat_n(b'a', 9000));
-        assert_eq!(scan(&uri, Reader::Lined), Scan::Refused(HeadError::UriTooLong));
+        assert_eq!(
+            scan(&uri, Reader::Lined),
+            Scan::Refused(HeadError::UriTooLong)
+        );
         let mut field = b"GET / HTTP/1.1\r\nX: ".to_vec();
         field.extend(std::iter::repeat_n(b'a', 9000));
         assert_eq!(

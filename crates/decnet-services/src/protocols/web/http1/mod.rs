@@ -176,7 +176,9 @@ pub async fn serve<S: Site, I: Io + 'static>(site: &S, io: I, tagged: Tagged) {
             Ok(b) => b,
             Err(e) => {
                 let (code, msg) = match e {
-                    body::BodyError::TooLarge => (413, format!("http: request body over {max_body} bytes")),
+                    body::BodyError::TooLarge => {
+                        (413, format!("http: request body over {max_body} bytes"))
+                    }
                     body::BodyError::Timeout => (408, "http: request body timed out".to_owned()),
                     body::BodyError::Malformed => (400, "http: malformed request body".to_owned()),
                     body::BodyError::Closed => return,
@@ -300,11 +302,17 @@ mod tests {
 
     #[test]
     fn paths_resolve_like_a_static_server() {
-        assert_eq!(resolve_path("/a/./b/../c?x=1").unwrap(), ("/a/c".into(), "x=1".into()));
+        assert_eq!(
+            resolve_path("/a/./b/../c?x=1").unwrap(),
+            ("/a/c".into(), "x=1".into())
+        );
         assert_eq!(resolve_path("http://example.com/x").unwrap().0, "/x");
         assert_eq!(resolve_path("http://example.com").unwrap().0, "/");
         assert_eq!(resolve_path("/../../etc/passwd"), Err(PathError::AboveRoot));
-        assert_eq!(resolve_path("/%2e%2e/%2e%2e/etc/passwd"), Err(PathError::AboveRoot));
+        assert_eq!(
+            resolve_path("/%2e%2e/%2e%2e/etc/passwd"),
+            Err(PathError::AboveRoot)
+        );
         assert_eq!(resolve_path("/a%00b"), Err(PathError::Nul));
         assert_eq!(resolve_path("/").unwrap().0, "/");
     }
