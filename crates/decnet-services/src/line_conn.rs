@@ -10,7 +10,7 @@ use decnet_core::EventKind;
 use tokio::io::AsyncWriteExt;
 
 use crate::fields;
-use crate::io::{LineReader, ReadError};
+use crate::io::{Early, LineReader, ReadError};
 use crate::session::Session;
 use crate::tls::{BoxIo, Tagged, TlsIdentity};
 
@@ -34,7 +34,22 @@ pub struct LineConn {
     pub close_on_too_long: bool,
     /// The imitated daemon's own line limit, when lower than the session's.
     pub line_cap: usize,
+    /// Answer an overflow as soon as the buffered part passes the limit
+    /// (a daemon whose input buffer filled up), not at the newline.
+    pub overflow_at_once: bool,
 }
+
+/// A line, or the start of one refused before its newline arrived (those
+/// bytes are consumed; the rest of that line is still to come).
+pub enum Judged {
+    /// A whole line.
+    Line(Vec<u8>),
+    /// Refused by its start (the bytes read so far).
+    Refused(Vec<u8>),
+}
+
+/// Judges the part of a line read so far; true refuses it there.
+pub type RefuseEarly<'a> = &'a (dyn Fn(&[u8]) -> bool + Sync);
 
 impl LineConn {
     /// Wraps an accepted socket.
@@ -53,6 +68,7 @@ impl LineConn {
             too_long_reply,
             close_on_too_long: false,
             line_cap: usize::MAX,
+            overflow_at_once: false,
         }
     }
 
@@ -98,10 +114,28 @@ impl LineConn {
     /// event; `None` means the connection is over (EOF, idle timeout — with
     /// `timeout_reply` sent — or too many errors).
     pub async fn read_line(&mut self, timeout_reply: &str) -> Option<Vec<u8>> {
+        match self.read_line_judged(timeout_reply, None).await? {
+            Judged::Line(l) => Some(l),
+            Judged::Refused(_) => None,
+        }
+    }
+
+    /// [`Self::read_line`], where `refuse` may reject a line by its start
+    /// before the newline arrives.
+    pub async fn read_line_judged(
+        &mut self,
+        timeout_reply: &str,
+        refuse: Option<RefuseEarly<'_>>,
+    ) -> Option<Judged> {
         let max = self.session().limits().max_line.min(self.line_cap);
         let idle = self.session().limits().idle_timeout;
+        let early = Early {
+            overflow: self.overflow_at_once,
+            refuse,
+        };
         loop {
-            match self.reader.read_line(max, idle).await {
+            match self.reader.read_line_early(max, idle, early).await {
+                Err(ReadError::Refused(part)) => return Some(Judged::Refused(part)),
                 Ok(line) => {
                     if line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
                         self.tagged.emit_error(format!(
@@ -112,7 +146,7 @@ impl LineConn {
                             return None;
                         }
                     }
-                    return Some(line);
+                    return Some(Judged::Line(line));
                 }
                 Err(ReadError::TooLong(n)) => {
                     self.tagged

@@ -186,6 +186,14 @@ async fn stock_postfix_refuses_auth_and_drops_http_clients() {
         "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
     );
     assert_eq!(c.line().await, "", "closed");
+    // A header line (a SIP or pasted mail header) is dropped the same way.
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    c.line().await;
+    assert_eq!(
+        c.cmd("Via: SIP/2.0/TCP nm;branch=foo").await,
+        "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
+    );
+    assert_eq!(c.line().await, "", "closed");
     env.stop().await;
 }
 
@@ -433,6 +441,50 @@ async fn debian_dovecot_refuses_plaintext_but_records_it() {
     assert_eq!(c.cmd("FROB").await, "-ERR Unknown command.\r\n");
     assert_eq!(c.line().await, "-ERR Too many invalid bad commands.\r\n");
     assert_eq!(c.line().await, "", "closed after the third bad command");
+    env.stop().await;
+}
+
+/// imap-login judges the tag and command name as they arrive: a binary
+/// probe with no newline is answered at once and the rest of its line is
+/// skipped; parser errors are named and not counted; a login process's
+/// full input buffer (about 1 KiB) ends the connection without a newline.
+#[tokio::test]
+async fn dovecot_login_judges_lines_before_their_end() {
+    let mut env = Env::start(INI, 20450, limits()).await;
+    let imap = env.addr("127.0.62.20", 143);
+    let mut c = Client::new(TcpStream::connect(imap).await.unwrap());
+    c.line().await;
+    c.send_bytes(b"JRMI\x00\x02K").await;
+    assert_eq!(
+        c.line().await,
+        "* BAD Error in IMAP command received by server.\r\n"
+    );
+    // The rest of that line is skipped; the next one is read as usual.
+    c.send("junk\r\na1 LOGIN \"open\r\n").await;
+    assert_eq!(c.line().await, "a1 BAD Missing '\"'\r\n");
+    c.send_bytes(b"a2 NO\x01").await;
+    assert_eq!(
+        c.line().await,
+        "a2 BAD Error in IMAP command received by server.\r\n"
+    );
+    c.send("\r\n\r\n").await;
+    assert_eq!(c.line().await, "* BYE Too many invalid IMAP commands.\r\n");
+    assert_eq!(c.line().await, "", "closed after the third bad command");
+
+    let pop = env.addr("127.0.62.20", 110);
+    let mut c = Client::new(TcpStream::connect(pop).await.unwrap());
+    c.line().await;
+    c.send(&format!("USER {}", "x".repeat(1100))).await;
+    assert_eq!(c.line().await, "-ERR Input buffer full, aborting\r\n");
+    let mut raw = c.into_inner();
+    let mut b = [0u8; 64];
+    let n = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut raw, &mut b),
+    )
+    .await
+    .expect("closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)), "closed without a newline");
     env.stop().await;
 }
 

@@ -105,6 +105,11 @@ pub fn starttls_identity(
     })
 }
 
+/// The input buffer of Dovecot's login processes (imap-login and
+/// pop3-login, `LOGIN_MAX_INBUF_SIZE`): a line that outgrows it gets the
+/// "Input buffer full" reply and a hang-up as soon as the buffer fills.
+pub const LOGIN_INPUT_BUFFER: usize = 1024;
+
 /// The greeting text of a Dovecot persona: the distributions that patch
 /// Dovecot's banner name themselves in it (Debian's package, and Kali and
 /// Ubuntu built from it), the others say Dovecot's own `Dovecot ready.`.

@@ -17,6 +17,7 @@ use crate::tls::TlsIdentity;
 use crate::{Conn, Handler, Service, ServiceError};
 
 mod command;
+mod prefix;
 mod session;
 
 pub use command::{
@@ -62,7 +63,8 @@ impl Service for Imap {
 impl Handler for ImapHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            // imap-login drops a client whose line overflows its input buffer.
+            // imap-login drops a client whose line overflows its input
+            // buffer (about 1 KiB) as soon as it is full.
             let mut c = LineConn::accept(
                 conn,
                 session,
@@ -70,6 +72,8 @@ impl Handler for ImapHandler {
                 "* BYE Input buffer full, aborting\r\n",
             );
             c.close_on_too_long = true;
+            c.overflow_at_once = true;
+            c.line_cap = super::LOGIN_INPUT_BUFFER;
             session::ImapSession::new(&self, c).run().await
         })
     }

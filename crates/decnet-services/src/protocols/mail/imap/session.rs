@@ -5,9 +5,10 @@
 use super::command::{
     literal_suffix, parse_command, sequence, valid_tag, Command, ParseError, Verb, MAX_LITERAL,
 };
+use super::prefix::{self, Prefix};
 use super::ImapHandler;
 use crate::fields;
-use crate::line_conn::{LineConn, Next};
+use crate::line_conn::{Judged, LineConn, Next};
 use crate::protocols::mail::{self, Mech, Message, SaslOutcome};
 
 const FOLDERS: &[(&str, &str)] = &[
@@ -42,6 +43,16 @@ pub(super) struct ImapSession<'h> {
     selected: bool,
     /// Bad commands before login.
     bad: u32,
+    /// The rest of a line refused by its start is still to be skipped.
+    skip_line: bool,
+}
+
+/// One read from the client.
+enum Input {
+    /// A command line with its literals.
+    Command(Vec<u8>),
+    /// The start of a line imap-login refused before its end arrived.
+    Refused(Vec<u8>),
 }
 
 impl<'h> ImapSession<'h> {
@@ -52,6 +63,7 @@ impl<'h> ImapSession<'h> {
             mbox: None,
             selected: false,
             bad: 0,
+            skip_line: false,
         }
     }
 
@@ -66,13 +78,25 @@ impl<'h> ImapSession<'h> {
             return;
         }
         loop {
-            let Some(buf) = self.read_command().await else {
-                return;
-            };
-            self.c.command(&buf);
-            let next = match parse_command(&buf) {
-                Ok(cmd) => self.apply(&cmd).await,
-                Err(e) => self.parse_error(e),
+            let next = match self.read_command().await {
+                None => return,
+                Some(Input::Refused(part)) => {
+                    self.c.command(&part);
+                    self.skip_line = true;
+                    self.refused(prefix::judge(&part))
+                }
+                Some(Input::Command(buf)) => {
+                    self.c.command(&buf);
+                    match prefix::judge(&[&buf[..], b"\n"].concat()) {
+                        verdict @ (Prefix::BadTag | Prefix::BadName(_)) if self.mbox.is_none() => {
+                            self.refused(verdict)
+                        }
+                        _ => match parse_command(&buf) {
+                            Ok(cmd) => self.apply(&cmd).await,
+                            Err(e) => self.parse_error(e),
+                        },
+                    }
+                }
             };
             if !self.c.reply(next).await {
                 return;
@@ -81,11 +105,20 @@ impl<'h> ImapSession<'h> {
     }
 
     /// Reads one command with its literals (bounded). `None`: connection over.
-    async fn read_command(&mut self) -> Option<Vec<u8>> {
+    async fn read_command(&mut self) -> Option<Input> {
+        const IDLE: &str = "* BYE Disconnected for inactivity.\r\n";
         let c = &mut self.c;
-        let mut buf = c
-            .read_line("* BYE Disconnected for inactivity.\r\n")
-            .await?;
+        if std::mem::take(&mut self.skip_line) {
+            c.read_line(IDLE).await?;
+        }
+        // imap-login judges tag and command name as they arrive; the
+        // post-login process reads whole lines.
+        let judge: Option<&(dyn Fn(&[u8]) -> bool + Sync)> =
+            self.mbox.is_none().then_some(&prefix::refused);
+        let mut buf = match c.read_line_judged(IDLE, judge).await? {
+            Judged::Line(l) => l,
+            Judged::Refused(part) => return Some(Input::Refused(part)),
+        };
         let mut total = buf.len();
         while let Some((len, plus)) = literal_suffix(&buf) {
             total += len;
@@ -96,7 +129,11 @@ impl<'h> ImapSession<'h> {
                     return None;
                 }
                 // The client will send the literal anyway if it was non-synchronising.
-                return if plus { None } else { Some(Vec::new()) };
+                return if plus {
+                    None
+                } else {
+                    Some(Input::Command(Vec::new()))
+                };
             }
             if !plus && !c.send("+ OK\r\n").await {
                 return None;
@@ -107,7 +144,15 @@ impl<'h> ImapSession<'h> {
             buf.extend_from_slice(&lit);
             buf.extend_from_slice(&rest);
         }
-        Some(buf)
+        Some(Input::Command(buf))
+    }
+
+    /// A line imap-login refused by its tag or command name.
+    fn refused(&mut self, verdict: Prefix) -> Next {
+        match verdict {
+            Prefix::BadName(tag) => self.login_bad(&tag),
+            _ => self.login_bad("*"),
+        }
     }
 
     /// A command imap-login rejects: counted, and the third ends the
@@ -126,6 +171,8 @@ impl<'h> ImapSession<'h> {
             return match e {
                 ParseError::NoTag => self.login_bad("*"),
                 ParseError::NoCommand(t) | ParseError::Syntax(t) => self.login_bad(&t),
+                // imap-login sends its parser's words and does not count them.
+                ParseError::Malformed(t, words) => Next::Reply(format!("{t} BAD {words}\r\n")),
             };
         }
         if !self.c.count_error() {
@@ -136,7 +183,7 @@ impl<'h> ImapSession<'h> {
             ParseError::NoCommand(t) => {
                 format!("{t} BAD Error in IMAP command received by server.\r\n")
             }
-            ParseError::Syntax(t) => {
+            ParseError::Syntax(t) | ParseError::Malformed(t, _) => {
                 format!("{t} BAD Error in IMAP command: Invalid arguments.\r\n")
             }
         })
@@ -334,6 +381,8 @@ impl<'h> ImapSession<'h> {
             .emit_auth(user, "password", pass, ok, fields! {"method" => method});
         if ok {
             self.mbox = Some(mail::mailbox(&decky, user));
+            // The post-login process reads longer lines than imap-login.
+            self.c.line_cap = usize::MAX;
             return Next::Reply(format!(
                 "{} OK [CAPABILITY {}] Logged in\r\n",
                 cmd.tag,

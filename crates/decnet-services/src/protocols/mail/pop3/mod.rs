@@ -80,6 +80,8 @@ impl Handler for Pop3Handler {
             let reply = "-ERR Input buffer full, aborting\r\n";
             let mut c = LineConn::accept(conn, session, self.tls.clone(), reply);
             c.close_on_too_long = true;
+            c.overflow_at_once = true;
+            c.line_cap = super::LOGIN_INPUT_BUFFER;
             session::Pop3Session::new(&self, c).run().await
         })
     }

@@ -246,6 +246,8 @@ impl<'h> Pop3Session<'h> {
             let m = mail::mailbox(&self.c.session().decky, user);
             self.deleted = vec![false; m.len()];
             self.mbox = Some(m);
+            // The post-login pop3 process reads longer lines than pop3-login.
+            self.c.line_cap = usize::MAX;
             return reply("+OK Logged in.\r\n");
         }
         if !self.c.auth_fail_delay().await {

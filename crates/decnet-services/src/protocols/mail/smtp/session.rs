@@ -91,6 +91,7 @@ impl<'h> SmtpSession<'h> {
         let verb = parse_command(text).verb;
         if !text.starts_with(|c: char| c.is_ascii_alphabetic())
             || matches!(verb.as_str(), "CONNECT" | "GET" | "POST")
+            || looks_like_header(text)
         {
             self.c
                 .tagged
@@ -383,4 +384,13 @@ impl<'h> SmtpSession<'h> {
         }
         reply("500 5.5.2 Error: command not recognized\r\n")
     }
+}
+
+/// Postfix's `is_header()` on a command's first word: a mail header name
+/// (`Via:`, `From:`…) means a client pasting a message or another
+/// protocol's request, which smtpd drops like a forbidden command.
+fn looks_like_header(text: &str) -> bool {
+    let word = text.split_ascii_whitespace().next().unwrap_or("");
+    word.find(':')
+        .is_some_and(|i| i > 0 && word[..i].bytes().all(|b| b.is_ascii_graphic()))
 }
