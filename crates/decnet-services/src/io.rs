@@ -25,6 +25,9 @@ pub enum ReadError {
     Refused(Vec<u8>),
 }
 
+/// Judges the part of a line read so far; true refuses it there.
+pub type RefuseEarly<'a> = &'a (dyn Fn(&[u8]) -> bool + Sync);
+
 /// What a daemon decides about a line before its end has arrived.
 #[derive(Clone, Copy, Default)]
 pub struct Early<'a> {
@@ -33,7 +36,7 @@ pub struct Early<'a> {
     /// whose input buffer is full and that hangs up then).
     pub overflow: bool,
     /// Judges the part of a line read so far (no newline yet): true refuses it.
-    pub refuse: Option<&'a (dyn Fn(&[u8]) -> bool + Sync)>,
+    pub refuse: Option<RefuseEarly<'a>>,
 }
 
 /// Buffered line reader that never holds more than `max` bytes of a line.

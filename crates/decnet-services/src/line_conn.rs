@@ -10,6 +10,7 @@ use decnet_core::EventKind;
 use tokio::io::AsyncWriteExt;
 
 use crate::fields;
+pub use crate::io::RefuseEarly;
 use crate::io::{Early, LineReader, ReadError};
 use crate::session::Session;
 use crate::tls::{BoxIo, Tagged, TlsIdentity};
@@ -47,9 +48,6 @@ pub enum Judged {
     /// Refused by its start (the bytes read so far).
     Refused(Vec<u8>),
 }
-
-/// Judges the part of a line read so far; true refuses it there.
-pub type RefuseEarly<'a> = &'a (dyn Fn(&[u8]) -> bool + Sync);
 
 impl LineConn {
     /// Wraps an accepted socket.

@@ -189,11 +189,9 @@ async fn stock_postfix_refuses_auth_and_drops_http_clients() {
     // A header line (a SIP or pasted mail header) is dropped the same way.
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
     c.line().await;
-    assert_eq!(
-        c.cmd("Via: SIP/2.0/TCP nm;branch=foo").await,
-        "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
-    );
-    assert_eq!(c.line().await, "", "closed");
+    let r = c.cmd("Via: SIP/2.0/TCP nm;branch=foo").await;
+    assert!(r.starts_with("221 2.7.0 Error: I can break rules"), "{r}");
+    assert!(c.closed_soon().await);
     env.stop().await;
 }
 
@@ -395,19 +393,7 @@ async fn debian_dovecot_refuses_plaintext_but_records_it() {
         c.cmd(&format!("a6 {}", "X".repeat(4000))).await,
         "* BYE Input buffer full, aborting\r\n"
     );
-    // Unread input makes the close a reset: either ends the stream.
-    let mut raw = c.into_inner();
-    let mut b = [0u8; 64];
-    let n = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::io::AsyncReadExt::read(&mut raw, &mut b),
-    )
-    .await
-    .expect("closed in time");
-    assert!(
-        matches!(n, Ok(0) | Err(_)),
-        "closed after the overlong line"
-    );
+    assert!(c.closed_soon().await, "closed after the overlong line");
     env.wait_kind("imap", EventKind::Error, |e| {
         s(e, "error").contains("longer than")
     })
@@ -450,7 +436,7 @@ async fn debian_dovecot_refuses_plaintext_but_records_it() {
 /// full input buffer (about 1 KiB) ends the connection without a newline.
 #[tokio::test]
 async fn dovecot_login_judges_lines_before_their_end() {
-    let mut env = Env::start(INI, 20450, limits()).await;
+    let env = Env::start(INI, 20450, limits()).await;
     let imap = env.addr("127.0.62.20", 143);
     let mut c = Client::new(TcpStream::connect(imap).await.unwrap());
     c.line().await;
@@ -476,15 +462,7 @@ async fn dovecot_login_judges_lines_before_their_end() {
     c.line().await;
     c.send(&format!("USER {}", "x".repeat(1100))).await;
     assert_eq!(c.line().await, "-ERR Input buffer full, aborting\r\n");
-    let mut raw = c.into_inner();
-    let mut b = [0u8; 64];
-    let n = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::io::AsyncReadExt::read(&mut raw, &mut b),
-    )
-    .await
-    .expect("closed in time");
-    assert!(matches!(n, Ok(0) | Err(_)), "closed without a newline");
+    assert!(c.closed_soon().await, "closed without a newline");
     env.stop().await;
 }
 

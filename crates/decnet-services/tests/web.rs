@@ -255,7 +255,7 @@ fn undated(s: &str) -> String {
 /// pages, junk refused the way each server refuses it.
 #[tokio::test]
 async fn bare_nginx_and_apache_personas_answer_as_the_real_servers() {
-    let mut env = Env::start(INI, 21100, Limits::default()).await;
+    let env = Env::start(INI, 21100, Limits::default()).await;
     let nginx = env.addr("127.0.62.11", 80);
     let r = exchange(nginx, b"GET / HTTP/1.0\r\n\r\n").await;
     let head = undated(r.split("\r\n\r\n").next().unwrap());

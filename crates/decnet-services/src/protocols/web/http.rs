@@ -84,12 +84,10 @@ impl Site {
             Some("iot-device") | Some("printer") => return Site::Router,
             _ => {}
         }
-        if server.starts_with("Apache") {
-            Site::Apache
-        } else if server.starts_with("nginx") {
-            Site::Nginx
-        } else {
-            Site::Corporate
+        match Flavour::of(server) {
+            Flavour::Apache => Site::Apache,
+            Flavour::Nginx => Site::Nginx,
+            Flavour::Generic => Site::Corporate,
         }
     }
 }

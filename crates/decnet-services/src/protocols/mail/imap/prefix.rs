@@ -70,28 +70,33 @@ mod tests {
 
     #[test]
     fn binary_probes_are_refused_at_once() {
-        // nmap's JavaRMI and DNS probes: no newline, refused by the tag.
-        assert_eq!(judge(b"JRMI\x00\x02K"), Prefix::BadTag);
-        assert_eq!(judge(b"\x00\x1e\x00\x06"), Prefix::BadTag);
-        assert_eq!(judge(b"\x16\x03\x01\x00"), Prefix::BadTag);
-        assert_eq!(judge(b" x"), Prefix::BadTag);
-        assert_eq!(judge(b"\r"), Prefix::BadTag);
-        assert_eq!(judge(b"a+b NOOP"), Prefix::BadTag);
-        assert_eq!(judge(b"a] NOOP"), Prefix::BadTag);
-        assert_eq!(judge(b"a b\x00"), Prefix::BadName("a".into()));
-        assert_eq!(judge(b"a  x"), Prefix::BadName("a".into()));
-        assert_eq!(judge(b"a\r"), Prefix::BadName("a".into()));
-        assert_eq!(judge(b"a FOO\x80"), Prefix::BadName("a".into()));
+        // nmap's JavaRMI, DNS and TLS probes: no newline, refused by the tag.
+        let bad_tags: [&[u8]; 7] = [
+            b"JRMI\x00\x02K",
+            b"\x00\x1e\x00\x06",
+            b"\x16\x03\x01\x00",
+            b" x",
+            b"\r",
+            b"a+b NOOP",
+            b"a] NOOP",
+        ];
+        for part in bad_tags {
+            assert_eq!(judge(part), Prefix::BadTag, "{part:?}");
+        }
+        let bad_names: [&[u8]; 4] = [b"a b\x00", b"a  x", b"a\r", b"a FOO\x80"];
+        for part in bad_names {
+            assert_eq!(judge(part), Prefix::BadName("a".into()), "{part:?}");
+        }
     }
 
     #[test]
     fn well_formed_starts_wait_for_the_line() {
-        assert_eq!(judge(b"abc"), Prefix::Undecided);
-        assert_eq!(judge(b"a\x7f"), Prefix::Undecided);
-        assert_eq!(judge(b"a NO"), Prefix::Undecided);
-        assert_eq!(judge(b"a N\r"), Prefix::WellFormed);
-        assert_eq!(judge(b"a1 LOGIN \"unterminated"), Prefix::WellFormed);
-        assert_eq!(judge(b"a1 x+y z"), Prefix::WellFormed);
+        for part in [&b"abc"[..], b"a\x7f", b"a NO"] {
+            assert_eq!(judge(part), Prefix::Undecided, "{part:?}");
+        }
+        for part in [&b"a N\r"[..], b"a1 LOGIN \"unterminated", b"a1 x+y z"] {
+            assert_eq!(judge(part), Prefix::WellFormed, "{part:?}");
+        }
         assert!(!refused(b"GET / HTTP/1.0"));
         assert!(refused(b"\x01"));
     }

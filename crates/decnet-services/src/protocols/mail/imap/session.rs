@@ -8,7 +8,7 @@ use super::command::{
 use super::prefix::{self, Prefix};
 use super::ImapHandler;
 use crate::fields;
-use crate::line_conn::{Judged, LineConn, Next};
+use crate::line_conn::{Judged, LineConn, Next, RefuseEarly};
 use crate::protocols::mail::{self, Mech, Message, SaslOutcome};
 
 const FOLDERS: &[(&str, &str)] = &[
@@ -113,8 +113,7 @@ impl<'h> ImapSession<'h> {
         }
         // imap-login judges tag and command name as they arrive; the
         // post-login process reads whole lines.
-        let judge: Option<&(dyn Fn(&[u8]) -> bool + Sync)> =
-            self.mbox.is_none().then_some(&prefix::refused);
+        let judge: Option<RefuseEarly<'_>> = self.mbox.is_none().then_some(&prefix::refused);
         let mut buf = match c.read_line_judged(IDLE, judge).await? {
             Judged::Line(l) => l,
             Judged::Refused(part) => return Some(Input::Refused(part)),
