@@ -364,7 +364,7 @@ def main():
         with cf.ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(one, [s for s in svcs if not s.skipped]))
         rows = summarise(svcs, results)
-        norms = [normalise.describe(f) for f in normalise.GENERIC + [normalise.nmap_scan_meta]]
+        norms = [normalise.describe(f) for f in normalise.GENERIC + [normalise.nmap_scan_meta, normalise.nmap_set_order]]
         for svc in svcs:
             norms += [normalise.describe(f) for f in getattr(svc.mod, "NORMALISERS", []) if normalise.describe(f) not in norms]
         order = {s.name: i for i, s in enumerate(svcs)}

@@ -115,6 +115,7 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
         "drop files into the decky's filesystem through the API instead",
     ),
     ours("http", "site"),
+    ours("http", "bait_files"),
     ours("http", "title"),
     // https reads every http key too (its own section first).
     theirs(
@@ -186,12 +187,14 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
     theirs("imap", "email_seed", EMAIL_FROM_PERSONA),
     ours("imap", "banner"),
     ours("imap", "starttls"),
+    ours("imap", "plaintext_auth"),
     ours("imap", "password"),
     ours("imap", "user"),
     ours("imap", "user_password"),
     theirs("pop3", "email_seed", EMAIL_FROM_PERSONA),
     ours("pop3", "banner"),
     ours("pop3", "starttls"),
+    ours("pop3", "plaintext_auth"),
     ours("pop3", "apop"),
     ours("pop3", "password"),
     ours("pop3", "user"),

@@ -19,6 +19,24 @@ pub enum ReadError {
     /// Socket error.
     #[error("i/o error: {0}")]
     Io(String),
+    /// The start of the line was refused before its end arrived (see
+    /// [`Early`]); those bytes are consumed, the rest of the line is not.
+    #[error("line refused before its end")]
+    Refused(Vec<u8>),
+}
+
+/// Judges the part of a line read so far; true refuses it there.
+pub type RefuseEarly<'a> = &'a (dyn Fn(&[u8]) -> bool + Sync);
+
+/// What a daemon decides about a line before its end has arrived.
+#[derive(Clone, Copy, Default)]
+pub struct Early<'a> {
+    /// Report [`ReadError::TooLong`] as soon as the buffered part passes
+    /// the limit, instead of discarding up to the newline first (a daemon
+    /// whose input buffer is full and that hangs up then).
+    pub overflow: bool,
+    /// Judges the part of a line read so far (no newline yet): true refuses it.
+    pub refuse: Option<RefuseEarly<'a>>,
 }
 
 /// Buffered line reader that never holds more than `max` bytes of a line.
@@ -91,6 +109,16 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Reads one line (without CR/LF). Lines over `max` bytes are an error
     /// after which the rest of that line is discarded.
     pub async fn read_line(&mut self, max: usize, idle: Duration) -> Result<Vec<u8>, ReadError> {
+        self.read_line_early(max, idle, Early::default()).await
+    }
+
+    /// [`Self::read_line`], with decisions taken before the newline arrives.
+    pub async fn read_line_early(
+        &mut self,
+        max: usize,
+        idle: Duration,
+        early: Early<'_>,
+    ) -> Result<Vec<u8>, ReadError> {
         let mut line = Vec::new();
         let mut overflow = false;
         loop {
@@ -125,6 +153,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             }
             self.start = 0;
             self.end = 0;
+            if overflow && early.overflow {
+                return Err(ReadError::TooLong(max));
+            }
+            if !overflow && !line.is_empty() && early.refuse.is_some_and(|refuse| refuse(&line)) {
+                return Err(ReadError::Refused(line));
+            }
             let n = match tokio::time::timeout(idle, self.inner.read(&mut self.buf)).await {
                 Err(_) => return Err(ReadError::Timeout),
                 Ok(Ok(0)) => return Err(ReadError::Eof),

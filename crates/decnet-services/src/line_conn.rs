@@ -10,7 +10,8 @@ use decnet_core::EventKind;
 use tokio::io::AsyncWriteExt;
 
 use crate::fields;
-use crate::io::{LineReader, ReadError};
+pub use crate::io::RefuseEarly;
+use crate::io::{Early, LineReader, ReadError};
 use crate::session::Session;
 use crate::tls::{BoxIo, Tagged, TlsIdentity};
 
@@ -29,6 +30,23 @@ pub struct LineConn {
     pub errors: u32,
     /// Reply sent for a line over the limit (`None`: only the error event).
     pub too_long_reply: &'static str,
+    /// End the connection after `too_long_reply` (what Dovecot does when
+    /// its input buffer overflows), instead of reading on.
+    pub close_on_too_long: bool,
+    /// The imitated daemon's own line limit, when lower than the session's.
+    pub line_cap: usize,
+    /// Answer an overflow as soon as the buffered part passes the limit
+    /// (a daemon whose input buffer filled up), not at the newline.
+    pub overflow_at_once: bool,
+}
+
+/// A line, or the start of one refused before its newline arrived (those
+/// bytes are consumed; the rest of that line is still to come).
+pub enum Judged {
+    /// A whole line.
+    Line(Vec<u8>),
+    /// Refused by its start (the bytes read so far).
+    Refused(Vec<u8>),
 }
 
 impl LineConn {
@@ -46,6 +64,9 @@ impl LineConn {
             secure: false,
             errors: 0,
             too_long_reply,
+            close_on_too_long: false,
+            line_cap: usize::MAX,
+            overflow_at_once: false,
         }
     }
 
@@ -91,10 +112,28 @@ impl LineConn {
     /// event; `None` means the connection is over (EOF, idle timeout — with
     /// `timeout_reply` sent — or too many errors).
     pub async fn read_line(&mut self, timeout_reply: &str) -> Option<Vec<u8>> {
-        let max = self.session().limits().max_line;
+        match self.read_line_judged(timeout_reply, None).await? {
+            Judged::Line(l) => Some(l),
+            Judged::Refused(_) => None,
+        }
+    }
+
+    /// [`Self::read_line`], where `refuse` may reject a line by its start
+    /// before the newline arrives.
+    pub async fn read_line_judged(
+        &mut self,
+        timeout_reply: &str,
+        refuse: Option<RefuseEarly<'_>>,
+    ) -> Option<Judged> {
+        let max = self.session().limits().max_line.min(self.line_cap);
         let idle = self.session().limits().idle_timeout;
+        let early = Early {
+            overflow: self.overflow_at_once,
+            refuse,
+        };
         loop {
-            match self.reader.read_line(max, idle).await {
+            match self.reader.read_line_early(max, idle, early).await {
+                Err(ReadError::Refused(part)) => return Some(Judged::Refused(part)),
                 Ok(line) => {
                     if line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
                         self.tagged.emit_error(format!(
@@ -105,7 +144,7 @@ impl LineConn {
                             return None;
                         }
                     }
-                    return Some(line);
+                    return Some(Judged::Line(line));
                 }
                 Err(ReadError::TooLong(n)) => {
                     self.tagged
@@ -116,7 +155,7 @@ impl LineConn {
                             return None;
                         }
                     }
-                    if !self.count_error() {
+                    if self.close_on_too_long || !self.count_error() {
                         return None;
                     }
                 }

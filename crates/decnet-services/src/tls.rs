@@ -453,8 +453,16 @@ fn setup_err(service: &'static str, m: impl std::fmt::Display) -> ServiceError {
     }
 }
 
-/// Generates a self-signed certificate for the persona (CN and SAN are its
-/// FQDN and short hostname; the validity window is seeded).
+/// Whether the persona's distribution ships Debian's `ssl-cert` snakeoil
+/// certificate as every daemon's default (Debian and its derivatives).
+fn uses_snakeoil(decky: &DeckyCtx) -> bool {
+    matches!(decky.persona.distro.os_id, "debian" | "ubuntu" | "kali")
+}
+
+/// Generates a self-signed certificate for the persona (the validity
+/// window is seeded). On Debian-family personas it has the snakeoil's
+/// shape (`make-ssl-cert`: CN and SAN the FQDN alone, no organisation);
+/// elsewhere CN is the FQDN, SAN adds the short hostname and O the domain.
 pub fn generate_cert(decky: &DeckyCtx) -> Result<(String, String), rcgen::Error> {
     let p = &decky.persona;
     let short = p
@@ -464,15 +472,18 @@ pub fn generate_cert(decky: &DeckyCtx) -> Result<(String, String), rcgen::Error>
         .unwrap_or(&p.hostname)
         .to_owned();
     let fqdn = p.fqdn();
+    let snakeoil = uses_snakeoil(decky);
     let mut names = vec![fqdn.clone()];
-    if short != fqdn {
+    if short != fqdn && !snakeoil {
         names.push(short);
     }
     let mut params = rcgen::CertificateParams::new(names)?;
     let mut dn = rcgen::DistinguishedName::new();
     dn.push(rcgen::DnType::CommonName, fqdn);
-    let org = p.domain.split('.').next().unwrap_or("corp").to_uppercase();
-    dn.push(rcgen::DnType::OrganizationName, org);
+    if !snakeoil {
+        let org = p.domain.split('.').next().unwrap_or("corp").to_uppercase();
+        dn.push(rcgen::DnType::OrganizationName, org);
+    }
     params.distinguished_name = dn;
     let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("tls-cert");
     let now = Utc::now();
@@ -677,6 +688,44 @@ pub async fn starttls(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The DER of the certificate `generate_cert` makes for a decky of
+    /// `distro`, and the decky's FQDN.
+    fn cert_der(distro: &str) -> (Vec<u8>, String) {
+        let text = format!("[d1]\nip = 127.0.65.9\nservices = imap\ndistro = {distro}\n");
+        let (fleet, _): (decnet_core::FleetSpec, _) = decnet_core::fleet::parse_str(&text).unwrap();
+        let decky = DeckyCtx::new(
+            fleet.deckies[0].clone(),
+            0,
+            tempfile::tempdir().unwrap().keep(),
+            decnet_bus::MemoryBus::new(),
+            crate::Limits::default(),
+            0,
+        );
+        let (pem, _) = generate_cert(&decky).unwrap();
+        let der = CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec();
+        (der, decky.persona.fqdn())
+    }
+
+    fn holds(der: &[u8], s: &[u8]) -> bool {
+        der.windows(s.len()).any(|w| w == s)
+    }
+
+    #[test]
+    fn debian_personas_get_a_snakeoil_shaped_certificate() {
+        // The encoded OID of organizationName (2.5.4.10).
+        const ORG_OID: &[u8] = &[0x06, 0x03, 0x55, 0x04, 0x0a];
+        let (der, fqdn) = cert_der("debian");
+        assert!(holds(&der, fqdn.as_bytes()));
+        assert!(
+            !holds(&der, ORG_OID),
+            "no organisation in a snakeoil certificate"
+        );
+        let (der, fqdn) = cert_der("windows2019");
+        assert!(holds(&der, fqdn.as_bytes()) && holds(&der, ORG_OID));
+    }
 
     /// A ClientHello as sent by a real client, built by hand from RFC 8446 fields.
     fn sample() -> Vec<u8> {

@@ -16,7 +16,10 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::net::TcpStream;
 use webmail_util::{insecure_tls, s, Client, Env};
 
-const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[mail1]\nip = 127.0.62.20\nservices = smtp, pop3, imap\ndistro = debian\n\n[relay1]\nip = 127.0.62.21\nservices = smtp_relay\ndistro = ubuntu22\n";
+/// mail1 is a stock Debian Dovecot (no passwords before TLS) beside a
+/// Postfix with SASL turned on; mail2 is a stock Postfix (no SASL) beside
+/// a Dovecot that takes passwords in clear (`disable_plaintext_auth = no`).
+const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[mail1]\nip = 127.0.62.20\nservices = smtp, pop3, imap\ndistro = debian\n[mail1.smtp]\nauth = true\n\n[relay1]\nip = 127.0.62.21\nservices = smtp_relay\ndistro = ubuntu22\n\n[mail2]\nip = 127.0.62.22\nservices = smtp, pop3, imap\ndistro = rocky9\n[mail2.pop3]\nplaintext_auth = true\n[mail2.imap]\nplaintext_auth = true\n";
 
 fn limits() -> Limits {
     Limits {
@@ -137,6 +140,61 @@ async fn smtp_auth_relay_policy_and_stored_mail() {
     env.stop().await;
 }
 
+/// A stock Postfix: no SASL (the login sent anyway is recorded), its own
+/// error wording, no HELO needed, and HTTP clients and junk shown the door.
+#[tokio::test]
+async fn stock_postfix_refuses_auth_and_drops_http_clients() {
+    let mut env = Env::start(INI, 20350, limits()).await;
+    let addr = env.addr("127.0.62.22", 25);
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    assert!(c.line().await.ends_with(" ESMTP Postfix\r\n"));
+    assert_eq!(c.cmd("MAIL FROM:<a@b.example>").await, "250 2.1.0 Ok\r\n");
+    assert_eq!(
+        c.cmd("DATA").await,
+        "554 5.5.1 Error: no valid recipients\r\n"
+    );
+    c.send("EHLO x.example\r\n").await;
+    let ehlo = c.until("250 ").await.concat();
+    assert!(!ehlo.contains("AUTH"), "{ehlo}");
+    assert!(ehlo.contains("250-SIZE 10240000\r\n"), "{ehlo}");
+    assert!(
+        ehlo.ends_with("250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"),
+        "{ehlo}"
+    );
+    assert_eq!(
+        c.cmd(&format!("AUTH PLAIN {}", b64(b"\0henry\0sesame")))
+            .await,
+        "503 5.5.1 Error: authentication not enabled\r\n"
+    );
+    let ev = env
+        .wait_kind("smtp", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "henry"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "sesame");
+    assert_eq!(
+        c.cmd("FOO bar").await,
+        "500 5.5.2 Error: command not recognized\r\n"
+    );
+    assert_eq!(c.cmd("").await, "500 5.5.2 Error: bad syntax\r\n");
+    assert_eq!(
+        c.cmd("MAIL FROM:garbage<<").await,
+        "501 5.1.7 Bad sender address syntax\r\n"
+    );
+    assert_eq!(
+        c.cmd("GET / HTTP/1.0").await,
+        "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"
+    );
+    assert_eq!(c.line().await, "", "closed");
+    // A header line (a SIP or pasted mail header) is dropped the same way.
+    let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
+    c.line().await;
+    let r = c.cmd("Via: SIP/2.0/TCP nm;branch=foo").await;
+    assert!(r.starts_with("221 2.7.0 Error: I can break rules"), "{r}");
+    assert!(c.closed_soon().await);
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn smtp_relay_accepts_foreign_recipients() {
     let mut env = Env::start(INI, 20400, limits()).await;
@@ -161,9 +219,9 @@ async fn smtp_relay_accepts_foreign_recipients() {
         .await;
     assert_eq!(up.fields["relay"], true);
     assert_eq!(up.fields["rcpt_to"].as_array().unwrap().len(), 2);
-    // Binary garbage: an error event and a protocol error, no crash.
+    // Binary garbage: an error event and Postfix's UTF-8 refusal, no crash.
     c.send_bytes(b"\x00\x01\x02\xff\xfe\r\n").await;
-    assert!(c.line().await.starts_with("502"));
+    assert_eq!(c.line().await, "500 5.5.2 Error: bad UTF-8 syntax\r\n");
     env.wait_kind("smtp_relay", EventKind::Error, |e| {
         s(e, "error").contains("binary")
     })
@@ -175,7 +233,7 @@ async fn smtp_relay_accepts_foreign_recipients() {
 #[tokio::test]
 async fn pop3_logins_mailbox_and_stls() {
     let mut env = Env::start(INI, 20500, limits()).await;
-    let addr = env.addr("127.0.62.20", 110);
+    let addr = env.addr("127.0.62.22", 110);
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
     assert_eq!(c.line().await, "+OK Dovecot ready.\r\n");
     c.send("CAPA\r\n").await;
@@ -231,11 +289,12 @@ async fn pop3_logins_mailbox_and_stls() {
 #[tokio::test]
 async fn imap_login_literals_folders_and_starttls() {
     let mut env = Env::start(INI, 20600, limits()).await;
-    let addr = env.addr("127.0.62.20", 143);
+    let addr = env.addr("127.0.62.22", 143);
     let mut c = Client::new(TcpStream::connect(addr).await.unwrap());
     let greet = c.line().await;
     assert!(
-        greet.starts_with("* OK [CAPABILITY IMAP4rev1") && greet.contains("STARTTLS"),
+        greet.starts_with("* OK [CAPABILITY IMAP4rev1")
+            && greet.contains("STARTTLS AUTH=PLAIN AUTH=LOGIN"),
         "{greet}"
     );
     assert!(greet.ends_with("] Dovecot ready.\r\n"));
@@ -263,12 +322,6 @@ async fn imap_login_literals_folders_and_starttls() {
     c.send("a5 FETCH 1 (FLAGS BODY.PEEK[])\r\n").await;
     let f = c.until("a5 ").await.concat();
     assert!(f.contains("* 1 FETCH") && f.contains("Subject: "), "{f}");
-    let r = c.cmd(&format!("a6 {}", "X".repeat(4000))).await;
-    assert!(r.starts_with("* BAD"), "{r}");
-    env.wait_kind("imap", EventKind::Error, |e| {
-        s(e, "error").contains("longer than")
-    })
-    .await;
     c.send("a7 LOGOUT\r\n").await;
     assert!(c.until("a7 ").await.concat().contains("a7 OK"));
 
@@ -295,6 +348,121 @@ async fn imap_login_literals_folders_and_starttls() {
         .await;
     assert_eq!(s(&ev, "password"), "secret9");
     assert!(s(&ev, "ja4").starts_with("t13"), "{ev:?}");
+    env.stop().await;
+}
+
+/// A stock Debian Dovecot: `(Debian)` greetings, no passwords before TLS
+/// (the ones sent anyway are recorded), three bad commands before the
+/// login process hangs up, and an overlong line ends the connection.
+#[tokio::test]
+async fn debian_dovecot_refuses_plaintext_but_records_it() {
+    let mut env = Env::start(INI, 20550, limits()).await;
+    let imap = env.addr("127.0.62.20", 143);
+    let mut c = Client::new(TcpStream::connect(imap).await.unwrap());
+    let greet = c.line().await;
+    assert!(
+        greet.ends_with("STARTTLS LOGINDISABLED] Dovecot (Debian) ready.\r\n"),
+        "{greet}"
+    );
+    c.send("a1 LOGIN frank hunter2\r\n").await;
+    assert!(c.line().await.starts_with("* BAD [ALERT] Plaintext"));
+    assert!(c.line().await.starts_with("a1 NO [PRIVACYREQUIRED]"));
+    let ev = env
+        .wait_kind("imap", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "frank"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "hunter2");
+    assert_eq!(
+        c.cmd("a2 SELECT INBOX").await,
+        "a2 BAD Error in IMAP command received by server.\r\n"
+    );
+    assert_eq!(
+        c.cmd("\u{1}\u{2} FROB").await,
+        "* BAD Error in IMAP command received by server.\r\n"
+    );
+    assert_eq!(
+        c.cmd("a3 FROB").await,
+        "* BYE Too many invalid IMAP commands.\r\n"
+    );
+    assert_eq!(c.line().await, "", "closed after the third bad command");
+
+    let mut c = Client::new(TcpStream::connect(imap).await.unwrap());
+    c.line().await;
+    assert_eq!(
+        c.cmd(&format!("a6 {}", "X".repeat(4000))).await,
+        "* BYE Input buffer full, aborting\r\n"
+    );
+    assert!(c.closed_soon().await, "closed after the overlong line");
+    env.wait_kind("imap", EventKind::Error, |e| {
+        s(e, "error").contains("longer than")
+    })
+    .await;
+
+    let pop = env.addr("127.0.62.20", 110);
+    let mut c = Client::new(TcpStream::connect(pop).await.unwrap());
+    assert_eq!(c.line().await, "+OK Dovecot (Debian) ready.\r\n");
+    c.send("CAPA\r\n").await;
+    let capa = c.until(".\r\n").await.concat();
+    assert!(capa.ends_with("STLS\r\nSASL\r\n.\r\n"), "{capa}");
+    let refused =
+        "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n";
+    assert_eq!(c.cmd("USER grace").await, refused);
+    assert_eq!(c.cmd("PASS letmein").await, refused);
+    let ev = env
+        .wait_kind("pop3", EventKind::AuthAttempt, |e| {
+            s(e, "username") == "grace"
+        })
+        .await;
+    assert_eq!(s(&ev, "password"), "letmein");
+    assert_eq!(c.cmd("APOP grace 0123").await, "-ERR APOP not enabled.\r\n");
+    assert_eq!(c.cmd("FROB").await, "-ERR Unknown command.\r\n");
+    assert_eq!(c.cmd("QUIT").await, "+OK Logging out\r\n");
+
+    let mut c = Client::new(TcpStream::connect(pop).await.unwrap());
+    c.line().await;
+    for _ in 0..2 {
+        assert_eq!(c.cmd("FROB").await, "-ERR Unknown command.\r\n");
+    }
+    assert_eq!(c.cmd("FROB").await, "-ERR Unknown command.\r\n");
+    assert_eq!(c.line().await, "-ERR Too many invalid bad commands.\r\n");
+    assert_eq!(c.line().await, "", "closed after the third bad command");
+    env.stop().await;
+}
+
+/// imap-login judges the tag and command name as they arrive: a binary
+/// probe with no newline is answered at once and the rest of its line is
+/// skipped; parser errors are named and not counted; a login process's
+/// full input buffer (about 1 KiB) ends the connection without a newline.
+#[tokio::test]
+async fn dovecot_login_judges_lines_before_their_end() {
+    let env = Env::start(INI, 20450, limits()).await;
+    let imap = env.addr("127.0.62.20", 143);
+    let mut c = Client::new(TcpStream::connect(imap).await.unwrap());
+    c.line().await;
+    c.send_bytes(b"JRMI\x00\x02K").await;
+    assert_eq!(
+        c.line().await,
+        "* BAD Error in IMAP command received by server.\r\n"
+    );
+    // The rest of that line is skipped; the next one is read as usual.
+    c.send("junk\r\na1 LOGIN \"open\r\n").await;
+    assert_eq!(c.line().await, "a1 BAD Missing '\"'\r\n");
+    c.send_bytes(b"a2 NO\x01").await;
+    assert_eq!(
+        c.line().await,
+        "a2 BAD Error in IMAP command received by server.\r\n"
+    );
+    c.send("\r\n\r\n").await;
+    assert_eq!(c.line().await, "* BYE Too many invalid IMAP commands.\r\n");
+    assert_eq!(c.line().await, "", "closed after the third bad command");
+
+    let pop = env.addr("127.0.62.20", 110);
+    let mut c = Client::new(TcpStream::connect(pop).await.unwrap());
+    c.line().await;
+    c.send(&format!("USER {}", "x".repeat(1100))).await;
+    assert_eq!(c.line().await, "-ERR Input buffer full, aborting\r\n");
+    assert!(c.closed_soon().await, "closed without a newline");
     env.stop().await;
 }
 

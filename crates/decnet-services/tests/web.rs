@@ -8,7 +8,7 @@ use decnet_core::EventKind;
 use decnet_services::Limits;
 use webmail_util::{s, Env};
 
-const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[webcorp]\nip = 127.0.62.10\nservices = http, https\narchetype = web-server\ndistro = debian\n\n[webnginx]\nip = 127.0.62.11\nservices = http\ndistro = debian\n\n[webnginx.http]\nsite = nginx\nserver_header = nginx/1.22.1\n";
+const INI: &str = "[general]\nnet = 127.0.62.0/24\n\n[webcorp]\nip = 127.0.62.10\nservices = http, https\narchetype = web-server\ndistro = debian\n\n[webnginx]\nip = 127.0.62.11\nservices = http\ndistro = debian\n\n[webnginx.http]\nsite = nginx\nserver_header = nginx/1.22.1\n\n[webapache]\nip = 127.0.62.12\nservices = http\ndistro = debian\n\n[webapache.http]\nsite = apache\nserver_header = Apache/2.4.62 (Debian)\n";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -228,6 +228,106 @@ async fn https_persona_certificate_and_fingerprint() {
         .await
         .unwrap()
         .contains("plain HTTP request was sent to HTTPS port"));
+    env.stop().await;
+}
+
+/// Sends `req` on a fresh connection and reads until the server closes
+/// (or 3 s pass: a server still waiting for more).
+async fn exchange(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(req).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), c.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Drops the Date line, which changes every second.
+fn undated(s: &str) -> String {
+    s.split("\r\n")
+        .filter(|l| !l.starts_with("Date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// Bare nginx and Apache personas frame their answers as Debian's nginx
+/// 1.22 and Apache 2.4 do: header order, status line, their own error
+/// pages, junk refused the way each server refuses it.
+#[tokio::test]
+async fn bare_nginx_and_apache_personas_answer_as_the_real_servers() {
+    let env = Env::start(INI, 21100, Limits::default()).await;
+    let nginx = env.addr("127.0.62.11", 80);
+    let r = exchange(nginx, b"GET / HTTP/1.0\r\n\r\n").await;
+    let head = undated(r.split("\r\n\r\n").next().unwrap());
+    let etag_and_more = head.split("Connection: close\r\n").nth(1).unwrap_or("");
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\nContent-Length: 615\r\nLast-Modified: "),
+        "{head}"
+    );
+    assert!(
+        etag_and_more.starts_with("ETag: \"")
+            && etag_and_more.ends_with("-267\"\r\nAccept-Ranges: bytes"),
+        "{head}"
+    );
+    // Binary with no newline: nginx refuses at the first byte.
+    let r = exchange(nginx, b"\x16\x03\x01\x00").await;
+    assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
+    assert!(
+        r.ends_with("<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"),
+        "{r}"
+    );
+    let r = exchange(
+        nginx,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 405 Not Allowed\r\n"), "{r}");
+    // A default install has no bait files.
+    let r = exchange(nginx, b"GET /.env HTTP/1.1\r\nHost: x\r\n\r\nGET /index.nginx-debian.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{r}");
+    assert!(
+        r.contains("Connection: keep-alive\r\n") && r.contains("</html>\r\nHTTP/1.1 200 OK\r\n"),
+        "{r}"
+    );
+
+    let apache = env.addr("127.0.62.12", 80);
+    let r = exchange(
+        apache,
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, body) = r.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\nDate: ")
+            && head.contains("\r\nServer: Apache/2.4.62 (Debian)\r\nLast-Modified: "),
+        "{head}"
+    );
+    assert!(
+        head.ends_with("Accept-Ranges: bytes\r\nContent-Length: 10701\r\nVary: Accept-Encoding\r\nConnection: close\r\nContent-Type: text/html"),
+        "{head}"
+    );
+    assert_eq!(body.len(), 10701);
+    assert!(body.contains("Apache2 Debian Default Page"));
+    let r = exchange(apache, b"HELP\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
+    assert!(
+        r.contains("<address>Apache/2.4.62 (Debian) Server at 127.0.0.1 Port 80</address>"),
+        "{r}"
+    );
+    // Binary with no newline: Apache is still reading the line.
+    assert_eq!(exchange(apache, b"\x16\x03\x01\x00").await, "");
+    let r = exchange(
+        apache,
+        b"FOO / HTTP/1.1\r\nHost: 10.1.2.3\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 501 Not Implemented\r\n"), "{r}");
+    assert!(
+        r.contains("\r\nAllow: GET,POST,OPTIONS,HEAD\r\n")
+            && r.contains("<p>FOO not supported for current URL.<br />"),
+        "{r}"
+    );
+    assert!(r.contains("Server at 10.1.2.3 Port 80"), "{r}");
     env.stop().await;
 }
 

@@ -61,8 +61,25 @@ def sessions():
 
 def file_validators(text, target):
     """ETag and Last-Modified of static files: they come from the file's
-    mtime (and size), i.e. when the package was installed on that machine."""
+    mtime (and size), i.e. when the package was installed on that machine
+    (in raw answers and as nmap's http-headers script lists them, indented)."""
     import re
 
-    text = re.sub(r'(?im)^(ETag: )(W/)?"[^"]*"', r'\1"<ETAG>"', text)
-    return re.sub(r"(?im)^(Last-Modified: ).*?(?=\\r|\r|$)", r"\1<MTIME>", text)
+    text = re.sub(r'(?im)^(\s*ETag: )(W/)?"[^"]*"', r'\1"<ETAG>"', text)
+    return re.sub(r"(?im)^(\s*Last-Modified: ).*?(?=\\r|\r|$)", r"\1<MTIME>", text)
+
+
+def allow_method_order(text, target):
+    """The order of the methods Apache lists in `Allow:` (and so nmap's
+    http-methods line): mod_http walks its method registry, an APR hash
+    whose seed is random per server start, so one server lists
+    `GET,POST,OPTIONS,HEAD` after one restart and `POST,OPTIONS,HEAD,GET`
+    after the next; the set of methods is still compared."""
+    import re
+
+    def sort_list(m):
+        sep = "," if "," in m.group(2) else " "
+        return m.group(1) + sep.join(sorted(m.group(2).replace(",", " ").split()))
+
+    text = re.sub(r"(?im)^(Allow: )([A-Z, -]+?)(?=\\r|\r|$)", sort_list, text)
+    return re.sub(r"(?m)^(\s*Supported Methods: )([A-Z ]+)$", sort_list, text)

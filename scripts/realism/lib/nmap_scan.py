@@ -7,6 +7,8 @@ import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 
+from lib import normalise
+
 
 def scan(ip, ports, extra_scripts=(), timeout_s=300, version_all=True):
     """ports: [("tcp", 22), ("udp", 161)…] → {key: text}."""
@@ -63,7 +65,10 @@ def parse(xml_path):
         for script in port.findall("script"):
             if script.get("id") in RUN_DEPENDENT_SCRIPTS:
                 continue
-            out[f"script {key} {script.get('id')}"] = (script.get("output") or "").strip() + "\n"
+            text = (script.get("output") or "").strip() + "\n"
+            if script.get("id") in normalise.NMAP_SET_SCRIPTS:
+                text = normalise.nmap_set_order(text)
+            out[f"script {key} {script.get('id')}"] = text
     for hs in root.iter("hostscript"):
         for script in hs.findall("script"):
             if script.get("id") in RUN_DEPENDENT_SCRIPTS:

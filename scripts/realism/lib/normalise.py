@@ -46,6 +46,18 @@ def nmap_scan_meta(text, target):
     return "\n".join(lines)
 
 
+# nmap scripts that print a set of capabilities straight from a Lua table.
+NMAP_SET_SCRIPTS = {"imap-capabilities", "pop3-capabilities"}
+
+
+def nmap_set_order(text, target=None):
+    """The word order of nmap's imap-capabilities and pop3-capabilities
+    output: the scripts print a Lua table whose iteration order is seeded
+    at random per nmap run (three scans of one server give three orders);
+    the set of words is still compared."""
+    return " ".join(sorted(text.split())) + "\n"
+
+
 def kernel_release(text, target):
     """The running kernel's release: two Debian 12 machines run different
     kernel point releases (6.1.0-18-amd64, 6.1.0-25-amd64…), and the real

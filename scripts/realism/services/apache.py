@@ -33,4 +33,4 @@ def sessions():
     return http.sessions()
 
 
-NORMALISERS = [http.file_validators]
+NORMALISERS = [http.file_validators, http.allow_method_order]

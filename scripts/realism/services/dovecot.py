@@ -5,7 +5,7 @@ import os
 import shutil
 
 from lib.clients import run_client
-from lib.mail import line_probe
+from lib.mail import line_probe, snakeoil_host_name
 
 NAME = "dovecot"
 PACKAGES = ["dovecot-imapd", "dovecot-pop3d"]
@@ -64,4 +64,4 @@ def dovecot_session_ids(text, target):
     return re.sub(r"\(\d+\.\d+ \+\d+\.\d+ \d+\.\d+ secs\)", "(<TIMING> secs)", text)
 
 
-NORMALISERS = [dovecot_session_ids]
+NORMALISERS = [dovecot_session_ids, snakeoil_host_name]

@@ -8,7 +8,7 @@ import shutil
 
 from lib.clients import run_client
 from lib.daemon import run
-from lib.mail import banner_fqdn, line_probe
+from lib.mail import banner_fqdn, line_probe, snakeoil_host_name
 
 NAME = "postfix"
 PACKAGES = ["postfix", "swaks"]
@@ -89,4 +89,4 @@ def swaks_client_lines(text, target):
     return re.sub(r"(?m)^=== .*\n", "", text)
 
 
-NORMALISERS = [smtp_queue_ids, swaks_client_lines]
+NORMALISERS = [smtp_queue_ids, swaks_client_lines, snakeoil_host_name]

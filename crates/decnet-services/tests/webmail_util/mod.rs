@@ -214,6 +214,18 @@ impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Client<S> {
     pub fn into_inner(self) -> S {
         self.r.into_inner()
     }
+    /// True when the server ends the connection within 5 s: EOF, or a
+    /// reset (what a close with unread input becomes).
+    pub async fn closed_soon(self) -> bool {
+        let mut raw = self.r.into_inner();
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut raw, &mut b),
+        )
+        .await;
+        matches!(n, Ok(Ok(0) | Err(_)))
+    }
 }
 
 /// The data address of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` reply.

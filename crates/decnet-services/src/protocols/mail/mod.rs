@@ -104,6 +104,33 @@ pub fn starttls_identity(
     })
 }
 
+/// The input buffer of Dovecot's login processes (imap-login and
+/// pop3-login, `LOGIN_MAX_INBUF_SIZE`): a line that outgrows it gets the
+/// "Input buffer full" reply and a hang-up as soon as the buffer fills.
+pub const LOGIN_INPUT_BUFFER: usize = 1024;
+
+/// The greeting text of a Dovecot persona: the distributions that patch
+/// Dovecot's banner name themselves in it (Debian's package, and Kali and
+/// Ubuntu built from it), the others say Dovecot's own `Dovecot ready.`.
+pub fn dovecot_greeting(decky: &DeckyCtx) -> &'static str {
+    match decky.persona.distro.os_id {
+        "debian" | "kali" => "Dovecot (Debian) ready.",
+        "ubuntu" => "Dovecot (Ubuntu) ready.",
+        _ => "Dovecot ready.",
+    }
+}
+
+/// Whether a Dovecot persona takes passwords before TLS
+/// (`[decky.<service>] plaintext_auth`). Off by default, as Dovecot ships
+/// (`disable_plaintext_auth = yes`): the password a client sends anyway is
+/// still recorded, only the login is refused.
+pub fn plaintext_auth(decky: &DeckyCtx, service: &str) -> bool {
+    decky
+        .config(service, "plaintext_auth")
+        .and_then(parse_bool)
+        .unwrap_or(false)
+}
+
 /// True when `user`/`pass` is one of the decky's accepted logins for `service`.
 pub fn login_ok(decky: &DeckyCtx, service: &str, user: &str, pass: &[u8]) -> bool {
     Credentials::for_service(&decky.spec, service, &["imap", "pop3", "smtp"])

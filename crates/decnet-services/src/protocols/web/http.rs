@@ -1,11 +1,13 @@
-//! HTTP: hyper serving a persona site (nginx/Apache/IIS default pages, a
-//! router admin login, Tomcat, phpMyAdmin, a corporate login). Every request
-//! is a `request` event; Basic auth headers and POSTed login forms are
-//! `auth_attempt` events. Scanner favourites (`/.env`, `/.git/config`,
-//! `/wp-login.php`, `/server-status`…) answer as the persona's server would.
-//! The same handler serves https over a TLS stream (see `https.rs`).
+//! HTTP: a persona site (nginx/Apache/IIS default pages, a router admin
+//! login, Tomcat, phpMyAdmin, a corporate login) behind the HTTP/1.x
+//! connection of the server the persona names ([`super::http1`]). Every
+//! request is a `request` event; Basic auth headers and POSTed login forms
+//! are `auth_attempt` events. A bare nginx or Apache persona is the
+//! distribution's default install: its default page and nothing else, so
+//! the bait files (`/.env`, `/.git/config`, `robots.txt`) come with the
+//! sites an archetype asks for (or `bait_files = true`). The same handler
+//! serves https over a TLS stream (see `https.rs`).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,14 +15,12 @@ use base64::Engine;
 use bytes::Bytes;
 use decnet_core::{EventKind, OsFamily};
 use futures::future::BoxFuture;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION, SERVER, WWW_AUTHENTICATE};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::header::HeaderValue;
 use rand::Rng;
 
-use crate::config::{check, ConfigError};
+use super::http1::flavour::html_escape;
+use super::http1::{self, FileMeta, Flavour, MethodAnswer, Reply, Request};
+use crate::config::{check, check_bool, parse_bool, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::protocols::web::web_root::{Found, WebRoot};
 use crate::session::Session;
@@ -29,8 +29,6 @@ use crate::{fields, Conn, Handler, Service, ServiceError};
 
 /// Longest body excerpt copied into an event.
 const BODY_EXCERPT: usize = 2048;
-/// Time to receive a request body (nginx's client_body_timeout).
-const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most headers copied into an event.
 const MAX_EVENT_HEADERS: usize = 32;
 
@@ -87,20 +85,24 @@ impl Site {
             Some("iot-device") | Some("printer") => return Site::Router,
             _ => {}
         }
-        if server.starts_with("Apache") {
-            Site::Apache
-        } else if server.starts_with("nginx") {
-            Site::Nginx
-        } else {
-            Site::Corporate
+        match Flavour::of(server) {
+            Flavour::Apache => Site::Apache,
+            Flavour::Nginx => Site::Nginx,
+            Flavour::Generic => Site::Corporate,
         }
     }
 }
 
 /// Per-decky HTTP state: the persona's server header and pages.
 pub struct HttpHandler {
-    server: HeaderValue,
     server_name: String,
+    flavour: Flavour,
+    /// Port named in Apache's address line (80, or 443 behind TLS).
+    port: u16,
+    /// `/.env`, `/.git/config`, `robots.txt` served.
+    bait_files: bool,
+    /// The default page's file validators.
+    file_meta: FileMeta,
     site: Site,
     title: String,
     realm: String,
@@ -111,7 +113,7 @@ pub struct HttpHandler {
     /// The `/` page, built once: it is what most scanners ask for.
     home_page: Bytes,
     /// DECNET's `response_code`: the status of every page answered.
-    response_code: Option<StatusCode>,
+    response_code: Option<u16>,
     /// The decky's `/var/www/html`: `/` once edited, and every file there.
     web_root: WebRoot,
 }
@@ -140,6 +142,7 @@ pub fn validate_cfg(cfg: &std::collections::BTreeMap<String, String>) -> Result<
         HeaderValue::from_str(h).is_ok()
     })?;
     check(cfg, "site", SITE_EXPECTED, |s| Site::parse(s).is_some())?;
+    check_bool(cfg, "bait_files")?;
     check(
         cfg,
         "response_code",
@@ -161,17 +164,11 @@ impl Handler for HttpHandler {
     }
 }
 
-/// `HTTP/1.1` etc., as `Version`'s `Debug` writes it, without formatting
-/// per request.
-fn version_name(v: hyper::Version) -> std::borrow::Cow<'static, str> {
-    use hyper::Version;
+/// `HTTP/1.1` etc., as the request line named it.
+fn version_name(v: http1::Version) -> String {
     match v {
-        v if v == Version::HTTP_11 => "HTTP/1.1".into(),
-        v if v == Version::HTTP_10 => "HTTP/1.0".into(),
-        v if v == Version::HTTP_09 => "HTTP/0.9".into(),
-        v if v == Version::HTTP_2 => "HTTP/2.0".into(),
-        v if v == Version::HTTP_3 => "HTTP/3.0".into(),
-        v => format!("{v:?}").into(),
+        http1::Version::Http09 => "HTTP/0.9".to_owned(),
+        http1::Version::Http(ma, mi) => format!("HTTP/{ma}.{mi}"),
     }
 }
 
@@ -232,14 +229,16 @@ impl HttpHandler {
                 .map(str::to_owned)
         };
         let server_name = cfg("server_header").unwrap_or_else(|| decky.persona.http_server.clone());
-        let server = HeaderValue::from_str(&server_name).map_err(|_| ServiceError::Config {
-            service,
-            source: ConfigError::Unsupported {
-                key: "server_header",
-                value: server_name.clone(),
-                expected: SERVER_HEADER_EXPECTED,
-            },
-        })?;
+        if HeaderValue::from_str(&server_name).is_err() {
+            return Err(ServiceError::Config {
+                service,
+                source: ConfigError::Unsupported {
+                    key: "server_header",
+                    value: server_name.clone(),
+                    expected: SERVER_HEADER_EXPECTED,
+                },
+            });
+        }
         // DECNET's `fake_app` picks a site when `site` does not; the skins
         // decnet has no site for are warned about by the fleet validator.
         let site_key = cfg("site").or_else(|| cfg("fake_app").filter(|a| Site::parse(a).is_some()));
@@ -296,9 +295,26 @@ impl HttpHandler {
             "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n[remote \"origin\"]\n\turl = git@git.{domain}:web/{app}.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[branch \"main\"]\n\tremote = origin\n\tmerge = refs/heads/main\n",
             domain = p.domain,
         );
+        // The default page was installed with the packages, some time
+        // before the persona's package state.
+        let installed = chrono::NaiveDate::parse_from_str(p.distro.packages_date, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or(1_700_000_000);
+        let file_meta = FileMeta {
+            mtime: installed - rng.gen_range(3_600..30 * 86_400),
+            micros: rng.gen_range(0..1_000_000),
+        };
+        let bare = matches!(site, Site::Nginx | Site::Apache);
         let mut h = HttpHandler {
-            server,
+            flavour: Flavour::of(&server_name),
             server_name,
+            port: if service == "https" { 443 } else { 80 },
+            bait_files: cfg("bait_files")
+                .and_then(|v| parse_bool(&v))
+                .unwrap_or(!bare),
+            file_meta,
             site,
             title,
             realm: p.fqdn(),
@@ -307,12 +323,10 @@ impl HttpHandler {
             env_file,
             git_config,
             home_page: Bytes::new(),
-            response_code: cfg("response_code")
-                .and_then(|c| c.trim().parse::<u16>().ok())
-                .and_then(|c| StatusCode::from_u16(c).ok()),
+            response_code: cfg("response_code").and_then(|c| c.trim().parse::<u16>().ok()),
             web_root: WebRoot::new(decky.vfs()),
         };
-        h.home_page = Bytes::from(h.home_body());
+        h.home_page = Bytes::from(h.home_body(p.distro.os_id));
         h.web_root.claim(&h.home_page);
         Ok(h)
     }
@@ -327,114 +341,71 @@ impl HttpHandler {
         self.site
     }
 
-    /// Serves HTTP/1.1 on any stream until the client is done.
+    /// Serves HTTP/1.x on any stream until the client is done.
     pub async fn serve_io<I: Io + 'static>(self: Arc<Self>, io: I, tagged: Tagged) {
-        let session = &tagged.session;
-        let idle = session.limits().idle_timeout.min(Duration::from_secs(30));
-        let max_buf = session.limits().max_line.max(8192) * 4;
-        let svc_tagged = Arc::new(tagged.clone());
-        let me = self.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            let me = me.clone();
-            let t = svc_tagged.clone();
-            async move { Ok::<_, Infallible>(me.handle(req, &t).await) }
-        });
-        let result = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(idle)
-            // Real servers send `Server:`, and nmap's signatures match it case-sensitively.
-            .title_case_headers(true)
-            .max_buf_size(max_buf)
-            .serve_connection(TokioIo::new(io), svc)
-            .await;
-        if let Err(e) = result {
-            if !e.is_incomplete_message() {
-                tagged.emit_error(format!("http: {e}"));
-            }
-        }
+        http1::serve(&*self, io, tagged).await
     }
 
-    async fn handle(&self, req: Request<Incoming>, t: &Tagged) -> Response<Full<Bytes>> {
-        let (parts, body) = req.into_parts();
-        let limit = t.session.limits().max_body;
-        // nginx's client_body_timeout: a body dribbled in forever is cut.
-        let collect = Limited::new(body, limit).collect();
-        let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
-            Ok(Ok(b)) => b.to_bytes(),
-            Err(_) => {
-                t.emit_error("http: request body timed out");
-                return self.page(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "<h1>408 Request Time-out</h1>".to_owned(),
-                );
-            }
-            Ok(Err(_)) => {
-                t.emit_error(format!("http: request body over {limit} bytes"));
-                return self.page(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "<h1>413 Request Entity Too Large</h1>".to_owned(),
-                );
-            }
-        };
-        let path = parts.uri.path().to_owned();
-        let query = parts.uri.query().unwrap_or("").to_owned();
-        let ua = parts
-            .headers
-            .get("user-agent")
+    async fn handle(&self, req: &Request, t: &Tagged) -> Reply {
+        let path = req.path.as_str();
+        let head = &req.head;
+        let ua = head
+            .field("user-agent")
             .map(|v| decnet_core::event::printable(v.as_bytes()))
             .unwrap_or_default();
-        let headers: serde_json::Map<String, serde_json::Value> = parts
-            .headers
+        let headers: serde_json::Map<String, serde_json::Value> = head
+            .fields
             .iter()
+            .filter(|(k, _)| !k.is_empty())
             .take(MAX_EVENT_HEADERS)
             .map(|(k, v)| {
                 (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned().into(),
+                    k.to_ascii_lowercase(),
+                    String::from_utf8_lossy(v).into_owned().into(),
                 )
             })
             .collect();
+        let body = &req.body;
         let excerpt = decnet_core::event::printable(&body[..body.len().min(BODY_EXCERPT)]);
         t.emit(
             EventKind::Request,
             fields! {
-                "method" => parts.method.as_str(),
-                "path" => path.clone(),
-                "query" => query,
+                "method" => head.method.as_str(),
+                "path" => path,
+                "query" => req.query.as_str(),
                 "user_agent" => ua,
                 "headers" => serde_json::Value::Object(headers),
                 "body" => excerpt,
                 "body_len" => body.len() as u64,
-                "version" => version_name(parts.version),
+                "version" => version_name(head.version),
             },
         );
+        let bare = matches!(self.site, Site::Nginx | Site::Apache);
 
-        if let Some((user, pass)) = parts
-            .headers
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_basic)
-        {
+        if let Some((user, pass)) = head.field("authorization").as_deref().and_then(parse_basic) {
             t.emit_auth(
                 &user,
                 "password",
                 &pass,
                 false,
-                fields! {"method" => "basic", "path" => path.clone()},
+                fields! {"method" => "basic", "path" => path},
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            if is_git_path(&path) {
-                return self.git_challenge();
+            // A stock server protects nothing: it ignores the header.
+            if !bare {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if is_git_path(path) {
+                    return self.git_challenge();
+                }
+                return self.basic_challenge(head);
             }
-            return self.basic_challenge();
         }
-        if is_git_path(&path) {
+        if is_git_path(path) && !bare {
             return self.git_challenge();
         }
 
-        if parts.method == hyper::Method::POST {
-            let user = form_value(&body, USER_KEYS);
-            let pass = form_value(&body, PASS_KEYS);
+        if head.method == "POST" {
+            let user = form_value(body, USER_KEYS);
+            let pass = form_value(body, PASS_KEYS);
             if user.is_some() || pass.is_some() {
                 let user = user.unwrap_or_default();
                 let pass = pass.unwrap_or_default();
@@ -443,195 +414,234 @@ impl HttpHandler {
                     "password",
                     pass.as_bytes(),
                     false,
-                    fields! {"method" => "form", "path" => path.clone()},
+                    fields! {"method" => "form", "path" => path},
                 );
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                if path.starts_with("/wp-login") {
-                    return self.wp_login(Some(&user));
+                if !bare {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if path.starts_with("/wp-login") {
+                        return self.wp_login(Some(&user));
+                    }
+                    return self.login_page(Some("Invalid username or password."), 200);
                 }
-                return self.login_page(Some("Invalid username or password."), StatusCode::OK);
             }
         }
-        let mut r = self.route(&path);
+        // `OPTIONS *` asks the server itself, not a resource.
+        if head.method == "OPTIONS" && head.target == "*" && self.flavour == Flavour::Apache {
+            let mut r = Reply::new(200, "", Bytes::new());
+            r.content_type = None;
+            return r;
+        }
+        let mut r = self.route(path, head);
+        r = self.apply_method(r, head);
+        if r.file.is_some() {
+            r = self.conditional(r, head);
+        }
         if let Some(code) = self.response_code {
-            *r.status_mut() = code;
+            r.status = code;
         }
         r
     }
 
-    fn route(&self, path: &str) -> Response<Full<Bytes>> {
+    /// The static handler's method rules, for the page (or the missing
+    /// file) a route found.
+    fn apply_method(&self, r: Reply, head: &http1::Head) -> Reply {
+        let exists = r.file.is_some();
+        if !exists && r.status != 404 {
+            return r;
+        }
+        match self.flavour.static_method_gate(&head.method, exists) {
+            None => r,
+            Some(MethodAnswer::Error(code)) => self.error(code, head),
+            Some(MethodAnswer::Options) => {
+                let mut o = Reply::new(200, "text/html", Bytes::new())
+                    .with("Allow", http1::flavour::APACHE_ALLOW.to_owned());
+                if !exists {
+                    o.content_type = None;
+                }
+                o
+            }
+            Some(MethodAnswer::NotAllowed(allow)) => {
+                self.error(405, head).with("Allow", allow.to_owned())
+            }
+            Some(MethodAnswer::NotImplemented(allow)) => {
+                self.error(501, head).with("Allow", allow.to_owned())
+            }
+        }
+    }
+
+    /// Ranges and validators on a static file (nginx and Apache both
+    /// answer one `bytes=` range with 206, and an exact `If-None-Match`
+    /// or `If-Modified-Since` with 304).
+    fn conditional(&self, mut r: Reply, head: &http1::Head) -> Reply {
+        if r.status != 200 || !matches!(head.method.as_str(), "GET" | "HEAD") {
+            return r;
+        }
+        let Some(meta) = r.file else {
+            return r;
+        };
+        let lm = http1::flavour::http_date(meta.mtime);
+        if head.field("if-modified-since").as_deref() == Some(lm.as_str()) {
+            r.status = 304;
+            r.content_type = None;
+            return r;
+        }
+        let len = r.body.len();
+        if let Some((from, to)) = head
+            .field("range")
+            .as_deref()
+            .and_then(|v| byte_range(v, len))
+        {
+            r.status = 206;
+            r.content_range = Some(format!("bytes {from}-{to}/{len}"));
+            r.body = r.body.slice(from..=to);
+        }
+        r
+    }
+
+    fn route(&self, path: &str, head: &http1::Head) -> Reply {
         let lower = path.to_ascii_lowercase();
+        if self.bait_files {
+            match (self.site, lower.as_str()) {
+                (_, "/robots.txt") => {
+                    return self.text(match self.site {
+                        Site::Corporate => {
+                            "User-agent: *\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n"
+                        }
+                        _ => "User-agent: *\nDisallow: /admin/\n",
+                    })
+                }
+                (Site::Nginx | Site::Apache | Site::Corporate | Site::PhpMyAdmin, "/.env") => {
+                    return self.text(&self.env_file)
+                }
+                (Site::Nginx | Site::Apache | Site::Corporate, "/.git/config") => {
+                    return self.text(&self.git_config)
+                }
+                (Site::Nginx | Site::Apache | Site::Corporate, "/.git/head") => {
+                    return self.text("ref: refs/heads/main\n")
+                }
+                _ => {}
+            }
+        }
         match (self.site, lower.as_str()) {
-            (_, "/robots.txt") => {
-                return self.text(match self.site {
-                    Site::Corporate => {
-                        "User-agent: *\nDisallow: /wp-admin/\nAllow: /wp-admin/admin-ajax.php\n"
-                    }
-                    _ => "User-agent: *\nDisallow: /admin/\n",
-                })
-            }
-            (Site::Nginx | Site::Apache | Site::Corporate | Site::PhpMyAdmin, "/.env") => {
-                return self.text(&self.env_file)
-            }
-            (Site::Nginx | Site::Apache | Site::Corporate, "/.git/config") => {
-                return self.text(&self.git_config)
-            }
-            (Site::Nginx | Site::Apache | Site::Corporate, "/.git/head") => {
-                return self.text("ref: refs/heads/main\n")
-            }
-            (Site::Apache, "/server-status") | (Site::Apache, "/server-info") => {
-                return self.forbidden(path)
+            // Debian's Apache: mod_status for local clients only, and the
+            // /icons/ alias without directory listings.
+            (Site::Apache, "/server-status" | "/server-info" | "/icons/") => {
+                return self.error(403, head)
             }
             (Site::Corporate, "/wp-login.php") => return self.wp_login(None),
             (Site::Corporate, "/wp-admin" | "/wp-admin/") => {
                 return self.redirect("/wp-login.php?redirect_to=%2Fwp-admin%2F&reauth=1")
             }
             (Site::Tomcat, "/manager/html" | "/manager/status" | "/host-manager/html") => {
-                return self.basic_challenge()
+                return self.basic_challenge(head)
             }
             (Site::Router, "/admin" | "/cgi-bin/luci" | "/setup.cgi") => {
-                return self.basic_challenge()
+                return self.basic_challenge(head)
             }
             (Site::PhpMyAdmin, "/phpmyadmin" | "/phpmyadmin/" | "/pma/" | "/index.php") => {
-                return self.login_page(None, StatusCode::OK)
+                return self.login_page(None, 200)
             }
+            // The default page's own file name in each distribution.
+            (Site::Nginx, "/" | "/index.nginx-debian.html") => return self.home(),
+            (Site::Apache, "/" | "/index.html") => return self.home(),
+            (Site::Nginx | Site::Apache, _) => return self.from_web_root(path, head),
             _ => {}
         }
         match lower.as_str() {
             "/" | "/index.html" | "/index.htm" | "/iisstart.htm" => self.home(),
             "/login" | "/login.html" | "/login.cgi" | "/login.php" | "/signin" => {
-                if matches!(self.site, Site::Nginx | Site::Apache | Site::Iis) {
-                    self.not_found(path)
+                if self.site == Site::Iis {
+                    self.error(404, head)
                 } else {
-                    self.login_page(None, StatusCode::OK)
+                    self.login_page(None, 200)
                 }
             }
-            "/admin" | "/admin/" if self.site == Site::Corporate => self.basic_challenge(),
-            _ => match self.web_root.find(path) {
-                Found::File(body, ctype) => self.response(StatusCode::OK, ctype, body),
-                Found::Directory => self.forbidden(path),
-                Found::Nothing => self.not_found(path),
-            },
+            "/admin" | "/admin/" if self.site == Site::Corporate => self.basic_challenge(head),
+            _ => self.from_web_root(path, head),
         }
     }
 
-    fn response(
-        &self,
-        status: StatusCode,
-        ctype: &'static str,
-        body: impl Into<Bytes>,
-    ) -> Response<Full<Bytes>> {
-        let mut r = Response::new(Full::new(body.into()));
-        *r.status_mut() = status;
-        r.headers_mut().insert(SERVER, self.server.clone());
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
-        r
+    /// A file under the decky's document root (what an attacker uploaded
+    /// or wrote there), 403 for a directory without an index (listings
+    /// are off, as packaged), else the server's 404.
+    fn from_web_root(&self, path: &str, head: &http1::Head) -> Reply {
+        match self.web_root.find(path) {
+            Found::File(body, ctype) => Reply::new(200, ctype, body),
+            Found::Directory => self.error(403, head),
+            Found::Nothing => self.error(404, head),
+        }
     }
 
-    fn page(&self, status: StatusCode, body: String) -> Response<Full<Bytes>> {
-        self.response(status, "text/html; charset=utf-8", body)
+    fn page(&self, status: u16, body: String) -> Reply {
+        Reply::new(status, "text/html; charset=utf-8", body)
     }
 
-    fn text(&self, body: &str) -> Response<Full<Bytes>> {
-        self.response(StatusCode::OK, "text/plain", body.to_owned())
+    fn text(&self, body: &str) -> Reply {
+        Reply::new(200, "text/plain", body.to_owned())
     }
 
-    fn redirect(&self, to: &'static str) -> Response<Full<Bytes>> {
-        let mut r = self.page(StatusCode::FOUND, String::new());
-        r.headers_mut()
-            .insert(LOCATION, HeaderValue::from_static(to));
-        r
+    fn redirect(&self, to: &'static str) -> Reply {
+        self.page(302, String::new())
+            .with("Location", to.to_owned())
     }
 
-    fn error_page(&self, status: StatusCode, path: &str) -> Response<Full<Bytes>> {
-        let code = status.as_u16();
-        let reason = status.canonical_reason().unwrap_or("Error");
-        let body = if self.server_name.starts_with("Apache") {
-            let what = if code == 404 {
-                "The requested URL was not found on this server."
-            } else {
-                "You don't have permission to access this resource."
-            };
-            let _ = path;
-            format!(
-                "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>{code} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n<p>{what}</p>\n<hr>\n<address>{} Server at {} Port 80</address>\n</body></html>\n",
-                html_escape(&self.server_name),
-                html_escape(&self.fqdn)
-            )
-        } else if self.server_name.starts_with("Microsoft-IIS") {
-            format!(
-                "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\"/>\r\n<title>{code} - {reason}.</title>\r\n</head>\r\n<body>\r\n<div id=\"header\"><h1>Server Error</h1></div>\r\n<div id=\"content\">\r\n <div class=\"content-container\"><fieldset>\r\n  <h2>{code} - {reason}.</h2>\r\n </fieldset></div>\r\n</div>\r\n</body>\r\n</html>\r\n"
-            )
-        } else {
-            let server = self.server_name.split(' ').next().unwrap_or("nginx");
-            format!(
-                "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n<hr><center>{}</center>\r\n</body>\r\n</html>\r\n",
-                html_escape(server)
-            )
-        };
-        self.page(status, body)
+    /// The server's own error page.
+    fn error(&self, code: u16, head: &http1::Head) -> Reply {
+        http1::error_reply(self, code, Some(head))
     }
 
-    fn not_found(&self, path: &str) -> Response<Full<Bytes>> {
-        self.error_page(StatusCode::NOT_FOUND, path)
-    }
-
-    fn forbidden(&self, path: &str) -> Response<Full<Bytes>> {
-        self.error_page(StatusCode::FORBIDDEN, path)
-    }
-
-    fn basic_challenge(&self) -> Response<Full<Bytes>> {
+    fn basic_challenge(&self, head: &http1::Head) -> Reply {
         let realm = match self.site {
             Site::Tomcat => "Tomcat Manager Application".to_owned(),
             Site::Router => self.title.clone(),
             _ => self.realm.clone(),
         };
-        let mut r = self.error_page(StatusCode::UNAUTHORIZED, "");
-        if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
-            r.headers_mut().insert(WWW_AUTHENTICATE, v);
-        }
-        r
+        self.error(401, head)
+            .with("WWW-Authenticate", format!("Basic realm=\"{realm}\""))
     }
 
     /// What a private repository behind git's smart HTTP answers (Gitea,
     /// GitLab, git-http-backend behind auth_basic): a login challenge, so
     /// git sends the login it holds (from the remote URL, a credential
     /// helper) and the decky records it.
-    fn git_challenge(&self) -> Response<Full<Bytes>> {
-        let mut r = self.response(
-            StatusCode::UNAUTHORIZED,
-            "text/plain; charset=utf-8",
-            "Unauthorized\n".to_owned(),
-        );
-        r.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"Git\""),
-        );
-        r
+    fn git_challenge(&self) -> Reply {
+        Reply::new(401, "text/plain; charset=utf-8", "Unauthorized\n")
+            .with("WWW-Authenticate", "Basic realm=\"Git\"".to_owned())
     }
 
-    fn home(&self) -> Response<Full<Bytes>> {
+    fn home(&self) -> Reply {
         // The page in the document root: the persona's own unless someone
         // has edited or replaced it since.
         let page = match self.web_root.home() {
             Some(edited) if edited[..] != self.home_page[..] => Bytes::from(edited),
             _ => self.home_page.clone(),
         };
-        self.response(StatusCode::OK, "text/html; charset=utf-8", page)
+        let mut r = match self.site {
+            // The packaged default pages are plain files.
+            Site::Nginx | Site::Apache => Reply::new(200, "text/html", page),
+            _ => Reply::new(200, "text/html; charset=utf-8", page),
+        };
+        if matches!(self.site, Site::Nginx | Site::Apache | Site::Iis) {
+            r.file = Some(self.file_meta);
+        }
+        r
     }
 
-    fn home_body(&self) -> String {
+    fn home_body(&self, os_id: &str) -> String {
         match self.site {
             Site::Nginx => NGINX_INDEX.to_owned(),
-            Site::Apache => APACHE_INDEX.replace("{host}", &html_escape(&self.fqdn)),
+            Site::Apache => match os_id {
+                "debian" | "kali" => APACHE_DEBIAN_INDEX.to_owned(),
+                "ubuntu" => APACHE_DEBIAN_INDEX.replace("Debian", "Ubuntu"),
+                _ => APACHE_INDEX.replace("{host}", &html_escape(&self.fqdn)),
+            },
             Site::Iis => IIS_INDEX.to_owned(),
             Site::Tomcat => TOMCAT_INDEX.to_owned(),
             Site::Router | Site::PhpMyAdmin | Site::Corporate => self.login_body(None),
         }
     }
 
-    fn wp_login(&self, failed_user: Option<&str>) -> Response<Full<Bytes>> {
+    fn wp_login(&self, failed_user: Option<&str>) -> Reply {
         let err = failed_user
             .map(|u| {
                 format!(
@@ -644,11 +654,11 @@ impl HttpHandler {
             "<!DOCTYPE html>\n<html lang=\"en-US\">\n<head>\n<meta charset=\"UTF-8\">\n<title>Log In &lsaquo; {org} &#8212; WordPress</title>\n<meta name=\"robots\" content=\"noindex, nofollow\">\n<link rel=\"stylesheet\" href=\"/wp-admin/css/login.min.css?ver=6.5.3\">\n</head>\n<body class=\"login wp-core-ui\">\n<div id=\"login\">\n<h1><a href=\"https://wordpress.org/\">Powered by WordPress</a></h1>\n{err}<form name=\"loginform\" id=\"loginform\" action=\"/wp-login.php\" method=\"post\">\n<p><label for=\"user_login\">Username or Email Address</label>\n<input type=\"text\" name=\"log\" id=\"user_login\" class=\"input\" size=\"20\"></p>\n<div class=\"user-pass-wrap\"><label for=\"user_pass\">Password</label>\n<input type=\"password\" name=\"pwd\" id=\"user_pass\" class=\"input password-input\" size=\"20\"></div>\n<p class=\"submit\"><input type=\"submit\" name=\"wp-submit\" id=\"wp-submit\" class=\"button button-primary button-large\" value=\"Log In\">\n<input type=\"hidden\" name=\"redirect_to\" value=\"/wp-admin/\"><input type=\"hidden\" name=\"testcookie\" value=\"1\"></p>\n</form>\n<p id=\"nav\"><a href=\"/wp-login.php?action=lostpassword\">Lost your password?</a></p>\n</div>\n</body>\n</html>\n",
             org = html_escape(&self.org)
         );
-        self.page(StatusCode::OK, body)
+        self.page(200, body)
     }
 
-    fn login_page(&self, error: Option<&str>, status: StatusCode) -> Response<Full<Bytes>> {
-        self.response(status, "text/html; charset=utf-8", self.login_body(error))
+    fn login_page(&self, error: Option<&str>, status: u16) -> Reply {
+        self.page(status, self.login_body(error))
     }
 
     fn login_body(&self, error: Option<&str>) -> String {
@@ -670,6 +680,47 @@ impl HttpHandler {
     }
 }
 
+impl http1::Site for HttpHandler {
+    fn server(&self) -> &str {
+        &self.server_name
+    }
+
+    fn flavour(&self) -> Flavour {
+        self.flavour
+    }
+
+    fn default_port(&self) -> u16 {
+        self.port
+    }
+
+    fn respond<'a>(&'a self, req: &'a Request, t: &'a Tagged) -> BoxFuture<'a, Reply> {
+        Box::pin(self.handle(req, t))
+    }
+}
+
+/// One `bytes=` range of a `len`-byte file, as (first, last) offsets.
+fn byte_range(spec: &str, len: usize) -> Option<(usize, usize)> {
+    let r = spec.trim().strip_prefix("bytes=")?;
+    if r.contains(',') || len == 0 {
+        return None;
+    }
+    let (a, b) = r.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let (from, to) = if a.is_empty() {
+        let n: usize = b.parse().ok()?;
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let from: usize = a.parse().ok()?;
+        let to = if b.is_empty() {
+            len - 1
+        } else {
+            b.parse::<usize>().ok()?.min(len - 1)
+        };
+        (from, to)
+    };
+    (from <= to && from < len).then_some((from, to))
+}
+
 /// A request of git's smart HTTP protocol: ref discovery or a pack
 /// exchange of a `*.git` repository.
 fn is_git_path(path: &str) -> bool {
@@ -680,16 +731,12 @@ fn is_git_path(path: &str) -> bool {
             || p.ends_with("/git-receive-pack"))
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 const NGINX_INDEX: &str = "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n<style>\nhtml { color-scheme: light dark; }\nbody { width: 35em; margin: 0 auto;\nfont-family: Tahoma, Verdana, Arial, sans-serif; }\n</style>\n</head>\n<body>\n<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is successfully installed and\nworking. Further configuration is required.</p>\n\n<p>For online documentation and support please refer to\n<a href=\"http://nginx.org/\">nginx.org</a>.<br/>\nCommercial support is available at\n<a href=\"http://nginx.com/\">nginx.com</a>.</p>\n\n<p><em>Thank you for using nginx.</em></p>\n</body>\n</html>\n";
 
 const APACHE_INDEX: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd\">\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\n  <head>\n    <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />\n    <title>Apache2 Default Page: It works</title>\n  </head>\n  <body>\n    <div class=\"main_page\">\n      <div class=\"page_header floating_element\">\n        <span class=\"floating_element\">Apache2 Default Page</span>\n      </div>\n      <div class=\"content_section floating_element\">\n        <div class=\"section_header section_header_red\">It works!</div>\n        <div class=\"content_section_text\">\n          <p>This is the default welcome page used to test the correct operation of the Apache2 server after installation on {host}. It is based on the equivalent page on Debian, from which the packaging is derived.</p>\n          <p>If you are a normal user of this web site and don't know what this page is about, this probably means that the site is currently unavailable due to maintenance.</p>\n        </div>\n      </div>\n    </div>\n  </body>\n</html>\n";
+
+/// Debian's `/var/www/html/index.html` from the apache2 package, as shipped.
+const APACHE_DEBIAN_INDEX: &str = include_str!("../../../assets/apache-debian-index.html");
 
 const IIS_INDEX: &str = "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" \"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\r\n<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\" />\r\n<title>IIS Windows Server</title>\r\n<style type=\"text/css\">\r\n<!--\r\nbody {\r\n\tcolor:#000000;\r\n\tbackground-color:#0072C6;\r\n\tmargin:0;\r\n}\r\n\r\n#container {\r\n\tmargin-left:auto;\r\n\tmargin-right:auto;\r\n\ttext-align:center;\r\n\t}\r\n\r\na img {\r\n\tborder:none;\r\n}\r\n\r\n-->\r\n</style>\r\n</head>\r\n<body>\r\n<div id=\"container\">\r\n<a href=\"http://go.microsoft.com/fwlink/?linkid=66138&amp;clcid=0x409\"><img src=\"iisstart.png\" alt=\"IIS\" width=\"960\" height=\"600\" /></a>\r\n</div>\r\n</body>\r\n</html>";
 
@@ -734,17 +781,21 @@ mod tests {
     }
 
     #[test]
-    fn version_names_match_debug() {
-        use hyper::Version;
-        for v in [
-            Version::HTTP_09,
-            Version::HTTP_10,
-            Version::HTTP_11,
-            Version::HTTP_2,
-            Version::HTTP_3,
-        ] {
-            assert_eq!(version_name(v), format!("{v:?}"));
-        }
+    fn version_names_as_sent() {
+        assert_eq!(version_name(http1::Version::Http09), "HTTP/0.9");
+        assert_eq!(version_name(http1::Version::Http(1, 0)), "HTTP/1.0");
+        assert_eq!(version_name(http1::Version::Http(2, 0)), "HTTP/2.0");
+    }
+
+    #[test]
+    fn single_byte_ranges() {
+        assert_eq!(byte_range("bytes=0-9", 615), Some((0, 9)));
+        assert_eq!(byte_range("bytes=600-", 615), Some((600, 614)));
+        assert_eq!(byte_range("bytes=-5", 615), Some((610, 614)));
+        assert_eq!(byte_range("bytes=0-9999", 615), Some((0, 614)));
+        assert_eq!(byte_range("bytes=700-800", 615), None);
+        assert_eq!(byte_range("bytes=0-1,4-5", 615), None);
+        assert_eq!(byte_range("items=0-1", 615), None);
     }
 
     proptest! {

@@ -5,6 +5,7 @@
 pub mod docker_api;
 pub mod elasticsearch;
 pub mod http;
+pub mod http1;
 pub mod https;
 pub mod k8s;
 pub mod restjson;

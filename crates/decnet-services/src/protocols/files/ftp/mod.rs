@@ -124,7 +124,12 @@ impl Handler for FtpHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let local_ip = conn.local.ip();
-            let c = LineConn::accept(conn, session, None, "500 Input line too long.\r\n");
+            let mut c = LineConn::accept(conn, session, None, "500 Input line too long.\r\n");
+            if !self.windows {
+                // vsftpd's VSFTP_MAX_COMMAND_LINE, and it hangs up past it.
+                c.line_cap = 4096;
+                c.close_on_too_long = true;
+            }
             session::FtpSession::new(&self, c, local_ip).run().await
         })
     }

@@ -24,6 +24,8 @@ const MAX_LOGIN_FAILURES: u32 = 3;
 
 const HELP: &str = "214-The following commands are recognized.\r\n ABOR ACCT ALLO APPE CDUP CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MKD\r\n MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REIN REST RETR RMD  RNFR\r\n RNTO SITE SIZE SMNT STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD\r\n XPWD XRMD\r\n214 Help OK.\r\n";
 const FEATURES: &str = "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n";
+/// vsftpd 3.0's FEAT (UTF8 only with `utf8_filesystem`, off by default).
+const VSFTPD_FEATURES: &str = "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n PASV\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n211 End\r\n";
 
 pub(super) enum DataMode {
     None,
@@ -105,6 +107,10 @@ impl<'h> FtpSession<'h> {
             if cmd.verb != "PASS" {
                 self.c.command(&line);
             }
+            // vsftpd ignores empty lines (some NAT devices send them).
+            if !self.h.windows && line.trim_ascii().is_empty() {
+                continue;
+            }
             let next = self.apply(&cmd).await;
             if !self.c.reply(next).await {
                 return;
@@ -119,13 +125,16 @@ impl<'h> FtpSession<'h> {
             Verb::User => self.user(cmd),
             Verb::Pass => self.pass(cmd).await,
             Verb::Quit => Next::CloseWith("221 Goodbye.\r\n".into()),
-            Verb::Syst if self.h.windows => reply("215 Windows_NT\r\n"),
-            Verb::Syst => reply("215 UNIX Type: L8\r\n"),
-            Verb::Feat => reply(FEATURES),
+            Verb::Feat if self.h.windows => reply(FEATURES),
+            Verb::Feat => reply(VSFTPD_FEATURES),
             Verb::Opts if cmd.arg.to_ascii_uppercase().starts_with("UTF8") => {
                 reply("200 Always in UTF8 mode.\r\n")
             }
             Verb::Opts => reply("501 Option not understood.\r\n"),
+            // vsftpd's pre-login loop knows only USER, PASS, QUIT, FEAT, OPTS.
+            _ if !logged && !self.h.windows => reply("530 Please login with USER and PASS.\r\n"),
+            Verb::Syst if self.h.windows => reply("215 Windows_NT\r\n"),
+            Verb::Syst => reply("215 UNIX Type: L8\r\n"),
             Verb::Noop => reply("200 NOOP ok.\r\n"),
             _ if !logged => reply("530 Please login with USER and PASS.\r\n"),
             Verb::Security => reply("530 Please login with USER and PASS.\r\n"),

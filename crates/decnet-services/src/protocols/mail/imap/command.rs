@@ -141,6 +141,9 @@ pub enum ParseError {
     NoCommand(String),
     /// Broken syntax after the tag.
     Syntax(String),
+    /// Broken syntax Dovecot's parser names (`Missing '"'`…): the tag and
+    /// the parser's words.
+    Malformed(String, &'static str),
 }
 
 /// If `line` ends with a literal announcement `{n}` or `{n+}`, its size and
@@ -186,7 +189,11 @@ impl Scanner<'_> {
     }
 
     /// `"…"` with backslash escapes; the opening quote is current.
-    fn quoted(&mut self) -> Option<Arg> {
+    fn quoted(&mut self) -> Result<Arg, &'static str> {
+        self.quoted_inner().ok_or("Missing '\"'")
+    }
+
+    fn quoted_inner(&mut self) -> Option<Arg> {
         self.i += 1;
         let mut s = Vec::new();
         loop {
@@ -241,18 +248,24 @@ impl Scanner<'_> {
     }
 
     /// An atom; it may carry brackets (`BODY[HEADER.FIELDS (FROM)]`).
-    fn atom(&mut self) -> Arg {
+    /// Outside brackets a `)` or a quote or control byte is refused in
+    /// Dovecot's words.
+    fn atom(&mut self) -> Result<Arg, &'static str> {
         let s = self.i;
         let mut depth = 0usize;
         while self.i < self.buf.len() && (self.buf[self.i] != b' ' || depth > 0) {
             match self.buf[self.i] {
                 b'[' => depth += 1,
                 b']' => depth = depth.saturating_sub(1),
+                b')' if depth == 0 => return Err("Unexpected ')'"),
+                b'"' | 0..=0x1f if depth == 0 => return Err("Invalid characters in atom"),
                 _ => {}
             }
             self.i += 1;
         }
-        Arg::Atom(String::from_utf8_lossy(&self.buf[s..self.i]).into_owned())
+        Ok(Arg::Atom(
+            String::from_utf8_lossy(&self.buf[s..self.i]).into_owned(),
+        ))
     }
 }
 
@@ -278,17 +291,31 @@ pub fn parse_command(buf: &[u8]) -> Result<Command, ParseError> {
         }
         let arg = match (args.len() < MAX_ARGS).then(|| buf[sc.i]) {
             None => None,
-            Some(b'"') => sc.quoted(),
-            Some(b'{') => sc.literal(),
-            Some(b'(') => sc.list(),
+            Some(b'"') => Some(sc.quoted()),
+            Some(b'{') => sc.literal().map(Ok),
+            Some(b'(') => Some(sc.list().ok_or("Missing ')'")),
             Some(_) => Some(sc.atom()),
         };
         match arg {
-            Some(a) => args.push(a),
+            Some(Ok(a)) => args.push(a),
+            Some(Err(words)) => return Err(ParseError::Malformed(tag, words)),
             None => return Err(ParseError::Syntax(tag)),
         }
     }
     Ok(Command { tag, name, args })
+}
+
+/// True when `tag` is a tag Dovecot echoes back: IMAP `ASTRING-CHAR`s
+/// other than `+` (RFC 3501 `tag`). Anything else is answered with `*`.
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.bytes().all(|b| {
+            (0x21..0x7f).contains(&b)
+                && !matches!(
+                    b,
+                    b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b'+' | b']'
+                )
+        })
 }
 
 /// Expands a sequence set (`1`, `1:3`, `2:*`, `1,3`) over `1..=max`.
@@ -343,15 +370,29 @@ mod tests {
         assert_eq!(literal_suffix(b"a LOGIN {12+}"), Some((12, true)));
         assert_eq!(literal_suffix(b"a LOGIN {x}"), None);
         assert_eq!(parse_command(b""), Err(ParseError::NoTag));
+        assert!(valid_tag("a1") && valid_tag("A0001") && valid_tag("x["));
+        assert!(!valid_tag("") && !valid_tag("a+") && !valid_tag("\u{fffd}j") && !valid_tag("*"));
+        assert!(!valid_tag("x]"));
         assert_eq!(parse_command(b"a"), Err(ParseError::NoCommand("a".into())));
-        assert!(matches!(
+        assert_eq!(
             parse_command(b"a LOGIN \"open"),
-            Err(ParseError::Syntax(_))
-        ));
-        assert!(matches!(
+            Err(ParseError::Malformed("a".into(), "Missing '\"'"))
+        );
+        assert_eq!(
             parse_command(b"a LIST (unclosed"),
-            Err(ParseError::Syntax(_))
-        ));
+            Err(ParseError::Malformed("a".into(), "Missing ')'"))
+        );
+        assert_eq!(
+            parse_command(b"a LOGIN x)"),
+            Err(ParseError::Malformed("a".into(), "Unexpected ')'"))
+        );
+        assert_eq!(
+            parse_command(b"a LOGIN a\"b c"),
+            Err(ParseError::Malformed(
+                "a".into(),
+                "Invalid characters in atom"
+            ))
+        );
         assert!(matches!(
             parse_command(b"a LOGIN {9}\r\nshort"),
             Err(ParseError::Syntax(_))

@@ -3,11 +3,12 @@
 //! mailbox, selected folder).
 
 use super::command::{
-    literal_suffix, parse_command, sequence, Command, ParseError, Verb, MAX_LITERAL,
+    literal_suffix, parse_command, sequence, valid_tag, Command, ParseError, Verb, MAX_LITERAL,
 };
+use super::prefix::{self, Prefix};
 use super::ImapHandler;
 use crate::fields;
-use crate::line_conn::{LineConn, Next};
+use crate::line_conn::{Judged, LineConn, Next, RefuseEarly};
 use crate::protocols::mail::{self, Mech, Message, SaslOutcome};
 
 const FOLDERS: &[(&str, &str)] = &[
@@ -21,6 +22,18 @@ const FOLDERS: &[(&str, &str)] = &[
 
 const TOO_MANY_ERRORS: &str = "* BYE Too many invalid IMAP commands.\r\n";
 
+/// Bad commands imap-login takes before it hangs up (Dovecot's
+/// `CLIENT_MAX_BAD_COMMANDS`): the third is answered with the BYE alone.
+const LOGIN_MAX_BAD: u32 = 3;
+
+/// imap-login's one answer to any command it cannot run: it knows no
+/// command names beyond its own, so it never says which.
+const LOGIN_BAD: &str = "BAD Error in IMAP command received by server.";
+
+/// What Dovecot tells a client that sent a password in clear while
+/// `disable_plaintext_auth` is on.
+const PLAINTEXT_REFUSED: &str = "* BAD [ALERT] Plaintext authentication not allowed without SSL/TLS, but your client did it anyway. If anyone was listening, the password was exposed.\r\n";
+
 /// The state of one IMAP connection.
 pub(super) struct ImapSession<'h> {
     h: &'h ImapHandler,
@@ -31,6 +44,18 @@ pub(super) struct ImapSession<'h> {
     /// arrived since the login shows up as a real server's would.
     user: Option<String>,
     selected: bool,
+    /// Bad commands before login.
+    bad: u32,
+    /// The rest of a line refused by its start is still to be skipped.
+    skip_line: bool,
+}
+
+/// One read from the client.
+enum Input {
+    /// A command line with its literals.
+    Command(Vec<u8>),
+    /// The start of a line imap-login refused before its end arrived.
+    Refused(Vec<u8>),
 }
 
 impl<'h> ImapSession<'h> {
@@ -41,6 +66,8 @@ impl<'h> ImapSession<'h> {
             mbox: None,
             user: None,
             selected: false,
+            bad: 0,
+            skip_line: false,
         }
     }
 
@@ -55,16 +82,25 @@ impl<'h> ImapSession<'h> {
             return;
         }
         loop {
-            let Some(buf) = self.read_command().await else {
-                return;
-            };
-            if buf.is_empty() {
-                continue;
-            }
-            self.c.command(&buf);
-            let next = match parse_command(&buf) {
-                Ok(cmd) => self.apply(&cmd).await,
-                Err(e) => self.parse_error(e),
+            let next = match self.read_command().await {
+                None => return,
+                Some(Input::Refused(part)) => {
+                    self.c.command(&part);
+                    self.skip_line = true;
+                    self.refused(prefix::judge(&part))
+                }
+                Some(Input::Command(buf)) => {
+                    self.c.command(&buf);
+                    match prefix::judge(&[&buf[..], b"\n"].concat()) {
+                        verdict @ (Prefix::BadTag | Prefix::BadName(_)) if self.mbox.is_none() => {
+                            self.refused(verdict)
+                        }
+                        _ => match parse_command(&buf) {
+                            Ok(cmd) => self.apply(&cmd).await,
+                            Err(e) => self.parse_error(e),
+                        },
+                    }
+                }
             };
             if !self.c.reply(next).await {
                 return;
@@ -73,11 +109,19 @@ impl<'h> ImapSession<'h> {
     }
 
     /// Reads one command with its literals (bounded). `None`: connection over.
-    async fn read_command(&mut self) -> Option<Vec<u8>> {
+    async fn read_command(&mut self) -> Option<Input> {
+        const IDLE: &str = "* BYE Disconnected for inactivity.\r\n";
         let c = &mut self.c;
-        let mut buf = c
-            .read_line("* BYE Disconnected for inactivity.\r\n")
-            .await?;
+        if std::mem::take(&mut self.skip_line) {
+            c.read_line(IDLE).await?;
+        }
+        // imap-login judges tag and command name as they arrive; the
+        // post-login process reads whole lines.
+        let judge: Option<RefuseEarly<'_>> = self.mbox.is_none().then_some(&prefix::refused);
+        let mut buf = match c.read_line_judged(IDLE, judge).await? {
+            Judged::Line(l) => l,
+            Judged::Refused(part) => return Some(Input::Refused(part)),
+        };
         let mut total = buf.len();
         while let Some((len, plus)) = literal_suffix(&buf) {
             total += len;
@@ -88,7 +132,11 @@ impl<'h> ImapSession<'h> {
                     return None;
                 }
                 // The client will send the literal anyway if it was non-synchronising.
-                return if plus { None } else { Some(Vec::new()) };
+                return if plus {
+                    None
+                } else {
+                    Some(Input::Command(Vec::new()))
+                };
             }
             if !plus && !c.send("+ OK\r\n").await {
                 return None;
@@ -99,10 +147,37 @@ impl<'h> ImapSession<'h> {
             buf.extend_from_slice(&lit);
             buf.extend_from_slice(&rest);
         }
-        Some(buf)
+        Some(Input::Command(buf))
+    }
+
+    /// A line imap-login refused by its tag or command name.
+    fn refused(&mut self, verdict: Prefix) -> Next {
+        match verdict {
+            Prefix::BadName(tag) => self.login_bad(&tag),
+            _ => self.login_bad("*"),
+        }
+    }
+
+    /// A command imap-login rejects: counted, and the third ends the
+    /// connection.
+    fn login_bad(&mut self, tag: &str) -> Next {
+        self.bad += 1;
+        if self.bad >= LOGIN_MAX_BAD {
+            return Next::CloseWith(TOO_MANY_ERRORS.into());
+        }
+        let tag = if valid_tag(tag) { tag } else { "*" };
+        Next::Reply(format!("{tag} {LOGIN_BAD}\r\n"))
     }
 
     fn parse_error(&mut self, e: ParseError) -> Next {
+        if self.mbox.is_none() {
+            return match e {
+                ParseError::NoTag => self.login_bad("*"),
+                ParseError::NoCommand(t) | ParseError::Syntax(t) => self.login_bad(&t),
+                // imap-login sends its parser's words and does not count them.
+                ParseError::Malformed(t, words) => Next::Reply(format!("{t} BAD {words}\r\n")),
+            };
+        }
         if !self.c.count_error() {
             return Next::CloseWith(TOO_MANY_ERRORS.into());
         }
@@ -111,7 +186,7 @@ impl<'h> ImapSession<'h> {
             ParseError::NoCommand(t) => {
                 format!("{t} BAD Error in IMAP command received by server.\r\n")
             }
-            ParseError::Syntax(t) => {
+            ParseError::Syntax(t) | ParseError::Malformed(t, _) => {
                 format!("{t} BAD Error in IMAP command: Invalid arguments.\r\n")
             }
         })
@@ -121,6 +196,19 @@ impl<'h> ImapSession<'h> {
     /// logged in and selected a folder, as in Dovecot.
     async fn apply(&mut self, cmd: &Command) -> Next {
         let authed = self.mbox.is_some();
+        let login_verb = matches!(
+            cmd.verb(),
+            Verb::Capability
+                | Verb::Noop
+                | Verb::Id
+                | Verb::Logout
+                | Verb::Starttls
+                | Verb::Login
+                | Verb::Authenticate
+        );
+        if !authed && (!login_verb || !valid_tag(&cmd.tag)) {
+            return self.login_bad(&cmd.tag);
+        }
         match cmd.verb() {
             Verb::Capability => self.capability(cmd),
             Verb::Noop => ok(cmd, "NOOP completed."),
@@ -193,8 +281,13 @@ impl<'h> ImapSession<'h> {
     }
 
     fn capability(&self, cmd: &Command) -> Next {
+        let done = if self.mbox.is_some() {
+            "Capability completed."
+        } else {
+            "Pre-login capabilities listed, post-login capabilities have more."
+        };
         Next::Reply(format!(
-            "* CAPABILITY {}\r\n{} OK Capability completed.\r\n",
+            "* CAPABILITY {}\r\n{} OK {done}\r\n",
             self.h
                 .capability(self.c.secure, self.c.can_starttls(), self.mbox.is_some()),
             cmd.tag
@@ -214,14 +307,29 @@ impl<'h> ImapSession<'h> {
 
     async fn login(&mut self, cmd: &Command) -> Next {
         if cmd.args.len() != 2 {
-            return Next::Reply(format!(
-                "{} BAD Error in IMAP command LOGIN: Invalid arguments.\r\n",
-                cmd.tag
-            ));
+            return self.login_bad(&cmd.tag);
         }
         let user = decnet_core::event::printable(cmd.args[0].bytes());
         let pass = cmd.args[1].bytes().to_vec();
+        if !self.h.takes_passwords(self.c.secure) {
+            self.refused_login(&user, &pass, "login");
+            return Next::Reply(format!(
+                "{PLAINTEXT_REFUSED}{} NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n",
+                cmd.tag
+            ));
+        }
         self.check_login(cmd, &user, &pass, "login").await
+    }
+
+    /// Records a password sent in clear that the persona refuses unread.
+    fn refused_login(&self, user: &str, pass: &[u8], method: &str) {
+        self.c.tagged.emit_auth(
+            user,
+            "password",
+            pass,
+            false,
+            fields! {"method" => method, "refused" => "plaintext"},
+        );
     }
 
     async fn authenticate(&mut self, cmd: &Command) -> Next {
@@ -232,6 +340,22 @@ impl<'h> ImapSession<'h> {
             ));
         };
         let initial = cmd.args.get(1).map(|a| a.bytes().to_vec());
+        if !self.h.takes_passwords(self.c.secure) {
+            // A SASL-IR initial response already carries the login.
+            if let Some((user, pass)) = initial
+                .as_deref()
+                .filter(|_| m == Mech::Plain)
+                .and_then(mail::b64)
+                .as_deref()
+                .and_then(mail::split_plain)
+            {
+                self.refused_login(&user, &pass, m.name());
+            }
+            return Next::Reply(format!(
+                "{} NO [PRIVACYREQUIRED] Plaintext authentication disabled.\r\n",
+                cmd.tag
+            ));
+        }
         match mail::sasl(&mut self.c, m, initial.as_deref(), "+ ").await {
             SaslOutcome::Closed => Next::Close,
             SaslOutcome::Cancelled => Next::Reply(format!(
@@ -261,6 +385,8 @@ impl<'h> ImapSession<'h> {
         if ok {
             self.mbox = Some(mail::mailbox(&decky, user));
             self.user = Some(user.to_owned());
+            // The post-login process reads longer lines than imap-login.
+            self.c.line_cap = usize::MAX;
             return Next::Reply(format!(
                 "{} OK [CAPABILITY {}] Logged in\r\n",
                 cmd.tag,

@@ -31,6 +31,8 @@ pub struct Pop3Handler {
     apop: bool,
     fqdn: String,
     tls: Option<Arc<TlsIdentity>>,
+    /// USER/PASS and AUTH accepted before TLS (see [`super::plaintext_auth`]).
+    plaintext_auth: bool,
 }
 
 impl Service for Pop3 {
@@ -43,7 +45,8 @@ impl Service for Pop3 {
         cfg: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), ConfigError> {
         check_bool(cfg, "apop")?;
-        check_bool(cfg, "starttls")
+        check_bool(cfg, "starttls")?;
+        check_bool(cfg, "plaintext_auth")
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
@@ -52,11 +55,12 @@ impl Service for Pop3 {
         Ok(Arc::new(Pop3Handler {
             greeting: decky
                 .config("pop3", "banner")
-                .unwrap_or("Dovecot ready.")
+                .unwrap_or(super::dovecot_greeting(decky))
                 .to_owned(),
             apop: flag("apop", false),
             fqdn: decky.persona.fqdn(),
             tls,
+            plaintext_auth: super::plaintext_auth(decky, "pop3"),
         }))
     }
 }
@@ -72,8 +76,12 @@ pub fn apop_digest(timestamp: &str, password: &[u8]) -> String {
 impl Handler for Pop3Handler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let reply = "-ERR Input line too long.\r\n";
-            let c = LineConn::accept(conn, session, self.tls.clone(), reply);
+            // pop3-login drops a client whose line overflows its input buffer.
+            let reply = "-ERR Input buffer full, aborting\r\n";
+            let mut c = LineConn::accept(conn, session, self.tls.clone(), reply);
+            c.close_on_too_long = true;
+            c.overflow_at_once = true;
+            c.line_cap = super::LOGIN_INPUT_BUFFER;
             session::Pop3Session::new(&self, c).run().await
         })
     }

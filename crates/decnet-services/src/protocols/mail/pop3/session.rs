@@ -7,6 +7,14 @@ use crate::fields;
 use crate::line_conn::{LineConn, Next};
 use crate::protocols::mail::{self, Mech, Message, SaslOutcome};
 
+/// Bad commands pop3-login takes before it hangs up (Dovecot's
+/// `CLIENT_MAX_BAD_COMMANDS`).
+const LOGIN_MAX_BAD: u32 = 3;
+
+/// pop3-login's answer to USER/PASS while `disable_plaintext_auth` is on.
+const PLAINTEXT_REFUSED: &str =
+    "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.\r\n";
+
 /// The state of one POP3 connection.
 pub(super) struct Pop3Session<'h> {
     h: &'h Pop3Handler,
@@ -16,6 +24,8 @@ pub(super) struct Pop3Session<'h> {
     user: Option<String>,
     mbox: Option<Vec<Message>>,
     deleted: Vec<bool>,
+    /// Bad commands before login.
+    bad: u32,
 }
 
 impl<'h> Pop3Session<'h> {
@@ -33,6 +43,7 @@ impl<'h> Pop3Session<'h> {
             user: None,
             mbox: None,
             deleted: Vec::new(),
+            bad: 0,
         }
     }
 
@@ -68,7 +79,9 @@ impl<'h> Pop3Session<'h> {
         let authed = self.mbox.is_some();
         match (cmd.kind(), authed) {
             (Verb::Capa, _) => self.capa(),
-            (Verb::Quit, _) => Next::CloseWith("+OK Logging out.\r\n".into()),
+            // pop3-login's goodbye has no full stop; the mail process's has.
+            (Verb::Quit, false) => Next::CloseWith("+OK Logging out\r\n".into()),
+            (Verb::Quit, true) => Next::CloseWith("+OK Logging out.\r\n".into()),
             (Verb::Noop, true) => reply("+OK\r\n"),
             (Verb::Stls, false) => self.stls().await,
             (Verb::User, false) => self.user(cmd),
@@ -95,7 +108,11 @@ impl<'h> Pop3Session<'h> {
             s.push_str("STLS\r\n");
         }
         if self.mbox.is_none() {
-            s.push_str("USER\r\nSASL PLAIN LOGIN\r\n");
+            if self.takes_passwords() {
+                s.push_str("USER\r\nSASL PLAIN LOGIN\r\n");
+            } else {
+                s.push_str("SASL\r\n");
+            }
         }
         s.push_str(".\r\n");
         Next::Reply(s)
@@ -112,10 +129,19 @@ impl<'h> Pop3Session<'h> {
         Next::Quiet
     }
 
+    /// True when a password may be taken on this connection now.
+    fn takes_passwords(&self) -> bool {
+        self.c.secure || self.h.plaintext_auth
+    }
+
     fn user(&mut self, cmd: &Command) -> Next {
         match cmd.args.first() {
             Some(u) => {
+                // Kept even when refused: the PASS that follows is recorded with it.
                 self.user = Some(u.chars().take(256).collect());
+                if !self.takes_passwords() {
+                    return reply(PLAINTEXT_REFUSED);
+                }
                 reply("+OK\r\n")
             }
             None => reply("-ERR No username given.\r\n"),
@@ -123,6 +149,18 @@ impl<'h> Pop3Session<'h> {
     }
 
     async fn pass(&mut self, cmd: &Command) -> Next {
+        if !self.takes_passwords() {
+            let pass = cmd.args.first().cloned().unwrap_or_default();
+            let user = self.user.take().unwrap_or_default();
+            self.c.tagged.emit_auth(
+                &user,
+                "password",
+                pass.as_bytes(),
+                false,
+                fields! {"method" => "user", "refused" => "plaintext"},
+            );
+            return reply(PLAINTEXT_REFUSED);
+        }
         let Some(u) = self.user.take() else {
             return reply("-ERR No username given.\r\n");
         };
@@ -153,17 +191,29 @@ impl<'h> Pop3Session<'h> {
                     && apop_digest(&self.timestamp, cp.as_bytes()).eq_ignore_ascii_case(digest)
             });
         let extra = fields! {"method" => "apop", "challenge" => self.timestamp.clone()};
+        if !self.h.apop {
+            self.c
+                .tagged
+                .emit_auth(u, "apop_digest", digest.as_bytes(), false, extra);
+            return reply("-ERR APOP not enabled.\r\n");
+        }
         self.login(u, "apop_digest", digest.as_bytes(), ok, extra)
             .await
     }
 
     async fn auth(&mut self, cmd: &Command) -> Next {
         let Some(name) = cmd.args.first() else {
+            if !self.takes_passwords() {
+                return reply("+OK\r\n.\r\n");
+            }
             return reply("+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n");
         };
         let Some(m) = Mech::parse(name) else {
             return reply("-ERR [AUTH] Unsupported authentication mechanism.\r\n");
         };
+        if !self.takes_passwords() {
+            return reply("-ERR [AUTH] Plaintext authentication disabled.\r\n");
+        }
         let initial = cmd.args.get(1).map(|s| s.as_bytes().to_vec());
         match mail::sasl(&mut self.c, m, initial.as_deref(), "+ ").await {
             SaslOutcome::Closed => Next::Close,
@@ -196,6 +246,8 @@ impl<'h> Pop3Session<'h> {
             let m = mail::mailbox(&self.c.session().decky, user);
             self.deleted = vec![false; m.len()];
             self.mbox = Some(m);
+            // The post-login pop3 process reads longer lines than pop3-login.
+            self.c.line_cap = usize::MAX;
             return reply("+OK Logged in.\r\n");
         }
         if !self.c.auth_fail_delay().await {
@@ -294,6 +346,14 @@ impl<'h> Pop3Session<'h> {
     }
 
     fn unknown(&mut self) -> Next {
+        if self.mbox.is_none() {
+            self.bad += 1;
+            if self.bad >= LOGIN_MAX_BAD {
+                return Next::CloseWith(
+                    "-ERR Unknown command.\r\n-ERR Too many invalid bad commands.\r\n".into(),
+                );
+            }
+        }
         if !self.c.count_error() {
             return Next::CloseWith("-ERR Too many bad commands.\r\n".into());
         }

@@ -25,7 +25,7 @@ mod session;
 pub use command::{parse_command, parse_path, Command, Verb};
 
 /// Largest message accepted by default (the SIZE advertised).
-pub const DEFAULT_MAX_MESSAGE: usize = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_MESSAGE: usize = 10_240_000;
 /// Most recipients of one message.
 pub const MAX_RCPT: usize = 100;
 
@@ -43,6 +43,9 @@ pub struct SmtpHandler {
     domain: String,
     max_message: usize,
     exchange: bool,
+    /// SASL offered (`[decky.<service>] auth`): Debian's Postfix ships
+    /// without it; the relay decoy and Exchange offer it.
+    auth: bool,
     tls: Option<Arc<TlsIdentity>>,
 }
 
@@ -53,7 +56,8 @@ fn validate(cfg: &std::collections::BTreeMap<String, String>) -> Result<(), Conf
             value: v.clone(),
         })?;
     }
-    check_bool(cfg, "starttls")
+    check_bool(cfg, "starttls")?;
+    check_bool(cfg, "auth")
 }
 
 fn bind(
@@ -85,6 +89,10 @@ fn bind(
         .unwrap_or(DEFAULT_MAX_MESSAGE)
         .min(crate::artifacts::DEFAULT_MAX_ARTIFACT);
     let tls = super::starttls_identity(decky, service)?;
+    let auth = decky
+        .config(service, "auth")
+        .and_then(crate::config::parse_bool)
+        .unwrap_or(open_relay || exchange);
     Ok(Arc::new(SmtpHandler {
         service,
         open_relay,
@@ -93,6 +101,7 @@ fn bind(
         domain: p.domain.clone(),
         max_message,
         exchange,
+        auth,
         tls,
     }))
 }
@@ -149,7 +158,9 @@ impl SmtpHandler {
         if can_tls && !secure {
             exts.push("STARTTLS".into());
         }
-        exts.push("AUTH PLAIN LOGIN".into());
+        if self.auth {
+            exts.push("AUTH PLAIN LOGIN".into());
+        }
         if self.exchange {
             exts.push("AUTH=LOGIN".into());
         }
@@ -158,6 +169,10 @@ impl SmtpHandler {
             "8BITMIME".into(),
             "DSN".into(),
         ]);
+        if !self.exchange {
+            // Postfix 3.x: smtputf8_enable and BDAT on by default.
+            exts.extend(["SMTPUTF8".into(), "CHUNKING".into()]);
+        }
         let n = exts.len();
         exts.iter()
             .enumerate()
@@ -174,5 +189,6 @@ mod tests {
     fn config_is_validated() {
         assert!(validate(&[("starttls".to_owned(), "maybe".to_owned())].into()).is_err());
         assert!(validate(&[("max_message".to_owned(), "10k".to_owned())].into()).is_err());
+        assert!(validate(&[("auth".to_owned(), "sometimes".to_owned())].into()).is_err());
     }
 }

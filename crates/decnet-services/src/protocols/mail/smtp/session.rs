@@ -60,12 +60,54 @@ impl<'h> SmtpSession<'h> {
                 return;
             };
             self.c.command(&line);
-            let text = String::from_utf8_lossy(&line).into_owned();
-            let next = self.apply(&parse_command(&text)).await;
+            let next = match self.postfix_screen(&line) {
+                Some(n) => n,
+                None => {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    self.apply(&parse_command(&text)).await
+                }
+            };
             if !self.c.reply(next).await {
                 return;
             }
         }
+    }
+
+    /// What Postfix's smtpd answers before it looks a command up: invalid
+    /// UTF-8 (`smtputf8_enable`), an empty line, and — from
+    /// `smtpd_forbidden_commands` (CONNECT, GET, POST, and lines that do
+    /// not start with a letter) — a goodbye to HTTP clients and junk.
+    fn postfix_screen(&mut self, line: &[u8]) -> Option<Next> {
+        if self.h.exchange {
+            return None;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Some(self.syntax_error("500 5.5.2 Error: bad UTF-8 syntax\r\n"));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Some(self.syntax_error("500 5.5.2 Error: bad syntax\r\n"));
+        }
+        let verb = parse_command(text).verb;
+        if !text.starts_with(|c: char| c.is_ascii_alphabetic())
+            || matches!(verb.as_str(), "CONNECT" | "GET" | "POST")
+            || looks_like_header(text)
+        {
+            self.c
+                .tagged
+                .emit_error("smtp: HTTP request or junk on the mail port");
+            return Some(Next::CloseWith(
+                "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n".into(),
+            ));
+        }
+        None
+    }
+
+    fn syntax_error(&mut self, r: &str) -> Next {
+        if !self.c.count_error() {
+            return Next::CloseWith("421 4.7.0 Error: too many errors\r\n".into());
+        }
+        reply(r)
     }
 
     async fn apply(&mut self, cmd: &Command<'_>) -> Next {
@@ -110,7 +152,7 @@ impl<'h> SmtpSession<'h> {
             return reply("554 5.5.1 Error: TLS already active\r\n");
         }
         if !self.c.can_starttls() {
-            return reply("502 5.5.2 Error: command not recognized\r\n");
+            return self.unknown_reply();
         }
         if !self.c.send("220 2.0.0 Ready to start TLS\r\n").await || !self.c.starttls().await {
             return Next::Close;
@@ -123,6 +165,27 @@ impl<'h> SmtpSession<'h> {
     }
 
     async fn auth(&mut self, cmd: &Command<'_>) -> Next {
+        if !self.h.auth {
+            // Credentials sent with the command are kept all the same.
+            let mut it = cmd.arg.split_whitespace();
+            if let (Some(Mech::Plain), Some(initial)) =
+                (Mech::parse(it.next().unwrap_or("")), it.next())
+            {
+                if let Some((user, pass)) = mail::b64(initial.as_bytes())
+                    .as_deref()
+                    .and_then(mail::split_plain)
+                {
+                    self.c.tagged.emit_auth(
+                        &user,
+                        "password",
+                        &pass,
+                        false,
+                        fields! {"method" => "plain", "refused" => "auth_disabled"},
+                    );
+                }
+            }
+            return reply("503 5.5.1 Error: authentication not enabled\r\n");
+        }
         if self.helo.is_none() {
             return reply("503 5.5.1 Error: send HELO/EHLO first\r\n");
         }
@@ -170,13 +233,15 @@ impl<'h> SmtpSession<'h> {
     }
 
     fn mail(&mut self, cmd: &Command<'_>) -> Next {
-        if self.helo.is_none() {
+        // Postfix does not require HELO (`smtpd_helo_required = no`).
+        if self.helo.is_none() && self.h.exchange {
             return reply("503 5.5.1 Error: send HELO/EHLO first\r\n");
         }
         if self.env.from.is_some() {
             return reply("503 5.5.1 Error: nested MAIL command\r\n");
         }
         match parse_path(cmd.arg, "FROM:") {
+            Some(a) if a.contains(['<', '>']) => reply("501 5.1.7 Bad sender address syntax\r\n"),
             Some(a) => {
                 self.env.from = Some(a.chars().take(320).collect());
                 reply("250 2.1.0 Ok\r\n")
@@ -213,11 +278,14 @@ impl<'h> SmtpSession<'h> {
     }
 
     async fn data(&mut self) -> Next {
-        if self.env.from.is_none() {
+        if self.env.from.is_none() && self.h.exchange {
             return reply("503 5.5.1 Error: need MAIL command\r\n");
         }
         if self.env.rcpt.is_empty() {
-            return reply("503 5.5.1 Error: need RCPT command\r\n");
+            return match self.env.from {
+                Some(_) if !self.h.exchange => reply("554 5.5.1 Error: no valid recipients\r\n"),
+                _ => reply("503 5.5.1 Error: need RCPT command\r\n"),
+            };
         }
         if !self.c.send("354 End data with <CR><LF>.<CR><LF>\r\n").await {
             return Next::Close;
@@ -307,6 +375,22 @@ impl<'h> SmtpSession<'h> {
                 .tagged
                 .emit_error("smtp: HTTP request on the mail port");
         }
-        reply("502 5.5.2 Error: command not recognized\r\n")
+        self.unknown_reply()
     }
+
+    fn unknown_reply(&self) -> Next {
+        if self.h.exchange {
+            return reply("502 5.5.2 Error: command not recognized\r\n");
+        }
+        reply("500 5.5.2 Error: command not recognized\r\n")
+    }
+}
+
+/// Postfix's `is_header()` on a command's first word: a mail header name
+/// (`Via:`, `From:`…) means a client pasting a message or another
+/// protocol's request, which smtpd drops like a forbidden command.
+fn looks_like_header(text: &str) -> bool {
+    let word = text.split_ascii_whitespace().next().unwrap_or("");
+    word.find(':')
+        .is_some_and(|i| i > 0 && word[..i].bytes().all(|b| b.is_ascii_graphic()))
 }
