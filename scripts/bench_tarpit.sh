@@ -13,7 +13,7 @@ if [ "${1:-}" != "--inside" ]; then
   exec unshare --net "$0" --inside
 fi
 ip link set lo up
-ulimit -n 65536
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"  # each process holds one side: 10,000 + slack
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 BIN=$TARGET/release/decnet
 LOAD=$TARGET/release/decnet-load
