@@ -544,7 +544,7 @@ impl HttpHandler {
             // The default page's own file name in each distribution.
             (Site::Nginx, "/" | "/index.nginx-debian.html") => return self.home(),
             (Site::Apache, "/" | "/index.html") => return self.home(),
-            (Site::Nginx | Site::Apache, _) => return self.from_web_root(path, head),
+            (Site::Nginx | Site::Apache, _) => return self.web_root_file(path, head),
             _ => {}
         }
         match lower.as_str() {
@@ -557,14 +557,14 @@ impl HttpHandler {
                 }
             }
             "/admin" | "/admin/" if self.site == Site::Corporate => self.basic_challenge(head),
-            _ => self.from_web_root(path, head),
+            _ => self.web_root_file(path, head),
         }
     }
 
     /// A file under the decky's document root (what an attacker uploaded
     /// or wrote there), 403 for a directory without an index (listings
     /// are off, as packaged), else the server's 404.
-    fn from_web_root(&self, path: &str, head: &http1::Head) -> Reply {
+    fn web_root_file(&self, path: &str, head: &http1::Head) -> Reply {
         match self.web_root.find(path) {
             Found::File(body, ctype) => Reply::new(200, ctype, body),
             Found::Directory => self.error(403, head),
