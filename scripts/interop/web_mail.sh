@@ -30,6 +30,9 @@ distro = debian
 ip = $MAIL
 services = smtp, pop3, imap
 distro = debian
+; Debian's Postfix offers no AUTH unless SASL is set up: this one is.
+[mail01.smtp]
+auth = true
 
 [relay01]
 ip = $RELAY
