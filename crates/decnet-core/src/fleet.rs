@@ -158,6 +158,9 @@ pub struct FleetSpec {
     pub geoip: Vec<String>,
     /// `[passive]`: the passive LAN sensor, if configured.
     pub passive: Option<crate::passive::PassiveConfig>,
+    /// `[enrich]`: online reputation lookups of attacker addresses, if
+    /// configured (keys as written, unresolved).
+    pub enrich: Option<crate::enrich::EnrichConfig>,
 }
 
 /// One problem, tied to a line (1-based).
@@ -573,6 +576,11 @@ fn read_sections<'a>(
         } else if s.name == "passive" {
             match crate::passive::parse(s.line, &s.entries) {
                 Ok(c) => fleet.passive = Some(c),
+                Err(errors) => ctx.errors.extend(errors),
+            }
+        } else if s.name == "enrich" {
+            match crate::enrich::parse(s.line, &s.entries) {
+                Ok(c) => fleet.enrich = Some(c),
                 Err(errors) => ctx.errors.extend(errors),
             }
         } else if s.name == "geoip" {

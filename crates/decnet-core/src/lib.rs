@@ -8,6 +8,7 @@ pub mod canary;
 pub mod catalog;
 pub mod clock;
 pub mod compat;
+pub mod enrich;
 pub mod event;
 pub mod fleet;
 pub mod parse;
