@@ -7,6 +7,7 @@ mod canary;
 mod canary_sensor;
 mod durability;
 mod enroll;
+mod enrich;
 mod geo;
 mod memory;
 mod metrics;
