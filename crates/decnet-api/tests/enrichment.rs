@@ -46,9 +46,19 @@ struct StandIn {
 }
 
 impl StandIn {
-    fn record(&self, provider: &'static str, ip: &str, headers: &HeaderMap, q: HashMap<String, String>) {
+    fn record(
+        &self,
+        provider: &'static str,
+        ip: &str,
+        headers: &HeaderMap,
+        q: HashMap<String, String>,
+    ) {
         let key = headers
-            .get(if provider == "abuseipdb" { "Key" } else { "key" })
+            .get(if provider == "abuseipdb" {
+                "Key"
+            } else {
+                "key"
+            })
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         self.seen.lock().unwrap().push(Seen {
@@ -65,7 +75,10 @@ impl StandIn {
     }
 
     fn count(&self, provider: &str) -> usize {
-        self.seen().iter().filter(|s| s.provider == provider).count()
+        self.seen()
+            .iter()
+            .filter(|s| s.provider == provider)
+            .count()
     }
 }
 
@@ -116,9 +129,11 @@ async fn community(
     if ip == "185.220.101.7" {
         (
             StatusCode::OK,
-            Json(json!({"ip": ip, "noise": true, "riot": false, "classification": "malicious",
+            Json(
+                json!({"ip": ip, "noise": true, "riot": false, "classification": "malicious",
                 "name": "unknown", "link": format!("https://viz.greynoise.io/ip/{ip}"),
-                "last_seen": "2026-12-06", "message": "Success"})),
+                "last_seen": "2026-12-06", "message": "Success"}),
+            ),
         )
     } else {
         (
@@ -216,11 +231,22 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
     let s = start().await;
     let admin = s.admin().await;
     let ingester = start_ingester(&s);
-    let cfg = intel_cfg(settings(&root, Duration::from_secs(3600), 600, Duration::from_secs(2)));
+    let cfg = intel_cfg(settings(
+        &root,
+        Duration::from_secs(3600),
+        600,
+        Duration::from_secs(2),
+    ));
     let intel = start_intel_with(&s, cfg.clone()).await;
 
     let public = ["185.220.101.7", "45.33.32.156", "91.92.93.94"];
-    let private = ["10.1.2.3", "127.0.0.9", "100.64.1.1", "192.168.7.7", "fd00::7"];
+    let private = [
+        "10.1.2.3",
+        "127.0.0.9",
+        "100.64.1.1",
+        "192.168.7.7",
+        "fd00::7",
+    ];
     publish_from(&s, &public);
     publish_from(&s, &private);
     eventually(&s, &admin, "/attackers", |v| v["total"] == 8).await;
@@ -240,8 +266,20 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
     assert!(a.get("domain").is_none() && a.get("isTor").is_none(), "{a}");
     let g = &bad["enrichment"]["greynoise"];
     assert_eq!(
-        (&g["noise"], &g["classification"], &g["name"], &g["last_seen"], &g["seen"]),
-        (&json!(true), &json!("malicious"), &json!("unknown"), &json!("2026-12-06"), &json!(true))
+        (
+            &g["noise"],
+            &g["classification"],
+            &g["name"],
+            &g["last_seen"],
+            &g["seen"]
+        ),
+        (
+            &json!(true),
+            &json!("malicious"),
+            &json!("unknown"),
+            &json!("2026-12-06"),
+            &json!(true)
+        )
     );
     // GreyNoise's 404 is an answer: "not seen", stored like one.
     let quiet = eventually(&s, &admin, "/attackers/45.33.32.156", |v| {
@@ -253,7 +291,10 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
     // The score filter and the list rows carry the enrichment too.
     let high = eventually(&s, &admin, "/attackers?min_score=50", |v| v["total"] == 1).await;
     assert_eq!(high["data"][0]["ip"], "185.220.101.7");
-    assert_eq!(high["data"][0]["enrichment"]["abuseipdb"]["abuseConfidenceScore"], 100);
+    assert_eq!(
+        high["data"][0]["enrichment"]["abuseipdb"]["abuseConfidenceScore"],
+        100
+    );
     let bad_param = s.get(&admin, "/attackers?min_score=101").await;
     assert_eq!(bad_param.status(), 422);
 
@@ -268,7 +309,11 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
     assert_eq!(seen.len(), 6, "{seen:?}");
     for req in &seen {
         assert!(public.contains(&req.ip.as_str()), "{req:?}");
-        let key = if req.provider == "abuseipdb" { ABUSE_KEY } else { GREY_KEY };
+        let key = if req.provider == "abuseipdb" {
+            ABUSE_KEY
+        } else {
+            GREY_KEY
+        };
         assert_eq!(req.key.as_deref(), Some(key));
         if req.provider == "abuseipdb" {
             assert_eq!(req.query.keys().collect::<Vec<_>>(), ["ipAddress"]);
@@ -277,14 +322,22 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
         }
     }
     // The failed AbuseIPDB answer left no row, and the other provider's did.
-    let failed = s.get(&admin, "/attackers/91.92.93.94").await.json::<Value>().await.unwrap();
+    let failed = s
+        .get(&admin, "/attackers/91.92.93.94")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
     assert!(failed["enrichment"].get("abuseipdb").is_none(), "{failed}");
     assert!(failed["enrichment"]["greynoise"].is_object(), "{failed}");
     assert!(intel.enrich_stats().unwrap().not_public >= 5);
 
     // The same attackers again: nothing asked (in-process cache).
     publish_from(&s, &public);
-    eventually(&s, &admin, "/attackers/45.33.32.156", |v| v["event_count"] == 2).await;
+    eventually(&s, &admin, "/attackers/45.33.32.156", |v| {
+        v["event_count"] == 2
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(standin.seen().len(), 6);
 
@@ -292,7 +345,10 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
     intel.finish().await.unwrap();
     let intel = start_intel_with(&s, cfg.clone()).await;
     publish_from(&s, &public[..2]);
-    eventually(&s, &admin, "/attackers/45.33.32.156", |v| v["event_count"] == 3).await;
+    eventually(&s, &admin, "/attackers/45.33.32.156", |v| {
+        v["event_count"] == 3
+    })
+    .await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while intel.enrich_stats().unwrap().reused < 4 {
         assert!(Instant::now() < deadline, "{:?}", intel.enrich_stats());
@@ -301,7 +357,12 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
     assert_eq!(standin.seen().len(), 6);
     // ... and asks again once they are older than it.
     intel.finish().await.unwrap();
-    let short = intel_cfg(settings(&root, Duration::from_secs(1), 600, Duration::from_secs(2)));
+    let short = intel_cfg(settings(
+        &root,
+        Duration::from_secs(1),
+        600,
+        Duration::from_secs(2),
+    ));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let intel = start_intel_with(&s, short).await;
     let before = bad["enrichment"]["abuseipdb"]["fetched_at"].clone();
@@ -310,7 +371,10 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
         v["enrichment"]["abuseipdb"]["fetched_at"] != before
     })
     .await;
-    assert_eq!(refetched["enrichment"]["abuseipdb"]["abuseConfidenceScore"], 100);
+    assert_eq!(
+        refetched["enrichment"]["abuseipdb"]["abuseConfidenceScore"],
+        100
+    );
     assert!(standin.count("abuseipdb") >= 4);
 
     // The keys: in no API answer, no log line.
@@ -322,14 +386,20 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
         "/health",
     ] {
         let body = s.get(&admin, path).await.text().await.unwrap();
-        assert!(!body.contains(ABUSE_KEY) && !body.contains(GREY_KEY), "{path}");
+        assert!(
+            !body.contains(ABUSE_KEY) && !body.contains(GREY_KEY),
+            "{path}"
+        );
     }
     let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
     assert!(
         logged.contains("AbuseIPDB lookups"),
         "the failing lookup is logged: {logged}"
     );
-    assert!(!logged.contains(ABUSE_KEY) && !logged.contains(GREY_KEY), "{logged}");
+    assert!(
+        !logged.contains(ABUSE_KEY) && !logged.contains(GREY_KEY),
+        "{logged}"
+    );
     intel.finish().await.unwrap();
     ingester.finish().await.unwrap();
 }
@@ -349,7 +419,12 @@ async fn a_slow_provider_delays_no_event() {
     let ingester = start_ingester(&s);
     let intel = start_intel_with(
         &s,
-        intel_cfg(settings(&root, Duration::from_secs(3600), 600, Duration::from_secs(20))),
+        intel_cfg(settings(
+            &root,
+            Duration::from_secs(3600),
+            600,
+            Duration::from_secs(20),
+        )),
     )
     .await;
     let ips: Vec<String> = (1..=40).map(|i| format!("81.2.69.{i}")).collect();
@@ -364,13 +439,23 @@ async fn a_slow_provider_delays_no_event() {
     }
     eventually(&s, &admin, "/logs?limit=1", |v| v["total"] == 200).await;
     eventually(&s, &admin, "/attackers", |v| v["total"] == 40).await;
-    eventually(&s, &admin, "/attackers/81.2.69.40", |v| v["event_count"] == 5).await;
+    eventually(&s, &admin, "/attackers/81.2.69.40", |v| {
+        v["event_count"] == 5
+    })
+    .await;
     let took = t.elapsed();
-    assert!(took < Duration::from_secs(5), "events waited on the provider: {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "events waited on the provider: {took:?}"
+    );
     assert!(standin.count("abuseipdb") >= 1, "a lookup is hanging");
     let stop = Instant::now();
     intel.finish().await.unwrap();
-    assert!(stop.elapsed() < Duration::from_secs(3), "{:?}", stop.elapsed());
+    assert!(
+        stop.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stop.elapsed()
+    );
     ingester.finish().await.unwrap();
 }
 
@@ -385,7 +470,12 @@ async fn the_rate_limit_holds() {
     let ingester = start_ingester(&s);
     let intel = start_intel_with(
         &s,
-        intel_cfg(settings(&root, Duration::from_secs(3600), 60, Duration::from_secs(2))),
+        intel_cfg(settings(
+            &root,
+            Duration::from_secs(3600),
+            60,
+            Duration::from_secs(2),
+        )),
     )
     .await;
     let ips: Vec<String> = (1..=10).map(|i| format!("5.6.7.{i}")).collect();
@@ -407,7 +497,10 @@ async fn the_rate_limit_holds() {
         );
         for w in times.windows(2) {
             let gap = w[1] - w[0];
-            assert!(gap >= Duration::from_millis(900), "{provider}: {gap:?} apart");
+            assert!(
+                gap >= Duration::from_millis(900),
+                "{provider}: {gap:?} apart"
+            );
         }
     }
     intel.finish().await.unwrap();

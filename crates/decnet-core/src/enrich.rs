@@ -115,7 +115,10 @@ pub fn parse(
             "abuseipdb_key" | "greynoise_key" => {
                 // Never echo the value: it may be the key itself.
                 if v.is_empty() || v == "env:" || v == "file:" {
-                    err(*l, format!("[enrich] {k} is empty: give env:NAME, file:PATH or the key"));
+                    err(
+                        *l,
+                        format!("[enrich] {k} is empty: give env:NAME, file:PATH or the key"),
+                    );
                     continue;
                 }
                 let s = Some(WrittenSecret {
@@ -199,7 +202,10 @@ mod tests {
         let c = parse(1, &entries(&[("abuseipdb_key", "env:ABUSE")])).expect("valid");
         assert_eq!(c.abuseipdb_url, ABUSEIPDB_URL);
         assert_eq!(c.greynoise_url, GREYNOISE_URL);
-        assert_eq!((c.ttl, c.rate, c.timeout), (DEFAULT_TTL, DEFAULT_RATE, DEFAULT_TIMEOUT));
+        assert_eq!(
+            (c.ttl, c.rate, c.timeout),
+            (DEFAULT_TTL, DEFAULT_RATE, DEFAULT_TIMEOUT)
+        );
         assert!(c.greynoise_key.is_none());
         assert_eq!(c.abuseipdb_key.as_ref().map(|k| k.line), Some(2));
         let c = parse(

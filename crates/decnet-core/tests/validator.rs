@@ -200,7 +200,8 @@ fn enrich_section_is_parsed_and_its_errors_carry_lines() {
     let e = fleet.enrich.expect("[enrich] kept");
     assert_eq!(e.rate, 20);
     assert_eq!(e.abuseipdb_key.map(|k| k.line), Some(2));
-    let bad = "[w]\nip = 127.0.50.10\nservices = ssh\n[enrich]\ngreynoise_key = k\ntimeout = forever\n";
+    let bad =
+        "[w]\nip = 127.0.50.10\nservices = ssh\n[enrich]\ngreynoise_key = k\ntimeout = forever\n";
     let out = parse_str(bad).unwrap_err().render("f.ini");
     assert!(out.contains("f.ini:6: [enrich] timeout"), "{out}");
 }

@@ -90,7 +90,10 @@ async fn answers_stored_shown_and_filtered(url: &str) {
     let mut ips: Vec<&str> = high.data.iter().map(|a| a.ip.as_str()).collect();
     ips.sort();
     assert_eq!((high.total, ips), (2, vec!["203.0.113.1", "203.0.113.2"]));
-    assert!(high.data.iter().all(|a| a.enrichment.contains_key("abuseipdb")));
+    assert!(high
+        .data
+        .iter()
+        .all(|a| a.enrichment.contains_key("abuseipdb")));
     let top = s.list_attackers(&scored(80)).await.unwrap();
     assert_eq!(top.total, 1);
     assert_eq!(top.data[0].ip, "203.0.113.2");

@@ -83,9 +83,9 @@ impl EnrichSettings {
         ];
         for (provider, key, root) in configured {
             let Some(key) = key else { continue };
-            let key = key.resolve().map_err(|e| {
-                (key.line, format!("[enrich] {}_key: {e}", provider.name()))
-            })?;
+            let key = key
+                .resolve()
+                .map_err(|e| (key.line, format!("[enrich] {}_key: {e}", provider.name())))?;
             providers.push(ProviderSetup {
                 provider,
                 root: root.to_owned(),
@@ -147,11 +147,9 @@ mod tests {
         let (line, msg) = EnrichSettings::from_config(&c).unwrap_err();
         assert_eq!(line, 3);
         assert!(msg.contains("DECNET_INTEL_UNSET_ABUSE_KEY"), "{msg}");
-        let only_gn = decnet_core::enrich::parse(
-            1,
-            &[("greynoise_key".into(), "gn-secret-key".into(), 2)],
-        )
-        .unwrap();
+        let only_gn =
+            decnet_core::enrich::parse(1, &[("greynoise_key".into(), "gn-secret-key".into(), 2)])
+                .unwrap();
         let s = EnrichSettings::from_config(&only_gn).unwrap();
         assert_eq!(s.providers.len(), 1);
         assert_eq!(s.providers[0].provider.name(), "greynoise");

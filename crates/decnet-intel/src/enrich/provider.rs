@@ -55,10 +55,8 @@ pub trait Provider: Send + Sync + 'static {
 }
 
 /// Every provider decnet knows.
-pub const PROVIDERS: &[&dyn Provider] = &[
-    &super::abuseipdb::AbuseIpDb,
-    &super::greynoise::GreyNoise,
-];
+pub const PROVIDERS: &[&dyn Provider] =
+    &[&super::abuseipdb::AbuseIpDb, &super::greynoise::GreyNoise];
 
 /// The error for a status no provider documents as an answer.
 pub(crate) fn status_error(name: &'static str, status: u16) -> LookupError {
