@@ -9,8 +9,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
@@ -185,28 +184,27 @@ fn intel_cfg(e: Arc<EnrichSettings>) -> decnet_intel::IntelConfig {
     }
 }
 
-/// Everything the process logs, for the keys-never-logged check.
-fn captured_logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || LogSink(buf))
-            .try_init();
-        buf
-    })
+/// A server with the ingester and intel enriching through a stand-in.
+struct Rig {
+    s: Server,
+    admin: String,
+    ingester: decnet_store::ingest::IngestHandle,
+    intel: decnet_intel::IntelHandle,
 }
 
-struct LogSink(&'static Mutex<Vec<u8>>);
-
-impl Write for LogSink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+/// Starts a [`Rig`] on `standin` (answers reused for an hour).
+async fn rig(standin: &StandIn, rate: u32, timeout: Duration) -> Rig {
+    let root = stand_in(standin.clone()).await;
+    let s = start().await;
+    let admin = s.admin().await;
+    let ingester = start_ingester(&s);
+    let cfg = intel_cfg(settings(&root, Duration::from_secs(3600), rate, timeout));
+    let intel = start_intel_with(&s, cfg).await;
+    Rig {
+        s,
+        admin,
+        ingester,
+        intel,
     }
 }
 
@@ -225,7 +223,7 @@ fn publish_from(s: &Server, ips: &[&str]) {
 /// no API answer and no log line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
-    let logs = captured_logs();
+    let logs = log_buffer();
     let standin = StandIn::default();
     let root = stand_in(standin.clone()).await;
     let s = start().await;
@@ -413,20 +411,12 @@ async fn a_slow_provider_delays_no_event() {
         delay: Duration::from_secs(10),
         ..Default::default()
     };
-    let root = stand_in(standin.clone()).await;
-    let s = start().await;
-    let admin = s.admin().await;
-    let ingester = start_ingester(&s);
-    let intel = start_intel_with(
-        &s,
-        intel_cfg(settings(
-            &root,
-            Duration::from_secs(3600),
-            600,
-            Duration::from_secs(20),
-        )),
-    )
-    .await;
+    let Rig {
+        s,
+        admin,
+        ingester,
+        intel,
+    } = rig(&standin, 600, Duration::from_secs(20)).await;
     let ips: Vec<String> = (1..=40).map(|i| format!("81.2.69.{i}")).collect();
     let t = Instant::now();
     for round in 0..5 {
@@ -464,20 +454,12 @@ async fn a_slow_provider_delays_no_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rate_limit_holds() {
     let standin = StandIn::default();
-    let root = stand_in(standin.clone()).await;
-    let s = start().await;
-    let admin = s.admin().await;
-    let ingester = start_ingester(&s);
-    let intel = start_intel_with(
-        &s,
-        intel_cfg(settings(
-            &root,
-            Duration::from_secs(3600),
-            60,
-            Duration::from_secs(2),
-        )),
-    )
-    .await;
+    let Rig {
+        s,
+        admin,
+        ingester,
+        intel,
+    } = rig(&standin, 60, Duration::from_secs(2)).await;
     let ips: Vec<String> = (1..=10).map(|i| format!("5.6.7.{i}")).collect();
     let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
     publish_from(&s, &refs);

@@ -163,17 +163,16 @@ pub fn parse(
             _ => err(*l, format!("[enrich]: unknown key {k:?} (known: {KEYS})")),
         }
     }
-    if c.abuseipdb_key.is_none() && c.greynoise_key.is_none() && errors.is_empty() {
-        errors.push(ValidationError {
+    if c.abuseipdb_key.is_none() && c.greynoise_key.is_none() {
+        err(
             line,
-            message: "[enrich] needs abuseipdb_key or greynoise_key (or both): no provider is asked without a key".into(),
-        });
+            "[enrich] needs abuseipdb_key or greynoise_key (or both): no provider is asked without a key".into(),
+        );
     }
-    if errors.is_empty() {
-        Ok(c)
-    } else {
-        Err(errors)
+    if !errors.is_empty() {
+        return Err(errors);
     }
+    Ok(c)
 }
 
 /// `http(s)://host[:port][/path]` without a trailing slash, or `None`.
@@ -249,7 +248,7 @@ mod tests {
         )
         .expect_err("invalid");
         let lines: Vec<usize> = e.iter().map(|e| e.line).collect();
-        assert_eq!(lines, [2, 3, 4, 5, 6, 7]);
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7, 7]);
         assert!(e[5].message.contains("unknown key"), "{e:?}");
         // No key at all: said on the section's line.
         let e = parse(7, &entries(&[("rate", "5")])).expect_err("no key");

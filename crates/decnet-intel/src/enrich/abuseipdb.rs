@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 
-use decnet_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 use super::provider::{parse_body, status_error, Answer, LookupError, Provider};
@@ -40,18 +39,12 @@ impl Provider for AbuseIpDb {
         "abuseipdb"
     }
 
-    fn request(
-        &self,
-        client: &reqwest::Client,
-        root: &str,
-        key: &Secret,
-        ip: IpAddr,
-    ) -> reqwest::RequestBuilder {
-        client
-            .get(format!("{root}/api/v2/check"))
-            .query(&[("ipAddress", ip.to_string())])
-            .header("Key", key.expose())
-            .header("Accept", "application/json")
+    fn key_header(&self) -> &'static str {
+        "Key"
+    }
+
+    fn url(&self, root: &str, ip: IpAddr) -> String {
+        format!("{root}/api/v2/check?ipAddress={ip}")
     }
 
     fn answer(&self, status: u16, body: &[u8]) -> Result<Answer, LookupError> {

@@ -7,7 +7,6 @@
 
 use std::net::IpAddr;
 
-use decnet_core::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 use super::provider::{parse_body, status_error, Answer, LookupError, Provider};
@@ -35,17 +34,12 @@ impl Provider for GreyNoise {
         "greynoise"
     }
 
-    fn request(
-        &self,
-        client: &reqwest::Client,
-        root: &str,
-        key: &Secret,
-        ip: IpAddr,
-    ) -> reqwest::RequestBuilder {
-        client
-            .get(format!("{root}/v3/community/{ip}"))
-            .header("key", key.expose())
-            .header("Accept", "application/json")
+    fn key_header(&self) -> &'static str {
+        "key"
+    }
+
+    fn url(&self, root: &str, ip: IpAddr) -> String {
+        format!("{root}/v3/community/{ip}")
     }
 
     fn answer(&self, status: u16, body: &[u8]) -> Result<Answer, LookupError> {

@@ -41,17 +41,27 @@ pub enum LookupError {
 pub trait Provider: Send + Sync + 'static {
     /// Its name: the key of `enrichment` in attacker rows.
     fn name(&self) -> &'static str;
-    /// The request for `ip` under the API root `root`; nothing but the
-    /// address and the key leaves.
+    /// The header the key goes in.
+    fn key_header(&self) -> &'static str;
+    /// The URL asking about `ip` under the API root `root`: nothing but
+    /// the address.
+    fn url(&self, root: &str, ip: IpAddr) -> String;
+    /// The answer in a response's status and body.
+    fn answer(&self, status: u16, body: &[u8]) -> Result<Answer, LookupError>;
+
+    /// The request: the URL, the key in its header, JSON asked for.
     fn request(
         &self,
         client: &reqwest::Client,
         root: &str,
         key: &Secret,
         ip: IpAddr,
-    ) -> reqwest::RequestBuilder;
-    /// The answer in a response's status and body.
-    fn answer(&self, status: u16, body: &[u8]) -> Result<Answer, LookupError>;
+    ) -> reqwest::RequestBuilder {
+        client
+            .get(self.url(root, ip))
+            .header(self.key_header(), key.expose())
+            .header("Accept", "application/json")
+    }
 }
 
 /// Every provider decnet knows.
