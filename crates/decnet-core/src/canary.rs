@@ -234,12 +234,7 @@ pub fn parse(
 mod tests {
     use super::*;
 
-    fn entries(kv: &[(&str, &str)]) -> Vec<(String, String, usize)> {
-        kv.iter()
-            .enumerate()
-            .map(|(i, (k, v))| (k.to_string(), v.to_string(), i + 2))
-            .collect()
-    }
+    use crate::parse::test_entries as entries;
 
     #[test]
     fn a_full_section_parses_and_derives_urls() {

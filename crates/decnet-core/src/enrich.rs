@@ -189,12 +189,7 @@ fn http_root(v: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn entries(kv: &[(&str, &str)]) -> Vec<(String, String, usize)> {
-        kv.iter()
-            .enumerate()
-            .map(|(i, (k, v))| ((*k).to_owned(), (*v).to_owned(), i + 2))
-            .collect()
-    }
+    use crate::parse::test_entries as entries;
 
     #[test]
     fn defaults_and_given_values() {

@@ -58,6 +58,16 @@ pub fn parse_net(s: &str) -> Option<IpNet> {
     s.parse::<std::net::IpAddr>().ok().map(IpNet::from)
 }
 
+/// A section's `(key, value, line)` entries, lines from 2 (the header on
+/// line 1): for the section parsers' tests.
+#[cfg(test)]
+pub(crate) fn test_entries(kv: &[(&str, &str)]) -> Vec<(String, String, usize)> {
+    kv.iter()
+        .enumerate()
+        .map(|(i, (k, v))| ((*k).to_owned(), (*v).to_owned(), i + 2))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
