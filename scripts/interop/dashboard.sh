@@ -3,7 +3,8 @@
 # password change, live events after telnet/SSH attempts on the demo fleet,
 # fleet deploy from the INI editor (validator errors on their lines), a
 # topology deployed and mutated with live status, attacker detail with SSH
-# session replay, attacker places from test geolocation databases and the
+# session replay, attacker places from test geolocation databases, reputation
+# answers (AbuseIPDB score, GreyNoise class) and the score filter, and the
 # world map, every other page, three tabs live for a minute (Chromium), the
 # main flows again in Firefox; screenshots in target/screenshots/; fails
 # on any 4xx/5xx the dashboard's own requests get (except the intentional

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
@@ -407,6 +408,23 @@ def run_firefox(d):
     drain(d)
 
 
+def seed_enrichment(ip):
+    """Stores AbuseIPDB and GreyNoise answers about `ip` as the enrichment worker would."""
+    db = sqlite3.connect(os.path.join(DATA, "decnet.db"), timeout=10)
+    now = int(time.time() * 1_000_000)
+    answers = [
+        ("abuseipdb", 87, {"abuseConfidenceScore": 87, "totalReports": 412, "countryCode": "US", "isp": "Example Hosting",
+                           "usageType": "Data Center/Web Hosting/Transit", "lastReportedAt": "2026-12-01T10:00:00+00:00"}),
+        ("greynoise", None, {"noise": True, "riot": False, "classification": "malicious", "name": "Mirai",
+                             "last_seen": "2026-12-01", "seen": True}),
+    ]
+    with db:
+        for provider, score, data in answers:
+            db.execute("INSERT OR REPLACE INTO enrichment (ip, provider, fetched_at, score, data) VALUES (?, ?, ?, ?, ?)",
+                       (ip, provider, now, score, json.dumps(data)))
+    db.close()
+
+
 def main():
     os.makedirs(SHOTS, exist_ok=True)
     if os.environ.get("DASH_BROWSER") == "firefox":
@@ -651,6 +669,25 @@ def run(d):
     ban_calls = on_page.count(("GET", "/api/v1/response/bans"))
     if (status_calls, ban_calls) != (1, 0):
         failures.append(f"attacker page: {status_calls} /response/status and {ban_calls} /response/bans requests (want 1 and 0)")
+
+    # --- reputation (online enrichment): the demo's attackers come from
+    # loopback, which is never looked up, so answers are written into the
+    # store's `enrichment` table as the worker writes them; the API serves
+    # them and the pages must show them.
+    seed_enrichment(SSH_SRC)
+    d.get(BASE + f"/attackers/{SSH_SRC}")
+    wait(d, text_in("#attacker-abuse-score", "87%"), what="AbuseIPDB score on the attacker page")
+    assert "412 reports" in d.find_element(By.ID, "attacker-abuse-score").text
+    wait(d, text_in("#attacker-greynoise", "malicious"), what="GreyNoise classification on the attacker page")
+    assert "Mirai" in d.find_element(By.ID, "attacker-greynoise").text
+    shot(d, "12b-attacker-reputation")
+    goto(d, "/attackers", "Attackers")
+    Select(d.find_element(By.ID, "score-filter")).select_by_value("75")
+    wait(d, lambda x: "min_score=75" in x.current_url and SSH_SRC in x.find_element(By.ID, "attackers").text
+         and TELNET_SRC not in x.find_element(By.ID, "attackers").text, what="attackers filtered by abuse score")
+    assert "87%" in next(r for r in d.find_elements(By.CSS_SELECTOR, "#attackers tbody tr") if SSH_SRC in r.text).text
+    Select(d.find_element(By.ID, "score-filter")).select_by_value("")
+    wait(d, text_in("#attackers", TELNET_SRC), what="score filter cleared")
 
     # --- the overview's world map: located countries drawn and listed, a country opens its attackers.
     goto(d, "/", "Overview")

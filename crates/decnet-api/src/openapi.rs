@@ -36,7 +36,7 @@ impl Modify for Bearer {
 #[openapi(
     info(title = "decnet API", description = "DECNET-compatible REST + SSE API of decnet."),
     modifiers(&Bearer),
-    components(schemas(crate::error::ErrorBody, crate::error::Detail, crate::error::FieldError))
+    components(schemas(crate::error::ErrorBody, crate::error::Detail, crate::error::FieldError, crate::schema::EnrichmentDoc))
 )]
 pub struct ApiDoc;
 

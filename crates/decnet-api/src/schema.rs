@@ -167,3 +167,57 @@ pub struct Health {
     /// Per component.
     pub components: BTreeMap<String, ComponentHealth>,
 }
+
+/// `enrichment` of an attacker row (list and detail): what online
+/// reputation services said about the address, per provider, once looked
+/// up (`[enrich]` in the fleet file, with the user's keys). Absent when
+/// enrichment is off or the address was not looked up yet; private
+/// addresses are never looked up.
+#[derive(Serialize, ToSchema)]
+#[schema(as = AttackerEnrichment)]
+pub struct EnrichmentDoc {
+    /// AbuseIPDB `check` answer.
+    pub abuseipdb: Option<AbuseIpDbDoc>,
+    /// GreyNoise community answer.
+    pub greynoise: Option<GreyNoiseDoc>,
+}
+
+/// The fields kept of an AbuseIPDB `check` answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AbuseIpDbDoc {
+    /// 0-100; the attackers list filters on it (`min_score`).
+    pub abuse_confidence_score: u8,
+    /// Reports in AbuseIPDB's window.
+    pub total_reports: u64,
+    /// ISO 3166-1 alpha-2, as AbuseIPDB places the address.
+    pub country_code: Option<String>,
+    /// Network owner.
+    pub isp: Option<String>,
+    /// `Data Center/Web Hosting/Transit`, `Fixed Line ISP`…
+    pub usage_type: Option<String>,
+    /// Newest report (RFC 3339).
+    pub last_reported_at: Option<String>,
+    /// When decnet fetched this answer (RFC 3339); asked again after `ttl`.
+    #[serde(rename = "fetched_at")]
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// The fields kept of a GreyNoise community answer.
+#[derive(Serialize, ToSchema)]
+pub struct GreyNoiseDoc {
+    /// False when GreyNoise has not observed the address (its 404).
+    pub seen: bool,
+    /// Scanning the internet (background noise).
+    pub noise: bool,
+    /// A known benign business service (RIOT).
+    pub riot: bool,
+    /// `benign`, `malicious`, `unknown`.
+    pub classification: Option<String>,
+    /// Actor or service name.
+    pub name: Option<String>,
+    /// Last observed (date).
+    pub last_seen: Option<String>,
+    /// When decnet fetched this answer (RFC 3339).
+    pub fetched_at: DateTime<Utc>,
+}

@@ -160,6 +160,9 @@ pub struct FleetSpec {
     pub passive: Option<crate::passive::PassiveConfig>,
     /// `[content]`: lived-in deckies, their clock, the optional LLM.
     pub content: crate::content::ContentConfig,
+    /// `[enrich]`: online reputation lookups of attacker addresses, if
+    /// configured (keys as written, unresolved).
+    pub enrich: Option<crate::enrich::EnrichConfig>,
 }
 
 /// One problem, tied to a line (1-based).
@@ -580,6 +583,11 @@ fn read_sections<'a>(
         } else if s.name == "content" {
             match crate::content::parse(&s.entries) {
                 Ok(c) => fleet.content = c,
+                Err(errors) => ctx.errors.extend(errors),
+            }
+        } else if s.name == "enrich" {
+            match crate::enrich::parse(s.line, &s.entries) {
+                Ok(c) => fleet.enrich = Some(c),
                 Err(errors) => ctx.errors.extend(errors),
             }
         } else if s.name == "geoip" {

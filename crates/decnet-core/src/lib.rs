@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod clock;
 pub mod compat;
 pub mod content;
+pub mod enrich;
 pub mod event;
 pub mod fleet;
 pub mod parse;

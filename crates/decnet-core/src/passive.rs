@@ -101,12 +101,7 @@ impl PassiveConfig {
 mod tests {
     use super::*;
 
-    fn entries(kv: &[(&str, &str)]) -> Vec<(String, String, usize)> {
-        kv.iter()
-            .enumerate()
-            .map(|(i, (k, v))| ((*k).to_owned(), (*v).to_owned(), i + 2))
-            .collect()
-    }
+    use crate::parse::section_entries as entries;
 
     fn general(mode: NetMode, interface: &str) -> General {
         General {

@@ -56,9 +56,49 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A secret as the fleet file gives it: `env:NAME` (read from the
+/// environment), `file:/path` (read from a file, trailing newline dropped)
+/// or the value itself. The error never includes the value.
+pub fn resolve(written: &str) -> Result<Secret, String> {
+    let v = written.trim();
+    if let Some(name) = v.strip_prefix("env:") {
+        return match std::env::var(name.trim()) {
+            Ok(s) if !s.is_empty() => Ok(Secret::new(s)),
+            _ => Err(format!("environment variable {} is not set", name.trim())),
+        };
+    }
+    if let Some(path) = v.strip_prefix("file:") {
+        return match std::fs::read_to_string(path.trim()) {
+            Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {
+                Ok(Secret::new(s.trim_end_matches(['\r', '\n'])))
+            }
+            _ => Err(format!("cannot read a secret from {}", path.trim())),
+        };
+    }
+    Ok(Secret::new(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolved_from_the_environment_a_file_or_inline() {
+        let dir = std::env::temp_dir().join(format!("decnet-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("key");
+        std::fs::write(&f, "from-file\n").unwrap();
+        assert_eq!(
+            resolve(&format!("file:{}", f.display())).unwrap().expose(),
+            "from-file"
+        );
+        assert_eq!(resolve(" inline-key ").unwrap().expose(), "inline-key");
+        let e = resolve("env:DECNET_CORE_UNSET_SECRET_VARIABLE").unwrap_err();
+        assert!(e.contains("DECNET_CORE_UNSET_SECRET_VARIABLE"), "{e}");
+        let e = resolve(&format!("file:{}", dir.join("missing").display())).unwrap_err();
+        assert!(e.contains("cannot read"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn never_printed() {

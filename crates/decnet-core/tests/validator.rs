@@ -193,6 +193,20 @@ fn geoip_databases_are_listed_and_unknown_keys_warned() {
 }
 
 #[test]
+fn enrich_section_is_parsed_and_its_errors_carry_lines() {
+    let text = "[enrich]\nabuseipdb_key = env:ABUSEIPDB_KEY\nrate = 20\n\n[w]\nip = 127.0.50.10\nservices = ssh\n";
+    let (fleet, warnings) = parse_str(text).expect("valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let e = fleet.enrich.expect("[enrich] kept");
+    assert_eq!(e.rate, 20);
+    assert_eq!(e.abuseipdb_key.map(|k| k.line), Some(2));
+    let bad =
+        "[w]\nip = 127.0.50.10\nservices = ssh\n[enrich]\ngreynoise_key = k\ntimeout = forever\n";
+    let out = parse_str(bad).unwrap_err().render("f.ini");
+    assert!(out.contains("f.ini:6: [enrich] timeout"), "{out}");
+}
+
+#[test]
 fn tarpit_keys_reach_the_decky_spec() {
     let text = "[general]\nnet = 127.0.60.0/24\n\n[trap]\nservices = http\ntarpit = ssh:22, http:8081, tcp:445\ntarpit_interval = 3\n";
     let (fleet, warnings) = parse_str(text).expect("valid");

@@ -18,6 +18,7 @@
 
 pub mod behaviour;
 pub mod campaign;
+pub mod enrich;
 pub mod geo;
 pub mod harvest;
 pub mod identity;
@@ -52,6 +53,9 @@ pub struct IntelConfig {
     /// The user's geolocation databases: each attacker row gets its
     /// country and ASN once ([`geo`]). `None`: rows carry no `geo`.
     pub geo: Option<std::sync::Arc<geo::GeoDb>>,
+    /// Online enrichment (`[enrich]`): started beside the worker, fed the
+    /// addresses of every committed batch ([`enrich`]). `None`: off.
+    pub enrich: Option<std::sync::Arc<enrich::EnrichSettings>>,
 }
 
 impl Default for IntelConfig {
@@ -63,6 +67,7 @@ impl Default for IntelConfig {
             campaign_window: chrono::Duration::hours(24),
             fence: None,
             geo: None,
+            enrich: None,
         }
     }
 }

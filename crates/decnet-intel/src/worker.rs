@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::enrich::{EnrichQueue, EnrichStats, Enricher};
 use crate::{IntelConfig, IntelState};
 
 /// Counters of the intel worker.
@@ -72,6 +73,7 @@ pub struct Intel;
 /// Handle on a running intel worker.
 pub struct IntelHandle {
     stop: watch::Sender<bool>,
+    enricher: Option<Enricher>,
     counters: Arc<Counters>,
     committed: watch::Receiver<u64>,
     task: JoinHandle<StoreResult<()>>,
@@ -91,6 +93,11 @@ impl Intel {
         let (stop, stop_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
         let (done, committed) = watch::channel(0);
+        let enricher = cfg
+            .enrich
+            .as_ref()
+            .filter(|e| !e.providers.is_empty())
+            .map(|e| Enricher::start(store.clone(), e));
         let task = tokio::spawn(run(
             store,
             bus,
@@ -101,10 +108,12 @@ impl Intel {
                 stop: stop_rx,
                 counters: counters.clone(),
                 done,
+                enrich: enricher.as_ref().map(Enricher::queue),
             },
         ));
         Ok(IntelHandle {
             stop,
+            enricher,
             counters,
             committed,
             task,
@@ -131,9 +140,17 @@ impl IntelHandle {
         self.committed.clone()
     }
 
+    /// The enrichment counters, when `[enrich]` is on.
+    pub fn enrich_stats(&self) -> Option<EnrichStats> {
+        self.enricher.as_ref().map(Enricher::stats)
+    }
+
     /// Processes and commits everything received, then stops.
     pub async fn finish(self) -> StoreResult<IntelStats> {
         let _ = self.stop.send(true);
+        if let Some(e) = self.enricher {
+            e.stop();
+        }
         match self.task.await {
             Ok(r) => r?,
             Err(e) => return Err(StoreError::Database(format!("intel task failed: {e}"))),
@@ -156,6 +173,8 @@ struct Signals {
     stop: watch::Receiver<bool>,
     counters: Arc<Counters>,
     done: watch::Sender<u64>,
+    /// Where committed attackers' addresses go for enrichment, if on.
+    enrich: Option<EnrichQueue>,
 }
 
 async fn run(
@@ -170,6 +189,7 @@ async fn run(
         stop,
         counters,
         done,
+        enrich,
     } = signals;
     let mut batches = BatchLoop::new(sub, stop, cfg.batch_size, cfg.batch_wait);
     loop {
@@ -227,6 +247,12 @@ async fn run(
             .newest
             .fetch_max(newest.unwrap_or(0), Ordering::Relaxed);
         done.send_modify(|n| *n += envs.len() as u64);
+        // After the commit: the rows exist when their answers are shown.
+        if let Some(q) = &enrich {
+            for (row, _) in &batch.attackers {
+                q.offer(&row.ip);
+            }
+        }
         for ev in &batch.identity_events {
             let mut env = Envelope::json(
                 format!("identity.{}", ev.kind),

@@ -492,6 +492,15 @@ impl SqlStore {
         f.eq("behavior", q.behavior.clone());
         f.eq("identity_id", q.identity_id.map(|i| i.to_string()));
         f.eq("country", q.country.clone());
+        if let Some(min) = q.min_score {
+            f.raw(
+                &format!(
+                    "ip IN (SELECT ip FROM enrichment WHERE provider = '{}' AND score >= ?)",
+                    crate::enrich_sql::SCORED_PROVIDER
+                ),
+                Bind::Int(i64::from(min)),
+            );
+        }
         if let Some(s) = &q.search {
             f.raw("ip LIKE ? ESCAPE '\\'", Bind::Text(like_pattern(s)));
         }
@@ -506,8 +515,9 @@ impl SqlStore {
                 "attacker",
             )
             .await?;
+        let rows = page.data.into_iter().map(AttackerRow::with_uuid).collect();
         Ok(Page {
-            data: page.data.into_iter().map(AttackerRow::with_uuid).collect(),
+            data: self.with_enrichment(rows).await?,
             ..page
         })
     }
@@ -532,7 +542,7 @@ impl SqlStore {
 
     pub(crate) async fn get_attacker_impl(&self, ip: &str) -> StoreResult<Option<AttackerRow>> {
         let row: Option<AttackerRow> = self.data_by_key("attackers", "ip", ip, "attacker").await?;
-        Ok(row.map(AttackerRow::with_uuid))
+        self.one_with_enrichment(row).await
     }
 
     pub(crate) async fn get_attacker_by_uuid_impl(
@@ -542,7 +552,7 @@ impl SqlStore {
         let row: Option<AttackerRow> = self
             .data_by_key("attackers", "uuid", &uuid.to_string(), "attacker")
             .await?;
-        Ok(row.map(AttackerRow::with_uuid))
+        self.one_with_enrichment(row).await
     }
 
     pub(crate) async fn list_credentials_impl(

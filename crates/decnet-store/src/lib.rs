@@ -14,6 +14,8 @@ pub mod attack_sql;
 pub use attack_sql::AttackStore;
 pub mod docs;
 pub use docs::{Doc, DocStore};
+pub mod enrich_sql;
+pub use enrich_sql::{EnrichStore, EnrichmentRow};
 pub mod ingest;
 mod intel_sql;
 pub mod journal;
@@ -63,7 +65,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// PostgreSQL (`postgres://…`).
 #[async_trait]
 pub trait Store:
-    docs::DocStore + attack_sql::AttackStore + alerts_sql::AlertHistoryStore + Send + Sync + 'static
+    docs::DocStore
+    + attack_sql::AttackStore
+    + alerts_sql::AlertHistoryStore
+    + enrich_sql::EnrichStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Implementation name (`sqlite`, `postgres`) for health output.
     fn backend(&self) -> &'static str;

@@ -364,6 +364,16 @@ CREATE TRIGGER events_fts_del AFTER DELETE ON events
 END
 "#;
 
+/// What online reputation services (AbuseIPDB, GreyNoise) said about an
+/// attacker address, one row per (address, provider), written behind intel
+/// by the enrichment worker. `fetched_at` decides when it is asked again;
+/// `score` (AbuseIPDB's confidence) is a column so the attackers list can
+/// filter on it without reading JSON.
+const V12_ENRICHMENT: &str = "CREATE TABLE enrichment ( \
+     ip TEXT NOT NULL, provider TEXT NOT NULL, fetched_at BIGINT NOT NULL, \
+     score BIGINT, data TEXT NOT NULL, PRIMARY KEY (ip, provider)); \
+     CREATE INDEX enrichment_provider_score ON enrichment (provider, score, ip)";
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -431,6 +441,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "sqlite_events_search_index",
         sqlite: V11_SEARCH_SQLITE,
         postgres: "",
+    },
+    Migration {
+        version: 12,
+        name: "attacker_enrichment",
+        sqlite: V12_ENRICHMENT,
+        postgres: V12_ENRICHMENT,
     },
 ];
 

@@ -204,6 +204,13 @@ pub struct AttackerRow {
     /// tarpit exits): the attacker's time wasted.
     #[serde(default)]
     pub tarpit_secs: u64,
+    /// What online reputation services said about the address, by
+    /// provider (`abuseipdb`, `greynoise`): the fields kept from each
+    /// answer and its `fetched_at`. Read from the `enrichment` table when
+    /// the row is served, never stored in the row itself; empty when
+    /// enrichment is off or the address was not looked up (yet).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub enrichment: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// An address's country and network owner as the geolocation databases
@@ -289,6 +296,9 @@ pub struct AttackerQuery {
     pub identity_id: Option<Uuid>,
     /// Only addresses of this country key ([`Geo::country_key`]).
     pub country: Option<String>,
+    /// Only addresses whose AbuseIPDB confidence score is at least this.
+    #[serde(default)]
+    pub min_score: Option<u32>,
     /// Page size.
     pub limit: u32,
     /// Rows to skip.

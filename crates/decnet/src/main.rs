@@ -6,6 +6,7 @@ mod attack;
 mod canary;
 mod canary_sensor;
 mod durability;
+mod enrich;
 mod enroll;
 mod geo;
 mod memory;

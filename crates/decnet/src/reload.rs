@@ -94,6 +94,7 @@ impl Reloader {
             ("[general]", !same(&current.general, &new.spec.general)),
             ("[canary]", !same(&current.canary, &new.spec.canary)),
             ("[attack]", current.attack != new.spec.attack),
+            ("[enrich]", current.enrich != new.spec.enrich),
         ] {
             if changed {
                 report.restart_required.push(section.to_owned());

@@ -92,12 +92,19 @@ pub fn validate(file: &Path) -> ExitCode {
                 Ok(g) => g,
                 Err(code) => return code,
             };
+            let enrich = match crate::enrich::settings(&fleet, Some(file)) {
+                Ok(e) => e,
+                Err(code) => return code,
+            };
             let tarpits: usize = fleet.deckies.iter().map(|d| d.tarpits.len()).sum();
             println!(
-                "{shown}: OK — {} deckies, {tarpits} tarpit ports, {} ATT&CK rules{}",
+                "{shown}: OK — {} deckies, {tarpits} tarpit ports, {} ATT&CK rules{}{}",
                 fleet.deckies.len(),
                 rules.handle().current().rules().len(),
                 geo.map(|g| format!(", geoip: {}", g.describe().join("; ")))
+                    .unwrap_or_default(),
+                enrich
+                    .map(|e| format!(", enrich: {}", e.describe()))
                     .unwrap_or_default()
             );
             ExitCode::SUCCESS
@@ -214,8 +221,16 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
     if let Some(g) = &geo {
         eprintln!("geoip: {}", g.describe().join("; "));
     }
+    let enrich = match crate::enrich::settings(&fleet, config.as_deref()) {
+        Ok(e) => e,
+        Err(code) => return code,
+    };
+    if let Some(e) = &enrich {
+        eprintln!("enrich: {}", e.describe());
+    }
     let intel_cfg = decnet_intel::IntelConfig {
         geo,
+        enrich,
         ..Default::default()
     };
     let result = rt.block_on(run(fleet, args, config, alerts, rules, intel_cfg));

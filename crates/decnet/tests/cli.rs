@@ -298,3 +298,48 @@ fn validate_opens_the_geoip_databases_relative_to_the_fleet_file() {
         "{err}"
     );
 }
+
+#[test]
+fn validate_reads_the_enrich_keys_and_never_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("abuseipdb.key");
+    std::fs::write(&key, "abuse-validate-secret-77\n").unwrap();
+    let good = dir.path().join("enrich.ini");
+    std::fs::write(
+        &good,
+        format!(
+            "[enrich]\nabuseipdb_key = file:{}\ngreynoise_key = gn-inline-secret-88\nrate = 30\n[a]\nip = 127.0.66.9\nservices = ssh\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let out = bin().arg("validate").arg(&good).output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("enrich: abuseipdb (https://api.abuseipdb.com), greynoise"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("abuse-validate-secret-77") && !said.contains("gn-inline-secret-88"),
+        "{said}"
+    );
+
+    let bad = dir.path().join("bad.ini");
+    std::fs::write(
+        &bad,
+        "[a]\nip = 127.0.66.9\nservices = ssh\n[enrich]\ngreynoise_key = env:DECNET_CLI_TEST_UNSET_GN_KEY\n",
+    )
+    .unwrap();
+    let out = bin().arg("validate").arg(&bad).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.ini:5: [enrich] greynoise_key: environment variable DECNET_CLI_TEST_UNSET_GN_KEY is not set"),
+        "{err}"
+    );
+}

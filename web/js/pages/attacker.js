@@ -6,6 +6,7 @@ import { download } from '../download.js';
 import { banDialog } from './response.js';
 import { techniqueTable, exportButtons as attackExports } from './attack.js';
 import { place, network } from '../geo.js';
+import { reputation } from '../reputation.js';
 
 const LIMIT = 50;
 
@@ -126,7 +127,8 @@ function drawSummary(box, a) {
     card(null, kv({ Country: h('span', { id: 'attacker-country' }, place(a.geo), a.geo && a.geo.city ? h('span', { class: 'muted' }, ` ${a.geo.city}`) : null),
       Network: h('span', { id: 'attacker-network' }, network(a.geo)),
       Services: a.services, Deckies: a.deckies, Kinds: a.kinds, 'Distinct ports': a.distinct_ports,
-      Fingerprints: (a.fingerprints || []).map((f) => (typeof f === 'string' ? f : `${f.kind || f.type || ''} ${f.value || JSON.stringify(f)}`)).join('; ') || '—' }))));
+      Fingerprints: (a.fingerprints || []).map((f) => (typeof f === 'string' ? f : `${f.kind || f.type || ''} ${f.value || JSON.stringify(f)}`)).join('; ') || '—' })),
+    ...(reputation(a) ? [h('section', { class: 'card', id: 'attacker-reputation', 'aria-label': 'Reputation' }, h('h2', null, 'Reputation'), kv(reputation(a)))] : [])));
 }
 
 export function artifactTable(rows) {

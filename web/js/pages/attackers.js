@@ -3,6 +3,7 @@ import { h, table, pager, errorBox, badge, time, act, toast } from '../ui.js';
 import { rangeControl, rangeFromQuery, rangeToQuery, bounds, newestFirstWithin, describe } from '../timerange.js';
 import { exportButtons, collect, saveText, uuid4 } from '../export.js';
 import { place, network, placeText, networkText, countryName, flag } from '../geo.js';
+import { scoreCell, scoreOf, scoreText } from '../reputation.js';
 
 const LIMIT = 50;
 // Rows a time-filtered view reads (newest first) before filtering here:
@@ -28,7 +29,7 @@ const CSV = [
   ['commands_run', (r) => r.commands_run], ['artifacts', (r) => r.artifacts], ['distinct_ports', (r) => r.distinct_ports],
   ['services', (r) => Object.keys(r.services || {}).join(' ')], ['deckies', (r) => Object.keys(r.deckies || {}).join(' ')],
   ['fingerprints', (r) => (r.fingerprints || []).join(' ')], ['identity_id', (r) => r.identity_id],
-  ['country', (r) => placeText(r.geo)], ['network', (r) => networkText(r.geo)],
+  ['country', (r) => placeText(r.geo)], ['network', (r) => networkText(r.geo)], ['abuse_score', scoreText],
   ['first_seen', (r) => r.first_seen], ['last_seen', (r) => r.last_seen],
 ];
 
@@ -46,14 +47,18 @@ export async function render(root, ctx) {
     if (wanted && !c.data.some((r) => r.country === wanted)) country.append(h('option', { value: wanted }, wanted));
     country.value = wanted;
   }, () => {});
-  const form = h('form', { class: 'filters', role: 'search' }, search, behavior, country, h('button', { type: 'submit', class: 'primary' }, 'Filter'));
+  // AbuseIPDB confidence floor (online enrichment, `[enrich]`).
+  const minScore = h('select', { 'aria-label': 'AbuseIPDB score', name: 'min_score', id: 'score-filter' }, h('option', { value: '' }, 'any abuse score'),
+    [25, 50, 75, 90].map((n) => h('option', { value: String(n) }, `abuse score ≥ ${n}%`)));
+  minScore.value = ctx.query.get('min_score') || '';
+  const form = h('form', { class: 'filters', role: 'search' }, search, behavior, country, minScore, h('button', { type: 'submit', class: 'primary' }, 'Filter'));
   let range = rangeFromQuery(ctx.query);
   const rangeEl = rangeControl(range, (r) => { range = r; offset = 0; load(); });
   const box = h('div', { id: 'attackers' });
   const intelStatus = h('span', { class: 'muted small', id: 'intel-export-status', role: 'status' });
   const stixBtn = h('button', { type: 'button', id: 'export-stix' }, 'Export STIX (all listed)');
   const mispBtn = h('button', { type: 'button', id: 'export-misp' }, 'Export MISP (all listed)');
-  const filtersNow = () => ({ search: search.value.trim(), behavior: behavior.value, country: country.value });
+  const filtersNow = () => ({ search: search.value.trim(), behavior: behavior.value, country: country.value, min_score: minScore.value });
   const exp = exportButtons('attackers', (progress) => matching(progress), CSV);
   exp.append(stixBtn, mispBtn, intelStatus);
   root.append(h('h1', null, 'Attackers'), form, h('div', { class: 'row' }, h('span', { class: 'muted small' }, 'Last seen:'), rangeEl), exp, box);
@@ -61,6 +66,7 @@ export async function render(root, ctx) {
   form.addEventListener('submit', (e) => { e.preventDefault(); offset = 0; load(); });
   behavior.addEventListener('change', () => { offset = 0; load(); });
   country.addEventListener('change', () => { offset = 0; load(); });
+  minScore.addEventListener('change', () => { offset = 0; load(); });
   stixBtn.addEventListener('click', () => intelExport(stixBtn, 'stix'));
   mispBtn.addEventListener('click', () => intelExport(mispBtn, 'misp'));
 
@@ -120,13 +126,14 @@ export async function render(root, ctx) {
       if (!ctx.current) return;
       const cls = BEHAVIORS.find(([v]) => v === behavior.value);
       const none = cls ? `No attackers classed “${cls[1]}”${b.since || b.until ? ` ${describe(range)}` : ''}.`
-        : country.value ? `No attackers located in ${countryName(country.value)}.` : 'No attackers yet. Anyone who touches a decky shows up here.';
+        : country.value ? `No attackers located in ${countryName(country.value)}.` : minScore.value ? `No attackers with an AbuseIPDB score of ${minScore.value}% or more (needs [enrich] abuseipdb_key).` : 'No attackers yet. Anyone who touches a decky shows up here.';
       box.replaceChildren(
         table([
           { key: 'ip', label: 'Address', render: (r) => h('a', { href: `/attackers/${encodeURIComponent(r.ip)}` }, r.ip) },
           { key: 'behavior', label: 'Behaviour', render: (r) => h('span', { title: r.behavior_rule || '', class: 'behavior', dataset: { behavior: r.behavior || 'unknown' } }, badge(r.behavior || 'unknown')) },
           { key: 'country', label: 'Country', render: (r) => place(r.geo), sort: (r) => placeText(r.geo) },
           { key: 'network', label: 'Network', render: (r) => network(r.geo), sort: (r) => (r.geo && r.geo.asn) || 0 },
+          { key: 'abuse', label: 'Abuse', render: scoreCell, sort: (r) => scoreOf(r) ?? -1 },
           { key: 'event_count', label: 'Events', cls: 'num' },
           { key: 'sessions', label: 'Sessions', cls: 'num' },
           { key: 'credentials_tried', label: 'Creds', cls: 'num' },

@@ -253,30 +253,13 @@ impl<'a> Keys<'a> {
     /// dropped). Errors never include the value.
     pub fn secret(&mut self, key: &str) -> Option<Secret> {
         let v = self.raw(key).filter(|v| !v.is_empty())?;
-        if let Some(name) = v.strip_prefix("env:") {
-            return match std::env::var(name.trim()) {
-                Ok(s) if !s.is_empty() => Some(Secret::new(s)),
-                _ => {
-                    self.err(
-                        key,
-                        format!("environment variable {} is not set", name.trim()),
-                    );
-                    None
-                }
-            };
+        match decnet_core::secret::resolve(v) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.err(key, e);
+                None
+            }
         }
-        if let Some(path) = v.strip_prefix("file:") {
-            return match std::fs::read_to_string(path.trim()) {
-                Ok(s) if !s.trim_end_matches(['\r', '\n']).is_empty() => {
-                    Some(Secret::new(s.trim_end_matches(['\r', '\n'])))
-                }
-                _ => {
-                    self.err(key, format!("cannot read a secret from {}", path.trim()));
-                    None
-                }
-            };
-        }
-        Some(Secret::new(v))
     }
 
     /// A secret that must be present.

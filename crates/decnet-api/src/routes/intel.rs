@@ -102,6 +102,11 @@ pub struct AttackerParams {
     /// `private`); needs geolocation databases (`[geoip]`).
     #[param(max_length = 16)]
     pub country: Option<String>,
+    /// Only addresses whose AbuseIPDB confidence score is at least this
+    /// (0-100); needs online enrichment (`[enrich] abuseipdb_key`). Each
+    /// row's `enrichment` is an `AttackerEnrichment`.
+    #[param(minimum = 0, maximum = 100)]
+    pub min_score: Option<u32>,
     /// Page size (1-1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -116,6 +121,9 @@ impl Validate for AttackerParams {
         opt_len(&mut v, "behavior", &self.behavior, 32);
         opt_len(&mut v, "search", &self.search, 64);
         opt_len(&mut v, "country", &self.country, 16);
+        if self.min_score.is_some_and(|n| n > 100) {
+            v.push(("min_score".into(), "must be at most 100".into()));
+        }
         v
     }
 }
@@ -168,6 +176,7 @@ pub(crate) async fn list_attackers(
         search: p.search.filter(|s| !s.is_empty()),
         identity_id: p.identity_id,
         country: p.country.filter(|s| !s.is_empty()),
+        min_score: p.min_score,
         limit: p.limit.unwrap_or(50),
         offset: p.offset.unwrap_or(0),
     };
@@ -186,7 +195,7 @@ pub(crate) async fn attacker(st: &AppState, raw: &str) -> ApiResult<AttackerRow>
 
 #[utoipa::path(get, path = "/attackers/{ip}", tag = "Attackers", security(("bearer" = [])),
     params(("ip" = String, Path, description = "Attacker address or uuid")),
-    responses((status = 200, body = Object), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+    responses((status = 200, body = Object, description = "The attacker row with its `techniques`; `enrichment` (once looked up) is an `AttackerEnrichment`"), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn get_attacker(
     State(st): State<AppState>,
