@@ -303,6 +303,9 @@ archetype = devops-host
 [web01]
 ip = $WNET.11
 services = http
+; an application site (a stock nginx answers git with 404, so git tokens
+; would point at the receiver instead)
+archetype = web-server
 WIRED
 "$BIN" validate "$WORK/wired.ini" >/dev/null || fail "decnet validate refuses the [canary] fleet"
 printf '[general]\nnet = 127.0.66.0/24\n[canary]\nhttp = nowhere\n[x]\nservices = ssh\n' >"$WORK/bad.ini"

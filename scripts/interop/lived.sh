@@ -74,9 +74,14 @@ password = toor
 user = deploy
 user_password = s3cret
 
+; Debian's Dovecot refuses clear-text logins unless told otherwise.
 [files01.imap]
 user = deploy
 user_password = s3cret
+plaintext_auth = true
+
+[files01.pop3]
+plaintext_auth = true
 
 [files01.smb]
 share = Finance

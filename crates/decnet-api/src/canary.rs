@@ -17,11 +17,20 @@ pub const PLANTER: &str = "decnet";
 
 /// The endpoint of `service` on the first running decky that has it.
 fn first_with(deckies: &[Arc<DeckyCtx>], service: &str) -> Option<(Arc<DeckyCtx>, Endpoint)> {
+    first_where(deckies, service, |_| true)
+}
+
+/// [`first_with`] among the deckies `fit` accepts.
+fn first_where(
+    deckies: &[Arc<DeckyCtx>],
+    service: &str,
+    fit: impl Fn(&DeckyCtx) -> bool,
+) -> Option<(Arc<DeckyCtx>, Endpoint)> {
     let info = decnet_core::catalog::service(service)?;
     let port = info.ports.first()?.1;
     deckies
         .iter()
-        .find(|d| d.spec.services.iter().any(|s| s == service))
+        .find(|d| d.spec.services.iter().any(|s| s == service) && fit(d))
         .map(|d| {
             (
                 d.clone(),
@@ -44,8 +53,9 @@ async fn running(fleet: &Fleet) -> Vec<Arc<DeckyCtx>> {
 }
 
 /// The deckies credential tokens point at: the first running decky of
-/// each service. Git remotes go to an http decky (it answers git's smart
-/// HTTP discovery with a login challenge); S3 keys go to the HTTP receiver,
+/// each service. Git remotes go to an http decky whose site answers git's
+/// smart HTTP discovery with a login challenge (a stock nginx or Apache
+/// answers 404, so git would never send the login; the HTTP receiver then); S3 keys go to the HTTP receiver,
 /// which answers as S3, because no decky service speaks S3.
 pub async fn targets(fleet: &Fleet) -> Targets {
     targets_of(&running(fleet).await)
@@ -59,7 +69,12 @@ pub fn targets_of(deckies: &[Arc<DeckyCtx>]) -> Targets {
         ssh_host_key: ssh.as_ref().and_then(|(d, _)| ssh_host_key(d)),
         ssh: ssh.map(|(_, e)| e),
         k8s: first_with(deckies, "k8s").map(|(_, e)| e),
-        git: first_with(deckies, "http").map(|(_, e)| e),
+        git: first_where(
+            deckies,
+            "http",
+            decnet_services::protocols::web::http::answers_git,
+        )
+        .map(|(_, e)| e),
         mysql: first_with(deckies, "mysql").map(|(_, e)| e),
         postgres: first_with(deckies, "postgres").map(|(_, e)| e),
         smb_share: smb.as_ref().map(|(d, _)| lure_share(d)),

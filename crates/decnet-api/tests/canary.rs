@@ -582,7 +582,9 @@ async fn tokens_are_planted_where_an_intruder_looks_and_on_demand() {
 /// remotes at an http decky.
 #[tokio::test]
 async fn windows_paths_ssh_host_key_and_git_decky_targets() {
-    const FLEET: &str = "[general]\nnet = 127.0.72.0/24\n\n[ws01]\nip = 127.0.72.10\narchetype = windows-workstation\n\n[ops01]\nip = 127.0.72.11\nservices = ssh, http\n";
+    // aaa01, a stock nginx, answers git with 404 and is passed over; ops01's
+    // login site challenges git for the token's login.
+    const FLEET: &str = "[general]\nnet = 127.0.72.0/24\n\n[ws01]\nip = 127.0.72.10\narchetype = windows-workstation\n\n[ops01]\nip = 127.0.72.11\nservices = ssh, http\n[ops01.http]\nsite = login\n\n[aaa01]\nip = 127.0.72.12\nservices = http\n[aaa01.http]\nsite = nginx\n";
     let c = start_canary_with(Some(FLEET)).await;
     let fleet = c.fleet.clone().unwrap();
 

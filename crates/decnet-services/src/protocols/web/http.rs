@@ -239,20 +239,7 @@ impl HttpHandler {
                 },
             });
         }
-        // DECNET's `fake_app` picks a site when `site` does not; the skins
-        // decnet has no site for are warned about by the fleet validator.
-        let site_key = cfg("site").or_else(|| cfg("fake_app").filter(|a| Site::parse(a).is_some()));
-        let site = match site_key {
-            Some(s) => Site::parse(&s).ok_or_else(|| ServiceError::Config {
-                service,
-                source: ConfigError::Unsupported {
-                    key: "site",
-                    value: s.clone(),
-                    expected: SITE_EXPECTED,
-                },
-            })?,
-            None => Site::for_decky(decky, &server_name),
-        };
+        let site = site_of(decky, service, &server_name)?;
         let p = &decky.persona;
         let org_word = p.domain.split('.').next().unwrap_or("corp");
         let org = match org_word {
@@ -719,6 +706,39 @@ fn byte_range(spec: &str, len: usize) -> Option<(usize, usize)> {
         (from, to)
     };
     (from <= to && from < len).then_some((from, to))
+}
+
+/// The site a decky's web service shows: its `site`, else DECNET's
+/// `fake_app` when decnet has that skin (the others are warned about by the
+/// fleet validator), else the persona's own.
+fn site_of(
+    decky: &DeckyCtx,
+    service: &'static str,
+    server_name: &str,
+) -> Result<Site, ServiceError> {
+    let cfg = |k: &str| decky.config(service, k).or_else(|| decky.config("http", k));
+    match cfg("site").or_else(|| cfg("fake_app").filter(|a| Site::parse(a).is_some())) {
+        Some(s) => Site::parse(s).ok_or_else(|| ServiceError::Config {
+            service,
+            source: ConfigError::Unsupported {
+                key: "site",
+                value: s.to_owned(),
+                expected: SITE_EXPECTED,
+            },
+        }),
+        None => Ok(Site::for_decky(decky, server_name)),
+    }
+}
+
+/// True when the decky's http service challenges git's smart HTTP for a
+/// login (an application site does; a stock nginx or Apache answers 404
+/// as the packaged server would), so a git canary token's remote can
+/// point at it and git sends the token's login there.
+pub fn answers_git(decky: &DeckyCtx) -> bool {
+    let server = decky
+        .config("http", "server_header")
+        .map_or_else(|| decky.persona.http_server.clone(), str::to_owned);
+    site_of(decky, "http", &server).is_ok_and(|s| !matches!(s, Site::Nginx | Site::Apache))
 }
 
 /// A request of git's smart HTTP protocol: ref discovery or a pack
