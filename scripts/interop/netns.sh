@@ -91,6 +91,10 @@ amount = 6
 services = telnet, snmp
 nmap_os = embedded
 amount = 6
+
+; the deckies talk to each other across the LAN (about one flow a second)
+[content]
+chatter = 3600
 EOF
 
 start_decnet() { # INI LOGNAME
@@ -187,6 +191,22 @@ while IFS=$'\t' read -r name ip _mac family _host; do
   esac
 done < "$WORK/expect.tsv"
 echo "   services answer; no banner names a decky or decnet"
+
+# Chatter: flows start inside the deckies' own namespaces (their TCP
+# active opens), cross the LAN to other deckies, and none is an event.
+sleep 8
+opens=0
+for ns in $(decnet_namespaces); do
+  n=$(ip netns exec "$ns" nstat -az TcpActiveOpens 2>/dev/null | awk '/TcpActiveOpens/ {print $2}')
+  opens=$((opens + ${n:-0}))
+done
+[ "$opens" -gt 0 ] || fail "no decky opened a connection: no chatter between the deckies"
+decky_ips=$(cut -f2 "$WORK/expect.tsv" | sed 's/\./\\./g' | paste -sd'|')
+if grep -E "src_ip=\"($decky_ips)\"" "$WORK/data/decnet.log" | grep -q .; then
+  grep -E "src_ip=\"($decky_ips)\"" "$WORK/data/decnet.log" | head -3 >&2
+  fail "chatter between deckies was recorded as events"
+fi
+echo "   chatter: $opens connections opened from inside the deckies' namespaces, none recorded as an attack"
 
 echo "== netns: teardown and crash recovery"
 stop_decnet

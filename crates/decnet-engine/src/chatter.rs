@@ -1,8 +1,8 @@
 //! The fleet's own traffic ([`decnet_services::chatter`]) at the rate of
 //! `[content] chatter`: every so often one decky opens a flow to another
-//! decky that runs the flow's service. The source address must be one
-//! this process can bind (loopback and alias modes); in netns mode the
-//! deckies' addresses live in their namespaces and flows fail quietly.
+//! decky that runs the flow's service, from the source decky's address
+//! (in netns mode its socket is made in the source decky's namespace, so
+//! the flow crosses the LAN between the two deckies' links).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -50,7 +50,12 @@ pub async fn once(fleet: &Fleet, rng: &mut impl Rng) -> Option<(Flow, Result<(),
         // The login user (root only when it is the only account).
         login: accounts.last().map(|(u, p)| (u.as_str(), p.as_str())),
     };
-    let result = chatter::run(*flow, src.ip(), target, &peer).await;
+    let netns = src.net.as_ref().and_then(|n| n.netns.clone());
+    let from = chatter::Source {
+        ip: src.ip(),
+        netns: netns.as_deref(),
+    };
+    let result = chatter::run(*flow, from, target, &peer).await;
     if let Err(e) = &result {
         tracing::debug!(from = src.name(), to = dst.name(), ?flow, error = %e, "chatter flow failed");
     }

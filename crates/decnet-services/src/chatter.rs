@@ -120,10 +120,21 @@ pub struct Peer<'a> {
     pub login: Option<(&'a str, &'a str)>,
 }
 
-/// Runs `flow` from `src` (a decky's address) to `dst`.
+/// Where a flow starts: a decky's address, and its network namespace in
+/// netns mode (the address exists only there, so the flow's socket is made
+/// there; `None` in loopback and alias modes).
+#[derive(Clone, Copy, Debug)]
+pub struct Source<'a> {
+    /// The decky's address the flow comes from.
+    pub ip: IpAddr,
+    /// The decky's namespace handle (`/var/run/netns/…`) in netns mode.
+    pub netns: Option<&'a std::path::Path>,
+}
+
+/// Runs `flow` from `src` (a decky) to `dst`.
 pub async fn run(
     flow: Flow,
-    src: IpAddr,
+    src: Source<'_>,
     dst: SocketAddr,
     peer: &Peer<'_>,
 ) -> Result<(), ChatterError> {
@@ -162,15 +173,41 @@ pub async fn run(
 }
 
 async fn connect_from(
-    src: IpAddr,
+    src: Source<'_>,
     dst: SocketAddr,
 ) -> Result<(TcpStream, Registered), ChatterError> {
-    let socket = if src.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
+    let local = SocketAddr::new(src.ip, 0);
+    let socket = match src.netns {
+        None => {
+            let socket = if src.ip.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.bind(local)?;
+            socket
+        }
+        Some(ns) => {
+            // A socket belongs to the namespace it was made in; made there
+            // on its own thread, it is then driven from here.
+            let ns = ns.to_owned();
+            let std = tokio::task::spawn_blocking(move || {
+                decnet_net::run_in(&ns, || {
+                    let s = socket2::Socket::new(
+                        socket2::Domain::for_address(local),
+                        socket2::Type::STREAM,
+                        Some(socket2::Protocol::TCP),
+                    )?;
+                    s.bind(&local.into())?;
+                    s.set_nonblocking(true)?;
+                    Ok(std::net::TcpStream::from(s))
+                })
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            TcpSocket::from_std_stream(std)
+        }
     };
-    socket.bind(SocketAddr::new(src, 0))?;
     let registered = register(socket.local_addr()?);
     Ok((socket.connect(dst).await?, registered))
 }
@@ -182,8 +219,18 @@ fn register(local: SocketAddr) -> Registered {
 }
 
 /// An A query for `name` over UDP; done when an answer with its id comes.
-async fn lookup(src: IpAddr, dst: SocketAddr, name: &str) -> Result<(), ChatterError> {
-    let socket = tokio::net::UdpSocket::bind(SocketAddr::new(src, 0)).await?;
+async fn lookup(src: Source<'_>, dst: SocketAddr, name: &str) -> Result<(), ChatterError> {
+    let local = SocketAddr::new(src.ip, 0);
+    let socket = match src.netns {
+        None => tokio::net::UdpSocket::bind(local).await?,
+        Some(ns) => {
+            let ns = ns.to_owned();
+            let std = tokio::task::spawn_blocking(move || decnet_net::bind_udp_in(&ns, local))
+                .await
+                .map_err(std::io::Error::other)??;
+            tokio::net::UdpSocket::from_std(std)?
+        }
+    };
     let _registered = register(socket.local_addr()?);
     let id: u16 = rand::random();
     let mut query = Vec::with_capacity(name.len() + 18);

@@ -7,7 +7,7 @@ import subprocess
 CLIENT_TIMEOUT_S = 25
 
 
-def run_client(argv, stdin=None, timeout=CLIENT_TIMEOUT_S, env=None, with_status=True):
+def run_client(argv, stdin=None, timeout=CLIENT_TIMEOUT_S, env=None, with_status=True, cwd=None):
     """Runs a client; returns its stdout+stderr as text, prefixed with its
     exit status (a client that fails differently is a difference too)."""
     full_env = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
@@ -22,6 +22,7 @@ def run_client(argv, stdin=None, timeout=CLIENT_TIMEOUT_S, env=None, with_status
             stderr=subprocess.STDOUT,
             timeout=timeout,
             env=full_env,
+            cwd=cwd,
         )
         out = r.stdout.decode("utf-8", "replace")
         status = f"exit={r.returncode}\n" if with_status else ""

@@ -27,7 +27,9 @@ def _tftp(cmd):
     def probe(t):
         d = os.path.join(t.svc.work, f"client-{t.role}")
         os.makedirs(d, exist_ok=True)
-        return run_client(["tftp", "-v", t.ip, "-c", *cmd.split()], timeout=15).replace(t.ip, "<TARGET_IP>")
+        # tftp-hpa creates the local file before the transfer: in its own
+        # directory, not wherever the suite was started.
+        return run_client(["tftp", "-v", t.ip, "-c", *cmd.split()], timeout=15, cwd=d).replace(t.ip, "<TARGET_IP>")
     return probe
 
 
