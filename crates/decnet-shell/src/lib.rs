@@ -12,6 +12,7 @@
 //! * [`parse`] — bash-like command-line parser (proptested).
 
 mod commands;
+pub mod arith;
 pub mod gen;
 pub mod lived;
 pub mod parse;

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use decnet_services::transcript::Transcript;
 use decnet_services::{fields, Session as DSession};
+use decnet_shell::shell::BRACKETED_PASTE_OFF;
 use decnet_shell::{Shell, ShellOptions};
 use russh::keys::HashAlg;
 use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Response, Session};
@@ -31,6 +32,9 @@ struct Esc {
 
 struct ShellChan {
     shell: Shell,
+    /// The PTY's terminal type (empty without a PTY): what bash's prompt
+    /// and readline's bracketed paste depend on.
+    term: String,
     line: Vec<u8>,
     pty: bool,
     awaiting_password: bool,
@@ -282,7 +286,7 @@ impl Conn {
                 prompt_next = true;
             }
             if prompt_next {
-                shown.push_str(&sc.shell.prompt());
+                shown.push_str(&sc.shell.terminal_prompt(&sc.term));
             }
         }
         self.send(session, channel, &shown, pty);
@@ -350,6 +354,9 @@ impl Conn {
                 b'\r' | b'\n' => {
                     sc.hist = 0;
                     echo.extend_from_slice(b"\r\n");
+                    if !sc.awaiting_password && sc.shell.bracketed_paste(&sc.term) {
+                        echo.extend_from_slice(BRACKETED_PASTE_OFF.as_bytes());
+                    }
                     lines.push(std::mem::take(&mut sc.line));
                 }
                 0x7f | 0x08 => {
@@ -366,7 +373,7 @@ impl Conn {
                     sc.line.clear();
                     sc.awaiting_password = false;
                     echo.extend_from_slice(b"^C\r\n");
-                    echo.extend_from_slice(sc.shell.prompt().as_bytes());
+                    echo.extend_from_slice(sc.shell.terminal_prompt(&sc.term).as_bytes());
                 }
                 0x04 if sc.line.is_empty() && !sc.awaiting_password => {
                     lines.push(b"exit".to_vec());
@@ -379,7 +386,7 @@ impl Conn {
                 }
                 0x0c => {
                     echo.extend_from_slice(b"\x1b[H\x1b[2J");
-                    echo.extend_from_slice(sc.shell.prompt().as_bytes());
+                    echo.extend_from_slice(sc.shell.terminal_prompt(&sc.term).as_bytes());
                     echo.extend_from_slice(&sc.line);
                 }
                 b'\t' => echo.push(0x07),
@@ -577,6 +584,11 @@ impl russh::server::Handler for Conn {
             return Ok(());
         }
         let pty = self.ptys.contains_key(&channel);
+        let term = self
+            .ptys
+            .get(&channel)
+            .map(|p| p.term.clone())
+            .unwrap_or_default();
         let shell = self.new_shell(pty);
         session.channel_success(channel)?;
         let greeting = if pty {
@@ -584,7 +596,7 @@ impl russh::server::Handler for Conn {
             let h = self.shared.vfs.host();
             let o = h.ip.octets();
             let from = format!("{}.{}.{}.{}", o[0], o[1], o[2], 20 + h.salt % 200);
-            format!("{}{}", shell.motd(Some(&from)), shell.prompt())
+            format!("{}{}", shell.motd(Some(&from)), shell.terminal_prompt(&term))
         } else {
             String::new()
         };
@@ -592,6 +604,7 @@ impl russh::server::Handler for Conn {
             channel,
             Chan::Shell(Box::new(ShellChan {
                 shell,
+                term,
                 line: Vec::new(),
                 pty,
                 awaiting_password: false,

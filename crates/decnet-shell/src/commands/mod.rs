@@ -10,8 +10,10 @@
 //! session overlay), [`text`] (filters), [`sys`] (host facts), [`net`]
 //! (interfaces, sockets, downloads), [`users`] (identity, sudo/su, exit),
 //! [`proc`] (processes, sub-shells, scripts), [`env`] (variables, history,
-//! command lookup), [`misc`] (no-ops and refusals).
+//! command lookup), [`builtins`] (bash builtins and small utilities
+//! scripts probe with), [`misc`] (no-ops and refusals).
 
+mod builtins;
 mod env;
 mod format;
 mod fs;
@@ -140,6 +142,14 @@ pub(crate) static COMMANDS: &[&dyn Command] = &[
     &env::Export,
     &env::Unset,
     &env::Which,
+    // builtins
+    &builtins::Printf,
+    &builtins::Test,
+    &builtins::Umask,
+    &builtins::Ulimit,
+    &builtins::Tty,
+    &builtins::Getconf,
+    &builtins::Groups,
     // misc
     &misc::Crontab,
     &misc::RootOnly,

@@ -208,25 +208,59 @@ fn id(sh: &Shell, c: &Cmd) -> Res {
         },
         None => (sh.user.clone(), sh.uid, sh.gid),
     };
-    if c.argv.iter().any(|a| a == "-u") {
-        return Res::ok(format!("{uid}\n"));
+    let groups = groups_of(sh, user.as_deref());
+    let group_name = groups
+        .first()
+        .map(|(_, n)| n.clone())
+        .unwrap_or_default();
+    // Flags may come apart (`-u -n`) or together (`-un`).
+    let flags: String = c
+        .argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.strip_prefix('-'))
+        .collect();
+    let names = flags.contains('n');
+    if flags.contains('u') {
+        return Res::ok(if names { format!("{name}\n") } else { format!("{uid}\n") });
     }
-    if c.argv.iter().any(|a| a == "-un" || a == "-nu") {
-        return Res::ok(format!("{name}\n"));
-    }
-    let groups = if uid == 0 {
-        "0(root)".to_owned()
-    } else {
-        format!("{gid}({name}),4(adm),24(cdrom),27(sudo),30(dip),46(plugdev)")
-    };
-    Res::ok(format!(
-        "uid={uid}({name}) gid={gid}({}) groups={groups}\n",
-        if gid == 0 {
-            "root".to_owned()
+    if flags.contains('g') {
+        return Res::ok(if names {
+            format!("{group_name}\n")
         } else {
-            name.clone()
-        }
+            format!("{gid}\n")
+        });
+    }
+    if flags.contains('G') {
+        let list: Vec<String> = groups
+            .iter()
+            .map(|(g, n)| if names { n.clone() } else { g.to_string() })
+            .collect();
+        return Res::ok(format!("{}\n", list.join(" ")));
+    }
+    let list: Vec<String> = groups.iter().map(|(g, n)| format!("{g}({n})")).collect();
+    Res::ok(format!(
+        "uid={uid}({name}) gid={gid}({group_name}) groups={}\n",
+        list.join(",")
     ))
+}
+
+/// The groups of `user` (the session's user when `None`), primary first:
+/// root's own, or a first user's as debian-installer makes it.
+pub(crate) fn groups_of(sh: &Shell, user: Option<&str>) -> Vec<(u32, String)> {
+    let (name, uid, gid) = match user.and_then(|u| sh.vfs.host().account(u)) {
+        Some(a) => (a.name.clone(), a.uid, a.gid),
+        None => (sh.user.clone(), sh.uid, sh.gid),
+    };
+    if uid == 0 || gid == 0 {
+        return vec![(0, "root".into())];
+    }
+    let mut v = vec![(gid, name)];
+    v.extend(
+        [(4, "adm"), (24, "cdrom"), (27, "sudo"), (30, "dip"), (46, "plugdev")]
+            .map(|(g, n)| (g, n.to_owned())),
+    );
+    v
 }
 
 fn w(sh: &Shell) -> String {
