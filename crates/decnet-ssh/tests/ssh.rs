@@ -33,25 +33,36 @@ fn decky_ctx(
     bus: Arc<dyn Bus>,
     dir: std::path::PathBuf,
     idle: Duration,
+    sections: &str,
 ) -> Arc<DeckyCtx> {
     let limits = Limits {
         auth_fail_delay: FAIL_DELAY,
         idle_timeout: idle,
         ..Limits::default()
     };
-    let sections =
-        "services = ssh\n[t{n}.ssh]\npassword = toor\nuser = deploy\nuser_password = s3cret\n";
     common::decky_ctx_with(ip, bus, dir, sections, limits, OFFSET)
 }
+
+const SECTIONS: &str =
+    "services = ssh\n[t{n}.ssh]\npassword = toor\nuser = deploy\nuser_password = s3cret\n";
 
 async fn start(ip: &str, dir: std::path::PathBuf) -> Decky {
     start_with(ip, dir, Limits::default().idle_timeout).await
 }
 
 async fn start_with(ip: &str, dir: std::path::PathBuf, idle: Duration) -> Decky {
+    start_sections(ip, dir, idle, SECTIONS).await
+}
+
+async fn start_sections(
+    ip: &str,
+    dir: std::path::PathBuf,
+    idle: Duration,
+    sections: &str,
+) -> Decky {
     let bus = MemoryBus::new();
     let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
-    let ctx = decky_ctx(ip, bus, dir, idle);
+    let ctx = decky_ctx(ip, bus, dir, idle, sections);
     let cancel = CancellationToken::new();
     let running = start_service(ctx.clone(), &decnet_ssh::Ssh, &cancel)
         .await
@@ -191,6 +202,51 @@ async fn read_until(ch: &mut russh::Channel<client::Msg>, acc: &mut String, need
 }
 
 #[tokio::test]
+async fn typed_ahead_lines_are_echoed_before_the_greeting_then_run_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    // Debian 12: bash 5.2, whose readline brackets pastes.
+    let d = start_sections(
+        "127.0.61.23",
+        dir.path().to_owned(),
+        Limits::default().idle_timeout,
+        &format!("distro = debian\n{SECTIONS}"),
+    )
+    .await;
+    let mut h = connect(d.addr).await;
+    assert!(h
+        .authenticate_password("root", "toor")
+        .await
+        .unwrap()
+        .success());
+    let mut ch = h.channel_open_session().await.unwrap();
+    ch.request_pty(true, "xterm", 80, 24, 0, 0, &[])
+        .await
+        .unwrap();
+    ch.request_shell(true).await.unwrap();
+    // Pasted at once, before the login shell has printed anything.
+    ch.data(&b"echo one\recho two\r"[..]).await.unwrap();
+    let host = d.ctx.persona.hostname.split('.').next().unwrap().to_owned();
+    let prompt = format!("\x1b[?2004hroot@{host}:~# ");
+    let mut acc = String::new();
+    read_until(&mut ch, &mut acc, &format!("two\r\n{prompt}")).await;
+    // The terminal's echo first, then the greeting…
+    assert!(
+        acc.starts_with(&format!("echo one\r\necho two\r\nLinux {host} ")),
+        "{acc:?}"
+    );
+    // …then each line echoed by readline only once the one before ran.
+    let after_greeting = &acc[acc.find(&prompt).expect("first prompt")..];
+    assert_eq!(
+        after_greeting,
+        format!(
+            "{prompt}echo one\r\n\x1b[?2004l\rone\r\n{prompt}echo two\r\n\x1b[?2004l\rtwo\r\n{prompt}"
+        )
+    );
+    drop(h);
+    d.running.stop().await;
+}
+
+#[tokio::test]
 async fn pty_shell_commands_and_transcript() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = start("127.0.61.22", dir.path().to_owned()).await;
@@ -206,13 +262,19 @@ async fn pty_shell_commands_and_transcript() {
         .unwrap();
     ch.request_shell(true).await.unwrap();
     let host = d.ctx.persona.hostname.split('.').next().unwrap().to_owned();
-    let prompt = format!("deploy@{host}:~$ ");
+    // Debian's bash 5.2 with /etc/skel/.bashrc on an xterm-256color
+    // terminal: bracketed paste on, the window title, a coloured PS1.
+    let prompt = format!(
+        "\x1b[?2004h\x1b]0;deploy@{host}: ~\x07\x1b[01;32mdeploy@{host}\x1b[00m:\x1b[01;34m~\x1b[00m$ "
+    );
     let mut acc = String::new();
     read_until(&mut ch, &mut acc, &prompt).await;
     assert!(
         acc.starts_with(&format!("Linux {host} ")),
         "motd first: {acc:?}"
     );
+    // sshd's own line, through the terminal's ONLCR.
+    assert!(acc.contains(" from 127.0.61.") && acc.contains("\r\r\n\x1b[?2004h"), "{acc:?}");
 
     for (cmd, want) in [
         ("whoami", "deploy\r\n".to_owned()),
@@ -229,8 +291,9 @@ async fn pty_shell_commands_and_transcript() {
         ch.data(format!("{cmd}\r").as_bytes()).await.unwrap();
         // Echo, output, then the next prompt.
         read_until(&mut ch, &mut acc, "$ ").await;
+        // Readline's echo, then bracketed paste off before the output.
         assert!(
-            acc.starts_with(&format!("{cmd}\r\n")),
+            acc.starts_with(&format!("{cmd}\r\n\x1b[?2004l\r")),
             "echo of {cmd}: {acc:?}"
         );
         assert!(acc.contains(&want), "{cmd}: {acc:?}");
@@ -239,12 +302,12 @@ async fn pty_shell_commands_and_transcript() {
     acc.clear();
     ch.data(&b"whoamx\x7fi\r"[..]).await.unwrap();
     read_until(&mut ch, &mut acc, "$ ").await;
-    assert!(acc.contains("\r\ndeploy\r\n"), "{acc:?}");
+    assert!(acc.contains("\r\n\x1b[?2004l\rdeploy\r\n"), "{acc:?}");
     // Up arrow recalls the last command.
     acc.clear();
     ch.data(&b"\x1b[A\r"[..]).await.unwrap();
     read_until(&mut ch, &mut acc, "$ ").await;
-    assert!(acc.contains("whoami\r\ndeploy\r\n"), "{acc:?}");
+    assert!(acc.contains("whoami\r\n\x1b[?2004l\rdeploy\r\n"), "{acc:?}");
     // sudo asks for the password without echo and records it.
     acc.clear();
     ch.data(&b"sudo id\r"[..]).await.unwrap();
