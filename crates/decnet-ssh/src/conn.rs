@@ -23,12 +23,12 @@ use crate::Shared;
 pub const MAX_AUTH_TRIES: u32 = 6;
 /// Channels per connection.
 const MAX_CHANNELS: usize = 8;
-/// From a PTY shell request to the login shell's first output.
-const SHELL_START: std::time::Duration = std::time::Duration::from_millis(100);
+/// From sshd's greeting to the login shell's first prompt (bash reading
+/// its startup files).
+const SHELL_START: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// A login greeting not yet sent: the timer of
-/// [`Conn::start_login_shell`] and input arriving first race for it, and
-/// whichever takes it sends it.
+/// A first prompt not yet sent: the timer of [`Conn::start_login_shell`]
+/// and input arriving first race for it, and whichever takes it sends it.
 #[derive(Default)]
 struct Greeting(Option<Arc<parking_lot::Mutex<Option<Vec<u8>>>>>);
 
@@ -39,7 +39,7 @@ impl Greeting {
         slot
     }
 
-    /// The greeting if it is still unsent (now owned by the caller).
+    /// The prompt if it is still unsent (now owned by the caller).
     fn take_pending(&mut self) -> Option<Vec<u8>> {
         self.0.take().and_then(|slot| slot.lock().take())
     }
@@ -86,7 +86,7 @@ struct ShellChan {
     /// The PTY's terminal type (empty without a PTY): what bash's prompt
     /// and readline's bracketed paste depend on.
     term: String,
-    /// The login greeting while the shell is still "starting".
+    /// The first prompt while the login shell is still "starting".
     greeting: Greeting,
     line: Vec<u8>,
     pty: bool,
@@ -276,19 +276,26 @@ impl Conn {
             .clone()
     }
 
-    /// Sends the login greeting (MOTD, last login, first prompt) once the
-    /// login shell has "started", [`SHELL_START`] after the request, as
-    /// sshd's fork, PAM session and bash's start take a moment: what the
-    /// client typed ahead meanwhile is echoed first (see `data`).
-    fn start_login_shell(&mut self, session: &mut Session, channel: ChannelId, greeting: Vec<u8>) {
+    /// Sends sshd's greeting (MOTD, last login) at once and the login
+    /// shell's first prompt once bash has "started", [`SHELL_START`]
+    /// later: what the client typed ahead meanwhile is echoed by the
+    /// terminal before that prompt (see `data`), as on a real host.
+    fn start_login_shell(
+        &mut self,
+        session: &mut Session,
+        channel: ChannelId,
+        greeting: Vec<u8>,
+        prompt: Vec<u8>,
+    ) {
+        let _ = session.data(channel, greeting);
         let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) else {
             return;
         };
         let Some(handle) = self.handle.get().cloned() else {
-            let _ = session.data(channel, greeting);
+            let _ = session.data(channel, prompt);
             return;
         };
-        let pending = sc.greeting.hold(greeting);
+        let pending = sc.greeting.hold(prompt);
         tokio::spawn(async move {
             tokio::time::sleep(SHELL_START).await;
             let ready = pending.lock().take();
@@ -671,11 +678,16 @@ impl russh::server::Handler for Conn {
             let h = self.shared.vfs.host();
             let o = h.ip.octets();
             let from = format!("{}.{}.{}.{}", o[0], o[1], o[2], 20 + h.salt % 200);
-            format!("{}{}", shell.motd(Some(&from)), shell.terminal_prompt(&term))
+            shell.motd(Some(&from))
         } else {
             String::new()
         };
         let greeting = crlf(&greeting);
+        let prompt = if pty {
+            crlf(&shell.terminal_prompt(&term))
+        } else {
+            Vec::new()
+        };
         self.chans.insert(
             channel,
             Chan::Shell(Box::new(ShellChan {
@@ -690,8 +702,9 @@ impl russh::server::Handler for Conn {
             })),
         );
         self.transcript(channel).output(&greeting);
-        if !greeting.is_empty() {
-            self.start_login_shell(session, channel, greeting);
+        self.transcript(channel).output(&prompt);
+        if pty {
+            self.start_login_shell(session, channel, greeting, prompt);
         }
         self.flush_transcript().await;
         Ok(())
@@ -876,13 +889,13 @@ impl russh::server::Handler for Conn {
                 let pty = sc.pty;
                 let early = sc.greeting.take_pending();
                 self.transcript(channel).input(data);
-                if let Some(greeting) = early {
+                if let Some(prompt) = early {
                     // Typed before the login shell started: the terminal
-                    // echoed it (canonical mode) before sshd's greeting;
-                    // bash's readline reads it afterwards, echoing again.
+                    // echoed it (canonical mode) before bash's prompt;
+                    // readline reads it afterwards, echoing it again.
                     let mut out = tty_echo(data);
                     self.transcript(channel).output(&out);
-                    out.extend_from_slice(&greeting);
+                    out.extend_from_slice(&prompt);
                     let _ = session.data(channel, out);
                 }
                 let mut ran = false;

@@ -202,7 +202,7 @@ async fn read_until(ch: &mut russh::Channel<client::Msg>, acc: &mut String, need
 }
 
 #[tokio::test]
-async fn typed_ahead_lines_are_echoed_before_the_greeting_then_run_in_turn() {
+async fn typed_ahead_lines_are_echoed_before_the_first_prompt_then_run_in_turn() {
     let dir = tempfile::tempdir().unwrap();
     // Debian 12: bash 5.2, whose readline brackets pastes.
     let d = start_sections(
@@ -223,21 +223,23 @@ async fn typed_ahead_lines_are_echoed_before_the_greeting_then_run_in_turn() {
         .await
         .unwrap();
     ch.request_shell(true).await.unwrap();
-    // Pasted at once, before the login shell has printed anything.
+    // Pasted at once, before the login shell has prompted.
     ch.data(&b"echo one\recho two\r"[..]).await.unwrap();
     let host = d.ctx.persona.hostname.split('.').next().unwrap().to_owned();
     let prompt = format!("\x1b[?2004hroot@{host}:~# ");
     let mut acc = String::new();
-    read_until(&mut ch, &mut acc, &format!("two\r\n{prompt}")).await;
-    // The terminal's echo first, then the greeting…
+    read_until(&mut ch, &mut acc, &format!("\x1b[?2004l\rtwo\r\n{prompt}")).await;
+    // sshd's greeting first, then the terminal's echo of what was typed
+    // while bash was starting…
+    assert!(acc.starts_with(&format!("Linux {host} ")), "{acc:?}");
     assert!(
-        acc.starts_with(&format!("echo one\r\necho two\r\nLinux {host} ")),
+        acc.contains(&format!("\r\r\necho one\r\necho two\r\n{prompt}")),
         "{acc:?}"
     );
     // …then each line echoed by readline only once the one before ran.
-    let after_greeting = &acc[acc.find(&prompt).expect("first prompt")..];
+    let (_, after_echo) = acc.split_once("echo two\r\n").expect("terminal echo");
     assert_eq!(
-        after_greeting,
+        after_echo,
         format!(
             "{prompt}echo one\r\n\x1b[?2004l\rone\r\n{prompt}echo two\r\n\x1b[?2004l\rtwo\r\n{prompt}"
         )
