@@ -136,7 +136,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn calc(e: &str) -> Option<i64> {
-        eval(e, &|name| if name == "N" { "5".into() } else { String::new() })
+        eval(e, &|name| {
+            if name == "N" {
+                "5".into()
+            } else {
+                String::new()
+            }
+        })
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //!   command").
 //! * [`parse`] — bash-like command-line parser (proptested).
 
-mod commands;
 pub mod arith;
+mod commands;
 pub mod gen;
 pub mod lived;
 pub mod parse;

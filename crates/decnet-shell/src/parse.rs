@@ -183,7 +183,10 @@ fn dollar(chars: &[char], i: &mut usize) -> Seg {
                 j += 1;
             }
             *i = chars.len();
-            Seg::Lit(format!("${}", chars[start - 2..].iter().collect::<String>()))
+            Seg::Lit(format!(
+                "${}",
+                chars[start - 2..].iter().collect::<String>()
+            ))
         }
         Some('(') => {
             // Command substitution is kept literally (never run).

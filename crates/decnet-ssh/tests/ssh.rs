@@ -276,7 +276,10 @@ async fn pty_shell_commands_and_transcript() {
         "motd first: {acc:?}"
     );
     // sshd's own line, through the terminal's ONLCR.
-    assert!(acc.contains(" from 127.0.61.") && acc.contains("\r\r\n\x1b[?2004h"), "{acc:?}");
+    assert!(
+        acc.contains(" from 127.0.61.") && acc.contains("\r\r\n\x1b[?2004h"),
+        "{acc:?}"
+    );
 
     for (cmd, want) in [
         ("whoami", "deploy\r\n".to_owned()),
@@ -310,17 +313,24 @@ async fn pty_shell_commands_and_transcript() {
     ch.data(&b"\x1b[A\r"[..]).await.unwrap();
     read_until(&mut ch, &mut acc, "$ ").await;
     assert!(acc.contains("whoami\r\n\x1b[?2004l\rdeploy\r\n"), "{acc:?}");
-    // sudo asks for the password without echo and records it.
+    // su asks for root's password without echo and records it (this
+    // Debian persona has no sudo).
     acc.clear();
-    ch.data(&b"sudo id\r"[..]).await.unwrap();
-    read_until(&mut ch, &mut acc, "[sudo] password for deploy: ").await;
-    ch.data(&b"s3cret\r"[..]).await.unwrap();
-    read_until(&mut ch, &mut acc, "$ ").await;
-    assert!(!acc.contains("s3cret"), "password echoed: {acc:?}");
+    ch.data(&b"su -\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "Password: ").await;
+    ch.data(&b"toor\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "# ").await;
+    assert!(!acc.contains("toor"), "password echoed: {acc:?}");
+    acc.clear();
+    ch.data(&b"id\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "# ").await;
     assert!(
         acc.contains("uid=0(root) gid=0(root) groups=0(root)"),
         "{acc:?}"
     );
+    // The first exit leaves su's shell, the second the session.
+    ch.data(&b"exit\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "$ ").await;
     ch.data(&b"exit\r"[..]).await.unwrap();
     let mut code = None;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), ch.wait()).await {
@@ -336,12 +346,12 @@ async fn pty_shell_commands_and_transcript() {
             .any(|x| x.kind == EventKind::Command && x.fields["command"] == "exit")
     })
     .await;
-    let sudo = evs
+    let su = evs
         .iter()
         .find(|e| e.kind == EventKind::AuthAttempt && e.fields.get("prompt").is_some())
-        .expect("sudo password event");
-    assert_eq!(sudo.fields["password"], "s3cret");
-    let sid = sudo.session_id.unwrap();
+        .expect("su password event");
+    assert_eq!(su.fields["password"], "toor");
+    let sid = su.session_id.unwrap();
     drop(h);
     d.running.stop().await;
     // The asciicast transcript is named by the session id.

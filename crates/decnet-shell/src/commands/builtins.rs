@@ -261,9 +261,7 @@ impl Command for Getconf {
             "PAGESIZE" | "PAGE_SIZE" => "4096".to_owned(),
             "CLK_TCK" => "100".to_owned(),
             "_NPROCESSORS_ONLN" | "_NPROCESSORS_CONF" => sh.vfs.host().cpus.to_string(),
-            other => {
-                return Res::err(format!("getconf: Unrecognized variable `{other}'\n"), 1)
-            }
+            other => return Res::err(format!("getconf: Unrecognized variable `{other}'\n"), 1),
         };
         Res::ok(format!("{value}\n"))
     }
@@ -317,7 +315,10 @@ mod tests {
     #[test]
     fn test_checks_the_decoy_filesystem_and_compares() {
         let mut sh = exec();
-        assert_eq!(sh.execute("test -x /usr/bin/perl && echo perl").stdout, "perl\n");
+        assert_eq!(
+            sh.execute("test -x /usr/bin/perl && echo perl").stdout,
+            "perl\n"
+        );
         assert_eq!(sh.execute("test -e /nonexistent").exit_code, 1);
         assert_eq!(sh.execute("[ -d /etc ] && echo dir").stdout, "dir\n");
         assert_eq!(sh.execute("[ 3 -gt 2 ]").exit_code, 0);

@@ -52,8 +52,8 @@ pub(crate) struct NoOp;
 impl Command for NoOp {
     fn names(&self) -> &'static [&'static str] {
         &[
-            "sync", "sleep", "chpasswd", "kill", "pkill", "killall", "set", "alias",
-            "true", ":", "disown",
+            "sync", "sleep", "chpasswd", "kill", "pkill", "killall", "set", "alias", "true", ":",
+            "disown",
         ]
     }
 

@@ -196,8 +196,13 @@ pub(crate) mod testing {
 
     /// Decky `web01` (Debian, 10.0.0.5) accepting root/toor and ubuntu/s3cret.
     pub(crate) fn vfs() -> Arc<Vfs> {
+        vfs_of("debian")
+    }
+
+    /// `web01` on another distro (`ubuntu22`: one that ships sudo).
+    pub(crate) fn vfs_of(distro: &str) -> Arc<Vfs> {
         let seed = DeckySeed::new("web01", 0);
-        let p = Persona::generate(&seed, Some("debian"), &[], "linux", now());
+        let p = Persona::generate(&seed, Some(distro), &[], "linux", now());
         Arc::new(crate::generate(
             &p,
             &seed,
@@ -260,6 +265,11 @@ pub(crate) mod testing {
     /// A non-interactive (`ssh host cmd`) session of `ubuntu`.
     pub(crate) fn exec() -> Shell {
         Shell::new(vfs(), "ubuntu", options(false))
+    }
+
+    /// A session of `user` on `distro`'s `web01`.
+    pub(crate) fn on(distro: &str, user: &str, interactive: bool) -> Shell {
+        Shell::new(vfs_of(distro), user, options(interactive))
     }
 
     /// Output text of `line`.

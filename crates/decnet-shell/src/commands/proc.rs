@@ -133,9 +133,11 @@ fn ps_selected(sh: &Shell, c: &Cmd) -> Res {
                         .filter_map(|p| p.trim().parse::<u32>().ok()),
                 );
             }
-            "-o" | "--format" => {
-                format.extend(it.next().into_iter().flat_map(|f| f.split(',').map(str::to_owned)))
-            }
+            "-o" | "--format" => format.extend(
+                it.next()
+                    .into_iter()
+                    .flat_map(|f| f.split(',').map(str::to_owned)),
+            ),
             _ => {}
         }
     }
@@ -174,7 +176,10 @@ fn ps_selected(sh: &Shell, c: &Cmd) -> Res {
         }
     };
     let mut out = String::new();
-    if columns.iter().any(|(_, label)| label.is_none_or(|l| !l.is_empty())) {
+    if columns
+        .iter()
+        .any(|(_, label)| label.is_none_or(|l| !l.is_empty()))
+    {
         let heads: Vec<String> = columns
             .iter()
             .map(|(n, label)| label.map(str::to_owned).unwrap_or_else(|| header(n)))
@@ -189,7 +194,10 @@ fn ps_selected(sh: &Shell, c: &Cmd) -> Res {
 }
 
 fn ps(sh: &Shell, c: &Cmd) -> Res {
-    if c.argv.iter().any(|a| a == "-o" || a == "-p" || a == "--pid" || a == "--format") {
+    if c.argv
+        .iter()
+        .any(|a| a == "-o" || a == "-p" || a == "--pid" || a == "--format")
+    {
         return ps_selected(sh, c);
     }
     let bash_pid = sh.pid();

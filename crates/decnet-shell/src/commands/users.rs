@@ -153,6 +153,11 @@ impl Command for Sudo {
     }
 
     fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        // A persona without sudo (Debian installed with a root password)
+        // has no /usr/bin/sudo: bash finds nothing to run.
+        if !sh.vfs.host().sudo {
+            return super::not_emulated(sh, c);
+        }
         sudo(sh, c, out)
     }
 }
@@ -209,10 +214,7 @@ fn id(sh: &Shell, c: &Cmd) -> Res {
         None => (sh.user.clone(), sh.uid, sh.gid),
     };
     let groups = groups_of(sh, user.as_deref());
-    let group_name = groups
-        .first()
-        .map(|(_, n)| n.clone())
-        .unwrap_or_default();
+    let group_name = groups.first().map(|(_, n)| n.clone()).unwrap_or_default();
     // Flags may come apart (`-u -n`) or together (`-un`).
     let flags: String = c
         .argv
@@ -222,7 +224,11 @@ fn id(sh: &Shell, c: &Cmd) -> Res {
         .collect();
     let names = flags.contains('n');
     if flags.contains('u') {
-        return Res::ok(if names { format!("{name}\n") } else { format!("{uid}\n") });
+        return Res::ok(if names {
+            format!("{name}\n")
+        } else {
+            format!("{uid}\n")
+        });
     }
     if flags.contains('g') {
         return Res::ok(if names {
@@ -257,8 +263,14 @@ pub(crate) fn groups_of(sh: &Shell, user: Option<&str>) -> Vec<(u32, String)> {
     }
     let mut v = vec![(gid, name)];
     v.extend(
-        [(4, "adm"), (24, "cdrom"), (27, "sudo"), (30, "dip"), (46, "plugdev")]
-            .map(|(g, n)| (g, n.to_owned())),
+        [
+            (4, "adm"),
+            (24, "cdrom"),
+            (27, "sudo"),
+            (30, "dip"),
+            (46, "plugdev"),
+        ]
+        .map(|(g, n)| (g, n.to_owned())),
     );
     v
 }
@@ -396,7 +408,7 @@ fn exit(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::{exec, root, run, user};
+    use crate::commands::testing::{exec, on, root, run, user};
     use crate::shell::ShellEvent;
 
     #[test]
@@ -481,7 +493,20 @@ mod tests {
     }
 
     #[test]
+    fn sudo_is_missing_where_the_persona_has_none() {
+        let out = exec().execute("sudo -n id");
+        assert_eq!(out.stdout, "bash: line 1: sudo: command not found\n");
+        assert_eq!(out.exit_code, 127);
+        assert!(on("ubuntu22", "ubuntu", true)
+            .execute("sudo id")
+            .password_prompt
+            .is_some());
+    }
+
+    #[test]
     fn sudo_asks_checks_and_records_the_password() {
+        let user = || on("ubuntu22", "ubuntu", true);
+        let exec = || on("ubuntu22", "ubuntu", false);
         let mut sh = user();
         let out = sh.execute("sudo whoami");
         assert_eq!(
@@ -533,7 +558,7 @@ mod tests {
 
     #[test]
     fn exit_leaves_a_root_shell_then_the_session() {
-        let mut sh = root();
+        let mut sh = on("ubuntu22", "root", true);
         sh.execute("cd /tmp; sudo -i");
         assert_eq!(run(&mut sh, "pwd"), "/root\n");
         let out = sh.execute("exit");
