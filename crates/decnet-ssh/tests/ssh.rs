@@ -201,28 +201,40 @@ async fn read_until(ch: &mut russh::Channel<client::Msg>, acc: &mut String, need
     }
 }
 
+/// Logs `user` in and opens a PTY shell on a `term` terminal `cols` wide.
+async fn pty_shell(
+    d: &Decky,
+    user: &str,
+    password: &str,
+    term: &str,
+    cols: u32,
+) -> (client::Handle<Client>, russh::Channel<client::Msg>) {
+    let mut h = connect(d.addr).await;
+    assert!(h
+        .authenticate_password(user, password)
+        .await
+        .unwrap()
+        .success());
+    let ch = h.channel_open_session().await.unwrap();
+    ch.request_pty(true, term, cols, 40, 0, 0, &[])
+        .await
+        .unwrap();
+    ch.request_shell(true).await.unwrap();
+    (h, ch)
+}
+
 #[tokio::test]
 async fn typed_ahead_lines_are_echoed_before_the_first_prompt_then_run_in_turn() {
     let dir = tempfile::tempdir().unwrap();
     // Debian 12: bash 5.2, whose readline brackets pastes.
     let d = start_sections(
-        "127.0.61.23",
+        "127.0.61.29",
         dir.path().to_owned(),
         Limits::default().idle_timeout,
         &format!("distro = debian\n{SECTIONS}"),
     )
     .await;
-    let mut h = connect(d.addr).await;
-    assert!(h
-        .authenticate_password("root", "toor")
-        .await
-        .unwrap()
-        .success());
-    let mut ch = h.channel_open_session().await.unwrap();
-    ch.request_pty(true, "xterm", 80, 24, 0, 0, &[])
-        .await
-        .unwrap();
-    ch.request_shell(true).await.unwrap();
+    let (h, mut ch) = pty_shell(&d, "root", "toor", "xterm", 80).await;
     // Pasted at once, before the login shell has prompted.
     ch.data(&b"echo one\recho two\r"[..]).await.unwrap();
     let host = d.ctx.persona.hostname.split('.').next().unwrap().to_owned();
@@ -252,17 +264,7 @@ async fn typed_ahead_lines_are_echoed_before_the_first_prompt_then_run_in_turn()
 async fn pty_shell_commands_and_transcript() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = start("127.0.61.22", dir.path().to_owned()).await;
-    let mut h = connect(d.addr).await;
-    assert!(h
-        .authenticate_password("deploy", "s3cret")
-        .await
-        .unwrap()
-        .success());
-    let mut ch = h.channel_open_session().await.unwrap();
-    ch.request_pty(true, "xterm-256color", 120, 40, 0, 0, &[])
-        .await
-        .unwrap();
-    ch.request_shell(true).await.unwrap();
+    let (h, mut ch) = pty_shell(&d, "deploy", "s3cret", "xterm-256color", 120).await;
     let host = d.ctx.persona.hostname.split('.').next().unwrap().to_owned();
     // Debian's bash 5.2 with /etc/skel/.bashrc on an xterm-256color
     // terminal: bracketed paste on, the window title, a coloured PS1.
