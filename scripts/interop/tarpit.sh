@@ -83,9 +83,11 @@ SESS=$!
 exec 4>"$WORK/in"
 wait_out() { for _ in $(seq 1 100); do grep -q "$1" "$WORK/sess.out" 2>/dev/null && return 0; sleep 0.1; done; cat "$WORK/sess.out"; fail "session: no $1"; }
 wait_out 'root@[a-z0-9-]*:~# '
-OLD=$(tr -d '\r' <"$WORK/sess.out" | sed -n 's/^root@\([a-z0-9-]*\):~# .*/\1/p' | head -1)
+# The session's text without CRs and readline's bracketed-paste switches.
+sess_text() { tr -d '\r' <"$WORK/sess.out" | sed 's/\x1b\[?2004[hl]//g'; }
+OLD=$(sess_text | sed -n 's/^root@\([a-z0-9-]*\):~# .*/\1/p' | head -1)
 [ -n "$OLD" ] || { cat "$WORK/sess.out"; fail "no hostname in the prompt"; }
-hostname_lines() { tr -d '\r' <"$WORK/sess.out" | grep -c "^$OLD$" || true; }
+hostname_lines() { sess_text | grep -c "^$OLD$" || true; }
 echo hostname >&4
 for _ in $(seq 1 50); do [ "$(hostname_lines)" -ge 1 ] && break; sleep 0.1; done
 [ "$(hostname_lines)" = 1 ] || { cat "$WORK/sess.out"; fail "hostname in the session"; }

@@ -11,6 +11,7 @@
 //!   command").
 //! * [`parse`] — bash-like command-line parser (proptested).
 
+pub mod arith;
 mod commands;
 pub mod gen;
 pub mod lived;

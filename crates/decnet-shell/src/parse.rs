@@ -16,6 +16,8 @@ pub enum Seg {
     Var(String),
     /// `~` at the start of a word.
     Tilde,
+    /// `$((expression))`: the expression, evaluated at expansion.
+    Arith(String),
 }
 
 /// One word: segments concatenated after expansion.
@@ -162,6 +164,29 @@ fn dollar(chars: &[char], i: &mut usize) -> Seg {
             }
             *i = j + 1;
             Seg::Var(chars[start..j].iter().collect())
+        }
+        Some('(') if chars.get(*i + 1) == Some(&'(') => {
+            // `$((…))`: arithmetic, up to the `))` closing it.
+            let start = *i + 2;
+            let mut depth = 0usize;
+            let mut j = start;
+            while j < chars.len() {
+                match chars[j] {
+                    '(' => depth += 1,
+                    ')' if depth == 0 && chars.get(j + 1) == Some(&')') => {
+                        *i = j + 2;
+                        return Seg::Arith(chars[start..j].iter().collect());
+                    }
+                    ')' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                j += 1;
+            }
+            *i = chars.len();
+            Seg::Lit(format!(
+                "${}",
+                chars[start - 2..].iter().collect::<String>()
+            ))
         }
         Some('(') => {
             // Command substitution is kept literally (never run).

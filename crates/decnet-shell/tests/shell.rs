@@ -9,9 +9,15 @@ use decnet_shell::{generate, Shell, ShellEvent, ShellOptions, Vfs};
 use proptest::prelude::*;
 
 fn vfs() -> Arc<Vfs> {
+    vfs_of("debian")
+}
+
+/// `web01` on `distro` (`ubuntu22` ships sudo; Debian with a root
+/// password does not).
+fn vfs_of(distro: &str) -> Arc<Vfs> {
     let seed = DeckySeed::new("web01", 0);
     let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
-    let p = Persona::generate(&seed, Some("debian"), &[], "linux", now);
+    let p = Persona::generate(&seed, Some(distro), &[], "linux", now);
     Arc::new(generate(
         &p,
         &seed,
@@ -382,7 +388,7 @@ fn uploaded_scripts_run_in_the_fake_shell_only() {
 
 #[test]
 fn sudo_prompts_and_records_password() {
-    let v = vfs();
+    let v = vfs_of("ubuntu22");
     let mut sh = Shell::new(v, "ubuntu", opts());
     let out = sh.execute("sudo id");
     assert_eq!(

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use decnet_services::transcript::Transcript;
 use decnet_services::{fields, Session as DSession};
+use decnet_shell::shell::BRACKETED_PASTE_OFF;
 use decnet_shell::{Shell, ShellOptions};
 use russh::keys::HashAlg;
 use russh::server::{Auth, ChannelOpenHandle, Handle, Msg, PublicKeyOffer, Response, Session};
@@ -22,6 +23,57 @@ use crate::Shared;
 pub const MAX_AUTH_TRIES: u32 = 6;
 /// Channels per connection.
 const MAX_CHANNELS: usize = 8;
+/// From sshd's greeting to the login shell's first prompt (bash reading
+/// its startup files).
+const SHELL_START: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A first prompt not yet sent: the timer of [`Conn::start_login_shell`]
+/// and input arriving first race for it, and whichever takes it sends it.
+#[derive(Default)]
+struct Greeting(Option<Arc<parking_lot::Mutex<Option<Vec<u8>>>>>);
+
+impl Greeting {
+    fn hold(&mut self, bytes: Vec<u8>) -> Arc<parking_lot::Mutex<Option<Vec<u8>>>> {
+        let slot = Arc::new(parking_lot::Mutex::new(Some(bytes)));
+        self.0 = Some(slot.clone());
+        slot
+    }
+
+    /// The prompt if it is still unsent (now owned by the caller).
+    fn take_pending(&mut self) -> Option<Vec<u8>> {
+        self.0.take().and_then(|slot| slot.lock().take())
+    }
+}
+
+/// `\n` as a terminal with ONLCR shows it.
+fn crlf(text: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(text.len() + 16);
+    for b in text.bytes() {
+        if b == b'\n' {
+            v.extend_from_slice(b"\r\n");
+        } else {
+            v.push(b);
+        }
+    }
+    v
+}
+
+/// What a terminal in canonical mode echoes of typed bytes (ECHO, ICRNL,
+/// ONLCR, ECHOCTL): printable bytes as they are, a line end as `\r\n`,
+/// other control bytes as `^X`.
+fn tty_echo(data: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(data.len() + 16);
+    for &b in data {
+        match b {
+            b'\r' | b'\n' => v.extend_from_slice(b"\r\n"),
+            b'\t' => v.push(b),
+            0..=0x1f => v.extend_from_slice(&[b'^', b + 0x40]),
+            0x7f => v.extend_from_slice(b"^?"),
+            _ => v.push(b),
+        }
+    }
+    v
+}
 
 #[derive(Default)]
 struct Esc {
@@ -31,6 +83,11 @@ struct Esc {
 
 struct ShellChan {
     shell: Shell,
+    /// The PTY's terminal type (empty without a PTY): what bash's prompt
+    /// and readline's bracketed paste depend on.
+    term: String,
+    /// The first prompt while the login shell is still "starting".
+    greeting: Greeting,
     line: Vec<u8>,
     pty: bool,
     awaiting_password: bool,
@@ -219,20 +276,41 @@ impl Conn {
             .clone()
     }
 
+    /// Sends sshd's greeting (MOTD, last login) at once and the login
+    /// shell's first prompt once bash has "started", [`SHELL_START`]
+    /// later: what the client typed ahead meanwhile is echoed by the
+    /// terminal before that prompt (see `data`), as on a real host.
+    fn start_login_shell(
+        &mut self,
+        session: &mut Session,
+        channel: ChannelId,
+        greeting: Vec<u8>,
+        prompt: Vec<u8>,
+    ) {
+        let _ = session.data(channel, greeting);
+        let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) else {
+            return;
+        };
+        let Some(handle) = self.handle.get().cloned() else {
+            let _ = session.data(channel, prompt);
+            return;
+        };
+        let pending = sc.greeting.hold(prompt);
+        tokio::spawn(async move {
+            tokio::time::sleep(SHELL_START).await;
+            let ready = pending.lock().take();
+            if let Some(g) = ready {
+                let _ = handle.data(channel, g).await;
+            }
+        });
+    }
+
     fn send(&mut self, session: &mut Session, channel: ChannelId, text: &str, pty: bool) {
         if text.is_empty() {
             return;
         }
         let bytes: Vec<u8> = if pty {
-            let mut v = Vec::with_capacity(text.len() + 16);
-            for b in text.bytes() {
-                if b == b'\n' {
-                    v.extend_from_slice(b"\r\n");
-                } else {
-                    v.push(b);
-                }
-            }
-            v
+            crlf(text)
         } else {
             text.as_bytes().to_vec()
         };
@@ -282,7 +360,7 @@ impl Conn {
                 prompt_next = true;
             }
             if prompt_next {
-                shown.push_str(&sc.shell.prompt());
+                shown.push_str(&sc.shell.terminal_prompt(&sc.term));
             }
         }
         self.send(session, channel, &shown, pty);
@@ -293,22 +371,30 @@ impl Conn {
         exit
     }
 
-    /// Line editing of a PTY shell: echo, backspace, ^C, ^D, ^U; escape
-    /// sequences (arrows…) are swallowed.
+    /// Line editing of a PTY shell (readline's part): echo, backspace,
+    /// ^C, ^D, ^U; escape sequences (arrows…) are swallowed. Reads up to
+    /// the end of the first complete line and returns how many bytes it
+    /// used and that line: readline echoes the next typed-ahead line only
+    /// once the command before it has run and the prompt is back.
     #[allow(clippy::collapsible_match)]
     fn pty_input(
         &mut self,
         session: &mut Session,
         channel: ChannelId,
         data: &[u8],
-    ) -> Vec<Vec<u8>> {
+    ) -> (usize, Option<Vec<u8>>) {
         let max = self.session.limits().max_line;
-        let mut lines = Vec::new();
+        let mut line = None;
+        let mut used = data.len();
         let mut echo: Vec<u8> = Vec::new();
         let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) else {
-            return lines;
+            return (used, None);
         };
-        for &b in data {
+        for (i, &b) in data.iter().enumerate() {
+            if line.is_some() {
+                used = i;
+                break;
+            }
             match sc.esc.state {
                 1 => {
                     sc.esc.state = if b == b'[' || b == b'O' { 2 } else { 0 };
@@ -350,7 +436,10 @@ impl Conn {
                 b'\r' | b'\n' => {
                     sc.hist = 0;
                     echo.extend_from_slice(b"\r\n");
-                    lines.push(std::mem::take(&mut sc.line));
+                    if !sc.awaiting_password && sc.shell.bracketed_paste(&sc.term) {
+                        echo.extend_from_slice(BRACKETED_PASTE_OFF.as_bytes());
+                    }
+                    line = Some(std::mem::take(&mut sc.line));
                 }
                 0x7f | 0x08 => {
                     if sc.line.pop().is_some() {
@@ -366,10 +455,10 @@ impl Conn {
                     sc.line.clear();
                     sc.awaiting_password = false;
                     echo.extend_from_slice(b"^C\r\n");
-                    echo.extend_from_slice(sc.shell.prompt().as_bytes());
+                    echo.extend_from_slice(sc.shell.terminal_prompt(&sc.term).as_bytes());
                 }
                 0x04 if sc.line.is_empty() && !sc.awaiting_password => {
-                    lines.push(b"exit".to_vec());
+                    line = Some(b"exit".to_vec());
                 }
                 0x15 => {
                     for _ in 0..sc.line.len() {
@@ -379,7 +468,7 @@ impl Conn {
                 }
                 0x0c => {
                     echo.extend_from_slice(b"\x1b[H\x1b[2J");
-                    echo.extend_from_slice(sc.shell.prompt().as_bytes());
+                    echo.extend_from_slice(sc.shell.terminal_prompt(&sc.term).as_bytes());
                     echo.extend_from_slice(&sc.line);
                 }
                 b'\t' => echo.push(0x07),
@@ -400,7 +489,7 @@ impl Conn {
             self.transcript(channel).output(&echo);
             let _ = session.data(channel, echo);
         }
-        lines
+        (used, line)
     }
 
     fn plain_input(&mut self, channel: ChannelId, data: &[u8]) -> Vec<Vec<u8>> {
@@ -577,6 +666,11 @@ impl russh::server::Handler for Conn {
             return Ok(());
         }
         let pty = self.ptys.contains_key(&channel);
+        let term = self
+            .ptys
+            .get(&channel)
+            .map(|p| p.term.clone())
+            .unwrap_or_default();
         let shell = self.new_shell(pty);
         session.channel_success(channel)?;
         let greeting = if pty {
@@ -584,14 +678,22 @@ impl russh::server::Handler for Conn {
             let h = self.shared.vfs.host();
             let o = h.ip.octets();
             let from = format!("{}.{}.{}.{}", o[0], o[1], o[2], 20 + h.salt % 200);
-            format!("{}{}", shell.motd(Some(&from)), shell.prompt())
+            shell.motd(Some(&from))
         } else {
             String::new()
+        };
+        let greeting = crlf(&greeting);
+        let prompt = if pty {
+            crlf(&shell.terminal_prompt(&term))
+        } else {
+            Vec::new()
         };
         self.chans.insert(
             channel,
             Chan::Shell(Box::new(ShellChan {
                 shell,
+                term,
+                greeting: Greeting::default(),
                 line: Vec::new(),
                 pty,
                 awaiting_password: false,
@@ -599,8 +701,11 @@ impl russh::server::Handler for Conn {
                 hist: 0,
             })),
         );
-        self.transcript(channel);
-        self.send(session, channel, &greeting, pty);
+        self.transcript(channel).output(&greeting);
+        self.transcript(channel).output(&prompt);
+        if pty {
+            self.start_login_shell(session, channel, greeting, prompt);
+        }
         self.flush_transcript().await;
         Ok(())
     }
@@ -782,16 +887,35 @@ impl russh::server::Handler for Conn {
             }
             Some(Chan::Shell(sc)) => {
                 let pty = sc.pty;
+                let early = sc.greeting.take_pending();
                 self.transcript(channel).input(data);
-                let lines = if pty {
-                    self.pty_input(session, channel, data)
+                if let Some(prompt) = early {
+                    // Typed before the login shell started: the terminal
+                    // echoed it (canonical mode) before bash's prompt;
+                    // readline reads it afterwards, echoing it again.
+                    let mut out = tty_echo(data);
+                    self.transcript(channel).output(&out);
+                    out.extend_from_slice(&prompt);
+                    let _ = session.data(channel, out);
+                }
+                let mut ran = false;
+                if pty {
+                    let mut rest = data;
+                    while !rest.is_empty() {
+                        let (used, line) = self.pty_input(session, channel, rest);
+                        rest = &rest[used..];
+                        let Some(l) = line else { break };
+                        ran = true;
+                        if self.run_line(session, channel, &l) {
+                            break;
+                        }
+                    }
                 } else {
-                    self.plain_input(channel, data)
-                };
-                let ran = !lines.is_empty();
-                for l in lines {
-                    if self.run_line(session, channel, &l) {
-                        break;
+                    for l in self.plain_input(channel, data) {
+                        ran = true;
+                        if self.run_line(session, channel, &l) {
+                            break;
+                        }
                     }
                 }
                 // One append per command line (or per 16 KiB of typing): an

@@ -33,25 +33,36 @@ fn decky_ctx(
     bus: Arc<dyn Bus>,
     dir: std::path::PathBuf,
     idle: Duration,
+    sections: &str,
 ) -> Arc<DeckyCtx> {
     let limits = Limits {
         auth_fail_delay: FAIL_DELAY,
         idle_timeout: idle,
         ..Limits::default()
     };
-    let sections =
-        "services = ssh\n[t{n}.ssh]\npassword = toor\nuser = deploy\nuser_password = s3cret\n";
     common::decky_ctx_with(ip, bus, dir, sections, limits, OFFSET)
 }
+
+const SECTIONS: &str =
+    "services = ssh\n[t{n}.ssh]\npassword = toor\nuser = deploy\nuser_password = s3cret\n";
 
 async fn start(ip: &str, dir: std::path::PathBuf) -> Decky {
     start_with(ip, dir, Limits::default().idle_timeout).await
 }
 
 async fn start_with(ip: &str, dir: std::path::PathBuf, idle: Duration) -> Decky {
+    start_sections(ip, dir, idle, SECTIONS).await
+}
+
+async fn start_sections(
+    ip: &str,
+    dir: std::path::PathBuf,
+    idle: Duration,
+    sections: &str,
+) -> Decky {
     let bus = MemoryBus::new();
     let sub = bus.subscribe("events.>", Delivery::Lossless).unwrap();
-    let ctx = decky_ctx(ip, bus, dir, idle);
+    let ctx = decky_ctx(ip, bus, dir, idle, sections);
     let cancel = CancellationToken::new();
     let running = start_service(ctx.clone(), &decnet_ssh::Ssh, &cancel)
         .await
@@ -190,28 +201,86 @@ async fn read_until(ch: &mut russh::Channel<client::Msg>, acc: &mut String, need
     }
 }
 
+/// Logs `user` in and opens a PTY shell on a `term` terminal `cols` wide.
+async fn pty_shell(
+    d: &Decky,
+    user: &str,
+    password: &str,
+    term: &str,
+    cols: u32,
+) -> (client::Handle<Client>, russh::Channel<client::Msg>) {
+    let mut h = connect(d.addr).await;
+    assert!(h
+        .authenticate_password(user, password)
+        .await
+        .unwrap()
+        .success());
+    let ch = h.channel_open_session().await.unwrap();
+    ch.request_pty(true, term, cols, 40, 0, 0, &[])
+        .await
+        .unwrap();
+    ch.request_shell(true).await.unwrap();
+    (h, ch)
+}
+
+#[tokio::test]
+async fn typed_ahead_lines_are_echoed_before_the_first_prompt_then_run_in_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    // Debian 12: bash 5.2, whose readline brackets pastes.
+    let d = start_sections(
+        "127.0.61.29",
+        dir.path().to_owned(),
+        Limits::default().idle_timeout,
+        &format!("distro = debian\n{SECTIONS}"),
+    )
+    .await;
+    let (h, mut ch) = pty_shell(&d, "root", "toor", "xterm", 80).await;
+    // Pasted at once, before the login shell has prompted.
+    ch.data(&b"echo one\recho two\r"[..]).await.unwrap();
+    let host = d.ctx.persona.hostname.split('.').next().unwrap().to_owned();
+    let prompt = format!("\x1b[?2004hroot@{host}:~# ");
+    let mut acc = String::new();
+    read_until(&mut ch, &mut acc, &format!("\x1b[?2004l\rtwo\r\n{prompt}")).await;
+    // sshd's greeting first, then the terminal's echo of what was typed
+    // while bash was starting…
+    assert!(acc.starts_with(&format!("Linux {host} ")), "{acc:?}");
+    assert!(
+        acc.contains(&format!("\r\r\necho one\r\necho two\r\n{prompt}")),
+        "{acc:?}"
+    );
+    // …then each line echoed by readline only once the one before ran.
+    let (_, after_echo) = acc.split_once("echo two\r\n").expect("terminal echo");
+    assert_eq!(
+        after_echo,
+        format!(
+            "{prompt}echo one\r\n\x1b[?2004l\rone\r\n{prompt}echo two\r\n\x1b[?2004l\rtwo\r\n{prompt}"
+        )
+    );
+    drop(h);
+    d.running.stop().await;
+}
+
 #[tokio::test]
 async fn pty_shell_commands_and_transcript() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = start("127.0.61.22", dir.path().to_owned()).await;
-    let mut h = connect(d.addr).await;
-    assert!(h
-        .authenticate_password("deploy", "s3cret")
-        .await
-        .unwrap()
-        .success());
-    let mut ch = h.channel_open_session().await.unwrap();
-    ch.request_pty(true, "xterm-256color", 120, 40, 0, 0, &[])
-        .await
-        .unwrap();
-    ch.request_shell(true).await.unwrap();
+    let (h, mut ch) = pty_shell(&d, "deploy", "s3cret", "xterm-256color", 120).await;
     let host = d.ctx.persona.hostname.split('.').next().unwrap().to_owned();
-    let prompt = format!("deploy@{host}:~$ ");
+    // Debian's bash 5.2 with /etc/skel/.bashrc on an xterm-256color
+    // terminal: bracketed paste on, the window title, a coloured PS1.
+    let prompt = format!(
+        "\x1b[?2004h\x1b]0;deploy@{host}: ~\x07\x1b[01;32mdeploy@{host}\x1b[00m:\x1b[01;34m~\x1b[00m$ "
+    );
     let mut acc = String::new();
     read_until(&mut ch, &mut acc, &prompt).await;
     assert!(
         acc.starts_with(&format!("Linux {host} ")),
         "motd first: {acc:?}"
+    );
+    // sshd's own line, through the terminal's ONLCR.
+    assert!(
+        acc.contains(" from 127.0.61.") && acc.contains("\r\r\n\x1b[?2004h"),
+        "{acc:?}"
     );
 
     for (cmd, want) in [
@@ -229,8 +298,9 @@ async fn pty_shell_commands_and_transcript() {
         ch.data(format!("{cmd}\r").as_bytes()).await.unwrap();
         // Echo, output, then the next prompt.
         read_until(&mut ch, &mut acc, "$ ").await;
+        // Readline's echo, then bracketed paste off before the output.
         assert!(
-            acc.starts_with(&format!("{cmd}\r\n")),
+            acc.starts_with(&format!("{cmd}\r\n\x1b[?2004l\r")),
             "echo of {cmd}: {acc:?}"
         );
         assert!(acc.contains(&want), "{cmd}: {acc:?}");
@@ -239,23 +309,30 @@ async fn pty_shell_commands_and_transcript() {
     acc.clear();
     ch.data(&b"whoamx\x7fi\r"[..]).await.unwrap();
     read_until(&mut ch, &mut acc, "$ ").await;
-    assert!(acc.contains("\r\ndeploy\r\n"), "{acc:?}");
+    assert!(acc.contains("\r\n\x1b[?2004l\rdeploy\r\n"), "{acc:?}");
     // Up arrow recalls the last command.
     acc.clear();
     ch.data(&b"\x1b[A\r"[..]).await.unwrap();
     read_until(&mut ch, &mut acc, "$ ").await;
-    assert!(acc.contains("whoami\r\ndeploy\r\n"), "{acc:?}");
-    // sudo asks for the password without echo and records it.
+    assert!(acc.contains("whoami\r\n\x1b[?2004l\rdeploy\r\n"), "{acc:?}");
+    // su asks for root's password without echo and records it (this
+    // Debian persona has no sudo).
     acc.clear();
-    ch.data(&b"sudo id\r"[..]).await.unwrap();
-    read_until(&mut ch, &mut acc, "[sudo] password for deploy: ").await;
-    ch.data(&b"s3cret\r"[..]).await.unwrap();
-    read_until(&mut ch, &mut acc, "$ ").await;
-    assert!(!acc.contains("s3cret"), "password echoed: {acc:?}");
+    ch.data(&b"su -\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "Password: ").await;
+    ch.data(&b"toor\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "# ").await;
+    assert!(!acc.contains("toor"), "password echoed: {acc:?}");
+    acc.clear();
+    ch.data(&b"id\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "# ").await;
     assert!(
         acc.contains("uid=0(root) gid=0(root) groups=0(root)"),
         "{acc:?}"
     );
+    // The first exit leaves su's shell, the second the session.
+    ch.data(&b"exit\r"[..]).await.unwrap();
+    read_until(&mut ch, &mut acc, "$ ").await;
     ch.data(&b"exit\r"[..]).await.unwrap();
     let mut code = None;
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(5), ch.wait()).await {
@@ -271,12 +348,12 @@ async fn pty_shell_commands_and_transcript() {
             .any(|x| x.kind == EventKind::Command && x.fields["command"] == "exit")
     })
     .await;
-    let sudo = evs
+    let su = evs
         .iter()
         .find(|e| e.kind == EventKind::AuthAttempt && e.fields.get("prompt").is_some())
-        .expect("sudo password event");
-    assert_eq!(sudo.fields["password"], "s3cret");
-    let sid = sudo.session_id.unwrap();
+        .expect("su password event");
+    assert_eq!(su.fields["password"], "toor");
+    let sid = su.session_id.unwrap();
     drop(h);
     d.running.stop().await;
     // The asciicast transcript is named by the session id.

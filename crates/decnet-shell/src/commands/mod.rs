@@ -10,8 +10,10 @@
 //! session overlay), [`text`] (filters), [`sys`] (host facts), [`net`]
 //! (interfaces, sockets, downloads), [`users`] (identity, sudo/su, exit),
 //! [`proc`] (processes, sub-shells, scripts), [`env`] (variables, history,
-//! command lookup), [`misc`] (no-ops and refusals).
+//! command lookup), [`builtins`] (bash builtins and small utilities
+//! scripts probe with), [`misc`] (no-ops and refusals).
 
+mod builtins;
 mod env;
 mod format;
 mod fs;
@@ -140,6 +142,14 @@ pub(crate) static COMMANDS: &[&dyn Command] = &[
     &env::Export,
     &env::Unset,
     &env::Which,
+    // builtins
+    &builtins::Printf,
+    &builtins::Test,
+    &builtins::Umask,
+    &builtins::Ulimit,
+    &builtins::Tty,
+    &builtins::Getconf,
+    &builtins::Groups,
     // misc
     &misc::Crontab,
     &misc::RootOnly,
@@ -186,8 +196,13 @@ pub(crate) mod testing {
 
     /// Decky `web01` (Debian, 10.0.0.5) accepting root/toor and ubuntu/s3cret.
     pub(crate) fn vfs() -> Arc<Vfs> {
+        vfs_of("debian")
+    }
+
+    /// `web01` on another distro (`ubuntu22`: one that ships sudo).
+    pub(crate) fn vfs_of(distro: &str) -> Arc<Vfs> {
         let seed = DeckySeed::new("web01", 0);
-        let p = Persona::generate(&seed, Some("debian"), &[], "linux", now());
+        let p = Persona::generate(&seed, Some(distro), &[], "linux", now());
         Arc::new(crate::generate(
             &p,
             &seed,
@@ -250,6 +265,11 @@ pub(crate) mod testing {
     /// A non-interactive (`ssh host cmd`) session of `ubuntu`.
     pub(crate) fn exec() -> Shell {
         Shell::new(vfs(), "ubuntu", options(false))
+    }
+
+    /// A session of `user` on `distro`'s `web01`.
+    pub(crate) fn on(distro: &str, user: &str, interactive: bool) -> Shell {
+        Shell::new(vfs_of(distro), user, options(interactive))
     }
 
     /// Output text of `line`.

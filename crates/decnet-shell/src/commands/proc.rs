@@ -105,7 +105,101 @@ fn procs(sh: &Shell) -> Vec<Proc> {
     ]
 }
 
+/// `ps -p PID… -o FORMAT`: chosen columns of this session's processes.
+/// An exec request is `bash -c` running one command, which bash execs in
+/// place: there `$$` is `ps` itself and no bash is left (hence the
+/// classic `ps -p $$ -o comm=` answering `ps` over SSH exec).
+fn ps_selected(sh: &Shell, c: &Cmd) -> Res {
+    let args = c.argv.join(" ");
+    let tty = if sh.opts.interactive {
+        sh.opts.tty.as_str()
+    } else {
+        "?"
+    };
+    let own: Vec<(u32, &str, &str)> = if sh.opts.interactive {
+        vec![(sh.pid(), "bash", "-bash"), (sh.pid() + 41, "ps", &args)]
+    } else {
+        vec![(sh.pid(), "ps", &args)]
+    };
+    let mut pids: Option<Vec<u32>> = None;
+    let mut format: Vec<String> = Vec::new();
+    let mut it = c.argv[1..].iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-p" | "--pid" => {
+                let list = it.next().map(String::as_str).unwrap_or("");
+                pids.get_or_insert_with(Vec::new).extend(
+                    list.split([',', ' '])
+                        .filter_map(|p| p.trim().parse::<u32>().ok()),
+                );
+            }
+            "-o" | "--format" => format.extend(
+                it.next()
+                    .into_iter()
+                    .flat_map(|f| f.split(',').map(str::to_owned)),
+            ),
+            _ => {}
+        }
+    }
+    if format.is_empty() {
+        format = ["pid", "tty", "time", "cmd"].map(str::to_owned).to_vec();
+    }
+    let rows: Vec<_> = own
+        .into_iter()
+        .filter(|(pid, ..)| pids.as_ref().is_none_or(|want| want.contains(pid)))
+        .collect();
+    let columns: Vec<(&str, Option<&str>)> = format
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((name, label)) => (name, Some(label)),
+            None => (f.as_str(), None),
+        })
+        .collect();
+    let cell = |name: &str, row: &(u32, &str, &str)| -> String {
+        match name {
+            "pid" => format!("{:>7}", row.0),
+            "comm" | "ucomm" => row.1.to_owned(),
+            "args" | "cmd" | "command" => row.2.to_owned(),
+            "tty" | "tt" => format!("{tty:<8}"),
+            "time" => "00:00:00".to_owned(),
+            "user" => sh.user.chars().take(8).collect(),
+            _ => String::new(),
+        }
+    };
+    let header = |name: &str| -> String {
+        match name {
+            "pid" => format!("{:>7}", "PID"),
+            "comm" | "ucomm" | "args" | "cmd" | "command" => "COMMAND".to_owned(),
+            "tty" | "tt" => format!("{:<8}", "TT"),
+            "time" => format!("{:>8}", "TIME"),
+            other => other.to_ascii_uppercase(),
+        }
+    };
+    let mut out = String::new();
+    if columns
+        .iter()
+        .any(|(_, label)| label.is_none_or(|l| !l.is_empty()))
+    {
+        let heads: Vec<String> = columns
+            .iter()
+            .map(|(n, label)| label.map(str::to_owned).unwrap_or_else(|| header(n)))
+            .collect();
+        let _ = writeln!(out, "{}", heads.join(" ").trim_end());
+    }
+    for row in &rows {
+        let cells: Vec<String> = columns.iter().map(|(n, _)| cell(n, row)).collect();
+        let _ = writeln!(out, "{}", cells.join(" ").trim_end());
+    }
+    Res::ok(out).with_code(if rows.is_empty() { 1 } else { 0 })
+}
+
 fn ps(sh: &Shell, c: &Cmd) -> Res {
+    if c.argv
+        .iter()
+        .any(|a| a == "-o" || a == "-p" || a == "--pid" || a == "--format")
+    {
+        return ps_selected(sh, c);
+    }
     let bash_pid = sh.pid();
     let full = c.argv.len() > 1
         && c.argv[1..]
@@ -239,6 +333,22 @@ mod tests {
             lines[lines.len() - 1].ends_with(" R+   10:00   0:00 ps aux"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn ps_selects_processes_and_columns() {
+        // Over exec, bash has exec'd the one command: `$$` is ps.
+        let mut sh = exec();
+        assert_eq!(run(&mut sh, "ps -p $$ -o comm="), "ps\n");
+        let mut sh = user();
+        assert_eq!(run(&mut sh, "ps -p $$ -o comm="), "bash\n");
+        let pid = run(&mut sh, "echo $$");
+        assert_eq!(
+            run(&mut sh, "ps -o pid,comm -p $$"),
+            format!("    PID COMMAND\n{:>7} bash\n", pid.trim())
+        );
+        let out = sh.execute("ps -p 1 -o comm=");
+        assert_eq!((out.stdout.as_str(), out.exit_code), ("", 1));
     }
 
     #[test]

@@ -153,6 +153,11 @@ impl Command for Sudo {
     }
 
     fn run(&self, sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
+        // A persona without sudo (Debian installed with a root password)
+        // has no /usr/bin/sudo: bash finds nothing to run.
+        if !sh.vfs.host().sudo {
+            return super::not_emulated(sh, c);
+        }
         sudo(sh, c, out)
     }
 }
@@ -208,25 +213,66 @@ fn id(sh: &Shell, c: &Cmd) -> Res {
         },
         None => (sh.user.clone(), sh.uid, sh.gid),
     };
-    if c.argv.iter().any(|a| a == "-u") {
-        return Res::ok(format!("{uid}\n"));
-    }
-    if c.argv.iter().any(|a| a == "-un" || a == "-nu") {
-        return Res::ok(format!("{name}\n"));
-    }
-    let groups = if uid == 0 {
-        "0(root)".to_owned()
-    } else {
-        format!("{gid}({name}),4(adm),24(cdrom),27(sudo),30(dip),46(plugdev)")
-    };
-    Res::ok(format!(
-        "uid={uid}({name}) gid={gid}({}) groups={groups}\n",
-        if gid == 0 {
-            "root".to_owned()
+    let groups = groups_of(sh, user.as_deref());
+    let group_name = groups.first().map(|(_, n)| n.clone()).unwrap_or_default();
+    // Flags may come apart (`-u -n`) or together (`-un`).
+    let flags: String = c
+        .argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.strip_prefix('-'))
+        .collect();
+    let names = flags.contains('n');
+    if flags.contains('u') {
+        return Res::ok(if names {
+            format!("{name}\n")
         } else {
-            name.clone()
-        }
+            format!("{uid}\n")
+        });
+    }
+    if flags.contains('g') {
+        return Res::ok(if names {
+            format!("{group_name}\n")
+        } else {
+            format!("{gid}\n")
+        });
+    }
+    if flags.contains('G') {
+        let list: Vec<String> = groups
+            .iter()
+            .map(|(g, n)| if names { n.clone() } else { g.to_string() })
+            .collect();
+        return Res::ok(format!("{}\n", list.join(" ")));
+    }
+    let list: Vec<String> = groups.iter().map(|(g, n)| format!("{g}({n})")).collect();
+    Res::ok(format!(
+        "uid={uid}({name}) gid={gid}({group_name}) groups={}\n",
+        list.join(",")
     ))
+}
+
+/// The groups of `user` (the session's user when `None`), primary first:
+/// root's own, or a first user's as debian-installer makes it.
+pub(crate) fn groups_of(sh: &Shell, user: Option<&str>) -> Vec<(u32, String)> {
+    let (name, uid, gid) = match user.and_then(|u| sh.vfs.host().account(u)) {
+        Some(a) => (a.name.clone(), a.uid, a.gid),
+        None => (sh.user.clone(), sh.uid, sh.gid),
+    };
+    if uid == 0 || gid == 0 {
+        return vec![(0, "root".into())];
+    }
+    let mut v = vec![(gid, name)];
+    v.extend(
+        [
+            (4, "adm"),
+            (24, "cdrom"),
+            (27, "sudo"),
+            (30, "dip"),
+            (46, "plugdev"),
+        ]
+        .map(|(g, n)| (g, n.to_owned())),
+    );
+    v
 }
 
 fn w(sh: &Shell) -> String {
@@ -362,7 +408,7 @@ fn exit(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::{exec, root, run, user};
+    use crate::commands::testing::{exec, on, root, run, user};
     use crate::shell::ShellEvent;
 
     #[test]
@@ -447,7 +493,20 @@ mod tests {
     }
 
     #[test]
+    fn sudo_is_missing_where_the_persona_has_none() {
+        let out = exec().execute("sudo -n id");
+        assert_eq!(out.stdout, "bash: line 1: sudo: command not found\n");
+        assert_eq!(out.exit_code, 127);
+        assert!(on("ubuntu22", "ubuntu", true)
+            .execute("sudo id")
+            .password_prompt
+            .is_some());
+    }
+
+    #[test]
     fn sudo_asks_checks_and_records_the_password() {
+        let user = || on("ubuntu22", "ubuntu", true);
+        let exec = || on("ubuntu22", "ubuntu", false);
         let mut sh = user();
         let out = sh.execute("sudo whoami");
         assert_eq!(
@@ -499,7 +558,7 @@ mod tests {
 
     #[test]
     fn exit_leaves_a_root_shell_then_the_session() {
-        let mut sh = root();
+        let mut sh = on("ubuntu22", "root", true);
         sh.execute("cd /tmp; sudo -i");
         assert_eq!(run(&mut sh, "pwd"), "/root\n");
         let out = sh.execute("exit");

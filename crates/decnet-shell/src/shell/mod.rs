@@ -74,6 +74,10 @@ pub struct Output {
     pub password_prompt: Option<String>,
 }
 
+/// What readline sends once a line is accepted when it bracketed the
+/// prompt ([`Shell::bracketed_paste`]): the mode off, back to column 0.
+pub const BRACKETED_PASTE_OFF: &str = "\x1b[?2004l\r";
+
 /// Default overlay quota per session.
 pub const DEFAULT_OVERLAY_QUOTA: u64 = 1024 * 1024;
 /// Largest output of one line kept (the rest is cut).
@@ -247,13 +251,7 @@ impl Shell {
 
     /// Bash's PS1 for Debian/Ubuntu: `user@host:~$ `.
     pub fn prompt(&self) -> String {
-        let dir = if self.cwd == self.home {
-            "~".to_owned()
-        } else if let Some(rest) = self.cwd.strip_prefix(&format!("{}/", self.home)) {
-            format!("~/{rest}")
-        } else {
-            self.cwd.clone()
-        };
+        let dir = self.prompt_dir();
         let sigil = if self.uid == 0 { '#' } else { '$' };
         format!(
             "{}@{}:{}{} ",
@@ -262,6 +260,61 @@ impl Shell {
             dir,
             sigil
         )
+    }
+
+    /// What bash sends before reading a line on a terminal named `term`
+    /// (`TERM` of the PTY request): readline's bracketed-paste switch
+    /// (on by default from bash 5.1, never on a `dumb` terminal), then
+    /// PS1 as the account's dotfiles set it: base-files' root `.bashrc`
+    /// leaves Debian's plain PS1, `/etc/skel/.bashrc` adds the xterm
+    /// title (`xterm*`/`rxvt*`) and colours (`xterm-color`/`*-256color`).
+    pub fn terminal_prompt(&self, term: &str) -> String {
+        let mut s = String::new();
+        if self.bracketed_paste(term) {
+            s.push_str("\x1b[?2004h");
+        }
+        if self.uid == 0 {
+            s.push_str(&self.prompt());
+            return s;
+        }
+        let dir = self.prompt_dir();
+        let host = &self.vfs.host().hostname;
+        if term.starts_with("xterm") || term.starts_with("rxvt") {
+            let _ = write!(s, "\x1b]0;{}@{host}: {dir}\x07", self.user);
+        }
+        if term == "xterm-color" || term.ends_with("-256color") {
+            let _ = write!(
+                s,
+                "\x1b[01;32m{}@{host}\x1b[00m:\x1b[01;34m{dir}\x1b[00m$ ",
+                self.user
+            );
+        } else {
+            s.push_str(&self.prompt());
+        }
+        s
+    }
+
+    /// Whether readline brackets pastes on `term` (bash ≥ 5.1 and a
+    /// terminal that is not `dumb`); after each accepted line it switches
+    /// the mode off again ([`BRACKETED_PASTE_OFF`]).
+    pub fn bracketed_paste(&self, term: &str) -> bool {
+        let v = &self.vfs.host().bash_version;
+        let mut it = v
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|x| x.parse::<u32>().unwrap_or(0));
+        let version = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+        version >= (5, 1) && !term.is_empty() && term != "dumb"
+    }
+
+    /// `\w` of PS1: the working directory with the home shown as `~`.
+    fn prompt_dir(&self) -> String {
+        if self.cwd == self.home {
+            "~".to_owned()
+        } else if let Some(rest) = self.cwd.strip_prefix(&format!("{}/", self.home)) {
+            format!("~/{rest}")
+        } else {
+            self.cwd.clone()
+        }
     }
 
     /// The message of the day printed after an interactive login.
@@ -283,9 +336,11 @@ impl Shell {
         }
         if let Some(from) = last_login_from {
             let t = self.login - chrono::Duration::seconds((h.salt % 200_000) as i64 + 3600);
-            let _ = writeln!(
+            // sshd writes this line itself, `\r\n` through the terminal's
+            // ONLCR: what arrives ends `\r\r\n`.
+            let _ = write!(
                 s,
-                "Last login: {} from {from}",
+                "Last login: {} from {from}\r\n",
                 t.format("%a %b %e %H:%M:%S %Y")
             );
         }
@@ -451,6 +506,14 @@ impl Shell {
                 Seg::Lit(l) => s.push_str(l),
                 Seg::Tilde => s.push_str(&self.home),
                 Seg::Var(v) => s.push_str(&self.var(v)),
+                Seg::Arith(e) => match crate::arith::eval(e, &|name| self.var(name)) {
+                    Some(n) => {
+                        let _ = write!(s, "{n}");
+                    }
+                    None => {
+                        let _ = write!(s, "$(({e}))");
+                    }
+                },
             }
         }
         s
