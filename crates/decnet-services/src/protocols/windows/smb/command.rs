@@ -104,15 +104,14 @@ impl SmbHandler {
             .shares
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(&share));
+        let lure = known.filter(|s| s.name == self.lure);
         let st = match known {
             None => status::BAD_NETWORK_NAME,
-            Some(s) if s.kind == 0x8000_0003 => status::SUCCESS,
-            Some(s) if s.kind == 0 && self.null_share => status::SUCCESS,
+            Some(s) if s.kind == super::samba::IPC => status::SUCCESS,
+            Some(_) if lure.is_some() && self.null_share => status::SUCCESS,
             Some(_) => status::ACCESS_DENIED,
         };
-        let disk = known
-            .filter(|s| s.kind == 0)
-            .map(|s| (share_root(&s.name), s.name.clone()));
+        let disk = lure.map(|s| (share_root(&s.name), s.name.clone()));
         tagged.emit(
             EventKind::Command,
             fields! {"command" => "tree_connect", "path" => path, "share" => share, "status" => format!("{st:#010x}")},
@@ -136,6 +135,11 @@ impl SmbHandler {
             EventKind::Command,
             fields! {"command" => "create", "path" => name.clone()},
         );
+        if base.is_empty() && self.samba.is_some() {
+            // smbd connects to the pipe's socket by name; an empty name is
+            // the socket directory itself, which refuses the connection.
+            return (status::CONNECTION_REFUSED, error_body(), sid, tid);
+        }
         if !matches!(base.as_str(), "srvsvc") || conv.files.len() >= MAX_OPEN {
             return (status::NOT_FOUND, error_body(), sid, tid);
         }
@@ -251,6 +255,16 @@ impl SmbHandler {
                         Vec::new()
                     };
                     (status::SUCCESS, body(2, &tok), conv.session_id, 0)
+                } else if self.samba.is_some() {
+                    // `map to guest = bad user` and an empty passdb: every
+                    // named user is a bad user, so the session is the guest's.
+                    conv.anonymous = true;
+                    let tok = if conv.spnego {
+                        ntlm::spnego_resp(0, None)
+                    } else {
+                        Vec::new()
+                    };
+                    (status::SUCCESS, body(1, &tok), conv.session_id, 0)
                 } else {
                     (status::LOGON_FAILURE, error_body(), conv.session_id, 0)
                 }
