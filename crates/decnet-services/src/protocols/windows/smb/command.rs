@@ -14,6 +14,8 @@ use crate::wire::smb2::{self as w, cmd};
 
 /// SMB2 dialects offered, best first.
 const DIALECTS: &[u16] = &[0x0302, 0x0300, 0x0210, 0x0202];
+/// Samba 4.x adds SMB 3.1.1.
+const SAMBA_DIALECTS: &[u16] = &[0x0311, 0x0302, 0x0300, 0x0210, 0x0202];
 
 /// What a command answers: (status, body, session id, tree id).
 pub(super) type Answer = (u32, Vec<u8>, u64, u32);
@@ -74,7 +76,12 @@ impl SmbHandler {
 
     fn negotiate(&self, conv: &mut Conv, msg: &[u8], tagged: &Tagged) -> Answer {
         let offered = w::negotiate_dialects(msg).unwrap_or_default();
-        let dialect = DIALECTS
+        let ours = if self.samba.is_some() {
+            SAMBA_DIALECTS
+        } else {
+            DIALECTS
+        };
+        let dialect = ours
             .iter()
             .copied()
             .find(|d| offered.contains(d))
@@ -91,7 +98,19 @@ impl SmbHandler {
             return (status::NOT_SUPPORTED, error_body(), 0, 0);
         }
         conv.dialect = dialect;
-        let body = self.negotiate_body(dialect, &ntlm::spnego_init());
+        let mut body = self.negotiate_body(dialect, &ntlm::spnego_init());
+        if dialect == 0x0311 {
+            let offered = w::negotiate_contexts(msg).unwrap_or_default();
+            let (contexts, count) = super::contexts::answer(&offered, rand::random());
+            // Contexts start 8-aligned from the SMB2 header (64 bytes).
+            while body.len() % 8 != 0 {
+                body.push(0);
+            }
+            let offset = (w::HEADER + body.len()) as u32;
+            body[6..8].copy_from_slice(&count.to_le_bytes());
+            body[60..64].copy_from_slice(&offset.to_le_bytes());
+            body.extend_from_slice(&contexts);
+        }
         (status::SUCCESS, body, 0, 0)
     }
 

@@ -27,6 +27,7 @@ use crate::wire::smb2::{self as w, cmd};
 use crate::{artifacts, fields, Conn, Handler, Service, ServiceError};
 
 mod command;
+mod contexts;
 mod fs;
 mod rpc;
 mod samba;
