@@ -4,6 +4,8 @@
 //! (`server min protocol = SMB2_02`, `map to guest = bad user`, the
 //! `[homes]`/`[print$]` shares, no users in passdb).
 
+use decnet_core::persona::OsFamily;
+
 use crate::ctx::DeckyCtx;
 use crate::product::OsKind;
 
@@ -19,7 +21,8 @@ pub(super) const IPC: u32 = 0x8000_0003;
 /// (Debian 12's `4.17.12-Debian`, Ubuntu 22.04's `4.15.13-Ubuntu`).
 pub fn version(decky: &DeckyCtx) -> Option<String> {
     let kind = crate::product::os_kind(decky);
-    if kind == OsKind::Windows {
+    // A Windows distro is Windows even when its `nmap_os` says otherwise.
+    if kind == OsKind::Windows || decky.persona.distro.family == OsFamily::Windows {
         return None;
     }
     if let Some(v) = decky.config("smb", "version") {
