@@ -606,7 +606,9 @@ async fn samba_persona_answers_smb1_as_smbd_and_maps_bad_users_to_guest() {
     let mut env = deploy("127.0.72.20", SAMBA).await;
     // nmap's SMBProgNeg (SMB1 dialects only) on 139 without a session
     // request: smbd names no dialect and hangs up, byte for byte.
-    let mut m = b"\xffSMBr\0\0\0\0\x08\x01\x40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x40\x06\0\0\x01\0\0\x81\0".to_vec();
+    let mut m =
+        b"\xffSMBr\0\0\0\0\x08\x01\x40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x40\x06\0\0\x01\0\0\x81\0"
+            .to_vec();
     m.extend_from_slice(b"\x02PC NETWORK PROGRAM 1.0\0\x02MICROSOFT NETWORKS 1.03\0\x02MICROSOFT NETWORKS 3.0\0\x02LANMAN1.0\0\x02LM1.2X002\0\x02Samba\0\x02NT LANMAN 1.0\0\x02NT LM 0.12\0");
     let mut f = vec![0, 0, 0, m.len() as u8];
     f.extend_from_slice(&m);
@@ -632,7 +634,11 @@ async fn samba_persona_answers_smb1_as_smbd_and_maps_bad_users_to_guest() {
     let auth = ntlm_authenticate(&[0; 24], &nt, "WORKGROUP", "alice", "KALI");
     let r = c.session_setup(&spnego_resp(&auth)).await;
     assert_eq!(r.status, 0, "guest session");
-    assert_eq!(u16::from_le_bytes([r.body()[2], r.body()[3]]), 1, "IS_GUEST");
+    assert_eq!(
+        u16::from_le_bytes([r.body()[2], r.body()[3]]),
+        1,
+        "IS_GUEST"
+    );
     let e = env.next(EventKind::AuthAttempt).await;
     assert_eq!(e.fields["success"], false);
     assert!(verify_5600(e.fields["hash"].as_str().unwrap(), PASSWORD));
@@ -648,7 +654,9 @@ async fn samba_persona_drops_non_smb_as_smbd_does() {
     // An empty message: smbd hangs up at once, leaving the rest unread,
     // so the close is a reset.
     let mut s = TcpStream::connect(env.addr(445)).await.unwrap();
-    s.write_all(b"\0\x0c\0\0\x10\0\0\0\0\0\0\0\0\0").await.unwrap();
+    s.write_all(b"\0\x0c\0\0\x10\0\0\0\0\0\0\0\0\0")
+        .await
+        .unwrap();
     let mut b = [0u8; 16];
     let r = s.read(&mut b).await;
     assert!(

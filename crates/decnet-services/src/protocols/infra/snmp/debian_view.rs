@@ -12,22 +12,43 @@ pub(super) const HR_SYSTEM_DATE: &[u32] = &[1, 3, 6, 1, 2, 1, 25, 1, 2, 0];
 
 /// The MIB modules net-snmp 5.9 registers in sysORTable, in its order.
 const SYS_OR: &[(&[u32], &str)] = &[
-    (&[1, 3, 6, 1, 6, 3, 10, 3, 1, 1], "The SNMP Management Architecture MIB."),
-    (&[1, 3, 6, 1, 6, 3, 11, 3, 1, 1], "The MIB for Message Processing and Dispatching."),
+    (
+        &[1, 3, 6, 1, 6, 3, 10, 3, 1, 1],
+        "The SNMP Management Architecture MIB.",
+    ),
+    (
+        &[1, 3, 6, 1, 6, 3, 11, 3, 1, 1],
+        "The MIB for Message Processing and Dispatching.",
+    ),
     (
         &[1, 3, 6, 1, 6, 3, 15, 2, 1, 1],
         "The management information definitions for the SNMP User-based Security Model.",
     ),
     (&[1, 3, 6, 1, 6, 3, 1], "The MIB module for SNMPv2 entities"),
-    (&[1, 3, 6, 1, 6, 3, 16, 2, 2, 1], "View-based Access Control Model for SNMP."),
-    (&[1, 3, 6, 1, 2, 1, 49], "The MIB module for managing TCP implementations"),
-    (&[1, 3, 6, 1, 2, 1, 50], "The MIB module for managing UDP implementations"),
-    (&[1, 3, 6, 1, 2, 1, 4], "The MIB module for managing IP and ICMP implementations"),
+    (
+        &[1, 3, 6, 1, 6, 3, 16, 2, 2, 1],
+        "View-based Access Control Model for SNMP.",
+    ),
+    (
+        &[1, 3, 6, 1, 2, 1, 49],
+        "The MIB module for managing TCP implementations",
+    ),
+    (
+        &[1, 3, 6, 1, 2, 1, 50],
+        "The MIB module for managing UDP implementations",
+    ),
+    (
+        &[1, 3, 6, 1, 2, 1, 4],
+        "The MIB module for managing IP and ICMP implementations",
+    ),
     (
         &[1, 3, 6, 1, 6, 3, 13, 3, 1, 3],
         "The MIB modules for managing SNMP Notification, plus filtering.",
     ),
-    (&[1, 3, 6, 1, 2, 1, 92], "The MIB module for logging SNMP Notifications."),
+    (
+        &[1, 3, 6, 1, 2, 1, 92],
+        "The MIB module for logging SNMP Notifications.",
+    ),
 ];
 
 /// A TimeTicks of 0 that, unlike `Value::Ticks`, is not the uptime.
@@ -52,18 +73,31 @@ pub(super) fn entries(decky: &DeckyCtx) -> Vec<(Vec<u32>, Value)> {
     for (i, (oid, descr)) in SYS_OR.iter().enumerate() {
         let idx = i as u32 + 1;
         out.push((system(&[9, 1, 2, idx]), Value::Oid(oid.to_vec())));
-        out.push((system(&[9, 1, 3, idx]), Value::Str(descr.as_bytes().to_vec())));
+        out.push((
+            system(&[9, 1, 3, idx]),
+            Value::Str(descr.as_bytes().to_vec()),
+        ));
         out.push((system(&[9, 1, 4, idx]), zero_ticks()));
     }
     // The root file system's UUID on the kernel command line, stable per
     // decky (the machine id is).
     let id = &p.machine_id;
     let uuid = if id.len() >= 32 {
-        format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..32])
+        format!(
+            "{}-{}-{}-{}-{}",
+            &id[..8],
+            &id[8..12],
+            &id[12..16],
+            &id[16..20],
+            &id[20..32]
+        )
     } else {
         id.clone()
     };
-    let cmdline = format!("BOOT_IMAGE=/boot/vmlinuz-{} root=UUID={uuid} ro quiet", p.kernel);
+    let cmdline = format!(
+        "BOOT_IMAGE=/boot/vmlinuz-{} root=UUID={uuid} ro quiet",
+        p.kernel
+    );
     let processes = 90 + (p.mac[5] as u64 % 60);
     out.extend([
         (hr(1), Value::Ticks(0)),

@@ -19,7 +19,9 @@ const SIGNING_ALGS: &[u16] = &[2, 1, 0];
 
 /// The u16 list of a capability context (count, then values).
 fn ids(data: &[u8]) -> Vec<u16> {
-    let n = data.get(..2).map_or(0, |c| u16::from_le_bytes([c[0], c[1]])) as usize;
+    let n = data
+        .get(..2)
+        .map_or(0, |c| u16::from_le_bytes([c[0], c[1]])) as usize;
     data.get(2..)
         .unwrap_or(&[])
         .chunks_exact(2)

@@ -33,8 +33,8 @@ mod rpc;
 mod samba;
 
 pub use rpc::share_enum_ndr;
-pub use samba::version as samba_version;
 use rpc::Pipe;
+pub use samba::version as samba_version;
 
 /// NT status codes used.
 pub mod status {
@@ -241,7 +241,14 @@ impl SmbHandler {
         le32(&mut b, 65536);
         le64(&mut b, ntlm::filetime_now());
         // smbd does not know the host's boot time (nmap: `start_date: N/A`).
-        le64(&mut b, if self.samba.is_some() { 0 } else { self.boot_filetime });
+        le64(
+            &mut b,
+            if self.samba.is_some() {
+                0
+            } else {
+                self.boot_filetime
+            },
+        );
         le16(&mut b, 128);
         le16(&mut b, blob.len() as u16);
         le32(&mut b, 0);
@@ -482,11 +489,18 @@ fn resolve(conv: &Conv, h: &w::Header, fid: [u8; 16]) -> [u8; 16] {
 }
 
 /// Reads and drops `len` bytes, each read within `idle`.
-async fn discard_idle(rd: &mut OwnedReadHalf, mut len: usize, idle: std::time::Duration) -> Option<()> {
+async fn discard_idle(
+    rd: &mut OwnedReadHalf,
+    mut len: usize,
+    idle: std::time::Duration,
+) -> Option<()> {
     let mut buf = [0u8; 4096];
     while len > 0 {
         let want = len.min(buf.len());
-        let n = tokio::time::timeout(idle, rd.read(&mut buf[..want])).await.ok()?.ok()?;
+        let n = tokio::time::timeout(idle, rd.read(&mut buf[..want]))
+            .await
+            .ok()?
+            .ok()?;
         if n == 0 {
             return None;
         }
