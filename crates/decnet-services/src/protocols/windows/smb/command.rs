@@ -266,24 +266,19 @@ impl SmbHandler {
             Ok(Message::Authenticate(a)) => {
                 let anon = a.is_anonymous();
                 ntlm::emit_auth(tagged, &a, &conv.exchange.server_challenge, anon);
-                if anon {
+                // Samba (`map to guest = bad user`, an empty passdb) makes
+                // every named user a bad user: the session is the guest's.
+                let guest = !anon && self.samba.is_some();
+                if anon || guest {
                     conv.anonymous = true;
                     let tok = if conv.spnego {
                         ntlm::spnego_resp(0, None)
                     } else {
                         Vec::new()
                     };
-                    (status::SUCCESS, body(2, &tok), conv.session_id, 0)
-                } else if self.samba.is_some() {
-                    // `map to guest = bad user` and an empty passdb: every
-                    // named user is a bad user, so the session is the guest's.
-                    conv.anonymous = true;
-                    let tok = if conv.spnego {
-                        ntlm::spnego_resp(0, None)
-                    } else {
-                        Vec::new()
-                    };
-                    (status::SUCCESS, body(1, &tok), conv.session_id, 0)
+                    // SMB2_SESSION_FLAG_IS_NULL / IS_GUEST.
+                    let flags = if anon { 2 } else { 1 };
+                    (status::SUCCESS, body(flags, &tok), conv.session_id, 0)
                 } else {
                     (status::LOGON_FAILURE, error_body(), conv.session_id, 0)
                 }

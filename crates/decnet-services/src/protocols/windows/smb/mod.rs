@@ -7,6 +7,10 @@
 //! IPC$ and a `srvsvc` pipe answering NetrShareEnum — enough for
 //! `smbclient -L //host -N` to list IPC$, ADMIN$, C$ and a lure share.
 //!
+//! A persona that is not Windows serves SMB as Samba does (`samba`): SMB1
+//! refused with smbd's no-dialect answer, SMB 3.1.1 (`contexts`), named
+//! users mapped to guest, Samba's share list and its framing.
+//!
 //! `command` has one method per SMB2 command, `rpc` the `srvsvc` pipe,
 //! `fs` the lure share; this module frames NetBIOS messages and compounds.
 
