@@ -260,8 +260,9 @@ mkdir -p "$WORK/repo" && cp -r "$GITDIR" "$WORK/repo/.git" && mkdir -p "$WORK/re
 GIT_TERMINAL_PROMPT=0 timeout 20 git -C "$WORK/repo" fetch origin >/dev/null 2>&1 || true
 UNC=$(grep -o 'IconResource=[^,]*' "$OUT/desktop_ini/Documents/Finance/desktop.ini" | cut -d= -f2)
 SMBDIR=$(cut -d'\' -f5 <<<"$UNC"); SMBFILE=$(cut -d'\' -f6 <<<"$UNC")
-# A named login first (the decky captures its NetNTLMv2 and refuses it), then
-# anonymously, which the decky lets in to open the UNC path.
+# A named login first (the decky captures its NetNTLMv2; fs01 is a Linux
+# persona, so Samba's `map to guest = bad user` lets it in as the guest),
+# then anonymously; either opens the UNC path.
 timeout 20 smbclient "//$NET.13/Finance" -U 'CORP\jdoe%Winter2024!' -c "get $SMBDIR\\$SMBFILE /dev/null" >/dev/null 2>&1 || true
 timeout 20 smbclient "//$NET.13/Finance" -N -c "get $SMBDIR\\$SMBFILE /dev/null" >/dev/null 2>&1 || true
 

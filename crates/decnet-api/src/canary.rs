@@ -97,10 +97,7 @@ fn ssh_host_key(d: &DeckyCtx) -> Option<String> {
 }
 
 fn lure_share(d: &DeckyCtx) -> String {
-    decnet_services::protocols::windows::smb::shares(d)
-        .pop()
-        .map(|s| s.name)
-        .unwrap_or_else(|| "Shared".into())
+    decnet_services::protocols::windows::smb::lure_share(d)
 }
 
 /// What planting needs to know about a running decky: its login user's

@@ -289,6 +289,7 @@ pub static SERVICE_KEYS: &[ServiceKey] = &[
     ),
     ours("smb", "share"),
     ours("smb", "null_share"),
+    ours("smb", "version"),
     ours("vnc", "version"),
     ours("vnc", "password"),
     ours("printer", "model"),

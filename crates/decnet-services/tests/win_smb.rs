@@ -598,3 +598,74 @@ async fn null_session_lure_share_reads_vfs_and_captures_writes() {
     let r = c.create("..\\..\\..\\etc\\passwd", 1, 0x40).await;
     assert_eq!(r.status, 0xC000_0022);
 }
+
+const SAMBA: &str = "services = smb\ndistro = debian\n";
+
+#[tokio::test]
+async fn samba_persona_answers_smb1_as_smbd_and_maps_bad_users_to_guest() {
+    let mut env = deploy("127.0.72.20", SAMBA).await;
+    // nmap's SMBProgNeg (SMB1 dialects only) on 139 without a session
+    // request: smbd names no dialect and hangs up, byte for byte.
+    let mut m =
+        b"\xffSMBr\0\0\0\0\x08\x01\x40\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x40\x06\0\0\x01\0\0\x81\0"
+            .to_vec();
+    m.extend_from_slice(b"\x02PC NETWORK PROGRAM 1.0\0\x02MICROSOFT NETWORKS 1.03\0\x02MICROSOFT NETWORKS 3.0\0\x02LANMAN1.0\0\x02LM1.2X002\0\x02Samba\0\x02NT LANMAN 1.0\0\x02NT LM 0.12\0");
+    let mut f = vec![0, 0, 0, m.len() as u8];
+    f.extend_from_slice(&m);
+    let mut s = TcpStream::connect(env.addr(139)).await.unwrap();
+    s.write_all(&f).await.unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    assert_eq!(
+        got,
+        b"\0\0\0\x25\xffSMBr\0\0\0\0\x88\x03@\0\0\0\0\0\0\0\0\0\0\0\0\0\0@\x06\0\0\x01\0\x01\xff\xff\0\0"
+    );
+
+    // A named user with a wrong password is Samba's guest (`map to guest =
+    // bad user`): the session succeeds flagged IS_GUEST, the hash is kept.
+    let mut c = Client::connect(&env.addr(445)).await;
+    let r = c.negotiate().await;
+    assert_eq!(r.status, 0);
+    let r = c.session_setup(&spnego_init(&ntlm_negotiate())).await;
+    assert_eq!(r.status, 0xC000_0016, "MORE_PROCESSING_REQUIRED");
+    let (server_ch, info, _) = parse_challenge(&r.msg);
+    let blob = ntlmv2_blob(&[1, 2, 3, 4, 5, 6, 7, 8], &info);
+    let nt = ntlmv2_response(PASSWORD, "alice", "WORKGROUP", &server_ch, &blob);
+    let auth = ntlm_authenticate(&[0; 24], &nt, "WORKGROUP", "alice", "KALI");
+    let r = c.session_setup(&spnego_resp(&auth)).await;
+    assert_eq!(r.status, 0, "guest session");
+    assert_eq!(
+        u16::from_le_bytes([r.body()[2], r.body()[3]]),
+        1,
+        "IS_GUEST"
+    );
+    let e = env.next(EventKind::AuthAttempt).await;
+    assert_eq!(e.fields["success"], false);
+    assert!(verify_5600(e.fields["hash"].as_str().unwrap(), PASSWORD));
+    // Guests reach IPC$ but not the Debian print$ share or unknown ones.
+    assert_eq!(c.tree_connect("\\\\h\\print$").await.status, 0xC000_0022);
+    assert_eq!(c.tree_connect("\\\\h\\nosuch").await.status, 0xC000_00CC);
+    assert_eq!(c.tree_connect("\\\\h\\IPC$").await.status, 0);
+}
+
+#[tokio::test]
+async fn samba_persona_drops_non_smb_as_smbd_does() {
+    let env = deploy("127.0.72.21", SAMBA).await;
+    // An empty message: smbd hangs up at once, leaving the rest unread,
+    // so the close is a reset.
+    let mut s = TcpStream::connect(env.addr(445)).await.unwrap();
+    s.write_all(b"\0\x0c\0\0\x10\0\0\0\0\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut b = [0u8; 16];
+    let r = s.read(&mut b).await;
+    assert!(
+        matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{r:?}"
+    );
+    // "GET " announces a 17-bit length of 87,072 bytes: smbd waits for it.
+    let mut s = TcpStream::connect(env.addr(445)).await.unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
+    let r = tokio::time::timeout(std::time::Duration::from_millis(500), s.read(&mut b)).await;
+    assert!(r.is_err(), "still waiting, not closed: {r:?}");
+}

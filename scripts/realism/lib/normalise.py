@@ -62,9 +62,13 @@ def kernel_release(text, target):
     """The running kernel's release: two Debian 12 machines run different
     kernel point releases (6.1.0-18-amd64, 6.1.0-25-amd64…), and the real
     servers here run on the build machine's kernel, which is not Debian's;
-    only the release string is replaced, never the OS name around it."""
+    only the release string is replaced, never the OS name around it.
+    Likewise the build string (`uname -v`) of a Debian kernel package
+    (`#1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)`): it names the
+    point release and its date, which differ between two Debian 12 hosts."""
     text = text.replace(os.uname().release, "<KERNEL>")
     text = text.replace(os.uname().version, "<KERNEL_BUILD>")
+    text = re.sub(r"#\d+ SMP PREEMPT_DYNAMIC Debian \d[\w.~+-]* \(\d{4}-\d{2}-\d{2}\)", "<KERNEL_BUILD>", text)
     return re.sub(r"\b\d+\.\d+\.\d+-\d+-(?:amd64|cloud-amd64|rt-amd64)\b", "<KERNEL>", text)
 
 

@@ -5,6 +5,7 @@ against the `smb` decky."""
 import os
 import re
 
+from lib import debian
 from lib.clients import run_client
 from lib.wire import tcp_probe
 
@@ -14,7 +15,13 @@ TOOLS = ["smbd", "smbclient"]
 PORTS = [("tcp", 445), ("tcp", 139)]
 SHARE = "public"
 DECKY_SERVICES = ["smb"]
-DECKY_KEYS = {"smb": {"share": SHARE}}
+# The decky's version string is the one smbd announces (`4.17.12-Debian`,
+# Debian's vendor suffix); its share is as closed to guests as the real one's.
+DECKY_KEYS = {"smb": {
+    "share": SHARE,
+    "null_share": "false",
+    "version": f"{debian.upstream('samba') or '4.17.12'}-Debian",
+}}
 # The decky's 139/445 stay silent to most of nmap's 180 probes, so
 # --version-all ran past 4 minutes and ended at a different point each run;
 # the default intensity (7) keeps the result the same from run to run.

@@ -152,6 +152,22 @@ pub fn negotiate_dialects(msg: &[u8]) -> WResult<Vec<u16>> {
         .collect())
 }
 
+/// Negotiate contexts of an SMB 3.1.1 NEGOTIATE request, as (type, data),
+/// at most 16; empty when the request carries none.
+pub fn negotiate_contexts(msg: &[u8]) -> WResult<Vec<(u16, &[u8])>> {
+    let body = msg.get(HEADER..).unwrap_or(&[]);
+    let mut at = u32at(body, 28)? as usize;
+    let count = (u16at(body, 32)? as usize).min(16);
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let kind = u16at(msg, at)?;
+        let len = u16at(msg, at + 2)? as usize;
+        out.push((kind, slice(msg, at + 8, len)?));
+        at = (at + 8 + len).div_ceil(8) * 8;
+    }
+    Ok(out)
+}
+
 /// Security blob of a SESSION_SETUP request.
 pub fn session_setup_blob(msg: &[u8]) -> WResult<&[u8]> {
     let body = msg.get(HEADER..).unwrap_or(&[]);

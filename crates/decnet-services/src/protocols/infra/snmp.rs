@@ -16,6 +16,8 @@ use crate::ctx::DeckyCtx;
 use crate::product::OsKind;
 use crate::udp::{DatagramHandler, UdpPort};
 use crate::wire::ber;
+
+mod debian_view;
 use crate::wire::{self, WResult, WireError};
 use crate::{fields, Handler, Service, ServiceError};
 
@@ -252,8 +254,9 @@ impl Service for Snmp {
                 vec![1, 3, 6, 1, 4, 1, 311, 1, 1, 3, 1, 2],
             ),
             OsKind::Embedded => (format!("Linux {host} {} #1 PREEMPT armv7l", p.kernel), vec![1, 3, 6, 1, 4, 1, 8072, 3, 2, 10]),
+            // net-snmp's sysDescr is `uname -snrvm`.
             _ => (
-                format!("Linux {host} {} #1 SMP PREEMPT_DYNAMIC x86_64", p.kernel),
+                format!("Linux {host} {} {} x86_64", p.kernel, p.kernel_version),
                 vec![1, 3, 6, 1, 4, 1, 8072, 3, 2, 10],
             ),
         };
@@ -287,8 +290,18 @@ impl Service for Snmp {
                 ),
             ),
             (sys(7), Value::Int(72)),
-            (vec![1, 3, 6, 1, 2, 1, 2, 1, 0], Value::Int(2)),
         ];
+        if matches!(
+            crate::product::os_kind(decky),
+            OsKind::Debian | OsKind::Ubuntu
+        ) {
+            // Debian's snmpd.conf gives `public` the `systemonly` view:
+            // system (with net-snmp's sysORTable) and hrSystem, nothing else.
+            mib.extend(debian_view::entries(decky));
+            mib.sort_by(|a, b| a.0.cmp(&b.0));
+            return Ok(Self::handler(decky, mib));
+        }
+        mib.push((vec![1, 3, 6, 1, 2, 1, 2, 1, 0], Value::Int(2)));
         for (i, (name, mac, speed)) in [
             ("lo", vec![], 10_000_000u64),
             ("eth0", p.mac.to_vec(), 1_000_000_000),
@@ -308,17 +321,27 @@ impl Service for Snmp {
             mib.push((e(8), Value::Int(1)));
         }
         mib.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Self::handler(decky, mib))
+    }
+}
+
+impl Snmp {
+    fn handler(decky: &DeckyCtx, mib: Vec<(Vec<u32>, Value)>) -> Arc<SnmpHandler> {
+        let p = &decky.persona;
         let uptime = (chrono::Utc::now() - p.boot_time).num_milliseconds().max(0) as u64 / 10;
-        // net-snmp engine id: enterprise 8072, format 0x80 (random), 8 seeded bytes.
+        // net-snmp's engine id: enterprise 8072, format 0x80 (net-snmp
+        // random), then 4 random bytes and the agent's start time as a
+        // little-endian 64-bit time_t: 17 bytes in all.
         let mut engine_id = vec![0x80, 0x00, 0x1f, 0x88, 0x80];
         {
             use rand::Rng;
-            let r: [u8; 8] = decnet_core::DeckySeed::new(decky.name(), decky.generation)
+            let r: [u8; 4] = decnet_core::DeckySeed::new(decky.name(), decky.generation)
                 .rng("snmp-engine")
                 .gen();
             engine_id.extend_from_slice(&r);
+            engine_id.extend_from_slice(&(p.boot_time.timestamp().max(0) as u64).to_le_bytes());
         }
-        Ok(Arc::new(SnmpHandler {
+        Arc::new(SnmpHandler {
             community: decky
                 .config(SERVICE, "community")
                 .unwrap_or("public")
@@ -329,12 +352,15 @@ impl Service for Snmp {
             seen: Mutex::new(HashMap::new()),
             engine_id,
             unknown_engine: std::sync::atomic::AtomicU64::new(0),
-        }))
+        })
     }
 }
 
 impl SnmpHandler {
-    fn value(&self, v: &Value) -> Vec<u8> {
+    fn value(&self, oid: &[u32], v: &Value) -> Vec<u8> {
+        if oid == debian_view::HR_SYSTEM_DATE {
+            return Value::Str(debian_view::date_and_time(chrono::Utc::now())).encode();
+        }
         match v {
             Value::Ticks(_) => {
                 Value::Ticks(self.boot_offset_cs + self.boot.elapsed().as_millis() as u64 / 10)
@@ -362,7 +388,7 @@ impl SnmpHandler {
             0xa0 => {
                 for (i, (oid, _)) in m.varbinds.iter().enumerate() {
                     match self.get(oid) {
-                        Some((o, v)) => out.push((o.clone(), self.value(v))),
+                        Some((o, v)) => out.push((o.clone(), self.value(o, v))),
                         None => {
                             if !v2 && status == 0 {
                                 status = 2;
@@ -376,7 +402,7 @@ impl SnmpHandler {
             0xa1 => {
                 for (i, (oid, _)) in m.varbinds.iter().enumerate() {
                     match self.next(oid) {
-                        Some((o, v)) => out.push((o.clone(), self.value(v))),
+                        Some((o, v)) => out.push((o.clone(), self.value(o, v))),
                         None => {
                             if !v2 && status == 0 {
                                 status = 2;
@@ -392,7 +418,7 @@ impl SnmpHandler {
                 let reps = m.f2.clamp(0, 50) as usize;
                 for (oid, _) in &m.varbinds[..non_rep] {
                     match self.next(oid) {
-                        Some((o, v)) => out.push((o.clone(), self.value(v))),
+                        Some((o, v)) => out.push((o.clone(), self.value(o, v))),
                         None => out.push((oid.clone(), vec![0x82, 0])),
                     }
                 }
@@ -408,7 +434,7 @@ impl SnmpHandler {
                         }
                         match self.next(c) {
                             Some((o, v)) => {
-                                out.push((o.clone(), self.value(v)));
+                                out.push((o.clone(), self.value(o, v)));
                                 *c = o.clone();
                             }
                             None => out.push((c.clone(), vec![0x82, 0])),

@@ -14,6 +14,8 @@ use crate::wire::smb2::{self as w, cmd};
 
 /// SMB2 dialects offered, best first.
 const DIALECTS: &[u16] = &[0x0302, 0x0300, 0x0210, 0x0202];
+/// Samba 4.x adds SMB 3.1.1.
+const SAMBA_DIALECTS: &[u16] = &[0x0311, 0x0302, 0x0300, 0x0210, 0x0202];
 
 /// What a command answers: (status, body, session id, tree id).
 pub(super) type Answer = (u32, Vec<u8>, u64, u32);
@@ -74,7 +76,12 @@ impl SmbHandler {
 
     fn negotiate(&self, conv: &mut Conv, msg: &[u8], tagged: &Tagged) -> Answer {
         let offered = w::negotiate_dialects(msg).unwrap_or_default();
-        let dialect = DIALECTS
+        let ours = if self.samba.is_some() {
+            SAMBA_DIALECTS
+        } else {
+            DIALECTS
+        };
+        let dialect = ours
             .iter()
             .copied()
             .find(|d| offered.contains(d))
@@ -91,7 +98,19 @@ impl SmbHandler {
             return (status::NOT_SUPPORTED, error_body(), 0, 0);
         }
         conv.dialect = dialect;
-        let body = self.negotiate_body(dialect, &ntlm::spnego_init());
+        let mut body = self.negotiate_body(dialect, &ntlm::spnego_init());
+        if dialect == 0x0311 {
+            let offered = w::negotiate_contexts(msg).unwrap_or_default();
+            let (contexts, count) = super::contexts::answer(&offered, rand::random());
+            // Contexts start 8-aligned from the SMB2 header (64 bytes).
+            while body.len() % 8 != 0 {
+                body.push(0);
+            }
+            let offset = (w::HEADER + body.len()) as u32;
+            body[6..8].copy_from_slice(&count.to_le_bytes());
+            body[60..64].copy_from_slice(&offset.to_le_bytes());
+            body.extend_from_slice(&contexts);
+        }
         (status::SUCCESS, body, 0, 0)
     }
 
@@ -104,15 +123,14 @@ impl SmbHandler {
             .shares
             .iter()
             .find(|s| s.name.eq_ignore_ascii_case(&share));
+        let lure = known.filter(|s| s.name == self.lure);
         let st = match known {
             None => status::BAD_NETWORK_NAME,
-            Some(s) if s.kind == 0x8000_0003 => status::SUCCESS,
-            Some(s) if s.kind == 0 && self.null_share => status::SUCCESS,
+            Some(s) if s.kind == super::samba::IPC => status::SUCCESS,
+            Some(_) if lure.is_some() && self.null_share => status::SUCCESS,
             Some(_) => status::ACCESS_DENIED,
         };
-        let disk = known
-            .filter(|s| s.kind == 0)
-            .map(|s| (share_root(&s.name), s.name.clone()));
+        let disk = lure.map(|s| (share_root(&s.name), s.name.clone()));
         tagged.emit(
             EventKind::Command,
             fields! {"command" => "tree_connect", "path" => path, "share" => share, "status" => format!("{st:#010x}")},
@@ -136,6 +154,11 @@ impl SmbHandler {
             EventKind::Command,
             fields! {"command" => "create", "path" => name.clone()},
         );
+        if base.is_empty() && self.samba.is_some() {
+            // smbd connects to the pipe's socket by name; an empty name is
+            // the socket directory itself, which refuses the connection.
+            return (status::CONNECTION_REFUSED, error_body(), sid, tid);
+        }
         if !matches!(base.as_str(), "srvsvc") || conv.files.len() >= MAX_OPEN {
             return (status::NOT_FOUND, error_body(), sid, tid);
         }
@@ -243,14 +266,19 @@ impl SmbHandler {
             Ok(Message::Authenticate(a)) => {
                 let anon = a.is_anonymous();
                 ntlm::emit_auth(tagged, &a, &conv.exchange.server_challenge, anon);
-                if anon {
+                // Samba (`map to guest = bad user`, an empty passdb) makes
+                // every named user a bad user: the session is the guest's.
+                let guest = !anon && self.samba.is_some();
+                if anon || guest {
                     conv.anonymous = true;
                     let tok = if conv.spnego {
                         ntlm::spnego_resp(0, None)
                     } else {
                         Vec::new()
                     };
-                    (status::SUCCESS, body(2, &tok), conv.session_id, 0)
+                    // SMB2_SESSION_FLAG_IS_NULL / IS_GUEST.
+                    let flags = if anon { 2 } else { 1 };
+                    (status::SUCCESS, body(flags, &tok), conv.session_id, 0)
                 } else {
                     (status::LOGON_FAILURE, error_body(), conv.session_id, 0)
                 }

@@ -7,6 +7,10 @@
 //! IPC$ and a `srvsvc` pipe answering NetrShareEnum — enough for
 //! `smbclient -L //host -N` to list IPC$, ADMIN$, C$ and a lure share.
 //!
+//! A persona that is not Windows serves SMB as Samba does (`samba`): SMB1
+//! refused with smbd's no-dialect answer, SMB 3.1.1 (`contexts`), named
+//! users mapped to guest, Samba's share list and its framing.
+//!
 //! `command` has one method per SMB2 command, `rpc` the `srvsvc` pipe,
 //! `fs` the lure share; this module frames NetBIOS messages and compounds.
 
@@ -15,7 +19,8 @@ use std::sync::Arc;
 
 use decnet_core::EventKind;
 use futures::future::BoxFuture;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::ntlm::{self, Exchange, ServerIdentity};
 use crate::ctx::DeckyCtx;
@@ -26,11 +31,14 @@ use crate::wire::smb2::{self as w, cmd};
 use crate::{artifacts, fields, Conn, Handler, Service, ServiceError};
 
 mod command;
+mod contexts;
 mod fs;
 mod rpc;
+mod samba;
 
 pub use rpc::share_enum_ndr;
 use rpc::Pipe;
+pub use samba::version as samba_version;
 
 /// NT status codes used.
 pub mod status {
@@ -60,6 +68,8 @@ pub mod status {
     pub const BUFFER_OVERFLOW: u32 = 0x8000_0005;
     /// STATUS_FS_DRIVER_REQUIRED.
     pub const FS_DRIVER_REQUIRED: u32 = 0xC000_019C;
+    /// STATUS_CONNECTION_REFUSED.
+    pub const CONNECTION_REFUSED: u32 = 0xC000_0236;
     /// STATUS_PIPE_EMPTY.
     pub const PIPE_EMPTY: u32 = 0xC000_00D9;
 }
@@ -88,15 +98,19 @@ pub struct SmbHandler {
     null_share: bool,
     guid: [u8; 16],
     shares: Vec<Share>,
+    /// The one disk share sessions may open.
+    lure: String,
+    /// Samba's version string when the persona is not Windows.
+    samba: Option<String>,
     boot_filetime: u64,
 }
 
-/// The shares of a decky: IPC$, ADMIN$, C$ and a seeded lure share
-/// (`[decky.smb] share = NAME` overrides the lure).
-pub fn shares(decky: &DeckyCtx) -> Vec<Share> {
+/// The seeded lure share of a decky (`[decky.smb] share = NAME` overrides
+/// it): the one disk share a session may open.
+pub fn lure_share(decky: &DeckyCtx) -> String {
     use rand::seq::SliceRandom;
     let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("smb-share");
-    let lure = decky
+    decky
         .config("smb", "share")
         .map(str::to_owned)
         .unwrap_or_else(|| {
@@ -105,7 +119,16 @@ pub fn shares(decky: &DeckyCtx) -> Vec<Share> {
                 .copied()
                 .unwrap_or("Shared")
                 .to_owned()
-        });
+        })
+}
+
+/// The shares of a decky: on Windows IPC$, ADMIN$, C$ and the lure share;
+/// on a Samba persona what Samba's default configuration lists beside it.
+pub fn shares(decky: &DeckyCtx) -> Vec<Share> {
+    let lure = lure_share(decky);
+    if let Some(version) = samba::version(decky) {
+        return samba::shares(lure, &version);
+    }
     vec![
         Share {
             name: "ADMIN$".into(),
@@ -119,7 +142,7 @@ pub fn shares(decky: &DeckyCtx) -> Vec<Share> {
         },
         Share {
             name: "IPC$".into(),
-            kind: 0x8000_0003,
+            kind: samba::IPC,
             remark: "Remote IPC".into(),
         },
         Share {
@@ -141,17 +164,18 @@ impl Service for Smb {
         let boot = decky.persona.boot_time;
         let boot_filetime = (boot.timestamp().max(0) as u64 + 11_644_473_600) * 10_000_000;
         let shares = shares(decky);
+        let lure = lure_share(decky);
         let vfs = decky.vfs();
         let id = ServerIdentity::for_decky(decky);
-        for s in shares.iter().filter(|s| s.kind == 0) {
-            fs::seed(&vfs, &share_root(&s.name), &id.nb_computer, &id.nb_domain);
-        }
+        fs::seed(&vfs, &share_root(&lure), &id.nb_computer, &id.nb_domain);
         Ok(Arc::new(SmbHandler {
             vfs,
             null_share: decky.config("smb", "null_share") != Some("false"),
             id: Arc::new(id),
             guid: rng.gen(),
             shares,
+            lure,
+            samba: samba::version(decky),
             boot_filetime,
         }))
     }
@@ -171,6 +195,8 @@ struct Conv {
     next_file: u64,
     last_file: [u8; 16],
     spnego: bool,
+    /// Close once the reply is written.
+    hang_up: bool,
 }
 
 fn hdr(out: &mut Vec<u8>, h: &w::Header, status: u32, session: u64, tree: u32) {
@@ -218,7 +244,15 @@ impl SmbHandler {
         le32(&mut b, 8 * 1024 * 1024);
         le32(&mut b, 65536);
         le64(&mut b, ntlm::filetime_now());
-        le64(&mut b, self.boot_filetime);
+        // smbd does not know the host's boot time (nmap: `start_date: N/A`).
+        le64(
+            &mut b,
+            if self.samba.is_some() {
+                0
+            } else {
+                self.boot_filetime
+            },
+        );
         le16(&mut b, 128);
         le16(&mut b, blob.len() as u16);
         le32(&mut b, 0);
@@ -258,12 +292,30 @@ impl SmbHandler {
     }
 
     async fn serve(self: Arc<Self>, conn: Conn, session: Session) {
-        let idle = session.limits().idle_timeout;
         let tagged = Tagged::new(session);
-        // Port 139 wants a NetBIOS session request first, like Windows.
-        let mut need_session = conn.nominal_port == 139;
+        // Windows wants a NetBIOS session request first on port 139; smbd
+        // takes SMB on either port.
+        let need_session = conn.nominal_port == 139 && self.samba.is_none();
         let (mut rd, wr) = conn.stream.into_split();
         let mut wr = BufWriter::new(wr);
+        self.exchange(&mut rd, &mut wr, need_session, &tagged).await;
+        if self.samba.is_some() {
+            // smbd close()s without a shutdown: bytes it left unread turn
+            // the close into a reset, as they do for the real daemon.
+            if let Ok(stream) = rd.reunite(wr.into_inner()) {
+                drop(stream);
+            }
+        }
+    }
+
+    async fn exchange(
+        &self,
+        rd: &mut OwnedReadHalf,
+        wr: &mut BufWriter<OwnedWriteHalf>,
+        mut need_session: bool,
+        tagged: &Tagged,
+    ) {
+        let idle = tagged.session.limits().idle_timeout;
         let mut conv = Conv {
             exchange: Exchange::new(self.id.clone()),
             dialect: 0x0202,
@@ -277,21 +329,34 @@ impl SmbHandler {
             next_file: 0,
             last_file: [0xff; 16],
             spnego: true,
+            hang_up: false,
         };
         let mut msg = Vec::new();
         loop {
             let mut h4 = [0u8; 4];
-            if read_exact_idle(&mut rd, &mut h4, idle).await.is_err() {
+            if read_exact_idle(rd, &mut h4, idle).await.is_err() {
                 return;
             }
             let (ty, len) = w::frame_header(h4);
-            if len > w::MAX_FRAME {
+            if self.samba.is_some() {
+                if len == 0 && ty != 0x85 {
+                    // smbd drops an empty message at once.
+                    return;
+                }
+                if len > w::MAX_FRAME {
+                    // smbd waits for the whole (17-bit) length before it
+                    // judges the message; so does the decky, keeping none of it.
+                    tagged.emit_error(format!("smb: frame of {len} bytes refused"));
+                    let _ = discard_idle(rd, len, idle).await;
+                    return;
+                }
+            } else if len > w::MAX_FRAME {
                 tagged.emit_error(format!("smb: frame of {len} bytes refused"));
                 return;
             }
             msg.clear();
             msg.resize(len, 0);
-            if read_exact_idle(&mut rd, &mut msg, idle).await.is_err() {
+            if read_exact_idle(rd, &mut msg, idle).await.is_err() {
                 return;
             }
             if need_session && ty != 0x81 {
@@ -306,7 +371,7 @@ impl SmbHandler {
                     Some(vec![0x82, 0, 0, 0])
                 }
                 0x85 => None,
-                0x00 => self.frame(&mut conv, &msg, &tagged),
+                0x00 => self.frame(&mut conv, &msg, tagged),
                 _ => return,
             };
             let Some(reply) = reply else { continue };
@@ -329,6 +394,9 @@ impl SmbHandler {
                 )
                 .await;
             }
+            if conv.hang_up {
+                return;
+            }
         }
     }
 
@@ -341,7 +409,13 @@ impl SmbHandler {
                 fields! {"request" => "smb1_negotiate", "dialects" => dialects.join(",")},
             );
             let wildcard = dialects.iter().any(|d| d == "SMB 2.???");
-            if !wildcard && !dialects.iter().any(|d| d == "SMB 2.002") {
+            let smb2 = wildcard || dialects.iter().any(|d| d == "SMB 2.002");
+            if !smb2 && self.samba.is_some() {
+                // smbd with SMB1 off names no dialect, then hangs up.
+                conv.hang_up = true;
+                return Some(samba::smb1_no_dialect(msg).map(nbss).unwrap_or_default());
+            }
+            if !smb2 {
                 // SMB1 disabled, as on current Windows: drop the connection.
                 return Some(Vec::new());
             }
@@ -416,6 +490,27 @@ fn resolve(conv: &Conv, h: &w::Header, fid: [u8; 16]) -> [u8; 16] {
     } else {
         fid
     }
+}
+
+/// Reads and drops `len` bytes, each read within `idle`.
+async fn discard_idle(
+    rd: &mut OwnedReadHalf,
+    mut len: usize,
+    idle: std::time::Duration,
+) -> Option<()> {
+    let mut buf = [0u8; 4096];
+    while len > 0 {
+        let want = len.min(buf.len());
+        let n = tokio::time::timeout(idle, rd.read(&mut buf[..want]))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        len -= n;
+    }
+    Some(())
 }
 
 fn nbss(mut smb: Vec<u8>) -> Vec<u8> {
