@@ -201,8 +201,9 @@ fn buses(
 }
 
 /// `decnet.log` (and the syslog copy), with the event journal the ingester
-/// reads in-process; with NATS the JetStream stream is the journal.
-async fn start_event_log(
+/// reads in-process; with NATS (`scaled_out`, and every sensor) the
+/// JetStream stream and its spool are the journal.
+pub(crate) async fn start_event_log(
     spec: &FleetSpec,
     args: &RunArgs,
     proc_bus: &Arc<dyn Bus>,

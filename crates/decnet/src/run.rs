@@ -12,9 +12,9 @@ use decnet_bus::{Bus, MemoryBus};
 use decnet_core::fleet::{self, LoadError};
 use decnet_core::FleetSpec;
 use decnet_engine::topology::Topologies;
-use decnet_engine::{EngineConfig, EventLog, Fleet, SyslogTarget};
+use decnet_engine::{EngineConfig, Fleet};
 
-use crate::durability::{create_data_dir, log_config, reopen_log_on_sighup, report_event_log};
+use crate::durability::{create_data_dir, reopen_log_on_sighup, report_event_log};
 use crate::nats_link::{close_nats, forward_to_nats, nats_bus};
 use crate::pipeline::Pipeline;
 use decnet_services::{Limits, Registry};
@@ -601,17 +601,13 @@ async fn run_sensor(
     let port_offset = port_offset(&args);
     let bus: Arc<dyn Bus> = MemoryBus::new();
     let forwarder = forward_to_nats(&bus, nats.clone())?;
-    let forward = fleet_spec
-        .general
-        .syslog
-        .as_deref()
-        .map(SyslogTarget::parse)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
     // The NATS spool is this process's journal: no event journal here.
-    let event_log = EventLog::start_with(
+    let (event_log, _) = crate::pipeline::start_event_log(
+        &fleet_spec,
+        &args,
         &bus,
-        log_config(&args, forward, None, fleet_spec.general.log_compat),
+        true,
+        &args.data_dir.join("decnet.log"),
     )
     .await?;
     let sighup = reopen_log_on_sighup(event_log.monitor());
