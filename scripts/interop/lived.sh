@@ -141,8 +141,8 @@ mail_shell=$(on_decky 'ls ~/Maildir/new | wc -l')
 
 echo "== the web root is the shell's /var/www/html"
 page_http=$(curl -s --max-time 10 "http://$HOST:$(p 80)/")
-page_shell=$(on_decky 'cat /var/www/html/index.html')
-[ -n "$page_http" ] && [ "$page_http" = "$page_shell" ] || fail "HTTP / differs from the shell's index.html"
+page_shell=$(on_decky 'cat /var/www/html/index.html 2>/dev/null || cat /var/www/html/index.nginx-debian.html')
+[ -n "$page_http" ] && [ "$page_http" = "$page_shell" ] || fail "HTTP / differs from the shell's index page"
 printf 'quarterly numbers\n' >"$WORK/q.txt"
 curl -s --max-time 10 -T "$WORK/q.txt" "ftp://deploy:s3cret@$HOST:$(p 21)/%2Fvar/www/html/q.txt" || fail "FTP upload to the web root"
 [ "$(curl -s --max-time 10 "http://$HOST:$(p 80)/q.txt")" = "quarterly numbers" ] || fail "HTTP does not serve the FTP upload"

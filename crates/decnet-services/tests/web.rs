@@ -410,8 +410,12 @@ async fn the_web_root_is_the_deckys_var_www_html() {
     let vfs = env.fleet.decky("webnginx").await.unwrap().vfs();
     let (_, home) = fetch(&c, format!("{base}/")).await;
     assert!(home.contains("Welcome to nginx"), "{home}");
-    // The shell's view of the page is the page served.
-    let index = vfs.get("/var/www/html/index.html").unwrap();
+    // The shell's view of the page is the page served, under the name
+    // Debian's nginx ships it with; /index.html is nginx's 404 until
+    // someone writes one.
+    assert!(vfs.get("/var/www/html/index.html").is_none());
+    assert_eq!(fetch(&c, format!("{base}/index.html")).await.0, 404);
+    let index = vfs.get("/var/www/html/index.nginx-debian.html").unwrap();
     let decnet_shell::Kind::File(decnet_shell::Content::Bytes(on_disk)) = index.kind else {
         panic!("index.html is not a file: {index:?}");
     };

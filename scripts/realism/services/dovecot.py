@@ -22,7 +22,14 @@ def start(svc):
     os.makedirs(run_dir, mode=0o755)
     with open(os.path.join(conf, "dovecot.conf"), "a") as f:
         f.write(f"\nlisten = {svc.real_ip}\nbase_dir = {run_dir}\nlog_path = /dev/stderr\n"
-                f"state_dir = {svc.work}/state\n")
+                f"state_dir = {svc.work}/state\n"
+                # Login processes started ahead, already talking to the auth
+                # process: on a loaded machine a login process forked per
+                # connection can wait on auth and greet with "Waiting for
+                # authentication process to respond.." first, a timing of
+                # this host, not of Dovecot's answers. Invisible otherwise.
+                "service imap-login {\n  process_min_avail = 4\n}\n"
+                "service pop3-login {\n  process_min_avail = 4\n}\n")
     os.makedirs(f"{svc.work}/state", mode=0o755)
     svc.spawn("dovecot", ["dovecot", "-F", "-c", os.path.join(conf, "dovecot.conf")])
 

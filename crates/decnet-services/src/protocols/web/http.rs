@@ -314,7 +314,13 @@ impl HttpHandler {
             web_root: WebRoot::new(decky.vfs()),
         };
         h.home_page = Bytes::from(h.home_body(p.distro.os_id));
-        h.web_root.claim(&h.home_page);
+        // Debian's nginx ships its page as index.nginx-debian.html, so
+        // /index.html is a 404 there until someone writes one.
+        let packaged = match h.site {
+            Site::Nginx => "index.nginx-debian.html",
+            _ => "index.html",
+        };
+        h.web_root.claim(&h.home_page, packaged);
         Ok(h)
     }
 

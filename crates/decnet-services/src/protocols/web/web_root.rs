@@ -16,6 +16,10 @@ pub const DOC_ROOT: &str = "/var/www/html";
 /// server claims the root.
 pub const PLACEHOLDER: &[u8] = decnet_shell::gen::DEFAULT_WEB_INDEX.as_bytes();
 
+/// A directory's index pages: Apache's `DirectoryIndex` default and the
+/// head and tail of Debian nginx's `index` list.
+const INDEX_NAMES: [&str; 2] = ["index.html", "index.nginx-debian.html"];
+
 /// What a request path finds in the document root.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Found {
@@ -38,21 +42,27 @@ impl WebRoot {
         WebRoot { vfs }
     }
 
-    /// `home` becomes the root's `index.html` while the generator's
-    /// placeholder is still there (a page edited since is kept).
-    pub fn claim(&self, home: &[u8]) {
+    /// `home` becomes the root's packaged index page (`packaged`:
+    /// `index.html`, or `index.nginx-debian.html` as Debian's nginx ships
+    /// it) while the generator's placeholder `index.html` is still there; a
+    /// page edited since is kept.
+    pub fn claim(&self, home: &[u8], packaged: &str) {
         let vfs = &self.vfs;
         let index = format!("{DOC_ROOT}/index.html");
-        if let Some(node) = vfs.get(&index) {
-            if matches!(&node.kind, Kind::File(decnet_shell::Content::Bytes(b)) if &b[..] == PLACEHOLDER)
-            {
-                let mtime =
-                    chrono::DateTime::from_timestamp(node.mtime, 0).unwrap_or_else(|| vfs.now());
-                if let Err(e) = vfs.add_file(&index, home, 0o644, mtime, Some((node.uid, node.gid)))
-                {
-                    tracing::debug!(error = %e, "web root: the home page stays the placeholder");
-                }
-            }
+        let Some(node) = vfs.get(&index) else {
+            return;
+        };
+        if !matches!(&node.kind, Kind::File(decnet_shell::Content::Bytes(b)) if &b[..] == PLACEHOLDER)
+        {
+            return;
+        }
+        let mtime = chrono::DateTime::from_timestamp(node.mtime, 0).unwrap_or_else(|| vfs.now());
+        let target = format!("{DOC_ROOT}/{packaged}");
+        if target != index {
+            vfs.remove_file(&index);
+        }
+        if let Err(e) = vfs.add_file(&target, home, 0o644, mtime, Some((node.uid, node.gid))) {
+            tracing::debug!(error = %e, "web root: the home page stays the placeholder");
         }
     }
 
@@ -78,12 +88,14 @@ impl WebRoot {
         let boot = self.vfs.host().boot_time;
         match self.vfs.get(&full) {
             Some(n) if n.is_dir() => {
-                let index = format!("{full}/index.html");
-                match self
-                    .vfs
-                    .get(&index)
-                    .and_then(|n| node_bytes(&self.vfs, &index, &n, boot))
-                {
+                // The index names both packaged servers look for, in order.
+                let page = INDEX_NAMES.iter().find_map(|name| {
+                    let index = format!("{full}/{name}");
+                    self.vfs
+                        .get(&index)
+                        .and_then(|n| node_bytes(&self.vfs, &index, &n, boot))
+                });
+                match page {
                     Some(b) => Found::File(b, "text/html; charset=utf-8"),
                     None => Found::Directory,
                 }
@@ -154,7 +166,7 @@ mod tests {
             &[],
         ));
         let root = WebRoot::new(vfs.clone());
-        root.claim(b"<h1>Intranet</h1>\n");
+        root.claim(b"<h1>Intranet</h1>\n", "index.html");
         (vfs, root)
     }
 
@@ -172,7 +184,7 @@ mod tests {
         .unwrap();
         assert_eq!(root.home().as_deref(), Some(&b"defaced\n"[..]));
         // A second claim (a reload) keeps the edited page.
-        root.claim(b"<h1>Intranet</h1>\n");
+        root.claim(b"<h1>Intranet</h1>\n", "index.html");
         assert_eq!(root.home().as_deref(), Some(&b"defaced\n"[..]));
     }
 
