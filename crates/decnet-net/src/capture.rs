@@ -85,16 +85,7 @@ impl PacketSocket {
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         match (&self.socket).read(buf) {
             Ok(n) => Ok(Some(n)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(None)
-            }
+            Err(e) if read_timed_out(&e) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -182,6 +173,15 @@ fn bind_all(socket: &Socket, index: u32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// True for what a read with a timeout returns when nothing came in time
+/// (or a signal cut the wait short): try again, nothing is wrong.
+pub(crate) fn read_timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
 }
 
 #[cfg(test)]

@@ -498,16 +498,7 @@ fn exchange(
                 .map_err(|e| ExchangeError::Io(NetError::io("DHCP socket timeout", e)))?;
             let n = match sock.recv(&mut buf) {
                 Ok(n) => n,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue
-                }
+                Err(e) if crate::capture::read_timed_out(&e) => continue,
                 Err(e) => return Err(ExchangeError::Io(NetError::io("receiving DHCP", e))),
             };
             match parse_reply(&buf[..n], xid, mac) {
