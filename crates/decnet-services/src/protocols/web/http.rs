@@ -228,7 +228,7 @@ impl HttpHandler {
                 .or_else(|| decky.config("http", k))
                 .map(str::to_owned)
         };
-        let server_name = cfg("server_header").unwrap_or_else(|| decky.persona.http_server.clone());
+        let server_name = server_name_of(decky, service);
         if HeaderValue::from_str(&server_name).is_err() {
             return Err(ServiceError::Config {
                 service,
@@ -741,10 +741,17 @@ fn site_of(
 /// as the packaged server would), so a git canary token's remote can
 /// point at it and git sends the token's login there.
 pub fn answers_git(decky: &DeckyCtx) -> bool {
-    let server = decky
-        .config("http", "server_header")
-        .map_or_else(|| decky.persona.http_server.clone(), str::to_owned);
+    let server = server_name_of(decky, "http");
     site_of(decky, "http", &server).is_ok_and(|s| !matches!(s, Site::Nginx | Site::Apache))
+}
+
+/// The `Server` header the service sends: its `server_header` (or the
+/// http section's), else the persona's.
+fn server_name_of(decky: &DeckyCtx, service: &str) -> String {
+    decky
+        .config(service, "server_header")
+        .or_else(|| decky.config("http", "server_header"))
+        .map_or_else(|| decky.persona.http_server.clone(), str::to_owned)
 }
 
 /// A request of git's smart HTTP protocol: ref discovery or a pack
