@@ -26,12 +26,17 @@ pub const FLOW_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_READ: u64 = 64 * 1024;
 
 static FLOWS: LazyLock<Mutex<HashSet<SocketAddr>>> = LazyLock::new(Default::default);
+/// How many flows are registered: every accepted connection and every
+/// datagram asks [`is_chatter`], so with no flow in progress (always, with
+/// `chatter = 0`) it answers without taking the lock.
+static LIVE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// True when `peer` is the client end of one of the fleet's own flows.
 pub fn is_chatter(peer: SocketAddr) -> bool {
-    FLOWS
-        .lock()
-        .contains(&SocketAddr::new(peer.ip().to_canonical(), peer.port()))
+    LIVE.load(std::sync::atomic::Ordering::Acquire) != 0
+        && FLOWS
+            .lock()
+            .contains(&SocketAddr::new(peer.ip().to_canonical(), peer.port()))
 }
 
 /// Keeps a flow's address registered while it lives.
@@ -39,7 +44,10 @@ struct Registered(SocketAddr);
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        FLOWS.lock().remove(&self.0);
+        let mut flows = FLOWS.lock();
+        if flows.remove(&self.0) {
+            LIVE.fetch_sub(1, std::sync::atomic::Ordering::Release);
+        }
     }
 }
 
@@ -214,7 +222,10 @@ async fn connect_from(
 
 /// Registers `local` as a flow's address until the guard drops.
 fn register(local: SocketAddr) -> Registered {
-    FLOWS.lock().insert(local);
+    if FLOWS.lock().insert(local) {
+        // Counted before the flow connects, so its session sees it.
+        LIVE.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
     Registered(local)
 }
 
