@@ -47,6 +47,10 @@ pub struct General {
     pub net6: Option<Ipv6Net>,
     /// Gateway.
     pub gw: Option<Ipv4Addr>,
+    /// IPv6 gateway (`gw6 =`): the default route of netns deckies with an
+    /// IPv6 address; in `net6` or link-local (routers often advertise
+    /// only their `fe80::` address).
+    pub gw6: Option<Ipv6Addr>,
     /// Host interface (alias / netns modes).
     pub interface: Option<String>,
     /// Network mode.
@@ -442,6 +446,7 @@ const GENERAL_KEYS: &[&str] = &[
     "net",
     "net6",
     "gw",
+    "gw6",
     "interface",
     "mode",
     "syslog",
@@ -492,11 +497,15 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
             ctx.err(line, format!("gw {gw} is outside net {net}"));
         }
     }
+    if let Some(gw6) = general.gw6 {
+        check_gw6(gw6, &general, line_of(&sections, "general", "gw6"), &mut ctx);
+    }
     let mut alloc = Allocator {
         hosts: general.net.map(|n| n.hosts()),
         hosts6: general.net6.map(|n| n.hosts()),
         net6: general.net6,
         gw: general.gw,
+        gw6: general.gw6,
     };
     let mut names: HashMap<String, usize> = HashMap::new();
     for g in &groups {
@@ -647,13 +656,15 @@ fn explicit_ips(groups: &[Group], ctx: &mut Ctx) -> TakenIps {
 }
 
 /// Hands out the next free host address of `[general] net` (skipping the
-/// gateway, taken addresses and `.0`) and of `net6` (skipping taken
-/// addresses and the all-zero host part, the subnet-router anycast address).
+/// gateway, taken addresses and `.0`) and of `net6` (skipping the IPv6
+/// gateway, taken addresses and the all-zero host part, the subnet-router
+/// anycast address).
 struct Allocator {
     hosts: Option<ipnet::Ipv4AddrRange>,
     hosts6: Option<ipnet::Ipv6AddrRange>,
     net6: Option<Ipv6Net>,
     gw: Option<Ipv4Addr>,
+    gw6: Option<Ipv6Addr>,
 }
 
 impl Allocator {
@@ -668,8 +679,9 @@ impl Allocator {
 
     fn next6(&mut self, taken: &mut TakenIps, who: &str, line: usize) -> Option<Ipv6Addr> {
         let anycast = self.net6.map(|n| n.network());
+        let gw6 = self.gw6;
         let ip = take_free(self.hosts6.as_mut()?, taken, |ip: &Ipv6Addr| {
-            Some(*ip) == anycast
+            Some(*ip) == anycast || Some(*ip) == gw6
         })?;
         taken.insert(IpAddr::V6(ip), (who.to_owned(), line));
         Some(ip)
@@ -921,6 +933,26 @@ fn check_ip6(ip: Ipv6Addr, line: usize, general: &General, ctx: &mut Ctx) {
     if ip.is_unspecified() || ip.is_multicast() {
         ctx.err(line, format!("ip6 {ip} cannot be a host address"));
     }
+    if Some(ip) == general.gw6 {
+        ctx.err(line, format!("ip6 {ip} is the IPv6 gateway address"));
+    }
+}
+
+/// A `gw6` must be reachable on the deckies' link: in `net6`, or
+/// link-local (on-link by definition).
+fn check_gw6(gw6: Ipv6Addr, general: &General, line: usize, ctx: &mut Ctx) {
+    if gw6.is_unspecified() || gw6.is_multicast() || gw6.is_loopback() {
+        ctx.err(line, format!("gw6 {gw6} cannot be a router's address"));
+    } else if gw6.is_unicast_link_local() {
+        // fe80::/10 is on every link: nothing to check against net6.
+    } else if let Some(net6) = general.net6 {
+        if !net6.contains(&gw6) {
+            ctx.err(
+                line,
+                format!("gw6 {gw6} is outside net6 {net6} (and not link-local fe80::/10)"),
+            );
+        }
+    }
 }
 
 fn check_port_conflicts(services: &[String], g: &Group, ctx: &mut Ctx) {
@@ -982,6 +1014,13 @@ fn parse_general(s: &RawSection, g: &mut General, ctx: &mut Ctx) {
             "gw" => match v.parse() {
                 Ok(ip) => g.gw = Some(ip),
                 Err(_) => ctx.err(line, format!("gw = '{v}' is not an IPv4 address")),
+            },
+            "gw6" => match v.parse() {
+                Ok(ip) => g.gw6 = Some(ip),
+                Err(_) => ctx.err(
+                    line,
+                    format!("gw6 = '{v}' is not an IPv6 address like fd00:dec::1"),
+                ),
             },
             "interface" => g.interface = Some(v.clone()),
             "mode" => match v.as_str() {

@@ -124,3 +124,57 @@ fn too_small_net6_and_multicast_are_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn gw6_is_never_allocated_and_may_be_link_local() {
+    let text = "[general]\nmode = netns\ninterface = eth0\nnet6 = fd00:dec::/64\ngw6 = fd00:dec::1\n\n[web]\nservices = http\namount = 2\n";
+    let (fleet, _) = parse_str(text).expect("valid");
+    assert_eq!(fleet.general.gw6, Some(v6("fd00:dec::1")));
+    let ips: Vec<IpAddr> = fleet.deckies.iter().map(|d| d.ip).collect();
+    assert_eq!(
+        ips,
+        [IpAddr::V6(v6("fd00:dec::2")), IpAddr::V6(v6("fd00:dec::3"))],
+        "the gateway's address is skipped"
+    );
+    let link_local = text.replace("gw6 = fd00:dec::1", "gw6 = fe80::1");
+    let (fleet, _) = parse_str(&link_local).expect("a link-local router is on-link");
+    assert_eq!(fleet.general.gw6, Some(v6("fe80::1")));
+    assert_eq!(fleet.deckies[0].ip, IpAddr::V6(v6("fd00:dec::1")));
+}
+
+#[test]
+fn bad_gw6_is_reported_by_line() {
+    let report = parse_str(
+        "[general]\nmode = netns\ninterface = eth0\nnet6 = fd00:dec::/64\ngw6 = 10.0.0.1\n\n[a]\nservices = ssh\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        report.render("f.ini"),
+        "f.ini:5: gw6 = '10.0.0.1' is not an IPv6 address like fd00:dec::1\n"
+    );
+    let report = parse_str(
+        "[general]\nmode = netns\ninterface = eth0\nnet6 = fd00:dec::/64\ngw6 = fd00:beef::1\n\n[a]\nservices = ssh\nip6 = fd00:dec::1\n\n[b]\nservices = ssh\nip = fd00:dec::1\n",
+    )
+    .unwrap_err();
+    let text = report.render("f.ini");
+    assert!(
+        text.contains(
+            "f.ini:5: gw6 fd00:beef::1 is outside net6 fd00:dec::/64 (and not link-local fe80::/10)\n"
+        ),
+        "{text}"
+    );
+    let report = parse_str(
+        "[general]\nmode = netns\ninterface = eth0\nnet6 = fd00:dec::/64\ngw6 = fd00:dec::1\n\n[a]\nservices = ssh\nip = fd00:dec::1\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        report.render("f.ini"),
+        "f.ini:9: ip6 fd00:dec::1 is the IPv6 gateway address\n"
+    );
+    let report =
+        parse_str("[general]\nnet6 = fd00:dec::/64\ngw6 = ff02::2\n\n[a]\nservices = ssh\n")
+            .unwrap_err();
+    assert!(report
+        .render("f.ini")
+        .contains("f.ini:3: gw6 ff02::2 cannot be a router's address\n"));
+}
