@@ -498,7 +498,12 @@ pub fn parse_str(text: &str) -> Result<(FleetSpec, Vec<ValidationError>), Valida
         }
     }
     if let Some(gw6) = general.gw6 {
-        check_gw6(gw6, &general, line_of(&sections, "general", "gw6"), &mut ctx);
+        check_gw6(
+            gw6,
+            &general,
+            line_of(&sections, "general", "gw6"),
+            &mut ctx,
+        );
     }
     let mut alloc = Allocator {
         hosts: general.net.map(|n| n.hosts()),

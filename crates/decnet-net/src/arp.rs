@@ -8,13 +8,7 @@ use std::net::Ipv4Addr;
 /// Sends one gratuitous ARP request and one reply for `ip` from `mac` on
 /// `interface` of the calling thread's namespace (needs CAP_NET_RAW).
 pub fn send_gratuitous_arp(interface: &str, mac: [u8; 6], ip: Ipv4Addr) -> io::Result<()> {
-    let name = std::ffi::CString::new(interface)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
-    // SAFETY: if_nametoindex reads a NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let index = crate::capture::interface_index(interface)?;
     // SAFETY: plain socket(2); closed by the OwnedFd below.
     let fd = unsafe {
         libc::socket(

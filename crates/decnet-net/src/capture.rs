@@ -127,7 +127,8 @@ pub fn attach(socket: &Socket, filter: &[FilterInsn]) -> io::Result<()> {
     socket.attach_filter(&prog)
 }
 
-fn interface_index(interface: &str) -> io::Result<u32> {
+/// The kernel's index of `interface` in the calling thread's namespace.
+pub(crate) fn interface_index(interface: &str) -> io::Result<u32> {
     let name = std::ffi::CString::new(interface)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has a NUL"))?;
     // SAFETY: `name` is a valid NUL-terminated string.

@@ -1,10 +1,12 @@
 //! Host networking for deckies that are hosts rather than ports (DESIGN §6).
 //!
 //! * `alias` mode: the decky IP is added to a host interface
-//!   ([`Network::attach`] → `ip addr add`, then a gratuitous ARP).
+//!   ([`Network::attach`] → `ip addr add`, then a gratuitous ARP, or an
+//!   unsolicited neighbour advertisement for IPv6).
 //! * `netns` mode: one network namespace per decky holding a macvlan
 //!   (ipvlan when the parent cannot do macvlan) child of the host interface
-//!   with the persona's MAC, the decky IP and a default route; the
+//!   with the persona's MAC, the decky's addresses and default routes
+//!   (`gw`, `gw6`), announced like alias addresses; the
 //!   persona's OS family sets the namespace's TCP/IP sysctls
 //!   ([`StackProfile`]). Sockets are opened inside it by this process
 //!   ([`run_in`]); nothing else runs there.
@@ -21,11 +23,13 @@ mod arp;
 pub mod capture;
 mod cmd;
 pub mod dhcp;
+mod ndp;
 mod netns;
 mod network;
 mod stack;
 
 pub use arp::send_gratuitous_arp;
+pub use ndp::send_unsolicited_na;
 pub use netns::{bind_tcp_in, bind_udp_in, run_in, NETNS_DIR};
 pub use network::{netns_name, AttachSpec, DeckyNet, NetConfig, Network, Rejoined, RenewReport};
 pub use stack::StackProfile;

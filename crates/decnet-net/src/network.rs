@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::cmd::{ip, ip_output};
 use crate::dhcp::{DhcpClient, HeldLease, Lease};
 use crate::netns::{run_in, NETNS_DIR};
-use crate::{send_gratuitous_arp, NetError, StackProfile};
+use crate::{send_gratuitous_arp, send_unsolicited_na, NetError, StackProfile};
 
 /// How deckies reach the network (from the fleet's `[general]`).
 #[derive(Clone, Debug, Default)]
@@ -30,6 +30,8 @@ pub struct NetConfig {
     pub prefix_len6: u8,
     /// Default gateway given to netns deckies.
     pub gw: Option<Ipv4Addr>,
+    /// IPv6 default gateway given to netns deckies with an IPv6 address.
+    pub gw6: Option<Ipv6Addr>,
 }
 
 impl NetConfig {
@@ -41,6 +43,7 @@ impl NetConfig {
             prefix_len: general.net.map(|n| n.prefix_len()).unwrap_or(24),
             prefix_len6: general.net6.map(|n| n.prefix_len()).unwrap_or(64),
             gw: general.gw,
+            gw6: general.gw6,
         }
     }
 }
@@ -286,10 +289,8 @@ impl Network {
             }
         }
         let mac = link_mac(None, &iface)?;
-        if let IpAddr::V4(v4) = spec.ip {
-            if let Err(e) = send_gratuitous_arp(&iface, mac, v4) {
-                tracing::warn!(%iface, ip = %v4, "gratuitous ARP not sent: {e}");
-            }
+        for addr in addrs {
+            announce(&iface, mac, addr);
         }
         Ok(DeckyNet {
             netns: None,
@@ -384,6 +385,19 @@ impl Network {
         if let Some(v6) = v6 {
             let cidr = self.cidr(IpAddr::V6(v6));
             ip(&["-n", ns, "-6", "addr", "add", &cidr, "dev", "eth0", "nodad"])?;
+            if let Some(gw6) = self.config.gw6 {
+                // `dev` makes a link-local gateway (fe80::…) usable too.
+                let gw6 = gw6.to_string();
+                ip(&[
+                    "-n", ns, "-6", "route", "replace", "default", "via", &gw6, "dev", "eth0",
+                ])?;
+            }
+            if let Err(e) = run_in(&handle, || {
+                announce("eth0", mac, IpAddr::V6(v6));
+                Ok(())
+            }) {
+                tracing::warn!(netns = %ns, "neighbour advertisement not sent: {e}");
+            }
         }
         let lease = held.map(|held| {
             let lease = held.lease.clone();
@@ -586,10 +600,27 @@ fn configure_address(
         ])?;
     }
     let handle = Path::new(NETNS_DIR).join(ns);
-    if let Err(e) = run_in(&handle, || send_gratuitous_arp(iface, mac, addr)) {
+    if let Err(e) = run_in(&handle, || {
+        announce(iface, mac, IpAddr::V4(addr));
+        Ok(())
+    }) {
         tracing::warn!(netns = %ns, "gratuitous ARP not sent: {e}");
     }
     Ok(())
+}
+
+/// Tells the link that `addr` is at `mac` (gratuitous ARP for IPv4, an
+/// unsolicited neighbour advertisement for IPv6), in the calling thread's
+/// namespace. A failure is only logged: the address works without it,
+/// neighbours just learn it at their first solicitation.
+fn announce(iface: &str, mac: [u8; 6], addr: IpAddr) {
+    let sent = match addr {
+        IpAddr::V4(v4) => send_gratuitous_arp(iface, mac, v4),
+        IpAddr::V6(v6) => send_unsolicited_na(iface, mac, v6),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(%iface, %addr, "address not announced: {e}");
+    }
 }
 
 /// Removes a decky namespace. Its `eth0` is deleted first, synchronously:

@@ -544,6 +544,7 @@ fn netns_attach_takes_its_address_from_dhcp_and_detach_releases_it() {
         prefix_len: 16, // what a static decky would get; the lease says 24
         prefix_len6: 64,
         gw: Some(format!("{SUBNET}.1").parse().unwrap()),
+        gw6: None,
     };
     // Detach even when an assertion fails, before the lab goes.
     struct Detach<'a>(&'a Path, &'a Network, &'a str);

@@ -20,6 +20,14 @@ fn ip(args: &[&str]) -> bool {
         .unwrap_or(false)
 }
 
+fn ip_output(args: &[&str]) -> String {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 fn can_run() -> Result<(), &'static str> {
     if !nix::unistd::geteuid().is_root() {
         return Err("needs root");
@@ -123,7 +131,17 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
         prefix_len: 24,
         prefix_len6: 64,
         gw: Some(Ipv4Addr::new(10, 79, 0, 250)),
+        gw6: Some("fd00:79::250".parse().unwrap()),
     };
+    // The scanner plays the LAN's router: RFC 9131 lets a router learn a
+    // neighbour from an unsolicited advertisement (Linux: forwarding on and
+    // accept_untracked_na), which is what the decky's announcement is for.
+    let scanner = Path::new(NETNS_DIR).join(&lan.scanner);
+    run_in(&scanner, || {
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1")?;
+        std::fs::write("/proc/sys/net/ipv6/conf/eth0/accept_untracked_na", "1")
+    })
+    .unwrap();
     let network = Network::open(config.clone(), state.clone()).unwrap();
     let mac = [0x00, 0x50, 0x56, 0x12, 0x34, 0x56];
     let addr = Ipv4Addr::new(10, 79, 0, 10);
@@ -154,9 +172,23 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     let host_ttl = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap();
     assert_eq!(host_ttl.trim(), "64", "the host namespace is untouched");
 
+    // Both default routes, and the router already knows the decky's IPv6
+    // address at its MAC, before any traffic asked for it.
+    let route6 = ip_output(&["-n", &lan.decky_ns, "-6", "route", "show", "default"]);
+    assert!(
+        route6.starts_with("default via fd00:79::250 dev eth0"),
+        "{route6}"
+    );
+    let route4 = ip_output(&["-n", &lan.decky_ns, "route", "show", "default"]);
+    assert!(route4.starts_with("default via 10.79.0.250"), "{route4}");
+    let neigh = ip_output(&["-n", &lan.scanner, "-6", "neigh", "show", "fd00:79::10"]);
+    assert!(
+        neigh.contains(&format!("lladdr {}", decnet_core::format_mac(mac))),
+        "the router did not learn the decky from its advertisement: {neigh:?}"
+    );
+
     // A listener opened inside the namespace serves the scanner on the LAN,
     // on the decky's IPv4 address and on its IPv6 one (dual-stack).
-    let scanner = Path::new(NETNS_DIR).join(&lan.scanner);
     let (greeting, peer) = greet(&ns, &scanner, SocketAddr::from((addr, 4444)));
     assert_eq!(greeting, "hello\n");
     assert_eq!(peer.ip(), Ipv4Addr::new(10, 79, 0, 250));

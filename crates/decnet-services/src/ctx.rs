@@ -1,6 +1,6 @@
 //! Per-decky context: spec, persona, limits, connection slots, filesystem.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,7 +179,8 @@ impl DeckyCtx {
                     }
                 }
                 let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
-                let vfs = decnet_shell::generate(&self.persona, &seed, self.shell_ipv4(), &logins)
+                let addrs = decnet_shell::HostAddrs::of(&self.spec.addrs());
+                let vfs = decnet_shell::generate_on(&self.persona, &seed, addrs, &logins)
                     .with_clock(self.content.clock.clone());
                 if self.content.lived {
                     decnet_shell::lived::start(
@@ -256,13 +257,6 @@ impl DeckyCtx {
     /// Every address the decky listens on.
     pub fn addrs(&self) -> Vec<IpAddr> {
         self.spec.addrs()
-    }
-
-    /// The IPv4 address the fake shell shows (`ifconfig`, `/etc/hosts`).
-    /// The shell models an IPv4 LAN host, so a v6-only decky shows a
-    /// private address rather than none at all.
-    fn shell_ipv4(&self) -> Ipv4Addr {
-        self.spec.ipv4().unwrap_or(Ipv4Addr::new(192, 168, 1, 10))
     }
 
     /// A config value of `[decky.service]`.

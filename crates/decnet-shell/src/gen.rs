@@ -10,7 +10,7 @@ use decnet_core::{DeckySeed, Persona};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::vfs::{Account, Content, HostInfo, Kind, Node, Vfs};
+use crate::vfs::{Account, Content, HostAddrs, HostInfo, Kind, Node, Vfs};
 
 /// Commands that exist in `/usr/bin` (so `which`, `ls /usr/bin` look real).
 pub const BIN: &[&str] = &[
@@ -127,13 +127,24 @@ fn shadow_hash(rng: &mut impl Rng, yescrypt: bool) -> String {
     }
 }
 
-/// Generates the filesystem of a decky.
-///
-/// `logins` are the (user, password) pairs it accepts (root first).
+/// Generates the filesystem of an IPv4 decky at `ip`; see [`generate_on`].
 pub fn generate(
     persona: &Persona,
     seed: &DeckySeed,
     ip: Ipv4Addr,
+    logins: &[(String, String)],
+) -> Vfs {
+    generate_on(persona, seed, HostAddrs::from(ip), logins)
+}
+
+/// Generates the filesystem of a decky with addresses `addrs` (IPv4, IPv6
+/// or both: what its interfaces and `/etc` files show).
+///
+/// `logins` are the (user, password) pairs it accepts (root first).
+pub fn generate_on(
+    persona: &Persona,
+    seed: &DeckySeed,
+    addrs: HostAddrs,
     logins: &[(String, String)],
 ) -> Vfs {
     // One generator, drawn from in a fixed order: the order of the steps
@@ -143,7 +154,7 @@ pub fn generate(
     // Installed 30–400 days before the last boot.
     let install = boot - rng.gen_range(30 * 86_400..400 * 86_400);
     let accounts = accounts(logins);
-    let mut host = host_info(persona, ip, &accounts, &mut rng);
+    let mut host = host_info(persona, addrs, &accounts, &mut rng);
     host.install_time = chrono::DateTime::from_timestamp(install, 0).unwrap_or(persona.boot_time);
     let t = Times {
         boot,
@@ -155,7 +166,7 @@ pub fn generate(
     binaries(&mut tree, &host, &t, &mut rng);
     etc_accounts(&mut tree, persona, &accounts, &t, &mut rng);
     etc_identity(&mut tree, persona, &host, &t);
-    etc_config(&mut tree, persona, ip, &t);
+    etc_config(&mut tree, persona, addrs, &t);
     proc_files(&mut tree, persona, &host, &t, &mut rng);
     homes(&mut tree, &accounts, &t, &mut rng);
     web_and_logs(&mut tree, &t, &mut rng);
@@ -253,7 +264,7 @@ fn accounts(logins: &[(String, String)]) -> Vec<Account> {
 /// What commands report about the machine.
 fn host_info(
     persona: &Persona,
-    ip: Ipv4Addr,
+    addrs: HostAddrs,
     accounts: &[Account],
     rng: &mut impl Rng,
 ) -> HostInfo {
@@ -280,7 +291,7 @@ fn host_info(
         version_id: persona.distro.version_id.to_owned(),
         boot_time: persona.boot_time,
         mac: persona.mac_string(),
-        ip,
+        addrs,
         cpu_model: persona.cpu_model.to_owned(),
         cpus: persona.cpus,
         mem_kib: persona.mem_kib,
@@ -451,10 +462,17 @@ fn etc_identity(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times) 
         0o644,
         configured,
     );
+    // The installer names the host at 127.0.1.1 when the network came from
+    // DHCP; given a static IPv6 address (how IPv6 deckies are configured)
+    // it writes that address instead.
+    let named = match host.addrs.v6 {
+        Some(v6) => v6.to_string(),
+        None => "127.0.1.1".to_owned(),
+    };
     tree.root_file(
         "/etc/hosts",
         format!(
-            "127.0.0.1\tlocalhost\n127.0.1.1\t{fqdn}\t{h}\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n",
+            "127.0.0.1\tlocalhost\n{named}\t{fqdn}\t{h}\n\n# The following lines are desirable for IPv6 capable hosts\n::1     localhost ip6-localhost ip6-loopback\nff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n",
             fqdn = host.fqdn,
             h = host.hostname
         ),
@@ -530,14 +548,15 @@ fn os_release(persona: &Persona, host: &HostInfo) -> String {
 }
 
 /// Configuration bots read: resolver, crontab, sshd, login shells.
-fn etc_config(tree: &mut Tree, persona: &Persona, ip: Ipv4Addr, t: &Times) {
-    let [a, b, c, _] = ip.octets();
+fn etc_config(tree: &mut Tree, persona: &Persona, addrs: HostAddrs, t: &Times) {
+    // The LAN's router resolves, on the family the decky has.
+    let resolver = addrs
+        .on_lan(1)
+        .map(|r| format!("nameserver {r}\n"))
+        .unwrap_or_default();
     tree.root_file(
         "/etc/resolv.conf",
-        format!(
-            "domain {d}\nsearch {d}\nnameserver {a}.{b}.{c}.1\n",
-            d = persona.domain
-        ),
+        format!("domain {d}\nsearch {d}\n{resolver}", d = persona.domain),
         0o644,
         t.recent,
     );
@@ -842,7 +861,7 @@ mod tests {
         for (slug, prefix) in [("debian", "root:$y$j9T$"), ("ubuntu20", "root:$6$")] {
             let seed = DeckySeed::new("h", 0);
             let p = Persona::generate(&seed, Some(slug), &[], "linux", now);
-            let v = generate(&p, &seed, "10.0.0.5".parse().unwrap(), &[]);
+            let v = generate(&p, &seed, Ipv4Addr::new(10, 0, 0, 5), &[]);
             let Some(Node {
                 kind: Kind::File(Content::Bytes(b)),
                 ..

@@ -19,6 +19,6 @@ pub mod parse;
 pub mod shell;
 pub mod vfs;
 
-pub use gen::generate;
+pub use gen::{generate, generate_on};
 pub use shell::{Output, Overlay, Shell, ShellEvent, ShellOptions};
-pub use vfs::{Account, Content, HostInfo, Kind, Node, Vfs, VfsError};
+pub use vfs::{Account, Content, HostAddrs, HostInfo, Kind, Node, Vfs, VfsError};

@@ -9,7 +9,7 @@
 //! [`Vfs::add_file`], bounded by a per-decky quota.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -159,8 +159,9 @@ pub struct HostInfo {
     pub install_time: DateTime<Utc>,
     /// MAC address string.
     pub mac: String,
-    /// The decky's address.
-    pub ip: Ipv4Addr,
+    /// The decky's own addresses (what `ip a`, `ifconfig`, `hostname -I`
+    /// show): exactly those its services listen on.
+    pub addrs: HostAddrs,
     /// CPU model.
     pub cpu_model: String,
     /// Cores.
@@ -181,6 +182,67 @@ pub struct HostInfo {
     pub accounts: Vec<Account>,
     /// Seed-derived numbers commands use (pids, memory split…).
     pub salt: u64,
+}
+
+/// A decky's addresses on its LAN interface: an IPv4 one, an IPv6 one or
+/// both (dual-stack). The shell invents no address the decky does not have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostAddrs {
+    /// The IPv4 address (`None`: a v6-only decky).
+    pub v4: Option<Ipv4Addr>,
+    /// The IPv6 address (`None`: an IPv4-only decky).
+    pub v6: Option<Ipv6Addr>,
+}
+
+impl HostAddrs {
+    /// The addresses of a decky listening on `addrs` (the first of each
+    /// family).
+    pub fn of(addrs: &[IpAddr]) -> HostAddrs {
+        HostAddrs {
+            v4: addrs.iter().find_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            }),
+            v6: addrs.iter().find_map(|a| match a {
+                IpAddr::V6(v6) => Some(*v6),
+                IpAddr::V4(_) => None,
+            }),
+        }
+    }
+
+    /// The address the host is known by: its IPv4 one, else its IPv6 one.
+    pub fn primary(&self) -> Option<IpAddr> {
+        self.v4.map(IpAddr::V4).or_else(|| self.v6.map(IpAddr::V6))
+    }
+
+    /// Host `n` of the decky's IPv4 /24 (the shell puts the router at .1).
+    pub fn on_lan4(&self, n: u8) -> Option<Ipv4Addr> {
+        let [a, b, c, _] = self.v4?.octets();
+        Some(Ipv4Addr::new(a, b, c, n))
+    }
+
+    /// Host `n` of the decky's IPv6 /64 (`prefix::n`).
+    pub fn on_lan6(&self, n: u16) -> Option<Ipv6Addr> {
+        let s = self.v6?.segments();
+        Some(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, n))
+    }
+
+    /// Host `n` of the decky's LAN: on its IPv4 /24 when it has one, else
+    /// on its IPv6 /64.
+    pub fn on_lan(&self, n: u8) -> Option<IpAddr> {
+        self.on_lan4(n)
+            .map(IpAddr::V4)
+            .or_else(|| self.on_lan6(u16::from(n)).map(IpAddr::V6))
+    }
+}
+
+impl From<Ipv4Addr> for HostAddrs {
+    fn from(v4: Ipv4Addr) -> HostAddrs {
+        HostAddrs {
+            v4: Some(v4),
+            v6: None,
+        }
+    }
 }
 
 impl HostInfo {

@@ -187,7 +187,7 @@ pub(crate) mod testing {
     use decnet_core::{DeckySeed, Persona};
 
     use crate::shell::{Shell, ShellOptions};
-    use crate::vfs::Vfs;
+    use crate::vfs::{HostAddrs, Vfs};
 
     /// 2026-11-23 10:00:00 UTC, every test's "now".
     pub(crate) fn now() -> DateTime<Utc> {
@@ -201,12 +201,20 @@ pub(crate) mod testing {
 
     /// `web01` on another distro (`ubuntu22`: one that ships sudo).
     pub(crate) fn vfs_of(distro: &str) -> Arc<Vfs> {
+        vfs_at(
+            distro,
+            HostAddrs::from(std::net::Ipv4Addr::new(10, 0, 0, 5)),
+        )
+    }
+
+    /// `web01` on `distro` with the addresses `addrs`.
+    pub(crate) fn vfs_at(distro: &str, addrs: HostAddrs) -> Arc<Vfs> {
         let seed = DeckySeed::new("web01", 0);
         let p = Persona::generate(&seed, Some(distro), &[], "linux", now());
-        Arc::new(crate::generate(
+        Arc::new(crate::generate_on(
             &p,
             &seed,
-            "10.0.0.5".parse().unwrap(),
+            addrs,
             &[
                 ("root".into(), "toor".into()),
                 ("ubuntu".into(), "s3cret".into()),
@@ -255,6 +263,16 @@ pub(crate) mod testing {
     /// An interactive root session from 203.0.113.9.
     pub(crate) fn root() -> Shell {
         Shell::new(vfs(), "root", options(true))
+    }
+
+    /// An interactive root session on a Debian `web01` with `addrs`, from
+    /// `remote`.
+    pub(crate) fn root_at(addrs: HostAddrs, remote: &str) -> Shell {
+        let opts = ShellOptions {
+            remote: remote.into(),
+            ..options(true)
+        };
+        Shell::new(vfs_at("debian", addrs), "root", opts)
     }
 
     /// An interactive session of the unprivileged `ubuntu`.

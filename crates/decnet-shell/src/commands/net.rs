@@ -67,10 +67,8 @@ fn iface_numbers(sh: &Shell) -> (u64, u64, u64, u64) {
     (rxp, rxp * 610, txp, txp * 430)
 }
 
-fn net_parts(sh: &Shell) -> (String, String, String) {
-    let ip = sh.vfs.host().ip;
-    let o = ip.octets();
-    let brd = format!("{}.{}.{}.255", o[0], o[1], o[2]);
+/// The link-local address the kernel derives from the MAC (EUI-64).
+fn link_local(sh: &Shell) -> String {
     let mac: Vec<u8> = sh
         .vfs
         .host()
@@ -78,7 +76,7 @@ fn net_parts(sh: &Shell) -> (String, String, String) {
         .split(':')
         .filter_map(|x| u8::from_str_radix(x, 16).ok())
         .collect();
-    let v6 = if mac.len() == 6 {
+    if mac.len() == 6 {
         format!(
             "fe80::{:x}:{:x}:{:x}:{:x}",
             ((mac[0] ^ 2) as u16) << 8 | mac[1] as u16,
@@ -88,12 +86,21 @@ fn net_parts(sh: &Shell) -> (String, String, String) {
         )
     } else {
         "fe80::1".into()
-    };
-    (ip.to_string(), brd, v6)
+    }
+}
+
+/// `a.b.c.255` of the decky's /24.
+fn broadcast(sh: &Shell) -> String {
+    sh.vfs
+        .host()
+        .addrs
+        .on_lan4(255)
+        .map(|b| b.to_string())
+        .unwrap_or_default()
 }
 
 fn ifconfig(sh: &Shell) -> String {
-    let (ip, brd, v6) = net_parts(sh);
+    let addrs = sh.vfs.host().addrs;
     let (rxp, rxb, txp, txb) = iface_numbers(sh);
     let hb = |b: u64| {
         let (v, u) = if b >= 1 << 30 {
@@ -105,29 +112,104 @@ fn ifconfig(sh: &Shell) -> String {
         };
         format!("{v:.1} {u}")
     };
+    let mut inet = String::new();
+    if let Some(v4) = addrs.v4 {
+        inet += &format!(
+            "        inet {v4}  netmask 255.255.255.0  broadcast {}\n",
+            broadcast(sh)
+        );
+    }
+    if let Some(v6) = addrs.v6 {
+        inet += &format!("        inet6 {v6}  prefixlen 64  scopeid 0x0<global>\n");
+    }
     format!(
-        "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n        inet {ip}  netmask 255.255.255.0  broadcast {brd}\n        inet6 {v6}  prefixlen 64  scopeid 0x20<link>\n        ether {mac}  txqueuelen 1000  (Ethernet)\n        RX packets {rxp}  bytes {rxb} ({})\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets {txp}  bytes {txb} ({})\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\nlo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n        inet 127.0.0.1  netmask 255.0.0.0\n        inet6 ::1  prefixlen 128  scopeid 0x10<host>\n        loop  txqueuelen 1000  (Local Loopback)\n        RX packets 3102  bytes 298843 (291.8 KiB)\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets 3102  bytes 298843 (291.8 KiB)\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\n",
+        "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n{inet}        inet6 {ll}  prefixlen 64  scopeid 0x20<link>\n        ether {mac}  txqueuelen 1000  (Ethernet)\n        RX packets {rxp}  bytes {rxb} ({})\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets {txp}  bytes {txb} ({})\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\nlo: flags=73<UP,LOOPBACK,RUNNING>  mtu 65536\n        inet 127.0.0.1  netmask 255.0.0.0\n        inet6 ::1  prefixlen 128  scopeid 0x10<host>\n        loop  txqueuelen 1000  (Local Loopback)\n        RX packets 3102  bytes 298843 (291.8 KiB)\n        RX errors 0  dropped 0  overruns 0  frame 0\n        TX packets 3102  bytes 298843 (291.8 KiB)\n        TX errors 0  dropped 0 overruns 0  carrier 0  collisions 0\n\n",
         hb(rxb),
         hb(txb),
+        ll = link_local(sh),
         mac = sh.vfs.host().mac,
     )
 }
 
-fn ip(sh: &Shell, c: &Cmd) -> Res {
-    let (ip, brd, v6) = net_parts(sh);
-    let sub = c.argv.get(1).map(String::as_str).unwrap_or("");
-    match sub {
-        "a" | "addr" | "address" | "-4" | "-br" => Res::ok(format!(
-            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n    inet 127.0.0.1/8 scope host lo\n       valid_lft forever preferred_lft forever\n    inet6 ::1/128 scope host noprefixroute \n       valid_lft forever preferred_lft forever\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000\n    link/ether {mac} brd ff:ff:ff:ff:ff:ff\n    altname enp0s3\n    inet {ip}/24 brd {brd} scope global eth0\n       valid_lft forever preferred_lft forever\n    inet6 {v6}/64 scope link \n       valid_lft forever preferred_lft forever\n",
-            mac = sh.vfs.host().mac
-        )),
-        "r" | "route" => {
-            let o = sh.vfs.host().ip.octets();
-            Res::ok(format!(
-                "default via {}.{}.{}.1 dev eth0 onlink \n{}.{}.{}.0/24 dev eth0 proto kernel scope link src {ip} \n",
-                o[0], o[1], o[2], o[0], o[1], o[2]
-            ))
+/// Which address families `ip -4`/`ip -6` asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+/// `ip a`: `lo` and `eth0` with the decky's addresses of `family`.
+fn ip_addr(sh: &Shell, family: Family) -> String {
+    let addrs = sh.vfs.host().addrs;
+    let (v4, v6) = (family != Family::V6, family != Family::V4);
+    let lifetime = "       valid_lft forever preferred_lft forever\n";
+    let mut lo = String::new();
+    let mut eth0 = String::new();
+    if v4 {
+        lo += &format!("    inet 127.0.0.1/8 scope host lo\n{lifetime}");
+        if let Some(a) = addrs.v4 {
+            eth0 += &format!(
+                "    inet {a}/24 brd {} scope global eth0\n{lifetime}",
+                broadcast(sh)
+            );
         }
+    }
+    if v6 {
+        lo += &format!("    inet6 ::1/128 scope host noprefixroute \n{lifetime}");
+        if let Some(a) = addrs.v6 {
+            eth0 += &format!("    inet6 {a}/64 scope global \n{lifetime}");
+        }
+        eth0 += &format!("    inet6 {}/64 scope link \n{lifetime}", link_local(sh));
+    }
+    if family != Family::Any {
+        // `ip -4 a`/`ip -6 a` print no link lines.
+        return format!(
+            "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 state UNKNOWN qlen 1000\n{lo}2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP qlen 1000\n{eth0}"
+        );
+    }
+    format!(
+        "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n{lo}2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000\n    link/ether {mac} brd ff:ff:ff:ff:ff:ff\n    altname enp0s3\n{eth0}",
+        mac = sh.vfs.host().mac
+    )
+}
+
+/// `ip r` (IPv4 table) or `ip -6 r`: the LAN's prefix and a default route
+/// via its router, for the families the decky has.
+fn ip_route(sh: &Shell, family: Family) -> String {
+    let addrs = sh.vfs.host().addrs;
+    if family == Family::V6 {
+        let mut out = String::new();
+        if let (Some(net), Some(gw)) = (addrs.on_lan6(0), addrs.on_lan6(1)) {
+            out += &format!("{net}/64 dev eth0 proto kernel metric 256 pref medium\n");
+            out += "fe80::/64 dev eth0 proto kernel metric 256 pref medium\n";
+            out += &format!("default via {gw} dev eth0 metric 1024 onlink pref medium\n");
+        } else {
+            out += "fe80::/64 dev eth0 proto kernel metric 256 pref medium\n";
+        }
+        return out;
+    }
+    match (addrs.v4, addrs.on_lan4(0), addrs.on_lan4(1)) {
+        (Some(ip), Some(net), Some(gw)) => format!(
+            "default via {gw} dev eth0 onlink \n{net}/24 dev eth0 proto kernel scope link src {ip} \n"
+        ),
+        _ => String::new(),
+    }
+}
+
+fn ip(sh: &Shell, c: &Cmd) -> Res {
+    let mut args = c.argv.iter().skip(1).map(String::as_str).peekable();
+    let mut family = Family::Any;
+    while let Some(opt) = args.next_if(|a| a.starts_with('-')) {
+        match opt {
+            "-4" => family = Family::V4,
+            "-6" => family = Family::V6,
+            _ => {}
+        }
+    }
+    match args.next().unwrap_or("") {
+        "a" | "addr" | "address" => Res::ok(ip_addr(sh, family)),
+        "r" | "route" => Res::ok(ip_route(sh, family)),
         "l" | "link" => Res::ok(format!(
             "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP mode DEFAULT group default qlen 1000\n    link/ether {} brd ff:ff:ff:ff:ff:ff\n",
             sh.vfs.host().mac
@@ -138,17 +220,33 @@ fn ip(sh: &Shell, c: &Cmd) -> Res {
 }
 
 fn netstat(sh: &Shell, name: &str) -> String {
-    let ip = sh.vfs.host().ip;
+    // The attacker's connection arrived on the decky's address of its family.
+    let remote = sh.opts.remote.as_str();
+    let addrs = sh.vfs.host().addrs;
+    let v6_peer = remote.parse::<std::net::Ipv6Addr>().is_ok();
+    let local = if v6_peer {
+        addrs.v6.map(std::net::IpAddr::V6)
+    } else {
+        addrs.v4.map(std::net::IpAddr::V4)
+    }
+    .or(addrs.primary())
+    .map(|a| a.to_string())
+    .unwrap_or_default();
     if name == "ss" {
+        let (local, remote) = if v6_peer {
+            (format!("[{local}]"), format!("[{remote}]"))
+        } else {
+            (local, remote.to_owned())
+        };
         format!(
-            "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\ntcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*          \ntcp   ESTAB  0      0        {ip}:22   {}:52814           \ntcp   LISTEN 0      128             [::]:22            [::]:*          \n",
-            sh.opts.remote
+            "Netid State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\ntcp   LISTEN 0      128          0.0.0.0:22         0.0.0.0:*          \ntcp   ESTAB  0      0        {local}:22   {remote}:52814           \ntcp   LISTEN 0      128             [::]:22            [::]:*          \n"
         )
     } else {
         format!(
-            "Active Internet connections (servers and established)\nProto Recv-Q Send-Q Local Address           Foreign Address         State      \ntcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN     \ntcp        0     64 {:<23} {:<23} ESTABLISHED\ntcp6       0      0 :::22                   :::*                    LISTEN     \n",
-            format!("{ip}:22"),
-            format!("{}:52814", sh.opts.remote)
+            "Active Internet connections (servers and established)\nProto Recv-Q Send-Q Local Address           Foreign Address         State      \ntcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN     \n{:<5}      0     64 {:<23} {:<23} ESTABLISHED\ntcp6       0      0 :::22                   :::*                    LISTEN     \n",
+            if v6_peer { "tcp6" } else { "tcp" },
+            format!("{local}:22"),
+            format!("{remote}:52814")
         )
     }
 }
@@ -286,8 +384,9 @@ fn failure(sh: &Shell, tool: &str, u: &str) -> (String, i32) {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::{root, run};
+    use crate::commands::testing::{root, root_at, run};
     use crate::shell::ShellEvent;
+    use crate::vfs::HostAddrs;
 
     #[test]
     fn ifconfig_shows_the_deckys_address_and_mac() {
@@ -333,6 +432,88 @@ mod tests {
         assert!(
             ss.contains("tcp   ESTAB  0      0        10.0.0.5:22   203.0.113.9:52814"),
             "{ss}"
+        );
+    }
+
+    fn v6_only() -> HostAddrs {
+        HostAddrs {
+            v4: None,
+            v6: Some("fd00:dec:6::10".parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_v6_only_decky_shows_its_ipv6_address_and_no_ipv4() {
+        let mut sh = root_at(v6_only(), "fd00:a77::66");
+        let ifconfig = run(&mut sh, "ifconfig");
+        assert!(
+            ifconfig.contains("        inet6 fd00:dec:6::10  prefixlen 64  scopeid 0x0<global>\n"),
+            "{ifconfig}"
+        );
+        let eth0 = ifconfig.split("\nlo:").next().unwrap();
+        assert!(!eth0.contains("inet "), "no IPv4 on eth0: {eth0}");
+        assert!(eth0.contains("scopeid 0x20<link>"), "{eth0}");
+        let ip_a = run(&mut sh, "ip a");
+        assert!(
+            ip_a.contains("    inet6 fd00:dec:6::10/64 scope global \n"),
+            "{ip_a}"
+        );
+        assert!(
+            !ip_a.contains("scope global eth0"),
+            "no IPv4 on eth0: {ip_a}"
+        );
+        assert_eq!(run(&mut sh, "ip -4 r"), "");
+        assert!(run(&mut sh, "ip -6 route")
+            .contains("default via fd00:dec:6::1 dev eth0 metric 1024 onlink pref medium\n"));
+        assert_eq!(run(&mut sh, "hostname -I"), "fd00:dec:6::10 \n");
+        assert_eq!(run(&mut sh, "hostname -i"), "fd00:dec:6::10\n");
+        let hosts = run(&mut sh, "cat /etc/hosts");
+        let h = sh.vfs().host().hostname.clone();
+        assert!(hosts.contains(&format!("\nfd00:dec:6::10\t")), "{hosts}");
+        assert!(hosts.contains(&format!("\t{h}\n")), "{hosts}");
+        assert!(!hosts.contains("127.0.1.1"), "{hosts}");
+        let resolv = run(&mut sh, "cat /etc/resolv.conf");
+        assert!(resolv.ends_with("nameserver fd00:dec:6::1\n"), "{resolv}");
+        let ns = run(&mut sh, "netstat -antp");
+        assert!(
+            ns.contains(
+                "tcp6       0     64 fd00:dec:6::10:22       fd00:a77::66:52814      ESTABLISHED\n"
+            ),
+            "{ns}"
+        );
+        assert!(run(&mut sh, "ss -tnp").contains("[fd00:dec:6::10]:22   [fd00:a77::66]:52814"));
+    }
+
+    #[test]
+    fn a_dual_stack_decky_shows_both_addresses() {
+        let addrs = HostAddrs {
+            v4: Some("10.0.0.5".parse().unwrap()),
+            ..v6_only()
+        };
+        let mut sh = root_at(addrs, "203.0.113.9");
+        let ifconfig = run(&mut sh, "ifconfig");
+        assert!(ifconfig.contains("        inet 10.0.0.5  netmask 255.255.255.0  broadcast 10.0.0.255\n        inet6 fd00:dec:6::10  prefixlen 64"), "{ifconfig}");
+        let ip6 = run(&mut sh, "ip -6 a");
+        assert!(
+            ip6.contains("inet6 fd00:dec:6::10/64 scope global"),
+            "{ip6}"
+        );
+        assert!(!ip6.contains("inet 10.0.0.5"), "ip -6 shows no IPv4: {ip6}");
+        assert_eq!(run(&mut sh, "hostname -I"), "10.0.0.5 fd00:dec:6::10 \n");
+        // The attacker came over IPv4: its connection is on the IPv4 address.
+        assert!(run(&mut sh, "netstat -antp").contains("tcp        0     64 10.0.0.5:22 "));
+    }
+
+    #[test]
+    fn an_ipv4_decky_has_no_global_ipv6_address() {
+        let mut sh = root();
+        assert_eq!(run(&mut sh, "hostname -I"), "10.0.0.5 \n");
+        assert_eq!(run(&mut sh, "hostname -i"), "127.0.1.1\n");
+        assert!(!run(&mut sh, "ip a").contains("scope global \n"));
+        assert!(run(&mut sh, "cat /etc/hosts").contains("\n127.0.1.1\t"));
+        assert_eq!(
+            run(&mut sh, "ip -6 r"),
+            "fe80::/64 dev eth0 proto kernel metric 256 pref medium\n"
         );
     }
 

@@ -21,7 +21,7 @@ impl Command for Uname {
     }
 }
 
-/// `hostname`.
+/// `hostname [-I|-i|-f|-d|-s]`.
 pub(crate) struct Hostname;
 
 impl Command for Hostname {
@@ -29,8 +29,33 @@ impl Command for Hostname {
         &["hostname"]
     }
 
-    fn run(&self, sh: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
-        Res::ok(format!("{}\n", sh.vfs.host().hostname))
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        let h = sh.vfs.host();
+        let line = match c.argv.get(1).map(String::as_str) {
+            // Every address of every interface but loopback and link-local,
+            // each followed by a space, as net-tools prints them.
+            Some("-I" | "--all-ip-addresses") => {
+                let addrs = [
+                    h.addrs.v4.map(|a| a.to_string()),
+                    h.addrs.v6.map(|a| a.to_string()),
+                ];
+                addrs.into_iter().flatten().map(|a| a + " ").collect()
+            }
+            // What the host name resolves to: /etc/hosts names it at its
+            // IPv6 address when it has one, else at 127.0.1.1.
+            Some("-i" | "--ip-address") => match h.addrs.v6 {
+                Some(v6) => v6.to_string(),
+                None => "127.0.1.1".to_owned(),
+            },
+            Some("-f" | "--fqdn" | "--long") => h.fqdn.clone(),
+            Some("-d" | "--domain") => h
+                .fqdn
+                .split_once('.')
+                .map(|(_, d)| d.to_owned())
+                .unwrap_or_default(),
+            _ => h.hostname.clone(),
+        };
+        Res::ok(format!("{line}\n"))
     }
 }
 

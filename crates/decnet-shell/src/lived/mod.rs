@@ -23,14 +23,14 @@ pub mod rhythm;
 pub mod role;
 pub mod writer;
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use chrono::{DateTime, Timelike, Utc};
 use decnet_core::{DeckySeed, Persona};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use crate::vfs::{Account, Node, Vfs};
+use crate::vfs::{Account, HostAddrs, Node, Vfs};
 use logs::{syslog_line, Appends};
 use people::Person;
 use role::{fill, Role};
@@ -77,7 +77,8 @@ pub struct Life {
     host: String,
     domain: String,
     people: Vec<Person>,
-    net: [u8; 3],
+    /// The decky's addresses: admins' workstations are on its LAN.
+    lan: HostAddrs,
     install_hour: i64,
     writer: Option<std::sync::Arc<dyn writer::BodyWriter>>,
 }
@@ -86,14 +87,14 @@ pub struct Life {
 /// [`CATCH_UP_HOURS`] are written before this returns.
 pub fn start(vfs: &Vfs, spec: &LifeSpec<'_>) {
     let host = vfs.host();
-    let octets = host.ip.octets();
+    let lan = host.addrs;
     let life = Life {
         seed: *spec.seed,
         role: Role::of(spec.archetype, spec.services),
         host: spec.persona.hostname.clone(),
         domain: spec.persona.domain.clone(),
         people: people::colleagues(&spec.persona.domain),
-        net: [octets[0], octets[1], octets[2]],
+        lan,
         install_hour: host.install_time.timestamp().div_euclid(3600),
         writer: spec.writer.clone(),
     };
@@ -118,9 +119,13 @@ impl Life {
         format!("{}.{}", self.host, self.domain)
     }
 
-    /// An admin workstation's address on the decky's /24 (one per person).
-    fn workstation(&self, i: usize) -> Ipv4Addr {
-        Ipv4Addr::new(self.net[0], self.net[1], self.net[2], 200 + (i % 50) as u8)
+    /// An admin workstation's address on the decky's LAN (one per person;
+    /// IPv6 when the decky has no IPv4 address).
+    fn workstation(&self, i: usize) -> IpAddr {
+        let n = 200 + (i % 50) as u8;
+        self.lan
+            .on_lan(n)
+            .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)))
     }
 
     /// What the host has from the day it was set up.
