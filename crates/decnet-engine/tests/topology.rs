@@ -50,6 +50,7 @@ fn spec(net: u8) -> TopologySpec {
         lans: vec![Lan {
             name: "lan1".into(),
             cidr: format!("127.0.{net}.0/24"),
+            cidr6: None,
         }],
         deckies: vec![
             TopologyDecky {

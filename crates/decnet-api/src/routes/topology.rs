@@ -250,6 +250,9 @@ pub(crate) async fn add_lan(
 pub struct LanUpdate {
     /// New range.
     pub cidr: String,
+    /// New IPv6 range of a dual-stack LAN (absent: none).
+    #[serde(default)]
+    pub cidr6: Option<String>,
 }
 
 #[utoipa::path(put, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
@@ -261,9 +264,13 @@ pub(crate) async fn update_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<LanUpdate>>,
 ) -> ApiResult<Json<Topology>> {
-    let cidr = b.item.cidr;
+    let LanUpdate { cidr, cidr6 } = b.item;
     edit(&st, &id, b.version, |t| {
-        t.update_lan(Lan { name: lan, cidr })
+        t.update_lan(Lan {
+            name: lan,
+            cidr,
+            cidr6,
+        })
     })
     .await
 }

@@ -2,44 +2,81 @@
 //! live service changes on a running topology decky.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use decnet_core::{catalog, DeckySpec};
 
 use super::model::{TopoResult, Topology, TopologyDecky, TopologyError, TopologyStatus};
-use super::validate::check_lan;
+use super::validate::{check_lan, decky_addrs};
 use super::Topologies;
 use crate::fleet::EngineError;
 
 impl Topologies {
+    /// The decky's addresses: the ones it gives (exactly those, as in the
+    /// fleet file), else the next free one of each network of its first
+    /// LAN (IPv4 from `.2`, IPv6 from `::2`: the router is host 1).
+    fn decky_addrs(
+        t: &Topology,
+        d: &TopologyDecky,
+        taken: &BTreeSet<IpAddr>,
+    ) -> TopoResult<(IpAddr, Option<Ipv6Addr>)> {
+        let given = decky_addrs(d)?;
+        if let Some(&first) = given.first() {
+            let v6 = given.iter().find_map(|a| match a {
+                IpAddr::V6(v6) => Some(*v6),
+                IpAddr::V4(_) => None,
+            });
+            return Ok(match given.iter().copied().find(IpAddr::is_ipv4) {
+                Some(v4) => (v4, v6),
+                None => (first, None),
+            });
+        }
+        let lan = t
+            .edges
+            .iter()
+            .find(|e| e.decky == d.name)
+            .and_then(|e| t.lans.iter().find(|l| l.name == e.lan))
+            .ok_or_else(|| {
+                TopologyError::Invalid(format!(
+                    "decky '{}' has no ip and no LAN to allocate one from",
+                    d.name
+                ))
+            })?;
+        let nets = check_lan(lan)?;
+        let full = || TopologyError::Invalid(format!("LAN '{}' is full", lan.name));
+        let v4 = match nets.v4 {
+            Some(net) => Some(
+                net.hosts()
+                    .find(|h| h.octets()[3] > 1 && !taken.contains(&IpAddr::V4(*h)))
+                    .ok_or_else(full)?,
+            ),
+            None => None,
+        };
+        let v6 = match nets.v6 {
+            Some(net) => {
+                let router = u128::from(net.network()) + 1;
+                Some(
+                    net.hosts()
+                        .find(|h| u128::from(*h) > router && !taken.contains(&IpAddr::V6(*h)))
+                        .ok_or_else(full)?,
+                )
+            }
+            None => None,
+        };
+        match (v4, v6) {
+            (Some(v4), v6) => Ok((IpAddr::V4(v4), v6)),
+            (None, Some(v6)) => Ok((IpAddr::V6(v6), None)),
+            (None, None) => Err(full()),
+        }
+    }
+
     fn decky_spec(
         &self,
         t: &Topology,
         d: &TopologyDecky,
-        taken: &BTreeSet<Ipv4Addr>,
+        taken: &BTreeSet<IpAddr>,
     ) -> TopoResult<DeckySpec> {
-        let ip = match &d.ip {
-            Some(ip) => ip
-                .parse()
-                .map_err(|_| TopologyError::Invalid(format!("bad ip {ip}")))?,
-            None => {
-                let lan = t
-                    .edges
-                    .iter()
-                    .find(|e| e.decky == d.name)
-                    .and_then(|e| t.lans.iter().find(|l| l.name == e.lan))
-                    .ok_or_else(|| {
-                        TopologyError::Invalid(format!(
-                            "decky '{}' has no ip and no LAN to allocate one from",
-                            d.name
-                        ))
-                    })?;
-                let net = check_lan(lan)?;
-                net.hosts()
-                    .find(|h| h.octets()[3] > 1 && !taken.contains(h))
-                    .ok_or_else(|| TopologyError::Invalid(format!("LAN '{}' is full", lan.name)))?
-            }
-        };
+        let (ip, ip6) = Self::decky_addrs(t, d, taken)?;
         let arch = d
             .archetype
             .as_deref()
@@ -52,8 +89,8 @@ impl Topologies {
         };
         Ok(DeckySpec {
             name: d.name.clone(),
-            ip: std::net::IpAddr::V4(ip),
-            ip6: None,
+            ip,
+            ip6,
             services,
             archetype: d.archetype.clone(),
             nmap_os: d
@@ -73,19 +110,10 @@ impl Topologies {
 
     pub(super) async fn start_decky(&self, t: &Topology, d: &TopologyDecky) -> TopoResult<()> {
         let (_, used) = self.fleet.in_use().await;
-        // Topology LANs are IPv4: only IPv4 addresses can collide.
-        let mut taken: BTreeSet<Ipv4Addr> = used
-            .into_iter()
-            .filter_map(|ip| match ip {
-                std::net::IpAddr::V4(v4) => Some(v4),
-                std::net::IpAddr::V6(_) => None,
-            })
-            .collect();
-        taken.extend(
-            t.deckies
-                .iter()
-                .filter_map(|x| x.ip.as_ref()?.parse::<Ipv4Addr>().ok()),
-        );
+        let mut taken: BTreeSet<IpAddr> = used.into_iter().map(|ip| ip.to_canonical()).collect();
+        for x in &t.deckies {
+            taken.extend(decky_addrs(x).unwrap_or_default());
+        }
         let spec = self.decky_spec(t, d, &taken)?;
         self.fleet.deploy_in(spec, Some(&t.id)).await?;
         Ok(())
@@ -230,5 +258,82 @@ impl Topologies {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::validate::tests::{decky, topo};
+
+    fn addrs(t: &Topology, name: &str, taken: &BTreeSet<IpAddr>) -> (IpAddr, Option<Ipv6Addr>) {
+        let d = t.deckies.iter().find(|d| d.name == name).expect("decky");
+        Topologies::decky_addrs(t, d, taken).expect("allocated")
+    }
+
+    #[test]
+    fn a_dual_stack_lan_gives_each_decky_one_address_of_each_family() {
+        let t = topo(
+            "10.9.0.0/24",
+            Some("fd00:dec:1::/64"),
+            vec![decky("a", None, None), decky("b", None, None)],
+        );
+        let first = addrs(&t, "a", &BTreeSet::new());
+        // Host 1 of each network is the LAN's router.
+        assert_eq!(
+            first,
+            (
+                "10.9.0.2".parse().unwrap(),
+                Some("fd00:dec:1::2".parse().unwrap())
+            )
+        );
+        let taken: BTreeSet<IpAddr> = [first.0, IpAddr::V6(first.1.unwrap())].into();
+        assert_eq!(
+            addrs(&t, "b", &taken),
+            (
+                "10.9.0.3".parse().unwrap(),
+                Some("fd00:dec:1::3".parse().unwrap())
+            )
+        );
+    }
+
+    #[test]
+    fn a_v6_only_lan_gives_v6_only_deckies_and_given_addresses_are_kept() {
+        let t = topo("fd00:dec:2::/64", None, vec![decky("a", None, None)]);
+        assert_eq!(
+            addrs(&t, "a", &BTreeSet::new()),
+            ("fd00:dec:2::2".parse().unwrap(), None)
+        );
+        // Given one address, the decky gets exactly that one.
+        let t = topo(
+            "10.9.0.0/24",
+            Some("fd00:dec:1::/64"),
+            vec![
+                decky("v6", None, Some("fd00:dec:1::9")),
+                decky("v4", Some("10.9.0.9"), None),
+            ],
+        );
+        assert_eq!(
+            addrs(&t, "v6", &BTreeSet::new()),
+            ("fd00:dec:1::9".parse().unwrap(), None)
+        );
+        assert_eq!(
+            addrs(&t, "v4", &BTreeSet::new()),
+            ("10.9.0.9".parse().unwrap(), None)
+        );
+    }
+
+    #[test]
+    fn a_full_v6_lan_says_so() {
+        let t = topo("fd00::/126", None, vec![decky("a", None, None)]);
+        let taken: BTreeSet<IpAddr> =
+            ["fd00::2".parse().unwrap(), "fd00::3".parse().unwrap()].into();
+        let d = &t.deckies[0];
+        assert_eq!(
+            Topologies::decky_addrs(&t, d, &taken)
+                .unwrap_err()
+                .to_string(),
+            "LAN 'dmz' is full"
+        );
     }
 }

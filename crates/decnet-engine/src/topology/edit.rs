@@ -182,6 +182,7 @@ mod tests {
             lans: vec![Lan {
                 name: "dmz".into(),
                 cidr: "127.0.80.0/24".into(),
+                cidr6: None,
             }],
             deckies: vec![TopologyDecky {
                 name: "web".into(),

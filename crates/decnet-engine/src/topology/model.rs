@@ -56,8 +56,13 @@ impl TopologyStatus {
 pub struct Lan {
     /// Unique within the topology.
     pub name: String,
-    /// Address range (`127.0.80.0/24` on loopback).
+    /// Address range (`127.0.80.0/24` on loopback), IPv4 — or IPv6 for a
+    /// v6-only LAN, like the fleet's `net`.
     pub cidr: String,
+    /// The LAN's IPv6 range beside an IPv4 `cidr` (`fd00:dec:1::/64`):
+    /// deckies on a dual-stack LAN get an address from each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr6: Option<String>,
 }
 
 /// A decky of a topology.
@@ -65,9 +70,13 @@ pub struct Lan {
 pub struct TopologyDecky {
     /// Unique decky name (fleet-wide).
     pub name: String,
-    /// Address; allocated from its first LAN when absent.
+    /// Address (IPv4, or IPv6 for a v6-only decky); with neither `ip` nor
+    /// `ip6`, one of each family its first LAN has is allocated.
     #[serde(default)]
     pub ip: Option<String>,
+    /// IPv6 address of a dual-stack decky.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<String>,
     /// Services.
     #[serde(default)]
     pub services: Vec<String>,
@@ -148,6 +157,7 @@ impl TopologySpec {
             lans: vec![Lan {
                 name: "dmz".into(),
                 cidr,
+                cidr6: None,
             }],
             deckies: vec![TopologyDecky {
                 name: gateway.to_owned(),
