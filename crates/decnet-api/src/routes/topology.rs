@@ -82,11 +82,11 @@ impl Validate for TopologySpecBody {}
 pub struct TopologySpecBody {
     /// Display name.
     pub name: String,
-    /// LANs `[{name, cidr}]`.
+    /// LANs `[{name, cidr, cidr6?}]` (`cidr6`: the IPv6 range of a dual-stack LAN).
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub lans: Vec<Lan>,
-    /// Deckies `[{name, ip?, services, archetype?, distro?, nmap_os?, config?}]`.
+    /// Deckies `[{name, ip?, ip6?, services, archetype?, distro?, nmap_os?, config?}]`.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub deckies: Vec<TopologyDecky>,

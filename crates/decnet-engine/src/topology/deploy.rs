@@ -14,7 +14,8 @@ use crate::fleet::EngineError;
 impl Topologies {
     /// The decky's addresses: the ones it gives (exactly those, as in the
     /// fleet file), else the next free one of each network of its first
-    /// LAN (IPv4 from `.2`, IPv6 from `::2`: the router is host 1).
+    /// LAN (IPv4 never `.0` or `.1`; IPv6 from host 2: host 1 is the
+    /// LAN's router).
     fn decky_addrs(
         t: &Topology,
         d: &TopologyDecky,
