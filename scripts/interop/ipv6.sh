@@ -58,10 +58,7 @@ code=$(in_ns curl -6 -s -m 5 -o /dev/null -w '%{http_code}' --interface "$ATTACK
     || fail "curl -6"
 [ "$code" = 200 ] || fail "curl -6 got HTTP $code"
 expect_log "v6 http request" "six http - request" 'path="/"' "src_ip=\"$ATTACKER\"" "dst_ip=\"$SIX\""
-in_ns curl -6 -s -m 5 -o /dev/null --interface "$ATTACKER" "http://[$BOTH6]:$(p 80)/via6" || fail "curl -6 dual"
-in_ns curl -4 -s -m 5 -o /dev/null "http://$BOTH4:$(p 80)/via4" || fail "curl -4 dual"
-expect_log "dual-stack v6" "both http - request" 'path="/via6"' "dst_ip=\"$BOTH6\""
-expect_log "dual-stack v4" "both http - request" 'path="/via4"' "dst_ip=\"$BOTH4\""
+interop_dual_stack_http "ip netns exec $NS" both "$BOTH4" "$BOTH6" "$ATTACKER" "$(p 80)"
 
 # --- ssh -6 login and command
 SSHOPTS=(-6 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no

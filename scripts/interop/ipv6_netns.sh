@@ -95,12 +95,7 @@ API="127.0.0.1:$(( 19900 + RANDOM % 90 ))"
 DECNET_ADMIN_PASSWORD=$PASS "$BIN" serve --config "$WORK/fleet.ini" --data-dir "$DATA" --api "$API" \
     >"$WORK/serve.out" 2>&1 &
 PID=$!
-for _ in $(seq 1 200); do
-    grep -q "Ctrl-C to stop" "$WORK/serve.out" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; fail "serve died"; }
-    sleep 0.1
-done
-grep -q "Ctrl-C to stop" "$WORK/serve.out" || { cat "$WORK/serve.out"; fail "serve did not start"; }
+interop_wait_started
 
 # --- before any traffic: the router knows each decky's IPv6 address at its
 # MAC (unsolicited NA), and each decky routes IPv6 via gw6.
@@ -128,10 +123,7 @@ code=$(in_router curl -6 -s -m 5 -o /dev/null -w '%{http_code}' --interface "$AT
     || fail "curl -6 to the v6-only decky"
 [ "$code" = 200 ] || fail "curl -6 got HTTP $code"
 expect_log "v6 http request" "six http - request" 'path="/"' "src_ip=\"$ATTACKER\"" "dst_ip=\"$SIX\""
-in_router curl -6 -s -m 5 -o /dev/null --interface "$ATTACKER" "http://[$BOTH6]/via6" || fail "curl -6 dual"
-in_router curl -4 -s -m 5 -o /dev/null "http://$BOTH4/via4" || fail "curl -4 dual"
-expect_log "dual-stack v6" "both http - request" 'path="/via6"' "src_ip=\"$ATTACKER\"" "dst_ip=\"$BOTH6\""
-expect_log "dual-stack v4" "both http - request" 'path="/via4"' "src_ip=\"10.66.0.250\"" "dst_ip=\"$BOTH4\""
+interop_dual_stack_http "ip netns exec $ROUTER" both "$BOTH4" "$BOTH6" "$ATTACKER" 80
 
 # --- ssh -6: login, and the shell shows the decky's own addresses
 SSHOPTS=(-6 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
@@ -182,11 +174,7 @@ d = {x["name"]: x for x in json.load(sys.stdin)}["tdual"]
 assert (d["ip"], d.get("ip6")) == (sys.argv[1], sys.argv[2]), d
 ' "$T4" "$T6" || fail "tdual's addresses in the API"
 learned tdual "$T6"
-code=$(in_router curl -6 -s -m 5 -o /dev/null -w '%{http_code}' --interface "$ATTACKER" "http://[$T6]/topo") || fail "curl -6 tdual"
-[ "$code" = 200 ] || fail "curl -6 tdual got HTTP $code"
-in_router curl -4 -s -m 5 -o /dev/null "http://$T4/topo4" || fail "curl -4 tdual"
-expect_log "topology decky over v6" "tdual http - request" 'path="/topo"' "src_ip=\"$ATTACKER\"" "dst_ip=\"$T6\""
-expect_log "topology decky over v4" "tdual http - request" 'path="/topo4"' "dst_ip=\"$T4\""
+interop_dual_stack_http "ip netns exec $ROUTER" tdual "$T4" "$T6" "$ATTACKER" 80
 
 # --- SIGTERM removes every namespace
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""

@@ -66,6 +66,28 @@ interop_api() {
     cat "$WORK/serve.out"; fail "no API address in serve's output"
 }
 
+# interop_wait_started: waits up to 20 s for `serve` ($PID, writing
+# $WORK/serve.out) to say it is up: every decky deployed.
+interop_wait_started() {
+    for _ in $(seq 1 200); do
+        grep -q "Ctrl-C to stop" "$WORK/serve.out" 2>/dev/null && return 0
+        kill -0 "$PID" 2>/dev/null || { cat "$WORK/serve.out"; fail "serve died during startup"; }
+        sleep 0.1
+    done
+    cat "$WORK/serve.out"; fail "serve did not start in 20 s"
+}
+
+# interop_dual_stack_http RUN DECKY V4 V6 SRC6 PORT: RUN (a command prefix,
+# e.g. `ip netns exec NS`) fetches /via6 from DECKY over IPv6 (from SRC6)
+# and /via4 over IPv4; decnet.log must show each on its own destination.
+interop_dual_stack_http() {
+    local run=$1 decky=$2 v4=$3 v6=$4 src6=$5 port=$6
+    $run curl -6 -s -m 5 -o /dev/null --interface "$src6" "http://[$v6]:$port/via6" || fail "curl -6 to $decky"
+    $run curl -4 -s -m 5 -o /dev/null "http://$v4:$port/via4" || fail "curl -4 to $decky"
+    expect_log "$decky over IPv6" "$decky http - request" 'path="/via6"' "src_ip=\"$src6\"" "dst_ip=\"$v6\""
+    expect_log "$decky over IPv4" "$decky http - request" 'path="/via4"' "dst_ip=\"$v4\""
+}
+
 fail() { echo "$NAME: FAIL: $*" >&2; echo "--- decnet.log tail:" >&2; tail -n 40 "$LOG" >&2 || true; exit 1; }
 
 # expect_log WHAT PATTERN...: waits up to 5 s for a log line matching every pattern.

@@ -217,31 +217,22 @@ pub fn validate(t: &Topology) -> TopoResult<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::topology::model::{Edge, TopologyStatus};
+    use crate::topology::model::Edge;
 
     /// One LAN `dmz` with `cidr`/`cidr6` and deckies attached to it.
     pub(crate) fn topo(cidr: &str, cidr6: Option<&str>, deckies: Vec<TopologyDecky>) -> Topology {
-        Topology {
-            id: "t".into(),
-            name: "t".into(),
-            status: TopologyStatus::Pending,
-            version: 1,
-            lans: vec![Lan {
-                name: "dmz".into(),
-                cidr: cidr.into(),
-                cidr6: cidr6.map(str::to_owned),
-            }],
-            edges: deckies
-                .iter()
-                .map(|d| Edge {
-                    decky: d.name.clone(),
-                    lan: "dmz".into(),
-                })
-                .collect(),
-            deckies,
-            error: None,
-            created_at: chrono::Utc::now(),
-        }
+        let mut t = crate::topology::edit::tests::topo();
+        t.lans[0].cidr = cidr.into();
+        t.lans[0].cidr6 = cidr6.map(str::to_owned);
+        t.edges = deckies
+            .iter()
+            .map(|d| Edge {
+                decky: d.name.clone(),
+                lan: "dmz".into(),
+            })
+            .collect();
+        t.deckies = deckies;
+        t
     }
 
     pub(crate) fn decky(name: &str, ip: Option<&str>, ip6: Option<&str>) -> TopologyDecky {
