@@ -332,6 +332,9 @@ impl Network {
             delete_namespace(ns)?;
         }
         ip(&["netns", "add", ns])?;
+        // Before eth0 moves in: it takes the namespace's IPv6 defaults then.
+        let stack = StackProfile::for_os(spec.nmap_os);
+        stack.apply(&handle)?;
         let parent = self.interface().to_owned();
         let temp = temp_link_name(spec.name);
         let mac = format_mac(spec.mac);
@@ -353,8 +356,6 @@ impl Network {
         }
         ip(&["-n", ns, "link", "set", &temp, "name", "eth0"])?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        let stack = StackProfile::for_os(spec.nmap_os);
-        stack.apply(&handle)?;
         // The MAC on the wire (the parent's when ipvlan had to be used).
         let mac = link_mac(Some(ns), "eth0")?;
         let (addr, prefix_len, gw, held) = match spec.dhcp {

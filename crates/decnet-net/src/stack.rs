@@ -13,7 +13,8 @@ use crate::NetError;
 /// Stack settings of one OS family, applied to a decky's namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackProfile {
-    /// `net.ipv4.ip_default_ttl` (Linux/BSD 64, Windows 128, network gear 255).
+    /// `net.ipv4.ip_default_ttl` and the IPv6 hop limit (Linux/BSD 64,
+    /// Windows 128, network gear 255).
     pub ttl: u8,
     /// `net.ipv4.tcp_timestamps` (Windows does not offer them by default).
     pub timestamps: bool,
@@ -77,6 +78,11 @@ impl StackProfile {
         let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
         vec![
             ("net/ipv4/ip_default_ttl", self.ttl.to_string()),
+            // IPv6's initial hop limit is the same fingerprint as the TTL.
+            // Per interface: `default` is what an interface moved into the
+            // namespace afterwards starts with.
+            ("net/ipv6/conf/default/hop_limit", self.ttl.to_string()),
+            ("net/ipv6/conf/all/hop_limit", self.ttl.to_string()),
             ("net/ipv4/tcp_timestamps", flag(self.timestamps)),
             ("net/ipv4/tcp_window_scaling", flag(self.window_scaling)),
             ("net/ipv4/tcp_sack", flag(self.sack)),
@@ -89,7 +95,8 @@ impl StackProfile {
         ]
     }
 
-    /// Writes the sysctls inside the namespace `ns`. `/proc/sys/net` shows
+    /// Writes the sysctls inside the namespace `ns` (before its interface
+    /// moves in, so the interface takes the IPv6 defaults). `/proc/sys/net` shows
     /// the namespace of the thread that opens it, so the writes happen on
     /// the namespace thread.
     pub fn apply(&self, ns: &Path) -> Result<(), NetError> {

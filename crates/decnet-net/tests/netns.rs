@@ -169,6 +169,11 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     })
     .unwrap();
     assert_eq!(ttl.trim(), "128");
+    let hop_limit = run_in(&ns, || {
+        std::fs::read_to_string("/proc/sys/net/ipv6/conf/eth0/hop_limit")
+    })
+    .unwrap();
+    assert_eq!(hop_limit.trim(), "128", "the persona's IPv6 hop limit");
     let host_ttl = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl").unwrap();
     assert_eq!(host_ttl.trim(), "64", "the host namespace is untouched");
 
