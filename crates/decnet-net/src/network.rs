@@ -615,6 +615,10 @@ fn configure_address(
 /// namespace. A failure is only logged: the address works without it,
 /// neighbours just learn it at their first solicitation.
 fn announce(iface: &str, mac: [u8; 6], addr: IpAddr) {
+    if mac == [0; 6] {
+        // `lo` (a lab's alias interface): no link layer, no neighbours.
+        return;
+    }
     let sent = match addr {
         IpAddr::V4(v4) => send_gratuitous_arp(iface, mac, v4),
         IpAddr::V6(v6) => send_unsolicited_na(iface, mac, v6),
