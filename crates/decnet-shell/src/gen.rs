@@ -463,13 +463,7 @@ fn etc_identity(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times) 
         0o644,
         configured,
     );
-    // The installer names the host at 127.0.1.1 when the network came from
-    // DHCP; given a static IPv6 address (how IPv6 deckies are configured)
-    // it writes that address instead.
-    let named = match host.addrs.v6 {
-        Some(v6) => v6.to_string(),
-        None => "127.0.1.1".to_owned(),
-    };
+    let named = host.named_at();
     tree.root_file(
         "/etc/hosts",
         format!(

@@ -250,6 +250,17 @@ impl From<Ipv4Addr> for HostAddrs {
 }
 
 impl HostInfo {
+    /// The address `/etc/hosts` names the host at (what `hostname -i`
+    /// prints): the installer writes 127.0.1.1 when the network came from
+    /// DHCP, and the static address when given one (how IPv6 deckies are
+    /// configured).
+    pub fn named_at(&self) -> String {
+        match self.addrs.v6 {
+            Some(v6) => v6.to_string(),
+            None => "127.0.1.1".to_owned(),
+        }
+    }
+
     /// The account of `name`.
     pub fn account(&self, name: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.name == name)

@@ -469,7 +469,7 @@ mod tests {
         assert_eq!(run(&mut sh, "hostname -i"), "fd00:dec:6::10\n");
         let hosts = run(&mut sh, "cat /etc/hosts");
         let h = sh.vfs().host().hostname.clone();
-        assert!(hosts.contains(&format!("\nfd00:dec:6::10\t")), "{hosts}");
+        assert!(hosts.contains("\nfd00:dec:6::10\t"), "{hosts}");
         assert!(hosts.contains(&format!("\t{h}\n")), "{hosts}");
         assert!(!hosts.contains("127.0.1.1"), "{hosts}");
         let resolv = run(&mut sh, "cat /etc/resolv.conf");

@@ -21,7 +21,7 @@ impl Command for Uname {
     }
 }
 
-/// `hostname [-I|-i|-f|-d|-s]`.
+/// `hostname [-I|-i|-f|-d]`.
 pub(crate) struct Hostname;
 
 impl Command for Hostname {
@@ -41,12 +41,7 @@ impl Command for Hostname {
                 ];
                 addrs.into_iter().flatten().map(|a| a + " ").collect()
             }
-            // What the host name resolves to: /etc/hosts names it at its
-            // IPv6 address when it has one, else at 127.0.1.1.
-            Some("-i" | "--ip-address") => match h.addrs.v6 {
-                Some(v6) => v6.to_string(),
-                None => "127.0.1.1".to_owned(),
-            },
+            Some("-i" | "--ip-address") => h.named_at(),
             Some("-f" | "--fqdn" | "--long") => h.fqdn.clone(),
             Some("-d" | "--domain") => h
                 .fqdn
