@@ -50,10 +50,18 @@ impl super::Cipher for Clear {
 }
 
 impl super::OpeningKey for Key {
+    // Patched by decnet: OpenSSH reads a whole 8-byte block of a cleartext
+    // packet (the `none` cipher's block size) before it looks at the length,
+    // so a peer that sent fewer bytes is waited for, not refused. Reading 4
+    // told russh apart (blank lines after the identification string).
+    fn packet_length_to_read_for_block_length(&self) -> usize {
+        8
+    }
+
     fn decrypt_packet_length(&self, _seqn: u32, packet_length: &[u8]) -> [u8; 4] {
         // Fine because of self.packet_length_to_read_for_block_length()
         #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-        packet_length.try_into().unwrap()
+        packet_length[..4].try_into().unwrap()
     }
 
     fn tag_len(&self) -> usize {

@@ -19,6 +19,7 @@ mod curve25519;
 pub mod dh;
 mod ecdh_nistp;
 mod hybrid_mlkem;
+mod hybrid_sntrup761;
 mod none;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -38,6 +39,7 @@ use digest::Digest;
 use ecdh_nistp::{EcdhNistP256KexType, EcdhNistP384KexType, EcdhNistP521KexType};
 use enum_dispatch::enum_dispatch;
 use hybrid_mlkem::MlKem768X25519KexType;
+use hybrid_sntrup761::Sntrup761X25519KexType;
 use p256::NistP256;
 use p384::NistP384;
 use p521::NistP521;
@@ -146,6 +148,7 @@ pub(crate) enum KexAlgorithm {
     EcdhNistP384Kex(ecdh_nistp::EcdhNistPKex<NistP384, Sha384>),
     EcdhNistP521Kex(ecdh_nistp::EcdhNistPKex<NistP521, Sha512>),
     MlKem768X25519Kex(hybrid_mlkem::MlKem768X25519Kex),
+    Sntrup761X25519Kex(hybrid_sntrup761::Sntrup761X25519Kex),
     None(none::NoneKexAlgorithm),
 }
 
@@ -245,6 +248,10 @@ pub const CURVE25519: Name = Name("curve25519-sha256");
 pub const CURVE25519_PRE_RFC_8731: Name = Name("curve25519-sha256@libssh.org");
 /// `mlkem768x25519-sha256`
 pub const MLKEM768X25519_SHA256: Name = Name("mlkem768x25519-sha256");
+/// `sntrup761x25519-sha512` (OpenSSH 9.9+ name; Debian 12's 9.2 lists it too)
+pub const SNTRUP761X25519_SHA512: Name = Name("sntrup761x25519-sha512");
+/// `sntrup761x25519-sha512@openssh.com` (OpenSSH 8.5+, default since 9.0)
+pub const SNTRUP761X25519_SHA512_OPENSSH: Name = Name("sntrup761x25519-sha512@openssh.com");
 /// `diffie-hellman-group-exchange-sha1`.
 pub const DH_GEX_SHA1: Name = Name("diffie-hellman-group-exchange-sha1");
 /// `diffie-hellman-group-exchange-sha256`.
@@ -294,10 +301,13 @@ const _ECDH_SHA2_NISTP256: EcdhNistP256KexType = EcdhNistP256KexType {};
 const _ECDH_SHA2_NISTP384: EcdhNistP384KexType = EcdhNistP384KexType {};
 const _ECDH_SHA2_NISTP521: EcdhNistP521KexType = EcdhNistP521KexType {};
 const _MLKEM768X25519_SHA256: MlKem768X25519KexType = MlKem768X25519KexType {};
+const _SNTRUP761X25519_SHA512: Sntrup761X25519KexType = Sntrup761X25519KexType {};
 const _NONE: none::NoneKexType = none::NoneKexType {};
 
 pub const ALL_KEX_ALGORITHMS: &[&Name] = &[
     &MLKEM768X25519_SHA256,
+    &SNTRUP761X25519_SHA512,
+    &SNTRUP761X25519_SHA512_OPENSSH,
     &CURVE25519,
     &CURVE25519_PRE_RFC_8731,
     &DH_GEX_SHA1,
@@ -319,6 +329,8 @@ pub(crate) static KEXES: LazyLock<HashMap<&'static Name, &(dyn KexType + Send + 
     LazyLock::new(|| {
         let mut h: HashMap<&'static Name, &(dyn KexType + Send + Sync)> = HashMap::new();
         h.insert(&MLKEM768X25519_SHA256, &_MLKEM768X25519_SHA256);
+        h.insert(&SNTRUP761X25519_SHA512, &_SNTRUP761X25519_SHA512);
+        h.insert(&SNTRUP761X25519_SHA512_OPENSSH, &_SNTRUP761X25519_SHA512);
         h.insert(&CURVE25519, &_CURVE25519);
         h.insert(&CURVE25519_PRE_RFC_8731, &_CURVE25519);
         h.insert(&DH_GEX_SHA1, &_DH_GEX_SHA1);
