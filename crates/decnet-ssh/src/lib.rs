@@ -207,6 +207,23 @@ pub fn preferred_for(banner: &str) -> Preferred {
     }
 }
 
+/// What OpenSSH's sshd lists in `server-sig-algs`: every signature
+/// algorithm it verifies (`sshkey_alg_list`), not only its host keys'.
+const SERVER_SIG_ALGS: &str = "ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,\
+ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com,\
+webauthn-sk-ecdsa-sha2-nistp256@openssh.com,ssh-dss,ssh-rsa,rsa-sha2-256,rsa-sha2-512";
+
+/// The extensions sshd announces after the key exchange (RFC 8308):
+/// `server-sig-algs` and, from 8.9 on, `publickey-hostbound@openssh.com`
+/// (version 0), whose auth method the vendored russh accepts.
+fn ext_info_for(version: (u32, u32)) -> Vec<(String, String)> {
+    let mut extensions = vec![("server-sig-algs".to_owned(), SERVER_SIG_ALGS.to_owned())];
+    if version >= (8, 9) {
+        extensions.push(("publickey-hostbound@openssh.com".to_owned(), "0".to_owned()));
+    }
+    extensions
+}
+
 /// `[decky.ssh]` keys besides the logins.
 pub mod config_keys {
     /// Software version after `SSH-2.0-` (`OpenSSH_9.2p1 Debian-2+deb12u10`);
@@ -262,6 +279,7 @@ fn build_config(decky: &DeckyCtx, keys: Vec<PrivateKey>) -> russh::server::Confi
         channel_buffer_size: 16,
         event_buffer_size: 8,
         preferred: preferred_for(&banner),
+        ext_info: Some(ext_info_for(openssh_version(&banner))),
         ..Default::default()
     }
 }
@@ -521,9 +539,26 @@ mod tests {
     }
 
     #[test]
+    fn ext_info_names_what_sshd_verifies_and_hostbound_from_8_9() {
+        let debian = ext_info_for((9, 2));
+        assert_eq!(debian[0].0, "server-sig-algs");
+        assert!(debian[0].1.starts_with("ssh-ed25519,sk-ssh-ed25519@openssh.com,"));
+        assert!(debian[0].1.ends_with(",ssh-dss,ssh-rsa,rsa-sha2-256,rsa-sha2-512"));
+        assert_eq!(
+            debian[1],
+            ("publickey-hostbound@openssh.com".to_owned(), "0".to_owned())
+        );
+        assert_eq!(ext_info_for((8, 4)).len(), 1);
+    }
+
+    #[test]
     fn every_offered_algorithm_is_implemented() {
         let p = preferred_for("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10");
-        for k in p.kex.iter() {
+        let markers = [
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ];
+        for k in p.kex.iter().filter(|k| !markers.contains(k)) {
             assert!(russh::kex::ALL_KEX_ALGORITHMS.contains(&k), "{k:?}");
         }
         for m in p.mac.iter() {

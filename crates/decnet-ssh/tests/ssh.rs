@@ -651,7 +651,7 @@ async fn login_with(addr: std::net::SocketAddr, kex: russh::kex::Name, mac: russ
         preferred,
         ..client::Config::default()
     });
-    let h = client::connect(cfg, addr, Client::default())
+    let mut h = client::connect(cfg, addr, Client::default())
         .await
         .unwrap_or_else(|e| panic!("{kex:?}/{mac:?} handshake: {e}"));
     assert!(h

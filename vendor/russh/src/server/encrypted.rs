@@ -32,6 +32,13 @@ use crate::helpers::{AlgorithmExt, NameList};
 use crate::map_err;
 use crate::parsing::{ChannelOpenConfirmation, ChannelType, OpenChannelMessage, ensure_end};
 
+
+/// OpenSSH's `publickey-hostbound-v00@openssh.com` method (PROTOCOL §2.5),
+/// used by its client when the server announces the
+/// `publickey-hostbound@openssh.com` extension: "publickey" with the server
+/// host key after the user key. Added by decnet.
+const PUBLICKEY_HOSTBOUND: &str = "publickey-hostbound-v00@openssh.com";
+
 impl Session {
     /// Returns false iff a request was rejected.
     pub(crate) async fn server_read_encrypted<H: Handler + Send>(
@@ -988,7 +995,7 @@ impl Encrypted {
                     reject_auth_request(until, &mut self.write, auth_request).await?;
                 }
                 Ok(())
-            } else if method == "publickey" {
+            } else if method == "publickey" || method == PUBLICKEY_HOSTBOUND {
                 self.server_read_auth_request_pk(
                     until,
                     handler,
@@ -996,6 +1003,7 @@ impl Encrypted {
                     auth_user,
                     &user,
                     r,
+                    method == PUBLICKEY_HOSTBOUND,
                 )
                 .await
             } else if method == "none" {
@@ -1087,6 +1095,7 @@ impl Encrypted {
         auth_user: &mut String,
         user: &str,
         r: &mut &[u8],
+        hostbound: bool,
     ) -> Result<(), H::Error> {
         let auth_request = if let EncryptedState::WaitingAuthRequest(ref mut a) = self.state {
             a
@@ -1098,6 +1107,11 @@ impl Encrypted {
 
         let pubkey_algo = map_err!(String::decode(r))?;
         let pubkey_key = map_err!(Bytes::decode(r))?;
+        if hostbound {
+            // The server host key the client saw follows the user key; the
+            // signature covers it with the rest of the request.
+            map_err!(Bytes::decode(r))?;
+        }
         let key_or_cert = PublicKeyOrCertificate::decode(&pubkey_algo, &pubkey_key);
 
         // Parse the public key or certificate

@@ -65,6 +65,11 @@ mod encrypted;
 pub struct Config {
     /// The server ID string sent at the beginning of the protocol.
     pub server_id: SshId,
+    /// The extensions of the server's `SSH_MSG_EXT_INFO` (RFC 8308), as
+    /// (name, value) pairs in order; `None` sends russh's own
+    /// `server-sig-algs` (the `preferred.key` list). Added by decnet so a
+    /// server can announce what the implementation it imitates announces.
+    pub ext_info: Option<Vec<(String, String)>>,
     /// Authentication methods proposed to the client.
     pub methods: auth::MethodSet,
     /// Authentication rejections must happen in constant time for
@@ -110,6 +115,7 @@ impl Default for Config {
                 "_",
                 env!("CARGO_PKG_VERSION")
             ))),
+            ext_info: None,
             methods: auth::MethodSet::server_supported(),
             auth_rejection_time: std::time::Duration::from_secs(1),
             auth_rejection_time_initial: None,
