@@ -85,7 +85,7 @@ for mac in umac-64-etm@openssh.com umac-128-etm@openssh.com umac-64@openssh.com 
         root@$SHELLBOX:/tmp/umac.bin >"$WORK/scp-umac.out" 2>&1 || { cat "$WORK/scp-umac.out"; fail "scp with $mac"; }
 done
 # With default options the client picks sntrup761, as against Debian 12's sshd.
-verbose=$(sshpass -p toor ssh -o LogLevel=DEBUG1 "${SSHOPTS[@]}" -p "$(p 22)" root@$SHELLBOX true 2>&1) \
+verbose=$(sshpass -p toor ssh -o LogLevel=DEBUG1 "${SSHOPTS[@]}" -p "$(p 22)" root@$SHELLBOX true 2>&1 | tr -d '\r') \
     || fail "ssh -v ($verbose)"
 grep -q "kex: algorithm: sntrup761x25519-sha512$" <<<"$verbose" || { echo "$verbose"; fail "default kex is not sntrup761"; }
 grep -q "kex: server->client cipher: chacha20-poly1305@openssh.com MAC: <implicit>" <<<"$verbose" \
