@@ -103,7 +103,11 @@ fn debian_backports_sntrup_name(banner: &str) -> bool {
     banner
         .split("Debian-2+deb12u")
         .nth(1)
-        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
         .and_then(|n| n.parse::<u32>().ok())
         .is_some_and(|n| n >= 4)
 }
@@ -509,32 +513,55 @@ mod tests {
 
     #[test]
     fn kex_lists_follow_the_persona_release() {
-        // Debian 12 after deb12u4: both sntrup761 names first, as its sshd.
+        let sntrup = "sntrup761x25519-sha512";
+        let sntrup_openssh = "sntrup761x25519-sha512@openssh.com";
+        let cases: [(&str, &[&str]); 6] = [
+            // Debian 12 from deb12u4: both sntrup761 names first, as its sshd.
+            (
+                "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10",
+                &[sntrup, sntrup_openssh, "curve25519-sha256"],
+            ),
+            // Before the backport: only the @openssh.com name.
+            (
+                "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+                &[sntrup_openssh, "curve25519-sha256"],
+            ),
+            // 8.5–8.9: after the ECDH methods, before the DH groups.
+            (
+                "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",
+                &[
+                    "curve25519-sha256",
+                    "ecdh-sha2-nistp521",
+                    sntrup_openssh,
+                    "diffie-hellman-group-exchange-sha256",
+                ],
+            ),
+            (
+                "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3",
+                &[
+                    "curve25519-sha256",
+                    "ecdh-sha2-nistp521",
+                    "diffie-hellman-group-exchange-sha256",
+                ],
+            ),
+            (
+                "SSH-2.0-OpenSSH_9.9p1",
+                &[sntrup, sntrup_openssh, "mlkem768x25519-sha256"],
+            ),
+            (
+                "SSH-2.0-OpenSSH_10.0p2",
+                &["mlkem768x25519-sha256", sntrup, sntrup_openssh],
+            ),
+        ];
+        for (banner, head) in cases {
+            let names = kex_names(banner);
+            assert_eq!(names[..head.len()], *head, "{banner}");
+        }
+        // The full lists of the releases without sntrup761 in front end there.
+        assert_eq!(kex_names("SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3").len(), 3);
         assert_eq!(
-            kex_names("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10")[..3],
-            ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "curve25519-sha256"]
-        );
-        // Before the backport: only the @openssh.com name.
-        assert_eq!(
-            kex_names("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3")[..2],
-            ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256"]
-        );
-        // 8.5–8.9: after the ECDH methods, before the DH groups.
-        assert_eq!(
-            kex_names("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10"),
-            ["curve25519-sha256", "ecdh-sha2-nistp521", "sntrup761x25519-sha512@openssh.com", "diffie-hellman-group-exchange-sha256"]
-        );
-        assert_eq!(
-            kex_names("SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3"),
-            ["curve25519-sha256", "ecdh-sha2-nistp521", "diffie-hellman-group-exchange-sha256"]
-        );
-        assert_eq!(
-            kex_names("SSH-2.0-OpenSSH_9.9p1")[..3],
-            ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "mlkem768x25519-sha256"]
-        );
-        assert_eq!(
-            kex_names("SSH-2.0-OpenSSH_10.0p2")[..3],
-            ["mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"]
+            kex_names("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10").len(),
+            4
         );
     }
 
@@ -542,8 +569,12 @@ mod tests {
     fn ext_info_names_what_sshd_verifies_and_hostbound_from_8_9() {
         let debian = ext_info_for((9, 2));
         assert_eq!(debian[0].0, "server-sig-algs");
-        assert!(debian[0].1.starts_with("ssh-ed25519,sk-ssh-ed25519@openssh.com,"));
-        assert!(debian[0].1.ends_with(",ssh-dss,ssh-rsa,rsa-sha2-256,rsa-sha2-512"));
+        assert!(debian[0]
+            .1
+            .starts_with("ssh-ed25519,sk-ssh-ed25519@openssh.com,"));
+        assert!(debian[0]
+            .1
+            .ends_with(",ssh-dss,ssh-rsa,rsa-sha2-256,rsa-sha2-512"));
         assert_eq!(
             debian[1],
             ("publickey-hostbound@openssh.com".to_owned(), "0".to_owned())

@@ -26,10 +26,10 @@ use pqcrypto_traits::kem::{Ciphertext as _, PublicKey as _, SharedSecret as _};
 use sha2::{Digest, Sha512};
 use ssh_encoding::{Encode, Writer};
 
-use super::{compute_keys, KexAlgorithm, KexAlgorithmImplementor, KexType, SharedSecret};
+use super::{KexAlgorithm, KexAlgorithmImplementor, KexType, SharedSecret, compute_keys};
 use crate::mac;
 use crate::session::Exchange;
-use crate::{cipher, msg, CryptoVec, Error};
+use crate::{CryptoVec, Error, cipher, msg};
 
 const SNTRUP761_PUBLIC_KEY_SIZE: usize = 1158;
 const SNTRUP761_CIPHERTEXT_SIZE: usize = 1039;
@@ -201,4 +201,3 @@ impl KexAlgorithmImplementor for Sntrup761X25519Kex {
         )
     }
 }
-

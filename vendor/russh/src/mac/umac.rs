@@ -268,4 +268,3 @@ fn poly64_step(key: u64, y: u64, m: u64) -> u64 {
         mul_add(y, m)
     }
 }
-
