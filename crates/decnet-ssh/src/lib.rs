@@ -97,20 +97,57 @@ fn openssh_version(banner: &str) -> (u32, u32) {
     (it.next().unwrap_or(9), it.next().unwrap_or(2))
 }
 
-/// Algorithm lists in the order the persona's OpenSSH release offers them
-/// (restricted to what russh implements).
-pub fn preferred_for(banner: &str) -> Preferred {
-    let (major, minor) = openssh_version(banner);
-    let mut kex_list: Vec<kex::Name> = Vec::new();
-    if (major, minor) >= (9, 9) {
-        kex_list.push(kex::MLKEM768X25519_SHA256);
+/// Debian 12's OpenSSH 9.2 learnt the suffix-less
+/// `sntrup761x25519-sha512` name in `1:9.2p1-2+deb12u4` (upstream in 9.9).
+fn debian_backports_sntrup_name(banner: &str) -> bool {
+    banner
+        .split("Debian-2+deb12u")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= 4)
+}
+
+/// The persona release's KexAlgorithms default, in its order (OpenSSH's
+/// `myproposal.h`): sntrup761 after the ECDH methods in 8.5–8.9, first from
+/// 9.0, behind ML-KEM from 10.0.
+fn kex_for(banner: &str, (major, minor): (u32, u32)) -> Vec<kex::Name> {
+    let version = (major, minor);
+    let mut sntrup = Vec::new();
+    if version >= (9, 9) || debian_backports_sntrup_name(banner) {
+        sntrup.push(kex::SNTRUP761X25519_SHA512);
     }
-    kex_list.extend([
+    if version >= (8, 5) {
+        sntrup.push(kex::SNTRUP761X25519_SHA512_OPENSSH);
+    }
+    let ecdh = [
         kex::CURVE25519,
         kex::CURVE25519_PRE_RFC_8731,
         kex::ECDH_SHA2_NISTP256,
         kex::ECDH_SHA2_NISTP384,
         kex::ECDH_SHA2_NISTP521,
+    ];
+    let mut list: Vec<kex::Name> = Vec::new();
+    if version >= (10, 0) {
+        list.push(kex::MLKEM768X25519_SHA256);
+        list.extend(sntrup);
+    } else if version >= (9, 9) {
+        list.extend(sntrup);
+        list.push(kex::MLKEM768X25519_SHA256);
+    } else if version >= (9, 0) {
+        list.extend(sntrup);
+    } else {
+        list.extend(ecdh);
+        list.extend(sntrup);
+    }
+    if version >= (9, 0) {
+        list.extend(ecdh);
+    }
+    list.extend([
         kex::DH_GEX_SHA256,
         kex::DH_G16_SHA512,
         kex::DH_G18_SHA512,
@@ -118,14 +155,25 @@ pub fn preferred_for(banner: &str) -> Preferred {
     ]);
     // sshd announces ext-info-s itself from 9.6 on; before, it only
     // answers a client's ext-info-c (russh does that either way).
-    if (major, minor) >= (9, 6) {
-        kex_list.push(kex::EXTENSION_SUPPORT_AS_SERVER);
+    if version >= (9, 6) {
+        list.push(kex::EXTENSION_SUPPORT_AS_SERVER);
     }
-    kex_list.push(kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER);
+    list.push(kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER);
+    list
+}
+
+/// Algorithm lists in the order the persona's OpenSSH release offers them.
+pub fn preferred_for(banner: &str) -> Preferred {
+    let kex_list = kex_for(banner, openssh_version(banner));
+    // OpenSSH's MAC default since 7.x: UMAC and encrypt-then-MAC first.
     let macs = vec![
+        mac::UMAC_64_ETM,
+        mac::UMAC_128_ETM,
         mac::HMAC_SHA256_ETM,
         mac::HMAC_SHA512_ETM,
         mac::HMAC_SHA1_ETM,
+        mac::UMAC_64,
+        mac::UMAC_128,
         mac::HMAC_SHA256,
         mac::HMAC_SHA512,
         mac::HMAC_SHA1,
@@ -161,6 +209,23 @@ pub fn preferred_for(banner: &str) -> Preferred {
             russh::compression::ZLIB_LEGACY,
         ]),
     }
+}
+
+/// What OpenSSH's sshd lists in `server-sig-algs`: every signature
+/// algorithm it verifies (`sshkey_alg_list`), not only its host keys'.
+const SERVER_SIG_ALGS: &str = "ssh-ed25519,sk-ssh-ed25519@openssh.com,ecdsa-sha2-nistp256,\
+ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ecdsa-sha2-nistp256@openssh.com,\
+webauthn-sk-ecdsa-sha2-nistp256@openssh.com,ssh-dss,ssh-rsa,rsa-sha2-256,rsa-sha2-512";
+
+/// The extensions sshd announces after the key exchange (RFC 8308):
+/// `server-sig-algs` and, from 8.9 on, `publickey-hostbound@openssh.com`
+/// (version 0), whose auth method the vendored russh accepts.
+fn ext_info_for(version: (u32, u32)) -> Vec<(String, String)> {
+    let mut extensions = vec![("server-sig-algs".to_owned(), SERVER_SIG_ALGS.to_owned())];
+    if version >= (8, 9) {
+        extensions.push(("publickey-hostbound@openssh.com".to_owned(), "0".to_owned()));
+    }
+    extensions
 }
 
 /// `[decky.ssh]` keys besides the logins.
@@ -218,6 +283,7 @@ fn build_config(decky: &DeckyCtx, keys: Vec<PrivateKey>) -> russh::server::Confi
         channel_buffer_size: 16,
         event_buffer_size: 8,
         preferred: preferred_for(&banner),
+        ext_info: Some(ext_info_for(openssh_version(&banner))),
         ..Default::default()
     }
 }
@@ -423,5 +489,112 @@ mod tests {
         assert_eq!(absolute("/root", "../../../etc/x"), "/etc/x");
         assert_eq!(absolute("/home/u", "~/a/./b"), "/home/u/a/b");
         assert_eq!(absolute("/root", "/"), "/");
+    }
+
+    /// The persona's kex list without the ECDH/DH methods in between that
+    /// every release shares (the ordering questions are about the rest).
+    fn kex_names(banner: &str) -> Vec<String> {
+        const SHARED: &[&str] = &[
+            "curve25519-sha256@libssh.org",
+            "ecdh-sha2-nistp256",
+            "ecdh-sha2-nistp384",
+            "diffie-hellman-group16-sha512",
+            "diffie-hellman-group18-sha512",
+            "diffie-hellman-group14-sha256",
+            "ext-info-s",
+            "kex-strict-s-v00@openssh.com",
+        ];
+        kex_for(banner, openssh_version(banner))
+            .iter()
+            .map(|n| AsRef::<str>::as_ref(n).to_owned())
+            .filter(|n| !SHARED.contains(&n.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn kex_lists_follow_the_persona_release() {
+        let sntrup = "sntrup761x25519-sha512";
+        let sntrup_openssh = "sntrup761x25519-sha512@openssh.com";
+        let cases: [(&str, &[&str]); 6] = [
+            // Debian 12 from deb12u4: both sntrup761 names first, as its sshd.
+            (
+                "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10",
+                &[sntrup, sntrup_openssh, "curve25519-sha256"],
+            ),
+            // Before the backport: only the @openssh.com name.
+            (
+                "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+                &[sntrup_openssh, "curve25519-sha256"],
+            ),
+            // 8.5–8.9: after the ECDH methods, before the DH groups.
+            (
+                "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10",
+                &[
+                    "curve25519-sha256",
+                    "ecdh-sha2-nistp521",
+                    sntrup_openssh,
+                    "diffie-hellman-group-exchange-sha256",
+                ],
+            ),
+            (
+                "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3",
+                &[
+                    "curve25519-sha256",
+                    "ecdh-sha2-nistp521",
+                    "diffie-hellman-group-exchange-sha256",
+                ],
+            ),
+            (
+                "SSH-2.0-OpenSSH_9.9p1",
+                &[sntrup, sntrup_openssh, "mlkem768x25519-sha256"],
+            ),
+            (
+                "SSH-2.0-OpenSSH_10.0p2",
+                &["mlkem768x25519-sha256", sntrup, sntrup_openssh],
+            ),
+        ];
+        for (banner, head) in cases {
+            let names = kex_names(banner);
+            assert_eq!(names[..head.len()], *head, "{banner}");
+        }
+        // The full lists of the releases without sntrup761 in front end there.
+        assert_eq!(kex_names("SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3").len(), 3);
+        assert_eq!(
+            kex_names("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10").len(),
+            4
+        );
+    }
+
+    #[test]
+    fn ext_info_names_what_sshd_verifies_and_hostbound_from_8_9() {
+        let debian = ext_info_for((9, 2));
+        assert_eq!(debian[0].0, "server-sig-algs");
+        assert!(debian[0]
+            .1
+            .starts_with("ssh-ed25519,sk-ssh-ed25519@openssh.com,"));
+        assert!(debian[0]
+            .1
+            .ends_with(",ssh-dss,ssh-rsa,rsa-sha2-256,rsa-sha2-512"));
+        assert_eq!(
+            debian[1],
+            ("publickey-hostbound@openssh.com".to_owned(), "0".to_owned())
+        );
+        assert_eq!(ext_info_for((8, 4)).len(), 1);
+    }
+
+    #[test]
+    fn every_offered_algorithm_is_implemented() {
+        let p = preferred_for("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10");
+        let markers = [
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ];
+        for k in p.kex.iter().filter(|k| !markers.contains(k)) {
+            assert!(russh::kex::ALL_KEX_ALGORITHMS.contains(&k), "{k:?}");
+        }
+        for m in p.mac.iter() {
+            assert!(russh::mac::ALL_MAC_ALGORITHMS.contains(&m), "{m:?}");
+        }
+        assert_eq!(p.mac[0], mac::UMAC_64_ETM);
     }
 }

@@ -636,3 +636,53 @@ async fn login_grace_time_drops_unauthenticated_clients() {
     assert!(evs.iter().all(|e| e.kind != EventKind::AuthAttempt));
     d.running.stop().await;
 }
+
+/// Logs in with a client that offers only `kex` and `mac` (with aes128-ctr,
+/// whose MAC is negotiated, unlike chacha20-poly1305's) and runs a command
+/// whose output spans more than one 1 KiB UMAC chunk.
+async fn login_with(addr: std::net::SocketAddr, kex: russh::kex::Name, mac: russh::mac::Name) {
+    let preferred = russh::Preferred {
+        kex: std::borrow::Cow::Owned(vec![kex]),
+        mac: std::borrow::Cow::Owned(vec![mac]),
+        cipher: std::borrow::Cow::Owned(vec![russh::cipher::AES_128_CTR]),
+        ..russh::Preferred::default()
+    };
+    let cfg = Arc::new(client::Config {
+        preferred,
+        ..client::Config::default()
+    });
+    let mut h = client::connect(cfg, addr, Client::default())
+        .await
+        .unwrap_or_else(|e| panic!("{kex:?}/{mac:?} handshake: {e}"));
+    assert!(h
+        .authenticate_password("root", "toor")
+        .await
+        .unwrap()
+        .success());
+    let (out, code) = exec(&h, "echo algorithms-ok; cat /proc/cpuinfo").await;
+    assert!(out.starts_with("algorithms-ok\n"), "{kex:?}/{mac:?}: {out}");
+    assert!(out.len() > 2048, "{kex:?}/{mac:?}: {} bytes", out.len());
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn sntrup761_key_exchange_and_umac_macs_carry_a_session() {
+    use russh::{kex, mac};
+    let dir = tempfile::tempdir().unwrap();
+    let d = start("127.0.61.30", dir.path().to_owned()).await;
+    for kex in [
+        kex::SNTRUP761X25519_SHA512,
+        kex::SNTRUP761X25519_SHA512_OPENSSH,
+    ] {
+        login_with(d.addr, kex, mac::HMAC_SHA256_ETM).await;
+    }
+    for mac in [
+        mac::UMAC_64_ETM,
+        mac::UMAC_128_ETM,
+        mac::UMAC_64,
+        mac::UMAC_128,
+    ] {
+        login_with(d.addr, kex::CURVE25519, mac).await;
+    }
+    d.running.stop().await;
+}

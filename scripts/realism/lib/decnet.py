@@ -16,7 +16,10 @@ NET = "127.0.61.0/24"
 def fleet_ini(services):
     """The generated fleet: `[general]`, then per service its decky section
     and its `[decky.<svc>]` keys (module attributes DECKY_* )."""
-    lines = ["[general]", f"net = {NET}", "mode = loopback", ""]
+    # `lived = false`: the real servers are fresh installs (no mail, no
+    # documents, no logins), so the deckies are compared as fresh installs
+    # too; the lived-in story is what a used machine has, not a tell.
+    lines = ["[general]", f"net = {NET}", "mode = loopback", "", "[content]", "lived = false", ""]
     for svc in services:
         lines += [f"[{svc.decky_name}]", f"ip = {svc.decky_ip}", f"services = {', '.join(svc.mod.DECKY_SERVICES)}", "distro = debian", ""]
         for service, keys in getattr(svc.mod, "DECKY_KEYS", {}).items():

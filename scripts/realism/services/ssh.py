@@ -315,4 +315,45 @@ def build_machine_extras(text, target):
     return "\n".join(l for l in lines if l not in extras and l != "/usr/bin/tmux")
 
 
-NORMALISERS = [build_machine_extras, host_key_material, ssh_client_noise, last_login, debian_kernel_build]
+# One byte as `lib.wire.printable` shows it (a line feed is `\\n` and a break).
+_WIRE_BYTE = r"(?:\\x[0-9a-f]{2}|\\n\n|\\[rt\\]|[^\\\n])"
+
+
+def kexinit_cookie(text, target):
+    """The 16-byte cookie of the server's KEXINIT: random per connection
+    (RFC 4253 §7.1); the packet's length, padding and lists stay compared."""
+    return re.sub(rf"(SSH-2\.0-[^\n]*\\r\\n\n{_WIRE_BYTE}{{5}}\\x14){_WIRE_BYTE}{{16}}", r"\1<COOKIE>", text)
+
+
+# kernel.pid_max as systemd sets it on 64-bit Debian 12 (4194304).
+DEBIAN_PID_MAX = 4194304
+
+
+def pid_column_width(text, target):
+    """procps sizes ps's PID column from /proc/sys/kernel/pid_max: 5 wide
+    with the kernel's default 32768 (this machine's container), 7 with the
+    4194304 systemd sets at boot on every 64-bit Debian 12. The real
+    server's header is shown as it is under Debian's value; the decky
+    imitates that machine, not this one."""
+    if target.role != "real":
+        return text
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            here = len(f.read().strip())
+    except OSError:
+        return text
+    extra = len(str(DEBIAN_PID_MAX)) - here
+    if extra <= 0:
+        return text
+    return re.sub(r"(?m)^USER( +)PID ", lambda m: "USER" + m.group(1) + " " * extra + "PID ", text)
+
+
+def openssl_patch_level(text, target):
+    """OpenSSL's point release and its date in `ssh -V` (libssl3's security
+    updates come and go independently of openssh's, like the kernel's):
+    the major and minor version stay compared."""
+    return re.sub(r"OpenSSL (\d+\.\d+)\.\d+[a-z]? +\d{1,2} [A-Z][a-z]{2} \d{4}", r"OpenSSL \1.<PATCH>", text)
+
+
+NORMALISERS = [build_machine_extras, host_key_material, ssh_client_noise, last_login, debian_kernel_build,
+               kexinit_cookie, pid_column_width, openssl_patch_level]

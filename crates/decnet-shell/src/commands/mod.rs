@@ -121,6 +121,7 @@ pub(crate) static COMMANDS: &[&dyn Command] = &[
     &net::Ip,
     &net::Netstat,
     &net::Download,
+    &net::Ssh,
     // users
     &users::Whoami,
     &users::Id,

@@ -59,6 +59,83 @@ impl Command for Download {
     }
 }
 
+/// The `ssh` client: `-V` prints the persona's OpenSSH and OpenSSL
+/// versions on stderr and exits 0, wherever it stands among the options;
+/// without a destination it prints its usage and exits 255 (OpenSSH 9.2's
+/// text). Connections onwards are not emulated (see [`super::not_emulated`]).
+pub(crate) struct Ssh;
+
+impl Command for Ssh {
+    fn names(&self) -> &'static [&'static str] {
+        &["ssh"]
+    }
+
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        match ssh_invocation(&c.argv[1..]) {
+            SshInvocation::Version => {
+                let host = sh.vfs.host();
+                let line = if host.openssl.is_empty() {
+                    format!("{}\n", host.ssh_version)
+                } else {
+                    format!("{}, {}\n", host.ssh_version, host.openssl)
+                };
+                Res::err(line, 0)
+            }
+            SshInvocation::Usage => Res::err(SSH_USAGE.to_owned(), 255),
+            SshInvocation::Connect => super::not_emulated(sh, c),
+        }
+    }
+}
+
+const SSH_USAGE: &str = "usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy] [-B bind_interface]
+           [-b bind_address] [-c cipher_spec] [-D [bind_address:]port]
+           [-E log_file] [-e escape_char] [-F configfile] [-I pkcs11]
+           [-i identity_file] [-J [user@]host[:port]] [-L address]
+           [-l login_name] [-m mac_spec] [-O ctl_cmd] [-o option] [-p port]
+           [-Q query_option] [-R address] [-S ctl_path] [-W host:port]
+           [-w local_tun[:remote_tun]] destination [command [argument ...]]
+";
+
+/// ssh's options that take a value (`getopt` string letters followed by `:`).
+const SSH_VALUE_OPTIONS: &str = "BbcDEeFIiJLlmOoPpQRSWw";
+
+enum SshInvocation {
+    Version,
+    Usage,
+    Connect,
+}
+
+/// Reads ssh's options as `getopt` does: clustered flags, a value either
+/// glued to its letter or in the next word, options ending at the first
+/// word that is not one.
+fn ssh_invocation(args: &[String]) -> SshInvocation {
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let Some(cluster) = word.strip_prefix('-').filter(|c| !c.is_empty()) else {
+            return SshInvocation::Connect;
+        };
+        if cluster == "-" {
+            break;
+        }
+        for (i, letter) in cluster.char_indices() {
+            if letter == 'V' {
+                return SshInvocation::Version;
+            }
+            if SSH_VALUE_OPTIONS.contains(letter) {
+                if i + letter.len_utf8() == cluster.len() {
+                    words.next();
+                }
+                break;
+            }
+        }
+    }
+    if words.next().is_some() {
+        SshInvocation::Connect
+    } else {
+        SshInvocation::Usage
+    }
+}
+
 fn iface_numbers(sh: &Shell) -> (u64, u64, u64, u64) {
     let s = sh.vfs.host().salt;
     let up = (sh.now() - sh.vfs.host().boot_time).num_seconds().max(1) as u64;
@@ -515,6 +592,33 @@ mod tests {
             run(&mut sh, "ip -6 r"),
             "fe80::/64 dev eth0 proto kernel metric 256 pref medium\n"
         );
+    }
+
+    #[test]
+    fn ssh_prints_its_version_or_usage_like_openssh() {
+        let mut sh = root();
+        let host = sh.vfs.host().clone();
+        let version = format!("{}, {}\n", host.ssh_version, host.openssl);
+        assert!(
+            version.starts_with("OpenSSH_9.2p1 Debian-2+deb12u"),
+            "{version}"
+        );
+        for line in ["ssh -V", "ssh -qV", "ssh -p 22 -V", "ssh -V somehost"] {
+            let out = sh.execute(line);
+            assert_eq!(out.stdout, version, "{line}");
+            assert_eq!(out.exit_code, 0, "{line}");
+        }
+        // `V` as an option's value is not the flag; no destination: usage.
+        for line in ["ssh -oV", "ssh"] {
+            let out = sh.execute(line);
+            assert!(out
+                .stdout
+                .starts_with("usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy]"));
+            assert!(out
+                .stdout
+                .ends_with("destination [command [argument ...]]\n"));
+            assert_eq!(out.exit_code, 255, "{line}");
+        }
     }
 
     #[test]
