@@ -676,9 +676,13 @@ impl russh::server::Handler for Conn {
         let greeting = if pty {
             // "Last login" from an address of the decky's own subnet, stable per decky.
             let h = self.shared.vfs.host();
-            let o = h.ip.octets();
-            let from = format!("{}.{}.{}.{}", o[0], o[1], o[2], 20 + h.salt % 200);
-            shell.motd(Some(&from))
+            // A v6-only decky's admin logs in over IPv6, so the address
+            // comes from whichever family the decky has.
+            let from = h
+                .addrs
+                .on_lan((20 + h.salt % 200) as u8)
+                .map(|a| a.to_string());
+            shell.motd(from.as_deref())
         } else {
             String::new()
         };
