@@ -21,6 +21,8 @@
 #    `podman stop` returns within 10 s with exit status 0, the event log
 #    on the volume has the connections;
 #  * the image size is printed. Everything made here is removed after.
+# DECNET_IMAGE=NAME checks an image built elsewhere instead (the full
+# multi-stage build, say); that image is kept.
 # Sandbox workarounds, harmless elsewhere: the runc runtime (Debian 12's crun
 # refuses hosts with cgroup v1 and v2 controllers mixed), ulimits no higher
 # than the caller's (podman's defaults need CAP_SYS_RESOURCE), no periodic
@@ -38,7 +40,7 @@ trap 'echo "$NAME: FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 TAG="interop-$$"
 BASE="localhost/decnet-debian:$TAG"
-IMG="localhost/decnet:$TAG"
+IMG=${DECNET_IMAGE:-"localhost/decnet:$TAG"}
 CTR="decnet-interop-$$"
 CACHE=/var/cache/decnet-container
 ROOTFS="$CACHE/debian-bookworm-minbase.tar"
@@ -48,7 +50,7 @@ HAD_BRIDGE=0
 ip link show cni-podman0 >/dev/null 2>&1 && HAD_BRIDGE=1
 finish() {
     "${PODMAN[@]}" rm -f -v -t 0 "$CTR" >/dev/null 2>&1 || true
-    podman rmi -f "$IMG" "$BASE" >/dev/null 2>&1 || true
+    [ -n "${DECNET_IMAGE:-}" ] || podman rmi -f "$IMG" "$BASE" >/dev/null 2>&1 || true
     # podman's default bridge, if this run is what created it.
     [ "$HAD_BRIDGE" = 1 ] || ip link del cni-podman0 2>/dev/null || true
     interop_cleanup
@@ -56,42 +58,44 @@ finish() {
 trap finish EXIT
 LOG="$WORK/container.log"   # fail() shows its tail: the container's output
 
-# The base image: Debian bookworm from its packages, made once per machine.
-if [ ! -s "$ROOTFS" ]; then
-    echo "$NAME: debootstrap bookworm (minbase) from $MIRROR"
-    mkdir -p "$CACHE"
-    timeout 300 debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR" >"$WORK/debootstrap.out" 2>&1 \
-        || { tail -20 "$WORK/debootstrap.out" >&2; fail "debootstrap failed"; }
-    # What debian:bookworm-slim leaves out: documentation, manuals,
-    # translations (also for packages installed later), apt's caches.
-    cat >"$WORK/rootfs/etc/dpkg/dpkg.cfg.d/slim" <<'EOF'
+if [ -z "${DECNET_IMAGE:-}" ]; then
+    # The base image: Debian bookworm from its packages, made once per machine.
+    if [ ! -s "$ROOTFS" ]; then
+        echo "$NAME: debootstrap bookworm (minbase) from $MIRROR"
+        mkdir -p "$CACHE"
+        timeout 300 debootstrap --variant=minbase bookworm "$WORK/rootfs" "$MIRROR" >"$WORK/debootstrap.out" 2>&1 \
+            || { tail -20 "$WORK/debootstrap.out" >&2; fail "debootstrap failed"; }
+        # What debian:bookworm-slim leaves out: documentation, manuals,
+        # translations (also for packages installed later), apt's caches.
+        cat >"$WORK/rootfs/etc/dpkg/dpkg.cfg.d/slim" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 EOF
-    find "$WORK/rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
-    rm -rf "$WORK/rootfs"/usr/share/{man,info,locale}/* "$WORK/rootfs"/var/cache/apt/*.bin \
-        "$WORK/rootfs"/var/cache/apt/archives/*.deb "$WORK/rootfs"/var/lib/apt/lists/*
-    tar --numeric-owner -C "$WORK/rootfs" -cf "$ROOTFS.tmp" . && mv "$ROOTFS.tmp" "$ROOTFS"
-    rm -rf "$WORK/rootfs"
-fi
-podman import "$ROOTFS" "$BASE" >"$WORK/import.out" 2>&1 || { cat "$WORK/import.out" >&2; fail "podman import of $ROOTFS failed"; }
+        find "$WORK/rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+        rm -rf "$WORK/rootfs"/usr/share/{man,info,locale}/* "$WORK/rootfs"/var/cache/apt/*.bin \
+            "$WORK/rootfs"/var/cache/apt/archives/*.deb "$WORK/rootfs"/var/lib/apt/lists/*
+        tar --numeric-owner -C "$WORK/rootfs" -cf "$ROOTFS.tmp" . && mv "$ROOTFS.tmp" "$ROOTFS"
+        rm -rf "$WORK/rootfs"
+    fi
+    podman import "$ROOTFS" "$BASE" >"$WORK/import.out" 2>&1 || { cat "$WORK/import.out" >&2; fail "podman import of $ROOTFS failed"; }
 
-# The image: the Containerfile's `prebuilt` target, from a context holding
-# only what that target copies (the binary, the default fleet).
-CTX="$WORK/context"
-mkdir -p "$CTX/packaging/etc"
-cp packaging/etc/fleet.ini "$CTX/packaging/etc/"
-cp -l "$BIN" "$CTX/decnet" 2>/dev/null || cp "$BIN" "$CTX/decnet"
-t0=$(date +%s)
-timeout 300 "${PODMAN[@]}" build --format docker --pull=never --layers=false \
-    -f packaging/Containerfile --target prebuilt \
-    --build-arg BASE_IMAGE="$BASE" --build-arg DECNET_BINARY=decnet \
-    -t "$IMG" "$CTX" >"$WORK/build.out" 2>&1 \
-    || { tail -30 "$WORK/build.out" >&2; fail "podman build failed"; }
-echo "$NAME: image built in $(( $(date +%s) - t0 ))s"
+    # The image: the Containerfile's `prebuilt` target, from a context holding
+    # only what that target copies (the binary, the default fleet).
+    CTX="$WORK/context"
+    mkdir -p "$CTX/packaging/etc"
+    cp packaging/etc/fleet.ini "$CTX/packaging/etc/"
+    cp -l "$BIN" "$CTX/decnet" 2>/dev/null || cp "$BIN" "$CTX/decnet"
+    t0=$(date +%s)
+    timeout 300 "${PODMAN[@]}" build --format docker --pull=never --layers=false \
+        -f packaging/Containerfile --target prebuilt \
+        --build-arg BASE_IMAGE="$BASE" --build-arg DECNET_BINARY=decnet \
+        -t "$IMG" "$CTX" >"$WORK/build.out" 2>&1 \
+        || { tail -30 "$WORK/build.out" >&2; fail "podman build failed"; }
+    echo "$NAME: image built in $(( $(date +%s) - t0 ))s"
+fi
 
 # What the image promises, read from its configuration.
 inspect() { podman image inspect -f "$1" "$IMG"; }
@@ -161,10 +165,10 @@ rc=$(podman inspect -f '{{.State.ExitCode}}' "$CTR")
 
 # The state outlives the container on its volume: the probes above are there.
 VOL=$(podman inspect -f '{{range .Mounts}}{{if eq .Destination "/var/lib/decnet"}}{{.Source}}{{end}}{{end}}' "$CTR")
-[ -n "$VOL" ] && [ -s "$VOL/decnet.log" ] || fail "no event log on the volume ($VOL)"
+{ [ -n "$VOL" ] && [ -s "$VOL/decnet.log" ]; } || fail "no event log on the volume ($VOL)"
 grep -q 'web01 ssh - ' "$VOL/decnet.log" || fail "the SSH probe is not in the event log: $(tail -5 "$VOL/decnet.log")"
 [ "$(stat -c %u "$VOL/decnet.log")" = 10001 ] || fail "decnet.log owned by uid $(stat -c %u "$VOL/decnet.log")"
 
 size=$(podman image inspect -f '{{.Size}}' "$IMG")
-bin=$(stat -c %s "$BIN")
-echo "$NAME: OK — image $(( size / 1000000 )) MB (binary $(( bin / 1000000 )) MB, Debian base + curl + iproute2 $(( (size - bin) / 1000000 )) MB); uid 10001, healthy, fleet answered (HTTP Server '$server', '${banner%%$'\r'*}'), stopped in ${took_ms} ms, exit 0"
+bin=$("${PODMAN[@]}" run --rm "${RUN_OPTS[@]}" --entrypoint stat "$IMG" -c %s /usr/bin/decnet 2>/dev/null)
+echo "$NAME: OK — image $(( size / 1000000 )) MB (decnet $(( bin / 1000000 )) MB, Debian base + curl + iproute2 $(( (size - bin) / 1000000 )) MB); uid 10001, healthy, fleet answered (HTTP Server '$server', '${banner%%$'\r'*}'), stopped in ${took_ms} ms, exit 0"
