@@ -11,9 +11,7 @@
 #  * yamllint accepts Chart.yaml and values.yaml;
 #  * the server pods run non-root with a read-only root, drop every
 #    capability and probe /api/v1/livez and /api/v1/readyz.
-# The Containerfile is checked for its promises (multi-stage, Debian slim,
-# non-root USER, HEALTHCHECK on livez); no image is built (no container
-# engine, and docker.io is unreachable).
+# The image the chart runs is built and run by container.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -62,10 +60,4 @@ PY
 "$BIN" validate "$WORK/fleet.ini" >/dev/null || fail "the chart's server fleet is invalid"
 "$BIN" validate "$WORK/sensor.ini" >/dev/null || fail "the chart's sensor fleet is invalid"
 
-CF=packaging/Containerfile
-[ "$(grep -c '^FROM ' "$CF")" -ge 2 ] || fail "Containerfile is not multi-stage"
-grep -q '^FROM docker.io/library/debian:bookworm-slim' "$CF" || fail "runtime is not Debian slim"
-grep -Eq '^USER [1-9][0-9]*' "$CF" || fail "Containerfile runs as root"
-health=$(grep -A1 '^HEALTHCHECK' "$CF")
-grep -q '/api/v1/livez' <<<"$health" || fail "no HEALTHCHECK on livez"
-echo "$NAME: OK — rendered chart valid against Kubernetes 1.30 schemas (strict), fleets valid, Containerfile checked (not built: no container engine)"
+echo "$NAME: OK — rendered chart valid against Kubernetes 1.30 schemas (strict), fleets valid"

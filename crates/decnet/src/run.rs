@@ -128,13 +128,17 @@ fn can_bind_low_ports() -> bool {
     }
 }
 
-/// Logs to stderr, filtered by `DECNET_LOG` (default `info`).
+/// Logs to stderr, filtered by `DECNET_LOG` (default `info`). Colours only
+/// on a terminal: `podman logs`, `kubectl logs` and the journal would keep
+/// the escape sequences as text.
 fn init_logging() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DECNET_LOG")
                 .unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
