@@ -50,6 +50,7 @@ fn spec(net: u8) -> TopologySpec {
         lans: vec![Lan {
             name: "lan1".into(),
             cidr: format!("127.0.{net}.0/24"),
+            tarpit: Default::default(),
         }],
         deckies: vec![
             TopologyDecky {
@@ -68,6 +69,7 @@ fn spec(net: u8) -> TopologySpec {
             decky: format!("tw{net}"),
             lan: "lan1".into(),
         }],
+        tarpit: Default::default(),
     }
 }
 

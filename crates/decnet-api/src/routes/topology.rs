@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use decnet_engine::topology::{
-    Edge, Lan, Mutation, MutationOp, MutationStatus, Topologies, Topology, TopologyDecky,
-    TopologyError, TopologySpec, TopologyStatus,
+    Edge, Lan, Mutation, MutationOp, MutationStatus, TarpitPlan, Topologies, Topology,
+    TopologyDecky, TopologyError, TopologySpec, TopologyStatus,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -33,6 +33,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, delete_one))
         .routes(routes!(add_lan))
         .routes(routes!(update_lan, remove_lan))
+        .routes(routes!(set_tarpit))
         .routes(routes!(add_edge, remove_edge))
         .routes(routes!(add_decky))
         .routes(routes!(update_decky, remove_decky))
@@ -82,11 +83,11 @@ impl Validate for TopologySpecBody {}
 pub struct TopologySpecBody {
     /// Display name.
     pub name: String,
-    /// LANs `[{name, cidr}]`.
+    /// LANs `[{name, cidr, tarpit?, tarpit_interval?}]`.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub lans: Vec<Lan>,
-    /// Deckies `[{name, ip?, services, archetype?, distro?, nmap_os?, config?}]`.
+    /// Deckies `[{name, ip?, services, archetype?, distro?, nmap_os?, config?, tarpit?, tarpit_interval?}]`.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub deckies: Vec<TopologyDecky>,
@@ -94,6 +95,15 @@ pub struct TopologySpecBody {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub edges: Vec<Edge>,
+    /// Tarpits of every decky (`ssh:22, http:8080, tcp:445`); a LAN's or
+    /// a decky's own `tarpit` (or `none`) overrides it.
+    #[serde(default)]
+    #[schema(example = "ssh:2222, http:8080")]
+    pub tarpit: Option<String>,
+    /// Seconds between two trickles (1-3600; default 10).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    pub tarpit_interval: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/topologies", operation_id = "list_topologies", tag = "Topologies", security(("bearer" = [])),
@@ -117,6 +127,10 @@ pub(crate) async fn create(
             lans: b.lans,
             deckies: b.deckies,
             edges: b.edges,
+            tarpit: TarpitPlan {
+                tarpit: b.tarpit,
+                tarpit_interval: b.tarpit_interval,
+            },
         })
         .await?;
     Ok((StatusCode::CREATED, Json(t)))
@@ -250,6 +264,12 @@ pub(crate) async fn add_lan(
 pub struct LanUpdate {
     /// New range.
     pub cidr: String,
+    /// Tarpits of the deckies on this LAN (`ssh:22, http:8080`, or `none`).
+    #[serde(default)]
+    pub tarpit: Option<String>,
+    /// Seconds between two trickles (1-3600).
+    #[serde(default)]
+    pub tarpit_interval: Option<u32>,
 }
 
 #[utoipa::path(put, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
@@ -261,9 +281,57 @@ pub(crate) async fn update_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<LanUpdate>>,
 ) -> ApiResult<Json<Topology>> {
-    let cidr = b.item.cidr;
+    let LanUpdate {
+        cidr,
+        tarpit,
+        tarpit_interval,
+    } = b.item;
     edit(&st, &id, b.version, |t| {
-        t.update_lan(Lan { name: lan, cidr })
+        t.update_lan(Lan {
+            name: lan,
+            cidr,
+            tarpit: TarpitPlan {
+                tarpit,
+                tarpit_interval,
+            },
+        })
+    })
+    .await
+}
+
+/// `PUT /topologies/{id}/tarpit` body: the tarpits of every decky.
+#[derive(Deserialize, ToSchema)]
+pub struct TarpitIn {
+    /// `kind:port` entries (`ssh:22, http:8080, tcp:445`); absent or
+    /// null: no topology-wide tarpit.
+    #[serde(default)]
+    #[schema(example = "ssh:2222, http:8080")]
+    pub tarpit: Option<String>,
+    /// Seconds between two trickles (1-3600; default 10).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    pub tarpit_interval: Option<u32>,
+}
+
+#[utoipa::path(put, path = "/topologies/{id}/tarpit", tag = "Topologies", security(("bearer" = [])), request_body = TarpitIn,
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 200, description = "Updated topology (takes effect when its deckies are next deployed)"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn set_tarpit(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Versioned<TarpitIn>>,
+) -> ApiResult<Json<Topology>> {
+    let TarpitIn {
+        tarpit,
+        tarpit_interval,
+    } = b.item;
+    edit(&st, &id, b.version, |t| {
+        t.tarpit = TarpitPlan {
+            tarpit,
+            tarpit_interval,
+        };
+        Ok(())
     })
     .await
 }

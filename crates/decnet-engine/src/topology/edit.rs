@@ -182,6 +182,7 @@ mod tests {
             lans: vec![Lan {
                 name: "dmz".into(),
                 cidr: "127.0.80.0/24".into(),
+                tarpit: Default::default(),
             }],
             deckies: vec![TopologyDecky {
                 name: "web".into(),
@@ -192,6 +193,7 @@ mod tests {
                 decky: "web".into(),
                 lan: "dmz".into(),
             }],
+            tarpit: Default::default(),
             error: None,
             created_at: Utc::now(),
         }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use decnet_store::StoreError;
 use serde::{Deserialize, Serialize};
 
+use super::tarpit::TarpitPlan;
 use crate::fleet::EngineError;
 
 /// Topology status.
@@ -58,6 +59,9 @@ pub struct Lan {
     pub name: String,
     /// Address range (`127.0.80.0/24` on loopback).
     pub cidr: String,
+    /// Tarpits of the deckies attached to this LAN (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
 }
 
 /// A decky of a topology.
@@ -83,6 +87,9 @@ pub struct TopologyDecky {
     /// Per-service config (`{"ssh": {"password": "x"}}`).
     #[serde(default)]
     pub config: BTreeMap<String, BTreeMap<String, String>>,
+    /// This decky's own tarpits (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
 }
 
 /// Decky ↔ LAN attachment.
@@ -115,6 +122,9 @@ pub struct Topology {
     /// Attachments.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Tarpits of every decky (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
     /// Last error (failed deploy or mutation).
     #[serde(default)]
     pub error: Option<String>,
@@ -136,6 +146,9 @@ pub struct TopologySpec {
     /// Attachments.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Tarpits of every decky (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
 }
 
 impl TopologySpec {
@@ -148,6 +161,7 @@ impl TopologySpec {
             lans: vec![Lan {
                 name: "dmz".into(),
                 cidr,
+                tarpit: TarpitPlan::default(),
             }],
             deckies: vec![TopologyDecky {
                 name: gateway.to_owned(),
@@ -159,6 +173,7 @@ impl TopologySpec {
                 decky: gateway.to_owned(),
                 lan: "dmz".into(),
             }],
+            tarpit: TarpitPlan::default(),
         }
     }
 }

@@ -107,5 +107,5 @@ pub fn validate(t: &Topology) -> TopoResult<()> {
             )));
         }
     }
-    Ok(())
+    super::tarpit::check(t)
 }
