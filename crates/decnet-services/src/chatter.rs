@@ -16,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use decnet_shell::lived::note::Note;
 use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
@@ -56,8 +57,10 @@ impl Drop for Registered {
 pub enum Flow {
     /// A browser fetching the intranet page (`http`).
     Web,
-    /// A host checking the mail server: EHLO, QUIT (`smtp`).
-    MailCheck,
+    /// A workstation sending a colleague's message through the mail
+    /// server: EHLO, MAIL, RCPT, DATA, QUIT (`smtp`); the server delivers
+    /// it to the recipient's Maildir. Without a message: EHLO, QUIT.
+    Mail,
     /// A monitoring host checking an sshd: version exchange (`ssh`).
     SshCheck,
     /// A host resolving the intranet's name (`dns`, over UDP).
@@ -73,7 +76,7 @@ impl Flow {
     /// Every flow.
     pub const ALL: [Flow; 6] = [
         Flow::Web,
-        Flow::MailCheck,
+        Flow::Mail,
         Flow::SshCheck,
         Flow::Lookup,
         Flow::ShareBrowse,
@@ -84,7 +87,7 @@ impl Flow {
     pub fn service(self) -> &'static str {
         match self {
             Flow::Web => "http",
-            Flow::MailCheck => "smtp",
+            Flow::Mail => "smtp",
             Flow::SshCheck => "ssh",
             Flow::Lookup => "dns",
             Flow::ShareBrowse => "smb",
@@ -96,7 +99,7 @@ impl Flow {
     pub fn port(self) -> u16 {
         match self {
             Flow::Web => 80,
-            Flow::MailCheck => 25,
+            Flow::Mail => 25,
             Flow::SshCheck => 22,
             Flow::Lookup => 53,
             Flow::ShareBrowse => 445,
@@ -126,6 +129,8 @@ pub struct Peer<'a> {
     pub helo: &'a str,
     /// An account of the target (user, password) an admin logs in with.
     pub login: Option<(&'a str, &'a str)>,
+    /// A message to send (recipient address, message) for [`Flow::Mail`].
+    pub mail: Option<(&'a str, &'a Note)>,
 }
 
 /// Where a flow starts: a decky's address, and its network namespace in
@@ -154,9 +159,9 @@ pub async fn run(
                 let (stream, _registered) = connect_from(src, dst).await?;
                 web(stream, dst).await
             }
-            Flow::MailCheck => {
+            Flow::Mail => {
                 let (stream, _registered) = connect_from(src, dst).await?;
-                mail_check(stream, helo).await
+                mail(stream, helo, peer.mail).await
             }
             Flow::SshCheck => {
                 let (stream, _registered) = connect_from(src, dst).await?;
@@ -301,24 +306,47 @@ async fn smtp_reply(r: &mut BufReader<TcpStream>) -> Result<u16, ChatterError> {
     }
 }
 
-async fn mail_check(stream: TcpStream, helo: &str) -> Result<(), ChatterError> {
+/// Writes `line` (a command, or a whole dot-terminated message) and checks
+/// the reply's code.
+async fn smtp_step(
+    r: &mut BufReader<TcpStream>,
+    line: &[u8],
+    want: u16,
+) -> Result<(), ChatterError> {
+    r.get_mut().write_all(line).await?;
+    match smtp_reply(r).await? {
+        got if got == want => Ok(()),
+        got => Err(ChatterError::Protocol(format!(
+            "SMTP {got}, expected {want}"
+        ))),
+    }
+}
+
+async fn mail(
+    stream: TcpStream,
+    helo: &str,
+    message: Option<(&str, &Note)>,
+) -> Result<(), ChatterError> {
     let mut r = BufReader::new(stream);
-    let expect = |got: u16, want: u16| {
-        if got == want {
-            Ok(())
-        } else {
-            Err(ChatterError::Protocol(format!(
-                "SMTP {got}, expected {want}"
-            )))
+    smtp_step(&mut r, b"", 220).await?;
+    smtp_step(&mut r, format!("EHLO {helo}\r\n").as_bytes(), 250).await?;
+    if let Some((rcpt, note)) = message {
+        let from = format!("MAIL FROM:<{}>\r\n", note.sender);
+        smtp_step(&mut r, from.as_bytes(), 250).await?;
+        smtp_step(&mut r, format!("RCPT TO:<{rcpt}>\r\n").as_bytes(), 250).await?;
+        smtp_step(&mut r, b"DATA\r\n", 354).await?;
+        let mut data = String::with_capacity(note.text.len() + 8);
+        for line in note.text.split_inclusive("\r\n") {
+            // Dot-stuffing (RFC 5321 4.5.2).
+            if line.starts_with('.') {
+                data.push('.');
+            }
+            data.push_str(line);
         }
-    };
-    expect(smtp_reply(&mut r).await?, 220)?;
-    r.get_mut()
-        .write_all(format!("EHLO {helo}\r\n").as_bytes())
-        .await?;
-    expect(smtp_reply(&mut r).await?, 250)?;
-    r.get_mut().write_all(b"QUIT\r\n").await?;
-    expect(smtp_reply(&mut r).await?, 221)
+        data.push_str(".\r\n");
+        smtp_step(&mut r, data.as_bytes(), 250).await?;
+    }
+    smtp_step(&mut r, b"QUIT\r\n", 221).await
 }
 
 /// An SMB2 NEGOTIATE offering 2.0.2 to 3.0.2, as a Windows or smbclient

@@ -95,9 +95,9 @@ fn owner_of<'a>(vfs: &'a Vfs, login: &str) -> Option<&'a Account> {
 /// Delivers a message received over SMTP (the fleet's own mail between
 /// deckies) to `rcpt`'s mailbox as Postfix's local agent would: a
 /// `Received:` line on top, a Maildir file in `new`, a `mail.log` line.
-/// `queue_id` is the id the SMTP reply gave. False when the host has no
-/// account to deliver to.
-pub fn deliver_to(vfs: &Vfs, rcpt: &str, queue_id: &str, message: &[u8]) -> bool {
+/// `sender` is the envelope sender, `queue_id` the id the SMTP reply
+/// gave. False when the host has no account to deliver to.
+pub fn deliver_to(vfs: &Vfs, sender: &str, rcpt: &str, queue_id: &str, message: &[u8]) -> bool {
     // The story's hours up to now first, so the log reads in order.
     vfs.catch_up();
     let Some(to) = owner_of(vfs, rcpt).cloned() else {
@@ -106,7 +106,7 @@ pub fn deliver_to(vfs: &Vfs, rcpt: &str, queue_id: &str, message: &[u8]) -> bool
     let t = vfs.now();
     let host = &vfs.host().hostname;
     let mut text = format!(
-        "Return-Path: <{rcpt}>\r\nDelivered-To: {rcpt}\r\nReceived: by {host} (Postfix) id {queue_id}\r\n\tfor <{rcpt}>; {}\r\n",
+        "Return-Path: <{sender}>\r\nDelivered-To: {rcpt}\r\nReceived: by {host} (Postfix) id {queue_id}\r\n\tfor <{rcpt}>; {}\r\n",
         t.format("%a, %d %b %Y %H:%M:%S +0000")
     )
     .into_bytes();

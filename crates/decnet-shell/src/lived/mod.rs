@@ -18,6 +18,7 @@
 
 pub mod logs;
 pub mod mail;
+pub mod note;
 pub mod people;
 pub mod rhythm;
 pub mod role;

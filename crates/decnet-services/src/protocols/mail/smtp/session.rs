@@ -327,8 +327,10 @@ impl<'h> SmtpSession<'h> {
         }
         let qid = queue_id(&mut self.rng);
         let vfs = self.c.session().decky.vfs();
-        for rcpt in std::mem::take(&mut self.env).rcpt {
-            decnet_shell::lived::mail::deliver_to(&vfs, &rcpt, &qid, &letter.text);
+        let env = std::mem::take(&mut self.env);
+        let sender = env.from.unwrap_or_default();
+        for rcpt in env.rcpt {
+            decnet_shell::lived::mail::deliver_to(&vfs, &sender, &rcpt, &qid, &letter.text);
         }
         if letter.truncated {
             reply("552 5.3.4 Error: message file too big\r\n")
