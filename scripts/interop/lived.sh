@@ -13,7 +13,9 @@
 # first mails carry template bodies, later ones the server's answers, and
 # the prompts it received hold none of the decky's passwords.
 # Chatter ([content] chatter = 3600 flows an hour): tcpdump sees the deckies
-# connect to each other; the event log records none of those flows.
+# connect to each other; the event log records none of those flows; a
+# message ws01 sent over SMTP is in files01's mailbox (curl imap://), and
+# ws01's admin logins over SSH are in files01's `last`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -65,7 +67,7 @@ chatter = 3600
 
 [files01]
 ip = $HOST
-services = ssh, ftp, smb, imap, pop3, http
+services = ssh, ftp, smb, imap, pop3, http, smtp
 distro = debian
 archetype = file-server
 
@@ -181,4 +183,14 @@ echo "== the deckies talk to each other, and none of it is an attack"
 for _ in $(seq 1 30); do kill -0 "$DUMPPID" 2>/dev/null || break; sleep 1; done
 [ "$(wc -l <"$WORK/chatter.pcap.txt")" -ge 3 ] || fail "tcpdump saw no flows between deckies: $(cat "$WORK/chatter.pcap.txt")"
 grep -qE 'src_ip="?127\.0\.68\.1[01]\b' "$LOG" && fail "the deckies' own traffic was logged as an attacker"
+delivered=0; visited=""
+for _ in $(seq 1 30); do
+    delivered=$(curl -s --max-time 10 -u deploy:s3cret "imap://$HOST:$(p 143)/INBOX" -X 'FETCH 1:* (BODY.PEEK[HEADER])' \
+        | grep -c '^Delivered-To: deploy@' || true)
+    visited=$(on_decky 'last' | grep -E '^(deploy|root) +pts/[0-9]+ +127\.0\.68\.11 ' || true)
+    [ "$delivered" -gt 0 ] && [ -n "$visited" ] && break
+    sleep 2
+done
+[ "$delivered" -gt 0 ] || fail "no message from ws01's SMTP chatter in files01's mailbox"
+[ -n "$visited" ] || fail "files01's last shows no admin login from ws01 (127.0.68.11)"
 echo "$NAME: ok ($n1 -> $n2 messages; documents: $(tr '\n' ' ' <<<"$docs_shell"))"
