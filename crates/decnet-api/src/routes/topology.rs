@@ -95,15 +95,10 @@ pub struct TopologySpecBody {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub edges: Vec<Edge>,
-    /// Tarpits of every decky (`ssh:22, http:8080, tcp:445`); a LAN's or
-    /// a decky's own `tarpit` (or `none`) overrides it.
-    #[serde(default)]
-    #[schema(example = "ssh:2222, http:8080")]
-    pub tarpit: Option<String>,
-    /// Seconds between two trickles (1-3600; default 10).
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 3600)]
-    pub tarpit_interval: Option<u32>,
+    /// Tarpits of every decky; a LAN's or a decky's own `tarpit` (or
+    /// `none`) overrides it.
+    #[serde(flatten)]
+    pub tarpit: TarpitIn,
 }
 
 #[utoipa::path(get, path = "/topologies", operation_id = "list_topologies", tag = "Topologies", security(("bearer" = [])),
@@ -127,10 +122,7 @@ pub(crate) async fn create(
             lans: b.lans,
             deckies: b.deckies,
             edges: b.edges,
-            tarpit: TarpitPlan {
-                tarpit: b.tarpit,
-                tarpit_interval: b.tarpit_interval,
-            },
+            tarpit: b.tarpit.into(),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(t)))
@@ -264,12 +256,9 @@ pub(crate) async fn add_lan(
 pub struct LanUpdate {
     /// New range.
     pub cidr: String,
-    /// Tarpits of the deckies on this LAN (`ssh:22, http:8080`, or `none`).
-    #[serde(default)]
-    pub tarpit: Option<String>,
-    /// Seconds between two trickles (1-3600).
-    #[serde(default)]
-    pub tarpit_interval: Option<u32>,
+    /// Tarpits of the deckies on this LAN (or `none`: no wider list).
+    #[serde(flatten)]
+    pub tarpit: TarpitIn,
 }
 
 #[utoipa::path(put, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
@@ -281,29 +270,23 @@ pub(crate) async fn update_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<LanUpdate>>,
 ) -> ApiResult<Json<Topology>> {
-    let LanUpdate {
-        cidr,
-        tarpit,
-        tarpit_interval,
-    } = b.item;
+    let LanUpdate { cidr, tarpit } = b.item;
     edit(&st, &id, b.version, |t| {
         t.update_lan(Lan {
             name: lan,
             cidr,
-            tarpit: TarpitPlan {
-                tarpit,
-                tarpit_interval,
-            },
+            tarpit: tarpit.into(),
         })
     })
     .await
 }
 
-/// `PUT /topologies/{id}/tarpit` body: the tarpits of every decky.
+/// Tarpits at one level of a topology (and the `PUT
+/// /topologies/{id}/tarpit` body: the tarpits of every decky).
 #[derive(Deserialize, ToSchema)]
 pub struct TarpitIn {
     /// `kind:port` entries (`ssh:22, http:8080, tcp:445`); absent or
-    /// null: no topology-wide tarpit.
+    /// null: none at this level.
     #[serde(default)]
     #[schema(example = "ssh:2222, http:8080")]
     pub tarpit: Option<String>,
@@ -322,18 +305,20 @@ pub(crate) async fn set_tarpit(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Versioned<TarpitIn>>,
 ) -> ApiResult<Json<Topology>> {
-    let TarpitIn {
-        tarpit,
-        tarpit_interval,
-    } = b.item;
     edit(&st, &id, b.version, |t| {
-        t.tarpit = TarpitPlan {
-            tarpit,
-            tarpit_interval,
-        };
+        t.tarpit = b.item.into();
         Ok(())
     })
     .await
+}
+
+impl From<TarpitIn> for TarpitPlan {
+    fn from(t: TarpitIn) -> Self {
+        TarpitPlan {
+            tarpit: t.tarpit,
+            tarpit_interval: t.tarpit_interval,
+        }
+    }
 }
 
 #[utoipa::path(delete, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),

@@ -168,12 +168,13 @@ impl Mutation {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::topology::model::{MutationStatus, TopologyStatus};
     use chrono::Utc;
 
-    fn topo() -> Topology {
+    /// A pending topology: LAN `dmz`, decky `web` (http) attached to it.
+    pub(crate) fn topo() -> Topology {
         Topology {
             id: "t".into(),
             name: "t".into(),

@@ -128,7 +128,6 @@ pub(super) fn check(t: &Topology) -> TopoResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::model::{Edge, Lan, TopologyStatus};
     use decnet_core::tarpit::TarpitKind;
 
     fn plan(list: &str, interval: Option<u32>) -> TarpitPlan {
@@ -138,31 +137,15 @@ mod tests {
         }
     }
 
+    /// `web` on LAN `dmz` and `b` on none, both serving http.
     fn topo() -> Topology {
-        let decky = |name: &str| TopologyDecky {
-            name: name.into(),
+        let mut t = crate::topology::edit::tests::topo();
+        t.deckies.push(TopologyDecky {
+            name: "b".into(),
             services: vec!["http".into()],
             ..Default::default()
-        };
-        Topology {
-            id: "t".into(),
-            name: "t".into(),
-            status: TopologyStatus::Pending,
-            version: 1,
-            lans: vec![Lan {
-                name: "dmz".into(),
-                cidr: "127.0.70.0/24".into(),
-                tarpit: TarpitPlan::default(),
-            }],
-            deckies: vec![decky("a"), decky("b")],
-            edges: vec![Edge {
-                decky: "a".into(),
-                lan: "dmz".into(),
-            }],
-            tarpit: TarpitPlan::default(),
-            error: None,
-            created_at: chrono::Utc::now(),
-        }
+        });
+        t
     }
 
     fn ports(t: &Topology, i: usize) -> (Vec<u16>, u32) {
@@ -214,7 +197,7 @@ mod tests {
         t.tarpit = plan("http:80", None);
         let e = check(&t).unwrap_err().to_string();
         assert!(
-            e.contains("decky 'a'") && e.contains("'http' both listen on 80/tcp"),
+            e.contains("decky 'web'") && e.contains("'http' both listen on 80/tcp"),
             "{e}"
         );
         // The decky that opts out no longer conflicts; the other still does.

@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use decnet_shell::lived::note::Note;
 use parking_lot::Mutex;
+
+mod smb;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -65,7 +67,8 @@ pub enum Flow {
     SshCheck,
     /// A host resolving the intranet's name (`dns`, over UDP).
     Lookup,
-    /// The first exchange of a share browse: SMB2 NEGOTIATE (`smb`).
+    /// A share browse's session: SMB2 NEGOTIATE, an anonymous NTLMSSP
+    /// session setup, a tree connect to `IPC$`, logoff (`smb`).
     ShareBrowse,
     /// An admin logging in from another host: key exchange and password
     /// authentication with the target's own account, then goodbye (`ssh`).
@@ -169,7 +172,7 @@ pub async fn run(
             }
             Flow::ShareBrowse => {
                 let (stream, _registered) = connect_from(src, dst).await?;
-                smb_negotiate(stream).await
+                smb::browse(stream, dst).await
             }
             Flow::AdminLogin => {
                 let (stream, _registered) = connect_from(src, dst).await?;
@@ -347,44 +350,6 @@ async fn mail(
         smtp_step(&mut r, data.as_bytes(), 250).await?;
     }
     smtp_step(&mut r, b"QUIT\r\n", 221).await
-}
-
-/// An SMB2 NEGOTIATE offering 2.0.2 to 3.0.2, as a Windows or smbclient
-/// browse opens; done when the server answers with an SMB2 header.
-async fn smb_negotiate(mut stream: TcpStream) -> Result<(), ChatterError> {
-    let mut smb = Vec::with_capacity(112);
-    smb.extend_from_slice(b"\xfeSMB");
-    smb.extend_from_slice(&64u16.to_le_bytes());
-    // Credit charge, status, command (NEGOTIATE = 0), credits asked (1),
-    // flags, next command, message id, process id, tree id, session id,
-    // signature.
-    smb.extend_from_slice(&[0; 6]);
-    smb.extend_from_slice(&0u16.to_le_bytes());
-    smb.extend_from_slice(&1u16.to_le_bytes());
-    smb.extend_from_slice(&[0; 48]);
-    let dialects: [u16; 4] = [0x0202, 0x0210, 0x0300, 0x0302];
-    smb.extend_from_slice(&36u16.to_le_bytes());
-    smb.extend_from_slice(&(dialects.len() as u16).to_le_bytes());
-    // Signing enabled, reserved, capabilities, client GUID, start time.
-    smb.extend_from_slice(&1u16.to_le_bytes());
-    smb.extend_from_slice(&[0; 2 + 4]);
-    smb.extend_from_slice(&rand::random::<[u8; 16]>());
-    smb.extend_from_slice(&[0; 8]);
-    for d in dialects {
-        smb.extend_from_slice(&d.to_le_bytes());
-    }
-    let mut frame = (smb.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&smb);
-    stream.write_all(&frame).await?;
-    let mut head = [0u8; 8];
-    stream.read_exact(&mut head).await?;
-    if &head[4..8] == b"\xfeSMB" {
-        Ok(())
-    } else {
-        Err(ChatterError::Protocol(format!(
-            "not an SMB2 answer: {head:02x?}"
-        )))
-    }
 }
 
 /// Accepts any host key, as an admin's first login does after a rebuild.
