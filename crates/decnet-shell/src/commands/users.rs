@@ -427,15 +427,7 @@ mod tests {
     fn last_lists_the_story_newest_first_with_the_boot_and_this_session() {
         use crate::commands::testing::lived;
         let (clock, vfs) = lived();
-        let mut sh = crate::Shell::new(
-            vfs.clone(),
-            "ubuntu",
-            crate::ShellOptions {
-                remote: "203.0.113.9".into(),
-                interactive: true,
-                ..crate::ShellOptions::default()
-            },
-        );
+        let mut sh = crate::commands::testing::lived_shell(&vfs, "ubuntu");
         let before = run(&mut sh, "last");
         let lines: Vec<&str> = before.lines().collect();
         assert!(

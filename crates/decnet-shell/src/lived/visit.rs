@@ -96,20 +96,12 @@ impl Visit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::testing::{lived, run};
+    use crate::commands::testing::{lived, lived_shell, run};
 
     #[test]
     fn a_visit_is_in_auth_log_w_uptime_and_then_last() {
         let (clock, vfs) = lived();
-        let mut sh = crate::Shell::new(
-            vfs.clone(),
-            "root",
-            crate::ShellOptions {
-                remote: "203.0.113.9".into(),
-                interactive: true,
-                ..crate::ShellOptions::default()
-            },
-        );
+        let mut sh = lived_shell(&vfs, "root");
         assert!(run(&mut sh, "uptime").contains(" 1 user,"));
         let visit = Visit::begin(&vfs, "ubuntu", "10.0.0.7:50122".parse().unwrap());
         let w = run(&mut sh, "w");
