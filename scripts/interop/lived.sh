@@ -13,7 +13,11 @@
 # first mails carry template bodies, later ones the server's answers, and
 # the prompts it received hold none of the decky's passwords.
 # Chatter ([content] chatter = 3600 flows an hour): tcpdump sees the deckies
-# connect to each other; the event log records none of those flows.
+# connect to each other; the event log records none of those flows; a
+# message ws01 sent over SMTP is in files01's mailbox (Python's imaplib), and
+# ws01's admin logins over SSH are in files01's `last`; tcpdump sees the
+# mail's DATA and the share browse's NTLMSSP session setup and IPC$ tree
+# connect.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -65,7 +69,7 @@ chatter = 3600
 
 [files01]
 ip = $HOST
-services = ssh, ftp, smb, imap, pop3, http
+services = ssh, ftp, smb, imap, pop3, http, smtp
 distro = debian
 archetype = file-server
 
@@ -98,7 +102,16 @@ timeout 60 tcpdump -i lo -n -l -c 3 \
     'src net 127.0.68.0/24 and dst net 127.0.68.0/24 and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0' \
     >"$WORK/chatter.pcap.txt" 2>/dev/null &
 DUMPPID=$!
-trap 'kill $LLMPID $DUMPPID 2>/dev/null || true; interop_cleanup' EXIT
+# ws01's mail (a DATA command to files01's SMTP port) and share browse
+# (files01's SMB port), as a sniffer on the segment sees them.
+timeout 90 tcpdump -i lo -n -l -A -c 1 \
+    "src host 127.0.68.11 and dst host $HOST and dst port $(p 25) and tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x44415441" \
+    >"$WORK/chatter-data.txt" 2>/dev/null &
+DATAPID=$!
+timeout 90 tcpdump -i lo -n -U -w "$WORK/chatter-smb.pcap" -c 40 \
+    "src host 127.0.68.11 and dst host $HOST and dst port $(p 445) and tcp[tcpflags] & tcp-push != 0" 2>/dev/null &
+SMBPID=$!
+trap 'kill $LLMPID $DUMPPID $DATAPID $SMBPID 2>/dev/null || true; interop_cleanup' EXIT
 interop_serve "$HOST" "$(p 22)" 19300
 # Every listener of the decky, not only ssh's, before the first client.
 for port in 21 143 110 445 80; do
@@ -181,4 +194,33 @@ echo "== the deckies talk to each other, and none of it is an attack"
 for _ in $(seq 1 30); do kill -0 "$DUMPPID" 2>/dev/null || break; sleep 1; done
 [ "$(wc -l <"$WORK/chatter.pcap.txt")" -ge 3 ] || fail "tcpdump saw no flows between deckies: $(cat "$WORK/chatter.pcap.txt")"
 grep -qE 'src_ip="?127\.0\.68\.1[01]\b' "$LOG" && fail "the deckies' own traffic was logged as an attacker"
+delivered=0; visited=""
+for _ in $(seq 1 30); do
+    # Python's imaplib: curl prints no literal of a custom FETCH.
+    delivered=$(python3 - "$HOST" "$(p 143)" <<'PY'
+import imaplib, sys
+m = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+m.login("deploy", "s3cret")
+m.select("INBOX", readonly=True)
+_, data = m.fetch("1:*", "(BODY.PEEK[HEADER])")
+print(sum(1 for d in data if isinstance(d, tuple) and b"\r\nDelivered-To: deploy@" in d[1]))
+m.logout()
+PY
+)
+    visited=$(on_decky 'last' | grep -E '^(deploy|root) +pts/[0-9]+ +127\.0\.68\.11 ' || true)
+    [ "$delivered" -gt 0 ] && [ -n "$visited" ] && break
+    sleep 2
+done
+[ "$delivered" -gt 0 ] || fail "no message from ws01's SMTP chatter in files01's mailbox"
+[ -n "$visited" ] || fail "files01's last shows no admin login from ws01 (127.0.68.11)"
+for _ in $(seq 1 60); do kill -0 "$DATAPID" 2>/dev/null || break; sleep 1; done
+grep -q "DATA" "$WORK/chatter-data.txt" || fail "tcpdump saw no DATA from ws01 to files01's SMTP"
+smb=""
+for _ in $(seq 1 30); do
+    smb=$(tcpdump -r "$WORK/chatter-smb.pcap" -n -A 2>/dev/null || true)
+    grep -q 'I.P.C.\$' <<<"$smb" && break
+    sleep 1
+done
+grep -q "NTLMSSP" <<<"$smb" || fail "tcpdump saw no NTLMSSP session setup from ws01 to files01's SMB"
+grep -q 'I.P.C.\$' <<<"$smb" || fail "tcpdump saw no tree connect to IPC\$ from ws01"
 echo "$NAME: ok ($n1 -> $n2 messages; documents: $(tr '\n' ' ' <<<"$docs_shell"))"

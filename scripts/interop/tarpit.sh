@@ -7,6 +7,9 @@
 #   an OpenSSH PTY session (sshpass) to the decky's real ssh survives a
 #   mutation through the API and then one from the schedule, still
 #   answering as the old host, while a fresh connection sees the new one.
+# A topology deployed through the API names tarpits for all its deckies and
+# for one LAN's: ssh and curl are held by them, nc finds the LAN's decky
+# without the topology-wide port, and a bad list is a 422 saying where.
 # Asserts on DATA_DIR/decnet.log and the API. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -75,6 +78,29 @@ rc=0; printf '\x00\x00\x00\x85\xffSMBr' | timeout 3 nc "$HOST" "$(p 4450)" >"$WO
 [ "$rc" = 124 ] || fail "nc was let go by the tcp hold (rc $rc)"
 [ ! -s "$WORK/nc.out" ] || fail "the tcp hold answered"
 expect_log "tcp hold exit" 'trap01 tarpit - disconnect' 'tarpit="tcp"' 'held_secs="[23]"' 'bytes_sent="0"'
+
+# --- tarpits of a topology deployed through the API
+api_post() { curl -sS -m 10 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -o "$WORK/api.out" -w '%{http_code}' "$@"; }
+code=$(api_post -d '{"name":"bad","tarpit":"ssh:2223, gopher:70"}' "http://$API/api/v1/topologies")
+[ "$code" = 422 ] && grep -q "topology: unknown tarpit kind 'gopher'" "$WORK/api.out" || { cat "$WORK/api.out"; fail "bad topology tarpit: $code"; }
+code=$(api_post -d '{"name":"pits","tarpit":"ssh:2223","tarpit_interval":1,
+    "lans":[{"name":"lan1","cidr":"127.0.79.0/24","tarpit":"http:8081"}],
+    "deckies":[{"name":"pit-a","ip":"127.0.79.10","services":["telnet"]},{"name":"pit-b","ip":"127.0.79.11","services":["telnet"]}],
+    "edges":[{"decky":"pit-b","lan":"lan1"}]}' "http://$API/api/v1/topologies")
+[ "$code" = 201 ] || { cat "$WORK/api.out"; fail "topology with tarpits: $code"; }
+TOPO=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/api.out")
+api -X POST "http://$API/api/v1/topologies/$TOPO/deploy" >/dev/null || fail "deploy the topology"
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.79.11/$(p 8081)") 2>/dev/null && break; sleep 0.1; done
+rc=0; timeout 4 ssh -o ConnectTimeout=30 "${SSHOPTS[@]}" -p "$(p 2223)" root@127.0.79.10 true >"$WORK/ssh-topo.out" 2>&1 || rc=$?
+[ "$rc" = 124 ] || { cat "$WORK/ssh-topo.out"; fail "ssh left the topology's tarpit by itself (rc $rc)"; }
+expect_log "topology ssh tarpit exit" 'pit-a tarpit - disconnect' 'event_type="tarpit_exit"' 'tarpit="ssh"' 'held_secs="[34]"'
+rc=0; curl -sS -i -N --max-time 3 "http://127.0.79.11:$(p 8081)/" -o "$WORK/curl-topo.out" 2>/dev/null || rc=$?
+[ "$rc" = 28 ] || fail "curl did not time out in the LAN's http tarpit (rc $rc)"
+head -c 15 "$WORK/curl-topo.out" | grep -q "^HTTP/1.1 200 OK" || fail "the LAN's http tarpit sent no status line"
+expect_log "topology http tarpit enter" 'pit-b tarpit - connect' 'event_type="tarpit_enter"' 'tarpit="http"'
+# The LAN's list replaces the topology's for its deckies.
+if nc -z -w 2 127.0.79.11 "$(p 2223)"; then fail "pit-b holds the topology-wide port its LAN overrides"; fi
+api -X POST "http://$API/api/v1/topologies/$TOPO/teardown" >/dev/null || fail "tear the topology down"
 
 # --- mutation keeps an open ssh PTY session
 mkfifo "$WORK/in"

@@ -814,3 +814,142 @@ async fn blank_topology_as_decnet_creates_it() {
     }
     srv.stop().await;
 }
+
+/// The next `events.>` event on `sub` for which `want` holds.
+async fn event_where(
+    sub: &mut decnet_bus::Subscription,
+    want: impl Fn(&decnet_core::Event) -> bool,
+) -> Arc<decnet_core::Event> {
+    loop {
+        let env = tokio::time::timeout(Duration::from_secs(10), sub.recv())
+            .await
+            .expect("an event")
+            .unwrap();
+        if let Some(e) = env.as_event() {
+            if want(e) {
+                return e.clone();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_tarpits_for_all_deckies_a_lan_or_one_decky() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Srv::start(dir.path()).await;
+    // A bad list, a bad interval and a clash with a service: 422, saying where.
+    for (body, says) in [
+        (
+            json!({"name": "pits", "tarpit": "ssh:2222, gopher:70"}),
+            "topology: unknown tarpit kind 'gopher'",
+        ),
+        (
+            json!({"name": "pits", "tarpit": "ssh:2222", "tarpit_interval": 0}),
+            "topology: tarpit_interval",
+        ),
+        (
+            json!({"name": "pits", "deckies": [{"name": "pw", "services": ["http"], "tarpit": "http:80"}]}),
+            "decky 'pw': tarpit http:80 and service 'http' both listen on 80/tcp",
+        ),
+    ] {
+        let (st, v) = srv
+            .req(reqwest::Method::POST, "/topologies", Some(body))
+            .await;
+        assert_eq!(st, 422, "{v}");
+        assert!(v.to_string().contains(says), "{v}");
+    }
+    // Every decky holds ssh:2222; the LAN's deckies hold http:8081 instead,
+    // and one decky of it its own tcp:4451; intervals fall through.
+    let (st, t) = srv
+        .req(
+            reqwest::Method::POST,
+            "/topologies",
+            Some(json!({"name": "pits", "tarpit": "ssh:2222", "tarpit_interval": 1,
+                "lans": [{"name": "lan1", "cidr": "127.0.96.0/24", "tarpit": "http:8081"}],
+                "deckies": [
+                    {"name": "pa", "ip": "127.0.96.10", "services": ["telnet"]},
+                    {"name": "pb", "ip": "127.0.96.11", "services": ["telnet"]},
+                    {"name": "pc", "ip": "127.0.96.12", "services": ["telnet"], "tarpit": "tcp:4451"}],
+                "edges": [{"decky": "pb", "lan": "lan1"}, {"decky": "pc", "lan": "lan1"}]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{t}");
+    assert_eq!(t["tarpit"], "ssh:2222");
+    assert_eq!(t["lans"][0]["tarpit"], "http:8081");
+    let id = t["id"].as_str().unwrap().to_owned();
+    let mut sub = srv
+        .bus
+        .subscribe("events.>", decnet_bus::Delivery::Lossless)
+        .unwrap();
+    let (st, _) = srv
+        .req(
+            reqwest::Method::POST,
+            &format!("/topologies/{id}/deploy"),
+            None,
+        )
+        .await;
+    assert_eq!(st, 202);
+    wait_port("127.0.96.10", 2222 + OFFSET).await;
+    wait_port("127.0.96.11", 8081 + OFFSET).await;
+    wait_port("127.0.96.12", 4451 + OFFSET).await;
+    for (ip, port) in [
+        ("127.0.96.10", 8081),
+        ("127.0.96.11", 2222),
+        ("127.0.96.12", 8081),
+    ] {
+        assert!(
+            TcpStream::connect((ip, port + OFFSET)).await.is_err(),
+            "{ip}:{port} should not be tarpitted"
+        );
+    }
+    // The topology-wide ssh tarpit: banner lines that never become SSH-.
+    let mut s = TcpStream::connect(("127.0.96.10", 2222 + OFFSET))
+        .await
+        .unwrap();
+    let enter = event_where(&mut sub, |e| {
+        e.decky == "pa" && e.service == "tarpit" && e.kind == decnet_core::EventKind::Connect
+    })
+    .await;
+    assert_eq!(enter.fields["event_type"], "tarpit_enter");
+    assert_eq!(enter.fields["tarpit"], "ssh");
+    let mut text = Vec::new();
+    let mut buf = [0u8; 256];
+    while text.iter().filter(|&&b| b == b'\n').count() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("a banner line within the interval")
+            .unwrap();
+        assert!(n > 0, "the tarpit closed");
+        text.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&text).contains("SSH-"));
+    drop(s);
+    let exit = event_where(&mut sub, |e| {
+        e.decky == "pa" && e.kind == decnet_core::EventKind::Disconnect
+    })
+    .await;
+    assert_eq!(exit.fields["event_type"], "tarpit_exit");
+    // The LAN's http tarpit: a status line, then a trickle.
+    let mut s = TcpStream::connect(("127.0.96.11", 8081 + OFFSET))
+        .await
+        .unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    while head.len() < 12 {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+    let enter = event_where(&mut sub, |e| {
+        e.decky == "pb" && e.service == "tarpit" && e.kind == decnet_core::EventKind::Connect
+    })
+    .await;
+    assert_eq!(enter.fields["tarpit"], "http");
+    srv.stop().await;
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use decnet_services::chatter::{self, ChatterError, Flow};
+use decnet_shell::lived::note::Note;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
@@ -45,10 +46,12 @@ pub async fn once(fleet: &Fleet, rng: &mut impl Rng) -> Option<(Flow, Result<(),
     let target = std::net::SocketAddr::new(dst.ip(), port);
     let helo = src.persona.fqdn();
     let accounts = decnet_services::creds::Credentials::for_service(&dst.spec, "ssh", &[]).accepted;
+    let letter = (*flow == Flow::Mail).then(|| letter_for(src, dst, rng));
     let peer = chatter::Peer {
         helo: &helo,
         // The login user (root only when it is the only account).
         login: accounts.last().map(|(u, p)| (u.as_str(), p.as_str())),
+        mail: letter.as_ref().map(|(rcpt, note)| (rcpt.as_str(), note)),
     };
     let netns = src.net.as_ref().and_then(|n| n.netns.clone());
     let from = chatter::Source {
@@ -60,6 +63,33 @@ pub async fn once(fleet: &Fleet, rng: &mut impl Rng) -> Option<(Flow, Result<(),
         tracing::debug!(from = src.name(), to = dst.name(), ?flow, error = %e, "chatter flow failed");
     }
     Some((*flow, result))
+}
+
+/// A colleague's message to the target decky's user (its first user
+/// account, else root), dated by the target's clock.
+fn letter_for(
+    src: &decnet_services::DeckyCtx,
+    dst: &decnet_services::DeckyCtx,
+    rng: &mut impl Rng,
+) -> (String, Note) {
+    let vfs = dst.vfs();
+    let host = vfs.host();
+    let user = host
+        .accounts
+        .iter()
+        .find(|a| a.uid >= 1000)
+        .map_or("root", |a| a.name.as_str());
+    let domain = &dst.persona.domain;
+    let rcpt = format!("{user}@{domain}");
+    let note = decnet_shell::lived::note::note(
+        domain,
+        &src.persona.fqdn(),
+        &dst.persona.hostname,
+        &rcpt,
+        vfs.now(),
+        rng,
+    );
+    (rcpt, note)
 }
 
 /// Runs flows at `per_hour` (spaced at random around the mean) until the

@@ -45,6 +45,43 @@ async fn deckies_talk_to_each_other_and_none_of_it_is_an_attack() {
     }
     assert_eq!(seen, Flow::ALL.into_iter().collect::<HashSet<_>>());
 
+    // The mail flows delivered into the mail decky's mailbox (IMAP and
+    // POP3 read it), and the admin logins are in the ssh decky's story.
+    let all = fleet.contexts().await;
+    let ctx = |name: &str| all.iter().find(|c| c.name() == name).unwrap().clone();
+    let mailbox = decnet_shell::lived::mail::messages(&ctx("mail01").vfs(), "root");
+    let delivered: Vec<_> = mailbox
+        .iter()
+        .filter(|m| m.text.contains("\r\nDelivered-To: "))
+        .collect();
+    assert!(!delivered.is_empty(), "no chatter mail in mail01's Maildir");
+    let text = &delivered[0].text;
+    assert!(text.starts_with("Return-Path: <"), "{text}");
+    assert!(text.contains(" (Postfix) id "), "{text}");
+    assert!(text.contains("\r\nSubject: "), "{text}");
+    let ws = ctx("ws01").vfs();
+    let visits: Vec<_> = ws
+        .logins()
+        .into_iter()
+        .filter(|l| ["127.0.131.11", "127.0.131.12"].contains(&l.from.as_str()))
+        .collect();
+    assert!(
+        !visits.is_empty(),
+        "no admin login from a peer in ws01's story"
+    );
+    let auth = ws.get("/var/log/auth.log").unwrap();
+    let decnet_shell::Kind::File(decnet_shell::Content::Bytes(auth)) = auth.kind else {
+        panic!("auth.log is not text");
+    };
+    let auth = String::from_utf8_lossy(&auth);
+    assert!(
+        auth.contains(&format!(
+            "Accepted password for {} from {} port ",
+            visits[0].user, visits[0].from
+        )),
+        "{auth}"
+    );
+
     // An ordinary client bound to a decky's address is still an attacker.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind("127.0.131.10:0".parse().unwrap()).unwrap();

@@ -51,6 +51,7 @@ fn spec(net: u8) -> TopologySpec {
             name: "lan1".into(),
             cidr: format!("127.0.{net}.0/24"),
             cidr6: None,
+            tarpit: Default::default(),
         }],
         deckies: vec![
             TopologyDecky {
@@ -69,6 +70,7 @@ fn spec(net: u8) -> TopologySpec {
             decky: format!("tw{net}"),
             lan: "lan1".into(),
         }],
+        tarpit: Default::default(),
     }
 }
 

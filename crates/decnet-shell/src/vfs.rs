@@ -311,6 +311,11 @@ pub struct Vfs {
     lived_until: AtomicI64,
     /// Logins of the story, oldest first (`last`, `w`).
     logins: RwLock<Vec<Login>>,
+    /// Messages dropped from each Maildir (by path) to keep it bounded,
+    /// so the ones left keep their IMAP uids.
+    expunged: RwLock<BTreeMap<String, u32>>,
+    /// Real logins in progress ([`crate::lived::visit::Visit`]), for `w`.
+    visitors: RwLock<Vec<Login>>,
 }
 
 impl std::fmt::Debug for Vfs {
@@ -399,6 +404,8 @@ impl Vfs {
             life: Mutex::new(None),
             lived_until: AtomicI64::new(i64::MAX),
             logins: RwLock::new(Vec::new()),
+            expunged: RwLock::new(BTreeMap::new()),
+            visitors: RwLock::new(Vec::new()),
         }
     }
 
@@ -455,6 +462,39 @@ impl Vfs {
     pub fn logins(&self) -> Vec<Login> {
         self.catch_up();
         self.logins.read().clone()
+    }
+
+    /// Real logins in progress, oldest first (`w`, the user count).
+    pub fn visitors(&self) -> Vec<Login> {
+        self.visitors.read().clone()
+    }
+
+    pub(crate) fn visit_began(&self, login: Login) {
+        self.visitors.write().push(login);
+    }
+
+    /// The visit ends: off `w`, onto `last`.
+    pub(crate) fn visit_ended(&self, login: Login) {
+        self.visitors
+            .write()
+            .retain(|v| !(v.tty == login.tty && v.start == login.start && v.from == login.from));
+        let mut all = self.logins.write();
+        all.push(login);
+        let excess = all.len().saturating_sub(crate::lived::MAX_LOGINS);
+        all.drain(..excess);
+    }
+
+    /// Removes generated files (a bounded Maildir's oldest messages) and
+    /// counts them against `maildir`, so later messages keep their uids.
+    pub(crate) fn expunge(&self, maildir: &str, paths: &[String]) {
+        let mut nodes = self.nodes.write();
+        let gone = paths.iter().filter(|p| nodes.remove(*p).is_some()).count();
+        *self.expunged.write().entry(maildir.to_owned()).or_default() += gone as u32;
+    }
+
+    /// How many messages were dropped from `maildir` so far.
+    pub(crate) fn expunged(&self, maildir: &str) -> u32 {
+        self.expunged.read().get(maildir).copied().unwrap_or(0)
     }
 
     /// Writes a generated node (the story's logs, mail, edits): no quota,

@@ -126,6 +126,9 @@ pub(crate) struct Conn {
     ptys: HashMap<ChannelId, PtyInfo>,
     transcript: Option<Transcript>,
     uploads: Option<Uploads>,
+    /// The fleet's own admin login (chatter), in the decky's story while
+    /// it lasts.
+    visit: Option<decnet_shell::lived::visit::Visit>,
 }
 
 impl Conn {
@@ -149,6 +152,7 @@ impl Conn {
             ptys: HashMap::new(),
             transcript: None,
             uploads: None,
+            visit: None,
         }
     }
 
@@ -191,6 +195,15 @@ impl Conn {
         if ok {
             self.user = Some(user.to_owned());
             self.authed.store(true, Ordering::Relaxed);
+            // An attacker's login stays out of the story; the fleet's own
+            // admins log in as the host's people would.
+            if self.session.internal && self.visit.is_none() {
+                self.visit = Some(decnet_shell::lived::visit::Visit::begin(
+                    &self.shared.vfs,
+                    user,
+                    self.session.peer,
+                ));
+            }
             Auth::Accept
         } else {
             self.failed().await;
@@ -979,6 +992,9 @@ impl russh::server::Handler for Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
+        if let Some(visit) = self.visit.take() {
+            visit.end(&self.shared.vfs);
+        }
         // Flush what is left of the transcript without blocking the runtime.
         if let Some(mut t) = self.transcript.take() {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {

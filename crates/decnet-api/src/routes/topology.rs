@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use decnet_engine::topology::{
-    Edge, Lan, Mutation, MutationOp, MutationStatus, Topologies, Topology, TopologyDecky,
-    TopologyError, TopologySpec, TopologyStatus,
+    Edge, Lan, Mutation, MutationOp, MutationStatus, TarpitPlan, Topologies, Topology,
+    TopologyDecky, TopologyError, TopologySpec, TopologyStatus,
 };
 use futures::StreamExt;
 use serde::Deserialize;
@@ -33,6 +33,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, delete_one))
         .routes(routes!(add_lan))
         .routes(routes!(update_lan, remove_lan))
+        .routes(routes!(set_tarpit))
         .routes(routes!(add_edge, remove_edge))
         .routes(routes!(add_decky))
         .routes(routes!(update_decky, remove_decky))
@@ -82,11 +83,12 @@ impl Validate for TopologySpecBody {}
 pub struct TopologySpecBody {
     /// Display name.
     pub name: String,
-    /// LANs `[{name, cidr, cidr6?}]` (`cidr6`: the IPv6 range of a dual-stack LAN).
+    /// LANs `[{name, cidr, cidr6?, tarpit?, tarpit_interval?}]` (`cidr6`: the
+    /// IPv6 range of a dual-stack LAN).
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub lans: Vec<Lan>,
-    /// Deckies `[{name, ip?, ip6?, services, archetype?, distro?, nmap_os?, config?}]`.
+    /// Deckies `[{name, ip?, ip6?, services, archetype?, distro?, nmap_os?, config?, tarpit?, tarpit_interval?}]`.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub deckies: Vec<TopologyDecky>,
@@ -94,6 +96,10 @@ pub struct TopologySpecBody {
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub edges: Vec<Edge>,
+    /// Tarpits of every decky; a LAN's or a decky's own `tarpit` (or
+    /// `none`) overrides it.
+    #[serde(flatten)]
+    pub tarpit: TarpitIn,
 }
 
 #[utoipa::path(get, path = "/topologies", operation_id = "list_topologies", tag = "Topologies", security(("bearer" = [])),
@@ -117,6 +123,7 @@ pub(crate) async fn create(
             lans: b.lans,
             deckies: b.deckies,
             edges: b.edges,
+            tarpit: b.tarpit.into(),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(t)))
@@ -253,6 +260,9 @@ pub struct LanUpdate {
     /// New IPv6 range of a dual-stack LAN (absent: none).
     #[serde(default)]
     pub cidr6: Option<String>,
+    /// Tarpits of the deckies on this LAN (or `none`: no wider list).
+    #[serde(flatten)]
+    pub tarpit: TarpitIn,
 }
 
 #[utoipa::path(put, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),
@@ -264,15 +274,60 @@ pub(crate) async fn update_lan(
     Path((id, lan)): Path<(String, String)>,
     ApiJson(b): ApiJson<Versioned<LanUpdate>>,
 ) -> ApiResult<Json<Topology>> {
-    let LanUpdate { cidr, cidr6 } = b.item;
+    let LanUpdate {
+        cidr,
+        cidr6,
+        tarpit,
+    } = b.item;
     edit(&st, &id, b.version, |t| {
         t.update_lan(Lan {
             name: lan,
             cidr,
             cidr6,
+            tarpit: tarpit.into(),
         })
     })
     .await
+}
+
+/// Tarpits at one level of a topology (and the `PUT
+/// /topologies/{id}/tarpit` body: the tarpits of every decky).
+#[derive(Deserialize, ToSchema)]
+pub struct TarpitIn {
+    /// `kind:port` entries (`ssh:22, http:8080, tcp:445`); absent or
+    /// null: none at this level.
+    #[serde(default)]
+    #[schema(example = "ssh:2222, http:8080")]
+    pub tarpit: Option<String>,
+    /// Seconds between two trickles (1-3600; default 10).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3600)]
+    pub tarpit_interval: Option<u32>,
+}
+
+#[utoipa::path(put, path = "/topologies/{id}/tarpit", tag = "Topologies", security(("bearer" = [])), request_body = TarpitIn,
+    params(("id" = String, Path, description = "Topology id")),
+    responses((status = 200, description = "Updated topology (takes effect when its deckies are next deployed)"), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn set_tarpit(
+    State(st): State<AppState>,
+    _a: Admin,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Versioned<TarpitIn>>,
+) -> ApiResult<Json<Topology>> {
+    edit(&st, &id, b.version, |t| {
+        t.tarpit = b.item.into();
+        Ok(())
+    })
+    .await
+}
+
+impl From<TarpitIn> for TarpitPlan {
+    fn from(t: TarpitIn) -> Self {
+        TarpitPlan {
+            tarpit: t.tarpit,
+            tarpit_interval: t.tarpit_interval,
+        }
+    }
 }
 
 #[utoipa::path(delete, path = "/topologies/{id}/lans/{lan}", tag = "Topologies", security(("bearer" = [])),

@@ -82,6 +82,7 @@ impl Topologies {
             .archetype
             .as_deref()
             .and_then(decnet_core::archetype::archetype);
+        let (tarpits, tarpit_interval) = super::tarpit::tarpits_of(t, d)?;
         let services = if d.services.is_empty() {
             arch.map(|a| a.services.iter().map(|s| s.to_string()).collect())
                 .unwrap_or_default()
@@ -101,8 +102,8 @@ impl Topologies {
                 .unwrap_or_else(|| "linux".into()),
             distro: d.distro.clone(),
             mutate_interval: None,
-            tarpits: Vec::new(),
-            tarpit_interval: decnet_core::tarpit::DEFAULT_INTERVAL_SECS,
+            tarpits,
+            tarpit_interval,
             dhcp: false,
             service_config: d.config.clone(),
             line: 0,

@@ -173,6 +173,7 @@ pub(crate) mod tests {
     use crate::topology::model::{MutationStatus, TopologyStatus};
     use chrono::Utc;
 
+    /// A pending topology: LAN `dmz`, decky `web` (http) attached to it.
     pub(crate) fn topo() -> Topology {
         Topology {
             id: "t".into(),
@@ -183,6 +184,7 @@ pub(crate) mod tests {
                 name: "dmz".into(),
                 cidr: "127.0.80.0/24".into(),
                 cidr6: None,
+                tarpit: Default::default(),
             }],
             deckies: vec![TopologyDecky {
                 name: "web".into(),
@@ -193,6 +195,7 @@ pub(crate) mod tests {
                 decky: "web".into(),
                 lan: "dmz".into(),
             }],
+            tarpit: Default::default(),
             error: None,
             created_at: Utc::now(),
         }

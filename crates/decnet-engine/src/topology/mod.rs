@@ -14,6 +14,7 @@
 //! * [`model`] — the documents, the status machine, errors;
 //! * [`edit`] — the model edits (shared by direct writes and mutations);
 //! * [`validate`] — the consistency every stored topology keeps;
+//! * [`tarpit`] — tarpits for all deckies, a LAN's or one decky's;
 //! * `store` — CRUD and the CAS writes; `deploy` — the fleet side;
 //!   `worker` — the mutation queue.
 
@@ -21,6 +22,7 @@ mod deploy;
 pub mod edit;
 pub mod model;
 mod store;
+pub mod tarpit;
 pub mod validate;
 mod worker;
 
@@ -36,6 +38,7 @@ pub use model::{
     Edge, Lan, Mutation, MutationOp, MutationStatus, TopoResult, Topology, TopologyDecky,
     TopologyError, TopologySpec, TopologyStatus,
 };
+pub use tarpit::TarpitPlan;
 pub use validate::validate;
 
 const KIND: &str = "topology";

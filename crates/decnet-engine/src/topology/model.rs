@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use decnet_store::StoreError;
 use serde::{Deserialize, Serialize};
 
+use super::tarpit::TarpitPlan;
 use crate::fleet::EngineError;
 
 /// Topology status.
@@ -63,6 +64,9 @@ pub struct Lan {
     /// deckies on a dual-stack LAN get an address from each.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr6: Option<String>,
+    /// Tarpits of the deckies attached to this LAN (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
 }
 
 /// A decky of a topology.
@@ -92,6 +96,9 @@ pub struct TopologyDecky {
     /// Per-service config (`{"ssh": {"password": "x"}}`).
     #[serde(default)]
     pub config: BTreeMap<String, BTreeMap<String, String>>,
+    /// This decky's own tarpits (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
 }
 
 /// Decky ↔ LAN attachment.
@@ -124,6 +131,9 @@ pub struct Topology {
     /// Attachments.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Tarpits of every decky (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
     /// Last error (failed deploy or mutation).
     #[serde(default)]
     pub error: Option<String>,
@@ -145,6 +155,9 @@ pub struct TopologySpec {
     /// Attachments.
     #[serde(default)]
     pub edges: Vec<Edge>,
+    /// Tarpits of every decky (`tarpit`, `tarpit_interval`).
+    #[serde(flatten)]
+    pub tarpit: TarpitPlan,
 }
 
 impl TopologySpec {
@@ -158,6 +171,7 @@ impl TopologySpec {
                 name: "dmz".into(),
                 cidr,
                 cidr6: None,
+                tarpit: TarpitPlan::default(),
             }],
             deckies: vec![TopologyDecky {
                 name: gateway.to_owned(),
@@ -169,6 +183,7 @@ impl TopologySpec {
                 decky: gateway.to_owned(),
                 lan: "dmz".into(),
             }],
+            tarpit: TarpitPlan::default(),
         }
     }
 }

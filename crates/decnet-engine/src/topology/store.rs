@@ -47,6 +47,7 @@ impl Topologies {
             lans: spec.lans,
             deckies: spec.deckies,
             edges: spec.edges,
+            tarpit: spec.tarpit,
             error: None,
             created_at: Utc::now(),
         };

@@ -211,7 +211,7 @@ pub fn validate(t: &Topology) -> TopoResult<()> {
     for d in &t.deckies {
         check_on_lans(t, d, &nets)?;
     }
-    Ok(())
+    super::tarpit::check(t)
 }
 
 #[cfg(test)]

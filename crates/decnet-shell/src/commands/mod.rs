@@ -261,6 +261,20 @@ pub(crate) mod testing {
         (clock, Arc::new(vfs))
     }
 
+    /// An interactive session of `user` from 203.0.113.9 on a lived-in
+    /// decky, reading the decky's own clock.
+    pub(crate) fn lived_shell(vfs: &Arc<Vfs>, user: &str) -> Shell {
+        Shell::new(
+            vfs.clone(),
+            user,
+            ShellOptions {
+                remote: "203.0.113.9".into(),
+                interactive: true,
+                ..ShellOptions::default()
+            },
+        )
+    }
+
     /// An interactive root session from 203.0.113.9.
     pub(crate) fn root() -> Shell {
         Shell::new(vfs(), "root", options(true))

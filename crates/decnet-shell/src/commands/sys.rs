@@ -214,7 +214,13 @@ pub(crate) fn uptime_line(sh: &Shell) -> String {
         let _ = write!(s, "{mins} min");
     }
     let (a, b, c) = sh.load();
-    let _ = write!(s, ",  1 user,  load average: {a:.2}, {b:.2}, {c:.2}");
+    // This session and the real logins in progress, as `w` lists them.
+    let users = 1 + sh.vfs.visitors().len();
+    let plural = if users == 1 { "" } else { "s" };
+    let _ = write!(
+        s,
+        ",  {users} user{plural},  load average: {a:.2}, {b:.2}, {c:.2}"
+    );
     s
 }
 

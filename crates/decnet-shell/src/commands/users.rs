@@ -275,15 +275,27 @@ pub(crate) fn groups_of(sh: &Shell, user: Option<&str>) -> Vec<(u32, String)> {
     v
 }
 
+/// The uptime line, then this session and the real logins in progress
+/// (the fleet's admins reaching the host), as many as the line counts.
 fn w(sh: &Shell) -> String {
-    format!(
-        "{}\nUSER     TTY      FROM             LOGIN@   IDLE   JCPU   PCPU WHAT\n{:<8} {:<8} {:<16} {}    0.00s  0.02s  0.00s w\n",
-        uptime_line(sh),
-        sh.user.chars().take(8).collect::<String>(),
-        sh.opts.tty,
-        sh.opts.remote.chars().take(16).collect::<String>(),
-        sh.login.format("%H:%M")
-    )
+    let row = |user: &str, tty: &str, from: &str, at: chrono::DateTime<chrono::Utc>, what: &str| {
+        format!(
+            "{:<8} {:<8} {:<16} {}    0.00s  0.02s  0.00s {what}\n",
+            user.chars().take(8).collect::<String>(),
+            tty,
+            from.chars().take(16).collect::<String>(),
+            at.format("%H:%M")
+        )
+    };
+    let mut out = format!(
+        "{}\nUSER     TTY      FROM             LOGIN@   IDLE   JCPU   PCPU WHAT\n",
+        uptime_line(sh)
+    );
+    out.push_str(&row(&sh.user, &sh.opts.tty, &sh.opts.remote, sh.login, "w"));
+    for v in sh.vfs.visitors() {
+        out.push_str(&row(&v.user, &v.tty, &v.from, v.start, "-bash"));
+    }
+    out
 }
 
 fn sudo(sh: &mut Shell, c: &Cmd, out: &mut Output) -> Res {
@@ -415,15 +427,7 @@ mod tests {
     fn last_lists_the_story_newest_first_with_the_boot_and_this_session() {
         use crate::commands::testing::lived;
         let (clock, vfs) = lived();
-        let mut sh = crate::Shell::new(
-            vfs.clone(),
-            "ubuntu",
-            crate::ShellOptions {
-                remote: "203.0.113.9".into(),
-                interactive: true,
-                ..crate::ShellOptions::default()
-            },
-        );
+        let mut sh = crate::commands::testing::lived_shell(&vfs, "ubuntu");
         let before = run(&mut sh, "last");
         let lines: Vec<&str> = before.lines().collect();
         assert!(

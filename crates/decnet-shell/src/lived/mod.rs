@@ -18,9 +18,11 @@
 
 pub mod logs;
 pub mod mail;
+pub mod note;
 pub mod people;
 pub mod rhythm;
 pub mod role;
+pub mod visit;
 pub mod writer;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -472,16 +474,7 @@ impl Life {
             rng.gen_range(1000..60_000),
             self.host
         );
-        vfs.put_generated(
-            &format!("{}/Maildir/new/{name}", to.home),
-            Node::file(
-                letter.render().into_bytes(),
-                0o600,
-                to.uid,
-                to.gid,
-                t.timestamp(),
-            ),
-        );
+        mail::deliver(vfs, to, &name, letter.render().as_bytes(), t);
         let qid = format!("{:010X}", rng.gen::<u64>() & 0xff_ffff_ffff);
         let pid: u32 = rng.gen_range(2000..60_000);
         let line = syslog_line(

@@ -11,6 +11,43 @@ use crate::fields;
 use crate::line_conn::{LineConn, Next};
 use crate::protocols::mail::{self, Mech, SaslOutcome};
 
+/// Where the lines of a DATA go.
+trait DataSink {
+    /// Bytes were dropped from the message.
+    fn mark_truncated(&mut self);
+    /// Appends bytes of the message.
+    async fn write(&mut self, bytes: &[u8]);
+}
+
+impl DataSink for Capture {
+    fn mark_truncated(&mut self) {
+        Capture::mark_truncated(self);
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        // A quota refusal is answered once the message is in.
+        let _ = Capture::write(self, bytes).await;
+    }
+}
+
+/// The fleet's own message, held for local delivery (bounded by the
+/// session's `max_message` like any other).
+#[derive(Default)]
+struct Letterbox {
+    text: Vec<u8>,
+    truncated: bool,
+}
+
+impl DataSink for Letterbox {
+    fn mark_truncated(&mut self) {
+        self.truncated = true;
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.text.extend_from_slice(bytes);
+    }
+}
+
 #[derive(Default)]
 struct Envelope {
     from: Option<String>,
@@ -277,6 +314,31 @@ impl<'h> SmtpSession<'h> {
         Next::Reply(format!("554 5.7.1 <{a}>: Relay access denied\r\n"))
     }
 
+    /// The fleet's own mail (chatter from a workstation decky): delivered
+    /// to the local recipients' Maildirs, where IMAP and POP3 find it; no
+    /// artifact and no event.
+    async fn deliver_locally(&mut self) -> Next {
+        if !self.c.send("354 End data with <CR><LF>.<CR><LF>\r\n").await {
+            return Next::Close;
+        }
+        let mut letter = Letterbox::default();
+        if !self.read_data(&mut letter).await {
+            return Next::Close;
+        }
+        let qid = queue_id(&mut self.rng);
+        let vfs = self.c.session().decky.vfs();
+        let env = std::mem::take(&mut self.env);
+        let sender = env.from.unwrap_or_default();
+        for rcpt in env.rcpt {
+            decnet_shell::lived::mail::deliver_to(&vfs, &sender, &rcpt, &qid, &letter.text);
+        }
+        if letter.truncated {
+            reply("552 5.3.4 Error: message file too big\r\n")
+        } else {
+            Next::Reply(format!("250 2.0.0 Ok: queued as {qid}\r\n"))
+        }
+    }
+
     async fn data(&mut self) -> Next {
         if self.env.from.is_none() && self.h.exchange {
             return reply("503 5.5.1 Error: need MAIL command\r\n");
@@ -286,6 +348,9 @@ impl<'h> SmtpSession<'h> {
                 Some(_) if !self.h.exchange => reply("554 5.5.1 Error: no valid recipients\r\n"),
                 _ => reply("503 5.5.1 Error: need RCPT command\r\n"),
             };
+        }
+        if self.c.session().internal {
+            return self.deliver_locally().await;
         }
         if !self.c.send("354 End data with <CR><LF>.<CR><LF>\r\n").await {
             return Next::Close;
@@ -331,7 +396,7 @@ impl<'h> SmtpSession<'h> {
     /// Reads DATA until the lone dot, dot-unstuffing, into `capture`
     /// (whole lines, at most `max_message` bytes). False: connection lost
     /// mid-message.
-    async fn read_data(&mut self, capture: &mut Capture) -> bool {
+    async fn read_data(&mut self, capture: &mut impl DataSink) -> bool {
         let c = &mut self.c;
         let mut size = 0;
         // Over-long lines inside a message are dropped (and reported by
@@ -357,9 +422,8 @@ impl<'h> SmtpSession<'h> {
                 continue;
             }
             size += body.len() + 2;
-            // A quota refusal is answered once the message is in.
-            let _ = capture.write(body).await;
-            let _ = capture.write(b"\r\n").await;
+            capture.write(body).await;
+            capture.write(b"\r\n").await;
         }
     }
 

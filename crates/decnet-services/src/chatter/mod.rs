@@ -16,7 +16,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use decnet_shell::lived::note::Note;
 use parking_lot::Mutex;
+
+mod smb;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -56,13 +59,16 @@ impl Drop for Registered {
 pub enum Flow {
     /// A browser fetching the intranet page (`http`).
     Web,
-    /// A host checking the mail server: EHLO, QUIT (`smtp`).
-    MailCheck,
+    /// A workstation sending a colleague's message through the mail
+    /// server: EHLO, MAIL, RCPT, DATA, QUIT (`smtp`); the server delivers
+    /// it to the recipient's Maildir. Without a message: EHLO, QUIT.
+    Mail,
     /// A monitoring host checking an sshd: version exchange (`ssh`).
     SshCheck,
     /// A host resolving the intranet's name (`dns`, over UDP).
     Lookup,
-    /// The first exchange of a share browse: SMB2 NEGOTIATE (`smb`).
+    /// A share browse's session: SMB2 NEGOTIATE, an anonymous NTLMSSP
+    /// session setup, a tree connect to `IPC$`, logoff (`smb`).
     ShareBrowse,
     /// An admin logging in from another host: key exchange and password
     /// authentication with the target's own account, then goodbye (`ssh`).
@@ -73,7 +79,7 @@ impl Flow {
     /// Every flow.
     pub const ALL: [Flow; 6] = [
         Flow::Web,
-        Flow::MailCheck,
+        Flow::Mail,
         Flow::SshCheck,
         Flow::Lookup,
         Flow::ShareBrowse,
@@ -84,7 +90,7 @@ impl Flow {
     pub fn service(self) -> &'static str {
         match self {
             Flow::Web => "http",
-            Flow::MailCheck => "smtp",
+            Flow::Mail => "smtp",
             Flow::SshCheck => "ssh",
             Flow::Lookup => "dns",
             Flow::ShareBrowse => "smb",
@@ -96,7 +102,7 @@ impl Flow {
     pub fn port(self) -> u16 {
         match self {
             Flow::Web => 80,
-            Flow::MailCheck => 25,
+            Flow::Mail => 25,
             Flow::SshCheck => 22,
             Flow::Lookup => 53,
             Flow::ShareBrowse => 445,
@@ -126,6 +132,8 @@ pub struct Peer<'a> {
     pub helo: &'a str,
     /// An account of the target (user, password) an admin logs in with.
     pub login: Option<(&'a str, &'a str)>,
+    /// A message to send (recipient address, message) for [`Flow::Mail`].
+    pub mail: Option<(&'a str, &'a Note)>,
 }
 
 /// Where a flow starts: a decky's address, and its network namespace in
@@ -154,9 +162,9 @@ pub async fn run(
                 let (stream, _registered) = connect_from(src, dst).await?;
                 web(stream, dst).await
             }
-            Flow::MailCheck => {
+            Flow::Mail => {
                 let (stream, _registered) = connect_from(src, dst).await?;
-                mail_check(stream, helo).await
+                mail(stream, helo, peer.mail).await
             }
             Flow::SshCheck => {
                 let (stream, _registered) = connect_from(src, dst).await?;
@@ -164,7 +172,7 @@ pub async fn run(
             }
             Flow::ShareBrowse => {
                 let (stream, _registered) = connect_from(src, dst).await?;
-                smb_negotiate(stream).await
+                smb::browse(stream, dst).await
             }
             Flow::AdminLogin => {
                 let (stream, _registered) = connect_from(src, dst).await?;
@@ -301,62 +309,47 @@ async fn smtp_reply(r: &mut BufReader<TcpStream>) -> Result<u16, ChatterError> {
     }
 }
 
-async fn mail_check(stream: TcpStream, helo: &str) -> Result<(), ChatterError> {
-    let mut r = BufReader::new(stream);
-    let expect = |got: u16, want: u16| {
-        if got == want {
-            Ok(())
-        } else {
-            Err(ChatterError::Protocol(format!(
-                "SMTP {got}, expected {want}"
-            )))
-        }
-    };
-    expect(smtp_reply(&mut r).await?, 220)?;
-    r.get_mut()
-        .write_all(format!("EHLO {helo}\r\n").as_bytes())
-        .await?;
-    expect(smtp_reply(&mut r).await?, 250)?;
-    r.get_mut().write_all(b"QUIT\r\n").await?;
-    expect(smtp_reply(&mut r).await?, 221)
+/// Writes `line` (a command, or a whole dot-terminated message) and checks
+/// the reply's code.
+async fn smtp_step(
+    r: &mut BufReader<TcpStream>,
+    line: &[u8],
+    want: u16,
+) -> Result<(), ChatterError> {
+    r.get_mut().write_all(line).await?;
+    match smtp_reply(r).await? {
+        got if got == want => Ok(()),
+        got => Err(ChatterError::Protocol(format!(
+            "SMTP {got}, expected {want}"
+        ))),
+    }
 }
 
-/// An SMB2 NEGOTIATE offering 2.0.2 to 3.0.2, as a Windows or smbclient
-/// browse opens; done when the server answers with an SMB2 header.
-async fn smb_negotiate(mut stream: TcpStream) -> Result<(), ChatterError> {
-    let mut smb = Vec::with_capacity(112);
-    smb.extend_from_slice(b"\xfeSMB");
-    smb.extend_from_slice(&64u16.to_le_bytes());
-    // Credit charge, status, command (NEGOTIATE = 0), credits asked (1),
-    // flags, next command, message id, process id, tree id, session id,
-    // signature.
-    smb.extend_from_slice(&[0; 6]);
-    smb.extend_from_slice(&0u16.to_le_bytes());
-    smb.extend_from_slice(&1u16.to_le_bytes());
-    smb.extend_from_slice(&[0; 48]);
-    let dialects: [u16; 4] = [0x0202, 0x0210, 0x0300, 0x0302];
-    smb.extend_from_slice(&36u16.to_le_bytes());
-    smb.extend_from_slice(&(dialects.len() as u16).to_le_bytes());
-    // Signing enabled, reserved, capabilities, client GUID, start time.
-    smb.extend_from_slice(&1u16.to_le_bytes());
-    smb.extend_from_slice(&[0; 2 + 4]);
-    smb.extend_from_slice(&rand::random::<[u8; 16]>());
-    smb.extend_from_slice(&[0; 8]);
-    for d in dialects {
-        smb.extend_from_slice(&d.to_le_bytes());
+async fn mail(
+    stream: TcpStream,
+    helo: &str,
+    message: Option<(&str, &Note)>,
+) -> Result<(), ChatterError> {
+    let mut r = BufReader::new(stream);
+    smtp_step(&mut r, b"", 220).await?;
+    smtp_step(&mut r, format!("EHLO {helo}\r\n").as_bytes(), 250).await?;
+    if let Some((rcpt, note)) = message {
+        let from = format!("MAIL FROM:<{}>\r\n", note.sender);
+        smtp_step(&mut r, from.as_bytes(), 250).await?;
+        smtp_step(&mut r, format!("RCPT TO:<{rcpt}>\r\n").as_bytes(), 250).await?;
+        smtp_step(&mut r, b"DATA\r\n", 354).await?;
+        let mut data = String::with_capacity(note.text.len() + 8);
+        for line in note.text.split_inclusive("\r\n") {
+            // Dot-stuffing (RFC 5321 4.5.2).
+            if line.starts_with('.') {
+                data.push('.');
+            }
+            data.push_str(line);
+        }
+        data.push_str(".\r\n");
+        smtp_step(&mut r, data.as_bytes(), 250).await?;
     }
-    let mut frame = (smb.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&smb);
-    stream.write_all(&frame).await?;
-    let mut head = [0u8; 8];
-    stream.read_exact(&mut head).await?;
-    if &head[4..8] == b"\xfeSMB" {
-        Ok(())
-    } else {
-        Err(ChatterError::Protocol(format!(
-            "not an SMB2 answer: {head:02x?}"
-        )))
-    }
+    smtp_step(&mut r, b"QUIT\r\n", 221).await
 }
 
 /// Accepts any host key, as an admin's first login does after a rebuild.
