@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 mod apiload;
+mod burst;
 mod db;
 mod measure;
 mod refs;
@@ -59,6 +60,26 @@ enum Mode {
         /// Upper bound on time.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// A burst of failed telnet logins: every connection classified as
+    /// served, closed without a banner, or failed midway.
+    TelnetBurst {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 3000)]
+        logins: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value = "root")]
+        user: String,
+        #[arg(long, default_value = "wrong-password")]
+        password: String,
+        /// Read the failure reply before closing (default: leave at once).
+        #[arg(long)]
+        wait_verdict: bool,
+        /// Per-connection bound, seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
     },
     /// Bare hyper hello-world (reference for wrk).
     HyperServer {
@@ -333,6 +354,29 @@ async fn main() -> anyhow::Result<()> {
             demo,
         } => {
             let r = startup(&bin, deckies, &services, port_offset, settle, demo).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::TelnetBurst {
+            addr,
+            logins,
+            concurrency,
+            user,
+            password,
+            wait_verdict,
+            timeout,
+        } => {
+            check_loopback(&addr)?;
+            let r = burst::run(burst::Burst {
+                addr,
+                logins,
+                concurrency,
+                user,
+                password,
+                wait_verdict,
+                timeout: Duration::from_secs(timeout),
+            })
+            .await?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
