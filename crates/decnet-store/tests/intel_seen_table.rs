@@ -39,11 +39,12 @@ async fn sqlite_intel_seen_is_one_btree_and_keeps_its_ids_across_the_migration()
     assert_eq!(unseen, vec![never]);
 
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    let (sql,): (String,) =
-        sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'intel_seen'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let (sql,): (String,) = sqlx::query_as(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'intel_seen'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert!(sql.contains("WITHOUT ROWID"), "{sql}");
     // No separate index for the key: the table's B-tree is the only one.
     let (indexes,): (i64,) = sqlx::query_as(

@@ -99,10 +99,7 @@ mod tests {
     }
 
     impl IndexSteps for Counted {
-        fn step(
-            &self,
-            max_rows: u64,
-        ) -> impl Future<Output = StoreResult<SearchIndexStep>> + Send {
+        fn step(&self, max_rows: u64) -> impl Future<Output = StoreResult<SearchIndexStep>> + Send {
             self.steps.fetch_add(1, Ordering::SeqCst);
             self.store.index_search(max_rows)
         }
