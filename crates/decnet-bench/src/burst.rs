@@ -39,17 +39,25 @@ pub struct BurstResult {
 }
 
 /// Shape of the burst.
-#[derive(Clone)]
+#[derive(Clone, clap::Args)]
 pub struct Burst {
+    #[arg(long)]
     pub addr: SocketAddr,
+    #[arg(long, default_value_t = 3000)]
     pub logins: u64,
+    #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    #[arg(long, default_value = "root")]
     pub user: String,
+    #[arg(long, default_value = "wrong-password")]
     pub password: String,
-    /// Read the failure reply (`incorrect`) before closing.
+    /// Read the failure reply (`incorrect`) before closing (default:
+    /// leave as soon as the password is sent).
+    #[arg(long)]
     pub wait_verdict: bool,
-    /// Per-connection bound.
-    pub timeout: Duration,
+    /// Per-connection bound, seconds.
+    #[arg(long, default_value_t = 10)]
+    pub timeout: u64,
 }
 
 /// Reads until `want` appears; `Ok(false)` if the peer closed first.
@@ -108,7 +116,7 @@ pub async fn run(b: Burst) -> anyhow::Result<BurstResult> {
             let mut lat = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < b.logins {
                 let t = Instant::now();
-                let outcome = tokio::time::timeout(b.timeout, one_login(&b))
+                let outcome = tokio::time::timeout(Duration::from_secs(b.timeout), one_login(&b))
                     .await
                     .unwrap_or(Outcome::Failed);
                 counts[outcome as usize].fetch_add(1, Ordering::Relaxed);

@@ -63,24 +63,7 @@ enum Mode {
     },
     /// A burst of failed telnet logins: every connection classified as
     /// served, closed without a banner, or failed midway.
-    TelnetBurst {
-        #[arg(long)]
-        addr: SocketAddr,
-        #[arg(long, default_value_t = 3000)]
-        logins: u64,
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        #[arg(long, default_value = "root")]
-        user: String,
-        #[arg(long, default_value = "wrong-password")]
-        password: String,
-        /// Read the failure reply before closing (default: leave at once).
-        #[arg(long)]
-        wait_verdict: bool,
-        /// Per-connection bound, seconds.
-        #[arg(long, default_value_t = 10)]
-        timeout: u64,
-    },
+    TelnetBurst(burst::Burst),
     /// Bare hyper hello-world (reference for wrk).
     HyperServer {
         #[arg(long, default_value = "127.0.0.1:27080")]
@@ -357,26 +340,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
-        Mode::TelnetBurst {
-            addr,
-            logins,
-            concurrency,
-            user,
-            password,
-            wait_verdict,
-            timeout,
-        } => {
-            check_loopback(&addr)?;
-            let r = burst::run(burst::Burst {
-                addr,
-                logins,
-                concurrency,
-                user,
-                password,
-                wait_verdict,
-                timeout: Duration::from_secs(timeout),
-            })
-            .await?;
+        Mode::TelnetBurst(b) => {
+            check_loopback(&b.addr)?;
+            let r = burst::run(b).await?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
