@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 mod apiload;
+mod burst;
 mod db;
 mod measure;
 mod refs;
@@ -60,6 +61,9 @@ enum Mode {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// A burst of failed telnet logins: every connection classified as
+    /// served, closed without a banner, or failed midway.
+    TelnetBurst(burst::Burst),
     /// Bare hyper hello-world (reference for wrk).
     HyperServer {
         #[arg(long, default_value = "127.0.0.1:27080")]
@@ -333,6 +337,12 @@ async fn main() -> anyhow::Result<()> {
             demo,
         } => {
             let r = startup(&bin, deckies, &services, port_offset, settle, demo).await?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Mode::TelnetBurst(b) => {
+            check_loopback(&b.addr)?;
+            let r = burst::run(b).await?;
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }

@@ -28,6 +28,13 @@ pub fn ticks_per_sec() -> f64 {
     }
 }
 
+/// The `p` quantile (0–1) of sorted latencies, in ms (0 when empty).
+pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// Outcome of an attempts run (the JSON the harness reads).
 #[derive(serde::Serialize)]
 pub struct AuthResult {
@@ -106,11 +113,7 @@ where
     let secs = start.elapsed().as_secs_f64();
     let after = server_pid.map(cpu_ticks).transpose()?;
     all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map(|d| d.as_secs_f64() * 1000.0)
-            .unwrap_or(0.0)
-    };
+    let pct = |p: f64| percentile_ms(&all, p);
     let n = all.len() as u64;
     Ok(AuthResult {
         attempts: n,

@@ -374,6 +374,18 @@ const V12_ENRICHMENT: &str = "CREATE TABLE enrichment ( \
      score BIGINT, data TEXT NOT NULL, PRIMARY KEY (ip, provider)); \
      CREATE INDEX enrichment_provider_score ON enrichment (provider, score, ip)";
 
+/// SQLite: intel's consumed-event ledger keyed by the event id alone. As a
+/// rowid table with a text primary key every id was written twice (the
+/// table's B-tree and the key's index); `WITHOUT ROWID` keeps one B-tree,
+/// one write per event intel consumes. PostgreSQL: nothing (a heap and its
+/// key's index either way).
+const V13_INTEL_SEEN_SQLITE: &str = r#"
+CREATE TABLE intel_seen_v13 (id TEXT PRIMARY KEY NOT NULL, ts BIGINT NOT NULL) WITHOUT ROWID;
+INSERT INTO intel_seen_v13 (id, ts) SELECT id, ts FROM intel_seen;
+DROP TABLE intel_seen;
+ALTER TABLE intel_seen_v13 RENAME TO intel_seen
+"#;
+
 /// All migrations, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -447,6 +459,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "attacker_enrichment",
         sqlite: V12_ENRICHMENT,
         postgres: V12_ENRICHMENT,
+    },
+    Migration {
+        version: 13,
+        name: "sqlite_intel_seen_without_rowid",
+        sqlite: V13_INTEL_SEEN_SQLITE,
+        postgres: "",
     },
 ];
 

@@ -219,6 +219,31 @@ pub fn parse_basic(header: &str) -> Option<(String, Vec<u8>)> {
     Some((decnet_core::event::printable(u), p.to_vec()))
 }
 
+/// `n` random letters and digits.
+fn alnum(rng: &mut impl Rng, n: usize) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..n)
+        .map(|_| A[rng.gen_range(0..A.len())] as char)
+        .collect()
+}
+
+/// The bait `/.env` of a Laravel app named `app` on the persona's host.
+fn bait_env_file(rng: &mut impl Rng, app: &str, p: &decnet_core::Persona) -> String {
+    format!(
+        "APP_NAME={app}\nAPP_ENV=production\nAPP_KEY=base64:{key}=\nAPP_DEBUG=false\nAPP_URL=https://{fqdn}\n\nDB_CONNECTION=mysql\nDB_HOST=10.{a}.{b}.{c}\nDB_PORT=3306\nDB_DATABASE={app}\nDB_USERNAME={app}_app\nDB_PASSWORD={dbpw}\n\nMAIL_MAILER=smtp\nMAIL_HOST=mail.{domain}\nMAIL_PORT=587\nMAIL_USERNAME=noreply@{domain}\nMAIL_PASSWORD={mailpw}\n\nAWS_ACCESS_KEY_ID=AKIA{ak}\nAWS_SECRET_ACCESS_KEY={sk}\nAWS_DEFAULT_REGION=eu-west-1\n",
+        key = alnum(rng, 43),
+        fqdn = p.fqdn(),
+        a = rng.gen_range(0..255u8),
+        b = rng.gen_range(0..255u8),
+        c = rng.gen_range(2..254u8),
+        dbpw = alnum(rng, 16),
+        domain = p.domain,
+        mailpw = alnum(rng, 14),
+        ak = alnum(rng, 16).to_uppercase(),
+        sk = alnum(rng, 40),
+    )
+}
+
 impl HttpHandler {
     /// Prepares the site of `decky` for `service` (`http` or `https`).
     pub fn new(decky: &DeckyCtx, service: &'static str) -> Result<Self, ServiceError> {
@@ -258,26 +283,8 @@ impl HttpHandler {
             _ => format!("{org} - Sign in"),
         });
         let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("http-bait");
-        fn alnum(rng: &mut impl Rng, n: usize) -> String {
-            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-            (0..n)
-                .map(|_| A[rng.gen_range(0..A.len())] as char)
-                .collect()
-        }
         let app = ["portal", "intranet", "crm", "shop", "billing"][rng.gen_range(0..5)];
-        let env_file = format!(
-            "APP_NAME={app}\nAPP_ENV=production\nAPP_KEY=base64:{key}=\nAPP_DEBUG=false\nAPP_URL=https://{fqdn}\n\nDB_CONNECTION=mysql\nDB_HOST=10.{a}.{b}.{c}\nDB_PORT=3306\nDB_DATABASE={app}\nDB_USERNAME={app}_app\nDB_PASSWORD={dbpw}\n\nMAIL_MAILER=smtp\nMAIL_HOST=mail.{domain}\nMAIL_PORT=587\nMAIL_USERNAME=noreply@{domain}\nMAIL_PASSWORD={mailpw}\n\nAWS_ACCESS_KEY_ID=AKIA{ak}\nAWS_SECRET_ACCESS_KEY={sk}\nAWS_DEFAULT_REGION=eu-west-1\n",
-            key = alnum(&mut rng, 43),
-            fqdn = p.fqdn(),
-            a = rng.gen_range(0..255u8),
-            b = rng.gen_range(0..255u8),
-            c = rng.gen_range(2..254u8),
-            dbpw = alnum(&mut rng, 16),
-            domain = p.domain,
-            mailpw = alnum(&mut rng, 14),
-            ak = alnum(&mut rng, 16).to_uppercase(),
-            sk = alnum(&mut rng, 40),
-        );
+        let env_file = bait_env_file(&mut rng, app, p);
         let git_config = format!(
             "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n[remote \"origin\"]\n\turl = git@git.{domain}:web/{app}.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[branch \"main\"]\n\tremote = origin\n\tmerge = refs/heads/main\n",
             domain = p.domain,
@@ -472,8 +479,11 @@ impl HttpHandler {
         let Some(meta) = r.file else {
             return r;
         };
-        let lm = http1::flavour::http_date(meta.mtime);
-        if head.field("if-modified-since").as_deref() == Some(lm.as_str()) {
+        // Formatted only when asked: most requests carry no validator.
+        let unmodified = head
+            .field("if-modified-since")
+            .is_some_and(|since| since == http1::flavour::http_date(meta.mtime));
+        if unmodified {
             r.status = 304;
             r.content_type = None;
             return r;

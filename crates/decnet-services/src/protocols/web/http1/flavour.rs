@@ -417,10 +417,13 @@ fn push(h: &mut String, k: &str, v: &str) {
 
 /// An HTTP date (RFC 9110 IMF-fixdate).
 pub fn http_date(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string()
+    // httpdate writes the fixed layout directly (chrono's strftime parsed
+    // its pattern on every response: a few % of a request's CPU). It
+    // takes times from the epoch to year 9999, as chrono's default did
+    // for what it could not represent.
+    const LAST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = u64::try_from(unix).unwrap_or(0).min(LAST);
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
 /// Escapes text for HTML.
@@ -440,6 +443,34 @@ mod tests {
             host: "127.0.0.1",
             port: 80,
             method: "GET",
+        }
+    }
+
+    /// The layout servers write, as chrono spells it.
+    fn chrono_date(unix: i64) -> String {
+        chrono::DateTime::from_timestamp(unix, 0)
+            .unwrap_or_default()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        // Before the epoch and past year 9999: clamped, never a panic.
+        assert_eq!(http_date(-5), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(i64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
+        // Leap days and century years.
+        for t in [951_782_400, 4_107_542_400, 1_709_164_800, 1_700_000_000] {
+            assert_eq!(http_date(t), chrono_date(t), "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn http_dates_match_chrono_in_range(t in 0i64..253_402_300_799) {
+            proptest::prop_assert_eq!(http_date(t), chrono_date(t));
         }
     }
 

@@ -292,8 +292,20 @@ async fn write_reply<S: Site, W: tokio::io::AsyncWrite + Unpin>(
     wr.write_all(&out).await.is_ok()
 }
 
+/// The `Date` header for now. It changes once a second, so each worker
+/// thread keeps the last one it wrote instead of formatting it per reply.
 fn now_date() -> String {
-    flavour::http_date(chrono::Utc::now().timestamp())
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now().timestamp();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != now {
+            *last = (now, flavour::http_date(now));
+        }
+        last.1.clone()
+    })
 }
 
 #[cfg(test)]
