@@ -16,8 +16,8 @@
 # connect to each other; the event log records none of those flows; a
 # message ws01 sent over SMTP is in files01's mailbox (Python's imaplib), and
 # ws01's admin logins over SSH are in files01's `last`; tcpdump sees the
-# mail's DATA and the share browse's NTLMSSP session setup and IPC$ tree
-# connect.
+# mail's DATA and the share browse's NTLMSSP session setup, IPC$ tree
+# connect and srvsvc pipe (the share list).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -218,9 +218,10 @@ grep -q "DATA" "$WORK/chatter-data.txt" || fail "tcpdump saw no DATA from ws01 t
 smb=""
 for _ in $(seq 1 30); do
     smb=$(tcpdump -r "$WORK/chatter-smb.pcap" -n -A 2>/dev/null || true)
-    grep -q 'I.P.C.\$' <<<"$smb" && break
+    grep -q 's.r.v.s.v.c' <<<"$smb" && break
     sleep 1
 done
 grep -q "NTLMSSP" <<<"$smb" || fail "tcpdump saw no NTLMSSP session setup from ws01 to files01's SMB"
 grep -q 'I.P.C.\$' <<<"$smb" || fail "tcpdump saw no tree connect to IPC\$ from ws01"
+grep -q 's.r.v.s.v.c' <<<"$smb" || fail "tcpdump saw no srvsvc pipe opened for the share list"
 echo "$NAME: ok ($n1 -> $n2 messages; documents: $(tr '\n' ' ' <<<"$docs_shell"))"

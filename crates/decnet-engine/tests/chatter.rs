@@ -29,7 +29,7 @@ async fn deckies_talk_to_each_other_and_none_of_it_is_an_attack() {
         Registry::builtin().with(Arc::new(decnet_ssh::Ssh)),
         bus.clone(),
     );
-    let text = "[general]\nnet = 127.0.131.0/24\n[ws01]\nip = 127.0.131.10\nservices = ssh\n[intranet]\nip = 127.0.131.11\nservices = http, smb\n[mail01]\nip = 127.0.131.12\nservices = smtp, dns\n";
+    let text = "[general]\nnet = 127.0.131.0/24\n[ws01]\nip = 127.0.131.10\nservices = ssh\n[intranet]\nip = 127.0.131.11\nservices = http, smb\n[mail01]\nip = 127.0.131.12\nservices = smtp, dns\n[fs01]\nip = 127.0.131.13\nservices = smb\ndistro = windows2019\n";
     let (spec, _) = decnet_core::fleet::parse_str(text).unwrap();
     for d in spec.deckies {
         fleet.deploy(d).await.unwrap();
@@ -44,6 +44,24 @@ async fn deckies_talk_to_each_other_and_none_of_it_is_an_attack() {
         seen.insert(flow);
     }
     assert_eq!(seen, Flow::ALL.into_iter().collect::<HashSet<_>>());
+
+    // The share browse lists the shares of a Samba and of a Windows server
+    // (it fails unless NetrShareEnum answers with at least one share).
+    for target in ["127.0.131.11", "127.0.131.13"] {
+        let dst = std::net::SocketAddr::new(target.parse().unwrap(), 445 + OFFSET);
+        let peer = decnet_services::chatter::Peer {
+            helo: "ws01.corp.local",
+            login: None,
+            mail: None,
+        };
+        let src = decnet_services::chatter::Source {
+            ip: "127.0.131.10".parse().unwrap(),
+            netns: None,
+        };
+        decnet_services::chatter::run(Flow::ShareBrowse, src, dst, &peer)
+            .await
+            .unwrap_or_else(|e| panic!("share browse of {target}: {e}"));
+    }
 
     // The mail flows delivered into the mail decky's mailbox (IMAP and
     // POP3 read it), and the admin logins are in the ssh decky's story.

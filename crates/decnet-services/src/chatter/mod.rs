@@ -68,7 +68,8 @@ pub enum Flow {
     /// A host resolving the intranet's name (`dns`, over UDP).
     Lookup,
     /// A share browse's session: SMB2 NEGOTIATE, an anonymous NTLMSSP
-    /// session setup, a tree connect to `IPC$`, logoff (`smb`).
+    /// session setup, a tree connect to `IPC$`, the share list read over
+    /// `srvsvc` (NetrShareEnum), logoff (`smb`).
     ShareBrowse,
     /// An admin logging in from another host: key exchange and password
     /// authentication with the target's own account, then goodbye (`ssh`).

@@ -1,7 +1,9 @@
-//! The SMB2 dialog of a share browse between deckies, as Windows or
-//! smbclient opens one: NEGOTIATE, an anonymous NTLMSSP session setup
+//! The SMB2 dialog of a share browse between deckies, as `net view` or
+//! `smbclient -L` runs one: NEGOTIATE, an anonymous NTLMSSP session setup
 //! (NEGOTIATE, then an empty AUTHENTICATE: a null session), a tree
-//! connect to the server's `IPC$`, then LOGOFF.
+//! connect to the server's `IPC$`, the `srvsvc` pipe opened, a DCE/RPC
+//! bind and a NetrShareEnum call through it (the share list a sniffer
+//! sees), the pipe closed, the tree disconnected, then LOGOFF.
 
 use std::net::SocketAddr;
 
@@ -14,6 +16,38 @@ const NEGOTIATE: u16 = 0;
 const SESSION_SETUP: u16 = 1;
 const LOGOFF: u16 = 2;
 const TREE_CONNECT: u16 = 3;
+const TREE_DISCONNECT: u16 = 4;
+const CREATE: u16 = 5;
+const CLOSE: u16 = 6;
+const IOCTL: u16 = 11;
+/// FSCTL_PIPE_TRANSCEIVE: write one RPC PDU to a pipe, read its answer.
+const PIPE_TRANSCEIVE: u32 = 0x0011_C017;
+/// The pipe's answer did not fit `MAX_PIPE_READ` (the rest stays queued).
+const STATUS_BUFFER_OVERFLOW: u32 = 0x8000_0005;
+/// Output asked of a transceive, as Windows asks.
+const MAX_PIPE_READ: u32 = 4280;
+/// DCE/RPC interface of `srvsvc` 3.0 and the NDR transfer syntax 2.0.
+const SRVSVC: ([u8; 16], u32) = (
+    [
+        0xc8, 0x4f, 0x32, 0x4b, 0x70, 0x16, 0xd3, 0x01, 0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1,
+        0x88,
+    ],
+    3,
+);
+const NDR: ([u8; 16], u32) = (
+    [
+        0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48,
+        0x60,
+    ],
+    2,
+);
+/// DCE/RPC packet types this dialog sends or expects.
+const RPC_REQUEST: u8 = 0;
+const RPC_RESPONSE: u8 = 2;
+const RPC_BIND: u8 = 11;
+const RPC_BIND_ACK: u8 = 12;
+/// NetrShareEnum's operation number in `srvsvc`.
+const NETR_SHARE_ENUM: u16 = 15;
 const STATUS_SUCCESS: u32 = 0;
 const STATUS_MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
 /// Largest answer read (a negotiate answer with its SPNEGO hint is ~300 B).
@@ -27,6 +61,24 @@ struct Answer {
     status: u32,
     session_id: u64,
     tree_id: u32,
+    /// Everything after the 64-byte header (offsets in an answer's body
+    /// count from the header's start, so `at` subtracts it).
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// `len` bytes at `offset` counted from the SMB2 header's start.
+    fn at(&self, offset: usize, len: usize) -> Result<&[u8], ChatterError> {
+        offset
+            .checked_sub(64)
+            .and_then(|o| self.body.get(o..o.checked_add(len)?))
+            .ok_or_else(|| ChatterError::Protocol("SMB2 answer shorter than it says".into()))
+    }
+
+    fn u32_at(&self, body_offset: usize) -> Result<u32, ChatterError> {
+        let b = self.at(64 + body_offset, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
 }
 
 /// One SMB2 exchange on a connection.
@@ -34,6 +86,7 @@ struct Client {
     stream: TcpStream,
     message_id: u64,
     session_id: u64,
+    tree_id: u32,
 }
 
 impl Client {
@@ -51,8 +104,7 @@ impl Client {
         smb.extend_from_slice(&self.message_id.to_le_bytes());
         // Process id, tree id, session id, signature.
         smb.extend_from_slice(&0xfeffu32.to_le_bytes());
-        // The browse's commands need no tree id (LOGOFF ends them all).
-        smb.extend_from_slice(&0u32.to_le_bytes());
+        smb.extend_from_slice(&self.tree_id.to_le_bytes());
         smb.extend_from_slice(&self.session_id.to_le_bytes());
         smb.extend_from_slice(&[0; 16]);
         smb.extend_from_slice(body);
@@ -81,6 +133,7 @@ impl Client {
             status: u32_at(8),
             session_id,
             tree_id: u32_at(36),
+            body: answer.split_off(64),
         })
     }
 
@@ -174,12 +227,176 @@ fn tree_connect_body(path: &str) -> Vec<u8> {
     b
 }
 
+/// CREATE of the named pipe `name` on the IPC$ tree.
+fn create_pipe_body(name: &str) -> Vec<u8> {
+    let name: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let mut b = Vec::with_capacity(56 + name.len());
+    b.extend_from_slice(&57u16.to_le_bytes());
+    // Security flags, oplock level, impersonation level (impersonation).
+    b.extend_from_slice(&[0, 0]);
+    b.extend_from_slice(&2u32.to_le_bytes());
+    // Create flags, reserved.
+    b.extend_from_slice(&[0; 16]);
+    // Desired access (read/write data and attributes, as smbclient asks),
+    // file attributes, share access (all), disposition (open), options.
+    b.extend_from_slice(&0x0012_019fu32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&7u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&0x0040_0040u32.to_le_bytes());
+    b.extend_from_slice(&(64u16 + 56).to_le_bytes());
+    b.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    // No create contexts.
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&name);
+    b
+}
+
+/// IOCTL FSCTL_PIPE_TRANSCEIVE of `pdu` on the pipe `fid`.
+fn transceive_body(fid: &[u8], pdu: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(56 + pdu.len());
+    b.extend_from_slice(&57u16.to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&PIPE_TRANSCEIVE.to_le_bytes());
+    b.extend_from_slice(fid);
+    let input_at = 64u32 + 56;
+    b.extend_from_slice(&input_at.to_le_bytes());
+    b.extend_from_slice(&(pdu.len() as u32).to_le_bytes());
+    // Max input answer, output offset and count (none sent).
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&input_at.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&MAX_PIPE_READ.to_le_bytes());
+    // Flags: an FSCTL; reserved.
+    b.extend_from_slice(&1u32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(pdu);
+    b
+}
+
+/// A DCE/RPC PDU (version 5.0, first and last fragment, little-endian).
+fn rpc_pdu(ptype: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = vec![5, 0, ptype, 0x03, 0x10, 0, 0, 0];
+    b.extend_from_slice(&((16 + body.len()) as u16).to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&call_id.to_le_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+/// BIND to `srvsvc` with the NDR transfer syntax in context 0.
+fn srvsvc_bind() -> Vec<u8> {
+    let mut b = Vec::with_capacity(56);
+    // Max transmit and receive fragment, no association group.
+    b.extend_from_slice(&4280u16.to_le_bytes());
+    b.extend_from_slice(&4280u16.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    // One context: id 0, one transfer syntax.
+    b.extend_from_slice(&[1, 0, 0, 0]);
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&[1, 0]);
+    for (uuid, version) in [SRVSVC, NDR] {
+        b.extend_from_slice(&uuid);
+        b.extend_from_slice(&version.to_le_bytes());
+    }
+    rpc_pdu(RPC_BIND, 1, &b)
+}
+
+/// NetrShareEnum (level 1, as `net view` asks) for the server `\\ip`.
+fn share_enum_request(server: &str) -> Vec<u8> {
+    let name: Vec<u16> = format!("\\\\{server}")
+        .encode_utf16()
+        .chain(std::iter::once(0))
+        .collect();
+    let mut stub = Vec::with_capacity(64 + name.len() * 2);
+    // [unique] ServerName: referent, max count, offset, actual count, text.
+    stub.extend_from_slice(&0x0002_0000u32.to_le_bytes());
+    stub.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    stub.extend_from_slice(&0u32.to_le_bytes());
+    stub.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    for unit in name {
+        stub.extend_from_slice(&unit.to_le_bytes());
+    }
+    while stub.len() % 4 != 0 {
+        stub.push(0);
+    }
+    // Level 1, its union switch, a container with no entries yet.
+    stub.extend_from_slice(&1u32.to_le_bytes());
+    stub.extend_from_slice(&1u32.to_le_bytes());
+    stub.extend_from_slice(&0x0002_0004u32.to_le_bytes());
+    stub.extend_from_slice(&[0; 8]);
+    // Preferred maximum length (all), [unique] resume handle 0.
+    stub.extend_from_slice(&u32::MAX.to_le_bytes());
+    stub.extend_from_slice(&0x0002_0008u32.to_le_bytes());
+    stub.extend_from_slice(&0u32.to_le_bytes());
+    let mut b = Vec::with_capacity(8 + stub.len());
+    b.extend_from_slice(&(stub.len() as u32).to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&NETR_SHARE_ENUM.to_le_bytes());
+    b.extend_from_slice(&stub);
+    rpc_pdu(RPC_REQUEST, 2, &b)
+}
+
+/// Sends `pdu` through the pipe `fid`, returns the answering PDU, which
+/// must be of type `want`.
+async fn transceive(
+    c: &mut Client,
+    fid: &[u8],
+    pdu: &[u8],
+    want: u8,
+) -> Result<Vec<u8>, ChatterError> {
+    let a = c.call(IOCTL, &transceive_body(fid, pdu)).await?;
+    if a.status != STATUS_SUCCESS && a.status != STATUS_BUFFER_OVERFLOW {
+        return Err(ChatterError::Protocol(format!(
+            "pipe transceive: status {:#010x}",
+            a.status
+        )));
+    }
+    let out = a
+        .at(a.u32_at(32)? as usize, a.u32_at(36)? as usize)?
+        .to_vec();
+    match out.get(2) {
+        Some(&t) if t == want => Ok(out),
+        _ => Err(ChatterError::Protocol(format!(
+            "DCE/RPC answer {:02x?}, expected packet type {want}",
+            out.get(..4)
+        ))),
+    }
+}
+
+/// The number of shares a NetrShareEnum level-1 answer lists.
+fn shares_listed(response: &[u8]) -> Option<u32> {
+    // 16-byte common header, 8 bytes of response header, then the stub:
+    // level, union switch, container referent, entries read.
+    let b = response.get(36..40)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Opens `srvsvc` on the connected IPC$ tree and lists the shares.
+async fn list_shares(c: &mut Client, server: &str) -> Result<u32, ChatterError> {
+    let open = c
+        .expect(CREATE, &create_pipe_body("srvsvc"), STATUS_SUCCESS)
+        .await?;
+    let fid = open.at(64 + 64, 16)?.to_vec();
+    transceive(c, &fid, &srvsvc_bind(), RPC_BIND_ACK).await?;
+    let answer = transceive(c, &fid, &share_enum_request(server), RPC_RESPONSE).await?;
+    let mut close = Vec::with_capacity(24);
+    close.extend_from_slice(&24u16.to_le_bytes());
+    close.extend_from_slice(&[0; 6]);
+    close.extend_from_slice(&fid);
+    c.expect(CLOSE, &close, STATUS_SUCCESS).await?;
+    shares_listed(&answer)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ChatterError::Protocol("NetrShareEnum listed no share".into()))
+}
+
 /// The whole browse dialog against `dst`.
 pub(super) async fn browse(stream: TcpStream, dst: SocketAddr) -> Result<(), ChatterError> {
     let mut c = Client {
         stream,
         message_id: 0,
         session_id: 0,
+        tree_id: 0,
     };
     c.expect(NEGOTIATE, &negotiate_body(), STATUS_SUCCESS)
         .await?;
@@ -209,6 +426,11 @@ pub(super) async fn browse(stream: TcpStream, dst: SocketAddr) -> Result<(), Cha
             "IPC$ connected without a tree id".into(),
         ));
     }
+    c.tree_id = tree.tree_id;
+    list_shares(&mut c, &dst.ip().to_string()).await?;
+    c.expect(TREE_DISCONNECT, &4u32.to_le_bytes(), STATUS_SUCCESS)
+        .await?;
+    c.tree_id = 0;
     c.expect(LOGOFF, &4u32.to_le_bytes(), STATUS_SUCCESS)
         .await?;
     Ok(())
