@@ -330,7 +330,7 @@ async fn public_addresses_are_enriched_cached_and_shown_without_keys() {
     assert!(failed["enrichment"]["greynoise"].is_object(), "{failed}");
     assert!(intel.enrich_stats().unwrap().not_public >= 5);
 
-    // The same attackers again: nothing asked (in-process cache).
+    // The same attackers again: nothing asked (the stored answers are fresh).
     publish_from(&s, &public);
     eventually(&s, &admin, "/attackers/45.33.32.156", |v| {
         v["event_count"] == 2
