@@ -7,8 +7,9 @@
 //! * [`sse_json`] — each live event serialised once for every stream.
 //! * [`token_cache`] — verified bearer tokens reused for a few seconds.
 //! * [`shared_value`] — `/stats` computed once for every caller.
-//! * [`routes`] — one module per route family; later issues add theirs
-//!   (fleet, topology, response) the same way.
+//! * [`state`] — [`AppState`], the one place a route gets its dependencies.
+//! * [`routes`] — one module per route family (logs, fleet, topology,
+//!   intel, response, alerts, …).
 
 pub mod alerts;
 pub mod alerts_history;

@@ -233,15 +233,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         enrich,
         ..Default::default()
     };
-    let result = rt.block_on(run(fleet, args, config, alerts, rules, intel_cfg));
-    crate::shutdown::drop_runtime(rt);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_to_exit(rt, run(fleet, args, config, alerts, rules, intel_cfg))
 }
 
 async fn run(
@@ -528,7 +520,16 @@ pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> Exi
             return ExitCode::from(2);
         }
     };
-    let result = rt.block_on(run_sensor(fleet_spec, name, args));
+    run_to_exit(rt, run_sensor(fleet_spec, name, args))
+}
+
+/// Runs a command on `rt` to its end, drops the runtime without waiting
+/// for stray tasks, and turns the outcome into the exit code.
+fn run_to_exit(
+    rt: tokio::runtime::Runtime,
+    command: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let result = rt.block_on(command);
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
