@@ -446,22 +446,7 @@ pub async fn serve(
     };
     let (listener, local_addr) = listen(config.bind).await?;
     let app = app(state);
-    let sup = supervisor.clone();
-    let task = tokio::spawn(async move {
-        let graceful = async move {
-            shutdown.await;
-            tracing::info!("API shutting down");
-            let _ = stop_tx.send(true);
-            sup.shutdown(Duration::from_secs(5)).await;
-        };
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful)
-        .await
-        .context("API server failed")
-    });
+    let task = tokio::spawn(run_server(listener, app, shutdown, stop_tx, supervisor.clone()));
     tracing::info!(%local_addr, "API listening");
     Ok(ApiHandle {
         local_addr,
@@ -469,6 +454,30 @@ pub async fn serve(
         supervisor,
         task,
     })
+}
+
+/// Serves until `shutdown`, then ends the streams (`stop`), stops the
+/// workers and drains in-flight requests.
+async fn run_server(
+    listener: NoDelayListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: watch::Sender<bool>,
+    supervisor: Supervisor,
+) -> anyhow::Result<()> {
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("API shutting down");
+        let _ = stop.send(true);
+        supervisor.shutdown(Duration::from_secs(5)).await;
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful)
+    .await
+    .context("API server failed")
 }
 
 /// Binds the API address, every accepted connection with TCP_NODELAY:

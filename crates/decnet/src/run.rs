@@ -621,10 +621,8 @@ async fn run_sensor(
         m.watch_workers(event_log.monitor(), None, None);
     }
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
-    for spec in fleet_spec.deckies.iter().cloned() {
-        if let Err(e) = fleet.deploy(spec).await {
-            eprintln!("error: {e}");
-        }
+    for failure in deploy_all(&fleet, &fleet_spec).await {
+        eprintln!("error: {failure}");
     }
     print_table(&fleet.summary().await, port_offset);
     // Canary tokens on a sensor: the servers hold the tokens, run the
