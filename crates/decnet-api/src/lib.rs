@@ -446,7 +446,13 @@ pub async fn serve(
     };
     let (listener, local_addr) = listen(config.bind).await?;
     let app = app(state);
-    let task = tokio::spawn(run_server(listener, app, shutdown, stop_tx, supervisor.clone()));
+    let task = tokio::spawn(run_server(
+        listener,
+        app,
+        shutdown,
+        stop_tx,
+        supervisor.clone(),
+    ));
     tracing::info!(%local_addr, "API listening");
     Ok(ApiHandle {
         local_addr,
@@ -463,7 +469,7 @@ async fn run_server(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     stop: watch::Sender<bool>,
-    supervisor: Supervisor,
+    supervisor: Arc<Supervisor>,
 ) -> anyhow::Result<()> {
     let graceful = async move {
         shutdown.await;
