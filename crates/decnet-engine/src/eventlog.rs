@@ -23,15 +23,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use decnet_bus::{BatchLoop, Bus, Delivery, Step};
+use decnet_bus::{Bus, Delivery};
 use decnet_core::syslog::{format_event_styled, LogStyle};
 use decnet_core::Event;
 use decnet_store::ingest::{JournalSink, JournaledBatch};
 use decnet_store::journal::JournalWriter;
 use decnet_store::outage::Outage;
 use parking_lot::Mutex;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub use file::{parse_size, rotated_files, Rotation, LOG_MODE};
 use forward::ForwardQueue;
@@ -125,8 +126,7 @@ struct Shared {
 
 /// Handle of the running writer.
 pub struct EventLog {
-    /// Set to start the final drain.
-    cancel: watch::Sender<bool>,
+    cancel: CancellationToken,
     task: JoinHandle<EventLogReport>,
     forwarder: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -232,12 +232,12 @@ impl EventLog {
             line: String::new(),
             style: config.style,
         };
-        let (cancel, stop) = watch::channel(false);
-        let batches = BatchLoop::new(sub, stop, LOG_BATCH, LOG_WAIT);
+        let cancel = CancellationToken::new();
         let task = tokio::spawn(run(
-            batches,
+            sub,
             writer,
             shared.clone(),
+            cancel.clone(),
             config.max_backlog.max(1),
             config.finish_within,
         ));
@@ -258,7 +258,7 @@ impl EventLog {
     /// Writes whatever is queued and stops; while the disk refuses writes
     /// it gives up after `finish_within` and reports what was left.
     pub async fn finish(self) -> EventLogReport {
-        let _ = self.cancel.send(true);
+        self.cancel.cancel();
         // A write that never returns (a hung network file system) must not
         // hold shutdown up either.
         let bound = self.finish_within + Duration::from_secs(2);
@@ -391,13 +391,14 @@ impl Writer {
     }
 }
 
-/// The writer's consume loop: batches off the bus into the backlog, a
-/// write step whenever one is due, and on stop a drain bounded by
-/// `finish_within`.
+/// The writer's consume loop: batches off the bus into the backlog (while
+/// one waits, only until the next attempt is due), a write step whenever
+/// one is due, and on stop a drain bounded by `finish_within`.
 async fn run(
-    mut batches: BatchLoop,
+    mut sub: decnet_bus::Subscription,
     writer: Writer,
     shared: Arc<Shared>,
+    stop: CancellationToken,
     cap: usize,
     finish_within: Duration,
 ) -> EventLogReport {
@@ -408,25 +409,24 @@ async fn run(
         retry_at: None,
         backoff: FIRST_BACKOFF,
     };
-    let mut stopping_since: Option<Instant> = None;
+    let mut batch = Vec::with_capacity(LOG_BATCH);
+    let mut stopping: Option<Instant> = None;
     loop {
-        let step = state.next_step(&mut batches).await;
-        if batches.stopping() && stopping_since.is_none() {
-            stopping_since = Some(Instant::now());
+        batch.clear();
+        if stopping.is_none() && !state.next_batch(&mut sub, &stop, &mut batch).await {
+            stopping = Some(Instant::now());
         }
-        let drained = match step {
-            Step::Batch(envs) => {
-                state.take(&envs);
-                false
+        if stopping.is_some() {
+            while let Some(e) = sub.try_recv() {
+                batch.push(e);
             }
-            Step::Woken(()) => false,
-            Step::Drained => true,
-        };
+        }
+        state.take(&batch);
         state = match state.write_if_due().await {
             Ok(state) => state,
             Err(panicked) => return panicked,
         };
-        let Some(since) = stopping_since.filter(|_| drained) else {
+        let Some(since) = stopping else {
             continue;
         };
         if state.writer.idle() || since.elapsed() >= finish_within {
@@ -453,14 +453,29 @@ struct WriteLoop {
 }
 
 impl WriteLoop {
-    /// The next batch; while idle a reopen request wakes the loop, while a
-    /// backlog waits the next attempt being due does.
-    async fn next_step(&self, batches: &mut BatchLoop) -> Step<()> {
+    /// Fills `batch` from the bus: while idle, the next batch (or a reopen
+    /// request); while a backlog waits, what is queued until the next
+    /// attempt is due. False once a stop was asked for or the bus closed.
+    async fn next_batch(
+        &self,
+        sub: &mut decnet_bus::Subscription,
+        stop: &CancellationToken,
+        batch: &mut Vec<Arc<decnet_bus::Envelope>>,
+    ) -> bool {
         if self.writer.idle() {
-            batches.next_or(self.shared.reopen_wake.notified()).await
+            tokio::select! {
+                biased;
+                got = sub.next_batch(LOG_BATCH, LOG_WAIT, batch) => got,
+                _ = stop.cancelled() => false,
+                _ = self.shared.reopen_wake.notified() => true,
+            }
         } else {
             let due = self.retry_at.unwrap_or_else(tokio::time::Instant::now);
-            batches.next_or(tokio::time::sleep_until(due)).await
+            tokio::select! {
+                biased;
+                _ = sub.fill_batch(LOG_BATCH, due, batch) => true,
+                _ = stop.cancelled() => false,
+            }
         }
     }
 
