@@ -35,13 +35,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Mode {
     /// Minimal tokio server doing the telnet-like banner exchange: the machine's limit.
-    LimitServer(ServerArgs<27023>),
+    LimitServer(ServerArgs),
     /// Connect, read the banner up to --expect, send --send, read a reply, close.
     TcpBanner(TcpBannerArgs),
     /// Bare hyper hello-world (reference for wrk).
-    HyperServer(ServerArgs<27080>),
+    HyperServer(ServerArgs),
     /// Bare russh server accepting password "bench" (reference for ssh-auth).
-    RusshServer(ServerArgs<27022>),
+    RusshServer(ServerArgs),
     /// Full SSH handshake + one password attempt per connection.
     SshAuth(SshAuthArgs),
     /// Hold N logged-in SSH sessions with a PTY shell; report server RSS per session.
@@ -60,9 +60,11 @@ enum Mode {
 
 /// A reference server on loopback for a bounded time.
 #[derive(Args)]
-struct ServerArgs<const PORT: u16> {
-    #[arg(long, default_value_t = SocketAddr::from(([127, 0, 0, 1], PORT)))]
-    addr: SocketAddr,
+struct ServerArgs {
+    /// Listen address [default: 127.0.0.1 and the mode's port: 27023
+    /// limit-server, 27080 hyper-server, 27022 russh-server].
+    #[arg(long)]
+    addr: Option<SocketAddr>,
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 120)]
     seconds: u64,
@@ -138,6 +140,14 @@ struct DbServer {
     /// MySQL user (default root); for Redis, sends `AUTH user pass` instead of `AUTH pass`.
     #[arg(long)]
     user: Option<String>,
+}
+
+impl ServerArgs {
+    /// The address given, or loopback on the mode's `port`.
+    fn addr_or(&self, port: u16) -> SocketAddr {
+        self.addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port)))
+    }
 }
 
 impl DbServer {
@@ -237,7 +247,7 @@ fn print_json(result: &impl serde::Serialize) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().mode {
-        Mode::LimitServer(a) => limit_server(a.addr, a.seconds).await,
+        Mode::LimitServer(a) => limit_server(a.addr_or(27023), a.seconds).await,
         Mode::TcpBanner(a) => {
             check_loopback(&a.addr)?;
             let (expect, send) = (a.expect.into_bytes(), a.send.into_bytes());
@@ -246,12 +256,14 @@ async fn main() -> anyhow::Result<()> {
             )
         }
         Mode::HyperServer(a) => {
-            check_loopback(&a.addr)?;
-            refs::hyper_server(a.addr, a.seconds).await
+            let addr = a.addr_or(27080);
+            check_loopback(&addr)?;
+            refs::hyper_server(addr, a.seconds).await
         }
         Mode::RusshServer(a) => {
-            check_loopback(&a.addr)?;
-            refs::russh_server(a.addr, a.seconds).await
+            let addr = a.addr_or(27022);
+            check_loopback(&addr)?;
+            refs::russh_server(addr, a.seconds).await
         }
         Mode::SshAuth(a) => ssh_auth(a).await,
         Mode::SshIdle(a) => {
