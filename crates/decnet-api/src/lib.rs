@@ -7,8 +7,9 @@
 //! * [`sse_json`] — each live event serialised once for every stream.
 //! * [`token_cache`] — verified bearer tokens reused for a few seconds.
 //! * [`shared_value`] — `/stats` computed once for every caller.
-//! * [`routes`] — one module per route family; later issues add theirs
-//!   (fleet, topology, response) the same way.
+//! * [`state`] — [`AppState`], the one place a route gets its dependencies.
+//! * [`routes`] — one module per route family (logs, fleet, topology,
+//!   intel, response, alerts, …).
 
 pub mod alerts;
 pub mod alerts_history;
@@ -327,6 +328,53 @@ pub fn app(state: AppState) -> Router {
     router.with_state(state).merge(taxii)
 }
 
+/// Loads the registered webhooks (channels of the alerts engine) and
+/// starts the worker that follows the stored list (edits made through
+/// other servers).
+async fn start_webhooks(
+    store: &Arc<dyn Store>,
+    bus: &Arc<dyn decnet_bus::Bus>,
+    alerts: &Option<alerts::AlertsBackend>,
+    supervisor: &Supervisor,
+) -> anyhow::Result<Arc<webhooks::Webhooks>> {
+    let webhooks = webhooks::Webhooks::new(
+        store.clone(),
+        bus.clone(),
+        alerts.as_ref().map(|a| a.handle.clone()),
+    );
+    webhooks
+        .load()
+        .await
+        .map_err(|e| anyhow::anyhow!("loading webhooks: {e:?}"))?;
+    let wh = webhooks.clone();
+    supervisor.spawn(
+        "webhooks",
+        false,
+        Arc::new(move |stop| Box::pin(wh.clone().run(stop))),
+    );
+    Ok(webhooks)
+}
+
+/// What `/metrics` reads besides the requests: the bus, live viewers,
+/// responses and alerts.
+fn register_metric_sources(
+    m: &metrics::Metrics,
+    bus: &Arc<dyn decnet_bus::Bus>,
+    hub: &Arc<stream_hub::StreamHub>,
+    sse: &Arc<sse_slots::SseSlots>,
+    responder: &Option<Arc<decnet_response::Responder>>,
+    alerts: &Option<alerts::AlertsBackend>,
+) {
+    metrics::sources::bus(m, bus.clone());
+    metrics::sources::viewers(m, hub.clone(), sse.clone());
+    if let Some(r) = responder {
+        metrics::sources::response(m, r.clone());
+    }
+    if let Some(a) = alerts {
+        metrics::sources::alerts(m, a.handle.clone());
+    }
+}
+
 /// Runs the API: open-file check, DB init (retry/backoff), admin bootstrap,
 /// JWT secret, workers (webhooks), then serves `config.bind` until
 /// `shutdown` resolves; then streams end, workers stop and the server
@@ -353,38 +401,13 @@ pub async fn serve(
     let admin = bootstrap_admin(&config, store.as_ref()).await?;
     let secret = jwt_secret(&config)?;
     let supervisor = Supervisor::new(config.worker_backoff);
-    // Registered webhooks are channels of the alerts engine; the worker
-    // follows the stored list (edits made through other servers).
-    let webhooks = webhooks::Webhooks::new(
-        store.clone(),
-        bus.clone(),
-        alerts.as_ref().map(|a| a.handle.clone()),
-    );
-    webhooks
-        .load()
-        .await
-        .map_err(|e| anyhow::anyhow!("loading webhooks: {e:?}"))?;
-    {
-        let wh = webhooks.clone();
-        supervisor.spawn(
-            "webhooks",
-            false,
-            Arc::new(move |stop| Box::pin(wh.clone().run(stop))),
-        );
-    }
+    let webhooks = start_webhooks(&store, &bus, &alerts, &supervisor).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let sse = sse_slots::SseSlots::new(config.sse_max_per_user);
     let hub = stream_hub::StreamHub::start(&bus, config.stream_coalesce, stop_rx.clone())
         .map_err(|e| anyhow::anyhow!("stream hub: {e}"))?;
     if let Some(m) = &metrics {
-        metrics::sources::bus(m, bus.clone());
-        metrics::sources::viewers(m, hub.clone(), sse.clone());
-        if let Some(r) = &responder {
-            metrics::sources::response(m, r.clone());
-        }
-        if let Some(a) = &alerts {
-            metrics::sources::alerts(m, a.handle.clone());
-        }
+        register_metric_sources(m, &bus, &hub, &sse, &responder, &alerts);
     }
     let state = AppState {
         reload,
@@ -421,35 +444,15 @@ pub async fn serve(
         started: Instant::now(),
         attack,
     };
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("cannot bind API address {}", config.bind))?;
-    let local_addr = listener.local_addr()?;
-    // Live frames are small writes: without TCP_NODELAY, Nagle holds each
-    // one until the client's (delayed) ACK of the previous, which cost the
-    // feed ~15 ms at the median once frames were coalesced.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY not set on an API connection: {e}");
-        }
-    });
+    let (listener, local_addr) = listen(config.bind).await?;
     let app = app(state);
-    let sup = supervisor.clone();
-    let task = tokio::spawn(async move {
-        let graceful = async move {
-            shutdown.await;
-            tracing::info!("API shutting down");
-            let _ = stop_tx.send(true);
-            sup.shutdown(Duration::from_secs(5)).await;
-        };
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(graceful)
-        .await
-        .context("API server failed")
-    });
+    let task = tokio::spawn(run_server(
+        listener,
+        app,
+        shutdown,
+        stop_tx,
+        supervisor.clone(),
+    ));
     tracing::info!(%local_addr, "API listening");
     Ok(ApiHandle {
         local_addr,
@@ -457,4 +460,49 @@ pub async fn serve(
         supervisor,
         task,
     })
+}
+
+/// Serves until `shutdown`, then ends the streams (`stop`), stops the
+/// workers and drains in-flight requests.
+async fn run_server(
+    listener: NoDelayListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: watch::Sender<bool>,
+    supervisor: Arc<Supervisor>,
+) -> anyhow::Result<()> {
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("API shutting down");
+        let _ = stop.send(true);
+        supervisor.shutdown(Duration::from_secs(5)).await;
+    };
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful)
+    .await
+    .context("API server failed")
+}
+
+/// Binds the API address, every accepted connection with TCP_NODELAY:
+/// live frames are small writes, and without it Nagle holds each one until
+/// the client's (delayed) ACK of the previous.
+async fn listen(bind: SocketAddr) -> anyhow::Result<(NoDelayListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot bind API address {bind}"))?;
+    let local_addr = listener.local_addr()?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, set_nodelay as fn(&mut _));
+    Ok((listener, local_addr))
+}
+
+/// The API's listener: TCP, each connection tapped by [`set_nodelay`].
+type NoDelayListener = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+fn set_nodelay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!("TCP_NODELAY not set on an API connection: {e}");
+    }
 }

@@ -1,6 +1,6 @@
 //! SSE machinery shared by every stream route (`/stream`, `/identities/events`,
-//! `/campaigns/events`, `/attackers/{uuid}/events`, and later the topology
-//! stream): per-user connection slots taken before the 200, a snapshot
+//! `/campaigns/events`, `/attackers/{uuid}/events`, `/topologies/{id}/events`,
+//! `/deckies/events`): per-user connection slots taken before the 200, a snapshot
 //! event, then bus messages from a bounded drop-oldest subscription,
 //! `: keepalive` comments when idle, and a clean end on shutdown.
 

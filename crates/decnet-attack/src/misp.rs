@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::catalogue::{Catalogue, Domain};
-use crate::stix::{Export, FingerprintMethod, ObservableKind, Subject};
+use crate::stix::{Export, FingerprintMethod, Observable, ObservableKind, Subject};
 
 const MISP_NS: Uuid = Uuid::from_u128(0x2f0b_93c4_61a8_4e0f_a6d5_7c2e_08b1_d4f3);
 /// MISP object template `credential`.
@@ -46,100 +46,23 @@ fn attribute(
 
 /// The MISP event for an export (same inputs as the STIX bundle).
 pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
-    let (info, subject_key) = match &export.subject {
-        Subject::Attacker { ip } => (
-            format!("decnet: activity of {ip} against the deception fleet"),
-            format!("ip|{ip}"),
-        ),
-        Subject::Identity { id, name } => {
-            (format!("decnet: identity {name}"), format!("identity|{id}"))
-        }
-        Subject::Campaign { id, name } => {
-            (format!("decnet: campaign {name}"), format!("campaign|{id}"))
-        }
-        Subject::Fleet => (
-            "decnet: activity against the deception fleet".to_owned(),
-            "fleet".to_owned(),
-        ),
-    };
+    let (info, subject_key) = describe(&export.subject);
     let last = export.last_seen.max(export.first_seen);
     let mut attributes = Vec::new();
     let mut objects = Vec::new();
     for o in &export.observables {
-        let seen = format!("seen {} times", o.count);
-        let (first, olast) = (o.first_seen, o.last_seen.max(o.first_seen));
         let key = format!("{subject_key}|{:?}", o.kind);
-        // One attribute per value: (MISP type, category, value).
-        let single = match &o.kind {
-            ObservableKind::Ip(ip) => Some(("ip-src", "Network activity", ip.to_string())),
-            ObservableKind::Url(u) => Some(("url", "Network activity", u.clone())),
-            ObservableKind::Domain(d) => Some(("domain", "Network activity", d.clone())),
-            ObservableKind::Sha256(h) => Some(("sha256", "Payload delivery", h.clone())),
-            ObservableKind::Md5(h) => Some(("md5", "Payload delivery", h.clone())),
-            ObservableKind::Fingerprint { method, value, .. } => Some((
-                match method {
-                    FingerprintMethod::Hassh => "hassh-md5",
-                    FingerprintMethod::Ja3 => "ja3-fingerprint-md5",
-                },
-                "Network activity",
-                value.clone(),
+        match single_value(&o.kind) {
+            Some((ty, category, value)) => attributes.push(attribute(
+                &key,
+                ty,
+                category,
+                &value,
+                format!("seen {} times", o.count),
+                o.first_seen,
+                o.last_seen.max(o.first_seen),
             )),
-            ObservableKind::Credential { .. } => None,
-        };
-        if let Some((ty, category, value)) = single {
-            attributes.push(attribute(&key, ty, category, &value, seen, first, olast));
-            continue;
-        }
-        match &o.kind {
-            // MISP holds no empty values: an empty login is no credential
-            // object, an empty password is left out of it.
-            ObservableKind::Credential { login, .. } if login.is_empty() => {}
-            ObservableKind::Credential { login, secret } => {
-                let mut parts = Vec::new();
-                for (relation, value) in [("username", login), ("password", secret)] {
-                    if value.is_empty() {
-                        continue;
-                    }
-                    let mut a = attribute(
-                        &format!("{key}|{relation}"),
-                        "text",
-                        "Other",
-                        value,
-                        seen.clone(),
-                        first,
-                        olast,
-                    );
-                    a["object_relation"] = relation.into();
-                    a["to_ids"] = false.into();
-                    parts.push(a);
-                }
-                objects.push(json!({
-                    "uuid": id(&key),
-                    "name": "credential",
-                    "meta-category": "misc",
-                    "description": "Credential tried against a decoy",
-                    "template_uuid": CREDENTIAL_TEMPLATE,
-                    "template_version": "6",
-                    "distribution": "5",
-                    "timestamp": ts(olast),
-                    "comment": "tried against a decoy",
-                    "Attribute": parts,
-                }));
-            }
-            _ => {}
-        }
-    }
-    let mut tags = vec![
-        json!({"name": "tlp:amber"}),
-        json!({"name": "decnet:honeypot"}),
-    ];
-    for s in &export.techniques {
-        if let Some(t) = catalogue.technique(&s.technique_id) {
-            let galaxy = match t.domain {
-                Domain::Enterprise => "mitre-attack-pattern",
-                Domain::Ics => "mitre-ics-techniques",
-            };
-            tags.push(json!({"name": format!("misp-galaxy:{galaxy}=\"{} - {}\"", t.name, t.id)}));
+            None => objects.extend(credential_object(&key, o)),
         }
     }
     json!({
@@ -155,9 +78,109 @@ pub fn event(export: &Export, catalogue: &Catalogue) -> Value {
             "Orgc": {"name": export.defender.name},
             "Attribute": attributes,
             "Object": objects,
-            "Tag": tags,
+            "Tag": tags(export, catalogue),
         }
     })
+}
+
+/// The event's `info` line and the key its UUIDs derive from.
+fn describe(subject: &Subject) -> (String, String) {
+    match subject {
+        Subject::Attacker { ip } => (
+            format!("decnet: activity of {ip} against the deception fleet"),
+            format!("ip|{ip}"),
+        ),
+        Subject::Identity { id, name } => {
+            (format!("decnet: identity {name}"), format!("identity|{id}"))
+        }
+        Subject::Campaign { id, name } => {
+            (format!("decnet: campaign {name}"), format!("campaign|{id}"))
+        }
+        Subject::Fleet => (
+            "decnet: activity against the deception fleet".to_owned(),
+            "fleet".to_owned(),
+        ),
+    }
+}
+
+/// An observable that is one attribute: (MISP type, category, value).
+fn single_value(kind: &ObservableKind) -> Option<(&'static str, &'static str, String)> {
+    match kind {
+        ObservableKind::Ip(ip) => Some(("ip-src", "Network activity", ip.to_string())),
+        ObservableKind::Url(u) => Some(("url", "Network activity", u.clone())),
+        ObservableKind::Domain(d) => Some(("domain", "Network activity", d.clone())),
+        ObservableKind::Sha256(h) => Some(("sha256", "Payload delivery", h.clone())),
+        ObservableKind::Md5(h) => Some(("md5", "Payload delivery", h.clone())),
+        ObservableKind::Fingerprint { method, value, .. } => Some((
+            match method {
+                FingerprintMethod::Hassh => "hassh-md5",
+                FingerprintMethod::Ja3 => "ja3-fingerprint-md5",
+            },
+            "Network activity",
+            value.clone(),
+        )),
+        ObservableKind::Credential { .. } => None,
+    }
+}
+
+/// The `credential` object of a tried credential. MISP holds no empty
+/// values: an empty login is no object, an empty password is left out.
+fn credential_object(key: &str, o: &Observable) -> Option<Value> {
+    let ObservableKind::Credential { login, secret } = &o.kind else {
+        return None;
+    };
+    if login.is_empty() {
+        return None;
+    }
+    let (first, last) = (o.first_seen, o.last_seen.max(o.first_seen));
+    let mut parts = Vec::new();
+    for (relation, value) in [("username", login), ("password", secret)] {
+        if value.is_empty() {
+            continue;
+        }
+        let mut a = attribute(
+            &format!("{key}|{relation}"),
+            "text",
+            "Other",
+            value,
+            format!("seen {} times", o.count),
+            first,
+            last,
+        );
+        a["object_relation"] = relation.into();
+        a["to_ids"] = false.into();
+        parts.push(a);
+    }
+    Some(json!({
+        "uuid": id(key),
+        "name": "credential",
+        "meta-category": "misc",
+        "description": "Credential tried against a decoy",
+        "template_uuid": CREDENTIAL_TEMPLATE,
+        "template_version": "6",
+        "distribution": "5",
+        "timestamp": ts(last),
+        "comment": "tried against a decoy",
+        "Attribute": parts,
+    }))
+}
+
+/// TLP and honeypot tags, and one ATT&CK galaxy tag per observed technique.
+fn tags(export: &Export, catalogue: &Catalogue) -> Vec<Value> {
+    let mut tags = vec![
+        json!({"name": "tlp:amber"}),
+        json!({"name": "decnet:honeypot"}),
+    ];
+    for s in &export.techniques {
+        if let Some(t) = catalogue.technique(&s.technique_id) {
+            let galaxy = match t.domain {
+                Domain::Enterprise => "mitre-attack-pattern",
+                Domain::Ics => "mitre-ics-techniques",
+            };
+            tags.push(json!({"name": format!("misp-galaxy:{galaxy}=\"{} - {}\"", t.name, t.id)}));
+        }
+    }
+    tags
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -36,160 +36,203 @@ struct Cli {
 #[derive(Subcommand)]
 enum Mode {
     /// Minimal tokio server doing the telnet-like banner exchange: the machine's limit.
-    LimitServer {
-        #[arg(long, default_value = "127.0.0.1:27023")]
-        addr: SocketAddr,
-        /// Stop after this many seconds.
-        #[arg(long, default_value_t = 120)]
-        seconds: u64,
-    },
+    LimitServer(ServerArgs),
     /// Connect, read the banner up to --expect, send --send, read a reply, close.
-    TcpBanner {
-        #[arg(long)]
-        addr: SocketAddr,
-        #[arg(long, default_value = "login: ")]
-        expect: String,
-        #[arg(long, default_value = "root\r\n")]
-        send: String,
-        /// Concurrent connections in flight.
-        #[arg(long, default_value_t = 32)]
-        concurrency: usize,
-        /// Upper bound on connections.
-        #[arg(long, default_value_t = 200_000)]
-        max_conns: u64,
-        /// Upper bound on time.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-    },
+    TcpBanner(TcpBannerArgs),
     /// A burst of failed telnet logins: every connection classified as
     /// served, closed without a banner, or failed midway.
     TelnetBurst(burst::Burst),
     /// Bare hyper hello-world (reference for wrk).
-    HyperServer {
-        #[arg(long, default_value = "127.0.0.1:27080")]
-        addr: SocketAddr,
-        #[arg(long, default_value_t = 120)]
-        seconds: u64,
-    },
+    HyperServer(ServerArgs),
     /// Bare russh server accepting password "bench" (reference for ssh-auth).
-    RusshServer {
-        #[arg(long, default_value = "127.0.0.1:27022")]
-        addr: SocketAddr,
-        #[arg(long, default_value_t = 120)]
-        seconds: u64,
-    },
+    RusshServer(ServerArgs),
     /// Full SSH handshake + one password attempt per connection.
-    SshAuth {
-        #[arg(long)]
-        addr: SocketAddr,
-        #[arg(long, default_value = "root")]
-        user: String,
-        #[arg(long, default_value = "admin")]
-        password: String,
-        /// Key exchange the client offers.
-        #[arg(long, value_enum, default_value = "curve25519")]
-        kex: ssh::Kex,
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 100_000)]
-        max: u64,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Server process, to measure its CPU per attempt.
-        #[arg(long)]
-        server_pid: Option<u32>,
-    },
+    SshAuth(SshAuthArgs),
     /// Hold N logged-in SSH sessions with a PTY shell; report server RSS per session.
-    SshIdle {
-        #[arg(long)]
-        addr: SocketAddr,
-        #[arg(long, default_value = "root")]
-        user: String,
-        #[arg(long, default_value = "admin")]
-        password: String,
-        #[arg(long, default_value_t = 1000)]
-        sessions: u64,
-        #[arg(long)]
-        server_pid: u32,
-        #[arg(long, default_value_t = 2)]
-        hold: u64,
-    },
+    SshIdle(SshIdleArgs),
     /// Database logins: connect, handshake, one password attempt, check the reply, close.
-    DbAuth {
-        #[arg(long, value_enum)]
-        proto: db::Proto,
-        #[arg(long)]
-        addr: SocketAddr,
-        /// MySQL user (default root); for Redis, sends `AUTH user pass` instead of `AUTH pass`.
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long, default_value = "wrong-guess")]
-        password: String,
-        /// Reply every attempt must get; any other reply counts as an error.
-        #[arg(long, value_enum, default_value = "denied")]
-        expect: db::Expect,
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        #[arg(long, default_value_t = 200_000)]
-        max: u64,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Server process, to measure its CPU per attempt.
-        #[arg(long)]
-        server_pid: Option<u32>,
-    },
+    DbAuth(DbAuthArgs),
     /// Hold N logged-in database connections; report server RSS per connection.
-    DbIdle {
-        #[arg(long, value_enum)]
-        proto: db::Proto,
-        #[arg(long)]
-        addr: SocketAddr,
-        #[arg(long)]
-        user: Option<String>,
-        #[arg(long)]
-        password: String,
-        #[arg(long, default_value_t = 1000)]
-        conns: u64,
-        #[arg(long)]
-        server_pid: u32,
-        #[arg(long, default_value_t = 2)]
-        hold: u64,
-    },
+    DbIdle(DbIdleArgs),
     /// Start `decnet serve` with N generated deckies; report time-to-listening and RSS.
-    Startup {
-        /// decnet binary.
-        #[arg(long)]
-        bin: PathBuf,
-        #[arg(long)]
-        deckies: u32,
-        /// Comma-separated services per decky.
-        #[arg(long, default_value = "http,telnet,ftp")]
-        services: String,
-        /// Port offset passed to decnet.
-        #[arg(long, default_value_t = 0)]
-        port_offset: u16,
-        /// Seconds to wait after startup before reading idle RSS.
-        #[arg(long, default_value_t = 2)]
-        settle: u64,
-        /// Run the bundled demo fleet instead of generated deckies.
-        #[arg(long)]
-        demo: bool,
-    },
+    Startup(StartupArgs),
     /// Hold N connections open on a tarpit and read the server's RSS and CPU.
-    TarpitHold {
-        #[arg(long)]
-        addr: SocketAddr,
-        /// Connections to hold (at most 30,000).
-        #[arg(long, default_value_t = 10_000)]
-        conns: u64,
-        #[arg(long)]
-        server_pid: u32,
-        /// Seconds to hold them all, measuring CPU.
-        #[arg(long, default_value_t = 20)]
-        hold: u64,
-    },
+    TarpitHold(TarpitHoldArgs),
     #[command(flatten)]
     Api(apiload::ApiMode),
+}
+
+/// A reference server on loopback for a bounded time.
+#[derive(Args)]
+struct ServerArgs {
+    /// Listen address [default: 127.0.0.1 and the mode's port: 27023
+    /// limit-server, 27080 hyper-server, 27022 russh-server].
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
+}
+
+#[derive(Args)]
+struct TcpBannerArgs {
+    #[arg(long)]
+    addr: SocketAddr,
+    #[arg(long, default_value = "login: ")]
+    expect: String,
+    #[arg(long, default_value = "root\r\n")]
+    send: String,
+    /// Concurrent connections in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Upper bound on connections.
+    #[arg(long, default_value_t = 200_000)]
+    max_conns: u64,
+    /// Upper bound on time.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+/// Where an SSH client logs in, and as whom.
+#[derive(Args)]
+struct SshLogin {
+    #[arg(long)]
+    addr: SocketAddr,
+    #[arg(long, default_value = "root")]
+    user: String,
+    #[arg(long, default_value = "admin")]
+    password: String,
+}
+
+#[derive(Args)]
+struct SshAuthArgs {
+    #[command(flatten)]
+    login: SshLogin,
+    /// Key exchange the client offers.
+    #[arg(long, value_enum, default_value = "curve25519")]
+    kex: ssh::Kex,
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 100_000)]
+    max: u64,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Server process, to measure its CPU per attempt.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[derive(Args)]
+struct SshIdleArgs {
+    #[command(flatten)]
+    login: SshLogin,
+    #[arg(long, default_value_t = 1000)]
+    sessions: u64,
+    #[arg(long)]
+    server_pid: u32,
+    #[arg(long, default_value_t = 2)]
+    hold: u64,
+}
+
+/// Which database server, where, and as whom (the password is per mode).
+#[derive(Args)]
+struct DbServer {
+    #[arg(long, value_enum)]
+    proto: db::Proto,
+    #[arg(long)]
+    addr: SocketAddr,
+    /// MySQL user (default root); for Redis, sends `AUTH user pass` instead of `AUTH pass`.
+    #[arg(long)]
+    user: Option<String>,
+}
+
+impl ServerArgs {
+    /// The address given, or loopback on the mode's `port`.
+    fn addr_or(&self, port: u16) -> SocketAddr {
+        self.addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+}
+
+impl DbServer {
+    fn target(self, password: String) -> anyhow::Result<db::Target> {
+        check_loopback(&self.addr)?;
+        Ok(db::Target {
+            proto: self.proto,
+            addr: self.addr,
+            user: self.user,
+            password,
+        })
+    }
+}
+
+#[derive(Args)]
+struct DbAuthArgs {
+    #[command(flatten)]
+    server: DbServer,
+    #[arg(long, default_value = "wrong-guess")]
+    password: String,
+    /// Reply every attempt must get; any other reply counts as an error.
+    #[arg(long, value_enum, default_value = "denied")]
+    expect: db::Expect,
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 200_000)]
+    max: u64,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Server process, to measure its CPU per attempt.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[derive(Args)]
+struct DbIdleArgs {
+    #[command(flatten)]
+    server: DbServer,
+    #[arg(long)]
+    password: String,
+    #[arg(long, default_value_t = 1000)]
+    conns: u64,
+    #[arg(long)]
+    server_pid: u32,
+    #[arg(long, default_value_t = 2)]
+    hold: u64,
+}
+
+#[derive(Args)]
+struct StartupArgs {
+    /// decnet binary.
+    #[arg(long)]
+    bin: PathBuf,
+    #[arg(long)]
+    deckies: u32,
+    /// Comma-separated services per decky.
+    #[arg(long, default_value = "http,telnet,ftp")]
+    services: String,
+    /// Port offset passed to decnet.
+    #[arg(long, default_value_t = 0)]
+    port_offset: u16,
+    /// Seconds to wait after startup before reading idle RSS.
+    #[arg(long, default_value_t = 2)]
+    settle: u64,
+    /// Run the bundled demo fleet instead of generated deckies.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Args)]
+struct TarpitHoldArgs {
+    #[arg(long)]
+    addr: SocketAddr,
+    /// Connections to hold (at most 30,000).
+    #[arg(long, default_value_t = 10_000)]
+    conns: u64,
+    #[arg(long)]
+    server_pid: u32,
+    /// Seconds to hold them all, measuring CPU.
+    #[arg(long, default_value_t = 20)]
+    hold: u64,
 }
 
 fn check_loopback(addr: &SocketAddr) -> anyhow::Result<()> {
@@ -199,146 +242,67 @@ fn check_loopback(addr: &SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A measuring mode's result, printed as one JSON line.
+fn print_json(result: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(result)?);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().mode {
-        Mode::LimitServer { addr, seconds } => limit_server(addr, seconds).await,
-        Mode::TcpBanner {
-            addr,
-            expect,
-            send,
-            concurrency,
-            max_conns,
-            seconds,
-        } => {
-            check_loopback(&addr)?;
-            let r = tcp_banner(
-                addr,
-                expect.into_bytes(),
-                send.into_bytes(),
-                concurrency,
-                max_conns,
-                seconds,
+        Mode::LimitServer(a) => limit_server(a.addr_or(27023), a.seconds).await,
+        Mode::TcpBanner(a) => {
+            check_loopback(&a.addr)?;
+            let (expect, send) = (a.expect.into_bytes(), a.send.into_bytes());
+            print_json(
+                &tcp_banner(a.addr, expect, send, a.concurrency, a.max_conns, a.seconds).await?,
             )
-            .await?;
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(())
         }
-        Mode::HyperServer { addr, seconds } => {
+        Mode::HyperServer(a) => {
+            let addr = a.addr_or(27080);
             check_loopback(&addr)?;
-            refs::hyper_server(addr, seconds).await
+            refs::hyper_server(addr, a.seconds).await
         }
-        Mode::RusshServer { addr, seconds } => {
+        Mode::RusshServer(a) => {
+            let addr = a.addr_or(27022);
             check_loopback(&addr)?;
-            refs::russh_server(addr, seconds).await
+            refs::russh_server(addr, a.seconds).await
         }
-        Mode::SshAuth {
-            addr,
-            user,
-            password,
-            kex,
-            concurrency,
-            max,
-            seconds,
-            server_pid,
-        } => {
+        Mode::SshAuth(a) => ssh_auth(a).await,
+        Mode::SshIdle(a) => {
+            let SshLogin {
+                addr,
+                user,
+                password,
+            } = a.login;
             check_loopback(&addr)?;
-            let bounds = measure::Bounds {
-                concurrency,
-                max,
-                seconds,
-                timeout: Duration::from_secs(10),
-            };
-            let r = ssh::ssh_auth(addr, user, password, kex, bounds, server_pid).await?;
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(())
+            print_json(
+                &ssh::ssh_idle(addr, user, password, a.sessions, a.server_pid, a.hold).await?,
+            )
         }
-        Mode::TarpitHold {
-            addr,
-            conns,
-            server_pid,
-            hold,
-        } => {
-            check_loopback(&addr)?;
-            if conns > 30_000 || hold > 300 {
+        Mode::DbAuth(a) => db_auth(a).await,
+        Mode::DbIdle(a) => {
+            let target = a.server.target(a.password)?;
+            print_json(&db::db_idle(target, a.conns, a.server_pid, a.hold).await?)
+        }
+        Mode::Startup(a) => {
+            let r = startup(
+                &a.bin,
+                a.deckies,
+                &a.services,
+                a.port_offset,
+                a.settle,
+                a.demo,
+            );
+            print_json(&r.await?)
+        }
+        Mode::TarpitHold(a) => {
+            check_loopback(&a.addr)?;
+            if a.conns > 30_000 || a.hold > 300 {
                 bail!("tarpit-hold is bounded: at most 30,000 connections for 300 s");
             }
-            let r = tarpit::hold(addr, conns, server_pid, hold).await?;
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(())
-        }
-        Mode::SshIdle {
-            addr,
-            user,
-            password,
-            sessions,
-            server_pid,
-            hold,
-        } => {
-            check_loopback(&addr)?;
-            let r = ssh::ssh_idle(addr, user, password, sessions, server_pid, hold).await?;
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(())
-        }
-        Mode::DbAuth {
-            proto,
-            addr,
-            user,
-            password,
-            expect,
-            concurrency,
-            max,
-            seconds,
-            server_pid,
-        } => {
-            check_loopback(&addr)?;
-            let target = db::Target {
-                proto,
-                addr,
-                user,
-                password,
-            };
-            let bounds = measure::Bounds {
-                concurrency,
-                max,
-                seconds,
-                timeout: Duration::from_secs(5),
-            };
-            let r = db::db_auth(target, expect, bounds, server_pid).await?;
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(())
-        }
-        Mode::DbIdle {
-            proto,
-            addr,
-            user,
-            password,
-            conns,
-            server_pid,
-            hold,
-        } => {
-            check_loopback(&addr)?;
-            let target = db::Target {
-                proto,
-                addr,
-                user,
-                password,
-            };
-            let r = db::db_idle(target, conns, server_pid, hold).await?;
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(())
-        }
-        Mode::Startup {
-            bin,
-            deckies,
-            services,
-            port_offset,
-            settle,
-            demo,
-        } => {
-            let r = startup(&bin, deckies, &services, port_offset, settle, demo).await?;
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(())
+            print_json(&tarpit::hold(a.addr, a.conns, a.server_pid, a.hold).await?)
         }
         Mode::TelnetBurst(b) => {
             check_loopback(&b.addr)?;
@@ -348,6 +312,33 @@ async fn main() -> anyhow::Result<()> {
         }
         Mode::Api(m) => apiload::main(m).await,
     }
+}
+
+async fn ssh_auth(a: SshAuthArgs) -> anyhow::Result<()> {
+    let SshLogin {
+        addr,
+        user,
+        password,
+    } = a.login;
+    check_loopback(&addr)?;
+    let bounds = measure::Bounds {
+        concurrency: a.concurrency,
+        max: a.max,
+        seconds: a.seconds,
+        timeout: Duration::from_secs(10),
+    };
+    print_json(&ssh::ssh_auth(addr, user, password, a.kex, bounds, a.server_pid).await?)
+}
+
+async fn db_auth(a: DbAuthArgs) -> anyhow::Result<()> {
+    let target = a.server.target(a.password)?;
+    let bounds = measure::Bounds {
+        concurrency: a.concurrency,
+        max: a.max,
+        seconds: a.seconds,
+        timeout: Duration::from_secs(5),
+    };
+    print_json(&db::db_auth(target, a.expect, bounds, a.server_pid).await?)
 }
 
 /// Banner of the same size and shape as a telnet decky's.

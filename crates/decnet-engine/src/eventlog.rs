@@ -391,124 +391,193 @@ impl Writer {
     }
 }
 
+/// The writer's consume loop: batches off the bus into the backlog (while
+/// one waits, only until the next attempt is due), a write step whenever
+/// one is due, and on stop a drain bounded by `finish_within`.
 async fn run(
     mut sub: decnet_bus::Subscription,
-    mut writer: Writer,
+    writer: Writer,
     shared: Arc<Shared>,
     stop: CancellationToken,
     cap: usize,
     finish_within: Duration,
 ) -> EventLogReport {
-    let c = &shared.counters;
+    let mut state = WriteLoop {
+        writer,
+        shared,
+        cap,
+        retry_at: None,
+        backoff: FIRST_BACKOFF,
+    };
     let mut batch = Vec::with_capacity(LOG_BATCH);
     let mut stopping: Option<Instant> = None;
-    let mut retry_at: Option<tokio::time::Instant> = None;
-    let mut backoff = Duration::from_millis(100);
     loop {
         batch.clear();
-        if stopping.is_none() {
-            if writer.idle() {
-                tokio::select! {
-                    biased;
-                    got = sub.next_batch(LOG_BATCH, LOG_WAIT, &mut batch) => {
-                        if !got { stopping = Some(Instant::now()); }
-                    }
-                    _ = stop.cancelled() => stopping = Some(Instant::now()),
-                    _ = shared.reopen_wake.notified() => {}
-                }
-            } else {
-                // A backlog: take what is queued, waiting at most until the
-                // next attempt is due.
-                let due = retry_at.unwrap_or_else(tokio::time::Instant::now);
-                tokio::select! {
-                    biased;
-                    _ = sub.fill_batch(LOG_BATCH, due, &mut batch) => {}
-                    _ = stop.cancelled() => stopping = Some(Instant::now()),
-                }
-            }
+        if stopping.is_none() && !state.next_batch(&mut sub, &stop, &mut batch).await {
+            stopping = Some(Instant::now());
         }
         if stopping.is_some() {
             while let Some(e) = sub.try_recv() {
                 batch.push(e);
             }
         }
-        for env in &batch {
+        state.take(&batch);
+        state = match state.write_if_due().await {
+            Ok(state) => state,
+            Err(panicked) => return panicked,
+        };
+        let Some(since) = stopping else {
+            continue;
+        };
+        if state.writer.idle() || since.elapsed() >= finish_within {
+            return state.final_report();
+        }
+        if let Some(t) = state.retry_at {
+            let give_up = tokio::time::Instant::from_std(since + finish_within);
+            tokio::time::sleep_until(t.min(give_up)).await;
+        }
+    }
+}
+
+/// First wait after a failed write; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The writer with its retry clock, between two batches.
+struct WriteLoop {
+    writer: Writer,
+    shared: Arc<Shared>,
+    cap: usize,
+    /// When the next write may be tried while the disk refuses writes.
+    retry_at: Option<tokio::time::Instant>,
+    backoff: Duration,
+}
+
+impl WriteLoop {
+    /// Fills `batch` from the bus: while idle, the next batch (or a reopen
+    /// request); while a backlog waits, what is queued until the next
+    /// attempt is due. False once a stop was asked for or the bus closed.
+    async fn next_batch(
+        &self,
+        sub: &mut decnet_bus::Subscription,
+        stop: &CancellationToken,
+        batch: &mut Vec<Arc<decnet_bus::Envelope>>,
+    ) -> bool {
+        if self.writer.idle() {
+            tokio::select! {
+                biased;
+                got = sub.next_batch(LOG_BATCH, LOG_WAIT, batch) => got,
+                _ = stop.cancelled() => false,
+                _ = self.shared.reopen_wake.notified() => true,
+            }
+        } else {
+            let due = self.retry_at.unwrap_or_else(tokio::time::Instant::now);
+            tokio::select! {
+                biased;
+                _ = sub.fill_batch(LOG_BATCH, due, batch) => true,
+                _ = stop.cancelled() => false,
+            }
+        }
+    }
+
+    /// Queues a batch's events, dropping (and counting) those beyond the
+    /// backlog bound.
+    fn take(&mut self, envs: &[Arc<decnet_bus::Envelope>]) {
+        let c = &self.shared.counters;
+        for env in envs {
             if let Some(e) = env.as_event() {
-                if writer.waiting() < cap {
-                    writer.pending.push_back(e.clone());
+                if self.writer.waiting() < self.cap {
+                    self.writer.pending.push_back(e.clone());
                 } else {
                     c.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
-        c.waiting.store(writer.waiting(), Ordering::Relaxed);
-        let due = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
-        if due && (!writer.idle() || shared.reopen.load(Ordering::Acquire)) {
-            let (w, (journaled, written, error)) = match tokio::task::spawn_blocking(move || {
-                let r = writer.step();
-                let _ = writer.log.reopen_if_requested();
-                (writer, r)
+        c.waiting.store(self.writer.waiting(), Ordering::Relaxed);
+    }
+
+    /// Runs a write step (off the async threads) if there is something to
+    /// write or reopen and no backoff is pending; the error is the final
+    /// report of a writer that panicked.
+    async fn write_if_due(mut self) -> Result<WriteLoop, EventLogReport> {
+        let due = self
+            .retry_at
+            .is_none_or(|t| tokio::time::Instant::now() >= t);
+        let wanted = !self.writer.idle() || self.shared.reopen.load(Ordering::Acquire);
+        if due && wanted {
+            let shared = self.shared.clone();
+            let (state, (journaled, written, error)) = tokio::task::spawn_blocking(move || {
+                let r = self.writer.step();
+                let _ = self.writer.log.reopen_if_requested();
+                (self, r)
             })
             .await
-            {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::error!(error = %e, "event log writer panicked");
-                    return EventLogReport {
-                        error: Some(e.to_string()),
-                        ..report(c, 0, 0)
-                    };
+            .map_err(|e| {
+                tracing::error!(error = %e, "event log writer panicked");
+                EventLogReport {
+                    error: Some(e.to_string()),
+                    ..report(&shared.counters, 0, 0)
                 }
-            };
-            writer = w;
+            })?;
+            self = state;
+            let c = &self.shared.counters;
             c.journaled.fetch_add(journaled, Ordering::Relaxed);
             c.written.fetch_add(written, Ordering::Relaxed);
-            match error {
-                None => {
-                    retry_at = None;
-                    backoff = Duration::from_millis(100);
-                    shared.outage.recovered(|| {
-                        format!(
-                            "{} events dropped while failing",
-                            c.dropped.load(Ordering::Relaxed)
-                        )
-                    });
-                }
-                Some(e) => {
-                    shared.outage.failed(
-                        &e.to_string(),
-                        &format!(
-                            "{} events waiting, {} dropped; backlog limit {cap}",
-                            writer.waiting(),
-                            c.dropped.load(Ordering::Relaxed)
-                        ),
-                    );
-                    retry_at = Some(tokio::time::Instant::now() + backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
+            self.after_write(error);
+        }
+        let waiting = self.writer.waiting();
+        self.shared
+            .counters
+            .waiting
+            .store(waiting, Ordering::Relaxed);
+        Ok(self)
+    }
+
+    /// Resets or advances the backoff after a write step, and tells the
+    /// outage tracker.
+    fn after_write(&mut self, error: Option<StepError>) {
+        let c = &self.shared.counters;
+        match error {
+            None => {
+                self.retry_at = None;
+                self.backoff = FIRST_BACKOFF;
+                self.shared.outage.recovered(|| {
+                    format!(
+                        "{} events dropped while failing",
+                        c.dropped.load(Ordering::Relaxed)
+                    )
+                });
+            }
+            Some(e) => {
+                self.shared.outage.failed(
+                    &e.to_string(),
+                    &format!(
+                        "{} events waiting, {} dropped; backlog limit {}",
+                        self.writer.waiting(),
+                        c.dropped.load(Ordering::Relaxed),
+                        self.cap
+                    ),
+                );
+                self.retry_at = Some(tokio::time::Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
             }
         }
-        c.waiting.store(writer.waiting(), Ordering::Relaxed);
-        if let Some(since) = stopping {
-            let over = since.elapsed() >= finish_within;
-            if writer.idle() || over {
-                let error = (!writer.idle())
-                    .then(|| shared.outage.last_error())
-                    .flatten();
-                let journaled_only = if writer.journal.is_some() {
-                    writer.unlogged_n as u64
-                } else {
-                    0
-                };
-                return EventLogReport {
-                    error,
-                    ..report(c, writer.waiting() as u64, journaled_only)
-                };
-            }
-            if let Some(t) = retry_at {
-                let give_up = tokio::time::Instant::from_std(since + finish_within);
-                tokio::time::sleep_until(t.min(give_up)).await;
-            }
+    }
+
+    /// What the writer reports when it stops: what it could not write and
+    /// the last error if it was still failing.
+    fn final_report(&self) -> EventLogReport {
+        let w = &self.writer;
+        let error = (!w.idle())
+            .then(|| self.shared.outage.last_error())
+            .flatten();
+        let journaled_only = if w.journal.is_some() {
+            w.unlogged_n as u64
+        } else {
+            0
+        };
+        EventLogReport {
+            error,
+            ..report(&self.shared.counters, w.waiting() as u64, journaled_only)
         }
     }
 }

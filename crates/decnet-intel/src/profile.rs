@@ -172,7 +172,18 @@ pub fn is_probe(e: &Event) -> bool {
 /// Applies one (new, never seen) event to a row and its state. Returns true
 /// when the address's identity signals changed.
 pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
-    let mut sig = false;
+    count_event(row, st, e);
+    let probe = is_probe(e);
+    track_sessions(row, st, e, probe);
+    let mut sig = apply_kind(row, st, e, probe);
+    sig |= apply_tokens(st, e);
+    row.distinct_ports = st.ports.len() as u64;
+    row.fingerprints = st.signals.tool.iter().cloned().collect();
+    sig
+}
+
+/// Time span, counters per service/decky/kind, ports touched.
+fn count_event(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) {
     if row.event_count == 0 || e.ts < row.first_seen {
         row.first_seen = e.ts;
     }
@@ -187,7 +198,10 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
     if e.dst_port != 0 {
         insert_capped(&mut st.ports, e.dst_port, MAX_PORTS);
     }
-    let probe = is_probe(e);
+}
+
+/// Sessions that carried data, sessions closed, time held in the tarpit.
+fn track_sessions(row: &mut AttackerRow, st: &mut AttackerState, e: &Event, probe: bool) {
     let carries_data = !probe
         && matches!(
             e.kind,
@@ -211,6 +225,11 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
             .unwrap_or(0);
         row.tarpit_secs = row.tarpit_secs.saturating_add(held);
     }
+}
+
+/// What each kind adds; true when a credential or command signal is new.
+fn apply_kind(row: &mut AttackerRow, st: &mut AttackerState, e: &Event, probe: bool) -> bool {
+    let mut sig = false;
     match e.kind {
         EventKind::Connect => {
             row.sessions += 1;
@@ -256,6 +275,12 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
         EventKind::FileUpload | EventKind::FileDownload => row.artifacts += 1,
         _ => {}
     }
+    sig
+}
+
+/// Tool and infrastructure tokens and the ASN; true when one is new.
+fn apply_tokens(st: &mut AttackerState, e: &Event) -> bool {
+    let mut sig = false;
     for t in tool_tokens(e) {
         sig |= insert_capped(&mut st.signals.tool, t, MAX_TOKENS);
     }
@@ -273,8 +298,6 @@ pub fn apply(row: &mut AttackerRow, st: &mut AttackerState, e: &Event) -> bool {
             sig = true;
         }
     }
-    row.distinct_ports = st.ports.len() as u64;
-    row.fingerprints = st.signals.tool.iter().cloned().collect();
     sig
 }
 

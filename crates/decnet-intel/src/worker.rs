@@ -249,9 +249,8 @@ async fn run(
         done.send_modify(|n| *n += envs.len() as u64);
         // After the commit: the rows exist when their answers are shown.
         if let Some(q) = &enrich {
-            for (row, _) in &batch.attackers {
-                q.offer(&row.ip);
-            }
+            q.offer(batch.attackers.iter().map(|(row, _)| row.ip.as_str()))
+                .await;
         }
         for ev in &batch.identity_events {
             let mut env = Envelope::json(

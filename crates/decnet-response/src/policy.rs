@@ -218,6 +218,100 @@ impl fmt::Debug for Policy {
     }
 }
 
+/// The policy's key/values read one typed key at a time; blank values
+/// count as absent.
+struct RawPolicy<'a>(&'a BTreeMap<String, String>);
+
+impl<'a> RawPolicy<'a> {
+    fn get(&self, k: &str) -> Option<&'a str> {
+        self.0.get(k).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    fn duration(&self, k: &str, default_secs: u64) -> Result<Duration, PolicyError> {
+        match self.get(k) {
+            None => Ok(Duration::from_secs(default_secs)),
+            Some(v) => parse_duration(v)
+                .ok_or_else(|| perr(k, format!("bad duration {v:?} (e.g. 30s, 5m, 1h, 7d)"))),
+        }
+    }
+
+    /// A name used in backend commands: a token, nothing a shell could read.
+    fn name(&self, k: &str, default: &str) -> Result<String, PolicyError> {
+        let v = self.get(k).unwrap_or(default);
+        if token_ok(v) {
+            Ok(v.to_owned())
+        } else {
+            Err(perr(k, format!("{v:?}: letters, digits, '_' and '-' only")))
+        }
+    }
+
+    fn flag(&self, k: &str, default: bool) -> Result<bool, PolicyError> {
+        Ok(self
+            .get(k)
+            .map(|v| parse_bool(k, v))
+            .transpose()?
+            .unwrap_or(default))
+    }
+
+    fn escalation(&self) -> Result<u32, PolicyError> {
+        let Some(v) = self.get("escalation") else {
+            return Ok(2);
+        };
+        v.trim_end_matches(['x', 'X'])
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| perr("escalation", format!("{v:?}: expected 1x..100x")))
+    }
+
+    fn allowlist(&self) -> Result<Vec<IpNet>, PolicyError> {
+        list(self.get("allowlist").unwrap_or(""))
+            .map(|a| parse_net(a).ok_or_else(|| perr("allowlist", format!("bad CIDR {a:?}"))))
+            .collect()
+    }
+
+    /// Enabled backends, each once, in the order given.
+    fn backends(&self) -> Result<Vec<BackendKind>, PolicyError> {
+        let mut backends = Vec::new();
+        for b in list(self.get("backends").unwrap_or("blocklist, crowdsec")) {
+            let k = BackendKind::parse(b)
+                .ok_or_else(|| perr("backends", format!("unknown backend {b:?}")))?;
+            if !backends.contains(&k) {
+                backends.push(k);
+            }
+        }
+        Ok(backends)
+    }
+
+    /// `NAME:SECRET` pairs, the secret at least 16 characters.
+    fn bouncer_keys(&self) -> Result<Vec<(String, String)>, PolicyError> {
+        let mut keys = Vec::new();
+        for b in list(self.get("bouncer_key").unwrap_or("")) {
+            let (n, k) = b
+                .split_once(':')
+                .ok_or_else(|| perr("bouncer_key", "expected NAME:SECRET"))?;
+            if !token_ok(n.trim()) || k.trim().len() < 16 {
+                return Err(perr(
+                    "bouncer_key",
+                    "NAME must be a token and SECRET at least 16 characters",
+                ));
+            }
+            keys.push((n.trim().to_owned(), k.trim().to_owned()));
+        }
+        Ok(keys)
+    }
+
+    fn lapi_listen(&self) -> Result<Option<String>, PolicyError> {
+        let Some(v) = self.get("lapi_listen") else {
+            return Ok(None);
+        };
+        v.parse::<std::net::SocketAddr>()
+            .map_err(|_| perr("lapi_listen", format!("{v:?}: expected ADDR:PORT")))?;
+        Ok(Some(v.to_owned()))
+    }
+}
+
 /// `raw` with the secret of every `bouncer_key` entry replaced by
 /// [`SECRET_MASK`] (`fw0:********`).
 pub fn redact(raw: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -389,108 +483,50 @@ impl Policy {
                 return Err(perr(k, "unknown key"));
             }
         }
-        let get = |k: &str| raw.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-        let dur = |k: &str, default: u64| -> Result<Duration, PolicyError> {
-            match get(k) {
-                None => Ok(Duration::from_secs(default)),
-                Some(v) => parse_duration(v)
-                    .ok_or_else(|| perr(k, format!("bad duration {v:?} (e.g. 30s, 5m, 1h, 7d)"))),
-            }
-        };
-        let name = |k: &str, default: &str| -> Result<String, PolicyError> {
-            let v = get(k).unwrap_or(default);
-            if token_ok(v) {
-                Ok(v.to_owned())
-            } else {
-                Err(perr(k, format!("{v:?}: letters, digits, '_' and '-' only")))
-            }
-        };
-        let triggers = list(get("ban_on").unwrap_or("auth_attempt"))
+        let r = RawPolicy(raw);
+        let triggers = list(r.get("ban_on").unwrap_or("auth_attempt"))
             .map(parse_trigger)
             .collect::<Result<Vec<_>, _>>()?;
-        let escalation = match get("escalation") {
-            None => 2,
-            Some(v) => v
-                .trim_end_matches(['x', 'X'])
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| perr("escalation", format!("{v:?}: expected 1x..100x")))?,
-        };
-        let mut allowlist = Vec::new();
-        for a in list(get("allowlist").unwrap_or("")) {
-            allowlist
-                .push(parse_net(a).ok_or_else(|| perr("allowlist", format!("bad CIDR {a:?}")))?);
-        }
-        let mut backends = Vec::new();
-        for b in list(get("backends").unwrap_or("blocklist, crowdsec")) {
-            let k = BackendKind::parse(b)
-                .ok_or_else(|| perr("backends", format!("unknown backend {b:?}")))?;
-            if !backends.contains(&k) {
-                backends.push(k);
-            }
-        }
-        let mut bouncer_keys = Vec::new();
-        for b in list(get("bouncer_key").unwrap_or("")) {
-            let (n, k) = b
-                .split_once(':')
-                .ok_or_else(|| perr("bouncer_key", "expected NAME:SECRET"))?;
-            if !token_ok(n.trim()) || k.trim().len() < 16 {
-                return Err(perr(
-                    "bouncer_key",
-                    "NAME must be a token and SECRET at least 16 characters",
-                ));
-            }
-            bouncer_keys.push((n.trim().to_owned(), k.trim().to_owned()));
-        }
-        let duration = dur("duration", 3600)?;
+        let escalation = r.escalation()?;
+        let allowlist = r.allowlist()?;
+        let backends = r.backends()?;
+        let bouncer_keys = r.bouncer_keys()?;
+        let duration = r.duration("duration", 3600)?;
         if duration.is_zero() {
             return Err(perr("duration", "must be positive"));
         }
-        let max_duration = dur("max_duration", 7 * 86_400)?.max(duration);
-        let probe_interval = dur("probe_interval", 10)?.max(Duration::from_millis(200));
-        let lapi_listen = match get("lapi_listen") {
-            None => None,
-            Some(v) => {
-                v.parse::<std::net::SocketAddr>()
-                    .map_err(|_| perr("lapi_listen", format!("{v:?}: expected ADDR:PORT")))?;
-                Some(v.to_owned())
-            }
-        };
+        let max_duration = r.duration("max_duration", 7 * 86_400)?.max(duration);
+        let probe_interval = r
+            .duration("probe_interval", 10)?
+            .max(Duration::from_millis(200));
+        let lapi_listen = r.lapi_listen()?;
         Ok(Policy {
             triggers,
             duration,
             escalation,
             max_duration,
             allowlist,
-            allowlist_defaults: get("allowlist_defaults")
-                .map(|v| parse_bool("allowlist_defaults", v))
-                .transpose()?
-                .unwrap_or(true),
-            dry_run: get("dry_run")
-                .map(|v| parse_bool("dry_run", v))
-                .transpose()?
-                .unwrap_or(false),
+            allowlist_defaults: r.flag("allowlist_defaults", true)?,
+            dry_run: r.flag("dry_run", false)?,
             backends,
-            nft_table: name("nft_table", "decnet")?,
-            nft_set: name("nft_set", "banned")?,
-            nft_chain: get("nft_chain")
-                .map(|v| parse_bool("nft_chain", v))
-                .transpose()?
-                .unwrap_or(true),
-            nft_binary: get("nft_binary").unwrap_or("nft").to_owned(),
-            fail2ban_jail: name("fail2ban_jail", "decnet")?,
-            fail2ban_client: get("fail2ban_client")
+            nft_table: r.name("nft_table", "decnet")?,
+            nft_set: r.name("nft_set", "banned")?,
+            nft_chain: r.flag("nft_chain", true)?,
+            nft_binary: r.get("nft_binary").unwrap_or("nft").to_owned(),
+            fail2ban_jail: r.name("fail2ban_jail", "decnet")?,
+            fail2ban_client: r
+                .get("fail2ban_client")
                 .unwrap_or("fail2ban-client")
                 .to_owned(),
-            fail2ban_socket: get("fail2ban_socket").map(str::to_owned),
+            fail2ban_socket: r.get("fail2ban_socket").map(str::to_owned),
             probe_interval,
-            crash_window: dur("crash_window", 60)?,
-            command_timeout: dur("command_timeout", 5)?.max(Duration::from_secs(1)),
+            crash_window: r.duration("crash_window", 60)?,
+            command_timeout: r
+                .duration("command_timeout", 5)?
+                .max(Duration::from_secs(1)),
             lapi_listen,
             bouncer_keys,
-            blocklist_file: get("blocklist_file").map(str::to_owned),
+            blocklist_file: r.get("blocklist_file").map(str::to_owned),
             raw: raw.clone(),
         })
     }

@@ -13,7 +13,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::model::Page;
-use crate::sql::{bind_all, from_us, parse_uuid, us, Bind, SqlStore};
+use crate::sql::{bind_all, from_us, parse_uuid, us, Bind, Cols, SqlStore};
 use crate::{db_err, StoreError, StoreResult};
 
 /// Largest address list a roll-up query takes (an identity or campaign
@@ -250,14 +250,15 @@ fn tag_from_row(r: &AnyRow) -> StoreResult<TagRow> {
 }
 
 fn stix_from_row(r: &AnyRow) -> StoreResult<StixRow> {
+    let mut c = Cols::new(r);
     Ok(StixRow {
-        collection: r.try_get(0).map_err(db_err)?,
-        id: r.try_get(1).map_err(db_err)?,
-        version: r.try_get(2).map_err(db_err)?,
-        date_added: from_us(r.try_get(3).map_err(db_err)?)?,
-        stix_type: r.try_get(4).map_err(db_err)?,
-        spec_version: r.try_get(5).map_err(db_err)?,
-        object: r.try_get(6).map_err(db_err)?,
+        collection: c.get()?,
+        id: c.get()?,
+        version: c.get()?,
+        date_added: c.time()?,
+        stix_type: c.get()?,
+        spec_version: c.get()?,
+        object: c.get()?,
     })
 }
 

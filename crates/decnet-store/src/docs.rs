@@ -132,18 +132,15 @@ impl DocStore for SqlStore {
         let now = us(Utc::now());
         match expected_version {
             None => {
-                let r = sqlx::query(
+                let insert = sqlx::query(
                     "INSERT INTO docs (kind, id, parent, version, body, updated_at) VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (kind, id) DO NOTHING",
                 )
                 .bind(kind)
                 .bind(id)
                 .bind(parent)
                 .bind(text)
-                .bind(now)
-                .execute(&self.write)
-                .await
-                .map_err(db_err)?;
-                if r.rows_affected() == 1 {
+                .bind(now);
+                if self.write_rows(insert).await? == 1 {
                     Ok(1)
                 } else {
                     Err(StoreError::Conflict(format!(
@@ -152,18 +149,15 @@ impl DocStore for SqlStore {
                 }
             }
             Some(v) => {
-                let r = sqlx::query(
+                let update = sqlx::query(
                     "UPDATE docs SET body = $1, version = version + 1, updated_at = $2 WHERE kind = $3 AND id = $4 AND version = $5",
                 )
                 .bind(text)
                 .bind(now)
                 .bind(kind)
                 .bind(id)
-                .bind(v)
-                .execute(&self.write)
-                .await
-                .map_err(db_err)?;
-                if r.rows_affected() == 1 {
+                .bind(v);
+                if self.write_rows(update).await? == 1 {
                     return Ok(v + 1);
                 }
                 match self.doc_get(kind, id).await? {

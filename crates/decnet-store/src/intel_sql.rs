@@ -5,7 +5,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::model::*;
-use crate::sql::{bind_all, from_us, parse_uuid, us, Bind, SqlStore};
+use crate::sql::{bind_all, from_us, parse_uuid, us, Bind, Cols, SqlStore};
 use crate::{db_err, StoreError, StoreResult};
 
 fn json_col<T: serde::de::DeserializeOwned>(r: &AnyRow, i: usize, what: &str) -> StoreResult<T> {
@@ -77,19 +77,19 @@ const CRED_COLS: &str = "ip, decky, service, secret_kind, secret_hash, principal
 const BOUNTY_COLS: &str = "kind, value, ip, decky, service, first_seen, last_seen, count, details";
 
 fn cred_from_row(r: &AnyRow) -> StoreResult<CredentialRow> {
-    let s = |i: usize| -> StoreResult<String> { r.try_get(i).map_err(db_err) };
+    let mut c = Cols::new(r);
     Ok(CredentialRow {
-        ip: s(0)?,
-        decky: s(1)?,
-        service: s(2)?,
-        secret_kind: s(3)?,
-        secret_hash: s(4)?,
-        principal: s(5)?,
-        secret_printable: s(6)?,
-        secret_b64: s(7)?,
-        first_seen: from_us(r.try_get(8).map_err(db_err)?)?,
-        last_seen: from_us(r.try_get(9).map_err(db_err)?)?,
-        count: u(r.try_get(10).map_err(db_err)?),
+        ip: c.get()?,
+        decky: c.get()?,
+        service: c.get()?,
+        secret_kind: c.get()?,
+        secret_hash: c.get()?,
+        principal: c.get()?,
+        secret_printable: c.get()?,
+        secret_b64: c.get()?,
+        first_seen: c.time()?,
+        last_seen: c.time()?,
+        count: c.count()?,
     })
 }
 
@@ -101,17 +101,17 @@ struct Listing {
 }
 
 fn bounty_from_row(r: &AnyRow) -> StoreResult<BountyRow> {
-    let s = |i: usize| -> StoreResult<String> { r.try_get(i).map_err(db_err) };
+    let mut c = Cols::new(r);
     Ok(BountyRow {
-        kind: s(0)?,
-        value: s(1)?,
-        ip: s(2)?,
-        decky: s(3)?,
-        service: s(4)?,
-        first_seen: from_us(r.try_get(5).map_err(db_err)?)?,
-        last_seen: from_us(r.try_get(6).map_err(db_err)?)?,
-        count: u(r.try_get(7).map_err(db_err)?),
-        details: json_col(r, 8, "bounty details")?,
+        kind: c.get()?,
+        value: c.get()?,
+        ip: c.get()?,
+        decky: c.get()?,
+        service: c.get()?,
+        first_seen: c.time()?,
+        last_seen: c.time()?,
+        count: c.count()?,
+        details: c.json("bounty details")?,
     })
 }
 

@@ -41,6 +41,44 @@ pub(crate) fn from_us(v: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
 }
 
+/// A row's columns read in select order, each error the store's.
+pub(crate) struct Cols<'r> {
+    row: &'r AnyRow,
+    next: usize,
+}
+
+impl<'r> Cols<'r> {
+    pub(crate) fn new(row: &'r AnyRow) -> Self {
+        Cols { row, next: 0 }
+    }
+
+    /// The next column.
+    pub(crate) fn get<T>(&mut self) -> StoreResult<T>
+    where
+        T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
+        let v = self.row.try_get(self.next).map_err(db_err);
+        self.next += 1;
+        v
+    }
+
+    /// The next column, an instant in µs.
+    pub(crate) fn time(&mut self) -> StoreResult<DateTime<Utc>> {
+        from_us(self.get()?)
+    }
+
+    /// The next column, a count (never negative).
+    pub(crate) fn count(&mut self) -> StoreResult<u64> {
+        Ok(self.get::<i64>()?.max(0) as u64)
+    }
+
+    /// The next column, JSON text; `what` names it in the error.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&mut self, what: &str) -> StoreResult<T> {
+        let text: String = self.get()?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    }
+}
+
 pub(crate) fn parse_uuid(s: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("uuid {s:?}: {e}")))
 }
@@ -281,6 +319,32 @@ const COUNT_NEW_SQLITE: &str = "INSERT INTO event_counts (dim, val, n) \
      ON CONFLICT (dim, val) DO UPDATE SET n = n + excluded.n";
 
 /// Moves the stored-events counter by `delta` inside the writing transaction.
+impl SqlStore {
+    /// Runs one statement on the writer pool; the rows it changed.
+    pub(crate) async fn write_rows(&self, statement: AnyQuery<'_>) -> StoreResult<u64> {
+        Ok(statement
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?
+            .rows_affected())
+    }
+
+    /// Runs one `DELETE FROM events …`, moving the event total and the
+    /// search mark in the same transaction; the rows removed.
+    async fn delete_events(&self, delete: AnyQuery<'_>) -> StoreResult<u64> {
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        let n = delete
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        add_total(&mut tx, -(n as i64)).await?;
+        self.search_mark_after_delete(&mut tx).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(n)
+    }
+}
+
 async fn add_total(tx: &mut sqlx::Transaction<'_, sqlx::Any>, delta: i64) -> StoreResult<()> {
     if delta != 0 {
         sqlx::query("UPDATE event_total SET n = n + $1 WHERE id = 1")
@@ -590,17 +654,9 @@ impl Store for SqlStore {
     ) -> StoreResult<u64> {
         let mut removed = 0;
         if let Some(t) = older_than {
-            let mut tx = self.write.begin().await.map_err(db_err)?;
-            let n = sqlx::query("DELETE FROM events WHERE ts < $1")
-                .bind(us(t))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-            add_total(&mut tx, -(n as i64)).await?;
-            self.search_mark_after_delete(&mut tx).await?;
-            tx.commit().await.map_err(db_err)?;
-            removed += n;
+            removed += self
+                .delete_events(sqlx::query("DELETE FROM events WHERE ts < $1").bind(us(t)))
+                .await?;
             // Intel's consumed-id ledger ages out with the raw events (a
             // replay older than the retention window is not expected).
             sqlx::query("DELETE FROM intel_seen WHERE ts < $1")
@@ -622,18 +678,11 @@ impl Store for SqlStore {
             .await
             .map_err(db_err)?;
             if let Some((ts, id)) = cutoff {
-                let mut tx = self.write.begin().await.map_err(db_err)?;
-                let n = sqlx::query("DELETE FROM events WHERE ts < $1 OR (ts = $1 AND id <= $2)")
-                    .bind(ts)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .rows_affected();
-                add_total(&mut tx, -(n as i64)).await?;
-                self.search_mark_after_delete(&mut tx).await?;
-                tx.commit().await.map_err(db_err)?;
-                removed += n;
+                let delete =
+                    sqlx::query("DELETE FROM events WHERE ts < $1 OR (ts = $1 AND id <= $2)")
+                        .bind(ts)
+                        .bind(id);
+                removed += self.delete_events(delete).await?;
             }
         }
         Ok(removed)

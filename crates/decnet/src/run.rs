@@ -237,15 +237,7 @@ pub fn start(config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         enrich,
         ..Default::default()
     };
-    let result = rt.block_on(run(fleet, args, config, alerts, rules, intel_cfg));
-    crate::shutdown::drop_runtime(rt);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    run_to_exit(rt, run(fleet, args, config, alerts, rules, intel_cfg))
 }
 
 async fn run(
@@ -532,7 +524,16 @@ pub fn start_sensor(config: PathBuf, name: Option<String>, args: RunArgs) -> Exi
             return ExitCode::from(2);
         }
     };
-    let result = rt.block_on(run_sensor(fleet_spec, name, args));
+    run_to_exit(rt, run_sensor(fleet_spec, name, args))
+}
+
+/// Runs a command on `rt` to its end, drops the runtime without waiting
+/// for stray tasks, and turns the outcome into the exit code.
+fn run_to_exit(
+    rt: tokio::runtime::Runtime,
+    command: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let result = rt.block_on(command);
     crate::shutdown::drop_runtime(rt);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -624,10 +625,8 @@ async fn run_sensor(
         m.watch_workers(event_log.monitor(), None, None);
     }
     let fleet = open_fleet(&fleet_spec, &args, port_offset, &bus)?;
-    for spec in fleet_spec.deckies.iter().cloned() {
-        if let Err(e) = fleet.deploy(spec).await {
-            eprintln!("error: {e}");
-        }
+    for failure in deploy_all(&fleet, &fleet_spec).await {
+        eprintln!("error: {failure}");
     }
     print_table(&fleet.summary().await, port_offset);
     // Canary tokens on a sensor: the servers hold the tokens, run the
@@ -646,55 +645,8 @@ async fn run_sensor(
     );
     let _ = std::io::stdout().flush();
     let stop = CancellationToken::new();
-    // Deploy commands: request {ini_content} → reply {ok, deckies | error}.
-    let control = {
-        let client = nats.client().clone();
-        let fleet = fleet.clone();
-        let stop = stop.clone();
-        let subject = format!("control.{name}.deploy");
-        let mut sub = client
-            .subscribe(subject)
-            .await
-            .map_err(|e| anyhow::anyhow!("NATS subscribe: {e}"))?;
-        tokio::spawn(async move {
-            use futures::StreamExt;
-            loop {
-                let msg = tokio::select! {
-                    _ = stop.cancelled() => return,
-                    m = sub.next() => match m { Some(m) => m, None => return },
-                };
-                let reply = handle_deploy(&fleet, &msg.payload).await;
-                if let Some(to) = msg.reply {
-                    let _ = client
-                        .publish(to, serde_json::to_vec(&reply).unwrap_or_default().into())
-                        .await;
-                }
-            }
-        })
-    };
-    let health = {
-        let nats = nats.clone();
-        let fleet = fleet.clone();
-        let stop = stop.clone();
-        let name = name.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tick.tick() => {
-                        let st = nats.nats_stats();
-                        let deckies = fleet.summary().await.len();
-                        nats.publish(decnet_bus::Envelope::json(
-                            format!("system.{name}.health"),
-                            "health",
-                            serde_json::json!({"sensor": name, "status": if st.degraded { "degraded" } else { "healthy" }, "deckies": deckies, "nats": st}),
-                        ));
-                    }
-                }
-            }
-        })
-    };
+    let control = spawn_deploy_control(nats.client().clone(), &fleet, &name, &stop).await?;
+    let health = spawn_health_beacon(&nats, &fleet, &name, &stop);
     let trimmer = crate::memory::spawn_trimmer(stop.clone());
     stop_signal.wait().await;
     eprintln!("shutting down…");
@@ -717,6 +669,64 @@ async fn run_sensor(
     }
     report_event_log(&event_log.finish().await);
     Ok(())
+}
+
+/// Answers deploy commands on `control.NAME.deploy`: request
+/// `{ini_content}` → reply `{ok, deckies | error}`, until `stop`.
+async fn spawn_deploy_control(
+    client: async_nats::Client,
+    fleet: &Arc<Fleet>,
+    name: &str,
+    stop: &CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (fleet, stop) = (fleet.clone(), stop.clone());
+    let mut sub = client
+        .subscribe(format!("control.{name}.deploy"))
+        .await
+        .map_err(|e| anyhow::anyhow!("NATS subscribe: {e}"))?;
+    Ok(tokio::spawn(async move {
+        use futures::StreamExt;
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => return,
+                m = sub.next() => match m { Some(m) => m, None => return },
+            };
+            let reply = handle_deploy(&fleet, &msg.payload).await;
+            if let Some(to) = msg.reply {
+                let _ = client
+                    .publish(to, serde_json::to_vec(&reply).unwrap_or_default().into())
+                    .await;
+            }
+        }
+    }))
+}
+
+/// Publishes the sensor's health on `system.NAME.health` every 10 s until
+/// `stop`.
+fn spawn_health_beacon(
+    nats: &Arc<decnet_nats::NatsBus>,
+    fleet: &Arc<Fleet>,
+    name: &str,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (nats, fleet, stop, name) = (nats.clone(), fleet.clone(), stop.clone(), name.to_owned());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {
+                    let st = nats.nats_stats();
+                    let deckies = fleet.summary().await.len();
+                    nats.publish(decnet_bus::Envelope::json(
+                        format!("system.{name}.health"),
+                        "health",
+                        serde_json::json!({"sensor": name, "status": if st.degraded { "degraded" } else { "healthy" }, "deckies": deckies, "nats": st}),
+                    ));
+                }
+            }
+        }
+    })
 }
 
 async fn handle_deploy(fleet: &Arc<Fleet>, payload: &[u8]) -> serde_json::Value {

@@ -209,102 +209,16 @@ impl Overrides {
         let current = self.apply(base);
         let mut next = self.clone();
         let section = match edit {
-            Edit::PutChannel(name, mut map) => {
-                let section = channel_section(&name);
-                // `env:`/`file:` would let an API caller make the server read
-                // its environment or any file and send it to a host of their
-                // choosing: through the API, secrets are given inline.
-                let indirect: Vec<ConfigError> = SECRET_KEYS
-                    .iter()
-                    .filter(|k| {
-                        map.get(**k)
-                            .is_some_and(|v| v.starts_with("env:") || v.starts_with("file:"))
-                    })
-                    .map(|k| ConfigError {
-                        section: section.clone(),
-                        key: Some((*k).to_owned()),
-                        message: "through the API a secret is given inline (env: and file: are for the fleet file)".into(),
-                    })
-                    .collect();
-                if !indirect.is_empty() {
-                    return Err(EditError::Invalid(ConfigErrors(indirect)));
-                }
-                if let Some(now) = current.get(&section) {
-                    if now.get("type") == map.get("type") {
-                        for k in SECRET_KEYS {
-                            if let (None, Some(v)) = (map.get(*k), now.get(*k)) {
-                                map.insert((*k).to_owned(), v.clone());
-                            }
-                        }
-                    }
-                }
-                next.channels.insert(name, map);
-                section
+            Edit::PutChannel(name, map) => next.put_channel(&current, name, map)?,
+            Edit::PutRule(id, map) if crate::rules::builtin(&id).is_some() => {
+                return self.edit_builtin_rule(base, &id, map);
             }
             Edit::PutRule(id, map) => {
                 let section = rule_section(&id);
-                if crate::rules::builtin(&id).is_some() {
-                    let mut unknown: Vec<ConfigError> = map
-                        .keys()
-                        .filter(|k| !BUILTIN_KEYS.contains(&k.as_str()))
-                        .map(|k| ConfigError {
-                            section: section.clone(),
-                            key: Some(k.clone()),
-                            message: "a built-in rule takes only enabled and severity".into(),
-                        })
-                        .collect();
-                    if map
-                        .get("enabled")
-                        .is_some_and(|v| v != "true" && v != "false")
-                    {
-                        unknown.push(ConfigError {
-                            section: section.clone(),
-                            key: Some("enabled".into()),
-                            message: "expected true or false".into(),
-                        });
-                    }
-                    if !unknown.is_empty() {
-                        return Err(EditError::Invalid(ConfigErrors(unknown)));
-                    }
-                    // A built-in's keys merge with its earlier edit; they
-                    // land in [alerts], whose errors are reported on them.
-                    let next = self.with_rule(&id, map);
-                    let cfg = next.config(base).map_err(|e| {
-                        EditError::Invalid(ConfigErrors(
-                            e.0.into_iter()
-                                .map(|mut e| {
-                                    if e.section == "alerts" {
-                                        e.section = section.clone();
-                                        e.key = e.key.map(|k| match k.as_str() {
-                                            "enable" | "disable" => "enabled".to_owned(),
-                                            _ => k,
-                                        });
-                                    }
-                                    e
-                                })
-                                .collect(),
-                        ))
-                    })?;
-                    return Ok((next, cfg));
-                }
                 next.rules.insert(id, Some(map));
                 section
             }
-            Edit::DeleteRule(id) => {
-                if crate::rules::builtin(&id).is_some() {
-                    return Err(EditError::Builtin(id));
-                }
-                let section = rule_section(&id);
-                if !current.contains_key(&section) {
-                    return Err(EditError::NotFound(id));
-                }
-                if base.contains_key(&section) {
-                    next.rules.insert(id, None);
-                } else {
-                    next.rules.remove(&id);
-                }
-                section
-            }
+            Edit::DeleteRule(id) => next.delete_rule(base, &current, id)?,
         };
         match next.config(base) {
             Ok(cfg) => Ok((next, cfg)),
@@ -320,6 +234,121 @@ impl Overrides {
                     .collect(),
             ))),
         }
+    }
+
+    /// Sets a channel; a secret left out keeps the one the channel has
+    /// (same type). Returns the channel's section.
+    fn put_channel(
+        &mut self,
+        current: &Sections,
+        name: String,
+        mut map: BTreeMap<String, String>,
+    ) -> Result<String, EditError> {
+        let section = channel_section(&name);
+        // `env:`/`file:` would let an API caller make the server read
+        // its environment or any file and send it to a host of their
+        // choosing: through the API, secrets are given inline.
+        let indirect: Vec<ConfigError> = SECRET_KEYS
+            .iter()
+            .filter(|k| {
+                map.get(**k)
+                    .is_some_and(|v| v.starts_with("env:") || v.starts_with("file:"))
+            })
+            .map(|k| ConfigError {
+                section: section.clone(),
+                key: Some((*k).to_owned()),
+                message: "through the API a secret is given inline (env: and file: are for the fleet file)".into(),
+            })
+            .collect();
+        if !indirect.is_empty() {
+            return Err(EditError::Invalid(ConfigErrors(indirect)));
+        }
+        if let Some(now) = current.get(&section) {
+            if now.get("type") == map.get("type") {
+                for k in SECRET_KEYS {
+                    if let (None, Some(v)) = (map.get(*k), now.get(*k)) {
+                        map.insert((*k).to_owned(), v.clone());
+                    }
+                }
+            }
+        }
+        self.channels.insert(name, map);
+        Ok(section)
+    }
+
+    /// Edits a built-in rule: only `enabled` and `severity`, merged with
+    /// its earlier edit; they land in `[alerts]`, whose errors are
+    /// reported on the rule's keys.
+    fn edit_builtin_rule(
+        &self,
+        base: &Sections,
+        id: &str,
+        map: BTreeMap<String, String>,
+    ) -> Result<(Overrides, AlertsConfig), EditError> {
+        let section = rule_section(id);
+        let mut unknown: Vec<ConfigError> = map
+            .keys()
+            .filter(|k| !BUILTIN_KEYS.contains(&k.as_str()))
+            .map(|k| ConfigError {
+                section: section.clone(),
+                key: Some(k.clone()),
+                message: "a built-in rule takes only enabled and severity".into(),
+            })
+            .collect();
+        if map
+            .get("enabled")
+            .is_some_and(|v| v != "true" && v != "false")
+        {
+            unknown.push(ConfigError {
+                section: section.clone(),
+                key: Some("enabled".into()),
+                message: "expected true or false".into(),
+            });
+        }
+        if !unknown.is_empty() {
+            return Err(EditError::Invalid(ConfigErrors(unknown)));
+        }
+        let next = self.with_rule(id, map);
+        let cfg = next.config(base).map_err(|e| {
+            EditError::Invalid(ConfigErrors(
+                e.0.into_iter()
+                    .map(|mut e| {
+                        if e.section == "alerts" {
+                            e.section = section.clone();
+                            e.key = e.key.map(|k| match k.as_str() {
+                                "enable" | "disable" => "enabled".to_owned(),
+                                _ => k,
+                            });
+                        }
+                        e
+                    })
+                    .collect(),
+            ))
+        })?;
+        Ok((next, cfg))
+    }
+
+    /// Deletes a rule of the API (or hides one of the fleet file).
+    /// Returns the rule's section.
+    fn delete_rule(
+        &mut self,
+        base: &Sections,
+        current: &Sections,
+        id: String,
+    ) -> Result<String, EditError> {
+        if crate::rules::builtin(&id).is_some() {
+            return Err(EditError::Builtin(id));
+        }
+        let section = rule_section(&id);
+        if !current.contains_key(&section) {
+            return Err(EditError::NotFound(id));
+        }
+        if base.contains_key(&section) {
+            self.rules.insert(id, None);
+        } else {
+            self.rules.remove(&id);
+        }
+        Ok(section)
     }
 
     fn with_rule(&self, id: &str, map: BTreeMap<String, String>) -> Overrides {

@@ -90,83 +90,10 @@ pub fn event(e: &Event, kind: &str) -> Value {
         &e.decky,
         (!e.dst_ip.is_unspecified()).then(|| e.dst_ip.to_string()),
     );
-    let mut related_ip = Vec::new();
-    if let Some(ip) = e.attacker_ip() {
-        put(&mut m, "source.ip", json!(ip));
-        related_ip.push(ip.to_string());
-    }
-    if e.src_port != 0 {
-        put(&mut m, "source.port", json!(e.src_port));
-    }
-    if !e.dst_ip.is_unspecified() {
-        put(&mut m, "destination.ip", json!(e.dst_ip));
-        related_ip.push(e.dst_ip.to_string());
-    }
-    if e.dst_port != 0 {
-        put(&mut m, "destination.port", json!(e.dst_port));
-    }
-    put(&mut m, "network.transport", json!(transport(e)));
-    put(
-        &mut m,
-        "network.protocol",
-        json!(e.service.to_ascii_lowercase()),
-    );
-    let mut related_user = Vec::new();
-    let user = e.field_str("username").or_else(|| e.field_str("user"));
-    if let Some(u) = user {
-        put(&mut m, "user.name", json!(u));
-        related_user.push(u.to_owned());
-    }
-    match kind {
-        "auth_attempt" => {
-            let ok = e.fields.get("success").and_then(Value::as_bool) == Some(true)
-                || e.field_str("outcome") == Some("success");
-            put(
-                &mut m,
-                "event.outcome",
-                json!(if ok { "success" } else { "failure" }),
-            );
-        }
-        "command" => {
-            if let Some(c) = e.field_str("command") {
-                put(&mut m, "process.command_line", json!(c));
-            }
-        }
-        "file_upload" => {
-            if let Some(n) = e.field_str("filename") {
-                put(&mut m, "file.name", json!(n));
-            }
-            if let Some(h) = e.field_str("sha256") {
-                put(&mut m, "file.hash.sha256", json!(h));
-                put(&mut m, "related.hash", json!([h]));
-            }
-            if let Some(s) = e.fields.get("size").and_then(Value::as_u64) {
-                put(&mut m, "file.size", json!(s));
-            }
-        }
-        _ => {}
-    }
-    if let Some(u) = url_of(e) {
-        put(&mut m, "url.original", json!(u));
-    }
-    if let Some(p) = e.field_str("path") {
-        put(&mut m, "url.path", json!(p));
-    }
-    if let Some(q) = e.field_str("query").filter(|q| !q.is_empty()) {
-        put(&mut m, "url.query", json!(q));
-    }
-    if let Some(meth) = e.field_str("method").filter(|_| category == "web") {
-        put(&mut m, "http.request.method", json!(meth));
-    }
-    if let Some(ua) = e.field_str("user_agent") {
-        put(&mut m, "user_agent.original", json!(ua));
-    }
-    if let Some(j) = e.field_str("ja3") {
-        put(&mut m, "tls.client.ja3", json!(j));
-    }
-    if let Some(err) = e.field_str("error") {
-        put(&mut m, "error.message", json!(err));
-    }
+    let related_ip = endpoints(&mut m, e);
+    let related_user = user_name(&mut m, e);
+    kind_fields(&mut m, e, kind);
+    request_fields(&mut m, e, category);
     if !related_ip.is_empty() {
         put(&mut m, "related.ip", json!(related_ip));
     }
@@ -179,6 +106,96 @@ pub fn event(e: &Event, kind: &str) -> Value {
     put(&mut m, "decnet.decky", json!(e.decky));
     put(&mut m, "decnet.fields", Value::Object(e.fields.clone()));
     Value::Object(m)
+}
+
+/// Source, destination and transport; the addresses for `related.ip`.
+fn endpoints(m: &mut Map<String, Value>, e: &Event) -> Vec<String> {
+    let mut related_ip = Vec::new();
+    if let Some(ip) = e.attacker_ip() {
+        put(m, "source.ip", json!(ip));
+        related_ip.push(ip.to_string());
+    }
+    if e.src_port != 0 {
+        put(m, "source.port", json!(e.src_port));
+    }
+    if !e.dst_ip.is_unspecified() {
+        put(m, "destination.ip", json!(e.dst_ip));
+        related_ip.push(e.dst_ip.to_string());
+    }
+    if e.dst_port != 0 {
+        put(m, "destination.port", json!(e.dst_port));
+    }
+    put(m, "network.transport", json!(transport(e)));
+    put(m, "network.protocol", json!(e.service.to_ascii_lowercase()));
+    related_ip
+}
+
+/// `user.name`; the name for `related.user`.
+fn user_name(m: &mut Map<String, Value>, e: &Event) -> Vec<String> {
+    let user = e.field_str("username").or_else(|| e.field_str("user"));
+    let Some(u) = user else {
+        return Vec::new();
+    };
+    put(m, "user.name", json!(u));
+    vec![u.to_owned()]
+}
+
+/// What only some kinds carry: an outcome, a command line, a file.
+fn kind_fields(m: &mut Map<String, Value>, e: &Event, kind: &str) {
+    match kind {
+        "auth_attempt" => {
+            let ok = e.fields.get("success").and_then(Value::as_bool) == Some(true)
+                || e.field_str("outcome") == Some("success");
+            put(
+                m,
+                "event.outcome",
+                json!(if ok { "success" } else { "failure" }),
+            );
+        }
+        "command" => {
+            if let Some(c) = e.field_str("command") {
+                put(m, "process.command_line", json!(c));
+            }
+        }
+        "file_upload" => {
+            if let Some(n) = e.field_str("filename") {
+                put(m, "file.name", json!(n));
+            }
+            if let Some(h) = e.field_str("sha256") {
+                put(m, "file.hash.sha256", json!(h));
+                put(m, "related.hash", json!([h]));
+            }
+            if let Some(s) = e.fields.get("size").and_then(Value::as_u64) {
+                put(m, "file.size", json!(s));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// URL, HTTP, TLS and error details of any kind of event.
+fn request_fields(m: &mut Map<String, Value>, e: &Event, category: &str) {
+    if let Some(u) = url_of(e) {
+        put(m, "url.original", json!(u));
+    }
+    if let Some(p) = e.field_str("path") {
+        put(m, "url.path", json!(p));
+    }
+    if let Some(q) = e.field_str("query").filter(|q| !q.is_empty()) {
+        put(m, "url.query", json!(q));
+    }
+    if let Some(meth) = e.field_str("method").filter(|_| category == "web") {
+        put(m, "http.request.method", json!(meth));
+    }
+    if let Some(ua) = e.field_str("user_agent") {
+        put(m, "user_agent.original", json!(ua));
+    }
+    if let Some(j) = e.field_str("ja3") {
+        put(m, "tls.client.ja3", json!(j));
+    }
+    if let Some(err) = e.field_str("error") {
+        put(m, "error.message", json!(err));
+    }
 }
 
 /// ECS `event.severity` (a number; higher is worse).

@@ -104,122 +104,146 @@ fn user(e: &Event) -> Value {
 /// The OCSF event of a decky event (`kind` is the wire kind, so kinds this
 /// build does not know still map).
 pub fn event(e: &Event, kind: &str) -> Value {
-    let msg = || format!("{kind} on {}/{}", e.decky, e.service);
+    let msg = format!("{kind} on {}/{}", e.decky, e.service);
     let mut v = match kind {
-        "auth_attempt" => {
-            let ok = e.fields.get("success").and_then(Value::as_bool) == Some(true)
-                || e.field_str("outcome") == Some("success");
-            let mut v = base(3002, 1, if ok { 3 } else { 1 }, e, msg());
-            v.insert("status_id".into(), json!(if ok { 1 } else { 2 }));
-            v.insert(
-                "status".into(),
-                json!(if ok { "Success" } else { "Failure" }),
-            );
-            v.insert("user".into(), user(e));
-            v.insert("is_remote".into(), json!(true));
-            v.insert("service".into(), json!({"name": e.service}));
-            v
-        }
-        "request" if e.field_str("method").is_some() => {
-            let method = e.field_str("method").unwrap_or("");
-            let mut v = base(4002, http_method_activity(method), 1, e, msg());
-            let mut url = Map::new();
-            if let Some(p) = e.field_str("path") {
-                url.insert("path".into(), json!(p));
-            }
-            if let Some(q) = e.field_str("query").filter(|q| !q.is_empty()) {
-                url.insert("query_string".into(), json!(q));
-            }
-            if let Some(u) = url_of(e) {
-                url.insert("url_string".into(), json!(u));
-            }
-            let mut req = json!({"url": url});
-            if http_method_activity(method) != 99 {
-                req["http_method"] = json!(method.to_ascii_uppercase());
-            }
-            if let Some(ua) = e.field_str("user_agent") {
-                req["user_agent"] = json!(ua);
-            }
-            if let Some(ver) = e.field_str("version") {
-                req["version"] = json!(ver);
-            }
-            v.insert("http_request".into(), req);
-            v
-        }
-        "command" => {
-            let mut v = base(1007, 1, 2, e, msg());
-            v.insert("actor".into(), json!({"user": user(e)}));
-            v.insert(
-                "device".into(),
-                json!({"hostname": e.decky, "name": e.decky, "ip": e.dst_ip, "type_id": 1}),
-            );
-            v.insert(
-                "process".into(),
-                json!({"cmd_line": e.field_str("command").unwrap_or("")}),
-            );
-            v
-        }
-        "file_upload" | "file_download" => {
-            let upload = kind == "file_upload";
-            let mut v = base(6006, if upload { 1 } else { 2 }, 3, e, msg());
-            v.insert("actor".into(), json!({"user": user(e)}));
-            let name = e
-                .field_str("filename")
-                .map(str::to_owned)
-                .or_else(|| {
-                    url_of(e).map(|u| {
-                        u.rsplit('/')
-                            .find(|s| !s.is_empty())
-                            .unwrap_or(&u)
-                            .to_owned()
-                    })
-                })
-                .unwrap_or_default();
-            let mut file = json!({"name": name, "type_id": 1});
-            if let Some(s) = e.fields.get("size").and_then(Value::as_u64) {
-                file["size"] = json!(s);
-            }
-            if let Some(h) = e.field_str("sha256") {
-                file["hashes"] = json!([{"algorithm_id": 3, "value": h}]);
-            }
-            if let Some(u) = e.field_str("url") {
-                file["url"] = json!({"url_string": u});
-            }
-            v.insert("file".into(), file);
-            v
-        }
-        "canary_trigger" => {
-            let mut v = base(2004, 1, 5, e, msg());
-            v.insert(
-                "finding_info".into(),
-                json!({
-                    "uid": e.id,
-                    "title": format!("Canary token triggered: {}", e.field_str("label").unwrap_or("token")),
-                    "types": ["canary_trigger"],
-                    "analytic": {"name": "canary_trigger", "type_id": 1, "uid": "canary_trigger"},
-                }),
-            );
-            v.insert("is_alert".into(), json!(true));
-            v
-        }
-        other => {
-            let activity = match other {
-                "connect" => 1,
-                "disconnect" => 2,
-                "scan" | "request" => 6,
-                _ => 99,
-            };
-            let mut v = base(4001, activity, 1, e, msg());
-            v.insert(
-                "connection_info".into(),
-                json!({"protocol_name": transport(e), "direction_id": 1}),
-            );
-            if activity == 99 {
-                v.insert("activity_name".into(), json!(other));
-            }
-            v
-        }
+        "auth_attempt" => authentication(e, msg),
+        "request" if e.field_str("method").is_some() => http_activity(e, msg),
+        "command" => process_activity(e, msg),
+        "file_upload" | "file_download" => file_hosting(e, kind == "file_upload", msg),
+        "canary_trigger" => canary_finding(e, msg),
+        other => network_activity(e, other, msg),
     };
+    place_endpoints(&mut v, e);
+    Value::Object(v)
+}
+
+/// Authentication (3002): a credential tried.
+fn authentication(e: &Event, msg: String) -> Map<String, Value> {
+    let ok = e.fields.get("success").and_then(Value::as_bool) == Some(true)
+        || e.field_str("outcome") == Some("success");
+    let mut v = base(3002, 1, if ok { 3 } else { 1 }, e, msg);
+    v.insert("status_id".into(), json!(if ok { 1 } else { 2 }));
+    v.insert(
+        "status".into(),
+        json!(if ok { "Success" } else { "Failure" }),
+    );
+    v.insert("user".into(), user(e));
+    v.insert("is_remote".into(), json!(true));
+    v.insert("service".into(), json!({"name": e.service}));
+    v
+}
+
+/// HTTP Activity (4002): a web request with its method.
+fn http_activity(e: &Event, msg: String) -> Map<String, Value> {
+    let method = e.field_str("method").unwrap_or("");
+    let mut v = base(4002, http_method_activity(method), 1, e, msg);
+    let mut url = Map::new();
+    if let Some(p) = e.field_str("path") {
+        url.insert("path".into(), json!(p));
+    }
+    if let Some(q) = e.field_str("query").filter(|q| !q.is_empty()) {
+        url.insert("query_string".into(), json!(q));
+    }
+    if let Some(u) = url_of(e) {
+        url.insert("url_string".into(), json!(u));
+    }
+    let mut req = json!({"url": url});
+    if http_method_activity(method) != 99 {
+        req["http_method"] = json!(method.to_ascii_uppercase());
+    }
+    if let Some(ua) = e.field_str("user_agent") {
+        req["user_agent"] = json!(ua);
+    }
+    if let Some(ver) = e.field_str("version") {
+        req["version"] = json!(ver);
+    }
+    v.insert("http_request".into(), req);
+    v
+}
+
+/// Process Activity (1007): a command run in a decky's shell.
+fn process_activity(e: &Event, msg: String) -> Map<String, Value> {
+    let mut v = base(1007, 1, 2, e, msg);
+    v.insert("actor".into(), json!({"user": user(e)}));
+    v.insert(
+        "device".into(),
+        json!({"hostname": e.decky, "name": e.decky, "ip": e.dst_ip, "type_id": 1}),
+    );
+    v.insert(
+        "process".into(),
+        json!({"cmd_line": e.field_str("command").unwrap_or("")}),
+    );
+    v
+}
+
+/// File Hosting Activity (6006): an upload, or a download attempt.
+fn file_hosting(e: &Event, upload: bool, msg: String) -> Map<String, Value> {
+    let mut v = base(6006, if upload { 1 } else { 2 }, 3, e, msg);
+    v.insert("actor".into(), json!({"user": user(e)}));
+    let name = e
+        .field_str("filename")
+        .map(str::to_owned)
+        .or_else(|| {
+            url_of(e).map(|u| {
+                u.rsplit('/')
+                    .find(|s| !s.is_empty())
+                    .unwrap_or(&u)
+                    .to_owned()
+            })
+        })
+        .unwrap_or_default();
+    let mut file = json!({"name": name, "type_id": 1});
+    if let Some(s) = e.fields.get("size").and_then(Value::as_u64) {
+        file["size"] = json!(s);
+    }
+    if let Some(h) = e.field_str("sha256") {
+        file["hashes"] = json!([{"algorithm_id": 3, "value": h}]);
+    }
+    if let Some(u) = e.field_str("url") {
+        file["url"] = json!({"url_string": u});
+    }
+    v.insert("file".into(), file);
+    v
+}
+
+/// Detection Finding (2004): a canary token triggered.
+fn canary_finding(e: &Event, msg: String) -> Map<String, Value> {
+    let mut v = base(2004, 1, 5, e, msg);
+    v.insert(
+        "finding_info".into(),
+        json!({
+            "uid": e.id,
+            "title": format!("Canary token triggered: {}", e.field_str("label").unwrap_or("token")),
+            "types": ["canary_trigger"],
+            "analytic": {"name": "canary_trigger", "type_id": 1, "uid": "canary_trigger"},
+        }),
+    );
+    v.insert("is_alert".into(), json!(true));
+    v
+}
+
+/// Network Activity (4001): everything else, the kind named when the
+/// class has no activity for it.
+fn network_activity(e: &Event, kind: &str, msg: String) -> Map<String, Value> {
+    let activity = match kind {
+        "connect" => 1,
+        "disconnect" => 2,
+        "scan" | "request" => 6,
+        _ => 99,
+    };
+    let mut v = base(4001, activity, 1, e, msg);
+    v.insert(
+        "connection_info".into(),
+        json!({"protocol_name": transport(e), "direction_id": 1}),
+    );
+    if activity == 99 {
+        v.insert("activity_name".into(), json!(kind));
+    }
+    v
+}
+
+/// Source and destination where the event's class keeps them.
+fn place_endpoints(v: &mut Map<String, Value>, e: &Event) {
     let (src, dst) = endpoints(e);
     match v["class_uid"].as_u64() {
         // Process Activity has no network endpoints: keep the source in unmapped.
@@ -236,7 +260,6 @@ pub fn event(e: &Event, kind: &str) -> Value {
             v.insert("dst_endpoint".into(), dst);
         }
     }
-    Value::Object(v)
 }
 
 /// OCSF `severity_id`.

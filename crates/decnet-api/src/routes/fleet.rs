@@ -148,59 +148,10 @@ pub(crate) async fn deploy(
     ApiJson(body): ApiJson<DeployRequest>,
 ) -> ApiResult<(StatusCode, Json<DeployAccepted>)> {
     let eng = st.engine()?.clone();
-    let (fleet_spec, warnings) = match decnet_core::fleet::parse_str(&body.ini_content) {
-        Ok(x) => x,
-        Err(report) => {
-            let detail = report.render("ini_content");
-            return Err(if report.is_structural() {
-                ApiError::BadRequest(detail.trim_end().to_owned())
-            } else {
-                ApiError::Validation(
-                    report
-                        .errors
-                        .iter()
-                        .map(|e| {
-                            crate::error::FieldError::new(
-                                "body",
-                                "ini_content",
-                                format!("line {}: {}", e.line, e.message),
-                                "value_error",
-                            )
-                        })
-                        .collect(),
-                )
-            });
-        }
-    };
-    let limit = st
-        .store
-        .get_setting(LIMITS_KEY)
-        .await?
-        .and_then(|v| v.get("deployment_limit").and_then(|n| n.as_u64()))
-        .unwrap_or(DEFAULT_DEPLOYMENT_LIMIT as u64);
-    if fleet_spec.deckies.len() as u64 > limit {
-        return Err(ApiError::Conflict(format!(
-            "this INI defines {} deckies; the deployment limit is {limit} per request (PUT /api/v1/config/deployment-limit)",
-            fleet_spec.deckies.len()
-        )));
-    }
-    let (names, ips) = eng.fleet.in_use().await;
+    let (fleet_spec, warnings) = parse_ini(&body.ini_content)?;
+    check_deployment_limit(&st, &fleet_spec).await?;
     if !body.replace_fleet {
-        let mut clashes = Vec::new();
-        for d in &fleet_spec.deckies {
-            if names.contains(&d.name) {
-                clashes.push(format!("decky '{}' is already running", d.name));
-            }
-            // A DHCP decky has no address until its lease: nothing to clash with.
-            for ip in d.addrs() {
-                if !ip.is_unspecified() && ips.contains(&ip) && !names.contains(&d.name) {
-                    clashes.push(format!("IP {ip} is already used by a running decky"));
-                }
-            }
-        }
-        if !clashes.is_empty() {
-            return Err(ApiError::Conflict(clashes.join("; ")));
-        }
+        check_clashes(&eng.fleet, &fleet_spec).await?;
     }
     let mut warnings: Vec<String> = warnings
         .into_iter()
@@ -219,22 +170,11 @@ pub(crate) async fn deploy(
             }
         })
         .collect();
-    let replace = body.replace_fleet;
-    tokio::spawn(async move {
-        if replace {
-            for running in eng.fleet.summary().await {
-                // Topology deckies belong to their topology, not to the fleet file.
-                if eng.fleet.topology_of(&running.name).is_none() {
-                    let _ = eng.fleet.teardown(&running.name).await;
-                }
-            }
-        }
-        for spec in fleet_spec.deckies {
-            if let Err(e) = eng.fleet.deploy(spec).await {
-                tracing::warn!("deploy: {e}");
-            }
-        }
-    });
+    tokio::spawn(deploy_in_background(
+        eng.fleet.clone(),
+        fleet_spec,
+        body.replace_fleet,
+    ));
     Ok((
         StatusCode::ACCEPTED,
         Json(DeployAccepted {
@@ -243,6 +183,101 @@ pub(crate) async fn deploy(
             warnings,
         }),
     ))
+}
+
+/// The INI parsed; a structural problem is a 400, errors on lines a 422.
+fn parse_ini(
+    ini: &str,
+) -> ApiResult<(
+    decnet_core::FleetSpec,
+    Vec<decnet_core::fleet::ValidationError>,
+)> {
+    decnet_core::fleet::parse_str(ini).map_err(|report| {
+        let detail = report.render("ini_content");
+        if report.is_structural() {
+            return ApiError::BadRequest(detail.trim_end().to_owned());
+        }
+        ApiError::Validation(
+            report
+                .errors
+                .iter()
+                .map(|e| {
+                    crate::error::FieldError::new(
+                        "body",
+                        "ini_content",
+                        format!("line {}: {}", e.line, e.message),
+                        "value_error",
+                    )
+                })
+                .collect(),
+        )
+    })
+}
+
+/// 409 when the INI defines more deckies than one request may deploy.
+async fn check_deployment_limit(
+    st: &AppState,
+    fleet_spec: &decnet_core::FleetSpec,
+) -> ApiResult<()> {
+    let limit = st
+        .store
+        .get_setting(LIMITS_KEY)
+        .await?
+        .and_then(|v| v.get("deployment_limit").and_then(|n| n.as_u64()))
+        .unwrap_or(DEFAULT_DEPLOYMENT_LIMIT as u64);
+    if fleet_spec.deckies.len() as u64 > limit {
+        return Err(ApiError::Conflict(format!(
+            "this INI defines {} deckies; the deployment limit is {limit} per request (PUT /api/v1/config/deployment-limit)",
+            fleet_spec.deckies.len()
+        )));
+    }
+    Ok(())
+}
+
+/// 409 when a decky's name or address is taken by a running decky.
+async fn check_clashes(
+    fleet: &decnet_engine::Fleet,
+    fleet_spec: &decnet_core::FleetSpec,
+) -> ApiResult<()> {
+    let (names, ips) = fleet.in_use().await;
+    let mut clashes = Vec::new();
+    for d in &fleet_spec.deckies {
+        if names.contains(&d.name) {
+            clashes.push(format!("decky '{}' is already running", d.name));
+        }
+        // A DHCP decky has no address until its lease: nothing to clash with.
+        for ip in d.addrs() {
+            if !ip.is_unspecified() && ips.contains(&ip) && !names.contains(&d.name) {
+                clashes.push(format!("IP {ip} is already used by a running decky"));
+            }
+        }
+    }
+    if clashes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(clashes.join("; ")))
+    }
+}
+
+/// Tears the fleet file's deckies down if asked, then deploys the new ones.
+async fn deploy_in_background(
+    fleet: std::sync::Arc<decnet_engine::Fleet>,
+    fleet_spec: decnet_core::FleetSpec,
+    replace: bool,
+) {
+    if replace {
+        for running in fleet.summary().await {
+            // Topology deckies belong to their topology, not to the fleet file.
+            if fleet.topology_of(&running.name).is_none() {
+                let _ = fleet.teardown(&running.name).await;
+            }
+        }
+    }
+    for spec in fleet_spec.deckies {
+        if let Err(e) = fleet.deploy(spec).await {
+            tracing::warn!("deploy: {e}");
+        }
+    }
 }
 
 /// A deployed INI's `[alerts]`/`[alerts.*]`/`[siem.*]` sections replace the

@@ -96,20 +96,8 @@ fn marker_lines(log: &Path, marker: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs the scenario; `per_api` subscribers on each server.
-pub async fn run(
-    bin: &Path,
-    offset: u16,
-    rate: u64,
-    seconds: f64,
-    per_api: usize,
-) -> anyhow::Result<ScaleoutReport> {
-    let nats_bin = nats_binary()?;
-    let pg = decnet_store::testing::PgCluster::start()
-        .context("PostgreSQL binaries not installed (apt-get install postgresql)")?;
-    let db = pg.fresh_database().await;
-    let tmp = std::env::temp_dir().join(format!("decnet-bench-scaleout-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp)?;
+/// A JetStream nats-server on a free loopback port, ready; and its URL.
+async fn start_nats(nats_bin: &Path, tmp: &Path) -> anyhow::Result<(Child, String)> {
     let nport = decnet_store::testing::free_port();
     let nats = Command::new(nats_bin)
         .args(["-js", "-a", "127.0.0.1", "-p", &nport.to_string(), "-sd"])
@@ -118,7 +106,6 @@ pub async fn run(
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
-    let url = format!("nats://127.0.0.1:{nport}");
     let until = std::time::Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(("127.0.0.1", nport))
         .await
@@ -129,7 +116,18 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let off = offset.to_string();
+    Ok((nats, format!("nats://127.0.0.1:{nport}")))
+}
+
+/// Two `decnet serve` on the bus and the shared database, each with a
+/// telnet decky, and an admin session on each API.
+async fn start_servers(
+    bin: &Path,
+    tmp: &Path,
+    url: &str,
+    db: &str,
+    off: &str,
+) -> anyhow::Result<(Vec<Child>, Vec<Api>)> {
     let mut servers = Vec::new();
     let mut apis = Vec::new();
     // One after the other: the first one migrates the shared database.
@@ -148,13 +146,13 @@ pub async fn run(
                 "--config",
                 ini.to_str().context("path")?,
                 "--bus",
-                &url,
+                url,
                 "--db",
-                &db,
+                db,
                 "--api",
                 &api,
                 "--port-offset",
-                &off,
+                off,
             ],
             &tmp.join(format!("server{i}")),
         )
@@ -163,6 +161,12 @@ pub async fn run(
         servers.push(c);
         apis.push(Api::login(&format!("http://{api}"), "admin", ADMIN_PW).await?);
     }
+    Ok((servers, apis))
+}
+
+/// A `decnet sensor` named `site1` with the HTTP decky `edge`, ready for
+/// deploy requests.
+async fn start_sensor(bin: &Path, tmp: &Path, url: &str, off: &str) -> anyhow::Result<Child> {
     let ini = tmp.join("sensor.ini");
     std::fs::write(
         &ini,
@@ -177,14 +181,35 @@ pub async fn run(
             "--config",
             ini.to_str().context("path")?,
             "--bus",
-            &url,
+            url,
             "--port-offset",
-            &off,
+            off,
         ],
         &tmp.join("sensor"),
     )
     .spawn()?;
     wait_line(&mut sensor, "control.site1.deploy").await?;
+    Ok(sensor)
+}
+
+/// Runs the scenario; `per_api` subscribers on each server.
+pub async fn run(
+    bin: &Path,
+    offset: u16,
+    rate: u64,
+    seconds: f64,
+    per_api: usize,
+) -> anyhow::Result<ScaleoutReport> {
+    let nats_bin = nats_binary()?;
+    let pg = decnet_store::testing::PgCluster::start()
+        .context("PostgreSQL binaries not installed (apt-get install postgresql)")?;
+    let db = pg.fresh_database().await;
+    let tmp = std::env::temp_dir().join(format!("decnet-bench-scaleout-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let (nats, url) = start_nats(&nats_bin, &tmp).await?;
+    let off = offset.to_string();
+    let (servers, apis) = start_servers(bin, &tmp, &url, &db, &off).await?;
+    let sensor = start_sensor(bin, &tmp, &url, &off).await?;
     let plan = Plan {
         target: format!("127.0.100.10:{}", 80 + offset).parse()?,
         rate,

@@ -3,16 +3,18 @@
 //! keys, behind intel and never in its way.
 //!
 //! Intel offers the addresses of every batch it committed
-//! ([`EnrichQueue::offer`]): a lock and a `try_send`, nothing that waits.
-//! Addresses no registry places (private, loopback, CGNAT, ULA… — the
-//! same test as geolocation, [`crate::geo::is_routable`]) are never sent
-//! anywhere. Each provider has its own task and bounded queue, so a slow or
-//! failing provider delays nothing but its own lookups; when its queue is
-//! full the address is dropped (counted) and offered again with the
-//! attacker's next batch. A task asks the store first: an answer younger
-//! than `ttl` is reused (also across restarts); otherwise it waits for its
-//! turn under the provider's rate (`rate` lookups a minute, spaced evenly),
-//! asks with a timeout, and stores the answer with the time it was fetched.
+//! ([`EnrichQueue::offer`]): one store read says which (address, provider)
+//! answers are younger than `ttl` (those are reused, also across restarts
+//! and servers), the rest go to the providers with a `try_send` each,
+//! nothing that waits for a provider. Addresses no registry places
+//! (private, loopback, CGNAT, ULA… — the same test as geolocation,
+//! [`crate::geo::is_routable`]) are never sent anywhere. Each provider has
+//! its own task and bounded queue, so a slow or failing provider delays
+//! nothing but its own lookups; when its queue is full the address is
+//! dropped (counted) and offered again with the attacker's next batch. A
+//! task waits for its turn under the provider's rate (`rate` lookups a
+//! minute, spaced evenly), asks with a timeout, and stores the answer with
+//! the time it was fetched.
 //! Failures are logged without flooding ([`decnet_store::outage::Outage`])
 //! and the address is asked again after [`RETRY_AFTER`]. Keys go only into
 //! the provider's header: never into a log line, an error or the API.

@@ -1,7 +1,7 @@
 //! The enrichment tasks: one per provider, each with its bounded queue,
 //! its pace and its failure log; [`EnrichQueue`] is intel's side.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,29 +49,80 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// When each (address, provider) may be offered again: after its answer's
-/// ttl, or after [`RETRY_AFTER`] while queued or failed.
-type Due = Mutex<HashMap<(IpAddr, usize), Instant>>;
+/// Until when each (address, provider) is held back: while it is queued or
+/// being looked up, and for [`RETRY_AFTER`] after a failure. Whether an
+/// answer is fresh is not kept here: the store's `enrichment` table says,
+/// read once per offered batch.
+type Held = Mutex<HashMap<(IpAddr, usize), Instant>>;
 
 struct Shared {
     lanes: Vec<mpsc::Sender<IpAddr>>,
-    due: Due,
+    /// The provider of each lane, as the store names it.
+    providers: Vec<&'static str>,
+    held: Held,
+    store: Arc<dyn Store>,
+    /// Answers younger than this are reused.
+    ttl: Duration,
+    /// Reading the stored answers when offering.
+    reads: Outage,
     counters: Counters,
 }
 
 impl Shared {
-    fn set_due(&self, ip: IpAddr, lane: usize, at: Instant) {
-        if let Ok(mut due) = self.due.lock() {
-            if due.len() >= CACHE_ENTRIES {
-                // Forgetting only costs a store read per address.
-                due.clear();
+    /// Takes (address, lane) for a lookup unless it is already held.
+    fn hold(&self, ip: IpAddr, lane: usize, now: Instant) -> bool {
+        let Ok(mut held) = self.held.lock() else {
+            return false;
+        };
+        if held.get(&(ip, lane)).is_some_and(|until| *until > now) {
+            return false;
+        }
+        if held.len() >= CACHE_ENTRIES {
+            // Forgetting only costs a lookup asked sooner.
+            held.clear();
+        }
+        held.insert((ip, lane), now + RETRY_AFTER);
+        true
+    }
+
+    /// Lets (address, lane) be offered again at once.
+    fn release(&self, ip: IpAddr, lane: usize) {
+        if let Ok(mut held) = self.held.lock() {
+            held.remove(&(ip, lane));
+        }
+    }
+
+    /// (address, provider) pairs with a stored answer younger than the
+    /// ttl; `None` when the store could not say.
+    async fn fresh(&self, ips: &[IpAddr]) -> Option<HashSet<(String, String)>> {
+        let keys: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+        match self.store.enrichment_of(&keys).await {
+            Ok(rows) => {
+                self.reads.recovered(|| "enrichment".to_owned());
+                let now = Utc::now();
+                Some(
+                    rows.into_iter()
+                        .filter(|r| {
+                            (now - r.fetched_at).to_std().unwrap_or(Duration::ZERO) < self.ttl
+                        })
+                        .map(|r| (r.ip, r.provider))
+                        .collect(),
+                )
             }
-            due.insert((ip, lane), at);
+            Err(e) => {
+                bump(&self.counters.failed);
+                self.reads.failed(
+                    &e.to_string(),
+                    "addresses are offered again with their next events",
+                );
+                None
+            }
         }
     }
 }
 
-/// Intel's handle: offers addresses without ever waiting.
+/// Intel's handle: offers a batch's addresses with one store read and
+/// never waits for a provider.
 #[derive(Clone)]
 pub struct EnrichQueue(Arc<Shared>);
 
@@ -82,35 +133,44 @@ impl std::fmt::Debug for EnrichQueue {
 }
 
 impl EnrichQueue {
-    /// Queues `ip` for every provider whose answer about it is not known
-    /// fresh; non-public addresses and unparsable text are ignored.
-    pub fn offer(&self, ip: &str) {
-        let Ok(ip) = ip.parse::<IpAddr>() else {
-            return;
-        };
-        if !is_routable(ip) {
-            bump(&self.0.counters.not_public);
+    /// Queues each address for every provider whose stored answer about it
+    /// is missing or older than the ttl; non-public addresses and
+    /// unparsable text are ignored.
+    pub async fn offer<'a>(&self, ips: impl IntoIterator<Item = &'a str>) {
+        let sh = &self.0;
+        let mut public = Vec::new();
+        for ip in ips {
+            let Ok(ip) = ip.parse::<IpAddr>() else {
+                continue;
+            };
+            if !is_routable(ip) {
+                bump(&sh.counters.not_public);
+            } else if !public.contains(&ip) {
+                public.push(ip);
+            }
+        }
+        if public.is_empty() {
             return;
         }
+        let Some(fresh) = sh.fresh(&public).await else {
+            return;
+        };
         let now = Instant::now();
-        for (lane, tx) in self.0.lanes.iter().enumerate() {
-            let Ok(mut due) = self.0.due.lock() else {
-                return;
-            };
-            if due.get(&(ip, lane)).is_some_and(|at| *at > now) {
-                continue;
-            }
-            if due.len() >= CACHE_ENTRIES {
-                due.clear();
-            }
-            due.insert((ip, lane), now + RETRY_AFTER);
-            drop(due);
-            if tx.try_send(ip).is_err() {
-                // Offered again with the attacker's next batch.
-                if let Ok(mut due) = self.0.due.lock() {
-                    due.remove(&(ip, lane));
+        for ip in public {
+            let key = ip.to_string();
+            for (lane, tx) in sh.lanes.iter().enumerate() {
+                if fresh.contains(&(key.clone(), sh.providers[lane].to_owned())) {
+                    bump(&sh.counters.reused);
+                    continue;
                 }
-                bump(&self.0.counters.dropped);
+                if !sh.hold(ip, lane, now) {
+                    continue;
+                }
+                if tx.try_send(ip).is_err() {
+                    // Offered again with the attacker's next batch.
+                    sh.release(ip, lane);
+                    bump(&sh.counters.dropped);
+                }
             }
         }
     }
@@ -134,7 +194,15 @@ impl Enricher {
         }
         let shared = Arc::new(Shared {
             lanes,
-            due: Mutex::new(HashMap::new()),
+            providers: settings
+                .providers
+                .iter()
+                .map(|p| p.provider.name())
+                .collect(),
+            held: Mutex::new(HashMap::new()),
+            store,
+            ttl: settings.ttl,
+            reads: Outage::new("enrichment reads"),
             counters: Counters::default(),
         });
         let tasks = settings
@@ -151,9 +219,7 @@ impl Enricher {
                         key: setup.key.clone(),
                     },
                     client: client(settings.timeout),
-                    store: store.clone(),
                     shared: shared.clone(),
-                    ttl: settings.ttl,
                     pace: Pace::new(settings.rate),
                     outage: Outage::new(outage_name(setup.provider.name())),
                 };
@@ -242,9 +308,7 @@ struct Lane {
     lane: usize,
     setup: ProviderSetup,
     client: reqwest::Client,
-    store: Arc<dyn Store>,
     shared: Arc<Shared>,
-    ttl: Duration,
     pace: Pace,
     outage: Outage,
 }
@@ -260,22 +324,10 @@ impl Lane {
         self.setup.provider.name()
     }
 
+    /// Looks `ip` up and stores the answer; on a failure it stays held
+    /// for [`RETRY_AFTER`].
     async fn one(&mut self, ip: IpAddr) {
         let counters = &self.shared.counters;
-        match self.stored_age(ip).await {
-            Ok(Some(age)) if age < self.ttl => {
-                bump(&counters.reused);
-                self.shared
-                    .set_due(ip, self.lane, Instant::now() + (self.ttl - age));
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                bump(&counters.failed);
-                self.outage.failed(&e, "addresses are asked again later");
-                return;
-            }
-        }
         self.pace.wait().await;
         bump(&counters.asked);
         let answer = match self.lookup(ip).await {
@@ -297,11 +349,11 @@ impl Lane {
             score: answer.score,
             data: answer.data,
         };
-        match self.store.enrichment_put(&row).await {
+        match self.shared.store.enrichment_put(&row).await {
             Ok(()) => {
                 bump(&counters.stored);
-                self.shared
-                    .set_due(ip, self.lane, Instant::now() + self.ttl);
+                // From now on the stored answer says it is fresh.
+                self.shared.release(ip, self.lane);
                 self.outage.recovered(|| self.name().to_owned());
             }
             Err(e) => {
@@ -310,20 +362,6 @@ impl Lane {
                     .failed(&e.to_string(), "answer not stored; asked again later");
             }
         }
-    }
-
-    /// Age of the stored answer about `ip`, if there is one.
-    async fn stored_age(&self, ip: IpAddr) -> Result<Option<Duration>, String> {
-        let rows = self
-            .store
-            .enrichment_of(&[ip.to_string()])
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(rows.iter().find(|r| r.provider == self.name()).map(|r| {
-            (Utc::now() - r.fetched_at)
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-        }))
     }
 
     async fn lookup(&self, ip: IpAddr) -> Result<Answer, LookupError> {

@@ -1,5 +1,6 @@
-//! Shared harness of the issue-6 service tests: deckies deployed in-process
-//! through the engine on 127.0.63.0/24 with every port shifted by 30000.
+//! Shared harness of the database and infrastructure service tests:
+//! deckies deployed in-process through the engine on 127.0.63.0/24 with
+//! every port shifted by 30000.
 
 #![allow(dead_code)]
 

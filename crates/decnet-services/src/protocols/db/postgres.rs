@@ -174,6 +174,19 @@ fn fatal(code: &str, msg: &str, line: u32, routine: &str) -> Vec<u8> {
     pg::error("FATAL", code, msg, "auth.c", line, routine)
 }
 
+/// A FATAL error raised while reading the startup packet, located where
+/// the server raises it.
+fn startup_fatal(code: &str, msg: &str, line: u32) -> Vec<u8> {
+    pg::error(
+        "FATAL",
+        code,
+        msg,
+        "postmaster.c",
+        line,
+        "ProcessStartupPacket",
+    )
+}
+
 impl Handler for PostgresHandler {
     fn serve_tcp(self: Arc<Self>, conn: Conn, session: Session) -> BoxFuture<'static, ()> {
         Box::pin(async move {
@@ -195,9 +208,67 @@ impl Handler for PostgresHandler {
 
 impl PostgresHandler {
     async fn run(&self, io: &mut Io, session: &Session) -> Result<(), PgError> {
+        let Some(params) = self.negotiate_startup(io, session).await? else {
+            return Ok(());
+        };
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(pk, _)| pk == k)
+                .map(|(_, v)| v.clone())
+        };
+        // The StartupMessage is logged on its own: a client that leaves
+        // before (or instead of) sending a password still left its user,
+        // database and application behind.
+        session.emit(
+            EventKind::Request,
+            fields! {
+                decnet_core::compat::EVENT_TYPE => "startup",
+                "user" => get("user").unwrap_or_default(),
+                // DECNET's field name.
+                "username" => get("user").unwrap_or_default(),
+                "database" => get("database").unwrap_or_default(),
+                "application_name" => get("application_name").unwrap_or_default(),
+                "params" => params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(","),
+            },
+        );
+        let Some(user) = get("user") else {
+            io.stream
+                .write_all(&startup_fatal(
+                    "28000",
+                    "no PostgreSQL user name specified in startup packet",
+                    2351,
+                ))
+                .await?;
+            return Ok(());
+        };
+        let database = get("database").unwrap_or_else(|| user.clone());
+        let app = get("application_name").unwrap_or_default();
+        let ok = match self.auth {
+            PgAuth::Md5 => self.md5(io, session, &user, &database, &app).await?,
+            PgAuth::Scram => self.scram(io, session, &user, &database, &app).await?,
+        };
+        if !ok {
+            let msg = format!("password authentication failed for user \"{user}\"");
+            io.stream
+                .write_all(&fatal("28P01", &msg, 326, "auth_failed"))
+                .await?;
+            return Ok(());
+        }
+        self.ready(io, &user, &app).await?;
+        self.query_loop(io, session, &user, &database).await
+    }
+
+    /// Reads the startup packet, answering the SSL/GSSENC requests that may
+    /// precede it; `None` when the connection ends before one arrives.
+    async fn negotiate_startup(
+        &self,
+        io: &mut Io,
+        session: &Session,
+    ) -> Result<Option<Vec<(String, String)>>, PgError> {
         // SSL / GSSENC requests may precede the real startup packet.
         let mut encrypted = false;
-        let params = loop {
+        loop {
             let body = io.startup().await?;
             match pg::parse_startup(&body) {
                 Ok(Startup::Ssl) if !encrypted => match &self.tls {
@@ -224,107 +295,37 @@ impl PostgresHandler {
                 }
                 Ok(Startup::Ssl) | Ok(Startup::GssEnc) => {
                     io.stream
-                        .write_all(&pg::error(
-                            "FATAL",
+                        .write_all(&startup_fatal(
                             "0A000",
                             "unsupported frontend protocol 1234.5679: server supports 3.0 to 3.0",
-                            "postmaster.c",
                             2222,
-                            "ProcessStartupPacket",
                         ))
                         .await?;
-                    return Ok(());
+                    return Ok(None);
                 }
-                Ok(Startup::Cancel) => return Ok(()),
-                Ok(Startup::V3(p)) => break p,
+                Ok(Startup::Cancel) => return Ok(None),
+                Ok(Startup::V3(p)) => return Ok(Some(p)),
                 Ok(Startup::Other(major, minor)) => {
                     session.emit_error(format!(
                         "postgres: unsupported frontend protocol {major}.{minor}"
                     ));
-                    let msg = format!(
-                        "unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0"
-                    );
-                    // Protocol 0 reads as "not negotiated yet": the server
-                    // answers it in the current format, like any major >= 3.
-                    let out = if (1..3).contains(&major) {
-                        pg::error_v2("FATAL", &msg)
-                    } else {
-                        pg::error(
-                            "FATAL",
-                            "0A000",
-                            &msg,
-                            "postmaster.c",
-                            2222,
-                            "ProcessStartupPacket",
-                        )
-                    };
-                    io.stream.write_all(&out).await?;
-                    return Ok(());
+                    io.stream
+                        .write_all(&unsupported_protocol(major, minor))
+                        .await?;
+                    return Ok(None);
                 }
                 Err(e) => {
                     io.stream
-                        .write_all(&pg::error(
-                            "FATAL",
+                        .write_all(&startup_fatal(
                             "08P01",
                             "invalid startup packet layout: expected terminator as last byte",
-                            "postmaster.c",
                             2164,
-                            "ProcessStartupPacket",
                         ))
                         .await?;
                     return Err(PgError::Proto(format!("bad startup packet: {e}")));
                 }
             }
-        };
-        let get = |k: &str| {
-            params
-                .iter()
-                .find(|(pk, _)| pk == k)
-                .map(|(_, v)| v.clone())
-        };
-        // The StartupMessage is logged on its own: a client that leaves
-        // before (or instead of) sending a password still left its user,
-        // database and application behind.
-        session.emit(
-            EventKind::Request,
-            fields! {
-                decnet_core::compat::EVENT_TYPE => "startup",
-                "user" => get("user").unwrap_or_default(),
-                // DECNET's field name.
-                "username" => get("user").unwrap_or_default(),
-                "database" => get("database").unwrap_or_default(),
-                "application_name" => get("application_name").unwrap_or_default(),
-                "params" => params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(","),
-            },
-        );
-        let Some(user) = get("user") else {
-            io.stream
-                .write_all(&pg::error(
-                    "FATAL",
-                    "28000",
-                    "no PostgreSQL user name specified in startup packet",
-                    "postmaster.c",
-                    2351,
-                    "ProcessStartupPacket",
-                ))
-                .await?;
-            return Ok(());
-        };
-        let database = get("database").unwrap_or_else(|| user.clone());
-        let app = get("application_name").unwrap_or_default();
-        let ok = match self.auth {
-            PgAuth::Md5 => self.md5(io, session, &user, &database, &app).await?,
-            PgAuth::Scram => self.scram(io, session, &user, &database, &app).await?,
-        };
-        if !ok {
-            let msg = format!("password authentication failed for user \"{user}\"");
-            io.stream
-                .write_all(&fatal("28P01", &msg, 326, "auth_failed"))
-                .await?;
-            return Ok(());
         }
-        self.ready(io, &user, &app).await?;
-        self.query_loop(io, session, &user, &database).await
     }
 
     async fn md5(
@@ -591,5 +592,16 @@ impl PostgresHandler {
                 }
             }
         }
+    }
+}
+/// The reply to a startup packet of a protocol other than 3.0. Protocol
+/// 0 reads as "not negotiated yet": the server answers it in the current
+/// format, like any major >= 3.
+fn unsupported_protocol(major: u16, minor: u16) -> Vec<u8> {
+    let msg = format!("unsupported frontend protocol {major}.{minor}: server supports 3.0 to 3.0");
+    if (1..3).contains(&major) {
+        pg::error_v2("FATAL", &msg)
+    } else {
+        startup_fatal("0A000", &msg, 2222)
     }
 }

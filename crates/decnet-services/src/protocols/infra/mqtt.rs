@@ -203,44 +203,7 @@ impl MqttHandler {
                     "packet type {kind} before CONNECT"
                 )));
             }
-            let c = w::parse_connect(body)?;
-            if c.protocol != "MQTT" && c.protocol != "MQIsdp" {
-                return Err(wire::WireError::new(format!(
-                    "invalid protocol {:?} in CONNECT",
-                    c.protocol
-                )));
-            }
-            let v5 = c.level == 5;
-            if !(3..=5).contains(&c.level) {
-                return Ok((w::packet(0x20, &[0, 1]), true));
-            }
-            let ok = match &self.login {
-                None => true,
-                Some((u, p)) => {
-                    c.username.as_deref() == Some(u) && c.password.as_deref() == Some(p.as_bytes())
-                }
-            };
-            // Every CONNECT is a login: an anonymous one has an empty user
-            // and no secret, accepted or not like any other.
-            let anonymous = c.username.is_none() && c.password.is_none();
-            session.emit_auth(
-                c.username.as_deref().unwrap_or(""),
-                if anonymous { "none" } else { "password" },
-                c.password.as_deref().unwrap_or(b""),
-                ok,
-                fields! {"client_id" => c.client_id.clone(), "protocol_level" => c.level as u64, "will_topic" => c.will_topic.clone().unwrap_or_default(), "anonymous" => anonymous},
-            );
-            let (body, close) = match (ok, v5) {
-                (true, false) => (vec![0, 0], false),
-                (true, true) => (vec![0, 0, 0], false),
-                // mosquitto answers every refused login "not authorised".
-                (false, false) => (vec![0, 5], true),
-                (false, true) => (vec![0, 0x87, 0], true),
-            };
-            if ok {
-                *connected = Some((c.client_id, v5));
-            }
-            return Ok((w::packet(0x20, &body), close));
+            return self.connect(body, connected, session);
         };
         let mut out = Vec::new();
         match kind {
@@ -261,23 +224,7 @@ impl MqttHandler {
                 let id = body.get(..2).unwrap_or(&[0, 0]);
                 out.extend_from_slice(&w::packet(0x70, id));
             }
-            8 => {
-                let (id, filters) = w::parse_subscribe(body, v5)?;
-                let mut ack = id.to_be_bytes().to_vec();
-                if v5 {
-                    ack.push(0);
-                }
-                for (f, qos) in &filters {
-                    session.emit(EventKind::Command, fields! {"command" => format!("subscribe {f}"), "topic" => f.clone(), "qos" => *qos as u64, "client_id" => client.clone()});
-                    ack.push((*qos).min(1));
-                }
-                out.extend_from_slice(&w::packet(0x90, &ack));
-                for (topic, value) in &self.retained {
-                    if filters.iter().any(|(f, _)| topic_matches(f, topic)) {
-                        out.extend_from_slice(&w::publish(topic, value.as_bytes(), true, v5));
-                    }
-                }
-            }
+            8 => self.subscribe(body, v5, &client, session, &mut out)?,
             10 => {
                 let id = body.get(..2).unwrap_or(&[0, 0]).to_vec();
                 let mut b = id;
@@ -292,6 +239,82 @@ impl MqttHandler {
             k => return Err(wire::WireError::new(format!("unexpected packet type {k}"))),
         }
         Ok((out, false))
+    }
+
+    /// CONNECT: a login, accepted or refused like mosquitto; on success
+    /// the client's id and protocol version go into `connected`.
+    fn connect(
+        &self,
+        body: &[u8],
+        connected: &mut Option<(String, bool)>,
+        session: &Session,
+    ) -> Result<(Vec<u8>, bool), wire::WireError> {
+        let c = w::parse_connect(body)?;
+        if c.protocol != "MQTT" && c.protocol != "MQIsdp" {
+            return Err(wire::WireError::new(format!(
+                "invalid protocol {:?} in CONNECT",
+                c.protocol
+            )));
+        }
+        let v5 = c.level == 5;
+        if !(3..=5).contains(&c.level) {
+            return Ok((w::packet(0x20, &[0, 1]), true));
+        }
+        let ok = match &self.login {
+            None => true,
+            Some((u, p)) => {
+                c.username.as_deref() == Some(u) && c.password.as_deref() == Some(p.as_bytes())
+            }
+        };
+        // Every CONNECT is a login: an anonymous one has an empty user
+        // and no secret, accepted or not like any other.
+        let anonymous = c.username.is_none() && c.password.is_none();
+        session.emit_auth(
+            c.username.as_deref().unwrap_or(""),
+            if anonymous { "none" } else { "password" },
+            c.password.as_deref().unwrap_or(b""),
+            ok,
+            fields! {"client_id" => c.client_id.clone(), "protocol_level" => c.level as u64, "will_topic" => c.will_topic.clone().unwrap_or_default(), "anonymous" => anonymous},
+        );
+        let (body, close) = match (ok, v5) {
+            (true, false) => (vec![0, 0], false),
+            (true, true) => (vec![0, 0, 0], false),
+            // mosquitto answers every refused login "not authorised".
+            (false, false) => (vec![0, 5], true),
+            (false, true) => (vec![0, 0x87, 0], true),
+        };
+        if ok {
+            *connected = Some((c.client_id, v5));
+        }
+        Ok((w::packet(0x20, &body), close))
+    }
+
+    /// SUBSCRIBE: granted (QoS at most 1), then the retained messages the
+    /// filters match.
+    fn subscribe(
+        &self,
+        body: &[u8],
+        v5: bool,
+        client: &str,
+        session: &Session,
+        out: &mut Vec<u8>,
+    ) -> Result<(), wire::WireError> {
+        let (id, filters) = w::parse_subscribe(body, v5)?;
+        let mut ack = id.to_be_bytes().to_vec();
+        if v5 {
+            ack.push(0);
+        }
+        for (f, qos) in &filters {
+            session.emit(EventKind::Command, fields! {"command" => format!("subscribe {f}"), "topic" => f.clone(), "qos" => *qos as u64, "client_id" => client.to_owned()});
+            ack.push((*qos).min(1));
+        }
+        out.extend_from_slice(&w::packet(0x90, &ack));
+        for (topic, value) in &self.retained {
+            if filters.iter().any(|(f, _)| topic_matches(f, topic)) {
+                out.extend_from_slice(&w::publish(topic, value.as_bytes(), true, v5));
+            }
+        }
+        Ok(())
     }
 }
 

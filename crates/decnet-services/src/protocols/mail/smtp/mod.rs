@@ -29,10 +29,18 @@ pub const DEFAULT_MAX_MESSAGE: usize = 10_240_000;
 /// Most recipients of one message.
 pub const MAX_RCPT: usize = 100;
 
-/// The `smtp` service (relay denied).
-pub struct Smtp;
-/// The `smtp_relay` service (open relay bait).
-pub struct SmtpRelay;
+/// The `smtp` service ([`Smtp::MTA`], relay denied) and the `smtp_relay`
+/// service ([`Smtp::RELAY`], open relay bait): one protocol, two names.
+pub struct Smtp {
+    open_relay: bool,
+}
+
+impl Smtp {
+    /// `smtp`: relay denied.
+    pub const MTA: Smtp = Smtp { open_relay: false };
+    /// `smtp_relay`: relays anything (open relay bait).
+    pub const RELAY: Smtp = Smtp { open_relay: true };
+}
 
 /// Per-decky SMTP state.
 pub struct SmtpHandler {
@@ -108,7 +116,11 @@ fn bind(
 
 impl Service for Smtp {
     fn name(&self) -> &'static str {
-        "smtp"
+        if self.open_relay {
+            "smtp_relay"
+        } else {
+            "smtp"
+        }
     }
     fn validate(
         &self,
@@ -117,22 +129,7 @@ impl Service for Smtp {
         validate(cfg)
     }
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
-        bind(decky, "smtp", false)
-    }
-}
-
-impl Service for SmtpRelay {
-    fn name(&self) -> &'static str {
-        "smtp_relay"
-    }
-    fn validate(
-        &self,
-        cfg: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), ConfigError> {
-        validate(cfg)
-    }
-    fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
-        bind(decky, "smtp_relay", true)
+        bind(decky, self.name(), self.open_relay)
     }
 }
 
