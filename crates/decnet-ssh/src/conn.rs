@@ -96,6 +96,113 @@ struct ShellChan {
     hist: usize,
 }
 
+impl ShellChan {
+    /// Readline's handling of an escape sequence's byte (arrows browse the
+    /// history); false when `b` is not part of one.
+    fn escape_byte(&mut self, b: u8, echo: &mut Vec<u8>) -> bool {
+        match self.esc.state {
+            1 => {
+                self.esc.state = if b == b'[' || b == b'O' { 2 } else { 0 };
+                true
+            }
+            2 => {
+                if (0x40..=0x7e).contains(&b) {
+                    self.esc.state = 0;
+                    self.arrow(b, echo);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Up/down arrows browse the history like readline.
+    fn arrow(&mut self, b: u8, echo: &mut Vec<u8>) {
+        let target = match b {
+            b'A' if !self.awaiting_password => Some(self.hist + 1),
+            b'B' if !self.awaiting_password && self.hist > 0 => Some(self.hist - 1),
+            _ => None,
+        };
+        let Some(t) = target else {
+            return;
+        };
+        let entry = if t == 0 {
+            Some(String::new())
+        } else {
+            self.shell.history_back(t).map(str::to_owned)
+        };
+        if let Some(e) = entry {
+            self.hist = t;
+            let width = String::from_utf8_lossy(&self.line).chars().count();
+            echo.extend(std::iter::repeat_n(0x08u8, width));
+            echo.extend_from_slice(b"\x1b[K");
+            echo.extend_from_slice(e.as_bytes());
+            self.line = e.into_bytes();
+        } else {
+            echo.push(0x07);
+        }
+    }
+
+    /// One typed byte outside an escape sequence: editing keys, or a
+    /// character of the line; returns the line when it is complete.
+    fn key(&mut self, b: u8, max: usize, echo: &mut Vec<u8>) -> Option<Vec<u8>> {
+        match b {
+            0x1b => self.esc.state = 1,
+            b'\r' | b'\n' => {
+                self.hist = 0;
+                echo.extend_from_slice(b"\r\n");
+                if !self.awaiting_password && self.shell.bracketed_paste(&self.term) {
+                    echo.extend_from_slice(BRACKETED_PASTE_OFF.as_bytes());
+                }
+                return Some(std::mem::take(&mut self.line));
+            }
+            0x7f | 0x08 => {
+                if self.line.pop().is_some() {
+                    while self.line.last().is_some_and(|c| (c & 0xc0) == 0x80) {
+                        self.line.pop();
+                    }
+                    if !self.awaiting_password {
+                        echo.extend_from_slice(b"\x08 \x08");
+                    }
+                }
+            }
+            0x03 => {
+                self.line.clear();
+                self.awaiting_password = false;
+                echo.extend_from_slice(b"^C\r\n");
+                echo.extend_from_slice(self.shell.terminal_prompt(&self.term).as_bytes());
+            }
+            0x04 if self.line.is_empty() && !self.awaiting_password => {
+                return Some(b"exit".to_vec());
+            }
+            0x15 => {
+                for _ in 0..self.line.len() {
+                    echo.extend_from_slice(b"\x08 \x08");
+                }
+                self.line.clear();
+            }
+            0x0c => {
+                echo.extend_from_slice(b"\x1b[H\x1b[2J");
+                echo.extend_from_slice(self.shell.terminal_prompt(&self.term).as_bytes());
+                echo.extend_from_slice(&self.line);
+            }
+            b'\t' => echo.push(0x07),
+            b if b >= 0x20 => {
+                if self.line.len() < max {
+                    self.line.push(b);
+                    if !self.awaiting_password {
+                        echo.push(b);
+                    }
+                } else {
+                    echo.push(0x07);
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
 enum Chan {
     Shell(Box<ShellChan>),
     Scp(Box<ScpSink>),
@@ -389,7 +496,6 @@ impl Conn {
     /// the end of the first complete line and returns how many bytes it
     /// used and that line: readline echoes the next typed-ahead line only
     /// once the command before it has run and the prompt is back.
-    #[allow(clippy::collapsible_match)]
     fn pty_input(
         &mut self,
         session: &mut Session,
@@ -408,94 +514,8 @@ impl Conn {
                 used = i;
                 break;
             }
-            match sc.esc.state {
-                1 => {
-                    sc.esc.state = if b == b'[' || b == b'O' { 2 } else { 0 };
-                    continue;
-                }
-                2 => {
-                    if (0x40..=0x7e).contains(&b) {
-                        sc.esc.state = 0;
-                        // Up/down arrows browse the history like readline.
-                        let target = match b {
-                            b'A' if !sc.awaiting_password => Some(sc.hist + 1),
-                            b'B' if !sc.awaiting_password && sc.hist > 0 => Some(sc.hist - 1),
-                            _ => None,
-                        };
-                        if let Some(t) = target {
-                            let entry = if t == 0 {
-                                Some(String::new())
-                            } else {
-                                sc.shell.history_back(t).map(str::to_owned)
-                            };
-                            if let Some(e) = entry {
-                                sc.hist = t;
-                                let width = String::from_utf8_lossy(&sc.line).chars().count();
-                                echo.extend(std::iter::repeat_n(0x08u8, width));
-                                echo.extend_from_slice(b"\x1b[K");
-                                echo.extend_from_slice(e.as_bytes());
-                                sc.line = e.into_bytes();
-                            } else {
-                                echo.push(0x07);
-                            }
-                        }
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            match b {
-                0x1b => sc.esc.state = 1,
-                b'\r' | b'\n' => {
-                    sc.hist = 0;
-                    echo.extend_from_slice(b"\r\n");
-                    if !sc.awaiting_password && sc.shell.bracketed_paste(&sc.term) {
-                        echo.extend_from_slice(BRACKETED_PASTE_OFF.as_bytes());
-                    }
-                    line = Some(std::mem::take(&mut sc.line));
-                }
-                0x7f | 0x08 => {
-                    if sc.line.pop().is_some() {
-                        while sc.line.last().is_some_and(|c| (c & 0xc0) == 0x80) {
-                            sc.line.pop();
-                        }
-                        if !sc.awaiting_password {
-                            echo.extend_from_slice(b"\x08 \x08");
-                        }
-                    }
-                }
-                0x03 => {
-                    sc.line.clear();
-                    sc.awaiting_password = false;
-                    echo.extend_from_slice(b"^C\r\n");
-                    echo.extend_from_slice(sc.shell.terminal_prompt(&sc.term).as_bytes());
-                }
-                0x04 if sc.line.is_empty() && !sc.awaiting_password => {
-                    line = Some(b"exit".to_vec());
-                }
-                0x15 => {
-                    for _ in 0..sc.line.len() {
-                        echo.extend_from_slice(b"\x08 \x08");
-                    }
-                    sc.line.clear();
-                }
-                0x0c => {
-                    echo.extend_from_slice(b"\x1b[H\x1b[2J");
-                    echo.extend_from_slice(sc.shell.terminal_prompt(&sc.term).as_bytes());
-                    echo.extend_from_slice(&sc.line);
-                }
-                b'\t' => echo.push(0x07),
-                b if b >= 0x20 => {
-                    if sc.line.len() < max {
-                        sc.line.push(b);
-                        if !sc.awaiting_password {
-                            echo.push(b);
-                        }
-                    } else {
-                        echo.push(0x07);
-                    }
-                }
-                _ => {}
+            if !sc.escape_byte(b, &mut echo) {
+                line = sc.key(b, max, &mut echo);
             }
         }
         if !echo.is_empty() {
@@ -503,6 +523,122 @@ impl Conn {
             let _ = session.data(channel, echo);
         }
         (used, line)
+    }
+
+    /// `scp -f` (a download): each NUL from the client releases the next part.
+    fn scp_source_data(&mut self, session: &mut Session, channel: ChannelId, data: &[u8]) {
+        let Some(Chan::ScpSource(header, body)) = self.chans.get_mut(&channel) else {
+            return;
+        };
+        let mut done = false;
+        for &b in data {
+            if b != 0 {
+                done = true;
+                break;
+            }
+            if let Some(h) = header.take() {
+                let _ = session.data(channel, h);
+            } else if let Some(d) = body.take() {
+                let _ = session.data(channel, d);
+            } else {
+                done = true;
+                break;
+            }
+        }
+        if done {
+            self.finish(session, channel, 0);
+        }
+    }
+
+    /// `scp -t` (an upload): the sink's records, files kept as uploads.
+    async fn scp_sink_data(&mut self, session: &mut Session, channel: ChannelId, data: &[u8]) {
+        let Some(Chan::Scp(sink)) = self.chans.get_mut(&channel) else {
+            return;
+        };
+        let actions = sink.feed(data);
+        // The acknowledgement of a file that was not kept becomes
+        // scp's error line, as when the sink's write fails (ENOSPC).
+        let mut failed: Option<String> = None;
+        for a in actions {
+            match a {
+                Action::Send(b) => {
+                    let b = match failed.take() {
+                        Some(path) if b == [0] => {
+                            format!("\x01scp: {path}: No space left on device\n").into_bytes()
+                        }
+                        _ => b,
+                    };
+                    let _ = session.data(channel, b);
+                }
+                Action::File {
+                    path,
+                    data,
+                    truncated,
+                    mode,
+                    ..
+                } => {
+                    let up = self.uploads();
+                    if !up.save(&path, &data, truncated, mode, "scp").await {
+                        if let Some(Chan::Scp(sink)) = self.chans.get_mut(&channel) {
+                            sink.failed = true;
+                        }
+                        failed = Some(path);
+                    }
+                }
+                Action::Fail(msg) => {
+                    let mut m = vec![1u8];
+                    m.extend_from_slice(msg.as_bytes());
+                    m.push(b'\n');
+                    let _ = session.data(channel, m);
+                    self.finish(session, channel, 1);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Typing into a shell: line editing on a PTY, lines run in turn.
+    async fn shell_data(&mut self, session: &mut Session, channel: ChannelId, data: &[u8]) {
+        let Some(Chan::Shell(sc)) = self.chans.get_mut(&channel) else {
+            return;
+        };
+        let pty = sc.pty;
+        let early = sc.greeting.take_pending();
+        self.transcript(channel).input(data);
+        if let Some(prompt) = early {
+            // Typed before the login shell started: the terminal
+            // echoed it (canonical mode) before bash's prompt;
+            // readline reads it afterwards, echoing it again.
+            let mut out = tty_echo(data);
+            self.transcript(channel).output(&out);
+            out.extend_from_slice(&prompt);
+            let _ = session.data(channel, out);
+        }
+        let mut ran = false;
+        if pty {
+            let mut rest = data;
+            while !rest.is_empty() {
+                let (used, line) = self.pty_input(session, channel, rest);
+                rest = &rest[used..];
+                let Some(l) = line else { break };
+                ran = true;
+                if self.run_line(session, channel, &l) {
+                    break;
+                }
+            }
+        } else {
+            for l in self.plain_input(channel, data) {
+                ran = true;
+                if self.run_line(session, channel, &l) {
+                    break;
+                }
+            }
+        }
+        // One append per command line (or per 16 KiB of typing): an
+        // idle session keeps no transcript buffer.
+        if ran || self.transcript.as_ref().is_some_and(|t| t.should_flush()) {
+            self.flush_transcript().await;
+        }
     }
 
     fn plain_input(&mut self, channel: ChannelId, data: &[u8]) -> Vec<Vec<u8>> {
@@ -837,110 +973,10 @@ impl russh::server::Handler for Conn {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        match self.chans.get_mut(&channel) {
-            Some(Chan::ScpSource(header, body)) => {
-                // Each NUL from the client releases the next part.
-                let mut done = false;
-                for &b in data {
-                    if b != 0 {
-                        done = true;
-                        break;
-                    }
-                    if let Some(h) = header.take() {
-                        let _ = session.data(channel, h);
-                    } else if let Some(d) = body.take() {
-                        let _ = session.data(channel, d);
-                    } else {
-                        done = true;
-                        break;
-                    }
-                }
-                if done {
-                    self.finish(session, channel, 0);
-                }
-            }
-            Some(Chan::Scp(sink)) => {
-                let actions = sink.feed(data);
-                // The acknowledgement of a file that was not kept becomes
-                // scp's error line, as when the sink's write fails (ENOSPC).
-                let mut failed: Option<String> = None;
-                for a in actions {
-                    match a {
-                        Action::Send(b) => {
-                            let b = match failed.take() {
-                                Some(path) if b == [0] => {
-                                    format!("\x01scp: {path}: No space left on device\n")
-                                        .into_bytes()
-                                }
-                                _ => b,
-                            };
-                            let _ = session.data(channel, b);
-                        }
-                        Action::File {
-                            path,
-                            data,
-                            truncated,
-                            mode,
-                            ..
-                        } => {
-                            let up = self.uploads();
-                            if !up.save(&path, &data, truncated, mode, "scp").await {
-                                if let Some(Chan::Scp(sink)) = self.chans.get_mut(&channel) {
-                                    sink.failed = true;
-                                }
-                                failed = Some(path);
-                            }
-                        }
-                        Action::Fail(msg) => {
-                            let mut m = vec![1u8];
-                            m.extend_from_slice(msg.as_bytes());
-                            m.push(b'\n');
-                            let _ = session.data(channel, m);
-                            self.finish(session, channel, 1);
-                            break;
-                        }
-                    }
-                }
-            }
-            Some(Chan::Shell(sc)) => {
-                let pty = sc.pty;
-                let early = sc.greeting.take_pending();
-                self.transcript(channel).input(data);
-                if let Some(prompt) = early {
-                    // Typed before the login shell started: the terminal
-                    // echoed it (canonical mode) before bash's prompt;
-                    // readline reads it afterwards, echoing it again.
-                    let mut out = tty_echo(data);
-                    self.transcript(channel).output(&out);
-                    out.extend_from_slice(&prompt);
-                    let _ = session.data(channel, out);
-                }
-                let mut ran = false;
-                if pty {
-                    let mut rest = data;
-                    while !rest.is_empty() {
-                        let (used, line) = self.pty_input(session, channel, rest);
-                        rest = &rest[used..];
-                        let Some(l) = line else { break };
-                        ran = true;
-                        if self.run_line(session, channel, &l) {
-                            break;
-                        }
-                    }
-                } else {
-                    for l in self.plain_input(channel, data) {
-                        ran = true;
-                        if self.run_line(session, channel, &l) {
-                            break;
-                        }
-                    }
-                }
-                // One append per command line (or per 16 KiB of typing): an
-                // idle session keeps no transcript buffer.
-                if ran || self.transcript.as_ref().is_some_and(|t| t.should_flush()) {
-                    self.flush_transcript().await;
-                }
-            }
+        match self.chans.get(&channel) {
+            Some(Chan::ScpSource(..)) => self.scp_source_data(session, channel, data),
+            Some(Chan::Scp(_)) => self.scp_sink_data(session, channel, data).await,
+            Some(Chan::Shell(_)) => self.shell_data(session, channel, data).await,
             _ => {}
         }
         Ok(())

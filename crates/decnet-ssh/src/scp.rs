@@ -117,134 +117,150 @@ impl ScpSink {
     pub fn feed(&mut self, mut input: &[u8]) -> Vec<Action> {
         let mut out = Vec::new();
         while !input.is_empty() {
-            match &mut self.state {
+            let used = match self.state {
                 State::Failed => return out,
-                State::Header => {
-                    let nl = input.iter().position(|&b| b == b'\n');
-                    let take = nl.map(|i| i + 1).unwrap_or(input.len());
-                    if self.line.len() + take > MAX_HEADER {
-                        self.state = State::Failed;
-                        out.push(Action::Fail("scp: protocol error: header too long".into()));
-                        return out;
-                    }
-                    self.line.extend_from_slice(&input[..take]);
-                    input = &input[take..];
-                    if nl.is_none() {
-                        continue;
-                    }
-                    let line = std::mem::take(&mut self.line);
-                    let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
-                    let (kind, rest) = match text.chars().next() {
-                        Some(c) => (c, &text[c.len_utf8()..]),
-                        None => ('?', ""),
-                    };
-                    match kind {
-                        'C' => match parse_record(rest) {
-                            Some((mode, size, name)) => {
-                                self.state = State::Data {
-                                    name,
-                                    mode,
-                                    remaining: size,
-                                    buf: Vec::new(),
-                                    truncated: false,
-                                };
-                                out.push(Action::Send(vec![0]));
-                                if size == 0 {
-                                    self.finish_data();
-                                }
-                            }
-                            None => {
-                                self.state = State::Failed;
-                                out.push(Action::Fail(format!(
-                                    "scp: protocol error: bad mode/size/name in {:?}",
-                                    text.chars().take(64).collect::<String>()
-                                )));
-                                return out;
-                            }
-                        },
-                        'D' => match parse_record(rest) {
-                            Some((_, _, name)) if self.dirs.len() < MAX_DEPTH => {
-                                if self.dirs.is_empty() && !self.target_is_dir {
-                                    // `scp -r dir host:newname`: the target becomes the directory.
-                                    self.target_is_dir = true;
-                                    let t = std::mem::take(&mut self.target);
-                                    self.target = crate::parent_of(&t).to_owned();
-                                    self.dirs.push(crate::base_of(&t).to_owned());
-                                } else {
-                                    self.dirs.push(name);
-                                }
-                                out.push(Action::Send(vec![0]));
-                            }
-                            _ => {
-                                self.state = State::Failed;
-                                out.push(Action::Fail("scp: protocol error: bad directory".into()));
-                                return out;
-                            }
-                        },
-                        'E' => {
-                            self.dirs.pop();
-                            out.push(Action::Send(vec![0]));
-                        }
-                        'T' => out.push(Action::Send(vec![0])),
-                        '\x01' | '\x02' => {}
-                        _ => {
-                            self.state = State::Failed;
-                            out.push(Action::Fail(
-                                "scp: protocol error: unexpected record".into(),
-                            ));
-                            return out;
-                        }
-                    }
+                State::Header => self.header_bytes(input, &mut out),
+                State::Data { .. } => self.data_bytes(input),
+                State::Ack { .. } => {
+                    self.ack(input[0], &mut out);
+                    1
                 }
-                State::Data {
-                    remaining,
-                    buf,
-                    truncated,
-                    ..
-                } => {
-                    let n = (*remaining).min(input.len() as u64) as usize;
-                    let room = self.max_file.saturating_sub(buf.len());
-                    if n > room {
-                        *truncated = true;
-                    }
-                    buf.extend_from_slice(&input[..n.min(room)]);
-                    *remaining -= n as u64;
-                    input = &input[n..];
-                    if *remaining == 0 {
+            };
+            input = &input[used..];
+        }
+        out
+    }
+
+    /// Ends the transfer with `why` (nothing more is read).
+    fn fail(&mut self, out: &mut Vec<Action>, why: String) {
+        self.state = State::Failed;
+        out.push(Action::Fail(why));
+    }
+
+    /// Header bytes up to the end of a record line; returns how many were used.
+    fn header_bytes(&mut self, input: &[u8], out: &mut Vec<Action>) -> usize {
+        let nl = input.iter().position(|&b| b == b'\n');
+        let take = nl.map(|i| i + 1).unwrap_or(input.len());
+        if self.line.len() + take > MAX_HEADER {
+            self.fail(out, "scp: protocol error: header too long".into());
+            return take;
+        }
+        self.line.extend_from_slice(&input[..take]);
+        if nl.is_some() {
+            let line = std::mem::take(&mut self.line);
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            self.record(&text, out);
+        }
+        take
+    }
+
+    /// One record line (`C`, `D`, `E`, `T`, or a remote error).
+    fn record(&mut self, text: &str, out: &mut Vec<Action>) {
+        let (kind, rest) = match text.chars().next() {
+            Some(c) => (c, &text[c.len_utf8()..]),
+            None => ('?', ""),
+        };
+        match kind {
+            'C' => match parse_record(rest) {
+                Some((mode, size, name)) => {
+                    self.state = State::Data {
+                        name,
+                        mode,
+                        remaining: size,
+                        buf: Vec::new(),
+                        truncated: false,
+                    };
+                    out.push(Action::Send(vec![0]));
+                    if size == 0 {
                         self.finish_data();
                     }
                 }
-                State::Ack { .. } => {
-                    let ok = input[0] == 0;
-                    input = &input[1..];
-                    let State::Ack {
-                        name,
-                        mode,
-                        buf,
-                        truncated,
-                    } = std::mem::replace(&mut self.state, State::Header)
-                    else {
-                        unreachable!()
-                    };
-                    if !ok {
-                        self.state = State::Failed;
-                        out.push(Action::Fail(
-                            "scp: protocol error: missing end of file".into(),
-                        ));
-                        return out;
-                    }
-                    out.push(Action::File {
-                        path: self.dest(&name),
-                        name,
-                        mode,
-                        data: buf,
-                        truncated,
-                    });
+                None => self.fail(
+                    out,
+                    format!(
+                        "scp: protocol error: bad mode/size/name in {:?}",
+                        text.chars().take(64).collect::<String>()
+                    ),
+                ),
+            },
+            'D' => match parse_record(rest) {
+                Some((_, _, name)) if self.dirs.len() < MAX_DEPTH => {
+                    self.enter_dir(name);
                     out.push(Action::Send(vec![0]));
                 }
+                _ => self.fail(out, "scp: protocol error: bad directory".into()),
+            },
+            'E' => {
+                self.dirs.pop();
+                out.push(Action::Send(vec![0]));
             }
+            'T' => out.push(Action::Send(vec![0])),
+            '\x01' | '\x02' => {}
+            _ => self.fail(out, "scp: protocol error: unexpected record".into()),
         }
-        out
+    }
+
+    /// A `D` record: one directory deeper.
+    fn enter_dir(&mut self, name: String) {
+        if self.dirs.is_empty() && !self.target_is_dir {
+            // `scp -r dir host:newname`: the target becomes the directory.
+            self.target_is_dir = true;
+            let t = std::mem::take(&mut self.target);
+            self.target = crate::parent_of(&t).to_owned();
+            self.dirs.push(crate::base_of(&t).to_owned());
+        } else {
+            self.dirs.push(name);
+        }
+    }
+
+    /// A file's bytes (kept up to `max_file`); returns how many were used.
+    fn data_bytes(&mut self, input: &[u8]) -> usize {
+        let max_file = self.max_file;
+        let State::Data {
+            remaining,
+            buf,
+            truncated,
+            ..
+        } = &mut self.state
+        else {
+            return input.len();
+        };
+        let n = (*remaining).min(input.len() as u64) as usize;
+        let room = max_file.saturating_sub(buf.len());
+        if n > room {
+            *truncated = true;
+        }
+        buf.extend_from_slice(&input[..n.min(room)]);
+        *remaining -= n as u64;
+        if *remaining == 0 {
+            self.finish_data();
+        }
+        n
+    }
+
+    /// The sender's status byte after a file's data: the file is complete.
+    fn ack(&mut self, status: u8, out: &mut Vec<Action>) {
+        let State::Ack {
+            name,
+            mode,
+            buf,
+            truncated,
+        } = std::mem::replace(&mut self.state, State::Header)
+        else {
+            return;
+        };
+        if status != 0 {
+            self.fail(out, "scp: protocol error: missing end of file".into());
+            return;
+        }
+        out.push(Action::File {
+            path: self.dest(&name),
+            name,
+            mode,
+            data: buf,
+            truncated,
+        });
+        out.push(Action::Send(vec![0]));
     }
 
     fn finish_data(&mut self) {

@@ -285,6 +285,30 @@ impl Life {
         out.push("/var/log/auth.log", &auth, 0o640, (0, 4), t);
     }
 
+    /// What an admin types in a session: the role's work, the usual
+    /// checks, and a look at their own files (planted ones included, so
+    /// the history and the files agree).
+    fn typed_commands(&self, vfs: &Vfs, who: &Account, rng: &mut impl Rng) -> Vec<String> {
+        let mut typed: Vec<String> = Vec::new();
+        let n = rng.gen_range(2..6);
+        for _ in 0..n {
+            let pool = if rng.gen_bool(0.6) {
+                self.role.commands()
+            } else {
+                Role::common_commands()
+            };
+            if let Some(c) = pool.choose(rng) {
+                typed.push((*c).to_owned());
+            }
+        }
+        let own = own_files(vfs, &who.home);
+        if let Some(f) = own.choose(rng) {
+            let verb = ["cat", "less", "vim"].choose(rng).copied().unwrap_or("cat");
+            typed.push(format!("{verb} {f}"));
+        }
+        typed
+    }
+
     /// An admin logs in over ssh, types a few commands, logs out.
     fn session(
         &self,
@@ -327,42 +351,12 @@ impl Life {
                 who.name, who.uid
             ),
         );
-        // What they type: the role's work, the usual checks, and a look at
-        // their own files (planted ones included, so the history and the
-        // files agree).
-        let mut typed: Vec<String> = Vec::new();
-        let n = rng.gen_range(2..6);
-        for _ in 0..n {
-            let pool = if rng.gen_bool(0.6) {
-                self.role.commands()
-            } else {
-                Role::common_commands()
-            };
-            if let Some(c) = pool.choose(rng) {
-                typed.push((*c).to_owned());
-            }
-        }
-        let own = own_files(vfs, &who.home);
-        if let Some(f) = own.choose(rng) {
-            let verb = ["cat", "less", "vim"].choose(rng).copied().unwrap_or("cat");
-            typed.push(format!("{verb} {f}"));
-        }
+        let typed = self.typed_commands(vfs, who, rng);
         let step = (end - start).num_seconds().max(1) / (typed.len() as i64 + 1);
         for (i, cmd) in typed.iter().enumerate() {
-            if let Some(rest) = cmd.strip_prefix("sudo ") {
+            if let Some(line) = sudo_entry(cmd, who, &tty) {
                 let t = start + chrono::Duration::seconds(step * (i as i64 + 1));
-                let bin = rest.split_whitespace().next().unwrap_or("true");
-                let args = rest[bin.len()..].trim_start();
-                let sep = if args.is_empty() { "" } else { " " };
-                log(
-                    t,
-                    "sudo",
-                    pid + 3,
-                    format!(
-                        "  {} : TTY={tty} ; PWD={} ; USER=root ; COMMAND=/usr/bin/{bin}{sep}{args}",
-                        who.name, who.home
-                    ),
-                );
+                log(t, "sudo", pid + 3, line);
             }
         }
         log(
@@ -514,6 +508,19 @@ fn files_in(vfs: &Vfs, dir: &str) -> Vec<String> {
         .filter(|(_, n)| !n.is_dir())
         .map(|(name, _)| format!("{dir}/{name}"))
         .collect()
+}
+
+/// The auth.log message sudo writes for a typed `sudo …` command (`None`
+/// for any other command).
+fn sudo_entry(cmd: &str, who: &Account, tty: &str) -> Option<String> {
+    let rest = cmd.strip_prefix("sudo ")?;
+    let bin = rest.split_whitespace().next().unwrap_or("true");
+    let args = rest[bin.len()..].trim_start();
+    let sep = if args.is_empty() { "" } else { " " };
+    Some(format!(
+        "  {} : TTY={tty} ; PWD={} ; USER=root ; COMMAND=/usr/bin/{bin}{sep}{args}",
+        who.name, who.home
+    ))
 }
 
 /// Files an admin would open in their home: documents and anything not a
