@@ -613,6 +613,16 @@ fn proc_files(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times, rn
 /// default). Root also has a used look: a shuffled slice of [`HISTORY`]
 /// and an empty `authorized_keys`.
 fn homes(tree: &mut Tree, accounts: &[Account], t: &Times, rng: &mut impl Rng) {
+    // Where adduser copies a new user's dotfiles from.
+    tree.dir("/etc/skel", 0o755, 0, t.install);
+    for (name, body) in SKEL {
+        tree.root_file(
+            &format!("/etc/skel/{name}"),
+            (*body).into(),
+            0o644,
+            t.install,
+        );
+    }
     for a in accounts {
         let uid = a.uid;
         let home = &a.home;
@@ -620,11 +630,7 @@ fn homes(tree: &mut Tree, accounts: &[Account], t: &Times, rng: &mut impl Rng) {
             &[(".bashrc", ROOT_BASHRC), (".profile", ROOT_PROFILE)]
         } else {
             tree.dir(home, 0o700, uid, t.recent);
-            &[
-                (".bash_logout", BASH_LOGOUT),
-                (".bashrc", BASHRC),
-                (".profile", PROFILE),
-            ]
+            SKEL
         };
         for (name, body) in dotfiles {
             tree.file(
@@ -812,6 +818,12 @@ fn meminfo(h: &HostInfo) -> String {
 const BASHRC: &str = include_str!("skel/bashrc");
 const PROFILE: &str = include_str!("skel/profile");
 const BASH_LOGOUT: &str = include_str!("skel/bash_logout");
+/// `/etc/skel` of Debian's bash package: a new user's dotfiles.
+const SKEL: &[(&str, &str)] = &[
+    (".bash_logout", BASH_LOGOUT),
+    (".bashrc", BASHRC),
+    (".profile", PROFILE),
+];
 const ROOT_BASHRC: &str = include_str!("skel/root_bashrc");
 const ROOT_PROFILE: &str = include_str!("skel/root_profile");
 
