@@ -31,6 +31,9 @@ pub enum Kex {
     /// russh's default list, led by the `mlkem768x25519-sha256` hybrid that
     /// OpenSSH 9.9+ clients negotiate (about twice the key-exchange work).
     Mlkem768x25519,
+    /// `sntrup761x25519-sha512@openssh.com`: what OpenSSH 8.5+ clients pick
+    /// against a Debian 12 sshd (and so against its persona).
+    Sntrup761x25519,
 }
 
 /// The client configuration for `kex`.
@@ -40,12 +43,21 @@ fn client_config(kex: Kex) -> client::Config {
         kex::EXTENSION_SUPPORT_AS_CLIENT,
         kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
     ];
+    const SNTRUP761_ONLY: &[kex::Name] = &[
+        kex::SNTRUP761X25519_SHA512_OPENSSH,
+        kex::EXTENSION_SUPPORT_AS_CLIENT,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+    ];
     let preferred = match kex {
         Kex::Curve25519 => Preferred {
             kex: Cow::Borrowed(CURVE25519_ONLY),
             ..Preferred::DEFAULT
         },
         Kex::Mlkem768x25519 => Preferred::DEFAULT,
+        Kex::Sntrup761x25519 => Preferred {
+            kex: Cow::Borrowed(SNTRUP761_ONLY),
+            ..Preferred::DEFAULT
+        },
     };
     client::Config {
         preferred,
