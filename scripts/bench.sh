@@ -38,7 +38,7 @@ wrk_json() { wrk -t2 -c32 -d${SECS}s "$1" 2>&1 | awk '/Requests\/sec/{printf "{\
 # Scenario: telnet connect+banner+exchange vs the limit server.
 "$LOAD" limit-server --addr 127.0.0.1:27023 --seconds $((SECS * 2 * ROUNDS + SECS * 3 + 30)) 2>/dev/null & PIDS+=($!)
 printf '[general]\nnet = 127.0.70.0/24\n[t]\nip = 127.0.70.10\nservices = telnet, http, ssh\n' > "$TMP/t.ini"
-DECNET_MAX_CONNS_PER_DECKY=20000 DECNET_LOG=warn DECNET_ADMIN_PASSWORD=bench-admin-password "$BIN" serve --config "$TMP/t.ini" --data-dir "$TMP/tdata" --port-offset $OFF --api 127.0.0.1:0 >/dev/null 2>&1 & PIDS+=($!)
+DECNET_MAX_CONNS_PER_DECKY=20000 DECNET_MAX_CONNS_PER_SOURCE=20000 DECNET_LOG=warn DECNET_ADMIN_PASSWORD=bench-admin-password "$BIN" serve --config "$TMP/t.ini" --data-dir "$TMP/tdata" --port-offset $OFF --api 127.0.0.1:0 >/dev/null 2>&1 & PIDS+=($!)
 DECNET_PID=$!
 sleep 1.5
 rounds TELNET '"$LOAD" tcp-banner --addr 127.0.0.1:27023 --seconds "$SECS"' \

@@ -12,7 +12,7 @@ db_wait() { # HOST PORT: waits until it accepts (10 s at most)
 }
 
 db_serve() { # OFFSET: starts decnet serve on $TMP/db.ini, sets DB_PID
-  DECNET_MAX_CONNS_PER_DECKY=20000 DECNET_LOG=warn DECNET_ADMIN_PASSWORD=bench-admin-password \
+  DECNET_MAX_CONNS_PER_DECKY=20000 DECNET_MAX_CONNS_PER_SOURCE=20000 DECNET_LOG=warn DECNET_ADMIN_PASSWORD=bench-admin-password \
     "$BIN" serve --config "$TMP/db.ini" --data-dir "$TMP/dbdata" --port-offset "$1" --api 127.0.0.1:0 >/dev/null 2>&1 &
   DB_PID=$!; PIDS+=($DB_PID)
   db_wait 127.0.73.10 $((6379 + $1)); sleep 0.5
