@@ -68,7 +68,11 @@ def wrk(n):
     g = lambda pat: (m.group(1) if (m := re.search(pat, t)) else None)
     def ms(v):
         if v is None: return None
-        num, unit = re.match(r"([\d.]+)(\w+)", v).groups()
+        m = re.match(r"([\d.]+)(\w+)", v)
+        if m is None:
+            # Say which run printed what, instead of a bare traceback.
+            raise SystemExit(f"bench_api: {n}: unreadable wrk latency {v!r} in:\n{t}")
+        num, unit = m.groups()
         return float(num) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
     return {"rps": float(g(r"Requests/sec:\s+([\d.]+)") or 0), "p50_ms": ms(g(r"50%\s+(\S+)")),
             "p99_ms": ms(g(r"99%\s+(\S+)")), "non_2xx": int(g(r"Non-2xx or 3xx responses:\s+(\d+)") or 0),
