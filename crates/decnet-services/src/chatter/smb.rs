@@ -11,44 +11,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::ChatterError;
+use crate::wire::smb2::cmd::{
+    CLOSE, CREATE, IOCTL, LOGOFF, NEGOTIATE, SESSION_SETUP, TREE_CONNECT, TREE_DISCONNECT,
+};
+use crate::wire::smb2::{frame_header, header, ptype, rpc_frame, NDR_UUID, SRVSVC_UUID};
 
-const NEGOTIATE: u16 = 0;
-const SESSION_SETUP: u16 = 1;
-const LOGOFF: u16 = 2;
-const TREE_CONNECT: u16 = 3;
-const TREE_DISCONNECT: u16 = 4;
-const CREATE: u16 = 5;
-const CLOSE: u16 = 6;
-const IOCTL: u16 = 11;
-/// FSCTL_PIPE_TRANSCEIVE: write one RPC PDU to a pipe, read its answer.
-const PIPE_TRANSCEIVE: u32 = 0x0011_C017;
+const STATUS_SUCCESS: u32 = 0;
 /// The pipe's answer did not fit `MAX_PIPE_READ` (the rest stays queued).
 const STATUS_BUFFER_OVERFLOW: u32 = 0x8000_0005;
+/// FSCTL_PIPE_TRANSCEIVE: write one RPC PDU to a pipe, read its answer.
+const PIPE_TRANSCEIVE: u32 = 0x0011_C017;
 /// Output asked of a transceive, as Windows asks.
 const MAX_PIPE_READ: u32 = 4280;
-/// DCE/RPC interface of `srvsvc` 3.0 and the NDR transfer syntax 2.0.
-const SRVSVC: ([u8; 16], u32) = (
-    [
-        0xc8, 0x4f, 0x32, 0x4b, 0x70, 0x16, 0xd3, 0x01, 0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1,
-        0x88,
-    ],
-    3,
-);
-const NDR: ([u8; 16], u32) = (
-    [
-        0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48,
-        0x60,
-    ],
-    2,
-);
-/// DCE/RPC packet types this dialog sends or expects.
-const RPC_REQUEST: u8 = 0;
-const RPC_RESPONSE: u8 = 2;
-const RPC_BIND: u8 = 11;
-const RPC_BIND_ACK: u8 = 12;
 /// NetrShareEnum's operation number in `srvsvc`.
 const NETR_SHARE_ENUM: u16 = 15;
-const STATUS_SUCCESS: u32 = 0;
 const STATUS_MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
 /// Largest answer read (a negotiate answer with its SPNEGO hint is ~300 B).
 const MAX_ANSWER: usize = 64 * 1024;
@@ -114,25 +90,20 @@ impl Client {
         self.stream.write_all(&frame).await?;
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len).await?;
-        let n = u32::from_be_bytes([0, len[1], len[2], len[3]]) as usize;
+        let (_, n) = frame_header(len);
         if !(64..=MAX_ANSWER).contains(&n) {
             return Err(ChatterError::Protocol(format!("SMB2 answer of {n} bytes")));
         }
         let mut answer = vec![0u8; n];
         self.stream.read_exact(&mut answer).await?;
-        if &answer[..4] != b"\xfeSMB" {
-            return Err(ChatterError::Protocol(format!(
-                "not an SMB2 answer: {:02x?}",
-                &answer[..8]
-            )));
-        }
-        let u32_at =
-            |i: usize| u32::from_le_bytes([answer[i], answer[i + 1], answer[i + 2], answer[i + 3]]);
-        let session_id = u64::from(u32_at(40)) | (u64::from(u32_at(44)) << 32);
+        let header = header(&answer).map_err(|_| {
+            ChatterError::Protocol(format!("not an SMB2 answer: {:02x?}", &answer[..8]))
+        })?;
         Ok(Answer {
-            status: u32_at(8),
-            session_id,
-            tree_id: u32_at(36),
+            // The status is the one header field the server's parser skips.
+            status: u32::from_le_bytes([answer[8], answer[9], answer[10], answer[11]]),
+            session_id: header.session_id,
+            tree_id: header.tree_id,
             body: answer.split_off(64),
         })
     }
@@ -274,16 +245,6 @@ fn transceive_body(fid: &[u8], pdu: &[u8]) -> Vec<u8> {
     b
 }
 
-/// A DCE/RPC PDU (version 5.0, first and last fragment, little-endian).
-fn rpc_pdu(ptype: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
-    let mut b = vec![5, 0, ptype, 0x03, 0x10, 0, 0, 0];
-    b.extend_from_slice(&((16 + body.len()) as u16).to_le_bytes());
-    b.extend_from_slice(&0u16.to_le_bytes());
-    b.extend_from_slice(&call_id.to_le_bytes());
-    b.extend_from_slice(body);
-    b
-}
-
 /// BIND to `srvsvc` with the NDR transfer syntax in context 0.
 fn srvsvc_bind() -> Vec<u8> {
     let mut b = Vec::with_capacity(56);
@@ -295,11 +256,11 @@ fn srvsvc_bind() -> Vec<u8> {
     b.extend_from_slice(&[1, 0, 0, 0]);
     b.extend_from_slice(&0u16.to_le_bytes());
     b.extend_from_slice(&[1, 0]);
-    for (uuid, version) in [SRVSVC, NDR] {
+    for (uuid, version) in [(SRVSVC_UUID, 3u32), (NDR_UUID, 2)] {
         b.extend_from_slice(&uuid);
         b.extend_from_slice(&version.to_le_bytes());
     }
-    rpc_pdu(RPC_BIND, 1, &b)
+    rpc_frame(ptype::BIND, 1, &b)
 }
 
 /// NetrShareEnum (level 1, as `net view` asks) for the server `\\ip`.
@@ -334,7 +295,7 @@ fn share_enum_request(server: &str) -> Vec<u8> {
     b.extend_from_slice(&0u16.to_le_bytes());
     b.extend_from_slice(&NETR_SHARE_ENUM.to_le_bytes());
     b.extend_from_slice(&stub);
-    rpc_pdu(RPC_REQUEST, 2, &b)
+    rpc_frame(ptype::REQUEST, 2, &b)
 }
 
 /// Sends `pdu` through the pipe `fid`, returns the answering PDU, which
@@ -378,8 +339,8 @@ async fn list_shares(c: &mut Client, server: &str) -> Result<u32, ChatterError> 
         .expect(CREATE, &create_pipe_body("srvsvc"), STATUS_SUCCESS)
         .await?;
     let fid = open.at(64 + 64, 16)?.to_vec();
-    transceive(c, &fid, &srvsvc_bind(), RPC_BIND_ACK).await?;
-    let answer = transceive(c, &fid, &share_enum_request(server), RPC_RESPONSE).await?;
+    transceive(c, &fid, &srvsvc_bind(), ptype::BIND_ACK).await?;
+    let answer = transceive(c, &fid, &share_enum_request(server), ptype::RESPONSE).await?;
     let mut close = Vec::with_capacity(24);
     close.extend_from_slice(&24u16.to_le_bytes());
     close.extend_from_slice(&[0; 6]);

@@ -245,6 +245,26 @@ pub fn smb1_dialects(msg: &[u8]) -> WResult<Vec<String>> {
         .collect())
 }
 
+/// The NDR transfer syntax (2.0), as its UUID goes on the wire.
+pub const NDR_UUID: [u8; 16] = [
+    0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60,
+];
+/// The `srvsvc` interface (3.0), as its UUID goes on the wire.
+pub const SRVSVC_UUID: [u8; 16] = [
+    0xc8, 0x4f, 0x32, 0x4b, 0x70, 0x16, 0xd3, 0x01, 0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1, 0x88,
+];
+
+/// A connection-oriented DCE/RPC PDU around `body`: version 5.0, first and
+/// last fragment, little-endian, no authentication.
+pub fn rpc_frame(ptype: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
+    let mut b = vec![5, 0, ptype, 3, 0x10, 0, 0, 0];
+    b.extend_from_slice(&((16 + body.len()) as u16).to_le_bytes());
+    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&call_id.to_le_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
 /// DCE/RPC packet types used.
 pub mod ptype {
     /// request.

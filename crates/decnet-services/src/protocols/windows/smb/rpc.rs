@@ -7,15 +7,9 @@ use decnet_core::EventKind;
 use super::{le16, le32, Share};
 use crate::fields;
 use crate::tls::Tagged;
-use crate::wire::smb2::{self as w, ptype};
+use crate::wire::smb2::{self as w, ptype, rpc_frame, NDR_UUID, SRVSVC_UUID};
 use crate::wire::WResult;
 
-const NDR_UUID: [u8; 16] = [
-    0x04, 0x5d, 0x88, 0x8a, 0xeb, 0x1c, 0xc9, 0x11, 0x9f, 0xe8, 0x08, 0x00, 0x2b, 0x10, 0x48, 0x60,
-];
-const SRVSVC_UUID: [u8; 16] = [
-    0xc8, 0x4f, 0x32, 0x4b, 0x70, 0x16, 0xd3, 0x01, 0x12, 0x78, 0x5a, 0x47, 0xbf, 0x6e, 0xe1, 0x88,
-];
 /// Most bytes of RPC output a pipe holds for the client to read.
 const MAX_PIPE_OUT: usize = 64 * 1024;
 
@@ -119,15 +113,6 @@ impl Pipe {
             self.out.extend_from_slice(&out);
         }
     }
-}
-
-fn rpc_frame(ptype: u8, call_id: u32, body: &[u8]) -> Vec<u8> {
-    let mut b = vec![5, 0, ptype, 3, 0x10, 0, 0, 0];
-    le16(&mut b, (16 + body.len()) as u16);
-    le16(&mut b, 0);
-    le32(&mut b, call_id);
-    b.extend_from_slice(body);
-    b
 }
 
 /// Info level requested by a NetrShareEnum stub (1 when unreadable).
