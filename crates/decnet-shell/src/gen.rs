@@ -292,7 +292,6 @@ fn host_info(
         boot_time: persona.boot_time,
         mac: persona.mac_string(),
         addrs,
-        ip: addrs.v4.unwrap_or(Ipv4Addr::new(192, 168, 1, 10)),
         cpu_model: persona.cpu_model.to_owned(),
         cpus: persona.cpus,
         mem_kib: persona.mem_kib,

@@ -162,10 +162,6 @@ pub struct HostInfo {
     /// The decky's own addresses (what `ip a`, `ifconfig`, `hostname -I`
     /// show): exactly those its services listen on.
     pub addrs: HostAddrs,
-    /// The IPv4 address, for callers that only speak IPv4; a v6-only decky
-    /// has a private placeholder here that the shell itself never shows.
-    /// Prefer [`HostInfo::addrs`].
-    pub ip: Ipv4Addr,
     /// CPU model.
     pub cpu_model: String,
     /// Cores.
