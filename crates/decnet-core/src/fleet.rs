@@ -978,10 +978,9 @@ fn check_port_conflicts(services: &[String], g: &Group, ctx: &mut Ctx) {
             }
         }
     }
-    // A tarpit takes its port instead of a service: both cannot bind it.
     if let Some((tarpits, line)) = &g.tarpits {
         for t in tarpits {
-            if let Some(service) = used.get(&(Transport::Tcp, t.port)) {
+            if let Some(service) = crate::tarpit::service_on_port(services, t.port) {
                 ctx.err(
                     *line,
                     format!(

@@ -14,6 +14,17 @@ pub const DEFAULT_INTERVAL_SECS: u32 = 10;
 /// Longest `tarpit_interval` accepted.
 pub const MAX_INTERVAL_SECS: u32 = 3600;
 
+/// The first of `services` that listens on `port`/tcp, which a tarpit on
+/// that port would fight for (a tarpit takes its port instead of a
+/// service: both cannot bind it).
+pub fn service_on_port<S: AsRef<str>>(services: &[S], port: u16) -> Option<&'static str> {
+    services.iter().find_map(|s| {
+        crate::catalog::service(s.as_ref())
+            .filter(|info| info.ports.contains(&(crate::catalog::Transport::Tcp, port)))
+            .map(|info| info.name)
+    })
+}
+
 /// How a tarpit holds a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

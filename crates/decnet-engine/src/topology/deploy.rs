@@ -83,12 +83,7 @@ impl Topologies {
             .as_deref()
             .and_then(decnet_core::archetype::archetype);
         let (tarpits, tarpit_interval) = super::tarpit::tarpits_of(t, d)?;
-        let services = if d.services.is_empty() {
-            arch.map(|a| a.services.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default()
-        } else {
-            d.services.clone()
-        };
+        let services = d.effective_services();
         Ok(DeckySpec {
             name: d.name.clone(),
             ip,

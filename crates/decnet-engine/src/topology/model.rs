@@ -160,6 +160,20 @@ pub struct TopologySpec {
     pub tarpit: TarpitPlan,
 }
 
+impl TopologyDecky {
+    /// The services it runs: its own list, else its archetype's.
+    pub fn effective_services(&self) -> Vec<String> {
+        if !self.services.is_empty() {
+            return self.services.clone();
+        }
+        self.archetype
+            .as_deref()
+            .and_then(decnet_core::archetype::archetype)
+            .map(|a| a.services.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
 impl TopologySpec {
     /// DECNET's blank topology: one DMZ LAN on `cidr` and its gateway
     /// decky `gateway` (the entry-point archetype with ssh) attached to

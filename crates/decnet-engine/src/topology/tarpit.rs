@@ -7,7 +7,6 @@
 //! on its own, so a topology-wide interval also paces a decky's own list.
 //! `none` at a decky or LAN opts it out of a wider list.
 
-use decnet_core::catalog::{self, Transport};
 use decnet_core::tarpit::{self, TarpitSpec, DEFAULT_INTERVAL_SECS};
 use serde::{Deserialize, Serialize};
 
@@ -97,21 +96,9 @@ pub(super) fn check(t: &Topology) -> TopoResult<()> {
     for d in &t.deckies {
         d.tarpit.check(&format!("decky '{}'", d.name))?;
         let (specs, _) = tarpits_of(t, d)?;
-        let services: Vec<String> = if d.services.is_empty() {
-            d.archetype
-                .as_deref()
-                .and_then(decnet_core::archetype::archetype)
-                .map(|a| a.services.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default()
-        } else {
-            d.services.clone()
-        };
+        let services = d.effective_services();
         for spec in &specs {
-            let taken = services.iter().find(|s| {
-                catalog::service(s)
-                    .is_some_and(|info| info.ports.contains(&(Transport::Tcp, spec.port)))
-            });
-            if let Some(service) = taken {
+            if let Some(service) = tarpit::service_on_port(&services, spec.port) {
                 return Err(TopologyError::Invalid(format!(
                     "decky '{}': tarpit {}:{} and service '{service}' both listen on {}/tcp; move the tarpit, drop the service or give the decky tarpit = none",
                     d.name,
