@@ -134,29 +134,37 @@ pub fn deliver_to(vfs: &Vfs, sender: &str, rcpt: &str, queue_id: &str, message: 
 /// The messages of `login`'s mailbox, oldest first.
 pub fn messages(vfs: &Vfs, login: &str) -> Vec<Mail> {
     let dir = maildir_of(vfs, login);
-    // Maildir file names start with the delivery time, so name order is
-    // delivery order across `cur` and `new` alike.
-    let mut files: Vec<(String, String)> = ["cur", "new"]
-        .iter()
-        .flat_map(|sub| {
-            vfs.children(&format!("{dir}/{sub}"))
-                .into_iter()
-                .filter_map(|(name, node)| match node.kind {
-                    Kind::File(Content::Bytes(b)) => {
-                        Some((name, String::from_utf8_lossy(&b).into_owned()))
-                    }
-                    _ => None,
-                })
-        })
-        .collect();
-    files.sort();
-    files
+    maildir_files(vfs, &dir)
         .into_iter()
+        .filter_map(|(_, node)| match node.kind {
+            Kind::File(Content::Bytes(b)) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        })
         .enumerate()
-        .map(|(i, (_, text))| Mail {
+        .map(|(i, text)| Mail {
             uid: vfs.expunged(&dir) + i as u32 + 1,
             text,
         })
+        .collect()
+}
+
+/// The files of the Maildir `dir` (`cur` and `new`) as (path, node), in
+/// delivery order: Maildir file names start with the delivery time, so
+/// name order is delivery order across both.
+fn maildir_files(vfs: &Vfs, dir: &str) -> Vec<(String, Node)> {
+    let mut files: Vec<(String, String, Node)> = Vec::new();
+    for sub in ["cur", "new"] {
+        let sub = format!("{dir}/{sub}");
+        for (name, node) in vfs.children(&sub) {
+            if !node.is_dir() {
+                files.push((name, sub.clone(), node));
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+        .into_iter()
+        .map(|(name, sub, node)| (format!("{sub}/{name}"), node))
         .collect()
 }
 
@@ -169,24 +177,15 @@ pub fn deliver(vfs: &Vfs, to: &Account, name: &str, text: &[u8], t: DateTime<Utc
         &format!("{dir}/new/{name}"),
         Node::file(text.to_vec(), 0o600, to.uid, to.gid, t.timestamp()),
     );
-    let mut files: Vec<(String, String)> = Vec::new();
-    for sub in ["cur", "new"] {
-        let sub = format!("{dir}/{sub}");
-        for (name, node) in vfs.children(&sub) {
-            if !node.is_dir() {
-                files.push((name, sub.clone()));
-            }
-        }
-    }
+    let files = maildir_files(vfs, &dir);
     if files.len() <= MAX_MESSAGES {
         return;
     }
-    files.sort();
     let excess = files.len() - MAX_MESSAGES;
     let oldest: Vec<String> = files
         .into_iter()
         .take(excess)
-        .map(|(name, sub)| format!("{sub}/{name}"))
+        .map(|(path, _)| path)
         .collect();
     vfs.expunge(&dir, &oldest);
 }
