@@ -1,19 +1,26 @@
 #!/usr/bin/env python3
 """nmap -O against personas in netns mode, beside a real Linux host.
 
-Builds a test LAN (a veth pair: `rlm-lan0` in the host namespace is the
+Builds a test LAN (a veth pair: `osfp-lan0` in the host namespace is the
 deckies' macvlan parent, its peer is eth0 of a scanner namespace), starts
 `decnet serve` in netns mode with one decky per persona family, plus one
 plain Linux namespace on the same LAN serving one TCP port (the reference:
 what this kernel looks like to nmap when nothing pretends), runs
 `nmap -O` from the scanner and writes the guess per persona to
-scripts/realism/os_fingerprint.md. Measurement, not a gate: the kernel
-decides TCP option order, IP ids and the replies to T2–T7 whatever the
-persona (ARCHITECTURE.md, "Deckies on a network").
+scripts/realism/os_fingerprint.md (or --report). Windows personas are
+shaped by decnet-net's packet personality (NFQUEUE rewriter); a real client
+then moves a few MB each way through the shaped Windows Server decky (FTP
+upload and download with curl, compared byte for byte) so a broken window
+or checksum would show. With --gate it fails unless every Windows persona is
+guessed Windows and the transfer is intact (skipped, exit 0, when the
+kernel has no NFQUEUE: decnet then logs that it shapes by sysctls only).
+Every name it creates starts with `osfp-` (deckies: `decnet-osfp-…`).
 
-    sudo DECNET_BIN=target/debug/decnet python3 scripts/realism/os_fingerprint.py
+    sudo DECNET_BIN=target/debug/decnet python3 scripts/realism/os_fingerprint.py [--gate] [--report PATH]
 """
 
+import argparse
+import hashlib
 import json
 import os
 import re
@@ -27,18 +34,21 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "os_fingerprint.md")
-SCAN = "rlm-scan"
-REF = "rlm-ref"
-LAN = "rlm-lan0"
+SCAN = "osfp-scan"
+REF = "osfp-ref"
+LAN = "osfp-lan0"
+REF_LINK = "osfp-ref0"
 NET = "10.78.0"
+# Moved each way through the shaped Windows Server decky.
+TRANSFER_BYTES = 4 << 20
 
 PERSONAS = [
     # (decky, INI lines, family claimed)
-    ("lin-debian", ["services = ssh, http", "distro = debian", "nmap_os = linux"], "Linux (Debian 12)"),
-    ("win-2019", ["services = smb, rdp, http", "distro = windows2019", "nmap_os = windows_server"], "Windows Server 2019"),
-    ("win-10", ["services = smb, rdp", "distro = windows10", "nmap_os = windows"], "Windows 10"),
-    ("dev-busybox", ["services = telnet, http", "distro = busybox", "nmap_os = embedded"], "embedded (BusyBox)"),
-    ("printer", ["archetype = printer"], "printer (archetype)"),
+    ("osfp-debian", ["services = ssh, http", "distro = debian", "nmap_os = linux"], "Linux (Debian 12)"),
+    ("osfp-win2019", ["services = smb, rdp, http, ftp", "distro = windows2019", "nmap_os = windows_server"], "Windows Server 2019"),
+    ("osfp-win10", ["services = smb, rdp", "distro = windows10", "nmap_os = windows"], "Windows 10"),
+    ("osfp-busybox", ["services = telnet, http", "distro = busybox", "nmap_os = embedded"], "embedded (BusyBox)"),
+    ("osfp-printer", ["archetype = printer"], "printer (archetype)"),
 ]
 
 
@@ -47,6 +57,10 @@ def sh(*argv, check=True):
 
 
 def main():
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--gate", action="store_true", help="fail unless Windows personas are guessed Windows")
+    args.add_argument("--report", default=OUT, help="where the Markdown table goes")
+    args = args.parse_args()
     if os.geteuid() != 0:
         print("os_fingerprint: needs root", file=sys.stderr)
         return 2
@@ -66,9 +80,9 @@ def main():
         # The reference: a plain Linux network stack (this kernel, default
         # sysctls) on the same LAN through a macvlan like the deckies'.
         sh("ip", "netns", "add", REF)
-        sh("ip", "link", "add", "rlm-ref0", "link", LAN, "type", "macvlan", "mode", "bridge")
-        sh("ip", "link", "set", "rlm-ref0", "netns", REF)
-        sh("ip", "-n", REF, "link", "set", "rlm-ref0", "name", "eth0")
+        sh("ip", "link", "add", REF_LINK, "link", LAN, "type", "macvlan", "mode", "bridge")
+        sh("ip", "link", "set", REF_LINK, "netns", REF)
+        sh("ip", "-n", REF, "link", "set", REF_LINK, "name", "eth0")
         sh("ip", "-n", REF, "addr", "add", f"{NET}.200/24", "dev", "eth0")
         sh("ip", "-n", REF, "link", "set", "eth0", "up")
         sh("ip", "-n", REF, "link", "set", "lo", "up")
@@ -103,9 +117,14 @@ def main():
            "-p", "22,23,80,135,139,445,3389,9100,631", "-oX", xml, *[ip for ip, _, _ in targets])
         elapsed = time.monotonic() - t0
         guesses = parse(xml)
+        win = deckies.get("osfp-win2019")
+        transfer = ftp_round_trip(win["ip"], work) if win else "not run (no Windows Server decky)"
+        shaped = "packet personality unavailable" not in open(os.path.join(work, "serve.log")).read()
         out = ["# OS fingerprint per persona (netns mode, `nmap -O`)", "",
                f"Generated by `scripts/realism/os_fingerprint.py` ({elapsed:.0f} s of nmap). One decky per persona family on a",
-               "veth test LAN, scanned from another namespace, beside a plain Linux namespace as the reference.", "",
+               "veth test LAN, scanned from another namespace, beside a plain Linux namespace as the reference.",
+               "Windows personas: sysctls + packet personality (NFQUEUE rewriter, "
+               + ("on" if shaped else "UNAVAILABLE on this kernel: sysctls only") + ").", "",
                "| target | claims | nmap OS guess (accuracy) | TTL seen | family match |", "|---|---|---|---|:---:|"]
         for ip, label, fam in targets:
             g = guesses.get(ip, {})
@@ -113,14 +132,14 @@ def main():
             want = "Windows" if fam.startswith("Windows") else ("Linux" if fam.startswith("Linux") else "embedded")
             ok = want.lower() in best.lower() or (want == "embedded" and re.search(r"(?i)embedded|printer|busybox|router|switch|specialized", g.get("classes", "")))
             out.append(f"| {label} | {fam} | {best} | {g.get('ttl', '?')} | {'yes' if ok else 'no'} |")
-        out += ["", "Full match lists:", ""]
+        out += ["", f"Real client through the shaped Windows Server decky: {transfer}", "", "Full match lists:", ""]
         for ip, label, _ in targets:
             g = guesses.get(ip, {})
             out.append(f"- {label}: {'; '.join(g.get('matches', [])[:4]) or 'none'} (classes: {g.get('classes', '')})")
-        with open(OUT, "w") as f:
+        with open(args.report, "w") as f:
             f.write("\n".join(out) + "\n")
         print("\n".join(out))
-        return 0
+        return gate(targets, guesses, transfer, shaped) if args.gate else 0
     finally:
         if decnet and decnet.poll() is None:
             decnet.terminate()
@@ -135,6 +154,43 @@ def main():
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", LAN, check=False)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def ftp_round_trip(ip, work):
+    """Anonymous FTP upload then download of TRANSFER_BYTES with curl from
+    the scanner namespace; a sentence saying what happened."""
+    blob = os.path.join(work, "blob.bin")
+    back = os.path.join(work, "blob.back")
+    with open(blob, "wb") as f:
+        f.write(secrets.token_bytes(TRANSFER_BYTES))
+    url = f"ftp://{ip}/pub/incoming/osfp.bin"
+    t0 = time.monotonic()
+    up = sh("ip", "netns", "exec", SCAN, "curl", "-sS", "--max-time", "60", "-T", blob, url, check=False)
+    down = sh("ip", "netns", "exec", SCAN, "curl", "-sS", "--max-time", "60", "-o", back, url, check=False)
+    took = time.monotonic() - t0
+    if up.returncode or down.returncode:
+        return f"FAILED (curl upload rc {up.returncode}, download rc {down.returncode}: {(up.stderr + down.stderr).strip()[:200]})"
+    same = os.path.exists(back) and digest(back) == digest(blob)
+    verdict = "intact" if same else "CORRUPTED"
+    return f"curl FTP upload + download of {TRANSFER_BYTES >> 20} MiB each way in {took:.1f} s, {verdict}"
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def gate(targets, guesses, transfer, shaped):
+    if not shaped:
+        print("os_fingerprint: SKIP gate (no NFQUEUE here: Windows personas shaped by sysctls only)")
+        return 0
+    failed = [label for ip, label, fam in targets if fam.startswith("Windows")
+              and "windows" not in ((guesses.get(ip, {}).get("matches") or [""])[0]).lower()]
+    if "intact" not in transfer:
+        failed.append("transfer: " + transfer)
+    for f in failed:
+        print(f"os_fingerprint: FAIL {f}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def parse(xml):

@@ -26,6 +26,7 @@ pub mod dhcp;
 mod ndp;
 mod netns;
 mod network;
+pub mod personality;
 mod stack;
 
 pub use arp::send_gratuitous_arp;

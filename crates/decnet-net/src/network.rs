@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use decnet_core::fleet::{General, NetMode};
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::cmd::{ip, ip_output};
 use crate::dhcp::{DhcpClient, HeldLease, Lease};
 use crate::netns::{run_in, NETNS_DIR};
+use crate::personality::{self, Personality};
 use crate::{send_gratuitous_arp, send_unsolicited_na, NetError, StackProfile};
 
 /// How deckies reach the network (from the fleet's `[general]`).
@@ -145,7 +147,13 @@ pub struct Network {
     state: Mutex<State>,
     /// DHCP leases held by netns deckies, by decky name.
     leases: Mutex<HashMap<String, HeldLease>>,
+    /// Packet personalities of shaped netns deckies, by decky name.
+    personalities: Mutex<HashMap<String, Personality>>,
 }
+
+/// Set once the first shaping failure has been logged as a warning (the
+/// same cause would repeat for every Windows decky).
+static SHAPING_WARNED: AtomicBool = AtomicBool::new(false);
 
 impl Network {
     /// Loopback: nothing to create, nothing to clean.
@@ -155,6 +163,7 @@ impl Network {
             state_path: None,
             state: Mutex::new(State::default()),
             leases: Mutex::default(),
+            personalities: Mutex::default(),
         }
     }
 
@@ -174,6 +183,7 @@ impl Network {
             state_path: Some(state_path),
             state: Mutex::new(State::default()),
             leases: Mutex::default(),
+            personalities: Mutex::default(),
         };
         network.recover();
         Ok(network)
@@ -405,6 +415,7 @@ impl Network {
             self.leases.lock().insert(spec.name.to_owned(), held);
             lease
         });
+        self.shape(spec, ns, &handle);
         Ok(DeckyNet {
             netns: Some(handle),
             ip: addr,
@@ -412,6 +423,47 @@ impl Network {
             stack: Some(stack),
             lease,
         })
+    }
+
+    /// Starts the packet personality of a persona family the kernel does
+    /// not look like. Never fails the deploy: without NFQUEUE or a firewall
+    /// tool the decky keeps the sysctls alone (logged once).
+    fn shape(&self, spec: &AttachSpec<'_>, ns: &str, handle: &Path) {
+        let Some(shape) = personality::shape_for(spec.nmap_os) else {
+            return;
+        };
+        match Personality::start(ns, handle, shape) {
+            Ok(running) => {
+                tracing::debug!(netns = %ns, backend = ?running.backend(), "packet personality on");
+                self.personalities
+                    .lock()
+                    .insert(spec.name.to_owned(), running);
+            }
+            Err(e) if !SHAPING_WARNED.swap(true, Ordering::Relaxed) => tracing::warn!(
+                netns = %ns,
+                "packet personality unavailable, {} persona shaped by sysctls only: {e}",
+                spec.nmap_os
+            ),
+            Err(e) => tracing::debug!(netns = %ns, "packet personality unavailable: {e}"),
+        }
+    }
+
+    /// Which tool loaded a decky's packet personality rules; `None` when
+    /// the decky is not shaped (a Linux persona, or shaping unavailable).
+    pub fn personality(&self, name: &str) -> Option<personality::Backend> {
+        self.personalities
+            .lock()
+            .get(name)
+            .map(Personality::backend)
+    }
+
+    /// Stops a decky's packet personality (its queue socket would keep the
+    /// namespace alive).
+    fn unshape(&self, name: &str) {
+        let running = self.personalities.lock().remove(name);
+        if let Some(running) = running {
+            running.stop();
+        }
     }
 
     /// Undoes [`Network::attach`] for a decky (stop its listeners first: an
@@ -432,6 +484,7 @@ impl Network {
             }
             NetMode::Netns => {
                 self.release_lease(name);
+                self.unshape(name);
                 let ns = netns_name(name);
                 let result = if Path::new(NETNS_DIR).join(&ns).exists() {
                     delete_namespace(&ns)
@@ -455,6 +508,10 @@ impl Network {
         let leased: Vec<String> = self.leases.lock().keys().cloned().collect();
         for name in leased {
             self.release_lease(&name);
+        }
+        let shaped: Vec<String> = self.personalities.lock().keys().cloned().collect();
+        for name in shaped {
+            self.unshape(&name);
         }
         for ns in &state.namespaces {
             if let Err(e) = delete_namespace(ns) {

@@ -16,8 +16,12 @@ pub struct StackProfile {
     /// `net.ipv4.ip_default_ttl` and the IPv6 hop limit (Linux/BSD 64,
     /// Windows 128, network gear 255).
     pub ttl: u8,
-    /// `net.ipv4.tcp_timestamps` (Windows does not offer them by default).
-    pub timestamps: bool,
+    /// `net.ipv4.tcp_timestamps`: 0 off, 1 on with a random offset per
+    /// connection, 2 on with one clock. Windows answers a client's
+    /// timestamps in its SYN/ACK, and nmap reads their rate across its
+    /// probes (`TS=A`, 1 kHz); Linux's per-connection offsets make that
+    /// rate noise (`TS=21`), so Windows personas use 2.
+    pub timestamps: u8,
     /// `net.ipv4.tcp_window_scaling`.
     pub window_scaling: bool,
     /// `net.ipv4.tcp_sack`.
@@ -38,7 +42,7 @@ impl StackProfile {
     pub fn for_os(nmap_os: &str) -> StackProfile {
         let linux = StackProfile {
             ttl: OsFamily::Linux.default_ttl(),
-            timestamps: true,
+            timestamps: 1,
             window_scaling: true,
             sack: true,
             ecn: 2,
@@ -55,14 +59,16 @@ impl StackProfile {
         match OsFamily::from_nmap_os(nmap_os).unwrap_or(OsFamily::Linux) {
             OsFamily::Windows => StackProfile {
                 ttl: OsFamily::Windows.default_ttl(),
-                timestamps: false,
-                ecn: 0,
+                timestamps: 2,
+                // Windows Server accepts ECN when asked (nmap's Server
+                // 2016 prints: `CC=Y`), Windows 10 does not (`CC=N`).
+                ecn: if nmap_os == "windows_server" { 2 } else { 0 },
                 rmem_max: 16_000_000,
                 ..linux
             },
             OsFamily::Embedded => StackProfile {
                 ttl: OsFamily::Embedded.default_ttl(),
-                timestamps: false,
+                timestamps: 0,
                 window_scaling: false,
                 sack: false,
                 ecn: 0,
@@ -83,7 +89,7 @@ impl StackProfile {
             // namespace afterwards starts with.
             ("net/ipv6/conf/default/hop_limit", self.ttl.to_string()),
             ("net/ipv6/conf/all/hop_limit", self.ttl.to_string()),
-            ("net/ipv4/tcp_timestamps", flag(self.timestamps)),
+            ("net/ipv4/tcp_timestamps", self.timestamps.to_string()),
             ("net/ipv4/tcp_window_scaling", flag(self.window_scaling)),
             ("net/ipv4/tcp_sack", flag(self.sack)),
             ("net/ipv4/tcp_ecn", self.ecn.to_string()),
@@ -122,8 +128,13 @@ mod tests {
         let windows = StackProfile::for_os("windows");
         let gear = StackProfile::for_os("embedded");
         assert_eq!((linux.ttl, windows.ttl, gear.ttl), (64, 128, 255));
-        assert!(linux.timestamps && !windows.timestamps && !gear.timestamps);
-        assert_eq!(StackProfile::for_os("windows_server"), windows);
+        assert_eq!(
+            (linux.timestamps, windows.timestamps, gear.timestamps),
+            (1, 2, 0)
+        );
+        let server = StackProfile::for_os("windows_server");
+        assert_eq!((server.ecn, windows.ecn), (2, 0));
+        assert_eq!(StackProfile { ecn: 0, ..server }, windows);
         assert_eq!(StackProfile::for_os("no-such-family"), linux);
         let keys: Vec<_> = linux.sysctls().into_iter().map(|(k, _)| k).collect();
         assert!(keys.contains(&"net/ipv4/ip_default_ttl"));
