@@ -15,6 +15,7 @@ use super::{FtpHandler, ANON_ROOT};
 use crate::artifacts::{ArtifactError, Capture, DEFAULT_MAX_ARTIFACT};
 use crate::fields;
 use crate::line_conn::{LineConn, Next};
+use crate::listener::bind_tcp_listener;
 use crate::protocols::files::{node_bytes, resolve};
 
 /// How long to wait for the client to open a data connection.
@@ -266,7 +267,10 @@ impl<'h> FtpSession<'h> {
     }
 
     async fn passive(&mut self, cmd: &Command) -> Next {
-        let Ok(l) = TcpListener::bind(SocketAddr::new(self.local_ip, 0)).await else {
+        // In the decky's namespace in netns mode: its address exists only there.
+        let decky = &self.c.session().decky;
+        let bound = bind_tcp_listener(decky, SocketAddr::new(self.local_ip, 0)).await;
+        let Ok(l) = bound else {
             return reply("425 Could not open passive connection.\r\n");
         };
         let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
