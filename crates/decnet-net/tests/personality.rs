@@ -291,3 +291,100 @@ fn windows_persona_packets_are_shaped_and_tcp_still_works() {
     assert!(network.personality(&decky).is_none());
     assert!(!Path::new(NETNS_DIR).join(&lan.decky_ns).exists());
 }
+
+#[test]
+fn rules_without_a_reader_fail_open() {
+    if let Err(why) = can_run() {
+        eprintln!("SKIPPED rules_without_a_reader_fail_open ({why})");
+        return;
+    }
+    let pid = std::process::id() % 100_000;
+    // Two bare namespaces on a veth pair (no Network: the personality is
+    // started and stopped by hand, the rules stay, as after a crash).
+    let lan = Lan {
+        parent: format!("osfq{pid}"),
+        scanner: format!("osfp-scan2-{pid}"),
+        decky_ns: format!("osfp-dk2-{pid}"),
+    };
+    assert!(ip(&["netns", "add", &lan.scanner]));
+    assert!(ip(&["netns", "add", &lan.decky_ns]));
+    assert!(ip(&[
+        "link",
+        "add",
+        &lan.parent,
+        "netns",
+        &lan.scanner,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        &lan.decky_ns
+    ]));
+    assert!(ip(&[
+        "-n",
+        &lan.scanner,
+        "link",
+        "set",
+        &lan.parent,
+        "name",
+        "eth0"
+    ]));
+    for (ns, addr) in [(&lan.scanner, SCANNER), (&lan.decky_ns, DECKY)] {
+        assert!(ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0"
+        ]));
+        assert!(ip(&["-n", ns, "link", "set", "eth0", "up"]));
+    }
+    let ns = Path::new(NETNS_DIR).join(&lan.decky_ns);
+    let scanner = Path::new(NETNS_DIR).join(&lan.scanner);
+    let running = decnet_net::personality::Personality::start(
+        &lan.decky_ns,
+        &ns,
+        decnet_net::personality::Shape::WINDOWS,
+    )
+    .unwrap();
+    running.stop();
+    let ruleset = Command::new("ip")
+        .args(["netns", "exec", &lan.decky_ns, "nft", "list", "ruleset"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if have("nft") {
+        assert!(ruleset.contains("queue"), "the queue rules stay: {ruleset}");
+    }
+
+    let listener = bind_tcp_in(&ns, SocketAddr::from((DECKY, 4447))).unwrap();
+    listener.set_nonblocking(false).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"still here\n").unwrap();
+    });
+    let raw = run_in(&scanner, || {
+        Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::TCP))
+    })
+    .unwrap();
+    raw.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut stream = connect_from(&scanner, 4447, 40011)
+        .expect("queued SYN/ACK with no reader must still go out");
+    let mut greeting = String::new();
+    stream.read_to_string(&mut greeting).unwrap();
+    assert_eq!(greeting, "still here\n");
+    server.join().unwrap();
+    // Unshaped: the kernel's own option order (MSS, SACK, timestamps…).
+    let syn_ack = wait_for(&raw, 4447, 40011);
+    assert_eq!(
+        &syn_ack.options[4..6],
+        &[4, 2],
+        "Linux order: {:?}",
+        syn_ack.options
+    );
+}
