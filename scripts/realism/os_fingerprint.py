@@ -122,6 +122,7 @@ def main():
         win = deckies.get("osfp-win2019")
         transfer = ftp_round_trip(win["ip"], work) if win else "not run (no Windows Server decky)"
         shaped = "packet personality unavailable" not in open(os.path.join(work, "serve.log")).read()
+        passive = p0f_on_syns(work, ["osfp-win10", "osfp-debian"]) if shutil.which("p0f") else None
         lin = deckies.get("osfp-debian")
         cost = handshake_cost(win["ip"], lin["ip"], args.handshakes) if win and lin and args.handshakes else None
         out = ["# OS fingerprint per persona (netns mode, `nmap -O`)", "",
@@ -139,6 +140,9 @@ def main():
         out += ["", f"Real client through the shaped Windows Server decky: {transfer}", ""]
         if cost:
             out += [f"Handshake cost of the queue: {cost}", ""]
+        if passive:
+            out += ["p0f on a connection each decky opens (its SYN, as a LAN sniffer sees chatter): "
+                    + "; ".join(f"{n}: {os_}" for n, os_ in passive), ""]
         out += ["Full match lists:", ""]
         for ip, label, _ in targets:
             g = guesses.get(ip, {})
@@ -209,6 +213,28 @@ def handshake_cost(win_ip, lin_ip, n):
     w50, w90, l50, l90 = r.stdout.split()
     return (f"{n} connects each, alternating: shaped Windows decky median {w50} µs (p90 {w90}), "
             f"kernel-only Linux decky median {l50} µs (p90 {l90})")
+
+
+def p0f_on_syns(work, names):
+    """p0f's verdict on a SYN each named decky sends to the scanner (a
+    closed port there: the SYN is all that is needed)."""
+    log = os.path.join(work, "p0f.log")
+    p0f = subprocess.Popen(["ip", "netns", "exec", SCAN, "p0f", "-i", "eth0", "-o", log],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        for n in names:
+            sh("ip", "netns", "exec", f"decnet-{n}", "bash", "-c", f"exec 3<>/dev/tcp/{NET}.250/9", check=False)
+        time.sleep(1.0)
+    finally:
+        p0f.terminate()
+        p0f.wait(timeout=10)
+    text = open(log).read() if os.path.exists(log) else ""
+    out = []
+    for n, ip in [(n, f"{NET}.{10 + i}") for i, (n, _, _) in enumerate(PERSONAS) if n in names]:
+        m = re.search(rf"mod=syn\|cli={re.escape(ip)}/\d+\|.*?\|os=([^|]*)\|.*?raw_sig=([^|\n]*)", text)
+        out.append((n, f"{m.group(1)} (`{m.group(2)}`)" if m else "no SYN seen"))
+    return out
 
 
 def digest(path):

@@ -276,6 +276,33 @@ fn windows_persona_packets_are_shaped_and_tcp_still_works() {
         "shared with the SYN/ACK"
     );
 
+    // A connection the decky opens (chatter): Windows' SYN, no timestamps.
+    let outside = run_in(&scanner, || std::net::TcpListener::bind((SCANNER, 4450))).unwrap();
+    let opened = run_in(&ns, || {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        s.bind(&SocketAddr::from((DECKY, 40050)).into())?;
+        s.connect_timeout(
+            &SocketAddr::from((SCANNER, 4450)).into(),
+            Duration::from_secs(3),
+        )?;
+        Ok(TcpStream::from(s))
+    });
+    let syn = wait_for(&raw, 40050, 4450);
+    assert_eq!(syn.flags & 0x12, 0x02);
+    assert_eq!(syn.window, 0x2000);
+    assert_eq!(
+        &syn.options[4..],
+        &[1, 3, 3, 8, 1, 1, 4, 2],
+        "{:?}",
+        syn.options
+    );
+    let mut opened = opened.unwrap();
+    let (mut accepted, _) = outside.accept().unwrap();
+    opened.write_all(b"ping").unwrap();
+    let mut got = [0u8; 4];
+    accepted.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping", "the connection without timestamps works");
+
     // Bulk data both ways through the shaped namespace (data segments are
     // not queued, but their flow starts from the rewritten SYN/ACK).
     let blob: Vec<u8> = (0..6u32 << 20)

@@ -30,17 +30,16 @@ const ICMP_ECHO_REPLY: u8 = 0;
 /// How a family's stack differs from Linux's where nmap looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
-    /// The SYN/ACK's (unscaled) window, as the family sends it. Only ever
-    /// lowered: advertising less than the kernel's buffer is always safe,
-    /// the kernel's next segment advertises its real window.
-    pub syn_ack_window: u16,
+    /// The (unscaled) window of SYNs and SYN/ACKs, as the family sends it.
+    /// Only ever lowered: advertising less than the kernel's buffer is
+    /// always safe, the kernel's next segment advertises its real window.
+    pub syn_window: u16,
 }
 
 impl Shape {
-    /// Windows 10 / Server 2016+: 8192 in the SYN/ACK (nmap's `W=2000`).
-    pub const WINDOWS: Shape = Shape {
-        syn_ack_window: 0x2000,
-    };
+    /// Windows 10 / Server 2016+: 8192 (nmap's `W=2000`, p0f's
+    /// `8192,8:mss,nop,ws,nop,nop,sok`).
+    pub const WINDOWS: Shape = Shape { syn_window: 0x2000 };
 }
 
 /// Rewrites packets for one decky; keeps the shared IP ID counter.
@@ -63,9 +62,11 @@ impl Rewriter {
         }
     }
 
-    /// Edits `packet` (a whole IPv4 datagram) in place; `true` when it
-    /// changed. Anything malformed, fragmented or not IPv4 is untouched.
-    pub fn rewrite(&mut self, packet: &mut [u8]) -> bool {
+    /// Edits `packet` (a whole IPv4 datagram); `true` when it changed.
+    /// Anything malformed, fragmented or not IPv4 is untouched. Only an
+    /// outgoing SYN changes length (Windows offers no timestamps).
+    pub fn rewrite(&mut self, packet: &mut Vec<u8>) -> bool {
+        drop_syn_timestamps(packet);
         let Some(ip) = Ipv4::parse(packet) else {
             return false;
         };
@@ -100,8 +101,10 @@ impl Rewriter {
             if let Some(reordered) = windows_option_order(&segment[20..header_len]) {
                 segment[20..header_len].copy_from_slice(&reordered);
             }
+        }
+        if flags & SYN != 0 {
             let window = u16::from_be_bytes([segment[14], segment[15]]);
-            let lowered = window.min(self.shape.syn_ack_window);
+            let lowered = window.min(self.shape.syn_window);
             segment[14..16].copy_from_slice(&lowered.to_be_bytes());
         }
         if flags & (RST | ACK) == RST {
@@ -130,6 +133,54 @@ fn rewrite_icmp(message: &mut [u8]) -> bool {
         let sum = checksum(&[message]);
         message[2..4].copy_from_slice(&sum.to_be_bytes());
     }
+    true
+}
+
+/// An outgoing SYN (a decky opening a connection) laid out as Windows
+/// sends it — `MSS,NOP,WS,NOP,NOP,SACK`, no timestamps — shrinking the
+/// header. Safe: without timestamps in the SYN the peer answers without
+/// them and the kernel runs the connection without. Untouched (`false`)
+/// unless a well-formed SYN without payload whose options all parse.
+fn drop_syn_timestamps(packet: &mut Vec<u8>) -> bool {
+    let Some(ip) = Ipv4::parse(packet) else {
+        return false;
+    };
+    if ip.protocol != PROTO_TCP || ip.total_len != packet.len() {
+        return false;
+    }
+    let segment = &packet[ip.header_len..];
+    let Some(&offset) = segment.get(12) else {
+        return false;
+    };
+    let header_len = usize::from(offset >> 4) * 4;
+    let is_bare_syn = segment
+        .get(13)
+        .is_some_and(|f| f & (SYN | ACK | RST) == SYN);
+    if !is_bare_syn || header_len < 20 || header_len != segment.len() {
+        return false;
+    }
+    let Some(parsed) = parse_syn_options(&segment[20..]) else {
+        return false;
+    };
+    let mut options = Vec::with_capacity(12);
+    if let Some(mss) = parsed.mss {
+        options.extend_from_slice(&[OPT_MSS, 4, mss[0], mss[1]]);
+    }
+    if let Some(shift) = parsed.window_scale {
+        options.extend_from_slice(&[OPT_NOP, OPT_WS, 3, shift]);
+    }
+    if parsed.sack_permitted {
+        options.extend_from_slice(&[OPT_NOP, OPT_NOP, OPT_SACK_OK, 2]);
+    }
+    if options.len() > header_len - 20 {
+        return false;
+    }
+    let start = ip.header_len + 20;
+    packet.splice(start..start + (header_len - 20), options.iter().copied());
+    let new_header = 20 + options.len();
+    packet[ip.header_len + 12] = (u8::try_from(new_header / 4).unwrap_or(5) << 4) | (offset & 0x0f);
+    let total = u16::try_from(packet.len()).unwrap_or(u16::MAX);
+    packet[2..4].copy_from_slice(&total.to_be_bytes());
     true
 }
 
