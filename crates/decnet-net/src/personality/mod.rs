@@ -78,7 +78,9 @@ impl Personality {
         let stop = Arc::new(AtomicBool::new(false));
         let rewriter = Rewriter::new(shape, rand::random());
         let flag = Arc::clone(&stop);
-        let name = format!("persona-{}", ns_name.chars().take(6).collect::<String>());
+        // Thread names are cut at 15 bytes: keep the decky's part.
+        let decky = ns_name.strip_prefix("decnet-").unwrap_or(ns_name);
+        let name = format!("osfp-{}", decky.chars().take(10).collect::<String>());
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || serve(socket, rewriter, &flag))
