@@ -10,7 +10,7 @@ what this kernel looks like to nmap when nothing pretends), runs
 scripts/realism/os_fingerprint.md (or --report). Windows personas are
 shaped by decnet-net's packet personality (NFQUEUE rewriter); a real client
 then moves a few MB each way through the shaped Windows Server decky (FTP
-upload and download with curl, compared byte for byte) so a broken window
+upload, passive and active-mode download with curl, compared byte for byte) so a broken window
 or checksum would show. With --gate it fails unless every Windows persona is
 guessed Windows and the transfer is intact (skipped, exit 0, when the
 kernel has no NFQUEUE: decnet then logs that it shapes by sysctls only).
@@ -178,12 +178,19 @@ def ftp_round_trip(ip, work):
     t0 = time.monotonic()
     up = sh("ip", "netns", "exec", SCAN, "curl", "-sS", "--max-time", "60", "-T", blob, url, check=False)
     down = sh("ip", "netns", "exec", SCAN, "curl", "-sS", "--max-time", "60", "-o", back, url, check=False)
+    # Active mode: the decky opens the data connection (its own SYN, shaped).
+    active = back + ".active"
+    down_active = sh("ip", "netns", "exec", SCAN, "curl", "-sS", "--max-time", "60", "-P", "-", "-o", active, url,
+                     check=False)
     took = time.monotonic() - t0
-    if up.returncode or down.returncode:
-        return f"FAILED (curl upload rc {up.returncode}, download rc {down.returncode}: {(up.stderr + down.stderr).strip()[:200]})"
-    same = os.path.exists(back) and digest(back) == digest(blob)
+    if up.returncode or down.returncode or down_active.returncode:
+        why = (up.stderr + down.stderr + down_active.stderr).strip()[:200]
+        return (f"FAILED (curl upload rc {up.returncode}, passive download rc {down.returncode}, "
+                f"active download rc {down_active.returncode}: {why})")
+    same = all(os.path.exists(p) and digest(p) == digest(blob) for p in (back, active))
     verdict = "intact" if same else "CORRUPTED"
-    return f"curl FTP upload + download of {TRANSFER_BYTES >> 20} MiB each way in {took:.1f} s, {verdict}"
+    return (f"curl FTP upload, passive and active-mode download of {TRANSFER_BYTES >> 20} MiB each "
+            f"in {took:.1f} s, {verdict}")
 
 
 # Times TCP connects (SYN → SYN/ACK → ACK, then close) from the scanner,

@@ -134,6 +134,38 @@ pub(crate) async fn bind_tcp_listener(
     }
 }
 
+/// An unconnected TCP socket bound to `local`, made in the decky's
+/// namespace when it has one: a connection the decky opens (FTP active
+/// mode) must leave from the decky's address, which exists only there.
+pub(crate) async fn bound_tcp_socket(
+    decky: &DeckyCtx,
+    local: SocketAddr,
+) -> std::io::Result<TcpSocket> {
+    let Some(ns) = decky.net.as_ref().and_then(|n| n.netns.clone()) else {
+        let socket = match local {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.bind(local)?;
+        return Ok(socket);
+    };
+    let made = tokio::task::spawn_blocking(move || {
+        decnet_net::run_in(&ns, || {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(local),
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?;
+            socket.set_nonblocking(true)?;
+            socket.bind(&local.into())?;
+            Ok(std::net::TcpStream::from(socket))
+        })
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(TcpSocket::from_std_stream(made))
+}
+
 pub(crate) enum Listening {
     Tcp(TcpListener),
     Udp(UdpSocket),

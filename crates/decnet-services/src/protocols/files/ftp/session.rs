@@ -15,7 +15,7 @@ use super::{FtpHandler, ANON_ROOT};
 use crate::artifacts::{ArtifactError, Capture, DEFAULT_MAX_ARTIFACT};
 use crate::fields;
 use crate::line_conn::{LineConn, Next};
-use crate::listener::bind_tcp_listener;
+use crate::listener::{bind_tcp_listener, bound_tcp_socket};
 use crate::protocols::files::{node_bytes, resolve};
 
 /// How long to wait for the client to open a data connection.
@@ -469,13 +469,9 @@ impl<'h> FtpSession<'h> {
             },
             DataMode::Active(addr) => {
                 let local = SocketAddr::new(c.session().local.ip(), 0);
-                let sock = match local {
-                    SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-                    SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-                };
+                let decky = &c.session().decky;
                 let connect = async {
-                    let s = sock?;
-                    s.bind(local)?;
+                    let s = bound_tcp_socket(decky, local).await?;
                     s.connect(addr).await
                 };
                 match tokio::time::timeout(DATA_TIMEOUT, connect).await {
