@@ -2,8 +2,8 @@
 # OS fingerprint gate: `nmap -O` against one decky per persona family in
 # netns mode (scripts/realism/os_fingerprint.py --gate). Fails unless every
 # Windows persona is guessed Windows and a 4 MiB FTP upload + passive and
-# active-mode download with
-# curl through the shaped Windows Server decky comes back intact. Skips
+# active-mode download with curl through the shaped Windows Server decky
+# comes back intact. Skips
 # (exit 0) without root, or when the kernel has no NFQUEUE (decnet then
 # shapes Windows personas by sysctls only and says so). Bounded: ~30 s;
 # everything it creates is named osfp-*.
