@@ -5,7 +5,7 @@
 # active-mode download with curl through the shaped Windows Server decky
 # comes back intact. Skips
 # (exit 0) without root, or when the kernel has no NFQUEUE (decnet then
-# shapes Windows personas by sysctls only and says so). Bounded: ~30 s;
+# shapes Windows personas by sysctls only and says so). Bounded: ~10 s here (timeout 300);
 # everything it creates is named osfp-*.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
