@@ -6,10 +6,14 @@
 //! stopped — its socket keeps the namespace, and so the persona MAC, alive.
 //! The protocol is small: `linux/netfilter/nfnetlink_queue.h`.
 
-#![allow(unsafe_code)] // raw netlink syscalls; each block has its SAFETY comment
-
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{
+    recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
 use std::time::Duration;
 
 /// `NFNL_SUBSYS_QUEUE << 8`, or'ed with a message type.
@@ -73,19 +77,12 @@ impl QueueSocket {
     /// Opens a netlink socket in the calling thread's namespace and binds
     /// `queue` (copy whole packets, fail open when full).
     pub fn bind(queue: u16) -> io::Result<QueueSocket> {
-        // SAFETY: plain socket(2); the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkNetFilter,
+        )?;
         let mut socket = QueueSocket {
             fd,
             queue,
@@ -149,64 +146,34 @@ impl QueueSocket {
     }
 
     fn send(&self, message: &[u8]) -> io::Result<()> {
-        // SAFETY: a netlink socket we own; the kernel is the peer (zeroed
-        // sockaddr_nl: pid 0); `message` is valid for its length.
-        let sent = unsafe {
-            let mut addr: libc::sockaddr_nl = std::mem::zeroed();
-            addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                message.as_ptr().cast(),
-                message.len(),
-                0,
-                std::ptr::addr_of!(addr).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // The kernel is the peer: netlink port id 0, no multicast groups.
+        sendto(
+            self.fd.as_raw_fd(),
+            message,
+            &NetlinkAddr::new(0, 0),
+            MsgFlags::empty(),
+        )?;
         Ok(())
     }
 
     /// `true` when a message is waiting (poll with a timeout).
     fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd.
-        let ready = unsafe { libc::poll(&mut pfd, 1, millis) };
-        match ready {
-            n if n < 0 => {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
-            0 => Ok(false),
-            _ => Ok(true),
+        let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(ready) => Ok(ready > 0),
+            Err(Errno::EINTR) => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
     fn recv(&mut self) -> io::Result<usize> {
-        // SAFETY: the buffer is ours and valid for its length.
-        let got = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.buffer.as_mut_ptr().cast(),
-                self.buffer.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if got < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(usize::try_from(got).unwrap_or(0).min(self.buffer.len()))
+        let got = recv(
+            self.fd.as_raw_fd(),
+            &mut self.buffer,
+            MsgFlags::MSG_DONTWAIT,
+        )?;
+        Ok(got.min(self.buffer.len()))
     }
 }
 
