@@ -21,6 +21,7 @@ mod intel_sql;
 pub mod journal;
 pub mod lease;
 mod logs_sql;
+mod search_page;
 mod search_sql;
 pub use logs_sql::{COUNT_AHEAD, SEARCH_WINDOW};
 pub mod migrations;
