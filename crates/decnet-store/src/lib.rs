@@ -28,6 +28,7 @@ pub mod migrations;
 pub mod model;
 mod open;
 pub mod outage;
+mod pg_copy;
 pub use open::{open_with_retry, redact, OpenError};
 mod sql;
 #[cfg(feature = "testing")]
