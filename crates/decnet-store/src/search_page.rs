@@ -71,7 +71,12 @@ impl SqlStore {
     /// probed matches pass the filters or more than [`SPAN`] events sit
     /// after it.
     async fn search_edge(&self, q: &LogQuery, term: &str, depth: u64) -> StoreResult<Option<Edge>> {
-        let (mut clauses, mut binds) = plain_filters(q);
+        let (plain, mut binds) = plain_filters(q);
+        // `+column`: the other filters are checked on the probed rows, never
+        // used as an index — walking a decky's or kind's events newest first
+        // until enough of them are in the probe would read all of them
+        // when few are.
+        let mut clauses: Vec<String> = plain.iter().map(|c| format!("+{c}")).collect();
         binds.push(Bind::Text(search_sql::phrase(term)));
         let m = binds.len();
         clauses.push(format!(
