@@ -7,6 +7,7 @@
 //! (125–164 ms). Here the page is found in two short statements:
 //!
 //! 1. the *edge*: the newest `PROBE × (offset + limit)` matches by rowid
+//!    (more beside other filters)
 //!    that pass the other filters; the time of the `(offset + limit)`-th
 //!    newest of them. At least that many matches are at or after it, so
 //!    every event of the page is too (whatever order events arrived in).
@@ -30,9 +31,13 @@ use crate::search_sql::{self, MARK};
 use crate::sql::{bind_all, Bind, SqlStore};
 use crate::{db_err, Backend, StoreResult};
 
-/// Matches read to find the edge, per event the page needs: filters on
-/// other columns may reject some of the newest matches.
+/// Matches read to find the edge, per event the page needs, for a search
+/// alone (a margin: the arithmetic needs only one).
 const PROBE: u64 = 4;
+
+/// The same beside filters on other columns, which reject some of the
+/// newest matches: a decky among five keeps about one in five.
+const PROBE_FILTERED: u64 = 32;
 
 /// Most events at or after the edge this path reads; beyond it the word
 /// is rare enough for the general path.
@@ -81,7 +86,9 @@ impl SqlStore {
         let m = binds.len();
         clauses.push(format!(
             "seq IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ${m} ORDER BY rowid DESC LIMIT {})",
-            depth.saturating_mul(PROBE)
+            depth
+                .saturating_mul(if plain.is_empty() { PROBE } else { PROBE_FILTERED })
+                .min(SPAN as u64)
         ));
         let sql = format!(
             "WITH edge AS (SELECT ts FROM events{w} ORDER BY ts DESC LIMIT 1 OFFSET {skip}), \
