@@ -120,7 +120,10 @@ impl SqlStore {
         depth: u64,
         edge: &Edge,
     ) -> StoreResult<LogPageJson> {
-        let (clauses, mut binds) = plain_filters(q);
+        let (plain, mut binds) = plain_filters(q);
+        // `+column` as in `search_edge`: a decky's index would walk every
+        // event of the decky to test each against the short lists here.
+        let clauses: Vec<String> = plain.iter().map(|c| format!("+{c}")).collect();
         let n = binds.len();
         let (m, p, e, f, limit, offset, cap) = (n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7);
         binds.push(Bind::Text(search_sql::phrase(term)));
