@@ -32,12 +32,26 @@ pub(crate) fn copy_pool(url: &str) -> Result<PgPool, sqlx::Error> {
 /// Stores `events` by `COPY` in one transaction with the event total;
 /// the rows stored, or `None` when some were already stored (nothing was
 /// written; the caller's `INSERT` path skips them).
+///
+/// The `COPY` runs on its own task: a caller that stops waiting (the
+/// ingester's attempt timeout) must not drop it half-way, which leaves
+/// sqlx's connection expecting replies the server does not send in that
+/// order. A batch that commits after its caller gave up is harmless: the
+/// retry finds its events stored and skips them.
 pub(crate) async fn copy_events(
     pool: &PgPool,
     events: &[&Event],
     rendered: &[RenderedEvent],
 ) -> StoreResult<Option<u64>> {
     let data = copy_text(events, rendered);
+    let pool = pool.clone();
+    tokio::spawn(async move { copy_batch(&pool, data).await })
+        .await
+        .map_err(|e| crate::StoreError::Database(format!("COPY task: {e}")))?
+}
+
+/// [`copy_events`] once the batch is `COPY` text.
+async fn copy_batch(pool: &PgPool, data: String) -> StoreResult<Option<u64>> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     let mut copy = tx
         .copy_in_raw(
