@@ -223,6 +223,26 @@ async fn main() {
         })
         .await;
     }
+    // A search beside a filter on another column (the dashboard's search
+    // box with a decky chosen).
+    latency("logs substring search, common word, one decky", 5, || {
+        let s = s.clone();
+        async move {
+            let mut l = q_search("root");
+            l.decky = Some("db01".into());
+            s.query_logs(&l).await.unwrap()
+        }
+    })
+    .await;
+    latency("logs substring search, common word, page 20", 5, || {
+        let s = s.clone();
+        async move {
+            let mut l = q_search("root");
+            l.offset = 950;
+            s.query_logs(&l).await.unwrap()
+        }
+    })
+    .await;
     // The reference: what a search without the index reads, every row's
     // fields (the unbounded scan the window and the index replaced).
     if !pg {

@@ -21,12 +21,14 @@ mod intel_sql;
 pub mod journal;
 pub mod lease;
 mod logs_sql;
+mod search_page;
 mod search_sql;
 pub use logs_sql::{COUNT_AHEAD, SEARCH_WINDOW};
 pub mod migrations;
 pub mod model;
 mod open;
 pub mod outage;
+mod pg_copy;
 pub use open::{open_with_retry, redact, OpenError};
 mod sql;
 #[cfg(feature = "testing")]

@@ -33,7 +33,7 @@ pub const SEARCH_WINDOW: u64 = 50_000;
 
 /// The `WHERE` clauses of every filter but `search`, with their binds
 /// (`$1…` in order).
-fn plain_filters(q: &LogQuery) -> (Vec<String>, Vec<Bind>) {
+pub(crate) fn plain_filters(q: &LogQuery) -> (Vec<String>, Vec<Bind>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut binds = Vec::new();
     let mut push = |clause: &str, b: Bind, binds: &mut Vec<Bind>| {
@@ -64,7 +64,7 @@ fn plain_filters(q: &LogQuery) -> (Vec<String>, Vec<Bind>) {
     (clauses, binds)
 }
 
-fn where_of(clauses: &[String]) -> String {
+pub(crate) fn where_of(clauses: &[String]) -> String {
     if clauses.is_empty() {
         String::new()
     } else {
@@ -73,7 +73,7 @@ fn where_of(clauses: &[String]) -> String {
 }
 
 /// `LIKE` pattern of a case-insensitive substring search.
-fn search_pattern(v: &str) -> String {
+pub(crate) fn search_pattern(v: &str) -> String {
     let mut pat = String::with_capacity(v.len() + 2);
     pat.push('%');
     for c in v.to_lowercase().chars() {
@@ -126,14 +126,17 @@ fn with_ctes(ctes: &str) -> String {
     }
 }
 
+/// The search term of `q` when the SQLite index answers it.
+fn indexed_term(backend: Backend, q: &LogQuery) -> Option<&str> {
+    q.search
+        .as_deref()
+        .filter(|t| backend == Backend::Sqlite && search_sql::indexable(t))
+}
+
 /// The filter of a log query on `backend`: a search the SQLite index can
 /// answer reads the index, any other reads its window.
 pub(crate) fn filter_for(backend: Backend, q: &LogQuery) -> Filter {
-    let indexed = q
-        .search
-        .as_deref()
-        .filter(|t| backend == Backend::Sqlite && search_sql::indexable(t));
-    match indexed {
+    match indexed_term(backend, q) {
         Some(term) => indexed_search_filter(q, term),
         None => {
             let (clause, binds) = log_filter(q);
@@ -292,8 +295,45 @@ fn event_object(backend: Backend) -> String {
     )
 }
 
+/// The `/logs` statement: one row — the page as a JSON array built by the
+/// database, its total and the unsearched flag — from `with` (`WITH …`
+/// or empty), the rows' `source` (`table WHERE …`), the total's and the
+/// flag's expressions, and the bind numbers of `LIMIT` and `OFFSET`.
+pub(crate) fn log_page_sql(
+    backend: Backend,
+    with: &str,
+    source: &str,
+    total_col: &str,
+    unsearched: &str,
+    (limit, offset): (usize, usize),
+) -> String {
+    let agg = match backend {
+        Backend::Sqlite => "group_concat",
+        Backend::Postgres => "string_agg",
+    };
+    // `frac`: the sub-second microseconds, never negative (floor), so
+    // `ts - frac` is whole seconds even before 1970.
+    format!(
+        "{with}SELECT '[' || COALESCE({agg}({obj}, ',' ORDER BY ts DESC, id DESC), '') || ']', {total_col}, \
+         {unsearched} FROM (SELECT {EVENT_COLS}, ((ts % 1000000) + 1000000) % 1000000 AS frac FROM {source} \
+         ORDER BY ts DESC, id DESC LIMIT ${limit} OFFSET ${offset}) AS page",
+        obj = event_object(backend),
+    )
+}
+
 impl SqlStore {
     pub(crate) async fn query_logs_json_impl(&self, q: &LogQuery) -> StoreResult<LogPageJson> {
+        if let Some(term) = indexed_term(self.backend, q) {
+            if let Some(page) = self.dense_search_page(q, term).await? {
+                return Ok(page);
+            }
+        }
+        self.general_logs_page(q).await
+    }
+
+    /// The page of any log query, searches by the index's newest
+    /// [`SEARCH_WINDOW`] matches (see `search_page.rs` for the dense ones).
+    pub(crate) async fn general_logs_page(&self, q: &LogQuery) -> StoreResult<LogPageJson> {
         let Filter {
             ctes,
             clause: w,
@@ -352,19 +392,13 @@ impl SqlStore {
                 ),
             ),
         };
-        let agg = match self.backend {
-            Backend::Sqlite => "group_concat",
-            Backend::Postgres => "string_agg",
-        };
-        // `frac`: the sub-second microseconds, never negative (floor), so
-        // `ts - frac` is whole seconds even before 1970.
-        let sql = format!(
-            "{with}SELECT '[' || COALESCE({agg}({obj}, ',' ORDER BY ts DESC, id DESC), '') || ']', {total_col}, \
-             {unsearched} FROM (SELECT {EVENT_COLS}, ((ts % 1000000) + 1000000) % 1000000 AS frac FROM {source} \
-             ORDER BY ts DESC, id DESC LIMIT ${} OFFSET ${}) AS page",
-            n + 1,
-            n + 2,
-            obj = event_object(self.backend),
+        let sql = log_page_sql(
+            self.backend,
+            &with,
+            &source,
+            &total_col,
+            &unsearched,
+            (n + 1, n + 2),
         );
         let mut query = bind_all(sqlx::query(&sql), &binds)
             .bind(i64::from(q.limit))
