@@ -180,6 +180,13 @@ async fn https_persona_certificate_and_fingerprint() {
         !cert.windows(7).any(|w| w == b"webcorp"),
         "decky name not in cert"
     );
+    // Debian's snakeoil: rsaEncryption, a 2048-bit modulus (257-byte
+    // INTEGER), signed sha256WithRSAEncryption.
+    let rsa_oid = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01";
+    let sha256_rsa = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b";
+    assert!(cert.windows(11).any(|w| w == rsa_oid), "RSA key");
+    assert!(cert.windows(11).any(|w| w == sha256_rsa), "sha256WithRSA");
+    assert!(cert.windows(5).any(|w| w == b"\x02\x82\x01\x01\x00"));
     let body = r.text().await.unwrap();
     assert!(body.contains("<form"));
 
@@ -210,11 +217,12 @@ async fn https_persona_certificate_and_fingerprint() {
     assert_eq!(s(&auth, "ja4"), ja4);
 
     // Same certificate after a restart (cached under the decky's data dir).
-    let cert_path = decky.data_dir.join("tls/identity.pem");
+    let cert_path = decky.data_dir.join("tls/snakeoil.pem");
     assert!(cert_path.exists());
     let again = decnet_services::tls::TlsIdentity::for_decky(&decky, "https", &[]).unwrap();
+    assert!(again.is_ready(), "loaded at bind");
     assert_eq!(
-        again.cert_der.as_ref(),
+        again.ready().await.unwrap().cert_der.as_ref(),
         &cert[..],
         "cached certificate reused"
     );
