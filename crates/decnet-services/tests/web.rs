@@ -316,6 +316,28 @@ async fn bare_nginx_and_apache_personas_answer_as_the_real_servers() {
     );
     assert_eq!(body.len(), 10701);
     assert!(body.contains("Apache2 Debian Default Page"));
+    // Debian's `Require local` lets this loopback client read mod_status:
+    // the page lists the request above, from this client, on its thread.
+    let r = exchange(
+        apache,
+        b"GET /server-status HTTP/1.1\r\nHost: web.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, body) = r.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nVary: Accept-Encoding\r\n")
+            && head.ends_with("Content-Type: text/html; charset=ISO-8859-1"),
+        "{head}"
+    );
+    assert!(body.contains("<h1>Apache Server Status for web.example (via 127.0.62.12)</h1>"));
+    assert!(body.contains("<dt>Server Version: Apache/2.4.62 (Debian)</dt>"));
+    assert!(body.contains("<td>127.0.0.1</td><td>http/1.1</td><td nowrap>127.0.62.12:80</td><td nowrap>GET / HTTP/1.1</td>"), "{body}");
+    assert!(body.contains("<td nowrap>GET /server-status HTTP/1.1</td>"));
+    assert!(body.ends_with("Server at web.example Port 80</address>\n</body></html>\n"));
+    // mod_info is not enabled on Debian.
+    let r = exchange(apache, b"GET /server-info HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{r}");
     let r = exchange(apache, b"HELP\r\n").await;
     assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
     assert!(

@@ -246,6 +246,17 @@ impl From<Ipv4Addr> for HostAddrs {
 }
 
 impl HostInfo {
+    /// The 1/5/15-minute load averages this host shows (`uptime`,
+    /// `/proc/loadavg`, Apache's status page).
+    pub fn load_average(&self) -> (f64, f64, f64) {
+        let s = self.salt;
+        (
+            (s % 40) as f64 / 100.0,
+            (s % 30) as f64 / 100.0 + 0.02,
+            (s % 20) as f64 / 100.0 + 0.05,
+        )
+    }
+
     /// The address `/etc/hosts` names the host at (what `hostname -i`
     /// prints): the installer writes 127.0.1.1 when the network came from
     /// DHCP, and the static address when given one (how IPv6 deckies are
