@@ -620,6 +620,11 @@ fn proc_files(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times, rn
     }
     tree.synthetic("/proc/uptime", Content::Uptime, 0, 0o444, 0, t.boot);
     tree.synthetic("/proc/loadavg", Content::LoadAvg, 0, 0o444, 0, t.boot);
+    // A directory per running process (what `ps` lists): a /proc without
+    // them is a known fake-filesystem tell.
+    for pid in [1, 2, 3, 12].into_iter().chain(host.daemon_pids()) {
+        tree.dir(&format!("/proc/{pid}"), 0o555, 0, t.boot);
+    }
 }
 
 /// Each account's home as the installer leaves it: root's dotfiles from
