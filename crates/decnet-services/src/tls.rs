@@ -7,25 +7,20 @@
 //! handshake itself is rustls' and the fingerprint is exactly what the
 //! client sent.
 
-use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chrono::{Datelike, Utc};
 use decnet_core::{EventKind, Fields};
 use md5::Md5;
-use rand::Rng;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsAcceptor;
 
-use crate::ctx::DeckyCtx;
 use crate::session::Session;
-use crate::ServiceError;
+
+mod identity;
+pub use identity::{CertPlan, Ready, TlsIdentity};
 
 /// Largest ClientHello accepted (handshake message, all records together).
 pub const MAX_CLIENT_HELLO: usize = 64 * 1024;
@@ -437,117 +432,6 @@ pub async fn read_client_hello<S: AsyncRead + Unpin>(
     }
 }
 
-/// A decky's TLS server identity (certificate + rustls config).
-#[derive(Clone)]
-pub struct TlsIdentity {
-    /// Acceptor for handshakes.
-    pub acceptor: TlsAcceptor,
-    /// The certificate (DER) presented.
-    pub cert_der: CertificateDer<'static>,
-}
-
-fn setup_err(service: &'static str, m: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Setup {
-        service,
-        message: format!("tls: {m}"),
-    }
-}
-
-/// Whether the persona's distribution ships Debian's `ssl-cert` snakeoil
-/// certificate as every daemon's default (Debian and its derivatives).
-fn uses_snakeoil(decky: &DeckyCtx) -> bool {
-    matches!(decky.persona.distro.os_id, "debian" | "ubuntu" | "kali")
-}
-
-/// Generates a self-signed certificate for the persona (the validity
-/// window is seeded). On Debian-family personas it has the snakeoil's
-/// shape (`make-ssl-cert`: CN and SAN the FQDN alone, no organisation);
-/// elsewhere CN is the FQDN, SAN adds the short hostname and O the domain.
-pub fn generate_cert(decky: &DeckyCtx) -> Result<(String, String), rcgen::Error> {
-    let p = &decky.persona;
-    let short = p
-        .hostname
-        .split('.')
-        .next()
-        .unwrap_or(&p.hostname)
-        .to_owned();
-    let fqdn = p.fqdn();
-    let snakeoil = uses_snakeoil(decky);
-    let mut names = vec![fqdn.clone()];
-    if short != fqdn && !snakeoil {
-        names.push(short);
-    }
-    let mut params = rcgen::CertificateParams::new(names)?;
-    let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, fqdn);
-    if !snakeoil {
-        let org = p.domain.split('.').next().unwrap_or("corp").to_uppercase();
-        dn.push(rcgen::DnType::OrganizationName, org);
-    }
-    params.distinguished_name = dn;
-    let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("tls-cert");
-    let now = Utc::now();
-    let start = now - chrono::Duration::days(rng.gen_range(30..600));
-    params.not_before = rcgen::date_time_ymd(start.year(), start.month() as u8, start.day() as u8);
-    let end = start + chrono::Duration::days(if rng.gen_bool(0.5) { 3650 } else { 825 });
-    params.not_after = rcgen::date_time_ymd(end.year(), end.month() as u8, end.day() as u8);
-    let serial: [u8; 16] = rng.gen();
-    let mut serial = serial.to_vec();
-    serial[0] &= 0x7f;
-    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let cert = params.self_signed(&key)?;
-    Ok((cert.pem(), key.serialize_pem()))
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", uuid::Uuid::now_v7().simple()));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
-}
-
-impl TlsIdentity {
-    /// Loads the decky's certificate from `data_dir/tls/`, creating it the
-    /// first time, and builds the rustls config (HTTP/1.1 ALPN when `alpn`).
-    pub fn for_decky(
-        decky: &DeckyCtx,
-        service: &'static str,
-        alpn: &[&[u8]],
-    ) -> Result<Self, ServiceError> {
-        // Key and certificate live in one file written atomically, so
-        // services binding at the same time can never pair a key with
-        // another run's certificate.
-        let dir = decky.data_dir.join("tls");
-        let path = dir.join("identity.pem");
-        let pem = match std::fs::read(&path) {
-            Ok(p) => p,
-            Err(_) => {
-                let (c, k) = generate_cert(decky).map_err(|e| setup_err(service, e))?;
-                std::fs::create_dir_all(&dir).map_err(|e| setup_err(service, e))?;
-                let both = format!("{k}{c}");
-                write_atomic(&path, both.as_bytes()).map_err(|e| setup_err(service, e))?;
-                // Another service may have won the race: use what is on disk.
-                std::fs::read(&path).unwrap_or_else(|_| both.into_bytes())
-            }
-        };
-        let (cert_pem, key_pem) = (&pem, &pem);
-        let cert = CertificateDer::from_pem_slice(cert_pem).map_err(|e| setup_err(service, e))?;
-        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| setup_err(service, e))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| setup_err(service, e))?
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.clone()], key)
-            .map_err(|e| setup_err(service, e))?;
-        cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
-        Ok(TlsIdentity {
-            acceptor: TlsAcceptor::from(Arc::new(cfg)),
-            cert_der: cert,
-        })
-    }
-}
-
 /// A TLS stream over a replayed socket.
 pub type TlsStream<S> = tokio_rustls::server::TlsStream<Prefixed<S>>;
 
@@ -671,7 +555,14 @@ pub async fn starttls(
     tagged: &mut Tagged,
     timeout: Duration,
 ) -> Option<BoxIo> {
-    let (hello, res) = accept(&identity.acceptor, io, timeout).await;
+    let ready = match identity.ready().await {
+        Ok(r) => r,
+        Err(e) => {
+            tagged.emit_error(format!("starttls: {e}"));
+            return None;
+        }
+    };
+    let (hello, res) = accept(&ready.acceptor, io, timeout).await;
     if let Some(h) = &hello {
         tagged.record_hello(h, true);
     }
@@ -687,22 +578,29 @@ pub async fn starttls(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ctx::DeckyCtx;
     use proptest::prelude::*;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
 
-    /// The DER of the certificate `generate_cert` makes for a decky of
-    /// `distro`, and the decky's FQDN.
-    fn cert_der(distro: &str) -> (Vec<u8>, String) {
+    fn decky(distro: &str) -> DeckyCtx {
         let text = format!("[d1]\nip = 127.0.65.9\nservices = imap\ndistro = {distro}\n");
         let (fleet, _): (decnet_core::FleetSpec, _) = decnet_core::fleet::parse_str(&text).unwrap();
-        let decky = DeckyCtx::new(
+        DeckyCtx::new(
             fleet.deckies[0].clone(),
             0,
             tempfile::tempdir().unwrap().keep(),
             decnet_bus::MemoryBus::new(),
             crate::Limits::default(),
             0,
-        );
-        let (pem, _) = generate_cert(&decky).unwrap();
+        )
+    }
+
+    /// The DER of the certificate a decky of `distro` presents, and the
+    /// decky's FQDN.
+    fn cert_der(distro: &str) -> (Vec<u8>, String) {
+        let decky = decky(distro);
+        let (pem, _) = CertPlan::for_decky(&decky).generate().unwrap();
         let der = CertificateDer::from_pem_slice(pem.as_bytes())
             .unwrap()
             .to_vec();
@@ -723,8 +621,43 @@ mod tests {
             !holds(&der, ORG_OID),
             "no organisation in a snakeoil certificate"
         );
+        // make-ssl-cert's extensions in openssl's order: CA:FALSE not
+        // critical, SAN the FQDN alone, then the key identifier.
+        let mut exts = vec![
+            0x30, 0x09, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x04, 0x02, 0x30, 0x00,
+        ];
+        exts.extend_from_slice(&[0x30, 5 + 2 + 2 + 2 + fqdn.len() as u8]);
+        exts.extend_from_slice(&[0x06, 0x03, 0x55, 0x1d, 0x11]);
+        exts.extend_from_slice(&[0x04, 4 + fqdn.len() as u8, 0x30, 2 + fqdn.len() as u8]);
+        exts.extend_from_slice(&[0x82, fqdn.len() as u8]);
+        exts.extend_from_slice(fqdn.as_bytes());
+        exts.extend_from_slice(&[
+            0x30, 0x1d, 0x06, 0x03, 0x55, 0x1d, 0x0e, 0x04, 0x16, 0x04, 0x14,
+        ]);
+        assert!(holds(&der, &exts), "snakeoil extensions");
+        assert!(holds(&der, b"\x02\x82\x01\x01\x00"), "2048-bit modulus");
         let (der, fqdn) = cert_der("windows2019");
         assert!(holds(&der, fqdn.as_bytes()) && holds(&der, ORG_OID));
+        assert!(!holds(&der, b"\x02\x82\x01\x01\x00"), "ECDSA elsewhere");
+    }
+
+    #[tokio::test]
+    async fn an_rsa_snakeoil_is_made_at_first_use_and_kept() {
+        let d = decky("debian");
+        let id = TlsIdentity::for_decky(&d, "imap", &[]).unwrap();
+        assert!(!id.is_ready(), "no RSA key made at bind");
+        let path = d.data_dir.join("tls/snakeoil.pem");
+        assert!(!path.exists());
+        let first = id.ready().await.unwrap().cert_der.clone();
+        assert!(path.exists());
+        // Another service of the decky, later: the same certificate, at once.
+        let other = TlsIdentity::for_decky(&d, "postgres", &[]).unwrap();
+        assert!(other.is_ready());
+        assert_eq!(other.ready().await.unwrap().cert_der, first);
+        // A non-Debian persona's ECDSA certificate is made at bind.
+        assert!(TlsIdentity::for_decky(&decky("rocky9"), "imap", &[])
+            .unwrap()
+            .is_ready());
     }
 
     /// A ClientHello as sent by a real client, built by hand from RFC 8446 fields.

@@ -1235,6 +1235,75 @@ async fn snmp_community_captured_sysdescr_getnext_walk() {
     env.stop().await;
 }
 
+/// One GET of `oid` (community `public`), the TimeTicks it answers.
+async fn snmp_ticks(sock: &tokio::net::UdpSocket, oid: &[u32]) -> u64 {
+    use decnet_services::protocols::infra::snmp::{decode, encode, Value};
+    let req = encode(1, b"public", 0xa0, 9, 0, 0, &[(oid.to_vec(), vec![5, 0])]);
+    sock.send(&req).await.unwrap();
+    let mut buf = [0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    match decode(&buf[..n]).unwrap().varbinds[0].1 {
+        Value::Ticks(t) => t,
+        // The decoder keeps application types it does not name raw.
+        Value::Raw(0x43, ref b) => b.iter().fold(0u64, |a, x| (a << 8) | *x as u64),
+        ref v => panic!("{oid:?} is not TimeTicks: {v:?}"),
+    }
+}
+
+/// The INTEGER after `at` in a BER buffer (tag 2, short length).
+fn ber_int_at(r: &[u8], at: usize) -> (i64, usize) {
+    assert_eq!(r[at], 0x02, "INTEGER expected at {at}");
+    let len = r[at + 1] as usize;
+    let v = r[at + 2..at + 2 + len]
+        .iter()
+        .fold(0i64, |a, b| (a << 8) | *b as i64);
+    (v, at + 2 + len)
+}
+
+#[tokio::test]
+async fn snmp_engine_is_a_net_snmp_agent_started_at_the_personas_boot() {
+    let env = deploy("127.0.63.29", "services = snmp\ndistro = debian\n").await;
+    let persona = env.fleet.decky("t").await.unwrap().persona.clone();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sock.connect(env.addr(161)).await.unwrap();
+    let sys_up = snmp_ticks(&sock, &[1, 3, 6, 1, 2, 1, 1, 3, 0]).await;
+    let host_up = snmp_ticks(&sock, &[1, 3, 6, 1, 2, 1, 25, 1, 1, 0]).await;
+    let since_boot = (chrono::Utc::now() - persona.boot_time).num_seconds() as u64;
+    // The host has been up since the persona's boot; snmpd started a few
+    // seconds after the kernel, so its sysUpTime is a little shorter.
+    assert!(host_up / 100 <= since_boot && host_up / 100 + 5 >= since_boot);
+    let lag = (host_up - sys_up) / 100;
+    assert!((3..=12).contains(&lag), "snmpd started {lag} s after boot");
+    let probe = b"\x30\x3a\x02\x01\x03\x30\x0f\x02\x02\x4a\x69\x02\x03\0\xff\xe3\x04\x01\x04\x02\x01\x03\x04\x10\x30\x0e\x04\0\x02\x01\0\x02\x01\0\x04\0\x04\0\x04\0\x30\x12\x04\0\x04\0\xa0\x0c\x02\x02\x37\xf0\x02\x01\0\x02\x01\0\x30\0";
+    sock.send(probe).await.unwrap();
+    let mut buf = [0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(2), sock.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = &buf[..n];
+    let at = r
+        .windows(7)
+        .position(|w| w == b"\x04\x11\x80\x00\x1f\x88\x80")
+        .expect("17-byte net-snmp engine id");
+    let id = &r[at + 2..at + 19];
+    let first_start = i64::from_le_bytes(id[9..17].try_into().unwrap());
+    // The engine id keeps snmpd's first start: the package install, well
+    // before this boot.
+    assert!(first_start < persona.boot_time.timestamp() - 86_400);
+    let (boots, next) = ber_int_at(r, at + 19);
+    let (time, _) = ber_int_at(r, next);
+    assert!(boots >= 2, "rebooted since install: {boots}");
+    assert!(
+        (time - (sys_up / 100) as i64).abs() <= 2,
+        "engineTime {time} vs sysUpTime {sys_up}"
+    );
+    env.stop().await;
+}
+
 // ---------------------------------------------------------------- mqtt
 
 #[tokio::test]

@@ -180,6 +180,13 @@ async fn https_persona_certificate_and_fingerprint() {
         !cert.windows(7).any(|w| w == b"webcorp"),
         "decky name not in cert"
     );
+    // Debian's snakeoil: rsaEncryption, a 2048-bit modulus (257-byte
+    // INTEGER), signed sha256WithRSAEncryption.
+    let rsa_oid = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01";
+    let sha256_rsa = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b";
+    assert!(cert.windows(11).any(|w| w == rsa_oid), "RSA key");
+    assert!(cert.windows(11).any(|w| w == sha256_rsa), "sha256WithRSA");
+    assert!(cert.windows(5).any(|w| w == b"\x02\x82\x01\x01\x00"));
     let body = r.text().await.unwrap();
     assert!(body.contains("<form"));
 
@@ -210,11 +217,12 @@ async fn https_persona_certificate_and_fingerprint() {
     assert_eq!(s(&auth, "ja4"), ja4);
 
     // Same certificate after a restart (cached under the decky's data dir).
-    let cert_path = decky.data_dir.join("tls/identity.pem");
+    let cert_path = decky.data_dir.join("tls/snakeoil.pem");
     assert!(cert_path.exists());
     let again = decnet_services::tls::TlsIdentity::for_decky(&decky, "https", &[]).unwrap();
+    assert!(again.is_ready(), "loaded at bind");
     assert_eq!(
-        again.cert_der.as_ref(),
+        again.ready().await.unwrap().cert_der.as_ref(),
         &cert[..],
         "cached certificate reused"
     );
@@ -308,6 +316,28 @@ async fn bare_nginx_and_apache_personas_answer_as_the_real_servers() {
     );
     assert_eq!(body.len(), 10701);
     assert!(body.contains("Apache2 Debian Default Page"));
+    // Debian's `Require local` lets this loopback client read mod_status:
+    // the page lists the request above, from this client, on its thread.
+    let r = exchange(
+        apache,
+        b"GET /server-status HTTP/1.1\r\nHost: web.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let (head, body) = r.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nVary: Accept-Encoding\r\n")
+            && head.ends_with("Content-Type: text/html; charset=ISO-8859-1"),
+        "{head}"
+    );
+    assert!(body.contains("<h1>Apache Server Status for web.example (via 127.0.62.12)</h1>"));
+    assert!(body.contains("<dt>Server Version: Apache/2.4.62 (Debian)</dt>"));
+    assert!(body.contains("<td>127.0.0.1</td><td>http/1.1</td><td nowrap>127.0.62.12:80</td><td nowrap>GET / HTTP/1.1</td>"), "{body}");
+    assert!(body.contains("<td nowrap>GET /server-status HTTP/1.1</td>"));
+    assert!(body.ends_with("Server at web.example Port 80</address>\n</body></html>\n"));
+    // mod_info is not enabled on Debian.
+    let r = exchange(apache, b"GET /server-info HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{r}");
     let r = exchange(apache, b"HELP\r\n").await;
     assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{r}");
     assert!(

@@ -127,6 +127,22 @@ fn shadow_hash(rng: &mut impl Rng, yescrypt: bool) -> String {
     }
 }
 
+/// Seconds between the OS install and the last boot: 30–400 days. The
+/// first draw of the `vfs` generator, so [`install_time`] can tell it
+/// without building the filesystem.
+fn install_offset(rng: &mut impl Rng) -> i64 {
+    rng.gen_range(30 * 86_400..400 * 86_400)
+}
+
+/// When the persona's OS was installed (what `HostInfo::install_time` of
+/// its generated filesystem says), cheaply: services that only need the
+/// date (SNMP's engine id) need not generate the filesystem.
+pub fn install_time(persona: &Persona, seed: &DeckySeed) -> chrono::DateTime<chrono::Utc> {
+    let boot = persona.boot_time.timestamp();
+    let install = boot - install_offset(&mut seed.rng("vfs"));
+    chrono::DateTime::from_timestamp(install, 0).unwrap_or(persona.boot_time)
+}
+
 /// Generates the filesystem of an IPv4 decky at `ip`; see [`generate_on`].
 pub fn generate(
     persona: &Persona,
@@ -151,8 +167,7 @@ pub fn generate_on(
     // below is part of what a seed reproduces.
     let mut rng = seed.rng("vfs");
     let boot = persona.boot_time.timestamp();
-    // Installed 30–400 days before the last boot.
-    let install = boot - rng.gen_range(30 * 86_400..400 * 86_400);
+    let install = boot - install_offset(&mut rng);
     let accounts = accounts(logins);
     let mut host = host_info(persona, addrs, &accounts, &mut rng);
     host.install_time = chrono::DateTime::from_timestamp(install, 0).unwrap_or(persona.boot_time);
@@ -605,6 +620,11 @@ fn proc_files(tree: &mut Tree, persona: &Persona, host: &HostInfo, t: &Times, rn
     }
     tree.synthetic("/proc/uptime", Content::Uptime, 0, 0o444, 0, t.boot);
     tree.synthetic("/proc/loadavg", Content::LoadAvg, 0, 0o444, 0, t.boot);
+    // A directory per running process (what `ps` lists): a /proc without
+    // them is a known fake-filesystem tell.
+    for pid in [1, 2, 3, 12].into_iter().chain(host.daemon_pids()) {
+        tree.dir(&format!("/proc/{pid}"), 0o555, 0, t.boot);
+    }
 }
 
 /// Each account's home as the installer leaves it: root's dotfiles from
@@ -859,6 +879,20 @@ mod tests {
             ]
         );
         assert_eq!(a[2].home, "/home/ops");
+    }
+
+    #[test]
+    fn install_time_is_the_generated_hosts_and_before_its_boot() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        for name in ["a", "b", "c"] {
+            let seed = DeckySeed::new(name, 0);
+            let p = Persona::generate(&seed, Some("debian"), &[], "linux", now);
+            let v = generate(&p, &seed, Ipv4Addr::new(10, 0, 0, 5), &[]);
+            let t = install_time(&p, &seed);
+            assert_eq!(t, v.host().install_time, "{name}");
+            let before = (p.boot_time - t).num_days();
+            assert!((30..400).contains(&before), "{name}: {before} days");
+        }
     }
 
     #[test]

@@ -246,6 +246,34 @@ impl From<Ipv4Addr> for HostAddrs {
 }
 
 impl HostInfo {
+    /// PIDs of the services a fresh Debian host runs after boot (journald,
+    /// udevd, dbus, rsyslogd, cron, sshd, agetty): what `ps` lists and
+    /// `/proc` has directories for.
+    pub fn daemon_pids(&self) -> [u32; 7] {
+        let s = self.salt;
+        let b = |k: u64| (300 + (s.wrapping_mul(k + 7) % 500)) as u32;
+        [
+            b(1),
+            b(2) + 20,
+            b(3) + 300,
+            b(4) + 310,
+            b(5) + 320,
+            b(6) + 330,
+            b(7) + 340,
+        ]
+    }
+
+    /// The 1/5/15-minute load averages this host shows (`uptime`,
+    /// `/proc/loadavg`, Apache's status page).
+    pub fn load_average(&self) -> (f64, f64, f64) {
+        let s = self.salt;
+        (
+            (s % 40) as f64 / 100.0,
+            (s % 30) as f64 / 100.0 + 0.02,
+            (s % 20) as f64 / 100.0 + 0.05,
+        )
+    }
+
     /// The address `/etc/hosts` names the host at (what `hostname -i`
     /// prints): the installer writes 127.0.1.1 when the network came from
     /// DHCP, and the static address when given one (how IPv6 deckies are

@@ -83,3 +83,43 @@ def allow_method_order(text, target):
 
     text = re.sub(r"(?im)^(Allow: )([A-Z, -]+?)(?=\\r|\r|$)", sort_list, text)
     return re.sub(r"(?m)^(\s*Supported Methods: )([A-Z ]+)$", sort_list, text)
+
+
+def apache_status_state(text, target):
+    """Apache's /server-status reports the server's run-time state: clock,
+    start and reload times, load, counters, child PIDs, which thread is
+    busy, and each thread's last request (client, timing, size). Those come
+    from the server's history (how long it has run, who asked what before),
+    and so does the page's length, which decides Apache's framing (chunked
+    past its 8 KB output buffer, Content-Length below). Kept compared: the
+    status line, headers, every label and the page's structure, the
+    scoreboard's length and its count of busy, idle and empty slots, and
+    which modes the per-thread rows show (how many threads have served
+    depends on the history too)."""
+    import re
+
+    if "<title>Apache Status</title>" not in text:
+        return text
+    text = re.sub(r"(?m)^(Content-Length: \d+|Transfer-Encoding: chunked)\\r\\n\n", "", text)
+    text = re.sub(r"(?m)^[0-9a-f]+\\r\\n\n", "", text)
+    text = re.sub(r"(</body></html>\\n\n)(\\r\\n\n)+", r"\1", text)
+    text = re.sub(r"\\r\\n(?=\n<!DOCTYPE)", r"\\r\\n", text)
+    text = re.sub(r"<dt>(Current Time|Restart Time|Parent Server Config\. Generation|Parent Server MPM Generation|Server uptime|Server load|Total accesses|CPU Usage):[^<]*</dt>",
+                  r"<dt>\1: <STATE></dt>", text)
+    text = re.sub(r"<dt>[\d.e+-]+ requests/sec[^<]*</dt>", "<dt><RATES></dt>", text)
+    text = re.sub(r"<dt>\d+ requests currently being processed, \d+ workers gracefully restarting, \d+ idle workers</dt>",
+                  "<dt><WORKERS></dt>", text)
+    text = re.sub(r"<tr><td>(\d+|Sum)</td>(<td>[^<]*</td>)+</tr>",
+                  lambda m: "<tr><td>" + m.group(1) + "</td><PROCESS></tr>", text)
+
+    def board(m):
+        chars = re.sub(r"\\n\n", "", m.group(1))
+        return "<pre>" + "".join(sorted(chars)) + "</pre>"
+
+    text = re.sub(r"<pre>([_W.\\n\n]+)</pre>", board, text)
+    rows = re.findall(r"<tr><td><b>\d+-\d+</b></td>.*?</td></tr>\\n\n\\n\n", text, flags=re.S)
+    modes = sorted(set(re.search(r"</td><td>(<b>\w</b>|_)\\n", r).group(1) for r in rows if re.search(r"</td><td>(<b>\w</b>|_)\\n", r)))
+    for r in rows:
+        text = text.replace(r, "", 1)
+    text = text.replace("\\n\n</table>\\n\n <hr />", "\\n\n<ROWS " + " ".join(modes) + ">\\n\n</table>\\n\n <hr />", 1)
+    return text

@@ -33,4 +33,4 @@ def sessions():
     return http.sessions()
 
 
-NORMALISERS = [http.file_validators, http.allow_method_order]
+NORMALISERS = [http.file_validators, http.allow_method_order, http.apache_status_state]

@@ -6,7 +6,7 @@ import glob
 import os
 import re
 
-from lib import debian
+from lib import debian, mail
 from lib.clients import run_client
 from lib.daemon import run
 from lib.wire import tcp_probe
@@ -87,4 +87,4 @@ def pg_auth_randoms(text, target):
     return re.sub(r"r=[A-Za-z0-9+/=]{20,}", "r=<NONCE>", text)
 
 
-NORMALISERS = [pg_auth_randoms]
+NORMALISERS = [pg_auth_randoms, mail.snakeoil_host_name]

@@ -88,20 +88,19 @@ type Proc = (
 
 fn procs(sh: &Shell) -> Vec<Proc> {
     // user, pid, cpu, mem, vsz, rss, tty, stat, command
-    let s = sh.vfs.host().salt;
-    let b = |k: u64| (300 + (s.wrapping_mul(k + 7) % 500)) as u32;
+    let d = sh.vfs.host().daemon_pids();
     vec![
         ("root", 1, 0.0, 0.1, 167_740, 13_120, "?", "Ss", "/sbin/init".into()),
         ("root", 2, 0.0, 0.0, 0, 0, "?", "S", "[kthreadd]".into()),
         ("root", 3, 0.0, 0.0, 0, 0, "?", "I<", "[rcu_gp]".into()),
         ("root", 12, 0.0, 0.0, 0, 0, "?", "S", "[ksoftirqd/0]".into()),
-        ("root", b(1), 0.0, 0.2, 48_232, 16_204, "?", "Ss", "/lib/systemd/systemd-journald".into()),
-        ("root", b(2) + 20, 0.0, 0.0, 25_404, 6_112, "?", "Ss", "/lib/systemd/systemd-udevd".into()),
-        ("message+", b(3) + 300, 0.0, 0.0, 9_104, 4_940, "?", "Ss", "/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only".into()),
-        ("root", b(4) + 310, 0.0, 0.0, 222_220, 5_680, "?", "Ssl", "/usr/sbin/rsyslogd -n -iNONE".into()),
-        ("root", b(5) + 320, 0.0, 0.0, 6_612, 2_732, "?", "Ss", "/usr/sbin/cron -f".into()),
-        ("root", b(6) + 330, 0.0, 0.0, 15_432, 9_024, "?", "Ss", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups".into()),
-        ("root", b(7) + 340, 0.0, 0.0, 5_872, 1_020, "tty1", "Ss+", "/sbin/agetty -o -p -- \\u --noclear - linux".into()),
+        ("root", d[0], 0.0, 0.2, 48_232, 16_204, "?", "Ss", "/lib/systemd/systemd-journald".into()),
+        ("root", d[1], 0.0, 0.0, 25_404, 6_112, "?", "Ss", "/lib/systemd/systemd-udevd".into()),
+        ("message+", d[2], 0.0, 0.0, 9_104, 4_940, "?", "Ss", "/usr/bin/dbus-daemon --system --address=systemd: --nofork --nopidfile --systemd-activation --syslog-only".into()),
+        ("root", d[3], 0.0, 0.0, 222_220, 5_680, "?", "Ssl", "/usr/sbin/rsyslogd -n -iNONE".into()),
+        ("root", d[4], 0.0, 0.0, 6_612, 2_732, "?", "Ss", "/usr/sbin/cron -f".into()),
+        ("root", d[5], 0.0, 0.0, 15_432, 9_024, "?", "Ss", "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups".into()),
+        ("root", d[6], 0.0, 0.0, 5_872, 1_020, "tty1", "Ss+", "/sbin/agetty -o -p -- \\u --noclear - linux".into()),
     ]
 }
 

@@ -284,11 +284,6 @@ impl Shell {
     /// The 1/5/15-minute load averages this host shows (`uptime`,
     /// `/proc/loadavg`).
     pub(crate) fn load(&self) -> (f64, f64, f64) {
-        let s = self.vfs.host().salt;
-        (
-            (s % 40) as f64 / 100.0,
-            (s % 30) as f64 / 100.0 + 0.02,
-            (s % 20) as f64 / 100.0 + 0.05,
-        )
+        self.vfs.host().load_average()
     }
 }

@@ -273,9 +273,14 @@ impl PostgresHandler {
             match pg::parse_startup(&body) {
                 Ok(Startup::Ssl) if !encrypted => match &self.tls {
                     Some(tls) => {
+                        let ready = tls
+                            .ready()
+                            .await
+                            .map_err(|e| PgError::Proto(e.to_string()))?;
                         io.stream.write_all(b"S").await?;
                         let plain = std::mem::replace(&mut io.stream, Box::new(tokio::io::empty()));
-                        let (hello, res) = crate::tls::accept(&tls.acceptor, plain, io.idle).await;
+                        let (hello, res) =
+                            crate::tls::accept(&ready.acceptor, plain, io.idle).await;
                         if let Some(h) = &hello {
                             crate::tls::Tagged::new(session.clone()).record_hello(h, true);
                         }

@@ -230,9 +230,14 @@ pub struct SnmpHandler {
     community: String,
     mib: Vec<(Vec<u32>, Value)>,
     boot: Instant,
-    boot_offset_cs: u64,
+    /// The host's uptime when bound (hrSystemUptime), centiseconds.
+    host_offset_cs: u64,
+    /// snmpd's own uptime when bound (sysUpTime, snmpEngineTime): it
+    /// started a few seconds after the kernel.
+    agent_offset_cs: u64,
     seen: Mutex<HashMap<(IpAddr, Vec<u8>), Instant>>,
     engine_id: Vec<u8>,
+    engine_boots: i64,
     unknown_engine: std::sync::atomic::AtomicU64,
 }
 
@@ -325,22 +330,53 @@ impl Service for Snmp {
     }
 }
 
-impl Snmp {
-    fn handler(decky: &DeckyCtx, mib: Vec<(Vec<u32>, Value)>) -> Arc<SnmpHandler> {
+/// What a net-snmp agent installed with the persona's OS and started at
+/// each of its boots reports about itself.
+struct AgentStory {
+    /// The engine id (kept in `/var/lib/snmp` since the first start).
+    engine_id: Vec<u8>,
+    /// snmpEngineBoots: one per start since then.
+    engine_boots: i64,
+    /// When this boot's snmpd started.
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+impl AgentStory {
+    fn of(decky: &DeckyCtx) -> AgentStory {
+        use rand::Rng;
         let p = &decky.persona;
-        let uptime = (chrono::Utc::now() - p.boot_time).num_milliseconds().max(0) as u64 / 10;
+        let seed = decnet_core::DeckySeed::new(decky.name(), decky.generation);
+        let mut rng = seed.rng("snmp-engine");
+        let random: [u8; 4] = rng.gen();
+        // snmpd first ran when the package was installed: with the OS or
+        // in the weeks after (the OS install is 30+ days before the boot).
+        let installed = decnet_shell::gen::install_time(p, &seed)
+            + chrono::Duration::seconds(rng.gen_range(600..20 * 86_400));
+        // A server rebooted every one to six weeks for kernel updates; the
+        // package's own first start counts as one boot.
+        let days = (p.boot_time - installed).num_days().max(1);
+        let reboots = (days / rng.gen_range(7..42)).max(1);
         // net-snmp's engine id: enterprise 8072, format 0x80 (net-snmp
-        // random), then 4 random bytes and the agent's start time as a
+        // random), then 4 random bytes and the first start's time as a
         // little-endian 64-bit time_t: 17 bytes in all.
         let mut engine_id = vec![0x80, 0x00, 0x1f, 0x88, 0x80];
-        {
-            use rand::Rng;
-            let r: [u8; 4] = decnet_core::DeckySeed::new(decky.name(), decky.generation)
-                .rng("snmp-engine")
-                .gen();
-            engine_id.extend_from_slice(&r);
-            engine_id.extend_from_slice(&(p.boot_time.timestamp().max(0) as u64).to_le_bytes());
+        engine_id.extend_from_slice(&random);
+        engine_id.extend_from_slice(&(installed.timestamp().max(0) as u64).to_le_bytes());
+        AgentStory {
+            engine_id,
+            engine_boots: 1 + reboots,
+            started: p.boot_time + chrono::Duration::milliseconds(rng.gen_range(3_000..12_000)),
         }
+    }
+}
+
+fn centis_since(t: chrono::DateTime<chrono::Utc>) -> u64 {
+    (chrono::Utc::now() - t).num_milliseconds().max(0) as u64 / 10
+}
+
+impl Snmp {
+    fn handler(decky: &DeckyCtx, mib: Vec<(Vec<u32>, Value)>) -> Arc<SnmpHandler> {
+        let story = AgentStory::of(decky);
         Arc::new(SnmpHandler {
             community: decky
                 .config(SERVICE, "community")
@@ -348,9 +384,11 @@ impl Snmp {
                 .to_owned(),
             mib,
             boot: Instant::now(),
-            boot_offset_cs: uptime,
+            host_offset_cs: centis_since(decky.persona.boot_time),
+            agent_offset_cs: centis_since(story.started),
             seen: Mutex::new(HashMap::new()),
-            engine_id,
+            engine_id: story.engine_id,
+            engine_boots: story.engine_boots,
             unknown_engine: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -363,11 +401,23 @@ impl SnmpHandler {
         }
         match v {
             Value::Ticks(_) => {
-                Value::Ticks(self.boot_offset_cs + self.boot.elapsed().as_millis() as u64 / 10)
-                    .encode()
+                // hrSystemUptime is the host's; sysUpTime the agent's own.
+                let offset = if oid == debian_view::HR_SYSTEM_UPTIME {
+                    self.host_offset_cs
+                } else {
+                    self.agent_offset_cs
+                };
+                Value::Ticks(offset + self.boot.elapsed().as_millis() as u64 / 10).encode()
             }
             v => v.encode(),
         }
+    }
+
+    /// snmpEngineTime: seconds since this boot's snmpd started (what
+    /// sysUpTime counts in centiseconds), wrapping as RFC 3414 says.
+    fn engine_time(&self) -> i64 {
+        let secs = self.agent_offset_cs / 100 + self.boot.elapsed().as_secs();
+        (secs % 2_147_483_648) as i64
     }
 
     fn get(&self, oid: &[u32]) -> Option<&(Vec<u32>, Value)> {
@@ -470,10 +520,9 @@ impl SnmpHandler {
     /// SNMPv3 discovery answer: a Report (usmStatsUnknownEngineIDs) that
     /// carries the agent's engine id, boots and time, as net-snmp sends.
     pub fn v3_report(&self, m: &Message) -> Vec<u8> {
-        let uptime = (self.boot_offset_cs / 100 + self.boot.elapsed().as_secs()) as i64;
         let mut usm = ber::tlv(0x04, &self.engine_id);
-        usm.extend_from_slice(&ber::int_tlv(0x02, 3));
-        usm.extend_from_slice(&ber::int_tlv(0x02, uptime % 2_147_483_647));
+        usm.extend_from_slice(&ber::int_tlv(0x02, self.engine_boots));
+        usm.extend_from_slice(&ber::int_tlv(0x02, self.engine_time()));
         usm.extend_from_slice(&ber::tlv(0x04, b""));
         usm.extend_from_slice(&ber::tlv(0x04, b""));
         usm.extend_from_slice(&ber::tlv(0x04, b""));

@@ -22,6 +22,7 @@ use super::http1::flavour::html_escape;
 use super::http1::{self, FileMeta, Flavour, MethodAnswer, Reply, Request};
 use crate::config::{check, check_bool, parse_bool, ConfigError};
 use crate::ctx::DeckyCtx;
+use crate::protocols::web::server_status::{self, Asker, Scoreboard};
 use crate::protocols::web::web_root::{Found, WebRoot};
 use crate::session::Session;
 use crate::tls::{Io, Tagged};
@@ -116,6 +117,10 @@ pub struct HttpHandler {
     response_code: Option<u16>,
     /// The decky's `/var/www/html`: `/` once edited, and every file there.
     web_root: WebRoot,
+    /// Apache's scoreboard, behind `/server-status` for local clients.
+    scoreboard: Option<Scoreboard>,
+    /// The host's load averages (what `uptime` on the decky says).
+    load: (f64, f64, f64),
 }
 
 impl Service for Http {
@@ -319,6 +324,13 @@ impl HttpHandler {
             home_page: Bytes::new(),
             response_code: cfg("response_code").and_then(|c| c.trim().parse::<u16>().ok()),
             web_root: WebRoot::new(decky.vfs()),
+            scoreboard: (site == Site::Apache).then(|| {
+                Scoreboard::new(
+                    p.boot_time,
+                    &decnet_core::DeckySeed::new(decky.name(), decky.generation),
+                )
+            }),
+            load: decky.vfs().host().load_average(),
         };
         h.home_page = Bytes::from(h.home_body(p.distro.os_id));
         // Debian's nginx ships its page as index.nginx-debian.html, so
@@ -347,6 +359,25 @@ impl HttpHandler {
     }
 
     async fn handle(&self, req: &Request, t: &Tagged) -> Reply {
+        let r = self.answer(req, t).await;
+        if let Some(board) = &self.scoreboard {
+            let head = &req.head;
+            board.record(
+                t.session.peer.ip(),
+                format!("{}:{}", t.session.local.ip(), self.port),
+                format!(
+                    "{} {} {}",
+                    head.method,
+                    head.target,
+                    version_name(head.version)
+                ),
+                r.body.len() as u64 + 200,
+            );
+        }
+        r
+    }
+
+    async fn answer(&self, req: &Request, t: &Tagged) -> Reply {
         let path = req.path.as_str();
         let head = &req.head;
         let ua = head
@@ -431,6 +462,9 @@ impl HttpHandler {
             r.content_type = None;
             return r;
         }
+        if let Some(page) = self.server_status(req, t) {
+            return page;
+        }
         let mut r = self.route(path, head);
         r = self.apply_method(r, head);
         if r.file.is_some() {
@@ -501,6 +535,55 @@ impl HttpHandler {
         r
     }
 
+    /// mod_status for a local client (Debian's `Require local`); remote
+    /// clients fall through to the route's 403.
+    fn server_status(&self, req: &Request, t: &Tagged) -> Option<Reply> {
+        let board = self.scoreboard.as_ref()?;
+        let head = &req.head;
+        let (peer, local) = (t.session.peer, t.session.local);
+        if !req.path.eq_ignore_ascii_case("/server-status")
+            || !matches!(head.method.as_str(), "GET" | "HEAD")
+            || !server_status::is_local(peer.ip(), local.ip())
+        {
+            return None;
+        }
+        let (host, port) = http1::request_host(head, self.port);
+        let request_line = format!(
+            "{} {} {}",
+            head.method,
+            head.target,
+            version_name(head.version)
+        );
+        let vhost = format!("{}:{}", local.ip(), self.port);
+        let asker = Asker {
+            host: &host,
+            port,
+            peer,
+            local,
+            vhost: &vhost,
+            request_line: &request_line,
+            query: &req.query,
+        };
+        let page = board.page(&self.server_name, self.load, &asker);
+        let ctype = if req.query.contains("auto") {
+            "text/plain; charset=ISO-8859-1"
+        } else {
+            "text/html; charset=ISO-8859-1"
+        };
+        let mut r = Reply::new(200, ctype, page).with("Vary", "Accept-Encoding".to_owned());
+        if req.query.contains("refresh") {
+            let secs = req
+                .query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("refresh="))
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|v| *v > 0)
+                .unwrap_or(1);
+            r = r.with("Refresh", secs.to_string());
+        }
+        Some(r)
+    }
+
     fn route(&self, path: &str, head: &http1::Head) -> Reply {
         let lower = path.to_ascii_lowercase();
         if self.bait_files {
@@ -526,11 +609,10 @@ impl HttpHandler {
             }
         }
         match (self.site, lower.as_str()) {
-            // Debian's Apache: mod_status for local clients only, and the
-            // /icons/ alias without directory listings.
-            (Site::Apache, "/server-status" | "/server-info" | "/icons/") => {
-                return self.error(403, head)
-            }
+            // Debian's Apache: mod_status for local clients only (see
+            // `server_status`), and the /icons/ alias without directory
+            // listings. mod_info is not enabled: /server-info is a 404.
+            (Site::Apache, "/server-status" | "/icons/") => return self.error(403, head),
             (Site::Corporate, "/wp-login.php") => return self.wp_login(None),
             (Site::Corporate, "/wp-admin" | "/wp-admin/") => {
                 return self.redirect("/wp-login.php?redirect_to=%2Fwp-admin%2F&reauth=1")

@@ -43,13 +43,6 @@ impl Service for Https {
     }
 }
 
-impl HttpsHandler {
-    /// The certificate presented (DER).
-    pub fn certificate(&self) -> &[u8] {
-        self.tls.cert_der.as_ref()
-    }
-}
-
 const PLAIN_ON_TLS: &str = "<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent to HTTPS port</center>\r\n</body>\r\n</html>\r\n";
 
 impl Handler for HttpsHandler {
@@ -62,7 +55,11 @@ impl Handler for HttpsHandler {
             match hello {
                 Ok(h) => {
                     tagged.record_hello(&h, false);
-                    match tls::handshake(&self.tls.acceptor, bytes, stream, idle).await {
+                    let ready = match self.tls.ready().await {
+                        Ok(r) => r,
+                        Err(e) => return tagged.emit_error(format!("https: {e}")),
+                    };
+                    match tls::handshake(&ready.acceptor, bytes, stream, idle).await {
                         Ok(s) => self.http.clone().serve_io(s, tagged).await,
                         Err(e) => tagged.emit_error(format!("https: {e}")),
                     }

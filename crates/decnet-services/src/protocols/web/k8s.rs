@@ -137,7 +137,11 @@ impl Handler for K8sHandler {
                     .await;
                 return;
             }
-            let (hello, res) = tls::accept(&self.tls.acceptor, conn.stream, idle).await;
+            let ready = match self.tls.ready().await {
+                Ok(r) => r,
+                Err(e) => return session.emit_error(format!("k8s: {e}")),
+            };
+            let (hello, res) = tls::accept(&ready.acceptor, conn.stream, idle).await;
             let extra = hello.map(|h| h.fields()).unwrap_or_default();
             match res {
                 Ok(stream) => restjson::serve(stream, session, self, extra).await,

@@ -9,4 +9,5 @@ pub mod http1;
 pub mod https;
 pub mod k8s;
 pub mod restjson;
+pub mod server_status;
 pub mod web_root;

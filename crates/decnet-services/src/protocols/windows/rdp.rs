@@ -142,7 +142,11 @@ impl RdpHandler {
             while read_some_idle(&mut stream, &mut sink, idle).await.is_ok() {}
             return;
         };
-        let (hello, res) = tls::accept(&self.tls.acceptor, stream, idle).await;
+        let ready = match self.tls.ready().await {
+            Ok(r) => r,
+            Err(e) => return tagged.emit_error(format!("rdp: {e}")),
+        };
+        let (hello, res) = tls::accept(&ready.acceptor, stream, idle).await;
         if let Some(hello) = &hello {
             tagged.record_hello(hello, false);
         }

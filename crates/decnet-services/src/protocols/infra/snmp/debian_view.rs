@@ -9,6 +9,8 @@ use crate::ctx::DeckyCtx;
 
 /// hrSystemDate.0: the host's clock, read at each request.
 pub(super) const HR_SYSTEM_DATE: &[u32] = &[1, 3, 6, 1, 2, 1, 25, 1, 2, 0];
+/// hrSystemUptime: the host's uptime, where sysUpTime is the agent's.
+pub(super) const HR_SYSTEM_UPTIME: &[u32] = &[1, 3, 6, 1, 2, 1, 25, 1, 1, 0];
 
 /// The MIB modules net-snmp 5.9 registers in sysORTable, in its order.
 const SYS_OR: &[(&[u32], &str)] = &[

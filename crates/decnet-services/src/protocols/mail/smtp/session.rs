@@ -52,6 +52,21 @@ impl DataSink for Letterbox {
 struct Envelope {
     from: Option<String>,
     rcpt: Vec<String>,
+    /// A recipient was accepted for relay because the client is in
+    /// `mynetworks`.
+    relayed: bool,
+}
+
+/// Debian's `mynetworks` (what its postinst writes): loopback only,
+/// `127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128`. Postfix relays for
+/// these clients without authentication.
+pub(super) fn in_mynetworks(peer: std::net::IpAddr) -> bool {
+    match peer {
+        std::net::IpAddr::V4(a) => a.is_loopback(),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
 }
 
 /// The state of one SMTP connection.
@@ -307,11 +322,30 @@ impl<'h> SmtpSession<'h> {
             self.env.rcpt.push(a.chars().take(320).collect());
             return reply("250 2.1.5 Ok\r\n");
         }
+        // A relay attempt is reported whether or not it is allowed.
+        let trusted = !self.h.exchange && in_mynetworks(self.c.session().peer.ip());
+        let request = if trusted {
+            "relay_trusted"
+        } else {
+            "relay_denied"
+        };
         self.c.tagged.emit(
             EventKind::Request,
-            fields! {"request" => "relay_denied", "rcpt_to" => a},
+            fields! {"request" => request, "rcpt_to" => a},
         );
-        Next::Reply(format!("554 5.7.1 <{a}>: Relay access denied\r\n"))
+        if trusted {
+            self.env.relayed = true;
+            self.env.rcpt.push(a.chars().take(320).collect());
+            return reply("250 2.1.5 Ok\r\n");
+        }
+        // Postfix's default `smtpd_relay_restrictions` ends in
+        // `defer_unauth_destination`: a temporary refusal.
+        let status = if self.h.exchange {
+            "554 5.7.1"
+        } else {
+            "454 4.7.1"
+        };
+        Next::Reply(format!("{status} <{a}>: Relay access denied\r\n"))
     }
 
     /// The fleet's own mail (chatter from a workstation decky): delivered
@@ -366,7 +400,7 @@ impl<'h> SmtpSession<'h> {
             "helo" => self.helo.clone().unwrap_or_default(),
             "queue_id" => qid.clone(),
             "authenticated" => self.authed.clone().unwrap_or_default(),
-            "relay" => self.h.open_relay,
+            "relay" => self.h.open_relay || self.env.relayed,
             "tls" => self.c.secure,
         };
         for (k, v) in &self.c.tagged.tags {
@@ -457,4 +491,25 @@ fn looks_like_header(text: &str) -> bool {
     let word = text.split_ascii_whitespace().next().unwrap_or("");
     word.find(':')
         .is_some_and(|i| i > 0 && word[..i].bytes().all(|b| b.is_ascii_graphic()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_mynetworks;
+
+    #[test]
+    fn mynetworks_is_debians_loopback_only_list() {
+        for trusted in ["127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.5"] {
+            assert!(in_mynetworks(trusted.parse().unwrap()), "{trusted}");
+        }
+        for remote in [
+            "10.0.0.1",
+            "192.168.1.20",
+            "::ffff:10.0.0.1",
+            "2001:db8::1",
+            "0.0.0.0",
+        ] {
+            assert!(!in_mynetworks(remote.parse().unwrap()), "{remote}");
+        }
+    }
 }

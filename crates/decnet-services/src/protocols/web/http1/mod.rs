@@ -58,6 +58,12 @@ pub trait Site: Send + Sync + 'static {
 /// Host and port for Apache's address line: the request's `Host`, else
 /// the loopback address Apache falls back to when the machine's name has
 /// no address of its own.
+/// The host name and port a request named (`Host:`), as Apache takes
+/// its server name from it (`UseCanonicalName Off`).
+pub fn request_host(head: &Head, default_port: u16) -> (String, u16) {
+    error_host(Some(head), default_port)
+}
+
 fn error_host(head: Option<&Head>, default_port: u16) -> (String, u16) {
     let Some(host) = head.and_then(|h| h.field("host")).filter(|h| !h.is_empty()) else {
         return ("127.0.0.1".to_owned(), default_port);
