@@ -22,7 +22,7 @@ use super::http1::flavour::html_escape;
 use super::http1::{self, FileMeta, Flavour, MethodAnswer, Reply, Request};
 use crate::config::{check, check_bool, parse_bool, ConfigError};
 use crate::ctx::DeckyCtx;
-use crate::protocols::web::web_root::{Found, WebRoot};
+use crate::protocols::web::web_root::{self, Found, WebRoot};
 use crate::session::Session;
 use crate::tls::{Io, Tagged};
 use crate::{fields, Conn, Handler, Service, ServiceError};
@@ -246,7 +246,7 @@ fn bait_env_file(rng: &mut impl Rng, app: &str, p: &decnet_core::Persona) -> Str
 
 impl HttpHandler {
     /// Prepares the site of `decky` for `service` (`http` or `https`).
-    pub fn new(decky: &DeckyCtx, service: &'static str) -> Result<Self, ServiceError> {
+    pub fn new(decky: &Arc<DeckyCtx>, service: &'static str) -> Result<Self, ServiceError> {
         let cfg = |k: &str| {
             decky
                 .config(service, k)
@@ -318,7 +318,7 @@ impl HttpHandler {
             git_config,
             home_page: Bytes::new(),
             response_code: cfg("response_code").and_then(|c| c.trim().parse::<u16>().ok()),
-            web_root: WebRoot::new(decky.vfs()),
+            web_root: WebRoot::new(crate::LazyVfs::Decky(decky.clone())),
         };
         h.home_page = Bytes::from(h.home_body(p.distro.os_id));
         // Debian's nginx ships its page as index.nginx-debian.html, so
@@ -327,7 +327,8 @@ impl HttpHandler {
             Site::Nginx => "index.nginx-debian.html",
             _ => "index.html",
         };
-        h.web_root.claim(&h.home_page, packaged);
+        let home = h.home_page.clone();
+        decky.on_vfs(move |vfs| web_root::claim(vfs, &home, packaged));
         Ok(h)
     }
 
