@@ -157,6 +157,7 @@ fn content_type(path: &str) -> &'static str {
 mod tests {
     use super::*;
     use chrono::Utc;
+    use std::sync::Arc;
 
     fn root() -> (Arc<Vfs>, WebRoot) {
         let seed = decnet_core::DeckySeed::new("web01", 0);
