@@ -75,11 +75,51 @@ pub struct DeckyCtx {
     /// The decky's virtual filesystem, shared by ssh, telnet, ftp and file
     /// drops; generated on first use (see [`DeckyCtx::vfs`]).
     pub vfs: std::sync::OnceLock<Arc<decnet_shell::Vfs>>,
+    /// What services' binds asked to add to the filesystem once it exists
+    /// (see [`DeckyCtx::on_vfs`]).
+    vfs_setup: parking_lot::Mutex<VfsSetup>,
     /// Where the decky sits on the network: its namespace and stack
     /// profile in `netns` mode; `None` binds in the host namespace.
     pub net: Option<Arc<decnet_net::DeckyNet>>,
     /// How its content lives (the fleet's `[content]`).
     pub content: ContentCtx,
+}
+
+/// A service's addition to the decky's filesystem (the web server's home
+/// page, the FTP server's public tree), run once on the built filesystem.
+pub type VfsHook = Box<dyn FnOnce(&decnet_shell::Vfs) + Send>;
+
+/// The hooks waiting for the filesystem, or the mark that it is built and
+/// a new hook runs at once.
+enum VfsSetup {
+    Waiting(Vec<VfsHook>),
+    Built,
+}
+
+/// A handler's way to its decky's filesystem: the decky's is generated the
+/// first time a session reads it, not when the service binds.
+#[derive(Clone)]
+pub enum LazyVfs {
+    /// A filesystem that already exists (tests, other generators).
+    Built(Arc<decnet_shell::Vfs>),
+    /// The decky's ([`DeckyCtx::vfs`]).
+    Decky(Arc<DeckyCtx>),
+}
+
+impl LazyVfs {
+    /// The filesystem, generated now if nothing has read it yet.
+    pub fn get(&self) -> Arc<decnet_shell::Vfs> {
+        match self {
+            LazyVfs::Built(vfs) => vfs.clone(),
+            LazyVfs::Decky(decky) => decky.vfs(),
+        }
+    }
+}
+
+impl From<Arc<decnet_shell::Vfs>> for LazyVfs {
+    fn from(vfs: Arc<decnet_shell::Vfs>) -> LazyVfs {
+        LazyVfs::Built(vfs)
+    }
 }
 
 /// The fleet's `[content]` as deckies use it: one clock for the whole
@@ -151,6 +191,7 @@ impl DeckyCtx {
             port_offset,
             spec,
             vfs: std::sync::OnceLock::new(),
+            vfs_setup: parking_lot::Mutex::new(VfsSetup::Waiting(Vec::new())),
             net: None,
             content: ContentCtx::default(),
         }
@@ -159,49 +200,90 @@ impl DeckyCtx {
     /// The decky's virtual filesystem: one per decky, generated from its
     /// persona and seed with the accounts of its ssh credentials, shared by
     /// every session of every protocol and by API file drops.
+    ///
+    /// Generated on first use, not at deploy: a fleet of a thousand deckies
+    /// otherwise spends most of its start and memory on homes, mail and logs
+    /// nobody has looked at yet. Services therefore never call this from
+    /// `bind`; what they add to the tree goes through [`DeckyCtx::on_vfs`].
     pub fn vfs(&self) -> Arc<decnet_shell::Vfs> {
         self.vfs
             .get_or_init(|| {
-                // Accounts of every login service (ssh first), so a telnet-only
-                // user still has a passwd entry and a home directory.
-                let mut logins =
-                    crate::creds::Credentials::for_service(&self.spec, "ssh", &[]).accepted;
-                for svc in ["telnet", "ftp"] {
-                    if self.spec.services.iter().any(|s| s == svc) {
-                        for (u, p) in
-                            crate::creds::Credentials::for_service(&self.spec, svc, &["ssh"])
-                                .accepted
-                        {
-                            if !logins.iter().any(|(x, _)| *x == u) {
-                                logins.push((u, p));
-                            }
-                        }
-                    }
-                }
-                let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
-                let addrs = decnet_shell::HostAddrs::of(&self.spec.addrs());
-                let vfs = decnet_shell::generate_on(&self.persona, &seed, addrs, &logins)
-                    .with_clock(self.content.clock.clone());
-                if self.content.lived {
-                    decnet_shell::lived::start(
-                        &vfs,
-                        &decnet_shell::lived::LifeSpec {
-                            persona: &self.persona,
-                            seed: &seed,
-                            archetype: self.spec.archetype.as_deref(),
-                            services: &self.spec.services,
-                            writer:
-                                self.content.llm.clone().and_then(|s| {
-                                    let w = crate::llm::LlmWriter::new(s, &self.data_dir)?;
-                                    Some(Arc::new(w)
-                                        as Arc<dyn decnet_shell::lived::writer::BodyWriter>)
-                                }),
-                        },
-                    );
+                let vfs = self.generate_vfs();
+                // Taken under the lock, so a hook registered from now on
+                // sees `Built` and waits for this init instead of queueing
+                // behind a drain that already happened.
+                let hooks = match std::mem::replace(&mut *self.vfs_setup.lock(), VfsSetup::Built) {
+                    VfsSetup::Waiting(hooks) => hooks,
+                    VfsSetup::Built => Vec::new(),
+                };
+                // Before the filesystem is published: no reader ever sees
+                // it without the services' additions.
+                for hook in hooks {
+                    hook(&vfs);
                 }
                 Arc::new(vfs)
             })
             .clone()
+    }
+
+    /// Whether the filesystem has been generated yet.
+    pub fn vfs_built(&self) -> bool {
+        self.vfs.get().is_some()
+    }
+
+    /// Runs `hook` on the decky's filesystem when it is generated (at once
+    /// when it already is). Services' binds put their content in the tree
+    /// this way, so binding does not generate it. The hook must not call
+    /// [`DeckyCtx::vfs`]: it runs inside its initialisation.
+    pub fn on_vfs(&self, hook: impl FnOnce(&decnet_shell::Vfs) + Send + 'static) {
+        let mut setup = self.vfs_setup.lock();
+        match &mut *setup {
+            VfsSetup::Waiting(hooks) => hooks.push(Box::new(hook)),
+            VfsSetup::Built => {
+                drop(setup);
+                hook(&self.vfs());
+            }
+        }
+    }
+
+    /// The decky's filesystem as its persona, seed, login accounts and
+    /// `[content]` make it, with the lived-in story started.
+    fn generate_vfs(&self) -> decnet_shell::Vfs {
+        // Accounts of every login service (ssh first), so a telnet-only
+        // user still has a passwd entry and a home directory.
+        let mut logins = crate::creds::Credentials::for_service(&self.spec, "ssh", &[]).accepted;
+        for svc in ["telnet", "ftp"] {
+            if self.spec.services.iter().any(|s| s == svc) {
+                for (u, p) in
+                    crate::creds::Credentials::for_service(&self.spec, svc, &["ssh"]).accepted
+                {
+                    if !logins.iter().any(|(x, _)| *x == u) {
+                        logins.push((u, p));
+                    }
+                }
+            }
+        }
+        let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
+        let addrs = decnet_shell::HostAddrs::of(&self.spec.addrs());
+        let vfs = decnet_shell::generate_on(&self.persona, &seed, addrs, &logins)
+            .with_clock(self.content.clock.clone());
+        if self.content.lived {
+            let writer = self.content.llm.clone().and_then(|s| {
+                let w = crate::llm::LlmWriter::new(s, &self.data_dir)?;
+                Some(Arc::new(w) as Arc<dyn decnet_shell::lived::writer::BodyWriter>)
+            });
+            decnet_shell::lived::start(
+                &vfs,
+                &decnet_shell::lived::LifeSpec {
+                    persona: &self.persona,
+                    seed: &seed,
+                    archetype: self.spec.archetype.as_deref(),
+                    services: &self.spec.services,
+                    writer,
+                },
+            );
+        }
+        vfs
     }
 
     /// Same decky (persona, generation, connection slots, filesystem) with a
@@ -211,6 +293,7 @@ impl DeckyCtx {
         let vfs = std::sync::OnceLock::new();
         let _ = vfs.set(self.vfs());
         DeckyCtx {
+            vfs_setup: parking_lot::Mutex::new(VfsSetup::Built),
             spec,
             persona: self.persona.clone(),
             generation: self.generation,

@@ -181,7 +181,10 @@ pub async fn sleep_unless_closed<R: AsyncRead + Unpin>(
     mut keep: impl FnMut(&[u8]) -> bool,
 ) -> bool {
     let deadline = tokio::time::Instant::now() + delay;
-    let mut chunk = [0u8; 1024];
+    // On the heap, and only while the delay runs: an array here would sit
+    // in the state of every session future that can reach this call, for
+    // the whole session (see [`read_into_idle`]).
+    let mut chunk = vec![0u8; 1024];
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return true,
@@ -196,6 +199,42 @@ pub async fn sleep_unless_closed<R: AsyncRead + Unpin>(
             },
         }
     }
+}
+
+/// Appends what the peer has sent (at least one byte) to `buf`, waiting at
+/// most `idle` for it. The wait holds no buffer: an async fn's locals that
+/// live across an `.await` are part of its future, which stays allocated in
+/// the session's task for as long as the connection lasts, so a read
+/// buffer there costs every idle connection its size. Here the bytes pass
+/// through a stack buffer only during the non-blocking read.
+pub async fn read_into_idle(
+    stream: &tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    idle: Duration,
+) -> Result<usize, ReadError> {
+    let deadline = tokio::time::Instant::now() + idle;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.readable()).await {
+            Err(_) => return Err(ReadError::Timeout),
+            Ok(Err(e)) => return Err(ReadError::Io(e.to_string())),
+            Ok(Ok(())) => {}
+        }
+        match try_read_append(stream, buf) {
+            Ok(0) => return Err(ReadError::Eof),
+            Ok(n) => return Ok(n),
+            // Readiness can be spurious: wait again.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(ReadError::Io(e.to_string())),
+        }
+    }
+}
+
+/// One non-blocking read appended to `buf`.
+fn try_read_append(stream: &tokio::net::TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 4096];
+    let n = stream.try_read(&mut chunk)?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
 }
 
 /// Reads exactly `buf.len()` bytes, each read bounded by `idle`.
@@ -226,7 +265,8 @@ const DRAIN_MAX: usize = 64 * 1024;
 /// before hanging up closes with a FIN; closing with unread bytes makes the
 /// kernel send a RST instead, which tells the decoy apart.
 pub async fn drain_pending<R: AsyncRead + Unpin>(r: &mut R) {
-    let mut buf = [0u8; 4096];
+    // Heap, not stack: see `sleep_unless_closed`.
+    let mut buf = vec![0u8; 4096];
     let mut total = 0;
     while total < DRAIN_MAX {
         match tokio::time::timeout(DRAIN_WAIT, r.read(&mut buf)).await {
@@ -253,6 +293,45 @@ pub async fn read_some_idle<R: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a session future keeps while it waits in these helpers: a few
+    /// hundred bytes of timer and socket state, no scratch buffer.
+    #[tokio::test]
+    async fn waiting_helpers_keep_no_buffer_in_the_future() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let idle = Duration::from_secs(5);
+        assert!(std::mem::size_of_val(&read_into_idle(&server, &mut buf, idle)) < 512);
+        assert!(std::mem::size_of_val(&drain_pending(&mut server)) < 512);
+        let sleep = sleep_unless_closed(&mut server, idle, |_| true);
+        assert!(std::mem::size_of_val(&sleep) < 512);
+        drop(sleep);
+
+        // And it reads: what was sent is appended, then the close is seen.
+        use tokio::io::AsyncWriteExt;
+        client.write_all(b"PING\r\n").await.unwrap();
+        buf.extend_from_slice(b">");
+        let n = read_into_idle(&server, &mut buf, idle).await.unwrap();
+        assert_eq!((n, &buf[..]), (6, &b">PING\r\n"[..]));
+        drop(client);
+        assert_eq!(
+            read_into_idle(&server, &mut buf, idle).await,
+            Err(ReadError::Eof)
+        );
+        let short = Duration::from_millis(20);
+        let (_c2, (s2, _)) = tokio::join!(
+            tokio::net::TcpStream::connect(listener.local_addr().unwrap()),
+            async { listener.accept().await.unwrap() }
+        );
+        assert_eq!(
+            read_into_idle(&s2, &mut buf, short).await,
+            Err(ReadError::Timeout)
+        );
+    }
 
     #[tokio::test]
     async fn lines_crlf_and_limits() {

@@ -62,7 +62,7 @@ use decnet_core::catalog::{self, Transport};
 use futures::future::BoxFuture;
 use tokio::net::TcpStream;
 
-pub use ctx::{ContentCtx, DeckyCtx, Limits};
+pub use ctx::{ContentCtx, DeckyCtx, LazyVfs, Limits};
 pub use listener::{start_service, RunningService};
 pub use registry::Registry;
 pub use session::Session;

@@ -309,7 +309,7 @@ impl Conn {
             // admins log in as the host's people would.
             if self.session.internal && self.visit.is_none() {
                 self.visit = Some(decnet_shell::lived::visit::Visit::begin(
-                    &self.shared.vfs,
+                    &self.shared.vfs(),
                     user,
                     self.session.peer,
                 ));
@@ -331,7 +331,7 @@ impl Conn {
 
     fn new_shell(&self, interactive: bool) -> Shell {
         Shell::new(
-            self.shared.vfs.clone(),
+            self.shared.vfs(),
             self.user.as_deref().unwrap_or("root"),
             self.shell_options(interactive),
         )
@@ -363,7 +363,7 @@ impl Conn {
     /// account it does not know).
     fn home_of(&self, user: &str) -> String {
         self.shared
-            .vfs
+            .vfs()
             .host()
             .account(user)
             .map(|a| a.home.clone())
@@ -386,15 +386,16 @@ impl Conn {
     }
 
     fn uploads(&mut self) -> Uploads {
+        let vfs = self.shared.vfs();
         let (uid, gid) = self
             .user
             .as_deref()
-            .and_then(|u| self.shared.vfs.host().account(u))
+            .and_then(|u| vfs.host().account(u))
             .map(|a| (a.uid, a.gid))
             .unwrap_or((0, 0));
         self.uploads
             .get_or_insert_with(|| {
-                Uploads::new(self.session.clone(), self.shared.vfs.clone(), (uid, gid))
+                Uploads::new(self.session.clone(), self.shared.vfs(), (uid, gid))
             })
             .clone()
     }
@@ -686,7 +687,7 @@ impl russh::server::Handler for Conn {
     ) -> Result<Auth, Self::Error> {
         match response {
             None => {
-                let host = self.shared.vfs.host().hostname.clone();
+                let host = self.shared.vfs().host().hostname.clone();
                 Ok(Auth::Partial {
                     name: Cow::Borrowed(""),
                     instructions: Cow::Borrowed(""),
@@ -827,7 +828,8 @@ impl russh::server::Handler for Conn {
         session.channel_success(channel)?;
         let greeting = if pty {
             // "Last login" from an address of the decky's own subnet, stable per decky.
-            let h = self.shared.vfs.host();
+            let vfs = self.shared.vfs();
+            let h = vfs.host();
             // A v6-only decky's admin logs in over IPv6, so the address
             // comes from whichever family the decky has.
             let from = h
@@ -882,7 +884,7 @@ impl russh::server::Handler for Conn {
         if words.first() == Some(&"scp") && words.contains(&"-f") {
             // Legacy scp download: serve the file from the VFS.
             let (target, abs) = self.scp_request(&command, &words);
-            match self.shared.vfs.get(&abs) {
+            match self.shared.vfs().get(&abs) {
                 Some(decnet_shell::Node {
                     kind: decnet_shell::Kind::File(decnet_shell::Content::Bytes(b)),
                     mode,
@@ -921,7 +923,7 @@ impl russh::server::Handler for Conn {
                 || target.ends_with('/')
                 || self
                     .shared
-                    .vfs
+                    .vfs()
                     .get(&abs)
                     .map(|n| n.is_dir())
                     .unwrap_or(false);
@@ -964,7 +966,7 @@ impl russh::server::Handler for Conn {
         let user = self.log_command("subsystem sftp");
         session.channel_success(channel)?;
         let home = self.home_of(&user);
-        let sftp = crate::sftp::Sftp::new(self.shared.vfs.clone(), home, self.uploads());
+        let sftp = crate::sftp::Sftp::new(self.shared.vfs(), home, self.uploads());
         self.chans.insert(channel, Chan::Sftp);
         russh_sftp::server::run(ch.into_stream(), sftp).await;
         Ok(())
@@ -1032,7 +1034,7 @@ impl russh::server::Handler for Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         if let Some(visit) = self.visit.take() {
-            visit.end(&self.shared.vfs);
+            visit.end(&self.shared.vfs());
         }
         // Flush what is left of the transcript without blocking the runtime.
         if let Some(mut t) = self.transcript.take() {

@@ -54,9 +54,17 @@ pub struct Shared {
     pub(crate) banner: String,
     /// Authentication methods offered.
     pub(crate) methods: MethodSet,
-    pub(crate) vfs: Arc<Vfs>,
+    /// The decky's filesystem, generated when a session first reads it.
+    vfs: decnet_services::LazyVfs,
     config: RwLock<Arc<russh::server::Config>>,
     grace: Duration,
+}
+
+impl Shared {
+    /// The decky's filesystem (generated now if no session read it yet).
+    pub(crate) fn vfs(&self) -> Arc<Vfs> {
+        self.vfs.get()
+    }
 }
 
 /// Per-decky handler.
@@ -341,7 +349,7 @@ impl Service for Ssh {
             creds: Credentials::for_service(&decky.spec, "ssh", &[]),
             banner: banner_for(decky),
             methods: methods_for(decky),
-            vfs: decky.vfs(),
+            vfs: decnet_services::LazyVfs::Decky(decky.clone()),
             config: RwLock::new(Arc::new(build_config(decky, keys.clone()))),
             grace: LOGIN_GRACE.min(decky.limits.idle_timeout),
         });

@@ -196,7 +196,9 @@ impl Io {
         }
         if len > MAX_PACKET {
             let mut left = len;
-            let mut chunk = [0u8; 8192];
+            // Heap, only while discarding: an array here would be part of
+            // every connection's future for its whole life (8 KiB each).
+            let mut chunk = vec![0u8; 8192];
             while left > 0 {
                 let n = crate::io::read_some_idle(&mut self.stream, &mut chunk, self.idle)
                     .await
@@ -574,6 +576,22 @@ fn client_caps(payload: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::version_comment;
+
+    /// Waiting for the next packet (where an idle connection sits) keeps
+    /// no scratch buffer in the connection's future.
+    #[tokio::test]
+    async fn waiting_for_a_packet_keeps_no_buffer_in_the_future() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), async {
+            listener.accept().await.unwrap().0
+        });
+        let mut io = super::Io {
+            stream: accepted,
+            idle: std::time::Duration::from_secs(1),
+        };
+        assert!(std::mem::size_of_val(&io.read_packet(0)) < 512);
+    }
 
     #[test]
     fn pinned_versions_get_their_builds_comment() {

@@ -36,7 +36,7 @@ pub struct Tftp;
 
 /// Per-decky TFTP state.
 pub struct TftpHandler {
-    vfs: Arc<Vfs>,
+    vfs: crate::LazyVfs,
     slots: Arc<Semaphore>,
 }
 
@@ -136,41 +136,54 @@ pub fn map_path(name: &str) -> Option<String> {
     decnet_shell::vfs::clean_absolute(&format!("{TFTP_ROOT}/{name}"))
 }
 
+/// A router config and a PXE menu under [`TFTP_ROOT`], as a network's boot
+/// server holds (once per decky).
+fn seed_root(vfs: &Vfs, hostname: &str, boot_time: chrono::DateTime<chrono::Utc>) {
+    if vfs.get(TFTP_ROOT).is_none() {
+        let t = boot_time - chrono::Duration::days(40);
+        let cfg = format!(
+            "!\nversion 15.2\nservice timestamps log datetime msec\nhostname {}\n!\nenable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0\n!\ninterface GigabitEthernet0/0\n ip address 10.0.0.1 255.255.255.0\n!\nsnmp-server community public RO\n!\nline vty 0 4\n password 7 0822455D0A16\n login\n!\nend\n",
+            hostname.split('.').next().unwrap_or("router")
+        );
+        // World-writable: how a tftpd-hpa without `--create` is set up
+        // to receive `copy running-config tftp:` backups.
+        let _ = vfs.add_file(
+            &format!("{TFTP_ROOT}/router-confg"),
+            cfg.as_bytes(),
+            0o666,
+            t,
+            None,
+        );
+        let _ = vfs.add_file(
+            &format!("{TFTP_ROOT}/pxelinux.cfg/default"),
+            b"DEFAULT install\nLABEL install\n  KERNEL debian-installer/amd64/linux\n  APPEND initrd=debian-installer/amd64/initrd.gz auto=true priority=critical\n",
+            0o644,
+            t,
+            None,
+        );
+    }
+}
+
 impl Service for Tftp {
     fn name(&self) -> &'static str {
         "tftp"
     }
 
     fn bind(&self, decky: &Arc<DeckyCtx>) -> Result<Arc<dyn Handler>, ServiceError> {
-        let vfs = decky.vfs();
-        if vfs.get(TFTP_ROOT).is_none() {
-            let p = &decky.persona;
-            let t = p.boot_time - chrono::Duration::days(40);
-            let cfg = format!(
-                "!\nversion 15.2\nservice timestamps log datetime msec\nhostname {}\n!\nenable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0\n!\ninterface GigabitEthernet0/0\n ip address 10.0.0.1 255.255.255.0\n!\nsnmp-server community public RO\n!\nline vty 0 4\n password 7 0822455D0A16\n login\n!\nend\n",
-                p.hostname.split('.').next().unwrap_or("router")
-            );
-            // World-writable: how a tftpd-hpa without `--create` is set up
-            // to receive `copy running-config tftp:` backups.
-            let _ = vfs.add_file(
-                &format!("{TFTP_ROOT}/router-confg"),
-                cfg.as_bytes(),
-                0o666,
-                t,
-                None,
-            );
-            let _ = vfs.add_file(
-                &format!("{TFTP_ROOT}/pxelinux.cfg/default"),
-                b"DEFAULT install\nLABEL install\n  KERNEL debian-installer/amd64/linux\n  APPEND initrd=debian-installer/amd64/initrd.gz auto=true priority=critical\n",
-                0o644,
-                t,
-                None,
-            );
-        }
+        let hostname = decky.persona.hostname.clone();
+        let boot_time = decky.persona.boot_time;
+        decky.on_vfs(move |vfs| seed_root(vfs, &hostname, boot_time));
         Ok(Arc::new(TftpHandler {
-            vfs,
+            vfs: crate::LazyVfs::Decky(decky.clone()),
             slots: Arc::new(Semaphore::new(MAX_TRANSFERS)),
         }))
+    }
+}
+
+impl TftpHandler {
+    /// The decky's filesystem, generated on the first request that reads it.
+    fn vfs(&self) -> Arc<Vfs> {
+        self.vfs.get()
     }
 }
 
@@ -243,7 +256,7 @@ impl TftpHandler {
             return;
         };
         if write {
-            match self.vfs.get(&path) {
+            match self.vfs().get(&path) {
                 None => {
                     let _ = sock.send(&error(1, "File not found")).await;
                 }
@@ -266,9 +279,9 @@ impl TftpHandler {
     async fn send(&self, sock: &UdpSocket, session: &Session, path: &str) {
         let boot = session.decky.persona.boot_time;
         let bytes = self
-            .vfs
+            .vfs()
             .get(path)
-            .and_then(|n| super::node_bytes(&self.vfs, path, &n, boot));
+            .and_then(|n| super::node_bytes(&self.vfs(), path, &n, boot));
         let Some(bytes) = bytes else {
             let _ = sock.send(&error(1, "File not found")).await;
             return;
@@ -378,7 +391,7 @@ impl TftpHandler {
             session.emit_error(format!("tftp: storing upload failed: {e}"));
         }
         let _ = self
-            .vfs
+            .vfs()
             .add_file(path, &file, mode, chrono::Utc::now(), None);
     }
 }

@@ -347,7 +347,7 @@ pub struct TelnetHandler {
     greeting: Vec<u8>,
     /// `<host> login: ` on the wire.
     login_prompt: Vec<u8>,
-    vfs: Arc<decnet_shell::Vfs>,
+    vfs: crate::LazyVfs,
 }
 
 impl Service for Telnet {
@@ -377,7 +377,7 @@ impl Service for Telnet {
             creds: Credentials::for_service(&decky.spec, "telnet", &["ssh"]),
             greeting,
             login_prompt,
-            vfs: decky.vfs(),
+            vfs: crate::LazyVfs::Decky(decky.clone()),
         }))
     }
 }
@@ -404,7 +404,7 @@ impl TelnetHandler {
         let login = tokio::time::timeout(limits.login_timeout, self.login(io, session)).await;
         match login {
             Ok(Ok(Some(user))) => {
-                run_shell(io, session, self.vfs.clone(), &user, limits.idle_timeout).await
+                run_shell(io, session, self.vfs.get(), &user, limits.idle_timeout).await
             }
             Ok(Ok(None)) => Ok(()),
             Ok(Err(e)) => Err(e),

@@ -23,7 +23,7 @@ use super::http1::{self, FileMeta, Flavour, MethodAnswer, Reply, Request};
 use crate::config::{check, check_bool, parse_bool, ConfigError};
 use crate::ctx::DeckyCtx;
 use crate::protocols::web::server_status::{self, Asker, Scoreboard};
-use crate::protocols::web::web_root::{Found, WebRoot};
+use crate::protocols::web::web_root::{self, Found, WebRoot};
 use crate::session::Session;
 use crate::tls::{Io, Tagged};
 use crate::{fields, Conn, Handler, Service, ServiceError};
@@ -120,7 +120,6 @@ pub struct HttpHandler {
     /// Apache's scoreboard, behind `/server-status` for local clients.
     scoreboard: Option<Scoreboard>,
     /// The host's load averages (what `uptime` on the decky says).
-    load: (f64, f64, f64),
 }
 
 impl Service for Http {
@@ -251,7 +250,7 @@ fn bait_env_file(rng: &mut impl Rng, app: &str, p: &decnet_core::Persona) -> Str
 
 impl HttpHandler {
     /// Prepares the site of `decky` for `service` (`http` or `https`).
-    pub fn new(decky: &DeckyCtx, service: &'static str) -> Result<Self, ServiceError> {
+    pub fn new(decky: &Arc<DeckyCtx>, service: &'static str) -> Result<Self, ServiceError> {
         let cfg = |k: &str| {
             decky
                 .config(service, k)
@@ -323,14 +322,13 @@ impl HttpHandler {
             git_config,
             home_page: Bytes::new(),
             response_code: cfg("response_code").and_then(|c| c.trim().parse::<u16>().ok()),
-            web_root: WebRoot::new(decky.vfs()),
+            web_root: WebRoot::new(crate::LazyVfs::Decky(decky.clone())),
             scoreboard: (site == Site::Apache).then(|| {
                 Scoreboard::new(
                     p.boot_time,
                     &decnet_core::DeckySeed::new(decky.name(), decky.generation),
                 )
             }),
-            load: decky.vfs().host().load_average(),
         };
         h.home_page = Bytes::from(h.home_body(p.distro.os_id));
         // Debian's nginx ships its page as index.nginx-debian.html, so
@@ -339,7 +337,8 @@ impl HttpHandler {
             Site::Nginx => "index.nginx-debian.html",
             _ => "index.html",
         };
-        h.web_root.claim(&h.home_page, packaged);
+        let home = h.home_page.clone();
+        decky.on_vfs(move |vfs| web_root::claim(vfs, &home, packaged));
         Ok(h)
     }
 
@@ -564,7 +563,10 @@ impl HttpHandler {
             request_line: &request_line,
             query: &req.query,
         };
-        let page = board.page(&self.server_name, self.load, &asker);
+        // Read here, not at bind: the host's figures live with the decky's
+        // filesystem, which is generated on first use.
+        let load = self.web_root.vfs().host().load_average();
+        let page = board.page(&self.server_name, load, &asker);
         let ctype = if req.query.contains("auto") {
             "text/plain; charset=ISO-8859-1"
         } else {

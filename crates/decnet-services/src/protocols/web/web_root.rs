@@ -3,11 +3,10 @@
 //! the shell or uploads over FTP is what the web server answers with, and
 //! `cat /var/www/html/index.html` shows the page `/` serves.
 
-use std::sync::Arc;
-
 use decnet_shell::{Kind, Vfs};
 
 use crate::protocols::files::node_bytes;
+use crate::LazyVfs;
 
 /// The document root inside the decky's filesystem.
 pub const DOC_ROOT: &str = "/var/www/html";
@@ -33,37 +32,45 @@ pub enum Found {
 
 /// One decky's document root.
 pub struct WebRoot {
-    vfs: Arc<Vfs>,
+    vfs: LazyVfs,
+}
+
+/// `home` becomes the root's packaged index page (`packaged`:
+/// `index.html`, or `index.nginx-debian.html` as Debian's nginx ships
+/// it) while the generator's placeholder `index.html` is still there; a
+/// page edited since is kept.
+pub fn claim(vfs: &Vfs, home: &[u8], packaged: &str) {
+    let index = format!("{DOC_ROOT}/index.html");
+    let Some(node) = vfs.get(&index) else {
+        return;
+    };
+    if !matches!(&node.kind, Kind::File(decnet_shell::Content::Bytes(b)) if &b[..] == PLACEHOLDER) {
+        return;
+    }
+    let mtime = chrono::DateTime::from_timestamp(node.mtime, 0).unwrap_or_else(|| vfs.now());
+    let target = format!("{DOC_ROOT}/{packaged}");
+    if target != index {
+        vfs.remove_file(&index);
+    }
+    if let Err(e) = vfs.add_file(&target, home, 0o644, mtime, Some((node.uid, node.gid))) {
+        tracing::debug!(error = %e, "web root: the home page stays the placeholder");
+    }
 }
 
 impl WebRoot {
     /// The document root of `vfs`.
-    pub fn new(vfs: Arc<Vfs>) -> WebRoot {
-        WebRoot { vfs }
+    pub fn new(vfs: impl Into<LazyVfs>) -> WebRoot {
+        WebRoot { vfs: vfs.into() }
     }
 
-    /// `home` becomes the root's packaged index page (`packaged`:
-    /// `index.html`, or `index.nginx-debian.html` as Debian's nginx ships
-    /// it) while the generator's placeholder `index.html` is still there; a
-    /// page edited since is kept.
+    /// [`claim`] on this root's filesystem.
     pub fn claim(&self, home: &[u8], packaged: &str) {
-        let vfs = &self.vfs;
-        let index = format!("{DOC_ROOT}/index.html");
-        let Some(node) = vfs.get(&index) else {
-            return;
-        };
-        if !matches!(&node.kind, Kind::File(decnet_shell::Content::Bytes(b)) if &b[..] == PLACEHOLDER)
-        {
-            return;
-        }
-        let mtime = chrono::DateTime::from_timestamp(node.mtime, 0).unwrap_or_else(|| vfs.now());
-        let target = format!("{DOC_ROOT}/{packaged}");
-        if target != index {
-            vfs.remove_file(&index);
-        }
-        if let Err(e) = vfs.add_file(&target, home, 0o644, mtime, Some((node.uid, node.gid))) {
-            tracing::debug!(error = %e, "web root: the home page stays the placeholder");
-        }
+        claim(&self.vfs.get(), home, packaged);
+    }
+
+    /// The filesystem behind the web root (generated now if unread).
+    pub fn vfs(&self) -> std::sync::Arc<Vfs> {
+        self.vfs.get()
     }
 
     /// The `index.html` of the root, unless it is still the placeholder.
@@ -85,22 +92,22 @@ impl WebRoot {
         } else {
             format!("{DOC_ROOT}{rel}")
         };
-        let boot = self.vfs.host().boot_time;
-        match self.vfs.get(&full) {
+        let vfs = self.vfs.get();
+        let boot = vfs.host().boot_time;
+        match vfs.get(&full) {
             Some(n) if n.is_dir() => {
                 // The index names both packaged servers look for, in order.
                 let page = INDEX_NAMES.iter().find_map(|name| {
                     let index = format!("{full}/{name}");
-                    self.vfs
-                        .get(&index)
-                        .and_then(|n| node_bytes(&self.vfs, &index, &n, boot))
+                    vfs.get(&index)
+                        .and_then(|n| node_bytes(&vfs, &index, &n, boot))
                 });
                 match page {
                     Some(b) => Found::File(b, "text/html; charset=utf-8"),
                     None => Found::Directory,
                 }
             }
-            Some(n) => match node_bytes(&self.vfs, &full, &n, boot) {
+            Some(n) => match node_bytes(&vfs, &full, &n, boot) {
                 Some(b) => Found::File(b, content_type(&full)),
                 None => Found::Nothing,
             },
@@ -155,6 +162,7 @@ fn content_type(path: &str) -> &'static str {
 mod tests {
     use super::*;
     use chrono::Utc;
+    use std::sync::Arc;
 
     fn root() -> (Arc<Vfs>, WebRoot) {
         let seed = decnet_core::DeckySeed::new("web01", 0);

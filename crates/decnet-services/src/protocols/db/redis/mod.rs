@@ -178,8 +178,10 @@ impl Handler for RedisHandler {
                 user: "default".into(),
                 name: Vec::new(),
             };
-            let mut buf: Vec<u8> = Vec::with_capacity(1024);
-            let mut chunk = [0u8; 4096];
+            // Empty until the client sends something, and emptied again
+            // (capacity freed) whenever every buffered command is served:
+            // an idle connection holds no buffer (see `io::read_into_idle`).
+            let mut buf: Vec<u8> = Vec::new();
             loop {
                 // Serve every complete command already buffered.
                 loop {
@@ -211,6 +213,9 @@ impl Handler for RedisHandler {
                         }
                     }
                 }
+                if buf.is_empty() {
+                    buf = Vec::new();
+                }
                 // A command still incomplete past this size is refused
                 // (1024 arguments of max_bulk would otherwise be accepted).
                 if buf.len() > 4 * lim.max_bulk + lim.max_line {
@@ -221,8 +226,8 @@ impl Handler for RedisHandler {
                         .await;
                     return;
                 }
-                match crate::io::read_some_idle(&mut conn.stream, &mut chunk, idle).await {
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                match crate::io::read_into_idle(&conn.stream, &mut buf, idle).await {
+                    Ok(_) => {}
                     Err(ReadError::Eof) => return,
                     Err(e) => {
                         session.emit_error(format!("redis: {e}"));

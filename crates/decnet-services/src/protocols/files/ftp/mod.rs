@@ -19,7 +19,7 @@ use rand::Rng;
 use super::resolve;
 use crate::config::{check_bool, parse_bool, ConfigError};
 use crate::creds::Credentials;
-use crate::ctx::DeckyCtx;
+use crate::ctx::{DeckyCtx, LazyVfs};
 use crate::line_conn::LineConn;
 use crate::session::Session;
 use crate::{Conn, Handler, Service, ServiceError};
@@ -41,7 +41,7 @@ pub struct FtpHandler {
     windows: bool,
     anonymous: bool,
     creds: Credentials,
-    vfs: Arc<Vfs>,
+    vfs: LazyVfs,
 }
 
 impl Service for Ftp {
@@ -62,8 +62,8 @@ impl Service for Ftp {
             .config("ftp", "banner")
             .map(str::to_owned)
             .unwrap_or_else(|| p.distro.ftp_banner.to_owned());
-        let vfs = decky.vfs();
-        seed_anon_tree(decky, &vfs);
+        let anon_tree = AnonTree::of(decky);
+        decky.on_vfs(move |vfs| anon_tree.seed(vfs));
         Ok(Arc::new(FtpHandler {
             banner,
             windows: (p.distro.family == OsFamily::Windows || p.family() == OsFamily::Windows),
@@ -72,42 +72,62 @@ impl Service for Ftp {
                 .and_then(parse_bool)
                 .unwrap_or(true),
             creds: Credentials::for_service(&decky.spec, "ftp", &["ssh"]),
-            vfs,
+            vfs: LazyVfs::Decky(decky.clone()),
         }))
     }
 }
 
-/// Puts a small, plausible public tree under [`ANON_ROOT`] (once per decky).
-fn seed_anon_tree(decky: &DeckyCtx, vfs: &Vfs) {
-    if vfs.get(&format!("{ANON_ROOT}/pub")).is_some() {
-        return;
+/// The decky's facts the public tree under [`ANON_ROOT`] is drawn from,
+/// taken at bind so the tree can be written when the filesystem is built.
+struct AnonTree {
+    name: String,
+    generation: u32,
+    boot_time: DateTime<Utc>,
+    domain: String,
+}
+
+impl AnonTree {
+    fn of(decky: &DeckyCtx) -> AnonTree {
+        AnonTree {
+            name: decky.name().to_owned(),
+            generation: decky.generation,
+            boot_time: decky.persona.boot_time,
+            domain: decky.persona.domain.clone(),
+        }
     }
-    let p = &decky.persona;
-    let mut rng = decnet_core::DeckySeed::new(decky.name(), decky.generation).rng("ftp-tree");
-    let t = |rng: &mut rand_chacha::ChaCha20Rng| {
-        p.boot_time - chrono::Duration::days(rng.gen_range(3..300))
-    };
-    let readme = format!(
-        "{} public FTP\r\n\r\nDrivers, firmware and shared documents are in /pub.\r\nUploads go to /pub/incoming and are reviewed daily.\r\nContact: it-support@{}\r\n",
-        p.domain.split('.').next().unwrap_or("corp").to_uppercase(),
-        p.domain
-    );
-    let files: Vec<(String, Vec<u8>)> = vec![
-        (format!("{ANON_ROOT}/welcome.msg"), b"Welcome to the FTP service.\r\n".to_vec()),
-        (format!("{ANON_ROOT}/pub/README.txt"), readme.into_bytes()),
-        (
-            format!("{ANON_ROOT}/pub/docs/network-diagram-v3.txt"),
-            format!("core-sw01 10.0.0.2\r\nfw01 10.0.0.1\r\nfiles01 10.0.10.15\r\nbackup01 10.0.10.20\r\nmail.{} 10.0.20.5\r\n", p.domain).into_bytes(),
-        ),
-        (
-            format!("{ANON_ROOT}/pub/firmware/SHA256SUMS"),
-            format!("{:064x}  fw-{}.bin\n", rng.gen::<u128>(), rng.gen_range(100..400)).into_bytes(),
-        ),
-        (format!("{ANON_ROOT}/pub/incoming/.keep"), Vec::new()),
-    ];
-    for (path, bytes) in files {
-        let when = t(&mut rng);
-        let _ = vfs.add_file(&path, &bytes, 0o644, when, None);
+
+    /// Puts a small, plausible public tree under [`ANON_ROOT`] (once per decky).
+    fn seed(&self, vfs: &Vfs) {
+        if vfs.get(&format!("{ANON_ROOT}/pub")).is_some() {
+            return;
+        }
+        let domain = &self.domain;
+        let mut rng = decnet_core::DeckySeed::new(&self.name, self.generation).rng("ftp-tree");
+        let t = |rng: &mut rand_chacha::ChaCha20Rng| {
+            self.boot_time - chrono::Duration::days(rng.gen_range(3..300))
+        };
+        let readme = format!(
+            "{} public FTP\r\n\r\nDrivers, firmware and shared documents are in /pub.\r\nUploads go to /pub/incoming and are reviewed daily.\r\nContact: it-support@{}\r\n",
+            domain.split('.').next().unwrap_or("corp").to_uppercase(),
+            domain
+        );
+        let files: Vec<(String, Vec<u8>)> = vec![
+            (format!("{ANON_ROOT}/welcome.msg"), b"Welcome to the FTP service.\r\n".to_vec()),
+            (format!("{ANON_ROOT}/pub/README.txt"), readme.into_bytes()),
+            (
+                format!("{ANON_ROOT}/pub/docs/network-diagram-v3.txt"),
+                format!("core-sw01 10.0.0.2\r\nfw01 10.0.0.1\r\nfiles01 10.0.10.15\r\nbackup01 10.0.10.20\r\nmail.{domain} 10.0.20.5\r\n").into_bytes(),
+            ),
+            (
+                format!("{ANON_ROOT}/pub/firmware/SHA256SUMS"),
+                format!("{:064x}  fw-{}.bin\n", rng.gen::<u128>(), rng.gen_range(100..400)).into_bytes(),
+            ),
+            (format!("{ANON_ROOT}/pub/incoming/.keep"), Vec::new()),
+        ];
+        for (path, bytes) in files {
+            let when = t(&mut rng);
+            let _ = vfs.add_file(&path, &bytes, 0o644, when, None);
+        }
     }
 }
 
@@ -136,11 +156,16 @@ impl Handler for FtpHandler {
 }
 
 impl FtpHandler {
+    /// The decky's filesystem, generated on the first command that reads it.
+    fn vfs(&self) -> Arc<Vfs> {
+        self.vfs.get()
+    }
+
     fn owner(&self, uid: u32, anonymous: bool) -> String {
         if anonymous {
             return uid.to_string();
         }
-        self.vfs
+        self.vfs()
             .host()
             .accounts
             .iter()
@@ -157,9 +182,9 @@ impl FtpHandler {
             .map(|a| resolve(&st.cwd, a))
             .unwrap_or_else(|| st.cwd.clone());
         let vp = st.vpath(&target);
-        let node = self.vfs.get(&vp)?;
+        let node = self.vfs().get(&vp)?;
         let entries: Vec<(String, Node)> = if node.is_dir() {
-            self.vfs.children(&vp)
+            self.vfs().children(&vp)
         } else {
             vec![(decnet_shell::vfs::basename(&target).to_owned(), node)]
         };

@@ -227,12 +227,12 @@ impl<'h> FtpSession<'h> {
             st.root = String::new();
             let home = self
                 .h
-                .vfs
+                .vfs()
                 .host()
                 .account(&user)
                 .map(|a| a.home.clone())
                 .unwrap_or_else(|| "/".into());
-            st.cwd = if self.h.vfs.get(&home).is_some() {
+            st.cwd = if self.h.vfs().get(&home).is_some() {
                 home
             } else {
                 "/".into()
@@ -247,7 +247,7 @@ impl<'h> FtpSession<'h> {
         } else {
             resolve(&self.st.cwd, &cmd.arg)
         };
-        match self.h.vfs.get(&self.st.vpath(&target)) {
+        match self.h.vfs().get(&self.st.vpath(&target)) {
             Some(n) if n.is_dir() => {
                 self.st.cwd = target;
                 reply("250 Directory successfully changed.\r\n")
@@ -347,7 +347,7 @@ impl<'h> FtpSession<'h> {
     fn size_or_mtime(&self, cmd: &Command) -> Next {
         let size = cmd.verb == "SIZE";
         let vp = self.st.vpath(&resolve(&self.st.cwd, cmd.arg.trim()));
-        match self.h.vfs.get(&vp) {
+        match self.h.vfs().get(&vp) {
             Some(n) if !n.is_dir() && size => Next::Reply(format!("213 {}\r\n", n.size)),
             Some(n) if !n.is_dir() => {
                 let t = Utc
@@ -367,7 +367,7 @@ impl<'h> FtpSession<'h> {
         let virt = resolve(&self.st.cwd, cmd.arg.trim());
         let vp = self.st.vpath(&virt);
         let boot = self.c.session().decky.persona.boot_time;
-        let vfs = &self.h.vfs;
+        let vfs = &self.h.vfs();
         let Some(bytes) = vfs.get(&vp).and_then(|n| node_bytes(vfs, &vp, &n, boot)) else {
             self.st.data = DataMode::None;
             return reply("550 Failed to open file.\r\n");
@@ -431,16 +431,14 @@ impl<'h> FtpSession<'h> {
             Ok(_) => {}
         }
         if let Some(bytes) = bytes {
+            let vfs = self.h.vfs();
             let owner = self
                 .st
                 .logged_in
                 .as_deref()
-                .and_then(|u| self.h.vfs.host().account(u))
+                .and_then(|u| vfs.host().account(u))
                 .map(|a| (a.uid, a.gid));
-            let _ = self
-                .h
-                .vfs
-                .add_file(&self.st.vpath(&virt), &bytes, 0o644, Utc::now(), owner);
+            let _ = vfs.add_file(&self.st.vpath(&virt), &bytes, 0o644, Utc::now(), owner);
         }
         reply("226 Transfer complete.\r\n")
     }

@@ -55,7 +55,7 @@ impl SmbHandler {
             _ if matches!(conv.trees.get(&tid), Some(Some(_))) => {
                 let (root, share) = conv.trees.get(&tid).cloned().flatten().unwrap_or_default();
                 let tree = fs::Tree {
-                    vfs: &self.vfs,
+                    vfs: &self.vfs(),
                     h,
                     msg,
                     tagged,

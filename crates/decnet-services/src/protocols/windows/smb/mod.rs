@@ -93,7 +93,7 @@ pub struct Share {
 /// Per-decky SMB state.
 pub struct SmbHandler {
     id: Arc<ServerIdentity>,
-    vfs: Arc<decnet_shell::Vfs>,
+    vfs: crate::LazyVfs,
     /// The null session may open the lure share (`[decky.smb] null_share`).
     null_share: bool,
     guid: [u8; 16],
@@ -165,11 +165,15 @@ impl Service for Smb {
         let boot_filetime = (boot.timestamp().max(0) as u64 + 11_644_473_600) * 10_000_000;
         let shares = shares(decky);
         let lure = lure_share(decky);
-        let vfs = decky.vfs();
         let id = ServerIdentity::for_decky(decky);
-        fs::seed(&vfs, &share_root(&lure), &id.nb_computer, &id.nb_domain);
+        let (root, computer, domain) = (
+            share_root(&lure),
+            id.nb_computer.clone(),
+            id.nb_domain.clone(),
+        );
+        decky.on_vfs(move |vfs| fs::seed(vfs, &root, &computer, &domain));
         Ok(Arc::new(SmbHandler {
-            vfs,
+            vfs: crate::LazyVfs::Decky(decky.clone()),
             null_share: decky.config("smb", "null_share") != Some("false"),
             id: Arc::new(id),
             guid: rng.gen(),
@@ -231,6 +235,11 @@ fn le64(v: &mut Vec<u8>, x: u64) {
 }
 
 impl SmbHandler {
+    /// The decky's filesystem, generated when a tree first reads it.
+    fn vfs(&self) -> Arc<decnet_shell::Vfs> {
+        self.vfs.get()
+    }
+
     fn negotiate_body(&self, dialect: u16, blob: &[u8]) -> Vec<u8> {
         let mut b = Vec::with_capacity(64 + blob.len());
         le16(&mut b, 65);
@@ -383,7 +392,7 @@ impl SmbHandler {
             }
             for (path, data, truncated) in std::mem::take(&mut conv.uploads) {
                 let _ = self
-                    .vfs
+                    .vfs()
                     .add_file(&path, &data, 0o644, chrono::Utc::now(), None);
                 let _ = artifacts::store(
                     &tagged.session,
