@@ -90,11 +90,12 @@ for r in $(seq "$ROUNDS"); do
   for bin in "${order[@]}"; do
     start_decnet "$bin"
     sleep 1
+    idle=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
     h=$(http_round "$PID" "$HTTP")
     t=$(telnet_round "$PID")
     rss=$(awk '/VmHWM/{print $2}' /proc/$PID/status)
     stop "$PID"
-    echo "round $r $(basename "$bin"): http $h; telnet $t; peak RSS ${rss} KiB"
+    echo "round $r $(basename "$bin"): http $h; telnet $t; RSS idle ${idle} KiB, peak ${rss} KiB"
   done
   echo "round $r bare hyper: $(http_round "$HYPER" http://127.0.0.1:27180/)"
 done
