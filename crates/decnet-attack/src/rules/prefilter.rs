@@ -130,6 +130,10 @@ impl KindPrefilter {
     /// Scans the event's fields; afterwards [`KindPrefilter::may_fire`]
     /// tells which candidates can fire.
     pub fn run<'r>(&'r self, view: &mut EventView<'_, 'r>, scratch: &mut Scratch) {
+        // Kinds without regex rules (connect, disconnect) have no slots.
+        if self.slots == 0 {
+            return;
+        }
         scratch.hits.clear();
         scratch.hits.resize(self.slots, false);
         scratch
@@ -153,9 +157,11 @@ impl KindPrefilter {
 
     /// Whether the `pos`th candidate can fire, after [`KindPrefilter::run`].
     pub fn may_fire(&self, pos: usize, scratch: &Scratch) -> bool {
-        self.needs
-            .get(pos)
-            .is_none_or(|need| need.iter().all(|&s| scratch.hits[s as usize]))
+        self.slots == 0
+            || self
+                .needs
+                .get(pos)
+                .is_none_or(|need| need.iter().all(|&s| scratch.hits[s as usize]))
     }
 }
 
