@@ -108,6 +108,51 @@ fn run(handle: RuleHandle, events: &[Event]) -> (f64, f64, usize) {
     (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64(), tags)
 }
 
+/// What `wrk` and `decnet-load tcp-banner` make the fleet record: a
+/// keep-alive `GET /` with only a Host header, and a telnet connection's
+/// connect and disconnect (the figures of BENCH.md's hot-path section).
+fn wrk_mix(builtin: RuleHandle, n: usize) {
+    let t0 = Utc::now();
+    let request = |i: usize| {
+        let mut e = Event::new("t", "http", EventKind::Request)
+            .with("method", "GET")
+            .with("path", "/")
+            .with("query", "")
+            .with("user_agent", "")
+            .with("headers", serde_json::json!({"host": "127.0.70.10:44080"}))
+            .with("body", "")
+            .with("body_len", 0)
+            .with("version", "HTTP/1.1");
+        e.ts = t0 + Duration::microseconds(i as i64 * 30);
+        e.src_ip = "127.0.0.1".parse().unwrap();
+        e.src_port = 40_000 + (i % 32) as u16;
+        e.session_id = Some(Uuid::from_u128((i % 32) as u128));
+        e
+    };
+    let telnet = |i: usize| {
+        let kind = [EventKind::Connect, EventKind::Disconnect][i % 2];
+        let mut e = Event::new("t", "telnet", kind);
+        e.ts = t0 + Duration::microseconds(i as i64 * 30);
+        e.src_ip = "127.0.0.1".parse().unwrap();
+        e.dst_port = 44023;
+        e.session_id = Some(Uuid::from_u128((i / 2) as u128));
+        e
+    };
+    for (label, events) in [
+        (
+            "http keep-alive request",
+            (0..n).map(request).collect::<Vec<_>>(),
+        ),
+        ("telnet connect/disconnect", (0..n).map(telnet).collect()),
+    ] {
+        let (cpu, _, tags) = run(builtin.clone(), &events);
+        println!(
+            "{label}: {n} events, {tags} tags, {:.2} µs CPU/event",
+            cpu / n as f64 * 1e6
+        );
+    }
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -119,6 +164,9 @@ fn main() {
     // Attack traffic: each source sends a few hundred events (brute force,
     // a shell session or two); and the worst case for per-source state, a
     // distributed sweep where every event comes from a new address.
+    if std::env::var("TAG_BENCH_WRK").is_ok() {
+        return wrk_mix(builtin, n);
+    }
     if std::env::var("TAG_BENCH_BY_KIND").is_ok() {
         let events = mix(n, 200);
         for kind in decnet_core::EventKind::ALL {

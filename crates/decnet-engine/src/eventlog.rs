@@ -370,8 +370,11 @@ impl Writer {
                 self.unlogged.push('\n');
             }
             self.unlogged_n += n;
-            self.forward
-                .send(self.unlogged[from..].to_owned(), n as u64);
+            // Copied only for a collector: most fleets forward nothing.
+            if self.forward.active() {
+                self.forward
+                    .send(self.unlogged[from..].to_owned(), n as u64);
+            }
             self.pending.drain(..n);
         }
         let mut written = 0;

@@ -12,6 +12,16 @@
 
 use std::time::{Duration, Instant};
 
+/// mimalloc (feature `mimalloc`, default): per-thread free lists, so the
+/// dozen small allocations each event costs (its fields, the envelope,
+/// every consumer's rendering) and their frees on other threads stay off
+/// glibc's arena locks. Measured in BENCH.md §"Event pipeline and hot
+/// path" with its RSS cost; C libraries (SQLite) keep glibc's malloc, which
+/// the settings below still tune.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use tokio_util::sync::CancellationToken;
 
 /// How often freed heap pages are handed back while running.

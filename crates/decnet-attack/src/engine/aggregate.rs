@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::keyed::{self, RuleKey, Stamped};
 use super::Limits;
-use crate::rules::filter::FieldRef;
+use crate::rules::filter::{EventView, FieldRef};
 use crate::rules::{Aggregate, Measure, RuleBody, RuleSet};
 use crate::tag::Evidence;
 
@@ -141,8 +141,14 @@ impl Aggregates {
 
     /// Adds one event to aggregate rule `rule`; the evidence when the
     /// window now meets every bound (at most once per window length).
-    pub fn add(&mut self, rule: u32, agg: &Aggregate, e: &Event) -> Option<Evidence> {
-        agg.filter.test(e)?;
+    pub fn add<'r>(
+        &mut self,
+        rule: u32,
+        agg: &'r Aggregate,
+        view: &mut EventView<'_, 'r>,
+    ) -> Option<Evidence> {
+        agg.filter.test_in(view)?;
+        let e = view.event();
         let now = e.ts.timestamp_micros();
         let mut h = DefaultHasher::new();
         for f in &agg.group_by {

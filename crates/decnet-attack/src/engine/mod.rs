@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use decnet_core::Event;
 
-use crate::rules::filter::{clip, Matched, MAX_EXCERPT};
+use crate::rules::filter::{clip, EventView, Matched, MAX_EXCERPT};
+use crate::rules::prefilter::Scratch;
 use crate::rules::{Rule, RuleBody, RuleHandle, RuleSet};
 use crate::tag::{Evidence, Tag, Tags};
 
@@ -51,6 +52,7 @@ pub struct Tagger {
     aggregates: Aggregates,
     clock_us: i64,
     last_sweep_us: i64,
+    scratch: Scratch,
 }
 
 /// Sizes of the tagger's state, for health/metrics.
@@ -80,6 +82,7 @@ impl Tagger {
             aggregates: Aggregates::new(limits),
             clock_us: i64::MIN,
             last_sweep_us: i64::MIN,
+            scratch: Scratch::default(),
         }
     }
 
@@ -111,16 +114,22 @@ impl Tagger {
         }
         let mut tags = Tags::new();
         let set = self.set.clone();
-        for &i in set.candidates(e.kind) {
+        let mut view = EventView::new(e);
+        let prefilter = set.prefilter(e.kind);
+        prefilter.run(&mut view, &mut self.scratch);
+        for (pos, &i) in set.candidates(e.kind).iter().enumerate() {
+            if !prefilter.may_fire(pos, &self.scratch) {
+                continue;
+            }
             let rule = &set.rules()[i as usize];
             let fired = match &rule.body {
-                RuleBody::Event(f) => f.test(e).map(|m| Evidence {
+                RuleBody::Event(f) => f.test_in(&mut view).map(|m| Evidence {
                     event_ids: [e.id].into_iter().collect(),
                     matched: m,
                     detail: None,
                 }),
-                RuleBody::Sequence(s) => self.sequences.advance(i, s, e),
-                RuleBody::Aggregate(a) => self.aggregates.add(i, a, e),
+                RuleBody::Sequence(s) => self.sequences.advance(i, s, &mut view),
+                RuleBody::Aggregate(a) => self.aggregates.add(i, a, &mut view),
             };
             if let Some(mut evidence) = fired {
                 add_evidence_fields(rule, e, &mut evidence.matched);

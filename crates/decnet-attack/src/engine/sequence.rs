@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::keyed::{self, RuleKey, Stamped};
 use super::Limits;
-use crate::rules::filter::Matched;
+use crate::rules::filter::{EventView, Matched};
 use crate::rules::{RuleBody, RuleSet, Scope, Sequence};
 use crate::tag::Evidence;
 
@@ -75,7 +75,13 @@ impl Sequences {
     }
 
     /// Feeds one event to sequence rule `rule`; the evidence when it completes.
-    pub fn advance(&mut self, rule: u32, seq: &Sequence, e: &Event) -> Option<Evidence> {
+    pub fn advance<'r>(
+        &mut self,
+        rule: u32,
+        seq: &'r Sequence,
+        view: &mut EventView<'_, 'r>,
+    ) -> Option<Evidence> {
+        let e = view.event();
         let now = e.ts.timestamp_micros();
         let key = Key {
             rule,
@@ -93,7 +99,7 @@ impl Sequences {
             Some(p) => p.next,
             None => 0,
         };
-        let matched = seq.steps[next].test(e)?;
+        let matched = seq.steps[next].test_in(view)?;
         let across = seq
             .across
             .as_ref()
@@ -142,7 +148,7 @@ impl Sequences {
                 }
             }
             if p.next < seq.steps.len() && seq.across.is_none() {
-                matched = seq.steps[p.next].test(e);
+                matched = seq.steps[p.next].test_in(view);
             }
         }
         if p.next < seq.steps.len() {

@@ -239,3 +239,69 @@ fn hostile_field_values_do_not_panic() {
         }
     }
 }
+
+/// Every event of every built-in rule's examples (they sit on both sides
+/// of each rule's regexes), plus fields longer than the scan bound with the
+/// payload past it, through the built-in set with and without the
+/// prefilter: the same tags, evidence and order.
+#[test]
+fn prefilter_never_changes_what_the_builtin_rules_yield() {
+    let builtin = RuleSet::builtin();
+    let rules: Vec<_> = builtin.rules().to_vec();
+    let mut events: Vec<Event> = rules
+        .iter()
+        .flat_map(|r| r.examples.iter().flat_map(|x| x.events.iter().cloned()))
+        .collect();
+    let padding = "a".repeat(crate::rules::filter::MAX_SCAN);
+    let long: Vec<Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Command || e.kind == EventKind::Request)
+        .take(200)
+        .map(|e| {
+            let mut e = e.clone();
+            for key in ["command", "path", "body", "user_agent"] {
+                if let Some(v) = e.field_str(key).map(|v| format!("{padding}{v}")) {
+                    e.fields.insert(key.into(), v.into());
+                }
+            }
+            e
+        })
+        .collect();
+    events.extend(long);
+    assert!(events.len() > 300, "{} example events", events.len());
+    let mut with = Tagger::new(RuleSet::from_rules(rules.clone()).into());
+    let mut without = Tagger::new(RuleSet::without_prefilter(rules).into());
+    let mut fired = 0;
+    for e in &events {
+        let (a, b) = (with.process(e), without.process(e));
+        assert_eq!(a, b, "event {e:?}");
+        fired += a.len();
+    }
+    assert!(fired > 200, "{fired} tags");
+}
+
+#[test]
+fn prefilter_skips_rules_whose_regex_matches_no_field() {
+    let set = RuleSet::builtin();
+    let e = ev(EventKind::Command, 0, 1).with("command", "ls");
+    let candidates = set.candidates(e.kind);
+    let pre = set.prefilter(e.kind);
+    let mut scratch = crate::rules::prefilter::Scratch::default();
+    pre.run(&mut EventView::new(&e), &mut scratch);
+    let tested = (0..candidates.len())
+        .filter(|&p| pre.may_fire(p, &scratch))
+        .count();
+    // A plain `ls` can only advance rules without a regex to meet.
+    assert!(
+        tested * 4 < candidates.len(),
+        "{tested} of {} command rules still tested",
+        candidates.len()
+    );
+    let e = e.with("command", "crontab -l");
+    pre.run(&mut EventView::new(&e), &mut scratch);
+    let cron = candidates
+        .iter()
+        .position(|&i| &*set.rules()[i as usize].id == "persistence.cron")
+        .expect("persistence.cron is a command rule");
+    assert!(pre.may_fire(cron, &scratch));
+}

@@ -33,7 +33,7 @@ pub struct Example {
 impl Example {
     /// Runs the events through a tagger holding only `rule`; true if it tagged anything.
     pub fn fires(&self, rule: &Rule) -> bool {
-        let mut tagger = Tagger::new(RuleSet::from_rules(vec![rule.clone()]).into());
+        let mut tagger = Tagger::new(RuleSet::without_prefilter(vec![rule.clone()]).into());
         self.events.iter().any(|e| !tagger.process(e).is_empty())
     }
 }

@@ -195,8 +195,13 @@ pub type Matched = SmallVec<[(Arc<str>, String); 2]>;
 impl Condition {
     /// Tests the event; on a (non-negated) match, pushes what matched.
     pub fn test(&self, e: &Event, matched: &mut Matched) -> bool {
+        self.test_in(&mut EventView::new(e), matched)
+    }
+
+    /// [`Condition::test`] reading field texts through `view`'s cache.
+    pub fn test_in<'r>(&'r self, view: &mut EventView<'_, 'r>, matched: &mut Matched) -> bool {
         for f in &self.fields {
-            if let Some(hit) = self.test_field(f, e) {
+            if let Some(hit) = self.test_field(f, view) {
                 if !self.negate {
                     matched.push((f.name().into(), hit));
                 }
@@ -206,7 +211,8 @@ impl Condition {
         self.negate
     }
 
-    fn test_field(&self, f: &FieldRef, e: &Event) -> Option<String> {
+    fn test_field<'r>(&self, f: &'r FieldRef, view: &mut EventView<'_, 'r>) -> Option<String> {
+        let e = view.event;
         match &self.op {
             Op::Exists => f.json(e).map(|v| excerpt_of(&v)),
             Op::Equals(values) => {
@@ -217,20 +223,58 @@ impl Condition {
                     .then(|| excerpt_of(&v))
             }
             Op::Contains(needles) => {
-                let text = f.text(e)?;
-                let hay = clip(&text, MAX_SCAN);
+                let hay = view.scan_text(f)?;
                 needles
                     .iter()
                     .find(|n| contains_ignore_ascii_case(hay, n))
                     .cloned()
             }
             Op::Regex(re) => {
-                let text = f.text(e)?;
-                let m = re.find(clip(&text, MAX_SCAN).as_bytes())?;
+                let m = re.find(view.scan_text(f)?.as_bytes())?;
                 let hit = String::from_utf8_lossy(m.as_bytes());
                 Some(clip(&hit, MAX_EXCERPT).to_owned())
             }
         }
+    }
+}
+
+/// One event with the text of each field a rule reads, rendered at most
+/// once however many rules read it: a `headers` object is serialised to
+/// JSON for its text, and half a dozen web rules look at it.
+pub struct EventView<'e, 'r> {
+    event: &'e Event,
+    texts: SmallVec<[FieldText<'e, 'r>; 8]>,
+}
+
+/// A field's name and its text (`None`: the event does not have it).
+type FieldText<'e, 'r> = (&'r str, Option<Cow<'e, str>>);
+
+impl<'e, 'r> EventView<'e, 'r> {
+    /// A view of `event` with nothing rendered yet.
+    pub fn new(event: &'e Event) -> Self {
+        EventView {
+            event,
+            texts: SmallVec::new(),
+        }
+    }
+
+    /// The event.
+    pub fn event(&self) -> &'e Event {
+        self.event
+    }
+
+    /// The field's text cut to [`MAX_SCAN`] bytes (what conditions scan),
+    /// rendered on first use.
+    pub fn scan_text(&mut self, f: &'r FieldRef) -> Option<&str> {
+        let name = f.name();
+        let i = match self.texts.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                self.texts.push((name, f.text(self.event)));
+                self.texts.len() - 1
+            }
+        };
+        self.texts[i].1.as_deref().map(|t| clip(t, MAX_SCAN))
     }
 }
 
@@ -297,6 +341,12 @@ pub struct Filter {
 impl Filter {
     /// Tests the event; `Some(what matched)` when every part holds.
     pub fn test(&self, e: &Event) -> Option<Matched> {
+        self.test_in(&mut EventView::new(e))
+    }
+
+    /// [`Filter::test`] reading field texts through `view`'s cache.
+    pub fn test_in<'r>(&'r self, view: &mut EventView<'_, 'r>) -> Option<Matched> {
+        let e = view.event;
         if !self.kinds.contains(e.kind) {
             return None;
         }
@@ -305,7 +355,7 @@ impl Filter {
         }
         let mut matched = Matched::new();
         for c in &self.conditions {
-            if !c.test(e, &mut matched) {
+            if !c.test_in(view, &mut matched) {
                 return None;
             }
         }

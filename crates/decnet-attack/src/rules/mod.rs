@@ -10,6 +10,7 @@ mod example;
 pub mod filter;
 mod handle;
 pub mod model;
+pub mod prefilter;
 mod raw;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ pub use compile::MAX_WINDOW;
 pub use example::Example;
 pub use handle::{ReloadOutcome, RuleHandle};
 pub use model::{Aggregate, Bound, Measure, Rule, RuleBody, Scope, Sequence};
+pub use prefilter::KindPrefilter;
 
 use crate::catalogue::Catalogue;
 
@@ -52,6 +54,8 @@ static GENERATION: AtomicU64 = AtomicU64::new(1);
 pub struct RuleSet {
     rules: Vec<Rule>,
     by_kind: [Vec<u32>; EventKind::ALL.len()],
+    /// Per kind, the first pass over an event's fields (`by_kind` order).
+    prefilters: [KindPrefilter; EventKind::ALL.len()],
     generation: u64,
 }
 
@@ -121,6 +125,18 @@ impl RuleSet {
 
     /// A set of already compiled rules (no validation).
     pub fn from_rules(rules: Vec<Rule>) -> RuleSet {
+        RuleSet::indexed(rules, true)
+    }
+
+    /// A set that tests every candidate rule of an event's kind, without
+    /// the prefilter: what a rule's own examples run on (building the
+    /// prefilter's automata for each of them would cost more than the
+    /// examples), and the reference the prefilter is tested against.
+    pub fn without_prefilter(rules: Vec<Rule>) -> RuleSet {
+        RuleSet::indexed(rules, false)
+    }
+
+    fn indexed(rules: Vec<Rule>, prefilter: bool) -> RuleSet {
         let mut by_kind: [Vec<u32>; EventKind::ALL.len()] = Default::default();
         for (i, rule) in rules.iter().enumerate() {
             let mask = rule.kinds();
@@ -130,9 +146,14 @@ impl RuleSet {
                 }
             }
         }
+        let prefilters = std::array::from_fn(|k| match prefilter {
+            true => KindPrefilter::build(&rules, &by_kind[k]),
+            false => KindPrefilter::default(),
+        });
         RuleSet {
             rules,
             by_kind,
+            prefilters,
             generation: GENERATION.fetch_add(1, Ordering::Relaxed),
         }
     }
@@ -144,11 +165,12 @@ impl RuleSet {
 
     /// Indexes of the rules an event of `kind` can advance.
     pub fn candidates(&self, kind: EventKind) -> &[u32] {
-        let k = EventKind::ALL
-            .iter()
-            .position(|x| *x == kind)
-            .expect("every kind is in ALL");
-        &self.by_kind[k]
+        &self.by_kind[kind_index(kind)]
+    }
+
+    /// The first pass over an event of `kind`, for [`RuleSet::candidates`].
+    pub fn prefilter(&self, kind: EventKind) -> &KindPrefilter {
+        &self.prefilters[kind_index(kind)]
     }
 
     /// Unique per compiled set: the tagger notices a reload by it.
@@ -167,6 +189,13 @@ impl RuleSet {
         ids.dedup();
         ids
     }
+}
+
+fn kind_index(kind: EventKind) -> usize {
+    EventKind::ALL
+        .iter()
+        .position(|x| *x == kind)
+        .expect("every kind is in ALL")
 }
 
 /// Validates the rule files of `dir` (`decnet validate-rules DIR`): every

@@ -75,6 +75,11 @@ impl ForwardQueue {
         )
     }
 
+    /// Whether lines are forwarded at all (a `[general] syslog` target).
+    pub(crate) fn active(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Queues a batch of `lines` lines; drops (and counts) it when full.
     pub(crate) fn send(&self, batch: String, lines: u64) {
         if let Some(tx) = &self.tx {
