@@ -119,7 +119,6 @@ pub struct HttpHandler {
     web_root: WebRoot,
     /// Apache's scoreboard, behind `/server-status` for local clients.
     scoreboard: Option<Scoreboard>,
-    /// The host's load averages (what `uptime` on the decky says).
 }
 
 impl Service for Http {
