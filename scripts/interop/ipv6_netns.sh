@@ -9,7 +9,7 @@
 #    before any traffic; every decky's IPv6 default route is `gw6`;
 #  * events carry the IPv6 source and destination;
 #  * the fake shell shows exactly the decky's addresses (`hostname -I`,
-#    `ifconfig`; no IPv4 on a v6-only decky);
+#    `ip a`; no IPv4 on a v6-only decky);
 #  * `decnet validate` reports a bad gw6 by FILE:LINE;
 #  * SIGTERM removes every namespace. Needs root.
 set -euo pipefail
@@ -128,12 +128,12 @@ interop_dual_stack_http "ip netns exec $ROUTER" both "$BOTH4" "$BOTH6" "$ATTACKE
 # --- ssh -6: login, and the shell shows the decky's own addresses
 SSHOPTS=(-6 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PubkeyAuthentication=no
          -o PreferredAuthentications=password -o LogLevel=ERROR -o ConnectTimeout=10 -b "$ATTACKER")
-out=$(in_router sshpass -p toor ssh "${SSHOPTS[@]}" "root@$SIX" 'hostname -I; ifconfig') || fail "ssh -6 six ($out)"
+out=$(in_router sshpass -p toor ssh "${SSHOPTS[@]}" "root@$SIX" 'hostname -I; ip a') || fail "ssh -6 six ($out)"
 [ "$(head -1 <<<"$out")" = "$SIX " ] || fail "six: hostname -I says '$(head -1 <<<"$out")'"
-grep -q "inet6 $SIX  prefixlen 64" <<<"$out" || fail "six: ifconfig lacks $SIX: $out"
-if sed -n '/^eth0:/,/^$/p' <<<"$out" | grep -q ' inet '; then fail "six: ifconfig shows an IPv4 address: $out"; fi
+grep -q "inet6 $SIX/64 scope global" <<<"$out" || fail "six: ip a lacks $SIX: $out"
+if sed -n '/: eth0:/,$p' <<<"$out" | grep -q ' inet '; then fail "six: ip a shows an IPv4 address on eth0: $out"; fi
 expect_log "ssh -6 login" "six ssh - auth_attempt" 'username="root"' 'success="true"' "src_ip=\"$ATTACKER\"" "dst_ip=\"$SIX\""
-expect_log "ssh -6 command" "six ssh - command" 'command="hostname -I; ifconfig"'
+expect_log "ssh -6 command" "six ssh - command" 'command="hostname -I; ip a"'
 out=$(in_router sshpass -p toor ssh "${SSHOPTS[@]}" "root@$BOTH6" 'hostname -I') || fail "ssh -6 both ($out)"
 [ "$out" = "$BOTH4 $BOTH6 " ] || fail "both: hostname -I says '$out'"
 

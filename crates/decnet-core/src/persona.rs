@@ -569,6 +569,17 @@ const CPUS: &[&str] = &[
     "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
 ];
 
+impl Distro {
+    /// Whether a default install has net-tools (`ifconfig`, `netstat`,
+    /// `route`). Debian since 9, Ubuntu since 18.04, the RHEL family, Fedora
+    /// and Arch leave it out (iproute2's `ip`/`ss` replaced it); Kali
+    /// installs it, and BusyBox systems have the applets. An `ifconfig`
+    /// that answers on a stock Debian is a known honeypot tell.
+    pub fn ships_net_tools(&self) -> bool {
+        matches!(self.os_id, "kali" | "alpine" | "embedded" | "buildroot")
+    }
+}
+
 impl Persona {
     /// Derives the persona of a decky from its seed.
     ///

@@ -83,6 +83,9 @@ pub const BIN: &[&str] = &[
     "whoami",
     "xargs",
 ];
+/// The programs of net-tools among [`BIN`] and [`SBIN`]: present only where
+/// the distribution installs the package by default.
+pub const NET_TOOLS: &[&str] = &["ifconfig", "netstat"];
 /// Commands in `/usr/sbin`.
 pub const SBIN: &[&str] = &[
     "ifconfig", "ip", "iptables", "sshd", "useradd", "usermod", "reboot", "shutdown", "cron",
@@ -315,6 +318,7 @@ fn host_info(
         openssl: persona.distro.openssl.to_owned(),
         bash_version: persona.distro.bash.to_owned(),
         sudo: persona.distro.has_sudo,
+        net_tools: persona.distro.ships_net_tools(),
         accounts: accounts.to_vec(),
         salt: rng.gen(),
     }
@@ -395,6 +399,9 @@ fn binaries(tree: &mut Tree, host: &HostInfo, t: &Times, rng: &mut impl Rng) {
         for n in names {
             let size = rng.gen_range(14_000..1_400_000u64);
             if *n == "sudo" && !host.sudo {
+                continue;
+            }
+            if NET_TOOLS.contains(n) && !host.net_tools {
                 continue;
             }
             let mode = if *n == "sudo" { 0o4755 } else { 0o755 };

@@ -178,6 +178,8 @@ pub struct HostInfo {
     pub bash_version: String,
     /// Whether sudo is installed.
     pub sudo: bool,
+    /// Whether net-tools (`ifconfig`, `netstat`) is installed.
+    pub net_tools: bool,
     /// Login accounts (root first).
     pub accounts: Vec<Account>,
     /// Seed-derived numbers commands use (pids, memory split…).

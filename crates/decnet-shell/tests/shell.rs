@@ -300,12 +300,9 @@ fn system_views() {
         .execute("uptime")
         .stdout
         .contains(" user,  load average: "));
-    let ifc = sh.execute("ifconfig").stdout;
-    assert!(
-        ifc.contains("inet 10.0.0.5  netmask 255.255.255.0  broadcast 10.0.0.255"),
-        "{ifc}"
-    );
-    assert!(ifc.contains(&format!("ether {}", sh.vfs().host().mac)));
+    // A stock Debian has no net-tools: `ip`/`ss` answer, `ifconfig` does not.
+    let ifc = sh.execute("ifconfig");
+    assert_eq!(ifc.exit_code, 127, "{}", ifc.stdout);
     assert!(sh
         .execute("ip a")
         .stdout
@@ -317,7 +314,7 @@ fn system_views() {
         .execute("df -h")
         .stdout
         .starts_with("Filesystem      Size  Used Avail Use% Mounted on\n"));
-    assert!(sh.execute("netstat -tlnp").stdout.contains("0.0.0.0:22"));
+    assert_eq!(sh.execute("netstat -tlnp").exit_code, 127);
     assert!(sh.execute("ss -tlnp").stdout.contains("LISTEN"));
     assert!(sh.execute("env").stdout.contains("HOME=/root\n"));
 }

@@ -211,4 +211,11 @@ async fn cowrie_shell_tells_are_absent() {
         "{out:?} {err:?} {code:?}"
     );
     assert_eq!(code, Some(1));
+    // Debian 12 installs no net-tools: Cowrie's canned ifconfig is a tell.
+    let (out, err, code) = exec(h, "ifconfig").await;
+    assert_eq!(
+        format!("{err}{out}"),
+        "bash: line 1: ifconfig: command not found\n"
+    );
+    assert_eq!(code, Some(127));
 }

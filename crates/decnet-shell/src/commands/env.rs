@@ -188,8 +188,8 @@ mod tests {
     fn which_and_type_find_programs_and_builtins() {
         let mut sh = root();
         assert_eq!(
-            run(&mut sh, "which ls ifconfig nope"),
-            "/usr/bin/ls\n/usr/sbin/ifconfig\n"
+            run(&mut sh, "which ls useradd nope"),
+            "/usr/bin/ls\n/usr/sbin/useradd\n"
         );
         assert_eq!(sh.execute("which nope").exit_code, 1);
         assert_eq!(run(&mut sh, "command -v wget"), "/usr/bin/wget\n");

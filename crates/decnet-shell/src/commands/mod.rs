@@ -280,14 +280,19 @@ pub(crate) mod testing {
         Shell::new(vfs(), "root", options(true))
     }
 
-    /// An interactive root session on a Debian `web01` with `addrs`, from
+    /// An interactive root session on `web01` running `distro`.
+    pub(crate) fn root_on(distro: &str) -> Shell {
+        Shell::new(vfs_of(distro), "root", options(true))
+    }
+
+    /// An interactive root session on a `distro` `web01` with `addrs`, from
     /// `remote`.
-    pub(crate) fn root_at(addrs: HostAddrs, remote: &str) -> Shell {
+    pub(crate) fn root_at(distro: &str, addrs: HostAddrs, remote: &str) -> Shell {
         let opts = ShellOptions {
             remote: remote.into(),
             ..options(true)
         };
-        Shell::new(vfs_at("debian", addrs), "root", opts)
+        Shell::new(vfs_at(distro, addrs), "root", opts)
     }
 
     /// An interactive session of the unprivileged `ubuntu`.

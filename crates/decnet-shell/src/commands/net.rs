@@ -14,7 +14,11 @@ impl Command for Ifconfig {
         &["ifconfig"]
     }
 
-    fn run(&self, sh: &mut Shell, _: &Cmd, _: &mut Output) -> Res {
+    fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        // Not part of a stock Debian/Ubuntu: bash finds nothing to run.
+        if sh.installed("ifconfig").is_none() {
+            return super::not_emulated(sh, c);
+        }
         Res::ok(ifconfig(sh))
     }
 }
@@ -41,6 +45,10 @@ impl Command for Netstat {
     }
 
     fn run(&self, sh: &mut Shell, c: &Cmd, _: &mut Output) -> Res {
+        // `ss` is iproute2's and always there; `netstat` is net-tools'.
+        if c.name == "netstat" && sh.installed("netstat").is_none() {
+            return super::not_emulated(sh, c);
+        }
         Res::ok(netstat(sh, c.name))
     }
 }
@@ -461,13 +469,36 @@ fn failure(sh: &Shell, tool: &str, u: &str) -> (String, i32) {
 
 #[cfg(test)]
 mod tests {
-    use crate::commands::testing::{root, root_at, run};
+    use crate::commands::testing::{root, root_at, root_on, run};
     use crate::shell::ShellEvent;
     use crate::vfs::HostAddrs;
 
     #[test]
+    fn stock_debian_and_ubuntu_have_no_net_tools_but_have_iproute2() {
+        for distro in ["debian", "ubuntu22"] {
+            let mut sh = root_on(distro);
+            assert_eq!(
+                run(&mut sh, "ifconfig"),
+                "-bash: ifconfig: command not found\n",
+                "{distro}"
+            );
+            assert_eq!(
+                run(&mut sh, "netstat -antp"),
+                "-bash: netstat: command not found\n",
+                "{distro}"
+            );
+            assert!(run(&mut sh, "ss -antp").contains(":22 "), "{distro}");
+            assert!(run(&mut sh, "ip a").contains("eth0"), "{distro}");
+            assert_eq!(run(&mut sh, "which ifconfig netstat ss"), "/usr/bin/ss\n");
+        }
+        let mut busybox = root_on("busybox");
+        assert!(run(&mut busybox, "ifconfig").contains("eth0"));
+    }
+
+    #[test]
     fn ifconfig_shows_the_deckys_address_and_mac() {
-        let mut sh = root();
+        // Kali installs net-tools; a stock Debian has no ifconfig.
+        let mut sh = root_on("kali");
         let mac = sh.vfs().host().mac.clone();
         let out = run(&mut sh, "ifconfig");
         assert!(out.starts_with("eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n"));
@@ -496,7 +527,7 @@ mod tests {
 
     #[test]
     fn netstat_and_ss_show_sshd_and_the_attacker() {
-        let mut sh = root();
+        let mut sh = root_on("kali");
         let ns = run(&mut sh, "netstat -antp");
         assert!(
             ns.contains(
@@ -521,7 +552,7 @@ mod tests {
 
     #[test]
     fn a_v6_only_decky_shows_its_ipv6_address_and_no_ipv4() {
-        let mut sh = root_at(v6_only(), "fd00:a77::66");
+        let mut sh = root_at("kali", v6_only(), "fd00:a77::66");
         let ifconfig = run(&mut sh, "ifconfig");
         assert!(
             ifconfig.contains("        inet6 fd00:dec:6::10  prefixlen 64  scopeid 0x0<global>\n"),
@@ -567,7 +598,7 @@ mod tests {
             v4: Some("10.0.0.5".parse().unwrap()),
             ..v6_only()
         };
-        let mut sh = root_at(addrs, "203.0.113.9");
+        let mut sh = root_at("kali", addrs, "203.0.113.9");
         let ifconfig = run(&mut sh, "ifconfig");
         assert!(ifconfig.contains("        inet 10.0.0.5  netmask 255.255.255.0  broadcast 10.0.0.255\n        inet6 fd00:dec:6::10  prefixlen 64"), "{ifconfig}");
         let ip6 = run(&mut sh, "ip -6 a");
