@@ -221,8 +221,55 @@ pub fn sign_with_hash_alg(key: &PrivateKeyWithHashAlg, data: &[u8]) -> ssh_key::
                 algorithm: key.algorithm(),
             });
         }
+        ssh_key::private::KeypairData::Ed25519(keypair) => {
+            sign_ed25519(keypair, data)?.encoded()?
+        }
         keypair => signature::Signer::try_sign(keypair, data)?.encoded()?,
     })
+}
+
+/// Host keys' ed25519-dalek signing keys, per thread (decnet addition).
+///
+/// ssh-key's signer rebuilds the dalek key for every signature: a
+/// base-point multiplication to derive the public half and a point
+/// decompression to check it against the stored one, as much work again
+/// as the signature itself. A server signs every handshake with the same
+/// few host keys, so each built key is kept (per thread, so no lock) and
+/// found again by its public and private bytes. Bounded: past
+/// [`ED25519_CACHED`] keys the oldest is dropped (and zeroized by dalek).
+const ED25519_CACHED: usize = 64;
+
+fn sign_ed25519(
+    keypair: &ssh_key::private::Ed25519Keypair,
+    data: &[u8],
+) -> ssh_key::Result<ssh_key::Signature> {
+    use ed25519_dalek::Signer as _;
+    use std::cell::RefCell;
+    thread_local! {
+        static KEYS: RefCell<Vec<ed25519_dalek::SigningKey>> = const { RefCell::new(Vec::new()) };
+    }
+    let public = keypair.public.as_ref();
+    let private = keypair.private.as_ref();
+    let signature = KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        let cached = keys
+            .iter()
+            .find(|k| k.verifying_key().as_bytes() == public && k.as_bytes() == private);
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                // Checks the public half matches, as ssh-key does.
+                let key = ed25519_dalek::SigningKey::try_from(keypair)?;
+                if keys.len() >= ED25519_CACHED {
+                    keys.remove(0);
+                }
+                keys.push(key);
+                keys.last().ok_or(ssh_key::Error::Crypto)?
+            }
+        };
+        Ok::<_, ssh_key::Error>(key.sign(data))
+    })?;
+    ssh_key::Signature::new(ssh_key::Algorithm::Ed25519, signature.to_bytes().to_vec())
 }
 
 mod algorithm {
@@ -270,7 +317,11 @@ pub use algorithm::AlgorithmExt;
 
 use crate::keys::key::PrivateKeyWithHashAlg;
 
-#[cfg(all(test, not(feature = "rsa"), any(feature = "ring", feature = "aws-lc-rs")))]
+#[cfg(all(
+    test,
+    not(feature = "rsa"),
+    any(feature = "ring", feature = "aws-lc-rs")
+))]
 mod tests {
     use std::sync::Arc;
 
@@ -294,7 +345,10 @@ mod tests {
         // `Rsa { hash: None }` the bare signer would report.
         match sign_with_hash_alg(&key, b"payload") {
             Err(ssh_key::Error::AlgorithmUnsupported {
-                algorithm: ssh_key::Algorithm::Rsa { hash: Some(HashAlg::Sha512) },
+                algorithm:
+                    ssh_key::Algorithm::Rsa {
+                        hash: Some(HashAlg::Sha512),
+                    },
             }) => {}
             other => panic!("expected AlgorithmUnsupported naming rsa-sha2-512, got {other:?}"),
         }

@@ -19,14 +19,13 @@
 //! OpenSSH client's handshake would put on the server.
 
 use byteorder::{BigEndian, ByteOrder};
-use curve25519_dalek::montgomery::MontgomeryPoint;
 use log::debug;
 use pqcrypto_ntruprime::sntrup761;
 use pqcrypto_traits::kem::{Ciphertext as _, PublicKey as _, SharedSecret as _};
 use sha2::{Digest, Sha512};
 use ssh_encoding::{Encode, Writer};
 
-use super::{KexAlgorithm, KexAlgorithmImplementor, KexType, SharedSecret, compute_keys};
+use super::{KexAlgorithm, KexAlgorithmImplementor, KexType, SharedSecret, compute_keys, x25519};
 use crate::mac;
 use crate::session::Exchange;
 use crate::{CryptoVec, Error, cipher, msg};
@@ -49,7 +48,7 @@ pub struct Sntrup761X25519Kex {
     /// The client's KEM secret key, between its init and the reply.
     kem_secret: Option<Box<sntrup761::SecretKey>>,
     /// The client's X25519 secret, between its init and the reply.
-    x25519_secret: Option<[u8; 32]>,
+    x25519_secret: Option<x25519::EphemeralSecret>,
     /// `SHA-512(kem_key || x25519_secret)`, once both halves are known.
     shared_secret: Option<[u8; 64]>,
 }
@@ -60,20 +59,15 @@ impl std::fmt::Debug for Sntrup761X25519Kex {
     }
 }
 
-/// `SHA-512(kem_key || x25519_secret)`, the hybrid secret OpenSSH derives;
-/// an all-zero X25519 result (a low-order peer key) is refused as OpenSSH
-/// refuses it.
-fn combine(kem_key: &[u8], x25519_secret: &MontgomeryPoint) -> Result<[u8; 64], Error> {
-    if x25519_secret.0 == [0u8; 32] {
-        debug!("peer sent a low-order curve25519 public key");
-        return Err(Error::Kex);
-    }
+/// `SHA-512(kem_key || x25519_secret)`, the hybrid secret OpenSSH derives
+/// (an all-zero X25519 result was already refused by `x25519::agree`).
+fn combine(kem_key: &[u8], x25519_secret: &[u8; 32]) -> [u8; 64] {
     let mut hasher = Sha512::new();
     hasher.update(kem_key);
-    hasher.update(x25519_secret.0);
+    hasher.update(x25519_secret);
     let mut out = [0u8; 64];
     out.copy_from_slice(&hasher.finalize());
-    Ok(out)
+    out
 }
 
 impl KexAlgorithmImplementor for Sntrup761X25519Kex {
@@ -97,19 +91,18 @@ impl KexAlgorithmImplementor for Sntrup761X25519Kex {
         let kem_public = sntrup761::PublicKey::from_bytes(kem_public).map_err(|_| Error::Kex)?;
         let (kem_key, ciphertext) = sntrup761::encapsulate(&kem_public);
 
-        let mut client_point = MontgomeryPoint([0; 32]);
-        client_point.0.copy_from_slice(x25519_public);
-        let server_secret = rand::random::<[u8; 32]>();
-        let server_point = MontgomeryPoint::mul_base_clamped(server_secret);
-        let x25519_shared = client_point.mul_clamped(server_secret);
+        let mut client_point = [0u8; 32];
+        client_point.copy_from_slice(x25519_public);
+        let (server_secret, server_point) = x25519::generate()?;
+        let x25519_shared = x25519::agree(server_secret, &client_point)?;
 
-        self.shared_secret = Some(combine(kem_key.as_bytes(), &x25519_shared)?);
+        self.shared_secret = Some(combine(kem_key.as_bytes(), &x25519_shared));
 
         exchange.server_ephemeral.clear();
         exchange
             .server_ephemeral
             .extend_from_slice(ciphertext.as_bytes());
-        exchange.server_ephemeral.extend_from_slice(&server_point.0);
+        exchange.server_ephemeral.extend_from_slice(&server_point);
         Ok(())
     }
 
@@ -119,12 +112,11 @@ impl KexAlgorithmImplementor for Sntrup761X25519Kex {
         writer: &mut impl Writer,
     ) -> Result<(), Error> {
         let (kem_public, kem_secret) = sntrup761::keypair();
-        let x25519_secret = rand::random::<[u8; 32]>();
-        let x25519_public = MontgomeryPoint::mul_base_clamped(x25519_secret);
+        let (x25519_secret, x25519_public) = x25519::generate()?;
 
         client_ephemeral.clear();
         client_ephemeral.extend_from_slice(kem_public.as_bytes());
-        client_ephemeral.extend_from_slice(&x25519_public.0);
+        client_ephemeral.extend_from_slice(&x25519_public);
 
         msg::KEX_ECDH_INIT.encode(writer)?;
         client_ephemeral.as_slice().encode(writer)?;
@@ -145,11 +137,11 @@ impl KexAlgorithmImplementor for Sntrup761X25519Kex {
         let kem_key = sntrup761::decapsulate(&ciphertext, &kem_secret);
 
         let x25519_secret = self.x25519_secret.take().ok_or(Error::KexInit)?;
-        let mut server_point = MontgomeryPoint([0; 32]);
-        server_point.0.copy_from_slice(server_public);
-        let x25519_shared = server_point.mul_clamped(x25519_secret);
+        let mut server_point = [0u8; 32];
+        server_point.copy_from_slice(server_public);
+        let x25519_shared = x25519::agree(x25519_secret, &server_point)?;
 
-        self.shared_secret = Some(combine(kem_key.as_bytes(), &x25519_shared)?);
+        self.shared_secret = Some(combine(kem_key.as_bytes(), &x25519_shared));
         Ok(())
     }
 

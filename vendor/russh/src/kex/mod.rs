@@ -20,6 +20,7 @@ pub mod dh;
 mod ecdh_nistp;
 mod hybrid_mlkem;
 mod hybrid_sntrup761;
+mod x25519;
 mod none;
 use std::cell::RefCell;
 use std::collections::HashMap;
