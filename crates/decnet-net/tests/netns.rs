@@ -7,52 +7,12 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 
 use decnet_core::NetMode;
 use decnet_net::{bind_tcp_in, netns_name, run_in, AttachSpec, NetConfig, Network, NETNS_DIR};
 
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn ip_output(args: &[&str]) -> String {
-    Command::new("ip")
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
-
-fn can_run() -> Result<(), &'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("needs root");
-    }
-    if !ip(&["-V"]) {
-        return Err("iproute2 `ip` is missing");
-    }
-    Ok(())
-}
-
-/// The test LAN: a veth pair whose host end is the macvlan parent and whose
-/// other end sits in a "scanner" namespace. Removed on drop.
-struct Lan {
-    parent: String,
-    scanner: String,
-    decky_ns: String,
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        ip(&["netns", "del", &self.decky_ns]);
-        ip(&["netns", "del", &self.scanner]);
-        ip(&["link", "del", &self.parent]);
-    }
-}
+mod common;
+use common::{ip, ip_output, root_with_iproute as can_run, Lan};
 
 /// Listens on `addr` inside `ns`, connects from `scanner`: what the
 /// scanner read and the peer address the listener saw.
@@ -82,34 +42,12 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
     }
     let pid = std::process::id() % 100_000;
     let decky = format!("nt{pid}");
-    let lan = Lan {
-        parent: format!("dnu{pid}"),
-        scanner: format!("dnu-scan-{pid}"),
-        decky_ns: netns_name(&decky),
-    };
-    assert!(ip(&["netns", "add", &lan.scanner]));
-    assert!(ip(&[
-        "link",
-        "add",
-        &lan.parent,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        &lan.scanner
-    ]));
-    assert!(ip(&["link", "set", &lan.parent, "up"]));
-    assert!(ip(&[
-        "-n",
-        &lan.scanner,
-        "addr",
-        "add",
+    let lan = Lan::new(
+        format!("dnu{pid}"),
+        format!("dnu-scan-{pid}"),
+        netns_name(&decky),
         "10.79.0.250/24",
-        "dev",
-        "eth0"
-    ]));
+    );
     assert!(ip(&[
         "-n",
         &lan.scanner,
@@ -121,7 +59,7 @@ fn netns_decky_is_a_host_with_its_own_mac_stack_and_sockets() {
         "eth0",
         "nodad"
     ]));
-    assert!(ip(&["-n", &lan.scanner, "link", "set", "eth0", "up"]));
+    lan.up();
 
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("network-state.json");

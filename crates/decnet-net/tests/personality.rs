@@ -18,13 +18,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 const DECKY: Ipv4Addr = Ipv4Addr::new(10, 81, 0, 10);
 const SCANNER: Ipv4Addr = Ipv4Addr::new(10, 81, 0, 250);
 
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
+mod common;
+use common::{ip, root_with_iproute, Lan};
 
 fn have(tool: &str) -> bool {
     Command::new("sh")
@@ -35,12 +30,7 @@ fn have(tool: &str) -> bool {
 }
 
 fn can_run() -> Result<(), &'static str> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("needs root");
-    }
-    if !ip(&["-V"]) {
-        return Err("iproute2 `ip` is missing");
-    }
+    root_with_iproute()?;
     if !have("nft") && !have("iptables-restore") {
         return Err("neither nft nor iptables-restore is installed");
     }
@@ -48,51 +38,14 @@ fn can_run() -> Result<(), &'static str> {
 }
 
 /// The test LAN (veth: host end = macvlan parent, other end = scanner).
-struct Lan {
-    parent: String,
-    scanner: String,
-    decky_ns: String,
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        ip(&["netns", "del", &self.decky_ns]);
-        ip(&["netns", "del", &self.scanner]);
-        ip(&["link", "del", &self.parent]);
-    }
-}
-
 fn lan(pid: u32, decky: &str) -> Lan {
-    let lan = Lan {
-        parent: format!("osfp{pid}"),
-        scanner: format!("osfp-scan-{pid}"),
-        decky_ns: netns_name(decky),
-    };
-    assert!(ip(&["netns", "add", &lan.scanner]));
-    assert!(ip(&[
-        "link",
-        "add",
-        &lan.parent,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth0",
-        "netns",
-        &lan.scanner
-    ]));
-    assert!(ip(&["link", "set", &lan.parent, "up"]));
-    let cidr = format!("{SCANNER}/24");
-    assert!(ip(&[
-        "-n",
-        &lan.scanner,
-        "addr",
-        "add",
-        &cidr,
-        "dev",
-        "eth0"
-    ]));
-    assert!(ip(&["-n", &lan.scanner, "link", "set", "eth0", "up"]));
+    let lan = Lan::new(
+        format!("osfp{pid}"),
+        format!("osfp-scan-{pid}"),
+        netns_name(decky),
+        &format!("{SCANNER}/24"),
+    );
+    lan.up();
     lan
 }
 
