@@ -141,7 +141,19 @@ pub(crate) async fn bound_tcp_socket(
     decky: &DeckyCtx,
     local: SocketAddr,
 ) -> std::io::Result<TcpSocket> {
-    let Some(ns) = decky.net.as_ref().and_then(|n| n.netns.clone()) else {
+    let ns = decky.net.as_ref().and_then(|n| n.netns.clone());
+    tcp_socket_in(ns.as_deref(), local).await
+}
+
+/// An unconnected TCP socket bound to `local`, made in namespace `netns`
+/// (a handle under `/var/run/netns`) when given. A socket belongs to the
+/// namespace it was made in; made there on its own thread, it is then
+/// driven from here.
+pub(crate) async fn tcp_socket_in(
+    netns: Option<&std::path::Path>,
+    local: SocketAddr,
+) -> std::io::Result<TcpSocket> {
+    let Some(ns) = netns.map(std::path::Path::to_owned) else {
         let socket = match local {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
             SocketAddr::V6(_) => TcpSocket::new_v6()?,

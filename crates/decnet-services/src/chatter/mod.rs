@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 mod smb;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 /// Longest one flow may take, connect to close.
 pub const FLOW_TIMEOUT: Duration = Duration::from_secs(10);
@@ -194,37 +194,7 @@ async fn connect_from(
     dst: SocketAddr,
 ) -> Result<(TcpStream, Registered), ChatterError> {
     let local = SocketAddr::new(src.ip, 0);
-    let socket = match src.netns {
-        None => {
-            let socket = if src.ip.is_ipv4() {
-                TcpSocket::new_v4()?
-            } else {
-                TcpSocket::new_v6()?
-            };
-            socket.bind(local)?;
-            socket
-        }
-        Some(ns) => {
-            // A socket belongs to the namespace it was made in; made there
-            // on its own thread, it is then driven from here.
-            let ns = ns.to_owned();
-            let std = tokio::task::spawn_blocking(move || {
-                decnet_net::run_in(&ns, || {
-                    let s = socket2::Socket::new(
-                        socket2::Domain::for_address(local),
-                        socket2::Type::STREAM,
-                        Some(socket2::Protocol::TCP),
-                    )?;
-                    s.bind(&local.into())?;
-                    s.set_nonblocking(true)?;
-                    Ok(std::net::TcpStream::from(s))
-                })
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            TcpSocket::from_std_stream(std)
-        }
-    };
+    let socket = crate::listener::tcp_socket_in(src.netns, local).await?;
     let registered = register(socket.local_addr()?);
     Ok((socket.connect(dst).await?, registered))
 }
