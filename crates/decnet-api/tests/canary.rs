@@ -522,6 +522,12 @@ async fn tokens_are_planted_where_an_intruder_looks_and_on_demand() {
         0,
         "a planted decky is not planted again"
     );
+    // Planting did not generate the filesystems (a fleet's start would pay
+    // for every decky's tree): the files join each one when it is first read.
+    for name in ["dev01", "db01"] {
+        let d = fleet.decky(name).await.unwrap();
+        assert!(!d.vfs_built(), "planting generated {name}'s filesystem");
+    }
 
     // Every placement is a file in that decky's filesystem, carrying the token.
     let tokens = c.svc.list().await.unwrap();

@@ -64,6 +64,21 @@ async fn commit(
     }
 }
 
+/// How long one pull request waits for messages: 200–300 ms, drawn anew
+/// for each fetch.
+///
+/// Not a constant, because nats-server before 2.10 hands every message to
+/// the oldest waiting pull request until it is full or expires. With equal
+/// expiries, the pumps of several servers fall into step: the same one
+/// re-asks first after every expiry, stays oldest, and takes nearly all
+/// of the stream while the others idle (seen in the scale-out test as
+/// "0 + 180"). Random expiries keep changing which request is oldest, so
+/// every server takes a share.
+fn fetch_expiry() -> Duration {
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 101) as u64;
+    Duration::from_millis(200 + jitter)
+}
+
 /// Counters of a pump.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct PumpStats {
@@ -136,7 +151,7 @@ impl Pump {
                     f = consumer
                         .fetch()
                         .max_messages(batch)
-                        .expires(Duration::from_millis(250))
+                        .expires(fetch_expiry())
                         .messages() => f,
                 };
                 let msgs = match fetched {

@@ -83,7 +83,15 @@ pub struct DeckyCtx {
     pub net: Option<Arc<decnet_net::DeckyNet>>,
     /// How its content lives (the fleet's `[content]`).
     pub content: ContentCtx,
+    /// Which filesystem this context serves: new for each generated one
+    /// (a new decky, a mutation), kept by [`DeckyCtx::with_spec`], which
+    /// shares it. Lets callers tell "this decky's files already have X"
+    /// without generating the filesystem to compare it.
+    pub vfs_id: u64,
 }
+
+/// Source of [`DeckyCtx::vfs_id`]s.
+static NEXT_VFS_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A service's addition to the decky's filesystem (the web server's home
 /// page, the FTP server's public tree), run once on the built filesystem.
@@ -194,6 +202,7 @@ impl DeckyCtx {
             vfs_setup: parking_lot::Mutex::new(VfsSetup::Waiting(Vec::new())),
             net: None,
             content: ContentCtx::default(),
+            vfs_id: NEXT_VFS_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -249,20 +258,7 @@ impl DeckyCtx {
     /// The decky's filesystem as its persona, seed, login accounts and
     /// `[content]` make it, with the lived-in story started.
     fn generate_vfs(&self) -> decnet_shell::Vfs {
-        // Accounts of every login service (ssh first), so a telnet-only
-        // user still has a passwd entry and a home directory.
-        let mut logins = crate::creds::Credentials::for_service(&self.spec, "ssh", &[]).accepted;
-        for svc in ["telnet", "ftp"] {
-            if self.spec.services.iter().any(|s| s == svc) {
-                for (u, p) in
-                    crate::creds::Credentials::for_service(&self.spec, svc, &["ssh"]).accepted
-                {
-                    if !logins.iter().any(|(x, _)| *x == u) {
-                        logins.push((u, p));
-                    }
-                }
-            }
-        }
+        let logins = self.logins();
         let seed = decnet_core::DeckySeed::new(&self.spec.name, self.generation);
         let addrs = decnet_shell::HostAddrs::of(&self.spec.addrs());
         let vfs = decnet_shell::generate_on(&self.persona, &seed, addrs, &logins)
@@ -286,6 +282,33 @@ impl DeckyCtx {
         vfs
     }
 
+    /// The login accounts of every login service (ssh first), so a
+    /// telnet-only user still has a passwd entry and a home directory.
+    fn logins(&self) -> Vec<(String, String)> {
+        let mut logins = crate::creds::Credentials::for_service(&self.spec, "ssh", &[]).accepted;
+        for svc in ["telnet", "ftp"] {
+            if self.spec.services.iter().any(|s| s == svc) {
+                for (u, p) in
+                    crate::creds::Credentials::for_service(&self.spec, svc, &["ssh"]).accepted
+                {
+                    if !logins.iter().any(|(x, _)| *x == u) {
+                        logins.push((u, p));
+                    }
+                }
+            }
+        }
+        logins
+    }
+
+    /// The accounts of the decky's filesystem (`/etc/passwd`, homes),
+    /// without generating it when nothing has read it yet.
+    pub fn accounts(&self) -> Vec<decnet_shell::Account> {
+        match self.vfs.get() {
+            Some(vfs) => vfs.host().accounts.clone(),
+            None => decnet_shell::gen::accounts(&self.logins()),
+        }
+    }
+
     /// Same decky (persona, generation, connection slots, filesystem) with a
     /// changed spec: used for live service add/remove and config updates.
     pub fn with_spec(&self, spec: DeckySpec) -> DeckyCtx {
@@ -305,6 +328,7 @@ impl DeckyCtx {
             vfs,
             net: self.net.clone(),
             content: self.content.clone(),
+            vfs_id: self.vfs_id,
         }
     }
 

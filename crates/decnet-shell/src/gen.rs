@@ -249,8 +249,9 @@ impl Tree {
 }
 
 /// Root (its password from `logins`, `admin` otherwise), then each other
-/// valid login name once, from uid 1000.
-fn accounts(logins: &[(String, String)]) -> Vec<Account> {
+/// valid login name once, from uid 1000: the accounts [`generate_on`] puts
+/// in the filesystem, known without generating it.
+pub fn accounts(logins: &[(String, String)]) -> Vec<Account> {
     let mut accounts = vec![Account {
         name: "root".into(),
         password: logins

@@ -135,7 +135,7 @@ impl Planting {
             .filter(|f| !seen.contains(&f.token_id))
             .collect();
         seen.extend(fresh.iter().map(|f| f.token_id));
-        let n = decnet_api::canary::drop_files(d, &fresh);
+        let n = decnet_api::canary::drop_files_lazily(d, fresh);
         if n > 0 {
             tracing::info!(decky = %d.name(), files = n, "canary files planted");
         }
