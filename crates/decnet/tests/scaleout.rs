@@ -537,6 +537,7 @@ fn two_servers(mode: Mode) {
             get_from("127.0.106.1", target, &format!("/word{n}")).await;
         }
     });
+    eprintln!("{per} waves of {attackers} requests");
     let requests = u64::from(attackers * per);
     if let Some((at, dead, _)) = &killed_at {
         // The survivor takes the lease within its expiry (15 s; it retries
