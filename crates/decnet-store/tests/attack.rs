@@ -99,6 +99,35 @@ async fn tags_roundtrip(s: &Arc<dyn Store>) {
     assert_eq!(s.attack_list_tags(&window, 10, 0).await.unwrap().total, 2);
 }
 
+/// Inserts past one statement's chunk, and a key twice in one call (after
+/// [`tags_roundtrip`], whose tag 1 is stored).
+async fn tags_in_bulk(s: &Arc<dyn Store>) {
+    // One key twice in a call is stored once and reported at its first row;
+    // a call longer than one statement's chunk reports every new row by its
+    // index, stored rows among them or not.
+    let dup = vec![
+        tag(7, "T1046", "198.51.100.9", 6),
+        tag(7, "T1046", "198.51.100.9", 6),
+    ];
+    assert_eq!(s.attack_insert_tags(&dup).await.unwrap(), vec![0]);
+    let mut many: Vec<TagRow> = (0..600u128)
+        .map(|i| tag(10_000 + i, "T1595", "198.51.100.10", 10))
+        .collect();
+    many[300] = tag(1, "T1110.001", "198.51.100.1", 0); // stored above
+    let fresh = s.attack_insert_tags(&many).await.unwrap();
+    assert_eq!(fresh.len(), 599);
+    assert!(!fresh.contains(&300) && fresh.contains(&0) && fresh.contains(&599));
+    assert!(s.attack_insert_tags(&many).await.unwrap().is_empty());
+    let scans = TagFilter {
+        technique_id: Some("T1595".into()),
+        ..TagFilter::default()
+    };
+    assert_eq!(
+        s.attack_technique_counts(&scans).await.unwrap()[0].count,
+        599
+    );
+}
+
 async fn stix_paging(s: &Arc<dyn Store>) {
     let a = "indicator--00000000-0000-4000-8000-000000000001";
     let b = "attack-pattern--00000000-0000-4000-8000-000000000002";
@@ -182,6 +211,7 @@ async fn attack_on_sqlite() {
         .await
         .unwrap();
     tags_roundtrip(&s).await;
+    tags_in_bulk(&s).await;
     stix_paging(&s).await;
 }
 
@@ -194,5 +224,6 @@ async fn attack_on_postgres() {
         .await
         .unwrap();
     tags_roundtrip(&s).await;
+    tags_in_bulk(&s).await;
     stix_paging(&s).await;
 }
