@@ -5,8 +5,6 @@
 //! the worker publishes only what was really new. Identity and campaign
 //! roll-ups are reads over a set of member addresses (`TagFilter::src_ips`).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -171,10 +169,6 @@ pub trait AttackStore: Send + Sync {
     async fn stix_page(&self, q: &StixQuery) -> StoreResult<Vec<StixRow>>;
 }
 
-/// Tags per `INSERT` statement: 9 binds each, well under SQLite's 32,766
-/// and PostgreSQL's 65,535 bind parameters.
-const TAG_INSERT_CHUNK: usize = 256;
-
 const TAG_COLS: &str =
     "event_id, technique_id, rule_id, confidence, ts, src_ip, session_id, decky, evidence";
 const STIX_COLS: &str = "collection, id, version, date_added, stix_type, spec_version, object";
@@ -297,73 +291,31 @@ impl AttackStore for SqlStore {
         if tags.is_empty() {
             return Ok(Vec::new());
         }
-        // One multi-row statement per chunk, `RETURNING` the keys it
-        // stored: a statement per tag cost a round trip through the SQLite
-        // driver's worker thread each (6 % of the server's CPU per SSH
-        // login, whose events are tagged one by one).
-        let mut by_key: HashMap<(String, &str, &str), Vec<usize>> = HashMap::new();
-        for (i, t) in tags.iter().enumerate() {
-            by_key
-                .entry((t.event_id.to_string(), &t.technique_id, &t.rule_id))
-                .or_default()
-                .push(i);
-        }
+        let sql = format!(
+            "INSERT INTO attack_tags ({TAG_COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
+             ON CONFLICT (event_id, technique_id, rule_id) DO NOTHING"
+        );
         let mut tx = self.write.begin().await.map_err(db_err)?;
         let mut fresh = Vec::new();
-        for chunk in tags.chunks(TAG_INSERT_CHUNK) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let b = r * 9;
-                    format!(
-                        "(${},${},${},${},${},${},${},${},${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8,
-                        b + 9
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO attack_tags ({TAG_COLS}) VALUES {} \
-                 ON CONFLICT (event_id, technique_id, rule_id) DO NOTHING \
-                 RETURNING event_id, technique_id, rule_id",
-                values.join(",")
-            );
-            let mut q = sqlx::query(&sql);
-            for t in chunk {
-                q = q
-                    .bind(t.event_id.to_string())
-                    .bind(&t.technique_id)
-                    .bind(&t.rule_id)
-                    .bind(i64::from(t.confidence))
-                    .bind(us(t.ts))
-                    .bind(&t.src_ip)
-                    .bind(t.session_id.map(|s| s.to_string()))
-                    .bind(&t.decky)
-                    .bind(t.evidence.to_string());
-            }
-            for row in q.fetch_all(&mut *tx).await.map_err(db_err)? {
-                let event: String = row.try_get(0).map_err(db_err)?;
-                let technique: String = row.try_get(1).map_err(db_err)?;
-                let rule: String = row.try_get(2).map_err(db_err)?;
-                // A key twice in one call is stored once: the first of
-                // its rows is the one reported.
-                if let Some(first) = by_key
-                    .get(&(event, technique.as_str(), rule.as_str()))
-                    .and_then(|ix| ix.first())
-                {
-                    fresh.push(*first);
-                }
+        for (i, t) in tags.iter().enumerate() {
+            let done = sqlx::query(&sql)
+                .bind(t.event_id.to_string())
+                .bind(&t.technique_id)
+                .bind(&t.rule_id)
+                .bind(i64::from(t.confidence))
+                .bind(us(t.ts))
+                .bind(&t.src_ip)
+                .bind(t.session_id.map(|s| s.to_string()))
+                .bind(&t.decky)
+                .bind(t.evidence.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if done.rows_affected() > 0 {
+                fresh.push(i);
             }
         }
         tx.commit().await.map_err(db_err)?;
-        fresh.sort_unstable();
-        fresh.dedup();
         Ok(fresh)
     }
 
