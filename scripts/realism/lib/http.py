@@ -101,6 +101,12 @@ def apache_status_state(text, target):
     if "<title>Apache Status</title>" not in text:
         return text
     text = re.sub(r"(?m)^(Content-Length: \d+|Transfer-Encoding: chunked)\\r\\n\n", "", text)
+    # De-chunk the body: a chunk's closing CRLF and the next chunk's size
+    # line go together, wherever the boundary falls (mid-line, or alone on
+    # a line, which left a stray "\r\n" line when only sizes were removed).
+    head, doc, body = text.partition("<!DOCTYPE")
+    if doc:
+        text = head + doc + re.sub(r"\\r\\n\n[0-9a-f]+\\r\\n\n", "", body)
     text = re.sub(r"(?m)^[0-9a-f]+\\r\\n\n", "", text)
     text = re.sub(r"(</body></html>\\n\n)(\\r\\n\n)+", r"\1", text)
     text = re.sub(r"\\r\\n(?=\n<!DOCTYPE)", r"\\r\\n", text)
