@@ -168,6 +168,17 @@ impl Handler for HttpHandler {
 }
 
 /// `HTTP/1.1` etc., as the request line named it.
+/// A request's first line as the client sent it (method, target,
+/// version), what Apache's scoreboard shows.
+struct RequestLine<'a>(&'a http1::Head);
+
+impl std::fmt::Display for RequestLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let h = self.0;
+        write!(f, "{} {} {}", h.method, h.target, version_name(h.version))
+    }
+}
+
 fn version_name(v: http1::Version) -> String {
     match v {
         http1::Version::Http09 => "HTTP/0.9".to_owned(),
@@ -362,13 +373,8 @@ impl HttpHandler {
             let head = &req.head;
             board.record(
                 t.session.peer.ip(),
-                format!("{}:{}", t.session.local.ip(), self.port),
-                format!(
-                    "{} {} {}",
-                    head.method,
-                    head.target,
-                    version_name(head.version)
-                ),
+                (t.session.local.ip(), self.port),
+                RequestLine(head),
                 r.body.len() as u64 + 200,
             );
         }
@@ -546,12 +552,7 @@ impl HttpHandler {
             return None;
         }
         let (host, port) = http1::request_host(head, self.port);
-        let request_line = format!(
-            "{} {} {}",
-            head.method,
-            head.target,
-            version_name(head.version)
-        );
+        let request_line = RequestLine(head).to_string();
         let vhost = format!("{}:{}", local.ip(), self.port);
         let asker = Asker {
             host: &host,

@@ -33,8 +33,11 @@ struct Worker {
     duration_ms: u64,
     last_ms: u64,
     last_at: Option<Instant>,
-    client: String,
-    vhost: String,
+    /// Its last request's client, vhost (address and port) and request
+    /// line; rendered as text only when the page is asked for.
+    client: Option<IpAddr>,
+    vhost: Option<(IpAddr, u16)>,
+    /// Kept and rewritten in place: recording runs on every request.
     request: String,
 }
 
@@ -101,8 +104,16 @@ impl Scoreboard {
         }
     }
 
-    /// Records a finished request on the next thread.
-    pub fn record(&self, client: IpAddr, vhost: String, request: String, bytes: u64) {
+    /// Records a finished request on the next thread (mod_status keeps the
+    /// request line's first 64 characters).
+    pub fn record(
+        &self,
+        client: IpAddr,
+        vhost: (IpAddr, u16),
+        request: impl std::fmt::Display,
+        bytes: u64,
+    ) {
+        use std::fmt::Write;
         let mut b = self.state.lock();
         let i = b.next;
         b.next = (i + 1) % (CHILDREN * THREADS);
@@ -111,9 +122,14 @@ impl Scoreboard {
         w.bytes += bytes;
         w.last_ms = 0;
         w.last_at = Some(Instant::now());
-        w.client = client.to_string();
-        w.vhost = vhost;
-        w.request = request.chars().take(64).collect();
+        w.client = Some(client);
+        w.vhost = Some(vhost);
+        w.request.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(w.request, "{request}");
+        if let Some((end, _)) = w.request.char_indices().nth(64) {
+            w.request.truncate(end);
+        }
     }
 
     /// The page (`?auto`: the machine-readable form).
@@ -359,8 +375,10 @@ fn worker_rows(
                 format!("0/{}/{}", w.accesses, w.accesses),
                 "_".to_owned(),
                 w.last_at.map_or(0, |t| t.elapsed().as_secs()),
-                w.client.clone(),
-                w.vhost.clone(),
+                w.client.map(|c| c.to_string()).unwrap_or_default(),
+                w.vhost
+                    .map(|(ip, port)| format!("{ip}:{port}"))
+                    .unwrap_or_default(),
                 w.request.clone(),
             )
         };
@@ -500,8 +518,8 @@ mod tests {
         let board = Scoreboard::new(boot, &seed);
         board.record(
             "192.0.2.7".parse().unwrap(),
-            "10.0.0.5:80".into(),
-            "GET /<x> HTTP/1.1".into(),
+            ("10.0.0.5".parse().unwrap(), 80),
+            "GET /<x> HTTP/1.1",
             3000,
         );
         let asker = Asker {
