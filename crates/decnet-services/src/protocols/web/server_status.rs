@@ -75,11 +75,7 @@ pub struct Asker<'a> {
 
 /// `Require local`: loopback, or the server's own address.
 pub fn is_local(peer: IpAddr, local: IpAddr) -> bool {
-    let canon = |a: IpAddr| match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(a, IpAddr::V4),
-        v4 => v4,
-    };
-    let (peer, local) = (canon(peer), canon(local));
+    let (peer, local) = (peer.to_canonical(), local.to_canonical());
     peer.is_loopback() || peer == local
 }
 

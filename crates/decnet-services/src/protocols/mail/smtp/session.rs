@@ -61,12 +61,7 @@ struct Envelope {
 /// `127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128`. Postfix relays for
 /// these clients without authentication.
 pub(super) fn in_mynetworks(peer: std::net::IpAddr) -> bool {
-    match peer {
-        std::net::IpAddr::V4(a) => a.is_loopback(),
-        std::net::IpAddr::V6(a) => {
-            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
+    peer.to_canonical().is_loopback()
 }
 
 /// The state of one SMTP connection.
