@@ -179,28 +179,14 @@ fn rsa_key() -> Result<rcgen::KeyPair, String> {
     .map_err(|e| format!("rsa key: {e}"))
 }
 
-/// A DER TLV with a definite length.
-fn der(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = body.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else if n < 0x100 {
-        out.extend_from_slice(&[0x81, n as u8]);
-    } else {
-        out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
 /// ssl-cert's `v3_req` section as openssl writes it: basicConstraints
 /// CA:FALSE (not critical), subjectAltName DNS:<fqdn>, then the subject
 /// key identifier openssl adds (SHA-1 of the public key bits).
 fn snakeoil_extensions(fqdn: &str, public_key: &[u8]) -> Vec<rcgen::CustomExtension> {
-    let basic = der(0x30, &[]);
-    let san = der(0x30, &der(0x82, fqdn.as_bytes()));
-    let ski = der(0x04, &Sha1::digest(public_key));
+    use crate::wire::der::tlv;
+    let basic = tlv(0x30, &[]);
+    let san = tlv(0x30, &tlv(0x82, fqdn.as_bytes()));
+    let ski = tlv(0x04, &Sha1::digest(public_key));
     vec![
         rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 19], basic),
         rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 17], san),
