@@ -300,13 +300,11 @@ impl DeckyCtx {
         logins
     }
 
-    /// The accounts of the decky's filesystem (`/etc/passwd`, homes),
-    /// without generating it when nothing has read it yet.
+    /// The accounts of the decky's filesystem (`/etc/passwd`, homes):
+    /// derived from the logins as the generator does, so nothing has to
+    /// generate the filesystem to know them.
     pub fn accounts(&self) -> Vec<decnet_shell::Account> {
-        match self.vfs.get() {
-            Some(vfs) => vfs.host().accounts.clone(),
-            None => decnet_shell::gen::accounts(&self.logins()),
-        }
+        decnet_shell::gen::accounts(&self.logins())
     }
 
     /// Same decky (persona, generation, connection slots, filesystem) with a

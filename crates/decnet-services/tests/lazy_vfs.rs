@@ -42,6 +42,12 @@ async fn the_filesystem_is_built_on_first_read_with_every_services_content() {
     let telnet = first_bytes(env.addr("127.0.62.77", 23)).await;
     assert!(!telnet.is_empty());
     assert!(!ctx.vfs_built(), "a banner built the filesystem");
+    // The accounts are known without the tree (canary planting reads them).
+    let accounts = ctx.accounts();
+    assert!(
+        !ctx.vfs_built(),
+        "reading the accounts built the filesystem"
+    );
 
     // The first page served reads the document root: the tree exists from
     // then on, with the page the server answers with in it.
@@ -49,6 +55,13 @@ async fn the_filesystem_is_built_on_first_read_with_every_services_content() {
     let home = reqwest::get(url).await.unwrap().text().await.unwrap();
     assert!(ctx.vfs_built());
     let vfs = ctx.vfs();
+    let names = |a: &[decnet_shell::Account]| -> Vec<(String, u32, String)> {
+        a.iter()
+            .map(|a| (a.name.clone(), a.uid, a.home.clone()))
+            .collect()
+    };
+    assert_eq!(names(&accounts), names(&vfs.host().accounts));
+    assert!(accounts.len() > 1, "{:?}", names(&accounts));
     let served = ["index.html", "index.nginx-debian.html"]
         .iter()
         .find_map(|n| vfs.get(&format!("/var/www/html/{n}")))
