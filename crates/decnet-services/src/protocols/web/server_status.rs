@@ -55,6 +55,17 @@ struct Board {
     next: usize,
 }
 
+impl Board {
+    /// The board with its thread records, made at the first request: an
+    /// Apache decky nobody has visited holds none (a fleet binds many).
+    fn threads(&mut self) -> &mut Board {
+        if self.workers.is_empty() {
+            self.workers = vec![Worker::default(); CHILDREN * THREADS];
+        }
+        self
+    }
+}
+
 /// What the page needs of the request asking for it.
 pub struct Asker<'a> {
     /// Host name the request named (or the server's), no port.
@@ -93,10 +104,7 @@ impl Scoreboard {
             restart,
             reloads,
             pids: [first, first + rng.gen_range(1..40)],
-            state: Mutex::new(Board {
-                workers: vec![Worker::default(); CHILDREN * THREADS],
-                ..Board::default()
-            }),
+            state: Mutex::new(Board::default()),
         }
     }
 
@@ -111,6 +119,7 @@ impl Scoreboard {
     ) {
         use std::fmt::Write;
         let mut b = self.state.lock();
+        let b = b.threads();
         let i = b.next;
         b.next = (i + 1) % (CHILDREN * THREADS);
         let w = &mut b.workers[i];
@@ -130,7 +139,8 @@ impl Scoreboard {
 
     /// The page (`?auto`: the machine-readable form).
     pub fn page(&self, server: &str, load: (f64, f64, f64), asker: &Asker<'_>) -> String {
-        let b = self.state.lock();
+        let mut b = self.state.lock();
+        let b = b.threads();
         let busy_at = b.next;
         let now = Utc::now();
         let up = (now - self.restart).num_seconds().max(1) as u64;
